@@ -1,0 +1,29 @@
+"""mic — a medical image codec.
+
+Lossless (predictive coder, bit-exact) and learned lossy compression of 8-16 bit
+medical images to a versioned, self-describing ``.mic`` stream (see SPEC.md).
+
+>>> import numpy as np, mic
+>>> img = np.random.default_rng(0).integers(0, 4096, (32, 32), dtype=np.uint16)
+>>> blob = mic.encode(img)            # lossless by default
+>>> bool((mic.decode(blob) == img).all())
+True
+
+``import mic`` never imports PyTorch; only the lossy mode does.
+"""
+
+from __future__ import annotations
+
+from .codec import DEFAULT_MAX_PIXELS, MicInfo, check, decode, encode, info, verify
+from .errors import (
+    MicChecksumError, MicError, MicFormatError, MicInputError, MicLimitError, MicTruncatedError,
+    MicUnsupportedError, MicVersionError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "encode", "decode", "info", "check", "verify", "MicInfo", "DEFAULT_MAX_PIXELS",
+    "MicError", "MicFormatError", "MicTruncatedError", "MicChecksumError", "MicVersionError",
+    "MicUnsupportedError", "MicLimitError", "MicInputError", "__version__",
+]

@@ -1,0 +1,147 @@
+"""Segments of a .mic stream: writing, reading and checking them.
+
+A stream is ``header`` then segments, each::
+
+    tag      4 bytes ASCII   first letter upper case = critical, lower case = optional
+    length   u32 LE          payload length in bytes
+    payload  length bytes
+    crc32    u32 LE          CRC-32 of tag + length + payload
+
+and ends with the empty critical segment ``MEND``.  Bytes after ``MEND`` are
+ignored (DICOM pads fragments to an even length).  Unknown optional segments are
+skipped; unknown critical segments are refused.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from ..errors import MicChecksumError, MicFormatError, MicTruncatedError, MicUnsupportedError
+from .schema import Header, pack_header, unpack_header
+
+SEG_HEAD_FMT = "<4sI"
+SEG_HEAD_SIZE = struct.calcsize(SEG_HEAD_FMT)
+SEG_OVERHEAD = SEG_HEAD_SIZE + 4
+
+TAG_TILE = b"TILE"  # one coded (frame, tile): u32 frame, u32 tile index, then the mode's payload
+TAG_END = b"MEND"
+TAG_TILE_PREFIX = struct.Struct("<II")
+
+#: Critical tags a v1 decoder understands; modes may add their own via ``KNOWN_CRITICAL``.
+KNOWN_CRITICAL: set[bytes] = {TAG_TILE, TAG_END, b"LMDL"}
+
+
+@dataclass
+class Segment:
+    tag: bytes
+    payload: bytes | memoryview
+
+    @property
+    def critical(self) -> bool:
+        return 65 <= self.tag[0] <= 90  # 'A'..'Z'
+
+
+@dataclass
+class Stream:
+    """A parsed stream: the header, the tiles by (frame, tile index), other segments."""
+
+    header: Header
+    tiles: dict[tuple[int, int], memoryview] = field(default_factory=dict)
+    segments: list[Segment] = field(default_factory=list)
+    size: int = 0  # bytes up to and including MEND
+
+    def segment(self, tag: bytes) -> memoryview | None:
+        for s in self.segments:
+            if s.tag == tag:
+                return memoryview(s.payload)
+        return None
+
+
+def pack_segment(tag: bytes, payload: bytes | bytearray | memoryview) -> bytes:
+    if len(tag) != 4 or not all(32 < b < 127 for b in tag):
+        raise ValueError(f"segment tag must be 4 printable ASCII bytes, got {tag!r}")
+    head = struct.pack(SEG_HEAD_FMT, tag, len(payload))
+    crc = zlib.crc32(payload, zlib.crc32(head))
+    return b"".join((head, bytes(payload), struct.pack("<I", crc)))
+
+
+def pack_tile(frame: int, index: int, payload: bytes) -> bytes:
+    return pack_segment(TAG_TILE, TAG_TILE_PREFIX.pack(frame, index) + payload)
+
+
+def write_stream(header: Header, segments: list[tuple[bytes, bytes]]) -> bytes:
+    """Header, the given (tag, payload) segments in order, then MEND."""
+    parts = [pack_header(header)]
+    parts.extend(pack_segment(t, p) for t, p in segments)
+    parts.append(pack_segment(TAG_END, b""))
+    return b"".join(parts)
+
+
+def read_stream(data: bytes | bytearray | memoryview) -> Stream:
+    """Parse and CRC-check every segment; validate the tile set against the header."""
+    mv = memoryview(data)
+    if mv.ndim != 1 or mv.itemsize != 1:
+        mv = mv.cast("B")
+    header, pos = unpack_header(mv)
+    st = Stream(header=header)
+    n = len(mv)
+    ended = False
+    while pos < n:
+        if n - pos < SEG_HEAD_SIZE:
+            raise MicTruncatedError(f"stream truncated inside a segment header at byte {pos}")
+        tag, length = struct.unpack_from(SEG_HEAD_FMT, mv, pos)
+        if not all(32 < b < 127 for b in tag):
+            raise MicFormatError(f"invalid segment tag {tag!r} at byte {pos}")
+        end = pos + SEG_HEAD_SIZE + length
+        if end + 4 > n:
+            raise MicTruncatedError(
+                f"segment {tag.decode()} at byte {pos} announces {length} bytes, "
+                f"only {max(0, n - pos - SEG_OVERHEAD)} remain"
+            )
+        (crc,) = struct.unpack_from("<I", mv, end)
+        if zlib.crc32(mv[pos:end]) != crc:
+            raise MicChecksumError(f"segment {tag.decode()} at byte {pos}: CRC-32 mismatch")
+        payload = mv[pos + SEG_HEAD_SIZE:end]
+        pos = end + 4
+        if tag == TAG_END:
+            if length:
+                raise MicFormatError("MEND segment must be empty")
+            ended = True
+            break
+        seg = Segment(tag, payload)
+        if tag == TAG_TILE:
+            if length < TAG_TILE_PREFIX.size:
+                raise MicFormatError("TILE segment shorter than its frame/tile prefix")
+            key = TAG_TILE_PREFIX.unpack_from(payload, 0)
+            if key in st.tiles:
+                raise MicFormatError(f"duplicate TILE segment for frame {key[0]}, tile {key[1]}")
+            st.tiles[key] = payload[TAG_TILE_PREFIX.size:]
+        elif seg.critical and tag not in KNOWN_CRITICAL:
+            raise MicUnsupportedError(f"unknown critical segment {tag.decode()!r}")
+        else:
+            st.segments.append(seg)
+    if not ended:
+        raise MicTruncatedError("stream truncated: no MEND segment")
+    st.size = pos
+    th, tw = header.tiles_per_frame
+    want = header.frames * th * tw
+    if len(st.tiles) != want or any(
+        not (0 <= f < header.frames and 0 <= t < th * tw) for f, t in st.tiles
+    ):
+        raise MicFormatError(
+            f"stream has {len(st.tiles)} TILE segments; the header needs {want} "
+            f"({header.frames} frames x {th * tw} tiles), each exactly once"
+        )
+    return st
+
+
+def iter_tiles(header: Header):
+    """Yield (tile index, row0, row1, col0, col1) for one frame, in index order."""
+    th, tw = header.tile_shape
+    ny, nx = header.tiles_per_frame
+    for ty in range(ny):
+        for tx in range(nx):
+            r0, c0 = ty * th, tx * tw
+            yield ty * nx + tx, r0, min(r0 + th, header.rows), c0, min(c0 + tw, header.cols)

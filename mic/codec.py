@@ -1,0 +1,411 @@
+"""The public codec functions: :func:`encode`, :func:`decode`, :func:`info`, :func:`check`.
+
+The functions take and return plain numpy arrays (imagecodecs style).  The
+stream says which mode, model and entropy coder made it; the decoder picks the
+matching implementation from the header, never from global state.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .bitstream import (
+    CODER_NAMES, LAYOUT_FRC, LAYOUT_FRCS, LAYOUT_NAMES, LAYOUT_RC, LAYOUT_RCS, MAGIC,
+    MODE_LOSSLESS, MODE_LOSSY, MODE_NAMES, PHOTOMETRIC_MONOCHROME1, PHOTOMETRIC_MONOCHROME2,
+    PHOTOMETRIC_NAMES, PHOTOMETRIC_RGB, Header, iter_tiles, read_stream, unpack_header,
+)
+from .bitstream.container import TAG_TILE_PREFIX, pack_segment, pack_tile, TAG_END
+from .bitstream.schema import pack_header
+from .errors import (
+    MicChecksumError, MicError, MicInputError, MicLimitError, MicUnsupportedError,
+)
+
+#: Default ceiling on decoded samples (frames x rows x cols x samples): 2**30 (2 GiB at 16 bit).
+DEFAULT_MAX_PIXELS = 1 << 30
+#: Largest rows or cols value accepted (the header allows 2**32-1; no modality needs more).
+MAX_DIMENSION = 1 << 20
+
+FLAG_SAMPLE_CRC = 1  # header.flags bit 0: sample_crc32 is meaningful and checked
+
+_PHOTOMETRIC_BY_NAME = {v: k for k, v in PHOTOMETRIC_NAMES.items()}
+
+
+class TileEncoder(Protocol):
+    def extra_segments(self) -> list[tuple[bytes, bytes]]: ...
+    def encode_tile(self, tile: np.ndarray) -> bytes: ...
+
+
+class TileDecoder(Protocol):
+    def decode_tile(self, payload: memoryview, rows: int, cols: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class MicInfo:
+    """What a .mic header says, in plain words (returned by :func:`info`)."""
+
+    version: str
+    mode: str
+    model_id: int
+    coder: str
+    dtype: str
+    bits_stored: int
+    signed: bool
+    photometric: str
+    shape: tuple[int, ...]
+    frames: int
+    rows: int
+    cols: int
+    samples_per_pixel: int
+    tile_shape: tuple[int, int]
+    tiles: int
+    quality: int | None
+    compressed_size: int
+    sample_crc32: int | None
+
+    @property
+    def raw_size(self) -> int:
+        """Bytes of the decoded array."""
+        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
+
+    @property
+    def ratio(self) -> float:
+        """Compression ratio against the decoded array's bytes."""
+        return self.raw_size / max(1, self.compressed_size)
+
+    @property
+    def bits_per_pixel(self) -> float:
+        """Compressed bits per pixel (a pixel counts all its samples)."""
+        return 8.0 * self.compressed_size / (self.frames * self.rows * self.cols)
+
+
+# ----------------------------------------------------------------------------- helpers
+def sample_range(bits_stored: int, signed: bool) -> tuple[int, int]:
+    """Smallest and largest value representable in ``bits_stored`` bits."""
+    if signed:
+        return -(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1
+    return 0, (1 << bits_stored) - 1
+
+
+def bits_used(lo: int, hi: int, signed: bool) -> int:
+    """The fewest bits that hold every value in [lo, hi] (sign bit included when signed)."""
+    if signed:
+        b = 2
+        while not (-(1 << (b - 1)) <= lo and hi <= (1 << (b - 1)) - 1):
+            b += 1
+        return b
+    return max(1, int(hi).bit_length())
+
+
+def samples_crc32(arr: np.ndarray) -> int:
+    """CRC-32 of ``arr``'s samples in C order, little-endian (the header's sample checksum)."""
+    le = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+    return zlib.crc32(le.data)
+
+
+def _as_frcs(arr: np.ndarray, photometric: str | None) -> tuple[np.ndarray, int, int]:
+    """View ``arr`` as (frames, rows, cols, samples); return it, the layout and photometric."""
+    pm = None
+    if photometric is not None:
+        pm = _PHOTOMETRIC_BY_NAME.get(str(photometric).upper())
+        if pm is None:
+            raise MicInputError(
+                f"photometric must be one of {sorted(_PHOTOMETRIC_BY_NAME)}, got {photometric!r}"
+            )
+    nd = arr.ndim
+    if nd == 2:
+        layout = LAYOUT_RC
+    elif nd == 3:
+        rgb_like = arr.shape[-1] == 3
+        layout = LAYOUT_RCS if (pm == PHOTOMETRIC_RGB or (pm is None and rgb_like)) else LAYOUT_FRC
+    elif nd == 4:
+        layout = LAYOUT_FRCS
+    else:
+        raise MicInputError(
+            f"expected a 2-D (rows, cols), 3-D (frames, rows, cols) or (rows, cols, 3), "
+            f"or 4-D (frames, rows, cols, 3) array, got {nd}-D shape {arr.shape}"
+        )
+    if layout == LAYOUT_RC:
+        v = arr[None, :, :, None]
+    elif layout == LAYOUT_FRC:
+        v = arr[:, :, :, None]
+    elif layout == LAYOUT_RCS:
+        v = arr[None]
+    else:
+        v = arr
+    s = v.shape[3]
+    if s not in (1, 3):
+        raise MicInputError(f"samples per pixel must be 1 or 3, got {s} (shape {arr.shape})")
+    if pm is None:
+        pm = PHOTOMETRIC_RGB if s == 3 else PHOTOMETRIC_MONOCHROME2
+    if (pm == PHOTOMETRIC_RGB) != (s == 3):
+        raise MicInputError(
+            f"photometric {PHOTOMETRIC_NAMES[pm]} does not fit {s} sample(s) per pixel"
+        )
+    if min(v.shape[:3]) < 1:
+        raise MicInputError(f"array has an empty axis: shape {arr.shape}")
+    if max(v.shape[1:3]) > MAX_DIMENSION:
+        raise MicInputError(f"rows/cols above {MAX_DIMENSION} are not supported: {arr.shape}")
+    return v, layout, pm
+
+
+def _tile_arg(tile: Any) -> tuple[int, int]:
+    if tile is None:
+        return 0, 0
+    if isinstance(tile, (int, np.integer)):
+        tile = (int(tile), int(tile))
+    try:
+        th, tw = (int(t) for t in tile)
+    except (TypeError, ValueError):
+        raise MicInputError(f"tile must be an int or a (rows, cols) pair, got {tile!r}") from None
+    if th < 1 or tw < 1 or th > MAX_DIMENSION or tw > MAX_DIMENSION:
+        raise MicInputError(f"tile sides must be in 1..{MAX_DIMENSION}, got {tile!r}")
+    return th, tw
+
+
+# ----------------------------------------------------------------------------- API
+def encode(
+    array: np.ndarray,
+    *,
+    quality: int | None = None,
+    bits_stored: int | None = None,
+    photometric: str | None = None,
+    tile: int | tuple[int, int] | None = None,
+    **options: Any,
+) -> bytes:
+    """Encode an image, a stack of frames or an RGB image to a .mic stream.
+
+    Parameters
+    ----------
+    array:
+        ``uint8``, ``uint16``, ``int8`` or ``int16`` samples shaped (rows, cols),
+        (frames, rows, cols), (rows, cols, 3) or (frames, rows, cols, 3).  A 3-D
+        array whose last axis is 3 is taken as RGB unless ``photometric`` says
+        ``MONOCHROME1``/``MONOCHROME2``.
+    quality:
+        ``None`` (default) codes losslessly.  An integer selects the learned
+        lossy mode at that quality (see ``mic.lossy``).
+    bits_stored:
+        Significant bits per sample (sign bit included for signed data).  The
+        default is the fewest bits the data use.  Values outside the range are
+        refused with :class:`MicInputError`.
+    photometric:
+        ``"MONOCHROME2"`` (default for 1 sample), ``"MONOCHROME1"`` or ``"RGB"``;
+        recorded in the stream and returned by :func:`info`.
+    tile:
+        Code each frame as independent tiles of this size (int or (rows, cols)).
+        ``None`` codes each frame whole (lossless) or uses the mode's default.
+    options:
+        Mode-specific options (e.g. ``model="cnn"`` for lossy).
+
+    Returns
+    -------
+    bytes
+        The .mic stream.
+
+    Example
+    -------
+    >>> import numpy as np, mic
+    >>> ct = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 7) % 4096
+    >>> blob = mic.encode(ct)
+    >>> bool((mic.decode(blob) == ct).all()), mic.info(blob).bits_stored
+    (True, 12)
+    """
+    if not isinstance(array, np.ndarray):
+        try:
+            array = np.asarray(array)
+        except Exception as exc:  # noqa: BLE001 - anything not array-like
+            raise MicInputError(f"cannot interpret input as an array: {exc}") from None
+    dt = array.dtype
+    if dt.kind not in "ui" or dt.itemsize not in (1, 2):
+        raise MicInputError(
+            f"unsupported dtype {dt}: mic codes uint8, uint16, int8 and int16 samples "
+            "(cast wider integer data after checking its range)"
+        )
+    v, layout, pm = _as_frcs(array, photometric)
+    signed = dt.kind == "i"
+    bits_alloc = 8 * dt.itemsize
+    lo = int(v.min())
+    hi = int(v.max())
+    used = bits_used(lo, hi, signed)
+    if bits_stored is None:
+        bits_stored = used
+    else:
+        bits_stored = int(bits_stored)
+        if not (2 if signed else 1) <= bits_stored <= bits_alloc:
+            raise MicInputError(
+                f"bits_stored={bits_stored} must be in {2 if signed else 1}..{bits_alloc} "
+                f"for {dt}"
+            )
+        if used > bits_stored:
+            raise MicInputError(
+                f"values span [{lo}, {hi}], which needs {used} bits, more than "
+                f"bits_stored={bits_stored}"
+            )
+    th, tw = _tile_arg(tile)
+    f, r, c, s = v.shape
+    header = Header(
+        mode=MODE_LOSSLESS, model_id=0, coder_id=0, bits_allocated=bits_alloc, signed=int(signed),
+        bits_stored=bits_stored, photometric=pm, layout=layout, samples=s, frames=f, rows=r,
+        cols=c, tile_rows=th, tile_cols=tw,
+    )
+    encoder: TileEncoder
+    if quality is None:
+        from .lossless import LosslessTileEncoder
+
+        encoder = LosslessTileEncoder(header, **options)
+        header.flags |= FLAG_SAMPLE_CRC
+        header.sample_crc32 = samples_crc32(array)
+    else:
+        if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
+            raise MicInputError(f"quality must be None (lossless) or an int, got {quality!r}")
+        header.mode = MODE_LOSSY
+        try:
+            from .lossy import LossyTileEncoder
+        except ImportError as exc:
+            raise MicUnsupportedError(
+                f"the lossy mode needs PyTorch and safetensors ({exc}); install torch==2.13.0"
+            ) from None
+        encoder = LossyTileEncoder(header, int(quality), **options)
+    parts = [b""]  # header placeholder: encoders may still set model/coder ids
+    parts.extend(pack_segment(t, p) for t, p in encoder.extra_segments())
+    for fi in range(f):
+        frame = v[fi]
+        for idx, r0, r1, c0, c1 in iter_tiles(header):
+            tile_arr = np.ascontiguousarray(frame[r0:r1, c0:c1, :], dtype=np.int32)
+            parts.append(pack_tile(fi, idx, encoder.encode_tile(tile_arr)))
+    parts.append(pack_segment(TAG_END, b""))
+    parts[0] = pack_header(header)
+    return b"".join(parts)
+
+
+def _decoder_for(header: Header, stream: Any) -> TileDecoder:
+    if header.mode == MODE_LOSSLESS:
+        from .lossless import LosslessTileDecoder
+
+        return LosslessTileDecoder(header, stream)
+    if header.mode == MODE_LOSSY:
+        try:
+            from .lossy import LossyTileDecoder
+        except ImportError as exc:
+            raise MicUnsupportedError(
+                f"this stream is lossy (model id {header.model_id}); decoding it needs PyTorch "
+                f"and safetensors ({exc})"
+            ) from None
+        return LossyTileDecoder(header, stream)
+    raise MicUnsupportedError(f"{MODE_NAMES.get(header.mode, header.mode)} mode is not implemented")
+
+
+def decode(
+    data: bytes | bytearray | memoryview,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Decode a .mic stream to a numpy array of the dtype and shape that was encoded.
+
+    ``max_pixels`` bounds the decoded samples (frames x rows x cols x samples):
+    a larger stream raises :class:`MicLimitError` before anything is allocated.
+    Trailing bytes after the stream's end segment are ignored.  Any corruption
+    raises a :class:`MicError` subclass; a lossless stream whose decoded samples
+    do not match the stored CRC-32 raises :class:`MicChecksumError`.
+
+    Example
+    -------
+    >>> import numpy as np, mic
+    >>> img = np.array([[0, 1000], [-1000, 5]], dtype=np.int16)
+    >>> mic.decode(mic.encode(img)).tolist()
+    [[0, 1000], [-1000, 5]]
+    """
+    stream = read_stream(data)
+    h = stream.header
+    if h.n_samples > max_pixels:
+        raise MicLimitError(
+            f"stream holds {h.n_samples} samples ({h.shape}), above max_pixels={max_pixels}"
+        )
+    if max(h.rows, h.cols) > MAX_DIMENSION:
+        raise MicLimitError(f"{h.rows}x{h.cols} exceeds the {MAX_DIMENSION} dimension limit")
+    if h.coder_id not in CODER_NAMES:
+        raise MicUnsupportedError(f"unknown entropy coder id {h.coder_id}")
+    dtype = np.dtype(h.dtype_str)
+    want_shape = h.shape
+    if out is not None:
+        if out.shape != want_shape or out.dtype != dtype:
+            raise MicInputError(f"out must be {dtype} {want_shape}, got {out.dtype} {out.shape}")
+        result = out
+    else:
+        result = np.empty(want_shape, dtype=dtype)
+    v = result.reshape(h.frames, h.rows, h.cols, h.samples)
+    decoder = _decoder_for(h, stream)
+    lo, hi = sample_range(h.bits_stored, bool(h.signed))
+    for fi in range(h.frames):
+        for idx, r0, r1, c0, c1 in iter_tiles(h):
+            tile = decoder.decode_tile(stream.tiles[(fi, idx)], r1 - r0, c1 - c0)
+            if tile.shape != (r1 - r0, c1 - c0, h.samples):
+                raise MicError(f"internal: tile decoded to {tile.shape}")  # pragma: no cover
+            if h.mode != MODE_LOSSLESS:
+                tile = np.clip(tile, lo, hi)
+            v[fi, r0:r1, c0:c1, :] = tile
+    if h.flags & FLAG_SAMPLE_CRC and samples_crc32(result) != h.sample_crc32:
+        raise MicChecksumError(
+            "decoded samples do not match the stream's CRC-32: corrupt data or a decoder mismatch"
+        )
+    return result
+
+
+def info(data: bytes | bytearray | memoryview) -> MicInfo:
+    """Read the header (and walk the segments) of a .mic stream without decoding pixels.
+
+    Example
+    -------
+    >>> import numpy as np, mic
+    >>> i = mic.info(mic.encode(np.zeros((2, 8, 8), np.uint16)))
+    >>> i.mode, i.shape, i.dtype
+    ('lossless', (2, 8, 8), 'uint16')
+    """
+    st = read_stream(data)
+    h = st.header
+    th, tw = h.tiles_per_frame
+    return MicInfo(
+        version=f"{h.version_major}.{h.version_minor}",
+        mode=MODE_NAMES[h.mode],
+        model_id=h.model_id,
+        coder=CODER_NAMES.get(h.coder_id, f"unknown({h.coder_id})"),
+        dtype=str(np.dtype(h.dtype_str)),
+        bits_stored=h.bits_stored,
+        signed=bool(h.signed),
+        photometric=PHOTOMETRIC_NAMES[h.photometric],
+        shape=h.shape,
+        frames=h.frames,
+        rows=h.rows,
+        cols=h.cols,
+        samples_per_pixel=h.samples,
+        tile_shape=h.tile_shape,
+        tiles=h.frames * th * tw,
+        quality=h.quality if h.mode == MODE_LOSSY else None,
+        compressed_size=st.size,
+        sample_crc32=h.sample_crc32 if h.flags & FLAG_SAMPLE_CRC else None,
+    )
+
+
+def check(data: bytes | bytearray | memoryview) -> bool:
+    """True if ``data`` starts like a .mic stream (magic bytes); cheap, no validation.
+
+    >>> import mic
+    >>> mic.check(b"\\x8bMIC\\r\\n\\x1a\\n...."), mic.check(b"\\x89PNG")
+    (True, False)
+    """
+    return bytes(memoryview(data)[:8]) == MAGIC
+
+
+def verify(data: bytes | bytearray | memoryview, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MicInfo:
+    """Fully decode ``data`` and check every CRC; return its :class:`MicInfo` or raise."""
+    decode(data, max_pixels=max_pixels)
+    return info(data)
+
+
+__all__ = ["encode", "decode", "info", "check", "verify", "MicInfo", "DEFAULT_MAX_PIXELS",
+           "sample_range", "bits_used", "samples_crc32", "unpack_header", "LAYOUT_NAMES"]

@@ -1,0 +1,170 @@
+"""Forge .mic streams byte by byte, for invalid-stream tests and vectors.
+
+``mic.bitstream.pack_header`` always writes the current version and a correct
+CRC.  Tests of the reader need headers it would never write: another major or
+minor version, extra body bytes, a wrong body length, a wrong CRC, absurd
+dimensions.  This module builds them straight from
+``mic.bitstream.schema.HEADER_FIELDS`` (so it follows the schema) and
+recomputes every CRC unless told otherwise, so that each forged stream fails
+for the one reason a test names and not because of a stale checksum.
+
+It is a plain module (no package): ``tests/`` load it by path and
+``formats/make_vectors.py`` imports it from its own folder.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, replace
+
+from mic.bitstream.container import SEG_HEAD_FMT, SEG_HEAD_SIZE, TAG_END, TAG_TILE, TAG_TILE_PREFIX
+from mic.bitstream.schema import (
+    HEADER_FIELDS, LAYOUT_FRC, LAYOUT_RC, MAGIC, MODE_LOSSLESS, PHOTOMETRIC_MONOCHROME2,
+    PREFIX_FMT, PREFIX_SIZE, VERSION_MAJOR, VERSION_MINOR, Header,
+)
+
+BODY_FMT = "<" + "".join(code for _, code, _ in HEADER_FIELDS)
+BODY_SIZE = struct.calcsize(BODY_FMT)
+
+
+def header_body(h: Header) -> bytes:
+    """The header body for ``h``'s fields, packed exactly as the schema says (no range checks
+    beyond struct's)."""
+    return struct.pack(BODY_FMT, *(getattr(h, name) for name, _, _ in HEADER_FIELDS))
+
+
+def forge_header(
+    h: Header,
+    *,
+    major: int = VERSION_MAJOR,
+    minor: int = VERSION_MINOR,
+    extra: bytes = b"",
+    magic: bytes = MAGIC,
+    body_len: int | None = None,
+    crc: int | None = None,
+) -> bytes:
+    """A header with any version, trailing body bytes, body length or CRC.
+
+    ``body_len`` defaults to the real length of body + ``extra``; ``crc`` defaults to the
+    correct CRC-32 of everything before it (so only what the caller changes is wrong).
+    """
+    body = header_body(h) + extra
+    n = len(body) if body_len is None else body_len
+    prefix = struct.pack(PREFIX_FMT, magic, major, minor, n)
+    c = zlib.crc32(prefix + body) if crc is None else crc
+    return prefix + body + struct.pack("<I", c & 0xFFFFFFFF)
+
+
+def segment(tag: bytes, payload: bytes, *, length: int | None = None,
+            crc: int | None = None) -> bytes:
+    """One segment; ``length`` may lie (the CRC is still computed over what is written)."""
+    n = len(payload) if length is None else length
+    head = struct.pack(SEG_HEAD_FMT, tag, n)
+    c = zlib.crc32(payload, zlib.crc32(head)) if crc is None else crc
+    return head + payload + struct.pack("<I", c & 0xFFFFFFFF)
+
+
+def tile(frame: int, index: int, payload: bytes = b"") -> tuple[bytes, bytes]:
+    """A (tag, payload) pair for a TILE segment."""
+    return TAG_TILE, TAG_TILE_PREFIX.pack(frame, index) + payload
+
+
+def forge_stream(h: Header, segments: list[tuple[bytes, bytes]], *, end: bool = True,
+                 trailer: bytes = b"", **header_kw) -> bytes:
+    """Header (see :func:`forge_header` for ``header_kw``), segments, MEND, trailing bytes."""
+    parts = [forge_header(h, **header_kw)]
+    parts.extend(segment(t, p) for t, p in segments)
+    if end:
+        parts.append(segment(TAG_END, b""))
+    parts.append(trailer)
+    return b"".join(parts)
+
+
+def small_header(**kw) -> Header:
+    """A valid 1-frame 4x5 uint16 MONOCHROME2 header, fields overridable."""
+    base = Header(mode=MODE_LOSSLESS, model_id=0, coder_id=1, bits_allocated=16, signed=0,
+                  bits_stored=12, photometric=PHOTOMETRIC_MONOCHROME2, layout=LAYOUT_RC,
+                  samples=1, frames=1, rows=4, cols=5)
+    return replace(base, **kw)
+
+
+def stack_header(frames: int, **kw) -> Header:
+    return small_header(layout=LAYOUT_FRC, frames=frames, **kw)
+
+
+@dataclass(frozen=True)
+class SegmentSpan:
+    """Where one segment lies in a stream: [start, end) covers tag..crc inclusive."""
+
+    tag: bytes
+    start: int
+    payload_start: int
+    payload_end: int
+
+    @property
+    def end(self) -> int:
+        return self.payload_end + 4
+
+    @property
+    def length_field(self) -> int:
+        return self.start + 4
+
+
+def header_end(stream: bytes) -> int:
+    """Offset of the first segment (trusts the body length; for well-formed streams)."""
+    (body_len,) = struct.unpack_from("<H", stream, 10)
+    return PREFIX_SIZE + body_len + 4
+
+
+def spans(stream: bytes) -> list[SegmentSpan]:
+    """The segments of a well-formed stream, up to and including MEND."""
+    out = []
+    pos = header_end(stream)
+    while pos + SEG_HEAD_SIZE <= len(stream):
+        tag, n = struct.unpack_from(SEG_HEAD_FMT, stream, pos)
+        out.append(SegmentSpan(tag, pos, pos + SEG_HEAD_SIZE, pos + SEG_HEAD_SIZE + n))
+        pos = pos + SEG_HEAD_SIZE + n + 4
+        if tag == TAG_END:
+            break
+    return out
+
+
+def refresh_crc(stream: bytes | bytearray, span: SegmentSpan) -> bytes:
+    """Recompute one segment's CRC after its bytes were edited in place (length unchanged)."""
+    b = bytearray(stream)
+    struct.pack_into("<I", b, span.payload_end, zlib.crc32(bytes(b[span.start:span.payload_end])))
+    return bytes(b)
+
+
+def refresh_header_crc(stream: bytes | bytearray) -> bytes:
+    """Recompute the header CRC after the header bytes were edited in place."""
+    b = bytearray(stream)
+    end = header_end(b) - 4
+    struct.pack_into("<I", b, end, zlib.crc32(bytes(b[:end])))
+    return bytes(b)
+
+
+def set_header_fields(stream: bytes, **fields: int) -> bytes:
+    """Rewrite header body fields of a real stream in place and fix the header CRC."""
+    b = bytearray(stream)
+    off = PREFIX_SIZE
+    for name, code, _ in HEADER_FIELDS:
+        if name in fields:
+            struct.pack_into("<" + code, b, off, fields.pop(name))
+        off += struct.calcsize("<" + code)
+    if fields:
+        raise KeyError(f"no such header fields: {sorted(fields)}")
+    return refresh_header_crc(b)
+
+
+def field_offsets() -> list[tuple[str, int, int]]:
+    """(name, offset in the stream, size) of every header field, prefix and CRC included."""
+    out = [("magic", 0, 8), ("version_major", 8, 1), ("version_minor", 9, 1), ("body_len", 10, 2)]
+    off = PREFIX_SIZE
+    for name, code, _ in HEADER_FIELDS:
+        size = struct.calcsize("<" + code)
+        out.append((name, off, size))
+        off += size
+    out.append(("header_crc", off, 4))
+    return out

@@ -1,0 +1,342 @@
+"""Numba kernels of the lossless coder: prediction, residual mapping, tokens, extra bits.
+
+One function, :func:`code_plane`, runs both directions.  The encoder and the
+decoder execute the *same* prediction code on the same causal neighbourhood, so
+they cannot drift apart; all arithmetic is integer, so the result is identical
+on every machine.
+
+Per pixel (raster order) the kernel
+
+1. predicts the value from its causal neighbours with a blend of four
+   predictors weighted by their recent local errors (scale-free, adapts to
+   edges), then adds a bias correction learnt in one of 1024 local contexts;
+2. maps the residual to a non-negative integer ``u`` using the bounds of the
+   plane (values beyond the shorter side need no sign);
+3. splits ``u`` into a *token* (entropy coded elsewhere) and raw extra bits
+   (packed MSB-first here): ``u < 16`` is its own token; otherwise with
+   ``n = floor(log2 u)`` the token is ``16 + 2 (n - 4) + bit (n-1) of u`` and
+   the ``n - 1`` low bits are extra bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+N_TOKENS = 42  # u < 2**17 -> n <= 16 -> token <= 16 + 2*12 + 1 = 41
+DIRECT_TOKENS = 16
+N_PRED = 4
+BIAS_CTX = 1024
+ERR_SHIFT = 0
+
+# status codes returned by the decoder kernels
+OK = 0
+ERR_BITS = 1  # ran past the extra-bit buffer
+ERR_RANGE = 2  # a decoded value fell outside the plane's range
+ERR_TOKEN = 3  # a token out of range
+
+
+@njit(cache=True, inline="always")
+def _abs(a):
+    return a if a >= 0 else -a
+
+
+@njit(cache=True, inline="always")
+def _token_of(u):
+    if u < DIRECT_TOKENS:
+        return u, 0, 0
+    n = 4
+    t = u >> 5
+    while t > 0:
+        t >>= 1
+        n += 1
+    nb = n - 1
+    tok = DIRECT_TOKENS + 2 * (n - 4) + ((u >> nb) & 1)
+    return tok, nb, u & ((1 << nb) - 1)
+
+
+@njit(cache=True)
+def token_extra_bits(tok):
+    """Number of raw extra bits that follow token ``tok``."""
+    if tok < DIRECT_TOKENS:
+        return 0
+    return (tok - DIRECT_TOKENS) // 2 + 3
+
+
+@njit(cache=True)
+def code_plane(img, maxval, decode, tokens, bits):
+    """Predict/map/tokenise (encode) or reconstruct (decode) one plane in place.
+
+    img:    (h, w) int32 plane with values in [0, maxval]; output when decoding.
+    tokens: (h*w,) int32 tokens; output when encoding, input when decoding.
+    bits:   uint8 buffer of packed extra bits; output when encoding (large
+            enough: 2 bytes per pixel + 8), input when decoding.
+    Returns (status, number of bytes of ``bits`` used).
+    """
+    h, w = img.shape
+    # per-predictor absolute errors of the previous and current rows (x offset +1)
+    err = np.zeros((2, N_PRED, w + 2), np.int64)
+    # residual (signed, after bias) of previous/current row for the context energy
+    res = np.zeros((2, w + 2), np.int64)
+    bias_sum = np.zeros(BIAS_CTX, np.int64)
+    bias_cnt = np.zeros(BIAS_CTX, np.int64)
+    preds = np.zeros(N_PRED, np.int64)
+    nbytes = bits.shape[0]
+    bitbuf = np.int64(0)
+    bitcnt = 0
+    pos = 0
+    k = 0
+    for y in range(h):
+        cur = y & 1
+        prv = cur ^ 1
+        for x in range(w):
+            # --- causal neighbourhood (edges replicate what exists) ----------------
+            if y > 0:
+                n_ = np.int64(img[y - 1, x])
+                nw = np.int64(img[y - 1, x - 1]) if x > 0 else n_
+                ne = np.int64(img[y - 1, x + 1]) if x + 1 < w else n_
+                nn = np.int64(img[y - 2, x]) if y > 1 else n_
+            if x > 0:
+                w_ = np.int64(img[y, x - 1])
+                ww = np.int64(img[y, x - 2]) if x > 1 else w_
+            if y == 0:
+                if x == 0:
+                    w_ = np.int64((maxval + 1) >> 1)
+                    ww = w_
+                n_ = w_
+                nw = w_
+                ne = w_
+                nn = w_
+            elif x == 0:
+                w_ = n_
+                ww = n_
+            # --- four predictors --------------------------------------------------
+            mx = n_ if n_ > w_ else w_
+            mn = n_ if n_ < w_ else w_
+            if nw >= mx:
+                med = mn
+            elif nw <= mn:
+                med = mx
+            else:
+                med = w_ + n_ - nw
+            preds[0] = med
+            preds[1] = w_ + ne - n_  # gradient along NE
+            preds[2] = n_ + ((w_ - ww) + (n_ - nn) + 1) // 2 - 0  # north + momentum
+            preds[3] = (w_ + ne + 1) >> 1
+            # --- error-weighted blend --------------------------------------------
+            wsum = np.int64(0)
+            psum = np.int64(0)
+            for i in range(N_PRED):
+                e = (err[prv, i, x + 1] * 2 + err[prv, i, x] + err[prv, i, x + 2]
+                     + err[cur, i, x] * 2 + 1)
+                wt = (np.int64(1) << 40) // (e * e + 1)
+                if wt < 1:
+                    wt = 1
+                wsum += wt
+                psum += wt * preds[i]
+            p = (psum + (wsum >> 1)) // wsum
+            # --- bias correction in a local context ------------------------------
+            act = (_abs(w_ - nw) + _abs(n_ - nw) + _abs(n_ - ne)
+                   + _abs(res[prv, x + 1]) + _abs(res[cur, x]))
+            q = 0
+            while act > 0 and q < 15:
+                act >>= 1
+                q += 1
+            c = (q << 6) | ((n_ > p) << 5) | ((w_ > p) << 4) | ((nw > p) << 3) \
+                | ((ne > p) << 2) | ((nn > p) << 1) | (ww > p)
+            cnt = bias_cnt[c]
+            if cnt > 0:
+                s = bias_sum[c]
+                if s >= 0:
+                    p += (s + (cnt >> 1)) // cnt
+                else:
+                    p -= (-s + (cnt >> 1)) // cnt
+            if p < 0:
+                p = 0
+            elif p > maxval:
+                p = maxval
+            m = p if p < maxval - p else maxval - p
+            # --- map / unmap --------------------------------------------------------
+            if not decode:
+                v = np.int64(img[y, x])
+                d = v - p
+                ad = _abs(d)
+                if ad <= m:
+                    u = 2 * d if d >= 0 else -2 * d - 1
+                else:
+                    u = m + ad
+                tok, nb, extra = _token_of(u)
+                tokens[k] = tok
+                if nb > 0:
+                    bitbuf = (bitbuf << nb) | extra
+                    bitcnt += nb
+                    while bitcnt >= 8:
+                        bitcnt -= 8
+                        bits[pos] = (bitbuf >> bitcnt) & 0xFF
+                        pos += 1
+                    bitbuf &= (np.int64(1) << bitcnt) - 1
+            else:
+                tok = np.int64(tokens[k])
+                if tok < 0 or tok >= N_TOKENS:
+                    return ERR_TOKEN, pos
+                if tok < DIRECT_TOKENS:
+                    u = tok
+                else:
+                    nb = (tok - DIRECT_TOKENS) // 2 + 3
+                    while bitcnt < nb:
+                        if pos >= nbytes:
+                            return ERR_BITS, pos
+                        bitbuf = (bitbuf << 8) | np.int64(bits[pos])
+                        pos += 1
+                        bitcnt += 8
+                    bitcnt -= nb
+                    extra = (bitbuf >> bitcnt) & ((np.int64(1) << nb) - 1)
+                    bitbuf &= (np.int64(1) << bitcnt) - 1
+                    u = (np.int64(2 | ((tok - DIRECT_TOKENS) & 1)) << nb) | extra
+                if u <= 2 * m:
+                    d = (u >> 1) if (u & 1) == 0 else -((u + 1) >> 1)
+                elif p < maxval - p:
+                    d = u - m
+                else:
+                    d = -(u - m)
+                v = p + d
+                if v < 0 or v > maxval:
+                    return ERR_RANGE, pos
+                img[y, x] = v
+            k += 1
+            # --- update state ---------------------------------------------------------
+            dd = v - p
+            res[cur, x + 1] = dd
+            for i in range(N_PRED):
+                err[cur, i, x + 1] = _abs(v - preds[i])
+            bias_sum[c] += dd
+            bias_cnt[c] = cnt + 1
+            if cnt + 1 >= 32:
+                bias_sum[c] = bias_sum[c] // 2 if bias_sum[c] >= 0 else -((-bias_sum[c]) // 2)
+                bias_cnt[c] = 16
+    if not decode and bitcnt > 0:
+        bits[pos] = (bitbuf << (8 - bitcnt)) & 0xFF
+        pos += 1
+    return OK, pos
+
+
+@njit(cache=True)
+def block_costs_classes(tokens, h, w, bs, cost):
+    """Encoder: for each bs x bs block pick the table with the lowest total cost.
+
+    cost: (K, N_TOKENS) float64 bits per token under each table.  The decision
+    is transmitted, so floating point here never affects decodability.
+    """
+    by = (h + bs - 1) // bs
+    bx = (w + bs - 1) // bs
+    K = cost.shape[0]
+    hist = np.zeros((by * bx, N_TOKENS), np.int64)
+    for y in range(h):
+        row = (y // bs) * bx
+        for x in range(w):
+            hist[row + x // bs, tokens[y * w + x]] += 1
+    classes = np.zeros(by * bx, np.int32)
+    for b in range(by * bx):
+        best = 0
+        bestc = 1e300
+        for k in range(K):
+            c = 0.0
+            for t in range(N_TOKENS):
+                n = hist[b, t]
+                if n:
+                    c += n * cost[k, t]
+            if c < bestc:
+                bestc = c
+                best = k
+        classes[b] = best
+    return classes
+
+
+@njit(cache=True)
+def group_by_class(tokens, classes, h, w, bs, K):
+    """Encoder: tokens reordered class by class (raster order within a class)."""
+    bx = (w + bs - 1) // bs
+    counts = np.zeros(K, np.int64)
+    for y in range(h):
+        row = (y // bs) * bx
+        for x in range(w):
+            counts[classes[row + x // bs]] += 1
+    offs = np.zeros(K, np.int64)
+    for k in range(1, K):
+        offs[k] = offs[k - 1] + counts[k - 1]
+    out = np.empty(h * w, np.int32)
+    for y in range(h):
+        row = (y // bs) * bx
+        for x in range(w):
+            c = classes[row + x // bs]
+            out[offs[c]] = tokens[y * w + x]
+            offs[c] += 1
+    return out, counts
+
+
+@njit(cache=True)
+def class_counts(classes, h, w, bs, K):
+    """Decoder: how many pixels each class holds (from the class map alone)."""
+    bx = (w + bs - 1) // bs
+    counts = np.zeros(K, np.int64)
+    for y in range(h):
+        row = (y // bs) * bx
+        for x in range(w):
+            counts[classes[row + x // bs]] += 1
+    return counts
+
+
+@njit(cache=True)
+def scatter_by_class(grouped, counts, classes, h, w, bs):
+    """Decoder: inverse of :func:`group_by_class`."""
+    K = counts.shape[0]
+    bx = (w + bs - 1) // bs
+    offs = np.zeros(K, np.int64)
+    for k in range(1, K):
+        offs[k] = offs[k - 1] + counts[k - 1]
+    out = np.empty(h * w, np.int32)
+    for y in range(h):
+        row = (y // bs) * bx
+        for x in range(w):
+            c = classes[row + x // bs]
+            out[y * w + x] = grouped[offs[c]]
+            offs[c] += 1
+    return out
+
+
+@njit(cache=True, inline="always")
+def _class_pred(classes, b, bx, K):
+    bxx = b % bx
+    if b >= bx and bxx > 0:
+        return (classes[b - 1] + classes[b - bx] + 1) >> 1
+    if bxx > 0:
+        return classes[b - 1]
+    if b >= bx:
+        return classes[b - bx]
+    return K >> 1
+
+
+@njit(cache=True)
+def class_map_symbols(classes, bx, K):
+    """Encoder: class map -> non-negative symbols (zig-zag delta from a causal prediction)."""
+    n = classes.shape[0]
+    out = np.empty(n, np.int32)
+    for b in range(n):
+        d = classes[b] - _class_pred(classes, b, bx, K)
+        out[b] = 2 * d if d >= 0 else -2 * d - 1
+    return out
+
+
+@njit(cache=True)
+def class_map_from_symbols(symbols, bx, K):
+    """Decoder: inverse of :func:`class_map_symbols`; returns (status, classes)."""
+    n = symbols.shape[0]
+    classes = np.empty(n, np.int32)
+    for b in range(n):
+        s = symbols[b]
+        d = (s >> 1) if (s & 1) == 0 else -((s + 1) >> 1)
+        c = _class_pred(classes, b, bx, K) + d
+        if c < 0 or c >= K:
+            return ERR_RANGE, classes
+        classes[b] = c
+    return OK, classes

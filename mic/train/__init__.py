@@ -1,0 +1,4 @@
+"""Training and export of the learned lossy models (``mic train``, ``mic export``).
+
+Importing this package does not import torch; the functions do when called.
+"""

@@ -1,0 +1,43 @@
+"""``mic train`` and ``mic export`` (loaded lazily by :mod:`mic.cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("train")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", default="cnn", show_default=True, help="ae, vae or cnn")
+@click.option("--minutes", type=float, default=None, help="wall-clock budget of this run")
+@click.option("--steps", type=int, default=None, help="number of steps of this run")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="checkpoint (resumed if it exists) [default: ckpt/<model>.pt]")
+@click.option("--batch", type=int, default=8, show_default=True)
+@click.option("--crop", type=int, default=128, show_default=True)
+@click.option("--lr", type=float, default=3e-4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--size", default="small", show_default=True, help="small or tiny")
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--log", type=click.Path(path_type=Path), default=None,
+              help="CSV log of step,minutes,loss,bpp,psnr,lr [default: runs/<model>.csv]")
+def train_cmd(data_dir: Path, model: str, minutes: float | None, steps: int | None,
+              out: Path | None, batch: int, crop: int, lr: float, seed: int, size: str,
+              threads: int, log: Path | None) -> None:
+    """Train (or resume) a lossy model on the PNGs of DATA_DIR (never the eval split).
+
+    \b
+    Example:
+      mic train ../shared/corpus/train --model cnn --minutes 90 --out ckpt/cnn.pt
+    """
+    from .loop import train
+
+    if minutes is None and steps is None:
+        raise click.UsageError("give --minutes or --steps")
+    out = out or Path("ckpt") / f"{model}.pt"
+    log = log or Path("runs") / f"{model}.csv"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    st = train(data_dir, model, minutes=minutes, steps=steps, out=out, batch=batch, crop=crop,
+               lr=lr, seed=seed, size=size, log=log, threads=threads)
+    click.echo(f"trained {model}: step {st['step']}, {st['minutes']:.1f} min in total -> {out}")

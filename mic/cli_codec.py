@@ -1,0 +1,673 @@
+"""The ``mic encode``, ``mic decode``, ``mic info`` and ``mic verify`` commands.
+
+Loaded lazily by :mod:`mic.cli`.  Every command takes a file, ``-`` (stdin /
+stdout) or a folder (processed recursively; ``encode`` and ``decode`` mirror the
+tree under OUT).  Outputs are written atomically (:func:`mic.io.atomic_output`)
+and never overwrite an existing file without ``--force``.
+
+Exit codes (all commands):
+
+* 0 -- every input succeeded;
+* 1 -- at least one input failed (bad/corrupt file, refused overwrite, ...);
+  the others were still processed; also Ctrl-C ("Aborted!");
+* 2 -- usage error (bad option, missing input path, impossible output name).
+
+>>> from click.testing import CliRunner
+>>> from mic.cli import main
+>>> r = CliRunner().invoke(main, ["encode", "--help"])
+>>> r.exit_code, "Exit codes" in r.output
+(0, True)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import click
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from .codec import MicInfo
+
+__all__ = ["encode_cmd", "decode_cmd", "info_cmd", "verify_cmd", "parse_tile"]
+
+STDIO = "-"
+#: Input suffixes ``mic encode`` picks up in a folder (other files are sniffed).
+ENCODE_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".dcm", ".dicom")
+OUT_FORMATS = ("auto", "png", "tiff", "tif", "npy")
+
+_EXIT_HELP = """\b
+Exit codes: 0 all inputs succeeded; 1 some input failed or an output exists
+(without --force), the rest were still processed; 2 usage error."""
+
+
+# ----------------------------------------------------------------------------- helpers
+class _Failure(Exception):
+    """One input failed; the message is reported and the run goes on."""
+
+
+def parse_tile(value: str | int | None) -> int | tuple[int, int] | None:
+    """Parse a ``--tile`` value: ``"256"`` -> 256, ``"128x256"`` -> (128, 256).
+
+    >>> parse_tile("256"), parse_tile("128x256"), parse_tile(None)
+    (256, (128, 256), None)
+    """
+    if value is None or isinstance(value, int):
+        return value
+    text = str(value).lower().replace("*", "x")
+    try:
+        parts = [int(p) for p in text.split("x")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not N or RxC (e.g. 256 or 128x256)") from None
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise click.BadParameter(f"{value!r} is not N or RxC with positive sides")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _human(n: int) -> str:
+    return f"{n:,}"
+
+
+def _read_stdin() -> bytes:
+    return click.get_binary_stream("stdin").read()
+
+
+def _write_stdout(data: bytes) -> None:
+    out = click.get_binary_stream("stdout")
+    out.write(data)
+    out.flush()
+
+
+def _err_text(exc: BaseException) -> str:
+    """One line naming the error: MicError subclasses by class name, OS errors plainly."""
+    from .errors import MicError
+
+    if isinstance(exc, _Failure):
+        return str(exc)
+    if isinstance(exc, FileExistsError):
+        return f"{exc.filename}: output exists (use --force to overwrite)"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    name = type(exc).__name__
+    msg = str(exc).replace("\n", " ")
+    if isinstance(exc, MicError):
+        return f"{name}: {msg}"
+    return f"{name} (unexpected): {msg}"
+
+
+def _input_exists(path: str) -> None:
+    if path != STDIO and not os.path.exists(path):
+        raise click.BadParameter(f"{path!r} does not exist", param_hint="IN")
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _walk(root: Path, exclude: Path | None) -> Iterable[Path]:
+    """Every non-hidden file under ``root`` (sorted, depth first), skipping ``exclude``'s tree."""
+    excl = exclude.resolve() if exclude is not None else None
+    for dirpath, dirnames, filenames in os.walk(root):
+        dp = Path(dirpath)
+        keep = []
+        for d in sorted(dirnames):
+            if _is_hidden(d):
+                continue
+            if excl is not None and (dp / d).resolve() == excl:
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for f in sorted(filenames):
+            if not _is_hidden(f):
+                yield dp / f
+
+
+def _head(path: Path, n: int = 132) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def _progress(total: int, quiet: bool, desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="file", file=sys.stderr, leave=False,
+                disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+
+
+def _run_folder(items: list[tuple[Path, Path | None]], action: Callable[[Path, Path | None], Any],
+                quiet: bool, desc: str, root: Path) -> tuple[list[Any], int]:
+    """Run ``action`` on every (input, output); report failures; return (results, n_failed)."""
+    from tqdm import tqdm
+
+    results: list[Any] = []
+    failed = 0
+    with _progress(len(items), quiet, desc) as bar:
+        for src, dst in items:
+            try:
+                results.append(action(src, dst))
+            except Exception as exc:  # noqa: BLE001 - a bad file must not stop the run
+                failed += 1
+                tqdm.write(f"error: {src}: {_err_text(exc)}", file=sys.stderr)
+            bar.update(1)
+    return results, failed
+
+
+def _check_not_exists(dst: Path, force: bool) -> None:
+    if not force and os.path.lexists(dst):
+        raise FileExistsError(17, "output exists", str(dst))
+
+
+def _finish(failed: int) -> None:
+    if failed:
+        sys.exit(1)
+
+
+# ----------------------------------------------------------------------------- encode
+@dataclass
+class _EncResult:
+    src: str
+    dst: str
+    src_format: str
+    file_bytes: int
+    raw_bytes: int
+    mic_bytes: int
+    info: "MicInfo"
+    seconds: float
+
+
+def _encode_data(data: bytes, src_name: str, src_path: str | None,
+                 options: dict[str, Any]) -> tuple[bytes, _EncResult]:
+    import mic
+    from .io import format_from_path, read_image, sniff_format
+
+    fmt = sniff_format(data) or (format_from_path(src_path) if src_path else None)
+    if fmt is None:
+        raise _Failure("not a recognised image (PNG, TIFF, NPY or DICOM with its 'DICM' "
+                       "preamble; name a preamble-less DICOM file *.dcm)")
+    arr, meta = read_image(data, format=fmt)
+    if meta.format == "mic":
+        raise _Failure(f"{src_name} is already a .mic stream (use 'mic decode')")
+    enc_opts = meta.encode_options(arr)
+    for key in ("bits_stored", "photometric"):
+        if options.get(key) is not None:
+            enc_opts[key] = options[key]
+    if options.get("tile") is not None:
+        enc_opts["tile"] = options["tile"]
+    t0 = time.perf_counter()
+    blob = mic.encode(arr, quality=options.get("quality"), **enc_opts)
+    dt = time.perf_counter() - t0
+    inf = mic.info(blob)
+    return blob, _EncResult(src_name, "", meta.format.upper(), len(data), int(arr.nbytes),
+                            len(blob), inf, dt)
+
+
+def _encode_file(src: str, dst: str, options: dict[str, Any], force: bool) -> _EncResult:
+    from .io import atomic_write_bytes
+
+    if dst != STDIO:
+        _check_not_exists(Path(dst), force)
+    if src == STDIO:
+        data, name, path = _read_stdin(), "<stdin>", None
+    else:
+        with open(src, "rb") as f:
+            data = f.read()
+        name, path = src, src
+    blob, res = _encode_data(data, name, path, options)
+    if dst == STDIO:
+        _write_stdout(blob)
+        res.dst = "<stdout>"
+    else:
+        atomic_write_bytes(dst, blob, overwrite=force)
+        res.dst = dst
+    return res
+
+
+def _enc_line(r: _EncResult) -> str:
+    i = r.info
+    dims = "x".join(str(d) for d in i.shape)
+    mode = i.mode if i.quality is None else f"{i.mode} q={i.quality}"
+    return (f"{r.src} -> {r.dst}: {_human(r.raw_bytes)} bytes raw ({r.src_format} file "
+            f"{_human(r.file_bytes)}) -> {_human(r.mic_bytes)} bytes, ratio {i.ratio:.2f}, "
+            f"{i.bits_per_pixel:.3f} bits/pixel [{mode}, {i.dtype} {dims}, "
+            f"{i.bits_stored} bits stored, {i.photometric}] in {r.seconds:.2f} s")
+
+
+def _encode_out_path(rel: Path) -> Path:
+    if rel.suffix.lower() in ENCODE_SUFFIXES:
+        return rel.with_suffix(".mic")
+    return rel.with_name(rel.name + ".mic")
+
+
+@click.command("encode", epilog=_EXIT_HELP)
+@click.argument("inp", metavar="IN")
+@click.argument("out", metavar="OUT")
+@click.option("--quality", type=int, default=None,
+              help="Lossy mode at this quality (needs PyTorch). Default: lossless.")
+@click.option("--bits-stored", type=click.IntRange(1, 16), default=None,
+              help="Significant bits per sample. Default: what the file declares "
+                   "(DICOM Bits Stored) if the values fit, else the bits the values use.")
+@click.option("--tile", default=None, metavar="N|RxC",
+              help="Code each frame as independent tiles of N x N (or R x C) pixels.")
+@click.option("--photometric", type=click.Choice(["MONOCHROME1", "MONOCHROME2", "RGB"],
+                                                 case_sensitive=False), default=None,
+              help="Override the photometric interpretation (default: from the file).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
+def encode_cmd(inp: str, out: str, quality: int | None, bits_stored: int | None,
+               tile: str | None, photometric: str | None, force: bool, quiet: bool) -> None:
+    """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
+
+    IN is a file, - (stdin; the format is sniffed from its first bytes) or a
+    folder. OUT is a .mic file, - (stdout) or, for a folder IN, a folder that
+    receives the same tree with each image's suffix replaced by .mic. DICOM input
+    gives the stored values of all frames (no rescale; signed data stay signed).
+
+    \b
+    Examples:
+      mic encode ct.png ct.mic                 # lossless, prints size/ratio/bpp
+      mic encode study.dcm study.mic --tile 256
+      mic encode scans/ encoded/ --force       # whole tree, mirrored
+      cat ct.png | mic encode - - > ct.mic
+    """
+    _input_exists(inp)
+    options = {"quality": quality, "bits_stored": bits_stored, "tile": parse_tile(tile),
+               "photometric": photometric.upper() if photometric else None}
+    if inp != STDIO and os.path.isdir(inp):
+        _encode_folder(Path(inp), out, options, force, quiet)
+        return
+    if out != STDIO and os.path.isdir(out):
+        out = str(Path(out) / _encode_out_path(Path(Path(inp).name if inp != STDIO else "stdin")))
+    elif out != STDIO and Path(out).suffix.lower() != ".mic":
+        raise click.BadParameter(f"{out!r} must end in .mic (or be - or a folder)",
+                                 param_hint="OUT")
+    try:
+        res = _encode_file(inp, out, options, force)
+    except Exception as exc:  # noqa: BLE001
+        click.echo(f"error: {inp}: {_err_text(exc)}", err=True)
+        sys.exit(1)
+    if not quiet:
+        click.echo(_enc_line(res), err=out == STDIO)
+
+
+def _encode_folder(root: Path, out: str, options: dict[str, Any], force: bool,
+                   quiet: bool) -> None:
+    from .io import IMAGE_FORMATS, sniff_format
+
+    if out == STDIO:
+        raise click.BadParameter("a folder IN needs a folder OUT, not -", param_hint="OUT")
+    out_root = Path(out)
+    if out_root.exists() and not out_root.is_dir():
+        raise click.BadParameter(f"{out!r} exists and is not a folder", param_hint="OUT")
+    items: list[tuple[Path, Path | None]] = []
+    taken: dict[Path, Path] = {}
+    skipped = 0
+    for p in _walk(root, out_root):
+        suf = p.suffix.lower()
+        if suf == ".mic":
+            skipped += 1
+            continue
+        if suf not in ENCODE_SUFFIXES and sniff_format(_head(p)) not in IMAGE_FORMATS:
+            skipped += 1
+            continue
+        dst = out_root / _encode_out_path(p.relative_to(root))
+        items.append((p, dst))
+    if not items:
+        click.echo(f"error: no images (PNG, TIFF, NPY, DICOM) found under {root}", err=True)
+        sys.exit(1)
+
+    def action(src: Path, dst: Path | None) -> _EncResult:
+        assert dst is not None
+        if dst in taken:
+            raise _Failure(f"output {dst} would also be written from {taken[dst]}; rename one")
+        taken[dst] = src
+        _check_not_exists(dst, force)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        return _encode_file(str(src), str(dst), options, force)
+
+    results, failed = _run_folder(items, action, quiet, "encode", root)
+    if not quiet:
+        raw = sum(r.raw_bytes for r in results)
+        comp = sum(r.mic_bytes for r in results)
+        ratio = raw / comp if comp else 0.0
+        click.echo(f"encoded {len(results)} of {len(items)} files under {root} -> {out_root}: "
+                   f"{_human(raw)} bytes raw -> {_human(comp)} bytes (ratio {ratio:.2f}); "
+                   f"{failed} failed, {skipped} other files skipped")
+    _finish(failed)
+
+
+# ----------------------------------------------------------------------------- decode
+@dataclass
+class _DecResult:
+    src: str
+    dst: str
+    mic_bytes: int
+    out_bytes: int
+    info: "MicInfo"
+    fmt: str
+    seconds: float
+
+
+def _auto_format(arr: "np.ndarray", photometric: str) -> str:
+    """png when PNG holds the image exactly (one unsigned gray or 8-bit RGB image), else tiff."""
+    if arr.dtype.kind == "u" and (arr.ndim == 2 or (
+            arr.ndim == 3 and photometric == "RGB" and arr.dtype.itemsize == 1)):
+        return "png"
+    return "tiff"
+
+
+def _decode_file(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> _DecResult:
+    import mic
+    from .io import SUFFIX, atomic_write_bytes, image_to_bytes
+
+    if dst != STDIO and fmt != "auto":
+        _check_not_exists(Path(dst), force)
+    if src == STDIO:
+        data, name = _read_stdin(), "<stdin>"
+    else:
+        with open(src, "rb") as f:
+            data = f.read()
+        name = src
+    if not mic.check(data):
+        raise _Failure("not a .mic stream (bad magic bytes)")
+    t0 = time.perf_counter()
+    arr = mic.decode(data, max_pixels=max_pixels)
+    dt = time.perf_counter() - t0
+    inf = mic.info(data)
+    if fmt == "auto":
+        fmt = _auto_format(arr, inf.photometric)
+        if dst != STDIO:
+            dst = str(Path(dst).with_name(Path(dst).name + SUFFIX[fmt]))
+            _check_not_exists(Path(dst), force)
+    payload = image_to_bytes(arr, fmt, photometric=inf.photometric)
+    if dst == STDIO:
+        _write_stdout(payload)
+        dst_name = "<stdout>"
+    else:
+        atomic_write_bytes(dst, payload, overwrite=force)
+        dst_name = dst
+    return _DecResult(name, dst_name, len(data), len(payload), inf, fmt, dt)
+
+
+def _dec_line(r: _DecResult) -> str:
+    i = r.info
+    dims = "x".join(str(d) for d in i.shape)
+    return (f"{r.src} -> {r.dst}: {_human(i.compressed_size)} bytes -> {_human(i.raw_size)} "
+            f"bytes raw ({r.fmt.upper()} file {_human(r.out_bytes)}), ratio {i.ratio:.2f}, "
+            f"{i.bits_per_pixel:.3f} bits/pixel [{i.mode}, {i.dtype} {dims}, "
+            f"{i.bits_stored} bits stored, {i.photometric}] decoded in {r.seconds:.2f} s")
+
+
+def _fmt_from_out(out: str, fmt: str | None) -> str:
+    from .io import format_from_path
+
+    f = format_from_path(out)
+    if f in (None, "mic", "dicom"):
+        hint = " (DICOM output: use 'mic dicom')" if f == "dicom" else ""
+        raise click.BadParameter(f"{out!r}: OUT must end in .png, .tif, .tiff or .npy{hint}",
+                                 param_hint="OUT")
+    if fmt not in (None, "auto") and fmt != f:
+        raise click.BadParameter(f"--format {fmt} contradicts the OUT name {out!r}",
+                                 param_hint="--format")
+    return f
+
+
+@click.command("decode", epilog=_EXIT_HELP)
+@click.argument("inp", metavar="IN")
+@click.argument("out", metavar="OUT")
+@click.option("--format", "fmt", type=click.Choice(OUT_FORMATS, case_sensitive=False),
+              default=None,
+              help="Output format for - (default npy) and for folders (default auto: png "
+                   "when PNG holds the image exactly, else tiff). A file OUT uses its suffix.")
+@click.option("--max-pixels", type=click.IntRange(1), default=None,
+              help="Refuse streams with more decoded samples than this (default 2**30).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
+def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, force: bool,
+               quiet: bool) -> None:
+    """Decode a .mic file (or a folder of them) to PNG, TIFF or NPY.
+
+    The output format comes from OUT's suffix (.png, .tif/.tiff, .npy). PNG holds
+    one unsigned gray image or an RGB image; signed or multi-frame data need .tif
+    or .npy. For OUT = - (stdout) --format picks the format (default npy).
+
+    \b
+    Examples:
+      mic decode ct.mic ct.png
+      mic decode stack.mic stack.tif
+      mic decode encoded/ decoded/ --format tiff
+      mic decode ct.mic - | python -c "import numpy, sys; print(numpy.load(sys.stdin.buffer).shape)"
+    """
+    import mic
+
+    _input_exists(inp)
+    fmt = fmt.lower() if fmt else None
+    if fmt == "tif":
+        fmt = "tiff"
+    mp = max_pixels if max_pixels is not None else mic.DEFAULT_MAX_PIXELS
+    if inp != STDIO and os.path.isdir(inp):
+        _decode_folder(Path(inp), out, fmt or "auto", force, quiet, mp)
+        return
+    if out == STDIO:
+        ofmt = fmt if fmt not in (None, "auto") else "npy"
+        if fmt == "auto":
+            raise click.BadParameter("--format auto needs a file or folder OUT", param_hint="--format")
+    elif os.path.isdir(out):
+        stem = Path(inp).name if inp != STDIO else "stdin"
+        if stem.lower().endswith(".mic"):
+            stem = stem[:-4]
+        from .io import SUFFIX
+
+        ofmt = fmt or "auto"
+        out = str(Path(out) / (stem + (SUFFIX[ofmt] if ofmt != "auto" else "")))
+    else:
+        ofmt = _fmt_from_out(out, fmt)
+    try:
+        res = _decode_file(inp, out, ofmt, force, mp)
+    except Exception as exc:  # noqa: BLE001
+        click.echo(f"error: {inp}: {_err_text(exc)}", err=True)
+        sys.exit(1)
+    if not quiet:
+        click.echo(_dec_line(res), err=out == STDIO)
+
+
+def _mic_files(root: Path, exclude: Path | None = None) -> tuple[list[Path], int]:
+    from .io import sniff_format
+
+    found, skipped = [], 0
+    for p in _walk(root, exclude):
+        if p.suffix.lower() == ".mic" or sniff_format(_head(p)) == "mic":
+            found.append(p)
+        else:
+            skipped += 1
+    return found, skipped
+
+
+def _decode_folder(root: Path, out: str, fmt: str, force: bool, quiet: bool,
+                   max_pixels: int) -> None:
+    from .io import SUFFIX
+
+    if out == STDIO:
+        raise click.BadParameter("a folder IN needs a folder OUT, not -", param_hint="OUT")
+    out_root = Path(out)
+    if out_root.exists() and not out_root.is_dir():
+        raise click.BadParameter(f"{out!r} exists and is not a folder", param_hint="OUT")
+    files, skipped = _mic_files(root, out_root)
+    if not files:
+        click.echo(f"error: no .mic files found under {root}", err=True)
+        sys.exit(1)
+    items: list[tuple[Path, Path | None]] = []
+    for p in files:
+        rel = p.relative_to(root)
+        base = rel.with_suffix("") if rel.suffix.lower() == ".mic" else rel
+        # with fmt auto the suffix is added once the image is known
+        items.append((p, out_root / (str(base) + (SUFFIX[fmt] if fmt != "auto" else ""))))
+    taken: dict[Path, Path] = {}
+
+    def action(src: Path, dst: Path | None) -> _DecResult:
+        assert dst is not None
+        if fmt != "auto":
+            if dst in taken:
+                raise _Failure(f"output {dst} would also be written from {taken[dst]}")
+            taken[dst] = src
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        return _decode_file(str(src), str(dst), fmt, force, max_pixels)
+
+    results, failed = _run_folder(items, action, quiet, "decode", root)
+    if not quiet:
+        comp = sum(r.mic_bytes for r in results)
+        raw = sum(r.info.raw_size for r in results)
+        click.echo(f"decoded {len(results)} of {len(items)} files under {root} -> {out_root}: "
+                   f"{_human(comp)} bytes -> {_human(raw)} bytes raw; "
+                   f"{failed} failed, {skipped} other files skipped")
+    _finish(failed)
+
+
+# ----------------------------------------------------------------------------- info / verify
+def _info_dict(inf: "MicInfo", path: str) -> dict[str, Any]:
+    d = {"path": path}
+    d.update(asdict(inf))
+    d["shape"] = list(inf.shape)
+    d["tile_shape"] = list(inf.tile_shape)
+    d["raw_size"] = inf.raw_size
+    d["ratio"] = round(inf.ratio, 6)
+    d["bits_per_pixel"] = round(inf.bits_per_pixel, 6)
+    return d
+
+
+def _info_text(d: dict[str, Any]) -> str:
+    lines = [d["path"]]
+    for k, v in d.items():
+        if k == "path":
+            continue
+        if k == "sample_crc32" and v is not None:
+            v = f"0x{v:08x}"
+        elif k in ("compressed_size", "raw_size"):
+            v = f"{_human(v)} bytes"
+        elif k in ("ratio",):
+            v = f"{v:.3f}"
+        elif k == "bits_per_pixel":
+            v = f"{v:.4f}"
+        elif isinstance(v, list):
+            v = "x".join(str(x) for x in v)
+        lines.append(f"  {k:<18} {v}")
+    return "\n".join(lines)
+
+
+def _expand_mic_inputs(inputs: tuple[str, ...]) -> tuple[list[str], bool]:
+    """Files to look at (folders expanded to their .mic files) and whether many were asked."""
+    paths: list[str] = []
+    many = len(inputs) > 1
+    for inp in inputs:
+        _input_exists(inp)
+        if inp != STDIO and os.path.isdir(inp):
+            many = True
+            found, _ = _mic_files(Path(inp))
+            if not found:
+                click.echo(f"warning: no .mic files found under {inp}", err=True)
+            paths.extend(str(p) for p in found)
+        else:
+            paths.append(inp)
+    return paths, many
+
+
+def _read_input(path: str) -> bytes:
+    if path == STDIO:
+        return _read_stdin()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@click.command("info", epilog=_EXIT_HELP)
+@click.argument("inputs", metavar="IN...", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: one object for a single file, a list for several or a folder.")
+def info_cmd(inputs: tuple[str, ...], as_json: bool) -> None:
+    """Show the header of .mic files (mode, dtype, shape, bits stored, size, ratio, ...).
+
+    Reads the header and walks the segment table (every CRC of the framing is
+    checked) without decoding pixels; use 'mic verify' for a full decode.
+
+    \b
+    Examples:
+      mic info ct.mic
+      mic info ct.mic --json | jq .bits_per_pixel
+      mic info encoded/ --json
+    """
+    import mic
+
+    paths, many = _expand_mic_inputs(inputs)
+    out: list[dict[str, Any]] = []
+    failed = 0
+    for p in paths:
+        name = "<stdin>" if p == STDIO else p
+        try:
+            d = _info_dict(mic.info(_read_input(p)), name)
+        except Exception as exc:  # noqa: BLE001
+            failed += 1
+            click.echo(f"error: {name}: {_err_text(exc)}", err=True)
+            continue
+        out.append(d)
+        if not as_json:
+            click.echo(_info_text(d))
+    if as_json:
+        click.echo(json.dumps(out if many else (out[0] if out else None), indent=2))
+    if not paths:
+        sys.exit(1)
+    _finish(failed)
+
+
+@click.command("verify", epilog=_EXIT_HELP)
+@click.argument("inputs", metavar="IN...", nargs=-1, required=True)
+@click.option("--max-pixels", type=click.IntRange(1), default=None,
+              help="Refuse streams with more decoded samples than this (default 2**30).")
+@click.option("--quiet", is_flag=True, help="Print only failures.")
+def verify_cmd(inputs: tuple[str, ...], max_pixels: int | None, quiet: bool) -> None:
+    """Fully decode .mic files and check every CRC (header, segments, decoded samples).
+
+    Prints one line per file (OK or FAILED with the reason). A folder is searched
+    recursively for .mic files. Exit code 1 if any input is bad or none was found.
+
+    \b
+    Examples:
+      mic verify ct.mic
+      mic verify encoded/ --quiet && echo "all good"
+    """
+    import mic
+
+    paths, _ = _expand_mic_inputs(inputs)
+    mp = max_pixels if max_pixels is not None else mic.DEFAULT_MAX_PIXELS
+    failed = 0
+    for p in paths:
+        name = "<stdin>" if p == STDIO else p
+        try:
+            data = _read_input(p)
+            if not mic.check(data):
+                raise _Failure("not a .mic stream (bad magic bytes)")
+            t0 = time.perf_counter()
+            inf = mic.verify(data, max_pixels=mp)
+            dt = time.perf_counter() - t0
+        except Exception as exc:  # noqa: BLE001
+            failed += 1
+            click.echo(f"FAILED {name}: {_err_text(exc)}", err=True)
+            continue
+        if not quiet:
+            dims = "x".join(str(d) for d in inf.shape)
+            click.echo(f"OK {name}: {inf.mode} {inf.dtype} {dims}, "
+                       f"{_human(inf.compressed_size)} bytes, {inf.bits_per_pixel:.3f} bits/pixel, "
+                       f"decoded in {dt:.2f} s")
+    if not paths:
+        click.echo("error: nothing to verify", err=True)
+        sys.exit(1)
+    if not quiet and len(paths) > 1:
+        click.echo(f"{len(paths) - failed} of {len(paths)} files OK")
+    _finish(failed)

@@ -63,6 +63,36 @@ LOSSY_SOURCE_SYNTAXES = frozenset({
 _REGISTERED = False
 
 
+def _patch_private_uid_lookup() -> None:
+    """Let *any* UID equal to a registered private transfer syntax know its encoding.
+
+    pydicom 3.0 keeps a private syntax's dataset encoding on the one ``UID``
+    object passed to ``register_transfer_syntax``; the ``UID`` that ``dcmread``
+    builds for (0002,0010), or one made from a plain string, lacks it, so
+    ``is_transfer_syntax``/``is_compressed`` raise "UID is not a transfer
+    syntax" and ``ds.pixel_array`` fails on files read back.  This wraps
+    ``UID.is_transfer_syntax`` so that such a UID picks the encoding up from
+    ``pydicom.uid.PrivateTransferSyntaxes`` (UIDs not registered there are
+    unaffected).  Idempotent.
+    """
+    prop = UID.__dict__.get("is_transfer_syntax")
+    if not isinstance(prop, property) or getattr(prop.fget, "_mic_patched", False):
+        return
+    original = prop.fget
+
+    def is_transfer_syntax(self: UID) -> bool:
+        if not hasattr(self, "_PRIVATE_TS_ENCODING") and self.is_private:
+            for reg in pydicom.uid.PrivateTransferSyntaxes:
+                if reg == self and hasattr(reg, "_PRIVATE_TS_ENCODING"):
+                    self._PRIVATE_TS_ENCODING = reg._PRIVATE_TS_ENCODING
+                    break
+        return bool(original(self))
+
+    is_transfer_syntax._mic_patched = True  # type: ignore[attr-defined]
+    is_transfer_syntax.__doc__ = original.__doc__
+    UID.is_transfer_syntax = property(is_transfer_syntax)  # type: ignore[method-assign]
+
+
 def register() -> None:
     """Register the mic transfer syntax, decoder and encoder with pydicom (idempotent).
 
@@ -81,6 +111,7 @@ def register() -> None:
             f"tables); found pydicom {pydicom.__version__}"
         )
     register_transfer_syntax(MIC_TRANSFER_SYNTAX)
+    _patch_private_uid_lookup()
     _plugin.DECODER_DEPENDENCIES[MIC_TRANSFER_SYNTAX] = ()
     _plugin.ENCODER_DEPENDENCIES[MIC_TRANSFER_SYNTAX] = ()
     if MIC_TRANSFER_SYNTAX not in dec_base._PIXEL_DATA_DECODERS:
@@ -151,10 +182,7 @@ def compress(
             return ds  # already mic
         decompress(ds)
     elif UID(tsyntax).is_compressed:
-        was_lossy = str(tsyntax) in LOSSY_SOURCE_SYNTAXES
-        ds.decompress(generate_instance_uid=False)
-        if was_lossy and ds.get("LossyImageCompression") != "01":
-            ds.LossyImageCompression = "01"
+        decode_foreign(ds)
     encoder = _encoder()
     frames = list(encoder.iter_encode(ds, quality=quality))
     total = sum(len(f) + 8 for f in frames)
@@ -172,6 +200,42 @@ def compress(
     elem.is_undefined_length = True
     elem.VR = VR.OB
     ds.file_meta.TransferSyntaxUID = MIC_TRANSFER_SYNTAX
+    ds._pixel_array = None
+    ds._pixel_id = {}
+    return ds
+
+
+def decode_foreign(ds: Dataset) -> Dataset:
+    """Decode ``ds``'s compressed (non-mic) pixel data to Explicit VR Little Endian, in place.
+
+    Uses pydicom's installed decoders (``get_decoder(ts).as_array``): YBR colour
+    is converted to RGB and Planar Configuration becomes 0, as pydicom's own
+    ``decompress`` does; the SOP Instance UID is kept.  If the source transfer
+    syntax is a lossy one, (0028,2110) Lossy Image Compression is set to "01"
+    when it was missing.  A missing decoder raises pydicom's ``RuntimeError``.
+    """
+    from pydicom.pixels import get_decoder
+
+    tsyntax = UID(ds.file_meta.TransferSyntaxUID)
+    arr, props = get_decoder(tsyntax).as_array(ds, as_rgb=True)
+    ba = int(ds.BitsAllocated)
+    kind = "<i" if int(ds.PixelRepresentation) else "<u"
+    data = np.ascontiguousarray(arr, dtype=np.dtype(kind + str(max(1, ba // 8)))).tobytes()
+    if len(data) % 2:
+        data += b"\x00"
+    ds.PhotometricInterpretation = props["photometric_interpretation"]
+    if int(props["samples_per_pixel"]) > 1:
+        ds.PlanarConfiguration = int(props["planar_configuration"])
+    for kw in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
+        if kw in ds:
+            del ds[kw]
+    ds.PixelData = data
+    elem = ds["PixelData"]
+    elem.is_undefined_length = False
+    elem.VR = VR.OB if ba <= 8 else VR.OW
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    if str(tsyntax) in LOSSY_SOURCE_SYNTAXES and ds.get("LossyImageCompression") != "01":
+        ds.LossyImageCompression = "01"
     ds._pixel_array = None
     ds._pixel_id = {}
     return ds
@@ -229,6 +293,7 @@ register()
 
 __all__ = [
     "MIC_TRANSFER_SYNTAX", "MIC_UUID", "LOSSY_METHOD", "EXTENDED_OFFSET_THRESHOLD",
-    "TESTED_PYDICOM", "register", "is_mic", "compress", "decompress", "stored_values",
+    "TESTED_PYDICOM", "register", "is_mic", "compress", "decompress", "decode_foreign",
+    "stored_values",
     "apply_lossy_attributes", "MicDecoder", "MicEncoder", "MicError",
 ]

@@ -1,0 +1,155 @@
+"""SPEC.md and the code must describe the same bitstream.
+
+The header table in SPEC.md section 3 is generated from
+``mic.bitstream.schema.HEADER_FIELDS``.  After changing the schema, regenerate it::
+
+    .venv/bin/python tests/test_spec.py --write
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "SPEC.md"
+MARKER = "<!-- generated from mic/bitstream/schema.py HEADER_FIELDS"
+TYPE_NAMES = {"B": "u8", "H": "u16", "I": "u32"}
+
+
+def render_header_table() -> str:
+    """The markdown table of the header body, one row per HEADER_FIELDS entry."""
+    from mic.bitstream.schema import HEADER_FIELDS, PREFIX_SIZE
+
+    rows = ["| stream offset | body offset | size | field | type | meaning |",
+            "|---:|---:|---:|---|---|---|"]
+    off = 0
+    for name, code, meaning in HEADER_FIELDS:
+        size = struct.calcsize("<" + code)
+        rows.append(f"| {PREFIX_SIZE + off} | {off} | {size} | `{name}` | {TYPE_NAMES[code]} "
+                    f"| {meaning.replace('|', '/')} |")
+        off += size
+    rows.append(f"| {PREFIX_SIZE + off} | — | 4 | `header_crc` | u32 | CRC-32 of bytes 0 to "
+                f"{PREFIX_SIZE + off - 1} (the prefix and the body; follows the body, so at "
+                f"`12 + body_len` when a later minor version lengthens the body) |")
+    return "\n".join(rows)
+
+
+def _spec_text() -> str:
+    return SPEC.read_text(encoding="utf-8")
+
+
+def _table_in_spec(text: str) -> tuple[int, int, str]:
+    """(start, end, table) of the block after the generated-table marker."""
+    i = text.index(MARKER)
+    start = text.index("\n", i) + 1
+    end = text.find("\n\n", start)
+    end = len(text) if end < 0 else end
+    return start, end, text[start:end]
+
+
+def write_table() -> None:
+    text = _spec_text()
+    start, end, _ = _table_in_spec(text)
+    SPEC.write_text(text[:start] + render_header_table() + text[end:], encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- tests
+def test_header_table_matches_the_schema():
+    _, _, table = _table_in_spec(_spec_text())
+    assert table == render_header_table(), (
+        "SPEC.md header table is out of date: run `.venv/bin/python tests/test_spec.py --write`"
+    )
+
+
+def test_no_header_placeholder_left():
+    assert not re.search(r"^HEADER_TABLE$", _spec_text(), re.M)
+
+
+def test_header_table_offsets_are_consistent():
+    from mic.bitstream.schema import HEADER_BODY_SIZE, HEADER_SIZE, PREFIX_SIZE
+
+    _, _, table = _table_in_spec(_spec_text())
+    off = PREFIX_SIZE
+    body_rows = [r for r in table.splitlines()[2:] if "`header_crc`" not in r]
+    for row in body_rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert int(cells[0]) == off and int(cells[1]) == off - PREFIX_SIZE
+        off += int(cells[2])
+    assert off == PREFIX_SIZE + HEADER_BODY_SIZE == HEADER_SIZE - 4
+
+
+def test_body_size_and_version_in_the_text():
+    from mic.bitstream.schema import HEADER_BODY_SIZE, VERSION_MAJOR, VERSION_MINOR
+
+    text = _spec_text()
+    m = re.search(r"Header body \(v(\d+)\.(\d+), (\d+) bytes\)", text)
+    assert m, "section 3 title 'Header body (vX.Y, N bytes)' not found"
+    assert (int(m[1]), int(m[2]), int(m[3])) == (VERSION_MAJOR, VERSION_MINOR, HEADER_BODY_SIZE)
+    m = re.search(r"^# The \.mic bitstream, version (\d+)\.(\d+)", text, re.M)
+    assert m and (int(m[1]), int(m[2])) == (VERSION_MAJOR, VERSION_MINOR)
+
+
+def test_prefix_layout_in_the_text():
+    from mic.bitstream.schema import MAGIC, PREFIX_FMT
+
+    text = _spec_text()
+    m = re.search(r"`magic` = `((?:[0-9A-F]{2} ?){8})`", text)
+    assert m, "magic bytes not found in SPEC.md"
+    assert bytes.fromhex(m[1]) == MAGIC
+    assert PREFIX_FMT == "<8sBBH"
+    assert "header   = magic(8) major(u8) minor(u8) body_len(u16) body(body_len) header_crc(u32)" \
+        in text
+    assert "segment  = tag(4 ASCII) length(u32) payload(length) crc(u32)" in text
+
+
+def test_segment_layout_matches_the_container():
+    from mic.bitstream.container import SEG_HEAD_FMT, TAG_TILE_PREFIX
+
+    assert SEG_HEAD_FMT == "<4sI"
+    assert TAG_TILE_PREFIX.format in ("<II", b"<II")
+    assert "TILE payload = frame(u32) tile_index(u32) mode_payload" in _spec_text()
+
+
+def test_every_known_critical_tag_is_specified():
+    from mic.bitstream.container import KNOWN_CRITICAL
+
+    text = _spec_text()
+    for tag in sorted(KNOWN_CRITICAL):
+        assert re.search(rf"^\| `{tag.decode()}` \| yes \|", text, re.M), tag
+
+
+def test_limits_and_flags_in_the_text():
+    from mic.codec import DEFAULT_MAX_PIXELS, FLAG_SAMPLE_CRC, MAX_DIMENSION
+
+    text = _spec_text()
+    assert DEFAULT_MAX_PIXELS == 2**30 and "at most 2^30 decoded samples" in text
+    assert MAX_DIMENSION == 2**20 and "rows, cols ≤ 2^20" in text
+    assert FLAG_SAMPLE_CRC == 1 and "`flags` bit 0 (value 1)" in text
+
+
+def test_enumerations_in_the_field_meanings():
+    from mic.bitstream.schema import (
+        CODER_NAMES, HEADER_FIELDS, LAYOUT_NAMES, MODE_NAMES, PHOTOMETRIC_NAMES,
+    )
+
+    meaning = {n: m for n, _, m in HEADER_FIELDS}
+    for value, name in PHOTOMETRIC_NAMES.items():
+        assert f"{value} {name}" in meaning["photometric"]
+    for value, name in MODE_NAMES.items():
+        assert f"{value} {name}" in meaning["mode"]
+    for value in LAYOUT_NAMES:
+        assert f"{value} (" in meaning["layout"]
+    for value in CODER_NAMES:
+        assert f"{value} = " in meaning["coder_id"]
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        sys.path.insert(0, str(ROOT))
+        write_table()
+        print(f"wrote the header table into {SPEC}")
+    else:
+        print(render_header_table())

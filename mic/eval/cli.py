@@ -1,0 +1,242 @@
+"""``mic bench DIR --out OUTDIR [--quick] [--codecs ...]`` — rate-distortion and speed benchmark.
+
+:func:`run_bench` is the library entry point; :data:`bench_cmd` is the click command
+that ``mic.cli`` loads lazily.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import MicError, MicInputError
+
+__all__ = ["bench_cmd", "run_bench"]
+
+
+def _machine() -> str:
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs"
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=Path(__file__).resolve().parent, timeout=5,
+                              check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+
+    import mic
+
+    v = {"mic": mic.__version__, "python": platform.python_version(), "numpy": numpy.__version__}
+    try:
+        import imagecodecs
+
+        v["imagecodecs"] = imagecodecs.__version__
+        for k, f in (("openjpeg", "jpeg2k_version"), ("openjph", "htj2k_version"),
+                     ("charls", "jpegls_version"), ("libjxl", "jpegxl_version"),
+                     ("libjpeg", "jpeg8_version"), ("zstd", "zstd_version")):
+            fn = getattr(imagecodecs, f, None)
+            if fn is not None:
+                v[k] = str(fn())
+    except ImportError:
+        pass
+    return v
+
+
+def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
+              codecs: list[str] | None = None, reference: str = "jpeg2000",
+              split: str | None = None, limit: int | None = None, peak: str = "stored",
+              plots: bool = True, progress: bool = True, command: str = "") -> dict[str, Any]:
+    """Run the benchmark on ``folder`` and write results.csv/json, summary.md and plots to ``out``.
+
+    Returns a dict with the result rows, per-image BD-rates and the output paths.
+
+    >>> import numpy as np, tempfile, pathlib
+    >>> from mic.io import write_image
+    >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "MR").mkdir()
+    >>> img = (np.add.outer(np.arange(48), np.arange(40)) * 9).astype(np.uint16)
+    >>> _ = write_image(d / "MR" / "a.png", img)
+    >>> res = run_bench(d, d / "out", quick=True, codecs=["png", "zstd"], progress=False)
+    >>> sorted(p.name for p in (d / "out").iterdir())[:3]
+    ['rd_MR_psnr.png', 'results.csv', 'results.json']
+    """
+    from .codecs import all_codecs
+    from .data import load_images
+    from .report import (
+        bd_rate_table, lossless_table, matched_rate_table, plot_rd, speed_table, write_csv,
+        write_json,
+    )
+    from .runner import run_points
+
+    if peak not in ("stored", "eff"):
+        raise MicInputError(f"peak must be 'stored' or 'eff', got {peak!r}")
+    t_start = time.perf_counter()
+    started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    images = load_images(folder, split=split, limit=limit)
+    want = [c.strip() for c in (codecs or []) if c.strip()]
+    need_lossy = not want or any(w.startswith("mic-") or w == "mic-lossy" for w in want)
+    all_c, notes = all_codecs(with_lossy_models=need_lossy)
+    if want:
+        known = {c.name for c in all_c}
+        unknown = [w for w in want if w not in known and w != "mic-lossy"]
+        if unknown:
+            raise MicInputError(f"unknown codec(s) {unknown}; available: {sorted(known)}")
+        chosen = [c for c in all_c if c.name in want or (c.name.startswith("mic-")
+                                                         and "mic-lossy" in want)]
+    else:
+        chosen = all_c
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+
+    skips: list[dict[str, str]] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(images) * len(chosen), desc="mic bench", unit="run", file=sys.stderr,
+                   dynamic_ncols=True)
+    try:
+        rows = run_points(images, chosen, quick=quick, peak_bits=peak,
+                          progress=(bar.update if bar else None), skips=skips)
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - t_start
+
+    lossless_md, lossless_data = lossless_table(rows)
+    have_ref = any(r["codec"] == reference and r["mode"] == "lossy" for r in rows)
+    bd_md, per_bd = bd_rate_table(rows, reference) if have_ref else ("", [])
+    matched_md, matched = matched_rate_table(rows)
+    errors = [r for r in rows if r.get("error")]
+    meta = {
+        "started": started, "seconds": round(elapsed, 1), "machine": _machine(),
+        "command": command, "git_commit": _git_commit(), "versions": _versions(),
+        "folder": str(folder), "quick": quick, "reference": reference, "peak": peak,
+        "images": len(images), "pixels": int(sum(im.pixels for im in images)),
+        "codecs": [c.name for c in chosen], "notes": notes, "skips": skips,
+    }
+    write_csv(rows, outdir / "results.csv")
+    write_json(rows, {**meta, "bd_rate": per_bd, "lossless_bpp": lossless_data,
+                      "matched_rate": matched}, outdir / "results.json")
+    figs = plot_rd(rows, outdir) if plots else []
+
+    md = [f"# mic bench — {started}", ""]
+    md += [f"- command: `{command or 'run_bench(...)'}`",
+           f"- data: `{folder}` — {len(images)} images, {meta['pixels'] / 1e6:.2f} MP "
+           f"({', '.join(sorted({im.modality for im in images}))})",
+           f"- machine: {meta['machine']}",
+           f"- mic {meta['versions'].get('mic')} (git {meta['git_commit'] or '?'}); "
+           + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if k != "mic"),
+           f"- mode: {'quick (4-point sweeps)' if quick else 'full sweeps'}; wall time "
+           f"{elapsed:.0f} s; PSNR/SSIM peak: 2^{'bits_stored' if peak == 'stored' else 'eff_bits'}"
+           " − 1 (psnr_eff in results.csv uses 2^eff_bits − 1)", ""]
+    md += ["## Lossless: bits per pixel (pixel-weighted: total bits / total pixels)", "",
+           lossless_md, "",
+           "Lower is better; `*` = the codec covered only some images of that row "
+           "(see skips below). bpp counts all samples of a pixel (RGB ultrasound).", "",
+           "### Lossless speed (single thread where the codec allows)", "",
+           speed_table(rows), ""]
+    if have_ref:
+        md += [f"## BD-rate against {reference} (PSNR, log-rate, PCHIP)", "", bd_md, "",
+               "Mean over images of the per-image Bjøntegaard delta rate (negative = fewer bits "
+               "than the reference at equal PSNR); (n) = images where both curves share ≥ 0.5 dB.",
+               ""]
+    else:
+        md += [f"## BD-rate: reference `{reference}` has no lossy points in this run", ""]
+    md += ["## Matched rates (seed-paper layout: method, CR, PSNR, SSIM, bpp, time)", "",
+           matched_md or "(no lossy points)", "",
+           "Means over the images whose sweep spans the rate; PSNR/SSIM/MS-SSIM interpolated in "
+           "log-rate, CR = stored bits per pixel / bpp, times of the nearest measured point.", "",
+           "### Lossy speed", "", speed_table(rows, "lossy"), ""]
+    md += ["## Codecs and inputs", ""]
+    for c in chosen:
+        md.append(f"- **{c.name}**: {c.note}")
+    md += ["- Signed images (manifest `offset` ≠ 0) are coded as int16 by mic, JPEG 2000, HTJ2K "
+           "and zstd. imagecodecs' JPEG-LS, JPEG XL and PNG encoders refuse int16, so they code "
+           "the unsigned stored values (+32768); JPEG codes only data that fit 8 or 12 bits. "
+           "The offset is constant, so errors and metrics are the same.",
+           "- MS-SSIM: 5 scales need a side ≥ 176 px; smaller images use the most scales whose "
+           "coarsest side is ≥ 11 px, with the first weights renormalised.", ""]
+    if notes:
+        md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    if skips:
+        md += ["## Skipped", ""]
+        by_reason: dict[tuple[str, str], list[str]] = {}
+        for s in skips:
+            by_reason.setdefault((s["codec"], s["reason"]), []).append(s["image"])
+        for (c, why), imgs in by_reason.items():
+            md.append(f"- {c}: {why} — {len(imgs)} image(s): {', '.join(imgs[:6])}"
+                      + (" …" if len(imgs) > 6 else ""))
+        md.append("")
+    if errors:
+        md += ["## Errors", ""]
+        for r in errors[:40]:
+            md.append(f"- {r['image']} {r['codec']} {r['knob']}: {r['error']}")
+        md.append("")
+    if figs:
+        md += ["## Rate-distortion plots", ""] + [f"![{f.stem}]({f.name})" for f in figs] + [""]
+    (outdir / "summary.md").write_text("\n".join(md), encoding="utf-8")
+    return {"rows": rows, "bd_rate": per_bd, "meta": meta, "summary": outdir / "summary.md",
+            "plots": figs}
+
+
+@click.command("bench")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (results.csv, results.json, summary.md, rd_*.png).")
+@click.option("--quick", is_flag=True, help="4-point sweeps per lossy codec (a few minutes).")
+@click.option("--codecs", "codecs", default="",
+              help="Comma list to run (default all): mic, mic-<model> or mic-lossy, jpegls, "
+                   "jpeg2000, htj2k, jpegxl, jpeg, png, zstd.")
+@click.option("--reference", default="jpeg2000", show_default=True,
+              help="Lossy codec the BD-rates are measured against.")
+@click.option("--split", default=None,
+              help="Manifest split to use ('all' for every row); default: eval rows if any.")
+@click.option("--limit", type=int, default=None, help="Use only the first N images.")
+@click.option("--peak", type=click.Choice(["stored", "eff"]), default="stored", show_default=True,
+              help="PSNR/SSIM peak 2^bits-1 from bits_stored or from eff_bits.")
+@click.option("--no-plots", is_flag=True, help="Skip the matplotlib charts.")
+def bench_cmd(folder: Path, out: Path, quick: bool, codecs: str, reference: str,
+              split: str | None, limit: int | None, peak: str, no_plots: bool) -> None:
+    """Rate-distortion and speed benchmark of mic against JPEG, JPEG 2000, HTJ2K, JPEG-LS,
+    JPEG XL, PNG and zstd on the images of FOLDER (uses a corpus-style manifest.csv if present).
+
+    \b
+    Example:
+      mic bench ../shared/corpus/eval --out bench-out --quick
+    """
+    cmd = "mic bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 \
+        else "mic bench"
+    try:
+        res = run_bench(folder, out, quick=quick,
+                        codecs=[c for c in codecs.split(",") if c.strip()] or None,
+                        reference=reference, split=split, limit=limit, peak=peak,
+                        plots=not no_plots, command=cmd)
+    except MicError as exc:
+        raise click.ClickException(str(exc)) from None
+    m = res["meta"]
+    click.echo(f"{m['images']} images, {len(res['rows'])} points in {m['seconds']:.0f} s -> "
+               f"{res['summary']}")

@@ -1,0 +1,254 @@
+"""The codecs ``mic bench`` runs: every mic mode that exists and the imagecodecs anchors.
+
+A codec turns a :class:`~mic.eval.data.BenchImage` into a list of
+:class:`Point` s (one per knob setting); each point knows how to encode, how to
+decode and what the decoded array must be compared with.  A codec that cannot
+take an image returns a reason string instead (it is reported, not hidden).
+
+Anchors (imagecodecs), their input and their knob:
+
+========== ============================== =========================================
+codec      input                          lossy knob (swept for ~0.05-3 bpp)
+========== ============================== =========================================
+jpeg       stored, 8-bit or 12-bit only   ``level`` = IJG quality
+jpeg2000   native (int16 ok), OpenJPEG    ``level`` = target PSNR (dB at the
+                                          precision's peak); ``reversible`` lossless
+htj2k      native (int16 ok), OpenJPH     ``level`` = irreversible quantisation step
+                                          (fraction of the 2^16 / 2^8 range)
+jpegls     stored (no int16), CharLS      ``level`` = NEAR (max abs error)
+jpegxl     stored (no int16), libjxl e7   ``distance`` (Butteraugli); ``bitspersample``
+png        stored (no int16)              lossless only
+zstd       native bytes, level 19         lossless only
+========== ============================== =========================================
+
+"stored" means the unsigned stored values: signed images are coded with their
++32768 offset by those anchors (the offset is constant, so errors and metrics
+are unchanged).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import BenchImage
+
+__all__ = ["Point", "Codec", "all_codecs", "ANCHOR_NAMES", "lossy_models"]
+
+
+@dataclass
+class Point:
+    """One (codec, knob) setting for one image."""
+
+    codec: str
+    mode: str  # "lossless" | "lossy"
+    knob: str
+    encode: Callable[[], bytes]
+    decode: Callable[[bytes], np.ndarray]
+    reference: np.ndarray
+
+
+@dataclass
+class Codec:
+    """A codec with a function producing its points for an image (or a skip reason)."""
+
+    name: str
+    kind: str  # "mic" | "anchor"
+    lossless: bool
+    lossy: bool
+    points: Callable[[BenchImage, bool], list[Point] | str]
+    note: str = ""
+
+
+def _grid(full: list, quick: bool, n_quick: int = 4) -> list:
+    if not quick or len(full) <= n_quick:
+        return list(full)
+    idx = np.linspace(0, len(full) - 1, n_quick).round().astype(int)
+    return [full[i] for i in sorted(set(idx.tolist()))]
+
+
+def _ic():
+    import imagecodecs
+
+    return imagecodecs
+
+
+def _container_bits(a: np.ndarray) -> int:
+    return 8 * a.dtype.itemsize
+
+
+# ----------------------------------------------------------------------------- anchors
+def _jpeg_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    ic = _ic()
+    a = im.stored
+    if a.dtype == np.uint8:
+        bps = 8
+    elif int(a.max()) < 4096:
+        bps = 12
+    else:
+        return f"values need {int(a.max()).bit_length()} bits; libjpeg codes 8 or 12"
+    kw: dict = {"bitspersample": bps}
+    if im.samples == 3:
+        kw["colorspace"] = "RGB"
+    qs = _grid([2, 5, 10, 20, 35, 50, 70, 85, 95], quick)
+    return [Point("jpeg", "lossy", f"quality={q}",
+                  (lambda q=q: ic.jpeg8_encode(a, level=q, **kw)), ic.jpeg8_decode, a) for q in qs]
+
+
+def _j2k_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    ic = _ic()
+    a = im.native
+    cb = _container_bits(a)
+    # precision = the image's bits when the samples fit them (what DICOM would state)
+    prec = im.bits if (not im.signed and im.bits <= cb) else cb
+    kw = {"bitspersample": prec, "numthreads": 1}
+    pts = [Point("jpeg2000", "lossless", "reversible",
+                 lambda: ic.jpeg2k_encode(a, level=0, reversible=True, **kw), ic.jpeg2k_decode, a)]
+    # OpenJPEG 'level' is a PSNR target in dB at the peak 2^prec - 1; sweep it relative to
+    # the native-peak PSNR range (34 dB below to 11 dB above 6.02 * bits).
+    shift = 20 * math.log10(((1 << prec) - 1) / ((1 << im.bits) - 1))
+    base = 6.02 * im.bits
+    offs = _grid([-34, -28, -23, -18, -13, -9, -5, -1, 3, 7, 11], quick)
+    for o in offs:
+        lv = round(base + o + shift, 1)
+        pts.append(Point("jpeg2000", "lossy", f"psnr={lv}",
+                         (lambda lv=lv: ic.jpeg2k_encode(a, level=lv, reversible=False, **kw)),
+                         ic.jpeg2k_decode, a))
+    return pts
+
+
+def _htj2k_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    ic = _ic()
+    a = im.native
+    cb = _container_bits(a)
+    pts = [Point("htj2k", "lossless", "reversible",
+                 lambda: ic.htj2k_encode(a, reversible=True), ic.htj2k_decode, a)]
+    # quantisation step as a fraction of the container range 2^cb; sweep native steps from
+    # 1/4 to 128 x the 8-bit-equivalent step of the image's effective range
+    unit = (1 << im.eff_bits) / 256.0
+    for g in _grid([0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128], quick):
+        q = max(1.1e-5, min(1.0, g * unit / (1 << cb)))
+        pts.append(Point("htj2k", "lossy", f"qstep={q:.3g}",
+                         (lambda q=q: ic.htj2k_encode(a, level=q, reversible=False)),
+                         ic.htj2k_decode, a))
+    return pts
+
+
+def _jpegls_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    ic = _ic()
+    a = im.stored
+    pts = [Point("jpegls", "lossless", "near=0", lambda: ic.jpegls_encode(a), ic.jpegls_decode, a)]
+    unit = max(1.0, (1 << im.eff_bits) / 256.0)
+    nears = sorted({min(255, max(1, round(g * unit))) for g in [0.5, 1, 2, 3, 5, 8, 12, 20, 32]})
+    for n in _grid(nears, quick):
+        pts.append(Point("jpegls", "lossy", f"near={n}",
+                         (lambda n=n: ic.jpegls_encode(a, level=n)), ic.jpegls_decode, a))
+    return pts
+
+
+def _jpegxl_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    ic = _ic()
+    a = im.stored
+    cb = _container_bits(a)
+    # tell libjxl the real range when the stored values fit the stated bits (unsigned data)
+    bps = im.bits if (im.offset == 0 and im.bits <= cb) else cb
+    kw = {"effort": 7, "bitspersample": bps, "numthreads": 1}
+    pts = [Point("jpegxl", "lossless", "e7",
+                 lambda: ic.jpegxl_encode(a, lossless=True, **kw), ic.jpegxl_decode, a)]
+    for d in _grid([0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 6.0, 12.0, 25.0], quick):
+        pts.append(Point("jpegxl", "lossy", f"distance={d}",
+                         (lambda d=d: ic.jpegxl_encode(a, distance=d, **kw)), ic.jpegxl_decode, a))
+    return pts
+
+
+def _png_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    ic = _ic()
+    a = im.stored
+    return [Point("png", "lossless", "level=default", lambda: ic.png_encode(a), ic.png_decode, a)]
+
+
+def _zstd_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    ic = _ic()
+    a = np.ascontiguousarray(im.native)
+    dt, shape = a.dtype, a.shape
+
+    def dec(b: bytes) -> np.ndarray:
+        return np.frombuffer(ic.zstd_decode(b), dtype=dt).reshape(shape)
+
+    return [Point("zstd", "lossless", "level=19", lambda: ic.zstd_encode(a.tobytes(), level=19),
+                  dec, a)]
+
+
+# ----------------------------------------------------------------------------- mic
+def _mic_bits_kw(im: BenchImage) -> dict:
+    return {"bits_stored": im.bits} if 1 <= im.bits <= 8 * im.native.dtype.itemsize else {}
+
+
+def _mic_lossless_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    import mic
+
+    a = im.native
+    kw = _mic_bits_kw(im)
+    return [Point("mic", "lossless", "lossless", lambda: mic.encode(a, **kw), mic.decode, a)]
+
+
+def lossy_models() -> tuple[list[tuple[str, list[int]]], str]:
+    """The mic lossy models and their qualities, or ([], reason) when there are none."""
+    try:
+        import mic.lossy as lossy  # imports torch
+    except Exception as exc:  # noqa: BLE001 - any failure means "no lossy mode here"
+        return [], f"mic.lossy not importable ({type(exc).__name__}: {exc})"
+    if not hasattr(lossy, "available_models") or not hasattr(lossy, "qualities"):
+        return [], "mic.lossy has no available_models()/qualities() registry"
+    try:
+        out = [(str(m), [int(q) for q in lossy.qualities(m)]) for m in lossy.available_models()]
+    except Exception as exc:  # noqa: BLE001
+        return [], f"mic.lossy registry failed ({type(exc).__name__}: {exc})"
+    out = [(m, qs) for m, qs in out if qs]
+    return out, ("" if out else "mic.lossy lists no models with weights")
+
+
+def _mic_lossy_codec(model: str, quals: list[int]) -> Codec:
+    def points(im: BenchImage, quick: bool) -> list[Point] | str:
+        import mic
+
+        a = im.native
+        kw = _mic_bits_kw(im)
+        return [Point(f"mic-{model}", "lossy", f"q={q}",
+                      (lambda q=q: mic.encode(a, quality=q, model=model, **kw)), mic.decode, a)
+                for q in _grid(sorted(quals), quick)]
+
+    return Codec(f"mic-{model}", "mic", False, True, points, note=f"qualities {sorted(quals)}")
+
+
+#: Anchor codec names in table order.
+ANCHOR_NAMES = ("jpegls", "jpeg2000", "htj2k", "jpegxl", "jpeg", "png", "zstd")
+
+
+def all_codecs(*, with_lossy_models: bool = True) -> tuple[list[Codec], list[str]]:
+    """Every codec available here, and notes about what is missing."""
+    notes: list[str] = []
+    codecs = [Codec("mic", "mic", True, False, _mic_lossless_points, note="lossless")]
+    if with_lossy_models:
+        models, why = lossy_models()
+        if why:
+            notes.append(f"mic lossy: skipped, {why}")
+        codecs.extend(_mic_lossy_codec(m, qs) for m, qs in models)
+    codecs += [
+        Codec("jpegls", "anchor", True, True, _jpegls_points,
+              "CharLS; lossless and near-lossless (NEAR swept); stored unsigned values"),
+        Codec("jpeg2000", "anchor", True, True, _j2k_points,
+              "OpenJPEG; reversible 5/3 lossless, irreversible 9/7 with PSNR targets; int16 native"),
+        Codec("htj2k", "anchor", True, True, _htj2k_points,
+              "OpenJPH; reversible lossless, irreversible with a quantisation step; int16 native"),
+        Codec("jpegxl", "anchor", True, True, _jpegxl_points,
+              "libjxl effort 7; modular lossless, VarDCT distance sweep; stored unsigned values"),
+        Codec("jpeg", "anchor", False, True, _jpeg_points,
+              "libjpeg(-turbo) baseline 8-bit / 12-bit, quality sweep; skipped above 12 bits"),
+        Codec("png", "anchor", True, False, _png_points, "libpng default level"),
+        Codec("zstd", "anchor", True, False, _zstd_points, "zstd level 19 on the raw samples"),
+    ]
+    return codecs, notes

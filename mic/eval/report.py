@@ -1,0 +1,350 @@
+"""Tables, files and plots from benchmark result rows (see :data:`mic.eval.runner.RESULT_FIELDS`).
+
+* :func:`write_csv` / :func:`write_json` — every point;
+* :func:`lossless_table` — pixel-weighted bits per pixel of every lossless codec per modality;
+* :func:`speed_table` — lossless encode/decode throughput per codec;
+* :func:`bd_rate_table` — BD-rate of every lossy codec against a reference, per modality;
+* :func:`matched_rate_table` — the seed paper's layout (method, CR, PSNR, SSIM, bpp, time)
+  at matched bit rates;
+* :func:`plot_rd` — one rate-distortion chart per modality (matplotlib, Agg).
+
+>>> rows = [dict(image="a", modality="CT", codec="x", mode="lossless", bytes=100, rows=10,
+...              cols=10, exact=True, error="", enc_ms=1.0, dec_ms=1.0)]
+>>> print(lossless_table(rows)[0].splitlines()[2])
+| CT | 1 | 8.000 |
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bdrate import bd_rate, monotone_frontier
+from .runner import RESULT_FIELDS
+
+__all__ = [
+    "write_csv", "write_json", "lossless_table", "speed_table", "bd_rates", "bd_rate_table",
+    "matched_rate_table", "plot_rd", "md_table", "MATCHED_BPP",
+]
+
+#: Bit rates (bpp) of the matched-rate table.
+MATCHED_BPP = (0.25, 0.5, 1.0, 2.0)
+_ALL = "all"
+
+
+def _num(v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f
+
+
+def _fmt(v: Any, nd: int = 3) -> str:
+    if v is None or v == "":
+        return ""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def md_table(header: Sequence[str], body: Iterable[Sequence[Any]]) -> str:
+    """A GitHub markdown table; floats with 3 decimals, NaN/None as empty cells.
+
+    >>> print(md_table(["a", "b"], [[1, 2.5]]))
+    | a | b |
+    |---|---|
+    | 1 | 2.500 |
+    """
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in body:
+        lines.append("| " + " | ".join(_fmt(c) if not isinstance(c, str) else c for c in r) + " |")
+    return "\n".join(lines)
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
+    """Write result rows to CSV (columns :data:`RESULT_FIELDS`; inf as ``inf``)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(RESULT_FIELDS), extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _csv_cell(r.get(k)) for k in RESULT_FIELDS})
+
+
+def _csv_cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, float):
+        if math.isinf(v):
+            return "inf"
+        if math.isnan(v):
+            return ""
+        return repr(round(v, 6))
+    return v
+
+
+def _json_clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, dict):
+        return {k: _json_clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_clean(x) for x in v]
+    if isinstance(v, np.generic):
+        return _json_clean(v.item())
+    return v
+
+
+def write_json(rows: Sequence[dict[str, Any]], meta: dict[str, Any], path: str | Path) -> None:
+    """Write ``{"meta": ..., "results": rows}``; non-finite floats as ``"inf"``/null."""
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(_json_clean({"meta": meta, "results": list(rows)}), fh, indent=1)
+
+
+def _ok(r: dict[str, Any]) -> bool:
+    return not r.get("error") and r.get("bytes") not in (None, "")
+
+
+def _lossless_codecs(rows: Sequence[dict[str, Any]]) -> list[str]:
+    seen: list[str] = []
+    for r in rows:
+        if r["mode"] == "lossless" and r["codec"] not in seen:
+            seen.append(r["codec"])
+    return seen
+
+
+def lossless_table(rows: Sequence[dict[str, Any]]) -> tuple[str, dict[str, dict[str, float]]]:
+    """Markdown table and data: pixel-weighted bpp (sum of bits / sum of pixels) per modality.
+
+    A cell marked ``*`` covers only some of the modality's images (the codec skipped
+    or failed on the others).
+    """
+    codecs = _lossless_codecs(rows)
+    mods = sorted({r["modality"] for r in rows})
+    imgs_in: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        imgs_in[r["modality"]].add(r["image"])
+        imgs_in[_ALL].add(r["image"])
+    bits: dict[tuple[str, str], float] = defaultdict(float)
+    pix: dict[tuple[str, str], int] = defaultdict(int)
+    cover: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in rows:
+        if r["mode"] != "lossless" or not _ok(r) or not r.get("exact"):
+            continue
+        for m in (r["modality"], _ALL):
+            k = (m, r["codec"])
+            bits[k] += 8.0 * float(r["bytes"])
+            pix[k] += int(r["rows"]) * int(r["cols"])
+            cover[k].add(r["image"])
+    data: dict[str, dict[str, float]] = {}
+    body = []
+    for m in mods + [_ALL]:
+        line: list[Any] = [m if m != _ALL else "**all (pixel-weighted)**", len(imgs_in[m])]
+        data[m] = {}
+        for c in codecs:
+            k = (m, c)
+            if pix[k]:
+                v = bits[k] / pix[k]
+                data[m][c] = v
+                cell = f"{v:.3f}" + ("*" if len(cover[k]) < len(imgs_in[m]) else "")
+                line.append(f"**{cell}**" if c == "mic" else cell)
+            else:
+                line.append("–")
+        body.append(line)
+    return md_table(["modality", "images"] + codecs, body), data
+
+
+def speed_table(rows: Sequence[dict[str, Any]], mode: str = "lossless") -> str:
+    """Encode/decode throughput per codec in ``mode``: total megapixels / total seconds."""
+    agg: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    for r in rows:
+        if r["mode"] != mode or not _ok(r):
+            continue
+        a = agg[r["codec"]]
+        a[0] += int(r["rows"]) * int(r["cols"]) / 1e6
+        a[1] += float(r["enc_ms"]) / 1e3
+        a[2] += float(r["dec_ms"]) / 1e3
+        a[3] += 1
+    body = []
+    for c, (mp, te, td, n) in agg.items():
+        body.append([c, int(n), mp, mp / te if te else math.inf, mp / td if td else math.inf,
+                     1e3 * te / n, 1e3 * td / n])
+    return md_table(["codec", "points", "MP", "encode MP/s", "decode MP/s", "mean enc ms",
+                     "mean dec ms"], body)
+
+
+def _curves(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], tuple[list[float], list[float]]]:
+    """(image, codec) -> (bpp list, psnr list) over lossy points."""
+    cur: dict[tuple[str, str], tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    for r in rows:
+        if r["mode"] != "lossy" or not _ok(r):
+            continue
+        p = _num(r.get("psnr"))
+        if not math.isfinite(p):
+            continue
+        b = cur[(r["image"], r["codec"])]
+        b[0].append(float(r["bpp"]))
+        b[1].append(p)
+    return cur
+
+
+def bd_rates(rows: Sequence[dict[str, Any]], reference: str) -> list[dict[str, Any]]:
+    """Per-image BD-rate (fraction) of every lossy codec against ``reference``."""
+    cur = _curves(rows)
+    mod = {r["image"]: r["modality"] for r in rows}
+    out = []
+    for (img, codec), (br, bp) in sorted(cur.items()):
+        if codec == reference or (img, reference) not in cur:
+            continue
+        rr, rp = cur[(img, reference)]
+        out.append({"image": img, "modality": mod[img], "codec": codec, "reference": reference,
+                    "bd_rate": bd_rate(rr, rp, br, bp)})
+    return out
+
+
+def bd_rate_table(rows: Sequence[dict[str, Any]], reference: str) -> tuple[str, list[dict[str, Any]]]:
+    """Markdown table of mean BD-rate (%) per codec and modality (n = images with a value)."""
+    per = bd_rates(rows, reference)
+    codecs = sorted({p["codec"] for p in per}, key=lambda c: (not c.startswith("mic"), c))
+    mods = sorted({p["modality"] for p in per})
+    body = []
+    for c in codecs:
+        line: list[Any] = [c]
+        for m in mods + [_ALL]:
+            v = [p["bd_rate"] for p in per if p["codec"] == c and (m == _ALL or p["modality"] == m)
+                 and math.isfinite(p["bd_rate"])]
+            line.append(f"{100 * float(np.mean(v)):+.1f} % ({len(v)})" if v else "–")
+        body.append(line)
+    hdr = ["codec vs " + reference] + mods + ["all (mean over images)"]
+    return md_table(hdr, body), per
+
+
+def _interp_at(bpps: list[float], vals: list[float], target: float) -> float:
+    order = np.argsort(bpps)
+    x = np.log(np.asarray(bpps, dtype=np.float64)[order])
+    y = np.asarray(vals, dtype=np.float64)[order]
+    lt = math.log(target)
+    if len(x) == 0 or lt < x[0] or lt > x[-1] or not np.all(np.isfinite(y)):
+        return math.nan
+    return float(np.interp(lt, x, y))
+
+
+def matched_rate_table(rows: Sequence[dict[str, Any]],
+                       targets: Sequence[float] = MATCHED_BPP) -> tuple[str, list[dict[str, Any]]]:
+    """Seed-paper layout at matched rates: per codec and target bpp, the mean over the images
+    whose sweep spans that rate of PSNR, SSIM, MS-SSIM (interpolated in log-rate), CR
+    (stored bits per pixel / target) and enc/dec time of the nearest point.
+    """
+    by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["mode"] == "lossy" and _ok(r) and math.isfinite(_num(r.get("psnr"))):
+            by[(r["codec"], r["image"])].append(r)
+    codecs = sorted({c for c, _ in by}, key=lambda c: (not c.startswith("mic"), c))
+    out = []
+    body = []
+    for t in targets:
+        for c in codecs:
+            acc: dict[str, list[float]] = defaultdict(list)
+            for (cc, img), pts in by.items():
+                if cc != c:
+                    continue
+                b = [float(p["bpp"]) for p in pts]
+                ps = _interp_at(b, [float(p["psnr"]) for p in pts], t)
+                if not math.isfinite(ps):
+                    continue
+                near = min(pts, key=lambda p: abs(math.log(float(p["bpp"]) / t)))
+                r0 = pts[0]
+                stored_bpp = 8.0 * int(r0["samples"]) * (2 if "16" in str(r0["dtype"]) else 1)
+                acc["psnr"].append(ps)
+                acc["ssim"].append(_interp_at(b, [float(p["ssim"]) for p in pts], t))
+                acc["ms_ssim"].append(_interp_at(b, [float(p["ms_ssim"]) for p in pts], t))
+                acc["cr"].append(stored_bpp / t)
+                acc["enc_ms"].append(float(near["enc_ms"]))
+                acc["dec_ms"].append(float(near["dec_ms"]))
+            if not acc:
+                continue
+            rec = {"bpp": t, "codec": c, "images": len(acc["psnr"])}
+            rec.update({k: float(np.nanmean(v)) for k, v in acc.items()})
+            out.append(rec)
+            body.append([c, f"{t:g}", rec["images"], rec["cr"], f"{rec['psnr']:.2f}", rec["ssim"],
+                         rec["ms_ssim"], f"{rec['enc_ms']:.1f}", f"{rec['dec_ms']:.1f}"])
+    hdr = ["method", "bpp", "images", "CR", "PSNR dB", "SSIM", "MS-SSIM", "enc ms", "dec ms"]
+    return md_table(hdr, body), out
+
+
+def plot_rd(rows: Sequence[dict[str, Any]], outdir: str | Path, *,
+            metric: str = "psnr") -> list[Path]:
+    """One PNG per modality: mean ``metric`` vs bpp for every lossy codec (log x axis),
+    averaged over the modality's images on a common rate grid (only where every image's
+    sweep spans the rate), with each lossless codec's pixel-weighted bpp as a tick line.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    outdir = Path(outdir)
+    files = []
+    grid = np.exp(np.linspace(math.log(0.02), math.log(8.0), 60))
+    _, ll = lossless_table(rows)
+    for m in sorted({r["modality"] for r in rows}):
+        mrows = [r for r in rows if r["modality"] == m]
+        imgs = sorted({r["image"] for r in mrows})
+        by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for r in mrows:
+            if r["mode"] == "lossy" and _ok(r) and math.isfinite(_num(r.get(metric))):
+                by[(r["codec"], r["image"])].append(r)
+        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+        for c in sorted({c for c, _ in by}, key=lambda c: (not c.startswith("mic"), c)):
+            ys = []
+            for img in imgs:
+                pts = by.get((c, img))
+                if not pts:
+                    ys = []
+                    break
+                fb, fp = monotone_frontier([float(p["bpp"]) for p in pts],
+                                           [float(p[metric]) for p in pts])
+                ys.append([_interp_at(list(fb), list(fp), g) if len(fb) else math.nan
+                           for g in grid])
+            if not ys:
+                continue
+            y = np.asarray(ys).mean(axis=0)  # NaN where any image does not span the rate
+            ok = np.isfinite(y)
+            if ok.sum() < 2:
+                continue
+            lw = 2.4 if c.startswith("mic") else 1.3
+            ax.plot(grid[ok], y[ok], label=c, lw=lw)
+        for c, v in ll.get(m, {}).items():
+            if v <= grid[-1]:
+                ax.axvline(v, ls=":", lw=0.8, color="grey")
+                ax.text(v, ax.get_ylim()[0], f" {c} lossless", rotation=90, fontsize=6,
+                        color="grey", va="bottom")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel({"psnr": "PSNR (dB, native peak)", "ssim": "SSIM",
+                       "ms_ssim": "MS-SSIM"}.get(metric, metric))
+        ax.set_title(f"{m}: {len(imgs)} image(s), mean over images")
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        f = outdir / f"rd_{m}_{metric}.png"
+        fig.savefig(f)
+        plt.close(fig)
+        files.append(f)
+    return files

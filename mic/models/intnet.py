@@ -1,0 +1,181 @@
+"""Integer hyper-synthesis: the part of the model both sides must agree on bit for bit.
+
+The float hyper-synthesis ``h_s`` (transposed convs + ReLU) is frozen at export into an
+integer network in the spirit of Balle et al. 2019 ("Integer networks for data
+compression with latent-variable models"):
+
+* weights ``w_int = round(w * 2**W_l)`` with ``|w_int| <= 2**15``;
+* activations are fixed-point integers with ``A`` fractional bits, clamped to
+  ``[0, 2**ACT_BITS]`` by the ReLU;
+* biases are integers in the accumulator's unit ``2**(W_l + A_in)``;
+* rescaling between layers is ``floor(acc * 2**-k)`` (a power of two).
+
+**Why it is exact on every machine.**  Every input (decoded ``z``, clamped to
+``|z| <= 2**15``), weight, bias and activation is an integer, and every product is at
+most ``2**15 * 2**ACT_BITS = 2**37`` in magnitude; a sum has at most ``MAX_TERMS``
+(< ``2**14``) terms, so every partial sum is an integer below ``2**51 < 2**53``.  IEEE-754
+float64 represents all of them exactly, so each addition and multiplication in a BLAS
+matrix product (in any order, blocked, vectorised, with or without FMA) returns the exact
+integer result.  Multiplying by a power of two and ``floor`` are exact too.  Hence the
+outputs — the means (exact dyadic rationals) and the scale indexes (integer comparisons
+against stored integer thresholds) — are identical on every IEEE-754 machine.  The check
+``assert_exact_bounds`` enforces the bound at export; ``tests/test_models_intnet.py``
+recomputes the network with pure Python integers and compares.
+
+>>> import numpy as np
+>>> x = np.arange(4, dtype=np.float64).reshape(1, 2, 2)
+>>> w = np.ones((1, 1, 3, 3))
+>>> conv2d_exact(x, w, np.zeros(1), stride=1, pad=1)[0].tolist()
+[[6.0, 6.0], [6.0, 6.0]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+WEIGHT_BITS = 15  # |w_int| <= 2**15
+ACT_FRAC = 10  # fractional bits of hidden activations
+ACT_BITS = 22  # hidden activations clamp to [0, 2**22]
+Z_CLAMP = 1 << 15  # |z| fed to the network is clamped to this
+MAX_TERMS = 1 << 14
+_CHUNK = 1 << 22  # max elements of one im2col block
+
+
+def conv2d_exact(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int
+                 | tuple[int, int, int, int]) -> np.ndarray:
+    """Correlation of x (C, H, W) with w (O, C, k, k) + b, float64, via im2col + matmul.
+
+    ``pad`` is one int or (top, bottom, left, right).  Exact when all values are integers
+    within the bounds of the module docstring.
+    """
+    if isinstance(pad, int):
+        pad = (pad, pad, pad, pad)
+    t, bo, le, ri = pad
+    xp = np.pad(x, ((0, 0), (t, bo), (le, ri)))
+    o, c, k, _ = w.shape
+    win = sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::stride, ::stride]  # C,Ho,Wo,k,k
+    ho, wo = win.shape[1], win.shape[2]
+    wm = w.reshape(o, c * k * k).T.astype(np.float64)
+    out = np.empty((ho, wo, o), dtype=np.float64)
+    rows = max(1, _CHUNK // max(1, wo * c * k * k))
+    for r0 in range(0, ho, rows):
+        blk = win[:, r0:r0 + rows].transpose(1, 2, 0, 3, 4).reshape(-1, c * k * k)
+        out[r0:r0 + rows] = (blk @ wm).reshape(-1, wo, o)
+    return out.transpose(2, 0, 1) + b.reshape(-1, 1, 1)
+
+
+def conv_transpose2d_exact(x: np.ndarray, w_t: np.ndarray, b: np.ndarray, stride: int,
+                           pad: int, out_pad: int) -> np.ndarray:
+    """torch ``conv_transpose2d`` semantics (w_t: (C_in, C_out, k, k)), exactly in float64."""
+    c, h, wd = x.shape
+    k = w_t.shape[2]
+    up = np.zeros((c, (h - 1) * stride + 1, (wd - 1) * stride + 1), dtype=np.float64)
+    up[:, ::stride, ::stride] = x
+    w = np.flip(w_t, axis=(2, 3)).transpose(1, 0, 2, 3)
+    lo = k - 1 - pad
+    return conv2d_exact(up, np.ascontiguousarray(w), b, 1, (lo, lo + out_pad, lo, lo + out_pad))
+
+
+@dataclass
+class IntLayer:
+    """One frozen layer: integer weights/bias, the shift after it, and its geometry."""
+
+    weight: np.ndarray  # int32; conv: (O, C, k, k); transposed: (C, O, k, k)
+    bias: np.ndarray  # int64, unit 2**(w_bits + in_frac)
+    transposed: bool
+    stride: int
+    shift: int  # acc * 2**-shift -> next activation (ignored for the last layer)
+    relu: bool
+
+
+class IntHyperSynthesis:
+    """The frozen integer hyper-synthesis; ``__call__(z) -> (acc_out, denom_log2)``."""
+
+    def __init__(self, layers: list[IntLayer], out_frac: int) -> None:
+        self.layers = layers
+        self.out_frac = out_frac  # output accumulator unit is 2**-out_frac
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        """z: integer-valued (C, H, W) -> integer-valued float64 accumulator (O, 4H, 4W)."""
+        a = np.clip(np.asarray(z, dtype=np.float64), -Z_CLAMP, Z_CLAMP)
+        for ly in self.layers:
+            w = ly.weight.astype(np.float64)
+            b = ly.bias.astype(np.float64)
+            k = w.shape[2]
+            if ly.transposed:
+                acc = conv_transpose2d_exact(a, w, b, ly.stride, k // 2, ly.stride - 1)
+            else:
+                acc = conv2d_exact(a, w, b, ly.stride, k // 2)
+            if ly.relu:
+                a = np.clip(np.floor(acc * 2.0 ** -ly.shift), 0, 1 << ACT_BITS)
+            else:
+                a = acc
+        return a
+
+    # -- (de)serialisation into flat tensors ------------------------------------------
+    def to_tensors(self, prefix: str = "hs") -> dict[str, np.ndarray]:
+        d: dict[str, np.ndarray] = {f"{prefix}.out_frac": np.array([self.out_frac], np.int64)}
+        for i, ly in enumerate(self.layers):
+            d[f"{prefix}.{i}.weight"] = ly.weight.astype(np.int32)
+            d[f"{prefix}.{i}.bias"] = ly.bias.astype(np.int64)
+            d[f"{prefix}.{i}.meta"] = np.array(
+                [int(ly.transposed), ly.stride, ly.shift, int(ly.relu)], np.int64)
+        return d
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, np.ndarray], prefix: str = "hs") -> "IntHyperSynthesis":
+        layers = []
+        i = 0
+        while f"{prefix}.{i}.weight" in t:
+            tr, st, sh, rl = (int(v) for v in t[f"{prefix}.{i}.meta"])
+            layers.append(IntLayer(np.asarray(t[f"{prefix}.{i}.weight"]),
+                                   np.asarray(t[f"{prefix}.{i}.bias"]), bool(tr), st, sh, bool(rl)))
+            i += 1
+        return cls(layers, int(t[f"{prefix}.out_frac"][0]))
+
+    def assert_exact_bounds(self) -> None:
+        """Check the float64-exactness bound of the module docstring for every layer."""
+        in_max = Z_CLAMP
+        for ly in self.layers:
+            w = ly.weight.astype(np.int64)
+            if np.abs(w).max() > 1 << WEIGHT_BITS:
+                raise ValueError("integer weight above 2**15")
+            k = w.shape[2]
+            cin = w.shape[0] if ly.transposed else w.shape[1]
+            terms = cin * k * k + 1
+            if terms > MAX_TERMS:
+                raise ValueError(f"{terms} terms per output exceed {MAX_TERMS}")
+            bound = terms * (1 << WEIGHT_BITS) * in_max + int(np.abs(ly.bias).max())
+            if bound >= 1 << 53:
+                raise ValueError(f"accumulator bound {bound} not below 2**53")
+            in_max = 1 << ACT_BITS
+
+
+def freeze_hyper_synthesis(h_s) -> IntHyperSynthesis:  # noqa: ANN001 - torch Sequential
+    """Quantise a float ``nn.Sequential`` of (de)convs and ReLUs into an integer network."""
+    import torch
+
+    mods = list(h_s)
+    layers: list[IntLayer] = []
+    in_frac = 0  # z is an integer
+    for i, mod in enumerate(mods):
+        if isinstance(mod, torch.nn.ReLU):
+            continue
+        transposed = isinstance(mod, torch.nn.ConvTranspose2d)
+        w = mod.weight.detach().double().numpy()
+        b = mod.bias.detach().double().numpy()
+        wb = WEIGHT_BITS - int(np.ceil(np.log2(np.abs(w).max() + 1e-30)))
+        w_int = np.clip(np.round(w * 2.0 ** wb), -(1 << WEIGHT_BITS), 1 << WEIGHT_BITS)
+        acc_frac = wb + in_frac
+        b_int = np.round(b * 2.0 ** acc_frac)
+        relu = i + 1 < len(mods) and isinstance(mods[i + 1], torch.nn.ReLU)
+        shift = acc_frac - ACT_FRAC if relu else 0
+        layers.append(IntLayer(w_int.astype(np.int32), b_int.astype(np.int64), transposed,
+                               int(mod.stride[0]), int(shift), relu))
+        in_frac = ACT_FRAC if relu else acc_frac
+    net = IntHyperSynthesis(layers, in_frac)
+    net.assert_exact_bounds()
+    return net

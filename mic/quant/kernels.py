@@ -1,0 +1,163 @@
+"""The kernels.  Each ``name`` (numba) has a plain NumPy ``name_np`` twin computing the
+same thing; tests check they agree.
+
+Symbol layout for a table with half-width ``L``: value ``v`` in ``[-L, L]`` is symbol
+``v + L``; anything else is the escape symbol ``2L + 1`` and its value goes to the
+escape list (coded separately, see SPEC.md section 6).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+#: symbols are clamped to this magnitude before coding (int32 safe, escape values < 2**31)
+Q_CLAMP = (1 << 30) - 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _quantize(y, mu, out):  # pragma: no cover - numba
+    for i in range(y.size):
+        v = np.rint(np.float64(y[i]) - mu[i])
+        if v > Q_CLAMP:
+            v = Q_CLAMP
+        elif v < -Q_CLAMP:
+            v = -Q_CLAMP
+        elif not (v == v):  # NaN
+            v = 0.0
+        out[i] = np.int32(v)
+
+
+def quantize_residual(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """``rint(y - mu)`` as int32 (half to even), clamped to ±Q_CLAMP, NaN -> 0."""
+    y1 = np.ascontiguousarray(y).reshape(-1)
+    m1 = np.ascontiguousarray(mu, dtype=np.float64).reshape(-1)
+    out = np.empty(y1.size, np.int32)
+    _quantize(y1, m1, out)
+    return out.reshape(np.shape(y))
+
+
+def quantize_residual_np(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    v = np.rint(np.asarray(y, np.float64) - np.asarray(mu, np.float64))
+    v = np.nan_to_num(v, nan=0.0, posinf=Q_CLAMP, neginf=-Q_CLAMP)
+    return np.clip(v, -Q_CLAMP, Q_CLAMP).astype(np.int32)
+
+
+@nb.njit(cache=True, nogil=True)
+def _scale_index(acc, thr, out):  # pragma: no cover - numba
+    n = thr.size
+    for i in range(acc.size):
+        a = acc[i]
+        lo, hi = 0, n  # count of thresholds <= a (binary search)
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if thr[mid] <= a:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[i] = lo
+
+
+def scale_index(acc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Number of (sorted int64) ``thresholds`` <= each integer ``acc`` -> int32 index.
+
+    ``acc`` holds integer-valued float64 (exact) or int64 values.
+    """
+    a = np.ascontiguousarray(acc).reshape(-1).astype(np.int64)
+    out = np.empty(a.size, np.int32)
+    _scale_index(a, np.ascontiguousarray(thresholds, np.int64), out)
+    return out.reshape(np.shape(acc))
+
+
+def scale_index_np(acc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    a = np.asarray(acc).astype(np.int64)
+    return np.searchsorted(np.asarray(thresholds, np.int64), a, side="right").astype(np.int32)
+
+
+@nb.njit(cache=True, nogil=True)
+def _split(q, tab, half, sym):  # pragma: no cover - numba
+    n_esc = 0
+    for i in range(q.size):
+        L = half[tab[i]]
+        v = q[i]
+        if -L <= v <= L:
+            sym[i] = v + L
+        else:
+            sym[i] = 2 * L + 1
+            n_esc += 1
+    esc = np.empty(n_esc, np.int32)
+    j = 0
+    for i in range(q.size):
+        L = half[tab[i]]
+        if sym[i] == 2 * L + 1:
+            esc[j] = q[i]
+            j += 1
+    return esc
+
+
+def split_escapes(q: np.ndarray, tab: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map values to symbols of their table (``tab`` per element, ``half`` per table)."""
+    q1 = np.ascontiguousarray(q, np.int32).reshape(-1)
+    t1 = np.ascontiguousarray(tab, np.int32).reshape(-1)
+    sym = np.empty(q1.size, np.int32)
+    esc = _split(q1, t1, np.ascontiguousarray(half, np.int32), sym)
+    return sym.reshape(np.shape(q)), esc
+
+
+def split_escapes_np(q: np.ndarray, tab: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    q = np.asarray(q, np.int64)
+    L = np.asarray(half, np.int64)[np.asarray(tab)]
+    inside = np.abs(q) <= L
+    sym = np.where(inside, q + L, 2 * L + 1).astype(np.int32)
+    return sym, q[~inside].reshape(-1).astype(np.int32)
+
+
+@nb.njit(cache=True, nogil=True)
+def _merge(sym, tab, half, esc, out):  # pragma: no cover - numba
+    j = 0
+    for i in range(sym.size):
+        L = half[tab[i]]
+        s = sym[i]
+        if s == 2 * L + 1:
+            if j >= esc.size:
+                return -1
+            out[i] = esc[j]
+            j += 1
+        else:
+            out[i] = s - L
+    return j
+
+
+def merge_escapes(sym: np.ndarray, tab: np.ndarray, half: np.ndarray,
+                  esc: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`split_escapes`; ``ValueError`` if escapes and list disagree."""
+    s1 = np.ascontiguousarray(sym, np.int32).reshape(-1)
+    out = np.empty(s1.size, np.int32)
+    used = _merge(s1, np.ascontiguousarray(tab, np.int32).reshape(-1),
+                  np.ascontiguousarray(half, np.int32), np.ascontiguousarray(esc, np.int32), out)
+    if used != len(esc):
+        raise ValueError("escape count does not match the escape list")
+    return out.reshape(np.shape(sym))
+
+
+def merge_escapes_np(sym: np.ndarray, tab: np.ndarray, half: np.ndarray,
+                     esc: np.ndarray) -> np.ndarray:
+    sym = np.asarray(sym, np.int64)
+    L = np.asarray(half, np.int64)[np.asarray(tab)]
+    is_esc = sym == 2 * L + 1
+    if int(is_esc.sum()) != len(esc):
+        raise ValueError("escape count does not match the escape list")
+    out = sym - L
+    out[is_esc] = esc
+    return out.astype(np.int32)
+
+
+def zigzag(v: np.ndarray) -> np.ndarray:
+    """int32 -> uint32: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ..."""
+    v = np.asarray(v, np.int64)
+    return np.where(v >= 0, 2 * v, -2 * v - 1).astype(np.uint32)
+
+
+def unzigzag(u: np.ndarray) -> np.ndarray:
+    u = np.asarray(u, np.int64)
+    return np.where(u & 1, -(u >> 1) - 1, u >> 1).astype(np.int32)

@@ -1,0 +1,125 @@
+"""Freeze a training checkpoint into shipped weights (``mic export``).
+
+Writes ``<out_dir>/<model>.safetensors`` (float transforms, the integer hyper-synthesis,
+the integer probability tables and the scale thresholds; never pickle) and adds or
+replaces the model's entry in ``<out_dir>/models.json`` with the file's sha256.
+
+>>> import tempfile, pathlib, torch
+>>> from mic.models.nets import LossyModel
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> torch.manual_seed(0) and None
+>>> net = LossyModel("meanscale", n=16, m=16, n_qualities=6, enc_ch=(8, 8, 8))
+>>> ent = export_model(net, "cnn", d)
+>>> ent["id"], (d / "cnn.safetensors").is_file()
+(3, True)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..models.registry import MODEL_KINDS, model_id
+from ..models.weights import WEIGHTS_DIR, sha256_file
+
+#: factorized tables cover at most [-Z_RANGE, Z_RANGE] (rarer values use escapes)
+Z_RANGE = 1024
+TAIL = 1e-6
+FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "log_gain", "log_inv_gain")
+
+
+def _factorized(density) -> "TableSet":  # noqa: ANN001, F821
+    import torch
+
+    from ..entropy.tables import factorized_tables
+
+    with torch.no_grad():
+        pmf = density.cdf_grid(-Z_RANGE, Z_RANGE).double().numpy()  # (C, 2R+1)
+    pmfs, lows = [], []
+    for c in range(pmf.shape[0]):
+        p = pmf[c] / pmf[c].sum()
+        cum = np.cumsum(p)
+        lo = int(np.searchsorted(cum, TAIL))
+        hi = int(np.searchsorted(cum, 1 - TAIL))
+        hi = max(hi, lo)
+        pmfs.append(p[lo:hi + 1])
+        lows.append(lo - Z_RANGE)
+    return factorized_tables(pmfs, lows)
+
+
+def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - LossyModel
+    """All tensors of the exported file, and the table id (hex of the tables' digest)."""
+    import hashlib
+
+    from ..entropy.tables import gaussian_tables, log_scale_thresholds, scale_table
+    from ..models.intnet import freeze_hyper_synthesis
+
+    net = net.eval()
+    t: dict[str, np.ndarray] = {}
+    for k, v in net.state_dict().items():
+        if k.startswith(FLOAT_PREFIXES):
+            t[k] = v.detach().float().contiguous().numpy()
+    digests = []
+    if net.kind == "factorized":
+        ytab = _factorized(net.y_density)
+        t.update(ytab.to_tensors("tab_y"))
+        digests.append(ytab.digest())
+    else:
+        ztab = _factorized(net.z_density)
+        t.update(ztab.to_tensors("tab_z"))
+        ytab = gaussian_tables(scale_table())
+        t.update(ytab.to_tensors("tab_y"))
+        hs = freeze_hyper_synthesis(net.h_s)
+        t.update(hs.to_tensors("hs"))
+        thr = log_scale_thresholds(hs.out_frac)
+        t["thresholds"] = thr
+        digests += [ztab.digest(), ytab.digest(), thr.astype("<i8").tobytes()]
+    table_id = hashlib.sha256(b"".join(digests)).hexdigest()[:8]
+    return t, table_id
+
+
+def export_model(net, name: str, out_dir: str | Path = WEIGHTS_DIR,  # noqa: ANN001
+                 training: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Export ``net`` as model ``name`` into ``out_dir``; return its registry entry."""
+    from safetensors.numpy import save_file
+
+    mid = model_id(name)
+    if MODEL_KINDS[mid] != net.kind:
+        raise ValueError(f"model {name} must be of kind {MODEL_KINDS[mid]}, not {net.kind}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors, table_id = freeze(net)
+    path = out_dir / f"{name}.safetensors"
+    save_file(tensors, str(path), metadata={"config": json.dumps(net.config()), "name": name})
+    entry = {"id": mid, "file": path.name, "sha256": sha256_file(path), "table_id": table_id,
+             "config": net.config(), "qualities": net.n_qualities,
+             "bytes": path.stat().st_size, "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                    time.gmtime()),
+             "training": training or {}}
+    reg_path = out_dir / "models.json"
+    reg = json.loads(reg_path.read_text()) if reg_path.is_file() else {"models": {}}
+    reg["models"][name] = entry
+    reg_path.write_text(json.dumps(reg, indent=1, sort_keys=True) + "\n")
+    return entry
+
+
+def export_checkpoint(ckpt: str | Path, name: str | None = None,
+                      out_dir: str | Path = WEIGHTS_DIR,
+                      command: str | None = None) -> dict[str, Any]:
+    """Load a ``mic train`` checkpoint and export it (see :func:`export_model`)."""
+    import torch
+
+    from ..models.nets import LossyModel
+
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    name = name or ck.get("model_name", "cnn")
+    cfg = dict(ck["config"])
+    net = LossyModel(**cfg)
+    net.load_state_dict(ck["model"])
+    training = {"steps": int(ck["step"]), "minutes": round(float(ck.get("elapsed", 0)) / 60, 1),
+                "data": "corpus/train only", "command": command or ""}
+    return export_model(net, name, out_dir, training)

@@ -1,0 +1,265 @@
+"""File-level DICOM conversion used by ``mic dicom compress`` / ``decompress``.
+
+Each input file gets one :class:`Outcome`:
+
+* ``converted`` -- pixel data (re)coded and written (Explicit VR Little Endian
+  dataset encoding);
+* ``kept`` -- written unchanged, byte for byte, with the reason: no Pixel Data
+  (SR, SEG without pixels, RT Plan/Struct, presentation states, KOS, ...),
+  pixel data mic cannot code (e.g. 32 or 1 bits allocated, YBR_FULL_422, float),
+  already in the target syntax, or compressed in a syntax no installed pydicom
+  plugin can decode;
+* ``skipped`` -- not a DICOM file (nothing written);
+* ``failed`` -- reading, coding or writing raised; nothing written for it.
+
+Writes are atomic (:func:`mic.io.atomic_output`): an output either appears
+complete or not at all.
+
+>>> import os, tempfile, pydicom
+>>> from pydicom.data import get_testdata_file
+>>> out = os.path.join(tempfile.mkdtemp(), "ct.dcm")
+>>> o = compress_file(get_testdata_file("CT_small.dcm"), out)
+>>> o.status, o.bytes_out < o.bytes_in
+('converted', True)
+>>> decompress_file(out, out + ".raw.dcm", overwrite=True).status
+'converted'
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import MicError, MicUnsupportedError
+from ..io import atomic_output
+
+__all__ = ["Outcome", "compress_file", "decompress_file", "compare_datasets",
+           "CHANGED_BY_COMPRESSION", "CHANGED_BY_LOSSY"]
+
+#: Data elements that converting the pixel data changes (besides Pixel Data and file meta).
+CHANGED_BY_COMPRESSION = frozenset({"PixelData", "ExtendedOffsetTable",
+                                    "ExtendedOffsetTableLengths"})
+#: ... and those that a lossy conversion changes as the standard requires.
+CHANGED_BY_LOSSY = frozenset({"LossyImageCompression", "LossyImageCompressionRatio",
+                              "LossyImageCompressionMethod", "ImageType", "SOPInstanceUID"})
+
+
+@dataclass
+class Outcome:
+    """What happened to one input file."""
+
+    src: str
+    dst: str | None
+    status: str  # converted | kept | skipped | failed
+    reason: str = ""
+    bytes_in: int = 0
+    bytes_out: int = 0
+    modality: str = ""
+
+
+def _read(path: str) -> Any:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(path)
+    except InvalidDicomError:
+        return None
+
+
+def _write(ds: Any, dst: str, overwrite: bool) -> int:
+    import pydicom
+
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    with atomic_output(dst, overwrite=overwrite) as f:
+        pydicom.dcmwrite(f, ds, enforce_file_format=True)
+    return os.path.getsize(dst)
+
+
+def _copy(src: str, dst: str, overwrite: bool) -> int:
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    with open(src, "rb") as fin, atomic_output(dst, overwrite=overwrite) as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+    return os.path.getsize(dst)
+
+
+def _can_decode(tsyntax: Any) -> str:
+    """'' if pydicom can decode ``tsyntax`` here, else why not."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        dec = get_decoder(tsyntax)
+    except NotImplementedError:
+        return f"no pydicom decoder exists for {tsyntax.name}"
+    if not dec.is_available:
+        return (f"{tsyntax.name} cannot be decoded here: "
+                + "; ".join(dec.missing_dependencies))
+    return ""
+
+
+def _convert(src: str, dst: str, overwrite: bool,
+             work: Callable[[Any, Any], str | None]) -> Outcome:
+    """Shared driver: read, classify, run ``work(ds, tsyntax)`` (returns a keep-reason or None)."""
+    size = os.path.getsize(src)
+    out = Outcome(src=str(src), dst=str(dst), status="failed", bytes_in=size)
+    try:
+        ds = _read(src)
+        if ds is None:
+            out.status, out.reason, out.dst = "skipped", "not a DICOM file", None
+            return out
+        out.modality = str(ds.get("Modality", "") or "")
+        tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+        keep: str | None
+        if "PixelData" not in ds:
+            keep = "no Pixel Data (non-image object)"
+        elif not tsyntax:
+            keep = "no Transfer Syntax UID in the file meta"
+        else:
+            keep = work(ds, tsyntax)
+        if keep is not None:
+            out.bytes_out = _copy(src, dst, overwrite)
+            out.status, out.reason = "kept", keep
+            return out
+        out.bytes_out = _write(ds, dst, overwrite)
+        out.status = "converted"
+    except FileExistsError:
+        out.reason = "output exists (use --force to overwrite)"
+    except (MicError, ValueError, RuntimeError, AttributeError, KeyError, TypeError,
+            OSError, NotImplementedError) as exc:
+        out.reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    return out
+
+
+def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                  quality: int | None = None, overwrite: bool = False) -> Outcome:
+    """Compress one DICOM file's pixel data to the mic transfer syntax (see module doc).
+
+    Lossless (``quality=None``) keeps every data element except Pixel Data and
+    the offset tables; lossy applies the DICOM lossy rules.  Compressed inputs
+    are decoded first when pydicom can (else kept unchanged, with the reason).
+    """
+    from . import MIC_TRANSFER_SYNTAX, compress
+    from ._plugin import check_pixel_module
+
+    def work(ds: Any, tsyntax: Any) -> str | None:
+        if tsyntax == MIC_TRANSFER_SYNTAX and quality is None:
+            return "already in the mic transfer syntax"
+        if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+            return "float pixel data is not coded by mic"
+        try:
+            check_pixel_module(int(ds.get("BitsAllocated", 0)), int(ds.get("BitsStored", 0)),
+                               int(ds.get("SamplesPerPixel", 1)),
+                               str(ds.get("PhotometricInterpretation", "")), quality)
+        except MicUnsupportedError as exc:
+            if tsyntax.is_compressed and tsyntax != MIC_TRANSFER_SYNTAX and \
+                    "YBR" in str(ds.get("PhotometricInterpretation", "")):
+                pass  # decoding converts YBR to RGB: try it
+            else:
+                return str(exc)
+        if tsyntax.is_compressed and tsyntax != MIC_TRANSFER_SYNTAX:
+            why = _can_decode(tsyntax)
+            if why:
+                return why
+        compress(ds, quality)
+        return None
+
+    return _convert(str(src), str(dst), overwrite, work)
+
+
+def decompress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                    overwrite: bool = False) -> Outcome:
+    """Write one DICOM file with its pixel data in Explicit VR Little Endian.
+
+    mic-compressed files are decoded by :func:`mic.dicom.decompress` (SOP
+    Instance UID and Planar Configuration kept); other compressed syntaxes are
+    decoded by pydicom when a plugin is installed; native files are kept.
+    """
+    from . import MIC_TRANSFER_SYNTAX, decode_foreign, decompress
+
+    def work(ds: Any, tsyntax: Any) -> str | None:
+        if not tsyntax.is_compressed:
+            return "already uncompressed"
+        if tsyntax == MIC_TRANSFER_SYNTAX:
+            decompress(ds)
+            return None
+        why = _can_decode(tsyntax)
+        if why:
+            return why
+        decode_foreign(ds)
+        return None
+
+    return _convert(str(src), str(dst), overwrite, work)
+
+
+def compare_datasets(a: Any, b: Any, ignore: frozenset[str] | set[str] = frozenset(),
+                     *, path: str = "") -> list[str]:
+    """Element-by-element differences between two datasets (recursing into sequences).
+
+    Returns readable lines, empty when equal.  Elements whose keyword is in
+    ``ignore`` are skipped at the top level; values are compared after
+    pydicom's VR conversion (so an Implicit VR or big-endian source compares
+    equal to its Explicit VR Little Endian re-encoding).  Group 0002 (file meta)
+    is not part of a dataset and is not compared.
+
+    >>> from pydicom.dataset import Dataset
+    >>> a = Dataset(); a.PatientName = "A^B"; a.Rows = 2
+    >>> b = Dataset(); b.PatientName = "A^B"; b.Rows = 3
+    >>> compare_datasets(a, b)
+    ['(0028,0010) Rows: 2 != 3']
+    """
+    diffs: list[str] = []
+    tags = sorted(set(a.keys()) | set(b.keys()))
+    for tag in tags:
+        ea, eb = a.get(tag), b.get(tag)
+        kw = (ea or eb).keyword if (ea or eb) is not None else ""
+        if not path and kw in ignore:
+            continue
+        name = f"{path}{tag} {kw or 'private'}"
+        if ea is None or eb is None:
+            diffs.append(f"{name}: only in {'second' if ea is None else 'first'}")
+            continue
+        if ea.VR == "SQ" or eb.VR == "SQ":
+            sa, sb = list(ea.value or []), list(eb.value or [])
+            if len(sa) != len(sb):
+                diffs.append(f"{name}: {len(sa)} != {len(sb)} items")
+                continue
+            for i, (ia, ib) in enumerate(zip(sa, sb)):
+                diffs.extend(compare_datasets(ia, ib, path=f"{name}[{i}]."))
+            continue
+        va, vb = ea.value, eb.value
+        if isinstance(va, np.ndarray) or isinstance(vb, np.ndarray):
+            equal = np.array_equal(np.asarray(va), np.asarray(vb))
+        else:
+            equal = _norm(va) == _norm(vb)
+        if not equal:
+            diffs.append(f"{name}: {_short(va)} != {_short(vb)}")
+    return diffs
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).rstrip(b"\x00 ")
+    if isinstance(v, str):
+        return v.rstrip("\x00 ")
+    if hasattr(v, "__iter__") and not isinstance(v, (str, bytes, dict)):
+        return [_norm(x) for x in v]
+    return v
+
+
+def _short(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def mirror_path(src: Path, root: Path, out_root: Path) -> Path:
+    """Where ``src`` (under ``root``) goes under ``out_root``.
+
+    >>> str(mirror_path(Path("in/a/b.dcm"), Path("in"), Path("out")))
+    'out/a/b.dcm'
+    """
+    return out_root / src.relative_to(root)

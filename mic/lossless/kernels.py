@@ -25,9 +25,8 @@ from numba import njit
 
 N_TOKENS = 42  # u < 2**17 -> n <= 16 -> token <= 16 + 2*12 + 1 = 41
 DIRECT_TOKENS = 16
-N_PRED = 4
+N_PRED = 6
 BIAS_CTX = 1024
-ERR_SHIFT = 0
 
 # status codes returned by the decoder kernels
 OK = 0
@@ -123,13 +122,15 @@ def code_plane(img, maxval, decode, tokens, bits):
             preds[1] = w_ + ne - n_  # gradient along NE
             preds[2] = n_ + ((w_ - ww) + (n_ - nn) + 1) // 2 - 0  # north + momentum
             preds[3] = (w_ + ne + 1) >> 1
+            preds[4] = n_
+            preds[5] = w_
             # --- error-weighted blend --------------------------------------------
             wsum = np.int64(0)
             psum = np.int64(0)
             for i in range(N_PRED):
                 e = (err[prv, i, x + 1] * 2 + err[prv, i, x] + err[prv, i, x + 2]
                      + err[cur, i, x] * 2 + 1)
-                wt = (np.int64(1) << 40) // (e * e + 1)
+                wt = (np.int64(1) << 36) // (e + 1)
                 if wt < 1:
                     wt = 1
                 wsum += wt

@@ -1,0 +1,115 @@
+"""The committed conformance vectors under formats/ (see formats/README.md).
+
+Every valid vector must decode to exactly its source samples (sha256 and array
+equality) and re-encode with today's encoder to a stream that decodes to the
+same samples.  Every invalid vector must raise its recorded MicError class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mic
+
+FORMATS = Path(__file__).resolve().parents[1] / "formats"
+META = json.loads((FORMATS / "vectors.json").read_text())
+VECTORS = META["vectors"]
+EXPECTED = json.loads((FORMATS / "invalid" / "expected.json").read_text())
+
+
+def samples_sha256(arr: np.ndarray) -> str:
+    le = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+    return hashlib.sha256(le.tobytes()).hexdigest()
+
+
+def _options(v: dict) -> dict:
+    return {k: (tuple(x) if isinstance(x, list) else x) for k, x in v["encode_options"].items()}
+
+
+def test_vector_files_are_all_listed():
+    listed = {v["stream"] for v in VECTORS} | {v["source"] for v in VECTORS}
+    on_disk = {p.name for p in FORMATS.glob("*.mic")} | {p.name for p in FORMATS.glob("*.npy")}
+    assert on_disk == listed
+    invalid = {p.stem for p in (FORMATS / "invalid").glob("*.mic")}
+    assert invalid == set(EXPECTED)
+    assert len(VECTORS) >= 20 and len(EXPECTED) >= 20
+
+
+def test_vectors_cover_the_required_cases():
+    by = {v["name"]: v for v in VECTORS}
+    dtypes = {v["dtype"] for v in VECTORS}
+    assert {"uint8", "uint16", "int8", "int16"} <= dtypes
+    bits = {v["bits_stored"] for v in VECTORS}
+    assert {1, 10, 16} <= bits
+    assert any(v["shape"] == [1, 1] for v in VECTORS)
+    assert any(v["photometric"] == "RGB" for v in VECTORS)
+    assert any(len(v["shape"]) == 3 and v["photometric"] != "RGB" for v in VECTORS)  # frames
+    assert any(len(v["shape"]) == 4 for v in VECTORS)
+    assert any(v["tiles"] > 1 and len(v["shape"]) == 2 for v in VECTORS)
+    assert any(v["origin"].startswith("tests/data/") for v in VECTORS)
+    assert {"compat_minor_version_longer_header", "compat_optional_segments",
+            "compat_padding", "compat_tiles_reversed"} <= set(by)
+
+
+def test_formats_folder_stays_small():
+    total = sum(p.stat().st_size for p in FORMATS.rglob("*") if p.is_file()
+                and "__pycache__" not in p.parts)
+    assert total < 2 << 20, f"formats/ holds {total} bytes"
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_valid_vector_decodes_exactly(v):
+    stream = (FORMATS / v["stream"]).read_bytes()
+    assert hashlib.sha256(stream).hexdigest() == v["stream_sha256"]
+    assert len(stream) == v["stream_size"]
+    src = np.load(FORMATS / v["source"], allow_pickle=False)
+    assert samples_sha256(src) == v["samples_sha256"], "source .npy changed"
+    out = mic.decode(stream)
+    assert out.dtype == np.dtype(v["dtype"]) and list(out.shape) == v["shape"]
+    assert samples_sha256(out) == v["samples_sha256"]
+    assert np.array_equal(out, src)
+    i = mic.info(stream)
+    assert i.mode == "lossless" and list(i.shape) == v["shape"] and i.dtype == v["dtype"]
+    assert i.bits_stored == v["bits_stored"] and i.photometric == v["photometric"]
+    assert list(i.tile_shape) == v["tile_shape"] and i.tiles == v["tiles"]
+    assert i.model_id == v["model_id"]
+    lo, hi = mic.codec.sample_range(i.bits_stored, i.signed)
+    assert lo <= int(out.min()) and int(out.max()) <= hi
+
+
+@pytest.mark.parametrize("v", [v for v in VECTORS if not v["name"].startswith("compat_")],
+                         ids=lambda v: v["name"])
+def test_reencoding_decodes_to_the_same_samples(v):
+    # Byte-identical re-encoding is not required across coder versions (formats/README.md).
+    src = np.load(FORMATS / v["source"], allow_pickle=False)
+    stream = mic.encode(src, **_options(v))
+    out = mic.decode(stream)
+    assert samples_sha256(out) == v["samples_sha256"]
+    assert out.dtype == src.dtype and np.array_equal(out, src)
+    i = mic.info(stream)
+    assert i.bits_stored == v["bits_stored"] and i.photometric == v["photometric"]
+    assert list(i.tile_shape) == v["tile_shape"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_vector_raises_its_error(name):
+    e = EXPECTED[name]
+    stream = (FORMATS / "invalid" / f"{name}.mic").read_bytes()
+    assert hashlib.sha256(stream).hexdigest() == e["stream_sha256"]
+    cls = getattr(mic, e["error"])
+    assert issubclass(cls, mic.MicError)
+    for fn in (mic.decode, mic.verify):
+        t0 = time.process_time()
+        with pytest.raises(mic.MicError) as info:
+            fn(stream)
+        assert time.process_time() - t0 < 1.0
+        if e["exact"]:
+            assert type(info.value) is cls, f"{type(info.value).__name__}: {info.value}"
+        else:
+            assert isinstance(info.value, cls), f"{type(info.value).__name__}: {info.value}"

@@ -197,14 +197,16 @@ def decompress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
 
 
 def compare_datasets(a: Any, b: Any, ignore: frozenset[str] | set[str] = frozenset(),
-                     *, path: str = "") -> list[str]:
+                     *, path: str = "", group_lengths: bool = False) -> list[str]:
     """Element-by-element differences between two datasets (recursing into sequences).
 
     Returns readable lines, empty when equal.  Elements whose keyword is in
     ``ignore`` are skipped at the top level; values are compared after
     pydicom's VR conversion (so an Implicit VR or big-endian source compares
     equal to its Explicit VR Little Endian re-encoding).  Group 0002 (file meta)
-    is not part of a dataset and is not compared.
+    is not part of a dataset and is not compared.  Group Length elements
+    (gggg,0000) are retired and never written by pydicom, so they are compared
+    only with ``group_lengths=True``.
 
     >>> from pydicom.dataset import Dataset
     >>> a = Dataset(); a.PatientName = "A^B"; a.Rows = 2
@@ -215,6 +217,8 @@ def compare_datasets(a: Any, b: Any, ignore: frozenset[str] | set[str] = frozens
     diffs: list[str] = []
     tags = sorted(set(a.keys()) | set(b.keys()))
     for tag in tags:
+        if tag.element == 0 and not group_lengths:
+            continue
         ea, eb = a.get(tag), b.get(tag)
         kw = (ea or eb).keyword if (ea or eb) is not None else ""
         if not path and kw in ignore:
@@ -229,7 +233,8 @@ def compare_datasets(a: Any, b: Any, ignore: frozenset[str] | set[str] = frozens
                 diffs.append(f"{name}: {len(sa)} != {len(sb)} items")
                 continue
             for i, (ia, ib) in enumerate(zip(sa, sb)):
-                diffs.extend(compare_datasets(ia, ib, path=f"{name}[{i}]."))
+                diffs.extend(compare_datasets(ia, ib, path=f"{name}[{i}].",
+                                              group_lengths=group_lengths))
             continue
         va, vb = ea.value, eb.value
         if isinstance(va, np.ndarray) or isinstance(vb, np.ndarray):

@@ -84,6 +84,7 @@ def plane_tokens(plane: np.ndarray) -> tuple[np.ndarray, int, int]:
 
 
 def _prepare(plane: np.ndarray) -> tuple[np.ndarray, int, bytes | None]:
+    """Offset the plane to start at 0; offer a palette when under half the values occur."""
     lo = int(plane.min())
     span = int(plane.max()) - lo
     x = (plane - lo).astype(np.int32)
@@ -98,26 +99,35 @@ def _prepare(plane: np.ndarray) -> tuple[np.ndarray, int, bytes | None]:
 
 
 def encode_plane(plane: np.ndarray) -> bytes:
+    """One (h, w) int32 plane -> its payload (SPEC.md 5.2)."""
     lo = int(plane.min())
     hi = int(plane.max())
     if lo == hi:
         return _PLANE_HEAD.pack(PLANE_CONST, lo, 0)
     x, maxval, bitmap = _prepare(plane)
-    parts = []
     if bitmap is None:
-        parts.append(_PLANE_HEAD.pack(PLANE_CODED, lo, maxval))
-    else:
-        import zstandard
+        return _PLANE_HEAD.pack(PLANE_CODED, lo, maxval) + _encode_coded(x, maxval)
+    # A sparse histogram: the palette pays only if the index image codes smaller by
+    # more than the palette costs, so try both and keep the smaller.
+    import zstandard
 
-        zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
-        parts.append(_PLANE_HEAD.pack(PLANE_PALETTE, lo, maxval))
-        parts.append(struct.pack("<II", hi - lo, len(zb)))
-        parts.append(zb)
+    zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
+    with_palette = b"".join((
+        _PLANE_HEAD.pack(PLANE_PALETTE, lo, maxval), struct.pack("<II", hi - lo, len(zb)), zb,
+        _encode_coded(x, maxval),
+    ))
+    plain = (plane - lo).astype(np.int32)
+    without = _PLANE_HEAD.pack(PLANE_CODED, lo, hi - lo) + _encode_coded(plain, hi - lo)
+    return with_palette if len(with_palette) < len(without) else without
+
+
+def _encode_coded(x: np.ndarray, maxval: int) -> bytes:
     h, w = x.shape
     tokens = np.empty(h * w, np.int32)
     bits = np.empty(2 * h * w + 16, np.uint8)
     status, nbits = K.code_plane(x, maxval, False, tokens, bits)
-    assert status == K.OK
+    if status != K.OK:  # pragma: no cover - the encoder cannot fail on valid input
+        raise MicFormatError(f"internal: lossless kernel status {status}")
     models, delta_model, cost = _tables()
     bs = 1 << BLOCK_LOG2
     classes = K.block_costs_classes(tokens, h, w, bs, cost)
@@ -133,10 +143,8 @@ def encode_plane(plane: np.ndarray) -> bytes:
             enc.encode(grouped[off:off + n], models[k])
             off += n
     words = enc.get_compressed().astype("<u4")
-    parts.append(_CODED_HEAD.pack(BLOCK_LOG2, len(words), nbits))
-    parts.append(words.tobytes())
-    parts.append(bits[:nbits].tobytes())
-    return b"".join(parts)
+    return b"".join((_CODED_HEAD.pack(BLOCK_LOG2, len(words), nbits), words.tobytes(),
+                     bits[:nbits].tobytes()))
 
 
 def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray, int]:

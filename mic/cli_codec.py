@@ -76,11 +76,12 @@ def _human(n: int) -> str:
 
 
 def _read_stdin() -> bytes:
-    return click.get_binary_stream("stdin").read()
+    stream = sys.stdin
+    return getattr(stream, "buffer", stream).read()
 
 
 def _write_stdout(data: bytes) -> None:
-    out = click.get_binary_stream("stdout")
+    out = getattr(sys.stdout, "buffer", sys.stdout)
     out.write(data)
     out.flush()
 

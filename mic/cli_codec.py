@@ -326,23 +326,35 @@ def _encode_folder(root: Path, out: str, options: dict[str, Any], force: bool,
         click.echo(f"error: no images (PNG, TIFF, NPY, DICOM) found under {root}", err=True)
         sys.exit(1)
 
-    def action(src: Path, dst: Path | None) -> _EncResult:
+    no_pixels: list[Path] = []
+
+    def action(src: Path, dst: Path | None) -> _EncResult | None:
+        from .io import NoPixelDataError
+
         assert dst is not None
         if dst in taken:
             raise _Failure(f"output {dst} would also be written from {taken[dst]}; rename one")
         taken[dst] = src
         _check_not_exists(dst, force)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        return _encode_file(str(src), str(dst), options, force)
+        try:
+            return _encode_file(str(src), str(dst), options, force)
+        except NoPixelDataError:  # a DICOMDIR or report beside the images: not an error
+            no_pixels.append(src)
+            return None
 
     results, failed = _run_folder(items, action, quiet, "encode", root)
+    results = [r for r in results if r is not None]
+    skipped += len(no_pixels)
     if not quiet:
         raw = sum(r.raw_bytes for r in results)
         comp = sum(r.mic_bytes for r in results)
         ratio = raw / comp if comp else 0.0
-        click.echo(f"encoded {len(results)} of {len(items)} files under {root} -> {out_root}: "
+        click.echo(f"encoded {len(results)} of {len(items) - len(no_pixels)} files under {root} "
+                   f"-> {out_root}: "
                    f"{_human(raw)} bytes raw -> {_human(comp)} bytes (ratio {ratio:.2f}); "
-                   f"{failed} failed, {skipped} other files skipped")
+                   f"{failed} failed, {skipped} other files skipped"
+                   + (f" ({len(no_pixels)} without pixel data)" if no_pixels else ""))
     _finish(failed)
 
 
@@ -479,6 +491,9 @@ def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, forc
         sys.exit(1)
     if not quiet:
         click.echo(_dec_line(res), err=out == STDIO)
+        if res.info.photometric == "MONOCHROME1" and res.fmt in ("png", "npy"):
+            click.echo(f"note: {res.dst} holds the stored MONOCHROME1 values (low = white); "
+                       f"{res.fmt.upper()} cannot record that (TIFF can)", err=True)
 
 
 def _mic_files(root: Path, exclude: Path | None = None) -> tuple[list[Path], int]:

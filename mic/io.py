@@ -42,6 +42,7 @@ from .errors import MicError, MicInputError, MicUnsupportedError
 
 __all__ = [
     "FORMATS", "IMAGE_FORMATS", "WRITABLE_FORMATS", "EXTENSIONS", "ImageMeta", "Source",
+    "NoPixelDataError",
     "read_image", "write_image", "image_to_bytes", "sniff_format", "format_from_path",
     "atomic_write_bytes", "atomic_output", "demo_image_path",
 ]
@@ -66,6 +67,13 @@ _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _MIC_MAGIC = b"\x8bMIC\r\n\x1a\n"
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
+
+
+class NoPixelDataError(MicInputError):
+    """A valid file that holds no image (e.g. a DICOMDIR or a structured report).
+
+    Folder runs of ``mic encode`` skip such files instead of counting them as failures.
+    """
 
 
 @dataclass
@@ -342,7 +350,7 @@ def _read_tiff(data: bytes) -> tuple[np.ndarray, ImageMeta]:
     meta = ImageMeta("tiff")
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
         if not tif.series:
-            raise MicInputError("TIFF file holds no image")
+            raise NoPixelDataError("TIFF file holds no image")
         series = tif.series[0]
         arr = series.asarray()
         page = tif.pages[0]
@@ -385,7 +393,7 @@ def _read_dicom(data: bytes) -> tuple[np.ndarray, ImageMeta]:
     except Exception as exc:  # noqa: BLE001
         raise MicInputError(f"not a readable DICOM file: {exc}") from None
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        raise MicInputError("DICOM file has no pixel data")
+        raise NoPixelDataError("DICOM file has no pixel data (DICOMDIR, report, ...)")
     if "PixelData" not in ds:
         raise MicUnsupportedError("DICOM float pixel data are not supported (integers only)")
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)

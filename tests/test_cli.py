@@ -393,3 +393,35 @@ def test_help_has_examples_and_exit_codes(cmd: str) -> None:
     r = run(cmd, "--help")
     assert r.exit_code == 0
     assert "Examples:" in r.output and "Exit codes" in r.output and f"mic {cmd}" in r.output
+
+
+def test_folder_skips_dicom_without_pixels(tmp_path: Path) -> None:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    src = tmp_path / "study"
+    src.mkdir()
+    (src / "IM1").write_bytes(make_dicom(real("ct_abdomen_u16.png"), bits_stored=12))
+    ds = Dataset()  # a DICOMDIR-like object: valid DICOM, no image
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID = "1.2.840.10008.1.3.10"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.save_as(src / "DICOMDIR", enforce_file_format=True)
+    r = run("encode", src, tmp_path / "enc")
+    assert r.exit_code == 0, r.output
+    assert "encoded 1 of 1 files" in r.stdout and "without pixel data" in r.stdout
+    assert sorted(p.name for p in (tmp_path / "enc").iterdir()) == ["IM1.mic"]
+    r = run("encode", src / "DICOMDIR", tmp_path / "d.mic")  # named alone it is an error
+    assert r.exit_code == 1 and "no pixel data" in r.stderr
+
+
+def test_monochrome1_note_on_png_output(tmp_path: Path) -> None:
+    run("encode", DATA / "us_breast_u8.png", tmp_path / "m1.mic", "--photometric", "MONOCHROME1")
+    r = run("decode", tmp_path / "m1.mic", tmp_path / "m1.png")
+    assert r.exit_code == 0 and "MONOCHROME1" in r.stderr
+    r = run("decode", tmp_path / "m1.mic", tmp_path / "m1.tif")
+    assert r.exit_code == 0 and "note:" not in r.stderr
+    assert read_image(tmp_path / "m1.tif")[1].photometric == "MONOCHROME1"

@@ -101,6 +101,21 @@ def _run(src: str, dst: str, quiet: bool, desc: str,
         sys.exit(1)
 
 
+def _check_lossy(quality: int) -> None:
+    """Fail early (exit 1) when this build cannot code lossily at all."""
+    import numpy as np
+
+    import mic
+
+    probe = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 37) % 4096
+    try:
+        mic.encode(probe, quality=quality)
+    except mic.MicUnsupportedError as exc:
+        raise click.ClickException(f"lossy coding is unavailable: {exc}") from None
+    except mic.MicInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--quality") from None
+
+
 @click.group("dicom", context_settings={"help_option_names": ["-h", "--help"]})
 def dicom_group() -> None:
     """Convert DICOM files to and from the mic transfer syntax.
@@ -138,6 +153,8 @@ def compress_cmd(src: str, dst: str, quality: int | None, force: bool, quiet: bo
     from . import register
 
     register()
+    if quality is not None:
+        _check_lossy(quality)
     _run(src, dst, quiet, "compress",
          lambda s, d: compress_file(s, d, quality=quality, overwrite=force))
 

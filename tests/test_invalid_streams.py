@@ -640,3 +640,43 @@ def test_no_hang_or_crash_on_random_garbage_after_a_valid_header(small_stream):
     for n in (1, 11, 12, 13, 64, 1000):
         tail = bytes(rng.integers(0, 256, n, dtype=np.uint8))
         expect(mic.MicFormatError, head + tail)
+
+
+def _zstd_frame_claiming(data: bytes, content_size: int) -> bytes:
+    """Rewrite the first zstd frame inside a stream's tile (the lossless palette bitmap) to
+    declare ``content_size`` decompressed bytes (8-byte frame-content-size field); the
+    length before it and the segment CRC are fixed up so only the claim is wrong."""
+    import zstandard
+
+    magic = b"\x28\xb5\x2f\xfd"
+    (sp,) = _tile_spans(data)
+    i = data.find(magic, sp.payload_start, sp.payload_end)
+    assert i > 0, "no zstd frame in this stream"
+    fhd = data[i + 4]
+    fcs_len = {0: 1 if fhd & 0x20 else 0, 1: 2, 2: 4, 3: 8}[fhd >> 6]
+    win = 0 if fhd & 0x20 else 1
+    did = {0: 0, 1: 1, 2: 2, 3: 4}[fhd & 3]
+    body_at = i + 5 + win + did + fcs_len
+    assert zstandard.get_frame_parameters(data[i:]).content_size > 0
+    new_head = magic + bytes([0xC0 | (fhd & 0x3F)]) + data[i + 5:i + 5 + win + did] \
+        + struct.pack("<Q", content_size)
+    grow = len(new_head) - (body_at - i)
+    (zlen,) = struct.unpack_from("<I", data, i - 4)
+    payload = bytearray(data[sp.payload_start:i - 4]) + struct.pack("<I", zlen + grow) \
+        + new_head + data[body_at:sp.payload_end]
+    return data[:sp.start] + forge.segment(TAG_TILE, bytes(payload)) + data[sp.end:]
+
+
+@pytest.mark.xfail(strict=True, raises=(MemoryError, AssertionError), reason=(
+    "mic/lossless/codec.py decode_plane: zstandard.ZstdDecompressor().decompress() allocates "
+    "the frame's declared content size (max_output_size only applies when the size is "
+    "absent): a forged palette frame makes it allocate GBs or raise MemoryError; reported to "
+    "the lead (check get_frame_parameters().content_size or use a bounded stream_reader)"))
+@pytest.mark.parametrize("claim", [2**30, 2**40])
+def test_palette_zstd_frame_claiming_a_huge_size(claim):
+    levels = np.array([0, 130, 900, 2047, 4095], np.uint16)
+    img = levels[np.random.default_rng(4).integers(0, 5, (20, 24))]
+    data = mic.encode(img)
+    bad = _zstd_frame_claiming(data, claim)
+    read_stream(bad)  # the container is fine
+    expect(mic.MicFormatError, bad)

@@ -38,8 +38,38 @@ PLANE_PALETTE = 2
 XFORM_NONE = 0
 XFORM_RCT = 1
 
-_PLANE_HEAD = struct.Struct("<BiI")  # kind, offset, maxval (coded domain)
-_CODED_HEAD = struct.Struct("<BII")  # block log2, range-coder words, extra-bit bytes
+
+
+def _uv(*values: int) -> bytes:
+    """Unsigned LEB128 varints (7 bits a byte, low group first, high bit = more)."""
+    out = bytearray()
+    for v in values:
+        while v >= 0x80:
+            out.append((v & 0x7F) | 0x80)
+            v >>= 7
+        out.append(v)
+    return bytes(out)
+
+
+def _zz(v: int) -> int:
+    return 2 * v if v >= 0 else -2 * v - 1
+
+
+def _read_uv(buf: memoryview, pos: int) -> tuple[int, int]:
+    v = 0
+    for i in range(5):
+        if pos >= len(buf):
+            raise MicFormatError("lossless plane truncated inside a varint")
+        b = buf[pos]
+        pos += 1
+        v |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            return v, pos
+    raise MicFormatError("lossless plane: varint longer than 5 bytes")
+
+
+def _plane_head(kind: int, lo: int, maxval: int | None = None) -> bytes:
+    return bytes((kind,)) + _uv(_zz(lo)) + (b"" if maxval is None else _uv(maxval))
 
 
 @lru_cache(maxsize=1)
@@ -103,21 +133,21 @@ def encode_plane(plane: np.ndarray) -> bytes:
     lo = int(plane.min())
     hi = int(plane.max())
     if lo == hi:
-        return _PLANE_HEAD.pack(PLANE_CONST, lo, 0)
+        return _plane_head(PLANE_CONST, lo)
     x, maxval, bitmap = _prepare(plane)
     if bitmap is None:
-        return _PLANE_HEAD.pack(PLANE_CODED, lo, maxval) + _encode_coded(x, maxval)
+        return _plane_head(PLANE_CODED, lo, maxval) + _encode_coded(x, maxval)
     # A sparse histogram: the palette pays only if the index image codes smaller by
     # more than the palette costs, so try both and keep the smaller.
     import zstandard
 
     zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
     with_palette = b"".join((
-        _PLANE_HEAD.pack(PLANE_PALETTE, lo, maxval), struct.pack("<II", hi - lo, len(zb)), zb,
+        _plane_head(PLANE_PALETTE, lo, maxval), _uv(hi - lo, len(zb)), zb,
         _encode_coded(x, maxval),
     ))
     plain = (plane - lo).astype(np.int32)
-    without = _PLANE_HEAD.pack(PLANE_CODED, lo, hi - lo) + _encode_coded(plain, hi - lo)
+    without = _plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(plain, hi - lo)
     return with_palette if len(with_palette) < len(without) else without
 
 
@@ -143,7 +173,7 @@ def _encode_coded(x: np.ndarray, maxval: int) -> bytes:
             enc.encode(grouped[off:off + n], models[k])
             off += n
     words = enc.get_compressed().astype("<u4")
-    return b"".join((_CODED_HEAD.pack(BLOCK_LOG2, len(words), nbits), words.tobytes(),
+    return b"".join((bytes((BLOCK_LOG2,)), _uv(len(words), nbits), words.tobytes(),
                      bits[:nbits].tobytes()))
 
 
@@ -154,18 +184,21 @@ def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray,
         if pos + n > end:
             raise MicFormatError(f"lossless plane truncated in {what}")
 
-    need(_PLANE_HEAD.size, "plane header")
-    kind, lo, maxval = _PLANE_HEAD.unpack_from(buf, pos)
-    pos += _PLANE_HEAD.size
+    need(1, "plane header")
+    kind = buf[pos]
+    zlo, pos = _read_uv(buf, pos + 1)
+    lo = (zlo >> 1) if not zlo & 1 else -((zlo + 1) >> 1)
+    if not -(1 << 17) <= lo < (1 << 17):
+        raise MicFormatError(f"lossless plane: offset {lo} out of range")
     if kind == PLANE_CONST:
         return np.full((h, w), lo, np.int32), pos
+    maxval, pos = _read_uv(buf, pos)
     if kind not in (PLANE_CODED, PLANE_PALETTE) or not 1 <= maxval <= MAX_VALUE:
         raise MicFormatError(f"lossless plane: bad kind {kind} or span {maxval}")
     lut = None
     if kind == PLANE_PALETTE:
-        need(8, "palette header")
-        span, zlen = struct.unpack_from("<II", buf, pos)
-        pos += 8
+        span, pos = _read_uv(buf, pos)
+        zlen, pos = _read_uv(buf, pos)
         need(zlen, "palette")
         if span > MAX_VALUE or maxval > span:
             raise MicFormatError("lossless plane: bad palette span")
@@ -182,9 +215,10 @@ def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray,
         if len(used) != span + 1 or int(used.sum()) != maxval + 1:
             raise MicFormatError("lossless plane: palette does not match its size")
         lut = np.flatnonzero(used).astype(np.int32)
-    need(_CODED_HEAD.size, "coded header")
-    blog, nwords, nbits = _CODED_HEAD.unpack_from(buf, pos)
-    pos += _CODED_HEAD.size
+    need(1, "coded header")
+    blog = buf[pos]
+    nwords, pos = _read_uv(buf, pos + 1)
+    nbits, pos = _read_uv(buf, pos)
     if not 2 <= blog <= 10:
         raise MicFormatError(f"lossless plane: bad block size 2**{blog}")
     need(4 * nwords + nbits, "entropy-coded data")

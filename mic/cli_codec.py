@@ -108,6 +108,14 @@ def _input_exists(path: str) -> None:
         raise click.BadParameter(f"{path!r} does not exist", param_hint="IN")
 
 
+def _output_folder_exists(out: str) -> None:
+    if out != STDIO:
+        parent = Path(out).parent
+        if str(parent) and not parent.is_dir():
+            raise click.BadParameter(f"folder {str(parent)!r} of {out!r} does not exist",
+                                     param_hint="OUT")
+
+
 def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
@@ -291,6 +299,7 @@ def encode_cmd(inp: str, out: str, quality: int | None, bits_stored: int | None,
     elif out != STDIO and Path(out).suffix.lower() != ".mic":
         raise click.BadParameter(f"{out!r} must end in .mic (or be - or a folder)",
                                  param_hint="OUT")
+    _output_folder_exists(out)
     try:
         res = _encode_file(inp, out, options, force)
     except Exception as exc:  # noqa: BLE001
@@ -484,6 +493,7 @@ def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, forc
         out = str(Path(out) / (stem + (SUFFIX[ofmt] if ofmt != "auto" else "")))
     else:
         ofmt = _fmt_from_out(out, fmt)
+    _output_folder_exists(out)
     try:
         res = _decode_file(inp, out, ofmt, force, mp)
     except Exception as exc:  # noqa: BLE001

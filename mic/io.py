@@ -622,7 +622,10 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
     if not overwrite and os.path.lexists(p):
         raise FileExistsError(errno.EEXIST, "output exists (use --force to overwrite)", str(p))
     folder = p.parent if str(p.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=folder)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "output folder does not exist", str(folder)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f  # type: ignore[misc]

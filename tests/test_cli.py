@@ -425,3 +425,12 @@ def test_monochrome1_note_on_png_output(tmp_path: Path) -> None:
     r = run("decode", tmp_path / "m1.mic", tmp_path / "m1.tif")
     assert r.exit_code == 0 and "note:" not in r.stderr
     assert read_image(tmp_path / "m1.tif")[1].photometric == "MONOCHROME1"
+
+
+def test_missing_output_folder_is_a_usage_error(tmp_path: Path) -> None:
+    r = run("encode", DATA / "us_breast_u8.png", tmp_path / "nope" / "u.mic")
+    assert r.exit_code == 2 and "does not exist" in r.output
+    run("encode", DATA / "us_breast_u8.png", tmp_path / "u.mic")
+    r = run("decode", tmp_path / "u.mic", tmp_path / "nope" / "u.png")
+    assert r.exit_code == 2 and "does not exist" in r.output
+    assert os.listdir(tmp_path) == ["u.mic"]

@@ -21,7 +21,8 @@ from .bitstream import (
 from .bitstream.container import TAG_TILE_PREFIX, pack_segment, pack_tile, TAG_END
 from .bitstream.schema import pack_header
 from .errors import (
-    MicChecksumError, MicError, MicInputError, MicLimitError, MicUnsupportedError,
+    MicChecksumError, MicError, MicFormatError, MicInputError, MicLimitError,
+    MicUnsupportedError,
 )
 
 #: Default ceiling on decoded samples (frames x rows x cols x samples): 2**30 (2 GiB at 16 bit).
@@ -348,6 +349,11 @@ def decode(
                 raise MicError(f"internal: tile decoded to {tile.shape}")  # pragma: no cover
             if h.mode != MODE_LOSSLESS:
                 tile = np.clip(tile, lo, hi)
+            elif tile.size and (int(tile.min()) < lo or int(tile.max()) > hi):
+                raise MicFormatError(
+                    f"tile {idx} of frame {fi} decodes outside the {h.bits_stored}-bit sample "
+                    "range: corrupt stream"
+                )
             v[fi, r0:r1, c0:c1, :] = tile
     if h.flags & FLAG_SAMPLE_CRC and samples_crc32(result) != h.sample_crc32:
         raise MicChecksumError(

@@ -204,10 +204,13 @@ def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray,
             raise MicFormatError("lossless plane: bad palette span")
         import zstandard
 
+        frame = bytes(buf[pos:pos + zlen])
+        limit = (span + 8) // 8
         try:
-            bitmap = zstandard.ZstdDecompressor().decompress(
-                bytes(buf[pos:pos + zlen]), max_output_size=(span + 8) // 8
-            )
+            declared = zstandard.frame_content_size(frame)
+            if declared > limit:  # -1 = not declared; never trust a larger claim
+                raise MicFormatError(f"lossless plane: palette claims {declared} bytes > {limit}")
+            bitmap = zstandard.ZstdDecompressor().decompress(frame, max_output_size=limit)
         except zstandard.ZstdError as exc:
             raise MicFormatError(f"lossless plane: corrupt palette ({exc})") from None
         pos += zlen

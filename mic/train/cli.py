@@ -41,3 +41,25 @@ def train_cmd(data_dir: Path, model: str, minutes: float | None, steps: int | No
     st = train(data_dir, model, minutes=minutes, steps=steps, out=out, batch=batch, crop=crop,
                lr=lr, seed=seed, size=size, log=log, threads=threads)
     click.echo(f"trained {model}: step {st['step']}, {st['minutes']:.1f} min in total -> {out}")
+
+
+@click.command("export")
+@click.argument("ckpt", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", default=None, help="model name (default: the checkpoint's)")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where to write <model>.safetensors and models.json "
+                   "[default: the package's mic/models/weights]")
+@click.option("--command", "train_command", default="", help="training command to record")
+def export_cmd(ckpt: Path, model: str | None, out_dir: Path | None, train_command: str) -> None:
+    """Freeze CKPT (from 'mic train') into safetensors weights + a registry entry.
+
+    \b
+    Example:
+      mic export ckpt/cnn.pt --model cnn
+    """
+    from ..models.weights import WEIGHTS_DIR
+    from .export import export_checkpoint
+
+    ent = export_checkpoint(ckpt, model, out_dir or WEIGHTS_DIR, command=train_command)
+    click.echo(f"exported {model or 'model'} id {ent['id']}: {ent['file']} "
+               f"({ent['bytes'] / 1e6:.2f} MB) sha256 {ent['sha256']} tables {ent['table_id']}")

@@ -1,0 +1,184 @@
+"""Mechanics of the lossy mode with tiny randomly initialised models exported in the test
+(no training): round trips, every quality, layouts, errors.  Quality of the shipped
+weights is tested in test_lossy_shipped.py."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+import mic  # noqa: E402
+from mic.bitstream import HEADER_SIZE, unpack_header  # noqa: E402
+from mic.bitstream.schema import pack_header  # noqa: E402
+from mic.lossy import LMDL, available_models, qualities  # noqa: E402
+from mic.models.nets import LossyModel  # noqa: E402
+from mic.models.weights import register_weights, unregister_weights  # noqa: E402
+from mic.train.export import export_model  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("weights")
+    torch.set_num_threads(1)  # tiny tensors: threads only add overhead on a shared CPU
+    torch.manual_seed(0)
+    for kind, name in (("meanscale", "cnn"), ("scale", "vae"), ("factorized", "ae")):
+        export_model(LossyModel(kind, n=8, m=8, n_qualities=6, enc_ch=(8, 8, 8)), name, d)
+    register_weights(d / "models.json")
+    yield d
+    unregister_weights()
+
+
+def segments(blob: bytes):
+    """[(tag, payload)] of a stream, MEND excluded."""
+    pos, out = HEADER_SIZE, []
+    while True:
+        tag, n = struct.unpack_from("<4sI", blob, pos)
+        if tag == b"MEND":
+            return out
+        out.append((tag, bytes(blob[pos + 8:pos + 8 + n])))
+        pos += 12 + n
+
+
+def rebuild(header, segs) -> bytes:
+    parts = [pack_header(header)]
+    for tag, p in segs + [(b"MEND", b"")]:
+        head = struct.pack("<4sI", tag, len(p))
+        parts.append(head + p + struct.pack("<I", zlib.crc32(p, zlib.crc32(head))))
+    return b"".join(parts)
+
+
+def ct_like(h=70, w=90, seed=0):
+    yy, xx = np.mgrid[:h, :w]
+    body = ((yy - h / 2) ** 2 / (h / 2.5) ** 2 + (xx - w / 2) ** 2 / (w / 2.5) ** 2) < 1
+    rng = np.random.default_rng(seed)
+    img = np.where(body, 1000 + 30 * np.sin(xx / 5) + rng.normal(0, 20, (h, w)), 0)
+    return np.clip(img, 0, 4095).astype(np.uint16)
+
+
+def test_registry_api():
+    assert available_models() == ["ae", "vae", "cnn"]
+    assert qualities("cnn") == list(range(6))
+    with pytest.raises(mic.MicUnsupportedError, match="gan"):
+        qualities("gan")
+
+
+@pytest.mark.parametrize("model", ["ae", "vae", "cnn"])
+def test_roundtrip_every_quality(model):
+    img = ct_like()
+    for q in qualities(model):
+        blob = mic.encode(img, quality=q, model=model)
+        inf = mic.info(blob)
+        assert (inf.mode, inf.quality, inf.model_id) == ("lossy", q, {"ae": 1, "vae": 2, "cnn": 3}[model])
+        assert inf.coder == "constriction-range32"
+        out = mic.decode(blob)
+        assert out.shape == img.shape and out.dtype == img.dtype
+        assert out.max() <= 4095  # clipped to bits_stored
+        assert mic.decode(blob).tobytes() == out.tobytes()  # deterministic
+
+
+def test_layouts_signed_rgb_frames_tiles():
+    rng = np.random.default_rng(5)
+    signed = (ct_like(40, 50).astype(np.int16) - 1024)
+    out = mic.decode(mic.encode(signed, quality=2))
+    assert out.dtype == np.int16 and out.shape == signed.shape
+    rgb = rng.integers(0, 256, (33, 47, 3), dtype=np.uint8)
+    out = mic.decode(mic.encode(rgb, quality=1))
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    stack = np.stack([ct_like(30, 20, s) for s in range(3)])
+    blob = mic.encode(stack, quality=3, tile=16)
+    assert mic.info(blob).tiles == 3 * 2 * 2
+    assert mic.decode(blob).shape == stack.shape
+    one = mic.decode(mic.encode(np.array([[7]], np.uint16), quality=0))
+    assert one.shape == (1, 1)
+    flat = mic.decode(mic.encode(np.full((9, 9), 300, np.uint16), quality=0))
+    assert flat.shape == (9, 9)
+
+
+def test_default_tile_is_512():
+    blob = mic.encode(np.zeros((600, 10), np.uint16) + 5, quality=0)
+    assert mic.info(blob).tile_shape == (512, 10)
+
+
+def test_bad_options():
+    img = ct_like(16, 16)
+    with pytest.raises(mic.MicInputError):
+        mic.encode(img, quality=99)
+    with pytest.raises(mic.MicInputError):
+        mic.encode(img, quality=0, bogus=1)
+    with pytest.raises(mic.MicUnsupportedError, match="gan"):
+        mic.encode(img, quality=0, model="gan")
+
+
+def test_corrupt_tile_payload_raises_mic_error():
+    img = ct_like(64, 64)
+    blob = mic.encode(img, quality=5)
+    header, _ = unpack_header(blob)
+    segs = segments(blob)
+    i = next(k for k, (t, _) in enumerate(segs) if t == b"TILE")
+    tag, p = segs[i]
+    hits = 0
+    for pos in range(8, len(p)):
+        for flip in (0x01, 0x80):
+            bad = bytearray(p)
+            bad[pos] ^= flip
+            s2 = list(segs)
+            s2[i] = (tag, bytes(bad))
+            try:
+                mic.decode(rebuild(header, s2))
+            except mic.MicError:
+                hits += 1
+            # a flip in the normalisation fields (lo/bits) may decode to a valid other image
+    assert hits > 0
+    for cut in (9, 20, len(p) - 1):
+        s2 = list(segs)
+        s2[i] = (tag, p[:cut])
+        with pytest.raises(mic.MicError):
+            mic.decode(rebuild(header, s2))
+
+
+def test_symbol_desync_is_a_checksum_error():
+    img = ct_like(64, 64)
+    blob = mic.encode(img, quality=5)
+    header, _ = unpack_header(blob)
+    segs = segments(blob)
+    i = next(k for k, (t, _) in enumerate(segs) if t == b"TILE")
+    tag, p = segs[i]
+    bad = bytearray(p)
+    bad[8 + 5:8 + 9] = struct.pack("<I", struct.unpack_from("<I", p, 8 + 5)[0] ^ 1)  # symbol CRC
+    segs[i] = (tag, bytes(bad))
+    with pytest.raises(mic.MicChecksumError):
+        mic.decode(rebuild(header, segs))
+
+
+def test_unknown_model_id_and_weights_hash_are_named():
+    blob = mic.encode(ct_like(32, 32), quality=1)
+    header, _ = unpack_header(blob)
+    segs = segments(blob)
+    j = next(k for k, (t, _) in enumerate(segs) if t == b"LMDL")
+    mid, sha, tid, nq = LMDL.unpack(segs[j][1][:LMDL.size])
+    # unknown model id
+    h2 = unpack_header(blob)[0]
+    h2.model_id = 4242
+    s2 = list(segs)
+    s2[j] = (b"LMDL", LMDL.pack(4242, sha, tid, nq))
+    with pytest.raises(mic.MicUnsupportedError, match="4242"):
+        mic.decode(rebuild(h2, s2))
+    # other weights
+    other = bytes(32 * [0xAB])
+    s2[j] = (b"LMDL", LMDL.pack(mid, other, tid, nq))
+    with pytest.raises(mic.MicUnsupportedError, match="ab" * 32):
+        mic.decode(rebuild(header, s2))
+    # other tables
+    s2[j] = (b"LMDL", LMDL.pack(mid, sha, tid ^ 1, nq))
+    with pytest.raises(mic.MicUnsupportedError, match=f"{tid ^ 1:08x}"):
+        mic.decode(rebuild(header, s2))
+    # missing / short LMDL
+    with pytest.raises(mic.MicFormatError):
+        mic.decode(rebuild(header, [s for s in segs if s[0] != b"LMDL"]))
+    s2[j] = (b"LMDL", b"\x03\x00")
+    with pytest.raises(mic.MicFormatError):
+        mic.decode(rebuild(header, s2))

@@ -1,0 +1,47 @@
+"""Model ids are permanent; unknown names/ids are refused with a clear error."""
+
+import json
+
+import pytest
+
+import mic
+from mic.models.registry import MODEL_IDS, MODEL_KINDS, model_id, model_name
+from mic.models.weights import REGISTRY_FILE, registry, sha256_file
+
+
+def test_ids_are_permanent():
+    # Written out on purpose: changing an id breaks every stream made with it.
+    assert MODEL_IDS == {"ae": 1, "vae": 2, "cnn": 3}
+    assert MODEL_KINDS == {1: "factorized", 2: "scale", 3: "meanscale"}
+    assert len(set(MODEL_IDS.values())) == len(MODEL_IDS)
+
+
+def test_unknown_names_and_ids():
+    with pytest.raises(mic.MicUnsupportedError, match="gan"):
+        model_id("gan")
+    with pytest.raises(mic.MicUnsupportedError, match="77"):
+        model_name(77)
+
+
+def test_shipped_registry_matches_files():
+    if not REGISTRY_FILE.is_file():
+        pytest.skip("no shipped weights in this checkout")
+    data = json.loads(REGISTRY_FILE.read_text())
+    total = 0
+    for name, ent in data["models"].items():
+        assert MODEL_IDS[name] == ent["id"]
+        path = REGISTRY_FILE.parent / ent["file"]
+        assert sha256_file(path) == ent["sha256"], name
+        assert ent["file"].endswith(".safetensors")
+        total += path.stat().st_size
+    assert total <= 40_000_000
+    assert set(registry()) >= set(data["models"])
+
+
+def test_import_mic_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, mic, mic.models.registry; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -317,3 +317,34 @@ def test_mode_and_layout_constants_are_permanent():
     assert (MODE_LOSSLESS, LAYOUT_RC, LAYOUT_FRC, LAYOUT_RCS, LAYOUT_FRCS) == (0, 0, 1, 2, 3)
     assert (PHOTOMETRIC_MONOCHROME1, PHOTOMETRIC_RGB) == (1, 2)
     assert TAG_TILE == b"TILE" and TAG_END == b"MEND"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frames=st.integers(1, 3), rows=st.integers(1, 9), cols=st.integers(1, 9),
+    th=st.integers(0, 9), tw=st.integers(0, 9),
+    optional=st.lists(st.tuples(
+        st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=1).map(str.encode)
+        .flatmap(lambda a: st.binary(min_size=3, max_size=3)
+                 .filter(lambda b: all(32 < x < 127 for x in b)).map(lambda b: a + b)),
+        st.binary(max_size=40)), max_size=5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_random_streams_round_trip_through_the_container(frames, rows, cols, th, tw,
+                                                         optional, seed):
+    h = forge.stack_header(frames, rows=rows, cols=cols, tile_rows=th, tile_cols=tw)
+    ny, nx = h.tiles_per_frame
+    rng = np.random.default_rng(seed)
+    payloads = {(f, t): rng.bytes(int(rng.integers(0, 20)))
+                for f in range(frames) for t in range(ny * nx)}
+    segs = [forge.tile(f, t, p) for (f, t), p in payloads.items()] + list(optional)
+    order = rng.permutation(len(segs))
+    data = write_stream(h, [segs[i] for i in order])
+    st_ = read_stream(data + rng.bytes(int(rng.integers(0, 5))))
+    assert st_.header == h and st_.size == len(data)
+    assert {k: bytes(v) for k, v in st_.tiles.items()} == payloads
+    assert sorted((s.tag, bytes(s.payload)) for s in st_.segments) == sorted(optional)
+    # any proper prefix is a truncation, never a silent success
+    for n in rng.integers(1, len(data), 8):
+        with pytest.raises(mic.MicTruncatedError):
+            read_stream(data[:n])

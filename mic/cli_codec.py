@@ -25,9 +25,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .codec import MicInfo
 
-__all__ = ["encode_cmd", "decode_cmd", "info_cmd", "verify_cmd", "parse_tile"]
+__all__ = ["decode_cmd", "encode_cmd", "info_cmd", "parse_tile", "verify_cmd"]
 
 STDIO = "-"
 #: Input suffixes ``mic encode`` picks up in a folder (other files are sniffed).
@@ -190,13 +191,14 @@ class _EncResult:
     file_bytes: int
     raw_bytes: int
     mic_bytes: int
-    info: "MicInfo"
+    info: MicInfo
     seconds: float
 
 
 def _encode_data(data: bytes, src_name: str, src_path: str | None,
                  options: dict[str, Any]) -> tuple[bytes, _EncResult]:
     import mic
+
     from .io import format_from_path, read_image, sniff_format
 
     fmt = sniff_format(data) or (format_from_path(src_path) if src_path else None)
@@ -374,12 +376,12 @@ class _DecResult:
     dst: str
     mic_bytes: int
     out_bytes: int
-    info: "MicInfo"
+    info: MicInfo
     fmt: str
     seconds: float
 
 
-def _auto_format(arr: "np.ndarray", photometric: str) -> str:
+def _auto_format(arr: np.ndarray, photometric: str) -> str:
     """png when PNG holds the image exactly (one unsigned gray or 8-bit RGB image), else tiff."""
     if arr.dtype.kind == "u" and (arr.ndim == 2 or (
             arr.ndim == 3 and photometric == "RGB" and arr.dtype.itemsize == 1)):
@@ -389,6 +391,7 @@ def _auto_format(arr: "np.ndarray", photometric: str) -> str:
 
 def _decode_file(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> _DecResult:
     import mic
+
     from .io import SUFFIX, atomic_write_bytes, image_to_bytes
 
     if dst != STDIO and fmt != "auto":
@@ -559,7 +562,7 @@ def _decode_folder(root: Path, out: str, fmt: str, force: bool, quiet: bool,
 
 
 # ----------------------------------------------------------------------------- info / verify
-def _info_dict(inf: "MicInfo", path: str) -> dict[str, Any]:
+def _info_dict(inf: MicInfo, path: str) -> dict[str, Any]:
     d = {"path": path}
     d.update(asdict(inf))
     d["shape"] = list(inf.shape)

@@ -32,19 +32,31 @@ import io
 import os
 import struct
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Iterator, Union
+from typing import IO, Any, BinaryIO, Union
 
 import numpy as np
 
 from .errors import MicError, MicInputError, MicUnsupportedError
 
 __all__ = [
-    "FORMATS", "IMAGE_FORMATS", "WRITABLE_FORMATS", "EXTENSIONS", "ImageMeta", "Source",
+    "EXTENSIONS",
+    "FORMATS",
+    "IMAGE_FORMATS",
+    "WRITABLE_FORMATS",
+    "ImageMeta",
     "NoPixelDataError",
-    "read_image", "write_image", "image_to_bytes", "sniff_format", "format_from_path",
-    "atomic_write_bytes", "atomic_output", "demo_image_path",
+    "Source",
+    "atomic_output",
+    "atomic_write_bytes",
+    "demo_image_path",
+    "format_from_path",
+    "image_to_bytes",
+    "read_image",
+    "sniff_format",
+    "write_image",
 ]
 
 #: Every format :func:`read_image` understands.

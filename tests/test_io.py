@@ -14,8 +14,15 @@ import pytest
 
 import mic
 from mic.io import (
-    ImageMeta, atomic_output, atomic_write_bytes, demo_image_path, format_from_path,
-    image_to_bytes, read_image, sniff_format, write_image,
+    ImageMeta,
+    atomic_output,
+    atomic_write_bytes,
+    demo_image_path,
+    format_from_path,
+    image_to_bytes,
+    read_image,
+    sniff_format,
+    write_image,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -350,17 +357,15 @@ def test_atomic_write_refuses_existing_without_overwrite(tmp_path: Path) -> None
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
 def test_atomic_output_failure_mid_write_leaves_nothing(tmp_path: Path, exc: type) -> None:
     p = tmp_path / "out.mic"
-    with pytest.raises(exc):
-        with atomic_output(p) as f:
-            f.write(b"x" * 100_000)
-            assert len(os.listdir(tmp_path)) == 1  # the hidden temporary file
-            raise exc()
+    with pytest.raises(exc), atomic_output(p) as f:
+        f.write(b"x" * 100_000)
+        assert len(os.listdir(tmp_path)) == 1  # the hidden temporary file
+        raise exc()
     assert os.listdir(tmp_path) == []
     p.write_bytes(b"old")
-    with pytest.raises(exc):
-        with atomic_output(p) as f:
-            f.write(b"partial")
-            raise exc()
+    with pytest.raises(exc), atomic_output(p) as f:
+        f.write(b"partial")
+        raise exc()
     assert p.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.mic"]
 
 

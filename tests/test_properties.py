@@ -92,6 +92,7 @@ def check_round_trip(arr, bits, photometric, tile=None):
     assert i.sample_crc32 == samples_crc32(arr)
     assert i.compressed_size == len(blob)
     assert mic.check(blob)
+    assert mic.verify(blob) == i
     assert mic.decode(blob + b"\x00").tobytes() == arr.tobytes()  # DICOM-style pad
     return blob
 

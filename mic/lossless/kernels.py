@@ -62,6 +62,17 @@ def token_extra_bits(tok):
     return (tok - DIRECT_TOKENS) // 2 + 3
 
 
+RECIP_SIZE = 1024
+
+
+@njit(cache=True)
+def _recip_table():
+    t = np.empty(RECIP_SIZE, np.int64)
+    for i in range(RECIP_SIZE):
+        t[i] = (np.int64(1) << 36) // (i + 1)
+    return t
+
+
 @njit(cache=True)
 def code_plane(img, maxval, decode, tokens, bits):
     """Predict/map/tokenise (encode) or reconstruct (decode) one plane in place.
@@ -74,12 +85,13 @@ def code_plane(img, maxval, decode, tokens, bits):
     """
     h, w = img.shape
     # per-predictor absolute errors of the previous and current rows (x offset +1)
-    err = np.zeros((2, N_PRED, w + 2), np.int64)
+    err = np.zeros((2, w + 2, N_PRED), np.int64)
     # residual (signed, after bias) of previous/current row for the context energy
     res = np.zeros((2, w + 2), np.int64)
     bias_sum = np.zeros(BIAS_CTX, np.int64)
     bias_cnt = np.zeros(BIAS_CTX, np.int64)
     preds = np.zeros(N_PRED, np.int64)
+    RECIP = _recip_table()
     nbytes = bits.shape[0]
     bitbuf = np.int64(0)
     bitcnt = 0
@@ -128,9 +140,14 @@ def code_plane(img, maxval, decode, tokens, bits):
             wsum = np.int64(0)
             psum = np.int64(0)
             for i in range(N_PRED):
-                e = (err[prv, i, x + 1] * 2 + err[prv, i, x] + err[prv, i, x + 2]
-                     + err[cur, i, x] * 2 + 1)
-                wt = (np.int64(1) << 36) // (e + 1)
+                e = (err[prv, x + 1, i] * 2 + err[prv, x, i] + err[prv, x + 2, i]
+                     + err[cur, x, i] * 2 + 1)
+                # weight ~ 2**36 / (e + 1) through a reciprocal table (no division)
+                sh = 0
+                while e >= RECIP_SIZE:
+                    e >>= 1
+                    sh += 1
+                wt = RECIP[e] >> sh
                 if wt < 1:
                     wt = 1
                 wsum += wt
@@ -140,9 +157,15 @@ def code_plane(img, maxval, decode, tokens, bits):
             act = (_abs(w_ - nw) + _abs(n_ - nw) + _abs(n_ - ne)
                    + _abs(res[prv, x + 1]) + _abs(res[cur, x]))
             q = 0
-            while act > 0 and q < 15:
-                act >>= 1
-                q += 1
+            if act >= 1 << 15:
+                q = 15
+            else:
+                while act >= 16:
+                    act >>= 4
+                    q += 4
+                while act > 0:
+                    act >>= 1
+                    q += 1
             c = (q << 6) | ((n_ > p) << 5) | ((w_ > p) << 4) | ((nw > p) << 3) \
                 | ((ne > p) << 2) | ((nn > p) << 1) | (ww > p)
             cnt = bias_cnt[c]
@@ -209,7 +232,7 @@ def code_plane(img, maxval, decode, tokens, bits):
             dd = v - p
             res[cur, x + 1] = dd
             for i in range(N_PRED):
-                err[cur, i, x + 1] = _abs(v - preds[i])
+                err[cur, x + 1, i] = _abs(v - preds[i])
             bias_sum[c] += dd
             bias_cnt[c] = cnt + 1
             if cnt + 1 >= 32:

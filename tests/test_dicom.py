@@ -94,6 +94,20 @@ def test_registered_in_pydicom_tables() -> None:
     assert pydicom.uid.PrivateTransferSyntaxes.count(MIC_TRANSFER_SYNTAX) == 1
 
 
+def test_imagecodecs_decoding_plugin_for_foreign_syntaxes() -> None:
+    from pydicom.uid import JPEGLosslessSV1, JPEGLSLossless
+
+    for uid in (JPEGLSLossless, JPEGLosslessSV1):
+        dec = get_decoder(uid)
+        assert "imagecodecs" in dec._available or "imagecodecs" in dec._unavailable
+    pytest.importorskip("imagecodecs")
+    ds = pydicom.dcmread(get_testdata_file("MR_small_jpeg_ls_lossless.dcm"))  # signed 16 bit
+    ref = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array
+    assert np.array_equal(ds.pixel_array, ref)
+    back = pydicom.dcmread(io.BytesIO(_write(mic.dicom.compress(ds))))
+    assert np.array_equal(back.pixel_array, ref)
+
+
 def test_plain_string_uid_knows_its_encoding() -> None:
     u = UID(str(MIC_TRANSFER_SYNTAX))  # as dcmread builds it from the file meta
     assert u.is_transfer_syntax and u.is_compressed and u.is_little_endian

@@ -97,6 +97,8 @@ def register() -> None:
     """Register the mic transfer syntax, decoder and encoder with pydicom (idempotent).
 
     Called on import; call it again after something reset pydicom's tables.
+    Also adds the optional ``"imagecodecs"`` decoding plugin to pydicom's JPEG-LS,
+    JPEG Lossless and JPEG Extended decoders (:mod:`mic.dicom._imagecodecs`).
     Raises ``ImportError`` if this pydicom lacks the registry this relies on.
     """
     global _REGISTERED
@@ -122,6 +124,9 @@ def register() -> None:
         enc = MicEncoder(MIC_TRANSFER_SYNTAX)
         enc.add_plugin("mic", ("mic.dicom._plugin", "_encode_frame"))
         enc_base._PIXEL_DATA_ENCODERS[MIC_TRANSFER_SYNTAX] = (enc, "mic")
+    from . import _imagecodecs
+
+    _imagecodecs.register()  # decode-first support for JPEG-LS / JPEG Lossless / 12-bit JPEG
     _REGISTERED = True
 
 

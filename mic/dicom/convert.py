@@ -102,6 +102,22 @@ def _can_decode(tsyntax: Any) -> str:
     return ""
 
 
+def _try_decode_foreign(ds: Any, tsyntax: Any) -> str:
+    """Decode a non-mic compressed ``ds`` in place; '' on success, else why it was kept.
+
+    A frame pydicom's plugins cannot decode (unsupported variant, damaged
+    codestream) is not a mic failure: the file is kept as it is and reported.
+    """
+    from . import decode_foreign
+
+    try:
+        decode_foreign(ds)
+    except (RuntimeError, ValueError, MemoryError) as exc:
+        msg = " ".join(str(exc).split())[:200]
+        return f"{tsyntax.name} pixel data could not be decoded here ({msg})"
+    return ""
+
+
 def _convert(src: str, dst: str, overwrite: bool,
              work: Callable[[Any, Any], str | None]) -> Outcome:
     """Shared driver: read, classify, run ``work(ds, tsyntax)`` (returns a keep-reason or None)."""
@@ -165,6 +181,9 @@ def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
             why = _can_decode(tsyntax)
             if why:
                 return why
+            why = _try_decode_foreign(ds, tsyntax)
+            if why:
+                return why
         compress(ds, quality)
         return None
 
@@ -179,7 +198,7 @@ def decompress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
     Instance UID and Planar Configuration kept); other compressed syntaxes are
     decoded by pydicom when a plugin is installed; native files are kept.
     """
-    from . import MIC_TRANSFER_SYNTAX, decode_foreign, decompress
+    from . import MIC_TRANSFER_SYNTAX, decompress
 
     def work(ds: Any, tsyntax: Any) -> str | None:
         if not tsyntax.is_compressed:
@@ -187,11 +206,7 @@ def decompress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
         if tsyntax == MIC_TRANSFER_SYNTAX:
             decompress(ds)
             return None
-        why = _can_decode(tsyntax)
-        if why:
-            return why
-        decode_foreign(ds)
-        return None
+        return _can_decode(tsyntax) or _try_decode_foreign(ds, tsyntax) or None
 
     return _convert(str(src), str(dst), overwrite, work)
 

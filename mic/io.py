@@ -357,9 +357,22 @@ def _drop_opaque_alpha(arr: np.ndarray, meta: ImageMeta, opaque: int) -> tuple[n
 
 
 def _read_tiff(data: bytes) -> tuple[np.ndarray, ImageMeta]:
+    import logging
+
     import tifffile
 
     meta = ImageMeta("tiff")
+    # tifffile logs each damaged tag it skips; a damaged file becomes one MicInputError instead.
+    log = logging.getLogger("tifffile")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        return _read_tiff_quiet(tifffile, data, meta)
+    finally:
+        log.setLevel(level)
+
+
+def _read_tiff_quiet(tifffile: Any, data: bytes, meta: ImageMeta) -> tuple[np.ndarray, ImageMeta]:
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
         if not tif.series:
             raise NoPixelDataError("TIFF file holds no image")

@@ -161,3 +161,15 @@ def test_jpeg_ls_input_is_decoded_first_with_imagecodecs(tmp_path: Path) -> None
     assert ds.file_meta.TransferSyntaxUID == MIC_TRANSFER_SYNTAX
     ref = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array  # same image
     assert np.array_equal(ds.pixel_array, ref)
+
+
+def test_keep_compressed_copies_foreign_syntaxes(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(get_testdata_file("SC_rgb_rle.dcm"), src / "rle.dcm")
+    shutil.copy(get_testdata_file("MR_small.dcm"), src / "mr.dcm")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["dicom", "compress", "--keep-compressed", str(src), str(out)])
+    assert r.exit_code == 0 and "converted 1, kept 1" in r.output, r.output
+    assert (out / "rle.dcm").read_bytes() == (src / "rle.dcm").read_bytes()
+    assert pydicom.dcmread(out / "mr.dcm").file_meta.TransferSyntaxUID == MIC_TRANSFER_SYNTAX

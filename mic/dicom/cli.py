@@ -133,9 +133,13 @@ def dicom_group() -> None:
 @click.argument("dst", metavar="OUT", type=click.Path())
 @click.option("-q", "--quality", type=int, default=None,
               help="Lossy quality index (mic's learned mode); omit for lossless.")
+@click.option("--keep-compressed", is_flag=True,
+              help="Copy inputs already in another compressed syntax (JPEG, ...) unchanged "
+                   "instead of decoding and recoding them.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--quiet", is_flag=True, help="No progress bar; summary to stderr.")
-def compress_cmd(src: str, dst: str, quality: int | None, force: bool, quiet: bool) -> None:
+def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool, force: bool,
+                 quiet: bool) -> None:
     """Compress the pixel data of DICOM file(s) IN to the mic transfer syntax in OUT.
 
     \b
@@ -156,7 +160,8 @@ def compress_cmd(src: str, dst: str, quality: int | None, force: bool, quiet: bo
     if quality is not None:
         _check_lossy(quality)
     _run(src, dst, quiet, "compress",
-         lambda s, d: compress_file(s, d, quality=quality, overwrite=force))
+         lambda s, d: compress_file(s, d, quality=quality, overwrite=force,
+                                    keep_compressed=keep_compressed))
 
 
 @dicom_group.command("decompress")

@@ -152,12 +152,15 @@ def _convert(src: str, dst: str, overwrite: bool,
 
 
 def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
-                  quality: int | None = None, overwrite: bool = False) -> Outcome:
+                  quality: int | None = None, overwrite: bool = False,
+                  keep_compressed: bool = False) -> Outcome:
     """Compress one DICOM file's pixel data to the mic transfer syntax (see module doc).
 
     Lossless (``quality=None``) keeps every data element except Pixel Data and
     the offset tables; lossy applies the DICOM lossy rules.  Compressed inputs
-    are decoded first when pydicom can (else kept unchanged, with the reason).
+    are decoded first when pydicom can (else kept unchanged, with the reason);
+    with ``keep_compressed=True`` they are always kept unchanged (a lossy JPEG
+    recoded losslessly usually grows).
     """
     from . import MIC_TRANSFER_SYNTAX, compress
     from ._plugin import check_pixel_module
@@ -165,6 +168,8 @@ def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
     def work(ds: Any, tsyntax: Any) -> str | None:
         if tsyntax == MIC_TRANSFER_SYNTAX and quality is None:
             return "already in the mic transfer syntax"
+        if keep_compressed and tsyntax.is_compressed:
+            return f"already compressed ({tsyntax.name}; --keep-compressed)"
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             return "float pixel data is not coded by mic"
         try:

@@ -411,6 +411,25 @@ def _read_npy(data: bytes) -> tuple[np.ndarray, ImageMeta]:
 
 
 def _read_dicom(data: bytes) -> tuple[np.ndarray, ImageMeta]:
+    import logging
+    import warnings
+
+    # pydicom warns (and logs) about every odd element; keep them as notes instead of noise.
+    log = logging.getLogger("pydicom")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            arr, meta = _read_dicom_quiet(data)
+    finally:
+        log.setLevel(level)
+    for w in caught[:5]:
+        meta.notes.append(f"pydicom: {w.message}")
+    return arr, meta
+
+
+def _read_dicom_quiet(data: bytes) -> tuple[np.ndarray, ImageMeta]:
     import pydicom
 
     try:

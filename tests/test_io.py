@@ -410,3 +410,24 @@ def test_import_mic_io_does_not_import_heavy_readers() -> None:
             "print(sorted(m for m in ('torch', 'pydicom', 'tifffile', 'PIL') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("fmt", ["png", "tiff", "npy", "dicom"])
+def test_damaged_files_raise_only_mic_errors(fmt: str) -> None:
+    """Truncated or bit-flipped files either read or raise a MicError -- never anything else."""
+    ct = real("ct_abdomen_u16.png")[:48, :40]
+    data = make_dicom(ct, bits_stored=12) if fmt == "dicom" else image_to_bytes(ct, fmt)
+    rng = np.random.default_rng(7)
+    cases = [data[:n] for n in range(0, min(len(data), 400), 13)]
+    cases += [data[: int(n)] for n in rng.integers(400, len(data), 10)]
+    for _ in range(40):
+        b = bytearray(data)
+        for i in rng.integers(0, min(len(data), 600), 2):  # mostly header bytes
+            b[int(i)] ^= 1 << int(rng.integers(0, 8))
+        cases.append(bytes(b))
+    for case in cases:
+        try:
+            arr, _ = read_image(case, format=fmt)
+        except mic.MicError:
+            continue
+        assert isinstance(arr, np.ndarray)

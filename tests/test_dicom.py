@@ -163,6 +163,8 @@ def test_lossless_round_trip_through_a_file(name: str) -> None:
     if orig.file_meta.TransferSyntaxUID.is_compressed:
         ignore |= {"PhotometricInterpretation", "PlanarConfiguration", "LossyImageCompression"}
     assert compare_datasets(orig, back, ignore) == []
+    # file meta: only the transfer syntax (and the group length) changes
+    assert compare_datasets(orig.file_meta, back.file_meta, {"TransferSyntaxUID"}) == []
 
     # valid Part 10: re-saved as read, it reads back identically
     again = pydicom.dcmread(io.BytesIO(_write(back)))

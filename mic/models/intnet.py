@@ -34,49 +34,53 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 WEIGHT_BITS = 15  # |w_int| <= 2**15
 ACT_FRAC = 10  # fractional bits of hidden activations
 ACT_BITS = 22  # hidden activations clamp to [0, 2**22]
 Z_CLAMP = 1 << 15  # |z| fed to the network is clamped to this
 MAX_TERMS = 1 << 14
-_CHUNK = 1 << 22  # max elements of one im2col block
 
 
 def conv2d_exact(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int
                  | tuple[int, int, int, int]) -> np.ndarray:
-    """Correlation of x (C, H, W) with w (O, C, k, k) + b, float64, via im2col + matmul.
-
-    ``pad`` is one int or (top, bottom, left, right).  Exact when all values are integers
-    within the bounds of the module docstring.
+    """Correlation of x (C, H, W) with w (O, C, k, k) + b, in float64: one matrix product
+    per kernel tap, summed.  Exact when all values are integers within the module bounds.
     """
     if isinstance(pad, int):
         pad = (pad, pad, pad, pad)
     t, bo, le, ri = pad
-    xp = np.pad(x, ((0, 0), (t, bo), (le, ri)))
+    xp = np.pad(np.asarray(x, np.float64), ((0, 0), (t, bo), (le, ri)))
     o, c, k, _ = w.shape
-    win = sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::stride, ::stride]  # C,Ho,Wo,k,k
-    ho, wo = win.shape[1], win.shape[2]
-    wm = w.reshape(o, c * k * k).T.astype(np.float64)
-    out = np.empty((ho, wo, o), dtype=np.float64)
-    rows = max(1, _CHUNK // max(1, wo * c * k * k))
-    for r0 in range(0, ho, rows):
-        blk = win[:, r0:r0 + rows].transpose(1, 2, 0, 3, 4).reshape(-1, c * k * k)
-        out[r0:r0 + rows] = (blk @ wm).reshape(-1, wo, o)
-    return out.transpose(2, 0, 1) + b.reshape(-1, 1, 1)
+    ho = (xp.shape[1] - k) // stride + 1
+    wo = (xp.shape[2] - k) // stride + 1
+    w64 = np.asarray(w, np.float64)
+    out = np.zeros((ho * wo, o), np.float64)
+    for a in range(k):
+        for bb in range(k):
+            xs = xp[:, a:a + (ho - 1) * stride + 1:stride, bb:bb + (wo - 1) * stride + 1:stride]
+            out += xs.reshape(c, -1).T @ w64[:, :, a, bb].T
+    return out.T.reshape(o, ho, wo) + np.asarray(b, np.float64).reshape(-1, 1, 1)
 
 
 def conv_transpose2d_exact(x: np.ndarray, w_t: np.ndarray, b: np.ndarray, stride: int,
                            pad: int, out_pad: int) -> np.ndarray:
-    """torch ``conv_transpose2d`` semantics (w_t: (C_in, C_out, k, k)), exactly in float64."""
+    """torch ``conv_transpose2d`` semantics (w_t: (C_in, C_out, k, k)) in float64, scatter
+    form: one matrix product for all taps, then shifted adds.  Exact like :func:`conv2d_exact`.
+    """
     c, h, wd = x.shape
-    k = w_t.shape[2]
-    up = np.zeros((c, (h - 1) * stride + 1, (wd - 1) * stride + 1), dtype=np.float64)
-    up[:, ::stride, ::stride] = x
-    w = np.flip(w_t, axis=(2, 3)).transpose(1, 0, 2, 3)
-    lo = k - 1 - pad
-    return conv2d_exact(up, np.ascontiguousarray(w), b, 1, (lo, lo + out_pad, lo, lo + out_pad))
+    _, o, k, _ = w_t.shape
+    s = stride
+    prod = np.asarray(x, np.float64).reshape(c, -1).T @ np.asarray(w_t, np.float64).reshape(c, -1)
+    prod = prod.reshape(h, wd, o, k, k)
+    canvas = np.zeros((o, (h - 1) * s + k + out_pad, (wd - 1) * s + k + out_pad), np.float64)
+    for a in range(k):
+        for bb in range(k):
+            canvas[:, a:a + (h - 1) * s + 1:s, bb:bb + (wd - 1) * s + 1:s] += \
+                prod[:, :, :, a, bb].transpose(2, 0, 1)
+    ho = (h - 1) * s - 2 * pad + k + out_pad
+    wo = (wd - 1) * s - 2 * pad + k + out_pad
+    return canvas[:, pad:pad + ho, pad:pad + wo] + np.asarray(b, np.float64).reshape(-1, 1, 1)
 
 
 @dataclass

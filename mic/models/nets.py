@@ -38,12 +38,15 @@ class LossyModel(nn.Module):
     """Analysis/synthesis transforms + entropy model of one lossy architecture."""
 
     def __init__(self, kind: str = "meanscale", n: int = 64, m: int = 96, n_qualities: int = 8,
-                 enc_ch: tuple[int, int, int] = (48, 64, 64)) -> None:
+                 enc_ch: tuple[int, int, int] = (48, 64, 64),
+                 hs_ch: tuple[int, int] | None = None, hs_k: int = 3) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         self.kind, self.n, self.m, self.n_qualities = kind, n, m, n_qualities
         self.enc_ch = tuple(enc_ch)
+        self.hs_ch = tuple(hs_ch) if hs_ch is not None else None
+        self.hs_k = hs_k
         c1, c2, c3 = self.enc_ch
         self.g_a = nn.Sequential(
             conv(1, c1), GDN(c1), conv(c1, c2), GDN(c2), conv(c2, c3), GDN(c3), conv(c3, m))
@@ -61,16 +64,19 @@ class LossyModel(nn.Module):
                 conv(m, n, 3, 1), nn.LeakyReLU(0.1), conv(n, n), nn.LeakyReLU(0.1), conv(n, n))
             self.z_density = FactorizedDensity(n)
             out = 2 * m if kind == "meanscale" else m
-            mid = 3 * m // 2 if kind == "meanscale" else n
-            first = m if kind == "meanscale" else n
+            if hs_ch is None:  # the published widths
+                hs_ch = (m, 3 * m // 2) if kind == "meanscale" else (n, n)
+            first, mid = hs_ch
             # Hyper-synthesis: exported as an integer network (mic.models.intnet); ReLU only.
             self.h_s = nn.Sequential(
-                deconv(n, first), nn.ReLU(), deconv(first, mid), nn.ReLU(), conv(mid, out, 3, 1))
+                deconv(n, first), nn.ReLU(), deconv(first, mid), nn.ReLU(), conv(mid, out, hs_k, 1))
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (stored with exported weights)."""
         return {"kind": self.kind, "n": self.n, "m": self.m, "n_qualities": self.n_qualities,
-                "enc_ch": list(self.enc_ch)}
+                "enc_ch": list(self.enc_ch),
+                "hs_ch": list(self.hs_ch) if self.hs_ch is not None else None,
+                "hs_k": self.hs_k}
 
     def hyper_params(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log_scale) of y from hyper-latents (float path, training)."""

@@ -18,7 +18,7 @@ import click
 @click.option("--crop", type=int, default=128, show_default=True)
 @click.option("--lr", type=float, default=3e-4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--size", default="small", show_default=True, help="small or tiny")
+@click.option("--size", default="lean", show_default=True, help="lean, small or tiny")
 @click.option("--threads", type=int, default=1, show_default=True)
 @click.option("--log", type=click.Path(path_type=Path), default=None,
               help="CSV log of step,minutes,loss,bpp,psnr,lr [default: runs/<model>.csv]")

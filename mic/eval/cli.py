@@ -150,7 +150,7 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
            f"- machine: {meta['machine']}",
            f"- mic {meta['versions'].get('mic')} (git {meta['git_commit'] or '?'}); "
            + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if k != "mic"),
-           f"- mode: {'quick (4-point sweeps)' if quick else 'full sweeps'}; wall time "
+           f"- mode: {'quick (3-point sweeps)' if quick else 'full sweeps'}; wall time "
            f"{elapsed:.0f} s; PSNR/SSIM peak: 2^{'bits_stored' if peak == 'stored' else 'eff_bits'}"
            " − 1 (psnr_eff in results.csv uses 2^eff_bits − 1)", ""]
     md += ["## Lossless: bits per pixel (pixel-weighted: total bits / total pixels)", "",
@@ -175,9 +175,10 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
     for c in chosen:
         md.append(f"- **{c.name}**: {c.note}")
     md += ["- Signed images (manifest `offset` ≠ 0) are coded as int16 by mic, JPEG 2000, HTJ2K "
-           "and zstd. imagecodecs' JPEG-LS, JPEG XL and PNG encoders refuse int16, so they code "
-           "the unsigned stored values (+32768); JPEG codes only data that fit 8 or 12 bits. "
-           "The offset is constant, so errors and metrics are the same.",
+           "and zstd. imagecodecs' JPEG-LS, JPEG XL, PNG and JPEG encoders refuse int16, so they "
+           "get the most favourable unsigned form, `native − min` (a constant shift: errors and "
+           "metrics are unchanged); JPEG XL is told the bits that range needs; JPEG runs only "
+           "where it fits 8 or 12 bits.",
            "- MS-SSIM: 5 scales need a side ≥ 176 px; smaller images use the most scales whose "
            "coarsest side is ≥ 11 px, with the first weights renormalised.", ""]
     if notes:
@@ -207,7 +208,7 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (results.csv, results.json, summary.md, rd_*.png).")
-@click.option("--quick", is_flag=True, help="4-point sweeps per lossy codec (a few minutes).")
+@click.option("--quick", is_flag=True, help="3-point sweeps per lossy codec (a few minutes).")
 @click.option("--codecs", "codecs", default="",
               help="Comma list to run (default all): mic, mic-<model> or mic-lossy, jpegls, "
                    "jpeg2000, htj2k, jpegxl, jpeg, png, zstd.")

@@ -10,20 +10,21 @@ Anchors (imagecodecs), their input and their knob:
 ========== ============================== =========================================
 codec      input                          lossy knob (swept for ~0.05-3 bpp)
 ========== ============================== =========================================
-jpeg       stored, 8-bit or 12-bit only   ``level`` = IJG quality
+jpeg       unsigned, 8-bit or 12-bit only ``level`` = IJG quality
 jpeg2000   native (int16 ok), OpenJPEG    ``level`` = target PSNR (dB at the
                                           precision's peak); ``reversible`` lossless
 htj2k      native (int16 ok), OpenJPH     ``level`` = irreversible quantisation step
                                           (fraction of the 2^16 / 2^8 range)
-jpegls     stored (no int16), CharLS      ``level`` = NEAR (max abs error)
-jpegxl     stored (no int16), libjxl e7   ``distance`` (Butteraugli); ``bitspersample``
-png        stored (no int16)              lossless only
+jpegls     unsigned (no int16), CharLS    ``level`` = NEAR (max abs error)
+jpegxl     unsigned (no int16), libjxl e7 ``distance`` (Butteraugli); ``bitspersample``
+png        unsigned (no int16)            lossless only
 zstd       native bytes, level 19         lossless only
 ========== ============================== =========================================
 
-"stored" means the unsigned stored values: signed images are coded with their
-+32768 offset by those anchors (the offset is constant, so errors and metrics
-are unchanged).
+"unsigned" is :attr:`BenchImage.unsigned`: the stored values of unsigned images,
+``native - min`` of signed ones (the most favourable unsigned form; a constant
+shift, so errors and metrics are unchanged); JPEG XL and JPEG are told the bits
+its largest value needs (``ubits``).
 """
 
 from __future__ import annotations
@@ -63,11 +64,14 @@ class Codec:
     note: str = ""
 
 
-def _grid(full: list, quick: bool, n_quick: int = 4) -> list:
-    if not quick or len(full) <= n_quick:
-        return list(full)
-    idx = np.linspace(0, len(full) - 1, n_quick).round().astype(int)
-    return [full[i] for i in sorted(set(idx.tolist()))]
+def _grid(full: list, quick: bool, quick_pick: list | None = None) -> list:
+    """The knob values to sweep: ``full``, or ``quick_pick`` (3 mid-range values) with --quick."""
+    if quick and quick_pick is not None:
+        return list(quick_pick)
+    if quick and len(full) > 3:
+        idx = np.linspace(0, len(full) - 1, 3).round().astype(int)
+        return [full[i] for i in sorted(set(idx.tolist()))]
+    return list(full)
 
 
 def _ic():
@@ -83,17 +87,17 @@ def _container_bits(a: np.ndarray) -> int:
 # ----------------------------------------------------------------------------- anchors
 def _jpeg_points(im: BenchImage, quick: bool) -> list[Point] | str:
     ic = _ic()
-    a = im.stored
+    a = im.unsigned
     if a.dtype == np.uint8:
         bps = 8
-    elif int(a.max()) < 4096:
+    elif im.ubits <= 12:
         bps = 12
     else:
-        return f"values need {int(a.max()).bit_length()} bits; libjpeg codes 8 or 12"
+        return f"values need {im.ubits} bits; libjpeg codes 8 or 12"
     kw: dict = {"bitspersample": bps}
     if im.samples == 3:
         kw["colorspace"] = "RGB"
-    qs = _grid([2, 5, 10, 20, 35, 50, 70, 85, 95], quick)
+    qs = _grid([2, 5, 10, 20, 35, 50, 70, 85, 95], quick, [10, 50, 90])
     return [Point("jpeg", "lossy", f"quality={q}",
                   (lambda q=q: ic.jpeg8_encode(a, level=q, **kw)), ic.jpeg8_decode, a) for q in qs]
 
@@ -107,13 +111,13 @@ def _j2k_points(im: BenchImage, quick: bool) -> list[Point] | str:
     kw = {"bitspersample": prec, "numthreads": 1}
     pts = [Point("jpeg2000", "lossless", "reversible",
                  lambda: ic.jpeg2k_encode(a, level=0, reversible=True, **kw), ic.jpeg2k_decode, a)]
-    # OpenJPEG 'level' is a PSNR target in dB at the peak 2^prec - 1; sweep it relative to
-    # the native-peak PSNR range (34 dB below to 11 dB above 6.02 * bits).
-    shift = 20 * math.log10(((1 << prec) - 1) / ((1 << im.bits) - 1))
-    base = 6.02 * im.bits
-    offs = _grid([-34, -28, -23, -18, -13, -9, -5, -1, 3, 7, 11], quick)
+    # OpenJPEG 'level' is a PSNR target in dB at the peak 2^prec - 1.  At a given rate the
+    # PSNR is roughly constant relative to the peak of the bits the data really use, so sweep
+    # 28..74 dB relative to 2^eff_bits - 1 (~1 bpp is near 50 dB there).
+    base = 50.0 + 20 * math.log10(((1 << prec) - 1) / ((1 << im.eff_bits) - 1))
+    offs = _grid([-22, -17, -12, -8, -4, 0, 4, 8, 13, 18, 24], quick, [-8, 0, 8])
     for o in offs:
-        lv = round(base + o + shift, 1)
+        lv = round(base + o, 1)
         pts.append(Point("jpeg2000", "lossy", f"psnr={lv}",
                          (lambda lv=lv: ic.jpeg2k_encode(a, level=lv, reversible=False, **kw)),
                          ic.jpeg2k_decode, a))
@@ -129,7 +133,7 @@ def _htj2k_points(im: BenchImage, quick: bool) -> list[Point] | str:
     # quantisation step as a fraction of the container range 2^cb; sweep native steps from
     # 1/4 to 128 x the 8-bit-equivalent step of the image's effective range
     unit = (1 << im.eff_bits) / 256.0
-    for g in _grid([0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128], quick):
+    for g in _grid([0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128], quick, [1, 4, 16]):
         q = max(1.1e-5, min(1.0, g * unit / (1 << cb)))
         pts.append(Point("htj2k", "lossy", f"qstep={q:.3g}",
                          (lambda q=q: ic.htj2k_encode(a, level=q, reversible=False)),
@@ -139,11 +143,11 @@ def _htj2k_points(im: BenchImage, quick: bool) -> list[Point] | str:
 
 def _jpegls_points(im: BenchImage, quick: bool) -> list[Point] | str:
     ic = _ic()
-    a = im.stored
+    a = im.unsigned
     pts = [Point("jpegls", "lossless", "near=0", lambda: ic.jpegls_encode(a), ic.jpegls_decode, a)]
     unit = max(1.0, (1 << im.eff_bits) / 256.0)
-    nears = sorted({min(255, max(1, round(g * unit))) for g in [0.5, 1, 2, 3, 5, 8, 12, 20, 32]})
-    for n in _grid(nears, quick):
+    gs = _grid([0.125, 0.25, 0.5, 1, 2, 3, 5, 8, 12, 20, 32], quick, [0.25, 1, 4])
+    for n in sorted({min(255, max(1, round(g * unit))) for g in gs}):
         pts.append(Point("jpegls", "lossy", f"near={n}",
                          (lambda n=n: ic.jpegls_encode(a, level=n)), ic.jpegls_decode, a))
     return pts
@@ -151,14 +155,12 @@ def _jpegls_points(im: BenchImage, quick: bool) -> list[Point] | str:
 
 def _jpegxl_points(im: BenchImage, quick: bool) -> list[Point] | str:
     ic = _ic()
-    a = im.stored
-    cb = _container_bits(a)
-    # tell libjxl the real range when the stored values fit the stated bits (unsigned data)
-    bps = im.bits if (im.offset == 0 and im.bits <= cb) else cb
-    kw = {"effort": 7, "bitspersample": bps, "numthreads": 1}
+    a = im.unsigned
+    # tell libjxl the range the values really use
+    kw = {"effort": 7, "bitspersample": im.ubits, "numthreads": 1}
     pts = [Point("jpegxl", "lossless", "e7",
                  lambda: ic.jpegxl_encode(a, lossless=True, **kw), ic.jpegxl_decode, a)]
-    for d in _grid([0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 6.0, 12.0, 25.0], quick):
+    for d in _grid([0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 6.0, 12.0, 25.0], quick, [0.2, 1.0, 4.0]):
         pts.append(Point("jpegxl", "lossy", f"distance={d}",
                          (lambda d=d: ic.jpegxl_encode(a, distance=d, **kw)), ic.jpegxl_decode, a))
     return pts
@@ -166,7 +168,7 @@ def _jpegxl_points(im: BenchImage, quick: bool) -> list[Point] | str:
 
 def _png_points(im: BenchImage, quick: bool) -> list[Point] | str:
     ic = _ic()
-    a = im.stored
+    a = im.unsigned
     return [Point("png", "lossless", "level=default", lambda: ic.png_encode(a), ic.png_decode, a)]
 
 
@@ -239,16 +241,17 @@ def all_codecs(*, with_lossy_models: bool = True) -> tuple[list[Codec], list[str
         codecs.extend(_mic_lossy_codec(m, qs) for m, qs in models)
     codecs += [
         Codec("jpegls", "anchor", True, True, _jpegls_points,
-              "CharLS; lossless and near-lossless (NEAR swept); stored unsigned values"),
+              "CharLS; lossless and near-lossless (NEAR swept); unsigned input"),
         Codec("jpeg2000", "anchor", True, True, _j2k_points,
               "OpenJPEG; reversible 5/3 lossless, irreversible 9/7 with PSNR targets; int16 native"),
         Codec("htj2k", "anchor", True, True, _htj2k_points,
               "OpenJPH; reversible lossless, irreversible with a quantisation step; int16 native"),
         Codec("jpegxl", "anchor", True, True, _jpegxl_points,
-              "libjxl effort 7; modular lossless, VarDCT distance sweep; stored unsigned values"),
+              "libjxl effort 7; modular lossless, VarDCT distance sweep; unsigned input, "
+              "bitspersample = bits used"),
         Codec("jpeg", "anchor", False, True, _jpeg_points,
               "libjpeg(-turbo) baseline 8-bit / 12-bit, quality sweep; skipped above 12 bits"),
-        Codec("png", "anchor", True, False, _png_points, "libpng default level"),
+        Codec("png", "anchor", True, False, _png_points, "libpng default level; unsigned input"),
         Codec("zstd", "anchor", True, False, _zstd_points, "zstd level 19 on the raw samples"),
     ]
     return codecs, notes

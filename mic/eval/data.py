@@ -10,8 +10,11 @@ Each image becomes a :class:`BenchImage` holding two views of the same samples:
 
 * ``native`` — what mic codes: signed data (``offset`` != 0) shifted back to
   ``int16``, everything else as stored;
-* ``stored`` — the unsigned stored values (the PNG's samples), for anchors whose
-  imagecodecs binding does not take signed input.
+* ``stored`` — the unsigned stored values (the PNG's samples);
+* ``unsigned`` — what anchors whose imagecodecs binding refuses signed input get:
+  the stored values for unsigned data, ``native - min`` for signed data (the most
+  favourable unsigned form; the shift is constant, so errors are unchanged), with
+  ``ubits`` = the bits its largest value needs (told to JPEG XL / JPEG).
 
 Without a manifest every PNG/TIFF/NPY/DICOM file under the folder is read, the
 modality is the DICOM Modality or the parent folder's name, and the bits are
@@ -89,6 +92,8 @@ class BenchImage:
     bits: int
     eff_bits: int
     offset: int = 0
+    unsigned: np.ndarray | None = None
+    ubits: int = 0
     source: str = ""
     path: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
@@ -163,9 +168,14 @@ def make_image(arr: np.ndarray, *, name: str, modality: str = "unknown", bits: i
         bits = max(bits or 0, data_bits)
     if eff_bits is None:
         eff_bits = data_bits
+    if native.dtype.kind == "i":
+        unsigned = (native.astype(np.int32) - int(native.min())).astype(stored.dtype)
+    else:
+        unsigned = stored
+    ubits = max(1, int(unsigned.max()).bit_length())
     return BenchImage(name=name, modality=modality or "unknown", native=native, stored=stored,
-                      bits=int(bits), eff_bits=int(eff_bits), offset=int(offset), source=source,
-                      path=path)
+                      bits=int(bits), eff_bits=int(eff_bits), offset=int(offset),
+                      unsigned=unsigned, ubits=ubits, source=source, path=path)
 
 
 def find_manifest(folder: Path) -> Path | None:

@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import MicInputError
 
 __all__ = [
-    "peak_for_bits", "mse", "psnr", "ssim", "ms_ssim", "max_abs_error", "bits_per_pixel",
+    "peak_for_bits", "mse", "psnr", "ssim", "ms_ssim", "ssim_ms_ssim", "max_abs_error", "bits_per_pixel",
     "compression_ratio", "megapixels_per_second", "MS_SSIM_WEIGHTS",
 ]
 
@@ -117,15 +117,21 @@ def _filt(x: np.ndarray) -> np.ndarray:
     return gaussian_filter(x, _SIGMA, truncate=_TRUNCATE, mode="reflect")
 
 
-def _ssim_terms(x: np.ndarray, y: np.ndarray, peak: float) -> tuple[float, float]:
-    """Mean SSIM and mean contrast-structure term of one 2-D channel."""
+def _ssim_terms(x: np.ndarray, y: np.ndarray, peak: float, shift: float) -> tuple[float, float]:
+    """Mean SSIM and mean contrast-structure term of one 2-D channel.
+
+    ``x`` and ``y`` are float32 and already have ``shift`` subtracted (that keeps the
+    float32 variances accurate far below C2); the luminance term adds it back.
+    """
     c1 = (_K1 * peak) ** 2
     c2 = (_K2 * peak) ** 2
-    mx = _filt(x)
-    my = _filt(y)
-    sxx = _filt(x * x) - mx * mx
-    syy = _filt(y * y) - my * my
-    sxy = _filt(x * y) - mx * my
+    mxs = _filt(x)
+    mys = _filt(y)
+    sxx = _filt(x * x) - mxs * mxs
+    syy = _filt(y * y) - mys * mys
+    sxy = _filt(x * y) - mxs * mys
+    mx = mxs.astype(np.float64) + shift
+    my = mys.astype(np.float64) + shift
     cs = (2.0 * sxy + c2) / (sxx + syy + c2)
     lum = (2.0 * mx * my + c1) / (mx * mx + my * my + c1)
     s = lum * cs
@@ -136,10 +142,50 @@ def _ssim_terms(x: np.ndarray, y: np.ndarray, peak: float) -> tuple[float, float
     return float(s.mean()), float(cs.mean())
 
 
-def _channels(a: np.ndarray) -> list[np.ndarray]:
+def _channels(a: np.ndarray, shift: float) -> list[np.ndarray]:
     if a.ndim == 2:
-        return [a.astype(np.float64)]
-    return [a[..., i].astype(np.float64) for i in range(a.shape[-1])]
+        return [(a.astype(np.float64) - shift).astype(np.float32)]
+    return [(a[..., i].astype(np.float64) - shift).astype(np.float32) for i in range(a.shape[-1])]
+
+
+def _peak(bits: int | None, peak: float | None, what: str) -> float:
+    if peak is None:
+        if bits is None:
+            raise MicInputError(f"{what} needs bits= or peak=")
+        peak = peak_for_bits(bits)
+    return float(peak)
+
+
+def ssim_ms_ssim(a: np.ndarray, b: np.ndarray, *, bits: int | None = None,
+                 peak: float | None = None) -> tuple[float, float]:
+    """(SSIM, MS-SSIM) in one pass: the first MS-SSIM scale is the full-size SSIM map.
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(1).integers(0, 4096, (200, 200)).astype(np.uint16)
+    >>> s, m = ssim_ms_ssim(x, x, bits=12)
+    >>> round(s, 9), round(m, 9)
+    (1.0, 1.0)
+    """
+    a, b = _pair(a, b, image=True)
+    pk = _peak(bits, peak, "ssim_ms_ssim")
+    shift = float(np.mean(a, dtype=np.float64))
+    m = ms_ssim_scales(a.shape[0], a.shape[1])
+    w = np.asarray(MS_SSIM_WEIGHTS[:m], dtype=np.float64)
+    w = w / w.sum()
+    ss, ms = [], []
+    for x, y in zip(_channels(a, shift), _channels(b, shift)):
+        val = 1.0
+        for i in range(m):
+            s, cs = _ssim_terms(x, y, pk, shift)
+            if i == 0:
+                ss.append(s)
+            if i == m - 1:
+                val *= max(s, 0.0) ** w[i]
+            else:
+                val *= max(cs, 0.0) ** w[i]
+                x, y = _pool2(x), _pool2(y)
+        ms.append(val)
+    return float(np.mean(ss)), float(np.mean(ms))
 
 
 def ssim(a: np.ndarray, b: np.ndarray, *, bits: int | None = None,
@@ -156,11 +202,10 @@ def ssim(a: np.ndarray, b: np.ndarray, *, bits: int | None = None,
     True
     """
     a, b = _pair(a, b, image=True)
-    if peak is None:
-        if bits is None:
-            raise MicInputError("ssim needs bits= or peak=")
-        peak = peak_for_bits(bits)
-    vals = [_ssim_terms(x, y, float(peak))[0] for x, y in zip(_channels(a), _channels(b))]
+    pk = _peak(bits, peak, "ssim")
+    shift = float(np.mean(a, dtype=np.float64))
+    vals = [_ssim_terms(x, y, pk, shift)[0]
+            for x, y in zip(_channels(a, shift), _channels(b, shift))]
     return float(np.mean(vals))
 
 
@@ -192,26 +237,7 @@ def ms_ssim(a: np.ndarray, b: np.ndarray, *, bits: int | None = None,
     >>> ms_ssim(x, x, bits=8)
     1.0
     """
-    a, b = _pair(a, b, image=True)
-    if peak is None:
-        if bits is None:
-            raise MicInputError("ms_ssim needs bits= or peak=")
-        peak = peak_for_bits(bits)
-    m = ms_ssim_scales(a.shape[0], a.shape[1])
-    w = np.asarray(MS_SSIM_WEIGHTS[:m], dtype=np.float64)
-    w = w / w.sum()
-    out = []
-    for x, y in zip(_channels(a), _channels(b)):
-        val = 1.0
-        for i in range(m):
-            s, cs = _ssim_terms(x, y, float(peak))
-            if i == m - 1:
-                val *= max(s, 0.0) ** w[i]
-            else:
-                val *= max(cs, 0.0) ** w[i]
-                x, y = _pool2(x), _pool2(y)
-        out.append(val)
-    return float(np.mean(out))
+    return ssim_ms_ssim(a, b, bits=bits, peak=peak)[1]
 
 
 def bits_per_pixel(nbytes: int, rows: int, cols: int) -> float:

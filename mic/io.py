@@ -161,10 +161,10 @@ def sniff_format(head: bytes | bytearray | memoryview) -> str | None:
         return "mic"
     if h.startswith(_NPY_MAGIC):
         return "npy"
+    if len(h) >= 132 and h[128:132] == b"DICM":
+        return "dicom"  # before TIFF: a DICOM preamble may hold a TIFF header (dual-format files)
     if h[:4] in _TIFF_MAGICS:
         return "tiff"
-    if len(h) >= 132 and h[128:132] == b"DICM":
-        return "dicom"
     return None
 
 
@@ -442,18 +442,23 @@ def _read_dicom_quiet(data: bytes) -> tuple[np.ndarray, ImageMeta]:
         raise MicUnsupportedError("DICOM float pixel data are not supported (integers only)")
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     pi = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    meta = ImageMeta("dicom")
     try:
         # Stored values: no Modality/VOI LUT; YBR data converted to RGB by pydicom.
         arr = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - missing codec, corrupt fragment, ...
         name = getattr(ts, "name", None) or str(ts)
-        raise MicUnsupportedError(
-            f"cannot decode the DICOM pixel data (transfer syntax {name}): {exc}"
-        ) from None
+        kind = _IMAGECODECS_TS.get(str(ts))
+        missing_codec = "plugin" in str(exc) or "missing" in str(exc)
+        if kind is None or not missing_codec:
+            cls = MicUnsupportedError if missing_codec else MicInputError
+            raise cls(f"cannot decode the DICOM pixel data (transfer syntax {name}): "
+                      f"{str(exc).splitlines()[0]}") from None
+        arr = _dicom_frames_imagecodecs(ds, kind, name)
+        meta.notes.append(f"{name} pixel data decoded with imagecodecs ({kind})")
     arr = np.ascontiguousarray(arr)
     if arr.dtype.byteorder not in ("=", "|"):
         arr = arr.astype(arr.dtype.newbyteorder("="))
-    meta = ImageMeta("dicom")
     spp = int(getattr(ds, "SamplesPerPixel", 1) or 1)
     if pi in ("MONOCHROME1", "MONOCHROME2"):
         meta.photometric = pi
@@ -476,6 +481,63 @@ def _read_dicom_quiet(data: bytes) -> tuple[np.ndarray, ImageMeta]:
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8)
     return arr, meta
+
+
+#: Compressed DICOM transfer syntaxes that imagecodecs decodes when pydicom lacks a plugin.
+_IMAGECODECS_TS = {
+    "1.2.840.10008.1.2.4.50": "jpeg8",  # JPEG baseline
+    "1.2.840.10008.1.2.4.51": "jpeg8",  # JPEG extended (12-bit)
+    "1.2.840.10008.1.2.4.57": "jpegsof3",  # JPEG lossless, process 14
+    "1.2.840.10008.1.2.4.70": "jpegsof3",  # JPEG lossless, SV1
+    "1.2.840.10008.1.2.4.80": "jpegls",  # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.81": "jpegls",  # JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.90": "jpeg2k",  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.91": "jpeg2k",  # JPEG 2000
+}
+
+
+def _dicom_frames_imagecodecs(ds: Any, kind: str, ts_name: str) -> np.ndarray:
+    """Decode encapsulated DICOM frames with imagecodecs; return pydicom-style stored values."""
+    try:
+        import imagecodecs
+        from pydicom.encaps import generate_frames
+    except ImportError:
+        raise MicUnsupportedError(
+            f"cannot decode {ts_name} pixel data: install pylibjpeg (pydicom plugins) or "
+            "imagecodecs"
+        ) from None
+    decoder = getattr(imagecodecs, f"{kind}_decode", None)
+    if decoder is None:  # pragma: no cover - imagecodecs built without this codec
+        raise MicUnsupportedError(f"this imagecodecs build has no {kind} decoder ({ts_name})")
+    nframes = int(ds.get("NumberOfFrames", 1) or 1)
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    alloc, stored = int(ds.BitsAllocated), int(ds.get("BitsStored", ds.BitsAllocated))
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    if alloc not in (8, 16) or not 1 <= stored <= alloc:
+        raise MicUnsupportedError(f"{ts_name}: bits allocated {alloc} / stored {stored}")
+    want = (rows, cols) if spp == 1 else (rows, cols, spp)
+    frames = []
+    try:
+        for frag in generate_frames(ds.PixelData, number_of_frames=nframes):
+            f = np.asarray(decoder(frag))
+            if f.ndim == 3 and f.shape[-1] == 1:
+                f = f[..., 0]
+            if f.shape != want:
+                raise MicInputError(f"a {ts_name} frame decoded to {f.shape}, expected {want}")
+            frames.append(f.astype(np.int64))
+    except MicError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - corrupt fragment
+        raise MicInputError(f"cannot decode {ts_name} frame: {exc}") from None
+    if len(frames) != nframes:
+        raise MicInputError(f"{ts_name}: {len(frames)} frames found, {nframes} expected")
+    arr = np.stack(frames) if nframes > 1 else frames[0]
+    arr &= (1 << stored) - 1
+    if signed:
+        sign = 1 << (stored - 1)
+        arr = (arr ^ sign) - sign
+    return arr.astype(f"{'i' if signed else 'u'}{alloc // 8}")
 
 
 def _read_mic(data: bytes) -> tuple[np.ndarray, ImageMeta]:

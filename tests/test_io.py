@@ -431,3 +431,64 @@ def test_damaged_files_raise_only_mic_errors(fmt: str) -> None:
         except mic.MicError:
             continue
         assert isinstance(arr, np.ndarray)
+
+
+def make_jpegls_dicom(frames: np.ndarray, bits_stored: int) -> bytes:
+    """A JPEG-LS lossless DICOM file (encapsulated, one fragment per frame) of ``frames``."""
+    imagecodecs = pytest.importorskip("imagecodecs")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGLSLossless, generate_uid
+
+    signed = frames.dtype.kind == "i"
+    raw = (frames.astype(np.int32) & ((1 << bits_stored) - 1)).astype(np.uint16)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = JPEGLSLossless
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7.3"
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.Rows, ds.Columns = frames.shape[1:]
+    ds.NumberOfFrames = frames.shape[0]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, bits_stored, bits_stored - 1
+    ds.PixelRepresentation = int(signed)
+    ds.PixelData = encapsulate([bytes(imagecodecs.jpegls_encode(f)) for f in raw])
+    ds["PixelData"].VR = "OB"
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_jpegls_dicom_signed_multiframe_decoded_exactly() -> None:
+    """Compressed DICOM works even where pydicom has no JPEG-LS plugin (imagecodecs fallback)."""
+    ct = real("ct_lung_i16.npy")  # signed, -2000..1958: fits 12 bits
+    stack = np.stack([ct[:96, :100], ct[96:, 50:150]])
+    arr, meta = read_image(make_jpegls_dicom(stack, 12))
+    assert arr.dtype == np.int16 and arr.shape == (2, 96, 100) and np.array_equal(arr, stack)
+    assert meta.bits_stored == 12
+    assert np.array_equal(mic.decode(mic.encode(arr, **meta.encode_options(arr))), stack)
+
+
+def test_pydicom_bundled_compressed_and_dual_format_files() -> None:
+    pytest.importorskip("imagecodecs")  # pydicom itself has no JPEG-LS decoder here
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ref_path = get_testdata_file("MR_small.dcm")
+    jls_path = get_testdata_file("MR_small_jpeg_ls_lossless.dcm")
+    if ref_path is None or jls_path is None:
+        pytest.skip("pydicom test files not installed")
+    ref = pydicom.dcmread(ref_path).pixel_array
+    arr, _ = read_image(jls_path)
+    assert arr.dtype == ref.dtype == np.int16 and np.array_equal(arr, ref)
+    # MR_truncated.dcm has a TIFF header in its DICOM preamble: sniffed as DICOM, and its
+    # short pixel data is a corrupt input, not an unsupported one
+    trunc = get_testdata_file("MR_truncated.dcm")
+    if trunc is not None:
+        head = Path(trunc).read_bytes()
+        assert head[:4] == b"II*\x00" and sniff_format(head) == "dicom"
+        with pytest.raises(mic.MicInputError, match="less than expected"):
+            read_image(trunc)

@@ -20,11 +20,13 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--size", default="lean", show_default=True, help="lean, small or tiny")
 @click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="warm start from another checkpoint's matching tensors")
 @click.option("--log", type=click.Path(path_type=Path), default=None,
               help="CSV log of step,minutes,loss,bpp,psnr,lr [default: runs/<model>.csv]")
 def train_cmd(data_dir: Path, model: str, minutes: float | None, steps: int | None,
               out: Path | None, batch: int, crop: int, lr: float, seed: int, size: str,
-              threads: int, log: Path | None) -> None:
+              threads: int, init_from: Path | None, log: Path | None) -> None:
     """Train (or resume) a lossy model on the PNGs of DATA_DIR (never the eval split).
 
     \b
@@ -39,7 +41,8 @@ def train_cmd(data_dir: Path, model: str, minutes: float | None, steps: int | No
     log = log or Path("runs") / f"{model}.csv"
     log.parent.mkdir(parents=True, exist_ok=True)
     st = train(data_dir, model, minutes=minutes, steps=steps, out=out, batch=batch, crop=crop,
-               lr=lr, seed=seed, size=size, log=log, threads=threads)
+               lr=lr, seed=seed, size=size, log=log, threads=threads,
+               init_from=init_from)
     click.echo(f"trained {model}: step {st['step']}, {st['minutes']:.1f} min in total -> {out}")
 
 

@@ -48,7 +48,7 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
           steps: int | None = None, out: str | Path = "ckpt/cnn.pt", batch: int = 8,
           crop: int = 128, lr: float = 3e-4, seed: int = 0, size: str = "lean",
           log: str | Path | None = None, ckpt_every_s: float = 300.0, threads: int = 1,
-          quiet: bool = False) -> dict[str, Any]:
+          quiet: bool = False, init_from: str | Path | None = None) -> dict[str, Any]:
     """Train (or resume training) ``model`` on the PNGs of ``data_dir``; return final stats."""
     import torch
 
@@ -64,6 +64,15 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     ds = CropDataset(data_dir, crop=crop, seed=seed)
     step, elapsed_total = 0, 0.0
+    if init_from is not None and not out.exists():
+        # warm start: copy every parameter whose name and shape match (e.g. the transforms
+        # of a trained cnn into an ae/vae); the rest keeps its seeded initialisation
+        src = torch.load(init_from, map_location="cpu", weights_only=False)["model"]
+        own = net.state_dict()
+        same = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        net.load_state_dict(same, strict=False)
+        if not quiet:
+            print(f"initialised {len(same)}/{len(own)} tensors from {init_from}")
     if out.exists():
         ck = torch.load(out, map_location="cpu", weights_only=False)
         if ck["config"] != net.config():

@@ -139,8 +139,8 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
         "codecs": [c.name for c in chosen], "notes": notes, "skips": skips,
     }
     write_csv(rows, outdir / "results.csv")
-    write_json(rows, {**meta, "bd_rate": per_bd, "lossless_bpp": lossless_data,
-                      "matched_rate": matched}, outdir / "results.json")
+    write_json(rows, meta, outdir / "results.json", lossless_bpp=lossless_data, bd_rate=per_bd,
+               matched_rate=matched)
     figs = plot_rd(rows, outdir) if plots else []
 
     md = [f"# mic bench — {started}", ""]

@@ -110,10 +110,12 @@ def _json_clean(v: Any) -> Any:
     return v
 
 
-def write_json(rows: Sequence[dict[str, Any]], meta: dict[str, Any], path: str | Path) -> None:
-    """Write ``{"meta": ..., "results": rows}``; non-finite floats as ``"inf"``/null."""
+def write_json(rows: Sequence[dict[str, Any]], meta: dict[str, Any], path: str | Path,
+               **sections: Any) -> None:
+    """Write ``{"meta": ..., **sections, "results": rows}``; non-finite floats as ``"inf"``/null."""
+    doc = {"meta": meta, **sections, "results": list(rows)}
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(_json_clean({"meta": meta, "results": list(rows)}), fh, indent=1)
+        json.dump(_json_clean(doc), fh, indent=1)
 
 
 def _ok(r: dict[str, Any]) -> bool:

@@ -1,0 +1,92 @@
+"""End-to-end ``mic bench --quick`` on the two tiny committed images of tests/data/bench."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("imagecodecs")
+pytest.importorskip("matplotlib")
+pytest.importorskip("scipy")
+
+from mic.cli import main  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "bench"
+
+
+@pytest.fixture(scope="module")
+def bench_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    res = CliRunner().invoke(main, ["bench", str(DATA), "--out", str(out), "--quick"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return out
+
+
+def test_outputs_exist(bench_out):
+    for name in ("results.csv", "results.json", "summary.md", "rd_CT_psnr.png", "rd_MR_psnr.png"):
+        assert (bench_out / name).stat().st_size > 0, name
+
+
+def test_results_cover_both_images_and_all_anchors(bench_out):
+    with open(bench_out / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    images = {r["image"] for r in rows}
+    assert images == {"ct_lung_signed_crop", "mr_xa30_crop"}
+    codecs = {r["codec"] for r in rows}
+    assert {"mic", "jpegls", "jpeg2000", "htj2k", "jpegxl", "jpeg", "png", "zstd"} <= codecs
+    for r in rows:
+        assert r["error"] == "", r
+        if r["mode"] == "lossless":
+            assert r["exact"] == "1" and r["psnr"] == "inf" and r["max_abs_err"] == "0"
+        else:
+            assert 0 < float(r["psnr"]) < 200 and 0 < float(r["ssim"]) < 1.0 + 1e-9
+            assert int(r["max_abs_err"]) > 0
+        assert float(r["bpp"]) > 0 and float(r["enc_ms"]) >= 0
+    # the signed CT crop is coded by mic as int16 with its 16 stated bits
+    ct = [r for r in rows if r["image"] == "ct_lung_signed_crop" and r["codec"] == "mic"]
+    assert ct[0]["dtype"] == "int16" and ct[0]["bits"] == "16" and ct[0]["offset"] == "32768"
+    # mic lossless must beat raw storage on real data
+    mic = [r for r in rows if r["codec"] == "mic"]
+    assert all(float(r["cr"]) > 1.0 for r in mic)
+
+
+def test_summary_has_the_tables(bench_out):
+    md = (bench_out / "summary.md").read_text()
+    for heading in ("## Lossless: bits per pixel", "## BD-rate against jpeg2000",
+                    "## Matched rates", "### Lossless speed", "## Rate-distortion plots"):
+        assert heading in md
+    assert "mic bench" in md and "machine:" in md
+    j = json.loads((bench_out / "results.json").read_text())
+    assert j["meta"]["images"] == 2 and j["meta"]["quick"] is True
+    assert j["bd_rate"] and all(b["reference"] == "jpeg2000" for b in j["bd_rate"])
+
+
+def test_codec_selection_and_no_manifest(tmp_path):
+    # a plain folder without a manifest: modality from the sub-folder name, bits from the data
+    src = tmp_path / "in" / "MR"
+    src.mkdir(parents=True)
+    shutil.copy(DATA / "MR" / "mr_xa30_crop.png", src / "x.png")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["bench", str(tmp_path / "in"), "--out", str(out), "--quick",
+                                    "--codecs", "mic,png", "--no-plots"])
+    assert res.exit_code == 0, res.output
+    with open(out / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["codec"] for r in rows} == {"mic", "png"}
+    assert rows[0]["modality"] == "MR" and rows[0]["bits"] == "12"
+    assert not list(out.glob("*.png"))
+
+
+def test_bad_input_is_a_clean_error(tmp_path):
+    res = CliRunner().invoke(main, ["bench", str(DATA), "--out", str(tmp_path / "o"),
+                                    "--codecs", "nosuchcodec"])
+    assert res.exit_code != 0 and "unknown codec" in res.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = CliRunner().invoke(main, ["bench", str(empty), "--out", str(tmp_path / "o2")])
+    assert res.exit_code != 0 and "no images" in res.output

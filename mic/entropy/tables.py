@@ -8,7 +8,7 @@ decoder load identical tables on every machine.
 
 >>> t = gaussian_tables(np.array([0.5, 4.0]))
 >>> t.half.tolist(), [int(f.sum()) for f in t.freqs()] == [1 << FREQ_BITS] * 2
-([4, 25], True)
+([3, 22], True)
 """
 
 from __future__ import annotations

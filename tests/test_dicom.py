@@ -364,3 +364,14 @@ def test_lossy_compression_follows_dicom_rules(name: str) -> None:
     ds2 = pydicom.dcmread(_path(name))
     ds2.compress(MIC_TRANSFER_SYNTAX, quality=4, generate_instance_uid=False)
     assert ds2.LossyImageCompression == "01" and ds2.SOPInstanceUID != orig.SOPInstanceUID
+
+
+def test_ratio_report_on_local_files(capsys: pytest.CaptureFixture[str]) -> None:
+    from mic.dicom import report
+
+    assert report.main([str(LOCAL), "--files"]) == 0  # 0: every object read back exactly
+    out = capsys.readouterr().out
+    assert "| modality | objects |" in out
+    for modality in ("CR", "CT", "MR", "US"):
+        assert f"| {modality} |" in out
+    assert "make_dicom.py: unreadable" in out  # non-DICOM files are listed as skipped

@@ -2,7 +2,7 @@
 
 Usage (prints Markdown tables)::
 
-    python -m mic.dicom.report --pydicom-testdata [--corpus ../shared/corpus] [PATH ...]
+    python -m mic.dicom.report --pydicom-testdata [--corpus ../shared/corpus] [--compare] [PATH ...]
 
 * ``PATH``: DICOM files or folders (walked recursively);
 * ``--pydicom-testdata``: every file bundled with pydicom (``pydicom/data/test_files``);
@@ -14,7 +14,9 @@ Usage (prints Markdown tables)::
 For every object with pixel data mic can code (after pydicom decodes a compressed source,
 when it can) it measures ``raw`` = Rows x Columns x Samples x Frames x Bits Allocated / 8,
 ``mic`` = the bytes of the encapsulated .mic streams, checks that ``pixel_array`` reads
-back identical, and reports ratio = raw / mic and bits per sample.  Objects without pixel
+back identical, and reports ratio = raw / mic and bits per sample; ``--compare`` adds the
+ratios of JPEG-LS and reversible JPEG 2000 (imagecodecs, each checked lossless) on the same
+stored values.  Objects without pixel
 data, pixel data mic cannot code and sources pydicom cannot decode here are listed as
 skipped.
 """
@@ -51,13 +53,50 @@ class Row:
     mic: int
     exact: bool
     digest: str = ""
+    anchors: dict[str, int] | None = None
 
     @property
     def ratio(self) -> float:
         return self.raw / max(self.mic, 1)
 
 
-def measure_dataset(ds: Any, name: str) -> Row:
+def anchor_sizes(ref: np.ndarray, frames: int, bits_stored: int) -> dict[str, int]:
+    """Bytes of the same frames in JPEG-LS and JPEG 2000 (reversible), via imagecodecs.
+
+    Signed samples are offset to unsigned first (as a DICOM JPEG-LS/J2K encoder
+    may do).  Each anchor is decoded and checked to be lossless; an anchor that
+    fails or is not lossless is left out.  Empty without imagecodecs.
+    """
+    try:
+        import imagecodecs
+    except ImportError:
+        return {}
+    arr = ref.reshape((frames,) + ref.shape[1:] if frames > 1 else (1,) + ref.shape)
+    if arr.dtype.kind == "i":
+        arr = (arr.astype(np.int32) + (1 << (bits_stored - 1))).astype(
+            np.uint16 if arr.dtype.itemsize == 2 else np.uint8)
+    out: dict[str, int] = {}
+    coders = {
+        "JPEG-LS": (lambda f: imagecodecs.jpegls_encode(f), imagecodecs.jpegls_decode),
+        "J2K": (lambda f: imagecodecs.jpeg2k_encode(
+            f, level=0, reversible=True, bitspersample=max(bits_stored, 2)
+            if f.dtype.itemsize == 2 else None), imagecodecs.jpeg2k_decode),
+    }
+    for name, (enc, dec) in coders.items():
+        try:
+            total = 0
+            for f in arr:
+                blob = enc(np.ascontiguousarray(f))
+                if not np.array_equal(dec(blob).reshape(f.shape), f):
+                    raise ValueError("not lossless")
+                total += len(blob)
+            out[name] = total
+        except Exception:  # noqa: BLE001 - an anchor that cannot code this is left out
+            continue
+    return out
+
+
+def measure_dataset(ds: Any, name: str, *, compare: bool = False) -> Row:
     """Compress ``ds`` (a copy is not made: it is modified) losslessly and measure it.
 
     >>> import pydicom
@@ -84,7 +123,8 @@ def measure_dataset(ds: Any, name: str) -> Row:
         back = pydicom.dcmread(io.BytesIO(buf.getvalue()))
         arr = back.pixel_array
     frames = list(generate_frames(back.PixelData, number_of_frames=nf))
-    return Row(name=name, modality=str(ds.get("Modality", "") or "?"),
+    anchors = anchor_sizes(ref, nf, int(ds.BitsStored)) if compare else None
+    return Row(anchors=anchors, name=name, modality=str(ds.get("Modality", "") or "?"),
                source_syntax=src_ts.name, shape=tuple(ref.shape),
                bits_stored=int(ds.BitsStored), raw=raw, mic=sum(len(f) for f in frames),
                exact=bool(np.array_equal(arr, ref)),
@@ -184,8 +224,21 @@ def table(rows: list[Row], key: str = "modality") -> str:
     groups: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         groups[getattr(r, key)].append(r)
+    names = sorted({n for r in rows for n in (r.anchors or {})})
     out = [f"| {key} | objects | raw bytes | mic bytes | ratio | bits/sample | "
-           "min-max ratio | exact |", "|---|---|---|---|---|---|---|---|"]
+           "min-max ratio | exact |" + "".join(f" {n} ratio |" for n in names),
+           "|---|---|---|---|---|---|---|---|" + "---|" * len(names)]
+
+    def anchor_cols(g: list[Row]) -> str:
+        cols = ""
+        for n in names:
+            have = [r for r in g if r.anchors and n in r.anchors]
+            if len(have) == len(g):
+                cols += f" {sum(r.raw for r in g) / max(1, sum(r.anchors[n] for r in g)):.2f} |"
+            else:
+                cols += " - |"
+        return cols
+
     for k in sorted(groups):
         g = groups[k]
         raw, mb = sum(r.raw for r in g), sum(r.mic for r in g)
@@ -193,11 +246,11 @@ def table(rows: list[Row], key: str = "modality") -> str:
         rs = [r.ratio for r in g]
         out.append(f"| {k} | {len(g)} | {raw:,} | {mb:,} | {raw / max(mb, 1):.2f} | "
                    f"{8 * mb / samples:.2f} | {min(rs):.2f}-{max(rs):.2f} | "
-                   f"{sum(r.exact for r in g)}/{len(g)} |")
+                   f"{sum(r.exact for r in g)}/{len(g)} |" + anchor_cols(g))
     raw, mb = sum(r.raw for r in rows), sum(r.mic for r in rows)
     out.append(f"| **all** | {len(rows)} | {raw:,} | {mb:,} | {raw / max(mb, 1):.2f} | "
                f"{8 * mb / max(1, sum(int(np.prod(r.shape)) for r in rows)):.2f} | | "
-               f"{sum(r.exact for r in rows)}/{len(rows)} |")
+               f"{sum(r.exact for r in rows)}/{len(rows)} |" + anchor_cols(rows))
     return "\n".join(out)
 
 
@@ -210,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", default=None)
     ap.add_argument("--split", default="eval")
     ap.add_argument("--files", action="store_true", help="also list every object")
+    ap.add_argument("--compare", action="store_true",
+                    help="also code every object with JPEG-LS and JPEG 2000 (imagecodecs)")
     a = ap.parse_args(argv)
     from . import LOSSY_SOURCE_SYNTAXES
 
@@ -223,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         if str(item.file_meta.TransferSyntaxUID) in LOSSY_SOURCE_SYNTAXES:
             group += " (pixels decoded from a lossy JPEG / JPEG 2000 source)"
         try:
-            row = measure_dataset(item, name)
+            row = measure_dataset(item, name, compare=a.compare)
         except Exception as exc:  # noqa: BLE001
             skipped.append(f"{group}: {name}: {type(exc).__name__}: "
                            f"{str(exc).splitlines()[0][:160]}")

@@ -432,6 +432,12 @@ def _read_dicom(data: bytes) -> tuple[np.ndarray, ImageMeta]:
 def _read_dicom_quiet(data: bytes) -> tuple[np.ndarray, ImageMeta]:
     import pydicom
 
+    if b"2.25." in data[:4096]:
+        # A private (UUID) transfer syntax, maybe mic's own: importing mic.dicom registers it.
+        try:
+            import mic.dicom  # noqa: F401
+        except ImportError:
+            pass
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception as exc:  # noqa: BLE001

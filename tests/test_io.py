@@ -492,3 +492,25 @@ def test_pydicom_bundled_compressed_and_dual_format_files() -> None:
         assert head[:4] == b"II*\x00" and sniff_format(head) == "dicom"
         with pytest.raises(mic.MicInputError, match="less than expected"):
             read_image(trunc)
+
+
+def test_mic_compressed_dicom_read_without_importing_mic_dicom_first(tmp_path: Path) -> None:
+    """A DICOM file in mic's own transfer syntax is readable: read_image registers mic.dicom."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("mic.dicom")
+    import pydicom
+
+    import mic.dicom
+
+    ds = pydicom.dcmread(io.BytesIO(make_dicom(real("ct_abdomen_u16.png"), bits_stored=12)))
+    path = tmp_path / "mic.dcm"
+    mic.dicom.compress(ds).save_as(path)
+    code = ("import sys, numpy as np; from mic.io import read_image; "
+            f"a, m = read_image({str(path)!r}); "
+            "print(str(a.dtype), a.shape, m.bits_stored, int(a.astype(np.int64).sum()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=dict(os.environ, NUMBA_NUM_THREADS="1"))
+    ct = real("ct_abdomen_u16.png")
+    assert out.stdout.split() == ["uint16", "(256,", "256)", "12", str(int(ct.sum()))]

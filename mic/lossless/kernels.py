@@ -25,7 +25,7 @@ from numba import njit
 
 N_TOKENS = 42  # u < 2**17 -> n <= 16 -> token <= 16 + 2*12 + 1 = 41
 DIRECT_TOKENS = 16
-N_PRED = 6
+N_PRED = 8
 BIAS_CTX = 1024
 
 # status codes returned by the decoder kernels
@@ -134,8 +134,12 @@ def code_plane(img, maxval, decode, tokens, bits):
             preds[1] = w_ + ne - n_  # gradient along NE
             preds[2] = n_ + ((w_ - ww) + (n_ - nn) + 1) // 2 - 0  # north + momentum
             preds[3] = (w_ + ne + 1) >> 1
+            rn = res[prv, x + 1]
+            rw = res[cur, x]
             preds[4] = n_
             preds[5] = w_
+            preds[6] = n_ + ((rw + rn + res[prv, x + 2]) >> 1)
+            preds[7] = w_ + (((rw + rn + res[prv, x]) * 10) >> 5)
             # --- error-weighted blend --------------------------------------------
             wsum = np.int64(0)
             psum = np.int64(0)
@@ -167,7 +171,7 @@ def code_plane(img, maxval, decode, tokens, bits):
                     act >>= 1
                     q += 1
             c = (q << 6) | ((n_ > p) << 5) | ((w_ > p) << 4) | ((nw > p) << 3) \
-                | ((ne > p) << 2) | ((nn > p) << 1) | (ww > p)
+                | ((ne > p) << 2) | ((2 * n_ - nn > p) << 1) | (2 * w_ - ww > p)
             cnt = bias_cnt[c]
             if cnt > 0:
                 s = bias_sum[c]

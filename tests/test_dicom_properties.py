@@ -29,12 +29,11 @@ def pixel_modules(draw: st.DrawFn) -> dict:
     bs = draw(st.integers(2 if signed else 1, ba))
     rgb = draw(st.booleans()) and not signed
     pm = "RGB" if rgb else draw(st.sampled_from(["MONOCHROME1", "MONOCHROME2"]))
-    return dict(ba=ba, bs=bs, signed=signed, pm=pm, spp=3 if rgb else 1,
-                planar=draw(st.integers(0, 1)), frames=draw(st.integers(1, 3)),
-                rows=draw(st.integers(1, 24)), cols=draw(st.integers(1, 24)),
-                big=draw(st.booleans()), dirty=draw(st.booleans()),
-                seed=draw(st.integers(0, 2**32 - 1)),
-                smooth=draw(st.booleans()))
+    return {"ba": ba, "bs": bs, "signed": signed, "pm": pm, "spp": 3 if rgb else 1,
+            "planar": draw(st.integers(0, 1)), "frames": draw(st.integers(1, 3)),
+            "rows": draw(st.integers(1, 24)), "cols": draw(st.integers(1, 24)),
+            "big": draw(st.booleans()), "dirty": draw(st.booleans()),
+            "seed": draw(st.integers(0, 2**32 - 1)), "smooth": draw(st.booleans())}
 
 
 def _dataset(m: dict) -> FileDataset:

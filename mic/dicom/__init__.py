@@ -31,7 +31,6 @@ tables (see SPEC.md section 7).
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import numpy as np
 import pydicom
@@ -297,8 +296,19 @@ def decompress(ds: Dataset) -> Dataset:
 register()
 
 __all__ = [
-    "MIC_TRANSFER_SYNTAX", "MIC_UUID", "LOSSY_METHOD", "EXTENDED_OFFSET_THRESHOLD",
-    "TESTED_PYDICOM", "register", "is_mic", "compress", "decompress", "decode_foreign",
+    "EXTENDED_OFFSET_THRESHOLD",
+    "LOSSY_METHOD",
+    "MIC_TRANSFER_SYNTAX",
+    "MIC_UUID",
+    "TESTED_PYDICOM",
+    "MicDecoder",
+    "MicEncoder",
+    "MicError",
+    "apply_lossy_attributes",
+    "compress",
+    "decode_foreign",
+    "decompress",
+    "is_mic",
+    "register",
     "stored_values",
-    "apply_lossy_attributes", "MicDecoder", "MicEncoder", "MicError",
 ]

@@ -16,7 +16,11 @@ from typing import Any
 
 import numpy as np
 from pydicom.uid import (
-    JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1, JPEGLSLossless, JPEGLSNearLossless,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
 )
 
 #: transfer syntax -> imagecodecs decode function name

@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import click
 
@@ -68,10 +68,10 @@ def summarize(outcomes: list[Outcome]) -> str:
     bi, bo = sum(o.bytes_in for o in written), sum(o.bytes_out for o in written)
     ci, co = sum(o.bytes_in for o in conv), sum(o.bytes_out for o in conv)
     lines = [
-        f"files: {len(outcomes)} (converted {c['converted']}, kept {c['kept']}, "
-        f"skipped {c['skipped']}, failed {c['failed']})",
-        f"bytes: {bi:,} -> {bo:,} (ratio {bi / max(bo, 1):.2f}); converted files only: "
-        f"{ci:,} -> {co:,} (ratio {ci / max(co, 1):.2f})",
+        (f"files: {len(outcomes)} (converted {c['converted']}, kept {c['kept']}, "
+         f"skipped {c['skipped']}, failed {c['failed']})"),
+        (f"bytes: {bi:,} -> {bo:,} (ratio {bi / max(bo, 1):.2f}); converted files only: "
+         f"{ci:,} -> {co:,} (ratio {ci / max(co, 1):.2f})"),
     ]
     for status, title in (("kept", "kept unchanged"), ("skipped", "skipped"),
                           ("failed", "FAILED")):

@@ -29,17 +29,24 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..errors import MicError, MicUnsupportedError
 from ..io import atomic_output
 
-__all__ = ["Outcome", "compress_file", "decompress_file", "compare_datasets",
-           "CHANGED_BY_COMPRESSION", "CHANGED_BY_LOSSY"]
+__all__ = [
+    "CHANGED_BY_COMPRESSION",
+    "CHANGED_BY_LOSSY",
+    "Outcome",
+    "compare_datasets",
+    "compress_file",
+    "decompress_file",
+]
 
 #: Data elements that converting the pixel data changes (besides Pixel Data and file meta).
 CHANGED_BY_COMPRESSION = frozenset({"PixelData", "ExtendedOffsetTable",

@@ -25,7 +25,11 @@ import numpy as np
 from PIL import Image
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import (
-    ExplicitVRLittleEndian, ImplicitVRLittleEndian, PYDICOM_ROOT_UID, UID, generate_uid,
+    PYDICOM_ROOT_UID,
+    UID,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    generate_uid,
 )
 
 HERE = Path(__file__).resolve().parent

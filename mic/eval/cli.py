@@ -33,7 +33,10 @@ def _machine() -> str:
                     break
     except OSError:
         pass
-    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs"
+    env = ", ".join(f"{k}={os.environ[k]}" for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")
+                    if k in os.environ)
+    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs"
+            + (f" ({env})" if env else ""))
 
 
 def _git_commit() -> str:
@@ -86,8 +89,8 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
     from .codecs import all_codecs
     from .data import load_images
     from .report import (
-        bd_rate_table, lossless_table, matched_rate_table, plot_rd, speed_table, write_csv,
-        write_json,
+        bd_rate_table, lossless_table, matched_rate_table, per_image_lossless_table, plot_rd,
+        speed_table, write_csv, write_json,
     )
     from .runner import run_points
 
@@ -158,7 +161,8 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
            "Lower is better; `*` = the codec covered only some images of that row "
            "(see skips below). bpp counts all samples of a pixel (RGB ultrasound).", "",
            "### Lossless speed (single thread where the codec allows)", "",
-           speed_table(rows), ""]
+           speed_table(rows), "",
+           "### Lossless bpp per image (best in bold)", "", per_image_lossless_table(rows), ""]
     if have_ref:
         md += [f"## BD-rate against {reference} (PSNR, log-rate, PCHIP)", "", bd_md, "",
                "Mean over images of the per-image Bjøntegaard delta rate (negative = fewer bits "

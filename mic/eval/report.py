@@ -30,7 +30,7 @@ from .bdrate import bd_rate, monotone_frontier
 from .runner import RESULT_FIELDS
 
 __all__ = [
-    "write_csv", "write_json", "lossless_table", "speed_table", "bd_rates", "bd_rate_table",
+    "write_csv", "write_json", "lossless_table", "per_image_lossless_table", "speed_table", "bd_rates", "bd_rate_table",
     "matched_rate_table", "plot_rd", "md_table", "MATCHED_BPP",
 ]
 
@@ -169,6 +169,28 @@ def lossless_table(rows: Sequence[dict[str, Any]]) -> tuple[str, dict[str, dict[
                 line.append("–")
         body.append(line)
     return md_table(["modality", "images"] + codecs, body), data
+
+
+def per_image_lossless_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown table: one line per image with its size and every lossless codec's bpp."""
+    codecs = _lossless_codecs(rows)
+    info: dict[str, dict[str, Any]] = {}
+    val: dict[tuple[str, str], float] = {}
+    for r in rows:
+        info.setdefault(r["image"], r)
+        if r["mode"] == "lossless" and _ok(r) and r.get("exact"):
+            val[(r["image"], r["codec"])] = 8.0 * float(r["bytes"]) / (int(r["rows"]) * int(r["cols"]))
+    body = []
+    for img, r in sorted(info.items(), key=lambda kv: (kv[1]["modality"], kv[0])):
+        shape = f"{r['rows']}x{r['cols']}" + (f"x{r['samples']}" if int(r["samples"]) > 1 else "")
+        line: list[Any] = [r["modality"], img[:48], shape, f"{r['dtype']}/{r['bits']}/{r['eff_bits']}"]
+        best = min((v for (i, _), v in val.items() if i == img), default=None)
+        for c in codecs:
+            v = val.get((img, c))
+            cell = "–" if v is None else f"{v:.3f}"
+            line.append(f"**{cell}**" if v is not None and v == best else cell)
+        body.append(line)
+    return md_table(["modality", "image", "size", "dtype/bits/eff"] + codecs, body)
 
 
 def speed_table(rows: Sequence[dict[str, Any]], mode: str = "lossless") -> str:

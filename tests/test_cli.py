@@ -435,3 +435,14 @@ def test_missing_output_folder_is_a_usage_error(tmp_path: Path) -> None:
     r = run("decode", tmp_path / "u.mic", tmp_path / "nope" / "u.png")
     assert r.exit_code == 2 and "does not exist" in r.output
     assert os.listdir(tmp_path) == ["u.mic"]
+
+
+def test_quickstart_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/quickstart.py (what `make demo` runs) works and reports an exact round trip."""
+    import runpy
+
+    path = Path(__file__).parent.parent / "examples" / "quickstart.py"
+    ns = runpy.run_path(str(path))  # defines main() without running it
+    assert ns["main"](["quickstart.py", str(DATA / "us_breast_rgb.png")]) == 0
+    out = capsys.readouterr().out
+    assert "round trip exact: max abs error 0" in out and "ratio" in out and "bits/pixel" in out

@@ -14,6 +14,11 @@ tables.  After that, plain pydicom works on .mic-compressed files::
     ds2.compress(mic.dicom.MIC_TRANSFER_SYNTAX)               # lossless
     ds2.compress(mic.dicom.MIC_TRANSFER_SYNTAX, quality=4)    # lossy (needs mic's lossy mode)
 
+pydicom's own ``ds.compress`` makes a new SOP Instance UID unless it is given
+``generate_instance_uid=False`` (its default, even for lossless coding); with a
+``quality`` it also gets the DICOM lossy attributes (see
+:func:`apply_lossy_attributes`) when it compresses the dataset's own pixel data.
+
 :func:`compress` / :func:`decompress` are the conversions ``mic dicom`` uses:
 they keep the SOP Instance UID for lossless coding, apply the DICOM lossy rules
 otherwise, keep the Planar Configuration as it was, and choose the offset

@@ -26,6 +26,7 @@ from mic.dicom import MIC_TRANSFER_SYNTAX
 from mic.dicom.convert import CHANGED_BY_COMPRESSION, CHANGED_BY_LOSSY, compare_datasets
 
 HERE = Path(__file__).resolve().parent
+LOSSY_Q = 1  # a quality index every lossy model has
 LOCAL = HERE / "data" / "dicom"
 
 # name -> what it exercises
@@ -61,7 +62,7 @@ def _write(ds: pydicom.Dataset) -> bytes:
 
 def _lossy_available() -> bool:
     try:
-        mic.encode(np.zeros((64, 64), np.uint16) + 100, quality=4)
+        mic.encode(np.zeros((64, 64), np.uint16) + 100, quality=LOSSY_Q)
     except mic.MicUnsupportedError:
         return False
     return True
@@ -344,7 +345,7 @@ def test_lossy_refused_for_palette_color() -> None:
 @pytest.mark.parametrize("name", ["CT_small.dcm", "us_rgb_planar1_3f.dcm"])
 def test_lossy_compression_follows_dicom_rules(name: str) -> None:
     orig = pydicom.dcmread(_path(name))
-    ds = mic.dicom.compress(pydicom.dcmread(_path(name)), quality=4)
+    ds = mic.dicom.compress(pydicom.dcmread(_path(name)), quality=LOSSY_Q)
     back = pydicom.dcmread(io.BytesIO(_write(ds)))
     assert back.LossyImageCompression == "01"
     assert back.LossyImageCompressionMethod == mic.dicom.LOSSY_METHOD
@@ -362,7 +363,7 @@ def test_lossy_compression_follows_dicom_rules(name: str) -> None:
     assert compare_datasets(orig, back, set(CHANGED_BY_COMPRESSION) | CHANGED_BY_LOSSY) == []
     # the plain pydicom path applies the same rules
     ds2 = pydicom.dcmread(_path(name))
-    ds2.compress(MIC_TRANSFER_SYNTAX, quality=4, generate_instance_uid=False)
+    ds2.compress(MIC_TRANSFER_SYNTAX, quality=LOSSY_Q, generate_instance_uid=False)
     assert ds2.LossyImageCompression == "01" and ds2.SOPInstanceUID != orig.SOPInstanceUID
 
 

@@ -58,10 +58,10 @@ TESTED_PYDICOM = ("3.0",)
 #: Encapsulated multi-frame pixel data at least this large also get an Extended
 #: Offset Table (and above 2**32 - 1 bytes it is required anyway).
 EXTENDED_OFFSET_THRESHOLD = 1 << 30
-#: Transfer syntaxes whose pixel data had already been lossy compressed.
+#: Transfer syntaxes that are always lossy (JPEG baseline, JPEG extended, JPEG-LS
+#: near-lossless); JPEG 2000 / HTJ2K may be either, and say so in the dataset.
 LOSSY_SOURCE_SYNTAXES = frozenset({
     "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.81",
-    "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203",
 })
 
 _REGISTERED = False

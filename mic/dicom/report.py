@@ -275,8 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(item, str):
             skipped.append(f"{group}: {name}: {item.splitlines()[0][:160]}")
             continue
-        if str(item.file_meta.TransferSyntaxUID) in LOSSY_SOURCE_SYNTAXES:
-            group += " (pixels decoded from a lossy JPEG / JPEG 2000 source)"
+        if (str(item.file_meta.TransferSyntaxUID) in LOSSY_SOURCE_SYNTAXES
+                or item.get("LossyImageCompression") == "01"):
+            group += " (pixels already lossy compressed once)"
         try:
             row = measure_dataset(item, name, compare=a.compare)
         except Exception as exc:  # noqa: BLE001

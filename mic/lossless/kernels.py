@@ -92,6 +92,10 @@ def code_plane(img, maxval, decode, tokens, bits):
     bias_cnt = np.zeros(BIAS_CTX, np.int64)
     preds = np.zeros(N_PRED, np.int64)
     RECIP = _recip_table()
+    RECIP_CNT = np.empty(32, np.int64)
+    RECIP_CNT[0] = 0
+    for i in range(1, 32):
+        RECIP_CNT[i] = ((np.int64(1) << 32) + i - 1) // i
     nbytes = bits.shape[0]
     bitbuf = np.int64(0)
     bitcnt = 0
@@ -175,10 +179,11 @@ def code_plane(img, maxval, decode, tokens, bits):
             cnt = bias_cnt[c]
             if cnt > 0:
                 s = bias_sum[c]
+                # rounded mean error, s / cnt, with a reciprocal (cnt < 32)
                 if s >= 0:
-                    p += (s + (cnt >> 1)) // cnt
+                    p += (s * RECIP_CNT[cnt] + (np.int64(1) << 31)) >> 32
                 else:
-                    p -= (-s + (cnt >> 1)) // cnt
+                    p -= (-s * RECIP_CNT[cnt] + (np.int64(1) << 31)) >> 32
             if p < 0:
                 p = 0
             elif p > maxval:

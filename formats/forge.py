@@ -20,8 +20,17 @@ from dataclasses import dataclass, replace
 
 from mic.bitstream.container import SEG_HEAD_FMT, SEG_HEAD_SIZE, TAG_END, TAG_TILE, TAG_TILE_PREFIX
 from mic.bitstream.schema import (
-    HEADER_FIELDS, LAYOUT_FRC, LAYOUT_RC, MAGIC, MODE_LOSSLESS, PHOTOMETRIC_MONOCHROME2,
-    PREFIX_FMT, PREFIX_SIZE, VERSION_MAJOR, VERSION_MINOR, Header,
+    HEADER_FIELDS,
+    LAYOUT_FRC,
+    LAYOUT_RC,
+    MAGIC,
+    MODE_LOSSLESS,
+    PHOTOMETRIC_MONOCHROME2,
+    PREFIX_FMT,
+    PREFIX_SIZE,
+    VERSION_MAJOR,
+    VERSION_MINOR,
+    Header,
 )
 
 BODY_FMT = "<" + "".join(code for _, code, _ in HEADER_FIELDS)

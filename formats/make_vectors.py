@@ -35,10 +35,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-import forge  # noqa: E402  (formats/forge.py)
+import forge
 
-import mic  # noqa: E402
-from mic.bitstream import TAG_END, TAG_TILE, unpack_header  # noqa: E402
+import mic
+from mic.bitstream import TAG_END, TAG_TILE, unpack_header
 
 DATA = ROOT / "tests" / "data"
 INVALID = HERE / "invalid"
@@ -73,7 +73,7 @@ def sources() -> list[dict]:
     out = []
 
     def add(name, arr, origin, **opts):
-        out.append(dict(name=name, array=np.ascontiguousarray(arr), options=opts, origin=origin))
+        out.append({"name": name, "array": np.ascontiguousarray(arr), "options": opts, "origin": origin})
 
     ct = _real("ct_abdomen_u16.png")
     lung = _real("ct_lung_i16.npy")
@@ -136,24 +136,24 @@ def compat_variants(base: dict[str, bytes]) -> list[dict]:
     out = []
     ct = base["ct_abdomen_u16"]
     h, pos = unpack_header(ct)
-    out.append(dict(name="compat_minor_version_longer_header", of="ct_abdomen_u16",
-                    stream=forge.forge_header(h, minor=h.version_minor + 1,
+    out.append({"name": "compat_minor_version_longer_header", "of": "ct_abdomen_u16",
+                    "stream": forge.forge_header(h, minor=h.version_minor + 1,
                                               extra=b"\x01future\x00field") + ct[pos:],
-                    note="minor version + 1 with 14 extra header-body bytes: read and skipped"))
+                    "note": "minor version + 1 with 14 extra header-body bytes: read and skipped"})
     sp = forge.spans(ct)
     seg = forge.segment(b"nOTE", b"an unknown optional segment") + forge.segment(b"zzzz", b"")
-    out.append(dict(name="compat_optional_segments", of="ct_abdomen_u16",
-                    stream=ct[:sp[0].start] + seg + ct[sp[0].start:sp[-1].start] + seg
+    out.append({"name": "compat_optional_segments", "of": "ct_abdomen_u16",
+                    "stream": ct[:sp[0].start] + seg + ct[sp[0].start:sp[-1].start] + seg
                     + ct[sp[-1].start:],
-                    note="unknown optional segments before and after the tile: skipped"))
-    out.append(dict(name="compat_padding", of="ct_abdomen_u16", stream=ct + b"\x00",
-                    note="one padding byte after MEND (DICOM even length): ignored"))
+                    "note": "unknown optional segments before and after the tile: skipped"})
+    out.append({"name": "compat_padding", "of": "ct_abdomen_u16", "stream": ct + b"\x00",
+                    "note": "one padding byte after MEND (DICOM even length): ignored"})
     mr = base["mr_brain_u16_tiled"]
     sp = [s for s in forge.spans(mr) if s.tag == TAG_TILE]
     body = b"".join(mr[s.start:s.end] for s in reversed(sp))
-    out.append(dict(name="compat_tiles_reversed", of="mr_brain_u16_tiled",
-                    stream=mr[:sp[0].start] + body + mr[sp[-1].end:],
-                    note="TILE segments in reverse order: the order is free"))
+    out.append({"name": "compat_tiles_reversed", "of": "mr_brain_u16_tiled",
+                    "stream": mr[:sp[0].start] + body + mr[sp[-1].end:],
+                    "note": "TILE segments in reverse order: the order is free"})
     return out
 
 
@@ -168,7 +168,7 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     out = []
 
     def add(name, stream, error, why, exact=True):
-        out.append(dict(name=name, stream=bytes(stream), error=error, exact=exact, why=why))
+        out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact, "why": why})
 
     add("empty", b"", "MicFormatError", "no bytes at all")
     add("bad_magic_png", b"\x89PNG\r\n\x1a\n" + ct[8:], "MicFormatError", "PNG signature")
@@ -268,14 +268,14 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         np.save(buf, le, allow_pickle=False)
         files[f"{src['name']}.mic"] = stream
         files[f"{src['name']}.npy"] = buf.getvalue()
-        vectors.append(dict(
-            name=src["name"], stream=f"{src['name']}.mic", source=f"{src['name']}.npy",
-            shape=list(arr.shape), dtype=str(arr.dtype), bits_stored=i.bits_stored,
-            photometric=i.photometric, tile_shape=list(i.tile_shape), tiles=i.tiles,
-            model_id=i.model_id, encode_options=_json_opts(opts), origin=src["origin"],
-            samples_sha256=samples_sha256(arr), stream_sha256=sha256(stream),
-            stream_size=len(stream),
-        ))
+        vectors.append({
+            "name": src["name"], "stream": f"{src['name']}.mic", "source": f"{src['name']}.npy",
+            "shape": list(arr.shape), "dtype": str(arr.dtype), "bits_stored": i.bits_stored,
+            "photometric": i.photometric, "tile_shape": list(i.tile_shape), "tiles": i.tiles,
+            "model_id": i.model_id, "encode_options": _json_opts(opts), "origin": src["origin"],
+            "samples_sha256": samples_sha256(arr), "stream_sha256": sha256(stream),
+            "stream_size": len(stream),
+        })
     by_name = {v["name"]: v for v in vectors}
     for c in compat_variants(base):
         src = by_name[c["of"]]
@@ -299,15 +299,15 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         else:
             raise SystemExit(f"invalid/{inv['name']}: decoded without an error")
         files[f"invalid/{inv['name']}.mic"] = inv["stream"]
-        expected[inv["name"]] = dict(error=inv["error"], exact=inv["exact"], why=inv["why"],
-                                     stream_sha256=sha256(inv["stream"]))
-    meta = dict(
-        description="mic conformance vectors; see formats/README.md",
-        generated_by="formats/make_vectors.py",
-        mic_version=mic.__version__,
-        samples_sha256="sha256 of the decoded samples, C order, little-endian",
-        vectors=vectors,
-    )
+        expected[inv["name"]] = {"error": inv["error"], "exact": inv["exact"], "why": inv["why"],
+                                     "stream_sha256": sha256(inv["stream"])}
+    meta = {
+        "description": "mic conformance vectors; see formats/README.md",
+        "generated_by": "formats/make_vectors.py",
+        "mic_version": mic.__version__,
+        "samples_sha256": "sha256 of the decoded samples, C order, little-endian",
+        "vectors": vectors,
+    }
     return files, meta, expected
 
 

@@ -21,9 +21,26 @@ from hypothesis import strategies as st
 
 import mic
 from mic.bitstream import (
-    HEADER_FIELDS, HEADER_SIZE, LAYOUT_FRC, LAYOUT_FRCS, LAYOUT_RC, LAYOUT_RCS, MAGIC,
-    MODE_LOSSLESS, PHOTOMETRIC_MONOCHROME1, PHOTOMETRIC_RGB, TAG_END, TAG_TILE, VERSION_MAJOR,
-    VERSION_MINOR, Header, iter_tiles, pack_header, pack_segment, read_stream, unpack_header,
+    HEADER_FIELDS,
+    HEADER_SIZE,
+    LAYOUT_FRC,
+    LAYOUT_FRCS,
+    LAYOUT_RC,
+    LAYOUT_RCS,
+    MAGIC,
+    MODE_LOSSLESS,
+    PHOTOMETRIC_MONOCHROME1,
+    PHOTOMETRIC_RGB,
+    TAG_END,
+    TAG_TILE,
+    VERSION_MAJOR,
+    VERSION_MINOR,
+    Header,
+    iter_tiles,
+    pack_header,
+    pack_segment,
+    read_stream,
+    unpack_header,
     write_stream,
 )
 from mic.bitstream.container import KNOWN_CRITICAL, Segment, pack_tile
@@ -139,23 +156,23 @@ def test_header_derived_properties():
 @pytest.mark.parametrize(
     "fields",
     [
-        dict(mode=3), dict(mode=255),
-        dict(bits_allocated=12), dict(bits_allocated=0), dict(bits_allocated=32),
-        dict(signed=2),
-        dict(bits_stored=0), dict(bits_stored=17),
-        dict(bits_allocated=8, bits_stored=9),
-        dict(signed=1, bits_stored=1),
-        dict(photometric=3),
-        dict(layout=4),
-        dict(samples=2), dict(samples=0), dict(samples=4),
-        dict(samples=3),  # monochrome with 3 samples
-        dict(photometric=PHOTOMETRIC_RGB),  # RGB with 1 sample
-        dict(layout=LAYOUT_RC, samples=3, photometric=PHOTOMETRIC_RGB),
-        dict(layout=LAYOUT_FRC, samples=3, photometric=PHOTOMETRIC_RGB, frames=2),
-        dict(layout=LAYOUT_RC, frames=2),
-        dict(layout=LAYOUT_RCS, frames=2),
-        dict(rows=0), dict(cols=0),
-        dict(layout=LAYOUT_FRC, frames=0),
+        {"mode": 3}, {"mode": 255},
+        {"bits_allocated": 12}, {"bits_allocated": 0}, {"bits_allocated": 32},
+        {"signed": 2},
+        {"bits_stored": 0}, {"bits_stored": 17},
+        {"bits_allocated": 8, "bits_stored": 9},
+        {"signed": 1, "bits_stored": 1},
+        {"photometric": 3},
+        {"layout": 4},
+        {"samples": 2}, {"samples": 0}, {"samples": 4},
+        {"samples": 3},  # monochrome with 3 samples
+        {"photometric": PHOTOMETRIC_RGB},  # RGB with 1 sample
+        {"layout": LAYOUT_RC, "samples": 3, "photometric": PHOTOMETRIC_RGB},
+        {"layout": LAYOUT_FRC, "samples": 3, "photometric": PHOTOMETRIC_RGB, "frames": 2},
+        {"layout": LAYOUT_RC, "frames": 2},
+        {"layout": LAYOUT_RCS, "frames": 2},
+        {"rows": 0}, {"cols": 0},
+        {"layout": LAYOUT_FRC, "frames": 0},
     ],
 )
 def test_validate_header_rules(fields):
@@ -169,12 +186,12 @@ def test_validate_header_rules(fields):
 @pytest.mark.parametrize(
     "fields",
     [
-        dict(), dict(bits_allocated=8, bits_stored=1), dict(bits_stored=16),
-        dict(signed=1, bits_stored=2), dict(photometric=PHOTOMETRIC_MONOCHROME1),
-        dict(layout=LAYOUT_RCS, samples=1),  # (R, C, 1) is a legal layout
-        dict(layout=LAYOUT_RCS, samples=3, photometric=PHOTOMETRIC_RGB),
-        dict(layout=LAYOUT_FRCS, samples=3, photometric=PHOTOMETRIC_RGB, frames=9),
-        dict(mode=2), dict(rows=2**32 - 1, cols=2**32 - 1),
+        {}, {"bits_allocated": 8, "bits_stored": 1}, {"bits_stored": 16},
+        {"signed": 1, "bits_stored": 2}, {"photometric": PHOTOMETRIC_MONOCHROME1},
+        {"layout": LAYOUT_RCS, "samples": 1},  # (R, C, 1) is a legal layout
+        {"layout": LAYOUT_RCS, "samples": 3, "photometric": PHOTOMETRIC_RGB},
+        {"layout": LAYOUT_FRCS, "samples": 3, "photometric": PHOTOMETRIC_RGB, "frames": 9},
+        {"mode": 2}, {"rows": 2**32 - 1, "cols": 2**32 - 1},
     ],
 )
 def test_validate_header_accepts(fields):

@@ -21,7 +21,12 @@ import pytest
 
 import mic
 from mic.bitstream import (
-    HEADER_SIZE, MAGIC, TAG_END, TAG_TILE, VERSION_MAJOR, read_stream, unpack_header,
+    HEADER_SIZE,
+    TAG_END,
+    TAG_TILE,
+    VERSION_MAJOR,
+    read_stream,
+    unpack_header,
 )
 from mic.bitstream.schema import HEADER_BODY_SIZE, PREFIX_SIZE
 from mic.codec import MAX_DIMENSION
@@ -313,16 +318,16 @@ def test_tile_segment_shorter_than_its_prefix(n):
 
 # ---------------------------------------------------------------------------- limits
 @pytest.mark.parametrize("fields", [
-    dict(rows=2**31, cols=2**31),
-    dict(rows=2**32 - 1, cols=2**32 - 1),
-    dict(rows=2**31, cols=1),
-    dict(rows=1, cols=2**31),
-    dict(rows=MAX_DIMENSION + 1, cols=1),
-    dict(rows=1, cols=MAX_DIMENSION + 1),
-    dict(rows=2**15, cols=2**15, frames=2, layout=1),  # 2**31 samples > default max_pixels
-    dict(rows=2**20, cols=2**20),
-    dict(frames=2**32 - 1, rows=2**16, cols=2**16, layout=1),
-    dict(frames=2**32 - 1, layout=1),
+    {"rows": 2**31, "cols": 2**31},
+    {"rows": 2**32 - 1, "cols": 2**32 - 1},
+    {"rows": 2**31, "cols": 1},
+    {"rows": 1, "cols": 2**31},
+    {"rows": MAX_DIMENSION + 1, "cols": 1},
+    {"rows": 1, "cols": MAX_DIMENSION + 1},
+    {"rows": 2**15, "cols": 2**15, "frames": 2, "layout": 1},  # 2**31 samples > default max_pixels
+    {"rows": 2**20, "cols": 2**20},
+    {"frames": 2**32 - 1, "rows": 2**16, "cols": 2**16, "layout": 1},
+    {"frames": 2**32 - 1, "layout": 1},
 ])
 def test_absurd_dimensions_are_refused_before_allocating(fields):
     h = forge.small_header(**fields)
@@ -467,7 +472,7 @@ def test_every_single_bit_flip_is_caught_or_harmless(small_stream, small_image):
 
 
 def test_byte_damage_sweep_on_a_tiled_stack(tiled_stack):
-    img, data = tiled_stack
+    _, data = tiled_stack
     for pos in range(len(data)):
         for mask in (0x01, 0x80, 0xFF):
             b = bytearray(data)
@@ -487,10 +492,10 @@ def test_sample_crc_mismatch_is_a_checksum_error(small_stream):
 def test_header_rewrites_of_a_real_stream(small_stream):
     # each rewrite leaves a self-consistent header that does not fit the coded tile
     cases = [
-        (dict(coder_id=200), mic.MicUnsupportedError),
-        (dict(mode=2), mic.MicUnsupportedError),
-        (dict(rows=2**31), mic.MicLimitError),
-        (dict(tile_rows=1), mic.MicFormatError),  # now needs 12 tiles
+        ({"coder_id": 200}, mic.MicUnsupportedError),
+        ({"mode": 2}, mic.MicUnsupportedError),
+        ({"rows": 2**31}, mic.MicLimitError),
+        ({"tile_rows": 1}, mic.MicFormatError),  # now needs 12 tiles
     ]
     for fields, exc in cases:
         expect(exc, forge.set_header_fields(small_stream, **fields), exact=True)
@@ -499,12 +504,12 @@ def test_header_rewrites_of_a_real_stream(small_stream):
 def test_shape_changes_with_the_same_tiles_are_errors(small_stream, small_image):
     # Same tile payload, other geometry/dtype: the coder or the sample CRC must object.
     r, c = small_image.shape
-    for fields in (dict(rows=r - 1), dict(cols=c + 1), dict(rows=c, cols=r),
-                   dict(bits_stored=16), dict(bits_stored=9), dict(signed=1),
-                   dict(bits_allocated=8, bits_stored=8), dict(photometric=1)):
+    for fields in ({"rows": r - 1}, {"cols": c + 1}, {"rows": c, "cols": r},
+                   {"bits_stored": 16}, {"bits_stored": 9}, {"signed": 1},
+                   {"bits_allocated": 8, "bits_stored": 8}, {"photometric": 1}):
         data = forge.set_header_fields(small_stream, **fields)
         t0 = time.process_time()
-        if fields in (dict(photometric=1), dict(bits_stored=16)):
+        if fields in ({"photometric": 1}, {"bits_stored": 16}):
             # these only change the meaning or the declared range, not the samples
             assert decode_or_error(data, small_image), fields
         elif "rows" in fields or "cols" in fields or "bits_allocated" in fields:
@@ -608,7 +613,7 @@ def test_tiny_payload_claiming_a_big_image_fails_fast(small_stream):
 
 
 def test_swapped_tiles_are_caught(tiled_stack):
-    img, data = tiled_stack
+    _, data = tiled_stack
     tiles = _tile_spans(data)
     a, b = tiles[0], tiles[1]
     pa = bytearray(data[a.payload_start:a.payload_end])
@@ -630,7 +635,7 @@ def test_tile_order_in_the_stream_is_free(tiled_stack):
 
 
 def test_no_hang_or_crash_on_random_garbage_after_a_valid_header(small_stream):
-    h, pos = unpack_header(small_stream)
+    _, pos = unpack_header(small_stream)
     rng = np.random.default_rng(11)
     head = small_stream[:pos]
     for n in (1, 11, 12, 13, 64, 1000):

@@ -187,9 +187,9 @@ def test_unsupported_shapes_are_input_errors(shape):
 
 
 @pytest.mark.parametrize("kw", [
-    dict(photometric="YBR_FULL"), dict(photometric="RGB"),  # RGB on 1 sample
-    dict(tile=0), dict(tile=(0, 4)), dict(tile=(4, -1)), dict(tile="big"), dict(tile=(1, 2, 3)),
-    dict(quality=1.5), dict(quality="high"), dict(no_such_option=1),
+    {"photometric": "YBR_FULL"}, {"photometric": "RGB"},  # RGB on 1 sample
+    {"tile": 0}, {"tile": (0, 4)}, {"tile": (4, -1)}, {"tile": "big"}, {"tile": (1, 2, 3)},
+    {"quality": 1.5}, {"quality": "high"}, {"no_such_option": 1},
 ])
 def test_bad_options_are_input_errors(kw):
     with pytest.raises(mic.MicInputError):

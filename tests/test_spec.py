@@ -65,7 +65,7 @@ def test_header_table_matches_the_schema():
 
 
 def test_no_header_placeholder_left():
-    assert not re.search(r"^HEADER_TABLE$", _spec_text(), re.M)
+    assert not re.search(r"^HEADER_TABLE$", _spec_text(), re.MULTILINE)
 
 
 def test_header_table_offsets_are_consistent():
@@ -88,7 +88,7 @@ def test_body_size_and_version_in_the_text():
     m = re.search(r"Header body \(v(\d+)\.(\d+), (\d+) bytes\)", text)
     assert m, "section 3 title 'Header body (vX.Y, N bytes)' not found"
     assert (int(m[1]), int(m[2]), int(m[3])) == (VERSION_MAJOR, VERSION_MINOR, HEADER_BODY_SIZE)
-    m = re.search(r"^# The \.mic bitstream, version (\d+)\.(\d+)", text, re.M)
+    m = re.search(r"^# The \.mic bitstream, version (\d+)\.(\d+)", text, re.MULTILINE)
     assert m and (int(m[1]), int(m[2])) == (VERSION_MAJOR, VERSION_MINOR)
 
 
@@ -118,7 +118,7 @@ def test_every_known_critical_tag_is_specified():
 
     text = _spec_text()
     for tag in sorted(KNOWN_CRITICAL):
-        assert re.search(rf"^\| `{tag.decode()}` \| yes \|", text, re.M), tag
+        assert re.search(rf"^\| `{tag.decode()}` \| yes \|", text, re.MULTILINE), tag
 
 
 def test_limits_and_flags_in_the_text():
@@ -132,7 +132,11 @@ def test_limits_and_flags_in_the_text():
 
 def test_enumerations_in_the_field_meanings():
     from mic.bitstream.schema import (
-        CODER_NAMES, HEADER_FIELDS, LAYOUT_NAMES, MODE_NAMES, PHOTOMETRIC_NAMES,
+        CODER_NAMES,
+        HEADER_FIELDS,
+        LAYOUT_NAMES,
+        MODE_NAMES,
+        PHOTOMETRIC_NAMES,
     )
 
     meaning = {n: m for n, _, m in HEADER_FIELDS}

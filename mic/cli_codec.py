@@ -154,21 +154,55 @@ def _progress(total: int, quiet: bool, desc: str) -> Any:
                 disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
 
 
-def _run_folder(items: list[tuple[Path, Path | None]], action: Callable[[Path, Path | None], Any],
-                quiet: bool, desc: str, root: Path) -> tuple[list[Any], int]:
-    """Run ``action`` on every (input, output); report failures; return (results, n_failed)."""
+def _ignore_sigint() -> None:  # pragma: no cover - runs in worker processes
+    """Workers finish (atomically) the file they are on; the parent handles Ctrl-C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_folder(jobs_list: list[tuple[Callable[..., Any], tuple[Any, ...], Path]], quiet: bool,
+                desc: str, n_jobs: int = 1) -> tuple[list[Any], int]:
+    """Run every ``fn(*args)``; report failures naming their input; return (results, n_failed).
+
+    With ``n_jobs > 1`` the calls run in that many worker processes.  On Ctrl-C the
+    pending files are cancelled, the ones in progress complete (each output is
+    written atomically) and ``KeyboardInterrupt`` propagates.
+    """
     from tqdm import tqdm
 
     results: list[Any] = []
     failed = 0
-    with _progress(len(items), quiet, desc) as bar:
-        for src, dst in items:
-            try:
-                results.append(action(src, dst))
-            except Exception as exc:  # noqa: BLE001 - a bad file must not stop the run
-                failed += 1
-                tqdm.write(f"error: {src}: {_err_text(exc)}", file=sys.stderr)
-            bar.update(1)
+
+    def report(src: Path, exc: BaseException) -> None:
+        nonlocal failed
+        failed += 1
+        tqdm.write(f"error: {src}: {_err_text(exc)}", file=sys.stderr)
+
+    with _progress(len(jobs_list), quiet, desc) as bar:
+        if n_jobs <= 1 or len(jobs_list) <= 1:
+            for fn, args, src in jobs_list:
+                try:
+                    results.append(fn(*args))
+                except Exception as exc:  # noqa: BLE001 - a bad file must not stop the run
+                    report(src, exc)
+                bar.update(1)
+            return results, failed
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ex = ProcessPoolExecutor(max_workers=n_jobs, initializer=_ignore_sigint)
+        try:
+            futures = {ex.submit(fn, *args): src for fn, args, src in jobs_list}
+            for fut in as_completed(futures):
+                try:
+                    results.append(fut.result())
+                except Exception as exc:  # noqa: BLE001
+                    report(futures[fut], exc)
+                bar.update(1)
+        except BaseException:
+            ex.shutdown(wait=True, cancel_futures=True)
+            raise
+        ex.shutdown(wait=True)
     return results, failed
 
 
@@ -273,9 +307,12 @@ def _encode_out_path(rel: Path) -> Path:
                                                  case_sensitive=False), default=None,
               help="Override the photometric interpretation (default: from the file).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Folder runs: files processed in parallel by this many processes.")
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
 def encode_cmd(inp: str, out: str, quality: int | None, bits_stored: int | None,
-               tile: str | None, photometric: str | None, force: bool, quiet: bool) -> None:
+               tile: str | None, photometric: str | None, force: bool, jobs: int,
+               quiet: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
 
     IN is a file, - (stdin; the format is sniffed from its first bytes) or a
@@ -288,13 +325,14 @@ def encode_cmd(inp: str, out: str, quality: int | None, bits_stored: int | None,
       mic encode ct.png ct.mic                 # lossless, prints size/ratio/bpp
       mic encode study.dcm study.mic --tile 256
       mic encode scans/ encoded/ --force       # whole tree, mirrored
+      mic encode scans/ encoded/ -j 4          # four files at a time
       cat ct.png | mic encode - - > ct.mic
     """
     _input_exists(inp)
     options = {"quality": quality, "bits_stored": bits_stored, "tile": parse_tile(tile),
                "photometric": photometric.upper() if photometric else None}
     if inp != STDIO and os.path.isdir(inp):
-        _encode_folder(Path(inp), out, options, force, quiet)
+        _encode_folder(Path(inp), out, options, force, quiet, jobs)
         return
     if out != STDIO and os.path.isdir(out):
         out = str(Path(out) / _encode_out_path(Path(Path(inp).name if inp != STDIO else "stdin")))
@@ -311,8 +349,20 @@ def encode_cmd(inp: str, out: str, quality: int | None, bits_stored: int | None,
         click.echo(_enc_line(res), err=out == STDIO)
 
 
+def _encode_job(src: str, dst: str, options: dict[str, Any], force: bool) -> _EncResult | str:
+    """Encode one file of a folder run (also in a worker process); ``src`` if it has no image."""
+    from .io import NoPixelDataError
+
+    _check_not_exists(Path(dst), force)
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _encode_file(src, dst, options, force)
+    except NoPixelDataError:  # a DICOMDIR or report beside the images: not an error
+        return src
+
+
 def _encode_folder(root: Path, out: str, options: dict[str, Any], force: bool,
-                   quiet: bool) -> None:
+                   quiet: bool, jobs: int = 1) -> None:
     from .io import IMAGE_FORMATS, sniff_format
 
     if out == STDIO:
@@ -337,25 +387,21 @@ def _encode_folder(root: Path, out: str, options: dict[str, Any], force: bool,
         click.echo(f"error: no images (PNG, TIFF, NPY, DICOM) found under {root}", err=True)
         sys.exit(1)
 
-    no_pixels: list[Path] = []
-
-    def action(src: Path, dst: Path | None) -> _EncResult | None:
-        from .io import NoPixelDataError
-
+    jobs_list: list[tuple[Callable[..., Any], tuple[Any, ...], Path]] = []
+    failed_early = 0
+    for src, dst in items:
         assert dst is not None
-        if dst in taken:
-            raise _Failure(f"output {dst} would also be written from {taken[dst]}; rename one")
+        if dst in taken:  # e.g. x.png and x.tif in one folder
+            failed_early += 1
+            click.echo(f"error: {src}: output {dst} would also be written from {taken[dst]}; "
+                       "rename one", err=True)
+            continue
         taken[dst] = src
-        _check_not_exists(dst, force)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            return _encode_file(str(src), str(dst), options, force)
-        except NoPixelDataError:  # a DICOMDIR or report beside the images: not an error
-            no_pixels.append(src)
-            return None
-
-    results, failed = _run_folder(items, action, quiet, "encode", root)
-    results = [r for r in results if r is not None]
+        jobs_list.append((_encode_job, (str(src), str(dst), options, force), src))
+    outcomes, failed = _run_folder(jobs_list, quiet, "encode", jobs)
+    failed += failed_early
+    results = [r for r in outcomes if isinstance(r, _EncResult)]
+    no_pixels = [r for r in outcomes if not isinstance(r, _EncResult)]
     skipped += len(no_pixels)
     if not quiet:
         raw = sum(r.raw_bytes for r in results)
@@ -456,9 +502,11 @@ def _fmt_from_out(out: str, fmt: str | None) -> str:
 @click.option("--max-pixels", type=click.IntRange(1), default=None,
               help="Refuse streams with more decoded samples than this (default 2**30).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Folder runs: files processed in parallel by this many processes.")
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
 def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, force: bool,
-               quiet: bool) -> None:
+               jobs: int, quiet: bool) -> None:
     """Decode a .mic file (or a folder of them) to PNG, TIFF or NPY.
 
     The output format comes from OUT's suffix (.png, .tif/.tiff, .npy). PNG holds
@@ -480,7 +528,7 @@ def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, forc
         fmt = "tiff"
     mp = max_pixels if max_pixels is not None else mic.DEFAULT_MAX_PIXELS
     if inp != STDIO and os.path.isdir(inp):
-        _decode_folder(Path(inp), out, fmt or "auto", force, quiet, mp)
+        _decode_folder(Path(inp), out, fmt or "auto", force, quiet, mp, jobs)
         return
     if out == STDIO:
         ofmt = fmt if fmt not in (None, "auto") else "npy"
@@ -521,8 +569,14 @@ def _mic_files(root: Path, exclude: Path | None = None) -> tuple[list[Path], int
     return found, skipped
 
 
+def _decode_job(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> _DecResult:
+    """Decode one file of a folder run (also in a worker process)."""
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    return _decode_file(src, dst, fmt, force, max_pixels)
+
+
 def _decode_folder(root: Path, out: str, fmt: str, force: bool, quiet: bool,
-                   max_pixels: int) -> None:
+                   max_pixels: int, jobs: int = 1) -> None:
     from .io import SUFFIX
 
     if out == STDIO:
@@ -541,17 +595,20 @@ def _decode_folder(root: Path, out: str, fmt: str, force: bool, quiet: bool,
         # with fmt auto the suffix is added once the image is known
         items.append((p, out_root / (str(base) + (SUFFIX[fmt] if fmt != "auto" else ""))))
     taken: dict[Path, Path] = {}
-
-    def action(src: Path, dst: Path | None) -> _DecResult:
+    jobs_list: list[tuple[Callable[..., Any], tuple[Any, ...], Path]] = []
+    failed_early = 0
+    for src, dst in items:
         assert dst is not None
         if fmt != "auto":
             if dst in taken:
-                raise _Failure(f"output {dst} would also be written from {taken[dst]}")
+                failed_early += 1
+                click.echo(f"error: {src}: output {dst} would also be written from "
+                           f"{taken[dst]}", err=True)
+                continue
             taken[dst] = src
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        return _decode_file(str(src), str(dst), fmt, force, max_pixels)
-
-    results, failed = _run_folder(items, action, quiet, "decode", root)
+        jobs_list.append((_decode_job, (str(src), str(dst), fmt, force, max_pixels), src))
+    results, failed = _run_folder(jobs_list, quiet, "decode", jobs)
+    failed += failed_early
     if not quiet:
         comp = sum(r.mic_bytes for r in results)
         raw = sum(r.info.raw_size for r in results)

@@ -446,3 +446,32 @@ def test_quickstart_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert ns["main"](["quickstart.py", str(DATA / "us_breast_rgb.png")]) == 0
     out = capsys.readouterr().out
     assert "round trip exact: max abs error 0" in out and "ratio" in out and "bits/pixel" in out
+
+
+def test_folder_parallel_jobs_same_result(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    _make_tree(src)
+    r1 = run("encode", src, tmp_path / "e1", "--quiet")
+    r2 = run("encode", src, tmp_path / "e2", "-j", "2")
+    assert r1.exit_code == r2.exit_code == 1  # the broken file, in both modes
+    assert "broken.png" in r2.stderr and "encoded 5 of 6 files" in r2.stdout
+    f1 = sorted(p.relative_to(tmp_path / "e1") for p in (tmp_path / "e1").rglob("*.mic"))
+    f2 = sorted(p.relative_to(tmp_path / "e2") for p in (tmp_path / "e2").rglob("*.mic"))
+    assert f1 == f2 and len(f1) == 5
+    for rel in f1:
+        a = mic.decode((tmp_path / "e1" / rel).read_bytes())
+        b = mic.decode((tmp_path / "e2" / rel).read_bytes())
+        assert np.array_equal(a, b)
+    r = run("decode", tmp_path / "e2", tmp_path / "d2", "--jobs", "2", "--format", "npy")
+    assert r.exit_code == 0 and len(list((tmp_path / "d2").rglob("*.npy"))) == 5
+    assert not [p for p in tmp_path.rglob(".*.part")]
+
+
+def test_folder_name_collision_reported(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(DATA / "us_breast_u8.png", src / "x.png")
+    (src / "x.tif").write_bytes(mic.io.image_to_bytes(real("us_breast_u8.png"), "tiff"))
+    r = run("encode", src, tmp_path / "out")
+    assert r.exit_code == 1 and "would also be written" in r.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["x.mic"]

@@ -286,15 +286,13 @@ class LosslessTileEncoder:
         return []
 
     def encode_tile(self, tile: np.ndarray) -> bytes:
-        if tile.shape[2] == 3:
-            planes = _rct_forward(tile)
-            xform = XFORM_RCT
-        else:
-            planes = [tile[..., 0]]
-            xform = XFORM_NONE
-        out = [struct.pack("<B", xform)]
-        out.extend(encode_plane(np.ascontiguousarray(p)) for p in planes)
-        return b"".join(out)
+        if tile.shape[2] == 1:
+            return bytes((XFORM_NONE,)) + encode_plane(np.ascontiguousarray(tile[..., 0]))
+        # RGB: the colour transform usually wins; keep whichever is smaller.
+        rct = bytes((XFORM_RCT,)) + b"".join(encode_plane(p) for p in _rct_forward(tile))
+        plain = bytes((XFORM_NONE,)) + b"".join(
+            encode_plane(np.ascontiguousarray(tile[..., i])) for i in range(3))
+        return rct if len(rct) <= len(plain) else plain
 
 
 class LosslessTileDecoder:
@@ -314,7 +312,7 @@ class LosslessTileDecoder:
         xform = buf[0]
         pos = 1
         s = self.header.samples
-        if (xform == XFORM_RCT) != (s == 3) or xform not in (XFORM_NONE, XFORM_RCT):
+        if xform not in (XFORM_NONE, XFORM_RCT) or (xform == XFORM_RCT and s != 3):
             raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
         planes = []
         for _ in range(s):
@@ -324,4 +322,4 @@ class LosslessTileDecoder:
             raise MicFormatError(f"lossless tile: {len(buf) - pos} unexpected trailing bytes")
         if xform == XFORM_RCT:
             return _rct_inverse(*planes)
-        return planes[0][..., None]
+        return np.stack(planes, axis=-1)

@@ -475,3 +475,32 @@ def test_folder_name_collision_reported(tmp_path: Path) -> None:
     r = run("encode", src, tmp_path / "out")
     assert r.exit_code == 1 and "would also be written" in r.stderr
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["x.mic"]
+
+
+def test_ctrl_c_in_a_folder_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C on the third file: the first two outputs are complete, nothing partial remains."""
+    import mic.cli_codec as cc
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(5):
+        shutil.copy(DATA / "us_breast_u8.png", src / f"u{i}.png")
+    real_encode_file = cc._encode_file
+    calls = []
+
+    def interrupting(s: str, d: str, options: dict, force: bool) -> object:
+        calls.append(s)
+        if len(calls) == 3:
+            with mic.io.atomic_output(d) as f:  # interrupted while writing its output
+                f.write(b"half a stream")
+                raise KeyboardInterrupt
+        return real_encode_file(s, d, options, force)
+
+    monkeypatch.setattr(cc, "_encode_file", interrupting)
+    r = CliRunner().invoke(main, ["encode", str(src), str(tmp_path / "out")])
+    assert r.exit_code == 1 and "Aborted" in r.output
+    made = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert made == ["u0.mic", "u1.mic"]  # no u2 (partial), no temporary files
+    for name in made:
+        assert np.array_equal(mic.decode((tmp_path / "out" / name).read_bytes()),
+                              real("us_breast_u8.png"))

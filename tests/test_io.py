@@ -514,3 +514,14 @@ def test_mic_compressed_dicom_read_without_importing_mic_dicom_first(tmp_path: P
                          check=True, env=dict(os.environ, NUMBA_NUM_THREADS="1"))
     ct = real("ct_abdomen_u16.png")
     assert out.stdout.split() == ["uint16", "(256,", "256)", "12", str(int(ct.sum()))]
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import mic.cli_codec
+    import mic.io
+
+    for module in (mic.io, mic.cli_codec):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

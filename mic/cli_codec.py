@@ -239,9 +239,9 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
     if fmt is None:
         raise _Failure("not a recognised image (PNG, TIFF, NPY or DICOM with its 'DICM' "
                        "preamble; name a preamble-less DICOM file *.dcm)")
-    arr, meta = read_image(data, format=fmt)
-    if meta.format == "mic":
+    if fmt == "mic":
         raise _Failure(f"{src_name} is already a .mic stream (use 'mic decode')")
+    arr, meta = read_image(data, format=fmt)
     enc_opts = meta.encode_options(arr)
     for key in ("bits_stored", "photometric"):
         if options.get(key) is not None:

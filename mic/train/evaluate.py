@@ -105,6 +105,25 @@ def curve_j2k(a: np.ndarray, levels: tuple[float, ...] = (22, 26, 30, 34, 38, 42
     return pts
 
 
+def curve_jxl(a: np.ndarray, distances: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3.0,
+                                                              6.0, 12.0)) -> list[dict[str, float]]:
+    """JPEG XL (libjxl via imagecodecs), effort 7; data shifted to unsigned first."""
+    import imagecodecs
+
+    peak = _peak(a)
+    lo = int(a.min())
+    u = (a.astype(np.int64) - lo)
+    bits = max(1, int(u.max()).bit_length())
+    u = u.astype(np.uint8 if bits <= 8 else np.uint16)
+    pts = []
+    for d in distances:
+        b = imagecodecs.jpegxl_encode(u, effort=7, distance=d, bitspersample=bits)
+        dec = imagecodecs.jpegxl_decode(b).astype(np.int64) + lo
+        pts.append({"q": d, "bpp": 8 * len(b) / (a.shape[0] * a.shape[1]),
+                    "psnr": psnr(a, dec.reshape(a.shape), peak)})
+    return pts
+
+
 def _bd(ref: list[dict[str, float]], test: list[dict[str, float]]) -> float:
     ref = sorted(ref, key=lambda p: p["bpp"])
     test = sorted(test, key=lambda p: p["bpp"])
@@ -112,8 +131,8 @@ def _bd(ref: list[dict[str, float]], test: list[dict[str, float]]) -> float:
                    np.array([p["bpp"] for p in test]), np.array([p["psnr"] for p in test]))
 
 
-def evaluate(folder: str | Path, model: str = "cnn", max_side: int | None = None
-             ) -> dict[str, Any]:
+def evaluate(folder: str | Path, model: str = "cnn", max_side: int | None = None,
+             jxl: bool = False) -> dict[str, Any]:
     """Curves and BD-rates for every image of ``folder``."""
     from ..lossy import qualities
 
@@ -129,6 +148,14 @@ def evaluate(folder: str | Path, model: str = "cnn", max_side: int | None = None
         j = curve_j2k(a)
         ent = {"name": im["name"], "modality": im["modality"], "shape": list(a.shape),
                "mic": m, "j2k": j, "bd_rate_vs_j2k": _bd(j, m)}
+        if jxl:
+            try:
+                x = curve_jxl(a)
+                ent["jxl"] = x
+                ent["bd_rate_vs_jxl"] = _bd(x, m)
+            except Exception as exc:  # noqa: BLE001 - an anchor that cannot code this image
+                ent["bd_rate_vs_jxl"] = float("nan")
+                ent["jxl_error"] = str(exc)
         res["images"].append(ent)
         print(f"{im['modality']:3s} {im['name'][:40]:40s} BD {ent['bd_rate_vs_j2k']:+.3f}  "
               f"mic bpp {m[0]['bpp']:.3f}..{m[-1]['bpp']:.3f} psnr {m[0]['psnr']:.1f}.."
@@ -140,6 +167,14 @@ def evaluate(folder: str | Path, model: str = "cnn", max_side: int | None = None
     res["bd_by_modality"] = {k: float(np.mean(v)) for k, v in sorted(by_mod.items())}
     allv = [v for vs in by_mod.values() for v in vs]
     res["bd_mean"] = float(np.mean(allv)) if allv else float("nan")
+    if jxl:
+        bx: dict[str, list[float]] = {}
+        for e in res["images"]:
+            if np.isfinite(e.get("bd_rate_vs_jxl", float("nan"))):
+                bx.setdefault(e["modality"], []).append(e["bd_rate_vs_jxl"])
+        res["bd_jxl_by_modality"] = {k: float(np.mean(v)) for k, v in sorted(bx.items())}
+        xs = [v for vs in bx.values() for v in vs]
+        res["bd_jxl_mean"] = float(np.mean(xs)) if xs else float("nan")
     return res
 
 
@@ -181,18 +216,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default=None, help="models.json of other weights to use")
     ap.add_argument("--max-side", type=int, default=None)
     ap.add_argument("--time", action="store_true", help="also time a 512x512 CT slice")
+    ap.add_argument("--jxl", action="store_true", help="also compare with JPEG XL effort 7")
     args = ap.parse_args(argv)
     if args.weights:
         from ..models.weights import register_weights
 
         register_weights(args.weights)
-    res = evaluate(args.folder, args.model, args.max_side)
+    res = evaluate(args.folder, args.model, args.max_side, args.jxl)
     if args.time:
         res["timing_512_ct"] = time_decode_ct(args.model)
         print("timing", res["timing_512_ct"])
     print("BD-rate vs JPEG 2000 by modality:", {k: round(v, 3) for k, v in
                                                 res["bd_by_modality"].items()},
           "mean", round(res["bd_mean"], 3))
+    if args.jxl:
+        print("BD-rate vs JPEG XL e7 by modality:", {k: round(v, 3) for k, v in
+                                                     res["bd_jxl_by_modality"].items()},
+              "mean", round(res["bd_jxl_mean"], 3))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(res, indent=1))

@@ -269,10 +269,14 @@ def _interp_at(bpps: list[float], vals: list[float], target: float) -> float:
 
 
 def matched_rate_table(rows: Sequence[dict[str, Any]],
-                       targets: Sequence[float] = MATCHED_BPP) -> tuple[str, list[dict[str, Any]]]:
+                       targets: Sequence[float] = MATCHED_BPP, *,
+                       reference: str | None = None) -> tuple[str, list[dict[str, Any]]]:
     """Seed-paper layout at matched rates: per codec and target bpp, the mean over the images
     whose sweep spans that rate of PSNR, SSIM, MS-SSIM (interpolated in log-rate), CR
     (stored bits per pixel / target) and enc/dec time of the nearest point.
+
+    With ``reference``, a column gives the mean PSNR difference to the reference over the
+    images both span (the like-for-like comparison; the plain means cover different images).
     """
     by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -302,20 +306,38 @@ def matched_rate_table(rows: Sequence[dict[str, Any]],
                 acc["dec_ms"].append(float(near["dec_ms"]))
             if not acc:
                 continue
-            rec = {"bpp": t, "codec": c, "images": len(acc["psnr"])}
+            rec: dict[str, Any] = {"bpp": t, "codec": c, "images": len(acc["psnr"])}
             rec.update({k: float(np.nanmean(v)) for k, v in acc.items()})
+            dcell = ""
+            if reference is not None and c != reference:
+                diffs = []
+                for (cc, img), pts in by.items():
+                    if cc != c or (reference, img) not in by:
+                        continue
+                    rp = by[(reference, img)]
+                    a = _interp_at([float(p["bpp"]) for p in pts], [float(p["psnr"]) for p in pts], t)
+                    b = _interp_at([float(p["bpp"]) for p in rp], [float(p["psnr"]) for p in rp], t)
+                    if math.isfinite(a) and math.isfinite(b):
+                        diffs.append(a - b)
+                if diffs:
+                    rec["dpsnr_vs_ref"] = float(np.mean(diffs))
+                    rec["dpsnr_images"] = len(diffs)
+                    dcell = f"{rec['dpsnr_vs_ref']:+.2f} ({len(diffs)})"
             out.append(rec)
-            body.append([c, f"{t:g}", rec["images"], rec["cr"], f"{rec['psnr']:.2f}", rec["ssim"],
-                         rec["ms_ssim"], f"{rec['enc_ms']:.1f}", f"{rec['dec_ms']:.1f}"])
+            line = [c, f"{t:g}", rec["images"], rec["cr"], f"{rec['psnr']:.2f}", rec["ssim"],
+                    rec["ms_ssim"], f"{rec['enc_ms']:.1f}", f"{rec['dec_ms']:.1f}"]
+            body.append(line + ([dcell] if reference is not None else []))
     hdr = ["method", "bpp", "images", "CR", "PSNR dB", "SSIM", "MS-SSIM", "enc ms", "dec ms"]
+    if reference is not None:
+        hdr.append(f"ΔPSNR vs {reference} (n)")
     return md_table(hdr, body), out
 
 
 def plot_rd(rows: Sequence[dict[str, Any]], outdir: str | Path, *,
             metric: str = "psnr") -> list[Path]:
-    """One PNG per modality: mean ``metric`` vs bpp for every lossy codec (log x axis),
-    averaged over the modality's images on a common rate grid (only where every image's
-    sweep spans the rate), with each lossless codec's pixel-weighted bpp as a tick line.
+    """One PNG per modality with every lossy codec's RD curve of every image of that modality
+    (one colour per codec, log-rate x axis), and mic's and JPEG-LS's pixel-weighted lossless
+    bpp as vertical lines.
     """
     import matplotlib
 
@@ -324,7 +346,6 @@ def plot_rd(rows: Sequence[dict[str, Any]], outdir: str | Path, *,
 
     outdir = Path(outdir)
     files = []
-    grid = np.exp(np.linspace(math.log(0.02), math.log(8.0), 60))
     _, ll = lossless_table(rows)
     for m in sorted({r["modality"] for r in rows}):
         mrows = [r for r in rows if r["modality"] == m]
@@ -333,39 +354,37 @@ def plot_rd(rows: Sequence[dict[str, Any]], outdir: str | Path, *,
         for r in mrows:
             if r["mode"] == "lossy" and _ok(r) and math.isfinite(_num(r.get(metric))):
                 by[(r["codec"], r["image"])].append(r)
-        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-        for c in sorted({c for c, _ in by}, key=lambda c: (not c.startswith("mic"), c)):
-            ys = []
+        fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
+        codecs = sorted({c for c, _ in by}, key=lambda c: (not c.startswith("mic"), c))
+        colors = plt.get_cmap("tab10")
+        for k, c in enumerate(codecs):
+            first = True
             for img in imgs:
                 pts = by.get((c, img))
                 if not pts:
-                    ys = []
-                    break
+                    continue
                 fb, fp = monotone_frontier([float(p["bpp"]) for p in pts],
                                            [float(p[metric]) for p in pts])
-                ys.append([_interp_at(list(fb), list(fp), g) if len(fb) else math.nan
-                           for g in grid])
-            if not ys:
-                continue
-            y = np.asarray(ys).mean(axis=0)  # NaN where any image does not span the rate
-            ok = np.isfinite(y)
-            if ok.sum() < 2:
-                continue
-            lw = 2.4 if c.startswith("mic") else 1.3
-            ax.plot(grid[ok], y[ok], label=c, lw=lw)
-        for c, v in ll.get(m, {}).items():
-            if v <= grid[-1]:
-                ax.axvline(v, ls=":", lw=0.8, color="grey")
-                ax.text(v, ax.get_ylim()[0], f" {c} lossless", rotation=90, fontsize=6,
-                        color="grey", va="bottom")
+                if len(fb) == 0:
+                    continue
+                ax.plot(fb, fp, "-o", ms=2.5, color=colors(k % 10),
+                        lw=2.0 if c.startswith("mic") else 1.0, alpha=0.8,
+                        label=c if first else None)
+                first = False
+        for c, ls in (("mic", "--"), ("jpegls", ":")):
+            v = ll.get(m, {}).get(c)
+            if v is not None:
+                ax.axvline(v, ls=ls, lw=1.0, color="black" if c == "mic" else "grey",
+                           label=f"{c} lossless ({v:.2f} bpp)")
         ax.set_xscale("log")
         ax.set_xlabel("bits per pixel")
-        ax.set_ylabel({"psnr": "PSNR (dB, native peak)", "ssim": "SSIM",
+        ax.set_ylabel({"psnr": "PSNR (dB at 2^bits_stored - 1)", "psnr_eff":
+                       "PSNR (dB at 2^eff_bits - 1)", "ssim": "SSIM",
                        "ms_ssim": "MS-SSIM"}.get(metric, metric))
-        ax.set_title(f"{m}: {len(imgs)} image(s), mean over images")
+        ax.set_title(f"{m}: {len(imgs)} image(s), one line per image and codec")
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=7)
         fig.tight_layout()
         f = outdir / f"rd_{m}_{metric}.png"
         fig.savefig(f)

@@ -236,6 +236,10 @@ def read_image(src: Source, *, format: str | None = None) -> tuple[np.ndarray, I
     MicUnsupportedError
         A valid file this build cannot decode exactly (e.g. a compressed DICOM
         transfer syntax without its decoder, or 16-bit RGB PNG without imagecodecs).
+    NoPixelDataError
+        (a :class:`MicInputError`) a valid file without an image, e.g. a DICOMDIR.
+    OSError
+        The path cannot be opened (``FileNotFoundError``, ``PermissionError``).
 
     Example
     -------

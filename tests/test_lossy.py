@@ -182,3 +182,21 @@ def test_unknown_model_id_and_weights_hash_are_named():
     s2[j] = (b"LMDL", b"\x03\x00")
     with pytest.raises(mic.MicFormatError):
         mic.decode(rebuild(header, s2))
+
+
+def test_coded_size_matches_the_tables_information_content():
+    """The range coder spends what the frozen tables say (tensorflow-compression style check):
+    never less than the ideal code length, at most a few words more."""
+    from mic.bitstream import Header
+    from mic.lossy import PLANE, LossyTileEncoder
+
+    img = ct_like(128, 96).astype(np.int32)[:, :, None]
+    for model in ("ae", "vae", "cnn"):
+        h = Header(mode=1, model_id=0, coder_id=0, bits_allocated=16, signed=0, bits_stored=12,
+                   photometric=0, layout=0, samples=1, frames=1, rows=128, cols=96)
+        enc = LossyTileEncoder(h, 4, model=model)
+        payload = enc.encode_tile(img)
+        coded_bits = 8 * (len(payload) - PLANE.size)
+        assert enc.information_bits > 0
+        assert coded_bits >= enc.information_bits - 1
+        assert coded_bits <= enc.information_bits * 1.01 + 96

@@ -95,6 +95,13 @@ def decode_grouped(dec: object, tab: np.ndarray, bank: ModelBank) -> np.ndarray:
     return out
 
 
+def information_bits(sym: np.ndarray, tab: np.ndarray, bank: ModelBank) -> float:
+    """Ideal code length in bits of ``sym`` under the integer tables (no coder overhead)."""
+    t = bank.tables
+    f = t.flat[t.offsets[np.asarray(tab, np.int64).reshape(-1)] + np.asarray(sym).reshape(-1)]
+    return float(np.sum(FREQ_BITS - np.log2(f.astype(np.float64))))
+
+
 def encode_uint32(enc: object, u: np.ndarray) -> None:
     """Raw 32-bit values as two uniform 16-bit symbols each (low half first)."""
     u = np.asarray(u, np.uint32).reshape(-1)

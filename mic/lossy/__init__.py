@@ -205,6 +205,8 @@ class LossyTileEncoder:
         if header.tile_rows == 0 and header.tile_cols == 0:
             header.tile_rows = header.tile_cols = DEFAULT_TILE
         self.header = header
+        #: ideal bits of the coded symbols so far (tables' information content + 32 per escape)
+        self.information_bits = 0.0
 
     def extra_segments(self) -> list[tuple[bytes, bytes]]:
         lm = self.lm
@@ -218,7 +220,7 @@ class LossyTileEncoder:
     def _encode_plane(self, v: np.ndarray) -> bytes:
         import torch
 
-        from ..entropy import encode_grouped, encode_uint32, new_encoder, words
+        from ..entropy import encode_grouped, encode_uint32, information_bits, new_encoder, words
         from ..quant import quantize_residual, split_escapes, zigzag
 
         lm = self.lm
@@ -241,12 +243,14 @@ class LossyTileEncoder:
             zs, zesc = split_escapes(zq, ztab, lm.zbank.tables.half)
             encode_grouped(enc, zs, ztab, lm.zbank)
             encode_uint32(enc, zigzag(zesc))
+            self.information_bits += information_bits(zs, ztab, lm.zbank) + 32 * zesc.size
             parts.append(zq)
             mu, tab = _hyper(lm, zq)
             q = quantize_residual(y, mu)
         sym, esc = split_escapes(q, tab, lm.ybank.tables.half)
         encode_grouped(enc, sym, tab, lm.ybank)
         encode_uint32(enc, zigzag(esc))
+        self.information_bits += information_bits(sym, tab, lm.ybank) + 32 * esc.size
         parts.append(q)
         crc = 0
         for p in parts:

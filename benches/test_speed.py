@@ -62,7 +62,7 @@ def test_lossless_decode(benchmark, image16, codec):
 def _lossy_modes() -> list[tuple[str, int]]:
     """(model, quality) per mic lossy model: its middle quality.  Empty without torch/weights."""
     try:
-        import mic.lossy as lossy
+        from mic import lossy
 
         return [(m, sorted(lossy.qualities(m))[len(lossy.qualities(m)) // 2])
                 for m in lossy.available_models() if lossy.qualities(m)]

@@ -14,7 +14,7 @@ pytest.importorskip("imagecodecs")
 pytest.importorskip("matplotlib")
 pytest.importorskip("scipy")
 
-from mic.cli import main  # noqa: E402
+from mic.cli import main
 
 DATA = Path(__file__).parent / "data" / "bench"
 

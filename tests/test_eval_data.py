@@ -33,7 +33,8 @@ def test_manifest_images_and_signed_shift():
 def test_manifest_split_filter(tmp_path):
     d = tmp_path / "corpus"
     shutil.copytree(DATA, d)
-    rows = list(csv.DictReader(open(d / "manifest.csv", newline="")))
+    with open(d / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     rows[1]["split"] = "eval"
     with open(d / "manifest.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))

@@ -10,8 +10,17 @@ import pytest
 from mic.errors import MicInputError
 from mic.eval.bdrate import bd_psnr, bd_rate, monotone_frontier
 from mic.eval.metrics import (
-    bits_per_pixel, compression_ratio, max_abs_error, megapixels_per_second, ms_ssim,
-    ms_ssim_scales, mse, peak_for_bits, psnr, ssim, ssim_ms_ssim,
+    bits_per_pixel,
+    compression_ratio,
+    max_abs_error,
+    megapixels_per_second,
+    ms_ssim,
+    ms_ssim_scales,
+    mse,
+    peak_for_bits,
+    psnr,
+    ssim,
+    ssim_ms_ssim,
 )
 
 pytest.importorskip("scipy")
@@ -86,7 +95,7 @@ def _ssim_ref64(a, b, peak):
     from scipy.ndimage import gaussian_filter
 
     x, y = a.astype(np.float64), b.astype(np.float64)
-    f = lambda z: gaussian_filter(z, 1.5, truncate=3.5, mode="reflect")  # noqa: E731
+    f = lambda z: gaussian_filter(z, 1.5, truncate=3.5, mode="reflect")
     mx, my = f(x), f(y)
     vx, vy, cxy = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
     c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2

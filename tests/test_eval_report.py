@@ -9,7 +9,12 @@ import math
 import pytest
 
 from mic.eval.report import (
-    bd_rate_table, lossless_table, matched_rate_table, md_table, speed_table, write_csv,
+    bd_rate_table,
+    lossless_table,
+    matched_rate_table,
+    md_table,
+    speed_table,
+    write_csv,
     write_json,
 )
 from mic.eval.runner import RESULT_FIELDS
@@ -23,7 +28,7 @@ def _row(image, modality, codec, mode, nbytes, *, rows=100, cols=100, psnr=None,
              bytes=nbytes, bpp=8.0 * nbytes / (rows * cols), cr=20000 / nbytes,
              psnr=math.inf if mode == "lossless" else psnr,
              ssim=1.0 if mode == "lossless" else ssim, ms_ssim=1.0 if mode == "lossless" else ssim,
-             exact=True if mode == "lossless" else False, enc_ms=enc_ms, dec_ms=dec_ms, error="")
+             exact=mode == "lossless", enc_ms=enc_ms, dec_ms=dec_ms, error="")
     return r
 
 

@@ -17,4 +17,4 @@ from __future__ import annotations
 from .bdrate import bd_psnr, bd_rate, monotone_frontier
 from .metrics import max_abs_error, ms_ssim, psnr, ssim
 
-__all__ = ["psnr", "ssim", "ms_ssim", "max_abs_error", "bd_rate", "bd_psnr", "monotone_frontier"]
+__all__ = ["bd_psnr", "bd_rate", "max_abs_error", "monotone_frontier", "ms_ssim", "psnr", "ssim"]

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import MicInputError
 
-__all__ = ["monotone_frontier", "bd_rate", "bd_psnr"]
+__all__ = ["bd_psnr", "bd_rate", "monotone_frontier"]
 
 #: Smallest shared PSNR range (dB) over which a BD-rate is reported.
 MIN_OVERLAP_DB = 0.5

@@ -89,15 +89,21 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
     from .codecs import all_codecs
     from .data import load_images
     from .report import (
-        bd_rate_table, lossless_table, matched_rate_table, per_image_lossless_table, plot_rd,
-        speed_table, write_csv, write_json,
+        bd_rate_table,
+        lossless_table,
+        matched_rate_table,
+        per_image_lossless_table,
+        plot_rd,
+        speed_table,
+        write_csv,
+        write_json,
     )
     from .runner import run_points
 
     if peak not in ("stored", "eff"):
         raise MicInputError(f"peak must be 'stored' or 'eff', got {peak!r}")
     t_start = time.perf_counter()
-    started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     images = load_images(folder, split=split, limit=limit)
     want = [c.strip() for c in (codecs or []) if c.strip()]
     need_lossy = not want or any(w.startswith("mic-") or w == "mic-lossy" for w in want)

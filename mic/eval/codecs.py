@@ -37,7 +37,7 @@ import numpy as np
 
 from .data import BenchImage
 
-__all__ = ["Point", "Codec", "all_codecs", "ANCHOR_NAMES", "lossy_models"]
+__all__ = ["ANCHOR_NAMES", "Codec", "Point", "all_codecs", "lossy_models"]
 
 
 @dataclass
@@ -201,7 +201,7 @@ def _mic_lossless_points(im: BenchImage, quick: bool) -> list[Point] | str:
 def lossy_models() -> tuple[list[tuple[str, list[int]]], str]:
     """The mic lossy models and their qualities, or ([], reason) when there are none."""
     try:
-        import mic.lossy as lossy  # imports torch
+        from mic import lossy  # imports torch
     except Exception as exc:  # noqa: BLE001 - any failure means "no lossy mode here"
         return [], f"mic.lossy not importable ({type(exc).__name__}: {exc})"
     if not hasattr(lossy, "available_models") or not hasattr(lossy, "qualities"):

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import MicInputError
 
-__all__ = ["BenchImage", "read_image", "load_images", "find_manifest", "IMAGE_SUFFIXES"]
+__all__ = ["IMAGE_SUFFIXES", "BenchImage", "find_manifest", "load_images", "read_image"]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".dcm")
 

@@ -32,8 +32,17 @@ import numpy as np
 from ..errors import MicInputError
 
 __all__ = [
-    "peak_for_bits", "mse", "psnr", "ssim", "ms_ssim", "ssim_ms_ssim", "max_abs_error", "bits_per_pixel",
-    "compression_ratio", "megapixels_per_second", "MS_SSIM_WEIGHTS",
+    "MS_SSIM_WEIGHTS",
+    "bits_per_pixel",
+    "compression_ratio",
+    "max_abs_error",
+    "megapixels_per_second",
+    "ms_ssim",
+    "mse",
+    "peak_for_bits",
+    "psnr",
+    "ssim",
+    "ssim_ms_ssim",
 ]
 
 #: The five scale weights of MS-SSIM (Wang, Simoncelli, Bovik 2003).

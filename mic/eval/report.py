@@ -30,8 +30,17 @@ from .bdrate import bd_rate, monotone_frontier
 from .runner import RESULT_FIELDS
 
 __all__ = [
-    "write_csv", "write_json", "lossless_table", "per_image_lossless_table", "speed_table", "bd_rates", "bd_rate_table",
-    "matched_rate_table", "plot_rd", "md_table", "MATCHED_BPP",
+    "MATCHED_BPP",
+    "bd_rate_table",
+    "bd_rates",
+    "lossless_table",
+    "matched_rate_table",
+    "md_table",
+    "per_image_lossless_table",
+    "plot_rd",
+    "speed_table",
+    "write_csv",
+    "write_json",
 ]
 
 #: Bit rates (bpp) of the matched-rate table.

@@ -23,10 +23,15 @@ import numpy as np
 from .codecs import Codec, Point
 from .data import BenchImage, make_image
 from .metrics import (
-    bits_per_pixel, compression_ratio, max_abs_error, megapixels_per_second, psnr, ssim_ms_ssim,
+    bits_per_pixel,
+    compression_ratio,
+    max_abs_error,
+    megapixels_per_second,
+    psnr,
+    ssim_ms_ssim,
 )
 
-__all__ = ["run_points", "measure_point", "RESULT_FIELDS"]
+__all__ = ["RESULT_FIELDS", "measure_point", "run_points"]
 
 #: Columns of every result row, in CSV order.
 RESULT_FIELDS = (

@@ -133,6 +133,10 @@ def test_corrupt_tile_payload_raises_mic_error():
                 hits += 1
             # a flip in the normalisation fields (lo/bits) may decode to a valid other image
     assert hits > 0
+    s2 = list(segs)
+    s2[i] = (tag, p + b"\0")
+    with pytest.raises(mic.MicFormatError, match="trailing"):
+        mic.decode(rebuild(header, s2))
     for cut in (9, 20, len(p) - 1):
         s2 = list(segs)
         s2[i] = (tag, p[:cut])

@@ -296,6 +296,9 @@ class LossyTileDecoder:
         off = 0
         for s in range(self.samples):
             out[:, :, s], off = self._decode_plane(payload, off, rows, cols)
+        if off != len(payload):
+            raise MicFormatError(f"lossy tile payload has {len(payload) - off} unexpected "
+                                 "trailing bytes")
         return out
 
     def _decode_plane(self, buf: memoryview, off: int, rows: int,

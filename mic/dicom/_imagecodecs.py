@@ -49,6 +49,10 @@ def _decode_frame(src: bytes, runner: Any) -> bytes:
         raise ValueError(f"decoded {arr.shape}, expected {rows}x{cols}x{spp}")
     if spp > 1:
         runner.set_option("planar_configuration", 0)
+    if runner.transfer_syntax in (JPEGLSLossless, JPEGLSNearLossless):
+        # DICOM's Bits Stored, not the codestream's precision (encoders often write
+        # P = 16 for 12-bit data), says where the sign bit of signed samples is.
+        runner.set_option("jls_precision", int(runner.bits_stored))
     itemsize = max(1, int(runner.bits_allocated) // 8)
     return np.ascontiguousarray(arr, dtype=np.dtype(f"<u{itemsize}")).tobytes()
 

@@ -286,30 +286,8 @@ def block_costs_classes(tokens, h, w, bs, cost):
 
 
 @njit(cache=True)
-def group_by_class(tokens, classes, h, w, bs, K):
-    """Encoder: tokens reordered class by class (raster order within a class)."""
-    bx = (w + bs - 1) // bs
-    counts = np.zeros(K, np.int64)
-    for y in range(h):
-        row = (y // bs) * bx
-        for x in range(w):
-            counts[classes[row + x // bs]] += 1
-    offs = np.zeros(K, np.int64)
-    for k in range(1, K):
-        offs[k] = offs[k - 1] + counts[k - 1]
-    out = np.empty(h * w, np.int32)
-    for y in range(h):
-        row = (y // bs) * bx
-        for x in range(w):
-            c = classes[row + x // bs]
-            out[offs[c]] = tokens[y * w + x]
-            offs[c] += 1
-    return out, counts
-
-
-@njit(cache=True)
 def class_counts(classes, h, w, bs, K):
-    """Decoder: how many pixels each class holds (from the class map alone)."""
+    """How many pixels each class holds (from the class map alone)."""
     bx = (w + bs - 1) // bs
     counts = np.zeros(K, np.int64)
     for y in range(h):
@@ -320,8 +298,8 @@ def class_counts(classes, h, w, bs, K):
 
 
 @njit(cache=True)
-def scatter_by_class(grouped, counts, classes, h, w, bs):
-    """Decoder: inverse of :func:`group_by_class`."""
+def _regroup(src, counts, classes, h, w, bs, to_groups):
+    """Raster order -> class-by-class order (``to_groups``) or back; one loop for both sides."""
     K = counts.shape[0]
     bx = (w + bs - 1) // bs
     offs = np.zeros(K, np.int64)
@@ -332,9 +310,25 @@ def scatter_by_class(grouped, counts, classes, h, w, bs):
         row = (y // bs) * bx
         for x in range(w):
             c = classes[row + x // bs]
-            out[y * w + x] = grouped[offs[c]]
+            if to_groups:
+                out[offs[c]] = src[y * w + x]
+            else:
+                out[y * w + x] = src[offs[c]]
             offs[c] += 1
     return out
+
+
+@njit(cache=True)
+def group_by_class(tokens, classes, h, w, bs, K):
+    """Encoder: tokens reordered class by class (raster order within a class)."""
+    counts = class_counts(classes, h, w, bs, K)
+    return _regroup(tokens, counts, classes, h, w, bs, True), counts
+
+
+@njit(cache=True)
+def scatter_by_class(grouped, counts, classes, h, w, bs):
+    """Decoder: inverse of :func:`group_by_class`."""
+    return _regroup(grouped, counts, classes, h, w, bs, False)
 
 
 @njit(cache=True, inline="always")

@@ -25,7 +25,7 @@ from numba import njit
 
 N_TOKENS = 42  # u < 2**17 -> n <= 16 -> token <= 16 + 2*12 + 1 = 41
 DIRECT_TOKENS = 16
-N_PRED = 8
+N_PRED = 5
 BIAS_CTX = 1024
 
 # status codes returned by the decoder kernels
@@ -136,14 +136,11 @@ def code_plane(img, maxval, decode, tokens, bits):
                 med = w_ + n_ - nw
             preds[0] = med
             preds[1] = w_ + ne - n_  # gradient along NE
-            preds[2] = n_ + ((w_ - ww) + (n_ - nn) + 1) // 2 - 0  # north + momentum
-            preds[3] = (w_ + ne + 1) >> 1
+            preds[2] = n_ + ((w_ - ww) + (n_ - nn) + 1) // 2  # north + momentum
             rn = res[prv, x + 1]
             rw = res[cur, x]
-            preds[4] = n_
-            preds[5] = w_
-            preds[6] = n_ + ((rw + rn + res[prv, x + 2]) >> 1)
-            preds[7] = w_ + (((rw + rn + res[prv, x]) * 10) >> 5)
+            preds[3] = n_ + ((rw + rn + res[prv, x + 2]) >> 1)
+            preds[4] = w_ + (((rw + rn + res[prv, x]) * 10) >> 5)
             # --- error-weighted blend --------------------------------------------
             wsum = np.int64(0)
             psum = np.int64(0)

@@ -10,4 +10,6 @@ OUT="benches/results/$(date -u +%F)"
 export NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1
 nice -n 10 .venv/bin/mic bench "$DIR" --out "$OUT" "$@"
 cp "$OUT/summary.md" "benches/results/$(date -u +%F)-summary.md"
+# results.json (~1 MB) duplicates results.csv: keep it out of the tree (bench-out/ is ignored)
+mkdir -p bench-out && mv "$OUT/results.json" "bench-out/results-$(date -u +%F).json"
 echo "wrote $OUT and benches/results/$(date -u +%F)-summary.md"

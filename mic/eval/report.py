@@ -11,7 +11,7 @@
 >>> rows = [dict(image="a", modality="CT", codec="x", mode="lossless", bytes=100, rows=10,
 ...              cols=10, exact=True, error="", enc_ms=1.0, dec_ms=1.0)]
 >>> print(lossless_table(rows)[0].splitlines()[2])
-| CT | 1 | 8.000 |
+| CT | 1 | **8.000** |
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def lossless_table(rows: Sequence[dict[str, Any]]) -> tuple[str, dict[str, dict[
     """Markdown table and data: pixel-weighted bpp (sum of bits / sum of pixels) per modality.
 
     A cell marked ``*`` covers only some of the modality's images (the codec skipped
-    or failed on the others).
+    or failed on the others); the best full-coverage value of each row is in bold.
     """
     codecs = _lossless_codecs(rows)
     mods = sorted({r["modality"] for r in rows})
@@ -165,15 +165,16 @@ def lossless_table(rows: Sequence[dict[str, Any]]) -> tuple[str, dict[str, dict[
     data: dict[str, dict[str, float]] = {}
     body = []
     for m in mods + [_ALL]:
-        line: list[Any] = [m if m != _ALL else "**all (pixel-weighted)**", len(imgs_in[m])]
-        data[m] = {}
+        line: list[Any] = [m if m != _ALL else "all (pixel-weighted)", len(imgs_in[m])]
+        data[m] = {c: bits[(m, c)] / pix[(m, c)] for c in codecs if pix[(m, c)]}
+        full = [v for c, v in data[m].items() if len(cover[(m, c)]) == len(imgs_in[m])]
+        best = min(full, default=None)
         for c in codecs:
             k = (m, c)
-            if pix[k]:
-                v = bits[k] / pix[k]
-                data[m][c] = v
+            if c in data[m]:
+                v = data[m][c]
                 cell = f"{v:.3f}" + ("*" if len(cover[k]) < len(imgs_in[m]) else "")
-                line.append(f"**{cell}**" if c == "mic" else cell)
+                line.append(f"**{cell}**" if v == best else cell)
             else:
                 line.append("–")
         body.append(line)

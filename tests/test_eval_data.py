@@ -78,3 +78,17 @@ def test_codec_points_roundtrip_and_jpeg_skip():
             assert row["exact"] and row["error"] == "", (name, row["error"])
     wide = make_image(np.array([[0, 9000], [5, 7]], np.uint16), name="w", bits=14)
     assert "bits" in by["jpeg"].points(wide, True)  # a reason string, not points
+
+
+@pytest.mark.parametrize("modname", ["mic.eval", "mic.eval.metrics", "mic.eval.bdrate",
+                                     "mic.eval.data", "mic.eval.report", "mic.eval.runner",
+                                     "mic.eval.cli"])
+def test_docstring_examples_run(modname):
+    import doctest
+    import importlib
+
+    pytest.importorskip("imagecodecs")
+    pytest.importorskip("matplotlib")
+    mod = importlib.import_module(modname)
+    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0 and res.attempted > 0

@@ -23,8 +23,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-N_TOKENS = 42  # u < 2**17 -> n <= 16 -> token <= 16 + 2*12 + 1 = 41
 DIRECT_TOKENS = 16
+MSB_IN_TOKEN = 2  # bits below the leading one that the token carries
+N_TOKENS = DIRECT_TOKENS + 13 * (1 << MSB_IN_TOKEN)  # u < 2**17 -> n = floor(log2 u) in 4..16
 N_PRED = 5
 BIAS_CTX = 1024
 
@@ -49,8 +50,8 @@ def _token_of(u):
     while t > 0:
         t >>= 1
         n += 1
-    nb = n - 1
-    tok = DIRECT_TOKENS + 2 * (n - 4) + ((u >> nb) & 1)
+    nb = n - MSB_IN_TOKEN
+    tok = DIRECT_TOKENS + ((n - 4) << MSB_IN_TOKEN) + ((u >> nb) & ((1 << MSB_IN_TOKEN) - 1))
     return tok, nb, u & ((1 << nb) - 1)
 
 
@@ -59,7 +60,7 @@ def token_extra_bits(tok):
     """Number of raw extra bits that follow token ``tok``."""
     if tok < DIRECT_TOKENS:
         return 0
-    return (tok - DIRECT_TOKENS) // 2 + 3
+    return ((tok - DIRECT_TOKENS) >> MSB_IN_TOKEN) + 4 - MSB_IN_TOKEN
 
 
 RECIP_SIZE = 1024
@@ -212,7 +213,7 @@ def code_plane(img, maxval, decode, tokens, bits):
                 if tok < DIRECT_TOKENS:
                     u = tok
                 else:
-                    nb = (tok - DIRECT_TOKENS) // 2 + 3
+                    nb = ((tok - DIRECT_TOKENS) >> MSB_IN_TOKEN) + 4 - MSB_IN_TOKEN
                     while bitcnt < nb:
                         if pos >= nbytes:
                             return ERR_BITS, pos
@@ -222,7 +223,8 @@ def code_plane(img, maxval, decode, tokens, bits):
                     bitcnt -= nb
                     extra = (bitbuf >> bitcnt) & ((np.int64(1) << nb) - 1)
                     bitbuf &= (np.int64(1) << bitcnt) - 1
-                    u = (np.int64(2 | ((tok - DIRECT_TOKENS) & 1)) << nb) | extra
+                    top = (1 << MSB_IN_TOKEN) | ((tok - DIRECT_TOKENS) & ((1 << MSB_IN_TOKEN) - 1))
+                    u = (np.int64(top) << nb) | extra
                 if u <= 2 * m:
                     d = (u >> 1) if (u & 1) == 0 else -((u + 1) >> 1)
                 elif p < maxval - p:

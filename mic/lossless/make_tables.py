@@ -32,14 +32,15 @@ TOTAL = 1 << 20
 
 
 def _u_token_matrix(umax: int = 1 << 17) -> np.ndarray:
-    from .kernels import DIRECT_TOKENS
+    from .kernels import DIRECT_TOKENS, MSB_IN_TOKEN
 
     u = np.arange(umax, dtype=np.int64)
     tok = np.empty(umax, np.int64)
     tok[:DIRECT_TOKENS] = u[:DIRECT_TOKENS]
     big = u[DIRECT_TOKENS:]
     n = np.floor(np.log2(big)).astype(np.int64)
-    tok[DIRECT_TOKENS:] = DIRECT_TOKENS + 2 * (n - 4) + ((big >> (n - 1)) & 1)
+    tok[DIRECT_TOKENS:] = (DIRECT_TOKENS + ((n - 4) << MSB_IN_TOKEN)
+                           + ((big >> (n - MSB_IN_TOKEN)) & ((1 << MSB_IN_TOKEN) - 1)))
     return tok
 
 

@@ -86,9 +86,9 @@ def code_plane(img, maxval, decode, tokens, bits):
     """
     h, w = img.shape
     # per-predictor absolute errors of the previous and current rows (x offset +1)
-    err = np.zeros((2, w + 2, N_PRED), np.int64)
+    err = np.zeros((2, w + 2, N_PRED), np.int32)
     # residual (signed, after bias) of previous/current row for the context energy
-    res = np.zeros((2, w + 2), np.int64)
+    res = np.zeros((2, w + 2), np.int32)
     bias_sum = np.zeros(BIAS_CTX, np.int64)
     bias_cnt = np.zeros(BIAS_CTX, np.int64)
     preds = np.zeros(N_PRED, np.int64)

@@ -268,15 +268,20 @@ def block_costs_classes(tokens, h, w, bs, cost):
         for x in range(w):
             hist[row + x // bs, tokens[y * w + x]] += 1
     classes = np.zeros(by * bx, np.int32)
+    nz = np.empty(N_TOKENS, np.int64)
     for b in range(by * bx):
+        m = 0
+        for t in range(N_TOKENS):  # only the tokens the block uses
+            if hist[b, t]:
+                nz[m] = t
+                m += 1
         best = 0
         bestc = 1e300
         for k in range(K):
             c = 0.0
-            for t in range(N_TOKENS):
-                n = hist[b, t]
-                if n:
-                    c += n * cost[k, t]
+            for j in range(m):
+                t = nz[j]
+                c += hist[b, t] * cost[k, t]
             if c < bestc:
                 bestc = c
                 best = k

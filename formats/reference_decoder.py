@@ -1,0 +1,350 @@
+#!/usr/bin/env python
+"""A second, deliberately naive .mic lossless decoder written from SPEC.md alone.
+
+It follows SPEC.md sections 1, 3, 4 and 5 step by step in plain Python (one loop
+iteration per pixel, no Numba, nothing imported from ``mic``) and exists to show
+that the specification is complete: ``tests/test_conformance.py`` runs it on the
+small conformance vectors and requires the same samples as ``mic.decode``.
+What it takes from outside the text, as SPEC.md itself does: the frequency tables
+of ``mic/lossless/_tables_v1.py`` (read as data) and constriction's queue range
+decoder and ``Categorical(..., perfect=False)`` model.
+
+    .venv/bin/python formats/reference_decoder.py formats/one_by_one_u16.mic
+"""
+
+from __future__ import annotations
+
+import ast
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES = ROOT / "mic" / "lossless" / "_tables_v1.py"
+MAGIC = bytes.fromhex("8B 4D 49 43 0D 0A 1A 0A")
+
+# SPEC.md section 3: (name, struct code) in body order
+BODY = [("mode", "B"), ("model_id", "H"), ("coder_id", "B"), ("bits_allocated", "B"),
+        ("signed", "B"), ("bits_stored", "B"), ("photometric", "B"), ("layout", "B"),
+        ("samples", "B"), ("frames", "I"), ("rows", "I"), ("cols", "I"), ("tile_rows", "I"),
+        ("tile_cols", "I"), ("quality", "B"), ("flags", "H"), ("sample_crc32", "I")]
+BODY_FMT = "<" + "".join(c for _, c in BODY)
+
+
+class SpecError(ValueError):
+    """The stream breaks a rule of SPEC.md."""
+
+
+def _need(ok: bool, what: str) -> None:
+    if not ok:
+        raise SpecError(what)
+
+
+# ----------------------------------------------------------------------------- tables
+def _load_tables() -> tuple[list[list[int]], list[int]]:
+    """TOKEN_FREQS and CLASS_DELTA_FREQS, read as literals (the module is not imported)."""
+    tree = ast.parse(TABLES.read_text())
+    vals = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            vals[node.targets[0].id] = ast.literal_eval(node.value)
+    return vals["TOKEN_FREQS"], vals["CLASS_DELTA_FREQS"]
+
+
+_MODELS = None
+
+
+def _models():
+    global _MODELS
+    if _MODELS is None:
+        import constriction
+
+        tok, delta = _load_tables()
+        cat = constriction.stream.model.Categorical
+        # SPEC 5.3: Categorical(f / 2^20, perfect=False); the model normalises, so the
+        # class-delta table (whose counts sum to 2^16) is given as f / sum(f).
+        _MODELS = ([cat(np.asarray(f, np.float64) / 2**20, perfect=False) for f in tok],
+                   cat(np.asarray(delta, np.float64) / sum(delta), perfect=False))
+    return _MODELS
+
+
+# ----------------------------------------------------------------------------- container
+def parse(data: bytes) -> tuple[dict, dict[tuple[int, int], bytes]]:
+    """SPEC.md sections 1, 3 and 4: the header fields and the TILE payloads by key."""
+    _need(data[:8] == MAGIC, "bad magic")
+    _need(len(data) >= 12, "truncated prefix")
+    major, minor, body_len = struct.unpack_from("<BBH", data, 8)
+    _need(major == 1, f"major version {major}")
+    _need(body_len >= struct.calcsize(BODY_FMT), "short header body")
+    end = 12 + body_len
+    _need(len(data) >= end + 4, "truncated header")
+    _need(struct.unpack_from("<I", data, end)[0] == zlib.crc32(data[:end]), "header CRC")
+    h = dict(zip((n for n, _ in BODY), struct.unpack_from(BODY_FMT, data, 12)))
+    h["version"] = (major, minor)
+    pos, tiles = end + 4, {}
+    while True:
+        _need(pos + 8 <= len(data), "truncated segment header")
+        tag, n = struct.unpack_from("<4sI", data, pos)
+        _need(pos + 12 + n <= len(data), "truncated segment")
+        _need(struct.unpack_from("<I", data, pos + 8 + n)[0] == zlib.crc32(data[pos:pos + 8 + n]),
+              f"segment {tag!r} CRC")
+        payload = data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+        if tag == b"MEND":
+            _need(n == 0, "MEND not empty")
+            break
+        if tag == b"TILE":
+            key = struct.unpack_from("<II", payload)
+            _need(key not in tiles, "duplicate tile")
+            tiles[key] = payload[8:]
+        else:
+            _need(not (65 <= tag[0] <= 90), f"unknown critical segment {tag!r}")
+    return h, tiles
+
+
+# ----------------------------------------------------------------------------- section 5
+class _Reader:
+    def __init__(self, buf: bytes) -> None:
+        self.buf, self.pos = buf, 0
+
+    def u8(self) -> int:
+        _need(self.pos < len(self.buf), "truncated plane")
+        self.pos += 1
+        return self.buf[self.pos - 1]
+
+    def varint(self) -> int:
+        v = 0
+        for i in range(5):
+            b = self.u8()
+            v |= (b & 0x7F) << (7 * i)
+            if not b & 0x80:
+                return v
+        raise SpecError("varint longer than 5 bytes")
+
+    def take(self, n: int) -> bytes:
+        _need(self.pos + n <= len(self.buf), "truncated plane data")
+        self.pos += n
+        return self.buf[self.pos - n:self.pos]
+
+
+def _unzz(u: int) -> int:
+    return u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
+
+
+def decode_plane(rd: _Reader, h: int, w: int) -> list[list[int]]:
+    kind = rd.u8()
+    offset = _unzz(rd.varint())
+    if kind == 0:
+        return [[offset] * w for _ in range(h)]
+    _need(kind in (1, 2), f"plane kind {kind}")
+    maxval = rd.varint()
+    _need(1 <= maxval <= 2**17 - 2, "maxval out of range")
+    palette = None
+    if kind == 2:
+        import zstandard
+
+        span, zlen = rd.varint(), rd.varint()
+        frame = rd.take(zlen)
+        size = -(-(span + 1) // 8)
+        declared = zstandard.frame_content_size(frame)
+        _need(declared <= size, "palette frame declares more than the bitmap")
+        bitmap = zstandard.ZstdDecompressor().decompress(frame, max_output_size=size)
+        _need(len(bitmap) == size, "palette bitmap size")
+        palette = [v for v in range(span + 1) if bitmap[v >> 3] >> (7 - (v & 7)) & 1]
+        _need(len(palette) == maxval + 1, "palette count")
+    block_log2 = rd.u8()
+    _need(2 <= block_log2 <= 10, "block_log2")
+    nwords, nbytes = rd.varint(), rd.varint()
+    words = np.frombuffer(rd.take(4 * nwords), "<u4").astype(np.uint32)
+    extra = rd.take(nbytes)
+
+    # 5.3 entropy-coded symbols
+    import constriction
+
+    token_models, delta_model = _models()
+    bs = 1 << block_log2
+    bx, by = -(-w // bs), -(-h // bs)
+    dec = constriction.stream.queue.RangeDecoder(words)
+    syms = dec.decode(delta_model, bx * by)
+    cls = [[0] * bx for _ in range(by)]
+    for j in range(by):
+        for i in range(bx):
+            s = int(syms[j * bx + i])
+            d = s // 2 if s % 2 == 0 else -(s + 1) // 2
+            if i > 0 and j > 0:
+                pred = (cls[j][i - 1] + cls[j - 1][i] + 1) >> 1
+            elif i > 0:
+                pred = cls[j][i - 1]
+            elif j > 0:
+                pred = cls[j - 1][i]
+            else:
+                pred = 12
+            c = pred + d
+            _need(0 <= c < 24, "class out of range")
+            cls[j][i] = c
+    order: list[list[tuple[int, int]]] = [[] for _ in range(24)]
+    for y in range(h):
+        for x in range(w):
+            order[cls[y // bs][x // bs]].append((y, x))
+    tokens = [[0] * w for _ in range(h)]
+    for k in range(24):
+        if order[k]:
+            for (y, x), t in zip(order[k], dec.decode(token_models[k], len(order[k]))):
+                tokens[y][x] = int(t)
+
+    # 5.4 prediction and reconstruction
+    R = [2**36 // (j + 1) for j in range(1024)]
+    img = [[0] * w for _ in range(h)]
+    res = [[0] * w for _ in range(h)]
+    err = [[[0] * w for _ in range(h)] for _ in range(5)]
+    S, C = [0] * 1024, [0] * 1024
+    bitpos = 0
+
+    def rbits(n: int) -> int:
+        nonlocal bitpos
+        _need(bitpos + n <= 8 * len(extra), "ran past the extra bits")
+        v = 0
+        for _ in range(n):
+            v = (v << 1) | (extra[bitpos >> 3] >> (7 - (bitpos & 7)) & 1)
+            bitpos += 1
+        return v
+
+    for y in range(h):
+        for x in range(w):
+            if y == 0:
+                W = img[0][x - 1] if x > 0 else (maxval + 1) >> 1
+                WW = img[0][x - 2] if x > 1 else W
+                N = NW = NE = NN = W
+            else:
+                N = img[y - 1][x]
+                NW = img[y - 1][x - 1] if x > 0 else N
+                NE = img[y - 1][x + 1] if x + 1 < w else N
+                NN = img[y - 2][x] if y > 1 else N
+                if x == 0:
+                    W = WW = N
+                else:
+                    W = img[y][x - 1]
+                    WW = img[y][x - 2] if x > 1 else W
+            rW = res[y][x - 1] if x > 0 else 0
+            rN = res[y - 1][x] if y > 0 else 0
+            rNE = res[y - 1][x + 1] if y > 0 and x + 1 < w else 0
+            rNW = res[y - 1][x - 1] if y > 0 and x > 0 else 0
+            if NW >= max(W, N):
+                med = min(W, N)
+            elif NW <= min(W, N):
+                med = max(W, N)
+            else:
+                med = W + N - NW
+            P = [med, W + NE - N, N + ((W - WW) + (N - NN) + 1) // 2,
+                 N + ((rW + rN + rNE) >> 1), W + (((rW + rN + rNW) * 10) >> 5)]
+
+            def E(i, yy, xx):
+                return err[i][yy][xx] if 0 <= yy and 0 <= xx < w else 0
+
+            wsum = psum = 0
+            for i in range(5):
+                e = 2 * E(i, y - 1, x) + E(i, y - 1, x - 1) + E(i, y - 1, x + 1) \
+                    + 2 * E(i, y, x - 1) + 1
+                sh = 0
+                while e >= 1024:
+                    e >>= 1
+                    sh += 1
+                wi = max(1, R[e] >> sh)
+                wsum += wi
+                psum += wi * P[i]
+            p = (psum + (wsum >> 1)) // wsum
+            act = abs(W - NW) + abs(N - NW) + abs(N - NE) + abs(rN) + abs(rW)
+            q = min(act.bit_length(), 15)
+            c = (q * 64 + 32 * (N > p) + 16 * (W > p) + 8 * (NW > p) + 4 * (NE > p)
+                 + 2 * (2 * N - NN > p) + (2 * W - WW > p))
+            if C[c] > 0:
+                if S[c] >= 0:
+                    p += (S[c] + (C[c] >> 1)) // C[c]
+                else:
+                    p -= (-S[c] + (C[c] >> 1)) // C[c]
+            ph = min(max(p, 0), maxval)
+            m = min(ph, maxval - ph)
+            t = tokens[y][x]
+            _need(t < 68, "token >= 68")
+            if t < 16:
+                u = t
+            else:
+                n = (t - 16) // 4 + 4
+                u = (1 << n) | (((t - 16) & 3) << (n - 2)) | rbits(n - 2)
+            if u <= 2 * m:
+                d = u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
+            else:
+                d = u - m if ph < maxval - ph else -(u - m)
+            v = ph + d
+            _need(0 <= v <= maxval, "decoded value outside [0, maxval]")
+            img[y][x] = v
+            for i in range(5):
+                err[i][y][x] = abs(v - P[i])
+            r = v - ph
+            res[y][x] = r
+            S[c] += r
+            C[c] += 1
+            if C[c] == 32:
+                S[c] = S[c] // 2 if S[c] >= 0 else -((-S[c]) // 2)
+                C[c] = 16
+    if palette is not None:
+        return [[palette[v] + offset for v in row] for row in img]
+    return [[v + offset for v in row] for row in img]
+
+
+def decode_tile(payload: bytes, rows: int, cols: int, samples: int) -> np.ndarray:
+    rd = _Reader(payload)
+    xform = rd.u8()
+    _need(xform == 0 or (xform == 1 and samples == 3), f"xform {xform}")
+    planes = [np.array(decode_plane(rd, rows, cols), np.int64) for _ in range(samples)]
+    _need(rd.pos == len(payload), "bytes after the last plane")
+    if xform == 1:
+        Y, U, V = planes
+        G = Y - ((U + V) >> 2)
+        planes = [U + G, G, V + G]
+    return np.stack(planes, axis=-1)
+
+
+def decode(data: bytes) -> np.ndarray:
+    h, tiles = parse(bytes(data))
+    _need(h["mode"] == 0 and h["model_id"] == 1 and h["coder_id"] == 1, "not lossless model 1")
+    f, r, c, s = h["frames"], h["rows"], h["cols"], h["samples"]
+    # section 3 rules and default resource limits, before anything is allocated
+    _need(h["bits_allocated"] in (8, 16) and h["signed"] in (0, 1), "sample format")
+    _need(1 + h["signed"] <= h["bits_stored"] <= h["bits_allocated"], "bits_stored")
+    _need(s in (1, 3) and (h["photometric"] == 2) == (s == 3) and h["photometric"] < 3,
+          "samples / photometric")
+    _need(h["layout"] < 4 and (h["layout"] in (2, 3) or s == 1)
+          and (h["layout"] in (1, 3) or f == 1), "layout")
+    _need(min(f, r, c) >= 1, "empty dimension")
+    _need(f * r * c * s <= 2**30 and max(r, c) <= 2**20, "over the default limits")
+    th = min(h["tile_rows"] or r, r)
+    tw = min(h["tile_cols"] or c, c)
+    ny, nx = -(-r // th), -(-c // tw)
+    _need(set(tiles) == {(fi, t) for fi in range(f) for t in range(ny * nx)}, "tile set")
+    out = np.zeros((f, r, c, s), np.int64)
+    for fi in range(f):
+        for ty in range(ny):
+            for tx in range(nx):
+                r0, c0 = ty * th, tx * tw
+                r1, c1 = min(r0 + th, r), min(c0 + tw, c)
+                out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
+                                                    s)
+    bits, signed = h["bits_stored"], h["signed"]
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
+    dtype = np.dtype(("<i" if signed else "<u") + str(h["bits_allocated"] // 8))
+    arr = out.astype(dtype)
+    if h["flags"] & 1:
+        _need(zlib.crc32(arr.tobytes()) == h["sample_crc32"], "sample CRC-32")
+    shape = {0: (r, c), 1: (f, r, c), 2: (r, c, s), 3: (f, r, c, s)}[h["layout"]]
+    return arr.reshape(shape)
+
+
+if __name__ == "__main__":
+    for path in sys.argv[1:]:
+        a = decode(Path(path).read_bytes())
+        print(path, a.dtype, a.shape, int(a.min()), int(a.max()))

@@ -91,16 +91,25 @@ def curve_mic(a: np.ndarray, model: str, quals: list[int]) -> list[dict[str, flo
     return pts
 
 
-def curve_j2k(a: np.ndarray, levels: tuple[float, ...] = (22, 26, 30, 34, 38, 42, 46, 50, 55, 60)
+def curve_j2k(a: np.ndarray, targets: tuple[float, ...] = tuple(range(22, 80, 4))
               ) -> list[dict[str, float]]:
+    """JPEG 2000 (OpenJPEG, irreversible 9/7) at a sweep of target PSNRs.  OpenJPEG's
+    ``level`` is a PSNR relative to the container's full scale, so the targets (relative
+    to the image's own peak) are shifted by ``20 log10(full / peak)``."""
     import imagecodecs
 
     peak = _peak(a)
+    full = float(np.iinfo(a.dtype).max - (np.iinfo(a.dtype).min if a.dtype.kind == "i" else 0))
+    off = 20 * np.log10(full / peak)
     pts = []
-    for lv in levels:
-        b = imagecodecs.jpeg2k_encode(a, level=lv, reversible=False)
+    seen = set()
+    for t in targets:
+        b = imagecodecs.jpeg2k_encode(a, level=float(t + off), reversible=False)
+        if len(b) in seen:
+            continue
+        seen.add(len(b))
         d = imagecodecs.jpeg2k_decode(b)
-        pts.append({"q": lv, "bpp": 8 * len(b) / (a.shape[0] * a.shape[1]),
+        pts.append({"q": t, "bpp": 8 * len(b) / (a.shape[0] * a.shape[1]),
                     "psnr": psnr(a, d, peak)})
     return pts
 

@@ -141,3 +141,33 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
     if logf:
         logf.close()
     return {"step": step, "minutes": elapsed_total / 60, "out": str(out)}
+
+
+def retarget_qualities(ckpt: str | Path, out: str | Path, old: tuple[float, ...],
+                       new: tuple[float, ...]) -> None:
+    """Re-map a checkpoint's gain vectors from lambdas ``old`` to lambdas ``new``.
+
+    Each new quality gets the gains interpolated at its lambda on the log scale; beyond the
+    old range the gains are extrapolated with slope 1/2 (the high-rate rule: quantisation
+    step ~ sqrt(distortion) ~ lambda^-1/2).  The optimiser state of the gains is reset.
+    """
+    import torch
+
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    lo, ln = np.log(np.asarray(old)), np.log(np.asarray(new))
+    for key, sign in (("log_gain", 1.0), ("log_inv_gain", -1.0)):
+        g = ck["model"][key].double().numpy()
+        res = np.empty((len(new), g.shape[1]))
+        for k, x in enumerate(ln):
+            if x <= lo[0]:
+                res[k] = g[0] + sign * 0.5 * (x - lo[0])
+            elif x >= lo[-1]:
+                res[k] = g[-1] + sign * 0.5 * (x - lo[-1])
+            else:
+                j = int(np.searchsorted(lo, x)) - 1
+                t = (x - lo[j]) / (lo[j + 1] - lo[j])
+                res[k] = (1 - t) * g[j] + t * g[j + 1]
+        ck["model"][key] = torch.from_numpy(res).float()
+    ck["opt"]["state"] = {k: v for k, v in ck["opt"]["state"].items() if k not in (0, 1)}
+    ck["lambdas"] = list(new)
+    _atomic_save(ck, Path(out))

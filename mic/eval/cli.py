@@ -104,7 +104,8 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
         raise MicInputError(f"peak must be 'stored' or 'eff', got {peak!r}")
     t_start = time.perf_counter()
     started = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    images = load_images(folder, split=split, limit=limit)
+    problems: list[str] = []
+    images = load_images(folder, split=split, limit=limit, problems=problems)
     want = [c.strip() for c in (codecs or []) if c.strip()]
     need_lossy = not want or any(w.startswith("mic-") or w == "mic-lossy" for w in want)
     all_c, notes = all_codecs(with_lossy_models=need_lossy)
@@ -145,7 +146,7 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
         "command": command, "git_commit": _git_commit(), "versions": _versions(),
         "folder": str(folder), "quick": quick, "reference": reference, "peak": peak,
         "images": len(images), "pixels": int(sum(im.pixels for im in images)),
-        "codecs": [c.name for c in chosen], "notes": notes, "skips": skips,
+        "codecs": [c.name for c in chosen], "notes": notes + problems, "skips": skips,
     }
     write_csv(rows, outdir / "results.csv")
     write_json(rows, meta, outdir / "results.json", lossless_bpp=lossless_data, bd_rate=per_bd,
@@ -193,8 +194,9 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
            "where it fits 8 or 12 bits.",
            "- MS-SSIM: 5 scales need a side ≥ 176 px; smaller images use the most scales whose "
            "coarsest side is ≥ 11 px, with the first weights renormalised.", ""]
-    if notes:
-        md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    if notes or problems:
+        md += ["## Notes", ""] + [f"- {n}" for n in notes]
+        md += [f"- not benchmarked: {p}" for p in problems] + [""]
     if skips:
         md += ["## Skipped", ""]
         by_reason: dict[tuple[str, str], list[str]] = {}

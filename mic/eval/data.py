@@ -194,11 +194,14 @@ def _int(v: str | None, default: int | None = None) -> int | None:
 
 
 def load_images(folder: str | Path, *, split: str | None = None, limit: int | None = None,
-                manifest: str | Path | None = None) -> list[BenchImage]:
+                manifest: str | Path | None = None,
+                problems: list[str] | None = None) -> list[BenchImage]:
     """Read the images of ``folder`` (see the module doc); sorted by modality then name.
 
     ``split``: ``None`` = "eval" rows if any, else all; ``"all"`` = every row; any
-    other value keeps rows of that split.
+    other value keeps rows of that split.  Without a manifest, a stack of frames
+    becomes one image per frame (``name#k``), and files that cannot be read or
+    coded are skipped with a line appended to ``problems`` (raised when it is None).
     """
     root = Path(folder)
     if not root.is_dir():
@@ -226,16 +229,24 @@ def load_images(folder: str | Path, *, split: str | None = None, limit: int | No
     else:
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         for p in files:
-            arr, meta = read_image(p)
-            mod = str(meta.get("modality") or (p.parent.name if p.parent != root else "unknown"))
-            arr = np.asarray(arr)
-            if arr.ndim == 3 and arr.shape[-1] not in (3, 4):  # a stack: one image per frame
-                for f in range(arr.shape[0]):
-                    images.append(make_image(arr[f], name=f"{p.stem}#{f}", modality=mod,
-                                             path=str(p)))
-            else:
-                images.append(make_image(arr, name=p.stem, modality=mod, path=str(p),
-                                         bits=_int(meta.get("bits_stored"))))
+            try:
+                arr, meta = read_image(p)
+                mod = str(meta.get("modality")
+                          or (p.parent.name if p.parent != root else "unknown"))
+                arr = np.asarray(arr)
+                bits = _int(meta.get("bits_stored"))
+                stack = arr.ndim == 4 or (arr.ndim == 3 and arr.shape[-1] not in (3, 4))
+                if stack:  # one image per frame
+                    for f in range(arr.shape[0]):
+                        images.append(make_image(arr[f], name=f"{p.stem}#{f}", modality=mod,
+                                                 path=str(p), bits=bits))
+                else:
+                    images.append(make_image(arr, name=p.stem, modality=mod, path=str(p),
+                                             bits=bits))
+            except MicInputError as exc:
+                if problems is None:
+                    raise
+                problems.append(f"{p}: {exc}")
     if not images:
         raise MicInputError(f"no images found under {root}")
     images.sort(key=lambda im: (im.modality, im.name))

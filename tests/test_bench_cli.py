@@ -90,3 +90,22 @@ def test_bad_input_is_a_clean_error(tmp_path):
     empty.mkdir()
     res = CliRunner().invoke(main, ["bench", str(empty), "--out", str(tmp_path / "o2")])
     assert res.exit_code != 0 and "no images" in res.output
+
+
+def test_unusable_file_is_noted_not_fatal(tmp_path):
+    import numpy as np
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(DATA / "MR" / "mr_xa30_crop.png", src / "good.png")
+    np.save(src / "float.npy", np.zeros((8, 8), np.float32))  # mic codes integers only
+    np.save(src / "stack.npy", np.arange(2 * 16 * 16, dtype=np.uint16).reshape(2, 16, 16))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["bench", str(src), "--out", str(out), "--quick",
+                                    "--codecs", "mic", "--no-plots"])
+    assert res.exit_code == 0, res.output
+    md = (out / "summary.md").read_text()
+    assert "not benchmarked" in md and "float.npy" in md
+    with open(out / "results.csv", newline="") as fh:
+        names = sorted(r["image"] for r in csv.DictReader(fh))
+    assert names == ["good", "stack#0", "stack#1"]

@@ -70,6 +70,10 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
         src = torch.load(init_from, map_location="cpu", weights_only=False)["model"]
         own = net.state_dict()
         same = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        for k, v in src.items():  # mean-scale -> scale hyperprior: keep the log-scale half
+            if (k.startswith("h_s.") and k in own and k not in same and v.ndim >= 1
+                    and v.shape[0] == 2 * own[k].shape[0] and v.shape[1:] == own[k].shape[1:]):
+                same[k] = v[own[k].shape[0]:]
         net.load_state_dict(same, strict=False)
         if not quiet:
             print(f"initialised {len(same)}/{len(own)} tensors from {init_from}")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mic
 
@@ -160,3 +162,32 @@ def test_reference_decoder_agrees_on_fresh_streams():
         stream = mic.encode(arr, tile=(16, 16))
         out = reference.decode(stream)
         assert out.dtype == arr.dtype and np.array_equal(out, arr)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    dtype=st.sampled_from([np.uint8, np.uint16, np.int8, np.int16]),
+    shape=st.sampled_from([(1, 1), (1, 9), (7, 1), (5, 6), (13, 17), (6, 7, 3), (2, 5, 4),
+                           (2, 4, 3, 3), (33, 20)]),
+    kind=st.sampled_from(["noise", "smooth", "sparse", "extremes", "const"]),
+    tile=st.sampled_from([None, 4, (3, 8)]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_reference_decoder_agrees_on_random_images(dtype, shape, kind, tile, seed):
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    if kind == "noise":
+        a = rng.integers(info.min, info.max, shape, endpoint=True)
+    elif kind == "smooth":
+        a = np.cumsum(rng.integers(-3, 4, shape), axis=-1) + (info.min + info.max) // 2
+    elif kind == "sparse":
+        a = rng.choice(rng.integers(info.min, info.max, 6, endpoint=True), shape)
+    elif kind == "extremes":
+        a = rng.choice([info.min, info.max, info.min + 1, info.max - 1], shape)
+    else:
+        a = np.full(shape, rng.integers(info.min, info.max, endpoint=True))
+    arr = np.clip(a, info.min, info.max).astype(dtype)
+    pm = "MONOCHROME2" if len(shape) == 3 and shape[-1] != 3 else None
+    stream = mic.encode(arr, tile=tile, photometric=pm)
+    out = reference.decode(stream)
+    assert out.dtype == arr.dtype and np.array_equal(out, arr)

@@ -18,7 +18,9 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from ..errors import MicChecksumError, MicFormatError, MicTruncatedError, MicUnsupportedError
+from ..errors import (
+    MicChecksumError, MicFormatError, MicInputError, MicTruncatedError, MicUnsupportedError,
+)
 from .schema import Header, pack_header, unpack_header
 
 SEG_HEAD_FMT = "<4sI"
@@ -60,8 +62,9 @@ class Stream:
 
 
 def pack_segment(tag: bytes, payload: bytes | bytearray | memoryview) -> bytes:
-    if len(tag) != 4 or not all(32 < b < 127 for b in tag):
-        raise ValueError(f"segment tag must be 4 printable ASCII bytes, got {tag!r}")
+    if len(tag) != 4 or not all(32 < b < 127 for b in tag) or not chr(tag[0]).isalpha():
+        raise ValueError(f"segment tag must be 4 printable ASCII bytes starting with a letter, "
+                         f"got {tag!r}")
     head = struct.pack(SEG_HEAD_FMT, tag, len(payload))
     crc = zlib.crc32(payload, zlib.crc32(head))
     return b"".join((head, bytes(payload), struct.pack("<I", crc)))
@@ -81,7 +84,12 @@ def write_stream(header: Header, segments: list[tuple[bytes, bytes]]) -> bytes:
 
 def read_stream(data: bytes | bytearray | memoryview) -> Stream:
     """Parse and CRC-check every segment; validate the tile set against the header."""
-    mv = memoryview(data)
+    try:
+        mv = memoryview(data)
+    except TypeError:
+        raise MicInputError(
+            f"a .mic stream is bytes-like (bytes, bytearray, memoryview), not {type(data).__name__}"
+        ) from None
     if mv.ndim != 1 or mv.itemsize != 1:
         mv = mv.cast("B")
     header, pos = unpack_header(mv)
@@ -92,7 +100,7 @@ def read_stream(data: bytes | bytearray | memoryview) -> Stream:
         if n - pos < SEG_HEAD_SIZE:
             raise MicTruncatedError(f"stream truncated inside a segment header at byte {pos}")
         tag, length = struct.unpack_from(SEG_HEAD_FMT, mv, pos)
-        if not all(32 < b < 127 for b in tag):
+        if not all(32 < b < 127 for b in tag) or not chr(tag[0]).isalpha():
             raise MicFormatError(f"invalid segment tag {tag!r} at byte {pos}")
         end = pos + SEG_HEAD_SIZE + length
         if end + 4 > n:

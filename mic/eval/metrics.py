@@ -117,7 +117,7 @@ def max_abs_error(a: np.ndarray, b: np.ndarray) -> int:
     a, b = _pair(a, b)
     if a.dtype.kind in "ui" and b.dtype.kind in "ui":
         return int(np.max(np.abs(a.astype(np.int64) - b.astype(np.int64))))
-    return int(math.ceil(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))))
+    return math.ceil(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))))
 
 
 def _filt(x: np.ndarray) -> np.ndarray:

@@ -28,7 +28,8 @@ from ..errors import MicFormatError, MicInputError, MicUnsupportedError
 from . import kernels as K
 
 MODEL_ID = 1  # permanent: "mic lossless v1" (predictor, token scheme, tables of _tables_v1)
-BLOCK_LOG2 = 4
+BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
+LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
 MAX_VALUE = (1 << 17) - 2  # largest plane span (RCT chroma of 16-bit data)
 
 PLANE_CONST = 0
@@ -158,23 +159,29 @@ def _encode_coded(x: np.ndarray, maxval: int) -> bytes:
     status, nbits = K.code_plane(x, maxval, False, tokens, bits)
     if status != K.OK:  # pragma: no cover - the encoder cannot fail on valid input
         raise MicFormatError(f"internal: lossless kernel status {status}")
-    models, delta_model, cost = _tables()
-    bs = 1 << BLOCK_LOG2
-    classes = K.block_costs_classes(tokens, h, w, bs, cost)
-    bx = -(-w // bs)
+    # Large planes: 16x16 blocks may win (the class map costs less); keep the smaller stream.
+    sizes = (BLOCK_LOG2, BLOCK_LOG2 + 1) if h * w > LARGE_PLANE else (BLOCK_LOG2,)
+    words = min((_range_code(tokens, h, w, blog) for blog in sizes), key=lambda t: len(t[1]))
+    return b"".join((bytes((words[0],)), _uv(len(words[1]), nbits), words[1].tobytes(),
+                     bits[:nbits].tobytes()))
+
+
+def _range_code(tokens: np.ndarray, h: int, w: int, blog: int) -> tuple[int, np.ndarray]:
+    """Class map + tokens of one plane through one range coder, with 2**blog blocks."""
     import constriction
 
+    models, delta_model, cost = _tables()
+    bs = 1 << blog
+    classes = K.block_costs_classes(tokens, h, w, bs, cost)
     enc = constriction.stream.queue.RangeEncoder()
-    enc.encode(K.class_map_symbols(classes, bx, len(models)), delta_model)
+    enc.encode(K.class_map_symbols(classes, -(-w // bs), len(models)), delta_model)
     grouped, counts = K.group_by_class(tokens, classes, h, w, bs, len(models))
     off = 0
     for k, n in enumerate(counts):
         if n:
             enc.encode(grouped[off:off + n], models[k])
             off += n
-    words = enc.get_compressed().astype("<u4")
-    return b"".join((bytes((BLOCK_LOG2,)), _uv(len(words), nbits), words.tobytes(),
-                     bits[:nbits].tobytes()))
+    return blog, enc.get_compressed().astype("<u4")
 
 
 def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray, int]:

@@ -248,6 +248,8 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
             enc_opts[key] = options[key]
     if options.get("tile") is not None:
         enc_opts["tile"] = options["tile"]
+    if options.get("quality") is not None and options.get("model"):
+        enc_opts["model"] = options["model"]
     t0 = time.perf_counter()
     blob = mic.encode(arr, quality=options.get("quality"), **enc_opts)
     dt = time.perf_counter() - t0
@@ -298,6 +300,8 @@ def _encode_out_path(rel: Path) -> Path:
 @click.argument("out", metavar="OUT")
 @click.option("--quality", type=int, default=None,
               help="Lossy mode at this quality (needs PyTorch). Default: lossless.")
+@click.option("--model", type=click.Choice(["cnn", "vae", "ae"]), default=None,
+              help="Lossy model (with --quality): cnn (default), vae or ae.")
 @click.option("--bits-stored", type=click.IntRange(1, 16), default=None,
               help="Significant bits per sample. Default: what the file declares "
                    "(DICOM Bits Stored) if the values fit, else the bits the values use.")
@@ -310,7 +314,8 @@ def _encode_out_path(rel: Path) -> Path:
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
-def encode_cmd(inp: str, out: str, quality: int | None, bits_stored: int | None,
+def encode_cmd(inp: str, out: str, quality: int | None, model: str | None,
+               bits_stored: int | None,
                tile: str | None, photometric: str | None, force: bool, jobs: int,
                quiet: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
@@ -329,7 +334,10 @@ def encode_cmd(inp: str, out: str, quality: int | None, bits_stored: int | None,
       cat ct.png | mic encode - - > ct.mic
     """
     _input_exists(inp)
-    options = {"quality": quality, "bits_stored": bits_stored, "tile": parse_tile(tile),
+    if model and quality is None:
+        raise click.BadParameter("--model needs --quality (lossless has no model)")
+    options = {"quality": quality, "model": model, "bits_stored": bits_stored,
+               "tile": parse_tile(tile),
                "photometric": photometric.upper() if photometric else None}
     if inp != STDIO and os.path.isdir(inp):
         _encode_folder(Path(inp), out, options, force, quiet, jobs)

@@ -14,7 +14,9 @@ True
 
 from __future__ import annotations
 
-from .codec import DEFAULT_MAX_PIXELS, MicInfo, check, decode, encode, info, verify
+from .codec import (
+    DEFAULT_MAX_PIXELS, MicInfo, check, decode, encode, encode_target, info, verify,
+)
 from .errors import (
     MicChecksumError, MicError, MicFormatError, MicInputError, MicLimitError, MicTruncatedError,
     MicUnsupportedError, MicVersionError,
@@ -23,7 +25,8 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "encode", "decode", "info", "check", "verify", "MicInfo", "DEFAULT_MAX_PIXELS",
+    "encode", "encode_target", "decode", "info", "check", "verify", "MicInfo",
+    "DEFAULT_MAX_PIXELS",
     "MicError", "MicFormatError", "MicTruncatedError", "MicChecksumError", "MicVersionError",
     "MicUnsupportedError", "MicLimitError", "MicInputError", "__version__",
 ]

@@ -248,10 +248,14 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
             enc_opts[key] = options[key]
     if options.get("tile") is not None:
         enc_opts["tile"] = options["tile"]
-    if options.get("quality") is not None and options.get("model"):
+    if options.get("model") and (options.get("quality") is not None or options.get("target")):
         enc_opts["model"] = options["model"]
     t0 = time.perf_counter()
-    blob = mic.encode(arr, quality=options.get("quality"), **enc_opts)
+    if options.get("target"):
+        kind, value = options["target"]
+        blob = mic.encode_target(arr, **{kind: value}, **enc_opts)
+    else:
+        blob = mic.encode(arr, quality=options.get("quality"), **enc_opts)
     dt = time.perf_counter() - t0
     inf = mic.info(blob)
     return blob, _EncResult(src_name, "", meta.format.upper(), len(data), int(arr.nbytes),
@@ -300,8 +304,12 @@ def _encode_out_path(rel: Path) -> Path:
 @click.argument("out", metavar="OUT")
 @click.option("--quality", type=int, default=None,
               help="Lossy mode at this quality (needs PyTorch). Default: lossless.")
+@click.option("--target-psnr", type=float, default=None, metavar="DB",
+              help="Lossy mode at the lowest quality whose PSNR (peak 2^bits-1) reaches DB.")
+@click.option("--target-bpp", type=float, default=None, metavar="BPP",
+              help="Lossy mode at the highest quality within BPP bits per pixel.")
 @click.option("--model", type=click.Choice(["cnn", "vae", "ae"]), default=None,
-              help="Lossy model (with --quality): cnn (default), vae or ae.")
+              help="Lossy model (with --quality or a target): cnn (default), vae or ae.")
 @click.option("--bits-stored", type=click.IntRange(1, 16), default=None,
               help="Significant bits per sample. Default: what the file declares "
                    "(DICOM Bits Stored) if the values fit, else the bits the values use.")
@@ -314,8 +322,8 @@ def _encode_out_path(rel: Path) -> Path:
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
-def encode_cmd(inp: str, out: str, quality: int | None, model: str | None,
-               bits_stored: int | None,
+def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | None,
+               target_bpp: float | None, model: str | None, bits_stored: int | None,
                tile: str | None, photometric: str | None, force: bool, jobs: int,
                quiet: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
@@ -332,11 +340,16 @@ def encode_cmd(inp: str, out: str, quality: int | None, model: str | None,
       mic encode scans/ encoded/ --force       # whole tree, mirrored
       mic encode scans/ encoded/ -j 4          # four files at a time
       cat ct.png | mic encode - - > ct.mic
+      mic encode ct.png ct.mic --target-psnr 50   # lossy, lowest quality reaching 50 dB
     """
     _input_exists(inp)
-    if model and quality is None:
-        raise click.BadParameter("--model needs --quality (lossless has no model)")
-    options = {"quality": quality, "model": model, "bits_stored": bits_stored,
+    targets = [(k, v) for k, v in (("psnr", target_psnr), ("bpp", target_bpp)) if v is not None]
+    if len(targets) + (quality is not None) > 1:
+        raise click.BadParameter("give at most one of --quality, --target-psnr, --target-bpp")
+    if model and quality is None and not targets:
+        raise click.BadParameter("--model needs --quality or a target (lossless has no model)")
+    options = {"quality": quality, "target": targets[0] if targets else None, "model": model,
+               "bits_stored": bits_stored,
                "tile": parse_tile(tile),
                "photometric": photometric.upper() if photometric else None}
     if inp != STDIO and os.path.isdir(inp):

@@ -283,6 +283,91 @@ def encode(
     return b"".join(parts)
 
 
+def _lossy_psnr(array: np.ndarray, blob: bytes) -> float:
+    """PSNR (dB) of the decoded ``blob`` against ``array``, peak 2**bits_stored - 1."""
+    peak = float((1 << info(blob).bits_stored) - 1)
+    err = decode(blob).astype(np.float64) - np.asarray(array, np.float64)
+    mse = float(np.mean(err * err))
+    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
+
+
+def encode_target(
+    array: np.ndarray,
+    *,
+    psnr: float | None = None,
+    bpp: float | None = None,
+    model: str | None = None,
+    **kwargs: Any,
+) -> bytes:
+    """Lossy-encode at the quality that meets a target: the lowest quality whose PSNR
+    reaches ``psnr`` dB, or the highest quality whose size is within ``bpp`` bits per
+    pixel (a pixel counts all its samples).  Give exactly one target.
+
+    PSNR is measured on the decoded result with peak ``2**bits_stored - 1``.  Qualities
+    are searched by bisection (about log2(Q) + 1 encodes), assuming rate and PSNR grow
+    with quality.  A target no quality can meet raises :class:`MicInputError` naming
+    the closest value reached (for PSNR beyond the model, code losslessly).
+    Other keyword arguments go to :func:`encode`.
+
+    Example
+    -------
+    >>> import numpy as np, mic
+    >>> img = (np.add.outer(np.arange(64), np.arange(64)) * 30).astype(np.uint16)
+    >>> blob = mic.encode_target(img, bpp=4.0)
+    >>> mic.info(blob).bits_per_pixel <= 4.0
+    True
+    """
+    if (psnr is None) == (bpp is None):
+        raise MicInputError("give exactly one target: psnr=... (dB) or bpp=... (bits/pixel)")
+    target = float(psnr if psnr is not None else bpp)  # type: ignore[arg-type]
+    if not np.isfinite(target) or target <= 0:
+        raise MicInputError(f"target must be a positive finite number, got {target!r}")
+    from .lossy import DEFAULT_MODEL, qualities
+
+    name = model or DEFAULT_MODEL
+    qs = qualities(name)
+    if not qs:
+        raise MicUnsupportedError(f"no weights for lossy model {name!r} in this build")
+    if "quality" in kwargs:
+        raise MicInputError("encode_target chooses the quality itself; do not pass quality")
+    arr = np.asarray(array)
+    cache: dict[int, tuple[bytes, float]] = {}
+
+    def measure(q: int) -> tuple[bytes, float]:
+        if q not in cache:
+            blob = encode(arr, quality=q, model=name, **kwargs)
+            value = _lossy_psnr(arr, blob) if psnr is not None else info(blob).bits_per_pixel
+            cache[q] = (blob, value)
+        return cache[q]
+
+    ok = (lambda v: v >= target) if psnr is not None else (lambda v: v <= target)
+    if psnr is not None:  # lowest q with PSNR >= target
+        lo, hi = 0, len(qs) - 1
+        if not ok(measure(hi)[1]):
+            raise MicInputError(
+                f"model {name} reaches at most {measure(hi)[1]:.2f} dB on this image "
+                f"(quality {hi}); target {target} dB needs lossless coding (quality=None)")
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ok(measure(mid)[1]):
+                hi = mid
+            else:
+                lo = mid + 1
+        return measure(lo)[0]
+    lo, hi = 0, len(qs) - 1  # highest q with bpp <= target
+    if not ok(measure(lo)[1]):
+        raise MicInputError(
+            f"model {name} needs at least {measure(lo)[1]:.3f} bits/pixel on this image "
+            f"(quality 0); target {target} is below that")
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(measure(mid)[1]):
+            lo = mid
+        else:
+            hi = mid - 1
+    return measure(lo)[0]
+
+
 def _decoder_for(header: Header, stream: Any) -> TileDecoder:
     if header.mode == MODE_LOSSLESS:
         from .lossless import LosslessTileDecoder

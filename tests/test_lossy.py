@@ -204,3 +204,47 @@ def test_coded_size_matches_the_tables_information_content():
         assert enc.information_bits > 0
         assert coded_bits >= enc.information_bits - 1
         assert coded_bits <= enc.information_bits * 1.01 + 96
+
+
+def test_block_path_starts_as_the_orthonormal_dct():
+    from mic.models.layers import dct_matrix
+
+    d = dct_matrix(16)
+    assert torch.allclose(d @ d.T, torch.eye(256), atol=1e-5)
+    torch.manual_seed(0)
+    net = LossyModel("meanscale", n=8, m=256, n_qualities=8, enc_ch=(8, 8, 8), hs_ch=(8, 8),
+                     hs_k=1, block=16, scale_max=2048.0, n_scales=80)
+    x = torch.rand(1, 1, 64, 64) - 0.5
+    with torch.no_grad():
+        y = net.g_a(x)
+        assert torch.allclose(y[0, 0], 16 * x.view(4, 16, 4, 16).mean(dim=(1, 3)), atol=1e-4)
+        assert torch.allclose(net.g_s(y), x, atol=1e-4)  # complete: nothing lost before rounding
+    gains = torch.exp(net.log_gain[:, 0])
+    assert torch.all(gains[1:] > gains[:-1])  # finer steps at higher qualities
+    with pytest.raises(ValueError, match="block=16"):
+        LossyModel("meanscale", n=8, m=64, block=8)
+
+
+def test_block_model_exports_its_scale_table_and_round_trips(tmp_path, tiny_models):
+    from mic.entropy import gaussian_tables, scale_table
+    from mic.lossy import load_model
+
+    torch.manual_seed(1)
+    net = LossyModel("meanscale", n=8, m=256, n_qualities=8, enc_ch=(8, 8, 8), hs_ch=(8, 8),
+                     hs_k=1, block=16, scale_max=2048.0, n_scales=80)
+    ent = export_model(net, "cnn", tmp_path)
+    assert ent["config"]["block"] == 16 and ent["config"]["n_scales"] == 80
+    try:
+        register_weights(tmp_path / "models.json")
+        lm = load_model("cnn")
+        assert lm.ybank.tables.half.size == 80 and lm.thresholds.size == 79
+        assert lm.ybank.tables.digest() == gaussian_tables(scale_table(2048.0, 80)).digest()
+        img = ct_like(70, 90)
+        errs = []
+        for q in (0, 7):
+            out = mic.decode(mic.encode(img, quality=q))
+            assert out.shape == img.shape and out.dtype == img.dtype
+            errs.append(np.abs(out.astype(float) - img).mean())
+        assert errs[1] < errs[0]  # an untrained DCT model already improves with quality
+    finally:
+        register_weights(tiny_models / "models.json")

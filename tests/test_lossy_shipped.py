@@ -83,8 +83,12 @@ def test_stored_gaussian_tables_are_the_specified_ones():
         if ent["config"]["kind"] == "factorized":
             continue
         t = load_tensors(ent)
-        assert TableSet.from_tensors(t, "tab_y").digest() == gaussian_tables(scale_table()).digest()
-        assert np.array_equal(t["thresholds"], log_scale_thresholds(int(t["hs.out_frac"][0])))
+        cfg = ent["config"]
+        args = {k: cfg[c] for k, c in (("scale_max", "scale_max"), ("n", "n_scales")) if c in cfg}
+        tabs = gaussian_tables(scale_table(**args))
+        assert TableSet.from_tensors(t, "tab_y").digest() == tabs.digest()
+        assert np.array_equal(t["thresholds"],
+                              log_scale_thresholds(int(t["hs.out_frac"][0]), **args))
 
 
 def test_rgb_and_signed_with_shipped_model():

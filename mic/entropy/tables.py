@@ -80,9 +80,10 @@ def _concat(tables: list[np.ndarray], half: list[int]) -> TableSet:
     return TableSet(np.array(half, np.int32), offs, np.concatenate(tables).astype(np.int32))
 
 
-def scale_table() -> np.ndarray:
-    """The N_SCALES Gaussian scales, log-spaced from SCALE_MIN to SCALE_MAX."""
-    return np.exp(np.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), N_SCALES))
+def scale_table(scale_max: float = SCALE_MAX, n: int = N_SCALES) -> np.ndarray:
+    """``n`` Gaussian scales, log-spaced from SCALE_MIN to ``scale_max`` (a model records
+    non-default values in its config)."""
+    return np.exp(np.linspace(math.log(SCALE_MIN), math.log(scale_max), n))
 
 
 def gaussian_tables(scales: np.ndarray) -> TableSet:
@@ -101,10 +102,10 @@ def gaussian_tables(scales: np.ndarray) -> TableSet:
     return _concat(tabs, half)
 
 
-def log_scale_thresholds(out_frac: int) -> np.ndarray:
+def log_scale_thresholds(out_frac: int, **scale_args: float) -> np.ndarray:
     """Integer thresholds on a fixed-point log-scale (unit 2**-out_frac): index i is chosen
     when the log-scale lies between the log-midpoints of scales i-1 and i."""
-    ls = np.log(scale_table())
+    ls = np.log(scale_table(**scale_args))  # type: ignore[arg-type]
     mids = (ls[1:] + ls[:-1]) / 2
     return np.ceil(mids * 2.0 ** out_frac).astype(np.int64)
 

@@ -105,6 +105,58 @@ class FactorizedDensity(nn.Module):
         return pmf.clamp_min(0)
 
 
+def dct_matrix(n: int) -> torch.Tensor:
+    """Orthonormal 2-D DCT-II of n x n blocks as a (n*n, n*n) matrix: row = frequency
+    (u*n + v), column = pixel (i*n + j) in ``pixel_unshuffle`` order."""
+    k = torch.arange(n, dtype=torch.float64)
+    c = torch.cos(math.pi * (2 * k[None, :] + 1) * k[:, None] / (2 * n)) * math.sqrt(2 / n)
+    c[0] /= math.sqrt(2)
+    return torch.kron(c, c).float()
+
+
+class BlockAnalysis(nn.Module):
+    """``y = nl(x) + L(unshuffle_b(x))``: a nonlinear analysis plus a learned linear block
+    transform (1x1 conv over the b*b pixels of each block), initialised to the DCT with the
+    nonlinear path's last layer at zero, so training starts from a complete transform."""
+
+    def __init__(self, nl: nn.Sequential, block: int, m: int) -> None:
+        super().__init__()
+        self.block = block
+        self.nl = nl
+        self.lin = nn.Conv2d(block * block, m, 1, bias=False)
+        d = dct_matrix(block)
+        w = torch.zeros(m, block * block)
+        w[:min(m, block * block)] = d[:m]
+        with torch.no_grad():
+            self.lin.weight.copy_(w.view(m, block * block, 1, 1))
+            nl[-1].weight.zero_()
+            nl[-1].bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.nl(x) + self.lin(F.pixel_unshuffle(x, self.block))
+
+
+class BlockSynthesis(nn.Module):
+    """``x = nl(y) + shuffle_b(L'(y))``, the mirror of :class:`BlockAnalysis` (init: the
+    inverse DCT, nonlinear path at zero)."""
+
+    def __init__(self, nl: nn.Sequential, block: int, m: int) -> None:
+        super().__init__()
+        self.block = block
+        self.nl = nl
+        self.lin = nn.Conv2d(m, block * block, 1, bias=False)
+        d = dct_matrix(block)
+        w = torch.zeros(block * block, m)
+        w[:, :min(m, block * block)] = d[:m].T
+        with torch.no_grad():
+            self.lin.weight.copy_(w.view(block * block, m, 1, 1))
+            nl[-1].weight.zero_()
+            nl[-1].bias.zero_()
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.nl(y) + F.pixel_shuffle(self.lin(y), self.block)
+
+
 def gaussian_likelihood(v: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Mass of [v-1/2, v+1/2] under N(0, scale) (v = y - mu), clamped below."""
     s = scale.clamp_min(SCALE_MIN)

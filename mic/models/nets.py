@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from .layers import (
-    GDN, FactorizedDensity, conv, deconv, gaussian_likelihood, round_ste,
+    GDN, BlockAnalysis, BlockSynthesis, FactorizedDensity, conv, deconv, gaussian_likelihood,
+    round_ste,
 )
 
 KINDS = ("factorized", "scale", "meanscale")
@@ -39,7 +40,8 @@ class LossyModel(nn.Module):
 
     def __init__(self, kind: str = "meanscale", n: int = 64, m: int = 96, n_qualities: int = 8,
                  enc_ch: tuple[int, int, int] = (48, 64, 64),
-                 hs_ch: tuple[int, int] | None = None, hs_k: int = 3) -> None:
+                 hs_ch: tuple[int, int] | None = None, hs_k: int = 3, block: int = 0,
+                 scale_max: float | None = None, n_scales: int | None = None) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -47,14 +49,29 @@ class LossyModel(nn.Module):
         self.enc_ch = tuple(enc_ch)
         self.hs_ch = tuple(hs_ch) if hs_ch is not None else None
         self.hs_k = hs_k
+        self.block, self.scale_max, self.n_scales = block, scale_max, n_scales
         c1, c2, c3 = self.enc_ch
-        self.g_a = nn.Sequential(
+        g_a = nn.Sequential(
             conv(1, c1), GDN(c1), conv(c1, c2), GDN(c2), conv(c2, c3), GDN(c3), conv(c3, m))
-        self.g_s = nn.Sequential(
+        g_s = nn.Sequential(
             deconv(m, c3), GDN(c3, True), deconv(c3, c2), GDN(c2, True), deconv(c2, c1),
             GDN(c1, True), deconv(c1, 1))
-        # Gains: quality 0 coarsest. Initialised log-spaced so qualities differ from step 0.
-        init = torch.linspace(-1.5, 2.0, n_qualities).view(-1, 1).repeat(1, m)
+        if block:
+            if block != 16:
+                raise ValueError("the linear block path needs block=16 (the latents' stride)")
+            # a learned linear block transform beside the nonlinear one (initialised to the
+            # orthonormal 16x16 DCT, nonlinear paths initialised to add nothing)
+            self.g_a: nn.Module = BlockAnalysis(g_a, block, m)
+            self.g_s: nn.Module = BlockSynthesis(g_s, block, m)
+        else:
+            self.g_a, self.g_s = g_a, g_s
+        # Gains: quality 0 coarsest. Initialised log-spaced so qualities differ from step 0;
+        # with the DCT path, at the high-rate optimum step of each lambda (D = 1/(2 ln2 K)).
+        if block and n_qualities == len(LAMBDAS):
+            lg = [0.5 * math.log(lam * 255.0 ** 2 * 2 * math.log(2) / 12) for lam in LAMBDAS]
+            init = torch.tensor(lg).view(-1, 1).repeat(1, m)
+        else:
+            init = torch.linspace(-1.5, 2.0, n_qualities).view(-1, 1).repeat(1, m)
         self.log_gain = nn.Parameter(init.clone())
         self.log_inv_gain = nn.Parameter(-init.clone())
         if kind == "factorized":
@@ -72,11 +89,20 @@ class LossyModel(nn.Module):
                 deconv(n, first), nn.ReLU(), deconv(first, mid), nn.ReLU(), conv(mid, out, hs_k, 1))
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments (stored with exported weights)."""
-        return {"kind": self.kind, "n": self.n, "m": self.m, "n_qualities": self.n_qualities,
-                "enc_ch": list(self.enc_ch),
-                "hs_ch": list(self.hs_ch) if self.hs_ch is not None else None,
-                "hs_k": self.hs_k}
+        """Constructor arguments (stored with exported weights; defaults of the later
+        options are left out, so older configs stay as they were)."""
+        cfg: dict[str, Any] = {
+            "kind": self.kind, "n": self.n, "m": self.m, "n_qualities": self.n_qualities,
+            "enc_ch": list(self.enc_ch),
+            "hs_ch": list(self.hs_ch) if self.hs_ch is not None else None, "hs_k": self.hs_k}
+        for key in ("block", "scale_max", "n_scales"):
+            if getattr(self, key):
+                cfg[key] = getattr(self, key)
+        return cfg
+
+    def scale_table_args(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`mic.entropy.scale_table` for this model's tables."""
+        return {k: v for k, v in (("scale_max", self.scale_max), ("n", self.n_scales)) if v}
 
     def hyper_params(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log_scale) of y from hyper-latents (float path, training)."""
@@ -106,7 +132,10 @@ class LossyModel(nn.Module):
             z_hat = round_ste(z)
             mu, log_s = self.hyper_params(z_hat)
             v = y - mu
-            lik_y = gaussian_likelihood(noise(v), torch.exp(log_s))
+            # the tables end at scale_max (the codec saturates the index): clamp the same way,
+            # which also keeps exp() and its gradient finite
+            hi = math.log(self.scale_max or 256.0)
+            lik_y = gaussian_likelihood(noise(v), torch.exp(log_s.clamp(-4.0, hi)))
             y_hat = round_ste(v) + mu
             bits = -(torch.log2(lik_y).sum(dim=(1, 2, 3)) + torch.log2(lik_z).sum(dim=(1, 2, 3)))
         x_hat = self.g_s(y_hat * inv) + 0.5

@@ -71,11 +71,11 @@ def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - LossyMod
     else:
         ztab = _factorized(net.z_density)
         t.update(ztab.to_tensors("tab_z"))
-        ytab = gaussian_tables(scale_table())
+        ytab = gaussian_tables(scale_table(**net.scale_table_args()))
         t.update(ytab.to_tensors("tab_y"))
         hs = freeze_hyper_synthesis(net.h_s)
         t.update(hs.to_tensors("hs"))
-        thr = log_scale_thresholds(hs.out_frac)
+        thr = log_scale_thresholds(hs.out_frac, **net.scale_table_args())
         t["thresholds"] = thr
         digests += [ztab.digest(), ytab.digest(), thr.astype("<i8").tobytes()]
     table_id = hashlib.sha256(b"".join(digests)).hexdigest()[:8]

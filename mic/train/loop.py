@@ -33,6 +33,10 @@ SIZES: dict[str, dict[str, Any]] = {
     # the shipped size: about 1.3 GMAC synthesis for 512x512, 1x1 last hyper-synthesis layer
     "lean": {"n": 64, "m": 96, "enc_ch": (32, 48, 64), "hs_ch": (64, 96), "hs_k": 1},
     "tiny": {"n": 16, "m": 16, "enc_ch": (8, 8, 8)},
+    # complete latents (256 per 16x16 block): a learned linear block transform (DCT at
+    # init) beside the nonlinear one, so quality does not saturate at high rates
+    "block": {"n": 64, "m": 256, "enc_ch": (32, 48, 48), "hs_ch": (64, 128), "hs_k": 1,
+              "block": 16, "scale_max": 2048.0, "n_scales": 80},
 }
 
 

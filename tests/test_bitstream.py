@@ -7,12 +7,9 @@ a tile.
 
 from __future__ import annotations
 
-import importlib.util
 import struct
-import sys
 import zlib
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,21 +42,9 @@ from mic.bitstream import (
 )
 from mic.bitstream.container import KNOWN_CRITICAL, Segment, pack_tile
 from mic.bitstream.schema import HEADER_BODY_SIZE, PREFIX_SIZE, validate_header
+from mic_test_helpers import load_forge  # noqa: E402
 
-
-def _load_forge():
-    name = "mic_formats_forge"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parents[1] / "formats" / "forge.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-forge = _load_forge()
+forge = load_forge()
 
 
 # ----------------------------------------------------------------------------- header

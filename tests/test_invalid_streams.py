@@ -8,13 +8,10 @@ Coder-level cases start from real ``mic.encode`` output.
 
 from __future__ import annotations
 
-import importlib.util
 import struct
-import sys
 import time
 import tracemalloc
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,21 +27,9 @@ from mic.bitstream import (
 )
 from mic.bitstream.schema import HEADER_BODY_SIZE, PREFIX_SIZE
 from mic.codec import MAX_DIMENSION
+from mic_test_helpers import load_forge  # noqa: E402
 
-
-def _load_forge():
-    name = "mic_formats_forge"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parents[1] / "formats" / "forge.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-forge = _load_forge()
+forge = load_forge()
 
 #: CPU seconds one rejection may take, and bytes it may allocate (numpy allocations included).
 TIME_LIMIT_S = 1.0

@@ -113,13 +113,17 @@ def test_bad_options():
         mic.encode(img, quality=0, model="gan")
 
 
-def test_corrupt_tile_payload_raises_mic_error():
-    img = ct_like(64, 64)
-    blob = mic.encode(img, quality=5)
+def first_tile(quality=5):
+    """(header, segments, index of the first TILE segment, its tag, its payload)."""
+    blob = mic.encode(ct_like(64, 64), quality=quality)
     header, _ = unpack_header(blob)
     segs = segments(blob)
     i = next(k for k, (t, _) in enumerate(segs) if t == b"TILE")
-    tag, p = segs[i]
+    return header, segs, i, segs[i][0], segs[i][1]
+
+
+def test_corrupt_tile_payload_raises_mic_error():
+    header, segs, i, tag, p = first_tile()
     hits = 0
     for pos in range(8, len(p)):
         for flip in (0x01, 0x80):
@@ -145,12 +149,7 @@ def test_corrupt_tile_payload_raises_mic_error():
 
 
 def test_symbol_desync_is_a_checksum_error():
-    img = ct_like(64, 64)
-    blob = mic.encode(img, quality=5)
-    header, _ = unpack_header(blob)
-    segs = segments(blob)
-    i = next(k for k, (t, _) in enumerate(segs) if t == b"TILE")
-    tag, p = segs[i]
+    header, segs, i, tag, p = first_tile()
     bad = bytearray(p)
     bad[8 + 5:8 + 9] = struct.pack("<I", struct.unpack_from("<I", p, 8 + 5)[0] ^ 1)  # symbol CRC
     segs[i] = (tag, bytes(bad))

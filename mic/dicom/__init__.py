@@ -229,22 +229,28 @@ def decode_foreign(ds: Dataset) -> Dataset:
     arr, props = get_decoder(tsyntax).as_array(ds, as_rgb=True)
     ba = int(ds.BitsAllocated)
     kind = "<i" if int(ds.PixelRepresentation) else "<u"
-    data = np.ascontiguousarray(arr, dtype=np.dtype(kind + str(max(1, ba // 8)))).tobytes()
-    if len(data) % 2:
-        data += b"\x00"
     ds.PhotometricInterpretation = props["photometric_interpretation"]
     if int(props["samples_per_pixel"]) > 1:
         ds.PlanarConfiguration = int(props["planar_configuration"])
+    if str(tsyntax) in LOSSY_SOURCE_SYNTAXES and ds.get("LossyImageCompression") != "01":
+        ds.LossyImageCompression = "01"
+    return _set_native_pixel_data(ds, arr, np.dtype(kind + str(max(1, ba // 8))))
+
+
+def _set_native_pixel_data(ds: Dataset, arr: np.ndarray, dtype: np.dtype) -> Dataset:
+    """Store ``arr`` as native (Explicit VR Little Endian) Pixel Data of ``ds``: padded to
+    even length, OB/OW by Bits Allocated, Extended Offset Table elements removed."""
+    data = np.ascontiguousarray(arr, dtype=dtype).tobytes()
+    if len(data) % 2:
+        data += b"\x00"
     for kw in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
         if kw in ds:
             del ds[kw]
     ds.PixelData = data
     elem = ds["PixelData"]
     elem.is_undefined_length = False
-    elem.VR = VR.OB if ba <= 8 else VR.OW
+    elem.VR = VR.OB if int(ds.BitsAllocated) <= 8 else VR.OW
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    if str(tsyntax) in LOSSY_SOURCE_SYNTAXES and ds.get("LossyImageCompression") != "01":
-        ds.LossyImageCompression = "01"
     ds._pixel_array = None
     ds._pixel_id = {}
     return ds
@@ -282,20 +288,7 @@ def decompress(ds: Dataset) -> Dataset:
     if spp > 1 and int(ds.get("PlanarConfiguration", 0)) == 1:
         arr = arr.reshape(nframes, int(ds.Rows), int(ds.Columns), spp).transpose(0, 3, 1, 2)
     dtype = np.dtype(("<i" if int(ds.PixelRepresentation) else "<u") + str(ba // 8))
-    data = np.ascontiguousarray(arr, dtype=dtype).tobytes()
-    if len(data) % 2:
-        data += b"\x00"
-    for kw in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
-        if kw in ds:
-            del ds[kw]
-    ds.PixelData = data
-    elem = ds["PixelData"]
-    elem.is_undefined_length = False
-    elem.VR = VR.OB if ba <= 8 else VR.OW
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds._pixel_array = None
-    ds._pixel_id = {}
-    return ds
+    return _set_native_pixel_data(ds, arr, dtype)
 
 
 register()

@@ -56,6 +56,18 @@ def monotone_frontier(rates: Sequence[float], psnrs: Sequence[float]) -> tuple[n
     return np.array(keep_r), np.array(keep_p)
 
 
+def _frontiers(ref_rates: Sequence[float], ref_psnrs: Sequence[float],
+               test_rates: Sequence[float], test_psnrs: Sequence[float],
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Both monotone frontiers (ref rates, psnrs, test rates, psnrs), or None when either
+    has fewer than two points."""
+    rr, rp = monotone_frontier(ref_rates, ref_psnrs)
+    tr, tp = monotone_frontier(test_rates, test_psnrs)
+    if len(rr) < 2 or len(tr) < 2:
+        return None
+    return rr, rp, tr, tp
+
+
 def _integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
     from scipy.interpolate import PchipInterpolator
 
@@ -72,10 +84,10 @@ def bd_rate(ref_rates: Sequence[float], ref_psnrs: Sequence[float],
     >>> round(bd_rate([1, 2, 4], [30, 35, 40], [1.5, 3, 6], [30, 35, 40]), 6)
     0.5
     """
-    rr, rp = monotone_frontier(ref_rates, ref_psnrs)
-    tr, tp = monotone_frontier(test_rates, test_psnrs)
-    if len(rr) < 2 or len(tr) < 2:
+    curves = _frontiers(ref_rates, ref_psnrs, test_rates, test_psnrs)
+    if curves is None:
         return math.nan
+    rr, rp, tr, tp = curves
     lo = max(rp.min(), tp.min())
     hi = min(rp.max(), tp.max())
     if hi - lo < MIN_OVERLAP_DB:
@@ -92,10 +104,10 @@ def bd_psnr(ref_rates: Sequence[float], ref_psnrs: Sequence[float],
     >>> round(bd_psnr([1, 2, 4], [30, 35, 40], [1, 2, 4], [31, 36, 41]), 6)
     1.0
     """
-    rr, rp = monotone_frontier(ref_rates, ref_psnrs)
-    tr, tp = monotone_frontier(test_rates, test_psnrs)
-    if len(rr) < 2 or len(tr) < 2:
+    curves = _frontiers(ref_rates, ref_psnrs, test_rates, test_psnrs)
+    if curves is None:
         return math.nan
+    rr, rp, tr, tp = curves
     lr, lt = np.log(rr), np.log(tr)
     lo = max(lr.min(), lt.min())
     hi = min(lr.max(), lt.max())

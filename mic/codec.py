@@ -8,7 +8,7 @@ matching implementation from the header, never from global state.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -368,6 +368,24 @@ def encode_target(
     return measure(lo)[0]
 
 
+def _region_arg(region: Any, rows: int, cols: int) -> tuple[int, int, int, int]:
+    if region is None:
+        return 0, rows, 0, cols
+    try:
+        r0, r1, c0, c1 = (int(x) for x in region)
+    except (TypeError, ValueError):
+        raise MicInputError(f"region must be (row0, row1, col0, col1), got {region!r}") from None
+    if not (0 <= r0 < r1 <= rows and 0 <= c0 < c1 <= cols):
+        raise MicInputError(
+            f"region {(r0, r1, c0, c1)} is empty or outside the {rows}x{cols} image")
+    return r0, r1, c0, c1
+
+
+def _cut_shape(h: Header, rows: int, cols: int) -> tuple[int, ...]:
+    """``h.shape`` with its rows and cols replaced (one schema for every layout)."""
+    return replace(h, rows=rows, cols=cols).shape
+
+
 def _decoder_for(header: Header, stream: Any) -> TileDecoder:
     if header.mode == MODE_LOSSLESS:
         from .lossless import LosslessTileDecoder
@@ -390,11 +408,17 @@ def decode(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     out: np.ndarray | None = None,
+    region: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """Decode a .mic stream to a numpy array of the dtype and shape that was encoded.
 
     ``max_pixels`` bounds the decoded samples (frames x rows x cols x samples):
     a larger stream raises :class:`MicLimitError` before anything is allocated.
+    ``region=(row0, row1, col0, col1)`` (half-open) decodes only that window of every
+    frame, reading only the tiles it touches (encode with ``tile=`` to make that cheap);
+    the result has the stream's layout with rows and cols cut to the window.  The
+    whole-image sample CRC-32 of a lossless stream cannot be checked for a window (each
+    tile's segment CRC and sample range still are).
     Trailing bytes after the stream's end segment are ignored.  Any corruption
     raises a :class:`MicError` subclass; a lossless stream whose decoded samples
     do not match the stored CRC-32 raises :class:`MicChecksumError`.
@@ -408,7 +432,9 @@ def decode(
     """
     stream = read_stream(data)
     h = stream.header
-    if h.n_samples > max_pixels:
+    rr0, rr1, cc0, cc1 = _region_arg(region, h.rows, h.cols)
+    n_out = h.frames * (rr1 - rr0) * (cc1 - cc0) * h.samples
+    if n_out > max_pixels:
         raise MicLimitError(
             f"stream holds {h.n_samples} samples ({h.shape}), above max_pixels={max_pixels}"
         )
@@ -417,18 +443,21 @@ def decode(
     if h.coder_id not in CODER_NAMES:
         raise MicUnsupportedError(f"unknown entropy coder id {h.coder_id}")
     dtype = np.dtype(h.dtype_str)
-    want_shape = h.shape
+    want_shape = _cut_shape(h, rr1 - rr0, cc1 - cc0)
     if out is not None:
         if out.shape != want_shape or out.dtype != dtype:
             raise MicInputError(f"out must be {dtype} {want_shape}, got {out.dtype} {out.shape}")
         result = out
     else:
         result = np.empty(want_shape, dtype=dtype)
-    v = result.reshape(h.frames, h.rows, h.cols, h.samples)
+    v = result.reshape(h.frames, rr1 - rr0, cc1 - cc0, h.samples)
     decoder = _decoder_for(h, stream)
     lo, hi = sample_range(h.bits_stored, bool(h.signed))
+    whole = (rr0, rr1, cc0, cc1) == (0, h.rows, 0, h.cols)
     for fi in range(h.frames):
         for idx, r0, r1, c0, c1 in iter_tiles(h):
+            if r1 <= rr0 or r0 >= rr1 or c1 <= cc0 or c0 >= cc1:
+                continue
             tile = decoder.decode_tile(stream.tiles[(fi, idx)], r1 - r0, c1 - c0)
             if tile.shape != (r1 - r0, c1 - c0, h.samples):
                 raise MicError(f"internal: tile decoded to {tile.shape}")  # pragma: no cover
@@ -439,8 +468,10 @@ def decode(
                     f"tile {idx} of frame {fi} decodes outside the {h.bits_stored}-bit sample "
                     "range: corrupt stream"
                 )
-            v[fi, r0:r1, c0:c1, :] = tile
-    if h.flags & FLAG_SAMPLE_CRC and samples_crc32(result) != h.sample_crc32:
+            a0, a1, b0, b1 = max(r0, rr0), min(r1, rr1), max(c0, cc0), min(c1, cc1)
+            v[fi, a0 - rr0:a1 - rr0, b0 - cc0:b1 - cc0, :] = tile[a0 - r0:a1 - r0,
+                                                                  b0 - c0:b1 - c0]
+    if whole and h.flags & FLAG_SAMPLE_CRC and samples_crc32(result) != h.sample_crc32:
         raise MicChecksumError(
             "decoded samples do not match the stream's CRC-32: corrupt data or a decoder mismatch"
         )

@@ -350,3 +350,13 @@ def test_random_streams_round_trip_through_the_container(frames, rows, cols, th,
     for n in rng.integers(1, len(data), 8):
         with pytest.raises(mic.MicTruncatedError):
             read_stream(data[:n])
+
+
+def test_region_decode_rgb_and_errors():
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (33, 45, 3), dtype=np.uint8)
+    blob = mic.encode(rgb, tile=16)
+    assert np.array_equal(mic.decode(blob, region=(3, 20, 16, 32)), rgb[3:20, 16:32])
+    for bad in ((0, 0, 0, 5), (0, 34, 0, 5), (5, 2, 0, 5), (-1, 3, 0, 5), (1, 2, 3), "abcd"):
+        with pytest.raises(mic.MicInputError):
+            mic.decode(blob, region=bad)

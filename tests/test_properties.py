@@ -235,3 +235,19 @@ def test_decode_into_out():
         mic.decode(blob, out=np.empty((3, 4, 5), np.uint16))
     with pytest.raises(mic.MicInputError):
         mic.decode(blob, out=np.empty((3, 20), np.int16))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 3), st.data())
+def test_region_decode_equals_the_crop_of_a_full_decode(rows, cols, frames, data):
+    rng = np.random.default_rng(rows * 100 + cols)
+    a = rng.integers(0, 4096, (frames, rows, cols), dtype=np.uint16)
+    tile = data.draw(st.sampled_from([None, 7, (5, 16)]))
+    blob = mic.encode(a, tile=tile, photometric="MONOCHROME2")
+    assert mic.info(blob).shape == a.shape
+    r0 = data.draw(st.integers(0, rows - 1))
+    r1 = data.draw(st.integers(r0 + 1, rows))
+    c0 = data.draw(st.integers(0, cols - 1))
+    c1 = data.draw(st.integers(c0 + 1, cols))
+    out = mic.decode(blob, region=(r0, r1, c0, c1))
+    assert out.dtype == a.dtype and np.array_equal(out, a[:, r0:r1, c0:c1])

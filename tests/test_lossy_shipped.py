@@ -56,10 +56,14 @@ def test_every_quality_rate_and_psnr(model):
         ps.append(psnr(img, out))
     assert all(b2 > b1 for b1, b2 in zip(bpp, bpp[1:])), bpp
     assert all(p2 > p1 - 0.3 for p1, p2 in zip(ps, ps[1:])), ps
-    # Floors of the weights shipped after ~70 CPU-minutes of training (a reconstruction
-    # ceiling near 31 dB on this phantom); raise them as better weights are trained.
-    assert ps[-1] > 28 and ps[0] > 25, ps
-    assert bpp[0] < 2.5, bpp
+    if registry()[model]["config"].get("block"):
+        # complete-latent models (cnn: 85 CPU-minutes, q0 42 dB / 1.6 bpp, q7 63 dB on this
+        # noisy phantom; vae: q7 54.7 dB): floors a little below what the weights reach
+        assert ps[-1] > 52 and ps[0] > 36, ps
+    else:  # the first, undercomplete weights (a reconstruction ceiling near 31 dB here)
+        assert ps[-1] > 28 and ps[0] > 25, ps
+    # the factorized prior (ae) cannot adapt to the noise level: ~3.5 bpp at q0 here
+    assert bpp[0] < (4.0 if registry()[model]["config"]["kind"] == "factorized" else 2.5), bpp
 
 
 def test_deterministic_bytes_and_parameters():

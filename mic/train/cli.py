@@ -18,7 +18,8 @@ import click
 @click.option("--crop", type=int, default=128, show_default=True)
 @click.option("--lr", type=float, default=3e-4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--size", default="lean", show_default=True, help="lean, small or tiny")
+@click.option("--size", default="lean", show_default=True,
+              help="block (the shipped cnn), lean, small or tiny")
 @click.option("--threads", type=int, default=1, show_default=True)
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="warm start from another checkpoint's matching tensors")

@@ -122,3 +122,32 @@ def factorized_tables(pmfs: list[np.ndarray], lows: list[int]) -> TableSet:
         tabs.append(quantize_pmf(np.append(full, 1e-9)))
         half.append(L)
     return _concat(tabs, half)
+
+
+#: largest half-width of a mixture table (rarer values are escapes)
+MIX_HALF_MAX = 8192
+
+
+def mixture_tables(scales: np.ndarray, weights: np.ndarray, ratios: np.ndarray) -> TableSet:
+    """Discretised zero-mean Gaussian scale mixtures ``sum_k w_k N(0, (s r_k)^2)`` (unit
+    bins) for each scale ``s``, plus an escape bin holding the tail beyond ``+-L``.
+
+    >>> t = mixture_tables(np.array([1.0, 50.0]), np.array([0.5, 0.5]), np.array([0.5, 2.0]))
+    >>> t.half.tolist()
+    [11, 538]
+    """
+    from scipy.special import erfc
+
+    w = np.asarray(weights, np.float64)
+    w = w / w.sum()
+    r = np.asarray(ratios, np.float64)
+    tabs, half = [], []
+    for s in np.asarray(scales, np.float64):
+        sd = s * r * math.sqrt(2)
+        L = int(min(MIX_HALF_MAX, max(1, math.ceil(s * r.max() * math.sqrt(2) * 3.8))))
+        v = np.abs(np.arange(-L, L + 1, dtype=np.float64))[:, None]
+        pmf = (w * 0.5 * (erfc((v - 0.5) / sd) - erfc((v + 0.5) / sd))).sum(1)
+        tail = float((w * erfc((L + 0.5) / sd)).sum())
+        tabs.append(quantize_pmf(np.append(pmf, max(tail, 1e-9))))
+        half.append(L)
+    return _concat(tabs, half)

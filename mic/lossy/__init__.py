@@ -1,16 +1,23 @@
 """The learned lossy mode (mode 1): tile encoder/decoder used by :mod:`mic.codec`.
 
-Each tile is coded independently, each sample plane (RGB: R, G, B) on its own:
+No torch at coding time: the transforms are NumPy/Numba, the entropy parameters integer
+networks.  Each tile is coded independently; per tile:
 
-1. normalise: ``x = (v - lo) / (2**b - 1)`` with ``lo`` the plane's minimum and ``b`` the
-   bit length of its span (so any bit depth and signed data map to [0, 1]);
-2. pad to a multiple of 64 (edge replication), analysis transform, multiply by the
-   quality's gain vector;
-3. hyper-latents ``z`` (rounded) coded with frozen per-channel factorized tables;
-4. integer hyper-synthesis of ``z`` -> means and scale indexes (bit-exact everywhere,
-   see :mod:`mic.models.intnet`); ``round(y - mu)`` coded with the scale index's frozen
-   Gaussian table (one constriction call per table used);
-5. decoder: ``y_hat = q + mu``, inverse gain, synthesis, de-normalise, crop.
+1. normalise: ``x = (v - lo) / (2**b - 1)`` with ``lo`` the minimum and ``b`` the bit
+   length of the span (any bit depth, signed data included).  RGB tiles share one
+   normalisation and go through an orthonormal colour transform (Y, C1, C2), so each
+   component is coded as a grayscale plane and squared errors add up as in RGB;
+2. pad to a multiple of 64 (edge replication); 5-level CDF 9/7 wavelet; each subband
+   times its synthesis norm and the quality's learned gain;
+3. (vae, cnn) hyper-latents ``z = h_a(...)`` rounded and coded with frozen factorized
+   tables; the integer hyper-synthesis gives hyper features;
+4. subbands coded in passes (LL, then coarse to fine, anchors then non-anchors of a
+   checkerboard); each symbol's scale index comes from the integer context MLP over
+   exact integer features of what is already decoded (:mod:`mic.models.wcm`); values
+   ``round(y - mu)`` coded with frozen Gaussian-scale-mixture tables, escapes after
+   each pass;
+5. decoder: the same passes, then inverse gains, inverse wavelet, the learned
+   post-filter, de-normalise, round and clip.
 
 A CRC-32 of all decoded symbols is stored per plane: a desync raises
 :class:`~mic.MicChecksumError` instead of returning garbage.  The byte layout is in
@@ -34,17 +41,29 @@ import numpy as np
 from ..bitstream import CODER_RANGE32, Header
 from ..errors import MicChecksumError, MicFormatError, MicInputError, MicTruncatedError, \
     MicUnsupportedError
-from ..models.registry import MODEL_IDS, MODEL_KINDS, model_id, model_name
+from ..models.registry import MODEL_IDS, MODEL_KINDS, RETIRED_MODELS, model_id, model_name
 from ..models.weights import load_tensors, registry
 
 TAG_LMDL = b"LMDL"
 #: model_id u16, weights sha256 (32 bytes), table id u32, number of qualities u8
 LMDL = struct.Struct("<H32sIB")
-#: per plane: lo i32, bits u8, symbols CRC-32 u32, number of 32-bit words u32
-PLANE = struct.Struct("<iBII")
+#: tile: colour transform u8 (0 none, 1 orthonormal RGB -> Y C1 C2)
+TILE_HEAD = struct.Struct("<B")
+#: per normalisation group: lo i32, bits u8
+NORM = struct.Struct("<iB")
+#: per coded plane: LL mean i32, symbols CRC-32 u32, number of 32-bit words u32
+PLANE = struct.Struct("<iII")
+XFORM_NONE, XFORM_YCC = 0, 1
 ALIGN = 64
+LEVELS = 5
+NBANDS = 1 + 3 * LEVELS
 DEFAULT_TILE = 512
 DEFAULT_MODEL = "cnn"
+ACT_FRAC = 10
+#: orthonormal colour transform (rows: Y, C1, C2) and the offsets centring C1, C2
+YCC = np.array([[1, 1, 1], [1, 0, -1], [1, -2, 1]], np.float64) / \
+    np.sqrt([3.0, 2.0, 6.0])[:, None]
+YCC_OFFSET = np.array([0.0, 0.5, 0.5])
 
 __all__ = ["LossyTileEncoder", "LossyTileDecoder", "available_models", "qualities",
            "load_model", "clear_cache", "DEFAULT_MODEL"]
@@ -53,7 +72,7 @@ __all__ = ["LossyTileEncoder", "LossyTileDecoder", "available_models", "qualitie
 # ----------------------------------------------------------------------------- models
 @dataclass
 class LoadedModel:
-    """A shipped model ready to code: float transforms + frozen integer parts."""
+    """A shipped model ready to code (all NumPy)."""
 
     name: str
     id: int
@@ -61,13 +80,28 @@ class LoadedModel:
     sha256: bytes
     table_id: int
     n_qualities: int
-    net: Any  # LossyModel (torch), densities/h_s unused
-    gain: np.ndarray  # (Q, M) float32
-    inv_gain: np.ndarray
-    hs: Any  # IntHyperSynthesis or None
-    thresholds: np.ndarray | None
+    config: dict[str, Any]
+    log_gain: np.ndarray  # (Q, NBANDS) float64
+    log_shrink: np.ndarray
+    norms: np.ndarray  # (NBANDS,) synthesis norms
+    mlp: Any  # IntMLP
+    thresholds: np.ndarray
     ybank: Any
-    zbank: Any
+    h_a: Any = None  # HyperAnalysis (vae, cnn)
+    hs: Any = None  # IntHyperSynthesis (vae, cnn)
+    zbank: Any = None
+    post: Any = None  # PostFilter
+
+    @property
+    def uses_hyper(self) -> bool:
+        return self.kind != "factorized"
+
+    @property
+    def uses_context(self) -> bool:
+        return self.kind == "meanscale"
+
+    def step_scale(self, q: int) -> float:
+        return float(np.exp(np.float32(self.log_gain[q].astype(np.float32).mean())))
 
 
 _cache: dict[str, LoadedModel] = {}
@@ -113,46 +147,201 @@ def load_model(name: str) -> LoadedModel:
         raise MicUnsupportedError(
             f"no weights for lossy model {name!r} (id {mid}) in this build; "
             f"available: {available_models()}")
-    import torch
-
     from ..entropy import ModelBank, TableSet
-    from ..models.intnet import IntHyperSynthesis
-    from ..models.nets import LossyModel
+    from ..models.intnet import IntHyperSynthesis, IntMLP
+    from ..models.npnet import HyperAnalysis, PostFilter
+    from ..models.wavelet import synthesis_norms
 
     ent = dict(ent, name=name)
-    t = load_tensors(ent)
     cfg = dict(ent["config"])
-    net = LossyModel(**cfg)
-    sd = {k: torch.from_numpy(np.array(v)) for k, v in t.items()
-          if k.startswith(("g_a.", "g_s.", "h_a.", "log_gain", "log_inv_gain"))}
-    missing = [k for k in net.state_dict() if k.startswith(("g_a.", "g_s.", "h_a."))
-               and k not in sd]
-    if missing:
-        raise MicUnsupportedError(f"weights of {name} lack tensors {missing[:3]}...")
-    net.load_state_dict(sd, strict=False)
-    net.eval()
+    if cfg.get("arch") != "wavelet":
+        raise MicUnsupportedError(f"weights of {name} are of an architecture this build "
+                                  f"cannot run ({cfg.get('arch', 'block')})")
+    t = load_tensors(ent)
     kind = MODEL_KINDS[mid]
-    hs = thr = zbank = None
-    if kind != "factorized":
-        hs = IntHyperSynthesis.from_tensors(t, "hs")
-        hs.assert_exact_bounds()
-        thr = np.asarray(t["thresholds"], np.int64)
-        zbank = ModelBank(TableSet.from_tensors(t, "tab_z"))
+    nll, nb = synthesis_norms(LEVELS)
+    mlp = IntMLP.from_tensors(t, "ctx")
     lm = LoadedModel(
         name=name, id=mid, kind=kind, sha256=bytes.fromhex(ent["sha256"]),
-        table_id=int(ent["table_id"], 16), n_qualities=int(ent["qualities"]), net=net,
-        gain=np.exp(t["log_gain"]).astype(np.float32),
-        inv_gain=np.exp(t["log_inv_gain"]).astype(np.float32), hs=hs, thresholds=thr,
-        ybank=ModelBank(TableSet.from_tensors(t, "tab_y")), zbank=zbank)
+        table_id=int(ent["table_id"], 16), n_qualities=int(ent["qualities"]), config=cfg,
+        log_gain=np.asarray(t["log_gain"], np.float64),
+        log_shrink=np.asarray(t["log_shrink"], np.float64),
+        norms=np.array([nll] + [nb[lv][o] for lv in range(LEVELS) for o in range(3)]),
+        mlp=mlp, thresholds=np.asarray(t["thresholds"], np.int64),
+        ybank=ModelBank(TableSet.from_tensors(t, "tab_y")))
+    if kind != "factorized":
+        lm.h_a = HyperAnalysis(t, "h_a")
+        lm.hs = IntHyperSynthesis.from_tensors(t, "hs")
+        lm.hs.assert_exact_bounds()
+        lm.zbank = ModelBank(TableSet.from_tensors(t, "tab_z"))
+    if "post.qout" in t:
+        lm.post = PostFilter(t, "post")
     with _lock:
         _cache[name] = lm
     return lm
 
 
-# ----------------------------------------------------------------------------- helpers
-def _plane_norm(v: np.ndarray) -> tuple[int, int]:
-    lo = int(v.min())
-    return lo, max(1, (int(v.max()) - lo).bit_length())
+# ----------------------------------------------------------------------------- features
+def _logmag(v: np.ndarray) -> np.ndarray:
+    from ..models.logmag import logmag
+
+    return logmag(v).astype(np.int64)
+
+
+def _box(v: np.ndarray) -> np.ndarray:
+    p = np.pad(v, 1, mode="edge")
+    h, w = v.shape
+    return sum(p[a:a + h, b:b + w] for a in range(3) for b in range(3))
+
+
+def _nb4(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    p = np.pad(v, 1, mode="reflect")
+    return p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]
+
+
+def _up2(v: np.ndarray) -> np.ndarray:
+    return np.repeat(np.repeat(v, 2, 0), 2, 1)
+
+
+def _hyper_at(h16: np.ndarray, level: int) -> np.ndarray:
+    s = 4 - level
+    if s > 0:
+        return np.repeat(np.repeat(h16, 1 << s, 1), 1 << s, 2)
+    return h16 if s == 0 else h16[:, ::2, ::2]
+
+
+def _checker(h: int, w: int) -> np.ndarray:
+    """True at anchors ((i + j) even)."""
+    return (np.add.outer(np.arange(h), np.arange(w)) % 2) == 0
+
+
+def hyper_input(ys: list[np.ndarray]) -> np.ndarray:
+    """Encoder-side input of ``h_a`` (mirror of ``WaveletModel.hyper_input``)."""
+    maps = []
+    for i, y in enumerate(ys):
+        lvl = LEVELS if i == 0 else (i - 1) // 3 + 1
+        m = np.log2(1 + np.abs(y)).astype(np.float32)
+        s = 4 - lvl
+        if s > 0:
+            k = 1 << s
+            m = m.reshape(m.shape[0] // k, k, m.shape[1] // k, k).mean(axis=(1, 3))
+        elif s < 0:
+            m = _up2(m)
+        maps.append(m)
+    return np.stack(maps)
+
+
+class _Planes:
+    """The pass structure shared by the encoder and the decoder of one plane.
+
+    ``run(coder, ys)`` visits the passes in coding order; for each it computes the
+    integer features of the pass's positions from what is decoded so far, the scale
+    indexes and means, and lets ``coder(ys_pass, mu, tab) -> q`` code (encoder: quantise
+    and encode; decoder: decode) the symbols.  Returns the decoded subbands (band order,
+    int64) and the list of symbol arrays in coding order (for the CRC).
+    """
+
+    def __init__(self, lm: LoadedModel, quality: int, hp: int, wp: int) -> None:
+        self.lm, self.q = lm, quality
+        self.shapes = [(hp >> LEVELS, wp >> LEVELS)] + [
+            (hp >> (lv + 1), wp >> (lv + 1)) for lv in range(LEVELS) for _ in range(3)]
+
+    def _scales(self, level: int, sel: np.ndarray, parts: list[np.ndarray | None],
+                band: int, anchor: bool) -> np.ndarray:
+        """Scale indexes at the positions ``sel`` of a band of wavelet level ``level``."""
+        from ..models.intnet import mlp_scale_index
+
+        lm = self.lm
+        ii, jj = np.nonzero(sel)
+        ctx = np.zeros((ii.size, 8), np.float64)
+        if lm.uses_context:
+            for k, p in enumerate(parts):
+                if p is not None:
+                    ctx[:, k] = p[ii, jj] * float(1 << (ACT_FRAC - 4))
+        hyper = cells = None
+        if self.h16 is not None:
+            nh, _, w16 = self.h16.shape
+            hyper = self.h16.reshape(nh, -1).T
+            s = 4 - level
+            cells = ((ii >> s) * w16 + (jj >> s)) if s >= 0 else ((2 * ii) * w16 + 2 * jj)
+        return mlp_scale_index(lm.mlp, hyper, cells if cells is not None else np.zeros(0),
+                               ctx, self.q, band, 0 if anchor else 1, lm.thresholds)
+
+    def run(self, coder, ll_mean: int, h16: np.ndarray | None,  # noqa: ANN001
+            ys: list[np.ndarray] | None = None) -> list[np.ndarray]:
+        ctx = self.lm.uses_context
+        self.h16 = h16
+        yhat: list[np.ndarray] = [None] * NBANDS  # type: ignore[list-item]
+
+        # LL band
+        h, w = self.shapes[0]
+        anc = _checker(h, w)
+        y = ys[0] if ys is not None else None
+        mu = np.full((h, w), ll_mean, np.int64)
+        out = np.zeros((h, w), np.int64)
+        tab = self._scales(LEVELS, anc, [None] * 8, 0, True)
+        out[anc] = coder(y[anc] if y is not None else None, mu[anc], tab) + mu[anc]
+        non = ~anc
+        if ctx:
+            u, d, lf, r = _nb4(np.where(anc, out, 0))
+            mu = (u + d + lf + r + 2) // 4
+            rng = np.maximum(np.maximum(u, d), np.maximum(lf, r)) - \
+                np.minimum(np.minimum(u, d), np.minimum(lf, r))
+            parts: list[np.ndarray | None] = [None] * 6 + [
+                _logmag(rng), _logmag(np.abs(u - d) + np.abs(lf - r))]
+        else:
+            parts = [None] * 8
+        tab = self._scales(LEVELS, non, parts, 0, False)
+        out[non] = coder(y[non] if y is not None else None, mu[non], tab) + mu[non]
+        yhat[0] = out
+        # detail bands, coarse to fine
+        lm_prev: list[np.ndarray] | None = None
+        for lv in range(LEVELS - 1, -1, -1):
+            lm_here: list[np.ndarray] = []
+            for o in range(3):
+                b = 1 + 3 * lv + o
+                h, w = self.shapes[b]
+                anc = _checker(h, w)
+                y = ys[b] if ys is not None else None
+                zero = np.zeros(int(anc.sum()), np.int64)
+                if ctx and lm_prev is not None:
+                    p, pb = _up2(lm_prev[o]), _up2(_box(lm_prev[o]))
+                else:
+                    p = pb = None
+                s1 = lm_here[0] if (ctx and o >= 1) else None
+                s2 = lm_here[1] if (ctx and o >= 2) else None
+                base = [p, pb, s1, _box(s1) if s1 is not None else None,
+                        s2, _box(s2) if s2 is not None else None]
+                out = np.zeros((h, w), np.int64)
+                tab = self._scales(lv + 1, anc, base + [None, None], b, True)
+                out[anc] = coder(y[anc] if y is not None else None, zero, tab)
+                non = ~anc
+                if ctx:
+                    lma = np.where(anc, _logmag(out), 0)
+                    u, d, lf, r = _nb4(lma)
+                    extra = [u + d + lf + r, np.maximum(np.maximum(u, d), np.maximum(lf, r))]
+                else:
+                    extra = [None, None]
+                zero = np.zeros(int(non.sum()), np.int64)
+                tab = self._scales(lv + 1, non, base + extra, b, False)
+                out[non] = coder(y[non] if y is not None else None, zero, tab)
+                yhat[b] = out
+                lm_here.append(_logmag(out) if ctx else out)
+            lm_prev = lm_here
+        return yhat
+
+
+def _reconstruct(lm: LoadedModel, quality: int, yhat: list[np.ndarray]) -> np.ndarray:
+    """Decoded subbands -> float plane in normalised units (padded size)."""
+    from ..models.wavelet import idwt97
+
+    inv = np.exp(-lm.log_gain[quality] + lm.log_shrink[quality] * (np.arange(NBANDS) > 0))
+    sc = [yhat[b].astype(np.float64) * (inv[b] / lm.norms[b]) for b in range(NBANDS)]
+    bands = [tuple(sc[1 + 3 * lv + o] for o in range(3)) for lv in range(LEVELS)]
+    x = idwt97(sc[0], bands) + 0.5
+    if lm.post is not None:
+        x = lm.post(x, quality, lm.step_scale(quality))
+    return x
 
 
 def _pad(x: np.ndarray) -> np.ndarray:
@@ -161,24 +350,9 @@ def _pad(x: np.ndarray) -> np.ndarray:
     return np.pad(x, ((0, ph), (0, pw)), mode="edge") if ph or pw else x
 
 
-def _channel_tab(c: int, h: int, w: int) -> np.ndarray:
-    return np.repeat(np.arange(c, dtype=np.int32), h * w)
-
-
-def _hyper(lm: LoadedModel, zq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mu float64 (M,h,w), scale index int32 (M,h,w)) from integer z (N,hz,wz)."""
-    from ..quant import scale_index
-
-    acc = lm.hs(zq.astype(np.float64))
-    m = lm.net.m
-    ofrac = lm.hs.out_frac
-    if lm.kind == "meanscale":
-        mu = acc[:m] * 2.0 ** -ofrac
-        ls = acc[m:]
-    else:
-        mu = np.zeros_like(acc)
-        ls = acc
-    return mu, scale_index(ls, lm.thresholds)
+def _norm_of(v: np.ndarray) -> tuple[int, int]:
+    lo = int(v.min())
+    return lo, max(1, (int(v.max()) - lo).bit_length())
 
 
 # ----------------------------------------------------------------------------- encoder
@@ -214,49 +388,63 @@ class LossyTileEncoder:
 
     def encode_tile(self, tile: np.ndarray) -> bytes:
         """int32 (h, w, S) native samples -> payload bytes."""
-        return b"".join(self._encode_plane(np.asarray(tile[:, :, s]))
-                        for s in range(tile.shape[2]))
+        s = tile.shape[2]
+        if s == 3:
+            v = tile.astype(np.float64)
+            lo = [int(tile[:, :, c].min()) for c in range(3)]
+            span = max(int(tile[:, :, c].max()) - lo[c] for c in range(3))
+            bits = max(1, span.bit_length())
+            x = (v - np.array(lo, np.float64)) / float((1 << bits) - 1)
+            ycc = x @ YCC.T + YCC_OFFSET
+            head = TILE_HEAD.pack(XFORM_YCC) + b"".join(NORM.pack(lo[c], bits) for c in range(3))
+            return head + b"".join(self._encode_plane(ycc[:, :, c]) for c in range(3))
+        parts = [TILE_HEAD.pack(XFORM_NONE)]
+        for c in range(s):
+            lo, bits = _norm_of(tile[:, :, c])
+            x = (tile[:, :, c].astype(np.float64) - lo) / float((1 << bits) - 1)
+            parts.append(NORM.pack(lo, bits) + self._encode_plane(x))
+        return b"".join(parts)
 
-    def _encode_plane(self, v: np.ndarray) -> bytes:
-        import torch
-
+    def _encode_plane(self, x: np.ndarray) -> bytes:
         from ..entropy import encode_grouped, encode_uint32, information_bits, new_encoder, words
+        from ..models.wavelet import dwt97
         from ..quant import quantize_residual, split_escapes, zigzag
 
-        lm = self.lm
-        lo, bits = _plane_norm(v)
-        x = _pad((v.astype(np.float64) - lo) / float((1 << bits) - 1)).astype(np.float32)
-        with torch.inference_mode():
-            xt = torch.from_numpy(x)[None, None]
-            g = torch.from_numpy(lm.gain[self.quality]).view(1, -1, 1, 1)
-            y = lm.net.g_a(xt - 0.5) * g
-            z = lm.net.h_a(y) if lm.kind != "factorized" else None
-        y = y[0].numpy()
+        lm, qual = self.lm, self.quality
+        xp = _pad(x) - 0.5
+        hp, wp = xp.shape
+        ll, bands = dwt97(xp, LEVELS)
+        g = np.exp(lm.log_gain[qual]) * lm.norms
+        ys = [ll * g[0]] + [bands[lv][o] * g[1 + 3 * lv + o]
+                            for lv in range(LEVELS) for o in range(3)]
         enc = new_encoder()
-        parts: list[np.ndarray] = []
-        if lm.kind == "factorized":
-            q = quantize_residual(y, np.zeros(y.shape))
-            tab = _channel_tab(*y.shape)
-        else:
-            zq = quantize_residual(z[0].numpy(), np.zeros(z.shape[1:]))
-            ztab = _channel_tab(*zq.shape)
-            zs, zesc = split_escapes(zq, ztab, lm.zbank.tables.half)
+        crc = 0
+        h16 = None
+        if lm.uses_hyper:
+            z = lm.h_a(hyper_input(ys))
+            zq = quantize_residual(z, np.zeros(z.shape))
+            ztab = np.repeat(np.arange(zq.shape[0], dtype=np.int32), zq[0].size)
+            zs, zesc = split_escapes(zq, ztab.reshape(zq.shape), lm.zbank.tables.half)
             encode_grouped(enc, zs, ztab, lm.zbank)
             encode_uint32(enc, zigzag(zesc))
             self.information_bits += information_bits(zs, ztab, lm.zbank) + 32 * zesc.size
-            parts.append(zq)
-            mu, tab = _hyper(lm, zq)
-            q = quantize_residual(y, mu)
-        sym, esc = split_escapes(q, tab, lm.ybank.tables.half)
-        encode_grouped(enc, sym, tab, lm.ybank)
-        encode_uint32(enc, zigzag(esc))
-        self.information_bits += information_bits(sym, tab, lm.ybank) + 32 * esc.size
-        parts.append(q)
-        crc = 0
-        for p in parts:
-            crc = zlib.crc32(np.ascontiguousarray(p, "<i4").tobytes(), crc)
+            crc = zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes(), crc)
+            h16 = lm.hs(zq.astype(np.float64))
+        ll_mean = int(np.rint(ys[0].mean()))
+        state = {"crc": crc}
+
+        def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray) -> np.ndarray:
+            q = quantize_residual(yv, mu.astype(np.float64))
+            sym, esc = split_escapes(q, tab, lm.ybank.tables.half)
+            encode_grouped(enc, sym, tab, lm.ybank)
+            encode_uint32(enc, zigzag(esc))
+            self.information_bits += information_bits(sym, tab, lm.ybank) + 32 * esc.size
+            state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4").tobytes(), state["crc"])
+            return q.astype(np.int64)
+
+        _Planes(lm, qual, hp, wp).run(coder, ll_mean, h16, ys)
         w = words(enc).astype("<u4")
-        return PLANE.pack(lo, bits, crc, w.size) + w.tobytes()
+        return PLANE.pack(ll_mean, state["crc"], w.size) + w.tobytes()
 
 
 # ----------------------------------------------------------------------------- decoder
@@ -272,6 +460,10 @@ class LossyTileDecoder:
         mid, sha, table_id, nq = LMDL.unpack_from(seg, 0)
         if mid != header.model_id:
             raise MicFormatError(f"LMDL model id {mid} differs from the header's {header.model_id}")
+        if mid in RETIRED_MODELS:
+            raise MicUnsupportedError(
+                f"stream uses retired lossy model id {mid} ({RETIRED_MODELS[mid]}); this build "
+                f"decodes model ids {sorted(MODEL_IDS.values())}")
         name = model_name(mid)  # MicUnsupportedError naming an unknown id
         ent = registry().get(name)
         if ent is None:
@@ -293,72 +485,101 @@ class LossyTileDecoder:
 
     def decode_tile(self, payload: memoryview, rows: int, cols: int) -> np.ndarray:
         out = np.empty((rows, cols, self.samples), np.int32)
-        off = 0
-        for s in range(self.samples):
-            out[:, :, s], off = self._decode_plane(payload, off, rows, cols)
+        if len(payload) < TILE_HEAD.size:
+            raise MicTruncatedError("lossy tile payload truncated before its header")
+        (xform,) = TILE_HEAD.unpack_from(payload, 0)
+        off = TILE_HEAD.size
+        if xform == XFORM_YCC:
+            if self.samples != 3:
+                raise MicFormatError("lossy colour transform in a tile without 3 samples")
+            norms = []
+            for _ in range(3):
+                norms.append(self._norm(payload, off))
+                off += NORM.size
+            bits = norms[0][1]
+            if any(b != bits for _, b in norms):
+                raise MicFormatError("lossy colour tile with differing normalisation bits")
+            planes = []
+            for _ in range(3):
+                x, off = self._decode_plane(payload, off, rows, cols)
+                planes.append(x)
+            ycc = np.stack(planes, -1) - YCC_OFFSET
+            rgb = ycc @ YCC  # YCC is orthonormal: its inverse is its transpose
+            scale = float((1 << bits) - 1)
+            for c in range(3):
+                out[:, :, c] = self._to_samples(rgb[:, :, c], scale, norms[c][0])
+        elif xform == XFORM_NONE:
+            for c in range(self.samples):
+                lo, bits = self._norm(payload, off)
+                off += NORM.size
+                x, off = self._decode_plane(payload, off, rows, cols)
+                out[:, :, c] = self._to_samples(x, float((1 << bits) - 1), lo)
+        else:
+            raise MicFormatError(f"unknown lossy colour transform {xform}")
         if off != len(payload):
             raise MicFormatError(f"lossy tile payload has {len(payload) - off} unexpected "
                                  "trailing bytes")
         return out
 
+    @staticmethod
+    def _norm(buf: memoryview, off: int) -> tuple[int, int]:
+        if len(buf) - off < NORM.size:
+            raise MicTruncatedError("lossy tile payload truncated in a normalisation header")
+        lo, bits = NORM.unpack_from(buf, off)
+        if not 1 <= bits <= 31:
+            raise MicFormatError(f"lossy plane normalisation bits {bits} out of range")
+        return lo, bits
+
+    @staticmethod
+    def _to_samples(x: np.ndarray, scale: float, lo: int) -> np.ndarray:
+        v = np.rint(x * scale + lo)
+        return np.clip(v, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+
     def _decode_plane(self, buf: memoryview, off: int, rows: int,
                       cols: int) -> tuple[np.ndarray, int]:
-        import torch
-
         from ..entropy import decode_grouped, decode_uint32, new_decoder
         from ..quant import merge_escapes, unzigzag
 
-        lm = self.lm
+        lm, qual = self.lm, self.quality
         if len(buf) - off < PLANE.size:
             raise MicTruncatedError("lossy tile payload truncated in a plane header")
-        lo, bits, crc, nw = PLANE.unpack_from(buf, off)
+        ll_mean, crc, nw = PLANE.unpack_from(buf, off)
         off += PLANE.size
-        if not 1 <= bits <= 31:
-            raise MicFormatError(f"lossy plane normalisation bits {bits} out of range")
         if len(buf) - off < 4 * nw:
             raise MicTruncatedError(f"lossy tile payload truncated: {nw} words announced")
         w = np.frombuffer(buf, dtype="<u4", count=nw, offset=off).astype(np.uint32)
         off += 4 * nw
         dec = new_decoder(w)
         hp, wp = rows + (-rows) % ALIGN, cols + (-cols) % ALIGN
-        m = lm.net.m
-        yshape = (m, hp // 16, wp // 16)
         crc_now = 0
-        if lm.kind == "factorized":
-            mu = np.zeros(yshape)
-            tab = _channel_tab(*yshape)
-        else:
-            zshape = (lm.net.n, hp // 64, wp // 64)
-            ztab = _channel_tab(*zshape)
+        h16 = None
+
+        def merge(sym: np.ndarray, tab: np.ndarray, half: np.ndarray) -> np.ndarray:
+            n_esc = int(np.count_nonzero(sym == 2 * half[tab] + 1))
+            try:
+                return merge_escapes(sym, tab, half, unzigzag(decode_uint32(dec, n_esc)))
+            except ValueError as exc:
+                raise MicFormatError(f"corrupt lossy escapes: {exc}") from None
+
+        if lm.uses_hyper:
+            zshape = (lm.config["n"], hp // 64, wp // 64)
+            ztab = np.repeat(np.arange(zshape[0], dtype=np.int32), zshape[1] * zshape[2])
             zs = decode_grouped(dec, ztab, lm.zbank)
-            half = lm.zbank.tables.half
-            n_esc = int(np.count_nonzero(zs == 2 * half[ztab] + 1))
-            zq = self._merge(zs, ztab, half, decode_uint32(dec, n_esc), unzigzag, merge_escapes)
-            zq = zq.reshape(zshape)
+            zq = merge(zs, ztab, lm.zbank.tables.half).reshape(zshape)
             crc_now = zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes())
-            mu, tab = _hyper(lm, zq)
-        tab = tab.reshape(-1)
-        ys = decode_grouped(dec, tab, lm.ybank)
-        half = lm.ybank.tables.half
-        n_esc = int(np.count_nonzero(ys == 2 * half[tab] + 1))
-        q = self._merge(ys, tab, half, decode_uint32(dec, n_esc), unzigzag, merge_escapes)
-        crc_now = zlib.crc32(np.ascontiguousarray(q, "<i4").tobytes(), crc_now)
-        if crc_now != crc:
+            h16 = lm.hs(zq.astype(np.float64))
+        state = {"crc": crc_now}
+
+        def coder(_y: None, mu: np.ndarray, tab: np.ndarray) -> np.ndarray:
+            tab = np.ascontiguousarray(tab, np.int32)
+            sym = decode_grouped(dec, tab, lm.ybank)
+            q = merge(sym, tab, lm.ybank.tables.half)
+            state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4").tobytes(), state["crc"])
+            return q.astype(np.int64)
+
+        yhat = _Planes(lm, qual, hp, wp).run(coder, ll_mean, h16, None)
+        if state["crc"] != crc:
             raise MicChecksumError(
                 "lossy tile: CRC-32 of the decoded symbols does not match (corrupt data or a "
                 "model/table mismatch)")
-        y_hat = (q.reshape(yshape) + mu).astype(np.float32)
-        with torch.inference_mode():
-            ig = torch.from_numpy(lm.inv_gain[self.quality]).view(1, -1, 1, 1)
-            x = lm.net.g_s(torch.from_numpy(y_hat)[None] * ig)[0, 0].numpy()
-        scale = float((1 << bits) - 1)
-        v = np.rint((x[:rows, :cols].astype(np.float64) + 0.5) * scale + lo)
-        v = np.clip(v, -(1 << 31), (1 << 31) - 1)
-        return v.astype(np.int32), off
-
-    @staticmethod
-    def _merge(sym, tab, half, esc_u, unzigzag, merge_escapes) -> np.ndarray:  # noqa: ANN001
-        try:
-            return merge_escapes(sym, tab, half, unzigzag(esc_u))
-        except ValueError as exc:
-            raise MicFormatError(f"corrupt lossy escapes: {exc}") from None
+        return _reconstruct(lm, qual, yhat)[:rows, :cols], off

@@ -183,3 +183,162 @@ def freeze_hyper_synthesis(h_s) -> IntHyperSynthesis:  # noqa: ANN001 - torch Se
     net = IntHyperSynthesis(layers, in_frac)
     net.assert_exact_bounds()
     return net
+
+
+# ----------------------------------------------------------------------------- context MLP
+@dataclass
+class IntMLP:
+    """Frozen per-coefficient MLP of the wavelet models' context model (1x1 layers).
+
+    Inputs are integer features with ``ACT_FRAC`` fractional bits; layer ``i`` computes
+    ``acc = a @ weight[i] + bias[i]`` exactly (float64, bounded like the convolutions
+    above), hidden layers output ``clamp(floor(acc * 2**-shift[i]), 0, 2**ACT_BITS)``; the
+    first layer's bias depends on (quality, band, pass) (``bias1``); the last layer's
+    accumulator (unit ``2**-out_frac``) is the log-scale.
+    """
+
+    weights: list[np.ndarray]  # int32, (in, out)
+    biases: list[np.ndarray]  # int64; biases[0] is (Q, bands, passes, hidden)
+    shifts: list[int]
+    out_frac: int
+
+    def __call__(self, feats: np.ndarray, q: int, band: int, anchor_pass: int) -> np.ndarray:
+        """feats (N, in) integer-valued float64 -> log-scale accumulators (N,) float64."""
+        a = np.asarray(feats, np.float64)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            bias = b[q, band, anchor_pass] if i == 0 else b
+            acc = a @ w.astype(np.float64) + bias.astype(np.float64)
+            if i + 1 < len(self.weights):
+                a = np.clip(np.floor(acc * 2.0 ** -self.shifts[i]), 0, 1 << ACT_BITS)
+            else:
+                a = acc
+        return a[:, 0]
+
+    def to_tensors(self, prefix: str = "ctx") -> dict[str, np.ndarray]:
+        d: dict[str, np.ndarray] = {f"{prefix}.out_frac": np.array([self.out_frac], np.int64),
+                                    f"{prefix}.shifts": np.array(self.shifts, np.int64)}
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            d[f"{prefix}.{i}.weight"] = w.astype(np.int32)
+            d[f"{prefix}.{i}.bias"] = b.astype(np.int64)
+        return d
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, np.ndarray], prefix: str = "ctx") -> "IntMLP":
+        ws, bs = [], []
+        i = 0
+        while f"{prefix}.{i}.weight" in t:
+            ws.append(np.asarray(t[f"{prefix}.{i}.weight"]))
+            bs.append(np.asarray(t[f"{prefix}.{i}.bias"]))
+            i += 1
+        return cls(ws, bs, [int(v) for v in t[f"{prefix}.shifts"]], int(t[f"{prefix}.out_frac"][0]))
+
+    def assert_exact_bounds(self, in_max: int) -> None:
+        """Every accumulator below 2**53 for inputs ``|f| <= in_max``."""
+        for w, b in zip(self.weights, self.biases):
+            w64 = np.abs(w.astype(np.int64))
+            if w64.max() > 1 << WEIGHT_BITS:
+                raise ValueError("integer weight above 2**15")
+            bound = int(w64.sum(axis=0).max()) * in_max + int(np.abs(b).max())
+            if bound >= 1 << 53:
+                raise ValueError(f"accumulator bound {bound} not below 2**53")
+            in_max = 1 << ACT_BITS
+
+
+def freeze_mlp(layers, bias1) -> IntMLP:  # noqa: ANN001 - torch Linear layers, (Q,B,P,H) tensor
+    """Quantise torch ``Linear`` layers (the first without bias; ``bias1`` its
+    per-(quality, band, pass) bias) into an :class:`IntMLP` with ACT_FRAC-bit inputs."""
+    weights, biases, shifts = [], [], []
+    in_frac = ACT_FRAC
+    for i, lin in enumerate(layers):
+        w = lin.weight.detach().double().numpy().T  # (in, out)
+        b = (bias1.detach().double().numpy() if i == 0 else lin.bias.detach().double().numpy())
+        wmax = max(np.abs(w).max(), 1e-30)
+        wb = WEIGHT_BITS - int(np.ceil(np.log2(wmax)))
+        wi = np.clip(np.round(w * 2.0 ** wb), -(1 << WEIGHT_BITS), 1 << WEIGHT_BITS)
+        acc_frac = wb + in_frac
+        weights.append(wi.astype(np.int32))
+        biases.append(np.round(b * 2.0 ** acc_frac).astype(np.int64))
+        last = i + 1 == len(layers)
+        shifts.append(0 if last else acc_frac - ACT_FRAC)
+        in_frac = acc_frac if last else ACT_FRAC
+    return IntMLP(weights, biases, shifts, in_frac)
+
+
+def _mlp_kernel():  # built lazily so that importing this module stays cheap
+    import numba as nb
+
+    @nb.njit(cache=True, nogil=True)
+    def kernel(ctx, cell, hpre, w1c, w2, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
+        n_ctx = ctx.shape[1]
+        h1 = hpre.shape[1]
+        h2 = w2.shape[1]
+        s1 = 2.0 ** -sh1
+        s2 = 2.0 ** -sh2
+        cap = float(1 << 22)
+        a1 = np.empty(h1)
+        a2 = np.empty(h2)
+        nt = thr.size
+        for n in range(ctx.shape[0]):
+            c = cell[n]
+            for j in range(h1):
+                a1[j] = hpre[c, j]
+            for k in range(n_ctx):
+                f = ctx[n, k]
+                if f != 0.0:
+                    for j in range(h1):
+                        a1[j] += f * w1c[k, j]
+            for j in range(h2):
+                a2[j] = b2[j]
+            for k in range(h1):
+                v = np.floor(a1[k] * s1)
+                if v > 0.0:
+                    if v > cap:
+                        v = cap
+                    for j in range(h2):
+                        a2[j] += v * w2[k, j]
+            acc3 = b3
+            for j in range(h2):
+                v = np.floor(a2[j] * s2)
+                if v > 0.0:
+                    acc3 += (cap if v > cap else v) * w3[j]
+            lo, hi = 0, nt
+            while lo < hi:  # number of thresholds <= acc3
+                mid = (lo + hi) >> 1
+                if thr[mid] <= acc3:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            out[n] = lo
+
+    return kernel
+
+
+_KERNEL = None
+
+
+def mlp_scale_index(mlp: IntMLP, hyper: np.ndarray | None, cells: np.ndarray, ctx: np.ndarray,
+                    q: int, band: int, anchor_pass: int, thresholds: np.ndarray) -> np.ndarray:
+    """Scale indexes of one pass, fused (Numba): ``hyper`` (C, nh) integer hyper features
+    per hyper cell (or None), ``cells`` (N,) the cell of each position, ``ctx`` (N, k)
+    integer context features (ACT_FRAC fixed point).  Same result as ``scale_index(mlp(
+    concat(hyper[cells], ctx)))`` — every partial sum is an integer below 2**53."""
+    global _KERNEL
+    if _KERNEL is None:
+        _KERNEL = _mlp_kernel()
+    if len(mlp.weights) != 3:
+        raise ValueError("the fused kernel runs three-layer context MLPs")
+    w1 = mlp.weights[0].astype(np.float64)
+    nh = w1.shape[0] - ctx.shape[1]
+    bias = mlp.biases[0][q, band, anchor_pass].astype(np.float64)
+    if hyper is None or nh == 0:
+        hpre = bias[None, :].copy()
+        cells = np.zeros(ctx.shape[0], np.int64)
+    else:
+        hpre = np.asarray(hyper, np.float64) @ w1[:nh] + bias
+    out = np.empty(ctx.shape[0], np.int32)
+    _KERNEL(np.ascontiguousarray(ctx, np.float64), np.ascontiguousarray(cells, np.int64),
+            np.ascontiguousarray(hpre), np.ascontiguousarray(w1[nh:]),
+            mlp.weights[1].astype(np.float64), mlp.biases[1].astype(np.float64),
+            mlp.weights[2][:, 0].astype(np.float64), float(mlp.biases[2][0]),
+            mlp.shifts[0], mlp.shifts[1], np.ascontiguousarray(thresholds, np.int64), out)
+    return out

@@ -15,11 +15,14 @@ import click
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="checkpoint (resumed if it exists) [default: ckpt/<model>.pt]")
 @click.option("--batch", type=int, default=8, show_default=True)
-@click.option("--crop", type=int, default=128, show_default=True)
+@click.option("--crop", type=int, default=256, show_default=True, help="multiple of 64")
 @click.option("--lr", type=float, default=3e-4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--size", default="lean", show_default=True,
-              help="block (the shipped cnn), lean, small or tiny")
+@click.option("--size", default="base", show_default=True, help="base (shipped) or tiny")
+@click.option("--stage", default="all", show_default=True,
+              type=click.Choice(["all", "entropy", "post"]),
+              help="entropy: transforms' gains + entropy model (no post-filter); "
+                   "post: only the post-filter; all: everything")
 @click.option("--threads", type=int, default=1, show_default=True)
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="warm start from another checkpoint's matching tensors")
@@ -27,7 +30,7 @@ import click
               help="CSV log of step,minutes,loss,bpp,psnr,lr [default: runs/<model>.csv]")
 def train_cmd(data_dir: Path, model: str, minutes: float | None, steps: int | None,
               out: Path | None, batch: int, crop: int, lr: float, seed: int, size: str,
-              threads: int, init_from: Path | None, log: Path | None) -> None:
+              stage: str, threads: int, init_from: Path | None, log: Path | None) -> None:
     """Train (or resume) a lossy model on the PNGs of DATA_DIR (never the eval split).
 
     \b
@@ -43,7 +46,7 @@ def train_cmd(data_dir: Path, model: str, minutes: float | None, steps: int | No
     log.parent.mkdir(parents=True, exist_ok=True)
     st = train(data_dir, model, minutes=minutes, steps=steps, out=out, batch=batch, crop=crop,
                lr=lr, seed=seed, size=size, log=log, threads=threads,
-               init_from=init_from)
+               init_from=init_from, stage=stage)
     click.echo(f"trained {model}: step {st['step']}, {st['minutes']:.1f} min in total -> {out}")
 
 

@@ -5,13 +5,13 @@ the integer probability tables and the scale thresholds; never pickle) and adds 
 replaces the model's entry in ``<out_dir>/models.json`` with the file's sha256.
 
 >>> import tempfile, pathlib, torch
->>> from mic.models.nets import LossyModel
+>>> from mic.models.wcm import WaveletModel
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> torch.manual_seed(0) and None
->>> net = LossyModel("meanscale", n=16, m=16, n_qualities=6, enc_ch=(8, 8, 8))
+>>> net = WaveletModel("meanscale", n_qualities=6, n=8, nh=4, hid=8, post_ch=4, n_scales=32)
 >>> ent = export_model(net, "cnn", d)
 >>> ent["id"], (d / "cnn.safetensors").is_file()
-(3, True)
+(6, True)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ..models.weights import WEIGHTS_DIR, sha256_file
 #: factorized tables cover at most [-Z_RANGE, Z_RANGE] (rarer values use escapes)
 Z_RANGE = 1024
 TAIL = 1e-6
-FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "log_gain", "log_inv_gain")
+FLOAT_PREFIXES = ("h_a.", "post.", "log_gain", "log_shrink")
 
 
 def _factorized(density) -> "TableSet":  # noqa: ANN001, F821
@@ -51,35 +51,41 @@ def _factorized(density) -> "TableSet":  # noqa: ANN001, F821
     return factorized_tables(pmfs, lows)
 
 
-def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - LossyModel
+def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - WaveletModel
     """All tensors of the exported file, and the table id (hex of the tables' digest)."""
     import hashlib
 
-    from ..entropy.tables import gaussian_tables, log_scale_thresholds, scale_table
-    from ..models.intnet import freeze_hyper_synthesis
+    import torch
 
-    net = net.eval()
+    from ..entropy.tables import log_scale_thresholds, mixture_tables, scale_table
+    from ..models.intnet import freeze_hyper_synthesis, freeze_mlp
+
     t: dict[str, np.ndarray] = {}
     for k, v in net.state_dict().items():
         if k.startswith(FLOAT_PREFIXES):
-            t[k] = v.detach().float().contiguous().numpy()
-    digests = []
-    if net.kind == "factorized":
-        ytab = _factorized(net.y_density)
-        t.update(ytab.to_tensors("tab_y"))
-        digests.append(ytab.digest())
-    else:
-        ztab = _factorized(net.z_density)
-        t.update(ztab.to_tensors("tab_z"))
-        ytab = gaussian_tables(scale_table(**net.scale_table_args()))
-        t.update(ytab.to_tensors("tab_y"))
+            t[k] = v.detach().float().numpy().copy()
+    mlp = freeze_mlp([net.l1, net.l2, net.l3], net.bias1)
+    t.update(mlp.to_tensors("ctx"))
+    sargs = {"scale_max": net.scale_max, "n": net.n_scales}
+    thr = log_scale_thresholds(mlp.out_frac, **sargs)
+    t["thresholds"] = thr
+    with torch.no_grad():
+        pi, r = net.gsm.params()
+    ytab = mixture_tables(scale_table(**sargs), pi.double().numpy(), r.double().numpy())
+    t.update(ytab.to_tensors("tab_y"))
+    digest = hashlib.sha256(ytab.digest())
+    digest.update(np.ascontiguousarray(thr, "<i8").tobytes())
+    if net.uses_hyper:
         hs = freeze_hyper_synthesis(net.h_s)
         t.update(hs.to_tensors("hs"))
-        thr = log_scale_thresholds(hs.out_frac, **net.scale_table_args())
-        t["thresholds"] = thr
-        digests += [ztab.digest(), ytab.digest(), thr.astype("<i8").tobytes()]
-    table_id = hashlib.sha256(b"".join(digests)).hexdigest()[:8]
-    return t, table_id
+        ztab = _factorized(net.z_density)
+        t.update(ztab.to_tensors("tab_z"))
+        digest.update(ztab.digest())
+        # the MLP's inputs: hyper features (< 2**22) and context sums (< 2**18 << 6)
+        mlp.assert_exact_bounds(1 << 22)
+    else:
+        mlp.assert_exact_bounds(1 << 24)
+    return t, digest.hexdigest()[:8]
 
 
 def export_model(net, name: str, out_dir: str | Path = WEIGHTS_DIR,  # noqa: ANN001
@@ -113,12 +119,12 @@ def export_checkpoint(ckpt: str | Path, name: str | None = None,
     """Load a ``mic train`` checkpoint and export it (see :func:`export_model`)."""
     import torch
 
-    from ..models.nets import LossyModel
+    from ..models.wcm import WaveletModel
 
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     name = name or ck.get("model_name", "cnn")
-    cfg = dict(ck["config"])
-    net = LossyModel(**cfg)
+    cfg = {k: v for k, v in ck["config"].items() if k != "arch"}
+    net = WaveletModel(**cfg)
     net.load_state_dict(ck["model"])
     training = {"steps": int(ck["step"]), "minutes": round(float(ck.get("elapsed", 0)) / 60, 1),
                 "data": "corpus/train only", "command": command or ""}

@@ -27,17 +27,16 @@ import numpy as np
 
 from ..models.registry import MODEL_KINDS, model_id
 
-#: model sizes: name -> LossyModel kwargs (besides kind)
+#: model sizes: name -> WaveletModel kwargs (besides kind)
 SIZES: dict[str, dict[str, Any]] = {
-    "small": {"n": 64, "m": 96, "enc_ch": (48, 64, 64)},
-    # the shipped size: about 1.3 GMAC synthesis for 512x512, 1x1 last hyper-synthesis layer
-    "lean": {"n": 64, "m": 96, "enc_ch": (32, 48, 64), "hs_ch": (64, 96), "hs_k": 1},
-    "tiny": {"n": 16, "m": 16, "enc_ch": (8, 8, 8)},
-    # complete latents (256 per 16x16 block): a learned linear block transform (DCT at
-    # init) beside the nonlinear one, so quality does not saturate at high rates
-    "block": {"n": 64, "m": 256, "enc_ch": (32, 48, 48), "hs_ch": (64, 128), "hs_k": 1,
-              "block": 16, "scale_max": 2048.0, "n_scales": 80},
+    # the shipped size: 32 hyper-latents, 8 hyper features, a 32-16 context MLP and a
+    # 16-channel post-filter
+    "base": {"n": 32, "nh": 8, "hid": 32, "hid2": 16, "post_ch": 16},
+    "tiny": {"n": 8, "nh": 4, "hid": 8, "hid2": 4, "post_ch": 4, "n_scales": 32},
 }
+#: what a training stage optimises: "all", "entropy" (everything but the post-filter,
+#: which is skipped) or "post" (only the post-filter and the shrinks; no rate term)
+STAGES = ("all", "entropy", "post")
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -50,22 +49,34 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = None,
           steps: int | None = None, out: str | Path = "ckpt/cnn.pt", batch: int = 8,
-          crop: int = 128, lr: float = 3e-4, seed: int = 0, size: str = "lean",
+          crop: int = 256, lr: float = 3e-4, seed: int = 0, size: str = "base",
           log: str | Path | None = None, ckpt_every_s: float = 300.0, threads: int = 1,
-          quiet: bool = False, init_from: str | Path | None = None) -> dict[str, Any]:
+          quiet: bool = False, init_from: str | Path | None = None,
+          stage: str = "all") -> dict[str, Any]:
     """Train (or resume training) ``model`` on the PNGs of ``data_dir``; return final stats."""
     import torch
 
-    from ..models.nets import LossyModel, lambda_for, rate_distortion_loss
+    from ..models.wcm import WaveletModel, rd_loss
     from .dataset import CropDataset
 
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}")
     torch.set_num_threads(threads)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     kind = MODEL_KINDS[model_id(model)]
     torch.manual_seed(seed)
-    net = LossyModel(kind, **SIZES[size])
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    net = WaveletModel(kind, **SIZES[size])
+    lambdas = torch.tensor(net.lambdas, dtype=torch.float32)
+    if stage == "post":
+        if net.post is None:
+            raise ValueError("this size has no post-filter")
+        params = list(net.post.parameters()) + [net.log_shrink]
+    elif stage == "entropy":
+        params = [p for n_, p in net.named_parameters() if not n_.startswith("post.")]
+    else:
+        params = list(net.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
     ds = CropDataset(data_dir, crop=crop, seed=seed)
     step, elapsed_total = 0, 0.0
     if init_from is not None and not out.exists():
@@ -86,7 +97,8 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
         if ck["config"] != net.config():
             raise ValueError(f"checkpoint {out} has config {ck['config']}, not {net.config()}")
         net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
+        if ck.get("stage", "all") == stage:
+            opt.load_state_dict(ck["opt"])
         step, elapsed_total = ck["step"], ck.get("elapsed", 0.0)
         ds.rng.bit_generator.state = ck["data_rng"]
         torch.set_rng_state(ck["torch_rng"])
@@ -101,6 +113,7 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
     def save() -> None:
         _atomic_save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
                       "config": net.config(), "model_name": model, "elapsed": elapsed_total,
+                      "stage": stage,
                       "data_rng": ds.rng.bit_generator.state,
                       "torch_rng": torch.get_rng_state()}, out)
 
@@ -118,11 +131,11 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
             break
         x = torch.from_numpy(ds.batch(batch))
         q = torch.randint(0, net.n_qualities, (batch,))
-        o = net(x, q)
-        r = rate_distortion_loss(x, o, lambda_for(q))
+        o = net(x, q, rate=stage != "post", post=stage != "entropy")
+        r = rd_loss(x, o, lambdas[q])
         opt.zero_grad(set_to_none=True)
         r["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
         acc += [r["loss"].item(), r["bpp"].item(), r["psnr"].item(), 1]
@@ -149,33 +162,3 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
     if logf:
         logf.close()
     return {"step": step, "minutes": elapsed_total / 60, "out": str(out)}
-
-
-def retarget_qualities(ckpt: str | Path, out: str | Path, old: tuple[float, ...],
-                       new: tuple[float, ...]) -> None:
-    """Re-map a checkpoint's gain vectors from lambdas ``old`` to lambdas ``new``.
-
-    Each new quality gets the gains interpolated at its lambda on the log scale; beyond the
-    old range the gains are extrapolated with slope 1/2 (the high-rate rule: quantisation
-    step ~ sqrt(distortion) ~ lambda^-1/2).  The optimiser state of the gains is reset.
-    """
-    import torch
-
-    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
-    lo, ln = np.log(np.asarray(old)), np.log(np.asarray(new))
-    for key, sign in (("log_gain", 1.0), ("log_inv_gain", -1.0)):
-        g = ck["model"][key].double().numpy()
-        res = np.empty((len(new), g.shape[1]))
-        for k, x in enumerate(ln):
-            if x <= lo[0]:
-                res[k] = g[0] + sign * 0.5 * (x - lo[0])
-            elif x >= lo[-1]:
-                res[k] = g[-1] + sign * 0.5 * (x - lo[-1])
-            else:
-                j = int(np.searchsorted(lo, x)) - 1
-                t = (x - lo[j]) / (lo[j + 1] - lo[j])
-                res[k] = (1 - t) * g[j] + t * g[j + 1]
-        ck["model"][key] = torch.from_numpy(res).float()
-    ck["opt"]["state"] = {k: v for k, v in ck["opt"]["state"].items() if k not in (0, 1)}
-    ck["lambdas"] = list(new)
-    _atomic_save(ck, Path(out))

@@ -1,0 +1,52 @@
+"""Exact integer log-magnitudes, the context features of the lossy entropy models.
+
+``logmag(v) = floor(16 * log2(1 + |v|))`` for integer ``v``, computed without floating
+point: ``logmag(v)`` is the number of thresholds ``t_k <= 1 + |v|`` where ``t_k`` is the
+smallest integer with ``t_k**16 >= 2**k`` (Python integers, exact).  Encoder and decoder
+therefore derive identical features from identical decoded symbols on every machine;
+the torch twin used in training (:func:`logmag_torch`) searches the same thresholds.
+
+>>> import numpy as np
+>>> logmag(np.array([0, 1, -1, 3, 255, 1 << 20])).tolist()
+[0, 16, 16, 32, 128, 320]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FRAC = 4  # 16 steps per octave
+MAX_ABS = (1 << 24) - 1  # |v| is clamped to this before the lookup
+N_THRESH = 16 * 24
+
+
+def _iroot16_ceil(k: int) -> int:
+    """Smallest integer t >= 1 with t**16 >= 2**k."""
+    target = 1 << k
+    lo, hi = 1, 1 << (k // 16 + 2)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if mid ** 16 >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+#: t_1 .. t_N (int64, ascending)
+THRESHOLDS = np.array([_iroot16_ceil(k) for k in range(1, N_THRESH + 1)], np.int64)
+
+
+def logmag(v: np.ndarray) -> np.ndarray:
+    """``floor(16 log2(1 + |v|))`` of integer-valued ``v`` (any int/float dtype), int32."""
+    a = np.minimum(np.abs(np.asarray(v, np.int64)), MAX_ABS) + 1
+    return np.searchsorted(THRESHOLDS, a, side="right").astype(np.int32)
+
+
+def logmag_torch(v):  # noqa: ANN001, ANN201 - torch tensor in, float tensor out
+    """Torch twin of :func:`logmag` on integer-valued float tensors (no gradient)."""
+    import torch
+
+    a = (v.detach().abs().clamp(max=MAX_ABS) + 1).to(torch.int64)
+    th = torch.from_numpy(THRESHOLDS)
+    return torch.searchsorted(th, a, right=True).to(v.dtype)

@@ -236,8 +236,8 @@ class _Planes:
 
     ``run(coder, ys)`` visits the passes in coding order; for each it computes the
     integer features of the pass's positions from what is decoded so far, the scale
-    indexes and means, and lets ``coder(ys_pass, mu, tab) -> q`` code (encoder: quantise
-    and encode; decoder: decode) the symbols.  Returns the decoded subbands (band order,
+    indexes and means, and lets ``coder(ys_pass, mu, tab, band) -> q`` code (encoder:
+    quantise and encode; decoder: decode) the symbols.  Returns the decoded subbands (band order,
     int64) and the list of symbol arrays in coding order (for the CRC).
     """
 
@@ -280,7 +280,7 @@ class _Planes:
         mu = np.full((h, w), ll_mean, np.int64)
         out = np.zeros((h, w), np.int64)
         tab = self._scales(LEVELS, anc, [None] * 8, 0, True)
-        out[anc] = coder(y[anc] if y is not None else None, mu[anc], tab) + mu[anc]
+        out[anc] = coder(y[anc] if y is not None else None, mu[anc], tab, 0) + mu[anc]
         non = ~anc
         if ctx:
             u, d, lf, r = _nb4(np.where(anc, out, 0))
@@ -292,7 +292,7 @@ class _Planes:
         else:
             parts = [None] * 8
         tab = self._scales(LEVELS, non, parts, 0, False)
-        out[non] = coder(y[non] if y is not None else None, mu[non], tab) + mu[non]
+        out[non] = coder(y[non] if y is not None else None, mu[non], tab, 0) + mu[non]
         yhat[0] = out
         # detail bands, coarse to fine
         lm_prev: list[np.ndarray] | None = None
@@ -314,7 +314,7 @@ class _Planes:
                         s2, _box(s2) if s2 is not None else None]
                 out = np.zeros((h, w), np.int64)
                 tab = self._scales(lv + 1, anc, base + [None, None], b, True)
-                out[anc] = coder(y[anc] if y is not None else None, zero, tab)
+                out[anc] = coder(y[anc] if y is not None else None, zero, tab, b)
                 non = ~anc
                 if ctx:
                     lma = np.where(anc, _logmag(out), 0)
@@ -324,7 +324,7 @@ class _Planes:
                     extra = [None, None]
                 zero = np.zeros(int(non.sum()), np.int64)
                 tab = self._scales(lv + 1, non, base + extra, b, False)
-                out[non] = coder(y[non] if y is not None else None, zero, tab)
+                out[non] = coder(y[non] if y is not None else None, zero, tab, b)
                 yhat[b] = out
                 lm_here.append(_logmag(out) if ctx else out)
             lm_prev = lm_here
@@ -359,11 +359,13 @@ def _norm_of(v: np.ndarray) -> tuple[int, int]:
 class LossyTileEncoder:
     """Encode tiles with a learned model (see module docstring).
 
-    Options: ``model`` (``"cnn"`` default, ``"vae"``, ``"ae"``).
+    Options: ``model`` (``"cnn"`` default, ``"vae"``, ``"ae"``); ``rdo`` (default True):
+    rate-distortion optimised rounding of the subbands (the decoder is the same either
+    way).
     """
 
     def __init__(self, header: Header, quality: int, model: str = DEFAULT_MODEL,
-                 **options: Any) -> None:
+                 rdo: bool = True, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossy option(s): {sorted(options)}")
         if not isinstance(model, str):
@@ -373,6 +375,9 @@ class LossyTileEncoder:
             raise MicInputError(
                 f"quality {quality} out of range for model {model}: 0..{lm.n_qualities - 1}")
         self.quality = quality
+        self.rdo = bool(rdo)
+        #: the training loss's lambda * 255^2 (per unit of squared error in pixel units)
+        self.lam = float(lm.config["lambdas"][quality]) * 255.0 ** 2
         header.model_id = lm.id
         header.coder_id = CODER_RANGE32
         header.quality = quality
@@ -408,7 +413,7 @@ class LossyTileEncoder:
     def _encode_plane(self, x: np.ndarray) -> bytes:
         from ..entropy import encode_grouped, encode_uint32, information_bits, new_encoder, words
         from ..models.wavelet import dwt97
-        from ..quant import quantize_residual, split_escapes, zigzag
+        from ..quant import quantize_rdo, quantize_residual, split_escapes, zigzag
 
         lm, qual = self.lm, self.quality
         xp = _pad(x) - 0.5
@@ -433,8 +438,13 @@ class LossyTileEncoder:
         ll_mean = int(np.rint(ys[0].mean()))
         state = {"crc": crc}
 
-        def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray) -> np.ndarray:
-            q = quantize_residual(yv, mu.astype(np.float64))
+        gains = np.exp(lm.log_gain[qual])
+
+        def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
+            if self.rdo:
+                q = quantize_rdo(yv, mu, tab, lm.ybank.tables, self.lam / gains[band] ** 2)
+            else:
+                q = quantize_residual(yv, mu.astype(np.float64))
             sym, esc = split_escapes(q, tab, lm.ybank.tables.half)
             encode_grouped(enc, sym, tab, lm.ybank)
             encode_uint32(enc, zigzag(esc))
@@ -570,7 +580,7 @@ class LossyTileDecoder:
             h16 = lm.hs(zq.astype(np.float64))
         state = {"crc": crc_now}
 
-        def coder(_y: None, mu: np.ndarray, tab: np.ndarray) -> np.ndarray:
+        def coder(_y: None, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
             tab = np.ascontiguousarray(tab, np.int32)
             sym = decode_grouped(dec, tab, lm.ybank)
             q = merge(sym, tab, lm.ybank.tables.half)

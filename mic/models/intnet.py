@@ -218,8 +218,9 @@ class IntMLP:
         d: dict[str, np.ndarray] = {f"{prefix}.out_frac": np.array([self.out_frac], np.int64),
                                     f"{prefix}.shifts": np.array(self.shifts, np.int64)}
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            d[f"{prefix}.{i}.weight"] = w.astype(np.int32)
-            d[f"{prefix}.{i}.bias"] = b.astype(np.int64)
+            # C order: safetensors writes the buffer as it lies in memory
+            d[f"{prefix}.{i}.weight"] = np.ascontiguousarray(w, np.int32)
+            d[f"{prefix}.{i}.bias"] = np.ascontiguousarray(b, np.int64)
         return d
 
     @classmethod
@@ -250,7 +251,7 @@ def freeze_mlp(layers, bias1) -> IntMLP:  # noqa: ANN001 - torch Linear layers, 
     weights, biases, shifts = [], [], []
     in_frac = ACT_FRAC
     for i, lin in enumerate(layers):
-        w = lin.weight.detach().double().numpy().T  # (in, out)
+        w = np.ascontiguousarray(lin.weight.detach().double().numpy().T)  # (in, out)
         b = (bias1.detach().double().numpy() if i == 0 else lin.bias.detach().double().numpy())
         wmax = max(np.abs(w).max(), 1e-30)
         wb = WEIGHT_BITS - int(np.ceil(np.log2(wmax)))

@@ -1,15 +1,14 @@
 """Torch layers of the learned lossy models (our own; no compressai).
 
-* :class:`GDN` — simplified generalized divisive normalisation (Johnston et al. 2019):
-  ``y = x / (beta + gamma * |x|)`` (inverse: multiply), cheap and as good as the sqrt form.
 * :class:`FactorizedDensity` — the learned non-parametric univariate density of Balle et
-  al. 2018 (appendix 6.1), one per channel, used for hyper-latents ``z`` (and for ``y`` in
-  the factorized-prior model).
-* :func:`gaussian_likelihood` — probability mass of a unit bin under N(mu, sigma).
+  al. 2018 (appendix 6.1), one per channel, used for the hyper-latents ``z``;
+* :func:`conv`, :func:`deconv` — 'same' (transposed) convolutions; :func:`round_ste`.
+
+The wavelet models themselves are in :mod:`mic.models.wcm`.
 
 >>> import torch
->>> g = GDN(4)
->>> g(torch.ones(1, 4, 2, 2)).shape
+>>> d = FactorizedDensity(4)
+>>> d.likelihood(torch.zeros(1, 4, 2, 2)).shape
 torch.Size([1, 4, 2, 2])
 """
 
@@ -21,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SCALE_MIN = 0.11  # lower bound of Gaussian scales (as in the literature)
 LIKELIHOOD_MIN = 1e-9
 
 
@@ -34,22 +32,6 @@ def deconv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.ConvTranspose
     """Transposed convolution upsampling by ``stride`` (exact inverse shapes of :func:`conv`)."""
     return nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=k // 2,
                               output_padding=stride - 1)
-
-
-class GDN(nn.Module):
-    """Simplified (inverse) GDN: ``x / (beta + gamma |x|)`` or ``x * (beta + gamma |x|)``."""
-
-    def __init__(self, ch: int, inverse: bool = False) -> None:
-        super().__init__()
-        self.inverse = inverse
-        self.beta_p = nn.Parameter(torch.ones(ch))
-        self.gamma_p = nn.Parameter(0.1 * torch.eye(ch).view(ch, ch, 1, 1) + 0.001)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        beta = self.beta_p.abs() + 1e-4
-        gamma = self.gamma_p.abs()
-        norm = F.conv2d(x.abs(), gamma, beta)
-        return x * norm if self.inverse else x / norm
 
 
 class FactorizedDensity(nn.Module):
@@ -103,68 +85,6 @@ class FactorizedDensity(nn.Module):
         pmf[:, 0] += cdf[:, 0]
         pmf[:, -1] += 1 - cdf[:, -1]
         return pmf.clamp_min(0)
-
-
-def dct_matrix(n: int) -> torch.Tensor:
-    """Orthonormal 2-D DCT-II of n x n blocks as a (n*n, n*n) matrix: row = frequency
-    (u*n + v), column = pixel (i*n + j) in ``pixel_unshuffle`` order."""
-    k = torch.arange(n, dtype=torch.float64)
-    c = torch.cos(math.pi * (2 * k[None, :] + 1) * k[:, None] / (2 * n)) * math.sqrt(2 / n)
-    c[0] /= math.sqrt(2)
-    return torch.kron(c, c).float()
-
-
-class BlockAnalysis(nn.Module):
-    """``y = nl(x) + L(unshuffle_b(x))``: a nonlinear analysis plus a learned linear block
-    transform (1x1 conv over the b*b pixels of each block), initialised to the DCT with the
-    nonlinear path's last layer at zero, so training starts from a complete transform."""
-
-    def __init__(self, nl: nn.Sequential, block: int, m: int) -> None:
-        super().__init__()
-        self.block = block
-        self.nl = nl
-        self.lin = nn.Conv2d(block * block, m, 1, bias=False)
-        d = dct_matrix(block)
-        w = torch.zeros(m, block * block)
-        w[:min(m, block * block)] = d[:m]
-        with torch.no_grad():
-            self.lin.weight.copy_(w.view(m, block * block, 1, 1))
-            nl[-1].weight.zero_()
-            nl[-1].bias.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.nl(x) + self.lin(F.pixel_unshuffle(x, self.block))
-
-
-class BlockSynthesis(nn.Module):
-    """``x = nl(y) + shuffle_b(L'(y))``, the mirror of :class:`BlockAnalysis` (init: the
-    inverse DCT, nonlinear path at zero)."""
-
-    def __init__(self, nl: nn.Sequential, block: int, m: int) -> None:
-        super().__init__()
-        self.block = block
-        self.nl = nl
-        self.lin = nn.Conv2d(m, block * block, 1, bias=False)
-        d = dct_matrix(block)
-        w = torch.zeros(block * block, m)
-        w[:, :min(m, block * block)] = d[:m].T
-        with torch.no_grad():
-            self.lin.weight.copy_(w.view(block * block, m, 1, 1))
-            nl[-1].weight.zero_()
-            nl[-1].bias.zero_()
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return self.nl(y) + F.pixel_shuffle(self.lin(y), self.block)
-
-
-def gaussian_likelihood(v: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Mass of [v-1/2, v+1/2] under N(0, scale) (v = y - mu), clamped below."""
-    s = scale.clamp_min(SCALE_MIN)
-    av = v.abs()
-    # upper-tail form keeps precision: P(|v|-.5 < X < |v|+.5) = Q(|v|-.5) - Q(|v|+.5)
-    q_lo = 0.5 * torch.erfc((av - 0.5) / (s * math.sqrt(2)))
-    q_hi = 0.5 * torch.erfc((av + 0.5) / (s * math.sqrt(2)))
-    return (q_lo - q_hi).clamp_min(LIKELIHOOD_MIN)
 
 
 def round_ste(x: torch.Tensor) -> torch.Tensor:

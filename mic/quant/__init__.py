@@ -13,10 +13,10 @@
 """
 
 from .kernels import (
-    merge_escapes, merge_escapes_np, quantize_residual, quantize_residual_np, scale_index,
+    merge_escapes, merge_escapes_np, quantize_rdo, quantize_residual, quantize_residual_np, scale_index,
     scale_index_np, split_escapes, split_escapes_np, zigzag, unzigzag,
 )
 
-__all__ = ["quantize_residual", "quantize_residual_np", "scale_index", "scale_index_np",
+__all__ = ["quantize_residual", "quantize_rdo", "quantize_residual_np", "scale_index", "scale_index_np",
            "split_escapes", "split_escapes_np", "merge_escapes", "merge_escapes_np",
            "zigzag", "unzigzag"]

@@ -161,3 +161,50 @@ def zigzag(v: np.ndarray) -> np.ndarray:
 def unzigzag(u: np.ndarray) -> np.ndarray:
     u = np.asarray(u, np.int64)
     return np.where(u & 1, -(u >> 1) - 1, u >> 1).astype(np.int32)
+
+
+@nb.njit(cache=True, nogil=True)
+def _rdoq(y, mu, tab, half, offsets, flat, lam, out):  # pragma: no cover - numba
+    for i in range(y.size):
+        v = np.float64(y[i]) - mu[i]
+        q0 = np.rint(v)
+        if q0 > Q_CLAMP:
+            q0 = Q_CLAMP
+        elif q0 < -Q_CLAMP:
+            q0 = -Q_CLAMP
+        elif not (q0 == q0):
+            q0 = 0.0
+        if q0 == 0.0:
+            out[i] = 0
+            continue
+        t = tab[i]
+        L = half[t]
+        base = offsets[t]
+        best = q0
+        best_cost = 0.0
+        for step in range(2):
+            q = q0 if step == 0 else q0 - (1.0 if q0 > 0 else -1.0)
+            a = int(q)
+            if -L <= a <= L:
+                bits = 20.0 - np.log2(np.float64(flat[base + a + L]))
+            else:
+                bits = 52.0 - np.log2(np.float64(flat[base + 2 * L + 1]))
+            cost = lam * (v - q) * (v - q) + bits
+            if step == 0 or cost < best_cost:
+                best, best_cost = q, cost
+        out[i] = np.int32(best)
+
+
+def quantize_rdo(y: np.ndarray, mu: np.ndarray, tab: np.ndarray, tables, lam: float) -> np.ndarray:  # noqa: ANN001
+    """Rate-distortion optimised rounding (encoder only): ``round(y - mu)`` or one step
+    towards zero, whichever costs less ``lam * error^2 + bits`` under the element's frozen
+    table (escapes: 32 bits more).  ``tables`` is a :class:`~mic.entropy.TableSet`;
+    ``lam`` the Lagrangian in squared units of ``y``.  Any result decodes: the decoder
+    does not know which rounding was used."""
+    y1 = np.ascontiguousarray(y).reshape(-1)
+    m1 = np.ascontiguousarray(mu, dtype=np.float64).reshape(-1)
+    out = np.empty(y1.size, np.int32)
+    _rdoq(y1, m1, np.ascontiguousarray(tab, np.int32).reshape(-1),
+          np.ascontiguousarray(tables.half, np.int64), np.ascontiguousarray(tables.offsets, np.int64),
+          np.ascontiguousarray(tables.flat, np.int64), float(lam), out)
+    return out.reshape(np.shape(y))

@@ -71,7 +71,9 @@ def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - WaveletM
     t["thresholds"] = thr
     with torch.no_grad():
         pi, r = net.gsm.params()
-    ytab = mixture_tables(scale_table(**sargs), pi.double().numpy(), r.double().numpy())
+    t["gsm.pi"] = pi.double().numpy()
+    t["gsm.r"] = r.double().numpy()
+    ytab = mixture_tables(scale_table(**sargs), t["gsm.pi"], t["gsm.r"])
     t.update(ytab.to_tensors("tab_y"))
     digest = hashlib.sha256(ytab.digest())
     digest.update(np.ascontiguousarray(thr, "<i8").tobytes())
@@ -85,7 +87,8 @@ def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - WaveletM
         mlp.assert_exact_bounds(1 << 22)
     else:
         mlp.assert_exact_bounds(1 << 24)
-    return t, digest.hexdigest()[:8]
+    # safetensors stores each buffer as it lies in memory: make every tensor C-contiguous
+    return {k: np.ascontiguousarray(v) for k, v in t.items()}, digest.hexdigest()[:8]
 
 
 def export_model(net, name: str, out_dir: str | Path = WEIGHTS_DIR,  # noqa: ANN001

@@ -6,7 +6,7 @@ so ``mic --help`` stays fast and never imports torch:
 * ``encode``, ``decode``, ``info``, ``verify`` — :mod:`mic.cli_codec`
 * ``bench`` — :mod:`mic.eval.cli`
 * ``dicom`` — :mod:`mic.dicom.cli`
-* ``train``, ``export`` — :mod:`mic.train.cli`
+* ``train``, ``export``, ``retarget`` — :mod:`mic.train.cli`
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "dicom": "mic.dicom.cli:dicom_group",
     "train": "mic.train.cli:train_cmd",
     "export": "mic.train.cli:export_cmd",
+    "retarget": "mic.train.cli:retarget_cmd",
 }
 
 

@@ -4,10 +4,14 @@ import numpy as np
 import pytest
 
 from mic.entropy import (
-    FREQ_BITS, ModelBank, decode_grouped, decode_uint32, encode_grouped, encode_uint32,
-    factorized_tables, gaussian_tables, log_scale_thresholds, new_decoder, new_encoder,
-    quantize_pmf, scale_table, words,
+    FREQ_BITS, ModelBank, decode_escapes, decode_grouped, encode_escapes, encode_grouped,
+    escape_bits, factorized_tables, log_scale_thresholds, mixture_tables, new_decoder,
+    new_encoder, quantize_pmf, scale_table, words,
 )
+
+
+def gaussian_tables(scales):
+    return mixture_tables(scales, np.ones(1), np.ones(1))
 from mic.errors import MicError
 
 
@@ -19,6 +23,16 @@ def test_quantize_pmf_properties():
         assert f.dtype == np.int32 and int(f.sum()) == 1 << FREQ_BITS and f.min() >= 1
         # close to the real distribution where it matters
         assert np.abs(f / f.sum() - p / p.sum()).max() < 1e-4
+
+
+def test_mixture_tables_are_valid_and_deterministic():
+    s = scale_table(4096.0, 40)
+    a = mixture_tables(s, np.array([0.3, 0.7]), np.array([0.5, 2.0]))
+    b = mixture_tables(s, np.array([0.3, 0.7]), np.array([0.5, 2.0]))
+    assert a.digest() == b.digest()
+    assert a.half.max() <= 8192
+    for t, f in enumerate(a.freqs()):
+        assert len(f) == 2 * a.half[t] + 2 and int(f.sum()) == 1 << FREQ_BITS and f.min() >= 1
 
 
 def test_gaussian_tables_are_valid_and_deterministic():
@@ -44,13 +58,22 @@ def test_grouped_roundtrip_with_escapes_and_uniform():
     tab = rng.integers(0, len(bank), 5000).astype(np.int32)
     sym = np.array([rng.integers(0, 2 * tabs.half[t] + 2) for t in tab], np.int32)
     raw = rng.integers(0, 2**32, 50, dtype=np.uint64).astype(np.uint32)
+    raw[:6] = [0, 1, 2, 3, 2**31, 2**32 - 1]
     enc = new_encoder()
     encode_grouped(enc, sym, tab, bank)
-    encode_uint32(enc, raw)
+    encode_escapes(enc, raw)
     w = words(enc)
     dec = new_decoder(w)
     assert np.array_equal(decode_grouped(dec, tab, bank), sym)
-    assert np.array_equal(decode_uint32(dec, 50), raw)
+    assert np.array_equal(decode_escapes(dec, 50), raw)
+
+
+def test_escape_code_is_elias_gamma_sized():
+    u = np.array([0, 1, 2, 255, 256, 2**32 - 1], np.uint32)
+    assert escape_bits(u) == pytest.approx(6 * np.log2(33) + 0 + 0 + 1 + 7 + 8 + 31)
+    enc = new_encoder()
+    encode_escapes(enc, u)
+    assert 32 * len(words(enc)) <= escape_bits(u) + 64
 
 
 def test_factorized_tables_recentre():

@@ -5,8 +5,8 @@ increasing index order, positions in raster order within a table), so a tile cos
 about one Python->Rust call per table used.
 
 >>> import numpy as np
->>> from mic.entropy.tables import gaussian_tables
->>> bank = ModelBank(gaussian_tables(np.array([1.0, 8.0])))
+>>> from mic.entropy.tables import mixture_tables
+>>> bank = ModelBank(mixture_tables(np.array([1.0, 8.0]), np.ones(1), np.ones(1)))
 >>> tab = np.array([0, 1, 1, 0], np.int32); sym = np.array([3, 20, 21, 2], np.int32)
 >>> enc = new_encoder(); encode_grouped(enc, sym, tab, bank)
 >>> dec = new_decoder(words(enc)); decode_grouped(dec, tab, bank).tolist()
@@ -24,7 +24,6 @@ from .tables import FREQ_BITS, TableSet
 
 _model = constriction.stream.model
 _queue = constriction.stream.queue
-_UNIFORM16 = _model.Uniform(1 << 16)
 
 
 class ModelBank:
@@ -102,19 +101,72 @@ def information_bits(sym: np.ndarray, tab: np.ndarray, bank: ModelBank) -> float
     return float(np.sum(FREQ_BITS - np.log2(f.astype(np.float64))))
 
 
-def encode_uint32(enc: object, u: np.ndarray) -> None:
-    """Raw 32-bit values as two uniform 16-bit symbols each (low half first)."""
-    u = np.asarray(u, np.uint32).reshape(-1)
-    if u.size:
-        pairs = np.stack([u & 0xFFFF, u >> 16], axis=1).reshape(-1).astype(np.int32)
-        enc.encode(pairs, _UNIFORM16)  # type: ignore[attr-defined]
+_UNIFORM33 = _model.Uniform(33)
+_UNIFORM2 = _model.Uniform(2)
 
 
-def decode_uint32(dec: object, n: int) -> np.ndarray:
+def escape_bits(u: np.ndarray) -> float:
+    """Code length of :func:`encode_escapes` for the uint32 values ``u``."""
+    k = _bit_length(np.asarray(u, np.uint64))
+    return float(np.log2(33.0) * k.size + np.maximum(k - 1, 0).sum())
+
+
+def _bit_length(u: np.ndarray) -> np.ndarray:
+    u = np.asarray(u, np.uint64)
+    k = np.zeros(u.shape, np.int64)
+    for b in range(33):
+        k[(u >> np.uint64(b)) > 0] = b + 1
+    return k
+
+
+def encode_escapes(enc: object, u: np.ndarray) -> None:
+    """uint32 values, Elias-gamma style: each value's bit length ``k`` (0..32) as a
+    ``Uniform(33)`` symbol, then, value by value, its ``k - 1`` bits below the leading one,
+    most significant first, as ``Uniform(2)`` symbols."""
+    u = np.asarray(u, np.uint64).reshape(-1)
+    if not u.size:
+        return
+    k = _bit_length(u)
+    enc.encode(k.astype(np.int32), _UNIFORM33)  # type: ignore[attr-defined]
+    bits = [((int(v) >> np.arange(n - 2, -1, -1)) & 1) for v, n in zip(u.tolist(), k.tolist()) if n >= 2]
+    if bits:
+        enc.encode(np.concatenate(bits).astype(np.int32), _UNIFORM2)  # type: ignore[attr-defined]
+
+
+def decode_escapes(dec: object, n: int) -> np.ndarray:
+    """Inverse of :func:`encode_escapes` (``n`` values)."""
     if n == 0:
         return np.zeros(0, np.uint32)
     try:
-        p = np.asarray(dec.decode(_UNIFORM16, 2 * n), np.int64).reshape(n, 2)  # type: ignore[attr-defined]
+        k = np.asarray(dec.decode(_UNIFORM33, n), np.int64)  # type: ignore[attr-defined]
+        nb = np.maximum(k - 1, 0)
+        total = int(nb.sum())
+        bits = (np.asarray(dec.decode(_UNIFORM2, total), np.int64) if total  # type: ignore[attr-defined]
+                else np.zeros(0, np.int64))
     except Exception as exc:
         raise MicFormatError(f"corrupt lossy escape data: {exc}") from None
-    return (p[:, 0] | (p[:, 1] << 16)).astype(np.uint32)
+    out = np.zeros(n, np.uint64)
+    pos = 0
+    for i in range(n):
+        if k[i] == 0:
+            continue
+        v = 1
+        for b in bits[pos:pos + nb[i]]:
+            v = (v << 1) | int(b)
+        pos += int(nb[i])
+        out[i] = v
+    if out.max(initial=0) > 0xFFFFFFFF:
+        raise MicFormatError("corrupt lossy escape data: value above 32 bits")
+    return out.astype(np.uint32)
+
+
+def uniform_encode(enc: object, v: np.ndarray, n: int) -> None:
+    """Values ``0 <= v < n`` as ``Uniform(n)`` symbols."""
+    enc.encode(np.asarray(v, np.int32).reshape(-1), _model.Uniform(int(n)))  # type: ignore[attr-defined]
+
+
+def uniform_decode(dec: object, count: int, n: int) -> np.ndarray:
+    try:
+        return np.asarray(dec.decode(_model.Uniform(int(n)), int(count)), np.int64)  # type: ignore[attr-defined]
+    except Exception as exc:
+        raise MicFormatError(f"corrupt lossy entropy-coded data: {exc}") from None

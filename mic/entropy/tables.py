@@ -6,7 +6,7 @@ frequency ``>= 1`` and summing to ``2**FREQ_BITS``.  Tables are built once at ex
 (floating point is fine there) and stored as integers with the weights, so encoder and
 decoder load identical tables on every machine.
 
->>> t = gaussian_tables(np.array([0.5, 4.0]))
+>>> t = mixture_tables(np.array([0.5, 4.0]), np.ones(1), np.ones(1))  # plain Gaussians
 >>> t.half.tolist(), [int(f.sum()) for f in t.freqs()] == [1 << FREQ_BITS] * 2
 ([3, 22], True)
 """
@@ -22,7 +22,6 @@ import numpy as np
 FREQ_BITS = 20
 #: Gaussian scale table (log-spaced).  Part of the frozen tables: changing it changes table ids.
 SCALE_MIN, SCALE_MAX, N_SCALES = 0.11, 256.0, 64
-TAIL = 1e-7  # tail mass beyond +-L before the escape
 
 
 @dataclass
@@ -84,22 +83,6 @@ def scale_table(scale_max: float = SCALE_MAX, n: int = N_SCALES) -> np.ndarray:
     """``n`` Gaussian scales, log-spaced from SCALE_MIN to ``scale_max`` (a model records
     non-default values in its config)."""
     return np.exp(np.linspace(math.log(SCALE_MIN), math.log(scale_max), n))
-
-
-def gaussian_tables(scales: np.ndarray) -> TableSet:
-    """Discretised zero-mean Gaussians (unit bins) for each scale, plus an escape bin."""
-    from math import erfc, sqrt
-
-    tabs, half = [], []
-    for s in scales:
-        L = max(1, int(math.ceil(s * math.sqrt(2) * 3.8)))  # erfc(3.8) ~ 1e-7 tail
-        v = np.arange(-L, L + 1)
-        q = np.array([0.5 * erfc((abs(x) - 0.5) / (s * sqrt(2))) - 0.5 * erfc((abs(x) + 0.5) / (s * sqrt(2)))
-                      for x in v])
-        tail = erfc((L + 0.5) / (s * sqrt(2)))
-        tabs.append(quantize_pmf(np.append(q, max(tail, 1e-9))))
-        half.append(L)
-    return _concat(tabs, half)
 
 
 def log_scale_thresholds(out_frac: int, **scale_args: float) -> np.ndarray:

@@ -268,23 +268,36 @@ class _Planes:
                                ctx, self.q, band, 0 if anchor else 1, lm.thresholds)
 
     def run(self, coder, ll_mean: int, h16: np.ndarray | None,  # noqa: ANN001
-            ys: list[np.ndarray] | None = None) -> list[np.ndarray]:
+            ys: list[np.ndarray] | None = None, ll_table=None) -> list[np.ndarray]:  # noqa: ANN001
+        """``ll_table(residuals or None) -> table index`` codes the LL anchors' table (the
+        encoder chooses it from the residuals, the decoder reads it)."""
         ctx = self.lm.uses_context
         self.h16 = h16
         yhat: list[np.ndarray] = [None] * NBANDS  # type: ignore[list-item]
 
-        # LL band
+        # LL band: anchors row by row, each predicted from the previous row's anchors,
+        # all with one table chosen by the encoder (SPEC 6.4)
         h, w = self.shapes[0]
         anc = _checker(h, w)
         y = ys[0] if ys is not None else None
-        mu = np.full((h, w), ll_mean, np.int64)
         out = np.zeros((h, w), np.int64)
-        tab = self._scales(LEVELS, anc, [None] * 8, 0, True)
-        out[anc] = coder(y[anc] if y is not None else None, mu[anc], tab, 0) + mu[anc]
+        if y is not None:  # encoder: the anchors are round(y) whatever the means (integers)
+            target = np.rint(y).astype(np.int64)
+            res = np.concatenate([target[i, i % 2::2] - _ll_pred(target, i, ll_mean)
+                                  for i in range(h)])
+            t_ll = ll_table(res)
+        else:
+            t_ll = ll_table(None)
+        for i in range(h):
+            js = np.arange(i % 2, w, 2)
+            if js.size:
+                mu_i = _ll_pred(out, i, ll_mean)
+                tab = np.full(js.size, t_ll, np.int32)
+                out[i, js] = coder(y[i, js] if y is not None else None, mu_i, tab, -1) + mu_i
         non = ~anc
+        u, d, lf, r = _nb4(np.where(anc, out, 0))
+        mu = (u + d + lf + r + 2) // 4  # every kind: the mean of the 4 decoded anchors
         if ctx:
-            u, d, lf, r = _nb4(np.where(anc, out, 0))
-            mu = (u + d + lf + r + 2) // 4
             rng = np.maximum(np.maximum(u, d), np.maximum(lf, r)) - \
                 np.minimum(np.minimum(u, d), np.minimum(lf, r))
             parts: list[np.ndarray | None] = [None] * 6 + [
@@ -329,6 +342,38 @@ class _Planes:
                 lm_here.append(_logmag(out) if ctx else out)
             lm_prev = lm_here
         return yhat
+
+
+def _ll_pred(v: np.ndarray, i: int, ll_mean: int) -> np.ndarray:
+    """Prediction of the LL anchors of row ``i`` (columns ``i % 2, i % 2 + 2, ...``) from
+    the decoded anchors of row ``i - 1`` (its diagonal neighbours), else of row ``i - 2``,
+    else ``ll_mean``: the rounded-down mean of the available ones."""
+    h, w = v.shape
+    js = np.arange(i % 2, w, 2)
+    if i == 0:
+        return np.full(js.size, ll_mean, np.int64)
+    left, right = js - 1, js + 1
+    vl, vr = left >= 0, right < w
+    s = np.where(vl, v[i - 1, np.clip(left, 0, w - 1)], 0) + \
+        np.where(vr, v[i - 1, np.clip(right, 0, w - 1)], 0)
+    n = vl.astype(np.int64) + vr
+    alt = v[i - 2, js] if i >= 2 else np.full(js.size, ll_mean, np.int64)
+    return np.where(n > 0, (s + n // 2) // np.maximum(n, 1), alt)
+
+
+def _table_costs(res: np.ndarray, tables) -> np.ndarray:  # noqa: ANN001 - TableSet
+    """Bits of the values ``res`` under each table of ``tables`` (escapes included)."""
+    from ..entropy import escape_bits
+    from ..quant import zigzag
+
+    costs = np.empty(len(tables.half))
+    for t in range(len(tables.half)):
+        L = int(tables.half[t])
+        f = tables.flat[tables.offsets[t]:tables.offsets[t + 1]].astype(np.float64)
+        inside = np.abs(res) <= L
+        sym = np.where(inside, res + L, 2 * L + 1)
+        costs[t] = float(np.sum(20.0 - np.log2(f[sym]))) + escape_bits(zigzag(res[~inside]))
+    return costs
 
 
 def _reconstruct(lm: LoadedModel, quality: int, yhat: list[np.ndarray]) -> np.ndarray:
@@ -411,7 +456,10 @@ class LossyTileEncoder:
         return b"".join(parts)
 
     def _encode_plane(self, x: np.ndarray) -> bytes:
-        from ..entropy import encode_grouped, encode_uint32, information_bits, new_encoder, words
+        from ..entropy import (
+            encode_escapes, encode_grouped, escape_bits, information_bits, new_encoder, words,
+        )
+        from ..entropy.coder import uniform_encode
         from ..models.wavelet import dwt97
         from ..quant import quantize_rdo, quantize_residual, split_escapes, zigzag
 
@@ -431,8 +479,8 @@ class LossyTileEncoder:
             ztab = np.repeat(np.arange(zq.shape[0], dtype=np.int32), zq[0].size)
             zs, zesc = split_escapes(zq, ztab.reshape(zq.shape), lm.zbank.tables.half)
             encode_grouped(enc, zs, ztab, lm.zbank)
-            encode_uint32(enc, zigzag(zesc))
-            self.information_bits += information_bits(zs, ztab, lm.zbank) + 32 * zesc.size
+            encode_escapes(enc, zigzag(zesc))
+            self.information_bits += information_bits(zs, ztab, lm.zbank) + escape_bits(zigzag(zesc))
             crc = zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes(), crc)
             h16 = lm.hs(zq.astype(np.float64))
         ll_mean = int(np.rint(ys[0].mean()))
@@ -441,18 +489,26 @@ class LossyTileEncoder:
         gains = np.exp(lm.log_gain[qual])
 
         def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
-            if self.rdo:
+            if self.rdo and band >= 0:
                 q = quantize_rdo(yv, mu, tab, lm.ybank.tables, self.lam / gains[band] ** 2)
-            else:
+            else:  # band -1: the LL anchors, whose values the table choice assumed
                 q = quantize_residual(yv, mu.astype(np.float64))
             sym, esc = split_escapes(q, tab, lm.ybank.tables.half)
             encode_grouped(enc, sym, tab, lm.ybank)
-            encode_uint32(enc, zigzag(esc))
-            self.information_bits += information_bits(sym, tab, lm.ybank) + 32 * esc.size
+            encode_escapes(enc, zigzag(esc))
+            self.information_bits += information_bits(sym, tab, lm.ybank) + escape_bits(zigzag(esc))
             state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4").tobytes(), state["crc"])
             return q.astype(np.int64)
 
-        _Planes(lm, qual, hp, wp).run(coder, ll_mean, h16, ys)
+        n_tab = len(lm.ybank.tables.half)
+
+        def ll_table(res: np.ndarray) -> int:
+            t = int(np.argmin(_table_costs(res, lm.ybank.tables)))
+            uniform_encode(enc, np.array([t]), n_tab)
+            self.information_bits += float(np.log2(n_tab))
+            return t
+
+        _Planes(lm, qual, hp, wp).run(coder, ll_mean, h16, ys, ll_table)
         w = words(enc).astype("<u4")
         return PLANE.pack(ll_mean, state["crc"], w.size) + w.tobytes()
 
@@ -547,7 +603,8 @@ class LossyTileDecoder:
 
     def _decode_plane(self, buf: memoryview, off: int, rows: int,
                       cols: int) -> tuple[np.ndarray, int]:
-        from ..entropy import decode_grouped, decode_uint32, new_decoder
+        from ..entropy import decode_escapes, decode_grouped, new_decoder
+        from ..entropy.coder import uniform_decode
         from ..quant import merge_escapes, unzigzag
 
         lm, qual = self.lm, self.quality
@@ -567,7 +624,7 @@ class LossyTileDecoder:
         def merge(sym: np.ndarray, tab: np.ndarray, half: np.ndarray) -> np.ndarray:
             n_esc = int(np.count_nonzero(sym == 2 * half[tab] + 1))
             try:
-                return merge_escapes(sym, tab, half, unzigzag(decode_uint32(dec, n_esc)))
+                return merge_escapes(sym, tab, half, unzigzag(decode_escapes(dec, n_esc)))
             except ValueError as exc:
                 raise MicFormatError(f"corrupt lossy escapes: {exc}") from None
 
@@ -587,7 +644,12 @@ class LossyTileDecoder:
             state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4").tobytes(), state["crc"])
             return q.astype(np.int64)
 
-        yhat = _Planes(lm, qual, hp, wp).run(coder, ll_mean, h16, None)
+        n_tab = len(lm.ybank.tables.half)
+
+        def ll_table(_res: None) -> int:
+            return int(uniform_decode(dec, 1, n_tab)[0])
+
+        yhat = _Planes(lm, qual, hp, wp).run(coder, ll_mean, h16, None, ll_table)
         if state["crc"] != crc:
             raise MicChecksumError(
                 "lossy tile: CRC-32 of the decoded symbols does not match (corrupt data or a "

@@ -337,11 +337,8 @@ class WaveletModel(nn.Module):
         hf = hyper_at(h16, LEVELS) if h16 is not None else None
         mean = torch.round(y.mean((2, 3), keepdim=True)).detach()
         ya = torch.where(a_m, round_ste(y - mean) + mean, torch.zeros_like(y))
-        if self.uses_context:
-            mu_n = torch.floor((nb4_sum(ya) + 2) / 4).detach()
-            mu = torch.where(a_m, mean.expand_as(y), mu_n)
-        else:
-            mu = mean.expand_as(y)
+        mu_n = torch.floor((nb4_sum(ya) + 2) / 4).detach()
+        mu = torch.where(a_m, mean.expand_as(y), mu_n)
         ls_a = self.mlp(feats(hf, y, [None] * N_CTX), q, 0, True)
         ctx_n = [None] * 6 + (list(ll_activity(ya.detach())) if self.uses_context else [None, None])
         ls_n = self.mlp(feats(hf, y, ctx_n), q, 0, False)

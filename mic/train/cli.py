@@ -70,3 +70,26 @@ def export_cmd(ckpt: Path, model: str | None, out_dir: Path | None, train_comman
     ent = export_checkpoint(ckpt, model, out_dir or WEIGHTS_DIR, command=train_command)
     click.echo(f"exported {model or 'model'} id {ent['id']}: {ent['file']} "
                f"({ent['bytes'] / 1e6:.2f} MB) sha256 {ent['sha256']} tables {ent['table_id']}")
+
+
+@click.command("retarget")
+@click.argument("ckpt", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--lambdas", required=True,
+              help="comma-separated lambdas of the new quality ladder, lowest rate first")
+@click.option("--post-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="take the post-filter of this checkpoint (a --stage post run)")
+def retarget_cmd(ckpt: Path, out: Path, lambdas: str, post_from: Path | None) -> None:
+    """Map the checkpoint CKPT to another quality ladder (written to OUT).
+
+    \b
+    Example:
+      mic retarget ckpt/cnn.pt ckpt/cnn12.pt --lambdas 0.00064,0.0016,0.004 --post-from ckpt/post.pt
+    """
+    from .loop import retarget_qualities
+
+    lams = [float(v) for v in lambdas.split(",") if v.strip()]
+    if len(lams) < 2 or any(b <= a for a, b in zip(lams, lams[1:])):
+        raise click.UsageError("--lambdas needs at least two increasing values")
+    retarget_qualities(ckpt, out, lams, post_from)
+    click.echo(f"{ckpt} -> {out}: {len(lams)} qualities")

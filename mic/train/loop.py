@@ -67,6 +67,13 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
     kind = MODEL_KINDS[model_id(model)]
     torch.manual_seed(seed)
     net = WaveletModel(kind, **SIZES[size])
+    # a resumed or warm-start checkpoint may carry another quality ladder (retargeted)
+    ladder_from = out if out.exists() else (Path(init_from) if init_from is not None else None)
+    if ladder_from is not None:
+        cfg0 = torch.load(ladder_from, map_location="cpu", weights_only=False)["config"]
+        if cfg0.get("lambdas") and cfg0["lambdas"] != net.lambdas:
+            net = WaveletModel(kind, **dict(SIZES[size], n_qualities=len(cfg0["lambdas"]),
+                                            lambdas=cfg0["lambdas"]))
     lambdas = torch.tensor(net.lambdas, dtype=torch.float32)
     if stage == "post":
         if net.post is None:
@@ -80,15 +87,12 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
     ds = CropDataset(data_dir, crop=crop, seed=seed)
     step, elapsed_total = 0, 0.0
     if init_from is not None and not out.exists():
-        # warm start: copy every parameter whose name and shape match (e.g. the transforms
-        # of a trained cnn into an ae/vae); the rest keeps its seeded initialisation
+        # warm start: copy every parameter whose name and shape match (e.g. the gains,
+        # hyperprior and MLP of a trained cnn into a vae or ae); the rest keeps its seeded
+        # initialisation
         src = torch.load(init_from, map_location="cpu", weights_only=False)["model"]
         own = net.state_dict()
         same = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
-        for k, v in src.items():  # mean-scale -> scale hyperprior: keep the log-scale half
-            if (k.startswith("h_s.") and k in own and k not in same and v.ndim >= 1
-                    and v.shape[0] == 2 * own[k].shape[0] and v.shape[1:] == own[k].shape[1:]):
-                same[k] = v[own[k].shape[0]:]
         net.load_state_dict(same, strict=False)
         if not quiet:
             print(f"initialised {len(same)}/{len(own)} tensors from {init_from}")
@@ -97,7 +101,7 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
         if ck["config"] != net.config():
             raise ValueError(f"checkpoint {out} has config {ck['config']}, not {net.config()}")
         net.load_state_dict(ck["model"])
-        if ck.get("stage", "all") == stage:
+        if ck.get("stage", "all") == stage and "opt" in ck:
             opt.load_state_dict(ck["opt"])
         step, elapsed_total = ck["step"], ck.get("elapsed", 0.0)
         ds.rng.bit_generator.state = ck["data_rng"]
@@ -162,3 +166,48 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
     if logf:
         logf.close()
     return {"step": step, "minutes": elapsed_total / 60, "out": str(out)}
+
+
+#: per-quality tensors of a WaveletModel checkpoint (first dimension = quality)
+PER_QUALITY = ("log_gain", "log_shrink", "bias1", "post.qbias", "post.qout")
+
+
+def retarget_qualities(ckpt: str | Path, out: str | Path, lambdas: list[float],
+                       post_from: str | Path | None = None) -> None:
+    """Re-map a checkpoint to the quality ladder ``lambdas`` (new checkpoint ``out``).
+
+    Every per-quality tensor is interpolated along log(lambda); beyond the old range the
+    gains are extrapolated with slope 1/2 (the high-rate rule: step ~ lambda^-1/2) and the
+    other tensors are held at the end value.  ``post_from`` copies the post-filter of
+    another checkpoint of the same model first (a separately trained ``--stage post``).
+    The optimiser state is dropped (training resumes with a fresh Adam).
+    """
+    import torch
+
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    sd = ck["model"]
+    if post_from is not None:
+        src = torch.load(post_from, map_location="cpu", weights_only=False)["model"]
+        for k, v in src.items():
+            if k.startswith("post.") or k == "log_shrink":
+                sd[k] = v
+    old = np.log(np.asarray(ck["config"]["lambdas"], np.float64))
+    new = np.log(np.asarray(lambdas, np.float64))
+    for key in PER_QUALITY:
+        if key not in sd:
+            continue
+        t = sd[key].double().numpy()
+        res = np.empty((len(new),) + t.shape[1:])
+        for k, x in enumerate(new):
+            if x <= old[0] or x >= old[-1]:
+                j = 0 if x <= old[0] else len(old) - 1
+                res[k] = t[j] + (0.5 * (x - old[j]) if key == "log_gain" else 0.0)
+            else:
+                j = int(np.searchsorted(old, x)) - 1
+                w = (x - old[j]) / (old[j + 1] - old[j])
+                res[k] = (1 - w) * t[j] + w * t[j + 1]
+        sd[key] = torch.from_numpy(res).float()
+    ck["config"] = dict(ck["config"], n_qualities=len(lambdas), lambdas=[float(v) for v in lambdas])
+    ck.pop("opt", None)
+    ck["stage"] = "retargeted"
+    _atomic_save(ck, Path(out))

@@ -188,10 +188,32 @@ def _logmag(v: np.ndarray) -> np.ndarray:
     return logmag(v).astype(np.int64)
 
 
+_box_kernel = None
+
+
 def _box(v: np.ndarray) -> np.ndarray:
-    p = np.pad(v, 1, mode="edge")
-    h, w = v.shape
-    return sum(p[a:a + h, b:b + w] for a in range(3) for b in range(3))
+    """Sum over each 3x3 neighbourhood, edges replicated (int64)."""
+    global _box_kernel
+    if _box_kernel is None:
+        import numba as nb
+
+        @nb.njit(cache=True, nogil=True)
+        def k(a, out):  # pragma: no cover - numba
+            h, w = a.shape
+            for i in range(h):
+                for j in range(w):
+                    t = 0
+                    for di in (-1, 0, 1):
+                        ii = min(max(i + di, 0), h - 1)
+                        for dj in (-1, 0, 1):
+                            t += a[ii, min(max(j + dj, 0), w - 1)]
+                    out[i, j] = t
+
+        _box_kernel = k
+    a = np.ascontiguousarray(v, np.int64)
+    out = np.empty_like(a)
+    _box_kernel(a, out)
+    return out
 
 
 def _nb4(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -201,13 +223,6 @@ def _nb4(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 def _up2(v: np.ndarray) -> np.ndarray:
     return np.repeat(np.repeat(v, 2, 0), 2, 1)
-
-
-def _hyper_at(h16: np.ndarray, level: int) -> np.ndarray:
-    s = 4 - level
-    if s > 0:
-        return np.repeat(np.repeat(h16, 1 << s, 1), 1 << s, 2)
-    return h16 if s == 0 else h16[:, ::2, ::2]
 
 
 def _checker(h: int, w: int) -> np.ndarray:
@@ -246,22 +261,26 @@ class _Planes:
         self.shapes = [(hp >> LEVELS, wp >> LEVELS)] + [
             (hp >> (lv + 1), wp >> (lv + 1)) for lv in range(LEVELS) for _ in range(3)]
 
-    def _scales(self, level: int, sel: np.ndarray, parts: list[np.ndarray | None],
+    def _positions(self, h: int, w: int, parity: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of the anchors (parity 0) or non-anchors of an h x w band, C order."""
+        key = (h, w, parity)
+        got = _POSITIONS.get(key)
+        if got is None:
+            ii, jj = np.nonzero(_checker(h, w) == (parity == 0))
+            got = _POSITIONS[key] = (ii.astype(np.int64), jj.astype(np.int64))
+        return got
+
+    def _scales(self, level: int, ii: np.ndarray, jj: np.ndarray, ctx: np.ndarray,
                 band: int, anchor: bool) -> np.ndarray:
-        """Scale indexes at the positions ``sel`` of a band of wavelet level ``level``."""
+        """Scale indexes at positions (ii, jj) of a band of wavelet level ``level`` with
+        context features ``ctx`` (N, 8) (already in ACT_FRAC fixed point)."""
         from ..models.intnet import mlp_scale_index
 
         lm = self.lm
-        ii, jj = np.nonzero(sel)
-        ctx = np.zeros((ii.size, 8), np.float64)
-        if lm.uses_context:
-            for k, p in enumerate(parts):
-                if p is not None:
-                    ctx[:, k] = p[ii, jj] * float(1 << (ACT_FRAC - 4))
         hyper = cells = None
         if self.h16 is not None:
             nh, _, w16 = self.h16.shape
-            hyper = self.h16.reshape(nh, -1).T
+            hyper = self.hyper
             s = 4 - level
             cells = ((ii >> s) * w16 + (jj >> s)) if s >= 0 else ((2 * ii) * w16 + 2 * jj)
         return mlp_scale_index(lm.mlp, hyper, cells if cells is not None else np.zeros(0),
@@ -273,6 +292,7 @@ class _Planes:
         encoder chooses it from the residuals, the decoder reads it)."""
         ctx = self.lm.uses_context
         self.h16 = h16
+        self.hyper = None if h16 is None else np.ascontiguousarray(h16.reshape(h16.shape[0], -1).T)
         yhat: list[np.ndarray] = [None] * NBANDS  # type: ignore[list-item]
 
         # LL band: anchors row by row, each predicted from the previous row's anchors,
@@ -294,54 +314,94 @@ class _Planes:
                 mu_i = _ll_pred(out, i, ll_mean)
                 tab = np.full(js.size, t_ll, np.int32)
                 out[i, js] = coder(y[i, js] if y is not None else None, mu_i, tab, -1) + mu_i
-        non = ~anc
+        ii, jj = self._positions(h, w, 1)
         u, d, lf, r = _nb4(np.where(anc, out, 0))
+        u, d, lf, r = u[ii, jj], d[ii, jj], lf[ii, jj], r[ii, jj]
         mu = (u + d + lf + r + 2) // 4  # every kind: the mean of the 4 decoded anchors
+        feats = np.zeros((ii.size, 8), np.float64)
         if ctx:
             rng = np.maximum(np.maximum(u, d), np.maximum(lf, r)) - \
                 np.minimum(np.minimum(u, d), np.minimum(lf, r))
-            parts: list[np.ndarray | None] = [None] * 6 + [
-                _logmag(rng), _logmag(np.abs(u - d) + np.abs(lf - r))]
-        else:
-            parts = [None] * 8
-        tab = self._scales(LEVELS, non, parts, 0, False)
-        out[non] = coder(y[non] if y is not None else None, mu[non], tab, 0) + mu[non]
+            feats[:, 6] = _logmag(rng) * _FIX
+            feats[:, 7] = _logmag(np.abs(u - d) + np.abs(lf - r)) * _FIX
+        tab = self._scales(LEVELS, ii, jj, feats, 0, False)
+        out[ii, jj] = coder(y[ii, jj] if y is not None else None, mu, tab, 0) + mu
         yhat[0] = out
         # detail bands, coarse to fine
+        empty = np.zeros((1, 1), np.int64)
         lm_prev: list[np.ndarray] | None = None
         for lv in range(LEVELS - 1, -1, -1):
             lm_here: list[np.ndarray] = []
             for o in range(3):
                 b = 1 + 3 * lv + o
                 h, w = self.shapes[b]
-                anc = _checker(h, w)
                 y = ys[b] if ys is not None else None
-                zero = np.zeros(int(anc.sum()), np.int64)
-                if ctx and lm_prev is not None:
-                    p, pb = _up2(lm_prev[o]), _up2(_box(lm_prev[o]))
-                else:
-                    p = pb = None
-                s1 = lm_here[0] if (ctx and o >= 1) else None
-                s2 = lm_here[1] if (ctx and o >= 2) else None
-                base = [p, pb, s1, _box(s1) if s1 is not None else None,
-                        s2, _box(s2) if s2 is not None else None]
-                out = np.zeros((h, w), np.int64)
-                tab = self._scales(lv + 1, anc, base + [None, None], b, True)
-                out[anc] = coder(y[anc] if y is not None else None, zero, tab, b)
-                non = ~anc
+                flags = 0
+                p = pb = s0 = s0b = s1 = s1b = empty
                 if ctx:
-                    lma = np.where(anc, _logmag(out), 0)
-                    u, d, lf, r = _nb4(lma)
-                    extra = [u + d + lf + r, np.maximum(np.maximum(u, d), np.maximum(lf, r))]
-                else:
-                    extra = [None, None]
-                zero = np.zeros(int(non.sum()), np.int64)
-                tab = self._scales(lv + 1, non, base + extra, b, False)
-                out[non] = coder(y[non] if y is not None else None, zero, tab, b)
+                    if lm_prev is not None:
+                        p, pb, flags = lm_prev[o], _box(lm_prev[o]), flags | 1
+                    if o >= 1:
+                        s0, s0b, flags = lm_here[0], _box(lm_here[0]), flags | 2
+                    if o >= 2:
+                        s1, s1b, flags = lm_here[1], _box(lm_here[1]), flags | 4
+                out = np.zeros((h, w), np.int64)
+                for parity in (0, 1):
+                    ii, jj = self._positions(h, w, parity)
+                    lma = _logmag(out) if (ctx and parity == 1) else empty
+                    feats = _band_ctx(ii, jj, p, pb, s0, s0b, s1, s1b, lma,
+                                      flags | (8 if (ctx and parity == 1) else 0))
+                    tab = self._scales(lv + 1, ii, jj, feats, b, parity == 0)
+                    out[ii, jj] = coder(y[ii, jj] if y is not None else None,
+                                        np.zeros(ii.size, np.int64), tab, b)
                 yhat[b] = out
                 lm_here.append(_logmag(out) if ctx else out)
             lm_prev = lm_here
         return yhat
+
+
+_POSITIONS: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+_FIX = float(1 << (ACT_FRAC - 4))  # logmag (4 fractional bits) -> ACT_FRAC fixed point
+_ctx_kernel = None
+
+
+def _band_ctx(ii: np.ndarray, jj: np.ndarray, p: np.ndarray, pb: np.ndarray, s0: np.ndarray,
+              s0b: np.ndarray, s1: np.ndarray, s1b: np.ndarray, lma: np.ndarray,
+              flags: int) -> np.ndarray:
+    """Context features c_1..c_8 (SPEC 6.4) of a detail band at positions (ii, jj), in
+    ACT_FRAC fixed point: flags 1 parent (p, pb at half resolution), 2 sibling 0, 4 sibling
+    1, 8 neighbours (logmag of the decoded anchors ``lma``, mirrored at the borders)."""
+    global _ctx_kernel
+    if _ctx_kernel is None:
+        import numba as nb
+
+        @nb.njit(cache=True, nogil=True)
+        def k(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, fix, out):  # pragma: no cover
+            h, w = lma.shape
+            for n in range(ii.size):
+                i, j = ii[n], jj[n]
+                if flags & 1:
+                    out[n, 0] = p[i >> 1, j >> 1] * fix
+                    out[n, 1] = pb[i >> 1, j >> 1] * fix
+                if flags & 2:
+                    out[n, 2] = s0[i, j] * fix
+                    out[n, 3] = s0b[i, j] * fix
+                if flags & 4:
+                    out[n, 4] = s1[i, j] * fix
+                    out[n, 5] = s1b[i, j] * fix
+                if flags & 8:
+                    iu = i - 1 if i > 0 else (1 if h > 1 else 0)
+                    idn = i + 1 if i + 1 < h else (h - 2 if h > 1 else 0)
+                    jl = j - 1 if j > 0 else (1 if w > 1 else 0)
+                    jr = j + 1 if j + 1 < w else (w - 2 if w > 1 else 0)
+                    a, b, c, d = lma[iu, j], lma[idn, j], lma[i, jl], lma[i, jr]
+                    out[n, 6] = (a + b + c + d) * fix
+                    out[n, 7] = max(max(a, b), max(c, d)) * fix
+
+        _ctx_kernel = k
+    out = np.zeros((ii.size, 8), np.float64)
+    _ctx_kernel(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, _FIX, out)
+    return out
 
 
 def _ll_pred(v: np.ndarray, i: int, ll_mean: int) -> np.ndarray:

@@ -37,10 +37,46 @@ def _iroot16_ceil(k: int) -> int:
 THRESHOLDS = np.array([_iroot16_ceil(k) for k in range(1, N_THRESH + 1)], np.int64)
 
 
+#: logmag of 0 .. LUT_SIZE - 1 (the common case), from the thresholds
+LUT_SIZE = 1 << 16
+_LUT = np.searchsorted(THRESHOLDS, np.arange(1, LUT_SIZE + 1), side="right").astype(np.int32)
+_kernel = None
+
+
+def _build_kernel():  # noqa: ANN202
+    import numba as nb
+
+    @nb.njit(cache=True, nogil=True)
+    def k(v, lut, thr, out):  # pragma: no cover - numba
+        n = lut.size
+        for i in range(v.size):
+            a = abs(v[i])
+            if a < n:
+                out[i] = lut[a]
+            else:
+                if a > MAX_ABS:
+                    a = MAX_ABS
+                lo, hi = 0, thr.size
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if thr[mid] <= a + 1:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                out[i] = lo
+
+    return k
+
+
 def logmag(v: np.ndarray) -> np.ndarray:
     """``floor(16 log2(1 + |v|))`` of integer-valued ``v`` (any int/float dtype), int32."""
-    a = np.minimum(np.abs(np.asarray(v, np.int64)), MAX_ABS) + 1
-    return np.searchsorted(THRESHOLDS, a, side="right").astype(np.int32)
+    global _kernel
+    if _kernel is None:
+        _kernel = _build_kernel()
+    a = np.ascontiguousarray(v, np.int64)
+    out = np.empty(a.size, np.int32)
+    _kernel(a.reshape(-1), _LUT, THRESHOLDS, out)
+    return out.reshape(a.shape)
 
 
 def logmag_torch(v):  # noqa: ANN001, ANN201 - torch tensor in, float tensor out

@@ -79,7 +79,9 @@ def export_cmd(ckpt: Path, model: str | None, out_dir: Path | None, train_comman
               help="comma-separated lambdas of the new quality ladder, lowest rate first")
 @click.option("--post-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="take the post-filter of this checkpoint (a --stage post run)")
-def retarget_cmd(ckpt: Path, out: Path, lambdas: str, post_from: Path | None) -> None:
+@click.option("--no-post", is_flag=True, help="drop the post-filter")
+def retarget_cmd(ckpt: Path, out: Path, lambdas: str, post_from: Path | None,
+                 no_post: bool) -> None:
     """Map the checkpoint CKPT to another quality ladder (written to OUT).
 
     \b
@@ -91,5 +93,5 @@ def retarget_cmd(ckpt: Path, out: Path, lambdas: str, post_from: Path | None) ->
     lams = [float(v) for v in lambdas.split(",") if v.strip()]
     if len(lams) < 2 or any(b <= a for a, b in zip(lams, lams[1:])):
         raise click.UsageError("--lambdas needs at least two increasing values")
-    retarget_qualities(ckpt, out, lams, post_from)
+    retarget_qualities(ckpt, out, lams, post_from, drop_post=no_post)
     click.echo(f"{ckpt} -> {out}: {len(lams)} qualities")

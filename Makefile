@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU PyTorch first and pinned: a bare 'torch' would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test,lossy,bench]'
+	$(BIN)/python -m pip install -q -e '.[test,train,bench]'
 	touch $(STAMP)
 
 setup: $(STAMP)

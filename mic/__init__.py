@@ -9,7 +9,8 @@ medical images to a versioned, self-describing ``.mic`` stream (see SPEC.md).
 >>> bool((mic.decode(blob) == img).all())
 True
 
-``import mic`` never imports PyTorch; only the lossy mode does.
+``import mic`` never imports PyTorch, and neither does coding: the lossy mode runs on
+NumPy/Numba (torch is only for training, ``mic train``).
 """
 
 from __future__ import annotations

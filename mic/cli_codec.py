@@ -303,7 +303,7 @@ def _encode_out_path(rel: Path) -> Path:
 @click.argument("inp", metavar="IN")
 @click.argument("out", metavar="OUT")
 @click.option("--quality", type=int, default=None,
-              help="Lossy mode at this quality (needs PyTorch). Default: lossless.")
+              help="Learned lossy mode at this quality (0 = lowest rate). Default: lossless.")
 @click.option("--target-psnr", type=float, default=None, metavar="DB",
               help="Lossy mode at the lowest quality whose PSNR (peak 2^bits-1) reaches DB.")
 @click.option("--target-bpp", type=float, default=None, metavar="BPP",

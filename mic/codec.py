@@ -268,7 +268,7 @@ def encode(
             from .lossy import LossyTileEncoder
         except ImportError as exc:
             raise MicUnsupportedError(
-                f"the lossy mode needs PyTorch and safetensors ({exc}); install torch==2.13.0"
+                f"the lossy mode needs safetensors ({exc}); pip install safetensors"
             ) from None
         encoder = LossyTileEncoder(header, int(quality), **options)
     parts = [b""]  # header placeholder: encoders may still set model/coder ids
@@ -396,8 +396,8 @@ def _decoder_for(header: Header, stream: Any) -> TileDecoder:
             from .lossy import LossyTileDecoder
         except ImportError as exc:
             raise MicUnsupportedError(
-                f"this stream is lossy (model id {header.model_id}); decoding it needs PyTorch "
-                f"and safetensors ({exc})"
+                f"this stream is lossy (model id {header.model_id}); decoding it needs "
+                f"safetensors ({exc})"
             ) from None
         return LossyTileDecoder(header, stream)
     raise MicUnsupportedError(f"{MODE_NAMES.get(header.mode, header.mode)} mode is not implemented")

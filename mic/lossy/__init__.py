@@ -89,6 +89,8 @@ class LoadedModel:
     ybank: Any
     h_a: Any = None  # HyperAnalysis (vae, cnn)
     hs: Any = None  # IntHyperSynthesis (vae, cnn)
+    zgain: np.ndarray | None = None  # (Q,) encoder: z scale before rounding
+    zk: np.ndarray | None = None  # (Q,) int: h_s input = z_hat * zk[q] (8 fractional bits)
     zbank: Any = None
     post: Any = None  # PostFilter
 
@@ -172,7 +174,9 @@ def load_model(name: str) -> LoadedModel:
     if kind != "factorized":
         lm.h_a = HyperAnalysis(t, "h_a")
         lm.hs = IntHyperSynthesis.from_tensors(t, "hs")
-        lm.hs.assert_exact_bounds()
+        lm.zgain = np.asarray(t["zgain"], np.float64)
+        lm.zk = np.asarray(t["zk"], np.int64)
+        lm.hs.assert_exact_bounds(int(lm.zk.max()))
         lm.zbank = ModelBank(TableSet.from_tensors(t, "tab_z"))
     if "post.qout" in t:
         lm.post = PostFilter(t, "post")
@@ -534,7 +538,7 @@ class LossyTileEncoder:
         crc = 0
         h16 = None
         if lm.uses_hyper:
-            z = lm.h_a(hyper_input(ys))
+            z = lm.h_a(hyper_input(ys)) * np.float32(lm.zgain[qual])
             zq = quantize_residual(z, np.zeros(z.shape))
             ztab = np.repeat(np.arange(zq.shape[0], dtype=np.int32), zq[0].size)
             zs, zesc = split_escapes(zq, ztab.reshape(zq.shape), lm.zbank.tables.half)
@@ -542,7 +546,7 @@ class LossyTileEncoder:
             encode_escapes(enc, zigzag(zesc))
             self.information_bits += information_bits(zs, ztab, lm.zbank) + escape_bits(zigzag(zesc))
             crc = zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes(), crc)
-            h16 = lm.hs(zq.astype(np.float64))
+            h16 = lm.hs(zq.astype(np.float64), int(lm.zk[qual]))
         ll_mean = int(np.rint(ys[0].mean()))
         state = {"crc": crc}
 
@@ -694,7 +698,7 @@ class LossyTileDecoder:
             zs = decode_grouped(dec, ztab, lm.zbank)
             zq = merge(zs, ztab, lm.zbank.tables.half).reshape(zshape)
             crc_now = zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes())
-            h16 = lm.hs(zq.astype(np.float64))
+            h16 = lm.hs(zq.astype(np.float64), int(lm.zk[qual]))
         state = {"crc": crc_now}
 
         def coder(_y: None, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:

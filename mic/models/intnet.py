@@ -101,9 +101,11 @@ class IntHyperSynthesis:
         self.layers = layers
         self.out_frac = out_frac  # output accumulator unit is 2**-out_frac
 
-    def __call__(self, z: np.ndarray) -> np.ndarray:
-        """z: integer-valued (C, H, W) -> integer-valued float64 accumulator (O, 4H, 4W)."""
-        a = np.clip(np.asarray(z, dtype=np.float64), -Z_CLAMP, Z_CLAMP)
+    def __call__(self, z: np.ndarray, scale: int = 1) -> np.ndarray:
+        """z: integer-valued (C, H, W) -> integer-valued float64 accumulator (O, 4H, 4W).
+        The input is ``clamp(z, +-Z_CLAMP) * scale`` (``scale`` an integer, e.g. the
+        quality's hyper-latent factor K, for a network frozen with ``in_frac`` bits)."""
+        a = np.clip(np.asarray(z, dtype=np.float64), -Z_CLAMP, Z_CLAMP) * float(int(scale))
         for ly in self.layers:
             w = ly.weight.astype(np.float64)
             b = ly.bias.astype(np.float64)
@@ -139,9 +141,10 @@ class IntHyperSynthesis:
             i += 1
         return cls(layers, int(t[f"{prefix}.out_frac"][0]))
 
-    def assert_exact_bounds(self) -> None:
-        """Check the float64-exactness bound of the module docstring for every layer."""
-        in_max = Z_CLAMP
+    def assert_exact_bounds(self, in_scale: int = 1) -> None:
+        """Check the float64-exactness bound of the module docstring for every layer
+        (inputs up to ``Z_CLAMP * in_scale``)."""
+        in_max = Z_CLAMP * int(in_scale)
         for ly in self.layers:
             w = ly.weight.astype(np.int64)
             if np.abs(w).max() > 1 << WEIGHT_BITS:
@@ -157,13 +160,13 @@ class IntHyperSynthesis:
             in_max = 1 << ACT_BITS
 
 
-def freeze_hyper_synthesis(h_s) -> IntHyperSynthesis:  # noqa: ANN001 - torch Sequential
-    """Quantise a float ``nn.Sequential`` of (de)convs and ReLUs into an integer network."""
+def freeze_hyper_synthesis(h_s, in_frac: int = 0) -> IntHyperSynthesis:  # noqa: ANN001
+    """Quantise a float ``nn.Sequential`` of (de)convs and ReLUs into an integer network
+    whose input has ``in_frac`` fractional bits."""
     import torch
 
     mods = list(h_s)
     layers: list[IntLayer] = []
-    in_frac = 0  # z is an integer
     for i, mod in enumerate(mods):
         if isinstance(mod, torch.nn.ReLU):
             continue

@@ -53,6 +53,7 @@ N_CTX = 8  # P, PB, S1, S1B, S2, S2B, N4, NX
 LAMBDAS: tuple[float, ...] = tuple(0.004 * 2.5 ** k for k in range(10))
 SCALE_MIN = 0.11
 LIK_MIN = 1e-9
+ZGAIN_MIN, ZGAIN_MAX = 0.125, 8.0  # range of the hyper-latents' per-quality gain
 
 
 # ----------------------------------------------------------------------------- wavelet
@@ -236,6 +237,9 @@ class WaveletModel(nn.Module):
                 conv(3 * LEVELS + 1, 64, 3, 1), nn.LeakyReLU(0.1), conv(64, 64, 5, 2),
                 nn.LeakyReLU(0.1), conv(64, n, 5, 2))
             self.z_density = FactorizedDensity(n)
+            # per-quality step of the hyper-latents: z is rounded in units of 1/zgain, h_s
+            # reads round(z * zgain) * K / 256 with K = round(256 / zgain) (exact integers)
+            self.log_zgain = nn.Parameter(torch.zeros(n_qualities))
             # hyper-synthesis, frozen to integers at export; ReLU everywhere (features >= 0)
             self.h_s = nn.Sequential(
                 deconv(n, 64, 5, 2), nn.ReLU(), deconv(64, 64, 5, 2), nn.ReLU(),
@@ -315,10 +319,13 @@ class WaveletModel(nn.Module):
             return {"x_hat": self.synthesize([round_ste(y) for y in ys], q, post), "bits": bits}
         h16 = None
         if self.uses_hyper:
-            z = self.h_a(self.hyper_input(ys))
+            zg = torch.exp(self.log_zgain[q].clamp(math.log(ZGAIN_MIN), math.log(ZGAIN_MAX)))
+            z = self.h_a(self.hyper_input(ys)) * zg.view(B, 1, 1, 1)
             zt = z + torch.empty_like(z).uniform_(-0.5, 0.5) if noise else torch.round(z)
             bits = bits - torch.log2(self.z_density.likelihood(zt)).sum((1, 2, 3))
-            h16 = self.h_s(round_ste(z))
+            k = 256.0 / zg
+            k = k + (torch.round(k) - k).detach()  # the integer K of the codec, STE gradient
+            h16 = self.h_s(round_ste(z) * (k / 256.0).view(B, 1, 1, 1))
 
         def feats(hf: torch.Tensor | None, like: torch.Tensor, ctx: list[torch.Tensor | None]) -> torch.Tensor:
             parts = [hf if hf is not None else like.new_zeros(B, self.nh, *like.shape[2:])]

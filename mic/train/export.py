@@ -30,6 +30,7 @@ from ..models.weights import WEIGHTS_DIR, sha256_file
 Z_RANGE = 1024
 TAIL = 1e-6
 FLOAT_PREFIXES = ("h_a.", "post.", "log_gain", "log_shrink")
+ZK_FRAC = 8  # fractional bits of the hyper-synthesis input round(z * zgain) * K
 
 
 def _factorized(density) -> "TableSet":  # noqa: ANN001, F821
@@ -78,8 +79,15 @@ def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - WaveletM
     digest = hashlib.sha256(ytab.digest())
     digest.update(np.ascontiguousarray(thr, "<i8").tobytes())
     if net.uses_hyper:
-        hs = freeze_hyper_synthesis(net.h_s)
+        from ..models.wcm import ZGAIN_MAX, ZGAIN_MIN
+
+        hs = freeze_hyper_synthesis(net.h_s, in_frac=ZK_FRAC)
         t.update(hs.to_tensors("hs"))
+        zg = torch.exp(net.log_zgain.detach().double().clamp(np.log(ZGAIN_MIN), np.log(ZGAIN_MAX)))
+        t["zk"] = np.round(2.0 ** ZK_FRAC / zg.numpy()).astype(np.int64)  # K per quality
+        t["zgain"] = zg.numpy()  # encoder: z is scaled by this before rounding
+        hs.assert_exact_bounds(int(t["zk"].max()))
+        digest.update(np.ascontiguousarray(t["zk"], "<i8").tobytes())
         ztab = _factorized(net.z_density)
         t.update(ztab.to_tensors("tab_z"))
         digest.update(ztab.digest())

@@ -105,8 +105,11 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
         ck = torch.load(out, map_location="cpu", weights_only=False)
         if ck["config"] != net.config():
             raise ValueError(f"checkpoint {out} has config {ck['config']}, not {net.config()}")
-        net.load_state_dict(ck["model"])
-        if ck.get("stage", "all") == stage and "opt" in ck:
+        missing, unexpected = net.load_state_dict(ck["model"], strict=False)
+        if unexpected or any(k != "log_zgain" for k in missing):
+            raise ValueError(f"checkpoint {out} does not fit: missing {missing}, "
+                             f"unexpected {unexpected}")
+        if ck.get("stage", "all") == stage and "opt" in ck and not missing:
             opt.load_state_dict(ck["opt"])
         step, elapsed_total = ck["step"], ck.get("elapsed", 0.0)
         ds.rng.bit_generator.state = ck["data_rng"]
@@ -174,7 +177,7 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
 
 
 #: per-quality tensors of a WaveletModel checkpoint (first dimension = quality)
-PER_QUALITY = ("log_gain", "log_shrink", "bias1", "post.qbias", "post.qout")
+PER_QUALITY = ("log_gain", "log_shrink", "log_zgain", "bias1", "post.qbias", "post.qout")
 
 
 def retarget_qualities(ckpt: str | Path, out: str | Path, lambdas: list[float],

@@ -1,0 +1,207 @@
+#!/usr/bin/env python
+"""Write the lossy conformance vectors under formats/lossy/ (see formats/README.md).
+
+    .venv/bin/python formats/make_lossy_vectors.py            # rewrite them
+    .venv/bin/python formats/make_lossy_vectors.py --check    # only report what would change
+
+They bind to the shipped weights: each entry of ``lossy/vectors.json`` records the model,
+its id and weights sha256, the quality, the CRC-32 of the entropy-coded symbols of every
+plane (the bit-exact part of the lossy mode), the sha256 of the samples this build
+decodes, and how far those lie from the source (PSNR, max error).  Invalid lossy
+streams (``lossy/invalid/``) are real ones edited with ``forge.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "lossy"
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import forge  # noqa: E402
+
+import mic  # noqa: E402
+from mic.bitstream import TAG_TILE  # noqa: E402
+from mic.models.weights import registry  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+
+
+def samples_sha256(arr: np.ndarray) -> str:
+    le = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+    return hashlib.sha256(le.tobytes()).hexdigest()
+
+
+def _png(name: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(DATA / name) as im:
+        return np.asarray(im)
+
+
+def plane_crcs(stream: bytes) -> list[int]:
+    """symbols_crc32 of every coded plane of every tile (SPEC 6.1), in stream order."""
+    from mic.lossy import NORM, PLANE, TILE_HEAD, XFORM_YCC
+
+    info = mic.info(stream)
+    out = []
+    for sp in forge.spans(stream):
+        if sp.tag != TAG_TILE:
+            continue
+        p = stream[sp.payload_start + 8:sp.payload_end]
+        (xform,) = TILE_HEAD.unpack_from(p, 0)
+        off = TILE_HEAD.size
+        if xform == XFORM_YCC:
+            off += 3 * NORM.size
+        for _ in range(info.samples):
+            if xform != XFORM_YCC:
+                off += NORM.size
+            _, crc, nw = PLANE.unpack_from(p, off)
+            out.append(crc)
+            off += PLANE.size + 4 * nw
+    return out
+
+
+def sources() -> list[dict]:
+    ct = _png("ct_abdomen_u16.png")
+    rgb = _png("us_breast_rgb.png")
+    lung = np.load(DATA / "ct_lung_i16.npy")
+    out = []
+    for model in ("ae", "vae", "cnn"):
+        for q in (1, 6):
+            out.append({"name": f"{model}_q{q}_ct_u16", "array": ct[64:192, 64:192],
+                        "model": model, "quality": q,
+                        "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192]"})
+    out.append({"name": "cnn_q4_lung_i16_tiled", "array": lung[32:160, 32:176], "model": "cnn",
+                "quality": 4, "tile": 64,
+                "origin": "tests/data/ct_lung_i16.npy [32:160, 32:176], tiles 64x64"})
+    out.append({"name": "cnn_q5_us_rgb", "array": rgb[64:160, 64:192], "model": "cnn",
+                "quality": 5, "origin": "tests/data/us_breast_rgb.png [64:160, 64:192]"})
+    return out
+
+
+def invalid(base: dict[str, bytes]) -> list[dict]:
+    from mic.lossy import LMDL
+
+    s = base["cnn_q6_ct_u16"]
+    h, _ = mic.bitstream.unpack_header(s)
+    sp = forge.spans(s)
+    lm = next(x for x in sp if x.tag == b"LMDL")
+    tile = next(x for x in sp if x.tag == TAG_TILE)
+    mid, sha, tid, nq = LMDL.unpack_from(s, lm.payload_start)
+    out = []
+
+    def with_lmdl(payload: bytes, **fields) -> bytes:
+        b = s[:lm.start] + forge.segment(b"LMDL", payload) + s[lm.end:]
+        return forge.set_header_fields(b, **fields) if fields else b
+
+    out.append(("retired_model_id", with_lmdl(LMDL.pack(3, sha, tid, nq), model_id=3),
+                "MicUnsupportedError", "model id 3 (a retired block-transform model)"))
+    out.append(("unknown_model_id", with_lmdl(LMDL.pack(999, sha, tid, nq), model_id=999),
+                "MicUnsupportedError", "model id 999"))
+    out.append(("other_weights", with_lmdl(LMDL.pack(mid, b"\x5a" * 32, tid, nq)),
+                "MicUnsupportedError", "a weights sha256 this build does not have"))
+    out.append(("other_tables", with_lmdl(LMDL.pack(mid, sha, tid ^ 0x1, nq)),
+                "MicUnsupportedError", "a table id that differs from the weights' tables"))
+    out.append(("quality_out_of_range", forge.set_header_fields(s, quality=nq),
+                "MicFormatError", "quality = Q"))
+    b = bytearray(s)
+    crc_at = tile.payload_start + 8 + 1 + 5 + 4  # TILE prefix, xform, norm, ll_mean
+    b[crc_at] ^= 0x01
+    out.append(("symbols_crc_flip", forge.refresh_crc(b, tile), "MicChecksumError",
+                "symbols_crc32 of the plane changed (segment CRC recomputed)"))
+    b = bytearray(s)
+    b[(tile.payload_start + tile.payload_end) // 2] ^= 0x40
+    out.append(("coded_word_flip", forge.refresh_crc(b, tile), "MicFormatError",
+                "a bit of the range-coder words flipped (segment CRC recomputed): the symbols "
+                "CRC or the coder must refuse it (MicFormatError or MicChecksumError)"))
+    return out
+
+
+def build() -> tuple[dict[str, bytes], dict, dict]:
+    reg = registry()
+    files: dict[str, bytes] = {}
+    vectors, base = [], {}
+    for src in sources():
+        arr = src["array"]
+        opts = {"quality": src["quality"], "model": src["model"]}
+        if "tile" in src:
+            opts["tile"] = src["tile"]
+        stream = mic.encode(arr, **opts)
+        out = mic.decode(stream)
+        base[src["name"]] = stream
+        info = mic.info(stream)
+        peak = float((1 << info.bits_stored) - 1)
+        err = out.astype(np.float64) - arr.astype(np.float64)
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")),
+                allow_pickle=False)
+        files[f"{src['name']}.mic"] = stream
+        files[f"{src['name']}.npy"] = buf.getvalue()
+        vectors.append({
+            "name": src["name"], "stream": f"{src['name']}.mic", "source": f"{src['name']}.npy",
+            "model": src["model"], "model_id": info.model_id,
+            "weights_sha256": reg[src["model"]]["sha256"], "quality": src["quality"],
+            "encode_options": opts, "origin": src["origin"], "shape": list(arr.shape),
+            "dtype": str(arr.dtype), "symbols_crc32": plane_crcs(stream),
+            "decoded_sha256": samples_sha256(out),
+            "psnr_db": round(10 * np.log10(peak * peak / max(float(np.mean(err ** 2)), 1e-12)), 2),
+            "max_abs_error": int(np.abs(err).max()), "bits_per_pixel":
+                round(8 * len(stream) / (arr.shape[0] * arr.shape[1]), 4),
+            "stream_sha256": hashlib.sha256(stream).hexdigest(), "stream_size": len(stream),
+        })
+    expected = {}
+    for name, stream, error, why in invalid(base):
+        cls = getattr(mic, error)
+        try:
+            mic.decode(stream)
+        except mic.MicError as exc:
+            if not isinstance(exc, cls):
+                raise SystemExit(f"lossy/invalid/{name}: expected {error}, got "
+                                 f"{type(exc).__name__}: {exc}")
+        else:
+            raise SystemExit(f"lossy/invalid/{name}: decoded without an error")
+        files[f"invalid/{name}.mic"] = stream
+        expected[name] = {"error": error, "why": why,
+                          "stream_sha256": hashlib.sha256(stream).hexdigest()}
+    meta = {"description": "mic lossy conformance vectors; see formats/README.md",
+            "generated_by": "formats/make_lossy_vectors.py", "mic_version": mic.__version__,
+            "vectors": vectors}
+    return files, meta, expected
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="write nothing; list what differs")
+    args = ap.parse_args()
+    files, meta, expected = build()
+    files["vectors.json"] = (json.dumps(meta, indent=1) + "\n").encode()
+    files["invalid/expected.json"] = (json.dumps(expected, indent=1, sort_keys=True) + "\n").encode()
+    changed = [n for n, b in files.items() if not (OUT / n).exists() or (OUT / n).read_bytes() != b]
+    stale = [str(p.relative_to(OUT)) for p in OUT.rglob("*") if p.is_file()
+             and str(p.relative_to(OUT)) not in files] if OUT.exists() else []
+    if args.check:
+        print("\n".join(f"would write {n}" for n in changed) or "up to date")
+        print("\n".join(f"would remove {n}" for n in stale))
+        return 1 if (changed or stale) else 0
+    for n, b in files.items():
+        (OUT / n).parent.mkdir(parents=True, exist_ok=True)
+        (OUT / n).write_bytes(b)
+    for n in stale:
+        (OUT / n).unlink()
+    print(f"wrote {len(files)} files under {OUT} ({sum(map(len, files.values()))} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

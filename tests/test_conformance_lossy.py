@@ -1,0 +1,64 @@
+"""Lossy conformance vectors (formats/lossy/): they decode with the shipped weights to the
+recorded samples; edited streams raise their errors."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mic
+from mic.models.weights import registry
+
+LOSSY = Path(__file__).resolve().parents[1] / "formats" / "lossy"
+if not (LOSSY / "vectors.json").is_file():
+    pytest.skip("no lossy conformance vectors in this checkout", allow_module_level=True)
+META = json.loads((LOSSY / "vectors.json").read_text())
+VECTORS = META["vectors"]
+EXPECTED = json.loads((LOSSY / "invalid" / "expected.json").read_text())
+
+
+def sha(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_lossy_vector_decodes_to_its_samples(v):
+    reg = registry()
+    assert reg[v["model"]]["sha256"] == v["weights_sha256"], (
+        "the shipped weights changed: regenerate with formats/make_lossy_vectors.py")
+    stream = (LOSSY / v["stream"]).read_bytes()
+    assert hashlib.sha256(stream).hexdigest() == v["stream_sha256"]
+    info = mic.info(stream)
+    assert (info.mode, info.model_id, info.quality) == ("lossy", v["model_id"], v["quality"])
+    out = mic.decode(stream)  # the symbol CRC-32s are checked inside
+    assert out.dtype == np.dtype(v["dtype"]) and list(out.shape) == v["shape"]
+    if sha(out) != v["decoded_sha256"]:
+        # SPEC 6: only the float reconstruction may differ on another machine, by a unit in
+        # rare samples; never here, where the vectors were made
+        src = np.load(LOSSY / v["source"])
+        ref = mic.decode(mic.encode(src, **v["encode_options"]))
+        diff = np.abs(out.astype(np.int64) - ref.astype(np.int64))
+        assert diff.max() <= 1 and np.mean(diff > 0) < 1e-3, v["name"]
+    src = np.load(LOSSY / v["source"])
+    err = out.astype(np.float64) - src.astype(np.float64)
+    peak = float((1 << info.bits_stored) - 1)
+    psnr = 10 * np.log10(peak * peak / max(float(np.mean(err ** 2)), 1e-12))
+    assert abs(psnr - v["psnr_db"]) < 0.05 and int(np.abs(err).max()) <= v["max_abs_error"] + 1
+
+
+def test_vectors_cover_every_model_and_colour():
+    assert {v["model"] for v in VECTORS} == {"ae", "vae", "cnn"}
+    assert any(len(v["shape"]) == 3 for v in VECTORS)  # RGB (colour transform)
+    assert any(v["encode_options"].get("tile") for v in VECTORS)  # several tiles
+    assert any(v["dtype"] == "int16" for v in VECTORS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_lossy_vector_raises_its_error(name):
+    e = EXPECTED[name]
+    stream = (LOSSY / "invalid" / f"{name}.mic").read_bytes()
+    assert hashlib.sha256(stream).hexdigest() == e["stream_sha256"]
+    with pytest.raises(getattr(mic, e["error"])):
+        mic.decode(stream)

@@ -63,7 +63,7 @@ def plane_crcs(stream: bytes) -> list[int]:
         off = TILE_HEAD.size
         if xform == XFORM_YCC:
             off += 3 * NORM.size
-        for _ in range(info.samples):
+        for _ in range(info.samples_per_pixel):
             if xform != XFORM_YCC:
                 off += NORM.size
             _, crc, nw = PLANE.unpack_from(p, off)

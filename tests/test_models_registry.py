@@ -5,15 +5,21 @@ import json
 import pytest
 
 import mic
-from mic.models.registry import MODEL_IDS, MODEL_KINDS, model_id, model_name
+from mic.models.registry import MODEL_IDS, MODEL_KINDS, RETIRED_MODELS, model_id, model_name
 from mic.models.weights import REGISTRY_FILE, registry, sha256_file
 
 
 def test_ids_are_permanent():
-    # Written out on purpose: changing an id breaks every stream made with it.
-    assert MODEL_IDS == {"ae": 1, "vae": 2, "cnn": 3}
-    assert MODEL_KINDS == {1: "factorized", 2: "scale", 3: "meanscale"}
+    # Written out on purpose: changing an id breaks every stream made with it.  Ids 1-3 were
+    # the block-transform models of mic 0.1: retired, never reused.
+    assert MODEL_IDS == {"ae": 4, "vae": 5, "cnn": 6}
+    assert MODEL_KINDS == {4: "factorized", 5: "scale", 6: "meanscale"}
+    assert set(RETIRED_MODELS) == {1, 2, 3}
+    assert not set(RETIRED_MODELS) & set(MODEL_IDS.values())
     assert len(set(MODEL_IDS.values())) == len(MODEL_IDS)
+    for mid in RETIRED_MODELS:
+        with pytest.raises(mic.MicUnsupportedError, match="retired"):
+            model_name(mid)
 
 
 def test_unknown_names_and_ids():

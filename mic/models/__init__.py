@@ -1,8 +1,10 @@
 """Learned lossy models: registry of permanent ids (:mod:`.registry`), shipped weights
-(:mod:`.weights`), torch layers and architectures (:mod:`.layers`, :mod:`.nets`) and the
-integer hyper-synthesis (:mod:`.intnet`).  Importing this package does not import torch.
+(:mod:`.weights`), the 9/7 wavelet (:mod:`.wavelet`), exact integer context features
+(:mod:`.logmag`), the integer networks both sides run (:mod:`.intnet`), the NumPy float
+parts (:mod:`.npnet`) and, for training, the torch model (:mod:`.wcm`, :mod:`.layers`).
+Importing this package does not import torch.
 """
 
-from .registry import MODEL_IDS, MODEL_KINDS, model_id, model_name
+from .registry import MODEL_IDS, MODEL_KINDS, RETIRED_MODELS, model_id, model_name
 
-__all__ = ["MODEL_IDS", "MODEL_KINDS", "model_id", "model_name"]
+__all__ = ["MODEL_IDS", "MODEL_KINDS", "RETIRED_MODELS", "model_id", "model_name"]

@@ -41,7 +41,10 @@ import numpy as np
 from ..bitstream import CODER_RANGE32, Header
 from ..errors import MicChecksumError, MicFormatError, MicInputError, MicTruncatedError, \
     MicUnsupportedError
-from ..models.registry import MODEL_IDS, MODEL_KINDS, RETIRED_MODELS, model_id, model_name
+from ..models.registry import (
+    MODEL_IDS, MODEL_KINDS, RETIRED_MODELS, kind_uses_context, kind_uses_hyper, model_id,
+    model_name,
+)
 from ..models.weights import load_tensors, registry
 
 TAG_LMDL = b"LMDL"
@@ -94,13 +97,9 @@ class LoadedModel:
     zbank: Any = None
     post: Any = None  # PostFilter
 
-    @property
-    def uses_hyper(self) -> bool:
-        return self.kind != "factorized"
-
-    @property
-    def uses_context(self) -> bool:
-        return self.kind == "meanscale"
+    def __post_init__(self) -> None:
+        self.uses_hyper = kind_uses_hyper(self.kind)
+        self.uses_context = kind_uses_context(self.kind)
 
     def step_scale(self, q: int) -> float:
         return float(np.exp(np.float32(self.log_gain[q].astype(np.float32).mean())))

@@ -270,6 +270,8 @@ def freeze_mlp(layers, bias1) -> IntMLP:  # noqa: ANN001 - torch Linear layers, 
 def _mlp_kernel():  # built lazily so that importing this module stays cheap
     import numba as nb
 
+    from ..quant.kernels import count_le
+
     @nb.njit(cache=True, nogil=True)
     def kernel(ctx, cell, hpre, w1c, w2, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
         n_ctx = ctx.shape[1]
@@ -280,7 +282,6 @@ def _mlp_kernel():  # built lazily so that importing this module stays cheap
         cap = float(1 << 22)
         a1 = np.empty(h1)
         a2 = np.empty(h2)
-        nt = thr.size
         memo = np.full(hpre.shape[0], -1, np.int64)  # result at a zero context, per cell
         for n in range(ctx.shape[0]):
             c = cell[n]
@@ -313,16 +314,10 @@ def _mlp_kernel():  # built lazily so that importing this module stays cheap
                 v = np.floor(a2[j] * s2)
                 if v > 0.0:
                     acc3 += (cap if v > cap else v) * w3[j]
-            lo, hi = 0, nt
-            while lo < hi:  # number of thresholds <= acc3
-                mid = (lo + hi) >> 1
-                if thr[mid] <= acc3:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            out[n] = lo
+            idx = count_le(thr, acc3)
+            out[n] = idx
             if zero_ctx:
-                memo[c] = lo
+                memo[c] = idx
 
     return kernel
 

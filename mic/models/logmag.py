@@ -46,6 +46,8 @@ _kernel = None
 def _build_kernel():  # noqa: ANN202
     import numba as nb
 
+    from ..quant.kernels import count_le
+
     @nb.njit(cache=True, nogil=True)
     def k(v, lut, thr, out):  # pragma: no cover - numba
         n = lut.size
@@ -54,16 +56,7 @@ def _build_kernel():  # noqa: ANN202
             if a < n:
                 out[i] = lut[a]
             else:
-                if a > MAX_ABS:
-                    a = MAX_ABS
-                lo, hi = 0, thr.size
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if thr[mid] <= a + 1:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                out[i] = lo
+                out[i] = count_le(thr, min(a, MAX_ABS) + 1)
 
     return k
 

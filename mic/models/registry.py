@@ -32,6 +32,16 @@ RETIRED_MODELS: dict[int, str] = {
 }
 
 
+def kind_uses_hyper(kind: str) -> bool:
+    """Whether models of this entropy-model kind send hyper-latents (vae, cnn)."""
+    return kind != "factorized"
+
+
+def kind_uses_context(kind: str) -> bool:
+    """Whether models of this kind use the parallel context features and LL means (cnn)."""
+    return kind == "meanscale"
+
+
 def model_id(name: str) -> int:
     """The permanent id of model ``name``; :class:`MicUnsupportedError` if unknown.
 

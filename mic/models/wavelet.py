@@ -34,55 +34,46 @@ KAPPA = 1.230174104914001
 
 
 @nb.njit(cache=True, nogil=True)
+def _predict(d, s, c):  # pragma: no cover - numba
+    """d_k += c (s_k + s_k+1), with s_n = s_n-1 (symmetric extension)."""
+    n = s.size
+    for k in range(n):
+        d[k] += c * (s[k] + (s[k + 1] if k + 1 < n else s[k]))
+
+
+@nb.njit(cache=True, nogil=True)
+def _update(s, d, c):  # pragma: no cover - numba
+    """s_k += c (d_k-1 + d_k), with d_-1 = d_0."""
+    for k in range(s.size):
+        s[k] += c * ((d[k - 1] if k > 0 else d[k]) + d[k])
+
+
+@nb.njit(cache=True, nogil=True)
 def _fwd_rows(x, lo, hi):  # pragma: no cover - numba
     """Lift every row of x (R, 2n) into lo (R, n) and hi (R, n)."""
-    r, w = x.shape
-    n = w // 2
-    for i in range(r):
-        for k in range(n):
-            lo[i, k] = x[i, 2 * k]
-            hi[i, k] = x[i, 2 * k + 1]
-        for k in range(n):
-            nxt = lo[i, k + 1] if k + 1 < n else lo[i, k]
-            hi[i, k] += ALPHA * (lo[i, k] + nxt)
-        for k in range(n):
-            prv = hi[i, k - 1] if k > 0 else hi[i, k]
-            lo[i, k] += BETA * (prv + hi[i, k])
-        for k in range(n):
-            nxt = lo[i, k + 1] if k + 1 < n else lo[i, k]
-            hi[i, k] += GAMMA * (lo[i, k] + nxt)
-        for k in range(n):
-            prv = hi[i, k - 1] if k > 0 else hi[i, k]
-            lo[i, k] += DELTA * (prv + hi[i, k])
-        for k in range(n):
-            lo[i, k] /= KAPPA
-            hi[i, k] *= KAPPA
+    for i in range(x.shape[0]):
+        s, d = lo[i], hi[i]
+        s[:] = x[i, 0::2]
+        d[:] = x[i, 1::2]
+        _predict(d, s, ALPHA)
+        _update(s, d, BETA)
+        _predict(d, s, GAMMA)
+        _update(s, d, DELTA)
+        s /= KAPPA
+        d *= KAPPA
 
 
 @nb.njit(cache=True, nogil=True)
 def _inv_rows(lo, hi, x):  # pragma: no cover - numba
-    r, n = lo.shape
-    s = np.empty(n)
-    d = np.empty(n)
-    for i in range(r):
-        for k in range(n):
-            s[k] = lo[i, k] * KAPPA
-            d[k] = hi[i, k] / KAPPA
-        for k in range(n):
-            prv = d[k - 1] if k > 0 else d[k]
-            s[k] -= DELTA * (prv + d[k])
-        for k in range(n):
-            nxt = s[k + 1] if k + 1 < n else s[k]
-            d[k] -= GAMMA * (s[k] + nxt)
-        for k in range(n):
-            prv = d[k - 1] if k > 0 else d[k]
-            s[k] -= BETA * (prv + d[k])
-        for k in range(n):
-            nxt = s[k + 1] if k + 1 < n else s[k]
-            d[k] -= ALPHA * (s[k] + nxt)
-        for k in range(n):
-            x[i, 2 * k] = s[k]
-            x[i, 2 * k + 1] = d[k]
+    for i in range(lo.shape[0]):
+        s = lo[i] * KAPPA
+        d = hi[i] / KAPPA
+        _update(s, d, -DELTA)
+        _predict(d, s, -GAMMA)
+        _update(s, d, -BETA)
+        _predict(d, s, -ALPHA)
+        x[i, 0::2] = s
+        x[i, 1::2] = d
 
 
 def _fwd1(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -42,6 +42,7 @@ from torch import nn
 
 from .layers import FactorizedDensity, conv, deconv, round_ste
 from .logmag import logmag_torch
+from .registry import kind_uses_context, kind_uses_hyper
 from .wavelet import ALPHA, BETA, DELTA, GAMMA, KAPPA, synthesis_norms
 
 KINDS = ("factorized", "scale", "meanscale")
@@ -222,6 +223,7 @@ class WaveletModel(nn.Module):
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         self.kind, self.n_qualities, self.n, self.nh, self.hid = kind, n_qualities, n, nh, hid
         self.hid2 = hid2
+        self.uses_hyper, self.uses_context = kind_uses_hyper(kind), kind_uses_context(kind)
         self.n_scales, self.scale_max, self.post_ch = n_scales, scale_max, post_ch
         lams = list(lambdas) if lambdas is not None else list(LAMBDAS[:n_qualities])
         if len(lams) != n_qualities:
@@ -261,14 +263,6 @@ class WaveletModel(nn.Module):
                 "n_scales": self.n_scales,
                 "scale_max": self.scale_max, "post_ch": self.post_ch,
                 "lambdas": [float(v) for v in self.lambdas]}
-
-    @property
-    def uses_hyper(self) -> bool:
-        return self.kind != "factorized"
-
-    @property
-    def uses_context(self) -> bool:
-        return self.kind == "meanscale"
 
     def step_scale(self, q: torch.Tensor) -> torch.Tensor:
         """Mean gain of each quality (the post-filter's unit)."""

@@ -44,18 +44,22 @@ def quantize_residual_np(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(cache=True, nogil=True)
+def count_le(thr, a):  # pragma: no cover - numba
+    """Number of entries of the sorted ``thr`` that are <= ``a`` (binary search)."""
+    lo, hi = 0, thr.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if thr[mid] <= a:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True, nogil=True)
 def _scale_index(acc, thr, out):  # pragma: no cover - numba
-    n = thr.size
     for i in range(acc.size):
-        a = acc[i]
-        lo, hi = 0, n  # count of thresholds <= a (binary search)
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if thr[mid] <= a:
-                lo = mid + 1
-            else:
-                hi = mid
-        out[i] = lo
+        out[i] = count_le(thr, acc[i])
 
 
 def scale_index(acc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from mic.eval.report import (
     lossless_table,
     matched_rate_table,
     md_table,
+    per_image_bd_table,
     speed_table,
     write_csv,
     write_json,
@@ -92,6 +93,14 @@ def test_bd_rate_table_and_matched_rates():
     assert ref["images"] == 2 and fast["psnr"] > ref["psnr"]
     assert ref["cr"] == pytest.approx(16 / 0.8)
     assert "| ref | 0.8 | 2 |" in mdm
+
+
+def test_per_image_bd_table():
+    _, per = bd_rate_table(_rows(), "ref")
+    md = per_image_bd_table(per, ["fast", "absent"])
+    lines = md.splitlines()
+    assert lines[0] == "| modality | image | fast | absent |"
+    assert lines[2] == "| CT | a | -20.0 % | – |" and lines[3] == "| MR | c | -20.0 % | – |"
 
 
 def test_speed_table_totals():

@@ -92,6 +92,7 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
         bd_rate_table,
         lossless_table,
         matched_rate_table,
+        per_image_bd_table,
         per_image_lossless_table,
         plot_rd,
         speed_table,
@@ -139,6 +140,10 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
     lossless_md, lossless_data = lossless_table(rows)
     have_ref = any(r["codec"] == reference and r["mode"] == "lossy" for r in rows)
     bd_md, per_bd = bd_rate_table(rows, reference) if have_ref else ("", [])
+    # the next target after the reference: JPEG XL, when it ran and is not the reference
+    second = "jpegxl" if reference != "jpegxl" and any(
+        r["codec"] == "jpegxl" and r["mode"] == "lossy" for r in rows) else None
+    bd2_md, per_bd2 = bd_rate_table(rows, second) if second else ("", [])
     matched_md, matched = matched_rate_table(rows, reference=reference if have_ref else None)
     errors = [r for r in rows if r.get("error")]
     meta = {
@@ -175,6 +180,14 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
                "Mean over images of the per-image Bjøntegaard delta rate (negative = fewer bits "
                "than the reference at equal PSNR); (n) = images where both curves share ≥ 0.5 dB.",
                ""]
+        mine = sorted({p["codec"] for p in per_bd if p["codec"].startswith("mic-")})
+        if mine:
+            md += [f"### BD-rate per image against {reference}", "",
+                   per_image_bd_table(per_bd, mine + [c for c in ("jpegxl", "htj2k")
+                                                      if any(p["codec"] == c for p in per_bd)]),
+                   ""]
+    if second:
+        md += [f"## BD-rate against {second} (PSNR, log-rate, PCHIP)", "", bd2_md, ""]
     else:
         md += [f"## BD-rate: reference `{reference}` has no lossy points in this run", ""]
     md += ["## Matched rates (seed-paper layout: method, CR, PSNR, SSIM, bpp, time)", "",

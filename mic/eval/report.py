@@ -268,6 +268,18 @@ def bd_rate_table(rows: Sequence[dict[str, Any]], reference: str) -> tuple[str, 
     return md_table(hdr, body), per
 
 
+def per_image_bd_table(per: Sequence[dict[str, Any]], codecs: Sequence[str]) -> str:
+    """Markdown table of per-image BD-rates (%) of ``codecs`` (rows: images by modality)."""
+    by = {(p["image"], p["codec"]): p["bd_rate"] for p in per}
+    imgs = sorted({(p["modality"], p["image"]) for p in per})
+    body = []
+    for m, img in imgs:
+        cells = [by.get((img, c), float("nan")) for c in codecs]
+        body.append([m, img[:48]] + [f"{100 * v:+.1f} %" if math.isfinite(v) else "–"
+                                     for v in cells])
+    return md_table(["modality", "image"] + list(codecs), body)
+
+
 def _interp_at(bpps: list[float], vals: list[float], target: float) -> float:
     order = np.argsort(bpps)
     x = np.log(np.asarray(bpps, dtype=np.float64)[order])

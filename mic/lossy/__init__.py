@@ -464,6 +464,11 @@ def _norm_of(v: np.ndarray) -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------- encoder
+#: the RD rounding's Lagrangian relative to the training lambda (encoder-only; tuned on the
+#: corpus train split, runs of benches/rdo_tune.py)
+RDO_LAMBDA_SCALE = 1.4
+
+
 class LossyTileEncoder:
     """Encode tiles with a learned model (see module docstring).
 
@@ -550,10 +555,15 @@ class LossyTileEncoder:
         state = {"crc": crc}
 
         gains = np.exp(lm.log_gain[qual])
+        # the decoder reconstructs a detail symbol q at shrink * q (in units of y): the
+        # rounding is chosen for that value (SPEC 6.9)
+        shrink = np.exp(lm.log_shrink[qual] * (np.arange(NBANDS) > 0))
 
         def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
             if self.rdo and band >= 0:
-                q = quantize_rdo(yv, mu, tab, lm.ybank.tables, self.lam / gains[band] ** 2)
+                s = float(shrink[band])
+                q = quantize_rdo(yv / s, mu / s, tab, lm.ybank.tables,
+                                 RDO_LAMBDA_SCALE * self.lam * s * s / gains[band] ** 2)
             else:  # band -1: the LL anchors, whose values the table choice assumed
                 q = quantize_residual(yv, mu.astype(np.float64))
             sym, esc = split_escapes(q, tab, lm.ybank.tables.half)

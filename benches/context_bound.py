@@ -18,8 +18,6 @@ Run it on the train split (it tunes nothing, but keep eval for measuring the cod
 from __future__ import annotations
 
 import argparse
-import csv
-import math
 from pathlib import Path
 
 import numba as nb
@@ -27,6 +25,7 @@ import numpy as np
 
 from mic.eval.bdrate import bd_rate
 from mic.models.wavelet import dwt97, idwt97, synthesis_norms
+from train_sample import rate_psnr, sample_images
 
 LEVELS = 5
 
@@ -94,8 +93,7 @@ def context_curve(a: np.ndarray, bits: int, steps: list[float]) -> np.ndarray:
         rec = idwt97(qll / g / nll, [[qs[lv][o] / g / nb_[lv][o] for o in range(3)]
                                      for lv in range(LEVELS)])[:h, :w]
         v = np.clip(np.rint((rec + 0.5) * sc + lo), 0, 2 ** bits - 1)
-        mse = np.mean((v - a) ** 2)
-        out.append((total / a.size, 10 * math.log10((2 ** bits - 1) ** 2 / max(mse, 1e-9))))
+        out.append(rate_psnr(total, a, v, bits))
     return np.array(out)
 
 
@@ -106,40 +104,24 @@ def j2k_curve(a: np.ndarray, bits: int) -> np.ndarray:
     for lv in np.arange(30, 100, 3):
         b = ic.jpeg2k_encode(a, level=float(lv), reversible=False, bitspersample=bits,
                              numthreads=1)
-        d = ic.jpeg2k_decode(b)
-        mse = np.mean((a.astype(float) - d) ** 2)
-        out.append((len(b) * 8 / a.size, 10 * math.log10((2 ** bits - 1) ** 2 / max(mse, 1e-9))))
+        out.append(rate_psnr(len(b) * 8, a, ic.jpeg2k_decode(b), bits))
     return np.array(out)
 
 
 def main() -> None:
-    from PIL import Image
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", type=Path, help="a corpus split folder with ../manifest.csv")
     ap.add_argument("--per-source", type=int, default=1, help="images per source")
     ap.add_argument("--max-side", type=int, default=1024, help="crop larger images")
     args = ap.parse_args()
-    man = args.data / "manifest.csv"
-    man = man if man.is_file() else args.data.parent / "manifest.csv"
-    rows = [r for r in csv.DictReader(open(man)) if (man.parent / r["png"]).resolve()
-            .is_relative_to(args.data.resolve())]
-    by_src: dict[str, list[dict]] = {}
-    for r in rows:
-        by_src.setdefault(r["source"], []).append(r)
     res = []
-    for src, rs in sorted(by_src.items()):
-        for r in rs[len(rs) // 2:len(rs) // 2 + args.per_source]:
-            a = np.asarray(Image.open(man.parent / r["png"]))
-            if a.ndim == 3:
-                a = a[..., 0]
-            a = a[:args.max_side, :args.max_side]
-            bits = int(r["bits_stored"])
-            j = j2k_curve(a, bits)
-            c = context_curve(a, bits, [0.05 * 2 ** (-k / 2) for k in range(12)])
-            bd = bd_rate(j[:, 0], j[:, 1], c[:, 0], c[:, 1])
-            res.append(bd)
-            print(f"{r['modality']:3s} {src:24s} {100 * bd:+6.1f} %", flush=True)
+    for r, a, bits in sample_images(args.data, per_source=args.per_source,
+                                    max_side=args.max_side):
+        j = j2k_curve(a, bits)
+        c = context_curve(a, bits, [0.05 * 2 ** (-k / 2) for k in range(12)])
+        bd = bd_rate(j[:, 0], j[:, 1], c[:, 0], c[:, 1])
+        res.append(bd)
+        print(f"{r['modality']:3s} {r['source']:24s} {100 * bd:+6.1f} %", flush=True)
     print(f"mean over {len(res)} images: {100 * np.mean(res):+.1f} % vs JPEG 2000")
 
 

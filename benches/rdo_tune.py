@@ -1,7 +1,7 @@
 """Tune the encoder's RD-rounding Lagrangian scale (``mic.lossy.RDO_LAMBDA_SCALE``) on the
 corpus **train** split: BD-rate (PSNR) of each scale against plain rounding, per image.
 
-    .venv/bin/python benches/rdo_tune.py /path/to/corpus [--model cnn] [--scales 1,1.4,2]
+    .venv/bin/python benches/rdo_tune.py /path/to/corpus/train [--model cnn] [--scales 1,1.4,2]
 
 One image (the middle one, cropped to 1024²) of each of a fixed list of train sources; the
 decoder is the same for every scale, only the encoder's choices change.
@@ -10,8 +10,6 @@ decoder is the same for every scale, only the encoder's choices change.
 from __future__ import annotations
 
 import argparse
-import csv
-import math
 from pathlib import Path
 
 import numpy as np
@@ -19,37 +17,23 @@ import numpy as np
 import mic
 import mic.lossy as lossy
 from mic.eval.bdrate import bd_rate
-from mic.io import read_image
+from train_sample import rate_psnr, sample_images
 
 SOURCES = ("fnndsc_abdomen", "tcga_luad_kmader", "fnndsc_adi_brain", "uih_t1_3d", "fnndsc_pet",
            "pylibjpeg_cr_kakadu", "fodicom_mg2", "mhh_covid_cxr8bit")
-
-
-def train_images(root: Path):
-    rows = list(csv.DictReader(open(root / "manifest.csv", newline="")))
-    for src in SOURCES:
-        mine = [r for r in rows if r["source"] == src and r["split"] == "train"]
-        if not mine:
-            continue
-        r = mine[len(mine) // 2]
-        a, _ = read_image(root / r["png"])
-        if a.ndim == 3:
-            a = a[..., 0]
-        yield src, np.ascontiguousarray(a[:1024, :1024]), int(r["bits_stored"])
 
 
 def curve(a: np.ndarray, bits: int, model: str, rdo: bool) -> np.ndarray:
     out = []
     for q in lossy.qualities(model):
         blob = mic.encode(a, quality=q, model=model, bits_stored=bits, rdo=rdo)
-        mse = float(np.mean((mic.decode(blob).astype(np.float64) - a) ** 2))
-        out.append((8 * len(blob) / a.size, 10 * math.log10((2 ** bits - 1) ** 2 / max(mse, 1e-9))))
+        out.append(rate_psnr(8 * len(blob), a, mic.decode(blob), bits))
     return np.array(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("corpus", type=Path)
+    ap.add_argument("data", type=Path, help="the corpus train split folder (../manifest.csv)")
     ap.add_argument("--model", default="cnn")
     ap.add_argument("--scales", default="1,1.4,2")
     args = ap.parse_args()
@@ -57,7 +41,7 @@ def main() -> None:
     keep = lossy.RDO_LAMBDA_SCALE
     res: dict[float, list[float]] = {s: [] for s in scales}
     try:
-        for src, a, bits in train_images(args.corpus):
+        for r, a, bits in sample_images(args.data, sources=SOURCES):
             base = curve(a, bits, args.model, rdo=False)
             cells = []
             for s in scales:
@@ -65,7 +49,7 @@ def main() -> None:
                 c = curve(a, bits, args.model, rdo=True)
                 res[s].append(bd_rate(base[:, 0], base[:, 1], c[:, 0], c[:, 1]))
                 cells.append(f"x{s:g} {100 * res[s][-1]:+5.1f} %")
-            print(f"{src:22s} " + "  ".join(cells), flush=True)
+            print(f"{r['source']:22s} " + "  ".join(cells), flush=True)
     finally:
         lossy.RDO_LAMBDA_SCALE = keep
     print("mean vs plain rounding: " + "  ".join(f"x{s:g} {100 * np.mean(v):+5.1f} %"

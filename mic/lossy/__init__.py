@@ -101,6 +101,10 @@ class LoadedModel:
         self.uses_hyper = kind_uses_hyper(self.kind)
         self.uses_context = kind_uses_context(self.kind)
 
+    def log_shrink_of(self, q: int) -> np.ndarray:
+        """Per-band log shrink the decoder applies at quality ``q`` (none on LL)."""
+        return self.log_shrink[q] * (np.arange(NBANDS) > 0)
+
     def step_scale(self, q: int) -> float:
         return float(np.exp(np.float32(self.log_gain[q].astype(np.float32).mean())))
 
@@ -255,8 +259,8 @@ class _Planes:
     ``run(coder, ys)`` visits the passes in coding order; for each it computes the
     integer features of the pass's positions from what is decoded so far, the scale
     indexes and means, and lets ``coder(ys_pass, mu, tab, band) -> q`` code (encoder:
-    quantise and encode; decoder: decode) the symbols.  Returns the decoded subbands (band order,
-    int64) and the list of symbol arrays in coding order (for the CRC).
+    quantise and encode; decoder: decode) the symbols.  Returns the decoded subbands (band
+    order, int64); the coders keep the symbols' CRC.
     """
 
     def __init__(self, lm: LoadedModel, quality: int, hp: int, wp: int) -> None:
@@ -443,7 +447,7 @@ def _reconstruct(lm: LoadedModel, quality: int, yhat: list[np.ndarray]) -> np.nd
     """Decoded subbands -> float plane in normalised units (padded size)."""
     from ..models.wavelet import idwt97
 
-    inv = np.exp(-lm.log_gain[quality] + lm.log_shrink[quality] * (np.arange(NBANDS) > 0))
+    inv = np.exp(-lm.log_gain[quality] + lm.log_shrink_of(quality))
     sc = [yhat[b].astype(np.float64) * (inv[b] / lm.norms[b]) for b in range(NBANDS)]
     bands = [tuple(sc[1 + 3 * lv + o] for o in range(3)) for lv in range(LEVELS)]
     x = idwt97(sc[0], bands) + 0.5
@@ -456,6 +460,11 @@ def _pad(x: np.ndarray) -> np.ndarray:
     h, w = x.shape
     ph, pw = (-h) % ALIGN, (-w) % ALIGN
     return np.pad(x, ((0, ph), (0, pw)), mode="edge") if ph or pw else x
+
+
+def _z_tables(shape: tuple[int, ...]) -> np.ndarray:
+    """Table index of each hyper-latent (C order, shape (n, h, w)): its channel."""
+    return np.repeat(np.arange(shape[0], dtype=np.int32), shape[1] * shape[2])
 
 
 def _norm_of(v: np.ndarray) -> tuple[int, int]:
@@ -544,7 +553,7 @@ class LossyTileEncoder:
         if lm.uses_hyper:
             z = lm.h_a(hyper_input(ys)) * np.float32(lm.zgain[qual])
             zq = quantize_residual(z, np.zeros(z.shape))
-            ztab = np.repeat(np.arange(zq.shape[0], dtype=np.int32), zq[0].size)
+            ztab = _z_tables(zq.shape)
             zs, zesc = split_escapes(zq, ztab.reshape(zq.shape), lm.zbank.tables.half)
             encode_grouped(enc, zs, ztab, lm.zbank)
             encode_escapes(enc, zigzag(zesc))
@@ -557,7 +566,7 @@ class LossyTileEncoder:
         gains = np.exp(lm.log_gain[qual])
         # the decoder reconstructs a detail symbol q at shrink * q (in units of y): the
         # rounding is chosen for that value (SPEC 6.9)
-        shrink = np.exp(lm.log_shrink[qual] * (np.arange(NBANDS) > 0))
+        shrink = np.exp(lm.log_shrink_of(qual))
 
         def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
             if self.rdo and band >= 0:
@@ -703,7 +712,7 @@ class LossyTileDecoder:
 
         if lm.uses_hyper:
             zshape = (lm.config["n"], hp // 64, wp // 64)
-            ztab = np.repeat(np.arange(zshape[0], dtype=np.int32), zshape[1] * zshape[2])
+            ztab = _z_tables(zshape)
             zs = decode_grouped(dec, ztab, lm.zbank)
             zq = merge(zs, ztab, lm.zbank.tables.half).reshape(zshape)
             crc_now = zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes())

@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import io
 import json
+import struct
 import sys
 from pathlib import Path
 
@@ -51,7 +52,12 @@ def _png(name: str) -> np.ndarray:
 
 def plane_crcs(stream: bytes) -> list[int]:
     """symbols_crc32 of every coded plane of every tile (SPEC 6.1), in stream order."""
-    from mic.lossy import NORM, PLANE, TILE_HEAD, XFORM_YCC
+    from mic.lossy import NORM, PLANE, REGION, TILE_HEAD, XFORM_REGION, XFORM_YCC, \
+        XFORM_YCC_REGION
+
+    def skip_region(p: bytes, off: int, k: int) -> int:
+        (nw,) = struct.unpack_from("<I", p, off + k * REGION.size)
+        return off + k * REGION.size + 4 + 4 * nw
 
     info = mic.info(stream)
     out = []
@@ -61,11 +67,16 @@ def plane_crcs(stream: bytes) -> list[int]:
         p = stream[sp.payload_start + 8:sp.payload_end]
         (xform,) = TILE_HEAD.unpack_from(p, 0)
         off = TILE_HEAD.size
-        if xform == XFORM_YCC:
+        colour = xform in (XFORM_YCC, XFORM_YCC_REGION)
+        if colour:
             off += 3 * NORM.size
+            if xform == XFORM_YCC_REGION:
+                off = skip_region(p, off, 3)
         for _ in range(info.samples_per_pixel):
-            if xform != XFORM_YCC:
+            if not colour:
                 off += NORM.size
+                if xform == XFORM_REGION:
+                    off = skip_region(p, off, 1)
             _, crc, nw = PLANE.unpack_from(p, off)
             out.append(crc)
             off += PLANE.size + 4 * nw
@@ -80,13 +91,27 @@ def sources() -> list[dict]:
     for model in ("ae", "vae", "cnn"):
         for q in (1, 6):
             out.append({"name": f"{model}_q{q}_ct_u16", "array": ct[64:192, 64:192],
-                        "model": model, "quality": q,
+                        "model": model, "quality": q, "regions": False,
                         "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192]"})
     out.append({"name": "cnn_q4_lung_i16_tiled", "array": lung[32:160, 32:176], "model": "cnn",
-                "quality": 4, "tile": 64,
+                "quality": 4, "tile": 64, "regions": False,
                 "origin": "tests/data/ct_lung_i16.npy [32:160, 32:176], tiles 64x64"})
     out.append({"name": "cnn_q5_us_rgb", "array": rgb[64:160, 64:192], "model": "cnn",
-                "quality": 5, "origin": "tests/data/us_breast_rgb.png [64:160, 64:192]"})
+                "quality": 5, "regions": False, "origin": "tests/data/us_breast_rgb.png [64:160, 64:192]"})
+    # constant regions (SPEC 6.6): black bars beside an MR on a pedestal; a black border
+    # around an RGB ultrasound
+    mr = _png("mr_brain_u16.png")[96:224, 64:192]
+    bars = np.zeros((128, 192), np.uint16)
+    bars[:, 32:160] = mr + 300
+    # (the vectors above keep regions=False: they are the plain xforms 0 and 1)
+    out.append({"name": "cnn_q3_mr_bars_region", "array": bars, "model": "cnn", "quality": 3,
+                "origin": "tests/data/mr_brain_u16.png [96:224, 64:192] + 300, "
+                          "between 32-column zero bars"})
+    framed = np.zeros((112, 144, 3), np.uint8)
+    framed[16:96, 16:128] = rgb[64:144, 64:176]
+    out.append({"name": "cnn_q4_us_rgb_region", "array": framed, "model": "cnn", "quality": 4,
+                "origin": "tests/data/us_breast_rgb.png [64:144, 64:176] in a 16-pixel "
+                          "black frame"})
     return out
 
 
@@ -135,8 +160,9 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     for src in sources():
         arr = src["array"]
         opts = {"quality": src["quality"], "model": src["model"]}
-        if "tile" in src:
-            opts["tile"] = src["tile"]
+        for key in ("tile", "regions"):
+            if key in src:
+                opts[key] = src[key]
         stream = mic.encode(arr, **opts)
         out = mic.decode(stream)
         base[src["name"]] = stream

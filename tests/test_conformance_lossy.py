@@ -10,6 +10,7 @@ import pytest
 
 import mic
 from mic.models.weights import registry
+from mic_test_helpers import load_forge
 
 LOSSY = Path(__file__).resolve().parents[1] / "formats" / "lossy"
 if not (LOSSY / "vectors.json").is_file():
@@ -53,6 +54,16 @@ def test_vectors_cover_every_model_and_colour():
     assert any(len(v["shape"]) == 3 for v in VECTORS)  # RGB (colour transform)
     assert any(v["encode_options"].get("tile") for v in VECTORS)  # several tiles
     assert any(v["dtype"] == "int16" for v in VECTORS)
+    # every tile kind of SPEC 6.1 / 6.6: plain planes, RGB, and both with a constant region
+    from mic.lossy import TILE_HEAD
+
+    forge = load_forge()
+    kinds = set()
+    for v in VECTORS:
+        stream = (LOSSY / v["stream"]).read_bytes()
+        kinds |= {TILE_HEAD.unpack_from(stream, sp.payload_start + 8)[0]
+                  for sp in forge.spans(stream) if sp.tag == b"TILE"}
+    assert kinds == {0, 1, 2, 3}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -56,7 +56,11 @@ TILE_HEAD = struct.Struct("<B")
 NORM = struct.Struct("<iB")
 #: per coded plane: LL mean i32, symbols CRC-32 u32, number of 32-bit words u32
 PLANE = struct.Struct("<iII")
-XFORM_NONE, XFORM_YCC = 0, 1
+XFORM_NONE, XFORM_YCC, XFORM_REGION, XFORM_YCC_REGION = 0, 1, 2, 3
+#: a plane's constant-region record (xform 2): the value, then a shape stream
+REGION = struct.Struct("<i")
+#: the record of a plane without a region (value 0, an empty shape stream)
+NO_REGION = REGION.pack(0) + struct.pack("<I", 0)
 ALIGN = 64
 LEVELS = 5
 NBANDS = 1 + 3 * LEVELS
@@ -467,6 +471,24 @@ def _z_tables(shape: tuple[int, ...]) -> np.ndarray:
     return np.repeat(np.arange(shape[0], dtype=np.int32), shape[1] * shape[2])
 
 
+def _sample_range(header: Header) -> tuple[int, int]:
+    from ..codec import sample_range
+
+    return sample_range(header.bits_stored, bool(header.signed))
+
+
+def _samples(x: np.ndarray, scale: float, lo: int, rng: tuple[int, int]) -> np.ndarray:
+    """A decoded float plane -> int32 samples clipped to the header's range ``rng``."""
+    return np.clip(np.rint(x * scale + lo), rng[0], rng[1]).astype(np.int32)
+
+
+def _rgb_samples(ycc: np.ndarray, scale: float, lo: list[int],
+                 rng: tuple[int, int]) -> np.ndarray:
+    """Decoded Y, C1, C2 float planes (h, w, 3) -> int32 R, G, B samples (SPEC 6.1)."""
+    rgb = (ycc - YCC_OFFSET) @ YCC  # YCC is orthonormal: its inverse is its transpose
+    return np.stack([_samples(rgb[:, :, c], scale, lo[c], rng) for c in range(3)], -1)
+
+
 def _norm_of(v: np.ndarray) -> tuple[int, int]:
     lo = int(v.min())
     return lo, max(1, (int(v.max()) - lo).bit_length())
@@ -483,11 +505,14 @@ class LossyTileEncoder:
 
     Options: ``model`` (``"cnn"`` default, ``"vae"``, ``"ae"``); ``rdo`` (default True):
     rate-distortion optimised rounding of the subbands (the decoder is the same either
-    way).
+    way); ``regions`` (default True): try coding a plane's exact-constant region (CT
+    padding, black bars, the outside of an ultrasound sector) as a shape and a value,
+    keeping whichever costs less in rate + lambda * distortion (SPEC 6.6; the encoder
+    then codes each such plane up to four times).
     """
 
     def __init__(self, header: Header, quality: int, model: str = DEFAULT_MODEL,
-                 rdo: bool = True, **options: Any) -> None:
+                 rdo: bool = True, regions: bool = True, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossy option(s): {sorted(options)}")
         if not isinstance(model, str):
@@ -498,9 +523,11 @@ class LossyTileEncoder:
                 f"quality {quality} out of range for model {model}: 0..{lm.n_qualities - 1}")
         self.quality = quality
         self.rdo = bool(rdo)
+        self.regions = bool(regions)
         #: the training loss's lambda * 255^2 (per unit of squared error in pixel units)
         self.lam = float(lm.config["lambdas"][quality]) * 255.0 ** 2
         header.model_id = lm.id
+        self.sample_range = _sample_range(header)
         header.coder_id = CODER_RANGE32
         header.quality = quality
         if header.tile_rows == 0 and header.tile_cols == 0:
@@ -517,22 +544,79 @@ class LossyTileEncoder:
         """int32 (h, w, S) native samples -> payload bytes."""
         s = tile.shape[2]
         if s == 3:
-            v = tile.astype(np.float64)
-            lo = [int(tile[:, :, c].min()) for c in range(3)]
-            span = max(int(tile[:, :, c].max()) - lo[c] for c in range(3))
-            bits = max(1, span.bit_length())
-            x = (v - np.array(lo, np.float64)) / float((1 << bits) - 1)
-            ycc = x @ YCC.T + YCC_OFFSET
-            head = TILE_HEAD.pack(XFORM_YCC) + b"".join(NORM.pack(lo[c], bits) for c in range(3))
-            return head + b"".join(self._encode_plane(ycc[:, :, c]) for c in range(3))
-        parts = [TILE_HEAD.pack(XFORM_NONE)]
-        for c in range(s):
-            lo, bits = _norm_of(tile[:, :, c])
-            x = (tile[:, :, c].astype(np.float64) - lo) / float((1 << bits) - 1)
-            parts.append(NORM.pack(lo, bits) + self._encode_plane(x))
-        return b"".join(parts)
+            region, body = self._choose(tile, self._code_rgb)
+            if region is None:
+                return TILE_HEAD.pack(XFORM_YCC) + body
+            k = 3 * NORM.size
+            return TILE_HEAD.pack(XFORM_YCC_REGION) + body[:k] + region + body[k:]
+        planes = [self._choose(tile[:, :, c:c + 1], self._code_gray) for c in range(s)]
+        if all(region is None for region, _ in planes):
+            return TILE_HEAD.pack(XFORM_NONE) + b"".join(body for _, body in planes)
+        return TILE_HEAD.pack(XFORM_REGION) + b"".join(
+            body[:NORM.size] + (region if region is not None else NO_REGION) + body[NORM.size:]
+            for region, body in planes)
 
-    def _encode_plane(self, x: np.ndarray) -> bytes:
+    def _code_gray(self, t: np.ndarray, recon: bool) -> tuple[bytes, np.ndarray | None, float]:
+        """(norm + plane, decoded samples or None, normalisation scale) of an (h, w, 1) tile."""
+        plane = t[:, :, 0]
+        lo, bits = _norm_of(plane)
+        scale = float((1 << bits) - 1)
+        data, rec = self._encode_plane((plane.astype(np.float64) - lo) / scale, recon)
+        out = None if rec is None else _samples(rec, scale, lo, self.sample_range)[:, :, None]
+        return NORM.pack(lo, bits) + data, out, scale
+
+    def _code_rgb(self, t: np.ndarray, recon: bool) -> tuple[bytes, np.ndarray | None, float]:
+        """(norms + Y, C1, C2 planes, decoded samples or None, scale) of an (h, w, 3) tile."""
+        lo = [int(t[:, :, c].min()) for c in range(3)]
+        span = max(int(t[:, :, c].max()) - lo[c] for c in range(3))
+        bits = max(1, span.bit_length())
+        scale = float((1 << bits) - 1)
+        ycc = (t.astype(np.float64) - np.array(lo, np.float64)) / scale @ YCC.T + YCC_OFFSET
+        coded = [self._encode_plane(ycc[:, :, c], recon) for c in range(3)]
+        body = b"".join(NORM.pack(lo[c], bits) for c in range(3)) + b"".join(d for d, _ in coded)
+        if not recon:
+            return body, None, scale
+        return body, _rgb_samples(np.stack([r for _, r in coded], -1), scale, lo,
+                                  self.sample_range), scale
+
+    def _choose(self, t: np.ndarray, code) -> tuple[bytes | None, bytes]:  # noqa: ANN001
+        """(region record or None, body) of a tile's planes ``t`` (h, w, k) coded by
+        ``code``: plainly, or with one of the constant-region candidates (SPEC 6.6) if that
+        costs less in rate + lambda * distortion."""
+        from ..entropy.shape import encode_shape
+        from .region import constant_regions, fill_region
+
+        info0 = self.information_bits
+        body, rec, scale = code(t, self.regions)
+        if not self.regions:
+            return None, body
+        masks = constant_regions(t)
+        if not masks:
+            return None, body
+        lam = self.lam / (scale * scale)  # per squared sample unit
+
+        def cost(nbytes: int, out: np.ndarray) -> float:
+            err = out.astype(np.float64) - t
+            return lam * float(np.sum(err * err)) + 8.0 * nbytes
+
+        best = (cost(len(body), rec), None, body, self.information_bits - info0)
+        for values, m in masks:
+            self.information_bits = info0
+            shape = encode_shape(m)
+            filled = np.stack([np.rint(fill_region(t[:, :, c], m)) for c in range(t.shape[2])],
+                              -1).astype(np.int32)
+            body_f, rec_f, _ = code(filled, True)
+            rec_f[m] = values
+            record = b"".join(REGION.pack(v) for v in values) + shape
+            j = cost(len(body_f) + len(record), rec_f)
+            if j < best[0]:
+                best = (j, record, body_f, self.information_bits - info0 + 8.0 * len(shape))
+        self.information_bits = info0 + best[3]
+        return best[1], best[2]
+
+    def _encode_plane(self, x: np.ndarray, recon: bool = False) -> tuple[bytes, np.ndarray | None]:
+        """A float plane in normalised units -> (plane bytes, and with ``recon`` the
+        decoder's float reconstruction of it)."""
         from ..entropy import (
             encode_escapes, encode_grouped, escape_bits, information_bits, new_encoder, words,
         )
@@ -590,9 +674,10 @@ class LossyTileEncoder:
             self.information_bits += float(np.log2(n_tab))
             return t
 
-        _Planes(lm, qual, hp, wp).run(coder, ll_mean, h16, ys, ll_table)
+        yhat = _Planes(lm, qual, hp, wp).run(coder, ll_mean, h16, ys, ll_table)
         w = words(enc).astype("<u4")
-        return PLANE.pack(ll_mean, state["crc"], w.size) + w.tobytes()
+        rec = _reconstruct(lm, qual, yhat)[:x.shape[0], :x.shape[1]] if recon else None
+        return PLANE.pack(ll_mean, state["crc"], w.size) + w.tobytes(), rec
 
 
 # ----------------------------------------------------------------------------- decoder
@@ -630,6 +715,7 @@ class LossyTileDecoder:
             raise MicFormatError(f"quality {header.quality} invalid for model {name} ({nq})")
         self.quality = header.quality
         self.samples = header.samples
+        self.sample_range = _sample_range(header)
 
     def decode_tile(self, payload: memoryview, rows: int, cols: int) -> np.ndarray:
         out = np.empty((rows, cols, self.samples), np.int32)
@@ -637,7 +723,7 @@ class LossyTileDecoder:
             raise MicTruncatedError("lossy tile payload truncated before its header")
         (xform,) = TILE_HEAD.unpack_from(payload, 0)
         off = TILE_HEAD.size
-        if xform == XFORM_YCC:
+        if xform in (XFORM_YCC, XFORM_YCC_REGION):
             if self.samples != 3:
                 raise MicFormatError("lossy colour transform in a tile without 3 samples")
             norms = []
@@ -647,27 +733,56 @@ class LossyTileDecoder:
             bits = norms[0][1]
             if any(b != bits for _, b in norms):
                 raise MicFormatError("lossy colour tile with differing normalisation bits")
+            region = None
+            if xform == XFORM_YCC_REGION:
+                region, off = self._region(payload, off, rows, cols, 3)
             planes = []
             for _ in range(3):
                 x, off = self._decode_plane(payload, off, rows, cols)
                 planes.append(x)
-            ycc = np.stack(planes, -1) - YCC_OFFSET
-            rgb = ycc @ YCC  # YCC is orthonormal: its inverse is its transpose
-            scale = float((1 << bits) - 1)
-            for c in range(3):
-                out[:, :, c] = self._to_samples(rgb[:, :, c], scale, norms[c][0])
-        elif xform == XFORM_NONE:
+            out[:] = _rgb_samples(np.stack(planes, -1), float((1 << bits) - 1),
+                                  [lo for lo, _ in norms], self.sample_range)
+            if region is not None:
+                out[region[1]] = region[0]
+        elif xform in (XFORM_NONE, XFORM_REGION):
             for c in range(self.samples):
                 lo, bits = self._norm(payload, off)
                 off += NORM.size
+                region = None
+                if xform == XFORM_REGION:
+                    region, off = self._region(payload, off, rows, cols, 1)
                 x, off = self._decode_plane(payload, off, rows, cols)
-                out[:, :, c] = self._to_samples(x, float((1 << bits) - 1), lo)
+                out[:, :, c] = _samples(x, float((1 << bits) - 1), lo, self.sample_range)
+                if region is not None:
+                    out[:, :, c][region[1]] = region[0][0]
         else:
             raise MicFormatError(f"unknown lossy colour transform {xform}")
         if off != len(payload):
             raise MicFormatError(f"lossy tile payload has {len(payload) - off} unexpected "
                                  "trailing bytes")
         return out
+
+    def _region(self, buf: memoryview, off: int, rows: int, cols: int,
+                k: int) -> tuple[tuple[tuple[int, ...], np.ndarray] | None, int]:
+        """A constant-region record of ``k`` values (SPEC 6.6): ((values, mask) or None,
+        offset after it)."""
+        from ..entropy.shape import HEAD, decode_shape_at
+
+        if len(buf) - off < k * REGION.size + HEAD.size:
+            raise MicTruncatedError("lossy tile payload truncated in a region record")
+        values = tuple(REGION.unpack_from(buf, off + REGION.size * c)[0] for c in range(k))
+        off += k * REGION.size
+        (nw,) = HEAD.unpack_from(buf, off)
+        if nw == 0:
+            if any(values):
+                raise MicFormatError(f"lossy region record without a shape has values {values}")
+            return None, off + HEAD.size
+        lo, hi = self.sample_range
+        if not all(lo <= v <= hi for v in values):
+            raise MicFormatError(f"lossy region value(s) {values} outside the sample range "
+                                 f"[{lo}, {hi}]")
+        mask, off = decode_shape_at(buf, off, rows, cols)
+        return (values, mask), off
 
     @staticmethod
     def _norm(buf: memoryview, off: int) -> tuple[int, int]:
@@ -677,11 +792,6 @@ class LossyTileDecoder:
         if not 1 <= bits <= 31:
             raise MicFormatError(f"lossy plane normalisation bits {bits} out of range")
         return lo, bits
-
-    @staticmethod
-    def _to_samples(x: np.ndarray, scale: float, lo: int) -> np.ndarray:
-        v = np.rint(x * scale + lo)
-        return np.clip(v, -(1 << 31), (1 << 31) - 1).astype(np.int32)
 
     def _decode_plane(self, buf: memoryview, off: int, rows: int,
                       cols: int) -> tuple[np.ndarray, int]:

@@ -1,0 +1,46 @@
+"""BD-rate of the lossy encoder's constant-region coding (``regions=True``, SPEC 6.6)
+against ``regions=False`` on a train-split sample, model cnn, six qualities.
+
+    .venv/bin/python benches/region_gain.py /path/to/corpus/train [per_source]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import mic
+from mic.eval.bdrate import bd_rate
+from train_sample import rate_psnr, sample_images
+
+QUALITIES = (0, 2, 4, 6, 8, 10)
+
+
+def main(argv: list[str]) -> None:
+    split = Path(argv[0])
+    per_source = int(argv[1]) if len(argv) > 1 else 1
+    bds: dict[str, list[float]] = {}
+    for row, a, bits in sample_images(split, per_source=per_source):
+        curves: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        t = {False: 0.0, True: 0.0}
+        for q in QUALITIES:
+            for regions in (False, True):
+                t0 = time.perf_counter()
+                blob = mic.encode(a, quality=q, bits_stored=bits, regions=regions)
+                t[regions] += time.perf_counter() - t0
+                curves[regions].append(rate_psnr(8 * len(blob), a, mic.decode(blob), bits))
+        bd = bd_rate(*zip(*curves[False]), *zip(*curves[True]))
+        bds.setdefault(row["modality"], []).append(bd)
+        print(f"{row['modality']:3s} {row['source'][:30]:30s} {a.shape[0]:5d}x{a.shape[1]:<5d} "
+              f"BD {100 * bd:+6.1f} %  encode {t[False]:.1f} s -> {t[True]:.1f} s", flush=True)
+    allv = [v for vs in bds.values() for v in vs]
+    for mod, vs in sorted(bds.items()):
+        print(f"{mod:3s} n={len(vs):2d} mean BD {100 * np.nanmean(vs):+6.1f} %")
+    print(f"all n={len(allv)} mean BD {100 * np.nanmean(allv):+6.1f} %")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,120 @@
+"""Exact-constant regions of a lossy plane (encoder side; SPEC.md 6.6).
+
+Medical images often hold large areas of one exact value: the padding outside a CT
+field of view, the black bars of a resized MR, the outside of an ultrasound sector or
+of an X-ray collimator.  Their sharp, straight borders are costly for a wavelet coder at
+low rates and ring into the anatomy.  The encoder may send such a region as a shape
+(:mod:`mic.entropy.shape`) and a value; it then codes the plane with the region filled
+smoothly from its surroundings, and the decoder writes the value back into the region
+exactly.  Which pixels are sent is the encoder's choice (any subset of the pixels that
+hold the value); the decoder only obeys the shape.
+
+>>> import numpy as np
+>>> a = np.full((64, 64), 7, np.int32); a[16:48, 20:44] = 900 + np.arange(24)
+>>> [(v, int(m.sum()) == 64 * 64 - 32 * 24) for v, m in constant_regions(a)]
+[((7,), True)]
+>>> v, m = constant_regions(a)[0]
+>>> f = fill_region(a.astype(float), m)
+>>> bool(f[~m].tolist() == a[~m].tolist()), bool(900 <= f[m].min() and f[m].max() <= 923)
+(True, True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: a region is worth trying only if it covers at least this fraction of the plane
+MIN_FRACTION = 0.01
+#: the openings the encoder tries: exact borders, then smoother, cheaper shapes
+RADII = (1, 3, 6)
+
+
+def _shift_all(m: np.ndarray, op) -> np.ndarray:  # noqa: ANN001 - np.logical_and / or
+    """``op`` over the 3 x 3 neighbourhood (edge replication)."""
+    p = np.pad(m, 1, mode="edge")
+    h, w = m.shape
+    out = p[1:h + 1, 1:w + 1].copy()
+    for di in range(3):
+        for dj in range(3):
+            op(out, p[di:di + h, dj:dj + w], out=out)
+    return out
+
+
+def opening(m: np.ndarray, radius: int = 1) -> np.ndarray:
+    """Morphological opening by a (2 radius + 1)-pixel square: drops specks, thin lines
+    and ragged borders narrower than that; the result is a subset of ``m``."""
+    e = m
+    for _ in range(radius):
+        e = _shift_all(e, np.logical_and)
+    for _ in range(radius):
+        e = _shift_all(e, np.logical_or)
+    return e & m
+
+
+def constant_regions(t: np.ndarray, radii: tuple[int, ...] = RADII
+                     ) -> list[tuple[tuple[int, ...], np.ndarray]]:
+    """Candidate regions of a tile's planes ``t`` ((h, w) or (h, w, k)): the most frequent
+    value (k-tuple: every plane at once) and the pixels that hold it, opened by
+    :func:`opening` with each radius, without repeats; a candidate must cover at least
+    :data:`MIN_FRACTION` of the tile and not all of it."""
+    t = np.asarray(t)
+    t3 = t[:, :, None] if t.ndim == 2 else t
+    h, w, k = t3.shape
+    flat = t3.reshape(-1, k).astype(np.int64)
+    if k == 1:
+        vals, counts = np.unique(flat[:, 0], return_counts=True)
+        values = (int(vals[np.argmax(counts)]),)
+    else:
+        vals, counts = np.unique(flat, axis=0, return_counts=True)
+        values = tuple(int(v) for v in vals[np.argmax(counts)])
+    equal = np.all(t3 == np.array(values, t3.dtype), axis=2)
+    out: list[tuple[tuple[int, ...], np.ndarray]] = []
+    for radius in radii:
+        m = opening(equal, radius)
+        n = int(m.sum())
+        if n < MIN_FRACTION * m.size or n == m.size or any((m == o).all() for _, o in out):
+            continue
+        out.append((values, m))
+    return out
+
+
+def _box3(x: np.ndarray) -> np.ndarray:
+    p = np.pad(x, 1, mode="edge")
+    h, w = x.shape
+    return sum(p[di:di + h, dj:dj + w] for di in range(3) for dj in range(3)) / 9.0
+
+
+def fill_region(x: np.ndarray, m: np.ndarray, smooth: int = 8) -> np.ndarray:
+    """``x`` with the pixels under ``m`` replaced by a smooth extension of the others:
+    mask-weighted averages on a pyramid ("push-pull"), upsampled and box-smoothed level
+    by level, then ``smooth`` relaxation sweeps (each filled pixel takes its 3 x 3 mean).
+    Known pixels are unchanged; filled values stay within the known values' range."""
+    x = np.asarray(x, np.float64)
+    if not m.any():
+        return x.copy()
+    if m.all():
+        return np.zeros_like(x)
+    f = _push_pull(np.where(m, 0.0, x), (~m).astype(np.float64))
+    f = np.where(m, f, x)
+    for _ in range(smooth):
+        f = np.where(m, _box3(f), x)
+    return f
+
+
+def _push_pull(v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted values ``v`` (zero where ``w`` = 0) -> every pixel's estimate."""
+    h, wd = v.shape
+    if h <= 2 or wd <= 2:
+        mean = v.sum() / max(w.sum(), 1e-12)
+        return np.where(w > 0, v / np.maximum(w, 1e-12), mean)
+    ph, pw = h % 2, wd % 2
+    vp = np.pad(v, ((0, ph), (0, pw)))
+    wp = np.pad(w, ((0, ph), (0, pw)))
+    vs = vp.reshape(vp.shape[0] // 2, 2, vp.shape[1] // 2, 2).sum((1, 3))
+    ws = wp.reshape(wp.shape[0] // 2, 2, wp.shape[1] // 2, 2).sum((1, 3))
+    coarse = _push_pull(vs, ws)
+    up = _box3(np.repeat(np.repeat(coarse, 2, 0), 2, 1)[:h, :wd])
+    return np.where(w > 0, v / np.maximum(w, 1e-12), up)
+
+
+__all__ = ["MIN_FRACTION", "RADII", "constant_regions", "fill_region", "opening"]

@@ -1,0 +1,129 @@
+"""Constant regions of the lossy mode (SPEC 6.6) with the shipped weights: the encoder
+uses one where it pays, the region decodes exactly, ``regions=False`` turns it off, and
+broken region records raise clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("safetensors")
+
+import mic  # noqa: E402
+from mic.io import read_image  # noqa: E402
+from mic.lossy import NORM, REGION, TILE_HEAD, XFORM_NONE, XFORM_REGION  # noqa: E402
+from mic.models.weights import REGISTRY_FILE  # noqa: E402
+from mic_test_helpers import load_forge  # noqa: E402
+
+if not REGISTRY_FILE.is_file():
+    pytest.skip("no shipped weights in this checkout", allow_module_level=True)
+
+DATA = Path(__file__).parent / "data"
+forge = load_forge()
+
+
+def mr_with_bars(pedestal: int = 300, bar: int = 32) -> np.ndarray:
+    """The test MR slice on a pedestal between black bars (as a resized MR is stored)."""
+    a, _ = read_image(DATA / "mr_brain_u16.png")
+    out = np.zeros((a.shape[0], a.shape[1] + 2 * bar), np.uint16)
+    out[:, bar:-bar] = a + pedestal
+    return out
+
+
+def tiles_of(blob: bytes) -> list[bytes]:
+    return [blob[s.payload_start + 8:s.payload_end] for s in forge.spans(blob) if s.tag == b"TILE"]
+
+
+def sse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sum((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
+@pytest.mark.parametrize("quality", [1, 5])
+def test_bars_are_coded_as_a_region_and_decode_exactly(quality):
+    img = mr_with_bars()
+    with_r = mic.encode(img, quality=quality)
+    without = mic.encode(img, quality=quality, regions=False)
+    assert tiles_of(with_r)[0][0] == XFORM_REGION
+    assert tiles_of(without)[0][0] == XFORM_NONE
+    out = mic.decode(with_r)
+    assert (out[:, :32] == 0).all() and (out[:, -32:] == 0).all()
+    # the encoder's choice: lower rate + lambda * distortion than without the region
+    lam = mic.lossy.load_model("cnn").config["lambdas"][quality] * 255.0 ** 2 / 4095.0 ** 2
+    j_with = 8 * len(with_r) + lam * sse(out, img)
+    j_without = 8 * len(without) + lam * sse(mic.decode(without), img)
+    assert j_with < j_without
+
+
+def test_region_in_some_tiles_frames_and_signed_data():
+    img = mr_with_bars().astype(np.int32) - 2000  # signed, the bars at -2000
+    img = np.clip(img, -2048, 2047).astype(np.int16)
+    stack = np.stack([img, img[::-1]])
+    blob = mic.encode(stack, quality=4, tile=128)
+    kinds = [t[0] for t in tiles_of(blob)]
+    assert XFORM_REGION in kinds
+    out = mic.decode(blob)
+    assert out.dtype == np.int16 and out.shape == stack.shape
+    bars = stack == -2000
+    # tiles decide alone (those where the region does not pay code it lossily)
+    assert np.mean(out[bars] == -2000) > 0.5
+    # a region decodes alone too
+    assert (mic.decode(blob, region=(0, 64, 0, 64)) == out[:, :64, :64]).all()
+
+
+def test_images_without_a_constant_region_are_unchanged():
+    a, _ = read_image(DATA / "cr_chest_u8.png")
+    blob = mic.encode(a, quality=3)
+    assert all(t[0] == XFORM_NONE for t in tiles_of(blob))
+    assert blob == mic.encode(a, quality=3, regions=False)
+
+
+def _forge_region(blob: bytes, edit) -> bytes:  # noqa: ANN001
+    sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
+    b = bytearray(blob)
+    at = sp.payload_start + 8 + TILE_HEAD.size + NORM.size  # the first plane's region record
+    edit(b, at)
+    return forge.refresh_crc(b, sp)
+
+
+def test_broken_region_records_raise_clear_errors():
+    blob = mic.encode(mr_with_bars(), quality=4)
+    assert tiles_of(blob)[0][0] == XFORM_REGION
+
+    def value(v):
+        return lambda b, at: b.__setitem__(slice(at, at + 4), REGION.pack(v))
+
+    with pytest.raises(mic.MicFormatError, match="outside the sample range"):
+        mic.decode(_forge_region(blob, value(70000)))
+    with pytest.raises(mic.MicFormatError, match="outside the sample range"):
+        mic.decode(_forge_region(blob, value(-1)))
+
+    def no_shape_with_value(b, at):
+        b[at:at + 4] = REGION.pack(5)
+        b[at + 4:at + 8] = (0).to_bytes(4, "little")
+
+    with pytest.raises(mic.MicFormatError, match="without a shape"):
+        mic.decode(_forge_region(blob, no_shape_with_value))
+
+    def huge_count(b, at):
+        b[at + 4:at + 8] = (10 ** 9).to_bytes(4, "little")
+
+    with pytest.raises(mic.MicTruncatedError):
+        mic.decode(_forge_region(blob, huge_count))
+
+    def flip_shape(b, at):
+        b[at + 8] ^= 0xFF
+
+    with pytest.raises(mic.MicError):
+        mic.decode(_forge_region(blob, flip_shape))
+
+
+def test_unknown_colour_transform_is_refused():
+    blob = mic.encode(mr_with_bars(), quality=2)
+
+    def bad_xform(b, at):
+        b[at - NORM.size - TILE_HEAD.size] = 7
+
+    with pytest.raises(mic.MicFormatError, match="colour transform 7"):
+        mic.decode(_forge_region(blob, bad_xform))

@@ -127,3 +127,21 @@ def test_unknown_colour_transform_is_refused():
 
     with pytest.raises(mic.MicFormatError, match="colour transform 7"):
         mic.decode(_forge_region(blob, bad_xform))
+
+
+def test_cli_no_regions(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from mic.cli import main
+
+    src = tmp_path / "mr.png"
+    Image.fromarray(mr_with_bars()).save(src)
+    run = CliRunner().invoke
+    assert run(main, ["encode", str(src), str(tmp_path / "a.mic"), "--quality", "3"]).exit_code == 0
+    res = run(main, ["encode", str(src), str(tmp_path / "b.mic"), "--quality", "3", "--no-regions"])
+    assert res.exit_code == 0, res.output
+    assert tiles_of((tmp_path / "a.mic").read_bytes())[0][0] == XFORM_REGION
+    assert tiles_of((tmp_path / "b.mic").read_bytes())[0][0] == XFORM_NONE
+    res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), "--no-regions"])
+    assert res.exit_code == 2 and "lossy only" in res.output

@@ -19,7 +19,7 @@ import numpy as np
 
 import constriction
 
-from ..errors import MicFormatError
+from ..errors import MicFormatError, MicTruncatedError
 from .tables import FREQ_BITS, TableSet
 
 _model = constriction.stream.model
@@ -53,6 +53,15 @@ def new_encoder() -> object:
 
 def new_decoder(w: np.ndarray) -> object:
     return _queue.RangeDecoder(np.ascontiguousarray(w, dtype=np.uint32))
+
+
+def read_words(buf: memoryview, pos: int, n_words: int, what: str) -> tuple[np.ndarray, int]:
+    """The ``n_words`` little-endian u32 words at ``buf[pos:]`` and the position after them;
+    :class:`MicTruncatedError` naming ``what`` when the buffer is shorter."""
+    if len(buf) - pos < 4 * n_words:
+        raise MicTruncatedError(f"{what} truncated: {n_words} words announced")
+    w = np.frombuffer(buf, dtype="<u4", count=n_words, offset=pos).astype(np.uint32)
+    return w, pos + 4 * n_words
 
 
 def words(enc: object) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import MicFormatError, MicTruncatedError
 from .coder import (
     ModelBank, decode_escapes, decode_grouped, encode_escapes, encode_grouped, information_bits,
-    new_decoder, new_encoder, uniform_decode, uniform_encode, words,
+    new_decoder, new_encoder, read_words, uniform_decode, uniform_encode, words,
 )
 from .tables import TableSet
 
@@ -199,11 +199,7 @@ def decode_shape_at(buf: memoryview, pos: int, rows: int, cols: int) -> tuple[np
     if len(buf) - pos < HEAD.size:
         raise MicTruncatedError("shape stream truncated before its word count")
     (nw,) = HEAD.unpack_from(buf, pos)
-    pos += HEAD.size
-    if len(buf) - pos < 4 * nw:
-        raise MicTruncatedError(f"shape stream truncated: {nw} words announced")
-    w = np.frombuffer(buf, dtype="<u4", count=nw, offset=pos).astype(np.uint32)
-    pos += 4 * nw
+    w, pos = read_words(buf, pos + HEAD.size, nw, "shape stream")
     dec = new_decoder(w)
     u_dn = _get(dec, rows)
     n_esc = int(np.count_nonzero(u_dn < 0))

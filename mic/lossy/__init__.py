@@ -796,18 +796,14 @@ class LossyTileDecoder:
     def _decode_plane(self, buf: memoryview, off: int, rows: int,
                       cols: int) -> tuple[np.ndarray, int]:
         from ..entropy import decode_escapes, decode_grouped, new_decoder
-        from ..entropy.coder import uniform_decode
+        from ..entropy.coder import read_words, uniform_decode
         from ..quant import merge_escapes, unzigzag
 
         lm, qual = self.lm, self.quality
         if len(buf) - off < PLANE.size:
             raise MicTruncatedError("lossy tile payload truncated in a plane header")
         ll_mean, crc, nw = PLANE.unpack_from(buf, off)
-        off += PLANE.size
-        if len(buf) - off < 4 * nw:
-            raise MicTruncatedError(f"lossy tile payload truncated: {nw} words announced")
-        w = np.frombuffer(buf, dtype="<u4", count=nw, offset=off).astype(np.uint32)
-        off += 4 * nw
+        w, off = read_words(buf, off + PLANE.size, nw, "lossy tile payload")
         dec = new_decoder(w)
         hp, wp = rows + (-rows) % ALIGN, cols + (-cols) % ALIGN
         crc_now = 0

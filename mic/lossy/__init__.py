@@ -498,6 +498,9 @@ def _norm_of(v: np.ndarray) -> tuple[int, int]:
 #: the RD rounding's Lagrangian relative to the training lambda (encoder-only; tuned on the
 #: corpus train split, runs of benches/rdo_tune.py)
 RDO_LAMBDA_SCALE = 1.4
+#: the encoder tries the smoother constant-region candidates only while the last one's
+#: shape cost at least this fraction of the best rate + lambda * distortion so far
+REGION_STOP = 0.02
 
 
 class LossyTileEncoder:
@@ -611,6 +614,8 @@ class LossyTileEncoder:
             j = cost(len(body_f) + len(record), rec_f)
             if j < best[0]:
                 best = (j, record, body_f, self.information_bits - info0 + 8.0 * len(shape))
+            if 8.0 * len(shape) < REGION_STOP * best[0]:
+                break  # the smoother candidates mainly save shape bits: too few to matter
         self.information_bits = info0 + best[3]
         return best[1], best[2]
 

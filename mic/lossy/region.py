@@ -28,6 +28,8 @@ import numpy as np
 MIN_FRACTION = 0.01
 #: the openings the encoder tries: exact borders, then smoother, cheaper shapes
 RADII = (1, 3, 6)
+#: how many of the most frequent values are weighed as the region's value
+VALUES_TRIED = 3
 
 
 def _shift_all(m: np.ndarray, op) -> np.ndarray:  # noqa: ANN001 - np.logical_and / or
@@ -54,21 +56,30 @@ def opening(m: np.ndarray, radius: int = 1) -> np.ndarray:
 
 def constant_regions(t: np.ndarray, radii: tuple[int, ...] = RADII
                      ) -> list[tuple[tuple[int, ...], np.ndarray]]:
-    """Candidate regions of a tile's planes ``t`` ((h, w) or (h, w, k)): the most frequent
-    value (k-tuple: every plane at once) and the pixels that hold it, opened by
-    :func:`opening` with each radius, without repeats; a candidate must cover at least
+    """Candidate regions of a tile's planes ``t`` ((h, w) or (h, w, k)): of the
+    :data:`VALUES_TRIED` most frequent values (k-tuples: every plane at once), the one whose
+    pixels cover most once opened, and those pixels opened by :func:`opening` with each
+    radius, without repeats; a candidate must cover at least
     :data:`MIN_FRACTION` of the tile and not all of it."""
     t = np.asarray(t)
     t3 = t[:, :, None] if t.ndim == 2 else t
-    h, w, k = t3.shape
+    k = t3.shape[2]
     flat = t3.reshape(-1, k).astype(np.int64)
     if k == 1:
         vals, counts = np.unique(flat[:, 0], return_counts=True)
-        values = (int(vals[np.argmax(counts)]),)
+        vals = vals[:, None]
     else:
         vals, counts = np.unique(flat, axis=0, return_counts=True)
-        values = tuple(int(v) for v in vals[np.argmax(counts)])
-    equal = np.all(t3 == np.array(values, t3.dtype), axis=2)
+    # of the few most frequent values, the one whose pixels cover most once opened
+    best = None
+    for i in np.argsort(-counts, kind="stable")[:VALUES_TRIED]:
+        if best is not None and counts[i] <= best[0]:
+            break  # cannot cover more than it has pixels
+        equal_i = np.all(t3 == vals[i].astype(t3.dtype), axis=2)
+        n = int(opening(equal_i, radii[0]).sum())
+        if best is None or n > best[0]:
+            best = (n, tuple(int(v) for v in vals[i]), equal_i)
+    _, values, equal = best
     out: list[tuple[tuple[int, ...], np.ndarray]] = []
     for radius in radii:
         m = opening(equal, radius)

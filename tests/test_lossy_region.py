@@ -15,7 +15,7 @@ pytest.importorskip("safetensors")
 
 import mic  # noqa: E402
 from mic.io import read_image  # noqa: E402
-from mic.lossy import NORM, REGION, TILE_HEAD, XFORM_NONE, XFORM_REGION  # noqa: E402
+from mic.lossy import NORM, REGION, TILE_HEAD, XFORM_NONE, XFORM_REGION, XFORM_YCC_REGION  # noqa: E402,E501
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
 from mic_test_helpers import load_forge  # noqa: E402
 
@@ -38,6 +38,11 @@ def tiles_of(blob: bytes) -> list[bytes]:
     return [blob[s.payload_start + 8:s.payload_end] for s in forge.spans(blob) if s.tag == b"TILE"]
 
 
+def layout(tile: bytes) -> int:
+    """The tile's xform without the table-bias flag (SPEC 6.1)."""
+    return tile[0] & 3
+
+
 def sse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((a.astype(np.float64) - b.astype(np.float64)) ** 2))
 
@@ -47,8 +52,8 @@ def test_bars_are_coded_as_a_region_and_decode_exactly(quality):
     img = mr_with_bars()
     with_r = mic.encode(img, quality=quality)
     without = mic.encode(img, quality=quality, regions=False)
-    assert tiles_of(with_r)[0][0] == XFORM_REGION
-    assert tiles_of(without)[0][0] == XFORM_NONE
+    assert layout(tiles_of(with_r)[0]) == XFORM_REGION
+    assert layout(tiles_of(without)[0]) == XFORM_NONE
     out = mic.decode(with_r)
     assert (out[:, :32] == 0).all() and (out[:, -32:] == 0).all()
     # the encoder's choice: lower rate + lambda * distortion than without the region
@@ -63,7 +68,7 @@ def test_region_in_some_tiles_frames_and_signed_data():
     img = np.clip(img, -2048, 2047).astype(np.int16)
     stack = np.stack([img, img[::-1]])
     blob = mic.encode(stack, quality=4, tile=128)
-    kinds = [t[0] for t in tiles_of(blob)]
+    kinds = [layout(t) for t in tiles_of(blob)]
     assert XFORM_REGION in kinds
     out = mic.decode(blob)
     assert out.dtype == np.int16 and out.shape == stack.shape
@@ -77,7 +82,7 @@ def test_region_in_some_tiles_frames_and_signed_data():
 def test_images_without_a_constant_region_are_unchanged():
     a, _ = read_image(DATA / "cr_chest_u8.png")
     blob = mic.encode(a, quality=3)
-    assert all(t[0] == XFORM_NONE for t in tiles_of(blob))
+    assert all(layout(t) == XFORM_NONE for t in tiles_of(blob))
     assert blob == mic.encode(a, quality=3, regions=False)
 
 
@@ -91,7 +96,7 @@ def _forge_region(blob: bytes, edit) -> bytes:  # noqa: ANN001
 
 def test_broken_region_records_raise_clear_errors():
     blob = mic.encode(mr_with_bars(), quality=4)
-    assert tiles_of(blob)[0][0] == XFORM_REGION
+    assert layout(tiles_of(blob)[0]) == XFORM_REGION
 
     def value(v):
         return lambda b, at: b.__setitem__(slice(at, at + 4), REGION.pack(v))
@@ -121,14 +126,14 @@ def test_broken_region_records_raise_clear_errors():
         mic.decode(_forge_region(blob, flip_shape))
 
 
-def test_unknown_colour_transform_is_refused():
+def test_colour_layout_in_a_grey_tile_is_refused():
     blob = mic.encode(mr_with_bars(), quality=2)
 
-    def bad_xform(b, at):
-        b[at - NORM.size - TILE_HEAD.size] = 7
+    def rgb_layout(b, at):
+        b[at - NORM.size - TILE_HEAD.size] = XFORM_YCC_REGION
 
-    with pytest.raises(mic.MicFormatError, match="colour transform 7"):
-        mic.decode(_forge_region(blob, bad_xform))
+    with pytest.raises(mic.MicFormatError, match="without 3 samples"):
+        mic.decode(_forge_region(blob, rgb_layout))
 
 
 def test_cli_no_regions(tmp_path):
@@ -143,8 +148,8 @@ def test_cli_no_regions(tmp_path):
     assert run(main, ["encode", str(src), str(tmp_path / "a.mic"), "--quality", "3"]).exit_code == 0
     res = run(main, ["encode", str(src), str(tmp_path / "b.mic"), "--quality", "3", "--no-regions"])
     assert res.exit_code == 0, res.output
-    assert tiles_of((tmp_path / "a.mic").read_bytes())[0][0] == XFORM_REGION
-    assert tiles_of((tmp_path / "b.mic").read_bytes())[0][0] == XFORM_NONE
+    assert layout(tiles_of((tmp_path / "a.mic").read_bytes())[0]) == XFORM_REGION
+    assert layout(tiles_of((tmp_path / "b.mic").read_bytes())[0]) == XFORM_NONE
     res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), "--no-regions"])
     assert res.exit_code == 2 and "lossy only" in res.output
 
@@ -154,7 +159,7 @@ def _region_masks(blob: bytes, rows: int, cols: int) -> list[tuple[int, np.ndarr
     from mic.entropy.shape import decode_shape_at
 
     p = memoryview(tiles_of(blob)[0])
-    if p[0] != XFORM_REGION:
+    if p[0] & 3 != XFORM_REGION:
         return []
     (value,) = REGION.unpack_from(p, TILE_HEAD.size + NORM.size)
     mask, _ = decode_shape_at(p, TILE_HEAD.size + NORM.size + REGION.size, rows, cols)

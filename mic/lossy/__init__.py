@@ -57,6 +57,10 @@ NORM = struct.Struct("<iB")
 #: per coded plane: LL mean i32, symbols CRC-32 u32, number of 32-bit words u32
 PLANE = struct.Struct("<iII")
 XFORM_NONE, XFORM_YCC, XFORM_REGION, XFORM_YCC_REGION = 0, 1, 2, 3
+#: xform flag: every plane's words start with its table biases (SPEC 6.4)
+XFORM_BIAS = 4
+#: table biases lie in [-BIAS_MAX, BIAS_MAX], one per band
+BIAS_MAX = 7
 #: a plane's constant-region record (xform 2): the value, then a shape stream
 REGION = struct.Struct("<i")
 #: the record of a plane without a region (value 0, an empty shape stream)
@@ -267,8 +271,10 @@ class _Planes:
     order, int64); the coders keep the symbols' CRC.
     """
 
-    def __init__(self, lm: LoadedModel, quality: int, hp: int, wp: int) -> None:
+    def __init__(self, lm: LoadedModel, quality: int, hp: int, wp: int,
+                 bias: np.ndarray | None = None) -> None:
         self.lm, self.q = lm, quality
+        self.bias = bias
         self.shapes = [(hp >> LEVELS, wp >> LEVELS)] + [
             (hp >> (lv + 1), wp >> (lv + 1)) for lv in range(LEVELS) for _ in range(3)]
 
@@ -294,8 +300,11 @@ class _Planes:
             hyper = self.hyper
             s = 4 - level
             cells = ((ii >> s) * w16 + (jj >> s)) if s >= 0 else ((2 * ii) * w16 + 2 * jj)
-        return mlp_scale_index(lm.mlp, hyper, cells if cells is not None else np.zeros(0),
-                               ctx, self.q, band, 0 if anchor else 1, lm.thresholds)
+        tab = mlp_scale_index(lm.mlp, hyper, cells if cells is not None else np.zeros(0),
+                              ctx, self.q, band, 0 if anchor else 1, lm.thresholds)
+        if self.bias is not None and self.bias[band]:
+            tab = np.clip(tab + int(self.bias[band]), 0, len(lm.ybank) - 1).astype(np.int32)
+        return tab
 
     def run(self, coder, ll_mean: int, h16: np.ndarray | None,  # noqa: ANN001
             ys: list[np.ndarray] | None = None, ll_table=None) -> list[np.ndarray]:  # noqa: ANN001
@@ -495,6 +504,40 @@ def _norm_of(v: np.ndarray) -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------- encoder
+#: table biases are sent only if they save more than this many bits per plane
+BIAS_MIN_GAIN_BITS = 16.0
+
+
+def _best_biases(record: list, lm: LoadedModel) -> tuple[np.ndarray, float]:
+    """Per band, the table bias in [-BIAS_MAX, BIAS_MAX] that codes a pass's recorded
+    symbols (band, q, table) in the fewest ideal bits, and the bits that saves net of
+    coding the biases."""
+    from ..entropy import escape_bits, information_bits
+    from ..entropy.shape import small_bits
+    from ..quant import split_escapes, zigzag
+
+    bias = np.zeros(NBANDS, np.int64)
+    saved = 0.0
+    n_tab = len(lm.ybank)
+    half = lm.ybank.tables.half
+    by_band: dict[int, list] = {}
+    for band, q, tab in record:
+        by_band.setdefault(band, []).append((q, tab))
+    for band, parts in by_band.items():
+        q = np.concatenate([p[0] for p in parts]).astype(np.int32)
+        tab = np.concatenate([p[1] for p in parts]).astype(np.int32)
+        costs = []
+        for d in range(-BIAS_MAX, BIAS_MAX + 1):
+            t2 = np.clip(tab + d, 0, n_tab - 1).astype(np.int32)
+            sym, esc = split_escapes(q, t2, half)
+            costs.append(information_bits(sym, t2, lm.ybank) + escape_bits(zigzag(esc)))
+        k = int(np.argmin(costs))
+        bias[band] = k - BIAS_MAX
+        saved += costs[BIAS_MAX] - costs[k]
+    return bias, saved - small_bits(bias)
+
+
+# ----------------------------------------------------------------------------- tile encoder
 #: the RD rounding's Lagrangian relative to the training lambda (encoder-only; tuned on the
 #: corpus train split, runs of benches/rdo_tune.py)
 RDO_LAMBDA_SCALE = 1.4
@@ -511,11 +554,14 @@ class LossyTileEncoder:
     way); ``regions`` (default True): try coding a plane's exact-constant region (CT
     padding, black bars, the outside of an ultrasound sector) as a shape and a value,
     keeping whichever costs less in rate + lambda * distortion (SPEC 6.6; the encoder
-    then codes each such plane up to four times).
+    then codes each such plane up to four times); ``adapt`` (default True): per tile,
+    bias each band's table indexes where that codes the tile in fewer bits (SPEC 6.4; a
+    second coding pass).
     """
 
     def __init__(self, header: Header, quality: int, model: str = DEFAULT_MODEL,
-                 rdo: bool = True, regions: bool = True, **options: Any) -> None:
+                 rdo: bool = True, regions: bool = True, adapt: bool = True,
+                 **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossy option(s): {sorted(options)}")
         if not isinstance(model, str):
@@ -527,6 +573,7 @@ class LossyTileEncoder:
         self.quality = quality
         self.rdo = bool(rdo)
         self.regions = bool(regions)
+        self.adapt = bool(adapt)
         #: the training loss's lambda * 255^2 (per unit of squared error in pixel units)
         self.lam = float(lm.config["lambdas"][quality]) * 255.0 ** 2
         header.model_id = lm.id
@@ -545,57 +592,90 @@ class LossyTileEncoder:
 
     def encode_tile(self, tile: np.ndarray) -> bytes:
         """int32 (h, w, S) native samples -> payload bytes."""
-        s = tile.shape[2]
-        if s == 3:
-            region, body = self._choose(tile, self._code_rgb)
+        if tile.shape[2] == 3:
+            region, body, bias = self._choose(tile, self._code_rgb)
+            flag = XFORM_BIAS if bias is not None else 0
             if region is None:
-                return TILE_HEAD.pack(XFORM_YCC) + body
+                return TILE_HEAD.pack(XFORM_YCC | flag) + body
             k = 3 * NORM.size
-            return TILE_HEAD.pack(XFORM_YCC_REGION) + body[:k] + region + body[k:]
-        planes = [self._choose(tile[:, :, c:c + 1], self._code_gray) for c in range(s)]
-        if all(region is None for region, _ in planes):
-            return TILE_HEAD.pack(XFORM_NONE) + b"".join(body for _, body in planes)
-        return TILE_HEAD.pack(XFORM_REGION) + b"".join(
-            body[:NORM.size] + (region if region is not None else NO_REGION) + body[NORM.size:]
-            for region, body in planes)
+            return TILE_HEAD.pack(XFORM_YCC_REGION | flag) + body[:k] + region + body[k:]
+        # one sample: a grey plane
+        region, body, bias = self._choose(tile, self._code_gray)
+        flag = XFORM_BIAS if bias is not None else 0
+        if region is None:
+            return TILE_HEAD.pack(XFORM_NONE | flag) + body
+        return TILE_HEAD.pack(XFORM_REGION | flag) + body[:NORM.size] + region + body[NORM.size:]
 
-    def _code_gray(self, t: np.ndarray, recon: bool) -> tuple[bytes, np.ndarray | None, float]:
-        """(norm + plane, decoded samples or None, normalisation scale) of an (h, w, 1) tile."""
+    def _code_gray(self, t: np.ndarray, recon: bool, bias: Any = "auto"
+                   ) -> tuple[bytes, np.ndarray | None, float, Any]:
+        """(norm + plane, decoded samples or None, normalisation scale, table biases used)
+        of an (h, w, 1) tile; ``bias`` as :meth:`_encode_planes`."""
         plane = t[:, :, 0]
         lo, bits = _norm_of(plane)
         scale = float((1 << bits) - 1)
-        data, rec = self._encode_plane((plane.astype(np.float64) - lo) / scale, recon)
+        coded, bias = self._encode_planes([(plane.astype(np.float64) - lo) / scale], recon, bias)
+        data, rec = coded[0]
         out = None if rec is None else _samples(rec, scale, lo, self.sample_range)[:, :, None]
-        return NORM.pack(lo, bits) + data, out, scale
+        return NORM.pack(lo, bits) + data, out, scale, bias
 
-    def _code_rgb(self, t: np.ndarray, recon: bool) -> tuple[bytes, np.ndarray | None, float]:
-        """(norms + Y, C1, C2 planes, decoded samples or None, scale) of an (h, w, 3) tile."""
+    def _code_rgb(self, t: np.ndarray, recon: bool, bias: Any = "auto"
+                  ) -> tuple[bytes, np.ndarray | None, float, Any]:
+        """(norms + Y, C1, C2 planes, decoded samples or None, scale, table biases used) of
+        an (h, w, 3) tile."""
         lo = [int(t[:, :, c].min()) for c in range(3)]
         span = max(int(t[:, :, c].max()) - lo[c] for c in range(3))
         bits = max(1, span.bit_length())
         scale = float((1 << bits) - 1)
         ycc = (t.astype(np.float64) - np.array(lo, np.float64)) / scale @ YCC.T + YCC_OFFSET
-        coded = [self._encode_plane(ycc[:, :, c], recon) for c in range(3)]
+        coded, bias = self._encode_planes([ycc[:, :, c] for c in range(3)], recon, bias)
         body = b"".join(NORM.pack(lo[c], bits) for c in range(3)) + b"".join(d for d, _ in coded)
         if not recon:
-            return body, None, scale
+            return body, None, scale, bias
         return body, _rgb_samples(np.stack([r for _, r in coded], -1), scale, lo,
-                                  self.sample_range), scale
+                                  self.sample_range), scale, bias
 
-    def _choose(self, t: np.ndarray, code) -> tuple[bytes | None, bytes]:  # noqa: ANN001
-        """(region record or None, body) of a tile's planes ``t`` (h, w, k) coded by
+    def _encode_planes(self, xs: list[np.ndarray], recon: bool, bias: Any
+                       ) -> tuple[list[tuple[bytes, np.ndarray | None]], Any]:
+        """Code a tile's float planes; ``bias`` = ``None`` (no table biases), a list of
+        per-plane bias vectors, or ``"auto"``: a first pass with none, then, if biasing the
+        tables (SPEC 6.4) codes the first pass's symbols in fewer bits than the biases cost,
+        a second pass with the best bias per band (``adapt=False``: never)."""
+        if isinstance(bias, str):
+            if not self.adapt:
+                bias = None
+            else:
+                info0 = self.information_bits
+                records: list[list] = [[] for _ in xs]
+                first = [self._encode_plane(x, recon, record=r) for x, r in zip(xs, records)]
+                picks = [_best_biases(r, self.lm) for r in records]
+                if sum(saved for _, saved in picks) <= BIAS_MIN_GAIN_BITS * len(xs):
+                    return first, None
+                info1 = self.information_bits
+                self.information_bits = info0
+                bias = [b for b, _ in picks]
+                second = [self._encode_plane(x, recon, b) for x, b in zip(xs, bias)]
+                if sum(len(d) for d, _ in second) >= sum(len(d) for d, _ in first):
+                    self.information_bits = info1  # the RD rounding ate the estimate
+                    return first, None
+                return second, bias
+        if bias is None:
+            return [self._encode_plane(x, recon) for x in xs], None
+        return [self._encode_plane(x, recon, b) for x, b in zip(xs, bias)], bias
+
+    def _choose(self, t: np.ndarray, code) -> tuple[bytes | None, bytes, Any]:  # noqa: ANN001
+        """(region record or None, body, table biases) of a tile's planes ``t`` (h, w, k) coded by
         ``code``: plainly, or with one of the constant-region candidates (SPEC 6.6) if that
         costs less in rate + lambda * distortion."""
         from ..entropy.shape import encode_shape
         from .region import constant_regions, fill_region
 
         info0 = self.information_bits
-        body, rec, scale = code(t, self.regions)
+        body, rec, scale, bias = code(t, self.regions)
         if not self.regions:
-            return None, body
+            return None, body, bias
         masks = constant_regions(t)
         if not masks:
-            return None, body
+            return None, body, bias
         lam = self.lam / (scale * scale)  # per squared sample unit
 
         def cost(nbytes: int, out: np.ndarray) -> float:
@@ -608,7 +688,7 @@ class LossyTileEncoder:
             shape = encode_shape(m)
             filled = np.stack([np.rint(fill_region(t[:, :, c], m)) for c in range(t.shape[2])],
                               -1).astype(np.int32)
-            body_f, rec_f, _ = code(filled, True)
+            body_f, rec_f, _, _ = code(filled, True, bias)  # the plain coding's biases
             rec_f[m] = values
             record = b"".join(REGION.pack(v) for v in values) + shape
             j = cost(len(body_f) + len(record), rec_f)
@@ -617,15 +697,18 @@ class LossyTileEncoder:
             if 8.0 * len(shape) < REGION_STOP * best[0]:
                 break  # the smoother candidates mainly save shape bits: too few to matter
         self.information_bits = info0 + best[3]
-        return best[1], best[2]
+        return best[1], best[2], bias
 
-    def _encode_plane(self, x: np.ndarray, recon: bool = False) -> tuple[bytes, np.ndarray | None]:
+    def _encode_plane(self, x: np.ndarray, recon: bool = False, bias: np.ndarray | None = None,
+                      record: list | None = None) -> tuple[bytes, np.ndarray | None]:
         """A float plane in normalised units -> (plane bytes, and with ``recon`` the
-        decoder's float reconstruction of it)."""
+        decoder's float reconstruction of it).  ``bias``: the table biases to code first
+        and apply (SPEC 6.4); ``record``: receives (band, q, table) of every MLP-coded pass."""
         from ..entropy import (
             encode_escapes, encode_grouped, escape_bits, information_bits, new_encoder, words,
         )
         from ..entropy.coder import uniform_encode
+        from ..entropy.shape import encode_small
         from ..models.wavelet import dwt97
         from ..quant import quantize_rdo, quantize_residual, split_escapes, zigzag
 
@@ -637,6 +720,8 @@ class LossyTileEncoder:
         ys = [ll * g[0]] + [bands[lv][o] * g[1 + 3 * lv + o]
                             for lv in range(LEVELS) for o in range(3)]
         enc = new_encoder()
+        if bias is not None:
+            self.information_bits += encode_small(enc, bias)
         crc = 0
         h16 = None
         if lm.uses_hyper:
@@ -669,6 +754,8 @@ class LossyTileEncoder:
             encode_escapes(enc, zigzag(esc))
             self.information_bits += information_bits(sym, tab, lm.ybank) + escape_bits(zigzag(esc))
             state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4").tobytes(), state["crc"])
+            if record is not None and band >= 0:
+                record.append((band, q, tab))
             return q.astype(np.int64)
 
         n_tab = len(lm.ybank.tables.half)
@@ -679,7 +766,7 @@ class LossyTileEncoder:
             self.information_bits += float(np.log2(n_tab))
             return t
 
-        yhat = _Planes(lm, qual, hp, wp).run(coder, ll_mean, h16, ys, ll_table)
+        yhat = _Planes(lm, qual, hp, wp, bias).run(coder, ll_mean, h16, ys, ll_table)
         w = words(enc).astype("<u4")
         rec = _reconstruct(lm, qual, yhat)[:x.shape[0], :x.shape[1]] if recon else None
         return PLANE.pack(ll_mean, state["crc"], w.size) + w.tobytes(), rec
@@ -728,6 +815,8 @@ class LossyTileDecoder:
             raise MicTruncatedError("lossy tile payload truncated before its header")
         (xform,) = TILE_HEAD.unpack_from(payload, 0)
         off = TILE_HEAD.size
+        biased = bool(xform & XFORM_BIAS)
+        xform &= ~XFORM_BIAS
         if xform in (XFORM_YCC, XFORM_YCC_REGION):
             if self.samples != 3:
                 raise MicFormatError("lossy colour transform in a tile without 3 samples")
@@ -743,7 +832,7 @@ class LossyTileDecoder:
                 region, off = self._region(payload, off, rows, cols, 3)
             planes = []
             for _ in range(3):
-                x, off = self._decode_plane(payload, off, rows, cols)
+                x, off = self._decode_plane(payload, off, rows, cols, biased)
                 planes.append(x)
             out[:] = _rgb_samples(np.stack(planes, -1), float((1 << bits) - 1),
                                   [lo for lo, _ in norms], self.sample_range)
@@ -756,12 +845,12 @@ class LossyTileDecoder:
                 region = None
                 if xform == XFORM_REGION:
                     region, off = self._region(payload, off, rows, cols, 1)
-                x, off = self._decode_plane(payload, off, rows, cols)
+                x, off = self._decode_plane(payload, off, rows, cols, biased)
                 out[:, :, c] = _samples(x, float((1 << bits) - 1), lo, self.sample_range)
                 if region is not None:
                     out[:, :, c][region[1]] = region[0][0]
         else:
-            raise MicFormatError(f"unknown lossy colour transform {xform}")
+            raise MicFormatError(f"unknown lossy colour transform {xform | (biased << 2)}")
         if off != len(payload):
             raise MicFormatError(f"lossy tile payload has {len(payload) - off} unexpected "
                                  "trailing bytes")
@@ -798,10 +887,11 @@ class LossyTileDecoder:
             raise MicFormatError(f"lossy plane normalisation bits {bits} out of range")
         return lo, bits
 
-    def _decode_plane(self, buf: memoryview, off: int, rows: int,
-                      cols: int) -> tuple[np.ndarray, int]:
+    def _decode_plane(self, buf: memoryview, off: int, rows: int, cols: int,
+                      biased: bool = False) -> tuple[np.ndarray, int]:
         from ..entropy import decode_escapes, decode_grouped, new_decoder
         from ..entropy.coder import read_words, uniform_decode
+        from ..entropy.shape import decode_small
         from ..quant import merge_escapes, unzigzag
 
         lm, qual = self.lm, self.quality
@@ -810,6 +900,11 @@ class LossyTileDecoder:
         ll_mean, crc, nw = PLANE.unpack_from(buf, off)
         w, off = read_words(buf, off + PLANE.size, nw, "lossy tile payload")
         dec = new_decoder(w)
+        bias = None
+        if biased:
+            bias = decode_small(dec, NBANDS)
+            if np.abs(bias).max() > BIAS_MAX:
+                raise MicFormatError(f"lossy table bias beyond +-{BIAS_MAX}: {bias.tolist()}")
         hp, wp = rows + (-rows) % ALIGN, cols + (-cols) % ALIGN
         crc_now = 0
         h16 = None
@@ -842,7 +937,7 @@ class LossyTileDecoder:
         def ll_table(_res: None) -> int:
             return int(uniform_decode(dec, 1, n_tab)[0])
 
-        yhat = _Planes(lm, qual, hp, wp).run(coder, ll_mean, h16, None, ll_table)
+        yhat = _Planes(lm, qual, hp, wp, bias).run(coder, ll_mean, h16, None, ll_table)
         if state["crc"] != crc:
             raise MicChecksumError(
                 "lossy tile: CRC-32 of the decoded symbols does not match (corrupt data or a "

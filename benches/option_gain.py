@@ -1,7 +1,9 @@
-"""BD-rate of the lossy encoder's constant-region coding (``regions=True``, SPEC 6.6)
-against ``regions=False`` on a train-split sample, model cnn, six qualities.
+"""BD-rate of one lossy encoder option, on (its default) against off, on a train-split
+sample, model cnn, six qualities: ``regions`` (constant regions, SPEC 6.6) or ``adapt``
+(table biases, SPEC 6.4).
 
-    .venv/bin/python benches/region_gain.py /path/to/corpus/train [per_source]
+    .venv/bin/python benches/option_gain.py /path/to/corpus/train regions [per_source]
+    .venv/bin/python benches/option_gain.py /path/to/corpus/train adapt [per_source]
 """
 
 from __future__ import annotations
@@ -20,18 +22,20 @@ QUALITIES = (0, 2, 4, 6, 8, 10)
 
 
 def main(argv: list[str]) -> None:
-    split = Path(argv[0])
-    per_source = int(argv[1]) if len(argv) > 1 else 1
+    split, option = Path(argv[0]), argv[1]
+    if option not in ("regions", "adapt"):
+        raise SystemExit(f"option must be regions or adapt, not {option!r}")
+    per_source = int(argv[2]) if len(argv) > 2 else 1
     bds: dict[str, list[float]] = {}
     for row, a, bits in sample_images(split, per_source=per_source):
         curves: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
         t = {False: 0.0, True: 0.0}
         for q in QUALITIES:
-            for regions in (False, True):
+            for on in (False, True):
                 t0 = time.perf_counter()
-                blob = mic.encode(a, quality=q, bits_stored=bits, regions=regions)
-                t[regions] += time.perf_counter() - t0
-                curves[regions].append(rate_psnr(8 * len(blob), a, mic.decode(blob), bits))
+                blob = mic.encode(a, quality=q, bits_stored=bits, **{option: on})
+                t[on] += time.perf_counter() - t0
+                curves[on].append(rate_psnr(8 * len(blob), a, mic.decode(blob), bits))
         bd = bd_rate(*zip(*curves[False]), *zip(*curves[True]))
         bds.setdefault(row["modality"], []).append(bd)
         print(f"{row['modality']:3s} {row['source'][:30]:30s} {a.shape[0]:5d}x{a.shape[1]:<5d} "

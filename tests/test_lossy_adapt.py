@@ -1,0 +1,107 @@
+"""Table biases of the lossy mode (SPEC 6.3/6.4, xform flag 4) with the shipped weights:
+the encoder uses them where they pay, they decode, ``adapt=False`` turns them off, and
+out-of-range biases are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("safetensors")
+
+import mic  # noqa: E402
+import mic.lossy as lossy  # noqa: E402
+from mic.io import read_image  # noqa: E402
+from mic.lossy import XFORM_BIAS  # noqa: E402
+from mic.models.weights import REGISTRY_FILE  # noqa: E402
+from mic_test_helpers import load_forge  # noqa: E402
+
+if not REGISTRY_FILE.is_file():
+    pytest.skip("no shipped weights in this checkout", allow_module_level=True)
+
+DATA = Path(__file__).parent / "data"
+forge = load_forge()
+
+
+def xforms(blob: bytes) -> list[int]:
+    return [blob[s.payload_start + 8] for s in forge.spans(blob) if s.tag == b"TILE"]
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
+    return 10 * np.log10(peak ** 2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
+
+
+@pytest.mark.parametrize("name,quality", [("cr_chest_u8.png", 3), ("us_breast_u8.png", 5),
+                                          ("us_breast_rgb.png", 5)])
+def test_biases_pay_where_used_and_decode(name, quality):
+    a, _ = read_image(DATA / name)
+    with_b = mic.encode(a, quality=quality)
+    without = mic.encode(a, quality=quality, adapt=False)
+    assert all(x & XFORM_BIAS for x in xforms(with_b))
+    assert not any(x & XFORM_BIAS for x in xforms(without))
+    assert len(with_b) < len(without)
+    out = mic.decode(with_b)
+    assert out.shape == a.shape
+    assert psnr(a, out, 255) > psnr(a, mic.decode(without), 255) - 0.3
+
+
+def test_every_tile_decides_alone():
+    a, _ = read_image(DATA / "ct_abdomen_u16.png")
+    blob = mic.encode(np.tile(a, (1, 2)), quality=5, tile=128)
+    kinds = {x & XFORM_BIAS for x in xforms(blob)}
+    assert kinds == {0, XFORM_BIAS}  # some tiles gain from biases, some do not
+    out = mic.decode(blob)
+    assert psnr(np.tile(a, (1, 2)), out, 4095) > 35
+
+
+def test_out_of_range_biases_are_refused(monkeypatch):
+    a, _ = read_image(DATA / "cr_chest_u8.png")
+
+    def forced(record, lm):
+        b = np.zeros(lossy.NBANDS, np.int64)
+        b[4] = lossy.BIAS_MAX + 2  # codable by the small-integer table, invalid as a bias
+        return b, 1e9
+
+    monkeypatch.setattr(lossy, "_best_biases", forced)
+    monkeypatch.setattr(lossy.LossyTileEncoder, "_encode_planes",
+                        _always_second(lossy.LossyTileEncoder._encode_planes))
+    blob = mic.encode(a, quality=3)
+    assert xforms(blob)[0] & XFORM_BIAS
+    with pytest.raises(mic.MicFormatError, match="table bias"):
+        mic.decode(blob)
+
+
+def _always_second(method):  # noqa: ANN001
+    """_encode_planes that keeps the biased coding whatever its size."""
+    def run(self, xs, recon, bias):  # noqa: ANN001
+        if isinstance(bias, str):
+            bias = [lossy._best_biases([], self.lm)[0] for _ in xs]
+        return method(self, xs, recon, bias)
+    return run
+
+
+def test_unknown_xform_bits_are_refused():
+    a, _ = read_image(DATA / "cr_chest_u8.png")
+    blob = bytearray(mic.encode(a, quality=3))
+    sp = next(s for s in forge.spans(bytes(blob)) if s.tag == b"TILE")
+    blob[sp.payload_start + 8] = 8 | XFORM_BIAS
+    with pytest.raises(mic.MicFormatError, match="colour transform 12"):
+        mic.decode(forge.refresh_crc(blob, sp))
+
+
+def test_cli_no_adapt(tmp_path):
+    from click.testing import CliRunner
+
+    from mic.cli import main
+
+    src = DATA / "cr_chest_u8.png"
+    run = CliRunner().invoke
+    assert run(main, ["encode", str(src), str(tmp_path / "a.mic"), "--quality", "3"]).exit_code == 0
+    res = run(main, ["encode", str(src), str(tmp_path / "b.mic"), "--quality", "3", "--no-adapt"])
+    assert res.exit_code == 0, res.output
+    assert xforms((tmp_path / "a.mic").read_bytes())[0] & XFORM_BIAS
+    assert not xforms((tmp_path / "b.mic").read_bytes())[0] & XFORM_BIAS
+    res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), "--no-adapt"])
+    assert res.exit_code == 2 and "lossy only" in res.output

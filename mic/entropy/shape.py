@@ -39,6 +39,11 @@ from .tables import TableSet
 HALF = 15
 #: decay of table ``t``'s two-sided geometric: P(v) ~ RHO[t] ** |v|
 RHO = (0.02, 0.08, 0.2, 0.35, 0.5, 0.65, 0.8, 0.92)
+#: decays of the tables that follow, centred on +1: P(v) ~ RHO1[t] ** |v - 1| (an offset
+#: residual after a nonzero one mostly swings back, sign-flipped to +1 when coded)
+RHO1 = (0.1, 0.25, 0.4, 0.6)
+#: number of tables
+N_TABLES = len(RHO) + len(RHO1)
 #: a shape stream: n_words (u32) then the words
 HEAD = struct.Struct("<I")
 
@@ -50,15 +55,14 @@ def geometric_tables() -> TableSet:
     from .tables import quantize_pmf
 
     half, flat, offsets = [], [], [0]
-    n = 2 * HALF + 1
-    for rho in RHO:
-        u = np.arange(n)
-        mag = (u + 1) // 2  # zigzag value magnitude
-        p = np.append(rho ** mag.astype(np.float64), rho ** (HALF + 1))
-        f = quantize_pmf(p / p.sum())
-        half.append(HALF)
-        flat.append(f)
-        offsets.append(offsets[-1] + len(f))
+    v = _unzz(np.arange(2 * HALF + 1)).astype(np.float64)  # the value of each zigzag code
+    for centre, rhos in ((0.0, RHO), (1.0, RHO1)):
+        for rho in rhos:
+            p = np.append(rho ** np.abs(v - centre), rho ** (HALF + 1))
+            f = quantize_pmf(p / p.sum())
+            half.append(HALF)
+            flat.append(f)
+            offsets.append(offsets[-1] + len(f))
     return TableSet(half=np.array(half, np.int32), offsets=np.array(offsets, np.int64),
                     flat=np.concatenate(flat).astype(np.int64))
 
@@ -86,6 +90,15 @@ SHAPE_FREQS: tuple[tuple[int, ...], ...] = (
     (59313, 54568, 54568, 50203, 50203, 46187, 46187, 42492, 42492, 39093, 39093, 35965,
      35965, 33088, 33088, 30441, 30441, 28005, 28005, 25765, 25765, 23704, 23704, 21807,
      21807, 20063, 20063, 18458, 18458, 16981, 16981, 15623),
+    (85791, 8580, 857901, 859, 85791, 87, 8580, 10, 859, 1, 87, 1, 10, 1, 1, 1, 1, 1, 1, 1,
+     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+    (157283, 39322, 629128, 9832, 157283, 2459, 39322, 616, 9832, 154, 2459, 39, 615, 10,
+     154, 3, 39, 1, 10, 1, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+    (179752, 71902, 449378, 28762, 179752, 11506, 71902, 4603, 28762, 1842, 11506, 737, 4603,
+     295, 1841, 118, 737, 48, 295, 19, 118, 8, 48, 4, 19, 2, 8, 1, 4, 1, 2, 1),
+    (157335, 94402, 262224, 56642, 157335, 33986, 94402, 20392, 56642, 12236, 33986, 7341,
+     20392, 4405, 12236, 2643, 7341, 1586, 4405, 952, 2643, 571, 1586, 343, 952, 206, 571,
+     124, 343, 74, 206, 74),
 )
 _BANK: ModelBank | None = None
 
@@ -140,6 +153,14 @@ def decode_small(dec: object, n: int) -> np.ndarray:
     return _unzz(u)
 
 
+def _zz1(v: int) -> int:
+    return 2 * v if v >= 0 else -2 * v - 1
+
+
+def _unzz1(u: int) -> int:
+    return u // 2 if u % 2 == 0 else -(u + 1) // 2
+
+
 def transitions(mask: np.ndarray) -> list[np.ndarray]:
     """Per row, the columns where the row changes (a ``False`` before column 0)."""
     m = np.asarray(mask, bool)
@@ -149,51 +170,98 @@ def transitions(mask: np.ndarray) -> list[np.ndarray]:
     return np.split(jj.astype(np.int64), cuts)
 
 
-def _best_table(u: np.ndarray) -> int:
-    """The table that codes the zigzag values ``u`` (escapes as the escape symbol) in the
-    fewest bits."""
-    if not u.size:
-        return 0
-    sym = np.minimum(u, 2 * HALF + 1).astype(np.int32)
-    bank = _bank()
-    costs = [information_bits(sym, np.full(sym.size, t, np.int32), bank) for t in range(len(RHO))]
+# symbol classes with a table each: the count change, then the offset residuals by context
+# (the same transition's residual in the row above: < 0, 0, > 0, or none)
+C_DN, C_RES_POS, C_RES_NONE = 0, 3, 4
+N_CLASSES = 5
+ESC = 2 * HALF + 1  # the escape symbol of every table
+
+
+def _ctx(prev_r: np.ndarray | None, k: int) -> int:
+    """Residual class of a matched transition whose row-above counterpart is ``k``."""
+    if prev_r is None or k < 0:
+        return C_RES_NONE
+    v = int(prev_r[k])
+    return 1 if v < 0 else (2 if v == 0 else 3)
+
+
+def _match(prev: np.ndarray, cur: np.ndarray) -> int | None:
+    """For a row with 2 transitions more (or fewer) than the row above: the index ``k`` at
+    which the pair is inserted (removed) that leaves the smallest sum of offsets of the
+    others, the smallest such ``k`` on ties; ``None`` if the counts differ otherwise."""
+    n_p, n_c = prev.size, cur.size
+    if n_c == n_p + 2:
+        costs = [int(np.abs(np.concatenate([cur[:k], cur[k + 2:]]) - prev).sum())
+                 for k in range(n_p + 1)]
+    elif n_c == n_p - 2 and n_p >= 2:
+        costs = [int(np.abs(cur - np.concatenate([prev[:k], prev[k + 2:]])).sum())
+                 for k in range(n_p - 1)]
+    else:
+        return None
     return int(np.argmin(costs))
 
 
-def _put(enc: object, u: np.ndarray) -> np.ndarray:
-    """Code zigzag values under the cheapest table; return the escaped values."""
-    t = _best_table(u)
-    uniform_encode(enc, np.array([t]), len(RHO))
-    sym = np.minimum(u, 2 * HALF + 1).astype(np.int32)
-    if sym.size:
-        encode_grouped(enc, sym, np.full(sym.size, t, np.int32), _bank())
-    return u[u > 2 * HALF]
-
-
-def _get(dec: object, n: int) -> np.ndarray:
-    """Inverse of :func:`_put` for ``n`` values; escapes come back as -1."""
-    t = int(uniform_decode(dec, 1, len(RHO))[0])
-    if not n:
-        return np.zeros(0, np.int64)
-    sym = decode_grouped(dec, np.full(n, t, np.int32), _bank()).astype(np.int64)
-    return np.where(sym > 2 * HALF, -1, sym)
-
-
-def _residuals(tr: list[np.ndarray], same: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The coded offset residuals of the "same" rows, and per row its plain columns."""
-    res, plain = [], []
-    prev_off = None
-    for i, t in enumerate(tr):
-        if not same[i]:
-            plain.append(t)
-            prev_off = None
+def _rows(tr: list[np.ndarray], cols: int):  # noqa: ANN202 - generator of coding steps
+    """The coding steps of a mask's rows, in stream order (SPEC 6.6): ``("t", class, u)``
+    a table-coded zigzag value (``u >= ESC`` is escaped: for ``C_DN`` by escape coding
+    of ``u - ESC``, for a residual by a plain column), ``("u", n, v)`` a ``Uniform(n)``
+    value (``n > 1`` only)."""
+    prev = np.zeros(0, np.int64)
+    prev_o = prev_r = None
+    for cur in tr:
+        yield ("t", C_DN, _zz1(int(cur.size - prev.size)))
+        if cur.size == 0:
+            prev, prev_o, prev_r = cur, None, None
             continue
-        off = t - tr[i - 1]
-        r = off - prev_off if prev_off is not None else off
-        res.append(r)
-        plain.append(t[np.abs(r) > HALF])
-        prev_off = off
-    return (np.concatenate(res) if res else np.zeros(0, np.int64)), plain
+        if cur.size == prev.size:
+            pairs = list(range(cur.size))  # transition j <- transition j of the row above
+        else:
+            k = _match(prev, cur)
+            if k is None:  # plain columns
+                for c in cur.tolist():
+                    if cols > 1:
+                        yield ("u", cols, c)
+                prev, prev_o, prev_r = cur, None, None
+                continue
+            n_k = prev.size + 1 if cur.size > prev.size else prev.size - 1
+            if n_k > 1:
+                yield ("u", n_k, k)
+            if cur.size > prev.size:  # a pair is new: its two columns, plainly
+                for c in cur[k:k + 2].tolist():
+                    if cols > 1:
+                        yield ("u", cols, c)
+                pairs = list(range(k)) + [-1, -1] + list(range(k, prev.size))
+            else:
+                pairs = list(range(k)) + list(range(k + 2, prev.size))
+        o = np.zeros(cur.size, np.int64)
+        r = np.zeros(cur.size, np.int64)
+        for j, pj in enumerate(pairs):
+            if pj < 0:
+                continue
+            o[j] = cur[j] - prev[pj]
+            pred = int(prev_o[pj]) if prev_o is not None else 0
+            r[j] = o[j] - pred
+            cls = _ctx(prev_r, pj)
+            u = _zz1(int(-r[j] if cls == C_RES_POS else r[j]))
+            yield ("t", cls, u)
+            if u >= ESC and cols > 1:
+                yield ("u", cols, int(cur[j]))
+        prev, prev_o, prev_r = cur, o, r
+
+
+def _class_tables(steps: list) -> list[int]:
+    """Per symbol class, the table that codes its symbols in the fewest bits."""
+    bank = _bank()
+    out = []
+    for c in range(N_CLASSES):
+        u = np.array([min(v, ESC) for kind, cls, v in steps if kind == "t" and cls == c],
+                     np.int32)
+        if not u.size:
+            out.append(0)
+            continue
+        costs = [information_bits(u, np.full(u.size, t, np.int32), bank) for t in range(N_TABLES)]
+        out.append(int(np.argmin(costs)))
+    return out
 
 
 def encode_shape(mask: np.ndarray) -> bytes:
@@ -202,18 +270,19 @@ def encode_shape(mask: np.ndarray) -> bytes:
     if m.ndim != 2 or not m.size:
         raise ValueError(f"a shape is a non-empty 2-D mask, got shape {m.shape}")
     cols = m.shape[1]
-    tr = transitions(m)
-    counts = np.array([t.size for t in tr], np.int64)
-    dn = np.diff(counts, prepend=0)
-    same = (dn == 0) & (counts > 0)  # row 0 is never "same"
-    res, plain = _residuals(tr, same)
+    steps = list(_rows(transitions(m), cols))
+    tables = _class_tables(steps)
     enc = new_encoder()
-    esc_dn = _put(enc, _zz(dn))
-    encode_escapes(enc, esc_dn - (2 * HALF + 1))
-    _put(enc, _zz(res))
-    cols_abs = np.concatenate(plain) if plain else np.zeros(0, np.int64)
-    if cols_abs.size and cols > 1:  # one column: every transition is at 0
-        uniform_encode(enc, cols_abs, cols)
+    uniform_encode(enc, np.array(tables), N_TABLES)
+    bank = _bank()
+    models = [bank.model(t) for t in tables]
+    for kind, a, v in steps:
+        if kind == "t":
+            enc.encode(np.array([min(v, ESC)], np.int32), models[a])  # type: ignore[attr-defined]
+            if a == C_DN and v >= ESC:
+                encode_escapes(enc, np.array([v - ESC]))
+        else:
+            uniform_encode(enc, np.array([v]), a)
     w = words(enc).astype("<u4")
     return HEAD.pack(w.size) + w.tobytes()
 
@@ -224,53 +293,93 @@ def decode_shape(buf: bytes | memoryview, rows: int, cols: int, pos: int = 0) ->
     return mask
 
 
+class _Reader:
+    """The decoder's side of :func:`_rows`: one symbol at a time from the words."""
+
+    def __init__(self, dec: object, cols: int) -> None:
+        self.dec, self.cols = dec, cols
+        t = uniform_decode(dec, N_CLASSES, N_TABLES)
+        bank = _bank()
+        self.models = [bank.model(int(x)) for x in t]
+
+    def table(self, cls: int) -> int:
+        try:
+            return int(self.dec.decode(self.models[cls], 1)[0])  # type: ignore[attr-defined]
+        except Exception as exc:  # constriction signals bad data with its own exceptions
+            raise MicFormatError(f"corrupt shape stream: {exc}") from None
+
+    def uniform(self, n: int) -> int:
+        return int(uniform_decode(self.dec, 1, n)[0]) if n > 1 else 0
+
+
 def decode_shape_at(buf: memoryview, pos: int, rows: int, cols: int) -> tuple[np.ndarray, int]:
     """Decode a shape stream at ``buf[pos:]``; returns (mask, position after it)."""
     if len(buf) - pos < HEAD.size:
         raise MicTruncatedError("shape stream truncated before its word count")
     (nw,) = HEAD.unpack_from(buf, pos)
     w, pos = read_words(buf, pos + HEAD.size, nw, "shape stream")
-    dec = new_decoder(w)
-    u_dn = _get(dec, rows)
-    n_esc = int(np.count_nonzero(u_dn < 0))
-    if n_esc:
-        u_dn[u_dn < 0] = decode_escapes(dec, n_esc).astype(np.int64) + 2 * HALF + 1
-    counts = np.cumsum(_unzz(u_dn))
-    if counts.min(initial=0) < 0 or counts.max(initial=0) > cols:
-        raise MicFormatError("corrupt shape stream: a row's transition count is out of range")
-    same = (np.diff(counts, prepend=0) == 0) & (counts > 0)
-    u_res = _get(dec, int(counts[same].sum()))
-    escaped = u_res < 0
-    n_abs = int(np.count_nonzero(escaped)) + int(counts[~same].sum())
-    cols_abs = (uniform_decode(dec, n_abs, cols) if n_abs and cols > 1
-                else np.zeros(n_abs, np.int64))
-    res = _unzz(np.where(escaped, 0, u_res))
-    mask = np.zeros((rows, cols), bool)
-    prev = prev_off = None
-    k = a = 0
+    rd = _Reader(new_decoder(w), cols)
+    marks = np.zeros((rows, cols + 1), np.int8)  # 1 at each transition
+    prev = np.zeros(0, np.int64)
+    prev_o = prev_r = None
     for i in range(rows):
-        n = int(counts[i])
-        if same[i]:
-            off = res[k:k + n] + (prev_off if prev_off is not None else 0)
-            cur = prev + off
-            esc = np.flatnonzero(escaped[k:k + n])
-            if esc.size:
-                cur[esc] = cols_abs[a:a + esc.size]
-                a += esc.size
-            prev_off = cur - prev
-            k += n
+        u = rd.table(C_DN)
+        if u >= ESC:
+            u = int(decode_escapes(rd.dec, 1)[0]) + ESC
+        n = prev.size + _unzz1(u)
+        if not 0 <= n <= cols:
+            raise MicFormatError(f"corrupt shape stream: row {i} has {n} transitions")
+        cur = np.zeros(n, np.int64)
+        if n == 0:
+            prev, prev_o, prev_r = cur, None, None
+            continue
+        if n == prev.size:
+            pairs = list(range(n))
+        elif abs(n - prev.size) == 2 and (n > prev.size or prev.size >= 2):
+            n_k = prev.size + 1 if n > prev.size else prev.size - 1
+            k = rd.uniform(n_k)
+            if k >= n_k:
+                raise MicFormatError(f"corrupt shape stream: row {i} edits at {k}")
+            if n > prev.size:
+                cur[k] = rd.uniform(cols)
+                cur[k + 1] = rd.uniform(cols)
+                pairs = list(range(k)) + [-1, -1] + list(range(k, prev.size))
+            else:
+                pairs = list(range(k)) + list(range(k + 2, prev.size))
         else:
-            cur = cols_abs[a:a + n]
-            a += n
-            prev_off = None
-        if n and (cur[0] < 0 or cur[-1] >= cols or (n > 1 and np.any(np.diff(cur) <= 0))):
-            raise MicFormatError(f"corrupt shape stream: row {i} has invalid transitions")
-        if n:
-            t = np.zeros(cols + 1, np.int8)
-            t[cur] = 1
-            mask[i] = (np.cumsum(t[:cols]) & 1).astype(bool)
-        prev = cur
-    return mask, pos
+            for j in range(n):
+                cur[j] = rd.uniform(cols)
+            _check_row(cur, cols, i)
+            marks[i, cur] = 1
+            prev, prev_o, prev_r = cur, None, None
+            continue
+        o = np.zeros(n, np.int64)
+        r = np.zeros(n, np.int64)
+        for j, pj in enumerate(pairs):
+            if pj < 0:
+                continue
+            cls = _ctx(prev_r, pj)
+            u = rd.table(cls)
+            pred = int(prev_o[pj]) if prev_o is not None else 0
+            if u >= ESC:
+                cur[j] = rd.uniform(cols)
+                o[j] = cur[j] - prev[pj]
+            else:
+                d = _unzz1(u)
+                o[j] = (-d if cls == C_RES_POS else d) + pred
+                cur[j] = prev[pj] + o[j]
+            r[j] = o[j] - pred
+        _check_row(cur, cols, i)
+        marks[i, cur] = 1
+        prev, prev_o, prev_r = cur, o, r
+    return (np.cumsum(marks[:, :cols], axis=1) & 1).astype(bool), pos
+
+
+def _check_row(cur: np.ndarray, cols: int, i: int) -> None:
+    """Transitions must increase within [0, cols)."""
+    c = cur.tolist()
+    if c and (c[0] < 0 or c[-1] >= cols or any(b <= a for a, b in zip(c, c[1:]))):
+        raise MicFormatError(f"corrupt shape stream: row {i} has invalid transitions")
 
 
 __all__ = ["SHAPE_FREQS", "SMALL_TABLE", "decode_small", "encode_small", "small_bits",

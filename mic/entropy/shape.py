@@ -2,13 +2,14 @@
 
 Each row of the mask is described by its **transitions**: the columns ``j`` where the
 mask differs from the pixel to its left (a virtual ``False`` before column 0).  Rows are
-coded relative to the row above, as fax coders (CCITT "READ") do: per row the change
-``n_i - n_{i-1}`` of the number of transitions; when the count is unchanged, each
-transition's column offset from the same transition of the row above; otherwise the
-columns themselves.  Offsets and count changes are zigzag-coded under one of a few fixed
-two-sided geometric tables that the encoder picks per stream (``Uniform`` index), with an
-escape to a plain ``Uniform(cols)`` column; everything is one constriction range-coder
-stream decoded in a handful of vectorised calls.
+coded relative to the row above, as fax coders (CCITT "READ") do: per row the change of
+the number of transitions; then each transition matched to one of the row above (all of
+them when the count is unchanged; all but an inserted or an ended pair when it changes by
+two, whose place is sent) as the residual of its offset against that transition's offset
+one row up, coded in one of four context classes (the residual one row up was negative,
+zero, positive, or there was none) under a table the encoder picks per class from twelve
+fixed ones; anything else (other count changes, large residuals) as plain
+``Uniform(cols)`` columns.  Everything is one constriction range-coder stream.
 
 The shapes this is for (the exact-constant background of a CT field of view, the black
 bars of a resized MR, the outside of an ultrasound sector) cost a few hundred bytes at

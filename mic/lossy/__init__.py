@@ -19,6 +19,13 @@ networks.  Each tile is coded independently; per tile:
 5. decoder: the same passes, then inverse gains, inverse wavelet, the learned
    post-filter, de-normalise, round and clip.
 
+Two encoder tools the stream records per tile (the decoder only obeys): a **constant
+region** (:mod:`mic.lossy.region`: an exact-valued area such as CT padding, sent as a
+shape, :mod:`mic.entropy.shape`, filled smoothly before step 2 and written back after
+step 5; SPEC 6.6), and **table biases** (one per band, added to the MLP's scale indexes
+in step 4, chosen from a first coding pass; SPEC 6.4).  The encoder keeps each only where
+it lowers rate + lambda * distortion (regions) or the size (biases).
+
 A CRC-32 of all decoded symbols is stored per plane: a desync raises
 :class:`~mic.MicChecksumError` instead of returning garbage.  The byte layout is in
 SPEC.md section 6.

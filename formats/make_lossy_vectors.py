@@ -52,12 +52,13 @@ def _png(name: str) -> np.ndarray:
 
 def plane_crcs(stream: bytes) -> list[int]:
     """symbols_crc32 of every coded plane of every tile (SPEC 6.1), in stream order."""
-    from mic.lossy import NORM, PLANE, REGION, TILE_HEAD, XFORM_BIAS, XFORM_REGION, \
-        XFORM_YCC, XFORM_YCC_REGION
+    from mic.lossy import NORM, PLANE, REGION, TILE_HEAD, WHOLE_TILE, XFORM_BIAS, \
+        XFORM_REGION, XFORM_YCC, XFORM_YCC_REGION
 
-    def skip_region(p: bytes, off: int, k: int) -> int:
+    def skip_region(p: bytes, off: int, k: int) -> int | None:
+        """Offset after a region record; None for a whole-tile record (no plane follows)."""
         (nw,) = struct.unpack_from("<I", p, off + k * REGION.size)
-        return off + k * REGION.size + 4 + 4 * nw
+        return None if nw == WHOLE_TILE else off + k * REGION.size + 4 + 4 * nw
 
     info = mic.info(stream)
     out = []
@@ -73,11 +74,15 @@ def plane_crcs(stream: bytes) -> list[int]:
             off += 3 * NORM.size
             if xform == XFORM_YCC_REGION:
                 off = skip_region(p, off, 3)
+                if off is None:
+                    continue
         for _ in range(info.samples_per_pixel):
             if not colour:
                 off += NORM.size
                 if xform == XFORM_REGION:
                     off = skip_region(p, off, 1)
+                    if off is None:
+                        break
             _, crc, nw = PLANE.unpack_from(p, off)
             out.append(crc)
             off += PLANE.size + 4 * nw
@@ -106,6 +111,10 @@ def sources() -> list[dict]:
     bars = np.zeros((128, 192), np.uint16)
     bars[:, 32:160] = mr + 300
     # (the vectors above keep regions=False and adapt=False: the plain xforms 0 and 1)
+    out.append({"name": "cnn_q2_mr_bars_tiles32", "array": bars, "model": "cnn", "quality": 2,
+                "tile": 32, "adapt": False,
+                "origin": "cnn_q3_mr_bars_region's image in 32x32 tiles: the bar tiles are "
+                          "whole-tile records (SPEC 6.6)"})
     out.append({"name": "cnn_q3_mr_bars_region", "array": bars, "model": "cnn", "quality": 3,
                 "adapt": False, "origin": "tests/data/mr_brain_u16.png [96:224, 64:192] + 300, "
                           "between 32-column zero bars"})

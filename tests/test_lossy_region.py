@@ -183,3 +183,29 @@ def test_regions_are_subsets_of_their_value_and_decode_exactly(h, w, seed, quali
     assert out.shape == img.shape and out.dtype == img.dtype
     for value, mask in _region_masks(blob, h, w):
         assert value == v and (img[mask] == v).all() and (out[mask] == v).all()
+
+
+def test_constant_tiles_cost_a_record_and_decode_exactly():
+    img = mr_with_bars()  # the left 32-column bar is a column of whole 32 x 32 tiles
+    blob = mic.encode(img, quality=4, tile=32)
+    out = mic.decode(blob)
+    assert (out[:, :32] == 0).all()
+    sizes = [len(t) for t in tiles_of(blob)]
+    whole = [t for t in tiles_of(blob) if len(t) == TILE_HEAD.size + NORM.size + 8]
+    assert len(whole) >= img.shape[0] // 32  # every tile row of the left bar
+    assert min(sizes) == TILE_HEAD.size + NORM.size + 8
+    flat = np.full((70, 90, 3), (10, 200, 30), np.uint8)
+    assert (mic.decode(mic.encode(flat, quality=2)) == flat).all()
+    assert len(tiles_of(mic.encode(flat, quality=2))[0]) == TILE_HEAD.size + 3 * NORM.size + 16
+    signed = np.full((40, 40), -1234, np.int16)
+    assert (mic.decode(mic.encode(signed, quality=0)) == -1234).all()
+
+
+def test_whole_tile_record_with_a_bad_value_is_refused():
+    blob = mic.encode(np.full((64, 64), 100, np.uint16), quality=3, bits_stored=12)
+
+    def value(b, at):
+        b[at:at + 4] = REGION.pack(5000)  # beyond 12 bits
+
+    with pytest.raises(mic.MicFormatError, match="outside the sample range"):
+        mic.decode(_forge_region(blob, value))

@@ -72,6 +72,8 @@ BIAS_MAX = 7
 REGION = struct.Struct("<i")
 #: the record of a plane without a region (value 0, an empty shape stream)
 NO_REGION = REGION.pack(0) + struct.pack("<I", 0)
+#: a region record's word count meaning "the whole tile holds the value; no plane follows"
+WHOLE_TILE = 0xFFFFFFFF
 ALIGN = 64
 LEVELS = 5
 NBANDS = 1 + 3 * LEVELS
@@ -679,6 +681,14 @@ class LossyTileEncoder:
         from ..entropy.shape import encode_shape
         from .region import constant_regions, fill_region
 
+        if self.regions and t.size and all(int(t[:, :, c].min()) == int(t[:, :, c].max())
+                                           for c in range(t.shape[2])):
+            # one value in every plane: the record alone, no plane (SPEC 6.6)
+            k = t.shape[2]
+            values = [int(t[0, 0, c]) for c in range(k)]
+            norms = b"".join(NORM.pack(v, 1) for v in values)
+            record = b"".join(REGION.pack(v) for v in values) + struct.pack("<I", WHOLE_TILE)
+            return record, norms, None
         info0 = self.information_bits
         body, rec, scale, bias = code(t, self.regions)
         if not self.regions:
@@ -840,14 +850,17 @@ class LossyTileDecoder:
             region = None
             if xform == XFORM_YCC_REGION:
                 region, off = self._region(payload, off, rows, cols, 3)
-            planes = []
-            for _ in range(3):
-                x, off = self._decode_plane(payload, off, rows, cols, biased)
-                planes.append(x)
-            out[:] = _rgb_samples(np.stack(planes, -1), float((1 << bits) - 1),
-                                  [lo for lo, _ in norms], self.sample_range)
-            if region is not None:
-                out[region[1]] = region[0]
+            if region is not None and region[1] is None:  # the whole tile
+                out[:] = np.array(region[0], np.int32)
+            else:
+                planes = []
+                for _ in range(3):
+                    x, off = self._decode_plane(payload, off, rows, cols, biased)
+                    planes.append(x)
+                out[:] = _rgb_samples(np.stack(planes, -1), float((1 << bits) - 1),
+                                      [lo for lo, _ in norms], self.sample_range)
+                if region is not None:
+                    out[region[1]] = region[0]
         elif xform in (XFORM_NONE, XFORM_REGION):
             for c in range(self.samples):
                 lo, bits = self._norm(payload, off)
@@ -855,6 +868,9 @@ class LossyTileDecoder:
                 region = None
                 if xform == XFORM_REGION:
                     region, off = self._region(payload, off, rows, cols, 1)
+                if region is not None and region[1] is None:  # the whole tile
+                    out[:, :, c] = region[0][0]
+                    continue
                 x, off = self._decode_plane(payload, off, rows, cols, biased)
                 out[:, :, c] = _samples(x, float((1 << bits) - 1), lo, self.sample_range)
                 if region is not None:
@@ -867,9 +883,9 @@ class LossyTileDecoder:
         return out
 
     def _region(self, buf: memoryview, off: int, rows: int, cols: int,
-                k: int) -> tuple[tuple[tuple[int, ...], np.ndarray] | None, int]:
-        """A constant-region record of ``k`` values (SPEC 6.6): ((values, mask) or None,
-        offset after it)."""
+                k: int) -> tuple[tuple[tuple[int, ...], np.ndarray | None] | None, int]:
+        """A constant-region record of ``k`` values (SPEC 6.6): ((values, mask, or None for
+        the whole tile) or None, offset after it)."""
         from ..entropy.shape import HEAD, decode_shape_at
 
         if len(buf) - off < k * REGION.size + HEAD.size:
@@ -885,6 +901,8 @@ class LossyTileDecoder:
         if not all(lo <= v <= hi for v in values):
             raise MicFormatError(f"lossy region value(s) {values} outside the sample range "
                                  f"[{lo}, {hi}]")
+        if nw == WHOLE_TILE:
+            return (values, None), off + HEAD.size
         mask, off = decode_shape_at(buf, off, rows, cols)
         return (values, mask), off
 

@@ -58,8 +58,10 @@ def test_results_cover_both_images_and_all_anchors(bench_out):
 def test_summary_has_the_tables(bench_out):
     md = (bench_out / "summary.md").read_text()
     for heading in ("## Lossless: bits per pixel", "## BD-rate against jpeg2000",
-                    "## Matched rates", "### Lossless speed", "## Rate-distortion plots"):
+                    "## Matched rates", "### Lossless speed", "## Rate-distortion plots",
+                    "## BD-rate against jpegxl"):
         assert heading in md
+    assert "has no lossy points" not in md
     assert "mic bench" in md and "machine:" in md
     j = json.loads((bench_out / "results.json").read_text())
     assert j["meta"]["images"] == 2 and j["meta"]["quick"] is True
@@ -80,6 +82,17 @@ def test_codec_selection_and_no_manifest(tmp_path):
     assert {r["codec"] for r in rows} == {"mic", "png"}
     assert rows[0]["modality"] == "MR" and rows[0]["bits"] == "12"
     assert not list(out.glob("*.png"))
+    assert "reference `jpeg2000` has no lossy points" in (out / "summary.md").read_text()
+
+
+def test_summary_with_the_reference_but_without_jpegxl(tmp_path):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["bench", str(DATA), "--out", str(out), "--quick",
+                                    "--codecs", "jpeg2000,jpeg", "--no-plots"])
+    assert res.exit_code == 0, res.output
+    md = (out / "summary.md").read_text()
+    assert "## BD-rate against jpeg2000" in md and "has no lossy points" not in md
+    assert "## BD-rate against jpegxl" not in md
 
 
 def test_bad_input_is_a_clean_error(tmp_path):

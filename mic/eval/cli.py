@@ -186,10 +186,10 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
                    per_image_bd_table(per_bd, mine + [c for c in ("jpegxl", "htj2k")
                                                       if any(p["codec"] == c for p in per_bd)]),
                    ""]
-    if second:
-        md += [f"## BD-rate against {second} (PSNR, log-rate, PCHIP)", "", bd2_md, ""]
     else:
         md += [f"## BD-rate: reference `{reference}` has no lossy points in this run", ""]
+    if second:
+        md += [f"## BD-rate against {second} (PSNR, log-rate, PCHIP)", "", bd2_md, ""]
     md += ["## Matched rates (seed-paper layout: method, CR, PSNR, SSIM, bpp, time)", "",
            matched_md or "(no lossy points)", "",
            "Means over the images whose sweep spans the rate; PSNR/SSIM/MS-SSIM interpolated in "

@@ -16,7 +16,7 @@ import mic.lossy as lossy  # noqa: E402
 from mic.io import read_image  # noqa: E402
 from mic.lossy import XFORM_BIAS  # noqa: E402
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
-from mic_test_helpers import load_forge  # noqa: E402
+from mic_test_helpers import load_forge, tile_payloads  # noqa: E402
 
 if not REGISTRY_FILE.is_file():
     pytest.skip("no shipped weights in this checkout", allow_module_level=True)
@@ -26,7 +26,7 @@ forge = load_forge()
 
 
 def xforms(blob: bytes) -> list[int]:
-    return [blob[s.payload_start + 8] for s in forge.spans(blob) if s.tag == b"TILE"]
+    return [t[0] for t in tile_payloads(blob)]
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:

@@ -17,7 +17,7 @@ import mic  # noqa: E402
 from mic.io import read_image  # noqa: E402
 from mic.lossy import NORM, REGION, TILE_HEAD, XFORM_NONE, XFORM_REGION, XFORM_YCC_REGION  # noqa: E402,E501
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
-from mic_test_helpers import load_forge  # noqa: E402
+from mic_test_helpers import load_forge, tile_payloads  # noqa: E402
 
 if not REGISTRY_FILE.is_file():
     pytest.skip("no shipped weights in this checkout", allow_module_level=True)
@@ -34,10 +34,6 @@ def mr_with_bars(pedestal: int = 300, bar: int = 32) -> np.ndarray:
     return out
 
 
-def tiles_of(blob: bytes) -> list[bytes]:
-    return [blob[s.payload_start + 8:s.payload_end] for s in forge.spans(blob) if s.tag == b"TILE"]
-
-
 def layout(tile: bytes) -> int:
     """The tile's xform without the table-bias flag (SPEC 6.1)."""
     return tile[0] & 3
@@ -52,8 +48,8 @@ def test_bars_are_coded_as_a_region_and_decode_exactly(quality):
     img = mr_with_bars()
     with_r = mic.encode(img, quality=quality)
     without = mic.encode(img, quality=quality, regions=False)
-    assert layout(tiles_of(with_r)[0]) == XFORM_REGION
-    assert layout(tiles_of(without)[0]) == XFORM_NONE
+    assert layout(tile_payloads(with_r)[0]) == XFORM_REGION
+    assert layout(tile_payloads(without)[0]) == XFORM_NONE
     out = mic.decode(with_r)
     assert (out[:, :32] == 0).all() and (out[:, -32:] == 0).all()
     # the encoder's choice: lower rate + lambda * distortion than without the region
@@ -68,7 +64,7 @@ def test_region_in_some_tiles_frames_and_signed_data():
     img = np.clip(img, -2048, 2047).astype(np.int16)
     stack = np.stack([img, img[::-1]])
     blob = mic.encode(stack, quality=4, tile=128)
-    kinds = [layout(t) for t in tiles_of(blob)]
+    kinds = [layout(t) for t in tile_payloads(blob)]
     assert XFORM_REGION in kinds
     out = mic.decode(blob)
     assert out.dtype == np.int16 and out.shape == stack.shape
@@ -82,7 +78,7 @@ def test_region_in_some_tiles_frames_and_signed_data():
 def test_images_without_a_constant_region_are_unchanged():
     a, _ = read_image(DATA / "cr_chest_u8.png")
     blob = mic.encode(a, quality=3)
-    assert all(layout(t) == XFORM_NONE for t in tiles_of(blob))
+    assert all(layout(t) == XFORM_NONE for t in tile_payloads(blob))
     assert blob == mic.encode(a, quality=3, regions=False)
 
 
@@ -96,7 +92,7 @@ def _forge_region(blob: bytes, edit) -> bytes:  # noqa: ANN001
 
 def test_broken_region_records_raise_clear_errors():
     blob = mic.encode(mr_with_bars(), quality=4)
-    assert layout(tiles_of(blob)[0]) == XFORM_REGION
+    assert layout(tile_payloads(blob)[0]) == XFORM_REGION
 
     def value(v):
         return lambda b, at: b.__setitem__(slice(at, at + 4), REGION.pack(v))
@@ -148,8 +144,8 @@ def test_cli_no_regions(tmp_path):
     assert run(main, ["encode", str(src), str(tmp_path / "a.mic"), "--quality", "3"]).exit_code == 0
     res = run(main, ["encode", str(src), str(tmp_path / "b.mic"), "--quality", "3", "--no-regions"])
     assert res.exit_code == 0, res.output
-    assert layout(tiles_of((tmp_path / "a.mic").read_bytes())[0]) == XFORM_REGION
-    assert layout(tiles_of((tmp_path / "b.mic").read_bytes())[0]) == XFORM_NONE
+    assert layout(tile_payloads((tmp_path / "a.mic").read_bytes())[0]) == XFORM_REGION
+    assert layout(tile_payloads((tmp_path / "b.mic").read_bytes())[0]) == XFORM_NONE
     res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), "--no-regions"])
     assert res.exit_code == 2 and "lossy only" in res.output
 
@@ -158,7 +154,7 @@ def _region_masks(blob: bytes, rows: int, cols: int) -> list[tuple[int, np.ndarr
     """(value, mask) of every region record of a one-tile grey stream."""
     from mic.entropy.shape import decode_shape_at
 
-    p = memoryview(tiles_of(blob)[0])
+    p = memoryview(tile_payloads(blob)[0])
     if p[0] & 3 != XFORM_REGION:
         return []
     (value,) = REGION.unpack_from(p, TILE_HEAD.size + NORM.size)
@@ -190,13 +186,13 @@ def test_constant_tiles_cost_a_record_and_decode_exactly():
     blob = mic.encode(img, quality=4, tile=32)
     out = mic.decode(blob)
     assert (out[:, :32] == 0).all()
-    sizes = [len(t) for t in tiles_of(blob)]
-    whole = [t for t in tiles_of(blob) if len(t) == TILE_HEAD.size + NORM.size + 8]
+    sizes = [len(t) for t in tile_payloads(blob)]
+    whole = [t for t in tile_payloads(blob) if len(t) == TILE_HEAD.size + NORM.size + 8]
     assert len(whole) >= img.shape[0] // 32  # every tile row of the left bar
     assert min(sizes) == TILE_HEAD.size + NORM.size + 8
     flat = np.full((70, 90, 3), (10, 200, 30), np.uint8)
     assert (mic.decode(mic.encode(flat, quality=2)) == flat).all()
-    assert len(tiles_of(mic.encode(flat, quality=2))[0]) == TILE_HEAD.size + 3 * NORM.size + 16
+    assert len(tile_payloads(mic.encode(flat, quality=2))[0]) == TILE_HEAD.size + 3 * NORM.size + 16
     signed = np.full((40, 40), -1234, np.int16)
     assert (mic.decode(mic.encode(signed, quality=0)) == -1234).all()
 

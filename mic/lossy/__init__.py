@@ -70,10 +70,9 @@ XFORM_BIAS = 4
 BIAS_MAX = 7
 #: a plane's constant-region record (xform 2): the value, then a shape stream
 REGION = struct.Struct("<i")
-#: the record of a plane without a region (value 0, an empty shape stream)
-NO_REGION = REGION.pack(0) + struct.pack("<I", 0)
 #: a region record's word count meaning "the whole tile holds the value; no plane follows"
 WHOLE_TILE = 0xFFFFFFFF
+
 ALIGN = 64
 LEVELS = 5
 NBANDS = 1 + 3 * LEVELS
@@ -512,6 +511,11 @@ def _norm_of(v: np.ndarray) -> tuple[int, int]:
     return lo, max(1, (int(v.max()) - lo).bit_length())
 
 
+def _region_record(values: list[int] | tuple[int, ...], shape: bytes) -> bytes:
+    """A region record: the values, then a shape stream (or its bare word count)."""
+    return b"".join(REGION.pack(v) for v in values) + shape
+
+
 # ----------------------------------------------------------------------------- encoder
 #: table biases are sent only if they save more than this many bits per plane
 BIAS_MIN_GAIN_BITS = 16.0
@@ -604,19 +608,14 @@ class LossyTileEncoder:
 
     def encode_tile(self, tile: np.ndarray) -> bytes:
         """int32 (h, w, S) native samples -> payload bytes."""
-        if tile.shape[2] == 3:
-            region, body, bias = self._choose(tile, self._code_rgb)
-            flag = XFORM_BIAS if bias is not None else 0
-            if region is None:
-                return TILE_HEAD.pack(XFORM_YCC | flag) + body
-            k = 3 * NORM.size
-            return TILE_HEAD.pack(XFORM_YCC_REGION | flag) + body[:k] + region + body[k:]
-        # one sample: a grey plane
-        region, body, bias = self._choose(tile, self._code_gray)
+        rgb = tile.shape[2] == 3  # else one sample: a grey plane
+        region, body, bias = self._choose(tile, self._code_rgb if rgb else self._code_gray)
         flag = XFORM_BIAS if bias is not None else 0
         if region is None:
-            return TILE_HEAD.pack(XFORM_NONE | flag) + body
-        return TILE_HEAD.pack(XFORM_REGION | flag) + body[:NORM.size] + region + body[NORM.size:]
+            return TILE_HEAD.pack((XFORM_YCC if rgb else XFORM_NONE) | flag) + body
+        k = (3 if rgb else 1) * NORM.size  # the region record follows the norms
+        return (TILE_HEAD.pack((XFORM_YCC_REGION if rgb else XFORM_REGION) | flag)
+                + body[:k] + region + body[k:])
 
     def _code_gray(self, t: np.ndarray, recon: bool, bias: Any = "auto"
                    ) -> tuple[bytes, np.ndarray | None, float, Any]:
@@ -687,8 +686,7 @@ class LossyTileEncoder:
             k = t.shape[2]
             values = [int(t[0, 0, c]) for c in range(k)]
             norms = b"".join(NORM.pack(v, 1) for v in values)
-            record = b"".join(REGION.pack(v) for v in values) + struct.pack("<I", WHOLE_TILE)
-            return record, norms, None
+            return _region_record(values, struct.pack("<I", WHOLE_TILE)), norms, None
         info0 = self.information_bits
         body, rec, scale, bias = code(t, self.regions)
         if not self.regions:
@@ -710,7 +708,7 @@ class LossyTileEncoder:
                               -1).astype(np.int32)
             body_f, rec_f, _, _ = code(filled, True, bias)  # the plain coding's biases
             rec_f[m] = values
-            record = b"".join(REGION.pack(v) for v in values) + shape
+            record = _region_record(values, shape)
             j = cost(len(body_f) + len(record), rec_f)
             if j < best[0]:
                 best = (j, record, body_f, self.information_bits - info0 + 8.0 * len(shape))

@@ -76,13 +76,14 @@ def constant_regions(t: np.ndarray, radii: tuple[int, ...] = RADII
         if best is not None and counts[i] <= best[0]:
             break  # cannot cover more than it has pixels
         equal_i = np.all(t3 == vals[i].astype(t3.dtype), axis=2)
-        n = int(opening(equal_i, radii[0]).sum())
+        opened = opening(equal_i, radii[0])
+        n = int(opened.sum())
         if best is None or n > best[0]:
-            best = (n, tuple(int(v) for v in vals[i]), equal_i)
-    _, values, equal = best
+            best = (n, tuple(int(v) for v in vals[i]), equal_i, opened)
+    _, values, equal, first = best
     out: list[tuple[tuple[int, ...], np.ndarray]] = []
     for radius in radii:
-        m = opening(equal, radius)
+        m = first if radius == radii[0] else opening(equal, radius)
         n = int(m.sum())
         if n < MIN_FRACTION * m.size or n == m.size or any((m == o).all() for _, o in out):
             continue

@@ -23,8 +23,8 @@ QUALITIES = (0, 2, 4, 6, 8, 10)
 
 def main(argv: list[str]) -> None:
     split, option = Path(argv[0]), argv[1]
-    if option not in ("regions", "adapt"):
-        raise SystemExit(f"option must be regions or adapt, not {option!r}")
+    if option not in ("regions", "adapt", "restore"):
+        raise SystemExit(f"option must be regions, adapt or restore, not {option!r}")
     per_source = int(argv[2]) if len(argv) > 2 else 1
     bds: dict[str, list[float]] = {}
     for row, a, bits in sample_images(split, per_source=per_source):

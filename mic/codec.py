@@ -270,7 +270,9 @@ def encode(
             raise MicUnsupportedError(
                 f"the lossy mode needs safetensors ({exc}); pip install safetensors"
             ) from None
-        encoder = LossyTileEncoder(header, int(quality), **options)
+        lossy = LossyTileEncoder(header, int(quality), **options)
+        lossy.plan(v)
+        encoder = lossy
     parts = [b""]  # header placeholder: encoders may still set model/coder ids
     parts.extend(pack_segment(t, p) for t, p in encoder.extra_segments())
     for fi in range(f):

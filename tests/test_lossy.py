@@ -17,6 +17,7 @@ from mic.bitstream.schema import pack_header  # noqa: E402
 from mic.lossy import LMDL, PLANE, available_models, qualities  # noqa: E402
 from mic.models.wcm import WaveletModel  # noqa: E402
 from mic.models.weights import register_weights, unregister_weights  # noqa: E402
+from mic_test_helpers import tile_payloads  # noqa: E402
 from mic.train.export import export_model  # noqa: E402
 
 
@@ -112,6 +113,19 @@ def test_layouts_signed_rgb_frames_tiles():
 def test_default_tile_is_512():
     blob = mic.encode(np.zeros((600, 10), np.uint16) + 5, quality=0)
     assert mic.info(blob).tile_shape == (512, 10)
+
+
+def test_tiles_share_one_normalisation():
+    """Every tile is normalised by the image's largest span (one quantiser step per
+    quality), not by its own: a low-contrast tile is not coded finer than the rest."""
+    rng = np.random.default_rng(3)
+    img = np.zeros((128, 128), np.uint16)
+    img[:, :64] = 2000 + rng.integers(0, 60, (128, 64))    # a 6-bit tile
+    img[:, 64:] = rng.integers(0, 4096, (128, 64))         # a 12-bit tile
+    blob = mic.encode(img, quality=3, tile=64)
+    bits = [p[1 + 4] for p in tile_payloads(blob)]  # xform u8, then norm = lo i32, bits u8
+    assert bits == [12, 12, 12, 12]
+    assert mic.decode(blob).shape == img.shape
 
 
 def test_bad_options():
@@ -236,7 +250,8 @@ def _codec_view(net: WaveletModel, img: np.ndarray, q: int, tmp_path, name: str)
     t_img = np.clip(np.rint(out["x_hat"][0, 0].double().numpy() * scale + lo), 0, 4095)
     register_weights(tmp_path / "models.json")
     # the model rounds plainly, knows no regions and no table biases
-    blob = mic.encode(img, quality=q, model=name, rdo=False, regions=False, adapt=False)
+    blob = mic.encode(img, quality=q, model=name, rdo=False, regions=False, adapt=False,
+                      restore=False)
     dec = mic.decode(blob)
     return float(out["bits"][0]), t_img, 8 * len(blob), dec
 

@@ -49,11 +49,13 @@ def test_biases_pay_where_used_and_decode(name, quality):
 
 def test_every_tile_decides_alone():
     a, _ = read_image(DATA / "ct_abdomen_u16.png")
-    blob = mic.encode(np.tile(a, (1, 2)), quality=5, tile=128)
-    kinds = {x & XFORM_BIAS for x in xforms(blob)}
-    assert kinds == {0, XFORM_BIAS}  # some tiles gain from biases, some do not
+    yy, xx = np.mgrid[:a.shape[0], :a.shape[1]]
+    img = np.concatenate([a, (1000 + 2 * xx + yy).astype(a.dtype)], 1)  # CT | a ramp
+    blob = mic.encode(img, quality=6, tile=128)
+    kinds = [x & XFORM_BIAS for x in xforms(blob)]
+    assert kinds == [XFORM_BIAS, XFORM_BIAS, 0, 0] * 2  # the CT tiles gain, the ramp's do not
     out = mic.decode(blob)
-    assert psnr(np.tile(a, (1, 2)), out, 4095) > 35
+    assert psnr(img, out, 4095) > 35
 
 
 def test_out_of_range_biases_are_refused(monkeypatch):
@@ -86,8 +88,8 @@ def test_unknown_xform_bits_are_refused():
     a, _ = read_image(DATA / "cr_chest_u8.png")
     blob = bytearray(mic.encode(a, quality=3))
     sp = next(s for s in forge.spans(bytes(blob)) if s.tag == b"TILE")
-    blob[sp.payload_start + 8] = 8 | XFORM_BIAS
-    with pytest.raises(mic.MicFormatError, match="colour transform 12"):
+    blob[sp.payload_start + 8] = 16 | XFORM_BIAS
+    with pytest.raises(mic.MicFormatError, match="colour transform 20"):
         mic.decode(forge.refresh_crc(blob, sp))
 
 

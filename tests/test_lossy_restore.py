@@ -1,0 +1,214 @@
+"""The lossy restoration filter (SPEC 6.7): records round-trip, the decoder applies
+exactly what the encoder fitted, it lowers the error where it is sent, never touches a
+constant region, ``restore=False`` turns it off, and forged records raise."""
+
+from __future__ import annotations
+
+import functools
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("safetensors")
+
+import mic  # noqa: E402
+from mic import lossy  # noqa: E402
+from mic.io import read_image  # noqa: E402
+from mic.lossy import restore  # noqa: E402
+from mic.lossy.restore import (  # noqa: E402
+    COEF_MAX, HEAD, ChannelFilter, apply_filters, fit_filters, pack_record, parse_record,
+)
+from mic_test_helpers import load_forge, tile_payloads  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+CT = Path(mic.__file__).parent / "data" / "ct_abdomen.png"
+forge = load_forge()
+
+
+def _filters(draw, samples: int) -> list[ChannelFilter | None]:  # noqa: ANN001
+    out: list[ChannelFilter | None] = []
+    for _ in range(samples):
+        if not draw(st.booleans()):
+            out.append(None)
+            continue
+        taps = draw(st.sampled_from(restore.N_TAPS))
+        thr = sorted(set(draw(st.lists(st.integers(0, 1 << 20), max_size=3))))
+        coefs = [np.array(draw(st.lists(st.integers(-COEF_MAX, COEF_MAX), min_size=taps,
+                                        max_size=taps)), np.int64)
+                 if draw(st.booleans()) else None for _ in range(len(thr) + 1)]
+        if all(c is None for c in coefs):
+            coefs[0] = np.zeros(taps, np.int64)
+        out.append(ChannelFilter(taps, draw(st.integers(0, 3)), thr, coefs))
+    return out
+
+
+@st.composite
+def filter_sets(draw):  # noqa: ANN001
+    samples = draw(st.sampled_from([1, 3]))
+    return samples, _filters(draw, samples)
+
+
+def _same(a: ChannelFilter | None, b: ChannelFilter | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a.taps, a.clip, a.thresholds) == (b.taps, b.clip, b.thresholds) and all(
+        (x is None and y is None) or (x is not None and y is not None and (x == y).all())
+        for x, y in zip(a.coefs, b.coefs, strict=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(filter_sets())
+def test_record_round_trip(case):
+    samples, filters = case
+    rec = pack_record(filters)
+    back, off = parse_record(rec + b"\xaa", samples)
+    assert off == len(rec)
+    assert all(_same(a, b) for a, b in zip(filters, back, strict=True))
+
+
+def _blurred_ct() -> tuple[np.ndarray, np.ndarray]:
+    a, _ = read_image(CT)
+    a = a[128:320, 128:320].astype(np.int64)
+    b = (a + np.roll(a, 1, 0) + np.roll(a, -1, 0) + np.roll(a, 1, 1) + np.roll(a, -1, 1)) // 5
+    return a[:, :, None], b[:, :, None]
+
+
+def test_decoder_applies_what_the_encoder_fitted():
+    a, b = _blurred_ct()
+    keep = np.zeros(a.shape[:2], bool)
+    keep[:40, :50] = True
+    rec, out = fit_filters(b, a, keep, [12], 0.05, (0, 4095))
+    assert rec is not None
+    assert (out[keep] == b[keep]).all()  # the region is never changed
+    assert np.sum((out - a) ** 2) < 0.9 * np.sum((b - a) ** 2)
+    filters, off = parse_record(rec, 1)
+    assert off == len(rec)
+    assert (apply_filters(b, filters, keep, [12], (0, 4095)) == out).all()
+
+
+def test_no_filter_where_it_cannot_pay():
+    a, _ = _blurred_ct()
+    rec, out = fit_filters(a, a, None, [12], 1.0, (0, 4095))  # nothing to restore
+    assert rec is None and (out == a).all()
+    rec, _ = fit_filters(a[:8, :8], a[:8, :8] + 1, None, [12], 1.0, (0, 4095))  # too small
+    assert rec is None
+
+
+def _flags(blob: bytes) -> list[int]:
+    return [p[0] for p in tile_payloads(blob)]
+
+
+@pytest.mark.parametrize("q", [1, 5])
+def test_encoder_sends_it_and_it_lowers_the_error(q):
+    a, _ = read_image(CT)
+    on = mic.encode(a, quality=q)
+    off = mic.encode(a, quality=q, restore=False)
+    assert _flags(on)[0] & lossy.XFORM_RESTORE and not _flags(off)[0] & lossy.XFORM_RESTORE
+    # the planes are the same; the record follows the last one
+    assert tile_payloads(on)[0][1:].startswith(tile_payloads(off)[0][1:])
+    err = [np.mean((mic.decode(b).astype(float) - a) ** 2) for b in (on, off)]
+    assert err[0] < err[1]
+
+
+def test_constant_region_pixels_stay_exact():
+    a, _ = read_image(CT)
+    a = a.copy()
+    a[:, :100] = 0  # padding: a constant region
+    blob = mic.encode(a, quality=2)
+    assert _flags(blob)[0] & lossy.XFORM_RESTORE
+    assert _flags(blob)[0] & 3 == lossy.XFORM_REGION
+    assert (mic.decode(blob)[:, :100] == 0).all()
+
+
+def test_rgb_tiles():
+    a, _ = read_image(DATA / "us_breast_rgb.png")
+    on = mic.encode(a, quality=3)
+    off = mic.encode(a, quality=3, restore=False)
+    err = [np.mean((mic.decode(b).astype(float) - a) ** 2) for b in (on, off)]
+    assert err[0] <= err[1]
+
+
+# ----------------------------------------------------------------------------- forged
+@functools.lru_cache(maxsize=1)
+def _restored_blob() -> tuple[bytes, object, int]:
+    """A stream whose tile has a restoration record, its TILE span, the record's offset."""
+    a, _ = read_image(CT)
+    blob = mic.encode(a, quality=1)
+    sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
+    plain = tile_payloads(mic.encode(a, quality=1, restore=False))[0]
+    return blob, sp, sp.payload_start + 8 + len(plain)
+
+
+def _resegment(blob: bytes, sp, payload: bytes) -> bytes:  # noqa: ANN001
+    """``blob`` with the TILE segment at ``sp`` holding ``payload`` (prefix included)."""
+    return blob[:sp.start] + forge.segment(b"TILE", payload) + blob[sp.payload_end + 4:]
+
+
+def _with_record(record: bytes) -> bytes:
+    blob, sp, rec_at = _restored_blob()
+    return _resegment(blob, sp, blob[sp.payload_start:rec_at] + record)
+
+
+def test_forged_truncated_record():
+    blob, sp, rec_at = _restored_blob()
+    with pytest.raises(mic.MicTruncatedError, match="restoration"):
+        mic.decode(_with_record(bytes(blob[rec_at:rec_at + 1])))
+    (n,) = HEAD.unpack_from(blob, rec_at)
+    with pytest.raises(mic.MicTruncatedError, match="restoration"):
+        mic.decode(_with_record(bytes(blob[rec_at:rec_at + HEAD.size + n - 1])))
+
+
+def test_forged_trailing_bytes_and_bits():
+    blob, sp, rec_at = _restored_blob()
+    body = bytes(blob[rec_at + HEAD.size:sp.payload_end])
+    with pytest.raises(mic.MicFormatError, match="trailing"):
+        mic.decode(_with_record(HEAD.pack(len(body) + 1) + body + b"\x00"))
+    f = [ChannelFilter(6, 0, [], [np.zeros(6, np.int64)])]
+    rec = bytearray(pack_record(f))
+    rec[-1] |= 1  # a padding bit set
+    with pytest.raises(mic.MicFormatError, match="trailing bits"):
+        parse_record(bytes(rec), 1)
+
+
+def test_forged_fields():
+    big = [ChannelFilter(6, 0, [], [np.array([COEF_MAX + 1, 0, 0, 0, 0, 0])])]
+    with pytest.raises(mic.MicFormatError, match="coefficient"):
+        mic.decode(_with_record(pack_record(big)))
+    many = [ChannelFilter(6, 0, [1, 2, 3, 4], [np.zeros(6, np.int64)] * 5)]
+    with pytest.raises(mic.MicFormatError, match="classes"):
+        mic.decode(_with_record(pack_record(many)))
+    none_on = [ChannelFilter(6, 0, [5], [None, None])]
+    with pytest.raises(mic.MicFormatError, match="every class off"):
+        mic.decode(_with_record(pack_record(none_on)))
+    with pytest.raises(mic.MicFormatError, match="ends inside"):
+        parse_record(HEAD.pack(1) + b"\xff", 1)  # on, 12 taps, clip 3, then nothing
+
+
+def test_flag_on_a_whole_tile_region_is_refused():
+    blob = mic.encode(np.full((64, 64), 9, np.uint16), quality=2)
+    sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
+    payload = bytearray(blob[sp.payload_start:sp.payload_end])
+    payload[8] |= lossy.XFORM_RESTORE
+    rec = pack_record([ChannelFilter(6, 0, [], [np.zeros(6, np.int64)])])
+    with pytest.raises(mic.MicFormatError, match="whole-tile"):
+        mic.decode(_resegment(blob, sp, bytes(payload) + rec))
+
+
+def test_cli_no_restore(tmp_path):
+    from click.testing import CliRunner
+
+    from mic.cli import main
+
+    run = CliRunner().invoke
+    assert run(main, ["encode", str(CT), str(tmp_path / "a.mic"), "--quality", "2"]).exit_code == 0
+    res = run(main, ["encode", str(CT), str(tmp_path / "b.mic"), "--quality", "2", "--no-restore"])
+    assert res.exit_code == 0, res.output
+    assert _flags((tmp_path / "a.mic").read_bytes())[0] & lossy.XFORM_RESTORE
+    assert not _flags((tmp_path / "b.mic").read_bytes())[0] & lossy.XFORM_RESTORE
+    res = run(main, ["encode", str(CT), str(tmp_path / "c.mic"), "--no-restore"])
+    assert res.exit_code == 2 and "lossy only" in res.output
+

@@ -53,7 +53,7 @@ def _png(name: str) -> np.ndarray:
 def plane_crcs(stream: bytes) -> list[int]:
     """symbols_crc32 of every coded plane of every tile (SPEC 6.1), in stream order."""
     from mic.lossy import NORM, PLANE, REGION, TILE_HEAD, WHOLE_TILE, XFORM_BIAS, \
-        XFORM_REGION, XFORM_YCC, XFORM_YCC_REGION
+        XFORM_REGION, XFORM_RESTORE, XFORM_YCC, XFORM_YCC_REGION
 
     def skip_region(p: bytes, off: int, k: int) -> int | None:
         """Offset after a region record; None for a whole-tile record (no plane follows)."""
@@ -67,7 +67,7 @@ def plane_crcs(stream: bytes) -> list[int]:
             continue
         p = stream[sp.payload_start + 8:sp.payload_end]
         (xform,) = TILE_HEAD.unpack_from(p, 0)
-        xform &= ~XFORM_BIAS  # the biases are inside the words
+        xform &= ~(XFORM_BIAS | XFORM_RESTORE)  # biases: inside the words; filter: after
         off = TILE_HEAD.size
         colour = xform in (XFORM_YCC, XFORM_YCC_REGION)
         if colour:
@@ -97,13 +97,13 @@ def sources() -> list[dict]:
     for model in ("ae", "vae", "cnn"):
         for q in (1, 6):
             out.append({"name": f"{model}_q{q}_ct_u16", "array": ct[64:192, 64:192],
-                        "model": model, "quality": q, "regions": False, "adapt": False,
+                        "model": model, "quality": q, "regions": False, "adapt": False, "restore": False,
                         "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192]"})
     out.append({"name": "cnn_q4_lung_i16_tiled", "array": lung[32:160, 32:176], "model": "cnn",
-                "quality": 4, "tile": 64, "regions": False, "adapt": False,
+                "quality": 4, "tile": 64, "regions": False, "adapt": False, "restore": False,
                 "origin": "tests/data/ct_lung_i16.npy [32:160, 32:176], tiles 64x64"})
     out.append({"name": "cnn_q5_us_rgb", "array": rgb[64:160, 64:192], "model": "cnn",
-                "quality": 5, "regions": False, "adapt": False,
+                "quality": 5, "regions": False, "adapt": False, "restore": False,
                 "origin": "tests/data/us_breast_rgb.png [64:160, 64:192]"})
     # constant regions (SPEC 6.6): black bars beside an MR on a pedestal; a black border
     # around an RGB ultrasound
@@ -112,23 +112,31 @@ def sources() -> list[dict]:
     bars[:, 32:160] = mr + 300
     # (the vectors above keep regions=False and adapt=False: the plain xforms 0 and 1)
     out.append({"name": "cnn_q2_mr_bars_tiles32", "array": bars, "model": "cnn", "quality": 2,
-                "tile": 32, "adapt": False,
+                "tile": 32, "adapt": False, "restore": False,
                 "origin": "cnn_q3_mr_bars_region's image in 32x32 tiles: the bar tiles are "
                           "whole-tile records (SPEC 6.6)"})
     out.append({"name": "cnn_q3_mr_bars_region", "array": bars, "model": "cnn", "quality": 3,
-                "adapt": False, "origin": "tests/data/mr_brain_u16.png [96:224, 64:192] + 300, "
+                "adapt": False, "restore": False, "origin": "tests/data/mr_brain_u16.png [96:224, 64:192] + 300, "
                           "between 32-column zero bars"})
     framed = np.zeros((112, 144, 3), np.uint8)
     framed[16:96, 16:128] = rgb[64:144, 64:176]
     out.append({"name": "cnn_q4_us_rgb_region", "array": framed, "model": "cnn", "quality": 4,
-                "adapt": False, "origin": "tests/data/us_breast_rgb.png [64:144, 64:176] in a 16-pixel "
+                "adapt": False, "restore": False, "origin": "tests/data/us_breast_rgb.png [64:144, 64:176] in a 16-pixel "
                           "black frame"})
     # table biases (SPEC 6.4, xform flag 4): a radiograph and the RGB ultrasound
     cr = _png("cr_chest_u8.png")
     out.append({"name": "cnn_q3_cr_biases", "array": cr, "model": "cnn", "quality": 3,
-                "origin": "tests/data/cr_chest_u8.png, adapt on"})
+                "restore": False, "origin": "tests/data/cr_chest_u8.png, adapt on"})
     out.append({"name": "cnn_q5_us_rgb_biases", "array": rgb, "model": "cnn", "quality": 5,
-                "origin": "tests/data/us_breast_rgb.png, adapt on"})
+                "restore": False, "origin": "tests/data/us_breast_rgb.png, adapt on"})
+    # restoration filters (SPEC 6.7, xform flag 8), every tool on (the default encoder):
+    # grey tiles of one normalisation (a 12-bit CT in 4 tiles), RGB, and beside a region
+    out.append({"name": "cnn_q3_ct_restore_tiles", "array": ct, "model": "cnn", "quality": 3,
+                "tile": 128, "origin": "tests/data/ct_abdomen_u16.png, tiles 128x128, defaults"})
+    out.append({"name": "cnn_q3_us_rgb_restore", "array": rgb, "model": "cnn", "quality": 3,
+                "origin": "tests/data/us_breast_rgb.png, defaults"})
+    out.append({"name": "cnn_q4_mr_bars_restore", "array": bars, "model": "cnn", "quality": 4,
+                "origin": "cnn_q3_mr_bars_region's image, defaults"})
     return out
 
 
@@ -177,7 +185,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     for src in sources():
         arr = src["array"]
         opts = {"quality": src["quality"], "model": src["model"]}
-        for key in ("tile", "regions", "adapt"):
+        for key in ("tile", "regions", "adapt", "restore"):
             if key in src:
                 opts[key] = src[key]
         stream = mic.encode(arr, **opts)

@@ -55,7 +55,7 @@ def test_vectors_cover_every_model_and_colour():
     assert any(v["encode_options"].get("tile") for v in VECTORS)  # several tiles
     assert any(v["dtype"] == "int16" for v in VECTORS)
     # every tile kind of SPEC 6.1 / 6.6: plain planes, RGB, and both with a constant region;
-    # table biases (flag 4) on grey and RGB tiles
+    # table biases (flag 4) and restoration filters (flag 8) on grey and RGB tiles
     from mic.lossy import TILE_HEAD
 
     forge = load_forge()
@@ -66,6 +66,8 @@ def test_vectors_cover_every_model_and_colour():
                   for sp in forge.spans(stream) if sp.tag == b"TILE"}
     assert {k & 3 for k in kinds} == {0, 1, 2, 3}
     assert {k for k in kinds if k & 4} >= {4, 5}
+    assert {k & 1 for k in kinds if k & 8} == {0, 1}
+    assert any(k & 8 and k & 3 == 2 for k in kinds)  # a filter beside a region
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -1,9 +1,10 @@
 """BD-rate of one lossy encoder option, on (its default) against off, on a train-split
-sample, model cnn, six qualities: ``regions`` (constant regions, SPEC 6.6) or ``adapt``
-(table biases, SPEC 6.4).
+sample, model cnn, six qualities: ``regions`` (constant regions, SPEC 6.6), ``adapt``
+(table biases, SPEC 6.4) or ``restore`` (restoration filter, SPEC 6.7).
 
     .venv/bin/python benches/option_gain.py /path/to/corpus/train regions [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train adapt [per_source]
+    .venv/bin/python benches/option_gain.py /path/to/corpus/train restore [per_source]
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 No torch at coding time: the transforms are NumPy/Numba, the entropy parameters integer
 networks.  Each tile is coded independently; per tile:
 
-1. normalise: ``x = (v - lo) / (2**b - 1)`` with ``lo`` the minimum and ``b`` the bit
-   length of the span (any bit depth, signed data included).  RGB tiles share one
+1. normalise: ``x = (v - lo) / (2**b - 1)`` with ``lo`` the tile's minimum and ``b`` the
+   bit length of the image's largest span (the same for every tile, so one quality is one
+   quantiser step; any bit depth, signed data included).  RGB tiles share one
    normalisation and go through an orthonormal colour transform (Y, C1, C2), so each
    component is coded as a grayscale plane and squared errors add up as in RGB;
 2. pad to a multiple of 64 (edge replication); 5-level CDF 9/7 wavelet; each subband
@@ -19,12 +20,15 @@ networks.  Each tile is coded independently; per tile:
 5. decoder: the same passes, then inverse gains, inverse wavelet, the learned
    post-filter, de-normalise, round and clip.
 
-Two encoder tools the stream records per tile (the decoder only obeys): a **constant
+Three encoder tools the stream records per tile (the decoder only obeys): a **constant
 region** (:mod:`mic.lossy.region`: an exact-valued area such as CT padding, sent as a
 shape, :mod:`mic.entropy.shape`, filled smoothly before step 2 and written back after
-step 5; SPEC 6.6), and **table biases** (one per band, added to the MLP's scale indexes
-in step 4, chosen from a first coding pass; SPEC 6.4).  The encoder keeps each only where
-it lowers rate + lambda * distortion (regions) or the size (biases).
+step 5; SPEC 6.6), **table biases** (one per band, added to the MLP's scale indexes
+in step 4, chosen from a first coding pass; SPEC 6.4), and a **restoration filter**
+(:mod:`mic.lossy.restore`: integer diamond filters with activity classes run over the
+decoded samples after step 5, fitted to the original by least squares; SPEC 6.7).  The
+encoder keeps each only where it lowers rate + lambda * distortion (regions, filter) or
+the size (biases).
 
 A CRC-32 of all decoded symbols is stored per plane: a desync raises
 :class:`~mic.MicChecksumError` instead of returning garbage.  The byte layout is in

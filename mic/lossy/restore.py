@@ -300,8 +300,9 @@ def _bits(cf: ChannelFilter) -> int:
 
 # ----------------------------------------------------------------------------- apply
 def _apply_channel(x: np.ndarray, cf: ChannelFilter, keep: np.ndarray, bits: int,
-                   rng: tuple[int, int]) -> np.ndarray:
-    cls = _classes(_activity(x), cf.thresholds)
+                   rng: tuple[int, int], act: np.ndarray | None = None) -> np.ndarray:
+    """``act``: ``_activity(x)`` if the caller has it already."""
+    cls = _classes(_activity(x) if act is None else act, cf.thresholds)
     coefs = np.zeros((len(cf.coefs), 12), np.int64)
     on = np.zeros(len(cf.coefs), np.bool_)
     for k, c in enumerate(cf.coefs):
@@ -386,7 +387,7 @@ def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int,
     cf = best[1]
     if cf is None:
         return None, x
-    y = _apply_channel(x, cf, keep, bits, rng)
+    y = _apply_channel(x, cf, keep, bits, rng, act)
     t = target.astype(np.float64)
     dsse = float(np.sum((x - t) ** 2) - np.sum((y - t) ** 2))
     if lam * dsse <= _bits(cf) + 8:  # the check, record head's share included

@@ -198,7 +198,10 @@ def encode(
         recorded in the stream and returned by :func:`info`.
     tile:
         Code each frame as independent tiles of this size (int or (rows, cols)).
-        ``None`` codes each frame whole (lossless) or uses the mode's default.
+        ``None`` codes each frame whole (lossless) or, lossy, codes a frame larger
+        than 512 both in 512 x 512 tiles and in the fewest even tiles of at most 2048
+        a side and keeps the stream of lower rate + lambda * distortion
+        (:func:`mic.lossy.tilings`; about twice the encode time of a fixed ``tile``).
     options:
         Mode-specific options (e.g. ``model="cnn"`` for lossy).
 
@@ -270,12 +273,19 @@ def encode(
             raise MicUnsupportedError(
                 f"the lossy mode needs safetensors ({exc}); pip install safetensors"
             ) from None
+        if tile is None:
+            return _encode_lossy_best_tiling(v, header, int(quality), options)
         lossy = LossyTileEncoder(header, int(quality), **options)
         lossy.plan(v)
         encoder = lossy
+    return _assemble(v, header, encoder)
+
+
+def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder) -> bytes:
+    """The stream of ``v`` (frames, rows, cols, samples) tiled as ``header`` says."""
     parts = [b""]  # header placeholder: encoders may still set model/coder ids
     parts.extend(pack_segment(t, p) for t, p in encoder.extra_segments())
-    for fi in range(f):
+    for fi in range(v.shape[0]):
         frame = v[fi]
         for idx, r0, r1, c0, c1 in iter_tiles(header):
             tile_arr = np.ascontiguousarray(frame[r0:r1, c0:c1, :], dtype=np.int32)
@@ -283,6 +293,30 @@ def encode(
     parts.append(pack_segment(TAG_END, b""))
     parts[0] = pack_header(header)
     return b"".join(parts)
+
+
+def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
+                              options: dict[str, Any]) -> bytes:
+    """Lossy, no tile size given: code ``v`` with each of :func:`mic.lossy.tilings` and
+    keep the stream of lowest rate + lambda * distortion (an encoder choice; the header
+    records the tiles).  A frame of at most 512 a side has one candidate."""
+    from .lossy import LossyTileEncoder, tilings
+
+    shapes = tilings(header.rows, header.cols)
+    best: tuple[float, bytes] | None = None
+    for th, tw in shapes:
+        h = replace(header, tile_rows=th, tile_cols=tw)
+        enc = LossyTileEncoder(h, quality, **options)
+        enc.plan(v)
+        blob = _assemble(v, h, enc)
+        if len(shapes) == 1:
+            return blob
+        err = decode(blob).reshape(v.shape).astype(np.float64) - v
+        cost = enc.rd_cost(len(blob), float(np.sum(err * err)))
+        if best is None or cost < best[0]:
+            best = (cost, blob)
+    assert best is not None
+    return best[1]
 
 
 def _lossy_psnr(array: np.ndarray, blob: bytes) -> float:

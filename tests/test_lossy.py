@@ -110,9 +110,41 @@ def test_layouts_signed_rgb_frames_tiles():
     assert flat.shape == (9, 9)
 
 
-def test_default_tile_is_512():
+def test_default_tiles():
+    """Without ``tile=`` the lossy encoder codes a frame of at most 512 a side as one
+    tile; a larger one is coded in 512 x 512 tiles and in the fewest even tiles of at most
+    2048 a side (sides multiples of 64), keeping the stream of lower rate + lambda *
+    distortion."""
+    from mic.lossy import LARGE_TILE, even_tiles, tilings
+
     blob = mic.encode(np.zeros((600, 10), np.uint16) + 5, quality=0)
-    assert mic.info(blob).tile_shape == (512, 10)
+    assert mic.info(blob).tile_shape in tilings(600, 10) == [(512, 512), (600, 10)]
+    for n in (1, 63, 64, 65, 2047, 2048, 2049, 4096, 5000, 20000):
+        side = even_tiles(n, n)[0]
+        assert side <= LARGE_TILE and -(-n // side) == -(-n // LARGE_TILE)
+        assert side == n or side % 64 == 0
+    assert tilings(512, 512) == [(512, 512)]
+    assert mic.info(mic.encode(np.zeros((600, 10), np.uint16), quality=0, tile=16)).tiles == 38
+
+
+def test_tiling_choice_keeps_the_cheaper_stream():
+    """Of the two tilings the encoder keeps the one of lower rate + lambda * distortion,
+    and the stream it returns is exactly that candidate's."""
+    from mic.bitstream.schema import unpack_header
+    from mic.lossy import LossyTileEncoder, tilings
+
+    rng = np.random.default_rng(5)
+    img = (np.cumsum(rng.integers(-2, 3, (640, 96)), 0) + 2000).astype(np.uint16)
+    got = mic.encode(img, quality=2)
+    v = img.reshape(1, 640, 96, 1)
+    costs = {}
+    for th, tw in tilings(640, 96):
+        blob = mic.encode(img, quality=2, tile=(th, tw))
+        enc = LossyTileEncoder(unpack_header(blob)[0], 2)
+        enc.plan(v)
+        err = mic.decode(blob).astype(np.float64) - img
+        costs[blob] = enc.rd_cost(len(blob), float(np.sum(err * err)))
+    assert got == min(costs, key=costs.get) and len(costs) == 2
 
 
 def test_tiles_share_one_normalisation():

@@ -82,10 +82,13 @@ WHOLE_TILE = 0xFFFFFFFF
 ALIGN = 64
 LEVELS = 5
 NBANDS = 1 + 3 * LEVELS
-#: the default tile side.  Train, BD-rate against 512 (every tile normalised alike): the
-#: fewest tiles of at most 1024 x 1024 were +0.4 % on average over 7 images of 768 x 1024
-#: to 3062 x 2394 (-2.6 % to +4.3 %), so 512 stays (less memory, finer random access)
+#: the tile side of a :class:`LossyTileEncoder` whose header names none
 DEFAULT_TILE = 512
+#: the side of the large tiling :func:`tilings` offers beside DEFAULT_TILE.  Train
+#: (benches/tile_gain.py, 7 large images): large tiles alone were +0.2 % BD on average
+#: against 512 (a 1416 x 1420 DX -8.0 %, a 3062 x 2394 mammogram +7.1 %: the one
+#: tiling that wins everywhere does not exist), so mic.encode tries both
+LARGE_TILE = 2048
 DEFAULT_MODEL = "cnn"
 ACT_FRAC = 10
 #: orthonormal colour transform (rows: Y, C1, C2) and the offsets centring C1, C2
@@ -94,7 +97,7 @@ YCC = np.array([[1, 1, 1], [1, 0, -1], [1, -2, 1]], np.float64) / \
 YCC_OFFSET = np.array([0.0, 0.5, 0.5])
 
 __all__ = ["LossyTileEncoder", "LossyTileDecoder", "available_models", "qualities",
-           "load_model", "clear_cache", "DEFAULT_MODEL"]
+           "load_model", "clear_cache", "DEFAULT_MODEL", "tilings", "even_tiles"]
 
 
 # ----------------------------------------------------------------------------- models
@@ -486,6 +489,37 @@ def _reconstruct(lm: LoadedModel, quality: int, yhat: list[np.ndarray]) -> np.nd
     return x
 
 
+def even_tiles(rows: int, cols: int, side: int = LARGE_TILE) -> tuple[int, int]:
+    """Per axis the fewest tiles of at most ``side`` pixels, cut evenly, sides rounded up
+    to a multiple of ``ALIGN`` (never beyond the frame).
+
+    >>> even_tiles(2500, 2048), even_tiles(600, 10), even_tiles(4000, 3000)
+    ((1280, 2048), (600, 10), (2048, 1536))
+    """
+    def one(n: int) -> int:
+        k = -(-n // side)
+        return min(n, -(-(-(-n // k)) // ALIGN) * ALIGN)
+
+    return one(rows), one(cols)
+
+
+def tilings(rows: int, cols: int) -> list[tuple[int, int]]:
+    """The tile shapes ``mic.encode`` tries when the caller names none: DEFAULT_TILE
+    squares and, for a frame larger than that, the fewest even tiles of at most
+    LARGE_TILE a side (fewer tiles: less side information per tile and longer-range
+    correlation, which wins at low rates on uniform radiographs; smaller tiles adapt
+    their regions, table biases and filters locally, which wins beside large
+    backgrounds).  The encoder keeps the stream of lower rate + lambda * distortion.
+
+    >>> tilings(512, 512), tilings(1416, 1420)
+    ([(512, 512)], [(512, 512), (1416, 1420)])
+    """
+    out = [(DEFAULT_TILE, DEFAULT_TILE)]
+    if rows > DEFAULT_TILE or cols > DEFAULT_TILE:
+        out.append(even_tiles(rows, cols))
+    return out
+
+
 def _pad(x: np.ndarray) -> np.ndarray:
     h, w = x.shape
     ph, pw = (-h) % ALIGN, (-w) % ALIGN
@@ -620,6 +654,13 @@ class LossyTileEncoder:
             lo = v.min(axis=(0, 1, 2)).astype(np.int64)
             hi = v.max(axis=(0, 1, 2)).astype(np.int64)
             self.span_bits = max(1, int((hi - lo).max()).bit_length())
+
+    def rd_cost(self, nbytes: int, sse: float) -> float:
+        """Rate + lambda * distortion of a whole stream of ``nbytes`` whose decoded samples
+        differ from the input by the squared error ``sse`` (after :meth:`plan`; the
+        lambda of the quality, per squared sample unit of the image's normalisation)."""
+        scale = float((1 << (self.span_bits or 1)) - 1)
+        return 8.0 * nbytes + self.lam / (scale * scale) * sse
 
     def _bits(self, span: int) -> int:
         """Normalisation bits of a tile whose largest span is ``span``."""

@@ -330,7 +330,10 @@ def _encode_out_path(rel: Path) -> Path:
               help="Significant bits per sample. Default: what the file declares "
                    "(DICOM Bits Stored) if the values fit, else the bits the values use.")
 @click.option("--tile", default=None, metavar="N|RxC",
-              help="Code each frame as independent tiles of N x N (or R x C) pixels.")
+              help="Code each frame as independent tiles of N x N (or R x C) pixels. "
+                   "Default: lossless, whole frames; lossy, 512 x 512 tiles or, for a frame "
+                   "above 512, the fewest even tiles of at most 2048 a side where that costs "
+                   "less rate + lambda * distortion.")
 @click.option("--photometric", type=click.Choice(["MONOCHROME1", "MONOCHROME2", "RGB"],
                                                  case_sensitive=False), default=None,
               help="Override the photometric interpretation (default: from the file).")

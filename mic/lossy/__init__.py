@@ -655,12 +655,16 @@ class LossyTileEncoder:
             hi = v.max(axis=(0, 1, 2)).astype(np.int64)
             self.span_bits = max(1, int((hi - lo).max()).bit_length())
 
+    def sample_lam(self, scale: float) -> float:
+        """The quality's lambda per squared sample unit of a plane normalised by ``scale``
+        (``2**bits - 1``)."""
+        return self.lam / (scale * scale)
+
     def rd_cost(self, nbytes: int, sse: float) -> float:
         """Rate + lambda * distortion of a whole stream of ``nbytes`` whose decoded samples
         differ from the input by the squared error ``sse`` (after :meth:`plan`; the
         lambda of the quality, per squared sample unit of the image's normalisation)."""
-        scale = float((1 << (self.span_bits or 1)) - 1)
-        return 8.0 * nbytes + self.lam / (scale * scale) * sse
+        return 8.0 * nbytes + self.sample_lam(float((1 << (self.span_bits or 1)) - 1)) * sse
 
     def _bits(self, span: int) -> int:
         """Normalisation bits of a tile whose largest span is ``span``."""
@@ -680,7 +684,7 @@ class LossyTileEncoder:
         flag = XFORM_BIAS if bias is not None else 0
         if self.restore and rec is not None:
             bits = [NORM.unpack_from(body, NORM.size * c)[1] for c in range(tile.shape[2])]
-            lam = self.lam / float((1 << bits[0]) - 1) ** 2  # per squared sample unit
+            lam = self.sample_lam(float((1 << bits[0]) - 1))
             record, _ = fit_filters(rec, tile, mask, bits, lam, self.sample_range)
             if record is not None:
                 flag |= XFORM_RESTORE
@@ -770,7 +774,7 @@ class LossyTileEncoder:
         masks = constant_regions(t)
         if not masks:
             return None, body, bias, rec, None
-        lam = REGION_LAMBDA_SCALE * self.lam / (scale * scale)  # per squared sample unit
+        lam = REGION_LAMBDA_SCALE * self.sample_lam(scale)
 
         def cost(nbytes: int, out: np.ndarray) -> float:
             err = out.astype(np.float64) - t

@@ -1,10 +1,12 @@
 """BD-rate of one lossy encoder option, on (its default) against off, on a train-split
 sample, model cnn, six qualities: ``regions`` (constant regions, SPEC 6.6), ``adapt``
-(table biases, SPEC 6.4) or ``restore`` (restoration filter, SPEC 6.7).
+(table biases, SPEC 6.4), ``restore`` (restoration filter, SPEC 6.7) or ``means``
+(non-anchor mean predictors, SPEC 6.4).
 
     .venv/bin/python benches/option_gain.py /path/to/corpus/train regions [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train adapt [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train restore [per_source]
+    .venv/bin/python benches/option_gain.py /path/to/corpus/train means [per_source]
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from mic.eval.bdrate import bd_rate
 from train_sample import rate_psnr, sample_images
 
 QUALITIES = (0, 2, 4, 6, 8, 10)
+OPTIONS = ("regions", "adapt", "restore", "means")
 
 
 def main(argv: list[str]) -> None:
     split, option = Path(argv[0]), argv[1]
-    if option not in ("regions", "adapt", "restore"):
-        raise SystemExit(f"option must be regions, adapt or restore, not {option!r}")
+    if option not in OPTIONS:
+        raise SystemExit(f"option must be one of {', '.join(OPTIONS)}, not {option!r}")
     per_source = int(argv[2]) if len(argv) > 2 else 1
     bds: dict[str, list[float]] = {}
     for row, a, bits in sample_images(split, per_source=per_source):

@@ -53,7 +53,7 @@ def _png(name: str) -> np.ndarray:
 def plane_crcs(stream: bytes) -> list[int]:
     """symbols_crc32 of every coded plane of every tile (SPEC 6.1), in stream order."""
     from mic.lossy import NORM, PLANE, REGION, TILE_HEAD, WHOLE_TILE, XFORM_BIAS, \
-        XFORM_REGION, XFORM_RESTORE, XFORM_YCC, XFORM_YCC_REGION
+        XFORM_MEANS, XFORM_REGION, XFORM_RESTORE, XFORM_YCC, XFORM_YCC_REGION
 
     def skip_region(p: bytes, off: int, k: int) -> int | None:
         """Offset after a region record; None for a whole-tile record (no plane follows)."""
@@ -67,7 +67,7 @@ def plane_crcs(stream: bytes) -> list[int]:
             continue
         p = stream[sp.payload_start + 8:sp.payload_end]
         (xform,) = TILE_HEAD.unpack_from(p, 0)
-        xform &= ~(XFORM_BIAS | XFORM_RESTORE)  # biases: inside the words; filter: after
+        xform &= ~(XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS)  # inside the words; filter: after
         off = TILE_HEAD.size
         colour = xform in (XFORM_YCC, XFORM_YCC_REGION)
         if colour:
@@ -137,6 +137,19 @@ def sources() -> list[dict]:
                 "origin": "tests/data/us_breast_rgb.png, defaults"})
     out.append({"name": "cnn_q4_mr_bars_restore", "array": bars, "model": "cnn", "quality": 4,
                 "origin": "cnn_q3_mr_bars_region's image, defaults"})
+    for src in out:  # the streams above predate the mean predictors: they stay as they were
+        src["means"] = False
+    # mean predictors (SPEC 6.4, xform flag 16), the default encoder: a grey CT crop with
+    # the other tools off, the RGB ultrasound and the MR between bars in 32x32 tiles (whole-
+    # tile records, which never carry the flag, beside region tiles that do)
+    out.append({"name": "cnn_q6_ct_means", "array": ct[64:192, 64:192], "model": "cnn",
+                "quality": 6, "regions": False, "adapt": False, "restore": False,
+                "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], means on"})
+    out.append({"name": "cnn_q4_us_rgb_means", "array": rgb, "model": "cnn", "quality": 4,
+                "origin": "tests/data/us_breast_rgb.png, defaults (means on)"})
+    out.append({"name": "cnn_q5_mr_bars_means_tiles32", "array": bars, "model": "cnn",
+                "quality": 5, "tile": 32,
+                "origin": "cnn_q3_mr_bars_region's image in 32x32 tiles, defaults (means on)"})
     return out
 
 
@@ -170,6 +183,19 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
     b[crc_at] ^= 0x01
     out.append(("symbols_crc_flip", forge.refresh_crc(b, tile), "MicChecksumError",
                 "symbols_crc32 of the plane changed (segment CRC recomputed)"))
+    # the means flag (16) on a whole-tile record, which has no plane to predict
+    from mic.lossy import TILE_HEAD, WHOLE_TILE, XFORM_MEANS, XFORM_REGION
+
+    bars = base["cnn_q2_mr_bars_tiles32"]
+    for t in forge.spans(bars):
+        at = t.payload_start + 8
+        if t.tag == TAG_TILE and TILE_HEAD.unpack_from(bars, at)[0] == XFORM_REGION and \
+                struct.unpack_from("<I", bars, at + 1 + 5 + 4)[0] == WHOLE_TILE:
+            b = bytearray(bars)
+            b[at] |= XFORM_MEANS
+            out.append(("means_on_whole_tile", forge.refresh_crc(b, t), "MicFormatError",
+                        "xform flag 16 (predicted means) on a whole-tile region record"))
+            break
     b = bytearray(s)
     b[(tile.payload_start + tile.payload_end) // 2] ^= 0x40
     out.append(("coded_word_flip", forge.refresh_crc(b, tile), "MicFormatError",
@@ -185,7 +211,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     for src in sources():
         arr = src["array"]
         opts = {"quality": src["quality"], "model": src["model"]}
-        for key in ("tile", "regions", "adapt", "restore"):
+        for key in ("tile", "regions", "adapt", "restore", "means"):
             if key in src:
                 opts[key] = src[key]
         stream = mic.encode(arr, **opts)

@@ -257,6 +257,8 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
         enc_opts["adapt"] = False
     if options.get("no_restore") and lossy:
         enc_opts["restore"] = False
+    if options.get("no_means") and lossy:
+        enc_opts["means"] = False
     t0 = time.perf_counter()
     if options.get("target"):
         kind, value = options["target"]
@@ -326,6 +328,9 @@ def _encode_out_path(rel: Path) -> Path:
 @click.option("--no-restore", is_flag=True,
               help="Lossy: never send a restoration filter for the decoder to apply "
                    "(SPEC 6.7); encodes faster.")
+@click.option("--no-means", is_flag=True,
+              help="Lossy: never predict the means of detail coefficients from their "
+                   "decoded neighbours (SPEC 6.4).")
 @click.option("--bits-stored", type=click.IntRange(1, 16), default=None,
               help="Significant bits per sample. Default: what the file declares "
                    "(DICOM Bits Stored) if the values fit, else the bits the values use.")
@@ -343,7 +348,7 @@ def _encode_out_path(rel: Path) -> Path:
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
 def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | None,
                target_bpp: float | None, model: str | None, no_regions: bool,
-               no_adapt: bool, no_restore: bool, bits_stored: int | None,
+               no_adapt: bool, no_restore: bool, no_means: bool, bits_stored: int | None,
                tile: str | None, photometric: str | None, force: bool, jobs: int,
                quiet: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
@@ -369,11 +374,12 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
     if model and quality is None and not targets:
         raise click.BadParameter("--model needs --quality or a target (lossless has no model)")
     for flag, name in ((no_regions, "--no-regions"), (no_adapt, "--no-adapt"),
-                       (no_restore, "--no-restore")):
+                       (no_restore, "--no-restore"), (no_means, "--no-means")):
         if flag and quality is None and not targets:
             raise click.BadParameter(f"{name} needs --quality or a target (lossy only)")
     options = {"quality": quality, "target": targets[0] if targets else None, "model": model,
                "no_regions": no_regions, "no_adapt": no_adapt, "no_restore": no_restore,
+               "no_means": no_means,
                "bits_stored": bits_stored,
                "tile": parse_tile(tile),
                "photometric": photometric.upper() if photometric else None}

@@ -72,6 +72,14 @@ XFORM_NONE, XFORM_YCC, XFORM_REGION, XFORM_YCC_REGION = 0, 1, 2, 3
 XFORM_BIAS = 4
 #: xform flag: a restoration filter record follows the last plane (SPEC 6.7)
 XFORM_RESTORE = 8
+#: xform flag: each detail band's non-anchor pass is preceded by its mean-predictor
+#: record, and its values are coded about the predicted means (SPEC 6.4)
+XFORM_MEANS = 16
+#: a mean predictor's two weights (horizontal, vertical pair of anchors) are integers in
+#: [-PRED_ONE, PRED_ONE - 1], in units of 1 / PRED_ONE
+PRED_ONE = 64
+#: the information a band's predictor must save (bits) beyond its record's 14 to be sent
+PRED_MIN_GAIN_BITS = 0.0
 #: table biases lie in [-BIAS_MAX, BIAS_MAX], one per band
 BIAS_MAX = 7
 #: a plane's constant-region record (xform 2): the value, then a shape stream
@@ -327,9 +335,15 @@ class _Planes:
         return tab
 
     def run(self, coder, ll_mean: int, h16: np.ndarray | None,  # noqa: ANN001
-            ys: list[np.ndarray] | None = None, ll_table=None) -> list[np.ndarray]:  # noqa: ANN001
+            ys: list[np.ndarray] | None = None, ll_table=None,  # noqa: ANN001
+            predictor=None) -> list[np.ndarray]:  # noqa: ANN001
         """``ll_table(residuals or None) -> table index`` codes the LL anchors' table (the
-        encoder chooses it from the residuals, the decoder reads it)."""
+        encoder chooses it from the residuals, the decoder reads it).  ``predictor(band,
+        pairs, y or None, tab) -> weights or None`` (only for tiles with XFORM_MEANS)
+        codes each detail band's mean-predictor record before its non-anchor pass: the
+        encoder fits and chooses it from the pass's values ``y``, the decoder reads it.
+        The means are passed to ``coder`` in symbol units; a band coded with a predictor
+        is returned as float64 (its non-anchors ``q + mu``), the others as int64."""
         ctx = self.lm.uses_context
         self.h16 = h16
         self.hyper = None if h16 is None else np.ascontiguousarray(h16.reshape(h16.shape[0], -1).T)
@@ -386,21 +400,45 @@ class _Planes:
                     if o >= 2:
                         s1, s1b, flags = lm_here[1], _box(lm_here[1]), flags | 4
                 out = np.zeros((h, w), np.int64)
+                fine = None
                 for parity in (0, 1):
                     ii, jj = self._positions(h, w, parity)
                     lma = _logmag(out) if (ctx and parity == 1) else empty
                     feats = _band_ctx(ii, jj, p, pb, s0, s0b, s1, s1b, lma,
                                       flags | (8 if (ctx and parity == 1) else 0))
                     tab = self._scales(lv + 1, ii, jj, feats, b, parity == 0)
-                    out[ii, jj] = coder(y[ii, jj] if y is not None else None,
-                                        np.zeros(ii.size, np.int64), tab, b)
-                yhat[b] = out
+                    yp = y[ii, jj] if y is not None else None
+                    weights = None
+                    if predictor is not None and parity == 1:
+                        pairs = anchor_pairs(out, ii, jj)
+                        weights = predictor(b, pairs, yp, tab)
+                    if weights is None:
+                        out[ii, jj] = coder(yp, np.zeros(ii.size, np.int64), tab, b)
+                        continue
+                    mu = pairs @ np.asarray(weights, np.int64)  # in 1 / PRED_ONE
+                    v = coder(yp, mu / PRED_ONE, tab, b) * PRED_ONE + mu
+                    out[ii, jj] = np.sign(v) * ((np.abs(v) + PRED_ONE // 2) // PRED_ONE)
+                    fine = out.astype(np.float64)
+                    fine[ii, jj] = v / PRED_ONE
+                yhat[b] = out if fine is None else fine
                 lm_here.append(_logmag(out) if ctx else out)
             lm_prev = lm_here
         return yhat
 
 
 _POSITIONS: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def anchor_pairs(out: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+    """(N, 2) int64: for the non-anchors (ii, jj) of a band whose anchors ``out`` holds,
+    the sums of the left + right and of the upper + lower anchors (mirrored at the
+    borders, where the mirror of a non-anchor's neighbour is again an anchor)."""
+    h, w = out.shape
+    iu = np.where(ii > 0, ii - 1, min(1, h - 1))
+    idn = np.where(ii + 1 < h, ii + 1, max(h - 2, 0))
+    jl = np.where(jj > 0, jj - 1, min(1, w - 1))
+    jr = np.where(jj + 1 < w, jj + 1, max(w - 2, 0))
+    return np.stack([out[ii, jl] + out[ii, jr], out[iu, jj] + out[idn, jj]], 1)
 _FIX = float(1 << (ACT_FRAC - 4))  # logmag (4 fractional bits) -> ACT_FRAC fixed point
 _ctx_kernel = None
 
@@ -442,6 +480,39 @@ def _band_ctx(ii: np.ndarray, jj: np.ndarray, p: np.ndarray, pb: np.ndarray, s0:
     out = np.zeros((ii.size, 8), np.float64)
     _ctx_kernel(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, _FIX, out)
     return out
+
+
+def fit_predictor(pairs: np.ndarray, u: np.ndarray, tab: np.ndarray, tables  # noqa: ANN001
+                  ) -> np.ndarray | None:
+    """Encoder: the mean-predictor weights (int64 (2,), in 1 / PRED_ONE) of a non-anchor
+    pass whose values in symbol units are ``u``, from the anchor sums ``pairs`` (see
+    :func:`anchor_pairs`): least squares, rounded and clipped to the record's range; or
+    None where coding ``round(u - mu)`` under the pass's tables ``tab`` would not save
+    more information than the record costs (14 bits + PRED_MIN_GAIN_BITS)."""
+    a = pairs.astype(np.float64)
+    if u.size < 2 or not a.any():
+        return None
+    c, *_ = np.linalg.lstsq(a, u, rcond=None)
+    weights = np.clip(np.rint(c * PRED_ONE), -PRED_ONE, PRED_ONE - 1).astype(np.int64)
+    if not weights.any():
+        return None
+    mu = (pairs @ weights) / PRED_ONE
+    saved = _info_bits(np.rint(u), tab, tables) - _info_bits(np.rint(u - mu), tab, tables)
+    return weights if saved > 14.0 + PRED_MIN_GAIN_BITS else None
+
+
+def _info_bits(v: np.ndarray, tab: np.ndarray, tables) -> float:  # noqa: ANN001 - TableSet
+    """Bits of the integer values ``v``, element i under table ``tab[i]`` (escapes: the
+    escape symbol and the escape coding)."""
+    from ..entropy import escape_bits
+    from ..quant import zigzag
+
+    v = v.astype(np.int64)
+    half = np.asarray(tables.half, np.int64)[tab]
+    inside = np.abs(v) <= half
+    idx = np.asarray(tables.offsets, np.int64)[tab] + np.where(inside, v + half, 2 * half + 1)
+    f = np.asarray(tables.flat)[idx].astype(np.float64)
+    return float(np.sum(20.0 - np.log2(f))) + escape_bits(zigzag(v[~inside]))
 
 
 def _ll_pred(v: np.ndarray, i: int, ll_mean: int) -> np.ndarray:
@@ -612,12 +683,15 @@ class LossyTileEncoder:
     bias each band's table indexes where that codes the tile in fewer bits (SPEC 6.4; a
     second coding pass); ``restore`` (default True): fit a restoration filter to the
     decoded tile and send it where it lowers rate + lambda * distortion (SPEC 6.7,
-    :mod:`mic.lossy.restore`).
+    :mod:`mic.lossy.restore`); ``means`` (default True): code each detail band's
+    non-anchors about a mean predicted from their four anchors by two weights fitted to
+    the band and sent where they save bits (SPEC 6.4; a tile flag and 15 bits per plane
+    even where no band uses one).
     """
 
     def __init__(self, header: Header, quality: int, model: str = DEFAULT_MODEL,
                  rdo: bool = True, regions: bool = True, adapt: bool = True,
-                 restore: bool = True, **options: Any) -> None:
+                 restore: bool = True, means: bool = True, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossy option(s): {sorted(options)}")
         if not isinstance(model, str):
@@ -631,6 +705,7 @@ class LossyTileEncoder:
         self.regions = bool(regions)
         self.adapt = bool(adapt)
         self.restore = bool(restore)
+        self.means = bool(means)
         #: the training loss's lambda * 255^2 (per unit of squared error in pixel units)
         self.lam = float(lm.config["lambdas"][quality]) * 255.0 ** 2
         header.model_id = lm.id
@@ -682,6 +757,8 @@ class LossyTileEncoder:
         region, body, bias, rec, mask = self._choose(
             tile, self._code_rgb if rgb else self._code_gray)
         flag = XFORM_BIAS if bias is not None else 0
+        if self.means and not (region is not None and rec is None):  # planes follow
+            flag |= XFORM_MEANS
         if self.restore and rec is not None:
             bits = [NORM.unpack_from(body, NORM.size * c)[1] for c in range(tile.shape[2])]
             lam = self.sample_lam(float((1 << bits[0]) - 1))
@@ -802,7 +879,9 @@ class LossyTileEncoder:
                       record: list | None = None) -> tuple[bytes, np.ndarray | None]:
         """A float plane in normalised units -> (plane bytes, and with ``recon`` the
         decoder's float reconstruction of it).  ``bias``: the table biases to code first
-        and apply (SPEC 6.4); ``record``: receives (band, q, table) of every MLP-coded pass."""
+        and apply (SPEC 6.4); ``record``: receives (band, q, table) of every MLP-coded pass.
+        With the ``means`` option every detail band's non-anchor pass is preceded by its
+        mean-predictor record (the tile gets XFORM_MEANS)."""
         from ..entropy import (
             encode_escapes, encode_grouped, escape_bits, information_bits, new_encoder, words,
         )
@@ -811,7 +890,7 @@ class LossyTileEncoder:
         from ..models.wavelet import dwt97
         from ..quant import quantize_rdo, quantize_residual, split_escapes, zigzag
 
-        lm, qual = self.lm, self.quality
+        lm, qual, means = self.lm, self.quality, self.means
         xp = _pad(x) - 0.5
         hp, wp = xp.shape
         ll, bands = dwt97(xp, LEVELS)
@@ -842,9 +921,9 @@ class LossyTileEncoder:
         shrink = np.exp(lm.log_shrink_of(qual))
 
         def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
-            if self.rdo and band >= 0:
+            if self.rdo and band >= 0:  # mu in symbol units (band 0: shrink 1)
                 s = float(shrink[band])
-                q = quantize_rdo(yv / s, mu / s, tab, lm.ybank.tables,
+                q = quantize_rdo(yv / s, mu, tab, lm.ybank.tables,
                                  RDO_LAMBDA_SCALE * self.lam * s * s / gains[band] ** 2)
             else:  # band -1: the LL anchors, whose values the table choice assumed
                 q = quantize_residual(yv, mu.astype(np.float64))
@@ -865,7 +944,20 @@ class LossyTileEncoder:
             self.information_bits += float(np.log2(n_tab))
             return t
 
-        yhat = _Planes(lm, qual, hp, wp, bias).run(coder, ll_mean, h16, ys, ll_table)
+        def predictor(band: int, pairs: np.ndarray, yv: np.ndarray, tab: np.ndarray
+                      ) -> np.ndarray | None:
+            weights = fit_predictor(pairs, yv / float(shrink[band]), tab, lm.ybank.tables)
+            record = np.zeros(1, np.int32) if weights is None else \
+                np.concatenate([[1], weights]).astype(np.int32)
+            uniform_encode(enc, record[:1], 2)
+            if weights is not None:
+                uniform_encode(enc, weights + PRED_ONE, 2 * PRED_ONE)
+            self.information_bits += 1.0 + (0.0 if weights is None else 14.0)
+            state["crc"] = zlib.crc32(record.astype("<i4").tobytes(), state["crc"])
+            return weights
+
+        yhat = _Planes(lm, qual, hp, wp, bias).run(coder, ll_mean, h16, ys, ll_table,
+                                                   predictor if means else None)
         w = words(enc).astype("<u4")
         rec = _reconstruct(lm, qual, yhat)[:x.shape[0], :x.shape[1]] if recon else None
         return PLANE.pack(ll_mean, state["crc"], w.size) + w.tobytes(), rec
@@ -916,8 +1008,9 @@ class LossyTileDecoder:
         off = TILE_HEAD.size
         biased = bool(xform & XFORM_BIAS)
         restored = bool(xform & XFORM_RESTORE)
-        flags = xform & (XFORM_BIAS | XFORM_RESTORE)
-        xform &= ~(XFORM_BIAS | XFORM_RESTORE)
+        means = bool(xform & XFORM_MEANS)
+        flags = xform & (XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS)
+        xform &= ~(XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS)
         keep = np.zeros((rows, cols, self.samples), np.bool_)  # constant-region pixels
         bits_of: list[int] = []
         whole = False
@@ -941,7 +1034,7 @@ class LossyTileDecoder:
             else:
                 planes = []
                 for _ in range(3):
-                    x, off = self._decode_plane(payload, off, rows, cols, biased)
+                    x, off = self._decode_plane(payload, off, rows, cols, biased, means)
                     planes.append(x)
                 out[:] = _rgb_samples(np.stack(planes, -1), float((1 << bits) - 1),
                                       [lo for lo, _ in norms], self.sample_range)
@@ -960,13 +1053,15 @@ class LossyTileDecoder:
                     out[:, :, c] = region[0][0]
                     whole = True
                     continue
-                x, off = self._decode_plane(payload, off, rows, cols, biased)
+                x, off = self._decode_plane(payload, off, rows, cols, biased, means)
                 out[:, :, c] = _samples(x, float((1 << bits) - 1), lo, self.sample_range)
                 if region is not None:
                     out[:, :, c][region[1]] = region[0][0]
                     keep[:, :, c] = region[1]
         else:
             raise MicFormatError(f"unknown lossy colour transform {xform | flags}")
+        if whole and means:
+            raise MicFormatError("lossy mean predictors on a whole-tile region")
         if restored:
             from .restore import apply_filters, parse_record
 
@@ -1013,7 +1108,7 @@ class LossyTileDecoder:
         return lo, bits
 
     def _decode_plane(self, buf: memoryview, off: int, rows: int, cols: int,
-                      biased: bool = False) -> tuple[np.ndarray, int]:
+                      biased: bool = False, means: bool = False) -> tuple[np.ndarray, int]:
         from ..entropy import decode_escapes, decode_grouped, new_decoder
         from ..entropy.coder import read_words, uniform_decode
         from ..entropy.shape import decode_small
@@ -1062,7 +1157,16 @@ class LossyTileDecoder:
         def ll_table(_res: None) -> int:
             return int(uniform_decode(dec, 1, n_tab)[0])
 
-        yhat = _Planes(lm, qual, hp, wp, bias).run(coder, ll_mean, h16, None, ll_table)
+        def predictor(_band: int, _pairs: np.ndarray, _y: None, _tab: np.ndarray
+                      ) -> np.ndarray | None:
+            record = uniform_decode(dec, 1, 2)
+            if record[0]:
+                record = np.concatenate([record, uniform_decode(dec, 2, 2 * PRED_ONE) - PRED_ONE])
+            state["crc"] = zlib.crc32(record.astype("<i4").tobytes(), state["crc"])
+            return record[1:] if record[0] else None
+
+        yhat = _Planes(lm, qual, hp, wp, bias).run(coder, ll_mean, h16, None, ll_table,
+                                                   predictor if means else None)
         if state["crc"] != crc:
             raise MicChecksumError(
                 "lossy tile: CRC-32 of the decoded symbols does not match (corrupt data or a "

@@ -89,7 +89,7 @@ def test_means_decode_and_save_bits_on_a_real_ct(quality, monkeypatch):
     off = mic.encode(a, quality=quality, regions=False, adapt=False, restore=False, means=False)
     assert all(t[0] & XFORM_MEANS for t in tile_payloads(on))
     assert not any(t[0] & XFORM_MEANS for t in tile_payloads(off))
-    assert len(used) == 15 and any(used)  # one decision per detail band
+    assert 0 < len(used) <= 15 and any(used)  # at most one decision per detail band
     d_on, d_off = mic.decode(on), mic.decode(off)
     assert d_on.shape == a.shape and d_on.dtype == a.dtype
     # the predictors code nearer values for fewer bits; PSNR stays within a hair

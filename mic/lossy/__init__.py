@@ -341,7 +341,8 @@ class _Planes:
         encoder chooses it from the residuals, the decoder reads it).  ``predictor(band,
         pairs, y or None, tab) -> weights or None`` (only for tiles with XFORM_MEANS)
         codes each detail band's mean-predictor record before its non-anchor pass: the
-        encoder fits and chooses it from the pass's values ``y``, the decoder reads it.
+        encoder fits and chooses it from the pass's values ``y``, the decoder reads it;
+        a band whose anchors are all zero has no record (nothing to predict from).
         The means are passed to ``coder`` in symbol units; a band coded with a predictor
         is returned as float64 (its non-anchors ``q + mu``), the others as int64."""
         ctx = self.lm.uses_context
@@ -409,8 +410,8 @@ class _Planes:
                     tab = self._scales(lv + 1, ii, jj, feats, b, parity == 0)
                     yp = y[ii, jj] if y is not None else None
                     weights = None
-                    if predictor is not None and parity == 1:
-                        pairs = anchor_pairs(out, ii, jj)
+                    if predictor is not None and parity == 1 and out.any():
+                        pairs = anchor_pairs(out, ii, jj)  # (all-zero anchors: no record)
                         weights = predictor(b, pairs, yp, tab)
                     if weights is None:
                         out[ii, jj] = coder(yp, np.zeros(ii.size, np.int64), tab, b)

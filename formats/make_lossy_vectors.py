@@ -53,7 +53,7 @@ def _png(name: str) -> np.ndarray:
 def plane_crcs(stream: bytes) -> list[int]:
     """symbols_crc32 of every coded plane of every tile (SPEC 6.1), in stream order."""
     from mic.lossy import NORM, PLANE, REGION, TILE_HEAD, WHOLE_TILE, XFORM_BIAS, \
-        XFORM_MEANS, XFORM_REGION, XFORM_RESTORE, XFORM_YCC, XFORM_YCC_REGION
+        XFORM_MEANS, XFORM_PASS_BIAS, XFORM_REGION, XFORM_RESTORE, XFORM_YCC, XFORM_YCC_REGION
 
     def skip_region(p: bytes, off: int, k: int) -> int | None:
         """Offset after a region record; None for a whole-tile record (no plane follows)."""
@@ -67,7 +67,7 @@ def plane_crcs(stream: bytes) -> list[int]:
             continue
         p = stream[sp.payload_start + 8:sp.payload_end]
         (xform,) = TILE_HEAD.unpack_from(p, 0)
-        xform &= ~(XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS)  # inside the words; filter: after
+        xform &= ~(XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS)  # in the words
         off = TILE_HEAD.size
         colour = xform in (XFORM_YCC, XFORM_YCC_REGION)
         if colour:
@@ -137,8 +137,9 @@ def sources() -> list[dict]:
                 "origin": "tests/data/us_breast_rgb.png, defaults"})
     out.append({"name": "cnn_q4_mr_bars_restore", "array": bars, "model": "cnn", "quality": 4,
                 "origin": "cnn_q3_mr_bars_region's image, defaults"})
-    for src in out:  # the streams above predate the mean predictors: they stay as they were
-        src["means"] = False
+    for src in out:  # the streams above predate the mean predictors and the per-pass table
+        src["means"] = False  # biases: they stay as they were
+        src["constants"] = {"PASS_BIASES": False}
     # mean predictors (SPEC 6.4, xform flag 16), the default encoder: a grey CT crop with
     # the other tools off, the RGB ultrasound and the MR between bars in 32x32 tiles (whole-
     # tile records, which never carry the flag, beside region tiles that do)
@@ -196,12 +197,34 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
             out.append(("means_on_whole_tile", forge.refresh_crc(b, t), "MicFormatError",
                         "xform flag 16 (predicted means) on a whole-tile region record"))
             break
+    # per-pass biases (flag 32) without the table-bias flag (4)
+    from mic.lossy import XFORM_PASS_BIAS
+
+    b = bytearray(s)
+    b[tile.payload_start + 8] |= XFORM_PASS_BIAS
+    out.append(("pass_bias_flag_alone", forge.refresh_crc(b, tile), "MicFormatError",
+                "xform flag 32 (per-pass table biases) without flag 4 (table biases)"))
     b = bytearray(s)
     b[(tile.payload_start + tile.payload_end) // 2] ^= 0x40
     out.append(("coded_word_flip", forge.refresh_crc(b, tile), "MicFormatError",
                 "a bit of the range-coder words flipped (segment CRC recomputed): the symbols "
                 "CRC or the coder must refuse it (MicFormatError or MicChecksumError)"))
     return out
+
+
+def encode_with(arr: np.ndarray, opts: dict, constants: dict) -> bytes:
+    """``mic.encode(arr, **opts)`` with the encoder-only constants of ``mic.lossy`` (choices
+    a decoder never needs, such as ``PASS_BIASES``) set as given for the call."""
+    import mic.lossy as lossy
+
+    saved = {k: getattr(lossy, k) for k in constants}
+    try:
+        for k, v in constants.items():
+            setattr(lossy, k, v)
+        return mic.encode(arr, **opts)
+    finally:
+        for k, v in saved.items():
+            setattr(lossy, k, v)
 
 
 def build() -> tuple[dict[str, bytes], dict, dict]:
@@ -214,7 +237,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         for key in ("tile", "regions", "adapt", "restore", "means"):
             if key in src:
                 opts[key] = src[key]
-        stream = mic.encode(arr, **opts)
+        stream = encode_with(arr, opts, src.get("constants", {}))
         out = mic.decode(stream)
         base[src["name"]] = stream
         info = mic.info(stream)
@@ -229,7 +252,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
             "name": src["name"], "stream": f"{src['name']}.mic", "source": f"{src['name']}.npy",
             "model": src["model"], "model_id": info.model_id,
             "weights_sha256": reg[src["model"]]["sha256"], "quality": src["quality"],
-            "encode_options": opts, "origin": src["origin"], "shape": list(arr.shape),
+            "encode_options": opts, "encoder_constants": src.get("constants", {}),
+            "origin": src["origin"], "shape": list(arr.shape),
             "dtype": str(arr.dtype), "symbols_crc32": plane_crcs(stream),
             "decoded_sha256": samples_sha256(out),
             "psnr_db": round(10 * np.log10(peak * peak / max(float(np.mean(err ** 2)), 1e-12)), 2),

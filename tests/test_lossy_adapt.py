@@ -61,7 +61,7 @@ def test_every_tile_decides_alone():
 def test_out_of_range_biases_are_refused(monkeypatch):
     a, _ = read_image(DATA / "cr_chest_u8.png")
 
-    def forced(record, lm):
+    def forced(record, lm, per_pass=False):  # noqa: ARG001
         b = np.zeros(lossy.NBANDS, np.int64)
         b[4] = lossy.BIAS_MAX + 2  # codable by the small-integer table, invalid as a bias
         return b, 1e9
@@ -88,8 +88,8 @@ def test_unknown_xform_bits_are_refused():
     a, _ = read_image(DATA / "cr_chest_u8.png")
     blob = bytearray(mic.encode(a, quality=3))
     sp = next(s for s in forge.spans(bytes(blob)) if s.tag == b"TILE")
-    blob[sp.payload_start + 8] = 32 | XFORM_BIAS
-    with pytest.raises(mic.MicFormatError, match="colour transform 36"):
+    blob[sp.payload_start + 8] = 64 | XFORM_BIAS
+    with pytest.raises(mic.MicFormatError, match="colour transform 68"):
         mic.decode(forge.refresh_crc(blob, sp))
 
 
@@ -107,3 +107,41 @@ def test_cli_no_adapt(tmp_path):
     assert not xforms((tmp_path / "b.mic").read_bytes())[0] & XFORM_BIAS
     res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), "--no-adapt"])
     assert res.exit_code == 2 and "lossy only" in res.output
+
+
+def test_per_pass_biases_split_anchors_from_non_anchors():
+    """_best_biases(per_pass=True): a detail band's first recorded pass (anchors) sets
+    entry b, its second (non-anchors) entry 15 + b; band 0 has one pass."""
+    lm = lossy.load_model("cnn")
+    rng = np.random.default_rng(3)
+    tab = np.full(4000, 30, np.int32)  # about right for a standard deviation of 1.5
+    wide = np.rint(rng.normal(0, 3.0, 4000)).astype(np.int32)  # wants a larger scale
+    narrow = np.rint(rng.normal(0, 0.5, 4000)).astype(np.int32)  # wants a smaller one
+    record = [(0, narrow, tab), (5, wide, tab), (5, narrow, tab)]
+    per_band, saved_band = lossy._best_biases(record, lm)
+    per_pass, saved_pass = lossy._best_biases(record, lm, per_pass=True)
+    assert per_band.size == lossy.NBANDS and per_pass.size == lossy.NPASS_BIAS
+    assert per_pass[0] == per_band[0]  # band 0: one pass either way
+    assert per_pass[5] > per_band[5] > per_pass[lossy.NBANDS - 1 + 5]
+    assert saved_pass > saved_band
+
+
+def test_encoder_chooses_per_pass_biases_where_they_pay_and_both_decode(monkeypatch):
+    a, _ = read_image(DATA.parent.parent / "mic" / "data" / "ct_abdomen.png")
+    per_pass = mic.encode(a, quality=6)
+    assert xforms(per_pass)[0] & lossy.XFORM_PASS_BIAS
+    monkeypatch.setattr(lossy, "PASS_BIASES", False)
+    per_band = mic.encode(a, quality=6)
+    assert xforms(per_band)[0] & XFORM_BIAS and not xforms(per_band)[0] & lossy.XFORM_PASS_BIAS
+    assert len(per_pass) < len(per_band)
+    for blob in (per_pass, per_band):
+        assert psnr(a, mic.decode(blob), 4095) > 40
+
+
+def test_per_pass_flag_without_biases_is_refused():
+    a, _ = read_image(DATA / "cr_chest_u8.png")
+    blob = bytearray(mic.encode(a, quality=3, adapt=False))
+    sp = next(s for s in forge.spans(bytes(blob)) if s.tag == b"TILE")
+    blob[sp.payload_start + 8] |= lossy.XFORM_PASS_BIAS
+    with pytest.raises(mic.MicFormatError, match="per-pass"):
+        mic.decode(forge.refresh_crc(blob, sp))

@@ -80,6 +80,8 @@ XFORM_MEANS = 16
 PRED_ONE = 64
 #: the information a band's predictor must save (bits) beyond its record's 14 to be sent
 PRED_MIN_GAIN_BITS = 0.0
+#: xform flag (only beside XFORM_BIAS): the table biases are per pass, not per band
+XFORM_PASS_BIAS = 32
 #: table biases lie in [-BIAS_MAX, BIAS_MAX], one per band
 BIAS_MAX = 7
 #: a plane's constant-region record (xform 2): the value, then a shape stream
@@ -90,6 +92,9 @@ WHOLE_TILE = 0xFFFFFFFF
 ALIGN = 64
 LEVELS = 5
 NBANDS = 1 + 3 * LEVELS
+#: per-pass table biases: band 0's non-anchors, each detail band's anchors (entries 1..15)
+#: and non-anchors (entries 16..30)
+NPASS_BIAS = 2 * NBANDS - 1
 #: the tile side of a :class:`LossyTileEncoder` whose header names none
 DEFAULT_TILE = 512
 #: the side of the large tiling :func:`tilings` offers beside DEFAULT_TILE.  Train
@@ -330,8 +335,10 @@ class _Planes:
             cells = ((ii >> s) * w16 + (jj >> s)) if s >= 0 else ((2 * ii) * w16 + 2 * jj)
         tab = mlp_scale_index(lm.mlp, hyper, cells if cells is not None else np.zeros(0),
                               ctx, self.q, band, 0 if anchor else 1, lm.thresholds)
-        if self.bias is not None and self.bias[band]:
-            tab = np.clip(tab + int(self.bias[band]), 0, len(lm.ybank) - 1).astype(np.int32)
+        if self.bias is not None:
+            k = band if (anchor or band == 0 or self.bias.size == NBANDS) else NBANDS - 1 + band
+            if self.bias[k]:
+                tab = np.clip(tab + int(self.bias[k]), 0, len(lm.ybank) - 1).astype(np.int32)
         return tab
 
     def run(self, coder, ll_mean: int, h16: np.ndarray | None,  # noqa: ANN001
@@ -627,26 +634,34 @@ def _region_record(values: list[int] | tuple[int, ...], shape: bytes) -> bytes:
 
 
 # ----------------------------------------------------------------------------- encoder
+#: the encoder may send table biases per pass (XFORM_PASS_BIAS) where they save more than
+#: per band (False: per band only; for measuring them, benches/pass_bias_gain.py)
+PASS_BIASES = True
 #: table biases are sent only if they save more than this many bits per plane
 BIAS_MIN_GAIN_BITS = 16.0
 
 
-def _best_biases(record: list, lm: LoadedModel) -> tuple[np.ndarray, float]:
-    """Per band, the table bias in [-BIAS_MAX, BIAS_MAX] that codes a pass's recorded
-    symbols (band, q, table) in the fewest ideal bits, and the bits that saves net of
-    coding the biases."""
+def _best_biases(record: list, lm: LoadedModel, per_pass: bool = False
+                 ) -> tuple[np.ndarray, float]:
+    """Per band (``per_pass``: per pass, NPASS_BIAS entries), the table bias in
+    [-BIAS_MAX, BIAS_MAX] that codes the recorded symbols (band, q, table; a detail band's
+    anchors before its non-anchors) in the fewest ideal bits, and the bits that saves net
+    of coding the biases."""
     from ..entropy import escape_bits, information_bits
     from ..entropy.shape import small_bits
     from ..quant import split_escapes, zigzag
 
-    bias = np.zeros(NBANDS, np.int64)
+    bias = np.zeros(NPASS_BIAS if per_pass else NBANDS, np.int64)
     saved = 0.0
     n_tab = len(lm.ybank)
     half = lm.ybank.tables.half
-    by_band: dict[int, list] = {}
+    by_key: dict[int, list] = {}
+    passes: dict[int, int] = {}
     for band, q, tab in record:
-        by_band.setdefault(band, []).append((q, tab))
-    for band, parts in by_band.items():
+        n = passes[band] = passes.get(band, 0) + 1
+        key = NBANDS - 1 + band if (per_pass and band > 0 and n % 2 == 0) else band
+        by_key.setdefault(key, []).append((q, tab))
+    for key, parts in by_key.items():
         q = np.concatenate([p[0] for p in parts]).astype(np.int32)
         tab = np.concatenate([p[1] for p in parts]).astype(np.int32)
         costs = []
@@ -655,7 +670,7 @@ def _best_biases(record: list, lm: LoadedModel) -> tuple[np.ndarray, float]:
             sym, esc = split_escapes(q, t2, half)
             costs.append(information_bits(sym, t2, lm.ybank) + escape_bits(zigzag(esc)))
         k = int(np.argmin(costs))
-        bias[band] = k - BIAS_MAX
+        bias[key] = k - BIAS_MAX
         saved += costs[BIAS_MAX] - costs[k]
     return bias, saved - small_bits(bias)
 
@@ -758,6 +773,8 @@ class LossyTileEncoder:
         region, body, bias, rec, mask = self._choose(
             tile, self._code_rgb if rgb else self._code_gray)
         flag = XFORM_BIAS if bias is not None else 0
+        if bias is not None and bias[0].size == NPASS_BIAS:
+            flag |= XFORM_PASS_BIAS
         if self.means and not (region is not None and rec is None):  # planes follow
             flag |= XFORM_MEANS
         if self.restore and rec is not None:
@@ -814,7 +831,9 @@ class LossyTileEncoder:
                 info0 = self.information_bits
                 records: list[list] = [[] for _ in xs]
                 first = [self._encode_plane(x, recon, record=r) for x, r in zip(xs, records)]
-                picks = [_best_biases(r, self.lm) for r in records]
+                forms = [[_best_biases(r, self.lm, per_pass) for r in records]
+                         for per_pass in ((False, True) if PASS_BIASES else (False,))]
+                picks = max(forms, key=lambda f: sum(saved for _, saved in f))
                 if sum(saved for _, saved in picks) <= BIAS_MIN_GAIN_BITS * len(xs):
                     return first, None
                 info1 = self.information_bits
@@ -1010,8 +1029,11 @@ class LossyTileDecoder:
         biased = bool(xform & XFORM_BIAS)
         restored = bool(xform & XFORM_RESTORE)
         means = bool(xform & XFORM_MEANS)
-        flags = xform & (XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS)
-        xform &= ~(XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS)
+        if xform & XFORM_PASS_BIAS and not biased:
+            raise MicFormatError("lossy per-pass table-bias flag without the table-bias flag")
+        biased = (NPASS_BIAS if xform & XFORM_PASS_BIAS else NBANDS) if biased else 0
+        flags = xform & (XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS)
+        xform &= ~(XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS)
         keep = np.zeros((rows, cols, self.samples), np.bool_)  # constant-region pixels
         bits_of: list[int] = []
         whole = False
@@ -1109,7 +1131,8 @@ class LossyTileDecoder:
         return lo, bits
 
     def _decode_plane(self, buf: memoryview, off: int, rows: int, cols: int,
-                      biased: bool = False, means: bool = False) -> tuple[np.ndarray, int]:
+                      biased: int = 0, means: bool = False) -> tuple[np.ndarray, int]:
+        """``biased``: the number of table biases the words start with (0: none)."""
         from ..entropy import decode_escapes, decode_grouped, new_decoder
         from ..entropy.coder import read_words, uniform_decode
         from ..entropy.shape import decode_small
@@ -1123,7 +1146,7 @@ class LossyTileDecoder:
         dec = new_decoder(w)
         bias = None
         if biased:
-            bias = decode_small(dec, NBANDS)
+            bias = decode_small(dec, biased)
             if np.abs(bias).max() > BIAS_MAX:
                 raise MicFormatError(f"lossy table bias beyond +-{BIAS_MAX}: {bias.tolist()}")
         hp, wp = rows + (-rows) % ALIGN, cols + (-cols) % ALIGN

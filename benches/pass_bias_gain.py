@@ -1,0 +1,41 @@
+"""BD-rate of per-pass table biases (SPEC 6.4, xform flag 32) against per-band ones
+(``mic.lossy.PASS_BIASES = False``), default encoder otherwise, model cnn, on a train-split
+sample (one image per source, cropped to 512), six qualities.
+
+    .venv/bin/python benches/pass_bias_gain.py /path/to/corpus/train
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import mic
+import mic.lossy as lossy
+from mic.eval.bdrate import bd_rate
+from train_sample import rate_psnr, sample_images
+
+QUALITIES = (0, 2, 4, 6, 8, 10)
+
+
+def main(argv: list[str]) -> None:
+    bds = []
+    for row, a, bits in sample_images(Path(argv[0]), max_side=512):
+        curves: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        for q in QUALITIES:
+            for on in (False, True):
+                lossy.PASS_BIASES = on
+                blob = mic.encode(a, quality=q, bits_stored=bits)
+                curves[on].append(rate_psnr(8 * len(blob), a, mic.decode(blob), bits))
+        lossy.PASS_BIASES = True
+        bd = bd_rate(*zip(*curves[False]), *zip(*curves[True]))
+        bds.append(bd)
+        print(f"{row['modality']:3s} {row['source'][:30]:30s} {a.shape[0]:5d}x{a.shape[1]:<5d} "
+              f"BD {100 * bd:+6.2f} %", flush=True)
+    print(f"all n={len(bds)} mean BD {100 * np.nanmean(bds):+6.2f} %")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

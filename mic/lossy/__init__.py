@@ -437,16 +437,35 @@ class _Planes:
 _POSITIONS: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
+_pairs_kernel = None
+
+
 def anchor_pairs(out: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
     """(N, 2) int64: for the non-anchors (ii, jj) of a band whose anchors ``out`` holds,
     the sums of the left + right and of the upper + lower anchors (mirrored at the
     borders, where the mirror of a non-anchor's neighbour is again an anchor)."""
-    h, w = out.shape
-    iu = np.where(ii > 0, ii - 1, min(1, h - 1))
-    idn = np.where(ii + 1 < h, ii + 1, max(h - 2, 0))
-    jl = np.where(jj > 0, jj - 1, min(1, w - 1))
-    jr = np.where(jj + 1 < w, jj + 1, max(w - 2, 0))
-    return np.stack([out[ii, jl] + out[ii, jr], out[iu, jj] + out[idn, jj]], 1)
+    global _pairs_kernel
+    if _pairs_kernel is None:
+        import numba as nb
+
+        @nb.njit(cache=True, nogil=True)
+        def k(out, ii, jj, res):  # pragma: no cover - numba
+            h, w = out.shape
+            for n in range(ii.size):
+                i, j = ii[n], jj[n]
+                iu = i - 1 if i > 0 else min(1, h - 1)
+                idn = i + 1 if i + 1 < h else max(h - 2, 0)
+                jl = j - 1 if j > 0 else min(1, w - 1)
+                jr = j + 1 if j + 1 < w else max(w - 2, 0)
+                res[n, 0] = out[i, jl] + out[i, jr]
+                res[n, 1] = out[iu, j] + out[idn, j]
+
+        _pairs_kernel = k
+    res = np.empty((ii.size, 2), np.int64)
+    _pairs_kernel(np.ascontiguousarray(out, np.int64), ii, jj, res)
+    return res
+
+
 _FIX = float(1 << (ACT_FRAC - 4))  # logmag (4 fractional bits) -> ACT_FRAC fixed point
 _ctx_kernel = None
 

@@ -20,15 +20,18 @@ networks.  Each tile is coded independently; per tile:
 5. decoder: the same passes, then inverse gains, inverse wavelet, the learned
    post-filter, de-normalise, round and clip.
 
-Three encoder tools the stream records per tile (the decoder only obeys): a **constant
+Four encoder tools the stream records per tile (the decoder only obeys): a **constant
 region** (:mod:`mic.lossy.region`: an exact-valued area such as CT padding, sent as a
 shape, :mod:`mic.entropy.shape`, filled smoothly before step 2 and written back after
-step 5; SPEC 6.6), **table biases** (one per band, added to the MLP's scale indexes
-in step 4, chosen from a first coding pass; SPEC 6.4), and a **restoration filter**
+step 5; SPEC 6.6), **table biases** (one per band, or per pass: a band's anchors and
+non-anchors apart, added to the MLP's scale indexes in step 4, chosen from a first
+coding pass; SPEC 6.4), **predicted means** of the detail non-anchors (two weights per
+band on the sums of their left + right and upper + lower decoded anchors, fitted by
+least squares and sent where they save bits; SPEC 6.4), and a **restoration filter**
 (:mod:`mic.lossy.restore`: integer diamond filters with activity classes run over the
 decoded samples after step 5, fitted to the original by least squares; SPEC 6.7).  The
 encoder keeps each only where it lowers rate + lambda * distortion (regions, filter) or
-the size (biases).
+the size (biases, means).
 
 A CRC-32 of all decoded symbols is stored per plane: a desync raises
 :class:`~mic.MicChecksumError` instead of returning garbage.  The byte layout is in
@@ -78,8 +81,6 @@ XFORM_MEANS = 16
 #: a mean predictor's two weights (horizontal, vertical pair of anchors) are integers in
 #: [-PRED_ONE, PRED_ONE - 1], in units of 1 / PRED_ONE
 PRED_ONE = 64
-#: the information a band's predictor must save (bits) beyond its record's 14 to be sent
-PRED_MIN_GAIN_BITS = 0.0
 #: xform flag (only beside XFORM_BIAS): the table biases are per pass, not per band
 XFORM_PASS_BIAS = 32
 #: table biases lie in [-BIAS_MAX, BIAS_MAX], one per band
@@ -515,7 +516,7 @@ def fit_predictor(pairs: np.ndarray, u: np.ndarray, tab: np.ndarray, tables  # n
     pass whose values in symbol units are ``u``, from the anchor sums ``pairs`` (see
     :func:`anchor_pairs`): least squares, rounded and clipped to the record's range; or
     None where coding ``round(u - mu)`` under the pass's tables ``tab`` would not save
-    more information than the record costs (14 bits + PRED_MIN_GAIN_BITS)."""
+    more information than the weights cost (14 bits)."""
     a = pairs.astype(np.float64)
     if u.size < 2 or not a.any():
         return None
@@ -525,7 +526,7 @@ def fit_predictor(pairs: np.ndarray, u: np.ndarray, tab: np.ndarray, tables  # n
         return None
     mu = (pairs @ weights) / PRED_ONE
     saved = _info_bits(np.rint(u), tab, tables) - _info_bits(np.rint(u - mu), tab, tables)
-    return weights if saved > 14.0 + PRED_MIN_GAIN_BITS else None
+    return weights if saved > 14.0 else None
 
 
 def _info_bits(v: np.ndarray, tab: np.ndarray, tables) -> float:  # noqa: ANN001 - TableSet
@@ -720,8 +721,8 @@ class LossyTileEncoder:
     decoded tile and send it where it lowers rate + lambda * distortion (SPEC 6.7,
     :mod:`mic.lossy.restore`); ``means`` (default True): code each detail band's
     non-anchors about a mean predicted from their four anchors by two weights fitted to
-    the band and sent where they save bits (SPEC 6.4; a tile flag and 15 bits per plane
-    even where no band uses one).
+    the band and sent where they save bits (SPEC 6.4; a tile flag, and a bit per band
+    whose anchors are not all zero even where the band uses none).
     """
 
     def __init__(self, header: Header, quality: int, model: str = DEFAULT_MODEL,

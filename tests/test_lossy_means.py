@@ -18,7 +18,7 @@ import mic.lossy as lossy  # noqa: E402
 from mic.io import read_image  # noqa: E402
 from mic.lossy import PRED_ONE, XFORM_MEANS, anchor_pairs, fit_predictor  # noqa: E402
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
-from mic_test_helpers import load_forge, tile_payloads  # noqa: E402
+from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads  # noqa: E402,E501
 
 if not REGISTRY_FILE.is_file():
     pytest.skip("no shipped weights in this checkout", allow_module_level=True)
@@ -60,15 +60,15 @@ def test_fit_recovers_the_weights_and_declines_noise():
     pairs = rng.integers(-20, 21, (4000, 2))
     tab = np.full(4000, 40, np.int32)  # a table wide enough for these values
     u = -0.4 * pairs[:, 0] + 0.15 * pairs[:, 1] + rng.normal(0, 1.0, 4000)
-    weights = fit_predictor(pairs, u, tab, lm.ybank.tables)
+    weights = fit_predictor(pairs, u, tab, lm.ybank)
     assert weights is not None
     assert abs(weights[0] + 0.4 * PRED_ONE) <= 2 and abs(weights[1] - 0.15 * PRED_ONE) <= 2
     noise = rng.normal(0, 3.0, 4000)  # no relation to the anchors: nothing to save
-    assert fit_predictor(pairs, noise, tab, lm.ybank.tables) is None
+    assert fit_predictor(pairs, noise, tab, lm.ybank) is None
     assert fit_predictor(np.zeros((10, 2), np.int64), noise[:10], tab[:10],
-                         lm.ybank.tables) is None
+                         lm.ybank) is None
     big = 5.0 * pairs[:, 0]  # beyond the record's range: clipped, still a valid record
-    w2 = fit_predictor(pairs, big, tab, lm.ybank.tables)
+    w2 = fit_predictor(pairs, big, tab, lm.ybank)
     assert w2 is not None and w2[0] == PRED_ONE - 1
 
 
@@ -153,16 +153,5 @@ def test_whole_tile_records_never_carry_the_flag_and_a_forged_one_is_refused():
 
 
 def test_cli_no_means(tmp_path):
-    from click.testing import CliRunner
-
-    from mic.cli import main
-
-    src = DATA / "ct_abdomen_u16.png"
-    run = CliRunner().invoke
-    assert run(main, ["encode", str(src), str(tmp_path / "a.mic"), "--quality", "4"]).exit_code == 0
-    res = run(main, ["encode", str(src), str(tmp_path / "b.mic"), "--quality", "4", "--no-means"])
-    assert res.exit_code == 0, res.output
-    assert tile_payloads((tmp_path / "a.mic").read_bytes())[0][0] & XFORM_MEANS
-    assert not tile_payloads((tmp_path / "b.mic").read_bytes())[0][0] & XFORM_MEANS
-    res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), "--no-means"])
-    assert res.exit_code == 2 and "lossy only" in res.output
+    on, off = cli_xforms_with_and_without(tmp_path, DATA / "ct_abdomen_u16.png", 4, "--no-means")
+    assert on & XFORM_MEANS and not off & XFORM_MEANS

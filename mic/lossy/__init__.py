@@ -510,13 +510,13 @@ def _band_ctx(ii: np.ndarray, jj: np.ndarray, p: np.ndarray, pb: np.ndarray, s0:
     return out
 
 
-def fit_predictor(pairs: np.ndarray, u: np.ndarray, tab: np.ndarray, tables  # noqa: ANN001
+def fit_predictor(pairs: np.ndarray, u: np.ndarray, tab: np.ndarray, bank  # noqa: ANN001
                   ) -> np.ndarray | None:
     """Encoder: the mean-predictor weights (int64 (2,), in 1 / PRED_ONE) of a non-anchor
     pass whose values in symbol units are ``u``, from the anchor sums ``pairs`` (see
     :func:`anchor_pairs`): least squares, rounded and clipped to the record's range; or
-    None where coding ``round(u - mu)`` under the pass's tables ``tab`` would not save
-    more information than the weights cost (14 bits)."""
+    None where coding ``round(u - mu)`` under the pass's tables ``tab`` of ``bank`` would
+    not save more information than the weights cost (14 bits)."""
     a = pairs.astype(np.float64)
     if u.size < 2 or not a.any():
         return None
@@ -525,22 +525,18 @@ def fit_predictor(pairs: np.ndarray, u: np.ndarray, tab: np.ndarray, tables  # n
     if not weights.any():
         return None
     mu = (pairs @ weights) / PRED_ONE
-    saved = _info_bits(np.rint(u), tab, tables) - _info_bits(np.rint(u - mu), tab, tables)
+    saved = _coded_bits(np.rint(u), tab, bank) - _coded_bits(np.rint(u - mu), tab, bank)
     return weights if saved > 14.0 else None
 
 
-def _info_bits(v: np.ndarray, tab: np.ndarray, tables) -> float:  # noqa: ANN001 - TableSet
-    """Bits of the integer values ``v``, element i under table ``tab[i]`` (escapes: the
-    escape symbol and the escape coding)."""
-    from ..entropy import escape_bits
-    from ..quant import zigzag
+def _coded_bits(q: np.ndarray, tab: np.ndarray, bank) -> float:  # noqa: ANN001 - ModelBank
+    """Ideal bits of the integer values ``q``, element i under table ``tab[i]`` of
+    ``bank``: the symbols (escape symbol included) and the escape coding."""
+    from ..entropy import escape_bits, information_bits
+    from ..quant import split_escapes, zigzag
 
-    v = v.astype(np.int64)
-    half = np.asarray(tables.half, np.int64)[tab]
-    inside = np.abs(v) <= half
-    idx = np.asarray(tables.offsets, np.int64)[tab] + np.where(inside, v + half, 2 * half + 1)
-    f = np.asarray(tables.flat)[idx].astype(np.float64)
-    return float(np.sum(20.0 - np.log2(f))) + escape_bits(zigzag(v[~inside]))
+    sym, esc = split_escapes(q, tab, bank.tables.half)
+    return information_bits(sym, tab, bank) + escape_bits(zigzag(esc))
 
 
 def _ll_pred(v: np.ndarray, i: int, ll_mean: int) -> np.ndarray:
@@ -667,14 +663,11 @@ def _best_biases(record: list, lm: LoadedModel, per_pass: bool = False
     [-BIAS_MAX, BIAS_MAX] that codes the recorded symbols (band, q, table; a detail band's
     anchors before its non-anchors) in the fewest ideal bits, and the bits that saves net
     of coding the biases."""
-    from ..entropy import escape_bits, information_bits
     from ..entropy.shape import small_bits
-    from ..quant import split_escapes, zigzag
 
     bias = np.zeros(NPASS_BIAS if per_pass else NBANDS, np.int64)
     saved = 0.0
     n_tab = len(lm.ybank)
-    half = lm.ybank.tables.half
     by_key: dict[int, list] = {}
     passes: dict[int, int] = {}
     for band, q, tab in record:
@@ -684,11 +677,8 @@ def _best_biases(record: list, lm: LoadedModel, per_pass: bool = False
     for key, parts in by_key.items():
         q = np.concatenate([p[0] for p in parts]).astype(np.int32)
         tab = np.concatenate([p[1] for p in parts]).astype(np.int32)
-        costs = []
-        for d in range(-BIAS_MAX, BIAS_MAX + 1):
-            t2 = np.clip(tab + d, 0, n_tab - 1).astype(np.int32)
-            sym, esc = split_escapes(q, t2, half)
-            costs.append(information_bits(sym, t2, lm.ybank) + escape_bits(zigzag(esc)))
+        costs = [_coded_bits(q, np.clip(tab + d, 0, n_tab - 1).astype(np.int32), lm.ybank)
+                 for d in range(-BIAS_MAX, BIAS_MAX + 1)]
         k = int(np.argmin(costs))
         bias[key] = k - BIAS_MAX
         saved += costs[BIAS_MAX] - costs[k]
@@ -986,7 +976,7 @@ class LossyTileEncoder:
 
         def predictor(band: int, pairs: np.ndarray, yv: np.ndarray, tab: np.ndarray
                       ) -> np.ndarray | None:
-            weights = fit_predictor(pairs, yv / float(shrink[band]), tab, lm.ybank.tables)
+            weights = fit_predictor(pairs, yv / float(shrink[band]), tab, lm.ybank)
             record = np.zeros(1, np.int32) if weights is None else \
                 np.concatenate([[1], weights]).astype(np.int32)
             uniform_encode(enc, record[:1], 2)

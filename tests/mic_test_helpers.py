@@ -27,3 +27,22 @@ def tile_payloads(blob: bytes) -> list[bytes]:
     forge = load_forge()
     return [blob[s.payload_start + 8:s.payload_end] for s in forge.spans(blob)
             if s.tag == b"TILE"]
+
+
+def cli_xforms_with_and_without(tmp_path: Path, src: Path, quality: int, flag: str
+                                ) -> tuple[int, int]:
+    """``mic encode SRC --quality Q`` with and without the lossy-only ``flag`` (e.g.
+    ``--no-means``): both must succeed, and ``flag`` without a quality must be a usage
+    error; returns the first tile's xform byte of each stream (with the tool, without)."""
+    from click.testing import CliRunner
+
+    from mic.cli import main
+
+    run = CliRunner().invoke
+    res = run(main, ["encode", str(src), str(tmp_path / "a.mic"), "--quality", str(quality)])
+    assert res.exit_code == 0, res.output
+    res = run(main, ["encode", str(src), str(tmp_path / "b.mic"), "--quality", str(quality), flag])
+    assert res.exit_code == 0, res.output
+    res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), flag])
+    assert res.exit_code == 2 and "lossy only" in res.output
+    return tuple(tile_payloads((tmp_path / n).read_bytes())[0][0] for n in ("a.mic", "b.mic"))

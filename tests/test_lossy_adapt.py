@@ -16,7 +16,7 @@ import mic.lossy as lossy  # noqa: E402
 from mic.io import read_image  # noqa: E402
 from mic.lossy import XFORM_BIAS  # noqa: E402
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
-from mic_test_helpers import load_forge, tile_payloads  # noqa: E402
+from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads  # noqa: E402,E501
 
 if not REGISTRY_FILE.is_file():
     pytest.skip("no shipped weights in this checkout", allow_module_level=True)
@@ -94,19 +94,8 @@ def test_unknown_xform_bits_are_refused():
 
 
 def test_cli_no_adapt(tmp_path):
-    from click.testing import CliRunner
-
-    from mic.cli import main
-
-    src = DATA / "cr_chest_u8.png"
-    run = CliRunner().invoke
-    assert run(main, ["encode", str(src), str(tmp_path / "a.mic"), "--quality", "3"]).exit_code == 0
-    res = run(main, ["encode", str(src), str(tmp_path / "b.mic"), "--quality", "3", "--no-adapt"])
-    assert res.exit_code == 0, res.output
-    assert xforms((tmp_path / "a.mic").read_bytes())[0] & XFORM_BIAS
-    assert not xforms((tmp_path / "b.mic").read_bytes())[0] & XFORM_BIAS
-    res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), "--no-adapt"])
-    assert res.exit_code == 2 and "lossy only" in res.output
+    on, off = cli_xforms_with_and_without(tmp_path, DATA / "cr_chest_u8.png", 3, "--no-adapt")
+    assert on & XFORM_BIAS and not off & XFORM_BIAS
 
 
 def test_per_pass_biases_split_anchors_from_non_anchors():

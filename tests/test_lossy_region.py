@@ -17,7 +17,7 @@ import mic  # noqa: E402
 from mic.io import read_image  # noqa: E402
 from mic.lossy import NORM, REGION, TILE_HEAD, XFORM_NONE, XFORM_REGION, XFORM_YCC_REGION  # noqa: E402,E501
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
-from mic_test_helpers import load_forge, tile_payloads  # noqa: E402
+from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads  # noqa: E402,E501
 
 if not REGISTRY_FILE.is_file():
     pytest.skip("no shipped weights in this checkout", allow_module_level=True)
@@ -133,21 +133,13 @@ def test_colour_layout_in_a_grey_tile_is_refused():
 
 
 def test_cli_no_regions(tmp_path):
-    from click.testing import CliRunner
     from PIL import Image
-
-    from mic.cli import main
 
     src = tmp_path / "mr.png"
     Image.fromarray(mr_with_bars()).save(src)
-    run = CliRunner().invoke
-    assert run(main, ["encode", str(src), str(tmp_path / "a.mic"), "--quality", "3"]).exit_code == 0
-    res = run(main, ["encode", str(src), str(tmp_path / "b.mic"), "--quality", "3", "--no-regions"])
-    assert res.exit_code == 0, res.output
-    assert layout(tile_payloads((tmp_path / "a.mic").read_bytes())[0]) == XFORM_REGION
-    assert layout(tile_payloads((tmp_path / "b.mic").read_bytes())[0]) == XFORM_NONE
-    res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), "--no-regions"])
-    assert res.exit_code == 2 and "lossy only" in res.output
+    on, off = cli_xforms_with_and_without(tmp_path, src, 3, "--no-regions")
+    assert layout(bytes([on])) == XFORM_REGION
+    assert layout(bytes([off])) == XFORM_NONE
 
 
 def _region_masks(blob: bytes, rows: int, cols: int) -> list[tuple[int, np.ndarray]]:

@@ -22,7 +22,7 @@ from mic.lossy import restore  # noqa: E402
 from mic.lossy.restore import (  # noqa: E402
     COEF_MAX, HEAD, ChannelFilter, apply_filters, fit_filters, pack_record, parse_record,
 )
-from mic_test_helpers import load_forge, tile_payloads  # noqa: E402
+from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads  # noqa: E402,E501
 
 DATA = Path(__file__).parent / "data"
 CT = Path(mic.__file__).parent / "data" / "ct_abdomen.png"
@@ -199,16 +199,5 @@ def test_flag_on_a_whole_tile_region_is_refused():
 
 
 def test_cli_no_restore(tmp_path):
-    from click.testing import CliRunner
-
-    from mic.cli import main
-
-    run = CliRunner().invoke
-    assert run(main, ["encode", str(CT), str(tmp_path / "a.mic"), "--quality", "2"]).exit_code == 0
-    res = run(main, ["encode", str(CT), str(tmp_path / "b.mic"), "--quality", "2", "--no-restore"])
-    assert res.exit_code == 0, res.output
-    assert _flags((tmp_path / "a.mic").read_bytes())[0] & lossy.XFORM_RESTORE
-    assert not _flags((tmp_path / "b.mic").read_bytes())[0] & lossy.XFORM_RESTORE
-    res = run(main, ["encode", str(CT), str(tmp_path / "c.mic"), "--no-restore"])
-    assert res.exit_code == 2 and "lossy only" in res.output
-
+    on, off = cli_xforms_with_and_without(tmp_path, CT, 2, "--no-restore")
+    assert on & lossy.XFORM_RESTORE and not off & lossy.XFORM_RESTORE

@@ -11,10 +11,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import mic
 import mic.lossy as lossy
 from mic.eval.bdrate import bd_rate
-from train_sample import rate_psnr, sample_images
+from train_sample import rd_curve, sample_images
 
 QUALITIES = (0, 2, 4, 6, 8, 10)
 LARGE = ("pylibjpeg_cr_kakadu", "pylibjpeg_dx16", "fodicom_cr_lut", "fodicom_mg",
@@ -30,8 +29,7 @@ def main(argv: list[str]) -> None:
         curves = {}
         for name, plan in (("own", lambda self, v: None), ("shared", shared)):
             lossy.LossyTileEncoder.plan = plan
-            curves[name] = [rate_psnr(8 * len(b), a, mic.decode(b), bits) for b in
-                            (mic.encode(a, quality=q, bits_stored=bits) for q in QUALITIES)]
+            curves[name] = rd_curve(a, bits, QUALITIES)
         lossy.LossyTileEncoder.plan = shared
         bd = bd_rate(*zip(*curves["own"]), *zip(*curves["shared"]))
         bds.append(bd)

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-import mic
 import mic.lossy as lossy
 from mic.eval.bdrate import bd_rate
-from train_sample import rate_psnr, sample_images
+from train_sample import rd_curve, sample_images
 
 QUALITIES = (0, 2, 4, 6, 8, 10)
 
@@ -23,12 +22,10 @@ QUALITIES = (0, 2, 4, 6, 8, 10)
 def main(argv: list[str]) -> None:
     bds = []
     for row, a, bits in sample_images(Path(argv[0]), max_side=512):
-        curves: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
-        for q in QUALITIES:
-            for on in (False, True):
-                lossy.PASS_BIASES = on
-                blob = mic.encode(a, quality=q, bits_stored=bits)
-                curves[on].append(rate_psnr(8 * len(blob), a, mic.decode(blob), bits))
+        curves = {}
+        for on in (False, True):
+            lossy.PASS_BIASES = on
+            curves[on] = rd_curve(a, bits, QUALITIES)
         lossy.PASS_BIASES = True
         bd = bd_rate(*zip(*curves[False]), *zip(*curves[True]))
         bds.append(bd)

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-import mic
 from mic.eval.bdrate import bd_rate
 from mic.lossy import tilings
-from train_sample import rate_psnr, sample_images
+from train_sample import rd_curve, sample_images
 
 QUALITIES = (0, 2, 4, 6, 8, 10)
 LARGE = ("pylibjpeg_cr_kakadu", "pylibjpeg_dx16", "fodicom_cr_lut", "fodicom_mg",
@@ -35,8 +34,7 @@ def main(argv: list[str]) -> None:
     for row, a, bits in sample_images(split, per_source=1, max_side=4096, sources=sources):
         curves = {}
         for name, tile in (("512", 512), ("default", tilings(*a.shape)[-1] if large else None)):
-            curves[name] = np.array([rate_psnr(8 * len(b), a, mic.decode(b), bits) for b in (
-                mic.encode(a, quality=q, bits_stored=bits, tile=tile) for q in QUALITIES)])
+            curves[name] = np.array(rd_curve(a, bits, QUALITIES, tile=tile))
         bd = bd_rate(*curves["512"].T, *curves["default"].T)
         bds.append(bd)
         ref = curves["512"]

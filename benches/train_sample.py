@@ -39,3 +39,13 @@ def rate_psnr(nbits: float, a: np.ndarray, decoded: np.ndarray, bits: int) -> tu
     """(bits per pixel, PSNR dB at peak 2^bits - 1; MSE floored at 1e-9 so BD stays finite)."""
     m = max(mse(a, decoded), 1e-9)
     return nbits / a.size, 10 * math.log10((2 ** bits - 1) ** 2 / m)
+
+
+def rd_curve(a: np.ndarray, bits: int, qualities: Sequence[int],
+             **options: object) -> list[tuple[float, float]]:
+    """(bits per pixel, PSNR) of ``mic.encode(a, quality=q, bits_stored=bits, **options)``
+    decoded, for each quality ``q``."""
+    import mic
+
+    return [rate_psnr(8 * len(b), a, mic.decode(b), bits) for b in
+            (mic.encode(a, quality=q, bits_stored=bits, **options) for q in qualities)]

@@ -1,12 +1,13 @@
 """BD-rate of one lossy encoder option, on (its default) against off, on a train-split
 sample, model cnn, six qualities: ``regions`` (constant regions, SPEC 6.6), ``adapt``
-(table biases, SPEC 6.4), ``restore`` (restoration filter, SPEC 6.7) or ``means``
-(non-anchor mean predictors, SPEC 6.4).
+(table biases, SPEC 6.4), ``restore`` (restoration filter, SPEC 6.7), ``means``
+(non-anchor mean predictors, SPEC 6.4) or ``dq`` (dependent quantisation, SPEC 6.8).
 
     .venv/bin/python benches/option_gain.py /path/to/corpus/train regions [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train adapt [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train restore [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train means [per_source]
+    .venv/bin/python benches/option_gain.py /path/to/corpus/train dq [per_source]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mic.eval.bdrate import bd_rate
 from train_sample import rate_psnr, sample_images
 
 QUALITIES = (0, 2, 4, 6, 8, 10)
-OPTIONS = ("regions", "adapt", "restore", "means")
+OPTIONS = ("regions", "adapt", "restore", "means", "dq")
 
 
 def main(argv: list[str]) -> None:

@@ -52,8 +52,8 @@ def _png(name: str) -> np.ndarray:
 
 def plane_crcs(stream: bytes) -> list[int]:
     """symbols_crc32 of every coded plane of every tile (SPEC 6.1), in stream order."""
-    from mic.lossy import NORM, PLANE, REGION, TILE_HEAD, WHOLE_TILE, XFORM_BIAS, \
-        XFORM_MEANS, XFORM_PASS_BIAS, XFORM_REGION, XFORM_RESTORE, XFORM_YCC, XFORM_YCC_REGION
+    from mic.lossy import NORM, PLANE, REGION, TILE_HEAD, WHOLE_TILE, XFORM_FLAGS, \
+        XFORM_REGION, XFORM_YCC, XFORM_YCC_REGION
 
     def skip_region(p: bytes, off: int, k: int) -> int | None:
         """Offset after a region record; None for a whole-tile record (no plane follows)."""
@@ -67,7 +67,7 @@ def plane_crcs(stream: bytes) -> list[int]:
             continue
         p = stream[sp.payload_start + 8:sp.payload_end]
         (xform,) = TILE_HEAD.unpack_from(p, 0)
-        xform &= ~(XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS)  # in the words
+        xform &= ~XFORM_FLAGS  # (the flags' records are in the words or after the planes)
         off = TILE_HEAD.size
         colour = xform in (XFORM_YCC, XFORM_YCC_REGION)
         if colour:
@@ -151,6 +151,19 @@ def sources() -> list[dict]:
     out.append({"name": "cnn_q5_mr_bars_means_tiles32", "array": bars, "model": "cnn",
                 "quality": 5, "tile": 32,
                 "origin": "cnn_q3_mr_bars_region's image in 32x32 tiles, defaults (means on)"})
+    for src in out:  # the streams above predate the dependent quantiser: they stay as
+        src["dq"] = False  # they were
+    # dependent quantisation (SPEC 6.8, xform flag 64), the default encoder: a grey CT
+    # crop with the other tools off, the RGB ultrasound with every tool, and the MR between
+    # bars (a region tile)
+    out.append({"name": "cnn_q6_ct_dq", "array": ct[64:192, 64:192], "model": "cnn",
+                "quality": 6, "regions": False, "adapt": False, "restore": False,
+                "means": False, "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], "
+                                          "dependent quantisation alone"})
+    out.append({"name": "cnn_q4_us_rgb_dq", "array": rgb, "model": "cnn", "quality": 4,
+                "origin": "tests/data/us_breast_rgb.png, defaults (dq on)"})
+    out.append({"name": "cnn_q9_mr_bars_dq", "array": bars, "model": "cnn", "quality": 9,
+                "origin": "cnn_q3_mr_bars_region's image, defaults (dq on)"})
     return out
 
 
@@ -197,6 +210,18 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
             out.append(("means_on_whole_tile", forge.refresh_crc(b, t), "MicFormatError",
                         "xform flag 16 (predicted means) on a whole-tile region record"))
             break
+    # the dependent-quantiser flag (64) on a whole-tile record (no plane to quantise)
+    from mic.lossy import XFORM_DQ
+
+    for t in forge.spans(bars):
+        at = t.payload_start + 8
+        if t.tag == TAG_TILE and TILE_HEAD.unpack_from(bars, at)[0] == XFORM_REGION and \
+                struct.unpack_from("<I", bars, at + 1 + 5 + 4)[0] == WHOLE_TILE:
+            b = bytearray(bars)
+            b[at] |= XFORM_DQ
+            out.append(("dq_on_whole_tile", forge.refresh_crc(b, t), "MicFormatError",
+                        "xform flag 64 (dependent quantisation) on a whole-tile region record"))
+            break
     # per-pass biases (flag 32) without the table-bias flag (4)
     from mic.lossy import XFORM_PASS_BIAS
 
@@ -234,7 +259,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     for src in sources():
         arr = src["array"]
         opts = {"quality": src["quality"], "model": src["model"]}
-        for key in ("tile", "regions", "adapt", "restore", "means"):
+        for key in ("tile", "regions", "adapt", "restore", "means", "dq"):
             if key in src:
                 opts[key] = src[key]
         stream = encode_with(arr, opts, src.get("constants", {}))

@@ -281,9 +281,10 @@ def _codec_view(net: WaveletModel, img: np.ndarray, q: int, tmp_path, name: str)
         out = net(x, torch.tensor([q]), noise=False)
     t_img = np.clip(np.rint(out["x_hat"][0, 0].double().numpy() * scale + lo), 0, 4095)
     register_weights(tmp_path / "models.json")
-    # the model rounds plainly, knows no regions, table biases or predicted means
+    # the model rounds plainly, knows no regions, table biases, predicted means or
+    # dependent quantisation
     blob = mic.encode(img, quality=q, model=name, rdo=False, regions=False, adapt=False,
-                      restore=False, means=False)
+                      restore=False, means=False, dq=False)
     dec = mic.decode(blob)
     return float(out["bits"][0]), t_img, 8 * len(blob), dec
 

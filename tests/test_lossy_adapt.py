@@ -88,8 +88,8 @@ def test_unknown_xform_bits_are_refused():
     a, _ = read_image(DATA / "cr_chest_u8.png")
     blob = bytearray(mic.encode(a, quality=3))
     sp = next(s for s in forge.spans(bytes(blob)) if s.tag == b"TILE")
-    blob[sp.payload_start + 8] = 64 | XFORM_BIAS
-    with pytest.raises(mic.MicFormatError, match="colour transform 68"):
+    blob[sp.payload_start + 8] = 128 | XFORM_BIAS
+    with pytest.raises(mic.MicFormatError, match="colour transform 132"):
         mic.decode(forge.refresh_crc(blob, sp))
 
 

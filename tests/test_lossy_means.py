@@ -100,16 +100,17 @@ def test_means_decode_and_save_bits_on_a_real_ct(quality, monkeypatch):
         assert len(on) < len(off)
 
 
-def test_encoder_reconstruction_is_what_the_decoder_returns():
+@pytest.mark.parametrize("dq", [False, True])
+def test_encoder_reconstruction_is_what_the_decoder_returns(dq):
     """The restoration fit and the region choice use the encoder's own reconstruction:
-    it must be the decoder's, fractional means included."""
+    it must be the decoder's, fractional means (and dependent-quantiser levels) included."""
     from mic.bitstream import Header
     from mic.lossy import LossyTileDecoder, LossyTileEncoder
 
     a = ct()[:192, :160].astype(np.int32)
     h = Header(mode=1, model_id=0, coder_id=0, bits_allocated=16, signed=0, bits_stored=12,
                photometric=0, layout=0, samples=1, frames=1, rows=192, cols=160)
-    enc = LossyTileEncoder(h, 7, regions=False, adapt=False, restore=False)
+    enc = LossyTileEncoder(h, 7, regions=False, adapt=False, restore=False, dq=dq)
     x = (a - a.min()) / float((1 << enc._bits(int(a.max() - a.min()))) - 1)
     data, rec = enc._encode_plane(x, recon=True)
 
@@ -119,7 +120,7 @@ def test_encoder_reconstruction_is_what_the_decoder_returns():
             return memoryview(enc.extra_segments()[0][1])
 
     dec = LossyTileDecoder(h, _Stream())
-    back, off = dec._decode_plane(memoryview(data), 0, 192, 160, False, True)
+    back, off = dec._decode_plane(memoryview(data), 0, 192, 160, False, True, dq)
     assert off == len(data)
     assert np.array_equal(back, rec)
 

@@ -20,18 +20,21 @@ networks.  Each tile is coded independently; per tile:
 5. decoder: the same passes, then inverse gains, inverse wavelet, the learned
    post-filter, de-normalise, round and clip.
 
-Four encoder tools the stream records per tile (the decoder only obeys): a **constant
+Five encoder tools the stream records per tile (the decoder only obeys): a **constant
 region** (:mod:`mic.lossy.region`: an exact-valued area such as CT padding, sent as a
 shape, :mod:`mic.entropy.shape`, filled smoothly before step 2 and written back after
 step 5; SPEC 6.6), **table biases** (one per band, or per pass: a band's anchors and
 non-anchors apart, added to the MLP's scale indexes in step 4, chosen from a first
 coding pass; SPEC 6.4), **predicted means** of the detail non-anchors (two weights per
 band on the sums of their left + right and upper + lower decoded anchors, fitted by
-least squares and sent where they save bits; SPEC 6.4), and a **restoration filter**
+least squares and sent where they save bits; SPEC 6.4), a **restoration filter**
 (:mod:`mic.lossy.restore`: integer diamond filters with activity classes run over the
-decoded samples after step 5, fitted to the original by least squares; SPEC 6.7).  The
-encoder keeps each only where it lowers rate + lambda * distortion (regions, filter) or
-the size (biases, means).
+decoded samples after step 5, fitted to the original by least squares; SPEC 6.7), and
+**dependent quantisation** of the detail bands (two interleaved quantisers switched by a
+4-state machine on the parity of each symbol, the symbols chosen by a Viterbi search of
+rate + lambda * distortion over each pass; SPEC 6.8).  The encoder keeps each only where
+it lowers rate + lambda * distortion (regions, filter) or the size (biases, means);
+dependent quantisation is on unless ``dq=False``.
 
 A CRC-32 of all decoded symbols is stored per plane: a desync raises
 :class:`~mic.MicChecksumError` instead of returning garbage.  The byte layout is in
@@ -83,6 +86,14 @@ XFORM_MEANS = 16
 PRED_ONE = 64
 #: xform flag (only beside XFORM_BIAS): the table biases are per pass, not per band
 XFORM_PASS_BIAS = 32
+#: tile flag: the detail bands are coded with the dependent quantiser (SPEC 6.8)
+XFORM_DQ = 64
+#: the dependent quantiser's levels are in units of 1 / DQ_ONE of a symbol ...
+DQ_ONE = 128
+#: ... and its half step is DQ_UNIT of them (the quantisers' step: 2 * DQ_UNIT / DQ_ONE)
+DQ_UNIT = 80
+#: the flags a tile's xform byte may carry beside its colour transform
+XFORM_FLAGS = XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS | XFORM_DQ
 #: table biases lie in [-BIAS_MAX, BIAS_MAX], one per band
 BIAS_MAX = 7
 #: a plane's constant-region record (xform 2): the value, then a shape stream
@@ -344,7 +355,7 @@ class _Planes:
 
     def run(self, coder, ll_mean: int, h16: np.ndarray | None,  # noqa: ANN001
             ys: list[np.ndarray] | None = None, ll_table=None,  # noqa: ANN001
-            predictor=None) -> list[np.ndarray]:  # noqa: ANN001
+            predictor=None, dq_unit: int = 0) -> list[np.ndarray]:  # noqa: ANN001
         """``ll_table(residuals or None) -> table index`` codes the LL anchors' table (the
         encoder chooses it from the residuals, the decoder reads it).  ``predictor(band,
         pairs, y or None, tab) -> weights or None`` (only for tiles with XFORM_MEANS)
@@ -352,7 +363,11 @@ class _Planes:
         encoder fits and chooses it from the pass's values ``y``, the decoder reads it;
         a band whose anchors are all zero has no record (nothing to predict from).
         The means are passed to ``coder`` in symbol units; a band coded with a predictor
-        is returned as float64 (its non-anchors ``q + mu``), the others as int64."""
+        is returned as float64 (its non-anchors ``q + mu``), the others as int64.
+        ``dq_unit`` (tiles with XFORM_DQ: DQ_UNIT) decodes every detail symbol as a level
+        of the dependent quantiser (SPEC 6.8); those bands are float64 too."""
+        from ..quant import dq_levels
+
         ctx = self.lm.uses_context
         self.h16 = h16
         self.hyper = None if h16 is None else np.ascontiguousarray(h16.reshape(h16.shape[0], -1).T)
@@ -421,14 +436,20 @@ class _Planes:
                     if predictor is not None and parity == 1 and out.any():
                         pairs = anchor_pairs(out, ii, jj)  # (all-zero anchors: no record)
                         weights = predictor(b, pairs, yp, tab)
-                    if weights is None:
+                    if weights is None and not dq_unit:
                         out[ii, jj] = coder(yp, np.zeros(ii.size, np.int64), tab, b)
                         continue
-                    mu = pairs @ np.asarray(weights, np.int64)  # in 1 / PRED_ONE
-                    v = coder(yp, mu / PRED_ONE, tab, b) * PRED_ONE + mu
-                    out[ii, jj] = np.sign(v) * ((np.abs(v) + PRED_ONE // 2) // PRED_ONE)
-                    fine = out.astype(np.float64)
-                    fine[ii, jj] = v / PRED_ONE
+                    mu = np.zeros(ii.size, np.int64) if weights is None else \
+                        pairs @ np.asarray(weights, np.int64)  # in 1 / PRED_ONE
+                    k = coder(yp, mu / PRED_ONE, tab, b)
+                    if dq_unit:  # values in 1 / DQ_ONE (SPEC 6.8)
+                        v, one = dq_levels(k) * dq_unit + (DQ_ONE // PRED_ONE) * mu, DQ_ONE
+                    else:
+                        v, one = k * PRED_ONE + mu, PRED_ONE
+                    out[ii, jj] = np.sign(v) * ((np.abs(v) + one // 2) // one)
+                    if fine is None:
+                        fine = out.astype(np.float64)
+                    fine[ii, jj] = v / one
                 yhat[b] = out if fine is None else fine
                 lm_here.append(_logmag(out) if ctx else out)
             lm_prev = lm_here
@@ -712,12 +733,15 @@ class LossyTileEncoder:
     :mod:`mic.lossy.restore`); ``means`` (default True): code each detail band's
     non-anchors about a mean predicted from their four anchors by two weights fitted to
     the band and sent where they save bits (SPEC 6.4; a tile flag, and a bit per band
-    whose anchors are not all zero even where the band uses none).
+    whose anchors are not all zero even where the band uses none); ``dq`` (default True):
+    code the detail bands with the dependent quantiser (SPEC 6.8: a tile flag; each pass's
+    symbols chosen by a Viterbi search, about 10-20 % more encode time).
     """
 
     def __init__(self, header: Header, quality: int, model: str = DEFAULT_MODEL,
                  rdo: bool = True, regions: bool = True, adapt: bool = True,
-                 restore: bool = True, means: bool = True, **options: Any) -> None:
+                 restore: bool = True, means: bool = True, dq: bool = True,
+                 **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossy option(s): {sorted(options)}")
         if not isinstance(model, str):
@@ -732,6 +756,7 @@ class LossyTileEncoder:
         self.adapt = bool(adapt)
         self.restore = bool(restore)
         self.means = bool(means)
+        self.dq = bool(dq)
         #: the training loss's lambda * 255^2 (per unit of squared error in pixel units)
         self.lam = float(lm.config["lambdas"][quality]) * 255.0 ** 2
         header.model_id = lm.id
@@ -785,8 +810,8 @@ class LossyTileEncoder:
         flag = XFORM_BIAS if bias is not None else 0
         if bias is not None and bias[0].size == NPASS_BIAS:
             flag |= XFORM_PASS_BIAS
-        if self.means and not (region is not None and rec is None):  # planes follow
-            flag |= XFORM_MEANS
+        if not (region is not None and rec is None):  # planes follow
+            flag |= (XFORM_MEANS if self.means else 0) | (XFORM_DQ if self.dq else 0)
         if self.restore and rec is not None:
             bits = [NORM.unpack_from(body, NORM.size * c)[1] for c in range(tile.shape[2])]
             lam = self.sample_lam(float((1 << bits[0]) - 1))
@@ -918,7 +943,7 @@ class LossyTileEncoder:
         from ..entropy.coder import uniform_encode
         from ..entropy.shape import encode_small
         from ..models.wavelet import dwt97
-        from ..quant import quantize_rdo, quantize_residual, split_escapes, zigzag
+        from ..quant import quantize_dq, quantize_rdo, quantize_residual, split_escapes, zigzag
 
         lm, qual, means = self.lm, self.quality, self.means
         xp = _pad(x) - 0.5
@@ -951,7 +976,11 @@ class LossyTileEncoder:
         shrink = np.exp(lm.log_shrink_of(qual))
 
         def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
-            if self.rdo and band >= 0:  # mu in symbol units (band 0: shrink 1)
+            if self.dq and band >= 1:  # mu in symbol units
+                s = float(shrink[band])
+                lam = RDO_LAMBDA_SCALE * self.lam * s * s / gains[band] ** 2 if self.rdo else 1e12
+                q = quantize_dq(yv / s, mu, tab, lm.ybank.tables, lam, DQ_UNIT / DQ_ONE)
+            elif self.rdo and band >= 0:  # mu in symbol units (band 0: shrink 1)
                 s = float(shrink[band])
                 q = quantize_rdo(yv / s, mu, tab, lm.ybank.tables,
                                  RDO_LAMBDA_SCALE * self.lam * s * s / gains[band] ** 2)
@@ -987,7 +1016,8 @@ class LossyTileEncoder:
             return weights
 
         yhat = _Planes(lm, qual, hp, wp, bias).run(coder, ll_mean, h16, ys, ll_table,
-                                                   predictor if means else None)
+                                                   predictor if means else None,
+                                                   DQ_UNIT if self.dq else 0)
         w = words(enc).astype("<u4")
         rec = _reconstruct(lm, qual, yhat)[:x.shape[0], :x.shape[1]] if recon else None
         return PLANE.pack(ll_mean, state["crc"], w.size) + w.tobytes(), rec
@@ -1039,11 +1069,12 @@ class LossyTileDecoder:
         biased = bool(xform & XFORM_BIAS)
         restored = bool(xform & XFORM_RESTORE)
         means = bool(xform & XFORM_MEANS)
+        dq = bool(xform & XFORM_DQ)
         if xform & XFORM_PASS_BIAS and not biased:
             raise MicFormatError("lossy per-pass table-bias flag without the table-bias flag")
         biased = (NPASS_BIAS if xform & XFORM_PASS_BIAS else NBANDS) if biased else 0
-        flags = xform & (XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS)
-        xform &= ~(XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS)
+        flags = xform & XFORM_FLAGS
+        xform &= ~XFORM_FLAGS
         keep = np.zeros((rows, cols, self.samples), np.bool_)  # constant-region pixels
         bits_of: list[int] = []
         whole = False
@@ -1067,7 +1098,7 @@ class LossyTileDecoder:
             else:
                 planes = []
                 for _ in range(3):
-                    x, off = self._decode_plane(payload, off, rows, cols, biased, means)
+                    x, off = self._decode_plane(payload, off, rows, cols, biased, means, dq)
                     planes.append(x)
                 out[:] = _rgb_samples(np.stack(planes, -1), float((1 << bits) - 1),
                                       [lo for lo, _ in norms], self.sample_range)
@@ -1086,7 +1117,7 @@ class LossyTileDecoder:
                     out[:, :, c] = region[0][0]
                     whole = True
                     continue
-                x, off = self._decode_plane(payload, off, rows, cols, biased, means)
+                x, off = self._decode_plane(payload, off, rows, cols, biased, means, dq)
                 out[:, :, c] = _samples(x, float((1 << bits) - 1), lo, self.sample_range)
                 if region is not None:
                     out[:, :, c][region[1]] = region[0][0]
@@ -1095,6 +1126,8 @@ class LossyTileDecoder:
             raise MicFormatError(f"unknown lossy colour transform {xform | flags}")
         if whole and means:
             raise MicFormatError("lossy mean predictors on a whole-tile region")
+        if whole and dq:
+            raise MicFormatError("lossy dependent quantisation on a whole-tile region")
         if restored:
             from .restore import apply_filters, parse_record
 
@@ -1141,7 +1174,8 @@ class LossyTileDecoder:
         return lo, bits
 
     def _decode_plane(self, buf: memoryview, off: int, rows: int, cols: int,
-                      biased: int = 0, means: bool = False) -> tuple[np.ndarray, int]:
+                      biased: int = 0, means: bool = False, dq: bool = False
+                      ) -> tuple[np.ndarray, int]:
         """``biased``: the number of table biases the words start with (0: none)."""
         from ..entropy import decode_escapes, decode_grouped, new_decoder
         from ..entropy.coder import read_words, uniform_decode
@@ -1200,7 +1234,8 @@ class LossyTileDecoder:
             return record[1:] if record[0] else None
 
         yhat = _Planes(lm, qual, hp, wp, bias).run(coder, ll_mean, h16, None, ll_table,
-                                                   predictor if means else None)
+                                                   predictor if means else None,
+                                                   DQ_UNIT if dq else 0)
         if state["crc"] != crc:
             raise MicChecksumError(
                 "lossy tile: CRC-32 of the decoded symbols does not match (corrupt data or a "

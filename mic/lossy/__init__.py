@@ -366,7 +366,7 @@ class _Planes:
         is returned as float64 (its non-anchors ``q + mu``), the others as int64.
         ``dq_unit`` (tiles with XFORM_DQ: DQ_UNIT) decodes every detail symbol as a level
         of the dependent quantiser (SPEC 6.8); those bands are float64 too."""
-        from ..quant import dq_levels
+        from ..quant import dq_place
 
         ctx = self.lm.uses_context
         self.h16 = h16
@@ -442,14 +442,14 @@ class _Planes:
                     mu = np.zeros(ii.size, np.int64) if weights is None else \
                         pairs @ np.asarray(weights, np.int64)  # in 1 / PRED_ONE
                     k = coder(yp, mu / PRED_ONE, tab, b)
-                    if dq_unit:  # values in 1 / DQ_ONE (SPEC 6.8)
-                        v, one = dq_levels(k) * dq_unit + (DQ_ONE // PRED_ONE) * mu, DQ_ONE
-                    else:
-                        v, one = k * PRED_ONE + mu, PRED_ONE
-                    out[ii, jj] = np.sign(v) * ((np.abs(v) + one // 2) // one)
                     if fine is None:
                         fine = out.astype(np.float64)
-                    fine[ii, jj] = v / one
+                    if dq_unit:  # values in 1 / DQ_ONE (SPEC 6.8)
+                        dq_place(k, mu, dq_unit, DQ_ONE // PRED_ONE, DQ_ONE, ii, jj, out, fine)
+                        continue
+                    v = k * PRED_ONE + mu
+                    out[ii, jj] = np.sign(v) * ((np.abs(v) + PRED_ONE // 2) // PRED_ONE)
+                    fine[ii, jj] = v / PRED_ONE
                 yhat[b] = out if fine is None else fine
                 lm_here.append(_logmag(out) if ctx else out)
             lm_prev = lm_here

@@ -46,7 +46,7 @@ def model_id(name: str) -> int:
     """The permanent id of model ``name``; :class:`MicUnsupportedError` if unknown.
 
     >>> model_id("vae")
-    2
+    5
     """
     try:
         return MODEL_IDS[name]

@@ -334,3 +334,30 @@ def quantize_dq(y: np.ndarray, mu: np.ndarray, tab: np.ndarray, tables, lam: flo
                     np.ascontiguousarray(tables.flat, np.int64), float(lam), float(unit),
                     DQ_NEXT, out)
     return out.reshape(np.shape(y))
+
+
+@nb.njit(cache=True, nogil=True)
+def _dq_place(k, mu, unit, mu_scale, one, ii, jj, nxt, out, fine):  # pragma: no cover - numba
+    st = 0
+    half = one // 2
+    for n in range(k.size):
+        v = np.int64(k[n])
+        lev = 2 * v
+        if st >= 2 and v != 0:
+            lev -= 1 if v > 0 else -1
+        st = nxt[st, v & 1]
+        x = lev * unit + mu_scale * mu[n]
+        r = (x + half) // one if x >= 0 else -((-x + half) // one)
+        out[ii[n], jj[n]] = r
+        fine[ii[n], jj[n]] = x / one
+
+
+def dq_place(k: np.ndarray, mu: np.ndarray, unit: int, mu_scale: int, one: int,
+             ii: np.ndarray, jj: np.ndarray, out: np.ndarray, fine: np.ndarray) -> None:
+    """Decoder side of one dependent-quantiser pass, in place: the values
+    ``x = dq_levels(k) * unit + mu_scale * mu`` (in 1/``one``) go to ``fine[ii, jj] = x / one``
+    and their integers ``sign(x) * ((|x| + one/2) // one)`` to ``out[ii, jj]``."""
+    _dq_place(np.ascontiguousarray(k, np.int64).reshape(-1),
+              np.ascontiguousarray(mu, np.int64).reshape(-1), int(unit), int(mu_scale), int(one),
+              np.ascontiguousarray(ii, np.int64), np.ascontiguousarray(jj, np.int64), DQ_NEXT,
+              out, fine)

@@ -164,6 +164,20 @@ def sources() -> list[dict]:
                 "origin": "tests/data/us_breast_rgb.png, defaults (dq on)"})
     out.append({"name": "cnn_q9_mr_bars_dq", "array": bars, "model": "cnn", "quality": 9,
                 "origin": "cnn_q3_mr_bars_region's image, defaults (dq on)"})
+    for src in out:  # the streams above predate the hyper-latent record: they stay as
+        src["zadapt"] = False  # they were
+    # hyper-latent records (SPEC 6.9, xform flag 128), the default encoder: the radiograph
+    # at quality 0 (channels about offsets), a CT crop where no channel pays (any = 0), the
+    # vae on the radiograph, and the RGB ultrasound
+    out.append({"name": "cnn_q0_cr_zadapt", "array": cr, "model": "cnn", "quality": 0,
+                "origin": "tests/data/cr_chest_u8.png, defaults (hyper-latent record on)"})
+    out.append({"name": "cnn_q5_ct_zadapt", "array": ct[64:192, 64:192], "model": "cnn",
+                "quality": 5, "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], "
+                                        "defaults"})
+    out.append({"name": "vae_q1_cr_zadapt", "array": cr, "model": "vae", "quality": 1,
+                "origin": "tests/data/cr_chest_u8.png, defaults"})
+    out.append({"name": "cnn_q2_us_rgb_zadapt", "array": rgb, "model": "cnn", "quality": 2,
+                "origin": "tests/data/us_breast_rgb.png, defaults"})
     return out
 
 
@@ -222,6 +236,24 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
             out.append(("dq_on_whole_tile", forge.refresh_crc(b, t), "MicFormatError",
                         "xform flag 64 (dependent quantisation) on a whole-tile region record"))
             break
+    # the hyper-latent record flag (128) on a whole-tile record and in an ae stream
+    from mic.lossy import XFORM_ZTAB
+
+    for t in forge.spans(bars):
+        at = t.payload_start + 8
+        if t.tag == TAG_TILE and TILE_HEAD.unpack_from(bars, at)[0] == XFORM_REGION and \
+                struct.unpack_from("<I", bars, at + 1 + 5 + 4)[0] == WHOLE_TILE:
+            b = bytearray(bars)
+            b[at] |= XFORM_ZTAB
+            out.append(("zadapt_on_whole_tile", forge.refresh_crc(b, t), "MicFormatError",
+                        "xform flag 128 (hyper-latent record) on a whole-tile region record"))
+            break
+    ae = base["ae_q1_ct_u16"]
+    t = next(x for x in forge.spans(ae) if x.tag == TAG_TILE)
+    b = bytearray(ae)
+    b[t.payload_start + 8] |= XFORM_ZTAB
+    out.append(("zadapt_in_ae", forge.refresh_crc(b, t), "MicFormatError",
+                "xform flag 128 (hyper-latent record) in a tile of the ae, which has none"))
     # per-pass biases (flag 32) without the table-bias flag (4)
     from mic.lossy import XFORM_PASS_BIAS
 
@@ -259,7 +291,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     for src in sources():
         arr = src["array"]
         opts = {"quality": src["quality"], "model": src["model"]}
-        for key in ("tile", "regions", "adapt", "restore", "means", "dq"):
+        for key in ("tile", "regions", "adapt", "restore", "means", "dq", "zadapt"):
             if key in src:
                 opts[key] = src[key]
         stream = encode_with(arr, opts, src.get("constants", {}))

@@ -261,6 +261,8 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
         enc_opts["means"] = False
     if options.get("no_dq") and lossy:
         enc_opts["dq"] = False
+    if options.get("no_zadapt") and lossy:
+        enc_opts["zadapt"] = False
     t0 = time.perf_counter()
     if options.get("target"):
         kind, value = options["target"]
@@ -336,6 +338,9 @@ def _encode_out_path(rel: Path) -> Path:
 @click.option("--no-dq", is_flag=True,
               help="Lossy: plain scalar quantisation of the detail bands instead of the "
                    "dependent quantiser (SPEC 6.8).")
+@click.option("--no-zadapt", is_flag=True,
+              help="Lossy: always code the hyper-latents under their learned prior, never "
+                   "about per-channel offsets under other tables (SPEC 6.9).")
 @click.option("--bits-stored", type=click.IntRange(1, 16), default=None,
               help="Significant bits per sample. Default: what the file declares "
                    "(DICOM Bits Stored) if the values fit, else the bits the values use.")
@@ -353,7 +358,8 @@ def _encode_out_path(rel: Path) -> Path:
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
 def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | None,
                target_bpp: float | None, model: str | None, no_regions: bool,
-               no_adapt: bool, no_restore: bool, no_means: bool, no_dq: bool, bits_stored: int | None,
+               no_adapt: bool, no_restore: bool, no_means: bool, no_dq: bool, no_zadapt: bool,
+               bits_stored: int | None,
                tile: str | None, photometric: str | None, force: bool, jobs: int,
                quiet: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
@@ -380,12 +386,12 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
         raise click.BadParameter("--model needs --quality or a target (lossless has no model)")
     for flag, name in ((no_regions, "--no-regions"), (no_adapt, "--no-adapt"),
                        (no_restore, "--no-restore"), (no_means, "--no-means"),
-                       (no_dq, "--no-dq")):
+                       (no_dq, "--no-dq"), (no_zadapt, "--no-zadapt")):
         if flag and quality is None and not targets:
             raise click.BadParameter(f"{name} needs --quality or a target (lossy only)")
     options = {"quality": quality, "target": targets[0] if targets else None, "model": model,
                "no_regions": no_regions, "no_adapt": no_adapt, "no_restore": no_restore,
-               "no_means": no_means, "no_dq": no_dq,
+               "no_means": no_means, "no_dq": no_dq, "no_zadapt": no_zadapt,
                "bits_stored": bits_stored,
                "tile": parse_tile(tile),
                "photometric": photometric.upper() if photometric else None}

@@ -80,6 +80,7 @@ def test_vectors_cover_every_model_and_colour():
     assert {k & 1 for k in kinds if k & 8} == {0, 1}
     assert {k & 1 for k in kinds if k & 64} == {0, 1}  # dependent quantisation
     assert any(k & 64 and k & 16 for k in kinds) and any(k & 64 and k & 2 for k in kinds)
+    assert {k & 1 for k in kinds if k & 128} == {0, 1}  # hyper-latent records
     assert any(k & 8 and k & 3 == 2 for k in kinds)  # a filter beside a region
 
 

@@ -84,12 +84,14 @@ def _always_second(method):  # noqa: ANN001
     return run
 
 
-def test_unknown_xform_bits_are_refused():
+def test_xform_flags_a_model_cannot_carry_are_refused():
+    """Every bit of the xform byte is assigned (SPEC 6.1); flag 128 (hyper-latent record)
+    in an ae tile, which has no hyper-latents, is refused by name."""
     a, _ = read_image(DATA / "cr_chest_u8.png")
-    blob = bytearray(mic.encode(a, quality=3))
+    blob = bytearray(mic.encode(a, quality=3, model="ae"))
     sp = next(s for s in forge.spans(bytes(blob)) if s.tag == b"TILE")
-    blob[sp.payload_start + 8] = 128 | XFORM_BIAS
-    with pytest.raises(mic.MicFormatError, match="colour transform 132"):
+    blob[sp.payload_start + 8] |= 128
+    with pytest.raises(mic.MicFormatError, match="no hyper-latents"):
         mic.decode(forge.refresh_crc(blob, sp))
 
 

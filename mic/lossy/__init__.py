@@ -20,7 +20,7 @@ networks.  Each tile is coded independently; per tile:
 5. decoder: the same passes, then inverse gains, inverse wavelet, the learned
    post-filter, de-normalise, round and clip.
 
-Five encoder tools the stream records per tile (the decoder only obeys): a **constant
+Six encoder tools the stream records per tile (the decoder only obeys): a **constant
 region** (:mod:`mic.lossy.region`: an exact-valued area such as CT padding, sent as a
 shape, :mod:`mic.entropy.shape`, filled smoothly before step 2 and written back after
 step 5; SPEC 6.6), **table biases** (one per band, or per pass: a band's anchors and
@@ -32,9 +32,12 @@ least squares and sent where they save bits; SPEC 6.4), a **restoration filter**
 decoded samples after step 5, fitted to the original by least squares; SPEC 6.7), and
 **dependent quantisation** of the detail bands (two interleaved quantisers switched by a
 4-state machine on the parity of each symbol, the symbols chosen by a Viterbi search of
-rate + lambda * distortion over each pass; SPEC 6.8).  The encoder keeps each only where
+rate + lambda * distortion over each pass; SPEC 6.8), and a **hyper-latent record**
+(per channel an offset and one of the latents' tables instead of the learned prior, where
+an image's hyper-latents sit far from it; SPEC 6.9).  The encoder keeps each only where
 it lowers rate + lambda * distortion (regions, filter) or the size (biases, means);
-dependent quantisation is on unless ``dq=False``.
+dependent quantisation is on unless ``dq=False``, the hyper-latent record unless
+``zadapt=False``.
 
 A CRC-32 of all decoded symbols is stored per plane: a desync raises
 :class:`~mic.MicChecksumError` instead of returning garbage.  The byte layout is in
@@ -92,8 +95,13 @@ XFORM_DQ = 64
 DQ_ONE = 128
 #: ... and its half step is DQ_UNIT of them (the quantisers' step: 2 * DQ_UNIT / DQ_ONE)
 DQ_UNIT = 80
+#: tile flag (vae, cnn): each plane's hyper-latents start with a record that may code a
+#: channel about an offset under a table of the latents' bank (SPEC 6.9)
+XFORM_ZTAB = 128
+#: largest magnitude of a hyper-latent channel's offset
+ZOFF_MAX = 15
 #: the flags a tile's xform byte may carry beside its colour transform
-XFORM_FLAGS = XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS | XFORM_DQ
+XFORM_FLAGS = XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS | XFORM_DQ | XFORM_ZTAB
 #: table biases lie in [-BIAS_MAX, BIAS_MAX], one per band
 BIAS_MAX = 7
 #: a plane's constant-region record (xform 2): the value, then a shape stream
@@ -647,6 +655,87 @@ def _z_tables(shape: tuple[int, ...]) -> np.ndarray:
     return np.repeat(np.arange(shape[0], dtype=np.int32), shape[1] * shape[2])
 
 
+#: hyper-latent values (after the offset) whose bits under every latents' table are kept
+#: in a lookup (the encoder's record choice); rarer ones are costed directly
+ZBITS_SPAN = 64
+_zbits_cache: dict[int, np.ndarray] = {}
+
+
+def _value_bits(lm: LoadedModel) -> np.ndarray:
+    """(S, 2 ZBITS_SPAN + 1): bits of each value -ZBITS_SPAN..ZBITS_SPAN under each table
+    of the latents' bank, escapes included."""
+    got = _zbits_cache.get(id(lm))
+    if got is None:
+        from ..entropy import FREQ_BITS, escape_bits
+        from ..quant import zigzag
+
+        tables = lm.ybank.tables
+        v = np.arange(-ZBITS_SPAN, ZBITS_SPAN + 1)
+        esc = np.array([escape_bits(zigzag(np.array([x]))) for x in v.tolist()])
+        got = np.empty((len(tables.half), v.size))
+        for t in range(len(tables.half)):
+            L = int(tables.half[t])
+            f = tables.flat[tables.offsets[t]:tables.offsets[t + 1]].astype(np.float64)
+            inside = np.abs(v) <= L
+            got[t] = FREQ_BITS - np.log2(f[np.where(inside, v + L, 2 * L + 1)]) + \
+                np.where(inside, 0.0, esc)
+        _zbits_cache[id(lm)] = got
+    return got
+
+
+def _z_record_values(rec: np.ndarray) -> np.ndarray:
+    """The record's values in coding order (SPEC 6.9): ``any``, then (if any) every
+    channel's ``use`` and the used channels' offsets and tables."""
+    if not rec[:, 0].any():
+        return np.zeros(1, np.int64)
+    used = rec[rec[:, 0] == 1]
+    return np.concatenate([[1], rec[:, 0], used[:, 1], used[:, 2]]).astype(np.int64)
+
+
+def _z_record_bits(rec: np.ndarray, lm: LoadedModel) -> float:
+    k = int(rec[:, 0].sum())
+    return 1.0 + (0.0 if not k else rec.shape[0] + k * float(
+        np.log2(2 * ZOFF_MAX + 1) + np.log2(len(lm.ybank.tables.half))))
+
+
+def _z_channels(rec: np.ndarray | None, lm: LoadedModel, n: int) -> list[tuple[Any, int, int]]:
+    """(bank, table, offset) of each hyper-latent channel: its own factorized table, or
+    the record's table of the latents' bank about its offset."""
+    return [(lm.ybank, int(rec[c, 2]), int(rec[c, 1])) if rec is not None and rec[c, 0]
+            else (lm.zbank, c, 0) for c in range(n)]
+
+
+def choose_z_tables(zq: np.ndarray, lm: LoadedModel) -> np.ndarray:
+    """The encoder's hyper-latent record (SPEC 6.9): (n, 3) int64 rows ``(use, m, t)``;
+    a channel is coded as ``z - m`` under the latents' table ``t`` (``use`` = 1) where that
+    saves more bits than the offset and table cost; ``m`` is tried at the channel's
+    median and one either side."""
+    from ..entropy import escape_bits, information_bits
+    from ..quant import split_escapes, zigzag
+
+    n = zq.shape[0]
+    rec = np.zeros((n, 3), np.int64)
+    side = float(np.log2(2 * ZOFF_MAX + 1) + np.log2(len(lm.ybank.tables.half)))
+    for c in range(n):
+        v = zq[c].reshape(-1).astype(np.int64)
+        tab = np.full(v.size, c, np.int32)
+        sym, esc = split_escapes(v, tab, lm.zbank.tables.half)
+        base = information_bits(sym, tab, lm.zbank) + escape_bits(zigzag(esc))
+        med = int(np.median(v))
+        best = (base, 0, 0)
+        for m in range(max(-ZOFF_MAX, med - 1), min(ZOFF_MAX, med + 1) + 1):
+            vals, counts = np.unique(v - m, return_counts=True)
+            if np.abs(vals).max() > ZBITS_SPAN:
+                continue  # a channel this spread keeps its own table
+            costs = _value_bits(lm)[:, vals + ZBITS_SPAN] @ counts
+            t = int(np.argmin(costs))
+            if costs[t] + side < best[0]:
+                best = (costs[t] + side, m, t)
+        if best[0] < base:
+            rec[c] = (1, best[1], best[2])
+    return rec
+
+
 def _sample_range(header: Header) -> tuple[int, int]:
     from ..codec import sample_range
 
@@ -735,13 +824,16 @@ class LossyTileEncoder:
     the band and sent where they save bits (SPEC 6.4; a tile flag, and a bit per band
     whose anchors are not all zero even where the band uses none); ``dq`` (default True):
     code the detail bands with the dependent quantiser (SPEC 6.8: a tile flag; each pass's
-    symbols chosen by a Viterbi search, about 10-20 % more encode time).
+    symbols chosen by a Viterbi search, about 10-20 % more encode time); ``zadapt``
+    (default True, vae and cnn): per plane, code hyper-latent channels about an offset under
+    a latents' table where that saves bits (SPEC 6.9: a tile flag, one bit per plane where
+    no channel does).
     """
 
     def __init__(self, header: Header, quality: int, model: str = DEFAULT_MODEL,
                  rdo: bool = True, regions: bool = True, adapt: bool = True,
                  restore: bool = True, means: bool = True, dq: bool = True,
-                 **options: Any) -> None:
+                 zadapt: bool = True, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossy option(s): {sorted(options)}")
         if not isinstance(model, str):
@@ -757,6 +849,7 @@ class LossyTileEncoder:
         self.restore = bool(restore)
         self.means = bool(means)
         self.dq = bool(dq)
+        self.zadapt = bool(zadapt) and lm.uses_hyper
         #: the training loss's lambda * 255^2 (per unit of squared error in pixel units)
         self.lam = float(lm.config["lambdas"][quality]) * 255.0 ** 2
         header.model_id = lm.id
@@ -811,7 +904,8 @@ class LossyTileEncoder:
         if bias is not None and bias[0].size == NPASS_BIAS:
             flag |= XFORM_PASS_BIAS
         if not (region is not None and rec is None):  # planes follow
-            flag |= (XFORM_MEANS if self.means else 0) | (XFORM_DQ if self.dq else 0)
+            flag |= (XFORM_MEANS if self.means else 0) | (XFORM_DQ if self.dq else 0) | \
+                (XFORM_ZTAB if self.zadapt else 0)
         if self.restore and rec is not None:
             bits = [NORM.unpack_from(body, NORM.size * c)[1] for c in range(tile.shape[2])]
             lam = self.sample_lam(float((1 << bits[0]) - 1))
@@ -960,11 +1054,28 @@ class LossyTileEncoder:
         if lm.uses_hyper:
             z = lm.h_a(hyper_input(ys)) * np.float32(lm.zgain[qual])
             zq = quantize_residual(z, np.zeros(z.shape))
-            ztab = _z_tables(zq.shape)
-            zs, zesc = split_escapes(zq, ztab.reshape(zq.shape), lm.zbank.tables.half)
-            encode_grouped(enc, zs, ztab, lm.zbank)
+            rec = choose_z_tables(zq, lm) if self.zadapt else None
+            if rec is not None:  # the record (SPEC 6.9)
+                zvals = _z_record_values(rec)
+                uniform_encode(enc, zvals[:1], 2)
+                if zvals[0]:
+                    used = rec[rec[:, 0] == 1]
+                    uniform_encode(enc, rec[:, 0], 2)
+                    uniform_encode(enc, used[:, 1] + ZOFF_MAX, 2 * ZOFF_MAX + 1)
+                    uniform_encode(enc, used[:, 2], len(lm.ybank.tables.half))
+                self.information_bits += _z_record_bits(rec, lm)
+                crc = zlib.crc32(zvals.astype("<i4").tobytes(), crc)
+            zesc = []
+            for c, (bank, t, m) in enumerate(_z_channels(rec, lm, zq.shape[0])):
+                v = zq[c].reshape(-1) - m
+                tab = np.full(v.size, t, np.int32)
+                zs, e = split_escapes(v, tab, bank.tables.half)
+                encode_grouped(enc, zs, tab, bank)
+                self.information_bits += information_bits(zs, tab, bank)
+                zesc.append(e)
+            zesc = np.concatenate(zesc)
             encode_escapes(enc, zigzag(zesc))
-            self.information_bits += information_bits(zs, ztab, lm.zbank) + escape_bits(zigzag(zesc))
+            self.information_bits += escape_bits(zigzag(zesc))
             crc = zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes(), crc)
             h16 = lm.hs(zq.astype(np.float64), int(lm.zk[qual]))
         ll_mean = int(np.rint(ys[0].mean()))
@@ -1070,6 +1181,10 @@ class LossyTileDecoder:
         restored = bool(xform & XFORM_RESTORE)
         means = bool(xform & XFORM_MEANS)
         dq = bool(xform & XFORM_DQ)
+        zadapt = bool(xform & XFORM_ZTAB)
+        if zadapt and not self.lm.uses_hyper:
+            raise MicFormatError(f"lossy hyper-latent tables flag in a tile of model "
+                                 f"{self.lm.name}, which has no hyper-latents")
         if xform & XFORM_PASS_BIAS and not biased:
             raise MicFormatError("lossy per-pass table-bias flag without the table-bias flag")
         biased = (NPASS_BIAS if xform & XFORM_PASS_BIAS else NBANDS) if biased else 0
@@ -1098,7 +1213,8 @@ class LossyTileDecoder:
             else:
                 planes = []
                 for _ in range(3):
-                    x, off = self._decode_plane(payload, off, rows, cols, biased, means, dq)
+                    x, off = self._decode_plane(payload, off, rows, cols, biased, means, dq,
+                                                zadapt)
                     planes.append(x)
                 out[:] = _rgb_samples(np.stack(planes, -1), float((1 << bits) - 1),
                                       [lo for lo, _ in norms], self.sample_range)
@@ -1117,7 +1233,8 @@ class LossyTileDecoder:
                     out[:, :, c] = region[0][0]
                     whole = True
                     continue
-                x, off = self._decode_plane(payload, off, rows, cols, biased, means, dq)
+                x, off = self._decode_plane(payload, off, rows, cols, biased, means, dq,
+                                            zadapt)
                 out[:, :, c] = _samples(x, float((1 << bits) - 1), lo, self.sample_range)
                 if region is not None:
                     out[:, :, c][region[1]] = region[0][0]
@@ -1128,6 +1245,8 @@ class LossyTileDecoder:
             raise MicFormatError("lossy mean predictors on a whole-tile region")
         if whole and dq:
             raise MicFormatError("lossy dependent quantisation on a whole-tile region")
+        if whole and zadapt:
+            raise MicFormatError("lossy hyper-latent tables flag on a whole-tile region")
         if restored:
             from .restore import apply_filters, parse_record
 
@@ -1174,8 +1293,8 @@ class LossyTileDecoder:
         return lo, bits
 
     def _decode_plane(self, buf: memoryview, off: int, rows: int, cols: int,
-                      biased: int = 0, means: bool = False, dq: bool = False
-                      ) -> tuple[np.ndarray, int]:
+                      biased: int = 0, means: bool = False, dq: bool = False,
+                      zadapt: bool = False) -> tuple[np.ndarray, int]:
         """``biased``: the number of table biases the words start with (0: none)."""
         from ..entropy import decode_escapes, decode_grouped, new_decoder
         from ..entropy.coder import read_words, uniform_decode
@@ -1206,10 +1325,34 @@ class LossyTileDecoder:
 
         if lm.uses_hyper:
             zshape = (lm.config["n"], hp // 64, wp // 64)
-            ztab = _z_tables(zshape)
-            zs = decode_grouped(dec, ztab, lm.zbank)
-            zq = merge(zs, ztab, lm.zbank.tables.half).reshape(zshape)
-            crc_now = zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes())
+            rec = None
+            if zadapt:  # the record (SPEC 6.9)
+                n = zshape[0]
+                rec = np.zeros((n, 3), np.int64)
+                if uniform_decode(dec, 1, 2)[0]:
+                    rec[:, 0] = uniform_decode(dec, n, 2)
+                    k = int(rec[:, 0].sum())
+                    rec[rec[:, 0] == 1, 1] = uniform_decode(dec, k, 2 * ZOFF_MAX + 1) - ZOFF_MAX
+                    rec[rec[:, 0] == 1, 2] = uniform_decode(dec, k, len(lm.ybank.tables.half))
+                crc_now = zlib.crc32(_z_record_values(rec).astype("<i4").tobytes())
+            chans = _z_channels(rec, lm, zshape[0])
+            size = zshape[1] * zshape[2]
+            zs = [decode_grouped(dec, np.full(size, t, np.int32), bank) for bank, t, _ in chans]
+            n_esc = [int(np.count_nonzero(s == 2 * bank.tables.half[t] + 1))
+                     for s, (bank, t, _) in zip(zs, chans)]
+            esc = unzigzag(decode_escapes(dec, sum(n_esc)))
+            at = np.concatenate(([0], np.cumsum(n_esc)))
+            try:
+                zq = np.stack([merge_escapes(s, np.full(size, t, np.int32), bank.tables.half,
+                                             esc[at[c]:at[c + 1]]).astype(np.int64) + m
+                               for c, (s, (bank, t, m)) in enumerate(zip(zs, chans))])
+            except ValueError as exc:
+                raise MicFormatError(f"corrupt lossy escapes: {exc}") from None
+            zq = zq.reshape(zshape)
+            if np.abs(zq).max(initial=0) >= 1 << 31:
+                raise MicFormatError("lossy hyper-latent beyond the int32 range")
+            zq = zq.astype(np.int32)
+            crc_now = zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes(), crc_now)
             h16 = lm.hs(zq.astype(np.float64), int(lm.zk[qual]))
         state = {"crc": crc_now}
 

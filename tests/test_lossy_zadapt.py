@@ -1,0 +1,80 @@
+"""Hyper-latent records (SPEC 6.9, xform flag 128): the encoder's per-channel choice,
+round trips (the record changes how the hyper-latents are coded, never their values, so
+the decoded image is the one without it), ``zadapt=False`` / ``--no-zadapt``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("safetensors")
+
+import mic  # noqa: E402
+import mic.lossy as lossy  # noqa: E402
+from mic.io import read_image  # noqa: E402
+from mic.lossy import XFORM_ZTAB, ZOFF_MAX, choose_z_tables  # noqa: E402
+from mic.models.weights import REGISTRY_FILE  # noqa: E402
+from mic_test_helpers import cli_xforms_with_and_without, tile_payloads  # noqa: E402
+
+if not REGISTRY_FILE.is_file():
+    pytest.skip("no shipped weights in this checkout", allow_module_level=True)
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_choice_takes_offset_channels_and_leaves_typical_ones():
+    lm = lossy.load_model("cnn")
+    rng = np.random.default_rng(2)
+    n = lm.config["n"]
+    zq = np.zeros((n, 16, 16), np.int32)
+    zq[3] = 7  # a channel far from its prior, constant: about offset 7, a narrow table
+    zq[5] = -4 + (rng.random((16, 16)) < 0.1)
+    zq[9] = 40  # beyond the largest offset: coded about 15 with a wider table, or left
+    rec = choose_z_tables(zq, lm)
+    assert rec.shape == (n, 3) and set(rec[:, 0].tolist()) <= {0, 1}
+    assert tuple(rec[3]) == (1, 7, rec[3, 2]) and rec[5, 0] == 1 and rec[5, 1] == -4
+    assert np.all(np.abs(rec[:, 1]) <= ZOFF_MAX)
+    # each channel it takes is coded in fewer bits than under its own table
+    from mic.entropy import information_bits
+    from mic.quant import split_escapes
+
+    for c in np.flatnonzero(rec[:, 0]):
+        v = zq[c].reshape(-1) - rec[c, 1]
+        t = np.full(v.size, rec[c, 2], np.int32)
+        s, e = split_escapes(v, t, lm.ybank.tables.half)
+        own = np.full(v.size, c, np.int32)
+        s0, e0 = split_escapes(zq[c].reshape(-1), own, lm.zbank.tables.half)
+        assert information_bits(s, t, lm.ybank) + 32 * e.size < \
+            information_bits(s0, own, lm.zbank) + 32 * e0.size
+
+
+@pytest.mark.parametrize("model,quality", [("cnn", 0), ("cnn", 4), ("vae", 1)])
+def test_same_image_with_and_without_the_record(model, quality):
+    a, _ = read_image(DATA / "cr_chest_u8.png")
+    on = mic.encode(a, quality=quality, model=model)
+    off = mic.encode(a, quality=quality, model=model, zadapt=False)
+    assert all(t[0] & XFORM_ZTAB for t in tile_payloads(on))
+    assert not any(t[0] & XFORM_ZTAB for t in tile_payloads(off))
+    assert np.array_equal(mic.decode(on), mic.decode(off))
+    assert len(on) <= len(off) + 1  # one bit per plane where no channel pays
+
+
+def test_ae_never_carries_the_flag():
+    a, _ = read_image(DATA / "cr_chest_u8.png")
+    blob = mic.encode(a, quality=2, model="ae")
+    assert not any(t[0] & XFORM_ZTAB for t in tile_payloads(blob))
+
+
+def test_rgb_and_tiles():
+    rgb, _ = read_image(DATA / "us_breast_rgb.png")
+    blob = mic.encode(rgb, quality=2, tile=128)
+    assert all(t[0] & XFORM_ZTAB for t in tile_payloads(blob))
+    assert np.array_equal(mic.decode(blob), mic.decode(mic.encode(rgb, quality=2, tile=128,
+                                                                  zadapt=False)))
+
+
+def test_cli_no_zadapt(tmp_path):
+    on, off = cli_xforms_with_and_without(tmp_path, DATA / "cr_chest_u8.png", 0, "--no-zadapt")
+    assert on & XFORM_ZTAB and not off & XFORM_ZTAB

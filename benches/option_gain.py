@@ -1,13 +1,15 @@
 """BD-rate of one lossy encoder option, on (its default) against off, on a train-split
 sample, model cnn, six qualities: ``regions`` (constant regions, SPEC 6.6), ``adapt``
 (table biases, SPEC 6.4), ``restore`` (restoration filter, SPEC 6.7), ``means``
-(non-anchor mean predictors, SPEC 6.4) or ``dq`` (dependent quantisation, SPEC 6.8).
+(non-anchor mean predictors, SPEC 6.4), ``dq`` (dependent quantisation, SPEC 6.8) or
+``zadapt`` (hyper-latent records, SPEC 6.9).
 
     .venv/bin/python benches/option_gain.py /path/to/corpus/train regions [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train adapt [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train restore [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train means [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train dq [per_source]
+    .venv/bin/python benches/option_gain.py /path/to/corpus/train zadapt [per_source]
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from mic.eval.bdrate import bd_rate
 from train_sample import rate_psnr, sample_images
 
 QUALITIES = (0, 2, 4, 6, 8, 10)
-OPTIONS = ("regions", "adapt", "restore", "means", "dq")
+OPTIONS = ("regions", "adapt", "restore", "means", "dq", "zadapt")
 
 
 def main(argv: list[str]) -> None:

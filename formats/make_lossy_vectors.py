@@ -167,13 +167,13 @@ def sources() -> list[dict]:
     for src in out:  # the streams above predate the hyper-latent record: they stay as
         src["zadapt"] = False  # they were
     # hyper-latent records (SPEC 6.9, xform flag 128), the default encoder: the radiograph
-    # at quality 0 (channels about offsets), a CT crop where no channel pays (any = 0), the
-    # vae on the radiograph, and the RGB ultrasound
+    # at quality 0 (channels about offsets), a CT crop where no channel pays (so no flag),
+    # the vae on the radiograph, and the RGB ultrasound
     out.append({"name": "cnn_q0_cr_zadapt", "array": cr, "model": "cnn", "quality": 0,
                 "origin": "tests/data/cr_chest_u8.png, defaults (hyper-latent record on)"})
     out.append({"name": "cnn_q5_ct_zadapt", "array": ct[64:192, 64:192], "model": "cnn",
                 "quality": 5, "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], "
-                                        "defaults"})
+                                        "defaults (no channel pays: no record)"})
     out.append({"name": "vae_q1_cr_zadapt", "array": cr, "model": "vae", "quality": 1,
                 "origin": "tests/data/cr_chest_u8.png, defaults"})
     out.append({"name": "cnn_q2_us_rgb_zadapt", "array": rgb, "model": "cnn", "quality": 2,

@@ -70,7 +70,7 @@ def test_ae_never_carries_the_flag():
 def test_rgb_and_tiles():
     rgb, _ = read_image(DATA / "us_breast_rgb.png")
     blob = mic.encode(rgb, quality=2, tile=128)
-    assert all(t[0] & XFORM_ZTAB for t in tile_payloads(blob))
+    assert any(t[0] & XFORM_ZTAB for t in tile_payloads(blob))
     assert np.array_equal(mic.decode(blob), mic.decode(mic.encode(rgb, quality=2, tile=128,
                                                                   zadapt=False)))
 
@@ -78,3 +78,9 @@ def test_rgb_and_tiles():
 def test_cli_no_zadapt(tmp_path):
     on, off = cli_xforms_with_and_without(tmp_path, DATA / "cr_chest_u8.png", 0, "--no-zadapt")
     assert on & XFORM_ZTAB and not off & XFORM_ZTAB
+
+
+def test_no_flag_and_no_bit_where_no_channel_pays():
+    a, _ = read_image(DATA / "ct_abdomen_u16.png")
+    crop = a[64:192, 64:192]
+    assert mic.encode(crop, quality=5) == mic.encode(crop, quality=5, zadapt=False)

@@ -826,8 +826,8 @@ class LossyTileEncoder:
     code the detail bands with the dependent quantiser (SPEC 6.8: a tile flag; each pass's
     symbols chosen by a Viterbi search, about 10-20 % more encode time); ``zadapt``
     (default True, vae and cnn): per plane, code hyper-latent channels about an offset under
-    a latents' table where that saves bits (SPEC 6.9: a tile flag, one bit per plane where
-    no channel does).
+    a latents' table where that saves bits (SPEC 6.9: a tile flag, set only where some plane
+    of the tile has such a channel).
     """
 
     def __init__(self, header: Header, quality: int, model: str = DEFAULT_MODEL,
@@ -850,6 +850,7 @@ class LossyTileEncoder:
         self.means = bool(means)
         self.dq = bool(dq)
         self.zadapt = bool(zadapt) and lm.uses_hyper
+        self._zrecord = False  # this tile's planes carry hyper-latent records (SPEC 6.9)
         #: the training loss's lambda * 255^2 (per unit of squared error in pixel units)
         self.lam = float(lm.config["lambdas"][quality]) * 255.0 ** 2
         header.model_id = lm.id
@@ -898,6 +899,7 @@ class LossyTileEncoder:
         from .restore import fit_filters
 
         rgb = tile.shape[2] == 3  # else one sample: a grey plane
+        self._zrecord = self._wants_zrecord(tile)
         region, body, bias, rec, mask = self._choose(
             tile, self._code_rgb if rgb else self._code_gray)
         flag = XFORM_BIAS if bias is not None else 0
@@ -905,7 +907,7 @@ class LossyTileEncoder:
             flag |= XFORM_PASS_BIAS
         if not (region is not None and rec is None):  # planes follow
             flag |= (XFORM_MEANS if self.means else 0) | (XFORM_DQ if self.dq else 0) | \
-                (XFORM_ZTAB if self.zadapt else 0)
+                (XFORM_ZTAB if self._zrecord else 0)
         if self.restore and rec is not None:
             bits = [NORM.unpack_from(body, NORM.size * c)[1] for c in range(tile.shape[2])]
             lam = self.sample_lam(float((1 << bits[0]) - 1))
@@ -923,11 +925,8 @@ class LossyTileEncoder:
                    ) -> tuple[bytes, np.ndarray | None, float, Any]:
         """(norm + plane, decoded samples or None, normalisation scale, table biases used)
         of an (h, w, 1) tile; ``bias`` as :meth:`_encode_planes`."""
-        plane = t[:, :, 0]
-        lo = int(plane.min())
-        bits = self._bits(int(plane.max()) - lo)
-        scale = float((1 << bits) - 1)
-        coded, bias = self._encode_planes([(plane.astype(np.float64) - lo) / scale], recon, bias)
+        xs, (lo,), bits, scale = self._normalise(t)
+        coded, bias = self._encode_planes(xs, recon, bias)
         data, rec = coded[0]
         out = None if rec is None else _samples(rec, scale, lo, self.sample_range)[:, :, None]
         return NORM.pack(lo, bits) + data, out, scale, bias
@@ -936,11 +935,8 @@ class LossyTileEncoder:
                   ) -> tuple[bytes, np.ndarray | None, float, Any]:
         """(norms + Y, C1, C2 planes, decoded samples or None, scale, table biases used) of
         an (h, w, 3) tile."""
-        lo = [int(t[:, :, c].min()) for c in range(3)]
-        bits = self._bits(max(int(t[:, :, c].max()) - lo[c] for c in range(3)))
-        scale = float((1 << bits) - 1)
-        ycc = (t.astype(np.float64) - np.array(lo, np.float64)) / scale @ YCC.T + YCC_OFFSET
-        coded, bias = self._encode_planes([ycc[:, :, c] for c in range(3)], recon, bias)
+        xs, lo, bits, scale = self._normalise(t)
+        coded, bias = self._encode_planes(xs, recon, bias)
         body = b"".join(NORM.pack(lo[c], bits) for c in range(3)) + b"".join(d for d, _ in coded)
         if not recon:
             return body, None, scale, bias
@@ -1024,6 +1020,48 @@ class LossyTileEncoder:
         self.information_bits = info0 + best[3]
         return best[1], best[2], bias, best[4], best[5]
 
+    def _analysis(self, x: np.ndarray) -> tuple[list[np.ndarray], int, int]:
+        """A float plane -> (its scaled subbands ``y_b`` in band order, padded rows, cols)."""
+        from ..models.wavelet import dwt97
+
+        lm = self.lm
+        xp = _pad(x) - 0.5
+        ll, bands = dwt97(xp, LEVELS)
+        g = np.exp(lm.log_gain[self.quality]) * lm.norms
+        return [ll * g[0]] + [bands[lv][o] * g[1 + 3 * lv + o] for lv in range(LEVELS)
+                              for o in range(3)], xp.shape[0], xp.shape[1]
+
+    def _hyper_latents(self, ys: list[np.ndarray]) -> np.ndarray:
+        """The rounded hyper-latents ``z`` (n, Hp/64, Wp/64) int32 of a plane's subbands."""
+        from ..quant import quantize_residual
+
+        lm = self.lm
+        z = lm.h_a(hyper_input(ys)) * np.float32(lm.zgain[self.quality])
+        return quantize_residual(z, np.zeros(z.shape))
+
+    def _wants_zrecord(self, t: np.ndarray) -> bool:
+        """Whether the tile's planes, normalised as the plain coding does, have a hyper-
+        latent channel worth a record (SPEC 6.9): the tile then carries flag 128 and every
+        plane its record, else neither (no bit spent where no channel pays)."""
+        if not self.zadapt or all(int(t[:, :, c].min()) == int(t[:, :, c].max())
+                                  for c in range(t.shape[2])):
+            return False
+        xs = self._normalise(t)[0]
+        return any(choose_z_tables(self._hyper_latents(self._analysis(x)[0]), self.lm)[:, 0].any()
+                   for x in xs)
+
+    def _normalise(self, t: np.ndarray) -> tuple[list[np.ndarray], list[int], int, float]:
+        """(float planes, per-sample minima, normalisation bits, scale) of a tile (h, w, S):
+        one grey plane, or the Y, C1, C2 planes of an RGB tile (SPEC 6.1)."""
+        k = t.shape[2]
+        lo = [int(t[:, :, c].min()) for c in range(k)]
+        bits = self._bits(max(int(t[:, :, c].max()) - lo[c] for c in range(k)))
+        scale = float((1 << bits) - 1)
+        if k == 1:
+            return [(t[:, :, 0].astype(np.float64) - lo[0]) / scale], lo, bits, scale
+        ycc = (t.astype(np.float64) - np.array(lo, np.float64)) / scale @ YCC.T + YCC_OFFSET
+        return [ycc[:, :, c] for c in range(3)], lo, bits, scale
+
     def _encode_plane(self, x: np.ndarray, recon: bool = False, bias: np.ndarray | None = None,
                       record: list | None = None) -> tuple[bytes, np.ndarray | None]:
         """A float plane in normalised units -> (plane bytes, and with ``recon`` the
@@ -1036,25 +1074,18 @@ class LossyTileEncoder:
         )
         from ..entropy.coder import uniform_encode
         from ..entropy.shape import encode_small
-        from ..models.wavelet import dwt97
         from ..quant import quantize_dq, quantize_rdo, quantize_residual, split_escapes, zigzag
 
         lm, qual, means = self.lm, self.quality, self.means
-        xp = _pad(x) - 0.5
-        hp, wp = xp.shape
-        ll, bands = dwt97(xp, LEVELS)
-        g = np.exp(lm.log_gain[qual]) * lm.norms
-        ys = [ll * g[0]] + [bands[lv][o] * g[1 + 3 * lv + o]
-                            for lv in range(LEVELS) for o in range(3)]
+        ys, hp, wp = self._analysis(x)
         enc = new_encoder()
         if bias is not None:
             self.information_bits += encode_small(enc, bias)
         crc = 0
         h16 = None
         if lm.uses_hyper:
-            z = lm.h_a(hyper_input(ys)) * np.float32(lm.zgain[qual])
-            zq = quantize_residual(z, np.zeros(z.shape))
-            rec = choose_z_tables(zq, lm) if self.zadapt else None
+            zq = self._hyper_latents(ys)
+            rec = choose_z_tables(zq, lm) if self._zrecord else None
             if rec is not None:  # the record (SPEC 6.9)
                 zvals = _z_record_values(rec)
                 uniform_encode(enc, zvals[:1], 2)

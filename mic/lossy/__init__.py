@@ -650,11 +650,6 @@ def _pad(x: np.ndarray) -> np.ndarray:
     return np.pad(x, ((0, ph), (0, pw)), mode="edge") if ph or pw else x
 
 
-def _z_tables(shape: tuple[int, ...]) -> np.ndarray:
-    """Table index of each hyper-latent (C order, shape (n, h, w)): its channel."""
-    return np.repeat(np.arange(shape[0], dtype=np.int32), shape[1] * shape[2])
-
-
 #: hyper-latent values (after the offset) whose bits under every latents' table are kept
 #: in a lookup (the encoder's record choice); rarer ones are costed directly
 ZBITS_SPAN = 64

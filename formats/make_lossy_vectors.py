@@ -167,17 +167,19 @@ def sources() -> list[dict]:
     for src in out:  # the streams above predate the hyper-latent record: they stay as
         src["zadapt"] = False  # they were
     # hyper-latent records (SPEC 6.9, xform flag 128), the default encoder: the radiograph
-    # at quality 0 (channels about offsets), a CT crop where no channel pays (so no flag),
-    # the vae on the radiograph, and the RGB ultrasound
-    out.append({"name": "cnn_q0_cr_zadapt", "array": cr, "model": "cnn", "quality": 0,
+    # at quality 8 (channels about offsets), a CT crop where no channel pays (so no flag),
+    # the vae on the radiograph, and the RGB ultrasound with the encoder's threshold off
+    # (ZREC_MIN_GAIN_BITS: records in every plane, used where they save any bits)
+    out.append({"name": "cnn_q8_cr_zadapt", "array": cr, "model": "cnn", "quality": 8,
                 "origin": "tests/data/cr_chest_u8.png, defaults (hyper-latent record on)"})
     out.append({"name": "cnn_q5_ct_zadapt", "array": ct[64:192, 64:192], "model": "cnn",
                 "quality": 5, "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], "
                                         "defaults (no channel pays: no record)"})
-    out.append({"name": "vae_q1_cr_zadapt", "array": cr, "model": "vae", "quality": 1,
+    out.append({"name": "vae_q10_cr_zadapt", "array": cr, "model": "vae", "quality": 10,
                 "origin": "tests/data/cr_chest_u8.png, defaults"})
     out.append({"name": "cnn_q2_us_rgb_zadapt", "array": rgb, "model": "cnn", "quality": 2,
-                "origin": "tests/data/us_breast_rgb.png, defaults"})
+                "constants": {"ZREC_MIN_GAIN_BITS": -1e9},
+                "origin": "tests/data/us_breast_rgb.png, defaults, records forced"})
     return out
 
 

@@ -700,16 +700,23 @@ def _z_channels(rec: np.ndarray | None, lm: LoadedModel, n: int) -> list[tuple[A
             else (lm.zbank, c, 0) for c in range(n)]
 
 
-def choose_z_tables(zq: np.ndarray, lm: LoadedModel) -> np.ndarray:
-    """The encoder's hyper-latent record (SPEC 6.9): (n, 3) int64 rows ``(use, m, t)``;
-    a channel is coded as ``z - m`` under the latents' table ``t`` (``use`` = 1) where that
-    saves more bits than the offset and table cost; ``m`` is tried at the channel's
-    median and one either side."""
+#: a tile carries hyper-latent records only where its channels save more than this many
+#: bits net of the record (one 32-bit range-coder word: smaller savings often vanish in the
+#: word rounding of a small plane's stream)
+ZREC_MIN_GAIN_BITS = 32.0
+
+
+def choose_z_tables(zq: np.ndarray, lm: LoadedModel) -> tuple[np.ndarray, float]:
+    """The encoder's hyper-latent record (SPEC 6.9) and the ideal bits it saves net of its
+    own: (n, 3) int64 rows ``(use, m, t)``; a channel is coded as ``z - m`` under the
+    latents' table ``t`` (``use`` = 1) where that saves more bits than the offset and
+    table cost; ``m`` is tried at the channel's median and one either side."""
     from ..entropy import escape_bits, information_bits
     from ..quant import split_escapes, zigzag
 
     n = zq.shape[0]
     rec = np.zeros((n, 3), np.int64)
+    saved = 0.0
     side = float(np.log2(2 * ZOFF_MAX + 1) + np.log2(len(lm.ybank.tables.half)))
     for c in range(n):
         v = zq[c].reshape(-1).astype(np.int64)
@@ -728,7 +735,8 @@ def choose_z_tables(zq: np.ndarray, lm: LoadedModel) -> np.ndarray:
                 best = (costs[t] + side, m, t)
         if best[0] < base:
             rec[c] = (1, best[1], best[2])
-    return rec
+            saved += base - best[0]
+    return rec, saved - _z_record_bits(rec, lm)
 
 
 def _sample_range(header: Header) -> tuple[int, int]:
@@ -1035,15 +1043,16 @@ class LossyTileEncoder:
         return quantize_residual(z, np.zeros(z.shape))
 
     def _wants_zrecord(self, t: np.ndarray) -> bool:
-        """Whether the tile's planes, normalised as the plain coding does, have a hyper-
-        latent channel worth a record (SPEC 6.9): the tile then carries flag 128 and every
-        plane its record, else neither (no bit spent where no channel pays)."""
+        """Whether the records of the tile's planes, normalised as the plain coding does,
+        save more than ZREC_MIN_GAIN_BITS (SPEC 6.9): the tile then carries flag 128 and
+        every plane its record, else neither (no bit spent where they would not pay)."""
         if not self.zadapt or all(int(t[:, :, c].min()) == int(t[:, :, c].max())
                                   for c in range(t.shape[2])):
             return False
         xs = self._normalise(t)[0]
-        return any(choose_z_tables(self._hyper_latents(self._analysis(x)[0]), self.lm)[:, 0].any()
-                   for x in xs)
+        gains = [choose_z_tables(self._hyper_latents(self._analysis(x)[0]), self.lm)[1]
+                 for x in xs]
+        return sum(gains) > ZREC_MIN_GAIN_BITS
 
     def _normalise(self, t: np.ndarray) -> tuple[list[np.ndarray], list[int], int, float]:
         """(float planes, per-sample minima, normalisation bits, scale) of a tile (h, w, S):
@@ -1080,7 +1089,7 @@ class LossyTileEncoder:
         h16 = None
         if lm.uses_hyper:
             zq = self._hyper_latents(ys)
-            rec = choose_z_tables(zq, lm) if self._zrecord else None
+            rec = choose_z_tables(zq, lm)[0] if self._zrecord else None
             if rec is not None:  # the record (SPEC 6.9)
                 zvals = _z_record_values(rec)
                 uniform_encode(enc, zvals[:1], 2)

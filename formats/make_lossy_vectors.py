@@ -290,6 +290,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     reg = registry()
     files: dict[str, bytes] = {}
     vectors, base = [], {}
+    sources_by_content: dict[bytes, str] = {}
     for src in sources():
         arr = src["array"]
         opts = {"quality": src["quality"], "model": src["model"]}
@@ -305,10 +306,12 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")),
                 allow_pickle=False)
+        # vectors of the same image share one source file, named after the first of them
+        source = sources_by_content.setdefault(buf.getvalue(), f"{src['name']}.npy")
         files[f"{src['name']}.mic"] = stream
-        files[f"{src['name']}.npy"] = buf.getvalue()
+        files[source] = buf.getvalue()
         vectors.append({
-            "name": src["name"], "stream": f"{src['name']}.mic", "source": f"{src['name']}.npy",
+            "name": src["name"], "stream": f"{src['name']}.mic", "source": source,
             "model": src["model"], "model_id": info.model_id,
             "weights_sha256": reg[src["model"]]["sha256"], "quality": src["quality"],
             "encode_options": opts, "encoder_constants": src.get("constants", {}),

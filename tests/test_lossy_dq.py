@@ -171,3 +171,15 @@ def test_brute_force_helper_covers_both_parities():
     # reachable (the search never gets stuck in one quantiser)
     for x, st_ in itertools.product(np.linspace(-7, 7, 57), range(4)):
         assert {k & 1 for k in _candidates(float(x), st_)} == {0, 1}
+
+
+def test_spec_states_the_codes_constants():
+    """SPEC 6.8 and 6.9 quote the constants the codec uses."""
+    import mic.lossy as lossy
+
+    spec = (Path(__file__).resolve().parents[1] / "SPEC.md").read_text()
+    assert f"`DQ_UNIT/128 = {lossy.DQ_UNIT}/128`" in spec and lossy.DQ_ONE == 128
+    assert f"`next = {DQ_NEXT.tolist()}`" in spec
+    assert f"`m_c + {lossy.ZOFF_MAX}` as `Uniform({2 * lossy.ZOFF_MAX + 1})`" in spec
+    assert lossy.XFORM_DQ == 64 and lossy.XFORM_ZTAB == 128
+    assert "Bit 6\n(value 64)" in spec and "Bit 7 (value 128)" in spec

@@ -213,43 +213,22 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
     b[crc_at] ^= 0x01
     out.append(("symbols_crc_flip", forge.refresh_crc(b, tile), "MicChecksumError",
                 "symbols_crc32 of the plane changed (segment CRC recomputed)"))
-    # the means flag (16) on a whole-tile record, which has no plane to predict
-    from mic.lossy import TILE_HEAD, WHOLE_TILE, XFORM_MEANS, XFORM_REGION
+    # flags of coded planes on a whole-tile record, which has none: the means (16), the
+    # dependent quantiser (64) and the hyper-latent record (128)
+    from mic.lossy import TILE_HEAD, WHOLE_TILE, XFORM_DQ, XFORM_MEANS, XFORM_REGION, XFORM_ZTAB
 
     bars = base["cnn_q2_mr_bars_tiles32"]
-    for t in forge.spans(bars):
-        at = t.payload_start + 8
-        if t.tag == TAG_TILE and TILE_HEAD.unpack_from(bars, at)[0] == XFORM_REGION and \
-                struct.unpack_from("<I", bars, at + 1 + 5 + 4)[0] == WHOLE_TILE:
-            b = bytearray(bars)
-            b[at] |= XFORM_MEANS
-            out.append(("means_on_whole_tile", forge.refresh_crc(b, t), "MicFormatError",
-                        "xform flag 16 (predicted means) on a whole-tile region record"))
-            break
-    # the dependent-quantiser flag (64) on a whole-tile record (no plane to quantise)
-    from mic.lossy import XFORM_DQ
-
-    for t in forge.spans(bars):
-        at = t.payload_start + 8
-        if t.tag == TAG_TILE and TILE_HEAD.unpack_from(bars, at)[0] == XFORM_REGION and \
-                struct.unpack_from("<I", bars, at + 1 + 5 + 4)[0] == WHOLE_TILE:
-            b = bytearray(bars)
-            b[at] |= XFORM_DQ
-            out.append(("dq_on_whole_tile", forge.refresh_crc(b, t), "MicFormatError",
-                        "xform flag 64 (dependent quantisation) on a whole-tile region record"))
-            break
-    # the hyper-latent record flag (128) on a whole-tile record and in an ae stream
-    from mic.lossy import XFORM_ZTAB
-
-    for t in forge.spans(bars):
-        at = t.payload_start + 8
-        if t.tag == TAG_TILE and TILE_HEAD.unpack_from(bars, at)[0] == XFORM_REGION and \
-                struct.unpack_from("<I", bars, at + 1 + 5 + 4)[0] == WHOLE_TILE:
-            b = bytearray(bars)
-            b[at] |= XFORM_ZTAB
-            out.append(("zadapt_on_whole_tile", forge.refresh_crc(b, t), "MicFormatError",
-                        "xform flag 128 (hyper-latent record) on a whole-tile region record"))
-            break
+    whole = next(t for t in forge.spans(bars) if t.tag == TAG_TILE
+                 and TILE_HEAD.unpack_from(bars, t.payload_start + 8)[0] == XFORM_REGION
+                 and struct.unpack_from("<I", bars, t.payload_start + 8 + 1 + 5 + 4)[0]
+                 == WHOLE_TILE)
+    for name, flag, why in (("means_on_whole_tile", XFORM_MEANS, "16 (predicted means)"),
+                            ("dq_on_whole_tile", XFORM_DQ, "64 (dependent quantisation)"),
+                            ("zadapt_on_whole_tile", XFORM_ZTAB, "128 (hyper-latent record)")):
+        b = bytearray(bars)
+        b[whole.payload_start + 8] |= flag
+        out.append((name, forge.refresh_crc(b, whole), "MicFormatError",
+                    f"xform flag {why} on a whole-tile region record"))
     ae = base["ae_q1_ct_u16"]
     t = next(x for x in forge.spans(ae) if x.tag == TAG_TILE)
     b = bytearray(ae)

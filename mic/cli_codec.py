@@ -251,18 +251,9 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
     lossy = options.get("quality") is not None or bool(options.get("target"))
     if options.get("model") and lossy:
         enc_opts["model"] = options["model"]
-    if options.get("no_regions") and lossy:
-        enc_opts["regions"] = False
-    if options.get("no_adapt") and lossy:
-        enc_opts["adapt"] = False
-    if options.get("no_restore") and lossy:
-        enc_opts["restore"] = False
-    if options.get("no_means") and lossy:
-        enc_opts["means"] = False
-    if options.get("no_dq") and lossy:
-        enc_opts["dq"] = False
-    if options.get("no_zadapt") and lossy:
-        enc_opts["zadapt"] = False
+    for tool in LOSSY_TOOLS:
+        if options.get(f"no_{tool}") and lossy:
+            enc_opts[tool] = False
     t0 = time.perf_counter()
     if options.get("target"):
         kind, value = options["target"]
@@ -312,6 +303,31 @@ def _encode_out_path(rel: Path) -> Path:
     return rel.with_name(rel.name + ".mic")
 
 
+#: the lossy encoder's tools (``mic.encode`` options, all on by default) and the help of
+#: the ``--no-TOOL`` flag that turns each off
+LOSSY_TOOLS: dict[str, str] = {
+    "regions": "never code an exact-constant region (padding, black bars) as a shape and a "
+               "value (SPEC 6.6); encodes faster.",
+    "adapt": "never bias the entropy tables to the tile (SPEC 6.4); one coding pass instead "
+             "of two.",
+    "restore": "never send a restoration filter for the decoder to apply (SPEC 6.7); encodes "
+               "faster.",
+    "means": "never predict the means of detail coefficients from their decoded neighbours "
+             "(SPEC 6.4).",
+    "dq": "plain scalar quantisation of the detail bands instead of the dependent quantiser "
+          "(SPEC 6.8).",
+    "zadapt": "always code the hyper-latents under their learned prior, never about "
+              "per-channel offsets under other tables (SPEC 6.9).",
+}
+
+
+def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
+    """The ``--no-TOOL`` flags of :data:`LOSSY_TOOLS`, in that order."""
+    for tool, text in reversed(LOSSY_TOOLS.items()):
+        f = click.option(f"--no-{tool}", f"no_{tool}", is_flag=True, help=f"Lossy: {text}")(f)
+    return f
+
+
 @click.command("encode", epilog=_EXIT_HELP)
 @click.argument("inp", metavar="IN")
 @click.argument("out", metavar="OUT")
@@ -323,24 +339,7 @@ def _encode_out_path(rel: Path) -> Path:
               help="Lossy mode at the highest quality within BPP bits per pixel.")
 @click.option("--model", type=click.Choice(["cnn", "vae", "ae"]), default=None,
               help="Lossy model (with --quality or a target): cnn (default), vae or ae.")
-@click.option("--no-regions", is_flag=True,
-              help="Lossy: never code an exact-constant region (padding, black bars) as a "
-                   "shape and a value (SPEC 6.6); encodes faster.")
-@click.option("--no-adapt", is_flag=True,
-              help="Lossy: never bias the entropy tables to the tile (SPEC 6.4); one coding "
-                   "pass instead of two.")
-@click.option("--no-restore", is_flag=True,
-              help="Lossy: never send a restoration filter for the decoder to apply "
-                   "(SPEC 6.7); encodes faster.")
-@click.option("--no-means", is_flag=True,
-              help="Lossy: never predict the means of detail coefficients from their "
-                   "decoded neighbours (SPEC 6.4).")
-@click.option("--no-dq", is_flag=True,
-              help="Lossy: plain scalar quantisation of the detail bands instead of the "
-                   "dependent quantiser (SPEC 6.8).")
-@click.option("--no-zadapt", is_flag=True,
-              help="Lossy: always code the hyper-latents under their learned prior, never "
-                   "about per-channel offsets under other tables (SPEC 6.9).")
+@_lossy_tool_options
 @click.option("--bits-stored", type=click.IntRange(1, 16), default=None,
               help="Significant bits per sample. Default: what the file declares "
                    "(DICOM Bits Stored) if the values fit, else the bits the values use.")
@@ -357,11 +356,9 @@ def _encode_out_path(rel: Path) -> Path:
               help="Folder runs: files processed in parallel by this many processes.")
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
 def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | None,
-               target_bpp: float | None, model: str | None, no_regions: bool,
-               no_adapt: bool, no_restore: bool, no_means: bool, no_dq: bool, no_zadapt: bool,
-               bits_stored: int | None,
+               target_bpp: float | None, model: str | None, bits_stored: int | None,
                tile: str | None, photometric: str | None, force: bool, jobs: int,
-               quiet: bool) -> None:
+               quiet: bool, **no_tools: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
 
     IN is a file, - (stdin; the format is sniffed from its first bytes) or a
@@ -384,15 +381,11 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
         raise click.BadParameter("give at most one of --quality, --target-psnr, --target-bpp")
     if model and quality is None and not targets:
         raise click.BadParameter("--model needs --quality or a target (lossless has no model)")
-    for flag, name in ((no_regions, "--no-regions"), (no_adapt, "--no-adapt"),
-                       (no_restore, "--no-restore"), (no_means, "--no-means"),
-                       (no_dq, "--no-dq"), (no_zadapt, "--no-zadapt")):
-        if flag and quality is None and not targets:
-            raise click.BadParameter(f"{name} needs --quality or a target (lossy only)")
+    for tool in LOSSY_TOOLS:  # no_tools: the --no-TOOL flags, keyed no_TOOL
+        if no_tools[f"no_{tool}"] and quality is None and not targets:
+            raise click.BadParameter(f"--no-{tool} needs --quality or a target (lossy only)")
     options = {"quality": quality, "target": targets[0] if targets else None, "model": model,
-               "no_regions": no_regions, "no_adapt": no_adapt, "no_restore": no_restore,
-               "no_means": no_means, "no_dq": no_dq, "no_zadapt": no_zadapt,
-               "bits_stored": bits_stored,
+               **no_tools, "bits_stored": bits_stored,
                "tile": parse_tile(tile),
                "photometric": photometric.upper() if photometric else None}
     if inp != STDIO and os.path.isdir(inp):

@@ -585,19 +585,28 @@ def _ll_pred(v: np.ndarray, i: int, ll_mean: int) -> np.ndarray:
     return np.where(n > 0, (s + n // 2) // np.maximum(n, 1), alt)
 
 
-def _table_costs(res: np.ndarray, tables) -> np.ndarray:  # noqa: ANN001 - TableSet
-    """Bits of the values ``res`` under each table of ``tables`` (escapes included)."""
-    from ..entropy import escape_bits
+def _value_bits_under(v: np.ndarray, tables, t: int) -> np.ndarray:  # noqa: ANN001 - TableSet
+    """Bits of each value ``v`` (int64) under table ``t`` of ``tables``: its symbol, and
+    for a value beyond the table the escape symbol plus its escape code."""
+    from ..entropy import FREQ_BITS
     from ..quant import zigzag
 
-    costs = np.empty(len(tables.half))
-    for t in range(len(tables.half)):
-        L = int(tables.half[t])
-        f = tables.flat[tables.offsets[t]:tables.offsets[t + 1]].astype(np.float64)
-        inside = np.abs(res) <= L
-        sym = np.where(inside, res + L, 2 * L + 1)
-        costs[t] = float(np.sum(20.0 - np.log2(f[sym]))) + escape_bits(zigzag(res[~inside]))
-    return costs
+    L = int(tables.half[t])
+    f = tables.flat[tables.offsets[t]:tables.offsets[t + 1]].astype(np.float64)
+    inside = np.abs(v) <= L
+    bits = FREQ_BITS - np.log2(f[np.where(inside, v + L, 2 * L + 1)])
+    # escape code (SPEC 6.3): the bit length k of zigzag(v) as Uniform(33), then k - 1 bits
+    # (frexp's exponent is that bit length, exactly, for these integers)
+    k = np.frexp(zigzag(v[~inside]).astype(np.float64))[1]
+    bits[~inside] += np.log2(33.0) + np.maximum(k - 1, 0)
+    return bits
+
+
+def _table_costs(res: np.ndarray, tables) -> np.ndarray:  # noqa: ANN001 - TableSet
+    """Bits of the values ``res`` under each table of ``tables`` (escapes included)."""
+    res = np.asarray(res, np.int64)
+    return np.array([float(_value_bits_under(res, tables, t).sum())
+                     for t in range(len(tables.half))])
 
 
 def _reconstruct(lm: LoadedModel, quality: int, yhat: list[np.ndarray]) -> np.ndarray:
@@ -661,19 +670,9 @@ def _value_bits(lm: LoadedModel) -> np.ndarray:
     of the latents' bank, escapes included."""
     got = _zbits_cache.get(id(lm))
     if got is None:
-        from ..entropy import FREQ_BITS, escape_bits
-        from ..quant import zigzag
-
         tables = lm.ybank.tables
         v = np.arange(-ZBITS_SPAN, ZBITS_SPAN + 1)
-        esc = np.array([escape_bits(zigzag(np.array([x]))) for x in v.tolist()])
-        got = np.empty((len(tables.half), v.size))
-        for t in range(len(tables.half)):
-            L = int(tables.half[t])
-            f = tables.flat[tables.offsets[t]:tables.offsets[t + 1]].astype(np.float64)
-            inside = np.abs(v) <= L
-            got[t] = FREQ_BITS - np.log2(f[np.where(inside, v + L, 2 * L + 1)]) + \
-                np.where(inside, 0.0, esc)
+        got = np.stack([_value_bits_under(v, tables, t) for t in range(len(tables.half))])
         _zbits_cache[id(lm)] = got
     return got
 
@@ -687,10 +686,16 @@ def _z_record_values(rec: np.ndarray) -> np.ndarray:
     return np.concatenate([[1], rec[:, 0], used[:, 1], used[:, 2]]).astype(np.int64)
 
 
+def _z_channel_side_bits(lm: LoadedModel) -> float:
+    """Bits of a used channel's offset and table in the record (SPEC 6.9)."""
+    return float(np.log2(2 * ZOFF_MAX + 1) + np.log2(len(lm.ybank.tables.half)))
+
+
 def _z_record_bits(rec: np.ndarray, lm: LoadedModel) -> float:
+    """Bits of the record ``rec``: ``any``, and if set the ``use`` bits and the used
+    channels' offsets and tables."""
     k = int(rec[:, 0].sum())
-    return 1.0 + (0.0 if not k else rec.shape[0] + k * float(
-        np.log2(2 * ZOFF_MAX + 1) + np.log2(len(lm.ybank.tables.half))))
+    return 1.0 + (0.0 if not k else rec.shape[0] + k * _z_channel_side_bits(lm))
 
 
 def _z_channels(rec: np.ndarray | None, lm: LoadedModel, n: int) -> list[tuple[Any, int, int]]:
@@ -717,7 +722,7 @@ def choose_z_tables(zq: np.ndarray, lm: LoadedModel) -> tuple[np.ndarray, float]
     n = zq.shape[0]
     rec = np.zeros((n, 3), np.int64)
     saved = 0.0
-    side = float(np.log2(2 * ZOFF_MAX + 1) + np.log2(len(lm.ybank.tables.half)))
+    side = _z_channel_side_bits(lm)
     for c in range(n):
         v = zq[c].reshape(-1).astype(np.int64)
         tab = np.full(v.size, c, np.int32)

@@ -25,7 +25,7 @@ from mic.eval.bdrate import bd_rate
 from train_sample import rate_psnr, sample_images
 
 QUALITIES = (0, 2, 4, 6, 8, 10)
-OPTIONS = ("regions", "adapt", "restore", "means", "dq", "zadapt")
+OPTIONS = ("regions", "adapt", "restore", "means", "dq", "zadapt", "zopt")
 
 
 def main(argv: list[str]) -> None:

@@ -180,6 +180,14 @@ def sources() -> list[dict]:
     out.append({"name": "cnn_q2_us_rgb_zadapt", "array": rgb, "model": "cnn", "quality": 2,
                 "constants": {"ZREC_MIN_GAIN_BITS": -1e9},
                 "origin": "tests/data/us_breast_rgb.png, defaults, records forced"})
+    for src in out:  # the streams above predate the encoder's hyper-latent choice (zopt):
+        src["zopt"] = False  # they stay as they were
+    # the encoder's hyper-latent choice (zopt, the default): channels set to 0 where they
+    # cost more bits than they save; the decoder reads them as any other hyper-latents
+    out.append({"name": "cnn_q2_cr_zopt", "array": cr, "model": "cnn", "quality": 2,
+                "origin": "tests/data/cr_chest_u8.png, defaults (zopt on)"})
+    out.append({"name": "cnn_q1_us_rgb_zopt", "array": rgb, "model": "cnn", "quality": 1,
+                "origin": "tests/data/us_breast_rgb.png, defaults (zopt on)"})
     return out
 
 
@@ -273,7 +281,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     for src in sources():
         arr = src["array"]
         opts = {"quality": src["quality"], "model": src["model"]}
-        for key in ("tile", "regions", "adapt", "restore", "means", "dq", "zadapt"):
+        for key in ("tile", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt"):
             if key in src:
                 opts[key] = src[key]
         stream = encode_with(arr, opts, src.get("constants", {}))

@@ -318,6 +318,8 @@ LOSSY_TOOLS: dict[str, str] = {
           "(SPEC 6.8).",
     "zadapt": "always code the hyper-latents under their learned prior, never about "
               "per-channel offsets under other tables (SPEC 6.9).",
+    "zopt": "send the hyper-latents as analysed, never zeroing channels that cost more bits "
+            "than they save (an encoder choice); encodes faster.",
 }
 
 

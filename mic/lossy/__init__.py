@@ -37,7 +37,8 @@ rate + lambda * distortion over each pass; SPEC 6.8), and a **hyper-latent recor
 an image's hyper-latents sit far from it; SPEC 6.9).  The encoder keeps each only where
 it lowers rate + lambda * distortion (regions, filter) or the size (biases, means);
 dependent quantisation is on unless ``dq=False``, the hyper-latent record unless
-``zadapt=False``.
+``zadapt=False``.  Not a stream tool but an encoder choice: ``zopt`` sends as 0 the
+hyper-latent channels that cost more bits than they save (``zopt=False``: as analysed).
 
 A CRC-32 of all decoded symbols is stored per plane: a desync raises
 :class:`~mic.MicChecksumError` instead of returning garbage.  The byte layout is in
@@ -565,7 +566,7 @@ def _coded_bits(q: np.ndarray, tab: np.ndarray, bank) -> float:  # noqa: ANN001 
     from ..quant import split_escapes, zigzag
 
     sym, esc = split_escapes(q, tab, bank.tables.half)
-    return information_bits(sym, tab, bank) + escape_bits(zigzag(esc))
+    return information_bits(sym, tab, bank) + (escape_bits(zigzag(esc)) if esc.size else 0.0)
 
 
 def _ll_pred(v: np.ndarray, i: int, ll_mean: int) -> np.ndarray:
@@ -705,43 +706,54 @@ def _z_channels(rec: np.ndarray | None, lm: LoadedModel, n: int) -> list[tuple[A
             else (lm.zbank, c, 0) for c in range(n)]
 
 
+#: the encoder's hyper-latent choice (zopt) tries zeroing only channels of at least this
+#: many bits
+ZOPT_MIN_BITS = 16.0
+
 #: a tile carries hyper-latent records only where its channels save more than this many
 #: bits net of the record (one 32-bit range-coder word: smaller savings often vanish in the
 #: word rounding of a small plane's stream)
 ZREC_MIN_GAIN_BITS = 32.0
 
 
+def _z_channel_choice(v: np.ndarray, c: int, lm: LoadedModel) -> tuple[float, float, int, int]:
+    """(bits under its learned prior, least bits about an offset under a latents' table
+    with the offset and table in the record, that offset, that table) of the values ``v``
+    (int64) of hyper-latent channel ``c``; the offset is tried at the channel's median and
+    one either side (a channel too spread for the lookup keeps its prior: inf)."""
+    base = _coded_bits(v, np.full(v.size, c, np.int32), lm.zbank)
+    med = int(np.median(v))
+    best = (np.inf, 0, 0)
+    for m in range(max(-ZOFF_MAX, med - 1), min(ZOFF_MAX, med + 1) + 1):
+        vals, counts = np.unique(v - m, return_counts=True)
+        if np.abs(vals).max() > ZBITS_SPAN:
+            continue  # a channel this spread keeps its own table
+        costs = _value_bits(lm)[:, vals + ZBITS_SPAN] @ counts
+        t = int(np.argmin(costs))
+        if costs[t] + _z_channel_side_bits(lm) < best[0]:
+            best = (costs[t] + _z_channel_side_bits(lm), m, t)
+    return base, best[0], best[1], best[2]
+
+
+def _z_record_from(choices: list[tuple[float, float, int, int]], lm: LoadedModel
+                   ) -> tuple[np.ndarray, float]:
+    """The record and its net saving in bits from the channels' :func:`_z_channel_choice`."""
+    rec = np.zeros((len(choices), 3), np.int64)
+    saved = 0.0
+    for c, (base, cost, m, t) in enumerate(choices):
+        if cost < base:
+            rec[c] = (1, m, t)
+            saved += base - cost
+    return rec, saved - _z_record_bits(rec, lm)
+
+
 def choose_z_tables(zq: np.ndarray, lm: LoadedModel) -> tuple[np.ndarray, float]:
     """The encoder's hyper-latent record (SPEC 6.9) and the ideal bits it saves net of its
     own: (n, 3) int64 rows ``(use, m, t)``; a channel is coded as ``z - m`` under the
     latents' table ``t`` (``use`` = 1) where that saves more bits than the offset and
-    table cost; ``m`` is tried at the channel's median and one either side."""
-    from ..entropy import escape_bits, information_bits
-    from ..quant import split_escapes, zigzag
-
-    n = zq.shape[0]
-    rec = np.zeros((n, 3), np.int64)
-    saved = 0.0
-    side = _z_channel_side_bits(lm)
-    for c in range(n):
-        v = zq[c].reshape(-1).astype(np.int64)
-        tab = np.full(v.size, c, np.int32)
-        sym, esc = split_escapes(v, tab, lm.zbank.tables.half)
-        base = information_bits(sym, tab, lm.zbank) + escape_bits(zigzag(esc))
-        med = int(np.median(v))
-        best = (base, 0, 0)
-        for m in range(max(-ZOFF_MAX, med - 1), min(ZOFF_MAX, med + 1) + 1):
-            vals, counts = np.unique(v - m, return_counts=True)
-            if np.abs(vals).max() > ZBITS_SPAN:
-                continue  # a channel this spread keeps its own table
-            costs = _value_bits(lm)[:, vals + ZBITS_SPAN] @ counts
-            t = int(np.argmin(costs))
-            if costs[t] + side < best[0]:
-                best = (costs[t] + side, m, t)
-        if best[0] < base:
-            rec[c] = (1, best[1], best[2])
-            saved += base - best[0]
-    return rec, saved - _z_record_bits(rec, lm)
+    table cost (:func:`_z_channel_choice`)."""
+    return _z_record_from([_z_channel_choice(zq[c].reshape(-1).astype(np.int64), c, lm)
+                           for c in range(zq.shape[0])], lm)
 
 
 def _sample_range(header: Header) -> tuple[int, int]:
@@ -835,13 +847,15 @@ class LossyTileEncoder:
     symbols chosen by a Viterbi search, about 10-20 % more encode time); ``zadapt``
     (default True, vae and cnn): per plane, code hyper-latent channels about an offset under
     a latents' table where that saves bits (SPEC 6.9: a tile flag, set only where some plane
-    of the tile has such a channel).
+    of the tile has such a channel); ``zopt`` (default True, vae and cnn): per plane, send
+    as 0 the hyper-latent channels whose bits buy fewer bits of the subbands than they
+    cost (an encoder choice, SPEC 6.9; about 0.5 s more per 512 x 512 plane).
     """
 
     def __init__(self, header: Header, quality: int, model: str = DEFAULT_MODEL,
                  rdo: bool = True, regions: bool = True, adapt: bool = True,
                  restore: bool = True, means: bool = True, dq: bool = True,
-                 zadapt: bool = True, **options: Any) -> None:
+                 zadapt: bool = True, zopt: bool = True, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossy option(s): {sorted(options)}")
         if not isinstance(model, str):
@@ -858,8 +872,10 @@ class LossyTileEncoder:
         self.means = bool(means)
         self.dq = bool(dq)
         self.zadapt = bool(zadapt) and lm.uses_hyper
+        self.zopt = bool(zopt) and lm.uses_hyper
         self._zrecord = False  # this tile's planes carry hyper-latent records (SPEC 6.9)
         self._fronts: list[tuple[np.ndarray, Any]] = []  # the tile's analysed planes (_front)
+        self._zdrops: dict[int, np.ndarray] = {}  # per plane of the tile: zopt's zeroed channels
         #: the training loss's lambda * 255^2 (per unit of squared error in pixel units)
         self.lam = float(lm.config["lambdas"][quality]) * 255.0 ** 2
         header.model_id = lm.id
@@ -909,6 +925,7 @@ class LossyTileEncoder:
 
         rgb = tile.shape[2] == 3  # else one sample: a grey plane
         self._fronts = []
+        self._zdrops = {}
         self._zrecord = self._wants_zrecord(tile)
         region, body, bias, rec, mask = self._choose(
             tile, self._code_rgb if rgb else self._code_gray)
@@ -965,7 +982,8 @@ class LossyTileEncoder:
             else:
                 info0 = self.information_bits
                 records: list[list] = [[] for _ in xs]
-                first = [self._encode_plane(x, recon, record=r) for x, r in zip(xs, records)]
+                first = [self._encode_plane(x, recon, record=r, plane=k)
+                         for k, (x, r) in enumerate(zip(xs, records))]
                 forms = [[_best_biases(r, self.lm, per_pass) for r in records]
                          for per_pass in ((False, True) if PASS_BIASES else (False,))]
                 picks = max(forms, key=lambda f: sum(saved for _, saved in f))
@@ -974,14 +992,16 @@ class LossyTileEncoder:
                 info1 = self.information_bits
                 self.information_bits = info0
                 bias = [b for b, _ in picks]
-                second = [self._encode_plane(x, recon, b) for x, b in zip(xs, bias)]
+                second = [self._encode_plane(x, recon, b, plane=k)
+                          for k, (x, b) in enumerate(zip(xs, bias))]
                 if sum(len(d) for d, _ in second) >= sum(len(d) for d, _ in first):
                     self.information_bits = info1  # the RD rounding ate the estimate
                     return first, None
                 return second, bias
         if bias is None:
-            return [self._encode_plane(x, recon) for x in xs], None
-        return [self._encode_plane(x, recon, b) for x, b in zip(xs, bias)], bias
+            return [self._encode_plane(x, recon, plane=k) for k, x in enumerate(xs)], None
+        return [self._encode_plane(x, recon, b, plane=k)
+                for k, (x, b) in enumerate(zip(xs, bias))], bias
 
     def _choose(self, t: np.ndarray, code  # noqa: ANN001
                 ) -> tuple[bytes | None, bytes, Any, np.ndarray | None, np.ndarray | None]:
@@ -1030,7 +1050,7 @@ class LossyTileEncoder:
         self.information_bits = info0 + best[3]
         return best[1], best[2], bias, best[4], best[5]
 
-    def _front(self, x: np.ndarray) -> tuple[list[np.ndarray], int, int, Any, Any]:
+    def _front(self, x: np.ndarray, plane: int = 0) -> tuple[list[np.ndarray], int, int, Any, Any]:
         """(scaled subbands ``y_b`` in band order, padded rows, cols, rounded hyper-latents
         (vae, cnn; else None), and with ``zadapt`` their record choice (record, net gain
         in bits)) of a float plane.  Kept for the tile: the records' check, the plain
@@ -1051,10 +1071,76 @@ class LossyTileEncoder:
         if lm.uses_hyper:
             z = lm.h_a(hyper_input(ys)) * np.float32(lm.zgain[self.quality])
             zq = quantize_residual(z, np.zeros(z.shape))
+            if self.zopt:  # the tile's first coding of this plane chooses; the others
+                # (its constant-region candidates) zero the same channels
+                if plane not in self._zdrops:
+                    opt = self._optimise_z(ys, xp.shape[0], xp.shape[1], zq)
+                    self._zdrops[plane] = np.flatnonzero(zq.any(axis=(1, 2)) &
+                                                         ~opt.any(axis=(1, 2)))
+                zq = zq.copy()
+                zq[self._zdrops[plane]] = 0
             zrec = choose_z_tables(zq, lm) if self.zadapt else None
         got = (ys, xp.shape[0], xp.shape[1], zq, zrec)
         self._fronts.append((x, got))
         return got
+
+    def _z_bits(self, choices: list[tuple[float, float, int, int]]) -> float:
+        """Ideal bits of a plane's rounded hyper-latents from their channels'
+        :func:`_z_channel_choice`: under their learned priors, less what a hyper-latent
+        record saves where it would be sent."""
+        bits = sum(ch[0] for ch in choices)
+        if self.zadapt:
+            gain = _z_record_from(choices, self.lm)[1]
+            if gain > ZREC_MIN_GAIN_BITS:
+                bits -= gain
+        return bits
+
+    def _y_bits(self, ys: list[np.ndarray], hp: int, wp: int, zq: np.ndarray) -> float:
+        """Ideal bits of a plane's subbands (the LL anchors aside: their table does not
+        depend on the hyper-latents) under the tables the hyper-latents ``zq`` select, the
+        values rounded plainly (with ``dq``, at the dependent quantiser's mean level
+        spacing): a fast estimate, used only to compare hyper-latents."""
+        lm, qual = self.lm, self.quality
+        shrink = np.exp(lm.log_shrink_of(qual))
+        spacing = 2.0 * DQ_UNIT / DQ_ONE if self.dq else 1.0
+        h16 = lm.hs(zq.astype(np.float64), int(lm.zk[qual]))
+        total = [0.0]
+
+        def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
+            if band < 0:
+                return np.rint(yv - mu).astype(np.int64)
+            step = float(shrink[band]) * (spacing if band >= 1 else 1.0)
+            q = np.rint(yv / step - mu).astype(np.int64)
+            total[0] += _coded_bits(q, tab, lm.ybank)
+            return q
+
+        _Planes(lm, qual, hp, wp).run(coder, int(np.rint(ys[0].mean())), h16, ys,
+                                      lambda res: 0)
+        return total[0]
+
+    def _optimise_z(self, ys: list[np.ndarray], hp: int, wp: int, zq: np.ndarray
+                    ) -> np.ndarray:
+        """The encoder's choice of hyper-latents (``zopt``; the decoder reads whatever it
+        is sent): greedily, channel by channel from the costliest, set a channel to 0
+        where its bits buy fewer bits of the subbands than they cost (estimated by
+        :meth:`_z_bits` + :meth:`_y_bits`).  At low rates on large smooth images some
+        channels cost more than they tell the tables."""
+        lm = self.lm
+        choices = [_z_channel_choice(zq[c].reshape(-1).astype(np.int64), c, lm)
+                   for c in range(zq.shape[0])]
+        cands = [c for c in np.argsort([-ch[0] for ch in choices]) if zq[c].any()]
+        if not cands:
+            return zq
+        zero = np.zeros(zq[0].size, np.int64)
+        best = self._z_bits(choices) + self._y_bits(ys, hp, wp, zq)
+        for c in cands:
+            trial, tried = zq.copy(), list(choices)
+            trial[c] = 0
+            tried[c] = _z_channel_choice(zero, c, lm)
+            cost = self._z_bits(tried) + self._y_bits(ys, hp, wp, trial)
+            if cost < best:
+                best, zq, choices = cost, trial, tried
+        return zq
 
     def _wants_zrecord(self, t: np.ndarray) -> bool:
         """Whether the records of the tile's planes, normalised as the plain coding does,
@@ -1063,7 +1149,8 @@ class LossyTileEncoder:
         if not self.zadapt or all(int(t[:, :, c].min()) == int(t[:, :, c].max())
                                   for c in range(t.shape[2])):
             return False
-        return sum(self._front(x)[4][1] for x in self._normalise(t)[0]) > ZREC_MIN_GAIN_BITS
+        return sum(self._front(x, k)[4][1] for k, x in enumerate(self._normalise(t)[0])) \
+            > ZREC_MIN_GAIN_BITS
 
     def _normalise(self, t: np.ndarray) -> tuple[list[np.ndarray], list[int], int, float]:
         """(float planes, per-sample minima, normalisation bits, scale) of a tile (h, w, S):
@@ -1078,7 +1165,8 @@ class LossyTileEncoder:
         return [ycc[:, :, c] for c in range(3)], lo, bits, scale
 
     def _encode_plane(self, x: np.ndarray, recon: bool = False, bias: np.ndarray | None = None,
-                      record: list | None = None) -> tuple[bytes, np.ndarray | None]:
+                      record: list | None = None, plane: int = 0
+                      ) -> tuple[bytes, np.ndarray | None]:
         """A float plane in normalised units -> (plane bytes, and with ``recon`` the
         decoder's float reconstruction of it).  ``bias``: the table biases to code first
         and apply (SPEC 6.4); ``record``: receives (band, q, table) of every MLP-coded pass.
@@ -1092,7 +1180,7 @@ class LossyTileEncoder:
         from ..quant import quantize_dq, quantize_rdo, quantize_residual, split_escapes, zigzag
 
         lm, qual, means = self.lm, self.quality, self.means
-        ys, hp, wp, zq, zrec = self._front(x)
+        ys, hp, wp, zq, zrec = self._front(x, plane)
         enc = new_encoder()
         if bias is not None:
             self.information_bits += encode_small(enc, bias)

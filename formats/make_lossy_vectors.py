@@ -188,6 +188,15 @@ def sources() -> list[dict]:
                 "origin": "tests/data/cr_chest_u8.png, defaults (zopt on)"})
     out.append({"name": "cnn_q1_us_rgb_zopt", "array": rgb, "model": "cnn", "quality": 1,
                 "origin": "tests/data/us_breast_rgb.png, defaults (zopt on)"})
+    for src in out:  # the streams above carry the long model segment (LMDL), as encoders
+        src.setdefault("constants", {})["LONG_MODEL_SEGMENT"] = True  # before LMDS did
+    # the short model segment (LMDS, SPEC 6), the default encoder: a CT crop at quality 0
+    # (where 24 bytes are 7 % of the stream) and the vae on the radiograph
+    out.append({"name": "cnn_q0_ct_lmds", "array": ct[64:192, 64:192], "model": "cnn",
+                "quality": 0, "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], "
+                                        "defaults (short model segment)"})
+    out.append({"name": "vae_q3_cr_lmds", "array": cr, "model": "vae", "quality": 3,
+                "origin": "tests/data/cr_chest_u8.png, defaults (short model segment)"})
     return out
 
 
@@ -214,6 +223,20 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
                 "MicUnsupportedError", "a weights sha256 this build does not have"))
     out.append(("other_tables", with_lmdl(LMDL.pack(mid, sha, tid ^ 0x1, nq)),
                 "MicUnsupportedError", "a table id that differs from the weights' tables"))
+    # the short model segment (LMDS): another weights prefix, a truncated one, and a stream
+    # with both forms (one model segment, exactly)
+    from mic.lossy import LMDS
+
+    out.append(("lmds_other_weights",
+                s[:lm.start] + forge.segment(b"LMDS", LMDS.pack(mid, b"\x5a" * 8, tid, nq))
+                + s[lm.end:], "MicUnsupportedError",
+                "LMDS with a weights sha256 prefix this build does not have"))
+    out.append(("lmds_truncated",
+                s[:lm.start] + forge.segment(b"LMDS", LMDS.pack(mid, sha[:8], tid, nq)[:14])
+                + s[lm.end:], "MicTruncatedError", "LMDS of 14 bytes (needs 15)"))
+    out.append(("lmdl_and_lmds",
+                s[:lm.end] + forge.segment(b"LMDS", LMDS.pack(mid, sha[:8], tid, nq))
+                + s[lm.end:], "MicFormatError", "both model segments, LMDL and LMDS"))
     out.append(("quality_out_of_range", forge.set_header_fields(s, quality=nq),
                 "MicFormatError", "quality = Q"))
     b = bytearray(s)

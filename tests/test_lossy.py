@@ -14,7 +14,8 @@ pytest.importorskip("safetensors")
 import mic  # noqa: E402
 from mic.bitstream import HEADER_SIZE, unpack_header  # noqa: E402
 from mic.bitstream.schema import pack_header  # noqa: E402
-from mic.lossy import LMDL, PLANE, available_models, qualities  # noqa: E402
+import mic.lossy as lossy_mod  # noqa: E402
+from mic.lossy import LMDL, LMDS, PLANE, available_models, qualities  # noqa: E402
 from mic.models.wcm import WaveletModel  # noqa: E402
 from mic.models.weights import register_weights, unregister_weights  # noqa: E402
 from mic_test_helpers import tile_payloads  # noqa: E402
@@ -215,17 +216,24 @@ def test_symbol_desync_is_a_checksum_error():
         mic.decode(rebuild(header, segs))
 
 
-def test_unknown_model_id_and_weights_hash_are_named():
+@pytest.mark.parametrize("long_form", [False, True])
+def test_unknown_model_id_and_weights_hash_are_named(monkeypatch, long_form):
+    monkeypatch.setattr(lossy_mod, "LONG_MODEL_SEGMENT", long_form)
+    tag, form = (b"LMDL", LMDL) if long_form else (b"LMDS", LMDS)
     blob = mic.encode(ct_like(32, 32), quality=1)
     header, _ = unpack_header(blob)
     segs = segments(blob)
-    j = next(k for k, (t, _) in enumerate(segs) if t == b"LMDL")
-    mid, sha, tid, nq = LMDL.unpack(segs[j][1][:LMDL.size])
+    j = next(k for k, (t, _) in enumerate(segs) if t == tag)
+    assert not any(t == (b"LMDS" if long_form else b"LMDL") for t, _ in segs)
+    mid, sha, tid, nq = form.unpack(segs[j][1][:form.size])
+    assert len(sha) == form.size - 7 and bytes.fromhex(lossy_mod.registry()["cnn"]["sha256"]
+                                                       ).startswith(sha)
+
     def with_id(new_id: int) -> bytes:
         h = unpack_header(blob)[0]
         h.model_id = new_id
         s = list(segs)
-        s[j] = (b"LMDL", LMDL.pack(new_id, sha, tid, nq))
+        s[j] = (tag, form.pack(new_id, sha, tid, nq))
         return rebuild(h, s)
 
     with pytest.raises(mic.MicUnsupportedError, match="4242"):  # unknown model id
@@ -235,20 +243,31 @@ def test_unknown_model_id_and_weights_hash_are_named():
         mic.decode(with_id(3))
     s2 = list(segs)
     # other weights
-    other = bytes(32 * [0xAB])
-    s2[j] = (b"LMDL", LMDL.pack(mid, other, tid, nq))
-    with pytest.raises(mic.MicUnsupportedError, match="ab" * 32):
+    other = bytes(len(sha) * [0xAB])
+    s2[j] = (tag, form.pack(mid, other, tid, nq))
+    with pytest.raises(mic.MicUnsupportedError, match="ab" * len(sha)):
         mic.decode(rebuild(header, s2))
     # other tables
-    s2[j] = (b"LMDL", LMDL.pack(mid, sha, tid ^ 1, nq))
+    s2[j] = (tag, form.pack(mid, sha, tid ^ 1, nq))
     with pytest.raises(mic.MicUnsupportedError, match=f"{tid ^ 1:08x}"):
         mic.decode(rebuild(header, s2))
-    # missing / short LMDL
-    with pytest.raises(mic.MicFormatError):
-        mic.decode(rebuild(header, [s for s in segs if s[0] != b"LMDL"]))
-    s2[j] = (b"LMDL", b"\x03\x00")
+    # missing / short / doubled model segment
+    with pytest.raises(mic.MicFormatError, match="0 model segments"):
+        mic.decode(rebuild(header, [s for s in segs if s[0] != tag]))
+    with pytest.raises(mic.MicFormatError, match="2 model segments"):
+        mic.decode(rebuild(header, segs[:j + 1] + [segs[j]] + segs[j + 1:]))
+    s2[j] = (tag, b"\x03\x00")
     with pytest.raises(mic.MicFormatError):
         mic.decode(rebuild(header, s2))
+
+
+def test_short_model_segment_saves_24_bytes(monkeypatch):
+    a = ct_like(64, 64)
+    short = mic.encode(a, quality=0)
+    monkeypatch.setattr(lossy_mod, "LONG_MODEL_SEGMENT", True)
+    long = mic.encode(a, quality=0)
+    assert len(long) - len(short) == LMDL.size - LMDS.size == 24
+    assert np.array_equal(mic.decode(short), mic.decode(long))
 
 
 def test_coded_size_matches_the_tables_information_content():

@@ -71,6 +71,12 @@ from ..models.weights import load_tensors, registry
 TAG_LMDL = b"LMDL"
 #: model_id u16, weights sha256 (32 bytes), table id u32, number of qualities u8
 LMDL = struct.Struct("<H32sIB")
+#: the short model segment (SPEC 6): as LMDL with the first 8 bytes of the weights sha256
+TAG_LMDS = b"LMDS"
+LMDS = struct.Struct("<H8sIB")
+#: the encoder writes the short model segment (24 bytes less a stream); True: LMDL, as
+#: encoders before it did
+LONG_MODEL_SEGMENT = False
 #: tile: colour transform u8 (0 none, 1 orthonormal RGB -> Y C1 C2)
 TILE_HEAD = struct.Struct("<B")
 #: per normalisation group: lo i32, bits u8
@@ -917,7 +923,9 @@ class LossyTileEncoder:
 
     def extra_segments(self) -> list[tuple[bytes, bytes]]:
         lm = self.lm
-        return [(TAG_LMDL, LMDL.pack(lm.id, lm.sha256, lm.table_id, lm.n_qualities))]
+        if LONG_MODEL_SEGMENT:
+            return [(TAG_LMDL, LMDL.pack(lm.id, lm.sha256, lm.table_id, lm.n_qualities))]
+        return [(TAG_LMDS, LMDS.pack(lm.id, lm.sha256[:8], lm.table_id, lm.n_qualities))]
 
     def encode_tile(self, tile: np.ndarray) -> bytes:
         """int32 (h, w, S) native samples -> payload bytes."""
@@ -1273,14 +1281,18 @@ class LossyTileDecoder:
     """Decode tiles of a lossy stream; refuses unknown models, weights or tables."""
 
     def __init__(self, header: Header, stream: Any) -> None:
-        seg = stream.segment(TAG_LMDL)
-        if seg is None:
-            raise MicFormatError("lossy stream without its LMDL (model) segment")
-        if len(seg) < LMDL.size:
-            raise MicTruncatedError(f"LMDL segment has {len(seg)} bytes, needs {LMDL.size}")
-        mid, sha, table_id, nq = LMDL.unpack_from(seg, 0)
+        found = [s for s in stream.segments if s.tag in (TAG_LMDL, TAG_LMDS)]
+        if len(found) != 1:
+            raise MicFormatError(f"lossy stream with {len(found)} model segments (LMDL or "
+                                 f"LMDS), needs exactly one")
+        tag, seg = found[0].tag.decode(), memoryview(found[0].payload)
+        form = LMDL if tag == "LMDL" else LMDS
+        if len(seg) < form.size:
+            raise MicTruncatedError(f"{tag} segment has {len(seg)} bytes, needs {form.size}")
+        mid, sha, table_id, nq = form.unpack_from(seg, 0)
         if mid != header.model_id:
-            raise MicFormatError(f"LMDL model id {mid} differs from the header's {header.model_id}")
+            raise MicFormatError(
+                f"{tag} model id {mid} differs from the header's {header.model_id}")
         if mid in RETIRED_MODELS:
             raise MicUnsupportedError(
                 f"stream uses retired lossy model id {mid} ({RETIRED_MODELS[mid]}); this build "
@@ -1290,10 +1302,10 @@ class LossyTileDecoder:
         if ent is None:
             raise MicUnsupportedError(
                 f"stream needs lossy model {name!r} (id {mid}), which has no weights in this build")
-        if bytes.fromhex(ent["sha256"]) != sha:
+        if bytes.fromhex(ent["sha256"])[:len(sha)] != sha:  # LMDS: the first 8 bytes
             raise MicUnsupportedError(
-                f"stream needs model {name!r} (id {mid}) with weights sha256 {sha.hex()}; "
-                f"this build has {ent['sha256']}")
+                f"stream needs model {name!r} (id {mid}) with weights sha256 "
+                f"{sha.hex()}{'' if len(sha) == 32 else '...'}; this build has {ent['sha256']}")
         self.lm = lm = load_model(name)
         if table_id != lm.table_id:
             raise MicUnsupportedError(

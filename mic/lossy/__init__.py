@@ -712,10 +712,6 @@ def _z_channels(rec: np.ndarray | None, lm: LoadedModel, n: int) -> list[tuple[A
             else (lm.zbank, c, 0) for c in range(n)]
 
 
-#: the encoder's hyper-latent choice (zopt) tries zeroing only channels of at least this
-#: many bits
-ZOPT_MIN_BITS = 16.0
-
 #: a tile carries hyper-latent records only where its channels save more than this many
 #: bits net of the record (one 32-bit range-coder word: smaller savings often vanish in the
 #: word rounding of a small plane's stream)
@@ -855,7 +851,7 @@ class LossyTileEncoder:
     a latents' table where that saves bits (SPEC 6.9: a tile flag, set only where some plane
     of the tile has such a channel); ``zopt`` (default True, vae and cnn): per plane, send
     as 0 the hyper-latent channels whose bits buy fewer bits of the subbands than they
-    cost (an encoder choice, SPEC 6.9; about 0.5 s more per 512 x 512 plane).
+    cost (an encoder choice, SPEC 6.9; about doubles the encode time).
     """
 
     def __init__(self, header: Header, quality: int, model: str = DEFAULT_MODEL,
@@ -1058,11 +1054,14 @@ class LossyTileEncoder:
         self.information_bits = info0 + best[3]
         return best[1], best[2], bias, best[4], best[5]
 
-    def _front(self, x: np.ndarray, plane: int = 0) -> tuple[list[np.ndarray], int, int, Any, Any]:
+    def _front(self, x: np.ndarray, plane: int = 0
+               ) -> tuple[list[np.ndarray], int, int, Any, Any]:
         """(scaled subbands ``y_b`` in band order, padded rows, cols, rounded hyper-latents
         (vae, cnn; else None), and with ``zadapt`` their record choice (record, net gain
-        in bits)) of a float plane.  Kept for the tile: the records' check, the plain
-        coding and the table-bias second pass see the same planes."""
+        in bits)) of a float plane, the tile's ``plane``-th.  Kept for the tile: the
+        records' check, the plain coding and the table-bias second pass see the same
+        planes; with ``zopt`` the hyper-latents are the encoder's choice (the first coding
+        of the tile's ``plane``-th plane makes it, its constant-region candidates reuse it)."""
         from ..models.wavelet import dwt97
         from ..quant import quantize_residual
 

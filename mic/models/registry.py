@@ -1,8 +1,8 @@
 """Permanent ids of the learned lossy models (no torch import here).
 
-The ids are written into every lossy stream (header ``model_id`` and the
-model segment, ``LMDS`` or ``LMDL``).  They are **permanent**: a model keeps its id forever, a new
-model gets a new id, and ids are never derived from the order of a dict.
+The ids are written into every lossy stream (header ``model_id`` and the model
+segment, ``LMDS`` or ``LMDL``).  They are **permanent**: a model keeps its id forever, a
+new model gets a new id, and ids are never derived from the order of a dict.
 
 >>> from mic.models.registry import MODEL_IDS, model_name
 >>> MODEL_IDS["cnn"], model_name(6)

@@ -47,9 +47,27 @@ def test_choice_zeroes_whole_channels_and_never_costs_more(quality):
     def cost(z: np.ndarray) -> float:
         ch = [lossy._z_channel_choice(z[c].reshape(-1).astype(np.int64), c, enc.lm)
               for c in range(z.shape[0])]
-        return enc._z_bits(ch) + enc._y_bits(ys, hp, wp, z)
+        return enc._z_bits(ch) + lossy._SubbandBits(enc, ys, hp, wp, z).total
 
     assert cost(opt) <= cost(zq)
+
+
+@pytest.mark.parametrize("dq", [True, False])
+def test_incremental_estimate_is_the_fresh_one(dq):
+    a, _ = read_image(DATA / "cr_chest_u8.png")
+    enc = _encoder(1, zopt=False, dq=dq)
+    ys, hp, wp, zq, _ = enc._front(_plane(enc, a))
+    est = lossy._SubbandBits(enc, ys, hp, wp, zq)
+    rng = np.random.default_rng(3)
+    for c in rng.choice(np.flatnonzero(zq.any(axis=(1, 2))), 3, replace=False):
+        z = zq.copy()
+        z[c] = 0
+        got, change = est.trial(z)
+        assert got == pytest.approx(lossy._SubbandBits(enc, ys, hp, wp, z).total, rel=1e-9)
+        est.keep(change)
+        zq = z
+    # a trial of the current hyper-latents changes nothing
+    assert est.trial(zq)[0] == pytest.approx(est.total, rel=1e-12)
 
 
 def test_z_bits_agree_with_the_record_choice():

@@ -597,21 +597,28 @@ def _ll_pred(v: np.ndarray, i: int, ll_mean: int) -> np.ndarray:
     return np.where(n > 0, (s + n // 2) // np.maximum(n, 1), alt)
 
 
-def _value_bits_under(v: np.ndarray, tables, t: int) -> np.ndarray:  # noqa: ANN001 - TableSet
-    """Bits of each value ``v`` (int64) under table ``t`` of ``tables``: its symbol, and
-    for a value beyond the table the escape symbol plus its escape code."""
+def _bits_each(q: np.ndarray, tab: np.ndarray, tables) -> np.ndarray:  # noqa: ANN001
+    """Bits of each value ``q`` (int64) under its own table ``tab`` of ``tables`` (a
+    TableSet): its symbol, and beyond the table the escape symbol plus its escape code
+    (SPEC 6.3: the bit length k of zigzag(q) as Uniform(33), then k - 1 bits; frexp's
+    exponent is that bit length, exactly, for these integers)."""
     from ..entropy import FREQ_BITS
     from ..quant import zigzag
 
-    L = int(tables.half[t])
-    f = tables.flat[tables.offsets[t]:tables.offsets[t + 1]].astype(np.float64)
-    inside = np.abs(v) <= L
-    bits = FREQ_BITS - np.log2(f[np.where(inside, v + L, 2 * L + 1)])
-    # escape code (SPEC 6.3): the bit length k of zigzag(v) as Uniform(33), then k - 1 bits
-    # (frexp's exponent is that bit length, exactly, for these integers)
-    k = np.frexp(zigzag(v[~inside]).astype(np.float64))[1]
-    bits[~inside] += np.log2(33.0) + np.maximum(k - 1, 0)
+    half = tables.half[tab].astype(np.int64)
+    inside = np.abs(q) <= half
+    sym = np.where(inside, q + half, 2 * half + 1)
+    bits = FREQ_BITS - np.log2(tables.flat[tables.offsets[tab] + sym].astype(np.float64))
+    if not inside.all():
+        k = np.frexp(zigzag(q[~inside]).astype(np.float64))[1]
+        bits[~inside] += np.log2(33.0) + np.maximum(k - 1, 0)
     return bits
+
+
+def _value_bits_under(v: np.ndarray, tables, t: int) -> np.ndarray:  # noqa: ANN001 - TableSet
+    """Bits of each value ``v`` (int64) under table ``t`` of ``tables``: its symbol, and
+    for a value beyond the table the escape symbol plus its escape code."""
+    return _bits_each(v, np.full(v.shape, t, np.int64), tables)
 
 
 def _table_costs(res: np.ndarray, tables) -> np.ndarray:  # noqa: ANN001 - TableSet
@@ -834,22 +841,6 @@ REGION_STOP = 0.02
 REGION_LAMBDA_SCALE = 1.0
 
 
-def _bits_each(q: np.ndarray, tab: np.ndarray, tables) -> np.ndarray:  # noqa: ANN001
-    """Bits of each value ``q`` (int64) under its own table ``tab`` of ``tables`` (a
-    TableSet): its symbol, and beyond the table the escape symbol plus its escape code."""
-    from ..entropy import FREQ_BITS
-    from ..quant import zigzag
-
-    half = tables.half[tab].astype(np.int64)
-    inside = np.abs(q) <= half
-    sym = np.where(inside, q + half, 2 * half + 1)
-    bits = FREQ_BITS - np.log2(tables.flat[tables.offsets[tab] + sym].astype(np.float64))
-    if not inside.all():
-        k = np.frexp(zigzag(q[~inside]).astype(np.float64))[1]
-        bits[~inside] += np.log2(33.0) + np.maximum(k - 1, 0)
-    return bits
-
-
 class _SubbandBits:
     """The encoder's estimate of a plane's subband bits under the tables that given
     hyper-latents select (``zopt``): the values rounded plainly (detail bands at the
@@ -884,9 +875,12 @@ class _SubbandBits:
 
         _Recorder(lm, qual, hp, wp).run(coder, int(np.rint(ys[0].mean())), self.h16, ys,
                                         lambda res: 0)
-        self.passes = [(cells, ctx, band, npass, q, tab, _bits_each(q, tab, lm.ybank.tables))
-                       for cells, ctx, band, npass, tab, q in passes]
-        self.total = float(sum(p[6].sum() for p in self.passes))
+        #: per pass, fixed: (cells, context features, band, pass, values); current:
+        #: the table indexes and each value's bits under them
+        self.passes = [(cells, ctx, band, npass, q) for cells, ctx, band, npass, _, q in passes]
+        self.tabs = [tab for *_, tab, _ in passes]
+        self.bits = [_bits_each(q, tab, lm.ybank.tables) for *_, tab, q in passes]
+        self.total = float(sum(b.sum() for b in self.bits))
 
     def trial(self, zq: np.ndarray) -> tuple[float, Any]:
         """(estimated subband bits under the tables of ``zq``, the change to keep it)."""
@@ -898,13 +892,13 @@ class _SubbandBits:
         total, news = self.total, []
         if moved.any():
             hyper = np.ascontiguousarray(h16.reshape(h16.shape[0], -1).T)
-            for k, (cells, ctx, band, npass, q, _, bits) in enumerate(self.passes):
+            for k, (cells, ctx, band, npass, q) in enumerate(self.passes):
                 m = moved[cells]
                 if m.any():
                     tab = mlp_scale_index(lm.mlp, hyper, cells[m], ctx[m], self.q, band,
                                           npass, lm.thresholds)
                     b = _bits_each(q[m], tab, lm.ybank.tables)
-                    total += float(b.sum() - bits[m].sum())
+                    total += float(b.sum() - self.bits[k][m].sum())
                     news.append((k, m, tab, b))
         return total, (h16, total, news)
 
@@ -912,8 +906,8 @@ class _SubbandBits:
         """Make a trial's hyper-latents the current ones."""
         self.h16, self.total, news = change
         for k, m, tab, b in news:
-            self.passes[k][5][m] = tab
-            self.passes[k][6][m] = b
+            self.tabs[k][m] = tab
+            self.bits[k][m] = b
 
 
 class LossyTileEncoder:

@@ -211,8 +211,8 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
     mid, sha, tid, nq = LMDL.unpack_from(s, lm.payload_start)
     out = []
 
-    def with_lmdl(payload: bytes, **fields) -> bytes:
-        b = s[:lm.start] + forge.segment(b"LMDL", payload) + s[lm.end:]
+    def with_lmdl(payload: bytes, tag: bytes = b"LMDL", **fields) -> bytes:
+        b = s[:lm.start] + forge.segment(tag, payload) + s[lm.end:]
         return forge.set_header_fields(b, **fields) if fields else b
 
     out.append(("retired_model_id", with_lmdl(LMDL.pack(3, sha, tid, nq), model_id=3),
@@ -227,13 +227,11 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
     # with both forms (one model segment, exactly)
     from mic.lossy import LMDS
 
-    out.append(("lmds_other_weights",
-                s[:lm.start] + forge.segment(b"LMDS", LMDS.pack(mid, b"\x5a" * 8, tid, nq))
-                + s[lm.end:], "MicUnsupportedError",
+    out.append(("lmds_other_weights", with_lmdl(LMDS.pack(mid, b"\x5a" * 8, tid, nq), b"LMDS"),
+                "MicUnsupportedError",
                 "LMDS with a weights sha256 prefix this build does not have"))
-    out.append(("lmds_truncated",
-                s[:lm.start] + forge.segment(b"LMDS", LMDS.pack(mid, sha[:8], tid, nq)[:14])
-                + s[lm.end:], "MicTruncatedError", "LMDS of 14 bytes (needs 15)"))
+    out.append(("lmds_truncated", with_lmdl(LMDS.pack(mid, sha[:8], tid, nq)[:14], b"LMDS"),
+                "MicTruncatedError", "LMDS of 14 bytes (needs 15)"))
     out.append(("lmdl_and_lmds",
                 s[:lm.end] + forge.segment(b"LMDS", LMDS.pack(mid, sha[:8], tid, nq))
                 + s[lm.end:], "MicFormatError", "both model segments, LMDL and LMDS"))

@@ -46,7 +46,7 @@ def header_body(h: Header) -> bytes:
 def forge_header(
     h: Header,
     *,
-    major: int = VERSION_MAJOR,
+    major: int = 1,
     minor: int = VERSION_MINOR,
     extra: bytes = b"",
     magic: bytes = MAGIC,
@@ -65,6 +65,34 @@ def forge_header(
     return prefix + body + struct.pack("<I", c & 0xFFFFFFFF)
 
 
+def header_body_v2(h: Header, raw: dict[str, bytes] | None = None) -> bytes:
+    """A version-2 header body: each field as a LEB128 varint (:func:`uvarint`), in schema
+    order; ``raw`` gives the exact bytes of chosen fields (over-long or oversized forms)."""
+    raw = raw or {}
+    return b"".join(raw[name] if name in raw else uvarint(getattr(h, name))
+                    for name, _, _ in HEADER_FIELDS)
+
+
+def forge_header_v2(h: Header, *, minor: int = VERSION_MINOR, body: bytes | None = None,
+                    extra: bytes = b"", body_len: int | None = None,
+                    crc: int | None = None) -> bytes:
+    """A version-2 header: magic, major 2, minor, body length (varint), body, CRC-32 (the
+    correct one unless ``crc`` is given)."""
+    b = (header_body_v2(h) if body is None else body) + extra
+    prefix = MAGIC + bytes((2, minor)) + uvarint(len(b) if body_len is None else body_len)
+    c = zlib.crc32(prefix + b) if crc is None else crc
+    return prefix + b + struct.pack("<I", c & 0xFFFFFFFF)
+
+
+def segment_v2(tag: bytes, payload: bytes, *, length: bytes | None = None,
+               crc: int | None = None) -> bytes:
+    """One version-2 segment; ``length`` may give the raw bytes of its length field (the CRC
+    still covers what is written)."""
+    head = tag + (uvarint(len(payload)) if length is None else length)
+    c = zlib.crc32(payload, zlib.crc32(head)) if crc is None else crc
+    return head + payload + struct.pack("<I", c & 0xFFFFFFFF)
+
+
 def segment(tag: bytes, payload: bytes, *, length: int | None = None,
             crc: int | None = None) -> bytes:
     """One segment; ``length`` may lie (the CRC is still computed over what is written)."""
@@ -72,6 +100,11 @@ def segment(tag: bytes, payload: bytes, *, length: int | None = None,
     head = struct.pack(SEG_HEAD_FMT, tag, n)
     c = zlib.crc32(payload, zlib.crc32(head)) if crc is None else crc
     return head + payload + struct.pack("<I", c & 0xFFFFFFFF)
+
+
+def segment_like(stream: bytes, tag: bytes, payload: bytes) -> bytes:
+    """A segment framed as the version of ``stream`` (its byte 8) says."""
+    return (segment if stream[8] == 1 else segment_v2)(tag, payload)
 
 
 def tile(frame: int, index: int, payload: bytes = b"") -> tuple[bytes, bytes]:
@@ -91,10 +124,11 @@ def forge_stream(h: Header, segments: list[tuple[bytes, bytes]], *, end: bool = 
 
 
 def small_header(**kw) -> Header:
-    """A valid 1-frame 4x5 uint16 MONOCHROME2 header, fields overridable."""
+    """A valid 1-frame 4x5 uint16 MONOCHROME2 header of major version 1 (the layout this
+    module forges), fields overridable."""
     base = Header(mode=MODE_LOSSLESS, model_id=0, coder_id=1, bits_allocated=16, signed=0,
                   bits_stored=12, photometric=PHOTOMETRIC_MONOCHROME2, layout=LAYOUT_RC,
-                  samples=1, frames=1, rows=4, cols=5)
+                  samples=1, frames=1, rows=4, cols=5, version_major=1)
     return replace(base, **kw)
 
 
@@ -110,6 +144,9 @@ class SegmentSpan:
     start: int
     payload_start: int
     payload_end: int
+    #: where a TILE's mode payload starts, after its frame and tile index (8 bytes in v1,
+    #: two varints in v2); ``payload_start`` for other segments
+    mode_start: int = -1
 
     @property
     def end(self) -> int:
@@ -120,20 +157,56 @@ class SegmentSpan:
         return self.start + 4
 
 
+def _uvarint(b: bytes, pos: int) -> tuple[int, int]:
+    """A well-formed LEB128 value at ``b[pos:]`` and the position after it."""
+    v = shift = 0
+    while True:
+        c = b[pos]
+        pos += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if not c & 0x80:
+            return v, pos
+
+
+def uvarint(v: int) -> bytes:
+    """The LEB128 bytes of ``v`` (written here, not taken from mic, for v2 forgeries)."""
+    out = bytearray()
+    while True:
+        out.append((v & 0x7F) | (0x80 if v >> 7 else 0))
+        v >>= 7
+        if not v:
+            return bytes(out)
+
+
 def header_end(stream: bytes) -> int:
-    """Offset of the first segment (trusts the body length; for well-formed streams)."""
-    (body_len,) = struct.unpack_from("<H", stream, 10)
-    return PREFIX_SIZE + body_len + 4
+    """Offset of the first segment (trusts the body length; for well-formed streams of
+    either major version)."""
+    if stream[8] == 1:
+        (body_len,) = struct.unpack_from("<H", stream, 10)
+        return PREFIX_SIZE + body_len + 4
+    body_len, pos = _uvarint(stream, 10)
+    return pos + body_len + 4
 
 
 def spans(stream: bytes) -> list[SegmentSpan]:
-    """The segments of a well-formed stream, up to and including MEND."""
+    """The segments of a well-formed stream (either major version), up to and including
+    MEND; ``length_field`` is where the length starts (a u32 in v1, a varint in v2)."""
     out = []
+    v1 = stream[8] == 1
     pos = header_end(stream)
-    while pos + SEG_HEAD_SIZE <= len(stream):
-        tag, n = struct.unpack_from(SEG_HEAD_FMT, stream, pos)
-        out.append(SegmentSpan(tag, pos, pos + SEG_HEAD_SIZE, pos + SEG_HEAD_SIZE + n))
-        pos = pos + SEG_HEAD_SIZE + n + 4
+    while pos + (SEG_HEAD_SIZE if v1 else 5) <= len(stream):
+        tag = bytes(stream[pos:pos + 4])
+        if v1:
+            (n,) = struct.unpack_from("<I", stream, pos + 4)
+            start = pos + SEG_HEAD_SIZE
+        else:
+            n, start = _uvarint(stream, pos + 4)
+        mode = start
+        if tag == TAG_TILE:
+            mode = start + 8 if v1 else _uvarint(stream, _uvarint(stream, start)[1])[1]
+        out.append(SegmentSpan(tag, pos, start, start + n, mode))
+        pos = start + n + 4
         if tag == TAG_END:
             break
     return out

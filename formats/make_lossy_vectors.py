@@ -65,7 +65,7 @@ def plane_crcs(stream: bytes) -> list[int]:
     for sp in forge.spans(stream):
         if sp.tag != TAG_TILE:
             continue
-        p = stream[sp.payload_start + 8:sp.payload_end]
+        p = stream[sp.mode_start:sp.payload_end]
         (xform,) = TILE_HEAD.unpack_from(p, 0)
         xform &= ~XFORM_FLAGS  # (the flags' records are in the words or after the planes)
         off = TILE_HEAD.size
@@ -197,6 +197,18 @@ def sources() -> list[dict]:
                                         "defaults (short model segment)"})
     out.append({"name": "vae_q3_cr_lmds", "array": cr, "model": "vae", "quality": 3,
                 "origin": "tests/data/cr_chest_u8.png, defaults (short model segment)"})
+    for src in out:  # the streams above are of stream version 1, as encoders wrote them
+        src["stream_version"] = 1  # before version 2
+    # stream version 2 (SPEC 1: varint header fields, segment lengths and tile numbers),
+    # the default encoder: the CT crop at quality 0 and the MR between bars in 32x32 tiles
+    # (whole-tile records beside region tiles)
+    out.append({"name": "cnn_q0_ct_v2", "array": ct[64:192, 64:192], "model": "cnn",
+                "quality": 0, "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], "
+                                        "defaults (stream version 2)"})
+    out.append({"name": "cnn_q5_mr_bars_tiles32_v2", "array": bars, "model": "cnn",
+                "quality": 5, "tile": 32,
+                "origin": "cnn_q3_mr_bars_region's image in 32x32 tiles, defaults "
+                          "(stream version 2)"})
     return out
 
 
@@ -238,7 +250,7 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
     out.append(("quality_out_of_range", forge.set_header_fields(s, quality=nq),
                 "MicFormatError", "quality = Q"))
     b = bytearray(s)
-    crc_at = tile.payload_start + 8 + 1 + 5 + 4  # TILE prefix, xform, norm, ll_mean
+    crc_at = tile.mode_start + 1 + 5 + 4  # TILE prefix, xform, norm, ll_mean
     b[crc_at] ^= 0x01
     out.append(("symbols_crc_flip", forge.refresh_crc(b, tile), "MicChecksumError",
                 "symbols_crc32 of the plane changed (segment CRC recomputed)"))
@@ -248,27 +260,27 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
 
     bars = base["cnn_q2_mr_bars_tiles32"]
     whole = next(t for t in forge.spans(bars) if t.tag == TAG_TILE
-                 and TILE_HEAD.unpack_from(bars, t.payload_start + 8)[0] == XFORM_REGION
-                 and struct.unpack_from("<I", bars, t.payload_start + 8 + 1 + 5 + 4)[0]
+                 and TILE_HEAD.unpack_from(bars, t.mode_start)[0] == XFORM_REGION
+                 and struct.unpack_from("<I", bars, t.mode_start + 1 + 5 + 4)[0]
                  == WHOLE_TILE)
     for name, flag, why in (("means_on_whole_tile", XFORM_MEANS, "16 (predicted means)"),
                             ("dq_on_whole_tile", XFORM_DQ, "64 (dependent quantisation)"),
                             ("zadapt_on_whole_tile", XFORM_ZTAB, "128 (hyper-latent record)")):
         b = bytearray(bars)
-        b[whole.payload_start + 8] |= flag
+        b[whole.mode_start] |= flag
         out.append((name, forge.refresh_crc(b, whole), "MicFormatError",
                     f"xform flag {why} on a whole-tile region record"))
     ae = base["ae_q1_ct_u16"]
     t = next(x for x in forge.spans(ae) if x.tag == TAG_TILE)
     b = bytearray(ae)
-    b[t.payload_start + 8] |= XFORM_ZTAB
+    b[t.mode_start] |= XFORM_ZTAB
     out.append(("zadapt_in_ae", forge.refresh_crc(b, t), "MicFormatError",
                 "xform flag 128 (hyper-latent record) in a tile of the ae, which has none"))
     # per-pass biases (flag 32) without the table-bias flag (4)
     from mic.lossy import XFORM_PASS_BIAS
 
     b = bytearray(s)
-    b[tile.payload_start + 8] |= XFORM_PASS_BIAS
+    b[tile.mode_start] |= XFORM_PASS_BIAS
     out.append(("pass_bias_flag_alone", forge.refresh_crc(b, tile), "MicFormatError",
                 "xform flag 32 (per-pass table biases) without flag 4 (table biases)"))
     b = bytearray(s)
@@ -302,7 +314,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     for src in sources():
         arr = src["array"]
         opts = {"quality": src["quality"], "model": src["model"]}
-        for key in ("tile", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt"):
+        for key in ("tile", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt",
+                    "stream_version"):
             if key in src:
                 opts[key] = src[key]
         stream = encode_with(arr, opts, src.get("constants", {}))

@@ -73,6 +73,7 @@ def sources() -> list[dict]:
     out = []
 
     def add(name, arr, origin, **opts):
+        opts.setdefault("stream_version", 1)  # the first vectors; the *_v2 ones say 2
         out.append({"name": name, "array": np.ascontiguousarray(arr), "options": opts, "origin": origin})
 
     ct = _real("ct_abdomen_u16.png")
@@ -123,6 +124,14 @@ def sources() -> list[dict]:
         .astype(np.uint16), "synthetic 37x45, tiles 16x10 (ragged edges)", tile=(16, 10))
     add("explicit_bits12_u16", (np.arange(15 * 14).reshape(15, 14) % 200).astype(np.uint16),
         "synthetic values < 200, bits_stored 12", bits_stored=12)
+    # stream version 2 (the compact layout, SPEC.md section 1): the same sources
+    add("ct_abdomen_u16_v2", ct[96:160, 96:160],
+        "tests/data/ct_abdomen_u16.png [96:160, 96:160], stream version 2", stream_version=2)
+    add("mr_brain_u16_tiled_v2", mr[100:196, 80:160],
+        "tests/data/mr_brain_u16.png [100:196, 80:160], tiles 32x32, stream version 2",
+        tile=32, stream_version=2)
+    add("rgb_frames_u8_v2", rng.integers(0, 256, (2, 16, 16, 3)).astype(np.uint8),
+        "synthetic (frames, rows, cols, 3) noise, stream version 2", stream_version=2)
     return out
 
 
@@ -199,8 +208,8 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
         "must catch it (MicFormatError or its subclass MicChecksumError)", exact=False)
     add("sample_crc_mismatch", forge.set_header_fields(ct, sample_crc32=h.sample_crc32 ^ 1),
         "MicChecksumError", "header sample CRC-32 changed (header CRC fixed)")
-    add("major_version_2", forge.forge_header(h, major=2) + ct[pos:], "MicVersionError",
-        "major version 2 (header CRC recomputed)")
+    add("major_version_3", forge.forge_header(h, major=3) + ct[pos:], "MicVersionError",
+        "major version 3 (header CRC recomputed)")
     add("major_version_0", forge.forge_header(h, major=0) + ct[pos:], "MicVersionError",
         "major version 0")
     add("header_body_too_short", forge.forge_header(h, body_len=20) + ct[pos:], "MicFormatError",
@@ -246,6 +255,57 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
         "bits_stored 0")
     add("rgb_with_one_sample", forge.set_header_fields(ct, photometric=2), "MicFormatError",
         "photometric RGB with samples = 1")
+    out.extend(invalid_v2(base))
+    return out
+
+
+def invalid_v2(base: dict[str, bytes]) -> list[dict]:
+    """Streams of version 2 (varint fields) that break its rules."""
+    ct = base["ct_abdomen_u16_v2"]
+    h, pos = unpack_header(ct)
+    spans = forge.spans(ct)
+    tile = next(s for s in spans if s.tag == TAG_TILE)
+    rest = ct[pos:]
+    out = []
+
+    def add(name, stream, error, why, exact=True):
+        out.append({"name": "v2_" + name, "stream": bytes(stream), "error": error,
+                    "exact": exact, "why": why})
+
+    add("truncated_body_length", ct[:10] + b"\x80", "MicTruncatedError",
+        "ends inside the varint body length")
+    add("overlong_field", forge.forge_header_v2(h, body=forge.header_body_v2(
+        h, {"mode": bytes([0x80 | h.mode, 0x00])})) + rest, "MicFormatError",
+        "the mode as an over-long varint (two bytes for a value under 128), header CRC fixed")
+    add("field_beyond_its_type", forge.forge_header_v2(h, body=forge.header_body_v2(
+        h, {"bits_allocated": forge.uvarint(256 + 16)})) + rest, "MicFormatError",
+        "bits_allocated 272 (beyond a u8 field), header CRC fixed")
+    body = forge.header_body_v2(h)
+    add("body_ends_inside_a_field", forge.forge_header_v2(h, body=body[:-1]) + rest,
+        "MicFormatError", "a body one byte short: it ends inside sample_crc32")
+    add("body_length_beyond_the_data", forge.forge_header_v2(h, body_len=5000) + rest,
+        "MicTruncatedError", "body length 5000, more than the stream")
+    payload = bytes(ct[tile.payload_start:tile.payload_end])
+    add("overlong_segment_length",
+        ct[:tile.start] + forge.segment_v2(TAG_TILE, payload, length=forge.uvarint(
+            len(payload))[:-1] + bytes([forge.uvarint(len(payload))[-1] | 0x80, 0x00]))
+        + ct[tile.end:], "MicFormatError",
+        "the TILE length with a redundant last varint byte (CRC over it recomputed)")
+    add("segment_length_beyond_the_end",
+        ct[:tile.start] + forge.segment_v2(TAG_TILE, payload, length=forge.uvarint(2**31))
+        + ct[tile.end:], "MicTruncatedError", "TILE length 2**31 as a varint")
+    add("segment_length_beyond_u32",
+        ct[:tile.start] + forge.segment_v2(TAG_TILE, payload, length=forge.uvarint(2**35))
+        + ct[tile.end:], "MicFormatError", "TILE length 2**35, beyond the u32 range")
+    add("tile_prefix_cut", ct[:tile.start] + forge.segment_v2(TAG_TILE, b"\x00\x80")
+        + ct[tile.end:], "MicFormatError", "a TILE payload ending inside its tile-index varint")
+    add("tile_index_out_of_range",
+        ct[:tile.start] + forge.segment_v2(TAG_TILE, b"\x00\x01" + payload[2:])
+        + ct[tile.end:], "MicFormatError", "the only tile claims index 1")
+    add("v1_framing_after_a_v2_header", ct[:pos] + b"".join(
+        forge.segment(sp.tag, bytes(ct[sp.payload_start:sp.payload_end])) for sp in spans),
+        "MicChecksumError", "segments framed as in version 1 after a version-2 header: the "
+        "first length byte is read as a varint and the CRC no longer matches", exact=False)
     return out
 
 
@@ -329,7 +389,8 @@ def main() -> int:
                if not (HERE / n).exists() or (HERE / n).read_bytes() != b]
     keep = set(files)
     stale = [p.relative_to(HERE).as_posix() for p in HERE.rglob("*")
-             if p.suffix in (".mic", ".npy") and p.relative_to(HERE).as_posix() not in keep]
+             if p.suffix in (".mic", ".npy") and p.relative_to(HERE).as_posix() not in keep
+             and p.relative_to(HERE).parts[0] != "lossy"]  # make_lossy_vectors.py's
     total = sum(len(b) for b in files.values())
     if args.check:
         for n in changed:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A second, deliberately naive .mic lossless decoder written from SPEC.md alone.
 
-It follows SPEC.md sections 1, 3, 4 and 5 step by step in plain Python (one loop
+It follows SPEC.md sections 1, 3, 4 and 5 (stream versions 1 and 2) step by step in plain Python (one loop
 iteration per pixel, no Numba, nothing imported from ``mic``) and exists to show
 that the specification is complete: ``tests/test_conformance.py`` runs it on the
 small conformance vectors and requires the same samples as ``mic.decode``.
@@ -72,34 +72,73 @@ def _models():
 
 
 # ----------------------------------------------------------------------------- container
+def _leb(data: bytes, pos: int, limit: int) -> tuple[int, int]:
+    """SPEC.md section 1: an unsigned LEB128 value (shortest form, at most ``limit``)."""
+    v = shift = 0
+    start = pos
+    while True:
+        _need(pos < len(data), "truncated varint")
+        b = data[pos]
+        pos += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        _need(shift <= 35, "varint too long")
+        if not b & 0x80:
+            break
+    _need(not (b == 0 and pos - start > 1), "over-long varint")
+    _need(v <= limit, "varint beyond its field")
+    return v, pos
+
+
 def parse(data: bytes) -> tuple[dict, dict[tuple[int, int], bytes]]:
     """SPEC.md sections 1, 3 and 4: the header fields and the TILE payloads by key."""
     _need(data[:8] == MAGIC, "bad magic")
-    _need(len(data) >= 12, "truncated prefix")
-    major, minor, body_len = struct.unpack_from("<BBH", data, 8)
-    _need(major == 1, f"major version {major}")
-    _need(body_len >= struct.calcsize(BODY_FMT), "short header body")
-    end = 12 + body_len
+    _need(len(data) >= 10, "truncated prefix")
+    major, minor = data[8], data[9]
+    _need(major in (1, 2), f"major version {major}")
+    if major == 1:
+        _need(len(data) >= 12, "truncated prefix")
+        (body_len,) = struct.unpack_from("<H", data, 10)
+        _need(body_len >= struct.calcsize(BODY_FMT), "short header body")
+        start = 12
+    else:
+        body_len, start = _leb(data, 10, 0xFFFF)
+    end = start + body_len
     _need(len(data) >= end + 4, "truncated header")
     _need(struct.unpack_from("<I", data, end)[0] == zlib.crc32(data[:end]), "header CRC")
-    h = dict(zip((n for n, _ in BODY), struct.unpack_from(BODY_FMT, data, 12)))
+    if major == 1:
+        h = dict(zip((n for n, _ in BODY), struct.unpack_from(BODY_FMT, data, 12)))
+    else:
+        h, p = {}, start
+        for name, code in BODY:
+            h[name], p = _leb(data[:end], p, {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFFFFFF}[code])
     h["version"] = (major, minor)
     pos, tiles = end + 4, {}
     while True:
         _need(pos + 8 <= len(data), "truncated segment header")
-        tag, n = struct.unpack_from("<4sI", data, pos)
-        _need(pos + 12 + n <= len(data), "truncated segment")
-        _need(struct.unpack_from("<I", data, pos + 8 + n)[0] == zlib.crc32(data[pos:pos + 8 + n]),
+        tag = data[pos:pos + 4]
+        if major == 1:
+            (n,) = struct.unpack_from("<I", data, pos + 4)
+            at = pos + 8
+        else:
+            n, at = _leb(data, pos + 4, 0xFFFFFFFF)
+        _need(at + n + 4 <= len(data), "truncated segment")
+        _need(struct.unpack_from("<I", data, at + n)[0] == zlib.crc32(data[pos:at + n]),
               f"segment {tag!r} CRC")
-        payload = data[pos + 8:pos + 8 + n]
-        pos += 12 + n
+        payload = data[at:at + n]
+        pos = at + n + 4
         if tag == b"MEND":
             _need(n == 0, "MEND not empty")
             break
         if tag == b"TILE":
-            key = struct.unpack_from("<II", payload)
+            if major == 1:
+                key, k = struct.unpack_from("<II", payload), 8
+            else:
+                f, k = _leb(payload, 0, 0xFFFFFFFF)
+                t, k = _leb(payload, k, 0xFFFFFFFF)
+                key = (f, t)
             _need(key not in tiles, "duplicate tile")
-            tiles[key] = payload[8:]
+            tiles[key] = payload[k:]
         else:
             _need(not (65 <= tag[0] <= 90), f"unknown critical segment {tag!r}")
     return h, tiles

@@ -248,6 +248,8 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
             enc_opts[key] = options[key]
     if options.get("tile") is not None:
         enc_opts["tile"] = options["tile"]
+    if options.get("stream_version") is not None:
+        enc_opts["stream_version"] = options["stream_version"]
     lossy = options.get("quality") is not None or bool(options.get("target"))
     if options.get("model") and lossy:
         enc_opts["model"] = options["model"]
@@ -353,14 +355,17 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
 @click.option("--photometric", type=click.Choice(["MONOCHROME1", "MONOCHROME2", "RGB"],
                                                  case_sensitive=False), default=None,
               help="Override the photometric interpretation (default: from the file).")
+@click.option("--stream-version", type=click.Choice(["1", "2"]), default=None,
+              help="Stream major version: 2 (default), the compact layout, or 1 for "
+                   "decoders older than version 2 (same pixels, about 30 bytes more).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
 def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | None,
                target_bpp: float | None, model: str | None, bits_stored: int | None,
-               tile: str | None, photometric: str | None, force: bool, jobs: int,
-               quiet: bool, **no_tools: bool) -> None:
+               tile: str | None, photometric: str | None, stream_version: str | None,
+               force: bool, jobs: int, quiet: bool, **no_tools: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
 
     IN is a file, - (stdin; the format is sniffed from its first bytes) or a
@@ -389,6 +394,7 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
     options = {"quality": quality, "target": targets[0] if targets else None, "model": model,
                **no_tools, "bits_stored": bits_stored,
                "tile": parse_tile(tile),
+               "stream_version": int(stream_version) if stream_version else None,
                "photometric": photometric.upper() if photometric else None}
     if inp != STDIO and os.path.isdir(inp):
         _encode_folder(Path(inp), out, options, force, quiet, jobs)

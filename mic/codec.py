@@ -18,8 +18,8 @@ from .bitstream import (
     MODE_LOSSLESS, MODE_LOSSY, MODE_NAMES, PHOTOMETRIC_MONOCHROME1, PHOTOMETRIC_MONOCHROME2,
     PHOTOMETRIC_NAMES, PHOTOMETRIC_RGB, Header, iter_tiles, read_stream, unpack_header,
 )
-from .bitstream.container import TAG_TILE_PREFIX, pack_segment, pack_tile, TAG_END
-from .bitstream.schema import pack_header
+from .bitstream.container import pack_segment, pack_tile, TAG_END
+from .bitstream.schema import MAJORS, VERSION_MAJOR, pack_header
 from .errors import (
     MicChecksumError, MicError, MicFormatError, MicInputError, MicLimitError,
     MicUnsupportedError,
@@ -175,6 +175,7 @@ def encode(
     bits_stored: int | None = None,
     photometric: str | None = None,
     tile: int | tuple[int, int] | None = None,
+    stream_version: int = VERSION_MAJOR,
     **options: Any,
 ) -> bytes:
     """Encode an image, a stack of frames or an RGB image to a .mic stream.
@@ -202,6 +203,11 @@ def encode(
         than 512 both in 512 x 512 tiles and in the fewest even tiles of at most 2048
         a side and keeps the stream of lower rate + lambda * distortion
         (:func:`mic.lossy.tilings`; about twice the encode time of a fixed ``tile``).
+    stream_version:
+        The stream's major version: 2 (default), the compact layout (header fields,
+        segment lengths and tile numbers as varints: about 30 bytes less a stream), or
+        1, the fixed-width layout, for decoders older than version 2 (SPEC.md section 1).
+        The coded pixels are the same in both.
     options:
         Mode-specific options (e.g. ``model="cnn"`` for lossy).
 
@@ -229,6 +235,8 @@ def encode(
             f"unsupported dtype {dt}: mic codes uint8, uint16, int8 and int16 samples "
             "(cast wider integer data after checking its range)"
         )
+    if isinstance(stream_version, bool) or stream_version not in MAJORS:
+        raise MicInputError(f"stream_version must be one of {MAJORS}, got {stream_version!r}")
     v, layout, pm = _as_frcs(array, photometric)
     signed = dt.kind == "i"
     bits_alloc = 8 * dt.itemsize
@@ -254,7 +262,7 @@ def encode(
     header = Header(
         mode=MODE_LOSSLESS, model_id=0, coder_id=0, bits_allocated=bits_alloc, signed=int(signed),
         bits_stored=bits_stored, photometric=pm, layout=layout, samples=s, frames=f, rows=r,
-        cols=c, tile_rows=th, tile_cols=tw,
+        cols=c, tile_rows=th, tile_cols=tw, version_major=int(stream_version),
     )
     encoder: TileEncoder
     if quality is None:
@@ -283,14 +291,15 @@ def encode(
 
 def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder) -> bytes:
     """The stream of ``v`` (frames, rows, cols, samples) tiled as ``header`` says."""
+    major = header.version_major
     parts = [b""]  # header placeholder: encoders may still set model/coder ids
-    parts.extend(pack_segment(t, p) for t, p in encoder.extra_segments())
+    parts.extend(pack_segment(t, p, major) for t, p in encoder.extra_segments())
     for fi in range(v.shape[0]):
         frame = v[fi]
         for idx, r0, r1, c0, c1 in iter_tiles(header):
             tile_arr = np.ascontiguousarray(frame[r0:r1, c0:c1, :], dtype=np.int32)
-            parts.append(pack_tile(fi, idx, encoder.encode_tile(tile_arr)))
-    parts.append(pack_segment(TAG_END, b""))
+            parts.append(pack_tile(fi, idx, encoder.encode_tile(tile_arr), major))
+    parts.append(pack_segment(TAG_END, b"", major))
     parts[0] = pack_header(header)
     return b"".join(parts)
 

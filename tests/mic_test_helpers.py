@@ -25,7 +25,7 @@ def tile_payloads(blob: bytes) -> list[bytes]:
     """The payload of every TILE segment of a .mic stream (after its 8-byte frame/tile
     prefix), in stream order."""
     forge = load_forge()
-    return [blob[s.payload_start + 8:s.payload_end] for s in forge.spans(blob)
+    return [blob[s.mode_start:s.payload_end] for s in forge.spans(blob)
             if s.tag == b"TILE"]
 
 

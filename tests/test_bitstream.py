@@ -30,7 +30,6 @@ from mic.bitstream import (
     PHOTOMETRIC_RGB,
     TAG_END,
     TAG_TILE,
-    VERSION_MAJOR,
     VERSION_MINOR,
     Header,
     iter_tiles,
@@ -70,7 +69,7 @@ def test_pack_header_layout_is_byte_exact():
     b = pack_header(h)
     assert len(b) == HEADER_SIZE
     assert b[:8] == MAGIC
-    assert b[8] == VERSION_MAJOR and b[9] == VERSION_MINOR
+    assert b[8] == 1 and b[9] == VERSION_MINOR
     assert struct.unpack_from("<H", b, 10)[0] == HEADER_BODY_SIZE
     assert struct.unpack_from("<I", b, HEADER_SIZE - 4)[0] == zlib.crc32(b[:-4])
     # every field at the offset the schema gives it
@@ -88,6 +87,7 @@ def test_pack_header_layout_is_byte_exact():
     data=st.data(),
 )
 def test_header_round_trip(layout, signed, bits_allocated, data):
+    major = data.draw(st.sampled_from([1, 2]))
     rgb = layout in (LAYOUT_RCS, LAYOUT_FRCS) and data.draw(st.booleans())
     samples = 3 if rgb else 1
     if layout in (LAYOUT_RCS, LAYOUT_FRCS) and not rgb:
@@ -110,10 +110,11 @@ def test_header_round_trip(layout, signed, bits_allocated, data):
         quality=data.draw(st.integers(0, 255)),
         flags=data.draw(st.integers(0, 0xFFFF)),
         sample_crc32=data.draw(st.integers(0, 2**32 - 1)),
+        version_major=major,
     )
     b = pack_header(h)
     h2, pos = unpack_header(b + b"tail")
-    assert pos == HEADER_SIZE
+    assert pos == (HEADER_SIZE if major == 1 else len(b))
     assert h2 == h
 
 
@@ -185,12 +186,12 @@ def test_validate_header_accepts(fields):
 
 # ----------------------------------------------------------------------------- segments
 def test_pack_segment_layout():
-    seg = pack_segment(b"abcd", b"xyz")
+    seg = pack_segment(b"abcd", b"xyz", 1)
     assert seg[:4] == b"abcd"
     assert struct.unpack_from("<I", seg, 4)[0] == 3
     assert seg[8:11] == b"xyz"
     assert struct.unpack_from("<I", seg, 11)[0] == zlib.crc32(seg[:11])
-    assert len(pack_segment(TAG_END, b"")) == 12
+    assert len(pack_segment(TAG_END, b"", 1)) == 12
     assert seg == forge.segment(b"abcd", b"xyz")
 
 
@@ -230,7 +231,7 @@ def test_write_and_read_stream():
 
 
 def test_pack_tile_matches_forge():
-    assert pack_tile(3, 7, b"pay") == forge.segment(*forge.tile(3, 7, b"pay"))
+    assert pack_tile(3, 7, b"pay", 1) == forge.segment(*forge.tile(3, 7, b"pay"))
 
 
 def test_stream_size_excludes_padding():
@@ -274,7 +275,7 @@ def test_info_on_a_forged_stream():
     segs = [forge.tile(f, t) for f in range(2) for t in range(2)]
     data = write_stream(h, segs)
     i = mic.info(data)
-    assert i.version == f"{VERSION_MAJOR}.{VERSION_MINOR}"
+    assert i.version == f"1.{VERSION_MINOR}"
     assert i.mode == "lossless" and i.model_id == 7 and i.coder == "constriction-range32"
     assert i.dtype == "uint16" and i.bits_stored == 10 and not i.signed
     assert i.photometric == "MONOCHROME1"
@@ -311,7 +312,7 @@ def test_newer_minor_version_with_longer_header_is_read():
     st_ = read_stream(data)
     assert st_.header.version_minor == VERSION_MINOR + 3
     assert st_.header.rows == 3 and bytes(st_.tiles[(0, 0)]) == b"p"
-    assert mic.info(data).version == f"{VERSION_MAJOR}.{VERSION_MINOR + 3}"
+    assert mic.info(data).version == f"1.{VERSION_MINOR + 3}"
 
 
 def test_mode_and_layout_constants_are_permanent():

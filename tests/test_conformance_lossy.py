@@ -71,7 +71,7 @@ def test_vectors_cover_every_model_and_colour():
     kinds = set()
     for v in VECTORS:
         stream = (LOSSY / v["stream"]).read_bytes()
-        kinds |= {TILE_HEAD.unpack_from(stream, sp.payload_start + 8)[0]
+        kinds |= {TILE_HEAD.unpack_from(stream, sp.mode_start)[0]
                   for sp in forge.spans(stream) if sp.tag == b"TILE"}
     assert {k & 3 for k in kinds} == {0, 1, 2, 3}
     assert {k for k in kinds if k & 4} >= {4, 5}

@@ -21,7 +21,6 @@ from mic.bitstream import (
     HEADER_SIZE,
     TAG_END,
     TAG_TILE,
-    VERSION_MAJOR,
     read_stream,
     unpack_header,
 )
@@ -167,10 +166,8 @@ def test_body_length_flips_are_format_errors():
             expect(mic.MicFormatError, bytes(b))
 
 
-@pytest.mark.parametrize("major", [0, VERSION_MAJOR + 1, 2, 9, 255])
+@pytest.mark.parametrize("major", [0, 3, 9, 255])
 def test_other_major_versions_are_refused(major):
-    if major == VERSION_MAJOR:
-        pytest.skip("current version")
     data = forged(major=major)
     e = expect(mic.MicVersionError, data, exact=True)
     assert str(major) in str(e)
@@ -180,14 +177,14 @@ def test_other_major_versions_are_refused(major):
 
 
 def test_future_major_version_is_refused_before_the_crc():
-    # A v2 header may be laid out differently: the version decides before anything else.
-    expect(mic.MicVersionError, forged(major=VERSION_MAJOR + 1, crc=0), exact=True)
+    # A v3 header may be laid out differently: the version decides before anything else.
+    expect(mic.MicVersionError, forged(major=3, crc=0), exact=True)
 
 
 def test_newer_minor_version_with_extra_header_bytes_parses():
     data = forged(minor=200, extra=b"\xff" * 500)
     assert read_stream(data).header.version_minor == 200
-    assert mic.info(data).version == f"{VERSION_MAJOR}.200"
+    assert mic.info(data).version == f"1.200"
 
 
 def test_short_header_body_is_refused():
@@ -366,7 +363,8 @@ def small_image() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def small_stream(small_image) -> bytes:
-    data = mic.encode(small_image)
+    """A version-1 stream (this module forges the v1 layout; tests/test_stream_v2.py has v2)."""
+    data = mic.encode(small_image, stream_version=1)
     assert np.array_equal(mic.decode(data), small_image)
     return data
 
@@ -375,7 +373,7 @@ def small_stream(small_image) -> bytes:
 def tiled_stack() -> tuple[np.ndarray, bytes]:
     rng = np.random.default_rng(2)
     img = rng.integers(-300, 300, (2, 9, 10)).astype(np.int16)
-    data = mic.encode(img, tile=(4, 6))
+    data = mic.encode(img, tile=(4, 6), stream_version=1)
     assert np.array_equal(mic.decode(data), img)
     return img, data
 
@@ -413,12 +411,12 @@ def test_newer_minor_version_of_a_real_stream_decodes(small_stream, small_image)
     data = forge.forge_header(h, minor=h.version_minor + 1, extra=b"\x42" * 17) \
         + small_stream[pos:]
     assert np.array_equal(mic.decode(data), small_image)
-    assert mic.info(data).version == f"{VERSION_MAJOR}.{h.version_minor + 1}"
+    assert mic.info(data).version == f"1.{h.version_minor + 1}"
 
 
 def test_future_major_version_of_a_real_stream(small_stream):
     h, pos = unpack_header(small_stream)
-    expect(mic.MicVersionError, forge.forge_header(h, major=VERSION_MAJOR + 1) + small_stream[pos:],
+    expect(mic.MicVersionError, forge.forge_header(h, major=3) + small_stream[pos:],
            exact=True)
 
 

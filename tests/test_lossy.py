@@ -12,13 +12,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
 import mic  # noqa: E402
-from mic.bitstream import HEADER_SIZE, unpack_header  # noqa: E402
-from mic.bitstream.schema import pack_header  # noqa: E402
+from mic.bitstream import unpack_header, write_stream  # noqa: E402
 import mic.lossy as lossy_mod  # noqa: E402
 from mic.lossy import LMDL, LMDS, PLANE, available_models, qualities  # noqa: E402
 from mic.models.wcm import WaveletModel  # noqa: E402
 from mic.models.weights import register_weights, unregister_weights  # noqa: E402
-from mic_test_helpers import tile_payloads  # noqa: E402
+from mic_test_helpers import load_forge, tile_payloads  # noqa: E402
 from mic.train.export import export_model  # noqa: E402
 
 
@@ -46,22 +45,17 @@ def tiny_net(kind: str, seed: int = 0) -> WaveletModel:
 
 
 def segments(blob: bytes):
-    """[(tag, payload)] of a stream, MEND excluded."""
-    pos, out = HEADER_SIZE, []
-    while True:
-        tag, n = struct.unpack_from("<4sI", blob, pos)
-        if tag == b"MEND":
-            return out
-        out.append((tag, bytes(blob[pos + 8:pos + 8 + n])))
-        pos += 12 + n
+    """[(tag, payload)] of a stream (either stream version), MEND excluded."""
+    return [(sp.tag, bytes(blob[sp.payload_start:sp.payload_end])) for sp in forge.spans(blob)
+            if sp.tag != b"MEND"]
 
 
 def rebuild(header, segs) -> bytes:
-    parts = [pack_header(header)]
-    for tag, p in segs + [(b"MEND", b"")]:
-        head = struct.pack("<4sI", tag, len(p))
-        parts.append(head + p + struct.pack("<I", zlib.crc32(p, zlib.crc32(head))))
-    return b"".join(parts)
+    """The stream of ``header`` and ``segs``, framed as ``header.version_major`` says."""
+    return write_stream(header, segs)
+
+
+forge = load_forge()
 
 
 def ct_like(h=70, w=90, seed=0):
@@ -209,7 +203,8 @@ def test_corrupt_tile_payload_raises_mic_error():
 def test_symbol_desync_is_a_checksum_error():
     header, segs, i, tag, p = first_tile()
     bad = bytearray(p)
-    at = 8 + 1 + 5 + 4  # TILE prefix, colour byte, lo/bits, LL mean -> the symbols' CRC
+    assert header.version_major == 2 and p[:2] == b"\x00\x00"  # frame 0, tile 0 (varints)
+    at = 2 + 1 + 5 + 4  # TILE prefix, colour byte, lo/bits, LL mean -> the symbols' CRC
     bad[at:at + 4] = struct.pack("<I", struct.unpack_from("<I", p, at)[0] ^ 1)
     segs[i] = (tag, bytes(bad))
     with pytest.raises(mic.MicChecksumError):

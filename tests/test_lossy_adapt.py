@@ -90,7 +90,7 @@ def test_xform_flags_a_model_cannot_carry_are_refused():
     a, _ = read_image(DATA / "cr_chest_u8.png")
     blob = bytearray(mic.encode(a, quality=3, model="ae"))
     sp = next(s for s in forge.spans(bytes(blob)) if s.tag == b"TILE")
-    blob[sp.payload_start + 8] |= 128
+    blob[sp.mode_start] |= 128
     with pytest.raises(mic.MicFormatError, match="no hyper-latents"):
         mic.decode(forge.refresh_crc(blob, sp))
 
@@ -135,6 +135,6 @@ def test_per_pass_flag_without_biases_is_refused():
     a, _ = read_image(DATA / "cr_chest_u8.png")
     blob = bytearray(mic.encode(a, quality=3, adapt=False))
     sp = next(s for s in forge.spans(bytes(blob)) if s.tag == b"TILE")
-    blob[sp.payload_start + 8] |= lossy.XFORM_PASS_BIAS
+    blob[sp.mode_start] |= lossy.XFORM_PASS_BIAS
     with pytest.raises(mic.MicFormatError, match="per-pass"):
         mic.decode(forge.refresh_crc(blob, sp))

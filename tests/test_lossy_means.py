@@ -145,9 +145,9 @@ def test_whole_tile_records_never_carry_the_flag_and_a_forged_one_is_refused():
     assert any(k == lossy.XFORM_REGION for k in kinds)  # whole-tile records: no flag
     assert any(k & XFORM_MEANS for k in kinds)
     sp = next(s for s in forge.spans(blob) if s.tag == b"TILE"
-              and blob[s.payload_start + 8] == lossy.XFORM_REGION)
+              and blob[s.mode_start] == lossy.XFORM_REGION)
     b = bytearray(blob)
-    b[sp.payload_start + 8] |= XFORM_MEANS
+    b[sp.mode_start] |= XFORM_MEANS
     with pytest.raises(mic.MicFormatError, match="whole-tile"):
         mic.decode(forge.refresh_crc(b, sp))
 

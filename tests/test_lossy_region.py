@@ -85,7 +85,7 @@ def test_images_without_a_constant_region_are_unchanged():
 def _forge_region(blob: bytes, edit) -> bytes:  # noqa: ANN001
     sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
     b = bytearray(blob)
-    at = sp.payload_start + 8 + TILE_HEAD.size + NORM.size  # the first plane's region record
+    at = sp.mode_start + TILE_HEAD.size + NORM.size  # the first plane's region record
     edit(b, at)
     return forge.refresh_crc(b, sp)
 

@@ -140,12 +140,12 @@ def _restored_blob() -> tuple[bytes, object, int]:
     blob = mic.encode(a, quality=1)
     sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
     plain = tile_payloads(mic.encode(a, quality=1, restore=False))[0]
-    return blob, sp, sp.payload_start + 8 + len(plain)
+    return blob, sp, sp.mode_start + len(plain)
 
 
 def _resegment(blob: bytes, sp, payload: bytes) -> bytes:  # noqa: ANN001
     """``blob`` with the TILE segment at ``sp`` holding ``payload`` (prefix included)."""
-    return blob[:sp.start] + forge.segment(b"TILE", payload) + blob[sp.payload_end + 4:]
+    return blob[:sp.start] + forge.segment_like(blob, b"TILE", payload) + blob[sp.payload_end + 4:]
 
 
 def _with_record(record: bytes) -> bytes:
@@ -192,7 +192,7 @@ def test_flag_on_a_whole_tile_region_is_refused():
     blob = mic.encode(np.full((64, 64), 9, np.uint16), quality=2)
     sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
     payload = bytearray(blob[sp.payload_start:sp.payload_end])
-    payload[8] |= lossy.XFORM_RESTORE
+    payload[sp.mode_start - sp.payload_start] |= lossy.XFORM_RESTORE
     rec = pack_record([ChannelFilter(6, 0, [], [np.zeros(6, np.int64)])])
     with pytest.raises(mic.MicFormatError, match="whole-tile"):
         mic.decode(_resegment(blob, sp, bytes(payload) + rec))

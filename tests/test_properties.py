@@ -73,7 +73,7 @@ def check_round_trip(arr, bits, photometric, tile=None):
     i = mic.info(blob)
     signed = arr.dtype.kind == "i"
     lo, hi = int(arr.min()), int(arr.max())
-    assert i.version == "1.0" and i.mode == "lossless" and i.quality is None
+    assert i.version == "2.0" and i.mode == "lossless" and i.quality is None
     assert i.dtype == str(arr.dtype) and i.signed == signed
     assert i.shape == arr.shape
     assert i.bits_stored == (bits if bits is not None else bits_used(lo, hi, signed))

@@ -3,7 +3,7 @@
 A stream is ``header`` then segments, each::
 
     tag      4 bytes ASCII   first letter upper case = critical, lower case = optional
-    length   u32 LE          payload length in bytes
+    length   u32 LE (v1)     payload length in bytes; v2: an unsigned LEB128 varint
     payload  length bytes
     crc32    u32 LE          CRC-32 of tag + length + payload
 
@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from ..errors import (
     MicChecksumError, MicFormatError, MicInputError, MicTruncatedError, MicUnsupportedError,
 )
-from .schema import Header, pack_header, unpack_header
+from .schema import VERSION_MAJOR, Header, pack_header, unpack_header
+from .varint import U32_MAX, pack_uvarint, read_uvarint
 
 SEG_HEAD_FMT = "<4sI"
 SEG_HEAD_SIZE = struct.calcsize(SEG_HEAD_FMT)
 SEG_OVERHEAD = SEG_HEAD_SIZE + 4
 
-TAG_TILE = b"TILE"  # one coded (frame, tile): u32 frame, u32 tile index, then the mode's payload
+TAG_TILE = b"TILE"  # one coded (frame, tile): frame, tile index (v1 u32, v2 varints), mode payload
 TAG_END = b"MEND"
 TAG_TILE_PREFIX = struct.Struct("<II")
 
@@ -61,24 +62,35 @@ class Stream:
         return None
 
 
-def pack_segment(tag: bytes, payload: bytes | bytearray | memoryview) -> bytes:
+def pack_segment(tag: bytes, payload: bytes | bytearray | memoryview,
+                 major: int = VERSION_MAJOR) -> bytes:
+    """One segment in the framing of stream version ``major`` (1 or 2)."""
     if len(tag) != 4 or not all(32 < b < 127 for b in tag) or not chr(tag[0]).isalpha():
         raise ValueError(f"segment tag must be 4 printable ASCII bytes starting with a letter, "
                          f"got {tag!r}")
-    head = struct.pack(SEG_HEAD_FMT, tag, len(payload))
+    head = struct.pack(SEG_HEAD_FMT, tag, len(payload)) if major == 1 else \
+        tag + pack_uvarint(len(payload))
     crc = zlib.crc32(payload, zlib.crc32(head))
     return b"".join((head, bytes(payload), struct.pack("<I", crc)))
 
 
-def pack_tile(frame: int, index: int, payload: bytes) -> bytes:
-    return pack_segment(TAG_TILE, TAG_TILE_PREFIX.pack(frame, index) + payload)
+def tile_prefix(frame: int, index: int, major: int = VERSION_MAJOR) -> bytes:
+    """The (frame, tile index) that starts a TILE payload: two u32 (v1) or varints (v2)."""
+    return TAG_TILE_PREFIX.pack(frame, index) if major == 1 else \
+        pack_uvarint(frame) + pack_uvarint(index)
+
+
+def pack_tile(frame: int, index: int, payload: bytes, major: int = VERSION_MAJOR) -> bytes:
+    return pack_segment(TAG_TILE, tile_prefix(frame, index, major) + payload, major)
 
 
 def write_stream(header: Header, segments: list[tuple[bytes, bytes]]) -> bytes:
-    """Header, the given (tag, payload) segments in order, then MEND."""
+    """Header, the given (tag, payload) segments in order, then MEND, in the layout of
+    ``header.version_major``."""
+    major = header.version_major
     parts = [pack_header(header)]
-    parts.extend(pack_segment(t, p) for t, p in segments)
-    parts.append(pack_segment(TAG_END, b""))
+    parts.extend(pack_segment(t, p, major) for t, p in segments)
+    parts.append(pack_segment(TAG_END, b"", major))
     return b"".join(parts)
 
 
@@ -93,25 +105,36 @@ def read_stream(data: bytes | bytearray | memoryview) -> Stream:
     if mv.ndim != 1 or mv.itemsize != 1:
         mv = mv.cast("B")
     header, pos = unpack_header(mv)
+    v1 = header.version_major == 1
     st = Stream(header=header)
     n = len(mv)
     ended = False
     while pos < n:
-        if n - pos < SEG_HEAD_SIZE:
+        if n - pos < (SEG_HEAD_SIZE if v1 else 5):
             raise MicTruncatedError(f"stream truncated inside a segment header at byte {pos}")
-        tag, length = struct.unpack_from(SEG_HEAD_FMT, mv, pos)
+        tag = bytes(mv[pos:pos + 4])
         if not all(32 < b < 127 for b in tag) or not chr(tag[0]).isalpha():
             raise MicFormatError(f"invalid segment tag {tag!r} at byte {pos}")
-        end = pos + SEG_HEAD_SIZE + length
+        if v1:
+            (length,) = struct.unpack_from("<I", mv, pos + 4)
+            start = pos + SEG_HEAD_SIZE
+        else:
+            try:
+                length, start = read_uvarint(mv, pos + 4, f"segment {tag.decode()} length",
+                                             U32_MAX)
+            except MicTruncatedError:
+                raise MicTruncatedError(
+                    f"stream truncated inside a segment header at byte {pos}") from None
+        end = start + length
         if end + 4 > n:
             raise MicTruncatedError(
                 f"segment {tag.decode()} at byte {pos} announces {length} bytes, "
-                f"only {max(0, n - pos - SEG_OVERHEAD)} remain"
+                f"only {max(0, n - start - 4)} remain"
             )
         (crc,) = struct.unpack_from("<I", mv, end)
         if zlib.crc32(mv[pos:end]) != crc:
             raise MicChecksumError(f"segment {tag.decode()} at byte {pos}: CRC-32 mismatch")
-        payload = mv[pos + SEG_HEAD_SIZE:end]
+        payload = mv[start:end]
         pos = end + 4
         if tag == TAG_END:
             if length:
@@ -120,12 +143,21 @@ def read_stream(data: bytes | bytearray | memoryview) -> Stream:
             break
         seg = Segment(tag, payload)
         if tag == TAG_TILE:
-            if length < TAG_TILE_PREFIX.size:
-                raise MicFormatError("TILE segment shorter than its frame/tile prefix")
-            key = TAG_TILE_PREFIX.unpack_from(payload, 0)
+            if v1:
+                if length < TAG_TILE_PREFIX.size:
+                    raise MicFormatError("TILE segment shorter than its frame/tile prefix")
+                key = TAG_TILE_PREFIX.unpack_from(payload, 0)
+                at = TAG_TILE_PREFIX.size
+            else:
+                try:
+                    fr, at = read_uvarint(payload, 0, "TILE frame", U32_MAX)
+                    ti, at = read_uvarint(payload, at, "TILE tile index", U32_MAX)
+                except MicTruncatedError:
+                    raise MicFormatError("TILE segment shorter than its frame/tile prefix") from None
+                key = (fr, ti)
             if key in st.tiles:
                 raise MicFormatError(f"duplicate TILE segment for frame {key[0]}, tile {key[1]}")
-            st.tiles[key] = payload[TAG_TILE_PREFIX.size:]
+            st.tiles[key] = payload[at:]
         elif seg.critical and tag not in KNOWN_CRITICAL:
             raise MicUnsupportedError(f"unknown critical segment {tag.decode()!r}")
         else:

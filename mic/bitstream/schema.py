@@ -14,11 +14,16 @@ from dataclasses import dataclass, fields as dc_fields
 from typing import Any
 
 from ..errors import MicChecksumError, MicFormatError, MicTruncatedError, MicVersionError
+from .varint import U8_MAX, U16_MAX, U32_MAX, pack_uvarint, read_uvarint
 
 #: 8 bytes: a non-ASCII first byte, the letters, CR LF, SUB, LF (catches text-mode damage, like PNG).
 MAGIC = b"\x8bMIC\r\n\x1a\n"
-VERSION_MAJOR = 1
+#: the major version the encoder writes by default: 2, the compact layout (varint fields)
+VERSION_MAJOR = 2
 VERSION_MINOR = 0
+#: the major versions this decoder reads (1: fixed-width fields; 2: the same fields as
+#: unsigned LEB128 varints, SPEC.md sections 1 and 3)
+MAJORS = (1, 2)
 
 # Enumerations (values are permanent: never renumber, only append).
 MODE_LOSSLESS = 0
@@ -68,11 +73,14 @@ HEADER_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 
 _BODY_FMT = "<" + "".join(code for _, code, _ in HEADER_FIELDS)
+#: v1: the fixed body size, the prefix (magic + major + minor + body length u16) and the
+#: whole header (prefix + body + header CRC-32)
 HEADER_BODY_SIZE = struct.calcsize(_BODY_FMT)
-#: magic + major + minor + body length (u16) + body + header CRC-32
 PREFIX_FMT = "<8sBBH"
 PREFIX_SIZE = struct.calcsize(PREFIX_FMT)
 HEADER_SIZE = PREFIX_SIZE + HEADER_BODY_SIZE + 4
+#: v2: each field's largest value (its v1 type's range)
+FIELD_MAX = {name: {"B": U8_MAX, "H": U16_MAX, "I": U32_MAX}[code] for name, code, _ in HEADER_FIELDS}
 
 
 @dataclass
@@ -130,13 +138,24 @@ class Header:
 
 
 def pack_header(h: Header) -> bytes:
-    """Serialise ``h`` (magic, version, body, CRC) exactly as SPEC.md section 3 says."""
+    """Serialise ``h`` (magic, version, body, CRC) exactly as SPEC.md sections 1 and 3 say,
+    in the layout of ``h.version_major`` (1 or 2; minor version 0)."""
     values = [getattr(h, name) for name, _, _ in HEADER_FIELDS]
-    try:
-        body = struct.pack(_BODY_FMT, *values)
-    except struct.error as exc:  # a field out of its range is a programming error upstream
-        raise MicFormatError(f"header field out of range: {exc}") from None
-    prefix = struct.pack(PREFIX_FMT, MAGIC, VERSION_MAJOR, VERSION_MINOR, len(body))
+    if h.version_major == 1:
+        try:
+            body = struct.pack(_BODY_FMT, *values)
+        except struct.error as exc:  # a field out of its range is a programming error upstream
+            raise MicFormatError(f"header field out of range: {exc}") from None
+        prefix = struct.pack(PREFIX_FMT, MAGIC, 1, VERSION_MINOR, len(body))
+    elif h.version_major == 2:
+        for (name, _, _), v in zip(HEADER_FIELDS, values):
+            if not 0 <= int(v) <= FIELD_MAX[name]:
+                raise MicFormatError(f"header field out of range: {name}={v}")
+        body = b"".join(pack_uvarint(v) for v in values)
+        prefix = MAGIC + bytes((2, VERSION_MINOR)) + pack_uvarint(len(body))
+    else:
+        raise MicFormatError(f"cannot write .mic major version {h.version_major}; "
+                             f"this encoder writes {' or '.join(map(str, MAJORS))}")
     return prefix + body + struct.pack("<I", zlib.crc32(prefix + body))
 
 
@@ -147,23 +166,45 @@ def unpack_header(buf: bytes | memoryview) -> tuple[Header, int]:
         if len(mv) < 8 and bytes(mv[: len(mv)]) == MAGIC[: len(mv)] and len(mv) > 0:
             raise MicTruncatedError(f"stream truncated inside the magic ({len(mv)} of 8 bytes)")
         raise MicFormatError("not a .mic stream: bad magic bytes")
-    if len(mv) < PREFIX_SIZE:
+    if len(mv) < 10:
         raise MicTruncatedError("stream truncated inside the version/length prefix")
-    _, major, minor, body_len = struct.unpack_from(PREFIX_FMT, mv, 0)
-    if major != VERSION_MAJOR:
+    major, minor = mv[8], mv[9]
+    if major not in MAJORS:
         raise MicVersionError(
-            f"unsupported .mic major version {major}.{minor}; this decoder reads {VERSION_MAJOR}.x"
-        )
-    if body_len < HEADER_BODY_SIZE:
-        raise MicFormatError(f"header body length {body_len} < {HEADER_BODY_SIZE} required by v1")
-    end = PREFIX_SIZE + body_len
+            f"unsupported .mic major version {major}.{minor}; this decoder reads "
+            + " and ".join(f"{m}.x" for m in MAJORS))
+    if major == 1:
+        if len(mv) < PREFIX_SIZE:
+            raise MicTruncatedError("stream truncated inside the version/length prefix")
+        (body_len,) = struct.unpack_from("<H", mv, 10)
+        if body_len < HEADER_BODY_SIZE:
+            raise MicFormatError(
+                f"header body length {body_len} < {HEADER_BODY_SIZE} required by v1")
+        start = PREFIX_SIZE
+    else:
+        try:
+            body_len, start = read_uvarint(mv, 10, "header body length", U16_MAX)
+        except MicTruncatedError:
+            raise MicTruncatedError("stream truncated inside the version/length prefix") from None
+    end = start + body_len
     if len(mv) < end + 4:
         raise MicTruncatedError("stream truncated inside the header")
     (crc,) = struct.unpack_from("<I", mv, end)
     if zlib.crc32(mv[:end]) != crc:
         raise MicChecksumError("header CRC-32 mismatch: the header is corrupt")
     # Later minor versions may append fields: read ours, skip the rest.
-    values = struct.unpack_from(_BODY_FMT, mv, PREFIX_SIZE)
+    if major == 1:
+        values = struct.unpack_from(_BODY_FMT, mv, PREFIX_SIZE)
+    else:
+        values, pos = [], start
+        for name, _, _ in HEADER_FIELDS:
+            try:
+                v, pos = read_uvarint(mv, pos, f"header field {name}", FIELD_MAX[name], end)
+            except MicTruncatedError:
+                raise MicFormatError(
+                    f"header body of {body_len} bytes ends inside field {name} "
+                    "(v2 needs every v2.0 field)") from None
+            values.append(v)
     h = Header(**dict(zip((n for n, _, _ in HEADER_FIELDS), values)),
                version_major=major, version_minor=minor)
     validate_header(h)

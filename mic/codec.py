@@ -235,7 +235,8 @@ def encode(
             f"unsupported dtype {dt}: mic codes uint8, uint16, int8 and int16 samples "
             "(cast wider integer data after checking its range)"
         )
-    if isinstance(stream_version, bool) or stream_version not in MAJORS:
+    if isinstance(stream_version, bool) or not isinstance(stream_version, (int, np.integer)) \
+            or stream_version not in MAJORS:
         raise MicInputError(f"stream_version must be one of {MAJORS}, got {stream_version!r}")
     v, layout, pm = _as_frcs(array, photometric)
     signed = dt.kind == "i"

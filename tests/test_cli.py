@@ -111,6 +111,19 @@ def test_encode_options(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["a.mic"]
 
 
+def test_encode_stream_version(tmp_path: Path) -> None:
+    src = DATA / "cr_chest_u8.png"
+    for args, major in (((), 2), (("--stream-version", "1"), 1), (("--stream-version", "2"), 2)):
+        r = run("encode", src, tmp_path / f"s{major}.mic", "--force", *args)
+        assert r.exit_code == 0, r.output
+        blob = (tmp_path / f"s{major}.mic").read_bytes()
+        assert blob[8] == major and mic.info(blob).version == f"{major}.0"
+        assert np.array_equal(mic.decode(blob), real("cr_chest_u8.png"))
+    assert (tmp_path / "s2.mic").stat().st_size < (tmp_path / "s1.mic").stat().st_size
+    r = run("encode", src, tmp_path / "s3.mic", "--stream-version", "3")
+    assert r.exit_code != 0 and not (tmp_path / "s3.mic").exists()
+
+
 def test_output_into_existing_folder(tmp_path: Path) -> None:
     (tmp_path / "o").mkdir()
     r = run("encode", DATA / "cr_chest_u8.png", tmp_path / "o")

@@ -84,12 +84,16 @@ def test_header_table_offsets_are_consistent():
 def test_body_size_and_version_in_the_text():
     from mic.bitstream.schema import HEADER_BODY_SIZE, VERSION_MAJOR, VERSION_MINOR
 
+    from mic.bitstream.schema import MAJORS
+
     text = _spec_text()
-    m = re.search(r"Header body \(v(\d+)\.(\d+), (\d+) bytes\)", text)
-    assert m, "section 3 title 'Header body (vX.Y, N bytes)' not found"
-    assert (int(m[1]), int(m[2]), int(m[3])) == (VERSION_MAJOR, VERSION_MINOR, HEADER_BODY_SIZE)
+    m = re.search(r"Header body \(v1\.(\d+), (\d+) bytes; v2\.(\d+), the same fields as varints\)",
+                  text)
+    assert m, "section 3 title 'Header body (v1.Y, N bytes; v2.Y, ...)' not found"
+    assert (int(m[1]), int(m[2]), int(m[3])) == (VERSION_MINOR, HEADER_BODY_SIZE, VERSION_MINOR)
     m = re.search(r"^# The \.mic bitstream, version (\d+)\.(\d+)", text, re.MULTILINE)
     assert m and (int(m[1]), int(m[2])) == (VERSION_MAJOR, VERSION_MINOR)
+    assert MAJORS == (1, 2) and "normative for major versions 1 and 2" in text
 
 
 def test_prefix_layout_in_the_text():
@@ -103,6 +107,9 @@ def test_prefix_layout_in_the_text():
     assert "header   = magic(8) major(u8) minor(u8) body_len(u16) body(body_len) header_crc(u32)" \
         in text
     assert "segment  = tag(4 ASCII) length(u32) payload(length) crc(u32)" in text
+    assert "header   = magic(8) major(u8) minor(u8) body_len(varint) body(body_len) " \
+        "header_crc(u32)" in text
+    assert "segment  = tag(4 ASCII) length(varint) payload(length) crc(u32)" in text
 
 
 def test_segment_layout_matches_the_container():
@@ -110,7 +117,8 @@ def test_segment_layout_matches_the_container():
 
     assert SEG_HEAD_FMT == "<4sI"
     assert TAG_TILE_PREFIX.format in ("<II", b"<II")
-    assert "TILE payload = frame(u32) tile_index(u32) mode_payload" in _spec_text()
+    assert "TILE payload = frame(u32) tile_index(u32) mode_payload        (v1)" in _spec_text()
+    assert "TILE payload = frame(varint) tile_index(varint) mode_payload  (v2)" in _spec_text()
 
 
 def test_every_known_critical_tag_is_specified():
@@ -179,25 +187,53 @@ def test_the_spec_alone_parses_the_conformance_vectors():
 
     fields = _spec_fields()
     fmt = {"u8": "<B", "u16": "<H", "u32": "<I"}
+
+    def leb(b: bytes, pos: int) -> tuple[int, int]:  # section 1: LEB128, low group first
+        v = shift = 0
+        while True:
+            c = b[pos]
+            pos += 1
+            v |= (c & 0x7F) << shift
+            shift += 7
+            if not c & 0x80:
+                return v, pos
+
     meta = json.loads((ROOT / "formats" / "vectors.json").read_text())
+    majors = set()
     for v in meta["vectors"]:
         b = (ROOT / "formats" / v["stream"]).read_bytes()
         assert b[:8] == bytes.fromhex("8B 4D 49 43 0D 0A 1A 0A")
-        major, minor, body_len = b[8], b[9], struct.unpack_from("<H", b, 10)[0]
-        assert major == 1
-        crc_at = 12 + body_len
+        major, minor = b[8], b[9]
+        majors.add(major)
+        if major == 1:
+            body_len, at = struct.unpack_from("<H", b, 10)[0], 12
+            h = {name: struct.unpack_from(fmt[t], b, off)[0]
+                 for off, _, name, t in fields if name != "header_crc"}
+        else:
+            assert major == 2
+            body_len, at = leb(b, 10)
+            h, p = {}, at
+            for _, _, name, _ in fields:
+                if name != "header_crc":
+                    h[name], p = leb(b, p)
+            assert p <= at + body_len
+        crc_at = at + body_len
         assert struct.unpack_from("<I", b, crc_at)[0] == zlib.crc32(b[:crc_at])
-        h = {name: struct.unpack_from(fmt[t], b, off)[0]
-             for off, _, name, t in fields if name != "header_crc"}
         pos, tiles, ended = crc_at + 4, set(), False
         while not ended:
-            tag, n = b[pos:pos + 4], struct.unpack_from("<I", b, pos + 4)[0]
-            payload = b[pos + 8:pos + 8 + n]
-            assert struct.unpack_from("<I", b, pos + 8 + n)[0] == zlib.crc32(b[pos:pos + 8 + n])
+            tag = b[pos:pos + 4]
+            n, start = (struct.unpack_from("<I", b, pos + 4)[0], pos + 8) if major == 1 \
+                else leb(b, pos + 4)
+            payload = b[start:start + n]
+            assert struct.unpack_from("<I", b, start + n)[0] == zlib.crc32(b[pos:start + n])
             if tag == b"TILE":
-                tiles.add(struct.unpack_from("<II", payload))
+                if major == 1:
+                    tiles.add(struct.unpack_from("<II", payload))
+                else:
+                    f, k = leb(payload, 0)
+                    tiles.add((f, leb(payload, k)[0]))
             ended = tag == b"MEND"
-            pos += 12 + n
+            pos = start + n + 4
         assert pos <= len(b)
         th = min(h["tile_rows"] or h["rows"], h["rows"])
         tw = min(h["tile_cols"] or h["cols"], h["cols"])
@@ -210,3 +246,4 @@ def test_the_spec_alone_parses_the_conformance_vectors():
         assert i.bits_stored == h["bits_stored"] and i.model_id == h["model_id"]
         assert i.tiles == len(tiles) and i.sample_crc32 == h["sample_crc32"]
         assert i.dtype == ("int" if h["signed"] else "uint") + str(h["bits_allocated"])
+    assert majors == {1, 2}

@@ -1,0 +1,218 @@
+"""Stream version 2 (SPEC.md sections 1-4): varint header fields, segment lengths and TILE
+numbers.  The v1 layout keeps its own tests (test_bitstream.py, test_invalid_streams.py);
+these check what version 2 changes and that nothing else changes with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mic
+from mic.bitstream import TAG_END, TAG_TILE, Header, read_stream, unpack_header, write_stream
+from mic.bitstream.schema import HEADER_FIELDS, HEADER_SIZE, pack_header
+from mic.bitstream.varint import pack_uvarint, read_uvarint
+from mic_test_helpers import load_forge
+
+forge = load_forge()
+
+
+def expect(exc, data, fn=mic.decode, exact=True):
+    with pytest.raises(mic.MicError) as info:
+        fn(data)
+    assert (type(info.value) is exc) if exact else isinstance(info.value, exc), info.value
+    return info.value
+
+
+# ----------------------------------------------------------------------------- varints
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**64 - 1))
+def test_varint_round_trip_and_shortest_form(v):
+    b = pack_uvarint(v)
+    assert read_uvarint(b + b"\x99", 0, "x", 2**64 - 1) == (v, len(b))
+    assert len(b) == max(1, -(-v.bit_length() // 7))
+    assert b == forge.uvarint(v)  # mic's writer and the forger (written apart) agree
+
+
+@pytest.mark.parametrize("raw", [b"\x80\x00", b"\x81\x00", b"\xff\x80\x00", b"\x80\x80\x80\x00"])
+def test_overlong_varints_are_refused(raw):
+    with pytest.raises(mic.MicFormatError, match="over-long"):
+        read_uvarint(raw, 0, "x", 2**32 - 1)
+
+
+def test_varint_limits_and_truncation():
+    assert read_uvarint(pack_uvarint(255), 0, "x", 255) == (255, 2)
+    with pytest.raises(mic.MicFormatError, match="exceeds 255"):
+        read_uvarint(pack_uvarint(256), 0, "x", 255)
+    with pytest.raises(mic.MicFormatError):  # a runaway continuation is cut off early
+        read_uvarint(b"\xff" * 20, 0, "x", 2**32 - 1)
+    for raw in (b"", b"\x80", b"\xff\xff"):
+        with pytest.raises(mic.MicTruncatedError):
+            read_uvarint(raw, 0, "x", 2**32 - 1)
+    with pytest.raises(mic.MicTruncatedError):  # the end given, not the buffer's
+        read_uvarint(b"\x80\x01", 0, "x", 2**32 - 1, end=1)
+    with pytest.raises(ValueError):
+        pack_uvarint(-1)
+
+
+# ----------------------------------------------------------------------------- header
+def _header(**kw) -> Header:
+    return forge.small_header(version_major=2, **kw)
+
+
+def test_v2_header_layout():
+    h = _header(rows=300, cols=7, flags=1, sample_crc32=0xDEADBEEF, model_id=0x1234)
+    b = pack_header(h)
+    body = b"".join(forge.uvarint(getattr(h, n)) for n, _, _ in HEADER_FIELDS)
+    assert b == forge.forge_header_v2(h)
+    assert b[:10] == mic.bitstream.MAGIC + b"\x02\x00" and b[10] == len(body)
+    assert b[11:11 + len(body)] == body and len(b) == 11 + len(body) + 4 < HEADER_SIZE
+    assert unpack_header(b) == (h, len(b))
+
+
+def test_v2_header_field_out_of_its_range_is_refused():
+    with pytest.raises(mic.MicFormatError, match="bits_stored"):
+        pack_header(_header(bits_stored=256))
+    with pytest.raises(mic.MicFormatError):
+        pack_header(_header(rows=2**32))
+    h = _header()
+    for name, raw, exc in (("bits_allocated", forge.uvarint(256 + 16), mic.MicFormatError),
+                           ("model_id", forge.uvarint(2**16), mic.MicFormatError),
+                           ("rows", b"\x84\x00", mic.MicFormatError)):  # over-long 4
+        data = forge.forge_header_v2(h, body=forge.header_body_v2(h, {name: raw}))
+        e = expect(exc, data + forge.segment_v2(TAG_END, b""), read_stream)
+        assert name in str(e)
+
+
+def test_v2_body_cut_inside_a_field_and_extra_fields():
+    h = _header()
+    body = forge.header_body_v2(h)
+    end = forge.segment_v2(TAG_END, b"")
+    for n in range(len(body)):
+        expect(mic.MicFormatError, forge.forge_header_v2(h, body=body[:n]) + end, read_stream)
+    # a later minor version appends fields: read and skipped
+    data = forge.forge_header_v2(h, minor=5, extra=b"\x01\x80\x01future") + \
+        forge.segment_v2(*forge.tile(0, 0, b"")) + end
+    st_ = read_stream(data)
+    assert st_.header.version_minor == 5 and st_.header.rows == h.rows
+    assert mic.info(data).version == "2.5"
+
+
+def test_major_versions_3_and_0_are_refused_before_the_crc():
+    h = _header()
+    for major in (0, 3, 255):
+        b = bytearray(forge.forge_header_v2(h) + forge.segment_v2(TAG_END, b""))
+        b[8] = major
+        e = expect(mic.MicVersionError, bytes(b))
+        assert "1.x and 2.x" in str(e)
+
+
+# ----------------------------------------------------------------------------- segments
+def test_v2_segments_and_tile_numbers():
+    h = forge.stack_header(3, tile_rows=2, version_major=2)  # 4 rows -> 2 tiles a frame
+    segs = [(TAG_TILE, forge.uvarint(f) + forge.uvarint(t) + bytes([f, t]))
+            for t in range(2) for f in range(3)] + [(b"note", b"x" * 300)]
+    data = write_stream(h, segs)
+    assert data == forge.forge_header_v2(h) + b"".join(
+        forge.segment_v2(tag, p) for tag, p in segs) + forge.segment_v2(TAG_END, b"")
+    st_ = read_stream(data)
+    assert sorted(st_.tiles) == [(f, t) for f in range(3) for t in range(2)]
+    assert bytes(st_.tiles[(2, 1)]) == b"\x02\x01"
+    assert bytes(st_.segment(b"note")) == b"x" * 300
+    # big frame and tile numbers take more varint bytes, and must still match the grid
+    big = write_stream(forge.small_header(version_major=2, tile_rows=1, tile_cols=1, rows=200,
+                                          cols=200), [(TAG_TILE, forge.uvarint(0)
+                                                       + forge.uvarint(39999))])
+    expect(mic.MicFormatError, big, read_stream)  # 40000 tiles announced, one present
+
+
+def test_truncated_v2_stream_at_every_byte():
+    h = forge.stack_header(2, tile_rows=2, version_major=2)
+    data = write_stream(h, [(TAG_TILE, forge.uvarint(f) + forge.uvarint(t) + bytes(200 * t))
+                            for f in range(2) for t in range(2)] + [(b"note", b"optional")])
+    read_stream(data)
+    for n in range(1, len(data)):
+        expect(mic.MicTruncatedError, data[:n], read_stream)
+    expect(mic.MicTruncatedError, data[:len(data) - 1])
+
+
+def test_v2_tile_prefix_errors():
+    h = _header()
+    end = forge.segment_v2(TAG_END, b"")
+    for payload in (b"", b"\x00", b"\x80", b"\x00\x80"):
+        data = forge.forge_header_v2(h) + forge.segment_v2(TAG_TILE, payload) + end
+        expect(mic.MicFormatError, data, read_stream)
+    data = forge.forge_header_v2(h) + forge.segment_v2(TAG_TILE, b"\x80\x00\x00") + end
+    e = expect(mic.MicFormatError, data, read_stream)
+    assert "TILE" in str(e)
+
+
+# ----------------------------------------------------------------------------- real streams
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    base = np.add.outer(np.arange(12), np.arange(11)) * 37
+    return (base + rng.integers(0, 9, base.shape)).astype(np.uint16)
+
+
+def test_lossless_v1_and_v2_carry_the_same_tiles(image):
+    v1, v2 = (mic.encode(image, stream_version=k, tile=(5, 4)) for k in (1, 2))
+    assert v2[8] == 2 and v1[8] == 1 and len(v2) < len(v1)
+    s1, s2 = read_stream(v1), read_stream(v2)
+    assert {k: bytes(v) for k, v in s1.tiles.items()} == {k: bytes(v) for k, v in s2.tiles.items()}
+    assert np.array_equal(mic.decode(v1), image) and np.array_equal(mic.decode(v2), image)
+    i1, i2 = mic.info(v1), mic.info(v2)
+    assert (i1.version, i2.version) == ("1.0", "2.0")
+    assert i2.compressed_size == len(v2) and i1.sample_crc32 == i2.sample_crc32
+    assert mic.encode(image) == mic.encode(image, stream_version=2)
+
+
+@pytest.mark.parametrize("bad", [0, 3, True, "2", None, 2.0])
+def test_stream_version_argument_is_checked(image, bad):
+    with pytest.raises(mic.MicInputError, match="stream_version"):
+        mic.encode(image, stream_version=bad)
+
+
+def test_every_single_bit_flip_of_a_v2_stream_is_caught(image):
+    """As the v1 test: each bit of a whole v2 stream flipped gives a MicError, of the class
+    its place calls for."""
+    data = mic.encode(image)
+    _, first_seg = unpack_header(data)
+    caught = 0
+    for pos in range(len(data)):
+        for bit in range(8):
+            b = bytearray(data)
+            b[pos] ^= 1 << bit
+            try:
+                mic.decode(bytes(b))
+            except mic.MicError as e:
+                caught += 1
+                if pos < 8:
+                    assert type(e) is mic.MicFormatError
+                elif pos == 8:
+                    assert type(e) is mic.MicVersionError
+                elif pos >= first_seg:
+                    assert isinstance(e, mic.MicFormatError), (pos, bit, e)
+                else:  # the body length, the body or the header CRC
+                    assert isinstance(e, (mic.MicChecksumError, mic.MicTruncatedError,
+                                          mic.MicFormatError)), (pos, bit, e)
+                continue
+            raise AssertionError(f"bit {bit} of byte {pos} flipped and nothing noticed")
+    assert caught == 8 * len(data)
+
+
+def test_lossy_v1_and_v2_decode_to_the_same_pixels():
+    pytest.importorskip("safetensors")
+    from pathlib import Path
+
+    from mic.io import read_image
+
+    a, _ = read_image(Path(__file__).parent / "data" / "ct_abdomen_u16.png")
+    a = a[128:256, 128:320]
+    v1, v2 = (mic.encode(a, quality=2, stream_version=k) for k in (1, 2))
+    assert np.array_equal(mic.decode(v1), mic.decode(v2))
+    t1, t2 = (forge.spans(v)[-2] for v in (v1, v2))  # the TILE before MEND
+    assert t1.tag == t2.tag == TAG_TILE
+    assert v1[t1.mode_start:t1.payload_end] == v2[t2.mode_start:t2.payload_end]
+    assert len(v1) - len(v2) >= 30  # header 17, model segment 3, TILE 7, MEND 3

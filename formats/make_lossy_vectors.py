@@ -52,8 +52,8 @@ def _png(name: str) -> np.ndarray:
 
 def plane_crcs(stream: bytes) -> list[int]:
     """symbols_crc32 of every coded plane of every tile (SPEC 6.1), in stream order."""
-    from mic.lossy import NORM, PLANE, REGION, TILE_HEAD, WHOLE_TILE, XFORM_FLAGS, \
-        XFORM_REGION, XFORM_YCC, XFORM_YCC_REGION
+    from mic.lossy import REGION, WHOLE_TILE, XFORM_FLAGS, XFORM_REGION, XFORM_YCC, \
+        XFORM_YCC_REGION, TileFields
 
     def skip_region(p: bytes, off: int, k: int) -> int | None:
         """Offset after a region record; None for a whole-tile record (no plane follows)."""
@@ -61,31 +61,32 @@ def plane_crcs(stream: bytes) -> list[int]:
         return None if nw == WHOLE_TILE else off + k * REGION.size + 4 + 4 * nw
 
     info = mic.info(stream)
+    f = TileFields(stream[8])  # the stream's major version: its tiles' field layout
     out = []
     for sp in forge.spans(stream):
         if sp.tag != TAG_TILE:
             continue
         p = stream[sp.mode_start:sp.payload_end]
-        (xform,) = TILE_HEAD.unpack_from(p, 0)
+        xform, off = f.read_xform(p, 0)
         xform &= ~XFORM_FLAGS  # (the flags' records are in the words or after the planes)
-        off = TILE_HEAD.size
         colour = xform in (XFORM_YCC, XFORM_YCC_REGION)
         if colour:
-            off += 3 * NORM.size
+            for _ in range(3):
+                off = f.read_norm(p, off)[2]
             if xform == XFORM_YCC_REGION:
                 off = skip_region(p, off, 3)
                 if off is None:
                     continue
         for _ in range(info.samples_per_pixel):
             if not colour:
-                off += NORM.size
+                off = f.read_norm(p, off)[2]
                 if xform == XFORM_REGION:
                     off = skip_region(p, off, 1)
                     if off is None:
                         break
-            _, crc, nw = PLANE.unpack_from(p, off)
+            _, crc, nw, off = f.read_plane(p, off)
             out.append(crc)
-            off += PLANE.size + 4 * nw
+            off += 4 * nw
     return out
 
 
@@ -199,9 +200,9 @@ def sources() -> list[dict]:
                 "origin": "tests/data/cr_chest_u8.png, defaults (short model segment)"})
     for src in out:  # the streams above are of stream version 1, as encoders wrote them
         src["stream_version"] = 1  # before version 2
-    # stream version 2 (SPEC 1: varint header fields, segment lengths and tile numbers),
-    # the default encoder: the CT crop at quality 0 and the MR between bars in 32x32 tiles
-    # (whole-tile records beside region tiles)
+    # stream version 2 (SPEC 1 and 6.1: varint header fields, segment lengths, tile numbers
+    # and tile fields), the default encoder: the CT crop at quality 0, the MR between bars
+    # in 32x32 tiles (whole-tile records beside region tiles) and the RGB ultrasound
     out.append({"name": "cnn_q0_ct_v2", "array": ct[64:192, 64:192], "model": "cnn",
                 "quality": 0, "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], "
                                         "defaults (stream version 2)"})
@@ -209,6 +210,8 @@ def sources() -> list[dict]:
                 "quality": 5, "tile": 32,
                 "origin": "cnn_q3_mr_bars_region's image in 32x32 tiles, defaults "
                           "(stream version 2)"})
+    out.append({"name": "cnn_q3_us_rgb_v2", "array": rgb, "model": "cnn", "quality": 3,
+                "origin": "tests/data/us_breast_rgb.png, defaults (stream version 2)"})
     return out
 
 

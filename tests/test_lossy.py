@@ -13,6 +13,7 @@ pytest.importorskip("safetensors")
 
 import mic  # noqa: E402
 from mic.bitstream import unpack_header, write_stream  # noqa: E402
+from mic.bitstream.varint import read_uvarint  # noqa: E402
 import mic.lossy as lossy_mod  # noqa: E402
 from mic.lossy import LMDL, LMDS, PLANE, available_models, qualities  # noqa: E402
 from mic.models.wcm import WaveletModel  # noqa: E402
@@ -150,7 +151,8 @@ def test_tiles_share_one_normalisation():
     img[:, :64] = 2000 + rng.integers(0, 60, (128, 64))    # a 6-bit tile
     img[:, 64:] = rng.integers(0, 4096, (128, 64))         # a 12-bit tile
     blob = mic.encode(img, quality=3, tile=64)
-    bits = [p[1 + 4] for p in tile_payloads(blob)]  # xform u8, then norm = lo i32, bits u8
+    f = lossy_mod.TileFields(blob[8])  # the stream version's tile fields
+    bits = [f.read_norm(p, f.read_xform(p, 0)[1])[1] for p in tile_payloads(blob)]
     assert bits == [12, 12, 12, 12]
     assert mic.decode(blob).shape == img.shape
 
@@ -204,7 +206,9 @@ def test_symbol_desync_is_a_checksum_error():
     header, segs, i, tag, p = first_tile()
     bad = bytearray(p)
     assert header.version_major == 2 and p[:2] == b"\x00\x00"  # frame 0, tile 0 (varints)
-    at = 2 + 1 + 5 + 4  # TILE prefix, colour byte, lo/bits, LL mean -> the symbols' CRC
+    f = lossy_mod.TileFields(2)
+    at = f.read_norm(p, f.read_xform(p, 2)[1])[2]  # TILE prefix, xform, lo/bits
+    at = read_uvarint(p, at, "LL mean", 2**32)[1]  # the LL mean -> the symbols' CRC
     bad[at:at + 4] = struct.pack("<I", struct.unpack_from("<I", p, at)[0] ^ 1)
     segs[i] = (tag, bytes(bad))
     with pytest.raises(mic.MicChecksumError):

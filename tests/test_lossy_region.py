@@ -15,7 +15,9 @@ pytest.importorskip("safetensors")
 
 import mic  # noqa: E402
 from mic.io import read_image  # noqa: E402
-from mic.lossy import NORM, REGION, TILE_HEAD, XFORM_NONE, XFORM_REGION, XFORM_YCC_REGION  # noqa: E402,E501
+from mic.lossy import (  # noqa: E402
+    REGION, XFORM_NONE, XFORM_REGION, XFORM_YCC_REGION, TileFields,
+)
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
 from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads  # noqa: E402,E501
 
@@ -85,7 +87,9 @@ def test_images_without_a_constant_region_are_unchanged():
 def _forge_region(blob: bytes, edit) -> bytes:  # noqa: ANN001
     sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
     b = bytearray(blob)
-    at = sp.mode_start + TILE_HEAD.size + NORM.size  # the first plane's region record
+    f = TileFields(blob[8])
+    p = blob[sp.mode_start:sp.payload_end]
+    at = sp.mode_start + f.read_norm(p, f.read_xform(p, 0)[1])[2]  # the first region record
     edit(b, at)
     return forge.refresh_crc(b, sp)
 
@@ -125,8 +129,11 @@ def test_broken_region_records_raise_clear_errors():
 def test_colour_layout_in_a_grey_tile_is_refused():
     blob = mic.encode(mr_with_bars(), quality=2)
 
+    sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
+    assert blob[sp.mode_start] & 3 == XFORM_REGION  # a one-byte xform (under 128)
+
     def rgb_layout(b, at):
-        b[at - NORM.size - TILE_HEAD.size] = XFORM_YCC_REGION
+        b[sp.mode_start] = (b[sp.mode_start] & ~3) | XFORM_YCC_REGION
 
     with pytest.raises(mic.MicFormatError, match="without 3 samples"):
         mic.decode(_forge_region(blob, rgb_layout))
@@ -147,10 +154,13 @@ def _region_masks(blob: bytes, rows: int, cols: int) -> list[tuple[int, np.ndarr
     from mic.entropy.shape import decode_shape_at
 
     p = memoryview(tile_payloads(blob)[0])
-    if p[0] & 3 != XFORM_REGION:
+    f = TileFields(blob[8])
+    xform, at = f.read_xform(p, 0)
+    if xform & 3 != XFORM_REGION:
         return []
-    (value,) = REGION.unpack_from(p, TILE_HEAD.size + NORM.size)
-    mask, _ = decode_shape_at(p, TILE_HEAD.size + NORM.size + REGION.size, rows, cols)
+    at = f.read_norm(p, at)[2]
+    (value,) = REGION.unpack_from(p, at)
+    mask, _ = decode_shape_at(p, at + REGION.size, rows, cols)
     return [(value, mask)]
 
 
@@ -178,13 +188,21 @@ def test_constant_tiles_cost_a_record_and_decode_exactly():
     blob = mic.encode(img, quality=4, tile=32)
     out = mic.decode(blob)
     assert (out[:, :32] == 0).all()
+    f = TileFields(blob[8])
     sizes = [len(t) for t in tile_payloads(blob)]
-    whole = [t for t in tile_payloads(blob) if len(t) == TILE_HEAD.size + NORM.size + 8]
+    record = len(f.pack_xform(XFORM_REGION)) + len(f.pack_norm(0, 1)) + 8  # value 0, u32 flag
+    whole = [t for t in tile_payloads(blob) if len(t) == record]
     assert len(whole) >= img.shape[0] // 32  # every tile row of the left bar
-    assert min(sizes) == TILE_HEAD.size + NORM.size + 8
+    assert min(sizes) == record
     flat = np.full((70, 90, 3), (10, 200, 30), np.uint8)
     assert (mic.decode(mic.encode(flat, quality=2)) == flat).all()
-    assert len(tile_payloads(mic.encode(flat, quality=2))[0]) == TILE_HEAD.size + 3 * NORM.size + 16
+    assert len(tile_payloads(mic.encode(flat, quality=2))[0]) == 1 + sum(
+        len(f.pack_norm(v, 1)) for v in (10, 200, 30)) + 16
+    for version in (1, 2):  # v1: fixed-width xform u8 and norms (lo i32, bits u8)
+        g = TileFields(version)
+        assert len(tile_payloads(mic.encode(flat, quality=2, stream_version=version))[0]) == \
+            len(g.pack_xform(XFORM_YCC_REGION)) + sum(len(g.pack_norm(v, 1)) for v in (10, 200, 30)) + 16
+    assert len(TileFields(1).pack_norm(10, 1)) == 5
     signed = np.full((40, 40), -1234, np.int16)
     assert (mic.decode(mic.encode(signed, quality=0)) == -1234).all()
 

@@ -13,6 +13,7 @@ import mic
 from mic.bitstream import TAG_END, TAG_TILE, Header, read_stream, unpack_header, write_stream
 from mic.bitstream.schema import HEADER_FIELDS, HEADER_SIZE, pack_header
 from mic.bitstream.varint import pack_uvarint, read_uvarint
+from mic.lossy import TileFields
 from mic_test_helpers import load_forge
 
 forge = load_forge()
@@ -214,5 +215,57 @@ def test_lossy_v1_and_v2_decode_to_the_same_pixels():
     assert np.array_equal(mic.decode(v1), mic.decode(v2))
     t1, t2 = (forge.spans(v)[-2] for v in (v1, v2))  # the TILE before MEND
     assert t1.tag == t2.tag == TAG_TILE
-    assert v1[t1.mode_start:t1.payload_end] == v2[t2.mode_start:t2.payload_end]
-    assert len(v1) - len(v2) >= 30  # header 17, model segment 3, TILE 7, MEND 3
+    p1, p2 = v1[t1.mode_start:t1.payload_end], v2[t2.mode_start:t2.payload_end]
+    # the same fields and the same range-coder words, only written more compactly in v2
+    heads = []
+    for f, p in ((TileFields(1), p1), (TileFields(2), p2)):
+        xform, off = f.read_xform(p, 0)
+        lo, bits, off = f.read_norm(p, off)
+        ll, crc, nw, off = f.read_plane(p, off)
+        heads.append(((xform, lo, bits, ll, crc, nw), p[off:]))
+    assert heads[0] == heads[1]
+    assert len(p1) - len(p2) >= 5 and len(v1) - len(v2) >= 35
+
+
+def test_tile_fields_round_trip_and_errors():
+    import doctest
+
+    import mic.bitstream.varint
+    import mic.lossy
+
+    for mod in (mic.bitstream.varint, mic.lossy):  # their examples, TileFields' included
+        res = doctest.testmod(mod)
+        assert res.failed == 0 and res.attempted > 0
+    f1, f2 = TileFields(1), TileFields(2)
+    for lo in (0, 1, -1, 63, -64, 64, -1024, 2**31 - 1, -2**31):
+        for f in (f1, f2):
+            b = f.pack_norm(lo, 12)
+            assert f.read_norm(b + b"\x00", 0) == (lo, 12, len(b))
+            b = f.pack_plane(lo, 0xFFFFFFFF, 2**20)
+            assert f.read_plane(b, 0) == (lo, 0xFFFFFFFF, 2**20, len(b))
+    assert len(f2.pack_norm(0, 12)) == 2 and len(f2.pack_plane(-3, 7, 100)) == 6
+    for cut in range(1, 6):  # truncated v2 norms and plane heads name what was cut
+        with pytest.raises(mic.MicTruncatedError, match="normalisation"):
+            f2.read_norm(f2.pack_norm(-2**31, 12)[:cut], 0)
+        with pytest.raises(mic.MicTruncatedError, match="plane header"):
+            f2.read_plane(f2.pack_plane(-2**31, 1, 2**30)[:cut], 0)
+    with pytest.raises(mic.MicFormatError, match="over-long"):
+        f2.read_xform(b"\x84\x00", 0)
+
+
+def test_lossy_v2_tile_field_beyond_int32_is_refused():
+    pytest.importorskip("safetensors")
+    a = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 5) % 4096
+    blob = mic.encode(a, quality=1, regions=False, restore=False)
+    sp = forge.spans(blob)[-2]
+    p = bytes(blob[sp.payload_start:sp.mode_start])  # frame, tile
+    f = TileFields(2)
+    xform, off = f.read_xform(blob[sp.mode_start:sp.payload_end], 0)
+    body = bytes(blob[sp.mode_start:sp.payload_end])
+    _, bits, end = f.read_norm(body, off)
+    bad = body[:off] + pack_uvarint(2**32 - 2) + bytes((bits,)) + body[end:]  # lo = 2**31 - 1 ok
+    assert np.array_equal(mic.decode(blob[:sp.start] + forge.segment_v2(TAG_TILE, p + bad)
+                                     + blob[sp.payload_end + 4:]).shape, a.shape)
+    bad = body[:off] + pack_uvarint(2**32) + bytes((bits,)) + body[end:]  # beyond u32
+    with pytest.raises(mic.MicFormatError):
+        mic.decode(blob[:sp.start] + forge.segment_v2(TAG_TILE, p + bad) + blob[sp.payload_end + 4:])

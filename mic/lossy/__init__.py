@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from ..bitstream import CODER_RANGE32, Header
+from ..bitstream.varint import U32_MAX, pack_uvarint, read_uvarint
 from ..errors import MicChecksumError, MicFormatError, MicInputError, MicTruncatedError, \
     MicUnsupportedError
 from ..models.registry import (
@@ -113,6 +114,79 @@ XFORM_FLAGS = XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS | XFORM
 BIAS_MAX = 7
 #: a plane's constant-region record (xform 2): the value, then a shape stream
 REGION = struct.Struct("<i")
+
+
+def _zz(v: int) -> int:
+    """Zigzag: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ..."""
+    return 2 * v if v >= 0 else -2 * v - 1
+
+
+class TileFields:
+    """The fixed-size fields of a lossy tile payload (SPEC 6.1) in one stream version, one
+    place for the encoder and the decoder: the xform, each ``norm`` (lo, bits) and each
+    plane's head (LL mean, symbols CRC-32, number of words).  Version 1: ``u8``, ``i32 u8``
+    and ``i32 u32 u32``; version 2: a varint xform, ``lo`` and the LL mean as zigzag varints,
+    ``bits`` a u8, the CRC a u32 and the word count a varint.
+
+    >>> f = TileFields(2)
+    >>> f.pack_norm(-1024, 12) + f.pack_plane(3, 0xDEADBEEF, 300)
+    b'\\xff\\x0f\\x0c\\x06\\xef\\xbe\\xad\\xde\\xac\\x02'
+    >>> f.read_norm(f.pack_norm(-1024, 12), 0), f.read_xform(f.pack_xform(196), 0)
+    ((-1024, 12, 3), (196, 2))
+    """
+
+    def __init__(self, major: int) -> None:
+        self.v2 = major >= 2
+
+    def pack_xform(self, xform: int) -> bytes:
+        return pack_uvarint(xform) if self.v2 else TILE_HEAD.pack(xform)
+
+    def read_xform(self, buf: Any, off: int) -> tuple[int, int]:
+        if not self.v2:
+            if len(buf) - off < TILE_HEAD.size:
+                raise MicTruncatedError("lossy tile payload truncated before its header")
+            return TILE_HEAD.unpack_from(buf, off)[0], off + TILE_HEAD.size
+        return read_uvarint(buf, off, "lossy tile xform", U32_MAX)
+
+    def pack_norm(self, lo: int, bits: int) -> bytes:
+        return pack_uvarint(_zz(lo)) + bytes((bits,)) if self.v2 else NORM.pack(lo, bits)
+
+    def read_norm(self, buf: Any, off: int) -> tuple[int, int, int]:
+        """(lo, bits, offset after them)."""
+        what = "lossy tile payload truncated in a normalisation header"
+        if not self.v2:
+            if len(buf) - off < NORM.size:
+                raise MicTruncatedError(what)
+            return (*NORM.unpack_from(buf, off), off + NORM.size)
+        try:
+            u, off = read_uvarint(buf, off, "lossy normalisation lo", U32_MAX)
+        except MicTruncatedError:
+            raise MicTruncatedError(what) from None
+        if off >= len(buf):
+            raise MicTruncatedError(what)
+        return (u >> 1) ^ -(u & 1), buf[off], off + 1
+
+    def pack_plane(self, ll_mean: int, crc: int, n_words: int) -> bytes:
+        if not self.v2:
+            return PLANE.pack(ll_mean, crc, n_words)
+        return pack_uvarint(_zz(ll_mean)) + struct.pack("<I", crc) + pack_uvarint(n_words)
+
+    def read_plane(self, buf: Any, off: int) -> tuple[int, int, int, int]:
+        """(LL mean, symbols CRC-32, number of words, offset after them)."""
+        what = "lossy tile payload truncated in a plane header"
+        if not self.v2:
+            if len(buf) - off < PLANE.size:
+                raise MicTruncatedError(what)
+            return (*PLANE.unpack_from(buf, off), off + PLANE.size)
+        try:
+            u, off = read_uvarint(buf, off, "lossy plane LL mean", U32_MAX)
+            if len(buf) - off < 4:
+                raise MicTruncatedError(what)
+            (crc,) = struct.unpack_from("<I", buf, off)
+            nw, off = read_uvarint(buf, off + 4, "lossy plane word count", U32_MAX)
+        except MicTruncatedError:
+            raise MicTruncatedError(what) from None
+        return (u >> 1) ^ -(u & 1), crc, nw, off
 #: a region record's word count meaning "the whole tile holds the value; no plane follows"
 WHOLE_TILE = 0xFFFFFFFF
 
@@ -968,6 +1042,7 @@ class LossyTileEncoder:
         if header.tile_rows == 0 and header.tile_cols == 0:
             header.tile_rows = header.tile_cols = DEFAULT_TILE
         self.header = header
+        self.fields = TileFields(header.version_major)
         #: normalisation bits shared by every tile (see :meth:`plan`); None: each tile's own
         self.span_bits: int | None = None
         #: ideal bits of the coded symbols so far (tables' information content + 32 per escape)
@@ -1020,17 +1095,20 @@ class LossyTileEncoder:
         if not (region is not None and rec is None):  # planes follow
             flag |= (XFORM_MEANS if self.means else 0) | (XFORM_DQ if self.dq else 0) | \
                 (XFORM_ZTAB if self._zrecord else 0)
+        f = self.fields
+        bits, k = [], 0  # the norms' bits at the start of the body, and where they end
+        for _ in range(tile.shape[2]):
+            _, b, k = f.read_norm(body, k)
+            bits.append(b)
         if self.restore and rec is not None:
-            bits = [NORM.unpack_from(body, NORM.size * c)[1] for c in range(tile.shape[2])]
             lam = self.sample_lam(float((1 << bits[0]) - 1))
             record, _ = fit_filters(rec, tile, mask, bits, lam, self.sample_range)
             if record is not None:
                 flag |= XFORM_RESTORE
                 body += record  # after the last plane (SPEC 6.7)
         if region is None:
-            return TILE_HEAD.pack((XFORM_YCC if rgb else XFORM_NONE) | flag) + body
-        k = (3 if rgb else 1) * NORM.size  # the region record follows the norms
-        return (TILE_HEAD.pack((XFORM_YCC_REGION if rgb else XFORM_REGION) | flag)
+            return f.pack_xform((XFORM_YCC if rgb else XFORM_NONE) | flag) + body
+        return (f.pack_xform((XFORM_YCC_REGION if rgb else XFORM_REGION) | flag)
                 + body[:k] + region + body[k:])
 
     def _code_gray(self, t: np.ndarray, recon: bool, bias: Any = "auto"
@@ -1041,7 +1119,7 @@ class LossyTileEncoder:
         coded, bias = self._encode_planes(xs, recon, bias)
         data, rec = coded[0]
         out = None if rec is None else _samples(rec, scale, lo, self.sample_range)[:, :, None]
-        return NORM.pack(lo, bits) + data, out, scale, bias
+        return self.fields.pack_norm(lo, bits) + data, out, scale, bias
 
     def _code_rgb(self, t: np.ndarray, recon: bool, bias: Any = "auto"
                   ) -> tuple[bytes, np.ndarray | None, float, Any]:
@@ -1049,7 +1127,8 @@ class LossyTileEncoder:
         an (h, w, 3) tile."""
         xs, lo, bits, scale = self._normalise(t)
         coded, bias = self._encode_planes(xs, recon, bias)
-        body = b"".join(NORM.pack(lo[c], bits) for c in range(3)) + b"".join(d for d, _ in coded)
+        body = b"".join(self.fields.pack_norm(lo[c], bits) for c in range(3)) + \
+            b"".join(d for d, _ in coded)
         if not recon:
             return body, None, scale, bias
         return body, _rgb_samples(np.stack([r for _, r in coded], -1), scale, lo,
@@ -1102,7 +1181,7 @@ class LossyTileEncoder:
             # one value in every plane: the record alone, no plane (SPEC 6.6)
             k = t.shape[2]
             values = [int(t[0, 0, c]) for c in range(k)]
-            norms = b"".join(NORM.pack(v, 1) for v in values)
+            norms = b"".join(self.fields.pack_norm(v, 1) for v in values)
             return _region_record(values, struct.pack("<I", WHOLE_TILE)), norms, None, None, None
         info0 = self.information_bits
         body, rec, scale, bias = code(t, self.regions or self.restore)
@@ -1333,7 +1412,7 @@ class LossyTileEncoder:
                                                    DQ_UNIT if self.dq else 0)
         w = words(enc).astype("<u4")
         rec = _reconstruct(lm, qual, yhat)[:x.shape[0], :x.shape[1]] if recon else None
-        return PLANE.pack(ll_mean, state["crc"], w.size) + w.tobytes(), rec
+        return self.fields.pack_plane(ll_mean, state["crc"], w.size) + w.tobytes(), rec
 
 
 # ----------------------------------------------------------------------------- decoder
@@ -1376,13 +1455,11 @@ class LossyTileDecoder:
         self.quality = header.quality
         self.samples = header.samples
         self.sample_range = _sample_range(header)
+        self.fields = TileFields(header.version_major)
 
     def decode_tile(self, payload: memoryview, rows: int, cols: int) -> np.ndarray:
         out = np.empty((rows, cols, self.samples), np.int32)
-        if len(payload) < TILE_HEAD.size:
-            raise MicTruncatedError("lossy tile payload truncated before its header")
-        (xform,) = TILE_HEAD.unpack_from(payload, 0)
-        off = TILE_HEAD.size
+        xform, off = self.fields.read_xform(payload, 0)
         biased = bool(xform & XFORM_BIAS)
         restored = bool(xform & XFORM_RESTORE)
         means = bool(xform & XFORM_MEANS)
@@ -1404,8 +1481,8 @@ class LossyTileDecoder:
                 raise MicFormatError("lossy colour transform in a tile without 3 samples")
             norms = []
             for _ in range(3):
-                norms.append(self._norm(payload, off))
-                off += NORM.size
+                lo, bits, off = self._norm(payload, off)
+                norms.append((lo, bits))
             bits = norms[0][1]
             if any(b != bits for _, b in norms):
                 raise MicFormatError("lossy colour tile with differing normalisation bits")
@@ -1429,8 +1506,7 @@ class LossyTileDecoder:
                     keep[region[1]] = True
         elif xform in (XFORM_NONE, XFORM_REGION):
             for c in range(self.samples):
-                lo, bits = self._norm(payload, off)
-                off += NORM.size
+                lo, bits, off = self._norm(payload, off)
                 bits_of.append(bits)
                 region = None
                 if xform == XFORM_REGION:
@@ -1489,14 +1565,14 @@ class LossyTileDecoder:
         mask, off = decode_shape_at(buf, off, rows, cols)
         return (values, mask), off
 
-    @staticmethod
-    def _norm(buf: memoryview, off: int) -> tuple[int, int]:
-        if len(buf) - off < NORM.size:
-            raise MicTruncatedError("lossy tile payload truncated in a normalisation header")
-        lo, bits = NORM.unpack_from(buf, off)
+    def _norm(self, buf: memoryview, off: int) -> tuple[int, int, int]:
+        """(lo, bits, offset after them) of a normalisation record."""
+        lo, bits, off = self.fields.read_norm(buf, off)
         if not 1 <= bits <= 31:
             raise MicFormatError(f"lossy plane normalisation bits {bits} out of range")
-        return lo, bits
+        if not -(1 << 31) <= lo < 1 << 31:
+            raise MicFormatError(f"lossy plane normalisation lo {lo} beyond the int32 range")
+        return lo, bits, off
 
     def _decode_plane(self, buf: memoryview, off: int, rows: int, cols: int,
                       biased: int = 0, means: bool = False, dq: bool = False,
@@ -1508,10 +1584,8 @@ class LossyTileDecoder:
         from ..quant import merge_escapes, unzigzag
 
         lm, qual = self.lm, self.quality
-        if len(buf) - off < PLANE.size:
-            raise MicTruncatedError("lossy tile payload truncated in a plane header")
-        ll_mean, crc, nw = PLANE.unpack_from(buf, off)
-        w, off = read_words(buf, off + PLANE.size, nw, "lossy tile payload")
+        ll_mean, crc, nw, off = self.fields.read_plane(buf, off)
+        w, off = read_words(buf, off, nw, "lossy tile payload")
         dec = new_decoder(w)
         bias = None
         if biased:

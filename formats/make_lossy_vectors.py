@@ -211,7 +211,11 @@ def sources() -> list[dict]:
                 "origin": "cnn_q3_mr_bars_region's image in 32x32 tiles, defaults "
                           "(stream version 2)"})
     out.append({"name": "cnn_q3_us_rgb_v2", "array": rgb, "model": "cnn", "quality": 3,
-                "origin": "tests/data/us_breast_rgb.png, defaults (stream version 2)"})
+                "origin": "tests/data/us_breast_rgb.png, defaults (stream version 2; "
+                          "restoration classes split by direction, flag 256)"})
+    out.append({"name": "cnn_q5_ct_restore_dir_v2", "array": ct, "model": "cnn", "quality": 5,
+                "origin": "tests/data/ct_abdomen_u16.png, defaults (stream version 2; "
+                          "restoration classes split by direction, flag 256)"})
     return out
 
 

@@ -81,7 +81,7 @@ def test_decoder_applies_what_the_encoder_fitted():
     a, b = _blurred_ct()
     keep = np.zeros(a.shape[:2], bool)
     keep[:40, :50] = True
-    rec, out = fit_filters(b, a, keep, [12], 0.05, (0, 4095))
+    rec, out, _ = fit_filters(b, a, keep, [12], 0.05, (0, 4095))
     assert rec is not None
     assert (out[keep] == b[keep]).all()  # the region is never changed
     assert np.sum((out - a) ** 2) < 0.9 * np.sum((b - a) ** 2)
@@ -92,14 +92,122 @@ def test_decoder_applies_what_the_encoder_fitted():
 
 def test_no_filter_where_it_cannot_pay():
     a, _ = _blurred_ct()
-    rec, out = fit_filters(a, a, None, [12], 1.0, (0, 4095))  # nothing to restore
+    rec, out, _ = fit_filters(a, a, None, [12], 1.0, (0, 4095))  # nothing to restore
     assert rec is None and (out == a).all()
-    rec, _ = fit_filters(a[:8, :8], a[:8, :8] + 1, None, [12], 1.0, (0, 4095))  # too small
+    rec, _, _ = fit_filters(a[:8, :8], a[:8, :8] + 1, None, [12], 1.0, (0, 4095))  # too small
     assert rec is None
 
 
 def _flags(blob: bytes) -> list[int]:
-    return [p[0] for p in tile_payloads(blob)]
+    f = lossy.TileFields(blob[8])
+    return [f.read_xform(p, 0)[0] for p in tile_payloads(blob)]
+
+
+# ----------------------------------------------------------------------------- directions
+@st.composite
+def directional_sets(draw):  # noqa: ANN001
+    """Channel filters some of which split their classes by direction and share filters."""
+    samples = draw(st.sampled_from([1, 3]))
+    out = _filters(draw, samples)
+    for k, cf in enumerate(out):
+        if cf is None or not draw(st.booleans()):
+            continue
+        n_cls = (len(cf.thresholds) + 1) * restore.N_DIRS
+        nf = draw(st.integers(1, min(6, n_cls)))
+        bank = [np.array(draw(st.lists(st.integers(-COEF_MAX, COEF_MAX), min_size=cf.taps,
+                                       max_size=cf.taps)), np.int64) + 2000 * n for n in range(nf)]
+        bank = [np.clip(c, -COEF_MAX, COEF_MAX) for c in bank]
+        index = draw(st.lists(st.integers(-1, nf - 1), min_size=n_cls, max_size=n_cls))
+        index[:nf] = range(nf)  # every filter used (order of first use)
+        out[k] = ChannelFilter(cf.taps, cf.clip, cf.thresholds,
+                               [None if i < 0 else bank[i] for i in index], restore.N_DIRS)
+    return samples, out
+
+
+@settings(max_examples=150, deadline=None)
+@given(directional_sets())
+def test_directional_record_round_trip(case):
+    samples, filters = case
+    rec = pack_record(filters, directional=True)
+    back, off = parse_record(rec + b"\xaa", samples, directional=True)
+    assert off == len(rec)
+    for a, b in zip(filters, back, strict=True):
+        assert _same(a, b) and (a is None or a.dirs == b.dirs)
+    if restore.uses_directions(filters):
+        with pytest.raises(ValueError):
+            pack_record(filters)  # the plain syntax cannot say it
+
+
+def test_direction_classes_follow_the_edges():
+    yy, xx = np.mgrid[:32, :32]
+    flat = np.full((32, 32), 100, np.int64)
+    rows = (yy % 4 < 2).astype(np.int64) * 50  # horizontal stripes: changes down columns
+    cols = rows.T.copy()
+    diag = ((xx + yy) % 4 < 2).astype(np.int64) * 50  # stripes along the anti-diagonal
+    anti = ((xx - yy) % 4 < 2).astype(np.int64) * 50
+    d = restore._directions
+    assert (d(flat) == 0).all()
+    assert (d(rows)[4:-4, 4:-4] == 2).all() and (d(cols)[4:-4, 4:-4] == 1).all()
+    assert (d(diag)[4:-4, 4:-4] == 3).all() and (d(anti)[4:-4, 4:-4] == 4).all()
+
+
+def test_directional_fit_is_applied_exactly():
+    """Stripes blurred along one direction only: the fit splits classes by direction,
+    and the decoder's filter gives exactly the encoder's output."""
+    a, _ = _blurred_ct()
+    x = a[:, :, 0]
+    rng = np.random.default_rng(0)
+    b = x.copy()
+    b[:96] = (x[:96] + np.roll(x[:96], 1, 1) + np.roll(x[:96], -1, 1)) // 3  # across columns
+    b[96:] = (x[96:] + np.roll(x[96:], 1, 0) + np.roll(x[96:], -1, 0)) // 3  # across rows
+    b = b + rng.integers(-1, 2, b.shape)
+    rec, out, directional = fit_filters(b[:, :, None], a, None, [12], 0.05, (0, 4095),
+                                        directions=True)
+    plain, out1, d1 = fit_filters(b[:, :, None], a, None, [12], 0.05, (0, 4095))
+    assert rec is not None and directional and not d1
+    filters, _ = parse_record(rec, 1, directional=True)
+    assert filters[0].dirs == restore.N_DIRS
+    assert (apply_filters(b[:, :, None], filters, None, [12], (0, 4095)) == out).all()
+    lam = 0.05  # the directional record pays for itself against the plain one
+    cost = [8 * len(r) + lam * float(np.sum((o - a) ** 2)) for r, o in ((rec, out), (plain, out1))]
+    assert cost[0] < cost[1]
+
+
+@pytest.mark.parametrize("index, nf, match", [([0, 3] + [1] * 3, 2, "beyond"),
+                                              ([0] * 5, 2, "unused"),
+                                              ([0] * 5, 6, "shared filters")])
+def test_directional_record_errors(index, nf, match):
+    from mic.lossy.restore import _BitWriter
+
+    bw = _BitWriter()
+    bw.u(1, 1)  # on
+    bw.u(0, 1)  # 6 taps
+    bw.u(0, 2)  # no clip
+    bw.u(1, 1)  # dir
+    bw.ue(0)    # no thresholds: 5 classes
+    bw.ue(nf - 1)
+    for k in index:
+        bw.u(k, nf.bit_length())
+    for _ in range(nf * 6):
+        bw.se(3)
+    body = bw.getvalue()
+    with pytest.raises(mic.MicFormatError, match=match):
+        parse_record(HEAD.pack(len(body)) + body, 1, directional=True)
+
+
+def test_direction_flag_needs_the_restoration_flag_and_v2():
+    a, _ = read_image(CT)
+    v1 = mic.encode(a, quality=5, stream_version=1)
+    assert all(x < 256 for x in _flags(v1))  # a v1 xform is a byte: never the flag
+    blob = mic.encode(a[:128, :128], quality=3, restore=False)
+    sp = forge.spans(blob)[-2]
+    f = lossy.TileFields(2)
+    body = bytes(blob[sp.mode_start:sp.payload_end])
+    x, off = f.read_xform(body, 0)
+    assert not x & lossy.XFORM_RESTORE
+    bad = bytes(blob[sp.payload_start:sp.mode_start]) + f.pack_xform(x | 256) + body[off:]
+    with pytest.raises(mic.MicFormatError, match="restoration-direction flag"):
+        mic.decode(blob[:sp.start] + forge.segment_v2(b"TILE", bad) + blob[sp.payload_end + 4:])
 
 
 @pytest.mark.parametrize("q", [1, 5])
@@ -109,7 +217,9 @@ def test_encoder_sends_it_and_it_lowers_the_error(q):
     off = mic.encode(a, quality=q, restore=False)
     assert _flags(on)[0] & lossy.XFORM_RESTORE and not _flags(off)[0] & lossy.XFORM_RESTORE
     # the planes are the same; the record follows the last one
-    assert tile_payloads(on)[0][1:].startswith(tile_payloads(off)[0][1:])
+    f = lossy.TileFields(on[8])
+    p_on, p_off = tile_payloads(on)[0], tile_payloads(off)[0]
+    assert p_on[f.read_xform(p_on, 0)[1]:].startswith(p_off[f.read_xform(p_off, 0)[1]:])
     err = [np.mean((mic.decode(b).astype(float) - a) ** 2) for b in (on, off)]
     assert err[0] < err[1]
 
@@ -137,9 +247,10 @@ def test_rgb_tiles():
 def _restored_blob() -> tuple[bytes, object, int]:
     """A stream whose tile has a restoration record, its TILE span, the record's offset."""
     a, _ = read_image(CT)
-    blob = mic.encode(a, quality=1)
+    # version 1: a plain (not directional) record, which the forged records below replace
+    blob = mic.encode(a, quality=1, stream_version=1)
     sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
-    plain = tile_payloads(mic.encode(a, quality=1, restore=False))[0]
+    plain = tile_payloads(mic.encode(a, quality=1, restore=False, stream_version=1))[0]
     return blob, sp, sp.mode_start + len(plain)
 
 

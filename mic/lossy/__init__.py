@@ -78,6 +78,9 @@ LMDS = struct.Struct("<H8sIB")
 #: the encoder writes the short model segment (24 bytes less a stream); True: LMDL, as
 #: encoders before it did
 LONG_MODEL_SEGMENT = False
+#: in streams of version 2 the encoder's restoration fit may split classes by direction
+#: (XFORM_RESTORE_DIR); False: activity classes only, as encoders before it did
+RESTORE_DIRECTIONS = True
 #: tile: colour transform u8 (0 none, 1 orthonormal RGB -> Y C1 C2)
 TILE_HEAD = struct.Struct("<B")
 #: per normalisation group: lo i32, bits u8
@@ -108,8 +111,12 @@ DQ_UNIT = 80
 XFORM_ZTAB = 128
 #: largest magnitude of a hyper-latent channel's offset
 ZOFF_MAX = 15
-#: the flags a tile's xform byte may carry beside its colour transform
-XFORM_FLAGS = XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS | XFORM_DQ | XFORM_ZTAB
+#: tile flag (stream version 2, only beside XFORM_RESTORE): the restoration record's
+#: channels may split their activity classes by direction (SPEC 6.7)
+XFORM_RESTORE_DIR = 256
+#: the flags a tile's xform may carry beside its colour transform
+XFORM_FLAGS = XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS | XFORM_DQ | \
+    XFORM_ZTAB | XFORM_RESTORE_DIR
 #: table biases lie in [-BIAS_MAX, BIAS_MAX], one per band
 BIAS_MAX = 7
 #: a plane's constant-region record (xform 2): the value, then a shape stream
@@ -1102,9 +1109,10 @@ class LossyTileEncoder:
             bits.append(b)
         if self.restore and rec is not None:
             lam = self.sample_lam(float((1 << bits[0]) - 1))
-            record, _ = fit_filters(rec, tile, mask, bits, lam, self.sample_range)
+            record, _, directional = fit_filters(rec, tile, mask, bits, lam, self.sample_range,
+                                                 directions=f.v2 and RESTORE_DIRECTIONS)
             if record is not None:
-                flag |= XFORM_RESTORE
+                flag |= XFORM_RESTORE | (XFORM_RESTORE_DIR if directional else 0)
                 body += record  # after the last plane (SPEC 6.7)
         if region is None:
             return f.pack_xform((XFORM_YCC if rgb else XFORM_NONE) | flag) + body
@@ -1470,6 +1478,8 @@ class LossyTileDecoder:
                                  f"{self.lm.name}, which has no hyper-latents")
         if xform & XFORM_PASS_BIAS and not biased:
             raise MicFormatError("lossy per-pass table-bias flag without the table-bias flag")
+        if xform & XFORM_RESTORE_DIR and not restored:
+            raise MicFormatError("lossy restoration-direction flag without the restoration flag")
         biased = (NPASS_BIAS if xform & XFORM_PASS_BIAS else NBANDS) if biased else 0
         flags = xform & XFORM_FLAGS
         xform &= ~XFORM_FLAGS
@@ -1534,7 +1544,8 @@ class LossyTileDecoder:
 
             if whole:
                 raise MicFormatError("lossy restoration filter on a whole-tile region")
-            filters, off = parse_record(payload, self.samples, off)
+            filters, off = parse_record(payload, self.samples, off,
+                                        bool(flags & XFORM_RESTORE_DIR))
             out[:] = apply_filters(out, filters, keep, bits_of, self.sample_range)
         if off != len(payload):
             raise MicFormatError(f"lossy tile payload has {len(payload) - off} unexpected "

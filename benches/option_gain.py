@@ -10,6 +10,11 @@ sample, model cnn, six qualities: ``regions`` (constant regions, SPEC 6.6), ``ad
     .venv/bin/python benches/option_gain.py /path/to/corpus/train means [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train dq [per_source]
     .venv/bin/python benches/option_gain.py /path/to/corpus/train zadapt [per_source]
+    .venv/bin/python benches/option_gain.py /path/to/corpus/train RESTORE_DIRECTIONS
+
+An upper-case name is an encoder constant of ``mic.lossy`` (set True / False for the
+call) rather than an ``encode`` option: ``RESTORE_DIRECTIONS`` (direction classes of the
+restoration filter, stream version 2, SPEC 6.7).
 """
 
 from __future__ import annotations
@@ -26,12 +31,29 @@ from train_sample import rate_psnr, sample_images
 
 QUALITIES = (0, 2, 4, 6, 8, 10)
 OPTIONS = ("regions", "adapt", "restore", "means", "dq", "zadapt", "zopt")
+CONSTANTS = ("RESTORE_DIRECTIONS",)
+
+
+def encode_with(a: np.ndarray, q: int, bits: int, option: str, on: bool) -> bytes:
+    """``mic.encode`` at quality ``q`` with ``option`` (an encode option, or one of
+    CONSTANTS of ``mic.lossy``) on or off."""
+    if option not in CONSTANTS:
+        return mic.encode(a, quality=q, bits_stored=bits, **{option: on})
+    import mic.lossy as lossy
+
+    saved = getattr(lossy, option)
+    setattr(lossy, option, on)
+    try:
+        return mic.encode(a, quality=q, bits_stored=bits)
+    finally:
+        setattr(lossy, option, saved)
 
 
 def main(argv: list[str]) -> None:
     split, option = Path(argv[0]), argv[1]
-    if option not in OPTIONS:
-        raise SystemExit(f"option must be one of {', '.join(OPTIONS)}, not {option!r}")
+    if option not in OPTIONS + CONSTANTS:
+        raise SystemExit(f"option must be one of {', '.join(OPTIONS + CONSTANTS)}, "
+                         f"not {option!r}")
     per_source = int(argv[2]) if len(argv) > 2 else 1
     bds: dict[str, list[float]] = {}
     for row, a, bits in sample_images(split, per_source=per_source):
@@ -40,7 +62,7 @@ def main(argv: list[str]) -> None:
         for q in QUALITIES:
             for on in (False, True):
                 t0 = time.perf_counter()
-                blob = mic.encode(a, quality=q, bits_stored=bits, **{option: on})
+                blob = encode_with(a, q, bits, option, on)
                 t[on] += time.perf_counter() - t0
                 curves[on].append(rate_psnr(8 * len(blob), a, mic.decode(blob), bits))
         bd = bd_rate(*zip(*curves[False]), *zip(*curves[True]))

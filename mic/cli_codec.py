@@ -357,7 +357,8 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
               help="Override the photometric interpretation (default: from the file).")
 @click.option("--stream-version", type=click.Choice(["1", "2"]), default=None,
               help="Stream major version: 2 (default), the compact layout, or 1 for "
-                   "decoders older than version 2 (same pixels, about 30 bytes more).")
+                   "decoders older than version 2 (30-45 bytes more a stream; lossy: "
+                   "without v2's restoration direction classes).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")

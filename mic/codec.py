@@ -205,9 +205,11 @@ def encode(
         (:func:`mic.lossy.tilings`; about twice the encode time of a fixed ``tile``).
     stream_version:
         The stream's major version: 2 (default), the compact layout (header fields,
-        segment lengths and tile numbers as varints: about 30 bytes less a stream), or
-        1, the fixed-width layout, for decoders older than version 2 (SPEC.md section 1).
-        The coded pixels are the same in both.
+        segment lengths, tile numbers and a lossy tile's fields as varints: about 30
+        bytes less a lossless stream, 45 less a lossy one), or 1, the fixed-width
+        layout, for decoders older than version 2 (SPEC.md section 1).  Lossless
+        samples are the same in both; lossy v2 tiles may also carry tools v1 cannot
+        (restoration classes split by direction, SPEC 6.7).
     options:
         Mode-specific options (e.g. ``model="cnn"`` for lossy).
 

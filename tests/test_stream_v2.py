@@ -274,3 +274,28 @@ def test_lossy_v2_tile_field_beyond_int32_is_refused():
     bad = body[:off] + pack_uvarint(2**32) + bytes((bits,)) + body[end:]  # beyond u32
     with pytest.raises(mic.MicFormatError):
         mic.decode(blob[:sp.start] + forge.segment_v2(TAG_TILE, p + bad) + blob[sp.payload_end + 4:])
+
+
+def test_damaged_v2_lossy_tile_fields_end_in_a_mic_error():
+    """Bytes of a v2 lossy tile's compact fields (xform, norm, plane head) overwritten, the
+    segment CRC fixed up: a MicError or a well-formed array, never another exception."""
+    pytest.importorskip("safetensors")
+    a = ((np.add.outer(np.arange(64), np.arange(48)) * 37) % 4096).astype(np.uint16)
+    blob = mic.encode(a, quality=4)
+    sp = forge.spans(blob)[-2]
+    assert sp.tag == TAG_TILE
+    rng = np.random.default_rng(7)
+    errors = 0
+    for pos in range(sp.mode_start, min(sp.mode_start + 16, sp.payload_end)):
+        for v in {0x00, 0x7F, 0x80, 0xFF, *rng.integers(0, 256, 4).tolist()}:
+            b = bytearray(blob)
+            if b[pos] == v:
+                continue
+            b[pos] = v
+            try:
+                out = mic.decode(forge.refresh_crc(b, sp))
+            except mic.MicError:
+                errors += 1
+                continue
+            assert out.shape == a.shape and out.dtype == a.dtype
+    assert errors > 50

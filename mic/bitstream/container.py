@@ -26,7 +26,6 @@ from .varint import U32_MAX, pack_uvarint, read_uvarint
 
 SEG_HEAD_FMT = "<4sI"
 SEG_HEAD_SIZE = struct.calcsize(SEG_HEAD_FMT)
-SEG_OVERHEAD = SEG_HEAD_SIZE + 4
 
 TAG_TILE = b"TILE"  # one coded (frame, tile): frame, tile index (v1 u32, v2 varints), mode payload
 TAG_END = b"MEND"

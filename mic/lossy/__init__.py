@@ -121,11 +121,26 @@ XFORM_FLAGS = XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS | XFORM
 BIAS_MAX = 7
 #: a plane's constant-region record (xform 2): the value, then a shape stream
 REGION = struct.Struct("<i")
+#: a plane's symbols CRC-32 in a v2 plane head (between its varints)
+CRC32 = struct.Struct("<I")
 
 
 def _zz(v: int) -> int:
     """Zigzag: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ..."""
     return 2 * v if v >= 0 else -2 * v - 1
+
+
+def _unzz(u: int) -> int:
+    """Inverse of :func:`_zz`."""
+    return (u >> 1) ^ -(u & 1)
+
+
+def _fixed(st: struct.Struct, buf: Any, off: int, what: str) -> tuple[tuple, int]:
+    """The fields of ``st`` at ``buf[off:]`` and the offset after them;
+    :class:`MicTruncatedError` ``what`` when the buffer is shorter."""
+    if len(buf) - off < st.size:
+        raise MicTruncatedError(what)
+    return st.unpack_from(buf, off), off + st.size
 
 
 class TileFields:
@@ -150,9 +165,9 @@ class TileFields:
 
     def read_xform(self, buf: Any, off: int) -> tuple[int, int]:
         if not self.v2:
-            if len(buf) - off < TILE_HEAD.size:
-                raise MicTruncatedError("lossy tile payload truncated before its header")
-            return TILE_HEAD.unpack_from(buf, off)[0], off + TILE_HEAD.size
+            (xform,), off = _fixed(TILE_HEAD, buf, off,
+                                   "lossy tile payload truncated before its header")
+            return xform, off
         return read_uvarint(buf, off, "lossy tile xform", U32_MAX)
 
     def pack_norm(self, lo: int, bits: int) -> bytes:
@@ -162,38 +177,36 @@ class TileFields:
         """(lo, bits, offset after them)."""
         what = "lossy tile payload truncated in a normalisation header"
         if not self.v2:
-            if len(buf) - off < NORM.size:
-                raise MicTruncatedError(what)
-            return (*NORM.unpack_from(buf, off), off + NORM.size)
+            (lo, bits), off = _fixed(NORM, buf, off, what)
+            return lo, bits, off
         try:
             u, off = read_uvarint(buf, off, "lossy normalisation lo", U32_MAX)
         except MicTruncatedError:
             raise MicTruncatedError(what) from None
         if off >= len(buf):
             raise MicTruncatedError(what)
-        return (u >> 1) ^ -(u & 1), buf[off], off + 1
+        return _unzz(u), buf[off], off + 1
 
     def pack_plane(self, ll_mean: int, crc: int, n_words: int) -> bytes:
         if not self.v2:
             return PLANE.pack(ll_mean, crc, n_words)
-        return pack_uvarint(_zz(ll_mean)) + struct.pack("<I", crc) + pack_uvarint(n_words)
+        return pack_uvarint(_zz(ll_mean)) + CRC32.pack(crc) + pack_uvarint(n_words)
 
     def read_plane(self, buf: Any, off: int) -> tuple[int, int, int, int]:
         """(LL mean, symbols CRC-32, number of words, offset after them)."""
         what = "lossy tile payload truncated in a plane header"
         if not self.v2:
-            if len(buf) - off < PLANE.size:
-                raise MicTruncatedError(what)
-            return (*PLANE.unpack_from(buf, off), off + PLANE.size)
+            (ll_mean, crc, nw), off = _fixed(PLANE, buf, off, what)
+            return ll_mean, crc, nw, off
         try:
             u, off = read_uvarint(buf, off, "lossy plane LL mean", U32_MAX)
-            if len(buf) - off < 4:
-                raise MicTruncatedError(what)
-            (crc,) = struct.unpack_from("<I", buf, off)
-            nw, off = read_uvarint(buf, off + 4, "lossy plane word count", U32_MAX)
+            (crc,), off = _fixed(CRC32, buf, off, what)
+            nw, off = read_uvarint(buf, off, "lossy plane word count", U32_MAX)
         except MicTruncatedError:
             raise MicTruncatedError(what) from None
-        return (u >> 1) ^ -(u & 1), crc, nw, off
+        return _unzz(u), crc, nw, off
+
+
 #: a region record's word count meaning "the whole tile holds the value; no plane follows"
 WHOLE_TILE = 0xFFFFFFFF
 

@@ -157,7 +157,7 @@ class SegmentSpan:
         return self.start + 4
 
 
-def _uvarint(b: bytes, pos: int) -> tuple[int, int]:
+def uvarint_at(b: bytes, pos: int) -> tuple[int, int]:
     """A well-formed LEB128 value at ``b[pos:]`` and the position after it."""
     v = shift = 0
     while True:
@@ -185,7 +185,7 @@ def header_end(stream: bytes) -> int:
     if stream[8] == 1:
         (body_len,) = struct.unpack_from("<H", stream, 10)
         return PREFIX_SIZE + body_len + 4
-    body_len, pos = _uvarint(stream, 10)
+    body_len, pos = uvarint_at(stream, 10)
     return pos + body_len + 4
 
 
@@ -201,10 +201,10 @@ def spans(stream: bytes) -> list[SegmentSpan]:
             (n,) = struct.unpack_from("<I", stream, pos + 4)
             start = pos + SEG_HEAD_SIZE
         else:
-            n, start = _uvarint(stream, pos + 4)
+            n, start = uvarint_at(stream, pos + 4)
         mode = start
         if tag == TAG_TILE:
-            mode = start + 8 if v1 else _uvarint(stream, _uvarint(stream, start)[1])[1]
+            mode = start + 8 if v1 else uvarint_at(stream, uvarint_at(stream, start)[1])[1]
         out.append(SegmentSpan(tag, pos, start, start + n, mode))
         pos = start + n + 4
         if tag == TAG_END:

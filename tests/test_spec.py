@@ -185,18 +185,11 @@ def test_the_spec_alone_parses_the_conformance_vectors():
 
     import mic
 
+    from mic_test_helpers import load_forge
+
+    leb = load_forge().uvarint_at  # section 1's LEB128, written apart from mic
     fields = _spec_fields()
     fmt = {"u8": "<B", "u16": "<H", "u32": "<I"}
-
-    def leb(b: bytes, pos: int) -> tuple[int, int]:  # section 1: LEB128, low group first
-        v = shift = 0
-        while True:
-            c = b[pos]
-            pos += 1
-            v |= (c & 0x7F) << shift
-            shift += 7
-            if not c & 0x80:
-                return v, pos
 
     meta = json.loads((ROOT / "formats" / "vectors.json").read_text())
     majors = set()

@@ -427,13 +427,17 @@ def test_max_pixels_on_a_real_stream(small_stream, small_image):
     expect(mic.MicLimitError, small_stream, mic.verify, max_pixels=1, exact=True)
 
 
-def test_every_single_bit_flip_is_caught_or_harmless(small_stream, small_image):
-    """Flip each bit of a whole stream: a MicError or the exact pixels, never anything else."""
-    hdr_crc_region = range(PREFIX_SIZE, HEADER_SIZE)
+@pytest.mark.parametrize("version", [1, 2])
+def test_every_single_bit_flip_is_caught_or_harmless(small_image, version):
+    """Flip each bit of a whole stream (either version): a MicError of the class its place
+    calls for, or the exact pixels, never anything else."""
+    data = mic.encode(small_image, stream_version=version)
+    body_start = PREFIX_SIZE if version == 1 else forge.uvarint_at(data, 10)[1]
+    _, first_seg = unpack_header(data)
     caught = 0
-    for pos in range(len(small_stream)):
+    for pos in range(len(data)):
         for bit in range(8):
-            b = bytearray(small_stream)
+            b = bytearray(data)
             b[pos] ^= 1 << bit
             try:
                 got = mic.decode(bytes(b))
@@ -443,15 +447,15 @@ def test_every_single_bit_flip_is_caught_or_harmless(small_stream, small_image):
                     assert type(e) is mic.MicFormatError
                 elif pos == 8:
                     assert type(e) is mic.MicVersionError
-                elif pos in hdr_crc_region or pos == 9:
+                elif pos == 9 or body_start <= pos < first_seg:  # minor, body, header CRC
                     assert type(e) is mic.MicChecksumError, (pos, bit, e)
-                elif pos >= HEADER_SIZE:
+                elif pos >= first_seg or version == 2:  # segments; v2: the body length
                     assert isinstance(e, mic.MicFormatError), (pos, bit, e)
                 continue
             # only bytes outside everything the CRCs cover may change harmlessly: none here
             assert np.array_equal(got, small_image)
             raise AssertionError(f"bit {bit} of byte {pos} flipped and nothing noticed")
-    assert caught == 8 * len(small_stream)
+    assert caught == 8 * len(data)
 
 
 def test_byte_damage_sweep_on_a_tiled_stack(tiled_stack):

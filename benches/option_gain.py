@@ -39,14 +39,10 @@ def encode_with(a: np.ndarray, q: int, bits: int, option: str, on: bool) -> byte
     CONSTANTS of ``mic.lossy``) on or off."""
     if option not in CONSTANTS:
         return mic.encode(a, quality=q, bits_stored=bits, **{option: on})
-    import mic.lossy as lossy
+    from mic.lossy import encoder_constants
 
-    saved = getattr(lossy, option)
-    setattr(lossy, option, on)
-    try:
+    with encoder_constants(**{option: on}):
         return mic.encode(a, quality=q, bits_stored=bits)
-    finally:
-        setattr(lossy, option, saved)
 
 
 def main(argv: list[str]) -> None:

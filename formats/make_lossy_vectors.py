@@ -301,16 +301,10 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
 def encode_with(arr: np.ndarray, opts: dict, constants: dict) -> bytes:
     """``mic.encode(arr, **opts)`` with the encoder-only constants of ``mic.lossy`` (choices
     a decoder never needs, such as ``PASS_BIASES``) set as given for the call."""
-    import mic.lossy as lossy
+    from mic.lossy import encoder_constants
 
-    saved = {k: getattr(lossy, k) for k in constants}
-    try:
-        for k, v in constants.items():
-            setattr(lossy, k, v)
+    with encoder_constants(**constants):
         return mic.encode(arr, **opts)
-    finally:
-        for k, v in saved.items():
-            setattr(lossy, k, v)
 
 
 def build() -> tuple[dict[str, bytes], dict, dict]:

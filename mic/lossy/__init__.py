@@ -53,6 +53,8 @@ from __future__ import annotations
 
 import struct
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +83,32 @@ LONG_MODEL_SEGMENT = False
 #: in streams of version 2 the encoder's restoration fit may split classes by direction
 #: (XFORM_RESTORE_DIR); False: activity classes only, as encoders before it did
 RESTORE_DIRECTIONS = True
+
+
+@contextmanager
+def encoder_constants(**values: Any) -> Iterator[None]:
+    """Set encoder-only constants of this module (choices a decoder never needs, such as
+    ``PASS_BIASES`` or ``RESTORE_DIRECTIONS``) for a block, then restore them: how the
+    vector generator makes streams as earlier encoders did and benches compare a tool on
+    and off.  Not thread-safe (module state).
+
+    >>> import mic.lossy
+    >>> with encoder_constants(RESTORE_DIRECTIONS=False):
+    ...     mic.lossy.RESTORE_DIRECTIONS
+    False
+    >>> mic.lossy.RESTORE_DIRECTIONS
+    True
+    """
+    g = globals()
+    unknown = [k for k in values if k not in g or not k.isupper()]
+    if unknown:
+        raise MicInputError(f"no encoder constant(s) {unknown} in mic.lossy")
+    saved = {k: g[k] for k in values}
+    g.update(values)
+    try:
+        yield
+    finally:
+        g.update(saved)
 #: tile: colour transform u8 (0 none, 1 orthonormal RGB -> Y C1 C2)
 TILE_HEAD = struct.Struct("<B")
 #: per normalisation group: lo i32, bits u8

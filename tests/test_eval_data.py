@@ -80,9 +80,30 @@ def test_codec_points_roundtrip_and_jpeg_skip():
     assert "bits" in by["jpeg"].points(wide, True)  # a reason string, not points
 
 
+def test_jpeg2000_sweep_is_refined_where_the_rate_jumps():
+    """The full JPEG 2000 sweep: PSNR targets increasing, and between neighbouring
+    targets either at most 1.6 times apart in size or as close as the knob's step."""
+    pytest.importorskip("imagecodecs")
+    from mic.eval.codecs import J2K_OFFSETS, all_codecs, refine_levels
+
+    codecs, _ = all_codecs(with_lossy_models=False)
+    ct = load_images(DATA)[0]
+    pts = next(c for c in codecs if c.name == "jpeg2000").points(ct, False)
+    lossy = [p for p in pts if p.mode == "lossy"]
+    levels = [float(p.knob.split("=")[1]) for p in lossy]
+    assert levels == sorted(set(levels)) and len(levels) >= len(J2K_OFFSETS)
+    sizes = [len(p.encode()) for p in lossy]
+    for (a, sa), (b, sb) in zip(zip(levels, sizes), zip(levels[1:], sizes[1:])):
+        assert max(sa, sb) <= 1.6 * min(sa, sb) or b - a <= 0.15, (a, b, sa, sb)
+    # a flat size function needs no refinement; the point budget bounds a wild one
+    assert refine_levels([1.0, 2.0], lambda lv: 10) == [1.0, 2.0]
+    wild = refine_levels([0.0, 50.0], lambda lv: int(2 ** lv), max_points=9)
+    assert len(wild) == 9 and wild[0] == 0.0 and wild[-1] == 50.0
+
+
 @pytest.mark.parametrize("modname", ["mic.eval", "mic.eval.metrics", "mic.eval.bdrate",
                                      "mic.eval.data", "mic.eval.report", "mic.eval.runner",
-                                     "mic.eval.cli"])
+                                     "mic.eval.cli", "mic.eval.codecs"])
 def test_docstring_examples_run(modname):
     import doctest
     import importlib

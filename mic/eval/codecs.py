@@ -12,7 +12,9 @@ codec      input                          lossy knob (swept for ~0.05-3 bpp)
 ========== ============================== =========================================
 jpeg       unsigned, 8-bit or 12-bit only ``level`` = IJG quality
 jpeg2000   native (int16 ok), OpenJPEG    ``level`` = target PSNR (dB at the
-                                          precision's peak); ``reversible`` lossless
+                                          precision's peak), 19 targets refined
+                                          where the rate jumps; ``reversible``
+                                          lossless
 htj2k      native (int16 ok), OpenJPH     ``level`` = irreversible quantisation step
                                           (fraction of the 2^16 / 2^8 range)
 jpegls     unsigned (no int16), CharLS    ``level`` = NEAR (max abs error)
@@ -102,6 +104,39 @@ def _jpeg_points(im: BenchImage, quick: bool) -> list[Point] | str:
                   (lambda q=q: ic.jpeg8_encode(a, level=q, **kw)), ic.jpeg8_decode, a) for q in qs]
 
 
+#: JPEG 2000's PSNR-target sweep, dB relative to ~1 bpp (refined by :func:`refine_levels`)
+J2K_OFFSETS = [-22, -19, -16, -13, -10, -8, -6, -4, -2, 0, 2, 4, 6, 8, 10, 13, 16, 20, 24]
+
+
+def refine_levels(levels: list[float], size: Callable[[float], int], *, max_ratio: float = 1.6,
+                  min_step: float = 0.1, max_points: int = 48) -> list[float]:
+    """The knob ``levels`` (increasing, a quality such as a PSNR target) with midpoints
+    (rounded to ``min_step``) added wherever neighbouring settings differ more than
+    ``max_ratio`` in coded ``size(level)``, until none do, the knob steps are ``min_step``
+    or there are ``max_points``: a PSNR-targeting encoder jumps in rate where an image's
+    PSNR stalls (its noise floor), and a BD-rate interpolated across such a jump (log-rate,
+    PCHIP) describes a curve the codec never made.
+
+    A jump in size between levels 2.5 and 2.6, located to ``min_step``:
+
+    >>> refine_levels([1.0, 2.0, 3.0], lambda lv: 100 if lv < 2.55 else 1000)
+    [1.0, 2.0, 2.5, 2.6, 2.8, 3.0]
+    """
+    known = {lv: size(lv) for lv in levels}
+    while len(known) < max_points:
+        lv = sorted(known)
+        gaps = [(a, b) for a, b in zip(lv, lv[1:])
+                if max(known[a], known[b]) > max_ratio * max(1, min(known[a], known[b]))
+                and b - a > 1.5 * min_step]
+        mids = [m for a, b in gaps if (m := round(round((a + b) / 2 / min_step) * min_step, 1))
+                not in known and a < m < b]
+        if not mids:
+            break
+        for m in mids[:max_points - len(known)]:
+            known[m] = size(m)
+    return sorted(known)
+
+
 def _j2k_points(im: BenchImage, quick: bool) -> list[Point] | str:
     ic = _ic()
     a = im.native
@@ -115,9 +150,11 @@ def _j2k_points(im: BenchImage, quick: bool) -> list[Point] | str:
     # PSNR is roughly constant relative to the peak of the bits the data really use, so sweep
     # 28..74 dB relative to 2^eff_bits - 1 (~1 bpp is near 50 dB there).
     base = 50.0 + 20 * math.log10(((1 << prec) - 1) / ((1 << im.eff_bits) - 1))
-    offs = _grid([-22, -17, -12, -8, -4, 0, 4, 8, 13, 18, 24], quick, [-8, 0, 8])
-    for o in offs:
-        lv = round(base + o, 1)
+    levels = [round(base + o, 1) for o in _grid(J2K_OFFSETS, quick, [-8, 0, 8])]
+    if not quick:
+        levels = refine_levels(levels, lambda lv: len(ic.jpeg2k_encode(
+            a, level=lv, reversible=False, **kw)))
+    for lv in levels:
         pts.append(Point("jpeg2000", "lossy", f"psnr={lv}",
                          (lambda lv=lv: ic.jpeg2k_encode(a, level=lv, reversible=False, **kw)),
                          ic.jpeg2k_decode, a))

@@ -18,8 +18,8 @@ from .bitstream import (
     MODE_LOSSLESS, MODE_LOSSY, MODE_NAMES, PHOTOMETRIC_MONOCHROME1, PHOTOMETRIC_MONOCHROME2,
     PHOTOMETRIC_NAMES, PHOTOMETRIC_RGB, Header, iter_tiles, read_stream, unpack_header,
 )
-from .bitstream.container import pack_segment, pack_tile, TAG_END
-from .bitstream.schema import MAJORS, VERSION_MAJOR, pack_header
+from .bitstream.container import TAG_TILE, tile_prefix, write_stream
+from .bitstream.schema import MAJORS, VERSION_MAJOR
 from .errors import (
     MicChecksumError, MicError, MicFormatError, MicInputError, MicLimitError,
     MicUnsupportedError,
@@ -293,18 +293,16 @@ def encode(
 
 
 def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder) -> bytes:
-    """The stream of ``v`` (frames, rows, cols, samples) tiled as ``header`` says."""
-    major = header.version_major
-    parts = [b""]  # header placeholder: encoders may still set model/coder ids
-    parts.extend(pack_segment(t, p, major) for t, p in encoder.extra_segments())
+    """The stream of ``v`` (frames, rows, cols, samples) tiled as ``header`` says.  The
+    header is written last: encoders may still set model/coder ids while coding tiles."""
+    segments = list(encoder.extra_segments())
     for fi in range(v.shape[0]):
         frame = v[fi]
         for idx, r0, r1, c0, c1 in iter_tiles(header):
             tile_arr = np.ascontiguousarray(frame[r0:r1, c0:c1, :], dtype=np.int32)
-            parts.append(pack_tile(fi, idx, encoder.encode_tile(tile_arr), major))
-    parts.append(pack_segment(TAG_END, b"", major))
-    parts[0] = pack_header(header)
-    return b"".join(parts)
+            segments.append((TAG_TILE, tile_prefix(fi, idx, header.version_major)
+                             + encoder.encode_tile(tile_arr)))
+    return write_stream(header, segments)
 
 
 def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,

@@ -473,14 +473,21 @@ def _solve_sets(gg: np.ndarray, bb: np.ndarray, lam: float) -> tuple[np.ndarray,
     return qc, cost
 
 
+def _stacked(g: np.ndarray, b: np.ndarray, members: list[list[int]], taps: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The normal equations of each coded class (the sum of its fine Gram classes
+    ``members``), cut to ``taps`` taps: (n, taps, taps), (n, taps)."""
+    return (np.stack([g[m].sum(0)[:taps, :taps] for m in members]),
+            np.stack([b[m].sum(0)[:taps] for m in members]))
+
+
 def _merged_filter(g: np.ndarray, b: np.ndarray, members: list[list[int]], taps: int,
                    lam: float, thr: list[int], clip: int) -> tuple[float, ChannelFilter | None]:
     """A directional channel's classes (each a list of fine Gram indices) greedily merged
     into shared filters (the pair whose merge costs least, as in VVC's ALF): (rate -
     lam * squared error removed, the filter) at the best point of the merge sequence."""
     n = len(members)
-    gg = np.stack([g[m].sum(0)[:taps, :taps] for m in members])
-    bb = np.stack([b[m].sum(0)[:taps] for m in members])
+    gg, bb = _stacked(g, b, members, taps)
     sets = [[k] for k in range(n)]
     qc, cost = _solve_sets(gg, bb, lam)
     best: tuple[float, ChannelFilter | None] = (0.0, None)
@@ -549,31 +556,17 @@ def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int,
                         if cf is not None and j < best[0]:
                             best = (j, cf)
                     continue
-                for taps in N_TAPS:
-                    coefs: list[np.ndarray | None] = []
-                    gain = 0.0
-                    for mem in members:
-                        gg = g[mem].sum(0)[:taps, :taps]
-                        bb = b[mem].sum(0)[:taps]
-                        try:
-                            sol = np.linalg.solve(gg + 1e-9 * np.trace(gg) * np.eye(taps), bb)
-                        except np.linalg.LinAlgError:
-                            coefs.append(None)
-                            continue
-                        qc = np.clip(np.rint(sol * (1 << SHIFT)), -COEF_MAX,
-                                     COEF_MAX).astype(np.int64)
-                        c = qc / float(1 << SHIFT)
-                        dsse = 2.0 * c @ bb - c @ gg @ c  # squared error removed
-                        cost = sum(_se_bits(int(v)) for v in qc)
-                        if lam * dsse > cost and qc.any():
-                            coefs.append(qc)
-                            gain += lam * dsse
-                        else:
-                            coefs.append(None)
-                    if all(c is None for c in coefs):
+                for taps in N_TAPS:  # a set per class, kept where it pays
+                    qc, cost = _solve_sets(*_stacked(g, b, members, taps), lam)
+                    on = np.flatnonzero(cost < 0)
+                    if not on.size:
                         continue
+                    coefs: list[np.ndarray | None] = [None] * len(members)
+                    for k in on:
+                        coefs[k] = qc[k]
                     cf = ChannelFilter(taps, clip, thr, coefs, dirs)
-                    j = _bits(cf) - gain
+                    # cost = coefficient bits - lam * removed, as in _merged_filter
+                    j = _bits(cf) + float(sum(cost[k] - _se_bits_array(qc[k]).sum() for k in on))
                     if j < best[0]:
                         best = (j, cf)
     cf = best[1]

@@ -243,10 +243,10 @@ def test_lossy_v2_tile_field_beyond_int32_is_refused():
     _, bits, end = f.read_norm(body, off)
     bad = body[:off] + pack_uvarint(2**32 - 2) + bytes((bits,)) + body[end:]  # lo = 2**31 - 1 ok
     assert np.array_equal(mic.decode(blob[:sp.start] + forge.segment_v2(TAG_TILE, p + bad)
-                                     + blob[sp.payload_end + 4:]).shape, a.shape)
+                                     + blob[sp.end:]).shape, a.shape)
     bad = body[:off] + pack_uvarint(2**32) + bytes((bits,)) + body[end:]  # beyond u32
     with pytest.raises(mic.MicFormatError):
-        mic.decode(blob[:sp.start] + forge.segment_v2(TAG_TILE, p + bad) + blob[sp.payload_end + 4:])
+        mic.decode(blob[:sp.start] + forge.segment_v2(TAG_TILE, p + bad) + blob[sp.end:])
 
 
 def test_damaged_v2_lossy_tile_fields_end_in_a_mic_error():

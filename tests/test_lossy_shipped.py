@@ -112,7 +112,7 @@ def test_rdo_rounding_lowers_the_rate_distortion_cost():
     """The encoder's RD-optimised rounding (default) beats plain rounding on the training
     objective lambda * 255^2 * MSE + bpp (x in [0, 1] units), with the same decoder, on a
     real CT slice at middle and high qualities (BD-rate vs plain rounding on one image of
-    each of 8 train sources, benches/rdo_tune.py: -2.5 to -7 %)."""
+    each of 8 train sources, research/rdo_tune.py: -2.5 to -7 %)."""
     from PIL import Image
 
     from mic.lossy import load_model

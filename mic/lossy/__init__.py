@@ -247,7 +247,7 @@ NPASS_BIAS = 2 * NBANDS - 1
 #: the tile side of a :class:`LossyTileEncoder` whose header names none
 DEFAULT_TILE = 512
 #: the side of the large tiling :func:`tilings` offers beside DEFAULT_TILE.  Train
-#: (benches/tile_gain.py, 7 large images): large tiles alone were +0.2 % BD on average
+#: (research/tile_gain.py, 7 large images): large tiles alone were +0.2 % BD on average
 #: against 512 (a 1416 x 1420 DX -8.0 %, a 3062 x 2394 mammogram +7.1 %: the one
 #: tiling that wins everywhere does not exist), so mic.encode tries both
 LARGE_TILE = 2048
@@ -917,7 +917,7 @@ def _region_record(values: list[int] | tuple[int, ...], shape: bytes) -> bytes:
 
 # ----------------------------------------------------------------------------- encoder
 #: the encoder may send table biases per pass (XFORM_PASS_BIAS) where they save more than
-#: per band (False: per band only; for measuring them, benches/pass_bias_gain.py)
+#: per band (False: per band only; for measuring them, research/pass_bias_gain.py)
 PASS_BIASES = True
 #: table biases are sent only if they save more than this many bits per plane
 BIAS_MIN_GAIN_BITS = 16.0
@@ -953,7 +953,7 @@ def _best_biases(record: list, lm: LoadedModel, per_pass: bool = False
 
 # ----------------------------------------------------------------------------- tile encoder
 #: the RD rounding's Lagrangian relative to the training lambda (encoder-only; tuned on the
-#: corpus train split, runs of benches/rdo_tune.py)
+#: corpus train split, runs of research/rdo_tune.py)
 RDO_LAMBDA_SCALE = 1.4
 #: the encoder tries the smoother constant-region candidates only while the last one's
 #: shape cost at least this fraction of the best rate + lambda * distortion so far

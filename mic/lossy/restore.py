@@ -51,7 +51,7 @@ COEF_MAX = 1023
 #: the most activity classes of one channel
 MAX_CLASSES = 4
 #: the encoder's activity classes split at these quantiles of the tile's activity (train,
-#: benches/option_gain.py restore: the quartiles gave -1.7 %; side by side on 18 sources
+#: research/option_gain.py restore: the quartiles gave -1.7 %; side by side on 18 sources
 #: these were up to 0.9 % better on 16 and 0.1 % worse on 2)
 CLASS_QUANTILES = (0.5, 0.8, 0.95)
 #: record head: byte count u16

@@ -19,7 +19,7 @@ trellis would save), which is about the BD-rate such a quantiser could bring.  T
 decoder cost is not modelled: the state makes decoding serial within a pass, which the
 grouped (per table) range decoding of SPEC 6.3 cannot do.
 
-    .venv/bin/python benches/quant_bound.py /path/to/corpus/train [--qualities 2,5,8,11]
+    .venv/bin/python research/quant_bound.py /path/to/corpus/train [--qualities 2,5,8,11]
 
 Measured 2026-12-02 on the train sample (20 sources): README, Results.
 """

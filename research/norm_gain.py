@@ -3,7 +3,7 @@
 tile by its own span (the encoder before), on the train split's large images (only
 images of more than one tile can differ), model cnn, six qualities, default 512 tiles.
 
-    .venv/bin/python benches/norm_gain.py /path/to/corpus/train [source,source,...]
+    .venv/bin/python research/norm_gain.py /path/to/corpus/train [source,source,...]
 """
 
 from __future__ import annotations

@@ -4,13 +4,13 @@ sample, model cnn, six qualities: ``regions`` (constant regions, SPEC 6.6), ``ad
 (non-anchor mean predictors, SPEC 6.4), ``dq`` (dependent quantisation, SPEC 6.8) or
 ``zadapt`` (hyper-latent records, SPEC 6.9).
 
-    .venv/bin/python benches/option_gain.py /path/to/corpus/train regions [per_source]
-    .venv/bin/python benches/option_gain.py /path/to/corpus/train adapt [per_source]
-    .venv/bin/python benches/option_gain.py /path/to/corpus/train restore [per_source]
-    .venv/bin/python benches/option_gain.py /path/to/corpus/train means [per_source]
-    .venv/bin/python benches/option_gain.py /path/to/corpus/train dq [per_source]
-    .venv/bin/python benches/option_gain.py /path/to/corpus/train zadapt [per_source]
-    .venv/bin/python benches/option_gain.py /path/to/corpus/train RESTORE_DIRECTIONS
+    .venv/bin/python research/option_gain.py /path/to/corpus/train regions [per_source]
+    .venv/bin/python research/option_gain.py /path/to/corpus/train adapt [per_source]
+    .venv/bin/python research/option_gain.py /path/to/corpus/train restore [per_source]
+    .venv/bin/python research/option_gain.py /path/to/corpus/train means [per_source]
+    .venv/bin/python research/option_gain.py /path/to/corpus/train dq [per_source]
+    .venv/bin/python research/option_gain.py /path/to/corpus/train zadapt [per_source]
+    .venv/bin/python research/option_gain.py /path/to/corpus/train RESTORE_DIRECTIONS
 
 An upper-case name is an encoder constant of ``mic.lossy`` (set True / False for the
 call) rather than an ``encode`` option: ``RESTORE_DIRECTIONS`` (direction classes of the

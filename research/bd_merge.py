@@ -5,7 +5,7 @@ between mic commits; this takes the ``mic-*`` rows of RUN and every other codec'
 ANCHORS (both ``results.csv`` of ``mic bench`` on the same folder) and prints the tables
 ``mic bench`` writes: BD-rate against jpeg2000 (per modality and per image) and jpegxl.
 
-    .venv/bin/python benches/bd_merge.py RUN_DIR ANCHOR_RUN_DIR [OUT.md]
+    .venv/bin/python research/bd_merge.py RUN_DIR ANCHOR_RUN_DIR [OUT.md]
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ PSNR.  A result near 0 % means that JPEG 2000's EBCOT is already about as good a
 context modelling gets on this transform, so a large BD-rate gain has to come from the
 transform or the quantiser, not from the entropy model.
 
-    .venv/bin/python benches/context_bound.py /path/to/corpus/train [--per-source 1]
+    .venv/bin/python research/context_bound.py /path/to/corpus/train [--per-source 1]
 
 With ``--against-mic`` it instead runs the same serial adaptive model on the cnn's own
 quantised detail subbands (plain tools, qualities 2, 6, 10) and compares its ideal code

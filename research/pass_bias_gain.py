@@ -2,7 +2,7 @@
 (``mic.lossy.PASS_BIASES = False``), default encoder otherwise, model cnn, on a train-split
 sample (one image per source, cropped to 512), six qualities.
 
-    .venv/bin/python benches/pass_bias_gain.py /path/to/corpus/train
+    .venv/bin/python research/pass_bias_gain.py /path/to/corpus/train
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ distortion, ``mic.lossy.tilings``) against 512 x 512 tiles alone (the default be
 images (only those can differ), model cnn, all tools on; also, per quality, the rate
 change at the PSNR the 512 curve reaches there.
 
-    .venv/bin/python benches/tile_gain.py /path/to/corpus/train [--large] [source,...]
+    .venv/bin/python research/tile_gain.py /path/to/corpus/train [--large] [source,...]
 """
 
 from __future__ import annotations

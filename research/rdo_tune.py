@@ -1,7 +1,7 @@
 """Tune the encoder's RD-rounding Lagrangian scale (``mic.lossy.RDO_LAMBDA_SCALE``) on the
 corpus **train** split: BD-rate (PSNR) of each scale against plain rounding, per image.
 
-    .venv/bin/python benches/rdo_tune.py /path/to/corpus/train [--model cnn] [--scales 1,1.4,2]
+    .venv/bin/python research/rdo_tune.py /path/to/corpus/train [--model cnn] [--scales 1,1.4,2]
 
 One image (the middle one, cropped to 1024²) of each of a fixed list of train sources; the
 decoder is the same for every scale, only the encoder's choices change.

@@ -11,7 +11,7 @@ map plus 4 bits per direction used.  Everything else (learned gains, context mod
 is the codec's own, unchanged, so the subbands keep statistics the model was not trained
 on: a retrained model would gain somewhat more.
 
-    .venv/bin/python benches/adl_bound.py /path/to/corpus/train [levels] [block]
+    .venv/bin/python research/adl_bound.py /path/to/corpus/train [levels] [block]
 
 Measured 2026-12-03 (train sample, 18 images, crops of at most 512, qualities 0-10 step 2,
 levels 2, block 16): BD-rate -1.3 % with free directions (CT to -6.7 %, MR to -5.3 %;

@@ -1,4 +1,4 @@
-"""Shared by the analysis/tuning scripts of benches/: a fixed sample of a corpus split and
+"""Shared by the analysis/tuning scripts of research/: a fixed sample of a corpus split and
 a rate-PSNR point.  Not a test module (pytest collects only ``test_*.py``)."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ place of IGDN, which adds about a 1 x 1 convolution per layer) from a 32 x 32 la
 and 2 threads.  Planning data for a learned transform under the decode target (512 x 512
 CT <= 150 ms, entropy decoding included).
 
-    .venv/bin/python benches/synthesis_cost.py
+    .venv/bin/python research/synthesis_cost.py
 
 Measured 2026-12-03 (this 2-core AMD EPYC, idle): N = 32: 58 / 25 ms (1 / 2 threads),
 N = 64: 147 / 68 ms, N = 128 (192 latent channels): 494 / 265 ms.  So N = 32-64 would fit

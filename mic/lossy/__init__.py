@@ -69,6 +69,7 @@ from ..models.registry import (
     MODEL_IDS, MODEL_KINDS, RETIRED_MODELS, kind_uses_context, kind_uses_hyper, model_id,
     model_name,
 )
+from ..models.wavelet import ALIGN, LEVELS, NBANDS
 from ..models.weights import load_tensors, registry
 
 TAG_LMDL = b"LMDL"
@@ -238,9 +239,6 @@ class TileFields:
 #: a region record's word count meaning "the whole tile holds the value; no plane follows"
 WHOLE_TILE = 0xFFFFFFFF
 
-ALIGN = 64
-LEVELS = 5
-NBANDS = 1 + 3 * LEVELS
 #: per-pass table biases: band 0's non-anchors, each detail band's anchors (entries 1..15)
 #: and non-anchors (entries 16..30)
 NPASS_BIAS = 2 * NBANDS - 1

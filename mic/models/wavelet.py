@@ -32,6 +32,13 @@ GAMMA = 0.882911075530934
 DELTA = 0.443506852043971
 KAPPA = 1.230174104914001
 
+#: the lossy models' wavelet: levels, subbands (0 = LL, then 1 + 3*l + o with l = 0 the
+#: finest level and o = LH, HL, HH) and the alignment of a padded plane (the hyper-latents'
+#: stride); one definition for the runtime (mic.lossy) and training (mic.train)
+LEVELS = 5
+NBANDS = 1 + 3 * LEVELS
+ALIGN = 64
+
 
 @nb.njit(cache=True, nogil=True)
 def _predict(d, s, c):  # pragma: no cover - numba

@@ -43,12 +43,9 @@ from torch import nn
 from .layers import FactorizedDensity, conv, deconv, round_ste
 from .logmag import logmag_torch
 from .registry import kind_uses_context, kind_uses_hyper
-from .wavelet import ALPHA, BETA, DELTA, GAMMA, KAPPA, synthesis_norms
+from .wavelet import ALIGN, ALPHA, BETA, DELTA, GAMMA, KAPPA, LEVELS, NBANDS, synthesis_norms
 
 KINDS = ("factorized", "scale", "meanscale")
-LEVELS = 5
-NBANDS = 1 + 3 * LEVELS  # 0 = LL, 1 + 3*l + o (l = 0 the finest level; o = LH, HL, HH)
-ALIGN = 64  # hyper-latents are at stride 64
 N_CTX = 8  # P, PB, S1, S1B, S2, S2B, N4, NX
 #: quality index -> lambda of ``lambda * 255^2 * MSE + bpp`` (x in [0, 1])
 LAMBDAS: tuple[float, ...] = tuple(0.004 * 2.5 ** k for k in range(10))

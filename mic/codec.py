@@ -7,7 +7,6 @@ matching implementation from the header, never from global state.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -19,6 +18,7 @@ from .bitstream import (
     PHOTOMETRIC_NAMES, PHOTOMETRIC_RGB, Header, iter_tiles, read_stream, unpack_header,
 )
 from .bitstream.container import TAG_TILE, tile_prefix, write_stream
+from .bitstream.samples import bits_used, sample_range, samples_crc32
 from .bitstream.schema import MAJORS, VERSION_MAJOR
 from .errors import (
     MicChecksumError, MicError, MicFormatError, MicInputError, MicLimitError,
@@ -84,29 +84,6 @@ class MicInfo:
 
 
 # ----------------------------------------------------------------------------- helpers
-def sample_range(bits_stored: int, signed: bool) -> tuple[int, int]:
-    """Smallest and largest value representable in ``bits_stored`` bits."""
-    if signed:
-        return -(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1
-    return 0, (1 << bits_stored) - 1
-
-
-def bits_used(lo: int, hi: int, signed: bool) -> int:
-    """The fewest bits that hold every value in [lo, hi] (sign bit included when signed)."""
-    if signed:
-        b = 2
-        while not (-(1 << (b - 1)) <= lo and hi <= (1 << (b - 1)) - 1):
-            b += 1
-        return b
-    return max(1, int(hi).bit_length())
-
-
-def samples_crc32(arr: np.ndarray) -> int:
-    """CRC-32 of ``arr``'s samples in C order, little-endian (the header's sample checksum)."""
-    le = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
-    return zlib.crc32(le.data)
-
-
 def _as_frcs(arr: np.ndarray, photometric: str | None) -> tuple[np.ndarray, int, int]:
     """View ``arr`` as (frames, rows, cols, samples); return it, the layout and photometric."""
     pm = None

@@ -137,7 +137,8 @@ def against_mic(a: np.ndarray, bits: int, qualities: tuple[int, ...] = (2, 6, 10
     import mic
     import mic.lossy as lossy
     from mic.entropy import escape_bits, information_bits
-    from mic.quant import split_escapes, zigzag
+    from mic.bitstream.varint import zigzag_array
+    from mic.quant import split_escapes
 
     lm = lossy.load_model("cnn")
     half = lm.ybank.tables.half
@@ -151,7 +152,7 @@ def against_mic(a: np.ndarray, bits: int, qualities: tuple[int, ...] = (2, 6, 10
                 t = np.asarray(tab, np.int32)
                 sym, esc = split_escapes(q.astype(np.int32), t, half)
                 got["bits"] = got.get("bits", 0.0) + information_bits(sym, t, lm.ybank) + \
-                    escape_bits(zigzag(esc))
+                    escape_bits(zigzag_array(esc, np.uint32))
             return q
         got["yhat"] = out = plain_run(self, counted, ll_mean, h16, ys, ll_table)
         return out

@@ -6,8 +6,9 @@ from hypothesis import given, settings, strategies as st
 
 from mic.quant import (
     merge_escapes, merge_escapes_np, quantize_residual, quantize_residual_np, scale_index,
-    scale_index_np, split_escapes, split_escapes_np, unzigzag, zigzag,
+    scale_index_np, split_escapes, split_escapes_np,
 )
+from mic.bitstream.varint import unzigzag, unzigzag_array, zigzag, zigzag_array
 from mic.quant.kernels import Q_CLAMP
 
 
@@ -61,6 +62,12 @@ def test_merge_detects_escape_count_mismatch():
 
 
 def test_zigzag_roundtrip():
+    """One zigzag (mic.bitstream.varint): arrays as the escape coder's uint32 and back to
+    int32, and the scalar pair agreeing with them."""
     v = np.array([0, -1, 1, -2, 2, 2**30, -2**30, 2**31 - 1, -2**31], np.int64).astype(np.int32)
-    assert zigzag(v[:5]).tolist() == [0, 1, 2, 3, 4]
-    assert np.array_equal(unzigzag(zigzag(v)), v)
+    u = zigzag_array(v, np.uint32)
+    assert u.dtype == np.uint32 and u[:5].tolist() == [0, 1, 2, 3, 4]
+    back = unzigzag_array(u, np.int32)
+    assert back.dtype == np.int32 and np.array_equal(back, v)
+    assert [zigzag(int(x)) for x in v] == u.tolist()
+    assert [unzigzag(int(x)) for x in u] == v.tolist()

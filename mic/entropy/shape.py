@@ -29,6 +29,7 @@ import struct
 
 import numpy as np
 
+from ..bitstream.varint import unzigzag, unzigzag_array, zigzag, zigzag_array
 from ..errors import MicFormatError, MicTruncatedError
 from .coder import (
     ModelBank, decode_escapes, decode_grouped, encode_escapes, encode_grouped, information_bits,
@@ -56,7 +57,7 @@ def geometric_tables() -> TableSet:
     from .tables import quantize_pmf
 
     half, flat, offsets = [], [], [0]
-    v = _unzz(np.arange(2 * HALF + 1)).astype(np.float64)  # the value of each zigzag code
+    v = unzigzag_array(np.arange(2 * HALF + 1), np.float64)  # the value of each zigzag code
     for centre, rhos in ((0.0, RHO), (1.0, RHO1)):
         for rho in rhos:
             p = np.append(rho ** np.abs(v - centre), rho ** (HALF + 1))
@@ -114,23 +115,13 @@ def _bank() -> ModelBank:
     return _BANK
 
 
-def _zz(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, np.int64)
-    return np.where(v >= 0, 2 * v, -2 * v - 1)
-
-
-def _unzz(u: np.ndarray) -> np.ndarray:
-    u = np.asarray(u, np.int64)
-    return np.where(u % 2 == 0, u // 2, -(u + 1) // 2)
-
-
 #: the table of :func:`encode_small` (decay 0.35: 0 costs about 1 bit, +-3 about 4.5)
 SMALL_TABLE = 3
 
 
 def small_bits(values: np.ndarray) -> float:
     """Ideal bits of :func:`encode_small` for ``values``."""
-    u = _zz(values).astype(np.int32)
+    u = zigzag_array(values).astype(np.int32)
     return information_bits(u, np.full(u.size, SMALL_TABLE, np.int32), _bank())
 
 
@@ -140,7 +131,7 @@ def encode_small(enc: object, values: np.ndarray) -> float:
     v = np.asarray(values, np.int64).reshape(-1)
     if v.size and np.abs(v).max() > HALF:
         raise ValueError(f"encode_small codes |v| <= {HALF}")
-    u = _zz(v).astype(np.int32)
+    u = zigzag_array(v).astype(np.int32)
     encode_grouped(enc, u, np.full(u.size, SMALL_TABLE, np.int32), _bank())
     return small_bits(v)
 
@@ -151,15 +142,7 @@ def decode_small(dec: object, n: int) -> np.ndarray:
     u = decode_grouped(dec, np.full(n, SMALL_TABLE, np.int32), _bank()).astype(np.int64)
     if u.size and u.max() > 2 * HALF:
         raise MicFormatError("corrupt small-integer symbol (escape)")
-    return _unzz(u)
-
-
-def _zz1(v: int) -> int:
-    return 2 * v if v >= 0 else -2 * v - 1
-
-
-def _unzz1(u: int) -> int:
-    return u // 2 if u % 2 == 0 else -(u + 1) // 2
+    return unzigzag_array(u)
 
 
 def transitions(mask: np.ndarray) -> list[np.ndarray]:
@@ -210,7 +193,7 @@ def _rows(tr: list[np.ndarray], cols: int):  # noqa: ANN202 - generator of codin
     prev = np.zeros(0, np.int64)
     prev_o = prev_r = None
     for cur in tr:
-        yield ("t", C_DN, _zz1(int(cur.size - prev.size)))
+        yield ("t", C_DN, zigzag(int(cur.size - prev.size)))
         if cur.size == 0:
             prev, prev_o, prev_r = cur, None, None
             continue
@@ -243,7 +226,7 @@ def _rows(tr: list[np.ndarray], cols: int):  # noqa: ANN202 - generator of codin
             pred = int(prev_o[pj]) if prev_o is not None else 0
             r[j] = o[j] - pred
             cls = _ctx(prev_r, pj)
-            u = _zz1(int(-r[j] if cls == C_RES_POS else r[j]))
+            u = zigzag(int(-r[j] if cls == C_RES_POS else r[j]))
             yield ("t", cls, u)
             if u >= ESC and cols > 1:
                 yield ("u", cols, int(cur[j]))
@@ -327,7 +310,7 @@ def decode_shape_at(buf: memoryview, pos: int, rows: int, cols: int) -> tuple[np
         u = rd.table(C_DN)
         if u >= ESC:
             u = int(decode_escapes(rd.dec, 1)[0]) + ESC
-        n = prev.size + _unzz1(u)
+        n = prev.size + unzigzag(u)
         if not 0 <= n <= cols:
             raise MicFormatError(f"corrupt shape stream: row {i} has {n} transitions")
         cur = np.zeros(n, np.int64)
@@ -366,7 +349,7 @@ def decode_shape_at(buf: memoryview, pos: int, rows: int, cols: int) -> tuple[np
                 cur[j] = rd.uniform(cols)
                 o[j] = cur[j] - prev[pj]
             else:
-                d = _unzz1(u)
+                d = unzigzag(u)
                 o[j] = (-d if cls == C_RES_POS else d) + pred
                 cur[j] = prev[pj] + o[j]
             r[j] = o[j] - pred

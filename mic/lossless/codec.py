@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..bitstream import CODER_RANGE32, Header
+from ..bitstream.varint import pack_uvarint, pack_uvarints, read_uvarint, unzigzag, zigzag
 from ..errors import MicFormatError, MicInputError, MicUnsupportedError
 from . import kernels as K
 
@@ -40,37 +41,14 @@ XFORM_NONE = 0
 XFORM_RCT = 1
 
 
-
-def _uv(*values: int) -> bytes:
-    """Unsigned LEB128 varints (7 bits a byte, low group first, high bit = more)."""
-    out = bytearray()
-    for v in values:
-        while v >= 0x80:
-            out.append((v & 0x7F) | 0x80)
-            v >>= 7
-        out.append(v)
-    return bytes(out)
-
-
-def _zz(v: int) -> int:
-    return 2 * v if v >= 0 else -2 * v - 1
-
-
 def _read_uv(buf: memoryview, pos: int) -> tuple[int, int]:
-    v = 0
-    for i in range(5):
-        if pos >= len(buf):
-            raise MicFormatError("lossless plane truncated inside a varint")
-        b = buf[pos]
-        pos += 1
-        v |= (b & 0x7F) << (7 * i)
-        if not b & 0x80:
-            return v, pos
-    raise MicFormatError("lossless plane: varint longer than 5 bytes")
+    """A plane field's varint (SPEC 5.2: at most 5 bytes, any form) and the position after it."""
+    return read_uvarint(buf, pos, "lossless plane", (1 << 35) - 1, max_bytes=5, shortest=False)
 
 
 def _plane_head(kind: int, lo: int, maxval: int | None = None) -> bytes:
-    return bytes((kind,)) + _uv(_zz(lo)) + (b"" if maxval is None else _uv(maxval))
+    tail = b"" if maxval is None else pack_uvarint(maxval)
+    return bytes((kind,)) + pack_uvarint(zigzag(lo)) + tail
 
 
 @lru_cache(maxsize=1)
@@ -144,7 +122,7 @@ def encode_plane(plane: np.ndarray) -> bytes:
 
     zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
     with_palette = b"".join((
-        _plane_head(PLANE_PALETTE, lo, maxval), _uv(hi - lo, len(zb)), zb,
+        _plane_head(PLANE_PALETTE, lo, maxval), pack_uvarints(hi - lo, len(zb)), zb,
         _encode_coded(x, maxval),
     ))
     plain = (plane - lo).astype(np.int32)
@@ -162,7 +140,7 @@ def _encode_coded(x: np.ndarray, maxval: int) -> bytes:
     # Large planes: 16x16 blocks may win (the class map costs less); keep the smaller stream.
     sizes = (BLOCK_LOG2, BLOCK_LOG2 + 1) if h * w > LARGE_PLANE else (BLOCK_LOG2,)
     words = min((_range_code(tokens, h, w, blog) for blog in sizes), key=lambda t: len(t[1]))
-    return b"".join((bytes((words[0],)), _uv(len(words[1]), nbits), words[1].tobytes(),
+    return b"".join((bytes((words[0],)), pack_uvarints(len(words[1]), nbits), words[1].tobytes(),
                      bits[:nbits].tobytes()))
 
 
@@ -194,7 +172,7 @@ def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray,
     need(1, "plane header")
     kind = buf[pos]
     zlo, pos = _read_uv(buf, pos + 1)
-    lo = (zlo >> 1) if not zlo & 1 else -((zlo + 1) >> 1)
+    lo = unzigzag(zlo)
     if not -(1 << 17) <= lo < (1 << 17):
         raise MicFormatError(f"lossless plane: offset {lo} out of range")
     if kind == PLANE_CONST:

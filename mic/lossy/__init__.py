@@ -62,7 +62,9 @@ from typing import Any
 import numpy as np
 
 from ..bitstream import CODER_RANGE32, Header
-from ..bitstream.varint import U32_MAX, pack_uvarint, read_uvarint
+from ..bitstream.samples import sample_range
+from ..bitstream.varint import U32_MAX, pack_uvarint, read_uvarint, unzigzag, unzigzag_array, \
+    zigzag, zigzag_array
 from ..errors import MicChecksumError, MicFormatError, MicInputError, MicTruncatedError, \
     MicUnsupportedError
 from ..models.registry import (
@@ -70,7 +72,7 @@ from ..models.registry import (
     model_name,
 )
 from ..models.wavelet import ALIGN, LEVELS, NBANDS
-from ..models.weights import load_tensors, registry
+from ..models.weights import generation, load_tensors, registry
 
 TAG_LMDL = b"LMDL"
 #: model_id u16, weights sha256 (32 bytes), table id u32, number of qualities u8
@@ -154,16 +156,6 @@ REGION = struct.Struct("<i")
 CRC32 = struct.Struct("<I")
 
 
-def _zz(v: int) -> int:
-    """Zigzag: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ..."""
-    return 2 * v if v >= 0 else -2 * v - 1
-
-
-def _unzz(u: int) -> int:
-    """Inverse of :func:`_zz`."""
-    return (u >> 1) ^ -(u & 1)
-
-
 def _fixed(st: struct.Struct, buf: Any, off: int, what: str) -> tuple[tuple, int]:
     """The fields of ``st`` at ``buf[off:]`` and the offset after them;
     :class:`MicTruncatedError` ``what`` when the buffer is shorter."""
@@ -200,7 +192,7 @@ class TileFields:
         return read_uvarint(buf, off, "lossy tile xform", U32_MAX)
 
     def pack_norm(self, lo: int, bits: int) -> bytes:
-        return pack_uvarint(_zz(lo)) + bytes((bits,)) if self.v2 else NORM.pack(lo, bits)
+        return pack_uvarint(zigzag(lo)) + bytes((bits,)) if self.v2 else NORM.pack(lo, bits)
 
     def read_norm(self, buf: Any, off: int) -> tuple[int, int, int]:
         """(lo, bits, offset after them)."""
@@ -214,12 +206,12 @@ class TileFields:
             raise MicTruncatedError(what) from None
         if off >= len(buf):
             raise MicTruncatedError(what)
-        return _unzz(u), buf[off], off + 1
+        return unzigzag(u), buf[off], off + 1
 
     def pack_plane(self, ll_mean: int, crc: int, n_words: int) -> bytes:
         if not self.v2:
             return PLANE.pack(ll_mean, crc, n_words)
-        return pack_uvarint(_zz(ll_mean)) + CRC32.pack(crc) + pack_uvarint(n_words)
+        return pack_uvarint(zigzag(ll_mean)) + CRC32.pack(crc) + pack_uvarint(n_words)
 
     def read_plane(self, buf: Any, off: int) -> tuple[int, int, int, int]:
         """(LL mean, symbols CRC-32, number of words, offset after them)."""
@@ -233,7 +225,7 @@ class TileFields:
             nw, off = read_uvarint(buf, off, "lossy plane word count", U32_MAX)
         except MicTruncatedError:
             raise MicTruncatedError(what) from None
-        return _unzz(u), crc, nw, off
+        return unzigzag(u), crc, nw, off
 
 
 #: a region record's word count meaning "the whole tile holds the value; no plane follows"
@@ -297,12 +289,16 @@ class LoadedModel:
         return float(np.exp(np.float32(self.log_gain[q].astype(np.float32).mean())))
 
 
+#: name -> loaded model, valid for the weights registry's generation ``_cache_gen``
 _cache: dict[str, LoadedModel] = {}
+_cache_gen = -1
+#: held while a model is looked up or loaded: each model is loaded once, by one thread
 _lock = threading.Lock()
 
 
 def clear_cache() -> None:
-    """Forget loaded models (after registering other weights)."""
+    """Forget loaded models (the next :func:`load_model` reads the weights again;
+    registering other weights does this by itself)."""
     with _lock:
         _cache.clear()
 
@@ -329,11 +325,20 @@ def qualities(model: str = DEFAULT_MODEL) -> list[int]:
 
 
 def load_model(name: str) -> LoadedModel:
-    """Load (once per process) the weights of model ``name``."""
+    """The weights of model ``name``, loaded once per process and registry generation
+    (:func:`mic.models.weights.generation`); thread-safe."""
+    global _cache_gen
     with _lock:
+        if _cache_gen != generation():
+            _cache.clear()
+            _cache_gen = generation()
         lm = _cache.get(name)
-        if lm is not None:
-            return lm
+        if lm is None:
+            lm = _cache[name] = _load(name)
+        return lm
+
+
+def _load(name: str) -> LoadedModel:
     mid = model_id(name)
     ent = registry().get(name)
     if ent is None:
@@ -371,8 +376,6 @@ def load_model(name: str) -> LoadedModel:
         lm.zbank = ModelBank(TableSet.from_tensors(t, "tab_z"))
     if "post.qout" in t:
         lm.post = PostFilter(t, "post")
-    with _lock:
-        _cache[name] = lm
     return lm
 
 
@@ -694,10 +697,10 @@ def _coded_bits(q: np.ndarray, tab: np.ndarray, bank) -> float:  # noqa: ANN001 
     """Ideal bits of the integer values ``q``, element i under table ``tab[i]`` of
     ``bank``: the symbols (escape symbol included) and the escape coding."""
     from ..entropy import escape_bits, information_bits
-    from ..quant import split_escapes, zigzag
+    from ..quant import split_escapes
 
     sym, esc = split_escapes(q, tab, bank.tables.half)
-    return information_bits(sym, tab, bank) + (escape_bits(zigzag(esc)) if esc.size else 0.0)
+    return information_bits(sym, tab, bank) + (escape_bits(zigzag_array(esc, np.uint32)) if esc.size else 0.0)
 
 
 def _ll_pred(v: np.ndarray, i: int, ll_mean: int) -> np.ndarray:
@@ -723,14 +726,12 @@ def _bits_each(q: np.ndarray, tab: np.ndarray, tables) -> np.ndarray:  # noqa: A
     (SPEC 6.3: the bit length k of zigzag(q) as Uniform(33), then k - 1 bits; frexp's
     exponent is that bit length, exactly, for these integers)."""
     from ..entropy import FREQ_BITS
-    from ..quant import zigzag
-
     half = tables.half[tab].astype(np.int64)
     inside = np.abs(q) <= half
     sym = np.where(inside, q + half, 2 * half + 1)
     bits = FREQ_BITS - np.log2(tables.flat[tables.offsets[tab] + sym].astype(np.float64))
     if not inside.all():
-        k = np.frexp(zigzag(q[~inside]).astype(np.float64))[1]
+        k = np.frexp(zigzag_array(q[~inside], np.uint32).astype(np.float64))[1]
         bits[~inside] += np.log2(33.0) + np.maximum(k - 1, 0)
     return bits
 
@@ -891,8 +892,6 @@ def choose_z_tables(zq: np.ndarray, lm: LoadedModel) -> tuple[np.ndarray, float]
 
 
 def _sample_range(header: Header) -> tuple[int, int]:
-    from ..codec import sample_range
-
     return sample_range(header.bits_stored, bool(header.signed))
 
 
@@ -1371,7 +1370,7 @@ class LossyTileEncoder:
         )
         from ..entropy.coder import uniform_encode
         from ..entropy.shape import encode_small
-        from ..quant import quantize_dq, quantize_rdo, quantize_residual, split_escapes, zigzag
+        from ..quant import quantize_dq, quantize_rdo, quantize_residual, split_escapes
 
         lm, qual, means = self.lm, self.quality, self.means
         ys, hp, wp, zq, zrec = self._front(x, plane)
@@ -1401,8 +1400,8 @@ class LossyTileEncoder:
                 self.information_bits += information_bits(zs, tab, bank)
                 zesc.append(e)
             zesc = np.concatenate(zesc)
-            encode_escapes(enc, zigzag(zesc))
-            self.information_bits += escape_bits(zigzag(zesc))
+            encode_escapes(enc, zigzag_array(zesc, np.uint32))
+            self.information_bits += escape_bits(zigzag_array(zesc, np.uint32))
             crc = zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes(), crc)
             h16 = lm.hs(zq.astype(np.float64), int(lm.zk[qual]))
         ll_mean = int(np.rint(ys[0].mean()))
@@ -1427,8 +1426,8 @@ class LossyTileEncoder:
                 q = quantize_residual(yv, mu.astype(np.float64))
             sym, esc = split_escapes(q, tab, lm.ybank.tables.half)
             encode_grouped(enc, sym, tab, lm.ybank)
-            encode_escapes(enc, zigzag(esc))
-            self.information_bits += information_bits(sym, tab, lm.ybank) + escape_bits(zigzag(esc))
+            encode_escapes(enc, zigzag_array(esc, np.uint32))
+            self.information_bits += information_bits(sym, tab, lm.ybank) + escape_bits(zigzag_array(esc, np.uint32))
             state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4").tobytes(), state["crc"])
             if record is not None and band >= 0:
                 record.append((band, q, tab))
@@ -1631,7 +1630,7 @@ class LossyTileDecoder:
         from ..entropy import decode_escapes, decode_grouped, new_decoder
         from ..entropy.coder import read_words, uniform_decode
         from ..entropy.shape import decode_small
-        from ..quant import merge_escapes, unzigzag
+        from ..quant import merge_escapes
 
         lm, qual = self.lm, self.quality
         ll_mean, crc, nw, off = self.fields.read_plane(buf, off)
@@ -1649,7 +1648,7 @@ class LossyTileDecoder:
         def merge(sym: np.ndarray, tab: np.ndarray, half: np.ndarray) -> np.ndarray:
             n_esc = int(np.count_nonzero(sym == 2 * half[tab] + 1))
             try:
-                return merge_escapes(sym, tab, half, unzigzag(decode_escapes(dec, n_esc)))
+                return merge_escapes(sym, tab, half, unzigzag_array(decode_escapes(dec, n_esc), np.int32))
             except ValueError as exc:
                 raise MicFormatError(f"corrupt lossy escapes: {exc}") from None
 
@@ -1670,7 +1669,7 @@ class LossyTileDecoder:
             zs = [decode_grouped(dec, np.full(size, t, np.int32), bank) for bank, t, _ in chans]
             n_esc = [int(np.count_nonzero(s == 2 * bank.tables.half[t] + 1))
                      for s, (bank, t, _) in zip(zs, chans)]
-            esc = unzigzag(decode_escapes(dec, sum(n_esc)))
+            esc = unzigzag_array(decode_escapes(dec, sum(n_esc)), np.int32)
             at = np.concatenate(([0], np.cumsum(n_esc)))
             try:
                 zq = np.stack([merge_escapes(s, np.full(size, t, np.int32), bank.tables.half,

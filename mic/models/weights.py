@@ -4,7 +4,8 @@
 the frozen-table id, its config and how it was trained.  Loading checks the sha256, so a
 damaged weights file is refused rather than silently decoding garbage.  Extra weights
 (e.g. a model just exported to another folder) can be added for this process with
-:func:`register_weights`.
+:func:`register_weights`; each change of the registry bumps :func:`generation`, which
+caches of loaded models (``mic.lossy.model``) compare, so nothing here imports them.
 
 >>> from mic.models.weights import registry
 >>> isinstance(registry(), dict)
@@ -24,6 +25,13 @@ WEIGHTS_DIR = Path(__file__).with_name("weights")
 REGISTRY_FILE = WEIGHTS_DIR / "models.json"
 
 _extra: dict[str, dict[str, Any]] = {}
+_generation = 0
+
+
+def generation() -> int:
+    """A counter bumped by every :func:`register_weights` and :func:`unregister_weights`:
+    a model loaded under another generation may be stale."""
+    return _generation
 
 
 def sha256_file(path: str | Path) -> str:
@@ -60,19 +68,17 @@ def register_weights(json_path: str | Path) -> list[str]:
     ents = _read_json(Path(json_path))
     if not ents:
         raise MicUnsupportedError(f"no models listed in {json_path}")
+    global _generation
     _extra.update(ents)
-    from ..lossy import clear_cache  # loaded models may be stale now
-
-    clear_cache()
+    _generation += 1  # loaded models may be stale now
     return sorted(ents)
 
 
 def unregister_weights() -> None:
     """Forget every :func:`register_weights` entry."""
+    global _generation
     _extra.clear()
-    from ..lossy import clear_cache
-
-    clear_cache()
+    _generation += 1
 
 
 def load_tensors(entry: dict[str, Any]) -> dict[str, Any]:

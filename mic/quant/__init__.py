@@ -15,9 +15,8 @@
 from .kernels import (
     dq_levels, dq_levels_np, dq_place, quantize_dq,
     merge_escapes, merge_escapes_np, quantize_rdo, quantize_residual, quantize_residual_np, scale_index,
-    scale_index_np, split_escapes, split_escapes_np, zigzag, unzigzag,
+    scale_index_np, split_escapes, split_escapes_np,
 )
 
 __all__ = ["dq_levels", "dq_levels_np", "dq_place", "quantize_dq", "quantize_residual", "quantize_rdo", "quantize_residual_np", "scale_index", "scale_index_np",
-           "split_escapes", "split_escapes_np", "merge_escapes", "merge_escapes_np",
-           "zigzag", "unzigzag"]
+           "split_escapes", "split_escapes_np", "merge_escapes", "merge_escapes_np"]

@@ -156,17 +156,6 @@ def merge_escapes_np(sym: np.ndarray, tab: np.ndarray, half: np.ndarray,
     return out.astype(np.int32)
 
 
-def zigzag(v: np.ndarray) -> np.ndarray:
-    """int32 -> uint32: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ..."""
-    v = np.asarray(v, np.int64)
-    return np.where(v >= 0, 2 * v, -2 * v - 1).astype(np.uint32)
-
-
-def unzigzag(u: np.ndarray) -> np.ndarray:
-    u = np.asarray(u, np.int64)
-    return np.where(u & 1, -(u >> 1) - 1, u >> 1).astype(np.int32)
-
-
 @nb.njit(cache=True, nogil=True)
 def _rdoq(y, mu, tab, half, offsets, flat, lam, out):  # pragma: no cover - numba
     for i in range(y.size):

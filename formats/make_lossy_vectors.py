@@ -170,7 +170,8 @@ def sources() -> list[dict]:
     # hyper-latent records (SPEC 6.9, xform flag 128), the default encoder: the radiograph
     # at quality 8 (channels about offsets), a CT crop where no channel pays (so no flag),
     # the vae on the radiograph, and the RGB ultrasound with the encoder's threshold off
-    # (ZREC_MIN_GAIN_BITS: records in every plane, used where they save any bits)
+    # (ZREC_MIN_GAIN_BITS, EncoderOptions.zrec_min_gain_bits: records in every plane,
+    # used where they save any bits)
     out.append({"name": "cnn_q8_cr_zadapt", "array": cr, "model": "cnn", "quality": 8,
                 "origin": "tests/data/cr_chest_u8.png, defaults (hyper-latent record on)"})
     out.append({"name": "cnn_q5_ct_zadapt", "array": ct[64:192, 64:192], "model": "cnn",
@@ -299,12 +300,10 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
 
 
 def encode_with(arr: np.ndarray, opts: dict, constants: dict) -> bytes:
-    """``mic.encode(arr, **opts)`` with the encoder-only constants of ``mic.lossy`` (choices
-    a decoder never needs, such as ``PASS_BIASES``) set as given for the call."""
-    from mic.lossy import encoder_constants
-
-    with encoder_constants(**constants):
-        return mic.encode(arr, **opts)
+    """``mic.encode(arr, **opts)`` with the encoder's tuned settings (choices a decoder
+    never needs, such as ``PASS_BIASES``) as given: the upper-case names of
+    :class:`mic.EncoderOptions` fields, as ``vectors.json`` records them."""
+    return mic.encode(arr, **opts, options=mic.EncoderOptions.from_settings(constants))
 
 
 def build() -> tuple[dict[str, bytes], dict, dict]:

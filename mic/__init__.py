@@ -15,6 +15,8 @@ NumPy/Numba (torch is only for training, ``mic train``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .codec import (
     DEFAULT_MAX_PIXELS, MicInfo, check, decode, encode, encode_target, info, verify,
 )
@@ -23,11 +25,26 @@ from .errors import (
     MicUnsupportedError, MicVersionError,
 )
 
+if TYPE_CHECKING:
+    from .lossy.enc_options import EncoderOptions
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # EncoderOptions lives with the lossy encoder, which `import mic` (and decoding) never
+    # imports: it is imported on first use
+    if name == "EncoderOptions":
+        from .lossy.enc_options import EncoderOptions
+
+        globals()[name] = EncoderOptions
+        return EncoderOptions
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "encode", "encode_target", "decode", "info", "check", "verify", "MicInfo",
-    "DEFAULT_MAX_PIXELS",
+    "EncoderOptions", "DEFAULT_MAX_PIXELS",
     "MicError", "MicFormatError", "MicTruncatedError", "MicChecksumError", "MicVersionError",
     "MicUnsupportedError", "MicLimitError", "MicInputError", "__version__",
 ]

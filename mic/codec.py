@@ -8,7 +8,7 @@ matching implementation from the header, never from global state.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -33,6 +33,9 @@ MAX_DIMENSION = 1 << 20
 FLAG_SAMPLE_CRC = 1  # header.flags bit 0: sample_crc32 is meaningful and checked
 
 _PHOTOMETRIC_BY_NAME = {v: k for k, v in PHOTOMETRIC_NAMES.items()}
+
+if TYPE_CHECKING:  # (imported when used: decoding never imports the lossy encoder)
+    from .lossy.enc_options import EncoderOptions
 
 
 class TileEncoder(Protocol):
@@ -153,7 +156,8 @@ def encode(
     photometric: str | None = None,
     tile: int | tuple[int, int] | None = None,
     stream_version: int = VERSION_MAJOR,
-    **options: Any,
+    options: EncoderOptions | None = None,
+    **choices: Any,
 ) -> bytes:
     """Encode an image, a stack of frames or an RGB image to a .mic stream.
 
@@ -176,10 +180,11 @@ def encode(
         recorded in the stream and returned by :func:`info`.
     tile:
         Code each frame as independent tiles of this size (int or (rows, cols)).
-        ``None`` codes each frame whole (lossless) or, lossy, codes a frame larger
-        than 512 both in 512 x 512 tiles and in the fewest even tiles of at most 2048
-        a side and keeps the stream of lower rate + lambda * distortion
-        (:func:`mic.lossy.tilings`; about twice the encode time of a fixed ``tile``).
+        ``None`` (unless ``options`` name a tile) codes each frame whole (lossless) or,
+        lossy, codes a frame larger than 512 both in 512 x 512 tiles and in the fewest
+        even tiles of at most 2048 a side and keeps the stream of lower rate + lambda *
+        distortion (:func:`mic.lossy.tilings`; about twice the encode time of a fixed
+        ``tile``).
     stream_version:
         The stream's major version: 2 (default), the compact layout (header fields,
         segment lengths, tile numbers and a lossy tile's fields as varints: about 30
@@ -188,7 +193,14 @@ def encode(
         samples are the same in both; lossy v2 tiles may also carry tools v1 cannot
         (restoration classes split by direction, SPEC 6.7).
     options:
-        Mode-specific options (e.g. ``model="cnn"`` for lossy).
+        A :class:`mic.EncoderOptions`: every choice of the lossy encoder (model, tools,
+        tuned settings) and the tile size, as one value; ``None``: the defaults.  For
+        lossless coding (``quality=None``) it may choose only the tile.
+    choices:
+        The lossy encoder's choices as keywords, e.g. ``model="vae"``, ``dq=False``,
+        ``regions=False`` (the fields of :class:`mic.EncoderOptions`).  They fill in the
+        fields ``options`` leave at their defaults; one that contradicts a value
+        ``options`` set, or an unknown name, is a :class:`MicInputError`.
 
     Returns
     -------
@@ -237,6 +249,14 @@ def encode(
                 f"values span [{lo}, {hi}], which needs {used} bits, more than "
                 f"bits_stored={bits_stored}"
             )
+    if options is not None:
+        from .lossy.enc_options import EncoderOptions
+
+        if not isinstance(options, EncoderOptions):
+            raise MicInputError(f"options must be a mic.EncoderOptions, got {options!r}")
+        if tile is not None:
+            options = options.with_choices(tile=tile)
+        tile = options.tile
     th, tw = _tile_arg(tile)
     f, r, c, s = v.shape
     header = Header(
@@ -248,7 +268,12 @@ def encode(
     if quality is None:
         from .lossless import LosslessTileEncoder
 
-        encoder = LosslessTileEncoder(header, **options)
+        if choices:
+            raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(choices))}")
+        if options is not None and not options.only_tile():
+            raise MicInputError("options choose lossy encoder settings, but quality=None "
+                                "codes losslessly (whose only choice is the tile)")
+        encoder = LosslessTileEncoder(header)
         header.flags |= FLAG_SAMPLE_CRC
         header.sample_crc32 = samples_crc32(array)
     else:
@@ -256,14 +281,16 @@ def encode(
             raise MicInputError(f"quality must be None (lossless) or an int, got {quality!r}")
         header.mode = MODE_LOSSY
         try:
-            from .lossy import LossyTileEncoder
+            from .lossy.enc_options import EncoderOptions
+            from .lossy.enc_tile import LossyTileEncoder
         except ImportError as exc:
             raise MicUnsupportedError(
                 f"the lossy mode needs safetensors ({exc}); pip install safetensors"
             ) from None
+        opts = (options or EncoderOptions()).with_choices(**choices)
         if tile is None:
-            return _encode_lossy_best_tiling(v, header, int(quality), options)
-        lossy = LossyTileEncoder(header, int(quality), **options)
+            return _encode_lossy_best_tiling(v, header, int(quality), opts)
+        lossy = LossyTileEncoder(header, int(quality), opts)
         lossy.plan(v)
         encoder = lossy
     return _assemble(v, header, encoder)
@@ -283,17 +310,17 @@ def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder) -> bytes:
 
 
 def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
-                              options: dict[str, Any]) -> bytes:
+                              options: EncoderOptions) -> bytes:
     """Lossy, no tile size given: code ``v`` with each of :func:`mic.lossy.tilings` and
     keep the stream of lowest rate + lambda * distortion (an encoder choice; the header
     records the tiles).  A frame of at most 512 a side has one candidate."""
-    from .lossy import LossyTileEncoder, tilings
+    from .lossy.enc_tile import LossyTileEncoder, tilings
 
     shapes = tilings(header.rows, header.cols)
     best: tuple[float, bytes] | None = None
     for th, tw in shapes:
         h = replace(header, tile_rows=th, tile_cols=tw)
-        enc = LossyTileEncoder(h, quality, **options)
+        enc = LossyTileEncoder(h, quality, options)
         enc.plan(v)
         blob = _assemble(v, h, enc)
         if len(shapes) == 1:
@@ -330,7 +357,8 @@ def encode_target(
     are searched by bisection (about log2(Q) + 1 encodes), assuming rate and PSNR grow
     with quality.  A target no quality can meet raises :class:`MicInputError` naming
     the closest value reached (for PSNR beyond the model, code losslessly).
-    Other keyword arguments go to :func:`encode`.
+    Other keyword arguments go to :func:`encode` (``options=`` included; without
+    ``model`` the options' model is used).
 
     Example
     -------
@@ -345,9 +373,9 @@ def encode_target(
     target = float(psnr if psnr is not None else bpp)  # type: ignore[arg-type]
     if not np.isfinite(target) or target <= 0:
         raise MicInputError(f"target must be a positive finite number, got {target!r}")
-    from .lossy import DEFAULT_MODEL, qualities
+    from .lossy.model import DEFAULT_MODEL, qualities
 
-    name = model or DEFAULT_MODEL
+    name = model or getattr(kwargs.get("options"), "model", DEFAULT_MODEL)
     qs = qualities(name)
     if not qs:
         raise MicUnsupportedError(f"no weights for lossy model {name!r} in this build")
@@ -416,7 +444,7 @@ def _decoder_for(header: Header, stream: Any) -> TileDecoder:
         return LosslessTileDecoder(header, stream)
     if header.mode == MODE_LOSSY:
         try:
-            from .lossy import LossyTileDecoder
+            from .lossy.dec_tile import LossyTileDecoder
         except ImportError as exc:
             raise MicUnsupportedError(
                 f"this stream is lossy (model id {header.model_id}); decoding it needs "

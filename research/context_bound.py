@@ -136,6 +136,7 @@ def against_mic(a: np.ndarray, bits: int, qualities: tuple[int, ...] = (2, 6, 10
     """(quality, cnn detail bits, serial adaptive bits) on the cnn's own quantised subbands."""
     import mic
     import mic.lossy as lossy
+    from mic.lossy.passes import Planes
     from mic.entropy import escape_bits, information_bits
     from mic.bitstream.varint import zigzag_array
     from mic.quant import split_escapes
@@ -143,9 +144,9 @@ def against_mic(a: np.ndarray, bits: int, qualities: tuple[int, ...] = (2, 6, 10
     lm = lossy.load_model("cnn")
     half = lm.ybank.tables.half
     got: dict[str, object] = {}
-    plain_run = lossy._Planes.run
+    plain_run = Planes.run
 
-    def run(self, coder, ll_mean, h16, ys=None, ll_table=None):  # noqa: ANN001, ANN202
+    def run(self, coder, ll_mean, h16, ys=None, ll_table=None, *more):  # noqa: ANN001, ANN202
         def counted(yv, mu, tab, band):  # noqa: ANN001, ANN202
             q = coder(yv, mu, tab, band)
             if band >= 1:
@@ -154,10 +155,10 @@ def against_mic(a: np.ndarray, bits: int, qualities: tuple[int, ...] = (2, 6, 10
                 got["bits"] = got.get("bits", 0.0) + information_bits(sym, t, lm.ybank) + \
                     escape_bits(zigzag_array(esc, np.uint32))
             return q
-        got["yhat"] = out = plain_run(self, counted, ll_mean, h16, ys, ll_table)
+        got["yhat"] = out = plain_run(self, counted, ll_mean, h16, ys, ll_table, *more)
         return out
 
-    lossy._Planes.run = run
+    Planes.run = run
     try:
         res = []
         for q in qualities:
@@ -166,7 +167,7 @@ def against_mic(a: np.ndarray, bits: int, qualities: tuple[int, ...] = (2, 6, 10
             res.append((q, float(got["bits"]), serial_bits(got["yhat"])))  # type: ignore[arg-type]
         return res
     finally:
-        lossy._Planes.run = plain_run
+        Planes.run = plain_run
 
 
 def main() -> None:

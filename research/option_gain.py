@@ -10,11 +10,12 @@ sample, model cnn, six qualities: ``regions`` (constant regions, SPEC 6.6), ``ad
     .venv/bin/python research/option_gain.py /path/to/corpus/train means [per_source]
     .venv/bin/python research/option_gain.py /path/to/corpus/train dq [per_source]
     .venv/bin/python research/option_gain.py /path/to/corpus/train zadapt [per_source]
-    .venv/bin/python research/option_gain.py /path/to/corpus/train RESTORE_DIRECTIONS
+    .venv/bin/python research/option_gain.py /path/to/corpus/train restore_directions
 
-An upper-case name is an encoder constant of ``mic.lossy`` (set True / False for the
-call) rather than an ``encode`` option: ``RESTORE_DIRECTIONS`` (direction classes of the
-restoration filter, stream version 2, SPEC 6.7).
+Any on/off field of :class:`mic.EncoderOptions` may be named, the tuned settings beside the
+``encode`` options: ``restore_directions`` (direction classes of the restoration filter,
+stream version 2, SPEC 6.7; also accepted as ``RESTORE_DIRECTIONS``, its name when it was
+a module constant of ``mic.lossy``), ``pass_biases``, ``long_model_segment``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import dataclasses
+
 import numpy as np
 
 import mic
@@ -30,26 +33,21 @@ from mic.eval.bdrate import bd_rate
 from train_sample import rate_psnr, sample_images
 
 QUALITIES = (0, 2, 4, 6, 8, 10)
-OPTIONS = ("regions", "adapt", "restore", "means", "dq", "zadapt", "zopt")
-CONSTANTS = ("RESTORE_DIRECTIONS",)
+#: the on/off fields of mic.EncoderOptions (the encode options and the boolean settings)
+OPTIONS = tuple(f.name for f in dataclasses.fields(mic.EncoderOptions) if f.type == "bool")
 
 
 def encode_with(a: np.ndarray, q: int, bits: int, option: str, on: bool) -> bytes:
-    """``mic.encode`` at quality ``q`` with ``option`` (an encode option, or one of
-    CONSTANTS of ``mic.lossy``) on or off."""
-    if option not in CONSTANTS:
-        return mic.encode(a, quality=q, bits_stored=bits, **{option: on})
-    from mic.lossy import encoder_constants
-
-    with encoder_constants(**{option: on}):
-        return mic.encode(a, quality=q, bits_stored=bits)
+    """``mic.encode`` at quality ``q`` with ``option`` (an on/off field of
+    :class:`mic.EncoderOptions`) on or off."""
+    return mic.encode(a, quality=q, bits_stored=bits, options=mic.EncoderOptions(**{option: on}))
 
 
 def main(argv: list[str]) -> None:
     split, option = Path(argv[0]), argv[1]
-    if option not in OPTIONS + CONSTANTS:
-        raise SystemExit(f"option must be one of {', '.join(OPTIONS + CONSTANTS)}, "
-                         f"not {option!r}")
+    option = option.lower() if option.isupper() else option
+    if option not in OPTIONS:
+        raise SystemExit(f"option must be one of {', '.join(OPTIONS)}, not {option!r}")
     per_source = int(argv[2]) if len(argv) > 2 else 1
     bds: dict[str, list[float]] = {}
     for row, a, bits in sample_images(split, per_source=per_source):

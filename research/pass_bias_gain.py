@@ -1,5 +1,5 @@
 """BD-rate of per-pass table biases (SPEC 6.4, xform flag 32) against per-band ones
-(``mic.lossy.PASS_BIASES = False``), default encoder otherwise, model cnn, on a train-split
+(``mic.EncoderOptions(pass_biases=False)``), default encoder otherwise, model cnn, on a train-split
 sample (one image per source, cropped to 512), six qualities.
 
     .venv/bin/python research/pass_bias_gain.py /path/to/corpus/train
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-import mic.lossy as lossy
+import mic
 from mic.eval.bdrate import bd_rate
 from train_sample import rd_curve, sample_images
 
@@ -24,9 +24,8 @@ def main(argv: list[str]) -> None:
     for row, a, bits in sample_images(Path(argv[0]), max_side=512):
         curves = {}
         for on in (False, True):
-            lossy.PASS_BIASES = on
-            curves[on] = rd_curve(a, bits, QUALITIES)
-        lossy.PASS_BIASES = True
+            curves[on] = rd_curve(a, bits, QUALITIES,
+                                  options=mic.EncoderOptions(pass_biases=on))
         bd = bd_rate(*zip(*curves[False]), *zip(*curves[True]))
         bds.append(bd)
         print(f"{row['modality']:3s} {row['source'][:30]:30s} {a.shape[0]:5d}x{a.shape[1]:<5d} "

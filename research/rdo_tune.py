@@ -1,4 +1,5 @@
-"""Tune the encoder's RD-rounding Lagrangian scale (``mic.lossy.RDO_LAMBDA_SCALE``) on the
+"""Tune the encoder's RD-rounding Lagrangian scale (``mic.EncoderOptions.rdo_lambda_scale``,
+once ``mic.lossy.RDO_LAMBDA_SCALE``) on the
 corpus **train** split: BD-rate (PSNR) of each scale against plain rounding, per image.
 
     .venv/bin/python research/rdo_tune.py /path/to/corpus/train [--model cnn] [--scales 1,1.4,2]
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import mic
-import mic.lossy as lossy
+from mic.lossy import qualities
 from mic.eval.bdrate import bd_rate
 from train_sample import rate_psnr, sample_images
 
@@ -23,10 +24,11 @@ SOURCES = ("fnndsc_abdomen", "tcga_luad_kmader", "fnndsc_adi_brain", "uih_t1_3d"
            "pylibjpeg_cr_kakadu", "fodicom_mg2", "mhh_covid_cxr8bit")
 
 
-def curve(a: np.ndarray, bits: int, model: str, rdo: bool) -> np.ndarray:
+def curve(a: np.ndarray, bits: int, model: str, rdo: bool, scale: float = 1.0) -> np.ndarray:
     out = []
-    for q in lossy.qualities(model):
-        blob = mic.encode(a, quality=q, model=model, bits_stored=bits, rdo=rdo)
+    options = mic.EncoderOptions(model=model, rdo=rdo, rdo_lambda_scale=scale)
+    for q in qualities(model):
+        blob = mic.encode(a, quality=q, bits_stored=bits, options=options)
         out.append(rate_psnr(8 * len(blob), a, mic.decode(blob), bits))
     return np.array(out)
 
@@ -38,20 +40,15 @@ def main() -> None:
     ap.add_argument("--scales", default="1,1.4,2")
     args = ap.parse_args()
     scales = [float(s) for s in args.scales.split(",")]
-    keep = lossy.RDO_LAMBDA_SCALE
     res: dict[float, list[float]] = {s: [] for s in scales}
-    try:
-        for r, a, bits in sample_images(args.data, sources=SOURCES):
-            base = curve(a, bits, args.model, rdo=False)
-            cells = []
-            for s in scales:
-                lossy.RDO_LAMBDA_SCALE = s
-                c = curve(a, bits, args.model, rdo=True)
-                res[s].append(bd_rate(base[:, 0], base[:, 1], c[:, 0], c[:, 1]))
-                cells.append(f"x{s:g} {100 * res[s][-1]:+5.1f} %")
-            print(f"{r['source']:22s} " + "  ".join(cells), flush=True)
-    finally:
-        lossy.RDO_LAMBDA_SCALE = keep
+    for r, a, bits in sample_images(args.data, sources=SOURCES):
+        base = curve(a, bits, args.model, rdo=False)
+        cells = []
+        for s in scales:
+            c = curve(a, bits, args.model, rdo=True, scale=s)
+            res[s].append(bd_rate(base[:, 0], base[:, 1], c[:, 0], c[:, 1]))
+            cells.append(f"x{s:g} {100 * res[s][-1]:+5.1f} %")
+        print(f"{r['source']:22s} " + "  ".join(cells), flush=True)
     print("mean vs plain rounding: " + "  ".join(f"x{s:g} {100 * np.mean(v):+5.1f} %"
                                                  for s, v in res.items()))
 

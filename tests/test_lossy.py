@@ -17,7 +17,7 @@ from mic.bitstream.varint import read_uvarint  # noqa: E402
 import mic.lossy as lossy_mod  # noqa: E402
 from mic.lossy import LMDL, LMDS, PLANE, available_models, qualities  # noqa: E402
 from mic.models.wcm import WaveletModel  # noqa: E402
-from mic.models.weights import register_weights, unregister_weights  # noqa: E402
+from mic.models.weights import register_weights, registry, unregister_weights  # noqa: E402
 from mic_test_helpers import load_forge, tile_payloads  # noqa: E402
 from mic.train.export import export_model  # noqa: E402
 
@@ -216,16 +216,16 @@ def test_symbol_desync_is_a_checksum_error():
 
 
 @pytest.mark.parametrize("long_form", [False, True])
-def test_unknown_model_id_and_weights_hash_are_named(monkeypatch, long_form):
-    monkeypatch.setattr(lossy_mod, "LONG_MODEL_SEGMENT", long_form)
+def test_unknown_model_id_and_weights_hash_are_named(long_form):
     tag, form = (b"LMDL", LMDL) if long_form else (b"LMDS", LMDS)
-    blob = mic.encode(ct_like(32, 32), quality=1)
+    blob = mic.encode(ct_like(32, 32), quality=1,
+                      options=mic.EncoderOptions(long_model_segment=long_form))
     header, _ = unpack_header(blob)
     segs = segments(blob)
     j = next(k for k, (t, _) in enumerate(segs) if t == tag)
     assert not any(t == (b"LMDS" if long_form else b"LMDL") for t, _ in segs)
     mid, sha, tid, nq = form.unpack(segs[j][1][:form.size])
-    assert len(sha) == form.size - 7 and bytes.fromhex(lossy_mod.registry()["cnn"]["sha256"]
+    assert len(sha) == form.size - 7 and bytes.fromhex(registry()["cnn"]["sha256"]
                                                        ).startswith(sha)
 
     def with_id(new_id: int) -> bytes:
@@ -260,11 +260,10 @@ def test_unknown_model_id_and_weights_hash_are_named(monkeypatch, long_form):
         mic.decode(rebuild(header, s2))
 
 
-def test_short_model_segment_saves_24_bytes(monkeypatch):
+def test_short_model_segment_saves_24_bytes():
     a = ct_like(64, 64)
     short = mic.encode(a, quality=0)
-    monkeypatch.setattr(lossy_mod, "LONG_MODEL_SEGMENT", True)
-    long = mic.encode(a, quality=0)
+    long = mic.encode(a, quality=0, options=mic.EncoderOptions(long_model_segment=True))
     assert len(long) - len(short) == LMDL.size - LMDS.size == 24
     assert np.array_equal(mic.decode(short), mic.decode(long))
 

@@ -14,7 +14,9 @@ pytest.importorskip("safetensors")
 import mic  # noqa: E402
 import mic.lossy as lossy  # noqa: E402
 from mic.io import read_image  # noqa: E402
-from mic.lossy import XFORM_BIAS  # noqa: E402
+from mic.lossy import XFORM_BIAS, enc_tile  # noqa: E402
+from mic.lossy.enc_rdo import best_biases  # noqa: E402
+from mic.models.wavelet import NBANDS  # noqa: E402
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
 from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads  # noqa: E402,E501
 
@@ -62,11 +64,11 @@ def test_out_of_range_biases_are_refused(monkeypatch):
     a, _ = read_image(DATA / "cr_chest_u8.png")
 
     def forced(record, lm, per_pass=False):  # noqa: ARG001
-        b = np.zeros(lossy.NBANDS, np.int64)
+        b = np.zeros(NBANDS, np.int64)
         b[4] = lossy.BIAS_MAX + 2  # codable by the small-integer table, invalid as a bias
         return b, 1e9
 
-    monkeypatch.setattr(lossy, "_best_biases", forced)
+    monkeypatch.setattr(enc_tile, "best_biases", forced)
     monkeypatch.setattr(lossy.LossyTileEncoder, "_encode_planes",
                         _always_second(lossy.LossyTileEncoder._encode_planes))
     blob = mic.encode(a, quality=3)
@@ -79,7 +81,7 @@ def _always_second(method):  # noqa: ANN001
     """_encode_planes that keeps the biased coding whatever its size."""
     def run(self, xs, recon, bias):  # noqa: ANN001
         if isinstance(bias, str):
-            bias = [lossy._best_biases([], self.lm)[0] for _ in xs]
+            bias = [enc_tile.best_biases([], self.lm)[0] for _ in xs]  # (as patched)
         return method(self, xs, recon, bias)
     return run
 
@@ -102,7 +104,7 @@ def test_cli_no_adapt(tmp_path):
 
 
 def test_per_pass_biases_split_anchors_from_non_anchors():
-    """_best_biases(per_pass=True): a detail band's first recorded pass (anchors) sets
+    """best_biases(per_pass=True): a detail band's first recorded pass (anchors) sets
     entry b, its second (non-anchors) entry 15 + b; band 0 has one pass."""
     lm = lossy.load_model("cnn")
     rng = np.random.default_rng(3)
@@ -110,22 +112,21 @@ def test_per_pass_biases_split_anchors_from_non_anchors():
     wide = np.rint(rng.normal(0, 3.0, 4000)).astype(np.int32)  # wants a larger scale
     narrow = np.rint(rng.normal(0, 0.5, 4000)).astype(np.int32)  # wants a smaller one
     record = [(0, narrow, tab), (5, wide, tab), (5, narrow, tab)]
-    per_band, saved_band = lossy._best_biases(record, lm)
-    per_pass, saved_pass = lossy._best_biases(record, lm, per_pass=True)
-    assert per_band.size == lossy.NBANDS and per_pass.size == lossy.NPASS_BIAS
+    per_band, saved_band = best_biases(record, lm)
+    per_pass, saved_pass = best_biases(record, lm, per_pass=True)
+    assert per_band.size == NBANDS and per_pass.size == lossy.NPASS_BIAS
     assert per_pass[0] == per_band[0]  # band 0: one pass either way
-    assert per_pass[5] > per_band[5] > per_pass[lossy.NBANDS - 1 + 5]
+    assert per_pass[5] > per_band[5] > per_pass[NBANDS - 1 + 5]
     assert saved_pass > saved_band
 
 
-def test_encoder_chooses_per_pass_biases_where_they_pay_and_both_decode(monkeypatch):
+def test_encoder_chooses_per_pass_biases_where_they_pay_and_both_decode():
     a, _ = read_image(DATA.parent.parent / "mic" / "data" / "ct_abdomen.png")
     # (zopt off: measured on the hyper-latents as analysed; with zopt's choice on this
     # image the per-band stream happens to be 34 bytes (0.2 %) smaller)
     per_pass = mic.encode(a, quality=6, zopt=False)
     assert xforms(per_pass)[0] & lossy.XFORM_PASS_BIAS
-    monkeypatch.setattr(lossy, "PASS_BIASES", False)
-    per_band = mic.encode(a, quality=6, zopt=False)
+    per_band = mic.encode(a, quality=6, zopt=False, options=mic.EncoderOptions(pass_biases=False))
     assert xforms(per_band)[0] & XFORM_BIAS and not xforms(per_band)[0] & lossy.XFORM_PASS_BIAS
     assert len(per_pass) < len(per_band)
     for blob in (per_pass, per_band):

@@ -15,8 +15,11 @@ pytest.importorskip("safetensors")
 
 import mic  # noqa: E402
 import mic.lossy as lossy  # noqa: E402
+import mic.lossy.enc_tile  # noqa: E402,F401
 from mic.io import read_image  # noqa: E402
-from mic.lossy import PRED_ONE, XFORM_MEANS, anchor_pairs, fit_predictor  # noqa: E402
+from mic.lossy import PRED_ONE, XFORM_MEANS  # noqa: E402
+from mic.lossy.enc_rdo import fit_predictor  # noqa: E402
+from mic.lossy.passes import anchor_pairs, checker  # noqa: E402
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
 from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads  # noqa: E402,E501
 
@@ -41,8 +44,8 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
 def test_anchor_pairs_are_the_mirrored_neighbours(h, w, seed):
     """H = left + right, V = up + down with a[-1] = a[1] at the borders; only anchors."""
     rng = np.random.default_rng(seed)
-    out = np.where(lossy._checker(h, w), rng.integers(-50, 50, (h, w)), 0)
-    ii, jj = np.nonzero(~lossy._checker(h, w))
+    out = np.where(checker(h, w), rng.integers(-50, 50, (h, w)), 0)
+    ii, jj = np.nonzero(~checker(h, w))
     got = anchor_pairs(out, ii, jj)
     pad = np.pad(out, 1, mode="reflect")
     for n, (i, j) in enumerate(zip(ii, jj)):
@@ -76,14 +79,14 @@ def test_fit_recovers_the_weights_and_declines_noise():
 def test_means_decode_and_save_bits_on_a_real_ct(quality, monkeypatch):
     a = ct()
     used = []
-    fit = lossy.fit_predictor
+    fit = fit_predictor
 
     def spy(*args):  # noqa: ANN002, ANN202
         w = fit(*args)
         used.append(w is not None)
         return w
 
-    monkeypatch.setattr(lossy, "fit_predictor", spy)
+    monkeypatch.setattr(lossy.enc_tile, "fit_predictor", spy)
     on = mic.encode(a, quality=quality, regions=False, adapt=False, restore=False)
     monkeypatch.undo()
     off = mic.encode(a, quality=quality, regions=False, adapt=False, restore=False, means=False)

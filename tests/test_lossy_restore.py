@@ -18,10 +18,9 @@ pytest.importorskip("safetensors")
 import mic  # noqa: E402
 from mic import lossy  # noqa: E402
 from mic.io import read_image  # noqa: E402
-from mic.lossy import restore  # noqa: E402
-from mic.lossy.restore import (  # noqa: E402
-    COEF_MAX, HEAD, ChannelFilter, apply_filters, fit_filters, pack_record, parse_record,
-)
+from mic.lossy import enc_restore, restore  # noqa: E402
+from mic.lossy.enc_restore import fit_filters, pack_record  # noqa: E402
+from mic.lossy.restore import COEF_MAX, HEAD, ChannelFilter, apply_filters, parse_record  # noqa: E402,E501
 from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads  # noqa: E402,E501
 
 DATA = Path(__file__).parent / "data"
@@ -133,7 +132,7 @@ def test_directional_record_round_trip(case):
     assert off == len(rec)
     for a, b in zip(filters, back, strict=True):
         assert _same(a, b) and (a is None or a.dirs == b.dirs)
-    if restore.uses_directions(filters):
+    if enc_restore.uses_directions(filters):
         with pytest.raises(ValueError):
             pack_record(filters)  # the plain syntax cannot say it
 
@@ -145,7 +144,7 @@ def test_direction_classes_follow_the_edges():
     cols = rows.T.copy()
     diag = ((xx + yy) % 4 < 2).astype(np.int64) * 50  # stripes along the anti-diagonal
     anti = ((xx - yy) % 4 < 2).astype(np.int64) * 50
-    d = restore._directions
+    d = restore.direction_classes
     assert (d(flat) == 0).all()
     assert (d(rows)[4:-4, 4:-4] == 2).all() and (d(cols)[4:-4, 4:-4] == 1).all()
     assert (d(diag)[4:-4, 4:-4] == 3).all() and (d(anti)[4:-4, 4:-4] == 4).all()
@@ -177,7 +176,7 @@ def test_directional_fit_is_applied_exactly():
                                               ([0] * 5, 2, "unused"),
                                               ([0] * 5, 6, "shared filters")])
 def test_directional_record_errors(index, nf, match):
-    from mic.lossy.restore import _BitWriter
+    from mic.lossy.enc_restore import _BitWriter
 
     bw = _BitWriter()
     bw.u(1, 1)  # on

@@ -14,7 +14,8 @@ pytest.importorskip("safetensors")
 import mic  # noqa: E402
 import mic.lossy as lossy  # noqa: E402
 from mic.io import read_image  # noqa: E402
-from mic.lossy import XFORM_ZTAB, ZOFF_MAX, choose_z_tables  # noqa: E402
+from mic.lossy import XFORM_ZTAB, ZOFF_MAX  # noqa: E402
+from mic.lossy.enc_rdo import choose_z_tables  # noqa: E402
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
 from mic_test_helpers import cli_xforms_with_and_without, tile_payloads  # noqa: E402
 
@@ -33,7 +34,7 @@ def test_choice_takes_offset_channels_and_leaves_typical_ones():
     zq[5] = -4 + (rng.random((16, 16)) < 0.1)
     zq[9] = 40  # beyond the largest offset: coded about 15 with a wider table, or left
     rec, gain = choose_z_tables(zq, lm)
-    assert gain > lossy.ZREC_MIN_GAIN_BITS  # 256 values of channel 3 alone save more
+    assert gain > mic.EncoderOptions().zrec_min_gain_bits  # 256 values of channel 3 alone save more
     assert rec.shape == (n, 3) and set(rec[:, 0].tolist()) <= {0, 1}
     assert tuple(rec[3]) == (1, 7, rec[3, 2]) and rec[5, 0] == 1 and rec[5, 1] == -4
     assert np.all(np.abs(rec[:, 1]) <= ZOFF_MAX)
@@ -69,10 +70,10 @@ def test_ae_never_carries_the_flag():
     assert not any(t[0] & XFORM_ZTAB for t in tile_payloads(blob))
 
 
-def test_rgb_and_tiles(monkeypatch):
-    monkeypatch.setattr(lossy, "ZREC_MIN_GAIN_BITS", -1e9)  # records in every tile
+def test_rgb_and_tiles():
     rgb, _ = read_image(DATA / "us_breast_rgb.png")
-    blob = mic.encode(rgb, quality=2, tile=128, zopt=False)
+    forced = mic.EncoderOptions(zrec_min_gain_bits=-1e9)  # records in every tile
+    blob = mic.encode(rgb, quality=2, tile=128, zopt=False, options=forced)
     assert all(t[0] & XFORM_ZTAB for t in tile_payloads(blob))
     assert np.array_equal(mic.decode(blob), mic.decode(mic.encode(rgb, quality=2, tile=128,
                                                                   zadapt=False, zopt=False)))

@@ -14,6 +14,7 @@ pytest.importorskip("safetensors")
 import mic  # noqa: E402
 import mic.lossy as lossy  # noqa: E402
 from mic.bitstream import Header  # noqa: E402
+from mic.lossy.enc_rdo import SubbandBits, choose_z_tables, z_channel_choice  # noqa: E402
 from mic.io import read_image  # noqa: E402
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
 
@@ -27,6 +28,12 @@ def _encoder(quality: int, **options: object) -> lossy.LossyTileEncoder:
     h = Header(mode=1, model_id=0, coder_id=0, bits_allocated=8, signed=0, bits_stored=8,
                photometric=0, layout=0, samples=1, frames=1, rows=320, cols=320)
     return lossy.LossyTileEncoder(h, quality, **options)
+
+
+def _estimate(enc: lossy.LossyTileEncoder, ys: list[np.ndarray], hp: int, wp: int,
+              z: np.ndarray) -> SubbandBits:
+    """The encoder's subband-bits estimate of a plane's subbands ``ys`` under ``z``."""
+    return SubbandBits(enc.lm, enc.quality, enc.options.dq, ys, hp, wp, z)
 
 
 def _plane(enc: lossy.LossyTileEncoder, a: np.ndarray) -> np.ndarray:
@@ -45,9 +52,9 @@ def test_choice_zeroes_whole_channels_and_never_costs_more(quality):
                                                         np.delete(zq, changed, 0))
 
     def cost(z: np.ndarray) -> float:
-        ch = [lossy._z_channel_choice(z[c].reshape(-1).astype(np.int64), c, enc.lm)
+        ch = [z_channel_choice(z[c].reshape(-1).astype(np.int64), c, enc.lm)
               for c in range(z.shape[0])]
-        return enc._z_bits(ch) + lossy._SubbandBits(enc, ys, hp, wp, z).total
+        return enc._z_bits(ch) + _estimate(enc, ys, hp, wp, z).total
 
     assert cost(opt) <= cost(zq)
 
@@ -57,13 +64,13 @@ def test_incremental_estimate_is_the_fresh_one(dq):
     a, _ = read_image(DATA / "cr_chest_u8.png")
     enc = _encoder(1, zopt=False, dq=dq)
     ys, hp, wp, zq, _ = enc._front(_plane(enc, a))
-    est = lossy._SubbandBits(enc, ys, hp, wp, zq)
+    est = _estimate(enc, ys, hp, wp, zq)
     rng = np.random.default_rng(3)
     for c in rng.choice(np.flatnonzero(zq.any(axis=(1, 2))), 3, replace=False):
         z = zq.copy()
         z[c] = 0
         got, change = est.trial(z)
-        assert got == pytest.approx(lossy._SubbandBits(enc, ys, hp, wp, z).total, rel=1e-9)
+        assert got == pytest.approx(_estimate(enc, ys, hp, wp, z).total, rel=1e-9)
         est.keep(change)
         zq = z
     # a trial of the current hyper-latents changes nothing
@@ -76,10 +83,10 @@ def test_z_bits_agree_with_the_record_choice():
     zq = rng.integers(-2, 3, (lm.config["n"], 5, 5))
     zq[3] = 6  # a channel a record codes about its offset
     enc = _encoder(2)
-    ch = [lossy._z_channel_choice(zq[c].reshape(-1).astype(np.int64), c, lm)
+    ch = [z_channel_choice(zq[c].reshape(-1).astype(np.int64), c, lm)
           for c in range(zq.shape[0])]
-    rec, gain = lossy.choose_z_tables(zq, lm)
-    assert gain > lossy.ZREC_MIN_GAIN_BITS and rec[3, 0] == 1
+    rec, gain = choose_z_tables(zq, lm)
+    assert gain > mic.EncoderOptions().zrec_min_gain_bits and rec[3, 0] == 1
     assert enc._z_bits(ch) == pytest.approx(sum(c[0] for c in ch) - gain)
     assert _encoder(2, zadapt=False)._z_bits(ch) == pytest.approx(sum(c[0] for c in ch))
 

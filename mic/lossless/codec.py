@@ -17,7 +17,6 @@ RGB tiles go through the reversible colour transform of JPEG 2000 first.
 
 from __future__ import annotations
 
-import struct
 from functools import lru_cache
 from typing import Any
 

@@ -1,4 +1,5 @@
-"""Exact-constant regions of a lossy plane (encoder side; SPEC.md 6.6).
+"""Exact-constant regions of a lossy plane, encoder side (SPEC.md 6.6; the decoder reads
+the record in :mod:`mic.lossy.dec_tile`).
 
 Medical images often hold large areas of one exact value: the padding outside a CT
 field of view, the black bars of a resized MR, the outside of an ultrasound sector or

@@ -1,0 +1,166 @@
+"""Every choice of the lossy encoder as one value: :class:`EncoderOptions`.
+
+The decoder never needs any of them (the stream says what it must do), so they are the
+encoder's alone; ``mic.encode(..., options=EncoderOptions(...))`` passes them down to
+the tile encoder and every helper that reads one.  They are values, not module state:
+encodes with different options may run side by side in threads.
+
+>>> o = EncoderOptions(dq=False)
+>>> o.dq, o.model, o.with_choices(regions=False).regions
+(False, 'cnn', False)
+>>> o.with_choices(dq=True)
+Traceback (most recent call last):
+...
+mic.errors.MicInputError: dq=True contradicts the options' dq=False
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import MicInputError
+from .model import DEFAULT_MODEL
+
+#: the per-call choices ``mic.encode`` accepts as keywords (the lossy tools' switches)
+CHOICES = ("model", "rdo", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt")
+#: the encoder's tuned settings: once the module globals of ``mic.lossy`` (upper case, as
+#: formats/lossy/vectors.json still names them in ``encoder_constants``)
+SETTINGS = ("long_model_segment", "restore_directions", "pass_biases", "bias_min_gain_bits",
+            "rdo_lambda_scale", "region_stop", "region_lambda_scale", "zrec_min_gain_bits")
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    """The lossy encoder's choices; the defaults are ``mic.encode``'s.
+
+    Per call (also ``mic.encode`` keywords):
+
+    * ``model``: ``"cnn"`` (default), ``"vae"`` or ``"ae"``;
+    * ``tile``: an int or (rows, cols): fixed tiles (of both modes; the only choice of the
+      lossless coder); None: the encoder's choice (lossless:
+      whole frames; lossy: 512 x 512 tiles, and for a frame larger than that also the
+      fewest even tiles of at most 2048 a side, keeping the stream of lower rate +
+      lambda * distortion, :func:`mic.lossy.tilings`);
+    * ``rdo``: rate-distortion optimised rounding of the subbands;
+    * ``regions``: exact-constant regions sent as a shape and a value (SPEC 6.6);
+    * ``adapt``: per-tile table biases (SPEC 6.4; a second coding pass);
+    * ``restore``: the restoration filter (SPEC 6.7);
+    * ``means``: predicted means of the detail non-anchors (SPEC 6.4);
+    * ``dq``: dependent quantisation of the detail bands (SPEC 6.8);
+    * ``zadapt``: hyper-latent records (SPEC 6.9; vae, cnn);
+    * ``zopt``: hyper-latent channels sent as 0 where they cost more bits than they save
+      (an encoder choice, SPEC 6.9; vae, cnn).
+
+    Tuned settings (how earlier encoders made their streams, and what research scripts
+    vary):
+
+    * ``long_model_segment``: write the 39-byte ``LMDL`` instead of the 15-byte ``LMDS``;
+    * ``restore_directions``: in stream version 2 the restoration fit may split classes
+      by direction (tile flag 256);
+    * ``pass_biases``: table biases may be per pass (flag 32) where that saves more than
+      per band;
+    * ``bias_min_gain_bits``: table biases are sent only where they save more than this
+      many bits per plane;
+    * ``rdo_lambda_scale``: the RD rounding's Lagrangian relative to the training lambda
+      (tuned on the corpus train split, research/rdo_tune.py);
+    * ``region_stop``: the smoother constant-region candidates are tried only while the
+      last one's shape cost at least this fraction of the best rate + lambda * distortion;
+    * ``region_lambda_scale``: the region decision's Lagrangian relative to the training
+      lambda (runs of x0.6 and x1.6 were +0.08 % and +0.02 % BD against x1);
+    * ``zrec_min_gain_bits``: a tile carries hyper-latent records only where they save more
+      than this many bits net of the records (one 32-bit range-coder word: smaller savings
+      often vanish in the word rounding of a small plane's stream).
+    """
+
+    model: str = DEFAULT_MODEL
+    tile: int | tuple[int, int] | None = None
+    rdo: bool = True
+    regions: bool = True
+    adapt: bool = True
+    restore: bool = True
+    means: bool = True
+    dq: bool = True
+    zadapt: bool = True
+    zopt: bool = True
+    long_model_segment: bool = False
+    restore_directions: bool = True
+    pass_biases: bool = True
+    bias_min_gain_bits: float = 16.0
+    rdo_lambda_scale: float = 1.4
+    region_stop: float = 0.02
+    region_lambda_scale: float = 1.0
+    zrec_min_gain_bits: float = 32.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str):
+            raise MicInputError(f"model must be a name like 'cnn', got {self.model!r}")
+        set_ = object.__setattr__  # frozen: normalise the fields once, here
+        set_(self, "tile", _tile(self.tile))
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.type == "bool":
+                set_(self, f.name, bool(v))
+            elif f.type == "float":
+                try:
+                    set_(self, f.name, float(v))
+                except (TypeError, ValueError):
+                    raise MicInputError(f"{f.name} must be a number, got {v!r}") from None
+
+    def with_choices(self, **choices: Any) -> EncoderOptions:
+        """These options with ``choices`` (field names, such as ``mic.encode``'s keywords)
+        filled in: a choice may set a field these options leave at its default, or repeat
+        the value they hold; one that contradicts a value they set is a
+        :class:`MicInputError`, as is an unknown name."""
+        names = {f.name: f for f in dataclasses.fields(self)}
+        unknown = sorted(k for k in choices if k not in names)
+        if unknown:
+            raise MicInputError(f"unknown lossy option(s): {unknown}")
+        given = EncoderOptions(**{**{k: getattr(self, k) for k in names}, **choices})
+        for k in choices:
+            mine, theirs = getattr(self, k), getattr(given, k)
+            if mine != theirs and mine != names[k].default:
+                raise MicInputError(f"{k}={choices[k]!r} contradicts the options' {k}={mine!r}")
+        return given
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> EncoderOptions:
+        """Options from the upper-case names of the tuned settings (the former module
+        globals of ``mic.lossy``, as ``formats/lossy/vectors.json`` records them in
+        ``encoder_constants``), e.g. ``{"PASS_BIASES": False}``.
+
+        >>> EncoderOptions.from_settings({"LONG_MODEL_SEGMENT": True}).long_model_segment
+        True
+        """
+        unknown = sorted(k for k in settings if k.lower() not in SETTINGS or not k.isupper())
+        if unknown:
+            raise MicInputError(f"no encoder setting(s) {unknown}; known: "
+                                f"{[s.upper() for s in SETTINGS]}")
+        return cls(**{k.lower(): v for k, v in settings.items()})
+
+    def only_tile(self) -> bool:
+        """Whether these options choose nothing but (perhaps) the tile size: the lossless
+        coder has no other choice."""
+        return all(getattr(self, f.name) == f.default for f in dataclasses.fields(self)
+                   if f.name != "tile")
+
+
+def _tile(tile: Any) -> Any:
+    """``tile`` as (rows, cols) where it reads as an int or a pair, else as given
+    (``mic.encode`` checks it and names what is wrong)."""
+    if tile is None:
+        return None
+    try:
+        return (operator.index(tile),) * 2
+    except TypeError:
+        pass
+    try:
+        th, tw = (int(t) for t in tile)
+    except (TypeError, ValueError):
+        return tile
+    return th, tw
+
+
+__all__ = ["CHOICES", "SETTINGS", "EncoderOptions"]

@@ -1,0 +1,247 @@
+"""The lossy encoder's estimates and searches (rate-distortion helpers): ideal bits of
+values under the frozen tables, the mean predictors' fit (SPEC 6.4), the table biases'
+choice (SPEC 6.4), the hyper-latent record's choice (SPEC 6.9) and the subband-bits
+estimate behind ``zopt``.  Encoder only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..bitstream.varint import zigzag_array
+from ..models.wavelet import NBANDS
+from .model import LoadedModel
+from .passes import Planes
+from .syntax import BIAS_MAX, DQ_ONE, DQ_UNIT, NPASS_BIAS, PRED_ONE, ZOFF_MAX
+
+
+def coded_bits(q: np.ndarray, tab: np.ndarray, bank) -> float:  # noqa: ANN001 - ModelBank
+    """Ideal bits of the integer values ``q``, element i under table ``tab[i]`` of
+    ``bank``: the symbols (escape symbol included) and the escape coding."""
+    from ..entropy import escape_bits, information_bits
+    from ..quant import split_escapes
+
+    sym, esc = split_escapes(q, tab, bank.tables.half)
+    esc_bits = escape_bits(zigzag_array(esc, np.uint32)) if esc.size else 0.0
+    return information_bits(sym, tab, bank) + esc_bits
+
+
+def bits_each(q: np.ndarray, tab: np.ndarray, tables) -> np.ndarray:  # noqa: ANN001
+    """Bits of each value ``q`` (int64) under its own table ``tab`` of ``tables`` (a
+    TableSet): its symbol, and beyond the table the escape symbol plus its escape code
+    (SPEC 6.3: the bit length k of zigzag(q) as Uniform(33), then k - 1 bits; frexp's
+    exponent is that bit length, exactly, for these integers)."""
+    from ..entropy import FREQ_BITS
+
+    half = tables.half[tab].astype(np.int64)
+    inside = np.abs(q) <= half
+    sym = np.where(inside, q + half, 2 * half + 1)
+    bits = FREQ_BITS - np.log2(tables.flat[tables.offsets[tab] + sym].astype(np.float64))
+    if not inside.all():
+        k = np.frexp(zigzag_array(q[~inside], np.uint32).astype(np.float64))[1]
+        bits[~inside] += np.log2(33.0) + np.maximum(k - 1, 0)
+    return bits
+
+
+def _value_bits_under(v: np.ndarray, tables, t: int) -> np.ndarray:  # noqa: ANN001 - TableSet
+    """Bits of each value ``v`` (int64) under table ``t`` of ``tables``: its symbol, and
+    for a value beyond the table the escape symbol plus its escape code."""
+    return bits_each(v, np.full(v.shape, t, np.int64), tables)
+
+
+def table_costs(res: np.ndarray, tables) -> np.ndarray:  # noqa: ANN001 - TableSet
+    """Bits of the values ``res`` under each table of ``tables`` (escapes included)."""
+    res = np.asarray(res, np.int64)
+    return np.array([float(_value_bits_under(res, tables, t).sum())
+                     for t in range(len(tables.half))])
+
+
+def fit_predictor(pairs: np.ndarray, u: np.ndarray, tab: np.ndarray, bank  # noqa: ANN001
+                  ) -> np.ndarray | None:
+    """The mean-predictor weights (int64 (2,), in 1 / PRED_ONE) of a non-anchor pass whose
+    values in symbol units are ``u``, from the anchor sums ``pairs`` (see
+    :func:`mic.lossy.passes.anchor_pairs`): least squares, rounded and clipped to the
+    record's range; or None where coding ``round(u - mu)`` under the pass's tables ``tab``
+    of ``bank`` would not save more information than the weights cost (14 bits)."""
+    a = pairs.astype(np.float64)
+    if u.size < 2 or not a.any():
+        return None
+    c, *_ = np.linalg.lstsq(a, u, rcond=None)
+    weights = np.clip(np.rint(c * PRED_ONE), -PRED_ONE, PRED_ONE - 1).astype(np.int64)
+    if not weights.any():
+        return None
+    mu = (pairs @ weights) / PRED_ONE
+    saved = coded_bits(np.rint(u), tab, bank) - coded_bits(np.rint(u - mu), tab, bank)
+    return weights if saved > 14.0 else None
+
+
+#: hyper-latent values (after the offset) whose bits under every latents' table are kept
+#: in a lookup (the encoder's record choice); rarer ones are costed directly
+ZBITS_SPAN = 64
+
+
+def _value_bits(lm: LoadedModel) -> np.ndarray:
+    """(S, 2 ZBITS_SPAN + 1): bits of each value -ZBITS_SPAN..ZBITS_SPAN under each table
+    of the latents' bank, escapes included."""
+    got = lm.derived.get("zbits")
+    if got is None:  # (two threads may both compute it: the same array)
+        tables = lm.ybank.tables
+        v = np.arange(-ZBITS_SPAN, ZBITS_SPAN + 1)
+        got = lm.derived.setdefault("zbits", np.stack(
+            [_value_bits_under(v, tables, t) for t in range(len(tables.half))]))
+    return got
+
+
+def _z_channel_side_bits(lm: LoadedModel) -> float:
+    """Bits of a used channel's offset and table in the record (SPEC 6.9)."""
+    return float(np.log2(2 * ZOFF_MAX + 1) + np.log2(len(lm.ybank.tables.half)))
+
+
+def z_record_bits(rec: np.ndarray, lm: LoadedModel) -> float:
+    """Bits of the record ``rec``: ``any``, and if set the ``use`` bits and the used
+    channels' offsets and tables."""
+    k = int(rec[:, 0].sum())
+    return 1.0 + (0.0 if not k else rec.shape[0] + k * _z_channel_side_bits(lm))
+
+
+def z_channel_choice(v: np.ndarray, c: int, lm: LoadedModel) -> tuple[float, float, int, int]:
+    """(bits under its learned prior, least bits about an offset under a latents' table
+    with the offset and table in the record, that offset, that table) of the values ``v``
+    (int64) of hyper-latent channel ``c``; the offset is tried at the channel's median and
+    one either side (a channel too spread for the lookup keeps its prior: inf)."""
+    base = coded_bits(v, np.full(v.size, c, np.int32), lm.zbank)
+    med = int(np.median(v))
+    best = (np.inf, 0, 0)
+    for m in range(max(-ZOFF_MAX, med - 1), min(ZOFF_MAX, med + 1) + 1):
+        vals, counts = np.unique(v - m, return_counts=True)
+        if np.abs(vals).max() > ZBITS_SPAN:
+            continue  # a channel this spread keeps its own table
+        costs = _value_bits(lm)[:, vals + ZBITS_SPAN] @ counts
+        t = int(np.argmin(costs))
+        if costs[t] + _z_channel_side_bits(lm) < best[0]:
+            best = (costs[t] + _z_channel_side_bits(lm), m, t)
+    return base, best[0], best[1], best[2]
+
+
+def z_record_from(choices: list[tuple[float, float, int, int]], lm: LoadedModel
+                  ) -> tuple[np.ndarray, float]:
+    """The record and its net saving in bits from the channels' :func:`z_channel_choice`."""
+    rec = np.zeros((len(choices), 3), np.int64)
+    saved = 0.0
+    for c, (base, cost, m, t) in enumerate(choices):
+        if cost < base:
+            rec[c] = (1, m, t)
+            saved += base - cost
+    return rec, saved - z_record_bits(rec, lm)
+
+
+def choose_z_tables(zq: np.ndarray, lm: LoadedModel) -> tuple[np.ndarray, float]:
+    """The encoder's hyper-latent record (SPEC 6.9) and the ideal bits it saves net of its
+    own: (n, 3) int64 rows ``(use, m, t)``; a channel is coded as ``z - m`` under the
+    latents' table ``t`` (``use`` = 1) where that saves more bits than the offset and
+    table cost (:func:`z_channel_choice`)."""
+    return z_record_from([z_channel_choice(zq[c].reshape(-1).astype(np.int64), c, lm)
+                          for c in range(zq.shape[0])], lm)
+
+
+def best_biases(record: list, lm: LoadedModel, per_pass: bool = False
+                ) -> tuple[np.ndarray, float]:
+    """Per band (``per_pass``: per pass, NPASS_BIAS entries), the table bias in
+    [-BIAS_MAX, BIAS_MAX] that codes the recorded symbols (band, q, table; a detail band's
+    anchors before its non-anchors) in the fewest ideal bits, and the bits that saves net
+    of coding the biases."""
+    from ..entropy.shape import small_bits
+
+    bias = np.zeros(NPASS_BIAS if per_pass else NBANDS, np.int64)
+    saved = 0.0
+    n_tab = len(lm.ybank)
+    by_key: dict[int, list] = {}
+    passes: dict[int, int] = {}
+    for band, q, tab in record:
+        n = passes[band] = passes.get(band, 0) + 1
+        key = NBANDS - 1 + band if (per_pass and band > 0 and n % 2 == 0) else band
+        by_key.setdefault(key, []).append((q, tab))
+    for key, parts in by_key.items():
+        q = np.concatenate([p[0] for p in parts]).astype(np.int32)
+        tab = np.concatenate([p[1] for p in parts]).astype(np.int32)
+        costs = [coded_bits(q, np.clip(tab + d, 0, n_tab - 1).astype(np.int32), lm.ybank)
+                 for d in range(-BIAS_MAX, BIAS_MAX + 1)]
+        k = int(np.argmin(costs))
+        bias[key] = k - BIAS_MAX
+        saved += costs[BIAS_MAX] - costs[k]
+    return bias, saved - small_bits(bias)
+
+
+class SubbandBits:
+    """The encoder's estimate of a plane's subband bits under the tables that given
+    hyper-latents select (``zopt``): the values rounded plainly (detail bands at the
+    dependent quantiser's mean level spacing when it is on), so they and their context
+    features do not depend on the hyper-latents and are computed once; a trial recomputes
+    the hyper features and the table indexes only of the positions whose hyper-feature
+    cell changed (the LL anchors, whose table does not depend on them, are left out)."""
+
+    def __init__(self, lm: LoadedModel, qual: int, dq: bool, ys: list[np.ndarray], hp: int,
+                 wp: int, zq: np.ndarray) -> None:
+        """``dq``: the detail bands are coded with the dependent quantiser."""
+        self.lm, self.q, self.zk = lm, qual, int(lm.zk[qual])
+        self.h16 = lm.hs(zq.astype(np.float64), self.zk)
+        shrink = np.exp(lm.log_shrink_of(qual))
+        spacing = 2.0 * DQ_UNIT / DQ_ONE if dq else 1.0
+        passes: list[list] = []
+
+        class _Recorder(Planes):
+            def _scales(self, level, ii, jj, ctx, band, anchor):  # noqa: ANN001, ANN202
+                tab = super()._scales(level, ii, jj, ctx, band, anchor)
+                passes.append([self.cells(level, ii, jj), np.array(ctx), band,
+                               0 if anchor else 1, tab])
+                return tab
+
+        def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
+            if band < 0:
+                return np.rint(yv - mu).astype(np.int64)
+            step = float(shrink[band]) * (spacing if band >= 1 else 1.0)
+            q = np.rint(yv / step - mu).astype(np.int64)
+            passes[-1].append(q)
+            return q
+
+        _Recorder(lm, qual, hp, wp).run(coder, int(np.rint(ys[0].mean())), self.h16, ys,
+                                        lambda res: 0)
+        #: per pass, fixed: (cells, context features, band, pass, values); current:
+        #: the table indexes and each value's bits under them
+        self.passes = [(cells, ctx, band, npass, q) for cells, ctx, band, npass, _, q in passes]
+        self.tabs = [tab for *_, tab, _ in passes]
+        self.bits = [bits_each(q, tab, lm.ybank.tables) for *_, tab, q in passes]
+        self.total = float(sum(b.sum() for b in self.bits))
+
+    def trial(self, zq: np.ndarray) -> tuple[float, Any]:
+        """(estimated subband bits under the tables of ``zq``, the change to keep it)."""
+        from ..models.intnet import mlp_scale_index
+
+        lm = self.lm
+        h16 = lm.hs(zq.astype(np.float64), self.zk)
+        moved = (h16 != self.h16).any(axis=0).reshape(-1)
+        total, news = self.total, []
+        if moved.any():
+            hyper = np.ascontiguousarray(h16.reshape(h16.shape[0], -1).T)
+            for k, (cells, ctx, band, npass, q) in enumerate(self.passes):
+                m = moved[cells]
+                if m.any():
+                    tab = mlp_scale_index(lm.mlp, hyper, cells[m], ctx[m], self.q, band,
+                                          npass, lm.thresholds)
+                    b = bits_each(q[m], tab, lm.ybank.tables)
+                    total += float(b.sum() - self.bits[k][m].sum())
+                    news.append((k, m, tab, b))
+        return total, (h16, total, news)
+
+    def keep(self, change: Any) -> None:
+        """Make a trial's hyper-latents the current ones."""
+        self.h16, self.total, news = change
+        for k, m, tab, b in news:
+            self.tabs[k][m] = tab
+            self.bits[k][m] = b
+
+
+__all__ = ["SubbandBits", "best_biases", "bits_each", "choose_z_tables", "coded_bits",
+           "fit_predictor", "table_costs", "z_channel_choice", "z_record_bits", "z_record_from"]

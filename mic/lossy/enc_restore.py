@@ -1,0 +1,295 @@
+"""The restoration filter of a lossy tile (SPEC.md 6.7), encoder side: the fit and the
+record's writer (the decoder's side, the record's reader and the filter itself, is
+:mod:`mic.lossy.restore`).
+
+The encoder fits the coefficients by least squares against the original, weighs each
+option's gain in squared error against its bits (rate + lambda * distortion) and sends
+the filter only where it pays; it removes part of the wavelet quantiser's blur and
+ringing.
+
+>>> import numpy as np
+>>> from mic.lossy.restore import apply_filters, parse_record
+>>> rng = np.random.default_rng(0)
+>>> x = np.cumsum(rng.integers(-3, 4, (64, 64)), 1).astype(np.int64) + 500
+>>> blur = (x + np.roll(x, 1, 1) + np.roll(x, -1, 1)) // 3
+>>> rec, filt, _ = fit_filters(blur[:, :, None], x[:, :, None], None, [10], 50.0, (0, 4095))
+>>> int(np.sum((filt - x[:, :, None]) ** 2)) < int(np.sum((blur - x) ** 2))
+True
+>>> out = apply_filters(blur[:, :, None], parse_record(rec, 1)[0], None, [10], (0, 4095))
+>>> bool((out == filt).all())
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .restore import (
+    CLIP_SHIFT, COEF_MAX, HEAD, N_DIRS, N_TAPS, SHIFT, ChannelFilter, activity, apply_channel,
+    clip_value, direction_classes, gram, keep_mask, pixel_classes,
+)
+
+#: the encoder's activity classes split at these quantiles of the tile's activity (train,
+#: research/option_gain.py restore: the quartiles gave -1.7 %; side by side on 18 sources
+#: these were up to 0.9 % better on 16 and 0.1 % worse on 2)
+CLASS_QUANTILES = (0.5, 0.8, 0.95)
+
+
+class _BitWriter:
+    def __init__(self) -> None:
+        self.bits: list[int] = []
+
+    def u(self, v: int, n: int) -> None:
+        self.bits.extend((v >> (n - 1 - k)) & 1 for k in range(n))
+
+    def ue(self, v: int) -> None:  # Exp-Golomb, order 0
+        n = (v + 1).bit_length()
+        self.u(0, n - 1)
+        self.u(v + 1, n)
+
+    def se(self, v: int) -> None:
+        self.ue(2 * v - 1 if v > 0 else -2 * v)
+
+    def getvalue(self) -> bytes:
+        b = self.bits + [0] * (-len(self.bits) % 8)
+        return bytes(int("".join(map(str, b[k:k + 8])), 2) for k in range(0, len(b), 8))
+
+
+def _ue_bits(v: int) -> int:
+    return 2 * (v + 1).bit_length() - 1
+
+
+def _se_bits(v: int) -> int:
+    return _ue_bits(2 * v - 1 if v > 0 else -2 * v)
+
+
+def uses_directions(filters: list[ChannelFilter | None]) -> bool:
+    """Whether a record of ``filters`` needs the direction syntax (tile flag 256)."""
+    return any(cf is not None and cf.dirs > 1 for cf in filters)
+
+
+def pack_record(filters: list[ChannelFilter | None], directional: bool = False) -> bytes:
+    """The record of a tile's channel filters (None: channel unfiltered); ``directional``
+    (tiles with the direction flag): each filtered channel says whether its classes are
+    split by direction."""
+    if not directional and uses_directions(filters):
+        raise ValueError("direction classes need the directional record")
+    bw = _BitWriter()
+    for cf in filters:
+        bw.u(cf is not None, 1)
+        if cf is None:
+            continue
+        bw.u(N_TAPS.index(cf.taps), 1)
+        bw.u(cf.clip, 2)
+        if directional:
+            bw.u(cf.dirs > 1, 1)
+        bw.ue(len(cf.thresholds))
+        prev = -1
+        for t in cf.thresholds:
+            bw.ue(t - prev - 1)
+            prev = t
+        if cf.dirs > 1:  # shared filters: their count, each class's index, the filters
+            bank, index = _shared(cf.coefs)
+            bw.ue(len(bank) - 1)
+            nb = len(bank).bit_length()
+            for k in index:
+                bw.u(len(bank) if k < 0 else k, nb)
+            for c in bank:
+                for v in c:
+                    bw.se(int(v))
+            continue
+        for c in cf.coefs:
+            bw.u(c is not None, 1)
+            if c is not None:
+                for v in c:
+                    bw.se(int(v))
+    body = bw.getvalue()
+    return HEAD.pack(len(body)) + body
+
+
+def _shared(coefs: list[np.ndarray | None]) -> tuple[list[np.ndarray], list[int]]:
+    """The distinct coefficient sets of a directional channel in order of first use, and
+    each class's index among them (-1: off)."""
+    bank: list[np.ndarray] = []
+    index = []
+    for c in coefs:
+        if c is None:
+            index.append(-1)
+            continue
+        k = next((n for n, e in enumerate(bank) if np.array_equal(e, c)), len(bank))
+        if k == len(bank):
+            bank.append(c)
+        index.append(k)
+    return bank, index
+
+
+def _bits(cf: ChannelFilter) -> int:
+    """Bits of one channel's part of a record (the direction bit, when the record has
+    it, not included)."""
+    n = 4 + _ue_bits(len(cf.thresholds))
+    prev = -1
+    for t in cf.thresholds:
+        n += _ue_bits(t - prev - 1)
+        prev = t
+    if cf.dirs > 1:
+        bank, index = _shared(cf.coefs)
+        return n + _ue_bits(len(bank) - 1) + len(index) * len(bank).bit_length() + \
+            sum(_se_bits(int(v)) for c in bank for v in c)
+    return n + sum(1 + (0 if c is None else sum(_se_bits(int(v)) for v in c))
+                   for c in cf.coefs)
+
+
+def _se_bits_array(q: np.ndarray) -> np.ndarray:
+    """:func:`_se_bits` of every integer in ``q`` (any shape)."""
+    u = np.where(q > 0, 2 * q - 1, -2 * q) + 1
+    return 2 * np.floor(np.log2(u)).astype(np.int64) + 1
+
+
+def _solve_sets(gg: np.ndarray, bb: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """For stacked normal equations (n, T, T), (n, T): the rounded coefficients (n, T) and
+    each set's cost (coefficient bits - lam * squared error removed; >= 0 means a set is
+    better off)."""
+    t = gg.shape[1]
+    reg = 1e-9 * np.trace(gg, axis1=1, axis2=2)[:, None, None] * np.eye(t) + 1e-12 * np.eye(t)
+    sol = np.linalg.solve(gg + reg, bb[:, :, None])[:, :, 0]
+    qc = np.clip(np.rint(sol * (1 << SHIFT)), -COEF_MAX, COEF_MAX).astype(np.int64)
+    c = qc / float(1 << SHIFT)
+    dsse = 2.0 * np.einsum("nt,nt->n", c, bb) - np.einsum("nt,ntu,nu->n", c, gg, c)
+    cost = _se_bits_array(qc).sum(1) - lam * dsse
+    cost[~qc.any(1)] = np.inf
+    return qc, cost
+
+
+def _stacked(g: np.ndarray, b: np.ndarray, members: list[list[int]], taps: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The normal equations of each coded class (the sum of its fine Gram classes
+    ``members``), cut to ``taps`` taps: (n, taps, taps), (n, taps)."""
+    return (np.stack([g[m].sum(0)[:taps, :taps] for m in members]),
+            np.stack([b[m].sum(0)[:taps] for m in members]))
+
+
+def _merged_filter(g: np.ndarray, b: np.ndarray, members: list[list[int]], taps: int,
+                   lam: float, thr: list[int], clip: int) -> tuple[float, ChannelFilter | None]:
+    """A directional channel's classes (each a list of fine Gram indices) greedily merged
+    into shared filters (the pair whose merge costs least, as in VVC's ALF): (rate -
+    lam * squared error removed, the filter) at the best point of the merge sequence."""
+    n = len(members)
+    gg, bb = _stacked(g, b, members, taps)
+    sets = [[k] for k in range(n)]
+    qc, cost = _solve_sets(gg, bb, lam)
+    best: tuple[float, ChannelFilter | None] = (0.0, None)
+    while True:
+        on = [k for k in range(len(sets)) if cost[k] < 0]
+        if on:
+            coefs: list[np.ndarray | None] = [None] * n
+            for k in on:
+                for cl in sets[k]:
+                    coefs[cl] = qc[k]
+            cf = ChannelFilter(taps, clip, thr, coefs, N_DIRS)
+            # cost = coefficient bits - lam * removed: the record's bits - lam * removed
+            j = _bits(cf) + float(sum(cost[k] - _se_bits_array(qc[k]).sum() for k in on))
+            if j < best[0]:
+                best = (j, cf)
+        if len(sets) == 1:
+            return best
+        ii, jj = np.triu_indices(len(sets), 1)
+        mq, mc = _solve_sets(gg[ii] + gg[jj], bb[ii] + bb[jj], lam)
+        delta = np.minimum(mc, 0) - np.minimum(cost[ii], 0) - np.minimum(cost[jj], 0)
+        k = int(np.argmin(delta))
+        a, c = int(ii[k]), int(jj[k])
+        sets[a] = sets[a] + sets[c]
+        gg[a], bb[a], qc[a], cost[a] = gg[a] + gg[c], bb[a] + bb[c], mq[k], mc[k]
+        keep = np.arange(len(sets)) != c
+        del sets[c]
+        gg, bb, qc, cost = gg[keep], bb[keep], qc[keep], cost[keep]
+
+
+def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int, lam: float,
+                 rng: tuple[int, int], directions: bool = False
+                 ) -> tuple[ChannelFilter | None, np.ndarray]:
+    """Best filter of one channel by estimated rate + ``lam`` * squared error, checked by
+    applying it: (filter or None, filtered channel).  ``directions``: also try each
+    activity grouping split by direction (one Gram pass serves both: its classes are the
+    finest, activity x direction)."""
+    act = activity(x)
+    free = act[~keep]
+    if free.size < 256:
+        return None, x
+    qs = np.unique(np.quantile(free, CLASS_QUANTILES, method="lower").astype(np.int64))
+    fine = [int(t) for t in qs]
+    nd = N_DIRS if directions else 1
+    dmap = direction_classes(x) if directions else None
+    cls = pixel_classes(act, fine, dmap)
+    nf = len(fine) + 1
+    groupings = [[list(range(nf))]]  # one class
+    if nf == 4:
+        groupings.append([[0, 1], [2, 3]])
+    if nf > 1:
+        groupings.append([[c] for c in range(nf)])
+    best: tuple[float, ChannelFilter | None] = (0.0, None)
+    for clip in range(len(CLIP_SHIFT)):
+        g, b = gram(x, target, cls, keep, clip_value(clip, bits), nf * nd)
+        for dirs in ((1, N_DIRS) if directions else (1,)):
+            for groups in groupings:
+                thr = [fine[grp[0] - 1] for grp in groups[1:]]
+                # the fine Gram classes (activity * nd + direction) of each coded class, in
+                # the decoder's order: activity class, then direction
+                members = ([[a * nd + d for a in grp for d in range(nd)] for grp in groups]
+                           if dirs == 1 else
+                           [[a * nd + d for a in grp] for grp in groups for d in range(nd)])
+                if dirs > 1:  # shared filters, merged greedily
+                    for taps in N_TAPS:
+                        j, cf = _merged_filter(g, b, members, taps, lam, thr, clip)
+                        if cf is not None and j < best[0]:
+                            best = (j, cf)
+                    continue
+                for taps in N_TAPS:  # a set per class, kept where it pays
+                    qc, cost = _solve_sets(*_stacked(g, b, members, taps), lam)
+                    on = np.flatnonzero(cost < 0)
+                    if not on.size:
+                        continue
+                    coefs: list[np.ndarray | None] = [None] * len(members)
+                    for k in on:
+                        coefs[k] = qc[k]
+                    cf = ChannelFilter(taps, clip, thr, coefs, dirs)
+                    # cost = coefficient bits - lam * removed, as in _merged_filter
+                    j = _bits(cf) + float(sum(cost[k] - _se_bits_array(qc[k]).sum() for k in on))
+                    if j < best[0]:
+                        best = (j, cf)
+    cf = best[1]
+    if cf is None:
+        return None, x
+    y = apply_channel(x, cf, keep, bits, rng, act, dmap)
+    t = target.astype(np.float64)
+    dsse = float(np.sum((x - t) ** 2) - np.sum((y - t) ** 2))
+    if lam * dsse <= _bits(cf) + 8:  # the check, record head's share included
+        return None, x
+    return cf, y
+
+
+def fit_filters(rec: np.ndarray, target: np.ndarray, keep: np.ndarray | None, bits: list[int],
+                lam: float, rng: tuple[int, int], directions: bool = False
+                ) -> tuple[bytes | None, np.ndarray, bool]:
+    """Fit a tile's restoration filters: ``rec`` the decoded samples (h, w, S), ``target``
+    the original, ``keep`` the constant-region pixels or None, ``bits`` each channel's
+    normalisation bits, ``lam`` the Lagrangian per squared sample unit; ``directions``
+    (stream version 2) lets channels split their classes by direction.  Returns (record
+    or None if no channel gains, filtered samples, whether the record is directional: the
+    tile then carries flag 256)."""
+    x = np.asarray(rec, np.int64)
+    k = keep_mask(keep, x.shape)
+    out = x.copy()
+    filters: list[ChannelFilter | None] = []
+    for c in range(x.shape[2]):
+        cf, y = _fit_channel(np.ascontiguousarray(x[:, :, c]),
+                             np.ascontiguousarray(target[:, :, c], np.int64),
+                             np.ascontiguousarray(k[:, :, c]), bits[c], lam, rng, directions)
+        filters.append(cf)
+        out[:, :, c] = y
+    if all(cf is None for cf in filters):
+        return None, x, False
+    directional = uses_directions(filters)
+    return pack_record(filters, directional), out, directional
+
+
+__all__ = ["CLASS_QUANTILES", "fit_filters", "pack_record", "uses_directions"]

@@ -127,6 +127,8 @@ class LossyTileEncoder:
 
     def __init__(self, header: Header, quality: int, options: EncoderOptions | None = None,
                  **choices: Any) -> None:
+        if options is not None and not isinstance(options, EncoderOptions):
+            raise MicInputError(f"options must be an EncoderOptions, got {options!r}")
         self.options = o = (options or EncoderOptions()).with_choices(**choices)
         self.lm = lm = load_model(o.model)
         if not 0 <= quality < lm.n_qualities:

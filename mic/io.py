@@ -459,15 +459,17 @@ def _read_dicom_quiet(data: bytes) -> tuple[np.ndarray, ImageMeta]:
         # Stored values: no Modality/VOI LUT; YBR data converted to RGB by pydicom.
         arr = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - missing codec, corrupt fragment, ...
+        from .dicom.syntaxes import SYNTAXES
+
         name = getattr(ts, "name", None) or str(ts)
-        kind = _IMAGECODECS_TS.get(str(ts))
+        syntax = SYNTAXES.get(str(ts))
         missing_codec = "plugin" in str(exc) or "missing" in str(exc)
-        if kind is None or not missing_codec:
+        if syntax is None or not missing_codec:
             cls = MicUnsupportedError if missing_codec else MicInputError
             raise cls(f"cannot decode the DICOM pixel data (transfer syntax {name}): "
                       f"{str(exc).splitlines()[0]}") from None
-        arr = _dicom_frames_imagecodecs(ds, kind, name)
-        meta.notes.append(f"{name} pixel data decoded with imagecodecs ({kind})")
+        arr = _dicom_frames_imagecodecs(ds, syntax.codec, name)
+        meta.notes.append(f"{name} pixel data decoded with imagecodecs ({syntax.codec})")
     arr = np.ascontiguousarray(arr)
     if arr.dtype.byteorder not in ("=", "|"):
         arr = arr.astype(arr.dtype.newbyteorder("="))
@@ -493,19 +495,6 @@ def _read_dicom_quiet(data: bytes) -> tuple[np.ndarray, ImageMeta]:
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8)
     return arr, meta
-
-
-#: Compressed DICOM transfer syntaxes that imagecodecs decodes when pydicom lacks a plugin.
-_IMAGECODECS_TS = {
-    "1.2.840.10008.1.2.4.50": "jpeg8",  # JPEG baseline
-    "1.2.840.10008.1.2.4.51": "jpeg8",  # JPEG extended (12-bit)
-    "1.2.840.10008.1.2.4.57": "jpegsof3",  # JPEG lossless, process 14
-    "1.2.840.10008.1.2.4.70": "jpegsof3",  # JPEG lossless, SV1
-    "1.2.840.10008.1.2.4.80": "jpegls",  # JPEG-LS lossless
-    "1.2.840.10008.1.2.4.81": "jpegls",  # JPEG-LS near-lossless
-    "1.2.840.10008.1.2.4.90": "jpeg2k",  # JPEG 2000 lossless
-    "1.2.840.10008.1.2.4.91": "jpeg2k",  # JPEG 2000
-}
 
 
 def _dicom_frames_imagecodecs(ds: Any, kind: str, ts_name: str) -> np.ndarray:

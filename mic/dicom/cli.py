@@ -21,6 +21,7 @@ processed), or Ctrl-C (what finished is reported, nothing partial is left);
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 import click
 
 from ..batch import FAILED, SKIPPED, Job, LocalExecutor, Result, Summary, walk
+from ..extras import missing, require
 from ..batch import run as run_batch
 from .convert import CONVERTED, KEPT, compress_file, decompress_file, mirror_path
 
@@ -73,10 +75,43 @@ def summarize(summary: Summary) -> str:
     return "\n".join(lines)
 
 
+def foreign_codecs_needed(paths: list[Path]) -> Counter[str]:
+    """Transfer syntaxes (by name, with counts) of the DICOM files in ``paths`` that only
+    imagecodecs would decode here (read from each file meta; nothing when it is installed)."""
+    from pydicom.filereader import read_file_meta_info
+    from pydicom.pixels import get_decoder
+
+    from .syntaxes import PLUGIN, SYNTAXES
+
+    need: Counter[str] = Counter()
+    if not missing(["imagecodecs"]):
+        return need
+    for p in paths:
+        try:
+            ts = str(read_file_meta_info(p).get("TransferSyntaxUID", ""))
+        except Exception:  # noqa: BLE001 - not DICOM, unreadable: the run reports it
+            continue
+        if ts in PLUGIN and not [n for n in get_decoder(ts).available_plugins
+                                 if n != "imagecodecs"]:
+            need[SYNTAXES[ts].name] += 1
+    return need
+
+
+def _check_foreign_codecs(pairs: list[tuple[Path, Path]], command: str, hint: str) -> None:
+    need = foreign_codecs_needed([s for s, _ in pairs])
+    if need:
+        files = ", ".join(f"{n} {name}" for name, n in need.most_common())
+        require(command, "dicom", ["imagecodecs"], hint=f"for {files} input file(s){hint}")
+
+
 def _run(src: str, dst: str, quiet: bool, desc: str, workers: int,
          action: Callable[..., Result], **options: Any) -> None:
     """``action(s, d, **options)`` for each (input, output) pair, on ``workers`` processes."""
-    jobs = [Job(str(s), str(d), action, (s, d), options) for s, d in _inputs(Path(src), Path(dst))]
+    pairs = _inputs(Path(src), Path(dst))
+    if not options.get("keep_compressed"):
+        hint = "; --keep-compressed copies them as they are" if desc == "compress" else ""
+        _check_foreign_codecs(pairs, f"mic dicom {desc}", hint)
+    jobs = [Job(str(s), str(d), action, (s, d), options) for s, d in pairs]
     summary = run_batch(jobs, LocalExecutor(workers), desc=desc, quiet=quiet)
     click.echo(summarize(summary), err=quiet)
     if summary.interrupted:

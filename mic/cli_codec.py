@@ -497,7 +497,7 @@ def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, forc
       mic decode ct.mic ct.png
       mic decode stack.mic stack.tif
       mic decode encoded/ decoded/ --format tiff
-      mic decode ct.mic - | python -c "import numpy, sys; print(numpy.load(sys.stdin.buffer).shape)"
+      mic decode ct.mic - | python -c "import io, sys, numpy; print(numpy.load(io.BytesIO(sys.stdin.buffer.read())).shape)"
     """
     import mic
 

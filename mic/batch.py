@@ -7,7 +7,7 @@ compress``/``decompress``): jobs in, results out.
   bytes in and out) or any other value (status ``done``).
 * :func:`execute` runs one job: an exception becomes a ``failed`` result whose error is one
   line (:func:`describe_error`); the seconds are measured.
-* An executor runs many: ``executor.map(jobs)`` yields results as jobs finish.
+* An executor runs many: ``executor.map(jobs)`` yields ``(index, result)`` as jobs finish.
   :class:`LocalExecutor` runs them in this process (``workers=1``) or in worker processes.
   When the iteration is interrupted (Ctrl-C), an executor stops: jobs not started are
   cancelled, running ones are stopped (workers terminated, then killed if they linger) and
@@ -196,8 +196,9 @@ class LocalExecutor:
                 try:
                     result = execute(job)
                 except BaseException:
-                    if job.output is not None:  # its atomic output cleaned up; be sure
-                        _discard_partial([job])
+                    # the job's atomic output removed its temporary file, unless a second
+                    # Ctrl-C cut that clean-up short
+                    _discard_partial([job])
                     raise
                 yield i, result
             return

@@ -119,6 +119,16 @@ def _finish(failed: int) -> None:
         sys.exit(1)
 
 
+def _folder_out(out: str) -> Path:
+    """OUT of a folder run: a folder (made when needed), never - or an existing file."""
+    if out == STDIO:
+        raise click.BadParameter("a folder IN needs a folder OUT, not -", param_hint="OUT")
+    out_root = Path(out)
+    if out_root.exists() and not out_root.is_dir():
+        raise click.BadParameter(f"{out!r} exists and is not a folder", param_hint="OUT")
+    return out_root
+
+
 def _run_folder(jobs: list[Job], quiet: bool, desc: str, workers: int) -> Summary:
     """Run a folder's jobs (:mod:`mic.batch`); after Ctrl-C report what finished and abort
     (exit 1)."""
@@ -344,11 +354,7 @@ def _encode_folder(root: Path, out: str, options: dict[str, Any], force: bool,
                    quiet: bool, jobs: int = 1) -> None:
     from .io import IMAGE_FORMATS, sniff_format
 
-    if out == STDIO:
-        raise click.BadParameter("a folder IN needs a folder OUT, not -", param_hint="OUT")
-    out_root = Path(out)
-    if out_root.exists() and not out_root.is_dir():
-        raise click.BadParameter(f"{out!r} exists and is not a folder", param_hint="OUT")
+    out_root = _folder_out(out)
     items: list[tuple[Path, Path | None]] = []
     taken: dict[Path, Path] = {}
     skipped = 0
@@ -559,11 +565,7 @@ def _decode_folder(root: Path, out: str, fmt: str, force: bool, quiet: bool,
                    max_pixels: int, jobs: int = 1) -> None:
     from .io import SUFFIX
 
-    if out == STDIO:
-        raise click.BadParameter("a folder IN needs a folder OUT, not -", param_hint="OUT")
-    out_root = Path(out)
-    if out_root.exists() and not out_root.is_dir():
-        raise click.BadParameter(f"{out!r} exists and is not a folder", param_hint="OUT")
+    out_root = _folder_out(out)
     files, skipped = _mic_files(root, out_root)
     if not files:
         click.echo(f"error: no .mic files found under {root}", err=True)

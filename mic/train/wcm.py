@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.registry import kind_uses_context, kind_uses_hyper
-from ..models.wavelet import ALIGN, ALPHA, BETA, DELTA, GAMMA, KAPPA, LEVELS, NBANDS, synthesis_norms
+from ..models.wavelet import ALPHA, BETA, DELTA, GAMMA, KAPPA, LEVELS, NBANDS, synthesis_norms
 from .layers import FactorizedDensity, conv, deconv, logmag_torch, round_ste
 
 KINDS = ("factorized", "scale", "meanscale")

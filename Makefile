@@ -20,6 +20,7 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
+	@echo "The mic command is $(BIN)/mic: 'source $(BIN)/activate' puts it on PATH (README: Command line)."
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

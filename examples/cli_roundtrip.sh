@@ -1,9 +1,27 @@
 #!/usr/bin/env bash
 # The mic command line on the bundled real CT slice: encode, inspect, verify, decode, compare.
-# Usage: examples/cli_roundtrip.sh [IMAGE]   (needs the package installed: `make setup`)
+# Usage: examples/cli_roundtrip.sh [IMAGE]   (after `make demo` or `make setup`)
+# Runs the `mic` on PATH, else the one `make` installed in .venv; MIC=... and PY=... override.
 set -euo pipefail
-MIC=${MIC:-mic}
-PY=${PY:-python}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ -z "${MIC:-}" ]]; then
+  if command -v mic >/dev/null 2>&1; then
+    MIC=mic
+  elif [[ -x "$ROOT/.venv/bin/mic" ]]; then
+    MIC="$ROOT/.venv/bin/mic"
+  else
+    echo "no 'mic' command: run 'make setup' (or 'pip install -e .') first" >&2
+    exit 2
+  fi
+fi
+if [[ -z "${PY:-}" ]]; then
+  # the Python that runs $MIC (its #! line), which has mic and numpy
+  PY=python3
+  exe=$(command -v "$MIC" 2>/dev/null || true)
+  if [[ -f "$exe" && "$(head -n 1 "$exe")" =~ ^\#!([^[:space:]]*python[^[:space:]]*) ]]; then
+    PY=${BASH_REMATCH[1]}
+  fi
+fi
 IMG=${1:-$($PY -c "from mic.io import demo_image_path; print(demo_image_path())")}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

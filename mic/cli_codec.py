@@ -2,8 +2,9 @@
 
 Loaded lazily by :mod:`mic.cli`.  Every command takes a file, ``-`` (stdin /
 stdout) or a folder (processed recursively; ``encode`` and ``decode`` mirror the
-tree under OUT).  Outputs are written atomically (:func:`mic.io.atomic_output`)
-and never overwrite an existing file without ``--force``.
+tree under OUT, one :mod:`mic.batch` job a file, ``-j N`` in N processes).  Outputs
+are written atomically (:func:`mic.io.atomic_output`) and never overwrite an
+existing file without ``--force``.
 
 Exit codes (all commands):
 
@@ -25,12 +26,16 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from .batch import (
+    DONE, SKIPPED, Job, JobError, LocalExecutor, Result, Summary, describe_error, walk,
+)
+from .batch import run as run_batch
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -50,10 +55,6 @@ Exit codes: 0 all inputs succeeded; 1 some input failed or an output exists
 
 
 # ----------------------------------------------------------------------------- helpers
-class _Failure(Exception):
-    """One input failed; the message is reported and the run goes on."""
-
-
 def parse_tile(value: str | int | None) -> int | tuple[int, int] | None:
     """Parse a ``--tile`` value: ``"256"`` -> 256, ``"128x256"`` -> (128, 256).
 
@@ -87,23 +88,6 @@ def _write_stdout(data: bytes) -> None:
     out.flush()
 
 
-def _err_text(exc: BaseException) -> str:
-    """One line naming the error: MicError subclasses by class name, OS errors plainly."""
-    from .errors import MicError
-
-    if isinstance(exc, _Failure):
-        return str(exc)
-    if isinstance(exc, FileExistsError):
-        return f"{exc.filename}: output exists (use --force to overwrite)"
-    if isinstance(exc, OSError):
-        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
-    name = type(exc).__name__
-    msg = str(exc).replace("\n", " ")
-    if isinstance(exc, MicError):
-        return f"{name}: {msg}"
-    return f"{name} (unexpected): {msg}"
-
-
 def _input_exists(path: str) -> None:
     if path != STDIO and not os.path.exists(path):
         raise click.BadParameter(f"{path!r} does not exist", param_hint="IN")
@@ -117,93 +101,12 @@ def _output_folder_exists(out: str) -> None:
                                      param_hint="OUT")
 
 
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".")
-
-
-def _walk(root: Path, exclude: Path | None) -> Iterable[Path]:
-    """Every non-hidden file under ``root`` (sorted, depth first), skipping ``exclude``'s tree."""
-    excl = exclude.resolve() if exclude is not None else None
-    for dirpath, dirnames, filenames in os.walk(root):
-        dp = Path(dirpath)
-        keep = []
-        for d in sorted(dirnames):
-            if _is_hidden(d):
-                continue
-            if excl is not None and (dp / d).resolve() == excl:
-                continue
-            keep.append(d)
-        dirnames[:] = keep
-        for f in sorted(filenames):
-            if not _is_hidden(f):
-                yield dp / f
-
-
 def _head(path: Path, n: int = 132) -> bytes:
     try:
         with open(path, "rb") as f:
             return f.read(n)
     except OSError:
         return b""
-
-
-def _progress(total: int, quiet: bool, desc: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="file", file=sys.stderr, leave=False,
-                disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
-
-
-def _ignore_sigint() -> None:  # pragma: no cover - runs in worker processes
-    """Workers finish (atomically) the file they are on; the parent handles Ctrl-C."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _run_folder(jobs_list: list[tuple[Callable[..., Any], tuple[Any, ...], Path]], quiet: bool,
-                desc: str, n_jobs: int = 1) -> tuple[list[Any], int]:
-    """Run every ``fn(*args)``; report failures naming their input; return (results, n_failed).
-
-    With ``n_jobs > 1`` the calls run in that many worker processes.  On Ctrl-C the
-    pending files are cancelled, the ones in progress complete (each output is
-    written atomically) and ``KeyboardInterrupt`` propagates.
-    """
-    from tqdm import tqdm
-
-    results: list[Any] = []
-    failed = 0
-
-    def report(src: Path, exc: BaseException) -> None:
-        nonlocal failed
-        failed += 1
-        tqdm.write(f"error: {src}: {_err_text(exc)}", file=sys.stderr)
-
-    with _progress(len(jobs_list), quiet, desc) as bar:
-        if n_jobs <= 1 or len(jobs_list) <= 1:
-            for fn, args, src in jobs_list:
-                try:
-                    results.append(fn(*args))
-                except Exception as exc:  # noqa: BLE001 - a bad file must not stop the run
-                    report(src, exc)
-                bar.update(1)
-            return results, failed
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        ex = ProcessPoolExecutor(max_workers=n_jobs, initializer=_ignore_sigint)
-        try:
-            futures = {ex.submit(fn, *args): src for fn, args, src in jobs_list}
-            for fut in as_completed(futures):
-                try:
-                    results.append(fut.result())
-                except Exception as exc:  # noqa: BLE001
-                    report(futures[fut], exc)
-                bar.update(1)
-        except BaseException:
-            ex.shutdown(wait=True, cancel_futures=True)
-            raise
-        ex.shutdown(wait=True)
-    return results, failed
 
 
 def _check_not_exists(dst: Path, force: bool) -> None:
@@ -214,6 +117,25 @@ def _check_not_exists(dst: Path, force: bool) -> None:
 def _finish(failed: int) -> None:
     if failed:
         sys.exit(1)
+
+
+def _folder_out(out: str) -> Path:
+    """OUT of a folder run: a folder (made when needed), never - or an existing file."""
+    if out == STDIO:
+        raise click.BadParameter("a folder IN needs a folder OUT, not -", param_hint="OUT")
+    out_root = Path(out)
+    if out_root.exists() and not out_root.is_dir():
+        raise click.BadParameter(f"{out!r} exists and is not a folder", param_hint="OUT")
+    return out_root
+
+
+def _run_folder(jobs: list[Job], quiet: bool, desc: str, workers: int) -> Summary:
+    """Run a folder's jobs (:mod:`mic.batch`); after Ctrl-C report what finished and abort
+    (exit 1)."""
+    summary = run_batch(jobs, LocalExecutor(workers), desc=desc, quiet=quiet)
+    if summary.interrupted:
+        raise click.Abort
+    return summary
 
 
 # ----------------------------------------------------------------------------- encode
@@ -237,10 +159,10 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
 
     fmt = sniff_format(data) or (format_from_path(src_path) if src_path else None)
     if fmt is None:
-        raise _Failure("not a recognised image (PNG, TIFF, NPY or DICOM with its 'DICM' "
+        raise JobError("not a recognised image (PNG, TIFF, NPY or DICOM with its 'DICM' "
                        "preamble; name a preamble-less DICOM file *.dcm)")
     if fmt == "mic":
-        raise _Failure(f"{src_name} is already a .mic stream (use 'mic decode')")
+        raise JobError(f"{src_name} is already a .mic stream (use 'mic decode')")
     arr, meta = read_image(data, format=fmt)
     enc_opts = meta.encode_options(arr)
     for key in ("bits_stored", "photometric"):
@@ -409,37 +331,34 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
     try:
         res = _encode_file(inp, out, options, force)
     except Exception as exc:  # noqa: BLE001
-        click.echo(f"error: {inp}: {_err_text(exc)}", err=True)
+        click.echo(f"error: {inp}: {describe_error(exc)}", err=True)
         sys.exit(1)
     if not quiet:
         click.echo(_enc_line(res), err=out == STDIO)
 
 
-def _encode_job(src: str, dst: str, options: dict[str, Any], force: bool) -> _EncResult | str:
-    """Encode one file of a folder run (also in a worker process); ``src`` if it has no image."""
+def _encode_job(src: str, dst: str, options: dict[str, Any], force: bool) -> Result:
+    """Encode one file of a folder run (also in a worker process); skipped if it has no image."""
     from .io import NoPixelDataError
 
     _check_not_exists(Path(dst), force)
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _encode_file(src, dst, options, force)
+        r = _encode_file(src, dst, options, force)
     except NoPixelDataError:  # a DICOMDIR or report beside the images: not an error
-        return src
+        return Result(src, None, SKIPPED, "no pixel data")
+    return Result(src, dst, DONE, bytes_in=r.file_bytes, bytes_out=r.mic_bytes, value=r)
 
 
 def _encode_folder(root: Path, out: str, options: dict[str, Any], force: bool,
                    quiet: bool, jobs: int = 1) -> None:
     from .io import IMAGE_FORMATS, sniff_format
 
-    if out == STDIO:
-        raise click.BadParameter("a folder IN needs a folder OUT, not -", param_hint="OUT")
-    out_root = Path(out)
-    if out_root.exists() and not out_root.is_dir():
-        raise click.BadParameter(f"{out!r} exists and is not a folder", param_hint="OUT")
+    out_root = _folder_out(out)
     items: list[tuple[Path, Path | None]] = []
     taken: dict[Path, Path] = {}
     skipped = 0
-    for p in _walk(root, out_root):
+    for p in walk(root, out_root):
         suf = p.suffix.lower()
         if suf == ".mic":
             skipped += 1
@@ -453,7 +372,7 @@ def _encode_folder(root: Path, out: str, options: dict[str, Any], force: bool,
         click.echo(f"error: no images (PNG, TIFF, NPY, DICOM) found under {root}", err=True)
         sys.exit(1)
 
-    jobs_list: list[tuple[Callable[..., Any], tuple[Any, ...], Path]] = []
+    batch: list[Job] = []
     failed_early = 0
     for src, dst in items:
         assert dst is not None
@@ -463,21 +382,21 @@ def _encode_folder(root: Path, out: str, options: dict[str, Any], force: bool,
                        "rename one", err=True)
             continue
         taken[dst] = src
-        jobs_list.append((_encode_job, (str(src), str(dst), options, force), src))
-    outcomes, failed = _run_folder(jobs_list, quiet, "encode", jobs)
-    failed += failed_early
-    results = [r for r in outcomes if isinstance(r, _EncResult)]
-    no_pixels = [r for r in outcomes if not isinstance(r, _EncResult)]
-    skipped += len(no_pixels)
+        batch.append(Job(str(src), str(dst), _encode_job, (str(src), str(dst), options, force)))
+    summary = _run_folder(batch, quiet, "encode", jobs)
+    failed = summary.failed + failed_early
+    results = [r.value for r in summary.select(DONE)]
+    no_pixels = summary.count(SKIPPED)
+    skipped += no_pixels
     if not quiet:
         raw = sum(r.raw_bytes for r in results)
         comp = sum(r.mic_bytes for r in results)
         ratio = raw / comp if comp else 0.0
-        click.echo(f"encoded {len(results)} of {len(items) - len(no_pixels)} files under {root} "
+        click.echo(f"encoded {len(results)} of {len(items) - no_pixels} files under {root} "
                    f"-> {out_root}: "
                    f"{_human(raw)} bytes raw -> {_human(comp)} bytes (ratio {ratio:.2f}); "
                    f"{failed} failed, {skipped} other files skipped"
-                   + (f" ({len(no_pixels)} without pixel data)" if no_pixels else ""))
+                   + (f" ({no_pixels} without pixel data)" if no_pixels else ""))
     _finish(failed)
 
 
@@ -515,7 +434,7 @@ def _decode_file(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> 
             data = f.read()
         name = src
     if not mic.check(data):
-        raise _Failure("not a .mic stream (bad magic bytes)")
+        raise JobError("not a .mic stream (bad magic bytes)")
     t0 = time.perf_counter()
     arr = mic.decode(data, max_pixels=max_pixels)
     dt = time.perf_counter() - t0
@@ -584,7 +503,7 @@ def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, forc
       mic decode ct.mic ct.png
       mic decode stack.mic stack.tif
       mic decode encoded/ decoded/ --format tiff
-      mic decode ct.mic - | python -c "import numpy, sys; print(numpy.load(sys.stdin.buffer).shape)"
+      mic decode ct.mic - | python -c "import io, sys, numpy; print(numpy.load(io.BytesIO(sys.stdin.buffer.read())).shape)"
     """
     import mic
 
@@ -614,7 +533,7 @@ def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, forc
     try:
         res = _decode_file(inp, out, ofmt, force, mp)
     except Exception as exc:  # noqa: BLE001
-        click.echo(f"error: {inp}: {_err_text(exc)}", err=True)
+        click.echo(f"error: {inp}: {describe_error(exc)}", err=True)
         sys.exit(1)
     if not quiet:
         click.echo(_dec_line(res), err=out == STDIO)
@@ -627,7 +546,7 @@ def _mic_files(root: Path, exclude: Path | None = None) -> tuple[list[Path], int
     from .io import sniff_format
 
     found, skipped = [], 0
-    for p in _walk(root, exclude):
+    for p in walk(root, exclude):
         if p.suffix.lower() == ".mic" or sniff_format(_head(p)) == "mic":
             found.append(p)
         else:
@@ -635,21 +554,18 @@ def _mic_files(root: Path, exclude: Path | None = None) -> tuple[list[Path], int
     return found, skipped
 
 
-def _decode_job(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> _DecResult:
+def _decode_job(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> Result:
     """Decode one file of a folder run (also in a worker process)."""
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    return _decode_file(src, dst, fmt, force, max_pixels)
+    r = _decode_file(src, dst, fmt, force, max_pixels)
+    return Result(src, r.dst, DONE, bytes_in=r.mic_bytes, bytes_out=r.out_bytes, value=r)
 
 
 def _decode_folder(root: Path, out: str, fmt: str, force: bool, quiet: bool,
                    max_pixels: int, jobs: int = 1) -> None:
     from .io import SUFFIX
 
-    if out == STDIO:
-        raise click.BadParameter("a folder IN needs a folder OUT, not -", param_hint="OUT")
-    out_root = Path(out)
-    if out_root.exists() and not out_root.is_dir():
-        raise click.BadParameter(f"{out!r} exists and is not a folder", param_hint="OUT")
+    out_root = _folder_out(out)
     files, skipped = _mic_files(root, out_root)
     if not files:
         click.echo(f"error: no .mic files found under {root}", err=True)
@@ -661,7 +577,7 @@ def _decode_folder(root: Path, out: str, fmt: str, force: bool, quiet: bool,
         # with fmt auto the suffix is added once the image is known
         items.append((p, out_root / (str(base) + (SUFFIX[fmt] if fmt != "auto" else ""))))
     taken: dict[Path, Path] = {}
-    jobs_list: list[tuple[Callable[..., Any], tuple[Any, ...], Path]] = []
+    batch: list[Job] = []
     failed_early = 0
     for src, dst in items:
         assert dst is not None
@@ -672,9 +588,13 @@ def _decode_folder(root: Path, out: str, fmt: str, force: bool, quiet: bool,
                            f"{taken[dst]}", err=True)
                 continue
             taken[dst] = src
-        jobs_list.append((_decode_job, (str(src), str(dst), fmt, force, max_pixels), src))
-    results, failed = _run_folder(jobs_list, quiet, "decode", jobs)
-    failed += failed_early
+        # with fmt auto the job adds the suffix; partial outputs of dst + suffix still
+        # start with dst's name (mic.io.discard_partial)
+        batch.append(Job(str(src), str(dst), _decode_job,
+                         (str(src), str(dst), fmt, force, max_pixels)))
+    summary = _run_folder(batch, quiet, "decode", jobs)
+    failed = summary.failed + failed_early
+    results = [r.value for r in summary.select(DONE)]
     if not quiet:
         comp = sum(r.mic_bytes for r in results)
         raw = sum(r.info.raw_size for r in results)
@@ -766,7 +686,7 @@ def info_cmd(inputs: tuple[str, ...], as_json: bool) -> None:
             d = _info_dict(mic.info(_read_input(p)), name)
         except Exception as exc:  # noqa: BLE001
             failed += 1
-            click.echo(f"error: {name}: {_err_text(exc)}", err=True)
+            click.echo(f"error: {name}: {describe_error(exc)}", err=True)
             continue
         out.append(d)
         if not as_json:
@@ -804,13 +724,13 @@ def verify_cmd(inputs: tuple[str, ...], max_pixels: int | None, quiet: bool) -> 
         try:
             data = _read_input(p)
             if not mic.check(data):
-                raise _Failure("not a .mic stream (bad magic bytes)")
+                raise JobError("not a .mic stream (bad magic bytes)")
             t0 = time.perf_counter()
             inf = mic.verify(data, max_pixels=mp)
             dt = time.perf_counter() - t0
         except Exception as exc:  # noqa: BLE001
             failed += 1
-            click.echo(f"FAILED {name}: {_err_text(exc)}", err=True)
+            click.echo(f"FAILED {name}: {describe_error(exc)}", err=True)
             continue
         if not quiet:
             dims = "x".join(str(d) for d in inf.shape)

@@ -9,7 +9,8 @@ pixels in and out of files.  It is a small library in its own right:
 * :func:`image_to_bytes` serialises an array in a given format;
 * :func:`atomic_write_bytes` / :func:`atomic_output` write a file so that it either
   appears complete or not at all (a temporary file in the same folder, then
-  ``os.replace``), even on Ctrl-C;
+  ``os.replace``), even on Ctrl-C; :func:`discard_partial` removes what a killed writer
+  left;
 * :func:`sniff_format` / :func:`format_from_path` tell formats apart.
 
 Heavy or optional libraries (Pillow, tifffile, pydicom, imagecodecs) are imported
@@ -52,6 +53,7 @@ __all__ = [
     "atomic_output",
     "atomic_write_bytes",
     "demo_image_path",
+    "discard_partial",
     "format_from_path",
     "image_to_bytes",
     "read_image",
@@ -457,15 +459,17 @@ def _read_dicom_quiet(data: bytes) -> tuple[np.ndarray, ImageMeta]:
         # Stored values: no Modality/VOI LUT; YBR data converted to RGB by pydicom.
         arr = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - missing codec, corrupt fragment, ...
+        from .dicom.syntaxes import SYNTAXES
+
         name = getattr(ts, "name", None) or str(ts)
-        kind = _IMAGECODECS_TS.get(str(ts))
+        syntax = SYNTAXES.get(str(ts))
         missing_codec = "plugin" in str(exc) or "missing" in str(exc)
-        if kind is None or not missing_codec:
+        if syntax is None or not missing_codec:
             cls = MicUnsupportedError if missing_codec else MicInputError
             raise cls(f"cannot decode the DICOM pixel data (transfer syntax {name}): "
                       f"{str(exc).splitlines()[0]}") from None
-        arr = _dicom_frames_imagecodecs(ds, kind, name)
-        meta.notes.append(f"{name} pixel data decoded with imagecodecs ({kind})")
+        arr = _dicom_frames_imagecodecs(ds, syntax.codec, name)
+        meta.notes.append(f"{name} pixel data decoded with imagecodecs ({syntax.codec})")
     arr = np.ascontiguousarray(arr)
     if arr.dtype.byteorder not in ("=", "|"):
         arr = arr.astype(arr.dtype.newbyteorder("="))
@@ -491,19 +495,6 @@ def _read_dicom_quiet(data: bytes) -> tuple[np.ndarray, ImageMeta]:
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8)
     return arr, meta
-
-
-#: Compressed DICOM transfer syntaxes that imagecodecs decodes when pydicom lacks a plugin.
-_IMAGECODECS_TS = {
-    "1.2.840.10008.1.2.4.50": "jpeg8",  # JPEG baseline
-    "1.2.840.10008.1.2.4.51": "jpeg8",  # JPEG extended (12-bit)
-    "1.2.840.10008.1.2.4.57": "jpegsof3",  # JPEG lossless, process 14
-    "1.2.840.10008.1.2.4.70": "jpegsof3",  # JPEG lossless, SV1
-    "1.2.840.10008.1.2.4.80": "jpegls",  # JPEG-LS lossless
-    "1.2.840.10008.1.2.4.81": "jpegls",  # JPEG-LS near-lossless
-    "1.2.840.10008.1.2.4.90": "jpeg2k",  # JPEG 2000 lossless
-    "1.2.840.10008.1.2.4.91": "jpeg2k",  # JPEG 2000
-}
 
 
 def _dicom_frames_imagecodecs(ds: Any, kind: str, ts_name: str) -> np.ndarray:
@@ -707,6 +698,9 @@ def _umask() -> int:
     return old
 
 
+_PART = ".part"  # atomic_output's temporary files are .NAME.<random>.part beside NAME
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[BinaryIO]:
     """Context manager yielding a binary file that becomes ``path`` only if the block succeeds.
@@ -739,7 +733,7 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
         raise FileExistsError(errno.EEXIST, "output exists (use --force to overwrite)", str(p))
     folder = p.parent if str(p.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=_PART, dir=folder)
     except FileNotFoundError:
         raise FileNotFoundError(errno.ENOENT, "output folder does not exist", str(folder)) from None
     try:
@@ -766,6 +760,32 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def discard_partial(path: str | os.PathLike[str]) -> int:
+    """Remove the temporary files :func:`atomic_output` left for ``path`` (a writer killed
+    before its clean-up could run), and for ``path`` plus a suffix; return how many.
+    ``path`` itself is never touched.
+
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> for name in (".a.mic.x1y2.part", "a.mic"):
+    ...     open(os.path.join(d, name), "wb").close()
+    >>> discard_partial(os.path.join(d, "a.mic")), sorted(os.listdir(d))
+    (1, ['a.mic'])
+    """
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    prefix = f".{p.name}."
+    n = 0
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(prefix) and entry.name.endswith(_PART) and \
+                    len(entry.name) > len(prefix) + len(_PART):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    n += 1
+    return n
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview, *,

@@ -461,6 +461,33 @@ def test_quickstart_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "round trip exact: max abs error 0" in out and "ratio" in out and "bits/pixel" in out
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_cli_roundtrip_example_finds_the_venv_mic(tmp_path: Path) -> None:
+    """examples/cli_roundtrip.sh after `make demo`: no `mic` on PATH, so it runs .venv's (here
+    a console script like pip's, in a copy of the layout) with the Python of its #! line."""
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "examples").mkdir()
+    shutil.copy(root / "examples" / "cli_roundtrip.sh", tmp_path / "examples")
+    venv_mic = tmp_path / ".venv" / "bin" / "mic"
+    venv_mic.parent.mkdir(parents=True)
+    venv_mic.write_text(f"#!{sys.executable}\nimport sys\nfrom mic.cli import main\n"
+                        "sys.exit(main())\n")
+    venv_mic.chmod(0o755)
+    path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep)
+                           if d and not os.path.exists(os.path.join(d, "mic")))
+    env = {**os.environ, "PATH": path,
+           "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH"))
+                                         if p)}
+    env.pop("MIC", None)
+    env.pop("PY", None)
+    r = subprocess.run(["bash", str(tmp_path / "examples" / "cli_roundtrip.sh"),
+                        str(DATA / "us_breast_u8.png")], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "refused to overwrite without --force" in r.stdout
+    assert "round trip through the CLI is exact" in r.stdout
+
+
 def test_folder_parallel_jobs_same_result(tmp_path: Path) -> None:
     src = tmp_path / "in"
     _make_tree(src)
@@ -517,3 +544,24 @@ def test_ctrl_c_in_a_folder_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     for name in made:
         assert np.array_equal(mic.decode((tmp_path / "out" / name).read_bytes()),
                               real("us_breast_u8.png"))
+
+
+def test_decode_help_pipe_example_runs_in_a_shell(tmp_path: Path) -> None:
+    """The stdout example of ``mic decode --help``, exactly as printed, through a real shell
+    pipe (stdin is not seekable: numpy.load needs the bytes in a BytesIO)."""
+    line = next(ln.strip() for ln in run("decode", "--help").output.splitlines()
+                if ln.strip().startswith("mic decode ct.mic - |"))
+    ct = real("ct_abdomen_u16.png")
+    (tmp_path / "ct.mic").write_bytes(mic.encode(ct))
+    bin_dir = tmp_path / "bin"  # `mic` and `python` as a user's shell would find them
+    bin_dir.mkdir()
+    for name, cmd in (("mic", f'"{sys.executable}" -m mic.cli'), ("python", f'"{sys.executable}"')):
+        (bin_dir / name).write_text(f'#!/bin/sh\nexec {cmd} "$@"\n')
+        (bin_dir / name).chmod(0o755)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    r = subprocess.run(["bash", "-o", "pipefail", "-c", line], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{ct.shape}\n"

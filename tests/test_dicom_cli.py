@@ -173,3 +173,27 @@ def test_keep_compressed_copies_foreign_syntaxes(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "converted 1, kept 1" in r.output, r.output
     assert (out / "rle.dcm").read_bytes() == (src / "rle.dcm").read_bytes()
     assert pydicom.dcmread(out / "mr.dcm").file_meta.TransferSyntaxUID == MIC_TRANSFER_SYNTAX
+
+
+def test_parallel_jobs_give_the_same_files(tmp_path: Path) -> None:
+    """-j 2 runs the same batch (mic.batch) in worker processes: same summary, same bytes."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for n in ("CT_small.dcm", "MR_small.dcm", "test-SR.dcm", "MR_truncated.dcm"):
+        shutil.copy(get_testdata_file(n), src / n)
+    (src / "notes.txt").write_text("not DICOM")
+    r1 = CliRunner().invoke(main, ["dicom", "compress", str(src), str(tmp_path / "o1")])
+    r2 = CliRunner().invoke(main, ["dicom", "compress", "-j", "2", str(src), str(tmp_path / "o2")])
+    assert r1.exit_code == r2.exit_code == 1  # MR_truncated fails in both
+    assert "files: 5 (converted 2, kept 1, skipped 1, failed 1)" in r2.output
+    assert r2.output.count("error: ") == 1 and "MR_truncated.dcm" in r2.output
+    assert sorted(p.name for p in _files(tmp_path / "o2")) == sorted(
+        p.name for p in _files(tmp_path / "o1")) == ["CT_small.dcm", "MR_small.dcm", "test-SR.dcm"]
+    for p in _files(tmp_path / "o1"):
+        assert p.read_bytes() == (tmp_path / "o2" / p.name).read_bytes()
+    r = CliRunner().invoke(main, ["dicom", "decompress", "-j", "2", str(tmp_path / "o2"),
+                                  str(tmp_path / "back")])
+    assert r.exit_code == 0 and "converted 2, kept 1" in r.output, r.output
+    for n in ("CT_small.dcm", "MR_small.dcm"):
+        assert np.array_equal(pydicom.dcmread(tmp_path / "back" / n).pixel_array,
+                              pydicom.dcmread(src / n).pixel_array)

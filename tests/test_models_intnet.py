@@ -7,9 +7,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mic.models.intnet import (  # noqa: E402
-    ACT_BITS, IntHyperSynthesis, conv2d_exact, conv_transpose2d_exact, freeze_hyper_synthesis,
+    ACT_BITS, IntHyperSynthesis, conv2d_exact, conv_transpose2d_exact,
 )
-from mic.models.layers import conv, deconv  # noqa: E402
+from mic.train.export import freeze_hyper_synthesis, freeze_mlp  # noqa: E402
+from mic.train.layers import conv, deconv  # noqa: E402
 
 
 def _ref_int(net: IntHyperSynthesis, z: np.ndarray) -> np.ndarray:
@@ -97,8 +98,6 @@ def test_exact_conv_helpers_match_torch_on_small_integers():
 # ----------------------------------------------------------------------------- context MLP
 @pytest.fixture(scope="module")
 def mlp_pair():
-    from mic.models.intnet import freeze_mlp
-
     torch.manual_seed(2)
     l1 = torch.nn.Linear(6, 8, bias=False)
     l2 = torch.nn.Linear(8, 5)

@@ -42,12 +42,3 @@ def test_shipped_registry_matches_files():
         total += path.stat().st_size
     assert total <= 40_000_000
     assert set(registry()) >= set(data["models"])
-
-
-def test_import_mic_does_not_import_torch():
-    import subprocess
-    import sys
-
-    code = "import sys, mic, mic.models.registry; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"

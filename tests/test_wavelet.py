@@ -37,7 +37,7 @@ def test_dwt97_is_the_9_7_filter_bank():
 
 def test_torch_twin_matches():
     torch = pytest.importorskip("torch")
-    from mic.models.wcm import dwt, idwt
+    from mic.train.wcm import dwt, idwt
 
     x = np.random.default_rng(1).random((96, 64))
     ll, bands = dwt97(x, 5)

@@ -45,7 +45,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, register_transfer_syntax
 from pydicom.valuerep import VR
 
 from ..errors import MicError, MicUnsupportedError
-from . import _plugin
+from . import _plugin, syntaxes
 from ._coders import LOSSY_METHOD, MicDecoder, MicEncoder, apply_lossy_attributes, stored_values
 
 #: The fixed UUID the transfer syntax UID is derived from (never change it).
@@ -60,9 +60,7 @@ TESTED_PYDICOM = ("3.0",)
 EXTENDED_OFFSET_THRESHOLD = 1 << 30
 #: Transfer syntaxes that are always lossy (JPEG baseline, JPEG extended, JPEG-LS
 #: near-lossless); JPEG 2000 / HTJ2K may be either, and say so in the dataset.
-LOSSY_SOURCE_SYNTAXES = frozenset({
-    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.81",
-})
+LOSSY_SOURCE_SYNTAXES = syntaxes.LOSSY
 
 _REGISTERED = False
 

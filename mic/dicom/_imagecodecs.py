@@ -4,7 +4,8 @@ pydicom 3.0 decodes JPEG-LS, JPEG Lossless (process 14, the most common lossless
 syntax in PACS archives) and 12-bit JPEG Extended only with pylibjpeg, GDCM or
 pyjpegls, none of which mic depends on.  When ``imagecodecs`` is installed (it is
 in mic's ``test`` and ``bench`` extras), :func:`mic.dicom.register` adds this
-module as plugin ``"imagecodecs"`` to pydicom's decoders for those syntaxes, so
+module as plugin ``"imagecodecs"`` to pydicom's decoders for those syntaxes
+(:data:`mic.dicom.syntaxes.PLUGIN`, the one table of foreign syntaxes), so
 that ``mic dicom compress`` can decode such inputs first instead of keeping
 them as they are.  imagecodecs is imported only when a frame is decoded.
 """
@@ -15,41 +16,29 @@ import importlib.util
 from typing import Any
 
 import numpy as np
-from pydicom.uid import (
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-)
 
-#: transfer syntax -> imagecodecs decode function name
-FUNCTIONS = {
-    JPEGExtended12Bit: "jpeg8_decode",
-    JPEGLossless: "ljpeg_decode",
-    JPEGLosslessSV1: "ljpeg_decode",
-    JPEGLSLossless: "jpegls_decode",
-    JPEGLSNearLossless: "jpegls_decode",
-}
-DECODER_DEPENDENCIES = {uid: ("imagecodecs",) for uid in FUNCTIONS}
+from .syntaxes import PLUGIN, SYNTAXES
+
+DECODER_DEPENDENCIES = {uid: ("imagecodecs",) for uid in PLUGIN}
 
 
 def is_available(uid: str) -> bool:
     """pydicom plugin hook: True if imagecodecs is importable and ``uid`` is one we decode."""
-    return uid in FUNCTIONS and importlib.util.find_spec("imagecodecs") is not None
+    return uid in PLUGIN and importlib.util.find_spec("imagecodecs") is not None
 
 
 def _decode_frame(src: bytes, runner: Any) -> bytes:
     """Decode one frame; return its samples in the Bits Allocated container, interleaved."""
     import imagecodecs
 
-    arr = getattr(imagecodecs, FUNCTIONS[runner.transfer_syntax])(src)
+    syntax = SYNTAXES[str(runner.transfer_syntax)]
+    arr = getattr(imagecodecs, syntax.decoder)(src)
     rows, cols, spp = int(runner.rows), int(runner.columns), int(runner.samples_per_pixel)
     if arr.size != rows * cols * spp:
         raise ValueError(f"decoded {arr.shape}, expected {rows}x{cols}x{spp}")
     if spp > 1:
         runner.set_option("planar_configuration", 0)
-    if runner.transfer_syntax in (JPEGLSLossless, JPEGLSNearLossless):
+    if syntax.codec == "jpegls":
         # DICOM's Bits Stored, not the codestream's precision (encoders often write
         # P = 16 for 12-bit data), says where the sign bit of signed samples is.
         runner.set_option("jls_precision", int(runner.bits_stored))
@@ -61,7 +50,7 @@ def register() -> None:
     """Add the plugin to pydicom's decoders (idempotent; nothing without imagecodecs)."""
     from pydicom.pixels import get_decoder
 
-    for uid in FUNCTIONS:
+    for uid in sorted(PLUGIN):
         dec = get_decoder(uid)
         if "imagecodecs" in dec._available or "imagecodecs" in dec._unavailable:
             continue

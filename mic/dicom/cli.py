@@ -4,11 +4,13 @@ Loaded lazily by :mod:`mic.cli` (``mic dicom ...``).  IN may be a file or a
 folder; a folder is walked recursively (hidden entries skipped) and mirrored
 under OUT.  Every file is read with pydicom; non-DICOM files are skipped (not
 written), non-image objects and pixel data mic cannot code are copied unchanged,
-and a file that fails does not stop the batch.  Outputs are written atomically
-and an existing output is refused unless ``--force``.
+and a file that fails does not stop the batch (:mod:`mic.batch`; ``-j N`` runs N
+files at a time in worker processes).  Outputs are written atomically and an
+existing output is refused unless ``--force``.
 
 Exit codes: 0 no failure; 1 at least one file failed (the others were still
-processed); 2 usage error.
+processed), or Ctrl-C (what finished is reported, nothing partial is left);
+2 usage error.
 
 >>> from click.testing import CliRunner
 >>> r = CliRunner().invoke(dicom_group, ["compress", "--help"])
@@ -18,15 +20,18 @@ processed); 2 usage error.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from .convert import Outcome, compress_file, decompress_file, mirror_path
+from ..batch import FAILED, SKIPPED, Job, LocalExecutor, Result, Summary, walk
+from ..extras import missing, require
+from ..batch import run as run_batch
+from .convert import CONVERTED, KEPT, compress_file, decompress_file, mirror_path
 
 __all__ = ["dicom_group", "summarize"]
 
@@ -39,65 +44,79 @@ def _inputs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
         return [(src, dst)]
     if dst.exists() and not dst.is_dir():
         raise click.BadParameter(f"{str(dst)!r} is a file but IN is a folder", param_hint="OUT")
-    excl = dst.resolve()
-    pairs: list[tuple[Path, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(src):
-        dp = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames
-                             if not d.startswith(".") and (dp / d).resolve() != excl)
-        for f in sorted(filenames):
-            if not f.startswith("."):
-                pairs.append((dp / f, mirror_path(dp / f, src, dst)))
-    return pairs
+    return [(p, mirror_path(p, src, dst)) for p in walk(src, dst)]
 
 
-def summarize(outcomes: list[Outcome]) -> str:
+def summarize(summary: Summary) -> str:
     """The summary printed after a run: counts, bytes before/after, ratio, kept/failed files.
 
-    >>> o = [Outcome("a.dcm", "b.dcm", "converted", "", 1000, 400, "CT"),
-    ...      Outcome("sr.dcm", "sr2.dcm", "kept", "no Pixel Data (non-image object)", 50, 50)]
-    >>> print(summarize(o))
+    >>> o = [Result("a.dcm", "b.dcm", CONVERTED, "", 1000, 400),
+    ...      Result("sr.dcm", "sr2.dcm", KEPT, "no Pixel Data (non-image object)", 50, 50)]
+    >>> print(summarize(Summary(o)))
     files: 2 (converted 1, kept 1, skipped 0, failed 0)
     bytes: 1,050 -> 450 (ratio 2.33); converted files only: 1,000 -> 400 (ratio 2.50)
     kept unchanged:
       sr.dcm: no Pixel Data (non-image object)
     """
-    c = Counter(o.status for o in outcomes)
-    written = [o for o in outcomes if o.status in ("converted", "kept")]
-    conv = [o for o in outcomes if o.status == "converted"]
-    bi, bo = sum(o.bytes_in for o in written), sum(o.bytes_out for o in written)
-    ci, co = sum(o.bytes_in for o in conv), sum(o.bytes_out for o in conv)
+    c = summary.statuses
+    bi, bo = summary.totals(CONVERTED, KEPT)
+    ci, co = summary.totals(CONVERTED)
     lines = [
-        (f"files: {len(outcomes)} (converted {c['converted']}, kept {c['kept']}, "
-         f"skipped {c['skipped']}, failed {c['failed']})"),
+        (f"files: {len(summary.results)} (converted {c[CONVERTED]}, kept {c[KEPT]}, "
+         f"skipped {c[SKIPPED]}, failed {c[FAILED]})"),
         (f"bytes: {bi:,} -> {bo:,} (ratio {bi / max(bo, 1):.2f}); converted files only: "
          f"{ci:,} -> {co:,} (ratio {ci / max(co, 1):.2f})"),
     ]
-    for status, title in (("kept", "kept unchanged"), ("skipped", "skipped"),
-                          ("failed", "FAILED")):
-        sel = [o for o in outcomes if o.status == status]
+    for status, title in ((KEPT, "kept unchanged"), (SKIPPED, "skipped"), (FAILED, "FAILED")):
+        sel = summary.select(status)
         if sel:
             lines.append(f"{title}:")
-            lines.extend(f"  {o.src}: {o.reason}" for o in sel)
+            lines.extend(f"  {r.source}: {r.error}" for r in sel)
     return "\n".join(lines)
 
 
-def _run(src: str, dst: str, quiet: bool, desc: str,
-         action: Callable[[Path, Path], Outcome]) -> None:
-    from tqdm import tqdm
+def foreign_codecs_needed(paths: list[Path]) -> Counter[str]:
+    """Transfer syntaxes (by name, with counts) of the DICOM files in ``paths`` that only
+    imagecodecs would decode here (read from each file meta; nothing when it is installed)."""
+    from pydicom.filereader import read_file_meta_info
+    from pydicom.pixels import get_decoder
 
+    from .syntaxes import PLUGIN, SYNTAXES
+
+    need: Counter[str] = Counter()
+    if not missing(["imagecodecs"]):
+        return need
+    for p in paths:
+        try:
+            ts = str(read_file_meta_info(p).get("TransferSyntaxUID", ""))
+        except Exception:  # noqa: BLE001 - not DICOM, unreadable: the run reports it
+            continue
+        if ts in PLUGIN and not [n for n in get_decoder(ts).available_plugins
+                                 if n != "imagecodecs"]:
+            need[SYNTAXES[ts].name] += 1
+    return need
+
+
+def _check_foreign_codecs(pairs: list[tuple[Path, Path]], command: str, hint: str) -> None:
+    need = foreign_codecs_needed([s for s, _ in pairs])
+    if need:
+        files = ", ".join(f"{n} {name}" for name, n in need.most_common())
+        require(command, "dicom", ["imagecodecs"], hint=f"for {files} input file(s){hint}")
+
+
+def _run(src: str, dst: str, quiet: bool, desc: str, workers: int,
+         action: Callable[..., Result], **options: Any) -> None:
+    """``action(s, d, **options)`` for each (input, output) pair, on ``workers`` processes."""
     pairs = _inputs(Path(src), Path(dst))
-    outcomes: list[Outcome] = []
-    with tqdm(total=len(pairs), desc=desc, unit="file", file=sys.stderr, leave=False,
-              disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True) as bar:
-        for s, d in pairs:
-            o = action(s, d)
-            outcomes.append(o)
-            if o.status == "failed" and not quiet:
-                tqdm.write(f"error: {s}: {o.reason}", file=sys.stderr)
-            bar.update(1)
-    click.echo(summarize(outcomes), err=quiet)
-    if any(o.status == "failed" for o in outcomes):
+    if not options.get("keep_compressed"):
+        hint = "; --keep-compressed copies them as they are" if desc == "compress" else ""
+        _check_foreign_codecs(pairs, f"mic dicom {desc}", hint)
+    jobs = [Job(str(s), str(d), action, (s, d), options) for s, d in pairs]
+    summary = run_batch(jobs, LocalExecutor(workers), desc=desc, quiet=quiet)
+    click.echo(summarize(summary), err=quiet)
+    if summary.interrupted:
+        raise click.Abort
+    if summary.failed:
         sys.exit(1)
 
 
@@ -137,9 +156,11 @@ def dicom_group() -> None:
               help="Copy inputs already in another compressed syntax (JPEG, ...) unchanged "
                    "instead of decoding and recoding them.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Folder runs: files processed in parallel by this many processes.")
 @click.option("--quiet", is_flag=True, help="No progress bar; summary to stderr.")
 def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool, force: bool,
-                 quiet: bool) -> None:
+                 jobs: int, quiet: bool) -> None:
     """Compress the pixel data of DICOM file(s) IN to the mic transfer syntax in OUT.
 
     \b
@@ -159,17 +180,18 @@ def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
     register()
     if quality is not None:
         _check_lossy(quality)
-    _run(src, dst, quiet, "compress",
-         lambda s, d: compress_file(s, d, quality=quality, overwrite=force,
-                                    keep_compressed=keep_compressed))
+    _run(src, dst, quiet, "compress", jobs, compress_file, quality=quality, overwrite=force,
+         keep_compressed=keep_compressed)
 
 
 @dicom_group.command("decompress")
 @click.argument("src", metavar="IN", type=click.Path(exists=True))
 @click.argument("dst", metavar="OUT", type=click.Path())
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Folder runs: files processed in parallel by this many processes.")
 @click.option("--quiet", is_flag=True, help="No progress bar; summary to stderr.")
-def decompress_cmd(src: str, dst: str, force: bool, quiet: bool) -> None:
+def decompress_cmd(src: str, dst: str, force: bool, jobs: int, quiet: bool) -> None:
     """Decode DICOM file(s) IN to Explicit VR Little Endian in OUT.
 
     \b
@@ -182,5 +204,4 @@ def decompress_cmd(src: str, dst: str, force: bool, quiet: bool) -> None:
     from . import register
 
     register()
-    _run(src, dst, quiet, "decompress",
-         lambda s, d: decompress_file(s, d, overwrite=force))
+    _run(src, dst, quiet, "decompress", jobs, decompress_file, overwrite=force)

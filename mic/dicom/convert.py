@@ -1,10 +1,11 @@
 """File-level DICOM conversion used by ``mic dicom compress`` / ``decompress``.
 
-Each input file gets one :class:`Outcome`:
+Each input file gets one :class:`mic.batch.Result` (the jobs of ``mic dicom``'s batch
+runs), of status:
 
 * ``converted`` -- pixel data (re)coded and written (Explicit VR Little Endian
   dataset encoding);
-* ``kept`` -- written unchanged, byte for byte, with the reason: no Pixel Data
+* ``kept`` -- written unchanged, byte for byte, with the reason (``error``): no Pixel Data
   (SR, SEG without pixels, RT Plan/Struct, presentation states, KOS, ...),
   pixel data mic cannot code (e.g. 32 or 1 bits allocated, YBR_FULL_422, float),
   already in the target syntax, or compressed in a syntax no installed pydicom
@@ -30,43 +31,33 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..batch import FAILED, SKIPPED, Result
 from ..errors import MicError, MicUnsupportedError
 from ..io import atomic_output
 
 __all__ = [
     "CHANGED_BY_COMPRESSION",
     "CHANGED_BY_LOSSY",
-    "Outcome",
+    "CONVERTED",
+    "KEPT",
     "compare_datasets",
     "compress_file",
     "decompress_file",
 ]
 
+#: A converted file's status (its pixel data recoded) and a kept one's (copied unchanged)
+CONVERTED, KEPT = "converted", "kept"
 #: Data elements that converting the pixel data changes (besides Pixel Data and file meta).
 CHANGED_BY_COMPRESSION = frozenset({"PixelData", "ExtendedOffsetTable",
                                     "ExtendedOffsetTableLengths"})
 #: ... and those that a lossy conversion changes as the standard requires.
 CHANGED_BY_LOSSY = frozenset({"LossyImageCompression", "LossyImageCompressionRatio",
                               "LossyImageCompressionMethod", "ImageType", "SOPInstanceUID"})
-
-
-@dataclass
-class Outcome:
-    """What happened to one input file."""
-
-    src: str
-    dst: str | None
-    status: str  # converted | kept | skipped | failed
-    reason: str = ""
-    bytes_in: int = 0
-    bytes_out: int = 0
-    modality: str = ""
 
 
 def _read(path: str) -> Any:
@@ -126,16 +117,15 @@ def _try_decode_foreign(ds: Any, tsyntax: Any) -> str:
 
 
 def _convert(src: str, dst: str, overwrite: bool,
-             work: Callable[[Any, Any], str | None]) -> Outcome:
+             work: Callable[[Any, Any], str | None]) -> Result:
     """Shared driver: read, classify, run ``work(ds, tsyntax)`` (returns a keep-reason or None)."""
     size = os.path.getsize(src)
-    out = Outcome(src=str(src), dst=str(dst), status="failed", bytes_in=size)
+    out = Result(str(src), str(dst), FAILED, bytes_in=size)
     try:
         ds = _read(src)
         if ds is None:
-            out.status, out.reason, out.dst = "skipped", "not a DICOM file", None
+            out.status, out.error, out.output = SKIPPED, "not a DICOM file", None
             return out
-        out.modality = str(ds.get("Modality", "") or "")
         tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
         keep: str | None
         if "PixelData" not in ds:
@@ -146,21 +136,21 @@ def _convert(src: str, dst: str, overwrite: bool,
             keep = work(ds, tsyntax)
         if keep is not None:
             out.bytes_out = _copy(src, dst, overwrite)
-            out.status, out.reason = "kept", keep
+            out.status, out.error = KEPT, keep
             return out
         out.bytes_out = _write(ds, dst, overwrite)
-        out.status = "converted"
+        out.status = CONVERTED
     except FileExistsError:
-        out.reason = "output exists (use --force to overwrite)"
+        out.error = "output exists (use --force to overwrite)"
     except (MicError, ValueError, RuntimeError, AttributeError, KeyError, TypeError,
             OSError, NotImplementedError) as exc:
-        out.reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        out.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     return out
 
 
 def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                   quality: int | None = None, overwrite: bool = False,
-                  keep_compressed: bool = False) -> Outcome:
+                  keep_compressed: bool = False) -> Result:
     """Compress one DICOM file's pixel data to the mic transfer syntax (see module doc).
 
     Lossless (``quality=None``) keeps every data element except Pixel Data and
@@ -203,7 +193,7 @@ def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
 
 
 def decompress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
-                    overwrite: bool = False) -> Outcome:
+                    overwrite: bool = False) -> Result:
     """Write one DICOM file with its pixel data in Explicit VR Little Endian.
 
     mic-compressed files are decoded by :func:`mic.dicom.decompress` (SOP

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from ..extras import missing_message
+
 __all__ = ["Row", "iter_sources", "main", "measure_dataset", "table"]
 
 
@@ -266,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", action="store_true",
                     help="also code every object with JPEG-LS and JPEG 2000 (imagecodecs)")
     a = ap.parse_args(argv)
+    if a.compare:
+        msg = missing_message("python -m mic.dicom.report --compare", "dicom", ["imagecodecs"])
+        if msg:
+            ap.error(msg)
     from . import LOSSY_SOURCE_SYNTAXES
 
     rows: dict[str, list[Row]] = defaultdict(list)

@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from ..errors import MicError, MicInputError
+from ..extras import missing, require
 
 __all__ = ["bench_cmd", "run_bench"]
 
@@ -256,11 +257,19 @@ def bench_cmd(folder: Path, out: Path, quick: bool, codecs: str, reference: str,
     Example:
       mic bench ../shared/corpus/eval --out bench-out --quick
     """
+    want = [c.strip() for c in codecs.split(",") if c.strip()]
+    needs = ["scipy"]  # metrics (SSIM) and BD-rates
+    if not want or any(not c.startswith("mic") for c in want):
+        needs.append("imagecodecs")  # every anchor codec
+    if not no_plots:
+        needs.append("matplotlib")
+    require("mic bench", "bench", needs, hint="--no-plots runs without matplotlib"
+            if "matplotlib" in missing(needs) else "")
     cmd = "mic bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 \
         else "mic bench"
     try:
         res = run_bench(folder, out, quick=quick,
-                        codecs=[c for c in codecs.split(",") if c.strip()] or None,
+                        codecs=want or None,
                         reference=reference, split=split, limit=limit, peak=peak,
                         plots=not no_plots, command=cmd)
     except MicError as exc:

@@ -238,7 +238,7 @@ def _mic_lossless_points(im: BenchImage, quick: bool) -> list[Point] | str:
 def lossy_models() -> tuple[list[tuple[str, list[int]]], str]:
     """The mic lossy models and their qualities, or ([], reason) when there are none."""
     try:
-        from mic import lossy  # imports torch
+        from mic import lossy
     except Exception as exc:  # noqa: BLE001 - any failure means "no lossy mode here"
         return [], f"mic.lossy not importable ({type(exc).__name__}: {exc})"
     if not hasattr(lossy, "available_models") or not hasattr(lossy, "qualities"):

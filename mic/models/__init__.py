@@ -1,8 +1,8 @@
 """Learned lossy models: registry of permanent ids (:mod:`.registry`), shipped weights
 (:mod:`.weights`), the 9/7 wavelet (:mod:`.wavelet`), exact integer context features
-(:mod:`.logmag`), the integer networks both sides run (:mod:`.intnet`), the NumPy float
-parts (:mod:`.npnet`) and, for training, the torch model (:mod:`.wcm`, :mod:`.layers`).
-Importing this package does not import torch.
+(:mod:`.logmag`), the integer networks both sides run (:mod:`.intnet`) and the NumPy float
+parts (:mod:`.npnet`).  Runtime only (NumPy/Numba): no module here imports torch; the
+torch training models are in :mod:`mic.train` (:mod:`mic.train.wcm`, :mod:`mic.train.layers`).
 """
 
 from .registry import MODEL_IDS, MODEL_KINDS, RETIRED_MODELS, model_id, model_name

@@ -1,8 +1,8 @@
 """Integer hyper-synthesis: the part of the model both sides must agree on bit for bit.
 
-The float hyper-synthesis ``h_s`` (transposed convs + ReLU) is frozen at export into an
-integer network in the spirit of Balle et al. 2019 ("Integer networks for data
-compression with latent-variable models"):
+The float hyper-synthesis ``h_s`` (transposed convs + ReLU) is frozen at export
+(:func:`mic.train.export.freeze_hyper_synthesis`) into an integer network in the spirit of
+Balle et al. 2019 ("Integer networks for data compression with latent-variable models"):
 
 * weights ``w_int = round(w * 2**W_l)`` with ``|w_int| <= 2**15``;
 * activations are fixed-point integers with ``A`` fractional bits, clamped to
@@ -160,33 +160,6 @@ class IntHyperSynthesis:
             in_max = 1 << ACT_BITS
 
 
-def freeze_hyper_synthesis(h_s, in_frac: int = 0) -> IntHyperSynthesis:  # noqa: ANN001
-    """Quantise a float ``nn.Sequential`` of (de)convs and ReLUs into an integer network
-    whose input has ``in_frac`` fractional bits."""
-    import torch
-
-    mods = list(h_s)
-    layers: list[IntLayer] = []
-    for i, mod in enumerate(mods):
-        if isinstance(mod, torch.nn.ReLU):
-            continue
-        transposed = isinstance(mod, torch.nn.ConvTranspose2d)
-        w = mod.weight.detach().double().numpy()
-        b = mod.bias.detach().double().numpy()
-        wb = WEIGHT_BITS - int(np.ceil(np.log2(np.abs(w).max() + 1e-30)))
-        w_int = np.clip(np.round(w * 2.0 ** wb), -(1 << WEIGHT_BITS), 1 << WEIGHT_BITS)
-        acc_frac = wb + in_frac
-        b_int = np.round(b * 2.0 ** acc_frac)
-        relu = i + 1 < len(mods) and isinstance(mods[i + 1], torch.nn.ReLU)
-        shift = acc_frac - ACT_FRAC if relu else 0
-        layers.append(IntLayer(w_int.astype(np.int32), b_int.astype(np.int64), transposed,
-                               int(mod.stride[0]), int(shift), relu))
-        in_frac = ACT_FRAC if relu else acc_frac
-    net = IntHyperSynthesis(layers, in_frac)
-    net.assert_exact_bounds()
-    return net
-
-
 # ----------------------------------------------------------------------------- context MLP
 @dataclass
 class IntMLP:
@@ -245,26 +218,6 @@ class IntMLP:
             if bound >= 1 << 53:
                 raise ValueError(f"accumulator bound {bound} not below 2**53")
             in_max = 1 << ACT_BITS
-
-
-def freeze_mlp(layers, bias1) -> IntMLP:  # noqa: ANN001 - torch Linear layers, (Q,B,P,H) tensor
-    """Quantise torch ``Linear`` layers (the first without bias; ``bias1`` its
-    per-(quality, band, pass) bias) into an :class:`IntMLP` with ACT_FRAC-bit inputs."""
-    weights, biases, shifts = [], [], []
-    in_frac = ACT_FRAC
-    for i, lin in enumerate(layers):
-        w = np.ascontiguousarray(lin.weight.detach().double().numpy().T)  # (in, out)
-        b = (bias1.detach().double().numpy() if i == 0 else lin.bias.detach().double().numpy())
-        wmax = max(np.abs(w).max(), 1e-30)
-        wb = WEIGHT_BITS - int(np.ceil(np.log2(wmax)))
-        wi = np.clip(np.round(w * 2.0 ** wb), -(1 << WEIGHT_BITS), 1 << WEIGHT_BITS)
-        acc_frac = wb + in_frac
-        weights.append(wi.astype(np.int32))
-        biases.append(np.round(b * 2.0 ** acc_frac).astype(np.int64))
-        last = i + 1 == len(layers)
-        shifts.append(0 if last else acc_frac - ACT_FRAC)
-        in_frac = acc_frac if last else ACT_FRAC
-    return IntMLP(weights, biases, shifts, in_frac)
 
 
 def _mlp_kernel():  # built lazily so that importing this module stays cheap

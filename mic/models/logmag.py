@@ -4,7 +4,8 @@
 point: ``logmag(v)`` is the number of thresholds ``t_k <= 1 + |v|`` where ``t_k`` is the
 smallest integer with ``t_k**16 >= 2**k`` (Python integers, exact).  Encoder and decoder
 therefore derive identical features from identical decoded symbols on every machine;
-the torch twin used in training (:func:`logmag_torch`) searches the same thresholds.
+the torch twin used in training (:func:`mic.train.layers.logmag_torch`) searches the
+same thresholds.
 
 >>> import numpy as np
 >>> logmag(np.array([0, 1, -1, 3, 255, 1 << 20])).tolist()
@@ -71,11 +72,3 @@ def logmag(v: np.ndarray) -> np.ndarray:
     _kernel(a.reshape(-1), _LUT, THRESHOLDS, out)
     return out.reshape(a.shape)
 
-
-def logmag_torch(v):  # noqa: ANN001, ANN201 - torch tensor in, float tensor out
-    """Torch twin of :func:`logmag` on integer-valued float tensors (no gradient)."""
-    import torch
-
-    a = (v.detach().abs().clamp(max=MAX_ABS) + 1).to(torch.int64)
-    th = torch.from_numpy(THRESHOLDS)
-    return torch.searchsorted(th, a, right=True).to(v.dtype)

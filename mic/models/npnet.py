@@ -6,12 +6,12 @@
   to samples; like the inverse wavelet it is the only step that may differ across
   machines, by a unit in rare samples).
 
-Both mirror the torch modules of :mod:`mic.models.wcm` (same tensor names).
+Both mirror the torch modules of :mod:`mic.train.wcm` (same tensor names).
 
 >>> import numpy as np
 >>> x = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
 >>> w = np.ones((1, 1, 3, 3), np.float32)
->>> conv2d(x, w, np.zeros(1, np.float32), stride=1, pad=1)[0, 1, 1]
+>>> float(conv2d(x, w, np.zeros(1, np.float32), stride=1, pad=1)[0, 1, 1])
 45.0
 """
 
@@ -60,7 +60,7 @@ class HyperAnalysis:
 
 
 class PostFilter:
-    """``x + R(x, q) / s``: see :class:`mic.models.wcm.PostFilter`."""
+    """``x + R(x, q) / s``: see :class:`mic.train.wcm.PostFilter`."""
 
     def __init__(self, t: dict[str, np.ndarray], prefix: str = "post") -> None:
         self.c = [(_get(t, f"{prefix}.c{i}.weight"), _get(t, f"{prefix}.c{i}.bias"))

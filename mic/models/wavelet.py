@@ -9,7 +9,7 @@ to the subbands afterwards, so quality never saturates at high rates.
 Subband layout: ``(ll, bands)`` with ``bands[l] = (lh, hl, hh)`` for level ``l+1``
 (``bands[0]`` is the finest, at half resolution); ``lh`` is low-pass along columns...
 precisely: ``lh`` = high-pass along rows (vertical detail), ``hl`` = high-pass along
-columns, ``hh`` = both.  The torch twin (:mod:`mic.models.layers`) computes the same.
+columns, ``hh`` = both.  The torch twin (:func:`mic.train.wcm.dwt`) computes the same.
 
 >>> import numpy as np
 >>> x = np.random.default_rng(0).random((64, 96))

@@ -6,6 +6,13 @@ from pathlib import Path
 
 import click
 
+from ..extras import require
+
+#: checked before each training command: torch (installed apart) and the train extra's scipy
+#: (export's entropy tables; checked for train too, so a long run does not end in an export
+#: that cannot run)
+NEEDS = ("torch", "scipy")
+
 
 @click.command("train")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -37,10 +44,11 @@ def train_cmd(data_dir: Path, model: str, minutes: float | None, steps: int | No
     Example:
       mic train ../shared/corpus/train --model cnn --minutes 90 --out ckpt/cnn.pt
     """
-    from .loop import train
-
     if minutes is None and steps is None:
         raise click.UsageError("give --minutes or --steps")
+    require("mic train", "train", NEEDS)
+    from .loop import train
+
     out = out or Path("ckpt") / f"{model}.pt"
     log = log or Path("runs") / f"{model}.csv"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +72,7 @@ def export_cmd(ckpt: Path, model: str | None, out_dir: Path | None, train_comman
     Example:
       mic export ckpt/cnn.pt --model cnn
     """
+    require("mic export", "train", NEEDS)
     from ..models.weights import WEIGHTS_DIR
     from .export import export_checkpoint
 
@@ -88,6 +97,7 @@ def retarget_cmd(ckpt: Path, out: Path, lambdas: str, post_from: Path | None,
     Example:
       mic retarget ckpt/cnn.pt ckpt/cnn12.pt --lambdas 0.00064,0.0016,0.004 --post-from ckpt/post.pt
     """
+    require("mic retarget", "train", NEEDS)
     from .loop import retarget_qualities
 
     lams = [float(v) for v in lambdas.split(",") if v.strip()]

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ..extras import missing_message
+
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
@@ -227,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time", action="store_true", help="also time a 512x512 CT slice")
     ap.add_argument("--jxl", action="store_true", help="also compare with JPEG XL effort 7")
     args = ap.parse_args(argv)
+    msg = missing_message("python -m mic.train.evaluate", "bench", ["imagecodecs", "scipy"])
+    if msg:
+        ap.error(msg)
     if args.weights:
         from ..models.weights import register_weights
 

@@ -5,7 +5,7 @@ the integer probability tables and the scale thresholds; never pickle) and adds 
 replaces the model's entry in ``<out_dir>/models.json`` with the file's sha256.
 
 >>> import tempfile, pathlib, torch
->>> from mic.models.wcm import WaveletModel
+>>> from mic.train.wcm import WaveletModel
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> torch.manual_seed(0) and None
 >>> net = WaveletModel("meanscale", n_qualities=6, n=8, nh=4, hid=8, post_ch=4, n_scales=32)
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..models.intnet import ACT_FRAC, WEIGHT_BITS, IntHyperSynthesis, IntLayer, IntMLP
 from ..models.registry import MODEL_KINDS, model_id
 from ..models.weights import WEIGHTS_DIR, sha256_file
 
@@ -31,6 +32,53 @@ Z_RANGE = 1024
 TAIL = 1e-6
 FLOAT_PREFIXES = ("h_a.", "post.", "log_gain", "log_shrink")
 ZK_FRAC = 8  # fractional bits of the hyper-synthesis input round(z * zgain) * K
+
+
+def freeze_hyper_synthesis(h_s, in_frac: int = 0) -> IntHyperSynthesis:  # noqa: ANN001
+    """Quantise a float ``nn.Sequential`` of (de)convs and ReLUs into an integer network
+    whose input has ``in_frac`` fractional bits."""
+    import torch
+
+    mods = list(h_s)
+    layers: list[IntLayer] = []
+    for i, mod in enumerate(mods):
+        if isinstance(mod, torch.nn.ReLU):
+            continue
+        transposed = isinstance(mod, torch.nn.ConvTranspose2d)
+        w = mod.weight.detach().double().numpy()
+        b = mod.bias.detach().double().numpy()
+        wb = WEIGHT_BITS - int(np.ceil(np.log2(np.abs(w).max() + 1e-30)))
+        w_int = np.clip(np.round(w * 2.0 ** wb), -(1 << WEIGHT_BITS), 1 << WEIGHT_BITS)
+        acc_frac = wb + in_frac
+        b_int = np.round(b * 2.0 ** acc_frac)
+        relu = i + 1 < len(mods) and isinstance(mods[i + 1], torch.nn.ReLU)
+        shift = acc_frac - ACT_FRAC if relu else 0
+        layers.append(IntLayer(w_int.astype(np.int32), b_int.astype(np.int64), transposed,
+                               int(mod.stride[0]), int(shift), relu))
+        in_frac = ACT_FRAC if relu else acc_frac
+    net = IntHyperSynthesis(layers, in_frac)
+    net.assert_exact_bounds()
+    return net
+
+
+def freeze_mlp(layers, bias1) -> IntMLP:  # noqa: ANN001 - torch Linear layers, (Q,B,P,H) tensor
+    """Quantise torch ``Linear`` layers (the first without bias; ``bias1`` its
+    per-(quality, band, pass) bias) into an :class:`IntMLP` with ACT_FRAC-bit inputs."""
+    weights, biases, shifts = [], [], []
+    in_frac = ACT_FRAC
+    for i, lin in enumerate(layers):
+        w = np.ascontiguousarray(lin.weight.detach().double().numpy().T)  # (in, out)
+        b = (bias1.detach().double().numpy() if i == 0 else lin.bias.detach().double().numpy())
+        wmax = max(np.abs(w).max(), 1e-30)
+        wb = WEIGHT_BITS - int(np.ceil(np.log2(wmax)))
+        wi = np.clip(np.round(w * 2.0 ** wb), -(1 << WEIGHT_BITS), 1 << WEIGHT_BITS)
+        acc_frac = wb + in_frac
+        weights.append(wi.astype(np.int32))
+        biases.append(np.round(b * 2.0 ** acc_frac).astype(np.int64))
+        last = i + 1 == len(layers)
+        shifts.append(0 if last else acc_frac - ACT_FRAC)
+        in_frac = acc_frac if last else ACT_FRAC
+    return IntMLP(weights, biases, shifts, in_frac)
 
 
 def _factorized(density) -> "TableSet":  # noqa: ANN001, F821
@@ -59,7 +107,6 @@ def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - WaveletM
     import torch
 
     from ..entropy.tables import log_scale_thresholds, mixture_tables, scale_table
-    from ..models.intnet import freeze_hyper_synthesis, freeze_mlp
 
     t: dict[str, np.ndarray] = {}
     for k, v in net.state_dict().items():
@@ -79,7 +126,7 @@ def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - WaveletM
     digest = hashlib.sha256(ytab.digest())
     digest.update(np.ascontiguousarray(thr, "<i8").tobytes())
     if net.uses_hyper:
-        from ..models.wcm import ZGAIN_MAX, ZGAIN_MIN
+        from .wcm import ZGAIN_MAX, ZGAIN_MIN
 
         hs = freeze_hyper_synthesis(net.h_s, in_frac=ZK_FRAC)
         t.update(hs.to_tensors("hs"))
@@ -130,7 +177,7 @@ def export_checkpoint(ckpt: str | Path, name: str | None = None,
     """Load a ``mic train`` checkpoint and export it (see :func:`export_model`)."""
     import torch
 
-    from ..models.wcm import WaveletModel
+    from .wcm import WaveletModel
 
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     name = name or ck.get("model_name", "cnn")

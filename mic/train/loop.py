@@ -58,7 +58,7 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
     """Train (or resume training) ``model`` on the PNGs of ``data_dir``; return final stats."""
     import torch
 
-    from ..models.wcm import WaveletModel, rd_loss
+    from .wcm import WaveletModel, rd_loss
     from .dataset import CropDataset
 
     if stage not in STAGES:

@@ -2,9 +2,10 @@
 
 * :class:`FactorizedDensity` — the learned non-parametric univariate density of Balle et
   al. 2018 (appendix 6.1), one per channel, used for the hyper-latents ``z``;
-* :func:`conv`, :func:`deconv` — 'same' (transposed) convolutions; :func:`round_ste`.
+* :func:`conv`, :func:`deconv` — 'same' (transposed) convolutions; :func:`round_ste`;
+* :func:`logmag_torch` — the torch twin of :func:`mic.models.logmag.logmag`.
 
-The wavelet models themselves are in :mod:`mic.models.wcm`.
+The wavelet models themselves are in :mod:`mic.train.wcm`.
 
 >>> import torch
 >>> d = FactorizedDensity(4)
@@ -19,6 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..models.logmag import MAX_ABS, THRESHOLDS
 
 LIKELIHOOD_MIN = 1e-9
 
@@ -90,3 +93,11 @@ class FactorizedDensity(nn.Module):
 def round_ste(x: torch.Tensor) -> torch.Tensor:
     """Round with a straight-through gradient."""
     return x + (torch.round(x) - x).detach()
+
+
+def logmag_torch(v: torch.Tensor) -> torch.Tensor:
+    """Torch twin of :func:`mic.models.logmag.logmag` on integer-valued float tensors
+    (no gradient): it searches the same integer thresholds."""
+    a = (v.detach().abs().clamp(max=MAX_ABS) + 1).to(torch.int64)
+    th = torch.from_numpy(THRESHOLDS)
+    return torch.searchsorted(th, a, right=True).to(v.dtype)

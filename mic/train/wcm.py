@@ -40,10 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import FactorizedDensity, conv, deconv, round_ste
-from .logmag import logmag_torch
-from .registry import kind_uses_context, kind_uses_hyper
-from .wavelet import ALIGN, ALPHA, BETA, DELTA, GAMMA, KAPPA, LEVELS, NBANDS, synthesis_norms
+from ..models.registry import kind_uses_context, kind_uses_hyper
+from ..models.wavelet import ALPHA, BETA, DELTA, GAMMA, KAPPA, LEVELS, NBANDS, synthesis_norms
+from .layers import FactorizedDensity, conv, deconv, logmag_torch, round_ste
 
 KINDS = ("factorized", "scale", "meanscale")
 N_CTX = 8  # P, PB, S1, S1B, S2, S2B, N4, NX

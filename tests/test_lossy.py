@@ -16,7 +16,7 @@ from mic.bitstream import unpack_header, write_stream  # noqa: E402
 from mic.bitstream.varint import read_uvarint  # noqa: E402
 import mic.lossy as lossy_mod  # noqa: E402
 from mic.lossy import LMDL, LMDS, PLANE, available_models, qualities  # noqa: E402
-from mic.models.wcm import WaveletModel  # noqa: E402
+from mic.train.wcm import WaveletModel  # noqa: E402
 from mic.models.weights import register_weights, registry, unregister_weights  # noqa: E402
 from mic_test_helpers import load_forge, tile_payloads  # noqa: E402
 from mic.train.export import export_model  # noqa: E402

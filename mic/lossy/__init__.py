@@ -14,7 +14,7 @@ networks.  Each tile is coded independently; per tile:
    tables; the integer hyper-synthesis gives hyper features;
 4. subbands coded in passes (LL, then coarse to fine, anchors then non-anchors of a
    checkerboard); each symbol's scale index comes from the integer context MLP over
-   exact integer features of what is already decoded (:mod:`mic.models.wcm`); values
+   exact integer features of what is already decoded (:mod:`mic.train.wcm`); values
    ``round(y - mu)`` coded with frozen Gaussian-scale-mixture tables, escapes after
    each pass;
 5. decoder: the same passes, then inverse gains, inverse wavelet, the learned

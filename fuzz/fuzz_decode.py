@@ -89,7 +89,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                     help="RLIMIT_AS for the fuzzing process after warm-up (0: none)")
     ap.add_argument("--keep-going", metavar="DIR", default=None,
                     help="record new findings in DIR and go on instead of stopping")
-    ap.add_argument("--stats", metavar="FILE", default=None, help="JSON run summary to keep up to date")
+    ap.add_argument("--stats", metavar="FILE", default=None,
+                    help="JSON run summary to keep up to date")
     ap.add_argument("--no-custom-mutator", action="store_true",
                     help="plain libFuzzer mutation (no CRC fix-up, no stream-aware edits)")
     ap.add_argument("--fixup", type=float, default=0.85,

@@ -219,20 +219,31 @@ def triage(results: list[dict], known: dict | None, args: argparse.Namespace, wo
         name = f"{e['target']}-{e['kind']}-{e['sha1'][:12]}.mic"
         shutil.copyfile(e["source"], findings_dir / name)
         e["file"] = name
+        e["campaign"] = args.summary.name
         e["summary"] = describe(e)
         out.append(e)
+    old = findings_dir / "findings.json"
+    if args.append and old.exists():  # keep earlier campaigns' findings of other signatures
+        mine = {e["signature"] for e in out}
+        out = [e for e in json.loads(old.read_text()) if e["signature"] not in mine] + out
+    write_index(out, findings_dir)
+    return out
+
+
+def write_index(out: list[dict], findings_dir: Path) -> None:
+    """``FINDINGS/findings.json`` and ``FINDINGS/README.md`` (one line per finding)."""
     (findings_dir / "findings.json").write_text(json.dumps(out, indent=1) + "\n")
     lines = ["# Findings of the fuzzing campaign", "",
              "Written by `fuzz/run_campaign.py` (see `fuzz/README.md`). Each file is an input; "
              "replay it with `python fuzz/replay.py --target=TARGET --max-pixels=N FILE`. "
              "One line each: outcome (exception type and where, or time / RSS).", "",
-             "| file | target | max_pixels | outcome |", "|---|---|---|---|"]
+             "| file | campaign | target | max_pixels | outcome |", "|---|---|---|---|---|"]
     for e in out:
-        lines.append(f"| `{e['file']}` | {e['target']} | {e['max_pixels']} | {e['summary']} |")
+        lines.append(f"| `{e['file']}` | {e.get('campaign', '')} | {e['target']} | "
+                     f"{e['max_pixels']} | {e['summary']} |")
     if not out:
-        lines.append("| (none) | | | |")
+        lines.append("| (none) | | | | |")
     (findings_dir / "README.md").write_text("\n".join(lines) + "\n")
-    return out
 
 
 def describe(e: dict) -> str:
@@ -295,6 +306,19 @@ def summarize(results: list[dict], known: dict | None, findings: list[dict],
                          for f in findings]}
 
 
+def keep_slowest(results: list[dict], summary: Path) -> None:
+    """Copy each target's slowest input (the harness' ``stats-N.slowest.bin`` of the run
+    that saw the slowest call) next to the summary as ``SUMMARY-slowest-TARGET.mic``."""
+    for res in results:
+        best = max((r for r in res["runs"] if r.get("harness")),
+                   key=lambda r: r["harness"].get("slowest_s", 0), default=None)
+        if best is None:
+            continue
+        src = Path(best["log"]).with_name(f"stats-{best['run']}.slowest.bin")
+        if src.exists():
+            shutil.copyfile(src, summary.with_name(f"{summary.name}-slowest-{res['target']}.mic"))
+
+
 def _merge(ds: list[dict]) -> dict:
     out: dict = {}
     for d in ds:
@@ -309,7 +333,7 @@ def write_summary(summary: dict, path: Path) -> None:
     lines = [f"# Fuzzing campaign summary ({s['when']})", "",
              f"Wall time {s['wall_s']} s; settings: `{json.dumps(s['settings'])}`.", "",
              "| target | runs | executions | exec/s | cov | ft | corpus | slowest call (s) | "
-             "peak RSS (MB) | findings | run endings |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "peak RSS (MB) | findings | run endings |", "|---" * 11 + "|"]
     for t, v in s["targets"].items():
         lines.append(f"| {t} | {v['runs']} | {v['executions']} | {v['exec_per_s']} | {v['cov']} "
                      f"| {v['ft']} | {v['corpus_units']} ({v['corpus_size']}) | "
@@ -353,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=HERE / "work")
     ap.add_argument("--findings", type=Path, default=HERE / "findings")
     ap.add_argument("--summary", type=Path, default=HERE / "campaign-summary")
+    ap.add_argument("--append", action="store_true",
+                    help="add to FINDINGS/ instead of replacing its index")
     args = ap.parse_args(argv)
     t0 = time.time()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -365,7 +391,9 @@ def main(argv: list[str] | None = None) -> int:
                for t, w in zip(targets, split)]
     known = known_check(args, args.work) if args.known else None
     findings = triage(results, known, args, args.work, args.findings)
-    summary = summarize(results, known, findings, args, time.time() - t0)
+    keep_slowest(results, args.summary)
+    mine = [f for f in findings if f.get("campaign") == args.summary.name]
+    summary = summarize(results, known, mine, args, time.time() - t0)
     write_summary(summary, args.summary)
     print(args.summary.with_suffix(".md").read_text())
     return 0

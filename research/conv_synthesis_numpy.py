@@ -7,8 +7,18 @@ that the NumPy forward matches torch.  Planning data for issue #21 (512 x 512 de
     PYTHONPATH=. .venv/bin/python research/conv_synthesis_numpy.py [CKPT]
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python research/conv_synthesis_numpy.py
 
-Measured 2026-12-04 (this 2-core AMD EPYC, shared with other jobs, NumPy's BLAS on two
-threads; best of 7): see the numbers recorded in the issue-#21 report.
+Measured 2026-12-04 on this 2-core AMD EPYC while shared with three other agents' jobs
+(load average 3.5-5.7; the training run paused), NumPy's BLAS on one thread, best of 15,
+CPU time (wall time is inflated by the contention):
+
+    base (N=64, N1=32, M=96)   55-66 ms CPU  (best wall 81 ms)
+    N=N1=64, M=96             100-104 ms CPU
+    N=N1=48, M=96              66-71 ms CPU
+    N=N1=32, M=64              31-32 ms CPU
+
+With two BLAS threads the wall times under that load were worse than with one (OpenBLAS
+threads waiting on busy cores), so no two-thread figure is recorded; an idle-machine
+measurement is still to be made (expect about half the one-thread time).
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from mic.models.conv_synthesis import ConvSynthesis
 from mic.train.conv_models import build_model, from_config
 
 
-def timed(f, reps: int = 7) -> tuple[float, float, float]:  # noqa: ANN001
+def timed(f, reps: int = 15) -> tuple[float, float, float]:  # noqa: ANN001
     """Best and median wall ms, and best CPU ms (all threads) of ``f()``."""
     f()
     ts, cs = [], []
@@ -42,10 +52,10 @@ def main() -> None:
         nets = {"ckpt": from_config(ck["config"])}
         nets["ckpt"].load_state_dict(ck["model"])
     else:
-        nets = {"base (N=64, M=96)": build_model("vae"),
-                "N=64, N1=32, M=96": build_model("vae", n=64, n1=32),
-                "N=48, M=96": build_model("vae", n=48),
-                "N=32, M=64": build_model("vae", n=32, m=64)}
+        nets = {"base (N=64, N1=32, M=96)": build_model("vae"),
+                "N=N1=64, M=96": build_model("vae", n1=64),
+                "N=N1=48, M=96": build_model("vae", n=48, n1=48),
+                "N=N1=32, M=64": build_model("vae", n=32, n1=32, m=64)}
     rng = np.random.default_rng(0)
     for name, net in nets.items():
         gs = ConvSynthesis(net.synthesis_tensors())

@@ -1,0 +1,220 @@
+"""The learned conv models of issue #21 (training side): shapes, the NumPy synthesis, the
+integer freezing of the entropy path, exact resume and warm start of the training loop."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mic.models.conv_synthesis import ConvSynthesis  # noqa: E402
+from mic.models.intnet import (  # noqa: E402
+    ACT_BITS, ACT_FRAC, conv2d_exact, conv_transpose2d_exact, freeze_hyper_synthesis,
+)
+from mic.train import conv_models as cm  # noqa: E402
+from mic.train.conv_loop import Trainer, main  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from PIL import Image
+
+    d = tmp_path_factory.mktemp("convdata")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :128]
+    for i, bits in enumerate((8, 12, 16)):
+        smooth = np.sin(xx / (7 + i)) + np.cos(yy / (5 + i))
+        a = (smooth - smooth.min()) / np.ptp(smooth) * 0.8 + 0.2 * rng.random(smooth.shape)
+        a = np.round(a * ((1 << bits) - 1))
+        Image.fromarray(a.astype(np.uint8 if bits == 8 else np.uint16)).save(d / f"im{i}.png")
+    return d
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "cnn", "gan"])
+def test_shapes_and_gradients(name):
+    torch.manual_seed(0)
+    net = cm.build_model(name, size="tiny")
+    x = torch.rand(2, 1, 64, 128)
+    out = net(x, torch.tensor([0, net.n_qualities - 1]))
+    assert out["x_hat"].shape == x.shape
+    assert out["y_hat"].shape == (2, net.m, 4, 8)
+    assert out["bits"].shape == (2,) and bool((out["bits"] > 0).all())
+    r = cm.rd_loss(x, out, torch.tensor(net.lambdas)[[0, -1]])
+    r["loss"].backward()
+    assert net.g_a[0].weight.grad is not None and net.g_s[0].weight.grad is not None
+    assert net.log_gain.grad is not None
+    if name != "ae":
+        assert net.h_s[0].weight.grad is not None
+    assert cm.from_config(net.config()).config() == net.config()
+
+
+def test_reconstruction_uses_rounded_latents():
+    torch.manual_seed(0)
+    net = cm.build_model("cnn", size="tiny").eval()
+    x = torch.rand(1, 1, 64, 64)
+    a, b = net(x, torch.tensor([2])), net(x, torch.tensor([2]))
+    assert torch.equal(a["x_hat"], b["x_hat"])  # the noise only enters the rate
+    y = net.analysis(x, torch.tensor([2]))
+    frac = (a["y_hat"] - torch.round(y)).abs().max()
+    assert frac <= 0.5 + 1e-6
+    # means live on the 2**-MEAN_FRAC grid, so y_hat * 2**MEAN_FRAC is an integer
+    v = a["y_hat"] * 2 ** cm.MEAN_FRAC
+    assert torch.equal(v, torch.round(v))
+
+
+def test_numpy_synthesis_matches_torch():
+    torch.manual_seed(0)
+    net = cm.build_model("vae", size="tiny", n=12, n1=6)
+    gs = ConvSynthesis(net.synthesis_tensors())
+    y = np.random.default_rng(0).integers(-4, 5, (net.m, 3, 5)).astype(np.float32)
+    with torch.no_grad():
+        ref = net.synthesis(torch.from_numpy(y)[None], torch.tensor([4]))[0, 0].numpy()
+    got = gs(y, 4, clamp=False)
+    assert got.shape == (48, 80)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    assert gs(y, 4).min() >= 0 and gs(y, 4).max() <= 1
+
+
+def _run_int(net, a):
+    """An IntHyperSynthesis without the input clamp (the entropy-parameter net reads
+    activations up to 2**ACT_BITS)."""
+    for ly in net.layers:
+        w = ly.weight.astype(np.float64)
+        k = w.shape[2]
+        if ly.transposed:
+            acc = conv_transpose2d_exact(a, w, ly.bias, ly.stride, k // 2, ly.stride - 1)
+        else:
+            acc = conv2d_exact(a, w, ly.bias, ly.stride, k // 2)
+        a = np.clip(np.floor(acc * 2.0 ** -ly.shift), 0, 1 << ACT_BITS) if ly.relu else acc
+    return a
+
+
+def _train_a_little(net, steps=30):
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    for _ in range(steps):  # enough for weights and features away from their init
+        x = torch.rand(2, 1, 64, 64)
+        q = torch.randint(0, net.n_qualities, (2,))
+        r = cm.rd_loss(x, net(x, q), torch.tensor(net.lambdas)[q])
+        opt.zero_grad()
+        r["loss"].backward()
+        opt.step()
+
+
+def test_vae_hyper_synthesis_freezes_to_integers():
+    torch.manual_seed(1)
+    net = cm.build_model("vae", size="tiny")
+    _train_a_little(net, 5)
+    hs = freeze_hyper_synthesis(net.h_s, in_frac=cm.ZK_FRAC)
+    hs.assert_exact_bounds(int(2 ** cm.ZK_FRAC / cm.ZGAIN_MIN))
+    z = np.random.default_rng(0).integers(-6, 7, (net.nz, 2, 3))
+    k = 181  # an integer K_q
+    with torch.no_grad():
+        ref = net.h_s(torch.from_numpy(z).float()[None] * k / 2 ** cm.ZK_FRAC)[0].double().numpy()
+    got = hs(z, scale=k) * 2.0 ** -hs.out_frac  # log-scales
+    assert got.shape == ref.shape == (net.m, 8, 12)
+    np.testing.assert_allclose(got, ref, atol=2e-3 * (1 + np.abs(ref).max()))
+
+
+def test_cnn_entropy_path_freezes_to_integers():
+    torch.manual_seed(2)
+    net = cm.build_model("cnn", size="tiny")
+    _train_a_little(net, 5)
+    rng = np.random.default_rng(1)
+    hs = freeze_hyper_synthesis(net.h_s, in_frac=cm.ZK_FRAC)
+    ctx = freeze_hyper_synthesis(net.ctx, in_frac=cm.MEAN_FRAC)
+    ep = freeze_hyper_synthesis(net.ep, in_frac=ACT_FRAC)
+    assert hs.out_frac == ctx.out_frac == ACT_FRAC
+    ep.assert_exact_bounds(1 << (ACT_BITS - 15))  # inputs up to 2**ACT_BITS
+    z = rng.integers(-5, 6, (net.nz, 1, 2))
+    hf = hs(z, scale=256)  # integer hyper features, ACT_FRAC fractional bits
+    ya = rng.integers(-40, 41, (net.m, 4, 8)) * checker(4, 8)  # anchors * 2**MEAN_FRAC
+    cf = ctx(ya) * (1 - checker(4, 8))
+    p = _run_int(ep, np.concatenate([hf, cf]))
+    mu = np.floor(p[:net.m] * 2.0 ** (cm.MEAN_FRAC - ep.out_frac) + 0.5) / 2 ** cm.MEAN_FRAC
+    ls = p[net.m:] * 2.0 ** -ep.out_frac
+    with torch.no_grad():
+        hf_t = net.h_s(torch.from_numpy(z).float()[None])
+        cf_t = net.context(torch.from_numpy(ya).float()[None] / 2 ** cm.MEAN_FRAC)
+        cf_t = cf_t * (1 - torch.from_numpy(checker(4, 8)).float())
+        mu_t, ls_t = net.params(hf_t, cf_t)
+    assert np.abs(mu - mu_t[0].double().numpy()).max() <= 2 ** -cm.MEAN_FRAC
+    np.testing.assert_allclose(ls, ls_t[0].double().numpy(), atol=5e-3)
+
+
+def checker(h, w):
+    return cm.checkerboard(h, w)[0].numpy().astype(np.int64)
+
+
+def _params(tr):
+    return {k: v.clone() for k, v in tr.net.state_dict().items()}
+
+
+@pytest.mark.parametrize("model", ["cnn", "gan"])
+def test_resume_is_exact(tmp_path, data_dir, model):
+    kw = {"size": "tiny", "batch": 2, "crop": 64, "lr": 1e-3, "quiet": True}
+    one = Trainer(data_dir, model, tmp_path / "one.pt", **kw)
+    one.run(steps=4)
+    a = Trainer(data_dir, model, tmp_path / "two.pt", log=tmp_path / "two.csv", log_every=1, **kw)
+    a.run(steps=2)
+    b = Trainer(data_dir, model, tmp_path / "two.pt", log=tmp_path / "two.csv", log_every=1, **kw)
+    assert b.step == 2
+    b.run(steps=2)
+    pa, pb = _params(one), _params(b)
+    assert pa.keys() == pb.keys()
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    if model == "gan":
+        assert all(torch.equal(u, v) for u, v in zip(one.disc.state_dict().values(),
+                                                      b.disc.state_dict().values()))
+        assert torch.equal(pa["g_a.0.weight"], Trainer(data_dir, model, tmp_path / "g.pt", **kw)
+                           .net.state_dict()["g_a.0.weight"])  # only g_s learns
+    lines = (tmp_path / "two.csv").read_text().splitlines()
+    assert lines[0] == "step,cpu_minutes,wall_minutes,loss,bpp,psnr,lr"
+    assert [ln.split(",")[0] for ln in lines[1:]] == ["1", "2", "3", "4"]
+    with pytest.raises(ValueError, match="other settings"):
+        Trainer(data_dir, model, tmp_path / "two.pt", **dict(kw, batch=3))
+
+
+def test_warm_start_copies_matching_tensors(tmp_path, data_dir):
+    kw = {"size": "tiny", "batch": 2, "crop": 64, "quiet": True}
+    Trainer(data_dir, "vae", tmp_path / "vae.pt", **kw).run(steps=1)
+    src = torch.load(tmp_path / "vae.pt", weights_only=False)["model"]
+    cnn = Trainer(data_dir, "cnn", tmp_path / "cnn.pt", init_from=tmp_path / "vae.pt", **kw)
+    own = cnn.net.state_dict()
+    for k in ("g_a.0.weight", "g_s.6.bias", "h_a.0.weight", "h_s.0.weight", "log_gain",
+              "z_density.matrices.0"):
+        assert torch.equal(own[k], src[k]), k
+    assert "ctx.0.weight" in own and "ctx.0.weight" not in src
+
+
+def test_sigterm_saves_and_stops(tmp_path, data_dir, monkeypatch):
+    tr = Trainer(data_dir, "ae", tmp_path / "ae.pt", size="tiny", batch=2, crop=64, quiet=True)
+    step = tr.train_step
+
+    def step_then_term():
+        r = step()
+        if tr.step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return r
+
+    monkeypatch.setattr(tr, "train_step", step_then_term)
+    st = tr.run(steps=10)
+    assert st["signal"] == signal.SIGTERM and st["step"] == 2
+    assert torch.load(tmp_path / "ae.pt", weights_only=False)["step"] == 2
+
+
+def test_cli_runs_and_resumes(tmp_path, data_dir):
+    args = ["--data", str(data_dir), "--model", "vae", "--ckpt", str(tmp_path / "v.pt"),
+            "--size", "tiny", "--batch", "2", "--crop", "64", "--steps", "1", "--quiet"]
+    assert main(args) == 0
+    assert main(args) == 0
+    assert torch.load(tmp_path / "v.pt", weights_only=False)["step"] == 2

@@ -10,9 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mic.models.conv_synthesis import ConvSynthesis  # noqa: E402
-from mic.models.intnet import (  # noqa: E402
-    ACT_BITS, ACT_FRAC, conv2d_exact, conv_transpose2d_exact, freeze_hyper_synthesis,
-)
+from mic.models.intnet import ACT_BITS, ACT_FRAC, conv2d_exact, conv_transpose2d_exact  # noqa: E402
+from mic.train.export import freeze_hyper_synthesis  # noqa: E402
 from mic.train import conv_models as cm  # noqa: E402
 from mic.train.conv_loop import Trainer, main  # noqa: E402
 

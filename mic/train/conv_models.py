@@ -24,7 +24,7 @@ hyper-latents by a scalar ``zgain[q]``.  Training draws a quality per crop and m
 
 **Deterministic entropy path** (designed for :mod:`mic.models.intnet`): everything the
 decoder needs to pick a latent's table is a chain of ``Conv2d`` / ``ConvTranspose2d`` /
-``ReLU`` (``nn.Sequential``), so :func:`mic.models.intnet.freeze_hyper_synthesis` turns
+``ReLU`` (``nn.Sequential``), so :func:`mic.train.export.freeze_hyper_synthesis` turns
 it into exact integer arithmetic:
 
 * ``h_s`` reads ``round(z * zgain_q) * K_q / 2**ZK_FRAC`` with the integer
@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..entropy.tables import SCALE_MAX, SCALE_MIN
-from ..models.layers import FactorizedDensity, round_ste
+from .layers import FactorizedDensity, round_ste
 
 #: quality index -> lambda of ``lambda * 255^2 * MSE + bpp`` (x in [0, 1]); log-spaced,
 #: about 0.1 to 1.5 bpp on 8-bit-range images

@@ -61,13 +61,13 @@ def main(argv: list[str]) -> int:
 
 
 def lossy_demo(image: np.ndarray, options: dict, bits_stored: int) -> None:
-    """The learned lossy mode (model cnn) at a low, a middle and a high quality."""
+    """The learned lossy mode (model wavelet-context) at a low, a middle and a high quality."""
     from mic.lossy import available_models, qualities
 
-    if "cnn" not in available_models():
+    if "wavelet-context" not in available_models():
         print("lossy      (no lossy weights in this build)")
         return
-    qs = qualities("cnn")
+    qs = qualities("wavelet-context")
     peak = float((1 << bits_stored) - 1)
     pixels = image.shape[0] * image.shape[1] if image.ndim == 2 else int(np.prod(image.shape[:-1]))
     for q in (qs[len(qs) // 4], qs[len(qs) // 2], qs[-2]):

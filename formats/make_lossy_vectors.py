@@ -95,15 +95,15 @@ def sources() -> list[dict]:
     rgb = _png("us_breast_rgb.png")
     lung = np.load(DATA / "ct_lung_i16.npy")
     out = []
-    for model in ("ae", "vae", "cnn"):
+    for model in ("wavelet-factorized", "wavelet-hyperprior", "wavelet-context"):
         for q in (1, 6):
             out.append({"name": f"{model}_q{q}_ct_u16", "array": ct[64:192, 64:192],
                         "model": model, "quality": q, "regions": False, "adapt": False, "restore": False,
                         "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192]"})
-    out.append({"name": "cnn_q4_lung_i16_tiled", "array": lung[32:160, 32:176], "model": "cnn",
+    out.append({"name": "wavelet-context_q4_lung_i16_tiled", "array": lung[32:160, 32:176], "model": "wavelet-context",
                 "quality": 4, "tile": 64, "regions": False, "adapt": False, "restore": False,
                 "origin": "tests/data/ct_lung_i16.npy [32:160, 32:176], tiles 64x64"})
-    out.append({"name": "cnn_q5_us_rgb", "array": rgb[64:160, 64:192], "model": "cnn",
+    out.append({"name": "wavelet-context_q5_us_rgb", "array": rgb[64:160, 64:192], "model": "wavelet-context",
                 "quality": 5, "regions": False, "adapt": False, "restore": False,
                 "origin": "tests/data/us_breast_rgb.png [64:160, 64:192]"})
     # constant regions (SPEC 6.6): black bars beside an MR on a pedestal; a black border
@@ -112,109 +112,109 @@ def sources() -> list[dict]:
     bars = np.zeros((128, 192), np.uint16)
     bars[:, 32:160] = mr + 300
     # (the vectors above keep regions=False and adapt=False: the plain xforms 0 and 1)
-    out.append({"name": "cnn_q2_mr_bars_tiles32", "array": bars, "model": "cnn", "quality": 2,
+    out.append({"name": "wavelet-context_q2_mr_bars_tiles32", "array": bars, "model": "wavelet-context", "quality": 2,
                 "tile": 32, "adapt": False, "restore": False,
-                "origin": "cnn_q3_mr_bars_region's image in 32x32 tiles: the bar tiles are "
+                "origin": "wavelet-context_q3_mr_bars_region's image in 32x32 tiles: the bar tiles are "
                           "whole-tile records (SPEC 6.6)"})
-    out.append({"name": "cnn_q3_mr_bars_region", "array": bars, "model": "cnn", "quality": 3,
+    out.append({"name": "wavelet-context_q3_mr_bars_region", "array": bars, "model": "wavelet-context", "quality": 3,
                 "adapt": False, "restore": False, "origin": "tests/data/mr_brain_u16.png [96:224, 64:192] + 300, "
                           "between 32-column zero bars"})
     framed = np.zeros((112, 144, 3), np.uint8)
     framed[16:96, 16:128] = rgb[64:144, 64:176]
-    out.append({"name": "cnn_q4_us_rgb_region", "array": framed, "model": "cnn", "quality": 4,
+    out.append({"name": "wavelet-context_q4_us_rgb_region", "array": framed, "model": "wavelet-context", "quality": 4,
                 "adapt": False, "restore": False, "origin": "tests/data/us_breast_rgb.png [64:144, 64:176] in a 16-pixel "
                           "black frame"})
     # table biases (SPEC 6.4, xform flag 4): a radiograph and the RGB ultrasound
     cr = _png("cr_chest_u8.png")
-    out.append({"name": "cnn_q3_cr_biases", "array": cr, "model": "cnn", "quality": 3,
+    out.append({"name": "wavelet-context_q3_cr_biases", "array": cr, "model": "wavelet-context", "quality": 3,
                 "restore": False, "origin": "tests/data/cr_chest_u8.png, adapt on"})
-    out.append({"name": "cnn_q5_us_rgb_biases", "array": rgb, "model": "cnn", "quality": 5,
+    out.append({"name": "wavelet-context_q5_us_rgb_biases", "array": rgb, "model": "wavelet-context", "quality": 5,
                 "restore": False, "origin": "tests/data/us_breast_rgb.png, adapt on"})
     # restoration filters (SPEC 6.7, xform flag 8), every tool on (the default encoder):
     # grey tiles of one normalisation (a 12-bit CT in 4 tiles), RGB, and beside a region
-    out.append({"name": "cnn_q3_ct_restore_tiles", "array": ct, "model": "cnn", "quality": 3,
+    out.append({"name": "wavelet-context_q3_ct_restore_tiles", "array": ct, "model": "wavelet-context", "quality": 3,
                 "tile": 128, "origin": "tests/data/ct_abdomen_u16.png, tiles 128x128, defaults"})
-    out.append({"name": "cnn_q3_us_rgb_restore", "array": rgb, "model": "cnn", "quality": 3,
+    out.append({"name": "wavelet-context_q3_us_rgb_restore", "array": rgb, "model": "wavelet-context", "quality": 3,
                 "origin": "tests/data/us_breast_rgb.png, defaults"})
-    out.append({"name": "cnn_q4_mr_bars_restore", "array": bars, "model": "cnn", "quality": 4,
-                "origin": "cnn_q3_mr_bars_region's image, defaults"})
+    out.append({"name": "wavelet-context_q4_mr_bars_restore", "array": bars, "model": "wavelet-context", "quality": 4,
+                "origin": "wavelet-context_q3_mr_bars_region's image, defaults"})
     for src in out:  # the streams above predate the mean predictors and the per-pass table
         src["means"] = False  # biases: they stay as they were
         src["constants"] = {"PASS_BIASES": False}
     # mean predictors (SPEC 6.4, xform flag 16), the default encoder: a grey CT crop with
     # the other tools off, the RGB ultrasound and the MR between bars in 32x32 tiles (whole-
     # tile records, which never carry the flag, beside region tiles that do)
-    out.append({"name": "cnn_q6_ct_means", "array": ct[64:192, 64:192], "model": "cnn",
+    out.append({"name": "wavelet-context_q6_ct_means", "array": ct[64:192, 64:192], "model": "wavelet-context",
                 "quality": 6, "regions": False, "adapt": False, "restore": False,
                 "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], means on"})
-    out.append({"name": "cnn_q4_us_rgb_means", "array": rgb, "model": "cnn", "quality": 4,
+    out.append({"name": "wavelet-context_q4_us_rgb_means", "array": rgb, "model": "wavelet-context", "quality": 4,
                 "origin": "tests/data/us_breast_rgb.png, defaults (means on)"})
-    out.append({"name": "cnn_q5_mr_bars_means_tiles32", "array": bars, "model": "cnn",
+    out.append({"name": "wavelet-context_q5_mr_bars_means_tiles32", "array": bars, "model": "wavelet-context",
                 "quality": 5, "tile": 32,
-                "origin": "cnn_q3_mr_bars_region's image in 32x32 tiles, defaults (means on)"})
+                "origin": "wavelet-context_q3_mr_bars_region's image in 32x32 tiles, defaults (means on)"})
     for src in out:  # the streams above predate the dependent quantiser: they stay as
         src["dq"] = False  # they were
     # dependent quantisation (SPEC 6.8, xform flag 64), the default encoder: a grey CT
     # crop with the other tools off, the RGB ultrasound with every tool, and the MR between
     # bars (a region tile)
-    out.append({"name": "cnn_q6_ct_dq", "array": ct[64:192, 64:192], "model": "cnn",
+    out.append({"name": "wavelet-context_q6_ct_dq", "array": ct[64:192, 64:192], "model": "wavelet-context",
                 "quality": 6, "regions": False, "adapt": False, "restore": False,
                 "means": False, "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], "
                                           "dependent quantisation alone"})
-    out.append({"name": "cnn_q4_us_rgb_dq", "array": rgb, "model": "cnn", "quality": 4,
+    out.append({"name": "wavelet-context_q4_us_rgb_dq", "array": rgb, "model": "wavelet-context", "quality": 4,
                 "origin": "tests/data/us_breast_rgb.png, defaults (dq on)"})
-    out.append({"name": "cnn_q9_mr_bars_dq", "array": bars, "model": "cnn", "quality": 9,
-                "origin": "cnn_q3_mr_bars_region's image, defaults (dq on)"})
+    out.append({"name": "wavelet-context_q9_mr_bars_dq", "array": bars, "model": "wavelet-context", "quality": 9,
+                "origin": "wavelet-context_q3_mr_bars_region's image, defaults (dq on)"})
     for src in out:  # the streams above predate the hyper-latent record: they stay as
         src["zadapt"] = False  # they were
     # hyper-latent records (SPEC 6.9, xform flag 128), the default encoder: the radiograph
     # at quality 8 (channels about offsets), a CT crop where no channel pays (so no flag),
-    # the vae on the radiograph, and the RGB ultrasound with the encoder's threshold off
+    # wavelet-hyperprior on the radiograph, and the RGB ultrasound with the encoder's threshold off
     # (ZREC_MIN_GAIN_BITS, EncoderOptions.zrec_min_gain_bits: records in every plane,
     # used where they save any bits)
-    out.append({"name": "cnn_q8_cr_zadapt", "array": cr, "model": "cnn", "quality": 8,
+    out.append({"name": "wavelet-context_q8_cr_zadapt", "array": cr, "model": "wavelet-context", "quality": 8,
                 "origin": "tests/data/cr_chest_u8.png, defaults (hyper-latent record on)"})
-    out.append({"name": "cnn_q5_ct_zadapt", "array": ct[64:192, 64:192], "model": "cnn",
+    out.append({"name": "wavelet-context_q5_ct_zadapt", "array": ct[64:192, 64:192], "model": "wavelet-context",
                 "quality": 5, "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], "
                                         "defaults (no channel pays: no record)"})
-    out.append({"name": "vae_q10_cr_zadapt", "array": cr, "model": "vae", "quality": 10,
+    out.append({"name": "wavelet-hyperprior_q10_cr_zadapt", "array": cr, "model": "wavelet-hyperprior", "quality": 10,
                 "origin": "tests/data/cr_chest_u8.png, defaults"})
-    out.append({"name": "cnn_q2_us_rgb_zadapt", "array": rgb, "model": "cnn", "quality": 2,
+    out.append({"name": "wavelet-context_q2_us_rgb_zadapt", "array": rgb, "model": "wavelet-context", "quality": 2,
                 "constants": {"ZREC_MIN_GAIN_BITS": -1e9},
                 "origin": "tests/data/us_breast_rgb.png, defaults, records forced"})
     for src in out:  # the streams above predate the encoder's hyper-latent choice (zopt):
         src["zopt"] = False  # they stay as they were
     # the encoder's hyper-latent choice (zopt, the default): channels set to 0 where they
     # cost more bits than they save; the decoder reads them as any other hyper-latents
-    out.append({"name": "cnn_q2_cr_zopt", "array": cr, "model": "cnn", "quality": 2,
+    out.append({"name": "wavelet-context_q2_cr_zopt", "array": cr, "model": "wavelet-context", "quality": 2,
                 "origin": "tests/data/cr_chest_u8.png, defaults (zopt on)"})
-    out.append({"name": "cnn_q1_us_rgb_zopt", "array": rgb, "model": "cnn", "quality": 1,
+    out.append({"name": "wavelet-context_q1_us_rgb_zopt", "array": rgb, "model": "wavelet-context", "quality": 1,
                 "origin": "tests/data/us_breast_rgb.png, defaults (zopt on)"})
     for src in out:  # the streams above carry the long model segment (LMDL), as encoders
         src.setdefault("constants", {})["LONG_MODEL_SEGMENT"] = True  # before LMDS did
     # the short model segment (LMDS, SPEC 6), the default encoder: a CT crop at quality 0
-    # (where 24 bytes are 7 % of the stream) and the vae on the radiograph
-    out.append({"name": "cnn_q0_ct_lmds", "array": ct[64:192, 64:192], "model": "cnn",
+    # (where 24 bytes are 7 % of the stream) and wavelet-hyperprior on the radiograph
+    out.append({"name": "wavelet-context_q0_ct_lmds", "array": ct[64:192, 64:192], "model": "wavelet-context",
                 "quality": 0, "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], "
                                         "defaults (short model segment)"})
-    out.append({"name": "vae_q3_cr_lmds", "array": cr, "model": "vae", "quality": 3,
+    out.append({"name": "wavelet-hyperprior_q3_cr_lmds", "array": cr, "model": "wavelet-hyperprior", "quality": 3,
                 "origin": "tests/data/cr_chest_u8.png, defaults (short model segment)"})
     for src in out:  # the streams above are of stream version 1, as encoders wrote them
         src["stream_version"] = 1  # before version 2
     # stream version 2 (SPEC 1 and 6.1: varint header fields, segment lengths, tile numbers
     # and tile fields), the default encoder: the CT crop at quality 0, the MR between bars
     # in 32x32 tiles (whole-tile records beside region tiles) and the RGB ultrasound
-    out.append({"name": "cnn_q0_ct_v2", "array": ct[64:192, 64:192], "model": "cnn",
+    out.append({"name": "wavelet-context_q0_ct_v2", "array": ct[64:192, 64:192], "model": "wavelet-context",
                 "quality": 0, "origin": "tests/data/ct_abdomen_u16.png [64:192, 64:192], "
                                         "defaults (stream version 2)"})
-    out.append({"name": "cnn_q5_mr_bars_tiles32_v2", "array": bars, "model": "cnn",
+    out.append({"name": "wavelet-context_q5_mr_bars_tiles32_v2", "array": bars, "model": "wavelet-context",
                 "quality": 5, "tile": 32,
-                "origin": "cnn_q3_mr_bars_region's image in 32x32 tiles, defaults "
+                "origin": "wavelet-context_q3_mr_bars_region's image in 32x32 tiles, defaults "
                           "(stream version 2)"})
-    out.append({"name": "cnn_q3_us_rgb_v2", "array": rgb, "model": "cnn", "quality": 3,
+    out.append({"name": "wavelet-context_q3_us_rgb_v2", "array": rgb, "model": "wavelet-context", "quality": 3,
                 "origin": "tests/data/us_breast_rgb.png, defaults (stream version 2; "
                           "restoration classes split by direction, flag 256)"})
-    out.append({"name": "cnn_q5_ct_restore_dir_v2", "array": ct, "model": "cnn", "quality": 5,
+    out.append({"name": "wavelet-context_q5_ct_restore_dir_v2", "array": ct, "model": "wavelet-context", "quality": 5,
                 "origin": "tests/data/ct_abdomen_u16.png, defaults (stream version 2; "
                           "restoration classes split by direction, flag 256)"})
     return out
@@ -223,7 +223,7 @@ def sources() -> list[dict]:
 def invalid(base: dict[str, bytes]) -> list[dict]:
     from mic.lossy import LMDL
 
-    s = base["cnn_q6_ct_u16"]
+    s = base["wavelet-context_q6_ct_u16"]
     h, _ = mic.bitstream.unpack_header(s)
     sp = forge.spans(s)
     lm = next(x for x in sp if x.tag == b"LMDL")
@@ -266,7 +266,7 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
     # dependent quantiser (64) and the hyper-latent record (128)
     from mic.lossy import TILE_HEAD, WHOLE_TILE, XFORM_DQ, XFORM_MEANS, XFORM_REGION, XFORM_ZTAB
 
-    bars = base["cnn_q2_mr_bars_tiles32"]
+    bars = base["wavelet-context_q2_mr_bars_tiles32"]
     whole = next(t for t in forge.spans(bars) if t.tag == TAG_TILE
                  and TILE_HEAD.unpack_from(bars, t.mode_start)[0] == XFORM_REGION
                  and struct.unpack_from("<I", bars, t.mode_start + 1 + 5 + 4)[0]
@@ -278,12 +278,12 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
         b[whole.mode_start] |= flag
         out.append((name, forge.refresh_crc(b, whole), "MicFormatError",
                     f"xform flag {why} on a whole-tile region record"))
-    ae = base["ae_q1_ct_u16"]
-    t = next(x for x in forge.spans(ae) if x.tag == TAG_TILE)
-    b = bytearray(ae)
+    fact = base["wavelet-factorized_q1_ct_u16"]
+    t = next(x for x in forge.spans(fact) if x.tag == TAG_TILE)
+    b = bytearray(fact)
     b[t.mode_start] |= XFORM_ZTAB
-    out.append(("zadapt_in_ae", forge.refresh_crc(b, t), "MicFormatError",
-                "xform flag 128 (hyper-latent record) in a tile of the ae, which has none"))
+    out.append(("zadapt_in_wavelet_factorized", forge.refresh_crc(b, t), "MicFormatError",
+                "xform flag 128 (hyper-latent record) in a tile of wavelet-factorized, which has none"))
     # per-pass biases (flag 32) without the table-bias flag (4)
     from mic.lossy import XFORM_PASS_BIAS
 

@@ -263,8 +263,11 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
               help="Lossy mode at the lowest quality whose PSNR (peak 2^bits-1) reaches DB.")
 @click.option("--target-bpp", type=float, default=None, metavar="BPP",
               help="Lossy mode at the highest quality within BPP bits per pixel.")
-@click.option("--model", type=click.Choice(["cnn", "vae", "ae"]), default=None,
-              help="Lossy model (with --quality or a target): cnn (default), vae or ae.")
+@click.option("--model", default=None, metavar="NAME",
+              help="Lossy model (with --quality or a target): wavelet-context (default), "
+                   "wavelet-hyperprior or wavelet-factorized (`mic info` describes each). "
+                   "ae, vae, cnn and gan are reserved for learned-transform models this "
+                   "build does not ship.")
 @_lossy_tool_options
 @click.option("--bits-stored", type=click.IntRange(1, 16), default=None,
               help="Significant bits per sample. Default: what the file declares "

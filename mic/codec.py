@@ -24,6 +24,7 @@ from .errors import (
     MicChecksumError, MicError, MicFormatError, MicInputError, MicLimitError,
     MicUnsupportedError,
 )
+from .models.registry import LOSSLESS_DESCRIPTION, LOSSLESS_NAME, describe
 
 #: Default ceiling on decoded samples (frames x rows x cols x samples): 2**30 (2 GiB at 16 bit).
 DEFAULT_MAX_PIXELS = 1 << 30
@@ -54,6 +55,9 @@ class MicInfo:
     version: str
     mode: str
     model_id: int
+    #: the model's name (``wavelet-context``, ..., ``lossless-predictive``) and what it is
+    model: str
+    model_description: str
     coder: str
     dtype: str
     bits_stored: int
@@ -197,7 +201,7 @@ def encode(
         tuned settings) and the tile size, as one value; ``None``: the defaults.  For
         lossless coding (``quality=None``) it may choose only the tile.
     choices:
-        The lossy encoder's choices as keywords, e.g. ``model="vae"``, ``dq=False``,
+        The lossy encoder's choices as keywords, e.g. ``model="wavelet-hyperprior"``, ``dq=False``,
         ``regions=False`` (the fields of :class:`mic.EncoderOptions`).  They fill in the
         fields ``options`` leave at their defaults; one that contradicts a value
         ``options`` set, or an unknown name, is a :class:`MicInputError`.
@@ -542,10 +546,16 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
     st = read_stream(data)
     h = st.header
     th, tw = h.tiles_per_frame
+    if h.mode == MODE_LOSSLESS:
+        name, description = LOSSLESS_NAME, LOSSLESS_DESCRIPTION
+    else:
+        name, description = describe(h.model_id)
     return MicInfo(
         version=f"{h.version_major}.{h.version_minor}",
         mode=MODE_NAMES[h.mode],
         model_id=h.model_id,
+        model=name,
+        model_description=description,
         coder=CODER_NAMES.get(h.coder_id, f"unknown({h.coder_id})"),
         dtype=str(np.dtype(h.dtype_str)),
         bits_stored=h.bits_stored,

@@ -12,9 +12,9 @@ transform or the quantiser, not from the entropy model.
 
     .venv/bin/python research/context_bound.py /path/to/corpus/train [--per-source 1]
 
-With ``--against-mic`` it instead runs the same serial adaptive model on the cnn's own
+With ``--against-mic`` it instead runs the same serial adaptive model on wavelet-context's own
 quantised detail subbands (plain tools, qualities 2, 6, 10) and compares its ideal code
-length with the cnn's (its tables' information content, escapes included): how much a
+length with wavelet-context's (its tables' information content, escapes included): how much a
 serial adaptive context model would gain over mic's parallel learned one on the same
 symbols (2026-12-02, train sample of 18 images: it needs more bits in 51 of 54
 (image, quality) cases, median +31 / +9 / +6 % at q2 / q6 / q10; README).
@@ -133,7 +133,7 @@ def serial_bits(yhat: list[np.ndarray]) -> float:
 
 def against_mic(a: np.ndarray, bits: int, qualities: tuple[int, ...] = (2, 6, 10)
                 ) -> list[tuple[int, float, float]]:
-    """(quality, cnn detail bits, serial adaptive bits) on the cnn's own quantised subbands."""
+    """(quality, wavelet-context detail bits, serial adaptive bits) on wavelet-context's own quantised subbands."""
     import mic
     import mic.lossy as lossy
     from mic.lossy.passes import Planes
@@ -141,7 +141,7 @@ def against_mic(a: np.ndarray, bits: int, qualities: tuple[int, ...] = (2, 6, 10
     from mic.bitstream.varint import zigzag_array
     from mic.quant import split_escapes
 
-    lm = lossy.load_model("cnn")
+    lm = lossy.load_model("wavelet-context")
     half = lm.ybank.tables.half
     got: dict[str, object] = {}
     plain_run = Planes.run
@@ -176,7 +176,7 @@ def main() -> None:
     ap.add_argument("--per-source", type=int, default=1, help="images per source")
     ap.add_argument("--max-side", type=int, default=1024, help="crop larger images")
     ap.add_argument("--against-mic", action="store_true",
-                    help="compare with the cnn's own entropy model on its symbols")
+                    help="compare with wavelet-context's own entropy model on its symbols")
     args = ap.parse_args()
     res = []
     if args.against_mic:
@@ -186,9 +186,9 @@ def main() -> None:
             pts = against_mic(a, bits)
             res.append([s / m - 1 for _, m, s in pts if m > 0])
             print(f"{r['modality']:3s} {r['source']:24s} " + "  ".join(
-                f"q{q} cnn {m / 8:8.0f} B serial {s / 8:8.0f} B ({100 * (s / m - 1):+6.1f} %)"
+                f"q{q} wavelet-context {m / 8:8.0f} B serial {s / 8:8.0f} B ({100 * (s / m - 1):+6.1f} %)"
                 for q, m, s in pts), flush=True)
-        print(f"serial adaptive vs cnn, mean over {len(res)} images: "
+        print(f"serial adaptive vs wavelet-context, mean over {len(res)} images: "
               f"{100 * np.mean([np.mean(v) for v in res]):+.1f} % bits")
         return
     for r, a, bits in sample_images(args.data, per_source=args.per_source,

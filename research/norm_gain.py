@@ -1,7 +1,7 @@
 """BD-rate of normalising every tile of an image alike (the encoder's default since
 2026-12-02: the bits of the image's largest span, ``LossyTileEncoder.plan``) against each
 tile by its own span (the encoder before), on the train split's large images (only
-images of more than one tile can differ), model cnn, six qualities, default 512 tiles.
+images of more than one tile can differ), model wavelet-context, six qualities, default 512 tiles.
 
     .venv/bin/python research/norm_gain.py /path/to/corpus/train [source,source,...]
 """

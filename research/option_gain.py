@@ -1,5 +1,5 @@
 """BD-rate of one lossy encoder option, on (its default) against off, on a train-split
-sample, model cnn, six qualities: ``regions`` (constant regions, SPEC 6.6), ``adapt``
+sample, model wavelet-context, six qualities: ``regions`` (constant regions, SPEC 6.6), ``adapt``
 (table biases, SPEC 6.4), ``restore`` (restoration filter, SPEC 6.7), ``means``
 (non-anchor mean predictors, SPEC 6.4), ``dq`` (dependent quantisation, SPEC 6.8) or
 ``zadapt`` (hyper-latent records, SPEC 6.9).

@@ -1,5 +1,5 @@
 """BD-rate of per-pass table biases (SPEC 6.4, xform flag 32) against per-band ones
-(``mic.EncoderOptions(pass_biases=False)``), default encoder otherwise, model cnn, on a train-split
+(``mic.EncoderOptions(pass_biases=False)``), default encoder otherwise, model wavelet-context, on a train-split
 sample (one image per source, cropped to 512), six qualities.
 
     .venv/bin/python research/pass_bias_gain.py /path/to/corpus/train

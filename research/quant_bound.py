@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""How much could a better quantiser gain on the cnn's own entropy model?
+"""How much could a better quantiser gain on wavelet-context's own entropy model?
 
-An analysis tool (not a codec): it encodes train images with the cnn (plain tools:
+An analysis tool (not a codec): it encodes train images with wavelet-context (plain tools:
 ``regions=False, adapt=False, restore=False``), records every detail pass's values
 ``u = y / shrink``, scale indexes and RD Lagrangian, and compares, pass by pass, the
 Lagrangian cost ``bits + lambda * error^2`` of
@@ -126,7 +126,7 @@ def main() -> None:
     ap.add_argument("--max-side", type=int, default=512)
     args = ap.parse_args()
     quals = [int(q) for q in args.qualities.split(",")]
-    lm = lossy.load_model("cnn")
+    lm = lossy.load_model("wavelet-context")
     tables = lm.ybank.tables
     half, off, flat = (np.asarray(a, np.int64) for a in (tables.half, tables.offsets, tables.flat))
     n_tab = len(half)

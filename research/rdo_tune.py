@@ -2,7 +2,7 @@
 once ``mic.lossy.RDO_LAMBDA_SCALE``) on the
 corpus **train** split: BD-rate (PSNR) of each scale against plain rounding, per image.
 
-    .venv/bin/python research/rdo_tune.py /path/to/corpus/train [--model cnn] [--scales 1,1.4,2]
+    .venv/bin/python research/rdo_tune.py /path/to/corpus/train [--model wavelet-context] [--scales 1,1.4,2]
 
 One image (the middle one, cropped to 1024²) of each of a fixed list of train sources; the
 decoder is the same for every scale, only the encoder's choices change.
@@ -36,7 +36,7 @@ def curve(a: np.ndarray, bits: int, model: str, rdo: bool, scale: float = 1.0) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", type=Path, help="the corpus train split folder (../manifest.csv)")
-    ap.add_argument("--model", default="cnn")
+    ap.add_argument("--model", default="wavelet-context")
     ap.add_argument("--scales", default="1,1.4,2")
     args = ap.parse_args()
     scales = [float(s) for s in args.scales.split(",")]

@@ -2,7 +2,7 @@
 fewest even tiles of at most 2048 a side, whichever costs less rate + lambda *
 distortion, ``mic.lossy.tilings``) against 512 x 512 tiles alone (the default before
 2026-12-02) and of the large tiles alone (``--large``), on the train split's large
-images (only those can differ), model cnn, all tools on; also, per quality, the rate
+images (only those can differ), model wavelet-context, all tools on; also, per quality, the rate
 change at the PSNR the 512 curve reaches there.
 
     .venv/bin/python research/tile_gain.py /path/to/corpus/train [--large] [source,...]

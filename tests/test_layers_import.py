@@ -89,3 +89,87 @@ def test_the_training_models_live_in_mic_train() -> None:
 
     assert wcm.WaveletModel and layers.FactorizedDensity and layers.logmag_torch
     assert not (PKG / "models" / "wcm.py").exists() and not (PKG / "models" / "layers.py").exists()
+
+
+# ----------------------------------------------------------------------------- layers
+#: The rooms of the package from the bottom up (issue #19; README "Architecture").  A module
+#: may import modules of its own layer or below, never above: shared stream syntax and the
+#: runtime primitives at the bottom, the decoders above them, encoder-only code on top of the
+#: decoders, then the public API, then the applications, then training.  (prefix, layer);
+#: the longest matching prefix wins.
+LAYERS: tuple[tuple[str, int], ...] = (
+    ("mic.errors", 0),
+    ("mic.bitstream", 1),
+    ("mic.entropy", 2), ("mic.quant", 2), ("mic.models", 2),
+    ("mic.lossless", 3), ("mic.lossless.make_tables", 4),
+    ("mic.lossy.syntax", 3), ("mic.lossy.model", 3), ("mic.lossy.passes", 3),
+    ("mic.lossy.restore", 3), ("mic.lossy.dec_tile", 3),
+    ("mic.lossy.enc_", 4), ("mic.lossy", 4),
+    ("mic.codec", 5), ("mic", 5),
+    ("mic.io", 6), ("mic.batch", 6), ("mic.extras", 6), ("mic.dicom", 6), ("mic.cli", 6),
+    ("mic.cli_codec", 6), ("mic.eval", 6),
+    ("mic.train", 7),
+)
+LAYER_NAMES = ("errors", "stream syntax", "runtime primitives", "decoders", "encoders",
+               "public API", "applications", "training")
+
+
+def layer_of(mod: str) -> int | None:
+    """The layer of module ``mod`` (None: not part of mic)."""
+    best: tuple[int, int] | None = None
+    for prefix, layer in LAYERS:
+        hit = mod == prefix or mod.startswith(prefix + ".") or (
+            prefix.endswith("_") and mod.startswith(prefix))
+        if hit and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), layer)
+    return None if best is None else best[1]
+
+
+def test_layer_table_covers_every_module() -> None:
+    mods = [_module_name(p) for p in PKG.rglob("*.py")]
+    assert all(layer_of(m) is not None for m in mods)
+    assert layer_of("mic.lossy.enc_tile") == 4 and layer_of("mic.lossy.dec_tile") == 3
+    assert layer_of("mic.lossy") == 4 and layer_of("mic") == 5 and layer_of("numpy") is None
+
+
+def upward_imports(me: str, imports: list[tuple[int, str]]) -> list[str]:
+    """The imports of module ``me`` (``(line, module)``) that reach above its layer."""
+    mine = layer_of(me)
+    assert mine is not None, me
+    out = []
+    for line, mod in imports:
+        other = layer_of(mod)
+        if other is None or mod == me or me.startswith(mod + "."):
+            continue  # outside mic, itself, or its own package (run by Python first)
+        if other > mine:
+            out.append(f"{line}: {me} ({LAYER_NAMES[mine]}) imports {mod} ({LAYER_NAMES[other]})")
+    return out
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    """The AST of every module under mic/ (imports inside functions too): an import of a
+    higher layer fails, naming both rooms.  The lossy package's face (``mic.lossy``) counts
+    as encoder side: decoder modules import its parts, never the package's names."""
+    bad = [f"{p.relative_to(PKG.parent)}:{row}" for p in sorted(PKG.rglob("*.py"))
+           for row in upward_imports(_module_name(p), _imported_modules(p))]
+    assert not bad, "imports above the importer's layer:\n" + "\n".join(bad)
+
+
+def test_the_layer_check_catches_upward_imports() -> None:
+    """The check itself can fail: a decoder importing the encoder (lazily too), the stream
+    syntax importing the API, and a runtime model importing training code are caught."""
+    src = ("from . import enc_tile\n"
+           "def f():\n    from .enc_rdo import SubbandBits\n    from .. import codec\n")
+    tree = ast.parse(src)
+    imports = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = "mic.lossy" if node.level == 1 else "mic"
+            base = base + (f".{node.module}" if node.module else "")
+            imports += [(node.lineno, base)] + [(node.lineno, f"{base}.{a.name}") for a in node.names]
+    found = upward_imports("mic.lossy.dec_tile", imports)
+    assert any("enc_tile" in r for r in found) and any("enc_rdo" in r for r in found)
+    assert any("mic.codec" in r for r in found)
+    assert upward_imports("mic.bitstream.container", [(1, "mic.codec")])
+    assert upward_imports("mic.models.weights", [(1, "mic.train.wcm")])
+    assert not upward_imports("mic.lossy.enc_tile", [(1, "mic.lossy.dec_tile")])

@@ -27,7 +27,7 @@ def tiny_models(tmp_path_factory):
     d = tmp_path_factory.mktemp("weights")
     torch.set_num_threads(1)  # tiny tensors: threads only add overhead on a shared CPU
     torch.manual_seed(0)
-    for kind, name in (("meanscale", "cnn"), ("scale", "vae"), ("factorized", "ae")):
+    for kind, name in (("meanscale", "wavelet-context"), ("scale", "wavelet-hyperprior"), ("factorized", "wavelet-factorized")):
         export_model(tiny_net(kind), name, d)
     register_weights(d / "models.json")
     yield d
@@ -68,19 +68,19 @@ def ct_like(h=70, w=90, seed=0):
 
 
 def test_registry_api():
-    assert available_models() == ["ae", "vae", "cnn"]
-    assert qualities("cnn") == list(range(6))
+    assert available_models() == ["wavelet-factorized", "wavelet-hyperprior", "wavelet-context"]
+    assert qualities("wavelet-context") == list(range(6))
     with pytest.raises(mic.MicUnsupportedError, match="gan"):
         qualities("gan")
 
 
-@pytest.mark.parametrize("model", ["ae", "vae", "cnn"])
+@pytest.mark.parametrize("model", ["wavelet-factorized", "wavelet-hyperprior", "wavelet-context"])
 def test_roundtrip_every_quality(model):
     img = ct_like()
     for q in qualities(model):
         blob = mic.encode(img, quality=q, model=model)
         inf = mic.info(blob)
-        assert (inf.mode, inf.quality, inf.model_id) == ("lossy", q, {"ae": 4, "vae": 5, "cnn": 6}[model])
+        assert (inf.mode, inf.quality, inf.model_id) == ("lossy", q, {"wavelet-factorized": 4, "wavelet-hyperprior": 5, "wavelet-context": 6}[model])
         assert inf.coder == "constriction-range32"
         out = mic.decode(blob)
         assert out.shape == img.shape and out.dtype == img.dtype
@@ -225,7 +225,7 @@ def test_unknown_model_id_and_weights_hash_are_named(long_form):
     j = next(k for k, (t, _) in enumerate(segs) if t == tag)
     assert not any(t == (b"LMDS" if long_form else b"LMDL") for t, _ in segs)
     mid, sha, tid, nq = form.unpack(segs[j][1][:form.size])
-    assert len(sha) == form.size - 7 and bytes.fromhex(registry()["cnn"]["sha256"]
+    assert len(sha) == form.size - 7 and bytes.fromhex(registry()["wavelet-context"]["sha256"]
                                                        ).startswith(sha)
 
     def with_id(new_id: int) -> bytes:
@@ -276,7 +276,7 @@ def test_coded_size_matches_the_tables_information_content():
     from mic.lossy import NORM, TILE_HEAD, LossyTileEncoder
 
     img = ct_like(128, 96).astype(np.int32)[:, :, None]
-    for model in ("ae", "vae", "cnn"):
+    for model in ("wavelet-factorized", "wavelet-hyperprior", "wavelet-context"):
         h = Header(mode=1, model_id=0, coder_id=0, bits_allocated=16, signed=0, bits_stored=12,
                    photometric=0, layout=0, samples=1, frames=1, rows=128, cols=96)
         enc = LossyTileEncoder(h, 4, model=model, regions=False)
@@ -306,7 +306,7 @@ def _codec_view(net: WaveletModel, img: np.ndarray, q: int, tmp_path, name: str)
     return float(out["bits"][0]), t_img, 8 * len(blob), dec
 
 
-@pytest.mark.parametrize("kind,name", [("meanscale", "cnn"), ("scale", "vae"), ("factorized", "ae")])
+@pytest.mark.parametrize("kind,name", [("meanscale", "wavelet-context"), ("scale", "wavelet-hyperprior"), ("factorized", "wavelet-factorized")])
 def test_codec_agrees_with_the_training_model(kind, name, tmp_path, tiny_models):
     """The codec's passes, features and integer networks compute what the torch model
     trains: the coded size is the model's estimate (within the scale-table quantisation,
@@ -334,7 +334,7 @@ def test_untrained_model_improves_with_quality_and_reaches_high_psnr(tmp_path, t
     torch.manual_seed(1)
     net = WaveletModel("meanscale", n_qualities=10, n=8, nh=4, hid=8, hid2=4, post_ch=0,
                        n_scales=64)
-    export_model(net, "cnn", tmp_path)
+    export_model(net, "wavelet-context", tmp_path)
     try:
         register_weights(tmp_path / "models.json")
         img = ct_like(70, 90)

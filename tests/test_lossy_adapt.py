@@ -88,10 +88,10 @@ def _always_second(method):  # noqa: ANN001
 
 def test_xform_flags_a_model_cannot_carry_are_refused():
     """Every bit of the xform byte is assigned (SPEC 6.1); flag 128 (hyper-latent record)
-    in an ae tile, which has no hyper-latents, is refused by name."""
+    in a wavelet-factorized tile, which has no hyper-latents, is refused by name."""
     a, _ = read_image(DATA / "cr_chest_u8.png")
     # stream version 1: its xform is one byte (in v2 a varint, where bit 7 continues it)
-    blob = bytearray(mic.encode(a, quality=3, model="ae", stream_version=1))
+    blob = bytearray(mic.encode(a, quality=3, model="wavelet-factorized", stream_version=1))
     sp = next(s for s in forge.spans(bytes(blob)) if s.tag == b"TILE")
     blob[sp.mode_start] |= 128
     with pytest.raises(mic.MicFormatError, match="no hyper-latents"):
@@ -106,7 +106,7 @@ def test_cli_no_adapt(tmp_path):
 def test_per_pass_biases_split_anchors_from_non_anchors():
     """best_biases(per_pass=True): a detail band's first recorded pass (anchors) sets
     entry b, its second (non-anchors) entry 15 + b; band 0 has one pass."""
-    lm = lossy.load_model("cnn")
+    lm = lossy.load_model("wavelet-context")
     rng = np.random.default_rng(3)
     tab = np.full(4000, 30, np.int32)  # about right for a standard deviation of 1.5
     wide = np.rint(rng.normal(0, 3.0, 4000)).astype(np.int32)  # wants a larger scale

@@ -58,7 +58,7 @@ def test_anchor_pairs_are_the_mirrored_neighbours(h, w, seed):
 
 
 def test_fit_recovers_the_weights_and_declines_noise():
-    lm = lossy.load_model("cnn")
+    lm = lossy.load_model("wavelet-context")
     rng = np.random.default_rng(1)
     pairs = rng.integers(-20, 21, (4000, 2))
     tab = np.full(4000, 40, np.int32)  # a table wide enough for these values

@@ -34,7 +34,7 @@ def test_fields_are_the_keywords_and_the_former_globals():
     assert names == ["model", "tile", *CHOICES[1:], *SETTINGS]
     o = mic.EncoderOptions()
     assert (o.model, o.tile, o.dq, o.pass_biases, o.long_model_segment) == \
-        ("cnn", None, True, True, False)
+        ("wavelet-context", None, True, True, False)
     with pytest.raises(dataclasses.FrozenInstanceError):
         o.dq = False  # type: ignore[misc]
     assert mic.EncoderOptions(tile=64).tile == (64, 64)
@@ -50,12 +50,12 @@ def test_fields_are_the_keywords_and_the_former_globals():
 
 def test_options_and_keywords_make_the_same_stream():
     a = ct()
-    kw = dict(dq=False, regions=False, model="vae")
+    kw = dict(dq=False, regions=False, model="wavelet-hyperprior")
     blob = mic.encode(a, quality=3, **kw)
     assert mic.encode(a, quality=3, options=mic.EncoderOptions(**kw)) == blob
     # a keyword fills a field the options leave at its default, or repeats their value
     assert mic.encode(a, quality=3, dq=False, options=mic.EncoderOptions(regions=False,
-                                                                         model="vae")) == blob
+                                                                         model="wavelet-hyperprior")) == blob
     assert mic.encode(a, quality=3, options=mic.EncoderOptions(**kw), **kw) == blob
     # the tile: keyword or options alike
     tiled = mic.encode(a, quality=3, tile=32)
@@ -77,8 +77,8 @@ def test_contradictions_and_unknown_names_are_refused():
     a = ct(32, 32)
     with pytest.raises(mic.MicInputError, match="dq=True contradicts"):
         mic.encode(a, quality=1, dq=True, options=mic.EncoderOptions(dq=False))
-    with pytest.raises(mic.MicInputError, match="model='ae' contradicts"):
-        mic.encode(a, quality=1, model="ae", options=mic.EncoderOptions(model="vae"))
+    with pytest.raises(mic.MicInputError, match="model='wavelet-factorized' contradicts"):
+        mic.encode(a, quality=1, model="wavelet-factorized", options=mic.EncoderOptions(model="wavelet-hyperprior"))
     with pytest.raises(mic.MicInputError, match="tile=16 contradicts"):
         mic.encode(a, quality=1, tile=16, options=mic.EncoderOptions(tile=32))
     with pytest.raises(mic.MicInputError, match="unknown lossy option"):
@@ -102,10 +102,10 @@ def test_lossless_takes_only_a_tile():
 
 def test_encode_target_uses_the_options_model():
     a = ct()
-    blob = mic.encode_target(a, bpp=3.0, options=mic.EncoderOptions(model="vae", dq=False))
+    blob = mic.encode_target(a, bpp=3.0, options=mic.EncoderOptions(model="wavelet-hyperprior", dq=False))
     assert mic.info(blob).model_id == 5 and mic.info(blob).bits_per_pixel <= 3.0
     with pytest.raises(mic.MicInputError, match="contradicts"):
-        mic.encode_target(a, bpp=3.0, model="ae", options=mic.EncoderOptions(model="vae"))
+        mic.encode_target(a, bpp=3.0, model="wavelet-factorized", options=mic.EncoderOptions(model="wavelet-hyperprior"))
 
 
 def test_decoding_imports_no_encoder_module():
@@ -114,7 +114,7 @@ def test_decoding_imports_no_encoder_module():
     code = (
         "import sys, mic\n"
         "assert 'numba' not in sys.modules\n"
-        "for f in ('formats/lossy/cnn_q3_us_rgb_v2.mic', 'formats/ct_abdomen_u16.mic'):\n"
+        "for f in ('formats/lossy/wavelet-context_q3_us_rgb_v2.mic', 'formats/ct_abdomen_u16.mic'):\n"
         "    mic.decode(open(f, 'rb').read())\n"
         "print(sorted(m for m in sys.modules if m.startswith('mic') and 'enc' in m))\n"
     )

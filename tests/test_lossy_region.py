@@ -55,7 +55,7 @@ def test_bars_are_coded_as_a_region_and_decode_exactly(quality):
     out = mic.decode(with_r)
     assert (out[:, :32] == 0).all() and (out[:, -32:] == 0).all()
     # the encoder's choice: lower rate + lambda * distortion than without the region
-    lam = mic.lossy.load_model("cnn").config["lambdas"][quality] * 255.0 ** 2 / 4095.0 ** 2
+    lam = mic.lossy.load_model("wavelet-context").config["lambdas"][quality] * 255.0 ** 2 / 4095.0 ** 2
     j_with = 8 * len(with_r) + lam * sse(out, img)
     j_without = 8 * len(without) + lam * sse(mic.decode(without), img)
     assert j_with < j_without

@@ -119,7 +119,7 @@ def test_rdo_rounding_lowers_the_rate_distortion_cost():
 
     img = np.asarray(Image.open(__import__("pathlib").Path(__file__).parent / "data"
                                 / "ct_abdomen_u16.png"))
-    lm = load_model("cnn")
+    lm = load_model("wavelet-context")
     lo = int(img.min())
     scale = float((1 << (int(img.max()) - lo).bit_length()) - 1)
     for q in (6, 9):

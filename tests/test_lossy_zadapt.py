@@ -26,7 +26,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def test_choice_takes_offset_channels_and_leaves_typical_ones():
-    lm = lossy.load_model("cnn")
+    lm = lossy.load_model("wavelet-context")
     rng = np.random.default_rng(2)
     n = lm.config["n"]
     zq = np.zeros((n, 16, 16), np.int32)
@@ -52,7 +52,7 @@ def test_choice_takes_offset_channels_and_leaves_typical_ones():
             information_bits(s0, own, lm.zbank) + 32 * e0.size
 
 
-@pytest.mark.parametrize("model,quality", [("cnn", 8), ("cnn", 11), ("vae", 10)])
+@pytest.mark.parametrize("model,quality", [("wavelet-context", 8), ("wavelet-context", 11), ("wavelet-hyperprior", 10)])
 def test_same_image_with_and_without_the_record(model, quality):
     a, _ = read_image(DATA / "cr_chest_u8.png")
     # (zopt off: its choice of hyper-latents weighs the records' savings, so it may differ)
@@ -66,7 +66,7 @@ def test_same_image_with_and_without_the_record(model, quality):
 
 def test_ae_never_carries_the_flag():
     a, _ = read_image(DATA / "cr_chest_u8.png")
-    blob = mic.encode(a, quality=2, model="ae")
+    blob = mic.encode(a, quality=2, model="wavelet-factorized")
     assert not any(t[0] & XFORM_ZTAB for t in tile_payloads(blob))
 
 

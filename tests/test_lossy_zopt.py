@@ -78,7 +78,7 @@ def test_incremental_estimate_is_the_fresh_one(dq):
 
 
 def test_z_bits_agree_with_the_record_choice():
-    lm = lossy.load_model("cnn")
+    lm = lossy.load_model("wavelet-context")
     rng = np.random.default_rng(4)
     zq = rng.integers(-2, 3, (lm.config["n"], 5, 5))
     zq[3] = 6  # a channel a record codes about its offset
@@ -110,7 +110,7 @@ def test_rgb_tiles_and_the_ae_which_has_no_hyper_latents():
     assert mic.decode(on).shape == rgb.shape
     assert len(on) <= len(mic.encode(rgb, quality=1, tile=128, zopt=False))
     a, _ = read_image(DATA / "cr_chest_u8.png")
-    assert mic.encode(a, quality=2, model="ae") == mic.encode(a, quality=2, model="ae",
+    assert mic.encode(a, quality=2, model="wavelet-factorized") == mic.encode(a, quality=2, model="wavelet-factorized",
                                                               zopt=False)
 
 

@@ -12,7 +12,7 @@ from mic.models.weights import REGISTRY_FILE, registry, sha256_file
 def test_ids_are_permanent():
     # Written out on purpose: changing an id breaks every stream made with it.  Ids 1-3 were
     # the block-transform models of mic 0.1: retired, never reused.
-    assert MODEL_IDS == {"ae": 4, "vae": 5, "cnn": 6}
+    assert MODEL_IDS == {"wavelet-factorized": 4, "wavelet-hyperprior": 5, "wavelet-context": 6}
     assert MODEL_KINDS == {4: "factorized", 5: "scale", 6: "meanscale"}
     assert set(RETIRED_MODELS) == {1, 2, 3}
     assert not set(RETIRED_MODELS) & set(MODEL_IDS.values())
@@ -42,3 +42,49 @@ def test_shipped_registry_matches_files():
         total += path.stat().st_size
     assert total <= 40_000_000
     assert set(registry()) >= set(data["models"])
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "cnn", "gan"])
+def test_seed_names_are_reserved_for_learned_transforms(name):
+    """ae, vae, cnn and gan name learned convolutional-transform models; no wavelet model
+    answers to them, through any entry point."""
+    import numpy as np
+
+    a = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
+    for call in (lambda: model_id(name),
+                 lambda: mic.encode(a, quality=2, model=name),
+                 lambda: mic.encode(a, quality=2, options=mic.EncoderOptions(model=name)),
+                 lambda: mic.encode_target(a, bpp=1.0, model=name)):
+        with pytest.raises(mic.MicUnsupportedError, match="reserved for"):
+            call()
+
+
+def test_names_say_what_the_models_are():
+    from mic.models.registry import MODEL_DESCRIPTIONS, describe
+
+    for name, mid in MODEL_IDS.items():
+        assert name.startswith("wavelet-")
+        assert describe(mid) == (name, MODEL_DESCRIPTIONS[mid])
+        assert "wavelet" in MODEL_DESCRIPTIONS[mid]
+    assert describe(1)[0] == "retired(1)" and describe(1234)[0] == "unknown(1234)"
+
+
+def test_registry_file_holds_no_machine_paths():
+    if not REGISTRY_FILE.is_file():
+        pytest.skip("no shipped weights in this checkout")
+    text = REGISTRY_FILE.read_text()
+    for marker in ("/work/", "/home/", "/root/", "/tmp/", "C:\\\\"):
+        assert marker not in text, marker
+    for name, ent in json.loads(text)["models"].items():
+        assert "/" not in ent["file"] and ent["file"] == f"{name}.safetensors"
+
+
+def test_info_names_the_model():
+    import numpy as np
+
+    a = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 7) % 4096
+    lossy = mic.info(mic.encode(a, quality=3, model="wavelet-hyperprior"))
+    assert (lossy.model, lossy.model_id) == ("wavelet-hyperprior", 5)
+    assert "scale hyperprior" in lossy.model_description
+    lossless = mic.info(mic.encode(a))
+    assert lossless.model == "lossless-predictive" and lossless.model_description

@@ -1,4 +1,4 @@
-"""mic.encode_target / mic encode --target-psnr/--target-bpp with the shipped cnn weights."""
+"""mic.encode_target / mic encode --target-psnr/--target-bpp with the shipped wavelet-context weights."""
 
 import doctest
 
@@ -23,7 +23,7 @@ def ct():
 
 
 def test_psnr_target_gives_the_lowest_quality_that_meets_it(ct):
-    q_all = qualities("cnn")
+    q_all = qualities("wavelet-context")
     p_all = [_lossy_psnr(ct, mic.encode(ct, quality=q)) for q in q_all]
     target = (p_all[2] + p_all[3]) / 2
     blob = mic.encode_target(ct, psnr=target)
@@ -33,7 +33,7 @@ def test_psnr_target_gives_the_lowest_quality_that_meets_it(ct):
 
 
 def test_bpp_target_gives_the_highest_quality_within_budget(ct):
-    sizes = [mic.info(mic.encode(ct, quality=q)).bits_per_pixel for q in qualities("cnn")]
+    sizes = [mic.info(mic.encode(ct, quality=q)).bits_per_pixel for q in qualities("wavelet-context")]
     budget = (sizes[4] + sizes[5]) / 2
     blob = mic.encode_target(ct, bpp=budget)
     q = mic.info(blob).quality
@@ -69,7 +69,7 @@ def test_cli_target_options(tmp_path, ct):
 
     src = tmp_path / "ct.png"
     Image.fromarray(ct).save(src)
-    p_all = [_lossy_psnr(ct, mic.encode(ct, quality=q)) for q in qualities("cnn")]
+    p_all = [_lossy_psnr(ct, mic.encode(ct, quality=q)) for q in qualities("wavelet-context")]
     target = (p_all[1] + p_all[2]) / 2
     res = CliRunner().invoke(main, ["encode", str(src), str(tmp_path / "a.mic"),
                                     "--target-psnr", str(target)])

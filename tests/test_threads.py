@@ -39,23 +39,23 @@ def _cases() -> list[tuple[str, np.ndarray, dict]]:
     bars[:, 32:96] = mr[:96, :64] + 300
     opts = mic.EncoderOptions
     return [
-        ("ct cnn q5", ct, {"quality": 5}),
-        ("ct cnn q5 dq off", ct, {"quality": 5, "dq": False}),
-        ("ct cnn q9 long segment, per-band biases", ct,
+        ("ct ctx q5", ct, {"quality": 5}),
+        ("ct ctx q5 dq off", ct, {"quality": 5, "dq": False}),
+        ("ct ctx q9 long segment, per-band biases", ct,
          {"quality": 9, "options": opts(long_model_segment=True, pass_biases=False)}),
-        ("cr vae q2", cr, {"quality": 2, "model": "vae"}),
-        ("cr ae q8", cr, {"quality": 8, "model": "ae"}),
-        ("cr cnn q1 records forced, v1", cr,
+        ("cr hyper q2", cr, {"quality": 2, "model": "wavelet-hyperprior"}),
+        ("cr fact q8", cr, {"quality": 8, "model": "wavelet-factorized"}),
+        ("cr ctx q1 records forced, v1", cr,
          {"quality": 1, "stream_version": 1, "options": opts(zrec_min_gain_bits=-1e9)}),
-        ("us cnn q6 tools off", us,
+        ("us ctx q6 tools off", us,
          {"quality": 6, "options": opts(regions=False, adapt=False, means=False, zopt=False)}),
-        ("rgb cnn q3 (restoration directions)", rgb, {"quality": 3}),
-        ("rgb cnn q3 directions off", rgb,
+        ("rgb ctx q3 (restoration directions)", rgb, {"quality": 3}),
+        ("rgb ctx q3 directions off", rgb,
          {"quality": 3, "options": opts(restore_directions=False)}),
-        ("lung cnn q4 tiles", lung, {"quality": 4, "tile": 64, "rdo": False}),
-        ("bars cnn q3 regions", bars, {"quality": 3, "tile": 32}),
-        ("bars vae q6 region stop", bars,
-         {"quality": 6, "options": opts(model="vae", region_stop=0.5, rdo_lambda_scale=1.0)}),
+        ("lung ctx q4 tiles", lung, {"quality": 4, "tile": 64, "rdo": False}),
+        ("bars ctx q3 regions", bars, {"quality": 3, "tile": 32}),
+        ("bars hyper q6 region stop", bars,
+         {"quality": 6, "options": opts(model="wavelet-hyperprior", region_stop=0.5, rdo_lambda_scale=1.0)}),
         ("mr lossless", mr, {}),
         ("rgb lossless", rgb, {}),
         ("lung lossless tiles", lung, {"tile": 48}),
@@ -98,7 +98,7 @@ def test_model_cache_loads_each_model_once_under_threads(monkeypatch):
 
     model_mod.clear_cache()
     monkeypatch.setattr(model_mod, "_load", slow_load)
-    names = (["cnn", "vae", "ae"] * THREADS)[:THREADS]
+    names = (["wavelet-context", "wavelet-hyperprior", "wavelet-factorized"] * THREADS)[:THREADS]
     start = threading.Barrier(THREADS)
 
     def get(name: str):  # noqa: ANN202
@@ -107,7 +107,7 @@ def test_model_cache_loads_each_model_once_under_threads(monkeypatch):
 
     with ThreadPoolExecutor(THREADS) as pool:
         got = list(pool.map(get, names))
-    assert sorted(loads) == ["ae", "cnn", "vae"]
+    assert sorted(loads) == ["wavelet-context", "wavelet-factorized", "wavelet-hyperprior"]
     for name, lm in zip(names, got):
         assert lm is model_mod.load_model(name) and lm.name == name
 
@@ -118,11 +118,11 @@ def test_registering_weights_makes_loaded_models_stale():
     from mic.lossy.model import load_model
     from mic.models import weights
 
-    before = load_model("cnn")
-    assert load_model("cnn") is before
+    before = load_model("wavelet-context")
+    assert load_model("wavelet-context") is before
     g = weights.generation()
     weights.unregister_weights()
     assert weights.generation() == g + 1
-    after = load_model("cnn")
+    after = load_model("wavelet-context")
     assert after is not before and after.sha256 == before.sha256
-    assert load_model("cnn") is after
+    assert load_model("wavelet-context") is after

@@ -10,7 +10,7 @@ networks.  Each tile is coded independently; per tile:
    component is coded as a grayscale plane and squared errors add up as in RGB;
 2. pad to a multiple of 64 (edge replication); 5-level CDF 9/7 wavelet; each subband
    times its synthesis norm and the quality's learned gain;
-3. (vae, cnn) hyper-latents ``z = h_a(...)`` rounded and coded with frozen factorized
+3. (hyperprior models) hyper-latents ``z = h_a(...)`` rounded and coded with frozen factorized
    tables; the integer hyper-synthesis gives hyper features;
 4. subbands coded in passes (LL, then coarse to fine, anchors then non-anchors of a
    checkerboard); each symbol's scale index comes from the integer context MLP over

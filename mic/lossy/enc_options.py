@@ -7,7 +7,7 @@ encodes with different options may run side by side in threads.
 
 >>> o = EncoderOptions(dq=False)
 >>> o.dq, o.model, o.with_choices(regions=False).regions
-(False, 'cnn', False)
+(False, 'wavelet-context', False)
 >>> o.with_choices(dq=True)
 Traceback (most recent call last):
 ...
@@ -38,7 +38,7 @@ class EncoderOptions:
 
     Per call (also ``mic.encode`` keywords):
 
-    * ``model``: ``"cnn"`` (default), ``"vae"`` or ``"ae"``;
+    * ``model``: ``"wavelet-context"`` (default), ``"wavelet-hyperprior"`` or ``"wavelet-factorized"``;
     * ``tile``: an int or (rows, cols): fixed tiles (of both modes; the only choice of the
       lossless coder); None: the encoder's choice (lossless:
       whole frames; lossy: 512 x 512 tiles, and for a frame larger than that also the
@@ -50,9 +50,9 @@ class EncoderOptions:
     * ``restore``: the restoration filter (SPEC 6.7);
     * ``means``: predicted means of the detail non-anchors (SPEC 6.4);
     * ``dq``: dependent quantisation of the detail bands (SPEC 6.8);
-    * ``zadapt``: hyper-latent records (SPEC 6.9; vae, cnn);
+    * ``zadapt``: hyper-latent records (SPEC 6.9; the hyperprior models);
     * ``zopt``: hyper-latent channels sent as 0 where they cost more bits than they save
-      (an encoder choice, SPEC 6.9; vae, cnn).
+      (an encoder choice, SPEC 6.9; the hyperprior models).
 
     Tuned settings (how earlier encoders made their streams, and what research scripts
     vary):
@@ -96,7 +96,7 @@ class EncoderOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str):
-            raise MicInputError(f"model must be a name like 'cnn', got {self.model!r}")
+            raise MicInputError(f"model must be a name like 'wavelet-context', got {self.model!r}")
         set_ = object.__setattr__  # frozen: normalise the fields once, here
         set_(self, "tile", _tile(self.tile))
         for f in dataclasses.fields(self):

@@ -103,7 +103,7 @@ class LossyTileEncoder:
     :class:`~mic.lossy.enc_options.EncoderOptions`) say, the keyword ``choices`` filled in
     (:meth:`~mic.lossy.enc_options.EncoderOptions.with_choices`).
 
-    The choices: ``model`` (``"cnn"`` default, ``"vae"``, ``"ae"``); ``rdo`` (default True):
+    The choices: ``model`` (``"wavelet-context"`` default, ``"wavelet-hyperprior"``, ``"wavelet-factorized"``); ``rdo`` (default True):
     rate-distortion optimised rounding of the subbands (the decoder is the same either
     way); ``regions`` (default True): try coding a plane's exact-constant region (CT
     padding, black bars, the outside of an ultrasound sector) as a shape and a value,
@@ -118,9 +118,9 @@ class LossyTileEncoder:
     whose anchors are not all zero even where the band uses none); ``dq`` (default True):
     code the detail bands with the dependent quantiser (SPEC 6.8: a tile flag; each pass's
     symbols chosen by a Viterbi search, about 10-20 % more encode time); ``zadapt``
-    (default True, vae and cnn): per plane, code hyper-latent channels about an offset under
+    (default True, hyperprior models): per plane, code hyper-latent channels about an offset under
     a latents' table where that saves bits (SPEC 6.9: a tile flag, set only where some plane
-    of the tile has such a channel); ``zopt`` (default True, vae and cnn): per plane, send
+    of the tile has such a channel); ``zopt`` (default True, hyperprior models): per plane, send
     as 0 the hyper-latent channels whose bits buy fewer bits of the subbands than they
     cost (an encoder choice, SPEC 6.9; about 1.4 times the encode time).
     """
@@ -328,7 +328,7 @@ class LossyTileEncoder:
     def _front(self, x: np.ndarray, plane: int = 0
                ) -> tuple[list[np.ndarray], int, int, Any, Any]:
         """(scaled subbands ``y_b`` in band order, padded rows, cols, rounded hyper-latents
-        (vae, cnn; else None), and with ``zadapt`` their record choice (record, net gain
+        (hyperprior models; else None), and with ``zadapt`` their record choice (record, net gain
         in bits)) of a float plane, the tile's ``plane``-th.  Kept for the tile: the
         records' check, the plain coding and the table-bias second pass see the same
         planes; with ``zopt`` the hyper-latents are the encoder's choice (the first coding

@@ -21,7 +21,7 @@ from ..models.registry import MODEL_IDS, MODEL_KINDS, kind_uses_context, kind_us
 from ..models.weights import generation, load_tensors, registry
 
 #: the model ``mic.encode`` codes with unless told otherwise
-DEFAULT_MODEL = "cnn"
+DEFAULT_MODEL = "wavelet-context"
 
 
 @dataclass
@@ -41,8 +41,8 @@ class LoadedModel:
     mlp: Any  # IntMLP
     thresholds: np.ndarray
     ybank: Any
-    h_a: Any = None  # HyperAnalysis (vae, cnn)
-    hs: Any = None  # IntHyperSynthesis (vae, cnn)
+    h_a: Any = None  # HyperAnalysis (hyperprior models)
+    hs: Any = None  # IntHyperSynthesis (hyperprior models)
     zgain: np.ndarray | None = None  # (Q,) encoder: z scale before rounding
     zk: np.ndarray | None = None  # (Q,) int: h_s input = z_hat * zk[q] (8 fractional bits)
     zbank: Any = None
@@ -80,7 +80,7 @@ def clear_cache() -> None:
 def available_models() -> list[str]:
     """Names of the models that have weights in this build (ordered by model id).
 
-    >>> set(available_models()) <= {"ae", "vae", "cnn"}
+    >>> set(available_models()) <= {"wavelet-factorized", "wavelet-hyperprior", "wavelet-context"}
     True
     """
     reg = registry()
@@ -90,7 +90,7 @@ def available_models() -> list[str]:
 def qualities(model: str = DEFAULT_MODEL) -> list[int]:
     """The quality values ``mic.encode(..., quality=q, model=model)`` accepts (0 = lowest rate).
 
-    >>> qualities("cnn") == list(range(len(qualities("cnn"))))
+    >>> qualities("wavelet-context") == list(range(len(qualities("wavelet-context"))))
     True
     """
     model_id(model)

@@ -48,7 +48,7 @@ XFORM_DQ = 64
 DQ_ONE = 128
 #: ... and its half step is DQ_UNIT of them (the quantisers' step: 2 * DQ_UNIT / DQ_ONE)
 DQ_UNIT = 80
-#: tile flag (vae, cnn): each plane's hyper-latents start with a record that may code a
+#: tile flag (hyperprior models): each plane's hyper-latents start with a record that may code a
 #: channel about an offset under a table of the latents' bank (SPEC 6.9)
 XFORM_ZTAB = 128
 #: largest magnitude of a hyper-latent channel's offset

@@ -1,12 +1,23 @@
-"""Permanent ids of the learned lossy models (no torch import here).
+"""Permanent ids and honest names of the lossy models (no torch import here).
 
 The ids are written into every lossy stream (header ``model_id`` and the model
 segment, ``LMDS`` or ``LMDL``).  They are **permanent**: a model keeps its id forever, a
-new model gets a new id, and ids are never derived from the order of a dict.
+new model gets a new id, and ids are never derived from the order of a dict.  A name says
+what the model is.  The three shipped models share one transform, JPEG 2000's fixed CDF
+9/7 wavelet with learned band gains, and differ in their learned entropy model:
+
+* ``wavelet-factorized`` (id 4): a factorized (per-band, context-free) entropy model;
+* ``wavelet-hyperprior`` (id 5): a scale hyperprior (Balle et al. 2018);
+* ``wavelet-context`` (id 6): a mean-scale hyperprior with a parallel context model
+  (checkerboard anchors, parent and sibling bands) -- the default.
+
+The names ``ae``, ``vae``, ``cnn`` and ``gan`` are reserved for models with learned
+convolutional analysis/synthesis transforms; until this build ships them they are refused
+with :class:`MicUnsupportedError`.
 
 >>> from mic.models.registry import MODEL_IDS, model_name
->>> MODEL_IDS["cnn"], model_name(6)
-(6, 'cnn')
+>>> MODEL_IDS["wavelet-context"], model_name(6)
+(6, 'wavelet-context')
 """
 
 from __future__ import annotations
@@ -16,13 +27,30 @@ from ..errors import MicUnsupportedError
 #: name -> permanent id of the model this build ships under that name.  Ids are never
 #: renumbered or reused; a new architecture gets new ids and the old ones are retired.
 MODEL_IDS: dict[str, int] = {
-    "ae": 4,   # wavelet + factorized prior (the seed's plain autoencoder row)
-    "vae": 5,  # wavelet + scale hyperprior (Balle et al. 2018)
-    "cnn": 6,  # wavelet + mean-scale hyperprior + parallel (checkerboard, parent/sibling) context
+    "wavelet-factorized": 4,
+    "wavelet-hyperprior": 5,
+    "wavelet-context": 6,
 }
 
 #: id -> entropy-model kind of that architecture.
 MODEL_KINDS: dict[int, str] = {4: "factorized", 5: "scale", 6: "meanscale"}
+
+#: id -> one line saying what the model is (``mic info`` prints it).
+MODEL_DESCRIPTIONS: dict[int, str] = {
+    4: "CDF 9/7 wavelet with learned band gains; learned factorized entropy model",
+    5: "CDF 9/7 wavelet with learned band gains; learned scale hyperprior (Balle 2018)",
+    6: "CDF 9/7 wavelet with learned band gains; learned mean-scale hyperprior with a "
+       "parallel checkerboard/parent context model",
+}
+
+#: names reserved for the learned convolutional-transform models, not shipped by this build.
+RESERVED_NAMES: dict[str, str] = {
+    "ae": "a convolutional autoencoder (learned analysis/synthesis) with a factorized prior",
+    "vae": "learned convolutional transforms with a scale hyperprior",
+    "cnn": "learned convolutional transforms with a mean-scale hyperprior and a parallel "
+           "context model",
+    "gan": "the cnn model's bitstream with an adversarially trained (generative) decoder",
+}
 
 #: ids of earlier architectures, no longer decodable by this build (the decoder names them).
 RETIRED_MODELS: dict[int, str] = {
@@ -31,36 +59,49 @@ RETIRED_MODELS: dict[int, str] = {
     3: "cnn with the 16x16 block transform of mic 0.1 (2026-11)",
 }
 
+#: the name :class:`mic.MicInfo` gives the lossless mode's model
+LOSSLESS_NAME = "lossless-predictive"
+LOSSLESS_DESCRIPTION = "predictive lossless coder with frozen context tables (SPEC 5)"
+
 
 def kind_uses_hyper(kind: str) -> bool:
-    """Whether models of this entropy-model kind send hyper-latents (vae, cnn)."""
+    """Whether models of this entropy-model kind send hyper-latents (the hyperprior kinds)."""
     return kind != "factorized"
 
 
 def kind_uses_context(kind: str) -> bool:
-    """Whether models of this kind use the parallel context features and LL means (cnn)."""
+    """Whether models of this kind use the parallel context features and LL means."""
     return kind == "meanscale"
 
 
 def model_id(name: str) -> int:
-    """The permanent id of model ``name``; :class:`MicUnsupportedError` if unknown.
+    """The permanent id of model ``name``; :class:`MicUnsupportedError` if unknown or reserved.
 
-    >>> model_id("vae")
+    >>> model_id("wavelet-hyperprior")
     5
+    >>> model_id("cnn")
+    Traceback (most recent call last):
+    ...
+    mic.errors.MicUnsupportedError: model name 'cnn' is reserved for learned convolutional transforms with a mean-scale hyperprior and a parallel context model, which this build does not ship yet; the lossy models of this build are ['wavelet-context', 'wavelet-factorized', 'wavelet-hyperprior'] (default wavelet-context)
     """
     try:
         return MODEL_IDS[name]
     except KeyError:
+        pass
+    known = sorted(MODEL_IDS)
+    if name in RESERVED_NAMES:
         raise MicUnsupportedError(
-            f"unknown lossy model {name!r}; known models: {sorted(MODEL_IDS)}"
-        ) from None
+            f"model name {name!r} is reserved for {RESERVED_NAMES[name]}, which this build "
+            f"does not ship yet; the lossy models of this build are {known} "
+            "(default wavelet-context)")
+    raise MicUnsupportedError(f"unknown lossy model {name!r}; known models: {known}")
 
 
 def model_name(mid: int) -> str:
     """The name of permanent model id ``mid``; :class:`MicUnsupportedError` if unknown.
 
     >>> model_name(4)
-    'ae'
+    'wavelet-factorized'
     """
     for k, v in MODEL_IDS.items():
         if v == mid:
@@ -70,3 +111,17 @@ def model_name(mid: int) -> str:
             f"lossy model id {mid} is retired ({RETIRED_MODELS[mid]}); this build decodes "
             f"{MODEL_IDS}")
     raise MicUnsupportedError(f"unknown lossy model id {mid}; this build knows {MODEL_IDS}")
+
+
+def describe(mid: int) -> tuple[str, str]:
+    """``(name, one-line description)`` of lossy model id ``mid``, for reports; never raises.
+
+    >>> describe(5)[0], describe(2)[0], describe(99)[0]
+    ('wavelet-hyperprior', 'retired(2)', 'unknown(99)')
+    """
+    for k, v in MODEL_IDS.items():
+        if v == mid:
+            return k, MODEL_DESCRIPTIONS[mid]
+    if mid in RETIRED_MODELS:
+        return f"retired({mid})", RETIRED_MODELS[mid]
+    return f"unknown({mid})", "not a model of this build"

@@ -16,7 +16,7 @@ NEEDS = ("torch", "scipy")
 
 @click.command("train")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", default="cnn", show_default=True, help="ae, vae or cnn")
+@click.option("--model", default="wavelet-context", show_default=True, help="wavelet-factorized, wavelet-hyperprior or wavelet-context")
 @click.option("--minutes", type=float, default=None, help="wall-clock budget of this run")
 @click.option("--steps", type=int, default=None, help="number of steps of this run")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -42,7 +42,7 @@ def train_cmd(data_dir: Path, model: str, minutes: float | None, steps: int | No
 
     \b
     Example:
-      mic train ../shared/corpus/train --model cnn --minutes 90 --out ckpt/cnn.pt
+      mic train ../shared/corpus/train --model wavelet-context --minutes 90 --out ckpt/wavelet-context.pt
     """
     if minutes is None and steps is None:
         raise click.UsageError("give --minutes or --steps")
@@ -70,7 +70,7 @@ def export_cmd(ckpt: Path, model: str | None, out_dir: Path | None, train_comman
 
     \b
     Example:
-      mic export ckpt/cnn.pt --model cnn
+      mic export ckpt/wavelet-context.pt --model wavelet-context
     """
     require("mic export", "train", NEEDS)
     from ..models.weights import WEIGHTS_DIR
@@ -95,7 +95,7 @@ def retarget_cmd(ckpt: Path, out: Path, lambdas: str, post_from: Path | None,
 
     \b
     Example:
-      mic retarget ckpt/cnn.pt ckpt/cnn12.pt --lambdas 0.00064,0.0016,0.004 --post-from ckpt/post.pt
+      mic retarget ckpt/wavelet-context.pt ckpt/wavelet-context12.pt --lambdas 0.00064,0.0016,0.004 --post-from ckpt/post.pt
     """
     require("mic retarget", "train", NEEDS)
     from .loop import retarget_qualities

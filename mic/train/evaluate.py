@@ -2,7 +2,7 @@
 BD-rate per image and per modality, encode/decode time.  A measuring script, not a tuning
 loop: run it on ``corpus/eval`` only to report.
 
-    python -m mic.train.evaluate ../shared/corpus/eval --model cnn --out runs/eval_cnn.json
+    python -m mic.train.evaluate ../shared/corpus/eval --model wavelet-context --out runs/eval_wavelet-context.json
 
 PSNR is at the image's native bit depth: peak ``2**b - 1`` with ``b`` the bits the stored
 values use (signed sources: the corpus offset removed first), the same for both codecs.
@@ -142,7 +142,7 @@ def _bd(ref: list[dict[str, float]], test: list[dict[str, float]]) -> float:
                    np.array([p["bpp"] for p in test]), np.array([p["psnr"] for p in test]))
 
 
-def evaluate(folder: str | Path, model: str = "cnn", max_side: int | None = None,
+def evaluate(folder: str | Path, model: str = "wavelet-context", max_side: int | None = None,
              jxl: bool = False) -> dict[str, Any]:
     """Curves and BD-rates for every image of ``folder``."""
     from ..lossy import qualities
@@ -189,7 +189,7 @@ def evaluate(folder: str | Path, model: str = "cnn", max_side: int | None = None
     return res
 
 
-def time_decode_ct(model: str = "cnn", quality: int | None = None, repeat: int = 5,
+def time_decode_ct(model: str = "wavelet-context", quality: int | None = None, repeat: int = 5,
                    image: np.ndarray | None = None) -> dict[str, float]:
     """Median encode/decode seconds of a 512x512 12-bit CT-like slice (model load excluded)."""
     import mic
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("folder")
-    ap.add_argument("--model", default="cnn")
+    ap.add_argument("--model", default="wavelet-context")
     ap.add_argument("--out", default=None)
     ap.add_argument("--weights", default=None, help="models.json of other weights to use")
     ap.add_argument("--max-side", type=int, default=None)

@@ -9,8 +9,8 @@ replaces the model's entry in ``<out_dir>/models.json`` with the file's sha256.
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> torch.manual_seed(0) and None
 >>> net = WaveletModel("meanscale", n_qualities=6, n=8, nh=4, hid=8, post_ch=4, n_scales=32)
->>> ent = export_model(net, "cnn", d)
->>> ent["id"], (d / "cnn.safetensors").is_file()
+>>> ent = export_model(net, "wavelet-context", d)
+>>> ent["id"], (d / "wavelet-context.safetensors").is_file()
 (6, True)
 """
 
@@ -180,7 +180,7 @@ def export_checkpoint(ckpt: str | Path, name: str | None = None,
     from .wcm import WaveletModel
 
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
-    name = name or ck.get("model_name", "cnn")
+    name = name or ck.get("model_name", "wavelet-context")
     cfg = {k: v for k, v in ck["config"].items() if k != "arch"}
     net = WaveletModel(**cfg)
     net.load_state_dict(ck["model"])

@@ -1,6 +1,6 @@
 """The training loop: resumable, seeded, logs loss / bpp / PSNR.
 
-``train(data_dir, model="cnn", minutes=60, out="ckpt/cnn.pt")`` runs Adam on
+``train(data_dir, model="wavelet-context", minutes=60, out="ckpt/wavelet-context.pt")`` runs Adam on
 ``lambda*255^2*MSE + bpp`` with a random quality per crop (variable rate), saves a
 checkpoint every few minutes (atomically) and at the end, and resumes from ``out`` if
 it exists.  Logs go to ``log`` (CSV) and stdout.
@@ -11,7 +11,7 @@ A tiny run, as the tests would do it (here on generated data):
 >>> from PIL import Image
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> Image.fromarray((np.random.default_rng(0).random((128, 128)) * 4095).astype(np.uint16)).save(d / "a.png")
->>> st = train(d, "cnn", steps=1, out=d / "c.pt", batch=2, crop=64, size="tiny", quiet=True)
+>>> st = train(d, "wavelet-context", steps=1, out=d / "c.pt", batch=2, crop=64, size="tiny", quiet=True)
 >>> st["step"]
 1
 """
@@ -49,8 +49,8 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = None,
-          steps: int | None = None, out: str | Path = "ckpt/cnn.pt", batch: int = 8,
+def train(data_dir: str | Path, model: str = "wavelet-context", *, minutes: float | None = None,
+          steps: int | None = None, out: str | Path = "ckpt/wavelet-context.pt", batch: int = 8,
           crop: int = 256, lr: float = 3e-4, seed: int = 0, size: str = "base",
           log: str | Path | None = None, ckpt_every_s: float = 300.0, threads: int = 1,
           quiet: bool = False, init_from: str | Path | None = None,
@@ -93,7 +93,7 @@ def train(data_dir: str | Path, model: str = "cnn", *, minutes: float | None = N
     step, elapsed_total = 0, 0.0
     if init_from is not None and not out.exists():
         # warm start: copy every parameter whose name and shape match (e.g. the gains,
-        # hyperprior and MLP of a trained cnn into a vae or ae); the rest keeps its seeded
+        # hyperprior and MLP of a trained wavelet-context into another wavelet model); the rest keeps its seeded
         # initialisation
         src = torch.load(init_from, map_location="cpu", weights_only=False)["model"]
         own = net.state_dict()

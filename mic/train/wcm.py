@@ -12,10 +12,10 @@ One class, three entropy models (``kind``), sharing the transform:
   per symbol whose log-scale comes from a small MLP (frozen as an integer network at
   export, :mod:`mic.models.intnet`) over integer context features:
 
-  - ``factorized`` (ae): no features: a learned scale per quality, subband and pass;
-  - ``scale`` (vae): hyperprior features only (``z = h_a(y)`` coded with a learned
+  - ``factorized`` (wavelet-factorized): no features: a learned scale per quality, subband and pass;
+  - ``scale`` (wavelet-hyperprior): hyperprior features only (``z = h_a(y)`` coded with a learned
     factorized prior; ``h_s(z)`` integer network);
-  - ``meanscale`` (cnn): hyperprior features, plus parent (next coarser level), sibling
+  - ``meanscale`` (wavelet-context): hyperprior features, plus parent (next coarser level), sibling
     (earlier orientations of the level) and checkerboard-neighbour log-magnitudes, and
     a mean for the LL band predicted from its decoded neighbours.
 

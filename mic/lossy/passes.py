@@ -10,6 +10,7 @@ hyper-latent channels.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -90,12 +91,9 @@ class Planes:
 
     def _positions(self, h: int, w: int, parity: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) of the anchors (parity 0) or non-anchors of an h x w band, C order."""
-        key = (h, w, parity)
-        got = _POSITIONS.get(key)
-        if got is None:
-            ii, jj = np.nonzero(checker(h, w) == (parity == 0))
-            got = _POSITIONS[key] = (ii.astype(np.int64), jj.astype(np.int64))
-        return got
+        if h * w > POSITIONS_CACHE_MAX_AREA:  # large bands: cheap to recompute, costly to keep
+            return _band_positions.__wrapped__(h, w, parity)
+        return _band_positions(h, w, parity)
 
     def cells(self, level: int, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
         """The hyper-feature cell (flat index) that each position (ii, jj) of a band of
@@ -226,7 +224,17 @@ class Planes:
         return yhat
 
 
-_POSITIONS: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+#: the band shapes whose positions are kept (a small LRU: the shapes come from the
+#: streams' tile sizes, so an unbounded cache would grow with whatever a decoder is fed)
+POSITIONS_CACHE_SIZE = 64
+#: bands larger than this many coefficients are not cached (at most 8 bytes each kept)
+POSITIONS_CACHE_MAX_AREA = 1 << 18
+
+
+@lru_cache(maxsize=POSITIONS_CACHE_SIZE)
+def _band_positions(h: int, w: int, parity: int) -> tuple[np.ndarray, np.ndarray]:
+    ii, jj = np.nonzero(checker(h, w) == (parity == 0))
+    return ii.astype(np.int64), jj.astype(np.int64)  # shared between calls: never written
 
 
 _pairs_kernel = None

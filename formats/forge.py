@@ -252,14 +252,14 @@ def field_offsets() -> list[tuple[str, int, int]]:
     return out
 
 
-def regrid(stream: bytes, payload: bytes | None = None, **fields: int) -> bytes:
+def regrid(stream: bytes, payload: bytes | list[bytes] | None = None, **fields: int) -> bytes:
     """A stream (either major version) whose header says ``fields`` (e.g. ``rows``,
     ``cols``, ``frames``, ``tile_rows``, ``tile_cols``) and holds one ``TILE`` for every
     (frame, tile) of that grid, each carrying the mode payload of the source's tiles in
     turn (the first tile's, the second's, ... and round again), its other segments kept:
     a forged header of any size over tile data made for a small image.  Every CRC is
     correct, so the stream fails only where the tile data do not fit the header.
-    ``payload``: every tile carries these mode-payload bytes instead."""
+    ``payload``: the tiles carry these mode-payload bytes instead (a list: in turn)."""
     from mic.bitstream.schema import unpack_header
 
     h, pos = unpack_header(stream)
@@ -267,7 +267,8 @@ def regrid(stream: bytes, payload: bytes | None = None, **fields: int) -> bytes:
     sp = spans(stream)
     tiles = [bytes(stream[s.mode_start:s.payload_end]) for s in sp if s.tag == TAG_TILE]
     if payload is not None:
-        tiles = [bytes(payload)]
+        tiles = [bytes(payload)] if isinstance(payload, (bytes, bytearray)) else \
+            [bytes(p) for p in payload]
     other = [(s.tag, bytes(stream[s.payload_start:s.payload_end])) for s in sp
              if s.tag not in (TAG_TILE, TAG_END)]
     v1 = h.version_major == 1

@@ -440,13 +440,11 @@ def test_dicom_frame_uses_the_callers_limit():
 def test_lossy_positions_cache_is_bounded():
     from mic.lossy import passes
 
-    passes._band_positions.cache_clear()
-    for h in range(1, 200):
-        p = passes.Planes.__new__(passes.Planes)
-        ii, jj = p._positions(h, h + 3, h % 2)
-        assert ii.size == jj.size
-    info = passes._band_positions.cache_info()
-    assert info.currsize <= passes.POSITIONS_CACHE_SIZE
-    big = passes.Planes.__new__(passes.Planes)
-    big._positions(1024, 1024, 0)  # above the area limit: computed, not kept
-    assert passes._band_positions.cache_info().currsize <= passes.POSITIONS_CACHE_SIZE
+    p = passes.Planes.__new__(passes.Planes)
+    for h in range(1, 400, 3):  # many shapes: the cache keeps within its byte budget
+        ii, jj = p._positions(h * 7, h * 5 + 3, h % 2)
+        assert ii.size == jj.size == (h * 7 * (h * 5 + 3) + (h % 2 == 0)) // 2
+        assert passes.positions_cache_bytes() <= passes.POSITIONS_CACHE_BYTES
+    ii, jj = p._positions(4, 5, 0)
+    assert ii.tolist()[:4] == [0, 0, 0, 1] and jj.tolist()[:4] == [0, 2, 4, 1]
+    assert p._positions(4, 5, 0)[0] is ii  # cached

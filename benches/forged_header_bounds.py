@@ -50,6 +50,21 @@ print(json.dumps({"outcome": out, "wall_s": t1 - t0, "cpu_s": c1 - c0,
 """
 
 
+def lossy_vector(major: int, min_tiles: int) -> bytes:
+    """The first committed lossy vector (``formats/lossy/vectors.json``) of model id 6,
+    stream version ``major``, one grey sample, at least ``min_tiles`` tiles."""
+    import mic
+
+    meta = json.loads((FORMATS / "lossy" / "vectors.json").read_text())
+    for v in meta["vectors"]:
+        blob = (FORMATS / "lossy" / v["stream"]).read_bytes()
+        i = mic.info(blob)
+        if i.model_id == 6 and blob[8] == major and i.samples_per_pixel == 1 and \
+                i.tiles >= min_tiles:
+            return blob
+    raise SystemExit(f"no lossy vector of model id 6, version {major}, {min_tiles}+ tiles")
+
+
 def cases() -> list[tuple[str, bytes, bool]]:
     """(name, stream, lossy?)."""
     sys.path.insert(0, str(FORMATS))
@@ -62,8 +77,8 @@ def cases() -> list[tuple[str, bytes, bool]]:
     one = rd("one_by_one_u16.mic")
     coded = rd("bits10_u16.mic")
     rgb = rd("rgb_frames_u8_v2.mic")
-    lossy = rd("lossy/cnn_q0_ct_v2.mic")
-    lossy_tiled = rd("lossy/cnn_q2_mr_bars_tiles32.mic")
+    lossy = lossy_vector(2, 1)  # model id 6, v2, one 128x128 tile
+    lossy_tiled = lossy_vector(1, 16)  # model id 6, v1, tiles 32x32
     finding = next((ROOT / "fuzz" / "findings").glob("codec-memory-*.mic")).read_bytes()
     #: a coded lossless plane (xform 0; kind 1, offset 0, maxval 1; blocks 8x8, no words,
     #: no extra bits) and a lossy plane (xform 0; lo 0, 11 bits; LL mean 0, CRC 0, no
@@ -75,9 +90,9 @@ def cases() -> list[tuple[str, bytes, bool]]:
          forge.regrid(one, zero_ll, rows=8192, cols=8192), False),
         ("no-word coded plane as 32768x32768 (v1)",
          forge.regrid(one, zero_ll, rows=32768, cols=32768), False),
-        ("no-word lossy cnn plane, one 2048x2048 tile (v2)",
+        ("no-word lossy plane (model id 6), one 2048x2048 tile (v2)",
          forge.regrid(lossy, zero_ly, rows=2048, cols=2048, tile_rows=0, tile_cols=0), True),
-        ("no-word lossy cnn plane, one 8192x8192 tile (v2)",
+        ("no-word lossy plane (model id 6), one 8192x8192 tile (v2)",
          forge.regrid(lossy, zero_ly, rows=8192, cols=8192, tile_rows=0, tile_cols=0), True),
         ("fuzz finding: 1x1 constant plane as 32768x32768 (v1)", finding, False),
         ("1x1 constant plane as 16384x16384 (v1)", forge.regrid(one, rows=16384, cols=16384),
@@ -90,19 +105,22 @@ def cases() -> list[tuple[str, bytes, bool]]:
          False),
         ("2x16x16 RGB frames as 2x4096x4096 (v2)", forge.regrid(rgb, rows=4096, cols=4096),
          False),
-        ("lossy cnn 128x128 tile as one 4096x4096 tile (v2)",
+        ("lossy (id 6) 128x128 tile as one 4096x4096 tile (v2)",
          forge.regrid(lossy, rows=4096, cols=4096, tile_rows=0, tile_cols=0), True),
-        ("lossy cnn 128x128 tile as one 32768x32768 tile (v2)",
+        ("lossy (id 6) 128x128 tile as one 32768x32768 tile (v2)",
          forge.regrid(lossy, rows=32768, cols=32768, tile_rows=0, tile_cols=0), True),
-        ("lossy cnn 32x32 tiles as 8192x8192 in 512x512 tiles (v1)",
+        ("lossy (id 6) 32x32 tiles as 8192x8192 in 512x512 tiles (v1)",
          forge.regrid(lossy_tiled, rows=8192, cols=8192, tile_rows=512, tile_cols=512), True),
     ]
 
 
 def run(code: Path, stream: bytes, lossy: bool, timeout: float) -> dict:
     env = dict(os.environ, PYTHONPATH=str(code), NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    warm_lossy = str(FORMATS / "lossy" / "cnn_q0_ct_v2.mic") if lossy else "-"
-    with tempfile.NamedTemporaryFile(suffix=".mic") as f:
+    with tempfile.NamedTemporaryFile(suffix=".mic") as f, \
+            tempfile.NamedTemporaryFile(suffix=".mic") as w:
+        w.write(lossy_vector(2, 1))
+        w.flush()
+        warm_lossy = w.name if lossy else "-"
         f.write(stream)
         f.flush()
         try:

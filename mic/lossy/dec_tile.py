@@ -69,8 +69,8 @@ class LossyTileDecoder:
     def plane_min_bits(self, rows: int, cols: int, biased: int, zadapt: bool) -> float:
         """The fewest bits of information the words of a coded rows x cols plane carry
         (SPEC 4.1): ``biased`` table biases (each at least the cheapest symbol of shape
-        table 3), the hyper-latents (vae, cnn: ``n * Hp/64 * Wp/64`` symbols of their
-        tables, or, with the record, of the latents' tables too, plus the record's first
+        table 3), the hyper-latents (models with them: ``n * Hp/64 * Wp/64`` symbols of
+        their tables, or, with the record, of the latents' tables too, plus the record's first
         ``Uniform(2)``), the LL table index (``Uniform(S)``) and one symbol per coefficient
         (``Hp * Wp``, each at least the cheapest symbol of the latents' tables).  Escapes,
         predictor records and the record's optional fields may be absent: not counted."""

@@ -250,3 +250,38 @@ def field_offsets() -> list[tuple[str, int, int]]:
         off += size
     out.append(("header_crc", off, 4))
     return out
+
+
+def regrid(stream: bytes, payload: bytes | list[bytes] | None = None, **fields: int) -> bytes:
+    """A stream (either major version) whose header says ``fields`` (e.g. ``rows``,
+    ``cols``, ``frames``, ``tile_rows``, ``tile_cols``) and holds one ``TILE`` for every
+    (frame, tile) of that grid, each carrying the mode payload of the source's tiles in
+    turn (the first tile's, the second's, ... and round again), its other segments kept:
+    a forged header of any size over tile data made for a small image.  Every CRC is
+    correct, so the stream fails only where the tile data do not fit the header.
+    ``payload``: the tiles carry these mode-payload bytes instead (a list: in turn)."""
+    from mic.bitstream.schema import unpack_header
+
+    h, pos = unpack_header(stream)
+    h2 = replace(h, **fields)
+    sp = spans(stream)
+    tiles = [bytes(stream[s.mode_start:s.payload_end]) for s in sp if s.tag == TAG_TILE]
+    if payload is not None:
+        tiles = [bytes(payload)] if isinstance(payload, (bytes, bytearray)) else \
+            [bytes(p) for p in payload]
+    other = [(s.tag, bytes(stream[s.payload_start:s.payload_end])) for s in sp
+             if s.tag not in (TAG_TILE, TAG_END)]
+    v1 = h.version_major == 1
+    head = forge_header(h2, minor=h.version_minor) if v1 else \
+        forge_header_v2(h2, minor=h.version_minor)
+    seg = segment if v1 else segment_v2
+    ny, nx = h2.tiles_per_frame
+    parts = [head] + [seg(t, p) for t, p in other]
+    k = 0
+    for f in range(h2.frames):
+        for t in range(ny * nx):
+            prefix = TAG_TILE_PREFIX.pack(f, t) if v1 else uvarint(f) + uvarint(t)
+            parts.append(seg(TAG_TILE, prefix + tiles[k % len(tiles)]))
+            k += 1
+    parts.append(seg(TAG_END, b""))
+    return b"".join(parts)

@@ -256,6 +256,85 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     add("rgb_with_one_sample", forge.set_header_fields(ct, photometric=2), "MicFormatError",
         "photometric RGB with samples = 1")
     out.extend(invalid_v2(base))
+    out.extend(invalid_forged(base))
+    return out
+
+
+def _lossy_source(major: int) -> bytes:
+    """A committed lossy vector (``lossy/``, made by make_lossy_vectors.py) of model id 6,
+    stream version ``major``, one grey sample: the first in ``lossy/vectors.json``."""
+    meta = json.loads((HERE / "lossy" / "vectors.json").read_text())
+    for v in meta["vectors"]:
+        blob = (HERE / "lossy" / v["stream"]).read_bytes()
+        i = mic.info(blob)
+        if i.model_id == 6 and blob[8] == major and i.samples_per_pixel == 1:
+            return blob
+    raise SystemExit(f"no lossy vector of model id 6, version {major} to forge from")
+
+
+def invalid_forged(base: dict[str, bytes]) -> list[dict]:
+    """Forged headers of large images over the tiles of small ones (SPEC 4.1): each must
+    be refused before the output is allocated, in well under a second."""
+    out = []
+
+    def add(name, stream, error, why):
+        out.append({"name": name, "stream": bytes(stream), "error": error, "exact": True,
+                    "why": why})
+
+    def tile_payload(stream: bytes) -> bytes:
+        t = next(sp for sp in forge.spans(stream) if sp.tag == TAG_TILE)
+        return stream[t.mode_start:t.payload_end]
+
+    one = base["one_by_one_u16"]  # v1, one constant plane of 1234, bits_stored 11
+    const = tile_payload(one)
+    # a coded lossless plane with no words: kind 1, offset 0, maxval 1, 8x8 blocks, 0 words,
+    # 0 extra bytes (a range decoder given no words reads zeros and decodes on)
+    unworded = bytes([0, 1, 0, 1, 3, 0, 0])
+    add("forged_constant_plane_32768", forge.regrid(one, rows=32768, cols=32768),
+        "MicChecksumError", "the 1x1 vector's header says 32768x32768 (the fuzzing finding): "
+        "its one constant plane is valid at any size, and the samples' CRC-32, known from the "
+        "constant without the samples, does not match (refused before allocating)")
+    add("v2_forged_constant_tiles_16384",
+        forge.regrid(base["ct_abdomen_u16_v2"], const, rows=16384, cols=16384,
+                     tile_rows=4096, tile_cols=4096),
+        "MicChecksumError", "a v2 header of 16384x16384 in 16 tiles of 4096x4096, each the "
+        "1x1 vector's constant plane: the CRC-32 of the constant image does not match")
+    add("v2_forged_constant_rgb_frames",
+        forge.regrid(base["rgb_frames_u8_v2"], bytes([1]) + b"".join(
+            bytes([0]) + forge.uvarint(2 * v if v >= 0 else -2 * v - 1) for v in (100, 5, -7)),
+            rows=8192, cols=8192),
+        "MicChecksumError", "2 RGB frames of 8192x8192, each tile three constant planes "
+        "through the colour transform (Y 100, U 5, V -7): the CRC-32 does not match")
+    add("forged_coded_plane_32768", forge.regrid(base["bits10_u16"], rows=32768, cols=32768),
+        "MicFormatError", "the 31x33 vector's header says 32768x32768: its 135 words cannot "
+        "hold the 2**30 tokens and 2**24 class symbols (at least 25.5 Mbit) such a plane has")
+    add("forged_unworded_plane_32768", forge.regrid(one, unworded, rows=32768, cols=32768),
+        "MicFormatError", "a coded plane of 32768x32768 with no words at all")
+    add("v2_forged_unworded_tiles_16384",
+        forge.regrid(base["ct_abdomen_u16_v2"], unworded, rows=16384, cols=16384,
+                     tile_rows=4096, tile_cols=4096),
+        "MicFormatError", "16 tiles of 4096x4096, each a coded plane with no words")
+    add("v2_forged_unworded_rgb_frames",
+        forge.regrid(base["rgb_frames_u8_v2"], bytes([0]) + unworded[1:] * 3, rows=8192,
+                     cols=8192),
+        "MicFormatError", "2 RGB frames of 8192x8192, each three coded planes with no words")
+    ly2, ly1 = _lossy_source(2), _lossy_source(1)
+    add("lossy_forged_one_tile_32768",
+        forge.regrid(ly2, rows=32768, cols=32768, tile_rows=0, tile_cols=0),
+        "MicFormatError", "a lossy v2 stream's header says one tile of 32768x32768: its plane's "
+        "words cannot hold 2**30 subband symbols (even at the cheapest, about 4.3e-6 bits)")
+    # a lossy plane with no words (v1: xform 0; lo 0, bits 11; LL mean 0, CRC 0, 0 words)
+    add("lossy_forged_unworded_tiles",
+        forge.regrid(ly1, bytes([0]) + struct.pack("<iBiII", 0, 11, 0, 0, 0), rows=4096,
+                     cols=4096, tile_rows=1024, tile_cols=1024),
+        "MicFormatError", "a lossy v1 stream of 4096x4096 in 16 tiles, each a plane with no words")
+    # v2: xform 0; lo 0, bits 11; LL mean 0, CRC 0, one word of zeros
+    add("lossy_forged_one_word_2048",
+        forge.regrid(ly2, bytes([0, 0, 11, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), rows=2048,
+                     cols=2048, tile_rows=0, tile_cols=0),
+        "MicFormatError", "one lossy tile of 2048x2048 over one word of zeros: enough for the "
+        "cheapest symbols such a plane has (26 bits), so it is decoded, metered, and refused "
+        "as soon as its symbols carry more than 32 bits")
     return out
 
 

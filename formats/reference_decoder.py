@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """A second, deliberately naive .mic lossless decoder written from SPEC.md alone.
 
-It follows SPEC.md sections 1, 3, 4 and 5 (stream versions 1 and 2) step by step in plain Python (one loop
-iteration per pixel, no Numba, nothing imported from ``mic``) and exists to show
+It follows SPEC.md sections 1, 3, 4 (with the resource bounds of 4.1) and 5 (stream
+versions 1 and 2) step by step in plain Python (one loop iteration per pixel, no Numba,
+nothing imported from ``mic``) and exists to show
 that the specification is complete: ``tests/test_conformance.py`` runs it on the
 small conformance vectors and requires the same samples as ``mic.decode``.
 What it takes from outside the text, as SPEC.md itself does: the frequency tables
@@ -15,6 +16,7 @@ decoder and ``Categorical(..., perfect=False)`` model.
 from __future__ import annotations
 
 import ast
+import math
 import struct
 import sys
 import zlib
@@ -199,6 +201,7 @@ def decode_plane(rd: _Reader, h: int, w: int) -> list[list[int]]:
     nwords, nbytes = rd.varint(), rd.varint()
     words = np.frombuffer(rd.take(4 * nwords), "<u4").astype(np.uint32)
     extra = rd.take(nbytes)
+    _word_bound(nwords, h, w, block_log2)
 
     # 5.3 entropy-coded symbols
     import constriction
@@ -334,6 +337,93 @@ def decode_plane(rd: _Reader, h: int, w: int) -> list[list[int]]:
     return [[v + offset for v in row] for row in img]
 
 
+# ----------------------------------------------------------------------------- section 4.1
+def _leaky(p: list[float]) -> list[int]:
+    """SPEC 4.1: the 24-bit probabilities of ``Categorical(p, perfect=False)``."""
+    total = 0.0
+    for x in p:
+        total += x
+    scale = (2**24 - len(p)) / total
+    left, c = [], 0.0
+    for i, x in enumerate(p):
+        left.append(math.floor(c * scale) + i)
+        c += x
+    left.append(2**24)
+    return [left[i + 1] - left[i] for i in range(len(p))]
+
+
+_CMIN = None
+
+
+def _word_bound(nwords: int, h: int, w: int, block_log2: int) -> None:
+    """SPEC 4.1: ``nwords`` words carry at most ``32 nwords`` bits of symbols; an h x w
+    plane has h*w tokens and one class symbol per block, each at least its cheapest."""
+    global _CMIN
+    if _CMIN is None:
+        tok, delta = _load_tables()
+        ct = min(24 - math.log2(max(_leaky([f / 2**20 for f in row]))) for row in tok)
+        cc = 24 - math.log2(max(_leaky([f / sum(delta) for f in delta])))
+        _CMIN = ct, cc
+    bs = 1 << block_log2
+    bits = h * w * _CMIN[0] + -(-h // bs) * -(-w // bs) * _CMIN[1]
+    _need(bits * (1 - 2**-20) - 1 <= 32 * nwords, "too few words for the plane's symbols")
+
+
+def skip_plane(rd: _Reader, h: int, w: int) -> int | None:
+    """A plane's fields read without decoding it (word bound checked): its value if it is
+    constant, else None."""
+    kind = rd.u8()
+    offset = _unzz(rd.varint())
+    if kind == 0:
+        return offset
+    _need(kind in (1, 2), f"plane kind {kind}")
+    rd.varint()
+    if kind == 2:
+        rd.varint()
+        rd.take(rd.varint())
+    block_log2 = rd.u8()
+    _need(2 <= block_log2 <= 10, "block_log2")
+    nwords, nbytes = rd.varint(), rd.varint()
+    rd.take(4 * nwords + nbytes)
+    _word_bound(nwords, h, w, block_log2)
+    return None
+
+
+def _mulp(a: int, b: int) -> int:
+    """a * b modulo the CRC-32 polynomial (reflected), as zlib's multmodp."""
+    p, m = 0, 1 << 31
+    while m:
+        if a & m:
+            p ^= b
+        m >>= 1
+        b = (b >> 1) ^ 0xEDB88320 if b & 1 else b >> 1
+    return p
+
+
+def _shift(n: int) -> int:
+    """x^(8 n) modulo the polynomial: moves a CRC-32 past n bytes."""
+    p, sq = 1 << 31, 1 << 30
+    for _ in range(3):
+        sq = _mulp(sq, sq)
+    while n:
+        if n & 1:
+            p = _mulp(sq, p)
+        n >>= 1
+        sq = _mulp(sq, sq)
+    return p
+
+
+def _crc_repeat(crc: int, part: int, part_len: int, n: int) -> int:
+    """CRC-32 after ``crc`` of n copies of a part of CRC ``part`` and ``part_len`` bytes."""
+    while n:
+        if n & 1:
+            crc = _mulp(_shift(part_len), crc) ^ part
+        n >>= 1
+        part = _mulp(_shift(part_len), part) ^ part
+        part_len *= 2
+    return crc
+
+
 def decode_tile(payload: bytes, rows: int, cols: int, samples: int) -> np.ndarray:
     rd = _Reader(payload)
     xform = rd.u8()
@@ -364,6 +454,33 @@ def decode(data: bytes) -> np.ndarray:
     tw = min(h["tile_cols"] or c, c)
     ny, nx = -(-r // th), -(-c // tw)
     _need(set(tiles) == {(fi, t) for fi in range(f) for t in range(ny * nx)}, "tile set")
+    bits, signed = h["bits_stored"], h["signed"]
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    dtype = np.dtype(("<i" if signed else "<u") + str(h["bits_allocated"] // 8))
+    # section 4.1: every tile checked before the output is allocated; an image of
+    # constant tiles has its sample CRC-32 checked from the tile values alone
+    consts = {}
+    for (fi, t), payload in tiles.items():
+        ty, tx = divmod(t, nx)
+        rd = _Reader(payload)
+        xform = rd.u8()
+        _need(xform == 0 or (xform == 1 and s == 3), f"xform {xform}")
+        v = [skip_plane(rd, min(th, r - ty * th), min(tw, c - tx * tw)) for _ in range(s)]
+        _need(rd.pos == len(payload), "bytes after the last plane")
+        if None not in v:
+            if xform == 1:
+                g = v[0] - ((v[1] + v[2]) >> 2)
+                v = [v[1] + g, g, v[2] + g]
+            _need(all(lo <= x <= hi for x in v), "samples outside bits_stored")
+            consts[(fi, t)] = v
+    if len(consts) == len(tiles) and h["flags"] & 1:
+        crc = 0
+        for fi in range(f):
+            for ty in range(ny):
+                row = b"".join(np.array(consts[(fi, ty * nx + tx)], dtype).tobytes()
+                               * (min(tw, c - tx * tw)) for tx in range(nx))
+                crc = _crc_repeat(crc, zlib.crc32(row), len(row), min(th, r - ty * th))
+        _need(crc == h["sample_crc32"], "sample CRC-32")
     out = np.zeros((f, r, c, s), np.int64)
     for fi in range(f):
         for ty in range(ny):
@@ -372,10 +489,7 @@ def decode(data: bytes) -> np.ndarray:
                 r1, c1 = min(r0 + th, r), min(c0 + tw, c)
                 out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
                                                     s)
-    bits, signed = h["bits_stored"], h["signed"]
-    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
-    dtype = np.dtype(("<i" if signed else "<u") + str(h["bits_allocated"] // 8))
     arr = out.astype(dtype)
     if h["flags"] & 1:
         _need(zlib.crc32(arr.tobytes()) == h["sample_crc32"], "sample CRC-32")

@@ -7,6 +7,7 @@ matching implementation from the header, never from global state.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,11 +19,12 @@ from .bitstream import (
     PHOTOMETRIC_NAMES, PHOTOMETRIC_RGB, Header, iter_tiles, read_stream, unpack_header,
 )
 from .bitstream.container import TAG_TILE, tile_prefix, write_stream
-from .bitstream.samples import bits_used, sample_range, samples_crc32
+from .bitstream.samples import (
+    bits_used, crc32_combine, crc32_power, crc32_repeat, sample_range, samples_crc32,
+)
 from .bitstream.schema import MAJORS, VERSION_MAJOR
 from .errors import (
-    MicChecksumError, MicError, MicFormatError, MicInputError, MicLimitError,
-    MicUnsupportedError,
+    MicChecksumError, MicInputError, MicLimitError, MicUnsupportedError,
 )
 from .models.registry import LOSSLESS_DESCRIPTION, LOSSLESS_NAME, describe
 
@@ -45,7 +47,12 @@ class TileEncoder(Protocol):
 
 
 class TileDecoder(Protocol):
-    def decode_tile(self, payload: memoryview, rows: int, cols: int) -> np.ndarray: ...
+    def check_tile(self, payload: memoryview, rows: int, cols: int) -> tuple[int, ...] | None:
+        """Check a tile without decoding it (SPEC 4.1); its samples if it is constant."""
+    def decode_into(self, payload: memoryview, rows: int, cols: int, out: np.ndarray) -> None:
+        """Decode a tile into ``out`` ((rows, cols, samples) of the output's dtype)."""
+    def work_samples(self, rows: int, cols: int) -> int:
+        """Samples of the planes a rows x cols tile is decoded through."""
 
 
 @dataclass(frozen=True)
@@ -485,7 +492,7 @@ def decode(
     >>> mic.decode(mic.encode(img)).tolist()
     [[0, 1000], [-1000, 5]]
     """
-    stream = read_stream(data)
+    stream = read_stream(data)  # every segment's CRC, the tile set (SPEC 1, 4)
     h = stream.header
     rr0, rr1, cc0, cc1 = _region_arg(region, h.rows, h.cols)
     n_out = h.frames * (rr1 - rr0) * (cc1 - cc0) * h.samples
@@ -499,38 +506,86 @@ def decode(
         raise MicUnsupportedError(f"unknown entropy coder id {h.coder_id}")
     dtype = np.dtype(h.dtype_str)
     want_shape = _cut_shape(h, rr1 - rr0, cc1 - cc0)
-    if out is not None:
-        if out.shape != want_shape or out.dtype != dtype:
-            raise MicInputError(f"out must be {dtype} {want_shape}, got {out.dtype} {out.shape}")
-        result = out
-    else:
-        result = np.empty(want_shape, dtype=dtype)
-    v = result.reshape(h.frames, rr1 - rr0, cc1 - cc0, h.samples)
+    if out is not None and (out.shape != want_shape or out.dtype != dtype):
+        raise MicInputError(f"out must be {dtype} {want_shape}, got {out.dtype} {out.shape}")
     decoder = _decoder_for(h, stream)
-    lo, hi = sample_range(h.bits_stored, bool(h.signed))
+    th, tw = h.tile_shape
+    work = decoder.work_samples(min(th, h.rows), min(tw, h.cols))
+    if work > max(max_pixels, DEFAULT_MAX_PIXELS):
+        raise MicLimitError(f"a {th}x{tw} tile is decoded through {work} samples of working "
+                            f"planes, above max_pixels={max(max_pixels, DEFAULT_MAX_PIXELS)}")
     whole = (rr0, rr1, cc0, cc1) == (0, h.rows, 0, h.cols)
-    for fi in range(h.frames):
-        for idx, r0, r1, c0, c1 in iter_tiles(h):
-            if r1 <= rr0 or r0 >= rr1 or c1 <= cc0 or c0 >= cc1:
-                continue
-            tile = decoder.decode_tile(stream.tiles[(fi, idx)], r1 - r0, c1 - c0)
-            if tile.shape != (r1 - r0, c1 - c0, h.samples):
-                raise MicError(f"internal: tile decoded to {tile.shape}")  # pragma: no cover
-            if h.mode != MODE_LOSSLESS:
-                tile = np.clip(tile, lo, hi)
-            elif tile.size and (int(tile.min()) < lo or int(tile.max()) > hi):
-                raise MicFormatError(
-                    f"tile {idx} of frame {fi} decodes outside the {h.bits_stored}-bit sample "
-                    "range: corrupt stream"
-                )
-            a0, a1, b0, b1 = max(r0, rr0), min(r1, rr1), max(c0, cc0), min(c1, cc1)
-            v[fi, a0 - rr0:a1 - rr0, b0 - cc0:b1 - cc0, :] = tile[a0 - r0:a1 - r0,
-                                                                  b0 - c0:b1 - c0]
-    if whole and h.flags & FLAG_SAMPLE_CRC and samples_crc32(result) != h.sample_crc32:
+    todo = [(fi, idx, r0, r1, c0, c1) for fi in range(h.frames)
+            for idx, r0, r1, c0, c1 in iter_tiles(h)
+            if not (r1 <= rr0 or r0 >= rr1 or c1 <= cc0 or c0 >= cc1)]
+    # SPEC 4.1: every tile this decode reads is checked before the output is allocated
+    # (its fields, and that its words can hold the symbols its size implies)
+    consts: dict[tuple[int, int], tuple[int, ...]] = {}
+    for fi, idx, r0, r1, c0, c1 in todo:
+        value = decoder.check_tile(stream.tiles[(fi, idx)], r1 - r0, c1 - c0)
+        if value is not None:
+            consts[(fi, idx)] = value
+    crc_checked = False
+    if whole and h.flags & FLAG_SAMPLE_CRC and len(consts) == len(todo):
+        # every tile is one value: the samples' CRC-32 is known without the samples, so a
+        # forged header over constant planes fails here, before any allocation
+        if _constant_tiles_crc32(h, consts, dtype) != h.sample_crc32:
+            raise MicChecksumError(
+                "decoded samples do not match the stream's CRC-32: corrupt data or a decoder "
+                "mismatch")
+        crc_checked = True
+    result = out if out is not None else np.empty(want_shape, dtype=dtype)
+    v = result.reshape(h.frames, rr1 - rr0, cc1 - cc0, h.samples)
+    for fi, idx, r0, r1, c0, c1 in todo:
+        a0, a1, b0, b1 = max(r0, rr0), min(r1, rr1), max(c0, cc0), min(c1, cc1)
+        dst = v[fi, a0 - rr0:a1 - rr0, b0 - cc0:b1 - cc0, :]
+        payload = stream.tiles[(fi, idx)]
+        if (a0, a1, b0, b1) == (r0, r1, c0, c1):  # the whole tile: straight into the output
+            decoder.decode_into(payload, r1 - r0, c1 - c0, dst)
+        else:  # a tile the window cuts: through one tile buffer
+            buf = np.empty((r1 - r0, c1 - c0, h.samples), dtype)
+            decoder.decode_into(payload, r1 - r0, c1 - c0, buf)
+            dst[...] = buf[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
+            del buf
+    if whole and h.flags & FLAG_SAMPLE_CRC and not crc_checked \
+            and samples_crc32(result) != h.sample_crc32:
         raise MicChecksumError(
             "decoded samples do not match the stream's CRC-32: corrupt data or a decoder mismatch"
         )
     return result
+
+
+def _constant_tiles_crc32(h: Header, consts: dict[tuple[int, int], tuple[int, ...]],
+                          dtype: np.dtype) -> int:
+    """CRC-32 of the samples (C order, little-endian) of an image whose every tile holds one
+    value per sample (``consts[(frame, tile)]``), without building it: each band of tiles is
+    ``height`` copies of one row of runs (:func:`crc32_power`), identical bands are computed
+    once."""
+    le = dtype.newbyteorder("<")
+    row_len = h.cols * h.samples * le.itemsize
+    pats: dict[tuple[int, ...], bytes] = {}
+    memo: dict[tuple, tuple[int, int]] = {}
+    crc = 0
+    for fi in range(h.frames):
+        band: list[tuple[tuple[int, ...], int]] = []
+        for idx, r0, r1, c0, c1 in iter_tiles(h):
+            band.append((consts[(fi, idx)], c1 - c0))
+            if c1 < h.cols:
+                continue
+            key = (tuple(band), r1 - r0)
+            got = memo.get(key)
+            if got is None:
+                rc = 0
+                for vals, width in band:
+                    pat = pats.get(vals)
+                    if pat is None:
+                        pat = pats[vals] = np.array(vals, le).tobytes()
+                    rc = zlib.crc32(pat * width, rc) if width * len(pat) <= 1 << 16 else \
+                        crc32_repeat(pat, width, rc)
+                got = memo[key] = (crc32_power(rc, row_len, r1 - r0), row_len * (r1 - r0))
+            crc = crc32_combine(crc, *got)
+            band = []
+    return crc
 
 
 def info(data: bytes | bytearray | memoryview) -> MicInfo:

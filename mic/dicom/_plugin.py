@@ -152,6 +152,19 @@ def _encode_frame(src: bytes, runner: Any) -> bytes:
         raise
 
 
+def caller_limit(runner: Any) -> int:
+    """The caller's ceiling on a frame's decoded samples: the runner's ``max_pixels``
+    option, else :data:`mic.DEFAULT_MAX_PIXELS` (never a value taken from the dataset)."""
+    import mic
+
+    value = runner.get_option("max_pixels", None)
+    if value is None:
+        return mic.DEFAULT_MAX_PIXELS
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise MicInputError(f"max_pixels must be a positive int, got {value!r}")
+    return int(value)
+
+
 def _decode_frame(src: bytes, runner: Any) -> bytes:
     """pydicom decoder plugin: one .mic stream -> one frame of raw samples.
 
@@ -159,13 +172,19 @@ def _decode_frame(src: bytes, runner: Any) -> bytes:
     interleaved (it sets the runner's *Planar Configuration* to 0 for RGB, as
     pydicom's own RLE plugin does for its layout).  The stream's shape, sample
     count and signedness must match the dataset's Image Pixel module.
+
+    The frame is decoded with ``max_pixels`` = the smaller of the dataset's
+    Rows x Columns x Samples and the caller's limit: the ``max_pixels`` decoding
+    option (e.g. ``ds.pixel_array_options(max_pixels=...)``) or else
+    :data:`mic.DEFAULT_MAX_PIXELS`.  A dataset that claims a huge frame never raises
+    the limit above the caller's.
     """
     import mic
 
     try:
         rows, cols = int(runner.rows), int(runner.columns)
         spp = int(runner.samples_per_pixel)
-        limit = max(rows * cols * spp, 1)
+        limit = max(1, min(rows * cols * spp, caller_limit(runner)))
         arr = mic.decode(src, max_pixels=limit)
         if arr.size != rows * cols * spp or (arr.ndim >= 2 and arr.shape[:2] != (rows, cols)):
             raise MicFormatError(

@@ -20,10 +20,13 @@ import numpy as np
 import constriction
 
 from ..errors import MicFormatError, MicTruncatedError
+from .bounds import MeteredDecoder, categorical_costs, charge, uniform_cost
 from .tables import FREQ_BITS, TableSet
 
 _model = constriction.stream.model
 _queue = constriction.stream.queue
+#: a metered decoder decodes (and charges, SPEC 4.1) at most this many symbols a call
+_CHUNK = 1 << 20
 
 
 class ModelBank:
@@ -32,6 +35,25 @@ class ModelBank:
     def __init__(self, tables: TableSet) -> None:
         self.tables = tables
         self._cache: dict[int, object] = {}
+        self._costs: np.ndarray | None = None
+
+    @property
+    def costs(self) -> np.ndarray:
+        """float64, aligned with ``tables.flat``: each symbol's exact cost in bits under the
+        constriction model of its table (:func:`mic.entropy.bounds.categorical_costs`);
+        computed once per bank."""
+        if self._costs is None:
+            t = self.tables
+            self._costs = np.concatenate([
+                categorical_costs(t.flat[t.offsets[k]:t.offsets[k + 1]].astype(np.float64)
+                                  / float(1 << FREQ_BITS)) for k in range(len(t.half))])
+        return self._costs
+
+    @property
+    def min_cost(self) -> float:
+        """The cheapest symbol of any table, in bits: every symbol coded with this bank
+        costs at least this much (SPEC 4.1)."""
+        return float(self.costs.min())
 
     def __len__(self) -> int:
         return len(self.tables.half)
@@ -51,8 +73,10 @@ def new_encoder() -> object:
     return _queue.RangeEncoder()
 
 
-def new_decoder(w: np.ndarray) -> object:
-    return _queue.RangeDecoder(np.ascontiguousarray(w, dtype=np.uint32))
+def new_decoder(w: np.ndarray, what: str = "range-coded data") -> MeteredDecoder:
+    """A decoder of the words ``w`` that refuses them (:class:`MicFormatError`) as soon as
+    the symbols decoded carry more information than ``w`` can hold (SPEC 4.1)."""
+    return MeteredDecoder(w, what)
 
 
 def read_words(buf: memoryview, pos: int, n_words: int, what: str) -> tuple[np.ndarray, int]:
@@ -92,12 +116,19 @@ def decode_grouped(dec: object, tab: np.ndarray, bank: ModelBank) -> np.ndarray:
     bounds = np.flatnonzero(np.diff(st)) + 1
     starts = np.concatenate(([0], bounds))
     ends = np.concatenate((bounds, [len(st)]))
-    try:
-        for a, b in zip(starts, ends):
-            if b > a:
-                out_sorted[a:b] = dec.decode(bank.model(int(st[a])), int(b - a))  # type: ignore[attr-defined]
-    except Exception as exc:  # constriction signals bad data with its own exceptions
-        raise MicFormatError(f"corrupt lossy entropy-coded data: {exc}") from None
+    metered = isinstance(dec, MeteredDecoder)
+    costs = bank.costs if metered else None
+    for a0, b in zip(starts, ends):
+        t = int(st[a0]) if b > a0 else 0
+        step = _CHUNK if metered else max(int(b - a0), 1)
+        for a in range(int(a0), int(b), step):  # metered: a chunk at a time
+            e = min(a + step, int(b))
+            try:
+                out_sorted[a:e] = dec.decode(bank.model(t), e - a)  # type: ignore[attr-defined]
+            except Exception as exc:  # constriction signals bad data with its own exceptions
+                raise MicFormatError(f"corrupt lossy entropy-coded data: {exc}") from None
+            if metered:  # the information of what was decoded (SPEC 4.1)
+                dec.charge(float(costs[bank.tables.offsets[t] + out_sorted[a:e]].sum()))  # type: ignore[union-attr, index]
     out = np.empty_like(out_sorted)
     out[order] = out_sorted
     return out
@@ -148,10 +179,14 @@ def decode_escapes(dec: object, n: int) -> np.ndarray:
         return np.zeros(0, np.uint32)
     try:
         k = np.asarray(dec.decode(_UNIFORM33, n), np.int64)  # type: ignore[attr-defined]
+        charge(dec, n * uniform_cost(33))
         nb = np.maximum(k - 1, 0)
         total = int(nb.sum())
+        charge(dec, total * uniform_cost(2))  # before decoding them: refuse a huge count
         bits = (np.asarray(dec.decode(_UNIFORM2, total), np.int64) if total  # type: ignore[attr-defined]
                 else np.zeros(0, np.int64))
+    except MicFormatError:
+        raise
     except Exception as exc:
         raise MicFormatError(f"corrupt lossy escape data: {exc}") from None
     out = np.zeros(n, np.uint64)
@@ -176,6 +211,8 @@ def uniform_encode(enc: object, v: np.ndarray, n: int) -> None:
 
 def uniform_decode(dec: object, count: int, n: int) -> np.ndarray:
     try:
-        return np.asarray(dec.decode(_model.Uniform(int(n)), int(count)), np.int64)  # type: ignore[attr-defined]
+        out = np.asarray(dec.decode(_model.Uniform(int(n)), int(count)), np.int64)  # type: ignore[attr-defined]
     except Exception as exc:
         raise MicFormatError(f"corrupt lossy entropy-coded data: {exc}") from None
+    charge(dec, count * uniform_cost(int(n)))
+    return out

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..bitstream.varint import unzigzag, unzigzag_array, zigzag, zigzag_array
 from ..errors import MicFormatError, MicTruncatedError
+from .bounds import charge, check_words, uniform_cost
 from .coder import (
     ModelBank, decode_escapes, decode_grouped, encode_escapes, encode_grouped, information_bits,
     new_decoder, new_encoder, read_words, uniform_decode, uniform_encode, words,
@@ -285,12 +286,16 @@ class _Reader:
         t = uniform_decode(dec, N_CLASSES, N_TABLES)
         bank = _bank()
         self.models = [bank.model(int(x)) for x in t]
+        self.costs = bank.costs  # each decoded symbol's information is charged (SPEC 4.1)
+        self.offsets = [int(bank.tables.offsets[int(x)]) for x in t]
 
     def table(self, cls: int) -> int:
         try:
-            return int(self.dec.decode(self.models[cls], 1)[0])  # type: ignore[attr-defined]
+            u = int(self.dec.decode(self.models[cls], 1)[0])  # type: ignore[attr-defined]
         except Exception as exc:  # constriction signals bad data with its own exceptions
             raise MicFormatError(f"corrupt shape stream: {exc}") from None
+        charge(self.dec, float(self.costs[self.offsets[cls] + u]))
+        return u
 
     def uniform(self, n: int) -> int:
         return int(uniform_decode(self.dec, 1, n)[0]) if n > 1 else 0
@@ -302,7 +307,8 @@ def decode_shape_at(buf: memoryview, pos: int, rows: int, cols: int) -> tuple[np
         raise MicTruncatedError("shape stream truncated before its word count")
     (nw,) = HEAD.unpack_from(buf, pos)
     w, pos = read_words(buf, pos + HEAD.size, nw, "shape stream")
-    rd = _Reader(new_decoder(w), cols)
+    check_words(nw, shape_min_bits(rows), "shape stream")
+    rd = _Reader(new_decoder(w, "shape stream"), cols)
     marks = np.zeros((rows, cols + 1), np.int8)  # 1 at each transition
     prev = np.zeros(0, np.int64)
     prev_o = prev_r = None
@@ -356,7 +362,14 @@ def decode_shape_at(buf: memoryview, pos: int, rows: int, cols: int) -> tuple[np
         _check_row(cur, cols, i)
         marks[i, cur] = 1
         prev, prev_o, prev_r = cur, o, r
-    return (np.cumsum(marks[:, :cols], axis=1) & 1).astype(bool), pos
+    return np.bitwise_xor.accumulate(marks[:, :cols], axis=1).view(bool), pos
+
+
+def shape_min_bits(rows: int) -> float:
+    """The fewest bits of information a shape of ``rows`` rows carries (SPEC 4.1): its 5
+    ``Uniform(12)`` table indexes and one count-change symbol per row (each at least the
+    cheapest symbol of any of the 12 tables)."""
+    return N_CLASSES * uniform_cost(N_TABLES) + rows * _bank().min_cost
 
 
 def _check_row(cur: np.ndarray, cols: int, i: int) -> None:
@@ -367,4 +380,5 @@ def _check_row(cur: np.ndarray, cols: int, i: int) -> None:
 
 
 __all__ = ["SHAPE_FREQS", "SMALL_TABLE", "decode_small", "encode_small", "small_bits",
-           "geometric_tables", "encode_shape", "decode_shape", "decode_shape_at", "transitions", "HEAD"]
+           "geometric_tables", "encode_shape", "decode_shape", "decode_shape_at", "transitions", "HEAD",
+           "shape_min_bits"]

@@ -17,13 +17,16 @@ RGB tiles go through the reversible colour transform of JPEG 2000 first.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from ..bitstream import CODER_RANGE32, Header
+from ..bitstream.samples import sample_range
 from ..bitstream.varint import pack_uvarint, pack_uvarints, read_uvarint, unzigzag, zigzag
+from ..entropy.bounds import MeteredDecoder, categorical_costs, check_words
 from ..errors import MicFormatError, MicInputError, MicUnsupportedError
 from . import kernels as K
 
@@ -31,6 +34,7 @@ MODEL_ID = 1  # permanent: "mic lossless v1" (predictor, token scheme, tables of
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
 MAX_VALUE = (1 << 17) - 2  # largest plane span (RCT chroma of 16-bit data)
+CHUNK = 1 << 20  # the decoder decodes (and meters, SPEC 4.1) at most this many tokens a call
 
 PLANE_CONST = 0
 PLANE_CODED = 1
@@ -161,7 +165,45 @@ def _range_code(tokens: np.ndarray, h: int, w: int, blog: int) -> tuple[int, np.
     return blog, enc.get_compressed().astype("<u4")
 
 
-def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray, int]:
+@lru_cache(maxsize=1)
+def _costs() -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Exact costs in bits of every token under each of the 24 token tables (24, 68) and of
+    every class-map symbol, under the constriction models :func:`_tables` builds, and the
+    cheapest of each (SPEC 4.1): a coded plane of ``h x w`` pixels in ``n_b`` blocks holds
+    symbols of at least ``h*w*min_token + n_b*min_class`` bits of information."""
+    from . import _tables_v1 as T
+
+    freqs = np.asarray(T.TOKEN_FREQS, dtype=np.float64)
+    tok = np.stack([categorical_costs(f / T.TOTAL) for f in freqs])
+    delta = np.asarray(T.CLASS_DELTA_FREQS, dtype=np.float64)
+    cls = categorical_costs(delta / delta.sum())
+    return tok, cls, float(tok.min()), float(cls.min())
+
+
+@dataclass
+class PlaneHead:
+    """The fields of one plane (SPEC 5.2) read without decoding it: ``kind``, ``lo`` (the
+    offset), and for coded planes ``maxval``, the palette frame (``span``, bytes
+    ``zstart:zend``), ``blog``, ``nwords`` words at ``words_at``, ``nbits`` extra bytes;
+    ``end`` is where the next plane starts."""
+
+    kind: int
+    lo: int
+    end: int
+    maxval: int = 0
+    span: int = 0
+    zstart: int = 0
+    zend: int = 0
+    blog: int = 0
+    nwords: int = 0
+    nbits: int = 0
+    words_at: int = 0
+
+
+def parse_plane(buf: memoryview, pos: int, h: int, w: int) -> PlaneHead:
+    """Read and check one plane's fields at ``buf[pos:]`` for an ``h x w`` tile: the
+    structure (SPEC 5.2) and, for a coded plane, that its words can hold the symbols an
+    ``h x w`` plane needs (SPEC 4.1); nothing is decoded or allocated."""
     end = len(buf)
 
     def need(n: int, what: str) -> None:
@@ -175,21 +217,48 @@ def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray,
     if not -(1 << 17) <= lo < (1 << 17):
         raise MicFormatError(f"lossless plane: offset {lo} out of range")
     if kind == PLANE_CONST:
-        return np.full((h, w), lo, np.int32), pos
+        return PlaneHead(kind, lo, pos)
     maxval, pos = _read_uv(buf, pos)
     if kind not in (PLANE_CODED, PLANE_PALETTE) or not 1 <= maxval <= MAX_VALUE:
         raise MicFormatError(f"lossless plane: bad kind {kind} or span {maxval}")
-    lut = None
+    ph = PlaneHead(kind, lo, 0, maxval)
     if kind == PLANE_PALETTE:
         span, pos = _read_uv(buf, pos)
         zlen, pos = _read_uv(buf, pos)
         need(zlen, "palette")
         if span > MAX_VALUE or maxval > span:
             raise MicFormatError("lossless plane: bad palette span")
+        ph.span, ph.zstart, ph.zend = span, pos, pos + zlen
+        pos += zlen
+    need(1, "coded header")
+    ph.blog = blog = buf[pos]
+    ph.nwords, pos = _read_uv(buf, pos + 1)
+    ph.nbits, pos = _read_uv(buf, pos)
+    if not 2 <= blog <= 10:
+        raise MicFormatError(f"lossless plane: bad block size 2**{blog}")
+    need(4 * ph.nwords + ph.nbits, "entropy-coded data")
+    ph.words_at = pos
+    ph.end = pos + 4 * ph.nwords + ph.nbits
+    # SPEC 4.1: h*w tokens and one class symbol per block, each at least its table's
+    # cheapest symbol, must fit in 32 * nwords bits (the extra bits may be none)
+    _, _, min_tok, min_cls = _costs()
+    bs = 1 << blog
+    nblocks = -(-w // bs) * -(-h // bs)
+    check_words(ph.nwords, h * w * min_tok + nblocks * min_cls, "lossless plane")
+    return ph
+
+
+def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
+    """The (h, w) int32 samples of the coded or palette plane ``ph`` (offset added).  Its
+    working set is two int32 planes (tokens, samples) and its words; the range decoder is
+    metered (SPEC 4.1), so words that run out or are garbage fail within the first class
+    of tokens that exceeds them."""
+    lut = None
+    if ph.kind == PLANE_PALETTE:
         import zstandard
 
-        frame = bytes(buf[pos:pos + zlen])
-        limit = (span + 8) // 8
+        frame = bytes(buf[ph.zstart:ph.zend])
+        limit = (ph.span + 8) // 8
         try:
             declared = zstandard.frame_content_size(frame)
             if declared > limit:  # -1 = not declared; never trust a larger claim
@@ -197,50 +266,60 @@ def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray,
             bitmap = zstandard.ZstdDecompressor().decompress(frame, max_output_size=limit)
         except zstandard.ZstdError as exc:
             raise MicFormatError(f"lossless plane: corrupt palette ({exc})") from None
-        pos += zlen
-        used = np.unpackbits(np.frombuffer(bitmap, np.uint8))[: span + 1].astype(bool)
-        if len(used) != span + 1 or int(used.sum()) != maxval + 1:
+        used = np.unpackbits(np.frombuffer(bitmap, np.uint8))[: ph.span + 1].astype(bool)
+        if len(used) != ph.span + 1 or int(used.sum()) != ph.maxval + 1:
             raise MicFormatError("lossless plane: palette does not match its size")
         lut = np.flatnonzero(used).astype(np.int32)
-    need(1, "coded header")
-    blog = buf[pos]
-    nwords, pos = _read_uv(buf, pos + 1)
-    nbits, pos = _read_uv(buf, pos)
-    if not 2 <= blog <= 10:
-        raise MicFormatError(f"lossless plane: bad block size 2**{blog}")
-    need(4 * nwords + nbits, "entropy-coded data")
-    words = np.frombuffer(buf, dtype="<u4", count=nwords, offset=pos).astype(np.uint32)
-    pos += 4 * nwords
-    bits = np.frombuffer(buf, dtype=np.uint8, count=nbits, offset=pos).copy()
-    pos += nbits
+    pos = ph.words_at
+    words = np.frombuffer(buf, dtype="<u4", count=ph.nwords, offset=pos).astype(np.uint32)
+    pos += 4 * ph.nwords
+    bits = np.frombuffer(buf, dtype=np.uint8, count=ph.nbits, offset=pos).copy()
     models, delta_model, _ = _tables()
+    tok_cost, cls_cost, _, _ = _costs()
     nk = len(models)
-    bs = 1 << blog
+    bs = 1 << ph.blog
     bx = -(-w // bs)
     nblocks = bx * -(-h // bs)
-    import constriction
-
-    dec = _guard(constriction.stream.queue.RangeDecoder, words)
-    sym = _guard(dec.decode, delta_model, nblocks).astype(np.int32)
+    dec = _guard(MeteredDecoder, words, "lossless plane")
+    sym = np.empty(nblocks, np.int32)
+    for a in range(0, nblocks, CHUNK):  # metered a chunk at a time
+        part = sym[a:a + CHUNK]
+        part[:] = _guard(dec.dec.decode, delta_model, part.size)
+        dec.charge(float(cls_cost[part].sum()))
     status, classes = K.class_map_from_symbols(sym, bx, nk)
     if status != K.OK:
         raise MicFormatError("lossless plane: corrupt class map")
+    del sym
     counts = K.class_counts(classes, h, w, bs, nk)
     grouped = np.empty(h * w, np.int32)
     off = 0
     for k, n in enumerate(counts):
-        if n:
-            grouped[off:off + n] = _guard(dec.decode, models[k], int(n))
-            off += n
+        for a in range(off, off + int(n), CHUNK):  # metered a chunk at a time
+            part = grouped[a:min(a + CHUNK, off + int(n))]
+            part[:] = _guard(dec.dec.decode, models[k], part.size)
+            dec.charge(float(tok_cost[k][part].sum()))
+        off += int(n)
     tokens = K.scatter_by_class(grouped, counts, classes, h, w, bs)
-    x = np.empty((h, w), np.int32)
-    status, used_bits = K.code_plane(x, maxval, True, tokens, bits)
+    x = grouped.reshape(h, w)  # the grouped tokens are spent: their buffer takes the samples
+    del grouped
+    status, used_bits = K.code_plane(x, ph.maxval, True, tokens, bits)
     if status != K.OK:
         raise MicFormatError(f"lossless plane: corrupt coded data (status {status})")
+    del tokens
     if lut is not None:
-        x = lut[x]
-    x += lo
-    return x, pos
+        step = max(1, (1 << 20) // max(w, 1))  # in place, a band of rows at a time
+        for r in range(0, h, step):
+            x[r:r + step] = lut[x[r:r + step]]
+    x += ph.lo
+    return x
+
+
+def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray, int]:
+    """One (h, w) int32 plane at ``buf[pos:]`` and the position after it."""
+    ph = parse_plane(buf, pos, h, w)
+    if ph.kind == PLANE_CONST:
+        return np.full((h, w), ph.lo, np.int32), ph.end
+    return decode_coded(buf, ph, h, w), ph.end
 
 
 # ----------------------------------------------------------------------------- tiles
@@ -248,11 +327,6 @@ def _rct_forward(t: np.ndarray) -> list[np.ndarray]:
     r, g, b = (t[..., i].astype(np.int32) for i in range(3))
     y = (r + 2 * g + b) >> 2
     return [y, r - g, b - g]
-
-
-def _rct_inverse(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    g = y - ((u + v) >> 2)
-    return np.stack([u + g, g, v + g], axis=-1)
 
 
 class LosslessTileEncoder:
@@ -288,8 +362,9 @@ class LosslessTileDecoder:
                 f"unknown lossless model id {header.model_id} (this build knows {MODEL_ID})"
             )
         self.header = header
+        self.sample_range = sample_range(header.bits_stored, bool(header.signed))
 
-    def decode_tile(self, payload: memoryview, rows: int, cols: int) -> np.ndarray:
+    def _parse(self, payload: memoryview, rows: int, cols: int) -> tuple[int, list[PlaneHead]]:
         buf = memoryview(payload)
         if len(buf) < 1:
             raise MicFormatError("empty lossless tile")
@@ -298,12 +373,79 @@ class LosslessTileDecoder:
         s = self.header.samples
         if xform not in (XFORM_NONE, XFORM_RCT) or (xform == XFORM_RCT and s != 3):
             raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
-        planes = []
+        heads = []
         for _ in range(s):
-            p, pos = decode_plane(buf, pos, rows, cols)
-            planes.append(p)
+            ph = parse_plane(buf, pos, rows, cols)
+            heads.append(ph)
+            pos = ph.end
         if pos != len(buf):
             raise MicFormatError(f"lossless tile: {len(buf) - pos} unexpected trailing bytes")
+        return xform, heads
+
+    def _check_range(self, x: Any) -> None:
+        lo, hi = self.sample_range
+        if np.size(x) and (int(np.min(x)) < lo or int(np.max(x)) > hi):
+            raise MicFormatError(
+                f"lossless tile decodes outside the {self.header.bits_stored}-bit sample range: "
+                "corrupt stream")
+
+    def check_tile(self, payload: memoryview, rows: int, cols: int) -> tuple[int, ...] | None:
+        """Check a tile without decoding it (SPEC 4.1): its planes' fields, that each coded
+        plane's words can hold its symbols, no trailing bytes.  Returns the samples of a
+        tile whose planes are all constant (then it is that value everywhere), else None."""
+        xform, heads = self._parse(payload, rows, cols)
+        if any(ph.kind != PLANE_CONST for ph in heads):
+            return None
+        v = [ph.lo for ph in heads]
         if xform == XFORM_RCT:
-            return _rct_inverse(*planes)
-        return np.stack(planes, axis=-1)
+            g = v[0] - ((v[1] + v[2]) >> 2)
+            v = [v[1] + g, g, v[2] + g]
+        self._check_range(np.array(v))
+        return tuple(v)
+
+    def decode_into(self, payload: memoryview, rows: int, cols: int, out: np.ndarray) -> None:
+        """Decode a tile into ``out`` ((rows, cols, samples) of the stream's dtype, e.g. a
+        view of the output): constant planes are written straight into it, each coded plane
+        goes through one int32 plane (three for the colour transform), no stacked copy."""
+        buf = memoryview(payload)
+        xform, heads = self._parse(buf, rows, cols)
+        if xform == XFORM_NONE:
+            for c, ph in enumerate(heads):
+                if ph.kind == PLANE_CONST:
+                    self._check_range(np.array([ph.lo]))
+                    out[:, :, c] = ph.lo
+                else:
+                    x = decode_coded(buf, ph, rows, cols)
+                    self._check_range(x)
+                    out[:, :, c] = x
+                    del x
+            return
+        # xform 1 (SPEC 5.1): Y, U, V (arrays, or plain ints for constant planes) -> R, G, B
+        y, u, v = (ph.lo if ph.kind == PLANE_CONST else decode_coded(buf, ph, rows, cols)
+                   for ph in heads)
+        t = u + v
+        t >>= 2
+        if isinstance(y, np.ndarray):
+            y -= t  # G, in Y's buffer
+            g = y
+        else:
+            g = y - t
+        del t
+        for c, a in ((1, g), (0, u), (2, v)):
+            if c != 1:
+                if isinstance(a, np.ndarray):
+                    a += g  # R = U + G, B = V + G, in U's and V's buffers
+                else:
+                    a = a + g
+            self._check_range(a)
+            out[:, :, c] = a
+
+    def work_samples(self, rows: int, cols: int) -> int:
+        """Samples of the int32 planes a rows x cols tile is decoded through."""
+        return rows * cols * self.header.samples
+
+    def decode_tile(self, payload: memoryview, rows: int, cols: int) -> np.ndarray:
+        """The tile as a (rows, cols, samples) int32 array."""
+        out = np.empty((rows, cols, self.header.samples), np.int32)
+        self.decode_into(payload, rows, cols, out)
+        return out

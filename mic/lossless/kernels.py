@@ -291,13 +291,14 @@ def block_costs_classes(tokens, h, w, bs, cost):
 
 @njit(cache=True)
 def class_counts(classes, h, w, bs, K):
-    """How many pixels each class holds (from the class map alone)."""
+    """How many pixels each class holds (from the class map alone: block by block)."""
     bx = (w + bs - 1) // bs
+    by = (h + bs - 1) // bs
     counts = np.zeros(K, np.int64)
-    for y in range(h):
-        row = (y // bs) * bx
-        for x in range(w):
-            counts[classes[row + x // bs]] += 1
+    for i in range(by):
+        bh = min(bs, h - i * bs)
+        for j in range(bx):
+            counts[classes[i * bx + j]] += bh * min(bs, w - j * bs)
     return counts
 
 

@@ -60,30 +60,178 @@ class LossyTileDecoder:
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         self.fields = TileFields(header.version_major)
 
-    def decode_tile(self, payload: memoryview, rows: int, cols: int) -> np.ndarray:
-        out = np.empty((rows, cols, self.samples), np.int32)
+    # ------------------------------------------------------------------ checks (SPEC 4.1)
+    def work_samples(self, rows: int, cols: int) -> int:
+        """Samples of the coefficient planes a rows x cols tile is decoded through (each
+        plane padded to multiples of 64, SPEC 6.2)."""
+        return (rows + (-rows) % ALIGN) * (cols + (-cols) % ALIGN) * self.samples
+
+    def plane_min_bits(self, rows: int, cols: int, biased: int, zadapt: bool) -> float:
+        """The fewest bits of information the words of a coded rows x cols plane carry
+        (SPEC 4.1): ``biased`` table biases (each at least the cheapest symbol of shape
+        table 3), the hyper-latents (models with them: ``n * Hp/64 * Wp/64`` symbols of
+        their tables, or, with the record, of the latents' tables too, plus the record's first
+        ``Uniform(2)``), the LL table index (``Uniform(S)``) and one symbol per coefficient
+        (``Hp * Wp``, each at least the cheapest symbol of the latents' tables).  Escapes,
+        predictor records and the record's optional fields may be absent: not counted."""
+        from ..entropy.bounds import uniform_cost
+        from ..entropy.shape import SMALL_TABLE, _bank
+
+        lm = self.lm
+        hp, wp = rows + (-rows) % ALIGN, cols + (-cols) % ALIGN
+        ymin = lm.ybank.min_cost
+        bits = hp * wp * ymin + uniform_cost(len(lm.ybank))
+        if biased:
+            sb = _bank()
+            t = sb.tables
+            bits += biased * float(sb.costs[t.offsets[SMALL_TABLE]:t.offsets[SMALL_TABLE + 1]].min())
+        if lm.uses_hyper:
+            zmin = min(lm.zbank.min_cost, ymin) if zadapt else lm.zbank.min_cost
+            bits += lm.config["n"] * (hp // 64) * (wp // 64) * zmin
+            if zadapt:
+                bits += uniform_cost(2)
+        return bits
+
+    def _flags(self, payload: memoryview) -> tuple[int, int, int, int]:
+        """(colour transform, flags, number of table biases, offset after the xform)."""
         xform, off = self.fields.read_xform(payload, 0)
-        biased = bool(xform & XFORM_BIAS)
-        restored = bool(xform & XFORM_RESTORE)
-        means = bool(xform & XFORM_MEANS)
-        dq = bool(xform & XFORM_DQ)
-        zadapt = bool(xform & XFORM_ZTAB)
-        if zadapt and not self.lm.uses_hyper:
+        if xform & XFORM_ZTAB and not self.lm.uses_hyper:
             raise MicFormatError(f"lossy hyper-latent tables flag in a tile of model "
                                  f"{self.lm.name}, which has no hyper-latents")
-        if xform & XFORM_PASS_BIAS and not biased:
+        if xform & XFORM_PASS_BIAS and not xform & XFORM_BIAS:
             raise MicFormatError("lossy per-pass table-bias flag without the table-bias flag")
-        if xform & XFORM_RESTORE_DIR and not restored:
+        if xform & XFORM_RESTORE_DIR and not xform & XFORM_RESTORE:
             raise MicFormatError("lossy restoration-direction flag without the restoration flag")
-        biased = (NPASS_BIAS if xform & XFORM_PASS_BIAS else NBANDS) if biased else 0
+        biased = (NPASS_BIAS if xform & XFORM_PASS_BIAS else NBANDS) if xform & XFORM_BIAS else 0
         flags = xform & XFORM_FLAGS
         xform &= ~XFORM_FLAGS
-        keep = np.zeros((rows, cols, self.samples), np.bool_)  # constant-region pixels
+        if xform not in (XFORM_YCC, XFORM_YCC_REGION, XFORM_NONE, XFORM_REGION):
+            raise MicFormatError(f"unknown lossy colour transform {xform | flags}")
+        if xform in (XFORM_YCC, XFORM_YCC_REGION) and self.samples != 3:
+            raise MicFormatError("lossy colour transform in a tile without 3 samples")
+        return xform, flags, biased, off
+
+    def _skip_plane(self, buf: memoryview, off: int, rows: int, cols: int, biased: int,
+                    zadapt: bool) -> int:
+        """Check a coded plane's head and words (present, and enough for its symbols) and
+        return the offset after it, decoding nothing."""
+        from ..entropy.bounds import check_words
+
+        _, _, nw, off = self.fields.read_plane(buf, off)
+        if len(buf) - off < 4 * nw:
+            raise MicTruncatedError(f"lossy tile payload truncated: {nw} words announced")
+        check_words(nw, self.plane_min_bits(rows, cols, biased, zadapt), "lossy plane")
+        return off + 4 * nw
+
+    def _skip_region(self, buf: memoryview, off: int, rows: int, cols: int, k: int
+                     ) -> tuple[tuple[int, ...] | None, bool, int]:
+        """Check a region record without decoding its shape: (values, whole tile?, offset
+        after it); values None for no region."""
+        from ..entropy.bounds import check_words
+        from ..entropy.shape import HEAD, shape_min_bits
+
+        if len(buf) - off < k * REGION.size + HEAD.size:
+            raise MicTruncatedError("lossy tile payload truncated in a region record")
+        values = tuple(REGION.unpack_from(buf, off + REGION.size * c)[0] for c in range(k))
+        off += k * REGION.size
+        (nw,) = HEAD.unpack_from(buf, off)
+        off += HEAD.size
+        if nw == 0:
+            if any(values):
+                raise MicFormatError(f"lossy region record without a shape has values {values}")
+            return None, False, off
+        lo, hi = self.sample_range
+        if not all(lo <= v <= hi for v in values):
+            raise MicFormatError(f"lossy region value(s) {values} outside the sample range "
+                                 f"[{lo}, {hi}]")
+        if nw == WHOLE_TILE:
+            return values, True, off
+        if len(buf) - off < 4 * nw:
+            raise MicTruncatedError(f"shape stream truncated: {nw} words announced")
+        check_words(nw, shape_min_bits(rows), "shape stream")
+        return values, False, off + 4 * nw
+
+    def check_tile(self, payload: memoryview, rows: int, cols: int) -> tuple[int, ...] | None:
+        """Check a tile without decoding it (SPEC 4.1): its fields and flags, that every
+        coded plane's and shape's words can hold the symbols the tile's size implies, the
+        restoration record, no trailing bytes.  Returns the samples of a tile that is one
+        whole-tile region (every sample plane), else None."""
+        buf = memoryview(payload)
+        xform, flags, biased, off = self._flags(buf)
+        zadapt = bool(flags & XFORM_ZTAB)
+        values: list[int] = []
+        whole = coded = False
+        if xform in (XFORM_YCC, XFORM_YCC_REGION):
+            bits = []
+            for _ in range(3):
+                _, b, off = self._norm(buf, off)
+                bits.append(b)
+            if any(b != bits[0] for b in bits):
+                raise MicFormatError("lossy colour tile with differing normalisation bits")
+            w = False
+            if xform == XFORM_YCC_REGION:
+                vals, w, off = self._skip_region(buf, off, rows, cols, 3)
+                if w:
+                    values, whole = list(vals), True  # type: ignore[arg-type]
+            if not w:
+                coded = True
+                for _ in range(3):
+                    off = self._skip_plane(buf, off, rows, cols, biased, zadapt)
+        else:
+            for _ in range(self.samples):
+                _, _, off = self._norm(buf, off)
+                w = False
+                if xform == XFORM_REGION:
+                    vals, w, off = self._skip_region(buf, off, rows, cols, 1)
+                    if w:
+                        values.append(vals[0])  # type: ignore[index]
+                        whole = True
+                if not w:
+                    coded = True
+                    off = self._skip_plane(buf, off, rows, cols, biased, zadapt)
+        if whole and flags & XFORM_MEANS:
+            raise MicFormatError("lossy mean predictors on a whole-tile region")
+        if whole and flags & XFORM_DQ:
+            raise MicFormatError("lossy dependent quantisation on a whole-tile region")
+        if whole and zadapt:
+            raise MicFormatError("lossy hyper-latent tables flag on a whole-tile region")
+        if flags & XFORM_RESTORE:
+            from .restore import parse_record
+
+            if whole:
+                raise MicFormatError("lossy restoration filter on a whole-tile region")
+            _, off = parse_record(buf, self.samples, off, bool(flags & XFORM_RESTORE_DIR))
+        if off != len(buf):
+            raise MicFormatError(f"lossy tile payload has {len(buf) - off} unexpected "
+                                 "trailing bytes")
+        return None if coded else tuple(values)
+
+    # ------------------------------------------------------------------ decoding
+    def decode_into(self, payload: memoryview, rows: int, cols: int, out: np.ndarray) -> None:
+        """Decode a tile into ``out`` ((rows, cols, samples) of the stream's dtype): a
+        whole-tile region is written straight into it; otherwise the tile goes through its
+        planes and one int32 tile."""
+        value = self.check_tile(payload, rows, cols)
+        if value is not None:
+            out[...] = np.array(value, np.int64).astype(out.dtype)
+            return
+        tile = self.decode_tile(payload, rows, cols)
+        lo, hi = self.sample_range
+        np.clip(tile, lo, hi, out=tile)
+        out[...] = tile
+
+    def decode_tile(self, payload: memoryview, rows: int, cols: int) -> np.ndarray:
+        """The tile as a (rows, cols, samples) int32 array."""
+        xform, flags, biased, off = self._flags(memoryview(payload))
+        restored = bool(flags & XFORM_RESTORE)
+        means = bool(flags & XFORM_MEANS)
+        dq = bool(flags & XFORM_DQ)
+        zadapt = bool(flags & XFORM_ZTAB)
+        out = np.empty((rows, cols, self.samples), np.int32)
+        keep: np.ndarray | None = None  # constant-region pixels, made when there is one
         bits_of: list[int] = []
         whole = False
         if xform in (XFORM_YCC, XFORM_YCC_REGION):
-            if self.samples != 3:
-                raise MicFormatError("lossy colour transform in a tile without 3 samples")
             norms = []
             for _ in range(3):
                 lo, bits, off = self._norm(payload, off)
@@ -99,17 +247,17 @@ class LossyTileDecoder:
                 out[:] = np.array(region[0], np.int32)
                 whole = True
             else:
-                planes = []
-                for _ in range(3):
-                    x, off = self._decode_plane(payload, off, rows, cols, biased, means, dq,
-                                                zadapt)
-                    planes.append(x)
-                out[:] = rgb_to_samples(np.stack(planes, -1), float((1 << bits) - 1),
-                                      [lo for lo, _ in norms], self.sample_range)
+                planes = np.empty((rows, cols, 3), np.float64)
+                for c in range(3):
+                    planes[:, :, c], off = self._decode_plane(payload, off, rows, cols, biased,
+                                                              means, dq, zadapt)
+                out[:] = rgb_to_samples(planes, float((1 << bits) - 1),
+                                        [lo for lo, _ in norms], self.sample_range)
+                del planes
                 if region is not None:
                     out[region[1]] = region[0]
-                    keep[region[1]] = True
-        elif xform in (XFORM_NONE, XFORM_REGION):
+                    keep = region[1]
+        else:
             for c in range(self.samples):
                 lo, bits, off = self._norm(payload, off)
                 bits_of.append(bits)
@@ -123,11 +271,12 @@ class LossyTileDecoder:
                 x, off = self._decode_plane(payload, off, rows, cols, biased, means, dq,
                                             zadapt)
                 out[:, :, c] = to_samples(x, float((1 << bits) - 1), lo, self.sample_range)
+                del x
                 if region is not None:
                     out[:, :, c][region[1]] = region[0][0]
+                    if keep is None:
+                        keep = np.zeros((rows, cols, self.samples), np.bool_)
                     keep[:, :, c] = region[1]
-        else:
-            raise MicFormatError(f"unknown lossy colour transform {xform | flags}")
         if whole and means:
             raise MicFormatError("lossy mean predictors on a whole-tile region")
         if whole and dq:
@@ -189,10 +338,13 @@ class LossyTileDecoder:
         from ..entropy.shape import decode_small
         from ..quant import merge_escapes
 
+        from ..entropy.bounds import check_words
+
         lm, qual = self.lm, self.quality
         ll_mean, crc, nw, off = self.fields.read_plane(buf, off)
         w, off = read_words(buf, off, nw, "lossy tile payload")
-        dec = new_decoder(w)
+        check_words(nw, self.plane_min_bits(rows, cols, biased, zadapt), "lossy plane")
+        dec = new_decoder(w, "lossy plane")  # metered: refuses once its symbols exceed w
         bias = None
         if biased:
             bias = decode_small(dec, biased)

@@ -10,6 +10,8 @@ hyper-latent channels.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -90,12 +92,7 @@ class Planes:
 
     def _positions(self, h: int, w: int, parity: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) of the anchors (parity 0) or non-anchors of an h x w band, C order."""
-        key = (h, w, parity)
-        got = _POSITIONS.get(key)
-        if got is None:
-            ii, jj = np.nonzero(checker(h, w) == (parity == 0))
-            got = _POSITIONS[key] = (ii.astype(np.int64), jj.astype(np.int64))
-        return got
+        return _band_positions(h, w, parity)
 
     def cells(self, level: int, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
         """The hyper-feature cell (flat index) that each position (ii, jj) of a band of
@@ -226,7 +223,44 @@ class Planes:
         return yhat
 
 
-_POSITIONS: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+#: the band positions kept, at most this many bytes, least recently used dropped first (the
+#: shapes come from the streams' tile sizes: an unbounded cache would grow with whatever a
+#: decoder is fed); 64 MB hold every band of about three 2048 x 2048 tile shapes
+POSITIONS_CACHE_BYTES = 64 << 20
+_positions_cache: OrderedDict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = \
+    OrderedDict()
+_positions_bytes = 0
+_positions_lock = threading.Lock()
+
+
+def _band_positions(h: int, w: int, parity: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the anchors (parity 0) or non-anchors of an h x w band, C order;
+    shared between calls (never written), from a small LRU cache."""
+    global _positions_bytes
+    key = (h, w, parity)
+    with _positions_lock:
+        got = _positions_cache.get(key)
+        if got is not None:
+            _positions_cache.move_to_end(key)
+            return got
+    ii, jj = np.nonzero(checker(h, w) == (parity == 0))
+    got = (ii.astype(np.int64), jj.astype(np.int64))
+    size = got[0].nbytes + got[1].nbytes
+    if size > POSITIONS_CACHE_BYTES // 4:
+        return got
+    with _positions_lock:
+        if key not in _positions_cache:
+            _positions_cache[key] = got
+            _positions_bytes += size
+            while _positions_bytes > POSITIONS_CACHE_BYTES:
+                _, (a, b) = _positions_cache.popitem(last=False)
+                _positions_bytes -= a.nbytes + b.nbytes
+    return got
+
+
+def positions_cache_bytes() -> int:
+    """Bytes the positions cache holds now."""
+    return _positions_bytes
 
 
 _pairs_kernel = None

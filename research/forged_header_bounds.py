@@ -8,7 +8,7 @@ subprocess, after a warm-up decode (imports, Numba, model loading not counted); 
 reports the outcome, wall and CPU seconds and the growth of the peak RSS
 (``ru_maxrss``) over the warm-up's.
 
-    python benches/forged_header_bounds.py [--code DIR] [--timeout S] [--only NAME ...]
+    python research/forged_header_bounds.py [--code DIR] [--timeout S] [--only NAME ...]
 
 ``--code DIR`` decodes with the ``mic`` package of another checkout (e.g. a temporary
 ``git worktree`` of main, for a before/after table); the streams are always forged by

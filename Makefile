@@ -23,7 +23,7 @@ demo: $(STAMP)
 	@echo "The mic command is $(BIN)/mic: 'source $(BIN)/activate' puts it on PATH (README: Command line)."
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules mic tests
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q benches --benchmark-only --benchmark-json=bench-out/benchmarks.json

@@ -17,29 +17,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .codec import (
-    DEFAULT_MAX_PIXELS, MicInfo, check, decode, encode, encode_target, info, verify,
-)
+from .codec import DEFAULT_MAX_PIXELS, MicInfo, check, decode, info, verify
 from .errors import (
     MicChecksumError, MicError, MicFormatError, MicInputError, MicLimitError, MicTruncatedError,
     MicUnsupportedError, MicVersionError,
 )
 
 if TYPE_CHECKING:
+    from .encoder import encode, encode_target
     from .lossy.enc_options import EncoderOptions
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    # EncoderOptions lives with the lossy encoder, which `import mic` (and decoding) never
-    # imports: it is imported on first use
-    if name == "EncoderOptions":
-        from .lossy.enc_options import EncoderOptions
+    # The encoder's functions (mic.encoder) and EncoderOptions (with the lossy encoder) are
+    # imported on first use: `import mic` and decoding never load encoder code
+    if name in ("encode", "encode_target"):
+        from . import encoder
 
-        globals()[name] = EncoderOptions
-        return EncoderOptions
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(encoder, name)
+    elif name == "EncoderOptions":
+        from .lossy.enc_options import EncoderOptions as value
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 __all__ = [

@@ -583,7 +583,7 @@ def image_to_bytes(array: np.ndarray, format: str, *, photometric: str | None = 
         np.save(buf, array, allow_pickle=False)
         return buf.getvalue()
     if fmt == "mic":
-        from .codec import encode
+        from .encoder import encode
 
         return encode(array, photometric=photometric, **encode_options)
     if array.dtype.kind not in "uib" or array.size == 0:

@@ -372,7 +372,9 @@ def test_constant_tiles_decode_and_windows():
 
 def test_colour_transform_with_constant_and_coded_planes():
     """The in-place inverse colour transform, with each of Y, U, V constant or coded."""
-    from mic.lossless.codec import XFORM_RCT, LosslessTileDecoder, encode_plane
+    from mic.lossless.decoder import LosslessTileDecoder
+    from mic.lossless.encoder import encode_plane
+    from mic.lossless.syntax import XFORM_RCT
 
     rng = np.random.default_rng(3)
     y = rng.integers(0, 200, (9, 11)).astype(np.int32)

@@ -37,7 +37,7 @@ def test_levels_follow_the_state_machine():
         st_ = int(DQ_NEXT[st_, v & 1])
 
 
-def _tables():
+def token_models():
     return mixture_tables(np.array([0.3, 1.0, 3.0]), np.array([0.6, 0.4]), np.array([0.5, 1.5]))
 
 
@@ -72,7 +72,7 @@ def test_viterbi_is_the_best_path_over_its_candidates(n, seed, lam, unit):
     """The search returns a sequence of least total cost among every sequence whose
     symbols are candidates of the state they are reached in (brute force)."""
     rng = np.random.default_rng(seed)
-    tables = _tables()
+    tables = token_models()
     y = rng.normal(0, 2.5, n)
     mu = rng.choice([0.0, 0.25, -0.5], n)
     tab = rng.integers(0, 3, n).astype(np.int32)
@@ -95,7 +95,7 @@ def test_viterbi_beats_rounding_to_the_even_quantiser():
     """Against always rounding to Q0 (a plain quantiser of step 2 * unit, which is one of
     the paths), the search never costs more, and on Gaussian data it costs clearly less."""
     rng = np.random.default_rng(7)
-    tables = _tables()
+    tables = token_models()
     y = rng.normal(0, 3.0, 3000)
     mu, tab, lam, unit = np.zeros(y.size), np.full(y.size, 2, np.int32), 0.3, 0.625
     k_dq = quantize_dq(y, mu, tab, tables, lam, unit)
@@ -110,7 +110,7 @@ def test_viterbi_beats_rounding_to_the_even_quantiser():
 
 
 def test_every_escape_and_extreme_value_decodes():
-    tables = _tables()
+    tables = token_models()
     y = np.array([1e9, -1e9, 0.0, np.nan, 500.0, -3.3])
     k = quantize_dq(y, np.zeros(y.size), np.zeros(y.size, np.int32), tables, 1.0, 0.625)
     assert k.dtype == np.int32 and np.all(np.abs(k) <= (1 << 30) - 1)

@@ -110,7 +110,8 @@ def test_encode_target_uses_the_options_model():
 
 def test_decoding_imports_no_encoder_module():
     """``import mic`` and decoding lossy and lossless streams import nothing of the encoder
-    (mic.lossy's enc_* modules), nor numba for ``import mic`` alone."""
+    (mic.encoder, mic.lossy's enc_* modules, mic.lossless.encoder), nor numba for
+    ``import mic`` alone."""
     code = (
         "import sys, mic\n"
         "assert 'numba' not in sys.modules\n"

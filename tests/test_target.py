@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("safetensors")  # the shipped weights; coding needs no torch
 
 import mic  # noqa: E402
-from mic.codec import _lossy_psnr  # noqa: E402
+from mic.encoder import _lossy_psnr  # noqa: E402
 from mic.lossy import qualities  # noqa: E402
 
 from mic.io import read_image  # noqa: E402

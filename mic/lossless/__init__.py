@@ -1,5 +1,29 @@
-"""Lossless mode: a predictive coder (Numba kernels) with constriction range coding."""
+"""The lossless predictive coder (model id 1, SPEC.md section 5), split by side:
+:mod:`.syntax` (shared stream fields and frozen tables), :mod:`.decoder`, :mod:`.encoder`,
+:mod:`.kernels` (Numba).  This face loads the encoder only when its name is asked for, so
+decoding never imports encoder code.
 
-from .codec import MODEL_ID, LosslessTileDecoder, LosslessTileEncoder
+>>> from mic.lossless import MODEL_ID
+>>> MODEL_ID
+1
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .syntax import MODEL_ID
 
 __all__ = ["MODEL_ID", "LosslessTileEncoder", "LosslessTileDecoder"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LosslessTileDecoder":
+        from .decoder import LosslessTileDecoder
+
+        return LosslessTileDecoder
+    if name == "LosslessTileEncoder":
+        from .encoder import LosslessTileEncoder
+
+        return LosslessTileEncoder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

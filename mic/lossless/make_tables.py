@@ -86,7 +86,7 @@ def _delta_table(k: int = K_TABLES, counts: np.ndarray | None = None) -> np.ndar
 def _block_hists(path: pathlib.Path, bs: int = 16) -> np.ndarray:
     from PIL import Image
 
-    from .codec import plane_tokens
+    from .encoder import plane_tokens
 
     a = np.asarray(Image.open(path))
     if a.ndim == 3:

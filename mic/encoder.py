@@ -1,0 +1,374 @@
+"""The encoder's public functions: :func:`encode` (array -> .mic stream) and
+:func:`encode_target` (the lossy quality that meets a PSNR or a rate).  The decoder's
+functions and the types both sides share are in :mod:`mic.codec`; this module adds the
+encoder side on top of them (the lossy and lossless tile encoders are imported when
+used).
+
+>>> import numpy as np, mic
+>>> img = np.array([[0, 1000], [-1000, 5]], dtype=np.int16)
+>>> mic.decode(mic.encode(img)).tolist()
+[[0, 1000], [-1000, 5]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from .bitstream import (
+    LAYOUT_FRC, LAYOUT_FRCS, LAYOUT_RC, LAYOUT_RCS, MODE_LOSSLESS, MODE_LOSSY,
+    PHOTOMETRIC_MONOCHROME2, PHOTOMETRIC_NAMES, PHOTOMETRIC_RGB, Header, iter_tiles,
+)
+from .bitstream.container import TAG_TILE, tile_prefix, write_stream
+from .bitstream.samples import bits_used, samples_crc32
+from .bitstream.schema import MAJORS, VERSION_MAJOR
+from .codec import FLAG_SAMPLE_CRC, MAX_DIMENSION, decode, info
+from .errors import MicInputError, MicUnsupportedError
+
+if TYPE_CHECKING:  # (imported when used: the lossy encoder loads on the first lossy encode)
+    from .lossy.enc_options import EncoderOptions
+
+_PHOTOMETRIC_BY_NAME = {v: k for k, v in PHOTOMETRIC_NAMES.items()}
+
+
+class TileEncoder(Protocol):
+    def extra_segments(self) -> list[tuple[bytes, bytes]]: ...
+    def encode_tile(self, tile: np.ndarray) -> bytes: ...
+
+
+# ----------------------------------------------------------------------------- helpers
+def _as_frcs(arr: np.ndarray, photometric: str | None) -> tuple[np.ndarray, int, int]:
+    """View ``arr`` as (frames, rows, cols, samples); return it, the layout and photometric."""
+    pm = None
+    if photometric is not None:
+        pm = _PHOTOMETRIC_BY_NAME.get(str(photometric).upper())
+        if pm is None:
+            raise MicInputError(
+                f"photometric must be one of {sorted(_PHOTOMETRIC_BY_NAME)}, got {photometric!r}"
+            )
+    nd = arr.ndim
+    if nd == 2:
+        layout = LAYOUT_RC
+    elif nd == 3:
+        rgb_like = arr.shape[-1] == 3
+        layout = LAYOUT_RCS if (pm == PHOTOMETRIC_RGB or (pm is None and rgb_like)) else LAYOUT_FRC
+    elif nd == 4:
+        layout = LAYOUT_FRCS
+    else:
+        raise MicInputError(
+            f"expected a 2-D (rows, cols), 3-D (frames, rows, cols) or (rows, cols, 3), "
+            f"or 4-D (frames, rows, cols, 3) array, got {nd}-D shape {arr.shape}"
+        )
+    if layout == LAYOUT_RC:
+        v = arr[None, :, :, None]
+    elif layout == LAYOUT_FRC:
+        v = arr[:, :, :, None]
+    elif layout == LAYOUT_RCS:
+        v = arr[None]
+    else:
+        v = arr
+    s = v.shape[3]
+    if s not in (1, 3):
+        raise MicInputError(f"samples per pixel must be 1 or 3, got {s} (shape {arr.shape})")
+    if pm is None:
+        pm = PHOTOMETRIC_RGB if s == 3 else PHOTOMETRIC_MONOCHROME2
+    if (pm == PHOTOMETRIC_RGB) != (s == 3):
+        raise MicInputError(
+            f"photometric {PHOTOMETRIC_NAMES[pm]} does not fit {s} sample(s) per pixel"
+        )
+    if min(v.shape[:3]) < 1:
+        raise MicInputError(f"array has an empty axis: shape {arr.shape}")
+    if max(v.shape[1:3]) > MAX_DIMENSION:
+        raise MicInputError(f"rows/cols above {MAX_DIMENSION} are not supported: {arr.shape}")
+    return v, layout, pm
+
+
+def _tile_arg(tile: Any) -> tuple[int, int]:
+    if tile is None:
+        return 0, 0
+    if isinstance(tile, (int, np.integer)):
+        tile = (int(tile), int(tile))
+    try:
+        th, tw = (int(t) for t in tile)
+    except (TypeError, ValueError):
+        raise MicInputError(f"tile must be an int or a (rows, cols) pair, got {tile!r}") from None
+    if th < 1 or tw < 1 or th > MAX_DIMENSION or tw > MAX_DIMENSION:
+        raise MicInputError(f"tile sides must be in 1..{MAX_DIMENSION}, got {tile!r}")
+    return th, tw
+
+
+# ----------------------------------------------------------------------------- API
+def encode(
+    array: np.ndarray,
+    *,
+    quality: int | None = None,
+    bits_stored: int | None = None,
+    photometric: str | None = None,
+    tile: int | tuple[int, int] | None = None,
+    stream_version: int = VERSION_MAJOR,
+    options: EncoderOptions | None = None,
+    **choices: Any,
+) -> bytes:
+    """Encode an image, a stack of frames or an RGB image to a .mic stream.
+
+    Parameters
+    ----------
+    array:
+        ``uint8``, ``uint16``, ``int8`` or ``int16`` samples shaped (rows, cols),
+        (frames, rows, cols), (rows, cols, 3) or (frames, rows, cols, 3).  A 3-D
+        array whose last axis is 3 is taken as RGB unless ``photometric`` says
+        ``MONOCHROME1``/``MONOCHROME2``.
+    quality:
+        ``None`` (default) codes losslessly.  An integer selects the learned
+        lossy mode at that quality (see ``mic.lossy``).
+    bits_stored:
+        Significant bits per sample (sign bit included for signed data).  The
+        default is the fewest bits the data use.  Values outside the range are
+        refused with :class:`MicInputError`.
+    photometric:
+        ``"MONOCHROME2"`` (default for 1 sample), ``"MONOCHROME1"`` or ``"RGB"``;
+        recorded in the stream and returned by :func:`info`.
+    tile:
+        Code each frame as independent tiles of this size (int or (rows, cols)).
+        ``None`` (unless ``options`` name a tile) codes each frame whole (lossless) or,
+        lossy, codes a frame larger than 512 both in 512 x 512 tiles and in the fewest
+        even tiles of at most 2048 a side and keeps the stream of lower rate + lambda *
+        distortion (:func:`mic.lossy.tilings`; about twice the encode time of a fixed
+        ``tile``).
+    stream_version:
+        The stream's major version: 2 (default), the compact layout (header fields,
+        segment lengths, tile numbers and a lossy tile's fields as varints: about 30
+        bytes less a lossless stream, 45 less a lossy one), or 1, the fixed-width
+        layout, for decoders older than version 2 (SPEC.md section 1).  Lossless
+        samples are the same in both; lossy v2 tiles may also carry tools v1 cannot
+        (restoration classes split by direction, SPEC 6.7).
+    options:
+        A :class:`mic.EncoderOptions`: every choice of the lossy encoder (model, tools,
+        tuned settings) and the tile size, as one value; ``None``: the defaults.  For
+        lossless coding (``quality=None``) it may choose only the tile.
+    choices:
+        The lossy encoder's choices as keywords, e.g. ``model="wavelet-hyperprior"``, ``dq=False``,
+        ``regions=False`` (the fields of :class:`mic.EncoderOptions`).  They fill in the
+        fields ``options`` leave at their defaults; one that contradicts a value
+        ``options`` set, or an unknown name, is a :class:`MicInputError`.
+
+    Returns
+    -------
+    bytes
+        The .mic stream.
+
+    Example
+    -------
+    >>> import numpy as np, mic
+    >>> ct = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 7) % 4096
+    >>> blob = mic.encode(ct)
+    >>> bool((mic.decode(blob) == ct).all()), mic.info(blob).bits_stored
+    (True, 12)
+    """
+    if not isinstance(array, np.ndarray):
+        try:
+            array = np.asarray(array)
+        except Exception as exc:  # noqa: BLE001 - anything not array-like
+            raise MicInputError(f"cannot interpret input as an array: {exc}") from None
+    dt = array.dtype
+    if dt.kind not in "ui" or dt.itemsize not in (1, 2):
+        raise MicInputError(
+            f"unsupported dtype {dt}: mic codes uint8, uint16, int8 and int16 samples "
+            "(cast wider integer data after checking its range)"
+        )
+    if isinstance(stream_version, bool) or not isinstance(stream_version, (int, np.integer)) \
+            or stream_version not in MAJORS:
+        raise MicInputError(f"stream_version must be one of {MAJORS}, got {stream_version!r}")
+    v, layout, pm = _as_frcs(array, photometric)
+    signed = dt.kind == "i"
+    bits_alloc = 8 * dt.itemsize
+    lo = int(v.min())
+    hi = int(v.max())
+    used = bits_used(lo, hi, signed)
+    if bits_stored is None:
+        bits_stored = used
+    else:
+        bits_stored = int(bits_stored)
+        if not (2 if signed else 1) <= bits_stored <= bits_alloc:
+            raise MicInputError(
+                f"bits_stored={bits_stored} must be in {2 if signed else 1}..{bits_alloc} "
+                f"for {dt}"
+            )
+        if used > bits_stored:
+            raise MicInputError(
+                f"values span [{lo}, {hi}], which needs {used} bits, more than "
+                f"bits_stored={bits_stored}"
+            )
+    if options is not None:
+        from .lossy.enc_options import EncoderOptions
+
+        if not isinstance(options, EncoderOptions):
+            raise MicInputError(f"options must be a mic.EncoderOptions, got {options!r}")
+        if tile is not None:
+            options = options.with_choices(tile=tile)
+        tile = options.tile
+    th, tw = _tile_arg(tile)
+    f, r, c, s = v.shape
+    header = Header(
+        mode=MODE_LOSSLESS, model_id=0, coder_id=0, bits_allocated=bits_alloc, signed=int(signed),
+        bits_stored=bits_stored, photometric=pm, layout=layout, samples=s, frames=f, rows=r,
+        cols=c, tile_rows=th, tile_cols=tw, version_major=int(stream_version),
+    )
+    encoder: TileEncoder
+    if quality is None:
+        from .lossless.encoder import LosslessTileEncoder
+
+        if choices:
+            raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(choices))}")
+        if options is not None and not options.only_tile():
+            raise MicInputError("options choose lossy encoder settings, but quality=None "
+                                "codes losslessly (whose only choice is the tile)")
+        encoder = LosslessTileEncoder(header)
+        header.flags |= FLAG_SAMPLE_CRC
+        header.sample_crc32 = samples_crc32(array)
+    else:
+        if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
+            raise MicInputError(f"quality must be None (lossless) or an int, got {quality!r}")
+        header.mode = MODE_LOSSY
+        try:
+            from .lossy.enc_options import EncoderOptions
+            from .lossy.enc_tile import LossyTileEncoder
+        except ImportError as exc:
+            raise MicUnsupportedError(
+                f"the lossy mode needs safetensors ({exc}); pip install safetensors"
+            ) from None
+        opts = (options or EncoderOptions()).with_choices(**choices)
+        if tile is None:
+            return _encode_lossy_best_tiling(v, header, int(quality), opts)
+        lossy = LossyTileEncoder(header, int(quality), opts)
+        lossy.plan(v)
+        encoder = lossy
+    return _assemble(v, header, encoder)
+
+
+def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder) -> bytes:
+    """The stream of ``v`` (frames, rows, cols, samples) tiled as ``header`` says.  The
+    header is written last: encoders may still set model/coder ids while coding tiles."""
+    segments = list(encoder.extra_segments())
+    for fi in range(v.shape[0]):
+        frame = v[fi]
+        for idx, r0, r1, c0, c1 in iter_tiles(header):
+            tile_arr = np.ascontiguousarray(frame[r0:r1, c0:c1, :], dtype=np.int32)
+            segments.append((TAG_TILE, tile_prefix(fi, idx, header.version_major)
+                             + encoder.encode_tile(tile_arr)))
+    return write_stream(header, segments)
+
+
+def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
+                              options: EncoderOptions) -> bytes:
+    """Lossy, no tile size given: code ``v`` with each of :func:`mic.lossy.tilings` and
+    keep the stream of lowest rate + lambda * distortion (an encoder choice; the header
+    records the tiles).  A frame of at most 512 a side has one candidate."""
+    from .lossy.enc_tile import LossyTileEncoder, tilings
+
+    shapes = tilings(header.rows, header.cols)
+    best: tuple[float, bytes] | None = None
+    for th, tw in shapes:
+        h = replace(header, tile_rows=th, tile_cols=tw)
+        enc = LossyTileEncoder(h, quality, options)
+        enc.plan(v)
+        blob = _assemble(v, h, enc)
+        if len(shapes) == 1:
+            return blob
+        err = decode(blob).reshape(v.shape).astype(np.float64) - v
+        cost = enc.rd_cost(len(blob), float(np.sum(err * err)))
+        if best is None or cost < best[0]:
+            best = (cost, blob)
+    assert best is not None
+    return best[1]
+
+
+def _lossy_psnr(array: np.ndarray, blob: bytes) -> float:
+    """PSNR (dB) of the decoded ``blob`` against ``array``, peak 2**bits_stored - 1."""
+    peak = float((1 << info(blob).bits_stored) - 1)
+    err = decode(blob).astype(np.float64) - np.asarray(array, np.float64)
+    mse = float(np.mean(err * err))
+    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
+
+
+def encode_target(
+    array: np.ndarray,
+    *,
+    psnr: float | None = None,
+    bpp: float | None = None,
+    model: str | None = None,
+    **kwargs: Any,
+) -> bytes:
+    """Lossy-encode at the quality that meets a target: the lowest quality whose PSNR
+    reaches ``psnr`` dB, or the highest quality whose size is within ``bpp`` bits per
+    pixel (a pixel counts all its samples).  Give exactly one target.
+
+    PSNR is measured on the decoded result with peak ``2**bits_stored - 1``.  Qualities
+    are searched by bisection (about log2(Q) + 1 encodes), assuming rate and PSNR grow
+    with quality.  A target no quality can meet raises :class:`MicInputError` naming
+    the closest value reached (for PSNR beyond the model, code losslessly).
+    Other keyword arguments go to :func:`encode` (``options=`` included; without
+    ``model`` the options' model is used).
+
+    Example
+    -------
+    >>> import numpy as np, mic
+    >>> img = (np.add.outer(np.arange(64), np.arange(64)) * 30).astype(np.uint16)
+    >>> blob = mic.encode_target(img, bpp=4.0)
+    >>> mic.info(blob).bits_per_pixel <= 4.0
+    True
+    """
+    if (psnr is None) == (bpp is None):
+        raise MicInputError("give exactly one target: psnr=... (dB) or bpp=... (bits/pixel)")
+    target = float(psnr if psnr is not None else bpp)  # type: ignore[arg-type]
+    if not np.isfinite(target) or target <= 0:
+        raise MicInputError(f"target must be a positive finite number, got {target!r}")
+    from .lossy.model import DEFAULT_MODEL, qualities
+
+    name = model or getattr(kwargs.get("options"), "model", DEFAULT_MODEL)
+    qs = qualities(name)
+    if not qs:
+        raise MicUnsupportedError(f"no weights for lossy model {name!r} in this build")
+    if "quality" in kwargs:
+        raise MicInputError("encode_target chooses the quality itself; do not pass quality")
+    arr = np.asarray(array)
+    cache: dict[int, tuple[bytes, float]] = {}
+
+    def measure(q: int) -> tuple[bytes, float]:
+        if q not in cache:
+            blob = encode(arr, quality=q, model=name, **kwargs)
+            value = _lossy_psnr(arr, blob) if psnr is not None else info(blob).bits_per_pixel
+            cache[q] = (blob, value)
+        return cache[q]
+
+    ok = (lambda v: v >= target) if psnr is not None else (lambda v: v <= target)
+    if psnr is not None:  # lowest q with PSNR >= target
+        lo, hi = 0, len(qs) - 1
+        if not ok(measure(hi)[1]):
+            raise MicInputError(
+                f"model {name} reaches at most {measure(hi)[1]:.2f} dB on this image "
+                f"(quality {hi}); target {target} dB needs lossless coding (quality=None)")
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ok(measure(mid)[1]):
+                hi = mid
+            else:
+                lo = mid + 1
+        return measure(lo)[0]
+    lo, hi = 0, len(qs) - 1  # highest q with bpp <= target
+    if not ok(measure(lo)[1]):
+        raise MicInputError(
+            f"model {name} needs at least {measure(lo)[1]:.3f} bits/pixel on this image "
+            f"(quality 0); target {target} is below that")
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(measure(mid)[1]):
+            lo = mid
+        else:
+            hi = mid - 1
+    return measure(lo)[0]
+
+
+__all__ = ["encode", "encode_target"]

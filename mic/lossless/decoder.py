@@ -1,0 +1,198 @@
+"""The lossless predictive coder's decoder (model id 1, SPEC.md section 5): tile payloads
+back to samples, each tile decoded straight into the output (SPEC 4.1 bounds its work).
+
+>>> import numpy as np, mic
+>>> from mic.lossless.decoder import LosslessTileDecoder
+>>> a = np.arange(12, dtype=np.uint16).reshape(3, 4)
+>>> bool((mic.decode(mic.encode(a)) == a).all())
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..bitstream import Header
+from ..bitstream.samples import sample_range
+from ..entropy.bounds import MeteredDecoder
+from ..errors import MicFormatError, MicUnsupportedError
+from . import kernels as K
+from .syntax import (
+    CHUNK, MODEL_ID, PLANE_CONST, PLANE_PALETTE, XFORM_NONE, XFORM_RCT, PlaneHead, guarded,
+    parse_plane, token_costs, token_models,
+)
+
+
+def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
+    """The (h, w) int32 samples of the coded or palette plane ``ph`` (offset added).  Its
+    working set is two int32 planes (tokens, samples) and its words; the range decoder is
+    metered (SPEC 4.1), so words that run out or are garbage fail within the first class
+    of tokens that exceeds them."""
+    lut = None
+    if ph.kind == PLANE_PALETTE:
+        import zstandard
+
+        frame = bytes(buf[ph.zstart:ph.zend])
+        limit = (ph.span + 8) // 8
+        try:
+            declared = zstandard.frame_content_size(frame)
+            if declared > limit:  # -1 = not declared; never trust a larger claim
+                raise MicFormatError(f"lossless plane: palette claims {declared} bytes > {limit}")
+            bitmap = zstandard.ZstdDecompressor().decompress(frame, max_output_size=limit)
+        except zstandard.ZstdError as exc:
+            raise MicFormatError(f"lossless plane: corrupt palette ({exc})") from None
+        used = np.unpackbits(np.frombuffer(bitmap, np.uint8))[: ph.span + 1].astype(bool)
+        if len(used) != ph.span + 1 or int(used.sum()) != ph.maxval + 1:
+            raise MicFormatError("lossless plane: palette does not match its size")
+        lut = np.flatnonzero(used).astype(np.int32)
+    pos = ph.words_at
+    words = np.frombuffer(buf, dtype="<u4", count=ph.nwords, offset=pos).astype(np.uint32)
+    pos += 4 * ph.nwords
+    bits = np.frombuffer(buf, dtype=np.uint8, count=ph.nbits, offset=pos).copy()
+    models, delta_model, _ = token_models()
+    tok_cost, cls_cost, _, _ = token_costs()
+    nk = len(models)
+    bs = 1 << ph.blog
+    bx = -(-w // bs)
+    nblocks = bx * -(-h // bs)
+    dec = guarded(MeteredDecoder, words, "lossless plane")
+    sym = np.empty(nblocks, np.int32)
+    for a in range(0, nblocks, CHUNK):  # metered a chunk at a time
+        part = sym[a:a + CHUNK]
+        part[:] = guarded(dec.dec.decode, delta_model, part.size)
+        dec.charge(float(cls_cost[part].sum()))
+    status, classes = K.class_map_from_symbols(sym, bx, nk)
+    if status != K.OK:
+        raise MicFormatError("lossless plane: corrupt class map")
+    del sym
+    counts = K.class_counts(classes, h, w, bs, nk)
+    grouped = np.empty(h * w, np.int32)
+    off = 0
+    for k, n in enumerate(counts):
+        for a in range(off, off + int(n), CHUNK):  # metered a chunk at a time
+            part = grouped[a:min(a + CHUNK, off + int(n))]
+            part[:] = guarded(dec.dec.decode, models[k], part.size)
+            dec.charge(float(tok_cost[k][part].sum()))
+        off += int(n)
+    tokens = K.scatter_by_class(grouped, counts, classes, h, w, bs)
+    x = grouped.reshape(h, w)  # the grouped tokens are spent: their buffer takes the samples
+    del grouped
+    status, used_bits = K.code_plane(x, ph.maxval, True, tokens, bits)
+    if status != K.OK:
+        raise MicFormatError(f"lossless plane: corrupt coded data (status {status})")
+    del tokens
+    if lut is not None:
+        step = max(1, (1 << 20) // max(w, 1))  # in place, a band of rows at a time
+        for r in range(0, h, step):
+            x[r:r + step] = lut[x[r:r + step]]
+    x += ph.lo
+    return x
+
+
+def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray, int]:
+    """One (h, w) int32 plane at ``buf[pos:]`` and the position after it."""
+    ph = parse_plane(buf, pos, h, w)
+    if ph.kind == PLANE_CONST:
+        return np.full((h, w), ph.lo, np.int32), ph.end
+    return decode_coded(buf, ph, h, w), ph.end
+
+
+# ----------------------------------------------------------------------------- tiles
+class LosslessTileDecoder:
+    """Decodes tiles written by :class:`LosslessTileEncoder`."""
+
+    def __init__(self, header: Header, stream: Any) -> None:
+        if header.model_id != MODEL_ID:
+            raise MicUnsupportedError(
+                f"unknown lossless model id {header.model_id} (this build knows {MODEL_ID})"
+            )
+        self.header = header
+        self.sample_range = sample_range(header.bits_stored, bool(header.signed))
+
+    def _parse(self, payload: memoryview, rows: int, cols: int) -> tuple[int, list[PlaneHead]]:
+        buf = memoryview(payload)
+        if len(buf) < 1:
+            raise MicFormatError("empty lossless tile")
+        xform = buf[0]
+        pos = 1
+        s = self.header.samples
+        if xform not in (XFORM_NONE, XFORM_RCT) or (xform == XFORM_RCT and s != 3):
+            raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
+        heads = []
+        for _ in range(s):
+            ph = parse_plane(buf, pos, rows, cols)
+            heads.append(ph)
+            pos = ph.end
+        if pos != len(buf):
+            raise MicFormatError(f"lossless tile: {len(buf) - pos} unexpected trailing bytes")
+        return xform, heads
+
+    def _check_range(self, x: Any) -> None:
+        lo, hi = self.sample_range
+        if np.size(x) and (int(np.min(x)) < lo or int(np.max(x)) > hi):
+            raise MicFormatError(
+                f"lossless tile decodes outside the {self.header.bits_stored}-bit sample range: "
+                "corrupt stream")
+
+    def check_tile(self, payload: memoryview, rows: int, cols: int) -> tuple[int, ...] | None:
+        """Check a tile without decoding it (SPEC 4.1): its planes' fields, that each coded
+        plane's words can hold its symbols, no trailing bytes.  Returns the samples of a
+        tile whose planes are all constant (then it is that value everywhere), else None."""
+        xform, heads = self._parse(payload, rows, cols)
+        if any(ph.kind != PLANE_CONST for ph in heads):
+            return None
+        v = [ph.lo for ph in heads]
+        if xform == XFORM_RCT:
+            g = v[0] - ((v[1] + v[2]) >> 2)
+            v = [v[1] + g, g, v[2] + g]
+        self._check_range(np.array(v))
+        return tuple(v)
+
+    def decode_into(self, payload: memoryview, rows: int, cols: int, out: np.ndarray) -> None:
+        """Decode a tile into ``out`` ((rows, cols, samples) of the stream's dtype, e.g. a
+        view of the output): constant planes are written straight into it, each coded plane
+        goes through one int32 plane (three for the colour transform), no stacked copy."""
+        buf = memoryview(payload)
+        xform, heads = self._parse(buf, rows, cols)
+        if xform == XFORM_NONE:
+            for c, ph in enumerate(heads):
+                if ph.kind == PLANE_CONST:
+                    self._check_range(np.array([ph.lo]))
+                    out[:, :, c] = ph.lo
+                else:
+                    x = decode_coded(buf, ph, rows, cols)
+                    self._check_range(x)
+                    out[:, :, c] = x
+                    del x
+            return
+        # xform 1 (SPEC 5.1): Y, U, V (arrays, or plain ints for constant planes) -> R, G, B
+        y, u, v = (ph.lo if ph.kind == PLANE_CONST else decode_coded(buf, ph, rows, cols)
+                   for ph in heads)
+        t = u + v
+        t >>= 2
+        if isinstance(y, np.ndarray):
+            y -= t  # G, in Y's buffer
+            g = y
+        else:
+            g = y - t
+        del t
+        for c, a in ((1, g), (0, u), (2, v)):
+            if c != 1:
+                if isinstance(a, np.ndarray):
+                    a += g  # R = U + G, B = V + G, in U's and V's buffers
+                else:
+                    a = a + g
+            self._check_range(a)
+            out[:, :, c] = a
+
+    def work_samples(self, rows: int, cols: int) -> int:
+        """Samples of the int32 planes a rows x cols tile is decoded through."""
+        return rows * cols * self.header.samples
+
+    def decode_tile(self, payload: memoryview, rows: int, cols: int) -> np.ndarray:
+        """The tile as a (rows, cols, samples) int32 array."""
+        out = np.empty((rows, cols, self.header.samples), np.int32)
+        self.decode_into(payload, rows, cols, out)
+        return out

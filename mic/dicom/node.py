@@ -402,7 +402,7 @@ class Node:
         def on_accepted(ev: Any) -> None:
             sub["contexts"] = ev.assoc.accepted_contexts
 
-        yield dest[0], dest[1], {"contexts": _move_contexts({r["SOPClassUID"] for r in recs}),
+        yield dest[0], dest[1], {"contexts": _move_contexts(recs),
                                  "evt_handlers": [(evt.EVT_ACCEPTED, on_accepted)]}
         yield len(recs)
         stats = self._stats(event.assoc)
@@ -430,15 +430,22 @@ class Node:
         ]
 
 
-def _move_contexts(sop_classes: set[str]) -> list[Any]:
-    """Presentation contexts for a C-MOVE sub-association: one per (SOP class, syntax) so
-    the peer says which syntaxes it takes, or one per SOP class with every syntax when that
-    would exceed the 128 contexts an association may propose."""
-    syntaxes = [str(u) for u in offered_syntaxes()]
-    classes = sorted(sop_classes)
-    if len(classes) * len(syntaxes) <= 128:
-        return [build_context(c, [t]) for c in classes for t in syntaxes]
-    return [build_context(c, syntaxes) for c in classes[:128]]
+def _move_contexts(recs: list[dict[str, str]]) -> list[Any]:
+    """Presentation contexts for a C-MOVE sub-association: for each SOP class, the syntaxes
+    its instances are stored in (a lossy JPEG goes out as it came in, where the peer takes
+    it), then mic's preference; one context per (SOP class, syntax), so that the peer says
+    which it takes, or one per SOP class with every syntax when that would exceed the 128
+    contexts an association may propose."""
+    offered = [str(u) for u in offered_syntaxes()]
+    per_class: dict[str, list[str]] = {}
+    for r in recs:
+        lst = per_class.setdefault(r["SOPClassUID"], [])
+        if r["_syntax"] not in lst and r["_syntax"] not in offered:
+            lst.append(r["_syntax"])
+    per_class = {c: extra + offered for c, extra in sorted(per_class.items())}
+    if sum(len(v) for v in per_class.values()) <= 128:
+        return [build_context(c, [t]) for c, ts in per_class.items() for t in ts]
+    return [build_context(c, ts) for c, ts in list(per_class.items())[:128]]
 
 
 # ----------------------------------------------------------------------------- the AE

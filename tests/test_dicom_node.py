@@ -16,6 +16,7 @@ UIDs and patient IDs.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import re
@@ -464,3 +465,261 @@ def test_orthanc_sends_a_study_and_mic_moves_it_back(tmp_path: Path) -> None:
             pacs.close()
     assert re.search(r"send .* to ORTHANC@127\.0\.0\.1:\d+ as ", node.log)
 
+
+
+# ----------------------------------------------------------------------------- helpers
+def make_instances(folder: Path, n: int, *, size: int = 128, noise: bool = False,
+                   seed: int = 0) -> dict[str, pydicom.Dataset]:
+    """``n`` CT instances of one new study and series in ``folder`` (pixels from pydicom's
+    CT_small, tiled to ``size`` and varied per instance, or uniform noise)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    px = base.pixel_array
+    reps = -(-size // px.shape[0])
+    tiled = np.tile(px, (reps, reps))[:size, :size]
+    rng = np.random.default_rng(seed)
+    study, series = generate_uid(), generate_uid()
+    out = {}
+    for i in range(n):
+        ds = copy.deepcopy(base)  # (Dataset.copy() shares the elements)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.InstanceNumber = i + 1
+        arr = (rng.integers(0, 4096, (size, size)) if noise else
+               np.roll(tiled, i, axis=1)).astype(px.dtype)
+        ds.Rows = ds.Columns = size
+        ds.PixelData = arr.tobytes()
+        ds.save_as(folder / f"i{i:04d}.dcm", enforce_file_format=True)
+        out[str(ds.SOPInstanceUID)] = ds
+    return out
+
+
+def scu(node: Node, *contexts: object, calling: str = "PYSCU", **kw: object) -> object:
+    ae = AE(ae_title=calling)
+    for cx in contexts or [build_context(CTImageStorage), build_context(Verification)]:
+        ae.add_requested_context(cx.abstract_syntax, cx.transfer_syntax)  # type: ignore[attr-defined]
+    assoc = ae.associate("127.0.0.1", node.port, ae_title="MIC", **kw)
+    assert assoc.is_established
+    return assoc
+
+
+def status_of(assoc: object, ds: pydicom.Dataset) -> int:
+    rsp = assoc.send_c_store(ds)  # type: ignore[attr-defined]
+    return int(rsp.Status)
+
+
+# ----------------------------------------------------------------------------- load
+def test_load_four_associations_of_100_instances(tmp_path: Path) -> None:
+    sent: dict[str, pydicom.Dataset] = {}
+    folders = []
+    for k in range(4):
+        folders.append(tmp_path / f"in{k}")
+        sent.update(make_instances(folders[-1], 100, seed=k))
+    with started(tmp_path / "store") as node:
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(["storescu", "-aec", "MIC", "-aet", f"LOAD{k}", "+sd",
+                                   "127.0.0.1", str(node.port), str(f)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                 for k, f in enumerate(folders)]
+        outs = [p.communicate(timeout=300)[0] for p in procs]
+        seconds = time.perf_counter() - t0
+        assert [p.returncode for p in procs] == [0] * 4, outs
+        node.wait_for(r"association LOAD\d@.* released after .*: stored 100, failed 0", 4)
+        rows = assert_store_consistent(node.store)
+        assert sorted(rows) == sorted(sent)  # nothing lost, nothing extra
+        print(f"load: 400 instances over 4 associations in {seconds:.1f} s "
+              f"({400 / seconds:.0f} instances/s)")
+        # the index answers for them too: 4 studies of 100
+        qdir = tmp_path / "find"
+        qdir.mkdir()
+        node.dcmtk("findscu", "-S", "-X", "-od", str(qdir), "-k", "QueryRetrieveLevel=STUDY",
+                   "-k", "StudyInstanceUID", "-k", "NumberOfStudyRelatedInstances")
+        counts = [int(pydicom.dcmread(p).NumberOfStudyRelatedInstances)
+                  for p in qdir.glob("rsp*.dcm")]
+        assert counts == [100] * 4
+
+
+# ----------------------------------------------------------------------------- faults
+def test_sigkill_mid_transfer_then_restart_and_resend(tmp_path: Path) -> None:
+    sent = make_instances(tmp_path / "in", 40, size=512)
+    store = tmp_path / "store"
+    node = Node(store)
+    try:
+        sender = subprocess.Popen(["storescu", "-aec", "MIC", "-nh", "+sd", "127.0.0.1",
+                                   str(node.port), str(tmp_path / "in")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        node.wait_for(r"store .*: stored mic", 5, timeout=120)
+        node.kill()  # SIGKILL, in the middle of the association
+        sender.communicate(timeout=60)
+        assert sender.returncode != 0  # the sender saw the node go
+        acknowledged = sum("stored mic" in x for x in node.lines)
+        assert acknowledged < len(sent)
+
+        node.start()  # same store: recovery runs first
+        rows = assert_store_consistent(store)
+        # every acknowledged instance is there (and maybe one written but not yet acknowledged
+        # was kept: it is complete and indexed), each file whole
+        assert len(rows) >= acknowledged
+        for uid, (path, _) in rows.items():
+            assert np.array_equal(pydicom.dcmread(store / path).pixel_array,
+                                  sent[uid].pixel_array)
+        node.dcmtk("storescu", "+sd", files=(str(tmp_path / "in"),))  # resend all
+        node.wait_for(r"association STORESCU@.* released after .*: stored 40, failed 0")
+        assert sorted(assert_store_consistent(store)) == sorted(sent)
+    finally:
+        node.stop()
+
+
+def _small_disk(path: Path) -> str:
+    """A 1 MiB tmpfs at ``path`` if this process may mount one, else '' (the caller limits
+    the node's file size with RLIMIT_FSIZE instead)."""
+    path.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return ""
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    return "tmpfs" if r.returncode == 0 else ""
+
+
+def test_full_disk_gives_a_failure_status_never_a_silent_loss(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    how = _small_disk(disk)
+    preexec = None
+    if not how:
+        import resource
+
+        def preexec() -> None:  # files of the node may not exceed 256 KiB
+            resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, 256 << 10))
+        how = "RLIMIT_FSIZE 256 KiB"
+    print(f"full disk simulated with {how}")
+    try:
+        small = make_instances(tmp_path / "small", 10, seed=1)
+        big = make_instances(tmp_path / "big", 12, size=512, noise=True, seed=2)  # ~380 KB each
+        statuses: dict[str, int] = {}
+        with started(disk / "store", preexec=preexec) as node:
+            assoc = scu(node)
+            for uid, ds in list(small.items()) + list(big.items()):
+                statuses[uid] = status_of(assoc, ds)
+            assoc.release()
+            failed = {u for u, s in statuses.items() if s != 0}
+            assert failed, "the disk never filled"
+            fails = [x for x in node.lines if "FAILED" in x]
+            assert {statuses[u] for u in failed} == {0xA700}, fails  # Out of Resources
+            assert node.log.count("FAILED (0xA700)") == len(failed)
+            rows = assert_store_consistent(node.store)
+            assert set(rows) == set(statuses) - failed  # acknowledged == stored
+            for uid, (path, _) in rows.items():
+                ds = pydicom.dcmread(node.store / path)
+                assert np.array_equal(ds.pixel_array, {**small, **big}[uid].pixel_array)
+            node.dcmtk("echoscu")  # still serving
+        assert node.proc.returncode == 0
+    finally:
+        if how == "tmpfs":
+            subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_corrupt_pixel_data_is_refused_and_logged(tmp_path: Path) -> None:
+    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    short = copy.deepcopy(ct)
+    short.SOPInstanceUID = generate_uid()
+    short.PixelData = ct.PixelData[: len(ct.PixelData) // 2]  # cut short
+    bad_mic = mic.dicom.compress(pydicom.dcmread(get_testdata_file("CT_small.dcm")))
+    bad_mic.SOPInstanceUID = generate_uid()
+    frame = bytearray(bad_mic.PixelData)
+    frame[-200] ^= 0xFF  # inside the .mic stream: its CRC fails
+    bad_mic.PixelData = bytes(frame)
+    jpeg = pydicom.dcmread(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
+    jpeg.SOPInstanceUID = generate_uid()
+    jpeg.PixelData = jpeg.PixelData[: len(jpeg.PixelData) // 3]  # codestream cut
+    contexts = [build_context(CTImageStorage, ["1.2.840.10008.1.2.1"]),
+                build_context(CTImageStorage, [str(MIC_TRANSFER_SYNTAX)]),
+                build_context(jpeg.SOPClassUID, [str(jpeg.file_meta.TransferSyntaxUID)]),
+                build_context(Verification)]
+    with started(tmp_path / "store") as node:
+        assoc = scu(node, *contexts)
+        for ds in (short, bad_mic, jpeg):
+            assert status_of(assoc, ds) == 0xC000, ds.SOPInstanceUID
+        assert status_of(assoc, ct) == 0x0000  # the association goes on
+        assoc.release()
+        assert node.log.count("FAILED: refused (0xC000), pixel data cannot be decoded") == 3
+        assert "MicChecksumError" in node.log or "MicFormatError" in node.log
+        assert sorted(assert_store_consistent(node.store)) == [str(ct.SOPInstanceUID)]
+        node.dcmtk("echoscu")
+    assert node.proc.returncode == 0
+
+
+# ----------------------------------------------------------------------------- security
+def test_unknown_calling_ae_is_rejected(tmp_path: Path) -> None:
+    with started(tmp_path / "store", "--allow-ae", "GOODSCU", "--allow-ae", "OTHER") as node:
+        bad = node.dcmtk("echoscu", "-aet", "BADSCU", check=False)
+        assert bad.returncode != 0 and "Rejected" in bad.stdout + bad.stderr
+        node.wait_for(r"association BADSCU@127\.0\.0\.1:\d+ rejected")
+        bad = node.dcmtk("storescu", "-aet", "BADSCU", files=(str(LOCAL / "cr_mono1_8bit.dcm"),),
+                         check=False)
+        assert bad.returncode != 0
+        node.dcmtk("echoscu", "-aet", "GOODSCU")
+        node.dcmtk("storescu", "-aet", "OTHER", files=(str(LOCAL / "cr_mono1_8bit.dcm"),))
+        assert len(index_rows(node.store)) == 1
+
+
+def test_tls_with_a_self_signed_certificate(tmp_path: Path) -> None:
+    _need("openssl")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"])
+    with started(tmp_path / "store", "--tls-cert", str(cert), "--tls-key", str(key)) as node:
+        assert "with TLS" in node.log
+        # DCMTK over TLS, trusting the node's certificate
+        node.dcmtk("echoscu", "+tla", "+cf", str(cert))
+        node.dcmtk("storescu", "+tla", "+cf", str(cert),
+                   files=(str(LOCAL / "mr_multiframe_12bit.dcm"),))
+        # a plain TCP peer gets nowhere, nor one that does not trust the certificate
+        assert node.dcmtk("echoscu", check=False).returncode != 0
+        assert node.dcmtk("echoscu", "+tla", check=False).returncode != 0
+        # pynetdicom over TLS
+        import ssl
+
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(cert))
+        ctx.check_hostname = False
+        assoc = scu(node, tls_args=(ctx, None))
+        assert status_of(assoc, pydicom.dcmread(get_testdata_file("CT_small.dcm"))) == 0
+        assoc.release()
+        assert len(index_rows(node.store)) == 2
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
+def test_path_traversal_stays_inside_the_store(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    evil = {"StudyInstanceUID": "../../../../escape", "SeriesInstanceUID": "..",
+            "SOPInstanceUID": "../../../../../tmp/evil", "PatientID": "../../../../etc/passwd"}
+    for k, v in evil.items():
+        setattr(ds, k, v)
+    ds.file_meta.MediaStorageSOPInstanceUID = evil["SOPInstanceUID"]
+    (tmp_path / "sentinel").mkdir()
+    outside = tmp_path / "sentinel"
+    store = outside / "store"
+    before = sorted(p for p in tmp_path.rglob("*") if store not in p.parents)
+    with started(store) as node:
+        assoc = scu(node)
+        assert status_of(assoc, ds) == 0
+        ds2 = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds2.SOPInstanceUID = "/" + "a" * 40  # an absolute path
+        assert status_of(assoc, ds2) == 0
+        assoc.release()
+        # found and retrieved by its odd UID
+        qdir = tmp_path / "find"
+        qdir.mkdir()
+        node.dcmtk("findscu", "-S", "-X", "-od", str(qdir), "-k", "QueryRetrieveLevel=IMAGE",
+                   "-k", f"StudyInstanceUID={evil['StudyInstanceUID']}",
+                   "-k", f"SeriesInstanceUID={evil['SeriesInstanceUID']}", "-k", "SOPInstanceUID")
+        (rsp,) = [pydicom.dcmread(p) for p in qdir.glob("rsp*.dcm")]
+        assert rsp.SOPInstanceUID == evil["SOPInstanceUID"]
+    after = sorted(p for p in tmp_path.rglob("*") if store not in p.parents and p != store
+                   and qdir not in p.parents and p != qdir)
+    assert after == before  # nothing written outside the store
+    rows = assert_store_consistent(store)
+    assert len(rows) == 2
+    for path, _ in rows.values():
+        full = (store / path).resolve()
+        assert full.is_relative_to(store.resolve() / "studies") and ".." not in path
+    assert not Path("/tmp/evil.dcm").exists() and not (tmp_path / "escape").exists()

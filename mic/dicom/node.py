@@ -249,7 +249,10 @@ class Node:
             return (_status(code, why),
                     f"FAILED (0x{code:04X}): {why}: {exc.strerror or exc}; nothing stored")
         except Exception as exc:  # noqa: BLE001 - e.g. sqlite3 errors (disk full in the index)
-            full = "full" in str(exc).lower()
+            import sqlite3
+
+            full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or \
+                "disk is full" in str(exc)
             code = OUT_OF_RESOURCES if full else CANNOT_UNDERSTAND
             return (_status(code, "index update failed"),
                     f"FAILED (0x{code:04X}): index update failed: {exc}; nothing stored")

@@ -239,7 +239,8 @@ class Store:
                         rel, ts, received, bytes_received, size, calling_ae, time.time()))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+                db.execute("ROLLBACK")
             raise
 
     # ------------------------------------------------------------------ reading

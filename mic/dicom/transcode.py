@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection
 from typing import Any
 
@@ -119,8 +120,7 @@ def _encode_imagecodecs(ds: Dataset, target: UID, pixels: np.ndarray) -> Dataset
         else:
             coded.append(imagecodecs.jpeg2k_encode(f, level=0, codecformat="J2K",
                                                    reversible=True, bitspersample=bits))
-    out = ds.copy()
-    out.file_meta = ds.file_meta.copy()
+    out = copy.deepcopy(ds)  # (Dataset.copy() would share the elements with ds)
     out.PixelData = encapsulate(coded, has_bot=True)
     out["PixelData"].is_undefined_length = True
     out["PixelData"].VR = VR.OB

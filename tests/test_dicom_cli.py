@@ -268,3 +268,16 @@ def test_no_ratio_when_nothing_was_converted(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "converted 0, kept 1" in r.output and "nothing converted" in r.output
     assert "ratio" not in r.output
+
+
+def test_serve_help_shows_a_runnable_example_and_options_are_checked(tmp_path: Path) -> None:
+    pytest.importorskip("pynetdicom")
+    r = CliRunner().invoke(main, ["dicom", "serve", "--help"])
+    assert r.exit_code == 0
+    for word in ("mic dicom serve store/ --port 11112 --ae-title MIC", "storescu", "findscu",
+                 "getscu", "--move-dest", "--allow-ae", "--tls-cert", "--quality"):
+        assert word in r.output, word
+    r = CliRunner().invoke(main, ["dicom", "serve", str(tmp_path / "s"), "--move-dest", "X"])
+    assert r.exit_code == 2 and "TITLE=HOST:PORT" in r.output
+    r = CliRunner().invoke(main, ["dicom", "stats", str(tmp_path)])
+    assert r.exit_code == 1 and "not a mic DICOM store" in r.output

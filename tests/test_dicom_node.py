@@ -296,6 +296,20 @@ def test_dcmtk_echo_store_find_get_move(tmp_path: Path) -> None:
         node.dcmtk("findscu", "-S", "-X", "-od", str(qdir), "-k", "QueryRetrieveLevel=STUDY",
                    "-k", "StudyInstanceUID", "-k", "PatientID=NOBODY*")
         assert not list(qdir.glob("rsp*.dcm"))
+        # patient level (patient root), with a wildcard; image level within one series
+        node.dcmtk("findscu", "-P", "-X", "-od", str(qdir), "-k", "QueryRetrieveLevel=PATIENT",
+                   "-k", "PatientID=MIC-NODE-?", "-k", "NumberOfPatientRelatedInstances")
+        (rsp,) = [pydicom.dcmread(p) for p in qdir.glob("rsp*.dcm")]
+        assert rsp.PatientID == "MIC-NODE-1"
+        assert int(rsp.NumberOfPatientRelatedInstances) == len(sent)
+        shutil.rmtree(qdir)
+        qdir.mkdir()
+        mr = next(d for d in sent.values() if int(getattr(d, "NumberOfFrames", 1) or 1) > 1)
+        node.dcmtk("findscu", "-S", "-X", "-od", str(qdir), "-k", "QueryRetrieveLevel=IMAGE",
+                   "-k", f"StudyInstanceUID={study}", "-k", f"SeriesInstanceUID="
+                   f"{mr.SeriesInstanceUID}", "-k", "SOPInstanceUID", "-k", "SOPClassUID")
+        (rsp,) = [pydicom.dcmread(p) for p in qdir.glob("rsp*.dcm")]
+        assert (rsp.SOPInstanceUID, rsp.SOPClassUID) == (mr.SOPInstanceUID, mr.SOPClassUID)
 
         # C-GET: getscu proposes uncompressed syntaxes -> Explicit VR Little Endian
         gdir = tmp_path / "get"
@@ -723,3 +737,24 @@ def test_path_traversal_stays_inside_the_store(tmp_path: Path) -> None:
         full = (store / path).resolve()
         assert full.is_relative_to(store.resolve() / "studies") and ".." not in path
     assert not Path("/tmp/evil.dcm").exists() and not (tmp_path / "escape").exists()
+
+
+def test_lossy_storage_applies_the_dicom_rules(tmp_path: Path) -> None:
+    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    try:
+        mic.encode(ct.pixel_array, quality=6)
+    except mic.MicUnsupportedError as exc:  # pragma: no cover - a build without lossy mode
+        pytest.skip(f"no lossy mode here: {exc}")
+    with started(tmp_path / "store", "--quality", "6") as node:
+        assoc = scu(node)
+        assert status_of(assoc, ct) == 0
+        assoc.release()
+        node.wait_for("lossy quality 6, DICOM lossy rules applied")
+        rows = assert_store_consistent(node.store)
+        (uid,) = rows
+        assert uid != ct.SOPInstanceUID  # a lossy copy is a new instance
+        ds = pydicom.dcmread(node.store / rows[uid][0])
+        assert ds.LossyImageCompression == "01" and ds.ImageType[0] == "DERIVED"
+        assert ds.file_meta.TransferSyntaxUID == MIC_TRANSFER_SYNTAX
+        err = np.abs(ds.pixel_array.astype(int) - ct.pixel_array.astype(int))
+        assert 0 < err.max() < 200

@@ -66,7 +66,8 @@ def wrap(arr: np.ndarray, modality: str, bits: int, photometric: str, study: str
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(str(out), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study, generate_uid()
     ds.PatientID, ds.PatientName, ds.Modality = "BENCH", "BENCH^NODE", modality
     ds.StudyDate, ds.InstanceNumber = "20261205", 1

@@ -511,7 +511,8 @@ def make_instances(folder: Path, n: int, *, size: int = 128, noise: bool = False
 def scu(node: Node, *contexts: object, calling: str = "PYSCU", **kw: object) -> object:
     ae = AE(ae_title=calling)
     for cx in contexts or [build_context(CTImageStorage), build_context(Verification)]:
-        ae.add_requested_context(cx.abstract_syntax, cx.transfer_syntax)  # type: ignore[attr-defined]
+        ae.add_requested_context(cx.abstract_syntax,  # type: ignore[attr-defined]
+                                 cx.transfer_syntax)  # type: ignore[attr-defined]
     assoc = ae.associate("127.0.0.1", node.port, ae_title="MIC", **kw)
     assert assoc.is_established
     return assoc

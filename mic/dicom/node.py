@@ -516,8 +516,9 @@ def start(config: NodeConfig) -> Running:
     fixed = store.recover()
     if any(fixed.values()):
         LOG.warning("recovered the store after an unclean stop: removed %d partial file(s), "
-                    "%d unacknowledged file(s), %d index row(s) without their file",
-                    fixed["partial_files"], fixed["unindexed_files"], fixed["orphan_rows"])
+                    "%d unacknowledged file(s), %d index row(s) without their file; updated "
+                    "%d row(s) to their resent file", fixed["partial_files"],
+                    fixed["unindexed_files"], fixed["orphan_rows"], fixed["rows_updated"])
     _warm_up()
     node = Node(config, store)
     ae = make_ae(config)

@@ -322,12 +322,14 @@ class Store:
     # ------------------------------------------------------------------ recovery
     def recover(self) -> dict[str, int]:
         """Make files and index agree after a crash: remove temporary files (``.*.part``),
-        files without an index row (never acknowledged) and rows whose file is missing or
-        has another size; prune empty series, studies and patients.  Returns the counts."""
+        files without an index row (never acknowledged) and rows whose file is missing;
+        update the row of a file whose size differs (a resent instance's complete new file);
+        prune empty series, studies and patients.  Returns the counts."""
         with self._lock:
             rows = {path: size for path, size in
                     self._db.execute("SELECT path, bytes_stored FROM instances")}
-        removed = {"partial_files": 0, "unindexed_files": 0, "orphan_rows": 0}
+        removed = {"partial_files": 0, "unindexed_files": 0, "orphan_rows": 0,
+                   "rows_updated": 0}
         seen = set()
         for dirpath, _dirs, files in os.walk(self.root / DATA):
             for name in files:
@@ -341,13 +343,26 @@ class Store:
                     removed["unindexed_files"] += 1
                 else:
                     seen.add(rel)
-        bad = [p for p, size in rows.items()
-               if p not in seen or (self.root / p).stat().st_size != size]
+        bad = [p for p in rows if p not in seen]
+        # a file of another size than its row: a resent instance whose new file (complete:
+        # written atomically) was renamed in place before its row was updated -- keep the
+        # file (the old one is gone) and make the row say what it holds
+        fixed = []
+        for p, size in rows.items():
+            if p in seen and (self.root / p).stat().st_size != size:
+                meta = _file_meta(self.root / p)
+                if meta is None:
+                    bad.append(p)
+                else:
+                    fixed.append((p, (self.root / p).stat().st_size, meta))
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             for p in bad:
                 db.execute("DELETE FROM instances WHERE path=?", (p,))
+            for p, size, ts in fixed:
+                db.execute("UPDATE instances SET bytes_stored=?, transfer_syntax=? WHERE path=?",
+                           (size, ts, p))
             db.execute("DELETE FROM series WHERE series_uid NOT IN "
                        "(SELECT series_uid FROM instances)")
             db.execute("DELETE FROM studies WHERE study_uid NOT IN (SELECT study_uid FROM series)")
@@ -358,7 +373,18 @@ class Store:
             with contextlib.suppress(OSError):
                 (self.root / p).unlink()
         removed["orphan_rows"] = len(bad)
+        removed["rows_updated"] = len(fixed)
         return removed
+
+
+def _file_meta(path: Path) -> str | None:
+    """The transfer syntax of a readable DICOM file, or None."""
+    from pydicom.filereader import read_file_meta_info
+
+    try:
+        return str(read_file_meta_info(path).TransferSyntaxUID)
+    except Exception:  # noqa: BLE001 - unreadable: the caller drops it
+        return None
 
 
 # ----------------------------------------------------------------------------- matching
@@ -372,8 +398,10 @@ def matches(keyword: str, query: str, value: str) -> bool:
 
     >>> matches("PatientName", "", "A^B"), matches("PatientName", "A*", "A^B")
     (True, True)
-    >>> matches("StudyDate", "20200101-20201231", "20200615"), matches("StudyDate", "-2019", "20200615")
-    (True, False)
+    >>> matches("StudyDate", "20200101-20201231", "20200615")
+    True
+    >>> matches("StudyDate", "-2019", "20200615")
+    False
     >>> matches("StudyInstanceUID", "1.2\\\\1.3", "1.3"), matches("Modality", "CT", "MR")
     (True, False)
     >>> matches("ModalitiesInStudy", "MR", "CT\\\\MR")

@@ -759,3 +759,55 @@ def test_lossy_storage_applies_the_dicom_rules(tmp_path: Path) -> None:
         assert ds.file_meta.TransferSyntaxUID == MIC_TRANSFER_SYNTAX
         err = np.abs(ds.pixel_array.astype(int) - ct.pixel_array.astype(int))
         assert 0 < err.max() < 200
+
+
+def test_a_mic_aware_peer_gets_the_stored_files_as_they_are(tmp_path: Path) -> None:
+    """C-GET by a peer that proposes mic's syntax first (pynetdicom with mic.dicom): the
+    stored .mic files go out unchanged; a peer without it gets Explicit VR Little Endian."""
+    from pynetdicom import build_role
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GET
+
+    folder, study = study_folder(tmp_path)
+    sent = by_sop(folder)
+    classes = sorted({str(d.SOPClassUID) for d in sent.values()})
+    with started(tmp_path / "store") as node:
+        node.dcmtk("storescu", "+sd", "-xy", files=(str(folder),))
+        node.wait_for(r"association STORESCU@.* released")
+        rows = index_rows(node.store)
+        for syntaxes, calling in (([str(MIC_TRANSFER_SYNTAX), "1.2.840.10008.1.2.1"], "MICPEER"),
+                                  (["1.2.840.10008.1.2.1"], "PLAINPEER")):
+            got: dict[str, pydicom.Dataset] = {}
+
+            def on_store(event: object) -> int:
+                ds = event.dataset  # type: ignore[attr-defined]
+                ds.file_meta = event.file_meta  # type: ignore[attr-defined]
+                got[str(ds.SOPInstanceUID)] = ds
+                return 0
+
+            ae = AE(ae_title=calling)
+            ae.add_requested_context(GET)
+            for c in classes:
+                ae.add_requested_context(c, syntaxes)
+                # the lossy JPEG's own syntax in a context of its own (one context gets one
+                # accepted syntax: proposed together with mic's, mic would be chosen)
+                for ts in {str(d.file_meta.TransferSyntaxUID) for d in sent.values()
+                           if str(d.SOPClassUID) == c and d.file_meta.TransferSyntaxUID
+                           .is_compressed}:
+                    ae.add_requested_context(c, [ts])
+            assoc = ae.associate("127.0.0.1", node.port, ae_title="MIC",
+                                 ext_neg=[build_role(c, scp_role=True) for c in classes],
+                                 evt_handlers=[(evt.EVT_C_STORE, on_store)])
+            q = pydicom.Dataset()
+            q.QueryRetrieveLevel, q.StudyInstanceUID = "STUDY", study
+            statuses = [int(s.Status) for s, _ in assoc.send_c_get(q, GET) if s]
+            assoc.release()
+            assert statuses[-1] == 0, statuses
+            assert_same_instances(sent, got)
+            for uid, ds in got.items():
+                stored = pydicom.dcmread(node.store / rows[uid][0])
+                if calling == "MICPEER" or stored.file_meta.TransferSyntaxUID.is_compressed \
+                        and stored.file_meta.TransferSyntaxUID != MIC_TRANSFER_SYNTAX:
+                    assert ds.file_meta.TransferSyntaxUID == stored.file_meta.TransferSyntaxUID
+                    assert ds.PixelData == stored.PixelData  # as stored, not recoded
+                else:
+                    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"

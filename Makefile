@@ -1,12 +1,29 @@
 # The two commands of the README's quick start:
 #   make demo   set up a virtual environment and encode/decode a bundled real image
-#   make test   set up the same environment and run the test suite
+#   make test   set up the same environment and the DICOM peers the tests start (DCMTK,
+#               Orthanc: `make system-deps`), then run the test suite
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup bench clean
+.PHONY: demo test setup system-deps bench clean
+
+# Debian packages of the DICOM peers that tests/test_dicom_node.py starts (DCMTK's tools,
+# the Orthanc PACS) and openssl (its TLS certificate).  Installed with apt-get when one is
+# missing and we are root; otherwise says what to install (the tests then fail under CI).
+SYSTEM_TOOLS := storescu storescp echoscu findscu getscu movescu dcmdjpls Orthanc openssl
+system-deps:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || \
+	    [ -x /usr/sbin/$$t ] || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing dcmtk orthanc openssl (missing:$$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends dcmtk orthanc openssl >/dev/null; \
+	else \
+	    echo "missing:$$missing -- install the Debian packages dcmtk orthanc openssl" >&2; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,7 +39,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 	@echo "The mic command is $(BIN)/mic: 'source $(BIN)/activate' puts it on PATH (README: Command line)."
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules mic tests
 
 bench: $(STAMP)

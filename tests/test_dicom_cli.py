@@ -197,3 +197,87 @@ def test_parallel_jobs_give_the_same_files(tmp_path: Path) -> None:
     for n in ("CT_small.dcm", "MR_small.dcm"):
         assert np.array_equal(pydicom.dcmread(tmp_path / "back" / n).pixel_array,
                               pydicom.dcmread(src / n).pixel_array)
+
+
+# ----------------------------------------------------------------------------- issue #23
+LOSSY_SOURCES = ["SC_rgb_jpeg_dcmtk.dcm", "JPGExtended.dcm", "JPEG2000.dcm",
+                 "JPEGLSNearLossless_16.dcm"]
+
+
+def test_lossy_sources_are_kept_by_default_with_a_line_each(tmp_path: Path) -> None:
+    """Recoding a lossy JPEG losslessly makes it larger (issue #23): kept as it is, listed."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for n in LOSSY_SOURCES:
+        shutil.copy(get_testdata_file(n), src / n)
+    # a lossy JPEG 2000 that does not say so: its codestream's 9/7 wavelet does
+    ds = pydicom.dcmread(get_testdata_file("JPEG2000.dcm"))
+    del ds.LossyImageCompression
+    ds.save_as(src / "j2k_unflagged.dcm")
+    shutil.copy(get_testdata_file("CT_small.dcm"), src / "ct.dcm")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["dicom", "compress", str(src), str(out)])
+    assert r.exit_code == 0, r.output
+    assert "files: 6 (converted 1, kept 5, skipped 0, failed 0)" in r.output
+    lossy = LOSSY_SOURCES + ["j2k_unflagged.dcm"]
+    for n in lossy:
+        assert (out / n).read_bytes() == (src / n).read_bytes()
+        line = next(x for x in r.output.splitlines() if x.strip().startswith(str(src / n)))
+        assert "already lossy-compressed" in line and "kept as it is" in line, line
+    assert "9/7 irreversible wavelet" in r.output
+
+    # asked to recode: each is recoded, and kept only where the result is smaller
+    out2 = tmp_path / "out2"
+    r = CliRunner().invoke(main, ["dicom", "compress", "--recode-lossy", str(src), str(out2)])
+    assert r.exit_code == 0, r.output
+    for n in lossy:
+        o = out2 / n
+        if o.read_bytes() == (src / n).read_bytes():
+            line = next(x for x in r.output.splitlines() if x.strip().startswith(str(src / n)))
+            assert "not smaller" in line or "could not be decoded" in line, line
+        else:
+            ds = pydicom.dcmread(o)
+            assert ds.file_meta.TransferSyntaxUID == MIC_TRANSFER_SYNTAX
+            assert o.stat().st_size < (src / n).stat().st_size
+            assert ds.LossyImageCompression == "01"
+            assert np.array_equal(ds.pixel_array, pydicom.dcmread(src / n).pixel_array)
+    assert "not smaller" in r.output  # the small lossy JPEGs grow when recoded losslessly
+
+
+def test_a_non_dicom_input_fails(tmp_path: Path) -> None:
+    txt = tmp_path / "notes.dcm"
+    txt.write_text("not DICOM at all")
+    r = CliRunner().invoke(main, ["dicom", "compress", str(txt), str(tmp_path / "o.dcm")])
+    assert r.exit_code == 1
+    assert "not a DICOM file" in r.output and "failed 1" in r.output
+    assert "ratio" not in r.output  # nothing was converted
+    assert not (tmp_path / "o.dcm").exists()
+    r = CliRunner().invoke(main, ["dicom", "decompress", str(txt), str(tmp_path / "o.dcm")])
+    assert r.exit_code == 1 and "not a DICOM file" in r.output
+    # a folder without any DICOM file
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(txt, folder / "a.txt")
+    r = CliRunner().invoke(main, ["dicom", "compress", str(folder), str(tmp_path / "o")])
+    assert r.exit_code == 1 and "no DICOM file found" in r.output
+
+
+def test_no_ratio_when_nothing_was_converted(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["dicom", "compress", get_testdata_file("test-SR.dcm"),
+                                  str(tmp_path / "sr.dcm")])
+    assert r.exit_code == 0, r.output
+    assert "converted 0, kept 1" in r.output and "nothing converted" in r.output
+    assert "ratio" not in r.output
+
+
+def test_serve_help_shows_a_runnable_example_and_options_are_checked(tmp_path: Path) -> None:
+    pytest.importorskip("pynetdicom")
+    r = CliRunner().invoke(main, ["dicom", "serve", "--help"])
+    assert r.exit_code == 0
+    for word in ("mic dicom serve store/ --port 11112 --ae-title MIC", "storescu", "findscu",
+                 "getscu", "--move-dest", "--allow-ae", "--tls-cert", "--quality"):
+        assert word in r.output, word
+    r = CliRunner().invoke(main, ["dicom", "serve", str(tmp_path / "s"), "--move-dest", "X"])
+    assert r.exit_code == 2 and "TITLE=HOST:PORT" in r.output
+    r = CliRunner().invoke(main, ["dicom", "stats", str(tmp_path)])
+    assert r.exit_code == 1 and "not a mic DICOM store" in r.output

@@ -2,15 +2,16 @@
 
 Loaded lazily by :mod:`mic.cli` (``mic dicom ...``).  IN may be a file or a
 folder; a folder is walked recursively (hidden entries skipped) and mirrored
-under OUT.  Every file is read with pydicom; non-DICOM files are skipped (not
-written), non-image objects and pixel data mic cannot code are copied unchanged,
-and a file that fails does not stop the batch (:mod:`mic.batch`; ``-j N`` runs N
+under OUT.  Every file is read with pydicom; non-DICOM files in a folder are
+skipped (not written) and listed, a non-DICOM file named as IN fails; non-image
+objects, already lossy-compressed pixel data and pixel data mic cannot code are
+copied unchanged, and a file that fails does not stop the batch (:mod:`mic.batch`; ``-j N`` runs N
 files at a time in worker processes).  Outputs are written atomically and an
 existing output is refused unless ``--force``.
 
 Exit codes: 0 no failure; 1 at least one file failed (the others were still
-processed), or Ctrl-C (what finished is reported, nothing partial is left);
-2 usage error.
+processed), a folder IN held no DICOM file, or Ctrl-C (what finished is reported,
+nothing partial is left); 2 usage error.
 
 >>> from click.testing import CliRunner
 >>> r = CliRunner().invoke(dicom_group, ["compress", "--help"])
@@ -57,6 +58,11 @@ def summarize(summary: Summary) -> str:
     bytes: 1,050 -> 450 (ratio 2.33); converted files only: 1,000 -> 400 (ratio 2.50)
     kept unchanged:
       sr.dcm: no Pixel Data (non-image object)
+    >>> print(summarize(Summary(o[1:])))
+    files: 1 (converted 0, kept 1, skipped 0, failed 0)
+    bytes: 50 -> 50 (nothing converted)
+    kept unchanged:
+      sr.dcm: no Pixel Data (non-image object)
     """
     c = summary.statuses
     bi, bo = summary.totals(CONVERTED, KEPT)
@@ -65,7 +71,8 @@ def summarize(summary: Summary) -> str:
         (f"files: {len(summary.results)} (converted {c[CONVERTED]}, kept {c[KEPT]}, "
          f"skipped {c[SKIPPED]}, failed {c[FAILED]})"),
         (f"bytes: {bi:,} -> {bo:,} (ratio {bi / max(bo, 1):.2f}); converted files only: "
-         f"{ci:,} -> {co:,} (ratio {ci / max(co, 1):.2f})"),
+         f"{ci:,} -> {co:,} (ratio {ci / max(co, 1):.2f})") if c[CONVERTED] else
+        f"bytes: {bi:,} -> {bo:,} (nothing converted)",
     ]
     for status, title in ((KEPT, "kept unchanged"), (SKIPPED, "skipped"), (FAILED, "FAILED")):
         sel = summary.select(status)
@@ -108,6 +115,8 @@ def _run(src: str, dst: str, quiet: bool, desc: str, workers: int,
          action: Callable[..., Result], **options: Any) -> None:
     """``action(s, d, **options)`` for each (input, output) pair, on ``workers`` processes."""
     pairs = _inputs(Path(src), Path(dst))
+    # a file named on its own must be DICOM; in a folder, other files are skipped and listed
+    options["not_dicom_fails"] = Path(src).is_file()
     if not options.get("keep_compressed"):
         hint = "; --keep-compressed copies them as they are" if desc == "compress" else ""
         _check_foreign_codecs(pairs, f"mic dicom {desc}", hint)
@@ -117,6 +126,9 @@ def _run(src: str, dst: str, quiet: bool, desc: str, workers: int,
     if summary.interrupted:
         raise click.Abort
     if summary.failed:
+        sys.exit(1)
+    if summary.results and summary.count(SKIPPED) == len(summary.results):
+        click.echo(f"error: no DICOM file found under {src}", err=True)
         sys.exit(1)
 
 
@@ -137,13 +149,15 @@ def _check_lossy(quality: int) -> None:
 
 @click.group("dicom", context_settings={"help_option_names": ["-h", "--help"]})
 def dicom_group() -> None:
-    """Convert DICOM files to and from the mic transfer syntax.
+    """Convert DICOM files to and from the mic transfer syntax; run a DICOM node.
 
     \b
     After `import mic.dicom`, pydicom reads the results like any other DICOM:
       mic dicom compress study/ study_mic/            # lossless, folder mirrored
       mic dicom compress ct.dcm ct_mic.dcm -q 4       # lossy (DICOM lossy rules)
       mic dicom decompress study_mic/ study_raw/      # back to Explicit VR LE
+      mic dicom serve store/ --port 11112             # a DICOM node (mic dicom serve -h)
+      mic dicom stats store/                          # what the node holds
     """
 
 
@@ -155,12 +169,16 @@ def dicom_group() -> None:
 @click.option("--keep-compressed", is_flag=True,
               help="Copy inputs already in another compressed syntax (JPEG, ...) unchanged "
                    "instead of decoding and recoding them.")
+@click.option("--recode-lossy", is_flag=True,
+              help="Recode inputs already lossy-compressed (JPEG baseline, lossy JPEG 2000, "
+                   "...) too, keeping the result only where it is smaller (by default they "
+                   "are copied unchanged: recoded losslessly they grow).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")
 @click.option("--quiet", is_flag=True, help="No progress bar; summary to stderr.")
-def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool, force: bool,
-                 jobs: int, quiet: bool) -> None:
+def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
+                 recode_lossy: bool, force: bool, jobs: int, quiet: bool) -> None:
     """Compress the pixel data of DICOM file(s) IN to the mic transfer syntax in OUT.
 
     \b
@@ -168,12 +186,15 @@ def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
     the SOP Instance UID and Lossy Image Compression.  Lossy (--quality): Lossy
     Image Compression becomes "01", its Ratio and Method ("MIC_LEARNED") are
     appended, Image Type value 1 becomes DERIVED and a new SOP Instance UID is made.
-    Already-compressed inputs (JPEG, JPEG 2000, RLE, ...) are decoded first when an
-    installed pydicom plugin can; otherwise, like objects without Pixel Data (SR,
-    SEG, RT, presentation states) and pixel data mic cannot code (1/32 bits,
-    YBR_FULL_422), they are copied unchanged and listed.
+    Already-compressed lossless inputs (JPEG-LS, JPEG Lossless, RLE, lossless JPEG
+    2000, ...) are decoded first when an installed pydicom plugin can; otherwise,
+    like objects without Pixel Data (SR, SEG, RT, presentation states) and pixel
+    data mic cannot code (1/32 bits, YBR_FULL_422), they are copied unchanged and
+    listed.  Inputs already lossy-compressed (JPEG baseline, lossy JPEG 2000, ...)
+    are copied unchanged and listed, unless --recode-lossy.
 
-    Exit codes: 0 no failure; 1 some file failed; 2 usage error.
+    Exit codes: 0 no failure; 1 some file failed, IN is a file that is not DICOM, or
+    a folder IN holds no DICOM file; 2 usage error.
     """
     from . import register
 
@@ -181,7 +202,7 @@ def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
     if quality is not None:
         _check_lossy(quality)
     _run(src, dst, quiet, "compress", jobs, compress_file, quality=quality, overwrite=force,
-         keep_compressed=keep_compressed)
+         keep_compressed=keep_compressed, recode_lossy=recode_lossy)
 
 
 @dicom_group.command("decompress")
@@ -205,3 +226,123 @@ def decompress_cmd(src: str, dst: str, force: bool, jobs: int, quiet: bool) -> N
 
     register()
     _run(src, dst, quiet, "decompress", jobs, decompress_file, overwrite=force)
+
+
+SERVE_EXAMPLE = """\b
+Example (a node on port 11112; the DCMTK tools send, query and retrieve):
+  mic dicom serve store/ --port 11112 --ae-title MIC \\
+      --move-dest VIEWER=127.0.0.1:11113 &
+  echoscu -aec MIC 127.0.0.1 11112
+  storescu -aec MIC +sd +r 127.0.0.1 11112 study/
+  findscu -S -aec MIC -k QueryRetrieveLevel=STUDY -k StudyInstanceUID \\
+      -k PatientID 127.0.0.1 11112
+  getscu -S -aec MIC -od back/ -k QueryRetrieveLevel=STUDY \\
+      -k StudyInstanceUID=1.2.3 127.0.0.1 11112
+  mic dicom stats store/"""
+
+
+@dicom_group.command("serve", epilog=SERVE_EXAMPLE)
+@click.argument("store", metavar="STORE_DIR", type=click.Path(file_okay=False))
+@click.option("--port", type=click.IntRange(0, 65535), default=11112, show_default=True,
+              help="TCP port to listen on (0: any free port, printed when listening).")
+@click.option("--ae-title", default="MIC", show_default=True, help="This node's AE title.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--allow-ae", "allow_ae", multiple=True, metavar="TITLE",
+              help="Accept associations only from these calling AE titles (repeatable).")
+@click.option("--move-dest", "move_dest", multiple=True, metavar="TITLE=HOST:PORT",
+              help="A C-MOVE destination (repeatable).")
+@click.option("-q", "--quality", type=int, default=None,
+              help="Store lossily at this quality (DICOM lossy rules: new SOP Instance UID, "
+                   "Lossy Image Compression 01); default lossless.")
+@click.option("--recode-lossy", is_flag=True,
+              help="Recode instances that arrive already lossy-compressed (JPEG baseline, "
+                   "lossy JPEG 2000, ...) too; by default they are kept as sent.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
+              help="PEM certificate: accept only TLS connections.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
+              help="PEM private key of --tls-cert.")
+@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False),
+              help="PEM CA bundle: require client certificates signed by it.")
+@click.option("--max-associations", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--log-file", type=click.Path(dir_okay=False),
+              help="Also append the log lines to this file.")
+def serve_cmd(store: str, port: int, ae_title: str, host: str, allow_ae: tuple[str, ...],
+              move_dest: tuple[str, ...], quality: int | None, recode_lossy: bool,
+              tls_cert: str | None, tls_key: str | None, tls_ca: str | None,
+              max_associations: int, log_file: str | None) -> None:
+    """Run a DICOM node that stores what it receives in STORE_DIR, compressed with mic.
+
+    \b
+    Services: C-ECHO; C-STORE of every storage SOP class (standard transfer
+    syntaxes and mic's); C-FIND at patient, study, series and image level, C-GET
+    and C-MOVE (patient and study root).  Instances are stored compressed with mic
+    (lossless by default), except those that arrive already lossy-compressed,
+    objects without pixel data and pixel data mic cannot code, which are kept as
+    sent.  A store is acknowledged once its file and index row are on disk.
+    Retrieval sends each instance in a syntax the peer accepted: mic to mic-aware
+    peers, else JPEG-LS or JPEG 2000 lossless (when imagecodecs is installed), else
+    Explicit VR Little Endian; the pixels are the stored pixels.  One log line per
+    association and per instance on stderr.  Stops on SIGTERM or Ctrl-C.
+    """
+    import logging
+
+    require("mic dicom serve", "dicom", ["pynetdicom"])
+    if bool(tls_cert) != bool(tls_key):
+        raise click.BadParameter("--tls-cert and --tls-key go together", param_hint="--tls-key")
+    if tls_ca and not tls_cert:
+        raise click.BadParameter("--tls-ca needs --tls-cert and --tls-key",
+                                 param_hint="--tls-ca")
+    if not 0 < len(ae_title.strip()) <= 16:
+        raise click.BadParameter("an AE title has 1 to 16 characters", param_hint="--ae-title")
+    from . import register
+    from .node import NodeConfig, parse_move_dest, serve
+
+    try:
+        dests = parse_move_dest(move_dest)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--move-dest") from None
+    register()
+    if quality is not None:
+        _check_lossy(quality)
+    log = logging.getLogger("mic.dicom.node")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file))
+    for h in handlers:
+        h.setFormatter(fmt)
+        log.addHandler(h)
+    Path(store).mkdir(parents=True, exist_ok=True)
+    serve(NodeConfig(Path(store), ae_title.strip(), host, port, tuple(allow_ae), dests,
+                     quality, recode_lossy, tls_cert, tls_key, tls_ca, max_associations))
+
+
+@dicom_group.command("stats")
+@click.argument("store", metavar="STORE_DIR", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def stats_cmd(store: str, as_json: bool) -> None:
+    """Summarise a `mic dicom serve` store: patients, studies, series, instances, bytes
+    received and stored, ratio, stored transfer syntaxes."""
+    import json
+
+    from pydicom.uid import UID
+
+    from . import MIC_TRANSFER_SYNTAX
+    from .store import INDEX, Store
+
+    if not (Path(store) / INDEX).exists():
+        raise click.ClickException(f"{store} is not a mic DICOM store (no {INDEX})")
+    s = Store(store).stats()
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    ratio = f"ratio {s['ratio']:.2f}" if s["ratio"] else "no instances"
+    click.echo(f"patients {s['patients']}, studies {s['studies']}, series {s['series']}, "
+               f"instances {s['instances']}")
+    click.echo(f"bytes received {s['bytes_received']:,}, stored {s['bytes_stored']:,} ({ratio})")
+    for ts, n in s["syntaxes"].items():
+        name = "mic" if ts == MIC_TRANSFER_SYNTAX else UID(ts).name
+        click.echo(f"  {n} instance(s) stored as {name}")

@@ -8,10 +8,13 @@ runs), of status:
 * ``kept`` -- written unchanged, byte for byte, with the reason (``error``): no Pixel Data
   (SR, SEG without pixels, RT Plan/Struct, presentation states, KOS, ...),
   pixel data mic cannot code (e.g. 32 or 1 bits allocated, YBR_FULL_422, float),
-  already in the target syntax, or compressed in a syntax no installed pydicom
-  plugin can decode;
-* ``skipped`` -- not a DICOM file (nothing written);
-* ``failed`` -- reading, coding or writing raised; nothing written for it.
+  already in the target syntax, compressed in a syntax no installed pydicom
+  plugin can decode, or already lossy-compressed (:func:`lossy_source`: recoding a
+  JPEG baseline or lossy JPEG 2000 losslessly makes it larger; ``recode_lossy=True``
+  recodes it and keeps the result only when it is smaller);
+* ``skipped`` -- not a DICOM file found in a folder (nothing written);
+* ``failed`` -- reading, coding or writing raised, or a file named on its own is not
+  DICOM; nothing written for it.
 
 Writes are atomic (:func:`mic.io.atomic_output`): an output either appears
 complete or not at all.
@@ -48,6 +51,7 @@ __all__ = [
     "compare_datasets",
     "compress_file",
     "decompress_file",
+    "lossy_source",
 ]
 
 #: A converted file's status (its pixel data recoded) and a kept one's (copied unchanged)
@@ -58,6 +62,72 @@ CHANGED_BY_COMPRESSION = frozenset({"PixelData", "ExtendedOffsetTable",
 #: ... and those that a lossy conversion changes as the standard requires.
 CHANGED_BY_LOSSY = frozenset({"LossyImageCompression", "LossyImageCompressionRatio",
                               "LossyImageCompressionMethod", "ImageType", "SOPInstanceUID"})
+
+
+#: Transfer syntaxes whose pixel data may be lossless or lossy (the dataset's Lossy Image
+#: Compression, else the codestream, says which): JPEG 2000 and HTJ2K.
+MAYBE_LOSSY_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.93",
+                                  "1.2.840.10008.1.2.4.203"})
+#: Video transfer syntaxes (MPEG-2, MPEG-4 AVC, HEVC): always lossy.
+VIDEO_SYNTAXES = frozenset(f"1.2.840.10008.1.2.4.{n}" for n in range(100, 109))
+NOT_DICOM = "not a DICOM file (pydicom found no DICOM preamble or file meta)"
+
+
+def _j2k_irreversible(frame: bytes) -> bool | None:
+    """True if a JPEG 2000 codestream's COD segment names the 9/7 irreversible wavelet,
+    False for the 5/3 reversible one, None if no COD segment is found in its first bytes.
+
+    >>> cod = bytes.fromhex("ff4fff52000c000000010005040400")  # SOC, COD up to its style
+    >>> [_j2k_irreversible(cod + bytes([t])) for t in (0, 1)], _j2k_irreversible(b"")
+    ([True, False], None)
+    """
+    i = frame.find(b"\xff\x52", 0, 4096)
+    if i < 0 or len(frame) < i + 14:
+        return None
+    return frame[i + 13] == 0
+
+
+def lossy_source(ds: Any, tsyntax: Any) -> str:
+    """Why ``ds`` (in ``tsyntax``) holds pixel data that was already lossy-compressed, or ''.
+
+    Lossy: the always-lossy syntaxes (JPEG baseline/extended, JPEG-LS near-lossless, video),
+    mic's own lossy streams and JPEG 2000 / HTJ2K flagged lossy by (0028,2110) Lossy Image
+    Compression "01"; a JPEG 2000 without that attribute is lossy when its codestream uses the
+    9/7 irreversible wavelet.  Native (uncompressed) pixel data is never "lossy-compressed"
+    here: recoding it losslessly can only help, whatever its history.
+
+    >>> from pydicom import dcmread
+    >>> from pydicom.data import get_testdata_file
+    >>> ds = dcmread(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
+    >>> lossy_source(ds, ds.file_meta.TransferSyntaxUID)
+    'already lossy-compressed (JPEG Baseline (Process 1))'
+    >>> ds = dcmread(get_testdata_file("CT_small.dcm"))
+    >>> lossy_source(ds, ds.file_meta.TransferSyntaxUID)
+    ''
+    """
+    from . import LOSSY_SOURCE_SYNTAXES, MIC_TRANSFER_SYNTAX
+
+    if not tsyntax or not tsyntax.is_compressed:
+        return ""
+    name = f"already lossy-compressed ({tsyntax.name})"
+    flag = str(ds.get("LossyImageCompression", "") or "").strip()
+    if str(tsyntax) in LOSSY_SOURCE_SYNTAXES or str(tsyntax) in VIDEO_SYNTAXES:
+        return name
+    if tsyntax == MIC_TRANSFER_SYNTAX or str(tsyntax) in MAYBE_LOSSY_SYNTAXES:
+        if flag == "01":
+            return name
+        if flag == "00" or tsyntax == MIC_TRANSFER_SYNTAX:
+            return ""
+        try:
+            from pydicom.encaps import generate_frames
+
+            nframes = int(ds.get("NumberOfFrames", 1) or 1)
+            first = next(generate_frames(ds.PixelData, number_of_frames=nframes))
+        except Exception:  # noqa: BLE001 - unreadable encapsulation: decoding will say so
+            return ""
+        if _j2k_irreversible(first):
+            return f"{name[:-1]}, 9/7 irreversible wavelet)"
+    return ""
 
 
 def _read(path: str) -> Any:
@@ -117,14 +187,17 @@ def _try_decode_foreign(ds: Any, tsyntax: Any) -> str:
 
 
 def _convert(src: str, dst: str, overwrite: bool,
-             work: Callable[[Any, Any], str | None]) -> Result:
-    """Shared driver: read, classify, run ``work(ds, tsyntax)`` (returns a keep-reason or None)."""
+             work: Callable[[Any, Any], str | None], not_dicom_fails: bool = False) -> Result:
+    """Shared driver: read, classify, run ``work(ds, tsyntax)`` (returns a keep-reason or None).
+    A non-DICOM ``src`` is skipped, or failed with ``not_dicom_fails``."""
     size = os.path.getsize(src)
     out = Result(str(src), str(dst), FAILED, bytes_in=size)
     try:
         ds = _read(src)
         if ds is None:
-            out.status, out.error, out.output = SKIPPED, "not a DICOM file", None
+            out.error, out.output = NOT_DICOM, None
+            if not not_dicom_fails:
+                out.status = SKIPPED
             return out
         tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
         keep: str | None
@@ -150,14 +223,18 @@ def _convert(src: str, dst: str, overwrite: bool,
 
 def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                   quality: int | None = None, overwrite: bool = False,
-                  keep_compressed: bool = False) -> Result:
+                  keep_compressed: bool = False, recode_lossy: bool = False,
+                  not_dicom_fails: bool = False) -> Result:
     """Compress one DICOM file's pixel data to the mic transfer syntax (see module doc).
 
     Lossless (``quality=None``) keeps every data element except Pixel Data and
     the offset tables; lossy applies the DICOM lossy rules.  Compressed inputs
     are decoded first when pydicom can (else kept unchanged, with the reason);
-    with ``keep_compressed=True`` they are always kept unchanged (a lossy JPEG
-    recoded losslessly usually grows).
+    with ``keep_compressed=True`` they are always kept unchanged.  Inputs already
+    lossy-compressed (:func:`lossy_source`) are kept unchanged unless
+    ``recode_lossy=True``, which recodes them and keeps the result only when it is
+    smaller than the input file.  A non-DICOM ``src`` is ``skipped``, or ``failed``
+    with ``not_dicom_fails=True`` (a file named on its own).
     """
     from . import MIC_TRANSFER_SYNTAX, compress
     from ._plugin import check_pixel_module
@@ -167,6 +244,9 @@ def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
             return "already in the mic transfer syntax"
         if keep_compressed and tsyntax.is_compressed:
             return f"already compressed ({tsyntax.name}; --keep-compressed)"
+        lossy = lossy_source(ds, tsyntax)
+        if lossy and not recode_lossy:
+            return f"{lossy}: kept as it is (--recode-lossy recodes it when that is smaller)"
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             return "float pixel data is not coded by mic"
         try:
@@ -187,13 +267,29 @@ def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
             if why:
                 return why
         compress(ds, quality)
+        if lossy:
+            size_in, size_out = os.path.getsize(src), _encoded_size(ds)
+            if size_out >= size_in:
+                return (f"{lossy}: recoded it would be {size_out:,} bytes, not smaller than "
+                        f"{size_in:,}; kept as it is")
         return None
 
-    return _convert(str(src), str(dst), overwrite, work)
+    return _convert(str(src), str(dst), overwrite, work, not_dicom_fails)
+
+
+def _encoded_size(ds: Any) -> int:
+    """Bytes of ``ds`` written as a DICOM file."""
+    import io
+
+    import pydicom
+
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.tell()
 
 
 def decompress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
-                    overwrite: bool = False) -> Result:
+                    overwrite: bool = False, not_dicom_fails: bool = False) -> Result:
     """Write one DICOM file with its pixel data in Explicit VR Little Endian.
 
     mic-compressed files are decoded by :func:`mic.dicom.decompress` (SOP
@@ -210,7 +306,7 @@ def decompress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
             return None
         return _can_decode(tsyntax) or _try_decode_foreign(ds, tsyntax) or None
 
-    return _convert(str(src), str(dst), overwrite, work)
+    return _convert(str(src), str(dst), overwrite, work, not_dicom_fails)
 
 
 def compare_datasets(a: Any, b: Any, ignore: frozenset[str] | set[str] = frozenset(),

@@ -26,20 +26,16 @@ only when a file of that kind is read or written, so ``import mic`` stays fast.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import functools
 import io
 import os
 import struct
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Union
+from typing import IO, Any, Union
 
 import numpy as np
 
+from .atomic import atomic_output, atomic_write_bytes, discard_partial  # noqa: F401 (re-exported)
 from .errors import MicError, MicInputError, MicUnsupportedError
 
 __all__ = [
@@ -417,128 +413,9 @@ def _read_npy(data: bytes) -> tuple[np.ndarray, ImageMeta]:
 
 
 def _read_dicom(data: bytes) -> tuple[np.ndarray, ImageMeta]:
-    import logging
-    import warnings
+    from .dicom.read import read_dicom  # DICOM is read only through mic.dicom
 
-    # pydicom warns (and logs) about every odd element; keep them as notes instead of noise.
-    log = logging.getLogger("pydicom")
-    level = log.level
-    log.setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            arr, meta = _read_dicom_quiet(data)
-    finally:
-        log.setLevel(level)
-    for w in caught[:5]:
-        meta.notes.append(f"pydicom: {w.message}")
-    return arr, meta
-
-
-def _read_dicom_quiet(data: bytes) -> tuple[np.ndarray, ImageMeta]:
-    import pydicom
-
-    if b"2.25." in data[:4096]:
-        # A private (UUID) transfer syntax, maybe mic's own: importing mic.dicom registers it.
-        try:
-            import mic.dicom  # noqa: F401
-        except ImportError:
-            pass
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=True)
-    except Exception as exc:  # noqa: BLE001
-        raise MicInputError(f"not a readable DICOM file: {exc}") from None
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        raise NoPixelDataError("DICOM file has no pixel data (DICOMDIR, report, ...)")
-    if "PixelData" not in ds:
-        raise MicUnsupportedError("DICOM float pixel data are not supported (integers only)")
-    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    pi = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).strip().upper()
-    meta = ImageMeta("dicom")
-    try:
-        # Stored values: no Modality/VOI LUT; YBR data converted to RGB by pydicom.
-        arr = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 - missing codec, corrupt fragment, ...
-        from .dicom.syntaxes import SYNTAXES
-
-        name = getattr(ts, "name", None) or str(ts)
-        syntax = SYNTAXES.get(str(ts))
-        missing_codec = "plugin" in str(exc) or "missing" in str(exc)
-        if syntax is None or not missing_codec:
-            cls = MicUnsupportedError if missing_codec else MicInputError
-            raise cls(f"cannot decode the DICOM pixel data (transfer syntax {name}): "
-                      f"{str(exc).splitlines()[0]}") from None
-        arr = _dicom_frames_imagecodecs(ds, syntax.codec, name)
-        meta.notes.append(f"{name} pixel data decoded with imagecodecs ({syntax.codec})")
-    arr = np.ascontiguousarray(arr)
-    if arr.dtype.byteorder not in ("=", "|"):
-        arr = arr.astype(arr.dtype.newbyteorder("="))
-    spp = int(getattr(ds, "SamplesPerPixel", 1) or 1)
-    if pi in ("MONOCHROME1", "MONOCHROME2"):
-        meta.photometric = pi
-    elif spp == 3 or pi.startswith("YBR") or pi == "RGB":
-        meta.photometric = "RGB"
-        if pi != "RGB":
-            meta.notes.append(f"{pi} converted to RGB by pydicom")
-    else:
-        meta.photometric = "MONOCHROME2"
-        meta.notes.append(f"photometric {pi} stored as MONOCHROME2 indices")
-    bs = getattr(ds, "BitsStored", None)
-    meta.bits_stored = int(bs) if bs is not None else None
-    meta.extra = {
-        "transfer_syntax": str(ts) if ts is not None else None,
-        "modality": str(getattr(ds, "Modality", "")) or None,
-        "photometric_interpretation": pi,
-        "number_of_frames": int(getattr(ds, "NumberOfFrames", 1) or 1),
-        "pixel_representation": int(getattr(ds, "PixelRepresentation", 0) or 0),
-    }
-    if arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8)
-    return arr, meta
-
-
-def _dicom_frames_imagecodecs(ds: Any, kind: str, ts_name: str) -> np.ndarray:
-    """Decode encapsulated DICOM frames with imagecodecs; return pydicom-style stored values."""
-    try:
-        import imagecodecs
-        from pydicom.encaps import generate_frames
-    except ImportError:
-        raise MicUnsupportedError(
-            f"cannot decode {ts_name} pixel data: install pylibjpeg (pydicom plugins) or "
-            "imagecodecs"
-        ) from None
-    decoder = getattr(imagecodecs, f"{kind}_decode", None)
-    if decoder is None:  # pragma: no cover - imagecodecs built without this codec
-        raise MicUnsupportedError(f"this imagecodecs build has no {kind} decoder ({ts_name})")
-    nframes = int(ds.get("NumberOfFrames", 1) or 1)
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    alloc, stored = int(ds.BitsAllocated), int(ds.get("BitsStored", ds.BitsAllocated))
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    if alloc not in (8, 16) or not 1 <= stored <= alloc:
-        raise MicUnsupportedError(f"{ts_name}: bits allocated {alloc} / stored {stored}")
-    want = (rows, cols) if spp == 1 else (rows, cols, spp)
-    frames = []
-    try:
-        for frag in generate_frames(ds.PixelData, number_of_frames=nframes):
-            f = np.asarray(decoder(frag))
-            if f.ndim == 3 and f.shape[-1] == 1:
-                f = f[..., 0]
-            if f.shape != want:
-                raise MicInputError(f"a {ts_name} frame decoded to {f.shape}, expected {want}")
-            frames.append(f.astype(np.int64))
-    except MicError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - corrupt fragment
-        raise MicInputError(f"cannot decode {ts_name} frame: {exc}") from None
-    if len(frames) != nframes:
-        raise MicInputError(f"{ts_name}: {len(frames)} frames found, {nframes} expected")
-    arr = np.stack(frames) if nframes > 1 else frames[0]
-    arr &= (1 << stored) - 1
-    if signed:
-        sign = 1 << (stored - 1)
-        arr = (arr ^ sign) - sign
-    return arr.astype(f"{'i' if signed else 'u'}{alloc // 8}")
+    return read_dicom(data)
 
 
 def _read_mic(data: bytes) -> tuple[np.ndarray, ImageMeta]:
@@ -681,128 +558,6 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray, *, format: str 
     data = image_to_bytes(array, fmt, photometric=photometric, **encode_options)
     atomic_write_bytes(path, data, overwrite=overwrite)
     return len(data)
-
-
-# ----------------------------------------------------------------------------- atomic writes
-@functools.lru_cache(maxsize=1)
-def _umask() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
-
-
-_PART = ".part"  # atomic_output's temporary files are .NAME.<random>.part beside NAME
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[BinaryIO]:
-    """Context manager yielding a binary file that becomes ``path`` only if the block succeeds.
-
-    The data go to a hidden temporary file in the same folder (``.NAME.*.part``),
-    which is flushed, fsynced and then renamed over ``path`` with ``os.replace``
-    (atomic on POSIX and Windows).  If the block raises -- including
-    ``KeyboardInterrupt`` -- the temporary file is removed and ``path`` is left as
-    it was.  With ``overwrite=False`` an existing ``path`` raises
-    :class:`FileExistsError` (checked before writing and again, race-free where
-    the filesystem supports hard links, when publishing).
-
-    >>> import os, tempfile
-    >>> p = os.path.join(tempfile.mkdtemp(), "out.bin")
-    >>> with atomic_output(p) as f:
-    ...     _ = f.write(b"complete")
-    >>> open(p, "rb").read()
-    b'complete'
-    >>> try:
-    ...     with atomic_output(p) as f:
-    ...         _ = f.write(b"partial")
-    ...         raise RuntimeError("failed half-way")
-    ... except RuntimeError:
-    ...     pass
-    >>> open(p, "rb").read(), sorted(os.listdir(os.path.dirname(p)))
-    (b'complete', ['out.bin'])
-    """
-    p = Path(path)
-    if not overwrite and os.path.lexists(p):
-        raise FileExistsError(errno.EEXIST, "output exists (use --force to overwrite)", str(p))
-    folder = p.parent if str(p.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=_PART, dir=folder)
-    except FileNotFoundError:
-        raise FileNotFoundError(errno.ENOENT, "output folder does not exist", str(folder)) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f  # type: ignore[misc]
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        if overwrite:
-            os.replace(tmp, p)
-        else:
-            try:
-                os.link(tmp, p)  # fails if p appeared meanwhile
-            except FileExistsError:
-                raise FileExistsError(
-                    errno.EEXIST, "output exists (use --force to overwrite)", str(p)
-                ) from None
-            except OSError:  # no hard links here: best effort
-                if os.path.lexists(p):
-                    raise FileExistsError(
-                        errno.EEXIST, "output exists (use --force to overwrite)", str(p)
-                    ) from None
-                os.replace(tmp, p)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def discard_partial(path: str | os.PathLike[str]) -> int:
-    """Remove the temporary files :func:`atomic_output` left for ``path`` (a writer killed
-    before its clean-up could run), and for ``path`` plus a suffix; return how many.
-    ``path`` itself is never touched.
-
-    >>> import os, tempfile
-    >>> d = tempfile.mkdtemp()
-    >>> for name in (".a.mic.x1y2.part", "a.mic"):
-    ...     open(os.path.join(d, name), "wb").close()
-    >>> discard_partial(os.path.join(d, "a.mic")), sorted(os.listdir(d))
-    (1, ['a.mic'])
-    """
-    p = Path(path)
-    folder = p.parent if str(p.parent) else Path(".")
-    prefix = f".{p.name}."
-    n = 0
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for entry in os.scandir(folder):
-            if entry.name.startswith(prefix) and entry.name.endswith(_PART) and \
-                    len(entry.name) > len(prefix) + len(_PART):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    n += 1
-    return n
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview, *,
-                       overwrite: bool = True) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`).
-
-    >>> import os, tempfile
-    >>> p = os.path.join(tempfile.mkdtemp(), "a.mic")
-    >>> atomic_write_bytes(p, b"abc")
-    >>> try:
-    ...     atomic_write_bytes(p, b"xyz", overwrite=False)
-    ... except FileExistsError:
-    ...     print("refused:", open(p, "rb").read())
-    refused: b'abc'
-    """
-    with atomic_output(path, overwrite=overwrite) as f:
-        f.write(data)
 
 
 # ----------------------------------------------------------------------------- demo data

@@ -383,7 +383,7 @@ def test_atomic_output_failure_in_fsync_cleans_up(tmp_path: Path,
 def test_atomic_output_respects_umask(tmp_path: Path) -> None:
     old = os.umask(0o027)
     try:
-        import mic.io as mio
+        import mic.atomic as mio
 
         mio._umask.cache_clear()
         atomic_write_bytes(tmp_path / "perm.bin", b"x")

@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..entropy.tables import SCALE_MAX, SCALE_MIN
-from .layers import FactorizedDensity, round_ste
+from .layers import FactorizedDensity, conv, deconv, round_ste
 
 #: quality index -> lambda of ``lambda * 255^2 * MSE + bpp`` (x in [0, 1]); log-spaced,
 #: about 0.1 to 1.5 bpp on 8-bit-range images
@@ -88,17 +88,6 @@ SIZES: dict[str, dict[str, int]] = {
 
 
 # ----------------------------------------------------------------------------- layers
-def conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
-    """'same' convolution, downsampling by ``stride`` (padding k // 2, as intnet expects)."""
-    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
-
-
-def deconv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
-    """Transposed convolution upsampling by ``stride`` (inverse shapes of :func:`conv`)."""
-    return nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=k // 2,
-                              output_padding=stride - 1)
-
-
 class GDN(nn.Module):
     """Generalised divisive normalisation (Balle et al. 2016), or its inverse:
     ``y_c = x_c / sqrt(beta_c + sum_j gamma_cj x_j^2)`` (inverse: ``*`` instead of ``/``).

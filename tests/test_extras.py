@@ -31,6 +31,9 @@ def test_extras_match_pyproject() -> None:
         "optional-dependencies"]
     for extra, modules in EXTRAS.items():
         names = {r.split(">")[0].split("=")[0].split("<")[0].strip() for r in extras[extra]}
+        # "dask[distributed]" brings the modules dask and distributed
+        names |= {part.strip() for n in names if "[" in n
+                  for part in [n.split("[")[0], *n.split("[")[1].rstrip("]").split(",")]}
         assert set(modules) <= names, extra
     assert install_command("torch", "train") == "pip install torch==2.13.0"  # as the README
 

@@ -14,9 +14,8 @@ on local processes or a Dask cluster.
   :class:`DaskExecutor` submits them to a Dask cluster (:func:`dask_executor`: a scheduler
   address, or ``local[:N]`` for a LocalCluster started here).  When the iteration is
   interrupted (Ctrl-C), the local executor stops at once (jobs not started are cancelled,
-  running ones stopped, their partial outputs removed); the Dask executor cancels what has
-  not started and hands over what the workers are running as it finishes (a second Ctrl-C
-  leaves those).
+  running ones stopped, their partial outputs removed); the Dask executor submits nothing
+  more and hands over the few jobs in flight as they finish (a second Ctrl-C leaves them).
 * :func:`run` drives an executor with a progress bar, prints each failure as it comes,
   keeps a manifest (:mod:`mic.manifest`: one row per input; a rerun with the same manifest
   skips the inputs done before whose output still verifies, and retries the rest) and
@@ -309,6 +308,12 @@ class LocalExecutor:
             raise
         pool.shutdown(wait=True)
 
+    def sweep(self, jobs: Sequence[Job]) -> None:
+        """Remove what writers of ``jobs`` killed without a chance to clean up (SIGKILL, a
+        lost machine) left: one listing per output folder."""
+        for folder, names in _partials_by_folder(jobs).items():
+            _sweep_partials(folder, names)
+
 
 def _stop_processes(procs: Iterable[Any], grace: float = STOP_GRACE_S) -> None:
     """SIGTERM every process, wait up to ``grace`` seconds in all, then SIGKILL the rest."""
@@ -338,11 +343,27 @@ def _dask_task(job: Job) -> Result:  # pragma: no cover - runs on Dask workers
     return execute(job)
 
 
-def _sweep_partials(folder: str, names: list[str]) -> int:  # pragma: no cover - Dask workers
+def _sweep_partials(folder: str, names: list[str]) -> int:
     """Remove the temporary files of killed writers of ``names`` in ``folder``."""
-    from .storage import discard_partial, join
+    from .storage import discard_partials
 
-    return sum(discard_partial(join(folder, n)) for n in names)
+    try:
+        return discard_partials(folder, names)
+    except (OSError, ImportError):
+        return 0
+
+
+def _partials_by_folder(jobs: Iterable[Job]) -> dict[str, list[str]]:
+    """The output folders of ``jobs`` and, for each, the names its jobs write."""
+    from .storage import parent
+
+    by_folder: dict[str, list[str]] = {}
+    for job in jobs:
+        if job.output is not None:
+            name = job.output.rstrip("/").replace("\\", "/").rpartition("/")[2]
+            by_folder.setdefault(parent(job.output), []).extend(
+                [name] + [name + s for s in job.suffixes])
+    return by_folder
 
 
 def _ignore_sigint() -> None:  # pragma: no cover - runs on Dask workers
@@ -372,21 +393,17 @@ class DaskExecutor:
     """Jobs as tasks on a Dask cluster, through ``client`` (a ``distributed.Client``).
 
     Jobs are submitted as the cluster takes them (at most ``window`` in flight, default
-    four per worker thread, at least 32), so a million jobs never sit in the scheduler at
-    once; a job is a few hundred bytes of names and options, and its result a few hundred
+    two per worker thread), so a million jobs never sit in the scheduler at once; a job is a few hundred bytes of names and options, and its result a few hundred
     bytes of numbers: no image data passes through the scheduler or this process.  A task
-    whose worker dies is run again by Dask on another worker (``since`` makes that safe).
-    ``local=True`` (a LocalCluster started in this process, on this machine): after a
-    second Ctrl-C the partial outputs of the stopped tasks are removed from here."""
+    whose worker dies is run again by Dask on another worker (``since`` makes that safe),
+    and a run that lost a worker sweeps the temporary files its killed writers left."""
 
     #: Dask may run a task more than once (its worker died): run() sets Job.since
     runs_jobs_again = True
 
-    def __init__(self, client: Any, *, window: int | None = None, local: bool = False,
-                 echo: bool = True) -> None:
+    def __init__(self, client: Any, *, window: int | None = None, echo: bool = True) -> None:
         self.client = client
         self.window = window
-        self.local = local
         self.echo = echo
         self.abandoned: list[int] = []
         self.workers_lost = 0
@@ -410,7 +427,7 @@ class DaskExecutor:
         client = self.client
         self.abandoned = []
         token = uuid.uuid4().hex[:10]
-        window = self.window or max(32, 4 * self._threads())
+        window = self.window or max(4, 2 * self._threads())
         futures: dict[str, Any] = {}  # key -> future, in flight
         index: dict[str, int] = {}
         workers_before = set(client.scheduler_info().get("workers", {}))
@@ -434,37 +451,30 @@ class DaskExecutor:
                 fut.release()
                 yield i, self._result(jobs[i], res)
         except KeyboardInterrupt:
+            ac.clear()  # it would gather what is cancelled next
             yield from self._drain(jobs, futures, index)
             raise
         except GeneratorExit:
+            ac.clear()
             self._leave(jobs, futures, index)
             raise
         lost = workers_before - set(client.scheduler_info().get("workers", {}))
         self.workers_lost = len(lost)
         if lost:  # killed writers may have left temporary files: sweep them
-            self._sweep(jobs)
+            self.sweep(jobs)
 
     def _drain(self, jobs: Sequence[Job], futures: dict[str, Any],
                index: dict[str, int]) -> Iterator[tuple[int, Result]]:
-        """First Ctrl-C: cancel what waits, hand over what runs as it finishes."""
+        """First Ctrl-C: submit nothing more and hand over what is in flight as it finishes
+        (at most ``window`` jobs, about two per worker thread).  Nothing is cancelled: a
+        task cancelled once it has started still runs to its end on its worker, and its
+        output would exist without its row."""
         from distributed import as_completed
 
-        client = self.client
-        try:
-            running = {k for keys in client.processing().values() for k in keys} & set(futures)
-        except Exception:  # noqa: BLE001 - the scheduler is gone: nothing to wait for
-            running = set()
-        waiting = [f for k, f in futures.items() if k not in running]
-        with contextlib.suppress(Exception):
-            client.cancel(waiting)
-        for k in list(futures):
-            if k not in running:
-                futures.pop(k)
-                index.pop(k)
         if not futures:
             return
         if self.echo:
-            print(f"stopping: waiting for the {len(futures)} running job(s) to finish "
+            print(f"stopping: waiting for the {len(futures)} job(s) in flight to finish "
                   "(Ctrl-C again to leave them)", file=sys.stderr, flush=True)
         try:
             for fut, res in as_completed(list(futures.values()), with_results=True,
@@ -484,17 +494,12 @@ class DaskExecutor:
             self.client.cancel(list(futures.values()))
         self.abandoned = sorted(index.values())
 
-    def _sweep(self, jobs: Sequence[Job]) -> None:
-        from .storage import parent
-
-        by_folder: dict[str, list[str]] = {}
-        for job in jobs:
-            if job.output is not None:
-                name = job.output.rstrip("/").replace("\\", "/").rpartition("/")[2]
-                by_folder.setdefault(parent(job.output), []).append(name)
+    def sweep(self, jobs: Sequence[Job]) -> None:
+        """Remove what writers of ``jobs`` killed without a chance to clean up left, on the
+        workers (which see the outputs): one task per output folder."""
         with contextlib.suppress(Exception):
             futs = [self.client.submit(_sweep_partials, f, names, pure=False)
-                    for f, names in by_folder.items()]
+                    for f, names in _partials_by_folder(jobs).items()]
             self.client.gather(futs)
 
 
@@ -558,7 +563,7 @@ def dask_executor(address: str, *, workers: int | None = None, quiet: bool = Fal
             where = f"a LocalCluster of {n} worker processes" if kind == "local" else address
             print(f"dask: {where} ({nw} workers)" + (f"; dashboard: {link}" if link else ""),
                   file=sys.stderr, flush=True)
-        yield DaskExecutor(client, local=kind == "local", echo=echo)
+        yield DaskExecutor(client, echo=echo)
     finally:
         with contextlib.suppress(Exception):
             client.close()
@@ -640,6 +645,7 @@ class Summary:
     interrupted: bool = False
     seconds: float = 0.0
     manifest: str | None = None
+    left_running: int = 0
 
     def select(self, *statuses: str) -> list[Result]:
         return [r for r in self.results if r.status in statuses]
@@ -667,6 +673,12 @@ class Summary:
     def interruption(self) -> str:
         """The line printed after Ctrl-C: what finished and what did not."""
         n = len(self.results) + len(self.unfinished)
+        if self.left_running:  # Dask, second Ctrl-C
+            return (f"interrupted: {len(self.results)} of {n} files finished "
+                    f"({self.failed} of them failed); "
+                    f"{len(self.unfinished) - self.left_running} cancelled, "
+                    f"{self.left_running} left running on their Dask workers (a rerun with "
+                    "the manifest redoes them)")
         return (f"interrupted: {len(self.results)} of {n} files finished "
                 f"({self.failed} of them failed); {len(self.unfinished)} cancelled or stopped, "
                 "no partial outputs left")
@@ -817,16 +829,21 @@ def run(jobs: Sequence[Job], executor: Executor | None = None, *, desc: str = ""
                 close = getattr(it, "close", None)
                 if close is not None:
                     close()
+        sweep = getattr(executor, "sweep", None)
+        if book is not None and not interrupted and sweep is not None:
+            # an earlier run killed without a chance to clean up (SIGKILL, a lost machine)
+            # may have left temporary files beside the outputs
+            sweep(work)
     finally:
+        abandoned = set(getattr(executor, "abandoned", ()) or ()) - set(done)
         if book is not None:
-            abandoned = set(getattr(executor, "abandoned", ()) or ())
             book.close([_unfinished_row(j, INTERRUPTED if k in abandoned else PENDING,
                                         run_started)
                         for k, j in enumerate(jobs) if k not in done],
                        order=[j.source for j in jobs])
     summary = Summary(list(done.values()), [j for i, j in enumerate(jobs) if i not in done],
                       interrupted, time.perf_counter() - t0,
-                      os.fspath(manifest) if manifest is not None else None)
+                      os.fspath(manifest) if manifest is not None else None, len(abandoned))
     if interrupted and echo:
         print(summary.interruption(), file=sys.stderr)
     return summary

@@ -40,6 +40,7 @@ from typing import Any
 
 __all__ = [
     "discard_partial",
+    "discard_partials",
     "exists",
     "is_dir",
     "is_url",
@@ -296,5 +297,44 @@ def discard_partial(path: str | os.PathLike[str]) -> int:
             if base.startswith(f".{name}.") and base.endswith(_PART):
                 with contextlib.suppress(FileNotFoundError, OSError):
                     fs.rm_file(entry)
+                    n += 1
+    return n
+
+
+def discard_partials(folder: str | os.PathLike[str], names: set[str] | list[str]) -> int:
+    """Remove the temporary files killed writers left in ``folder`` for any of ``names``
+    (one listing of the folder, however many names); return how many.
+
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> for n in (".a.mic.k2j4x9.part", ".b.mic.q1w2e3.part", "a.mic", ".c.mic.zz.part"):
+    ...     open(os.path.join(d, n), "wb").close()
+    >>> discard_partials(d, {"a.mic", "b.mic"}), sorted(os.listdir(d))
+    (2, ['.c.mic.zz.part', 'a.mic'])
+    """
+    folder = os.fspath(folder)
+    names = set(names)
+
+    def ours(base: str) -> bool:
+        if not (base.startswith(".") and base.endswith(_PART)):
+            return False
+        inner = base[1:-len(_PART)]
+        return "." in inner and inner.rsplit(".", 1)[0] in names
+
+    n = 0
+    if is_url(folder):
+        fs, p = _fs(folder)
+        with contextlib.suppress(FileNotFoundError, OSError):
+            for entry in fs.ls(p, detail=False):
+                if ours(entry.rstrip("/").rpartition("/")[2]):
+                    with contextlib.suppress(FileNotFoundError, OSError):
+                        fs.rm_file(entry)
+                        n += 1
+        return n
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder or "."):
+            if ours(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
                     n += 1
     return n

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import signal
 import socket
@@ -74,6 +75,8 @@ DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 STOP_GRACE_S = 3.0
 #: without a terminal, a progress line is printed this often (seconds)
 PROGRESS_EVERY_S = 60.0
+#: a Dask run keeps about this much work (seconds) in flight per worker thread
+IN_FLIGHT_S = 1.0
 
 
 class JobError(Exception):
@@ -392,9 +395,12 @@ def _ignore_sigint_plugin() -> Any:
 class DaskExecutor:
     """Jobs as tasks on a Dask cluster, through ``client`` (a ``distributed.Client``).
 
-    Jobs are submitted as the cluster takes them (at most ``window`` in flight, default
-    two per worker thread), so a million jobs never sit in the scheduler at once; a job is a few hundred bytes of names and options, and its result a few hundred
-    bytes of numbers: no image data passes through the scheduler or this process.  A task
+    Jobs are submitted as the cluster takes them, so a million jobs never sit in the
+    scheduler at once: in flight are ``window`` jobs or, by default, about
+    :data:`IN_FLIGHT_S` seconds of work per worker thread (two jobs a thread at least, 128 at
+    most: tiny jobs need many in flight to hide the round trips).  A job is a few hundred
+    bytes of names and options, its result a few hundred bytes of numbers: no image data
+    passes through the scheduler or this process.  A task
     whose worker dies is run again by Dask on another worker (``since`` makes that safe),
     and a run that lost a worker sweeps the temporary files its killed writers left."""
 
@@ -407,6 +413,15 @@ class DaskExecutor:
         self.echo = echo
         self.abandoned: list[int] = []
         self.workers_lost = 0
+
+    def _want(self, threads: int, mean_s: float | None) -> int:
+        """How many jobs to keep in flight."""
+        if self.window:
+            return self.window
+        if mean_s is None:
+            return max(4, 2 * threads)
+        per = min(128, max(2, math.ceil(IN_FLIGHT_S / max(mean_s, 1e-4))))
+        return max(4, per * threads)
 
     def _threads(self) -> int:
         info = self.client.scheduler_info()
@@ -427,7 +442,9 @@ class DaskExecutor:
         client = self.client
         self.abandoned = []
         token = uuid.uuid4().hex[:10]
-        window = self.window or max(4, 2 * self._threads())
+        threads = self._threads()
+        checked = time.monotonic()
+        mean_s: float | None = None  # of the jobs' seconds on their workers (EWMA)
         futures: dict[str, Any] = {}  # key -> future, in flight
         index: dict[str, int] = {}
         workers_before = set(client.scheduler_info().get("workers", {}))
@@ -439,17 +456,25 @@ class DaskExecutor:
             index[fut.key] = i
             return fut
 
-        first = [submit(i) for _, i in zip(range(window), todo)]
+        first = [submit(i) for _, i in zip(range(self._want(threads, None)), todo)]
         ac = as_completed(first, with_results=True, raise_errors=False)
         try:
             for fut, res in ac:
                 i = index.pop(fut.key)
                 futures.pop(fut.key, None)
-                nxt = next(todo, None)
-                if nxt is not None:
-                    ac.add(submit(nxt))
                 fut.release()
-                yield i, self._result(jobs[i], res)
+                result = self._result(jobs[i], res)
+                s = 0.01 if result.resumed else result.seconds
+                mean_s = s if mean_s is None else 0.9 * mean_s + 0.1 * s
+                if time.monotonic() - checked > 10:  # workers come and go
+                    threads, checked = self._threads(), time.monotonic()
+                want = self._want(threads, mean_s)
+                while len(futures) < want:
+                    nxt = next(todo, None)
+                    if nxt is None:
+                        break
+                    ac.add(submit(nxt))
+                yield i, result
         except KeyboardInterrupt:
             ac.clear()  # it would gather what is cancelled next
             yield from self._drain(jobs, futures, index)
@@ -466,7 +491,7 @@ class DaskExecutor:
     def _drain(self, jobs: Sequence[Job], futures: dict[str, Any],
                index: dict[str, int]) -> Iterator[tuple[int, Result]]:
         """First Ctrl-C: submit nothing more and hand over what is in flight as it finishes
-        (at most ``window`` jobs, about two per worker thread).  Nothing is cancelled: a
+        (about :data:`IN_FLIGHT_S` seconds of work per worker thread).  Nothing is cancelled: a
         task cancelled once it has started still runs to its end on its worker, and its
         output would exist without its row."""
         from distributed import as_completed

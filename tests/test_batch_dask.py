@@ -310,7 +310,7 @@ def test_a_worker_killed_in_the_middle(tmp_path: Path) -> None:
 
 def test_ctrl_c_then_resume_then_nothing_left(tmp_path: Path) -> None:
     src, out, man = tmp_path / "in", tmp_path / "out", tmp_path / "m.parquet"
-    made = make_tree(src, copies=3)  # 18 files
+    made = make_tree(src, copies=5)  # 30 files
     proc = mic_process("encode", src, out, "--dask", "local:2", "--manifest", man)
     try:
         wait_for_rows(proc, man, 2)

@@ -457,26 +457,23 @@ class DaskExecutor:
             return fut
 
         first = [submit(i) for _, i in zip(range(self._want(threads, None)), todo)]
-        ac = as_completed(first, with_results=True, raise_errors=False)
+        ac = as_completed(first)
         try:
-            for fut, res in ac:
-                i = index.pop(fut.key)
-                futures.pop(fut.key, None)
-                fut.release()
-                result = self._result(jobs[i], res)
-                s = 0.01 if result.resumed else result.seconds
-                mean_s = s if mean_s is None else 0.9 * mean_s + 0.1 * s
-                if time.monotonic() - checked > 10:  # workers come and go
-                    threads, checked = self._threads(), time.monotonic()
-                want = self._want(threads, mean_s)
-                while len(futures) < want:
-                    nxt = next(todo, None)
-                    if nxt is None:
-                        break
-                    ac.add(submit(nxt))
-                yield i, result
+            for batch in ac.batches():  # what finished since the last look, gathered at once
+                for i, result in self._collect(jobs, batch, index, futures):
+                    s = 0.01 if result.resumed else result.seconds
+                    mean_s = s if mean_s is None else 0.9 * mean_s + 0.1 * s
+                    if time.monotonic() - checked > 10:  # workers come and go
+                        threads, checked = self._threads(), time.monotonic()
+                    want = self._want(threads, mean_s)
+                    while len(futures) < want:
+                        nxt = next(todo, None)
+                        if nxt is None:
+                            break
+                        ac.add(submit(nxt))
+                    yield i, result
         except KeyboardInterrupt:
-            ac.clear()  # it would gather what is cancelled next
+            ac.clear()
             yield from self._drain(jobs, futures, index)
             raise
         except GeneratorExit:
@@ -487,6 +484,30 @@ class DaskExecutor:
         self.workers_lost = len(lost)
         if lost:  # killed writers may have left temporary files: sweep them
             self.sweep(jobs)
+
+    def _collect(self, jobs: Sequence[Job], batch: list[Any], index: dict[str, int],
+                 futures: dict[str, Any]) -> list[tuple[int, Result]]:
+        """The results of the finished futures ``batch``: one gather for them all, an error
+        (e.g. KilledWorker) as a failed result.  They leave ``futures`` and ``index``."""
+        done = [f for f in batch if f.status == "finished"]
+        values = self.client.gather(done) if done else []
+        got = dict(zip((f.key for f in done), values))
+        out = []
+        for f in batch:
+            if f.key not in index:
+                continue
+            i = index.pop(f.key)
+            futures.pop(f.key, None)
+            if f.key in got:
+                res = got[f.key]
+            else:
+                try:
+                    res = f.exception() or RuntimeError(f"task {f.status}")
+                except Exception as exc:  # noqa: BLE001 - cancelled, lost
+                    res = exc
+            f.release()
+            out.append((i, self._result(jobs[i], res)))
+        return out
 
     def _drain(self, jobs: Sequence[Job], futures: dict[str, Any],
                index: dict[str, int]) -> Iterator[tuple[int, Result]]:
@@ -502,11 +523,8 @@ class DaskExecutor:
             print(f"stopping: waiting for the {len(futures)} job(s) in flight to finish "
                   "(Ctrl-C again to leave them)", file=sys.stderr, flush=True)
         try:
-            for fut, res in as_completed(list(futures.values()), with_results=True,
-                                         raise_errors=False):
-                i = index.pop(fut.key)
-                futures.pop(fut.key, None)
-                yield i, self._result(jobs[i], res)
+            for batch in as_completed(list(futures.values())).batches():
+                yield from self._collect(jobs, batch, index, futures)
         except (KeyboardInterrupt, GeneratorExit):
             self._leave(jobs, futures, index)
             raise
@@ -579,6 +597,8 @@ def dask_executor(address: str, *, workers: int | None = None, quiet: bool = Fal
     try:
         if kind == "local":
             client.register_plugin(_ignore_sigint_plugin())
+        else:
+            _check_workers(client)
         if not quiet:
             link = ""
             if cluster is None or dash is not None:
@@ -595,6 +615,27 @@ def dask_executor(address: str, *, workers: int | None = None, quiet: bool = Fal
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close()
+
+
+def _mic_version() -> str:  # pragma: no cover - runs on Dask workers
+    import mic
+
+    return mic.__version__
+
+
+def _check_workers(client: Any) -> None:
+    """Every worker of a remote cluster imports this mic (the jobs name its functions)."""
+    from . import __version__
+
+    try:
+        seen = client.run(_mic_version)
+    except Exception as exc:  # noqa: BLE001 - e.g. ModuleNotFoundError on a worker
+        raise RuntimeError(f"the cluster's workers cannot run mic ({type(exc).__name__}: "
+                           f"{exc}); install mic {__version__} on every worker") from None
+    other = {w: v for w, v in seen.items() if v != __version__}
+    if other:
+        raise RuntimeError(f"workers run another mic than this {__version__}: "
+                           + ", ".join(f"{w} has {v}" for w, v in sorted(other.items())))
 
 
 def _main_thread() -> bool:
@@ -629,7 +670,7 @@ def open_executor(workers: int = 1, dask: str | None = None, *, command: str = "
     try:
         ex = stack.enter_context(dask_executor(dask, workers=workers if workers > 1 else None,
                                                quiet=quiet))
-    except OSError as exc:  # no scheduler there
+    except (OSError, RuntimeError) as exc:  # no scheduler there, workers without mic
         raise click.ClickException(f"--dask {dask}: {exc}") from None
     with stack:
         yield ex

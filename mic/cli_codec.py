@@ -2,9 +2,11 @@
 
 Loaded lazily by :mod:`mic.cli`.  Every command takes a file, ``-`` (stdin /
 stdout) or a folder (processed recursively; ``encode`` and ``decode`` mirror the
-tree under OUT, one :mod:`mic.batch` job a file, ``-j N`` in N processes).  Outputs
-are written atomically (:func:`mic.io.atomic_output`) and never overwrite an
-existing file without ``--force``.
+tree under OUT, one :mod:`mic.batch` job a file, ``-j N`` in N processes or
+``--dask ADDRESS`` on a Dask cluster, ``--manifest PATH`` one row per file and a
+resumable run; ``verify`` runs its files the same way).  Folders and files may be
+fsspec URLs (:mod:`mic.storage`).  Outputs are written atomically
+(:func:`mic.io.atomic_output`) and never overwrite an existing file without ``--force``.
 
 Exit codes (all commands):
 

@@ -285,6 +285,20 @@ def test_bench_per_image_work_on_the_cluster(tmp_path: Path, scheduler: str) -> 
     assert len(rows(tmp_path / "one")) == 4  # 2 images x (mic, png)
 
 
+def test_a_cluster_running_another_mic_is_refused(tmp_path: Path, scheduler: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "in"
+    make_tree(src)
+    theirs = mic.__version__
+    monkeypatch.setattr(mic, "__version__", "0.0.0-here")  # this driver, not the workers
+    r = cli("encode", src, tmp_path / "out", "--dask", scheduler)
+    assert r.exit_code == 1
+    assert f"--dask {scheduler}: workers run another mic than this 0.0.0-here: " in r.output
+    assert f"has {theirs}" in r.output and not (tmp_path / "out").exists()
+    r = cli("encode", src, tmp_path / "out", "--dask", scheduler, "-j", "2")
+    assert r.exit_code == 2 and "use --dask local:N" in r.output
+
+
 # ----------------------------------------------------------------------------- --dask local:2
 def test_a_worker_killed_in_the_middle(tmp_path: Path) -> None:
     psutil = pytest.importorskip("psutil")  # comes with distributed

@@ -9,7 +9,9 @@ worker.  Lossy runs on the images of at most ``--lossy-max-mp`` megapixels (loss
 of the 4 MP radiographs take minutes).  Then 10,000 tiny images (8 x 8 uint8 PNGs) measure
 the cost of a task beyond its work (overhead = batch seconds x workers - the images'
 seconds on their workers, per image), and 10,000 jobs that do nothing (``int("1")``) the
-runner's own cost per task (the driver, the scheduler, the transport).  Prints a Markdown report (the commands included).
+runner's own cost per job (the driver, the scheduler, the transport), with Dask's default
+grouping of short jobs into tasks and with one job a task (the cost of a Dask task).  A
+pure-Python loop in 1 and in 2 processes says what 2 processes can give on the machine.  Prints a Markdown report (the commands included).
 Measuring only: the eval split is never used to tune anything.
 """
 
@@ -53,6 +55,18 @@ def run(cmd: list[str]) -> tuple[float, float, str]:
     return wall, float(m.group(1)) if m else float("nan"), r.stdout
 
 
+def calibrate() -> str:
+    """The speed-up of 2 processes over 1 on a pure-Python loop, now, on this machine."""
+    code = ("import time; t = time.perf_counter(); sum(i * i for i in range(20_000_000)); "
+            "print(time.perf_counter() - t)")
+    one = float(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                               text=True).stdout)
+    ps = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+          for _ in range(2)]
+    two = max(float(p.communicate()[0]) for p in ps)
+    return f"{one:.2f} s alone, {two:.2f} s two at once: x{2 * one / two:.2f}"
+
+
 def job_seconds(manifest: Path) -> list[float]:
     from mic.manifest import Manifest
 
@@ -86,6 +100,7 @@ def main() -> None:
         sub.mkdir(parents=True, exist_ok=True)
         write_image(sub / f"t{i:05d}.png", rng.integers(0, 256, (8, 8), dtype=np.uint8))
 
+    calibration = [calibrate()]
     sets = [("lossless", args.eval_dir, []), (f"lossy q={args.quality}", lossy_in,
                                               ["--quality", str(args.quality)])]
     lines = []
@@ -121,17 +136,23 @@ def main() -> None:
     from mic.batch import run as run_batch
 
     noop = [Job(f"n{i}", None, int, ("1",)) for i in range(args.tiny)]
-    for name, flags in CONFIGS:
+    for name, flags in CONFIGS + [("Dask LocalCluster, 2 workers, one job a task",
+                                   ["--dask", "local:2", "chunk=1"])]:
         t0 = time.perf_counter()
+        c0 = time.process_time()
         if flags[0] == "--dask":
             with dask_executor(flags[1], quiet=True) as ex:
-                t1 = time.perf_counter()
+                if flags[-1] == "chunk=1":
+                    ex.chunk = 1
+                t1, c0 = time.perf_counter(), time.process_time()
                 s = run_batch(noop, ex, quiet=True)
+                cpu = time.process_time() - c0  # this driver and the LocalCluster's scheduler
         else:
             t1 = time.perf_counter()
             s = run_batch(noop, LocalExecutor(int(flags[1])), quiet=True)
+            cpu = time.process_time() - c0
         assert s.count("done") == len(noop)
-        noop_rows.append((name, len(noop), time.perf_counter() - t0, s.seconds))
+        noop_rows.append((name, len(noop), time.perf_counter() - t0, s.seconds, cpu))
         lines.append(f"mic.batch.run({len(noop)} x Job(..., int, ('1',)), {name})")
         print(noop_rows[-1], file=sys.stderr, flush=True)
 
@@ -148,12 +169,16 @@ def main() -> None:
         out.append(f"| {name} | {n} | {wall:.1f} | {batch:.1f} | {n / batch:.0f} | "
                    f"{work_s / n * 1e3:.2f} ms | {over:.2f} |")
     out += ["", "| jobs that do nothing | jobs | seconds (executor start included) | "
-            "batch s | jobs/s | ms per job |", "|---|---|---|---|---|---|"]
-    for name, n, total, batch in noop_rows:
+            "batch s | jobs/s | ms per job | driver (+ scheduler) CPU ms per job |",
+            "|---|---|---|---|---|---|---|"]
+    for name, n, total, batch, cpu in noop_rows:
         out.append(f"| {name} | {n} | {total:.1f} | {batch:.1f} | {n / batch:.0f} | "
-                   f"{batch / n * 1e3:.2f} |")
+                   f"{batch / n * 1e3:.3f} | {cpu / n * 1e3:.3f} |")
+    calibration.append(calibrate())
     print("\n".join(out))
     print("\nmachine:", platform.platform(), os.cpu_count(), "CPUs")
+    print("what 2 processes give on it (a pure-Python loop, 1 process vs 2 at once; before and "
+          "after the runs):", "; ".join(calibration))
     print("\ncommands ($EVAL the eval split, $WORK a scratch folder):")
     print("\n".join("    " + c for c in lines))
 

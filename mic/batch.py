@@ -35,6 +35,7 @@ on local processes or a Dask cluster.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import math
@@ -77,6 +78,8 @@ STOP_GRACE_S = 3.0
 PROGRESS_EVERY_S = 60.0
 #: a Dask run keeps about this much work (seconds) in flight per worker thread
 IN_FLIGHT_S = 1.0
+#: ... in tasks of about this much work each (short jobs go several to a task)
+TASK_S = 0.25
 
 
 class JobError(Exception):
@@ -342,8 +345,8 @@ def _discard_partial(jobs: Iterable[Job]) -> None:
 
 
 # ----------------------------------------------------------------------------- Dask
-def _dask_task(job: Job) -> Result:  # pragma: no cover - runs on Dask workers
-    return execute(job)
+def _dask_task(jobs: list[Job]) -> list[Result]:  # pragma: no cover - on Dask workers
+    return [execute(job) for job in jobs]
 
 
 def _sweep_partials(folder: str, names: list[str]) -> int:
@@ -396,31 +399,44 @@ class DaskExecutor:
     """Jobs as tasks on a Dask cluster, through ``client`` (a ``distributed.Client``).
 
     Jobs are submitted as the cluster takes them, so a million jobs never sit in the
-    scheduler at once: in flight are ``window`` jobs or, by default, about
-    :data:`IN_FLIGHT_S` seconds of work per worker thread (two jobs a thread at least, 128 at
-    most: tiny jobs need many in flight to hide the round trips).  A job is a few hundred
-    bytes of names and options, its result a few hundred bytes of numbers: no image data
-    passes through the scheduler or this process.  A task
-    whose worker dies is run again by Dask on another worker (``since`` makes that safe),
-    and a run that lost a worker sweeps the temporary files its killed writers left."""
+    scheduler at once: a task runs one job or, when jobs are short, several (about
+    :data:`TASK_S` seconds of work, as the jobs' measured seconds say; ``chunk`` fixes the
+    number), and in flight are about :data:`IN_FLIGHT_S` seconds of work per worker thread
+    (two tasks a thread at least; ``window`` fixes the number of tasks).  So the cost of a
+    task at the scheduler and here (a few milliseconds) is spread over many short jobs.  A
+    job is a few hundred bytes of names and options, its result a few hundred bytes of
+    numbers: no image data passes through the scheduler or this process.  A task whose
+    worker dies is run again by Dask on another worker (``since`` makes that safe), and a
+    run that lost a worker sweeps the temporary files its killed writers left."""
 
     #: Dask may run a task more than once (its worker died): run() sets Job.since
     runs_jobs_again = True
 
-    def __init__(self, client: Any, *, window: int | None = None, echo: bool = True) -> None:
+    def __init__(self, client: Any, *, window: int | None = None, chunk: int | None = None,
+                 echo: bool = True) -> None:
         self.client = client
         self.window = window
+        self.chunk = chunk
         self.echo = echo
         self.abandoned: list[int] = []
         self.workers_lost = 0
+        self._ready: collections.deque[tuple[int, Result]] = collections.deque()
 
-    def _want(self, threads: int, mean_s: float | None) -> int:
-        """How many jobs to keep in flight."""
+    def _chunk(self, mean_s: float | None) -> int:
+        """How many jobs a task runs."""
+        if self.chunk:
+            return self.chunk
+        if mean_s is None:
+            return 1
+        return min(1000, max(1, int(TASK_S / max(mean_s, 1e-5))))
+
+    def _want(self, threads: int, task_s: float | None) -> int:
+        """How many tasks to keep in flight."""
         if self.window:
             return self.window
-        if mean_s is None:
+        if task_s is None:
             return max(4, 2 * threads)
-        per = min(128, max(2, math.ceil(IN_FLIGHT_S / max(mean_s, 1e-4))))
+        per = min(128, max(2, math.ceil(IN_FLIGHT_S / max(task_s, 1e-4))))
         return max(4, per * threads)
 
     def _threads(self) -> int:
@@ -446,31 +462,34 @@ class DaskExecutor:
         checked = time.monotonic()
         mean_s: float | None = None  # of the jobs' seconds on their workers (EWMA)
         futures: dict[str, Any] = {}  # key -> future, in flight
-        index: dict[str, int] = {}
+        index: dict[str, list[int]] = {}  # key -> the jobs of its task
         workers_before = set(client.scheduler_info().get("workers", {}))
-        todo = iter(range(len(jobs)))
+        left = collections.deque(range(len(jobs)))
 
-        def submit(i: int) -> Any:
-            fut = client.submit(_dask_task, jobs[i], key=f"mic-{i}-{token}", pure=False)
+        def submit(n: int) -> Any:
+            ids = [left.popleft() for _ in range(min(n, len(left)))]
+            fut = client.submit(_dask_task, [jobs[i] for i in ids], key=f"mic-{ids[0]}-{token}",
+                                pure=False)
             futures[fut.key] = fut
-            index[fut.key] = i
+            index[fut.key] = ids
             return fut
 
-        first = [submit(i) for _, i in zip(range(self._want(threads, None)), todo)]
+        first = [submit(1) for _ in range(min(self._want(threads, None), len(left)))]
         ac = as_completed(first)
+        ready = self._ready = collections.deque()  # gathered, not yet handed over
         try:
             for batch in ac.batches():  # what finished since the last look, gathered at once
-                for i, result in self._collect(jobs, batch, index, futures):
+                ready.extend(self._collect(jobs, batch, index, futures))
+                while ready:
+                    i, result = ready.popleft()
                     s = 0.01 if result.resumed else result.seconds
                     mean_s = s if mean_s is None else 0.9 * mean_s + 0.1 * s
                     if time.monotonic() - checked > 10:  # workers come and go
                         threads, checked = self._threads(), time.monotonic()
-                    want = self._want(threads, mean_s)
-                    while len(futures) < want:
-                        nxt = next(todo, None)
-                        if nxt is None:
-                            break
-                        ac.add(submit(nxt))
+                    chunk = self._chunk(mean_s)
+                    want = self._want(threads, chunk * mean_s)
+                    while len(futures) < want and left:
+                        ac.add(submit(chunk))
                     yield i, result
         except KeyboardInterrupt:
             ac.clear()
@@ -485,10 +504,11 @@ class DaskExecutor:
         if lost:  # killed writers may have left temporary files: sweep them
             self.sweep(jobs)
 
-    def _collect(self, jobs: Sequence[Job], batch: list[Any], index: dict[str, int],
+    def _collect(self, jobs: Sequence[Job], batch: list[Any], index: dict[str, list[int]],
                  futures: dict[str, Any]) -> list[tuple[int, Result]]:
-        """The results of the finished futures ``batch``: one gather for them all, an error
-        (e.g. KilledWorker) as a failed result.  They leave ``futures`` and ``index``."""
+        """The results of the jobs of the finished futures ``batch``: one gather for them
+        all; a task's error (e.g. KilledWorker) fails each of its jobs.  The futures leave
+        ``futures`` and ``index``."""
         done = [f for f in batch if f.status == "finished"]
         values = self.client.gather(done) if done else []
         got = dict(zip((f.key for f in done), values))
@@ -496,46 +516,55 @@ class DaskExecutor:
         for f in batch:
             if f.key not in index:
                 continue
-            i = index.pop(f.key)
+            ids = index.pop(f.key)
             futures.pop(f.key, None)
             if f.key in got:
-                res = got[f.key]
+                results = got[f.key]
             else:
                 try:
-                    res = f.exception() or RuntimeError(f"task {f.status}")
+                    err = f.exception() or RuntimeError(f"task {f.status}")
                 except Exception as exc:  # noqa: BLE001 - cancelled, lost
-                    res = exc
+                    err = exc
+                results = [err] * len(ids)
             f.release()
-            out.append((i, self._result(jobs[i], res)))
+            out.extend((i, self._result(jobs[i], r)) for i, r in zip(ids, results))
         return out
 
     def _drain(self, jobs: Sequence[Job], futures: dict[str, Any],
-               index: dict[str, int]) -> Iterator[tuple[int, Result]]:
+               index: dict[str, list[int]]) -> Iterator[tuple[int, Result]]:
         """First Ctrl-C: submit nothing more and hand over what is in flight as it finishes
         (about :data:`IN_FLIGHT_S` seconds of work per worker thread).  Nothing is cancelled: a
         task cancelled once it has started still runs to its end on its worker, and its
         output would exist without its row."""
         from distributed import as_completed
 
-        if not futures:
-            return
-        if self.echo:
-            print(f"stopping: waiting for the {len(futures)} job(s) in flight to finish "
+        ready = self._ready
+        if self.echo and futures:
+            n = sum(len(ids) for ids in index.values())
+            print(f"stopping: waiting for the {n} job(s) in flight to finish "
                   "(Ctrl-C again to leave them)", file=sys.stderr, flush=True)
         try:
+            while ready:
+                yield ready.popleft()
+            if not futures:
+                return
             for batch in as_completed(list(futures.values())).batches():
-                yield from self._collect(jobs, batch, index, futures)
+                ready.extend(self._collect(jobs, batch, index, futures))
+                while ready:
+                    yield ready.popleft()
         except (KeyboardInterrupt, GeneratorExit):
             self._leave(jobs, futures, index)
             raise
 
     def _leave(self, jobs: Sequence[Job], futures: dict[str, Any],
-               index: dict[str, int]) -> None:
+               index: dict[str, list[int]]) -> None:
         """Leave now: cancel every task still in flight.  On a remote cluster a task already
         running finishes on its worker (Dask cannot stop it); its row says ``interrupted``."""
         with contextlib.suppress(Exception):
             self.client.cancel(list(futures.values()))
-        self.abandoned = sorted(index.values())
+        # finished but not handed over: their outputs exist, their rows say interrupted
+        self.abandoned = sorted([*(i for ids in index.values() for i in ids),
+                                 *(i for i, _ in self._ready)])
 
     def sweep(self, jobs: Sequence[Job]) -> None:
         """Remove what writers of ``jobs`` killed without a chance to clean up left, on the

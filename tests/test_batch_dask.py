@@ -285,6 +285,23 @@ def test_bench_per_image_work_on_the_cluster(tmp_path: Path, scheduler: str) -> 
     assert len(rows(tmp_path / "one")) == 4  # 2 images x (mic, png)
 
 
+def test_short_jobs_go_several_to_a_task(scheduler: str) -> None:
+    """Jobs grouped into tasks (here 7 a task) come back one result each, in their places;
+    a failing job fails alone."""
+    from distributed import Client
+
+    from mic.batch import DaskExecutor, Job, run
+
+    jobs = [Job(f"n{i}", None, int, (str(i) if i != 17 else "x",)) for i in range(50)]
+    with Client(scheduler) as client:
+        ex = DaskExecutor(client, chunk=7, echo=False)
+        s = run(jobs, ex, quiet=True, echo=False)
+    assert len(s.results) == 50 and s.failed == 1
+    by = {r.source: r for r in s.results}
+    assert by["n17"].status == "failed" and "invalid literal" in by["n17"].error
+    assert all(by[f"n{i}"].value == i for i in range(50) if i != 17)
+
+
 def test_a_cluster_running_another_mic_is_refused(tmp_path: Path, scheduler: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "in"

@@ -1,21 +1,26 @@
-"""One batch runner for folder jobs (``mic encode``/``mic decode`` on folders, ``mic dicom
-compress``/``decompress``): jobs in, results out.
+"""One batch runner for folder jobs (``mic encode``/``decode``/``verify`` on folders, ``mic
+dicom compress``/``decompress``, the per-image work of ``mic bench``): jobs in, results out,
+on local processes or a Dask cluster.
 
 * A :class:`Job` names its source, its output and the function that does the work, a
   module-level function (a worker process imports it by name) that writes the output
-  atomically (:func:`mic.io.atomic_output`) and returns a :class:`Result` (its own status,
-  bytes in and out) or any other value (status ``done``).
+  atomically (:func:`mic.storage.write_bytes`, :func:`mic.io.atomic_output`) and returns a
+  :class:`Result` (its own status, bytes in and out, ratio, PSNR) or any other value
+  (status ``done``).  Jobs carry names, never image data: the worker reads and writes.
 * :func:`execute` runs one job: an exception becomes a ``failed`` result whose error is one
-  line (:func:`describe_error`); the seconds are measured.
+  line (:func:`describe_error`); the seconds and the worker (``host:pid``) are recorded.
 * An executor runs many: ``executor.map(jobs)`` yields ``(index, result)`` as jobs finish.
-  :class:`LocalExecutor` runs them in this process (``workers=1``) or in worker processes.
-  When the iteration is interrupted (Ctrl-C), an executor stops: jobs not started are
-  cancelled, running ones are stopped (workers terminated, then killed if they linger) and
-  their partial outputs removed.  Another executor, e.g. one submitting :func:`execute` to
-  a Dask client and yielding from its ``as_completed``, needs only that ``map``.
-* :func:`run` drives an executor with a progress bar, prints each failure as it comes and
-  returns a :class:`Summary`; after Ctrl-C the summary says what finished
-  (``interrupted``) and the command reports it and exits 1.
+  :class:`LocalExecutor` runs them in this process (``workers=1``) or in worker processes;
+  :class:`DaskExecutor` submits them to a Dask cluster (:func:`dask_executor`: a scheduler
+  address, or ``local[:N]`` for a LocalCluster started here).  When the iteration is
+  interrupted (Ctrl-C), the local executor stops at once (jobs not started are cancelled,
+  running ones stopped, their partial outputs removed); the Dask executor submits nothing
+  more and hands over the few jobs in flight as they finish (a second Ctrl-C leaves them).
+* :func:`run` drives an executor with a progress bar, prints each failure as it comes,
+  keeps a manifest (:mod:`mic.manifest`: one row per input; a rerun with the same manifest
+  skips the inputs done before whose output still verifies, and retries the rest) and
+  returns a :class:`Summary` (:meth:`Summary.report` is the closing line); after Ctrl-C the
+  summary says what finished (``interrupted``) and the command reports it and exits 1.
 
 >>> from mic.batch import Job, run
 >>> s = run([Job("a", None, int, ("12",)), Job("b", None, int, ("x",))], quiet=True,
@@ -30,35 +35,54 @@ compress``/``decompress``): jobs in, results out.
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import dataclasses
+import math
 import os
 import signal
+import socket
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 __all__ = [
     "DONE",
     "FAILED",
     "SKIPPED",
+    "DaskExecutor",
     "Executor",
     "Job",
     "JobError",
     "LocalExecutor",
     "Result",
     "Summary",
+    "batch_options",
+    "dask_executor",
+    "dask_option",
     "describe_error",
     "execute",
+    "open_executor",
     "run",
     "walk",
 ]
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+#: the status of an output written as a copy of its input (e.g. ``mic dicom compress`` of an
+#: object without pixel data): counted, but not in the compression ratio
+KEPT = "kept"
 #: how long stopped workers get to remove their partial outputs before they are killed
 STOP_GRACE_S = 3.0
+#: without a terminal, a progress line is printed this often (seconds)
+PROGRESS_EVERY_S = 60.0
+#: a Dask run keeps about this much work (seconds) in flight per worker thread
+IN_FLIGHT_S = 1.0
+#: ... in tasks of about this much work each (short jobs go several to a task)
+TASK_S = 0.25
 
 
 class JobError(Exception):
@@ -67,20 +91,34 @@ class JobError(Exception):
 
 @dataclass
 class Job:
-    """``fn(*args, **kwargs)`` makes ``output`` (or nothing: None) from ``source``."""
+    """``fn(*args, **kwargs)`` makes ``output`` (or nothing: None) from ``source``.
+
+    ``suffixes``: what the job may append to ``output`` (a decode whose format follows the
+    image).  :func:`run` sets the last three fields: ``previous`` (the manifest's row of an
+    earlier run: the job resumes, i.e. returns it, if its output still verifies), ``since``
+    (an output written after this time is this run's own, left by an earlier attempt of
+    the job: a Dask task run again after its worker died replaces it) and ``digest``
+    (record the output's SHA-256)."""
 
     source: str
     output: str | None
     fn: Callable[..., Any]
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    suffixes: tuple[str, ...] = ()
+    previous: Result | None = None
+    since: float | None = None
+    digest: bool = False
 
 
 @dataclass
 class Result:
     """What happened to one job.  ``status`` is ``done``, ``failed`` or a job's own word
     (``skipped``, ``converted``, ``kept``, ...); ``error`` says why it failed, was skipped or
-    kept; ``value`` is what the job function returned when that was not a Result."""
+    kept; ``value`` is what the job function returned when that was not a Result.
+    ``ratio`` is raw / compressed where the job knows the raw size (else bytes_in /
+    bytes_out), ``psnr`` the PSNR in dB of a lossy output; ``worker`` is ``host:pid``;
+    ``resumed``: done by an earlier run (the manifest's row, its output verified)."""
 
     source: str
     output: str | None
@@ -90,6 +128,11 @@ class Result:
     bytes_out: int = 0
     seconds: float = 0.0
     value: Any = None
+    ratio: float | None = None
+    psnr: float | None = None
+    worker: str = ""
+    sha256: str = ""
+    resumed: bool = False
 
 
 def describe_error(exc: BaseException) -> str:
@@ -117,17 +160,62 @@ def describe_error(exc: BaseException) -> str:
     return f"{name} (unexpected): {msg}"
 
 
+def worker_id() -> str:
+    """``host:pid`` of this process (the manifest's ``worker``)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _verified(prev: Result) -> bool:
+    """Is ``prev`` (a finished row of an earlier run) still true here: its output of the
+    recorded size and SHA-256, or, without an output, its source of the recorded size?"""
+    from . import storage
+
+    try:
+        if prev.output:
+            return bool(prev.sha256) and storage.size(prev.output) == prev.bytes_out and \
+                storage.sha256(prev.output) == prev.sha256
+        return storage.size(prev.source) == prev.bytes_in
+    except (OSError, ImportError):
+        return False
+
+
+def _clear_own_outputs(job: Job) -> None:
+    """Remove what an earlier attempt of ``job`` in this run published (written after
+    ``job.since``: no other job writes this output), so that running it again is the same
+    as running it once."""
+    from . import storage
+
+    if job.output is None or job.since is None:
+        return
+    for path in [job.output] + [job.output + s for s in job.suffixes]:
+        t = storage.modified(path)
+        if t is not None and t >= job.since:
+            storage.remove(path)
+
+
 def execute(job: Job) -> Result:
     """Run one job (in this process): its Result, ``failed`` if it raised an Exception.
-    KeyboardInterrupt and other BaseExceptions propagate."""
+    KeyboardInterrupt and other BaseExceptions propagate.  A job with a ``previous`` row
+    whose output verifies is not run: that row comes back, ``resumed``."""
+    from . import storage
+
     t0 = time.perf_counter()
+    if job.previous is not None and _verified(job.previous):
+        return dataclasses.replace(job.previous, resumed=True, value=None)
     try:
+        _clear_own_outputs(job)
         out = job.fn(*job.args, **job.kwargs)
     except Exception as exc:  # noqa: BLE001 - a bad input must not stop the batch
         out = Result(job.source, job.output, FAILED, describe_error(exc))
     if not isinstance(out, Result):
         out = Result(job.source, job.output, DONE, value=out)
+    if job.previous is not None and out.status == FAILED and "output exists" in out.error:
+        out.error += "; it is not the output the manifest recorded"
     out.seconds = time.perf_counter() - t0
+    out.worker = out.worker or worker_id()
+    if job.digest and out.status != FAILED and out.output:
+        with contextlib.suppress(OSError, ImportError):
+            out.sha256 = storage.sha256(out.output)
     return out
 
 
@@ -149,7 +237,8 @@ class Executor(Protocol):
     def map(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Result]]:
         """Yield ``(index in jobs, result)`` as jobs finish.  If the consumer is interrupted
         (KeyboardInterrupt thrown in, or raised while waiting), cancel what has not started,
-        stop what runs, remove partial outputs and re-raise."""
+        stop what runs (or hand it over as it finishes, then re-raise), remove partial
+        outputs and re-raise."""
         ...
 
 
@@ -228,6 +317,12 @@ class LocalExecutor:
             raise
         pool.shutdown(wait=True)
 
+    def sweep(self, jobs: Sequence[Job]) -> None:
+        """Remove what writers of ``jobs`` killed without a chance to clean up (SIGKILL, a
+        lost machine) left: one listing per output folder."""
+        for folder, names in _partials_by_folder(jobs).items():
+            _sweep_partials(folder, names)
+
 
 def _stop_processes(procs: Iterable[Any], grace: float = STOP_GRACE_S) -> None:
     """SIGTERM every process, wait up to ``grace`` seconds in all, then SIGKILL the rest."""
@@ -244,23 +339,411 @@ def _stop_processes(procs: Iterable[Any], grace: float = STOP_GRACE_S) -> None:
 
 
 def _discard_partial(jobs: Iterable[Job]) -> None:
-    from .io import discard_partial
+    from .storage import discard_partial
 
     for job in jobs:
         if job.output is not None:
-            discard_partial(job.output)
+            with contextlib.suppress(OSError, ImportError):
+                discard_partial(job.output)
+
+
+# ----------------------------------------------------------------------------- Dask
+def _dask_task(jobs: list[Job]) -> list[Result]:  # pragma: no cover - on Dask workers
+    return [execute(job) for job in jobs]
+
+
+def _sweep_partials(folder: str, names: list[str]) -> int:
+    """Remove the temporary files of killed writers of ``names`` in ``folder``."""
+    from .storage import discard_partials
+
+    try:
+        return discard_partials(folder, names)
+    except (OSError, ImportError):
+        return 0
+
+
+def _partials_by_folder(jobs: Iterable[Job]) -> dict[str, list[str]]:
+    """The output folders of ``jobs`` and, for each, the names its jobs write."""
+    from .storage import parent
+
+    by_folder: dict[str, list[str]] = {}
+    for job in jobs:
+        if job.output is not None:
+            name = job.output.rstrip("/").replace("\\", "/").rpartition("/")[2]
+            by_folder.setdefault(parent(job.output), []).extend(
+                [name] + [name + s for s in job.suffixes])
+    return by_folder
+
+
+def _ignore_sigint() -> None:  # pragma: no cover - runs on Dask workers
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _ignore_sigint_plugin() -> Any:
+    """A Dask worker plugin: Ctrl-C in the terminal reaches the workers of a LocalCluster
+    started here too (restarted ones included); the driver alone decides what stops, as it
+    does for local worker processes."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class IgnoreSigint(WorkerPlugin):  # pickled by value: nothing of mic to import there
+        name = "mic-ignore-sigint"
+        idempotent = True
+
+        def setup(self, worker: Any) -> None:  # pragma: no cover - runs on Dask workers
+            _ignore_sigint()
+
+    return IgnoreSigint()
+
+
+class DaskExecutor:
+    """Jobs as tasks on a Dask cluster, through ``client`` (a ``distributed.Client``).
+
+    Jobs are submitted as the cluster takes them, so a million jobs never sit in the
+    scheduler at once: a task runs one job or, when jobs are short, several (about
+    :data:`TASK_S` seconds of work, as the jobs' measured seconds say; ``chunk`` fixes the
+    number), and in flight are about :data:`IN_FLIGHT_S` seconds of work per worker thread
+    (two tasks a thread at least; ``window`` fixes the number of tasks).  So the cost of a
+    task at the scheduler and here (a few milliseconds) is spread over many short jobs.  A
+    job is a few hundred bytes of names and options, its result a few hundred bytes of
+    numbers: no image data passes through the scheduler or this process.  A task whose
+    worker dies is run again by Dask on another worker (``since`` makes that safe), and a
+    run that lost a worker sweeps the temporary files its killed writers left."""
+
+    #: Dask may run a task more than once (its worker died): run() sets Job.since
+    runs_jobs_again = True
+
+    def __init__(self, client: Any, *, window: int | None = None, chunk: int | None = None,
+                 echo: bool = True) -> None:
+        self.client = client
+        self.window = window
+        self.chunk = chunk
+        self.echo = echo
+        self.abandoned: list[int] = []
+        self.workers_lost = 0
+        self._ready: collections.deque[tuple[int, Result]] = collections.deque()
+
+    def _chunk(self, mean_s: float | None) -> int:
+        """How many jobs a task runs."""
+        if self.chunk:
+            return self.chunk
+        if mean_s is None:
+            return 1
+        return min(1000, max(1, int(TASK_S / max(mean_s, 1e-5))))
+
+    def _want(self, threads: int, task_s: float | None) -> int:
+        """How many tasks to keep in flight."""
+        if self.window:
+            return self.window
+        if task_s is None:
+            return max(4, 2 * threads)
+        per = min(128, max(2, math.ceil(IN_FLIGHT_S / max(task_s, 1e-4))))
+        return max(4, per * threads)
+
+    def _threads(self) -> int:
+        info = self.client.scheduler_info()
+        return max(1, sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values()))
+
+    def _result(self, job: Job, res: Any) -> Result:
+        if isinstance(res, Result):
+            return res
+        if isinstance(res, BaseException):
+            return Result(job.source, job.output, FAILED, describe_error(res))
+        return Result(job.source, job.output, DONE, value=res)
+
+    def map(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Result]]:
+        import uuid
+
+        from distributed import as_completed
+
+        client = self.client
+        self.abandoned = []
+        token = uuid.uuid4().hex[:10]
+        threads = self._threads()
+        checked = time.monotonic()
+        mean_s: float | None = None  # of the jobs' seconds on their workers (EWMA)
+        futures: dict[str, Any] = {}  # key -> future, in flight
+        index: dict[str, list[int]] = {}  # key -> the jobs of its task
+        workers_before = set(client.scheduler_info().get("workers", {}))
+        left = collections.deque(range(len(jobs)))
+
+        def submit(n: int) -> Any:
+            ids = [left.popleft() for _ in range(min(n, len(left)))]
+            fut = client.submit(_dask_task, [jobs[i] for i in ids], key=f"mic-{ids[0]}-{token}",
+                                pure=False)
+            futures[fut.key] = fut
+            index[fut.key] = ids
+            return fut
+
+        first = [submit(1) for _ in range(min(self._want(threads, None), len(left)))]
+        ac = as_completed(first)
+        ready = self._ready = collections.deque()  # gathered, not yet handed over
+        try:
+            for batch in ac.batches():  # what finished since the last look, gathered at once
+                ready.extend(self._collect(jobs, batch, index, futures))
+                while ready:
+                    i, result = ready.popleft()
+                    s = 0.01 if result.resumed else result.seconds
+                    mean_s = s if mean_s is None else 0.9 * mean_s + 0.1 * s
+                    if time.monotonic() - checked > 10:  # workers come and go
+                        threads, checked = self._threads(), time.monotonic()
+                    chunk = self._chunk(mean_s)
+                    want = self._want(threads, chunk * mean_s)
+                    while len(futures) < want and left:
+                        ac.add(submit(chunk))
+                    yield i, result
+        except KeyboardInterrupt:
+            ac.clear()
+            yield from self._drain(jobs, futures, index)
+            raise
+        except GeneratorExit:
+            ac.clear()
+            self._leave(jobs, futures, index)
+            raise
+        lost = workers_before - set(client.scheduler_info().get("workers", {}))
+        self.workers_lost = len(lost)
+        if lost:  # killed writers may have left temporary files: sweep them
+            self.sweep(jobs)
+
+    def _collect(self, jobs: Sequence[Job], batch: list[Any], index: dict[str, list[int]],
+                 futures: dict[str, Any]) -> list[tuple[int, Result]]:
+        """The results of the jobs of the finished futures ``batch``: one gather for them
+        all; a task's error (e.g. KilledWorker) fails each of its jobs.  The futures leave
+        ``futures`` and ``index``."""
+        done = [f for f in batch if f.status == "finished"]
+        values = self.client.gather(done) if done else []
+        got = dict(zip((f.key for f in done), values))
+        out = []
+        for f in batch:
+            if f.key not in index:
+                continue
+            ids = index.pop(f.key)
+            futures.pop(f.key, None)
+            if f.key in got:
+                results = got[f.key]
+            else:
+                try:
+                    err = f.exception() or RuntimeError(f"task {f.status}")
+                except Exception as exc:  # noqa: BLE001 - cancelled, lost
+                    err = exc
+                results = [err] * len(ids)
+            f.release()
+            out.extend((i, self._result(jobs[i], r)) for i, r in zip(ids, results))
+        return out
+
+    def _drain(self, jobs: Sequence[Job], futures: dict[str, Any],
+               index: dict[str, list[int]]) -> Iterator[tuple[int, Result]]:
+        """First Ctrl-C: submit nothing more and hand over what is in flight as it finishes
+        (about :data:`IN_FLIGHT_S` seconds of work per worker thread).  Nothing is cancelled: a
+        task cancelled once it has started still runs to its end on its worker, and its
+        output would exist without its row."""
+        from distributed import as_completed
+
+        ready = self._ready
+        if self.echo and futures:
+            n = sum(len(ids) for ids in index.values())
+            print(f"stopping: waiting for the {n} job(s) in flight to finish "
+                  "(Ctrl-C again to leave them)", file=sys.stderr, flush=True)
+        try:
+            while ready:
+                yield ready.popleft()
+            if not futures:
+                return
+            for batch in as_completed(list(futures.values())).batches():
+                ready.extend(self._collect(jobs, batch, index, futures))
+                while ready:
+                    yield ready.popleft()
+        except (KeyboardInterrupt, GeneratorExit):
+            self._leave(jobs, futures, index)
+            raise
+
+    def _leave(self, jobs: Sequence[Job], futures: dict[str, Any],
+               index: dict[str, list[int]]) -> None:
+        """Leave now: cancel every task still in flight.  On a remote cluster a task already
+        running finishes on its worker (Dask cannot stop it); its row says ``interrupted``."""
+        with contextlib.suppress(Exception):
+            self.client.cancel(list(futures.values()))
+        # finished but not handed over: their outputs exist, their rows say interrupted
+        self.abandoned = sorted([*(i for ids in index.values() for i in ids),
+                                 *(i for i, _ in self._ready)])
+
+    def sweep(self, jobs: Sequence[Job]) -> None:
+        """Remove what writers of ``jobs`` killed without a chance to clean up left, on the
+        workers (which see the outputs): one task per output folder."""
+        with contextlib.suppress(Exception):
+            futs = [self.client.submit(_sweep_partials, f, names, pure=False)
+                    for f, names in _partials_by_folder(jobs).items()]
+            self.client.gather(futs)
+
+
+def parse_dask_address(address: str) -> tuple[str | None, int | None]:
+    """``("local", N)`` for ``local`` / ``local:N`` (N None: one worker per core), else
+    ``(address, None)``.
+
+    >>> parse_dask_address("local:2"), parse_dask_address("tcp://10.0.0.5:8786")
+    (('local', 2), ('tcp://10.0.0.5:8786', None))
+    """
+    if address == "local":
+        return "local", None
+    if address.startswith("local:"):
+        n = address.split(":", 1)[1]
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"--dask {address}: local:N needs a worker count N >= 1")
+        return "local", int(n)
+    return address, None
+
+
+@contextlib.contextmanager
+def dask_executor(address: str, *, workers: int | None = None, quiet: bool = False,
+                  echo: bool = True) -> Iterator[DaskExecutor]:
+    """A :class:`DaskExecutor` on the scheduler at ``address`` (``tcp://host:8786``, or
+    ``local`` / ``local:N``: a LocalCluster of N single-threaded worker processes, default
+    ``workers`` or one per core, started here and closed at the end).  Prints the
+    dashboard's link on stderr unless ``quiet``."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    kind, n = parse_dask_address(address)
+    cluster = None
+    if kind == "local":
+        n = n or workers or os.cpu_count() or 1
+        dash = ":0"
+        try:
+            import bokeh  # noqa: F401 - the dashboard needs it
+        except ImportError:
+            dash = None
+        # worker processes inherit an ignored SIGINT (the plugin below covers restarts)
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+        try:
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                   dashboard_address=dash, silence_logs=logging.ERROR)
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+        client = Client(cluster)
+    else:
+        client = Client(address, timeout="60s")
+    try:
+        if kind == "local":
+            client.register_plugin(_ignore_sigint_plugin())
+        else:
+            _check_workers(client)
+        if not quiet:
+            link = ""
+            if cluster is None or dash is not None:
+                with contextlib.suppress(Exception):
+                    link = client.dashboard_link
+            nw = len(client.scheduler_info().get("workers", {}))
+            where = f"a LocalCluster of {n} worker processes" if kind == "local" else address
+            print(f"dask: {where} ({nw} workers)" + (f"; dashboard: {link}" if link else ""),
+                  file=sys.stderr, flush=True)
+        yield DaskExecutor(client, echo=echo)
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
+
+
+def _mic_version() -> str:  # pragma: no cover - runs on Dask workers
+    import mic
+
+    return mic.__version__
+
+
+def _check_workers(client: Any) -> None:
+    """Every worker of a remote cluster imports this mic (the jobs name its functions)."""
+    from . import __version__
+
+    try:
+        seen = client.run(_mic_version)
+    except Exception as exc:  # noqa: BLE001 - e.g. ModuleNotFoundError on a worker
+        raise RuntimeError(f"the cluster's workers cannot run mic ({type(exc).__name__}: "
+                           f"{exc}); install mic {__version__} on every worker") from None
+    other = {w: v for w, v in seen.items() if v != __version__}
+    if other:
+        raise RuntimeError(f"workers run another mic than this {__version__}: "
+                           + ", ".join(f"{w} has {v}" for w, v in sorted(other.items())))
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def open_executor(workers: int = 1, dask: str | None = None, *, command: str = "mic",
+                  quiet: bool = False) -> Iterator[Executor]:
+    """The executor of a command's ``-j WORKERS`` and ``--dask ADDRESS`` options: local
+    processes, or Dask (after checking that the ``dask`` extra is installed; ``-j`` sets the
+    workers of ``--dask local``)."""
+    if dask is None:
+        yield LocalExecutor(workers)
+        return
+    from .extras import require
+
+    require(f"{command} --dask", "dask", ["dask", "distributed"])
+    import click
+
+    try:
+        kind, _ = parse_dask_address(dask)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--dask") from None
+    if kind != "local" and workers > 1:
+        raise click.BadParameter("-j sets local worker processes; a cluster's workers are "
+                                 "its own (drop -j, or use --dask local:N)",
+                                 param_hint="-j")
+    stack = contextlib.ExitStack()
+    try:
+        ex = stack.enter_context(dask_executor(dask, workers=workers if workers > 1 else None,
+                                               quiet=quiet))
+    except (OSError, RuntimeError) as exc:  # no scheduler there, workers without mic
+        raise click.ClickException(f"--dask {dask}: {exc}") from None
+    with stack:
+        yield ex
+
+
+def dask_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--dask ADDRESS`` option (click)."""
+    import click
+
+    return click.option(
+        "--dask", "dask", default=None, metavar="ADDRESS",
+        help="Run the files on a Dask cluster, at its scheduler's ADDRESS (tcp://host:8786; "
+             "its workers must see the same paths) or 'local[:N]' for N worker processes "
+             "here (needs pip install 'mic[dask]').")(f)
+
+
+def batch_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--dask`` and ``--manifest`` options of the folder commands (click)."""
+    import click
+
+    f = click.option(
+        "--manifest", default=None, metavar="PATH",
+        help="Folder runs: write one row per input to PATH (.parquet with pyarrow, else "
+             ".csv) as the run goes; rerun with the same PATH to skip the inputs done "
+             "before whose output still verifies and retry the rest.")(f)
+    return dask_option(f)
 
 
 # ----------------------------------------------------------------------------- run
 @dataclass
 class Summary:
     """Results in the order jobs finished; after Ctrl-C (``interrupted``) ``unfinished``
-    lists the jobs that were cancelled or stopped (none left a partial output)."""
+    lists the jobs that were cancelled or stopped (none left a partial output).  Results
+    with ``resumed`` set were done by an earlier run (not run again)."""
 
     results: list[Result]
     unfinished: list[Job] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    manifest: str | None = None
+    left_running: int = 0
 
     def select(self, *statuses: str) -> list[Result]:
         return [r for r in self.results if r.status in statuses]
@@ -278,49 +761,200 @@ class Summary:
         return self.count(FAILED)
 
     @property
+    def resumed(self) -> int:
+        return sum(r.resumed for r in self.results)
+
+    @property
     def statuses(self) -> Counter[str]:
         return Counter(r.status for r in self.results)
 
     def interruption(self) -> str:
         """The line printed after Ctrl-C: what finished and what did not."""
         n = len(self.results) + len(self.unfinished)
+        if self.left_running:  # Dask, second Ctrl-C
+            return (f"interrupted: {len(self.results)} of {n} files finished "
+                    f"({self.failed} of them failed); "
+                    f"{len(self.unfinished) - self.left_running} cancelled, "
+                    f"{self.left_running} left running on their Dask workers (a rerun with "
+                    "the manifest redoes them)")
         return (f"interrupted: {len(self.results)} of {n} files finished "
                 f"({self.failed} of them failed); {len(self.unfinished)} cancelled or stopped, "
                 "no partial outputs left")
 
+    def report(self, noun: str = "files") -> str:
+        """The closing line: counts (done, skipped, failed), bytes in and out and their
+        ratio, and the throughput of the inputs this run worked on (not those resumed).
+
+        >>> s = Summary([Result("a", "a.mic", bytes_in=300, bytes_out=100, seconds=0.5),
+        ...              Result("b", None, FAILED, "bad"),
+        ...              Result("c", "c.mic", bytes_in=10, bytes_out=5, resumed=True)],
+        ...             seconds=2.0)
+        >>> print(s.report())
+        summary: 1 done, 1 skipped (already done), 1 failed of 3 files; 300 bytes in -> 100 out (ratio in/out 3.00) in 2.0 s: 1.0 files/s, 0.00 MB/s
+        """
+        fresh = [r for r in self.results if not r.resumed]
+        c = Counter(r.status for r in fresh)
+        parts = [f"{c[s]} {s}" for s in sorted(c, key=lambda s: (s == SKIPPED, -c[s], s))
+                 if s not in (FAILED,)]
+        if self.resumed:
+            parts.append(f"{self.resumed} skipped (already done)")
+        parts.append(f"{c[FAILED]} failed")
+        total = len(self.results) + len(self.unfinished)
+        worked = [r for r in fresh if r.status != FAILED]
+        bi, bo = sum(r.bytes_in for r in worked), sum(r.bytes_out for r in worked)
+        secs = max(self.seconds, 1e-9)
+        # a ratio only over what was coded: outputs copied unchanged ("kept") have none, and
+        # a run that coded nothing reports no ratio
+        ci = sum(r.bytes_in for r in worked if r.status != KEPT)
+        co = sum(r.bytes_out for r in worked if r.status != KEPT)
+        ratio = f" (ratio in/out {ci / co:.2f})" if co else ""
+        line = (f"summary: {', '.join(parts)} of {total} {noun}; {bi:,} bytes in -> {bo:,} "
+                f"out{ratio} in {self.seconds:.1f} s: "
+                f"{len(fresh) / secs:.1f} {noun}/s, {bi / secs / 1e6:.2f} MB/s")
+        if self.unfinished:
+            line += f"; {len(self.unfinished)} not finished"
+        if self.manifest:
+            line += f"; manifest {self.manifest}"
+        return line
+
+
+def _row(r: Result, run_started: float) -> dict[str, Any]:
+    from .manifest import row
+
+    return row(r.source, r.output, r.status, error=r.error, bytes_in=r.bytes_in,
+               bytes_out=r.bytes_out, ratio=r.ratio, psnr=r.psnr, seconds=r.seconds,
+               worker=r.worker, sha256=r.sha256, run_started=run_started)
+
+
+def _from_row(d: dict[str, Any]) -> Result:
+    return Result(d["source"], d["output"] or None, d["status"], d["error"] or "",
+                  int(d["bytes_in"] or 0), int(d["bytes_out"] or 0), float(d["seconds"] or 0),
+                  ratio=d["ratio"], psnr=d["psnr"], worker=d["worker"] or "",
+                  sha256=d["sha256"] or "")
+
+
+def _prepare(jobs: Sequence[Job], previous: dict[str, dict[str, Any]], run_started: float,
+             again: bool, digest: bool) -> list[Job]:
+    """The jobs as this run runs them: resuming from ``previous`` rows, ``since`` set where
+    a job may run twice (``again``) or an earlier run left it running."""
+    from .manifest import INTERRUPTED, PENDING
+
+    out = []
+    for job in jobs:
+        prev = previous.get(job.source)
+        since = run_started if again else None
+        resume = None
+        if prev is not None:
+            if prev["status"] == INTERRUPTED and prev.get("run_started") is not None:
+                since = min(since or float("inf"), float(prev["run_started"]))
+            elif prev["status"] not in (FAILED, PENDING, INTERRUPTED) and \
+                    _same_output(prev["output"] or None, job):
+                resume = _from_row(prev)
+        if resume is not None or since is not None or digest:
+            job = dataclasses.replace(job, previous=resume, since=since, digest=digest)
+        out.append(job)
+    return out
+
+
+def _same_output(recorded: str | None, job: Job) -> bool:
+    """Did the row's output come from this job (the same name, or it plus a suffix)?"""
+    if recorded is None or job.output is None:
+        return recorded == job.output
+    return recorded == job.output or any(recorded == job.output + s for s in job.suffixes)
+
 
 def run(jobs: Sequence[Job], executor: Executor | None = None, *, desc: str = "",
-        quiet: bool = False, echo: bool = True) -> Summary:
+        quiet: bool = False, echo: bool = True, manifest: str | os.PathLike[str] | None = None,
+        on_result: Callable[[Result], None] | None = None) -> Summary:
     """Run ``jobs`` on ``executor`` (default: this process) and summarise.
 
-    A progress bar runs on stderr when it is a terminal (not with ``quiet``); each failure
-    is printed as it comes (``error: SOURCE: MESSAGE``, unless ``echo`` is false).  Ctrl-C
-    stops the executor and returns the summary with ``interrupted`` set, after printing
-    :meth:`Summary.interruption`.
+    A progress bar (with rate and ETA) runs on stderr when it is a terminal (not with
+    ``quiet``; without a terminal a progress line every :data:`PROGRESS_EVERY_S` seconds);
+    each failure is printed as it comes (``error: SOURCE: MESSAGE``, unless ``echo`` is
+    false); ``on_result`` sees every result as it comes.  With a ``manifest`` path the rows
+    are written as the run goes (:mod:`mic.manifest`) and the jobs its earlier runs did are
+    resumed (see :class:`Job`).  Ctrl-C stops the executor and returns the summary with
+    ``interrupted`` set, after printing :meth:`Summary.interruption`.
     """
     from tqdm import tqdm
 
+    from .manifest import INTERRUPTED, PENDING, Manifest
+
     executor = executor or LocalExecutor()
     t0 = time.perf_counter()
+    run_started = time.time()
+    book = Manifest(manifest).open() if manifest is not None else None
+    previous = book.previous if book is not None else {}
+    again = bool(getattr(executor, "runs_jobs_again", False))
+    work = _prepare(jobs, previous, run_started, again, digest=book is not None)
     done: dict[int, Result] = {}
     interrupted = False
-    with tqdm(total=len(jobs), desc=desc, unit="file", file=sys.stderr, leave=False,
-              disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True) as bar:
-        it = executor.map(jobs)
-        try:
-            for i, result in it:
-                done[i] = result
-                if result.status == FAILED and echo:
-                    tqdm.write(f"error: {result.source}: {result.error}", file=sys.stderr)
-                bar.update(1)
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
+    tty = sys.stderr.isatty()
+    last_line = time.monotonic()
+
+    def take(i: int, result: Result) -> None:
+        nonlocal last_line
+        if book is not None:  # first: a row recorded is never lost (Manifest.close)
+            book.record(_row(result, run_started) if not result.resumed else
+                        previous[result.source])
+        done[i] = result
+        if result.status == FAILED and echo:
+            tqdm.write(f"error: {result.source}: {result.error}", file=sys.stderr)
+        if on_result is not None:
+            on_result(result)
+        bar.update(1)
+        if not tty and not quiet and time.monotonic() - last_line >= PROGRESS_EVERY_S:
+            last_line = time.monotonic()
+            el = time.perf_counter() - t0
+            rate = len(done) / max(el, 1e-9)
+            eta = (len(jobs) - len(done)) / rate if rate else float("inf")
+            print(f"progress{' ' + desc if desc else ''}: {len(done)} of {len(jobs)} "
+                  f"({100 * len(done) / max(len(jobs), 1):.1f} %), {rate:.2f}/s, "
+                  f"ETA {eta:.0f} s", file=sys.stderr, flush=True)
+
+    try:
+        with tqdm(total=len(jobs), desc=desc, unit="file", file=sys.stderr, leave=False,
+                  disable=quiet or not tty, dynamic_ncols=True) as bar:
+            it = executor.map(work)
+            try:
+                for i, result in it:
+                    take(i, result)
+            except KeyboardInterrupt:
+                interrupted = True
+                # the interrupt may have hit here rather than in the executor: tell it,
+                # and take what it hands over while it stops (Dask: the running jobs)
+                with contextlib.suppress(KeyboardInterrupt, StopIteration):
+                    i, result = it.throw(KeyboardInterrupt())
+                    take(i, result)
+                    for i, result in it:
+                        take(i, result)
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+        sweep = getattr(executor, "sweep", None)
+        if book is not None and not interrupted and sweep is not None:
+            # an earlier run killed without a chance to clean up (SIGKILL, a lost machine)
+            # may have left temporary files beside the outputs
+            sweep(work)
+    finally:
+        abandoned = set(getattr(executor, "abandoned", ()) or ()) - set(done)
+        if book is not None:
+            book.close([_unfinished_row(j, INTERRUPTED if k in abandoned else PENDING,
+                                        run_started)
+                        for k, j in enumerate(jobs) if k not in done],
+                       order=[j.source for j in jobs])
     summary = Summary(list(done.values()), [j for i, j in enumerate(jobs) if i not in done],
-                      interrupted, time.perf_counter() - t0)
+                      interrupted, time.perf_counter() - t0,
+                      os.fspath(manifest) if manifest is not None else None, len(abandoned))
     if interrupted and echo:
         print(summary.interruption(), file=sys.stderr)
     return summary
+
+
+def _unfinished_row(job: Job, status: str, run_started: float) -> dict[str, Any]:
+    from .manifest import row
+
+    why = ("still running on its Dask worker when the run was left" if status != "pending"
+           else "not run: the run was interrupted")
+    return row(job.source, job.output, status, error=why, run_started=run_started)

@@ -2,9 +2,11 @@
 
 Loaded lazily by :mod:`mic.cli`.  Every command takes a file, ``-`` (stdin /
 stdout) or a folder (processed recursively; ``encode`` and ``decode`` mirror the
-tree under OUT, one :mod:`mic.batch` job a file, ``-j N`` in N processes).  Outputs
-are written atomically (:func:`mic.io.atomic_output`) and never overwrite an
-existing file without ``--force``.
+tree under OUT, one :mod:`mic.batch` job a file, ``-j N`` in N processes or
+``--dask ADDRESS`` on a Dask cluster, ``--manifest PATH`` one row per file and a
+resumable run; ``verify`` runs its files the same way).  Folders and files may be
+fsspec URLs (:mod:`mic.storage`).  Outputs are written atomically
+(:func:`mic.io.atomic_output`) and never overwrite an existing file without ``--force``.
 
 Exit codes (all commands):
 
@@ -32,10 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from . import storage
 from .batch import (
-    DONE, SKIPPED, Job, JobError, LocalExecutor, Result, Summary, describe_error, walk,
+    DONE, SKIPPED, Job, JobError, Result, Summary, batch_options, describe_error, open_executor,
+    walk,
 )
 from .batch import run as run_batch
+from .extras import require
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -89,29 +94,75 @@ def _write_stdout(data: bytes) -> None:
 
 
 def _input_exists(path: str) -> None:
-    if path != STDIO and not os.path.exists(path):
+    if path != STDIO and not _storage_call(storage.exists, path, "IN"):
         raise click.BadParameter(f"{path!r} does not exist", param_hint="IN")
 
 
+def _storage_call(fn: Any, path: str, hint: str) -> Any:
+    """``fn(path)``; a URL whose filesystem is not installed is a usage error."""
+    try:
+        return fn(path)
+    except ImportError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+def _is_dir(path: str) -> bool:
+    return path != STDIO and _storage_call(storage.is_dir, path, "IN")
+
+
 def _output_folder_exists(out: str) -> None:
-    if out != STDIO:
+    if out != STDIO and not storage.is_url(out):
         parent = Path(out).parent
         if str(parent) and not parent.is_dir():
             raise click.BadParameter(f"folder {str(parent)!r} of {out!r} does not exist",
                                      param_hint="OUT")
 
 
-def _head(path: Path, n: int = 132) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(n)
-    except OSError:
-        return b""
+def _head(path: str | Path, n: int = 132) -> bytes:
+    return storage.read_head(str(path), n)
 
 
-def _check_not_exists(dst: Path, force: bool) -> None:
-    if not force and os.path.lexists(dst):
+def _check_not_exists(dst: str | Path, force: bool) -> None:
+    if not force and storage.exists(str(dst)):
         raise FileExistsError(17, "output exists", str(dst))
+
+
+def _tree(root: str, exclude: str | None) -> list[tuple[str, str]]:
+    """(file, its ``/``-separated path under ``root``) of every file of a folder tree or a
+    URL's tree (:func:`mic.batch.walk`: hidden entries and the ``exclude`` tree skipped)."""
+    if storage.is_url(root):
+        return [(storage.join(root, rel), rel) for rel in storage.walk(root, exclude)]
+    base = Path(root)
+    return [(str(p), p.relative_to(base).as_posix())
+            for p in walk(base, Path(exclude) if exclude is not None else None)]
+
+
+def _under(out_root: str, rel: str) -> str:
+    """``rel`` (``/``-separated) under the output folder or URL ``out_root``."""
+    if storage.is_url(out_root):
+        return storage.join(out_root, rel)
+    return str(Path(out_root) / rel)
+
+
+def _batch_flags(dask: str | None, manifest: str | None, folder: bool, command: str) -> None:
+    """--dask / --manifest are for folder runs; they need the dask extra (a CSV manifest
+    needs nothing)."""
+    if dask is not None and folder:
+        require(f"{command} --dask", "dask", ["dask", "distributed"])
+    if not folder:
+        for name, value in (("--dask", dask), ("--manifest", manifest)):
+            if value is not None:
+                raise click.BadParameter(f"{name} is for folder runs (IN a folder)",
+                                         param_hint=name)
+    if manifest is not None:
+        if storage.is_url(manifest):
+            raise click.BadParameter("the manifest is written here: give a local path",
+                                     param_hint="--manifest")
+        from .manifest import is_parquet
+
+        if is_parquet(manifest):
+            require(f"{command} --manifest {manifest}", "dask", ["pyarrow"],
+                    hint="or name a .csv manifest")
 
 
 def _finish(failed: int) -> None:
@@ -119,21 +170,36 @@ def _finish(failed: int) -> None:
         sys.exit(1)
 
 
-def _folder_out(out: str) -> Path:
-    """OUT of a folder run: a folder (made when needed), never - or an existing file."""
+def _folder_out(out: str) -> str:
+    """OUT of a folder run: a folder or URL (made when needed), never - or an existing file."""
     if out == STDIO:
         raise click.BadParameter("a folder IN needs a folder OUT, not -", param_hint="OUT")
+    if storage.is_url(out):
+        if _storage_call(storage.exists, out, "OUT") and not storage.is_dir(out):
+            raise click.BadParameter(f"{out!r} exists and is not a folder", param_hint="OUT")
+        return out
     out_root = Path(out)
     if out_root.exists() and not out_root.is_dir():
         raise click.BadParameter(f"{out!r} exists and is not a folder", param_hint="OUT")
-    return out_root
+    return str(out_root)
 
 
-def _run_folder(jobs: list[Job], quiet: bool, desc: str, workers: int) -> Summary:
-    """Run a folder's jobs (:mod:`mic.batch`); after Ctrl-C report what finished and abort
-    (exit 1)."""
-    summary = run_batch(jobs, LocalExecutor(workers), desc=desc, quiet=quiet)
+def _run_folder(jobs: list[Job], quiet: bool, desc: str, workers: int,
+                dask: str | None = None, manifest: str | None = None,
+                on_result: Any = None, echo: bool = True) -> Summary:
+    """Run a folder's jobs (:mod:`mic.batch`) on local processes or Dask, with a manifest;
+    after Ctrl-C report what finished and abort (exit 1)."""
+    from .manifest import ManifestLocked
+
+    with open_executor(workers, dask, command=f"mic {desc}", quiet=quiet) as ex:
+        try:
+            summary = run_batch(jobs, ex, desc=desc, quiet=quiet, manifest=manifest,
+                                on_result=on_result, echo=echo)
+        except ManifestLocked as exc:
+            raise click.ClickException(str(exc)) from None
     if summary.interrupted:
+        if not quiet:
+            click.echo(summary.report(), err=True)
         raise click.Abort
     return summary
 
@@ -149,6 +215,7 @@ class _EncResult:
     mic_bytes: int
     info: MicInfo
     seconds: float
+    psnr: float | None = None
 
 
 def _encode_data(data: bytes, src_name: str, src_path: str | None,
@@ -186,27 +253,29 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
         blob = mic.encode(arr, quality=options.get("quality"), **enc_opts)
     dt = time.perf_counter() - t0
     inf = mic.info(blob)
+    psnr = None
+    if lossy and options.get("measure_psnr"):  # folder runs with a manifest
+        from .encoder import _lossy_psnr
+
+        psnr = _lossy_psnr(arr, blob)
     return blob, _EncResult(src_name, "", meta.format.upper(), len(data), int(arr.nbytes),
-                            len(blob), inf, dt)
+                            len(blob), inf, dt, psnr)
 
 
 def _encode_file(src: str, dst: str, options: dict[str, Any], force: bool) -> _EncResult:
-    from .io import atomic_write_bytes
-
     if dst != STDIO:
-        _check_not_exists(Path(dst), force)
+        _check_not_exists(dst, force)
     if src == STDIO:
         data, name, path = _read_stdin(), "<stdin>", None
     else:
-        with open(src, "rb") as f:
-            data = f.read()
+        data = storage.read_bytes(src)
         name, path = src, src
     blob, res = _encode_data(data, name, path, options)
     if dst == STDIO:
         _write_stdout(blob)
         res.dst = "<stdout>"
     else:
-        atomic_write_bytes(dst, blob, overwrite=force)
+        storage.write_bytes(dst, blob, overwrite=force)
         res.dst = dst
     return res
 
@@ -287,11 +356,13 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")
+@batch_options
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
 def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | None,
                target_bpp: float | None, model: str | None, bits_stored: int | None,
                tile: str | None, photometric: str | None, stream_version: str | None,
-               force: bool, jobs: int, quiet: bool, **no_tools: bool) -> None:
+               force: bool, jobs: int, dask: str | None, manifest: str | None, quiet: bool,
+               **no_tools: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
 
     IN is a file, - (stdin; the format is sniffed from its first bytes) or a
@@ -305,6 +376,7 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
       mic encode study.dcm study.mic --tile 256
       mic encode scans/ encoded/ --force       # whole tree, mirrored
       mic encode scans/ encoded/ -j 4          # four files at a time
+      mic encode scans/ encoded/ --dask local:4 --manifest run.parquet
       cat ct.png | mic encode - - > ct.mic
       mic encode ct.png ct.mic --target-psnr 50   # lossy, lowest quality reaching 50 dB
     """
@@ -322,8 +394,11 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
                "tile": parse_tile(tile),
                "stream_version": int(stream_version) if stream_version else None,
                "photometric": photometric.upper() if photometric else None}
-    if inp != STDIO and os.path.isdir(inp):
-        _encode_folder(Path(inp), out, options, force, quiet, jobs)
+    folder = _is_dir(inp)
+    _batch_flags(dask, manifest, folder, "mic encode")
+    if folder:
+        options["measure_psnr"] = manifest is not None
+        _encode_folder(inp, out, options, force, quiet, jobs, dask, manifest)
         return
     if out != STDIO and os.path.isdir(out):
         out = str(Path(out) / _encode_out_path(Path(Path(inp).name if inp != STDIO else "stdin")))
@@ -344,32 +419,37 @@ def _encode_job(src: str, dst: str, options: dict[str, Any], force: bool) -> Res
     """Encode one file of a folder run (also in a worker process); skipped if it has no image."""
     from .io import NoPixelDataError
 
-    _check_not_exists(Path(dst), force)
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    _check_not_exists(dst, force)
+    storage.makedirs(storage.parent(dst))
     try:
         r = _encode_file(src, dst, options, force)
     except NoPixelDataError:  # a DICOMDIR or report beside the images: not an error
         return Result(src, None, SKIPPED, "no pixel data")
-    return Result(src, dst, DONE, bytes_in=r.file_bytes, bytes_out=r.mic_bytes, value=r)
+    return Result(src, dst, DONE, bytes_in=r.file_bytes, bytes_out=r.mic_bytes,
+                  ratio=r.info.ratio, psnr=r.psnr, value=r)
 
 
-def _encode_folder(root: Path, out: str, options: dict[str, Any], force: bool,
-                   quiet: bool, jobs: int = 1) -> None:
+def _encode_folder(inp: str, out: str, options: dict[str, Any], force: bool,
+                   quiet: bool, jobs: int = 1, dask: str | None = None,
+                   manifest: str | None = None) -> None:
+    from pathlib import PurePosixPath
+
     from .io import IMAGE_FORMATS, sniff_format
 
+    root = inp if storage.is_url(inp) else str(Path(inp))
     out_root = _folder_out(out)
-    items: list[tuple[Path, Path | None]] = []
-    taken: dict[Path, Path] = {}
+    items: list[tuple[str, str]] = []
+    taken: dict[str, str] = {}
     skipped = 0
-    for p in walk(root, out_root):
-        suf = p.suffix.lower()
+    for p, rel in _tree(root, out_root):
+        suf = PurePosixPath(rel).suffix.lower()
         if suf == ".mic":
             skipped += 1
             continue
         if suf not in ENCODE_SUFFIXES and sniff_format(_head(p)) not in IMAGE_FORMATS:
             skipped += 1
             continue
-        dst = out_root / _encode_out_path(p.relative_to(root))
+        dst = _under(out_root, _encode_out_path(PurePosixPath(rel)).as_posix())
         items.append((p, dst))
     if not items:
         click.echo(f"error: no images (PNG, TIFF, NPY, DICOM) found under {root}", err=True)
@@ -385,10 +465,11 @@ def _encode_folder(root: Path, out: str, options: dict[str, Any], force: bool,
                        "rename one", err=True)
             continue
         taken[dst] = src
-        batch.append(Job(str(src), str(dst), _encode_job, (str(src), str(dst), options, force)))
-    summary = _run_folder(batch, quiet, "encode", jobs)
+        batch.append(Job(src, dst, _encode_job, (src, dst, options, force)))
+    summary = _run_folder(batch, quiet, "encode", jobs, dask, manifest)
     failed = summary.failed + failed_early
-    results = [r.value for r in summary.select(DONE)]
+    results = [r.value for r in summary.select(DONE) if not r.resumed]
+    before = summary.resumed
     no_pixels = summary.count(SKIPPED)
     skipped += no_pixels
     if not quiet:
@@ -396,10 +477,11 @@ def _encode_folder(root: Path, out: str, options: dict[str, Any], force: bool,
         comp = sum(r.mic_bytes for r in results)
         ratio = raw / comp if comp else 0.0
         click.echo(f"encoded {len(results)} of {len(items) - no_pixels} files under {root} "
-                   f"-> {out_root}: "
-                   f"{_human(raw)} bytes raw -> {_human(comp)} bytes (ratio {ratio:.2f}); "
+                   f"-> {out_root}" + (f" ({before} done before, skipped)" if before else "")
+                   + f": {_human(raw)} bytes raw -> {_human(comp)} bytes (ratio {ratio:.2f}); "
                    f"{failed} failed, {skipped} other files skipped"
                    + (f" ({no_pixels} without pixel data)" if no_pixels else ""))
+        click.echo(summary.report())
     _finish(failed)
 
 
@@ -426,15 +508,14 @@ def _auto_format(arr: np.ndarray, photometric: str) -> str:
 def _decode_file(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> _DecResult:
     import mic
 
-    from .io import SUFFIX, atomic_write_bytes, image_to_bytes
+    from .io import SUFFIX, image_to_bytes
 
     if dst != STDIO and fmt != "auto":
-        _check_not_exists(Path(dst), force)
+        _check_not_exists(dst, force)
     if src == STDIO:
         data, name = _read_stdin(), "<stdin>"
     else:
-        with open(src, "rb") as f:
-            data = f.read()
+        data = storage.read_bytes(src)
         name = src
     if not mic.check(data):
         raise JobError("not a .mic stream (bad magic bytes)")
@@ -445,14 +526,14 @@ def _decode_file(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> 
     if fmt == "auto":
         fmt = _auto_format(arr, inf.photometric)
         if dst != STDIO:
-            dst = str(Path(dst).with_name(Path(dst).name + SUFFIX[fmt]))
-            _check_not_exists(Path(dst), force)
+            dst = dst + SUFFIX[fmt]
+            _check_not_exists(dst, force)
     payload = image_to_bytes(arr, fmt, photometric=inf.photometric)
     if dst == STDIO:
         _write_stdout(payload)
         dst_name = "<stdout>"
     else:
-        atomic_write_bytes(dst, payload, overwrite=force)
+        storage.write_bytes(dst, payload, overwrite=force)
         dst_name = dst
     return _DecResult(name, dst_name, len(data), len(payload), inf, fmt, dt)
 
@@ -492,9 +573,10 @@ def _fmt_from_out(out: str, fmt: str | None) -> str:
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")
+@batch_options
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
 def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, force: bool,
-               jobs: int, quiet: bool) -> None:
+               jobs: int, dask: str | None, manifest: str | None, quiet: bool) -> None:
     """Decode a .mic file (or a folder of them) to PNG, TIFF or NPY.
 
     The output format comes from OUT's suffix (.png, .tif/.tiff, .npy). PNG holds
@@ -515,8 +597,10 @@ def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, forc
     if fmt == "tif":
         fmt = "tiff"
     mp = max_pixels if max_pixels is not None else mic.DEFAULT_MAX_PIXELS
-    if inp != STDIO and os.path.isdir(inp):
-        _decode_folder(Path(inp), out, fmt or "auto", force, quiet, mp, jobs)
+    folder = _is_dir(inp)
+    _batch_flags(dask, manifest, folder, "mic decode")
+    if folder:
+        _decode_folder(inp, out, fmt or "auto", force, quiet, mp, jobs, dask, manifest)
         return
     if out == STDIO:
         ofmt = fmt if fmt not in (None, "auto") else "npy"
@@ -545,13 +629,14 @@ def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, forc
                        f"{res.fmt.upper()} cannot record that (TIFF can)", err=True)
 
 
-def _mic_files(root: Path, exclude: Path | None = None) -> tuple[list[Path], int]:
+def _mic_files(root: str, exclude: str | None = None) -> tuple[list[tuple[str, str]], int]:
+    """(file, path under root) of the .mic files of a tree, and how many others it holds."""
     from .io import sniff_format
 
     found, skipped = [], 0
-    for p in walk(root, exclude):
-        if p.suffix.lower() == ".mic" or sniff_format(_head(p)) == "mic":
-            found.append(p)
+    for p, rel in _tree(root, exclude):
+        if rel.lower().endswith(".mic") or sniff_format(_head(p)) == "mic":
+            found.append((p, rel))
         else:
             skipped += 1
     return found, skipped
@@ -559,27 +644,29 @@ def _mic_files(root: Path, exclude: Path | None = None) -> tuple[list[Path], int
 
 def _decode_job(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> Result:
     """Decode one file of a folder run (also in a worker process)."""
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    storage.makedirs(storage.parent(dst))
     r = _decode_file(src, dst, fmt, force, max_pixels)
-    return Result(src, r.dst, DONE, bytes_in=r.mic_bytes, bytes_out=r.out_bytes, value=r)
+    return Result(src, r.dst, DONE, bytes_in=r.mic_bytes, bytes_out=r.out_bytes,
+                  ratio=r.info.ratio, value=r)
 
 
-def _decode_folder(root: Path, out: str, fmt: str, force: bool, quiet: bool,
-                   max_pixels: int, jobs: int = 1) -> None:
+def _decode_folder(inp: str, out: str, fmt: str, force: bool, quiet: bool,
+                   max_pixels: int, jobs: int = 1, dask: str | None = None,
+                   manifest: str | None = None) -> None:
     from .io import SUFFIX
 
+    root = inp if storage.is_url(inp) else str(Path(inp))
     out_root = _folder_out(out)
     files, skipped = _mic_files(root, out_root)
     if not files:
         click.echo(f"error: no .mic files found under {root}", err=True)
         sys.exit(1)
-    items: list[tuple[Path, Path | None]] = []
-    for p in files:
-        rel = p.relative_to(root)
-        base = rel.with_suffix("") if rel.suffix.lower() == ".mic" else rel
+    items: list[tuple[str, str]] = []
+    for p, rel in files:
+        base = rel[:-4] if rel.lower().endswith(".mic") else rel
         # with fmt auto the suffix is added once the image is known
-        items.append((p, out_root / (str(base) + (SUFFIX[fmt] if fmt != "auto" else ""))))
-    taken: dict[Path, Path] = {}
+        items.append((p, _under(out_root, base + (SUFFIX[fmt] if fmt != "auto" else ""))))
+    taken: dict[str, str] = {}
     batch: list[Job] = []
     failed_early = 0
     for src, dst in items:
@@ -593,17 +680,21 @@ def _decode_folder(root: Path, out: str, fmt: str, force: bool, quiet: bool,
             taken[dst] = src
         # with fmt auto the job adds the suffix; partial outputs of dst + suffix still
         # start with dst's name (mic.io.discard_partial)
-        batch.append(Job(str(src), str(dst), _decode_job,
-                         (str(src), str(dst), fmt, force, max_pixels)))
-    summary = _run_folder(batch, quiet, "decode", jobs)
+        batch.append(Job(src, dst, _decode_job, (src, dst, fmt, force, max_pixels),
+                         suffixes=tuple(sorted(set(SUFFIX.values()) - {".mic"}))
+                         if fmt == "auto" else ()))
+    summary = _run_folder(batch, quiet, "decode", jobs, dask, manifest)
     failed = summary.failed + failed_early
-    results = [r.value for r in summary.select(DONE)]
+    results = [r.value for r in summary.select(DONE) if not r.resumed]
+    before = summary.resumed
     if not quiet:
         comp = sum(r.mic_bytes for r in results)
         raw = sum(r.info.raw_size for r in results)
-        click.echo(f"decoded {len(results)} of {len(items)} files under {root} -> {out_root}: "
-                   f"{_human(comp)} bytes -> {_human(raw)} bytes raw; "
+        click.echo(f"decoded {len(results)} of {len(items)} files under {root} -> {out_root}"
+                   + (f" ({before} done before, skipped)" if before else "")
+                   + f": {_human(comp)} bytes -> {_human(raw)} bytes raw; "
                    f"{failed} failed, {skipped} other files skipped")
+        click.echo(summary.report())
     _finish(failed)
 
 
@@ -644,12 +735,12 @@ def _expand_mic_inputs(inputs: tuple[str, ...]) -> tuple[list[str], bool]:
     many = len(inputs) > 1
     for inp in inputs:
         _input_exists(inp)
-        if inp != STDIO and os.path.isdir(inp):
+        if _is_dir(inp):
             many = True
-            found, _ = _mic_files(Path(inp))
+            found, _ = _mic_files(inp if storage.is_url(inp) else str(Path(inp)))
             if not found:
                 click.echo(f"warning: no .mic files found under {inp}", err=True)
-            paths.extend(str(p) for p in found)
+            paths.extend(p for p, _ in found)
         else:
             paths.append(inp)
     return paths, many
@@ -658,8 +749,7 @@ def _expand_mic_inputs(inputs: tuple[str, ...]) -> tuple[list[str], bool]:
 def _read_input(path: str) -> bytes:
     if path == STDIO:
         return _read_stdin()
-    with open(path, "rb") as f:
-        return f.read()
+    return storage.read_bytes(path)
 
 
 @click.command("info", epilog=_EXIT_HELP)
@@ -705,8 +795,12 @@ def info_cmd(inputs: tuple[str, ...], as_json: bool) -> None:
 @click.argument("inputs", metavar="IN...", nargs=-1, required=True)
 @click.option("--max-pixels", type=click.IntRange(1), default=None,
               help="Refuse streams with more decoded samples than this (default 2**30).")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Files verified in parallel by this many processes.")
+@batch_options
 @click.option("--quiet", is_flag=True, help="Print only failures.")
-def verify_cmd(inputs: tuple[str, ...], max_pixels: int | None, quiet: bool) -> None:
+def verify_cmd(inputs: tuple[str, ...], max_pixels: int | None, jobs: int, dask: str | None,
+               manifest: str | None, quiet: bool) -> None:
     """Fully decode .mic files and check every CRC (header, segments, decoded samples).
 
     Prints one line per file (OK or FAILED with the reason). A folder is searched
@@ -716,33 +810,53 @@ def verify_cmd(inputs: tuple[str, ...], max_pixels: int | None, quiet: bool) -> 
     Examples:
       mic verify ct.mic
       mic verify encoded/ --quiet && echo "all good"
+      mic verify archive/ --dask tcp://scheduler:8786 --manifest verify.parquet --quiet
     """
     import mic
 
-    paths, _ = _expand_mic_inputs(inputs)
+    paths, many = _expand_mic_inputs(inputs)
+    if STDIO in paths and (dask is not None or jobs > 1):
+        raise click.BadParameter("- (stdin) is read here: drop --dask and -j",
+                                 param_hint="IN")
+    _batch_flags(dask, manifest, True, "mic verify")
     mp = max_pixels if max_pixels is not None else mic.DEFAULT_MAX_PIXELS
-    failed = 0
-    for p in paths:
-        name = "<stdin>" if p == STDIO else p
-        try:
-            data = _read_input(p)
-            if not mic.check(data):
-                raise JobError("not a .mic stream (bad magic bytes)")
-            t0 = time.perf_counter()
-            inf = mic.verify(data, max_pixels=mp)
-            dt = time.perf_counter() - t0
-        except Exception as exc:  # noqa: BLE001
-            failed += 1
-            click.echo(f"FAILED {name}: {describe_error(exc)}", err=True)
-            continue
-        if not quiet:
-            dims = "x".join(str(d) for d in inf.shape)
-            click.echo(f"OK {name}: {inf.mode} {inf.dtype} {dims}, "
-                       f"{_human(inf.compressed_size)} bytes, {inf.bits_per_pixel:.3f} bits/pixel, "
-                       f"decoded in {dt:.2f} s")
     if not paths:
         click.echo("error: nothing to verify", err=True)
         sys.exit(1)
+
+    def show(r: Result) -> None:
+        from tqdm import tqdm
+
+        name = "<stdin>" if r.source == STDIO else r.source
+        if r.status != DONE:
+            tqdm.write(f"FAILED {name}: {r.error}", file=sys.stderr)
+        elif not quiet:
+            tqdm.write(r.value if not r.resumed else f"OK {name}: verified before "
+                       f"({manifest}), unchanged since", file=sys.stdout)
+
+    batch = [Job(p, None, _verify_job, (p, mp)) for p in paths]
+    summary = _run_folder(batch, quiet or not many, "verify", jobs, dask, manifest,
+                          on_result=show, echo=False)
+    failed = summary.failed
     if not quiet and len(paths) > 1:
         click.echo(f"{len(paths) - failed} of {len(paths)} files OK")
+        click.echo(summary.report())
     _finish(failed)
+
+
+def _verify_job(path: str, max_pixels: int) -> Result:
+    """Verify one file (also in a worker process): its OK line is the value."""
+    import mic
+
+    name = "<stdin>" if path == STDIO else path
+    data = _read_input(path)
+    if not mic.check(data):
+        raise JobError("not a .mic stream (bad magic bytes)")
+    t0 = time.perf_counter()
+    inf = mic.verify(data, max_pixels=max_pixels)
+    dt = time.perf_counter() - t0
+    dims = "x".join(str(d) for d in inf.shape)
+    line = (f"OK {name}: {inf.mode} {inf.dtype} {dims}, "
+            f"{_human(inf.compressed_size)} bytes, {inf.bits_per_pixel:.3f} bits/pixel, "
+            f"decoded in {dt:.2f} s")
+    return Result(path, None, DONE, bytes_in=len(data), ratio=inf.ratio, value=line)

@@ -1,7 +1,8 @@
 """Optional dependencies, checked before a command starts.
 
 ``mic bench`` (imagecodecs, matplotlib, scipy), ``mic train`` / ``export`` / ``retarget``
-(torch, scipy) and the DICOM commands on inputs only imagecodecs decodes need modules that
+(torch, scipy), the folder commands' ``--dask`` (dask, distributed) and Parquet
+``--manifest`` (pyarrow), and the DICOM commands on inputs only imagecodecs decodes need modules that
 ``pip install mic`` does not bring.  Each such command calls :func:`require` first, so that
 a missing one is a clear error naming the install command, not a ``ModuleNotFoundError``
 ten minutes into a run.  Nothing is imported: :func:`importlib.util.find_spec` looks.
@@ -22,6 +23,7 @@ __all__ = ["EXTRAS", "install_command", "missing", "missing_message", "require"]
 #: the extras of pyproject.toml, as the modules the commands import
 EXTRAS: dict[str, tuple[str, ...]] = {
     "bench": ("imagecodecs", "matplotlib", "scipy"),
+    "dask": ("dask", "distributed", "pyarrow", "fsspec"),
     "dicom": ("imagecodecs",),
     "train": ("scipy",),
 }

@@ -31,6 +31,9 @@ def test_extras_match_pyproject() -> None:
         "optional-dependencies"]
     for extra, modules in EXTRAS.items():
         names = {r.split(">")[0].split("=")[0].split("<")[0].strip() for r in extras[extra]}
+        # "dask[distributed]" brings the modules dask and distributed
+        names |= {part.strip() for n in names if "[" in n
+                  for part in [n.split("[")[0], *n.split("[")[1].rstrip("]").split(",")]}
         assert set(modules) <= names, extra
     assert install_command("torch", "train") == "pip install torch==2.13.0"  # as the README
 
@@ -117,3 +120,44 @@ def test_message_wording() -> None:
     assert missing_message("x", "dicom", ["nope1", "nope2", "nope3"]) == (
         "'x' needs nope1, nope2 and nope3, which are not installed here; install them with: "
         "pip install 'mic[dicom]'")
+
+
+@pytest.mark.parametrize("cmd", [["encode", "{imgs}", "{out}"], ["decode", "{mics}", "{out}"],
+                                 ["verify", "{mics}"], ["dicom", "compress", "{dcms}", "{out}"],
+                                 ["dicom", "decompress", "{dcms}", "{out}"],
+                                 ["bench", "{bench}", "--out", "{out}", "--codecs", "mic"]])
+def test_dask_without_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                cmd: list[str]) -> None:
+    """--dask names the install command of the dask extra, before anything is written."""
+    import mic
+    from mic.io import read_image
+
+    (tmp_path / "mics").mkdir()
+    (tmp_path / "mics" / "a.mic").write_bytes(mic.encode(read_image(DATA / "us_breast_u8.png")[0]))
+    argv = [a.format(imgs=DATA, mics=tmp_path / "mics", dcms=DATA / "dicom", out=tmp_path / "o",
+                     bench=DATA / "bench") for a in cmd]
+    _gone(monkeypatch, "dask", "distributed")
+    r = CliRunner().invoke(main, argv + ["--dask", "local:2"])
+    assert r.exit_code == 1, r.output
+    name = " ".join(cmd[:2]) if cmd[0] == "dicom" else cmd[0]
+    assert (f"'mic {name} --dask' needs dask and distributed, which are not installed here; "
+            "install them with: pip install 'mic[dask]'") in r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_parquet_manifest_needs_pyarrow_a_csv_one_nothing(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(DATA / "us_breast_u8.png", src / "u.png")
+    _gone(monkeypatch, "pyarrow")
+    r = CliRunner().invoke(main, ["encode", str(src), str(tmp_path / "o"), "--manifest",
+                                  str(tmp_path / "m.parquet")])
+    assert r.exit_code == 1
+    assert ("needs pyarrow, which is not installed here; install it with: "
+            "pip install 'mic[dask]' (or name a .csv manifest)") in r.output
+    assert not (tmp_path / "o").exists() and not (tmp_path / "m.parquet").exists()
+    r = CliRunner().invoke(main, ["encode", str(src), str(tmp_path / "o"), "--manifest",
+                                  str(tmp_path / "m.csv")])
+    assert r.exit_code == 0 and (tmp_path / "m.csv").read_text().startswith("source,output,")

@@ -4,7 +4,8 @@
   top or inside a function), nor one for ``mic.train``: coding, I/O, DICOM, the CLI and the
   bench run on NumPy/Numba, and ``mic/models/`` is runtime only.
 * Importing the runtime (``mic``, every module of ``mic.models``, ``mic.lossy``, ``mic.io``,
-  ``mic.cli``, ``mic.dicom``, ...) leaves torch out of ``sys.modules``.
+  ``mic.cli``, ``mic.dicom``, ``mic.batch``, ...) leaves torch out of ``sys.modules``, and
+  Dask and pyarrow too (``--dask`` and Parquet manifests import them when used).
 """
 
 from __future__ import annotations
@@ -74,9 +75,11 @@ def test_importing_the_runtime_leaves_torch_out() -> None:
     models = sorted(f"mic.models.{p.stem}" for p in (PKG / "models").glob("*.py")
                     if p.stem != "__init__")
     mods = ["mic", "mic.models", *models, "mic.lossy", "mic.io", "mic.cli", "mic.cli_codec",
-            "mic.batch", "mic.dicom", "mic.dicom.cli", "mic.eval.cli"]
+            "mic.batch", "mic.manifest", "mic.storage", "mic.dicom", "mic.dicom.cli",
+            "mic.eval.cli"]
     code = (f"import importlib, sys\nfor m in {mods!r}: importlib.import_module(m)\n"
-            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+            "print(sorted(m for m in sys.modules\n"
+            "             if m.split('.')[0] in ('torch', 'dask', 'distributed', 'pyarrow')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr
@@ -108,7 +111,8 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("mic.lossy.restore", 3), ("mic.lossy.dec_tile", 3),
     ("mic.lossy.enc_", 4), ("mic.lossy", 4),
     ("mic.codec", 5), ("mic.encoder", 5), ("mic", 5),
-    ("mic.io", 6), ("mic.atomic", 6), ("mic.batch", 6), ("mic.extras", 6), ("mic.dicom", 6), ("mic.cli", 6),
+    ("mic.io", 6), ("mic.atomic", 6), ("mic.batch", 6), ("mic.manifest", 6), ("mic.storage", 6),
+    ("mic.extras", 6), ("mic.dicom", 6), ("mic.cli", 6),
     ("mic.cli_codec", 6), ("mic.eval", 6),
     ("mic.train", 7),
 )

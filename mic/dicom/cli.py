@@ -6,7 +6,8 @@ under OUT.  Every file is read with pydicom; non-DICOM files in a folder are
 skipped (not written) and listed, a non-DICOM file named as IN fails; non-image
 objects, already lossy-compressed pixel data and pixel data mic cannot code are
 copied unchanged, and a file that fails does not stop the batch (:mod:`mic.batch`; ``-j N`` runs N
-files at a time in worker processes).  Outputs are written atomically and an
+files at a time in worker processes, ``--dask ADDRESS`` on a Dask cluster, ``--manifest
+PATH`` records one row per file and resumes).  IN and OUT may be fsspec URLs.  Outputs are written atomically and an
 existing output is refused unless ``--force``.
 
 Exit codes: 0 no failure; 1 at least one file failed (the others were still
@@ -29,7 +30,9 @@ from typing import Any
 
 import click
 
-from ..batch import FAILED, SKIPPED, Job, LocalExecutor, Result, Summary, walk
+from .. import storage
+from ..batch import FAILED, SKIPPED, Job, Result, Summary, batch_options, open_executor, walk
+from ..batch import parse_dask_address
 from ..extras import missing, require
 from ..batch import run as run_batch
 from .convert import CONVERTED, KEPT, compress_file, decompress_file, mirror_path
@@ -37,15 +40,26 @@ from .convert import CONVERTED, KEPT, compress_file, decompress_file, mirror_pat
 __all__ = ["dicom_group", "summarize"]
 
 
-def _inputs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
-    """(input, output) pairs: one file, or every non-hidden file of a folder tree mirrored."""
-    if src.is_file():
-        if dst.is_dir():
-            return [(src, dst / src.name)]
-        return [(src, dst)]
-    if dst.exists() and not dst.is_dir():
-        raise click.BadParameter(f"{str(dst)!r} is a file but IN is a folder", param_hint="OUT")
-    return [(p, mirror_path(p, src, dst)) for p in walk(src, dst)]
+def _inputs(src: str, dst: str) -> list[tuple[str, str]]:
+    """(input, output) pairs: one file, or every non-hidden file of a folder tree mirrored
+    (local paths or fsspec URLs)."""
+    if storage.is_url(src) or storage.is_url(dst):
+        if not storage.is_dir(src):
+            if storage.is_dir(dst):
+                return [(src, storage.join(dst, src.rstrip("/").rpartition("/")[2]))]
+            return [(src, dst)]
+        if storage.exists(dst) and not storage.is_dir(dst):
+            raise click.BadParameter(f"{dst!r} is a file but IN is a folder", param_hint="OUT")
+        return [(storage.join(src, rel), storage.join(dst, rel))
+                for rel in storage.walk(src, dst)]
+    s, d = Path(src), Path(dst)
+    if s.is_file():
+        if d.is_dir():
+            return [(str(s), str(d / s.name))]
+        return [(str(s), str(d))]
+    if d.exists() and not d.is_dir():
+        raise click.BadParameter(f"{str(d)!r} is a file but IN is a folder", param_hint="OUT")
+    return [(str(p), str(mirror_path(p, s, d))) for p in walk(s, d)]
 
 
 def summarize(summary: Summary) -> str:
@@ -104,25 +118,45 @@ def foreign_codecs_needed(paths: list[Path]) -> Counter[str]:
     return need
 
 
-def _check_foreign_codecs(pairs: list[tuple[Path, Path]], command: str, hint: str) -> None:
-    need = foreign_codecs_needed([s for s, _ in pairs])
+def _check_foreign_codecs(pairs: list[tuple[str, str]], command: str, hint: str) -> None:
+    need = foreign_codecs_needed([Path(s) for s, _ in pairs if not storage.is_url(s)])
     if need:
         files = ", ".join(f"{n} {name}" for name, n in need.most_common())
         require(command, "dicom", ["imagecodecs"], hint=f"for {files} input file(s){hint}")
 
 
 def _run(src: str, dst: str, quiet: bool, desc: str, workers: int,
-         action: Callable[..., Result], **options: Any) -> None:
-    """``action(s, d, **options)`` for each (input, output) pair, on ``workers`` processes."""
-    pairs = _inputs(Path(src), Path(dst))
+         action: Callable[..., Result], dask: str | None = None, manifest: str | None = None,
+         **options: Any) -> None:
+    """``action(s, d, **options)`` for each (input, output) pair, on ``workers`` processes
+    or the Dask cluster at ``dask``, with a ``manifest``."""
+    from ..manifest import ManifestLocked, is_parquet
+
+    try:
+        if not storage.exists(src):
+            raise click.BadParameter(f"{src!r} does not exist", param_hint="IN")
+        pairs = _inputs(src, dst)
+    except ImportError as exc:  # the URL's filesystem is not installed
+        raise click.BadParameter(str(exc), param_hint="IN") from None
+    if manifest is not None and is_parquet(manifest):
+        require(f"mic dicom {desc} --manifest {manifest}", "dask", ["pyarrow"],
+                hint="or name a .csv manifest")
     # a file named on its own must be DICOM; in a folder, other files are skipped and listed
-    options["not_dicom_fails"] = Path(src).is_file()
-    if not options.get("keep_compressed"):
+    options["not_dicom_fails"] = not storage.is_dir(src)
+    remote = dask is not None and parse_dask_address(dask)[0] != "local"
+    if not options.get("keep_compressed") and not remote:
+        # (a remote cluster's workers have their own plugins: they report such files)
         hint = "; --keep-compressed copies them as they are" if desc == "compress" else ""
         _check_foreign_codecs(pairs, f"mic dicom {desc}", hint)
-    jobs = [Job(str(s), str(d), action, (s, d), options) for s, d in pairs]
-    summary = run_batch(jobs, LocalExecutor(workers), desc=desc, quiet=quiet)
+    jobs = [Job(s, d, action, (s, d), options) for s, d in pairs]
+    with open_executor(workers, dask, command=f"mic dicom {desc}", quiet=quiet) as ex:
+        try:
+            summary = run_batch(jobs, ex, desc=desc, quiet=quiet, manifest=manifest)
+        except ManifestLocked as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(summarize(summary), err=quiet)
+    if not quiet:
+        click.echo(summary.report())
     if summary.interrupted:
         raise click.Abort
     if summary.failed:
@@ -162,8 +196,8 @@ def dicom_group() -> None:
 
 
 @dicom_group.command("compress")
-@click.argument("src", metavar="IN", type=click.Path(exists=True))
-@click.argument("dst", metavar="OUT", type=click.Path())
+@click.argument("src", metavar="IN")
+@click.argument("dst", metavar="OUT")
 @click.option("-q", "--quality", type=int, default=None,
               help="Lossy quality index (mic's learned mode); omit for lossless.")
 @click.option("--keep-compressed", is_flag=True,
@@ -176,9 +210,11 @@ def dicom_group() -> None:
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")
+@batch_options
 @click.option("--quiet", is_flag=True, help="No progress bar; summary to stderr.")
 def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
-                 recode_lossy: bool, force: bool, jobs: int, quiet: bool) -> None:
+                 recode_lossy: bool, force: bool, jobs: int, dask: str | None,
+                 manifest: str | None, quiet: bool) -> None:
     """Compress the pixel data of DICOM file(s) IN to the mic transfer syntax in OUT.
 
     \b
@@ -201,18 +237,20 @@ def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
     register()
     if quality is not None:
         _check_lossy(quality)
-    _run(src, dst, quiet, "compress", jobs, compress_file, quality=quality, overwrite=force,
-         keep_compressed=keep_compressed, recode_lossy=recode_lossy)
+    _run(src, dst, quiet, "compress", jobs, compress_file, dask, manifest, quality=quality,
+         overwrite=force, keep_compressed=keep_compressed, recode_lossy=recode_lossy)
 
 
 @dicom_group.command("decompress")
-@click.argument("src", metavar="IN", type=click.Path(exists=True))
-@click.argument("dst", metavar="OUT", type=click.Path())
+@click.argument("src", metavar="IN")
+@click.argument("dst", metavar="OUT")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")
+@batch_options
 @click.option("--quiet", is_flag=True, help="No progress bar; summary to stderr.")
-def decompress_cmd(src: str, dst: str, force: bool, jobs: int, quiet: bool) -> None:
+def decompress_cmd(src: str, dst: str, force: bool, jobs: int, dask: str | None,
+                   manifest: str | None, quiet: bool) -> None:
     """Decode DICOM file(s) IN to Explicit VR Little Endian in OUT.
 
     \b
@@ -225,7 +263,8 @@ def decompress_cmd(src: str, dst: str, force: bool, jobs: int, quiet: bool) -> N
     from . import register
 
     register()
-    _run(src, dst, quiet, "decompress", jobs, decompress_file, overwrite=force)
+    _run(src, dst, quiet, "decompress", jobs, decompress_file, dask, manifest,
+         overwrite=force)
 
 
 SERVE_EXAMPLE = """\b

@@ -16,8 +16,8 @@ runs), of status:
 * ``failed`` -- reading, coding or writing raised, or a file named on its own is not
   DICOM; nothing written for it.
 
-Writes are atomic (:func:`mic.io.atomic_output`): an output either appears
-complete or not at all.
+Writes are atomic (:func:`mic.io.atomic_output`; :func:`mic.storage.write_bytes` for
+fsspec URLs): an output either appears complete or not at all.
 
 >>> import os, tempfile, pydicom
 >>> from pydicom.data import get_testdata_file
@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from ..batch import FAILED, SKIPPED, Result
+from .. import storage
+from ..batch import FAILED, KEPT, SKIPPED, Result
 from ..errors import MicError, MicUnsupportedError
 from ..io import atomic_output
 
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 #: A converted file's status (its pixel data recoded) and a kept one's (copied unchanged)
-CONVERTED, KEPT = "converted", "kept"
+CONVERTED = "converted"
 #: Data elements that converting the pixel data changes (besides Pixel Data and file meta).
 CHANGED_BY_COMPRESSION = frozenset({"PixelData", "ExtendedOffsetTable",
                                     "ExtendedOffsetTableLengths"})
@@ -135,6 +136,10 @@ def _read(path: str) -> Any:
     from pydicom.errors import InvalidDicomError
 
     try:
+        if storage.is_url(path):
+            import io
+
+            return pydicom.dcmread(io.BytesIO(storage.read_bytes(path)))
         return pydicom.dcmread(path)
     except InvalidDicomError:
         return None
@@ -143,6 +148,14 @@ def _read(path: str) -> Any:
 def _write(ds: Any, dst: str, overwrite: bool) -> int:
     import pydicom
 
+    if storage.is_url(dst):
+        import io
+
+        buf = io.BytesIO()
+        pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+        storage.makedirs(storage.parent(dst))
+        storage.write_bytes(dst, buf.getvalue(), overwrite=overwrite)
+        return len(buf.getvalue())
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     with atomic_output(dst, overwrite=overwrite) as f:
         pydicom.dcmwrite(f, ds, enforce_file_format=True)
@@ -150,6 +163,11 @@ def _write(ds: Any, dst: str, overwrite: bool) -> int:
 
 
 def _copy(src: str, dst: str, overwrite: bool) -> int:
+    if storage.is_url(src) or storage.is_url(dst):
+        data = storage.read_bytes(src)
+        storage.makedirs(storage.parent(dst))
+        storage.write_bytes(dst, data, overwrite=overwrite)
+        return len(data)
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     with open(src, "rb") as fin, atomic_output(dst, overwrite=overwrite) as fout:
         shutil.copyfileobj(fin, fout, 1 << 20)
@@ -190,7 +208,7 @@ def _convert(src: str, dst: str, overwrite: bool,
              work: Callable[[Any, Any], str | None], not_dicom_fails: bool = False) -> Result:
     """Shared driver: read, classify, run ``work(ds, tsyntax)`` (returns a keep-reason or None).
     A non-DICOM ``src`` is skipped, or failed with ``not_dicom_fails``."""
-    size = os.path.getsize(src)
+    size = storage.size(src)
     out = Result(str(src), str(dst), FAILED, bytes_in=size)
     try:
         ds = _read(src)

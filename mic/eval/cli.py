@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from ..batch import dask_option, open_executor
 from ..errors import MicError, MicInputError
 from ..extras import missing, require
 
@@ -73,10 +74,14 @@ def _versions() -> dict[str, str]:
 def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
               codecs: list[str] | None = None, reference: str = "jpeg2000",
               split: str | None = None, limit: int | None = None, peak: str = "stored",
-              plots: bool = True, progress: bool = True, command: str = "") -> dict[str, Any]:
+              plots: bool = True, progress: bool = True, command: str = "",
+              executor: Any = None) -> dict[str, Any]:
     """Run the benchmark on ``folder`` and write results.csv/json, summary.md and plots to ``out``.
 
     Returns a dict with the result rows, per-image BD-rates and the output paths.
+    With an ``executor`` (:mod:`mic.batch`: worker processes or Dask) each image is one job,
+    measured where the job runs (which loads the image from its path); the rows are the
+    same, in the same order, and the speeds those of the busy workers.
 
     >>> import numpy as np, tempfile, pathlib
     >>> from mic.io import write_image
@@ -124,18 +129,22 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
     outdir.mkdir(parents=True, exist_ok=True)
 
     skips: list[dict[str, str]] = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    if executor is not None:
+        rows = _run_on(executor, images, chosen, quick, peak, need_lossy, progress, skips,
+                       problems)
+    else:
+        bar = None
+        if progress:
+            from tqdm import tqdm
 
-        bar = tqdm(total=len(images) * len(chosen), desc="mic bench", unit="run", file=sys.stderr,
-                   dynamic_ncols=True)
-    try:
-        rows = run_points(images, chosen, quick=quick, peak_bits=peak,
-                          progress=(bar.update if bar else None), skips=skips)
-    finally:
-        if bar is not None:
-            bar.close()
+            bar = tqdm(total=len(images) * len(chosen), desc="mic bench", unit="run",
+                       file=sys.stderr, dynamic_ncols=True)
+        try:
+            rows = run_points(images, chosen, quick=quick, peak_bits=peak,
+                              progress=(bar.update if bar else None), skips=skips)
+        finally:
+            if bar is not None:
+                bar.close()
     elapsed = time.perf_counter() - t_start
 
     lossless_md, lossless_data = lossless_table(rows)
@@ -232,6 +241,32 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
             "plots": figs}
 
 
+def _run_on(executor: Any, images: list[Any], chosen: list[Any], quick: bool, peak: str,
+            need_lossy: bool, progress: bool, skips: list[dict[str, str]],
+            problems: list[str]) -> list[dict[str, Any]]:
+    """One :mod:`mic.batch` job per image on ``executor``; the rows in image order."""
+    from ..batch import DONE, Job, run
+    from .runner import image_spec, measure_image
+
+    names = [c.name for c in chosen]
+    jobs = [Job(f"{im.path}#{k}", None, measure_image,
+                (image_spec(im), names, quick, peak, need_lossy)) for k, im in enumerate(images)]
+    summary = run(jobs, executor, desc="mic bench", quiet=not progress, echo=progress)
+    if summary.interrupted:
+        raise KeyboardInterrupt
+    by_source = {r.source: r for r in summary.results}
+    rows: list[dict[str, Any]] = []
+    for job, im in zip(jobs, images):
+        r = by_source[job.source]
+        if r.status != DONE:
+            problems.append(f"{im.name}: {r.error}")
+            continue
+        got, skipped = r.value
+        rows.extend(got)
+        skips.extend(skipped)
+    return rows
+
+
 @click.command("bench")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -248,8 +283,13 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
 @click.option("--peak", type=click.Choice(["stored", "eff"]), default="stored", show_default=True,
               help="PSNR/SSIM peak 2^bits-1 from bits_stored or from eff_bits.")
 @click.option("--no-plots", is_flag=True, help="Skip the matplotlib charts.")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Images measured in parallel by this many processes (the speeds are then "
+                   "those of a busy machine).")
+@dask_option
 def bench_cmd(folder: Path, out: Path, quick: bool, codecs: str, reference: str,
-              split: str | None, limit: int | None, peak: str, no_plots: bool) -> None:
+              split: str | None, limit: int | None, peak: str, no_plots: bool, jobs: int,
+              dask: str | None) -> None:
     """Rate-distortion and speed benchmark of mic against JPEG, JPEG 2000, HTJ2K, JPEG-LS,
     JPEG XL, PNG and zstd on the images of FOLDER (uses a corpus-style manifest.csv if present).
 
@@ -265,15 +305,24 @@ def bench_cmd(folder: Path, out: Path, quick: bool, codecs: str, reference: str,
         needs.append("matplotlib")
     require("mic bench", "bench", needs, hint="--no-plots runs without matplotlib"
             if "matplotlib" in missing(needs) else "")
+    if dask is not None:
+        require("mic bench --dask", "dask", ["dask", "distributed"])
     cmd = "mic bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 \
         else "mic bench"
     try:
-        res = run_bench(folder, out, quick=quick,
-                        codecs=want or None,
-                        reference=reference, split=split, limit=limit, peak=peak,
-                        plots=not no_plots, command=cmd)
+        if jobs == 1 and dask is None:
+            res = run_bench(folder, out, quick=quick, codecs=want or None, reference=reference,
+                            split=split, limit=limit, peak=peak, plots=not no_plots,
+                            command=cmd)
+        else:
+            with open_executor(jobs, dask, command="mic bench") as ex:
+                res = run_bench(folder, out, quick=quick, codecs=want or None,
+                                reference=reference, split=split, limit=limit, peak=peak,
+                                plots=not no_plots, command=cmd, executor=ex)
     except MicError as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        raise click.Abort from None
     m = res["meta"]
     click.echo(f"{m['images']} images, {len(res['rows'])} points in {m['seconds']:.0f} s -> "
                f"{res['summary']}")

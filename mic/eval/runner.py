@@ -31,7 +31,8 @@ from .metrics import (
     ssim_ms_ssim,
 )
 
-__all__ = ["RESULT_FIELDS", "measure_point", "run_points"]
+__all__ = ["RESULT_FIELDS", "image_spec", "load_spec", "measure_image", "measure_point",
+           "run_points"]
 
 #: Columns of every result row, in CSV order.
 RESULT_FIELDS = (
@@ -110,15 +111,17 @@ def _warm(im: BenchImage, codec: Codec, quick: bool) -> None:
 def run_points(images: Iterable[BenchImage], codecs: list[Codec], *, quick: bool = False,
                peak_bits: str = "stored", warmup: bool = True,
                progress: Callable[[int], None] | None = None,
-               skips: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
+               skips: list[dict[str, str]] | None = None,
+               warmed: set[tuple[str, str, int]] | None = None) -> list[dict[str, Any]]:
     """Measure every codec point on every image; return one dict per point (see RESULT_FIELDS).
 
     ``peak_bits``: ``"stored"`` (2^bits_stored - 1, the default) or ``"eff"``.
     ``progress`` is called with the number of finished (image, codec) pairs.
     Codecs that refuse an image are appended to ``skips`` with the reason.
+    ``warmed``: the (codec, dtype, samples) already warmed up in this process.
     """
     rows: list[dict[str, Any]] = []
-    warmed: set[tuple[str, str, int]] = set()
+    warmed = set() if warmed is None else warmed
     for im in images:
         pb = im.bits if peak_bits == "stored" else im.eff_bits
         for c in codecs:
@@ -140,3 +143,59 @@ def run_points(images: Iterable[BenchImage], codecs: list[Codec], *, quick: bool
             if progress is not None:
                 progress(1)
     return rows
+
+
+# ----------------------------------------------------------------------------- batch jobs
+#: what this process has warmed up (a worker measures many images, warming each kind once)
+_WARMED: set[tuple[str, str, int]] = set()
+
+
+def image_spec(im: BenchImage) -> dict[str, Any]:
+    """What a worker needs to load ``im`` again from its file: names and numbers, no
+    samples (a :mod:`mic.batch` job carries no image data)."""
+    frame = None
+    if "#" in im.name:
+        tail = im.name.rsplit("#", 1)[1]
+        frame = int(tail) if tail.isdigit() else None
+    return {"path": im.path, "frame": frame, "name": im.name, "modality": im.modality,
+            "bits": im.bits, "eff_bits": im.eff_bits, "offset": im.offset, "source": im.source}
+
+
+def load_spec(spec: dict[str, Any]) -> BenchImage:
+    """The image of :func:`image_spec`, read from its file (the same samples and facts).
+
+    >>> import numpy as np, tempfile, os
+    >>> from mic.io import write_image
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.png")
+    >>> _ = write_image(p, (np.arange(64 * 64) % 4000).reshape(64, 64).astype(np.uint16))
+    >>> from mic.eval.data import load_images
+    >>> im = load_images(os.path.dirname(p))[0]
+    >>> again = load_spec(image_spec(im))
+    >>> bool((again.native == im.native).all()), again.bits == im.bits, again.name
+    (True, True, 'a')
+    """
+    from .data import read_image
+
+    arr, _ = read_image(spec["path"])
+    arr = np.asarray(arr)
+    if spec["frame"] is not None:
+        arr = arr[spec["frame"]]
+    # the offset of a manifest's uint16 samples; signed samples carry their own
+    offset = 0 if arr.dtype.kind == "i" else int(spec["offset"])
+    return make_image(arr, name=spec["name"], modality=spec["modality"], bits=spec["bits"],
+                      eff_bits=spec["eff_bits"], offset=offset, source=spec["source"],
+                      path=spec["path"])
+
+
+def measure_image(spec: dict[str, Any], codec_names: list[str], quick: bool, peak: str,
+                  with_lossy_models: bool) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The per-image work of ``mic bench`` as one batch job (run where the job runs): load
+    the image, measure every point of the named codecs; (rows, skips)."""
+    from .codecs import all_codecs
+
+    im = load_spec(spec)
+    codecs = [c for c in all_codecs(with_lossy_models=with_lossy_models)[0]
+              if c.name in codec_names]
+    skips: list[dict[str, str]] = []
+    rows = run_points([im], codecs, quick=quick, peak_bits=peak, skips=skips, warmed=_WARMED)
+    return rows, skips

@@ -20,9 +20,9 @@ from . import __version__
 #: command name -> "module:attribute" (imported on first use)
 LAZY_COMMANDS: dict[str, str] = {
     "encode": "mic.cli_codec:encode_cmd",
-    "decode": "mic.cli_codec:decode_cmd",
-    "info": "mic.cli_codec:info_cmd",
-    "verify": "mic.cli_codec:verify_cmd",
+    "decode": "mic.cli_decode:decode_cmd",
+    "info": "mic.cli_inspect:info_cmd",
+    "verify": "mic.cli_inspect:verify_cmd",
     "bench": "mic.eval.cli:bench_cmd",
     "dicom": "mic.dicom.cli:dicom_group",
     "train": "mic.train.cli:train_cmd",

@@ -208,12 +208,15 @@ def dicom_runner(desc: dict[str, Any]) -> Any:
     return runner
 
 
-def check_dicom(data: bytes) -> str:
-    """Run the DICOM plugin's frame decoder on ``data`` as pydicom would; enforce the contract."""
+def check_dicom(data: bytes, max_pixels: int = FUZZ_MAX_PIXELS) -> str:
+    """Run the DICOM plugin's frame decoder on ``data`` as pydicom would, with the caller's
+    ``max_pixels`` decoding option (as :func:`check_codec` bounds ``mic.decode``); enforce
+    the contract."""
     from mic.dicom import _plugin
 
     desc, variant = dicom_description(data)
     runner = dicom_runner(desc)
+    runner.set_option("max_pixels", max_pixels)
     out, err = _run(lambda: _plugin._decode_frame(data, runner))
     if err is not None:
         return f"{type(err).__name__} [{variant}]"
@@ -236,9 +239,9 @@ def check_input(target: str, data: bytes, max_pixels: int = FUZZ_MAX_PIXELS) -> 
     if target == "codec":
         return check_codec(data, max_pixels)
     if target == "dicom":
-        return check_dicom(data)
+        return check_dicom(data, max_pixels)
     if target == "all":
-        return check_codec(data, max_pixels) + " | " + check_dicom(data)
+        return check_codec(data, max_pixels) + " | " + check_dicom(data, max_pixels)
     raise ValueError(f"unknown target {target!r}")
 
 

@@ -75,10 +75,11 @@ KEPT = "kept"
 STOP_GRACE_S = 3.0
 #: without a terminal, a progress line is printed this often (seconds)
 PROGRESS_EVERY_S = 60.0
-#: a Dask run keeps about this much work (seconds) in flight per worker thread
-IN_FLIGHT_S = 1.0
-#: ... in tasks of about this much work each (short jobs go several to a task)
-TASK_S = 0.25
+#: a Dask run keeps about this much work (seconds) in flight per worker thread ...
+IN_FLIGHT_S = 2.0
+#: ... in tasks of about this much work each (short jobs go several to a task: a task costs
+#: the driver and the scheduler about 2 ms of CPU, so they keep about 500 threads busy)
+TASK_S = 1.0
 
 
 class JobError(Exception):

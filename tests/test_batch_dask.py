@@ -384,6 +384,37 @@ def test_ctrl_c_then_resume_then_nothing_left(tmp_path: Path) -> None:
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.mic")} == stamps
 
 
+def test_a_second_ctrl_c_leaves_the_jobs_in_flight(tmp_path: Path) -> None:
+    """Ctrl-C twice: the run leaves at once; the jobs it left are marked interrupted, and a
+    rerun redoes them (replacing what they may have written) without refusing anything."""
+    src, out, man = tmp_path / "in", tmp_path / "out", tmp_path / "m.csv"
+    src.mkdir()
+    small = ("ct_lung_i16.npy", "us_breast_u8.png", "ct_abdomen_u16.png")
+    for c in range(2):
+        for name in small:
+            shutil.copy(DATA / name, src / f"{c}_{name}")
+    args = ("encode", src, out, "--quality", "0", "--manifest", man)
+    proc = mic_process(*args, "--dask", "local:2")
+    try:
+        wait_for_rows(proc, man, 1)
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)
+    finally:
+        stdout, stderr = finish(proc, timeout=120)
+    assert proc.returncode == 1, stderr
+    assert "left running on their Dask workers" in stderr and "Traceback" not in stderr, stderr
+    rows = Manifest(man).read()
+    assert len(rows) == 6 and "interrupted" in {r["status"] for r in rows}
+    assert {r["status"] for r in rows} <= {"done", "interrupted", "pending"}
+    r = cli(*args)
+    assert r.exit_code == 0, r.output
+    assert f"({sum(x['status'] == 'done' for x in rows)} done before, skipped)" in r.stdout
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{c}_{Path(n).stem}.mic" for c in range(2) for n in small)
+    assert {x["status"] for x in Manifest(man).read()} == {"done"}
+
+
 # ----------------------------------------------------------------------------- no Dask
 def _write(path: str, text: str) -> str:
     from mic.io import atomic_write_bytes

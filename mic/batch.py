@@ -165,13 +165,12 @@ def worker_id() -> str:
 
 def _verified(prev: Result) -> bool:
     """Is ``prev`` (a finished row of an earlier run) still true here: its output of the
-    recorded size and SHA-256, or, without an output, its source of the recorded size?"""
+    recorded SHA-256, or, without an output, its source of the recorded size?"""
     from . import storage
 
     try:
         if prev.output:
-            return bool(prev.sha256) and storage.size(prev.output) == prev.bytes_out and \
-                storage.sha256(prev.output) == prev.sha256
+            return bool(prev.sha256) and storage.sha256(prev.output) == prev.sha256
         return storage.size(prev.source) == prev.bytes_in
     except (OSError, ImportError):
         return False
@@ -211,9 +210,13 @@ def execute(job: Job) -> Result:
         out.error += "; it is not the output the manifest recorded"
     out.seconds = time.perf_counter() - t0
     out.worker = out.worker or worker_id()
-    if job.digest and out.status != FAILED and out.output:
-        with contextlib.suppress(OSError, ImportError):
-            out.sha256 = storage.sha256(out.output)
+    if job.digest:  # a manifest records the run: sizes of the files where the job gave none
+        with contextlib.suppress(OSError, ImportError, ValueError):
+            out.bytes_in = out.bytes_in or storage.size(job.source)
+        if out.status != FAILED and out.output:
+            with contextlib.suppress(OSError, ImportError, ValueError):
+                out.sha256 = storage.sha256(out.output)
+                out.bytes_out = out.bytes_out or storage.size(out.output)
     return out
 
 
@@ -801,8 +804,9 @@ class Summary:
         worked = [r for r in fresh if r.status != FAILED]
         bi, bo = sum(r.bytes_in for r in worked), sum(r.bytes_out for r in worked)
         secs = max(self.seconds, 1e-9)
+        ratio = f"ratio in/out {bi / bo:.2f}" if bo else "nothing written"
         line = (f"summary: {', '.join(parts)} of {total} {noun}; {bi:,} bytes in -> {bo:,} "
-                f"out (ratio in/out {bi / bo if bo else 0:.2f}) in {self.seconds:.1f} s: "
+                f"out ({ratio}) in {self.seconds:.1f} s: "
                 f"{len(fresh) / secs:.1f} {noun}/s, {bi / secs / 1e6:.2f} MB/s")
         if self.unfinished:
             line += f"; {len(self.unfinished)} not finished"

@@ -164,13 +164,12 @@ def worker_id() -> str:
 
 def _verified(prev: Result) -> bool:
     """Is ``prev`` (a finished row of an earlier run) still true here: its output of the
-    recorded size and SHA-256, or, without an output, its source of the recorded size?"""
+    recorded SHA-256, or, without an output, its source of the recorded size?"""
     from . import storage
 
     try:
         if prev.output:
-            return bool(prev.sha256) and storage.size(prev.output) == prev.bytes_out and \
-                storage.sha256(prev.output) == prev.sha256
+            return bool(prev.sha256) and storage.sha256(prev.output) == prev.sha256
         return storage.size(prev.source) == prev.bytes_in
     except (OSError, ImportError):
         return False
@@ -210,9 +209,13 @@ def execute(job: Job) -> Result:
         out.error += "; it is not the output the manifest recorded"
     out.seconds = time.perf_counter() - t0
     out.worker = out.worker or worker_id()
-    if job.digest and out.status != FAILED and out.output:
-        with contextlib.suppress(OSError, ImportError):
-            out.sha256 = storage.sha256(out.output)
+    if job.digest:  # a manifest records the run: sizes of the files where the job gave none
+        with contextlib.suppress(OSError, ImportError, ValueError):
+            out.bytes_in = out.bytes_in or storage.size(job.source)
+        if out.status != FAILED and out.output:
+            with contextlib.suppress(OSError, ImportError, ValueError):
+                out.sha256 = storage.sha256(out.output)
+                out.bytes_out = out.bytes_out or storage.size(out.output)
     return out
 
 

@@ -461,6 +461,22 @@ main()
 """
 
 
+def test_any_job_function_resumes(tmp_path: Path) -> None:
+    """A job function that reports nothing (returns a plain value): the manifest takes the
+    sizes from the files, and a rerun resumes every job."""
+    from mic.batch import Job, LocalExecutor, run
+
+    jobs = [Job(f"s{i}", str(tmp_path / f"o{i}.txt"), _write,
+                (str(tmp_path / f"o{i}.txt"), "x" * (i + 1))) for i in range(3)]
+    s = run(jobs, LocalExecutor(), quiet=True, manifest=tmp_path / "m.csv")
+    assert s.count("done") == 3 and s.resumed == 0
+    rows = Manifest(tmp_path / "m.csv").read()
+    assert [r["bytes_out"] for r in rows] == [1, 2, 3]
+    assert all(r["sha256"] == sha(Path(r["output"])) for r in rows)
+    s = run(jobs, LocalExecutor(), quiet=True, manifest=tmp_path / "m.csv")
+    assert s.resumed == 3 and s.failed == 0
+
+
 def test_a_driver_killed_outright_loses_nothing(tmp_path: Path) -> None:
     src, out, man = tmp_path / "in", tmp_path / "out", tmp_path / "m.csv"
     src.mkdir()

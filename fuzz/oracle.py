@@ -260,6 +260,16 @@ def read_varint(buf: bytes | bytearray, pos: int, limit: int = 10) -> tuple[int,
     return None
 
 
+def _segment_head(b: bytes | bytearray, pos: int, major: int) -> tuple[int, int] | None:
+    """The length of the segment whose tag is at ``b[pos:]`` and where its payload starts:
+    a u32 (stream version 1) or a varint (2); None when the buffer ends inside it."""
+    if major == 1:
+        if pos + 8 > len(b):
+            return None
+        return struct.unpack_from("<I", b, pos + 4)[0], pos + 8
+    return read_varint(b, pos + 4)
+
+
 def varint(v: int) -> bytes:
     out = bytearray()
     while True:
@@ -294,15 +304,10 @@ def fix_crcs(data: bytes) -> bytes:
     pos = end + 4
     while pos + 5 <= len(b):
         tag = bytes(b[pos:pos + 4])
-        if major == 1:
-            if pos + 8 > len(b):
-                break
-            length, s = struct.unpack_from("<I", b, pos + 4)[0], pos + 8
-        else:
-            r = read_varint(b, pos + 4)
-            if r is None:
-                break
-            length, s = r
+        head = _segment_head(b, pos, major)
+        if head is None:
+            break
+        length, s = head
         e = s + length
         if e + 4 > len(b):
             break
@@ -353,15 +358,10 @@ class Parsed:
         segments: list[list[bytes]] = []
         while pos + 5 <= len(data):
             tag = bytes(data[pos:pos + 4])
-            if major == 1:
-                if pos + 8 > len(data):
-                    break
-                length, s = struct.unpack_from("<I", data, pos + 4)[0], pos + 8
-            else:
-                r = read_varint(data, pos + 4)
-                if r is None:
-                    break
-                length, s = r
+            head = _segment_head(data, pos, major)
+            if head is None:
+                break
+            length, s = head
             if s + length + 4 > len(data):
                 break
             segments.append([tag, bytes(data[s:s + length])])

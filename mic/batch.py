@@ -10,7 +10,7 @@ on local processes or a Dask cluster.
 * :func:`execute` runs one job: an exception becomes a ``failed`` result whose error is one
   line (:func:`describe_error`); the seconds and the worker (``host:pid``) are recorded.
 * An executor runs many: ``executor.map(jobs)`` yields ``(index, result)`` as jobs finish.
-  :class:`LocalExecutor` runs them in this process (``workers=1``) or in worker processes;
+  :class:`~mic.batch_local.LocalExecutor` runs them in this process (``workers=1``) or in worker processes;
   :class:`DaskExecutor` submits them to a Dask cluster (:func:`dask_executor`: a scheduler
   address, or ``local[:N]`` for a LocalCluster started here).  When the iteration is
   interrupted (Ctrl-C), the local executor stops at once (jobs not started are cancelled,
@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
 import socket
 import sys
 import time
@@ -55,7 +54,6 @@ __all__ = [
     "Executor",
     "Job",
     "JobError",
-    "LocalExecutor",
     "Result",
     "Summary",
     "batch_options",
@@ -242,111 +240,6 @@ class Executor(Protocol):
         ...
 
 
-class _Stop(BaseException):
-    """Raised in a worker by SIGTERM: unwinds the job (atomic outputs remove their
-    temporary files), then the worker exits."""
-
-
-_busy = False
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:  # pragma: no cover - worker processes
-    if _busy:
-        raise _Stop
-    os._exit(128 + signum)
-
-
-def _worker_init() -> None:  # pragma: no cover - worker processes
-    # Ctrl-C reaches the whole process group: the parent alone decides, then stops workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def _execute_in_worker(job: Job) -> Result:  # pragma: no cover - worker processes
-    global _busy
-    _busy = True
-    try:
-        return execute(job)
-    except _Stop:
-        os._exit(128 + signal.SIGTERM)
-    finally:
-        _busy = False
-
-
-@dataclass
-class LocalExecutor:
-    """Jobs in this process (``workers=1``) or in that many worker processes."""
-
-    workers: int = 1
-
-    def map(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Result]]:
-        if self.workers <= 1 or len(jobs) <= 1:
-            for i, job in enumerate(jobs):
-                try:
-                    result = execute(job)
-                except BaseException:
-                    # the job's atomic output removed its temporary file, unless a second
-                    # Ctrl-C cut that clean-up short
-                    _discard_partial([job])
-                    raise
-                yield i, result
-            return
-        yield from self._map_processes(jobs)
-
-    def _map_processes(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Result]]:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)),
-                                   initializer=_worker_init)
-        futures = {pool.submit(_execute_in_worker, job): i for i, job in enumerate(jobs)}
-        try:
-            for fut in as_completed(futures):
-                i = futures[fut]
-                try:
-                    result = fut.result()
-                except Exception as exc:  # noqa: BLE001 - e.g. a worker died: BrokenProcessPool
-                    result = Result(jobs[i].source, jobs[i].output, FAILED, describe_error(exc))
-                yield i, result
-        except BaseException:
-            # Python 3.14 has pool.terminate_workers(); before it, the processes are private.
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            started = [jobs[i] for f, i in futures.items() if not f.done() and not f.cancel()]
-            pool.shutdown(wait=False, cancel_futures=True)
-            _stop_processes(procs)
-            _discard_partial(started)
-            raise
-        pool.shutdown(wait=True)
-
-    def sweep(self, jobs: Sequence[Job]) -> None:
-        """Remove what writers of ``jobs`` killed without a chance to clean up (SIGKILL, a
-        lost machine) left: one listing per output folder."""
-        for folder, names in _partials_by_folder(jobs).items():
-            _sweep_partials(folder, names)
-
-
-def _stop_processes(procs: Iterable[Any], grace: float = STOP_GRACE_S) -> None:
-    """SIGTERM every process, wait up to ``grace`` seconds in all, then SIGKILL the rest."""
-    procs = [p for p in procs if p.is_alive()]
-    for p in procs:
-        p.terminate()
-    deadline = time.monotonic() + grace
-    for p in procs:
-        p.join(max(0.0, deadline - time.monotonic()))
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-            p.join(1.0)
-
-
-def _discard_partial(jobs: Iterable[Job]) -> None:
-    from .storage import discard_partial
-
-    for job in jobs:
-        if job.output is not None:
-            with contextlib.suppress(OSError, ImportError):
-                discard_partial(job.output)
-
-
 def _sweep_partials(folder: str, names: list[str]) -> int:
     """Remove the temporary files of killed writers of ``names`` in ``folder``."""
     from .storage import discard_partials
@@ -372,7 +265,11 @@ def _partials_by_folder(jobs: Iterable[Job]) -> dict[str, list[str]]:
 
 
 def __getattr__(name: str) -> Any:
-    # the Dask executor loads only when asked for (mic.batch_dask)
+    # the executors load only when asked for (mic.batch_local, mic.batch_dask)
+    if name == "LocalExecutor":
+        from .batch_local import LocalExecutor
+
+        return LocalExecutor
     if name in ("DaskExecutor", "dask_executor", "parse_dask_address"):
         from . import batch_dask
 
@@ -387,6 +284,8 @@ def open_executor(workers: int = 1, dask: str | None = None, *, command: str = "
     processes, or Dask (after checking that the ``dask`` extra is installed; ``-j`` sets the
     workers of ``--dask local``)."""
     if dask is None:
+        from .batch_local import LocalExecutor
+
         yield LocalExecutor(workers)
         return
     from .extras import require
@@ -586,7 +485,10 @@ def run(jobs: Sequence[Job], executor: Executor | None = None, *, desc: str = ""
 
     from .manifest import INTERRUPTED, PENDING, Manifest
 
-    executor = executor or LocalExecutor()
+    if executor is None:
+        from .batch_local import LocalExecutor
+
+        executor = LocalExecutor()
     t0 = time.perf_counter()
     run_started = time.time()
     book = Manifest(manifest).open() if manifest is not None else None

@@ -111,7 +111,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("mic.lossy.restore", 3), ("mic.lossy.dec_tile", 3),
     ("mic.lossy.enc_", 4), ("mic.lossy", 4),
     ("mic.codec", 5), ("mic.encoder", 5), ("mic", 5),
-    ("mic.io", 6), ("mic.atomic", 6), ("mic.batch", 6), ("mic.batch_dask", 6), ("mic.manifest", 6), ("mic.storage", 6),
+    ("mic.io", 6), ("mic.atomic", 6), ("mic.batch", 6), ("mic.batch_dask", 6), ("mic.batch_local", 6), ("mic.manifest", 6), ("mic.storage", 6),
     ("mic.extras", 6), ("mic.dicom", 6), ("mic.cli", 6),
     ("mic.cli_codec", 6), ("mic.cli_decode", 6), ("mic.cli_inspect", 6), ("mic.eval", 6),
     ("mic.train", 7),

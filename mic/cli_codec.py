@@ -242,6 +242,8 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
     for tool in LOSSY_TOOLS:
         if options.get(f"no_{tool}") and lossy:
             enc_opts[tool] = False
+    if options.get("effort") is not None:
+        enc_opts["effort"] = options["effort"]
     t0 = time.perf_counter()
     if options.get("target"):
         kind, value = options["target"]
@@ -293,8 +295,8 @@ def _encode_out_path(rel: Path) -> Path:
     return rel.with_name(rel.name + ".mic")
 
 
-#: the lossy encoder's tools (``mic.encode`` options, all on by default) and the help of
-#: the ``--no-TOOL`` flag that turns each off
+#: the lossy encoder's tools (``mic.encode`` options, on or off by the effort) and the help
+#: of the ``--no-TOOL`` flag that turns each off
 LOSSY_TOOLS: dict[str, str] = {
     "regions": "never code an exact-constant region (padding, black bars) as a shape and a "
                "value (SPEC 6.6); encodes faster.",
@@ -310,6 +312,8 @@ LOSSY_TOOLS: dict[str, str] = {
               "per-channel offsets under other tables (SPEC 6.9).",
     "zopt": "send the hyper-latents as analysed, never zeroing channels that cost more bits "
             "than they save (an encoder choice); encodes faster.",
+    "tilings": "for a frame above 512, code 512 x 512 tiles without also trying the fewest "
+               "even large tiles; encodes faster.",
 }
 
 
@@ -334,6 +338,10 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
                    "wavelet-hyperprior or wavelet-factorized (`mic info` describes each). "
                    "ae, vae, cnn and gan are reserved for learned-transform models this "
                    "build does not ship.")
+@click.option("--effort", type=click.IntRange(1, 7), default=None,
+              help="Lossy: 1 (fastest) .. 7 (smallest); default 3. Chooses which encoder "
+                   "tools run (README, 'Effort levels'); every effort decodes the same way. "
+                   "Lossless: accepted, one effort today.")
 @_lossy_tool_options
 @click.option("--bits-stored", type=click.IntRange(1, 16), default=None,
               help="Significant bits per sample. Default: what the file declares "
@@ -359,7 +367,7 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
                target_bpp: float | None, model: str | None, bits_stored: int | None,
                tile: str | None, photometric: str | None, stream_version: str | None,
                force: bool, jobs: int, dask: str | None, manifest: str | None, quiet: bool,
-               **no_tools: bool) -> None:
+               effort: int | None = None, **no_tools: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
 
     IN is a file, - (stdin; the format is sniffed from its first bytes) or a
@@ -376,6 +384,7 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
       mic encode scans/ encoded/ --dask local:4 --manifest run.parquet
       cat ct.png | mic encode - - > ct.mic
       mic encode ct.png ct.mic --target-psnr 50   # lossy, lowest quality reaching 50 dB
+      mic encode ct.png ct.mic --quality 6 --effort 7  # smallest stream, slowest encode
     """
     _input_exists(inp)
     targets = [(k, v) for k, v in (("psnr", target_psnr), ("bpp", target_bpp)) if v is not None]
@@ -387,7 +396,7 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
         if no_tools[f"no_{tool}"] and quality is None and not targets:
             raise click.BadParameter(f"--no-{tool} needs --quality or a target (lossy only)")
     options = {"quality": quality, "target": targets[0] if targets else None, "model": model,
-               **no_tools, "bits_stored": bits_stored,
+               **no_tools, "effort": effort, "bits_stored": bits_stored,
                "tile": parse_tile(tile),
                "stream_version": int(stream_version) if stream_version else None,
                "photometric": photometric.upper() if photometric else None}

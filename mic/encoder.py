@@ -108,6 +108,7 @@ def encode(
     photometric: str | None = None,
     tile: int | tuple[int, int] | None = None,
     stream_version: int = VERSION_MAJOR,
+    effort: int | None = None,
     options: EncoderOptions | None = None,
     **choices: Any,
 ) -> bytes:
@@ -144,6 +145,12 @@ def encode(
         layout, for decoders older than version 2 (SPEC.md section 1).  Lossless
         samples are the same in both; lossy v2 tiles may also carry tools v1 cannot
         (restoration classes split by direction, SPEC 6.7).
+    effort:
+        Lossy: 1 (fastest) .. 7 (smallest), default 3 (``mic.lossy.DEFAULT_EFFORT``): which
+        encoder tools run (``mic.lossy.EFFORT_TOOLS``; a tool named explicitly wins).  The
+        stream format is the same at every effort and one decoder reads them all.
+        Lossless: checked (1..7), not used yet (the lossless coder has one effort).
+        Out of range: :class:`MicInputError`.
     options:
         A :class:`mic.EncoderOptions`: every choice of the lossy encoder (model, tools,
         tuned settings) and the tile size, as one value; ``None``: the defaults.  For
@@ -201,6 +208,10 @@ def encode(
                 f"values span [{lo}, {hi}], which needs {used} bits, more than "
                 f"bits_stored={bits_stored}"
             )
+    if effort is not None:
+        from .lossy.enc_options import check_effort
+
+        effort = check_effort(effort)
     if options is not None:
         from .lossy.enc_options import EncoderOptions
 
@@ -239,6 +250,8 @@ def encode(
             raise MicUnsupportedError(
                 f"the lossy mode needs safetensors ({exc}); pip install safetensors"
             ) from None
+        if effort is not None:
+            choices["effort"] = effort
         opts = (options or EncoderOptions()).with_choices(**choices)
         if tile is None:
             return _encode_lossy_best_tiling(v, header, int(quality), opts)
@@ -265,10 +278,11 @@ def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
                               options: EncoderOptions) -> bytes:
     """Lossy, no tile size given: code ``v`` with each of :func:`mic.lossy.tilings` and
     keep the stream of lowest rate + lambda * distortion (an encoder choice; the header
-    records the tiles).  A frame of at most 512 a side has one candidate."""
+    records the tiles).  A frame of at most 512 a side has one candidate; so has every
+    frame when ``options.tilings`` is off (512 x 512 tiles)."""
     from .lossy.enc_tile import LossyTileEncoder, tilings
 
-    shapes = tilings(header.rows, header.cols)
+    shapes = tilings(header.rows, header.cols)[:None if options.tilings else 1]
     best: tuple[float, bytes] | None = None
     for th, tw in shapes:
         h = replace(header, tile_rows=th, tile_cols=tw)

@@ -31,17 +31,19 @@ def tile_payloads(blob: bytes) -> list[bytes]:
 
 def cli_xforms_with_and_without(tmp_path: Path, src: Path, quality: int, flag: str
                                 ) -> tuple[int, int]:
-    """``mic encode SRC --quality Q`` with and without the lossy-only ``flag`` (e.g.
-    ``--no-means``): both must succeed, and ``flag`` without a quality must be a usage
+    """``mic encode SRC --quality Q --effort 7`` (every tool) with and without the lossy-only
+    ``flag`` (e.g. ``--no-means``): both must succeed, and ``flag`` without a quality must be a usage
     error; returns the first tile's xform byte of each stream (with the tool, without)."""
     from click.testing import CliRunner
 
     from mic.cli import main
 
     run = CliRunner().invoke
-    res = run(main, ["encode", str(src), str(tmp_path / "a.mic"), "--quality", str(quality)])
+    res = run(main, ["encode", str(src), str(tmp_path / "a.mic"), "--quality", str(quality),
+                     "--effort", "7"])
     assert res.exit_code == 0, res.output
-    res = run(main, ["encode", str(src), str(tmp_path / "b.mic"), "--quality", str(quality), flag])
+    res = run(main, ["encode", str(src), str(tmp_path / "b.mic"), "--quality", str(quality),
+                     "--effort", "7", flag])
     assert res.exit_code == 0, res.output
     res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), flag])
     assert res.exit_code == 2 and "lossy only" in res.output

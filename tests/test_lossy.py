@@ -113,8 +113,10 @@ def test_default_tiles():
     distortion."""
     from mic.lossy import LARGE_TILE, even_tiles, tilings
 
-    blob = mic.encode(np.zeros((600, 10), np.uint16) + 5, quality=0)
+    blob = mic.encode(np.zeros((600, 10), np.uint16) + 5, quality=0, effort=7)
     assert mic.info(blob).tile_shape in tilings(600, 10) == [(512, 512), (600, 10)]
+    # below effort 6 (no tilings search): 512 x 512 tiles
+    assert mic.info(mic.encode(np.zeros((600, 10), np.uint16) + 5, quality=0)).tiles == 2
     for n in (1, 63, 64, 65, 2047, 2048, 2049, 4096, 5000, 20000):
         side = even_tiles(n, n)[0]
         assert side <= LARGE_TILE and -(-n // side) == -(-n // LARGE_TILE)
@@ -131,11 +133,11 @@ def test_tiling_choice_keeps_the_cheaper_stream():
 
     rng = np.random.default_rng(5)
     img = (np.cumsum(rng.integers(-2, 3, (640, 96)), 0) + 2000).astype(np.uint16)
-    got = mic.encode(img, quality=2)
+    got = mic.encode(img, quality=2, effort=7)
     v = img.reshape(1, 640, 96, 1)
     costs = {}
     for th, tw in tilings(640, 96):
-        blob = mic.encode(img, quality=2, tile=(th, tw))
+        blob = mic.encode(img, quality=2, tile=(th, tw), effort=7)
         enc = LossyTileEncoder(unpack_header(blob)[0], 2)
         enc.plan(v)
         err = mic.decode(blob).astype(np.float64) - img

@@ -39,8 +39,8 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
                                           ("us_breast_rgb.png", 5)])
 def test_biases_pay_where_used_and_decode(name, quality):
     a, _ = read_image(DATA / name)
-    with_b = mic.encode(a, quality=quality)
-    without = mic.encode(a, quality=quality, adapt=False)
+    with_b = mic.encode(a, effort=7, quality=quality)
+    without = mic.encode(a, effort=7, quality=quality, adapt=False)
     assert all(x & XFORM_BIAS for x in xforms(with_b))
     assert not any(x & XFORM_BIAS for x in xforms(without))
     assert len(with_b) < len(without)
@@ -53,7 +53,7 @@ def test_every_tile_decides_alone():
     a, _ = read_image(DATA / "ct_abdomen_u16.png")
     yy, xx = np.mgrid[:a.shape[0], :a.shape[1]]
     img = np.concatenate([a, (1000 + 2 * xx + yy).astype(a.dtype)], 1)  # CT | a ramp
-    blob = mic.encode(img, quality=6, tile=128)
+    blob = mic.encode(img, effort=7, quality=6, tile=128)
     kinds = [x & XFORM_BIAS for x in xforms(blob)]
     assert kinds == [XFORM_BIAS, XFORM_BIAS, 0, 0] * 2  # the CT tiles gain, the ramp's do not
     out = mic.decode(blob)
@@ -71,7 +71,7 @@ def test_out_of_range_biases_are_refused(monkeypatch):
     monkeypatch.setattr(enc_tile, "best_biases", forced)
     monkeypatch.setattr(lossy.LossyTileEncoder, "_encode_planes",
                         _always_second(lossy.LossyTileEncoder._encode_planes))
-    blob = mic.encode(a, quality=3)
+    blob = mic.encode(a, effort=7, quality=3)
     assert xforms(blob)[0] & XFORM_BIAS
     with pytest.raises(mic.MicFormatError, match="table bias"):
         mic.decode(blob)
@@ -91,7 +91,7 @@ def test_xform_flags_a_model_cannot_carry_are_refused():
     in a wavelet-factorized tile, which has no hyper-latents, is refused by name."""
     a, _ = read_image(DATA / "cr_chest_u8.png")
     # stream version 1: its xform is one byte (in v2 a varint, where bit 7 continues it)
-    blob = bytearray(mic.encode(a, quality=3, model="wavelet-factorized", stream_version=1))
+    blob = bytearray(mic.encode(a, effort=7, quality=3, model="wavelet-factorized", stream_version=1))
     sp = next(s for s in forge.spans(bytes(blob)) if s.tag == b"TILE")
     blob[sp.mode_start] |= 128
     with pytest.raises(mic.MicFormatError, match="no hyper-latents"):
@@ -124,9 +124,9 @@ def test_encoder_chooses_per_pass_biases_where_they_pay_and_both_decode():
     a, _ = read_image(DATA.parent.parent / "mic" / "data" / "ct_abdomen.png")
     # (zopt off: measured on the hyper-latents as analysed; with zopt's choice on this
     # image the per-band stream happens to be 34 bytes (0.2 %) smaller)
-    per_pass = mic.encode(a, quality=6, zopt=False)
+    per_pass = mic.encode(a, effort=7, quality=6, zopt=False)
     assert xforms(per_pass)[0] & lossy.XFORM_PASS_BIAS
-    per_band = mic.encode(a, quality=6, zopt=False, options=mic.EncoderOptions(pass_biases=False))
+    per_band = mic.encode(a, effort=7, quality=6, zopt=False, options=mic.EncoderOptions(pass_biases=False))
     assert xforms(per_band)[0] & XFORM_BIAS and not xforms(per_band)[0] & lossy.XFORM_PASS_BIAS
     assert len(per_pass) < len(per_band)
     for blob in (per_pass, per_band):
@@ -135,7 +135,7 @@ def test_encoder_chooses_per_pass_biases_where_they_pay_and_both_decode():
 
 def test_per_pass_flag_without_biases_is_refused():
     a, _ = read_image(DATA / "cr_chest_u8.png")
-    blob = bytearray(mic.encode(a, quality=3, adapt=False))
+    blob = bytearray(mic.encode(a, effort=7, quality=3, adapt=False))
     sp = next(s for s in forge.spans(bytes(blob)) if s.tag == b"TILE")
     blob[sp.mode_start] |= lossy.XFORM_PASS_BIAS
     with pytest.raises(mic.MicFormatError, match="per-pass"):

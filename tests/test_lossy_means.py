@@ -87,9 +87,9 @@ def test_means_decode_and_save_bits_on_a_real_ct(quality, monkeypatch):
         return w
 
     monkeypatch.setattr(lossy.enc_tile, "fit_predictor", spy)
-    on = mic.encode(a, quality=quality, regions=False, adapt=False, restore=False)
+    on = mic.encode(a, effort=7, quality=quality, regions=False, adapt=False, restore=False)
     monkeypatch.undo()
-    off = mic.encode(a, quality=quality, regions=False, adapt=False, restore=False, means=False)
+    off = mic.encode(a, effort=7, quality=quality, regions=False, adapt=False, restore=False, means=False)
     assert all(t[0] & XFORM_MEANS for t in tile_payloads(on))
     assert not any(t[0] & XFORM_MEANS for t in tile_payloads(off))
     assert 0 < len(used) <= 15 and any(used)  # at most one decision per detail band
@@ -129,13 +129,13 @@ def test_encoder_reconstruction_is_what_the_decoder_returns(dq):
 
 def test_rgb_and_tiles_with_means():
     rgb, _ = read_image(DATA / "us_breast_rgb.png")
-    blob = mic.encode(rgb, quality=4)
+    blob = mic.encode(rgb, effort=7, quality=4)
     assert all(t[0] & XFORM_MEANS for t in tile_payloads(blob))
     out = mic.decode(blob)
     assert out.shape == rgb.shape and psnr(rgb, out, 255) > 30
     a = ct()
-    tiled = mic.encode(a, quality=5, tile=96)
-    assert mic.encode(a, quality=5, tile=96) == tiled  # deterministic
+    tiled = mic.encode(a, effort=7, quality=5, tile=96)
+    assert mic.encode(a, effort=7, quality=5, tile=96) == tiled  # deterministic
     region = mic.decode(tiled, region=(96, 192, 96, 192))
     assert np.array_equal(region, mic.decode(tiled)[96:192, 96:192])
 
@@ -143,7 +143,7 @@ def test_rgb_and_tiles_with_means():
 def test_whole_tile_records_never_carry_the_flag_and_a_forged_one_is_refused():
     bars = np.zeros((64, 96), np.uint16)
     bars[:, 32:64] = ct()[64:128, 64:96]
-    blob = mic.encode(bars, quality=3, tile=32)
+    blob = mic.encode(bars, effort=7, quality=3, tile=32)
     kinds = [t[0] for t in tile_payloads(blob)]
     assert any(k == lossy.XFORM_REGION for k in kinds)  # whole-tile records: no flag
     assert any(k & XFORM_MEANS for k in kinds)

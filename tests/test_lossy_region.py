@@ -48,8 +48,8 @@ def sse(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("quality", [1, 5])
 def test_bars_are_coded_as_a_region_and_decode_exactly(quality):
     img = mr_with_bars()
-    with_r = mic.encode(img, quality=quality)
-    without = mic.encode(img, quality=quality, regions=False)
+    with_r = mic.encode(img, effort=7, quality=quality)
+    without = mic.encode(img, effort=7, quality=quality, regions=False)
     assert layout(tile_payloads(with_r)[0]) == XFORM_REGION
     assert layout(tile_payloads(without)[0]) == XFORM_NONE
     out = mic.decode(with_r)
@@ -65,7 +65,7 @@ def test_region_in_some_tiles_frames_and_signed_data():
     img = mr_with_bars().astype(np.int32) - 2000  # signed, the bars at -2000
     img = np.clip(img, -2048, 2047).astype(np.int16)
     stack = np.stack([img, img[::-1]])
-    blob = mic.encode(stack, quality=4, tile=128)
+    blob = mic.encode(stack, effort=7, quality=4, tile=128)
     kinds = [layout(t) for t in tile_payloads(blob)]
     assert XFORM_REGION in kinds
     out = mic.decode(blob)
@@ -79,9 +79,9 @@ def test_region_in_some_tiles_frames_and_signed_data():
 
 def test_images_without_a_constant_region_are_unchanged():
     a, _ = read_image(DATA / "cr_chest_u8.png")
-    blob = mic.encode(a, quality=3)
+    blob = mic.encode(a, effort=7, quality=3)
     assert all(layout(t) == XFORM_NONE for t in tile_payloads(blob))
-    assert blob == mic.encode(a, quality=3, regions=False)
+    assert blob == mic.encode(a, effort=7, quality=3, regions=False)
 
 
 def _forge_region(blob: bytes, edit) -> bytes:  # noqa: ANN001
@@ -95,7 +95,7 @@ def _forge_region(blob: bytes, edit) -> bytes:  # noqa: ANN001
 
 
 def test_broken_region_records_raise_clear_errors():
-    blob = mic.encode(mr_with_bars(), quality=4)
+    blob = mic.encode(mr_with_bars(), effort=7, quality=4)
     assert layout(tile_payloads(blob)[0]) == XFORM_REGION
 
     def value(v):
@@ -127,7 +127,7 @@ def test_broken_region_records_raise_clear_errors():
 
 
 def test_colour_layout_in_a_grey_tile_is_refused():
-    blob = mic.encode(mr_with_bars(), quality=2)
+    blob = mic.encode(mr_with_bars(), effort=7, quality=2)
 
     sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
     assert blob[sp.mode_start] & 3 == XFORM_REGION  # a one-byte xform (under 128)
@@ -176,7 +176,7 @@ def test_regions_are_subsets_of_their_value_and_decode_exactly(h, w, seed, quali
     yy, xx = np.mgrid[r0:r1, c0:c1]
     img[r0:r1, c0:c1] = np.clip(2000 + 900 * np.sin(yy / 7.0) * np.cos(xx / 5.0)
                                 + rng.normal(0, 40, yy.shape), 0, 4095).astype(np.uint16)
-    blob = mic.encode(img, quality=quality, bits_stored=12)
+    blob = mic.encode(img, effort=7, quality=quality, bits_stored=12)
     out = mic.decode(blob)
     assert out.shape == img.shape and out.dtype == img.dtype
     for value, mask in _region_masks(blob, h, w):
@@ -185,7 +185,7 @@ def test_regions_are_subsets_of_their_value_and_decode_exactly(h, w, seed, quali
 
 def test_constant_tiles_cost_a_record_and_decode_exactly():
     img = mr_with_bars()  # the left 32-column bar is a column of whole 32 x 32 tiles
-    blob = mic.encode(img, quality=4, tile=32)
+    blob = mic.encode(img, effort=7, quality=4, tile=32)
     out = mic.decode(blob)
     assert (out[:, :32] == 0).all()
     f = TileFields(blob[8])
@@ -195,20 +195,20 @@ def test_constant_tiles_cost_a_record_and_decode_exactly():
     assert len(whole) >= img.shape[0] // 32  # every tile row of the left bar
     assert min(sizes) == record
     flat = np.full((70, 90, 3), (10, 200, 30), np.uint8)
-    assert (mic.decode(mic.encode(flat, quality=2)) == flat).all()
-    assert len(tile_payloads(mic.encode(flat, quality=2))[0]) == 1 + sum(
+    assert (mic.decode(mic.encode(flat, effort=7, quality=2)) == flat).all()
+    assert len(tile_payloads(mic.encode(flat, effort=7, quality=2))[0]) == 1 + sum(
         len(f.pack_norm(v, 1)) for v in (10, 200, 30)) + 16
     for version in (1, 2):  # v1: fixed-width xform u8 and norms (lo i32, bits u8)
         g = TileFields(version)
-        assert len(tile_payloads(mic.encode(flat, quality=2, stream_version=version))[0]) == \
+        assert len(tile_payloads(mic.encode(flat, effort=7, quality=2, stream_version=version))[0]) == \
             len(g.pack_xform(XFORM_YCC_REGION)) + sum(len(g.pack_norm(v, 1)) for v in (10, 200, 30)) + 16
     assert len(TileFields(1).pack_norm(10, 1)) == 5
     signed = np.full((40, 40), -1234, np.int16)
-    assert (mic.decode(mic.encode(signed, quality=0)) == -1234).all()
+    assert (mic.decode(mic.encode(signed, effort=7, quality=0)) == -1234).all()
 
 
 def test_whole_tile_record_with_a_bad_value_is_refused():
-    blob = mic.encode(np.full((64, 64), 100, np.uint16), quality=3, bits_stored=12)
+    blob = mic.encode(np.full((64, 64), 100, np.uint16), effort=7, quality=3, bits_stored=12)
 
     def value(b, at):
         b[at:at + 4] = REGION.pack(5000)  # beyond 12 bits

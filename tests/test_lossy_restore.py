@@ -196,9 +196,9 @@ def test_directional_record_errors(index, nf, match):
 
 def test_direction_flag_needs_the_restoration_flag_and_v2():
     a, _ = read_image(CT)
-    v1 = mic.encode(a, quality=5, stream_version=1)
+    v1 = mic.encode(a, effort=7, quality=5, stream_version=1)
     assert all(x < 256 for x in _flags(v1))  # a v1 xform is a byte: never the flag
-    blob = mic.encode(a[:128, :128], quality=3, restore=False)
+    blob = mic.encode(a[:128, :128], effort=7, quality=3, restore=False)
     sp = forge.spans(blob)[-2]
     f = lossy.TileFields(2)
     body = bytes(blob[sp.mode_start:sp.payload_end])
@@ -212,8 +212,8 @@ def test_direction_flag_needs_the_restoration_flag_and_v2():
 @pytest.mark.parametrize("q", [1, 5])
 def test_encoder_sends_it_and_it_lowers_the_error(q):
     a, _ = read_image(CT)
-    on = mic.encode(a, quality=q)
-    off = mic.encode(a, quality=q, restore=False)
+    on = mic.encode(a, effort=7, quality=q)
+    off = mic.encode(a, effort=7, quality=q, restore=False)
     assert _flags(on)[0] & lossy.XFORM_RESTORE and not _flags(off)[0] & lossy.XFORM_RESTORE
     # the planes are the same; the record follows the last one
     f = lossy.TileFields(on[8])
@@ -227,7 +227,7 @@ def test_constant_region_pixels_stay_exact():
     a, _ = read_image(CT)
     a = a.copy()
     a[:, :100] = 0  # padding: a constant region
-    blob = mic.encode(a, quality=2)
+    blob = mic.encode(a, effort=7, quality=2)
     assert _flags(blob)[0] & lossy.XFORM_RESTORE
     assert _flags(blob)[0] & 3 == lossy.XFORM_REGION
     assert (mic.decode(blob)[:, :100] == 0).all()
@@ -235,8 +235,8 @@ def test_constant_region_pixels_stay_exact():
 
 def test_rgb_tiles():
     a, _ = read_image(DATA / "us_breast_rgb.png")
-    on = mic.encode(a, quality=3)
-    off = mic.encode(a, quality=3, restore=False)
+    on = mic.encode(a, effort=7, quality=3)
+    off = mic.encode(a, effort=7, quality=3, restore=False)
     err = [np.mean((mic.decode(b).astype(float) - a) ** 2) for b in (on, off)]
     assert err[0] <= err[1]
 
@@ -247,9 +247,9 @@ def _restored_blob() -> tuple[bytes, object, int]:
     """A stream whose tile has a restoration record, its TILE span, the record's offset."""
     a, _ = read_image(CT)
     # version 1: a plain (not directional) record, which the forged records below replace
-    blob = mic.encode(a, quality=1, stream_version=1)
+    blob = mic.encode(a, effort=7, quality=1, stream_version=1)
     sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
-    plain = tile_payloads(mic.encode(a, quality=1, restore=False, stream_version=1))[0]
+    plain = tile_payloads(mic.encode(a, effort=7, quality=1, restore=False, stream_version=1))[0]
     return blob, sp, sp.mode_start + len(plain)
 
 
@@ -299,7 +299,7 @@ def test_forged_fields():
 
 
 def test_flag_on_a_whole_tile_region_is_refused():
-    blob = mic.encode(np.full((64, 64), 9, np.uint16), quality=2)
+    blob = mic.encode(np.full((64, 64), 9, np.uint16), effort=7, quality=2)
     sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
     payload = bytearray(blob[sp.payload_start:sp.payload_end])
     payload[sp.mode_start - sp.payload_start] |= lossy.XFORM_RESTORE

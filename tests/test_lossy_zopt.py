@@ -93,8 +93,8 @@ def test_z_bits_agree_with_the_record_choice():
 
 def test_smaller_stream_here_and_decodes_as_encoded():
     a, _ = read_image(DATA / "cr_chest_u8.png")
-    on = mic.encode(a, quality=2)
-    off = mic.encode(a, quality=2, zopt=False)
+    on = mic.encode(a, effort=7, quality=2)
+    off = mic.encode(a, effort=7, quality=2, zopt=False)
     assert len(on) < len(off)  # measured: 1078 -> 1054 bytes
     out = mic.decode(on)
     assert out.shape == a.shape
@@ -106,11 +106,11 @@ def test_smaller_stream_here_and_decodes_as_encoded():
 
 def test_rgb_tiles_and_the_ae_which_has_no_hyper_latents():
     rgb, _ = read_image(DATA / "us_breast_rgb.png")
-    on = mic.encode(rgb, quality=1, tile=128)
+    on = mic.encode(rgb, effort=7, quality=1, tile=128)
     assert mic.decode(on).shape == rgb.shape
-    assert len(on) <= len(mic.encode(rgb, quality=1, tile=128, zopt=False))
+    assert len(on) <= len(mic.encode(rgb, effort=7, quality=1, tile=128, zopt=False))
     a, _ = read_image(DATA / "cr_chest_u8.png")
-    assert mic.encode(a, quality=2, model="wavelet-factorized") == mic.encode(a, quality=2, model="wavelet-factorized",
+    assert mic.encode(a, effort=7, quality=2, model="wavelet-factorized") == mic.encode(a, effort=7, quality=2, model="wavelet-factorized",
                                                               zopt=False)
 
 
@@ -122,10 +122,10 @@ def test_cli_no_zopt(tmp_path):
     src = DATA / "cr_chest_u8.png"
     run = CliRunner().invoke
     for name, extra in (("on.mic", []), ("off.mic", ["--no-zopt"])):
-        res = run(main, ["encode", str(src), str(tmp_path / name), "--quality", "2", *extra])
+        res = run(main, ["encode", str(src), str(tmp_path / name), "--quality", "2", "--effort", "7", *extra])
         assert res.exit_code == 0, res.output
     a, _ = read_image(src)
-    assert (tmp_path / "on.mic").read_bytes() == mic.encode(a, quality=2)
-    assert (tmp_path / "off.mic").read_bytes() == mic.encode(a, quality=2, zopt=False)
+    assert (tmp_path / "on.mic").read_bytes() == mic.encode(a, effort=7, quality=2)
+    assert (tmp_path / "off.mic").read_bytes() == mic.encode(a, effort=7, quality=2, zopt=False)
     res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), "--no-zopt"])
     assert res.exit_code == 2 and "lossy only" in res.output

@@ -5,13 +5,24 @@ encoder's alone; ``mic.encode(..., options=EncoderOptions(...))`` passes them do
 the tile encoder and every helper that reads one.  They are values, not module state:
 encodes with different options may run side by side in threads.
 
+Every tool switch left at ``None`` follows the **effort** (1 fastest .. 7 smallest,
+default :data:`DEFAULT_EFFORT`; :data:`EFFORT_TOOLS` says which tools each level turns on);
+a switch given explicitly wins over the effort.
+
 >>> o = EncoderOptions(dq=False)
->>> o.dq, o.model, o.with_choices(regions=False).regions
-(False, 'wavelet-context', False)
+>>> o.dq, o.model, o.effort, o.with_choices(regions=False).regions
+(False, 'wavelet-context', 3, False)
 >>> o.with_choices(dq=True)
 Traceback (most recent call last):
 ...
 mic.errors.MicInputError: dq=True contradicts the options' dq=False
+>>> e1, e7 = EncoderOptions(effort=1), EncoderOptions(effort=7)
+>>> e1.rdo, e7.zopt, EncoderOptions().with_choices(effort=7) == e7
+(False, True, True)
+>>> EncoderOptions(effort=0)
+Traceback (most recent call last):
+...
+mic.errors.MicInputError: effort must be an int in 1..7 (1 fastest, 7 smallest; default 3), got 0
 """
 
 from __future__ import annotations
@@ -21,11 +32,26 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..errors import MicInputError
 from .model import DEFAULT_MODEL
 
+#: the lossy tools' switches: None (their default) follows the effort
+TOOLS = ("rdo", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt", "tilings")
 #: the per-call choices ``mic.encode`` accepts as keywords (the lossy tools' switches)
-CHOICES = ("model", "rdo", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt")
+CHOICES = ("model", "effort") + TOOLS
+#: the effort levels, fastest first
+EFFORTS = range(1, 8)
+DEFAULT_EFFORT = 3
+#: the tools each effort turns on (each level adds to the one below).  Chosen from each
+#: tool's measured BD-rate gain and encode-time cost (README, "Effort levels"): the cheap
+#: tools first, the searches last.  Effort 7 is every tool, the encoder of stream 2.0.
+EFFORT_TOOLS: dict[int, frozenset[str]] = {}
+_ADDED = {1: (), 2: ("rdo", "means", "zadapt"), 3: ("dq",), 4: ("regions",),
+          5: ("restore", "adapt"), 6: ("tilings",), 7: ("zopt",)}
+for _e in EFFORTS:
+    EFFORT_TOOLS[_e] = EFFORT_TOOLS.get(_e - 1, frozenset()) | frozenset(_ADDED[_e])
 #: the encoder's tuned settings: once the module globals of ``mic.lossy`` (upper case, as
 #: formats/lossy/vectors.json still names them in ``encoder_constants``)
 SETTINGS = ("long_model_segment", "restore_directions", "pass_biases", "bias_min_gain_bits",
@@ -39,6 +65,8 @@ class EncoderOptions:
     Per call (also ``mic.encode`` keywords):
 
     * ``model``: ``"wavelet-context"`` (default), ``"wavelet-hyperprior"`` or ``"wavelet-factorized"``;
+    * ``effort``: 1 (fastest) .. 7 (smallest), default 3: which tools a switch left at
+      ``None`` turns on (:data:`EFFORT_TOOLS`); every effort decodes with the same decoder;
     * ``tile``: an int or (rows, cols): fixed tiles (of both modes; the only choice of the
       lossless coder); None: the encoder's choice (lossless:
       whole frames; lossy: 512 x 512 tiles, and for a frame larger than that also the
@@ -52,7 +80,11 @@ class EncoderOptions:
     * ``dq``: dependent quantisation of the detail bands (SPEC 6.8);
     * ``zadapt``: hyper-latent records (SPEC 6.9; the hyperprior models);
     * ``zopt``: hyper-latent channels sent as 0 where they cost more bits than they save
-      (an encoder choice, SPEC 6.9; the hyperprior models).
+      (an encoder choice, SPEC 6.9; the hyperprior models);
+    * ``tilings`` (with ``tile=None``, frames larger than 512): code both tilings of
+      :func:`mic.lossy.tilings` and keep the better; off: 512 x 512 tiles.
+
+    The tool switches are ``None`` by default: on or off as the effort says.
 
     Tuned settings (how earlier encoders made their streams, and what research scripts
     vary):
@@ -77,14 +109,16 @@ class EncoderOptions:
 
     model: str = DEFAULT_MODEL
     tile: int | tuple[int, int] | None = None
-    rdo: bool = True
-    regions: bool = True
-    adapt: bool = True
-    restore: bool = True
-    means: bool = True
-    dq: bool = True
-    zadapt: bool = True
-    zopt: bool = True
+    effort: int = DEFAULT_EFFORT
+    rdo: bool | None = None
+    regions: bool | None = None
+    adapt: bool | None = None
+    restore: bool | None = None
+    means: bool | None = None
+    dq: bool | None = None
+    zadapt: bool | None = None
+    zopt: bool | None = None
+    tilings: bool | None = None
     long_model_segment: bool = False
     restore_directions: bool = True
     pass_biases: bool = True
@@ -93,15 +127,23 @@ class EncoderOptions:
     region_stop: float = 0.02
     region_lambda_scale: float = 1.0
     zrec_min_gain_bits: float = 32.0
+    #: the tool switches that were None (set from the effort)
+    _auto: frozenset[str] = dataclasses.field(default=frozenset(), init=False, repr=False,
+                                               compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str):
             raise MicInputError(f"model must be a name like 'wavelet-context', got {self.model!r}")
         set_ = object.__setattr__  # frozen: normalise the fields once, here
         set_(self, "tile", _tile(self.tile))
+        set_(self, "effort", check_effort(self.effort))
+        auto = frozenset(t for t in TOOLS if getattr(self, t) is None)
+        set_(self, "_auto", auto)
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.type == "bool":
+            if f.name in auto:
+                set_(self, f.name, f.name in EFFORT_TOOLS[self.effort])
+            elif f.type in ("bool", "bool | None"):
                 set_(self, f.name, bool(v))
             elif f.type == "float":
                 try:
@@ -114,14 +156,15 @@ class EncoderOptions:
         filled in: a choice may set a field these options leave at its default, or repeat
         the value they hold; one that contradicts a value they set is a
         :class:`MicInputError`, as is an unknown name."""
-        names = {f.name: f for f in dataclasses.fields(self)}
+        names = {f.name: f for f in dataclasses.fields(self) if f.init}
         unknown = sorted(k for k in choices if k not in names)
         if unknown:
             raise MicInputError(f"unknown lossy option(s): {unknown}")
-        given = EncoderOptions(**{**{k: getattr(self, k) for k in names}, **choices})
+        mine_set = {k: (None if k in self._auto else getattr(self, k)) for k in names}
+        given = EncoderOptions(**{**mine_set, **choices})
         for k in choices:
-            mine, theirs = getattr(self, k), getattr(given, k)
-            if mine != theirs and mine != names[k].default:
+            mine, theirs = mine_set[k], getattr(given, k)
+            if mine is not None and mine != theirs and mine != names[k].default:
                 raise MicInputError(f"{k}={choices[k]!r} contradicts the options' {k}={mine!r}")
         return given
 
@@ -144,7 +187,22 @@ class EncoderOptions:
         """Whether these options choose nothing but (perhaps) the tile size: the lossless
         coder has no other choice."""
         return all(getattr(self, f.name) == f.default for f in dataclasses.fields(self)
-                   if f.name != "tile")
+                   if f.init and f.name not in ("tile", "effort") and f.name not in self._auto)
+
+    def explicit(self) -> dict[str, Any]:
+        """The fields these options set (the tool switches the effort set left out): what
+        ``EncoderOptions(**o.explicit())`` needs to rebuild them."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.init and f.name not in self._auto}
+
+
+def check_effort(effort: Any) -> int:
+    """``effort`` as an int in :data:`EFFORTS`, else :class:`MicInputError` naming the range."""
+    if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) \
+            or int(effort) not in EFFORTS:
+        raise MicInputError(f"effort must be an int in {EFFORTS[0]}..{EFFORTS[-1]} (1 fastest, "
+                            f"{EFFORTS[-1]} smallest; default {DEFAULT_EFFORT}), got {effort!r}")
+    return int(effort)
 
 
 def _tile(tile: Any) -> Any:
@@ -163,4 +221,5 @@ def _tile(tile: Any) -> Any:
     return th, tw
 
 
-__all__ = ["CHOICES", "SETTINGS", "EncoderOptions"]
+__all__ = ["CHOICES", "DEFAULT_EFFORT", "EFFORTS", "EFFORT_TOOLS", "SETTINGS", "TOOLS",
+           "EncoderOptions", "check_effort"]

@@ -1,0 +1,88 @@
+"""Effort levels of the lossy encoder (issue #20): an encoder choice only.  Every effort
+writes a stream the one decoder reads; a tool named explicitly wins over the effort; an
+effort out of range is a MicInputError naming the range."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import mic
+from mic.cli import main
+from mic.io import read_image
+from mic.lossy.enc_options import DEFAULT_EFFORT, EFFORT_TOOLS, EFFORTS, TOOLS, EncoderOptions
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def ct() -> np.ndarray:
+    a, _ = read_image(DATA / "ct_abdomen_u16.png")
+    return np.ascontiguousarray(a[:128, :160])
+
+
+def test_each_level_adds_tools_and_the_top_is_every_tool():
+    assert list(EFFORTS) == [1, 2, 3, 4, 5, 6, 7] and DEFAULT_EFFORT == 3
+    assert EFFORT_TOOLS[1] == frozenset() and EFFORT_TOOLS[7] == frozenset(TOOLS)
+    for e in list(EFFORTS)[1:]:
+        assert EFFORT_TOOLS[e - 1] < EFFORT_TOOLS[e]
+    for e in EFFORTS:
+        o = EncoderOptions(effort=e)
+        assert {t for t in TOOLS if getattr(o, t)} == EFFORT_TOOLS[e]
+
+
+@pytest.mark.parametrize("bad", [0, 8, -1, "3", 2.5, True, None])
+def test_effort_out_of_range_is_refused(ct, bad):
+    with pytest.raises(mic.MicInputError, match=r"effort must be an int in 1\.\.7"):
+        if bad is None:
+            EncoderOptions(effort=bad)  # type: ignore[arg-type]
+        else:
+            mic.encode(ct, quality=3, effort=bad)
+    if bad is not None:
+        with pytest.raises(mic.MicInputError, match="effort"):
+            mic.encode(ct, effort=bad)  # lossless checks it too
+
+
+def test_every_effort_decodes_with_the_one_decoder(ct):
+    peak = float((1 << mic.info(mic.encode(ct)).bits_stored) - 1)
+    for e in EFFORTS:
+        blob = mic.encode(ct, quality=4, effort=e)
+        out = mic.decode(blob)
+        assert out.shape == ct.shape and out.dtype == ct.dtype
+        mse = float(np.mean((out.astype(float) - ct) ** 2))
+        assert 10 * np.log10(peak * peak / mse) > 35, e
+        assert mic.encode(ct, quality=4, effort=e) == blob  # deterministic
+
+
+def test_a_named_tool_wins_over_the_effort(ct):
+    assert mic.encode(ct, quality=4, effort=1, rdo=True, means=True, zadapt=True) == \
+        mic.encode(ct, quality=4, effort=2)
+    assert mic.encode(ct, quality=4, effort=7, zopt=False, tilings=False) == \
+        mic.encode(ct, quality=4, effort=5, regions=True, restore=True, adapt=True, dq=True)
+    o = EncoderOptions(effort=7, dq=False)
+    assert not o.dq and o.zopt and mic.encode(ct, quality=4, options=o) == \
+        mic.encode(ct, quality=4, effort=7, dq=False)
+    # options' effort given explicitly, then contradicted
+    with pytest.raises(mic.MicInputError, match="effort=2 contradicts"):
+        mic.encode(ct, quality=4, effort=2, options=EncoderOptions(effort=5))
+
+
+def test_default_is_effort_3_and_lossless_ignores_it(ct):
+    assert mic.encode(ct, quality=4) == mic.encode(ct, quality=4, effort=3)
+    assert mic.encode(ct, effort=1) == mic.encode(ct) == mic.encode(ct, effort=7)
+
+
+def test_cli_effort(tmp_path):
+    src = DATA / "ct_abdomen_u16.png"
+    run = CliRunner().invoke
+    res = run(main, ["encode", str(src), str(tmp_path / "e1.mic"), "--quality", "4",
+                     "--effort", "1"])
+    assert res.exit_code == 0, res.output
+    a, _ = read_image(src)
+    assert (tmp_path / "e1.mic").read_bytes() == mic.encode(a, quality=4, effort=1)
+    res = run(main, ["encode", str(src), str(tmp_path / "e9.mic"), "--quality", "4",
+                     "--effort", "9"])
+    assert res.exit_code == 2 and "1<=x<=7" in res.output.replace(" ", "")

@@ -310,7 +310,7 @@ def test_valid_huge_constant_images_decode_in_their_output(tmp_path):
         crc2 = crc32_repeat(row, 2048, crc2)
     b = forge.regrid(mic.encode(np.array([[0]], np.uint8)), tiles, rows=n, cols=n,
                      tile_rows=2048, tile_cols=2048, bits_stored=8, sample_crc32=crc2)
-    lossy = mic.encode(np.full((64, 64), 200, np.uint8), quality=0)
+    lossy = mic.encode(np.full((64, 64), 200, np.uint8), quality=0, regions=True)
     c = forge.regrid(lossy, rows=n, cols=n, tile_rows=0, tile_cols=0)
     d = forge.regrid(lossy, rows=n, cols=n, tile_rows=4096, tile_cols=4096)
     child = textwrap.dedent("""

@@ -92,11 +92,19 @@ def words(enc: object) -> np.ndarray:
     return enc.get_compressed()  # type: ignore[attr-defined]
 
 
+def _stable_order(tab: np.ndarray) -> np.ndarray:
+    """The stable sort order of the table indexes ``tab``: as int16 where they fit, which
+    NumPy sorts by radix (about 8 times faster than int32's merge sort; same order)."""
+    if tab.size and 0 <= int(tab.min()) and int(tab.max()) < 1 << 15:
+        return np.argsort(tab.astype(np.int16), kind="stable")
+    return np.argsort(tab, kind="stable")
+
+
 def encode_grouped(enc: object, sym: np.ndarray, tab: np.ndarray, bank: ModelBank) -> None:
     """Encode ``sym`` (int32), element i under table ``tab[i]``, grouped by table."""
     sym = np.ascontiguousarray(sym, np.int32).reshape(-1)
     tab = np.ascontiguousarray(tab, np.int32).reshape(-1)
-    order = np.argsort(tab, kind="stable")
+    order = _stable_order(tab)
     st = tab[order]
     ss = sym[order]
     bounds = np.flatnonzero(np.diff(st)) + 1
@@ -110,7 +118,7 @@ def encode_grouped(enc: object, sym: np.ndarray, tab: np.ndarray, bank: ModelBan
 def decode_grouped(dec: object, tab: np.ndarray, bank: ModelBank) -> np.ndarray:
     """Inverse of :func:`encode_grouped` (``tab`` known to the decoder)."""
     tab = np.ascontiguousarray(tab, np.int32).reshape(-1)
-    order = np.argsort(tab, kind="stable")
+    order = _stable_order(tab)
     st = tab[order]
     out_sorted = np.empty(len(st), np.int32)
     bounds = np.flatnonzero(np.diff(st)) + 1

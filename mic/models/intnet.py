@@ -32,6 +32,7 @@ recomputes the network with pure Python integers and compares.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -189,6 +190,20 @@ class IntMLP:
                 a = acc
         return a[:, 0]
 
+    def float_weights(self) -> dict[str, Any]:
+        """The three-layer MLP's weights as the fused kernel reads them (float64 holding
+        the integers exactly; layer 2 transposed), converted once per model."""
+        f = self.__dict__.get("_float_weights")
+        if f is None:
+            w = self.weights
+            f = {"w1": w[0].astype(np.float64), "b1": self.biases[0].astype(np.float64),
+                 "w2t": np.ascontiguousarray(w[1].T, np.float64),
+                 "b2": self.biases[1].astype(np.float64),
+                 "w3": np.ascontiguousarray(w[2][:, 0], np.float64),
+                 "b3": float(self.biases[2][0])}
+            self.__dict__["_float_weights"] = f
+        return f
+
     def to_tensors(self, prefix: str = "ctx") -> dict[str, np.ndarray]:
         d: dict[str, np.ndarray] = {f"{prefix}.out_frac": np.array([self.out_frac], np.int64),
                                     f"{prefix}.shifts": np.array(self.shifts, np.int64)}
@@ -225,16 +240,18 @@ def _mlp_kernel():  # built lazily so that importing this module stays cheap
 
     from ..quant.kernels import count_le
 
-    @nb.njit(cache=True, nogil=True)
-    def kernel(ctx, cell, hpre, w1c, w2, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
+    # fastmath only reassociates and contracts sums of integers below 2**53 (exact in any
+    # order, with or without FMA; module docstring), which lets LLVM vectorise the dot
+    # products; nothing here divides or calls an approximated function.
+    @nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+    def kernel(ctx, cell, hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
         n_ctx = ctx.shape[1]
         h1 = hpre.shape[1]
-        h2 = w2.shape[1]
+        h2 = w2t.shape[0]
         s1 = 2.0 ** -sh1
         s2 = 2.0 ** -sh2
         cap = float(1 << 22)
         a1 = np.empty(h1)
-        a2 = np.empty(h2)
         memo = np.full(hpre.shape[0], -1, np.int64)  # result at a zero context, per cell
         for n in range(ctx.shape[0]):
             c = cell[n]
@@ -253,20 +270,14 @@ def _mlp_kernel():  # built lazily so that importing this module stays cheap
                 if f != 0.0:
                     for j in range(h1):
                         a1[j] += f * w1c[k, j]
-            for j in range(h2):
-                a2[j] = b2[j]
-            for k in range(h1):
-                v = np.floor(a1[k] * s1)
-                if v > 0.0:
-                    if v > cap:
-                        v = cap
-                    for j in range(h2):
-                        a2[j] += v * w2[k, j]
+            for j in range(h1):  # hidden layer 1: floor, clamp to [0, cap]
+                a1[j] = min(max(np.floor(a1[j] * s1), 0.0), cap)
             acc3 = b3
-            for j in range(h2):
-                v = np.floor(a2[j] * s2)
-                if v > 0.0:
-                    acc3 += (cap if v > cap else v) * w3[j]
+            for j in range(h2):  # layer 2 as dot products over the contiguous rows of w2t
+                acc = b2[j]
+                for k in range(h1):
+                    acc += a1[k] * w2t[j, k]
+                acc3 += min(max(np.floor(acc * s2), 0.0), cap) * w3[j]
             idx = count_le(thr, acc3)
             out[n] = idx
             if zero_ctx:
@@ -289,9 +300,10 @@ def mlp_scale_index(mlp: IntMLP, hyper: np.ndarray | None, cells: np.ndarray, ct
         _KERNEL = _mlp_kernel()
     if len(mlp.weights) != 3:
         raise ValueError("the fused kernel runs three-layer context MLPs")
-    w1 = mlp.weights[0].astype(np.float64)
+    f = mlp.float_weights()
+    w1 = f["w1"]
     nh = w1.shape[0] - ctx.shape[1]
-    bias = mlp.biases[0][q, band, anchor_pass].astype(np.float64)
+    bias = f["b1"][q, band, anchor_pass]
     if hyper is None or nh == 0:
         hpre = bias[None, :].copy()
         cells = np.zeros(ctx.shape[0], np.int64)
@@ -299,8 +311,7 @@ def mlp_scale_index(mlp: IntMLP, hyper: np.ndarray | None, cells: np.ndarray, ct
         hpre = np.asarray(hyper, np.float64) @ w1[:nh] + bias
     out = np.empty(ctx.shape[0], np.int32)
     _KERNEL(np.ascontiguousarray(ctx, np.float64), np.ascontiguousarray(cells, np.int64),
-            np.ascontiguousarray(hpre), np.ascontiguousarray(w1[nh:]),
-            mlp.weights[1].astype(np.float64), mlp.biases[1].astype(np.float64),
-            mlp.weights[2][:, 0].astype(np.float64), float(mlp.biases[2][0]),
-            mlp.shifts[0], mlp.shifts[1], np.ascontiguousarray(thresholds, np.int64), out)
+            np.ascontiguousarray(hpre), np.ascontiguousarray(w1[nh:]), f["w2t"], f["b2"],
+            f["w3"], f["b3"], mlp.shifts[0], mlp.shifts[1],
+            np.ascontiguousarray(thresholds, np.int64), out)
     return out

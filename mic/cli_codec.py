@@ -244,6 +244,8 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
             enc_opts[tool] = False
     if options.get("effort") is not None:
         enc_opts["effort"] = options["effort"]
+    if options.get("threads", 1) > 1:
+        enc_opts["threads"] = options["threads"]
     t0 = time.perf_counter()
     if options.get("target"):
         kind, value = options["target"]
@@ -361,13 +363,16 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")
+@click.option("--threads", type=click.IntRange(1), default=1, show_default=True,
+              help="Tiles (and frames) of a file coded at once on this many threads; the "
+                   "same bytes for any count.")
 @batch_options
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
 def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | None,
                target_bpp: float | None, model: str | None, bits_stored: int | None,
                tile: str | None, photometric: str | None, stream_version: str | None,
                force: bool, jobs: int, dask: str | None, manifest: str | None, quiet: bool,
-               effort: int | None = None, **no_tools: bool) -> None:
+               effort: int | None = None, threads: int = 1, **no_tools: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
 
     IN is a file, - (stdin; the format is sniffed from its first bytes) or a
@@ -396,7 +401,7 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
         if no_tools[f"no_{tool}"] and quality is None and not targets:
             raise click.BadParameter(f"--no-{tool} needs --quality or a target (lossy only)")
     options = {"quality": quality, "target": targets[0] if targets else None, "model": model,
-               **no_tools, "effort": effort, "bits_stored": bits_stored,
+               **no_tools, "effort": effort, "threads": threads, "bits_stored": bits_stored,
                "tile": parse_tile(tile),
                "stream_version": int(stream_version) if stream_version else None,
                "photometric": photometric.upper() if photometric else None}

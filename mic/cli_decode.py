@@ -63,7 +63,8 @@ def _auto_format(arr: np.ndarray, photometric: str) -> str:
     return "tiff"
 
 
-def _decode_file(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> _DecResult:
+def _decode_file(src: str, dst: str, fmt: str, force: bool, max_pixels: int,
+                 threads: int = 1) -> _DecResult:
     import mic
 
     from .io import SUFFIX, image_to_bytes
@@ -78,7 +79,7 @@ def _decode_file(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> 
     if not mic.check(data):
         raise JobError("not a .mic stream (bad magic bytes)")
     t0 = time.perf_counter()
-    arr = mic.decode(data, max_pixels=max_pixels)
+    arr = mic.decode(data, max_pixels=max_pixels, threads=threads)
     dt = time.perf_counter() - t0
     inf = mic.info(data)
     if fmt == "auto":
@@ -131,10 +132,13 @@ def _fmt_from_out(out: str, fmt: str | None) -> str:
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Folder runs: files processed in parallel by this many processes.")
+@click.option("--threads", type=click.IntRange(1), default=1, show_default=True,
+              help="Tiles (and frames) of a file decoded at once on this many threads.")
 @batch_options
 @click.option("--quiet", is_flag=True, help="No per-file summary and no progress bar.")
 def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, force: bool,
-               jobs: int, dask: str | None, manifest: str | None, quiet: bool) -> None:
+               jobs: int, dask: str | None, manifest: str | None, quiet: bool,
+               threads: int = 1) -> None:
     """Decode a .mic file (or a folder of them) to PNG, TIFF or NPY.
 
     The output format comes from OUT's suffix (.png, .tif/.tiff, .npy). PNG holds
@@ -158,7 +162,7 @@ def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, forc
     folder = _is_dir(inp)
     _batch_flags(dask, manifest, folder, "mic decode")
     if folder:
-        _decode_folder(inp, out, fmt or "auto", force, quiet, mp, jobs, dask, manifest)
+        _decode_folder(inp, out, fmt or "auto", force, quiet, mp, jobs, dask, manifest, threads)
         return
     if out == STDIO:
         ofmt = fmt if fmt not in (None, "auto") else "npy"
@@ -176,7 +180,7 @@ def decode_cmd(inp: str, out: str, fmt: str | None, max_pixels: int | None, forc
         ofmt = _fmt_from_out(out, fmt)
     _output_folder_exists(out)
     try:
-        res = _decode_file(inp, out, ofmt, force, mp)
+        res = _decode_file(inp, out, ofmt, force, mp, threads)
     except Exception as exc:  # noqa: BLE001
         click.echo(f"error: {inp}: {describe_error(exc)}", err=True)
         sys.exit(1)
@@ -200,17 +204,18 @@ def _mic_files(root: str, exclude: str | None = None) -> tuple[list[tuple[str, s
     return found, skipped
 
 
-def _decode_job(src: str, dst: str, fmt: str, force: bool, max_pixels: int) -> Result:
+def _decode_job(src: str, dst: str, fmt: str, force: bool, max_pixels: int,
+                threads: int = 1) -> Result:
     """Decode one file of a folder run (also in a worker process)."""
     storage.makedirs(storage.parent(dst))
-    r = _decode_file(src, dst, fmt, force, max_pixels)
+    r = _decode_file(src, dst, fmt, force, max_pixels, threads)
     return Result(src, r.dst, DONE, bytes_in=r.mic_bytes, bytes_out=r.out_bytes,
                   ratio=r.info.ratio, value=r)
 
 
 def _decode_folder(inp: str, out: str, fmt: str, force: bool, quiet: bool,
                    max_pixels: int, jobs: int = 1, dask: str | None = None,
-                   manifest: str | None = None) -> None:
+                   manifest: str | None = None, threads: int = 1) -> None:
     from .io import SUFFIX
 
     root = inp if storage.is_url(inp) else str(Path(inp))
@@ -238,7 +243,7 @@ def _decode_folder(inp: str, out: str, fmt: str, force: bool, quiet: bool,
             taken[dst] = src
         # with fmt auto the job adds the suffix; partial outputs of dst + suffix still
         # start with dst's name (mic.io.discard_partial)
-        batch.append(Job(src, dst, _decode_job, (src, dst, fmt, force, max_pixels),
+        batch.append(Job(src, dst, _decode_job, (src, dst, fmt, force, max_pixels, threads),
                          suffixes=tuple(sorted(set(SUFFIX.values()) - {".mic"}))
                          if fmt == "auto" else ()))
     summary = _run_folder(batch, quiet, "decode", jobs, dask, manifest)

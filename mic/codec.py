@@ -25,6 +25,7 @@ from .bitstream.samples import (
 )
 from .errors import MicChecksumError, MicInputError, MicLimitError, MicUnsupportedError
 from .models.registry import LOSSLESS_DESCRIPTION, LOSSLESS_NAME, describe
+from .parallel import check_threads, run_tiles
 
 #: Default ceiling on decoded samples (frames x rows x cols x samples): 2**30 (2 GiB at 16 bit).
 DEFAULT_MAX_PIXELS = 1 << 30
@@ -126,6 +127,7 @@ def decode(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     out: np.ndarray | None = None,
     region: tuple[int, int, int, int] | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """Decode a .mic stream to a numpy array of the dtype and shape that was encoded.
 
@@ -136,6 +138,8 @@ def decode(
     the result has the stream's layout with rows and cols cut to the window.  The
     whole-image sample CRC-32 of a lossless stream cannot be checked for a window (each
     tile's segment CRC and sample range still are).
+    ``threads`` (default 1) decodes that many tiles (or frames) at once; the samples are
+    the same for any count.
     Trailing bytes after the stream's end segment are ignored.  Any corruption
     raises a :class:`MicError` subclass; a lossless stream whose decoded samples
     do not match the stored CRC-32 raises :class:`MicChecksumError`.
@@ -147,6 +151,7 @@ def decode(
     >>> mic.decode(mic.encode(img)).tolist()
     [[0, 1000], [-1000, 5]]
     """
+    threads = check_threads(threads)
     stream = read_stream(data)  # every segment's CRC, the tile set (SPEC 1, 4)
     h = stream.header
     rr0, rr1, cc0, cc1 = _region_arg(region, h.rows, h.cols)
@@ -191,7 +196,8 @@ def decode(
         crc_checked = True
     result = out if out is not None else np.empty(want_shape, dtype=dtype)
     v = result.reshape(h.frames, rr1 - rr0, cc1 - cc0, h.samples)
-    for fi, idx, r0, r1, c0, c1 in todo:
+    def decode_tile(job: tuple[int, int, int, int, int, int]) -> None:
+        fi, idx, r0, r1, c0, c1 = job
         a0, a1, b0, b1 = max(r0, rr0), min(r1, rr1), max(c0, cc0), min(c1, cc1)
         dst = v[fi, a0 - rr0:a1 - rr0, b0 - cc0:b1 - cc0, :]
         payload = stream.tiles[(fi, idx)]
@@ -201,7 +207,8 @@ def decode(
             buf = np.empty((r1 - r0, c1 - c0, h.samples), dtype)
             decoder.decode_into(payload, r1 - r0, c1 - c0, buf)
             dst[...] = buf[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
-            del buf
+
+    run_tiles(decode_tile, todo, threads)  # each tile writes its own part of the output
     if whole and h.flags & FLAG_SAMPLE_CRC and not crc_checked \
             and samples_crc32(result) != h.sample_crc32:
         raise MicChecksumError(

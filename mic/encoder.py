@@ -26,6 +26,7 @@ from .bitstream.samples import bits_used, samples_crc32
 from .bitstream.schema import MAJORS, VERSION_MAJOR
 from .codec import FLAG_SAMPLE_CRC, MAX_DIMENSION, decode, info
 from .errors import MicInputError, MicUnsupportedError
+from .parallel import check_threads, run_tiles
 
 if TYPE_CHECKING:  # (imported when used: the lossy encoder loads on the first lossy encode)
     from .lossy.enc_options import EncoderOptions
@@ -109,6 +110,7 @@ def encode(
     tile: int | tuple[int, int] | None = None,
     stream_version: int = VERSION_MAJOR,
     effort: int | None = None,
+    threads: int = 1,
     options: EncoderOptions | None = None,
     **choices: Any,
 ) -> bytes:
@@ -151,6 +153,9 @@ def encode(
         stream format is the same at every effort and one decoder reads them all.
         Lossless: checked (1..7), not used yet (the lossless coder has one effort).
         Out of range: :class:`MicInputError`.
+    threads:
+        Code up to this many tiles (or frames) at once (default 1); the bytes are the same
+        for any count.
     options:
         A :class:`mic.EncoderOptions`: every choice of the lossy encoder (model, tools,
         tuned settings) and the tile size, as one value; ``None``: the defaults.  For
@@ -208,6 +213,7 @@ def encode(
                 f"values span [{lo}, {hi}], which needs {used} bits, more than "
                 f"bits_stored={bits_stored}"
             )
+    threads = check_threads(threads)
     if effort is not None:
         from .lossy.enc_options import check_effort
 
@@ -254,28 +260,42 @@ def encode(
             choices["effort"] = effort
         opts = (options or EncoderOptions()).with_choices(**choices)
         if tile is None:
-            return _encode_lossy_best_tiling(v, header, int(quality), opts)
+            return _encode_lossy_best_tiling(v, header, int(quality), opts, threads)
         lossy = LossyTileEncoder(header, int(quality), opts)
         lossy.plan(v)
         encoder = lossy
-    return _assemble(v, header, encoder)
+    return _assemble(v, header, encoder, threads)
 
 
-def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder) -> bytes:
-    """The stream of ``v`` (frames, rows, cols, samples) tiled as ``header`` says.  The
+def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder, threads: int = 1) -> bytes:
+    """The stream of ``v`` (frames, rows, cols, samples) tiled as ``header`` says, its
+    tiles coded on up to ``threads`` threads (each thread codes with its own copy of
+    ``encoder``, whose state is per tile; the bytes are the same for any count).  The
     header is written last: encoders may still set model/coder ids while coding tiles."""
+    import copy
+    import threading
+
     segments = list(encoder.extra_segments())
-    for fi in range(v.shape[0]):
-        frame = v[fi]
-        for idx, r0, r1, c0, c1 in iter_tiles(header):
-            tile_arr = np.ascontiguousarray(frame[r0:r1, c0:c1, :], dtype=np.int32)
-            segments.append((TAG_TILE, tile_prefix(fi, idx, header.version_major)
-                             + encoder.encode_tile(tile_arr)))
+    jobs = [(fi, idx, r0, r1, c0, c1) for fi in range(v.shape[0])
+            for idx, r0, r1, c0, c1 in iter_tiles(header)]
+    local = threading.local()
+
+    def code(job: tuple[int, int, int, int, int, int]) -> bytes:
+        fi, idx, r0, r1, c0, c1 = job
+        enc = encoder
+        if threads > 1:
+            enc = getattr(local, "encoder", None)
+            if enc is None:
+                enc = local.encoder = copy.copy(encoder)
+        tile_arr = np.ascontiguousarray(v[fi, r0:r1, c0:c1, :], dtype=np.int32)
+        return tile_prefix(fi, idx, header.version_major) + enc.encode_tile(tile_arr)
+
+    segments += [(TAG_TILE, p) for p in run_tiles(code, jobs, threads)]
     return write_stream(header, segments)
 
 
 def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
-                              options: EncoderOptions) -> bytes:
+                              options: EncoderOptions, threads: int = 1) -> bytes:
     """Lossy, no tile size given: code ``v`` with each of :func:`mic.lossy.tilings` and
     keep the stream of lowest rate + lambda * distortion (an encoder choice; the header
     records the tiles).  A frame of at most 512 a side has one candidate; so has every
@@ -288,10 +308,10 @@ def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
         h = replace(header, tile_rows=th, tile_cols=tw)
         enc = LossyTileEncoder(h, quality, options)
         enc.plan(v)
-        blob = _assemble(v, h, enc)
+        blob = _assemble(v, h, enc, threads)
         if len(shapes) == 1:
             return blob
-        err = decode(blob).reshape(v.shape).astype(np.float64) - v
+        err = decode(blob, threads=threads).reshape(v.shape).astype(np.float64) - v
         cost = enc.rd_cost(len(blob), float(np.sum(err * err)))
         if best is None or cost < best[0]:
             best = (cost, blob)

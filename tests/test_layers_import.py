@@ -103,6 +103,7 @@ def test_the_training_models_live_in_mic_train() -> None:
 LAYERS: tuple[tuple[str, int], ...] = (
     ("mic.errors", 0),
     ("mic.bitstream", 1),
+    ("mic.parallel", 1),
     ("mic.entropy", 2), ("mic.quant", 2), ("mic.models", 2),
     ("mic.lossless.syntax", 3), ("mic.lossless.kernels", 3), ("mic.lossless._tables_v1", 3),
     ("mic.lossless.decoder", 3), ("mic.lossless.encoder", 4), ("mic.lossless.make_tables", 4),

@@ -126,3 +126,28 @@ def test_registering_weights_makes_loaded_models_stale():
     after = load_model("wavelet-context")
     assert after is not before and after.sha256 == before.sha256
     assert load_model("wavelet-context") is after
+
+
+@pytest.mark.parametrize("kw", [dict(quality=4, tile=64), dict(quality=2, tile=(48, 80), effort=7),
+                                dict(tile=40), dict(quality=5, effort=1)])
+def test_threads_argument_gives_the_serial_bytes_and_pixels(kw):
+    """``threads=`` codes tiles (and frames) on threads: the same stream and samples for
+    any count, lossy and lossless, tiled and frame stacks."""
+    a, _ = read_image(DATA / "mr_brain_u16.png")
+    stack = np.stack([a[:150, :170], a[20:170, 30:200]])
+    ref = mic.encode(stack, **kw)
+    out = mic.decode(ref)
+    for threads in (2, 3):
+        assert mic.encode(stack, threads=threads, **kw) == ref
+        assert np.array_equal(mic.decode(ref, threads=threads), out)
+    assert np.array_equal(mic.decode(ref, threads=4, region=(10, 90, 5, 120)),
+                          out[:, 10:90, 5:120])
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_threads_out_of_range_is_refused(bad):
+    a = np.zeros((8, 8), np.uint8)
+    with pytest.raises(mic.MicInputError, match="threads must be an int >= 1"):
+        mic.encode(a, threads=bad)
+    with pytest.raises(mic.MicInputError, match="threads must be an int >= 1"):
+        mic.decode(mic.encode(a), threads=bad)

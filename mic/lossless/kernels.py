@@ -36,12 +36,12 @@ ERR_RANGE = 2  # a decoded value fell outside the plane's range
 ERR_TOKEN = 3  # a token out of range
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _abs(a):
     return a if a >= 0 else -a
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _token_of(u):
     if u < DIRECT_TOKENS:
         return u, 0, 0
@@ -55,7 +55,7 @@ def _token_of(u):
     return tok, nb, u & ((1 << nb) - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def token_extra_bits(tok):
     """Number of raw extra bits that follow token ``tok``."""
     if tok < DIRECT_TOKENS:
@@ -66,7 +66,7 @@ def token_extra_bits(tok):
 RECIP_SIZE = 1024
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _recip_table():
     t = np.empty(RECIP_SIZE, np.int64)
     for i in range(RECIP_SIZE):
@@ -74,7 +74,7 @@ def _recip_table():
     return t
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def code_plane(img, maxval, decode, tokens, bits):
     """Predict/map/tokenise (encode) or reconstruct (decode) one plane in place.
 
@@ -252,7 +252,7 @@ def code_plane(img, maxval, decode, tokens, bits):
     return OK, pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def block_costs_classes(tokens, h, w, bs, cost):
     """Encoder: for each bs x bs block pick the table with the lowest total cost.
 
@@ -289,7 +289,7 @@ def block_costs_classes(tokens, h, w, bs, cost):
     return classes
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def class_counts(classes, h, w, bs, K):
     """How many pixels each class holds (from the class map alone: block by block)."""
     bx = (w + bs - 1) // bs
@@ -302,7 +302,7 @@ def class_counts(classes, h, w, bs, K):
     return counts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _regroup(src, counts, classes, h, w, bs, to_groups):
     """Raster order -> class-by-class order (``to_groups``) or back; one loop for both sides."""
     K = counts.shape[0]
@@ -323,20 +323,20 @@ def _regroup(src, counts, classes, h, w, bs, to_groups):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def group_by_class(tokens, classes, h, w, bs, K):
     """Encoder: tokens reordered class by class (raster order within a class)."""
     counts = class_counts(classes, h, w, bs, K)
     return _regroup(tokens, counts, classes, h, w, bs, True), counts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scatter_by_class(grouped, counts, classes, h, w, bs):
     """Decoder: inverse of :func:`group_by_class`."""
     return _regroup(grouped, counts, classes, h, w, bs, False)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _class_pred(classes, b, bx, K):
     bxx = b % bx
     if b >= bx and bxx > 0:
@@ -348,7 +348,7 @@ def _class_pred(classes, b, bx, K):
     return K >> 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def class_map_symbols(classes, bx, K):
     """Encoder: class map -> non-negative symbols (zig-zag delta from a causal prediction)."""
     n = classes.shape[0]
@@ -359,7 +359,7 @@ def class_map_symbols(classes, bx, K):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def class_map_from_symbols(symbols, bx, K):
     """Decoder: inverse of :func:`class_map_symbols`; returns (status, classes)."""
     n = symbols.shape[0]

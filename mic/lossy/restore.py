@@ -65,12 +65,12 @@ class ChannelFilter:
     dirs: int = 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _cl(v: int, c: int) -> int:  # pragma: no cover - numba
     return min(max(v, -c), c)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _box5(a: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     """5 x 5 box sums with edge replication."""
     h, w = a.shape
@@ -91,7 +91,7 @@ def _box5(a: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     return out
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def activity(x: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     """5 x 5 box sum of |4 x - up - down - left - right| (edge replication)."""
     h, w = x.shape
@@ -104,7 +104,7 @@ def activity(x: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     return _box5(lap)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def direction_classes(x: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     """Direction class 0..4 of each pixel (SPEC 6.7) from 5 x 5 box sums of the absolute
     second differences across columns (gh), rows (gv) and the two diagonals."""
@@ -138,7 +138,7 @@ def direction_classes(x: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     return out
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def pair_features(x: np.ndarray, i: int, j: int, clip: int,
                   f: np.ndarray) -> None:  # pragma: no cover - numba
     h, w = x.shape
@@ -152,7 +152,7 @@ def pair_features(x: np.ndarray, i: int, j: int, clip: int,
 
 #: (the encoder's fit, :mod:`mic.lossy.enc_restore`; it stays beside :func:`pair_features`,
 #: which it compiles in: numba's cache would not see an edit of that in another file)
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def gram(x: np.ndarray, target: np.ndarray, cls: np.ndarray, keep: np.ndarray, clip: int,
           ncls: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - numba
     """Per class: sum of f f^T and of f * (target - x) over the pixels not in ``keep``."""
@@ -179,7 +179,7 @@ def gram(x: np.ndarray, target: np.ndarray, cls: np.ndarray, keep: np.ndarray, c
     return g, b
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _apply(x: np.ndarray, cls: np.ndarray, keep: np.ndarray, coefs: np.ndarray,
            on: np.ndarray, clip: int, lo: int, hi: int) -> np.ndarray:  # pragma: no cover
     h, w = x.shape

@@ -235,55 +235,10 @@ class IntMLP:
             in_max = 1 << ACT_BITS
 
 
-def _mlp_kernel():  # built lazily so that importing this module stays cheap
-    import numba as nb
+def _mlp_kernel():  # loaded lazily so that importing this module stays cheap
+    from .kernels import mlp_kernel
 
-    from ..quant.kernels import count_le
-
-    # fastmath only reassociates and contracts sums of integers below 2**53 (exact in any
-    # order, with or without FMA; module docstring), which lets LLVM vectorise the dot
-    # products; nothing here divides or calls an approximated function.
-    @nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
-    def kernel(ctx, cell, hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
-        n_ctx = ctx.shape[1]
-        h1 = hpre.shape[1]
-        h2 = w2t.shape[0]
-        s1 = 2.0 ** -sh1
-        s2 = 2.0 ** -sh2
-        cap = float(1 << 22)
-        a1 = np.empty(h1)
-        memo = np.full(hpre.shape[0], -1, np.int64)  # result at a zero context, per cell
-        for n in range(ctx.shape[0]):
-            c = cell[n]
-            zero_ctx = True
-            for k in range(n_ctx):
-                if ctx[n, k] != 0.0:
-                    zero_ctx = False
-                    break
-            if zero_ctx and memo[c] >= 0:
-                out[n] = memo[c]
-                continue
-            for j in range(h1):
-                a1[j] = hpre[c, j]
-            for k in range(n_ctx):
-                f = ctx[n, k]
-                if f != 0.0:
-                    for j in range(h1):
-                        a1[j] += f * w1c[k, j]
-            for j in range(h1):  # hidden layer 1: floor, clamp to [0, cap]
-                a1[j] = min(max(np.floor(a1[j] * s1), 0.0), cap)
-            acc3 = b3
-            for j in range(h2):  # layer 2 as dot products over the contiguous rows of w2t
-                acc = b2[j]
-                for k in range(h1):
-                    acc += a1[k] * w2t[j, k]
-                acc3 += min(max(np.floor(acc * s2), 0.0), cap) * w3[j]
-            idx = count_le(thr, acc3)
-            out[n] = idx
-            if zero_ctx:
-                memo[c] = idx
-
-    return kernel
+    return mlp_kernel
 
 
 _KERNEL = None

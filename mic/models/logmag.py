@@ -44,31 +44,13 @@ _LUT = np.searchsorted(THRESHOLDS, np.arange(1, LUT_SIZE + 1), side="right").ast
 _kernel = None
 
 
-def _build_kernel():  # noqa: ANN202
-    import numba as nb
-
-    from ..quant.kernels import count_le
-
-    @nb.njit(cache=True, nogil=True)
-    def k(v, lut, thr, out):  # pragma: no cover - numba
-        n = lut.size
-        for i in range(v.size):
-            a = abs(v[i])
-            if a < n:
-                out[i] = lut[a]
-            else:
-                out[i] = count_le(thr, min(a, MAX_ABS) + 1)
-
-    return k
-
-
 def logmag(v: np.ndarray) -> np.ndarray:
     """``floor(16 log2(1 + |v|))`` of integer-valued ``v`` (any int/float dtype), int32."""
     global _kernel
-    if _kernel is None:
-        _kernel = _build_kernel()
+    if _kernel is None:  # loaded lazily so that importing this module stays cheap
+        from .kernels import logmag_kernel as _kernel
     a = np.ascontiguousarray(v, np.int64)
     out = np.empty(a.size, np.int32)
-    _kernel(a.reshape(-1), _LUT, THRESHOLDS, out)
+    _kernel(a.reshape(-1), _LUT, THRESHOLDS, MAX_ABS, out)
     return out.reshape(a.shape)
 

@@ -1,0 +1,69 @@
+"""Numba kernels of the runtime models, at module level so that Numba's on-disk cache
+finds them in every new process (a kernel built inside a function, closing over another
+kernel, was compiled again by each process: about 1.5 s before the first encode or decode).
+Imported on first use by :mod:`mic.models.logmag` and :mod:`mic.models.intnet`, so that
+importing those stays cheap."""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from ..quant.kernels import count_le
+
+
+@nb.njit(cache=True, nogil=True)
+def logmag_kernel(v, lut, thr, max_abs, out):  # pragma: no cover - numba
+    """``out[i]`` = the logmag of ``v[i]``: ``lut`` below its size, else the count of the
+    thresholds ``thr`` at most ``min(|v|, max_abs) + 1``."""
+    n = lut.size
+    for i in range(v.size):
+        a = abs(v[i])
+        if a < n:
+            out[i] = lut[a]
+        else:
+            out[i] = count_le(thr, min(a, max_abs) + 1)
+
+
+# fastmath only reassociates and contracts sums of integers below 2**53 (exact in any
+# order, with or without FMA; see mic.models.intnet), which lets LLVM vectorise the dot
+# products; nothing here divides or calls an approximated function.
+@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def mlp_kernel(ctx, cell, hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
+    n_ctx = ctx.shape[1]
+    h1 = hpre.shape[1]
+    h2 = w2t.shape[0]
+    s1 = 2.0 ** -sh1
+    s2 = 2.0 ** -sh2
+    cap = float(1 << 22)
+    a1 = np.empty(h1)
+    memo = np.full(hpre.shape[0], -1, np.int64)  # result at a zero context, per cell
+    for n in range(ctx.shape[0]):
+        c = cell[n]
+        zero_ctx = True
+        for k in range(n_ctx):
+            if ctx[n, k] != 0.0:
+                zero_ctx = False
+                break
+        if zero_ctx and memo[c] >= 0:
+            out[n] = memo[c]
+            continue
+        for j in range(h1):
+            a1[j] = hpre[c, j]
+        for k in range(n_ctx):
+            f = ctx[n, k]
+            if f != 0.0:
+                for j in range(h1):
+                    a1[j] += f * w1c[k, j]
+        for j in range(h1):  # hidden layer 1: floor, clamp to [0, cap]
+            a1[j] = min(max(np.floor(a1[j] * s1), 0.0), cap)
+        acc3 = b3
+        for j in range(h2):  # layer 2 as dot products over the contiguous rows of w2t
+            acc = b2[j]
+            for k in range(h1):
+                acc += a1[k] * w2t[j, k]
+            acc3 += min(max(np.floor(acc * s2), 0.0), cap) * w3[j]
+        idx = count_le(thr, acc3)
+        out[n] = idx
+        if zero_ctx:
+            memo[c] = idx

@@ -122,3 +122,23 @@ def test_unusable_file_is_noted_not_fatal(tmp_path):
     with open(out / "results.csv", newline="") as fh:
         names = sorted(r["image"] for r in csv.DictReader(fh))
     assert names == ["good", "stack#0", "stack#1"]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_efforts_run_beside_the_default_with_time_ratios(tmp_path, jobs):
+    """--efforts adds mic-MODEL-eN codecs (in worker processes too); the lossy speed table
+    gives each codec's time as a multiple of JPEG 2000's in the same run."""
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["bench", str(DATA), "--out", str(out), "--quick",
+                                    "--codecs", "mic-wavelet-context,jpeg2000", "--efforts",
+                                    "1,7", "--no-plots", "-j", jobs])
+    assert res.exit_code == 0, res.output
+    with open(out / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["codec"] for r in rows} == {"mic-wavelet-context", "mic-wavelet-context-e1",
+                                          "mic-wavelet-context-e7", "jpeg2000"}
+    md = (out / "summary.md").read_text()
+    assert "enc time / jpeg2000" in md and "| jpeg2000 |" in md and "x 1.00" in md
+    bad = CliRunner().invoke(main, ["bench", str(DATA), "--out", str(out), "--efforts", "9",
+                                    "--codecs", "mic-wavelet-context", "--no-plots"])
+    assert bad.exit_code != 0 and "effort must be an int in 1..7" in bad.output

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -75,10 +76,12 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
               codecs: list[str] | None = None, reference: str = "jpeg2000",
               split: str | None = None, limit: int | None = None, peak: str = "stored",
               plots: bool = True, progress: bool = True, command: str = "",
-              executor: Any = None) -> dict[str, Any]:
+              executor: Any = None, efforts: Sequence[int] = ()) -> dict[str, Any]:
     """Run the benchmark on ``folder`` and write results.csv/json, summary.md and plots to ``out``.
 
     Returns a dict with the result rows, per-image BD-rates and the output paths.
+    ``efforts`` adds each lossy model at those encoder efforts (``mic-MODEL-eN``) beside
+    the default effort (``mic-MODEL``).
     With an ``executor`` (:mod:`mic.batch`: worker processes or Dask) each image is one job,
     measured where the job runs (which loads the image from its path); the rows are the
     same, in the same order, and the speeds those of the busy workers.
@@ -115,14 +118,18 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
     images = load_images(folder, split=split, limit=limit, problems=problems)
     want = [c.strip() for c in (codecs or []) if c.strip()]
     need_lossy = not want or any(w.startswith("mic-") or w == "mic-lossy" for w in want)
-    all_c, notes = all_codecs(with_lossy_models=need_lossy)
+    from ..lossy.enc_options import check_effort
+
+    efforts = [check_effort(e) for e in efforts]
+    all_c, notes = all_codecs(with_lossy_models=need_lossy, efforts=efforts)
     if want:
         known = {c.name for c in all_c}
         unknown = [w for w in want if w not in known and w != "mic-lossy"]
         if unknown:
             raise MicInputError(f"unknown codec(s) {unknown}; available: {sorted(known)}")
         chosen = [c for c in all_c if c.name in want or (c.name.startswith("mic-")
-                                                         and "mic-lossy" in want)]
+                                                         and "mic-lossy" in want)
+                  or any(c.name.startswith(w + "-e") for w in want)]
     else:
         chosen = all_c
     outdir = Path(out)
@@ -183,7 +190,9 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
            "Lower is better; `*` = the codec covered only some images of that row "
            "(see skips below). bpp counts all samples of a pixel (RGB ultrasound).", "",
            "### Lossless speed (single thread where the codec allows)", "",
-           speed_table(rows), "",
+           speed_table(rows, reference="jpegls" if any(r["codec"] == "jpegls" for r in rows)
+                       else None), "",
+           "Time ratios: time per megapixel divided by CharLS JPEG-LS's in this run.", "",
            "### Lossless bpp per image (best in bold)", "", per_image_lossless_table(rows), ""]
     if have_ref:
         md += [f"## BD-rate against {reference} (PSNR, log-rate, PCHIP)", "", bd_md, "",
@@ -206,7 +215,11 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
            "log-rate, CR = stored bits per pixel / bpp, times of the nearest measured point. "
            "The plain means cover different images per codec; the ΔPSNR column compares with "
            "the reference on the images both span.", "",
-           "### Lossy speed", "", speed_table(rows, "lossy"), ""]
+           "### Lossy speed", "",
+           speed_table(rows, "lossy", reference="jpeg2000" if any(
+               r["codec"] == "jpeg2000" and r["mode"] == "lossy" for r in rows) else None), "",
+           "Time ratios: time per megapixel divided by OpenJPEG JPEG 2000's in this run "
+           "(its points span its PSNR sweep; mic's its qualities).", ""]
     md += ["## Codecs and inputs", ""]
     for c in chosen:
         md.append(f"- **{c.name}**: {c.note}")
@@ -286,10 +299,13 @@ def _run_on(executor: Any, images: list[Any], chosen: list[Any], quick: bool, pe
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Images measured in parallel by this many processes (the speeds are then "
                    "those of a busy machine).")
+@click.option("--efforts", default="", metavar="E1,E2,...",
+              help="Also run each mic lossy model at these encoder efforts (1..7), as codecs "
+                   "mic-MODEL-eN beside mic-MODEL (the default effort).")
 @dask_option
 def bench_cmd(folder: Path, out: Path, quick: bool, codecs: str, reference: str,
               split: str | None, limit: int | None, peak: str, no_plots: bool, jobs: int,
-              dask: str | None) -> None:
+              dask: str | None, efforts: str = "") -> None:
     """Rate-distortion and speed benchmark of mic against JPEG, JPEG 2000, HTJ2K, JPEG-LS,
     JPEG XL, PNG and zstd on the images of FOLDER (uses a corpus-style manifest.csv if present).
 
@@ -298,6 +314,11 @@ def bench_cmd(folder: Path, out: Path, quick: bool, codecs: str, reference: str,
       mic bench ../shared/corpus/eval --out bench-out --quick
     """
     want = [c.strip() for c in codecs.split(",") if c.strip()]
+    try:
+        effort_list = [int(e) for e in efforts.split(",") if e.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{efforts!r}: give efforts as 1,3,7",
+                                 param_hint="--efforts") from None
     needs = ["scipy"]  # metrics (SSIM) and BD-rates
     if not want or any(not c.startswith("mic") for c in want):
         needs.append("imagecodecs")  # every anchor codec
@@ -313,12 +334,13 @@ def bench_cmd(folder: Path, out: Path, quick: bool, codecs: str, reference: str,
         if jobs == 1 and dask is None:
             res = run_bench(folder, out, quick=quick, codecs=want or None, reference=reference,
                             split=split, limit=limit, peak=peak, plots=not no_plots,
-                            command=cmd)
+                            command=cmd, efforts=effort_list)
         else:
             with open_executor(jobs, dask, command="mic bench") as ex:
                 res = run_bench(folder, out, quick=quick, codecs=want or None,
                                 reference=reference, split=split, limit=limit, peak=peak,
-                                plots=not no_plots, command=cmd, executor=ex)
+                                plots=not no_plots, command=cmd, executor=ex,
+                                efforts=effort_list)
     except MicError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:

@@ -32,7 +32,7 @@ its largest value needs (``ubits``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -251,32 +251,45 @@ def lossy_models() -> tuple[list[tuple[str, list[int]]], str]:
     return out, ("" if out else "mic.lossy lists no models with weights")
 
 
-def _mic_lossy_codec(model: str, quals: list[int]) -> Codec:
+def lossy_codec_name(model: str, effort: int | None = None) -> str:
+    """``mic-MODEL`` (the default effort) or ``mic-MODEL-eN`` (effort N)."""
+    return f"mic-{model}" if effort is None else f"mic-{model}-e{effort}"
+
+
+def _mic_lossy_codec(model: str, quals: list[int], effort: int | None = None) -> Codec:
+    name = lossy_codec_name(model, effort)
+    ekw = {} if effort is None else {"effort": effort}
+
     def points(im: BenchImage, quick: bool) -> list[Point] | str:
         import mic
 
         a = im.native
-        kw = _mic_bits_kw(im)
-        return [Point(f"mic-{model}", "lossy", f"q={q}",
+        kw = {**_mic_bits_kw(im), **ekw}
+        return [Point(name, "lossy", f"q={q}",
                       (lambda q=q: mic.encode(a, quality=q, model=model, **kw)), mic.decode, a)
                 for q in _grid(sorted(quals), quick)]
 
-    return Codec(f"mic-{model}", "mic", False, True, points, note=f"qualities {sorted(quals)}")
+    what = "default effort" if effort is None else f"effort {effort}"
+    return Codec(name, "mic", False, True, points, note=f"{what}; qualities {sorted(quals)}")
 
 
 #: Anchor codec names in table order.
 ANCHOR_NAMES = ("jpegls", "jpeg2000", "htj2k", "jpegxl", "jpeg", "png", "zstd")
 
 
-def all_codecs(*, with_lossy_models: bool = True) -> tuple[list[Codec], list[str]]:
-    """Every codec available here, and notes about what is missing."""
+def all_codecs(*, with_lossy_models: bool = True, efforts: Sequence[int] = ()
+               ) -> tuple[list[Codec], list[str]]:
+    """Every codec available here, and notes about what is missing; each lossy model at
+    the default effort (``mic-MODEL``) and at each of ``efforts`` (``mic-MODEL-eN``)."""
     notes: list[str] = []
     codecs = [Codec("mic", "mic", True, False, _mic_lossless_points, note="lossless")]
     if with_lossy_models:
         models, why = lossy_models()
         if why:
             notes.append(f"mic lossy: skipped, {why}")
-        codecs.extend(_mic_lossy_codec(m, qs) for m, qs in models)
+        for m, qs in models:
+            codecs.append(_mic_lossy_codec(m, qs))
+            codecs.extend(_mic_lossy_codec(m, qs, e) for e in efforts)
     codecs += [
         Codec("jpegls", "anchor", True, True, _jpegls_points,
               "CharLS; lossless and near-lossless (NEAR swept); unsigned input"),

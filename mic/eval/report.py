@@ -203,8 +203,11 @@ def per_image_lossless_table(rows: Sequence[dict[str, Any]]) -> str:
     return md_table(["modality", "image", "size", "dtype/bits/eff"] + codecs, body)
 
 
-def speed_table(rows: Sequence[dict[str, Any]], mode: str = "lossless") -> str:
-    """Encode/decode throughput per codec in ``mode``: total megapixels / total seconds."""
+def speed_table(rows: Sequence[dict[str, Any]], mode: str = "lossless",
+                reference: str | None = None) -> str:
+    """Encode/decode throughput per codec in ``mode``: total megapixels / total seconds;
+    with ``reference`` (a codec of the same run), also each codec's time per megapixel as
+    a multiple of the reference's (``x 2.0``: twice as slow)."""
     agg: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     for r in rows:
         if r["mode"] != mode or not _ok(r):
@@ -215,11 +218,18 @@ def speed_table(rows: Sequence[dict[str, Any]], mode: str = "lossless") -> str:
         a[2] += float(r["dec_ms"]) / 1e3
         a[3] += 1
     body = []
+    ref = agg.get(reference) if reference else None
     for c, (mp, te, td, n) in agg.items():
-        body.append([c, int(n), mp, mp / te if te else math.inf, mp / td if td else math.inf,
-                     1e3 * te / n, 1e3 * td / n])
-    return md_table(["codec", "points", "MP", "encode MP/s", "decode MP/s", "mean enc ms",
-                     "mean dec ms"], body)
+        row = [c, int(n), mp, mp / te if te else math.inf, mp / td if td else math.inf,
+               1e3 * te / n, 1e3 * td / n]
+        if reference:
+            row += [f"x {(te / mp) / (ref[1] / ref[0]):.2f}" if ref and ref[1] else "-",
+                    f"x {(td / mp) / (ref[2] / ref[0]):.2f}" if ref and ref[2] else "-"]
+        body.append(row)
+    head = ["codec", "points", "MP", "encode MP/s", "decode MP/s", "mean enc ms", "mean dec ms"]
+    if reference:
+        head += [f"enc time / {reference}", f"dec time / {reference}"]
+    return md_table(head, body)
 
 
 def _curves(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], tuple[list[float], list[float]]]:

@@ -193,8 +193,12 @@ def measure_image(spec: dict[str, Any], codec_names: list[str], quick: bool, pea
     the image, measure every point of the named codecs; (rows, skips)."""
     from .codecs import all_codecs
 
+    import re
+
     im = load_spec(spec)
-    codecs = [c for c in all_codecs(with_lossy_models=with_lossy_models)[0]
+    efforts = sorted({int(m.group(1)) for n in codec_names
+                      if (m := re.fullmatch(r"mic-.+-e(\d+)", n))})
+    codecs = [c for c in all_codecs(with_lossy_models=with_lossy_models, efforts=efforts)[0]
               if c.name in codec_names]
     skips: list[dict[str, str]] = []
     rows = run_points([im], codecs, quick=quick, peak_bits=peak, skips=skips, warmed=_WARMED)

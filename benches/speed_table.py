@@ -16,6 +16,7 @@ from collections import defaultdict
 def table(report: dict) -> str:
     """Markdown: one table per operation, rows = codec, columns = image size."""
     cells: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    medians: dict[tuple[str, str, str], float] = {}
     sizes: list[str] = []
     for b in report["benchmarks"]:
         m = re.match(r"(\w+)\[(\d+x\d+)-(.+)\]", b["name"])
@@ -24,7 +25,13 @@ def table(report: dict) -> str:
         test, size, codec = m.groups()
         op = {"test_lossless_encode": "lossless encode", "test_lossless_decode": "lossless decode",
               "test_anchor_lossy_encode": "lossy encode (anchors)",
-              "test_lossy_encode_decode": "mic lossy encode+decode"}.get(test, test)
+              "test_lossy_encode_decode": "mic lossy encode+decode",
+              "test_mic_lossy_encode": "lossy encode at mic's PSNR (q6)",
+              "test_anchor_encode_at_mic_psnr": "lossy encode at mic's PSNR (q6)",
+              "test_mic_lossy_decode": "lossy decode at mic's PSNR (q6)",
+              "test_anchor_decode_at_mic_psnr": "lossy decode at mic's PSNR (q6)"}.get(test, test)
+        if test.startswith("test_mic_lossy_"):
+            codec = f"mic {codec}"
         if size not in sizes:
             sizes.append(size)
         med = b["stats"]["median"]
@@ -33,8 +40,17 @@ def table(report: dict) -> str:
         bpp = b.get("extra_info", {}).get("bpp")
         if bpp is not None:
             cell += f", {bpp:.3f} bpp"
+        psnr = b.get("extra_info", {}).get("psnr")
+        if psnr is not None:
+            cell += f", {psnr:.2f} dB"
         cells[(op, codec)][size] = cell
+        medians[(op, codec, size)] = med
     sizes.sort(key=lambda s: int(s.split("x")[0]))
+    # lossy rows: each time as a multiple of OpenJPEG's in the same run, op and size
+    for (op, codec, size), med in medians.items():
+        ref = medians.get((op, "jpeg2000", size))
+        if "at mic's PSNR" in op and ref:
+            cells[(op, codec)][size] += f", **x {med / ref:.1f}** OpenJPEG"
     mi = report.get("machine_info", {})
     out = [f"# mic speed suite — {report.get('datetime', '')[:16]} UTC", "",
            f"- machine: {mi.get('cpu', {}).get('brand_raw', '?')}, "

@@ -116,27 +116,43 @@ def encode_grouped(enc: object, sym: np.ndarray, tab: np.ndarray, bank: ModelBan
 
 
 def decode_grouped(dec: object, tab: np.ndarray, bank: ModelBank) -> np.ndarray:
-    """Inverse of :func:`encode_grouped` (``tab`` known to the decoder)."""
+    """Inverse of :func:`encode_grouped` (``tab`` known to the decoder).  A metered decoder
+    is charged the information of the decoded symbols after each group of at most
+    ``_CHUNK`` symbols and once more per call for the smaller groups (SPEC 4.1)."""
     tab = np.ascontiguousarray(tab, np.int32).reshape(-1)
     order = _stable_order(tab)
     st = tab[order]
     out_sorted = np.empty(len(st), np.int32)
-    bounds = np.flatnonzero(np.diff(st)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [len(st)]))
+    bounds = np.flatnonzero(st[1:] != st[:-1]) + 1
+    starts = [0, *bounds.tolist()]
+    ends = [*bounds.tolist(), len(st)]
     metered = isinstance(dec, MeteredDecoder)
     costs = bank.costs if metered else None
-    for a0, b in zip(starts, ends):
-        t = int(st[a0]) if b > a0 else 0
-        step = _CHUNK if metered else max(int(b - a0), 1)
-        for a in range(int(a0), int(b), step):  # metered: a chunk at a time
-            e = min(a + step, int(b))
-            try:
-                out_sorted[a:e] = dec.decode(bank.model(t), e - a)  # type: ignore[attr-defined]
-            except Exception as exc:  # constriction signals bad data with its own exceptions
-                raise MicFormatError(f"corrupt lossy entropy-coded data: {exc}") from None
-            if metered:  # the information of what was decoded (SPEC 4.1)
-                dec.charge(float(costs[bank.tables.offsets[t] + out_sorted[a:e]].sum()))  # type: ignore[union-attr, index]
+    offsets = bank.tables.offsets
+    model = bank.model
+    raw = dec.dec if metered else dec  # type: ignore[union-attr]
+    charged = 0  # the symbols of out_sorted[:charged] (whole groups) are charged already
+    tabs = st[starts].tolist() if len(st) else []  # each group's table
+    try:
+        for a0, b, t in zip(starts, ends, tabs):
+            m = model(t)
+            if b - a0 <= _CHUNK:
+                out_sorted[a0:b] = raw.decode(m, b - a0)  # type: ignore[attr-defined]
+                continue
+            for a in range(a0, b, _CHUNK):  # a large group: charge each chunk as it comes
+                e = min(a + _CHUNK, b)
+                out_sorted[a:e] = raw.decode(m, e - a)  # type: ignore[attr-defined]
+                if metered:
+                    dec.charge(float(costs[offsets[st[a:e]] + out_sorted[a:e]].sum()))  # type: ignore[union-attr, index]
+            if metered:  # the groups before this large one
+                dec.charge(float(costs[offsets[st[charged:a0]] + out_sorted[charged:a0]].sum()))  # type: ignore[union-attr, index]
+                charged = b
+    except MicFormatError:
+        raise
+    except Exception as exc:  # constriction signals bad data with its own exceptions
+        raise MicFormatError(f"corrupt lossy entropy-coded data: {exc}") from None
+    if metered and charged < len(st):  # the information of what was decoded (SPEC 4.1)
+        dec.charge(float(costs[offsets[st[charged:]] + out_sorted[charged:]].sum()))  # type: ignore[union-attr, index]
     out = np.empty_like(out_sorted)
     out[order] = out_sorted
     return out

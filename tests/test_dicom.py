@@ -296,6 +296,20 @@ def test_dataset_that_disagrees_with_the_stream_is_refused() -> None:
         ds.pixel_array  # noqa: B018
 
 
+def test_stream_header_is_checked_against_the_dataset_before_decoding(monkeypatch) -> None:
+    """A frame whose header disagrees with Rows/Columns/Samples is refused from its header
+    alone: mic.decode is never called."""
+    import mic.codec
+
+    ds = _mic_dataset("ct_signed_12bit.dcm")
+    ds.Columns = ds.Columns - 1
+    calls = []
+    monkeypatch.setattr(mic, "decode", lambda *a, **k: calls.append(1))
+    with pytest.raises(mic.MicFormatError, match="header says 1 frame"):
+        ds.pixel_array  # noqa: B018
+    assert not calls and mic.codec.decode is not None
+
+
 @pytest.mark.parametrize("name,match", [("rtdose.dcm", "bits allocated"),
                                         ("liver_1frame.dcm", "bits allocated"),
                                         ("SC_ybr_full_422_uncompressed.dcm", "YBR_FULL_422")])

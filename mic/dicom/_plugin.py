@@ -171,7 +171,8 @@ def _decode_frame(src: bytes, runner: Any) -> bytes:
     Returns the samples in the container of *Bits Allocated*, little-endian,
     interleaved (it sets the runner's *Planar Configuration* to 0 for RGB, as
     pydicom's own RLE plugin does for its layout).  The stream's shape, sample
-    count and signedness must match the dataset's Image Pixel module.
+    count and signedness must match the dataset's Image Pixel module: its header is
+    checked against it before anything is decoded.
 
     The frame is decoded with ``max_pixels`` = the smaller of the dataset's
     Rows x Columns x Samples and the caller's limit: the ``max_pixels`` decoding
@@ -185,6 +186,16 @@ def _decode_frame(src: bytes, runner: Any) -> bytes:
         rows, cols = int(runner.rows), int(runner.columns)
         spp = int(runner.samples_per_pixel)
         limit = max(1, min(rows * cols * spp, caller_limit(runner)))
+        head = mic.info(src)  # the header against the dataset, before any decoding
+        if (head.frames, head.rows, head.cols, head.samples_per_pixel) != (1, rows, cols, spp):
+            raise MicFormatError(
+                f"the .mic frame's header says {head.frames} frame(s) of {head.rows}x"
+                f"{head.cols} with {head.samples_per_pixel} sample(s) per pixel; the dataset "
+                f"says one frame of {rows}x{cols} with {spp}")
+        if head.signed != (runner.pixel_dtype.kind == "i"):
+            raise MicFormatError(
+                f"the .mic frame's header says {'signed' if head.signed else 'unsigned'} "
+                f"samples but Pixel Representation is {runner.pixel_representation}")
         arr = mic.decode(src, max_pixels=limit)
         if arr.size != rows * cols * spp or (arr.ndim >= 2 and arr.shape[:2] != (rows, cols)):
             raise MicFormatError(

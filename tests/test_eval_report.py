@@ -124,3 +124,26 @@ def test_csv_and_json_writers_round_trip(tmp_path):
     j = json.loads((tmp_path / "r.json").read_text())
     assert j["meta"] == {"x": None, "y": ["inf"]}
     assert j["results"][0]["psnr"] == "inf" and len(j["results"]) == len(rows)
+
+
+def test_best_anchor_keeps_each_images_better_jpegxl_curve_and_says_which():
+    from mic.eval.best_anchor import add_best, winners
+
+    def curve(codec, img, shift):
+        return [dict(image=img, codec=codec, mode="lossy", knob=f"d{i}", bpp=b * shift,
+                     psnr=30 + 5 * i) for i, b in enumerate((0.2, 0.4, 0.8, 1.6))]
+
+    rows = (curve("jpegxl", "a", 1.0) + curve("jpegxl-nobps", "a", 0.8)
+            + curve("jpegxl", "b", 1.0) + curve("jpegxl-nobps", "b", 1.3)
+            + [dict(image="a", codec="jpegxl", mode="lossless", knob="e7", bytes=70),
+               dict(image="a", codec="jpegxl-e9", mode="lossless", knob="e9", bytes=71),
+               dict(image="a", codec="jpegxl-e9", mode="lossless", knob="e9", bytes=1,
+                    error="boom")])
+    best = add_best(rows)
+    by_img = {(r["image"], r["mode"]): r["knob"].split(":")[0] for r in best}
+    assert by_img == {("a", "lossy"): "jpegxl-nobps", ("b", "lossy"): "jpegxl",
+                      ("a", "lossless"): "jpegxl"}
+    assert len([r for r in best if r["mode"] == "lossy"]) == 8
+    assert winners(best) == {"lossless": {"jpegxl": 1},
+                             "lossy": {"jpegxl-nobps": 1, "jpegxl": 1}}
+    assert add_best([r for r in rows if r["codec"] == "jpegxl"]) == []

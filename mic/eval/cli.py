@@ -153,13 +153,22 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
             if bar is not None:
                 bar.close()
     elapsed = time.perf_counter() - t_start
+    from .best_anchor import BEST, add_best, winners
+
+    best_rows = add_best(rows)
+    if best_rows:  # JPEG XL at its best setting per image, and which setting won
+        rows = rows + best_rows
+        won = winners(best_rows)
+        notes.append(f"{BEST}: per image JPEG XL's smallest lossless stream and better lossy "
+                     f"curve; lossless won by {won['lossless'] or '-'}, lossy by "
+                     f"{won['lossy'] or '-'}")
 
     lossless_md, lossless_data = lossless_table(rows)
     have_ref = any(r["codec"] == reference and r["mode"] == "lossy" for r in rows)
     bd_md, per_bd = bd_rate_table(rows, reference) if have_ref else ("", [])
     # the next target after the reference: JPEG XL, when it ran and is not the reference
-    second = "jpegxl" if reference != "jpegxl" and any(
-        r["codec"] == "jpegxl" and r["mode"] == "lossy" for r in rows) else None
+    second = next((c for c in (BEST, "jpegxl") if reference != c and any(
+        r["codec"] == c and r["mode"] == "lossy" for r in rows)), None)
     bd2_md, per_bd2 = bd_rate_table(rows, second) if second else ("", [])
     matched_md, matched = matched_rate_table(rows, reference=reference if have_ref else None)
     errors = [r for r in rows if r.get("error")]
@@ -202,7 +211,7 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
         mine = sorted({p["codec"] for p in per_bd if p["codec"].startswith("mic-")})
         if mine:
             md += [f"### BD-rate per image against {reference}", "",
-                   per_image_bd_table(per_bd, mine + [c for c in ("jpegxl", "htj2k")
+                   per_image_bd_table(per_bd, mine + [c for c in (BEST, "jpegxl", "htj2k")
                                                       if any(p["codec"] == c for p in per_bd)]),
                    ""]
     else:

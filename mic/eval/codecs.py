@@ -203,6 +203,28 @@ def _jpegxl_points(im: BenchImage, quick: bool) -> list[Point] | str:
     return pts
 
 
+def _jpegxl_e9_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    """JPEG XL lossless at effort 9 (its strongest lossless setting; slow)."""
+    ic = _ic()
+    a = im.unsigned
+    kw = {"effort": 9, "bitspersample": im.ubits, "numthreads": 1}
+    return [Point("jpegxl-e9", "lossless", "e9",
+                  lambda: ic.jpegxl_encode(a, lossless=True, **kw), ic.jpegxl_decode, a)]
+
+
+def _jpegxl_nobps_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    """JPEG XL lossy (effort 7) without ``bitspersample``: libjxl then sees the container's
+    16 bits, which changes its quantisation; per image the better curve is kept
+    (:mod:`mic.eval.best_anchor`)."""
+    ic = _ic()
+    a = im.unsigned
+    kw = {"effort": 7, "numthreads": 1}
+    return [Point("jpegxl-nobps", "lossy", f"distance={d}",
+                  (lambda d=d: ic.jpegxl_encode(a, distance=d, **kw)), ic.jpegxl_decode, a)
+            for d in _grid([0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 6.0, 12.0, 25.0], quick,
+                           [0.2, 1.0, 4.0])]
+
+
 def _png_points(im: BenchImage, quick: bool) -> list[Point] | str:
     ic = _ic()
     a = im.unsigned
@@ -274,7 +296,8 @@ def _mic_lossy_codec(model: str, quals: list[int], effort: int | None = None) ->
 
 
 #: Anchor codec names in table order.
-ANCHOR_NAMES = ("jpegls", "jpeg2000", "htj2k", "jpegxl", "jpeg", "png", "zstd")
+ANCHOR_NAMES = ("jpegls", "jpeg2000", "htj2k", "jpegxl", "jpegxl-e9", "jpegxl-nobps", "jpeg",
+                "png", "zstd")
 
 
 def all_codecs(*, with_lossy_models: bool = True, efforts: Sequence[int] = ()
@@ -300,6 +323,12 @@ def all_codecs(*, with_lossy_models: bool = True, efforts: Sequence[int] = ()
         Codec("jpegxl", "anchor", True, True, _jpegxl_points,
               "libjxl effort 7; modular lossless, VarDCT distance sweep; unsigned input, "
               "bitspersample = bits used"),
+        Codec("jpegxl-e9", "anchor", True, False, _jpegxl_e9_points,
+              "libjxl effort 9 lossless (its strongest); with jpegxl, the best per image is "
+              "reported as jpegxl-best"),
+        Codec("jpegxl-nobps", "anchor", False, True, _jpegxl_nobps_points,
+              "libjxl effort 7 lossy without bitspersample; with jpegxl, the better curve per "
+              "image is reported as jpegxl-best"),
         Codec("jpeg", "anchor", False, True, _jpeg_points,
               "libjpeg(-turbo) baseline 8-bit / 12-bit, quality sweep; skipped above 12 bits"),
         Codec("png", "anchor", True, False, _png_points, "libpng default level; unsigned input"),

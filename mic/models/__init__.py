@@ -5,6 +5,9 @@ parts (:mod:`.npnet`).  Runtime only (NumPy/Numba): no module here imports torch
 torch training models are in :mod:`mic.train` (:mod:`mic.train.wcm`, :mod:`mic.train.layers`).
 """
 
-from .registry import MODEL_IDS, MODEL_KINDS, RETIRED_MODELS, describe, model_id, model_name
+from .registry import (
+    CONV_MODEL_IDS, MODEL_IDS, MODEL_KINDS, RETIRED_MODELS, describe, model_id, model_name,
+)
 
-__all__ = ["MODEL_IDS", "MODEL_KINDS", "RETIRED_MODELS", "describe", "model_id", "model_name"]
+__all__ = ["CONV_MODEL_IDS", "MODEL_IDS", "MODEL_KINDS", "RETIRED_MODELS", "describe", "model_id",
+           "model_name"]

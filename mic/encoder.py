@@ -26,6 +26,7 @@ from .bitstream.samples import bits_used, samples_crc32
 from .bitstream.schema import MAJORS, VERSION_MAJOR
 from .codec import FLAG_SAMPLE_CRC, MAX_DIMENSION, decode, info
 from .errors import MicInputError, MicUnsupportedError
+from .models.registry import is_conv, model_id
 
 if TYPE_CHECKING:  # (imported when used: the lossy encoder loads on the first lossy encode)
     from .lossy.enc_options import EncoderOptions
@@ -240,6 +241,13 @@ def encode(
                 f"the lossy mode needs safetensors ({exc}); pip install safetensors"
             ) from None
         opts = (options or EncoderOptions()).with_choices(**choices)
+        if is_conv(model_id(opts.model)):  # learned convolutional transforms (SPEC 6.10)
+            from .lossy.enc_conv import ConvTileEncoder, check_conv_options
+
+            check_conv_options(options, choices)
+            conv = ConvTileEncoder(header, int(quality), opts)
+            conv.plan(v)
+            return _assemble(v, header, conv)
         if tile is None:
             return _encode_lossy_best_tiling(v, header, int(quality), opts)
         lossy = LossyTileEncoder(header, int(quality), opts)

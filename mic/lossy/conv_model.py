@@ -7,7 +7,7 @@ latent from the decoded hyper-latents (:meth:`LoadedConvModel.scale_indexes`, th
 integer ``h_s`` of :mod:`mic.models.intnet` and integer thresholds).  The float
 synthesis ``g_s`` (:mod:`mic.models.conv_synthesis`) only turns decoded symbols into
 samples; the encoder's float analysis ``g_a`` (:mod:`mic.models.conv_analysis`) is built
-on the encoder's first use, so decoding never imports it.
+by the encoder (:mod:`mic.lossy.enc_conv`) on first use, so decoding never imports it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class LoadedConvModel:
     thresholds: np.ndarray  # (S - 1,) int64 on h_s's output accumulator
     ybank: Any  # ModelBank of the S Gaussian tables
     zbank: Any  # ModelBank of the factorized hyper-latent tables, one per channel
-    #: encoder-side parts (g_a, h_a), built on first use by :meth:`encoder_parts`
+    #: parts derived from the tensors by whichever side needs them, by name (the encoder's
+    #: g_a and h_a, :func:`mic.lossy.enc_conv.analysis_of`), built on first use
     derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
     uses_hyper = True
@@ -73,17 +74,6 @@ class LoadedConvModel:
 
         acc = self.hs(np.asarray(zq, np.float64), int(self.zk[quality]))
         return scale_index(acc, self.thresholds)
-
-    def encoder_parts(self) -> tuple[Any, Any]:
-        """(``g_a`` with the latent gains, ``h_a``), built once (encoder only)."""
-        got = self.derived.get("analysis")
-        if got is None:
-            from ..models.conv_analysis import ConvAnalysis
-            from ..models.npnet import HyperAnalysis
-
-            got = self.derived["analysis"] = (ConvAnalysis(self.tensors, "g_a"),
-                                              HyperAnalysis(self.tensors, "h_a"))
-        return got
 
 
 def load_conv(name: str, mid: int, kind: str, ent: dict[str, Any],

@@ -58,6 +58,18 @@ def check_conv_options(options: EncoderOptions | None, choices: dict[str, Any]) 
             f"(learned convolutional transforms) takes only {list(CONV_FIELDS)}")
 
 
+def analysis_of(lm: LoadedConvModel) -> tuple[Any, Any]:
+    """(``g_a`` with the latent gains, ``h_a``) of ``lm``, built once per loaded model."""
+    got = lm.derived.get("analysis")
+    if got is None:
+        from ..models.conv_analysis import ConvAnalysis
+        from ..models.npnet import HyperAnalysis
+
+        got = lm.derived["analysis"] = (ConvAnalysis(lm.tensors, "g_a"),
+                                        HyperAnalysis(lm.tensors, "h_a"))
+    return got
+
+
 class ConvTileEncoder:
     """Encode tiles with a conv model (``options.model``, e.g. ``"vae"``) at ``quality``."""
 
@@ -121,7 +133,7 @@ class ConvTileEncoder:
         a = lm.align
         h, w = x.shape
         xp = np.pad(x, ((0, (-h) % a), (0, (-w) % a)), mode="edge")
-        g_a, h_a = lm.encoder_parts()
+        g_a, h_a = analysis_of(lm)
         y = g_a(xp, q)
         z = h_a(np.abs(y)) * np.float32(lm.zgain[q])
         return (quantize_residual(z, np.zeros(z.shape)),
@@ -148,4 +160,4 @@ class ConvTileEncoder:
         return self.fields.pack_cplane(crc, w.size) + w.tobytes()
 
 
-__all__ = ["CONV_FIELDS", "CONV_TILE", "ConvTileEncoder", "check_conv_options"]
+__all__ = ["CONV_FIELDS", "CONV_TILE", "ConvTileEncoder", "analysis_of", "check_conv_options"]

@@ -337,9 +337,10 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
               help="Lossy mode at the highest quality within BPP bits per pixel.")
 @click.option("--model", default=None, metavar="NAME",
               help="Lossy model (with --quality or a target): wavelet-context (default), "
-                   "wavelet-hyperprior or wavelet-factorized (`mic info` describes each). "
-                   "ae, vae, cnn and gan are reserved for learned-transform models this "
-                   "build does not ship.")
+                   "wavelet-hyperprior, wavelet-factorized or vae (learned convolutional "
+                   "transforms, qualities 0-7; the --no-TOOL flags apply only to the "
+                   "wavelet models); `mic info` describes each. ae, cnn and gan are "
+                   "reserved for learned-transform models this build does not ship.")
 @click.option("--effort", type=click.IntRange(1, 7), default=None,
               help="Lossy: 1 (fastest) .. 7 (smallest); default 3. Chooses which encoder "
                    "tools run (README, 'Effort levels'); every effort decodes the same way. "

@@ -24,7 +24,7 @@ from .bitstream.samples import (
     bits_used, crc32_combine, crc32_power, crc32_repeat, sample_range, samples_crc32,
 )
 from .errors import MicChecksumError, MicInputError, MicLimitError, MicUnsupportedError
-from .models.registry import LOSSLESS_DESCRIPTION, LOSSLESS_NAME, describe
+from .models.registry import LOSSLESS_DESCRIPTION, LOSSLESS_NAME, describe, is_conv
 from .parallel import check_threads, run_tiles
 
 #: Default ceiling on decoded samples (frames x rows x cols x samples): 2**30 (2 GiB at 16 bit).
@@ -111,6 +111,10 @@ def _decoder_for(header: Header, stream: Any) -> TileDecoder:
         return LosslessTileDecoder(header, stream)
     if header.mode == MODE_LOSSY:
         try:
+            if is_conv(header.model_id):  # learned convolutional transforms (SPEC 6.10)
+                from .lossy.dec_conv import ConvTileDecoder
+
+                return ConvTileDecoder(header, stream)
             from .lossy.dec_tile import LossyTileDecoder
         except ImportError as exc:
             raise MicUnsupportedError(

@@ -26,6 +26,7 @@ from .bitstream.samples import bits_used, samples_crc32
 from .bitstream.schema import MAJORS, VERSION_MAJOR
 from .codec import FLAG_SAMPLE_CRC, MAX_DIMENSION, decode, info
 from .errors import MicInputError, MicUnsupportedError
+from .models.registry import is_conv, model_id
 from .parallel import check_threads, run_tiles
 
 if TYPE_CHECKING:  # (imported when used: the lossy encoder loads on the first lossy encode)
@@ -139,7 +140,7 @@ def encode(
         lossy, codes a frame larger than 512 both in 512 x 512 tiles and in the fewest
         even tiles of at most 2048 a side and keeps the stream of lower rate + lambda *
         distortion (:func:`mic.lossy.tilings`; about twice the encode time of a fixed
-        ``tile``).
+        ``tile``); the convolutional model ``vae`` codes 512 x 512 tiles.
     stream_version:
         The stream's major version: 2 (default), the compact layout (header fields,
         segment lengths, tile numbers and a lossy tile's fields as varints: about 30
@@ -162,7 +163,9 @@ def encode(
         lossless coding (``quality=None``) it may choose only the tile.
     choices:
         The lossy encoder's choices as keywords, e.g. ``model="wavelet-hyperprior"``, ``dq=False``,
-        ``regions=False`` (the fields of :class:`mic.EncoderOptions`).  They fill in the
+        ``regions=False`` (the fields of :class:`mic.EncoderOptions`; with ``model="vae"``
+        only ``tile`` and ``long_model_segment`` apply, and another is a
+        :class:`MicInputError`).  They fill in the
         fields ``options`` leave at their defaults; one that contradicts a value
         ``options`` set, or an unknown name, is a :class:`MicInputError`.
 
@@ -259,6 +262,13 @@ def encode(
         if effort is not None:
             choices["effort"] = effort
         opts = (options or EncoderOptions()).with_choices(**choices)
+        if is_conv(model_id(opts.model)):  # learned convolutional transforms (SPEC 6.10)
+            from .lossy.enc_conv import ConvTileEncoder, check_conv_options
+
+            check_conv_options(options, choices)
+            conv = ConvTileEncoder(header, int(quality), opts)
+            conv.plan(v)
+            return _assemble(v, header, conv, threads)
         if tile is None:
             return _encode_lossy_best_tiling(v, header, int(quality), opts, threads)
         lossy = LossyTileEncoder(header, int(quality), opts)

@@ -57,8 +57,15 @@ the decoder's modules, never the reverse):
   :mod:`~mic.lossy.enc_rdo` (bit estimates and searches), :mod:`~mic.lossy.enc_region`,
   :mod:`~mic.lossy.enc_restore`.
 
+The learned convolutional-transform models (``vae``, model id 8, SPEC 6.10) have their
+own tiles, in the same rooms: :mod:`~mic.lossy.conv_syntax` and
+:mod:`~mic.lossy.conv_model` (shared), :mod:`~mic.lossy.dec_conv` (decoder),
+:mod:`~mic.lossy.enc_conv` (encoder); :mod:`mic.codec` and :mod:`mic.encoder` pick them
+by the model id.
+
 This module only names them: each is imported on first use, so decoding (or
-``import mic``) never imports an encoder module.
+``import mic``) never imports an encoder module, and decoding a wavelet stream never
+imports a conv module.
 
 >>> from mic.lossy import available_models, qualities
 >>> all(isinstance(q, int) for m in available_models() for q in qualities(m))

@@ -13,17 +13,15 @@ import numpy as np
 from ..bitstream import Header
 from ..bitstream.samples import sample_range
 from ..bitstream.varint import unzigzag_array
-from ..errors import MicChecksumError, MicFormatError, MicTruncatedError, MicUnsupportedError
-from ..models.registry import MODEL_IDS, RETIRED_MODELS, model_name
+from ..errors import MicChecksumError, MicFormatError, MicTruncatedError
 from ..models.wavelet import ALIGN, NBANDS
-from ..models.weights import registry
-from .model import load_model
+from .model import model_of_stream
 from .passes import Planes, reconstruct, rgb_to_samples, to_samples, z_channels
 from .syntax import (
     BIAS_MAX, DQ_UNIT, NPASS_BIAS, PRED_ONE, REGION, WHOLE_TILE, XFORM_BIAS, XFORM_DQ,
     XFORM_FLAGS, XFORM_MEANS, XFORM_NONE, XFORM_PASS_BIAS, XFORM_REGION, XFORM_RESTORE,
     XFORM_RESTORE_DIR, XFORM_YCC, XFORM_YCC_REGION, XFORM_ZTAB, ZOFF_MAX, TileFields,
-    read_model_segment, z_record_values,
+    z_record_values,
 )
 
 
@@ -31,30 +29,7 @@ class LossyTileDecoder:
     """Decode tiles of a lossy stream; refuses unknown models, weights or tables."""
 
     def __init__(self, header: Header, stream: Any) -> None:
-        tag, mid, sha, table_id, nq = read_model_segment(stream.segments)
-        if mid != header.model_id:
-            raise MicFormatError(
-                f"{tag} model id {mid} differs from the header's {header.model_id}")
-        if mid in RETIRED_MODELS:
-            raise MicUnsupportedError(
-                f"stream uses retired lossy model id {mid} ({RETIRED_MODELS[mid]}); this build "
-                f"decodes model ids {sorted(MODEL_IDS.values())}")
-        name = model_name(mid)  # MicUnsupportedError naming an unknown id
-        ent = registry().get(name)
-        if ent is None:
-            raise MicUnsupportedError(
-                f"stream needs lossy model {name!r} (id {mid}), which has no weights in this build")
-        if bytes.fromhex(ent["sha256"])[:len(sha)] != sha:  # LMDS: the first 8 bytes
-            raise MicUnsupportedError(
-                f"stream needs model {name!r} (id {mid}) with weights sha256 "
-                f"{sha.hex()}{'' if len(sha) == 32 else '...'}; this build has {ent['sha256']}")
-        self.lm = lm = load_model(name)
-        if table_id != lm.table_id:
-            raise MicUnsupportedError(
-                f"stream needs probability tables {table_id:08x} of model {name!r}; this build "
-                f"has {lm.table_id:08x}")
-        if nq != lm.n_qualities or not 0 <= header.quality < nq:
-            raise MicFormatError(f"quality {header.quality} invalid for model {name} ({nq})")
+        self.lm = model_of_stream(header, stream)
         self.quality = header.quality
         self.samples = header.samples
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))

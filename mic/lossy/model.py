@@ -80,7 +80,8 @@ def clear_cache() -> None:
 def available_models() -> list[str]:
     """Names of the models that have weights in this build (ordered by model id).
 
-    >>> set(available_models()) <= {"wavelet-factorized", "wavelet-hyperprior", "wavelet-context"}
+    >>> set(available_models()) <= {"wavelet-factorized", "wavelet-hyperprior", "wavelet-context",
+    ...                             "vae"}
     True
     """
     reg = registry()
@@ -100,7 +101,8 @@ def qualities(model: str = DEFAULT_MODEL) -> list[int]:
 
 def load_model(name: str) -> LoadedModel:
     """The weights of model ``name``, loaded once per process and registry generation
-    (:func:`mic.models.weights.generation`); thread-safe."""
+    (:func:`mic.models.weights.generation`); thread-safe.  A learned convolutional-transform
+    model (``vae``) loads as a :class:`mic.lossy.conv_model.LoadedConvModel`."""
     global _cache_gen
     with _lock:
         if _cache_gen != generation():
@@ -110,6 +112,42 @@ def load_model(name: str) -> LoadedModel:
         if lm is None:
             lm = _cache[name] = _load(name)
         return lm
+
+
+def model_of_stream(header: Any, stream: Any) -> LoadedModel:
+    """The model a lossy stream names (its header and its one model segment, SPEC 6),
+    loaded; refuses (:class:`MicUnsupportedError`) a retired, reserved or unknown id,
+    weights or tables this build does not have, and (:class:`MicFormatError`) a model
+    segment that contradicts the header or a quality beyond the model's."""
+    from ..errors import MicFormatError
+    from ..models.registry import RETIRED_MODELS, model_name
+    from .syntax import read_model_segment
+
+    tag, mid, sha, table_id, nq = read_model_segment(stream.segments)
+    if mid != header.model_id:
+        raise MicFormatError(
+            f"{tag} model id {mid} differs from the header's {header.model_id}")
+    if mid in RETIRED_MODELS:
+        raise MicUnsupportedError(
+            f"stream uses retired lossy model id {mid} ({RETIRED_MODELS[mid]}); this build "
+            f"decodes model ids {sorted(MODEL_IDS.values())}")
+    name = model_name(mid)  # MicUnsupportedError naming an unknown or reserved id
+    ent = registry().get(name)
+    if ent is None:
+        raise MicUnsupportedError(
+            f"stream needs lossy model {name!r} (id {mid}), which has no weights in this build")
+    if bytes.fromhex(ent["sha256"])[:len(sha)] != sha:  # LMDS: the first 8 bytes
+        raise MicUnsupportedError(
+            f"stream needs model {name!r} (id {mid}) with weights sha256 "
+            f"{sha.hex()}{'' if len(sha) == 32 else '...'}; this build has {ent['sha256']}")
+    lm = load_model(name)
+    if table_id != lm.table_id:
+        raise MicUnsupportedError(
+            f"stream needs probability tables {table_id:08x} of model {name!r}; this build "
+            f"has {lm.table_id:08x}")
+    if nq != lm.n_qualities or not 0 <= header.quality < nq:
+        raise MicFormatError(f"quality {header.quality} invalid for model {name} ({nq})")
+    return lm
 
 
 def _load(name: str) -> LoadedModel:
@@ -126,6 +164,10 @@ def _load(name: str) -> LoadedModel:
 
     ent = dict(ent, name=name)
     cfg = dict(ent["config"])
+    if cfg.get("arch") == "conv":  # a learned convolutional-transform model (SPEC 6.10)
+        from .conv_model import load_conv
+
+        return load_conv(name, mid, MODEL_KINDS[mid], ent, load_tensors(ent))  # type: ignore[return-value]
     if cfg.get("arch") != "wavelet":
         raise MicUnsupportedError(f"weights of {name} are of an architecture this build "
                                   f"cannot run ({cfg.get('arch', 'block')})")
@@ -154,4 +196,4 @@ def _load(name: str) -> LoadedModel:
 
 
 __all__ = ["DEFAULT_MODEL", "LoadedModel", "available_models", "clear_cache", "load_model",
-           "qualities"]
+           "model_of_stream", "qualities"]

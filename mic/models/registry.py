@@ -11,13 +11,19 @@ what the model is.  The three shipped models share one transform, JPEG 2000's fi
 * ``wavelet-context`` (id 6): a mean-scale hyperprior with a parallel context model
   (checkerboard anchors, parent and sibling bands) -- the default.
 
-The names ``ae``, ``vae``, ``cnn`` and ``gan`` are reserved for models with learned
-convolutional analysis/synthesis transforms; until this build ships them they are refused
-with :class:`MicUnsupportedError`.
+The names ``ae``, ``vae``, ``cnn`` and ``gan`` belong to the models with learned
+convolutional analysis/synthesis transforms (issue #21), with the permanent ids 7, 8, 9
+and 10 (:data:`CONV_MODEL_IDS`):
+
+* ``vae`` (id 8, shipped): four 5x5 stride-2 convolutions with GDN (``g_a``) and their
+  mirror with inverse GDN (``g_s``), with a scale hyperprior (Balle et al. 2018);
+* ``ae`` (id 7), ``cnn`` (id 9), ``gan`` (id 10): reserved, not shipped by this build;
+  asking for them raises :class:`MicUnsupportedError`.  Their ids are recorded here so
+  that no other model ever takes them.
 
 >>> from mic.models.registry import MODEL_IDS, model_name
->>> MODEL_IDS["wavelet-context"], model_name(6)
-(6, 'wavelet-context')
+>>> MODEL_IDS["wavelet-context"], model_name(6), model_name(8)
+(6, 'wavelet-context', 'vae')
 """
 
 from __future__ import annotations
@@ -30,10 +36,16 @@ MODEL_IDS: dict[str, int] = {
     "wavelet-factorized": 4,
     "wavelet-hyperprior": 5,
     "wavelet-context": 6,
+    "vae": 8,
 }
 
-#: id -> entropy-model kind of that architecture.
-MODEL_KINDS: dict[int, str] = {4: "factorized", 5: "scale", 6: "meanscale"}
+#: id -> entropy-model kind of that architecture (``conv-scale``: learned convolutional
+#: transforms with a scale hyperprior, SPEC 6.10).
+MODEL_KINDS: dict[int, str] = {4: "factorized", 5: "scale", 6: "meanscale", 8: "conv-scale"}
+
+#: name -> permanent id of every learned convolutional-transform model, shipped or not
+#: (issue #21).  Written out once: these ids are never given to another model.
+CONV_MODEL_IDS: dict[str, int] = {"ae": 7, "vae": 8, "cnn": 9, "gan": 10}
 
 #: id -> one line saying what the model is (``mic info`` prints it).
 MODEL_DESCRIPTIONS: dict[int, str] = {
@@ -41,12 +53,14 @@ MODEL_DESCRIPTIONS: dict[int, str] = {
     5: "CDF 9/7 wavelet with learned band gains; learned scale hyperprior (Balle 2018)",
     6: "CDF 9/7 wavelet with learned band gains; learned mean-scale hyperprior with a "
        "parallel checkerboard/parent context model",
+    8: "learned convolutional analysis/synthesis (4x 5x5 stride-2 conv, GDN) with a scale "
+       "hyperprior (Balle 2018)",
 }
 
-#: names reserved for the learned convolutional-transform models, not shipped by this build.
+#: names (and, in :data:`CONV_MODEL_IDS`, ids) reserved for the learned
+#: convolutional-transform models this build does not ship.
 RESERVED_NAMES: dict[str, str] = {
     "ae": "a convolutional autoencoder (learned analysis/synthesis) with a factorized prior",
-    "vae": "learned convolutional transforms with a scale hyperprior",
     "cnn": "learned convolutional transforms with a mean-scale hyperprior and a parallel "
            "context model",
     "gan": "the cnn model's bitstream with an adversarially trained (generative) decoder",
@@ -62,6 +76,16 @@ RETIRED_MODELS: dict[int, str] = {
 #: the name :class:`mic.MicInfo` gives the lossless mode's model
 LOSSLESS_NAME = "lossless-predictive"
 LOSSLESS_DESCRIPTION = "predictive lossless coder with frozen context tables (SPEC 5)"
+
+
+def is_conv(mid: int) -> bool:
+    """Whether model id ``mid`` is one of the learned convolutional-transform models (ids
+    7-10, SPEC 6.10), whose tiles have their own syntax.
+
+    >>> is_conv(8), is_conv(6)
+    (True, False)
+    """
+    return mid in CONV_MODEL_IDS.values()
 
 
 def kind_uses_hyper(kind: str) -> bool:
@@ -82,7 +106,7 @@ def model_id(name: str) -> int:
     >>> model_id("cnn")
     Traceback (most recent call last):
     ...
-    mic.errors.MicUnsupportedError: model name 'cnn' is reserved for learned convolutional transforms with a mean-scale hyperprior and a parallel context model, which this build does not ship yet; the lossy models of this build are ['wavelet-context', 'wavelet-factorized', 'wavelet-hyperprior'] (default wavelet-context)
+    mic.errors.MicUnsupportedError: model name 'cnn' (id 9) is reserved for learned convolutional transforms with a mean-scale hyperprior and a parallel context model, which this build does not ship yet; the lossy models of this build are ['vae', 'wavelet-context', 'wavelet-factorized', 'wavelet-hyperprior'] (default wavelet-context)
     """
     try:
         return MODEL_IDS[name]
@@ -91,7 +115,8 @@ def model_id(name: str) -> int:
     known = sorted(MODEL_IDS)
     if name in RESERVED_NAMES:
         raise MicUnsupportedError(
-            f"model name {name!r} is reserved for {RESERVED_NAMES[name]}, which this build "
+            f"model name {name!r} (id {CONV_MODEL_IDS[name]}) is reserved for "
+            f"{RESERVED_NAMES[name]}, which this build "
             f"does not ship yet; the lossy models of this build are {known} "
             "(default wavelet-context)")
     raise MicUnsupportedError(f"unknown lossy model {name!r}; known models: {known}")
@@ -110,18 +135,26 @@ def model_name(mid: int) -> str:
         raise MicUnsupportedError(
             f"lossy model id {mid} is retired ({RETIRED_MODELS[mid]}); this build decodes "
             f"{MODEL_IDS}")
+    for k, v in CONV_MODEL_IDS.items():
+        if v == mid and k in RESERVED_NAMES:
+            raise MicUnsupportedError(
+                f"lossy model id {mid} is reserved for {k} ({RESERVED_NAMES[k]}), which this "
+                f"build does not ship; this build decodes {MODEL_IDS}")
     raise MicUnsupportedError(f"unknown lossy model id {mid}; this build knows {MODEL_IDS}")
 
 
 def describe(mid: int) -> tuple[str, str]:
     """``(name, one-line description)`` of lossy model id ``mid``, for reports; never raises.
 
-    >>> describe(5)[0], describe(2)[0], describe(99)[0]
-    ('wavelet-hyperprior', 'retired(2)', 'unknown(99)')
+    >>> describe(5)[0], describe(2)[0], describe(9)[0], describe(99)[0]
+    ('wavelet-hyperprior', 'retired(2)', 'reserved(9)', 'unknown(99)')
     """
     for k, v in MODEL_IDS.items():
         if v == mid:
             return k, MODEL_DESCRIPTIONS[mid]
     if mid in RETIRED_MODELS:
         return f"retired({mid})", RETIRED_MODELS[mid]
+    for k, v in CONV_MODEL_IDS.items():
+        if v == mid and k in RESERVED_NAMES:
+            return f"reserved({mid})", f"{k}: {RESERVED_NAMES[k]} (not shipped by this build)"
     return f"unknown({mid})", "not a model of this build"

@@ -65,18 +65,34 @@ def train_cmd(data_dir: Path, model: str, minutes: float | None, steps: int | No
               help="where to write <model>.safetensors and models.json "
                    "[default: the package's mic/models/weights]")
 @click.option("--command", "train_command", default="", help="training command to record")
-def export_cmd(ckpt: Path, model: str | None, out_dir: Path | None, train_command: str) -> None:
-    """Freeze CKPT (from 'mic train') into safetensors weights + a registry entry.
+@click.option("--log", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="conv models: the run's CSV log (its last figures go into models.json)")
+def export_cmd(ckpt: Path, model: str | None, out_dir: Path | None, train_command: str,
+               log: Path | None) -> None:
+    """Freeze CKPT (from 'mic train', or a conv model's 'python -m mic.train.conv_loop')
+    into safetensors weights + a registry entry.
 
     \b
-    Example:
+    Examples:
       mic export ckpt/wavelet-context.pt --model wavelet-context
+      mic export ckpt/vae.pt --log ckpt/vae.csv
     """
     require("mic export", "train", NEEDS)
-    from ..models.weights import WEIGHTS_DIR
-    from .export import export_checkpoint
+    import torch
 
-    ent = export_checkpoint(ckpt, model, out_dir or WEIGHTS_DIR, command=train_command)
+    from ..models.weights import WEIGHTS_DIR
+
+    cfg = torch.load(ckpt, map_location="cpu", weights_only=False).get("config", {})
+    if cfg.get("arch") == "conv":  # learned convolutional transforms (issue #21)
+        from .conv_export import export_conv_checkpoint
+
+        if model and model != cfg.get("model"):
+            raise click.UsageError(f"{ckpt} holds a {cfg.get('model')} model, not {model}")
+        ent = export_conv_checkpoint(ckpt, out_dir or WEIGHTS_DIR, log, train_command or None)
+    else:
+        from .export import export_checkpoint
+
+        ent = export_checkpoint(ckpt, model, out_dir or WEIGHTS_DIR, command=train_command)
     click.echo(f"exported {model or 'model'} id {ent['id']}: {ent['file']} "
                f"({ent['bytes'] / 1e6:.2f} MB) sha256 {ent['sha256']} tables {ent['table_id']}")
 

@@ -1,0 +1,226 @@
+#!/usr/bin/env python
+"""Write the conformance vectors of the learned convolutional-transform models (SPEC 6.10)
+under formats/conv/ (see formats/README.md).
+
+    .venv/bin/python formats/make_conv_vectors.py            # rewrite them
+    .venv/bin/python formats/make_conv_vectors.py --check    # only report what would change
+
+Each entry of ``conv/vectors.json`` records the model, its id and weights sha256, the
+quality, the CRC-32 of the symbols of every coded plane (the bit-exact part), the sha256
+of the samples this build decodes, those samples themselves (``NAME.decoded.mic``, a
+lossless stream), the float tolerance a decoder on another machine is allowed (SPEC
+6.10: at most 1 per sample, in a share of at most ``2e-6 * 2**bits`` of them), and how far
+the samples lie from the source (PSNR, max error).  Invalid streams (``conv/invalid/``)
+are real ones edited with ``forge.py``.  The vectors are bound to the shipped weights:
+exporting new ``vae`` weights means running this script again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "conv"
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import forge  # noqa: E402
+
+import mic  # noqa: E402
+from mic.bitstream import TAG_TILE  # noqa: E402
+from mic.models.weights import registry  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+#: SPEC 6.10: decoded samples may differ by at most this much from the recorded ones ...
+MAX_SAMPLE_DIFF = 1
+#: ... in at most this share of the samples, times 2**bits of the plane's normalisation
+SHARE_PER_LEVEL = 2e-6
+
+
+def samples_sha256(arr: np.ndarray) -> str:
+    le = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+    return hashlib.sha256(le.tobytes()).hexdigest()
+
+
+def _png(name: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(DATA / name) as im:
+        return np.asarray(im)
+
+
+def plane_crcs(stream: bytes) -> list[int]:
+    """symbols_crc32 of every coded plane of every tile (SPEC 6.10), in stream order."""
+    from mic.lossy.conv_syntax import CONST_BITS, ConvFields
+
+    info = mic.info(stream)
+    f = ConvFields(stream[8])
+    out = []
+    for sp in forge.spans(stream):
+        if sp.tag != TAG_TILE:
+            continue
+        _, off = f.read_xform(stream, sp.mode_start)
+        for _ in range(info.samples_per_pixel):
+            _, bits, off = f.read_norm(stream, off)
+            if bits == CONST_BITS:
+                continue
+            crc, nw, off = f.read_cplane(stream, off)
+            out.append(crc)
+            off += 4 * nw
+    return out
+
+
+def sources() -> list[dict]:
+    ct = _png("ct_abdomen_u16.png")
+    lung = np.load(DATA / "ct_lung_i16.npy")
+    rgb = _png("us_breast_rgb.png")
+    cr = _png("cr_chest_u8.png")
+    frames = np.stack([ct[64:128, 64:128], np.full((64, 64), 1000, np.uint16)])
+    return [
+        {"name": "vae_q2_ct_u16", "array": ct[80:176, 80:176], "quality": 2,
+         "origin": "tests/data/ct_abdomen_u16.png [80:176, 80:176]"},
+        {"name": "vae_q6_lung_i16_tiles64", "array": lung[48:144, 32:160], "quality": 6,
+         "tile": 64, "origin": "tests/data/ct_lung_i16.npy [48:144, 32:160], tiles 64x64"},
+        {"name": "vae_q4_us_rgb", "array": rgb[96:160, 64:160], "quality": 4,
+         "origin": "tests/data/us_breast_rgb.png [96:160, 64:160] (R, G, B planes)"},
+        {"name": "vae_q0_frames_constant", "array": frames, "quality": 0,
+         "origin": "tests/data/ct_abdomen_u16.png [64:128, 64:128] and a constant frame "
+                   "(a constant plane: its value alone)"},
+        {"name": "vae_q7_cr_u8_v1", "array": cr[128:192, 96:192], "quality": 7,
+         "stream_version": 1, "long_model_segment": True,
+         "origin": "tests/data/cr_chest_u8.png [128:192, 96:192], stream version 1, LMDL"},
+    ]
+
+
+def invalid(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
+    from mic.lossy import LMDS
+    from mic.lossy.conv_syntax import ConvFields
+
+    s = base["vae_q2_ct_u16"]
+    sp = forge.spans(s)
+    tile = next(x for x in sp if x.tag == TAG_TILE)
+    seg = next(x for x in sp if x.tag == b"LMDS")
+    f = ConvFields(s[8])
+    _, norm = f.read_xform(s, tile.mode_start)
+    _, _, head = f.read_norm(s, norm)
+    _, nw, words = f.read_cplane(s, head)
+    out = []
+
+    def edit(at: int, value: int) -> bytes:
+        b = bytearray(s)
+        b[at] = value
+        return forge.refresh_crc(b, tile)
+
+    out.append(("symbols_crc_flip", edit(head, s[head] ^ 0x01), "MicChecksumError",
+                "symbols_crc32 of the plane changed (segment CRC recomputed)"))
+    at = words + 4 * (nw // 2)
+    out.append(("coded_word_flip", edit(at, s[at] ^ 0x40), "MicChecksumError",
+                "a bit in the middle of the range-coder words flipped (segment CRC "
+                "recomputed): the symbols decode differently and their CRC-32 refuses them"))
+    out.append(("unknown_xform", edit(tile.mode_start, 1), "MicFormatError",
+                "tile xform 1 (a conv tile has only xform 0)"))
+    out.append(("bits_32", edit(head - 1, 32), "MicFormatError", "normalisation bits 32"))
+    mid, sha, tid, nq = LMDS.unpack_from(s, seg.payload_start)
+    b = bytearray(s)
+    LMDS.pack_into(b, seg.payload_start, mid, sha, tid, nq + 1)
+    out.append(("qualities_mismatch", forge.refresh_crc(b, seg), "MicFormatError",
+                "LMDS says 9 qualities, the vae has 8"))
+    payload = s[tile.mode_start:tile.payload_end]
+    out.append(("trailing_byte", s[:tile.start] + forge.segment_like(
+        s, TAG_TILE, s[tile.payload_start:tile.mode_start] + payload + b"\0") + s[tile.end:],
+        "MicFormatError", "one byte after the last plane"))
+    out.append(("words_truncated", s[:tile.start] + forge.segment_like(
+        s, TAG_TILE, s[tile.payload_start:tile.mode_start] + payload[:-4]) + s[tile.end:],
+        "MicTruncatedError", "the tile's last word cut off (segment CRC recomputed)"))
+    return out
+
+
+def build() -> tuple[dict[str, bytes], dict, dict]:
+    reg = registry()
+    files: dict[str, bytes] = {}
+    vectors, base = [], {}
+    for src in sources():
+        arr = src["array"]
+        opts = {"quality": src["quality"], "model": "vae"}
+        for key in ("tile", "stream_version", "long_model_segment"):
+            if key in src:
+                opts[key] = src[key]
+        stream = mic.encode(arr, **opts)
+        out = mic.decode(stream)
+        base[src["name"]] = stream
+        info = mic.info(stream)
+        peak = float((1 << info.bits_stored) - 1)
+        err = out.astype(np.float64) - arr.astype(np.float64)
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")),
+                allow_pickle=False)
+        files[f"{src['name']}.mic"] = stream
+        files[f"{src['name']}.npy"] = buf.getvalue()
+        files[f"{src['name']}.decoded.mic"] = mic.encode(out, bits_stored=info.bits_stored)
+        vectors.append({
+            "name": src["name"], "stream": f"{src['name']}.mic", "source": f"{src['name']}.npy",
+            "decoded": f"{src['name']}.decoded.mic", "model": "vae", "model_id": info.model_id,
+            "weights_sha256": reg["vae"]["sha256"], "quality": src["quality"],
+            "encode_options": opts, "origin": src["origin"], "shape": list(arr.shape),
+            "dtype": str(arr.dtype), "symbols_crc32": plane_crcs(stream),
+            "decoded_sha256": samples_sha256(out),
+            "tolerance": {"max_abs_sample_diff": MAX_SAMPLE_DIFF,
+                          "max_share": SHARE_PER_LEVEL * (1 << info.bits_stored)},
+            "psnr_db": round(10 * np.log10(peak * peak / max(float(np.mean(err ** 2)), 1e-12)), 2),
+            "max_abs_error": int(np.abs(err).max()),
+            "bits_per_pixel": round(info.bits_per_pixel, 4),
+            "stream_sha256": hashlib.sha256(stream).hexdigest(), "stream_size": len(stream),
+        })
+    expected = {}
+    for name, stream, error, why in invalid(base):
+        cls = getattr(mic, error)
+        try:
+            mic.decode(stream)
+        except mic.MicError as exc:
+            if not isinstance(exc, cls):
+                raise SystemExit(f"conv/invalid/{name}: expected {error}, got "
+                                 f"{type(exc).__name__}: {exc}")
+        else:
+            raise SystemExit(f"conv/invalid/{name}: decoded without an error")
+        files[f"invalid/{name}.mic"] = stream
+        expected[name] = {"error": error, "why": why,
+                          "stream_sha256": hashlib.sha256(stream).hexdigest()}
+    meta = {"description": "mic conv-model conformance vectors; see formats/README.md",
+            "generated_by": "formats/make_conv_vectors.py", "mic_version": mic.__version__,
+            "vectors": vectors}
+    return files, meta, expected
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="write nothing; list what differs")
+    args = ap.parse_args()
+    files, meta, expected = build()
+    files["vectors.json"] = (json.dumps(meta, indent=1) + "\n").encode()
+    files["invalid/expected.json"] = (json.dumps(expected, indent=1, sort_keys=True) + "\n").encode()
+    changed = [n for n, b in files.items() if not (OUT / n).exists() or (OUT / n).read_bytes() != b]
+    stale = [str(p.relative_to(OUT)) for p in OUT.rglob("*") if p.is_file()
+             and str(p.relative_to(OUT)) not in files] if OUT.exists() else []
+    if args.check:
+        print("\n".join(f"would write {n}" for n in changed) or "up to date")
+        print("\n".join(f"would remove {n}" for n in stale))
+        return 1 if (changed or stale) else 0
+    for n, b in files.items():
+        (OUT / n).parent.mkdir(parents=True, exist_ok=True)
+        (OUT / n).write_bytes(b)
+    for n in stale:
+        (OUT / n).unlink()
+    print(f"wrote {len(files)} files under {OUT} ({sum(map(len, files.values()))} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""The syntax of a tile of a learned convolutional-transform model (SPEC.md 6.10), shared
+by its encoder (:mod:`mic.lossy.enc_conv`) and decoder (:mod:`mic.lossy.dec_conv`).
+
+A conv tile reuses the lossy container (header, model segment, tiles, CRCs, SPEC 6) and
+the wavelet tiles' ``xform`` and ``norm`` fields (:class:`~mic.lossy.syntax.TileFields`);
+its coded planes have their own head: the symbols' CRC-32 and the number of words.
+
+>>> f = ConvFields(2)
+>>> f.pack_cplane(0xDEADBEEF, 300)
+b'\\xef\\xbe\\xad\\xde\\xac\\x02'
+>>> f.read_cplane(f.pack_cplane(7, 3), 0)
+(7, 3, 5)
+>>> ConvFields(1).read_cplane(ConvFields(1).pack_cplane(7, 3), 0)
+(7, 3, 8)
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from ..bitstream.varint import U32_MAX, pack_uvarint, read_uvarint
+from ..errors import MicTruncatedError
+from .syntax import TileFields
+
+#: conv tile xform: every sample plane coded alone (grey, or R, G, B), the only one
+#: defined: the models were trained on planes in [0, 1], which the orthonormal Y, C1, C2
+#: planes of the wavelet tiles leave (Y reaches sqrt(3)); any other value is a
+#: MicFormatError (later tile tools may define more)
+CONV_XFORM_PLANES = 0
+#: a norm record with these bits is a constant plane of value ``lo``: no coded plane follows
+CONST_BITS = 0
+#: v1 coded-plane head: symbols CRC-32 u32, number of words u32
+CPLANE_V1 = struct.Struct("<II")
+_CRC = struct.Struct("<I")
+
+
+class ConvFields(TileFields):
+    """The fixed-size fields of a conv tile in one stream version: the wavelet tiles'
+    ``xform`` and ``norm`` (:class:`~mic.lossy.syntax.TileFields`), and a coded plane's
+    head: ``symbols_crc32`` (u32) and ``n_words`` (v1 a u32, v2 a varint)."""
+
+    def pack_cplane(self, crc: int, n_words: int) -> bytes:
+        """The head of a coded plane."""
+        if not self.v2:
+            return CPLANE_V1.pack(crc, n_words)
+        return _CRC.pack(crc) + pack_uvarint(n_words)
+
+    def read_cplane(self, buf: Any, off: int) -> tuple[int, int, int]:
+        """(symbols CRC-32, number of words, offset after them)."""
+        what = "conv tile payload truncated in a plane header"
+        if len(buf) - off < (CPLANE_V1.size if not self.v2 else _CRC.size):
+            raise MicTruncatedError(what)
+        if not self.v2:
+            crc, nw = CPLANE_V1.unpack_from(buf, off)
+            return crc, nw, off + CPLANE_V1.size
+        (crc,) = _CRC.unpack_from(buf, off)
+        try:
+            nw, off = read_uvarint(buf, off + _CRC.size, "conv plane word count", U32_MAX)
+        except MicTruncatedError:
+            raise MicTruncatedError(what) from None
+        return crc, nw, off
+
+
+__all__ = ["CONV_XFORM_PLANES", "CONST_BITS", "CPLANE_V1", "ConvFields"]

@@ -1,0 +1,179 @@
+"""The tile decoder of the learned convolutional-transform models (SPEC.md 6.10):
+:class:`ConvTileDecoder`.  It imports nothing of the encoder, and no torch: the entropy
+path is integer (:meth:`~mic.lossy.conv_model.LoadedConvModel.scale_indexes`), the
+synthesis ``g_s`` NumPy float32 (:mod:`mic.models.conv_synthesis`).
+
+Per coded plane: the hyper-latents ``z`` under their factorized tables, the integer
+hyper-synthesis gives every latent's table, the latents ``y`` under those Gaussian
+tables, a CRC-32 of all the symbols (any desync: :class:`~mic.MicChecksumError`), then
+``g_s`` and the plane's normalisation back to samples, clipped to the stored range.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+
+from ..bitstream import Header
+from ..bitstream.samples import sample_range
+from ..bitstream.varint import unzigzag_array
+from ..errors import MicChecksumError, MicFormatError, MicTruncatedError
+from .conv_model import LoadedConvModel
+from .conv_syntax import CONST_BITS, CONV_XFORM_PLANES, ConvFields
+from .model import model_of_stream
+
+
+class ConvTileDecoder:
+    """Decode the tiles of a conv model's lossy stream (``mic.codec`` picks it by the
+    header's model id); refuses unknown models, weights or tables as the wavelet tiles'
+    decoder does."""
+
+    def __init__(self, header: Header, stream: Any) -> None:
+        lm = model_of_stream(header, stream)
+        if not isinstance(lm, LoadedConvModel):
+            raise MicFormatError(f"model id {header.model_id} names {lm.name}, which is not a "
+                                 "convolutional-transform model")
+        self.lm: LoadedConvModel = lm
+        self.quality = header.quality
+        self.samples = header.samples
+        self.sample_range = sample_range(header.bits_stored, bool(header.signed))
+        self.fields = ConvFields(header.version_major)
+
+    # ------------------------------------------------------------------ checks (SPEC 4.1)
+    def _padded(self, rows: int, cols: int) -> tuple[int, int]:
+        a = self.lm.align
+        return rows + (-rows) % a, cols + (-cols) % a
+
+    def work_samples(self, rows: int, cols: int) -> int:
+        """Samples of working planes a rows x cols tile is decoded through: its planes at
+        the padded size and ``g_s``'s float activations, at most ``(n1 + 32) / 4`` per
+        padded pixel (SPEC 6.10)."""
+        hp, wp = self._padded(rows, cols)
+        return hp * wp * (self.samples + (int(self.lm.config["n1"]) + 32) // 4)
+
+    def plane_min_bits(self, rows: int, cols: int) -> float:
+        """The fewest bits of information the words of a coded rows x cols plane carry:
+        ``nz * Hp/64 * Wp/64`` hyper-latents and ``M * Hp/16 * Wp/16`` latents, each at
+        least the cheapest symbol of its table set (escapes may be absent: not counted)."""
+        lm = self.lm
+        hp, wp = self._padded(rows, cols)
+        n_z = lm.nz * (hp // lm.align) * (wp // lm.align)
+        n_y = lm.m * (hp // lm.stride) * (wp // lm.stride)
+        return n_z * lm.zbank.min_cost + n_y * lm.ybank.min_cost
+
+    def _norm(self, buf: memoryview, off: int) -> tuple[int, int, int]:
+        """(lo, bits, offset after them) of a plane's norm record (bits 0: a constant
+        plane of value lo, which must lie in the sample range)."""
+        lo, bits, off = self.fields.read_norm(buf, off)
+        if not 0 <= bits <= 31:
+            raise MicFormatError(f"conv plane normalisation bits {bits} out of range")
+        if not -(1 << 31) <= lo < 1 << 31:
+            raise MicFormatError(f"conv plane normalisation lo {lo} beyond the int32 range")
+        if bits == CONST_BITS and not self.sample_range[0] <= lo <= self.sample_range[1]:
+            raise MicFormatError(f"conv constant plane value {lo} outside the sample range "
+                                 f"{self.sample_range}")
+        return lo, bits, off
+
+    def _layout(self, buf: memoryview, rows: int, cols: int
+                ) -> list[tuple[int, int, tuple[int, int, int] | None]]:
+        """Read a tile's fields without decoding: per sample plane ``(lo, bits, (CRC,
+        words offset, number of words) or None for a constant plane)``; checks the xform,
+        that every coded plane's words are present and can hold the symbols its size
+        implies (SPEC 4.1), and that nothing follows the last plane."""
+        from ..entropy.bounds import check_words
+
+        xform, off = self.fields.read_xform(buf, 0)
+        if xform != CONV_XFORM_PLANES:
+            raise MicFormatError(f"unknown conv tile xform {xform}")
+        out: list[tuple[int, int, tuple[int, int, int] | None]] = []
+        min_bits = None
+        for _ in range(self.samples):
+            lo, bits, off = self._norm(buf, off)
+            if bits == CONST_BITS:
+                out.append((lo, bits, None))
+                continue
+            crc, nw, off = self.fields.read_cplane(buf, off)
+            if len(buf) - off < 4 * nw:
+                raise MicTruncatedError(f"conv tile payload truncated: {nw} words announced")
+            if min_bits is None:
+                min_bits = self.plane_min_bits(rows, cols)
+            check_words(nw, min_bits, "conv plane")
+            out.append((lo, bits, (crc, off, nw)))
+            off += 4 * nw
+        if off != len(buf):
+            raise MicFormatError(f"conv tile payload has {len(buf) - off} unexpected trailing "
+                                 "bytes")
+        return out
+
+    def check_tile(self, payload: memoryview, rows: int, cols: int) -> tuple[int, ...] | None:
+        """Check a tile without decoding it (SPEC 4.1); its samples if every plane is
+        constant, else None."""
+        planes = self._layout(memoryview(payload), rows, cols)
+        if any(p is not None for _, _, p in planes):
+            return None
+        return tuple(lo for lo, _, _ in planes)
+
+    # ------------------------------------------------------------------ decoding
+    def decode_into(self, payload: memoryview, rows: int, cols: int, out: np.ndarray) -> None:
+        """Decode a tile into ``out`` ((rows, cols, samples) of the stream's dtype)."""
+        buf = memoryview(payload)
+        lo_r, hi_r = self.sample_range
+        for c, (lo, bits, coded) in enumerate(self._layout(buf, rows, cols)):
+            if coded is None:
+                out[:, :, c] = lo
+                continue
+            crc, start, nw = coded
+            x = self.decode_plane(buf, start, nw, crc, rows, cols)
+            scale = float((1 << bits) - 1)
+            out[:, :, c] = np.clip(np.rint(x.astype(np.float64) * scale + lo), lo_r, hi_r)
+
+    def decode_symbols(self, buf: memoryview, start: int, n_words: int, crc: int, rows: int,
+                       cols: int) -> tuple[np.ndarray, np.ndarray]:
+        """The decoded hyper-latents (nz, Hp/64, Wp/64) and latents (M, Hp/16, Wp/16),
+        int32, of a coded plane whose words start at ``buf[start]``; checks their CRC-32."""
+        from ..entropy import decode_escapes, decode_grouped, new_decoder
+        from ..entropy.coder import read_words
+        from ..quant import merge_escapes
+
+        lm, q = self.lm, self.quality
+        w, _ = read_words(buf, start, n_words, "conv tile payload")
+        dec = new_decoder(w, "conv plane")  # metered: refuses once its symbols exceed w
+
+        def symbols(tab: np.ndarray, bank: Any) -> np.ndarray:
+            sym = decode_grouped(dec, tab, bank)
+            half = bank.tables.half
+            n_esc = int(np.count_nonzero(sym == 2 * half[tab] + 1))
+            esc = unzigzag_array(decode_escapes(dec, n_esc), np.int32)
+            try:
+                return merge_escapes(sym, tab, half, esc)
+            except ValueError as exc:
+                raise MicFormatError(f"corrupt conv escapes: {exc}") from None
+
+        hp, wp = self._padded(rows, cols)
+        zshape = (lm.nz, hp // lm.align, wp // lm.align)
+        ztab = np.repeat(np.arange(lm.nz, dtype=np.int32), zshape[1] * zshape[2])
+        zq = symbols(ztab, lm.zbank).reshape(zshape)
+        ytab = lm.scale_indexes(zq, q).reshape(-1)
+        yq = symbols(ytab, lm.ybank).reshape(lm.m, hp // lm.stride, wp // lm.stride)
+        got = zlib.crc32(np.ascontiguousarray(yq, "<i4").tobytes(),
+                         zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes()))
+        if got != crc:
+            raise MicChecksumError(
+                "conv tile: CRC-32 of the decoded symbols does not match (corrupt data or a "
+                "model/table mismatch)")
+        return zq, yq
+
+    def decode_plane(self, buf: memoryview, start: int, n_words: int, crc: int, rows: int,
+                     cols: int) -> np.ndarray:
+        """A coded plane -> its float reconstruction (rows, cols) in [0, 1] units: the
+        symbols (:meth:`decode_symbols`), then ``g_s`` in float32, clamped."""
+        _, yq = self.decode_symbols(buf, start, n_words, crc, rows, cols)
+        with np.errstate(over="ignore", invalid="ignore"):  # forged symbols may overflow
+            x = self.lm.g_s(yq, self.quality, clamp=False)[:rows, :cols]
+            x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0)
+        return np.clip(x, 0.0, 1.0)
+
+
+__all__ = ["ConvTileDecoder"]

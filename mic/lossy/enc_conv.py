@@ -1,0 +1,163 @@
+"""The tile encoder of the learned convolutional-transform models (SPEC.md 6.10):
+:class:`ConvTileEncoder`, and which encoder options apply to them.  Encoder only; it runs
+the float analysis ``g_a`` and ``h_a`` in NumPy (:mod:`mic.models.conv_analysis`,
+:mod:`mic.models.npnet`), the integer entropy path shared with the decoder, and
+constriction range coding.
+
+Per tile, each sample plane alone: normalise as the wavelet tiles do (SPEC 6.1: ``lo`` the
+plane's minimum, ``bits`` the bit length of the image's largest span, as training
+normalised its crops), pad to multiples of 64 by edge replication, ``y = g_a(x - 1/2) *
+gain_q`` and ``z = h_a(|y|) * zgain_q``, both rounded (half to even); the hyper-latents
+under their factorized tables, the latents under the Gaussian tables the integer ``h_s``
+chooses.  A constant plane is sent as its value alone.
+
+Of :class:`~mic.lossy.enc_options.EncoderOptions` only ``model``, ``tile`` and
+``long_model_segment`` apply; the wavelet models' tools (``rdo``, ``regions``, ``adapt``,
+``restore``, ``means``, ``dq``, ``zadapt``, ``zopt``) and tuned settings do not, and
+giving one explicitly with a conv model is a :class:`~mic.MicInputError`
+(:func:`check_conv_options`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from typing import Any
+
+import numpy as np
+
+from ..bitstream import CODER_RANGE32, Header
+from ..bitstream.varint import zigzag_array
+from ..errors import MicInputError
+from .conv_model import LoadedConvModel
+from .conv_syntax import CONST_BITS, CONV_XFORM_PLANES, ConvFields
+from .enc_options import EncoderOptions
+from .model import load_model
+from .syntax import model_segment
+
+#: the tile side of a conv stream whose caller names none
+CONV_TILE = 512
+#: the EncoderOptions fields that apply to the conv models
+CONV_FIELDS = ("model", "tile", "long_model_segment", "effort")
+
+
+def check_conv_options(options: EncoderOptions | None, choices: dict[str, Any]) -> None:
+    """Refuse (:class:`MicInputError`) wavelet-only encoder choices given explicitly for a
+    conv model: a keyword in ``choices`` other than ``model`` / ``tile`` /
+    ``long_model_segment`` / ``effort`` (whatever its value), or an ``options`` field set
+    away from its default (the tool switches the effort resolved are not "set")."""
+    given = sorted(k for k in choices if k not in CONV_FIELDS)
+    if options is not None:
+        defaults = {f.name: f.default for f in dataclasses.fields(options)}
+        given += sorted(k for k, v in options.explicit().items()
+                        if k not in CONV_FIELDS and k not in given and v != defaults[k])
+    if given:
+        model = choices.get("model") or (options.model if options is not None else "?")
+        raise MicInputError(
+            f"encoder option(s) {given} apply only to the wavelet models; model {model!r} "
+            f"(learned convolutional transforms) takes only {list(CONV_FIELDS)}")
+
+
+def analysis_of(lm: LoadedConvModel) -> tuple[Any, Any]:
+    """(``g_a`` with the latent gains, ``h_a``) of ``lm``, built once per loaded model."""
+    got = lm.derived.get("analysis")
+    if got is None:
+        from ..models.conv_analysis import ConvAnalysis
+        from ..models.npnet import HyperAnalysis
+
+        got = lm.derived["analysis"] = (ConvAnalysis(lm.tensors, "g_a"),
+                                        HyperAnalysis(lm.tensors, "h_a"))
+    return got
+
+
+class ConvTileEncoder:
+    """Encode tiles with a conv model (``options.model``, e.g. ``"vae"``) at ``quality``."""
+
+    def __init__(self, header: Header, quality: int, options: EncoderOptions) -> None:
+        self.options = options
+        lm = load_model(options.model)
+        if not isinstance(lm, LoadedConvModel):
+            raise MicInputError(f"model {options.model!r} is not a convolutional-transform model")
+        self.lm: LoadedConvModel = lm
+        if not 0 <= quality < lm.n_qualities:
+            raise MicInputError(
+                f"quality {quality} out of range for model {lm.name}: 0..{lm.n_qualities - 1}")
+        self.quality = quality
+        header.model_id = lm.id
+        header.coder_id = CODER_RANGE32
+        header.quality = quality
+        if header.tile_rows == 0 and header.tile_cols == 0:
+            header.tile_rows = header.tile_cols = CONV_TILE
+        self.header = header
+        self.fields = ConvFields(header.version_major)
+        #: normalisation bits shared by every tile (see :meth:`plan`); None: each tile's own
+        self.span_bits: int | None = None
+        #: ideal bits of the coded symbols so far (the tables' information content)
+        self.information_bits = 0.0
+
+    def plan(self, v: np.ndarray) -> None:
+        """See the whole image ``v`` (frames, rows, cols, samples) before its tiles: every
+        plane is normalised by the bits of the image's largest span (SPEC 6.1)."""
+        if v.size:
+            lo = v.min(axis=(0, 1, 2)).astype(np.int64)
+            hi = v.max(axis=(0, 1, 2)).astype(np.int64)
+            self.span_bits = max(1, int((hi - lo).max()).bit_length())
+
+    def extra_segments(self) -> list[tuple[bytes, bytes]]:
+        lm = self.lm
+        return [model_segment(lm.id, lm.sha256, lm.table_id, lm.n_qualities,
+                              self.options.long_model_segment)]
+
+    def encode_tile(self, tile: np.ndarray) -> bytes:
+        """int32 (h, w, S) native samples -> payload bytes: the xform, then per sample
+        plane its norm record and, unless it is constant, its coded plane."""
+        f = self.fields
+        out = [f.pack_xform(CONV_XFORM_PLANES)]
+        for c in range(tile.shape[2]):
+            p = tile[:, :, c]
+            lo, hi = int(p.min()), int(p.max())
+            if lo == hi:
+                out.append(f.pack_norm(lo, CONST_BITS))
+                continue
+            bits = max(1, (hi - lo).bit_length(), self.span_bits or 1)
+            x = (p.astype(np.float64) - lo) / float((1 << bits) - 1)
+            out.append(f.pack_norm(lo, bits) + self.encode_plane(x))
+        return b"".join(out)
+
+    def symbols(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A float plane in [0, 1] units -> its rounded hyper-latents (nz, Hp/64, Wp/64)
+        and latents (M, Hp/16, Wp/16), int32."""
+        from ..quant import quantize_residual
+
+        lm, q = self.lm, self.quality
+        a = lm.align
+        h, w = x.shape
+        xp = np.pad(x, ((0, (-h) % a), (0, (-w) % a)), mode="edge")
+        g_a, h_a = analysis_of(lm)
+        y = g_a(xp, q)
+        z = h_a(np.abs(y)) * np.float32(lm.zgain[q])
+        return (quantize_residual(z, np.zeros(z.shape)),
+                quantize_residual(y, np.zeros(y.shape)))
+
+    def encode_plane(self, x: np.ndarray) -> bytes:
+        """A float plane (h, w) in [0, 1] units -> its coded plane (head and words)."""
+        from ..entropy import encode_escapes, encode_grouped, information_bits, new_encoder, words
+        from ..quant import split_escapes
+
+        lm = self.lm
+        zq, yq = self.symbols(x)
+        enc = new_encoder()
+        ztab = np.repeat(np.arange(lm.nz, dtype=np.int32), zq.shape[1] * zq.shape[2])
+        ytab = lm.scale_indexes(zq, self.quality).reshape(-1)
+        for v, tab, bank in ((zq, ztab, lm.zbank), (yq, ytab, lm.ybank)):
+            sym, esc = split_escapes(v.reshape(-1), tab, bank.tables.half)
+            encode_grouped(enc, sym, tab, bank)
+            encode_escapes(enc, zigzag_array(esc, np.uint32))
+            self.information_bits += information_bits(sym, tab, bank)
+        crc = zlib.crc32(np.ascontiguousarray(yq, "<i4").tobytes(),
+                         zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes()))
+        w = words(enc).astype("<u4")
+        return self.fields.pack_cplane(crc, w.size) + w.tobytes()
+
+
+__all__ = ["CONV_FIELDS", "CONV_TILE", "ConvTileEncoder", "analysis_of", "check_conv_options"]

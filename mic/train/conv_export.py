@@ -1,0 +1,238 @@
+"""Freeze a learned convolutional-transform checkpoint into shipped weights (issue #21).
+
+    python -m mic.train.conv_export --ckpt ckpt/vae.pt --log ckpt/vae.csv \\
+        --out mic/models/weights
+
+(``mic export CKPT`` does the same for a checkpoint of :mod:`mic.train.conv_loop`.)
+Writes ``<out>/<model>.safetensors`` and the model's entry in ``<out>/models.json``
+(SPEC 6.10):
+
+* the float transforms ``g_a`` and ``g_s`` (conv weights in float16 by default, biases
+  and the GDN parameters ``beta``, ``gamma`` as the runtime applies them in float32), the
+  per-quality gains ``log_gain``, ``log_igain`` (float32) and the hyper-analysis ``h_a``;
+* the **integer** hyper-synthesis ``hs.*`` (:func:`mic.train.export.freeze_hyper_synthesis`
+  with ``in_frac = ZK_FRAC``: it reads ``round(z * zgain_q) * zk[q]``, ``zk[q] =
+  round(2**ZK_FRAC / zgain_q)``; its last layer is linear, and its accumulator compared with
+  ``thresholds`` (:func:`mic.entropy.tables.log_scale_thresholds`) is the scale index);
+* the integer tables: ``tab_y``, one zero-mean discretised Gaussian per scale of
+  :func:`mic.entropy.tables.scale_table`, and ``tab_z``, the learned factorized density of
+  each hyper-latent channel (the model's density does not depend on the quality: the
+  quality's ``zgain`` scales ``z`` before rounding, so one table per channel serves every
+  quality), frozen as the wavelet models' are (:func:`mic.train.export._factorized`).
+
+The weights file holds no timestamp: exporting the same checkpoint twice writes the same
+bytes (the same sha256).  The registry entry records the training provenance read from
+the checkpoint (steps, CPU and wall minutes, settings) and its CSV log (the last logged
+training-crop loss, bpp and PSNR).
+
+>>> import tempfile, pathlib, torch
+>>> from mic.train.conv_models import build_model
+>>> torch.manual_seed(0) and None
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> ent = export_conv_model(build_model("vae", size="tiny"), "vae", d)
+>>> ent["id"], ent["config"]["kind"], (d / "vae.safetensors").is_file()
+(8, 'conv-scale', True)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..entropy.tables import SCALE_MAX, N_SCALES, log_scale_thresholds, mixture_tables, scale_table
+from ..models.registry import MODEL_KINDS, model_id
+from ..models.weights import WEIGHTS_DIR, sha256_file
+from .export import _factorized, freeze_hyper_synthesis
+
+#: the dtypes the float transforms' convolution weights may be stored in
+WEIGHT_DTYPES = ("float16", "float32")
+
+
+def _float_tensors(net, dtype: str) -> dict[str, np.ndarray]:  # noqa: ANN001 - ConvCodecModel
+    """``g_a``, ``g_s``, ``h_a`` and the gains as the NumPy runtime reads them."""
+    import torch
+
+    from .conv_models import GDN
+
+    wdt = np.dtype(dtype)
+    t: dict[str, np.ndarray] = {}
+    for prefix in ("g_a", "g_s"):
+        for i, mod in enumerate(getattr(net, prefix)):
+            if isinstance(mod, GDN):
+                beta, gamma = mod.effective()
+                t[f"{prefix}.{i}.beta"] = beta.detach().float().numpy()
+                t[f"{prefix}.{i}.gamma"] = gamma.detach().float().numpy()
+            else:
+                t[f"{prefix}.{i}.weight"] = mod.weight.detach().float().numpy().astype(wdt)
+                t[f"{prefix}.{i}.bias"] = mod.bias.detach().float().numpy()
+    for i, mod in enumerate(net.h_a):
+        if isinstance(mod, torch.nn.Conv2d):
+            t[f"h_a.{i}.weight"] = mod.weight.detach().float().numpy().astype(wdt)
+            t[f"h_a.{i}.bias"] = mod.bias.detach().float().numpy()
+    t["log_gain"] = net.log_gain.detach().float().numpy()
+    t["log_igain"] = net.log_igain.detach().float().numpy()
+    return t
+
+
+def freeze_conv(net, dtype: str = "float16") -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001
+    """All tensors of a conv ``vae``'s weights file, and its table id (the first 8 hex
+    digits of the sha256 of the integer tables, thresholds and ``zk``)."""
+    import torch
+
+    from .conv_models import ZK_FRAC, ScaleHyperprior
+
+    if not isinstance(net, ScaleHyperprior):
+        raise ValueError(f"this build exports the conv vae (ScaleHyperprior), not {net.name}")
+    if dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"dtype must be one of {WEIGHT_DTYPES}, got {dtype!r}")
+    t = _float_tensors(net, dtype)
+    hs = freeze_hyper_synthesis(net.h_s, in_frac=ZK_FRAC)
+    if hs.layers[-1].relu:
+        raise ValueError("the vae's h_s must end in a linear layer (its log-scale)")
+    t.update(hs.to_tensors("hs"))
+    with torch.no_grad():
+        zg = net.zgain(torch.arange(net.n_qualities)).double().numpy()
+    t["zgain"] = zg
+    t["zk"] = np.round(2.0 ** ZK_FRAC / zg).astype(np.int64)
+    hs.assert_exact_bounds(int(t["zk"].max()))
+    thr = log_scale_thresholds(hs.out_frac)
+    t["thresholds"] = thr
+    ytab = mixture_tables(scale_table(), np.ones(1), np.ones(1))  # plain Gaussians
+    t.update(ytab.to_tensors("tab_y"))
+    ztab = _factorized(net.z_density)
+    t.update(ztab.to_tensors("tab_z"))
+    digest = hashlib.sha256(ytab.digest())
+    digest.update(np.ascontiguousarray(thr, "<i8").tobytes())
+    digest.update(np.ascontiguousarray(t["zk"], "<i8").tobytes())
+    digest.update(ztab.digest())
+    # safetensors writes each buffer as it lies in memory: C order
+    return {k: np.ascontiguousarray(v) for k, v in t.items()}, digest.hexdigest()[:8]
+
+
+def conv_config(net, dtype: str) -> dict[str, Any]:  # noqa: ANN001
+    """The registry ``config`` of an exported conv model (SPEC 6.10)."""
+    from .conv_models import HYPER_STRIDE, STRIDE, ZK_FRAC
+
+    return {**net.config(), "kind": MODEL_KINDS[model_id(net.name)], "weights_dtype": dtype,
+            "zk_frac": ZK_FRAC, "stride": STRIDE, "hyper_stride": HYPER_STRIDE,
+            "n_scales": N_SCALES, "scale_max": SCALE_MAX}
+
+
+def export_conv_model(net, name: str, out_dir: str | Path = WEIGHTS_DIR,  # noqa: ANN001
+                      training: dict[str, Any] | None = None,
+                      dtype: str = "float16") -> dict[str, Any]:
+    """Export ``net`` as model ``name`` into ``out_dir``; return its registry entry."""
+    from safetensors.numpy import save_file
+
+    mid = model_id(name)
+    if net.name != name:
+        raise ValueError(f"a {net.name} model cannot be exported as {name}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors, table_id = freeze_conv(net, dtype)
+    cfg = conv_config(net, dtype)
+    path = out_dir / f"{name}.safetensors"
+    # one metadata key: safetensors writes several in no fixed order, and the file's
+    # bytes (its sha256, which streams name) must not depend on that
+    save_file(tensors, str(path), metadata={"config": json.dumps(cfg, sort_keys=True)})
+    entry = {"id": mid, "file": path.name, "sha256": sha256_file(path), "table_id": table_id,
+             "config": cfg, "qualities": net.n_qualities, "bytes": path.stat().st_size,
+             "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+             "training": training or {}}
+    reg_path = out_dir / "models.json"
+    reg = json.loads(reg_path.read_text()) if reg_path.is_file() else {"models": {}}
+    reg["models"][name] = entry
+    reg_path.write_text(json.dumps(reg, indent=1, sort_keys=True) + "\n")
+    return entry
+
+
+def last_log_row(log: str | Path, step: int) -> dict[str, float] | None:
+    """The CSV log's row of the highest step at most ``step`` (a resumed chunk re-logs
+    the steps after the last checkpoint: rows are taken by step, the last one wins)."""
+    rows: dict[int, dict[str, str]] = {}
+    with open(log, newline="") as fh:
+        for row in csv.DictReader(fh):
+            rows[int(row["step"])] = row
+    steps = [s for s in rows if s <= step]
+    if not steps:
+        return None
+    r = rows[max(steps)]
+    return {"step": int(r["step"]), "loss": float(r["loss"]), "bpp": float(r["bpp"]),
+            "psnr": float(r["psnr"]), "cpu_minutes": float(r["cpu_minutes"])}
+
+
+def training_record(ck: dict[str, Any], log: str | Path | None = None,
+                    command: str | None = None) -> dict[str, Any]:
+    """Provenance of a :mod:`mic.train.conv_loop` checkpoint for ``models.json``: the
+    cumulative command (given, or rebuilt from the checkpoint's fixed settings), steps,
+    CPU and wall minutes, and the last logged training-crop figures."""
+    st = ck["settings"]
+    name = st["model"]
+    if not command:
+        command = (f"python -m mic.train.conv_loop --data CORPUS/train --model {name} "
+                   f"--size {st['size']} --batch {st['batch']} --crop {st['crop']} "
+                   f"--seed {st['seed']} --lr {ck.get('lr', 1e-4):g} --ckpt ckpt/{name}.pt "
+                   f"--log ckpt/{name}.csv --minutes 60 (resumed exactly, chunk after chunk; "
+                   "rebuilt from the checkpoint's settings)")
+    rec: dict[str, Any] = {
+        "command": command, "steps": int(ck["step"]),
+        "minutes": round(float(ck["cpu_s"]) / 60, 1),
+        "cpu_minutes": round(float(ck["cpu_s"]) / 60, 1),
+        "wall_minutes": round(float(ck["wall_s"]) / 60, 1),
+        "skipped_steps": int(ck.get("skipped", 0)), "data": "corpus/train only",
+        "trained_as": name, "checkpoint_saved": ck.get("saved", ""),
+        "settings": {k: v for k, v in st.items() if v is not None}}
+    if log is not None and Path(log).is_file():
+        row = last_log_row(log, int(ck["step"]))
+        if row is not None:
+            rec["last_log"] = row
+    return rec
+
+
+def export_conv_checkpoint(ckpt: str | Path, out_dir: str | Path = WEIGHTS_DIR,
+                           log: str | Path | None = None, command: str | None = None,
+                           dtype: str = "float16") -> dict[str, Any]:
+    """Load a :mod:`mic.train.conv_loop` checkpoint and export it (see
+    :func:`export_conv_model`)."""
+    import torch
+
+    from .conv_models import from_config
+
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    if ck.get("config", {}).get("arch") != "conv":
+        raise ValueError(f"{ckpt} is not a checkpoint of a conv model")
+    net = from_config(ck["config"])
+    net.load_state_dict(ck["model"])
+    net.eval()
+    return export_conv_model(net, ck["model_name"], out_dir,
+                             training_record(ck, log, command), dtype)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mic.train.conv_export`` (see the module docstring)."""
+    p = argparse.ArgumentParser(prog="python -m mic.train.conv_export",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--ckpt", required=True, help="checkpoint of mic.train.conv_loop (read only)")
+    p.add_argument("--log", default=None, help="its CSV log (the last logged figures)")
+    p.add_argument("--out", default=str(WEIGHTS_DIR), help="weights folder (models.json)")
+    p.add_argument("--command", default=None, help="the cumulative training command to record")
+    p.add_argument("--dtype", default="float16", choices=WEIGHT_DTYPES,
+                   help="storage of the float transforms' convolution weights")
+    a = p.parse_args(argv)
+    ent = export_conv_checkpoint(a.ckpt, a.out, a.log, a.command, a.dtype)
+    print(f"exported {ent['file']} (id {ent['id']}, {ent['bytes'] / 1e6:.2f} MB, sha256 "
+          f"{ent['sha256']}, tables {ent['table_id']}) from step {ent['training']['steps']}, "
+          f"{ent['training']['cpu_minutes']} CPU-minutes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

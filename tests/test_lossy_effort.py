@@ -32,6 +32,11 @@ def test_each_level_adds_tools_and_the_top_is_every_tool():
     for e in EFFORTS:
         o = EncoderOptions(effort=e)
         assert {t for t in TOOLS if getattr(o, t)} == EFFORT_TOOLS[e]
+        assert o.region_radii == ((6,) if e < 5 else (1, 3, 6))
+    assert EncoderOptions(effort=2, region_radii=[3]).region_radii == (3,)
+    assert EncoderOptions(region_radii=(3,)).with_choices(effort=7).region_radii == (3,)
+    with pytest.raises(mic.MicInputError, match="region_radii"):
+        EncoderOptions(region_radii=(0,))
 
 
 @pytest.mark.parametrize("bad", [0, 8, -1, "3", 2.5, True, None])

@@ -48,14 +48,21 @@ DEFAULT_EFFORT = 3
 #: tool's measured BD-rate gain and encode-time cost (README, "Effort levels"): the cheap
 #: tools first, the searches last.  Effort 7 is every tool, the encoder of stream 2.0.
 EFFORT_TOOLS: dict[int, frozenset[str]] = {}
-_ADDED = {1: (), 2: ("rdo", "means", "zadapt"), 3: ("dq",), 4: ("regions",),
-          5: ("restore", "adapt"), 6: ("tilings",), 7: ("zopt",)}
+_ADDED = {1: (), 2: ("rdo", "means", "zadapt"), 3: ("dq",), 4: ("regions", "restore"),
+          5: ("adapt",), 6: ("tilings",), 7: ("zopt",)}
 for _e in EFFORTS:
     EFFORT_TOOLS[_e] = EFFORT_TOOLS.get(_e - 1, frozenset()) | frozenset(_ADDED[_e])
+#: the constant-region candidates (opening radii) each effort codes beside the plain coding
+#: when ``regions`` is on: the smoothest alone (one extra coding) below effort 5; all three
+#: from 5 (up to three extra codings).  On the train sample the smoothest alone gains
+#: nearly all of the search (an ultrasound: -6.6 % against -6.6 %, at half the time).
+EFFORT_REGION_RADII: dict[int, tuple[int, ...]] = {
+    e: ((6,) if e < 5 else (1, 3, 6)) for e in EFFORTS}
 #: the encoder's tuned settings: once the module globals of ``mic.lossy`` (upper case, as
 #: formats/lossy/vectors.json still names them in ``encoder_constants``)
 SETTINGS = ("long_model_segment", "restore_directions", "pass_biases", "bias_min_gain_bits",
-            "rdo_lambda_scale", "region_stop", "region_lambda_scale", "zrec_min_gain_bits")
+            "rdo_lambda_scale", "region_stop", "region_radii", "region_lambda_scale",
+            "zrec_min_gain_bits")
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,10 @@ class EncoderOptions:
       many bits per plane;
     * ``rdo_lambda_scale``: the RD rounding's Lagrangian relative to the training lambda
       (tuned on the corpus train split, research/rdo_tune.py);
+    * ``region_radii``: the openings (:func:`mic.lossy.enc_region.opening` radii) of the
+      constant-region candidates the encoder codes beside the plain coding, in order;
+      None: as the effort says (:data:`EFFORT_REGION_RADII`: the smoothest alone below
+      effort 5, where it gains nearly all of the search at half its time);
     * ``region_stop``: the smoother constant-region candidates are tried only while the
       last one's shape cost at least this fraction of the best rate + lambda * distortion;
     * ``region_lambda_scale``: the region decision's Lagrangian relative to the training
@@ -129,6 +140,7 @@ class EncoderOptions:
     bias_min_gain_bits: float = 16.0
     rdo_lambda_scale: float = 1.4
     region_stop: float = 0.02
+    region_radii: tuple[int, ...] | None = None
     region_lambda_scale: float = 1.0
     zrec_min_gain_bits: float = 32.0
     #: the tool switches that were None (set from the effort)
@@ -141,10 +153,23 @@ class EncoderOptions:
         set_ = object.__setattr__  # frozen: normalise the fields once, here
         set_(self, "tile", _tile(self.tile))
         set_(self, "effort", check_effort(self.effort))
-        auto = frozenset(t for t in TOOLS if getattr(self, t) is None)
+        auto = frozenset(t for t in (*TOOLS, "region_radii") if getattr(self, t) is None)
         set_(self, "_auto", auto)
+        if self.region_radii is None:
+            radii = EFFORT_REGION_RADII[self.effort]
+        else:
+            try:
+                radii = tuple(int(r) for r in self.region_radii)
+            except (TypeError, ValueError):
+                radii = (0,)
+        if any(r < 1 for r in radii):
+            raise MicInputError(f"region_radii must be opening radii >= 1, got "
+                                f"{self.region_radii!r}")
+        set_(self, "region_radii", radii)
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
+            if f.name == "region_radii":
+                continue
             if f.name in auto:
                 set_(self, f.name, f.name in EFFORT_TOOLS[self.effort])
             elif f.type in ("bool", "bool | None"):
@@ -225,5 +250,6 @@ def _tile(tile: Any) -> Any:
     return th, tw
 
 
-__all__ = ["CHOICES", "DEFAULT_EFFORT", "EFFORTS", "EFFORT_TOOLS", "SETTINGS", "TOOLS",
+__all__ = ["CHOICES", "DEFAULT_EFFORT", "EFFORTS", "EFFORT_REGION_RADII", "EFFORT_TOOLS",
+           "SETTINGS", "TOOLS",
            "EncoderOptions", "check_effort"]

@@ -298,7 +298,7 @@ class LossyTileEncoder:
         body, rec, scale, bias = code(t, o.regions or o.restore)
         if not o.regions:
             return None, body, bias, rec, None
-        masks = constant_regions(t)
+        masks = constant_regions(t, tuple(o.region_radii)) if o.region_radii else []
         if not masks:
             return None, body, bias, rec, None
         lam = o.region_lambda_scale * self.sample_lam(scale)

@@ -129,7 +129,8 @@ def test_registering_weights_makes_loaded_models_stale():
 
 
 @pytest.mark.parametrize("kw", [dict(quality=4, tile=64), dict(quality=2, tile=(48, 80), effort=7),
-                                dict(tile=40), dict(quality=5, effort=1)])
+                                dict(tile=40), dict(quality=5, effort=1),
+                                dict(quality=3, model="vae", tile=64)])
 def test_threads_argument_gives_the_serial_bytes_and_pixels(kw):
     """``threads=`` codes tiles (and frames) on threads: the same stream and samples for
     any count, lossy and lossless, tiled and frame stacks."""

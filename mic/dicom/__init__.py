@@ -22,7 +22,7 @@ pydicom's own ``ds.compress`` makes a new SOP Instance UID unless it is given
 :func:`compress` / :func:`decompress` are the conversions ``mic dicom`` uses:
 they keep the SOP Instance UID for lossless coding, apply the DICOM lossy rules
 otherwise, keep the Planar Configuration as it was, and choose the offset
-tables (see SPEC.md section 7).
+tables (see SPEC.md section 8).
 
 >>> import pydicom, mic.dicom
 >>> from pydicom.pixels import get_decoder, get_encoder

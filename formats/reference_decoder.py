@@ -468,6 +468,7 @@ def decode(data: bytes) -> np.ndarray:
         k, end = _leb(near, 0, 0xFFFF)
         _need(end == len(near) <= 3, "NEAR payload: one varint of at most 3 bytes")
         _need(1 <= k <= (1 << (h["bits_stored"] - 1)) - 1, "NEAR k out of range")
+        _need(h["flags"] & 1, "mode 2 without the sample CRC-32 (section 7.5)")
     else:
         _need(not h["near"], "NEAR segment outside mode 2")
     f, r, c, s = h["frames"], h["rows"], h["cols"], h["samples"]

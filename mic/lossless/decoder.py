@@ -123,6 +123,8 @@ class LosslessTileDecoder:
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
         if near_mode:
+            if not header.flags & 1:  # SPEC 7.5: mode 2 always carries the sample CRC-32
+                raise MicFormatError("near-lossless stream without its sample CRC-32 (flags bit 0)")
             if len(segs) > 1:
                 raise MicFormatError("near-lossless stream with more than one NEAR segment")
             self.near = read_near(segs[0].payload if segs else None, header.bits_stored)

@@ -179,9 +179,9 @@ class MicEncoder(Encoder):
             src, kwargs = stored_values(ds), opts
         elif quality is not None or max_error:
             warnings.warn(
-                "lossy or near-lossless mic encoding of a bare array: the caller must set Lossy Image "
-                "Compression, its Ratio and Method, Image Type and a new SOP Instance UID "
-                "(mic.dicom.compress does this for a Dataset)",
+                "lossy or near-lossless mic encoding of a bare array: the caller must set "
+                "Lossy Image Compression, its Ratio and Method, Image Type and a new SOP "
+                "Instance UID (mic.dicom.compress does this for a Dataset)",
                 stacklevel=2,
             )
         raw = int(np.prod(src.shape)) * (int(kwargs.get("bits_allocated", 16)) // 8) \

@@ -169,7 +169,8 @@ class LosslessTileEncoder:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
-            raise MicInputError(f"max_error={near} must be in 1..{max_error_limit(header.bits_stored)} "
+            limit = max_error_limit(header.bits_stored)
+            raise MicInputError(f"max_error={near} must be in 1..{limit} "
                                 f"for {header.bits_stored} bits stored")
         header.mode = MODE_NEAR_LOSSLESS if near else MODE_LOSSLESS
         header.model_id = NEAR_MODEL_ID if near else MODEL_ID

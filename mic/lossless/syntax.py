@@ -81,8 +81,8 @@ def read_near(payload: Any, bits_stored: int) -> int:
     if end != len(buf):
         raise MicFormatError(f"NEAR segment: {len(buf) - end} unexpected trailing bytes")
     if not 1 <= k <= max_error_limit(bits_stored):
-        raise MicFormatError(f"NEAR segment: max error {k} outside 1..{max_error_limit(bits_stored)} "
-                             f"for {bits_stored} bits stored")
+        raise MicFormatError(f"NEAR segment: max error {k} outside "
+                             f"1..{max_error_limit(bits_stored)} for {bits_stored} bits stored")
     return k
 
 

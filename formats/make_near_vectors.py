@@ -14,7 +14,7 @@ Invalid vectors: ``near/invalid/NAME.mic`` and ``near/invalid/expected.json`` (t
 class each must raise, whether a subclass is acceptable, and why): bad ``NEAR`` segments
 (k = 0, k too large, over-long, trailing bytes, missing, twice, in a lossless stream),
 model id 1 in mode 2, truncations, a wrong sample CRC-32, flipped payload bits, the lossless
-colour transform and a palette plane in mode 2.  Every CRC a case is not about is
+colour transform in mode 2.  Every CRC a case is not about is
 recomputed (``forge.py``).
 
 Deterministic: the real sources are fixed crops of ``tests/data/``, the synthetic ones use
@@ -71,6 +71,11 @@ def tile_xforms(stream: bytes) -> list[int]:
     return [stream[sp.mode_start] for sp in forge.spans(stream) if sp.tag == TAG_TILE]
 
 
+def first_plane_kinds(stream: bytes) -> list[int]:
+    """The kind (SPEC 5.2: 0 constant, 1 coded, 2 palette) of every TILE's first plane."""
+    return [stream[sp.mode_start + 1] for sp in forge.spans(stream) if sp.tag == TAG_TILE]
+
+
 # ----------------------------------------------------------------------------- sources
 def sources() -> list[dict]:
     rng = np.random.default_rng(20261205)
@@ -117,6 +122,14 @@ def sources() -> list[dict]:
     add("tiled_odd_u16_k3", (np.add.outer(np.arange(37), np.arange(45)) * 31 % 3000)
         .astype(np.uint16), "synthetic 37x45, tiles 16x10 (ragged edges)", max_error=3,
         tile=(16, 10))
+    lattice = ct[96:160, 96:160] * 4  # every 4th value: a palette plane (SPEC 7.2)
+    add("sparse_lattice_u16_k1", lattice, "tests/data/ct_abdomen_u16.png [96:160, 96:160] x 4: "
+        "a palette plane with k' = 1 // 4 = 0 (lossless)", max_error=1)
+    ramp = np.add.outer(np.arange(40), np.arange(40)) // 2
+    add("sparse_ramp_u16_k4", ((ramp + rng.integers(0, 2, ramp.shape)) * 4).astype(np.uint16),
+        "synthetic ramp + noise on every 4th value: a palette plane with k' = 4 // 4 = 1",
+        max_error=4)
+    assert len({o["name"] for o in out}) == len(out)
     return out
 
 
@@ -192,14 +205,6 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     as_3[rtile.mode_start] = 3
     add("xform_3_in_mode2", forge.refresh_crc(as_3, rtile), "MicFormatError",
         "colour transform 3, undefined")
-    levels = np.array([0, 130, 900, 2047, 4095], np.uint16)
-    sparse = mic.encode(levels[np.random.default_rng(3).integers(0, 5, (40, 40))],
-                        stream_version=1)
-    stile = [s for s in forge.spans(sparse) if s.tag == TAG_TILE][0]
-    assert sparse[stile.mode_start + 1] == 2, "the sparse source should code a palette plane"
-    add("palette_plane_in_mode2",
-        _with_near(forge.set_header_fields(sparse, mode=2, model_id=2), [b"\x01"]),
-        "MicFormatError", "a palette plane (kind 2) in a near-lossless plane")
     return out
 
 
@@ -218,6 +223,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         base[src["name"]] = stream
         i = mic.info(stream)
         assert i.mode == "near-lossless" and i.max_error == k
+        if src["name"].startswith("sparse_"):
+            assert first_plane_kinds(stream) == [2], "a sparse vector should hold a palette"
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")),
                 allow_pickle=False)
@@ -228,7 +235,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
             "max_error": k, "shape": list(arr.shape), "dtype": str(arr.dtype),
             "bits_stored": i.bits_stored, "photometric": i.photometric,
             "tile_shape": list(i.tile_shape), "tiles": i.tiles, "model_id": i.model_id,
-            "xforms": tile_xforms(stream), "encode_options": _json_opts(opts),
+            "xforms": tile_xforms(stream), "first_plane_kinds": first_plane_kinds(stream),
+            "encode_options": _json_opts(opts),
             "origin": src["origin"], "decoded_sha256": samples_sha256(out),
             "source_sha256": samples_sha256(arr), "max_abs_error": err,
             "stream_sha256": sha256(stream), "stream_size": len(stream),

@@ -186,8 +186,6 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0) -> list[list[int]]:
     if kind == 0:
         return [[offset] * w for _ in range(h)]
     _need(kind in (1, 2), f"plane kind {kind}")
-    _need(not (near and kind == 2), "palette in a near-lossless plane")
-    delta = 2 * near + 1
     maxval = rd.varint()
     _need(1 <= maxval <= 2**17 - 2, "maxval out of range")
     palette = None
@@ -203,6 +201,9 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0) -> list[list[int]]:
         _need(len(bitmap) == size, "palette bitmap size")
         palette = [v for v in range(span + 1) if bitmap[v >> 3] >> (7 - (v & 7)) & 1]
         _need(len(palette) == maxval + 1, "palette count")
+        # section 7.2: a near-lossless palette plane's indices carry k' = k // (largest gap)
+        near //= max(b - a for a, b in zip(palette, palette[1:]))
+    delta = 2 * near + 1
     block_log2 = rd.u8()
     _need(2 <= block_log2 <= 10, "block_log2")
     nwords, nbytes = rd.varint(), rd.varint()

@@ -63,6 +63,10 @@ def test_files_are_all_listed_and_cover_the_cases():
     assert any(len(v["shape"]) == 3 and v["photometric"] != "RGB" for v in VECTORS)  # frames
     assert any(v["encode_options"].get("stream_version") == 1 for v in VECTORS)
     assert all(v["model_id"] == 2 for v in VECTORS)
+    kinds = {k for v in VECTORS for k in v["first_plane_kinds"]}
+    assert kinds == {0, 1, 2}  # constant, coded and palette near-lossless planes (SPEC 7.2)
+    pal = [v["max_error"] for v in VECTORS if v["name"].startswith("sparse_")]
+    assert 1 in pal and max(pal) >= 4  # k' = 0 and k' > 0
     assert {"k_zero", "k_too_large", "near_missing", "truncated_in_tile",
             "sample_crc_mismatch", "payload_bit_flip"} <= set(EXPECTED)
 

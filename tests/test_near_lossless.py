@@ -102,6 +102,24 @@ def test_a_plane_spanning_at_most_2k_is_one_constant():
     assert tile_payloads(blob)[0][1] == 0  # plane kind 0 (SPEC 7.2)
 
 
+def test_sparse_histograms_never_cost_more_than_lossless():
+    """SPEC 7.2: a palette plane's indices carry k' = k // (largest gap), so data on every
+    4th value at k < 4 codes as the lossless palette (exact), and never larger."""
+    ct = read_image(DATA / "ct_abdomen_u16.png")[0]
+    lattice = ct * 4
+    lossless = len(mic.encode(lattice))
+    for k in (1, 2, 3, 4, 8):
+        blob = mic.encode(lattice, max_error=k)
+        assert len(blob) <= lossless + 10 and _err(mic.decode(blob), lattice) <= k  # + NEAR
+    blob = mic.encode(lattice, max_error=1)
+    assert tile_payloads(blob)[0][1] == 2 and np.array_equal(mic.decode(blob), lattice)
+    ramp = np.add.outer(np.arange(40), np.arange(40)) // 2
+    a = ((ramp + np.random.default_rng(7).integers(0, 2, ramp.shape)) * 4).astype(np.uint16)
+    blob = mic.encode(a, max_error=4)  # k' = 1: index errors of one step, value errors 4
+    out = mic.decode(blob)
+    assert tile_payloads(blob)[0][1] == 2 and _err(out, a) <= 4 and not np.array_equal(out, a)
+
+
 # ----------------------------------------------------------------------------- layouts
 def test_tiles_frames_rgb_signed():
     ct = read_image(DATA / "ct_abdomen_u16.png")[0]

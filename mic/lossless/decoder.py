@@ -50,6 +50,8 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) 
         if len(used) != ph.span + 1 or int(used.sum()) != ph.maxval + 1:
             raise MicFormatError("lossless plane: palette does not match its size")
         lut = np.flatnonzero(used).astype(np.int32)
+        if near:  # SPEC 7.2: a palette's indices carry k' = k // (its largest gap)
+            near //= int(np.diff(lut).max())
     pos = ph.words_at
     words = np.frombuffer(buf, dtype="<u4", count=ph.nwords, offset=pos).astype(np.uint32)
     pos += 4 * ph.nwords
@@ -101,8 +103,6 @@ def decode_plane(buf: memoryview, pos: int, h: int, w: int, near: int = 0
     ph = parse_plane(buf, pos, h, w)
     if ph.kind == PLANE_CONST:
         return np.full((h, w), ph.lo, np.int32), ph.end
-    if near and ph.kind == PLANE_PALETTE:
-        raise MicFormatError("near-lossless plane: palette planes are not allowed in mode 2")
     return decode_coded(buf, ph, h, w, near), ph.end
 
 
@@ -144,11 +144,8 @@ class LosslessTileDecoder:
         if xform not in (XFORM_NONE, colour) or (xform == colour and s != 3):
             raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
         heads = []
-        for i in range(s):
+        for _ in range(s):
             ph = parse_plane(buf, pos, rows, cols)
-            # mode 2: every plane is near-lossless (no palettes) but xform 2's differences
-            if self.near and ph.kind == PLANE_PALETTE and not (xform == XFORM_GDIFF and i):
-                raise MicFormatError("near-lossless plane: palette planes are not allowed")
             heads.append(ph)
             pos = ph.end
         if pos != len(buf):

@@ -104,10 +104,25 @@ def encode_plane_near(plane: np.ndarray, near: int) -> tuple[bytes, np.ndarray]:
     if hi - lo <= 2 * near:  # one value within near of every sample
         mid = lo + (hi - lo) // 2
         return plane_head(PLANE_CONST, mid), np.full(plane.shape, mid, np.int32)
+    idx, maxval, bitmap = _prepare(plane)
     x = (plane - lo).astype(np.int32)
     data = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(x, hi - lo, near)
     x += lo  # the kernel left the reconstruction in x
-    return data, x
+    if bitmap is None:
+        return data, x
+    # A sparse histogram (SPEC 7.2): the palette's indices coded near-lossless with
+    # k' = near // G (G its largest gap; 0: losslessly), so that no plane codes larger than
+    # the lossless palette would.  Keep the smaller.
+    import zstandard
+
+    values = np.flatnonzero(np.unpackbits(np.frombuffer(bitmap, np.uint8))[:hi - lo + 1])
+    kp = near // int(np.diff(values).max())
+    zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
+    pal = b"".join((plane_head(PLANE_PALETTE, lo, maxval), pack_uvarints(hi - lo, len(zb)), zb,
+                    _encode_coded(idx, maxval, kp)))
+    if len(pal) >= len(data):
+        return data, x
+    return pal, (values[idx] + lo).astype(np.int32)
 
 
 def _encode_coded(x: np.ndarray, maxval: int, near: int = 0) -> bytes:

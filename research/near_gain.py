@@ -45,9 +45,10 @@ def main() -> None:
         if im.shape[0] * im.shape[1] > 2_000_000:
             im = np.ascontiguousarray(im[:1024, :1024])
         pixels += im.shape[0] * im.shape[1]
+        bits = max(int(r["bits_stored"]), int(im.max()).bit_length(), 1)  # as mic bench does
         line = f"{r['modality']:3s} {r['source'][:22]:22s} {str(im.shape):16s}"
         for k in ks:
-            m = len(mic.encode(im, max_error=k))
+            m = len(mic.encode(im, max_error=k, bits_stored=bits))
             j = len(imagecodecs.jpegls_encode(im, level=k))
             tot[k][0] += m
             tot[k][1] += j

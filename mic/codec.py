@@ -145,8 +145,8 @@ def decode(
     ``region=(row0, row1, col0, col1)`` (half-open) decodes only that window of every
     frame, reading only the tiles it touches (encode with ``tile=`` to make that cheap);
     the result has the stream's layout with rows and cols cut to the window.  The
-    whole-image sample CRC-32 of a lossless stream cannot be checked for a window (each
-    tile's segment CRC and sample range still are).
+    whole-image sample CRC-32 of a lossless or near-lossless stream cannot be checked for
+    a window (each tile's segment CRC and sample range still are).
     ``threads`` (default 1) decodes that many tiles (or frames) at once; the samples are
     the same for any count.
     Trailing bytes after the stream's end segment are ignored.  Any corruption

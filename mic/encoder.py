@@ -255,7 +255,7 @@ def encode(
             raise MicInputError(f"unknown {what} option(s): {', '.join(sorted(choices))}")
         if options is not None and not options.only_tile():
             raise MicInputError(f"options choose lossy encoder settings, but quality=None "
-                                f"codes {what} (whose only choice is the tile)")
+                                f"codes {what}ly (whose only choice is the tile)")
         encoder = LosslessTileEncoder(header, near=near)
         header.flags |= FLAG_SAMPLE_CRC
         if near:  # SPEC 7: the CRC-32 of the reconstruction, which the encoder makes exactly

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""A second, deliberately naive .mic lossless decoder written from SPEC.md alone.
+"""A second, deliberately naive .mic lossless and near-lossless decoder written from SPEC.md
+alone.
 
-It follows SPEC.md sections 1, 3, 4 (with the resource bounds of 4.1) and 5 (stream
-versions 1 and 2) step by step in plain Python (one loop iteration per pixel, no Numba,
+It follows SPEC.md sections 1, 3, 4 (with the resource bounds of 4.1), 5 and 7 (mode 2;
+stream versions 1 and 2) step by step in plain Python (one loop iteration per pixel, no Numba,
 nothing imported from ``mic``) and exists to show
 that the specification is complete: ``tests/test_conformance.py`` runs it on the
 small conformance vectors and requires the same samples as ``mic.decode``.
@@ -115,6 +116,7 @@ def parse(data: bytes) -> tuple[dict, dict[tuple[int, int], bytes]]:
         for name, code in BODY:
             h[name], p = _leb(data[:end], p, {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFFFFFF}[code])
     h["version"] = (major, minor)
+    h["near"] = []  # section 7.1: the payloads of NEAR segments
     pos, tiles = end + 4, {}
     while True:
         _need(pos + 8 <= len(data), "truncated segment header")
@@ -141,6 +143,8 @@ def parse(data: bytes) -> tuple[dict, dict[tuple[int, int], bytes]]:
                 key = (f, t)
             _need(key not in tiles, "duplicate tile")
             tiles[key] = payload[k:]
+        elif tag == b"NEAR":
+            h["near"].append(payload)
         else:
             _need(not (65 <= tag[0] <= 90), f"unknown critical segment {tag!r}")
     return h, tiles
@@ -175,7 +179,8 @@ def _unzz(u: int) -> int:
     return u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
 
 
-def decode_plane(rd: _Reader, h: int, w: int) -> list[list[int]]:
+def decode_plane(rd: _Reader, h: int, w: int, near: int = 0) -> list[list[int]]:
+    """Section 5.2-5.4; ``near`` = k > 0: a near-lossless plane (section 7.2, 7.4)."""
     kind = rd.u8()
     offset = _unzz(rd.varint())
     if kind == 0:
@@ -196,6 +201,9 @@ def decode_plane(rd: _Reader, h: int, w: int) -> list[list[int]]:
         _need(len(bitmap) == size, "palette bitmap size")
         palette = [v for v in range(span + 1) if bitmap[v >> 3] >> (7 - (v & 7)) & 1]
         _need(len(palette) == maxval + 1, "palette count")
+        # section 7.2: a near-lossless palette plane's indices carry k' = k // (largest gap)
+        near //= max(b - a for a, b in zip(palette, palette[1:]))
+    delta = 2 * near + 1
     block_log2 = rd.u8()
     _need(2 <= block_log2 <= 10, "block_log2")
     nwords, nbytes = rd.varint(), rd.varint()
@@ -308,7 +316,8 @@ def decode_plane(rd: _Reader, h: int, w: int) -> list[list[int]]:
                 else:
                     p -= (-S[c] + (C[c] >> 1)) // C[c]
             ph = min(max(p, 0), maxval)
-            m = min(ph, maxval - ph)
+            m_lo, m_hi = (ph + near) // delta, (maxval - ph + near) // delta  # 7.4 step 2
+            m = min(m_lo, m_hi)
             t = tokens[y][x]
             _need(t < 68, "token >= 68")
             if t < 16:
@@ -317,11 +326,11 @@ def decode_plane(rd: _Reader, h: int, w: int) -> list[list[int]]:
                 n = (t - 16) // 4 + 4
                 u = (1 << n) | (((t - 16) & 3) << (n - 2)) | rbits(n - 2)
             if u <= 2 * m:
-                d = u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
+                q = u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
             else:
-                d = u - m if ph < maxval - ph else -(u - m)
-            v = ph + d
-            _need(0 <= v <= maxval, "decoded value outside [0, maxval]")
+                q = u - m if m_lo < m_hi else -(u - m)
+            _need(-m_lo <= q <= m_hi, "decoded value outside [0, maxval]")
+            v = min(max(ph + q * delta, 0), maxval)  # 7.4 step 6 (k = 0: ph + q)
             img[y][x] = v
             for i in range(5):
                 err[i][y][x] = abs(v - P[i])
@@ -424,22 +433,45 @@ def _crc_repeat(crc: int, part: int, part_len: int, n: int) -> int:
     return crc
 
 
-def decode_tile(payload: bytes, rows: int, cols: int, samples: int) -> np.ndarray:
+def _xform_ok(xform: int, samples: int, k: int) -> bool:
+    """Section 5.1 (mode 0: xform 0 or 1) and 7.2 (mode 2: xform 0 or 2)."""
+    return xform == 0 or (xform == (2 if k else 1) and samples == 3)
+
+
+def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
+                lo: int = 0, hi: int = 0) -> np.ndarray:
     rd = _Reader(payload)
     xform = rd.u8()
-    _need(xform == 0 or (xform == 1 and samples == 3), f"xform {xform}")
-    planes = [np.array(decode_plane(rd, rows, cols), np.int64) for _ in range(samples)]
+    _need(_xform_ok(xform, samples, k), f"xform {xform}")
+    # xform 2 (section 7.3): G near-lossless, then R - G and B - G as mode-0 planes
+    ks = [k, 0, 0] if xform == 2 else [k] * samples
+    planes = [np.array(decode_plane(rd, rows, cols, ks[i]), np.int64) for i in range(samples)]
     _need(rd.pos == len(payload), "bytes after the last plane")
     if xform == 1:
         Y, U, V = planes
         G = Y - ((U + V) >> 2)
         planes = [U + G, G, V + G]
+    elif xform == 2:
+        G, DR, DB = planes
+        _need(lo <= G.min() and G.max() <= hi, "samples outside bits_stored")
+        planes = [np.clip(DR + G, lo, hi), G, np.clip(DB + G, lo, hi)]
     return np.stack(planes, axis=-1)
 
 
 def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
-    _need(h["mode"] == 0 and h["model_id"] == 1 and h["coder_id"] == 1, "not lossless model 1")
+    _need((h["mode"], h["model_id"]) in ((0, 1), (2, 2)) and h["coder_id"] == 1,
+          "neither lossless model 1 nor near-lossless model 2")
+    k = 0
+    if h["mode"] == 2:  # section 7.1
+        _need(len(h["near"]) == 1, "a near-lossless stream needs exactly one NEAR segment")
+        near = h["near"][0]
+        k, end = _leb(near, 0, 0xFFFF)
+        _need(end == len(near) <= 3, "NEAR payload: one varint of at most 3 bytes")
+        _need(1 <= k <= (1 << (h["bits_stored"] - 1)) - 1, "NEAR k out of range")
+        _need(h["flags"] & 1, "mode 2 without the sample CRC-32 (section 7.5)")
+    else:
+        _need(not h["near"], "NEAR segment outside mode 2")
     f, r, c, s = h["frames"], h["rows"], h["cols"], h["samples"]
     # section 3 rules and default resource limits, before anything is allocated
     _need(h["bits_allocated"] in (8, 16) and h["signed"] in (0, 1), "sample format")
@@ -464,13 +496,17 @@ def decode(data: bytes) -> np.ndarray:
         ty, tx = divmod(t, nx)
         rd = _Reader(payload)
         xform = rd.u8()
-        _need(xform == 0 or (xform == 1 and s == 3), f"xform {xform}")
+        _need(_xform_ok(xform, s, k), f"xform {xform}")
         v = [skip_plane(rd, min(th, r - ty * th), min(tw, c - tx * tw)) for _ in range(s)]
         _need(rd.pos == len(payload), "bytes after the last plane")
         if None not in v:
             if xform == 1:
                 g = v[0] - ((v[1] + v[2]) >> 2)
                 v = [v[1] + g, g, v[2] + g]
+            elif xform == 2:
+                g = v[0]
+                _need(lo <= g <= hi, "samples outside bits_stored")
+                v = [min(max(v[1] + g, lo), hi), g, min(max(v[2] + g, lo), hi)]
             _need(all(lo <= x <= hi for x in v), "samples outside bits_stored")
             consts[(fi, t)] = v
     if len(consts) == len(tiles) and h["flags"] & 1:
@@ -488,7 +524,7 @@ def decode(data: bytes) -> np.ndarray:
                 r0, c0 = ty * th, tx * tw
                 r1, c1 = min(r0 + th, r), min(c0 + tw, c)
                 out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
-                                                    s)
+                                                    s, k, lo, hi)
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)
     if h["flags"] & 1:

@@ -1,12 +1,16 @@
 """mic — a medical image codec.
 
-Lossless (predictive coder, bit-exact) and learned lossy compression of 8-16 bit
-medical images to a versioned, self-describing ``.mic`` stream (see SPEC.md).
+Lossless (predictive coder, bit-exact), near-lossless (every sample within ``max_error``)
+and learned lossy compression of 8-16 bit medical images to a versioned, self-describing
+``.mic`` stream (see SPEC.md).
 
 >>> import numpy as np, mic
 >>> img = np.random.default_rng(0).integers(0, 4096, (32, 32), dtype=np.uint16)
 >>> blob = mic.encode(img)            # lossless by default
 >>> bool((mic.decode(blob) == img).all())
+True
+>>> near = mic.encode(img, max_error=2)   # near-lossless: |decoded - img| <= 2 everywhere
+>>> int(abs(mic.decode(near).astype(int) - img).max()) <= 2
 True
 
 ``import mic`` never imports PyTorch, and neither does coding: the lossy mode runs on

@@ -251,6 +251,8 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
         kind, value = options["target"]
         blob = mic.encode_target(arr, **{kind: value}, **enc_opts)
     else:
+        if options.get("max_error"):
+            enc_opts["max_error"] = options["max_error"]
         blob = mic.encode(arr, quality=options.get("quality"), **enc_opts)
     dt = time.perf_counter() - t0
     inf = mic.info(blob)
@@ -285,6 +287,8 @@ def _enc_line(r: _EncResult) -> str:
     i = r.info
     dims = "x".join(str(d) for d in i.shape)
     mode = i.mode if i.quality is None else f"{i.mode} q={i.quality}"
+    if i.max_error:
+        mode = f"{i.mode} k={i.max_error}"
     return (f"{r.src} -> {r.dst}: {_human(r.raw_bytes)} bytes raw ({r.src_format} file "
             f"{_human(r.file_bytes)}) -> {_human(r.mic_bytes)} bytes, ratio {i.ratio:.2f}, "
             f"{i.bits_per_pixel:.3f} bits/pixel [{mode}, {i.dtype} {dims}, "
@@ -341,6 +345,9 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
                    "transforms, qualities 0-7; the --no-TOOL flags apply only to the "
                    "wavelet models); `mic info` describes each. ae, cnn and gan are "
                    "reserved for learned-transform models this build does not ship.")
+@click.option("--max-error", type=click.IntRange(0), default=None, metavar="K",
+              help="Near-lossless: every decoded sample within K of the original, "
+                   "guaranteed (JPEG-LS NEAR scheme; K < 2^(bits stored - 1)). 0: lossless.")
 @click.option("--effort", type=click.IntRange(1, 7), default=None,
               help="Lossy: 1 (fastest) .. 7 (smallest); default 3. Chooses which encoder "
                    "tools run (README, 'Effort levels'); every effort decodes the same way. "
@@ -373,7 +380,8 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
                target_bpp: float | None, model: str | None, bits_stored: int | None,
                tile: str | None, photometric: str | None, stream_version: str | None,
                force: bool, jobs: int, dask: str | None, manifest: str | None, quiet: bool,
-               effort: int | None = None, threads: int = 1, **no_tools: bool) -> None:
+               effort: int | None = None, threads: int = 1, max_error: int | None = None,
+               **no_tools: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
 
     IN is a file, - (stdin; the format is sniffed from its first bytes) or a
@@ -391,6 +399,7 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
       cat ct.png | mic encode - - > ct.mic
       mic encode ct.png ct.mic --target-psnr 50   # lossy, lowest quality reaching 50 dB
       mic encode ct.png ct.mic --quality 6 --effort 7  # smallest stream, slowest encode
+      mic encode ct.png ct.mic --max-error 2      # near-lossless: every sample within 2
     """
     _input_exists(inp)
     targets = [(k, v) for k, v in (("psnr", target_psnr), ("bpp", target_bpp)) if v is not None]
@@ -401,7 +410,11 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
     for tool in LOSSY_TOOLS:  # no_tools: the --no-TOOL flags, keyed no_TOOL
         if no_tools[f"no_{tool}"] and quality is None and not targets:
             raise click.BadParameter(f"--no-{tool} needs --quality or a target (lossy only)")
+    if max_error is not None and (quality is not None or targets):
+        raise click.BadParameter("--max-error (near-lossless) excludes --quality and the "
+                                 "lossy targets")
     options = {"quality": quality, "target": targets[0] if targets else None, "model": model,
+               "max_error": max_error,
                **no_tools, "effort": effort, "threads": threads, "bits_stored": bits_stored,
                "tile": parse_tile(tile),
                "stream_version": int(stream_version) if stream_version else None,

@@ -191,7 +191,8 @@ def _verify_job(path: str, max_pixels: int) -> Result:
     inf = mic.verify(data, max_pixels=max_pixels)
     dt = time.perf_counter() - t0
     dims = "x".join(str(d) for d in inf.shape)
-    line = (f"OK {name}: {inf.mode} {inf.dtype} {dims}, "
+    mode = f"{inf.mode} k={inf.max_error}" if inf.max_error else inf.mode
+    line = (f"OK {name}: {mode} {inf.dtype} {dims}, "
             f"{_human(inf.compressed_size)} bytes, {inf.bits_per_pixel:.3f} bits/pixel, "
             f"decoded in {dt:.2f} s")
     return Result(path, None, DONE, bytes_in=len(data), ratio=inf.ratio, value=line)

@@ -17,14 +17,19 @@ from typing import Any, Protocol
 import numpy as np
 
 from .bitstream import (
-    CODER_NAMES, LAYOUT_NAMES, MAGIC, MODE_LOSSLESS, MODE_LOSSY, MODE_NAMES, PHOTOMETRIC_NAMES,
-    Header, iter_tiles, read_stream, unpack_header,
+    CODER_NAMES, LAYOUT_NAMES, MAGIC, MODE_LOSSLESS, MODE_LOSSY, MODE_NAMES, MODE_NEAR_LOSSLESS,
+    PHOTOMETRIC_NAMES, Header, iter_tiles, read_stream, unpack_header,
 )
 from .bitstream.samples import (
     bits_used, crc32_combine, crc32_power, crc32_repeat, sample_range, samples_crc32,
 )
-from .errors import MicChecksumError, MicInputError, MicLimitError, MicUnsupportedError
-from .models.registry import LOSSLESS_DESCRIPTION, LOSSLESS_NAME, describe, is_conv
+from .errors import (
+    MicChecksumError, MicFormatError, MicInputError, MicLimitError, MicUnsupportedError,
+)
+from .models.registry import (
+    LOSSLESS_DESCRIPTION, LOSSLESS_NAME, NEAR_LOSSLESS_DESCRIPTION, NEAR_LOSSLESS_NAME, describe,
+    is_conv,
+)
 from .parallel import check_threads, run_tiles
 
 #: Default ceiling on decoded samples (frames x rows x cols x samples): 2**30 (2 GiB at 16 bit).
@@ -68,6 +73,9 @@ class MicInfo:
     quality: int | None
     compressed_size: int
     sample_crc32: int | None
+    #: the largest absolute difference between a decoded and an original sample that the
+    #: stream guarantees: 0 lossless, k near-lossless (mode 2), None lossy (no bound)
+    max_error: int | None = None
 
     @property
     def raw_size(self) -> int:
@@ -105,7 +113,9 @@ def _cut_shape(h: Header, rows: int, cols: int) -> tuple[int, ...]:
 
 
 def _decoder_for(header: Header, stream: Any) -> TileDecoder:
-    if header.mode == MODE_LOSSLESS:
+    if header.mode != MODE_NEAR_LOSSLESS and stream.segment(b"NEAR") is not None:
+        raise MicFormatError("NEAR segment in a stream that is not near-lossless (SPEC 7.1)")
+    if header.mode in (MODE_LOSSLESS, MODE_NEAR_LOSSLESS):
         from .lossless.decoder import LosslessTileDecoder
 
         return LosslessTileDecoder(header, stream)
@@ -140,13 +150,13 @@ def decode(
     ``region=(row0, row1, col0, col1)`` (half-open) decodes only that window of every
     frame, reading only the tiles it touches (encode with ``tile=`` to make that cheap);
     the result has the stream's layout with rows and cols cut to the window.  The
-    whole-image sample CRC-32 of a lossless stream cannot be checked for a window (each
-    tile's segment CRC and sample range still are).
+    whole-image sample CRC-32 of a lossless or near-lossless stream cannot be checked for
+    a window (each tile's segment CRC and sample range still are).
     ``threads`` (default 1) decodes that many tiles (or frames) at once; the samples are
     the same for any count.
     Trailing bytes after the stream's end segment are ignored.  Any corruption
-    raises a :class:`MicError` subclass; a lossless stream whose decoded samples
-    do not match the stored CRC-32 raises :class:`MicChecksumError`.
+    raises a :class:`MicError` subclass; a lossless or near-lossless stream whose decoded
+    samples do not match the stored CRC-32 raises :class:`MicChecksumError`.
 
     Example
     -------
@@ -261,14 +271,26 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
     -------
     >>> import numpy as np, mic
     >>> i = mic.info(mic.encode(np.zeros((2, 8, 8), np.uint16)))
-    >>> i.mode, i.shape, i.dtype
-    ('lossless', (2, 8, 8), 'uint16')
+    >>> i.mode, i.shape, i.dtype, i.max_error
+    ('lossless', (2, 8, 8), 'uint16', 0)
+    >>> mic.info(mic.encode(np.arange(64, dtype=np.uint8).reshape(8, 8), max_error=3)).max_error
+    3
     """
     st = read_stream(data)
     h = st.header
     th, tw = h.tiles_per_frame
+    max_error: int | None = None
     if h.mode == MODE_LOSSLESS:
         name, description = LOSSLESS_NAME, LOSSLESS_DESCRIPTION
+        max_error = 0
+    elif h.mode == MODE_NEAR_LOSSLESS:
+        from .lossless.syntax import NEAR_MODEL_ID, TAG_NEAR, read_near
+
+        if h.model_id == NEAR_MODEL_ID:
+            name, description = NEAR_LOSSLESS_NAME, NEAR_LOSSLESS_DESCRIPTION
+            max_error = read_near(st.segment(TAG_NEAR), h.bits_stored)
+        else:  # decode refuses it (MicUnsupportedError); info only reports it
+            name, description = f"unknown({h.model_id})", "not a model of this build"
     else:
         name, description = describe(h.model_id)
     return MicInfo(
@@ -292,6 +314,7 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
         quality=h.quality if h.mode == MODE_LOSSY else None,
         compressed_size=st.size,
         sample_crc32=h.sample_crc32 if h.flags & FLAG_SAMPLE_CRC else None,
+        max_error=max_error,
     )
 
 

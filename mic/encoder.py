@@ -112,6 +112,7 @@ def encode(
     stream_version: int = VERSION_MAJOR,
     effort: int | None = None,
     threads: int = 1,
+    max_error: int | None = None,
     options: EncoderOptions | None = None,
     **choices: Any,
 ) -> bytes:
@@ -157,6 +158,14 @@ def encode(
     threads:
         Code up to this many tiles (or frames) at once (default 1); the bytes are the same
         for any count.
+    max_error:
+        Near-lossless coding (mode 2, SPEC.md section 7): every decoded sample is within
+        ``max_error`` of the original, guaranteed (the JPEG-LS NEAR scheme: prediction
+        residuals quantised with step ``2 k + 1``, predicting from the reconstruction).
+        ``None`` or 0: lossless.  An int in ``1 .. 2**(bits_stored - 1) - 1``; anything
+        else (negative, not an int, a bool, too large), or given together with
+        ``quality``, is a :class:`MicInputError`.  Tiles, frames, RGB and signed data work
+        as in the lossless mode; ``options`` may choose only the tile.
     options:
         A :class:`mic.EncoderOptions`: every choice of the lossy encoder (model, tools,
         tuned settings) and the tile size, as one value; ``None``: the defaults.  For
@@ -181,6 +190,9 @@ def encode(
     >>> blob = mic.encode(ct)
     >>> bool((mic.decode(blob) == ct).all()), mic.info(blob).bits_stored
     (True, 12)
+    >>> near = mic.encode(ct, max_error=2)
+    >>> int(abs(mic.decode(near).astype(int) - ct).max()) <= 2, mic.info(near).max_error
+    (True, 2)
     """
     if not isinstance(array, np.ndarray):
         try:
@@ -217,6 +229,7 @@ def encode(
                 f"bits_stored={bits_stored}"
             )
     threads = check_threads(threads)
+    near = _max_error_arg(max_error, quality, bits_stored)
     if effort is not None:
         from .lossy.enc_options import check_effort
 
@@ -240,13 +253,17 @@ def encode(
     if quality is None:
         from .lossless.encoder import LosslessTileEncoder
 
+        what = "near-lossless" if near else "lossless"
         if choices:
-            raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(choices))}")
+            raise MicInputError(f"unknown {what} option(s): {', '.join(sorted(choices))}")
         if options is not None and not options.only_tile():
-            raise MicInputError("options choose lossy encoder settings, but quality=None "
-                                "codes losslessly (whose only choice is the tile)")
-        encoder = LosslessTileEncoder(header)
+            raise MicInputError(f"options choose lossy encoder settings, but quality=None "
+                                f"codes {what}ly (whose only choice is the tile)")
+        encoder = LosslessTileEncoder(header, near=near)
         header.flags |= FLAG_SAMPLE_CRC
+        if near:  # SPEC 7: the CRC-32 of the reconstruction, which the encoder makes exactly
+            recon = np.empty(v.shape, dtype=dt)
+            return _assemble(v, header, encoder, threads, recon=recon)
         header.sample_crc32 = samples_crc32(array)
     else:
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
@@ -277,11 +294,31 @@ def encode(
     return _assemble(v, header, encoder, threads)
 
 
-def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder, threads: int = 1) -> bytes:
+def _max_error_arg(max_error: Any, quality: Any, bits_stored: int) -> int:
+    """``max_error`` checked (issue #22 "Bad input"): 0 for lossless (None or 0), else k."""
+    if max_error is None:
+        return 0
+    if isinstance(max_error, bool) or not isinstance(max_error, (int, np.integer)):
+        raise MicInputError(f"max_error must be None or an int, got {max_error!r}")
+    if quality is not None:
+        raise MicInputError("max_error (near-lossless) and quality (lossy) exclude each other")
+    k = int(max_error)
+    limit = (1 << (bits_stored - 1)) - 1
+    if not 0 <= k <= limit:
+        raise MicInputError(f"max_error={k} must be in 0..{limit} (below 2**(bits_stored-1) "
+                            f"for bits_stored={bits_stored})")
+    return k
+
+
+def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder, threads: int = 1,
+              recon: np.ndarray | None = None) -> bytes:
     """The stream of ``v`` (frames, rows, cols, samples) tiled as ``header`` says, its
     tiles coded on up to ``threads`` threads (each thread codes with its own copy of
     ``encoder``, whose state is per tile; the bytes are the same for any count).  The
-    header is written last: encoders may still set model/coder ids while coding tiles."""
+    header is written last: encoders may still set model/coder ids while coding tiles.
+    ``recon`` (near-lossless): an array shaped like ``v`` that receives the samples the
+    encoder leaves in each tile (the decoder's output); the header's sample CRC-32 is
+    then theirs."""
     import copy
     import threading
 
@@ -298,9 +335,14 @@ def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder, threads: int 
             if enc is None:
                 enc = local.encoder = copy.copy(encoder)
         tile_arr = np.ascontiguousarray(v[fi, r0:r1, c0:c1, :], dtype=np.int32)
-        return tile_prefix(fi, idx, header.version_major) + enc.encode_tile(tile_arr)
+        payload = enc.encode_tile(tile_arr)
+        if recon is not None:
+            recon[fi, r0:r1, c0:c1, :] = tile_arr
+        return tile_prefix(fi, idx, header.version_major) + payload
 
     segments += [(TAG_TILE, p) for p in run_tiles(code, jobs, threads)]
+    if recon is not None:
+        header.sample_crc32 = samples_crc32(recon)
     return write_stream(header, segments)
 
 

@@ -28,7 +28,7 @@ MAJORS = (1, 2)
 # Enumerations (values are permanent: never renumber, only append).
 MODE_LOSSLESS = 0
 MODE_LOSSY = 1
-MODE_NEAR_LOSSLESS = 2  # reserved
+MODE_NEAR_LOSSLESS = 2  # max error k in the NEAR segment (SPEC 7)
 MODE_NAMES = {MODE_LOSSLESS: "lossless", MODE_LOSSY: "lossy", MODE_NEAR_LOSSLESS: "near-lossless"}
 
 CODER_RANGE32 = 1  # constriction queue RangeEncoder/RangeDecoder, 32-bit words, little-endian
@@ -53,7 +53,7 @@ LAYOUT_NAMES = {LAYOUT_RC: "rows,cols", LAYOUT_FRC: "frames,rows,cols",
 
 #: (name, struct code, description).  Little-endian, no padding.
 HEADER_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("mode", "B", "0 lossless, 1 lossy, 2 near-lossless (reserved)"),
+    ("mode", "B", "0 lossless, 1 lossy, 2 near-lossless"),
     ("model_id", "H", "permanent id of the lossless coder variant or lossy model"),
     ("coder_id", "B", "entropy coder id (1 = constriction range coder, 32-bit words)"),
     ("bits_allocated", "B", "8 or 16: the sample container size"),

@@ -22,7 +22,7 @@ pydicom's own ``ds.compress`` makes a new SOP Instance UID unless it is given
 :func:`compress` / :func:`decompress` are the conversions ``mic dicom`` uses:
 they keep the SOP Instance UID for lossless coding, apply the DICOM lossy rules
 otherwise, keep the Planar Configuration as it was, and choose the offset
-tables (see SPEC.md section 7).
+tables (see SPEC.md section 8).
 
 >>> import pydicom, mic.dicom
 >>> from pydicom.pixels import get_decoder, get_encoder
@@ -46,7 +46,9 @@ from pydicom.valuerep import VR
 
 from ..errors import MicError, MicUnsupportedError
 from . import _plugin, syntaxes
-from ._coders import LOSSY_METHOD, MicDecoder, MicEncoder, apply_lossy_attributes, stored_values
+from ._coders import (
+    LOSSY_METHOD, MicDecoder, MicEncoder, apply_lossy_attributes, near_method, stored_values,
+)
 
 #: The fixed UUID the transfer syntax UID is derived from (never change it).
 MIC_UUID = uuid.UUID("6d69632d-6469-436f-9d54-53796e746178")
@@ -149,6 +151,7 @@ def compress(
     ds: Dataset,
     quality: int | None = None,
     *,
+    max_error: int | None = None,
     encapsulate_ext: bool | None = None,
 ) -> Dataset:
     """Compress ``ds``'s pixel data to the mic transfer syntax, in place; return ``ds``.
@@ -157,6 +160,9 @@ def compress(
       Instance UID and any Lossy Image Compression flag as they were;
     * an integer ``quality`` uses mic's lossy mode and applies the DICOM rules
       (:func:`apply_lossy_attributes`);
+    * ``max_error=k`` (k >= 1) uses mic's near-lossless mode (every sample within ``k``)
+      and applies the same rules, with the method ``MIC_NEAR_K<k>`` (Lossy Image
+      Compression "01": the pixels are no longer the original ones);
     * already-compressed pixel data (JPEG, JPEG 2000, RLE, ...) is first decoded
       by pydicom when a plugin for it is installed (colour YBR is converted to
       RGB, as pydicom does); otherwise pydicom's error propagates.
@@ -185,13 +191,13 @@ def compress(
     if not tsyntax:
         raise AttributeError("the dataset has no (0002,0010) Transfer Syntax UID")
     if tsyntax == MIC_TRANSFER_SYNTAX:
-        if quality is None:
+        if quality is None and not max_error:
             return ds  # already mic
         decompress(ds)
     elif UID(tsyntax).is_compressed:
         decode_foreign(ds)
     encoder = _encoder()
-    frames = list(encoder.iter_encode(ds, quality=quality))
+    frames = list(encoder.iter_encode(ds, quality=quality, max_error=max_error or None))
     total = sum(len(f) + 8 for f in frames)
     large = len(frames) > 1 and total >= EXTENDED_OFFSET_THRESHOLD
     if total > 2**32 - 1 or (large if encapsulate_ext is None else encapsulate_ext):
@@ -294,6 +300,7 @@ register()
 __all__ = [
     "EXTENDED_OFFSET_THRESHOLD",
     "LOSSY_METHOD",
+    "near_method",
     "MIC_TRANSFER_SYNTAX",
     "MIC_UUID",
     "TESTED_PYDICOM",

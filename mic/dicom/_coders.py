@@ -11,8 +11,9 @@ plugin mechanism) with three additions:
   big-endian files, planar configuration 1 and unused high bits), and for a
   lossy ``quality`` applies the DICOM lossy-compression attribute rules to the
   dataset (:func:`apply_lossy_attributes`);
-* the ``quality`` encoding option (``None`` = lossless) is passed to
-  :func:`mic.encode`.
+* the ``quality`` encoding option (``None`` = lossless) and the ``max_error`` one
+  (near-lossless, ``k``) are passed to :func:`mic.encode`; near-lossless coding of a
+  Dataset applies the same lossy rules with the method :func:`near_method` ``(k)``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ from . import _plugin
 
 #: (0028,2114) Lossy Image Compression Method defined term written for mic's lossy mode.
 LOSSY_METHOD = "MIC_LEARNED"
+#: ... and the prefix of the one written for mic's near-lossless mode (see :func:`near_method`).
+NEAR_METHOD_PREFIX = "MIC_NEAR_K"
+
+
+def near_method(k: int) -> str:
+    """(0028,2114) Lossy Image Compression Method for mic's near-lossless mode with maximum
+    error ``k``: ``MIC_NEAR_K<k>``, a legal CS value (upper case, digits, underscore; at most
+    15 of the 16 characters CS allows, as ``k <= 32767``).
+
+    >>> near_method(2)
+    'MIC_NEAR_K2'
+    """
+    return f"{NEAR_METHOD_PREFIX}{int(k)}"
 
 
 def _unwrap(exc: RuntimeError) -> BaseException:
@@ -150,6 +164,7 @@ class MicEncoder(Encoder):
     def iter_encode(self, src: Any, **kwargs: Any) -> Iterator[bytes]:
         _plugin.LAST_ERROR.set(None)
         quality = kwargs.get("quality")
+        max_error = kwargs.get("max_error") or None
         ds: Dataset | None = None
         if isinstance(src, Dataset):
             ds = src
@@ -158,15 +173,15 @@ class MicEncoder(Encoder):
             _plugin.check_pixel_module(
                 int(opts.get("bits_allocated", 0)), int(opts.get("bits_stored", 0)),
                 int(opts.get("samples_per_pixel", 1)),
-                str(opts.get("photometric_interpretation", "")), quality,
+                str(opts.get("photometric_interpretation", "")), quality, max_error,
             )
             opts.update(kwargs)
             src, kwargs = stored_values(ds), opts
-        elif quality is not None:
+        elif quality is not None or max_error:
             warnings.warn(
-                "lossy mic encoding of a bare array: the caller must set Lossy Image "
-                "Compression, its Ratio and Method, Image Type and a new SOP Instance UID "
-                "(mic.dicom.compress does this for a Dataset)",
+                "lossy or near-lossless mic encoding of a bare array: the caller must set "
+                "Lossy Image Compression, its Ratio and Method, Image Type and a new SOP "
+                "Instance UID (mic.dicom.compress does this for a Dataset)",
                 stacklevel=2,
             )
         raw = int(np.prod(src.shape)) * (int(kwargs.get("bits_allocated", 16)) // 8) \
@@ -178,5 +193,6 @@ class MicEncoder(Encoder):
                 yield frame
         except RuntimeError as exc:
             raise _unwrap(exc) from None
-        if ds is not None and quality is not None and total:
-            apply_lossy_attributes(ds, raw / total)
+        if ds is not None and total and (quality is not None or max_error):
+            apply_lossy_attributes(ds, raw / total,
+                                   LOSSY_METHOD if quality is not None else near_method(max_error))

@@ -54,13 +54,15 @@ def _remember(exc: BaseException) -> None:
 
 
 def check_pixel_module(
-    bits_allocated: int, bits_stored: int, samples: int, photometric: str, quality: Any
+    bits_allocated: int, bits_stored: int, samples: int, photometric: str, quality: Any,
+    max_error: Any = None,
 ) -> str:
     """Validate an Image Pixel description for mic; return the ``photometric=`` to encode with.
 
     Raises :class:`~mic.errors.MicUnsupportedError` for what mic cannot code
     (bits allocated other than 8/16, photometric interpretations other than
-    MONOCHROME1/2 and RGB, plus PALETTE COLOR and YBR_FULL when lossless).
+    MONOCHROME1/2 and RGB, plus PALETTE COLOR and YBR_FULL when lossless; lossy means a
+    ``quality`` or a non-zero ``max_error``).
 
     >>> check_pixel_module(16, 12, 1, "MONOCHROME2", None)
     'MONOCHROME2'
@@ -79,9 +81,10 @@ def check_pixel_module(
             f"Photometric Interpretation {pi!r} is not supported by mic "
             f"(supported: {', '.join(sorted(PHOTOMETRIC_MAP))})"
         )
-    if quality is not None and pi in LOSSLESS_ONLY_PHOTOMETRIC:
+    if (quality is not None or max_error) and pi in LOSSLESS_ONLY_PHOTOMETRIC:
+        what = "lossy" if quality is not None else "near-lossless"
         raise MicUnsupportedError(
-            f"lossy coding of {pi} pixel data is refused (only lossless is meaningful for it)"
+            f"{what} coding of {pi} pixel data is refused (only lossless is meaningful for it)"
         )
     want_samples = 3 if PHOTOMETRIC_MAP[pi] == "RGB" else 1
     if samples != want_samples:
@@ -115,19 +118,22 @@ def _encode_frame(src: bytes, runner: Any) -> bytes:
     ``src`` holds the frame as pydicom hands it to plugins: samples in a 1-byte
     container when *Bits Stored* <= 8, else 2 bytes, little-endian; interleaved
     for array sources, in the dataset's *Planar Configuration* otherwise.  The
-    ``quality`` runner option (``None`` = lossless) selects the mode.
+    ``quality`` runner option (``None`` = lossless) or ``max_error`` (near-lossless)
+    selects the mode.
     """
     import mic
 
     try:
         quality = runner.get_option("quality", None)
+        max_error = runner.get_option("max_error", None) or None
         bits_allocated = int(runner.bits_allocated)
         bits_stored = int(runner.bits_stored)
         spp = int(runner.samples_per_pixel)
         rows, cols = int(runner.rows), int(runner.columns)
         signed = int(runner.pixel_representation) == 1
         photometric = check_pixel_module(
-            bits_allocated, bits_stored, spp, str(runner.photometric_interpretation), quality
+            bits_allocated, bits_stored, spp, str(runner.photometric_interpretation), quality,
+            max_error,
         )
         if runner.get_option("byteorder", "<") != "<":
             raise MicUnsupportedError("only little-endian source samples are accepted")
@@ -146,7 +152,8 @@ def _encode_frame(src: bytes, runner: Any) -> bytes:
             a = a.reshape(rows, cols)
         a = np.ascontiguousarray(a, dtype=np.dtype(f"{kind}{bits_allocated // 8}"))
         a = correct_unused_bits(a, bits_stored)
-        return mic.encode(a, quality=quality, bits_stored=bits_stored, photometric=photometric)
+        return mic.encode(a, quality=quality, bits_stored=bits_stored, photometric=photometric,
+                          max_error=max_error)
     except MicError as exc:
         _remember(exc)
         raise

@@ -200,6 +200,9 @@ def dicom_group() -> None:
 @click.argument("dst", metavar="OUT")
 @click.option("-q", "--quality", type=int, default=None,
               help="Lossy quality index (mic's learned mode); omit for lossless.")
+@click.option("--max-error", type=click.IntRange(1), default=None, metavar="K",
+              help="Near-lossless: every sample within K of the original (DICOM lossy "
+                   "rules, method MIC_NEAR_K<K>); K < 2^(Bits Stored - 1).")
 @click.option("--keep-compressed", is_flag=True,
               help="Copy inputs already in another compressed syntax (JPEG, ...) unchanged "
                    "instead of decoding and recoding them.")
@@ -214,7 +217,7 @@ def dicom_group() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar; summary to stderr.")
 def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
                  recode_lossy: bool, force: bool, jobs: int, dask: str | None,
-                 manifest: str | None, quiet: bool) -> None:
+                 manifest: str | None, quiet: bool, max_error: int | None = None) -> None:
     """Compress the pixel data of DICOM file(s) IN to the mic transfer syntax in OUT.
 
     \b
@@ -222,6 +225,7 @@ def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
     the SOP Instance UID and Lossy Image Compression.  Lossy (--quality): Lossy
     Image Compression becomes "01", its Ratio and Method ("MIC_LEARNED") are
     appended, Image Type value 1 becomes DERIVED and a new SOP Instance UID is made.
+    Near-lossless (--max-error K): the same, with the method "MIC_NEAR_K<K>".
     Already-compressed lossless inputs (JPEG-LS, JPEG Lossless, RLE, lossless JPEG
     2000, ...) are decoded first when an installed pydicom plugin can; otherwise,
     like objects without Pixel Data (SR, SEG, RT, presentation states) and pixel
@@ -235,10 +239,13 @@ def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
     from . import register
 
     register()
+    if quality is not None and max_error is not None:
+        raise click.BadParameter("--max-error (near-lossless) excludes --quality (lossy)")
     if quality is not None:
         _check_lossy(quality)
     _run(src, dst, quiet, "compress", jobs, compress_file, dask, manifest, quality=quality,
-         overwrite=force, keep_compressed=keep_compressed, recode_lossy=recode_lossy)
+         overwrite=force, keep_compressed=keep_compressed, recode_lossy=recode_lossy,
+         max_error=max_error)
 
 
 @dicom_group.command("decompress")

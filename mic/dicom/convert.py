@@ -242,11 +242,12 @@ def _convert(src: str, dst: str, overwrite: bool,
 def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                   quality: int | None = None, overwrite: bool = False,
                   keep_compressed: bool = False, recode_lossy: bool = False,
-                  not_dicom_fails: bool = False) -> Result:
+                  not_dicom_fails: bool = False, max_error: int | None = None) -> Result:
     """Compress one DICOM file's pixel data to the mic transfer syntax (see module doc).
 
     Lossless (``quality=None``) keeps every data element except Pixel Data and
-    the offset tables; lossy applies the DICOM lossy rules.  Compressed inputs
+    the offset tables; lossy (``quality``) and near-lossless (``max_error``) apply the
+    DICOM lossy rules.  Compressed inputs
     are decoded first when pydicom can (else kept unchanged, with the reason);
     with ``keep_compressed=True`` they are always kept unchanged.  Inputs already
     lossy-compressed (:func:`lossy_source`) are kept unchanged unless
@@ -258,7 +259,7 @@ def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
     from ._plugin import check_pixel_module
 
     def work(ds: Any, tsyntax: Any) -> str | None:
-        if tsyntax == MIC_TRANSFER_SYNTAX and quality is None:
+        if tsyntax == MIC_TRANSFER_SYNTAX and quality is None and not max_error:
             return "already in the mic transfer syntax"
         if keep_compressed and tsyntax.is_compressed:
             return f"already compressed ({tsyntax.name}; --keep-compressed)"
@@ -270,7 +271,7 @@ def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
         try:
             check_pixel_module(int(ds.get("BitsAllocated", 0)), int(ds.get("BitsStored", 0)),
                                int(ds.get("SamplesPerPixel", 1)),
-                               str(ds.get("PhotometricInterpretation", "")), quality)
+                               str(ds.get("PhotometricInterpretation", "")), quality, max_error)
         except MicUnsupportedError as exc:
             if tsyntax.is_compressed and tsyntax != MIC_TRANSFER_SYNTAX and \
                     "YBR" in str(ds.get("PhotometricInterpretation", "")):
@@ -284,7 +285,7 @@ def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
             why = _try_decode_foreign(ds, tsyntax)
             if why:
                 return why
-        compress(ds, quality)
+        compress(ds, quality, max_error=max_error)
         if lossy:
             size_in, size_out = os.path.getsize(src), _encoded_size(ds)
             if size_out >= size_in:

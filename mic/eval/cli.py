@@ -101,6 +101,7 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
         bd_rate_table,
         lossless_table,
         matched_rate_table,
+        near_table,
         per_image_bd_table,
         per_image_lossless_table,
         plot_rd,
@@ -171,6 +172,8 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
         r["codec"] == c and r["mode"] == "lossy" for r in rows)), None)
     bd2_md, per_bd2 = bd_rate_table(rows, second) if second else ("", [])
     matched_md, matched = matched_rate_table(rows, reference=reference if have_ref else None)
+    has_near = any(r["mode"] == "near" for r in rows)
+    near_md, near_data = near_table(rows) if has_near else ("", {})
     errors = [r for r in rows if r.get("error")]
     meta = {
         "started": started, "seconds": round(elapsed, 1), "machine": _machine(),
@@ -181,7 +184,7 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
     }
     write_csv(rows, outdir / "results.csv")
     write_json(rows, meta, outdir / "results.json", lossless_bpp=lossless_data, bd_rate=per_bd,
-               matched_rate=matched)
+               matched_rate=matched, near_lossless=near_data)
     figs = plot_rd(rows, outdir) if plots else []
 
     md = [f"# mic bench — {started}", ""]
@@ -203,6 +206,17 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
                        else None), "",
            "Time ratios: time per megapixel divided by CharLS JPEG-LS's in this run.", "",
            "### Lossless bpp per image (best in bold)", "", per_image_lossless_table(rows), ""]
+    if has_near:
+        jls = any(r["codec"] == "jpegls" and r["mode"] == "near" for r in rows)
+        md += ["## Near-lossless at equal maximum error k (pixel-weighted bpp)", "", near_md, "",
+               "Every decoded sample within k of the original (a point beyond its k is an "
+               "error, listed below). Each k's rows cover the same images (those where every "
+               "near-lossless codec has a point); `/ jpegls` = bits relative to CharLS JPEG-LS "
+               "NEAR = k; PSNR at the peak of the bits stored.", "",
+               "### Near-lossless speed", "",
+               speed_table(rows, "near", reference="jpegls" if jls else None), "",
+               "Time ratios: time per megapixel divided by CharLS JPEG-LS NEAR's in this run.",
+               ""]
     if have_ref:
         md += [f"## BD-rate against {reference} (PSNR, log-rate, PCHIP)", "", bd_md, "",
                "Mean over images of the per-image Bjøntegaard delta rate (negative = fewer bits "
@@ -295,8 +309,8 @@ def _run_on(executor: Any, images: list[Any], chosen: list[Any], quick: bool, pe
               help="Output folder (results.csv, results.json, summary.md, rd_*.png).")
 @click.option("--quick", is_flag=True, help="3-point sweeps per lossy codec (a few minutes).")
 @click.option("--codecs", "codecs", default="",
-              help="Comma list to run (default all): mic, mic-<model> or mic-lossy, jpegls, "
-                   "jpeg2000, htj2k, jpegxl, jpeg, png, zstd.")
+              help="Comma list to run (default all): mic, mic-near, mic-<model> or mic-lossy, "
+                   "jpegls, jpeg2000, htj2k, jpegxl, jpeg, png, zstd.")
 @click.option("--reference", default="jpeg2000", show_default=True,
               help="Lossy codec the BD-rates are measured against.")
 @click.option("--split", default=None,

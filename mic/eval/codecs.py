@@ -17,7 +17,8 @@ jpeg2000   native (int16 ok), OpenJPEG    ``level`` = target PSNR (dB at the
                                           lossless
 htj2k      native (int16 ok), OpenJPH     ``level`` = irreversible quantisation step
                                           (fraction of the 2^16 / 2^8 range)
-jpegls     unsigned (no int16), CharLS    ``level`` = NEAR (max abs error)
+jpegls     unsigned (no int16), CharLS    ``level`` = NEAR (max abs error); also
+                                          NEAR = k for k in :data:`NEAR_K` (mode "near")
 jpegxl     unsigned (no int16), libjxl e7 ``distance`` (Butteraugli); ``bitspersample``
 png        unsigned (no int16)            lossless only
 zstd       native bytes, level 19 (9 quick) lossless only
@@ -27,6 +28,11 @@ zstd       native bytes, level 19 (9 quick) lossless only
 ``native - min`` of signed ones (the most favourable unsigned form; a constant
 shift, so errors and metrics are unchanged); JPEG XL and JPEG are told the bits
 its largest value needs (``ubits``).
+
+Near-lossless (mode ``"near"``, knob ``k=K``): ``mic-near`` (``mic.encode(max_error=K)``)
+and CharLS JPEG-LS with NEAR = K, each at every K of :data:`NEAR_K` (1, 2, 4 with
+``--quick``), so the report compares them at equal maximum error; a point whose decoded
+samples stray further than K is an error.
 """
 
 from __future__ import annotations
@@ -39,7 +45,11 @@ import numpy as np
 
 from .data import BenchImage
 
-__all__ = ["ANCHOR_NAMES", "Codec", "Point", "all_codecs", "lossy_models"]
+__all__ = ["ANCHOR_NAMES", "NEAR_K", "Codec", "Point", "all_codecs", "lossy_models"]
+
+#: the maximum errors at which mic-near and JPEG-LS NEAR are compared (``--quick``: 1, 2, 4)
+NEAR_K = (1, 2, 3, 4, 5)
+NEAR_K_QUICK = [1, 2, 4]
 
 
 @dataclass
@@ -47,11 +57,13 @@ class Point:
     """One (codec, knob) setting for one image."""
 
     codec: str
-    mode: str  # "lossless" | "lossy"
+    mode: str  # "lossless" | "lossy" | "near"
     knob: str
     encode: Callable[[], bytes]
     decode: Callable[[bytes], np.ndarray]
     reference: np.ndarray
+    #: near-lossless points: the maximum absolute error the codec guarantees
+    max_error: int | None = None
 
 
 @dataclass
@@ -187,7 +199,16 @@ def _jpegls_points(im: BenchImage, quick: bool) -> list[Point] | str:
     for n in sorted({min(255, max(1, round(g * unit))) for g in gs}):
         pts.append(Point("jpegls", "lossy", f"near={n}",
                          (lambda n=n: ic.jpegls_encode(a, level=n)), ic.jpegls_decode, a))
+    for k in _near_grid(im, quick):  # beside mic-near at equal k
+        pts.append(Point("jpegls", "near", f"k={k}", (lambda k=k: ic.jpegls_encode(a, level=k)),
+                         ic.jpegls_decode, a, max_error=k))
     return pts
+
+
+def _near_grid(im: BenchImage, quick: bool) -> list[int]:
+    """The k of the near-lossless points: :data:`NEAR_K` (quick: 1, 2, 4) below 2^(bits-1)."""
+    ks = NEAR_K_QUICK if quick else list(NEAR_K)
+    return [k for k in ks if k < 1 << (im.bits - 1)]
 
 
 def _jpegxl_points(im: BenchImage, quick: bool) -> list[Point] | str:
@@ -257,6 +278,16 @@ def _mic_lossless_points(im: BenchImage, quick: bool) -> list[Point] | str:
     return [Point("mic", "lossless", "lossless", lambda: mic.encode(a, **kw), mic.decode, a)]
 
 
+def _mic_near_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    import mic
+
+    a = im.native
+    kw = _mic_bits_kw(im)
+    return [Point("mic-near", "near", f"k={k}",
+                  (lambda k=k: mic.encode(a, max_error=k, **kw)), mic.decode, a, max_error=k)
+            for k in _near_grid(im, quick)]
+
+
 def lossy_models() -> tuple[list[tuple[str, list[int]]], str]:
     """The mic lossy models and their qualities, or ([], reason) when there are none."""
     try:
@@ -305,7 +336,9 @@ def all_codecs(*, with_lossy_models: bool = True, efforts: Sequence[int] = ()
     """Every codec available here, and notes about what is missing; each lossy model at
     the default effort (``mic-MODEL``) and at each of ``efforts`` (``mic-MODEL-eN``)."""
     notes: list[str] = []
-    codecs = [Codec("mic", "mic", True, False, _mic_lossless_points, note="lossless")]
+    codecs = [Codec("mic", "mic", True, False, _mic_lossless_points, note="lossless"),
+              Codec("mic-near", "mic", False, False, _mic_near_points,
+                    note=f"near-lossless (mode 2), max_error k in {list(NEAR_K)}")]
     if with_lossy_models:
         models, why = lossy_models()
         if why:
@@ -315,7 +348,8 @@ def all_codecs(*, with_lossy_models: bool = True, efforts: Sequence[int] = ()
             codecs.extend(_mic_lossy_codec(m, qs, e) for e in efforts)
     codecs += [
         Codec("jpegls", "anchor", True, True, _jpegls_points,
-              "CharLS; lossless and near-lossless (NEAR swept); unsigned input"),
+              "CharLS; lossless and near-lossless (NEAR swept), and NEAR = k beside mic-near; "
+              "unsigned input"),
         Codec("jpeg2000", "anchor", True, True, _j2k_points,
               "OpenJPEG; reversible 5/3 lossless, irreversible 9/7 with PSNR targets; int16 native"),
         Codec("htj2k", "anchor", True, True, _htj2k_points,

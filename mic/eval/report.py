@@ -3,6 +3,8 @@
 * :func:`write_csv` / :func:`write_json` — every point;
 * :func:`lossless_table` — pixel-weighted bits per pixel of every lossless codec per modality;
 * :func:`speed_table` — lossless encode/decode throughput per codec;
+* :func:`near_table` — near-lossless codecs at equal maximum error ``k``: pixel-weighted
+  bpp, the ratio to a reference (JPEG-LS NEAR = k), the largest error seen, PSNR;
 * :func:`bd_rate_table` — BD-rate of every lossy codec against a reference, per modality;
 * :func:`matched_rate_table` — the seed paper's layout (method, CR, PSNR, SSIM, bpp, time)
   at matched bit rates;
@@ -36,6 +38,7 @@ __all__ = [
     "lossless_table",
     "matched_rate_table",
     "md_table",
+    "near_table",
     "per_image_lossless_table",
     "plot_rd",
     "speed_table",
@@ -230,6 +233,54 @@ def speed_table(rows: Sequence[dict[str, Any]], mode: str = "lossless",
     if reference:
         head += [f"enc time / {reference}", f"dec time / {reference}"]
     return md_table(head, body)
+
+
+def near_table(rows: Sequence[dict[str, Any]], reference: str = "jpegls"
+               ) -> tuple[str, dict[str, dict[str, Any]]]:
+    """Near-lossless points (mode ``"near"``, knob ``k=K``) side by side at equal ``k``:
+    per ``k`` and codec, the pixel-weighted bpp over the images where every near codec has
+    a valid point at that ``k`` (so the codecs are compared on the same pixels), its ratio
+    to ``reference``'s, the largest absolute error of any point (never above ``k``: a
+    larger one is an error row, left out and listed with the errors), and the mean PSNR.
+
+    >>> r = [dict(image="a", modality="CT", codec=c, mode="near", knob="k=1", bytes=b, rows=10,
+    ...           cols=10, error="", max_abs_err=1, psnr=50.0) for c, b in (("x", 40), ("y", 50))]
+    >>> print(near_table(r, reference="y")[0].splitlines()[2])
+    | 1 | x | 1 | 3.200 | 0.800 | 1 | 50.00 |
+    """
+    ok = [r for r in rows if r["mode"] == "near" and _ok(r)]
+    ks = sorted({int(str(r["knob"]).split("=")[1]) for r in ok})
+    codecs: list[str] = []
+    for r in ok:
+        if r["codec"] not in codecs:
+            codecs.append(r["codec"])
+    data: dict[str, dict[str, Any]] = {}
+    body = []
+    for k in ks:
+        at = [r for r in ok if r["knob"] == f"k={k}"]
+        by_img: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for r in at:
+            by_img[r["image"]][r["codec"]] = r
+        common = [i for i, cs in by_img.items() if all(c in cs for c in codecs)]
+        bits = {c: sum(8.0 * float(by_img[i][c]["bytes"]) for i in common) for c in codecs}
+        pix = sum(int(by_img[i][codecs[0]]["rows"]) * int(by_img[i][codecs[0]]["cols"])
+                  for i in common) if common else 0
+        for c in codecs:
+            if not pix:
+                continue
+            bpp = bits[c] / pix
+            ref = bits.get(reference, 0.0) / pix if reference in bits else math.nan
+            err = max(int(by_img[i][c]["max_abs_err"]) for i in common)
+            ps = [_num(by_img[i][c].get("psnr")) for i in common]
+            ps = [p for p in ps if math.isfinite(p)]
+            psnr = sum(ps) / len(ps) if ps else math.inf
+            data.setdefault(str(k), {})[c] = {"bpp": bpp, "ratio": bpp / ref if ref else math.nan,
+                                               "max_abs_err": err, "psnr": psnr,
+                                               "images": len(common)}
+            body.append([str(k), c, len(common), bpp, bpp / ref if ref else math.nan, err,
+                         "inf" if math.isinf(psnr) else f"{psnr:.2f}"])
+    head = ["k", "codec", "images", "bpp", f"/ {reference}", "max abs err", "mean PSNR dB"]
+    return md_table(head, body), data
 
 
 def _curves(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], tuple[list[float], list[float]]]:

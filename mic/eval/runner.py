@@ -91,6 +91,8 @@ def measure_point(im: BenchImage, p: Point, *, peak_bits: int | None = None,
                    ssim=s, ms_ssim=ms)
     if p.mode == "lossless" and err != 0:
         row["error"] = f"lossless point is not exact (max abs error {err})"
+    if p.max_error is not None and err > p.max_error:
+        row["error"] = f"max abs error {err} exceeds the point's bound {p.max_error}"
     return row
 
 

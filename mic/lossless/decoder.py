@@ -1,5 +1,7 @@
-"""The lossless predictive coder's decoder (model id 1, SPEC.md section 5): tile payloads
-back to samples, each tile decoded straight into the output (SPEC 4.1 bounds its work).
+"""The lossless predictive coder's decoder (model id 1, SPEC.md section 5) and its
+near-lossless twin (mode 2, model id 2, SPEC section 7: the same planes with the residuals
+quantised): tile payloads back to samples, each tile decoded straight into the output
+(SPEC 4.1 bounds its work).
 
 >>> import numpy as np, mic
 >>> from mic.lossless.decoder import LosslessTileDecoder
@@ -14,22 +16,23 @@ from typing import Any
 
 import numpy as np
 
-from ..bitstream import Header
+from ..bitstream import MODE_NEAR_LOSSLESS, Header
 from ..bitstream.samples import sample_range
 from ..entropy.bounds import MeteredDecoder
 from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from .syntax import (
-    CHUNK, MODEL_ID, PLANE_CONST, PLANE_PALETTE, XFORM_NONE, XFORM_RCT, PlaneHead, guarded,
-    parse_plane, token_costs, token_models,
+    CHUNK, MODEL_ID, NEAR_MODEL_ID, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, XFORM_GDIFF,
+    XFORM_NONE, XFORM_RCT, PlaneHead, guarded, parse_plane, read_near, token_costs, token_models,
 )
 
 
-def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
-    """The (h, w) int32 samples of the coded or palette plane ``ph`` (offset added).  Its
-    working set is two int32 planes (tokens, samples) and its words; the range decoder is
-    metered (SPEC 4.1), so words that run out or are garbage fail within the first class
-    of tokens that exceeds them."""
+def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -> np.ndarray:
+    """The (h, w) int32 samples of the coded or palette plane ``ph`` (offset added), or with
+    ``near`` > 0 its near-lossless reconstruction (SPEC 7).  Its working set is two int32
+    planes (tokens, samples) and its words; the range decoder is metered (SPEC 4.1), so
+    words that run out or are garbage fail within the first class of tokens that exceeds
+    them."""
     lut = None
     if ph.kind == PLANE_PALETTE:
         import zstandard
@@ -47,6 +50,8 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
         if len(used) != ph.span + 1 or int(used.sum()) != ph.maxval + 1:
             raise MicFormatError("lossless plane: palette does not match its size")
         lut = np.flatnonzero(used).astype(np.int32)
+        if near:  # SPEC 7.2: a palette's indices carry k' = k // (its largest gap)
+            near //= int(np.diff(lut).max())
     pos = ph.words_at
     words = np.frombuffer(buf, dtype="<u4", count=ph.nwords, offset=pos).astype(np.uint32)
     pos += 4 * ph.nwords
@@ -79,7 +84,7 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
     tokens = K.scatter_by_class(grouped, counts, classes, h, w, bs)
     x = grouped.reshape(h, w)  # the grouped tokens are spent: their buffer takes the samples
     del grouped
-    status, used_bits = K.code_plane(x, ph.maxval, True, tokens, bits)
+    status, used_bits = K.code_plane_near(x, ph.maxval, near, True, tokens, bits)
     if status != K.OK:
         raise MicFormatError(f"lossless plane: corrupt coded data (status {status})")
     del tokens
@@ -91,25 +96,42 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
     return x
 
 
-def decode_plane(buf: memoryview, pos: int, h: int, w: int) -> tuple[np.ndarray, int]:
-    """One (h, w) int32 plane at ``buf[pos:]`` and the position after it."""
+def decode_plane(buf: memoryview, pos: int, h: int, w: int, near: int = 0
+                 ) -> tuple[np.ndarray, int]:
+    """One (h, w) int32 plane at ``buf[pos:]`` (``near`` > 0: a mode-2 plane) and the
+    position after it."""
     ph = parse_plane(buf, pos, h, w)
     if ph.kind == PLANE_CONST:
         return np.full((h, w), ph.lo, np.int32), ph.end
-    return decode_coded(buf, ph, h, w), ph.end
+    return decode_coded(buf, ph, h, w, near), ph.end
 
 
 # ----------------------------------------------------------------------------- tiles
 class LosslessTileDecoder:
-    """Decodes tiles written by :class:`LosslessTileEncoder`."""
+    """Decodes tiles written by :class:`LosslessTileEncoder`: mode 0 (lossless) or mode 2
+    (near-lossless, whose maximum error ``near`` the stream's ``NEAR`` segment gives)."""
 
     def __init__(self, header: Header, stream: Any) -> None:
-        if header.model_id != MODEL_ID:
+        near_mode = header.mode == MODE_NEAR_LOSSLESS
+        want = NEAR_MODEL_ID if near_mode else MODEL_ID
+        what = "near-lossless" if near_mode else "lossless"
+        if header.model_id != want:
             raise MicUnsupportedError(
-                f"unknown lossless model id {header.model_id} (this build knows {MODEL_ID})"
+                f"unknown {what} model id {header.model_id} (this build knows {want})"
             )
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
+        segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
+        if near_mode:
+            if not header.flags & 1:  # SPEC 7.5: mode 2 always carries the sample CRC-32
+                raise MicFormatError("near-lossless stream without its sample CRC-32 (flags bit 0)")
+            if len(segs) > 1:
+                raise MicFormatError("near-lossless stream with more than one NEAR segment")
+            self.near = read_near(segs[0].payload if segs else None, header.bits_stored)
+        else:
+            if segs:
+                raise MicFormatError("NEAR segment in a stream that is not near-lossless")
+            self.near = 0
 
     def _parse(self, payload: memoryview, rows: int, cols: int) -> tuple[int, list[PlaneHead]]:
         buf = memoryview(payload)
@@ -118,7 +140,8 @@ class LosslessTileDecoder:
         xform = buf[0]
         pos = 1
         s = self.header.samples
-        if xform not in (XFORM_NONE, XFORM_RCT) or (xform == XFORM_RCT and s != 3):
+        colour = XFORM_GDIFF if self.near else XFORM_RCT
+        if xform not in (XFORM_NONE, colour) or (xform == colour and s != 3):
             raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
         heads = []
         for _ in range(s):
@@ -147,6 +170,11 @@ class LosslessTileDecoder:
         if xform == XFORM_RCT:
             g = v[0] - ((v[1] + v[2]) >> 2)
             v = [v[1] + g, g, v[2] + g]
+        elif xform == XFORM_GDIFF:
+            self._check_range(np.array(v[:1]))
+            lo, hi = self.sample_range
+            g = v[0]
+            v = [min(max(v[1] + g, lo), hi), g, min(max(v[2] + g, lo), hi)]
         self._check_range(np.array(v))
         return tuple(v)
 
@@ -156,16 +184,29 @@ class LosslessTileDecoder:
         goes through one int32 plane (three for the colour transform), no stacked copy."""
         buf = memoryview(payload)
         xform, heads = self._parse(buf, rows, cols)
+        near = self.near
         if xform == XFORM_NONE:
             for c, ph in enumerate(heads):
                 if ph.kind == PLANE_CONST:
                     self._check_range(np.array([ph.lo]))
                     out[:, :, c] = ph.lo
                 else:
-                    x = decode_coded(buf, ph, rows, cols)
+                    x = decode_coded(buf, ph, rows, cols, near)
                     self._check_range(x)
                     out[:, :, c] = x
                     del x
+            return
+        if xform == XFORM_GDIFF:  # SPEC 7.3: G near-lossless, then the exact R - G and B - G
+            g = heads[0].lo if heads[0].kind == PLANE_CONST else \
+                decode_coded(buf, heads[0], rows, cols, near)
+            self._check_range(np.asarray(g))
+            out[:, :, 1] = g
+            lo, hi = self.sample_range
+            for c, ph in ((0, heads[1]), (2, heads[2])):
+                d = ph.lo if ph.kind == PLANE_CONST else decode_coded(buf, ph, rows, cols)
+                d = d + g
+                out[:, :, c] = np.clip(d, lo, hi)
+                del d
             return
         # xform 1 (SPEC 5.1): Y, U, V (arrays, or plain ints for constant planes) -> R, G, B
         y, u, v = (ph.lo if ph.kind == PLANE_CONST else decode_coded(buf, ph, rows, cols)

@@ -13,6 +13,13 @@ Per plane of a tile (see SPEC.md section 5):
    class in turn (one vectorised call per table, never one per pixel).
 
 RGB tiles go through the reversible colour transform of JPEG 2000 first.
+
+Near-lossless (mode 2, SPEC section 7, ``near`` = k > 0) runs the same steps on the same
+planes with the residuals quantised in the kernel (step ``2k + 1``), predicting from the
+reconstruction; no palettes; a plane whose values span at most ``2k`` is one constant; RGB
+tiles may code G, then R and B minus the reconstructed G.  The encoder ends with the exact
+samples the decoder will produce (:meth:`LosslessTileEncoder.encode_tile` writes them back
+into the tile it is given).
 """
 
 from __future__ import annotations
@@ -21,13 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from ..bitstream import CODER_RANGE32, Header
+from ..bitstream import CODER_RANGE32, MODE_LOSSLESS, MODE_NEAR_LOSSLESS, Header
+from ..bitstream.samples import sample_range
 from ..bitstream.varint import pack_uvarints
 from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from .syntax import (
-    BLOCK_LOG2, LARGE_PLANE, MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, XFORM_NONE,
-    XFORM_RCT, plane_head, token_models,
+    BLOCK_LOG2, LARGE_PLANE, MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE,
+    TAG_NEAR, XFORM_GDIFF, XFORM_NONE, XFORM_RCT, max_error_limit, pack_near, plane_head,
+    token_models,
 )
 
 
@@ -80,11 +89,47 @@ def encode_plane(plane: np.ndarray) -> bytes:
     return with_palette if len(with_palette) < len(without) else without
 
 
-def _encode_coded(x: np.ndarray, maxval: int) -> bytes:
+def encode_plane_near(plane: np.ndarray, near: int) -> tuple[bytes, np.ndarray]:
+    """One (h, w) int32 plane -> its mode-2 payload (SPEC 7.2) with maximum error ``near``,
+    and the (h, w) int32 reconstruction the decoder will produce.
+
+    >>> import numpy as np
+    >>> p = np.array([[10, 13, 20], [9, 30, 31]], np.int32)
+    >>> data, rec = encode_plane_near(p, 2)
+    >>> int(np.abs(rec - p).max()) <= 2
+    True
+    """
+    lo = int(plane.min())
+    hi = int(plane.max())
+    if hi - lo <= 2 * near:  # one value within near of every sample
+        mid = lo + (hi - lo) // 2
+        return plane_head(PLANE_CONST, mid), np.full(plane.shape, mid, np.int32)
+    idx, maxval, bitmap = _prepare(plane)
+    x = (plane - lo).astype(np.int32)
+    data = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(x, hi - lo, near)
+    x += lo  # the kernel left the reconstruction in x
+    if bitmap is None:
+        return data, x
+    # A sparse histogram (SPEC 7.2): the palette's indices coded near-lossless with
+    # k' = near // G (G its largest gap; 0: losslessly), so that no plane codes larger than
+    # the lossless palette would.  Keep the smaller.
+    import zstandard
+
+    values = np.flatnonzero(np.unpackbits(np.frombuffer(bitmap, np.uint8))[:hi - lo + 1])
+    kp = near // int(np.diff(values).max())
+    zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
+    pal = b"".join((plane_head(PLANE_PALETTE, lo, maxval), pack_uvarints(hi - lo, len(zb)), zb,
+                    _encode_coded(idx, maxval, kp)))
+    if len(pal) >= len(data):
+        return data, x
+    return pal, (values[idx] + lo).astype(np.int32)
+
+
+def _encode_coded(x: np.ndarray, maxval: int, near: int = 0) -> bytes:
     h, w = x.shape
     tokens = np.empty(h * w, np.int32)
     bits = np.empty(2 * h * w + 16, np.uint8)
-    status, nbits = K.code_plane(x, maxval, False, tokens, bits)
+    status, nbits = K.code_plane_near(x, maxval, near, False, tokens, bits)
     if status != K.OK:  # pragma: no cover - the encoder cannot fail on valid input
         raise MicFormatError(f"internal: lossless kernel status {status}")
     # Large planes: 16x16 blocks may win (the class map costs less); keep the smaller stream.
@@ -120,20 +165,43 @@ def _rct_forward(t: np.ndarray) -> list[np.ndarray]:
 
 
 class LosslessTileEncoder:
-    """Codes (rows, cols, samples) int32 tiles losslessly; used by :func:`mic.encode`."""
+    """Codes (rows, cols, samples) int32 tiles losslessly (``near`` = 0, mode 0) or
+    near-lossless with maximum error ``near`` (mode 2; SPEC 7); used by :func:`mic.encode`.
 
-    def __init__(self, header: Header, **options: Any) -> None:
+    >>> import numpy as np
+    >>> from mic.bitstream import Header
+    >>> h = Header(mode=0, model_id=0, coder_id=0, bits_allocated=8, signed=0, bits_stored=8,
+    ...            photometric=0, layout=0, samples=1, frames=1, rows=2, cols=3)
+    >>> enc = LosslessTileEncoder(h, near=1)
+    >>> tile = np.array([[10, 13, 40], [9, 90, 31]], np.int32)[:, :, None]
+    >>> orig = tile.copy()
+    >>> payload = enc.encode_tile(tile)  # tile now holds the reconstruction
+    >>> h.mode, int(np.abs(tile - orig).max()) <= 1
+    (2, True)
+    """
+
+    def __init__(self, header: Header, near: int = 0, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
-        header.model_id = MODEL_ID
+        if near and not 1 <= near <= max_error_limit(header.bits_stored):
+            limit = max_error_limit(header.bits_stored)
+            raise MicInputError(f"max_error={near} must be in 1..{limit} "
+                                f"for {header.bits_stored} bits stored")
+        header.mode = MODE_NEAR_LOSSLESS if near else MODE_LOSSLESS
+        header.model_id = NEAR_MODEL_ID if near else MODEL_ID
         header.coder_id = CODER_RANGE32
         header.quality = 0
         self.header = header
+        self.near = int(near)
 
     def extra_segments(self) -> list[tuple[bytes, bytes]]:
-        return []
+        return [(TAG_NEAR, pack_near(self.near))] if self.near else []
 
     def encode_tile(self, tile: np.ndarray) -> bytes:
+        """The payload of one (rows, cols, samples) int32 tile.  Near-lossless: ``tile`` is
+        overwritten with the samples the decoder will produce."""
+        if self.near:
+            return self._encode_tile_near(tile)
         if tile.shape[2] == 1:
             return bytes((XFORM_NONE,)) + encode_plane(np.ascontiguousarray(tile[..., 0]))
         # RGB: the colour transform usually wins; keep whichever is smaller.
@@ -142,3 +210,27 @@ class LosslessTileEncoder:
             encode_plane(np.ascontiguousarray(tile[..., i])) for i in range(3))
         return rct if len(rct) <= len(plain) else plain
 
+
+    def _encode_tile_near(self, tile: np.ndarray) -> bytes:
+        k = self.near
+        planes = [encode_plane_near(np.ascontiguousarray(tile[..., i]), k)
+                  for i in range(tile.shape[2])]
+        best = bytes((XFORM_NONE,)) + b"".join(d for d, _ in planes)
+        recon = [r for _, r in planes]
+        if tile.shape[2] == 3:
+            # SPEC 7.3: G near-lossless, then R - G and B - G exactly (mode-0 planes), so
+            # R = (R - G) + G_rec is as close as G_rec; grey-like RGB (R = G = B but in
+            # overlays) costs the G plane alone.  Keep the smaller.
+            lo, hi = sample_range(self.header.bits_stored, bool(self.header.signed))
+            g = recon[1]
+            parts, rec = [planes[1][0]], {1: g}
+            for c in (0, 2):
+                d = tile[..., c] - tile[..., 1]
+                parts.append(encode_plane(d))
+                rec[c] = np.clip(d + g, lo, hi)
+            gdiff = bytes((XFORM_GDIFF,)) + b"".join(parts)
+            if len(gdiff) < len(best):
+                best, recon = gdiff, [rec[0], rec[1], rec[2]]
+        for i, r in enumerate(recon):
+            tile[..., i] = r
+        return best

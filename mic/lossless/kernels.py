@@ -84,6 +84,20 @@ def code_plane(img, maxval, decode, tokens, bits):
             enough: 2 bytes per pixel + 8), input when decoding.
     Returns (status, number of bytes of ``bits`` used).
     """
+    return code_plane_near(img, maxval, 0, decode, tokens, bits)
+
+
+@njit(cache=True, nogil=True)
+def code_plane_near(img, maxval, near, decode, tokens, bits):
+    """:func:`code_plane` with the near-lossless quantiser of step ``2 near + 1`` (SPEC 7;
+    ``near`` = 0 is lossless, byte for byte).  With ``near`` > 0 the residual ``e`` of each
+    sample is quantised to ``q = sign(e) ((|e| + near) // (2 near + 1))``, the sample is
+    reconstructed as ``p + q (2 near + 1)`` clamped to [0, maxval], and everything that
+    follows (neighbours, predictor errors, bias contexts) reads the reconstruction: when
+    encoding, ``img`` is overwritten with it, so the encoder ends with exactly the samples
+    the decoder will produce.  Returns (status, number of bytes of ``bits`` used).
+    """
+    delta = 2 * np.int64(near) + 1
     h, w = img.shape
     # per-predictor absolute errors of the previous and current rows (x offset +1)
     err = np.zeros((2, w + 2, N_PRED), np.int32)
@@ -186,11 +200,27 @@ def code_plane(img, maxval, decode, tokens, bits):
                 p = 0
             elif p > maxval:
                 p = maxval
-            m = p if p < maxval - p else maxval - p
+            # the residual's range [-mlo, mhi] (in quantiser steps when near > 0)
+            if near == 0:
+                mlo = p
+                mhi = maxval - p
+            else:
+                mlo = (p + near) // delta
+                mhi = (maxval - p + near) // delta
+            m = mlo if mlo < mhi else mhi
             # --- map / unmap --------------------------------------------------------
             if not decode:
                 v = np.int64(img[y, x])
                 d = v - p
+                if near > 0:  # quantise; the reconstruction replaces the sample
+                    ad = (_abs(d) + near) // delta
+                    d = ad if d >= 0 else -ad
+                    v = p + d * delta
+                    if v < 0:
+                        v = 0
+                    elif v > maxval:
+                        v = maxval
+                    img[y, x] = v
                 ad = _abs(d)
                 if ad <= m:
                     u = 2 * d if d >= 0 else -2 * d - 1
@@ -227,13 +257,20 @@ def code_plane(img, maxval, decode, tokens, bits):
                     u = (np.int64(top) << nb) | extra
                 if u <= 2 * m:
                     d = (u >> 1) if (u & 1) == 0 else -((u + 1) >> 1)
-                elif p < maxval - p:
+                elif mlo < mhi:
                     d = u - m
                 else:
                     d = -(u - m)
-                v = p + d
-                if v < 0 or v > maxval:
+                if d < -mlo or d > mhi:
                     return ERR_RANGE, pos
+                if near == 0:
+                    v = p + d
+                else:
+                    v = p + d * delta
+                    if v < 0:
+                        v = 0
+                    elif v > maxval:
+                        v = maxval
                 img[y, x] = v
             k += 1
             # --- update state ---------------------------------------------------------

@@ -18,10 +18,14 @@ import numpy as np
 
 from ..bitstream.varint import pack_uvarint, read_uvarint, unzigzag, zigzag
 from ..entropy.bounds import categorical_costs, check_words
-from ..errors import MicFormatError, MicUnsupportedError
+from ..errors import MicFormatError, MicTruncatedError, MicUnsupportedError
 from . import kernels as K
 
 MODEL_ID = 1  # permanent: "mic lossless v1" (predictor, token scheme, tables of _tables_v1)
+#: permanent id of mode 2's coder: model 1's predictor, token scheme and tables, with the
+#: near-lossless quantiser (SPEC 7).  Not 1, so a mode-2 header over a model-1 stream is refused.
+NEAR_MODEL_ID = 2
+TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
 MAX_VALUE = (1 << 17) - 2  # largest plane span (RCT chroma of 16-bit data)
@@ -32,12 +36,54 @@ PLANE_CODED = 1
 PLANE_PALETTE = 2
 
 XFORM_NONE = 0
-XFORM_RCT = 1
+XFORM_RCT = 1  # mode 0 only: the reversible colour transform of JPEG 2000
+XFORM_GDIFF = 2  # mode 2 only: G near-lossless, then R - G and B - G exactly (SPEC 7.3)
 
 
 def _read_uv(buf: memoryview, pos: int) -> tuple[int, int]:
     """A plane field's varint (SPEC 5.2: at most 5 bytes, any form) and the position after it."""
     return read_uvarint(buf, pos, "lossless plane", (1 << 35) - 1, max_bytes=5, shortest=False)
+
+
+def max_error_limit(bits_stored: int) -> int:
+    """The largest ``k`` mode 2 allows for ``bits_stored``: ``2**(bits_stored - 1) - 1``.
+
+    >>> max_error_limit(8), max_error_limit(1)
+    (127, 0)
+    """
+    return (1 << (bits_stored - 1)) - 1
+
+
+def pack_near(k: int) -> bytes:
+    """The payload of mode 2's ``NEAR`` segment: ``k`` as a varint (SPEC 7.1).
+
+    >>> pack_near(2), pack_near(300)
+    (b'\\x02', b'\\xac\\x02')
+    """
+    return pack_uvarint(k)
+
+
+def read_near(payload: Any, bits_stored: int) -> int:
+    """``k`` from a ``NEAR`` segment's payload (``None``: the segment is missing), checked:
+    one shortest-form varint filling the payload, ``1 <= k <= 2**(bits_stored - 1) - 1``;
+    :class:`MicFormatError` otherwise.
+
+    >>> read_near(b"\\x02", 12)
+    2
+    """
+    if payload is None:
+        raise MicFormatError("near-lossless stream without its NEAR segment")
+    buf = memoryview(payload)
+    try:
+        k, end = read_uvarint(buf, 0, "NEAR max error", (1 << 16) - 1, max_bytes=3)
+    except MicTruncatedError:
+        raise MicFormatError("NEAR segment: empty or cut inside its varint") from None
+    if end != len(buf):
+        raise MicFormatError(f"NEAR segment: {len(buf) - end} unexpected trailing bytes")
+    if not 1 <= k <= max_error_limit(bits_stored):
+        raise MicFormatError(f"NEAR segment: max error {k} outside "
+                             f"1..{max_error_limit(bits_stored)} for {bits_stored} bits stored")
+    return k
 
 
 def plane_head(kind: int, lo: int, maxval: int | None = None) -> bytes:

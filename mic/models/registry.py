@@ -76,6 +76,10 @@ RETIRED_MODELS: dict[int, str] = {
 #: the name :class:`mic.MicInfo` gives the lossless mode's model
 LOSSLESS_NAME = "lossless-predictive"
 LOSSLESS_DESCRIPTION = "predictive lossless coder with frozen context tables (SPEC 5)"
+#: the name and description :class:`mic.MicInfo` gives the near-lossless mode's model (mode 2)
+NEAR_LOSSLESS_NAME = "near-lossless-predictive"
+NEAR_LOSSLESS_DESCRIPTION = ("the lossless predictive coder with residuals quantised to step "
+                             "2k+1, predicting from the reconstruction (JPEG-LS NEAR; SPEC 7)")
 
 
 def is_conv(mid: int) -> bool:

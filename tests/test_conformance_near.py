@@ -1,0 +1,131 @@
+"""The near-lossless (mode 2) conformance vectors under formats/near/ (formats/README.md).
+
+Every valid vector decodes to its recorded samples (``decoded_sha256``), which lie within
+its ``max_error`` of the source, with mic and with the reference decoder written from
+SPEC.md alone; today's encoder, re-run on the source, makes a stream that decodes within
+the bound; every invalid vector raises its recorded error (and the reference refuses it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mic
+
+FORMATS = Path(__file__).resolve().parents[1] / "formats"
+NEAR = FORMATS / "near"
+META = json.loads((NEAR / "vectors.json").read_text())
+VECTORS = META["vectors"]
+EXPECTED = json.loads((NEAR / "invalid" / "expected.json").read_text())
+
+
+def _reference():
+    name = "mic_formats_reference_decoder"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FORMATS / "reference_decoder.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+def sha(arr: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr, arr.dtype.newbyteorder("<")).tobytes()
+                          ).hexdigest()
+
+
+def _options(v: dict) -> dict:
+    return {k: (tuple(x) if isinstance(x, list) else x) for k, x in v["encode_options"].items()}
+
+
+def test_files_are_all_listed_and_cover_the_cases():
+    listed = {v["stream"] for v in VECTORS} | {v["source"] for v in VECTORS}
+    on_disk = {p.name for p in NEAR.glob("*.mic")} | {p.name for p in NEAR.glob("*.npy")}
+    assert on_disk == listed
+    assert {p.stem for p in (NEAR / "invalid").glob("*.mic")} == set(EXPECTED)
+    ks = {v["max_error"] for v in VECTORS}
+    assert {1, 2, 5} <= ks
+    assert {"uint8", "uint16", "int8", "int16"} <= {v["dtype"] for v in VECTORS}
+    assert any(v["dtype"] == "int16" and v["bits_stored"] == 16 for v in VECTORS)
+    assert any(v["bits_stored"] == 12 for v in VECTORS) and any(v["bits_stored"] == 8
+                                                                for v in VECTORS)
+    xforms = {x for v in VECTORS if v["photometric"] == "RGB" for x in v["xforms"]}
+    assert xforms == {0, 2}  # both colour paths of SPEC 7.3
+    assert any(v["tiles"] > 1 and len(v["shape"]) == 2 for v in VECTORS)
+    assert any(len(v["shape"]) == 3 and v["photometric"] != "RGB" for v in VECTORS)  # frames
+    assert any(v["encode_options"].get("stream_version") == 1 for v in VECTORS)
+    assert all(v["model_id"] == 2 for v in VECTORS)
+    kinds = {k for v in VECTORS for k in v["first_plane_kinds"]}
+    assert kinds == {0, 1, 2}  # constant, coded and palette near-lossless planes (SPEC 7.2)
+    pal = [v["max_error"] for v in VECTORS if v["name"].startswith("sparse_")]
+    assert 1 in pal and max(pal) >= 4  # k' = 0 and k' > 0
+    assert {"k_zero", "k_too_large", "near_missing", "truncated_in_tile",
+            "sample_crc_mismatch", "payload_bit_flip"} <= set(EXPECTED)
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_vector_decodes_to_its_samples_within_k(v):
+    stream = (NEAR / v["stream"]).read_bytes()
+    assert hashlib.sha256(stream).hexdigest() == v["stream_sha256"]
+    src = np.load(NEAR / v["source"], allow_pickle=False)
+    assert sha(src) == v["source_sha256"], "source .npy changed"
+    out = mic.decode(stream)
+    assert out.dtype == np.dtype(v["dtype"]) and list(out.shape) == v["shape"]
+    assert sha(out) == v["decoded_sha256"]
+    err = int(np.abs(out.astype(np.int64) - src.astype(np.int64)).max())
+    assert err == v["max_abs_error"] <= v["max_error"]
+    i = mic.info(stream)
+    assert (i.mode, i.max_error, i.model_id) == ("near-lossless", v["max_error"], 2)
+    assert i.bits_stored == v["bits_stored"] and i.photometric == v["photometric"]
+    assert list(i.tile_shape) == v["tile_shape"] and i.tiles == v["tiles"]
+    assert i.sample_crc32 is not None
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_reencoding_stays_within_k(v):
+    # Byte-identical re-encoding is not required across coder versions (formats/README.md).
+    src = np.load(NEAR / v["source"], allow_pickle=False)
+    out = mic.decode(mic.encode(src, **_options(v)))
+    assert out.dtype == src.dtype
+    assert int(np.abs(out.astype(np.int64) - src.astype(np.int64)).max()) <= v["max_error"]
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_reference_decoder_agrees(v):
+    """formats/reference_decoder.py (SPEC.md alone, section 7 for mode 2)."""
+    out = _reference().decode((NEAR / v["stream"]).read_bytes())
+    assert out.dtype == np.dtype(v["dtype"]) and list(out.shape) == v["shape"]
+    assert sha(out) == v["decoded_sha256"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_vector_raises_its_error(name):
+    e = EXPECTED[name]
+    stream = (NEAR / "invalid" / f"{name}.mic").read_bytes()
+    assert hashlib.sha256(stream).hexdigest() == e["stream_sha256"]
+    cls = getattr(mic, e["error"])
+    for fn in (mic.decode, mic.verify):
+        with pytest.raises(mic.MicError) as info:
+            fn(stream)
+        if e["exact"]:
+            assert type(info.value) is cls, f"{type(info.value).__name__}: {info.value}"
+        else:
+            assert isinstance(info.value, cls)
+    with pytest.raises(_reference().SpecError):
+        _reference().decode(stream)
+
+
+def test_generator_check_passes():
+    """``make_near_vectors.py --check``: the committed files are what the generator writes."""
+    out = subprocess.run([sys.executable, str(FORMATS / "make_near_vectors.py"), "--check"],
+                         capture_output=True, text=True, timeout=600,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stdout + out.stderr

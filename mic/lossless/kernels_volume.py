@@ -3,8 +3,9 @@
 :func:`code_plane_inter` is :func:`mic.lossless.kernels.code_plane` (lossless, ``near`` = 0)
 with a reference plane ``ref``: the co-located samples of the previous frame's tile, in the
 plane's own offset domain and clamped to ``[0, maxval]``.  It adds two predictors built on
-the reference to the blend, and the reference's local disagreement to the bias context's
-activity; everything else (blend weights, bias correction, mapping, tokens, extra bits) is
+the reference to the blend (the co-located sample plus the median of the neighbours'
+changes; P0 plus half the reference's own P0 residual), and that residual to the bias
+correction's activity and, as one of 5 classes, to its context; everything else (blend weights, bias correction, mapping, tokens, extra bits) is
 model 1's, so the same frozen tables code its tokens.  One function runs both directions.
 """
 
@@ -41,8 +42,8 @@ def code_plane_inter(img, ref, maxval, decode, tokens, bits):
     h, w = img.shape
     err = np.zeros((2, w + 2, N_PRED_INTER), np.int32)
     res = np.zeros((2, w + 2), np.int32)
-    bias_sum = np.zeros(BIAS_CTX, np.int64)
-    bias_cnt = np.zeros(BIAS_CTX, np.int64)
+    bias_sum = np.zeros(BIAS_CTX * 5, np.int64)
+    bias_cnt = np.zeros(BIAS_CTX * 5, np.int64)
     preds = np.zeros(N_PRED_INTER, np.int64)
     RECIP = _recip_table()
     RECIP_CNT = np.empty(32, np.int64)
@@ -65,31 +66,26 @@ def code_plane_inter(img, ref, maxval, decode, tokens, bits):
                 nn = np.int64(img[y - 2, x]) if y > 1 else n_
                 rn = np.int64(ref[y - 1, x])
                 rnw = np.int64(ref[y - 1, x - 1]) if x > 0 else rn
-                rnn = np.int64(ref[y - 2, x]) if y > 1 else rn
             if x > 0:
                 w_ = np.int64(img[y, x - 1])
                 ww = np.int64(img[y, x - 2]) if x > 1 else w_
                 rw = np.int64(ref[y, x - 1])
-                rww = np.int64(ref[y, x - 2]) if x > 1 else rw
             r0 = np.int64(ref[y, x])
             if y == 0:
                 if x == 0:
                     w_ = np.int64((maxval + 1) >> 1)
                     ww = w_
                     rw = r0
-                    rww = r0
                 n_ = w_
                 nw = w_
                 ne = w_
                 nn = w_
                 rn = rw
                 rnw = rw
-                rnn = rw
             elif x == 0:
                 w_ = n_
                 ww = n_
                 rw = rn
-                rww = rn
             # --- model 1's five predictors -----------------------------------------
             preds[0] = _med(w_, n_, nw)
             preds[1] = w_ + ne - n_
@@ -101,8 +97,7 @@ def code_plane_inter(img, ref, maxval, decode, tokens, bits):
             # --- the reference: co-located sample plus the local change ------------
             dw = w_ - rw
             dn = n_ - rn
-            rres = r0 - _med(rw, rn, rnw)  # the reference's own residual under P0 and P2
-            rres2 = r0 - (rn + ((rw - rww) + (rn - rnn) + 1) // 2)
+            rres = r0 - _med(rw, rn, rnw)  # the reference's own residual under P0
             preds[5] = r0 + _med(dw, dn, nw - rnw)
             preds[6] = preds[0] + (rres >> 1)
             wsum = np.int64(0)
@@ -120,10 +115,17 @@ def code_plane_inter(img, ref, maxval, decode, tokens, bits):
                 wsum += wt
                 psum += wt * preds[i]
             p = (psum + (wsum >> 1)) // wsum
-            # --- bias correction; the activity also counts |dW - dN| -----------------
+            # --- bias correction; the reference's residual joins activity and context --
             act = (_abs(w_ - nw) + _abs(n_ - nw) + _abs(n_ - ne)
                    + _abs(res[prv, x + 1]) + _abs(res[cur, x]))
-            act = (act + _abs(rres) * 2) >> 1
+            ar = _abs(rres)
+            if ar * 4 <= act:
+                rb = 0
+            elif ar <= act:
+                rb = 1 if rres > 0 else 2
+            else:
+                rb = 3 if rres > 0 else 4
+            act = (act + ar * 2) >> 1
             q = 0
             if act >= 1 << 15:
                 q = 15
@@ -136,6 +138,7 @@ def code_plane_inter(img, ref, maxval, decode, tokens, bits):
                     q += 1
             c = (q << 6) | ((n_ > p) << 5) | ((w_ > p) << 4) | ((nw > p) << 3) \
                 | ((ne > p) << 2) | ((2 * n_ - nn > p) << 1) | (2 * w_ - ww > p)
+            c = c * 5 + rb
             cnt = bias_cnt[c]
             if cnt > 0:
                 s = bias_sum[c]

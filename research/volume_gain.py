@@ -1,0 +1,77 @@
+"""Volumes (issue #22 item 3): bits of per-frame mic against volume mic (``volume_group``)
+on consecutive slices of CT and MR series, with JPEG XL e7 lossless per frame beside them,
+and the encode/decode time of each.  Measures only; nothing is fitted.
+
+Usage: .venv/bin/python research/volume_gain.py CORPUS_DIR [GROUP] [MAX_FRAMES]
+(CORPUS_DIR holds manifest.csv; series are the sources below, slices sorted by
+src_path and frame.)
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import mic
+from mic.io import read_image
+
+SERIES = (("train", "tcia_lungdx_dashvtk"), ("train", "uih_t1_3d"),
+          ("train", "tcia_pgbm_dashvtk"), ("train", "tcga_luad_kmader"),
+          ("eval", "totalseg_ct"))
+
+
+def load(corpus: Path, split: str, source: str, limit: int) -> tuple[np.ndarray, str, int]:
+    with open(corpus / "manifest.csv") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["source"] == source and r["split"] == split]
+    rows.sort(key=lambda r: (r["src_path"], int(r["frame"])))
+    rows = rows[:limit]
+    frames = [read_image(corpus / r["png"])[0] for r in rows]
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1:  # keep the longest run of one shape
+        keep = max(shapes, key=lambda s: sum(f.shape == s for f in frames))
+        frames = [f for f in frames if f.shape == keep]
+    return np.stack(frames), rows[0]["modality"], int(rows[0]["bits_stored"])
+
+
+def timed(fn, *a, **k):
+    t = time.perf_counter()
+    out = fn(*a, **k)
+    return out, time.perf_counter() - t
+
+
+def main() -> None:
+    corpus = Path(sys.argv[1])
+    group = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    limit = int(sys.argv[3]) if len(sys.argv) > 3 else 10**9
+    import imagecodecs
+
+    print(f"| series | split | modality | frames | rows x cols | per-frame mic bpp | volume mic bpp "
+          f"(G={group}) | gain | no restarts gain | JPEG XL e7 bpp | vol / JXL | "
+          f"enc MP/s frame / vol | dec MP/s frame / vol |")
+    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|")
+    for split, source in SERIES:
+        vol, modality, bits = load(corpus, split, source, limit)
+        f, r, c = vol.shape
+        mp = f * r * c / 1e6
+        per, te0 = timed(mic.encode, vol)
+        blob, te1 = timed(mic.encode, vol, volume_group=group)
+        whole = mic.encode(vol, volume_group=min(f, 1 << 16)) if f >= 2 else blob
+        d0, td0 = timed(mic.decode, per)
+        d1, td1 = timed(mic.decode, blob)
+        assert (d0 == vol).all() and (d1 == vol).all() and (mic.decode(whole) == vol).all()
+        jxl = sum(len(imagecodecs.jpegxl_encode(a, lossless=True, effort=7, bitspersample=bits,
+                                                numthreads=1)) for a in vol)
+        bpp = lambda n: 8 * n / (f * r * c)  # noqa: E731
+        print(f"| {source} | {split} | {modality} | {f} | {r} x {c} | {bpp(len(per)):.3f} | "
+              f"{bpp(len(blob)):.3f} | {100 * (1 - len(blob) / len(per)):.1f} % | "
+              f"{100 * (1 - len(whole) / len(per)):.1f} % | {bpp(jxl):.3f} | "
+              f"{len(blob) / jxl:.3f} | {mp / te0:.1f} / {mp / te1:.1f} | "
+              f"{mp / td0:.1f} / {mp / td1:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -171,3 +171,33 @@ def test_generators_are_up_to_date() -> None:
         r = subprocess.run([sys.executable, str(ROOT / "formats" / script), "--check"],
                            capture_output=True, text=True, cwd=ROOT)
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_series_and_volume_group(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mic.cli import main
+
+    vol = _ct_stack(3)
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    for i, a in enumerate(vol):
+        np.save(folder / f"s{i:02d}.npy", a)
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "series.mic"
+    r = CliRunner().invoke(main, ["encode", str(folder), str(out), "--series",
+                                  "--volume-group", "2"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert (mic.decode(out.read_bytes()) == vol).all()
+    assert 4 in _xforms(out.read_bytes())
+    stack = tmp_path / "stack.npy"
+    np.save(stack, vol)
+    r = CliRunner().invoke(main, ["encode", str(stack), str(tmp_path / "stack.mic"),
+                                  "--volume-group", "3"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "stack.mic").read_bytes() == mic.encode(vol, volume_group=3)
+    np.save(folder / "s99.npy", vol[0, :10])  # a slice of another shape: nothing written
+    bad = tmp_path / "bad.mic"
+    r = CliRunner().invoke(main, ["encode", str(folder), str(bad), "--series"])
+    assert r.exit_code == 1 and "shape or dtype" in r.output and not bad.exists()

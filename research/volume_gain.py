@@ -4,7 +4,9 @@ and the encode/decode time of each.  Measures only; nothing is fitted.
 
 Usage: .venv/bin/python research/volume_gain.py CORPUS_DIR [GROUP] [MAX_FRAMES]
 (CORPUS_DIR holds manifest.csv; series are the sources below, slices sorted by
-src_path and frame.)
+src_path and frame.)  With ``--restarts`` as GROUP: the gain at G = 2, 4, 8, 16 and with
+no restart on totalseg_ct and on two synthetic volumes (thin slices of a CT crop plus a
+ramp and noise, as tests/test_lossless_volume.py builds them; a smooth signed volume).
 """
 
 from __future__ import annotations
@@ -43,8 +45,37 @@ def timed(fn, *a, **k):
     return out, time.perf_counter() - t
 
 
+def synthetic() -> list[tuple[str, np.ndarray]]:
+    from mic.io import read_image as ri
+
+    root = Path(__file__).resolve().parents[1] / "tests" / "data"
+    ct = ri(root / "ct_abdomen_u16.png")[0].astype(np.int32)
+    rng = np.random.default_rng(7)
+    ramp = np.add.outer(np.arange(96), np.arange(112)) // 16
+    thin = np.stack([ct[150:246, 140:252] + f * ramp + rng.integers(-1, 2, (96, 112))
+                     for f in range(16)]).clip(0, 65535).astype(np.uint16)
+    yy, xx = np.mgrid[:40, :52]
+    smooth = np.stack([(500 + 200 * np.sin(xx / 7 + f / 4) + 150 * np.cos(yy / 6 - f / 6))
+                       .astype(np.int16) for f in range(16)])
+    return [("synthetic thin CT slices 16 x 96 x 112", thin),
+            ("synthetic smooth int16 16 x 40 x 52", smooth)]
+
+
+def restarts(corpus: Path) -> None:
+    print("| volume | per-frame bytes | G=2 | G=4 | G=8 | G=16 | no restart |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    real = load(corpus, "eval", "totalseg_ct", 10**9)[0]
+    for name, vol in [("totalseg_ct (eval, 4 x 512 x 512)", real)] + synthetic():
+        per = len(mic.encode(vol))
+        cells = [f"{100 * (1 - len(mic.encode(vol, volume_group=g)) / per):.1f} %"
+                 for g in (2, 4, 8, 16, max(2, len(vol)))]
+        print(f"| {name} | {per} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
     corpus = Path(sys.argv[1])
+    if len(sys.argv) > 2 and sys.argv[2] == "--restarts":
+        return restarts(corpus)
     group = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     limit = int(sys.argv[3]) if len(sys.argv) > 3 else 10**9
     import imagecodecs

@@ -7,6 +7,7 @@ Usage: .venv/bin/python research/volume_gain.py CORPUS_DIR [GROUP] [MAX_FRAMES]
 src_path and frame.)  With ``--restarts`` as GROUP: the gain at G = 2, 4, 8, 16 and with
 no restart on totalseg_ct and on two synthetic volumes (thin slices of a CT crop plus a
 ramp and noise, as tests/test_lossless_volume.py builds them; a smooth signed volume).
+With ``--correlation``: how much the previous slice's residual tells (see correlation()).
 """
 
 from __future__ import annotations
@@ -72,10 +73,37 @@ def restarts(corpus: Path) -> None:
         print(f"| {name} | {per} | " + " | ".join(cells) + " |", flush=True)
 
 
+def _med(a, b, c):
+    mx, mn = np.maximum(a, b), np.minimum(a, b)
+    return np.where(c >= mx, mn, np.where(c <= mn, mx, a + b - c))
+
+
+def correlation(corpus: Path) -> None:
+    """How much the previous slice can tell: on the first 4 slices of each series, the
+    correlation of frame f's MED residual with frame f-1's co-located MED residual, and of
+    its magnitude with the local activity alone and with the reference's |residual| added."""
+    print("| series | frame | rho(residuals) | corr(abs e, activity) | + abs ref residual |")
+    print("|---|---:|---:|---:|---:|")
+    for split, source in SERIES:
+        vol = load(corpus, split, source, 4)[0].astype(np.float64)
+        for f in range(1, len(vol)):
+            def parts(x):
+                return x[1:-1, :-2], x[:-2, 1:-1], x[:-2, :-2], x[1:-1, 1:-1]
+            w, n, nw, x = parts(vol[f])
+            rw, rn, rnw, r = parts(vol[f - 1])
+            e, er = x - _med(w, n, nw), r - _med(rw, rn, rnw)
+            act = np.abs(w - nw) + np.abs(n - nw)
+            c = lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1]  # noqa: E731
+            print(f"| {source} | {f} | {c(e, er):.3f} | {c(np.abs(e), act):.3f} | "
+                  f"{c(np.abs(e), act + np.abs(er)):.3f} |")
+
+
 def main() -> None:
     corpus = Path(sys.argv[1])
     if len(sys.argv) > 2 and sys.argv[2] == "--restarts":
         return restarts(corpus)
+    if len(sys.argv) > 2 and sys.argv[2] == "--correlation":
+        return correlation(corpus)
     group = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     limit = int(sys.argv[3]) if len(sys.argv) > 3 else 10**9
     import imagecodecs

@@ -4,7 +4,6 @@ formats/volume/, and the bad input the issue names."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys

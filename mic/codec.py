@@ -76,6 +76,9 @@ class MicInfo:
     #: the largest absolute difference between a decoded and an original sample that the
     #: stream guarantees: 0 lossless, k near-lossless (mode 2), None lossy (no bound)
     max_error: int | None = None
+    #: lossless volumes (SPEC 5.5): frames per group, each frame after a group's first may
+    #: depend on the one before; 0 = every frame independent
+    volume_group: int = 0
 
     @property
     def raw_size(self) -> int:
@@ -317,9 +320,15 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
     h = st.header
     th, tw = h.tiles_per_frame
     max_error: int | None = None
+    volume_group = 0
     if h.mode == MODE_LOSSLESS:
         name, description = LOSSLESS_NAME, LOSSLESS_DESCRIPTION
         max_error = 0
+        lvol = st.segment(b"LVOL")
+        if lvol is not None:
+            from .lossless.syntax import read_group
+
+            volume_group = read_group(lvol)
     elif h.mode == MODE_NEAR_LOSSLESS:
         from .lossless.syntax import NEAR_MODEL_ID, TAG_NEAR, read_near
 
@@ -352,6 +361,7 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
         compressed_size=st.size,
         sample_crc32=h.sample_crc32 if h.flags & FLAG_SAMPLE_CRC else None,
         max_error=max_error,
+        volume_group=volume_group,
     )
 
 

@@ -226,3 +226,9 @@ def test_cli_series_and_volume_group(tmp_path: Path) -> None:
     bad = tmp_path / "bad.mic"
     r = CliRunner().invoke(main, ["encode", str(folder), str(bad), "--series"])
     assert r.exit_code == 1 and "shape or dtype" in r.output and not bad.exists()
+
+
+def test_info_reports_the_group() -> None:
+    vol = _smooth(3)
+    assert mic.info(mic.encode(vol, volume_group=5)).volume_group == 5
+    assert mic.info(mic.encode(vol)).volume_group == 0

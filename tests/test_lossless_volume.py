@@ -232,3 +232,36 @@ def test_info_reports_the_group() -> None:
     vol = _smooth(3)
     assert mic.info(mic.encode(vol, volume_group=5)).volume_group == 5
     assert mic.info(mic.encode(vol)).volume_group == 0
+
+
+def test_corrupt_volume_streams_raise_mic_errors_only() -> None:
+    blob = (VOL / "ct_slices_g2_tiled_v1.mic").read_bytes()
+    rng = np.random.default_rng(11)
+    for _ in range(150):
+        bad = bytearray(blob)
+        for pos in rng.integers(12, len(bad), rng.integers(1, 4)):
+            bad[pos] ^= 1 << int(rng.integers(0, 8))
+        try:
+            mic.decode(bytes(bad), region=(0, 30, 0, 56) if rng.integers(0, 2) else None)
+        except MicError:
+            pass
+    for cut in rng.integers(0, len(blob), 30):
+        with pytest.raises(MicError):
+            mic.decode(blob[:cut])
+
+
+def test_corrupt_inter_tiles_with_fixed_crcs_raise_mic_errors_only() -> None:
+    sys.path.insert(0, str(ROOT / "formats"))
+    import forge
+
+    blob = (VOL / "ct_slices_g2_tiled_v1.mic").read_bytes()
+    inter = [sp for sp in forge.spans(blob) if sp.tag == b"TILE" and blob[sp.mode_start] == 4]
+    rng = np.random.default_rng(12)
+    for _ in range(120):
+        sp = inter[int(rng.integers(0, len(inter)))]
+        bad = bytearray(blob)
+        bad[int(rng.integers(sp.mode_start + 1, sp.payload_end))] ^= 1 << int(rng.integers(0, 8))
+        try:
+            mic.decode(forge.refresh_crc(bad, sp), threads=int(rng.integers(1, 3)))
+        except MicError:
+            pass

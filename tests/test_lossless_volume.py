@@ -86,6 +86,8 @@ def test_region_and_tiles_and_threads_identical_bytes() -> None:
     for threads in (2, 4):
         assert mic.encode(vol, volume_group=3, tile=32, threads=threads) == blob
         assert (mic.decode(blob, threads=threads) == vol).all()
+    out = np.empty_like(vol)
+    assert mic.decode(blob, out=out, threads=2) is out and (out == vol).all()
     for region in ((0, 96, 0, 112), (10, 50, 33, 90), (95, 96, 0, 1), (40, 41, 60, 111)):
         r0, r1, c0, c1 = region
         assert (mic.decode(blob, region=region) == vol[:, r0:r1, c0:c1]).all()

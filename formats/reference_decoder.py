@@ -117,6 +117,7 @@ def parse(data: bytes) -> tuple[dict, dict[tuple[int, int], bytes]]:
             h[name], p = _leb(data[:end], p, {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFFFFFF}[code])
     h["version"] = (major, minor)
     h["near"] = []  # section 7.1: the payloads of NEAR segments
+    h["lvol"] = []  # section 5.5: the payloads of LVOL segments
     pos, tiles = end + 4, {}
     while True:
         _need(pos + 8 <= len(data), "truncated segment header")
@@ -145,6 +146,8 @@ def parse(data: bytes) -> tuple[dict, dict[tuple[int, int], bytes]]:
             tiles[key] = payload[k:]
         elif tag == b"NEAR":
             h["near"].append(payload)
+        elif tag == b"LVOL":  # section 5.5
+            h["lvol"].append(payload)
         else:
             _need(not (65 <= tag[0] <= 90), f"unknown critical segment {tag!r}")
     return h, tiles
@@ -179,15 +182,29 @@ def _unzz(u: int) -> int:
     return u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
 
 
-def decode_plane(rd: _Reader, h: int, w: int, near: int = 0) -> list[list[int]]:
-    """Section 5.2-5.4; ``near`` = k > 0: a near-lossless plane (section 7.2, 7.4)."""
+def _med(a: int, b: int, c: int) -> int:
+    if c >= max(a, b):
+        return min(a, b)
+    if c <= min(a, b):
+        return max(a, b)
+    return a + b - c
+
+
+def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
+                 ref: np.ndarray | None = None) -> list[list[int]]:
+    """Section 5.2-5.4; ``near`` = k > 0: a near-lossless plane (section 7.2, 7.4); ``ref``:
+    an inter plane (section 5.5), the previous frame's decoded (h, w) samples."""
     kind = rd.u8()
     offset = _unzz(rd.varint())
     if kind == 0:
         return [[offset] * w for _ in range(h)]
     _need(kind in (1, 2), f"plane kind {kind}")
+    _need(ref is None or kind == 1, "a palette plane in an inter tile")
     maxval = rd.varint()
     _need(1 <= maxval <= 2**17 - 2, "maxval out of range")
+    inter = ref is not None
+    if inter:  # section 5.5: the reference in the plane's domain
+        Rf = [[min(max(int(v) - offset, 0), maxval) for v in row] for row in ref]
     palette = None
     if kind == 2:
         import zstandard
@@ -249,8 +266,9 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0) -> list[list[int]]:
     R = [2**36 // (j + 1) for j in range(1024)]
     img = [[0] * w for _ in range(h)]
     res = [[0] * w for _ in range(h)]
-    err = [[[0] * w for _ in range(h)] for _ in range(5)]
-    S, C = [0] * 1024, [0] * 1024
+    npred = 7 if inter else 5
+    err = [[[0] * w for _ in range(h)] for _ in range(npred)]
+    S, C = [0] * 5120, [0] * 5120
     bitpos = 0
 
     def rbits(n: int) -> int:
@@ -290,12 +308,23 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0) -> list[list[int]]:
                 med = W + N - NW
             P = [med, W + NE - N, N + ((W - WW) + (N - NN) + 1) // 2,
                  N + ((rW + rN + rNE) >> 1), W + (((rW + rN + rNW) * 10) >> 5)]
+            if inter:  # section 5.5 steps 1-2
+                R0 = Rf[y][x]
+                if y == 0:
+                    RW = Rf[0][x - 1] if x > 0 else R0
+                    RN = RNW = RW
+                else:
+                    RN = Rf[y - 1][x]
+                    RW = Rf[y][x - 1] if x > 0 else RN
+                    RNW = Rf[y - 1][x - 1] if x > 0 else RN
+                rho = R0 - _med(RW, RN, RNW)
+                P += [R0 + _med(W - RW, N - RN, NW - RNW), med + (rho >> 1)]
 
             def E(i, yy, xx):
                 return err[i][yy][xx] if 0 <= yy and 0 <= xx < w else 0
 
             wsum = psum = 0
-            for i in range(5):
+            for i in range(npred):
                 e = 2 * E(i, y - 1, x) + E(i, y - 1, x - 1) + E(i, y - 1, x + 1) \
                     + 2 * E(i, y, x - 1) + 1
                 sh = 0
@@ -307,9 +336,19 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0) -> list[list[int]]:
                 psum += wi * P[i]
             p = (psum + (wsum >> 1)) // wsum
             act = abs(W - NW) + abs(N - NW) + abs(N - NE) + abs(rN) + abs(rW)
+            if inter:  # section 5.5 step 3
+                if 4 * abs(rho) <= act:
+                    b = 0
+                elif abs(rho) <= act:
+                    b = 1 if rho > 0 else 2
+                else:
+                    b = 3 if rho > 0 else 4
+                act = (act + 2 * abs(rho)) >> 1
             q = min(act.bit_length(), 15)
             c = (q * 64 + 32 * (N > p) + 16 * (W > p) + 8 * (NW > p) + 4 * (NE > p)
                  + 2 * (2 * N - NN > p) + (2 * W - WW > p))
+            if inter:
+                c = 5 * c + b
             if C[c] > 0:
                 if S[c] >= 0:
                     p += (S[c] + (C[c] >> 1)) // C[c]
@@ -332,7 +371,7 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0) -> list[list[int]]:
             _need(-m_lo <= q <= m_hi, "decoded value outside [0, maxval]")
             v = min(max(ph + q * delta, 0), maxval)  # 7.4 step 6 (k = 0: ph + q)
             img[y][x] = v
-            for i in range(5):
+            for i in range(npred):
                 err[i][y][x] = abs(v - P[i])
             r = v - ph
             res[y][x] = r
@@ -433,16 +472,25 @@ def _crc_repeat(crc: int, part: int, part_len: int, n: int) -> int:
     return crc
 
 
-def _xform_ok(xform: int, samples: int, k: int) -> bool:
-    """Section 5.1 (mode 0: xform 0 or 1) and 7.2 (mode 2: xform 0 or 2)."""
+def _xform_ok(xform: int, samples: int, k: int, group: int = 0) -> bool:
+    """Section 5.1 (mode 0: xform 0 or 1), 5.5 (xform 4 with LVOL) and 7.2 (mode 2: xform 0
+    or 2)."""
+    if xform == 4:
+        return group > 0 and samples == 1
     return xform == 0 or (xform == (2 if k else 1) and samples == 3)
 
 
 def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
-                lo: int = 0, hi: int = 0) -> np.ndarray:
+                lo: int = 0, hi: int = 0, group: int = 0,
+                ref: np.ndarray | None = None) -> np.ndarray:
     rd = _Reader(payload)
     xform = rd.u8()
-    _need(_xform_ok(xform, samples, k), f"xform {xform}")
+    _need(_xform_ok(xform, samples, k, group), f"xform {xform}")
+    if xform == 4:  # section 5.5: one plane predicted with the previous frame's tile
+        _need(ref is not None, "an inter tile on the first frame of a group")
+        plane = np.array(decode_plane(rd, rows, cols, 0, ref[..., 0]), np.int64)
+        _need(rd.pos == len(payload), "bytes after the last plane")
+        return plane[..., None]
     # xform 2 (section 7.3): G near-lossless, then R - G and B - G as mode-0 planes
     ks = [k, 0, 0] if xform == 2 else [k] * samples
     planes = [np.array(decode_plane(rd, rows, cols, ks[i]), np.int64) for i in range(samples)]
@@ -472,6 +520,12 @@ def decode(data: bytes) -> np.ndarray:
         _need(h["flags"] & 1, "mode 2 without the sample CRC-32 (section 7.5)")
     else:
         _need(not h["near"], "NEAR segment outside mode 2")
+    group = 0
+    if h["lvol"]:  # section 5.5
+        _need(h["mode"] == 0 and h["samples"] == 1 and len(h["lvol"]) == 1,
+              "LVOL: one, in a lossless one-sample stream")
+        group, end = _leb(h["lvol"][0], 0, 1 << 16)
+        _need(end == len(h["lvol"][0]) <= 3 and group >= 2, "LVOL payload")
     f, r, c, s = h["frames"], h["rows"], h["cols"], h["samples"]
     # section 3 rules and default resource limits, before anything is allocated
     _need(h["bits_allocated"] in (8, 16) and h["signed"] in (0, 1), "sample format")
@@ -496,7 +550,8 @@ def decode(data: bytes) -> np.ndarray:
         ty, tx = divmod(t, nx)
         rd = _Reader(payload)
         xform = rd.u8()
-        _need(_xform_ok(xform, s, k), f"xform {xform}")
+        _need(_xform_ok(xform, s, k, group), f"xform {xform}")
+        _need(xform != 4 or fi % group != 0, "an inter tile on the first frame of a group")
         v = [skip_plane(rd, min(th, r - ty * th), min(tw, c - tx * tw)) for _ in range(s)]
         _need(rd.pos == len(payload), "bytes after the last plane")
         if None not in v:
@@ -523,8 +578,9 @@ def decode(data: bytes) -> np.ndarray:
             for tx in range(nx):
                 r0, c0 = ty * th, tx * tw
                 r1, c1 = min(r0 + th, r), min(c0 + tw, c)
+                ref = out[fi - 1, r0:r1, c0:c1] if group and fi % group else None
                 out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
-                                                    s, k, lo, hi)
+                                                    s, k, lo, hi, group, ref)
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)
     if h["flags"] & 1:

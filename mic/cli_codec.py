@@ -246,6 +246,8 @@ def _encode_data(data: bytes, src_name: str, src_path: str | None,
         enc_opts["effort"] = options["effort"]
     if options.get("threads", 1) > 1:
         enc_opts["threads"] = options["threads"]
+    if options.get("volume_group"):
+        enc_opts["volume_group"] = options["volume_group"]
     t0 = time.perf_counter()
     if options.get("target"):
         kind, value = options["target"]
@@ -281,6 +283,45 @@ def _encode_file(src: str, dst: str, options: dict[str, Any], force: bool) -> _E
         storage.write_bytes(dst, blob, overwrite=force)
         res.dst = dst
     return res
+
+
+def _encode_series(inp: str, out: str, options: dict[str, Any], force: bool) -> _EncResult:
+    """A folder of slices (its image files, sorted by name) -> one volume stream.  Frames
+    of different shapes or dtypes are refused before anything is written."""
+    import numpy as np
+
+    import mic
+
+    from .io import format_from_path, read_image, sniff_format
+
+    _check_not_exists(out, force)
+    frames, metas, size = [], [], 0
+    for p in sorted(q for q in Path(inp).iterdir() if q.is_file()):
+        data = p.read_bytes()
+        fmt = sniff_format(data) or format_from_path(p)
+        if fmt is None or fmt == "mic":
+            continue
+        arr, meta = read_image(data, format=fmt)
+        frames.append(arr)
+        metas.append(meta)
+        size += len(data)
+    if not frames:
+        raise JobError("no images in the folder")
+    shapes = sorted({(a.shape, str(a.dtype)) for a in frames})
+    if len(shapes) > 1:
+        raise JobError(f"slices differ in shape or dtype: {shapes}")
+    vol = np.stack(frames)
+    enc_opts = metas[0].encode_options(frames[0])
+    for key in ("bits_stored", "tile", "stream_version"):
+        if options.get(key) is not None:
+            enc_opts[key] = options[key]
+    t0 = time.perf_counter()
+    blob = mic.encode(vol, volume_group=options.get("volume_group") or 8,
+                      threads=options.get("threads", 1), **enc_opts)
+    dt = time.perf_counter() - t0
+    storage.write_bytes(out, blob, overwrite=force)
+    return _EncResult(inp, out, metas[0].format.upper(), size, int(vol.nbytes), len(blob),
+                      mic.info(blob), dt, None)
 
 
 def _enc_line(r: _EncResult) -> str:
@@ -348,6 +389,12 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
 @click.option("--max-error", type=click.IntRange(0), default=None, metavar="K",
               help="Near-lossless: every decoded sample within K of the original, "
                    "guaranteed (JPEG-LS NEAR scheme; K < 2^(bits stored - 1)). 0: lossless.")
+@click.option("--volume-group", type=click.IntRange(2, 1 << 16), default=None, metavar="G",
+              help="Lossless multi-frame input (or --series): code the frames as a volume, "
+                   "each predicted from the one before, restarting every G frames (SPEC 5.5).")
+@click.option("--series", is_flag=True,
+              help="IN is a folder of slices (sorted by name): code them as one volume "
+                   "into the .mic file OUT (groups of --volume-group, default 8).")
 @click.option("--effort", type=click.IntRange(1, 7), default=None,
               help="Lossy: 1 (fastest) .. 7 (smallest); default 3. Chooses which encoder "
                    "tools run (README, 'Effort levels'); every effort decodes the same way. "
@@ -381,6 +428,7 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
                tile: str | None, photometric: str | None, stream_version: str | None,
                force: bool, jobs: int, dask: str | None, manifest: str | None, quiet: bool,
                effort: int | None = None, threads: int = 1, max_error: int | None = None,
+               volume_group: int | None = None, series: bool = False,
                **no_tools: bool) -> None:
     """Encode an image (PNG, TIFF, NPY or DICOM) or a folder of them to .mic.
 
@@ -400,6 +448,7 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
       mic encode ct.png ct.mic --target-psnr 50   # lossy, lowest quality reaching 50 dB
       mic encode ct.png ct.mic --quality 6 --effort 7  # smallest stream, slowest encode
       mic encode ct.png ct.mic --max-error 2      # near-lossless: every sample within 2
+      mic encode slices/ series.mic --series      # a folder of slices as one volume
     """
     _input_exists(inp)
     targets = [(k, v) for k, v in (("psnr", target_psnr), ("bpp", target_bpp)) if v is not None]
@@ -413,13 +462,26 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
     if max_error is not None and (quality is not None or targets):
         raise click.BadParameter("--max-error (near-lossless) excludes --quality and the "
                                  "lossy targets")
+    if (volume_group or series) and (max_error or quality is not None or targets):
+        raise click.BadParameter("--volume-group and --series are lossless only")
     options = {"quality": quality, "target": targets[0] if targets else None, "model": model,
-               "max_error": max_error,
+               "max_error": max_error, "volume_group": volume_group,
                **no_tools, "effort": effort, "threads": threads, "bits_stored": bits_stored,
                "tile": parse_tile(tile),
                "stream_version": int(stream_version) if stream_version else None,
                "photometric": photometric.upper() if photometric else None}
     folder = _is_dir(inp)
+    if series:
+        if not folder or Path(out).suffix.lower() != ".mic":
+            raise click.BadParameter("--series needs a folder IN and a .mic file OUT")
+        try:
+            res = _encode_series(inp, out, options, force)
+        except Exception as exc:  # noqa: BLE001
+            click.echo(f"error: {inp}: {describe_error(exc)}", err=True)
+            sys.exit(1)
+        if not quiet:
+            click.echo(_enc_line(res))
+        return
     _batch_flags(dask, manifest, folder, "mic encode")
     if folder:
         options["measure_psnr"] = manifest is not None

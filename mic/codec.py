@@ -76,6 +76,9 @@ class MicInfo:
     #: the largest absolute difference between a decoded and an original sample that the
     #: stream guarantees: 0 lossless, k near-lossless (mode 2), None lossy (no bound)
     max_error: int | None = None
+    #: lossless volumes (SPEC 5.5): frames per group, each frame after a group's first may
+    #: depend on the one before; 0 = every frame independent
+    volume_group: int = 0
 
     @property
     def raw_size(self) -> int:
@@ -115,6 +118,8 @@ def _cut_shape(h: Header, rows: int, cols: int) -> tuple[int, ...]:
 def _decoder_for(header: Header, stream: Any) -> TileDecoder:
     if header.mode != MODE_NEAR_LOSSLESS and stream.segment(b"NEAR") is not None:
         raise MicFormatError("NEAR segment in a stream that is not near-lossless (SPEC 7.1)")
+    if header.mode != MODE_LOSSLESS and stream.segment(b"LVOL") is not None:
+        raise MicFormatError("LVOL segment in a stream that is not lossless (SPEC 5.5)")
     if header.mode in (MODE_LOSSLESS, MODE_NEAR_LOSSLESS):
         from .lossless.decoder import LosslessTileDecoder
 
@@ -222,13 +227,48 @@ def decode(
             decoder.decode_into(payload, r1 - r0, c1 - c0, buf)
             dst[...] = buf[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
 
-    run_tiles(decode_tile, todo, threads)  # each tile writes its own part of the output
+    group = getattr(decoder, "group", 0)
+    if group:  # a volume (SPEC 5.5): each group's tiles decode in frame order, as chains
+        run_tiles(lambda chain: _decode_chain(decoder, stream, v, chain, (rr0, rr1, cc0, cc1)),
+                  _volume_chains(decoder, stream, todo, group), threads)
+    else:
+        run_tiles(decode_tile, todo, threads)  # each tile writes its own part of the output
     if whole and h.flags & FLAG_SAMPLE_CRC and not crc_checked \
             and samples_crc32(result) != h.sample_crc32:
         raise MicChecksumError(
             "decoded samples do not match the stream's CRC-32: corrupt data or a decoder mismatch"
         )
     return result
+
+
+def _volume_chains(decoder: Any, stream: Any, todo: list[tuple[int, ...]], group: int
+                   ) -> list[list[tuple[int, ...]]]:
+    """The tiles of a volume (SPEC 5.5) as chains: tile ``t`` of the frames of one group, in
+    frame order; an inter tile on a group's first frame is a :class:`MicFormatError`."""
+    chains: dict[tuple[int, int], list[tuple[int, ...]]] = {}
+    for job in todo:
+        fi, idx = job[0], job[1]
+        if fi % group == 0 and decoder.is_inter(stream.tiles[(fi, idx)]):
+            raise MicFormatError(f"frame {fi} tile {idx}: an inter tile on the first frame "
+                                 f"of a group of {group}")
+        chains.setdefault((fi // group, idx), []).append(job)
+    return list(chains.values())
+
+
+def _decode_chain(decoder: Any, stream: Any, v: np.ndarray, chain: list[tuple[int, ...]],
+                  window: tuple[int, int, int, int]) -> None:
+    """Decode one chain of co-located tiles in frame order, each through an int32 tile
+    buffer that the next frame's inter tile reads as its reference."""
+    rr0, rr1, cc0, cc1 = window
+    prev = None
+    for fi, idx, r0, r1, c0, c1 in chain:
+        payload = stream.tiles[(fi, idx)]
+        buf = np.empty((r1 - r0, c1 - c0, v.shape[3]), np.int32)
+        decoder.decode_into(payload, r1 - r0, c1 - c0, buf,
+                            ref=prev if decoder.is_inter(payload) else None)
+        a0, a1, b0, b1 = max(r0, rr0), min(r1, rr1), max(c0, cc0), min(c1, cc1)
+        v[fi, a0 - rr0:a1 - rr0, b0 - cc0:b1 - cc0, :] = buf[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
+        prev = buf
 
 
 def _constant_tiles_crc32(h: Header, consts: dict[tuple[int, int], tuple[int, ...]],
@@ -280,9 +320,15 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
     h = st.header
     th, tw = h.tiles_per_frame
     max_error: int | None = None
+    volume_group = 0
     if h.mode == MODE_LOSSLESS:
         name, description = LOSSLESS_NAME, LOSSLESS_DESCRIPTION
         max_error = 0
+        lvol = st.segment(b"LVOL")
+        if lvol is not None:
+            from .lossless.syntax import read_group
+
+            volume_group = read_group(lvol)
     elif h.mode == MODE_NEAR_LOSSLESS:
         from .lossless.syntax import NEAR_MODEL_ID, TAG_NEAR, read_near
 
@@ -315,6 +361,7 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
         compressed_size=st.size,
         sample_crc32=h.sample_crc32 if h.flags & FLAG_SAMPLE_CRC else None,
         max_error=max_error,
+        volume_group=volume_group,
     )
 
 

@@ -114,6 +114,7 @@ def encode(
     threads: int = 1,
     max_error: int | None = None,
     options: EncoderOptions | None = None,
+    volume_group: int | None = None,
     **choices: Any,
 ) -> bytes:
     """Encode an image, a stack of frames or an RGB image to a .mic stream.
@@ -178,6 +179,15 @@ def encode(
         fields ``options`` leave at their defaults; one that contradicts a value
         ``options`` set, or an unknown name, is a :class:`MicInputError`.
 
+    volume_group:
+        Lossless, one sample per pixel, several frames (a series): code the frames as a
+        volume in groups of this many (2..65536, e.g. 8).  Each frame after the first
+        of its group may be predicted from the frame before it (SPEC 5.5; the encoder
+        keeps, per tile, whichever of the two codes smaller), so decoding frame ``f``
+        decodes the frames of its group up to ``f``.  ``None`` (default): frames are
+        independent.  ``array`` may then also be a list of 2-D frames, which must share
+        one shape and dtype (:class:`MicInputError` otherwise).
+
     Returns
     -------
     bytes
@@ -194,6 +204,8 @@ def encode(
     >>> int(abs(mic.decode(near).astype(int) - ct).max()) <= 2, mic.info(near).max_error
     (True, 2)
     """
+    if volume_group is not None:
+        array = _volume_frames(array, volume_group, quality, max_error)
     if not isinstance(array, np.ndarray):
         try:
             array = np.asarray(array)
@@ -259,7 +271,7 @@ def encode(
         if options is not None and not options.only_tile():
             raise MicInputError(f"options choose lossy encoder settings, but quality=None "
                                 f"codes {what}ly (whose only choice is the tile)")
-        encoder = LosslessTileEncoder(header, near=near)
+        encoder = LosslessTileEncoder(header, near=near, group=int(volume_group or 0))
         header.flags |= FLAG_SAMPLE_CRC
         if near:  # SPEC 7: the CRC-32 of the reconstruction, which the encoder makes exactly
             recon = np.empty(v.shape, dtype=dt)
@@ -294,6 +306,33 @@ def encode(
     return _assemble(v, header, encoder, threads)
 
 
+def _volume_frames(array: Any, group: Any, quality: Any, max_error: Any) -> np.ndarray:
+    """``array`` as a (frames, rows, cols) volume for ``volume_group=group``, checked before
+    anything is coded: a list of frames must share one shape and dtype (issue #22, "Bad
+    input"); volumes are lossless only."""
+    if isinstance(group, bool) or not isinstance(group, (int, np.integer)) \
+            or not 2 <= group <= 1 << 16:
+        raise MicInputError(f"volume_group must be an int in 2..65536, got {group!r}")
+    if quality is not None or max_error:
+        raise MicInputError("volume_group codes lossless volumes: not with quality or max_error")
+    if isinstance(array, (list, tuple)):
+        frames = [a if isinstance(a, np.ndarray) else np.asarray(a) for a in array]
+        if not frames:
+            raise MicInputError("volume_group: no frames")
+        shapes = {a.shape for a in frames}
+        dtypes = {a.dtype.str for a in frames}
+        if len(shapes) > 1 or len(dtypes) > 1:
+            raise MicInputError(f"volume frames must share one shape and dtype, got shapes "
+                                f"{sorted(shapes)} and dtypes {sorted(dtypes)}")
+        if frames[0].ndim != 2:
+            raise MicInputError(f"volume frames must be 2-D, got shape {frames[0].shape}")
+        array = np.stack(frames)
+    if not isinstance(array, np.ndarray) or array.ndim != 3:
+        raise MicInputError("volume_group needs a (frames, rows, cols) array or a list of "
+                            f"2-D frames, got {getattr(array, 'shape', type(array).__name__)}")
+    return array
+
+
 def _max_error_arg(max_error: Any, quality: Any, bits_stored: int) -> int:
     """``max_error`` checked (issue #22 "Bad input"): 0 for lossless (None or 0), else k."""
     if max_error is None:
@@ -323,6 +362,7 @@ def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder, threads: int 
     import threading
 
     segments = list(encoder.extra_segments())
+    group = getattr(encoder, "group", 0)
     jobs = [(fi, idx, r0, r1, c0, c1) for fi in range(v.shape[0])
             for idx, r0, r1, c0, c1 in iter_tiles(header)]
     local = threading.local()
@@ -335,7 +375,10 @@ def _assemble(v: np.ndarray, header: Header, encoder: TileEncoder, threads: int 
             if enc is None:
                 enc = local.encoder = copy.copy(encoder)
         tile_arr = np.ascontiguousarray(v[fi, r0:r1, c0:c1, :], dtype=np.int32)
-        payload = enc.encode_tile(tile_arr)
+        if group and fi % group:  # SPEC 5.5: lossless, so the reference is the source
+            payload = enc.encode_tile(tile_arr, ref=v[fi - 1, r0:r1, c0:c1, :])
+        else:
+            payload = enc.encode_tile(tile_arr)
         if recon is not None:
             recon[fi, r0:r1, c0:c1, :] = tile_arr
         return tile_prefix(fi, idx, header.version_major) + payload

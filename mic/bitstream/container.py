@@ -32,7 +32,7 @@ TAG_END = b"MEND"
 TAG_TILE_PREFIX = struct.Struct("<II")
 
 #: Critical tags a v1 decoder understands; modes may add their own via ``KNOWN_CRITICAL``.
-KNOWN_CRITICAL: set[bytes] = {TAG_TILE, TAG_END, b"LMDL", b"LMDS", b"NEAR"}
+KNOWN_CRITICAL: set[bytes] = {TAG_TILE, TAG_END, b"LMDL", b"LMDS", b"NEAR", b"LVOL"}
 
 
 @dataclass

@@ -22,12 +22,14 @@ from ..entropy.bounds import MeteredDecoder
 from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from .syntax import (
-    CHUNK, MODEL_ID, NEAR_MODEL_ID, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, XFORM_GDIFF,
-    XFORM_NONE, XFORM_RCT, PlaneHead, guarded, parse_plane, read_near, token_costs, token_models,
+    CHUNK, MODEL_ID, NEAR_MODEL_ID, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF,
+    XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near,
+    reference_plane, token_costs, token_models,
 )
 
 
-def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -> np.ndarray:
+def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
+                 ref: np.ndarray | None = None) -> np.ndarray:
     """The (h, w) int32 samples of the coded or palette plane ``ph`` (offset added), or with
     ``near`` > 0 its near-lossless reconstruction (SPEC 7).  Its working set is two int32
     planes (tokens, samples) and its words; the range decoder is metered (SPEC 4.1), so
@@ -84,7 +86,13 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) 
     tokens = K.scatter_by_class(grouped, counts, classes, h, w, bs)
     x = grouped.reshape(h, w)  # the grouped tokens are spent: their buffer takes the samples
     del grouped
-    status, used_bits = K.code_plane_near(x, ph.maxval, near, True, tokens, bits)
+    if ref is None:
+        status, used_bits = K.code_plane_near(x, ph.maxval, near, True, tokens, bits)
+    else:  # an inter plane (SPEC 5.5): kind 1, lossless
+        from .kernels_volume import code_plane_inter
+
+        status, used_bits = code_plane_inter(x, reference_plane(ref, ph.lo, ph.maxval),
+                                             ph.maxval, True, tokens, bits)
     if status != K.OK:
         raise MicFormatError(f"lossless plane: corrupt coded data (status {status})")
     del tokens
@@ -132,6 +140,17 @@ class LosslessTileDecoder:
             if segs:
                 raise MicFormatError("NEAR segment in a stream that is not near-lossless")
             self.near = 0
+        vol = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_VOL]
+        self.group = 0  # SPEC 5.5: frames per group of a volume; 0 = every frame independent
+        if vol:
+            if near_mode or len(vol) > 1 or header.samples != 1:
+                raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream")
+            self.group = read_group(vol[0].payload)
+
+    @staticmethod
+    def is_inter(payload: memoryview) -> bool:
+        """Whether a tile depends on the previous frame's co-located tile (SPEC 5.5)."""
+        return len(payload) > 0 and payload[0] == XFORM_INTER
 
     def _parse(self, payload: memoryview, rows: int, cols: int) -> tuple[int, list[PlaneHead]]:
         buf = memoryview(payload)
@@ -141,6 +160,13 @@ class LosslessTileDecoder:
         pos = 1
         s = self.header.samples
         colour = XFORM_GDIFF if self.near else XFORM_RCT
+        if xform == XFORM_INTER and self.group:  # SPEC 5.5: one plane, kind 0 or 1
+            ph = parse_plane(buf, pos, rows, cols)
+            if ph.kind == PLANE_PALETTE:
+                raise MicFormatError("lossless tile: palette plane in an inter tile")
+            if ph.end != len(buf):
+                raise MicFormatError(f"lossless tile: {len(buf) - ph.end} unexpected trailing bytes")
+            return xform, [ph]
         if xform not in (XFORM_NONE, colour) or (xform == colour and s != 3):
             raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
         heads = []
@@ -178,13 +204,28 @@ class LosslessTileDecoder:
         self._check_range(np.array(v))
         return tuple(v)
 
-    def decode_into(self, payload: memoryview, rows: int, cols: int, out: np.ndarray) -> None:
+    def decode_into(self, payload: memoryview, rows: int, cols: int, out: np.ndarray,
+                    ref: np.ndarray | None = None) -> None:
         """Decode a tile into ``out`` ((rows, cols, samples) of the stream's dtype, e.g. a
         view of the output): constant planes are written straight into it, each coded plane
-        goes through one int32 plane (three for the colour transform), no stacked copy."""
+        goes through one int32 plane (three for the colour transform), no stacked copy.
+        ``ref``: the previous frame's decoded co-located tile (rows, cols, 1), which an
+        inter tile (SPEC 5.5) needs."""
         buf = memoryview(payload)
         xform, heads = self._parse(buf, rows, cols)
         near = self.near
+        if xform == XFORM_INTER:
+            ph = heads[0]
+            if ph.kind == PLANE_CONST:
+                self._check_range(np.array([ph.lo]))
+                out[:, :, 0] = ph.lo
+                return
+            if ref is None:
+                raise MicFormatError("inter tile without the previous frame's tile")
+            x = decode_coded(buf, ph, rows, cols, 0, np.asarray(ref)[:, :, 0])
+            self._check_range(x)
+            out[:, :, 0] = x
+            return
         if xform == XFORM_NONE:
             for c, ph in enumerate(heads):
                 if ph.kind == PLANE_CONST:

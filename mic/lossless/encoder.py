@@ -35,8 +35,8 @@ from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from .syntax import (
     BLOCK_LOG2, LARGE_PLANE, MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE,
-    TAG_NEAR, XFORM_GDIFF, XFORM_NONE, XFORM_RCT, max_error_limit, pack_near, plane_head,
-    token_models,
+    MAX_GROUP, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
+    max_error_limit, pack_group, pack_near, plane_head, reference_plane, token_models,
 )
 
 
@@ -125,11 +125,29 @@ def encode_plane_near(plane: np.ndarray, near: int) -> tuple[bytes, np.ndarray]:
     return pal, (values[idx] + lo).astype(np.int32)
 
 
-def _encode_coded(x: np.ndarray, maxval: int, near: int = 0) -> bytes:
+def encode_plane_inter(plane: np.ndarray, ref: np.ndarray) -> bytes:
+    """One (h, w) int32 plane predicted with the previous frame's co-located (h, w) samples
+    ``ref`` -> its payload (SPEC 5.5: a constant or coded plane, no palette)."""
+    lo = int(plane.min())
+    hi = int(plane.max())
+    if lo == hi:
+        return plane_head(PLANE_CONST, lo)
+    x = (plane - lo).astype(np.int32)
+    return plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(
+        x, hi - lo, ref=reference_plane(ref, lo, hi - lo))
+
+
+def _encode_coded(x: np.ndarray, maxval: int, near: int = 0,
+                  ref: np.ndarray | None = None) -> bytes:
     h, w = x.shape
     tokens = np.empty(h * w, np.int32)
     bits = np.empty(2 * h * w + 16, np.uint8)
-    status, nbits = K.code_plane_near(x, maxval, near, False, tokens, bits)
+    if ref is None:
+        status, nbits = K.code_plane_near(x, maxval, near, False, tokens, bits)
+    else:
+        from .kernels_volume import code_plane_inter
+
+        status, nbits = code_plane_inter(x, ref, maxval, False, tokens, bits)
     if status != K.OK:  # pragma: no cover - the encoder cannot fail on valid input
         raise MicFormatError(f"internal: lossless kernel status {status}")
     # Large planes: 16x16 blocks may win (the class map costs less); keep the smaller stream.
@@ -180,7 +198,7 @@ class LosslessTileEncoder:
     (2, True)
     """
 
-    def __init__(self, header: Header, near: int = 0, **options: Any) -> None:
+    def __init__(self, header: Header, near: int = 0, group: int = 0, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
@@ -191,19 +209,32 @@ class LosslessTileEncoder:
         header.model_id = NEAR_MODEL_ID if near else MODEL_ID
         header.coder_id = CODER_RANGE32
         header.quality = 0
+        if group and (near or header.samples != 1 or not 2 <= group <= MAX_GROUP):
+            raise MicInputError(f"volume group={group!r}: inter-frame coding needs lossless "
+                                f"one-sample frames and 2 <= group <= {MAX_GROUP}")
         self.header = header
         self.near = int(near)
+        self.group = int(group)  # 0: frames independent; G: groups of G frames (SPEC 5.5)
 
     def extra_segments(self) -> list[tuple[bytes, bytes]]:
+        if self.group:
+            return [(TAG_VOL, pack_group(self.group))]
         return [(TAG_NEAR, pack_near(self.near))] if self.near else []
 
-    def encode_tile(self, tile: np.ndarray) -> bytes:
+    def encode_tile(self, tile: np.ndarray, ref: np.ndarray | None = None) -> bytes:
         """The payload of one (rows, cols, samples) int32 tile.  Near-lossless: ``tile`` is
-        overwritten with the samples the decoder will produce."""
+        overwritten with the samples the decoder will produce.  ``ref`` (volumes, a frame
+        that is not the first of its group): the previous frame's co-located tile; the tile
+        is coded with and without it (SPEC 5.5), keeping the smaller."""
         if self.near:
             return self._encode_tile_near(tile)
         if tile.shape[2] == 1:
-            return bytes((XFORM_NONE,)) + encode_plane(np.ascontiguousarray(tile[..., 0]))
+            plane = np.ascontiguousarray(tile[..., 0])
+            intra = bytes((XFORM_NONE,)) + encode_plane(plane)
+            if ref is None or self.group == 0:
+                return intra
+            inter = bytes((XFORM_INTER,)) + encode_plane_inter(plane, ref[..., 0])
+            return inter if len(inter) < len(intra) else intra
         # RGB: the colour transform usually wins; keep whichever is smaller.
         rct = bytes((XFORM_RCT,)) + b"".join(encode_plane(p) for p in _rct_forward(tile))
         plain = bytes((XFORM_NONE,)) + b"".join(

@@ -38,6 +38,49 @@ PLANE_PALETTE = 2
 XFORM_NONE = 0
 XFORM_RCT = 1  # mode 0 only: the reversible colour transform of JPEG 2000
 XFORM_GDIFF = 2  # mode 2 only: G near-lossless, then R - G and B - G exactly (SPEC 7.3)
+XFORM_INTER = 4  # mode 0, S = 1, streams with an LVOL segment: predicted from frame f - 1 (SPEC 5.5)
+TAG_VOL = b"LVOL"  # mode 0's critical volume segment: varint(G), frames per group (SPEC 5.5)
+MAX_GROUP = 1 << 16
+
+
+def pack_group(g: int) -> bytes:
+    """The payload of the ``LVOL`` segment: the group size ``G`` as a varint (SPEC 5.5).
+
+    >>> pack_group(8)
+    b'\\x08'
+    """
+    return pack_uvarint(g)
+
+
+def reference_plane(ref: np.ndarray, lo: int, maxval: int) -> np.ndarray:
+    """The reference of an inter plane (SPEC 5.5): the previous frame's co-located samples
+    minus the plane's offset, clamped to ``[0, maxval]``, as a contiguous int32 plane.
+
+    >>> reference_plane(np.array([[5, 20, 90]]), 10, 50).tolist()
+    [[0, 10, 50]]
+    """
+    r = ref.astype(np.int64) - lo
+    np.clip(r, 0, maxval, out=r)
+    return np.ascontiguousarray(r, dtype=np.int32)
+
+
+def read_group(payload: Any) -> int:
+    """``G`` from an ``LVOL`` segment's payload, checked: one shortest-form varint filling
+    the payload, ``2 <= G <= 65536``; :class:`MicFormatError` otherwise.
+
+    >>> read_group(b"\\x10")
+    16
+    """
+    buf = memoryview(payload)
+    try:
+        g, end = read_uvarint(buf, 0, "LVOL group size", MAX_GROUP, max_bytes=3)
+    except MicTruncatedError:
+        raise MicFormatError("LVOL segment: empty or cut inside its varint") from None
+    if end != len(buf):
+        raise MicFormatError(f"LVOL segment: {len(buf) - end} unexpected trailing bytes")
+    if not 2 <= g <= MAX_GROUP:
+        raise MicFormatError(f"LVOL segment: group size {g} outside 2..{MAX_GROUP}")
+    return g
 
 
 def _read_uv(buf: memoryview, pos: int) -> tuple[int, int]:

@@ -1,0 +1,216 @@
+"""Numba kernel of the lossless coder's inter-frame planes (tile xform 4, SPEC 5.5).
+
+:func:`code_plane_inter` is :func:`mic.lossless.kernels.code_plane` (lossless, ``near`` = 0)
+with a reference plane ``ref``: the co-located samples of the previous frame's tile, in the
+plane's own offset domain and clamped to ``[0, maxval]``.  It adds two predictors built on
+the reference to the blend (the co-located sample plus the median of the neighbours'
+changes; P0 plus half the reference's own P0 residual), and that residual to the bias
+correction's activity and, as one of 5 classes, to its context; everything else (blend weights, bias correction, mapping, tokens, extra bits) is
+model 1's, so the same frozen tables code its tokens.  One function runs both directions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .kernels import (
+    DIRECT_TOKENS, ERR_BITS, ERR_RANGE, ERR_TOKEN, MSB_IN_TOKEN, N_TOKENS, OK, RECIP_SIZE,
+    _abs, _recip_table, _token_of,
+)
+
+N_PRED_INTER = 7
+BIAS_CTX = 1024
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _med(a, b, c):
+    mx = a if a > b else b
+    mn = a if a < b else b
+    if c >= mx:
+        return mn
+    if c <= mn:
+        return mx
+    return a + b - c
+
+
+@njit(cache=True, nogil=True)
+def code_plane_inter(img, ref, maxval, decode, tokens, bits):
+    """Predict/map/tokenise (encode) or reconstruct (decode) one (h, w) plane in place, with
+    the (h, w) int32 reference ``ref`` (values in [0, maxval]).  Returns (status, bytes of
+    ``bits`` used), as :func:`mic.lossless.kernels.code_plane`."""
+    h, w = img.shape
+    err = np.zeros((2, w + 2, N_PRED_INTER), np.int32)
+    res = np.zeros((2, w + 2), np.int32)
+    bias_sum = np.zeros(BIAS_CTX * 5, np.int64)
+    bias_cnt = np.zeros(BIAS_CTX * 5, np.int64)
+    preds = np.zeros(N_PRED_INTER, np.int64)
+    RECIP = _recip_table()
+    RECIP_CNT = np.empty(32, np.int64)
+    RECIP_CNT[0] = 0
+    for i in range(1, 32):
+        RECIP_CNT[i] = ((np.int64(1) << 32) + i - 1) // i
+    nbytes = bits.shape[0]
+    bitbuf = np.int64(0)
+    bitcnt = 0
+    pos = 0
+    k = 0
+    for y in range(h):
+        cur = y & 1
+        prv = cur ^ 1
+        for x in range(w):
+            if y > 0:
+                n_ = np.int64(img[y - 1, x])
+                nw = np.int64(img[y - 1, x - 1]) if x > 0 else n_
+                ne = np.int64(img[y - 1, x + 1]) if x + 1 < w else n_
+                nn = np.int64(img[y - 2, x]) if y > 1 else n_
+                rn = np.int64(ref[y - 1, x])
+                rnw = np.int64(ref[y - 1, x - 1]) if x > 0 else rn
+            if x > 0:
+                w_ = np.int64(img[y, x - 1])
+                ww = np.int64(img[y, x - 2]) if x > 1 else w_
+                rw = np.int64(ref[y, x - 1])
+            r0 = np.int64(ref[y, x])
+            if y == 0:
+                if x == 0:
+                    w_ = np.int64((maxval + 1) >> 1)
+                    ww = w_
+                    rw = r0
+                n_ = w_
+                nw = w_
+                ne = w_
+                nn = w_
+                rn = rw
+                rnw = rw
+            elif x == 0:
+                w_ = n_
+                ww = n_
+                rw = rn
+            # --- model 1's five predictors -----------------------------------------
+            preds[0] = _med(w_, n_, nw)
+            preds[1] = w_ + ne - n_
+            preds[2] = n_ + ((w_ - ww) + (n_ - nn) + 1) // 2
+            resn = res[prv, x + 1]
+            resw = res[cur, x]
+            preds[3] = n_ + ((resw + resn + res[prv, x + 2]) >> 1)
+            preds[4] = w_ + (((resw + resn + res[prv, x]) * 10) >> 5)
+            # --- the reference: co-located sample plus the local change ------------
+            dw = w_ - rw
+            dn = n_ - rn
+            rres = r0 - _med(rw, rn, rnw)  # the reference's own residual under P0
+            preds[5] = r0 + _med(dw, dn, nw - rnw)
+            preds[6] = preds[0] + (rres >> 1)
+            wsum = np.int64(0)
+            psum = np.int64(0)
+            for i in range(N_PRED_INTER):
+                e = (err[prv, x + 1, i] * 2 + err[prv, x, i] + err[prv, x + 2, i]
+                     + err[cur, x, i] * 2 + 1)
+                sh = 0
+                while e >= RECIP_SIZE:
+                    e >>= 1
+                    sh += 1
+                wt = RECIP[e] >> sh
+                if wt < 1:
+                    wt = 1
+                wsum += wt
+                psum += wt * preds[i]
+            p = (psum + (wsum >> 1)) // wsum
+            # --- bias correction; the reference's residual joins activity and context --
+            act = (_abs(w_ - nw) + _abs(n_ - nw) + _abs(n_ - ne)
+                   + _abs(res[prv, x + 1]) + _abs(res[cur, x]))
+            ar = _abs(rres)
+            if ar * 4 <= act:
+                rb = 0
+            elif ar <= act:
+                rb = 1 if rres > 0 else 2
+            else:
+                rb = 3 if rres > 0 else 4
+            act = (act + ar * 2) >> 1
+            q = 0
+            if act >= 1 << 15:
+                q = 15
+            else:
+                while act >= 16:
+                    act >>= 4
+                    q += 4
+                while act > 0:
+                    act >>= 1
+                    q += 1
+            c = (q << 6) | ((n_ > p) << 5) | ((w_ > p) << 4) | ((nw > p) << 3) \
+                | ((ne > p) << 2) | ((2 * n_ - nn > p) << 1) | (2 * w_ - ww > p)
+            c = c * 5 + rb
+            cnt = bias_cnt[c]
+            if cnt > 0:
+                s = bias_sum[c]
+                if s >= 0:
+                    p += (s * RECIP_CNT[cnt] + (np.int64(1) << 31)) >> 32
+                else:
+                    p -= (-s * RECIP_CNT[cnt] + (np.int64(1) << 31)) >> 32
+            if p < 0:
+                p = 0
+            elif p > maxval:
+                p = maxval
+            mlo = p
+            mhi = maxval - p
+            m = mlo if mlo < mhi else mhi
+            if not decode:
+                v = np.int64(img[y, x])
+                d = v - p
+                ad = _abs(d)
+                if ad <= m:
+                    u = 2 * d if d >= 0 else -2 * d - 1
+                else:
+                    u = m + ad
+                tok, nb, extra = _token_of(u)
+                tokens[k] = tok
+                if nb > 0:
+                    bitbuf = (bitbuf << nb) | extra
+                    bitcnt += nb
+                    while bitcnt >= 8:
+                        bitcnt -= 8
+                        bits[pos] = (bitbuf >> bitcnt) & 0xFF
+                        pos += 1
+                    bitbuf &= (np.int64(1) << bitcnt) - 1
+            else:
+                tok = np.int64(tokens[k])
+                if tok < 0 or tok >= N_TOKENS:
+                    return ERR_TOKEN, pos
+                if tok < DIRECT_TOKENS:
+                    u = tok
+                else:
+                    nb = ((tok - DIRECT_TOKENS) >> MSB_IN_TOKEN) + 4 - MSB_IN_TOKEN
+                    while bitcnt < nb:
+                        if pos >= nbytes:
+                            return ERR_BITS, pos
+                        bitbuf = (bitbuf << 8) | np.int64(bits[pos])
+                        pos += 1
+                        bitcnt += 8
+                    bitcnt -= nb
+                    extra = (bitbuf >> bitcnt) & ((np.int64(1) << nb) - 1)
+                    bitbuf &= (np.int64(1) << bitcnt) - 1
+                    top = (1 << MSB_IN_TOKEN) | ((tok - DIRECT_TOKENS) & ((1 << MSB_IN_TOKEN) - 1))
+                    u = (np.int64(top) << nb) | extra
+                if u <= 2 * m:
+                    d = (u >> 1) if (u & 1) == 0 else -((u + 1) >> 1)
+                elif mlo < mhi:
+                    d = u - m
+                else:
+                    d = -(u - m)
+                if d < -mlo or d > mhi:
+                    return ERR_RANGE, pos
+                v = p + d
+                img[y, x] = v
+            k += 1
+            dd = v - p
+            res[cur, x + 1] = dd
+            for i in range(N_PRED_INTER):
+                err[cur, x + 1, i] = _abs(v - preds[i])
+            bias_sum[c] += dd
+            bias_cnt[c] = cnt + 1
+            if cnt + 1 >= 32:
+                bias_sum[c] = bias_sum[c] // 2 if bias_sum[c] >= 0 else -((-bias_sum[c]) // 2)
+                bias_cnt[c] = 16
+    if not decode and bitcnt > 0:
+        bits[pos] = (bitbuf << (8 - bitcnt)) & 0xFF
+        pos += 1
+    return OK, pos

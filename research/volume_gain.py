@@ -1,0 +1,138 @@
+"""Volumes (issue #22 item 3): bits of per-frame mic against volume mic (``volume_group``)
+on consecutive slices of CT and MR series, with JPEG XL e7 lossless per frame beside them,
+and the encode/decode time of each.  Measures only; nothing is fitted.
+
+Usage: .venv/bin/python research/volume_gain.py CORPUS_DIR [GROUP] [MAX_FRAMES]
+(CORPUS_DIR holds manifest.csv; series are the sources below, slices sorted by
+src_path and frame.)  With ``--restarts`` as GROUP: the gain at G = 2, 4, 8, 16 and with
+no restart on totalseg_ct and on two synthetic volumes (thin slices of a CT crop plus a
+ramp and noise, as tests/test_lossless_volume.py builds them; a smooth signed volume).
+With ``--correlation``: how much the previous slice's residual tells (see correlation()).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import mic
+from mic.io import read_image
+
+SERIES = (("train", "tcia_lungdx_dashvtk"), ("train", "uih_t1_3d"),
+          ("train", "tcia_pgbm_dashvtk"), ("train", "tcga_luad_kmader"),
+          ("eval", "totalseg_ct"))
+
+
+def load(corpus: Path, split: str, source: str, limit: int) -> tuple[np.ndarray, str, int]:
+    with open(corpus / "manifest.csv") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["source"] == source and r["split"] == split]
+    rows.sort(key=lambda r: (r["src_path"], int(r["frame"])))
+    rows = rows[:limit]
+    frames = [read_image(corpus / r["png"])[0] for r in rows]
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1:  # keep the longest run of one shape
+        keep = max(shapes, key=lambda s: sum(f.shape == s for f in frames))
+        frames = [f for f in frames if f.shape == keep]
+    return np.stack(frames), rows[0]["modality"], int(rows[0]["bits_stored"])
+
+
+def timed(fn, *a, **k):
+    t = time.perf_counter()
+    out = fn(*a, **k)
+    return out, time.perf_counter() - t
+
+
+def synthetic() -> list[tuple[str, np.ndarray]]:
+    from mic.io import read_image as ri
+
+    root = Path(__file__).resolve().parents[1] / "tests" / "data"
+    ct = ri(root / "ct_abdomen_u16.png")[0].astype(np.int32)
+    rng = np.random.default_rng(7)
+    ramp = np.add.outer(np.arange(96), np.arange(112)) // 16
+    thin = np.stack([ct[150:246, 140:252] + f * ramp + rng.integers(-1, 2, (96, 112))
+                     for f in range(16)]).clip(0, 65535).astype(np.uint16)
+    yy, xx = np.mgrid[:40, :52]
+    smooth = np.stack([(500 + 200 * np.sin(xx / 7 + f / 4) + 150 * np.cos(yy / 6 - f / 6))
+                       .astype(np.int16) for f in range(16)])
+    return [("synthetic thin CT slices 16 x 96 x 112", thin),
+            ("synthetic smooth int16 16 x 40 x 52", smooth)]
+
+
+def restarts(corpus: Path) -> None:
+    print("| volume | per-frame bytes | G=2 | G=4 | G=8 | G=16 | no restart |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    real = load(corpus, "eval", "totalseg_ct", 10**9)[0]
+    for name, vol in [("totalseg_ct (eval, 4 x 512 x 512)", real)] + synthetic():
+        per = len(mic.encode(vol))
+        cells = [f"{100 * (1 - len(mic.encode(vol, volume_group=g)) / per):.1f} %"
+                 for g in (2, 4, 8, 16, max(2, len(vol)))]
+        print(f"| {name} | {per} | " + " | ".join(cells) + " |", flush=True)
+
+
+def _med(a, b, c):
+    mx, mn = np.maximum(a, b), np.minimum(a, b)
+    return np.where(c >= mx, mn, np.where(c <= mn, mx, a + b - c))
+
+
+def correlation(corpus: Path) -> None:
+    """How much the previous slice can tell: on the first 4 slices of each series, the
+    correlation of frame f's MED residual with frame f-1's co-located MED residual, and of
+    its magnitude with the local activity alone and with the reference's |residual| added."""
+    print("| series | frame | rho(residuals) | corr(abs e, activity) | + abs ref residual |")
+    print("|---|---:|---:|---:|---:|")
+    for split, source in SERIES:
+        vol = load(corpus, split, source, 4)[0].astype(np.float64)
+        for f in range(1, len(vol)):
+            def parts(x):
+                return x[1:-1, :-2], x[:-2, 1:-1], x[:-2, :-2], x[1:-1, 1:-1]
+            w, n, nw, x = parts(vol[f])
+            rw, rn, rnw, r = parts(vol[f - 1])
+            e, er = x - _med(w, n, nw), r - _med(rw, rn, rnw)
+            act = np.abs(w - nw) + np.abs(n - nw)
+            c = lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1]  # noqa: E731
+            print(f"| {source} | {f} | {c(e, er):.3f} | {c(np.abs(e), act):.3f} | "
+                  f"{c(np.abs(e), act + np.abs(er)):.3f} |")
+
+
+def main() -> None:
+    corpus = Path(sys.argv[1])
+    if len(sys.argv) > 2 and sys.argv[2] == "--restarts":
+        return restarts(corpus)
+    if len(sys.argv) > 2 and sys.argv[2] == "--correlation":
+        return correlation(corpus)
+    group = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    limit = int(sys.argv[3]) if len(sys.argv) > 3 else 10**9
+    import imagecodecs
+
+    warm = np.arange(2 * 32 * 32, dtype=np.uint16).reshape(2, 32, 32) % 999
+    mic.decode(mic.encode(warm, volume_group=2))  # compile the kernels before timing
+    print(f"| series | split | modality | frames | rows x cols | per-frame mic bpp | volume mic bpp "
+          f"(G={group}) | gain | no restarts gain | JPEG XL e7 bpp | vol / JXL | "
+          f"enc MP/s frame / vol | dec MP/s frame / vol |")
+    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|")
+    for split, source in SERIES:
+        vol, modality, bits = load(corpus, split, source, limit)
+        f, r, c = vol.shape
+        mp = f * r * c / 1e6
+        per, te0 = timed(mic.encode, vol)
+        blob, te1 = timed(mic.encode, vol, volume_group=group)
+        whole = mic.encode(vol, volume_group=min(f, 1 << 16)) if f >= 2 else blob
+        d0, td0 = timed(mic.decode, per)
+        d1, td1 = timed(mic.decode, blob)
+        assert (d0 == vol).all() and (d1 == vol).all() and (mic.decode(whole) == vol).all()
+        jxl = sum(len(imagecodecs.jpegxl_encode(a, lossless=True, effort=7, bitspersample=bits,
+                                                numthreads=1)) for a in vol)
+        bpp = lambda n: 8 * n / (f * r * c)  # noqa: E731
+        print(f"| {source} | {split} | {modality} | {f} | {r} x {c} | {bpp(len(per)):.3f} | "
+              f"{bpp(len(blob)):.3f} | {100 * (1 - len(blob) / len(per)):.1f} % | "
+              f"{100 * (1 - len(whole) / len(per)):.1f} % | {bpp(jxl):.3f} | "
+              f"{len(blob) / jxl:.3f} | {mp / te0:.1f} / {mp / te1:.1f} | "
+              f"{mp / td0:.1f} / {mp / td1:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ and libjxl e7 matched to mic's PSNR at the default effort, quality 6.
 
 Finding: benches/results/2026-12-05-effort/quiet-targets.txt (and issue #20's notes).
 """
-import os, sys, time, statistics, numpy as np, mic, imagecodecs as ic
+import os, time, statistics, numpy as np, mic, imagecodecs as ic
 from mic.io import read_image, demo_image_path
 def med(f, n):
     ts = []

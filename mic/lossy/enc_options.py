@@ -38,7 +38,8 @@ from ..errors import MicInputError
 from .model import DEFAULT_MODEL
 
 #: the lossy tools' switches: None (their default) follows the effort
-TOOLS = ("rdo", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt", "tilings")
+TOOLS = ("rdo", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt", "tilings",
+         "region_search")
 #: the per-call choices ``mic.encode`` accepts as keywords (the lossy tools' switches)
 CHOICES = ("model", "effort") + TOOLS
 #: the effort levels, fastest first
@@ -48,8 +49,8 @@ DEFAULT_EFFORT = 3
 #: tool's measured BD-rate gain and encode-time cost (README, "Effort levels"): the cheap
 #: tools first, the searches last.  Effort 7 is every tool, the encoder of stream 2.0.
 EFFORT_TOOLS: dict[int, frozenset[str]] = {}
-_ADDED = {1: (), 2: ("rdo", "means", "zadapt"), 3: ("dq",), 4: ("regions", "restore"),
-          5: ("adapt",), 6: ("tilings",), 7: ("zopt",)}
+_ADDED = {1: (), 2: ("rdo", "means", "zadapt"), 3: ("dq", "regions"),
+          4: ("region_search", "restore"), 5: ("adapt",), 6: ("tilings",), 7: ("zopt",)}
 for _e in EFFORTS:
     EFFORT_TOOLS[_e] = EFFORT_TOOLS.get(_e - 1, frozenset()) | frozenset(_ADDED[_e])
 #: the constant-region candidates (opening radii) each effort codes beside the plain coding
@@ -62,7 +63,7 @@ EFFORT_REGION_RADII: dict[int, tuple[int, ...]] = {
 #: formats/lossy/vectors.json still names them in ``encoder_constants``)
 SETTINGS = ("long_model_segment", "restore_directions", "pass_biases", "bias_min_gain_bits",
             "rdo_lambda_scale", "region_stop", "region_radii", "region_lambda_scale",
-            "zrec_min_gain_bits")
+            "region_rule_fraction", "region_rule_pixels", "zrec_min_gain_bits")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,12 @@ class EncoderOptions:
     * ``zadapt``: hyper-latent records (SPEC 6.9; the hyperprior models);
     * ``zopt``: hyper-latent channels sent as 0 where they cost more bits than they save
       (an encoder choice, SPEC 6.9; the hyperprior models);
+    * ``region_search`` (with ``regions``): code the plane plainly and with the
+      constant-region candidates of ``region_radii`` and keep the cheapest in rate + lambda
+      * distortion; off: by rule, the smoothest candidate (radius 6) whenever it covers at
+      least ``region_rule_fraction`` of a tile of at least ``region_rule_pixels`` pixels,
+      else none, coding the plane once (on the train sample the search took a region
+      exactly where this rule does, and none on 128 x 128 tiles or where it covers 3 %);
     * ``tilings`` (with ``tile=None``, frames larger than 512): code both tilings of
       :func:`mic.lossy.tilings` and keep the better; off: 512 x 512 tiles.
 
@@ -134,6 +141,7 @@ class EncoderOptions:
     zadapt: bool | None = None
     zopt: bool | None = None
     tilings: bool | None = None
+    region_search: bool | None = None
     long_model_segment: bool = False
     restore_directions: bool = True
     pass_biases: bool = True
@@ -142,6 +150,8 @@ class EncoderOptions:
     region_stop: float = 0.02
     region_radii: tuple[int, ...] | None = None
     region_lambda_scale: float = 1.0
+    region_rule_fraction: float = 0.15
+    region_rule_pixels: float = 65536.0
     zrec_min_gain_bits: float = 32.0
     #: the tool switches that were None (set from the effort)
     _auto: frozenset[str] = dataclasses.field(default=frozenset(), init=False, repr=False,

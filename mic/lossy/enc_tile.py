@@ -283,7 +283,7 @@ class LossyTileEncoder:
         of the constant-region candidates (SPEC 6.6) if that costs less in rate + lambda *
         distortion."""
         from ..entropy.shape import encode_shape
-        from .enc_region import constant_regions, fill_region
+        from .enc_region import RADII, constant_regions, fill_region
 
         o = self.options
         if o.regions and t.size and all(int(t[:, :, c].min()) == int(t[:, :, c].max())
@@ -295,6 +295,13 @@ class LossyTileEncoder:
             record = pack_region_record(values, struct.pack("<I", WHOLE_TILE))
             return record, norms, None, None, None
         info0 = self.information_bits
+        if o.regions and not o.region_search:  # by rule, one coding (EncoderOptions)
+            cand = constant_regions(t, (RADII[-1],))
+            if cand and t.shape[0] * t.shape[1] >= o.region_rule_pixels \
+                    and cand[0][1].mean() >= o.region_rule_fraction:
+                return self._code_region(t, code, cand[0])
+            body, rec, _, bias = code(t, o.restore)
+            return None, body, bias, rec, None
         body, rec, scale, bias = code(t, o.regions or o.restore)
         if not o.regions:
             return None, body, bias, rec, None
@@ -324,6 +331,22 @@ class LossyTileEncoder:
                 break  # the smoother candidates mainly save shape bits: too few to matter
         self.information_bits = info0 + best[3]
         return best[1], best[2], bias, best[4], best[5]
+
+    def _code_region(self, t: np.ndarray, code, cand  # noqa: ANN001
+                     ) -> tuple[bytes | None, bytes, Any, np.ndarray | None, np.ndarray | None]:
+        """:meth:`_choose`'s result for the planes ``t`` coded once, with the constant-region
+        candidate ``cand`` = (values, mask)."""
+        from ..entropy.shape import encode_shape
+        from .enc_region import fill_region
+
+        values, m = cand
+        shape = encode_shape(m)
+        filled = np.stack([np.rint(fill_region(t[:, :, c], m)) for c in range(t.shape[2])],
+                          -1).astype(np.int32)
+        body, rec, _, bias = code(filled, True)
+        rec[m] = values
+        self.information_bits += 8.0 * len(shape)
+        return pack_region_record(values, shape), body, bias, rec, m
 
     def _front(self, x: np.ndarray, plane: int = 0
                ) -> tuple[list[np.ndarray], int, int, Any, Any]:

@@ -122,9 +122,10 @@ def invalid(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
     out.append(("symbols_crc_flip", edit(head, s[head] ^ 0x01), "MicChecksumError",
                 "symbols_crc32 of the plane changed (segment CRC recomputed)"))
     at = words + 4 * (nw // 2)
-    out.append(("coded_word_flip", edit(at, s[at] ^ 0x40), "MicChecksumError",
+    out.append(("coded_word_flip", edit(at, s[at] ^ 0x40), "MicFormatError",
                 "a bit in the middle of the range-coder words flipped (segment CRC "
-                "recomputed): the symbols decode differently and their CRC-32 refuses them"))
+                "recomputed): the symbols decode differently, and the metered coder "
+                "(MicFormatError) or their CRC-32 (MicChecksumError) refuses them"))
     out.append(("unknown_xform", edit(tile.mode_start, 1), "MicFormatError",
                 "tile xform 1 (a conv tile has only xform 0)"))
     out.append(("bits_32", edit(head - 1, 32), "MicFormatError", "normalisation bits 32"))

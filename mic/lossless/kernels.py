@@ -55,6 +55,80 @@ def _token_of(u):
     return tok, nb, u & ((1 << nb) - 1)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _fold(d, m):
+    """A residual ``d`` in [-mlo, mhi] (``m`` the smaller bound) as a non-negative ``u``:
+    interleaved within ``±m``, then ``m + |d|`` (SPEC 5)."""
+    ad = _abs(d)
+    if ad <= m:
+        return 2 * d if d >= 0 else -2 * d - 1
+    return m + ad
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _unfold(u, m, mlo, mhi):
+    """Inverse of :func:`_fold` (the side beyond ``±m`` is the wider one)."""
+    if u <= 2 * m:
+        return (u >> 1) if (u & 1) == 0 else -((u + 1) >> 1)
+    return u - m if mlo < mhi else -(u - m)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put_token(u, tokens, k, bits, pos, bitbuf, bitcnt):
+    """Encoder: ``u``'s token into ``tokens[k]``, its raw extra bits (MSB first) into
+    ``bits``; returns the new (pos, bitbuf, bitcnt)."""
+    tok, nb, extra = _token_of(u)
+    tokens[k] = tok
+    if nb > 0:
+        bitbuf = (bitbuf << nb) | extra
+        bitcnt += nb
+        while bitcnt >= 8:
+            bitcnt -= 8
+            bits[pos] = (bitbuf >> bitcnt) & 0xFF
+            pos += 1
+        bitbuf &= (np.int64(1) << bitcnt) - 1
+    return pos, bitbuf, bitcnt
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _get_u(tok, bits, pos, nbytes, bitbuf, bitcnt):
+    """Decoder: the value ``u`` of token ``tok`` (in range) with its extra bits; returns
+    (u, pos, bitbuf, bitcnt), ``u`` = -1 when ``bits`` run out."""
+    if tok < DIRECT_TOKENS:
+        return tok, pos, bitbuf, bitcnt
+    nb = ((tok - DIRECT_TOKENS) >> MSB_IN_TOKEN) + 4 - MSB_IN_TOKEN
+    while bitcnt < nb:
+        if pos >= nbytes:
+            return np.int64(-1), pos, bitbuf, bitcnt
+        bitbuf = (bitbuf << 8) | np.int64(bits[pos])
+        pos += 1
+        bitcnt += 8
+    bitcnt -= nb
+    extra = (bitbuf >> bitcnt) & ((np.int64(1) << nb) - 1)
+    bitbuf &= (np.int64(1) << bitcnt) - 1
+    top = (1 << MSB_IN_TOKEN) | ((tok - DIRECT_TOKENS) & ((1 << MSB_IN_TOKEN) - 1))
+    return (np.int64(top) << nb) | extra, pos, bitbuf, bitcnt
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _update_bias(bias_sum, bias_cnt, c, cnt, dd):
+    """Bias-correction context ``c`` after a residual ``dd`` (halved every 32)."""
+    bias_sum[c] += dd
+    bias_cnt[c] = cnt + 1
+    if cnt + 1 >= 32:
+        bias_sum[c] = bias_sum[c] // 2 if bias_sum[c] >= 0 else -((-bias_sum[c]) // 2)
+        bias_cnt[c] = 16
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _flush_bits(bits, pos, bitbuf, bitcnt):
+    """Encoder: the last partial byte of extra bits (zero-padded); returns the new pos."""
+    if bitcnt > 0:
+        bits[pos] = (bitbuf << (8 - bitcnt)) & 0xFF
+        pos += 1
+    return pos
+
+
 @njit(cache=True, nogil=True)
 def token_extra_bits(tok):
     """Number of raw extra bits that follow token ``tok``."""
@@ -221,46 +295,16 @@ def code_plane_near(img, maxval, near, decode, tokens, bits):
                     elif v > maxval:
                         v = maxval
                     img[y, x] = v
-                ad = _abs(d)
-                if ad <= m:
-                    u = 2 * d if d >= 0 else -2 * d - 1
-                else:
-                    u = m + ad
-                tok, nb, extra = _token_of(u)
-                tokens[k] = tok
-                if nb > 0:
-                    bitbuf = (bitbuf << nb) | extra
-                    bitcnt += nb
-                    while bitcnt >= 8:
-                        bitcnt -= 8
-                        bits[pos] = (bitbuf >> bitcnt) & 0xFF
-                        pos += 1
-                    bitbuf &= (np.int64(1) << bitcnt) - 1
+                pos, bitbuf, bitcnt = _put_token(_fold(d, m), tokens, k, bits, pos, bitbuf,
+                                                 bitcnt)
             else:
                 tok = np.int64(tokens[k])
                 if tok < 0 or tok >= N_TOKENS:
                     return ERR_TOKEN, pos
-                if tok < DIRECT_TOKENS:
-                    u = tok
-                else:
-                    nb = ((tok - DIRECT_TOKENS) >> MSB_IN_TOKEN) + 4 - MSB_IN_TOKEN
-                    while bitcnt < nb:
-                        if pos >= nbytes:
-                            return ERR_BITS, pos
-                        bitbuf = (bitbuf << 8) | np.int64(bits[pos])
-                        pos += 1
-                        bitcnt += 8
-                    bitcnt -= nb
-                    extra = (bitbuf >> bitcnt) & ((np.int64(1) << nb) - 1)
-                    bitbuf &= (np.int64(1) << bitcnt) - 1
-                    top = (1 << MSB_IN_TOKEN) | ((tok - DIRECT_TOKENS) & ((1 << MSB_IN_TOKEN) - 1))
-                    u = (np.int64(top) << nb) | extra
-                if u <= 2 * m:
-                    d = (u >> 1) if (u & 1) == 0 else -((u + 1) >> 1)
-                elif mlo < mhi:
-                    d = u - m
-                else:
-                    d = -(u - m)
+                u, pos, bitbuf, bitcnt = _get_u(tok, bits, pos, nbytes, bitbuf, bitcnt)
+                if u < 0:
+                    return ERR_BITS, pos
+                d = _unfold(u, m, mlo, mhi)
                 if d < -mlo or d > mhi:
                     return ERR_RANGE, pos
                 if near == 0:
@@ -278,14 +322,9 @@ def code_plane_near(img, maxval, near, decode, tokens, bits):
             res[cur, x + 1] = dd
             for i in range(N_PRED):
                 err[cur, x + 1, i] = _abs(v - preds[i])
-            bias_sum[c] += dd
-            bias_cnt[c] = cnt + 1
-            if cnt + 1 >= 32:
-                bias_sum[c] = bias_sum[c] // 2 if bias_sum[c] >= 0 else -((-bias_sum[c]) // 2)
-                bias_cnt[c] = 16
-    if not decode and bitcnt > 0:
-        bits[pos] = (bitbuf << (8 - bitcnt)) & 0xFF
-        pos += 1
+            _update_bias(bias_sum, bias_cnt, c, cnt, dd)
+    if not decode:
+        pos = _flush_bits(bits, pos, bitbuf, bitcnt)
     return OK, pos
 
 

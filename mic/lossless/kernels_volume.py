@@ -15,8 +15,8 @@ import numpy as np
 from numba import njit
 
 from .kernels import (
-    DIRECT_TOKENS, ERR_BITS, ERR_RANGE, ERR_TOKEN, MSB_IN_TOKEN, N_TOKENS, OK, RECIP_SIZE,
-    _abs, _recip_table, _token_of,
+    ERR_BITS, ERR_RANGE, ERR_TOKEN, N_TOKENS, OK, RECIP_SIZE,
+    _abs, _flush_bits, _fold, _get_u, _put_token, _recip_table, _unfold, _update_bias,
 )
 
 N_PRED_INTER = 7
@@ -156,46 +156,16 @@ def code_plane_inter(img, ref, maxval, decode, tokens, bits):
             if not decode:
                 v = np.int64(img[y, x])
                 d = v - p
-                ad = _abs(d)
-                if ad <= m:
-                    u = 2 * d if d >= 0 else -2 * d - 1
-                else:
-                    u = m + ad
-                tok, nb, extra = _token_of(u)
-                tokens[k] = tok
-                if nb > 0:
-                    bitbuf = (bitbuf << nb) | extra
-                    bitcnt += nb
-                    while bitcnt >= 8:
-                        bitcnt -= 8
-                        bits[pos] = (bitbuf >> bitcnt) & 0xFF
-                        pos += 1
-                    bitbuf &= (np.int64(1) << bitcnt) - 1
+                pos, bitbuf, bitcnt = _put_token(_fold(d, m), tokens, k, bits, pos, bitbuf,
+                                                 bitcnt)
             else:
                 tok = np.int64(tokens[k])
                 if tok < 0 or tok >= N_TOKENS:
                     return ERR_TOKEN, pos
-                if tok < DIRECT_TOKENS:
-                    u = tok
-                else:
-                    nb = ((tok - DIRECT_TOKENS) >> MSB_IN_TOKEN) + 4 - MSB_IN_TOKEN
-                    while bitcnt < nb:
-                        if pos >= nbytes:
-                            return ERR_BITS, pos
-                        bitbuf = (bitbuf << 8) | np.int64(bits[pos])
-                        pos += 1
-                        bitcnt += 8
-                    bitcnt -= nb
-                    extra = (bitbuf >> bitcnt) & ((np.int64(1) << nb) - 1)
-                    bitbuf &= (np.int64(1) << bitcnt) - 1
-                    top = (1 << MSB_IN_TOKEN) | ((tok - DIRECT_TOKENS) & ((1 << MSB_IN_TOKEN) - 1))
-                    u = (np.int64(top) << nb) | extra
-                if u <= 2 * m:
-                    d = (u >> 1) if (u & 1) == 0 else -((u + 1) >> 1)
-                elif mlo < mhi:
-                    d = u - m
-                else:
-                    d = -(u - m)
+                u, pos, bitbuf, bitcnt = _get_u(tok, bits, pos, nbytes, bitbuf, bitcnt)
+                if u < 0:
+                    return ERR_BITS, pos
+                d = _unfold(u, m, mlo, mhi)
                 if d < -mlo or d > mhi:
                     return ERR_RANGE, pos
                 v = p + d
@@ -205,12 +175,7 @@ def code_plane_inter(img, ref, maxval, decode, tokens, bits):
             res[cur, x + 1] = dd
             for i in range(N_PRED_INTER):
                 err[cur, x + 1, i] = _abs(v - preds[i])
-            bias_sum[c] += dd
-            bias_cnt[c] = cnt + 1
-            if cnt + 1 >= 32:
-                bias_sum[c] = bias_sum[c] // 2 if bias_sum[c] >= 0 else -((-bias_sum[c]) // 2)
-                bias_cnt[c] = 16
-    if not decode and bitcnt > 0:
-        bits[pos] = (bitbuf << (8 - bitcnt)) & 0xFF
-        pos += 1
+            _update_bias(bias_sum, bias_cnt, c, cnt, dd)
+    if not decode:
+        pos = _flush_bits(bits, pos, bitbuf, bitcnt)
     return OK, pos

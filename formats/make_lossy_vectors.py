@@ -13,10 +13,8 @@ streams (``lossy/invalid/``) are real ones edited with ``forge.py``.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
-import json
 import struct
 import sys
 from pathlib import Path
@@ -30,6 +28,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
+from vector_files import run_generator, samples_sha256  # noqa: E402
 
 import mic  # noqa: E402
 from mic.bitstream import TAG_TILE  # noqa: E402
@@ -37,10 +36,6 @@ from mic.models.weights import registry  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 
-
-def samples_sha256(arr: np.ndarray) -> str:
-    le = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
-    return hashlib.sha256(le.tobytes()).hexdigest()
 
 
 def _png(name: str) -> np.ndarray:
@@ -367,26 +362,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="write nothing; list what differs")
-    args = ap.parse_args()
-    files, meta, expected = build()
-    files["vectors.json"] = (json.dumps(meta, indent=1) + "\n").encode()
-    files["invalid/expected.json"] = (json.dumps(expected, indent=1, sort_keys=True) + "\n").encode()
-    changed = [n for n, b in files.items() if not (OUT / n).exists() or (OUT / n).read_bytes() != b]
-    stale = [str(p.relative_to(OUT)) for p in OUT.rglob("*") if p.is_file()
-             and str(p.relative_to(OUT)) not in files] if OUT.exists() else []
-    if args.check:
-        print("\n".join(f"would write {n}" for n in changed) or "up to date")
-        print("\n".join(f"would remove {n}" for n in stale))
-        return 1 if (changed or stale) else 0
-    for n, b in files.items():
-        (OUT / n).parent.mkdir(parents=True, exist_ok=True)
-        (OUT / n).write_bytes(b)
-    for n in stale:
-        (OUT / n).unlink()
-    print(f"wrote {len(files)} files under {OUT} ({sum(map(len, files.values()))} bytes)")
-    return 0
+    return run_generator(__doc__, OUT, build)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,7 @@ fixed seeds.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -39,6 +36,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
+from vector_files import run_generator, samples_sha256, sha256  # noqa: E402
 
 import mic  # noqa: E402
 from mic.bitstream import TAG_TILE, unpack_header  # noqa: E402
@@ -47,14 +45,6 @@ from mic.lossless.syntax import TAG_NEAR  # noqa: E402
 DATA = ROOT / "tests" / "data"
 
 
-def samples_sha256(arr: np.ndarray) -> str:
-    """sha256 of the samples in C order as little-endian integers of the array's width."""
-    le = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
-    return hashlib.sha256(le.tobytes()).hexdigest()
-
-
-def sha256(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
 
 
 def _real(name: str) -> np.ndarray:
@@ -267,34 +257,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="write nothing; list what differs")
-    args = ap.parse_args()
-    files, meta, expected = build()
-    files["vectors.json"] = (json.dumps(meta, indent=1) + "\n").encode()
-    files["invalid/expected.json"] = (json.dumps(expected, indent=1, sort_keys=True)
-                                      + "\n").encode()
-    changed = [n for n, b in files.items()
-               if not (OUT / n).exists() or (OUT / n).read_bytes() != b]
-    stale = [p.relative_to(OUT).as_posix() for p in OUT.rglob("*")
-             if p.is_file() and p.relative_to(OUT).as_posix() not in files] \
-        if OUT.exists() else []
-    total = sum(len(b) for b in files.values())
-    if args.check:
-        for n in changed:
-            print("differs:", n)
-        for n in stale:
-            print("stale:", n)
-        print(f"{len(files)} files, {total / 1024:.0f} KiB")
-        return 1 if changed or stale else 0
-    (OUT / "invalid").mkdir(parents=True, exist_ok=True)
-    for n, b in files.items():
-        (OUT / n).write_bytes(b)
-    for n in stale:
-        (OUT / n).unlink()
-    print(f"wrote {len(files)} files ({total / 1024:.0f} KiB), {len(changed)} changed, "
-          f"{len(stale)} stale removed")
-    return 0
+    return run_generator(__doc__, OUT, build)
 
 
 if __name__ == "__main__":

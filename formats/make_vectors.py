@@ -21,7 +21,6 @@ Everything is deterministic: the real sources are fixed crops of the images in
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import struct
@@ -36,6 +35,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import forge
+from vector_files import samples_sha256, sha256
 
 import mic
 from mic.bitstream import TAG_END, TAG_TILE, unpack_header
@@ -45,16 +45,6 @@ INVALID = HERE / "invalid"
 
 
 # ----------------------------------------------------------------------------- helpers
-def samples_sha256(arr: np.ndarray) -> str:
-    """sha256 of the samples in C order as little-endian integers of the array's width."""
-    le = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
-    return hashlib.sha256(le.tobytes()).hexdigest()
-
-
-def sha256(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
-
-
 def _png(name: str) -> np.ndarray:
     from PIL import Image
 

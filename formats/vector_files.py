@@ -1,0 +1,67 @@
+"""What every conformance-vector generator under ``formats/`` shares: the hashes its
+``vectors.json`` records and the write-or ``--check`` of its output folder.
+
+>>> import numpy as np
+>>> samples_sha256(np.array([1], "<u2")) == sha256(b"\\x01\\x00")
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def sha256(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def samples_sha256(arr: np.ndarray) -> str:
+    """sha256 of the samples in C order as little-endian integers of the array's width."""
+    return sha256(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
+
+
+def run_generator(doc: str, out: Path,
+                  build: Callable[[], tuple[dict[str, bytes], dict[str, Any], dict[str, Any]]]
+                  ) -> int:
+    """A generator's ``main``: ``build() -> (files, meta, expected)``, then ``vectors.json``
+    and ``invalid/expected.json`` beside the files under ``out``; with ``--check``, write
+    nothing and list what differs (exit 1 if anything does), else write the files and
+    remove the stale ones."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="write nothing; list what differs")
+    args = ap.parse_args()
+    files, meta, expected = build()
+    files["vectors.json"] = (json.dumps(meta, indent=1) + "\n").encode()
+    files["invalid/expected.json"] = (json.dumps(expected, indent=1, sort_keys=True)
+                                      + "\n").encode()
+    changed = [n for n, b in files.items()
+               if not (out / n).exists() or (out / n).read_bytes() != b]
+    stale = [p.relative_to(out).as_posix() for p in out.rglob("*")
+             if p.is_file() and p.relative_to(out).as_posix() not in files] \
+        if out.exists() else []
+    total = sum(len(b) for b in files.values())
+    if args.check:
+        for n in changed:
+            print("differs:", n)
+        for n in stale:
+            print("stale:", n)
+        print(f"{len(files)} files, {total / 1024:.0f} KiB" if changed or stale else "up to date")
+        return 1 if changed or stale else 0
+    for n, b in files.items():
+        (out / n).parent.mkdir(parents=True, exist_ok=True)
+        (out / n).write_bytes(b)
+    for n in stale:
+        (out / n).unlink()
+    print(f"wrote {len(files)} files under {out} ({total / 1024:.0f} KiB), {len(changed)} "
+          f"changed, {len(stale)} stale removed")
+    return 0
+
+
+__all__ = ["run_generator", "samples_sha256", "sha256"]

@@ -27,6 +27,21 @@ def samples_sha256(arr: np.ndarray) -> str:
     return sha256(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
 
 
+def refused_as(label: str, stream: bytes, error: str, exact: bool = False) -> None:
+    """Exit (``SystemExit`` naming ``label``) unless ``mic.decode(stream)`` raises the
+    ``mic`` exception class named ``error`` (a subclass too, unless ``exact``)."""
+    import mic
+
+    cls = getattr(mic, error)
+    try:
+        mic.decode(stream)
+    except mic.MicError as exc:
+        if not (type(exc) is cls if exact else isinstance(exc, cls)):
+            raise SystemExit(f"{label}: expected {error}, got {type(exc).__name__}: {exc}")
+    else:
+        raise SystemExit(f"{label}: decoded without an error")
+
+
 def run_generator(doc: str, out: Path,
                   build: Callable[[], tuple[dict[str, bytes], dict[str, Any], dict[str, Any]]]
                   ) -> int:
@@ -64,4 +79,4 @@ def run_generator(doc: str, out: Path,
     return 0
 
 
-__all__ = ["run_generator", "samples_sha256", "sha256"]
+__all__ = ["refused_as", "run_generator", "samples_sha256", "sha256"]

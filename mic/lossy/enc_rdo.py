@@ -192,6 +192,8 @@ class SubbandBits:
         passes: list[list] = []
 
         class _Recorder(Planes):
+            fused_features = False  # the features are kept for the trials
+
             def _scales(self, level, ii, jj, ctx, band, anchor):  # noqa: ANN001, ANN202
                 tab = super()._scales(level, ii, jj, ctx, band, anchor)
                 passes.append([self.cells(level, ii, jj), np.array(ctx), band,

@@ -83,6 +83,10 @@ class Planes:
     order, int64); the coders keep the symbols' CRC.
     """
 
+    #: compute a detail pass's context features inside the scale kernel (False: through
+    #: :meth:`_scales`, for subclasses that record the features)
+    fused_features = True
+
     def __init__(self, lm: LoadedModel, quality: int, hp: int, wp: int,
                  bias: np.ndarray | None = None) -> None:
         self.lm, self.q = lm, quality
@@ -114,7 +118,30 @@ class Planes:
             cells = self.cells(level, ii, jj)
         tab = mlp_scale_index(lm.mlp, hyper, cells if cells is not None else np.zeros(0),
                               ctx, self.q, band, 0 if anchor else 1, lm.thresholds)
+        return self._biased(tab, band, anchor)
+
+    def _band_scales(self, level: int, ii: np.ndarray, jj: np.ndarray,
+                     planes: tuple[np.ndarray, ...], flags: int, band: int, anchor: bool
+                     ) -> np.ndarray:
+        """:meth:`_scales` of a detail band's pass with the context features of ``planes``
+        (:func:`_band_ctx`'s inputs): models with hyper features compute features, cells
+        and scales in one kernel (:func:`mic.models.intnet.band_scale_index`, the same
+        indexes), the others (and subclasses that set ``fused_features = False`` to see
+        the features in :meth:`_scales`) through the feature array."""
+        if self.h16 is None or not self.fused_features:
+            return self._scales(level, ii, jj, _band_ctx(ii, jj, *planes, flags), band, anchor)
+        from ..models.intnet import band_scale_index
+
+        lm = self.lm
+        tab = band_scale_index(lm.mlp, self.hyper, self.h16.shape[2], 4 - level, self.q, band,
+                               0 if anchor else 1, lm.thresholds, ii, jj, planes, flags, _FIX)
+        return self._biased(tab, band, anchor)
+
+    def _biased(self, tab: np.ndarray, band: int, anchor: bool) -> np.ndarray:
+        """The scale indexes ``tab`` of a pass with the plane's table bias of its band (or
+        pass) added, clamped to the tables (SPEC 6.4)."""
         if self.bias is not None:
+            lm = self.lm
             k = band if (anchor or band == 0 or self.bias.size == NBANDS) else NBANDS - 1 + band
             if self.bias[k]:
                 tab = np.clip(tab + int(self.bias[k]), 0, len(lm.ybank) - 1).astype(np.int32)
@@ -195,9 +222,9 @@ class Planes:
                 for parity in (0, 1):
                     ii, jj = self._positions(h, w, parity)
                     lma = _logmag(out) if (ctx and parity == 1) else empty
-                    feats = _band_ctx(ii, jj, p, pb, s0, s0b, s1, s1b, lma,
-                                      flags | (8 if (ctx and parity == 1) else 0))
-                    tab = self._scales(lv + 1, ii, jj, feats, b, parity == 0)
+                    fl = flags | (8 if (ctx and parity == 1) else 0)
+                    tab = self._band_scales(lv + 1, ii, jj, (p, pb, s0, s0b, s1, s1b, lma),
+                                            fl, b, parity == 0)
                     yp = y[ii, jj] if y is not None else None
                     weights = None
                     if predictor is not None and parity == 1 and out.any():

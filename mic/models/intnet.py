@@ -244,6 +244,38 @@ def _mlp_kernel():  # loaded lazily so that importing this module stays cheap
 _KERNEL = None
 
 
+def _layer1_hyper(mlp: IntMLP, hyper: np.ndarray | None, n_ctx: int, q: int, band: int,
+                  anchor_pass: int) -> tuple[dict[str, Any], np.ndarray, int]:
+    """(float weights, the first layer's hyper part + bias per cell (C, h1), hyper width)."""
+    if len(mlp.weights) != 3:
+        raise ValueError("the fused kernel runs three-layer context MLPs")
+    f = mlp.float_weights()
+    w1 = f["w1"]
+    nh = w1.shape[0] - n_ctx
+    bias = f["b1"][q, band, anchor_pass]
+    if hyper is None or nh == 0:
+        return f, bias[None, :].copy(), nh
+    return f, np.ascontiguousarray(np.asarray(hyper, np.float64) @ w1[:nh] + bias), nh
+
+
+def band_scale_index(mlp: IntMLP, hyper: np.ndarray, w16: int, shift: int, q: int, band: int,
+                     anchor_pass: int, thresholds: np.ndarray, ii: np.ndarray, jj: np.ndarray,
+                     planes: tuple[np.ndarray, ...], flags: int, fix: float) -> np.ndarray:
+    """:func:`mlp_scale_index` of a detail band's pass whose 8 context features (and hyper
+    cells) the kernel computes itself from ``planes`` = (parent, parent box, sibling 0, its
+    box, sibling 1, its box, neighbours' logmag) as ``mic.lossy.passes`` defines them:
+    the same indexes without the (N, 8) feature array (one pass over the positions)."""
+    from .kernels import band_mlp_kernel
+
+    f, hpre, nh = _layer1_hyper(mlp, hyper, 8, q, band, anchor_pass)
+    out = np.empty(ii.size, np.int32)
+    w1c = np.ascontiguousarray(f["w1"][nh:])
+    band_mlp_kernel(ii, jj, *planes, flags, fix, shift, w16, hpre, w1c, f["w2t"], f["b2"],
+                    f["w3"], f["b3"], mlp.shifts[0], mlp.shifts[1],
+                    np.ascontiguousarray(thresholds, np.int64), out)
+    return out
+
+
 def mlp_scale_index(mlp: IntMLP, hyper: np.ndarray | None, cells: np.ndarray, ctx: np.ndarray,
                     q: int, band: int, anchor_pass: int, thresholds: np.ndarray) -> np.ndarray:
     """Scale indexes of one pass, fused (Numba): ``hyper`` (C, nh) integer hyper features
@@ -253,17 +285,10 @@ def mlp_scale_index(mlp: IntMLP, hyper: np.ndarray | None, cells: np.ndarray, ct
     global _KERNEL
     if _KERNEL is None:
         _KERNEL = _mlp_kernel()
-    if len(mlp.weights) != 3:
-        raise ValueError("the fused kernel runs three-layer context MLPs")
-    f = mlp.float_weights()
+    f, hpre, nh = _layer1_hyper(mlp, hyper, ctx.shape[1], q, band, anchor_pass)
     w1 = f["w1"]
-    nh = w1.shape[0] - ctx.shape[1]
-    bias = f["b1"][q, band, anchor_pass]
     if hyper is None or nh == 0:
-        hpre = bias[None, :].copy()
         cells = np.zeros(ctx.shape[0], np.int64)
-    else:
-        hpre = np.asarray(hyper, np.float64) @ w1[:nh] + bias
     out = np.empty(ctx.shape[0], np.int32)
     _KERNEL(np.ascontiguousarray(ctx, np.float64), np.ascontiguousarray(cells, np.int64),
             np.ascontiguousarray(hpre), np.ascontiguousarray(w1[nh:]), f["w2t"], f["b2"],

@@ -67,3 +67,75 @@ def mlp_kernel(ctx, cell, hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pr
         out[n] = idx
         if zero_ctx:
             memo[c] = idx
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _mirror(i, n):  # pragma: no cover - numba
+    """(i - 1, i + 1) mirrored at the borders of 0..n-1 (SPEC 6.4)."""
+    lo = i - 1 if i > 0 else (1 if n > 1 else 0)
+    hi = i + 1 if i + 1 < n else (n - 2 if n > 1 else 0)
+    return lo, hi
+
+
+@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def band_mlp_kernel(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, fix, shift, w16,
+                    hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
+    """:func:`mlp_kernel` of a detail band's pass with its context features computed on the
+    fly: the same features as ``mic.lossy.passes._band_ctx`` (flags 1 parent, 2 sibling 0,
+    4 sibling 1, 8 neighbours) and the same cell as ``Planes.cells`` (``shift`` = 4 - level;
+    below 0 the finer hyper grid), so the same indexes, without the (N, 8) feature and
+    cell arrays."""
+    h1 = hpre.shape[1]
+    h2 = w2t.shape[0]
+    m1 = 2.0 ** -sh1
+    m2 = 2.0 ** -sh2
+    cap = float(1 << 22)
+    a1 = np.empty(h1)
+    f = np.zeros(8)
+    memo = np.full(hpre.shape[0], -1, np.int64)  # result at a zero context, per cell
+    h, w = lma.shape
+    for n in range(ii.size):
+        i, j = ii[n], jj[n]
+        c = ((i >> shift) * w16 + (j >> shift)) if shift >= 0 else ((2 * i) * w16 + 2 * j)
+        if flags & 1:
+            f[0] = p[i >> 1, j >> 1] * fix
+            f[1] = pb[i >> 1, j >> 1] * fix
+        if flags & 2:
+            f[2] = s0[i, j] * fix
+            f[3] = s0b[i, j] * fix
+        if flags & 4:
+            f[4] = s1[i, j] * fix
+            f[5] = s1b[i, j] * fix
+        if flags & 8:
+            iu, idn = _mirror(i, h)
+            jl, jr = _mirror(j, w)
+            a, b, cc, d = lma[iu, j], lma[idn, j], lma[i, jl], lma[i, jr]
+            f[6] = (a + b + cc + d) * fix
+            f[7] = max(max(a, b), max(cc, d)) * fix
+        zero_ctx = True
+        for k in range(8):
+            if f[k] != 0.0:
+                zero_ctx = False
+                break
+        if zero_ctx and memo[c] >= 0:
+            out[n] = memo[c]
+            continue
+        for jh in range(h1):
+            a1[jh] = hpre[c, jh]
+        for k in range(8):
+            fk = f[k]
+            if fk != 0.0:
+                for jh in range(h1):
+                    a1[jh] += fk * w1c[k, jh]
+        for jh in range(h1):  # hidden layer 1: floor, clamp to [0, cap]
+            a1[jh] = min(max(np.floor(a1[jh] * m1), 0.0), cap)
+        acc3 = b3
+        for jo in range(h2):  # layer 2 as dot products over the contiguous rows of w2t
+            acc = b2[jo]
+            for k in range(h1):
+                acc += a1[k] * w2t[jo, k]
+            acc3 += min(max(np.floor(acc * m2), 0.0), cap) * w3[jo]
+        idx = count_le(thr, acc3)
+        out[n] = idx
+        if zero_ctx:
+            memo[c] = idx

@@ -29,12 +29,15 @@ import dataclasses
 import numpy as np
 
 import mic
+import mic.lossy.enc_options
 from mic.eval.bdrate import bd_rate
 from train_sample import rate_psnr, sample_images
 
 QUALITIES = (0, 2, 4, 6, 8, 10)
 #: the on/off fields of mic.EncoderOptions (the encode options and the boolean settings)
-OPTIONS = tuple(f.name for f in dataclasses.fields(mic.EncoderOptions) if f.type == "bool")
+#: (the tool switches are ``bool | None``: None follows the effort, default 3)
+OPTIONS = tuple(f.name for f in dataclasses.fields(mic.EncoderOptions) if f.type == "bool") + \
+    tuple(mic.lossy.enc_options.TOOLS)
 
 
 def encode_with(a: np.ndarray, q: int, bits: int, option: str, on: bool) -> bytes:

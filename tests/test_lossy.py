@@ -304,7 +304,7 @@ def _codec_view(net: WaveletModel, img: np.ndarray, q: int, tmp_path, name: str)
     # the model rounds plainly, knows no regions, table biases, predicted means or
     # dependent quantisation
     blob = mic.encode(img, quality=q, model=name, rdo=False, regions=False, adapt=False,
-                      restore=False, means=False, dq=False)
+                      restore=False, means=False, dq=False, inline_biases=False)
     dec = mic.decode(blob)
     return float(out["bits"][0]), t_img, 8 * len(blob), dec
 

@@ -18,7 +18,7 @@ from mic.lossy import XFORM_BIAS, enc_tile  # noqa: E402
 from mic.lossy.enc_rdo import best_biases  # noqa: E402
 from mic.models.wavelet import NBANDS  # noqa: E402
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
-from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads  # noqa: E402,E501
+from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_xforms  # noqa: E402,E501
 
 if not REGISTRY_FILE.is_file():
     pytest.skip("no shipped weights in this checkout", allow_module_level=True)
@@ -28,7 +28,7 @@ forge = load_forge()
 
 
 def xforms(blob: bytes) -> list[int]:
-    return [t[0] for t in tile_payloads(blob)]
+    return tile_xforms(blob)
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:

@@ -125,7 +125,7 @@ import mic  # noqa: E402
 from mic.io import read_image  # noqa: E402
 from mic.lossy import XFORM_DQ, XFORM_MEANS  # noqa: E402
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
-from mic_test_helpers import cli_xforms_with_and_without, tile_payloads  # noqa: E402
+from mic_test_helpers import cli_xforms_with_and_without, tile_xforms  # noqa: E402
 
 needs_weights = pytest.mark.skipif(not REGISTRY_FILE.is_file(),
                                    reason="no shipped weights in this checkout")
@@ -141,8 +141,8 @@ def test_round_trip_with_and_without(quality):
     a, _ = read_image(DATA / "ct_abdomen_u16.png")
     on = mic.encode(a, quality=quality)
     off = mic.encode(a, quality=quality, dq=False)
-    assert all(t[0] & XFORM_DQ for t in tile_payloads(on))
-    assert not any(t[0] & XFORM_DQ for t in tile_payloads(off))
+    assert all(x & XFORM_DQ for x in tile_xforms(on))
+    assert not any(x & XFORM_DQ for x in tile_xforms(off))
     out_on, out_off = mic.decode(on), mic.decode(off)
     assert out_on.shape == a.shape and out_on.dtype == a.dtype
     assert mic.decode(on).tobytes() == out_on.tobytes()  # deterministic
@@ -155,7 +155,7 @@ def test_round_trip_with_and_without(quality):
 def test_rgb_tiles_and_means_together():
     rgb, _ = read_image(DATA / "us_breast_rgb.png")
     blob = mic.encode(rgb, quality=4, tile=64)
-    flags = [t[0] for t in tile_payloads(blob)]
+    flags = tile_xforms(blob)
     assert all(f & XFORM_DQ for f in flags) and any(f & XFORM_MEANS for f in flags)
     assert _psnr(rgb, mic.decode(blob), 255) > 30
 

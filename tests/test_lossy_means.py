@@ -21,7 +21,7 @@ from mic.lossy import PRED_ONE, XFORM_MEANS  # noqa: E402
 from mic.lossy.enc_rdo import fit_predictor  # noqa: E402
 from mic.lossy.passes import anchor_pairs, checker  # noqa: E402
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
-from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads  # noqa: E402,E501
+from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_xforms  # noqa: E402,E501
 
 if not REGISTRY_FILE.is_file():
     pytest.skip("no shipped weights in this checkout", allow_module_level=True)
@@ -90,8 +90,8 @@ def test_means_decode_and_save_bits_on_a_real_ct(quality, monkeypatch):
     on = mic.encode(a, effort=7, quality=quality, regions=False, adapt=False, restore=False)
     monkeypatch.undo()
     off = mic.encode(a, effort=7, quality=quality, regions=False, adapt=False, restore=False, means=False)
-    assert all(t[0] & XFORM_MEANS for t in tile_payloads(on))
-    assert not any(t[0] & XFORM_MEANS for t in tile_payloads(off))
+    assert all(x & XFORM_MEANS for x in tile_xforms(on))
+    assert not any(x & XFORM_MEANS for x in tile_xforms(off))
     assert 0 < len(used) <= 15 and any(used)  # at most one decision per detail band
     d_on, d_off = mic.decode(on), mic.decode(off)
     assert d_on.shape == a.shape and d_on.dtype == a.dtype
@@ -122,7 +122,8 @@ def test_encoder_reconstruction_is_what_the_decoder_returns(dq):
         segments = [Segment(t, p) for t, p in enc.extra_segments()]
 
     dec = LossyTileDecoder(h, _Stream())
-    back, off = dec._decode_plane(memoryview(data), 0, 192, 160, False, True, dq)
+    back, off = dec._decode_plane(memoryview(data), 0, 192, 160, False, True, dq,
+                                  inline=enc.inline)
     assert off == len(data)
     assert np.array_equal(back, rec)
 
@@ -130,7 +131,7 @@ def test_encoder_reconstruction_is_what_the_decoder_returns(dq):
 def test_rgb_and_tiles_with_means():
     rgb, _ = read_image(DATA / "us_breast_rgb.png")
     blob = mic.encode(rgb, effort=7, quality=4)
-    assert all(t[0] & XFORM_MEANS for t in tile_payloads(blob))
+    assert all(x & XFORM_MEANS for x in tile_xforms(blob))
     out = mic.decode(blob)
     assert out.shape == rgb.shape and psnr(rgb, out, 255) > 30
     a = ct()
@@ -144,7 +145,7 @@ def test_whole_tile_records_never_carry_the_flag_and_a_forged_one_is_refused():
     bars = np.zeros((64, 96), np.uint16)
     bars[:, 32:64] = ct()[64:128, 64:96]
     blob = mic.encode(bars, effort=7, quality=3, tile=32)
-    kinds = [t[0] for t in tile_payloads(blob)]
+    kinds = tile_xforms(blob)
     assert any(k == lossy.XFORM_REGION for k in kinds)  # whole-tile records: no flag
     assert any(k & XFORM_MEANS for k in kinds)
     sp = next(s for s in forge.spans(blob) if s.tag == b"TILE"

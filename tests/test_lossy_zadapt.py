@@ -17,7 +17,7 @@ from mic.io import read_image  # noqa: E402
 from mic.lossy import XFORM_ZTAB, ZOFF_MAX  # noqa: E402
 from mic.lossy.enc_rdo import choose_z_tables  # noqa: E402
 from mic.models.weights import REGISTRY_FILE  # noqa: E402
-from mic_test_helpers import cli_xforms_with_and_without, tile_payloads  # noqa: E402
+from mic_test_helpers import cli_xforms_with_and_without, tile_xforms  # noqa: E402
 
 if not REGISTRY_FILE.is_file():
     pytest.skip("no shipped weights in this checkout", allow_module_level=True)
@@ -58,8 +58,8 @@ def test_same_image_with_and_without_the_record(model, quality):
     # (zopt off: its choice of hyper-latents weighs the records' savings, so it may differ)
     on = mic.encode(a, quality=quality, model=model, zopt=False)
     off = mic.encode(a, quality=quality, model=model, zadapt=False, zopt=False)
-    assert all(t[0] & XFORM_ZTAB for t in tile_payloads(on))
-    assert not any(t[0] & XFORM_ZTAB for t in tile_payloads(off))
+    assert all(x & XFORM_ZTAB for x in tile_xforms(on))
+    assert not any(x & XFORM_ZTAB for x in tile_xforms(off))
     assert np.array_equal(mic.decode(on), mic.decode(off))
     assert len(on) <= len(off) + 1  # one bit per plane where no channel pays
 
@@ -67,14 +67,14 @@ def test_same_image_with_and_without_the_record(model, quality):
 def test_ae_never_carries_the_flag():
     a, _ = read_image(DATA / "cr_chest_u8.png")
     blob = mic.encode(a, quality=2, model="wavelet-factorized")
-    assert not any(t[0] & XFORM_ZTAB for t in tile_payloads(blob))
+    assert not any(x & XFORM_ZTAB for x in tile_xforms(blob))
 
 
 def test_rgb_and_tiles():
     rgb, _ = read_image(DATA / "us_breast_rgb.png")
     forced = mic.EncoderOptions(zrec_min_gain_bits=-1e9)  # records in every tile
     blob = mic.encode(rgb, quality=2, tile=128, zopt=False, options=forced)
-    assert all(t[0] & XFORM_ZTAB for t in tile_payloads(blob))
+    assert all(x & XFORM_ZTAB for x in tile_xforms(blob))
     assert np.array_equal(mic.decode(blob), mic.decode(mic.encode(rgb, quality=2, tile=128,
                                                                   zadapt=False, zopt=False)))
 

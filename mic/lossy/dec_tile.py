@@ -19,7 +19,7 @@ from .model import model_of_stream
 from .passes import Planes, reconstruct, rgb_to_samples, to_samples, z_channels
 from .syntax import (
     BIAS_MAX, DQ_UNIT, NPASS_BIAS, PRED_ONE, REGION, WHOLE_TILE, XFORM_BIAS, XFORM_DQ,
-    XFORM_FLAGS, XFORM_MEANS, XFORM_NONE, XFORM_PASS_BIAS, XFORM_REGION, XFORM_RESTORE,
+    XFORM_FLAGS, XFORM_INLINE_BIAS, XFORM_MEANS, XFORM_NONE, XFORM_PASS_BIAS, XFORM_REGION, XFORM_RESTORE,
     XFORM_RESTORE_DIR, XFORM_YCC, XFORM_YCC_REGION, XFORM_ZTAB, ZOFF_MAX, TileFields,
     z_record_values,
 )
@@ -75,6 +75,8 @@ class LossyTileDecoder:
                                  f"{self.lm.name}, which has no hyper-latents")
         if xform & XFORM_PASS_BIAS and not xform & XFORM_BIAS:
             raise MicFormatError("lossy per-pass table-bias flag without the table-bias flag")
+        if xform & XFORM_INLINE_BIAS and xform & XFORM_BIAS:
+            raise MicFormatError("lossy inline table-bias flag beside the table-bias flag")
         if xform & XFORM_RESTORE_DIR and not xform & XFORM_RESTORE:
             raise MicFormatError("lossy restoration-direction flag without the restoration flag")
         biased = (NPASS_BIAS if xform & XFORM_PASS_BIAS else NBANDS) if xform & XFORM_BIAS else 0
@@ -202,6 +204,7 @@ class LossyTileDecoder:
         means = bool(flags & XFORM_MEANS)
         dq = bool(flags & XFORM_DQ)
         zadapt = bool(flags & XFORM_ZTAB)
+        inline = bool(flags & XFORM_INLINE_BIAS)
         out = np.empty((rows, cols, self.samples), np.int32)
         keep: np.ndarray | None = None  # constant-region pixels, made when there is one
         bits_of: list[int] = []
@@ -225,7 +228,7 @@ class LossyTileDecoder:
                 planes = np.empty((rows, cols, 3), np.float64)
                 for c in range(3):
                     planes[:, :, c], off = self._decode_plane(payload, off, rows, cols, biased,
-                                                              means, dq, zadapt)
+                                                              means, dq, zadapt, inline)
                 out[:] = rgb_to_samples(planes, float((1 << bits) - 1),
                                         [lo for lo, _ in norms], self.sample_range)
                 del planes
@@ -244,7 +247,7 @@ class LossyTileDecoder:
                     whole = True
                     continue
                 x, off = self._decode_plane(payload, off, rows, cols, biased, means, dq,
-                                            zadapt)
+                                            zadapt, inline)
                 out[:, :, c] = to_samples(x, float((1 << bits) - 1), lo, self.sample_range)
                 del x
                 if region is not None:
@@ -306,8 +309,10 @@ class LossyTileDecoder:
 
     def _decode_plane(self, buf: memoryview, off: int, rows: int, cols: int,
                       biased: int = 0, means: bool = False, dq: bool = False,
-                      zadapt: bool = False) -> tuple[np.ndarray, int]:
-        """``biased``: the number of table biases the words start with (0: none)."""
+                      zadapt: bool = False, inline: bool = False) -> tuple[np.ndarray, int]:
+        """``biased``: the number of table biases the words start with (0: none);
+        ``inline``: each pass coded with the context model's tables starts with its own
+        table bias (XFORM_INLINE_BIAS)."""
         from ..entropy import decode_escapes, decode_grouped, new_decoder
         from ..entropy.coder import read_words, uniform_decode
         from ..entropy.shape import decode_small
@@ -370,14 +375,20 @@ class LossyTileDecoder:
             h16 = lm.hs(zq.astype(np.float64), int(lm.zk[qual]))
         state = {"crc": crc_now}
 
+        n_tab = len(lm.ybank.tables.half)
+
         def coder(_y: None, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
             tab = np.ascontiguousarray(tab, np.int32)
+            if inline and band >= 0:  # the pass's table bias (SPEC 6.4)
+                d = int(decode_small(dec, 1)[0])
+                if abs(d) > BIAS_MAX:
+                    raise MicFormatError(f"lossy inline table bias {d} beyond +-{BIAS_MAX}")
+                if d:
+                    tab = np.clip(tab + d, 0, n_tab - 1).astype(np.int32)
             sym = decode_grouped(dec, tab, lm.ybank)
             q = merge(sym, tab, lm.ybank.tables.half)
             state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4").tobytes(), state["crc"])
             return q.astype(np.int64)
-
-        n_tab = len(lm.ybank.tables.half)
 
         def ll_table(_res: None) -> int:
             return int(uniform_decode(dec, 1, n_tab)[0])

@@ -26,9 +26,9 @@ from .enc_rdo import (
 from .model import load_model
 from .passes import YCC, YCC_OFFSET, Planes, reconstruct, rgb_to_samples, to_samples, z_channels
 from .syntax import (
-    DQ_ONE, DQ_UNIT, NPASS_BIAS, PRED_ONE, WHOLE_TILE, XFORM_BIAS, XFORM_DQ, XFORM_MEANS,
+    BIAS_MAX, DQ_ONE, DQ_UNIT, NPASS_BIAS, PRED_ONE, WHOLE_TILE, XFORM_BIAS, XFORM_DQ, XFORM_MEANS,
     XFORM_NONE, XFORM_PASS_BIAS, XFORM_REGION, XFORM_RESTORE, XFORM_RESTORE_DIR, XFORM_YCC,
-    XFORM_YCC_REGION, XFORM_ZTAB, ZOFF_MAX, TileFields, model_segment, pack_region_record,
+    XFORM_INLINE_BIAS, XFORM_YCC_REGION, XFORM_ZTAB, ZOFF_MAX, TileFields, model_segment, pack_region_record,
     z_record_values,
 )
 
@@ -150,6 +150,11 @@ class LossyTileEncoder:
             header.tile_rows = header.tile_cols = DEFAULT_TILE
         self.header = header
         self.fields = TileFields(header.version_major)
+        #: the tiles' passes may carry their own table biases (XFORM_INLINE_BIAS; not beside
+        #: ``adapt``'s per-plane biases, stream version 2 only); :meth:`encode_tile` sets
+        #: :attr:`inline` per tile (tiles of at least ``inline_min_pixels``)
+        self.inline_ok = bool(o.inline_biases) and not o.adapt and self.fields.v2
+        self.inline = self.inline_ok
         #: normalisation bits shared by every tile (see :meth:`plan`); None: each tile's own
         self.span_bits: int | None = None
         #: ideal bits of the coded symbols so far (tables' information content + 32 per escape)
@@ -191,6 +196,7 @@ class LossyTileEncoder:
 
         o = self.options
         rgb = tile.shape[2] == 3  # else one sample: a grey plane
+        self.inline = self.inline_ok and tile.shape[0] * tile.shape[1] >= o.inline_min_pixels
         self._fronts = []
         self._zdrops = {}
         self._zrecord = self._wants_zrecord(tile)
@@ -201,7 +207,7 @@ class LossyTileEncoder:
             flag |= XFORM_PASS_BIAS
         if not (region is not None and rec is None):  # planes follow
             flag |= (XFORM_MEANS if o.means else 0) | (XFORM_DQ if o.dq else 0) | \
-                (XFORM_ZTAB if self._zrecord else 0)
+                (XFORM_ZTAB if self._zrecord else 0) | (XFORM_INLINE_BIAS if self.inline else 0)
         f = self.fields
         bits, k = [], 0  # the norms' bits at the start of the body, and where they end
         for _ in range(tile.shape[2]):
@@ -446,6 +452,14 @@ class LossyTileEncoder:
         ycc = (t.astype(np.float64) - np.array(lo, np.float64)) / scale @ YCC.T + YCC_OFFSET
         return [ycc[:, :, c] for c in range(3)], lo, bits, scale
 
+    def _inline_bias(self, q: np.ndarray, tab: np.ndarray) -> int:
+        """The table bias in [-BIAS_MAX, BIAS_MAX] that codes a pass's values ``q`` (under
+        its tables ``tab``) in the fewest ideal bits, its own symbol included."""
+        from ..quant.kernels import bias_bits
+
+        bits = bias_bits(q, tab, self.lm.ybank, BIAS_MAX) + _small_bits_each()
+        return int(np.argmin(bits)) - BIAS_MAX
+
     def _encode_plane(self, x: np.ndarray, recon: bool = False, bias: np.ndarray | None = None,
                       record: list | None = None, plane: int = 0
                       ) -> tuple[bytes, np.ndarray | None]:
@@ -496,6 +510,7 @@ class LossyTileEncoder:
         ll_mean = int(np.rint(ys[0].mean()))
         state = {"crc": crc}
 
+        n_tab = len(lm.ybank.tables.half)
         gains = np.exp(lm.log_gain[qual])
         # the decoder reconstructs a detail symbol q at shrink * q (in units of y): the
         # rounding is chosen for that value (SPEC 6.9)
@@ -513,6 +528,11 @@ class LossyTileEncoder:
             else:  # band -1: the LL anchors, whose values the table choice assumed (the RD
                 # rounding leaves them as they are: measured 2026-12-03, +0.0 to +0.06 % BD)
                 q = quantize_residual(yv, mu.astype(np.float64))
+            if self.inline and band >= 0:  # the pass's own table bias (SPEC 6.4)
+                d = self._inline_bias(q, tab)
+                self.information_bits += encode_small(enc, np.array([d]))
+                if d:
+                    tab = np.clip(tab + d, 0, n_tab - 1).astype(np.int32)
             sym, esc = split_escapes(q, tab, lm.ybank.tables.half)
             encode_grouped(enc, sym, tab, lm.ybank)
             zesc = zigzag_array(esc, np.uint32)
@@ -522,8 +542,6 @@ class LossyTileEncoder:
             if record is not None and band >= 0:
                 record.append((band, q, tab))
             return q.astype(np.int64)
-
-        n_tab = len(lm.ybank.tables.half)
 
         def ll_table(res: np.ndarray) -> int:
             t = int(np.argmin(table_costs(res, lm.ybank.tables)))
@@ -549,6 +567,20 @@ class LossyTileEncoder:
         w = words(enc).astype("<u4")
         rec = reconstruct(lm, qual, yhat)[:x.shape[0], :x.shape[1]] if recon else None
         return self.fields.pack_plane(ll_mean, state["crc"], w.size) + w.tobytes(), rec
+
+
+_SMALL_BITS: np.ndarray | None = None
+
+
+def _small_bits_each() -> np.ndarray:
+    """Ideal bits of each table bias -BIAS_MAX..BIAS_MAX as one small-integer symbol."""
+    global _SMALL_BITS
+    if _SMALL_BITS is None:
+        from ..entropy.shape import small_bits
+
+        _SMALL_BITS = np.array([small_bits(np.array([d])) for d in
+                                range(-BIAS_MAX, BIAS_MAX + 1)])
+    return _SMALL_BITS
 
 
 __all__ = ["DEFAULT_TILE", "LARGE_TILE", "LossyTileEncoder", "even_tiles", "hyper_input",

@@ -56,9 +56,13 @@ ZOFF_MAX = 15
 #: tile flag (stream version 2, only beside XFORM_RESTORE): the restoration record's
 #: channels may split their activity classes by direction (SPEC 6.7)
 XFORM_RESTORE_DIR = 256
+#: tile flag (stream version 2, never beside XFORM_BIAS): each pass coded with the
+#: context model's tables (every pass but the LL anchors) is preceded by its own table
+#: bias, chosen by the encoder after it has quantised the pass (SPEC 6.4)
+XFORM_INLINE_BIAS = 512
 #: the flags a tile's xform may carry beside its colour transform
 XFORM_FLAGS = XFORM_BIAS | XFORM_RESTORE | XFORM_MEANS | XFORM_PASS_BIAS | XFORM_DQ | \
-    XFORM_ZTAB | XFORM_RESTORE_DIR
+    XFORM_ZTAB | XFORM_RESTORE_DIR | XFORM_INLINE_BIAS
 #: table biases lie in [-BIAS_MAX, BIAS_MAX], one per band
 BIAS_MAX = 7
 #: a plane's constant-region record (xform 2): the value, then a shape stream
@@ -190,7 +194,7 @@ def z_record_values(rec: np.ndarray) -> np.ndarray:
 __all__ = [
     "TAG_LMDL", "LMDL", "TAG_LMDS", "LMDS", "TILE_HEAD", "NORM", "PLANE", "XFORM_NONE",
     "XFORM_YCC", "XFORM_REGION", "XFORM_YCC_REGION", "XFORM_BIAS", "XFORM_RESTORE",
-    "XFORM_MEANS", "PRED_ONE", "XFORM_PASS_BIAS", "XFORM_DQ", "DQ_ONE", "DQ_UNIT", "XFORM_ZTAB",
+    "XFORM_MEANS", "PRED_ONE", "XFORM_PASS_BIAS", "XFORM_DQ", "DQ_ONE", "DQ_UNIT", "XFORM_ZTAB", "XFORM_INLINE_BIAS",
     "ZOFF_MAX", "XFORM_RESTORE_DIR", "XFORM_FLAGS", "BIAS_MAX", "REGION", "CRC32", "TileFields",
     "WHOLE_TILE", "NPASS_BIAS", "model_segment", "read_model_segment", "pack_region_record",
     "z_record_values",

@@ -350,3 +350,48 @@ def dq_place(k: np.ndarray, mu: np.ndarray, unit: int, mu_scale: int, one: int,
               np.ascontiguousarray(mu, np.int64).reshape(-1), int(unit), int(mu_scale), int(one),
               np.ascontiguousarray(ii, np.int64), np.ascontiguousarray(jj, np.int64), DQ_NEXT,
               out, fine)
+
+
+@nb.njit(cache=True, nogil=True)
+def _bias_bits(q, tab, half, offsets, costs, dmax, out):  # pragma: no cover - numba
+    """``out[d + dmax]`` += ideal bits of the values ``q`` under the tables
+    ``clip(tab + d)`` for d in -dmax..dmax: the symbol, and beyond the table the escape
+    symbol, ``log2(33)`` and the escape's bits below its leading one (SPEC 6.3)."""
+    n_tab = half.size
+    zeros = np.zeros(n_tab, np.int64)
+    lg33 = np.log2(33.0)
+    for i in range(q.size):
+        v = q[i]
+        t = tab[i]
+        if v == 0:
+            zeros[t] += 1
+            continue
+        av = v if v >= 0 else -v
+        zz = 2 * v if v >= 0 else -2 * v - 1
+        k = 0
+        while zz > 0:
+            zz >>= 1
+            k += 1
+        for d in range(-dmax, dmax + 1):
+            u = min(max(t + d, 0), n_tab - 1)
+            L = half[u]
+            if av <= L:
+                out[d + dmax] += costs[offsets[u] + v + L]
+            else:
+                out[d + dmax] += costs[offsets[u] + 2 * L + 1] + lg33 + max(k - 1, 0)
+    for t in range(n_tab):
+        if zeros[t]:
+            for d in range(-dmax, dmax + 1):
+                u = min(max(t + d, 0), n_tab - 1)
+                out[d + dmax] += zeros[t] * costs[offsets[u] + half[u]]
+
+
+def bias_bits(q: np.ndarray, tab: np.ndarray, bank, dmax: int) -> np.ndarray:  # noqa: ANN001
+    """(2 dmax + 1,) float64: ideal bits of the integer values ``q`` under the tables
+    ``clip(tab + d)`` of ``bank`` (a ModelBank) for each bias d in -dmax..dmax."""
+    t = bank.tables
+    out = np.zeros(2 * dmax + 1, np.float64)
+    _bias_bits(np.ascontiguousarray(q, np.int64).reshape(-1),
+               np.ascontiguousarray(tab, np.int64).reshape(-1), t.half.astype(np.int64),
+               t.offsets.astype(np.int64), bank.costs, dmax, out)
+    return out

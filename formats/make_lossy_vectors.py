@@ -212,6 +212,16 @@ def sources() -> list[dict]:
     out.append({"name": "wavelet-context_q5_ct_restore_dir_v2", "array": ct, "model": "wavelet-context", "quality": 5,
                 "origin": "tests/data/ct_abdomen_u16.png, defaults (stream version 2; "
                           "restoration classes split by direction, flag 256)"})
+    for src in out:  # the streams above predate inline table biases: they stay as they were
+        src["inline_biases"] = False
+    # inline table biases (SPEC 6.3/6.4, flag 512): the default effort (3), where each pass
+    # carries its own bias: the CT (one grey 256 x 256 tile) and the RGB ultrasound
+    out.append({"name": "wavelet-context_q5_ct_inline_e3", "array": ct, "model": "wavelet-context",
+                "quality": 5, "effort": 3,
+                "origin": "tests/data/ct_abdomen_u16.png, effort 3 (inline table biases)"})
+    out.append({"name": "wavelet-context_q4_us_rgb_inline_e3", "array": rgb, "model": "wavelet-context",
+                "quality": 4, "effort": 3,
+                "origin": "tests/data/us_breast_rgb.png, effort 3 (inline table biases)"})
     return out
 
 
@@ -286,6 +296,15 @@ def invalid(base: dict[str, bytes]) -> list[dict]:
     b[tile.mode_start] |= XFORM_PASS_BIAS
     out.append(("pass_bias_flag_alone", forge.refresh_crc(b, tile), "MicFormatError",
                 "xform flag 32 (per-pass table biases) without flag 4 (table biases)"))
+    # inline table biases (flag 512) beside the per-plane table biases (flag 4)
+    from mic.lossy import XFORM_BIAS
+
+    inl = base["wavelet-context_q5_ct_inline_e3"]
+    t = next(x for x in forge.spans(inl) if x.tag == TAG_TILE)
+    b = bytearray(inl)
+    b[t.mode_start] |= XFORM_BIAS  # the low byte of the v2 xform varint
+    out.append(("inline_bias_beside_plane_biases", forge.refresh_crc(b, t), "MicFormatError",
+                "xform flag 512 (inline table biases) beside flag 4 (table biases)"))
     b = bytearray(s)
     b[(tile.payload_start + tile.payload_end) // 2] ^= 0x40
     out.append(("coded_word_flip", forge.refresh_crc(b, tile), "MicFormatError",
@@ -311,8 +330,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     for src in sources():
         arr = src["array"]
         opts = {"quality": src["quality"], "model": src["model"]}
-        for key in ("tile", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt",
-                    "stream_version"):
+        for key in ("effort", "tile", "regions", "adapt", "restore", "means", "dq", "zadapt",
+                    "zopt", "inline_biases", "stream_version"):
             if key in src:
                 opts[key] = src[key]
         stream = encode_with(arr, opts, src.get("constants", {}))

@@ -361,13 +361,16 @@ LOSSY_TOOLS: dict[str, str] = {
             "than they save (an encoder choice); encodes faster.",
     "tilings": "for a frame above 512, code 512 x 512 tiles without also trying the fewest "
                "even large tiles; encodes faster.",
+    "inline_biases": "never send a pass's own table bias (SPEC 6.4, tile flag 512), chosen "
+                     "after the pass is quantised.",
 }
 
 
 def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
     """The ``--no-TOOL`` flags of :data:`LOSSY_TOOLS`, in that order."""
     for tool, text in reversed(LOSSY_TOOLS.items()):
-        f = click.option(f"--no-{tool}", f"no_{tool}", is_flag=True, help=f"Lossy: {text}")(f)
+        f = click.option(f"--no-{tool.replace('_', '-')}", f"no_{tool}", is_flag=True,
+                         help=f"Lossy: {text}")(f)
     return f
 
 
@@ -458,7 +461,8 @@ def encode_cmd(inp: str, out: str, quality: int | None, target_psnr: float | Non
         raise click.BadParameter("--model needs --quality or a target (lossless has no model)")
     for tool in LOSSY_TOOLS:  # no_tools: the --no-TOOL flags, keyed no_TOOL
         if no_tools[f"no_{tool}"] and quality is None and not targets:
-            raise click.BadParameter(f"--no-{tool} needs --quality or a target (lossy only)")
+            raise click.BadParameter(f"--no-{tool.replace('_', '-')} needs --quality or a "
+                                     "target (lossy only)")
     if max_error is not None and (quality is not None or targets):
         raise click.BadParameter("--max-error (near-lossless) excludes --quality and the "
                                  "lossy targets")

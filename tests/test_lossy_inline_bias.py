@@ -100,3 +100,21 @@ def test_small_tiles_carry_no_inline_biases():
                        options=mic.EncoderOptions(inline_min_pixels=128 * 128))
     assert all(x & lossy.XFORM_INLINE_BIAS for x in tile_xforms(lower))
     assert np.array_equal(mic.decode(small), mic.decode(lower))
+
+
+def test_cli_no_inline_biases(tmp_path):
+    from click.testing import CliRunner
+
+    from mic.cli import main
+
+    src = DATA / "cr_chest_u8.png"
+    got = []
+    for extra in ([], ["--no-inline-biases"]):
+        out = tmp_path / f"x{len(extra)}.mic"
+        res = CliRunner().invoke(main, ["encode", str(src), str(out), "--quality", "3", *extra])
+        assert res.exit_code == 0, res.output
+        got.append(tile_xforms(out.read_bytes())[0])
+    assert got[0] & lossy.XFORM_INLINE_BIAS and not got[1] & lossy.XFORM_INLINE_BIAS
+    res = CliRunner().invoke(main, ["encode", str(src), str(tmp_path / "l.mic"),
+                                    "--no-inline-biases"])
+    assert res.exit_code == 2 and "lossy only" in res.output

@@ -73,7 +73,7 @@ def stack(recs: list[tuple[int, dict]], keys: dict) -> dict[str, np.ndarray]:
 
 
 def train(d: dict, cmat: np.ndarray, n_keys: int, h1: int, h2: int, epochs: int,
-          seed: int = 0):  # noqa: ANN201
+          seed: int = 0, decay: float = 0.7):  # noqa: ANN201
     import torch
 
     torch.manual_seed(seed)
@@ -100,7 +100,7 @@ def train(d: dict, cmat: np.ndarray, n_keys: int, h1: int, h2: int, epochs: int,
     for ep in range(epochs):
         perm = torch.randperm(n)
         for g in opt.param_groups:
-            g["lr"] = 3e-3 * (0.7 ** ep)
+            g["lr"] = 3e-3 * (decay ** ep)
         for s in range(0, n, 4096):
             idx = perm[s:s + 4096]
             t = fwd(x[idx], k[idx]).clamp(0, n_tab - 1.001)
@@ -124,6 +124,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--train-samples", type=int, default=600_000)
     ap.add_argument("--sizes", default="32x16,16x8,12x6,8x4", help="h1xh2,...")
+    ap.add_argument("--decay", type=float, default=0.7, help="learning rate factor per epoch")
     args = ap.parse_args()
     import torch
 
@@ -150,7 +151,7 @@ def main() -> None:
     print(f"shipped 32/16 MLP: {base / 8:.0f} B on the test half", flush=True)
     for h1, h2 in (tuple(int(v) for v in hw.split("x")) for hw in args.sizes.split(",")):
         t0 = time.time()
-        f = train(sub, cmat, len(keys), h1, h2, args.epochs)
+        f = train(sub, cmat, len(keys), h1, h2, args.epochs, decay=args.decay)
         t = np.clip(np.rint(f(test["x"], test["k"])), 0, cost.n - 1).astype(np.int64)
         bits = cost(test["v"], t).sum()
         macs = 16 * h1 + h1 * h2 + h2

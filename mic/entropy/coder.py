@@ -120,6 +120,8 @@ def decode_grouped(dec: object, tab: np.ndarray, bank: ModelBank) -> np.ndarray:
     is charged the information of the decoded symbols after each group of at most
     ``_CHUNK`` symbols and once more per call for the smaller groups (SPEC 4.1)."""
     tab = np.ascontiguousarray(tab, np.int32).reshape(-1)
+    if 0 < tab.size <= _CHUNK and (tab.size == 1 or tab.min() == tab.max()):
+        return _decode_one_table(dec, int(tab[0]), tab.size, bank)  # (no sort, one group)
     order = _stable_order(tab)
     st = tab[order]
     out_sorted = np.empty(len(st), np.int32)
@@ -155,6 +157,23 @@ def decode_grouped(dec: object, tab: np.ndarray, bank: ModelBank) -> np.ndarray:
         dec.charge(float(costs[offsets[st[charged:]] + out_sorted[charged:]].sum()))  # type: ignore[union-attr, index]
     out = np.empty_like(out_sorted)
     out[order] = out_sorted
+    return out
+
+
+def _decode_one_table(dec: object, t: int, n: int, bank: ModelBank) -> np.ndarray:
+    """:func:`decode_grouped` of ``n`` (at most ``_CHUNK``) symbols all under table ``t``:
+    one group, so the same call and the same charge, without sorting."""
+    metered = isinstance(dec, MeteredDecoder)
+    raw = dec.dec if metered else dec  # type: ignore[union-attr]
+    try:
+        out = np.asarray(raw.decode(bank.model(t), n), np.int32)  # type: ignore[attr-defined]
+    except MicFormatError:
+        raise
+    except Exception as exc:  # constriction signals bad data with its own exceptions
+        raise MicFormatError(f"corrupt lossy entropy-coded data: {exc}") from None
+    if metered:
+        o = bank.tables.offsets
+        dec.charge(float(bank.costs[o[t] + out].sum()))  # type: ignore[union-attr]
     return out
 
 

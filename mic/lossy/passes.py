@@ -130,11 +130,14 @@ class Planes:
         the features in :meth:`_scales`) through the feature array."""
         if self.h16 is None or not self.fused_features:
             return self._scales(level, ii, jj, _band_ctx(ii, jj, *planes, flags), band, anchor)
-        from ..models.intnet import band_scale_index
+        from ..models.intnet import band_scale_index, hyper_layer1
 
         lm = self.lm
+        if self._hyper_w1 is None:  # the first layer's hyper part: once per plane
+            self._hyper_w1 = hyper_layer1(lm.mlp, self.hyper)
         tab = band_scale_index(lm.mlp, self.hyper, self.h16.shape[2], 4 - level, self.q, band,
-                               0 if anchor else 1, lm.thresholds, ii, jj, planes, flags, _FIX)
+                               0 if anchor else 1, lm.thresholds, ii, jj, planes, flags, _FIX,
+                               self._hyper_w1)
         return self._biased(tab, band, anchor)
 
     def _biased(self, tab: np.ndarray, band: int, anchor: bool) -> np.ndarray:
@@ -165,6 +168,7 @@ class Planes:
         ctx = self.lm.uses_context
         self.h16 = h16
         self.hyper = None if h16 is None else np.ascontiguousarray(h16.reshape(h16.shape[0], -1).T)
+        self._hyper_w1: np.ndarray | None = None
         yhat: list[np.ndarray] = [None] * NBANDS  # type: ignore[list-item]
 
         # LL band: anchors row by row, each predicted from the previous row's anchors,

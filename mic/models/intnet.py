@@ -244,9 +244,18 @@ def _mlp_kernel():  # loaded lazily so that importing this module stays cheap
 _KERNEL = None
 
 
+def hyper_layer1(mlp: IntMLP, hyper: np.ndarray, n_ctx: int = 8) -> np.ndarray:
+    """The first layer's hyper part per cell, ``hyper @ w1[:nh]`` (C, h1), without the
+    per-pass bias: the same for every pass of a plane (exact integers in float64)."""
+    w1 = mlp.float_weights()["w1"]
+    return np.asarray(hyper, np.float64) @ w1[:w1.shape[0] - n_ctx]
+
+
 def _layer1_hyper(mlp: IntMLP, hyper: np.ndarray | None, n_ctx: int, q: int, band: int,
-                  anchor_pass: int) -> tuple[dict[str, Any], np.ndarray, int]:
-    """(float weights, the first layer's hyper part + bias per cell (C, h1), hyper width)."""
+                  anchor_pass: int, hyper_w1: np.ndarray | None = None
+                  ) -> tuple[dict[str, Any], np.ndarray, int]:
+    """(float weights, the first layer's hyper part + bias per cell (C, h1), hyper width);
+    ``hyper_w1``: :func:`hyper_layer1` of ``hyper`` if the caller has it already."""
     if len(mlp.weights) != 3:
         raise ValueError("the fused kernel runs three-layer context MLPs")
     f = mlp.float_weights()
@@ -255,19 +264,23 @@ def _layer1_hyper(mlp: IntMLP, hyper: np.ndarray | None, n_ctx: int, q: int, ban
     bias = f["b1"][q, band, anchor_pass]
     if hyper is None or nh == 0:
         return f, bias[None, :].copy(), nh
-    return f, np.ascontiguousarray(np.asarray(hyper, np.float64) @ w1[:nh] + bias), nh
+    if hyper_w1 is None:
+        hyper_w1 = hyper_layer1(mlp, hyper, n_ctx)
+    return f, np.ascontiguousarray(hyper_w1 + bias), nh
 
 
 def band_scale_index(mlp: IntMLP, hyper: np.ndarray, w16: int, shift: int, q: int, band: int,
                      anchor_pass: int, thresholds: np.ndarray, ii: np.ndarray, jj: np.ndarray,
-                     planes: tuple[np.ndarray, ...], flags: int, fix: float) -> np.ndarray:
+                     planes: tuple[np.ndarray, ...], flags: int, fix: float,
+                     hyper_w1: np.ndarray | None = None) -> np.ndarray:
     """:func:`mlp_scale_index` of a detail band's pass whose 8 context features (and hyper
     cells) the kernel computes itself from ``planes`` = (parent, parent box, sibling 0, its
     box, sibling 1, its box, neighbours' logmag) as ``mic.lossy.passes`` defines them:
-    the same indexes without the (N, 8) feature array (one pass over the positions)."""
+    the same indexes without the (N, 8) feature array (one pass over the positions);
+    ``hyper_w1``: :func:`hyper_layer1` of ``hyper``, computed once per plane by the caller."""
     from .kernels import band_mlp_kernel
 
-    f, hpre, nh = _layer1_hyper(mlp, hyper, 8, q, band, anchor_pass)
+    f, hpre, nh = _layer1_hyper(mlp, hyper, 8, q, band, anchor_pass, hyper_w1)
     out = np.empty(ii.size, np.int32)
     w1c = np.ascontiguousarray(f["w1"][nh:])
     band_mlp_kernel(ii, jj, *planes, flags, fix, shift, w16, hpre, w1c, f["w2t"], f["b2"],

@@ -22,10 +22,35 @@ from ..entropy.bounds import MeteredDecoder
 from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from .syntax import (
-    CHUNK, MODEL_ID, NEAR_MODEL_ID, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF,
+    CHUNK, FAST_MODEL_ID, MODEL_ID, NEAR_MODEL_ID, PLANE_CONST, PLANE_FAST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF,
     XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near,
     reference_plane, token_costs, token_models,
 )
+
+
+def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
+    """The (h, w) int32 samples of the fast plane ``ph`` (kind 3, SPEC 5.6), offset added.
+    Its working set is the plane, its words and extra bytes (each copied with a little
+    padding) and its tables."""
+    from . import kernels_fast as KF
+
+    tabmap, freq = ph.tables
+    status, cum, sym = KF.build_decode_tables(freq)
+    if status != KF.OK:
+        raise MicFormatError("fast lossless plane: a table does not sum to 4096")
+    words = np.zeros(ph.nwords + 1, np.uint16)
+    words[:-1] = np.frombuffer(buf, "<u2", count=ph.nwords, offset=ph.words_at)
+    at = ph.words_at + 2 * ph.nwords
+    bits = np.zeros(ph.nbits + 4, np.uint8)
+    bits[:-4] = np.frombuffer(buf, np.uint8, count=ph.nbits, offset=at)
+    x = np.empty((h, w), np.int32)
+    R, CL, nbt, top = KF.decode_constants()
+    status = KF.fast_decode(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords, bits,
+                            ph.nbits, R, CL, nbt, top)
+    if status != KF.OK:
+        raise MicFormatError(f"fast lossless plane: corrupt coded data (status {status})")
+    x += ph.lo
+    return x
 
 
 def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
@@ -35,6 +60,8 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
     planes (tokens, samples) and its words; the range decoder is metered (SPEC 4.1), so
     words that run out or are garbage fail within the first class of tokens that exceeds
     them."""
+    if ph.kind == PLANE_FAST:
+        return decode_fast(buf, ph, h, w)
     lut = None
     if ph.kind == PLANE_PALETTE:
         import zstandard
@@ -121,12 +148,15 @@ class LosslessTileDecoder:
 
     def __init__(self, header: Header, stream: Any) -> None:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
-        want = NEAR_MODEL_ID if near_mode else MODEL_ID
+        want = (NEAR_MODEL_ID,) if near_mode else (MODEL_ID, FAST_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
-        if header.model_id != want:
+        if header.model_id not in want:
             raise MicUnsupportedError(
-                f"unknown {what} model id {header.model_id} (this build knows {want})"
+                f"unknown {what} model id {header.model_id} (this build knows "
+                f"{', '.join(map(str, want))})"
             )
+        #: model id 3 (SPEC 5.6): plane kind 3 allowed, no volumes
+        self.fast = header.model_id == FAST_MODEL_ID
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -143,8 +173,9 @@ class LosslessTileDecoder:
         vol = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_VOL]
         self.group = 0  # SPEC 5.5: frames per group of a volume; 0 = every frame independent
         if vol:
-            if near_mode or len(vol) > 1 or header.samples != 1:
-                raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream")
+            if near_mode or len(vol) > 1 or header.samples != 1 or self.fast:
+                raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
+                                     "of model id 1")
             self.group = read_group(vol[0].payload)
 
     @staticmethod
@@ -171,7 +202,7 @@ class LosslessTileDecoder:
             raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
         heads = []
         for _ in range(s):
-            ph = parse_plane(buf, pos, rows, cols)
+            ph = parse_plane(buf, pos, rows, cols, self.fast)
             heads.append(ph)
             pos = ph.end
         if pos != len(buf):

@@ -35,6 +35,7 @@ N_CTX = 365  # quantised-gradient contexts, signs merged: (9*9*9 + 1) // 2
 RESET = 64  # halve A, B, N when N reaches this (JPEG-LS)
 MIN_C = -128
 MAX_C = 127
+U = np.uint64  # array indexes known non-negative: no wraparound code
 
 # status codes (as in .kernels)
 OK = 0
@@ -110,11 +111,10 @@ def class_tables():
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _class_of(a, n, ew, en, R, CL):
-    """Token class of a pixel: ``t = (8 (2A + N (eW + eN)) R[N]) >> 32`` (about 16 times
-    the context's mean |residual| blended with the neighbours') through :func:`class_tables`."""
-    t = ((((a << 1) + n * (ew + en)) << 3) * R[n]) >> 32
-    return CL[min(t, np.int64(T_CAP))]
+def _class_t(kq, ew, en):
+    """The index into :func:`class_tables`' ``CL`` of a pixel: ``K + 8 (eW + eN)`` (``K``
+    about 16 times the context's mean |residual|), at most ``T_CAP``."""
+    return U(min(kq + ((ew + en) << 3), np.int64(T_CAP)))
 
 
 @njit(cache=True, nogil=True)
@@ -156,16 +156,16 @@ def encode_constants():
 def _neighbours(img, y, x, w, half):
     """``W``, ``N``, ``NW``, ``NE`` of (y, x) with the edge rules of SPEC 5.6."""
     if y == 0:
-        w_ = np.int64(img[0, x - 1]) if x > 0 else half
+        w_ = np.int64(img[0, U(x - 1)]) if x > 0 else half
         return w_, w_, w_, w_
-    n_ = np.int64(img[y - 1, x])
+    n_ = np.int64(img[U(y - 1), U(x)])
     if x > 0:
-        w_ = np.int64(img[y, x - 1])
-        nw = np.int64(img[y - 1, x - 1])
+        w_ = np.int64(img[U(y), U(x - 1)])
+        nw = np.int64(img[U(y - 1), U(x - 1)])
     else:
         w_ = n_
         nw = n_
-    ne = np.int64(img[y - 1, x + 1]) if x + 1 < w else n_
+    ne = np.int64(img[U(y - 1), U(x + 1)]) if x + 1 < w else n_
     return w_, n_, nw, ne
 
 
@@ -175,9 +175,8 @@ def _context(w_, n_, nw, ne, t3, lut):
     d1 = min(max(ne - n_, -t3), t3)
     d2 = min(max(n_ - nw, -t3), t3)
     d3 = min(max(nw - w_, -t3), t3)
-    q = (lut[d1 + t3] * 9 + lut[d2 + t3]) * 9 + lut[d3 + t3]
-    s = np.int64(1) - 2 * np.int64(q < 0)
-    return q * s, s
+    q = (lut[U(d1 + t3)] * 9 + lut[U(d2 + t3)]) * 9 + lut[U(d3 + t3)]
+    return (q, np.int64(1)) if q >= 0 else (-q, np.int64(-1))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -191,9 +190,11 @@ def _predict(w_, n_, nw, cq, sign, maxval):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _update(S, q, dd):
-    """Context ``q``'s counters (``S[q]`` = A, B, C, N) after the sign-merged residual
-    ``dd``: JPEG-LS's update, with the mean error kept in ``(-1/2, 1/2]``."""
+def _update(S, q, dd, R):
+    """Context ``q``'s counters (``S[q]`` = A, B, C, N, K) after the sign-merged residual
+    ``dd``: JPEG-LS's update, with the mean error kept in ``(-1/2, 1/2]``, then
+    ``K = (16 A R[N]) >> 32``."""
+    q = U(q)
     a = S[q, 0] + (dd if dd >= 0 else -dd)
     b = S[q, 1] + dd
     n = S[q, 3]
@@ -209,13 +210,15 @@ def _update(S, q, dd):
     S[q, 0] = a
     S[q, 1] = min(max(b, 1 - n), n)
     S[q, 3] = n
+    S[q, 4] = ((a << 4) * R[U(n)]) >> 32
 
 
 @njit(cache=True, nogil=True)
 def _init(maxval):
-    S = np.zeros((N_CTX, 4), np.int64)
+    S = np.zeros((N_CTX, 5), np.int64)
     S[:, 0] = max(2, (maxval + 1 + 32) >> 6)
     S[:, 3] = 1
+    S[:, 4] = S[:, 0] << 4
     return S
 
 
@@ -254,50 +257,74 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
     S = _init(maxval)
     half = np.int64((maxval + 1) >> 1)
     eabs = np.zeros(w + 1, np.int64)
+    TL = np.empty(T_CAP + 1, np.uint8)  # t -> table
+    for i in range(T_CAP + 1):
+        TL[i] = tabmap[CL[i]]
     if nwords < 2:
         return ERR_WORDS
     x = (np.int64(words[0]) << 16) | np.int64(words[1])
     wp = 2
     bp = np.int64(0)  # bit position in ``bits``
+    nbits = 8 * np.int64(nbytes)
     for y in range(h):
+        row = img[U(y)]
+        up = img[U(y - 1)] if y > 0 else row
         ew = np.int64(0)
+        # the neighbours slide along the row (SPEC 5.6 edges): W, N, NW, NE
+        if y == 0:
+            w_ = half
+            n_ = half
+            ne = half
+        else:
+            n_ = np.int64(up[0])
+            w_ = n_
+            ne = np.int64(up[U(1)]) if w > 1 else n_
+        nw = w_
         for xx in range(w):
-            w_, n_, nw, ne = _neighbours(img, y, xx, w, half)
+            if y == 0:
+                n_ = w_
+                nw = w_
+                ne = w_
             q, sign = _context(w_, n_, nw, ne, t3, lut)
-            p = _predict(w_, n_, nw, S[q, 2], sign, maxval)
+            uq = U(q)
+            p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
             mlo = p
             mhi = maxval - p
             m = min(mlo, mhi)
-            t = tabmap[_class_of(S[q, 0], S[q, 3], ew, eabs[xx], R, CL)]
+            t = U(TL[_class_t(S[uq, 4], ew, eabs[U(xx)])])
             slot = x & (M_TOT - 1)
-            tok = np.int64(sym[t, slot])
+            tok = U(sym[t, U(slot)])
             x = np.int64(freq[t, tok]) * (x >> PREC) + slot - cum[t, tok]
             need = x < RANS_L
-            x = ((x << 16) | np.int64(words[wp])) if need else x
+            x = ((x << 16) | np.int64(words[U(wp)])) if need else x
             wp += need
-            if wp > nwords:
-                return ERR_WORDS
             nb = nbt[tok]
-            b = bp >> 3
-            word = ((np.int64(bits[b]) << 24) | (np.int64(bits[b + 1]) << 16)
-                    | (np.int64(bits[b + 2]) << 8) | np.int64(bits[b + 3]))
+            b = U(bp >> 3)
+            word = ((np.int64(bits[b]) << 24) | (np.int64(bits[b + U(1)]) << 16)
+                    | (np.int64(bits[b + U(2)]) << 8) | np.int64(bits[b + U(3)]))
             extra = ((word << (bp & 7)) & 0xFFFFFFFF) >> (32 - nb)
             bp += nb
-            if bp > 8 * nbytes:
+            if wp > nwords or bp > nbits:
                 return ERR_WORDS
             u = (top[tok] << nb) | extra
             # unfold: interleaved within +-m, beyond it the wider side's sign
-            dz = (u >> 1) if (u & 1) == 0 else -((u + 1) >> 1)
-            wide = (u - m) if (mlo < mhi) == (sign > 0) else (m - u)
+            dz = (u >> 1) ^ -(u & 1)
+            wide = (u - m) * (sign if mlo < mhi else -sign)
             dd = dz if u <= 2 * m else wide
-            v = p + dd * sign
+            v = p + (dd if sign > 0 else -dd)
             if v < 0 or v > maxval:
                 return ERR_RANGE
-            img[y, xx] = v
-            _update(S, q, dd)
+            row[U(xx)] = v
+            _update(S, q, dd, R)
             ad = dd if dd >= 0 else -dd
             ew = ad
-            eabs[xx] = ad
+            eabs[U(xx)] = ad
+            # slide: the next pixel's W, NW, N, NE
+            w_ = v
+            if y > 0:
+                nw = n_
+                n_ = ne
+                ne = np.int64(up[U(xx + 2)]) if xx + 2 < w else n_
     if x != RANS_L or wp != nwords:
         return ERR_FINAL
     return OK

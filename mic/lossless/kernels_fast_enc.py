@@ -9,8 +9,8 @@ import numpy as np
 from numba import njit
 
 from .kernels_fast import (
-    M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, _class_of, _context, _init, _neighbours,
-    _predict, _qlut, _update, thresholds,
+    M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U, _class_t, _context, _init, _predict, _qlut,
+    _update, thresholds,
 )
 
 
@@ -32,20 +32,37 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB):
     pos = 0
     k = 0
     for y in range(h):
+        row = img[U(y)]
+        up = img[U(y - 1)] if y > 0 else row
         ew = np.int64(0)
+        # the neighbours slide along the row (SPEC 5.6 edges): W, N, NW, NE
+        if y == 0:
+            w_ = half
+            n_ = half
+            ne = half
+        else:
+            n_ = np.int64(up[0])
+            w_ = n_
+            ne = np.int64(up[U(1)]) if w > 1 else n_
+        nw = w_
         for x in range(w):
-            w_, n_, nw, ne = _neighbours(img, y, x, w, half)
+            if y == 0:
+                n_ = w_
+                nw = w_
+                ne = w_
             q, sign = _context(w_, n_, nw, ne, t3, lut)
-            p = _predict(w_, n_, nw, S[q, 2], sign, maxval)
+            uq = U(q)
+            p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
             m = min(p, maxval - p)
-            dd = (np.int64(img[y, x]) - p) * sign
+            v = np.int64(row[U(x)])
+            dd = (v - p) if sign > 0 else (p - v)
             ad = dd if dd >= 0 else -dd
-            c = _class_of(S[q, 0], S[q, 3], ew, eabs[x], R, CL)
+            c = U(CL[_class_t(S[uq, 4], ew, eabs[U(x)])])
             classes[k] = c
             # fold (SPEC 5.4 step 4) and tokenise (step 5)
-            u = 2 * dd if dd >= 0 else -2 * dd - 1
+            u = (dd << 1) ^ (dd >> 63)
             u = u if ad <= m else m + ad
-            tok = np.int64(TOK[u])
+            tok = U(TOK[U(u)])
             nb = NB[tok]
             tokens[k] = tok
             hist[c, tok] += 1
@@ -53,17 +70,22 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB):
             cnt += nb
             if cnt >= 32:
                 cnt -= 32
-                v = acc >> cnt
-                bits[pos] = (v >> 24) & 0xFF
-                bits[pos + 1] = (v >> 16) & 0xFF
-                bits[pos + 2] = (v >> 8) & 0xFF
-                bits[pos + 3] = v & 0xFF
+                word = acc >> cnt
+                bits[U(pos)] = (word >> 24) & 0xFF
+                bits[U(pos + 1)] = (word >> 16) & 0xFF
+                bits[U(pos + 2)] = (word >> 8) & 0xFF
+                bits[U(pos + 3)] = word & 0xFF
                 pos += 4
                 acc &= (np.int64(1) << cnt) - 1
-            _update(S, q, dd)
+            _update(S, q, dd, R)
             ew = ad
-            eabs[x] = ad
+            eabs[U(x)] = ad
             k += 1
+            w_ = v
+            if y > 0:
+                nw = n_
+                n_ = ne
+                ne = np.int64(up[U(x + 2)]) if x + 2 < w else n_
     while cnt > 0:  # flush, zero padded to a byte
         take = min(cnt, np.int64(8))
         bits[pos] = ((acc >> (cnt - take)) << (8 - take)) & 0xFF

@@ -131,6 +131,9 @@ def sources() -> list[dict]:
     add("fast_lung_i16_tiled_v2", lung[64:128, 64:128],
         "tests/data/ct_lung_i16.npy [64:128, 64:128], tiles 24x40, fast coder (effort 1), "
         "stream version 2", effort=1, tile=(24, 40), stream_version=2)
+    add("fast_sparse_u16_v2", levels[rng.integers(0, 5, (40, 40))],
+        "synthetic 5-level sparse histogram, fast coder with a palette (effort 2: kind 4), "
+        "stream version 2", effort=2, stream_version=2)
     return out
 
 

@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ROOT / "mic" / "lossless" / "_tables_v1.py"
 MAGIC = bytes.fromhex("8B 4D 49 43 0D 0A 1A 0A")
-FAST = [False]  # model id 3 (section 5.6): plane kind 3 allowed
+FAST = [False]  # model id 3 (section 5.6): plane kinds 3 and 4 allowed
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_fast.py
 
 # SPEC.md section 3: (name, struct code) in body order
@@ -198,8 +198,8 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
     offset = _unzz(rd.varint())
     if kind == 0:
         return [[offset] * w for _ in range(h)]
-    if kind == 3 and FAST[0] and ref is None:
-        return __import__("reference_fast").plane3(rd, h, w, offset, True, _need)
+    if kind in (3, 4) and FAST[0] and ref is None:
+        return __import__("reference_fast").plane3(rd, h, w, offset, True, _need, kind)
     _need(kind in (1, 2), f"plane kind {kind}")
     _need(ref is None or kind == 1, "a palette plane in an inter tile")
     maxval = rd.varint()
@@ -425,8 +425,8 @@ def skip_plane(rd: _Reader, h: int, w: int) -> int | None:
     offset = _unzz(rd.varint())
     if kind == 0:
         return offset
-    if kind == 3 and FAST[0]:
-        return __import__("reference_fast").plane3(rd, h, w, offset, False, _need)
+    if kind in (3, 4) and FAST[0]:
+        return __import__("reference_fast").plane3(rd, h, w, offset, False, _need, kind)
     _need(kind in (1, 2), f"plane kind {kind}")
     rd.varint()
     if kind == 2:

@@ -1,6 +1,6 @@
-"""SPEC.md section 5.6 (the fast coder's plane kind 3, model id 3) in plain Python, written
-from the text, for ``reference_decoder.py`` (which calls :func:`plane3` with its reader and
-its ``_need``).  One loop iteration per pixel, nothing from ``mic``.
+"""SPEC.md section 5.6 (the fast coder's plane kinds 3 and 4, model id 3) in plain Python,
+written from the text, for ``reference_decoder.py`` (which calls :func:`plane3` with its
+reader and its ``_need``).  One loop iteration per pixel, nothing from ``mic``.
 """
 
 from __future__ import annotations
@@ -39,11 +39,31 @@ def _thresholds(maxval):
     return t1, t2, max(t2, 21 // f)
 
 
-def plane3(rd, h, w, offset, decode, need):
-    """A kind-3 plane after its kind and offset: the (h, w) samples as lists (``decode``),
-    or None after checking its fields only."""
+def _palette(rd, maxval, need):
+    """Kind 4's palette (as kind 2's, section 5.2): the sorted values."""
+    import zstandard
+
+    span, zlen = rd.varint(), rd.varint()
+    need(maxval <= span <= 2**17 - 2, "palette span")
+    frame = rd.take(zlen)
+    size = -(-(span + 1) // 8)
+    need(zstandard.frame_content_size(frame) <= size, "palette frame declares more")
+    try:
+        bitmap = zstandard.ZstdDecompressor().decompress(frame, max_output_size=size)
+    except zstandard.ZstdError:
+        need(False, "corrupt palette frame")
+    need(len(bitmap) == size, "palette bitmap size")
+    palette = [v for v in range(span + 1) if bitmap[v >> 3] >> (7 - (v & 7)) & 1]
+    need(len(palette) == maxval + 1, "palette count")
+    return palette
+
+
+def plane3(rd, h, w, offset, decode, need, kind=3):
+    """A kind-3 or kind-4 plane after its kind and offset: the (h, w) samples as lists
+    (``decode``), or None after checking its fields only."""
     maxval = rd.varint()
     need(1 <= maxval <= 2**17 - 2, "maxval out of range")
+    palette = _palette(rd, maxval, need) if kind == 4 else list(range(maxval + 1))
     tabmap, tables = _tables(rd, need)
     nwords, nbytes = rd.varint(), rd.varint()
     need(nwords >= 2, "fast plane: fewer than 2 words")
@@ -134,4 +154,4 @@ def plane3(rd, h, w, offset, decode, need):
             B[q] = min(max(B[q], 1 - N[q]), N[q])
             K[q] = (16 * A[q] * (2**32 // N[q])) >> 32
     need(X == 2**15 and j == nwords, "fast plane: the rANS state does not end at 2^15")
-    return [[v + offset for v in row] for row in out]
+    return [[palette[v] + offset for v in row] for row in out]

@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 import mic
 from mic.errors import MicError, MicFormatError, MicInputError
-from mic.lossless.syntax import FAST_MODEL_ID, MODEL_ID, PLANE_FAST
+from mic.lossless.syntax import FAST_MODEL_ID, MODEL_ID, PLANE_FAST, PLANE_FAST_PALETTE
 from mic_test_helpers import load_forge, tile_payloads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +94,19 @@ def test_random_shapes_and_dtypes(shape: tuple[int, ...], dtype: type) -> None:
 def test_rgb_effort_2_never_larger() -> None:
     a = dict(IMAGES)["us_breast_rgb.png"]
     assert len(mic.encode(a, effort=2)) <= len(mic.encode(a, effort=1))
+
+
+def test_effort_2_palette_planes() -> None:
+    rng = np.random.default_rng(9)
+    levels = np.array([0, 130, 900, 2047, 4095, 60000], np.uint16)
+    a = levels[rng.integers(0, 6, (50, 70))]
+    blob = mic.encode(a, effort=2)
+    assert tile_payloads(blob)[0][1] == PLANE_FAST_PALETTE
+    assert np.array_equal(mic.decode(blob), a)
+    assert len(blob) < len(mic.encode(a, effort=1))
+    # palette planes inside an RGB image
+    rgb = np.stack([a % 251, a % 7, a % 13], axis=-1).astype(np.uint8)
+    assert np.array_equal(mic.decode(mic.encode(rgb, effort=2)), rgb)
 
 
 def test_bits_stored_and_frames() -> None:

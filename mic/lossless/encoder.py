@@ -257,16 +257,20 @@ class LosslessTileEncoder:
 
     def _encode_tile_fast(self, tile: np.ndarray) -> bytes:
         """Model id 3 (SPEC 5.6): every plane fast (kind 0 or 3); RGB through the colour
-        transform (effort 2: also without it, keeping the smaller)."""
+        transform.  Effort 2 also offers each plane a palette (kind 4) and RGB without the
+        transform, keeping the smaller."""
         from .encoder_fast import encode_plane_fast
 
+        pal = self.fast >= 2
         if tile.shape[2] == 1:
-            return bytes((XFORM_NONE,)) + encode_plane_fast(np.ascontiguousarray(tile[..., 0]))
-        rct = bytes((XFORM_RCT,)) + b"".join(encode_plane_fast(p) for p in _rct_forward(tile))
-        if self.fast < 2:
+            return bytes((XFORM_NONE,)) + encode_plane_fast(np.ascontiguousarray(tile[..., 0]),
+                                                            pal)
+        rct = bytes((XFORM_RCT,)) + b"".join(encode_plane_fast(p, pal)
+                                             for p in _rct_forward(tile))
+        if not pal:
             return rct
         plain = bytes((XFORM_NONE,)) + b"".join(
-            encode_plane_fast(np.ascontiguousarray(tile[..., i])) for i in range(3))
+            encode_plane_fast(np.ascontiguousarray(tile[..., i]), pal) for i in range(3))
         return rct if len(rct) <= len(plain) else plain
 
     def _encode_tile_near(self, tile: np.ndarray) -> bytes:

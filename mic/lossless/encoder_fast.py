@@ -16,11 +16,13 @@ import numpy as np
 from ..bitstream.varint import pack_uvarints
 from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
-from .syntax import PLANE_CONST, PLANE_FAST, plane_head
+from .syntax import PLANE_CONST, PLANE_FAST, PLANE_FAST_PALETTE, plane_head
 
 
-def encode_plane_fast(plane: np.ndarray) -> bytes:
-    """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0 or 3).
+def encode_plane_fast(plane: np.ndarray, palette: bool = False) -> bytes:
+    """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0 or 3; with ``palette``, kind 4
+    instead of 3 where fewer than half the values of the plane's range occur and that codes
+    smaller).
 
     >>> import numpy as np
     >>> encode_plane_fast(np.full((2, 3), 7, np.int32))
@@ -34,6 +36,24 @@ def encode_plane_fast(plane: np.ndarray) -> bytes:
         return plane_head(PLANE_CONST, lo)
     x = plane - np.int32(lo) if lo else np.ascontiguousarray(plane)
     maxval = hi - lo
+    plain = plane_head(PLANE_FAST, lo, maxval) + _body(x, maxval)
+    if not palette or maxval < 3:
+        return plain
+    used = np.bincount(x.ravel(), minlength=maxval + 1) > 0
+    n_used = int(used.sum())
+    if 2 * n_used > maxval + 1:
+        return plain
+    import zstandard
+
+    idx = (np.cumsum(used, dtype=np.int32) - 1)[x]
+    zb = zstandard.ZstdCompressor(level=19).compress(np.packbits(used).tobytes())
+    pal = b"".join((plane_head(PLANE_FAST_PALETTE, lo, n_used - 1),
+                    pack_uvarints(maxval, len(zb)), zb, _body(idx, n_used - 1)))
+    return pal if len(pal) < len(plain) else plain
+
+
+def _body(x: np.ndarray, maxval: int) -> bytes:
+    """Tables, word and byte counts, words and extra bytes of values ``x`` in [0, maxval]."""
     h, w = x.shape
     n = h * w
     tokens = np.empty(n, np.uint8)
@@ -48,6 +68,5 @@ def encode_plane_fast(plane: np.ndarray) -> bytes:
     _, cum, _ = KF.build_decode_tables(freq)
     words = np.empty(n + 2, np.uint16)
     nw = KE.rans_encode(tokens, classes, tabmap, freq, cum, words)
-    return b"".join((plane_head(PLANE_FAST, lo, maxval), tb[:ntb].tobytes(),
-                     pack_uvarints(nw, nbytes), words[:nw].astype("<u2").tobytes(),
-                     bits[:nbytes].tobytes()))
+    return b"".join((tb[:ntb].tobytes(), pack_uvarints(nw, nbytes),
+                     words[:nw].astype("<u2").tobytes(), bits[:nbytes].tobytes()))

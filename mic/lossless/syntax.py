@@ -38,6 +38,7 @@ PLANE_CONST = 0
 PLANE_CODED = 1
 PLANE_PALETTE = 2
 PLANE_FAST = 3  # model 3 only (SPEC 5.6)
+PLANE_FAST_PALETTE = 4  # model 3 only: kind 2's palette over a kind-3 body (SPEC 5.6)
 
 XFORM_NONE = 0
 XFORM_RCT = 1  # mode 0 only: the reversible colour transform of JPEG 2000
@@ -241,13 +242,11 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: bool = False) -
     if kind == PLANE_CONST:
         return PlaneHead(kind, lo, pos)
     maxval, pos = _read_uv(buf, pos)
-    kinds = (PLANE_CODED, PLANE_PALETTE, PLANE_FAST) if fast else (PLANE_CODED, PLANE_PALETTE)
+    kinds = (PLANE_CODED, PLANE_PALETTE) + ((PLANE_FAST, PLANE_FAST_PALETTE) if fast else ())
     if kind not in kinds or not 1 <= maxval <= MAX_VALUE:
         raise MicFormatError(f"lossless plane: bad kind {kind} or span {maxval}")
     ph = PlaneHead(kind, lo, 0, maxval)
-    if kind == PLANE_FAST:
-        return _parse_fast(buf, pos, ph)
-    if kind == PLANE_PALETTE:
+    if kind in (PLANE_PALETTE, PLANE_FAST_PALETTE):
         span, pos = _read_uv(buf, pos)
         zlen, pos = _read_uv(buf, pos)
         need(zlen, "palette")
@@ -255,6 +254,8 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: bool = False) -
             raise MicFormatError("lossless plane: bad palette span")
         ph.span, ph.zstart, ph.zend = span, pos, pos + zlen
         pos += zlen
+    if kind in (PLANE_FAST, PLANE_FAST_PALETTE):
+        return _parse_fast(buf, pos, ph)
     need(1, "coded header")
     ph.blog = blog = buf[pos]
     ph.nwords, pos = _read_uv(buf, pos + 1)

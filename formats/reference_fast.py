@@ -21,9 +21,9 @@ def _tables(rd, need):
             v = b & 0x7F
             if b & 0x80:
                 v |= rd.u8() << 7
-            need(v <= 4096, "fast plane: frequency")
+            need(v <= 2048, "fast plane: frequency")
             freq.append(v)
-        need(sum(freq) == 4096, "fast plane: a table does not sum to 4096")
+        need(sum(freq) == 2048, "fast plane: a table does not sum to 2048")
         cum = [sum(freq[:s]) for s in range(n)]
         tables.append((freq, cum))
     return tabmap, tables
@@ -112,9 +112,9 @@ def plane3(rd, h, w, offset, decode, need, kind=3):
             L = t.bit_length()
             c = L if L <= 1 else min(2 * L - 2 + ((t >> (L - 2)) & 1), 23)
             freq, cum = tables[tabmap[c]]
-            slot = X & 4095
+            slot = X & 2047
             s = max(i for i in range(len(freq)) if cum[i] <= slot and freq[i] > 0)
-            X = freq[s] * (X >> 12) + slot - cum[s]
+            X = freq[s] * (X >> 11) + slot - cum[s]
             if X < 2**15:
                 need(j < nwords, "fast plane: ran past its words")
                 X = X << 16 | words[j]

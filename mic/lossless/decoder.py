@@ -37,7 +37,7 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
     tabmap, freq = ph.tables
     status, cum, sym = KF.build_decode_tables(freq)
     if status != KF.OK:
-        raise MicFormatError("fast lossless plane: a table does not sum to 4096")
+        raise MicFormatError("fast lossless plane: a table does not sum to 2048")
     words = np.zeros(ph.nwords + 1, np.uint16)
     words[:-1] = np.frombuffer(buf, "<u2", count=ph.nwords, offset=ph.words_at)
     at = ph.words_at + 2 * ph.nwords

@@ -28,7 +28,7 @@ from numba import njit
 
 N_TOKENS = 68  # model 1's token alphabet (SPEC 5.4 step 5)
 N_CLASS = 24  # token classes; each names one of the plane's tables
-PREC = 12  # rANS probability precision: a table's frequencies sum to 2**PREC
+PREC = 11  # rANS probability precision: a table's frequencies sum to 2**PREC
 M_TOT = 1 << PREC
 RANS_L = 1 << 15  # the rANS state lives in [RANS_L, 2**31); 16-bit words
 N_CTX = 365  # quantised-gradient contexts, signs merged: (9*9*9 + 1) // 2
@@ -257,6 +257,13 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
     S = _init(maxval)
     half = np.int64((maxval + 1) >> 1)
     eabs = np.zeros(w + 1, np.int64)
+    nt = freq.shape[0]
+    PK = np.zeros((nt, N_TOKENS), np.uint32)  # one load a symbol: its f, cum, extra bits
+    for i in range(nt):
+        for j in range(N_TOKENS):
+            if freq[i, j] > 0:
+                PK[i, j] = ((freq[i, j] - 1) | (cum[i, j] << 12) | (nbt[j] << 24)
+                            | (top[j] << 28))
     TL = np.empty(T_CAP + 1, np.uint8)  # t -> table
     for i in range(T_CAP + 1):
         TL[i] = tabmap[CL[i]]
@@ -294,11 +301,12 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
             t = U(TL[_class_t(S[uq, 4], ew, eabs[U(xx)])])
             slot = x & (M_TOT - 1)
             tok = U(sym[t, U(slot)])
-            x = np.int64(freq[t, tok]) * (x >> PREC) + slot - cum[t, tok]
+            e = np.int64(PK[t, tok])  # f - 1 | cum << 12 | nb << 24 | top << 28
+            x = ((e & 0xFFF) + 1) * (x >> PREC) + slot - ((e >> 12) & 0xFFF)
             need = x < RANS_L
             x = ((x << 16) | np.int64(words[U(wp)])) if need else x
             wp += need
-            nb = nbt[tok]
+            nb = (e >> 24) & 15
             b = U(bp >> 3)
             word = ((np.int64(bits[b]) << 24) | (np.int64(bits[b + U(1)]) << 16)
                     | (np.int64(bits[b + U(2)]) << 8) | np.int64(bits[b + U(3)]))
@@ -306,7 +314,7 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
             bp += nb
             if wp > nwords or bp > nbits:
                 return ERR_WORDS
-            u = (top[tok] << nb) | extra
+            u = ((e >> 28) << nb) | extra
             # unfold: interleaved within +-m, beyond it the wider side's sign
             dz = (u >> 1) ^ -(u & 1)
             wide = (u - m) * (sign if mlo < mhi else -sign)

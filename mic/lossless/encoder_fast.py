@@ -39,10 +39,10 @@ def encode_plane_fast(plane: np.ndarray, palette: bool = False) -> bytes:
     plain = plane_head(PLANE_FAST, lo, maxval) + _body(x, maxval)
     if not palette or maxval < 3:
         return plain
-    used = np.bincount(x.ravel(), minlength=maxval + 1) > 0
-    n_used = int(used.sum())
+    n_used, flags = KE.used_values(x, maxval)
     if 2 * n_used > maxval + 1:
         return plain
+    used = flags.astype(bool)
     import zstandard
 
     idx = (np.cumsum(used, dtype=np.int32) - 1)[x]

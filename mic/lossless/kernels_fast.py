@@ -184,7 +184,7 @@ def _predict(w_, n_, nw, cq, sign, maxval):
     """``(2 MED + W + N + 2) >> 2`` plus the context's bias, clamped to [0, maxval]."""
     mx = max(n_, w_)
     mn = min(n_, w_)
-    med = mn if nw >= mx else (mx if nw <= mn else w_ + n_ - nw)
+    med = min(max(w_ + n_ - nw, mn), mx)  # the median edge rule, without a branch
     p = ((2 * med + w_ + n_ + 2) >> 2) + cq * sign
     return min(max(p, np.int64(0)), np.int64(maxval))
 

@@ -303,8 +303,8 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
             tok = U(sym[t, U(slot)])
             e = np.int64(PK[t, tok])  # f - 1 | cum << 12 | nb << 24 | top << 28
             x = ((e & 0xFFF) + 1) * (x >> PREC) + slot - ((e >> 12) & 0xFFF)
-            need = x < RANS_L
-            x = ((x << 16) | np.int64(words[U(wp)])) if need else x
+            need = np.int64(x < RANS_L)  # renormalise without a branch (unpredictable)
+            x = (x << (need << 4)) | (np.int64(words[U(wp)]) & -need)
             wp += need
             nb = (e >> 24) & 15
             b = U(bp >> 3)

@@ -23,8 +23,9 @@ from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from .syntax import (
     CHUNK, FAST_MODEL_ID, MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_FAST,
-    PLANE_FAST_PALETTE, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near,
-    reference_plane, token_costs, token_models,
+    PLANE_FAST_PALETTE, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE,
+    XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near, reference_plane,
+    token_costs, token_models,
 )
 
 

@@ -34,7 +34,8 @@ from ..bitstream.varint import pack_uvarints
 from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from .syntax import (
-    BLOCK_LOG2, FAST_MODEL_ID, LARGE_PLANE, MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE,
+    BLOCK_LOG2, FAST_MODEL_ID, LARGE_PLANE, MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST,
+    PLANE_PALETTE,
     MAX_GROUP, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
     max_error_limit, pack_group, pack_near, plane_head, reference_plane, token_models,
 )

@@ -155,9 +155,10 @@ def encode(
         encoder tools run (``mic.lossy.EFFORT_TOOLS``; a tool named explicitly wins).  The
         stream format is the same at every effort and one decoder reads them all.
         Lossless (mode 0): 1 or 2 selects the fast coder (model id 3, SPEC.md 5.6: median-edge
-        prediction and static rANS, several times faster and about 5 % larger; 2 also
-        tries RGB without the colour transform); 3..7 (and ``None``) the default coder
-        (model id 1).  One decoder reads both.  Near-lossless: checked, not used.
+        prediction and static rANS, about 3-4 times faster and a few per cent larger; 2
+        also tries sparse planes without their palette and RGB without the colour
+        transform); 3..7 (and ``None``) the default coder (model id 1).  One decoder reads
+        both.  Near-lossless: checked, not used.
         Out of range: :class:`MicInputError`.
     threads:
         Code up to this many tiles (or frames) at once (default 1); the bytes are the same

@@ -257,18 +257,19 @@ class LosslessTileEncoder:
 
 
     def _encode_tile_fast(self, tile: np.ndarray) -> bytes:
-        """Model id 3 (SPEC 5.6): every plane fast (kind 0 or 3); RGB through the colour
-        transform.  Effort 2 also offers each plane a palette (kind 4) and RGB without the
-        transform, keeping the smaller."""
+        """Model id 3 (SPEC 5.6): every plane fast (kind 0, 3, or 4 where fewer than half of
+        its range occurs); RGB through the colour transform.  Effort 2 codes sparse planes
+        with and without the palette and RGB with and without the transform, keeping the
+        smaller."""
         from .encoder_fast import encode_plane_fast
 
-        pal = self.fast >= 2
+        pal = self.fast  # 1: a palette for sparse planes; 2: only where it codes smaller
         if tile.shape[2] == 1:
             return bytes((XFORM_NONE,)) + encode_plane_fast(np.ascontiguousarray(tile[..., 0]),
                                                             pal)
         rct = bytes((XFORM_RCT,)) + b"".join(encode_plane_fast(p, pal)
                                              for p in _rct_forward(tile))
-        if not pal:
+        if self.fast < 2:
             return rct
         plain = bytes((XFORM_NONE,)) + b"".join(
             encode_plane_fast(np.ascontiguousarray(tile[..., i]), pal) for i in range(3))

@@ -19,16 +19,18 @@ from . import kernels_fast_enc as KE
 from .syntax import PLANE_CONST, PLANE_FAST, PLANE_FAST_PALETTE, plane_head
 
 
-def encode_plane_fast(plane: np.ndarray, palette: bool = False) -> bytes:
-    """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0 or 3; with ``palette``, kind 4
-    instead of 3 where fewer than half the values of the plane's range occur and that codes
-    smaller).
+def encode_plane_fast(plane: np.ndarray, palette: int = 1) -> bytes:
+    """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0, 3 or 4).  Where fewer than
+    half the values of the plane's range occur, ``palette`` 1 codes the indices into the
+    values that do (kind 4), 2 codes both ways and keeps the smaller, 0 never uses one.
 
     >>> import numpy as np
     >>> encode_plane_fast(np.full((2, 3), 7, np.int32))
     b'\\x00\\x0e'
     >>> encode_plane_fast(np.array([[0, 1], [1, 0]], np.int32))[:1]
     b'\\x03'
+    >>> encode_plane_fast(np.array([[0, 90], [90, 0]], np.int32))[:1]
+    b'\\x04'
     """
     lo = int(plane.min())
     hi = int(plane.max())
@@ -36,19 +38,19 @@ def encode_plane_fast(plane: np.ndarray, palette: bool = False) -> bytes:
         return plane_head(PLANE_CONST, lo)
     x = plane - np.int32(lo) if lo else np.ascontiguousarray(plane)
     maxval = hi - lo
-    plain = plane_head(PLANE_FAST, lo, maxval) + _body(x, maxval)
-    if not palette or maxval < 3:
-        return plain
-    n_used, flags = KE.used_values(x, maxval)
-    if 2 * n_used > maxval + 1:
-        return plain
-    used = flags.astype(bool)
+    n_used, flags = KE.used_values(x, maxval) if palette and maxval >= 3 else (maxval + 1, None)
+    if 2 * n_used > maxval + 1:  # dense: no palette
+        return plane_head(PLANE_FAST, lo, maxval) + _body(x, maxval)
     import zstandard
 
-    idx = (np.cumsum(used, dtype=np.int32) - 1)[x]
-    zb = zstandard.ZstdCompressor(level=19).compress(np.packbits(used).tobytes())
+    idx = KE.palette_indices(x, flags)
+    zb = zstandard.ZstdCompressor(level=19 if palette > 1 else 3).compress(
+        np.packbits(flags).tobytes())
     pal = b"".join((plane_head(PLANE_FAST_PALETTE, lo, n_used - 1),
                     pack_uvarints(maxval, len(zb)), zb, _body(idx, n_used - 1)))
+    if palette < 2:
+        return pal
+    plain = plane_head(PLANE_FAST, lo, maxval) + _body(x, maxval)
     return pal if len(pal) < len(plain) else plain
 
 

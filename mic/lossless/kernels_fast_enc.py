@@ -289,3 +289,19 @@ def used_values(x, maxval):
     for v in range(maxval + 1):
         n += used[v]
     return n, used
+
+
+@njit(cache=True, nogil=True)
+def palette_indices(x, flags):
+    """The (h, w) int32 index of every value of ``x`` among the values ``flags`` marks."""
+    lut = np.empty(flags.shape[0], np.int32)
+    k = -1
+    for v in range(flags.shape[0]):
+        k += flags[v]
+        lut[v] = k
+    h, w = x.shape
+    out = np.empty((h, w), np.int32)
+    for y in range(h):
+        for i in range(w):
+            out[y, i] = lut[U(x[y, i])]
+    return out

@@ -122,6 +122,18 @@ def sources() -> list[dict]:
         tile=32, stream_version=2)
     add("rgb_frames_u8_v2", rng.integers(0, 256, (2, 16, 16, 3)).astype(np.uint8),
         "synthetic (frames, rows, cols, 3) noise, stream version 2", stream_version=2)
+    # the fast lossless coder (model id 3, plane kind 3, SPEC 5.6): effort 1 and 2
+    add("fast_ct_abdomen_u16", ct[96:160, 96:160],
+        "tests/data/ct_abdomen_u16.png [96:160, 96:160], fast coder (effort 1)", effort=1)
+    add("fast_us_breast_rgb_v2", rgb[96:144, 96:144],
+        "tests/data/us_breast_rgb.png [96:144, 96:144], fast coder (effort 2), stream version 2",
+        effort=2, stream_version=2)
+    add("fast_lung_i16_tiled_v2", lung[64:128, 64:128],
+        "tests/data/ct_lung_i16.npy [64:128, 64:128], tiles 24x40, fast coder (effort 1), "
+        "stream version 2", effort=1, tile=(24, 40), stream_version=2)
+    add("fast_sparse_u16_v2", levels[rng.integers(0, 5, (40, 40))],
+        "synthetic 5-level sparse histogram, fast coder with a palette (effort 2: kind 4), "
+        "stream version 2", effort=2, stream_version=2)
     return out
 
 
@@ -243,6 +255,21 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
         "MicUnsupportedError", "lossless model id 65535")
     add("bits_stored_zero", forge.set_header_fields(ct, bits_stored=0), "MicFormatError",
         "bits_stored 0")
+    fast = base["fast_ct_abdomen_u16"]  # v1, model id 3, one kind-3 plane
+    add("fast_plane_under_model_1", forge.set_header_fields(fast, model_id=1), "MicFormatError",
+        "a fast stream's header rewritten to model id 1: plane kind 3 belongs to model 3 only")
+    fsp = next(s for s in forge.spans(fast) if s.tag == TAG_TILE)
+    add("fast_plane_truncated_words",
+        fast[:fsp.start] + forge.segment(TAG_TILE, fast[fsp.payload_start:fsp.payload_end - 9])
+        + fast[fsp.end:], "MicFormatError",
+        "a fast plane's TILE cut by 9 bytes (segment length and CRC fixed): its words and extra "
+        "bytes are not all there")
+    b = bytearray(fast)
+    b[fsp.payload_end - 40] ^= 0x21
+    add("fast_plane_bit_flip_crc_fixed", forge.refresh_crc(b, fsp), "MicFormatError",
+        "a fast plane's word bits flipped and the segment CRC recomputed: the rANS end state, a "
+        "value range or the sample CRC-32 must catch it (MicFormatError or MicChecksumError)",
+        exact=False)
     add("rgb_with_one_sample", forge.set_header_fields(ct, photometric=2), "MicFormatError",
         "photometric RGB with samples = 1")
     out.extend(invalid_v2(base))

@@ -1,15 +1,13 @@
 #!/usr/bin/env python
-"""A second, deliberately naive .mic lossless and near-lossless decoder written from SPEC.md
-alone.
+"""A second, deliberately naive .mic lossless and near-lossless decoder from SPEC.md alone.
 
-It follows SPEC.md sections 1, 3, 4 (with the resource bounds of 4.1), 5 and 7 (mode 2;
-stream versions 1 and 2) step by step in plain Python (one loop iteration per pixel, no Numba,
-nothing imported from ``mic``) and exists to show
-that the specification is complete: ``tests/test_conformance.py`` runs it on the
-small conformance vectors and requires the same samples as ``mic.decode``.
-What it takes from outside the text, as SPEC.md itself does: the frequency tables
-of ``mic/lossless/_tables_v1.py`` (read as data) and constriction's queue range
-decoder and ``Categorical(..., perfect=False)`` model.
+It follows SPEC.md sections 1, 3, 4 (with the resource bounds of 4.1), 5 (5.6 in
+``reference_fast.py``) and 7 (mode 2; stream versions 1 and 2) step by step in plain Python
+(one loop iteration per pixel, no Numba, nothing from ``mic``) and exists to show that the
+specification is complete: ``tests/test_conformance.py`` runs it on the small conformance
+vectors and requires the same samples as ``mic.decode``. What it takes from outside the
+text, as SPEC.md does: the frequency tables of ``mic/lossless/_tables_v1.py`` (as data) and
+constriction's queue range decoder and ``Categorical(..., perfect=False)`` model.
 
     .venv/bin/python formats/reference_decoder.py formats/one_by_one_u16.mic
 """
@@ -28,6 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ROOT / "mic" / "lossless" / "_tables_v1.py"
 MAGIC = bytes.fromhex("8B 4D 49 43 0D 0A 1A 0A")
+FAST = [False]  # model id 3 (section 5.6): plane kinds 3 and 4 allowed
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_fast.py
 
 # SPEC.md section 3: (name, struct code) in body order
 BODY = [("mode", "B"), ("model_id", "H"), ("coder_id", "B"), ("bits_allocated", "B"),
@@ -198,6 +198,8 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
     offset = _unzz(rd.varint())
     if kind == 0:
         return [[offset] * w for _ in range(h)]
+    if kind in (3, 4) and FAST[0] and ref is None:
+        return __import__("reference_fast").plane3(rd, h, w, offset, True, _need, kind)
     _need(kind in (1, 2), f"plane kind {kind}")
     _need(ref is None or kind == 1, "a palette plane in an inter tile")
     maxval = rd.varint()
@@ -227,7 +229,6 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
     words = np.frombuffer(rd.take(4 * nwords), "<u4").astype(np.uint32)
     extra = rd.take(nbytes)
     _word_bound(nwords, h, w, block_log2)
-
     # 5.3 entropy-coded symbols
     import constriction
 
@@ -424,6 +425,8 @@ def skip_plane(rd: _Reader, h: int, w: int) -> int | None:
     offset = _unzz(rd.varint())
     if kind == 0:
         return offset
+    if kind in (3, 4) and FAST[0]:
+        return __import__("reference_fast").plane3(rd, h, w, offset, False, _need, kind)
     _need(kind in (1, 2), f"plane kind {kind}")
     rd.varint()
     if kind == 2:
@@ -508,8 +511,9 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
 
 def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
-    _need((h["mode"], h["model_id"]) in ((0, 1), (2, 2)) and h["coder_id"] == 1,
-          "neither lossless model 1 nor near-lossless model 2")
+    _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (2, 2)) and h["coder_id"] == 1,
+          "neither lossless model 1 or 3 nor near-lossless model 2")
+    FAST[0] = h["model_id"] == 3
     k = 0
     if h["mode"] == 2:  # section 7.1
         _need(len(h["near"]) == 1, "a near-lossless stream needs exactly one NEAR segment")
@@ -522,7 +526,7 @@ def decode(data: bytes) -> np.ndarray:
         _need(not h["near"], "NEAR segment outside mode 2")
     group = 0
     if h["lvol"]:  # section 5.5
-        _need(h["mode"] == 0 and h["samples"] == 1 and len(h["lvol"]) == 1,
+        _need(h["mode"] == 0 and h["samples"] == 1 and len(h["lvol"]) == 1 and not FAST[0],
               "LVOL: one, in a lossless one-sample stream")
         group, end = _leb(h["lvol"][0], 0, 1 << 16)
         _need(end == len(h["lvol"][0]) <= 3 and group >= 2, "LVOL payload")

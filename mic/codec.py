@@ -27,7 +27,8 @@ from .errors import (
     MicChecksumError, MicFormatError, MicInputError, MicLimitError, MicUnsupportedError,
 )
 from .models.registry import (
-    LOSSLESS_DESCRIPTION, LOSSLESS_NAME, NEAR_LOSSLESS_DESCRIPTION, NEAR_LOSSLESS_NAME, describe,
+    LOSSLESS_DESCRIPTION, LOSSLESS_FAST_DESCRIPTION, LOSSLESS_FAST_NAME, LOSSLESS_NAME,
+    NEAR_LOSSLESS_DESCRIPTION, NEAR_LOSSLESS_NAME, describe,
     is_conv,
 )
 from .parallel import check_threads, run_tiles
@@ -322,7 +323,12 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
     max_error: int | None = None
     volume_group = 0
     if h.mode == MODE_LOSSLESS:
-        name, description = LOSSLESS_NAME, LOSSLESS_DESCRIPTION
+        from .lossless.syntax import FAST_MODEL_ID, MODEL_ID
+
+        name, description = {
+            MODEL_ID: (LOSSLESS_NAME, LOSSLESS_DESCRIPTION),
+            FAST_MODEL_ID: (LOSSLESS_FAST_NAME, LOSSLESS_FAST_DESCRIPTION),
+        }.get(h.model_id, (f"unknown({h.model_id})", "not a model of this build"))
         max_error = 0
         lvol = st.segment(b"LVOL")
         if lvol is not None:

@@ -76,9 +76,12 @@ def test_a_named_tool_wins_over_the_effort(ct):
         mic.encode(ct, quality=4, effort=2, options=EncoderOptions(effort=5))
 
 
-def test_default_is_effort_3_and_lossless_ignores_it(ct):
+def test_default_is_effort_3_and_lossless_efforts_3_to_7_are_the_default(ct):
     assert mic.encode(ct, quality=4) == mic.encode(ct, quality=4, effort=3)
-    assert mic.encode(ct, effort=1) == mic.encode(ct) == mic.encode(ct, effort=7)
+    assert mic.encode(ct, effort=3) == mic.encode(ct) == mic.encode(ct, effort=7)
+    # lossless efforts 1 and 2: the fast coder (model id 3, SPEC 5.6; tests/test_lossless_fast.py)
+    fast = mic.encode(ct, effort=1)
+    assert mic.info(fast).model_id == 3 and (mic.decode(fast) == ct).all()
 
 
 def test_cli_effort(tmp_path):

@@ -309,7 +309,8 @@ def _run_on(executor: Any, images: list[Any], chosen: list[Any], quick: bool, pe
               help="Output folder (results.csv, results.json, summary.md, rd_*.png).")
 @click.option("--quick", is_flag=True, help="3-point sweeps per lossy codec (a few minutes).")
 @click.option("--codecs", "codecs", default="",
-              help="Comma list to run (default all): mic, mic-near, mic-<model> or mic-lossy, "
+              help="Comma list to run (default all): mic, mic-fast, mic-fast2 (lossless "
+                   "efforts 1, 2), mic-near, mic-<model> or mic-lossy, "
                    "jpegls, jpeg2000, htj2k, jpegxl, jpeg, png, zstd.")
 @click.option("--reference", default="jpeg2000", show_default=True,
               help="Lossy codec the BD-rates are measured against.")

@@ -278,6 +278,20 @@ def _mic_lossless_points(im: BenchImage, quick: bool) -> list[Point] | str:
     return [Point("mic", "lossless", "lossless", lambda: mic.encode(a, **kw), mic.decode, a)]
 
 
+def _mic_fast_points(im: BenchImage, quick: bool, effort: int = 1) -> list[Point] | str:
+    import mic
+
+    a = im.native
+    kw = _mic_bits_kw(im)
+    name = "mic-fast" if effort == 1 else f"mic-fast{effort}"
+    return [Point(name, "lossless", f"effort={effort}",
+                  lambda: mic.encode(a, effort=effort, **kw), mic.decode, a)]
+
+
+def _mic_fast2_points(im: BenchImage, quick: bool) -> list[Point] | str:
+    return _mic_fast_points(im, quick, 2)
+
+
 def _mic_near_points(im: BenchImage, quick: bool) -> list[Point] | str:
     import mic
 
@@ -337,6 +351,10 @@ def all_codecs(*, with_lossy_models: bool = True, efforts: Sequence[int] = ()
     the default effort (``mic-MODEL``) and at each of ``efforts`` (``mic-MODEL-eN``)."""
     notes: list[str] = []
     codecs = [Codec("mic", "mic", True, False, _mic_lossless_points, note="lossless"),
+              Codec("mic-fast", "mic", True, False, _mic_fast_points,
+                    note="lossless at effort 1: the fast coder (model id 3, SPEC 5.6)"),
+              Codec("mic-fast2", "mic", True, False, _mic_fast2_points,
+                    note="lossless at effort 2: the fast coder with palettes (SPEC 5.6)"),
               Codec("mic-near", "mic", False, False, _mic_near_points,
                     note=f"near-lossless (mode 2), max_error k in {list(NEAR_K)}")]
     if with_lossy_models:

@@ -22,10 +22,66 @@ from ..entropy.bounds import MeteredDecoder
 from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from .syntax import (
-    CHUNK, MODEL_ID, NEAR_MODEL_ID, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF,
-    XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near,
-    reference_plane, token_costs, token_models,
+    CHUNK, FAST_MODEL_ID, MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_FAST,
+    PLANE_FAST_PALETTE, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE,
+    XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near, reference_plane,
+    token_costs, token_models,
 )
+
+
+def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
+    """The (h, w) int32 coded values of the fast plane ``ph`` (kinds 3 and 4, SPEC 5.6).
+    Its working set is the plane, its words and extra bytes (each copied with a little
+    padding) and its tables."""
+    from . import kernels_fast as KF
+
+    tabmap, freq = ph.tables
+    status, cum, sym = KF.build_decode_tables(freq)
+    if status != KF.OK:
+        raise MicFormatError("fast lossless plane: a table does not sum to 2048")
+    words = np.zeros(ph.nwords + 1, np.uint16)
+    words[:-1] = np.frombuffer(buf, "<u2", count=ph.nwords, offset=ph.words_at)
+    at = ph.words_at + 2 * ph.nwords
+    bits = np.zeros(ph.nbits + 4, np.uint8)
+    bits[:-4] = np.frombuffer(buf, np.uint8, count=ph.nbits, offset=at)
+    x = np.empty((h, w), np.int32)
+    R, CL, nbt, top = KF.decode_constants()
+    status = KF.fast_decode(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords, bits,
+                            ph.nbits, R, CL, nbt, top)
+    if status != KF.OK:
+        raise MicFormatError(f"fast lossless plane: corrupt coded data (status {status})")
+    return x
+
+
+def _palette(buf: memoryview, ph: PlaneHead) -> np.ndarray:
+    """The sorted values (int32) of a palette plane's bitmap (kinds 2 and 4, SPEC 5.2), checked."""
+    import zstandard
+
+    frame = bytes(buf[ph.zstart:ph.zend])
+    limit = (ph.span + 8) // 8
+    try:
+        declared = zstandard.frame_content_size(frame)
+        if declared > limit:  # -1 = not declared; never trust a larger claim
+            raise MicFormatError(f"lossless plane: palette claims {declared} bytes > {limit}")
+        bitmap = zstandard.ZstdDecompressor().decompress(frame, max_output_size=limit)
+    except zstandard.ZstdError as exc:
+        raise MicFormatError(f"lossless plane: corrupt palette ({exc})") from None
+    used = np.unpackbits(np.frombuffer(bitmap, np.uint8))[: ph.span + 1].astype(bool)
+    if len(used) != ph.span + 1 or int(used.sum()) != ph.maxval + 1:
+        raise MicFormatError("lossless plane: palette does not match its size")
+    lut = np.flatnonzero(used).astype(np.int32)
+    return lut
+
+
+def _finish(x: np.ndarray, lut: np.ndarray | None, lo: int) -> np.ndarray:
+    """Indices through the palette ``lut`` (in place, a band of rows at a time), plus ``lo``."""
+    if lut is not None:
+        h, w = x.shape
+        step = max(1, (1 << 20) // max(w, 1))
+        for r in range(0, h, step):
+            x[r:r + step] = lut[x[r:r + step]]
+    x += lo
+    return x
 
 
 def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
@@ -35,25 +91,11 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
     planes (tokens, samples) and its words; the range decoder is metered (SPEC 4.1), so
     words that run out or are garbage fail within the first class of tokens that exceeds
     them."""
-    lut = None
-    if ph.kind == PLANE_PALETTE:
-        import zstandard
-
-        frame = bytes(buf[ph.zstart:ph.zend])
-        limit = (ph.span + 8) // 8
-        try:
-            declared = zstandard.frame_content_size(frame)
-            if declared > limit:  # -1 = not declared; never trust a larger claim
-                raise MicFormatError(f"lossless plane: palette claims {declared} bytes > {limit}")
-            bitmap = zstandard.ZstdDecompressor().decompress(frame, max_output_size=limit)
-        except zstandard.ZstdError as exc:
-            raise MicFormatError(f"lossless plane: corrupt palette ({exc})") from None
-        used = np.unpackbits(np.frombuffer(bitmap, np.uint8))[: ph.span + 1].astype(bool)
-        if len(used) != ph.span + 1 or int(used.sum()) != ph.maxval + 1:
-            raise MicFormatError("lossless plane: palette does not match its size")
-        lut = np.flatnonzero(used).astype(np.int32)
-        if near:  # SPEC 7.2: a palette's indices carry k' = k // (its largest gap)
-            near //= int(np.diff(lut).max())
+    lut = _palette(buf, ph) if ph.kind in (PLANE_PALETTE, PLANE_FAST_PALETTE) else None
+    if ph.kind in (PLANE_FAST, PLANE_FAST_PALETTE):
+        return _finish(decode_fast(buf, ph, h, w), lut, ph.lo)
+    if lut is not None and near:  # SPEC 7.2: a palette's indices carry k' = k // (largest gap)
+        near //= int(np.diff(lut).max())
     pos = ph.words_at
     words = np.frombuffer(buf, dtype="<u4", count=ph.nwords, offset=pos).astype(np.uint32)
     pos += 4 * ph.nwords
@@ -96,12 +138,7 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
     if status != K.OK:
         raise MicFormatError(f"lossless plane: corrupt coded data (status {status})")
     del tokens
-    if lut is not None:
-        step = max(1, (1 << 20) // max(w, 1))  # in place, a band of rows at a time
-        for r in range(0, h, step):
-            x[r:r + step] = lut[x[r:r + step]]
-    x += ph.lo
-    return x
+    return _finish(x, lut, ph.lo)
 
 
 def decode_plane(buf: memoryview, pos: int, h: int, w: int, near: int = 0
@@ -121,12 +158,15 @@ class LosslessTileDecoder:
 
     def __init__(self, header: Header, stream: Any) -> None:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
-        want = NEAR_MODEL_ID if near_mode else MODEL_ID
+        want = (NEAR_MODEL_ID,) if near_mode else (MODEL_ID, FAST_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
-        if header.model_id != want:
+        if header.model_id not in want:
             raise MicUnsupportedError(
-                f"unknown {what} model id {header.model_id} (this build knows {want})"
+                f"unknown {what} model id {header.model_id} (this build knows "
+                f"{', '.join(map(str, want))})"
             )
+        #: model id 3 (SPEC 5.6): plane kind 3 allowed, no volumes
+        self.fast = header.model_id == FAST_MODEL_ID
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -143,8 +183,9 @@ class LosslessTileDecoder:
         vol = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_VOL]
         self.group = 0  # SPEC 5.5: frames per group of a volume; 0 = every frame independent
         if vol:
-            if near_mode or len(vol) > 1 or header.samples != 1:
-                raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream")
+            if near_mode or len(vol) > 1 or header.samples != 1 or self.fast:
+                raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
+                                     "of model id 1")
             self.group = read_group(vol[0].payload)
 
     @staticmethod
@@ -162,7 +203,7 @@ class LosslessTileDecoder:
         colour = XFORM_GDIFF if self.near else XFORM_RCT
         if xform == XFORM_INTER and self.group:  # SPEC 5.5: one plane, kind 0 or 1
             ph = parse_plane(buf, pos, rows, cols)
-            if ph.kind == PLANE_PALETTE:
+            if ph.kind != PLANE_CODED and ph.kind != PLANE_CONST:
                 raise MicFormatError("lossless tile: palette plane in an inter tile")
             if ph.end != len(buf):
                 raise MicFormatError(f"lossless tile: {len(buf) - ph.end} unexpected trailing bytes")
@@ -171,7 +212,7 @@ class LosslessTileDecoder:
             raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
         heads = []
         for _ in range(s):
-            ph = parse_plane(buf, pos, rows, cols)
+            ph = parse_plane(buf, pos, rows, cols, self.fast)
             heads.append(ph)
             pos = ph.end
         if pos != len(buf):

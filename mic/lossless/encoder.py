@@ -34,10 +34,15 @@ from ..bitstream.varint import pack_uvarints
 from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from .syntax import (
-    BLOCK_LOG2, LARGE_PLANE, MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE,
+    BLOCK_LOG2, FAST_MODEL_ID, LARGE_PLANE, MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST,
+    PLANE_PALETTE,
     MAX_GROUP, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
     max_error_limit, pack_group, pack_near, plane_head, reference_plane, token_models,
 )
+
+
+#: the highest effort that selects the fast coder (model id 3, SPEC 5.6)
+FAST_EFFORT_MAX = 2
 
 
 # ----------------------------------------------------------------------------- planes
@@ -198,15 +203,22 @@ class LosslessTileEncoder:
     (2, True)
     """
 
-    def __init__(self, header: Header, near: int = 0, group: int = 0, **options: Any) -> None:
+    def __init__(self, header: Header, near: int = 0, group: int = 0, effort: int | None = None,
+                 **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
             limit = max_error_limit(header.bits_stored)
             raise MicInputError(f"max_error={near} must be in 1..{limit} "
                                 f"for {header.bits_stored} bits stored")
+        #: effort 1 or 2 (mode 0): the fast planes of model id 3 (SPEC 5.6); 2 also tries RGB
+        #: without the colour transform.  Other efforts: model id 1.
+        self.fast = 0 if near or effort is None or effort > FAST_EFFORT_MAX else int(effort)
+        if self.fast and group:
+            raise MicInputError(f"effort={effort} (the fast lossless coder) has no volumes: "
+                                f"volume_group needs effort {FAST_EFFORT_MAX + 1} or more")
         header.mode = MODE_NEAR_LOSSLESS if near else MODE_LOSSLESS
-        header.model_id = NEAR_MODEL_ID if near else MODEL_ID
+        header.model_id = NEAR_MODEL_ID if near else (FAST_MODEL_ID if self.fast else MODEL_ID)
         header.coder_id = CODER_RANGE32
         header.quality = 0
         if group and (near or header.samples != 1 or not 2 <= group <= MAX_GROUP):
@@ -228,6 +240,8 @@ class LosslessTileEncoder:
         is coded with and without it (SPEC 5.5), keeping the smaller."""
         if self.near:
             return self._encode_tile_near(tile)
+        if self.fast:
+            return self._encode_tile_fast(tile)
         if tile.shape[2] == 1:
             plane = np.ascontiguousarray(tile[..., 0])
             intra = bytes((XFORM_NONE,)) + encode_plane(plane)
@@ -241,6 +255,25 @@ class LosslessTileEncoder:
             encode_plane(np.ascontiguousarray(tile[..., i])) for i in range(3))
         return rct if len(rct) <= len(plain) else plain
 
+
+    def _encode_tile_fast(self, tile: np.ndarray) -> bytes:
+        """Model id 3 (SPEC 5.6): every plane fast (kind 0, 3, or 4 where fewer than half of
+        its range occurs); RGB through the colour transform.  Effort 2 codes sparse planes
+        with and without the palette and RGB with and without the transform, keeping the
+        smaller."""
+        from .encoder_fast import encode_plane_fast
+
+        pal = self.fast  # 1: a palette for sparse planes; 2: only where it codes smaller
+        if tile.shape[2] == 1:
+            return bytes((XFORM_NONE,)) + encode_plane_fast(np.ascontiguousarray(tile[..., 0]),
+                                                            pal)
+        rct = bytes((XFORM_RCT,)) + b"".join(encode_plane_fast(p, pal)
+                                             for p in _rct_forward(tile))
+        if self.fast < 2:
+            return rct
+        plain = bytes((XFORM_NONE,)) + b"".join(
+            encode_plane_fast(np.ascontiguousarray(tile[..., i]), pal) for i in range(3))
+        return rct if len(rct) <= len(plain) else plain
 
     def _encode_tile_near(self, tile: np.ndarray) -> bytes:
         k = self.near

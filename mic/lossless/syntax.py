@@ -25,6 +25,9 @@ MODEL_ID = 1  # permanent: "mic lossless v1" (predictor, token scheme, tables of
 #: permanent id of mode 2's coder: model 1's predictor, token scheme and tables, with the
 #: near-lossless quantiser (SPEC 7).  Not 1, so a mode-2 header over a model-1 stream is refused.
 NEAR_MODEL_ID = 2
+#: permanent id of mode 0's fast coder (SPEC 5.6): model 1's tiles and planes plus plane kind 3
+#: (median-edge prediction, static rANS); what ``mic.encode(a, effort=1)`` or ``2`` writes.
+FAST_MODEL_ID = 3
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
@@ -34,6 +37,8 @@ CHUNK = 1 << 20  # the decoder decodes (and meters, SPEC 4.1) at most this many 
 PLANE_CONST = 0
 PLANE_CODED = 1
 PLANE_PALETTE = 2
+PLANE_FAST = 3  # model 3 only (SPEC 5.6)
+PLANE_FAST_PALETTE = 4  # model 3 only: kind 2's palette over a kind-3 body (SPEC 5.6)
 
 XFORM_NONE = 0
 XFORM_RCT = 1  # mode 0 only: the reversible colour transform of JPEG 2000
@@ -193,12 +198,35 @@ class PlaneHead:
     nwords: int = 0
     nbits: int = 0
     words_at: int = 0
+    tables: Any = None  # kind 3: (tabmap, freq) as parsed
 
 
-def parse_plane(buf: memoryview, pos: int, h: int, w: int) -> PlaneHead:
+def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead) -> PlaneHead:
+    """The rest of a kind-3 plane (SPEC 5.6) after its ``maxval``: tables, then
+    ``varint(nwords) varint(nbytes)``, 16-bit words and extra bytes."""
+    from . import kernels_fast as KF
+
+    arr = np.frombuffer(buf, np.uint8)
+    status, pos, tabmap, freq = KF.read_tables(arr, pos, len(arr))
+    if status != KF.OK:
+        raise MicFormatError(f"fast lossless plane: bad or truncated tables (status {status})")
+    ph.tables = (tabmap, freq)
+    ph.nwords, pos = _read_uv(buf, pos)
+    ph.nbits, pos = _read_uv(buf, pos)
+    if ph.nwords < 2:
+        raise MicFormatError("fast lossless plane: fewer than 2 words")
+    if pos + 2 * ph.nwords + ph.nbits > len(buf):
+        raise MicFormatError("lossless plane truncated in entropy-coded data")
+    ph.words_at = pos
+    ph.end = pos + 2 * ph.nwords + ph.nbits
+    return ph
+
+
+def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: bool = False) -> PlaneHead:
     """Read and check one plane's fields at ``buf[pos:]`` for an ``h x w`` tile: the
     structure (SPEC 5.2) and, for a coded plane, that its words can hold the symbols an
-    ``h x w`` plane needs (SPEC 4.1); nothing is decoded or allocated."""
+    ``h x w`` plane needs (SPEC 4.1); nothing is decoded or allocated.  ``fast`` (model id
+    3): plane kind 3 (SPEC 5.6) is allowed too."""
     end = len(buf)
 
     def need(n: int, what: str) -> None:
@@ -214,10 +242,11 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int) -> PlaneHead:
     if kind == PLANE_CONST:
         return PlaneHead(kind, lo, pos)
     maxval, pos = _read_uv(buf, pos)
-    if kind not in (PLANE_CODED, PLANE_PALETTE) or not 1 <= maxval <= MAX_VALUE:
+    kinds = (PLANE_CODED, PLANE_PALETTE) + ((PLANE_FAST, PLANE_FAST_PALETTE) if fast else ())
+    if kind not in kinds or not 1 <= maxval <= MAX_VALUE:
         raise MicFormatError(f"lossless plane: bad kind {kind} or span {maxval}")
     ph = PlaneHead(kind, lo, 0, maxval)
-    if kind == PLANE_PALETTE:
+    if kind in (PLANE_PALETTE, PLANE_FAST_PALETTE):
         span, pos = _read_uv(buf, pos)
         zlen, pos = _read_uv(buf, pos)
         need(zlen, "palette")
@@ -225,6 +254,8 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int) -> PlaneHead:
             raise MicFormatError("lossless plane: bad palette span")
         ph.span, ph.zstart, ph.zend = span, pos, pos + zlen
         pos += zlen
+    if kind in (PLANE_FAST, PLANE_FAST_PALETTE):
+        return _parse_fast(buf, pos, ph)
     need(1, "coded header")
     ph.blog = blog = buf[pos]
     ph.nwords, pos = _read_uv(buf, pos + 1)

@@ -76,6 +76,10 @@ RETIRED_MODELS: dict[int, str] = {
 #: the name :class:`mic.MicInfo` gives the lossless mode's model
 LOSSLESS_NAME = "lossless-predictive"
 LOSSLESS_DESCRIPTION = "predictive lossless coder with frozen context tables (SPEC 5)"
+#: ... and the fast lossless coder's (model id 3, ``effort`` 1-2)
+LOSSLESS_FAST_NAME = "lossless-fast"
+LOSSLESS_FAST_DESCRIPTION = ("fast lossless coder: median-edge prediction with context bias "
+                             "correction, static rANS tables per plane (SPEC 5.6)")
 #: the name and description :class:`mic.MicInfo` gives the near-lossless mode's model (mode 2)
 NEAR_LOSSLESS_NAME = "near-lossless-predictive"
 NEAR_LOSSLESS_DESCRIPTION = ("the lossless predictive coder with residuals quantised to step "

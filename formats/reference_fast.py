@@ -1,0 +1,157 @@
+"""SPEC.md section 5.6 (the fast coder's plane kinds 3 and 4, model id 3) in plain Python,
+written from the text, for ``reference_decoder.py`` (which calls :func:`plane3` with its
+reader and its ``_need``).  One loop iteration per pixel, nothing from ``mic``.
+"""
+
+from __future__ import annotations
+
+
+def _tables(rd, need):
+    nt = rd.u8()
+    need(1 <= nt <= 24, "fast plane: table count")
+    tabmap = [rd.u8() for _ in range(24)]
+    need(all(t < nt for t in tabmap), "fast plane: class map")
+    tables = []
+    for _ in range(nt):
+        n = rd.u8()
+        need(1 <= n <= 68, "fast plane: table length")
+        freq = []
+        for _ in range(n):
+            b = rd.u8()
+            v = b & 0x7F
+            if b & 0x80:
+                v |= rd.u8() << 7
+            need(v <= 2048, "fast plane: frequency")
+            freq.append(v)
+        need(sum(freq) == 2048, "fast plane: a table does not sum to 2048")
+        cum = [sum(freq[:s]) for s in range(n)]
+        tables.append((freq, cum))
+    return tabmap, tables
+
+
+def _thresholds(maxval):
+    if maxval >= 128:
+        f = (min(maxval, 4095) + 128) >> 8
+        return f + 2, 4 * f + 3, 17 * f + 4
+    f = 256 // (maxval + 1)
+    t1 = max(2, 3 // f)
+    t2 = max(t1, 7 // f)
+    return t1, t2, max(t2, 21 // f)
+
+
+def _palette(rd, maxval, need):
+    """Kind 4's palette (as kind 2's, section 5.2): the sorted values."""
+    import zstandard
+
+    span, zlen = rd.varint(), rd.varint()
+    need(maxval <= span <= 2**17 - 2, "palette span")
+    frame = rd.take(zlen)
+    size = -(-(span + 1) // 8)
+    need(zstandard.frame_content_size(frame) <= size, "palette frame declares more")
+    try:
+        bitmap = zstandard.ZstdDecompressor().decompress(frame, max_output_size=size)
+    except zstandard.ZstdError:
+        need(False, "corrupt palette frame")
+    need(len(bitmap) == size, "palette bitmap size")
+    palette = [v for v in range(span + 1) if bitmap[v >> 3] >> (7 - (v & 7)) & 1]
+    need(len(palette) == maxval + 1, "palette count")
+    return palette
+
+
+def plane3(rd, h, w, offset, decode, need, kind=3):
+    """A kind-3 or kind-4 plane after its kind and offset: the (h, w) samples as lists
+    (``decode``), or None after checking its fields only."""
+    maxval = rd.varint()
+    need(1 <= maxval <= 2**17 - 2, "maxval out of range")
+    palette = _palette(rd, maxval, need) if kind == 4 else list(range(maxval + 1))
+    tabmap, tables = _tables(rd, need)
+    nwords, nbytes = rd.varint(), rd.varint()
+    need(nwords >= 2, "fast plane: fewer than 2 words")
+    raw = rd.take(2 * nwords)
+    extra = rd.take(nbytes)
+    if not decode:
+        return None
+    words = [raw[2 * i] | raw[2 * i + 1] << 8 for i in range(nwords)]
+    T1, T2, T3 = _thresholds(maxval)
+
+    def Q(d):
+        a = abs(d)
+        q = 0 if a == 0 else 1 if a < T1 else 2 if a < T2 else 3 if a < T3 else 4
+        return q if d >= 0 else -q
+
+    a0 = max(2, (maxval + 33) >> 6)
+    A, B, C, N, K = [a0] * 365, [0] * 365, [0] * 365, [1] * 365, [16 * a0] * 365
+    X = words[0] << 16 | words[1]
+    j = 2
+    bitpos = 0
+    out = [[0] * w for _ in range(h)]
+    err = [[0] * w for _ in range(h)]  # |delta| of every decoded pixel
+    for y in range(h):
+        for x in range(w):
+            if y == 0:
+                W = out[0][x - 1] if x > 0 else (maxval + 1) >> 1
+                Nn = NW = NE = W
+            else:
+                Nn = out[y - 1][x]
+                W = out[y][x - 1] if x > 0 else Nn
+                NW = out[y - 1][x - 1] if x > 0 else Nn
+                NE = out[y - 1][x + 1] if x + 1 < w else Nn
+            q = (Q(NE - Nn) * 9 + Q(Nn - NW)) * 9 + Q(NW - W)
+            sg = -1 if q < 0 else 1
+            q = abs(q)
+            if NW >= max(W, Nn):
+                med = min(W, Nn)
+            elif NW <= min(W, Nn):
+                med = max(W, Nn)
+            else:
+                med = W + Nn - NW
+            p = min(max(((2 * med + W + Nn + 2) >> 2) + sg * C[q], 0), maxval)
+            eW = err[y][x - 1] if x > 0 else 0
+            eN = err[y - 1][x] if y > 0 else 0
+            t = min(K[q] + 8 * (eW + eN), 3072)
+            L = t.bit_length()
+            c = L if L <= 1 else min(2 * L - 2 + ((t >> (L - 2)) & 1), 23)
+            freq, cum = tables[tabmap[c]]
+            slot = X & 2047
+            s = max(i for i in range(len(freq)) if cum[i] <= slot and freq[i] > 0)
+            X = freq[s] * (X >> 11) + slot - cum[s]
+            if X < 2**15:
+                need(j < nwords, "fast plane: ran past its words")
+                X = X << 16 | words[j]
+                j += 1
+            if s < 16:
+                u = s
+            else:
+                nb = ((s - 16) >> 2) + 2
+                need(bitpos + nb <= 8 * nbytes, "fast plane: ran past its extra bits")
+                e = 0
+                for _ in range(nb):
+                    e = e << 1 | (extra[bitpos >> 3] >> (7 - (bitpos & 7))) & 1
+                    bitpos += 1
+                u = (4 + ((s - 16) & 3)) << nb | e
+            m = min(p, maxval - p)
+            if u <= 2 * m:
+                d = u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
+            else:
+                d = (u - m) * (sg if p < maxval - p else -sg)
+            v = p + sg * d
+            need(0 <= v <= maxval, "fast plane: a value outside [0, maxval]")
+            out[y][x] = v
+            err[y][x] = abs(d)
+            A[q] += abs(d)
+            B[q] += d
+            if N[q] == 64:
+                A[q] >>= 1
+                B[q] >>= 1
+                N[q] >>= 1
+            N[q] += 1
+            if 2 * B[q] <= -N[q]:
+                B[q] += N[q]
+                C[q] = max(C[q] - 1, -128)
+            elif 2 * B[q] > N[q]:
+                B[q] -= N[q]
+                C[q] = min(C[q] + 1, 127)
+            B[q] = min(max(B[q], 1 - N[q]), N[q])
+            K[q] = (16 * A[q] * (2**32 // N[q])) >> 32
+    need(X == 2**15 and j == nwords, "fast plane: the rANS state does not end at 2^15")
+    return [[palette[v] + offset for v in row] for row in out]

@@ -1,0 +1,380 @@
+"""Numba kernels of the fast lossless plane (plane kind 3 of model id 3, SPEC.md 5.6).
+
+Per pixel (raster order) one fused loop
+
+1. predicts ``(2 MED + W + N + 2) >> 2`` (MED: the median edge detector of LOCO-I / JPEG-LS)
+   plus a bias learnt in one of 365 contexts of quantised local gradients (JPEG-LS's
+   ``A``/``B``/``C``/``N`` counters, signs merged; the correction keeps the mean error in
+   ``(-1/2, 1/2]``);
+2. folds the residual to ``u >= 0`` within the plane's bounds and splits it into a token and
+   raw extra bits exactly as model 1 does (SPEC 5.4 steps 4-5);
+3. codes the token with static rANS: one of ``N_CLASS`` classes, chosen by the context's mean
+   absolute residual ``A / N`` and the residuals of ``W`` and ``N`` in half-octave steps,
+   names one of the plane's frequency tables.  Flat areas cost far less than a bit a pixel
+   without a run mode.
+
+The encoder runs :func:`fast_tokens` (tokens, classes, extra bits), fits the tables and
+rANS-codes the tokens backwards (:func:`rans_encode`); the decoder runs :func:`fast_decode`,
+which interleaves rANS decoding with the same prediction.  Integer and deterministic; the
+hot paths are written without data-dependent branches (``math.frexp`` gives bit lengths).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+
+N_TOKENS = 68  # model 1's token alphabet (SPEC 5.4 step 5)
+N_CLASS = 24  # token classes; each names one of the plane's tables
+PREC = 11  # rANS probability precision: a table's frequencies sum to 2**PREC
+M_TOT = 1 << PREC
+RANS_L = 1 << 15  # the rANS state lives in [RANS_L, 2**31); 16-bit words
+N_CTX = 365  # quantised-gradient contexts, signs merged: (9*9*9 + 1) // 2
+RESET = 64  # halve A, B, N when N reaches this (JPEG-LS)
+MIN_C = -128
+MAX_C = 127
+U = np.uint64  # array indexes known non-negative: no wraparound code
+
+# status codes (as in .kernels)
+OK = 0
+ERR_WORDS = 1  # ran past the words or the extra bits
+ERR_RANGE = 2  # a decoded value outside the plane's range
+ERR_FINAL = 4  # the rANS state did not end where the encoder started it
+ERR_TABLE = 5  # a table that does not sum to 2**PREC, or a class map beyond the tables
+
+
+@njit(cache=True, nogil=True)
+def thresholds(maxval):
+    """(T1, T2, T3) of the gradient quantiser for a plane of span ``maxval`` (JPEG-LS's
+    defaults for ``MAXVAL`` = ``maxval``, NEAR = 0)."""
+    if maxval >= 128:
+        f = (min(maxval, 4095) + 128) >> 8
+        return f + 2, 4 * f + 3, 17 * f + 4
+    f = 256 // (maxval + 1)
+    t1 = max(2, 3 // f)
+    t2 = max(t1, 7 // f)
+    return t1, t2, max(t2, 21 // f)
+
+
+@njit(cache=True, nogil=True)
+def _qlut(t1, t2, t3):
+    """Quantiser table over ``d`` in ``[-t3, t3]`` (index ``d + t3``) -> -4..4."""
+    lut = np.empty(2 * t3 + 1, np.int64)
+    for i in range(2 * t3 + 1):
+        d = i - t3
+        a = d if d >= 0 else -d
+        q = 0 if a == 0 else (1 if a < t1 else (2 if a < t2 else (3 if a < t3 else 4)))
+        lut[i] = q if d >= 0 else -q
+    return lut
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bitlen(v):
+    """Bit length of ``0 <= v < 2**32`` (0 for 0), by a branch-free binary search."""
+    e = np.int64(0)
+    s = np.int64(v >= 65536) << 4
+    v >>= s
+    e += s
+    s = np.int64(v >= 256) << 3
+    v >>= s
+    e += s
+    s = np.int64(v >= 16) << 2
+    v >>= s
+    e += s
+    s = np.int64(v >= 4) << 1
+    v >>= s
+    e += s
+    s = np.int64(v >= 2)
+    v >>= s
+    return e + s + np.int64(v >= 1)
+
+
+T_CAP = 3072  # t >= T_CAP is class N_CLASS - 1
+
+
+@njit(cache=True, nogil=True)
+def class_tables():
+    """(R, CL): ``R[n] = 2**32 // n`` for the context counts ``1 <= n <= RESET``, and the
+    class of every ``t`` in ``0..T_CAP``: with ``L`` the bit length of ``t``, ``L`` when
+    ``L <= 1``, else ``2L - 2 + (bit L-2 of t)``, capped at ``N_CLASS - 1``."""
+    R = np.zeros(RESET + 1, np.int64)
+    for n in range(1, RESET + 1):
+        R[n] = (np.int64(1) << 32) // n
+    CL = np.empty(T_CAP + 1, np.int64)
+    for t in range(T_CAP + 1):
+        e = _bitlen(t)
+        c = (2 * e - 2 + ((t >> (e - 2)) & 1)) if e >= 2 else e
+        CL[t] = min(c, N_CLASS - 1)
+    return R, CL
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _class_t(kq, ew, en):
+    """The index into :func:`class_tables`' ``CL`` of a pixel: ``K + 8 (eW + eN)`` (``K``
+    about 16 times the context's mean |residual|), at most ``T_CAP``."""
+    return U(min(kq + ((ew + en) << 3), np.int64(T_CAP)))
+
+
+@njit(cache=True, nogil=True)
+def token_tables():
+    """(TOK, NB, TOP): the token of every ``u < 2**17`` (SPEC 5.4 step 5), and per token its
+    extra-bit count and the value of its leading bits (``u = TOP << NB | extra``)."""
+    TOK = np.empty(1 << 17, np.uint8)
+    for u in range(1 << 17):
+        e = _bitlen(u)
+        TOK[u] = u if u < 16 else 16 + 4 * (e - 5) + ((u >> (e - 3)) & 3)
+    NB = np.zeros(N_TOKENS, np.int64)
+    TOP = np.zeros(N_TOKENS, np.int64)
+    for tok in range(N_TOKENS):
+        if tok < 16:
+            TOP[tok] = tok
+        else:
+            NB[tok] = ((tok - 16) >> 2) + 2
+            TOP[tok] = 4 | ((tok - 16) & 3)
+    return TOK, NB, TOP
+
+
+@lru_cache(maxsize=1)
+def decode_constants():
+    """(R, CL, NB, TOP) of :func:`class_tables` and :func:`token_tables`, built once."""
+    R, CL = class_tables()
+    _, NB, TOP = token_tables()
+    return R, CL, NB, TOP
+
+
+@lru_cache(maxsize=1)
+def encode_constants():
+    """(R, CL, TOK, NB) of :func:`class_tables` and :func:`token_tables`, built once."""
+    R, CL = class_tables()
+    TOK, NB, _ = token_tables()
+    return R, CL, TOK, NB
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _neighbours(img, y, x, w, half):
+    """``W``, ``N``, ``NW``, ``NE`` of (y, x) with the edge rules of SPEC 5.6."""
+    if y == 0:
+        w_ = np.int64(img[0, U(x - 1)]) if x > 0 else half
+        return w_, w_, w_, w_
+    n_ = np.int64(img[U(y - 1), U(x)])
+    if x > 0:
+        w_ = np.int64(img[U(y), U(x - 1)])
+        nw = np.int64(img[U(y - 1), U(x - 1)])
+    else:
+        w_ = n_
+        nw = n_
+    ne = np.int64(img[U(y - 1), U(x + 1)]) if x + 1 < w else n_
+    return w_, n_, nw, ne
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _context(w_, n_, nw, ne, t3, lut):
+    """(context 0..364, sign +-1) of the quantised gradients ``NE-N``, ``N-NW``, ``NW-W``."""
+    d1 = min(max(ne - n_, -t3), t3)
+    d2 = min(max(n_ - nw, -t3), t3)
+    d3 = min(max(nw - w_, -t3), t3)
+    q = (lut[U(d1 + t3)] * 9 + lut[U(d2 + t3)]) * 9 + lut[U(d3 + t3)]
+    return (q, np.int64(1)) if q >= 0 else (-q, np.int64(-1))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _predict(w_, n_, nw, cq, sign, maxval):
+    """``(2 MED + W + N + 2) >> 2`` plus the context's bias, clamped to [0, maxval]."""
+    mx = max(n_, w_)
+    mn = min(n_, w_)
+    med = min(max(w_ + n_ - nw, mn), mx)  # the median edge rule, without a branch
+    p = ((2 * med + w_ + n_ + 2) >> 2) + cq * sign
+    return min(max(p, np.int64(0)), np.int64(maxval))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _update(S, q, dd, R):
+    """Context ``q``'s counters (``S[q]`` = A, B, C, N, K) after the sign-merged residual
+    ``dd``: JPEG-LS's update, with the mean error kept in ``(-1/2, 1/2]``, then
+    ``K = (16 A R[N]) >> 32``."""
+    q = U(q)
+    a = S[q, 0] + (dd if dd >= 0 else -dd)
+    b = S[q, 1] + dd
+    n = S[q, 3]
+    if n == RESET:
+        a >>= 1
+        b >>= 1
+        n >>= 1
+    n += 1
+    dec = np.int64(2 * b <= -n)
+    inc = np.int64(2 * b > n)
+    b += (dec - inc) * n
+    S[q, 2] = min(max(S[q, 2] + inc - dec, MIN_C), MAX_C)
+    S[q, 0] = a
+    S[q, 1] = min(max(b, 1 - n), n)
+    S[q, 3] = n
+    S[q, 4] = ((a << 4) * R[U(n)]) >> 32
+
+
+@njit(cache=True, nogil=True)
+def _init(maxval):
+    S = np.zeros((N_CTX, 5), np.int64)
+    S[:, 0] = max(2, (maxval + 1 + 32) >> 6)
+    S[:, 3] = 1
+    S[:, 4] = S[:, 0] << 4
+    return S
+
+
+@njit(cache=True, nogil=True)
+def build_decode_tables(freq):
+    """(cum, slot -> symbol) of the (nt, 68) frequency tables, or a status when a table
+    does not sum to 2**PREC."""
+    nt = freq.shape[0]
+    cum = np.zeros((nt, N_TOKENS), np.int64)
+    sym = np.zeros((nt, M_TOT), np.uint8)
+    for t in range(nt):
+        c = 0
+        for s in range(N_TOKENS):
+            f = freq[t, s]
+            cum[t, s] = c
+            if c + f > M_TOT:
+                return ERR_TABLE, cum, sym
+            for i in range(c, c + f):
+                sym[t, i] = s
+            c += f
+        if c != M_TOT:
+            return ERR_TABLE, cum, sym
+    return OK, cum, sym
+
+
+@njit(cache=True, nogil=True)
+def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
+                top):
+    """Decoder: reconstruct the (h, w) int32 plane ``img`` from the rANS ``words`` (uint16,
+    ``nwords`` of them, padded with at least one more) and the extra ``bits`` (uint8,
+    ``nbytes`` of them, padded with at least 4 more); ``R, CL`` from :func:`class_tables`,
+    ``nbt, top`` from :func:`token_tables`.  Returns a status."""
+    h, w = img.shape
+    t1, t2, t3 = thresholds(maxval)
+    lut = _qlut(t1, t2, t3)
+    S = _init(maxval)
+    half = np.int64((maxval + 1) >> 1)
+    eabs = np.zeros(w + 1, np.int64)
+    nt = freq.shape[0]
+    PK = np.zeros((nt, N_TOKENS), np.uint32)  # one load a symbol: its f, cum, extra bits
+    for i in range(nt):
+        for j in range(N_TOKENS):
+            if freq[i, j] > 0:
+                PK[i, j] = ((freq[i, j] - 1) | (cum[i, j] << 12) | (nbt[j] << 24)
+                            | (top[j] << 28))
+    TL = np.empty(T_CAP + 1, np.uint8)  # t -> table
+    for i in range(T_CAP + 1):
+        TL[i] = tabmap[CL[i]]
+    if nwords < 2:
+        return ERR_WORDS
+    x = (np.int64(words[0]) << 16) | np.int64(words[1])
+    wp = 2
+    bp = np.int64(0)  # bit position in ``bits``
+    nbits = 8 * np.int64(nbytes)
+    for y in range(h):
+        row = img[U(y)]
+        up = img[U(y - 1)] if y > 0 else row
+        ew = np.int64(0)
+        # the neighbours slide along the row (SPEC 5.6 edges): W, N, NW, NE
+        if y == 0:
+            w_ = half
+            n_ = half
+            ne = half
+        else:
+            n_ = np.int64(up[0])
+            w_ = n_
+            ne = np.int64(up[U(1)]) if w > 1 else n_
+        nw = w_
+        for xx in range(w):
+            if y == 0:
+                n_ = w_
+                nw = w_
+                ne = w_
+            q, sign = _context(w_, n_, nw, ne, t3, lut)
+            uq = U(q)
+            p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
+            mlo = p
+            mhi = maxval - p
+            m = min(mlo, mhi)
+            t = U(TL[_class_t(S[uq, 4], ew, eabs[U(xx)])])
+            slot = x & (M_TOT - 1)
+            tok = U(sym[t, U(slot)])
+            e = np.int64(PK[t, tok])  # f - 1 | cum << 12 | nb << 24 | top << 28
+            x = ((e & 0xFFF) + 1) * (x >> PREC) + slot - ((e >> 12) & 0xFFF)
+            need = np.int64(x < RANS_L)  # renormalise without a branch (unpredictable)
+            x = (x << (need << 4)) | (np.int64(words[U(wp)]) & -need)
+            wp += need
+            nb = (e >> 24) & 15
+            b = U(bp >> 3)
+            word = ((np.int64(bits[b]) << 24) | (np.int64(bits[b + U(1)]) << 16)
+                    | (np.int64(bits[b + U(2)]) << 8) | np.int64(bits[b + U(3)]))
+            extra = ((word << (bp & 7)) & 0xFFFFFFFF) >> (32 - nb)
+            bp += nb
+            if wp > nwords or bp > nbits:
+                return ERR_WORDS
+            u = ((e >> 28) << nb) | extra
+            # unfold: interleaved within +-m, beyond it the wider side's sign
+            dz = (u >> 1) ^ -(u & 1)
+            wide = (u - m) * (sign if mlo < mhi else -sign)
+            dd = dz if u <= 2 * m else wide
+            v = p + (dd if sign > 0 else -dd)
+            if v < 0 or v > maxval:
+                return ERR_RANGE
+            row[U(xx)] = v
+            _update(S, q, dd, R)
+            ad = dd if dd >= 0 else -dd
+            ew = ad
+            eabs[U(xx)] = ad
+            # slide: the next pixel's W, NW, N, NE
+            w_ = v
+            if y > 0:
+                nw = n_
+                n_ = ne
+                ne = np.int64(up[U(xx + 2)]) if xx + 2 < w else n_
+    if x != RANS_L or wp != nwords:
+        return ERR_FINAL
+    return OK
+
+
+@njit(cache=True, nogil=True)
+def read_tables(buf, pos, end):
+    """Parse a fast plane's tables at ``buf[pos:end]`` (uint8): ``nt`` (u8, 1..N_CLASS), the
+    class map (N_CLASS u8, each < nt), each table (u8 ``n`` in 1..N_TOKENS, ``n`` varints of
+    at most 2 bytes, each <= 2**PREC).  Returns (status, position after them, tabmap, freq);
+    the sums are checked by :func:`build_decode_tables`."""
+    tabmap = np.zeros(N_CLASS, np.int64)
+    freq = np.zeros((1, N_TOKENS), np.int64)
+    if pos + 1 + N_CLASS > end:
+        return ERR_WORDS, pos, tabmap, freq
+    nt = np.int64(buf[pos])
+    if nt < 1 or nt > N_CLASS:
+        return ERR_TABLE, pos, tabmap, freq
+    for c in range(N_CLASS):
+        tabmap[c] = buf[pos + 1 + c]
+        if tabmap[c] >= nt:
+            return ERR_TABLE, pos, tabmap, freq
+    pos += 1 + N_CLASS
+    freq = np.zeros((nt, N_TOKENS), np.int64)
+    for t in range(nt):
+        if pos >= end:
+            return ERR_WORDS, pos, tabmap, freq
+        n = np.int64(buf[pos])
+        pos += 1
+        if n < 1 or n > N_TOKENS:
+            return ERR_TABLE, pos, tabmap, freq
+        for s in range(n):
+            if pos >= end:
+                return ERR_WORDS, pos, tabmap, freq
+            v = np.int64(buf[pos])
+            pos += 1
+            if v >= 128:
+                if pos >= end:
+                    return ERR_WORDS, pos, tabmap, freq
+                v = (v & 127) | (np.int64(buf[pos]) << 7)
+                pos += 1
+            if v > M_TOT:
+                return ERR_TABLE, pos, tabmap, freq
+            freq[t, s] = v
+    return OK, pos, tabmap, freq

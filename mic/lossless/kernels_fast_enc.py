@@ -1,0 +1,307 @@
+"""Encoder-only Numba kernels of the fast lossless plane (SPEC.md 5.6): tokens and classes,
+the frequency tables (fitted, classes merged where a table costs more than it saves,
+serialised) and the backwards rANS pass.  The decoder never imports this module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .kernels_fast import (
+    M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U, _class_t, _context, _init, _predict, _qlut,
+    _update, thresholds,
+)
+
+
+@njit(cache=True, nogil=True)
+def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB):
+    """Encoder: the token (``tokens``, uint8) and class (``classes``, uint8) of every pixel
+    of the (h, w) int32 plane ``img`` (values in ``[0, maxval]``) and its extra bits packed
+    MSB first into ``bits`` (zeroed, at least 2 bytes a pixel + 16).  Returns the number of
+    bytes of ``bits`` used; ``hist`` (N_CLASS, N_TOKENS) int64 receives the counts.  ``R, CL``
+    and ``TOK, NB`` come from :func:`class_tables` and :func:`token_tables`."""
+    h, w = img.shape
+    t1, t2, t3 = thresholds(maxval)
+    lut = _qlut(t1, t2, t3)
+    S = _init(maxval)
+    half = np.int64((maxval + 1) >> 1)
+    eabs = np.zeros(w + 1, np.int64)
+    acc = np.int64(0)
+    cnt = np.int64(0)
+    pos = 0
+    k = 0
+    for y in range(h):
+        row = img[U(y)]
+        up = img[U(y - 1)] if y > 0 else row
+        ew = np.int64(0)
+        # the neighbours slide along the row (SPEC 5.6 edges): W, N, NW, NE
+        if y == 0:
+            w_ = half
+            n_ = half
+            ne = half
+        else:
+            n_ = np.int64(up[0])
+            w_ = n_
+            ne = np.int64(up[U(1)]) if w > 1 else n_
+        nw = w_
+        for x in range(w):
+            if y == 0:
+                n_ = w_
+                nw = w_
+                ne = w_
+            q, sign = _context(w_, n_, nw, ne, t3, lut)
+            uq = U(q)
+            p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
+            m = min(p, maxval - p)
+            v = np.int64(row[U(x)])
+            dd = (v - p) if sign > 0 else (p - v)
+            ad = dd if dd >= 0 else -dd
+            c = U(CL[_class_t(S[uq, 4], ew, eabs[U(x)])])
+            classes[k] = c
+            # fold (SPEC 5.4 step 4) and tokenise (step 5)
+            u = (dd << 1) ^ (dd >> 63)
+            u = u if ad <= m else m + ad
+            tok = U(TOK[U(u)])
+            nb = NB[tok]
+            tokens[k] = tok
+            hist[c, tok] += 1
+            acc = (acc << nb) | (u & ((np.int64(1) << nb) - 1))
+            cnt += nb
+            if cnt >= 32:
+                cnt -= 32
+                word = acc >> cnt
+                bits[U(pos)] = (word >> 24) & 0xFF
+                bits[U(pos + 1)] = (word >> 16) & 0xFF
+                bits[U(pos + 2)] = (word >> 8) & 0xFF
+                bits[U(pos + 3)] = word & 0xFF
+                pos += 4
+                acc &= (np.int64(1) << cnt) - 1
+            _update(S, q, dd, R)
+            ew = ad
+            eabs[U(x)] = ad
+            k += 1
+            w_ = v
+            if y > 0:
+                nw = n_
+                n_ = ne
+                ne = np.int64(up[U(x + 2)]) if x + 2 < w else n_
+    while cnt > 0:  # flush, zero padded to a byte
+        take = min(cnt, np.int64(8))
+        bits[pos] = ((acc >> (cnt - take)) << (8 - take)) & 0xFF
+        cnt -= take
+        acc &= (np.int64(1) << cnt) - 1
+        pos += 1
+    return pos
+
+
+@njit(cache=True, nogil=True)
+def rans_encode(tokens, classes, tabmap, freq, cum, out):
+    """rANS-code ``tokens`` (each with the table ``tabmap[classes[k]]``) backwards; the
+    16-bit words go into ``out`` (at least ``len(tokens) + 2`` long) in the order the decoder
+    reads them.  Returns the number of words.  ``x // f`` is Alverson's exact reciprocal
+    division (exact for ``x < 2**31``, which the state range keeps)."""
+    n = tokens.shape[0]
+    cap = out.shape[0]
+    j = cap  # words fill ``out`` from its end, then move to the front
+    x = np.int64(RANS_L)
+    RF = np.zeros((N_CLASS, N_TOKENS), np.int64)
+    RC = np.zeros((N_CLASS, N_TOKENS), np.int64)
+    RM = np.zeros((N_CLASS, N_TOKENS), np.int64)
+    RS = np.zeros((N_CLASS, N_TOKENS), np.int64)
+    for c in range(N_CLASS):
+        t = tabmap[c]
+        for s in range(N_TOKENS):
+            f = freq[t, s]
+            RF[c, s] = f
+            RC[c, s] = cum[t, s]
+            if f > 1:
+                sh = 0
+                while (1 << sh) < f:
+                    sh += 1
+                RS[c, s] = sh
+                RM[c, s] = ((np.int64(1) << (sh + 31)) + f - 1) // f
+    for k in range(n - 1, -1, -1):
+        c = classes[k]
+        s = tokens[k]
+        f = RF[c, s]
+        need = np.int64(x >= (f << (31 - PREC)))
+        out[j - 1] = x & 0xFFFF
+        j -= need
+        x >>= 16 * need
+        sh = RS[c, s]
+        q = (((x * RM[c, s]) >> 32) >> (sh - 1)) if sh > 0 else x
+        x += RC[c, s] + q * (M_TOT - f)
+    j -= 1
+    out[j] = x & 0xFFFF
+    j -= 1
+    out[j] = x >> 16
+    nw = cap - j
+    out[:nw] = out[j:].copy()
+    return nw
+
+
+@njit(cache=True, nogil=True)
+def _vlen(v):
+    n = 1
+    while v >= 128:
+        v >>= 7
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _normalise(cnt):
+    """Frequencies summing to 2**PREC, each used symbol at least 1, in proportion to ``cnt``."""
+    n = cnt.sum()
+    f = np.zeros(N_TOKENS, np.int64)
+    tot = 0
+    for s in range(N_TOKENS):
+        if cnt[s] > 0:
+            f[s] = max(1, (cnt[s] * M_TOT + (n >> 1)) // n)
+            tot += f[s]
+    diff = M_TOT - tot
+    while diff != 0:
+        b = np.argmax(f)
+        if diff > 0:
+            f[b] += diff
+            diff = 0
+        else:
+            # take from the symbols above 1, largest first
+            for s in np.argsort(-f):
+                take = min(-diff, f[s] - 1)
+                f[s] -= take
+                diff += take
+                if diff == 0:
+                    break
+    return f
+
+
+@njit(cache=True, nogil=True)
+def _cost(cnt):
+    """Bits of the tokens counted in ``cnt`` under their normalised table plus the table."""
+    f = _normalise(cnt)
+    bits = 0.0
+    last = 0
+    for s in range(N_TOKENS):
+        if cnt[s] > 0:
+            bits += cnt[s] * (PREC - np.log2(f[s]))
+            last = s + 1
+    tb = 1
+    for s in range(last):
+        tb += _vlen(f[s])
+    return bits + 8.0 * tb
+
+
+@njit(cache=True, nogil=True)
+def fit_tables(hist):
+    """(tabmap (N_CLASS,) int64, freq (nt, N_TOKENS) int64): used classes grouped into runs
+    of neighbouring classes, adjacent runs merged while that makes the plane smaller (each
+    table costs its bytes), one normalised table a run; unused classes map to a neighbour."""
+    used = np.zeros(N_CLASS, np.int64)
+    nu = 0
+    for c in range(N_CLASS):
+        if hist[c].sum() > 0:
+            used[nu] = c
+            nu += 1
+    if nu == 0:  # an empty plane cannot happen; keep the syntax valid anyway
+        used[0] = 0
+        nu = 1
+    # groups: start index (into used) of each run; counts per group
+    gcnt = np.zeros((nu, N_TOKENS), np.int64)
+    for i in range(nu):
+        gcnt[i] = hist[used[i]]
+    gstart = np.arange(nu)
+    ng = nu
+    gcost = np.empty(nu)
+    for i in range(ng):
+        gcost[i] = _cost(gcnt[i]) if gcnt[i].sum() > 0 else 8.0
+    while ng > 1:
+        best = 0.0
+        bi = -1
+        for i in range(ng - 1):
+            merged = _cost(gcnt[i] + gcnt[i + 1]) if gcnt[i].sum() + gcnt[i + 1].sum() > 0 else 8.0
+            gain = gcost[i] + gcost[i + 1] - merged
+            if gain > best:
+                best = gain
+                bi = i
+        if bi < 0:
+            break
+        gcnt[bi] += gcnt[bi + 1]
+        gcost[bi] = gcost[bi] + gcost[bi + 1] - best
+        for i in range(bi + 1, ng - 1):
+            gcnt[i] = gcnt[i + 1]
+            gcost[i] = gcost[i + 1]
+            gstart[i] = gstart[i + 1]
+        ng -= 1
+    tabmap = np.zeros(N_CLASS, np.int64)
+    g = 0
+    for c in range(N_CLASS):
+        while g + 1 < ng and used[gstart[g + 1]] <= c:
+            g += 1
+        tabmap[c] = g
+    freq = np.zeros((ng, N_TOKENS), np.int64)
+    for i in range(ng):
+        if gcnt[i].sum() > 0:
+            freq[i] = _normalise(gcnt[i])
+        else:
+            freq[i, 0] = M_TOT
+    return tabmap, freq
+
+
+@njit(cache=True, nogil=True)
+def write_tables(tabmap, freq, out):
+    """Serialise ``nt`` (u8), the class map (N_CLASS u8) and each table (u8 ``n``, then ``n``
+    varint frequencies) into ``out``; returns the bytes written."""
+    nt = freq.shape[0]
+    out[0] = nt
+    for c in range(N_CLASS):
+        out[1 + c] = tabmap[c]
+    pos = 1 + N_CLASS
+    for t in range(nt):
+        last = 0
+        for s in range(N_TOKENS):
+            if freq[t, s] > 0:
+                last = s + 1
+        out[pos] = last
+        pos += 1
+        for s in range(last):
+            v = freq[t, s]
+            while v >= 128:
+                out[pos] = (v & 127) | 128
+                v >>= 7
+                pos += 1
+            out[pos] = v
+            pos += 1
+    return pos
+
+
+@njit(cache=True, nogil=True)
+def used_values(x, maxval):
+    """(count, flags): how many of the values ``0..maxval`` occur in the (h, w) plane ``x``
+    and a uint8 flag for each (the palette test of effort 2)."""
+    used = np.zeros(maxval + 1, np.uint8)
+    h, w = x.shape
+    for y in range(h):
+        for i in range(w):
+            used[U(x[y, i])] = 1
+    n = 0
+    for v in range(maxval + 1):
+        n += used[v]
+    return n, used
+
+
+@njit(cache=True, nogil=True)
+def palette_indices(x, flags):
+    """The (h, w) int32 index of every value of ``x`` among the values ``flags`` marks."""
+    lut = np.empty(flags.shape[0], np.int32)
+    k = -1
+    for v in range(flags.shape[0]):
+        k += flags[v]
+        lut[v] = k
+    h, w = x.shape
+    out = np.empty((h, w), np.int32)
+    for y in range(h):
+        for i in range(w):
+            out[y, i] = lut[U(x[y, i])]
+    return out

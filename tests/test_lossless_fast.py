@@ -1,0 +1,180 @@
+"""The fast lossless coder (model id 3, plane kind 3, SPEC.md 5.6): ``mic.encode(a, effort=1)``
+and ``effort=2``, decoded by the one lossless decoder; round trips on the committed images and
+on edge shapes, a property test on random arrays, and corrupt or truncated fast streams that
+must raise a :class:`MicError` subclass, never crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import mic
+from mic.errors import MicError, MicFormatError, MicInputError
+from mic.lossless.syntax import FAST_MODEL_ID, MODEL_ID, PLANE_FAST, PLANE_FAST_PALETTE
+from mic_test_helpers import load_forge, tile_payloads
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+
+
+def _images() -> list[tuple[str, np.ndarray]]:
+    from PIL import Image
+
+    out = []
+    for p in sorted(DATA.glob("*.png")) + [ROOT / "mic" / "data" / "ct_abdomen.png"]:
+        with Image.open(p) as im:
+            out.append((p.name, np.asarray(im)))
+    out.append(("ct_lung_i16.npy", np.load(DATA / "ct_lung_i16.npy")))
+    return out
+
+
+IMAGES = _images()
+
+
+@pytest.mark.parametrize("effort", [1, 2])
+@pytest.mark.parametrize("name,a", IMAGES, ids=[n for n, _ in IMAGES])
+def test_round_trip_real_images(name: str, a: np.ndarray, effort: int) -> None:
+    blob = mic.encode(a, effort=effort)
+    info = mic.info(blob)
+    assert info.model_id == FAST_MODEL_ID and info.model == "lossless-fast"
+    out = mic.decode(blob)
+    assert out.dtype == a.dtype and out.shape == a.shape
+    assert np.array_equal(out, a)
+    # not far from the default coder (the fast one trades a few per cent for speed)
+    assert len(blob) < 1.15 * len(mic.encode(a)) + 300
+
+
+def test_default_and_high_efforts_keep_model_1() -> None:
+    a = IMAGES[0][1]
+    for effort in (None, 3, 7):
+        assert mic.info(mic.encode(a, effort=effort)).model_id == MODEL_ID
+    # near-lossless ignores the lossless effort choice
+    b = mic.encode(a, max_error=2, effort=1)
+    assert mic.info(b).max_error == 2 and mic.info(b).model_id != FAST_MODEL_ID
+
+
+def test_ct_smaller_than_jpegls() -> None:
+    ic = pytest.importorskip("imagecodecs")
+    a = dict(IMAGES)["ct_abdomen.png"]
+    assert len(mic.encode(a, effort=1)) < len(ic.jpegls_encode(a))
+
+
+EDGE = [
+    np.zeros((1, 1), np.uint16),
+    np.array([[5]], np.int8),
+    np.array([[0, 65535], [65535, 0]], np.uint16),
+    np.full((5, 6), 7, np.uint16),
+    np.full((4, 4, 3), 200, np.uint8),
+    np.tile(np.arange(300, dtype=np.uint16), (10, 1)),
+]
+
+
+@pytest.mark.parametrize("a", EDGE, ids=[f"{a.shape}-{a.dtype}" for a in EDGE])
+def test_edge_cases(a: np.ndarray) -> None:
+    for effort in (1, 2):
+        assert np.array_equal(mic.decode(mic.encode(a, effort=effort)), a)
+
+
+@pytest.mark.parametrize("shape", [(1, 17), (17, 1), (1, 1, 3), (2, 1, 3), (3, 9, 11)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16])
+def test_random_shapes_and_dtypes(shape: tuple[int, ...], dtype: type) -> None:
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(sum(shape))
+    a = rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype)
+    if len(shape) == 3 and shape[2] == 3 and np.dtype(dtype).kind == "i":
+        a = a.view(np.uint8 if dtype == np.int8 else np.uint16)  # RGB is unsigned
+    assert np.array_equal(mic.decode(mic.encode(a, effort=1)), a)
+
+
+def test_rgb_effort_2_never_larger() -> None:
+    a = dict(IMAGES)["us_breast_rgb.png"]
+    assert len(mic.encode(a, effort=2)) <= len(mic.encode(a, effort=1))
+
+
+def test_palette_planes() -> None:
+    rng = np.random.default_rng(9)
+    levels = np.array([0, 130, 900, 2047, 4095, 60000], np.uint16)
+    a = levels[rng.integers(0, 6, (50, 70))]
+    blob = mic.encode(a, effort=2)
+    assert tile_payloads(blob)[0][1] == PLANE_FAST_PALETTE
+    assert np.array_equal(mic.decode(blob), a)
+    e1 = mic.encode(a, effort=1)  # effort 1 takes the palette of a sparse plane at once
+    assert tile_payloads(e1)[0][1] == PLANE_FAST_PALETTE and np.array_equal(mic.decode(e1), a)
+    assert len(blob) <= len(e1)
+    # palette planes inside an RGB image
+    rgb = np.stack([a % 251, a % 7, a % 13], axis=-1).astype(np.uint8)
+    assert np.array_equal(mic.decode(mic.encode(rgb, effort=2)), rgb)
+
+
+def test_bits_stored_and_frames() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 1024, (3, 20, 24)).astype(np.uint16)
+    blob = mic.encode(a, effort=1, bits_stored=10, tile=16)
+    assert np.array_equal(mic.decode(blob), a)
+    assert np.array_equal(mic.decode(mic.encode(a, effort=1, threads=2)), a)
+
+
+def test_volume_group_needs_default_effort() -> None:
+    a = np.zeros((3, 8, 8), np.uint16)
+    with pytest.raises(MicInputError, match="volume"):
+        mic.encode(a, effort=1, volume_group=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(st.sampled_from([np.uint8, np.int16, np.uint16]),
+                  hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=24)))
+def test_property_round_trip(a: np.ndarray) -> None:
+    assert np.array_equal(mic.decode(mic.encode(a, effort=1)), a)
+
+
+# ----------------------------------------------------------------------------- bad streams
+def _stream(version: int = 2) -> bytes:
+    rng = np.random.default_rng(5)
+    a = (np.add.outer(np.arange(40), np.arange(48)) * 20 + rng.integers(0, 30, (40, 48)))
+    return mic.encode(a.astype(np.uint16), effort=1, stream_version=version)
+
+
+def test_truncated_streams_raise_mic_errors() -> None:
+    blob = _stream()
+    for n in list(range(0, len(blob), 7)) + [len(blob) - 1]:
+        with pytest.raises(MicError):
+            mic.decode(blob[:n])
+
+
+def test_corrupt_tile_bytes_raise_mic_errors() -> None:
+    forge = load_forge()
+    blob = _stream()
+    span = next(s for s in forge.spans(blob) if s.tag == b"TILE")
+    rng = np.random.default_rng(11)
+    for pos in range(span.mode_start, span.payload_end):
+        for val in (0x00, 0xFF, int(rng.integers(0, 256))):
+            b = bytearray(blob)
+            if b[pos] == val:
+                continue
+            b[pos] = val
+            try:
+                out = mic.decode(forge.refresh_crc(b, span))
+            except MicError:
+                continue
+            assert out.shape == (40, 48)  # a change the stream survives (e.g. padding bits)
+
+
+def test_fast_plane_refused_under_model_1() -> None:
+    forge = load_forge()
+    blob = _stream(version=1)
+    assert tile_payloads(blob)[0][1] == PLANE_FAST
+    with pytest.raises(MicFormatError, match="kind"):
+        mic.decode(forge.set_header_fields(blob, model_id=MODEL_ID))
+
+
+def test_unknown_lossless_model_id_is_unsupported() -> None:
+    from mic.errors import MicUnsupportedError
+
+    forge = load_forge()
+    with pytest.raises(MicUnsupportedError):
+        mic.decode(forge.set_header_fields(_stream(version=1), model_id=9))

@@ -49,9 +49,9 @@ def test_round_trip_real_images(name: str, a: np.ndarray, effort: int) -> None:
     assert len(blob) < 1.15 * len(mic.encode(a)) + 300
 
 
-def test_default_and_high_efforts_keep_model_1() -> None:
+def test_default_effort_keeps_model_1() -> None:
     a = IMAGES[0][1]
-    for effort in (None, 3, 7):
+    for effort in (None, 3):
         assert mic.info(mic.encode(a, effort=effort)).model_id == MODEL_ID
     # near-lossless ignores the lossless effort choice
     b = mic.encode(a, max_error=2, effort=1)
@@ -178,3 +178,23 @@ def test_unknown_lossless_model_id_is_unsupported() -> None:
     forge = load_forge()
     with pytest.raises(MicUnsupportedError):
         mic.decode(forge.set_header_fields(_stream(version=1), model_id=9))
+
+
+@pytest.mark.parametrize("name", ["cr_chest_u8.png", "us_breast_rgb.png", "mr_brain_u16.png",
+                                  "us_breast_u8.png"])
+def test_effort_4_keeps_the_smaller_coder_per_plane(name):
+    """Effort 4 and up: every plane coded by both coders (model id 3), never larger than
+    either stream by more than the header's difference, and exact."""
+    from mic.io import read_image
+
+    a, _ = read_image(Path(__file__).parent / "data" / name)
+    mixed, default, fast = (mic.encode(a, effort=e) for e in (4, 3, 2))
+    assert mic.info(mixed).model_id == 3
+    assert np.array_equal(mic.decode(mixed), a)
+    assert len(mixed) <= min(len(default), len(fast)) + 8
+
+
+def test_effort_4_volumes_stay_model_1():
+    vol = (np.arange(3 * 40 * 50).reshape(3, 40, 50) % 997).astype(np.uint16)
+    blob = mic.encode(vol, effort=4, volume_group=3)
+    assert mic.info(blob).model_id == 1 and np.array_equal(mic.decode(blob), vol)

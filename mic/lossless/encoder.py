@@ -43,6 +43,8 @@ from .syntax import (
 
 #: the highest effort that selects the fast coder (model id 3, SPEC 5.6)
 FAST_EFFORT_MAX = 2
+#: from this effort each plane is coded by both coders, keeping the smaller (model id 3)
+MIXED_EFFORT_MIN = 4
 
 
 # ----------------------------------------------------------------------------- planes
@@ -214,11 +216,15 @@ class LosslessTileEncoder:
         #: effort 1 or 2 (mode 0): the fast planes of model id 3 (SPEC 5.6); 2 also tries RGB
         #: without the colour transform.  Other efforts: model id 1.
         self.fast = 0 if near or effort is None or effort > FAST_EFFORT_MAX else int(effort)
+        #: effort 4 and up (mode 0, no volume): each plane coded by both coders, keeping the
+        #: smaller (model id 3 allows both plane kinds, SPEC 5.6)
+        self.mixed = not near and not group and effort is not None and effort >= MIXED_EFFORT_MIN
         if self.fast and group:
             raise MicInputError(f"effort={effort} (the fast lossless coder) has no volumes: "
                                 f"volume_group needs effort {FAST_EFFORT_MAX + 1} or more")
         header.mode = MODE_NEAR_LOSSLESS if near else MODE_LOSSLESS
-        header.model_id = NEAR_MODEL_ID if near else (FAST_MODEL_ID if self.fast else MODEL_ID)
+        header.model_id = NEAR_MODEL_ID if near else (
+            FAST_MODEL_ID if self.fast or self.mixed else MODEL_ID)
         header.coder_id = CODER_RANGE32
         header.quality = 0
         if group and (near or header.samples != 1 or not 2 <= group <= MAX_GROUP):
@@ -242,19 +248,29 @@ class LosslessTileEncoder:
             return self._encode_tile_near(tile)
         if self.fast:
             return self._encode_tile_fast(tile)
+        code = self._plane_mixed if self.mixed else encode_plane
         if tile.shape[2] == 1:
             plane = np.ascontiguousarray(tile[..., 0])
-            intra = bytes((XFORM_NONE,)) + encode_plane(plane)
+            intra = bytes((XFORM_NONE,)) + code(plane)
             if ref is None or self.group == 0:
                 return intra
             inter = bytes((XFORM_INTER,)) + encode_plane_inter(plane, ref[..., 0])
             return inter if len(inter) < len(intra) else intra
         # RGB: the colour transform usually wins; keep whichever is smaller.
-        rct = bytes((XFORM_RCT,)) + b"".join(encode_plane(p) for p in _rct_forward(tile))
+        rct = bytes((XFORM_RCT,)) + b"".join(code(p) for p in _rct_forward(tile))
         plain = bytes((XFORM_NONE,)) + b"".join(
-            encode_plane(np.ascontiguousarray(tile[..., i])) for i in range(3))
+            code(np.ascontiguousarray(tile[..., i])) for i in range(3))
         return rct if len(rct) <= len(plain) else plain
 
+    @staticmethod
+    def _plane_mixed(plane: np.ndarray) -> bytes:
+        """The smaller of the plane coded by the default coder (kinds 0-2) and by the fast
+        coder (kinds 0, 3, 4; palette where it codes smaller): effort 4 and up."""
+        from .encoder_fast import encode_plane_fast
+
+        a = encode_plane(plane)
+        b = encode_plane_fast(plane, 2)
+        return b if len(b) < len(a) else a
 
     def _encode_tile_fast(self, tile: np.ndarray) -> bytes:
         """Model id 3 (SPEC 5.6): every plane fast (kind 0, 3, or 4 where fewer than half of

@@ -142,3 +142,30 @@ def test_efforts_run_beside_the_default_with_time_ratios(tmp_path, jobs):
     bad = CliRunner().invoke(main, ["bench", str(DATA), "--out", str(out), "--efforts", "9",
                                     "--codecs", "mic-wavelet-context", "--no-plots"])
     assert bad.exit_code != 0 and "effort must be an int in 1..7" in bad.output
+
+
+def test_bits8_codes_the_top_8_bits(tmp_path):
+    """``--bits8`` (run_bench(bits8=True)): every image reduced to its top 8 bits, in
+    process and through a worker's reload (image_spec / load_spec), and said so."""
+    import numpy as np
+
+    from mic.eval.cli import run_bench
+    from mic.eval.data import load_images, top8
+    from mic.eval.runner import image_spec, load_spec
+    from mic.io import write_image
+
+    d = tmp_path / "in"
+    (d / "CT").mkdir(parents=True)
+    img = (np.add.outer(np.arange(48), np.arange(40)) * 40 % 4096).astype(np.uint16)
+    write_image(d / "CT" / "a.png", img)
+    im = load_images(d)[0]
+    t = top8(im)
+    assert t.native.dtype == np.uint8 and t.bits == 8
+    assert (t.native == (img >> (int(img.max()).bit_length() - 8))).all()
+    again = load_spec(image_spec(t))
+    assert (again.native == t.native).all() and again.bits == 8
+    res = run_bench(d, tmp_path / "out", quick=True, codecs=["png"], progress=False,
+                    plots=False, bits8=True)
+    assert res["meta"]["bits8"] is True
+    assert "top 8 bits" in (tmp_path / "out" / "summary.md").read_text()
+    assert res["rows"] and all(r["bits"] == 8 and r["dtype"] == "uint8" for r in res["rows"])

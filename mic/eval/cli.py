@@ -76,12 +76,14 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
               codecs: list[str] | None = None, reference: str = "jpeg2000",
               split: str | None = None, limit: int | None = None, peak: str = "stored",
               plots: bool = True, progress: bool = True, command: str = "",
-              executor: Any = None, efforts: Sequence[int] = ()) -> dict[str, Any]:
+              executor: Any = None, efforts: Sequence[int] = (),
+              bits8: bool = False) -> dict[str, Any]:
     """Run the benchmark on ``folder`` and write results.csv/json, summary.md and plots to ``out``.
 
     Returns a dict with the result rows, per-image BD-rates and the output paths.
     ``efforts`` adds each lossy model at those encoder efforts (``mic-MODEL-eN``) beside
-    the default effort (``mic-MODEL``).
+    the default effort (``mic-MODEL``); ``bits8`` codes every image reduced to its top 8
+    bits (:func:`mic.eval.data.top8`, the seed paper's regime).
     With an ``executor`` (:mod:`mic.batch`: worker processes or Dask) each image is one job,
     measured where the job runs (which loads the image from its path); the rows are the
     same, in the same order, and the speeds those of the busy workers.
@@ -117,6 +119,10 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
     started = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     problems: list[str] = []
     images = load_images(folder, split=split, limit=limit, problems=problems)
+    if bits8:
+        from .data import top8
+
+        images = [top8(im) for im in images]
     want = [c.strip() for c in (codecs or []) if c.strip()]
     need_lossy = not want or any(w.startswith("mic-") or w == "mic-lossy" for w in want)
     from ..lossy.enc_options import check_effort
@@ -178,7 +184,7 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
     meta = {
         "started": started, "seconds": round(elapsed, 1), "machine": _machine(),
         "command": command, "git_commit": _git_commit(), "versions": _versions(),
-        "folder": str(folder), "quick": quick, "reference": reference, "peak": peak,
+        "folder": str(folder), "quick": quick, "reference": reference, "peak": peak, "bits8": bits8,
         "images": len(images), "pixels": int(sum(im.pixels for im in images)),
         "codecs": [c.name for c in chosen], "notes": notes + problems, "skips": skips,
     }
@@ -194,7 +200,8 @@ def run_bench(folder: str | Path, out: str | Path, *, quick: bool = False,
            f"- machine: {meta['machine']}",
            f"- mic {meta['versions'].get('mic')} (git {meta['git_commit'] or '?'}); "
            + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if k != "mic"),
-           f"- mode: {'quick (3-point sweeps)' if quick else 'full sweeps'}; wall time "
+           f"- mode: {'quick (3-point sweeps)' if quick else 'full sweeps'}"
+           f"{'; every image reduced to its top 8 bits (--bits8)' if bits8 else ''}; wall time "
            f"{elapsed:.0f} s; PSNR/SSIM peak: 2^{'bits_stored' if peak == 'stored' else 'eff_bits'}"
            " − 1 (psnr_eff in results.csv uses 2^eff_bits − 1)", ""]
     md += ["## Lossless: bits per pixel (pixel-weighted: total bits / total pixels)", "",
@@ -326,10 +333,13 @@ def _run_on(executor: Any, images: list[Any], chosen: list[Any], quick: bool, pe
 @click.option("--efforts", default="", metavar="E1,E2,...",
               help="Also run each mic lossy model at these encoder efforts (1..7), as codecs "
                    "mic-MODEL-eN beside mic-MODEL (the default effort).")
+@click.option("--bits8", is_flag=True,
+              help="Code every image reduced to its top 8 bits (the seed paper's 8-bit "
+                   "regime: the unsigned samples shifted right by their bit length less 8).")
 @dask_option
 def bench_cmd(folder: Path, out: Path, quick: bool, codecs: str, reference: str,
               split: str | None, limit: int | None, peak: str, no_plots: bool, jobs: int,
-              dask: str | None, efforts: str = "") -> None:
+              dask: str | None, efforts: str = "", bits8: bool = False) -> None:
     """Rate-distortion and speed benchmark of mic against JPEG, JPEG 2000, HTJ2K, JPEG-LS,
     JPEG XL, PNG and zstd on the images of FOLDER (uses a corpus-style manifest.csv if present).
 
@@ -358,13 +368,13 @@ def bench_cmd(folder: Path, out: Path, quick: bool, codecs: str, reference: str,
         if jobs == 1 and dask is None:
             res = run_bench(folder, out, quick=quick, codecs=want or None, reference=reference,
                             split=split, limit=limit, peak=peak, plots=not no_plots,
-                            command=cmd, efforts=effort_list)
+                            command=cmd, efforts=effort_list, bits8=bits8)
         else:
             with open_executor(jobs, dask, command="mic bench") as ex:
                 res = run_bench(folder, out, quick=quick, codecs=want or None,
                                 reference=reference, split=split, limit=limit, peak=peak,
                                 plots=not no_plots, command=cmd, executor=ex,
-                                efforts=effort_list)
+                                efforts=effort_list, bits8=bits8)
     except MicError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:

@@ -178,6 +178,29 @@ def make_image(arr: np.ndarray, *, name: str, modality: str = "unknown", bits: i
                       unsigned=unsigned, ubits=ubits, source=source, path=path)
 
 
+def top8(im: BenchImage) -> BenchImage:
+    """``im`` reduced to its top 8 bits, as the seed paper's table codes images: the
+    unsigned form shifted right by its bit length less 8 (``ubits``: the bit length of its
+    largest value, so that the 8 bits hold the image's range; 8-bit images are unchanged),
+    as uint8 with 8 bits stored.
+
+    >>> im = make_image(np.array([[0, 1000, 4095]], np.uint16), name="ct", bits=12)
+    >>> t = top8(im)
+    >>> t.native.dtype, t.native.tolist(), t.bits, t.name
+    (dtype('uint8'), [[0, 62, 255]], 8, 'ct')
+    """
+    u = np.asarray(im.unsigned if im.unsigned is not None else im.stored)
+    shift = max(0, im.ubits - 8)
+    if im.samples == 3 and u.dtype == np.uint8:
+        a8 = u
+    else:
+        a8 = (u.astype(np.int64) >> shift).astype(np.uint8)
+    out = make_image(a8, name=im.name, modality=im.modality, bits=8, eff_bits=8,
+                     source=im.source, path=im.path)
+    out.meta["top8_of"] = im  # (a worker reloads the original and reduces it again)
+    return out
+
+
 def find_manifest(folder: Path) -> Path | None:
     """``manifest.csv`` in ``folder`` or its parent, else None."""
     for cand in (folder / "manifest.csv", folder.parent / "manifest.csv"):

@@ -155,6 +155,8 @@ _WARMED: set[tuple[str, str, int]] = set()
 def image_spec(im: BenchImage) -> dict[str, Any]:
     """What a worker needs to load ``im`` again from its file: names and numbers, no
     samples (a :mod:`mic.batch` job carries no image data)."""
+    if "top8_of" in im.meta:  # reduced to 8 bits (mic bench --bits8): the original's spec
+        return {**image_spec(im.meta["top8_of"]), "top8": True}
     frame = None
     if "#" in im.name:
         tail = im.name.rsplit("#", 1)[1]
@@ -176,8 +178,10 @@ def load_spec(spec: dict[str, Any]) -> BenchImage:
     >>> bool((again.native == im.native).all()), again.bits == im.bits, again.name
     (True, True, 'a')
     """
-    from .data import read_image
+    from .data import read_image, top8
 
+    if spec.get("top8"):
+        return top8(load_spec({k: v for k, v in spec.items() if k != "top8"}))
     arr, _ = read_image(spec["path"])
     arr = np.asarray(arr)
     if spec["frame"] is not None:

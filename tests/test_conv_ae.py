@@ -65,9 +65,10 @@ def test_round_trip_real_images(name):
     assert out.dtype == a.dtype and out.shape == a.shape
     lo, hi = sample_range(info.bits_stored, info.signed)
     assert int(out.min()) >= lo and int(out.max()) <= hi
-    if a.size >= 4096:  # sane for a model at this training stage
+    if a.size >= 4096:  # sane for a model at this training stage (container overhead
+        # dominates the rate of a 5 x 3 image)
         assert psnr(out, a, info.bits_stored) > 24.0, name
-    assert info.bits_per_pixel < 8.0 * (3 if a.ndim == 3 and a.shape[-1] == 3 else 1)
+        assert info.bits_per_pixel < 8.0 * (3 if a.ndim == 3 and a.shape[-1] == 3 else 1)
 
 
 def test_eight_bit_round_trip():
@@ -295,3 +296,6 @@ def test_shipped_weights_record_their_training():
     tr = ent["training"]
     assert tr["steps"] > 0 and tr["cpu_minutes"] > 0 and "conv_loop" in tr["command"]
     assert "--init-from" in tr["command"] and tr["data"] == "corpus/train only"
+    ws = tr["warm_start"]  # the vae steps it started from count in the total
+    assert ws["model"] == "vae" and ws["step"] > 0
+    assert tr["total_cpu_minutes"] >= tr["cpu_minutes"] + ws["cpu_minutes"] - 0.1

@@ -204,12 +204,15 @@ def training_record(ck: dict[str, Any], log: str | Path | None = None,
     total CPU minutes of both."""
     st = ck["settings"]
     name = st["model"]
+    init = init or ck.get("init")
     if not command:
         command = (f"python -m mic.train.conv_loop --data CORPUS/train --model {name} "
                    f"--size {st['size']} --batch {st['batch']} --crop {st['crop']} "
                    f"--seed {st['seed']} --lr {ck.get('lr', 1e-4):g} --ckpt ckpt/{name}.pt "
-                   f"--log ckpt/{name}.csv --minutes 60 (resumed exactly, chunk after chunk; "
-                   "rebuilt from the checkpoint's settings)")
+                   f"--log ckpt/{name}.csv --minutes 60 "
+                   + (f"--init-from ckpt/{init['checkpoint']} " if init else "")
+                   + "(resumed exactly, chunk after chunk; rebuilt from the checkpoint's "
+                   "settings)")
     rec: dict[str, Any] = {
         "command": command, "steps": int(ck["step"]),
         "minutes": round(float(ck["cpu_s"]) / 60, 1),
@@ -222,7 +225,6 @@ def training_record(ck: dict[str, Any], log: str | Path | None = None,
         row = last_log_row(log, int(ck["step"]))
         if row is not None:
             rec["last_log"] = row
-    init = init or ck.get("init")
     if init:
         rec["warm_start"] = init
         rec["total_cpu_minutes"] = round(rec["cpu_minutes"] + float(

@@ -107,10 +107,11 @@ def main() -> int:
     ap.add_argument("--corpus", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--report-only", action="store_true", help="only rebuild matched.md")
+    ap.add_argument("--limit", type=int, default=None, help="first N images (smoke test)")
     a = ap.parse_args()
     from mic.eval.cli import run_bench
 
-    rows = select(a.corpus / "manifest.csv")
+    rows = select(a.corpus / "manifest.csv")[:a.limit]
     cmd = " ".join(["python", "research/conv_ae_eval.py"] + sys.argv[1:])
     if not a.report_only:
         with tempfile.TemporaryDirectory() as tmp:
@@ -118,7 +119,8 @@ def main() -> int:
             run_bench(tmp, a.out / "eval", codecs=CODECS, plots=False, progress=False,
                       command=cmd)
     (a.out / "eval" / "matched.md").write_text(matched(a.out / "eval" / "results.csv"))
-    timed = next(r for r in rows if (r["rows"], r["cols"]) == ("512", "512"))
+    timed = next(r for r in select(a.corpus / "manifest.csv")
+                 if (r["rows"], r["cols"]) == ("512", "512"))
     times = {m: decode_times(a.corpus / timed["png"], m) for m in ("ae", "vae")}
     (a.out / "eval" / "decode_times.json").write_text(json.dumps(
         {"image": timed["png"], "times": times, "images": [r["png"] for r in rows]}, indent=1))

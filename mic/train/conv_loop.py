@@ -149,7 +149,7 @@ class Trainer:
             bits.backward()
             opt.step()
             if i % 50 == 0 or i == steps - 1:
-                self._say(f"density fit {i}: {float(bits):.4f} bpp (mean over qualities)")
+                self._say(f"density fit {i}: {float(bits.detach()):.4f} bpp (mean over qualities)")
 
     # -- bookkeeping ----------------------------------------------------------------
     def _say(self, msg: str) -> None:

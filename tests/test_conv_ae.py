@@ -276,7 +276,7 @@ def test_export_is_reproducible_and_matches_the_torch_density(tmp_path):
     torch.manual_seed(5)
     net = build_model("ae", size="tiny").eval()
     a = export_conv_model(net, "ae", tmp_path / "a")
-    b = export_conv_model(net, "ae", tmp_path / "b")
+    export_conv_model(net, "ae", tmp_path / "b")
     assert a["id"] == 7 and a["config"]["kind"] == "conv-factorized"
     assert (tmp_path / "a" / "ae.safetensors").read_bytes() == \
         (tmp_path / "b" / "ae.safetensors").read_bytes()

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Write the conformance vectors of the learned convolutional-transform models (SPEC 6.10)
-under formats/conv/ (see formats/README.md).
+"""Write the conformance vectors of the learned convolutional-transform models (SPEC 6.10,
+``vae``; 6.11, ``ae``) under formats/conv/ (see formats/README.md).
 
     .venv/bin/python formats/make_conv_vectors.py            # rewrite them
     .venv/bin/python formats/make_conv_vectors.py --check    # only report what would change
@@ -12,7 +12,9 @@ lossless stream), the float tolerance a decoder on another machine is allowed (S
 6.10: at most 1 per sample, in a share of at most ``2e-6 * 2**bits`` of them), and how far
 the samples lie from the source (PSNR, max error).  Invalid streams (``conv/invalid/``)
 are real ones edited with ``forge.py``.  The vectors are bound to the shipped weights:
-exporting new ``vae`` weights means running this script again.
+exporting new ``vae`` or ``ae`` weights means running this script again (each vector
+records its model's weights sha256; the ``ae_*`` vectors leave the ``vae_*`` ones as they
+are).
 """
 
 from __future__ import annotations
@@ -92,14 +94,28 @@ def sources() -> list[dict]:
         {"name": "vae_q7_cr_u8_v1", "array": cr[128:192, 96:192], "quality": 7,
          "stream_version": 1, "long_model_segment": True,
          "origin": "tests/data/cr_chest_u8.png [128:192, 96:192], stream version 1, LMDL"},
+        # ae (SPEC 6.11): planes padded to multiples of 16, no hyper-latents
+        {"name": "ae_q3_ct_u16_odd", "model": "ae", "array": ct[80:157, 70:171], "quality": 3,
+         "origin": "tests/data/ct_abdomen_u16.png [80:157, 70:171] (77 x 101: padded to 80 x "
+                   "112)"},
+        {"name": "ae_q6_lung_i16_tiles48", "model": "ae", "array": lung[48:144, 32:160],
+         "quality": 6, "tile": 48,
+         "origin": "tests/data/ct_lung_i16.npy [48:144, 32:160], tiles 48x48"},
+        {"name": "ae_q1_us_rgb", "model": "ae", "array": rgb[96:160, 64:160], "quality": 1,
+         "origin": "tests/data/us_breast_rgb.png [96:160, 64:160] (R, G, B planes)"},
+        {"name": "ae_q7_frames_cr_u8_v1", "model": "ae", "quality": 7, "stream_version": 1,
+         "array": np.stack([cr[128:176, 96:160], np.full((48, 64), 9, np.uint8)]),
+         "origin": "tests/data/cr_chest_u8.png [128:176, 96:160] and a constant frame, "
+                   "stream version 1"},
     ]
 
 
-def invalid(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
+def invalid(base: dict[str, bytes], name: str = "vae_q2_ct_u16", prefix: str = ""
+            ) -> list[tuple[str, bytes, str, str]]:
     from mic.lossy import LMDS
     from mic.lossy.conv_syntax import ConvFields
 
-    s = base["vae_q2_ct_u16"]
+    s = base[name]
     sp = forge.spans(s)
     tile = next(x for x in sp if x.tag == TAG_TILE)
     seg = next(x for x in sp if x.tag == b"LMDS")
@@ -127,8 +143,9 @@ def invalid(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
     mid, sha, tid, nq = LMDS.unpack_from(s, seg.payload_start)
     b = bytearray(s)
     LMDS.pack_into(b, seg.payload_start, mid, sha, tid, nq + 1)
+    model = "ae" if prefix else "vae"
     out.append(("qualities_mismatch", forge.refresh_crc(b, seg), "MicFormatError",
-                "LMDS says 9 qualities, the vae has 8"))
+                f"LMDS says 9 qualities, the {model} has 8"))
     payload = s[tile.mode_start:tile.payload_end]
     out.append(("trailing_byte", s[:tile.start] + forge.segment_like(
         s, TAG_TILE, s[tile.payload_start:tile.mode_start] + payload + b"\0") + s[tile.end:],
@@ -136,7 +153,7 @@ def invalid(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
     out.append(("words_truncated", s[:tile.start] + forge.segment_like(
         s, TAG_TILE, s[tile.payload_start:tile.mode_start] + payload[:-4]) + s[tile.end:],
         "MicTruncatedError", "the tile's last word cut off (segment CRC recomputed)"))
-    return out
+    return [(prefix + n, b, e, w) for n, b, e, w in out]
 
 
 def build() -> tuple[dict[str, bytes], dict, dict]:
@@ -145,7 +162,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     vectors, base = [], {}
     for src in sources():
         arr = src["array"]
-        opts = {"quality": src["quality"], "model": "vae"}
+        model = src.get("model", "vae")
+        opts = {"quality": src["quality"], "model": model}
         for key in ("tile", "stream_version", "long_model_segment"):
             if key in src:
                 opts[key] = src[key]
@@ -163,8 +181,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         files[f"{src['name']}.decoded.mic"] = mic.encode(out, bits_stored=info.bits_stored)
         vectors.append({
             "name": src["name"], "stream": f"{src['name']}.mic", "source": f"{src['name']}.npy",
-            "decoded": f"{src['name']}.decoded.mic", "model": "vae", "model_id": info.model_id,
-            "weights_sha256": reg["vae"]["sha256"], "quality": src["quality"],
+            "decoded": f"{src['name']}.decoded.mic", "model": model, "model_id": info.model_id,
+            "weights_sha256": reg[model]["sha256"], "quality": src["quality"],
             "encode_options": opts, "origin": src["origin"], "shape": list(arr.shape),
             "dtype": str(arr.dtype), "symbols_crc32": plane_crcs(stream),
             "decoded_sha256": samples_sha256(out),
@@ -176,7 +194,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
             "stream_sha256": hashlib.sha256(stream).hexdigest(), "stream_size": len(stream),
         })
     expected = {}
-    for name, stream, error, why in invalid(base):
+    for name, stream, error, why in invalid(base) + invalid(base, "ae_q3_ct_u16_odd", "ae_"):
         refused_as(f"conv/invalid/{name}", stream, error)
         files[f"invalid/{name}.mic"] = stream
         expected[name] = {"error": error, "why": why,

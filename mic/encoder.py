@@ -177,7 +177,7 @@ def encode(
         lossless coding (``quality=None``) it may choose only the tile.
     choices:
         The lossy encoder's choices as keywords, e.g. ``model="wavelet-hyperprior"``, ``dq=False``,
-        ``regions=False`` (the fields of :class:`mic.EncoderOptions`; with ``model="vae"``
+        ``regions=False`` (the fields of :class:`mic.EncoderOptions`; with ``model="vae"`` or ``"ae"``
         only ``tile`` and ``long_model_segment`` apply, and another is a
         :class:`MicInputError`).  They fill in the
         fields ``options`` leave at their defaults; one that contradicts a value

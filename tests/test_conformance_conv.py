@@ -1,5 +1,5 @@
 """Conformance vectors of the learned convolutional-transform models (formats/conv/,
-SPEC 6.10): they decode with the shipped weights to the recorded symbols and samples
+SPEC 6.10, 6.11): they decode with the shipped weights to the recorded symbols and samples
 (within the recorded float tolerance of g_s); edited streams raise their errors."""
 
 import hashlib
@@ -25,13 +25,14 @@ def sha(a: np.ndarray) -> str:
 
 @pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_conv_vector_decodes_to_its_samples(v):
-    assert registry()["vae"]["sha256"] == v["weights_sha256"], (
-        "the shipped vae weights changed: regenerate with formats/make_conv_vectors.py")
+    model = v.get("model", "vae")
+    assert registry()[model]["sha256"] == v["weights_sha256"], (
+        f"the shipped {model} weights changed: regenerate with formats/make_conv_vectors.py")
     stream = (CONV / v["stream"]).read_bytes()
     assert hashlib.sha256(stream).hexdigest() == v["stream_sha256"]
     info = mic.info(stream)
     assert (info.mode, info.model, info.model_id, info.quality) == \
-        ("lossy", "vae", v["model_id"], v["quality"])
+        ("lossy", model, v["model_id"], v["quality"])
     out = mic.decode(stream)  # the symbol CRC-32s are checked inside: the symbols are exact
     assert out.dtype == np.dtype(v["dtype"]) and list(out.shape) == v["shape"]
     ref = mic.decode((CONV / v["decoded"]).read_bytes())  # the recorded samples (lossless)
@@ -49,6 +50,8 @@ def test_conv_vector_decodes_to_its_samples(v):
 
 
 def test_vectors_cover_the_syntax():
+    assert {v["model_id"] for v in VECTORS} == {7, 8}  # ae (SPEC 6.11) and vae (6.10)
+    assert any(n.startswith("ae_") for n in EXPECTED)
     kinds = {(len(v["shape"]), v["dtype"]) for v in VECTORS}
     assert (3, "uint8") in kinds and (2, "int16") in kinds and (3, "uint16") in kinds
     assert any(v["encode_options"].get("tile") for v in VECTORS)

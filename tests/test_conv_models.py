@@ -195,6 +195,39 @@ def test_warm_start_copies_matching_tensors(tmp_path, data_dir):
     assert "ctx.0.weight" in own and "ctx.0.weight" not in src
 
 
+def test_ae_warm_start_fits_its_prior_and_resumes_exactly(tmp_path, data_dir):
+    """ae from vae: the transforms and gains are copied, the new densities are fitted
+    alone first (fewer bits), the warm start is recorded and kept, and resuming is exact."""
+    kw = {"size": "tiny", "batch": 2, "crop": 64, "lr": 1e-3, "quiet": True}
+    Trainer(data_dir, "vae", tmp_path / "vae.pt", **kw).run(steps=2)
+    src = torch.load(tmp_path / "vae.pt", weights_only=False)
+    cold = Trainer(data_dir, "ae", tmp_path / "cold.pt", init_from=tmp_path / "vae.pt",
+                   fit_density=0, **kw)
+    ae = Trainer(data_dir, "ae", tmp_path / "ae.pt", init_from=tmp_path / "vae.pt",
+                 fit_density=20, **kw)
+    own = ae.net.state_dict()
+    for k in ("g_a.0.weight", "g_s.6.bias", "log_gain", "log_igain"):
+        assert torch.equal(own[k], src["model"][k]), k
+    x = torch.from_numpy(np.random.default_rng(0).random((2, 1, 64, 64), np.float32))
+    q = torch.tensor([0, 7])
+    with torch.no_grad():
+        bits = [float(t.net(x, q, noise=False)["bits"].sum()) for t in (cold, ae)]
+    assert bits[1] < bits[0]
+    assert ae.init == {"checkpoint": "vae.pt", "model": "vae", "step": 2,
+                       "cpu_minutes": round(src["cpu_s"] / 60, 1),
+                       "cumulative_cpu_minutes": round(src["cpu_s"] / 60, 1)}
+    ae.run(steps=2)
+    again = Trainer(data_dir, "ae", tmp_path / "ae.pt", init_from=tmp_path / "vae.pt", **kw)
+    assert again.step == 2 and again.init == ae.init
+    one = Trainer(data_dir, "ae", tmp_path / "ae.pt", **kw)
+    one.run(steps=1)
+    ref = Trainer(data_dir, "ae", tmp_path / "ref.pt", init_from=tmp_path / "vae.pt",
+                  fit_density=20, **kw)
+    ref.run(steps=3)
+    pa, pb = _params(one), _params(ref)
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+
+
 def test_sigterm_saves_and_stops(tmp_path, data_dir, monkeypatch):
     tr = Trainer(data_dir, "ae", tmp_path / "ae.pt", size="tiny", batch=2, crop=64, quiet=True)
     step = tr.train_step

@@ -2,9 +2,11 @@
 :class:`LoadedConvModel`, loaded from its weights by :func:`mic.lossy.model.load_model`
 (which caches it).  Shared by the encoder and the decoder; NumPy only.
 
-What both sides must compute alike is here, and it is integer: the scale index of every
-latent from the decoded hyper-latents (:meth:`LoadedConvModel.scale_indexes`, the frozen
-integer ``h_s`` of :mod:`mic.models.intnet` and integer thresholds).  The float
+What both sides must compute alike is here, and it is integer: the table of every latent
+(:meth:`LoadedConvModel.latent_tables`).  ``vae`` (SPEC 6.10) derives it from the decoded
+hyper-latents (:meth:`LoadedConvModel.scale_indexes`, the frozen integer ``h_s`` of
+:mod:`mic.models.intnet` and integer thresholds); ``ae`` (SPEC 6.11) has no hyper-latents:
+latent channel ``c`` at quality ``q`` uses the factorized table ``q * M + c``.  The float
 synthesis ``g_s`` (:mod:`mic.models.conv_synthesis`) only turns decoded symbols into
 samples; the encoder's float analysis ``g_a`` (:mod:`mic.models.conv_analysis`) is built
 by the encoder (:mod:`mic.lossy.enc_conv`) on first use, so decoding never imports it.
@@ -33,18 +35,23 @@ class LoadedConvModel:
     config: dict[str, Any]
     tensors: dict[str, np.ndarray] = field(repr=False)
     g_s: Any  # ConvSynthesis
-    hs: Any  # IntHyperSynthesis
-    zgain: np.ndarray  # (Q,) encoder: z scale before rounding
-    zk: np.ndarray  # (Q,) int: h_s input = z_hat * zk[q] (ZK_FRAC fractional bits)
-    thresholds: np.ndarray  # (S - 1,) int64 on h_s's output accumulator
-    ybank: Any  # ModelBank of the S Gaussian tables
-    zbank: Any  # ModelBank of the factorized hyper-latent tables, one per channel
+    #: vae: ModelBank of the S Gaussian tables; ae: of the Q * M factorized tables
+    ybank: Any
+    hs: Any = None  # vae: IntHyperSynthesis (ae: None)
+    zgain: np.ndarray | None = None  # vae (Q,): encoder's z scale before rounding
+    zk: np.ndarray | None = None  # vae (Q,) int: h_s input = z_hat * zk[q] (ZK_FRAC bits)
+    thresholds: np.ndarray | None = None  # vae (S - 1,) int64 on h_s's output accumulator
+    zbank: Any = None  # vae: ModelBank of the hyper-latent tables, one per channel
     #: parts derived from the tensors by whichever side needs them, by name (the encoder's
     #: g_a and h_a, :func:`mic.lossy.enc_conv.analysis_of`), built on first use
     derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    uses_hyper = True
     uses_context = False
+
+    @property
+    def uses_hyper(self) -> bool:
+        """Whether a coded plane starts with hyper-latents (vae; not ae)."""
+        return self.hs is not None
 
     @property
     def m(self) -> int:
@@ -53,8 +60,8 @@ class LoadedConvModel:
 
     @property
     def nz(self) -> int:
-        """Hyper-latent channels."""
-        return int(self.config["nz"])
+        """Hyper-latent channels (0: ae has none)."""
+        return int(self.config["nz"]) if self.uses_hyper else 0
 
     @property
     def stride(self) -> int:
@@ -63,8 +70,19 @@ class LoadedConvModel:
 
     @property
     def align(self) -> int:
-        """Pixels per hyper-latent along an axis (64): planes are padded to multiples."""
-        return int(self.config["hyper_stride"])
+        """Planes are padded to multiples of this: pixels per hyper-latent along an axis
+        (vae, 64), or per latent (ae, 16)."""
+        return int(self.config["hyper_stride"]) if self.uses_hyper else self.stride
+
+    def latent_tables(self, zq: np.ndarray, quality: int, shape: tuple[int, int, int]
+                      ) -> np.ndarray:
+        """The table index of every latent of a plane whose latents are ``shape`` (M, h,
+        w), flat int32 in C order: vae, :meth:`scale_indexes` of the hyper-latents ``zq``;
+        ae, ``quality * M + c`` for channel ``c`` (``zq`` unused)."""
+        if self.uses_hyper:
+            return self.scale_indexes(zq, quality).reshape(-1)
+        m, h, w = shape
+        return np.repeat(np.arange(quality * m, (quality + 1) * m, dtype=np.int32), h * w)
 
     def scale_indexes(self, zq: np.ndarray, quality: int) -> np.ndarray:
         """Integer hyper-latents (nz, h, w) -> the table index of every latent (M, 4h,
@@ -85,6 +103,15 @@ def load_conv(name: str, mid: int, kind: str, ent: dict[str, Any],
     from ..models.intnet import IntHyperSynthesis
 
     cfg = dict(ent["config"])
+    common = dict(name=name, id=mid, kind=kind, sha256=bytes.fromhex(ent["sha256"]),
+                  table_id=int(ent["table_id"], 16), n_qualities=int(ent["qualities"]),
+                  config=cfg, tensors=tensors, g_s=ConvSynthesis(tensors, "g_s"))
+    if kind == "conv-factorized" and cfg.get("model") == "ae":
+        ybank = ModelBank(TableSet.from_tensors(tensors, "tab_y"))
+        if len(ybank.tables.half) != int(ent["qualities"]) * int(cfg["m"]):
+            raise MicUnsupportedError(f"weights of {name}: {len(ybank.tables.half)} latent "
+                                      "tables, not one per quality and channel")
+        return LoadedConvModel(ybank=ybank, **common)
     if kind != "conv-scale" or cfg.get("model") != "vae":
         raise MicUnsupportedError(f"weights of {name} are of a conv model this build cannot "
                                   f"run ({cfg.get('model')}, {kind})")
@@ -92,9 +119,7 @@ def load_conv(name: str, mid: int, kind: str, ent: dict[str, Any],
     zk = np.asarray(tensors["zk"], np.int64)
     hs.assert_exact_bounds(int(zk.max()))
     return LoadedConvModel(
-        name=name, id=mid, kind=kind, sha256=bytes.fromhex(ent["sha256"]),
-        table_id=int(ent["table_id"], 16), n_qualities=int(ent["qualities"]), config=cfg,
-        tensors=tensors, g_s=ConvSynthesis(tensors, "g_s"), hs=hs,
+        **common, hs=hs,
         zgain=np.asarray(tensors["zgain"], np.float64), zk=zk,
         thresholds=np.asarray(tensors["thresholds"], np.int64),
         ybank=ModelBank(TableSet.from_tensors(tensors, "tab_y")),

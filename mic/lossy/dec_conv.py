@@ -5,7 +5,8 @@ synthesis ``g_s`` NumPy float32 (:mod:`mic.models.conv_synthesis`).
 
 Per coded plane: the hyper-latents ``z`` under their factorized tables, the integer
 hyper-synthesis gives every latent's table, the latents ``y`` under those Gaussian
-tables, a CRC-32 of all the symbols (any desync: :class:`~mic.MicChecksumError`), then
+tables (``ae``, SPEC 6.11: no ``z``; the latents under the factorized table of their
+quality and channel), a CRC-32 of all the symbols (any desync: :class:`~mic.MicChecksumError`), then
 ``g_s`` and the plane's normalisation back to samples, clipped to the stored range.
 """
 
@@ -55,12 +56,15 @@ class ConvTileDecoder:
 
     def plane_min_bits(self, rows: int, cols: int) -> float:
         """The fewest bits of information the words of a coded rows x cols plane carry:
-        ``nz * Hp/64 * Wp/64`` hyper-latents and ``M * Hp/16 * Wp/16`` latents, each at
-        least the cheapest symbol of its table set (escapes may be absent: not counted)."""
+        ``nz * Hp/64 * Wp/64`` hyper-latents (none for ae) and ``M * Hp/16 * Wp/16``
+        latents, each at least the cheapest symbol of its table set (escapes may be
+        absent: not counted)."""
         lm = self.lm
         hp, wp = self._padded(rows, cols)
-        n_z = lm.nz * (hp // lm.align) * (wp // lm.align)
         n_y = lm.m * (hp // lm.stride) * (wp // lm.stride)
+        if not lm.uses_hyper:
+            return n_y * lm.ybank.min_cost
+        n_z = lm.nz * (hp // lm.align) * (wp // lm.align)
         return n_z * lm.zbank.min_cost + n_y * lm.ybank.min_cost
 
     def _norm(self, buf: memoryview, off: int) -> tuple[int, int, int]:
@@ -131,8 +135,8 @@ class ConvTileDecoder:
 
     def decode_symbols(self, buf: memoryview, start: int, n_words: int, crc: int, rows: int,
                        cols: int) -> tuple[np.ndarray, np.ndarray]:
-        """The decoded hyper-latents (nz, Hp/64, Wp/64) and latents (M, Hp/16, Wp/16),
-        int32, of a coded plane whose words start at ``buf[start]``; checks their CRC-32."""
+        """The decoded hyper-latents (nz, Hp/64, Wp/64; ae: none, nz = 0) and latents (M,
+        Hp/16, Wp/16), int32, of a coded plane whose words start at ``buf[start]``; checks their CRC-32."""
         from ..entropy import decode_escapes, decode_grouped, new_decoder
         from ..entropy.coder import read_words
         from ..quant import merge_escapes
@@ -152,11 +156,14 @@ class ConvTileDecoder:
                 raise MicFormatError(f"corrupt conv escapes: {exc}") from None
 
         hp, wp = self._padded(rows, cols)
-        zshape = (lm.nz, hp // lm.align, wp // lm.align)
-        ztab = np.repeat(np.arange(lm.nz, dtype=np.int32), zshape[1] * zshape[2])
-        zq = symbols(ztab, lm.zbank).reshape(zshape)
-        ytab = lm.scale_indexes(zq, q).reshape(-1)
-        yq = symbols(ytab, lm.ybank).reshape(lm.m, hp // lm.stride, wp // lm.stride)
+        if lm.uses_hyper:
+            zshape = (lm.nz, hp // lm.align, wp // lm.align)
+            ztab = np.repeat(np.arange(lm.nz, dtype=np.int32), zshape[1] * zshape[2])
+            zq = symbols(ztab, lm.zbank).reshape(zshape)
+        else:  # ae: no hyper-latents; the CRC below covers the latents alone
+            zq = np.zeros((0, hp // lm.align, wp // lm.align), np.int32)
+        yshape = (lm.m, hp // lm.stride, wp // lm.stride)
+        yq = symbols(lm.latent_tables(zq, q, yshape), lm.ybank).reshape(yshape)
         got = zlib.crc32(np.ascontiguousarray(yq, "<i4").tobytes(),
                          zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes()))
         if got != crc:

@@ -59,14 +59,16 @@ def check_conv_options(options: EncoderOptions | None, choices: dict[str, Any]) 
 
 
 def analysis_of(lm: LoadedConvModel) -> tuple[Any, Any]:
-    """(``g_a`` with the latent gains, ``h_a``) of ``lm``, built once per loaded model."""
+    """(``g_a`` with the latent gains, ``h_a`` or None for ae) of ``lm``, built once per
+    loaded model."""
     got = lm.derived.get("analysis")
     if got is None:
         from ..models.conv_analysis import ConvAnalysis
         from ..models.npnet import HyperAnalysis
 
-        got = lm.derived["analysis"] = (ConvAnalysis(lm.tensors, "g_a"),
-                                        HyperAnalysis(lm.tensors, "h_a"))
+        got = lm.derived["analysis"] = (
+            ConvAnalysis(lm.tensors, "g_a"),
+            HyperAnalysis(lm.tensors, "h_a") if lm.uses_hyper else None)
     return got
 
 
@@ -125,8 +127,8 @@ class ConvTileEncoder:
         return b"".join(out)
 
     def symbols(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A float plane in [0, 1] units -> its rounded hyper-latents (nz, Hp/64, Wp/64)
-        and latents (M, Hp/16, Wp/16), int32."""
+        """A float plane in [0, 1] units -> its rounded hyper-latents (nz, Hp/64, Wp/64;
+        ae: an empty array) and latents (M, Hp/16, Wp/16), int32."""
         from ..quant import quantize_residual
 
         lm, q = self.lm, self.quality
@@ -135,9 +137,11 @@ class ConvTileEncoder:
         xp = np.pad(x, ((0, (-h) % a), (0, (-w) % a)), mode="edge")
         g_a, h_a = analysis_of(lm)
         y = g_a(xp, q)
+        yq = quantize_residual(y, np.zeros(y.shape))
+        if not lm.uses_hyper:  # ae: no hyper-latents
+            return np.zeros((0, y.shape[1] // 4, y.shape[2] // 4), np.int32), yq
         z = h_a(np.abs(y)) * np.float32(lm.zgain[q])
-        return (quantize_residual(z, np.zeros(z.shape)),
-                quantize_residual(y, np.zeros(y.shape)))
+        return quantize_residual(z, np.zeros(z.shape)), yq
 
     def encode_plane(self, x: np.ndarray) -> bytes:
         """A float plane (h, w) in [0, 1] units -> its coded plane (head and words)."""
@@ -148,8 +152,9 @@ class ConvTileEncoder:
         zq, yq = self.symbols(x)
         enc = new_encoder()
         ztab = np.repeat(np.arange(lm.nz, dtype=np.int32), zq.shape[1] * zq.shape[2])
-        ytab = lm.scale_indexes(zq, self.quality).reshape(-1)
-        for v, tab, bank in ((zq, ztab, lm.zbank), (yq, ytab, lm.ybank)):
+        ytab = lm.latent_tables(zq, self.quality, yq.shape)
+        parts = [(zq, ztab, lm.zbank)] if lm.uses_hyper else []
+        for v, tab, bank in parts + [(yq, ytab, lm.ybank)]:
             sym, esc = split_escapes(v.reshape(-1), tab, bank.tables.half)
             encode_grouped(enc, sym, tab, bank)
             encode_escapes(enc, zigzag_array(esc, np.uint32))

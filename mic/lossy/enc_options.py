@@ -74,8 +74,9 @@ class EncoderOptions:
     Per call (also ``mic.encode`` keywords):
 
     * ``model``: ``"wavelet-context"`` (default), ``"wavelet-hyperprior"``,
-      ``"wavelet-factorized"`` or ``"vae"`` (learned convolutional transforms, SPEC 6.10: of
-      these options only ``model``, ``tile`` and ``long_model_segment`` apply to it, and
+      ``"wavelet-factorized"``, ``"vae"`` or ``"ae"`` (learned convolutional transforms,
+      SPEC 6.10 and 6.11: of these options only ``model``, ``tile`` and
+      ``long_model_segment`` apply to them, and
       giving another explicitly is a :class:`MicInputError`);
     * ``effort``: 1 (fastest) .. 7 (smallest), default 3: which tools a switch left at
       ``None`` turns on (:data:`EFFORT_TOOLS`); every effort decodes with the same decoder

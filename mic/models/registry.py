@@ -17,7 +17,10 @@ and 10 (:data:`CONV_MODEL_IDS`):
 
 * ``vae`` (id 8, shipped): four 5x5 stride-2 convolutions with GDN (``g_a``) and their
   mirror with inverse GDN (``g_s``), with a scale hyperprior (Balle et al. 2018);
-* ``ae`` (id 7), ``cnn`` (id 9), ``gan`` (id 10): reserved, not shipped by this build;
+* ``ae`` (id 7, shipped): the same transforms with a factorized prior (one learned
+  non-parametric density per quality and latent channel, Balle et al. 2017/2018; no side
+  information);
+* ``cnn`` (id 9), ``gan`` (id 10): reserved, not shipped by this build;
   asking for them raises :class:`MicUnsupportedError`.  Their ids are recorded here so
   that no other model ever takes them.
 
@@ -36,12 +39,15 @@ MODEL_IDS: dict[str, int] = {
     "wavelet-factorized": 4,
     "wavelet-hyperprior": 5,
     "wavelet-context": 6,
+    "ae": 7,
     "vae": 8,
 }
 
 #: id -> entropy-model kind of that architecture (``conv-scale``: learned convolutional
-#: transforms with a scale hyperprior, SPEC 6.10).
-MODEL_KINDS: dict[int, str] = {4: "factorized", 5: "scale", 6: "meanscale", 8: "conv-scale"}
+#: transforms with a scale hyperprior, SPEC 6.10; ``conv-factorized``: the same transforms
+#: with a factorized prior, SPEC 6.11).
+MODEL_KINDS: dict[int, str] = {4: "factorized", 5: "scale", 6: "meanscale",
+                               7: "conv-factorized", 8: "conv-scale"}
 
 #: name -> permanent id of every learned convolutional-transform model, shipped or not
 #: (issue #21).  Written out once: these ids are never given to another model.
@@ -53,6 +59,8 @@ MODEL_DESCRIPTIONS: dict[int, str] = {
     5: "CDF 9/7 wavelet with learned band gains; learned scale hyperprior (Balle 2018)",
     6: "CDF 9/7 wavelet with learned band gains; learned mean-scale hyperprior with a "
        "parallel checkerboard/parent context model",
+    7: "learned convolutional analysis/synthesis (4x 5x5 stride-2 conv, GDN) with a "
+       "factorized prior (Balle 2017; no side information)",
     8: "learned convolutional analysis/synthesis (4x 5x5 stride-2 conv, GDN) with a scale "
        "hyperprior (Balle 2018)",
 }
@@ -60,7 +68,6 @@ MODEL_DESCRIPTIONS: dict[int, str] = {
 #: names (and, in :data:`CONV_MODEL_IDS`, ids) reserved for the learned
 #: convolutional-transform models this build does not ship.
 RESERVED_NAMES: dict[str, str] = {
-    "ae": "a convolutional autoencoder (learned analysis/synthesis) with a factorized prior",
     "cnn": "learned convolutional transforms with a mean-scale hyperprior and a parallel "
            "context model",
     "gan": "the cnn model's bitstream with an adversarially trained (generative) decoder",
@@ -114,7 +121,7 @@ def model_id(name: str) -> int:
     >>> model_id("cnn")
     Traceback (most recent call last):
     ...
-    mic.errors.MicUnsupportedError: model name 'cnn' (id 9) is reserved for learned convolutional transforms with a mean-scale hyperprior and a parallel context model, which this build does not ship yet; the lossy models of this build are ['vae', 'wavelet-context', 'wavelet-factorized', 'wavelet-hyperprior'] (default wavelet-context)
+    mic.errors.MicUnsupportedError: model name 'cnn' (id 9) is reserved for learned convolutional transforms with a mean-scale hyperprior and a parallel context model, which this build does not ship yet; the lossy models of this build are ['ae', 'vae', 'wavelet-context', 'wavelet-factorized', 'wavelet-hyperprior'] (default wavelet-context)
     """
     try:
         return MODEL_IDS[name]

@@ -67,8 +67,11 @@ def train_cmd(data_dir: Path, model: str, minutes: float | None, steps: int | No
 @click.option("--command", "train_command", default="", help="training command to record")
 @click.option("--log", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="conv models: the run's CSV log (its last figures go into models.json)")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="conv models: the checkpoint a warm-started run came from "
+                                 "(its steps and CPU minutes are recorded)")
 def export_cmd(ckpt: Path, model: str | None, out_dir: Path | None, train_command: str,
-               log: Path | None) -> None:
+               log: Path | None, init_from: Path | None) -> None:
     """Freeze CKPT (from 'mic train', or a conv model's 'python -m mic.train.conv_loop')
     into safetensors weights + a registry entry.
 
@@ -76,6 +79,7 @@ def export_cmd(ckpt: Path, model: str | None, out_dir: Path | None, train_comman
     Examples:
       mic export ckpt/wavelet-context.pt --model wavelet-context
       mic export ckpt/vae.pt --log ckpt/vae.csv
+      mic export ckpt/ae.pt --log ckpt/ae.csv --init-from ckpt/vae-init.pt
     """
     require("mic export", "train", NEEDS)
     import torch
@@ -88,7 +92,8 @@ def export_cmd(ckpt: Path, model: str | None, out_dir: Path | None, train_comman
 
         if model and model != cfg.get("model"):
             raise click.UsageError(f"{ckpt} holds a {cfg.get('model')} model, not {model}")
-        ent = export_conv_checkpoint(ckpt, out_dir or WEIGHTS_DIR, log, train_command or None)
+        ent = export_conv_checkpoint(ckpt, out_dir or WEIGHTS_DIR, log, train_command or None,
+                                     init_from=init_from)
     else:
         from .export import export_checkpoint
 

@@ -5,7 +5,8 @@
 
 (``mic export CKPT`` does the same for a checkpoint of :mod:`mic.train.conv_loop`.)
 Writes ``<out>/<model>.safetensors`` and the model's entry in ``<out>/models.json``
-(SPEC 6.10):
+(SPEC 6.10; ``ae``, SPEC 6.11, has the float transforms, the gains and one factorized
+table per quality and latent channel, :func:`freeze_factorized`):
 
 * the float transforms ``g_a`` and ``g_s`` (conv weights in float16 by default, biases
   and the GDN parameters ``beta``, ``gamma`` as the runtime applies them in float32), the
@@ -73,7 +74,7 @@ def _float_tensors(net, dtype: str) -> dict[str, np.ndarray]:  # noqa: ANN001 - 
             else:
                 t[f"{prefix}.{i}.weight"] = mod.weight.detach().float().numpy().astype(wdt)
                 t[f"{prefix}.{i}.bias"] = mod.bias.detach().float().numpy()
-    for i, mod in enumerate(net.h_a):
+    for i, mod in enumerate(getattr(net, "h_a", ())):  # ae: none
         if isinstance(mod, torch.nn.Conv2d):
             t[f"h_a.{i}.weight"] = mod.weight.detach().float().numpy().astype(wdt)
             t[f"h_a.{i}.bias"] = mod.bias.detach().float().numpy()
@@ -82,17 +83,38 @@ def _float_tensors(net, dtype: str) -> dict[str, np.ndarray]:  # noqa: ANN001 - 
     return t
 
 
+def freeze_factorized(net, dtype: str = "float16") -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001
+    """All tensors of a conv ``ae``'s weights file (SPEC 6.11), and its table id (the first
+    8 hex digits of the sha256 of its integer tables): the float transforms and gains, and
+    ``tab_y``, the learned density of each (quality, latent channel) frozen as the wavelet
+    models' factorized tables are (:func:`mic.train.export._factorized`: masses of the
+    integers in ``[-1024, 1024]`` with the tails folded into the end bins, cut where the
+    cumulative mass leaves ``[1e-6, 1 - 1e-6]``, re-centred to a symmetric half-width,
+    quantised to ``2**FREQ_BITS`` with every frequency >= 1 and an escape symbol); table
+    ``q * M + c`` serves channel ``c`` at quality ``q``."""
+    t = _float_tensors(net, dtype)
+    ytab = _factorized(net.y_density)
+    if len(ytab.half) != net.n_qualities * net.m:
+        raise ValueError(f"{len(ytab.half)} densities, not {net.n_qualities} x {net.m}")
+    t.update(ytab.to_tensors("tab_y"))
+    digest = hashlib.sha256(ytab.digest())
+    return {k: np.ascontiguousarray(v) for k, v in t.items()}, digest.hexdigest()[:8]
+
+
 def freeze_conv(net, dtype: str = "float16") -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001
-    """All tensors of a conv ``vae``'s weights file, and its table id (the first 8 hex
-    digits of the sha256 of the integer tables, thresholds and ``zk``)."""
+    """All tensors of a conv model's weights file, and its table id (the first 8 hex
+    digits of the sha256 of the integer tables, thresholds and ``zk``): ``vae`` here,
+    ``ae`` by :func:`freeze_factorized`."""
     import torch
 
-    from .conv_models import ZK_FRAC, ScaleHyperprior
+    from .conv_models import ZK_FRAC, FactorizedPrior, ScaleHyperprior
 
-    if not isinstance(net, ScaleHyperprior):
-        raise ValueError(f"this build exports the conv vae (ScaleHyperprior), not {net.name}")
     if dtype not in WEIGHT_DTYPES:
         raise ValueError(f"dtype must be one of {WEIGHT_DTYPES}, got {dtype!r}")
+    if isinstance(net, FactorizedPrior):
+        return freeze_factorized(net, dtype)
+    if not isinstance(net, ScaleHyperprior):
+        raise ValueError(f"this build exports the conv vae and ae, not {net.name}")
     t = _float_tensors(net, dtype)
     hs = freeze_hyper_synthesis(net.h_s, in_frac=ZK_FRAC)
     if hs.layers[-1].relu:
@@ -121,6 +143,9 @@ def conv_config(net, dtype: str) -> dict[str, Any]:  # noqa: ANN001
     """The registry ``config`` of an exported conv model (SPEC 6.10)."""
     from .conv_models import HYPER_STRIDE, STRIDE, ZK_FRAC
 
+    if net.name == "ae":  # no hyper-latents: planes pad to multiples of the latent stride
+        return {**net.config(), "kind": MODEL_KINDS[model_id(net.name)],
+                "weights_dtype": dtype, "stride": STRIDE}
     return {**net.config(), "kind": MODEL_KINDS[model_id(net.name)], "weights_dtype": dtype,
             "zk_frac": ZK_FRAC, "stride": STRIDE, "hyper_stride": HYPER_STRIDE,
             "n_scales": N_SCALES, "scale_max": SCALE_MAX}
@@ -170,18 +195,24 @@ def last_log_row(log: str | Path, step: int) -> dict[str, float] | None:
 
 
 def training_record(ck: dict[str, Any], log: str | Path | None = None,
-                    command: str | None = None) -> dict[str, Any]:
+                    command: str | None = None,
+                    init: dict[str, Any] | None = None) -> dict[str, Any]:
     """Provenance of a :mod:`mic.train.conv_loop` checkpoint for ``models.json``: the
     cumulative command (given, or rebuilt from the checkpoint's fixed settings), steps,
-    CPU and wall minutes, and the last logged training-crop figures."""
+    CPU and wall minutes, the last logged training-crop figures, and, for a warm start
+    (``init``, or the checkpoint's own record), the source's steps and CPU minutes and the
+    total CPU minutes of both."""
     st = ck["settings"]
     name = st["model"]
+    init = init or ck.get("init")
     if not command:
         command = (f"python -m mic.train.conv_loop --data CORPUS/train --model {name} "
                    f"--size {st['size']} --batch {st['batch']} --crop {st['crop']} "
                    f"--seed {st['seed']} --lr {ck.get('lr', 1e-4):g} --ckpt ckpt/{name}.pt "
-                   f"--log ckpt/{name}.csv --minutes 60 (resumed exactly, chunk after chunk; "
-                   "rebuilt from the checkpoint's settings)")
+                   f"--log ckpt/{name}.csv --minutes 60 "
+                   + (f"--init-from ckpt/{init['checkpoint']} " if init else "")
+                   + "(resumed exactly, chunk after chunk; rebuilt from the checkpoint's "
+                   "settings)")
     rec: dict[str, Any] = {
         "command": command, "steps": int(ck["step"]),
         "minutes": round(float(ck["cpu_s"]) / 60, 1),
@@ -194,12 +225,17 @@ def training_record(ck: dict[str, Any], log: str | Path | None = None,
         row = last_log_row(log, int(ck["step"]))
         if row is not None:
             rec["last_log"] = row
+    if init:
+        rec["warm_start"] = init
+        rec["total_cpu_minutes"] = round(rec["cpu_minutes"] + float(
+            init.get("cumulative_cpu_minutes", init.get("cpu_minutes", 0))), 1)
     return rec
 
 
 def export_conv_checkpoint(ckpt: str | Path, out_dir: str | Path = WEIGHTS_DIR,
                            log: str | Path | None = None, command: str | None = None,
-                           dtype: str = "float16") -> dict[str, Any]:
+                           dtype: str = "float16",
+                           init_from: str | Path | None = None) -> dict[str, Any]:
     """Load a :mod:`mic.train.conv_loop` checkpoint and export it (see
     :func:`export_conv_model`)."""
     import torch
@@ -212,8 +248,14 @@ def export_conv_checkpoint(ckpt: str | Path, out_dir: str | Path = WEIGHTS_DIR,
     net = from_config(ck["config"])
     net.load_state_dict(ck["model"])
     net.eval()
+    init = None
+    if init_from is not None:  # a warm start whose checkpoint predates its "init" record
+        from .conv_loop import init_record
+
+        init = init_record(torch.load(init_from, map_location="cpu", weights_only=False),
+                           init_from)
     return export_conv_model(net, ck["model_name"], out_dir,
-                             training_record(ck, log, command), dtype)
+                             training_record(ck, log, command, init), dtype)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,8 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--command", default=None, help="the cumulative training command to record")
     p.add_argument("--dtype", default="float16", choices=WEIGHT_DTYPES,
                    help="storage of the float transforms' convolution weights")
+    p.add_argument("--init-from", default=None,
+                   help="the checkpoint the run was warm-started from (its steps and CPU "
+                        "minutes are recorded), if the checkpoint does not name it")
     a = p.parse_args(argv)
-    ent = export_conv_checkpoint(a.ckpt, a.out, a.log, a.command, a.dtype)
+    ent = export_conv_checkpoint(a.ckpt, a.out, a.log, a.command, a.dtype, a.init_from)
     print(f"exported {ent['file']} (id {ent['id']}, {ent['bytes'] / 1e6:.2f} MB, sha256 "
           f"{ent['sha256']}, tables {ent['table_id']}) from step {ent['training']['steps']}, "
           f"{ent['training']['cpu_minutes']} CPU-minutes")

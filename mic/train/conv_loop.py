@@ -15,7 +15,10 @@ again with the same checkpoint continues bit for bit as if it had never stopped 
 same device and thread count).  Checkpoints are written atomically (temporary file,
 fsync, rename) every ``--ckpt-every`` minutes, at the end, and on SIGTERM / SIGINT (the
 step in flight finishes first).  ``--init-from CKPT`` warm-starts a *new* checkpoint by
-copying every tensor whose name and shape match (ae and cnn from vae, gan from cnn).
+copying every tensor whose name and shape match (ae and cnn from vae, gan from cnn), and
+records the source's step and CPU minutes in the checkpoint (``init``, for the export's
+provenance).  An ``ae`` warm start then fits its new factorized densities alone to the
+warm-started latents for ``--fit-density`` steps (Adam, lr 1e-2) before the joint steps.
 
 The CSV log (appended, header once) has ``step, cpu_minutes, wall_minutes, loss, bpp,
 psnr, lr``: means over the last ``--log-every`` steps on the training crops (PSNR of the
@@ -57,6 +60,16 @@ def _copy_matching(dst, src_state: dict[str, Any]) -> tuple[int, int]:  # noqa: 
     return len(same), len(own)
 
 
+def init_record(ck: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """What a warm start came from: the source checkpoint's model, step and CPU minutes
+    (its own warm start's included, cumulatively)."""
+    prev = ck.get("init") or {}
+    cpu = float(ck.get("cpu_s", 0.0)) / 60
+    return {"checkpoint": Path(path).name, "model": ck.get("model_name", "?"),
+            "step": int(ck.get("step", 0)), "cpu_minutes": round(cpu, 1),
+            "cumulative_cpu_minutes": round(cpu + float(prev.get("cumulative_cpu_minutes", 0)), 1)}
+
+
 class Trainer:
     """One training run (see the module docstring); :meth:`run` trains and saves."""
 
@@ -66,7 +79,8 @@ class Trainer:
                  init_from: str | Path | None = None, log_every: int = 50,
                  ckpt_every_min: float = 5.0, adv_weight: float = 0.01,
                  lambdas: list[float] | None = None, clip: float = 1.0,
-                 max_images: int | None = None, quiet: bool = False) -> None:
+                 max_images: int | None = None, quiet: bool = False,
+                 fit_density: int = 300) -> None:
         import torch
 
         from . import conv_models as cm
@@ -103,12 +117,39 @@ class Trainer:
         self.data = CropDataset(data, crop=crop, seed=seed, max_images=max_images)
         self.step, self.cpu_s, self.wall_s, self.skipped = 0, 0.0, 0.0, 0
         self.acc = np.zeros(4)  # loss, bpp, psnr, count since the last log line
+        #: provenance of a warm start (the source's model, step, CPU minutes), kept on resume
+        self.init: dict[str, Any] | None = None
         if ck is not None:
             self._resume(ck)
         elif init_from is not None:
-            src = torch.load(init_from, map_location="cpu", weights_only=False)["model"]
-            got, total = _copy_matching(self.net, src)
+            src_ck = torch.load(init_from, map_location="cpu", weights_only=False)
+            self.init = init_record(src_ck, init_from)
+            got, total = _copy_matching(self.net, src_ck["model"])
             self._say(f"warm start: {got}/{total} tensors from {init_from}")
+            if hasattr(self.net, "y_density") and fit_density:
+                self.fit_density(fit_density)
+
+    def fit_density(self, steps: int, pool: int = 16, lr: float = 1e-2) -> None:
+        """ae warm start: fit the fresh per-(quality, channel) densities alone to the
+        warm-started latents (``pool`` crops, every quality, Adam at ``lr``), so that the
+        first joint steps do not see the rate of an untrained prior."""
+        torch = self.torch
+        dens = self.net.y_density
+        with torch.no_grad():
+            y = self.net.g_a(torch.from_numpy(self.data.batch(pool)).to(self.device) - 0.5)
+            nq = self.net.n_qualities
+            q = torch.arange(nq, device=self.device).repeat_interleave(pool)
+            ys = y.repeat(nq, 1, 1, 1) * torch.exp(self.net.log_gain[q])[:, :, None, None]
+        opt = torch.optim.Adam(dens.parameters(), lr=lr)
+        npix = pool * self.settings["crop"] ** 2
+        for i in range(steps):
+            v = ys + torch.empty_like(ys).uniform_(-0.5, 0.5)
+            bits = -torch.log2(dens.likelihood_q(v, q)).sum() / (nq * npix)
+            opt.zero_grad(set_to_none=True)
+            bits.backward()
+            opt.step()
+            if i % 50 == 0 or i == steps - 1:
+                self._say(f"density fit {i}: {float(bits.detach()):.4f} bpp (mean over qualities)")
 
     # -- bookkeeping ----------------------------------------------------------------
     def _say(self, msg: str) -> None:
@@ -130,6 +171,7 @@ class Trainer:
             self.opt_d.load_state_dict(ck["opt_d"])
         self.step, self.cpu_s, self.wall_s = ck["step"], ck["cpu_s"], ck["wall_s"]
         self.skipped = ck.get("skipped", 0)
+        self.init = ck.get("init")
         self.acc = np.asarray(ck["log_acc"], np.float64)
         self.data.rng.bit_generator.state = ck["data_rng"]
         torch.set_rng_state(ck["torch_rng"])
@@ -147,7 +189,7 @@ class Trainer:
               "data_rng": self.data.rng.bit_generator.state,
               "torch_rng": torch.get_rng_state(),
               "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-              "lr": self.lr, "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
+              "lr": self.lr, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "init": self.init}
         if self.gan:
             st["disc"] = self.disc.state_dict()
             st["opt_d"] = self.opt_d.state_dict()
@@ -273,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--ckpt-every", type=float, default=5.0, help="minutes between checkpoints")
     p.add_argument("--adv-weight", type=float, default=0.01, help="gan: adversarial weight")
+    p.add_argument("--fit-density", type=int, default=300,
+                   help="ae warm start: steps fitting the new prior alone first (0: none)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     if a.minutes is None and a.steps is None:
@@ -289,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     tr = Trainer(a.data, a.model, a.ckpt, log=a.log, size=a.size, batch=a.batch, crop=a.crop,
                  lr=a.lr, seed=a.seed, device=a.device, init_from=a.init_from,
                  log_every=a.log_every, ckpt_every_min=a.ckpt_every, adv_weight=a.adv_weight,
-                 quiet=a.quiet)
+                 quiet=a.quiet, fit_density=a.fit_density)
     st = tr.run(minutes=a.minutes, steps=a.steps)
     # a signal ends the chunk early: exit 143 / 130 so that a wrapper loop stops too
     if st["signal"] is not None:

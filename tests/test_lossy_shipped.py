@@ -81,8 +81,10 @@ def test_stored_tables_are_the_specified_ones():
 
     for name in SHIPPED:
         ent = dict(registry()[name], name=name)
-        t = load_tensors(ent)
         cfg = ent["config"]
+        if cfg.get("kind") == "conv-factorized":  # ae: factorized tables, no scales (SPEC
+            continue  # 6.11; tests/test_conv_ae.py checks its tables)
+        t = load_tensors(ent)
         args = {"scale_max": cfg["scale_max"], "n": cfg["n_scales"]}
         conv = cfg["arch"] == "conv"  # SPEC 6.10: the scale is h_s's output, plain Gaussians
         out_frac = t["hs.out_frac"] if conv else t["ctx.out_frac"]

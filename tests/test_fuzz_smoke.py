@@ -51,6 +51,12 @@ IDS = [oracle.seed_name(p) for p in SEEDS]
 #: CPU seconds one decoder call may take on a fuzzed input (the campaign uses 1 s; the
 #: suite leaves room for slow CI machines)
 SLOW_S = 2.0
+#: the smoke run's RSS limit.  Alone, the fuzzer holds about 250 MB after loading its 223
+#: seeds; inside a full `make test` on a fresh checkout it measured 2.7 GB at that point
+#: (twice, 2026-12-05; the cause is not found yet: every subset of the suite tried ran it
+#: under 2 GB).  4 GB leaves room for that and still stops a runaway allocation; the
+#: decoder's own memory bounds are tested in test_decode_bounds.py.
+RSS_LIMIT_MB = 4096
 #: peak-RSS growth the mutants may cause over the warmed-up process, MB
 RSS_GROWTH_MB = 1024
 MUTANTS = int(os.environ.get("MIC_FUZZ_MUTANTS", "10"))
@@ -171,7 +177,7 @@ def test_atheris_smoke(tmp_path: Path):
                    check=True, timeout=600, capture_output=True)
     cmd = [sys.executable, str(FUZZ / "fuzz_decode.py"), "--target=all", f"--stats={stats}",
            f"--slow-s={SLOW_S}", "--as-limit-mb=8192", str(corpus), str(seeds),
-           "-runs=3000", "-max_total_time=30", "-seed=1", "-timeout=20", "-rss_limit_mb=2048",
+           "-runs=3000", "-max_total_time=30", "-seed=1", "-timeout=20", f"-rss_limit_mb={RSS_LIMIT_MB}",
            "-max_len=1048576", "-print_final_stats=1", f"-artifact_prefix={tmp_path}/"]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
     log = r.stdout + r.stderr

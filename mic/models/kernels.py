@@ -28,42 +28,53 @@ def logmag_kernel(v, lut, thr, max_abs, out):  # pragma: no cover - numba
 # fastmath only reassociates and contracts sums of integers below 2**53 (exact in any
 # order, with or without FMA; see mic.models.intnet), which lets LLVM vectorise the dot
 # products; nothing here divides or calls an approximated function.
+@nb.njit(cache=True, nogil=True, inline="always", fastmath={"reassoc", "contract", "nsz"})
+def _mlp_index(f, c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, a1):  # pragma: no cover
+    """The table index of the context features ``f`` (1-D) in hyper cell ``c``: layer 1
+    from the cell's precomputed hyper part ``hpre[c]`` plus ``f @ w1c`` (zero features
+    skipped), floor / clamp after the shifts ``m1``, ``m2``, then the thresholds ``thr``;
+    ``a1`` is scratch of the first layer's width."""
+    h1 = hpre.shape[1]
+    cap = float(1 << 22)
+    for jh in range(h1):
+        a1[jh] = hpre[c, jh]
+    for k in range(f.size):
+        fk = f[k]
+        if fk != 0.0:
+            for jh in range(h1):
+                a1[jh] += fk * w1c[k, jh]
+    for jh in range(h1):  # hidden layer 1: floor, clamp to [0, cap]
+        a1[jh] = min(max(np.floor(a1[jh] * m1), 0.0), cap)
+    acc3 = b3
+    for jo in range(w2t.shape[0]):  # layer 2 as dot products over the rows of w2t
+        acc = b2[jo]
+        for k in range(h1):
+            acc += a1[k] * w2t[jo, k]
+        acc3 += min(max(np.floor(acc * m2), 0.0), cap) * w3[jo]
+    return count_le(thr, acc3)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _all_zero(f):  # pragma: no cover - numba
+    for k in range(f.size):
+        if f[k] != 0.0:
+            return False
+    return True
+
+
 @nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
 def mlp_kernel(ctx, cell, hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
-    n_ctx = ctx.shape[1]
-    h1 = hpre.shape[1]
-    h2 = w2t.shape[0]
-    s1 = 2.0 ** -sh1
-    s2 = 2.0 ** -sh2
-    cap = float(1 << 22)
-    a1 = np.empty(h1)
+    m1 = 2.0 ** -sh1
+    m2 = 2.0 ** -sh2
+    a1 = np.empty(hpre.shape[1])
     memo = np.full(hpre.shape[0], -1, np.int64)  # result at a zero context, per cell
     for n in range(ctx.shape[0]):
         c = cell[n]
-        zero_ctx = True
-        for k in range(n_ctx):
-            if ctx[n, k] != 0.0:
-                zero_ctx = False
-                break
+        zero_ctx = _all_zero(ctx[n])
         if zero_ctx and memo[c] >= 0:
             out[n] = memo[c]
             continue
-        for j in range(h1):
-            a1[j] = hpre[c, j]
-        for k in range(n_ctx):
-            f = ctx[n, k]
-            if f != 0.0:
-                for j in range(h1):
-                    a1[j] += f * w1c[k, j]
-        for j in range(h1):  # hidden layer 1: floor, clamp to [0, cap]
-            a1[j] = min(max(np.floor(a1[j] * s1), 0.0), cap)
-        acc3 = b3
-        for j in range(h2):  # layer 2 as dot products over the contiguous rows of w2t
-            acc = b2[j]
-            for k in range(h1):
-                acc += a1[k] * w2t[j, k]
-            acc3 += min(max(np.floor(acc * s2), 0.0), cap) * w3[j]
-        idx = count_le(thr, acc3)
+        idx = _mlp_index(ctx[n], c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, a1)
         out[n] = idx
         if zero_ctx:
             memo[c] = idx
@@ -85,12 +96,9 @@ def band_mlp_kernel(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, fix, shift, w16
     4 sibling 1, 8 neighbours) and the same cell as ``Planes.cells`` (``shift`` = 4 - level;
     below 0 the finer hyper grid), so the same indexes, without the (N, 8) feature and
     cell arrays."""
-    h1 = hpre.shape[1]
-    h2 = w2t.shape[0]
     m1 = 2.0 ** -sh1
     m2 = 2.0 ** -sh2
-    cap = float(1 << 22)
-    a1 = np.empty(h1)
+    a1 = np.empty(hpre.shape[1])
     f = np.zeros(8)
     memo = np.full(hpre.shape[0], -1, np.int64)  # result at a zero context, per cell
     h, w = lma.shape
@@ -112,30 +120,11 @@ def band_mlp_kernel(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, fix, shift, w16
             a, b, cc, d = lma[iu, j], lma[idn, j], lma[i, jl], lma[i, jr]
             f[6] = (a + b + cc + d) * fix
             f[7] = max(max(a, b), max(cc, d)) * fix
-        zero_ctx = True
-        for k in range(8):
-            if f[k] != 0.0:
-                zero_ctx = False
-                break
+        zero_ctx = _all_zero(f)
         if zero_ctx and memo[c] >= 0:
             out[n] = memo[c]
             continue
-        for jh in range(h1):
-            a1[jh] = hpre[c, jh]
-        for k in range(8):
-            fk = f[k]
-            if fk != 0.0:
-                for jh in range(h1):
-                    a1[jh] += fk * w1c[k, jh]
-        for jh in range(h1):  # hidden layer 1: floor, clamp to [0, cap]
-            a1[jh] = min(max(np.floor(a1[jh] * m1), 0.0), cap)
-        acc3 = b3
-        for jo in range(h2):  # layer 2 as dot products over the contiguous rows of w2t
-            acc = b2[jo]
-            for k in range(h1):
-                acc += a1[k] * w2t[jo, k]
-            acc3 += min(max(np.floor(acc * m2), 0.0), cap) * w3[jo]
-        idx = count_le(thr, acc3)
+        idx = _mlp_index(f, c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, a1)
         out[n] = idx
         if zero_ctx:
             memo[c] = idx

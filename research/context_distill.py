@@ -24,48 +24,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from context_lut import Costs  # noqa: E402
+from context_lut import Costs, collect  # noqa: E402
 from train_sample import sample_images  # noqa: E402
 
-import mic  # noqa: E402
-import mic.lossy.passes as P  # noqa: E402
-
-
-def collect(a: np.ndarray, bits: int, q: int) -> list[dict]:
-    recs: list[dict] = []
-    scales0, run0 = P.Planes._scales, P.Planes.run
-
-    def scales(self, level, ii, jj, ctx, band, anchor):  # noqa: ANN001
-        tab = scales0(self, level, ii, jj, ctx, band, anchor)
-        if self.h16 is not None:
-            hyp = self.hyper[self.cells(level, ii, jj)]
-            recs.append(dict(key=(self.q, band, 0 if anchor else 1), ctx=ctx.astype(np.float32),
-                             hyp=hyp.astype(np.float32), tab=tab.copy(), ref=tab, sym=None))
-        return tab
-
-    def run(self, coder, *args, **kw):  # noqa: ANN001
-        def wrapped(yv, mu, tab, band):  # noqa: ANN001
-            k = coder(yv, mu, tab, band)
-            if recs and recs[-1]["sym"] is None and recs[-1]["ref"] is tab:
-                recs[-1]["sym"] = np.asarray(k, np.int64).copy()
-            return k
-        return run0(self, wrapped, *args, **kw)
-
-    P.Planes._scales, P.Planes.run = scales, run
-    P.Planes.fused_features = False
-    try:  # inline biases off: the tables are the MLP's own
-        mic.decode(mic.encode(a, quality=q, bits_stored=bits, inline_biases=False))
-    finally:
-        P.Planes._scales, P.Planes.run = scales0, run0
-        P.Planes.fused_features = True
-    for r in recs:
-        r.pop("ref")
-    return [r for r in recs if r["sym"] is not None]
 
 
 def stack(recs: list[tuple[int, dict]], keys: dict) -> dict[str, np.ndarray]:
     return {
-        "x": np.concatenate([np.concatenate([r["hyp"], r["ctx"]], 1) for _, r in recs]) / 1024.0,
+        "x": np.concatenate([np.concatenate([r["hyp"], r["ctx"].astype(np.float32)], 1)
+                            for _, r in recs]) / 1024.0,
         "k": np.concatenate([np.full(r["sym"].size, keys[r["key"]]) for _, r in recs]),
         "v": np.concatenate([r["sym"] for _, r in recs]),
         "tab": np.concatenate([r["tab"] for _, r in recs]).astype(np.int64),

@@ -32,7 +32,10 @@ from mic.models.intnet import mlp_scale_index  # noqa: E402
 
 
 def collect(a: np.ndarray, bits: int, q: int) -> list[dict]:
-    """Decode ``mic.encode(a, quality=q)`` and return one record per MLP-coded pass."""
+    """Decode ``mic.encode(a, quality=q)`` (inline table biases off: the passes' tables
+    are the MLP's own) and return one record per MLP-coded pass: quality, band, anchor
+    pass and ``key`` (the three), context features, hyper features per position (``hyp``),
+    the MLP's table indexes, its index at a zero context (``hyper``) and the values."""
     recs: list[dict] = []
     scales0, run0 = P.Planes._scales, P.Planes.run
 
@@ -43,11 +46,12 @@ def collect(a: np.ndarray, bits: int, q: int) -> list[dict]:
             cells = self.cells(level, ii, jj)
             z = mlp_scale_index(lm.mlp, self.hyper, cells, np.zeros_like(ctx), self.q, band,
                                 0 if anchor else 1, lm.thresholds)
+            hyp = self.hyper[cells].astype(np.float32)
         else:
-            cells = np.zeros(ii.size, np.int64)
             z = np.full(ii.size, -1, np.int32)
-        recs.append(dict(q=self.q, band=band, anchor=anchor, ctx=ctx.copy(), tab=tab.copy(),
-                         hyper=z, sym=None, ref=tab))
+            hyp = np.zeros((ii.size, 0), np.float32)
+        recs.append(dict(q=self.q, band=band, anchor=anchor, key=(self.q, band, int(not anchor)),
+                         ctx=ctx.copy(), hyp=hyp, tab=tab.copy(), hyper=z, sym=None, ref=tab))
         return tab
 
     def run(self, coder, *args, **kw):  # noqa: ANN001
@@ -61,7 +65,7 @@ def collect(a: np.ndarray, bits: int, q: int) -> list[dict]:
     P.Planes._scales, P.Planes.run = scales, run
     P.Planes.fused_features = False  # see the features in _scales
     try:
-        mic.decode(mic.encode(a, quality=q, bits_stored=bits))
+        mic.decode(mic.encode(a, quality=q, bits_stored=bits, inline_biases=False))
     finally:
         P.Planes._scales, P.Planes.run = scales0, run0
         P.Planes.fused_features = True
@@ -126,7 +130,6 @@ def main() -> None:
         for q in qs:
             for r in collect(a, bits, q):
                 data.append((i, r))
-    half = len(imgs) // 2
     fit = [r for i, r in data if i % 2 == 0]
     test = [r for i, r in data if i % 2 == 1]
     print(f"passes: fit {len(fit)}, test {len(test)}; test symbols "

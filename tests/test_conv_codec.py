@@ -287,7 +287,8 @@ def test_invalid_streams_raise_specific_errors():
 
 def test_forged_huge_tile_is_refused_before_allocation():
     """SPEC 4.1: a header of 16384 x 16384 over a 128 x 128 tile's words fails the word
-    bound (its 4 million hyper-latents alone, at least 1.04 bits each, cannot fit), before
+    bound (its 65,536 hyper-latent cells alone, at least 14.6 bits each over the 64 channels'
+    own tables, cannot fit), before
     any output is allocated; within the default max_pixels its working planes already
     exceed the limit."""
     forge = load_forge()

@@ -55,6 +55,13 @@ class ModelBank:
         costs at least this much (SPEC 4.1)."""
         return float(self.costs.min())
 
+    @property
+    def table_min_costs(self) -> np.ndarray:
+        """The cheapest symbol of each table, in bits (float64, one per table): a symbol
+        known to be coded with table ``k`` costs at least ``table_min_costs[k]``."""
+        t, c = self.tables, self.costs
+        return np.minimum.reduceat(c, t.offsets[:-1].astype(np.int64))
+
     def __len__(self) -> int:
         return len(self.tables.half)
 

@@ -56,16 +56,18 @@ class ConvTileDecoder:
 
     def plane_min_bits(self, rows: int, cols: int) -> float:
         """The fewest bits of information the words of a coded rows x cols plane carry:
-        ``nz * Hp/64 * Wp/64`` hyper-latents (none for ae) and ``M * Hp/16 * Wp/16``
-        latents, each at least the cheapest symbol of its table set (escapes may be
-        absent: not counted)."""
+        ``Hp/64 * Wp/64`` hyper-latents of each channel ``c`` (none for ae), each at least
+        the cheapest symbol of its own table ``c``, and ``M * Hp/16 * Wp/16`` latents, each
+        at least the cheapest symbol of the latent tables (escapes may be absent: not
+        counted)."""
         lm = self.lm
         hp, wp = self._padded(rows, cols)
         n_y = lm.m * (hp // lm.stride) * (wp // lm.stride)
         if not lm.uses_hyper:
             return n_y * lm.ybank.min_cost
-        n_z = lm.nz * (hp // lm.align) * (wp // lm.align)
-        return n_z * lm.zbank.min_cost + n_y * lm.ybank.min_cost
+        cells = (hp // lm.align) * (wp // lm.align)
+        z_cell = float(lm.zbank.table_min_costs[:lm.nz].sum())
+        return cells * z_cell + n_y * lm.ybank.min_cost
 
     def _norm(self, buf: memoryview, off: int) -> tuple[int, int, int]:
         """(lo, bits, offset after them) of a plane's norm record (bits 0: a constant

@@ -61,6 +61,25 @@ def test_bars_are_coded_as_a_region_and_decode_exactly(quality):
     assert j_with < j_without
 
 
+@pytest.mark.parametrize("quality", [2, 6])
+def test_rule_takes_the_exact_bar_where_the_smooth_one_leaves_a_strip(quality):
+    """Effort 3's region rule: a thin line of another value inside a black bar leaves a
+    6-pixel strip of 0 beside the image, which the smoothest opening (radius 6) drops;
+    its exact shape costs little more, so the rule takes it (region_rule_exact_ratio 3)
+    and fills the strip too: fewer bytes, and the whole bar decodes exactly."""
+    img = mr_with_bars(pedestal=1800, bar=64)
+    img[:, 57] = 5
+    smooth = mic.encode(img, quality=quality, options=mic.EncoderOptions(
+        region_rule_exact_ratio=0))
+    exact = mic.encode(img, quality=quality)  # the default ratio, 3
+    assert layout(tile_payloads(smooth)[0]) == layout(tile_payloads(exact)[0]) == XFORM_REGION
+    out_s, out_e = mic.decode(smooth), mic.decode(exact)
+    assert (out_e[:, 58:64] == 0).all() and (out_e[:, :57] == 0).all()
+    assert not (out_s[:, 58:64] == 0).all()  # the strip is coded, ringing and all
+    assert len(exact) < len(smooth)
+    assert sse(out_e, img) <= 1.5 * sse(out_s, img)
+
+
 def test_region_in_some_tiles_frames_and_signed_data():
     img = mr_with_bars().astype(np.int32) - 2000  # signed, the bars at -2000
     img = np.clip(img, -2048, 2047).astype(np.int16)

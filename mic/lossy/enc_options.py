@@ -63,7 +63,8 @@ EFFORT_REGION_RADII: dict[int, tuple[int, ...]] = {
 #: formats/lossy/vectors.json still names them in ``encoder_constants``)
 SETTINGS = ("long_model_segment", "restore_directions", "pass_biases", "bias_min_gain_bits",
             "rdo_lambda_scale", "region_stop", "region_radii", "region_lambda_scale",
-            "region_rule_fraction", "region_rule_pixels", "zrec_min_gain_bits",
+            "region_rule_fraction", "region_rule_pixels", "region_rule_exact_ratio",
+            "zrec_min_gain_bits",
             "inline_min_pixels")
 
 
@@ -125,6 +126,13 @@ class EncoderOptions:
       constant-region candidates the encoder codes beside the plain coding, in order;
       None: as the effort says (:data:`EFFORT_REGION_RADII`: the smoothest alone below
       effort 5, where it gains nearly all of the search at half its time);
+    * ``region_rule_exact_ratio``: the region rule (``regions`` without ``region_search``)
+      takes the exact candidate (radius 1) instead of the smoothest where its shape costs
+      at most this many times the smoothest's (0: always the smoothest; the smoothest
+      opening drops thin strips of the value beside the image, which then keep the costly
+      step edge; 3 on the train sample: -0.45 % BD over 46 images, -9 to -11 % on a lung
+      CT, no image worse; 5: +1.7 % on ultrasound, whose exact sector borders cost shape
+      bits; ``research/region_rule.py``, ``benches/results/2026-12-05-region-rule.txt``);
     * ``region_stop``: the smoother constant-region candidates are tried only while the
       last one's shape cost at least this fraction of the best rate + lambda * distortion;
     * ``region_lambda_scale``: the region decision's Lagrangian relative to the training
@@ -161,6 +169,7 @@ class EncoderOptions:
     region_lambda_scale: float = 1.0
     region_rule_fraction: float = 0.15
     region_rule_pixels: float = 65536.0
+    region_rule_exact_ratio: float = 3.0
     zrec_min_gain_bits: float = 32.0
     inline_min_pixels: float = 65536.0
     #: the tool switches that were None (set from the effort)

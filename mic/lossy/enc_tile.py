@@ -302,7 +302,7 @@ class LossyTileEncoder:
             return record, norms, None, None, None
         info0 = self.information_bits
         if o.regions and not o.region_search:  # by rule, one coding (EncoderOptions)
-            cand = constant_regions(t, (RADII[-1],))
+            cand = self._rule_candidate(t)
             if cand and t.shape[0] * t.shape[1] >= o.region_rule_pixels \
                     and cand[0][1].mean() >= o.region_rule_fraction:
                 return self._code_region(t, code, cand[0])
@@ -337,6 +337,23 @@ class LossyTileEncoder:
                 break  # the smoother candidates mainly save shape bits: too few to matter
         self.information_bits = info0 + best[3]
         return best[1], best[2], bias, best[4], best[5]
+
+    def _rule_candidate(self, t: np.ndarray) -> list[tuple[tuple[int, ...], np.ndarray]]:
+        """The region rule's candidate (a list of at most one): the smoothest (radius
+        ``RADII[-1]``), or the exact one (radius 1) where its shape costs at most
+        ``region_rule_exact_ratio`` times the smoothest's (a thin strip of the value beside
+        the image, which the smoothest opening leaves, keeps the costly step edge)."""
+        from ..entropy.shape import encode_shape
+        from .enc_region import RADII, constant_regions
+
+        ratio = self.options.region_rule_exact_ratio
+        if ratio <= 0:
+            return constant_regions(t, (RADII[-1],))
+        cands = constant_regions(t, (1, RADII[-1]))
+        if len(cands) == 2 and len(encode_shape(cands[0][1])) > ratio * len(
+                encode_shape(cands[1][1])):
+            return cands[1:]
+        return cands[:1]
 
     def _code_region(self, t: np.ndarray, code, cand  # noqa: ANN001
                      ) -> tuple[bytes | None, bytes, Any, np.ndarray | None, np.ndarray | None]:

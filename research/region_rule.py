@@ -3,7 +3,12 @@ candidate (radius 6) against the exact one (radius 1) where its shape costs at m
 ``ratio`` times the smoothest's (``EncoderOptions.region_rule_exact_ratio``), BD-rate
 on a train-split sample (per source), six qualities, default effort.
 
-    .venv/bin/python research/region_rule.py /path/to/corpus/train [per_source] [ratios]
+    .venv/bin/python research/region_rule.py /path/to/corpus/train [per_source] [ratios] [setting]
+
+``setting`` (default ``region_rule_exact_ratio``) may name another float setting of the
+rule, e.g. ``region_rule_contrast`` (the rule fires only where the region's edge steps
+by at least this many times the RMS error the quality implies); the reference is the
+setting at 0.
 
 Finding: benches/results/2026-12-05-region-rule.txt.
 """
@@ -22,14 +27,19 @@ from train_sample import rate_psnr, sample_images
 QUALITIES = (0, 2, 4, 6, 8, 10)
 
 
+SETTING = "region_rule_exact_ratio"
+
+
 def curve(a: np.ndarray, bits: int, ratio: float) -> tuple[list[tuple[float, float]], list[bytes]]:
-    o = mic.EncoderOptions(region_rule_exact_ratio=ratio)
+    o = mic.EncoderOptions(**{SETTING: ratio})
     blobs = [mic.encode(a, quality=q, bits_stored=bits, options=o) for q in QUALITIES]
     return [rate_psnr(8 * len(b), a, mic.decode(b), bits) for b in blobs], blobs
 
 
 def main(argv: list[str]) -> None:
+    global SETTING
     split = Path(argv[0])
+    SETTING = argv[3] if len(argv) > 3 else SETTING
     per_source = int(argv[1]) if len(argv) > 1 else 1
     ratios = [float(v) for v in argv[2].split(",")] if len(argv) > 2 else [1.5, 3.0, 1e9]
     bds: dict[float, dict[str, list[float]]] = {r: {} for r in ratios}

@@ -80,6 +80,26 @@ def test_rule_takes_the_exact_bar_where_the_smooth_one_leaves_a_strip(quality):
     assert sse(out_e, img) <= 1.5 * sse(out_s, img)
 
 
+def test_rule_skips_a_region_whose_edge_is_fainter_than_the_coding_error():
+    """A field of view padded with 0 beside air at 26 (12-bit): at a low quality the
+    edge costs the wavelet less than the region's shape, and the rule codes the plane
+    plainly (region_rule_contrast); at a high one, or with the test off, it takes it."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:256, :256]
+    img = (26 + rng.integers(0, 3, (256, 256)) + 800 * ((yy - 128) ** 2 + (xx - 128) ** 2
+                                                        < 70 ** 2)).astype(np.uint16)
+    img[(yy - 128) ** 2 + (xx - 128) ** 2 > 120 ** 2] = 0
+    img[0, 0] = 4095  # a 12-bit span
+    low = mic.encode(img, quality=1)
+    assert layout(tile_payloads(low)[0]) == XFORM_NONE
+    off = mic.encode(img, quality=1, options=mic.EncoderOptions(region_rule_contrast=0))
+    assert layout(tile_payloads(off)[0]) == XFORM_REGION
+    assert len(low) < len(off)
+    high = mic.encode(img, quality=11)
+    assert layout(tile_payloads(high)[0]) == XFORM_REGION
+    assert (mic.decode(high)[img == 0] == 0).all()
+
+
 def test_region_in_some_tiles_frames_and_signed_data():
     img = mr_with_bars().astype(np.int32) - 2000  # signed, the bars at -2000
     img = np.clip(img, -2048, 2047).astype(np.int16)

@@ -7,6 +7,7 @@ restoration fit in :mod:`mic.lossy.enc_restore`.
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from typing import Any
@@ -304,7 +305,8 @@ class LossyTileEncoder:
         if o.regions and not o.region_search:  # by rule, one coding (EncoderOptions)
             cand = self._rule_candidate(t)
             if cand and t.shape[0] * t.shape[1] >= o.region_rule_pixels \
-                    and cand[0][1].mean() >= o.region_rule_fraction:
+                    and cand[0][1].mean() >= o.region_rule_fraction \
+                    and self._edge_contrast(t, *cand[0]) >= o.region_rule_contrast * self._rmse():
                 return self._code_region(t, code, cand[0])
             body, rec, _, bias = code(t, o.restore)
             return None, body, bias, rec, None
@@ -337,6 +339,28 @@ class LossyTileEncoder:
                 break  # the smoother candidates mainly save shape bits: too few to matter
         self.information_bits = info0 + best[3]
         return best[1], best[2], bias, best[4], best[5]
+
+    def _rmse(self) -> float:
+        """The RMS error (sample units) the quality's lambda implies at high rate: where
+        rate falls by ``lambda`` bits per unit of squared error, ``D = 1 / (2 ln 2
+        lambda)`` per sample."""
+        lam = self.sample_lam(float((1 << (self.span_bits or 1)) - 1))
+        return math.sqrt(1.0 / (2.0 * math.log(2.0) * max(lam, 1e-300)))
+
+    @staticmethod
+    def _edge_contrast(t: np.ndarray, values: tuple[int, ...], m: np.ndarray) -> float:
+        """The median step from a region's value to the pixels just outside it (their
+        largest difference over the planes): the edge the region spares the wavelet."""
+        out = np.zeros_like(m)
+        out[1:] |= m[:-1]
+        out[:-1] |= m[1:]
+        out[:, 1:] |= m[:, :-1]
+        out[:, :-1] |= m[:, 1:]
+        out &= ~m
+        if not out.any():
+            return 0.0
+        d = np.abs(t[out].astype(np.int64) - np.asarray(values, np.int64)).max(axis=-1)
+        return float(np.median(d))
 
     def _rule_candidate(self, t: np.ndarray) -> list[tuple[tuple[int, ...], np.ndarray]]:
         """The region rule's candidate (a list of at most one): the smoothest (radius

@@ -65,7 +65,7 @@ def cli_xforms_with_and_without(tmp_path: Path, src: Path, quality: int, flag: s
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def png(name: str) -> "np.ndarray":  # noqa: F821
+def png(name: str):  # noqa: ANN201 - a numpy array
     """A test image of tests/data as an array."""
     import numpy as np
     from PIL import Image

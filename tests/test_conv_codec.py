@@ -250,7 +250,7 @@ def test_model_id_of_a_reserved_or_other_conv_model_is_refused(mid, match):
     from mic.lossy import LMDS
 
     sp = next(s for s in forge.spans(blob) if s.tag == b"LMDS")
-    mid, sha, tid, nq = LMDS.unpack_from(blob, sp.payload_start)
+    _, sha, tid, nq = LMDS.unpack_from(blob, sp.payload_start)
     b = bytearray(blob)
     LMDS.pack_into(b, sp.payload_start, mid, sha, tid, nq)
     b = forge.refresh_crc(b, sp)

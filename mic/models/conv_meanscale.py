@@ -108,6 +108,18 @@ class IntMeanScale:
         if k < 1 or self.ep.acc_bound(1 << ACT_BITS) + (1 << (k - 1)) >= 1 << 53:
             raise ValueError("cnn weights: the means' rounding is not exact in float64")
 
+    def ctx_taps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, cols of the 12 taps of a 5x5 window centred on a non-anchor that fall
+        on anchors, ``(a + b)`` odd; ctx's weights at them (12 M, M) float64, (tap, c)
+        order), built once."""
+        got = self.__dict__.get("_ctx_taps")
+        if got is None:
+            da, db = np.nonzero((np.add.outer(np.arange(5), np.arange(5)) % 2) == 1)
+            w = self.ctx.layers[0].weight[:, :, da, db]  # (O, C, 12)
+            wt = np.ascontiguousarray(w.transpose(2, 1, 0).reshape(-1, w.shape[0]), np.float64)
+            got = self.__dict__["_ctx_taps"] = (da, db, wt)
+        return got
+
     def plane(self, zq: np.ndarray, quality: int) -> "CheckerboardPlane":
         """The per-plane state, from the decoded hyper-latents ``zq`` (nz, h/4, w/4)."""
         return CheckerboardPlane(self, zq, quality)
@@ -157,16 +169,15 @@ class CheckerboardPlane:
         anchors (the other 13 read zeros, which add nothing)."""
         m, h, w = self.ms.m, self.h, self.w
         ly = self.ms.ctx.layers[0]
+        da, db, wt = self.ms.ctx_taps()
         a = np.clip(np.asarray(sym_a, np.float64) * float(1 << MEAN_FRAC) + self.mean_a,
                     -CTX_CLAMP, CTX_CLAMP)
-        xp = np.zeros((m, (h + 4) * (w + 4)), np.float64)
+        xp = np.zeros(((h + 4) * (w + 4), m), np.float64)  # zero padding 2, (position, c)
         ia, ja = np.divmod(self.anchors, w)
-        xp[:, (ia + 2) * (w + 4) + ja + 2] = a
+        xp[(ia + 2) * (w + 4) + ja + 2] = a.T
         io, jo = np.divmod(self.others, w)
-        da, db = np.nonzero((np.add.outer(np.arange(5), np.arange(5)) % 2) == 1)
         idx = (io[:, None] + da[None]) * (w + 4) + jo[:, None] + db[None]  # (N, 12)
-        x = xp[:, idx].transpose(1, 0, 2).reshape(idx.shape[0], m * da.size)  # (N, M*12)
-        wt = ly.weight[:, :, da, db].reshape(m, m * da.size).T.astype(np.float64)
+        x = xp[idx].reshape(idx.shape[0], -1)  # (N, 12 * M), (tap, c) order
         return IntHyperSynthesis.layer_out(ly, x @ wt + ly.bias.astype(np.float64))
 
     def nonanchor_params(self, sym_a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,10 @@ thread (the cnn's issue #21 check: cnn against vae on the 512 x 512 CT):
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python \\
         research/conv_decode_rd.py mic/data/ct_abdomen.png --models vae,cnn --qualities 1,3,5
+
+``--weights DIR/models.json`` first registers other exported weights (e.g. the vae
+checkpoint a cnn was warm-started from, exported with ``python -m mic.train.conv_export
+--ckpt vae-init.pt --out DIR``), which then replace the shipped ones of their names.
 """
 import argparse
 import statistics
@@ -21,7 +25,13 @@ p.add_argument("image")
 p.add_argument("--models", default="vae,cnn")
 p.add_argument("--qualities", default="1,3,5")
 p.add_argument("-n", type=int, default=15, help="decodes per stream")
+p.add_argument("--weights", default=None, help="a models.json of other exported weights")
 args = p.parse_args()
+if args.weights:
+    from mic.models.weights import register_weights, registry
+
+    for name in register_weights(args.weights):
+        print(f"{name}: weights of {args.weights}, step {registry()[name]['training']['steps']}")
 a = np.asarray(read_image(args.image)[0])
 models = args.models.split(",")
 qs = [int(q) for q in args.qualities.split(",")]

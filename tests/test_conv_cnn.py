@@ -164,6 +164,16 @@ def test_invalid_streams_raise_specific_errors():
         mic.decode(conv_with_payload(blob, payload + b"\0"))
 
 
+def test_forged_huge_tile_is_refused():
+    """A 128 x 128 tile's words under a 16384 x 16384 header: its working planes (the
+    integer path's features included, SPEC 6.12) exceed the default limit before anything
+    is decoded."""
+    bad = load_forge().regrid(_stream(), rows=16384, cols=16384, tile_rows=16384,
+                              tile_cols=16384)
+    with pytest.raises(mic.MicLimitError, match="working"):
+        mic.decode(bad)
+
+
 def test_stream_with_another_table_id_is_refused():
     """The table id covers every integer weight that decides a table (SPEC 6.12)."""
     from mic.lossy import LMDS

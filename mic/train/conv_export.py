@@ -5,7 +5,7 @@
 
 (``mic export CKPT`` does the same for a checkpoint of :mod:`mic.train.conv_loop`.)
 Writes ``<out>/<model>.safetensors`` and the model's entry in ``<out>/models.json``
-(SPEC 6.10; ``ae``, SPEC 6.11, has the float transforms, the gains and one factorized
+(SPEC 6.10-6.12; ``ae``, SPEC 6.11, has only the float transforms, the gains and one factorized
 table per quality and latent channel, :func:`freeze_factorized`):
 
 * the float transforms ``g_a`` and ``g_s`` (conv weights in float16 by default, biases
@@ -15,6 +15,13 @@ table per quality and latent channel, :func:`freeze_factorized`):
   with ``in_frac = ZK_FRAC``: it reads ``round(z * zgain_q) * zk[q]``, ``zk[q] =
   round(2**ZK_FRAC / zgain_q)``; its last layer is linear, and its accumulator compared with
   ``thresholds`` (:func:`mic.entropy.tables.log_scale_thresholds`) is the scale index);
+* ``cnn`` (SPEC 6.12): ``hs.*`` ends in a ReLU (hyper features, ``ACT_FRAC`` fixed point),
+  and two more integer networks: ``ctx.*``, the 5x5 context conv + ReLU frozen with
+  ``in_frac = MEAN_FRAC`` (it reads decoded anchors times ``2**MEAN_FRAC``, clamped to
+  ``+-CTX_CLAMP``), and ``ep.*``, the three 1x1 convs frozen with ``in_frac = ACT_FRAC``
+  (hyper and context features, not clamped); ``thresholds`` then apply to ``ep``'s
+  log-scale outputs, and every bound of :meth:`mic.models.conv_meanscale.IntMeanScale.check`
+  is checked at export;
 * the integer tables: ``tab_y``, one zero-mean discretised Gaussian per scale of
   :func:`mic.entropy.tables.scale_table`, and ``tab_z``, the learned factorized density of
   each hyper-latent channel (the model's density does not depend on the quality: the
@@ -33,6 +40,8 @@ training-crop loss, bpp and PSNR).
 >>> ent = export_conv_model(build_model("vae", size="tiny"), "vae", d)
 >>> ent["id"], ent["config"]["kind"], (d / "vae.safetensors").is_file()
 (8, 'conv-scale', True)
+>>> export_conv_model(build_model("cnn", size="tiny"), "cnn", d)["config"]["kind"]
+'conv-meanscale'
 """
 
 from __future__ import annotations

@@ -108,16 +108,16 @@ def sources() -> list[dict]:
          "origin": "tests/data/cr_chest_u8.png [128:176, 96:160] and a constant frame, "
                    "stream version 1"},
         # cnn (SPEC 6.12): means and a checkerboard context
-        {"name": "cnn_q2_ct_u16", "model": "cnn", "array": ct[80:208, 64:192], "quality": 2,
-         "origin": "tests/data/ct_abdomen_u16.png [80:208, 64:192]"},
-        {"name": "cnn_q6_ct_u16", "model": "cnn", "array": ct[80:208, 64:192], "quality": 6,
-         "origin": "tests/data/ct_abdomen_u16.png [80:208, 64:192]"},
+        {"name": "cnn_q2_ct_u16", "model": "cnn", "array": ct[96:160, 64:160], "quality": 2,
+         "origin": "tests/data/ct_abdomen_u16.png [96:160, 64:160]"},
+        {"name": "cnn_q6_ct_u16", "model": "cnn", "array": ct[96:160, 64:160], "quality": 6,
+         "origin": "tests/data/ct_abdomen_u16.png [96:160, 64:160]"},
         {"name": "cnn_q4_lung_i16_odd", "model": "cnn", "array": lung[40:117, 30:131],
          "quality": 4, "origin": "tests/data/ct_lung_i16.npy [40:117, 30:131] (77 x 101: "
                                  "padded to 128 x 128)"},
         {"name": "cnn_q3_frames_us_rgb_v1", "model": "cnn", "quality": 3, "stream_version": 1,
-         "array": np.stack([rgb[96:160, 64:160], np.full((64, 96, 3), 40, np.uint8)]),
-         "origin": "tests/data/us_breast_rgb.png [96:160, 64:160] (R, G, B planes) and a "
+         "array": np.stack([rgb[96:144, 64:128], np.full((48, 64, 3), 40, np.uint8)]),
+         "origin": "tests/data/us_breast_rgb.png [96:144, 64:128] (R, G, B planes) and a "
                    "constant frame, stream version 1"},
     ]
 

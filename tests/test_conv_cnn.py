@@ -53,7 +53,7 @@ def test_rate_and_psnr_grow_with_quality():
     assert psnrs[-1] > psnrs[0] + 3.0, psnrs
 
 
-def test_constant_planes_tiles_and_stream_version_1():
+def test_constant_planes_tiles_target_and_stream_version_1():
     a = np.full((2, 70, 90), 1234, np.uint16)
     a[1] = 7
     blob = mic.encode(a, quality=2, model="cnn", tile=64)
@@ -61,6 +61,8 @@ def test_constant_planes_tiles_and_stream_version_1():
     b = SOURCES["lung_i16_signed"][:150, :170]
     out = mic.decode(mic.encode(b, quality=5, model="cnn", tile=48))
     assert out.shape == b.shape and psnr(out, b, 16) > 40.0
+    t = mic.encode_target(b, bpp=0.5, model="cnn")
+    assert mic.info(t).model == "cnn" and mic.info(t).bits_per_pixel <= 0.5
     v1 = mic.encode(b, quality=3, model="cnn", stream_version=1)
     assert mic.info(v1).version == "1.0"
     assert np.array_equal(mic.decode(v1), mic.decode(mic.encode(b, quality=3, model="cnn")))

@@ -22,6 +22,14 @@ against stored integer thresholds) — are identical on every IEEE-754 machine. 
 ``assert_exact_bounds`` enforces the bound at export; ``tests/test_models_intnet.py``
 recomputes the network with pure Python integers and compares.
 
+The same layers serve the conv ``cnn``'s other integer networks (SPEC 6.12,
+:mod:`mic.models.conv_meanscale`), whose inputs are not hyper-latents: its context conv
+reads decoded anchors clamped to ``+-CTX_CLAMP`` (``2**15``, the same bound as ``Z_CLAMP``
+but a different quantity), and its entropy-parameter network reads ReLU features up to
+``2**ACT_BITS``, which must not be clamped to ``Z_CLAMP`` (``__call__(..., clamp=None)``,
+:meth:`IntHyperSynthesis.pointwise`); their bounds are checked with those input maxima
+(``assert_exact_bounds(in_max=...)``).
+
 >>> import numpy as np
 >>> x = np.arange(4, dtype=np.float64).reshape(1, 2, 2)
 >>> w = np.ones((1, 1, 3, 3))

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Write the conformance vectors of the learned convolutional-transform models (SPEC 6.10,
-``vae``; 6.11, ``ae``) under formats/conv/ (see formats/README.md).
+``vae``; 6.11, ``ae``; 6.12, ``cnn``) under formats/conv/ (see formats/README.md).
 
     .venv/bin/python formats/make_conv_vectors.py            # rewrite them
     .venv/bin/python formats/make_conv_vectors.py --check    # only report what would change
@@ -12,8 +12,8 @@ lossless stream), the float tolerance a decoder on another machine is allowed (S
 6.10: at most 1 per sample, in a share of at most ``2e-6 * 2**bits`` of them), and how far
 the samples lie from the source (PSNR, max error).  Invalid streams (``conv/invalid/``)
 are real ones edited with ``forge.py``.  The vectors are bound to the shipped weights:
-exporting new ``vae`` or ``ae`` weights means running this script again (each vector
-records its model's weights sha256; the ``ae_*`` vectors leave the ``vae_*`` ones as they
+exporting new ``vae``, ``ae`` or ``cnn`` weights means running this script again (each
+vector records its model's weights sha256; a model's vectors leave the others' as they
 are).
 """
 
@@ -107,7 +107,34 @@ def sources() -> list[dict]:
          "array": np.stack([cr[128:176, 96:160], np.full((48, 64), 9, np.uint8)]),
          "origin": "tests/data/cr_chest_u8.png [128:176, 96:160] and a constant frame, "
                    "stream version 1"},
+        # cnn (SPEC 6.12): means and a checkerboard context
+        {"name": "cnn_q2_ct_u16", "model": "cnn", "array": ct[96:160, 64:160], "quality": 2,
+         "origin": "tests/data/ct_abdomen_u16.png [96:160, 64:160]"},
+        {"name": "cnn_q6_ct_u16", "model": "cnn", "array": ct[96:160, 64:160], "quality": 6,
+         "origin": "tests/data/ct_abdomen_u16.png [96:160, 64:160]"},
+        {"name": "cnn_q4_lung_i16_odd", "model": "cnn", "array": lung[40:117, 30:131],
+         "quality": 4, "origin": "tests/data/ct_lung_i16.npy [40:117, 30:131] (77 x 101: "
+                                 "padded to 128 x 128)"},
+        {"name": "cnn_q3_frames_us_rgb_v1", "model": "cnn", "quality": 3, "stream_version": 1,
+         "array": np.stack([rgb[96:144, 64:128], np.full((48, 64, 3), 40, np.uint8)]),
+         "origin": "tests/data/us_breast_rgb.png [96:144, 64:128] (R, G, B planes) and a "
+                   "constant frame, stream version 1"},
     ]
+
+
+def _checksum_flip(s: bytes, words: int, nw: int, edit) -> bytes:  # noqa: ANN001
+    """The stream with the first bit of its words, from the middle on, whose flip decodes
+    to other symbols (a CRC-32 mismatch) rather than failing the metered coder."""
+    for at in range(words + 4 * (nw // 2), words + 4 * nw):
+        for bit in range(8):
+            b = edit(at, s[at] ^ (1 << bit))
+            try:
+                mic.decode(b)
+            except mic.MicChecksumError:
+                return b
+            except mic.MicError:
+                pass
+    raise SystemExit("no bit flip of the words gives a MicChecksumError")
 
 
 def invalid(base: dict[str, bytes], name: str = "vae_q2_ct_u16", prefix: str = ""
@@ -143,9 +170,18 @@ def invalid(base: dict[str, bytes], name: str = "vae_q2_ct_u16", prefix: str = "
     mid, sha, tid, nq = LMDS.unpack_from(s, seg.payload_start)
     b = bytearray(s)
     LMDS.pack_into(b, seg.payload_start, mid, sha, tid, nq + 1)
-    model = "ae" if prefix else "vae"
+    model = prefix.rstrip("_") or "vae"
     out.append(("qualities_mismatch", forge.refresh_crc(b, seg), "MicFormatError",
                 f"LMDS says 9 qualities, the {model} has 8"))
+    if prefix == "cnn_":  # (added with the cnn; the vae's and ae's sets are unchanged)
+        out.append(("symbol_bit_flip", _checksum_flip(s, words, nw, edit), "MicChecksumError",
+                    "one bit of the words flipped where the symbols still decode (the first "
+                    "such bit from the middle on): their CRC-32 refuses them"))
+        b = bytearray(s)
+        LMDS.pack_into(b, seg.payload_start, mid, sha, tid ^ 1, nq)
+        out.append(("table_id_mismatch", forge.refresh_crc(b, seg), "MicUnsupportedError",
+                    "LMDS names other probability tables (the table id covers the integer "
+                    "networks that choose them, SPEC 6.12)"))
     payload = s[tile.mode_start:tile.payload_end]
     out.append(("trailing_byte", s[:tile.start] + forge.segment_like(
         s, TAG_TILE, s[tile.payload_start:tile.mode_start] + payload + b"\0") + s[tile.end:],
@@ -194,7 +230,9 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
             "stream_sha256": hashlib.sha256(stream).hexdigest(), "stream_size": len(stream),
         })
     expected = {}
-    for name, stream, error, why in invalid(base) + invalid(base, "ae_q3_ct_u16_odd", "ae_"):
+    bad = (invalid(base) + invalid(base, "ae_q3_ct_u16_odd", "ae_")
+           + invalid(base, "cnn_q2_ct_u16", "cnn_"))
+    for name, stream, error, why in bad:
         refused_as(f"conv/invalid/{name}", stream, error)
         files[f"invalid/{name}.mic"] = stream
         expected[name] = {"error": error, "why": why,

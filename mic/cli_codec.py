@@ -385,11 +385,12 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
               help="Lossy mode at the highest quality within BPP bits per pixel.")
 @click.option("--model", default=None, metavar="NAME",
               help="Lossy model (with --quality or a target): wavelet-context (default), "
-                   "wavelet-hyperprior, wavelet-factorized, vae or ae (learned "
-                   "convolutional transforms with a hyperprior / a factorized prior, "
-                   "qualities 0-7; the --no-TOOL flags apply only to the wavelet models); "
-                   "`mic info` describes each. cnn and gan are reserved for "
-                   "learned-transform models this build does not ship.")
+                   "wavelet-hyperprior, wavelet-factorized, vae, ae or cnn (learned "
+                   "convolutional transforms with a scale hyperprior / a factorized prior / "
+                   "a mean-scale hyperprior and checkerboard context, qualities 0-7; the "
+                   "--no-TOOL flags apply only to the wavelet models); `mic info` describes "
+                   "each. gan is reserved for a learned-transform model this build does "
+                   "not ship.")
 @click.option("--max-error", type=click.IntRange(0), default=None, metavar="K",
               help="Near-lossless: every decoded sample within K of the original, "
                    "guaranteed (JPEG-LS NEAR scheme; K < 2^(bits stored - 1)). 0: lossless.")

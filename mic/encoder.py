@@ -142,7 +142,7 @@ def encode(
         lossy, codes a frame larger than 512 both in 512 x 512 tiles and in the fewest
         even tiles of at most 2048 a side and keeps the stream of lower rate + lambda *
         distortion (:func:`mic.lossy.tilings`; about twice the encode time of a fixed
-        ``tile``); the convolutional model ``vae`` codes 512 x 512 tiles.
+        ``tile``); the convolutional models (``vae``, ``ae``, ``cnn``) code 512 x 512 tiles.
     stream_version:
         The stream's major version: 2 (default), the compact layout (header fields,
         segment lengths, tile numbers and a lossy tile's fields as varints: about 30
@@ -177,8 +177,8 @@ def encode(
         lossless coding (``quality=None``) it may choose only the tile.
     choices:
         The lossy encoder's choices as keywords, e.g. ``model="wavelet-hyperprior"``, ``dq=False``,
-        ``regions=False`` (the fields of :class:`mic.EncoderOptions`; with ``model="vae"`` or ``"ae"``
-        only ``tile`` and ``long_model_segment`` apply, and another is a
+        ``regions=False`` (the fields of :class:`mic.EncoderOptions`; with ``model="vae"``, ``"ae"`` or
+        ``"cnn"`` only ``tile`` and ``long_model_segment`` apply, and another is a
         :class:`MicInputError`).  They fill in the
         fields ``options`` leave at their defaults; one that contradicts a value
         ``options`` set, or an unknown name, is a :class:`MicInputError`.

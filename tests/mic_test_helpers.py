@@ -59,3 +59,112 @@ def cli_xforms_with_and_without(tmp_path: Path, src: Path, quality: int, flag: s
     res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), flag])
     assert res.exit_code == 2 and "lossy only" in res.output
     return tuple(tile_xforms((tmp_path / n).read_bytes())[0] for n in ("a.mic", "b.mic"))
+
+
+# ----------------------------------------------------------------------------- conv models
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def png(name: str):  # noqa: ANN201 - a numpy array
+    """A test image of tests/data as an array."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(DATA / name) as im:
+        return np.asarray(im)
+
+
+def psnr(a, b, bits: int) -> float:  # noqa: ANN001
+    """PSNR in dB of ``b`` against ``a``, peak ``2**bits - 1``."""
+    import numpy as np
+
+    err = a.astype(np.float64) - b.astype(np.float64)
+    peak = float((1 << bits) - 1)
+    return float(10 * np.log10(peak * peak / max(float(np.mean(err * err)), 1e-12)))
+
+
+def conv_sources() -> dict:
+    """The real images the conv-model tests round-trip (grey 8/12/16-bit, signed, RGB, an
+    odd size, frames)."""
+    import numpy as np
+
+    ct = png("ct_abdomen_u16.png")
+    return {
+        "ct_u16_12bit": ct,
+        "cr_u8": png("cr_chest_u8.png"),
+        "lung_i16_signed": np.load(DATA / "ct_lung_i16.npy"),
+        "us_rgb": png("us_breast_rgb.png")[:128, :160],
+        "odd_97x131": ct[40:137, 60:191],
+        "frames": np.stack([ct[:96, :96], ct[96:192, 96:192], ct[160:256, :96]]),
+        "full_u16": (ct.astype(np.uint32) * 16).astype(np.uint16)[:128, :128],
+    }
+
+
+def conv_tile_fields(blob: bytes) -> tuple:
+    """Of a conv stream's first tile: (span, offset of the first norm, of the first plane
+    head, of its words, its number of words)."""
+    from mic.lossy.conv_syntax import ConvFields
+
+    forge = load_forge()
+    sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
+    f = ConvFields(blob[8])
+    _, norm = f.read_xform(blob, sp.mode_start)
+    _, _, head = f.read_norm(blob, norm)
+    _, nw, words = f.read_cplane(blob, head)
+    return sp, norm, head, words, nw
+
+
+def conv_edited(blob: bytes, at: int, value: int) -> bytes:
+    """``blob`` with byte ``at`` (inside the first tile) set to ``value``, the tile's
+    segment CRC recomputed."""
+    forge = load_forge()
+    sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
+    b = bytearray(blob)
+    b[at] = value
+    return forge.refresh_crc(b, sp)
+
+
+def conv_with_payload(blob: bytes, payload: bytes) -> bytes:
+    """``blob`` with its first tile's payload replaced (segment length and CRC valid)."""
+    forge = load_forge()
+    sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
+    head = blob[sp.payload_start:sp.mode_start]
+    return blob[:sp.start] + forge.segment_like(blob, b"TILE", head + payload) + blob[sp.end:]
+
+
+def int_network_reference(net, z):  # noqa: ANN001, ANN201 - IntHyperSynthesis, array
+    """An integer network of :mod:`mic.models.intnet` recomputed with int64 integers (no
+    floats; a scatter-form transposed conv), for ``z`` (C, H, W) integers (not clamped)."""
+    import numpy as np
+
+    from mic.models.intnet import ACT_BITS
+
+    a = z.astype(np.int64)
+    for ly in net.layers:
+        w = ly.weight.astype(np.int64)
+        k = w.shape[2]
+        p = k // 2
+        c, h, wd = a.shape
+        if ly.transposed:
+            s = ly.stride
+            o = w.shape[1]
+            full = np.zeros((o, h * s + k, wd * s + k), np.int64)
+            for i in range(h):
+                for j in range(wd):
+                    full[:, i * s:i * s + k, j * s:j * s + k] += np.einsum("c,cokl->okl", a[:, i, j], w)
+            acc = full[:, p:p + h * s, p:p + wd * s]
+        else:
+            o = w.shape[0]
+            ap = np.pad(a, ((0, 0), (p, p), (p, p)))
+            acc = np.zeros((o, h, wd), np.int64)
+            for i in range(h):
+                for j in range(wd):
+                    acc[:, i, j] = np.einsum("ckl,ockl->o", ap[:, i:i + k, j:j + k], w)
+        acc = acc + ly.bias.reshape(-1, 1, 1)
+        if ly.relu:
+            sh = ly.shift
+            a = (acc >> sh) if sh >= 0 else (acc << -sh)
+            a = np.clip(a, 0, 1 << ACT_BITS)
+        else:
+            a = acc
+    return a

@@ -1,5 +1,5 @@
 """Conformance vectors of the learned convolutional-transform models (formats/conv/,
-SPEC 6.10, 6.11): they decode with the shipped weights to the recorded symbols and samples
+SPEC 6.10-6.12): they decode with the shipped weights to the recorded symbols and samples
 (within the recorded float tolerance of g_s); edited streams raise their errors."""
 
 import hashlib
@@ -50,8 +50,10 @@ def test_conv_vector_decodes_to_its_samples(v):
 
 
 def test_vectors_cover_the_syntax():
-    assert {v["model_id"] for v in VECTORS} == {7, 8}  # ae (SPEC 6.11) and vae (6.10)
+    assert {v["model_id"] for v in VECTORS} == {7, 8, 9}  # ae (6.11), vae (6.10), cnn (6.12)
     assert any(n.startswith("ae_") for n in EXPECTED)
+    assert {"cnn_symbol_bit_flip", "cnn_table_id_mismatch", "cnn_words_truncated",
+            "cnn_unknown_xform"} <= set(EXPECTED)
     kinds = {(len(v["shape"]), v["dtype"]) for v in VECTORS}
     assert (3, "uint8") in kinds and (2, "int16") in kinds and (3, "uint16") in kinds
     assert any(v["encode_options"].get("tile") for v in VECTORS)

@@ -9,7 +9,6 @@ import hashlib
 import subprocess
 import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,42 +16,13 @@ import pytest
 import mic
 from mic.codec import sample_range
 from mic.models.weights import registry
-from mic_test_helpers import load_forge
+from mic_test_helpers import (conv_edited, conv_sources, conv_tile_fields, conv_with_payload,
+                              load_forge, psnr)
 
-DATA = Path(__file__).resolve().parent / "data"
 if "ae" not in registry():
     pytest.skip("no ae weights in this checkout", allow_module_level=True)
 
-
-def _png(name: str) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(DATA / name) as im:
-        return np.asarray(im)
-
-
-def psnr(a: np.ndarray, b: np.ndarray, bits: int) -> float:
-    err = a.astype(np.float64) - b.astype(np.float64)
-    peak = float((1 << bits) - 1)
-    return 10 * np.log10(peak * peak / max(float(np.mean(err * err)), 1e-12))
-
-
-def _sources() -> dict[str, np.ndarray]:
-    ct = _png("ct_abdomen_u16.png")
-    lung = np.load(DATA / "ct_lung_i16.npy")
-    return {
-        "ct_u16_12bit": ct,
-        "cr_u8": _png("cr_chest_u8.png"),
-        "lung_i16_signed": lung,
-        "us_rgb": _png("us_breast_rgb.png")[:128, :160],
-        "odd_97x131": ct[40:137, 60:191],
-        "tiny_5x3": ct[100:105, 100:103],
-        "frames": np.stack([ct[:96, :96], ct[96:192, 96:192], ct[160:256, :96]]),
-        "full_u16": (ct.astype(np.uint32) * 16).astype(np.uint16)[:128, :128],
-    }
-
-
-SOURCES = _sources()
+SOURCES = {**conv_sources(), "tiny_5x3": conv_sources()["ct_u16_12bit"][100:105, 100:103]}
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
@@ -158,51 +128,26 @@ def test_symbols_crc_covers_the_latents_alone():
     assert zlib.crc32(yq.astype("<i4").tobytes()) == crc
 
 
-def _tile(blob: bytes):
-    from mic.lossy.conv_syntax import ConvFields
-
-    forge = load_forge()
-    sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
-    f = ConvFields(blob[8])
-    _, norm = f.read_xform(blob, sp.mode_start)
-    _, _, head = f.read_norm(blob, norm)
-    _, nw, words = f.read_cplane(blob, head)
-    return forge, sp, head, words, nw
-
-
-def _edited(blob: bytes, at: int, value: int) -> bytes:
-    forge, sp, *_ = _tile(blob)
-    b = bytearray(blob)
-    b[at] = value
-    return forge.refresh_crc(b, sp)
-
-
-def _with_payload(blob: bytes, payload: bytes) -> bytes:
-    forge, sp, *_ = _tile(blob)
-    head = blob[sp.payload_start:sp.mode_start]
-    return blob[:sp.start] + forge.segment_like(blob, b"TILE", head + payload) + blob[sp.end:]
-
-
 def test_invalid_streams_raise_specific_errors():
     blob = _stream()
-    _, sp, head, words, nw = _tile(blob)
+    sp, _, head, words, nw = conv_tile_fields(blob)
     assert mic.decode(blob).shape == (128, 128)
     with pytest.raises(mic.MicChecksumError):
-        mic.decode(_edited(blob, head, blob[head] ^ 1))
+        mic.decode(conv_edited(blob, head, blob[head] ^ 1))
     at = words + 4 * (nw // 2)
     with pytest.raises((mic.MicChecksumError, mic.MicFormatError)):
-        mic.decode(_edited(blob, at, blob[at] ^ 0x10))
+        mic.decode(conv_edited(blob, at, blob[at] ^ 0x10))
     with pytest.raises(mic.MicFormatError, match="xform"):
-        mic.decode(_edited(blob, sp.mode_start, 1))
+        mic.decode(conv_edited(blob, sp.mode_start, 1))
     with pytest.raises(mic.MicFormatError, match="bits"):
-        mic.decode(_edited(blob, head - 1, 32))
+        mic.decode(conv_edited(blob, head - 1, 32))
     payload = blob[sp.mode_start:sp.payload_end]
     with pytest.raises(mic.MicFormatError, match="trailing"):
-        mic.decode(_with_payload(blob, payload + b"\0"))
+        mic.decode(conv_with_payload(blob, payload + b"\0"))
     with pytest.raises(mic.MicTruncatedError):
-        mic.decode(_with_payload(blob, payload[:-3]))
+        mic.decode(conv_with_payload(blob, payload[:-3]))
     with pytest.raises(mic.MicTruncatedError):
-        mic.decode(_with_payload(blob, payload[:3]))
+        mic.decode(conv_with_payload(blob, payload[:3]))
     with pytest.raises(mic.MicError):
         mic.decode(blob[:len(blob) // 2])
 

@@ -9,7 +9,6 @@ import hashlib
 import subprocess
 import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,41 +16,13 @@ import pytest
 import mic
 from mic.codec import sample_range
 from mic.models.weights import registry
-from mic_test_helpers import load_forge
+from mic_test_helpers import (conv_edited, conv_sources, conv_tile_fields, conv_with_payload,
+                              load_forge, psnr)
 
-DATA = Path(__file__).resolve().parent / "data"
 if "vae" not in registry():
     pytest.skip("no vae weights in this checkout", allow_module_level=True)
 
-
-def _png(name: str) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(DATA / name) as im:
-        return np.asarray(im)
-
-
-def psnr(a: np.ndarray, b: np.ndarray, bits: int) -> float:
-    err = a.astype(np.float64) - b.astype(np.float64)
-    peak = float((1 << bits) - 1)
-    return 10 * np.log10(peak * peak / max(float(np.mean(err * err)), 1e-12))
-
-
-def _sources() -> dict[str, np.ndarray]:
-    ct = _png("ct_abdomen_u16.png")
-    lung = np.load(DATA / "ct_lung_i16.npy")
-    return {
-        "ct_u16_12bit": ct,
-        "cr_u8": _png("cr_chest_u8.png"),
-        "lung_i16_signed": lung,
-        "us_rgb": _png("us_breast_rgb.png")[:128, :160],
-        "odd_97x131": ct[40:137, 60:191],
-        "frames": np.stack([ct[:96, :96], ct[96:192, 96:192], ct[160:256, :96]]),
-        "full_u16": (ct.astype(np.uint32) * 16).astype(np.uint16)[:128, :128],
-    }
-
-
-SOURCES = _sources()
+SOURCES = conv_sources()
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
@@ -226,61 +197,33 @@ def _stream() -> bytes:
     return mic.encode(SOURCES["cr_u8"][:128, :128], quality=2, model="vae")
 
 
-def _tile_fields(blob: bytes) -> tuple[object, int, int, int, int]:
-    """(tile span, offset of the norm, of the plane head, of the words, number of words)."""
-    from mic.lossy.conv_syntax import ConvFields
-
-    forge = load_forge()
-    sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
-    f = ConvFields(blob[8])
-    _, norm = f.read_xform(blob, sp.mode_start)
-    _, _, head = f.read_norm(blob, norm)
-    _, nw, words = f.read_cplane(blob, head)
-    return sp, norm, head, words, nw
-
-
-def _edited(blob: bytes, at: int, value: int) -> bytes:
-    forge = load_forge()
-    sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
-    b = bytearray(blob)
-    b[at] = value
-    return forge.refresh_crc(b, sp)
-
-
-def _with_tile_payload(blob: bytes, payload: bytes) -> bytes:
-    forge = load_forge()
-    sp = next(s for s in forge.spans(blob) if s.tag == b"TILE")
-    head = blob[sp.payload_start:sp.mode_start]
-    return blob[:sp.start] + forge.segment_like(blob, b"TILE", head + payload) + blob[sp.end:]
-
-
 def test_invalid_streams_raise_specific_errors():
     blob = _stream()
-    sp, norm, head, words, nw = _tile_fields(blob)
+    sp, norm, head, words, nw = conv_tile_fields(blob)
     assert np.asarray(mic.decode(blob)).shape == (128, 128)
     # the symbols' CRC-32 changed: the decoded symbols do not match it
     with pytest.raises(mic.MicChecksumError):
-        mic.decode(_edited(blob, head, blob[head] ^ 1))
+        mic.decode(conv_edited(blob, head, blob[head] ^ 1))
     # a word flipped (segment CRC made valid): the coder desyncs -> CRC or metering
     with pytest.raises((mic.MicChecksumError, mic.MicFormatError)):
-        mic.decode(_edited(blob, words + 4 * (nw // 2), blob[words + 4 * (nw // 2)] ^ 0x10))
+        mic.decode(conv_edited(blob, words + 4 * (nw // 2), blob[words + 4 * (nw // 2)] ^ 0x10))
     with pytest.raises(mic.MicFormatError, match="xform"):
-        mic.decode(_edited(blob, sp.mode_start, 1))
+        mic.decode(conv_edited(blob, sp.mode_start, 1))
     with pytest.raises(mic.MicFormatError, match="bits"):
-        mic.decode(_edited(blob, head - 1, 32))
+        mic.decode(conv_edited(blob, head - 1, 32))
     payload = blob[sp.mode_start:sp.payload_end]
     with pytest.raises(mic.MicFormatError, match="trailing"):
-        mic.decode(_with_tile_payload(blob, payload + b"\0"))
+        mic.decode(conv_with_payload(blob, payload + b"\0"))
     with pytest.raises(mic.MicTruncatedError):
-        mic.decode(_with_tile_payload(blob, payload[:-3]))
+        mic.decode(conv_with_payload(blob, payload[:-3]))
     with pytest.raises(mic.MicTruncatedError):
-        mic.decode(_with_tile_payload(blob, payload[:3]))
+        mic.decode(conv_with_payload(blob, payload[:3]))
     # a constant plane (bits 0) whose value lies outside the 8-bit range
     from mic.bitstream.varint import pack_uvarint, zigzag
 
     const = payload[:1] + pack_uvarint(zigzag(300)) + b"\0"
     with pytest.raises(mic.MicFormatError, match="outside the sample range"):
-        mic.decode(_with_tile_payload(blob, const))
+        mic.decode(conv_with_payload(blob, const))
     with pytest.raises(mic.MicError):  # the whole stream cut short
         mic.decode(blob[:len(blob) // 2])
 
@@ -299,19 +242,22 @@ def test_forged_huge_tile_is_refused_before_allocation():
         mic.decode(bad)
 
 
-def test_model_id_of_a_reserved_conv_model_is_refused():
+@pytest.mark.parametrize("mid, match", [(10, "reserved"), (9, "sha256")])
+def test_model_id_of_a_reserved_or_other_conv_model_is_refused(mid, match):
+    """A vae stream relabelled gan (id 10, reserved) or cnn (id 9, whose weights its model
+    segment does not name) is refused, not decoded."""
     forge = load_forge()
     blob = _stream()
     from mic.lossy import LMDS
 
     sp = next(s for s in forge.spans(blob) if s.tag == b"LMDS")
-    mid, sha, tid, nq = LMDS.unpack_from(blob, sp.payload_start)
+    _, sha, tid, nq = LMDS.unpack_from(blob, sp.payload_start)
     b = bytearray(blob)
-    LMDS.pack_into(b, sp.payload_start, 9, sha, tid, nq)
+    LMDS.pack_into(b, sp.payload_start, mid, sha, tid, nq)
     b = forge.refresh_crc(b, sp)
-    with pytest.raises(mic.MicUnsupportedError, match="reserved"):
-        mic.decode(forge.set_header_fields(b, model_id=9) if blob[8] == 1 else
-                   _set_v2_model_id(b, 9))
+    with pytest.raises(mic.MicUnsupportedError, match=match):
+        mic.decode(forge.set_header_fields(b, model_id=mid) if blob[8] == 1 else
+                   _set_v2_model_id(b, mid))
 
 
 def _set_v2_model_id(blob: bytes, mid: int) -> bytes:

@@ -69,7 +69,7 @@ def ct_like(h=70, w=90, seed=0):
 
 def test_registry_api():
     assert available_models() == ["wavelet-factorized", "wavelet-hyperprior", "wavelet-context",
-                                  "ae", "vae"]  # by model id
+                                  "ae", "vae", "cnn"]  # by model id
     assert qualities("wavelet-context") == list(range(6))
     with pytest.raises(mic.MicUnsupportedError, match="gan"):
         qualities("gan")

@@ -76,7 +76,7 @@ def test_stored_tables_are_the_specified_ones():
     """tab_y is the mixture of SPEC 6 at the config's scales (shape ``gsm.pi``, ``gsm.r``;
     plain Gaussians for the conv vae, SPEC 6.10); the thresholds are the log-midpoints of
     those scales at the output precision of the network that gives the log-scale (the
-    context MLP; the vae's integer h_s)."""
+    context MLP; the vae's integer h_s; the cnn's ep)."""
     from mic.entropy import TableSet, log_scale_thresholds, mixture_tables, scale_table
 
     for name in SHIPPED:
@@ -87,7 +87,9 @@ def test_stored_tables_are_the_specified_ones():
         t = load_tensors(ent)
         args = {"scale_max": cfg["scale_max"], "n": cfg["n_scales"]}
         conv = cfg["arch"] == "conv"  # SPEC 6.10: the scale is h_s's output, plain Gaussians
-        out_frac = t["hs.out_frac"] if conv else t["ctx.out_frac"]
+        # (SPEC 6.12, cnn: ep's log-scale outputs)
+        out_frac = t["ep.out_frac" if cfg["kind"] == "conv-meanscale" else
+                     "hs.out_frac" if conv else "ctx.out_frac"]
         assert np.array_equal(t["thresholds"], log_scale_thresholds(int(out_frac[0]), **args))
         tabs = TableSet.from_tensors(t, "tab_y")
         assert len(tabs.half) == cfg["n_scales"]

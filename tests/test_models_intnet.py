@@ -11,39 +11,7 @@ from mic.models.intnet import (  # noqa: E402
 )
 from mic.train.export import freeze_hyper_synthesis, freeze_mlp  # noqa: E402
 from mic.train.layers import conv, deconv  # noqa: E402
-
-
-def _ref_int(net: IntHyperSynthesis, z: np.ndarray) -> np.ndarray:
-    """Same network with Python/int64 integers and a scatter-form transposed conv."""
-    a = z.astype(np.int64)
-    for ly in net.layers:
-        w = ly.weight.astype(np.int64)
-        k = w.shape[2]
-        p = k // 2
-        c, h, wd = a.shape
-        if ly.transposed:
-            s = ly.stride
-            o = w.shape[1]
-            full = np.zeros((o, h * s + k, wd * s + k), np.int64)
-            for i in range(h):
-                for j in range(wd):
-                    full[:, i * s:i * s + k, j * s:j * s + k] += np.einsum("c,cokl->okl", a[:, i, j], w)
-            acc = full[:, p:p + h * s, p:p + wd * s]
-        else:
-            o = w.shape[0]
-            ap = np.pad(a, ((0, 0), (p, p), (p, p)))
-            acc = np.zeros((o, h, wd), np.int64)
-            for i in range(h):
-                for j in range(wd):
-                    acc[:, i, j] = np.einsum("ckl,ockl->o", ap[:, i:i + k, j:j + k], w)
-        acc = acc + ly.bias.reshape(-1, 1, 1)
-        if ly.relu:
-            sh = ly.shift
-            a = (acc >> sh) if sh >= 0 else (acc << -sh)
-            a = np.clip(a, 0, 1 << ACT_BITS)
-        else:
-            a = acc
-    return a
+from mic_test_helpers import int_network_reference as _ref_int  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""A learned convolutional-transform model at coding time (SPEC.md 6.10):
+"""A learned convolutional-transform model at coding time (SPEC.md 6.10-6.12):
 :class:`LoadedConvModel`, loaded from its weights by :func:`mic.lossy.model.load_model`
 (which caches it).  Shared by the encoder and the decoder; NumPy only.
 
@@ -6,7 +6,10 @@ What both sides must compute alike is here, and it is integer: the table of ever
 (:meth:`LoadedConvModel.latent_tables`).  ``vae`` (SPEC 6.10) derives it from the decoded
 hyper-latents (:meth:`LoadedConvModel.scale_indexes`, the frozen integer ``h_s`` of
 :mod:`mic.models.intnet` and integer thresholds); ``ae`` (SPEC 6.11) has no hyper-latents:
-latent channel ``c`` at quality ``q`` uses the factorized table ``q * M + c``.  The float
+latent channel ``c`` at quality ``q`` uses the factorized table ``q * M + c``; ``cnn``
+(SPEC 6.12) derives means and tables in two passes (anchors, then the others from the
+decoded anchors), :attr:`LoadedConvModel.meanscale`
+(:mod:`mic.models.conv_meanscale`).  The float
 synthesis ``g_s`` (:mod:`mic.models.conv_synthesis`) only turns decoded symbols into
 samples; the encoder's float analysis ``g_a`` (:mod:`mic.models.conv_analysis`) is built
 by the encoder (:mod:`mic.lossy.enc_conv`) on first use, so decoding never imports it.
@@ -42,11 +45,18 @@ class LoadedConvModel:
     zk: np.ndarray | None = None  # vae (Q,) int: h_s input = z_hat * zk[q] (ZK_FRAC bits)
     thresholds: np.ndarray | None = None  # vae (S - 1,) int64 on h_s's output accumulator
     zbank: Any = None  # vae: ModelBank of the hyper-latent tables, one per channel
+    #: cnn: the integer mean-scale path (:class:`mic.models.conv_meanscale.IntMeanScale`)
+    meanscale: Any = None
     #: parts derived from the tensors by whichever side needs them, by name (the encoder's
     #: g_a and h_a, :func:`mic.lossy.enc_conv.analysis_of`), built on first use
     derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    uses_context = False
+    uses_context = False  # (the wavelet models' context features: not these)
+
+    @property
+    def uses_means(self) -> bool:
+        """Whether latents have means and a checkerboard context (cnn, SPEC 6.12)."""
+        return self.meanscale is not None
 
     @property
     def uses_hyper(self) -> bool:
@@ -78,7 +88,10 @@ class LoadedConvModel:
                       ) -> np.ndarray:
         """The table index of every latent of a plane whose latents are ``shape`` (M, h,
         w), flat int32 in C order: vae, :meth:`scale_indexes` of the hyper-latents ``zq``;
-        ae, ``quality * M + c`` for channel ``c`` (``zq`` unused)."""
+        ae, ``quality * M + c`` for channel ``c`` (``zq`` unused).  Not for cnn, whose
+        tables depend on decoded latents (:attr:`meanscale`)."""
+        if self.uses_means:
+            raise ValueError("cnn latents' tables come from its two passes (meanscale)")
         if self.uses_hyper:
             return self.scale_indexes(zq, quality).reshape(-1)
         m, h, w = shape
@@ -112,14 +125,22 @@ def load_conv(name: str, mid: int, kind: str, ent: dict[str, Any],
             raise MicUnsupportedError(f"weights of {name}: {len(ybank.tables.half)} latent "
                                       "tables, not one per quality and channel")
         return LoadedConvModel(ybank=ybank, **common)
-    if kind != "conv-scale" or cfg.get("model") != "vae":
+    meanscale = None
+    if kind == "conv-meanscale" and cfg.get("model") == "cnn":
+        from ..models.conv_meanscale import IntMeanScale
+
+        try:
+            meanscale = IntMeanScale.from_tensors(tensors)  # checks shapes and bounds
+        except ValueError as exc:
+            raise MicUnsupportedError(f"weights of {name}: {exc}") from None
+    elif kind != "conv-scale" or cfg.get("model") != "vae":
         raise MicUnsupportedError(f"weights of {name} are of a conv model this build cannot "
                                   f"run ({cfg.get('model')}, {kind})")
     hs = IntHyperSynthesis.from_tensors(tensors, "hs")
     zk = np.asarray(tensors["zk"], np.int64)
     hs.assert_exact_bounds(int(zk.max()))
     return LoadedConvModel(
-        **common, hs=hs,
+        **common, hs=hs, meanscale=meanscale,
         zgain=np.asarray(tensors["zgain"], np.float64), zk=zk,
         thresholds=np.asarray(tensors["thresholds"], np.int64),
         ybank=ModelBank(TableSet.from_tensors(tensors, "tab_y")),

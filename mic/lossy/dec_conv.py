@@ -1,4 +1,4 @@
-"""The tile decoder of the learned convolutional-transform models (SPEC.md 6.10):
+"""The tile decoder of the learned convolutional-transform models (SPEC.md 6.10-6.12):
 :class:`ConvTileDecoder`.  It imports nothing of the encoder, and no torch: the entropy
 path is integer (:meth:`~mic.lossy.conv_model.LoadedConvModel.scale_indexes`), the
 synthesis ``g_s`` NumPy float32 (:mod:`mic.models.conv_synthesis`).
@@ -6,8 +6,10 @@ synthesis ``g_s`` NumPy float32 (:mod:`mic.models.conv_synthesis`).
 Per coded plane: the hyper-latents ``z`` under their factorized tables, the integer
 hyper-synthesis gives every latent's table, the latents ``y`` under those Gaussian
 tables (``ae``, SPEC 6.11: no ``z``; the latents under the factorized table of their
-quality and channel), a CRC-32 of all the symbols (any desync: :class:`~mic.MicChecksumError`), then
-``g_s`` and the plane's normalisation back to samples, clipped to the stored range.
+quality and channel; ``cnn``, SPEC 6.12: the anchors, then the other latents, each under
+the mean and table the integer path of :mod:`mic.models.conv_meanscale` gives), a CRC-32
+of all the symbols (any desync: :class:`~mic.MicChecksumError`), then ``g_s`` and the
+plane's normalisation back to samples, clipped to the stored range.
 """
 
 from __future__ import annotations
@@ -50,9 +52,14 @@ class ConvTileDecoder:
     def work_samples(self, rows: int, cols: int) -> int:
         """Samples of working planes a rows x cols tile is decoded through: its planes at
         the padded size and ``g_s``'s float activations, at most ``(n1 + 32) / 4`` per
-        padded pixel (SPEC 6.10)."""
+        padded pixel (SPEC 6.10); cnn adds ``10 M + 3 ne`` per latent position for its
+        integer path's features (SPEC 6.12)."""
+        lm = self.lm
         hp, wp = self._padded(rows, cols)
-        return hp * wp * (self.samples + (int(self.lm.config["n1"]) + 32) // 4)
+        n = hp * wp * (self.samples + (int(lm.config["n1"]) + 32) // 4)
+        if lm.uses_means:
+            n += (hp // lm.stride) * (wp // lm.stride) * (10 * lm.m + 3 * int(lm.config["ne"]))
+        return n
 
     def plane_min_bits(self, rows: int, cols: int) -> float:
         """The fewest bits of information the words of a coded rows x cols plane carry:
@@ -137,10 +144,19 @@ class ConvTileDecoder:
 
     def decode_symbols(self, buf: memoryview, start: int, n_words: int, crc: int, rows: int,
                        cols: int) -> tuple[np.ndarray, np.ndarray]:
-        """The decoded hyper-latents (nz, Hp/64, Wp/64; ae: none, nz = 0) and latents (M,
-        Hp/16, Wp/16), int32, of a coded plane whose words start at ``buf[start]``; checks their CRC-32."""
+        """The decoded hyper-latents (nz, Hp/64, Wp/64; ae: none, nz = 0) and latent
+        symbols (M, Hp/16, Wp/16; vae, ae: the latents, cnn: ``round(y - mean)``), int32,
+        of a coded plane whose words start at ``buf[start]``; checks their CRC-32."""
+        zq, yq, _ = self.decode_latents(buf, start, n_words, crc, rows, cols)
+        return zq, yq
+
+    def decode_latents(self, buf: memoryview, start: int, n_words: int, crc: int, rows: int,
+                       cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`decode_symbols` and the dequantised latents ``y_hat`` g_s reads (vae,
+        ae: the symbols; cnn: symbols + means, SPEC 6.12)."""
         from ..entropy import decode_escapes, decode_grouped, new_decoder
         from ..entropy.coder import read_words
+        from ..models.conv_meanscale import MEAN_FRAC
         from ..quant import merge_escapes
 
         lm, q = self.lm, self.quality
@@ -148,6 +164,7 @@ class ConvTileDecoder:
         dec = new_decoder(w, "conv plane")  # metered: refuses once its symbols exceed w
 
         def symbols(tab: np.ndarray, bank: Any) -> np.ndarray:
+            tab = tab.reshape(-1)
             sym = decode_grouped(dec, tab, bank)
             half = bank.tables.half
             n_esc = int(np.count_nonzero(sym == 2 * half[tab] + 1))
@@ -165,22 +182,31 @@ class ConvTileDecoder:
         else:  # ae: no hyper-latents; the CRC below covers the latents alone
             zq = np.zeros((0, hp // lm.align, wp // lm.align), np.int32)
         yshape = (lm.m, hp // lm.stride, wp // lm.stride)
-        yq = symbols(lm.latent_tables(zq, q, yshape), lm.ybank).reshape(yshape)
+        if lm.uses_means:  # cnn: anchors, then the others from the decoded anchors
+            pl = lm.meanscale.plane(zq, q)
+            mean_a, tab_a = pl.anchor_params()
+            sym_a = symbols(tab_a, lm.ybank).reshape(tab_a.shape)
+            mean_o, tab_o = pl.nonanchor_params(sym_a)
+            sym_o = symbols(tab_o, lm.ybank).reshape(tab_o.shape)
+            yq = pl.assemble(sym_a, sym_o)
+            y_hat = yq + pl.assemble(mean_a, mean_o) * 2.0 ** -MEAN_FRAC
+        else:
+            yq = y_hat = symbols(lm.latent_tables(zq, q, yshape), lm.ybank).reshape(yshape)
         got = zlib.crc32(np.ascontiguousarray(yq, "<i4").tobytes(),
                          zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes()))
         if got != crc:
             raise MicChecksumError(
                 "conv tile: CRC-32 of the decoded symbols does not match (corrupt data or a "
                 "model/table mismatch)")
-        return zq, yq
+        return zq, yq, y_hat
 
     def decode_plane(self, buf: memoryview, start: int, n_words: int, crc: int, rows: int,
                      cols: int) -> np.ndarray:
         """A coded plane -> its float reconstruction (rows, cols) in [0, 1] units: the
-        symbols (:meth:`decode_symbols`), then ``g_s`` in float32, clamped."""
-        _, yq = self.decode_symbols(buf, start, n_words, crc, rows, cols)
+        latents (:meth:`decode_latents`), then ``g_s`` in float32, clamped."""
+        _, _, y_hat = self.decode_latents(buf, start, n_words, crc, rows, cols)
         with np.errstate(over="ignore", invalid="ignore"):  # forged symbols may overflow
-            x = self.lm.g_s(yq, self.quality, clamp=False)[:rows, :cols]
+            x = self.lm.g_s(y_hat, self.quality, clamp=False)[:rows, :cols]
             x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0)
         return np.clip(x, 0.0, 1.0)
 

@@ -1,4 +1,4 @@
-"""The tile encoder of the learned convolutional-transform models (SPEC.md 6.10):
+"""The tile encoder of the learned convolutional-transform models (SPEC.md 6.10-6.12):
 :class:`ConvTileEncoder`, and which encoder options apply to them.  Encoder only; it runs
 the float analysis ``g_a`` and ``h_a`` in NumPy (:mod:`mic.models.conv_analysis`,
 :mod:`mic.models.npnet`), the integer entropy path shared with the decoder, and
@@ -9,7 +9,9 @@ plane's minimum, ``bits`` the bit length of the image's largest span, as trainin
 normalised its crops), pad to multiples of 64 by edge replication, ``y = g_a(x - 1/2) *
 gain_q`` and ``z = h_a(|y|) * zgain_q``, both rounded (half to even); the hyper-latents
 under their factorized tables, the latents under the Gaussian tables the integer ``h_s``
-chooses.  A constant plane is sent as its value alone.
+chooses (``cnn``, SPEC 6.12: ``z = h_a(y)``, as trained; the anchors' symbols
+``round(y - mean)``, then the others', under the means and tables of the integer path
+shared with the decoder).  A constant plane is sent as its value alone.
 
 Of :class:`~mic.lossy.enc_options.EncoderOptions` only ``model``, ``tile`` and
 ``long_model_segment`` apply; the wavelet models' tools (``rdo``, ``regions``, ``adapt``,
@@ -126,9 +128,9 @@ class ConvTileEncoder:
             out.append(f.pack_norm(lo, bits) + self.encode_plane(x))
         return b"".join(out)
 
-    def symbols(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A float plane in [0, 1] units -> its rounded hyper-latents (nz, Hp/64, Wp/64;
-        ae: an empty array) and latents (M, Hp/16, Wp/16), int32."""
+    def latents(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A float plane -> (rounded hyper-latents, float gained latents ``y``): ``z =
+        h_a(|y|)`` (vae) or ``h_a(y)`` (cnn, as trained) times ``zgain``, half to even."""
         from ..quant import quantize_residual
 
         lm, q = self.lm, self.quality
@@ -137,25 +139,45 @@ class ConvTileEncoder:
         xp = np.pad(x, ((0, (-h) % a), (0, (-w) % a)), mode="edge")
         g_a, h_a = analysis_of(lm)
         y = g_a(xp, q)
-        yq = quantize_residual(y, np.zeros(y.shape))
         if not lm.uses_hyper:  # ae: no hyper-latents
-            return np.zeros((0, y.shape[1] // 4, y.shape[2] // 4), np.int32), yq
-        z = h_a(np.abs(y)) * np.float32(lm.zgain[q])
-        return quantize_residual(z, np.zeros(z.shape)), yq
+            return np.zeros((0, y.shape[1] // 4, y.shape[2] // 4), np.int32), y
+        z = h_a(y if lm.uses_means else np.abs(y)) * np.float32(lm.zgain[q])
+        return quantize_residual(z, np.zeros(z.shape)), y
+
+    def coded_parts(self, x: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray, Any]],
+                                                  np.ndarray, np.ndarray]:
+        """A float plane -> (its parts in coding order, each (values, tables, bank);
+        the hyper-latents; the latent symbols (M, Hp/16, Wp/16) the CRC covers)."""
+        from ..models.conv_meanscale import MEAN_FRAC
+        from ..quant import quantize_residual
+
+        lm = self.lm
+        zq, y = self.latents(x)
+        ztab = np.repeat(np.arange(lm.nz, dtype=np.int32), zq.shape[1] * zq.shape[2])
+        parts = [(zq, ztab, lm.zbank)] if lm.uses_hyper else []
+        if not lm.uses_means:
+            yq = quantize_residual(y, np.zeros(y.shape))
+            return parts + [(yq, lm.latent_tables(zq, self.quality, yq.shape), lm.ybank)], zq, yq
+        # cnn (SPEC 6.12): the anchors under ep(hf, 0), then the others under ep(hf, ctx)
+        pl = lm.meanscale.plane(zq, self.quality)
+        y2 = y.reshape(y.shape[0], -1)
+        unit = 2.0 ** -MEAN_FRAC
+        mean_a, tab_a = pl.anchor_params()
+        sym_a = quantize_residual(y2[:, pl.anchors], mean_a * unit)
+        mean_o, tab_o = pl.nonanchor_params(sym_a)
+        sym_o = quantize_residual(y2[:, pl.others], mean_o * unit)
+        parts += [(sym_a, tab_a, lm.ybank), (sym_o, tab_o, lm.ybank)]
+        return parts, zq, pl.assemble(sym_a, sym_o)
 
     def encode_plane(self, x: np.ndarray) -> bytes:
         """A float plane (h, w) in [0, 1] units -> its coded plane (head and words)."""
         from ..entropy import encode_escapes, encode_grouped, information_bits, new_encoder, words
         from ..quant import split_escapes
 
-        lm = self.lm
-        zq, yq = self.symbols(x)
+        parts, zq, yq = self.coded_parts(x)
         enc = new_encoder()
-        ztab = np.repeat(np.arange(lm.nz, dtype=np.int32), zq.shape[1] * zq.shape[2])
-        ytab = lm.latent_tables(zq, self.quality, yq.shape)
-        parts = [(zq, ztab, lm.zbank)] if lm.uses_hyper else []
-        for v, tab, bank in parts + [(yq, ytab, lm.ybank)]:
-            sym, esc = split_escapes(v.reshape(-1), tab, bank.tables.half)
+        for v, tab, bank in parts:
+            sym, esc = split_escapes(v.reshape(-1), tab.reshape(-1), bank.tables.half)
             encode_grouped(enc, sym, tab, bank)
             encode_escapes(enc, zigzag_array(esc, np.uint32))
             self.information_bits += information_bits(sym, tab, bank)

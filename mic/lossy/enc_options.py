@@ -75,13 +75,13 @@ class EncoderOptions:
     Per call (also ``mic.encode`` keywords):
 
     * ``model``: ``"wavelet-context"`` (default), ``"wavelet-hyperprior"``,
-      ``"wavelet-factorized"``, ``"vae"`` or ``"ae"`` (learned convolutional transforms,
-      SPEC 6.10 and 6.11: of these options only ``model``, ``tile`` and
+      ``"wavelet-factorized"``, ``"vae"``, ``"ae"`` or ``"cnn"`` (learned convolutional
+      transforms, SPEC 6.10-6.12: of these options only ``model``, ``tile`` and
       ``long_model_segment`` apply to them, and
       giving another explicitly is a :class:`MicInputError`);
     * ``effort``: 1 (fastest) .. 7 (smallest), default 3: which tools a switch left at
       ``None`` turns on (:data:`EFFORT_TOOLS`); every effort decodes with the same decoder
-      (the ``vae`` has no tools: any effort codes it the same way);
+      (the conv models have no tools: any effort codes it the same way);
     * ``tile``: an int or (rows, cols): fixed tiles (of both modes; the only choice of the
       lossless coder); None: the encoder's choice (lossless:
       whole frames; lossy: 512 x 512 tiles, and for a frame larger than that also the

@@ -22,6 +22,14 @@ against stored integer thresholds) — are identical on every IEEE-754 machine. 
 ``assert_exact_bounds`` enforces the bound at export; ``tests/test_models_intnet.py``
 recomputes the network with pure Python integers and compares.
 
+The same layers serve the conv ``cnn``'s other integer networks (SPEC 6.12,
+:mod:`mic.models.conv_meanscale`), whose inputs are not hyper-latents: its context conv
+reads decoded anchors clamped to ``+-CTX_CLAMP`` (``2**15``, the same bound as ``Z_CLAMP``
+but a different quantity), and its entropy-parameter network reads ReLU features up to
+``2**ACT_BITS``, which must not be clamped to ``Z_CLAMP`` (``__call__(..., clamp=None)``,
+:meth:`IntHyperSynthesis.pointwise`); their bounds are checked with those input maxima
+(``assert_exact_bounds(in_max=...)``).
+
 >>> import numpy as np
 >>> x = np.arange(4, dtype=np.float64).reshape(1, 2, 2)
 >>> w = np.ones((1, 1, 3, 3))
@@ -96,17 +104,25 @@ class IntLayer:
 
 
 class IntHyperSynthesis:
-    """The frozen integer hyper-synthesis; ``__call__(z) -> (acc_out, denom_log2)``."""
+    """A frozen integer network of (transposed) convolutions and ReLUs: the
+    hyper-synthesis ``hs`` (and, for ``cnn``, the context conv ``ctx`` and the entropy
+    parameters ``ep``); ``__call__(z) -> output`` (the last layer's accumulator, unit
+    ``2**-out_frac``, or with a final ReLU its ``ACT_FRAC`` activations)."""
 
     def __init__(self, layers: list[IntLayer], out_frac: int) -> None:
         self.layers = layers
         self.out_frac = out_frac  # output accumulator unit is 2**-out_frac
 
-    def __call__(self, z: np.ndarray, scale: int = 1) -> np.ndarray:
-        """z: integer-valued (C, H, W) -> integer-valued float64 accumulator (O, 4H, 4W).
-        The input is ``clamp(z, +-Z_CLAMP) * scale`` (``scale`` an integer, e.g. the
-        quality's hyper-latent factor K, for a network frozen with ``in_frac`` bits)."""
-        a = np.clip(np.asarray(z, dtype=np.float64), -Z_CLAMP, Z_CLAMP) * float(int(scale))
+    def __call__(self, z: np.ndarray, scale: int = 1, clamp: int | None = Z_CLAMP
+                 ) -> np.ndarray:
+        """z: integer-valued (C, H, W) -> integer-valued float64 output (O, H', W').
+        The input is ``clamp(z, +-clamp) * scale`` (``scale`` an integer, e.g. the
+        quality's hyper-latent factor K, for a network frozen with ``in_frac`` bits;
+        ``clamp=None``: not clamped, for inputs already bounded, such as activations)."""
+        a = np.asarray(z, dtype=np.float64)
+        if clamp is not None:
+            a = np.clip(a, -clamp, clamp)
+        a = a * float(int(scale))
         for ly in self.layers:
             w = ly.weight.astype(np.float64)
             b = ly.bias.astype(np.float64)
@@ -115,10 +131,7 @@ class IntHyperSynthesis:
                 acc = conv_transpose2d_exact(a, w, b, ly.stride, k // 2, ly.stride - 1)
             else:
                 acc = conv2d_exact(a, w, b, ly.stride, k // 2)
-            if ly.relu:
-                a = np.clip(np.floor(acc * 2.0 ** -ly.shift), 0, 1 << ACT_BITS)
-            else:
-                a = acc
+            a = self.layer_out(ly, acc)
         return a
 
     # -- (de)serialisation into flat tensors ------------------------------------------
@@ -142,10 +155,11 @@ class IntHyperSynthesis:
             i += 1
         return cls(layers, int(t[f"{prefix}.out_frac"][0]))
 
-    def assert_exact_bounds(self, in_scale: int = 1) -> None:
+    def assert_exact_bounds(self, in_scale: int = 1, in_max: int | None = None) -> None:
         """Check the float64-exactness bound of the module docstring for every layer
-        (inputs up to ``Z_CLAMP * in_scale``)."""
-        in_max = Z_CLAMP * int(in_scale)
+        (inputs up to ``in_max``, by default ``Z_CLAMP * in_scale``): every accumulator
+        (its bias included) is below ``2**53`` in magnitude."""
+        in_max = Z_CLAMP * int(in_scale) if in_max is None else int(in_max)
         for ly in self.layers:
             w = ly.weight.astype(np.int64)
             if np.abs(w).max() > 1 << WEIGHT_BITS:
@@ -159,6 +173,34 @@ class IntHyperSynthesis:
             if bound >= 1 << 53:
                 raise ValueError(f"accumulator bound {bound} not below 2**53")
             in_max = 1 << ACT_BITS
+
+    def acc_bound(self, in_max: int) -> int:
+        """A bound on the magnitude of the last layer's accumulator for inputs up to
+        ``in_max`` (hidden activations up to ``2**ACT_BITS``)."""
+        ly = self.layers[-1]
+        w = np.abs(ly.weight.astype(np.int64))
+        taps = w.sum(axis=(0, 2, 3)) if ly.transposed else w.sum(axis=(1, 2, 3))
+        a_max = int(in_max) if len(self.layers) == 1 else 1 << ACT_BITS
+        return int(taps.max()) * a_max + int(np.abs(ly.bias).max())
+
+    def pointwise(self, a: np.ndarray) -> np.ndarray:
+        """The network on rows of features, for a network of 1x1 convolutions only:
+        ``a`` (N, C) integer-valued -> (N, O) integer-valued float64, the same as
+        ``__call__(a.T[:, :, None], clamp=None)`` (one exact BLAS product per layer)."""
+        for ly in self.layers:
+            if ly.transposed or ly.weight.shape[2:] != (1, 1):
+                raise ValueError("pointwise() runs 1x1 convolutions only")
+            w = ly.weight[:, :, 0, 0].T.astype(np.float64)
+            a = self.layer_out(ly, np.asarray(a, np.float64) @ w + ly.bias.astype(np.float64))
+        return a
+
+    @staticmethod
+    def layer_out(ly: IntLayer, acc: np.ndarray) -> np.ndarray:
+        """A layer's output from its accumulator: with a ReLU ``clamp(floor(acc *
+        2**-shift), 0, 2**ACT_BITS)``, else the accumulator itself (exact)."""
+        if not ly.relu:
+            return acc
+        return np.clip(np.floor(acc * 2.0 ** -ly.shift), 0, 1 << ACT_BITS)
 
 
 # ----------------------------------------------------------------------------- context MLP

@@ -20,9 +20,11 @@ and 10 (:data:`CONV_MODEL_IDS`):
 * ``ae`` (id 7, shipped): the same transforms with a factorized prior (one learned
   non-parametric density per quality and latent channel, Balle et al. 2017/2018; no side
   information);
-* ``cnn`` (id 9), ``gan`` (id 10): reserved, not shipped by this build;
-  asking for them raises :class:`MicUnsupportedError`.  Their ids are recorded here so
-  that no other model ever takes them.
+* ``cnn`` (id 9, shipped): the same transforms with a mean-scale hyperprior and a
+  parallel checkerboard context (He et al. 2021), its whole entropy path integer;
+* ``gan`` (id 10): reserved, not shipped by this build; asking for it raises
+  :class:`MicUnsupportedError`.  Its id is recorded here so that no other model ever
+  takes it.
 
 >>> from mic.models.registry import MODEL_IDS, model_name
 >>> MODEL_IDS["wavelet-context"], model_name(6), model_name(8)
@@ -41,13 +43,15 @@ MODEL_IDS: dict[str, int] = {
     "wavelet-context": 6,
     "ae": 7,
     "vae": 8,
+    "cnn": 9,
 }
 
 #: id -> entropy-model kind of that architecture (``conv-scale``: learned convolutional
 #: transforms with a scale hyperprior, SPEC 6.10; ``conv-factorized``: the same transforms
-#: with a factorized prior, SPEC 6.11).
+#: with a factorized prior, SPEC 6.11; ``conv-meanscale``: with a mean-scale hyperprior
+#: and a checkerboard context, SPEC 6.12).
 MODEL_KINDS: dict[int, str] = {4: "factorized", 5: "scale", 6: "meanscale",
-                               7: "conv-factorized", 8: "conv-scale"}
+                               7: "conv-factorized", 8: "conv-scale", 9: "conv-meanscale"}
 
 #: name -> permanent id of every learned convolutional-transform model, shipped or not
 #: (issue #21).  Written out once: these ids are never given to another model.
@@ -63,13 +67,13 @@ MODEL_DESCRIPTIONS: dict[int, str] = {
        "factorized prior (Balle 2017; no side information)",
     8: "learned convolutional analysis/synthesis (4x 5x5 stride-2 conv, GDN) with a scale "
        "hyperprior (Balle 2018)",
+    9: "learned convolutional analysis/synthesis (4x 5x5 stride-2 conv, GDN) with a "
+       "mean-scale hyperprior and a parallel checkerboard context (He 2021)",
 }
 
 #: names (and, in :data:`CONV_MODEL_IDS`, ids) reserved for the learned
 #: convolutional-transform models this build does not ship.
 RESERVED_NAMES: dict[str, str] = {
-    "cnn": "learned convolutional transforms with a mean-scale hyperprior and a parallel "
-           "context model",
     "gan": "the cnn model's bitstream with an adversarially trained (generative) decoder",
 }
 
@@ -118,10 +122,10 @@ def model_id(name: str) -> int:
 
     >>> model_id("wavelet-hyperprior")
     5
-    >>> model_id("cnn")
+    >>> model_id("gan")
     Traceback (most recent call last):
     ...
-    mic.errors.MicUnsupportedError: model name 'cnn' (id 9) is reserved for learned convolutional transforms with a mean-scale hyperprior and a parallel context model, which this build does not ship yet; the lossy models of this build are ['ae', 'vae', 'wavelet-context', 'wavelet-factorized', 'wavelet-hyperprior'] (default wavelet-context)
+    mic.errors.MicUnsupportedError: model name 'gan' (id 10) is reserved for the cnn model's bitstream with an adversarially trained (generative) decoder, which this build does not ship yet; the lossy models of this build are ['ae', 'cnn', 'vae', 'wavelet-context', 'wavelet-factorized', 'wavelet-hyperprior'] (default wavelet-context)
     """
     try:
         return MODEL_IDS[name]
@@ -161,8 +165,8 @@ def model_name(mid: int) -> str:
 def describe(mid: int) -> tuple[str, str]:
     """``(name, one-line description)`` of lossy model id ``mid``, for reports; never raises.
 
-    >>> describe(5)[0], describe(2)[0], describe(9)[0], describe(99)[0]
-    ('wavelet-hyperprior', 'retired(2)', 'reserved(9)', 'unknown(99)')
+    >>> describe(5)[0], describe(2)[0], describe(10)[0], describe(99)[0]
+    ('wavelet-hyperprior', 'retired(2)', 'reserved(10)', 'unknown(99)')
     """
     for k, v in MODEL_IDS.items():
         if v == mid:

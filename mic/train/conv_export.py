@@ -5,7 +5,7 @@
 
 (``mic export CKPT`` does the same for a checkpoint of :mod:`mic.train.conv_loop`.)
 Writes ``<out>/<model>.safetensors`` and the model's entry in ``<out>/models.json``
-(SPEC 6.10; ``ae``, SPEC 6.11, has the float transforms, the gains and one factorized
+(SPEC 6.10-6.12; ``ae``, SPEC 6.11, has only the float transforms, the gains and one factorized
 table per quality and latent channel, :func:`freeze_factorized`):
 
 * the float transforms ``g_a`` and ``g_s`` (conv weights in float16 by default, biases
@@ -15,6 +15,13 @@ table per quality and latent channel, :func:`freeze_factorized`):
   with ``in_frac = ZK_FRAC``: it reads ``round(z * zgain_q) * zk[q]``, ``zk[q] =
   round(2**ZK_FRAC / zgain_q)``; its last layer is linear, and its accumulator compared with
   ``thresholds`` (:func:`mic.entropy.tables.log_scale_thresholds`) is the scale index);
+* ``cnn`` (SPEC 6.12): ``hs.*`` ends in a ReLU (hyper features, ``ACT_FRAC`` fixed point),
+  and two more integer networks: ``ctx.*``, the 5x5 context conv + ReLU frozen with
+  ``in_frac = MEAN_FRAC`` (it reads decoded anchors times ``2**MEAN_FRAC``, clamped to
+  ``+-CTX_CLAMP``), and ``ep.*``, the three 1x1 convs frozen with ``in_frac = ACT_FRAC``
+  (hyper and context features, not clamped); ``thresholds`` then apply to ``ep``'s
+  log-scale outputs, and every bound of :meth:`mic.models.conv_meanscale.IntMeanScale.check`
+  is checked at export;
 * the integer tables: ``tab_y``, one zero-mean discretised Gaussian per scale of
   :func:`mic.entropy.tables.scale_table`, and ``tab_z``, the learned factorized density of
   each hyper-latent channel (the model's density does not depend on the quality: the
@@ -33,6 +40,8 @@ training-crop loss, bpp and PSNR).
 >>> ent = export_conv_model(build_model("vae", size="tiny"), "vae", d)
 >>> ent["id"], ent["config"]["kind"], (d / "vae.safetensors").is_file()
 (8, 'conv-scale', True)
+>>> export_conv_model(build_model("cnn", size="tiny"), "cnn", d)["config"]["kind"]
+'conv-meanscale'
 """
 
 from __future__ import annotations
@@ -101,32 +110,61 @@ def freeze_factorized(net, dtype: str = "float16") -> tuple[dict[str, np.ndarray
     return {k: np.ascontiguousarray(v) for k, v in t.items()}, digest.hexdigest()[:8]
 
 
+def _int_digest(digest, net) -> None:  # noqa: ANN001 - hashlib object, IntHyperSynthesis
+    """Add an integer network's weights, biases, layer metadata and out_frac to a digest."""
+    for v in net.to_tensors("").values():
+        digest.update(np.ascontiguousarray(v, "<i8").tobytes())
+
+
 def freeze_conv(net, dtype: str = "float16") -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001
     """All tensors of a conv model's weights file, and its table id (the first 8 hex
-    digits of the sha256 of the integer tables, thresholds and ``zk``): ``vae`` here,
-    ``ae`` by :func:`freeze_factorized`."""
+    digits of the sha256 of the integer tables, thresholds and ``zk``; for ``cnn`` also of
+    every integer weight of ``hs``, ``ctx`` and ``ep``, which decide the symbols' tables):
+    ``vae`` and ``cnn`` here, ``ae`` by :func:`freeze_factorized`."""
     import torch
 
-    from .conv_models import ZK_FRAC, FactorizedPrior, ScaleHyperprior
+    from .conv_models import (CTX_CLAMP, MEAN_FRAC, ZK_FRAC, CheckerboardHyperprior,
+                              FactorizedPrior, ScaleHyperprior)
 
     if dtype not in WEIGHT_DTYPES:
         raise ValueError(f"dtype must be one of {WEIGHT_DTYPES}, got {dtype!r}")
     if isinstance(net, FactorizedPrior):
         return freeze_factorized(net, dtype)
-    if not isinstance(net, ScaleHyperprior):
-        raise ValueError(f"this build exports the conv vae and ae, not {net.name}")
+    cnn = isinstance(net, CheckerboardHyperprior) and net.name == "cnn"
+    if not (isinstance(net, ScaleHyperprior) or cnn):
+        raise ValueError(f"this build exports the conv vae, cnn and ae, not {net.name}")
     t = _float_tensors(net, dtype)
     hs = freeze_hyper_synthesis(net.h_s, in_frac=ZK_FRAC)
-    if hs.layers[-1].relu:
-        raise ValueError("the vae's h_s must end in a linear layer (its log-scale)")
+    if hs.layers[-1].relu != cnn:
+        raise ValueError("the vae's h_s must end in a linear layer (its log-scale), the "
+                         "cnn's in a ReLU (its hyper features)")
     t.update(hs.to_tensors("hs"))
     with torch.no_grad():
         zg = net.zgain(torch.arange(net.n_qualities)).double().numpy()
     t["zgain"] = zg
     t["zk"] = np.round(2.0 ** ZK_FRAC / zg).astype(np.int64)
     hs.assert_exact_bounds(int(t["zk"].max()))
-    thr = log_scale_thresholds(hs.out_frac)
+    nets = []
+    if cnn:  # SPEC 6.12: the context conv and the entropy parameters, integer too
+        from ..models.conv_meanscale import CTX_CLAMP as RT_CLAMP
+        from ..models.conv_meanscale import MEAN_FRAC as RT_FRAC
+        from ..models.conv_meanscale import IntMeanScale
+        from ..models.intnet import ACT_FRAC
+
+        if (MEAN_FRAC, CTX_CLAMP) != (RT_FRAC, RT_CLAMP):
+            raise ValueError("training and runtime disagree on MEAN_FRAC / CTX_CLAMP")
+        ctx = freeze_hyper_synthesis(net.ctx, in_frac=MEAN_FRAC)
+        ep = freeze_hyper_synthesis(net.ep, in_frac=ACT_FRAC)
+        t.update(ctx.to_tensors("ctx"))
+        t.update(ep.to_tensors("ep"))
+        out_frac = ep.out_frac
+        nets = [hs, ctx, ep]
+    else:
+        out_frac = hs.out_frac
+    thr = log_scale_thresholds(out_frac)
     t["thresholds"] = thr
+    if cnn:
+        IntMeanScale(hs, ctx, ep, thr, t["zk"]).check()  # every bound of SPEC 6.12
     ytab = mixture_tables(scale_table(), np.ones(1), np.ones(1))  # plain Gaussians
     t.update(ytab.to_tensors("tab_y"))
     ztab = _factorized(net.z_density)
@@ -135,6 +173,8 @@ def freeze_conv(net, dtype: str = "float16") -> tuple[dict[str, np.ndarray], str
     digest.update(np.ascontiguousarray(thr, "<i8").tobytes())
     digest.update(np.ascontiguousarray(t["zk"], "<i8").tobytes())
     digest.update(ztab.digest())
+    for n in nets:
+        _int_digest(digest, n)
     # safetensors writes each buffer as it lies in memory: C order
     return {k: np.ascontiguousarray(v) for k, v in t.items()}, digest.hexdigest()[:8]
 
@@ -146,9 +186,14 @@ def conv_config(net, dtype: str) -> dict[str, Any]:  # noqa: ANN001
     if net.name == "ae":  # no hyper-latents: planes pad to multiples of the latent stride
         return {**net.config(), "kind": MODEL_KINDS[model_id(net.name)],
                 "weights_dtype": dtype, "stride": STRIDE}
-    return {**net.config(), "kind": MODEL_KINDS[model_id(net.name)], "weights_dtype": dtype,
-            "zk_frac": ZK_FRAC, "stride": STRIDE, "hyper_stride": HYPER_STRIDE,
-            "n_scales": N_SCALES, "scale_max": SCALE_MAX}
+    cfg = {**net.config(), "kind": MODEL_KINDS[model_id(net.name)], "weights_dtype": dtype,
+           "zk_frac": ZK_FRAC, "stride": STRIDE, "hyper_stride": HYPER_STRIDE,
+           "n_scales": N_SCALES, "scale_max": SCALE_MAX}
+    if net.name == "cnn":
+        from .conv_models import CTX_CLAMP, MEAN_FRAC
+
+        cfg.update(mean_frac=MEAN_FRAC, ctx_clamp=CTX_CLAMP)
+    return cfg
 
 
 def export_conv_model(net, name: str, out_dir: str | Path = WEIGHTS_DIR,  # noqa: ANN001

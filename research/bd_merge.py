@@ -5,7 +5,10 @@ between mic commits; this takes the ``mic-*`` rows of RUN and every other codec'
 ANCHORS (both ``results.csv`` of ``mic bench`` on the same folder) and prints the tables
 ``mic bench`` writes: BD-rate against jpeg2000 (per modality and per image) and jpegxl.
 
-    .venv/bin/python research/bd_merge.py RUN_DIR ANCHOR_RUN_DIR [OUT.md]
+    .venv/bin/python research/bd_merge.py RUN_DIR[,RUN_DIR2,...] ANCHOR_RUN_DIR [OUT.md]
+
+Several mic-only runs (comma-separated) are merged (a codec in two runs: the later run's
+rows).  The seed-paper layout (matched rates, ``mic bench``'s table) follows the BD tables.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mic.eval.report import bd_rate_table, per_image_bd_table
+from mic.eval.report import bd_rate_table, matched_rate_table, per_image_bd_table
 
 NUMERIC = ("rows", "cols", "samples", "bits", "eff_bits", "offset", "bytes", "bpp", "cr", "psnr",
            "psnr_eff", "ssim", "ms_ssim", "max_abs_err", "exact", "enc_ms", "dec_ms",
@@ -34,8 +37,16 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str]) -> None:
-    run, anchors = Path(argv[0]), Path(argv[1])
-    mine = [r for r in load(run) if r["codec"].startswith("mic-")]
+    runs, anchors = [Path(v) for v in argv[0].split(",")], Path(argv[1])
+    by_codec: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        got: dict[str, list[dict[str, Any]]] = {}
+        for r in load(run):
+            if r["codec"].startswith("mic-"):
+                got.setdefault(r["codec"], []).append(r)
+        by_codec.update(got)
+    mine = [r for rs in by_codec.values() for r in rs]
+    run = argv[0]
     others = [r for r in load(anchors) if not r["codec"].startswith("mic-")]
     images = {r["image"] for r in mine}
     missing = images - {r["image"] for r in others}
@@ -52,6 +63,8 @@ def main(argv: list[str]) -> None:
     if any(r["codec"] == "jpegxl" for r in rows):
         table2, _ = bd_rate_table(rows, "jpegxl")
         md += ["## BD-rate against jpegxl (PSNR, log-rate, PCHIP)", "", table2, ""]
+    matched_md, _ = matched_rate_table(rows, reference="jpeg2000")
+    md += ["## Matched rates (seed-paper layout)", "", matched_md, ""]
     text = "\n".join(md)
     print(text)
     if len(argv) > 2:

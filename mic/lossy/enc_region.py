@@ -151,4 +151,42 @@ def _push_pull(v: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.where(w > 0, v / np.maximum(w, 1e-12), up)
 
 
-__all__ = ["MIN_FRACTION", "RADII", "constant_regions", "fill_region", "opening"]
+def edge_contrast(t: np.ndarray, values: tuple[int, ...], m: np.ndarray) -> float:
+    """The median step from a region's value to the pixels just outside it (their largest
+    difference over the planes of ``t`` (h, w, k)): the edge the region spares the
+    wavelet.
+
+    >>> t = np.zeros((8, 8, 1), np.int32); t[:, 4:] = 30
+    >>> edge_contrast(t, (0,), t[:, :, 0] == 0)
+    30.0
+    """
+    out = np.zeros_like(m)
+    out[1:] |= m[:-1]
+    out[:-1] |= m[1:]
+    out[:, 1:] |= m[:, :-1]
+    out[:, :-1] |= m[:, 1:]
+    out &= ~m
+    if not out.any():
+        return 0.0
+    d = np.abs(t[out].astype(np.int64) - np.asarray(values, np.int64)).max(axis=-1)
+    return float(np.median(d))
+
+
+def rule_candidate(t: np.ndarray, exact_ratio: float) -> list[tuple[tuple[int, ...], np.ndarray]]:
+    """The region rule's candidate of the planes ``t`` (a list of at most one): the
+    smoothest (radius ``RADII[-1]``), or the exact one (radius 1) where its shape costs at
+    most ``exact_ratio`` times the smoothest's (0: never; a thin strip of the value beside
+    the image, which the smoothest opening drops, keeps the costly step edge)."""
+    from ..entropy.shape import encode_shape
+
+    if exact_ratio <= 0:
+        return constant_regions(t, (RADII[-1],))
+    cands = constant_regions(t, (1, RADII[-1]))
+    if len(cands) == 2 and len(encode_shape(cands[0][1])) > exact_ratio * len(
+            encode_shape(cands[1][1])):
+        return cands[1:]
+    return cands[:1]
+
+
+__all__ = ["MIN_FRACTION", "RADII", "constant_regions", "edge_contrast", "fill_region", "opening",
+           "rule_candidate"]

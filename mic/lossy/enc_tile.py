@@ -290,7 +290,7 @@ class LossyTileEncoder:
         of the constant-region candidates (SPEC 6.6) if that costs less in rate + lambda *
         distortion."""
         from ..entropy.shape import encode_shape
-        from .enc_region import RADII, constant_regions, fill_region
+        from .enc_region import constant_regions, edge_contrast, fill_region, rule_candidate
 
         o = self.options
         if o.regions and t.size and all(int(t[:, :, c].min()) == int(t[:, :, c].max())
@@ -303,10 +303,10 @@ class LossyTileEncoder:
             return record, norms, None, None, None
         info0 = self.information_bits
         if o.regions and not o.region_search:  # by rule, one coding (EncoderOptions)
-            cand = self._rule_candidate(t)
+            cand = rule_candidate(t, o.region_rule_exact_ratio)
             if cand and t.shape[0] * t.shape[1] >= o.region_rule_pixels \
                     and cand[0][1].mean() >= o.region_rule_fraction \
-                    and self._edge_contrast(t, *cand[0]) >= o.region_rule_contrast * self._rmse():
+                    and edge_contrast(t, *cand[0]) >= o.region_rule_contrast * self._rmse():
                 return self._code_region(t, code, cand[0])
             body, rec, _, bias = code(t, o.restore)
             return None, body, bias, rec, None
@@ -346,38 +346,6 @@ class LossyTileEncoder:
         lambda)`` per sample."""
         lam = self.sample_lam(float((1 << (self.span_bits or 1)) - 1))
         return math.sqrt(1.0 / (2.0 * math.log(2.0) * max(lam, 1e-300)))
-
-    @staticmethod
-    def _edge_contrast(t: np.ndarray, values: tuple[int, ...], m: np.ndarray) -> float:
-        """The median step from a region's value to the pixels just outside it (their
-        largest difference over the planes): the edge the region spares the wavelet."""
-        out = np.zeros_like(m)
-        out[1:] |= m[:-1]
-        out[:-1] |= m[1:]
-        out[:, 1:] |= m[:, :-1]
-        out[:, :-1] |= m[:, 1:]
-        out &= ~m
-        if not out.any():
-            return 0.0
-        d = np.abs(t[out].astype(np.int64) - np.asarray(values, np.int64)).max(axis=-1)
-        return float(np.median(d))
-
-    def _rule_candidate(self, t: np.ndarray) -> list[tuple[tuple[int, ...], np.ndarray]]:
-        """The region rule's candidate (a list of at most one): the smoothest (radius
-        ``RADII[-1]``), or the exact one (radius 1) where its shape costs at most
-        ``region_rule_exact_ratio`` times the smoothest's (a thin strip of the value beside
-        the image, which the smoothest opening leaves, keeps the costly step edge)."""
-        from ..entropy.shape import encode_shape
-        from .enc_region import RADII, constant_regions
-
-        ratio = self.options.region_rule_exact_ratio
-        if ratio <= 0:
-            return constant_regions(t, (RADII[-1],))
-        cands = constant_regions(t, (1, RADII[-1]))
-        if len(cands) == 2 and len(encode_shape(cands[0][1])) > ratio * len(
-                encode_shape(cands[1][1])):
-            return cands[1:]
-        return cands[:1]
 
     def _code_region(self, t: np.ndarray, code, cand  # noqa: ANN001
                      ) -> tuple[bytes | None, bytes, Any, np.ndarray | None, np.ndarray | None]:

@@ -250,3 +250,22 @@ def test_cli_runs_and_resumes(tmp_path, data_dir):
     assert main(args) == 0
     assert main(args) == 0
     assert torch.load(tmp_path / "v.pt", weights_only=False)["step"] == 2
+
+
+def test_mic_train_runs_the_conv_loop_and_resumes(tmp_path, data_dir):
+    """``mic train --model cnn`` (issue #21's command) trains and resumes the conv loop's
+    checkpoint; ``--stage`` is refused for a conv model."""
+    from click.testing import CliRunner
+
+    from mic.cli import main as cli
+
+    args = ["train", str(data_dir), "--model", "cnn", "--size", "tiny", "--batch", "2",
+            "--crop", "64", "--steps", "1", "--out", str(tmp_path / "c.pt"),
+            "--log", str(tmp_path / "c.csv")]
+    for _ in range(2):
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0, res.output
+    ck = torch.load(tmp_path / "c.pt", weights_only=False)
+    assert ck["step"] == 2 and ck["model_name"] == "cnn"
+    res = CliRunner().invoke(cli, args + ["--stage", "entropy"])
+    assert res.exit_code != 0 and "wavelet models only" in res.output

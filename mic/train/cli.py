@@ -16,14 +16,17 @@ NEEDS = ("torch", "scipy")
 
 @click.command("train")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", default="wavelet-context", show_default=True, help="wavelet-factorized, wavelet-hyperprior or wavelet-context")
+@click.option("--model", default="wavelet-context", show_default=True,
+              help="wavelet-factorized, wavelet-hyperprior, wavelet-context, or a learned-"
+                   "transform model: ae, vae, cnn, gan (gan fine-tunes a cnn's synthesis: "
+                   "give --init-from a cnn checkpoint)")
 @click.option("--minutes", type=float, default=None, help="wall-clock budget of this run")
 @click.option("--steps", type=int, default=None, help="number of steps of this run")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="checkpoint (resumed if it exists) [default: ckpt/<model>.pt]")
-@click.option("--batch", type=int, default=8, show_default=True)
+@click.option("--batch", type=int, default=None, help="crops per step [default: 8; conv 4]")
 @click.option("--crop", type=int, default=256, show_default=True, help="multiple of 64")
-@click.option("--lr", type=float, default=3e-4, show_default=True)
+@click.option("--lr", type=float, default=None, help="Adam's rate [default: 3e-4; conv 1e-4]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--size", default="base", show_default=True, help="base (shipped) or tiny")
 @click.option("--stage", default="all", show_default=True,
@@ -35,25 +38,50 @@ NEEDS = ("torch", "scipy")
               default=None, help="warm start from another checkpoint's matching tensors")
 @click.option("--log", type=click.Path(path_type=Path), default=None,
               help="CSV log of step,minutes,loss,bpp,psnr,lr [default: runs/<model>.csv]")
+@click.option("--device", default="cpu", show_default=True,
+              help="conv models: torch device (cpu or cuda; streams decode on the CPU)")
+@click.option("--adv-weight", type=float, default=0.01, show_default=True,
+              help="gan: weight of the adversarial loss")
 def train_cmd(data_dir: Path, model: str, minutes: float | None, steps: int | None,
-              out: Path | None, batch: int, crop: int, lr: float, seed: int, size: str,
-              stage: str, threads: int, init_from: Path | None, log: Path | None) -> None:
+              out: Path | None, batch: int | None, crop: int, lr: float | None, seed: int,
+              size: str, stage: str, threads: int, init_from: Path | None,
+              log: Path | None, device: str, adv_weight: float) -> None:
     """Train (or resume) a lossy model on the PNGs of DATA_DIR (never the eval split).
 
     \b
-    Example:
+    Examples:
       mic train ../shared/corpus/train --model wavelet-context --minutes 90 --out ckpt/wavelet-context.pt
+      mic train ../shared/corpus/train --model cnn --minutes 60 --out ckpt/cnn.pt --init-from ckpt/vae.pt
     """
     if minutes is None and steps is None:
         raise click.UsageError("give --minutes or --steps")
     require("mic train", "train", NEEDS)
-    from .loop import train
+    from ..models.registry import CONV_MODEL_IDS
 
     out = out or Path("ckpt") / f"{model}.pt"
     log = log or Path("runs") / f"{model}.csv"
     log.parent.mkdir(parents=True, exist_ok=True)
-    st = train(data_dir, model, minutes=minutes, steps=steps, out=out, batch=batch, crop=crop,
-               lr=lr, seed=seed, size=size, log=log, threads=threads,
+    if model in CONV_MODEL_IDS:  # learned transforms: the resumable conv loop (issue #21)
+        if stage != "all":
+            raise click.UsageError("--stage applies to the wavelet models only")
+        from .conv_loop import main as conv_main
+
+        argv = ["--data", str(data_dir), "--model", model, "--ckpt", str(out), "--log", str(log),
+                "--batch", str(batch or 4), "--crop", str(crop), "--lr", str(lr or 1e-4),
+                "--seed", str(seed), "--size", size, "--threads", str(threads),
+                "--device", device, "--adv-weight", str(adv_weight)]
+        argv += ["--minutes", str(minutes)] if minutes is not None else []
+        argv += ["--steps", str(steps)] if steps is not None else []
+        argv += ["--init-from", str(init_from)] if init_from is not None else []
+        rc = conv_main(argv)
+        click.echo(f"trained {model} -> {out}" + (" (stopped by a signal)" if rc else ""))
+        if rc:
+            raise SystemExit(rc)
+        return
+    from .loop import train
+
+    st = train(data_dir, model, minutes=minutes, steps=steps, out=out, batch=batch or 8,
+               crop=crop, lr=lr or 3e-4, seed=seed, size=size, log=log, threads=threads,
                init_from=init_from, stage=stage)
     click.echo(f"trained {model}: step {st['step']}, {st['minutes']:.1f} min in total -> {out}")
 

@@ -202,7 +202,7 @@ def invalid(base: dict[str, bytes], name: str = "vae_q2_ct_u16", prefix: str = "
 
 
 def forged_flags(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
-    """SPEC 2: header flag bit 1 (generative decoder) must match the model the stream names."""
+    """SPEC 3: header flag bit 1 (generative decoder) must match the model the stream names."""
     gan, cnn = base["gan_q3_ct_u16"], base["cnn_q2_ct_u16"]
     return [
         ("gan_generative_flag_cleared", forge.flip_header_flags(gan, 2),

@@ -80,7 +80,7 @@ class MicInfo:
     #: lossless volumes (SPEC 5.5): frames per group, each frame after a group's first may
     #: depend on the one before; 0 = every frame independent
     volume_group: int = 0
-    #: header flag bit 1 (SPEC 2): a generative decoder (``gan``), which may synthesise
+    #: header flag bit 1 (SPEC 3): a generative decoder (``gan``), which may synthesise
     #: texture that was not in the original -- not for primary diagnosis
     generative: bool = False
 
@@ -120,7 +120,7 @@ def _cut_shape(h: Header, rows: int, cols: int) -> tuple[int, ...]:
 
 
 def check_generative_flag(header: Header) -> None:
-    """SPEC 2: header flag bit 1 (generative decoder) is set exactly on the lossy streams of
+    """SPEC 3: header flag bit 1 (generative decoder) is set exactly on the lossy streams of
     a generative model (``gan``, id 10); :class:`MicFormatError` otherwise."""
     lossy = header.mode == MODE_LOSSY
     want = is_generative(lossy, header.model_id)
@@ -129,7 +129,7 @@ def check_generative_flag(header: Header) -> None:
         raise MicFormatError(
             f"header flag bit 1 (generative decoder) is {'clear' if want else 'set'}, but "
             f"{what} {'is' if want else 'is not'} generative: it must be "
-            f"{'set' if want else 'clear'} (SPEC 2)")
+            f"{'set' if want else 'clear'} (SPEC 3)")
 
 
 def _decoder_for(header: Header, stream: Any) -> TileDecoder:

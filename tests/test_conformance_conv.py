@@ -33,7 +33,7 @@ def test_conv_vector_decodes_to_its_samples(v):
     info = mic.info(stream)
     assert (info.mode, info.model, info.model_id, info.quality) == \
         ("lossy", model, v["model_id"], v["quality"])
-    assert info.generative == (model == "gan")  # header flag bit 1 (SPEC 2, 6.13)
+    assert info.generative == (model == "gan")  # header flag bit 1 (SPEC 3, 6.13)
     out = mic.decode(stream)  # the symbol CRC-32s are checked inside: the symbols are exact
     assert out.dtype == np.dtype(v["dtype"]) and list(out.shape) == v["shape"]
     ref = mic.decode((CONV / v["decoded"]).read_bytes())  # the recorded samples (lossless)

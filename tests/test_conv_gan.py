@@ -48,7 +48,7 @@ def test_only_gan_streams_set_the_flag():
 
 
 def test_a_forged_generative_flag_is_a_format_error():
-    """SPEC 2: the bit must match the model the stream names (either header layout)."""
+    """SPEC 3: the bit must match the model the stream names (either header layout)."""
     forge = load_forge()
     a = SOURCES["odd_97x131"][:64, :64]
     gan = [mic.encode(a, quality=2, model="gan", stream_version=v) for v in (1, 2)]

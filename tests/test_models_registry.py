@@ -52,7 +52,7 @@ def test_shipped_registry_matches_files():
 
 
 def test_only_gan_is_generative():
-    """gan (id 10) is shipped, and the one generative model (header flag bit 1, SPEC 2)."""
+    """gan (id 10) is shipped, and the one generative model (header flag bit 1, SPEC 3)."""
     from mic.models.registry import GENERATIVE_MODELS, RESERVED_NAMES, is_generative
 
     assert model_id("gan") == 10 and model_name(10) == "gan" and not RESERVED_NAMES

@@ -89,7 +89,7 @@ class ConvTileEncoder:
                 f"quality {quality} out of range for model {lm.name}: 0..{lm.n_qualities - 1}")
         self.quality = quality
         header.model_id = lm.id
-        if lm.generative:  # SPEC 2, 6.13: exactly the generative models' streams set it
+        if lm.generative:  # SPEC 3, 6.13: exactly the generative models' streams set it
             header.flags |= FLAG_GENERATIVE
         header.coder_id = CODER_RANGE32
         header.quality = quality

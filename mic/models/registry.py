@@ -26,7 +26,7 @@ and 10 (:data:`CONV_MODEL_IDS`):
   entropy path and tables) with a synthesis ``g_s`` fine-tuned against a patch
   discriminator (adversarial loss plus distortion).  It is **generative**
   (:data:`GENERATIVE_MODELS`): its decoder may synthesise texture that was not in the
-  original, so its streams set header flag bit 1 (SPEC 2, 6.13) and are not for primary
+  original, so its streams set header flag bit 1 (SPEC 3, 6.13) and are not for primary
   diagnosis.
 
 >>> from mic.models.registry import MODEL_IDS, model_name
@@ -81,12 +81,12 @@ MODEL_DESCRIPTIONS: dict[int, str] = {
 
 #: ids of the **generative** models: their decoder may synthesise texture that was not in
 #: the original (not for primary diagnosis).  Their streams, and only theirs, set header
-#: ``flags`` bit 1 (:data:`FLAG_GENERATIVE`, SPEC 2); a decoder refuses a stream whose bit
+#: ``flags`` bit 1 (:data:`FLAG_GENERATIVE`, SPEC 3); a decoder refuses a stream whose bit
 #: disagrees with the model it names.
 GENERATIVE_MODELS: frozenset[int] = frozenset({10})
 
 #: header ``flags`` bit 1: "generative decoder: decoded images may contain synthesised
-#: texture" (SPEC 2)
+#: texture" (SPEC 3)
 FLAG_GENERATIVE = 2
 
 #: names (and, in :data:`CONV_MODEL_IDS`, ids) reserved for the learned

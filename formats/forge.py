@@ -240,6 +240,15 @@ def set_header_fields(stream: bytes, **fields: int) -> bytes:
     return refresh_header_crc(b)
 
 
+def flip_header_flags(stream: bytes, bits: int) -> bytes:
+    """A real stream of either major version with header ``flags`` bits ``bits`` flipped,
+    the header re-serialised (its CRC recomputed) and the rest kept byte for byte."""
+    from mic.bitstream.schema import pack_header, unpack_header
+
+    h, end = unpack_header(stream)
+    return pack_header(replace(h, flags=h.flags ^ bits)) + bytes(stream[end:])
+
+
 def field_offsets() -> list[tuple[str, int, int]]:
     """(name, offset in the stream, size) of every header field, prefix and CRC included."""
     out = [("magic", 0, 8), ("version_major", 8, 1), ("version_minor", 9, 1), ("body_len", 10, 2)]

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Write the conformance vectors of the learned convolutional-transform models (SPEC 6.10,
-``vae``; 6.11, ``ae``; 6.12, ``cnn``) under formats/conv/ (see formats/README.md).
+``vae``; 6.11, ``ae``; 6.12, ``cnn``; 6.13, ``gan``) under formats/conv/ (see
+formats/README.md).
 
     .venv/bin/python formats/make_conv_vectors.py            # rewrite them
     .venv/bin/python formats/make_conv_vectors.py --check    # only report what would change
@@ -12,7 +13,7 @@ lossless stream), the float tolerance a decoder on another machine is allowed (S
 6.10: at most 1 per sample, in a share of at most ``2e-6 * 2**bits`` of them), and how far
 the samples lie from the source (PSNR, max error).  Invalid streams (``conv/invalid/``)
 are real ones edited with ``forge.py``.  The vectors are bound to the shipped weights:
-exporting new ``vae``, ``ae`` or ``cnn`` weights means running this script again (each
+exporting new ``vae``, ``ae``, ``cnn`` or ``gan`` weights means running this script again (each
 vector records its model's weights sha256; a model's vectors leave the others' as they
 are).
 """
@@ -119,6 +120,14 @@ def sources() -> list[dict]:
          "array": np.stack([rgb[96:144, 64:128], np.full((48, 64, 3), 40, np.uint8)]),
          "origin": "tests/data/us_breast_rgb.png [96:144, 64:128] (R, G, B planes) and a "
                    "constant frame, stream version 1"},
+        # gan (SPEC 6.13): cnn's bitstream, header flag bit 1, its own weights (small:
+        # formats/ stays under 2 MiB)
+        {"name": "gan_q3_ct_u16", "model": "gan", "array": ct[96:144, 64:128], "quality": 3,
+         "origin": "tests/data/ct_abdomen_u16.png [96:144, 64:128]"},
+        {"name": "gan_q5_frames_us_rgb", "model": "gan", "quality": 5,
+         "array": np.stack([rgb[96:128, 64:96], np.full((32, 32, 3), 40, np.uint8)]),
+         "origin": "tests/data/us_breast_rgb.png [96:128, 64:96] (R, G, B planes) and a "
+                   "constant frame"},
     ]
 
 
@@ -192,6 +201,18 @@ def invalid(base: dict[str, bytes], name: str = "vae_q2_ct_u16", prefix: str = "
     return [(prefix + n, b, e, w) for n, b, e, w in out]
 
 
+def forged_flags(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
+    """SPEC 3: header flag bit 1 (generative decoder) must match the model the stream names."""
+    gan, cnn = base["gan_q3_ct_u16"], base["cnn_q2_ct_u16"]
+    return [
+        ("gan_generative_flag_cleared", forge.flip_header_flags(gan, 2),
+         "MicFormatError", "a gan stream with header flag bit 1 (generative decoder) cleared "
+                           "(header CRC recomputed): gan streams must set it"),
+        ("cnn_generative_flag_set", forge.flip_header_flags(cnn, 2), "MicFormatError",
+         "a cnn stream with header flag bit 1 (generative decoder) set (header CRC "
+         "recomputed): only a generative model's streams may set it")]
+
+
 def build() -> tuple[dict[str, bytes], dict, dict]:
     reg = registry()
     files: dict[str, bytes] = {}
@@ -231,7 +252,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         })
     expected = {}
     bad = (invalid(base) + invalid(base, "ae_q3_ct_u16_odd", "ae_")
-           + invalid(base, "cnn_q2_ct_u16", "cnn_"))
+           + invalid(base, "cnn_q2_ct_u16", "cnn_") + forged_flags(base))
     for name, stream, error, why in bad:
         refused_as(f"conv/invalid/{name}", stream, error)
         files[f"invalid/{name}.mic"] = stream

@@ -34,6 +34,10 @@ from .cli_decode import _mic_files
 __all__ = ["info_cmd", "verify_cmd"]
 
 # ----------------------------------------------------------------------------- info / verify
+#: what ``mic info`` says of a stream with header flag bit 1 (a generative decoder, gan)
+GENERATIVE_WARNING = ("yes: the decoder may synthesise texture that was not in the "
+                      "original; not for primary diagnosis")
+
 def _info_dict(inf: MicInfo, path: str) -> dict[str, Any]:
     d = {"path": path}
     d.update(asdict(inf))
@@ -49,6 +53,10 @@ def _info_text(d: dict[str, Any]) -> str:
     lines = [d["path"]]
     for k, v in d.items():
         if k == "path":
+            continue
+        if k == "generative":  # said only where it matters, and plainly (SPEC 6.13)
+            if v:
+                lines.append(f"  {k:<18} {GENERATIVE_WARNING}")
             continue
         if k == "sample_crc32" and v is not None:
             v = f"0x{v:08x}"

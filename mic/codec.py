@@ -28,8 +28,8 @@ from .errors import (
 )
 from .models.registry import (
     LOSSLESS_DESCRIPTION, LOSSLESS_FAST_DESCRIPTION, LOSSLESS_FAST_NAME, LOSSLESS_NAME,
-    NEAR_LOSSLESS_DESCRIPTION, NEAR_LOSSLESS_NAME, describe,
-    is_conv,
+    FLAG_GENERATIVE, NEAR_LOSSLESS_DESCRIPTION, NEAR_LOSSLESS_NAME, describe, is_conv,
+    is_generative,
 )
 from .parallel import check_threads, run_tiles
 
@@ -80,6 +80,9 @@ class MicInfo:
     #: lossless volumes (SPEC 5.5): frames per group, each frame after a group's first may
     #: depend on the one before; 0 = every frame independent
     volume_group: int = 0
+    #: header flag bit 1 (SPEC 3): a generative decoder (``gan``), which may synthesise
+    #: texture that was not in the original -- not for primary diagnosis
+    generative: bool = False
 
     @property
     def raw_size(self) -> int:
@@ -116,11 +119,25 @@ def _cut_shape(h: Header, rows: int, cols: int) -> tuple[int, ...]:
     return replace(h, rows=rows, cols=cols).shape
 
 
+def check_generative_flag(header: Header) -> None:
+    """SPEC 3: header flag bit 1 (generative decoder) is set exactly on the lossy streams of
+    a generative model (``gan``, id 10); :class:`MicFormatError` otherwise."""
+    lossy = header.mode == MODE_LOSSY
+    want = is_generative(lossy, header.model_id)
+    if bool(header.flags & FLAG_GENERATIVE) != want:
+        what = f"model id {header.model_id}" if lossy else f"a {MODE_NAMES[header.mode]} stream"
+        raise MicFormatError(
+            f"header flag bit 1 (generative decoder) is {'clear' if want else 'set'}, but "
+            f"{what} {'is' if want else 'is not'} generative: it must be "
+            f"{'set' if want else 'clear'} (SPEC 3)")
+
+
 def _decoder_for(header: Header, stream: Any) -> TileDecoder:
     if header.mode != MODE_NEAR_LOSSLESS and stream.segment(b"NEAR") is not None:
         raise MicFormatError("NEAR segment in a stream that is not near-lossless (SPEC 7.1)")
     if header.mode != MODE_LOSSLESS and stream.segment(b"LVOL") is not None:
         raise MicFormatError("LVOL segment in a stream that is not lossless (SPEC 5.5)")
+    check_generative_flag(header)
     if header.mode in (MODE_LOSSLESS, MODE_NEAR_LOSSLESS):
         from .lossless.decoder import LosslessTileDecoder
 
@@ -368,6 +385,7 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
         sample_crc32=h.sample_crc32 if h.flags & FLAG_SAMPLE_CRC else None,
         max_error=max_error,
         volume_group=volume_group,
+        generative=bool(h.flags & FLAG_GENERATIVE),
     )
 
 

@@ -100,6 +100,28 @@ def conv_sources() -> dict:
     }
 
 
+def conv_cli_round_trip(tmp_path: Path, a, model: str, quality: int) -> tuple[str, bytes]:  # noqa: ANN001
+    """``mic encode --model MODEL --quality Q`` of array ``a`` (as .npy), ``mic info`` and
+    ``mic decode`` of the result (each must succeed; the decoded array must have ``a``'s
+    shape): returns (``mic info``'s output, the stream)."""
+    import numpy as np
+    from click.testing import CliRunner
+
+    from mic.cli import main
+
+    run = CliRunner().invoke
+    src, enc, dec = tmp_path / "cli_in.npy", tmp_path / "cli.mic", tmp_path / "cli_out.npy"
+    np.save(src, a)
+    res = run(main, ["encode", str(src), str(enc), "--quality", str(quality), "--model", model])
+    assert res.exit_code == 0, res.output
+    info = run(main, ["info", str(enc)])
+    assert info.exit_code == 0, info.output
+    res = run(main, ["decode", str(enc), str(dec)])
+    assert res.exit_code == 0, res.output
+    assert np.load(dec).shape == a.shape
+    return info.output, enc.read_bytes()
+
+
 def conv_tile_fields(blob: bytes) -> tuple:
     """Of a conv stream's first tile: (span, offset of the first norm, of the first plane
     head, of its words, its number of words)."""

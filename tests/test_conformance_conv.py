@@ -33,6 +33,7 @@ def test_conv_vector_decodes_to_its_samples(v):
     info = mic.info(stream)
     assert (info.mode, info.model, info.model_id, info.quality) == \
         ("lossy", model, v["model_id"], v["quality"])
+    assert info.generative == (model == "gan")  # header flag bit 1 (SPEC 3, 6.13)
     out = mic.decode(stream)  # the symbol CRC-32s are checked inside: the symbols are exact
     assert out.dtype == np.dtype(v["dtype"]) and list(out.shape) == v["shape"]
     ref = mic.decode((CONV / v["decoded"]).read_bytes())  # the recorded samples (lossless)
@@ -50,7 +51,9 @@ def test_conv_vector_decodes_to_its_samples(v):
 
 
 def test_vectors_cover_the_syntax():
-    assert {v["model_id"] for v in VECTORS} == {7, 8, 9}  # ae (6.11), vae (6.10), cnn (6.12)
+    # ae (6.11), vae (6.10), cnn (6.12), gan (6.13)
+    assert {v["model_id"] for v in VECTORS} == {7, 8, 9, 10}
+    assert {"gan_generative_flag_cleared", "cnn_generative_flag_set"} <= set(EXPECTED)
     assert any(n.startswith("ae_") for n in EXPECTED)
     assert {"cnn_symbol_bit_flip", "cnn_table_id_mismatch", "cnn_words_truncated",
             "cnn_unknown_xform"} <= set(EXPECTED)

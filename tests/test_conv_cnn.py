@@ -17,8 +17,8 @@ import pytest
 import mic
 from mic.codec import sample_range
 from mic.models.weights import registry
-from mic_test_helpers import (conv_edited, conv_sources, conv_tile_fields, conv_with_payload,
-                              int_network_reference, load_forge, psnr)
+from mic_test_helpers import (conv_cli_round_trip, conv_edited, conv_sources, conv_tile_fields,
+                              conv_with_payload, int_network_reference, load_forge, psnr)
 
 if "cnn" not in registry():
     pytest.skip("no cnn weights in this checkout", allow_module_level=True)
@@ -191,24 +191,14 @@ def test_stream_with_another_table_id_is_refused():
 
 
 def test_cli_and_dicom(tmp_path):
-    from click.testing import CliRunner
     from pydicom import dcmread
     from pydicom.data import get_testdata_file
     from pydicom.encaps import encapsulate
 
     import mic.dicom
-    from mic.cli import main
 
-    run = CliRunner().invoke
-    np.save(tmp_path / "a.npy", SOURCES["odd_97x131"])
-    res = run(main, ["encode", str(tmp_path / "a.npy"), str(tmp_path / "a.mic"),
-                     "--quality", "3", "--model", "cnn"])
-    assert res.exit_code == 0, res.output
-    res = run(main, ["info", str(tmp_path / "a.mic")])
-    assert res.exit_code == 0 and "cnn" in res.output and "checkerboard" in res.output
-    res = run(main, ["decode", str(tmp_path / "a.mic"), str(tmp_path / "b.npy")])
-    assert res.exit_code == 0, res.output
-    assert np.load(tmp_path / "b.npy").shape == (97, 131)
+    out, _ = conv_cli_round_trip(tmp_path, SOURCES["odd_97x131"], "cnn", 3)
+    assert "cnn" in out and "checkerboard" in out and "generative" not in out
     # a DICOM object whose pixel data is a cnn stream decodes through the pydicom plugin
     ds = dcmread(get_testdata_file("CT_small.dcm"))
     a = ds.pixel_array

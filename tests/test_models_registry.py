@@ -15,9 +15,9 @@ def test_ids_are_permanent():
     # Written out on purpose: changing an id breaks every stream made with it.  Ids 1-3 were
     # the block-transform models of mic 0.1: retired, never reused.
     assert MODEL_IDS == {"wavelet-factorized": 4, "wavelet-hyperprior": 5, "wavelet-context": 6,
-                         "ae": 7, "vae": 8, "cnn": 9}
+                         "ae": 7, "vae": 8, "cnn": 9, "gan": 10}
     assert MODEL_KINDS == {4: "factorized", 5: "scale", 6: "meanscale", 7: "conv-factorized",
-                           8: "conv-scale", 9: "conv-meanscale"}
+                           8: "conv-scale", 9: "conv-meanscale", 10: "conv-meanscale"}
     # the learned convolutional-transform models (issue #21): ids fixed whether shipped or not
     assert CONV_MODEL_IDS == {"ae": 7, "vae": 8, "cnn": 9, "gan": 10}
     assert not set(RETIRED_MODELS) & set(CONV_MODEL_IDS.values())
@@ -30,8 +30,8 @@ def test_ids_are_permanent():
 
 
 def test_unknown_names_and_ids():
-    with pytest.raises(mic.MicUnsupportedError, match="gan"):
-        model_id("gan")
+    with pytest.raises(mic.MicUnsupportedError, match="jpeg"):
+        model_id("jpeg")
     with pytest.raises(mic.MicUnsupportedError, match="77"):
         model_name(77)
 
@@ -51,21 +51,14 @@ def test_shipped_registry_matches_files():
     assert set(registry()) >= set(data["models"])
 
 
-@pytest.mark.parametrize("name", ["gan"])
-def test_seed_names_are_reserved_for_learned_transforms(name):
-    """gan names a learned convolutional-transform model this build does not ship
-    (ae, vae and cnn are shipped, ids 7, 8 and 9); no other model answers to them, through any entry point, and
-    their ids are refused by name."""
-    import numpy as np
+def test_only_gan_is_generative():
+    """gan (id 10) is shipped, and the one generative model (header flag bit 1, SPEC 3)."""
+    from mic.models.registry import GENERATIVE_MODELS, RESERVED_NAMES, is_generative
 
-    a = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
-    for call in (lambda: model_id(name),
-                 lambda: mic.encode(a, quality=2, model=name),
-                 lambda: mic.encode(a, quality=2, options=mic.EncoderOptions(model=name)),
-                 lambda: mic.encode_target(a, bpp=1.0, model=name),
-                 lambda: model_name(CONV_MODEL_IDS[name])):
-        with pytest.raises(mic.MicUnsupportedError, match="reserved for"):
-            call()
+    assert model_id("gan") == 10 and model_name(10) == "gan" and not RESERVED_NAMES
+    assert GENERATIVE_MODELS == {10}
+    assert [m for m in range(12) if is_generative(True, m)] == [10]
+    assert not is_generative(False, 10)
 
 
 def test_names_say_what_the_models_are():
@@ -82,7 +75,8 @@ def test_names_say_what_the_models_are():
     assert describe(7)[0] == "ae" and "factorized prior" in describe(7)[1]
     assert describe(1)[0] == "retired(1)" and describe(1234)[0] == "unknown(1234)"
     assert describe(9)[0] == "cnn" and "checkerboard" in describe(9)[1]
-    assert describe(10)[0] == "reserved(10)"
+    assert describe(10)[0] == "gan" and "generative" in describe(10)[1]
+    assert "adversarial" in describe(10)[1] and "cnn" in describe(10)[1]
 
 
 def test_registry_file_holds_no_machine_paths():

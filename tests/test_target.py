@@ -51,7 +51,7 @@ def test_unreachable_and_bad_targets_are_input_errors(ct):
         with pytest.raises(mic.MicInputError):
             mic.encode_target(ct, **bad)
     with pytest.raises(mic.MicUnsupportedError):
-        mic.encode_target(ct, psnr=40.0, model="gan")
+        mic.encode_target(ct, psnr=40.0, model="jpeg")
 
 
 def test_codec_docstring_examples_run():

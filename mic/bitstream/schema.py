@@ -68,7 +68,8 @@ HEADER_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("tile_rows", "I", "tile height; 0 = one tile per frame"),
     ("tile_cols", "I", "tile width; 0 = one tile per frame"),
     ("quality", "B", "lossy quality index (0 for lossless)"),
-    ("flags", "H", "bit 0: sample_crc32 is set and checked; other bits reserved (write 0, ignore)"),
+    ("flags", "H", "bit 0: sample_crc32 is set and checked; bit 1: generative decoder (6.13); "
+     "other bits reserved (write 0, ignore)"),
     ("sample_crc32", "I", "CRC-32 of the decoded samples (C order, little-endian); 0 for lossy"),
 )
 

@@ -44,10 +44,11 @@ from pydicom.encaps import encapsulate, encapsulate_extended
 from pydicom.uid import UID, ExplicitVRLittleEndian, register_transfer_syntax
 from pydicom.valuerep import VR
 
-from ..errors import MicError, MicUnsupportedError
+from ..errors import MicError, MicInputError, MicUnsupportedError
 from . import _plugin, syntaxes
 from ._coders import (
-    LOSSY_METHOD, MicDecoder, MicEncoder, apply_lossy_attributes, near_method, stored_values,
+    LOSSY_METHOD, MODEL_METHODS, MicDecoder, MicEncoder, apply_lossy_attributes, lossy_method,
+    near_method, stored_values,
 )
 
 #: The fixed UUID the transfer syntax UID is derived from (never change it).
@@ -151,6 +152,7 @@ def compress(
     ds: Dataset,
     quality: int | None = None,
     *,
+    model: str | None = None,
     max_error: int | None = None,
     encapsulate_ext: bool | None = None,
 ) -> Dataset:
@@ -160,6 +162,11 @@ def compress(
       Instance UID and any Lossy Image Compression flag as they were;
     * an integer ``quality`` uses mic's lossy mode and applies the DICOM rules
       (:func:`apply_lossy_attributes`);
+    * ``model`` names the lossy model (``None``: mic's default, ``wavelet-context``; with
+      ``quality`` only, else :class:`~mic.errors.MicInputError`); the Lossy Image
+      Compression Method is the model's (:func:`lossy_method`): ``MIC_GAN`` for the
+      generative ``gan`` -- whose decoder may synthesise texture that was not in the
+      original: not for primary diagnosis -- and ``MIC_LEARNED`` for the others;
     * ``max_error=k`` (k >= 1) uses mic's near-lossless mode (every sample within ``k``)
       and applies the same rules, with the method ``MIC_NEAR_K<k>`` (Lossy Image
       Compression "01": the pixels are no longer the original ones);
@@ -184,6 +191,8 @@ def compress(
     >>> bool((ds.pixel_array == before).all())
     True
     """
+    if model is not None and quality is None:
+        raise MicInputError(f"model={model!r} names a lossy model: give quality= too")
     if "PixelData" not in ds:
         raise AttributeError("the dataset has no (7FE0,0010) Pixel Data to compress")
     fm = getattr(ds, "file_meta", None)
@@ -197,7 +206,8 @@ def compress(
     elif UID(tsyntax).is_compressed:
         decode_foreign(ds)
     encoder = _encoder()
-    frames = list(encoder.iter_encode(ds, quality=quality, max_error=max_error or None))
+    extra = {"model": model} if model is not None else {}
+    frames = list(encoder.iter_encode(ds, quality=quality, max_error=max_error or None, **extra))
     total = sum(len(f) + 8 for f in frames)
     large = len(frames) > 1 and total >= EXTENDED_OFFSET_THRESHOLD
     if total > 2**32 - 1 or (large if encapsulate_ext is None else encapsulate_ext):
@@ -300,6 +310,8 @@ register()
 __all__ = [
     "EXTENDED_OFFSET_THRESHOLD",
     "LOSSY_METHOD",
+    "MODEL_METHODS",
+    "lossy_method",
     "near_method",
     "MIC_TRANSFER_SYNTAX",
     "MIC_UUID",

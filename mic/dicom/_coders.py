@@ -34,8 +34,24 @@ from . import _plugin
 
 #: (0028,2114) Lossy Image Compression Method defined term written for mic's lossy mode.
 LOSSY_METHOD = "MIC_LEARNED"
+#: ... for the lossy models that have their own term: the generative ``gan`` (SPEC 6.13;
+#: its decoder may synthesise texture that was not in the original), so that a reader of
+#: the DICOM attributes can tell such an image from the other learned models' (legal CS
+#: values: upper case, digits, underscore, at most 16 characters)
+MODEL_METHODS: dict[str, str] = {"gan": "MIC_GAN"}
 #: ... and the prefix of the one written for mic's near-lossless mode (see :func:`near_method`).
 NEAR_METHOD_PREFIX = "MIC_NEAR_K"
+
+
+def lossy_method(model: str | None = None) -> str:
+    """(0028,2114) Lossy Image Compression Method for mic's lossy mode with lossy model
+    ``model`` (``None``: the default model): its own term (:data:`MODEL_METHODS`), else
+    :data:`LOSSY_METHOD`.
+
+    >>> lossy_method(), lossy_method("cnn"), lossy_method("gan")
+    ('MIC_LEARNED', 'MIC_LEARNED', 'MIC_GAN')
+    """
+    return MODEL_METHODS.get(model or "", LOSSY_METHOD)
 
 
 def near_method(k: int) -> str:
@@ -194,5 +210,5 @@ class MicEncoder(Encoder):
         except RuntimeError as exc:
             raise _unwrap(exc) from None
         if ds is not None and total and (quality is not None or max_error):
-            apply_lossy_attributes(ds, raw / total,
-                                   LOSSY_METHOD if quality is not None else near_method(max_error))
+            apply_lossy_attributes(ds, raw / total, lossy_method(kwargs.get("model"))
+                                   if quality is not None else near_method(max_error))

@@ -119,7 +119,7 @@ def _encode_frame(src: bytes, runner: Any) -> bytes:
     container when *Bits Stored* <= 8, else 2 bytes, little-endian; interleaved
     for array sources, in the dataset's *Planar Configuration* otherwise.  The
     ``quality`` runner option (``None`` = lossless) or ``max_error`` (near-lossless)
-    selects the mode.
+    selects the mode, and ``model`` (``None``: the default) the lossy model.
     """
     import mic
 
@@ -152,8 +152,9 @@ def _encode_frame(src: bytes, runner: Any) -> bytes:
             a = a.reshape(rows, cols)
         a = np.ascontiguousarray(a, dtype=np.dtype(f"{kind}{bits_allocated // 8}"))
         a = correct_unused_bits(a, bits_stored)
+        model = runner.get_option("model", None)
         return mic.encode(a, quality=quality, bits_stored=bits_stored, photometric=photometric,
-                          max_error=max_error)
+                          max_error=max_error, **({"model": model} if model else {}))
     except MicError as exc:
         _remember(exc)
         raise

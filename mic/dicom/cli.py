@@ -166,15 +166,15 @@ def _run(src: str, dst: str, quiet: bool, desc: str, workers: int,
         sys.exit(1)
 
 
-def _check_lossy(quality: int) -> None:
-    """Fail early (exit 1) when this build cannot code lossily at all."""
+def _check_lossy(quality: int, model: str | None = None) -> None:
+    """Fail early (exit 1) when this build cannot code lossily at all (with ``model``)."""
     import numpy as np
 
     import mic
 
     probe = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 37) % 4096
     try:
-        mic.encode(probe, quality=quality)
+        mic.encode(probe, quality=quality, **({"model": model} if model else {}))
     except mic.MicUnsupportedError as exc:
         raise click.ClickException(f"lossy coding is unavailable: {exc}") from None
     except mic.MicInputError as exc:
@@ -200,6 +200,10 @@ def dicom_group() -> None:
 @click.argument("dst", metavar="OUT")
 @click.option("-q", "--quality", type=int, default=None,
               help="Lossy quality index (mic's learned mode); omit for lossless.")
+@click.option("--model", default=None, metavar="NAME",
+              help="Lossy model (with --quality; default wavelet-context). 'gan' is "
+                   "generative (method MIC_GAN): its decoder may synthesise texture that "
+                   "was not in the original; not for primary diagnosis.")
 @click.option("--max-error", type=click.IntRange(1), default=None, metavar="K",
               help="Near-lossless: every sample within K of the original (DICOM lossy "
                    "rules, method MIC_NEAR_K<K>); K < 2^(Bits Stored - 1).")
@@ -217,14 +221,16 @@ def dicom_group() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar; summary to stderr.")
 def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
                  recode_lossy: bool, force: bool, jobs: int, dask: str | None,
-                 manifest: str | None, quiet: bool, max_error: int | None = None) -> None:
+                 manifest: str | None, quiet: bool, max_error: int | None = None,
+                 model: str | None = None) -> None:
     """Compress the pixel data of DICOM file(s) IN to the mic transfer syntax in OUT.
 
     \b
     Lossless (default): every data element except Pixel Data is kept, including
     the SOP Instance UID and Lossy Image Compression.  Lossy (--quality): Lossy
     Image Compression becomes "01", its Ratio and Method ("MIC_LEARNED") are
-    appended, Image Type value 1 becomes DERIVED and a new SOP Instance UID is made.
+    appended, Image Type value 1 becomes DERIVED and a new SOP Instance UID is made
+    (--model gan: the method is "MIC_GAN").
     Near-lossless (--max-error K): the same, with the method "MIC_NEAR_K<K>".
     Already-compressed lossless inputs (JPEG-LS, JPEG Lossless, RLE, lossless JPEG
     2000, ...) are decoded first when an installed pydicom plugin can; otherwise,
@@ -241,11 +247,14 @@ def compress_cmd(src: str, dst: str, quality: int | None, keep_compressed: bool,
     register()
     if quality is not None and max_error is not None:
         raise click.BadParameter("--max-error (near-lossless) excludes --quality (lossy)")
+    if model is not None and quality is None:
+        raise click.BadParameter("--model names a lossy model: give --quality too",
+                                 param_hint="--model")
     if quality is not None:
-        _check_lossy(quality)
+        _check_lossy(quality, model)
     _run(src, dst, quiet, "compress", jobs, compress_file, dask, manifest, quality=quality,
          overwrite=force, keep_compressed=keep_compressed, recode_lossy=recode_lossy,
-         max_error=max_error)
+         max_error=max_error, **({"model": model} if model else {}))
 
 
 @dicom_group.command("decompress")

@@ -242,12 +242,14 @@ def _convert(src: str, dst: str, overwrite: bool,
 def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                   quality: int | None = None, overwrite: bool = False,
                   keep_compressed: bool = False, recode_lossy: bool = False,
-                  not_dicom_fails: bool = False, max_error: int | None = None) -> Result:
+                  not_dicom_fails: bool = False, max_error: int | None = None,
+                  model: str | None = None) -> Result:
     """Compress one DICOM file's pixel data to the mic transfer syntax (see module doc).
 
     Lossless (``quality=None``) keeps every data element except Pixel Data and
     the offset tables; lossy (``quality``) and near-lossless (``max_error``) apply the
-    DICOM lossy rules.  Compressed inputs
+    DICOM lossy rules; ``model`` names the lossy model (with ``quality``; see
+    :func:`mic.dicom.compress`).  Compressed inputs
     are decoded first when pydicom can (else kept unchanged, with the reason);
     with ``keep_compressed=True`` they are always kept unchanged.  Inputs already
     lossy-compressed (:func:`lossy_source`) are kept unchanged unless
@@ -285,7 +287,7 @@ def compress_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
             why = _try_decode_foreign(ds, tsyntax)
             if why:
                 return why
-        compress(ds, quality, max_error=max_error)
+        compress(ds, quality, model=model, max_error=max_error)
         if lossy:
             size_in, size_out = os.path.getsize(src), _encoded_size(ds)
             if size_out >= size_in:

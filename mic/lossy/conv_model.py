@@ -8,7 +8,8 @@ hyper-latents (:meth:`LoadedConvModel.scale_indexes`, the frozen integer ``h_s``
 :mod:`mic.models.intnet` and integer thresholds); ``ae`` (SPEC 6.11) has no hyper-latents:
 latent channel ``c`` at quality ``q`` uses the factorized table ``q * M + c``; ``cnn``
 (SPEC 6.12) derives means and tables in two passes (anchors, then the others from the
-decoded anchors), :attr:`LoadedConvModel.meanscale`
+decoded anchors), :attr:`LoadedConvModel.meanscale`; ``gan`` (SPEC 6.13) is ``cnn``'s
+bitstream with its own weights (:attr:`LoadedConvModel.generative`)
 (:mod:`mic.models.conv_meanscale`).  The float
 synthesis ``g_s`` (:mod:`mic.models.conv_synthesis`) only turns decoded symbols into
 samples; the encoder's float analysis ``g_a`` (:mod:`mic.models.conv_analysis`) is built
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MicUnsupportedError
+from ..models.registry import is_generative
 
 
 @dataclass
@@ -57,6 +59,12 @@ class LoadedConvModel:
     def uses_means(self) -> bool:
         """Whether latents have means and a checkerboard context (cnn, SPEC 6.12)."""
         return self.meanscale is not None
+
+    @property
+    def generative(self) -> bool:
+        """Whether the decoder may synthesise texture (gan, SPEC 6.13): its streams set
+        header flag bit 1."""
+        return is_generative(True, self.id)
 
     @property
     def uses_hyper(self) -> bool:
@@ -116,6 +124,12 @@ def load_conv(name: str, mid: int, kind: str, ent: dict[str, Any],
     from ..models.intnet import IntHyperSynthesis
 
     cfg = dict(ent["config"])
+    if cfg.get("model") != name:
+        raise MicUnsupportedError(f"weights of {name} say they are of model {cfg.get('model')}")
+    if bool(cfg.get("generative", False)) != is_generative(True, mid):
+        raise MicUnsupportedError(
+            f"weights of {name} (id {mid}) are marked generative={cfg.get('generative', False)}"
+            f", but model id {mid} is {'' if is_generative(True, mid) else 'not '}generative")
     common = dict(name=name, id=mid, kind=kind, sha256=bytes.fromhex(ent["sha256"]),
                   table_id=int(ent["table_id"], 16), n_qualities=int(ent["qualities"]),
                   config=cfg, tensors=tensors, g_s=ConvSynthesis(tensors, "g_s"))
@@ -126,7 +140,7 @@ def load_conv(name: str, mid: int, kind: str, ent: dict[str, Any],
                                       "tables, not one per quality and channel")
         return LoadedConvModel(ybank=ybank, **common)
     meanscale = None
-    if kind == "conv-meanscale" and cfg.get("model") == "cnn":
+    if kind == "conv-meanscale" and name in ("cnn", "gan"):  # gan: cnn's bitstream (6.13)
         from ..models.conv_meanscale import IntMeanScale
 
         try:

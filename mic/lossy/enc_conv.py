@@ -31,6 +31,7 @@ import numpy as np
 from ..bitstream import CODER_RANGE32, Header
 from ..bitstream.varint import zigzag_array
 from ..errors import MicInputError
+from ..models.registry import FLAG_GENERATIVE
 from .conv_model import LoadedConvModel
 from .conv_syntax import CONST_BITS, CONV_XFORM_PLANES, ConvFields
 from .enc_options import EncoderOptions
@@ -88,6 +89,8 @@ class ConvTileEncoder:
                 f"quality {quality} out of range for model {lm.name}: 0..{lm.n_qualities - 1}")
         self.quality = quality
         header.model_id = lm.id
+        if lm.generative:  # SPEC 3, 6.13: exactly the generative models' streams set it
+            header.flags |= FLAG_GENERATIVE
         header.coder_id = CODER_RANGE32
         header.quality = quality
         if header.tile_rows == 0 and header.tile_cols == 0:

@@ -81,7 +81,7 @@ def available_models() -> list[str]:
     """Names of the models that have weights in this build (ordered by model id).
 
     >>> set(available_models()) <= {"wavelet-factorized", "wavelet-hyperprior", "wavelet-context",
-    ...                             "ae", "vae", "cnn"}
+    ...                             "ae", "vae", "cnn", "gan"}
     True
     """
     reg = registry()

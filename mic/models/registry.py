@@ -22,9 +22,12 @@ and 10 (:data:`CONV_MODEL_IDS`):
   information);
 * ``cnn`` (id 9, shipped): the same transforms with a mean-scale hyperprior and a
   parallel checkerboard context (He et al. 2021), its whole entropy path integer;
-* ``gan`` (id 10): reserved, not shipped by this build; asking for it raises
-  :class:`MicUnsupportedError`.  Its id is recorded here so that no other model ever
-  takes it.
+* ``gan`` (id 10, shipped): the ``cnn`` model's bitstream and encoder (the same ``g_a``,
+  entropy path and tables) with a synthesis ``g_s`` fine-tuned against a patch
+  discriminator (adversarial loss plus distortion).  It is **generative**
+  (:data:`GENERATIVE_MODELS`): its decoder may synthesise texture that was not in the
+  original, so its streams set header flag bit 1 (SPEC 3, 6.13) and are not for primary
+  diagnosis.
 
 >>> from mic.models.registry import MODEL_IDS, model_name
 >>> MODEL_IDS["wavelet-context"], model_name(6), model_name(8)
@@ -44,6 +47,7 @@ MODEL_IDS: dict[str, int] = {
     "ae": 7,
     "vae": 8,
     "cnn": 9,
+    "gan": 10,
 }
 
 #: id -> entropy-model kind of that architecture (``conv-scale``: learned convolutional
@@ -51,7 +55,8 @@ MODEL_IDS: dict[str, int] = {
 #: with a factorized prior, SPEC 6.11; ``conv-meanscale``: with a mean-scale hyperprior
 #: and a checkerboard context, SPEC 6.12).
 MODEL_KINDS: dict[int, str] = {4: "factorized", 5: "scale", 6: "meanscale",
-                               7: "conv-factorized", 8: "conv-scale", 9: "conv-meanscale"}
+                               7: "conv-factorized", 8: "conv-scale", 9: "conv-meanscale",
+                               10: "conv-meanscale"}
 
 #: name -> permanent id of every learned convolutional-transform model, shipped or not
 #: (issue #21).  Written out once: these ids are never given to another model.
@@ -69,13 +74,24 @@ MODEL_DESCRIPTIONS: dict[int, str] = {
        "hyperprior (Balle 2018)",
     9: "learned convolutional analysis/synthesis (4x 5x5 stride-2 conv, GDN) with a "
        "mean-scale hyperprior and a parallel checkerboard context (He 2021)",
+    10: "learned convolutional analysis/synthesis: the cnn model's bitstream (id 9) with "
+        "a synthesis fine-tuned adversarially (patch discriminator + distortion); "
+        "generative: the decoder may synthesise texture that was not in the original",
 }
+
+#: ids of the **generative** models: their decoder may synthesise texture that was not in
+#: the original (not for primary diagnosis).  Their streams, and only theirs, set header
+#: ``flags`` bit 1 (:data:`FLAG_GENERATIVE`, SPEC 3); a decoder refuses a stream whose bit
+#: disagrees with the model it names.
+GENERATIVE_MODELS: frozenset[int] = frozenset({10})
+
+#: header ``flags`` bit 1: "generative decoder: decoded images may contain synthesised
+#: texture" (SPEC 3)
+FLAG_GENERATIVE = 2
 
 #: names (and, in :data:`CONV_MODEL_IDS`, ids) reserved for the learned
 #: convolutional-transform models this build does not ship.
-RESERVED_NAMES: dict[str, str] = {
-    "gan": "the cnn model's bitstream with an adversarially trained (generative) decoder",
-}
+RESERVED_NAMES: dict[str, str] = {}
 
 #: ids of earlier architectures, no longer decodable by this build (the decoder names them).
 RETIRED_MODELS: dict[int, str] = {
@@ -107,6 +123,16 @@ def is_conv(mid: int) -> bool:
     return mid in CONV_MODEL_IDS.values()
 
 
+def is_generative(mode_lossy: bool, mid: int) -> bool:
+    """Whether a stream of this mode (lossy or not) and model id must set header flag bit 1
+    (:data:`FLAG_GENERATIVE`): a lossy stream of a generative model (``gan``, id 10).
+
+    >>> is_generative(True, 10), is_generative(True, 9), is_generative(False, 10)
+    (True, False, False)
+    """
+    return bool(mode_lossy) and mid in GENERATIVE_MODELS
+
+
 def kind_uses_hyper(kind: str) -> bool:
     """Whether models of this entropy-model kind send hyper-latents (the hyperprior kinds)."""
     return kind != "factorized"
@@ -123,9 +149,11 @@ def model_id(name: str) -> int:
     >>> model_id("wavelet-hyperprior")
     5
     >>> model_id("gan")
+    10
+    >>> model_id("jpeg")
     Traceback (most recent call last):
     ...
-    mic.errors.MicUnsupportedError: model name 'gan' (id 10) is reserved for the cnn model's bitstream with an adversarially trained (generative) decoder, which this build does not ship yet; the lossy models of this build are ['ae', 'cnn', 'vae', 'wavelet-context', 'wavelet-factorized', 'wavelet-hyperprior'] (default wavelet-context)
+    mic.errors.MicUnsupportedError: unknown lossy model 'jpeg'; known models: ['ae', 'cnn', 'gan', 'vae', 'wavelet-context', 'wavelet-factorized', 'wavelet-hyperprior']
     """
     try:
         return MODEL_IDS[name]
@@ -166,7 +194,7 @@ def describe(mid: int) -> tuple[str, str]:
     """``(name, one-line description)`` of lossy model id ``mid``, for reports; never raises.
 
     >>> describe(5)[0], describe(2)[0], describe(10)[0], describe(99)[0]
-    ('wavelet-hyperprior', 'retired(2)', 'reserved(10)', 'unknown(99)')
+    ('wavelet-hyperprior', 'retired(2)', 'gan', 'unknown(99)')
     """
     for k, v in MODEL_IDS.items():
         if v == mid:

@@ -42,6 +42,20 @@ training-crop loss, bpp and PSNR).
 (8, 'conv-scale', True)
 >>> export_conv_model(build_model("cnn", size="tiny"), "cnn", d)["config"]["kind"]
 'conv-meanscale'
+
+``gan`` (SPEC 6.13) trains a ``cnn`` architecture (its checkpoint's ``config`` says
+``"model": "cnn"``; its ``model_name`` says ``gan``): it is exported as ``gan`` only when
+it was trained as one (:func:`mic.train.conv_models.trained_as`), with ``"model": "gan"``
+and ``"generative": true`` in its config, and a gan is never exported as a ``cnn``:
+
+>>> gan = build_model("gan", size="tiny")
+>>> cfg = export_conv_model(gan, "gan", d)["config"]
+>>> cfg["model"], cfg["kind"], cfg["generative"]
+('gan', 'conv-meanscale', True)
+>>> export_conv_model(gan, "cnn", d)
+Traceback (most recent call last):
+...
+ValueError: a gan model cannot be exported as cnn
 """
 
 from __future__ import annotations
@@ -58,7 +72,7 @@ from typing import Any
 import numpy as np
 
 from ..entropy.tables import SCALE_MAX, N_SCALES, log_scale_thresholds, mixture_tables, scale_table
-from ..models.registry import MODEL_KINDS, model_id
+from ..models.registry import MODEL_KINDS, is_generative, model_id
 from ..models.weights import WEIGHTS_DIR, sha256_file
 from .export import _factorized, freeze_hyper_synthesis
 
@@ -181,15 +195,18 @@ def freeze_conv(net, dtype: str = "float16") -> tuple[dict[str, np.ndarray], str
 
 def conv_config(net, dtype: str) -> dict[str, Any]:  # noqa: ANN001
     """The registry ``config`` of an exported conv model (SPEC 6.10)."""
-    from .conv_models import HYPER_STRIDE, STRIDE, ZK_FRAC
+    from .conv_models import HYPER_STRIDE, STRIDE, ZK_FRAC, trained_as
 
+    name = trained_as(net)  # gan: a cnn architecture, exported as model gan
+    mid = model_id(name)
+    base = {**net.config(), "model": name, "kind": MODEL_KINDS[mid], "weights_dtype": dtype}
+    if is_generative(True, mid):  # SPEC 6.13: its streams set header flag bit 1
+        base["generative"] = True
     if net.name == "ae":  # no hyper-latents: planes pad to multiples of the latent stride
-        return {**net.config(), "kind": MODEL_KINDS[model_id(net.name)],
-                "weights_dtype": dtype, "stride": STRIDE}
-    cfg = {**net.config(), "kind": MODEL_KINDS[model_id(net.name)], "weights_dtype": dtype,
-           "zk_frac": ZK_FRAC, "stride": STRIDE, "hyper_stride": HYPER_STRIDE,
+        return {**base, "stride": STRIDE}
+    cfg = {**base, "zk_frac": ZK_FRAC, "stride": STRIDE, "hyper_stride": HYPER_STRIDE,
            "n_scales": N_SCALES, "scale_max": SCALE_MAX}
-    if net.name == "cnn":
+    if net.name == "cnn":  # the architecture (gan's too)
         from .conv_models import CTX_CLAMP, MEAN_FRAC
 
         cfg.update(mean_frac=MEAN_FRAC, ctx_clamp=CTX_CLAMP)
@@ -202,9 +219,11 @@ def export_conv_model(net, name: str, out_dir: str | Path = WEIGHTS_DIR,  # noqa
     """Export ``net`` as model ``name`` into ``out_dir``; return its registry entry."""
     from safetensors.numpy import save_file
 
+    from .conv_models import trained_as
+
     mid = model_id(name)
-    if net.name != name:
-        raise ValueError(f"a {net.name} model cannot be exported as {name}")
+    if trained_as(net) != name:
+        raise ValueError(f"a {trained_as(net)} model cannot be exported as {name}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors, table_id = freeze_conv(net, dtype)
@@ -285,12 +304,13 @@ def export_conv_checkpoint(ckpt: str | Path, out_dir: str | Path = WEIGHTS_DIR,
     :func:`export_conv_model`)."""
     import torch
 
-    from .conv_models import from_config
+    from .conv_models import from_config, mark_trained_as
 
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     if ck.get("config", {}).get("arch") != "conv":
         raise ValueError(f"{ckpt} is not a checkpoint of a conv model")
-    net = from_config(ck["config"])
+    # the checkpoint's model_name (gan) may differ from its architecture's (cnn)
+    net = mark_trained_as(from_config(ck["config"]), ck["model_name"])
     net.load_state_dict(ck["model"])
     net.eval()
     init = None

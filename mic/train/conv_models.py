@@ -390,11 +390,29 @@ MODELS: dict[str, type[ConvCodecModel]] = {
 
 def build_model(name: str, size: str = "base", lambdas: list[float] | None = None,
                 **over: int) -> ConvCodecModel:
-    """A fresh model ``name`` (ae, vae, cnn, gan) of size ``size`` (see :data:`SIZES`)."""
+    """A fresh model ``name`` (ae, vae, cnn, gan) of size ``size`` (see :data:`SIZES`),
+    marked as trained as ``name`` (:func:`trained_as`)."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}")
     kw = dict(SIZES[size], **over)
-    return MODELS[name](lambdas=lambdas, **kw)
+    return mark_trained_as(MODELS[name](lambdas=lambdas, **kw), name)
+
+
+def mark_trained_as(net: ConvCodecModel, name: str) -> ConvCodecModel:
+    """Record that ``net`` is trained as model ``name`` (one of :data:`MODELS` whose class
+    ``net`` is): a ``gan`` is a :class:`CheckerboardHyperprior`, whose :meth:`config`
+    says ``"model": "cnn"`` (its architecture; unchanged so that gan checkpoints resume),
+    but it is exported as ``gan`` (:mod:`mic.train.conv_export`).  Returns ``net``."""
+    if type(net) is not MODELS.get(name):
+        raise ValueError(f"a {type(net).__name__} cannot be trained as {name!r}")
+    net.trained_as = name
+    return net
+
+
+def trained_as(net: ConvCodecModel) -> str:
+    """The model ``net`` is trained (and exported) as: :func:`mark_trained_as`'s name, else
+    its architecture's name (:attr:`ConvCodecModel.name`)."""
+    return str(getattr(net, "trained_as", net.name))
 
 
 def from_config(cfg: dict[str, Any]) -> ConvCodecModel:

@@ -2,11 +2,13 @@
 and the 2128 x 2000 DX of the eval split (measured only), mic at efforts 1-7 beside OpenJPEG
 and libjxl e7 matched to mic's PSNR at the default effort, quality 6.
 
-    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python research/lossy_targets.py
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python research/lossy_targets.py [EFFORTS]
+
+``EFFORTS``: a comma list (default 1,3,4,5,7), e.g. ``3`` for the default effort alone.
 
 Finding: benches/results/2026-12-05-effort/quiet-targets.txt (and issue #20's notes).
 """
-import os, time, statistics, numpy as np, mic, imagecodecs as ic
+import os, sys, time, statistics, numpy as np, mic, imagecodecs as ic
 from mic.io import read_image, demo_image_path
 def med(f, n):
     ts = []
@@ -20,7 +22,7 @@ for path, bits, n in ((str(demo_image_path()), 12, 7), ("/work/shared/corpus/eva
     bits = bits or mic.info(mic.encode(a[:64, :64])).bits_stored
     bits = max(bits, int(a.max()).bit_length())
     print(f"## {os.path.basename(path)} {a.shape} {bits} bits")
-    for e in (1, 3, 4, 5, 7):
+    for e in (tuple(int(v) for v in sys.argv[1].split(",")) if len(sys.argv) > 1 else (1, 3, 4, 5, 7)):
         if a.size > 1e6 and e >= 5 and e != 5: continue
         for th in (1, 2):
             mic.encode(a[:256, :256], quality=6, effort=e, threads=th)

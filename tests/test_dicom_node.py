@@ -761,6 +761,33 @@ def test_lossy_storage_applies_the_dicom_rules(tmp_path: Path) -> None:
         assert 0 < err.max() < 200
 
 
+def test_lossy_storage_with_the_generative_model_names_it(tmp_path: Path) -> None:
+    """``--model gan``: the stored instance's Lossy Image Compression Method names the
+    generative method (MIC_GAN) and its stream carries the generative flag; --model
+    without --quality is refused."""
+    from click.testing import CliRunner
+
+    from mic.cli import main as cli
+    from mic.dicom import lossy_method
+
+    res = CliRunner().invoke(cli, ["dicom", "serve", str(tmp_path / "x"), "--model", "gan"])
+    assert res.exit_code != 0 and "--quality" in res.output
+    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    with started(tmp_path / "store", "--quality", "3", "--model", "gan") as node:
+        assoc = scu(node)
+        assert status_of(assoc, ct) == 0
+        assoc.release()
+        node.wait_for("lossy quality 3, model gan, DICOM lossy rules applied")
+        rows = assert_store_consistent(node.store)
+        (uid,) = rows
+        ds = pydicom.dcmread(node.store / rows[uid][0])
+        assert lossy_method("gan") == "MIC_GAN"
+        methods = ds.LossyImageCompressionMethod
+        assert "MIC_GAN" in ([methods] if isinstance(methods, str) else list(methods))
+        frag = pydicom.encaps.generate_fragmented_frames(ds.PixelData)
+        assert mic.info(b"".join(next(frag))).generative
+
+
 def test_a_mic_aware_peer_gets_the_stored_files_as_they_are(tmp_path: Path) -> None:
     """C-GET by a peer that proposes mic's syntax first (pynetdicom with mic.dicom): the
     stored .mic files go out unchanged; a peer without it gets Explicit VR Little Endian."""

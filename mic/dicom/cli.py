@@ -310,6 +310,10 @@ Example (a node on port 11112; the DCMTK tools send, query and retrieve):
 @click.option("-q", "--quality", type=int, default=None,
               help="Store lossily at this quality (DICOM lossy rules: new SOP Instance UID, "
                    "Lossy Image Compression 01); default lossless.")
+@click.option("--model", default=None, metavar="NAME",
+              help="Lossy model of --quality (default wavelet-context). 'gan' is generative "
+                   "(method MIC_GAN): its decoder may synthesise texture that was not in "
+                   "the original; not for primary diagnosis.")
 @click.option("--recode-lossy", is_flag=True,
               help="Recode instances that arrive already lossy-compressed (JPEG baseline, "
                    "lossy JPEG 2000, ...) too; by default they are kept as sent.")
@@ -323,9 +327,9 @@ Example (a node on port 11112; the DCMTK tools send, query and retrieve):
 @click.option("--log-file", type=click.Path(dir_okay=False),
               help="Also append the log lines to this file.")
 def serve_cmd(store: str, port: int, ae_title: str, host: str, allow_ae: tuple[str, ...],
-              move_dest: tuple[str, ...], quality: int | None, recode_lossy: bool,
-              tls_cert: str | None, tls_key: str | None, tls_ca: str | None,
-              max_associations: int, log_file: str | None) -> None:
+              move_dest: tuple[str, ...], quality: int | None, model: str | None,
+              recode_lossy: bool, tls_cert: str | None, tls_key: str | None,
+              tls_ca: str | None, max_associations: int, log_file: str | None) -> None:
     """Run a DICOM node that stores what it receives in STORE_DIR, compressed with mic.
 
     \b
@@ -358,8 +362,11 @@ def serve_cmd(store: str, port: int, ae_title: str, host: str, allow_ae: tuple[s
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--move-dest") from None
     register()
+    if model is not None and quality is None:
+        raise click.BadParameter("--model names a lossy model: give --quality too",
+                                 param_hint="--model")
     if quality is not None:
-        _check_lossy(quality)
+        _check_lossy(quality, model)
     log = logging.getLogger("mic.dicom.node")
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -372,7 +379,8 @@ def serve_cmd(store: str, port: int, ae_title: str, host: str, allow_ae: tuple[s
         log.addHandler(h)
     Path(store).mkdir(parents=True, exist_ok=True)
     serve(NodeConfig(Path(store), ae_title.strip(), host, port, tuple(allow_ae), dests,
-                     quality, recode_lossy, tls_cert, tls_key, tls_ca, max_associations))
+                     quality, recode_lossy, tls_cert, tls_key, tls_ca, max_associations,
+                     model))
 
 
 @dicom_group.command("stats")

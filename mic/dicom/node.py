@@ -112,6 +112,8 @@ class NodeConfig:
     tls_key: str | None = None
     tls_ca: str | None = None
     max_associations: int = 16
+    #: the lossy model of ``quality`` (None: mic's default; 'gan' is generative)
+    model: str | None = None
 
 
 def parse_move_dest(values: tuple[str, ...] | list[str]) -> dict[str, tuple[str, int]]:
@@ -279,13 +281,14 @@ class Node:
         if why_not:
             return ds, f"kept as sent, not verified: {why_not}", None
         try:
-            compress(ds, self.cfg.quality)
+            compress(ds, self.cfg.quality, model=self.cfg.model)
         except MicUnsupportedError as exc:
             # pixel data mic does not code (32 bits, float, ...): kept, once it decodes
             ds.pixel_array  # noqa: B018
             return ds, f"kept as sent: {exc}", None
+        model = f", model {self.cfg.model}" if self.cfg.model else ""
         return ds, ("lossless" if self.cfg.quality is None else
-                    f"lossy quality {self.cfg.quality}, DICOM lossy rules applied"), True
+                    f"lossy quality {self.cfg.quality}{model}, DICOM lossy rules applied"), True
 
     # ---------------------------------------------------------------- query / retrieve
     @staticmethod

@@ -4,8 +4,11 @@ of the CSV logs of ``python -m mic.train.conv_loop`` (training crops: loss, bpp,
 the clamped reconstruction), a Markdown table with the loss slope over the last bins, and
 one PNG with a panel per quantity against cumulative CPU-minutes.
 
-    python research/conv_curve.py --log cnn=/work/cnn-ckpt/cnn.csv --log gan=/work/gan-ckpt/gan.csv \\
+    python research/conv_curve.py --log vae=/work/ckpt/vae.csv --log cnn=/work/cnn-ckpt/cnn.csv@172 \\
         --out benches/results/2026-12-05-conv-cnn/curve
+
+``NAME=CSV@MINUTES`` shifts a warm-started run by its source's CPU-minutes (cumulative
+compute on the x axis).
 
 A resumed chunk re-logs the steps after its last checkpoint: rows are taken by step, the
 last one wins (as the export's provenance does).  The crops draw a random quality each,
@@ -46,7 +49,8 @@ def bins(a: np.ndarray, width: int) -> list[tuple[int, int, float, float, float,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--log", action="append", required=True, help="NAME=CSV (repeatable)")
+    p.add_argument("--log", action="append", required=True,
+                   help="NAME=CSV[@CPU-MINUTES OFFSET] (repeatable)")
     p.add_argument("--out", required=True, type=Path, help="output stem (.md and .png)")
     p.add_argument("--bin", type=int, default=1000)
     a = p.parse_args(argv)
@@ -60,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
           "training crops)", ""]
     for spec in a.log:
         name, path = spec.split("=", 1)
+        path, _, off = path.partition("@")
         data = load(Path(path))
+        data[:, 1] += float(off or 0)
         bs = bins(data, a.bin)
         md += [f"## {name} (`{path}`, to step {int(data[-1, 0])}, {data[-1, 1]:.1f} CPU-minutes)",
                "", "| steps | CPU-min at end | loss | bpp | PSNR dB |", "|---|---|---|---|---|"]

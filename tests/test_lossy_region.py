@@ -100,6 +100,23 @@ def test_rule_skips_a_region_whose_edge_is_fainter_than_the_coding_error():
     assert (mic.decode(high)[img == 0] == 0).all()
 
 
+def test_rule_keeps_the_smoothest_candidates_value():
+    """The exact-shape test weighs the exact region *of the smoothest candidate's value*:
+    a frequent level of the anatomy whose exact pixels cover more than the black bars
+    (here 128 in 3 x 3 blocks over half the image, as an MR reduced to 8 bits has) is
+    never a region by rule; its scattered shape would cost more than the whole plane."""
+    from mic.lossy.enc_region import constant_regions, rule_candidate
+
+    rng = np.random.default_rng(5)
+    img = np.zeros((256, 256), np.uint8)
+    inner = rng.integers(110, 135, (256 // 3 + 1, 256 // 3 + 1)).astype(np.uint8)
+    inner[rng.random(inner.shape) < 0.55] = 128
+    img[:, 24:232] = np.kron(inner, np.ones((3, 3), np.uint8))[:256, 24:232]
+    assert constant_regions(img, (1,))[0][0] == (128,)  # the exact opening prefers 128
+    (values, m), = rule_candidate(img[:, :, None], 3.0)
+    assert values == (0,) and (m == (img == 0)).all()
+
+
 def test_region_in_some_tiles_frames_and_signed_data():
     img = mr_with_bars().astype(np.int32) - 2000  # signed, the bars at -2000
     img = np.clip(img, -2048, 2047).astype(np.int16)

@@ -101,9 +101,10 @@ class EncoderOptions:
       (an encoder choice, SPEC 6.9; the hyperprior models);
     * ``region_search`` (with ``regions``): code the plane plainly and with the
       constant-region candidates of ``region_radii`` and keep the cheapest in rate + lambda
-      * distortion; off: by rule, the smoothest candidate (radius 6) whenever it covers at
-      least ``region_rule_fraction`` of a tile of at least ``region_rule_pixels`` pixels,
-      else none, coding the plane once (on the train sample the search took a region
+      * distortion; off: by rule, the smoothest candidate (radius 6, or the exact one of
+      its value, ``region_rule_exact_ratio``) whenever it covers at least
+      ``region_rule_fraction`` of a tile of at least ``region_rule_pixels`` pixels and its
+      edge passes ``region_rule_contrast``, else none, coding the plane once (on the train sample the search took a region
       exactly where this rule does, and none on 128 x 128 tiles or where it covers 3 %);
     * ``tilings`` (with ``tile=None``, frames larger than 512): code both tilings of
       :func:`mic.lossy.tilings` and keep the better; off: 512 x 512 tiles.
@@ -130,8 +131,8 @@ class EncoderOptions:
       takes the exact candidate (radius 1) instead of the smoothest where its shape costs
       at most this many times the smoothest's (0: always the smoothest; the smoothest
       opening drops thin strips of the value beside the image, which then keep the costly
-      step edge; 3 on the train sample: -0.45 % BD over 46 images, -9 to -11 % on a lung
-      CT, no image worse; 5: +1.7 % on ultrasound, whose exact sector borders cost shape
+      step edge; the exact region is of the smoothest candidate's value; 3 on the train
+      sample: -0.47 % BD over 46 images, -9 to -11 % on a lung CT, no image worse; 5: +1.7 % on ultrasound, whose exact sector borders cost shape
       bits; ``research/region_rule.py``, ``benches/results/2026-12-05-region-rule.txt``);
     * ``region_rule_contrast``: the rule takes a region only where the median step from
       its value to the pixels just outside it is at least this many times the RMS error

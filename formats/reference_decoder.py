@@ -301,12 +301,7 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
             rN = res[y - 1][x] if y > 0 else 0
             rNE = res[y - 1][x + 1] if y > 0 and x + 1 < w else 0
             rNW = res[y - 1][x - 1] if y > 0 and x > 0 else 0
-            if NW >= max(W, N):
-                med = min(W, N)
-            elif NW <= min(W, N):
-                med = max(W, N)
-            else:
-                med = W + N - NW
+            med = _med(W, N, NW)
             P = [med, W + NE - N, N + ((W - WW) + (N - NN) + 1) // 2,
                  N + ((rW + rN + rNE) >> 1), W + (((rW + rN + rNW) * 10) >> 5)]
             if inter:  # section 5.5 steps 1-2

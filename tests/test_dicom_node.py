@@ -740,25 +740,33 @@ def test_path_traversal_stays_inside_the_store(tmp_path: Path) -> None:
     assert not Path("/tmp/evil.dcm").exists() and not (tmp_path / "escape").exists()
 
 
+def _stored_lossily(tmp_path: Path, sent: pydicom.Dataset, args: list[str],
+                    note: str) -> tuple[str, pydicom.Dataset]:
+    """Send ``sent`` to a node started with ``args`` (a lossy ``--quality``), wait for its
+    log line "``note``, DICOM lossy rules applied", check the store and return the one
+    stored instance: (its index UID, the dataset read back)."""
+    with started(tmp_path / "store", *args) as node:
+        assoc = scu(node)
+        assert status_of(assoc, sent) == 0
+        assoc.release()
+        node.wait_for(f"{note}, DICOM lossy rules applied")
+        rows = assert_store_consistent(node.store)
+        (uid,) = rows
+        return uid, pydicom.dcmread(node.store / rows[uid][0])
+
+
 def test_lossy_storage_applies_the_dicom_rules(tmp_path: Path) -> None:
     ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     try:
         mic.encode(ct.pixel_array, quality=6)
     except mic.MicUnsupportedError as exc:  # pragma: no cover - a build without lossy mode
         pytest.skip(f"no lossy mode here: {exc}")
-    with started(tmp_path / "store", "--quality", "6") as node:
-        assoc = scu(node)
-        assert status_of(assoc, ct) == 0
-        assoc.release()
-        node.wait_for("lossy quality 6, DICOM lossy rules applied")
-        rows = assert_store_consistent(node.store)
-        (uid,) = rows
-        assert uid != ct.SOPInstanceUID  # a lossy copy is a new instance
-        ds = pydicom.dcmread(node.store / rows[uid][0])
-        assert ds.LossyImageCompression == "01" and ds.ImageType[0] == "DERIVED"
-        assert ds.file_meta.TransferSyntaxUID == MIC_TRANSFER_SYNTAX
-        err = np.abs(ds.pixel_array.astype(int) - ct.pixel_array.astype(int))
-        assert 0 < err.max() < 200
+    uid, ds = _stored_lossily(tmp_path, ct, ["--quality", "6"], "lossy quality 6")
+    assert uid != ct.SOPInstanceUID  # a lossy copy is a new instance
+    assert ds.LossyImageCompression == "01" and ds.ImageType[0] == "DERIVED"
+    assert ds.file_meta.TransferSyntaxUID == MIC_TRANSFER_SYNTAX
+    err = np.abs(ds.pixel_array.astype(int) - ct.pixel_array.astype(int))
+    assert 0 < err.max() < 200
 
 
 def test_lossy_storage_with_the_generative_model_names_it(tmp_path: Path) -> None:
@@ -773,19 +781,13 @@ def test_lossy_storage_with_the_generative_model_names_it(tmp_path: Path) -> Non
     res = CliRunner().invoke(cli, ["dicom", "serve", str(tmp_path / "x"), "--model", "gan"])
     assert res.exit_code != 0 and "--quality" in res.output
     ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-    with started(tmp_path / "store", "--quality", "3", "--model", "gan") as node:
-        assoc = scu(node)
-        assert status_of(assoc, ct) == 0
-        assoc.release()
-        node.wait_for("lossy quality 3, model gan, DICOM lossy rules applied")
-        rows = assert_store_consistent(node.store)
-        (uid,) = rows
-        ds = pydicom.dcmread(node.store / rows[uid][0])
-        assert lossy_method("gan") == "MIC_GAN"
-        methods = ds.LossyImageCompressionMethod
-        assert "MIC_GAN" in ([methods] if isinstance(methods, str) else list(methods))
-        frag = pydicom.encaps.generate_fragmented_frames(ds.PixelData)
-        assert mic.info(b"".join(next(frag))).generative
+    _, ds = _stored_lossily(tmp_path, ct, ["--quality", "3", "--model", "gan"],
+                            "lossy quality 3, model gan")
+    assert lossy_method("gan") == "MIC_GAN"
+    methods = ds.LossyImageCompressionMethod
+    assert "MIC_GAN" in ([methods] if isinstance(methods, str) else list(methods))
+    frag = pydicom.encaps.generate_fragmented_frames(ds.PixelData)
+    assert mic.info(b"".join(next(frag))).generative
 
 
 def test_a_mic_aware_peer_gets_the_stored_files_as_they_are(tmp_path: Path) -> None:

@@ -113,7 +113,7 @@ def test_rule_keeps_the_smoothest_candidates_value():
     inner[rng.random(inner.shape) < 0.55] = 128
     img[:, 24:232] = np.kron(inner, np.ones((3, 3), np.uint8))[:256, 24:232]
     assert constant_regions(img, (1,))[0][0] == (128,)  # the exact opening prefers 128
-    (values, m), = rule_candidate(img[:, :, None], 3.0)
+    (values, m, _), = rule_candidate(img[:, :, None], 3.0)
     assert values == (0,) and (m == (img == 0)).all()
 
 

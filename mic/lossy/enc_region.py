@@ -172,26 +172,29 @@ def edge_contrast(t: np.ndarray, values: tuple[int, ...], m: np.ndarray) -> floa
     return float(np.median(d))
 
 
-def rule_candidate(t: np.ndarray, exact_ratio: float) -> list[tuple[tuple[int, ...], np.ndarray]]:
-    """The region rule's candidate of the planes ``t`` (h, w, k) (a list of at most one):
-    the smoothest (radius ``RADII[-1]``), or the exact one of the same value (radius 1)
-    where its shape costs at most ``exact_ratio`` times the smoothest's (0: never; a thin
-    strip of the value beside the image, which the smoothest opening drops, keeps the
-    costly step edge).  The value is the smoothest candidate's: one whose exact pixels
-    are scattered (a frequent level of the anatomy) is never a region by rule."""
+def rule_candidate(t: np.ndarray, exact_ratio: float
+                   ) -> list[tuple[tuple[int, ...], np.ndarray, bytes | None]]:
+    """The region rule's candidate of the planes ``t`` (h, w, k) (a list of at most one
+    (values, mask, its encoded shape if this had to encode it, else None)): the smoothest
+    (radius ``RADII[-1]``), or the exact one of the same value (radius 1) where its shape
+    costs at most ``exact_ratio`` times the smoothest's (0: never; a thin strip of the
+    value beside the image, which the smoothest opening drops, keeps the costly step
+    edge).  The value is the smoothest candidate's: one whose exact pixels are scattered
+    (a frequent level of the anatomy) is never a region by rule."""
     from ..entropy.shape import encode_shape
 
-    smooth = constant_regions(t, (RADII[-1],))
+    smooth = [(v, m, None) for v, m in constant_regions(t, (RADII[-1],))]
     if exact_ratio <= 0 or not smooth:
         return smooth
-    values, m_s = smooth[0]
+    values, m_s, _ = smooth[0]
     t3 = t[:, :, None] if t.ndim == 2 else t
     m_e = opening(np.all(t3 == np.asarray(values, t3.dtype), axis=2), 1)
     if m_e.all() or (m_e == m_s).all():
         return smooth
-    if len(encode_shape(m_e)) <= exact_ratio * len(encode_shape(m_s)):
-        return [(values, m_e)]
-    return smooth
+    shape_s, shape_e = encode_shape(m_s), encode_shape(m_e)
+    if len(shape_e) <= exact_ratio * len(shape_s):
+        return [(values, m_e, shape_e)]
+    return [(values, m_s, shape_s)]
 
 
 __all__ = ["MIN_FRACTION", "RADII", "constant_regions", "edge_contrast", "fill_region", "opening",

@@ -306,7 +306,7 @@ class LossyTileEncoder:
             cand = rule_candidate(t, o.region_rule_exact_ratio)
             if cand and t.shape[0] * t.shape[1] >= o.region_rule_pixels \
                     and cand[0][1].mean() >= o.region_rule_fraction \
-                    and edge_contrast(t, *cand[0]) >= o.region_rule_contrast * self._rmse():
+                    and edge_contrast(t, *cand[0][:2]) >= o.region_rule_contrast * self._rmse():
                 return self._code_region(t, code, cand[0])
             body, rec, _, bias = code(t, o.restore)
             return None, body, bias, rec, None
@@ -350,12 +350,12 @@ class LossyTileEncoder:
     def _code_region(self, t: np.ndarray, code, cand  # noqa: ANN001
                      ) -> tuple[bytes | None, bytes, Any, np.ndarray | None, np.ndarray | None]:
         """:meth:`_choose`'s result for the planes ``t`` coded once, with the constant-region
-        candidate ``cand`` = (values, mask)."""
+        candidate ``cand`` = (values, mask, its encoded shape or None)."""
         from ..entropy.shape import encode_shape
         from .enc_region import fill_region
 
-        values, m = cand
-        shape = encode_shape(m)
+        values, m, shape = cand
+        shape = encode_shape(m) if shape is None else shape
         filled = np.stack([np.rint(fill_region(t[:, :, c], m)) for c in range(t.shape[2])],
                           -1).astype(np.int32)
         body, rec, _, bias = code(filled, True)

@@ -172,7 +172,7 @@ def edge_contrast(t: np.ndarray, values: tuple[int, ...], m: np.ndarray) -> floa
     return float(np.median(d))
 
 
-def rule_candidate(t: np.ndarray, exact_ratio: float
+def rule_candidate(t: np.ndarray, exact_ratio: float, min_fraction: float = 0.0
                    ) -> list[tuple[tuple[int, ...], np.ndarray, bytes | None]]:
     """The region rule's candidate of the planes ``t`` (h, w, k) (a list of at most one
     (values, mask, its encoded shape if this had to encode it, else None)): the smoothest
@@ -180,7 +180,9 @@ def rule_candidate(t: np.ndarray, exact_ratio: float
     costs at most ``exact_ratio`` times the smoothest's (0: never; a thin strip of the
     value beside the image, which the smoothest opening drops, keeps the costly step
     edge).  The value is the smoothest candidate's: one whose exact pixels are scattered
-    (a frequent level of the anatomy) is never a region by rule."""
+    (a frequent level of the anatomy) is never a region by rule.  None where even the
+    exact one covers less than ``min_fraction`` of the tile (the rule's threshold: the
+    smoothest, a subset, would fail it too), without encoding any shape."""
     from ..entropy.shape import encode_shape
 
     smooth = [(v, m, None) for v, m in constant_regions(t, (RADII[-1],))]
@@ -189,6 +191,8 @@ def rule_candidate(t: np.ndarray, exact_ratio: float
     values, m_s, _ = smooth[0]
     t3 = t[:, :, None] if t.ndim == 2 else t
     m_e = opening(np.all(t3 == np.asarray(values, t3.dtype), axis=2), 1)
+    if m_e.mean() < min_fraction:
+        return []
     if m_e.all() or (m_e == m_s).all():
         return smooth
     shape_s, shape_e = encode_shape(m_s), encode_shape(m_e)

@@ -303,9 +303,10 @@ class LossyTileEncoder:
             return record, norms, None, None, None
         info0 = self.information_bits
         if o.regions and not o.region_search:  # by rule, one coding (EncoderOptions)
-            cand = rule_candidate(t, o.region_rule_exact_ratio)
-            if cand and t.shape[0] * t.shape[1] >= o.region_rule_pixels \
-                    and cand[0][1].mean() >= o.region_rule_fraction \
+            big = t.shape[0] * t.shape[1] >= o.region_rule_pixels
+            cand = rule_candidate(t, o.region_rule_exact_ratio, o.region_rule_fraction) \
+                if big else []
+            if cand and cand[0][1].mean() >= o.region_rule_fraction \
                     and edge_contrast(t, *cand[0][:2]) >= o.region_rule_contrast * self._rmse():
                 return self._code_region(t, code, cand[0])
             body, rec, _, bias = code(t, o.restore)

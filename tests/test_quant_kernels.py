@@ -12,6 +12,20 @@ from mic.bitstream.varint import unzigzag, unzigzag_array, zigzag, zigzag_array
 from mic.quant.kernels import Q_CLAMP
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(-10**9, 10**9), min_size=0, max_size=40),
+       st.lists(st.integers(-2 * 10**9, 2 * 10**9), min_size=1, max_size=60),
+       st.floats(-1e3, 1e3, allow_nan=False), st.floats(-1e-3, 1e-3, allow_nan=False))
+def test_count_le_from_any_guess_is_exact(thr, vals, t0, rstep):
+    """The guessed start only changes how far the walk goes: for any sorted thresholds
+    (duplicates, uneven gaps, none) and any (even useless) guess, the binary search's count."""
+    from mic.quant.kernels import count_le, count_le_from
+    t = np.sort(np.array(thr, np.int64))
+    for a in vals + [float("nan")]:
+        for a1 in (a, float(a)):
+            assert count_le_from(t, a1, t0, rstep) == count_le(t, a1) == int(np.sum(t <= a1))
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(-1e9, 1e9, allow_nan=False, width=32), min_size=1, max_size=64),
        st.integers(0, 2**31))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ..quant.kernels import count_le
+from ..quant.kernels import count_le, count_le_from
 
 
 @nb.njit(cache=True, nogil=True)
@@ -29,11 +29,12 @@ def logmag_kernel(v, lut, thr, max_abs, out):  # pragma: no cover - numba
 # order, with or without FMA; see mic.models.intnet), which lets LLVM vectorise the dot
 # products; nothing here divides or calls an approximated function.
 @nb.njit(cache=True, nogil=True, inline="always", fastmath={"reassoc", "contract", "nsz"})
-def _mlp_index(f, c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, a1):  # pragma: no cover
+def _mlp_index(f, c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, t0, rstep, a1):  # pragma: no cover
     """The table index of the context features ``f`` (1-D) in hyper cell ``c``: layer 1
     from the cell's precomputed hyper part ``hpre[c]`` plus ``f @ w1c`` (zero features
-    skipped), floor / clamp after the shifts ``m1``, ``m2``, then the thresholds ``thr``;
-    ``a1`` is scratch of the first layer's width."""
+    skipped), floor / clamp after the shifts ``m1``, ``m2``, then the thresholds ``thr``
+    (searched from the guess of :func:`_thr_spacing`'s ``t0``, ``rstep``); ``a1`` is
+    scratch of the first layer's width."""
     h1 = hpre.shape[1]
     cap = float(1 << 22)
     for jh in range(h1):
@@ -51,7 +52,17 @@ def _mlp_index(f, c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, a1):  # pragma: no
         for k in range(h1):
             acc += a1[k] * w2t[jo, k]
         acc3 += min(max(np.floor(acc * m2), 0.0), cap) * w3[jo]
-    return count_le(thr, acc3)
+    return count_le_from(thr, acc3, t0, rstep)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _thr_spacing(thr):  # pragma: no cover - numba
+    """(first threshold, 1 / mean spacing) of the sorted ``thr``: the start of
+    :func:`count_le_from`'s walk (any values give the exact count; these make it short)."""
+    n = thr.size
+    if n < 2 or thr[n - 1] <= thr[0]:
+        return (float(thr[0]) if n else 0.0), 0.0
+    return float(thr[0]), (n - 1) / float(thr[n - 1] - thr[0])
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -66,6 +77,7 @@ def _all_zero(f):  # pragma: no cover - numba
 def mlp_kernel(ctx, cell, hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
     m1 = 2.0 ** -sh1
     m2 = 2.0 ** -sh2
+    t0, rstep = _thr_spacing(thr)
     a1 = np.empty(hpre.shape[1])
     memo = np.full(hpre.shape[0], -1, np.int64)  # result at a zero context, per cell
     for n in range(ctx.shape[0]):
@@ -74,7 +86,7 @@ def mlp_kernel(ctx, cell, hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pr
         if zero_ctx and memo[c] >= 0:
             out[n] = memo[c]
             continue
-        idx = _mlp_index(ctx[n], c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, a1)
+        idx = _mlp_index(ctx[n], c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, t0, rstep, a1)
         out[n] = idx
         if zero_ctx:
             memo[c] = idx
@@ -98,6 +110,7 @@ def band_mlp_kernel(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, fix, shift, w16
     cell arrays."""
     m1 = 2.0 ** -sh1
     m2 = 2.0 ** -sh2
+    t0, rstep = _thr_spacing(thr)
     a1 = np.empty(hpre.shape[1])
     f = np.zeros(8)
     memo = np.full(hpre.shape[0], -1, np.int64)  # result at a zero context, per cell
@@ -124,7 +137,7 @@ def band_mlp_kernel(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, fix, shift, w16
         if zero_ctx and memo[c] >= 0:
             out[n] = memo[c]
             continue
-        idx = _mlp_index(f, c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, a1)
+        idx = _mlp_index(f, c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, t0, rstep, a1)
         out[n] = idx
         if zero_ctx:
             memo[c] = idx

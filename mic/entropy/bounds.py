@@ -103,31 +103,77 @@ def check_words(n_words: int, min_bits: float, what: str) -> None:
 
 
 class MeteredDecoder:
-    """A constriction queue ``RangeDecoder`` over ``words`` that keeps count of the
-    information of what it decoded: :meth:`charge` adds bits and raises
-    :class:`MicFormatError` once they exceed what ``len(words)`` words can carry.  The
-    decode helpers of :mod:`mic.entropy.coder` and :mod:`mic.entropy.shape` charge it."""
+    """The range decoder of coder id 1 (:mod:`mic.entropy.rangedec`, constriction's queue
+    ``RangeDecoder`` in Numba) over ``words``, keeping count of the information of what it
+    decoded: :meth:`charge` adds bits and raises :class:`MicFormatError` once they exceed
+    what ``len(words)`` words can carry.  The decode helpers of :mod:`mic.entropy.coder`
+    and :mod:`mic.entropy.shape` charge it (:meth:`decode_grouped` charges itself)."""
 
-    __slots__ = ("dec", "n_words", "bits", "what")
+    __slots__ = ("words", "state", "n_words", "bits", "what")
 
     def __init__(self, words: np.ndarray, what: str = "range-coded data") -> None:
-        import constriction
+        from .rangedec import initial_state
 
         w = np.ascontiguousarray(words, dtype=np.uint32)
-        self.dec = constriction.stream.queue.RangeDecoder(w)
+        self.words = w
+        self.state = initial_state(w)
         self.n_words = int(w.size)
         self.bits = 0.0
         self.what = what
 
-    def decode(self, model: object, n: int) -> np.ndarray:
-        return self.dec.decode(model, n)  # type: ignore[attr-defined]
+    def _failed(self, status: int) -> None:
+        from .rangedec import INVALID
+
+        if status == INVALID:
+            raise MicFormatError(f"{self.what}: corrupt range-coded data (a quantile beyond "
+                                 "its model)")
+        raise MicFormatError(  # OVERRUN
+            f"{self.what}: the symbols decoded so far carry {self.bits:.0f} bits, more "
+            f"than its {self.n_words} words can hold: corrupt or forged stream")
+
+    def decode(self, cdf: np.ndarray, n: int) -> np.ndarray:
+        """``n`` symbols (int32) under the model whose quantised CDF is ``cdf`` (uint64,
+        :func:`mic.entropy.rangedec.cdf_of`); not charged."""
+        from .rangedec import decode_cdf
+
+        out = np.empty(int(n), np.int32)
+        st = decode_cdf(self.words, self.state, cdf, int(n), out)
+        if st:
+            self._failed(st)
+        return out
+
+    def decode_uniform(self, n_values: int, count: int) -> np.ndarray:
+        """``count`` symbols (int32) of constriction's ``Uniform(n_values)``; not charged."""
+        from .rangedec import decode_uniform
+
+        if n_values < 2:
+            raise ValueError("a uniform model needs at least 2 values")
+        out = np.empty(int(count), np.int32)
+        st = decode_uniform(self.words, self.state, int(n_values), int(count), out)
+        if st:
+            self._failed(st)
+        return out
+
+    def decode_grouped(self, tab: np.ndarray, cdf: np.ndarray, cdf_off: np.ndarray,
+                       costs: np.ndarray, cost_off: np.ndarray, check_every: int) -> np.ndarray:
+        """The symbols (int32) of positions under the tables ``tab`` (int32, validated),
+        coded grouped by table; charged as they are decoded, checked every
+        ``check_every`` symbols (:func:`mic.entropy.rangedec.decode_grouped_kernel`)."""
+        from .rangedec import decode_grouped_kernel
+
+        out = np.empty(tab.size, np.int32)
+        meter = np.array([self.bits, (WORD_BITS * self.n_words + 1.0) / (1.0 - SLACK)])
+        st = decode_grouped_kernel(self.words, self.state, tab, cdf, cdf_off, costs, cost_off,
+                                   meter, int(check_every), out)
+        self.bits = float(meter[0])
+        if st:
+            self._failed(st)
+        return out
 
     def charge(self, bits: float) -> None:
         self.bits += float(bits)
         if _too_many(self.bits, self.n_words):
-            raise MicFormatError(
-                f"{self.what}: the symbols decoded so far carry {self.bits:.0f} bits, more "
-                f"than its {self.n_words} words can hold: corrupt or forged stream")
+            self._failed(2)
 
 
 def charge(dec: object, bits: float) -> None:

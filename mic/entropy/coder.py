@@ -25,8 +25,8 @@ from .tables import FREQ_BITS, TableSet
 
 _model = constriction.stream.model
 _queue = constriction.stream.queue
-#: a metered decoder decodes (and charges, SPEC 4.1) at most this many symbols a call
-_CHUNK = 1 << 20
+#: the grouped decoder checks its charge (SPEC 4.1) every this many symbols
+_CHECK = 1 << 12
 
 
 class ModelBank:
@@ -61,6 +61,28 @@ class ModelBank:
         known to be coded with table ``k`` costs at least ``table_min_costs[k]``."""
         t, c = self.tables, self.costs
         return np.minimum.reduceat(c, t.offsets[:-1].astype(np.int64))
+
+    @property
+    def cdfs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(every table's quantised CDF back to back, uint64; where table ``t``'s starts,
+        int64, ``len + 1`` entries): the models the range decoder reads
+        (:mod:`mic.entropy.rangedec`), the same as :meth:`model`'s; computed once per bank."""
+        c = self.__dict__.get("_cdfs")
+        if c is None:
+            from .rangedec import cdf_of
+
+            t = self.tables
+            parts = [cdf_of(t.flat[t.offsets[k]:t.offsets[k + 1]].astype(np.float64)
+                            / float(1 << FREQ_BITS)) for k in range(len(t.half))]
+            off = np.concatenate(([0], np.cumsum([p.size for p in parts]))).astype(np.int64)
+            c = (np.concatenate(parts) if parts else np.zeros(0, np.uint64), off)
+            self.__dict__["_cdfs"] = c
+        return c
+
+    def cdf(self, t: int) -> np.ndarray:
+        """Table ``t``'s quantised CDF (uint64, a view of :attr:`cdfs`)."""
+        flat, off = self.cdfs
+        return flat[off[t]:off[t + 1]]
 
     def __len__(self) -> int:
         return len(self.tables.half)
@@ -122,66 +144,17 @@ def encode_grouped(enc: object, sym: np.ndarray, tab: np.ndarray, bank: ModelBan
             enc.encode(ss[a:b], bank.model(int(st[a])))  # type: ignore[attr-defined]
 
 
-def decode_grouped(dec: object, tab: np.ndarray, bank: ModelBank) -> np.ndarray:
-    """Inverse of :func:`encode_grouped` (``tab`` known to the decoder).  A metered decoder
-    is charged the information of the decoded symbols after each group of at most
-    ``_CHUNK`` symbols and once more per call for the smaller groups (SPEC 4.1)."""
+def decode_grouped(dec: MeteredDecoder, tab: np.ndarray, bank: ModelBank) -> np.ndarray:
+    """Inverse of :func:`encode_grouped` (``tab`` known to the decoder), in one call of the
+    range decoder's kernel, which charges the information of the decoded symbols as it
+    goes and refuses them once they exceed the words (every ``_CHECK`` symbols and at the
+    end, SPEC 4.1)."""
     tab = np.ascontiguousarray(tab, np.int32).reshape(-1)
-    if 0 < tab.size <= _CHUNK and (tab.size == 1 or tab.min() == tab.max()):
-        return _decode_one_table(dec, int(tab[0]), tab.size, bank)  # (no sort, one group)
-    order = _stable_order(tab)
-    st = tab[order]
-    out_sorted = np.empty(len(st), np.int32)
-    bounds = np.flatnonzero(st[1:] != st[:-1]) + 1
-    starts = [0, *bounds.tolist()]
-    ends = [*bounds.tolist(), len(st)]
-    metered = isinstance(dec, MeteredDecoder)
-    costs = bank.costs if metered else None
-    offsets = bank.tables.offsets
-    model = bank.model
-    raw = dec.dec if metered else dec  # type: ignore[union-attr]
-    charged = 0  # the symbols of out_sorted[:charged] (whole groups) are charged already
-    tabs = st[starts].tolist() if len(st) else []  # each group's table
-    try:
-        for a0, b, t in zip(starts, ends, tabs):
-            m = model(t)
-            if b - a0 <= _CHUNK:
-                out_sorted[a0:b] = raw.decode(m, b - a0)  # type: ignore[attr-defined]
-                continue
-            for a in range(a0, b, _CHUNK):  # a large group: charge each chunk as it comes
-                e = min(a + _CHUNK, b)
-                out_sorted[a:e] = raw.decode(m, e - a)  # type: ignore[attr-defined]
-                if metered:
-                    dec.charge(float(costs[offsets[st[a:e]] + out_sorted[a:e]].sum()))  # type: ignore[union-attr, index]
-            if metered:  # the groups before this large one
-                dec.charge(float(costs[offsets[st[charged:a0]] + out_sorted[charged:a0]].sum()))  # type: ignore[union-attr, index]
-                charged = b
-    except MicFormatError:
-        raise
-    except Exception as exc:  # constriction signals bad data with its own exceptions
-        raise MicFormatError(f"corrupt lossy entropy-coded data: {exc}") from None
-    if metered and charged < len(st):  # the information of what was decoded (SPEC 4.1)
-        dec.charge(float(costs[offsets[st[charged:]] + out_sorted[charged:]].sum()))  # type: ignore[union-attr, index]
-    out = np.empty_like(out_sorted)
-    out[order] = out_sorted
-    return out
-
-
-def _decode_one_table(dec: object, t: int, n: int, bank: ModelBank) -> np.ndarray:
-    """:func:`decode_grouped` of ``n`` (at most ``_CHUNK``) symbols all under table ``t``:
-    one group, so the same call and the same charge, without sorting."""
-    metered = isinstance(dec, MeteredDecoder)
-    raw = dec.dec if metered else dec  # type: ignore[union-attr]
-    try:
-        out = np.asarray(raw.decode(bank.model(t), n), np.int32)  # type: ignore[attr-defined]
-    except MicFormatError:
-        raise
-    except Exception as exc:  # constriction signals bad data with its own exceptions
-        raise MicFormatError(f"corrupt lossy entropy-coded data: {exc}") from None
-    if metered:
-        o = bank.tables.offsets
-        dec.charge(float(bank.costs[o[t] + out].sum()))  # type: ignore[union-attr]
-    return out
+    if tab.size and (int(tab.min()) < 0 or int(tab.max()) >= len(bank)):
+        raise MicFormatError(f"{dec.what}: a table index beyond the model's {len(bank)} tables")
+    flat, off = bank.cdfs
+    return dec.decode_grouped(tab, flat, off, bank.costs, bank.tables.offsets.astype(np.int64),
+                              _CHECK)
 
 
 def information_bits(sym: np.ndarray, tab: np.ndarray, bank: ModelBank) -> float:
@@ -223,18 +196,17 @@ def encode_escapes(enc: object, u: np.ndarray) -> None:
         enc.encode(np.concatenate(bits).astype(np.int32), _UNIFORM2)  # type: ignore[attr-defined]
 
 
-def decode_escapes(dec: object, n: int) -> np.ndarray:
+def decode_escapes(dec: MeteredDecoder, n: int) -> np.ndarray:
     """Inverse of :func:`encode_escapes` (``n`` values)."""
     if n == 0:
         return np.zeros(0, np.uint32)
     try:
-        k = np.asarray(dec.decode(_UNIFORM33, n), np.int64)  # type: ignore[attr-defined]
+        k = dec.decode_uniform(33, n).astype(np.int64)
         charge(dec, n * uniform_cost(33))
         nb = np.maximum(k - 1, 0)
         total = int(nb.sum())
         charge(dec, total * uniform_cost(2))  # before decoding them: refuse a huge count
-        bits = (np.asarray(dec.decode(_UNIFORM2, total), np.int64) if total  # type: ignore[attr-defined]
-                else np.zeros(0, np.int64))
+        bits = dec.decode_uniform(2, total).astype(np.int64) if total else np.zeros(0, np.int64)
     except MicFormatError:
         raise
     except Exception as exc:
@@ -259,9 +231,9 @@ def uniform_encode(enc: object, v: np.ndarray, n: int) -> None:
     enc.encode(np.asarray(v, np.int32).reshape(-1), _model.Uniform(int(n)))  # type: ignore[attr-defined]
 
 
-def uniform_decode(dec: object, count: int, n: int) -> np.ndarray:
+def uniform_decode(dec: MeteredDecoder, count: int, n: int) -> np.ndarray:
     try:
-        out = np.asarray(dec.decode(_model.Uniform(int(n)), int(count)), np.int64)  # type: ignore[attr-defined]
+        out = dec.decode_uniform(int(n), int(count)).astype(np.int64)
     except Exception as exc:
         raise MicFormatError(f"corrupt lossy entropy-coded data: {exc}") from None
     charge(dec, count * uniform_cost(int(n)))

@@ -285,14 +285,14 @@ class _Reader:
         self.dec, self.cols = dec, cols
         t = uniform_decode(dec, N_CLASSES, N_TABLES)
         bank = _bank()
-        self.models = [bank.model(int(x)) for x in t]
+        self.models = [bank.cdf(int(x)) for x in t]  # the range decoder's CDFs
         self.costs = bank.costs  # each decoded symbol's information is charged (SPEC 4.1)
         self.offsets = [int(bank.tables.offsets[int(x)]) for x in t]
 
     def table(self, cls: int) -> int:
         try:
             u = int(self.dec.decode(self.models[cls], 1)[0])  # type: ignore[attr-defined]
-        except Exception as exc:  # constriction signals bad data with its own exceptions
+        except MicFormatError as exc:
             raise MicFormatError(f"corrupt shape stream: {exc}") from None
         charge(self.dec, float(self.costs[self.offsets[cls] + u]))
         return u

@@ -25,7 +25,7 @@ from .syntax import (
     CHUNK, FAST_MODEL_ID, MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_FAST,
     PLANE_FAST_PALETTE, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE,
     XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near, reference_plane,
-    token_costs, token_models,
+    token_cdfs, token_costs,
 )
 
 
@@ -100,7 +100,7 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
     words = np.frombuffer(buf, dtype="<u4", count=ph.nwords, offset=pos).astype(np.uint32)
     pos += 4 * ph.nwords
     bits = np.frombuffer(buf, dtype=np.uint8, count=ph.nbits, offset=pos).copy()
-    models, delta_model, _ = token_models()
+    models, delta_model = token_cdfs()
     tok_cost, cls_cost, _, _ = token_costs()
     nk = len(models)
     bs = 1 << ph.blog
@@ -110,7 +110,7 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
     sym = np.empty(nblocks, np.int32)
     for a in range(0, nblocks, CHUNK):  # metered a chunk at a time
         part = sym[a:a + CHUNK]
-        part[:] = guarded(dec.dec.decode, delta_model, part.size)
+        part[:] = guarded(dec.decode, delta_model, part.size)
         dec.charge(float(cls_cost[part].sum()))
     status, classes = K.class_map_from_symbols(sym, bx, nk)
     if status != K.OK:
@@ -122,7 +122,7 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
     for k, n in enumerate(counts):
         for a in range(off, off + int(n), CHUNK):  # metered a chunk at a time
             part = grouped[a:min(a + CHUNK, off + int(n))]
-            part[:] = guarded(dec.dec.decode, models[k], part.size)
+            part[:] = guarded(dec.decode, models[k], part.size)
             dec.charge(float(tok_cost[k][part].sum()))
         off += int(n)
     tokens = K.scatter_by_class(grouped, counts, classes, h, w, bs)

@@ -155,6 +155,19 @@ def token_models() -> tuple[list[Any], Any, np.ndarray]:
     return models, delta_model, cost
 
 
+@lru_cache(maxsize=1)
+def token_cdfs() -> tuple[list[np.ndarray], np.ndarray]:
+    """The range decoder's CDFs (:mod:`mic.entropy.rangedec`) of :func:`token_models`'
+    token tables and class-map model, from the same float probabilities."""
+    from ..entropy.rangedec import cdf_of
+
+    from . import _tables_v1 as T
+
+    freqs = np.asarray(T.TOKEN_FREQS, dtype=np.float64)
+    delta = np.asarray(T.CLASS_DELTA_FREQS, dtype=np.float64)
+    return [cdf_of(f / T.TOTAL) for f in freqs], cdf_of(delta / delta.sum())
+
+
 def guarded(fn, *args):
     """Run a constriction call; turn any failure (panics included) into MicFormatError."""
     try:

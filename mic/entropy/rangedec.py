@@ -1,0 +1,182 @@
+"""The range decoder of coder id 1 (SPEC 4.1), in Numba: it reads the words of
+constriction's queue ``RangeEncoder`` (32-bit words, 64-bit state, 24-bit probabilities)
+and decodes the same symbols as constriction's ``RangeDecoder`` would, without a call into
+Python per group of symbols and without holding the GIL.
+
+The arithmetic, all on unsigned 64-bit integers with wrap-around (the coder's own
+definition, as constriction 0.4-0.5 implements it):
+
+* start: ``lower = 0``, ``range = 2**64 - 1``, ``point`` = the first two words (big end
+  first; a missing word reads as 0);
+* each symbol: ``scale = range >> 24``, ``q = (point - lower) // scale``; ``q >= 2**24``
+  is invalid data; the symbol ``s`` is the last one with ``cdf[s] <= q``;
+  ``lower += scale * cdf[s]``, ``range = scale * (cdf[s+1] - cdf[s])``;
+* when ``range < 2**32``: ``lower``, ``range`` and ``point`` shift left by 32 bits and the
+  next word (0 past the end) enters ``point``'s low half.
+
+A model is its quantised CDF (``cdf[0] = 0``, ``cdf[n] = 2**24``): a ``Categorical``'s
+from :func:`mic.entropy.bounds.quantized_probabilities` (:func:`cdf_of`), a
+``Uniform(n)``'s bins of ``2**24 // n``, the last one taking the rest.  The tests check
+every decode against constriction's, on valid and on garbage words.
+
+State: a ``uint64`` array ``[lower, range, point, next word index]``; the kernels return
+0, or :data:`INVALID` (a quantile beyond the model: corrupt words), or :data:`OVERRUN`
+(a metered call whose symbols' information exceeds what the words can carry, SPEC 4.1).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+OK, INVALID, OVERRUN = 0, 1, 2
+_ONE = np.uint64(1)
+_PREC = np.uint64(24)
+_QMAX = np.uint64(1 << 24)
+_WORD = np.uint64(32)
+_RENORM = np.uint64(1 << 32)
+
+
+def initial_state(words: np.ndarray) -> np.ndarray:
+    """The decoder state before the first symbol of ``words`` (uint32)."""
+    w0 = int(words[0]) if words.size > 0 else 0
+    w1 = int(words[1]) if words.size > 1 else 0
+    return np.array([0, (1 << 64) - 1, (w0 << 32) | w1, 2], np.uint64)
+
+
+def cdf_of(probabilities: np.ndarray) -> np.ndarray:
+    """The quantised CDF (uint64, n + 1 entries) of constriction's
+    ``Categorical(probabilities, perfect=False)``."""
+    from .bounds import quantized_probabilities
+
+    q = quantized_probabilities(probabilities)
+    return np.concatenate(([0], np.cumsum(q))).astype(np.uint64)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _step(words, st, cdf, off, nsym):  # pragma: no cover - numba
+    """One symbol under the CDF ``cdf[off:off + nsym + 1]``: the symbol, or -1 (invalid)."""
+    lower, rng, point = st[0], st[1], st[2]
+    scale = rng >> _PREC
+    q = (point - lower) // scale
+    if q >= _QMAX:
+        return -1
+    lo, hi = 0, nsym
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if cdf[off + mid] <= q:
+            lo = mid
+        else:
+            hi = mid
+    left = cdf[off + lo]
+    lower = lower + scale * left
+    rng = scale * (cdf[off + lo + 1] - left)
+    if rng < _RENORM:
+        lower = lower << _WORD
+        rng = rng << _WORD
+        pos = st[3]
+        point = point << _WORD
+        if pos < np.uint64(words.size):
+            point = point | np.uint64(words[pos])
+        st[3] = pos + _ONE
+    st[0] = lower
+    st[1] = rng
+    st[2] = point
+    return lo
+
+
+@nb.njit(cache=True, nogil=True)
+def decode_cdf(words, st, cdf, count, out):  # pragma: no cover - numba
+    """``count`` symbols under one model (its CDF) into ``out``; the status."""
+    nsym = cdf.size - 1
+    for i in range(count):
+        s = _step(words, st, cdf, 0, nsym)
+        if s < 0:
+            return INVALID
+        out[i] = s
+    return OK
+
+
+@nb.njit(cache=True, nogil=True)
+def decode_uniform(words, st, n, count, out):  # pragma: no cover - numba
+    """``count`` symbols of ``Uniform(n)`` (n >= 2) into ``out``; the status."""
+    per = _QMAX // np.uint64(n)
+    last = np.uint64(n - 1)
+    lastleft = last * per
+    for i in range(count):
+        lower, rng, point = st[0], st[1], st[2]
+        scale = rng >> _PREC
+        q = (point - lower) // scale
+        if q >= _QMAX:
+            return INVALID
+        s = q // per
+        if s < last:
+            left, p = s * per, per
+        else:
+            s, left, p = last, lastleft, _QMAX - lastleft
+        lower = lower + scale * left
+        rng = scale * p
+        if rng < _RENORM:
+            lower = lower << _WORD
+            rng = rng << _WORD
+            pos = st[3]
+            point = point << _WORD
+            if pos < np.uint64(words.size):
+                point = point | np.uint64(words[pos])
+            st[3] = pos + _ONE
+        st[0] = lower
+        st[1] = rng
+        st[2] = point
+        out[i] = s
+    return OK
+
+
+@nb.njit(cache=True, nogil=True)
+def decode_grouped_kernel(words, st, tab, cdf, cdf_off, costs, cost_off, meter, check_every,
+                          out):  # pragma: no cover - numba
+    """The symbols of positions whose tables are ``tab`` (each in ``0..len(cdf_off) - 2``),
+    decoded grouped by table (tables in increasing order, positions in their order within
+    a table: :func:`mic.entropy.coder.encode_grouped`), into ``out``.  Table ``t``'s CDF is
+    ``cdf[cdf_off[t]:cdf_off[t + 1]]`` and its symbols' costs start at ``costs[cost_off[t]]``;
+    ``meter`` = [bits charged so far, the most bits the words can carry]: the information
+    of the decoded symbols is added, and checked every ``check_every`` symbols and at the
+    end (OVERRUN once it is exceeded)."""
+    ntab = cdf_off.size - 1
+    n = tab.size
+    start = np.zeros(ntab + 1, np.int64)
+    for i in range(n):
+        start[tab[i] + 1] += 1
+    for t in range(ntab):
+        start[t + 1] += start[t]
+    order = np.empty(n, np.int64)
+    fill = start[:ntab].copy()
+    for i in range(n):
+        t = tab[i]
+        order[fill[t]] = i
+        fill[t] += 1
+    bits = meter[0]
+    since = 0
+    for t in range(ntab):
+        a, b = start[t], start[t + 1]
+        if a == b:
+            continue
+        off = cdf_off[t]
+        nsym = cdf_off[t + 1] - off - 1
+        co = cost_off[t]
+        for k in range(a, b):
+            s = _step(words, st, cdf, off, nsym)
+            if s < 0:
+                meter[0] = bits
+                return INVALID
+            out[order[k]] = s
+            bits += costs[co + s]
+            since += 1
+            if since >= check_every:
+                since = 0
+                if bits > meter[1]:
+                    meter[0] = bits
+                    return OVERRUN
+    meter[0] = bits
+    if bits > meter[1]:
+        return OVERRUN
+    return OK

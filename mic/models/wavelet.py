@@ -72,15 +72,50 @@ def _fwd_rows(x, lo, hi):  # pragma: no cover - numba
 
 @nb.njit(cache=True, nogil=True)
 def _inv_rows(lo, hi, x):  # pragma: no cover - numba
+    s = np.empty(lo.shape[1])
+    d = np.empty(hi.shape[1])
     for i in range(lo.shape[0]):
-        s = lo[i] * KAPPA
-        d = hi[i] / KAPPA
+        for k in range(s.size):
+            s[k] = lo[i, k] * KAPPA
+        for k in range(d.size):
+            d[k] = hi[i, k] / KAPPA
         _update(s, d, -DELTA)
         _predict(d, s, -GAMMA)
         _update(s, d, -BETA)
         _predict(d, s, -ALPHA)
         x[i, 0::2] = s
         x[i, 1::2] = d
+
+
+@nb.njit(cache=True, nogil=True)
+def _inv_cols(lo, hi, x):  # pragma: no cover - numba
+    """:func:`_inv_rows` down the columns: ``lo`` (n, w) and ``hi`` (n, w) into the even
+    and odd rows of ``x`` (2n, w).  Each element gets the same operations in the same
+    order as the row version on the transposed arrays (so the same float results),
+    a whole row of columns at a time instead of through two transposed copies."""
+    n, w = lo.shape
+    s = lo * KAPPA
+    d = hi / KAPPA
+    for k in range(n):  # _update(s, d, -DELTA)
+        km = k - 1 if k > 0 else k
+        for j in range(w):
+            s[k, j] += -DELTA * (d[km, j] + d[k, j])
+    for k in range(n):  # _predict(d, s, -GAMMA)
+        kp = k + 1 if k + 1 < n else k
+        for j in range(w):
+            d[k, j] += -GAMMA * (s[k, j] + s[kp, j])
+    for k in range(n):  # _update(s, d, -BETA)
+        km = k - 1 if k > 0 else k
+        for j in range(w):
+            s[k, j] += -BETA * (d[km, j] + d[k, j])
+    for k in range(n):  # _predict(d, s, -ALPHA)
+        kp = k + 1 if k + 1 < n else k
+        for j in range(w):
+            d[k, j] += -ALPHA * (s[k, j] + s[kp, j])
+    for k in range(n):
+        for j in range(w):
+            x[2 * k, j] = s[k, j]
+            x[2 * k + 1, j] = d[k, j]
 
 
 def _fwd1(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,10 +141,16 @@ def dwt97_level(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     return ll_t.T, lh_t.T, hl_t.T, hh_t.T
 
 
+def _inv_vertical(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``_inv1(lo.T, hi.T).T`` (the same floats), without the transposes."""
+    r, w = lo.shape
+    x = np.empty((2 * r, w))
+    _inv_cols(np.ascontiguousarray(lo, np.float64), np.ascontiguousarray(hi, np.float64), x)
+    return x
+
+
 def idwt97_level(ll: np.ndarray, lh: np.ndarray, hl: np.ndarray, hh: np.ndarray) -> np.ndarray:
-    lo = _inv1(ll.T, lh.T).T
-    hi = _inv1(hl.T, hh.T).T
-    return _inv1(lo, hi)
+    return _inv1(_inv_vertical(ll, lh), _inv_vertical(hl, hh))
 
 
 def dwt97(x: np.ndarray, levels: int) -> tuple[np.ndarray, list[tuple[np.ndarray, ...]]]:

@@ -459,9 +459,11 @@ def encode_target(
     target = float(psnr if psnr is not None else bpp)  # type: ignore[arg-type]
     if not np.isfinite(target) or target <= 0:
         raise MicInputError(f"target must be a positive finite number, got {target!r}")
-    from .lossy.model import DEFAULT_MODEL, qualities
+    from .lossy.enc_options import EncoderOptions
+    from .lossy.model import qualities
 
-    name = model or getattr(kwargs.get("options"), "model", DEFAULT_MODEL)
+    opts = kwargs.get("options") or EncoderOptions()
+    name = model or opts.with_choices(effort=kwargs.get("effort") or opts.effort).model
     qs = qualities(name)
     if not qs:
         raise MicUnsupportedError(f"no weights for lossy model {name!r} in this build")

@@ -15,7 +15,7 @@ import mic  # noqa: E402
 from mic.bitstream import unpack_header, write_stream  # noqa: E402
 from mic.bitstream.varint import read_uvarint  # noqa: E402
 import mic.lossy as lossy_mod  # noqa: E402
-from mic.lossy import LMDL, LMDS, PLANE, available_models, qualities  # noqa: E402
+from mic.lossy import DEFAULT_MODEL, LMDL, LMDS, PLANE, available_models, qualities  # noqa: E402
 from mic.train.wcm import WaveletModel  # noqa: E402
 from mic.models.weights import register_weights, registry, unregister_weights  # noqa: E402
 from mic_test_helpers import load_forge, tile_payloads  # noqa: E402
@@ -27,7 +27,8 @@ def tiny_models(tmp_path_factory):
     d = tmp_path_factory.mktemp("weights")
     torch.set_num_threads(1)  # tiny tensors: threads only add overhead on a shared CPU
     torch.manual_seed(0)
-    for kind, name in (("meanscale", "wavelet-context"), ("scale", "wavelet-hyperprior"), ("factorized", "wavelet-factorized")):
+    for kind, name in (("meanscale", "wavelet-context"), ("scale", "wavelet-hyperprior"),
+                       ("factorized", "wavelet-factorized"), ("meanscale", "wavelet-context-fast")):
         export_model(tiny_net(kind), name, d)
     register_weights(d / "models.json")
     yield d
@@ -69,7 +70,7 @@ def ct_like(h=70, w=90, seed=0):
 
 def test_registry_api():
     assert available_models() == ["wavelet-factorized", "wavelet-hyperprior", "wavelet-context",
-                                  "ae", "vae", "cnn", "gan"]  # by model id
+                                  "ae", "vae", "cnn", "gan", "wavelet-context-fast"]  # by model id
     assert qualities("wavelet-context") == list(range(6))
     with pytest.raises(mic.MicUnsupportedError, match="jpeg"):
         qualities("jpeg")
@@ -228,7 +229,7 @@ def test_unknown_model_id_and_weights_hash_are_named(long_form):
     j = next(k for k, (t, _) in enumerate(segs) if t == tag)
     assert not any(t == (b"LMDS" if long_form else b"LMDL") for t, _ in segs)
     mid, sha, tid, nq = form.unpack(segs[j][1][:form.size])
-    assert len(sha) == form.size - 7 and bytes.fromhex(registry()["wavelet-context"]["sha256"]
+    assert len(sha) == form.size - 7 and bytes.fromhex(registry()[DEFAULT_MODEL]["sha256"]
                                                        ).startswith(sha)
 
     def with_id(new_id: int) -> bytes:
@@ -343,7 +344,7 @@ def test_untrained_model_improves_with_quality_and_reaches_high_psnr(tmp_path, t
         img = ct_like(70, 90)
         ps = []
         for q in (0, 9):  # the transform alone (a region would lift q 0 by itself)
-            out = mic.decode(mic.encode(img, quality=q, regions=False))
+            out = mic.decode(mic.encode(img, quality=q, regions=False, model="wavelet-context"))
             mse = np.mean((out.astype(float) - img) ** 2)
             ps.append(10 * np.log10(4095.0 ** 2 / max(mse, 1e-9)))
         assert ps[1] > ps[0] + 20 and ps[1] > 65, ps

@@ -34,7 +34,10 @@ def test_fields_are_the_keywords_and_the_former_globals():
     assert names == ["model", "tile", *CHOICES[1:], *SETTINGS]
     o = mic.EncoderOptions()
     assert (o.model, o.tile, o.dq, o.pass_biases, o.long_model_segment) == \
-        ("wavelet-context", None, True, True, False)
+        ("wavelet-context-fast", None, True, True, False)
+    assert mic.EncoderOptions(effort=4).model == "wavelet-context"  # the default by effort
+    assert mic.EncoderOptions(effort=4).with_choices(model="wavelet-context-fast").model == \
+        "wavelet-context-fast"
     with pytest.raises(dataclasses.FrozenInstanceError):
         o.dq = False  # type: ignore[misc]
     assert mic.EncoderOptions(tile=64).tile == (64, 64)

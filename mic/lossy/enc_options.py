@@ -11,7 +11,9 @@ a switch given explicitly wins over the effort.
 
 >>> o = EncoderOptions(dq=False)
 >>> o.dq, o.model, o.effort, o.with_choices(regions=False).regions
-(False, 'wavelet-context', 3, False)
+(False, 'wavelet-context-fast', 3, False)
+>>> EncoderOptions(effort=4).model, EncoderOptions(effort=4, model="wavelet-context-fast").model
+('wavelet-context', 'wavelet-context-fast')
 >>> o.with_choices(dq=True)
 Traceback (most recent call last):
 ...
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MicInputError
-from .model import DEFAULT_MODEL
+from .model import default_model
 
 #: the lossy tools' switches: None (their default) follows the effort
 TOOLS = ("rdo", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt", "tilings",
@@ -74,7 +76,9 @@ class EncoderOptions:
 
     Per call (also ``mic.encode`` keywords):
 
-    * ``model``: ``"wavelet-context"`` (default), ``"wavelet-hyperprior"``,
+    * ``model``: ``None`` (default: ``"wavelet-context-fast"`` up to effort 3,
+      ``"wavelet-context"`` from effort 4, :func:`mic.lossy.model.default_model`),
+      ``"wavelet-context"``, ``"wavelet-context-fast"``, ``"wavelet-hyperprior"``,
       ``"wavelet-factorized"``, ``"vae"``, ``"ae"`` or ``"cnn"`` (learned convolutional
       transforms, SPEC 6.10-6.12: of these options only ``model``, ``tile`` and
       ``long_model_segment`` apply to them, and
@@ -152,7 +156,7 @@ class EncoderOptions:
       0.4-1.4 % on 80 x 80 and 128 x 128 images and saved 1-5 % from 256 x 256 up).
     """
 
-    model: str = DEFAULT_MODEL
+    model: str | None = None
     tile: int | tuple[int, int] | None = None
     effort: int = DEFAULT_EFFORT
     rdo: bool | None = None
@@ -185,13 +189,15 @@ class EncoderOptions:
                                                compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model, str):
-            raise MicInputError(f"model must be a name like 'wavelet-context', got {self.model!r}")
         set_ = object.__setattr__  # frozen: normalise the fields once, here
         set_(self, "tile", _tile(self.tile))
         set_(self, "effort", check_effort(self.effort))
-        auto = frozenset(t for t in (*TOOLS, "region_radii") if getattr(self, t) is None)
+        auto = frozenset(t for t in (*TOOLS, "region_radii", "model") if getattr(self, t) is None)
         set_(self, "_auto", auto)
+        if self.model is None:
+            set_(self, "model", default_model(self.effort))
+        if not isinstance(self.model, str):
+            raise MicInputError(f"model must be a name like 'wavelet-context', got {self.model!r}")
         if self.region_radii is None:
             radii = EFFORT_REGION_RADII[self.effort]
         else:
@@ -205,7 +211,7 @@ class EncoderOptions:
         set_(self, "region_radii", radii)
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name == "region_radii":
+            if f.name in ("region_radii", "model"):
                 continue
             if f.name in auto:
                 set_(self, f.name, f.name in EFFORT_TOOLS[self.effort])

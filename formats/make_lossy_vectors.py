@@ -222,6 +222,14 @@ def sources() -> list[dict]:
     out.append({"name": "wavelet-context_q4_us_rgb_inline_e3", "array": rgb, "model": "wavelet-context",
                 "quality": 4, "effort": 3,
                 "origin": "tests/data/us_breast_rgb.png, effort 3 (inline table biases)"})
+    # wavelet-context-fast (model id 11, the default up to effort 3): the context MLP of
+    # 16/8 hidden units distilled from wavelet-context's; the CT and the RGB ultrasound
+    out.append({"name": "wavelet-context-fast_q6_ct_e3", "array": ct, "model": "wavelet-context-fast",
+                "quality": 6, "effort": 3,
+                "origin": "tests/data/ct_abdomen_u16.png, effort 3 (the default encoder)"})
+    out.append({"name": "wavelet-context-fast_q4_us_rgb_e3", "array": rgb,
+                "model": "wavelet-context-fast", "quality": 4, "effort": 3,
+                "origin": "tests/data/us_breast_rgb.png, effort 3 (the default encoder)"})
     return out
 
 

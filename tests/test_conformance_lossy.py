@@ -51,7 +51,8 @@ def test_lossy_vector_decodes_to_its_samples(v):
 
 
 def test_vectors_cover_every_model_and_colour():
-    assert {v["model"] for v in VECTORS} == {"wavelet-factorized", "wavelet-hyperprior", "wavelet-context"}
+    assert {v["model"] for v in VECTORS} == {"wavelet-factorized", "wavelet-hyperprior", "wavelet-context",
+                                             "wavelet-context-fast"}
     assert any(len(v["shape"]) == 3 for v in VECTORS)  # RGB (colour transform)
     assert any(v["encode_options"].get("tile") for v in VECTORS)  # several tiles
     assert any(v["dtype"] == "int16" for v in VECTORS)

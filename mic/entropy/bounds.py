@@ -155,20 +155,25 @@ class MeteredDecoder:
         return out
 
     def decode_grouped(self, tab: np.ndarray, cdf: np.ndarray, cdf_off: np.ndarray,
-                       costs: np.ndarray, cost_off: np.ndarray, check_every: int) -> np.ndarray:
-        """The symbols (int32) of positions under the tables ``tab`` (int32, validated),
-        coded grouped by table; charged as they are decoded, checked every
-        ``check_every`` symbols (:func:`mic.entropy.rangedec.decode_grouped_kernel`)."""
-        from .rangedec import decode_grouped_kernel
+                       costs: np.ndarray, cost_off: np.ndarray, check_every: int,
+                       values: bool = False) -> tuple[np.ndarray, int]:
+        """The symbols (int32) of positions under the tables ``tab`` (int32), coded grouped
+        by table, and the number of escapes among them (0 unless ``values``); charged as
+        they are decoded, checked every ``check_every`` symbols; with ``values`` the
+        values (:func:`mic.entropy.rangedec.decode_grouped_kernel`)."""
+        from .rangedec import BAD_TABLE, decode_grouped_kernel
 
         out = np.empty(tab.size, np.int32)
         meter = np.array([self.bits, (WORD_BITS * self.n_words + 1.0) / (1.0 - SLACK)])
-        st = decode_grouped_kernel(self.words, self.state, tab, cdf, cdf_off, costs, cost_off,
-                                   meter, int(check_every), out)
+        st, n_esc = decode_grouped_kernel(self.words, self.state, tab, cdf, cdf_off, costs,
+                                          cost_off, meter, int(check_every), bool(values), out)
         self.bits = float(meter[0])
+        if st == BAD_TABLE:
+            raise MicFormatError(f"{self.what}: a table index beyond the model's "
+                                 f"{cdf_off.size - 1} tables")
         if st:
             self._failed(st)
-        return out
+        return out, int(n_esc)
 
     def charge(self, bits: float) -> None:
         self.bits += float(bits)

@@ -79,6 +79,14 @@ class ModelBank:
             self.__dict__["_cdfs"] = c
         return c
 
+    @property
+    def cost_offsets(self) -> np.ndarray:
+        """``tables.offsets`` as int64: where each table's symbols start in :attr:`costs`."""
+        c = self.__dict__.get("_cost_off")
+        if c is None:
+            c = self.__dict__["_cost_off"] = self.tables.offsets.astype(np.int64)
+        return c
+
     def cdf(self, t: int) -> np.ndarray:
         """Table ``t``'s quantised CDF (uint64, a view of :attr:`cdfs`)."""
         flat, off = self.cdfs
@@ -150,11 +158,18 @@ def decode_grouped(dec: MeteredDecoder, tab: np.ndarray, bank: ModelBank) -> np.
     goes and refuses them once they exceed the words (every ``_CHECK`` symbols and at the
     end, SPEC 4.1)."""
     tab = np.ascontiguousarray(tab, np.int32).reshape(-1)
-    if tab.size and (int(tab.min()) < 0 or int(tab.max()) >= len(bank)):
-        raise MicFormatError(f"{dec.what}: a table index beyond the model's {len(bank)} tables")
     flat, off = bank.cdfs
-    return dec.decode_grouped(tab, flat, off, bank.costs, bank.tables.offsets.astype(np.int64),
-                              _CHECK)
+    return dec.decode_grouped(tab, flat, off, bank.costs, bank.cost_offsets, _CHECK)[0]
+
+
+def decode_values(dec: MeteredDecoder, tab: np.ndarray, bank: ModelBank
+                  ) -> tuple[np.ndarray, int]:
+    """:func:`decode_grouped` of a table set's symbols as values: (int32 values, with
+    :data:`mic.entropy.rangedec.ESCAPED` at each escape, in position order; the number of
+    escapes), in the same kernel call (no second pass over the symbols)."""
+    tab = np.ascontiguousarray(tab, np.int32).reshape(-1)
+    flat, off = bank.cdfs
+    return dec.decode_grouped(tab, flat, off, bank.costs, bank.cost_offsets, _CHECK, True)
 
 
 def information_bits(sym: np.ndarray, tab: np.ndarray, bank: ModelBank) -> float:

@@ -20,8 +20,9 @@ from :func:`mic.entropy.bounds.quantized_probabilities` (:func:`cdf_of`), a
 every decode against constriction's, on valid and on garbage words.
 
 State: a ``uint64`` array ``[lower, range, point, next word index]``; the kernels return
-0, or :data:`INVALID` (a quantile beyond the model: corrupt words), or :data:`OVERRUN`
-(a metered call whose symbols' information exceeds what the words can carry, SPEC 4.1).
+0, or :data:`INVALID` (a quantile beyond the model: corrupt words), :data:`OVERRUN`
+(a metered call whose symbols' information exceeds what the words can carry, SPEC 4.1) or
+:data:`BAD_TABLE` (a table index beyond the model's tables).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-OK, INVALID, OVERRUN = 0, 1, 2
+OK, INVALID, OVERRUN, BAD_TABLE = 0, 1, 2, 3
+#: what :func:`decode_grouped_kernel` writes for an escape symbol when it writes values
+ESCAPED = -(1 << 31)
 _ONE = np.uint64(1)
 _PREC = np.uint64(24)
 _QMAX = np.uint64(1 << 24)
@@ -133,19 +136,25 @@ def decode_uniform(words, st, n, count, out):  # pragma: no cover - numba
 
 @nb.njit(cache=True, nogil=True)
 def decode_grouped_kernel(words, st, tab, cdf, cdf_off, costs, cost_off, meter, check_every,
-                          out):  # pragma: no cover - numba
-    """The symbols of positions whose tables are ``tab`` (each in ``0..len(cdf_off) - 2``),
-    decoded grouped by table (tables in increasing order, positions in their order within
-    a table: :func:`mic.entropy.coder.encode_grouped`), into ``out``.  Table ``t``'s CDF is
+                          values, out):  # pragma: no cover - numba
+    """The symbols of positions whose tables are ``tab``, decoded grouped by table (tables
+    in increasing order, positions in their order within a table:
+    :func:`mic.entropy.coder.encode_grouped`), into ``out``.  Table ``t``'s CDF is
     ``cdf[cdf_off[t]:cdf_off[t + 1]]`` and its symbols' costs start at ``costs[cost_off[t]]``;
     ``meter`` = [bits charged so far, the most bits the words can carry]: the information
     of the decoded symbols is added, and checked every ``check_every`` symbols and at the
-    end (OVERRUN once it is exceeded)."""
+    end (OVERRUN once it is exceeded).  With ``values``, ``out`` receives the values of a
+    table set (SPEC 6: symbol ``v + L`` of a table of ``2L + 2`` symbols is ``v``) and
+    :data:`ESCAPED` where the symbol is the escape (the last).  Returns (status, number of
+    escapes); a table index outside the tables is :data:`BAD_TABLE`."""
     ntab = cdf_off.size - 1
     n = tab.size
     start = np.zeros(ntab + 1, np.int64)
     for i in range(n):
-        start[tab[i] + 1] += 1
+        t = tab[i]
+        if t < 0 or t >= ntab:
+            return BAD_TABLE, 0
+        start[t + 1] += 1
     for t in range(ntab):
         start[t + 1] += start[t]
     order = np.empty(n, np.int64)
@@ -156,27 +165,36 @@ def decode_grouped_kernel(words, st, tab, cdf, cdf_off, costs, cost_off, meter, 
         fill[t] += 1
     bits = meter[0]
     since = 0
+    n_esc = 0
     for t in range(ntab):
         a, b = start[t], start[t + 1]
         if a == b:
             continue
         off = cdf_off[t]
         nsym = cdf_off[t + 1] - off - 1
+        half = (nsym - 2) // 2
         co = cost_off[t]
         for k in range(a, b):
             s = _step(words, st, cdf, off, nsym)
             if s < 0:
                 meter[0] = bits
-                return INVALID
-            out[order[k]] = s
+                return INVALID, n_esc
+            if values:
+                if s == nsym - 1:
+                    out[order[k]] = ESCAPED
+                    n_esc += 1
+                else:
+                    out[order[k]] = s - half
+            else:
+                out[order[k]] = s
             bits += costs[co + s]
             since += 1
             if since >= check_every:
                 since = 0
                 if bits > meter[1]:
                     meter[0] = bits
-                    return OVERRUN
+                    return OVERRUN, n_esc
     meter[0] = bits
     if bits > meter[1]:
-        return OVERRUN
-    return OK
+        return OVERRUN, n_esc
+    return OK, n_esc

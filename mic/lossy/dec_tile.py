@@ -314,7 +314,8 @@ class LossyTileDecoder:
         ``inline``: each pass coded with the context model's tables starts with its own
         table bias (XFORM_INLINE_BIAS)."""
         from ..entropy import decode_escapes, decode_grouped, new_decoder
-        from ..entropy.coder import read_words, uniform_decode
+        from ..entropy.coder import decode_values, read_words, uniform_decode
+        from ..entropy.rangedec import ESCAPED
         from ..entropy.shape import decode_small
         from ..quant import merge_escapes
 
@@ -333,14 +334,6 @@ class LossyTileDecoder:
         hp, wp = rows + (-rows) % ALIGN, cols + (-cols) % ALIGN
         crc_now = 0
         h16 = None
-
-        def merge(sym: np.ndarray, tab: np.ndarray, half: np.ndarray) -> np.ndarray:
-            n_esc = int(np.count_nonzero(sym == 2 * half[tab] + 1))
-            try:
-                esc = unzigzag_array(decode_escapes(dec, n_esc), np.int32)
-                return merge_escapes(sym, tab, half, esc)
-            except ValueError as exc:
-                raise MicFormatError(f"corrupt lossy escapes: {exc}") from None
 
         if lm.uses_hyper:
             zshape = (lm.config["n"], hp // 64, wp // 64)
@@ -385,9 +378,13 @@ class LossyTileDecoder:
                     raise MicFormatError(f"lossy inline table bias {d} beyond +-{BIAS_MAX}")
                 if d:
                     tab = np.clip(tab + d, 0, n_tab - 1).astype(np.int32)
-            sym = decode_grouped(dec, tab, lm.ybank)
-            q = merge(sym, tab, lm.ybank.tables.half)
-            state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4").tobytes(), state["crc"])
+            q, n_esc = decode_values(dec, tab, lm.ybank)
+            if n_esc:  # the escapes' values follow the pass's symbols (SPEC 6.3)
+                try:
+                    q[q == ESCAPED] = unzigzag_array(decode_escapes(dec, n_esc), np.int32)
+                except ValueError as exc:
+                    raise MicFormatError(f"corrupt lossy escapes: {exc}") from None
+            state["crc"] = zlib.crc32(q.astype("<i4", copy=False).tobytes(), state["crc"])
             return q.astype(np.int64)
 
         def ll_table(_res: None) -> int:

@@ -349,9 +349,12 @@ def quantize_dq(y: np.ndarray, mu: np.ndarray, tab: np.ndarray, tables, lam: flo
 
 
 @nb.njit(cache=True, nogil=True)
-def _dq_place(k, mu, unit, mu_scale, one, ii, jj, nxt, out, fine):  # pragma: no cover - numba
+def _dq_place(k, mu, unit, mu_scale, one, shift, ii, jj, nxt, out, fine):  # pragma: no cover - numba
+    """``shift`` = log2(one) when ``one`` is a power of two (then the divisions are shifts
+    and a multiplication by the exact 1/one: the same results), else -1."""
     st = 0
     half = one // 2
+    inv = 1.0 / one
     for n in range(k.size):
         v = np.int64(k[n])
         lev = 2 * v
@@ -359,9 +362,13 @@ def _dq_place(k, mu, unit, mu_scale, one, ii, jj, nxt, out, fine):  # pragma: no
             lev -= 1 if v > 0 else -1
         st = nxt[st, v & 1]
         x = lev * unit + mu_scale * mu[n]
-        r = (x + half) // one if x >= 0 else -((-x + half) // one)
+        if shift >= 0:
+            r = (x + half) >> shift if x >= 0 else -((-x + half) >> shift)
+            fine[ii[n], jj[n]] = x * inv
+        else:
+            r = (x + half) // one if x >= 0 else -((-x + half) // one)
+            fine[ii[n], jj[n]] = x / one
         out[ii[n], jj[n]] = r
-        fine[ii[n], jj[n]] = x / one
 
 
 def dq_place(k: np.ndarray, mu: np.ndarray, unit: int, mu_scale: int, one: int,
@@ -371,6 +378,7 @@ def dq_place(k: np.ndarray, mu: np.ndarray, unit: int, mu_scale: int, one: int,
     and their integers ``sign(x) * ((|x| + one/2) // one)`` to ``out[ii, jj]``."""
     _dq_place(np.ascontiguousarray(k, np.int64).reshape(-1),
               np.ascontiguousarray(mu, np.int64).reshape(-1), int(unit), int(mu_scale), int(one),
+              int(one).bit_length() - 1 if int(one) > 0 and int(one) & (int(one) - 1) == 0 else -1,
               np.ascontiguousarray(ii, np.int64), np.ascontiguousarray(jj, np.int64), DQ_NEXT,
               out, fine)
 

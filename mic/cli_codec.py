@@ -384,13 +384,14 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
 @click.option("--target-bpp", type=float, default=None, metavar="BPP",
               help="Lossy mode at the highest quality within BPP bits per pixel.")
 @click.option("--model", default=None, metavar="NAME",
-              help="Lossy model (with --quality or a target): wavelet-context (default), "
-                   "wavelet-hyperprior, wavelet-factorized, vae, ae or cnn (learned "
-                   "convolutional transforms with a scale hyperprior / a factorized prior / "
-                   "a mean-scale hyperprior and checkerboard context, qualities 0-7; the "
-                   "--no-TOOL flags apply only to the wavelet models); `mic info` describes "
-                   "each. gan is reserved for a learned-transform model this build does "
-                   "not ship.")
+              help="Lossy model (with --quality or a target). Default: wavelet-context-fast "
+                   "up to --effort 3, wavelet-context from 4; also wavelet-hyperprior, "
+                   "wavelet-factorized, and vae, ae, cnn or gan (learned convolutional "
+                   "transforms with a scale hyperprior / a factorized prior / a mean-scale "
+                   "hyperprior and checkerboard context / the cnn with an adversarially "
+                   "fine-tuned decoder, qualities 0-7; gan is generative, not for primary "
+                   "diagnosis; the --no-TOOL flags apply only to the wavelet models). "
+                   "`mic info` describes each.")
 @click.option("--max-error", type=click.IntRange(0), default=None, metavar="K",
               help="Near-lossless: every decoded sample within K of the original, "
                    "guaranteed (JPEG-LS NEAR scheme; K < 2^(bits stored - 1)). 0: lossless.")

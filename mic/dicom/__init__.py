@@ -162,7 +162,7 @@ def compress(
       Instance UID and any Lossy Image Compression flag as they were;
     * an integer ``quality`` uses mic's lossy mode and applies the DICOM rules
       (:func:`apply_lossy_attributes`);
-    * ``model`` names the lossy model (``None``: mic's default, ``wavelet-context``; with
+    * ``model`` names the lossy model (``None``: mic's default, ``wavelet-context-fast``; with
       ``quality`` only, else :class:`~mic.errors.MicInputError`); the Lossy Image
       Compression Method is the model's (:func:`lossy_method`): ``MIC_GAN`` for the
       generative ``gan`` -- whose decoder may synthesise texture that was not in the

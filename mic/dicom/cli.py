@@ -201,7 +201,8 @@ def dicom_group() -> None:
 @click.option("-q", "--quality", type=int, default=None,
               help="Lossy quality index (mic's learned mode); omit for lossless.")
 @click.option("--model", default=None, metavar="NAME",
-              help="Lossy model (with --quality; default wavelet-context). 'gan' is "
+              help="Lossy model (with --quality; default mic's: wavelet-context-fast at the "
+                   "default effort). 'gan' is "
                    "generative (method MIC_GAN): its decoder may synthesise texture that "
                    "was not in the original; not for primary diagnosis.")
 @click.option("--max-error", type=click.IntRange(1), default=None, metavar="K",
@@ -311,7 +312,8 @@ Example (a node on port 11112; the DCMTK tools send, query and retrieve):
               help="Store lossily at this quality (DICOM lossy rules: new SOP Instance UID, "
                    "Lossy Image Compression 01); default lossless.")
 @click.option("--model", default=None, metavar="NAME",
-              help="Lossy model of --quality (default wavelet-context). 'gan' is generative "
+              help="Lossy model of --quality (default mic's: wavelet-context-fast at the "
+                   "default effort). 'gan' is generative "
                    "(method MIC_GAN): its decoder may synthesise texture that was not in "
                    "the original; not for primary diagnosis.")
 @click.option("--recode-lossy", is_flag=True,

@@ -160,7 +160,7 @@ def model_id(name: str) -> int:
     >>> model_id("jpeg")
     Traceback (most recent call last):
     ...
-    mic.errors.MicUnsupportedError: unknown lossy model 'jpeg'; known models: ['ae', 'cnn', 'gan', 'vae', 'wavelet-context', 'wavelet-factorized', 'wavelet-hyperprior']
+    mic.errors.MicUnsupportedError: unknown lossy model 'jpeg'; known models: ['ae', 'cnn', 'gan', 'vae', 'wavelet-context', 'wavelet-context-fast', 'wavelet-factorized', 'wavelet-hyperprior']
     """
     try:
         return MODEL_IDS[name]

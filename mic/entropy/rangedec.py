@@ -88,15 +88,52 @@ def _step(words, st, cdf, off, nsym):  # pragma: no cover - numba
     return lo
 
 
+#: :func:`decode_cdf` walks up from symbol 0 this many steps before it bisects the rest
+LINEAR_STEPS = 8
+
+
 @nb.njit(cache=True, nogil=True)
 def decode_cdf(words, st, cdf, count, out):  # pragma: no cover - numba
-    """``count`` symbols under one model (its CDF) into ``out``; the status."""
+    """``count`` symbols under one model (its CDF) into ``out``; the status.  The symbol
+    search walks up from symbol 0 for up to :data:`LINEAR_STEPS` steps, then bisects: the
+    same symbol as :func:`_step`'s bisection, found sooner under the models this is used
+    for, whose small symbols are the likely ones (the lossless tokens, the zigzag small
+    integers and shape classes; 7.6 -> 4.0 ms for the 512² CT's lossless tokens)."""
     nsym = cdf.size - 1
     for i in range(count):
-        s = _step(words, st, cdf, 0, nsym)
-        if s < 0:
+        lower, rng, point = st[0], st[1], st[2]
+        scale = rng >> _PREC
+        q = (point - lower) // scale
+        if q >= _QMAX:
             return INVALID
-        out[i] = s
+        lo = 0
+        k = 0
+        while k < LINEAR_STEPS and lo + 1 < nsym and cdf[lo + 1] <= q:
+            lo += 1
+            k += 1
+        if k == LINEAR_STEPS:  # a large symbol: bisect [lo, nsym)
+            hi = nsym
+            while hi - lo > 1:
+                mid = (lo + hi) >> 1
+                if cdf[mid] <= q:
+                    lo = mid
+                else:
+                    hi = mid
+        left = cdf[lo]
+        lower = lower + scale * left
+        rng = scale * (cdf[lo + 1] - left)
+        if rng < _RENORM:
+            lower = lower << _WORD
+            rng = rng << _WORD
+            pos = st[3]
+            point = point << _WORD
+            if pos < np.uint64(words.size):
+                point = point | np.uint64(words[pos])
+            st[3] = pos + _ONE
+        st[0] = lower
+        st[1] = rng
+        st[2] = point
+        out[i] = lo
     return OK
 
 

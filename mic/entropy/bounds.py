@@ -178,15 +178,10 @@ class MeteredDecoder:
     def charge(self, bits: float) -> None:
         self.bits += float(bits)
         if _too_many(self.bits, self.n_words):
-            self._failed(2)
+            from .rangedec import OVERRUN
 
-
-def charge(dec: object, bits: float) -> None:
-    """``dec.charge(bits)`` when ``dec`` is a :class:`MeteredDecoder` (plain decoders, as
-    the encoder's checks use, are not metered)."""
-    if isinstance(dec, MeteredDecoder):
-        dec.charge(bits)
+            self._failed(OVERRUN)
 
 
 __all__ = ["PRECISION", "WORD_BITS", "SLACK", "quantized_probabilities", "categorical_costs",
-           "uniform_cost", "check_words", "MeteredDecoder", "charge"]
+           "uniform_cost", "check_words", "MeteredDecoder"]

@@ -1,4 +1,5 @@
-"""constriction wrappers: integer tables <-> range-coded words (coder id 1).
+"""Integer tables <-> range-coded words (coder id 1, SPEC 4.2): constriction's queue
+``RangeEncoder`` encodes, :mod:`mic.entropy.rangedec` (the same arithmetic in Numba) decodes.
 
 Symbols that share a table are coded together in one vectorised call (tables in
 increasing index order, positions in raster order within a table), so a tile costs
@@ -20,7 +21,7 @@ import numpy as np
 import constriction
 
 from ..errors import MicFormatError, MicTruncatedError
-from .bounds import MeteredDecoder, categorical_costs, charge, uniform_cost
+from .bounds import MeteredDecoder, categorical_costs, uniform_cost
 from .tables import FREQ_BITS, TableSet
 
 _model = constriction.stream.model
@@ -217,10 +218,10 @@ def decode_escapes(dec: MeteredDecoder, n: int) -> np.ndarray:
         return np.zeros(0, np.uint32)
     try:
         k = dec.decode_uniform(33, n).astype(np.int64)
-        charge(dec, n * uniform_cost(33))
+        dec.charge(n * uniform_cost(33))
         nb = np.maximum(k - 1, 0)
         total = int(nb.sum())
-        charge(dec, total * uniform_cost(2))  # before decoding them: refuse a huge count
+        dec.charge(total * uniform_cost(2))  # before decoding them: refuse a huge count
         bits = dec.decode_uniform(2, total).astype(np.int64) if total else np.zeros(0, np.int64)
     except MicFormatError:
         raise
@@ -251,5 +252,5 @@ def uniform_decode(dec: MeteredDecoder, count: int, n: int) -> np.ndarray:
         out = dec.decode_uniform(int(n), int(count)).astype(np.int64)
     except Exception as exc:
         raise MicFormatError(f"corrupt lossy entropy-coded data: {exc}") from None
-    charge(dec, count * uniform_cost(int(n)))
+    dec.charge(count * uniform_cost(int(n)))
     return out

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..bitstream.varint import unzigzag, unzigzag_array, zigzag, zigzag_array
 from ..errors import MicFormatError, MicTruncatedError
-from .bounds import charge, check_words, uniform_cost
+from .bounds import check_words, uniform_cost
 from .coder import (
     ModelBank, decode_escapes, decode_grouped, encode_escapes, encode_grouped, information_bits,
     new_decoder, new_encoder, read_words, uniform_decode, uniform_encode, words,
@@ -294,7 +294,7 @@ class _Reader:
             u = int(self.dec.decode(self.models[cls], 1)[0])  # type: ignore[attr-defined]
         except MicFormatError as exc:
             raise MicFormatError(f"corrupt shape stream: {exc}") from None
-        charge(self.dec, float(self.costs[self.offsets[cls] + u]))
+        self.dec.charge(float(self.costs[self.offsets[cls] + u]))
         return u
 
     def uniform(self, n: int) -> int:

@@ -72,20 +72,30 @@ def conv2d_exact(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: 
     return out.T.reshape(o, ho, wo) + np.asarray(b, np.float64).reshape(-1, 1, 1)
 
 
+def transposed_matrix(w_t: np.ndarray) -> np.ndarray:
+    """The (C_out * k * k, C_in) float64 matrix of transposed-conv weights ``w_t`` (C_in,
+    C_out, k, k) that :func:`conv_transpose2d_exact` multiplies by."""
+    c, o, k, _ = w_t.shape
+    return np.ascontiguousarray(np.asarray(w_t, np.float64).transpose(1, 2, 3, 0)).reshape(
+        o * k * k, c)
+
+
 def conv_transpose2d_exact(x: np.ndarray, w_t: np.ndarray, b: np.ndarray, stride: int,
-                           pad: int, out_pad: int) -> np.ndarray:
+                           pad: int, out_pad: int, wm: np.ndarray | None = None) -> np.ndarray:
     """torch ``conv_transpose2d`` semantics (w_t: (C_in, C_out, k, k)) in float64, scatter
-    form: one matrix product for all taps, then shifted adds.  Exact like :func:`conv2d_exact`.
-    """
+    form: one matrix product for all taps (``wm``: :func:`transposed_matrix` of ``w_t`` if
+    the caller keeps it), then the shifted adds in one kernel.  Exact like
+    :func:`conv2d_exact` (integer sums in any order)."""
+    from .kernels import scatter_taps
+
     c, h, wd = x.shape
     _, o, k, _ = w_t.shape
     s = stride
-    wm = np.ascontiguousarray(np.asarray(w_t, np.float64).transpose(1, 2, 3, 0)).reshape(o * k * k, c)
-    prod = (wm @ np.asarray(x, np.float64).reshape(c, h * wd)).reshape(o, k, k, h, wd)
+    if wm is None:
+        wm = transposed_matrix(w_t)
+    prod = wm @ np.ascontiguousarray(x, np.float64).reshape(c, h * wd)
     canvas = np.zeros((o, (h - 1) * s + k + out_pad, (wd - 1) * s + k + out_pad), np.float64)
-    for a in range(k):
-        for bb in range(k):
-            canvas[:, a:a + (h - 1) * s + 1:s, bb:bb + (wd - 1) * s + 1:s] += prod[:, a, bb]
+    scatter_taps(prod.reshape(o, k, k, h, wd), s, canvas)
     ho = (h - 1) * s - 2 * pad + k + out_pad
     wo = (wd - 1) * s - 2 * pad + k + out_pad
     return canvas[:, pad:pad + ho, pad:pad + wo] + np.asarray(b, np.float64).reshape(-1, 1, 1)
@@ -101,6 +111,16 @@ class IntLayer:
     stride: int
     shift: int  # acc * 2**-shift -> next activation (ignored for the last layer)
     relu: bool
+
+    def float_weight(self, matrix: bool = False) -> np.ndarray:
+        """The weights as float64 (exact), or for a transposed layer with ``matrix`` its
+        :func:`transposed_matrix`; converted once per layer (layers are frozen)."""
+        key = "_wm" if matrix else "_wf"
+        v = self.__dict__.get(key)
+        if v is None:
+            v = transposed_matrix(self.weight) if matrix else self.weight.astype(np.float64)
+            self.__dict__[key] = v
+        return v
 
 
 class IntHyperSynthesis:
@@ -124,11 +144,12 @@ class IntHyperSynthesis:
             a = np.clip(a, -clamp, clamp)
         a = a * float(int(scale))
         for ly in self.layers:
-            w = ly.weight.astype(np.float64)
+            w = ly.float_weight()
             b = ly.bias.astype(np.float64)
             k = w.shape[2]
             if ly.transposed:
-                acc = conv_transpose2d_exact(a, w, b, ly.stride, k // 2, ly.stride - 1)
+                acc = conv_transpose2d_exact(a, w, b, ly.stride, k // 2, ly.stride - 1,
+                                             ly.float_weight(matrix=True))
             else:
                 acc = conv2d_exact(a, w, b, ly.stride, k // 2)
             a = self.layer_out(ly, acc)

@@ -141,3 +141,17 @@ def band_mlp_kernel(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, fix, shift, w16
         out[n] = idx
         if zero_ctx:
             memo[c] = idx
+
+
+@nb.njit(cache=True, nogil=True)
+def scatter_taps(prod, s, canvas):  # pragma: no cover - numba
+    """``canvas[:, a + s*i, b + s*j] += prod[:, a, b, i, j]`` for every tap (a, b): the
+    shifted adds of a transposed convolution in scatter form (exact integer sums)."""
+    o, k, _, h, w = prod.shape
+    for c in range(o):
+        for a in range(k):
+            for b in range(k):
+                for i in range(h):
+                    r = a + s * i
+                    for j in range(w):
+                        canvas[c, r, b + s * j] += prod[c, a, b, i, j]

@@ -350,3 +350,17 @@ def test_untrained_model_improves_with_quality_and_reaches_high_psnr(tmp_path, t
         assert ps[1] > ps[0] + 20 and ps[1] > 65, ps
     finally:
         register_weights(tiny_models / "models.json")
+
+
+def test_box_sums_each_3x3_neighbourhood_with_edges_replicated():
+    """SPEC 6.4's box(a), computed separably (rows, then columns), against the definition."""
+    from mic.lossy.passes import _box
+
+    rng = np.random.default_rng(0)
+    for shape in ((1, 1), (1, 5), (5, 1), (2, 2), (7, 9), (16, 16)):
+        v = rng.integers(0, 400, shape).astype(np.int64)
+        h, w = shape
+        want = np.array([[sum(int(v[min(max(i + a, 0), h - 1), min(max(j + b, 0), w - 1)])
+                              for a in (-1, 0, 1) for b in (-1, 0, 1)) for j in range(w)]
+                         for i in range(h)])
+        assert np.array_equal(_box(v), want), shape

@@ -35,31 +35,13 @@ def _logmag(v: np.ndarray) -> np.ndarray:
     return logmag(v).astype(np.int64)
 
 
-_box_kernel = None
-
-
 def _box(v: np.ndarray) -> np.ndarray:
     """Sum over each 3x3 neighbourhood, edges replicated (int64)."""
-    global _box_kernel
-    if _box_kernel is None:
-        import numba as nb
+    from ..models.kernels import box3_kernel
 
-        @nb.njit(cache=True, nogil=True)
-        def k(a, out):  # pragma: no cover - numba
-            h, w = a.shape
-            for i in range(h):
-                for j in range(w):
-                    t = 0
-                    for di in (-1, 0, 1):
-                        ii = min(max(i + di, 0), h - 1)
-                        for dj in (-1, 0, 1):
-                            t += a[ii, min(max(j + dj, 0), w - 1)]
-                    out[i, j] = t
-
-        _box_kernel = k
     a = np.ascontiguousarray(v, np.int64)
     out = np.empty_like(a)
-    _box_kernel(a, out)
+    box3_kernel(a, out)
     return out
 
 
@@ -206,8 +188,10 @@ class Planes:
         # detail bands, coarse to fine
         empty = np.zeros((1, 1), np.int64)
         lm_prev: list[np.ndarray] | None = None
+        box_here: list[np.ndarray] = []  # _box of lm_here[0], lm_here[1]: each box once
         for lv in range(LEVELS - 1, -1, -1):
             lm_here: list[np.ndarray] = []
+            box_here = []
             for o in range(3):
                 b = 1 + 3 * lv + o
                 h, w = self.shapes[b]
@@ -218,9 +202,12 @@ class Planes:
                     if lm_prev is not None:
                         p, pb, flags = lm_prev[o], _box(lm_prev[o]), flags | 1
                     if o >= 1:
-                        s0, s0b, flags = lm_here[0], _box(lm_here[0]), flags | 2
+                        if not box_here:
+                            box_here.append(_box(lm_here[0]))
+                        s0, s0b, flags = lm_here[0], box_here[0], flags | 2
                     if o >= 2:
-                        s1, s1b, flags = lm_here[1], _box(lm_here[1]), flags | 4
+                        box_here.append(_box(lm_here[1]))
+                        s1, s1b, flags = lm_here[1], box_here[1], flags | 4
                 out = np.zeros((h, w), np.int64)
                 fine = None
                 for parity in (0, 1):

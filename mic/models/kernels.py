@@ -155,3 +155,19 @@ def scatter_taps(prod, s, canvas):  # pragma: no cover - numba
                     r = a + s * i
                     for j in range(w):
                         canvas[c, r, b + s * j] += prod[c, a, b, i, j]
+
+
+@nb.njit(cache=True, nogil=True)
+def box3_kernel(a, out):  # pragma: no cover - numba
+    """``out`` = the sum of each 3x3 neighbourhood of the int64 plane ``a``, edges
+    replicated: three rows summed, then three columns of those sums (exact integers)."""
+    h, w = a.shape
+    rows = np.empty(w, np.int64)
+    for i in range(h):
+        u = a[max(i - 1, 0)]
+        m = a[i]
+        d = a[min(i + 1, h - 1)]
+        for j in range(w):
+            rows[j] = u[j] + m[j] + d[j]
+        for j in range(w):
+            out[i, j] = rows[max(j - 1, 0)] + rows[j] + rows[min(j + 1, w - 1)]

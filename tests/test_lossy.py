@@ -364,3 +364,26 @@ def test_box_sums_each_3x3_neighbourhood_with_edges_replicated():
                               for a in (-1, 0, 1) for b in (-1, 0, 1)) for j in range(w)]
                          for i in range(h)])
         assert np.array_equal(_box(v), want), shape
+
+
+def test_ll_anchor_means_follow_spec():
+    """SPEC 6.4's LL anchor means (the row above's diagonal neighbours inside the band,
+    else the anchor two rows up, else ll_mean), against the definition written out."""
+    from mic.lossy.passes import _ll_pred
+
+    rng = np.random.default_rng(1)
+    for shape in ((1, 1), (3, 1), (4, 2), (5, 7), (16, 16), (9, 1)):
+        v = rng.integers(-5000, 5000, shape).astype(np.int64)
+        h, w = shape
+        for i in range(h):
+            for ll_mean in (-7, 0, 13):
+                want = []
+                for j in range(i % 2, w, 2):
+                    nb = [int(v[i - 1, c]) for c in (j - 1, j + 1) if i >= 1 and 0 <= c < w]
+                    if i == 0:
+                        want.append(ll_mean)
+                    elif nb:
+                        want.append((sum(nb) + len(nb) // 2) // len(nb))
+                    else:
+                        want.append(int(v[i - 2, j]) if i >= 2 else ll_mean)
+                assert _ll_pred(v, i, ll_mean).tolist() == want, (shape, i)

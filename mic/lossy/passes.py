@@ -357,17 +357,11 @@ def _ll_pred(v: np.ndarray, i: int, ll_mean: int) -> np.ndarray:
     """Prediction of the LL anchors of row ``i`` (columns ``i % 2, i % 2 + 2, ...``) from
     the decoded anchors of row ``i - 1`` (its diagonal neighbours), else of row ``i - 2``,
     else ``ll_mean``: the rounded-down mean of the available ones."""
-    h, w = v.shape
-    js = np.arange(i % 2, w, 2)
-    if i == 0:
-        return np.full(js.size, ll_mean, np.int64)
-    left, right = js - 1, js + 1
-    vl, vr = left >= 0, right < w
-    s = np.where(vl, v[i - 1, np.clip(left, 0, w - 1)], 0) + \
-        np.where(vr, v[i - 1, np.clip(right, 0, w - 1)], 0)
-    n = vl.astype(np.int64) + vr
-    alt = v[i - 2, js] if i >= 2 else np.full(js.size, ll_mean, np.int64)
-    return np.where(n > 0, (s + n // 2) // np.maximum(n, 1), alt)
+    from ..models.kernels import ll_pred_kernel
+
+    out = np.empty((v.shape[1] - i % 2 + 1) // 2, np.int64)
+    ll_pred_kernel(np.ascontiguousarray(v, np.int64), i, ll_mean, out)
+    return out
 
 
 def reconstruct(lm: LoadedModel, quality: int, yhat: list[np.ndarray]) -> np.ndarray:

@@ -171,3 +171,29 @@ def box3_kernel(a, out):  # pragma: no cover - numba
             rows[j] = u[j] + m[j] + d[j]
         for j in range(w):
             out[i, j] = rows[max(j - 1, 0)] + rows[j] + rows[min(j + 1, w - 1)]
+
+
+@nb.njit(cache=True, nogil=True)
+def ll_pred_kernel(v, i, ll_mean, out):  # pragma: no cover - numba
+    """The LL anchors' means of row ``i`` (columns ``i % 2, i % 2 + 2, ...``, SPEC 6.4):
+    the floored rounded mean of the decoded diagonal neighbours in row ``i - 1`` that lie
+    inside the band, else the anchor of row ``i - 2``, else ``ll_mean``."""
+    w = v.shape[1]
+    n = 0
+    for j in range(i % 2, w, 2):
+        if i == 0:
+            out[n] = ll_mean
+        else:
+            s = 0
+            c = 0
+            if j - 1 >= 0:
+                s += v[i - 1, j - 1]
+                c += 1
+            if j + 1 < w:
+                s += v[i - 1, j + 1]
+                c += 1
+            if c > 0:
+                out[n] = (s + c // 2) // c
+            else:
+                out[n] = v[i - 2, j] if i >= 2 else ll_mean
+        n += 1

@@ -32,7 +32,7 @@ YCC_OFFSET = np.array([0.0, 0.5, 0.5])
 def _logmag(v: np.ndarray) -> np.ndarray:
     from ..models.logmag import logmag
 
-    return logmag(v).astype(np.int64)
+    return logmag(v, np.int64)
 
 
 def _box(v: np.ndarray) -> np.ndarray:

@@ -44,13 +44,14 @@ _LUT = np.searchsorted(THRESHOLDS, np.arange(1, LUT_SIZE + 1), side="right").ast
 _kernel = None
 
 
-def logmag(v: np.ndarray) -> np.ndarray:
-    """``floor(16 log2(1 + |v|))`` of integer-valued ``v`` (any int/float dtype), int32."""
+def logmag(v: np.ndarray, dtype: type = np.int32) -> np.ndarray:
+    """``floor(16 log2(1 + |v|))`` of integer-valued ``v`` (any int/float dtype), as
+    ``dtype`` (int32, or int64 for the context features)."""
     global _kernel
     if _kernel is None:  # loaded lazily so that importing this module stays cheap
         from .kernels import logmag_kernel as _kernel
     a = np.ascontiguousarray(v, np.int64)
-    out = np.empty(a.size, np.int32)
+    out = np.empty(a.size, dtype)
     _kernel(a.reshape(-1), _LUT, THRESHOLDS, MAX_ABS, out)
     return out.reshape(a.shape)
 

@@ -61,13 +61,14 @@ def main(argv: list[str]) -> int:
 
 
 def lossy_demo(image: np.ndarray, options: dict, bits_stored: int) -> None:
-    """The learned lossy mode (model wavelet-context) at a low, a middle and a high quality."""
-    from mic.lossy import available_models, qualities
+    """The learned lossy mode (the default model, wavelet-context-fast at the default
+    effort) at a low, a middle and a high quality."""
+    from mic.lossy import DEFAULT_MODEL, available_models, qualities
 
-    if "wavelet-context" not in available_models():
+    if DEFAULT_MODEL not in available_models():
         print("lossy      (no lossy weights in this build)")
         return
-    qs = qualities("wavelet-context")
+    qs = qualities(DEFAULT_MODEL)
     peak = float((1 << bits_stored) - 1)
     pixels = image.shape[0] * image.shape[1] if image.ndim == 2 else int(np.prod(image.shape[:-1]))
     for q in (qs[len(qs) // 4], qs[len(qs) // 2], qs[-2]):

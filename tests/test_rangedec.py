@@ -108,3 +108,15 @@ def test_cdf_matches_the_costs():
     c = cdf_of(p)
     assert c[0] == 0 and c[-1] == 1 << 24 and c.dtype == np.uint64
     assert np.allclose(24 - np.log2(np.diff(c).astype(float)), categorical_costs(p))
+
+
+def test_uniform_sizes_beyond_the_precision_are_refused():
+    dec = MeteredDecoder(np.arange(4, dtype=np.uint32))
+    for n in (0, 1, (1 << 24) + 1):
+        with pytest.raises(ValueError):
+            dec.decode_uniform(n, 1)
+    assert dec.decode_uniform(1 << 24, 3).shape == (3,)
+    from mic.entropy.coder import uniform_decode
+
+    with pytest.raises(mic.MicFormatError):
+        uniform_decode(MeteredDecoder(np.arange(4, dtype=np.uint32)), 1, 1 << 25)

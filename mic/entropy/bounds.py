@@ -146,8 +146,8 @@ class MeteredDecoder:
         """``count`` symbols (int32) of constriction's ``Uniform(n_values)``; not charged."""
         from .rangedec import decode_uniform
 
-        if n_values < 2:
-            raise ValueError("a uniform model needs at least 2 values")
+        if not 2 <= n_values <= 1 << PRECISION:
+            raise ValueError(f"a uniform model has 2 to 2**{PRECISION} values, not {n_values}")
         out = np.empty(int(count), np.int32)
         st = decode_uniform(self.words, self.state, int(n_values), int(count), out)
         if st:

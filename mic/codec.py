@@ -28,8 +28,8 @@ from .errors import (
 )
 from .models.registry import (
     LOSSLESS_DESCRIPTION, LOSSLESS_FAST_DESCRIPTION, LOSSLESS_FAST_NAME, LOSSLESS_NAME,
-    FLAG_GENERATIVE, NEAR_LOSSLESS_DESCRIPTION, NEAR_LOSSLESS_NAME, describe, is_conv,
-    is_generative,
+    FLAG_GENERATIVE, NEAR_LOSSLESS_DESCRIPTION, NEAR_LOSSLESS_LMS_DESCRIPTION,
+    NEAR_LOSSLESS_LMS_NAME, NEAR_LOSSLESS_NAME, describe, is_conv, is_generative,
 )
 from .parallel import check_threads, run_tiles
 
@@ -353,10 +353,12 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
 
             volume_group = read_group(lvol)
     elif h.mode == MODE_NEAR_LOSSLESS:
-        from .lossless.syntax import NEAR_MODEL_ID, TAG_NEAR, read_near
+        from .lossless.syntax import NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, TAG_NEAR, read_near
 
-        if h.model_id == NEAR_MODEL_ID:
-            name, description = NEAR_LOSSLESS_NAME, NEAR_LOSSLESS_DESCRIPTION
+        if h.model_id in (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID):
+            name, description = (
+                (NEAR_LOSSLESS_NAME, NEAR_LOSSLESS_DESCRIPTION) if h.model_id == NEAR_MODEL_ID
+                else (NEAR_LOSSLESS_LMS_NAME, NEAR_LOSSLESS_LMS_DESCRIPTION))
             max_error = read_near(st.segment(TAG_NEAR), h.bits_stored)
         else:  # decode refuses it (MicUnsupportedError); info only reports it
             name, description = f"unknown({h.model_id})", "not a model of this build"

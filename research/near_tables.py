@@ -24,7 +24,7 @@ def near_tokens(a: np.ndarray, k: int) -> tuple[np.ndarray, int, int]:
     h, w = x.shape
     tok = np.empty(h * w, np.int32)
     bits = np.empty(2 * h * w + 16, np.uint8)
-    K.code_plane_near(x, int(x.max()), k, False, tok, bits)
+    K.code_plane_near(x, int(x.max()), k, False, tok, bits, False)  # model id 2
     return tok, h, w
 
 

@@ -51,7 +51,7 @@ def test_every_test_image_within_k(name, arr, k):
     assert out.dtype == arr.dtype and out.shape == arr.shape
     assert _err(out, arr) <= k
     i = mic.info(blob)
-    assert (i.mode, i.max_error, i.model_id, i.model) == ("near-lossless", k, 2,
+    assert (i.mode, i.max_error, i.model_id, i.model) == ("near-lossless", k, 12,
                                                           "near-lossless-predictive")
 
 
@@ -248,7 +248,7 @@ def test_stream_fields_and_near_segment():
     ct = read_image(DATA / "ct_abdomen_u16.png")[0]
     blob = mic.encode(ct, max_error=5)
     h, _ = unpack_header(blob)
-    assert (h.mode, h.model_id, h.coder_id, h.quality, h.flags & 1) == (2, 2, 1, 0, 1)
+    assert (h.mode, h.model_id, h.coder_id, h.quality, h.flags & 1) == (2, 12, 1, 0, 1)
     spans = load_forge().spans(blob)
     tags = [s.tag for s in spans]
     assert tags[0] == b"NEAR" and tags.count(b"NEAR") == 1

@@ -1,5 +1,5 @@
 """The lossless predictive coder (model id 1, SPEC.md section 5) and its near-lossless
-mode (mode 2, model id 2, SPEC section 7: the same coder with quantised residuals), split
+mode (mode 2, model ids 2 and 12, SPEC section 7: the same coder with quantised residuals), split
 by side:
 :mod:`.syntax` (shared stream fields and frozen tables), :mod:`.decoder`, :mod:`.encoder`,
 :mod:`.kernels` (Numba).  This face loads the encoder only when its name is asked for, so

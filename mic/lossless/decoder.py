@@ -1,6 +1,6 @@
 """The lossless predictive coder's decoder (model id 1, SPEC.md section 5) and its
-near-lossless twin (mode 2, model id 2, SPEC section 7: the same planes with the residuals
-quantised): tile payloads back to samples, each tile decoded straight into the output
+near-lossless twin (mode 2, model ids 2 and 12, SPEC section 7: the same planes with the
+residuals quantised; model 12 corrects the prediction with two NLMS filters, SPEC 7.6): tile payloads back to samples, each tile decoded straight into the output
 (SPEC 4.1 bounds its work).
 
 >>> import numpy as np, mic
@@ -22,8 +22,8 @@ from ..entropy.bounds import MeteredDecoder
 from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from .syntax import (
-    CHUNK, FAST_MODEL_ID, MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_FAST,
-    PLANE_FAST_PALETTE, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE,
+    CHUNK, FAST_MODEL_ID, MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST,
+    PLANE_FAST, PLANE_FAST_PALETTE, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE,
     XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near, reference_plane,
     token_cdfs, token_costs,
 )
@@ -85,7 +85,7 @@ def _finish(x: np.ndarray, lut: np.ndarray | None, lo: int) -> np.ndarray:
 
 
 def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
-                 ref: np.ndarray | None = None) -> np.ndarray:
+                 ref: np.ndarray | None = None, lms: bool = False) -> np.ndarray:
     """The (h, w) int32 samples of the coded or palette plane ``ph`` (offset added), or with
     ``near`` > 0 its near-lossless reconstruction (SPEC 7).  Its working set is two int32
     planes (tokens, samples) and its words; the range decoder is metered (SPEC 4.1), so
@@ -129,7 +129,7 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
     x = grouped.reshape(h, w)  # the grouped tokens are spent: their buffer takes the samples
     del grouped
     if ref is None:
-        status, used_bits = K.code_plane_near(x, ph.maxval, near, True, tokens, bits)
+        status, used_bits = K.code_plane_near(x, ph.maxval, near, True, tokens, bits, lms)
     else:  # an inter plane (SPEC 5.5): kind 1, lossless
         from .kernels_volume import code_plane_inter
 
@@ -141,14 +141,14 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
     return _finish(x, lut, ph.lo)
 
 
-def decode_plane(buf: memoryview, pos: int, h: int, w: int, near: int = 0
-                 ) -> tuple[np.ndarray, int]:
-    """One (h, w) int32 plane at ``buf[pos:]`` (``near`` > 0: a mode-2 plane) and the
-    position after it."""
+def decode_plane(buf: memoryview, pos: int, h: int, w: int, near: int = 0,
+                 lms: bool = False) -> tuple[np.ndarray, int]:
+    """One (h, w) int32 plane at ``buf[pos:]`` (``near`` > 0: a mode-2 plane; ``lms``: of
+    model id 12) and the position after it."""
     ph = parse_plane(buf, pos, h, w)
     if ph.kind == PLANE_CONST:
         return np.full((h, w), ph.lo, np.int32), ph.end
-    return decode_coded(buf, ph, h, w, near), ph.end
+    return decode_coded(buf, ph, h, w, near, lms=lms), ph.end
 
 
 # ----------------------------------------------------------------------------- tiles
@@ -158,7 +158,7 @@ class LosslessTileDecoder:
 
     def __init__(self, header: Header, stream: Any) -> None:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
-        want = (NEAR_MODEL_ID,) if near_mode else (MODEL_ID, FAST_MODEL_ID)
+        want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID) if near_mode else (MODEL_ID, FAST_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
         if header.model_id not in want:
             raise MicUnsupportedError(
@@ -167,6 +167,8 @@ class LosslessTileDecoder:
             )
         #: model id 3 (SPEC 5.6): plane kind 3 allowed, no volumes
         self.fast = header.model_id == FAST_MODEL_ID
+        #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor
+        self.lms = header.model_id == NEAR_LMS_MODEL_ID
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -273,14 +275,14 @@ class LosslessTileDecoder:
                     self._check_range(np.array([ph.lo]))
                     out[:, :, c] = ph.lo
                 else:
-                    x = decode_coded(buf, ph, rows, cols, near)
+                    x = decode_coded(buf, ph, rows, cols, near, lms=self.lms)
                     self._check_range(x)
                     out[:, :, c] = x
                     del x
             return
         if xform == XFORM_GDIFF:  # SPEC 7.3: G near-lossless, then the exact R - G and B - G
             g = heads[0].lo if heads[0].kind == PLANE_CONST else \
-                decode_coded(buf, heads[0], rows, cols, near)
+                decode_coded(buf, heads[0], rows, cols, near, lms=self.lms)
             self._check_range(np.asarray(g))
             out[:, :, 1] = g
             lo, hi = self.sample_range

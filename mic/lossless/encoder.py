@@ -34,12 +34,15 @@ from ..bitstream.varint import pack_uvarints
 from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from .syntax import (
-    BLOCK_LOG2, FAST_MODEL_ID, LARGE_PLANE, MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST,
-    PLANE_PALETTE,
-    MAX_GROUP, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
+    BLOCK_LOG2, FAST_MODEL_ID, LARGE_PLANE, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
+    NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
     max_error_limit, pack_group, pack_near, plane_head, reference_plane, token_models,
 )
 
+
+#: the mode-2 model the encoder writes: 12 (SPEC 7.6); 2 (SPEC 7.1-7.5) only to regenerate
+#: the model-2 conformance vectors (formats/make_near_vectors.py)
+NEAR_MODEL_WRITTEN = NEAR_LMS_MODEL_ID
 
 #: the highest effort that selects the fast coder (model id 3, SPEC 5.6)
 FAST_EFFORT_MAX = 2
@@ -96,9 +99,11 @@ def encode_plane(plane: np.ndarray) -> bytes:
     return with_palette if len(with_palette) < len(without) else without
 
 
-def encode_plane_near(plane: np.ndarray, near: int) -> tuple[bytes, np.ndarray]:
+def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True
+                      ) -> tuple[bytes, np.ndarray]:
     """One (h, w) int32 plane -> its mode-2 payload (SPEC 7.2) with maximum error ``near``,
-    and the (h, w) int32 reconstruction the decoder will produce.
+    and the (h, w) int32 reconstruction the decoder will produce; ``lms``: model id 12's
+    predictors (SPEC 7.6), else model id 2's.
 
     >>> import numpy as np
     >>> p = np.array([[10, 13, 20], [9, 30, 31]], np.int32)
@@ -113,7 +118,7 @@ def encode_plane_near(plane: np.ndarray, near: int) -> tuple[bytes, np.ndarray]:
         return plane_head(PLANE_CONST, mid), np.full(plane.shape, mid, np.int32)
     idx, maxval, bitmap = _prepare(plane)
     x = (plane - lo).astype(np.int32)
-    data = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(x, hi - lo, near)
+    data = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(x, hi - lo, near, lms=lms)
     x += lo  # the kernel left the reconstruction in x
     if bitmap is None:
         return data, x
@@ -126,7 +131,7 @@ def encode_plane_near(plane: np.ndarray, near: int) -> tuple[bytes, np.ndarray]:
     kp = near // int(np.diff(values).max())
     zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
     pal = b"".join((plane_head(PLANE_PALETTE, lo, maxval), pack_uvarints(hi - lo, len(zb)), zb,
-                    _encode_coded(idx, maxval, kp)))
+                    _encode_coded(idx, maxval, kp, lms=lms)))
     if len(pal) >= len(data):
         return data, x
     return pal, (values[idx] + lo).astype(np.int32)
@@ -145,12 +150,12 @@ def encode_plane_inter(plane: np.ndarray, ref: np.ndarray) -> bytes:
 
 
 def _encode_coded(x: np.ndarray, maxval: int, near: int = 0,
-                  ref: np.ndarray | None = None) -> bytes:
+                  ref: np.ndarray | None = None, lms: bool = False) -> bytes:
     h, w = x.shape
     tokens = np.empty(h * w, np.int32)
     bits = np.empty(2 * h * w + 16, np.uint8)
     if ref is None:
-        status, nbits = K.code_plane_near(x, maxval, near, False, tokens, bits)
+        status, nbits = K.code_plane_near(x, maxval, near, False, tokens, bits, lms)
     else:
         from .kernels_volume import code_plane_inter
 
@@ -223,7 +228,9 @@ class LosslessTileEncoder:
             raise MicInputError(f"effort={effort} (the fast lossless coder) has no volumes: "
                                 f"volume_group needs effort {FAST_EFFORT_MAX + 1} or more")
         header.mode = MODE_NEAR_LOSSLESS if near else MODE_LOSSLESS
-        header.model_id = NEAR_MODEL_ID if near else (
+        if near and NEAR_MODEL_WRITTEN not in (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID):
+            raise MicInputError(f"no near-lossless model id {NEAR_MODEL_WRITTEN}")
+        header.model_id = NEAR_MODEL_WRITTEN if near else (
             FAST_MODEL_ID if self.fast or self.mixed else MODEL_ID)
         header.coder_id = CODER_RANGE32
         header.quality = 0
@@ -232,6 +239,8 @@ class LosslessTileEncoder:
                                 f"one-sample frames and 2 <= group <= {MAX_GROUP}")
         self.header = header
         self.near = int(near)
+        #: model id 12 (SPEC 7.6): NLMS-corrected prediction in near-lossless planes
+        self.lms = bool(near) and header.model_id == NEAR_LMS_MODEL_ID
         self.group = int(group)  # 0: frames independent; G: groups of G frames (SPEC 5.5)
 
     def extra_segments(self) -> list[tuple[bytes, bytes]]:
@@ -293,7 +302,7 @@ class LosslessTileEncoder:
 
     def _encode_tile_near(self, tile: np.ndarray) -> bytes:
         k = self.near
-        planes = [encode_plane_near(np.ascontiguousarray(tile[..., i]), k)
+        planes = [encode_plane_near(np.ascontiguousarray(tile[..., i]), k, self.lms)
                   for i in range(tile.shape[2])]
         best = bytes((XFORM_NONE,)) + b"".join(d for d, _ in planes)
         recon = [r for _, r in planes]

@@ -139,6 +139,28 @@ def token_extra_bits(tok):
 
 RECIP_SIZE = 1024
 
+# Model id 12 (SPEC 7.6): two integer NLMS filters.  The first predicts the sample from
+# six reconstructed neighbours W, WW, NW, NE, NN, NEE (offsets dy, dx; taken relative to N)
+# and the residuals of W and N; the second corrects the blend of the five predictors from
+# the predictors' and the first filter's offsets from the blend and the residuals of W, N,
+# NW, NE.
+LMS_DY = np.array([0, 0, 1, 1, 2, 1], np.int64)
+LMS_DX = np.array([-1, -2, -1, 1, 0, 2], np.int64)
+LMS_NB = 6
+LMS_TAPS = 8
+LMS2_TAPS = 10
+LMS_WMAX = 1 << 20  # |weight| bound (Q16)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lms_update(lw, lz, n, e, nrm, mul, sh):
+    """NLMS step (SPEC 7.6): ``w_t += (mul * g * z_t + 2^(sh-1)) >> sh`` with
+    ``g = (e << 12) // nrm``, each weight kept within +-LMS_WMAX."""
+    g = (e << 12) // nrm
+    half = np.int64(1) << (sh - 1)
+    for t in range(n):
+        lw[t] = min(max(lw[t] + ((mul * g * lz[t] + half) >> sh), -LMS_WMAX), LMS_WMAX)
+
 
 @njit(cache=True, nogil=True)
 def _recip_table():
@@ -158,28 +180,38 @@ def code_plane(img, maxval, decode, tokens, bits):
             enough: 2 bytes per pixel + 8), input when decoding.
     Returns (status, number of bytes of ``bits`` used).
     """
-    return code_plane_near(img, maxval, 0, decode, tokens, bits)
+    return code_plane_near(img, maxval, 0, decode, tokens, bits, False)
 
 
 @njit(cache=True, nogil=True)
-def code_plane_near(img, maxval, near, decode, tokens, bits):
+def code_plane_near(img, maxval, near, decode, tokens, bits, lms):
     """:func:`code_plane` with the near-lossless quantiser of step ``2 near + 1`` (SPEC 7;
     ``near`` = 0 is lossless, byte for byte).  With ``near`` > 0 the residual ``e`` of each
     sample is quantised to ``q = sign(e) ((|e| + near) // (2 near + 1))``, the sample is
     reconstructed as ``p + q (2 near + 1)`` clamped to [0, maxval], and everything that
     follows (neighbours, predictor errors, bias contexts) reads the reconstruction: when
     encoding, ``img`` is overwritten with it, so the encoder ends with exactly the samples
-    the decoder will produce.  Returns (status, number of bytes of ``bits`` used).
+    the decoder will produce.  ``lms`` (model id 12, SPEC 7.6): the blend is corrected by
+    two integer NLMS filters.  Returns (status, number of bytes of ``bits`` used).
     """
     delta = 2 * np.int64(near) + 1
     h, w = img.shape
     # per-predictor absolute errors of the previous and current rows (x offset +1)
     err = np.zeros((2, w + 2, N_PRED), np.int32)
+    lw = np.zeros(LMS_TAPS, np.int64)  # NLMS weights, Q16
+    lz = np.zeros(LMS_TAPS, np.int64)
+    ldot = np.int64(0)
+    lnrm = np.int64(1)
+    lw2 = np.zeros(LMS2_TAPS, np.int64)  # second stage, Q16
+    lz2 = np.zeros(LMS2_TAPS, np.int64)
+    ldot2 = np.int64(0)
+    lnrm2 = np.int64(1)
+    pbl = np.int64(0)
     # residual (signed, after bias) of previous/current row for the context energy
     res = np.zeros((2, w + 2), np.int32)
     bias_sum = np.zeros(BIAS_CTX, np.int64)
     bias_cnt = np.zeros(BIAS_CTX, np.int64)
-    preds = np.zeros(N_PRED, np.int64)
+    preds = np.zeros(N_PRED + 1, np.int64)  # [5]: the first NLMS filter (model id 12)
     RECIP = _recip_table()
     RECIP_CNT = np.empty(32, np.int64)
     RECIP_CNT[0] = 0
@@ -230,6 +262,35 @@ def code_plane_near(img, maxval, near, decode, tokens, bits):
             rw = res[cur, x]
             preds[3] = n_ + ((rw + rn + res[prv, x + 2]) >> 1)
             preds[4] = w_ + (((rw + rn + res[prv, x]) * 10) >> 5)
+            if lms:  # first NLMS filter: neighbours and residuals (SPEC 7.6 step 1)
+                ldot = np.int64(0)
+                lnrm = np.int64(1)
+                if y >= 2 and x >= 2 and x + 2 < w:  # interior: no edge tests
+                    lz[0] = w_ - n_
+                    lz[1] = ww - n_
+                    lz[2] = nw - n_
+                    lz[3] = ne - n_
+                    lz[4] = nn - n_
+                    lz[5] = np.int64(img[y - 1, x + 2]) - n_
+                else:
+                    for t in range(LMS_NB):
+                        yy = y - LMS_DY[t]
+                        xx = x + LMS_DX[t]
+                        zt = np.int64(0)
+                        if yy >= 0 and xx >= 0 and xx < w:
+                            zt = np.int64(img[yy, xx]) - n_
+                        lz[t] = zt
+                lz[6] = rw
+                lz[7] = rn
+                for t in range(LMS_TAPS):
+                    ldot += lw[t] * lz[t]
+                    lnrm += lz[t] * lz[t]
+                p5 = n_ + ((ldot + (np.int64(1) << 15)) >> 16)
+                if p5 < 0:
+                    p5 = 0
+                elif p5 > maxval:
+                    p5 = maxval
+                preds[5] = p5
             # --- error-weighted blend --------------------------------------------
             wsum = np.int64(0)
             psum = np.int64(0)
@@ -247,6 +308,20 @@ def code_plane_near(img, maxval, near, decode, tokens, bits):
                 wsum += wt
                 psum += wt * preds[i]
             p = (psum + (wsum >> 1)) // wsum
+            if lms:  # second NLMS filter: a correction of the blend (SPEC 7.6 step 2)
+                pbl = p
+                for t in range(N_PRED + 1):
+                    lz2[t] = preds[t] - p
+                lz2[6] = rw
+                lz2[7] = rn
+                lz2[8] = res[prv, x]
+                lz2[9] = res[prv, x + 2]
+                ldot2 = np.int64(0)
+                lnrm2 = np.int64(1)
+                for t in range(LMS2_TAPS):
+                    ldot2 += lw2[t] * lz2[t]
+                    lnrm2 += lz2[t] * lz2[t]
+                p = pbl + ((ldot2 + (np.int64(1) << 15)) >> 16)
             # --- bias correction in a local context ------------------------------
             act = (_abs(w_ - nw) + _abs(n_ - nw) + _abs(n_ - ne)
                    + _abs(res[prv, x + 1]) + _abs(res[cur, x]))
@@ -323,6 +398,10 @@ def code_plane_near(img, maxval, near, decode, tokens, bits):
             for i in range(N_PRED):
                 err[cur, x + 1, i] = _abs(v - preds[i])
             _update_bias(bias_sum, bias_cnt, c, cnt, dd)
+            if lms:  # SPEC 7.6 step 3: mu = 3/32; the second at even x, mu = 1/512
+                _lms_update(lw, lz, LMS_TAPS, ((v - n_) << 16) - ldot, lnrm, 3, 17)
+                if (x & 1) == 0:
+                    _lms_update(lw2, lz2, LMS2_TAPS, ((v - pbl) << 16) - ldot2, lnrm2, 1, 21)
     if not decode:
         pos = _flush_bits(bits, pos, bitbuf, bitcnt)
     return OK, pos

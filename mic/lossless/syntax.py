@@ -25,6 +25,10 @@ MODEL_ID = 1  # permanent: "mic lossless v1" (predictor, token scheme, tables of
 #: permanent id of mode 2's coder: model 1's predictor, token scheme and tables, with the
 #: near-lossless quantiser (SPEC 7).  Not 1, so a mode-2 header over a model-1 stream is refused.
 NEAR_MODEL_ID = 2
+#: permanent id of mode 2's second coder (SPEC 7.6): model id 2 with the prediction of every
+#: near-lossless plane corrected by two integer NLMS filters; what ``mic.encode(a,
+#: max_error=k)`` writes.  Decoders read both 2 and 12.
+NEAR_LMS_MODEL_ID = 12
 #: permanent id of mode 0's fast coder (SPEC 5.6): model 1's tiles and planes plus plane kind 3
 #: (median-edge prediction, static rANS); what ``mic.encode(a, effort=1)`` or ``2`` writes.
 FAST_MODEL_ID = 3

@@ -118,6 +118,10 @@ LOSSLESS_FAST_DESCRIPTION = ("fast lossless coder: median-edge prediction with c
 NEAR_LOSSLESS_NAME = "near-lossless-predictive"
 NEAR_LOSSLESS_DESCRIPTION = ("the lossless predictive coder with residuals quantised to step "
                              "2k+1, predicting from the reconstruction (JPEG-LS NEAR; SPEC 7)")
+#: ... and of its second model (model id 12), what the encoder writes
+NEAR_LOSSLESS_LMS_NAME = NEAR_LOSSLESS_NAME
+NEAR_LOSSLESS_LMS_DESCRIPTION = ("the near-lossless predictive coder (model id 2) with its "
+                                 "prediction corrected by two integer NLMS filters (SPEC 7.6)")
 
 
 def is_conv(mid: int) -> bool:

@@ -32,6 +32,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "near"
+#: the mode-2 model id the vectors are written with: 2 here (SPEC 7.1-7.5);
+#: formats/make_near12_vectors.py runs this generator with 12 (SPEC 7.6) into near12/
+MODEL = 2
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
@@ -161,9 +164,17 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
         "a NEAR segment in a mode-0 stream")
     v1 = base["ct_abdomen_u16_k2_v1"]  # header fields at fixed offsets (forge edits them)
     add("mode2_model_id_1", forge.set_header_fields(v1, model_id=1), "MicUnsupportedError",
-        "mode 2 with model id 1 (the lossless model; mode 2 is model id 2)")
+        "mode 2 with model id 1 (the lossless model; mode 2 is model id 2"
+        + (" or 12)" if MODEL == 12 else ")"))
     add("mode2_model_id_3", forge.set_header_fields(v1, model_id=3), "MicUnsupportedError",
         "mode 2 with model id 3, unknown")
+    if MODEL == 12:
+        add("mode2_model_id_13", forge.set_header_fields(v1, model_id=13), "MicUnsupportedError",
+            "mode 2 with model id 13, unknown")
+        add("model12_read_as_model2", forge.set_header_fields(v1, model_id=2),
+            "MicChecksumError", "a model-12 stream relabelled model id 2: it decodes with "
+            "model 2's prediction (SPEC 7.4 without 7.6), to samples that miss the sample "
+            "CRC-32")
     tile = [s for s in forge.spans(ct) if s.tag == TAG_TILE][0]
     add("truncated_in_tile", ct[:(tile.start + tile.end) // 2], "MicTruncatedError",
         "the stream ends inside its TILE segment")
@@ -200,6 +211,9 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
 
 # ----------------------------------------------------------------------------- main
 def build() -> tuple[dict[str, bytes], dict, dict]:
+    import mic.lossless.encoder
+
+    mic.lossless.encoder.NEAR_MODEL_WRITTEN = MODEL
     files: dict[str, bytes] = {}
     vectors = []
     base: dict[str, bytes] = {}
@@ -212,7 +226,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         assert out.dtype == arr.dtype and out.shape == arr.shape and err <= k, src["name"]
         base[src["name"]] = stream
         i = mic.info(stream)
-        assert i.mode == "near-lossless" and i.max_error == k
+        assert i.mode == "near-lossless" and i.max_error == k and i.model_id == MODEL
         if src["name"].startswith("sparse_"):
             assert first_plane_kinds(stream) == [2], "a sparse vector should hold a palette"
         buf = io.BytesIO()
@@ -238,7 +252,9 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         expected[inv["name"]] = {"error": inv["error"], "exact": inv["exact"], "why": inv["why"],
                                  "stream_sha256": sha256(inv["stream"])}
     meta = {
-        "description": "mic near-lossless (mode 2) conformance vectors; see formats/README.md",
+        "description": "mic near-lossless (mode 2) conformance vectors; see formats/README.md"
+        if MODEL == 2 else f"mic near-lossless (mode 2, model id {MODEL}) conformance vectors; "
+        "see formats/README.md",
         "generated_by": "formats/make_near_vectors.py",
         "mic_version": mic.__version__,
         "decoded_sha256": "sha256 of the decoded samples, C order, little-endian",

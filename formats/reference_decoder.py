@@ -2,11 +2,11 @@
 """A second, deliberately naive .mic lossless and near-lossless decoder from SPEC.md alone.
 
 It follows SPEC.md sections 1, 3, 4 (with the resource bounds of 4.1), 5 (5.6 in
-``reference_fast.py``) and 7 (mode 2; stream versions 1 and 2) step by step in plain Python
-(one loop iteration per pixel, no Numba, nothing from ``mic``) and exists to show that the
-specification is complete: ``tests/test_conformance.py`` runs it on the small conformance
-vectors and requires the same samples as ``mic.decode``. What it takes from outside the
-text, as SPEC.md does: the frequency tables of ``mic/lossless/_tables_v1.py`` (as data) and
+``reference_fast.py``) and 7 (mode 2, 7.6 in ``reference_nlms.py``; stream versions 1 and 2)
+step by step in plain Python (one loop iteration per pixel, no Numba, nothing from ``mic``)
+and exists to show that the specification is complete: ``tests/test_conformance.py`` runs it
+on the small conformance vectors and requires the same samples as ``mic.decode``. What it
+takes from outside the text, as SPEC.md does: the frequency tables of ``mic/lossless/_tables_v1.py`` (as data) and
 constriction's queue range decoder and ``Categorical(..., perfect=False)`` model.
 
     .venv/bin/python formats/reference_decoder.py formats/one_by_one_u16.mic
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = ROOT / "mic" / "lossless" / "_tables_v1.py"
 MAGIC = bytes.fromhex("8B 4D 49 43 0D 0A 1A 0A")
 FAST = [False]  # model id 3 (section 5.6): plane kinds 3 and 4 allowed
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_fast.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_fast.py, reference_nlms.py
 
 # SPEC.md section 3: (name, struct code) in body order
 BODY = [("mode", "B"), ("model_id", "H"), ("coder_id", "B"), ("bits_allocated", "B"),
@@ -191,9 +191,10 @@ def _med(a: int, b: int, c: int) -> int:
 
 
 def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
-                 ref: np.ndarray | None = None) -> list[list[int]]:
+                 ref: np.ndarray | None = None, nlms: bool = False) -> list[list[int]]:
     """Section 5.2-5.4; ``near`` = k > 0: a near-lossless plane (section 7.2, 7.4); ``ref``:
-    an inter plane (section 5.5), the previous frame's decoded (h, w) samples."""
+    an inter plane (section 5.5), the previous frame's decoded (h, w) samples; ``nlms``: a
+    near-lossless plane of model id 12 (section 7.6)."""
     kind = rd.u8()
     offset = _unzz(rd.varint())
     if kind == 0:
@@ -270,6 +271,7 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
     npred = 7 if inter else 5
     err = [[[0] * w for _ in range(h)] for _ in range(npred)]
     S, C = [0] * 5120, [0] * 5120
+    nl = __import__("reference_nlms").Filters() if nlms else None  # section 7.6
     bitpos = 0
 
     def rbits(n: int) -> int:
@@ -304,6 +306,8 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
             med = _med(W, N, NW)
             P = [med, W + NE - N, N + ((W - WW) + (N - NN) + 1) // 2,
                  N + ((rW + rN + rNE) >> 1), W + (((rW + rN + rNW) * 10) >> 5)]
+            if nl:  # section 7.6 step 1
+                L = nl.first(img, y, x, w, N, rW, rN, maxval)
             if inter:  # section 5.5 steps 1-2
                 R0 = Rf[y][x]
                 if y == 0:
@@ -331,6 +335,8 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
                 wsum += wi
                 psum += wi * P[i]
             p = (psum + (wsum >> 1)) // wsum
+            if nl:  # section 7.6 step 2
+                p = nl.second(P, p, L, rW, rN, rNW, rNE)
             act = abs(W - NW) + abs(N - NW) + abs(N - NE) + abs(rN) + abs(rW)
             if inter:  # section 5.5 step 3
                 if 4 * abs(rho) <= act:
@@ -376,6 +382,8 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
             if C[c] == 32:
                 S[c] = S[c] // 2 if S[c] >= 0 else -((-S[c]) // 2)
                 C[c] = 16
+            if nl:  # section 7.6 step 3
+                nl.update(v, x)
     if palette is not None:
         return [[palette[v] + offset for v in row] for row in img]
     return [[v + offset for v in row] for row in img]
@@ -480,7 +488,7 @@ def _xform_ok(xform: int, samples: int, k: int, group: int = 0) -> bool:
 
 def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
                 lo: int = 0, hi: int = 0, group: int = 0,
-                ref: np.ndarray | None = None) -> np.ndarray:
+                ref: np.ndarray | None = None, nlms: bool = False) -> np.ndarray:
     rd = _Reader(payload)
     xform = rd.u8()
     _need(_xform_ok(xform, samples, k, group), f"xform {xform}")
@@ -491,7 +499,10 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
         return plane[..., None]
     # xform 2 (section 7.3): G near-lossless, then R - G and B - G as mode-0 planes
     ks = [k, 0, 0] if xform == 2 else [k] * samples
-    planes = [np.array(decode_plane(rd, rows, cols, ks[i]), np.int64) for i in range(samples)]
+    # section 7.6: model 12's filters in every near-lossless plane (not xform 2's differences)
+    nl = [nlms and (i == 0 or xform != 2) for i in range(samples)]
+    planes = [np.array(decode_plane(rd, rows, cols, ks[i], None, nl[i]), np.int64)
+              for i in range(samples)]
     _need(rd.pos == len(payload), "bytes after the last plane")
     if xform == 1:
         Y, U, V = planes
@@ -506,8 +517,8 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
 
 def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
-    _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (2, 2)) and h["coder_id"] == 1,
-          "neither lossless model 1 or 3 nor near-lossless model 2")
+    _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (2, 2), (2, 12))
+          and h["coder_id"] == 1, "neither lossless model 1 or 3 nor near-lossless model 2 or 12")
     FAST[0] = h["model_id"] == 3
     k = 0
     if h["mode"] == 2:  # section 7.1
@@ -579,7 +590,8 @@ def decode(data: bytes) -> np.ndarray:
                 r1, c1 = min(r0 + th, r), min(c0 + tw, c)
                 ref = out[fi - 1, r0:r1, c0:c1] if group and fi % group else None
                 out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
-                                                    s, k, lo, hi, group, ref)
+                                                    s, k, lo, hi, group, ref,
+                                                    h["model_id"] == 12)
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)
     if h["flags"] & 1:

@@ -1,4 +1,5 @@
-"""The near-lossless (mode 2) conformance vectors under formats/near/ (formats/README.md).
+"""The near-lossless (mode 2) conformance vectors under formats/near/ (model id 2) and
+formats/near12/ (model id 12, SPEC 7.6) (formats/README.md).
 
 Every valid vector decodes to its recorded samples (``decoded_sha256``), which lie within
 its ``max_error`` of the source, with mic and with the reference decoder written from
@@ -21,10 +22,12 @@ import pytest
 import mic
 
 FORMATS = Path(__file__).resolve().parents[1] / "formats"
-NEAR = FORMATS / "near"
-META = json.loads((NEAR / "vectors.json").read_text())
-VECTORS = META["vectors"]
-EXPECTED = json.loads((NEAR / "invalid" / "expected.json").read_text())
+#: vector directory -> (model id, generator)
+SETS = {"near": (2, "make_near_vectors.py"), "near12": (12, "make_near12_vectors.py")}
+VECTORS_ALL = VECTORS = [(d, v) for d in SETS
+           for v in json.loads((FORMATS / d / "vectors.json").read_text())["vectors"]]
+EXPECTED_ALL = EXPECTED = [(d, name, e) for d in SETS for name, e in sorted(json.loads(
+    (FORMATS / d / "invalid" / "expected.json").read_text()).items())]
 
 
 def _reference():
@@ -46,7 +49,11 @@ def _options(v: dict) -> dict:
     return {k: (tuple(x) if isinstance(x, list) else x) for k, x in v["encode_options"].items()}
 
 
-def test_files_are_all_listed_and_cover_the_cases():
+@pytest.mark.parametrize("d", sorted(SETS))
+def test_files_are_all_listed_and_cover_the_cases(d):
+    NEAR = FORMATS / d
+    VECTORS = [v for dd, v in VECTORS_ALL if dd == d]
+    EXPECTED = {name: e for dd, name, e in EXPECTED_ALL if dd == d}
     listed = {v["stream"] for v in VECTORS} | {v["source"] for v in VECTORS}
     on_disk = {p.name for p in NEAR.glob("*.mic")} | {p.name for p in NEAR.glob("*.npy")}
     assert on_disk == listed
@@ -62,7 +69,7 @@ def test_files_are_all_listed_and_cover_the_cases():
     assert any(v["tiles"] > 1 and len(v["shape"]) == 2 for v in VECTORS)
     assert any(len(v["shape"]) == 3 and v["photometric"] != "RGB" for v in VECTORS)  # frames
     assert any(v["encode_options"].get("stream_version") == 1 for v in VECTORS)
-    assert all(v["model_id"] == 2 for v in VECTORS)
+    assert all(v["model_id"] == SETS[d][0] for v in VECTORS)
     kinds = {k for v in VECTORS for k in v["first_plane_kinds"]}
     assert kinds == {0, 1, 2}  # constant, coded and palette near-lossless planes (SPEC 7.2)
     pal = [v["max_error"] for v in VECTORS if v["name"].startswith("sparse_")]
@@ -71,8 +78,9 @@ def test_files_are_all_listed_and_cover_the_cases():
             "sample_crc_mismatch", "payload_bit_flip"} <= set(EXPECTED)
 
 
-@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
-def test_vector_decodes_to_its_samples_within_k(v):
+@pytest.mark.parametrize("d,v", VECTORS, ids=[f"{d}/{v['name']}" for d, v in VECTORS])
+def test_vector_decodes_to_its_samples_within_k(d, v):
+    NEAR = FORMATS / d
     stream = (NEAR / v["stream"]).read_bytes()
     assert hashlib.sha256(stream).hexdigest() == v["stream_sha256"]
     src = np.load(NEAR / v["source"], allow_pickle=False)
@@ -83,33 +91,32 @@ def test_vector_decodes_to_its_samples_within_k(v):
     err = int(np.abs(out.astype(np.int64) - src.astype(np.int64)).max())
     assert err == v["max_abs_error"] <= v["max_error"]
     i = mic.info(stream)
-    assert (i.mode, i.max_error, i.model_id) == ("near-lossless", v["max_error"], 2)
+    assert (i.mode, i.max_error, i.model_id) == ("near-lossless", v["max_error"], SETS[d][0])
     assert i.bits_stored == v["bits_stored"] and i.photometric == v["photometric"]
     assert list(i.tile_shape) == v["tile_shape"] and i.tiles == v["tiles"]
     assert i.sample_crc32 is not None
 
 
-@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
-def test_reencoding_stays_within_k(v):
+@pytest.mark.parametrize("d,v", VECTORS, ids=[f"{d}/{v['name']}" for d, v in VECTORS])
+def test_reencoding_stays_within_k(d, v):
     # Byte-identical re-encoding is not required across coder versions (formats/README.md).
-    src = np.load(NEAR / v["source"], allow_pickle=False)
+    src = np.load(FORMATS / d / v["source"], allow_pickle=False)
     out = mic.decode(mic.encode(src, **_options(v)))
     assert out.dtype == src.dtype
     assert int(np.abs(out.astype(np.int64) - src.astype(np.int64)).max()) <= v["max_error"]
 
 
-@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
-def test_reference_decoder_agrees(v):
+@pytest.mark.parametrize("d,v", VECTORS, ids=[f"{d}/{v['name']}" for d, v in VECTORS])
+def test_reference_decoder_agrees(d, v):
     """formats/reference_decoder.py (SPEC.md alone, section 7 for mode 2)."""
-    out = _reference().decode((NEAR / v["stream"]).read_bytes())
+    out = _reference().decode((FORMATS / d / v["stream"]).read_bytes())
     assert out.dtype == np.dtype(v["dtype"]) and list(out.shape) == v["shape"]
     assert sha(out) == v["decoded_sha256"]
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_invalid_vector_raises_its_error(name):
-    e = EXPECTED[name]
-    stream = (NEAR / "invalid" / f"{name}.mic").read_bytes()
+@pytest.mark.parametrize("d,name,e", EXPECTED, ids=[f"{d}/{n}" for d, n, _ in EXPECTED])
+def test_invalid_vector_raises_its_error(d, name, e):
+    stream = (FORMATS / d / "invalid" / f"{name}.mic").read_bytes()
     assert hashlib.sha256(stream).hexdigest() == e["stream_sha256"]
     cls = getattr(mic, e["error"])
     for fn in (mic.decode, mic.verify):
@@ -123,9 +130,11 @@ def test_invalid_vector_raises_its_error(name):
         _reference().decode(stream)
 
 
-def test_generator_check_passes():
-    """``make_near_vectors.py --check``: the committed files are what the generator writes."""
-    out = subprocess.run([sys.executable, str(FORMATS / "make_near_vectors.py"), "--check"],
+@pytest.mark.parametrize("d", sorted(SETS))
+def test_generator_check_passes(d):
+    """``make_near_vectors.py --check`` and ``make_near12_vectors.py --check``: the committed
+    files are what the generators write."""
+    out = subprocess.run([sys.executable, str(FORMATS / SETS[d][1]), "--check"],
                          capture_output=True, text=True, timeout=600,
                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stdout + out.stderr

@@ -335,9 +335,9 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
                 wsum += wi
                 psum += wi * P[i]
             p = (psum + (wsum >> 1)) // wsum
-            if nl:  # section 7.6 step 2
-                p = nl.second(P, p, L, rW, rN, rNW, rNE)
             act = abs(W - NW) + abs(N - NW) + abs(N - NE) + abs(rN) + abs(rW)
+            if nl:  # section 7.6 step 2
+                p = nl.second(P, p, L, rW, rN, rNW, rNE, min(act.bit_length(), 15))
             if inter:  # section 5.5 step 3
                 if 4 * abs(rho) <= act:
                     b = 0
@@ -351,7 +351,7 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
                  + 2 * (2 * N - NN > p) + (2 * W - WW > p))
             if inter:
                 c = 5 * c + b
-            if C[c] > 0:
+            if C[c] > 0 and not nl:  # section 7.6: no bias correction in model 12
                 if S[c] >= 0:
                     p += (S[c] + (C[c] >> 1)) // C[c]
                 else:
@@ -377,11 +377,12 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
                 err[i][y][x] = abs(v - P[i])
             r = v - ph
             res[y][x] = r
-            S[c] += r
-            C[c] += 1
-            if C[c] == 32:
-                S[c] = S[c] // 2 if S[c] >= 0 else -((-S[c]) // 2)
-                C[c] = 16
+            if not nl:  # section 7.6: model 12 keeps no bias sums
+                S[c] += r
+                C[c] += 1
+                if C[c] == 32:
+                    S[c] = S[c] // 2 if S[c] >= 0 else -((-S[c]) // 2)
+                    C[c] = 16
             if nl:  # section 7.6 step 3
                 nl.update(v, x)
     if palette is not None:

@@ -17,7 +17,7 @@ class Filters:
     """The weights of one plane (all 0 at its start) and the pixel in progress."""
 
     def __init__(self) -> None:
-        self.a, self.b = [0] * 8, [0] * 10
+        self.a, self.b = [0] * 8, [[0] * 10 for _ in range(4)]
 
     def first(self, img: list[list[int]], y: int, x: int, w: int, N: int, rW: int, rN: int,
               maxval: int) -> int:
@@ -29,12 +29,13 @@ class Filters:
         self.n1 = 1 + sum(z * z for z in self.z)
         return min(max(N + ((self.S1 + 2**15) >> 16), 0), maxval)
 
-    def second(self, P: list[int], pb: int, L: int, rW: int, rN: int, rNW: int, rNE: int
-               ) -> int:
-        """Step 2: the blend ``pb`` corrected."""
+    def second(self, P: list[int], pb: int, L: int, rW: int, rN: int, rNW: int, rNE: int,
+               q: int) -> int:
+        """Step 2: the blend ``pb`` corrected with the weight set of activity ``q``."""
         self.pb = pb
+        self.s = 0 if q < 4 else min((q - 2) >> 1, 3)
         self.u = [P[i] - pb for i in range(5)] + [L - pb, rW, rN, rNW, rNE]
-        self.S2 = sum(b * u for b, u in zip(self.b, self.u))
+        self.S2 = sum(b * u for b, u in zip(self.b[self.s], self.u))
         self.n2 = 1 + sum(u * u for u in self.u)
         return pb + ((self.S2 + 2**15) >> 16)
 
@@ -42,4 +43,4 @@ class Filters:
         """Step 3, once the reconstruction ``v`` is known."""
         _step(self.a, self.z, (v - self.N) * 2**16 - self.S1, self.n1, 3, 17)
         if x % 2 == 0:
-            _step(self.b, self.u, (v - self.pb) * 2**16 - self.S2, self.n2, 1, 21)
+            _step(self.b[self.s], self.u, (v - self.pb) * 2**16 - self.S2, self.n2, 1, 20)

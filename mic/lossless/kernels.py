@@ -143,12 +143,13 @@ RECIP_SIZE = 1024
 # six reconstructed neighbours W, WW, NW, NE, NN, NEE (offsets dy, dx; taken relative to N)
 # and the residuals of W and N; the second corrects the blend of the five predictors from
 # the predictors' and the first filter's offsets from the blend and the residuals of W, N,
-# NW, NE.
+# NW, NE, with one of four weight sets chosen by the local activity.
 LMS_DY = np.array([0, 0, 1, 1, 2, 1], np.int64)
 LMS_DX = np.array([-1, -2, -1, 1, 0, 2], np.int64)
 LMS_NB = 6
 LMS_TAPS = 8
 LMS2_TAPS = 10
+LMS2_SETS = 4  # the second filter's weight sets, chosen by the bias context's activity
 LMS_WMAX = 1 << 20  # |weight| bound (Q16)
 
 
@@ -192,7 +193,7 @@ def code_plane_near(img, maxval, near, decode, tokens, bits, lms):
     follows (neighbours, predictor errors, bias contexts) reads the reconstruction: when
     encoding, ``img`` is overwritten with it, so the encoder ends with exactly the samples
     the decoder will produce.  ``lms`` (model id 12, SPEC 7.6): the blend is corrected by
-    two integer NLMS filters.  Returns (status, number of bytes of ``bits`` used).
+    two integer NLMS filters, in place of the bias correction.  Returns (status, number of bytes of ``bits`` used).
     """
     delta = 2 * np.int64(near) + 1
     h, w = img.shape
@@ -202,7 +203,8 @@ def code_plane_near(img, maxval, near, decode, tokens, bits, lms):
     lz = np.zeros(LMS_TAPS, np.int64)
     ldot = np.int64(0)
     lnrm = np.int64(1)
-    lw2 = np.zeros(LMS2_TAPS, np.int64)  # second stage, Q16
+    lw2 = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)  # second stage, Q16, by activity
+    ls = 0
     lz2 = np.zeros(LMS2_TAPS, np.int64)
     ldot2 = np.int64(0)
     lnrm2 = np.int64(1)
@@ -308,21 +310,7 @@ def code_plane_near(img, maxval, near, decode, tokens, bits, lms):
                 wsum += wt
                 psum += wt * preds[i]
             p = (psum + (wsum >> 1)) // wsum
-            if lms:  # second NLMS filter: a correction of the blend (SPEC 7.6 step 2)
-                pbl = p
-                for t in range(N_PRED + 1):
-                    lz2[t] = preds[t] - p
-                lz2[6] = rw
-                lz2[7] = rn
-                lz2[8] = res[prv, x]
-                lz2[9] = res[prv, x + 2]
-                ldot2 = np.int64(0)
-                lnrm2 = np.int64(1)
-                for t in range(LMS2_TAPS):
-                    ldot2 += lw2[t] * lz2[t]
-                    lnrm2 += lz2[t] * lz2[t]
-                p = pbl + ((ldot2 + (np.int64(1) << 15)) >> 16)
-            # --- bias correction in a local context ------------------------------
+            # local activity (bias context, and model 12's weight set)
             act = (_abs(w_ - nw) + _abs(n_ - nw) + _abs(n_ - ne)
                    + _abs(res[prv, x + 1]) + _abs(res[cur, x]))
             q = 0
@@ -335,9 +323,28 @@ def code_plane_near(img, maxval, near, decode, tokens, bits, lms):
                 while act > 0:
                     act >>= 1
                     q += 1
-            c = (q << 6) | ((n_ > p) << 5) | ((w_ > p) << 4) | ((nw > p) << 3) \
-                | ((ne > p) << 2) | ((2 * n_ - nn > p) << 1) | (2 * w_ - ww > p)
-            cnt = bias_cnt[c]
+            if lms:  # second NLMS filter: a correction of the blend (SPEC 7.6 step 2)
+                ls = 0 if q < 4 else min((q - 2) >> 1, 3)  # its weight set
+                pbl = p
+                for t in range(N_PRED + 1):
+                    lz2[t] = preds[t] - p
+                lz2[6] = rw
+                lz2[7] = rn
+                lz2[8] = res[prv, x]
+                lz2[9] = res[prv, x + 2]
+                ldot2 = np.int64(0)
+                lnrm2 = np.int64(1)
+                for t in range(LMS2_TAPS):
+                    ldot2 += lw2[ls, t] * lz2[t]
+                    lnrm2 += lz2[t] * lz2[t]
+                p = pbl + ((ldot2 + (np.int64(1) << 15)) >> 16)
+            # --- bias correction in a local context (not in model 12) ----------------
+            c = 0
+            cnt = 0
+            if not lms:
+                c = (q << 6) | ((n_ > p) << 5) | ((w_ > p) << 4) | ((nw > p) << 3) \
+                    | ((ne > p) << 2) | ((2 * n_ - nn > p) << 1) | (2 * w_ - ww > p)
+                cnt = bias_cnt[c]
             if cnt > 0:
                 s = bias_sum[c]
                 # rounded mean error, s / cnt, with a reciprocal (cnt < 32)
@@ -397,11 +404,12 @@ def code_plane_near(img, maxval, near, decode, tokens, bits, lms):
             res[cur, x + 1] = dd
             for i in range(N_PRED):
                 err[cur, x + 1, i] = _abs(v - preds[i])
-            _update_bias(bias_sum, bias_cnt, c, cnt, dd)
-            if lms:  # SPEC 7.6 step 3: mu = 3/32; the second at even x, mu = 1/512
+            if not lms:
+                _update_bias(bias_sum, bias_cnt, c, cnt, dd)
+            else:  # SPEC 7.6 step 3: mu = 3/32; the second at even x, mu = 1/256
                 _lms_update(lw, lz, LMS_TAPS, ((v - n_) << 16) - ldot, lnrm, 3, 17)
                 if (x & 1) == 0:
-                    _lms_update(lw2, lz2, LMS2_TAPS, ((v - pbl) << 16) - ldot2, lnrm2, 1, 21)
+                    _lms_update(lw2[ls], lz2, LMS2_TAPS, ((v - pbl) << 16) - ldot2, lnrm2, 1, 20)
     if not decode:
         pos = _flush_bits(bits, pos, bitbuf, bitcnt)
     return OK, pos

@@ -193,7 +193,8 @@ def code_plane_near(img, maxval, near, decode, tokens, bits, lms):
     follows (neighbours, predictor errors, bias contexts) reads the reconstruction: when
     encoding, ``img`` is overwritten with it, so the encoder ends with exactly the samples
     the decoder will produce.  ``lms`` (model id 12, SPEC 7.6): the blend is corrected by
-    two integer NLMS filters, in place of the bias correction.  Returns (status, number of bytes of ``bits`` used).
+    two integer NLMS filters, in place of the bias correction.  Returns (status, number of
+    bytes of ``bits`` used).
     """
     delta = 2 * np.int64(near) + 1
     h, w = img.shape

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Write the model-12 near-lossless conformance vectors under formats/near12/ (SPEC.md 7.6;
-formats/README.md): the sources, fields and invalid cases of ``make_near_vectors.py`` (whose
-docstring describes them), with the encoder writing model id 12, plus two invalid cases of
-its own (model id 13; a model-12 stream relabelled model id 2).
+formats/README.md): the sources and fields of ``make_near_vectors.py`` (whose docstring
+describes them; three of its sources left out, see ``NEAR12_SKIP``), with the encoder
+writing model id 12 and each vector's ``source`` the ``.npy`` of near/ (the same samples),
+and two invalid cases of its own (model id 13; a model-12 stream relabelled model id 2).
 
     .venv/bin/python formats/make_near12_vectors.py            # rewrite them
     .venv/bin/python formats/make_near12_vectors.py --check    # only report what would change

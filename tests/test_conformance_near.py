@@ -54,9 +54,12 @@ def test_files_are_all_listed_and_cover_the_cases(d):
     NEAR = FORMATS / d
     VECTORS = [v for dd, v in VECTORS_ALL if dd == d]
     EXPECTED = {name: e for dd, name, e in EXPECTED_ALL if dd == d}
-    listed = {v["stream"] for v in VECTORS} | {v["source"] for v in VECTORS}
+    # near12/ takes its sources from near/ (formats/ stays small)
+    listed = {v["stream"] for v in VECTORS} | {v["source"] for v in VECTORS
+                                               if "/" not in v["source"]}
     on_disk = {p.name for p in NEAR.glob("*.mic")} | {p.name for p in NEAR.glob("*.npy")}
     assert on_disk == listed
+    assert all((NEAR / v["source"]).is_file() for v in VECTORS)
     assert {p.stem for p in (NEAR / "invalid").glob("*.mic")} == set(EXPECTED)
     ks = {v["max_error"] for v in VECTORS}
     assert {1, 2, 5} <= ks
@@ -72,10 +75,14 @@ def test_files_are_all_listed_and_cover_the_cases(d):
     assert all(v["model_id"] == SETS[d][0] for v in VECTORS)
     kinds = {k for v in VECTORS for k in v["first_plane_kinds"]}
     assert kinds == {0, 1, 2}  # constant, coded and palette near-lossless planes (SPEC 7.2)
-    pal = [v["max_error"] for v in VECTORS if v["name"].startswith("sparse_")]
-    assert 1 in pal and max(pal) >= 4  # k' = 0 and k' > 0
-    assert {"k_zero", "k_too_large", "near_missing", "truncated_in_tile",
-            "sample_crc_mismatch", "payload_bit_flip"} <= set(EXPECTED)
+    pal = {v["name"] for v in VECTORS if v["first_plane_kinds"] == [2]}
+    assert "sparse_ramp_u16_k4" in pal  # k' = 4 // 4 = 1
+    assert pal & {"sparse_lattice_u16_k1", "int8_ramp_k1"}  # k' = 0 (gaps 4 and 9, k = 1)
+    if d == "near":
+        assert {"k_zero", "k_too_large", "near_missing", "truncated_in_tile",
+                "sample_crc_mismatch", "payload_bit_flip"} <= set(EXPECTED)
+    else:  # the model-independent invalid cases are near/'s
+        assert set(EXPECTED) == {"mode2_model_id_13", "model12_read_as_model2"}
 
 
 @pytest.mark.parametrize("d,v", VECTORS, ids=[f"{d}/{v['name']}" for d, v in VECTORS])

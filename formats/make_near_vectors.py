@@ -215,16 +215,15 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
 
 # ----------------------------------------------------------------------------- main
 def build() -> tuple[dict[str, bytes], dict, dict]:
-    import mic.lossless.encoder
-
-    mic.lossless.encoder.NEAR_MODEL_WRITTEN = MODEL
     files: dict[str, bytes] = {}
     vectors = []
     base: dict[str, bytes] = {}
     for src in sources():
         if MODEL == 12 and src["name"] in NEAR12_SKIP:
             continue
-        arr, opts = src["array"], src["options"]
+        arr, opts = src["array"], dict(src["options"])
+        if MODEL == 2:  # model id 2: the near-lossless coder of efforts 1-2
+            opts["effort"] = 2
         stream = mic.encode(arr, **opts)
         out = mic.decode(stream)
         k = opts["max_error"]

@@ -118,14 +118,7 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     ff[first.payload_end - 6] ^= 0x08
     add("inter_tile_bit_flip", forge.refresh_crc(ff, first), "MicError",
         "one bit of an inter tile flipped, its segment CRC fixed up", exact=False)
-    import mic.lossless.encoder
-
-    written = mic.lossless.encoder.NEAR_MODEL_WRITTEN
-    mic.lossless.encoder.NEAR_MODEL_WRITTEN = 2  # the case as first written (model id 2)
-    try:
-        near = mic.encode(ct_slices(), max_error=1)
-    finally:
-        mic.lossless.encoder.NEAR_MODEL_WRITTEN = written
+    near = mic.encode(ct_slices(), max_error=1, effort=2)  # as first written (model id 2)
     add("lvol_in_near_lossless", _rebuild(near, lambda sp: True, [(TAG_VOL, b"\x04")]),
         "MicFormatError", "an LVOL segment in a mode-2 stream")
     return out

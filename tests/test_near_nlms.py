@@ -36,10 +36,6 @@ def _reference():
     return sys.modules[name]
 
 
-@pytest.fixture
-def model2(monkeypatch):
-    """The encoder writing model id 2 (as formats/make_near_vectors.py does)."""
-    monkeypatch.setattr(lenc, "NEAR_MODEL_WRITTEN", 2)
 
 
 def _images() -> list[tuple[str, np.ndarray]]:
@@ -55,28 +51,31 @@ IMAGES = _images()
 
 @pytest.mark.parametrize("k", (1, 2, 3, 5))
 @pytest.mark.parametrize("name,arr", IMAGES, ids=[n for n, _ in IMAGES])
-def test_model_2_streams_still_decode_within_k(model2, name, arr, k):
-    blob = mic.encode(arr, max_error=k)
+def test_model_2_streams_still_decode_within_k(name, arr, k):
+    """Efforts 1-2 write model id 2 (as formats/make_near_vectors.py does)."""
+    blob = mic.encode(arr, max_error=k, effort=2)
     assert unpack_header(blob)[0].model_id == 2
     out = mic.decode(blob)
     assert out.dtype == arr.dtype and _err(out, arr) <= k
 
 
 @pytest.mark.parametrize("k", (1, 2, 4))
-def test_model_12_is_smaller_than_model_2(k, monkeypatch):
+def test_model_12_is_smaller_than_model_2(k):
     ct = read_image(DATA / "ct_abdomen_u16.png")[0]
     new = mic.encode(ct, max_error=k)
-    monkeypatch.setattr(lenc, "NEAR_MODEL_WRITTEN", 2)
-    old = mic.encode(ct, max_error=k)
+    assert mic.encode(ct, max_error=k, effort=3) == new  # the default effort
+    old = mic.encode(ct, max_error=k, effort=1)
     assert unpack_header(new)[0].model_id == 12 and unpack_header(old)[0].model_id == 2
     assert len(new) < len(old)
     assert _err(mic.decode(new), ct) <= k and _err(mic.decode(old), ct) <= k
 
 
-def test_unknown_encoder_model_is_refused(monkeypatch):
-    monkeypatch.setattr(lenc, "NEAR_MODEL_WRITTEN", 1)
-    with pytest.raises(mic.MicInputError, match="near-lossless model id 1"):
-        mic.encode(np.zeros((4, 4), np.uint8) + np.arange(4, dtype=np.uint8), max_error=1)
+def test_effort_picks_the_model():
+    a = np.zeros((4, 4), np.uint8) + np.arange(4, dtype=np.uint8) * 9
+    ids = {e: unpack_header(mic.encode(a, max_error=1, effort=e))[0].model_id
+           for e in range(1, 8)}
+    assert ids == {1: 2, 2: 2, 3: 12, 4: 12, 5: 12, 6: 12, 7: 12}
+    assert lenc.NEAR_LMS_EFFORT_MIN == 3
 
 
 def test_kernel_without_filters_is_model_2_and_lossless_unchanged():

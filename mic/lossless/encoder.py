@@ -40,9 +40,9 @@ from .syntax import (
 )
 
 
-#: the mode-2 model the encoder writes: 12 (SPEC 7.6); 2 (SPEC 7.1-7.5) only to regenerate
-#: the model-2 conformance vectors (formats/make_near_vectors.py)
-NEAR_MODEL_WRITTEN = NEAR_LMS_MODEL_ID
+#: the lowest effort whose near-lossless planes add the NLMS filters (model id 12, SPEC 7.6:
+#: about 3 % fewer bits for about a quarter more time); below it, model id 2 (SPEC 7.1-7.5)
+NEAR_LMS_EFFORT_MIN = 3
 
 #: the highest effort that selects the fast coder (model id 3, SPEC 5.6)
 FAST_EFFORT_MAX = 2
@@ -228,10 +228,13 @@ class LosslessTileEncoder:
             raise MicInputError(f"effort={effort} (the fast lossless coder) has no volumes: "
                                 f"volume_group needs effort {FAST_EFFORT_MAX + 1} or more")
         header.mode = MODE_NEAR_LOSSLESS if near else MODE_LOSSLESS
-        if near and NEAR_MODEL_WRITTEN not in (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID):
-            raise MicInputError(f"no near-lossless model id {NEAR_MODEL_WRITTEN}")
-        header.model_id = NEAR_MODEL_WRITTEN if near else (
-            FAST_MODEL_ID if self.fast or self.mixed else MODEL_ID)
+        #: model id 12 (SPEC 7.6): NLMS-corrected prediction in near-lossless planes, from
+        #: effort NEAR_LMS_EFFORT_MIN (the default); efforts 1-2 write model id 2
+        self.lms = bool(near) and (effort is None or effort >= NEAR_LMS_EFFORT_MIN)
+        if near:
+            header.model_id = NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID
+        else:
+            header.model_id = FAST_MODEL_ID if self.fast or self.mixed else MODEL_ID
         header.coder_id = CODER_RANGE32
         header.quality = 0
         if group and (near or header.samples != 1 or not 2 <= group <= MAX_GROUP):
@@ -239,8 +242,6 @@ class LosslessTileEncoder:
                                 f"one-sample frames and 2 <= group <= {MAX_GROUP}")
         self.header = header
         self.near = int(near)
-        #: model id 12 (SPEC 7.6): NLMS-corrected prediction in near-lossless planes
-        self.lms = bool(near) and header.model_id == NEAR_LMS_MODEL_ID
         self.group = int(group)  # 0: frames independent; G: groups of G frames (SPEC 5.5)
 
     def extra_segments(self) -> list[tuple[bytes, bytes]]:

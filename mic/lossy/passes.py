@@ -45,6 +45,13 @@ def _box(v: np.ndarray) -> np.ndarray:
     return out
 
 
+def _scatter(out: np.ndarray, ii: np.ndarray, jj: np.ndarray, v: np.ndarray) -> None:
+    """``out[ii, jj] = v`` (int64 plane, int64 positions) in one kernel."""
+    from ..models.kernels import scatter_kernel
+
+    scatter_kernel(out, ii, jj, np.ascontiguousarray(v, np.int64))
+
+
 def _nb4(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     p = np.pad(v, 1, mode="reflect")
     return p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]
@@ -222,7 +229,7 @@ class Planes:
                         pairs = anchor_pairs(out, ii, jj)  # (all-zero anchors: no record)
                         weights = predictor(b, pairs, yp, tab)
                     if weights is None and not dq_unit:
-                        out[ii, jj] = coder(yp, np.zeros(ii.size, np.int64), tab, b)
+                        _scatter(out, ii, jj, coder(yp, np.zeros(ii.size, np.int64), tab, b))
                         continue
                     mu = np.zeros(ii.size, np.int64) if weights is None else \
                         pairs @ np.asarray(weights, np.int64)  # in 1 / PRED_ONE

@@ -197,3 +197,11 @@ def ll_pred_kernel(v, i, ll_mean, out):  # pragma: no cover - numba
             else:
                 out[n] = v[i - 2, j] if i >= 2 else ll_mean
         n += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def scatter_kernel(out, ii, jj, v):  # pragma: no cover - numba
+    """``out[ii[n], jj[n]] = v[n]`` (NumPy's fancy-index assignment, without its
+    per-element overhead; the positions are in range by construction)."""
+    for n in range(v.size):
+        out[ii[n], jj[n]] = v[n]

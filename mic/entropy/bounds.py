@@ -109,7 +109,7 @@ class MeteredDecoder:
     what ``len(words)`` words can carry.  The decode helpers of :mod:`mic.entropy.coder`
     and :mod:`mic.entropy.shape` charge it (:meth:`decode_grouped` charges itself)."""
 
-    __slots__ = ("words", "state", "n_words", "bits", "what")
+    __slots__ = ("words", "state", "n_words", "bits", "what", "_meter")
 
     def __init__(self, words: np.ndarray, what: str = "range-coded data") -> None:
         from .rangedec import initial_state
@@ -120,6 +120,8 @@ class MeteredDecoder:
         self.n_words = int(w.size)
         self.bits = 0.0
         self.what = what
+        #: [bits so far, the most the words can carry] as the grouped kernel reads them
+        self._meter = np.array([0.0, (WORD_BITS * self.n_words + 1.0) / (1.0 - SLACK)])
 
     def _failed(self, status: int) -> None:
         from .rangedec import INVALID
@@ -156,17 +158,20 @@ class MeteredDecoder:
 
     def decode_grouped(self, tab: np.ndarray, cdf: np.ndarray, cdf_off: np.ndarray,
                        costs: np.ndarray, cost_off: np.ndarray, check_every: int,
-                       values: bool = False) -> tuple[np.ndarray, int]:
-        """The symbols (int32) of positions under the tables ``tab`` (int32), coded grouped
-        by table, and the number of escapes among them (0 unless ``values``); charged as
-        they are decoded, checked every ``check_every`` symbols; with ``values`` the
-        values (:func:`mic.entropy.rangedec.decode_grouped_kernel`)."""
+                       values: bool = False, shift: int = 0) -> tuple[np.ndarray, int]:
+        """The symbols (int32) of positions under the tables ``tab`` (int32; each shifted
+        by ``shift`` and clamped to the tables), coded grouped by table, and the number of
+        escapes among them (0 unless ``values``); charged as they are decoded, checked
+        every ``check_every`` symbols; with ``values`` the values
+        (:func:`mic.entropy.rangedec.decode_grouped_kernel`)."""
         from .rangedec import BAD_TABLE, decode_grouped_kernel
 
         out = np.empty(tab.size, np.int32)
-        meter = np.array([self.bits, (WORD_BITS * self.n_words + 1.0) / (1.0 - SLACK)])
-        st, n_esc = decode_grouped_kernel(self.words, self.state, tab, cdf, cdf_off, costs,
-                                          cost_off, meter, int(check_every), bool(values), out)
+        meter = self._meter
+        meter[0] = self.bits
+        st, n_esc = decode_grouped_kernel(self.words, self.state, tab, int(shift), cdf, cdf_off,
+                                          costs, cost_off, meter, int(check_every),
+                                          bool(values), out)
         self.bits = float(meter[0])
         if st == BAD_TABLE:
             raise MicFormatError(f"{self.what}: a table index beyond the model's "

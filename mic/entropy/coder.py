@@ -163,14 +163,16 @@ def decode_grouped(dec: MeteredDecoder, tab: np.ndarray, bank: ModelBank) -> np.
     return dec.decode_grouped(tab, flat, off, bank.costs, bank.cost_offsets, _CHECK)[0]
 
 
-def decode_values(dec: MeteredDecoder, tab: np.ndarray, bank: ModelBank
+def decode_values(dec: MeteredDecoder, tab: np.ndarray, bank: ModelBank, shift: int = 0
                   ) -> tuple[np.ndarray, int]:
     """:func:`decode_grouped` of a table set's symbols as values: (int32 values, with
     :data:`mic.entropy.rangedec.ESCAPED` at each escape, in position order; the number of
-    escapes), in the same kernel call (no second pass over the symbols)."""
+    escapes), in the same kernel call (no second pass over the symbols); each table index
+    ``tab`` shifted by ``shift`` (a pass's table bias) and clamped to the bank's."""
     tab = np.ascontiguousarray(tab, np.int32).reshape(-1)
     flat, off = bank.cdfs
-    return dec.decode_grouped(tab, flat, off, bank.costs, bank.cost_offsets, _CHECK, True)
+    return dec.decode_grouped(tab, flat, off, bank.costs, bank.cost_offsets, _CHECK, True,
+                              shift)
 
 
 def information_bits(sym: np.ndarray, tab: np.ndarray, bank: ModelBank) -> float:

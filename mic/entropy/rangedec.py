@@ -172,8 +172,8 @@ def decode_uniform(words, st, n, count, out):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, nogil=True)
-def decode_grouped_kernel(words, st, tab, cdf, cdf_off, costs, cost_off, meter, check_every,
-                          values, out):  # pragma: no cover - numba
+def decode_grouped_kernel(words, st, tab, shift, cdf, cdf_off, costs, cost_off, meter,
+                          check_every, values, out):  # pragma: no cover - numba
     """The symbols of positions whose tables are ``tab``, decoded grouped by table (tables
     in increasing order, positions in their order within a table:
     :func:`mic.entropy.coder.encode_grouped`), into ``out``.  Table ``t``'s CDF is
@@ -183,21 +183,26 @@ def decode_grouped_kernel(words, st, tab, cdf, cdf_off, costs, cost_off, meter, 
     end (OVERRUN once it is exceeded).  With ``values``, ``out`` receives the values of a
     table set (SPEC 6: symbol ``v + L`` of a table of ``2L + 2`` symbols is ``v``) and
     :data:`ESCAPED` where the symbol is the escape (the last).  Returns (status, number of
-    escapes); a table index outside the tables is :data:`BAD_TABLE`."""
+    escapes); a table index outside the tables is :data:`BAD_TABLE`.  Position ``i`` is
+    coded with table ``clamp(tab[i] + shift, 0, ntab - 1)`` (a pass's table bias, SPEC
+    6.4; ``shift`` 0: ``tab`` itself)."""
     ntab = cdf_off.size - 1
     n = tab.size
     start = np.zeros(ntab + 1, np.int64)
+    tabs = np.empty(n, np.int64)
     for i in range(n):
         t = tab[i]
         if t < 0 or t >= ntab:
             return BAD_TABLE, 0
+        t = min(max(t + shift, 0), ntab - 1)
+        tabs[i] = t
         start[t + 1] += 1
     for t in range(ntab):
         start[t + 1] += start[t]
     order = np.empty(n, np.int64)
     fill = start[:ntab].copy()
     for i in range(n):
-        t = tab[i]
+        t = tabs[i]
         order[fill[t]] = i
         fill[t] += 1
     bits = meter[0]

@@ -371,14 +371,12 @@ class LossyTileDecoder:
         n_tab = len(lm.ybank.tables.half)
 
         def coder(_y: None, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
-            tab = np.ascontiguousarray(tab, np.int32)
-            if inline and band >= 0:  # the pass's table bias (SPEC 6.4)
-                d = int(decode_small(dec, 1)[0])
+            d = 0
+            if inline and band >= 0:  # the pass's table bias (SPEC 6.4), added and clamped
+                d = int(decode_small(dec, 1)[0])  # by the range decoder's kernel
                 if abs(d) > BIAS_MAX:
                     raise MicFormatError(f"lossy inline table bias {d} beyond +-{BIAS_MAX}")
-                if d:
-                    tab = np.clip(tab + d, 0, n_tab - 1).astype(np.int32)
-            q, n_esc = decode_values(dec, tab, lm.ybank)
+            q, n_esc = decode_values(dec, tab, lm.ybank, d)
             if n_esc:  # the escapes' values follow the pass's symbols (SPEC 6.3)
                 try:
                     q[q == ESCAPED] = unzigzag_array(decode_escapes(dec, n_esc), np.int32)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import math
 import os
 import signal
@@ -249,6 +250,18 @@ def parse_dask_address(address: str) -> tuple[str | None, int | None]:
     return address, None
 
 
+class _SyncCancelRace(logging.Filter):
+    """Drops the traceback that distributed (2026.8) logs through tornado when Ctrl-C lands
+    in ``distributed.utils.sync`` before its coroutine has started: its ``cancel`` callback
+    then reads the closure's still-unbound ``future`` (``NameError: cannot access free
+    variable 'future'``).  Nothing was running to cancel; the interrupt itself goes on as
+    usual.  Every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, NameError) and "'future'" in str(exc))
+
+
 @contextlib.contextmanager
 def dask_executor(address: str, *, workers: int | None = None, quiet: bool = False,
                   echo: bool = True) -> Iterator[DaskExecutor]:
@@ -256,10 +269,22 @@ def dask_executor(address: str, *, workers: int | None = None, quiet: bool = Fal
     ``local`` / ``local:N``: a LocalCluster of N single-threaded worker processes, default
     ``workers`` or one per core, started here and closed at the end).  Prints the
     dashboard's link on stderr unless ``quiet``."""
-    import logging
-
     from distributed import Client, LocalCluster
 
+    race = _SyncCancelRace()
+    tornado_log = logging.getLogger("tornado.application")
+    tornado_log.addFilter(race)
+    try:
+        with _dask_executor(address, Client, LocalCluster, workers, quiet, echo) as ex:
+            yield ex
+    finally:
+        tornado_log.removeFilter(race)
+
+
+@contextlib.contextmanager
+def _dask_executor(address: str, Client: Any, LocalCluster: Any, workers: int | None,  # noqa: N803
+                   quiet: bool, echo: bool) -> Iterator[DaskExecutor]:
+    """:func:`dask_executor` without the log filter."""
     kind, n = parse_dask_address(address)
     cluster = None
     if kind == "local":

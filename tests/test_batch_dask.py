@@ -389,10 +389,14 @@ def test_a_second_ctrl_c_leaves_the_jobs_in_flight(tmp_path: Path) -> None:
     rerun redoes them (replacing what they may have written) without refusing anything."""
     src, out, man = tmp_path / "in", tmp_path / "out", tmp_path / "m.csv"
     src.mkdir()
+    # images large enough (tiled to about 1536 x 1536) that a job outlives the 0.3 s between
+    # the two Ctrl-Cs: the test images themselves encode in a few tens of milliseconds
     small = ("ct_lung_i16.npy", "us_breast_u8.png", "ct_abdomen_u16.png")
     for c in range(2):
         for name in small:
-            shutil.copy(DATA / name, src / f"{c}_{name}")
+            a = read_image(DATA / name)[0]
+            reps = (-(-1536 // a.shape[0]), -(-1536 // a.shape[1])) + (1,) * (a.ndim - 2)
+            np.save(src / f"{c}_{Path(name).stem}.npy", np.tile(a, reps))
     args = ("encode", src, out, "--quality", "0", "--manifest", man)
     proc = mic_process(*args, "--dask", "local:2")
     try:
@@ -550,3 +554,25 @@ def test_one_run_at_a_time_per_manifest(tmp_path: Path) -> None:
         r = cli("verify", tmp_path / "x.mic", "--manifest", path)  # a command says so
         assert r.exit_code == 1 and "being written by another run" in r.output
     assert [x["source"] for x in Manifest(path).read()] == ["a"]
+
+
+def test_the_sync_cancel_race_of_distributed_is_not_logged() -> None:
+    """Ctrl-C inside distributed's sync() before its coroutine starts makes its cancel
+    callback raise NameError (unbound 'future'), which tornado logs as a traceback; mic's
+    filter drops that record and nothing else."""
+    import logging
+
+    from mic.batch_dask import _SyncCancelRace
+
+    def record(exc: BaseException | None) -> logging.LogRecord:
+        return logging.LogRecord("tornado.application", logging.ERROR, __file__, 1,
+                                 "Exception in callback", None,
+                                 (type(exc), exc, None) if exc else None)
+
+    f = _SyncCancelRace()
+    race = NameError("cannot access free variable 'future' where it is not associated with "
+                     "a value in enclosing scope")
+    assert not f.filter(record(race))
+    assert f.filter(record(NameError("name 'x' is not defined")))
+    assert f.filter(record(RuntimeError("'future' went wrong")))
+    assert f.filter(record(None))

@@ -11,7 +11,7 @@ what the model is.  The three shipped models share one transform, JPEG 2000's fi
 * ``wavelet-context`` (id 6): a mean-scale hyperprior with a parallel context model
   (checkerboard anchors, parent and sibling bands) -- the default from effort 4;
 * ``wavelet-context-fast`` (id 11): ``wavelet-context`` with its context MLP (32/16
-  hidden units) distilled to 16/8, the rest of the model the same -- the default up to
+  hidden units) distilled to 12/6, the rest of the model the same -- the default up to
   effort 3, for its decoding speed.
 
 The names ``ae``, ``vae``, ``cnn`` and ``gan`` belong to the models with learned
@@ -81,8 +81,8 @@ MODEL_DESCRIPTIONS: dict[int, str] = {
     10: "learned convolutional analysis/synthesis: the cnn model's bitstream (id 9) with "
         "a synthesis fine-tuned adversarially (patch discriminator + distortion); "
         "generative: the decoder may synthesise texture that was not in the original",
-    11: "wavelet-context (id 6) with its context MLP distilled to 16/8 hidden units: "
-        "the same transform, hyper-latents and tables, 3x fewer multiply-adds per "
+    11: "wavelet-context (id 6) with its context MLP distilled to 12/6 hidden units: "
+        "the same transform, hyper-latents and tables, 4.5x fewer multiply-adds per "
         "coefficient to choose a table (faster decoding, about 0.2 % more bits)",
 }
 

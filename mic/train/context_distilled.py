@@ -16,7 +16,7 @@ and its output ``t`` (a table index) becomes the teacher's natural-log-scale
 thresholds split halfway between tables, so the decoder picks ``clip(round(t))``.
 :func:`mic.train.export.freeze_mlp` then quantises it exactly like a trained model's.
 
-    python -m mic.train.context_distilled DIR/ctx-mlp-16x8.pt --teacher wavelet-context \\
+    python -m mic.train.context_distilled DIR/ctx-mlp-12x6.pt --teacher wavelet-context \\
         --name wavelet-context-fast --command "..."
 """
 

@@ -13,17 +13,29 @@ import random
 import numpy as np
 
 
-def load_sample(train_dir, per_source=2):
-    from PIL import Image
+def train_by_source(train_dir):
+    """(corpus root, the train split's manifest rows grouped by source)."""
     root = pathlib.Path(train_dir).parent
     rows = [r for r in csv.DictReader(open(root / "manifest.csv")) if r["split"] == "train"]
     by = {}
     for r in rows:
         by.setdefault(r["source"], []).append(r)
+    return root, by
+
+
+def sample_rows(train_dir, per_source=2):
+    """(corpus root, near_gain's pick: ``per_source`` rows of each source, seed 1)."""
+    root, by = train_by_source(train_dir)
     random.seed(1)
     pick = []
     for _, rs in sorted(by.items()):
         pick += random.sample(rs, min(per_source, len(rs)))
+    return root, pick
+
+
+def load_sample(train_dir, per_source=2):
+    from PIL import Image
+    root, pick = sample_rows(train_dir, per_source)
     out = []
     for r in pick:
         im = np.asarray(Image.open(root / r["png"]))

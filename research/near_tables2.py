@@ -7,14 +7,11 @@ against JPEG-LS NEAR = k.
 """
 from __future__ import annotations
 
-import csv
-import pathlib
-import random
 import sys
 
 import numpy as np
 
-from research.near_ctx import block_cost, load_sample
+from research.near_ctx import block_cost, load_sample, sample_rows, train_by_source
 from research.near_tables import block_hists
 
 
@@ -30,11 +27,7 @@ def tokens(im, k):
 
 def fit_images(train_dir, per_source, exclude):
     from PIL import Image
-    root = pathlib.Path(train_dir).parent
-    rows = [r for r in csv.DictReader(open(root / "manifest.csv")) if r["split"] == "train"]
-    by = {}
-    for r in rows:
-        by.setdefault(r["source"], []).append(r)
+    root, by = train_by_source(train_dir)
     rng = np.random.default_rng(0)
     out = []
     for src, rs in sorted(by.items()):
@@ -52,18 +45,9 @@ def main():
     from mic.lossless import _tables_v1 as T
     train_dir = sys.argv[1]
     per_source = int(sys.argv[2]) if len(sys.argv) > 2 else 4
-    random.seed(1)
     sample = [t for t in load_sample(train_dir) if t[1] != "fodicom_mg"]
-    # exclude the sample's files: reproduce near_gain's pick
-    root = pathlib.Path(train_dir).parent
-    rows = [r for r in csv.DictReader(open(root / "manifest.csv")) if r["split"] == "train"]
-    by = {}
-    for r in rows:
-        by.setdefault(r["source"], []).append(r)
-    random.seed(1)
-    excl = set()
-    for _, rs in sorted(by.items()):
-        excl |= {r["png"] for r in random.sample(rs, min(2, len(rs)))}
+    # exclude the sample's files: near_gain's pick
+    excl = {r["png"] for r in sample_rows(train_dir, 2)[1]}
     fims = fit_images(train_dir, per_source, excl)
     v1 = np.asarray(T.TOKEN_FREQS, np.float64)
     cd = np.asarray(T.CLASS_DELTA_FREQS, np.float64)

@@ -8,17 +8,28 @@ from pathlib import Path
 from types import ModuleType
 
 
-def load_forge() -> ModuleType:
-    """``formats/forge.py`` (stream forging helpers), imported once under a private name."""
-    name = "mic_formats_forge"
+def load_formats_module(file: str) -> ModuleType:
+    """``formats/<file>`` imported once, as ``mic_formats_<stem>`` (formats/ is not a
+    package: its scripts are imported by path)."""
+    name = "mic_formats_" + Path(file).stem
     if name in sys.modules:
         return sys.modules[name]
-    path = Path(__file__).resolve().parents[1] / "formats" / "forge.py"
+    path = Path(__file__).resolve().parents[1] / "formats" / file
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def load_forge() -> ModuleType:
+    """``formats/forge.py`` (stream forging helpers)."""
+    return load_formats_module("forge.py")
+
+
+def load_reference_decoder() -> ModuleType:
+    """``formats/reference_decoder.py`` (the decoder written from SPEC.md alone)."""
+    return load_formats_module("reference_decoder.py")
 
 
 def tile_payloads(blob: bytes) -> list[bytes]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mic
+from mic_test_helpers import load_reference_decoder
 
 FORMATS = Path(__file__).resolve().parents[1] / "formats"
 META = json.loads((FORMATS / "vectors.json").read_text())
@@ -28,17 +27,7 @@ VECTORS = META["vectors"]
 EXPECTED = json.loads((FORMATS / "invalid" / "expected.json").read_text())
 
 
-def _load(name: str, file: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FORMATS / file)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-reference = _load("mic_formats_reference_decoder", "reference_decoder.py")
+reference = load_reference_decoder()
 
 
 def samples_sha256(arr: np.ndarray) -> str:

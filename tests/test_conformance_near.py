@@ -10,7 +10,6 @@ the bound; every invalid vector raises its recorded error (and the reference ref
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 
 import mic
+from mic_test_helpers import load_reference_decoder
 
 FORMATS = Path(__file__).resolve().parents[1] / "formats"
 #: vector directory -> (model id, generator)
@@ -30,14 +30,6 @@ EXPECTED_ALL = EXPECTED = [(d, name, e) for d in SETS for name, e in sorted(json
     (FORMATS / d / "invalid" / "expected.json").read_text()).items())]
 
 
-def _reference():
-    name = "mic_formats_reference_decoder"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FORMATS / "reference_decoder.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
 
 
 def sha(arr: np.ndarray) -> str:
@@ -116,7 +108,7 @@ def test_reencoding_stays_within_k(d, v):
 @pytest.mark.parametrize("d,v", VECTORS, ids=[f"{d}/{v['name']}" for d, v in VECTORS])
 def test_reference_decoder_agrees(d, v):
     """formats/reference_decoder.py (SPEC.md alone, section 7 for mode 2)."""
-    out = _reference().decode((FORMATS / d / v["stream"]).read_bytes())
+    out = load_reference_decoder().decode((FORMATS / d / v["stream"]).read_bytes())
     assert out.dtype == np.dtype(v["dtype"]) and list(out.shape) == v["shape"]
     assert sha(out) == v["decoded_sha256"]
 
@@ -133,8 +125,8 @@ def test_invalid_vector_raises_its_error(d, name, e):
             assert type(info.value) is cls, f"{type(info.value).__name__}: {info.value}"
         else:
             assert isinstance(info.value, cls)
-    with pytest.raises(_reference().SpecError):
-        _reference().decode(stream)
+    with pytest.raises(load_reference_decoder().SpecError):
+        load_reference_decoder().decode(stream)
 
 
 @pytest.mark.parametrize("d", sorted(SETS))

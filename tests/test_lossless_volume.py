@@ -14,6 +14,7 @@ import pytest
 
 import mic
 from mic.errors import MicError, MicFormatError, MicInputError
+from mic_test_helpers import load_reference_decoder
 
 ROOT = Path(__file__).resolve().parents[1]
 VOL = ROOT / "formats" / "volume"
@@ -148,30 +149,19 @@ def test_vector_decodes(v: dict) -> None:
     assert mic.encode(src, **opts) == blob  # today's encoder makes the same bytes
 
 
-def _reference():
-    import importlib.util
-
-    name = "mic_formats_reference_decoder"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "formats" /
-                                                      "reference_decoder.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
 
 
 @pytest.mark.parametrize("v", META["vectors"], ids=lambda v: v["name"])
 def test_vector_reference_decoder(v: dict) -> None:
     """The reference decoder, written from SPEC.md alone (5.5 included), agrees."""
-    out = _reference().decode((VOL / v["stream"]).read_bytes())
+    out = load_reference_decoder().decode((VOL / v["stream"]).read_bytes())
     assert (out == np.load(VOL / v["source"])).all()
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_invalid_vector_refused_by_reference(name: str) -> None:
     with pytest.raises(Exception):
-        _reference().decode((VOL / "invalid" / (name + ".mic")).read_bytes())
+        load_reference_decoder().decode((VOL / "invalid" / (name + ".mic")).read_bytes())
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

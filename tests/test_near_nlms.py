@@ -4,8 +4,6 @@ streams, the kernel's edge paths against the reference decoder, refusals."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ import mic.lossless.encoder as lenc
 from mic.bitstream import unpack_header
 from mic.io import read_image
 from mic.lossless import kernels as K
-from mic_test_helpers import load_forge
+from mic_test_helpers import load_forge, load_reference_decoder
 
 DATA = Path(__file__).parent / "data"
 FORMATS = Path(__file__).resolve().parents[1] / "formats"
@@ -26,14 +24,6 @@ def _err(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(np.int64) - b.astype(np.int64)).max())
 
 
-def _reference():
-    name = "mic_formats_reference_decoder"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FORMATS / "reference_decoder.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
 
 
 
@@ -115,7 +105,7 @@ def test_small_planes_match_the_reference_decoder(shape, k):
     assert unpack_header(blob)[0].model_id == 12
     out = mic.decode(blob)
     assert _err(out, a) <= k
-    assert np.array_equal(_reference().decode(blob), out)
+    assert np.array_equal(load_reference_decoder().decode(blob), out)
 
 
 @pytest.mark.parametrize("k", (1, 2, 1000))

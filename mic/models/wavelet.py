@@ -55,6 +55,25 @@ def _update(s, d, c):  # pragma: no cover - numba
         s[k] += c * ((d[k - 1] if k > 0 else d[k]) + d[k])
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _predict_cols(d, s, c):  # pragma: no cover - numba
+    """:func:`_predict` down every column of the (n, w) arrays, a row at a time."""
+    n = s.shape[0]
+    for k in range(n):
+        kp = k + 1 if k + 1 < n else k
+        for j in range(s.shape[1]):
+            d[k, j] += c * (s[k, j] + s[kp, j])
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _update_cols(s, d, c):  # pragma: no cover - numba
+    """:func:`_update` down every column of the (n, w) arrays, a row at a time."""
+    for k in range(s.shape[0]):
+        km = k - 1 if k > 0 else k
+        for j in range(s.shape[1]):
+            s[k, j] += c * (d[km, j] + d[k, j])
+
+
 @nb.njit(cache=True, nogil=True)
 def _fwd_rows(x, lo, hi):  # pragma: no cover - numba
     """Lift every row of x (R, 2n) into lo (R, n) and hi (R, n)."""
@@ -96,22 +115,10 @@ def _inv_cols(lo, hi, x):  # pragma: no cover - numba
     n, w = lo.shape
     s = lo * KAPPA
     d = hi / KAPPA
-    for k in range(n):  # _update(s, d, -DELTA)
-        km = k - 1 if k > 0 else k
-        for j in range(w):
-            s[k, j] += -DELTA * (d[km, j] + d[k, j])
-    for k in range(n):  # _predict(d, s, -GAMMA)
-        kp = k + 1 if k + 1 < n else k
-        for j in range(w):
-            d[k, j] += -GAMMA * (s[k, j] + s[kp, j])
-    for k in range(n):  # _update(s, d, -BETA)
-        km = k - 1 if k > 0 else k
-        for j in range(w):
-            s[k, j] += -BETA * (d[km, j] + d[k, j])
-    for k in range(n):  # _predict(d, s, -ALPHA)
-        kp = k + 1 if k + 1 < n else k
-        for j in range(w):
-            d[k, j] += -ALPHA * (s[k, j] + s[kp, j])
+    _update_cols(s, d, -DELTA)
+    _predict_cols(d, s, -GAMMA)
+    _update_cols(s, d, -BETA)
+    _predict_cols(d, s, -ALPHA)
     for k in range(n):
         for j in range(w):
             x[2 * k, j] = s[k, j]

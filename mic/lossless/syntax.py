@@ -27,7 +27,7 @@ MODEL_ID = 1  # permanent: "mic lossless v1" (predictor, token scheme, tables of
 NEAR_MODEL_ID = 2
 #: permanent id of mode 2's second coder (SPEC 7.6): model id 2 with the prediction of every
 #: near-lossless plane corrected by two integer NLMS filters; what ``mic.encode(a,
-#: max_error=k)`` writes.  Decoders read both 2 and 12.
+#: max_error=k)`` writes from effort 3 (the default).  Decoders read both 2 and 12.
 NEAR_LMS_MODEL_ID = 12
 #: permanent id of mode 0's fast coder (SPEC 5.6): model 1's tiles and planes plus plane kind 3
 #: (median-edge prediction, static rANS); what ``mic.encode(a, effort=1)`` or ``2`` writes.
@@ -144,18 +144,27 @@ def plane_head(kind: int, lo: int, maxval: int | None = None) -> bytes:
 
 
 @lru_cache(maxsize=1)
-def token_models() -> tuple[list[Any], Any, np.ndarray]:
-    import constriction
-
+def token_probabilities() -> tuple[np.ndarray, np.ndarray]:
+    """The float64 probabilities every coder of the frozen tables uses (SPEC 5.3): the 24
+    token tables (24, 68), ``TOKEN_FREQS / TOTAL``, and the class-map model,
+    ``CLASS_DELTA_FREQS / sum``.  The models, CDFs and costs below all start from these."""
     from . import _tables_v1 as T
 
     freqs = np.asarray(T.TOKEN_FREQS, dtype=np.float64)
     if freqs.shape[1] != K.N_TOKENS:
         raise MicUnsupportedError("lossless tables do not match the token alphabet")
-    models = [constriction.stream.model.Categorical(f / T.TOTAL, perfect=False) for f in freqs]
     delta = np.asarray(T.CLASS_DELTA_FREQS, dtype=np.float64)
-    delta_model = constriction.stream.model.Categorical(delta / delta.sum(), perfect=False)
-    cost = -np.log2(freqs / freqs.sum(1, keepdims=True))
+    return freqs / T.TOTAL, delta / delta.sum()
+
+
+@lru_cache(maxsize=1)
+def token_models() -> tuple[list[Any], Any, np.ndarray]:
+    import constriction
+
+    tok, cls = token_probabilities()
+    models = [constriction.stream.model.Categorical(p, perfect=False) for p in tok]
+    delta_model = constriction.stream.model.Categorical(cls, perfect=False)
+    cost = -np.log2(tok / tok.sum(1, keepdims=True))
     return models, delta_model, cost
 
 
@@ -165,15 +174,13 @@ def token_cdfs() -> tuple[list[np.ndarray], np.ndarray]:
     token tables and class-map model, from the same float probabilities."""
     from ..entropy.rangedec import cdf_of
 
-    from . import _tables_v1 as T
-
-    freqs = np.asarray(T.TOKEN_FREQS, dtype=np.float64)
-    delta = np.asarray(T.CLASS_DELTA_FREQS, dtype=np.float64)
-    return [cdf_of(f / T.TOTAL) for f in freqs], cdf_of(delta / delta.sum())
+    tok, cls = token_probabilities()
+    return [cdf_of(p) for p in tok], cdf_of(cls)
 
 
 def guarded(fn, *args):
-    """Run a constriction call; turn any failure (panics included) into MicFormatError."""
+    """Run an entropy-coder call; turn any failure (constriction's panics included) into
+    MicFormatError."""
     try:
         return fn(*args)
     except (KeyboardInterrupt, SystemExit):
@@ -188,12 +195,9 @@ def token_costs() -> tuple[np.ndarray, np.ndarray, float, float]:
     every class-map symbol, under the constriction models :func:`token_models` builds, and the
     cheapest of each (SPEC 4.1): a coded plane of ``h x w`` pixels in ``n_b`` blocks holds
     symbols of at least ``h*w*min_token + n_b*min_class`` bits of information."""
-    from . import _tables_v1 as T
-
-    freqs = np.asarray(T.TOKEN_FREQS, dtype=np.float64)
-    tok = np.stack([categorical_costs(f / T.TOTAL) for f in freqs])
-    delta = np.asarray(T.CLASS_DELTA_FREQS, dtype=np.float64)
-    cls = categorical_costs(delta / delta.sum())
+    probs, delta = token_probabilities()
+    tok = np.stack([categorical_costs(p) for p in probs])
+    cls = categorical_costs(delta)
     return tok, cls, float(tok.min()), float(cls.min())
 
 

@@ -23,7 +23,6 @@ thresholds split halfway between tables, so the decoder picks ``clip(round(t))``
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -68,19 +67,6 @@ def fold(d: dict[str, Any], n_q: int, n_bands: int, n_passes: int, scale_max: fl
     return layers, torch.tensor(bias1)
 
 
-def table_digest(t: dict[str, np.ndarray], thresholds: np.ndarray) -> str:
-    """The table id (first 8 hex digits) of a wavelet model's tensors with these
-    thresholds, as :func:`mic.train.export.freeze` computes it."""
-    from ..entropy.tables import TableSet
-
-    digest = hashlib.sha256(TableSet.from_tensors(t, "tab_y").digest())
-    digest.update(np.ascontiguousarray(thresholds, "<i8").tobytes())
-    if "zk" in t:
-        digest.update(np.ascontiguousarray(t["zk"], "<i8").tobytes())
-        digest.update(TableSet.from_tensors(t, "tab_z").digest())
-    return digest.hexdigest()[:8]
-
-
 def export_distilled(distilled: str | Path, teacher: str, name: str,
                      out_dir: str | Path = WEIGHTS_DIR, command: str = "") -> dict[str, Any]:
     """Write ``out_dir/<name>.safetensors`` (the teacher's tensors, ``ctx.*`` and
@@ -91,7 +77,7 @@ def export_distilled(distilled: str | Path, teacher: str, name: str,
     from ..entropy.tables import log_scale_thresholds
     from ..models.registry import MODEL_KINDS, model_id
     from ..models.weights import registry
-    from .export import freeze_mlp
+    from .export import freeze_mlp, table_digest
 
     mid = model_id(name)
     tent = registry()[teacher]

@@ -102,8 +102,6 @@ def _factorized(density) -> "TableSet":  # noqa: ANN001, F821
 
 def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - WaveletModel
     """All tensors of the exported file, and the table id (hex of the tables' digest)."""
-    import hashlib
-
     import torch
 
     from ..entropy.tables import log_scale_thresholds, mixture_tables, scale_table
@@ -123,8 +121,6 @@ def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - WaveletM
     t["gsm.r"] = r.double().numpy()
     ytab = mixture_tables(scale_table(**sargs), t["gsm.pi"], t["gsm.r"])
     t.update(ytab.to_tensors("tab_y"))
-    digest = hashlib.sha256(ytab.digest())
-    digest.update(np.ascontiguousarray(thr, "<i8").tobytes())
     if net.uses_hyper:
         from .wcm import ZGAIN_MAX, ZGAIN_MIN
 
@@ -134,16 +130,30 @@ def freeze(net) -> tuple[dict[str, np.ndarray], str]:  # noqa: ANN001 - WaveletM
         t["zk"] = np.round(2.0 ** ZK_FRAC / zg.numpy()).astype(np.int64)  # K per quality
         t["zgain"] = zg.numpy()  # encoder: z is scaled by this before rounding
         hs.assert_exact_bounds(int(t["zk"].max()))
-        digest.update(np.ascontiguousarray(t["zk"], "<i8").tobytes())
         ztab = _factorized(net.z_density)
         t.update(ztab.to_tensors("tab_z"))
-        digest.update(ztab.digest())
         # the MLP's inputs: hyper features (< 2**22) and context sums (< 2**18 << 6)
         mlp.assert_exact_bounds(1 << 22)
     else:
         mlp.assert_exact_bounds(1 << 24)
     # safetensors stores each buffer as it lies in memory: make every tensor C-contiguous
-    return {k: np.ascontiguousarray(v) for k, v in t.items()}, digest.hexdigest()[:8]
+    return {k: np.ascontiguousarray(v) for k, v in t.items()}, table_digest(t, thr)
+
+
+def table_digest(t: dict[str, np.ndarray], thresholds: np.ndarray) -> str:
+    """The table id (first 8 hex digits of a sha256) of a wavelet model's tensors ``t``
+    with these scale thresholds: its latent tables, the thresholds and, for the hyperprior
+    kinds, the per-quality hyper-synthesis factors and the hyper-latent tables."""
+    import hashlib
+
+    from ..entropy.tables import TableSet
+
+    digest = hashlib.sha256(TableSet.from_tensors(t, "tab_y").digest())
+    digest.update(np.ascontiguousarray(thresholds, "<i8").tobytes())
+    if "zk" in t:
+        digest.update(np.ascontiguousarray(t["zk"], "<i8").tobytes())
+        digest.update(TableSet.from_tensors(t, "tab_z").digest())
+    return digest.hexdigest()[:8]
 
 
 def export_model(net, name: str, out_dir: str | Path = WEIGHTS_DIR,  # noqa: ANN001

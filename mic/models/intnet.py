@@ -211,7 +211,7 @@ class IntHyperSynthesis:
         for ly in self.layers:
             if ly.transposed or ly.weight.shape[2:] != (1, 1):
                 raise ValueError("pointwise() runs 1x1 convolutions only")
-            w = ly.weight[:, :, 0, 0].T.astype(np.float64)
+            w = ly.float_weight()[:, :, 0, 0].T
             a = self.layer_out(ly, np.asarray(a, np.float64) @ w + ly.bias.astype(np.float64))
         return a
 

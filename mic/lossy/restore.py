@@ -71,23 +71,39 @@ def _cl(v: int, c: int) -> int:  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, nogil=True)
-def _box5(a: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
-    """5 x 5 box sums with edge replication."""
-    h, w = a.shape
-    rows = np.empty((h, w), np.int64)
-    for i in range(h):
+def _pad(x: np.ndarray, r: int, dtype: type) -> np.ndarray:  # pragma: no cover - numba
+    """``x`` with ``r`` rows and columns of edge replication on every side, as ``dtype``:
+    ``p[i + r, j + r]`` = ``x[clamp(i), clamp(j)]``, the clamped reads SPEC 6.7 defines."""
+    h, w = x.shape
+    p = np.empty((h + 2 * r, w + 2 * r), dtype)
+    for i in range(h + 2 * r):
+        src = x[min(max(i - r, 0), h - 1)]
+        row = p[i]
+        for j in range(r):
+            row[j] = src[0]
+            row[w + r + j] = src[w - 1]
         for j in range(w):
-            s = 0
-            for d in range(-2, 3):
-                s += a[min(max(i + d, 0), h - 1), j]
-            rows[i, j] = s
+            row[j + r] = src[j]
+    return p
+
+
+@nb.njit(cache=True, nogil=True)
+def _box5(a: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
+    """5 x 5 box sums with edge replication: five rows summed, then five columns of
+    those sums (exact integers)."""
+    h, w = a.shape
+    rows = np.empty(w + 4, np.int64)
     out = np.empty((h, w), np.int64)
     for i in range(h):
+        r0, r1, r2 = a[max(i - 2, 0)], a[max(i - 1, 0)], a[i]
+        r3, r4 = a[min(i + 1, h - 1)], a[min(i + 2, h - 1)]
         for j in range(w):
-            s = 0
-            for d in range(-2, 3):
-                s += rows[i, min(max(j + d, 0), w - 1)]
-            out[i, j] = s
+            rows[j + 2] = r0[j] + r1[j] + r2[j] + r3[j] + r4[j]
+        rows[0] = rows[1] = rows[2]
+        rows[w + 2] = rows[w + 3] = rows[w + 1]
+        o = out[i]
+        for j in range(w):
+            o[j] = rows[j] + rows[j + 1] + rows[j + 2] + rows[j + 3] + rows[j + 4]
     return out
 
 
@@ -95,12 +111,12 @@ def _box5(a: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
 def activity(x: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     """5 x 5 box sum of |4 x - up - down - left - right| (edge replication)."""
     h, w = x.shape
+    p = _pad(x, 1, np.int64)
     lap = np.empty((h, w), np.int64)
     for i in range(h):
-        iu, idn = max(i - 1, 0), min(i + 1, h - 1)
+        u, m, d, o = p[i], p[i + 1], p[i + 2], lap[i]
         for j in range(w):
-            jl, jr = max(j - 1, 0), min(j + 1, w - 1)
-            lap[i, j] = abs(4 * x[i, j] - x[iu, j] - x[idn, j] - x[i, jl] - x[i, jr])
+            o[j] = abs(4 * m[j + 1] - u[j + 1] - d[j + 1] - m[j] - m[j + 2])
     return _box5(lap)
 
 
@@ -109,16 +125,17 @@ def direction_classes(x: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     """Direction class 0..4 of each pixel (SPEC 6.7) from 5 x 5 box sums of the absolute
     second differences across columns (gh), rows (gv) and the two diagonals."""
     h, w = x.shape
+    p = _pad(x, 1, np.int64)
     d = np.empty((4, h, w), np.int64)
     for i in range(h):
-        iu, idn = max(i - 1, 0), min(i + 1, h - 1)
+        u, m, dn = p[i], p[i + 1], p[i + 2]
+        o0, o1, o2, o3 = d[0, i], d[1, i], d[2, i], d[3, i]
         for j in range(w):
-            jl, jr = max(j - 1, 0), min(j + 1, w - 1)
-            c2 = 2 * x[i, j]
-            d[0, i, j] = abs(c2 - x[i, jl] - x[i, jr])
-            d[1, i, j] = abs(c2 - x[iu, j] - x[idn, j])
-            d[2, i, j] = abs(c2 - x[iu, jl] - x[idn, jr])
-            d[3, i, j] = abs(c2 - x[iu, jr] - x[idn, jl])
+            c2 = 2 * m[j + 1]
+            o0[j] = abs(c2 - m[j] - m[j + 2])
+            o1[j] = abs(c2 - u[j + 1] - dn[j + 1])
+            o2[j] = abs(c2 - u[j] - dn[j + 2])
+            o3[j] = abs(c2 - u[j + 2] - dn[j])
     gh, gv, g1, g2 = _box5(d[0]), _box5(d[1]), _box5(d[2]), _box5(d[3])
     out = np.zeros((h, w), np.int64)
     for i in range(h):
@@ -179,33 +196,85 @@ def gram(x: np.ndarray, target: np.ndarray, cls: np.ndarray, keep: np.ndarray, c
     return g, b
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _tap(acc, ck, ra, rb, c0, oa, ob, clip, w):  # pragma: no cover - numba
+    """``acc[j] += ck[j] * (clip(ra[j + oa] - c0[j]) + clip(rb[j + ob] - c0[j]))``: one
+    neighbour pair of a row (``ra``, ``rb`` padded rows, ``oa``, ``ob`` their column
+    offsets)."""
+    for j in range(w):
+        cc = c0[j]
+        a = min(max(ra[j + oa] - cc, -clip), clip)
+        b = min(max(rb[j + ob] - cc, -clip), clip)
+        acc[j] += ck[j] * (a + b)
+
+
 @nb.njit(cache=True, nogil=True)
-def _apply(x: np.ndarray, cls: np.ndarray, keep: np.ndarray, coefs: np.ndarray,
-           on: np.ndarray, clip: int, lo: int, hi: int) -> np.ndarray:  # pragma: no cover
+def _apply(x: np.ndarray, p: np.ndarray, cls: np.ndarray, keep: np.ndarray,
+           coefs: np.ndarray, on: np.ndarray, clip: int, lo: int, hi: int
+           ) -> np.ndarray:  # pragma: no cover - numba
+    """The filter of every pixel of ``x`` not kept and of a class that is on: ``p`` is
+    ``x`` padded by 3 (:func:`_pad`), of the accumulator's type (int32 where every sum
+    fits, :func:`apply_channel`); one row at a time, tap by tap (TAPS, unrolled)."""
     h, w = x.shape
     out = x.copy()
-    f = np.empty(12, np.int64)
     half = 1 << (SHIFT - 1)
+    acc = np.empty(w, p.dtype)
+    cf = np.empty((12, w), p.dtype)
+    c = coefs.astype(p.dtype)
+    cl = min(clip, 1 << 30)
+    for i in range(h):
+        r = i + 3
+        ci = cls[i]
+        for j in range(w):
+            for k in range(12):
+                cf[k, j] = c[ci[j], k]
+        c0 = p[r, 3:w + 3]
+        acc[:] = 0
+        _tap(acc, cf[0], p[r], p[r], c0, 4, 2, cl, w)  # (0, 1)
+        _tap(acc, cf[1], p[r], p[r], c0, 5, 1, cl, w)  # (0, 2)
+        _tap(acc, cf[2], p[r + 1], p[r - 1], c0, 3, 3, cl, w)  # (1, 0)
+        _tap(acc, cf[3], p[r + 2], p[r - 2], c0, 3, 3, cl, w)  # (2, 0)
+        _tap(acc, cf[4], p[r + 1], p[r - 1], c0, 4, 2, cl, w)  # (1, 1)
+        _tap(acc, cf[5], p[r + 1], p[r - 1], c0, 2, 4, cl, w)  # (1, -1)
+        _tap(acc, cf[6], p[r], p[r], c0, 6, 0, cl, w)  # (0, 3)
+        _tap(acc, cf[7], p[r + 3], p[r - 3], c0, 3, 3, cl, w)  # (3, 0)
+        _tap(acc, cf[8], p[r + 2], p[r - 2], c0, 4, 2, cl, w)  # (2, 1)
+        _tap(acc, cf[9], p[r + 2], p[r - 2], c0, 2, 4, cl, w)  # (2, -1)
+        _tap(acc, cf[10], p[r + 1], p[r - 1], c0, 5, 1, cl, w)  # (1, 2)
+        _tap(acc, cf[11], p[r + 1], p[r - 1], c0, 1, 5, cl, w)  # (1, -2)
+        xi, oi, ki = x[i], out[i], keep[i]
+        for j in range(w):
+            if ki[j] or not on[ci[j]]:
+                continue
+            v = xi[j] + ((np.int64(acc[j]) + half) >> SHIFT)
+            oi[j] = min(max(v, lo), hi)
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _classes(act: np.ndarray, thr: np.ndarray, dirs: np.ndarray, ndirs: int
+             ) -> np.ndarray:  # pragma: no cover - numba
+    h, w = act.shape
+    out = np.empty((h, w), np.int64)
     for i in range(h):
         for j in range(w):
-            c = cls[i, j]
-            if keep[i, j] or not on[c]:
-                continue
-            pair_features(x, i, j, clip, f)
-            s = 0
-            for k in range(12):
-                s += coefs[c, k] * f[k]
-            v = x[i, j] + ((s + half) >> SHIFT)
-            out[i, j] = min(max(v, lo), hi)
+            v = act[i, j]
+            c = 0
+            for t in range(thr.size):
+                c += thr[t] <= v
+            out[i, j] = c * ndirs + (dirs[i, j] if ndirs > 1 else 0)
     return out
 
 
 def pixel_classes(act: np.ndarray, thresholds: list[int], dirs: np.ndarray | None = None
              ) -> np.ndarray:
-    """Each pixel's class: its activity class, times N_DIRS plus its direction class when
-    ``dirs`` (:func:`directions`) is given."""
-    a = np.searchsorted(np.asarray(thresholds, np.int64), act, side="right").astype(np.int64)
-    return a if dirs is None else a * N_DIRS + dirs
+    """Each pixel's class: its activity class (the number of ``thresholds`` at most its
+    activity), times N_DIRS plus its direction class when ``dirs``
+    (:func:`direction_classes`) is given."""
+    thr = np.asarray(thresholds, np.int64)
+    if dirs is None:
+        return _classes(act, thr, act, 1)
+    return _classes(act, thr, dirs, N_DIRS)
 
 
 def clip_value(code: int, bits: int) -> int:
@@ -213,17 +282,18 @@ def clip_value(code: int, bits: int) -> int:
 
 
 class _BitReader:
+    """MSB-first bits of ``data``, read from one big integer (no per-bit loop)."""
+
     def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
+        self.nbits = 8 * len(data)
+        self.value = int.from_bytes(data, "big")
+        self.pos = 0
 
     def u(self, n: int) -> int:
-        v = 0
-        for _ in range(n):
-            if self.pos >= 8 * len(self.data):
-                raise MicFormatError("lossy restoration filter record ends inside a field")
-            v = (v << 1) | (self.data[self.pos >> 3] >> (7 - (self.pos & 7))) & 1
-            self.pos += 1
-        return v
+        if self.pos + n > self.nbits:
+            raise MicFormatError("lossy restoration filter record ends inside a field")
+        self.pos += n
+        return (self.value >> (self.nbits - self.pos)) & ((1 << n) - 1)
 
     def ue(self) -> int:
         n = 0
@@ -311,7 +381,11 @@ def apply_channel(x: np.ndarray, cf: ChannelFilter, keep: np.ndarray, bits: int,
         if c is not None:
             coefs[k, :cf.taps] = c
             on[k] = True
-    return _apply(x, cls, keep, coefs, on, clip_value(cf.clip, bits), rng[0], rng[1])
+    # int32 sums are exact while the samples span at most 2^16 values (12 taps * COEF_MAX
+    # * 2 * 65535 < 2^31); wider spans sum in int64
+    span = int(x.max()) - int(x.min()) if x.size else 0
+    p = _pad(x, 3, np.int32 if span <= 0xFFFF else np.int64)
+    return _apply(x, p, cls, keep, coefs, on, clip_value(cf.clip, bits), rng[0], rng[1])
 
 
 def keep_mask(keep: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:

@@ -22,17 +22,90 @@ True
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
 from .restore import (
-    CLIP_SHIFT, COEF_MAX, HEAD, N_DIRS, N_TAPS, SHIFT, ChannelFilter, activity, apply_channel,
-    clip_value, direction_classes, gram, keep_mask, pixel_classes,
+    CLIP_SHIFT, COEF_MAX, HEAD, N_DIRS, N_TAPS, SHIFT, ChannelFilter, _pad, activity,
+    apply_channel, clip_value, direction_classes, keep_mask, pixel_classes,
 )
 
 #: the encoder's activity classes split at these quantiles of the tile's activity (train,
 #: research/option_gain.py restore: the quartiles gave -1.7 %; side by side on 18 sources
 #: these were up to 0.9 % better on 16 and 0.1 % worse on 2)
 CLASS_QUANTILES = (0.5, 0.8, 0.95)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _outer(g: np.ndarray, b: np.ndarray, f: np.ndarray, r: float) -> None:  # pragma: no cover
+    for t in range(12):
+        ft = f[t]
+        b[t] += ft * r
+        row = g[t]
+        for q in range(12):
+            row[q] += ft * f[q]
+
+
+@nb.njit(cache=True, nogil=True)
+def gram(x: np.ndarray, target: np.ndarray, cls: np.ndarray, keep: np.ndarray,
+         clips: np.ndarray, ncls: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """For each clip value of the ascending ``clips`` and each class: the sums of f f^T and
+    of f * (target - x) over the pixels not in ``keep``, f the pixel's 12 pair features
+    (SPEC 6.7's TAPS, each difference clipped).  A pixel whose differences all lie within
+    a clip has the same features under it and every larger clip: those share one outer
+    product (``u``, summed over the levels at the end); only the clips that cut a
+    pixel's differences take their own (``c``).  Integer features, so the float sums are
+    those of one outer product per clip while they stay below 2^53."""
+    h, w = x.shape
+    nc = clips.size
+    p = _pad(x, 3, np.int64)
+    u = np.zeros((nc, ncls, 12, 12))
+    ub = np.zeros((nc, ncls, 12))
+    c = np.zeros((nc, ncls, 12, 12))
+    cb = np.zeros((nc, ncls, 12))
+    da = np.empty(12, np.int64)  # the differences to (i + di, j + dj) ...
+    db = np.empty(12, np.int64)  # ... and to (i - di, j - dj), in TAPS order
+    f = np.empty(12)
+    for i in range(h):
+        r = i + 3
+        for j in range(w):
+            if keep[i, j]:
+                continue
+            s = j + 3
+            c0 = p[r, s]
+            da[0], db[0] = p[r, s + 1] - c0, p[r, s - 1] - c0
+            da[1], db[1] = p[r, s + 2] - c0, p[r, s - 2] - c0
+            da[2], db[2] = p[r + 1, s] - c0, p[r - 1, s] - c0
+            da[3], db[3] = p[r + 2, s] - c0, p[r - 2, s] - c0
+            da[4], db[4] = p[r + 1, s + 1] - c0, p[r - 1, s - 1] - c0
+            da[5], db[5] = p[r + 1, s - 1] - c0, p[r - 1, s + 1] - c0
+            da[6], db[6] = p[r, s + 3] - c0, p[r, s - 3] - c0
+            da[7], db[7] = p[r + 3, s] - c0, p[r - 3, s] - c0
+            da[8], db[8] = p[r + 2, s + 1] - c0, p[r - 2, s - 1] - c0
+            da[9], db[9] = p[r + 2, s - 1] - c0, p[r - 2, s + 1] - c0
+            da[10], db[10] = p[r + 1, s + 2] - c0, p[r - 1, s - 2] - c0
+            da[11], db[11] = p[r + 1, s - 2] - c0, p[r - 1, s + 2] - c0
+            m = 0
+            for t in range(12):
+                m = max(m, abs(da[t]), abs(db[t]))
+            lv = 0  # the clips from lv on leave this pixel's differences as they are
+            while lv < nc and clips[lv] < m:
+                lv += 1
+            k = cls[i, j]
+            res = float(target[i, j] - x[i, j])
+            for n in range(lv):
+                cl = clips[n]
+                for t in range(12):
+                    f[t] = float(min(max(da[t], -cl), cl) + min(max(db[t], -cl), cl))
+                _outer(c[n, k], cb[n, k], f, res)
+            if lv < nc:
+                for t in range(12):
+                    f[t] = float(da[t] + db[t])
+                _outer(u[lv, k], ub[lv, k], f, res)
+    for n in range(1, nc):
+        u[n] += u[n - 1]
+        ub[n] += ub[n - 1]
+    return u + c, ub + cb
 
 
 class _BitWriter:
@@ -145,19 +218,21 @@ def _se_bits_array(q: np.ndarray) -> np.ndarray:
     return 2 * np.floor(np.log2(u)).astype(np.int64) + 1
 
 
-def _solve_sets(gg: np.ndarray, bb: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
-    """For stacked normal equations (n, T, T), (n, T): the rounded coefficients (n, T) and
+def _solve_sets(gg: np.ndarray, bb: np.ndarray, lam: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For stacked normal equations (n, T, T), (n, T): the rounded coefficients (n, T),
     each set's cost (coefficient bits - lam * squared error removed; >= 0 means a set is
-    better off)."""
+    better off) and its coefficient bits (n,)."""
     t = gg.shape[1]
     reg = 1e-9 * np.trace(gg, axis1=1, axis2=2)[:, None, None] * np.eye(t) + 1e-12 * np.eye(t)
     sol = np.linalg.solve(gg + reg, bb[:, :, None])[:, :, 0]
     qc = np.clip(np.rint(sol * (1 << SHIFT)), -COEF_MAX, COEF_MAX).astype(np.int64)
     c = qc / float(1 << SHIFT)
     dsse = 2.0 * np.einsum("nt,nt->n", c, bb) - np.einsum("nt,ntu,nu->n", c, gg, c)
-    cost = _se_bits_array(qc).sum(1) - lam * dsse
+    se = _se_bits_array(qc).sum(1)
+    cost = se - lam * dsse
     cost[~qc.any(1)] = np.inf
-    return qc, cost
+    return qc, cost, se
 
 
 def _stacked(g: np.ndarray, b: np.ndarray, members: list[list[int]], taps: int
@@ -172,36 +247,63 @@ def _merged_filter(g: np.ndarray, b: np.ndarray, members: list[list[int]], taps:
                    lam: float, thr: list[int], clip: int) -> tuple[float, ChannelFilter | None]:
     """A directional channel's classes (each a list of fine Gram indices) greedily merged
     into shared filters (the pair whose merge costs least, as in VVC's ALF): (rate -
-    lam * squared error removed, the filter) at the best point of the merge sequence."""
+    lam * squared error removed, the filter) at the best point of the merge sequence.
+    Each pair's merged solution is solved once and kept until one of its sets merges;
+    a point's record bits are counted from the sets' coefficient bits (equal sets share
+    one filter, as :func:`_shared` writes them), the filter built only for the best."""
     n = len(members)
     gg, bb = _stacked(g, b, members, taps)
     sets = [[k] for k in range(n)]
-    qc, cost = _solve_sets(gg, bb, lam)
-    best: tuple[float, ChannelFilter | None] = (0.0, None)
+    qc, cost, se = _solve_sets(gg, bb, lam)
+    head = 4 + _ue_bits(len(thr))  # the channel's bits before its shared filters
+    prev = -1
+    for t in thr:
+        head += _ue_bits(t - prev - 1)
+        prev = t
+    pq = np.zeros((n, n, taps), np.int64)  # the merged pair (i < j): coefficients, cost, bits
+    pc = np.zeros((n, n))
+    ps = np.zeros((n, n), np.int64)
+
+    def solve_pairs(ii: np.ndarray, jj: np.ndarray) -> None:
+        if ii.size:
+            pq[ii, jj], pc[ii, jj], ps[ii, jj] = _solve_sets(gg[ii] + gg[jj], bb[ii] + bb[jj], lam)
+
+    solve_pairs(*np.triu_indices(n, 1))
+    best_j, best_sets = 0.0, None
     while True:
         on = [k for k in range(len(sets)) if cost[k] < 0]
         if on:
-            coefs: list[np.ndarray | None] = [None] * n
-            for k in on:
-                for cl in sets[k]:
-                    coefs[cl] = qc[k]
-            cf = ChannelFilter(taps, clip, thr, coefs, N_DIRS)
+            bank = {qc[k].tobytes(): int(se[k]) for k in on}  # the distinct filters' bits
+            bits = head + _ue_bits(len(bank) - 1) + n * len(bank).bit_length() + \
+                sum(bank.values())
             # cost = coefficient bits - lam * removed: the record's bits - lam * removed
-            j = _bits(cf) + float(sum(cost[k] - _se_bits_array(qc[k]).sum() for k in on))
-            if j < best[0]:
-                best = (j, cf)
+            j = bits + float(sum(cost[k] - se[k] for k in on))
+            if j < best_j:
+                best_j, best_sets = j, [(list(sets[k]), qc[k].copy()) for k in on]
         if len(sets) == 1:
-            return best
+            break
         ii, jj = np.triu_indices(len(sets), 1)
-        mq, mc = _solve_sets(gg[ii] + gg[jj], bb[ii] + bb[jj], lam)
-        delta = np.minimum(mc, 0) - np.minimum(cost[ii], 0) - np.minimum(cost[jj], 0)
+        delta = np.minimum(pc[ii, jj], 0) - np.minimum(cost[ii], 0) - np.minimum(cost[jj], 0)
         k = int(np.argmin(delta))
         a, c = int(ii[k]), int(jj[k])
         sets[a] = sets[a] + sets[c]
-        gg[a], bb[a], qc[a], cost[a] = gg[a] + gg[c], bb[a] + bb[c], mq[k], mc[k]
+        gg[a], bb[a], qc[a], cost[a], se[a] = gg[a] + gg[c], bb[a] + bb[c], pq[a, c], pc[a, c], \
+            ps[a, c]
         keep = np.arange(len(sets)) != c
         del sets[c]
-        gg, bb, qc, cost = gg[keep], bb[keep], qc[keep], cost[keep]
+        gg, bb, qc, cost, se = gg[keep], bb[keep], qc[keep], cost[keep], se[keep]
+        pq, pc, ps = pq[keep][:, keep], pc[keep][:, keep], ps[keep][:, keep]
+        m = len(sets)  # the pairs with the merged set: solved again
+        others = np.array([x for x in range(m) if x != a], np.int64)
+        lo, hi = np.minimum(others, a), np.maximum(others, a)
+        solve_pairs(lo, hi)
+    if best_sets is None:
+        return 0.0, None
+    coefs: list[np.ndarray | None] = [None] * n
+    for cls, q in best_sets:
+        for cl in cls:
+            coefs[cl] = q
+    return best_j, ChannelFilter(taps, clip, thr, coefs, N_DIRS)
 
 
 def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int, lam: float,
@@ -227,8 +329,12 @@ def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int,
     if nf > 1:
         groupings.append([[c] for c in range(nf)])
     best: tuple[float, ChannelFilter | None] = (0.0, None)
+    clips = np.array([clip_value(k, bits) for k in range(len(CLIP_SHIFT))], np.int64)
+    order = np.argsort(clips, kind="stable")  # one Gram pass for every clip code
+    gs, bs = gram(x, target, cls, keep, clips[order], nf * nd)
     for clip in range(len(CLIP_SHIFT)):
-        g, b = gram(x, target, cls, keep, clip_value(clip, bits), nf * nd)
+        level = int(np.flatnonzero(order == clip)[0])
+        g, b = gs[level], bs[level]
         for dirs in ((1, N_DIRS) if directions else (1,)):
             for groups in groupings:
                 thr = [fine[grp[0] - 1] for grp in groups[1:]]
@@ -244,7 +350,7 @@ def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int,
                             best = (j, cf)
                     continue
                 for taps in N_TAPS:  # a set per class, kept where it pays
-                    qc, cost = _solve_sets(*_stacked(g, b, members, taps), lam)
+                    qc, cost, _ = _solve_sets(*_stacked(g, b, members, taps), lam)
                     on = np.flatnonzero(cost < 0)
                     if not on.size:
                         continue
@@ -292,4 +398,4 @@ def fit_filters(rec: np.ndarray, target: np.ndarray, keep: np.ndarray | None, bi
     return pack_record(filters, directional), out, directional
 
 
-__all__ = ["CLASS_QUANTILES", "fit_filters", "pack_record", "uses_directions"]
+__all__ = ["CLASS_QUANTILES", "fit_filters", "gram", "pack_record", "uses_directions"]

@@ -56,38 +56,6 @@ def cdf_of(probabilities: np.ndarray) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(q))).astype(np.uint64)
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
-def _step(words, st, cdf, off, nsym):  # pragma: no cover - numba
-    """One symbol under the CDF ``cdf[off:off + nsym + 1]``: the symbol, or -1 (invalid)."""
-    lower, rng, point = st[0], st[1], st[2]
-    scale = rng >> _PREC
-    q = (point - lower) // scale
-    if q >= _QMAX:
-        return -1
-    lo, hi = 0, nsym
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if cdf[off + mid] <= q:
-            lo = mid
-        else:
-            hi = mid
-    left = cdf[off + lo]
-    lower = lower + scale * left
-    rng = scale * (cdf[off + lo + 1] - left)
-    if rng < _RENORM:
-        lower = lower << _WORD
-        rng = rng << _WORD
-        pos = st[3]
-        point = point << _WORD
-        if pos < np.uint64(words.size):
-            point = point | np.uint64(words[pos])
-        st[3] = pos + _ONE
-    st[0] = lower
-    st[1] = rng
-    st[2] = point
-    return lo
-
-
 #: :func:`decode_cdf` walks up from symbol 0 this many steps before it bisects the rest
 LINEAR_STEPS = 8
 
@@ -96,7 +64,7 @@ LINEAR_STEPS = 8
 def decode_cdf(words, st, cdf, count, out):  # pragma: no cover - numba
     """``count`` symbols under one model (its CDF) into ``out``; the status.  The symbol
     search walks up from symbol 0 for up to :data:`LINEAR_STEPS` steps, then bisects: the
-    same symbol as :func:`_step`'s bisection, found sooner under the models this is used
+    same symbol as a bisection, found sooner under the models this is used
     for, whose small symbols are the likely ones (the lossless tokens, the zigzag small
     integers and shape classes; 7.6 -> 4.0 ms for the 512² CT's lossless tokens)."""
     nsym = cdf.size - 1
@@ -171,6 +139,41 @@ def decode_uniform(words, st, n, count, out):  # pragma: no cover - numba
     return OK
 
 
+#: :func:`_search` walks this many steps from its start before it bisects the rest
+CENTRE_STEPS = 4
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _search(c, q, s, nsym):  # pragma: no cover - numba
+    """The last symbol ``x`` with ``c[x] <= q`` (``c[0] = 0 <= q < c[nsym]``), searched
+    from symbol ``s``: up to :data:`CENTRE_STEPS` steps up or down, then a bisection of
+    what is left.  Any start gives the same symbol; the value-0 symbol of a table set
+    (its likeliest) makes the walk short."""
+    if c[s] <= q:
+        lo, hi = s, nsym  # c[lo] <= q < c[hi]
+        m = 0
+        while m < CENTRE_STEPS and lo + 1 < hi and c[lo + 1] <= q:
+            lo += 1
+            m += 1
+        if m < CENTRE_STEPS:
+            return lo
+    else:
+        lo, hi = 0, s
+        m = 0
+        while m < CENTRE_STEPS and hi - 1 > lo and c[hi - 1] > q:
+            hi -= 1
+            m += 1
+        if m < CENTRE_STEPS:
+            return hi - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if c[mid] <= q:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 @nb.njit(cache=True, nogil=True)
 def decode_grouped_kernel(words, st, tab, shift, cdf, cdf_off, costs, cost_off, meter,
                           check_every, values, out):  # pragma: no cover - numba
@@ -208,19 +211,37 @@ def decode_grouped_kernel(words, st, tab, shift, cdf, cdf_off, costs, cost_off, 
     bits = meter[0]
     since = 0
     n_esc = 0
+    # the state in locals (written back once): an array's fields cost loads and stores
+    lower, rng, point, pos = st[0], st[1], st[2], st[3]
+    nw = np.uint64(words.size)
+    status = OK
     for t in range(ntab):
         a, b = start[t], start[t + 1]
         if a == b:
             continue
         off = cdf_off[t]
         nsym = cdf_off[t + 1] - off - 1
-        half = (nsym - 2) // 2
+        half = (nsym - 2) // 2  # the symbol of value 0 in a table set
+        mid0 = max(half, 0)
         co = cost_off[t]
+        c = cdf[off:off + nsym + 1]
         for k in range(a, b):
-            s = _step(words, st, cdf, off, nsym)
-            if s < 0:
-                meter[0] = bits
-                return INVALID, n_esc
+            scale = rng >> _PREC
+            q = (point - lower) // scale
+            if q >= _QMAX:
+                status = INVALID
+                break
+            s = _search(c, q, mid0, nsym)
+            left = c[s]
+            lower = lower + scale * left
+            rng = scale * (c[s + 1] - left)
+            if rng < _RENORM:
+                lower = lower << _WORD
+                rng = rng << _WORD
+                point = point << _WORD
+                if pos < nw:
+                    point = point | np.uint64(words[pos])
+                pos += _ONE
             if values:
                 if s == nsym - 1:
                     out[order[k]] = ESCAPED
@@ -234,9 +255,14 @@ def decode_grouped_kernel(words, st, tab, shift, cdf, cdf_off, costs, cost_off, 
             if since >= check_every:
                 since = 0
                 if bits > meter[1]:
-                    meter[0] = bits
-                    return OVERRUN, n_esc
+                    status = OVERRUN
+                    break
+        if status != OK:
+            break
+    st[0], st[1], st[2], st[3] = lower, rng, point, pos
     meter[0] = bits
+    if status != OK:
+        return status, n_esc
     if bits > meter[1]:
         return OVERRUN, n_esc
     return OK, n_esc

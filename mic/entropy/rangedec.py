@@ -68,12 +68,15 @@ def decode_cdf(words, st, cdf, count, out):  # pragma: no cover - numba
     for, whose small symbols are the likely ones (the lossless tokens, the zigzag small
     integers and shape classes; 7.6 -> 4.0 ms for the 512² CT's lossless tokens)."""
     nsym = cdf.size - 1
+    lower, rng, point, pos = st[0], st[1], st[2], st[3]  # in locals, written back once
+    nw = np.uint64(words.size)
+    status = OK
     for i in range(count):
-        lower, rng, point = st[0], st[1], st[2]
         scale = rng >> _PREC
         q = (point - lower) // scale
         if q >= _QMAX:
-            return INVALID
+            status = INVALID
+            break
         lo = 0
         k = 0
         while k < LINEAR_STEPS and lo + 1 < nsym and cdf[lo + 1] <= q:
@@ -93,16 +96,13 @@ def decode_cdf(words, st, cdf, count, out):  # pragma: no cover - numba
         if rng < _RENORM:
             lower = lower << _WORD
             rng = rng << _WORD
-            pos = st[3]
             point = point << _WORD
-            if pos < np.uint64(words.size):
+            if pos < nw:
                 point = point | np.uint64(words[pos])
-            st[3] = pos + _ONE
-        st[0] = lower
-        st[1] = rng
-        st[2] = point
+            pos += _ONE
         out[i] = lo
-    return OK
+    st[0], st[1], st[2], st[3] = lower, rng, point, pos
+    return status
 
 
 @nb.njit(cache=True, nogil=True)
@@ -111,12 +111,15 @@ def decode_uniform(words, st, n, count, out):  # pragma: no cover - numba
     per = _QMAX // np.uint64(n)
     last = np.uint64(n - 1)
     lastleft = last * per
+    lower, rng, point, pos = st[0], st[1], st[2], st[3]  # in locals, written back once
+    nw = np.uint64(words.size)
+    status = OK
     for i in range(count):
-        lower, rng, point = st[0], st[1], st[2]
         scale = rng >> _PREC
         q = (point - lower) // scale
         if q >= _QMAX:
-            return INVALID
+            status = INVALID
+            break
         s = q // per
         if s < last:
             left, p = s * per, per
@@ -127,16 +130,13 @@ def decode_uniform(words, st, n, count, out):  # pragma: no cover - numba
         if rng < _RENORM:
             lower = lower << _WORD
             rng = rng << _WORD
-            pos = st[3]
             point = point << _WORD
-            if pos < np.uint64(words.size):
+            if pos < nw:
                 point = point | np.uint64(words[pos])
-            st[3] = pos + _ONE
-        st[0] = lower
-        st[1] = rng
-        st[2] = point
+            pos += _ONE
         out[i] = s
-    return OK
+    st[0], st[1], st[2], st[3] = lower, rng, point, pos
+    return status
 
 
 #: :func:`_search` walks this many steps from its start before it bisects the rest

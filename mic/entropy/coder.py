@@ -51,6 +51,18 @@ class ModelBank:
         return self._costs
 
     @property
+    def information_costs(self) -> np.ndarray:
+        """float64, aligned with ``tables.flat``: each symbol's ideal cost
+        ``FREQ_BITS - log2(f)`` under its integer table (what :func:`information_bits`
+        adds up); computed once per bank."""
+        c = self.__dict__.get("_info_costs")
+        if c is None:
+            with np.errstate(divide="ignore"):  # a zero frequency costs inf, as before
+                c = FREQ_BITS - np.log2(self.tables.flat.astype(np.float64))
+            self.__dict__["_info_costs"] = c
+        return c
+
+    @property
     def min_cost(self) -> float:
         """The cheapest symbol of any table, in bits: every symbol coded with this bank
         costs at least this much (SPEC 4.1)."""
@@ -178,8 +190,9 @@ def decode_values(dec: MeteredDecoder, tab: np.ndarray, bank: ModelBank, shift: 
 def information_bits(sym: np.ndarray, tab: np.ndarray, bank: ModelBank) -> float:
     """Ideal code length in bits of ``sym`` under the integer tables (no coder overhead)."""
     t = bank.tables
-    f = t.flat[t.offsets[np.asarray(tab, np.int64).reshape(-1)] + np.asarray(sym).reshape(-1)]
-    return float(np.sum(FREQ_BITS - np.log2(f.astype(np.float64))))
+    c = bank.information_costs
+    return float(np.sum(c[t.offsets[np.asarray(tab, np.int64).reshape(-1)]
+                          + np.asarray(sym).reshape(-1)]))
 
 
 _UNIFORM33 = _model.Uniform(33)
@@ -194,6 +207,8 @@ def escape_bits(u: np.ndarray) -> float:
 
 def _bit_length(u: np.ndarray) -> np.ndarray:
     u = np.asarray(u, np.uint64)
+    if not u.size or int(u.max()) < 1 << 53:  # exact in float64: frexp's exponent
+        return np.frexp(u.astype(np.float64))[1].astype(np.int64)
     k = np.zeros(u.shape, np.int64)
     for b in range(33):
         k[(u >> np.uint64(b)) > 0] = b + 1

@@ -114,10 +114,14 @@ def z_channel_choice(v: np.ndarray, c: int, lm: LoadedModel) -> tuple[float, flo
     base = coded_bits(v, np.full(v.size, c, np.int32), lm.zbank)
     med = int(np.median(v))
     best = (np.inf, 0, 0)
+    lo, hi = int(v.min()), int(v.max())
     for m in range(max(-ZOFF_MAX, med - 1), min(ZOFF_MAX, med + 1) + 1):
-        vals, counts = np.unique(v - m, return_counts=True)
-        if np.abs(vals).max() > ZBITS_SPAN:
+        if max(abs(lo - m), abs(hi - m)) > ZBITS_SPAN:
             continue  # a channel this spread keeps its own table
+        counts = np.bincount(v - m + ZBITS_SPAN)  # np.unique's values and counts, sooner
+        vals = np.flatnonzero(counts)
+        counts = counts[vals]
+        vals -= ZBITS_SPAN
         costs = _value_bits(lm)[:, vals + ZBITS_SPAN] @ counts
         t = int(np.argmin(costs))
         if costs[t] + _z_channel_side_bits(lm) < best[0]:

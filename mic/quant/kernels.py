@@ -267,15 +267,32 @@ def dq_levels_np(k: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(cache=True, nogil=True)
-def _dq_bits(k, t, half, offsets, flat):  # pragma: no cover - numba
-    L = half[t]
-    if -L <= k <= L:
-        return 20.0 - np.log2(np.float64(flat[offsets[t] + k + L]))
-    return 52.0 - np.log2(np.float64(flat[offsets[t] + 2 * L + 1]))
+def _dq_cost_tables(half, offsets, flat, cost, esc):  # pragma: no cover - numba
+    """Each symbol's bits ``20 - log2(f)`` (``cost``, aligned with ``flat``) and each
+    table's escape bits ``52 - log2(f_escape)`` (``esc``): what the trellis adds per
+    candidate, computed once per table set instead of per candidate."""
+    for i in range(flat.size):
+        cost[i] = 20.0 - np.log2(np.float64(flat[i]))
+    for t in range(half.size):
+        esc[t] = 52.0 - np.log2(np.float64(flat[offsets[t] + 2 * half[t] + 1]))
+
+
+def _dq_tables(tables) -> tuple[np.ndarray, ...]:  # noqa: ANN001
+    """(half, offsets, cost, escape cost) of a table set for :func:`_dq_trellis`, made on
+    first use and kept on the (frozen) table set."""
+    got = tables.__dict__.get("_dq_cost")
+    if got is None:
+        half = np.ascontiguousarray(tables.half, np.int64)
+        offsets = np.ascontiguousarray(tables.offsets, np.int64)
+        flat = np.ascontiguousarray(tables.flat, np.int64)
+        cost, esc = np.empty(flat.size), np.empty(half.size)
+        _dq_cost_tables(half, offsets, flat, cost, esc)
+        got = tables.__dict__["_dq_cost"] = (half, offsets, cost, esc)
+    return got
 
 
 @nb.njit(cache=True, nogil=True)
-def _dq_trellis(y, mu, tab, half, offsets, flat, lam, unit, nxt, out):  # pragma: no cover
+def _dq_trellis(y, mu, tab, half, offsets, bits, esc, lam, unit, nxt, out):  # pragma: no cover
     n = y.size
     back = np.empty((n, 4), np.int8)
     pick = np.empty((n, 4), np.int64)
@@ -293,6 +310,8 @@ def _dq_trellis(y, mu, tab, half, offsets, flat, lam, unit, nxt, out):  # pragma
         elif x < -2.0 * Q_CLAMP:
             x = -2.0 * Q_CLAMP
         t = tab[i]
+        lt = half[t]
+        ot = offsets[t] + lt
         new[:] = np.inf
         for st in range(4):
             if cost[st] == np.inf:
@@ -314,7 +333,7 @@ def _dq_trellis(y, mu, tab, half, offsets, flat, lam, unit, nxt, out):  # pragma
                 if st >= 2 and k != 0:
                     lev -= 1 if k > 0 else -1
                 e = v - lev * unit
-                j = cost[st] + lam * e * e + _dq_bits(k, t, half, offsets, flat)
+                j = cost[st] + lam * e * e + (bits[ot + k] if -lt <= k <= lt else esc[t])
                 ns = nxt[st, k & 1]
                 if j < new[ns]:
                     new[ns] = j
@@ -341,10 +360,7 @@ def quantize_dq(y: np.ndarray, mu: np.ndarray, tab: np.ndarray, tables, lam: flo
     out = np.empty(y1.size, np.int32)
     if y1.size:
         _dq_trellis(y1, m1, np.ascontiguousarray(tab, np.int32).reshape(-1),
-                    np.ascontiguousarray(tables.half, np.int64),
-                    np.ascontiguousarray(tables.offsets, np.int64),
-                    np.ascontiguousarray(tables.flat, np.int64), float(lam), float(unit),
-                    DQ_NEXT, out)
+                    *_dq_tables(tables), float(lam), float(unit), DQ_NEXT, out)
     return out.reshape(np.shape(y))
 
 

@@ -119,30 +119,52 @@ def activity(x: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     return _box5(lap)
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _second_differences(p, r, w, ring):  # pragma: no cover - numba
+    """Row ``r`` of the absolute second differences (across columns, rows and the two
+    diagonals) of the plane padded by one (:func:`_pad`), into ``ring[0..3]``."""
+    u, m, dn = p[r], p[r + 1], p[r + 2]
+    o0, o1, o2, o3 = ring[0], ring[1], ring[2], ring[3]
+    for j in range(w):
+        c2 = 2 * m[j + 1]
+        o0[j] = abs(c2 - m[j] - m[j + 2])
+        o1[j] = abs(c2 - u[j + 1] - dn[j + 1])
+        o2[j] = abs(c2 - u[j] - dn[j + 2])
+        o3[j] = abs(c2 - u[j + 2] - dn[j])
+
+
 @nb.njit(cache=True, nogil=True)
 def direction_classes(x: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     """Direction class 0..4 of each pixel (SPEC 6.7) from 5 x 5 box sums of the absolute
-    second differences across columns (gh), rows (gv) and the two diagonals."""
+    second differences across columns (gh), rows (gv) and the two diagonals: row by row,
+    the differences of the 5 rows of a window kept in a ring (each row computed once,
+    rows beyond the plane replicated), no full-size plane but the output."""
     h, w = x.shape
-    p = _pad(x, 1, np.int64)
-    # four planes, not one (4, h, w) array: that form ran 8 times slower
-    d0, d1 = np.empty((h, w), np.int64), np.empty((h, w), np.int64)
-    d2, d3 = np.empty((h, w), np.int64), np.empty((h, w), np.int64)
-    for i in range(h):
-        u, m, dn = p[i], p[i + 1], p[i + 2]
-        o0, o1, o2, o3 = d0[i], d1[i], d2[i], d3[i]
-        for j in range(w):
-            c2 = 2 * m[j + 1]
-            o0[j] = abs(c2 - m[j] - m[j + 2])
-            o1[j] = abs(c2 - u[j + 1] - dn[j + 1])
-            o2[j] = abs(c2 - u[j] - dn[j + 2])
-            o3[j] = abs(c2 - u[j + 2] - dn[j])
-    gh, gv, g1, g2 = _box5(d0), _box5(d1), _box5(d2), _box5(d3)
     out = np.empty((h, w), np.int64)
+    if h == 0 or w == 0:
+        return out
+    p = _pad(x, 1, np.int64)
+    ring = np.empty((5, 4, w), np.int64)  # ring[r % 5]: the differences of row r
+    col = np.empty((4, w + 4), np.int64)  # the window's column sums, edge replicated
+    have = -1  # the last row computed into the ring
     for i in range(h):
-        a_, b_, c_, e_, o = gh[i], gv[i], g1[i], g2[i], out[i]
+        while have < min(i + 2, h - 1):
+            have += 1
+            _second_differences(p, have, w, ring[have % 5])
+        r0, r1 = ring[max(i - 2, 0) % 5], ring[max(i - 1, 0) % 5]
+        r2, r3, r4 = ring[i % 5], ring[min(i + 1, h - 1) % 5], ring[min(i + 2, h - 1) % 5]
+        for d in range(4):
+            cd, a0, a1, a2, a3, a4 = col[d], r0[d], r1[d], r2[d], r3[d], r4[d]
+            for j in range(w):
+                cd[j + 2] = a0[j] + a1[j] + a2[j] + a3[j] + a4[j]
+            cd[0] = cd[1] = cd[2]
+            cd[w + 2] = cd[w + 3] = cd[w + 1]
+        c0, c1, c2, c3, o = col[0], col[1], col[2], col[3], out[i]
         for j in range(w):  # branch-free: the classes follow the image, not a pattern
-            a, b, c, e = a_[j], b_[j], c_[j], e_[j]
+            a = c0[j] + c0[j + 1] + c0[j + 2] + c0[j + 3] + c0[j + 4]
+            b = c1[j] + c1[j + 1] + c1[j + 2] + c1[j + 3] + c1[j + 4]
+            c = c2[j] + c2[j + 1] + c2[j + 2] + c2[j + 3] + c2[j + 4]
+            e = c3[j] + c3[j + 1] + c3[j + 2] + c3[j + 3] + c3[j + 4]
             # the orientations' ratio is the larger: 1 or 2 where one dominates, else 0;
             # otherwise the diagonals' 3 or 4 (sums of absolute values: a > 2b and
             # b > 2a never hold together)
@@ -175,14 +197,15 @@ def _apply(x: np.ndarray, p: np.ndarray, cls: np.ndarray, keep: np.ndarray,
     half = 1 << (SHIFT - 1)
     acc = np.empty(w, p.dtype)
     cf = np.empty((12, w), p.dtype)
-    c = coefs.astype(p.dtype)
+    ct = np.ascontiguousarray(coefs.astype(p.dtype).T)  # (12, classes)
     cl = min(clip, 1 << 30)
     for i in range(h):
         r = i + 3
         ci = cls[i]
-        for j in range(w):
-            for k in range(12):
-                cf[k, j] = c[ci[j], k]
+        for k in range(12):  # each tap's coefficient per pixel (a gather per tap)
+            ck, fk = ct[k], cf[k]
+            for j in range(w):
+                fk[j] = ck[ci[j]]
         c0 = p[r, 3:w + 3]
         acc[:] = 0
         _tap(acc, cf[0], p[r], p[r], c0, 4, 2, cl, w)  # (0, 1)

@@ -55,12 +55,39 @@ def model12(x, maxval):
     return len(_encode_coded(x.copy(), maxval, 0, lms=1))
 
 
-def model13b(x, maxval):
-    from mic.lossless.encoder import _encode_coded
-    return len(_encode_coded(x.copy(), maxval, 0, lms=2))
+def _variant(offsets=((0, -1), (0, -2), (1, -1), (1, 1), (2, 0), (1, 2)), mu1=(3, 17),
+             mu2=(1, 20), every2=False, bias=False, nsets=4):
+    """A model-13 variant through research/_ll_nlms_kernel.py: the coded plane's length."""
+    def run(x, maxval):
+        import sys
+        sys.path.insert(0, str(pathlib.Path(__file__).parent))
+        from _ll_nlms_kernel import encode_plane_var
+
+        from mic.lossless.encoder import _range_code
+        from mic.lossless.syntax import BLOCK_LOG2, LARGE_PLANE
+        h, w = x.shape
+        tokens = np.empty(h * w, np.int32)
+        bits = np.empty(2 * h * w + 16, np.uint8)
+        dys = np.array([o[0] for o in offsets], np.int64)
+        dxs = np.array([o[1] for o in offsets], np.int64)
+        nbits = encode_plane_var(x, maxval, tokens, bits, dys, dxs, mu1[0], mu1[1], mu2[0],
+                                 mu2[1], every2, bias, nsets)
+        sizes = (BLOCK_LOG2, BLOCK_LOG2 + 1) if h * w > LARGE_PLANE else (BLOCK_LOG2,)
+        nw = min(len(_range_code(tokens, h, w, b)[1]) for b in sizes)
+        return 1 + 4 * nw + nbits + 6  # block_log2, words, extra, about 6 bytes of varints
+    return run
 
 
-VARIANTS = {"m1": model1, "m12k0": model12, "nlms_bias": model13b}
+O6 = ((0, -1), (0, -2), (1, -1), (1, 1), (2, 0), (1, 2))
+VARIANTS = {"m1": model1, "m12k0": model12,
+            "v12": _variant(),
+            "every2": _variant(every2=True),
+            "mu1_2": _variant(mu1=(2, 17)), "mu1_4": _variant(mu1=(4, 17)),
+            "mu2_2": _variant(mu2=(2, 20)), "mu2_half": _variant(mu2=(1, 21)),
+            "sets8": _variant(nsets=8), "sets1": _variant(nsets=1),
+            "o9": _variant(offsets=O6 + ((1, -2), (2, -1), (2, 1))),
+            "o12": _variant(offsets=O6 + ((1, -2), (2, -1), (2, 1), (0, -3), (3, 0), (2, -2))),
+            "bias": _variant(bias=True)}
 
 
 def sample(train_dir: pathlib.Path, per_source: int, seed: int = 1):

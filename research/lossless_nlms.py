@@ -78,8 +78,13 @@ def _variant(offsets=((0, -1), (0, -2), (1, -1), (1, 1), (2, 0), (1, 2)), mu1=(3
     return run
 
 
+def min_1_13(x, maxval):
+    """Each plane by both predictors, the smaller kept (a per-plane switch, 1 byte or less)."""
+    return min(model1(x, maxval), model12(x, maxval))
+
+
 O6 = ((0, -1), (0, -2), (1, -1), (1, 1), (2, 0), (1, 2))
-VARIANTS = {"m1": model1, "m12k0": model12,
+VARIANTS = {"m1": model1, "m12k0": model12, "min_1_13": min_1_13,
             "v12": _variant(),
             "every2": _variant(every2=True),
             "mu1_2": _variant(mu1=(2, 17)), "mu1_4": _variant(mu1=(4, 17)),

@@ -1,4 +1,5 @@
-"""The lossless predictive coder's encoder (model id 1): tiles -> bytes.
+"""The lossless predictive coder's encoder (model ids 1, 3 and 13; 2 and 12 near-lossless):
+tiles -> bytes.
 
 Per plane of a tile (see SPEC.md section 5):
 
@@ -225,7 +226,7 @@ class LosslessTileEncoder:
             raise MicInputError(f"max_error={near} must be in 1..{limit} "
                                 f"for {header.bits_stored} bits stored")
         #: effort 1 or 2 (mode 0): the fast planes of model id 3 (SPEC 5.6); 2 also tries RGB
-        #: without the colour transform.  Other efforts: model id 1.
+        #: without the colour transform.  Other efforts: model id 13 (or 1, see ``lms``).
         self.fast = 0 if near or effort is None or effort > FAST_EFFORT_MAX else int(effort)
         #: effort 4 and up (mode 0, no volume): each plane coded by both coders, keeping the
         #: smaller (model id 3 allows both plane kinds, SPEC 5.6)

@@ -90,8 +90,8 @@ def main() -> None:
             for c, v in res.items():
                 d[c] = d.get(c, 0) + v
     print(f"\n{n} images, every mic stream decoded bit-exactly ({time.time() - t0:.0f} s)\n")
-    print("| modality | MP | mic 13 (default) | mic 13 effort 4 | mic 1 | JPEG XL e7 | JPEG XL e9 | "
-          "JPEG-LS | 13 / 1 | 13 / e7 | 13 e4 / e7 | 13 / e9 | 1 / e7 |")
+    print("| modality | MP | mic 13 (default) | mic 13 effort 4 | mic 1 | JPEG XL e7 | "
+          "JPEG XL e9 | JPEG-LS | 13 / 1 | 13 / e7 | 13 e4 / e7 | 13 / e9 | 1 / e7 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key, d in sorted(tot.items(), key=lambda kv: (kv[0] == "all", kv[0])):
         px = d["px"]

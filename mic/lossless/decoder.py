@@ -23,9 +23,9 @@ from ..entropy.bounds import MeteredDecoder
 from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from .syntax import (
-    CHUNK, FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST,
-    PLANE_FAST, PLANE_FAST_PALETTE, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE,
-    XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near, reference_plane,
+    CHUNK, FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED,
+    PLANE_CONST, PLANE_FAST, PLANE_FAST_PALETTE, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF,
+    XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near, reference_plane,
     token_cdfs, token_costs,
 )
 

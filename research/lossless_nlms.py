@@ -92,7 +92,9 @@ VARIANTS = {"m1": model1, "m12k0": model12, "min_1_13": min_1_13,
             "sets8": _variant(nsets=8), "sets1": _variant(nsets=1),
             "o9": _variant(offsets=O6 + ((1, -2), (2, -1), (2, 1))),
             "o12": _variant(offsets=O6 + ((1, -2), (2, -1), (2, 1), (0, -3), (3, 0), (2, -2))),
-            "bias": _variant(bias=True)}
+            "bias": _variant(bias=True),
+            "o12_every2_mu2": _variant(offsets=O6 + ((1, -2), (2, -1), (2, 1), (0, -3), (3, 0),
+                                                     (2, -2)), every2=True, mu2=(2, 20))}
 
 
 def sample(train_dir: pathlib.Path, per_source: int, seed: int = 1):

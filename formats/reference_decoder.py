@@ -2,7 +2,7 @@
 """A second, deliberately naive .mic lossless and near-lossless decoder from SPEC.md alone.
 
 It follows SPEC.md sections 1, 3, 4 (with the resource bounds of 4.1), 5 (5.6 in
-``reference_fast.py``) and 7 (mode 2, 7.6 in ``reference_nlms.py``; stream versions 1 and 2)
+``reference_fast.py``; 5.7 = 7.6 in ``reference_nlms.py``) and 7 (mode 2; stream versions 1, 2)
 step by step in plain Python (one loop iteration per pixel, no Numba, nothing from ``mic``)
 and exists to show that the specification is complete: ``tests/test_conformance.py`` runs it
 on the small conformance vectors and requires the same samples as ``mic.decode``. What it
@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ROOT / "mic" / "lossless" / "_tables_v1.py"
 MAGIC = bytes.fromhex("8B 4D 49 43 0D 0A 1A 0A")
-FAST = [False]  # model id 3 (section 5.6): plane kinds 3 and 4 allowed
+FAST = [False]  # model ids 3 and 13 (sections 5.6, 5.7): plane kinds 3 and 4 allowed
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_fast.py, reference_nlms.py
 
 # SPEC.md section 3: (name, struct code) in body order
@@ -500,7 +500,7 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
         return plane[..., None]
     # xform 2 (section 7.3): G near-lossless, then R - G and B - G as mode-0 planes
     ks = [k, 0, 0] if xform == 2 else [k] * samples
-    # section 7.6: model 12's filters in every near-lossless plane (not xform 2's differences)
+    # 7.6/5.7: model 12's/13's filters in every plane but xform 2's differences (7.3)
     nl = [nlms and (i == 0 or xform != 2) for i in range(samples)]
     planes = [np.array(decode_plane(rd, rows, cols, ks[i], None, nl[i]), np.int64)
               for i in range(samples)]
@@ -518,9 +518,9 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
 
 def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
-    _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (2, 2), (2, 12))
-          and h["coder_id"] == 1, "neither lossless model 1 or 3 nor near-lossless model 2 or 12")
-    FAST[0] = h["model_id"] == 3
+    _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (0, 13), (2, 2), (2, 12)) and h["coder_id"]
+          == 1, "neither lossless model 1, 3 or 13 nor near-lossless model 2 or 12")
+    FAST[0] = h["model_id"] in (3, 13)
     k = 0
     if h["mode"] == 2:  # section 7.1
         _need(len(h["near"]) == 1, "a near-lossless stream needs exactly one NEAR segment")
@@ -592,7 +592,7 @@ def decode(data: bytes) -> np.ndarray:
                 ref = out[fi - 1, r0:r1, c0:c1] if group and fi % group else None
                 out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
                                                     s, k, lo, hi, group, ref,
-                                                    h["model_id"] == 12)
+                                                    h["model_id"] in (12, 13))
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)
     if h["flags"] & 1:

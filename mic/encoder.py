@@ -157,8 +157,11 @@ def encode(
         Lossless (mode 0): 1 or 2 selects the fast coder (model id 3, SPEC.md 5.6: median-edge
         prediction and static rANS, about 3-4 times faster and a few per cent larger; 2
         also tries sparse planes without their palette and RGB without the colour
-        transform); 3..7 (and ``None``) the default coder (model id 1).  One decoder reads
-        both.  Near-lossless: checked, not used.
+        transform); 3 (and ``None``) the NLMS coder (model id 13, SPEC.md 5.7: model 1's
+        prediction corrected by two integer NLMS filters, about 2-3 % smaller and a
+        quarter slower than model id 1); 4..7 code each plane by it and by the fast
+        coder, keeping the smaller.  Volumes (``volume_group``) use model id 1.  One
+        decoder reads them all.  Near-lossless: 1-2 model id 2, from 3 model id 12.
         Out of range: :class:`MicInputError`.
     threads:
         Code up to this many tiles (or frames) at once (default 1); the bytes are the same
@@ -179,7 +182,10 @@ def encode(
         The lossy encoder's choices as keywords, e.g. ``model="wavelet-hyperprior"``, ``dq=False``,
         ``regions=False`` (the fields of :class:`mic.EncoderOptions`; with ``model="vae"``, ``"ae"`` or
         ``"cnn"`` only ``tile`` and ``long_model_segment`` apply, and another is a
-        :class:`MicInputError`).  They fill in the
+        :class:`MicInputError`).  Lossless and near-lossless take one choice, ``nlms``:
+        ``None`` (default) follows the effort, ``False`` codes without the NLMS filters
+        (model id 1 or 2; effort 4+: 3), ``True`` with them (model id 13 or 12; not at
+        lossless efforts 1-2 nor in volumes).  They fill in the
         fields ``options`` leave at their defaults; one that contradicts a value
         ``options`` set, or an unknown name, is a :class:`MicInputError`.
 
@@ -270,13 +276,14 @@ def encode(
         from .lossless.encoder import LosslessTileEncoder
 
         what = "near-lossless" if near else "lossless"
+        nlms = choices.pop("nlms", None)  # the one (near-)lossless choice besides the effort
         if choices:
             raise MicInputError(f"unknown {what} option(s): {', '.join(sorted(choices))}")
         if options is not None and not options.only_tile():
             raise MicInputError(f"options choose lossy encoder settings, but quality=None "
                                 f"codes {what}ly (whose only choice is the tile)")
         encoder = LosslessTileEncoder(header, near=near, group=int(volume_group or 0),
-                                      effort=effort)
+                                      effort=effort, nlms=nlms)
         header.flags |= FLAG_SAMPLE_CRC
         if near:  # SPEC 7: the CRC-32 of the reconstruction, which the encoder makes exactly
             recon = np.empty(v.shape, dtype=dt)

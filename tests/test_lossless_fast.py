@@ -49,10 +49,11 @@ def test_round_trip_real_images(name: str, a: np.ndarray, effort: int) -> None:
     assert len(blob) < 1.15 * len(mic.encode(a)) + 300
 
 
-def test_default_effort_keeps_model_1() -> None:
+def test_default_effort_is_not_the_fast_coder() -> None:
     a = IMAGES[0][1]
-    for effort in (None, 3):
-        assert mic.info(mic.encode(a, effort=effort)).model_id == MODEL_ID
+    for effort in (None, 3):  # model id 13 (SPEC 5.7; tests/test_lossless_nlms.py)
+        assert mic.info(mic.encode(a, effort=effort)).model_id == 13
+        assert mic.info(mic.encode(a, effort=effort, nlms=False)).model_id == MODEL_ID
     # near-lossless ignores the lossless effort choice
     b = mic.encode(a, max_error=2, effort=1)
     assert mic.info(b).max_error == 2 and mic.info(b).model_id != FAST_MODEL_ID
@@ -183,12 +184,17 @@ def test_unknown_lossless_model_id_is_unsupported() -> None:
 @pytest.mark.parametrize("name", ["cr_chest_u8.png", "us_breast_rgb.png", "mr_brain_u16.png",
                                   "us_breast_u8.png"])
 def test_effort_4_keeps_the_smaller_coder_per_plane(name):
-    """Effort 4 and up: every plane coded by both coders (model id 3), never larger than
-    either stream by more than the header's difference, and exact."""
+    """Effort 4 and up: every plane coded by both coders (model id 13, or 3 without the NLMS
+    filters), never larger than either stream by more than the header's difference, and
+    exact."""
     from mic.io import read_image
 
     a, _ = read_image(Path(__file__).parent / "data" / name)
     mixed, default, fast = (mic.encode(a, effort=e) for e in (4, 3, 2))
+    assert mic.info(mixed).model_id == 13
+    assert np.array_equal(mic.decode(mixed), a)
+    assert len(mixed) <= min(len(default), len(fast)) + 8
+    mixed, default = (mic.encode(a, effort=e, nlms=False) for e in (4, 3))
     assert mic.info(mixed).model_id == 3
     assert np.array_equal(mic.decode(mixed), a)
     assert len(mixed) <= min(len(default), len(fast)) + 8

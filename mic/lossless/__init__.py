@@ -1,5 +1,6 @@
-"""The lossless predictive coder (model id 1, SPEC.md section 5) and its near-lossless
-mode (mode 2, model ids 2 and 12, SPEC section 7: the same coder with quantised residuals), split
+"""The lossless predictive coder (model ids 1, 3 and 13, SPEC.md section 5) and its
+near-lossless mode (mode 2, model ids 2 and 12, SPEC section 7: the same coder with quantised
+residuals; 12 and 13 correct the prediction with two NLMS filters, SPEC 7.6 and 5.7), split
 by side:
 :mod:`.syntax` (shared stream fields and frozen tables), :mod:`.decoder`, :mod:`.encoder`,
 :mod:`.kernels` (Numba).  This face loads the encoder only when its name is asked for, so

@@ -1,7 +1,8 @@
-"""The lossless predictive coder's decoder (model id 1, SPEC.md section 5) and its
-near-lossless twin (mode 2, model ids 2 and 12, SPEC section 7: the same planes with the
-residuals quantised; model 12 corrects the prediction with two NLMS filters, SPEC 7.6): tile payloads back to samples, each tile decoded straight into the output
-(SPEC 4.1 bounds its work).
+"""The lossless predictive coder's decoder (model ids 1, 3 and 13, SPEC.md section 5) and
+its near-lossless twin (mode 2, model ids 2 and 12, SPEC section 7: the same planes with the
+residuals quantised; model 12 corrects the prediction with two NLMS filters, SPEC 7.6, and
+model 13 does the same in lossless planes, SPEC 5.7): tile payloads back to samples, each
+tile decoded straight into the output (SPEC 4.1 bounds its work).
 
 >>> import numpy as np, mic
 >>> from mic.lossless.decoder import LosslessTileDecoder
@@ -22,9 +23,9 @@ from ..entropy.bounds import MeteredDecoder
 from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from .syntax import (
-    CHUNK, FAST_MODEL_ID, MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST,
-    PLANE_FAST, PLANE_FAST_PALETTE, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE,
-    XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near, reference_plane,
+    CHUNK, FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED,
+    PLANE_CONST, PLANE_FAST, PLANE_FAST_PALETTE, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF,
+    XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near, reference_plane,
     token_cdfs, token_costs,
 )
 
@@ -158,17 +159,19 @@ class LosslessTileDecoder:
 
     def __init__(self, header: Header, stream: Any) -> None:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
-        want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID) if near_mode else (MODEL_ID, FAST_MODEL_ID)
+        want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID) if near_mode else (MODEL_ID, FAST_MODEL_ID,
+                                                                      LMS_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
         if header.model_id not in want:
             raise MicUnsupportedError(
                 f"unknown {what} model id {header.model_id} (this build knows "
                 f"{', '.join(map(str, want))})"
             )
-        #: model id 3 (SPEC 5.6): plane kind 3 allowed, no volumes
-        self.fast = header.model_id == FAST_MODEL_ID
-        #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor
-        self.lms = header.model_id == NEAR_LMS_MODEL_ID
+        #: model ids 3 and 13 (SPEC 5.6, 5.7): plane kinds 3 and 4 allowed, no volumes
+        self.fast = header.model_id in (FAST_MODEL_ID, LMS_MODEL_ID)
+        #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model id 13
+        #: (SPEC 5.7): so do lossless kind-1 and kind-2 planes
+        self.lms = header.model_id in (NEAR_LMS_MODEL_ID, LMS_MODEL_ID)
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -187,7 +190,7 @@ class LosslessTileDecoder:
         if vol:
             if near_mode or len(vol) > 1 or header.samples != 1 or self.fast:
                 raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
-                                     "of model id 1")
+                                     "of model id 1")  # not 3 or 13 (SPEC 5.6, 5.7)
             self.group = read_group(vol[0].payload)
 
     @staticmethod
@@ -293,8 +296,8 @@ class LosslessTileDecoder:
                 del d
             return
         # xform 1 (SPEC 5.1): Y, U, V (arrays, or plain ints for constant planes) -> R, G, B
-        y, u, v = (ph.lo if ph.kind == PLANE_CONST else decode_coded(buf, ph, rows, cols)
-                   for ph in heads)
+        y, u, v = (ph.lo if ph.kind == PLANE_CONST else
+                   decode_coded(buf, ph, rows, cols, lms=self.lms) for ph in heads)
         t = u + v
         t >>= 2
         if isinstance(y, np.ndarray):

@@ -1,4 +1,5 @@
-"""The lossless predictive coder's encoder (model id 1): tiles -> bytes.
+"""The lossless predictive coder's encoder (model ids 1, 3 and 13; 2 and 12 near-lossless):
+tiles -> bytes.
 
 Per plane of a tile (see SPEC.md section 5):
 
@@ -34,7 +35,7 @@ from ..bitstream.varint import pack_uvarints
 from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from .syntax import (
-    BLOCK_LOG2, FAST_MODEL_ID, LARGE_PLANE, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
+    BLOCK_LOG2, FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
     NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
     max_error_limit, pack_group, pack_near, plane_head, reference_plane, token_models,
 )
@@ -43,6 +44,11 @@ from .syntax import (
 #: the lowest effort whose near-lossless planes add the NLMS filters (model id 12, SPEC 7.6:
 #: about 3 % fewer bits for about a quarter more time); below it, model id 2 (SPEC 7.1-7.5)
 NEAR_LMS_EFFORT_MIN = 3
+
+#: the lowest effort whose lossless planes (kinds 1 and 2) add the NLMS filters (model id 13,
+#: SPEC 5.7: about 2.4 % fewer bits on the train split for about a quarter more time); below
+#: it, the fast coder (model id 3).  Volumes (``volume_group``) stay model id 1.
+LMS_EFFORT_MIN = 3
 
 #: the highest effort that selects the fast coder (model id 3, SPEC 5.6)
 FAST_EFFORT_MAX = 2
@@ -76,15 +82,16 @@ def _prepare(plane: np.ndarray) -> tuple[np.ndarray, int, bytes | None]:
     return x, span, None
 
 
-def encode_plane(plane: np.ndarray) -> bytes:
-    """One (h, w) int32 plane -> its payload (SPEC.md 5.2)."""
+def encode_plane(plane: np.ndarray, lms: bool = False) -> bytes:
+    """One (h, w) int32 plane -> its payload (SPEC.md 5.2); ``lms``: kinds 1 and 2 predicted
+    with model id 13's NLMS filters (SPEC 5.7), else model id 1's prediction (SPEC 5.4)."""
     lo = int(plane.min())
     hi = int(plane.max())
     if lo == hi:
         return plane_head(PLANE_CONST, lo)
     x, maxval, bitmap = _prepare(plane)
     if bitmap is None:
-        return plane_head(PLANE_CODED, lo, maxval) + _encode_coded(x, maxval)
+        return plane_head(PLANE_CODED, lo, maxval) + _encode_coded(x, maxval, lms=lms)
     # A sparse histogram: the palette pays only if the index image codes smaller by
     # more than the palette costs, so try both and keep the smaller.
     import zstandard
@@ -92,10 +99,10 @@ def encode_plane(plane: np.ndarray) -> bytes:
     zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
     with_palette = b"".join((
         plane_head(PLANE_PALETTE, lo, maxval), pack_uvarints(hi - lo, len(zb)), zb,
-        _encode_coded(x, maxval),
+        _encode_coded(x, maxval, lms=lms),
     ))
     plain = (plane - lo).astype(np.int32)
-    without = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(plain, hi - lo)
+    without = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(plain, hi - lo, lms=lms)
     return with_palette if len(with_palette) < len(without) else without
 
 
@@ -211,7 +218,7 @@ class LosslessTileEncoder:
     """
 
     def __init__(self, header: Header, near: int = 0, group: int = 0, effort: int | None = None,
-                 **options: Any) -> None:
+                 nlms: bool | None = None, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
@@ -219,7 +226,7 @@ class LosslessTileEncoder:
             raise MicInputError(f"max_error={near} must be in 1..{limit} "
                                 f"for {header.bits_stored} bits stored")
         #: effort 1 or 2 (mode 0): the fast planes of model id 3 (SPEC 5.6); 2 also tries RGB
-        #: without the colour transform.  Other efforts: model id 1.
+        #: without the colour transform.  Other efforts: model id 13 (or 1, see ``lms``).
         self.fast = 0 if near or effort is None or effort > FAST_EFFORT_MAX else int(effort)
         #: effort 4 and up (mode 0, no volume): each plane coded by both coders, keeping the
         #: smaller (model id 3 allows both plane kinds, SPEC 5.6)
@@ -230,9 +237,20 @@ class LosslessTileEncoder:
         header.mode = MODE_NEAR_LOSSLESS if near else MODE_LOSSLESS
         #: model id 12 (SPEC 7.6): NLMS-corrected prediction in near-lossless planes, from
         #: effort NEAR_LMS_EFFORT_MIN (the default); efforts 1-2 write model id 2
-        self.lms = bool(near) and (effort is None or effort >= NEAR_LMS_EFFORT_MIN)
+        #: model id 13 (SPEC 5.7): the same filters in lossless kind-1/2 planes, from effort
+        #: LMS_EFFORT_MIN (the default), not in volumes (which stay model id 1)
+        #: ``nlms`` given (True or False) wins over the effort
+        if nlms is not None and not isinstance(nlms, bool):
+            raise MicInputError(f"nlms must be None, True or False, got {nlms!r}")
+        by_effort = effort is None or effort >= (NEAR_LMS_EFFORT_MIN if near else LMS_EFFORT_MIN)
+        if nlms and (self.fast or group):
+            raise MicInputError("nlms=True: the fast lossless coder (efforts 1-2) and volumes "
+                                "have no NLMS filters")
+        self.lms = (by_effort if nlms is None else nlms) and not self.fast and not group
         if near:
             header.model_id = NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID
+        elif self.lms:
+            header.model_id = LMS_MODEL_ID
         else:
             header.model_id = FAST_MODEL_ID if self.fast or self.mixed else MODEL_ID
         header.coder_id = CODER_RANGE32
@@ -258,7 +276,13 @@ class LosslessTileEncoder:
             return self._encode_tile_near(tile)
         if self.fast:
             return self._encode_tile_fast(tile)
-        code = self._plane_mixed if self.mixed else encode_plane
+        lms = self.lms
+        if self.mixed:
+            def code(p: np.ndarray) -> bytes:
+                return self._plane_mixed(p, lms)
+        else:
+            def code(p: np.ndarray) -> bytes:
+                return encode_plane(p, lms)
         if tile.shape[2] == 1:
             plane = np.ascontiguousarray(tile[..., 0])
             intra = bytes((XFORM_NONE,)) + code(plane)
@@ -273,12 +297,13 @@ class LosslessTileEncoder:
         return rct if len(rct) <= len(plain) else plain
 
     @staticmethod
-    def _plane_mixed(plane: np.ndarray) -> bytes:
-        """The smaller of the plane coded by the default coder (kinds 0-2) and by the fast
-        coder (kinds 0, 3, 4; palette where it codes smaller): effort 4 and up."""
+    def _plane_mixed(plane: np.ndarray, lms: bool = False) -> bytes:
+        """The smaller of the plane coded by the default coder (kinds 0-2; ``lms``: model id
+        13's) and by the fast coder (kinds 0, 3, 4; palette where it codes smaller): effort 4
+        and up."""
         from .encoder_fast import encode_plane_fast
 
-        a = encode_plane(plane)
+        a = encode_plane(plane, lms)
         b = encode_plane_fast(plane, 2)
         return b if len(b) < len(a) else a
 

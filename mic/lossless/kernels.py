@@ -192,7 +192,8 @@ def code_plane_near(img, maxval, near, decode, tokens, bits, lms):
     reconstructed as ``p + q (2 near + 1)`` clamped to [0, maxval], and everything that
     follows (neighbours, predictor errors, bias contexts) reads the reconstruction: when
     encoding, ``img`` is overwritten with it, so the encoder ends with exactly the samples
-    the decoder will produce.  ``lms`` (model id 12, SPEC 7.6): the blend is corrected by
+    the decoder will produce.  ``lms`` (model id 12, SPEC 7.6; model id 13 at ``near`` = 0,
+    SPEC 5.7): the blend is corrected by
     two integer NLMS filters, in place of the bias correction.  Returns (status, number of
     bytes of ``bits`` used).
     """

@@ -32,6 +32,10 @@ NEAR_LMS_MODEL_ID = 12
 #: permanent id of mode 0's fast coder (SPEC 5.6): model 1's tiles and planes plus plane kind 3
 #: (median-edge prediction, static rANS); what ``mic.encode(a, effort=1)`` or ``2`` writes.
 FAST_MODEL_ID = 3
+#: permanent id of mode 0's NLMS coder (SPEC 5.7): model 3's tiles and plane kinds with every
+#: kind-1 and kind-2 plane predicted by model 12's two NLMS filters (SPEC 7.6 at k = 0); what
+#: ``mic.encode(a)`` writes from effort 3 (the default).  Decoders read 1, 3 and 13.
+LMS_MODEL_ID = 13
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)

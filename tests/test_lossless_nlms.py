@@ -1,0 +1,158 @@
+"""Lossless model id 13 (SPEC.md 5.7: model 3's planes with kinds 1 and 2 predicted by model
+12's two integer NLMS filters at k = 0), what ``mic.encode`` writes from effort 3: bit-exact
+round trips, the conformance vectors under formats/lossless13/ (mic and the reference
+decoder written from SPEC.md), the ``nlms`` choice, refusals, a property test."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mic
+from mic.bitstream import unpack_header
+from mic.io import read_image
+from mic_test_helpers import load_forge, load_reference_decoder
+
+DATA = Path(__file__).parent / "data"
+FORMATS = Path(__file__).resolve().parents[1] / "formats"
+SET = FORMATS / "lossless13"
+META = json.loads((SET / "vectors.json").read_text())
+VECTORS = META["vectors"]
+EXPECTED = json.loads((SET / "invalid" / "expected.json").read_text())
+NAMES = ("ct_abdomen_u16.png", "ct_lung_i16.npy", "cr_chest_u8.png", "mr_brain_u16.png",
+         "us_breast_rgb.png", "us_breast_u8.png")
+
+
+def _sha(arr: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr, arr.dtype.newbyteorder("<")).tobytes()
+                          ).hexdigest()
+
+
+def _model(blob: bytes) -> int:
+    return unpack_header(blob)[0].model_id
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_test_images_round_trip_exactly(name):
+    a = np.ascontiguousarray(read_image(DATA / name)[0])
+    blob = mic.encode(a)
+    assert _model(blob) == 13 and mic.encode(a, effort=3) == blob
+    out = mic.decode(blob)
+    assert out.dtype == a.dtype and np.array_equal(out, a)
+    mixed = mic.encode(a, effort=4)  # each plane: NLMS or fast, the smaller
+    assert _model(mixed) == 13 and np.array_equal(mic.decode(mixed), a)
+    assert len(mixed) <= len(blob)
+    m1 = mic.encode(a, nlms=False)
+    assert _model(m1) == 1 and np.array_equal(mic.decode(m1), a)
+
+
+def test_model_13_is_smaller_than_model_1_on_the_ct():
+    ct = read_image(DATA / "ct_abdomen_u16.png")[0]
+    assert len(mic.encode(ct)) < len(mic.encode(ct, nlms=False))
+
+
+def test_the_nlms_choice():
+    a = read_image(DATA / "ct_abdomen_u16.png")[0][:64, :64]
+    assert _model(mic.encode(a, effort=4, nlms=False)) == 3  # mixed without the filters
+    assert _model(mic.encode(a, effort=7)) == 13
+    assert _model(mic.encode(a, effort=1)) == 3 and _model(mic.encode(a, effort=2)) == 3
+    assert _model(mic.encode(a, max_error=2, nlms=False)) == 2
+    assert _model(mic.encode(a, max_error=2, effort=1, nlms=True)) == 12
+    vol = np.stack([a, a + 1, a + 2])
+    blob = mic.encode(vol, volume_group=3)  # volumes stay model id 1 (SPEC 5.5)
+    assert _model(blob) == 1 and np.array_equal(mic.decode(blob), vol)
+    for bad in ({"effort": 1, "nlms": True}, {"volume_group": 3, "nlms": True},
+                {"nlms": 1}, {"nlms": "yes"}):
+        with pytest.raises(mic.MicInputError):
+            mic.encode(vol if "volume_group" in bad else a, **bad)
+    with pytest.raises(mic.MicInputError):
+        mic.encode(a, quality=4, nlms=True)
+    i = mic.info(mic.encode(a))
+    assert i.model_id == 13 and i.model == "lossless-nlms" and "NLMS" in i.model_description
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_vector_decodes_exactly_with_mic_and_the_reference(v):
+    stream = (SET / v["stream"]).read_bytes()
+    assert hashlib.sha256(stream).hexdigest() == v["stream_sha256"]
+    src = np.load(SET / v["source"], allow_pickle=False)
+    assert _sha(src) == v["samples_sha256"]
+    out = mic.decode(stream)
+    assert np.array_equal(out, src) and _sha(out) == v["samples_sha256"]
+    assert mic.info(stream).model_id == v["model_id"] == 13
+    ref = load_reference_decoder().decode(stream)
+    assert np.array_equal(ref, src)
+
+
+def test_vectors_cover_the_cases():
+    kinds = {k for v in VECTORS for k in v["first_plane_kinds"]}
+    assert {1, 2, 3, 4} <= kinds  # NLMS coded and palette planes, fast planes at effort 4
+    assert any(1 in v["xforms"] for v in VECTORS)  # the colour transform
+    assert any(v["tiles"] > 1 for v in VECTORS)
+    assert {"uint8", "uint16", "int16"} <= {v["dtype"] for v in VECTORS}
+    assert {p.name for p in SET.glob("*.mic")} == {v["stream"] for v in VECTORS}
+    assert {p.stem for p in (SET / "invalid").glob("*.mic")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_vector_raises_its_error(name):
+    e = EXPECTED[name]
+    stream = (SET / "invalid" / f"{name}.mic").read_bytes()
+    with pytest.raises(mic.MicError) as info:
+        mic.decode(stream)
+    assert type(info.value) is getattr(mic, e["error"])
+    with pytest.raises(Exception):
+        load_reference_decoder().decode(stream)
+
+
+def test_generator_check_passes():
+    out = subprocess.run([sys.executable, str(FORMATS / "make_lossless13_vectors.py"), "--check"],
+                         capture_output=True, text=True, timeout=600,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_model_13_planes_of_kind_3_need_model_3_or_13():
+    """A model-13 stream with a fast plane relabelled model id 1 is refused (kind 3 is not a
+    model-1 kind, SPEC 5.6)."""
+    forge = load_forge()
+    a = read_image(DATA / "cr_chest_u8.png")[0][128:176, 100:164]
+    blob = mic.encode(a, effort=4, stream_version=1)
+    assert _model(blob) == 13
+    with pytest.raises(mic.MicFormatError):
+        mic.decode(forge.set_header_fields(blob, model_id=1))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(1, 24), w=st.integers(1, 24), bits=st.sampled_from([1, 8, 12, 16]),
+       signed=st.booleans(), rgb=st.booleans(), effort=st.sampled_from([3, 4]),
+       smooth=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_round_trip_property(h, w, bits, signed, rgb, effort, smooth, seed):
+    """Any small plane (noise or a ramp, any sample format, RGB or not) decodes exactly,
+    and the reference decoder agrees with mic."""
+    rng = np.random.default_rng(seed)
+    signed = signed and bits > 1
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    shape = (h, w, 3) if rgb else (h, w)
+    if smooth:
+        base = np.add.outer(np.arange(h), np.arange(w)) * rng.integers(1, 50)
+        base = base[..., None] if rgb else base
+        a = np.clip(lo + base + rng.integers(0, 3, shape), lo, hi)
+    else:
+        a = rng.integers(lo, hi + 1, shape)
+    dtype = {(False, True): np.uint8, (False, False): np.uint16, (True, True): np.int8,
+             (True, False): np.int16}[(signed, bits <= 8)]
+    a = a.astype(dtype)
+    blob = mic.encode(a, effort=effort, bits_stored=bits)
+    out = mic.decode(blob)
+    assert out.dtype == a.dtype and np.array_equal(out, a)
+    if h * w <= 64:
+        assert np.array_equal(load_reference_decoder().decode(blob), a)

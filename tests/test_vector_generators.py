@@ -16,12 +16,12 @@ import pytest
 
 FORMATS = Path(__file__).resolve().parent.parent / "formats"
 INTEGER = ("make_vectors.py", "make_near_vectors.py", "make_near12_vectors.py",
-           "make_volume_vectors.py")
+           "make_volume_vectors.py", "make_lossless13_vectors.py")
 ALL = sorted(p.name for p in FORMATS.glob("make_*vectors.py"))
 
 
 def test_every_generator_is_listed() -> None:
-    assert set(INTEGER) <= set(ALL) and len(ALL) >= 6
+    assert set(INTEGER) <= set(ALL) and len(ALL) >= 7
 
 
 @pytest.mark.parametrize("gen", ALL)

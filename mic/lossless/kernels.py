@@ -185,7 +185,23 @@ def code_plane(img, maxval, decode, tokens, bits):
 
 
 @njit(cache=True, nogil=True)
-def code_plane_near(img, maxval, near, decode, tokens, bits, lms):
+def code_plane_near(img, maxval, near, decode, tokens, bits, lms):  # pragma: no cover - numba
+    """:func:`_code_plane` (its docstring), with the four lossless cases compiled apart:
+    ``near`` = 0 and ``decode``, ``lms`` as constants, so that each case's loop carries
+    only its own branches (the same results)."""
+    if near == 0:
+        if decode:
+            if lms:
+                return _code_plane(img, maxval, 0, True, tokens, bits, True)
+            return _code_plane(img, maxval, 0, True, tokens, bits, False)
+        if lms:
+            return _code_plane(img, maxval, 0, False, tokens, bits, True)
+        return _code_plane(img, maxval, 0, False, tokens, bits, False)
+    return _code_plane(img, maxval, near, decode, tokens, bits, lms)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _code_plane(img, maxval, near, decode, tokens, bits, lms):
     """:func:`code_plane` with the near-lossless quantiser of step ``2 near + 1`` (SPEC 7;
     ``near`` = 0 is lossless, byte for byte).  With ``near`` > 0 the residual ``e`` of each
     sample is quantised to ``q = sign(e) ((|e| + near) // (2 near + 1))``, the sample is

@@ -47,10 +47,21 @@ def _on_sigterm(signum: int, frame: Any) -> None:  # pragma: no cover - worker p
     os._exit(128 + signum)
 
 
+#: a worker process's BLAS limit, held for its life
+_blas_limit: Any = None
+
+
 def _worker_init() -> None:  # pragma: no cover - worker processes
     # Ctrl-C reaches the whole process group: the parent alone decides, then stops workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # the workers are the parallelism: BLAS on one thread in each for the worker's life (a
+    # pool per worker oversubscribed the cores: 100 CT slices, -j 2, 13 s instead of 5 s)
+    global _blas_limit
+    from .parallel import one_blas_thread
+
+    _blas_limit = one_blas_thread()
+    _blas_limit.__enter__()
 
 
 def _execute_in_worker(job: Job) -> Result:  # pragma: no cover - worker processes

@@ -152,3 +152,23 @@ def test_threads_out_of_range_is_refused(bad):
         mic.encode(a, threads=bad)
     with pytest.raises(mic.MicInputError, match="threads must be an int >= 1"):
         mic.decode(mic.encode(a), threads=bad)
+
+
+def test_tiles_on_threads_hold_blas_to_one_thread() -> None:
+    """While tiles run on threads, NumPy's BLAS runs on one thread (its own pool per tile
+    would oversubscribe the cores), and its setting is restored afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from mic.parallel import run_tiles
+
+    blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    if not blas:
+        pytest.skip("NumPy loaded no BLAS library that threadpoolctl knows")
+    before = [i["num_threads"] for i in blas]
+
+    def inside(_: int) -> list[int]:
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+
+    assert run_tiles(inside, [0, 1], threads=2) == [[1] * len(blas)] * 2
+    assert [i["num_threads"] for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"] == before

@@ -343,11 +343,18 @@ def band_scale_index(mlp: IntMLP, hyper: np.ndarray, w16: int, shift: int, q: in
     ``hyper_w1``: :func:`hyper_layer1` of ``hyper``, computed once per plane by the caller."""
     from .kernels import band_mlp_kernel
 
-    f, hpre, nh = _layer1_hyper(mlp, hyper, 8, q, band, anchor_pass, hyper_w1)
+    if len(mlp.weights) != 3:
+        raise ValueError("the fused kernel runs three-layer context MLPs")
+    f = mlp.float_weights()
+    nh = f["w1"].shape[0] - 8
+    bias = f["b1"][q, band, anchor_pass]  # added in the kernel: no (C, h1) sum per pass
+    if hyper is None or nh == 0:
+        hw = np.zeros((1, bias.size))
+    else:
+        hw = hyper_w1 if hyper_w1 is not None else hyper_layer1(mlp, hyper, 8)
     out = np.empty(ii.size, np.int32)
-    w1c = np.ascontiguousarray(f["w1"][nh:])
-    band_mlp_kernel(ii, jj, *planes, flags, fix, shift, w16, hpre, w1c, f["w2t"], f["b2"],
-                    f["w3"], f["b3"], mlp.shifts[0], mlp.shifts[1],
+    band_mlp_kernel(ii, jj, *planes, flags, fix, shift, w16, hw, bias, f["w1"][nh:],
+                    f["w2t"], f["b2"], f["w3"], f["b3"], mlp.shifts[0], mlp.shifts[1],
                     np.ascontiguousarray(thresholds, np.int64), out)
     return out
 

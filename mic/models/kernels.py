@@ -29,16 +29,17 @@ def logmag_kernel(v, lut, thr, max_abs, out):  # pragma: no cover - numba
 # order, with or without FMA; see mic.models.intnet), which lets LLVM vectorise the dot
 # products; nothing here divides or calls an approximated function.
 @nb.njit(cache=True, nogil=True, inline="always", fastmath={"reassoc", "contract", "nsz"})
-def _mlp_index(f, c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, t0, rstep, a1):  # pragma: no cover
+def _mlp_index(f, c, hpre, b1, w1c, w2t, b2, w3, b3, m1, m2, thr, t0, rstep, a1):  # pragma: no cover
     """The table index of the context features ``f`` (1-D) in hyper cell ``c``: layer 1
-    from the cell's precomputed hyper part ``hpre[c]`` plus ``f @ w1c`` (zero features
-    skipped), floor / clamp after the shifts ``m1``, ``m2``, then the thresholds ``thr``
-    (searched from the guess of :func:`_thr_spacing`'s ``t0``, ``rstep``); ``a1`` is
-    scratch of the first layer's width."""
+    from the cell's precomputed hyper part ``hpre[c]`` plus the bias ``b1`` plus ``f @
+    w1c`` (zero features skipped), floor / clamp after the shifts ``m1``, ``m2``, then the
+    thresholds ``thr`` (searched from the guess of :func:`_thr_spacing`'s ``t0``,
+    ``rstep``); ``a1`` is scratch of the first layer's width.  Integers below 2**53
+    throughout: the same sums in any order."""
     h1 = hpre.shape[1]
     cap = float(1 << 22)
     for jh in range(h1):
-        a1[jh] = hpre[c, jh]
+        a1[jh] = hpre[c, jh] + b1[jh]
     for k in range(f.size):
         fk = f[k]
         if fk != 0.0:
@@ -79,6 +80,7 @@ def mlp_kernel(ctx, cell, hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pr
     m2 = 2.0 ** -sh2
     t0, rstep = _thr_spacing(thr)
     a1 = np.empty(hpre.shape[1])
+    b1 = np.zeros(hpre.shape[1])  # the bias is in hpre here
     memo = np.full(hpre.shape[0], -1, np.int64)  # result at a zero context, per cell
     for n in range(ctx.shape[0]):
         c = cell[n]
@@ -86,7 +88,7 @@ def mlp_kernel(ctx, cell, hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pr
         if zero_ctx and memo[c] >= 0:
             out[n] = memo[c]
             continue
-        idx = _mlp_index(ctx[n], c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, t0, rstep, a1)
+        idx = _mlp_index(ctx[n], c, hpre, b1, w1c, w2t, b2, w3, b3, m1, m2, thr, t0, rstep, a1)
         out[n] = idx
         if zero_ctx:
             memo[c] = idx
@@ -102,12 +104,13 @@ def _mirror(i, n):  # pragma: no cover - numba
 
 @nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
 def band_mlp_kernel(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, fix, shift, w16,
-                    hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
+                    hpre, b1, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
     """:func:`mlp_kernel` of a detail band's pass with its context features computed on the
     fly: the same features as ``mic.lossy.passes._band_ctx`` (flags 1 parent, 2 sibling 0,
     4 sibling 1, 8 neighbours) and the same cell as ``Planes.cells`` (``shift`` = 4 - level;
     below 0 the finer hyper grid), so the same indexes, without the (N, 8) feature and
-    cell arrays."""
+    cell arrays; ``hpre`` is the plane's hyper part of layer 1 per cell, ``b1`` the pass's
+    layer-1 bias (added here, not summed into a copy of ``hpre`` per pass)."""
     m1 = 2.0 ** -sh1
     m2 = 2.0 ** -sh2
     t0, rstep = _thr_spacing(thr)
@@ -137,7 +140,7 @@ def band_mlp_kernel(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, fix, shift, w16
         if zero_ctx and memo[c] >= 0:
             out[n] = memo[c]
             continue
-        idx = _mlp_index(f, c, hpre, w1c, w2t, b2, w3, b3, m1, m2, thr, t0, rstep, a1)
+        idx = _mlp_index(f, c, hpre, b1, w1c, w2t, b2, w3, b3, m1, m2, thr, t0, rstep, a1)
         out[n] = idx
         if zero_ctx:
             memo[c] = idx

@@ -33,6 +33,8 @@ def test_generator_check(gen: str) -> None:
     assert not stale, f"{gen} --check: {stale}"
     if gen in INTEGER:
         assert r.returncode == 0, f"{gen} --check failed:\n{r.stdout}{r.stderr}"
-    else:  # float encoders: differing bytes are allowed, a crash is not
+    else:  # float encoders: differing streams are allowed, a crash is not
         assert r.returncode in (0, 1), f"{gen} --check crashed:\n{r.stdout}{r.stderr}"
         assert not [ln for ln in lines if ln.startswith("Traceback")], r.stderr
+        # (their decoded samples, stored as lossless .mic files, come from float synthesis
+        # transforms too: they may differ in the last level on another CPU)

@@ -1,9 +1,9 @@
-"""Integer tables <-> range-coded words (coder id 1, SPEC 4.2): constriction's queue
-``RangeEncoder`` encodes, :mod:`mic.entropy.rangedec` (the same arithmetic in Numba) decodes.
+"""Integer tables <-> range-coded words (coder id 1, SPEC 4.2, constriction's queue range
+coder): :mod:`mic.entropy.rangeenc` encodes, :mod:`mic.entropy.rangedec` decodes (both
+Numba, the same arithmetic).
 
-Symbols that share a table are coded together in one vectorised call (tables in
-increasing index order, positions in raster order within a table), so a tile costs
-about one Python->Rust call per table used.
+Symbols are coded grouped by table (tables in increasing index order, positions in raster
+order within a table), a pass in one kernel call each way.
 
 >>> import numpy as np
 >>> from mic.entropy.tables import mixture_tables
@@ -18,24 +18,21 @@ from __future__ import annotations
 
 import numpy as np
 
-import constriction
-
 from ..errors import MicFormatError, MicTruncatedError
 from .bounds import MeteredDecoder, categorical_costs, uniform_cost
 from .tables import FREQ_BITS, TableSet
 
-_model = constriction.stream.model
-_queue = constriction.stream.queue
 #: the grouped decoder checks its charge (SPEC 4.1) every this many symbols
 _CHECK = 1 << 12
 
 
 class ModelBank:
-    """constriction ``Categorical`` models of a :class:`TableSet`, built on first use."""
+    """The coder's view of a :class:`TableSet`: each table's quantised CDF (as
+    constriction's ``Categorical(..., perfect=False)`` quantises it), its symbols' costs,
+    made on first use."""
 
     def __init__(self, tables: TableSet) -> None:
         self.tables = tables
-        self._cache: dict[int, object] = {}
         self._costs: np.ndarray | None = None
 
     @property
@@ -108,19 +105,13 @@ class ModelBank:
     def __len__(self) -> int:
         return len(self.tables.half)
 
-    def model(self, t: int) -> object:
-        m = self._cache.get(t)
-        if m is None:
-            f = self.tables.flat[self.tables.offsets[t]:self.tables.offsets[t + 1]]
-            # f / 2**FREQ_BITS is exact in float64; constriction's quantisation of it is plain
-            # IEEE arithmetic in Rust, hence the same on every machine.
-            m = _model.Categorical(f.astype(np.float64) / float(1 << FREQ_BITS), perfect=False)
-            self._cache[t] = m
-        return m
-
 
 def new_encoder() -> object:
-    return _queue.RangeEncoder()
+    """Coder id 1's encoder: :class:`mic.entropy.rangeenc.RangeEncoder` (Numba, constriction's
+    words, no GIL held while it codes)."""
+    from .rangeenc import RangeEncoder
+
+    return RangeEncoder()
 
 
 def new_decoder(w: np.ndarray, what: str = "range-coded data") -> MeteredDecoder:
@@ -142,27 +133,9 @@ def words(enc: object) -> np.ndarray:
     return enc.get_compressed()  # type: ignore[attr-defined]
 
 
-def _stable_order(tab: np.ndarray) -> np.ndarray:
-    """The stable sort order of the table indexes ``tab``: as int16 where they fit, which
-    NumPy sorts by radix (about 8 times faster than int32's merge sort; same order)."""
-    if tab.size and 0 <= int(tab.min()) and int(tab.max()) < 1 << 15:
-        return np.argsort(tab.astype(np.int16), kind="stable")
-    return np.argsort(tab, kind="stable")
-
-
 def encode_grouped(enc: object, sym: np.ndarray, tab: np.ndarray, bank: ModelBank) -> None:
     """Encode ``sym`` (int32), element i under table ``tab[i]``, grouped by table."""
-    sym = np.ascontiguousarray(sym, np.int32).reshape(-1)
-    tab = np.ascontiguousarray(tab, np.int32).reshape(-1)
-    order = _stable_order(tab)
-    st = tab[order]
-    ss = sym[order]
-    bounds = np.flatnonzero(np.diff(st)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [len(st)]))
-    for a, b in zip(starts, ends):
-        if b > a:
-            enc.encode(ss[a:b], bank.model(int(st[a])))  # type: ignore[attr-defined]
+    enc.encode_grouped(sym, tab, *bank.cdfs)  # type: ignore[attr-defined]
 
 
 def decode_grouped(dec: MeteredDecoder, tab: np.ndarray, bank: ModelBank) -> np.ndarray:
@@ -195,8 +168,6 @@ def information_bits(sym: np.ndarray, tab: np.ndarray, bank: ModelBank) -> float
                           + np.asarray(sym).reshape(-1)]))
 
 
-_UNIFORM33 = _model.Uniform(33)
-_UNIFORM2 = _model.Uniform(2)
 
 
 def escape_bits(u: np.ndarray) -> float:
@@ -223,10 +194,10 @@ def encode_escapes(enc: object, u: np.ndarray) -> None:
     if not u.size:
         return
     k = _bit_length(u)
-    enc.encode(k.astype(np.int32), _UNIFORM33)  # type: ignore[attr-defined]
+    enc.encode_uniform(k, 33)  # type: ignore[attr-defined]
     bits = [((int(v) >> np.arange(n - 2, -1, -1)) & 1) for v, n in zip(u.tolist(), k.tolist()) if n >= 2]
     if bits:
-        enc.encode(np.concatenate(bits).astype(np.int32), _UNIFORM2)  # type: ignore[attr-defined]
+        enc.encode_uniform(np.concatenate(bits), 2)  # type: ignore[attr-defined]
 
 
 def decode_escapes(dec: MeteredDecoder, n: int) -> np.ndarray:
@@ -261,7 +232,7 @@ def decode_escapes(dec: MeteredDecoder, n: int) -> np.ndarray:
 
 def uniform_encode(enc: object, v: np.ndarray, n: int) -> None:
     """Values ``0 <= v < n`` as ``Uniform(n)`` symbols."""
-    enc.encode(np.asarray(v, np.int32).reshape(-1), _model.Uniform(int(n)))  # type: ignore[attr-defined]
+    enc.encode_uniform(np.asarray(v).reshape(-1), int(n))  # type: ignore[attr-defined]
 
 
 def uniform_decode(dec: MeteredDecoder, count: int, n: int) -> np.ndarray:

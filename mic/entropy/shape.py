@@ -260,10 +260,10 @@ def encode_shape(mask: np.ndarray) -> bytes:
     enc = new_encoder()
     uniform_encode(enc, np.array(tables), N_TABLES)
     bank = _bank()
-    models = [bank.model(t) for t in tables]
+    cdfs = [bank.cdf(t) for t in tables]
     for kind, a, v in steps:
         if kind == "t":
-            enc.encode(np.array([min(v, ESC)], np.int32), models[a])  # type: ignore[attr-defined]
+            enc.encode_cdf(np.array([min(v, ESC)]), cdfs[a])  # type: ignore[attr-defined]
             if a == C_DN and v >= ESC:
                 encode_escapes(enc, np.array([v - ESC]))
         else:

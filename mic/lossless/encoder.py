@@ -10,7 +10,7 @@ Per plane of a tile (see SPEC.md section 5):
    neighbours and turns the residual into a token plus raw extra bits;
 3. each 16x16 block picks one of the frozen token tables (the one that codes it
    cheapest); the class map is coded as deltas from a causal prediction;
-4. one constriction range coder carries the class map, then the tokens of each
+4. one range coder (coder id 1) carries the class map, then the tokens of each
    class in turn (one vectorised call per table, never one per pixel).
 
 RGB tiles go through the reversible colour transform of JPEG 2000 first.
@@ -37,7 +37,7 @@ from . import kernels as K
 from .syntax import (
     BLOCK_LOG2, FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
     NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
-    max_error_limit, pack_group, pack_near, plane_head, reference_plane, token_models,
+    max_error_limit, pack_group, pack_near, plane_head, reference_plane, token_cdfs, token_models,
 )
 
 
@@ -178,18 +178,19 @@ def _encode_coded(x: np.ndarray, maxval: int, near: int = 0,
 
 def _range_code(tokens: np.ndarray, h: int, w: int, blog: int) -> tuple[int, np.ndarray]:
     """Class map + tokens of one plane through one range coder, with 2**blog blocks."""
-    import constriction
+    from ..entropy.rangeenc import RangeEncoder
 
-    models, delta_model, cost = token_models()
+    _, _, cost = token_models()
+    cdfs, delta_cdf = token_cdfs()
     bs = 1 << blog
     classes = K.block_costs_classes(tokens, h, w, bs, cost)
-    enc = constriction.stream.queue.RangeEncoder()
-    enc.encode(K.class_map_symbols(classes, -(-w // bs), len(models)), delta_model)
-    grouped, counts = K.group_by_class(tokens, classes, h, w, bs, len(models))
+    enc = RangeEncoder()
+    enc.encode_cdf(K.class_map_symbols(classes, -(-w // bs), len(cdfs)), delta_cdf)
+    grouped, counts = K.group_by_class(tokens, classes, h, w, bs, len(cdfs))
     off = 0
     for k, n in enumerate(counts):
         if n:
-            enc.encode(grouped[off:off + n], models[k])
+            enc.encode_cdf(grouped[off:off + n], cdfs[k])
             off += n
     return blog, enc.get_compressed().astype("<u4")
 

@@ -41,11 +41,11 @@ OK, IMPOSSIBLE = 0, 1
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _put(st, out, n, c, p):  # pragma: no cover - numba
-    """One symbol (left cumulative ``c``, probability ``p``) onto the state ``st`` =
-    [lower, range, inverted count, held-back word]; words go to ``out`` from ``n``; returns
-    the new word count."""
-    lower, rng, ninv, held = st[0], st[1], st[2], st[3]
+def _put(lower, rng, ninv, held, out, n, c, p):  # pragma: no cover - numba
+    """One symbol (left cumulative ``c``, probability ``p``) onto the state (``lower``,
+    ``rng``, the count of held-back words ``ninv`` and the first of them ``held``); words
+    go to ``out`` from ``n``.  Returns the new state and word count (the state travels in
+    registers, not through an array)."""
     scale = rng >> _PREC
     rng = scale * p
     new_lower = lower + scale * c
@@ -60,35 +60,50 @@ def _put(st, out, n, c, p):  # pragma: no cover - numba
         for _ in range(1, ninv):
             out[n] = fill
             n += 1
-        ninv = np.uint64(0)
+        ninv = 0
     lower = new_lower
     if rng < _RENORM:
         rng = rng << _WORD
         top = lower >> _WORD
         lower = lower << _WORD
         if ninv > 0:
-            ninv += _ONE
+            ninv += 1
         elif lower + rng > lower:
             out[n] = np.uint32(top)
             n += 1
         else:
-            ninv = _ONE
+            ninv = 1
             held = top
-    st[0], st[1], st[2], st[3] = lower, rng, ninv, held
-    return n
+    return lower, rng, ninv, held, n
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _load(st):  # pragma: no cover - numba
+    return st[0], st[1], np.int64(st[2]), st[3]
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _store(st, lower, rng, ninv, held):  # pragma: no cover - numba
+    st[0], st[1], st[2], st[3] = lower, rng, np.uint64(ninv), held
 
 
 @nb.njit(cache=True, nogil=True)
 def encode_cdf_kernel(st, out, n, sym, cdf):  # pragma: no cover - numba
-    """``sym`` under one model (its quantised CDF, :func:`mic.entropy.rangedec.cdf_of`):
-    (status, word count)."""
+    """``sym`` under one model (its quantised CDF, :func:`mic.entropy.rangedec.cdf_of`),
+    the state ``st`` = [lower, range, held-back words, the first of them]: (status, word
+    count)."""
     nsym = cdf.size - 1
+    lower, rng, ninv, held = _load(st)
+    status = OK
     for i in range(sym.size):
         s = sym[i]
         if s < 0 or s >= nsym or cdf[s + 1] == cdf[s]:
-            return IMPOSSIBLE, n
-        n = _put(st, out, n, cdf[s], cdf[s + 1] - cdf[s])
-    return OK, n
+            status = IMPOSSIBLE
+            break
+        lower, rng, ninv, held, n = _put(lower, rng, ninv, held, out, n, cdf[s],
+                                         cdf[s + 1] - cdf[s])
+    _store(st, lower, rng, ninv, held)
+    return status, n
 
 
 @nb.njit(cache=True, nogil=True)
@@ -97,14 +112,18 @@ def encode_uniform_kernel(st, out, n, sym, nval):  # pragma: no cover - numba
     rest (constriction's ``UniformModel``): (status, word count)."""
     per = np.uint64((1 << 24) // nval)
     last = nval - 1
+    lower, rng, ninv, held = _load(st)
+    status = OK
     for i in range(sym.size):
         s = sym[i]
         if s < 0 or s > last:
-            return IMPOSSIBLE, n
+            status = IMPOSSIBLE
+            break
         c = np.uint64(s) * per
         p = per if s < last else np.uint64(1 << 24) - c
-        n = _put(st, out, n, c, p)
-    return OK, n
+        lower, rng, ninv, held, n = _put(lower, rng, ninv, held, out, n, c, p)
+    _store(st, lower, rng, ninv, held)
+    return status, n
 
 
 @nb.njit(cache=True, nogil=True)
@@ -127,15 +146,23 @@ def encode_grouped_kernel(st, out, n, sym, tab, cdf, cdf_off):  # pragma: no cov
         t = tab[i]
         order[fill[t]] = i
         fill[t] += 1
+    lower, rng, ninv, held = _load(st)
+    status = OK
     for t in range(ntab):
         off = cdf_off[t]
         nsym = cdf_off[t + 1] - off - 1
+        c = cdf[off:off + nsym + 1]
         for k in range(count[t], count[t + 1]):
             s = sym[order[k]]
-            if s < 0 or s >= nsym or cdf[off + s + 1] == cdf[off + s]:
-                return IMPOSSIBLE, n
-            n = _put(st, out, n, cdf[off + s], cdf[off + s + 1] - cdf[off + s])
-    return OK, n
+            if s < 0 or s >= nsym or c[s + 1] == c[s]:
+                status = IMPOSSIBLE
+                break
+            lower, rng, ninv, held, n = _put(lower, rng, ninv, held, out, n, c[s],
+                                             c[s + 1] - c[s])
+        if status != OK:
+            break
+    _store(st, lower, rng, ninv, held)
+    return status, n
 
 
 class RangeEncoder:
@@ -190,21 +217,21 @@ class RangeEncoder:
         """The words so far, sealed (the encoder can go on: sealing writes nothing into
         its state)."""
         lower, rng, ninv, held = (int(v) for v in self._st)
-        words = self._out[:self._n].tolist()
         if rng == (1 << 64) - 1:  # nothing coded: no words
-            return np.array(words, np.uint32)
+            return self._out[:self._n].copy()
         mask = (1 << 64) - 1
         point = (lower + (1 << 32) - 1) & mask
+        seal: list[int] = []
         if ninv:
             if point < lower:
-                words += [(held + 1) & 0xFFFFFFFF] + [0] * (ninv - 1)
+                seal += [(held + 1) & 0xFFFFFFFF] + [0] * (ninv - 1)
             else:
-                words += [held] + [0xFFFFFFFF] * (ninv - 1)
+                seal += [held] + [0xFFFFFFFF] * (ninv - 1)
         point_word = point >> 32
-        words.append(point_word)
+        seal.append(point_word)
         if ((lower + rng) & mask) >> 32 == point_word:
-            words.append(0)
-        return np.array(words, np.uint32)
+            seal.append(0)
+        return np.concatenate([self._out[:self._n], np.array(seal, np.uint32)])
 
 
 __all__ = ["RangeEncoder", "encode_cdf_kernel", "encode_grouped_kernel",

@@ -129,13 +129,11 @@ def z_record_bits(rec: np.ndarray, lm: LoadedModel) -> float:
     return 1.0 + (0.0 if not k else rec.shape[0] + k * _z_channel_side_bits(lm))
 
 
-def z_channel_choice(v: np.ndarray, c: int, lm: LoadedModel) -> tuple[float, float, int, int]:
-    """(bits under its learned prior, least bits about an offset under a latents' table
-    with the offset and table in the record, that offset, that table) of the values ``v``
-    (int64) of hyper-latent channel ``c``; the offset is tried at the channel's median and
-    one either side (a channel too spread for the lookup keeps its prior: inf)."""
-    base = coded_bits(v, np.full(v.size, c, np.int32), lm.zbank)
-    med = int(np.median(v))
+def _z_offset_choice(v: np.ndarray, med: int, lm: LoadedModel) -> tuple[float, int, int]:
+    """(least bits about an offset under a latents' table with the offset and table in
+    the record, that offset, that table) of channel values ``v`` whose median is ``med``:
+    the offset is tried at the median and one either side (a channel too spread for the
+    lookup keeps its prior: inf)."""
     best = (np.inf, 0, 0)
     lo, hi = int(v.min()), int(v.max())
     for m in range(max(-ZOFF_MAX, med - 1), min(ZOFF_MAX, med + 1) + 1):
@@ -149,7 +147,38 @@ def z_channel_choice(v: np.ndarray, c: int, lm: LoadedModel) -> tuple[float, flo
         t = int(np.argmin(costs))
         if costs[t] + _z_channel_side_bits(lm) < best[0]:
             best = (costs[t] + _z_channel_side_bits(lm), m, t)
-    return base, best[0], best[1], best[2]
+    return best
+
+
+def z_channel_choice(v: np.ndarray, c: int, lm: LoadedModel) -> tuple[float, float, int, int]:
+    """(bits under its learned prior, least bits about an offset under a latents' table
+    with the offset and table in the record, that offset, that table) of the values ``v``
+    (int64) of hyper-latent channel ``c`` (:func:`_z_offset_choice`)."""
+    base = coded_bits(v, np.full(v.size, c, np.int32), lm.zbank)
+    return (base, *_z_offset_choice(v, int(np.median(v)), lm))
+
+
+def z_channel_choices(zq: np.ndarray, lm: LoadedModel) -> list[tuple[float, float, int, int]]:
+    """:func:`z_channel_choice` of every channel of ``zq`` (n, ...), the same numbers: the
+    bits under the learned priors and the medians of all channels at once (each row
+    summed as one channel's array would be), the offsets channel by channel."""
+    z = zq.reshape(zq.shape[0], -1).astype(np.int64)
+    t = lm.zbank.tables
+    n = z.shape[0]
+    half = t.half[:n].astype(np.int64)[:, None]
+    inside = np.abs(z) <= half
+    sym = np.where(inside, z + half, 2 * half + 1)
+    info = lm.zbank.information_costs[t.offsets[:n, None] + sym].sum(axis=1)  # coded_bits'
+    esc_k = np.frexp(zigzag_array(z, np.uint32).astype(np.float64))[1]
+    n_esc = (~inside).sum(axis=1)
+    esc_extra = np.where(inside, 0, np.maximum(esc_k - 1, 0)).sum(axis=1)
+    meds = np.median(z, axis=1)
+    out = []
+    for c in range(n):
+        base = float(info[c]) + (float(np.log2(33.0) * int(n_esc[c]) + int(esc_extra[c]))
+                                 if n_esc[c] else 0.0)
+        out.append((base, *_z_offset_choice(z[c], int(meds[c]), lm)))
+    return out
 
 
 def z_record_from(choices: list[tuple[float, float, int, int]], lm: LoadedModel
@@ -169,8 +198,7 @@ def choose_z_tables(zq: np.ndarray, lm: LoadedModel) -> tuple[np.ndarray, float]
     own: (n, 3) int64 rows ``(use, m, t)``; a channel is coded as ``z - m`` under the
     latents' table ``t`` (``use`` = 1) where that saves more bits than the offset and
     table cost (:func:`z_channel_choice`)."""
-    return z_record_from([z_channel_choice(zq[c].reshape(-1).astype(np.int64), c, lm)
-                          for c in range(zq.shape[0])], lm)
+    return z_record_from(z_channel_choices(zq, lm), lm)
 
 
 def best_biases(record: list, lm: LoadedModel, per_pass: bool = False
@@ -273,4 +301,5 @@ class SubbandBits:
 
 
 __all__ = ["SubbandBits", "best_biases", "bits_each", "choose_z_tables", "coded_bits",
-           "fit_predictor", "table_costs", "z_channel_choice", "z_record_bits", "z_record_from"]
+           "fit_predictor", "table_costs", "z_channel_choice", "z_channel_choices", "z_record_bits",
+           "z_record_from"]

@@ -22,7 +22,7 @@ from ..models.wavelet import ALIGN, LEVELS
 from .enc_options import EncoderOptions
 from .enc_rdo import (
     SubbandBits, best_biases, choose_z_tables, fit_predictor, table_costs, z_channel_choice,
-    z_record_bits, z_record_from,
+    z_channel_choices, z_record_bits, z_record_from,
 )
 from .model import load_model
 from .passes import YCC, YCC_OFFSET, Planes, reconstruct, rgb_to_samples, to_samples, z_channels
@@ -420,8 +420,7 @@ class LossyTileEncoder:
         :meth:`_z_bits` + :class:`~mic.lossy.enc_rdo.SubbandBits`).  At low rates on large
         smooth images some channels cost more than they tell the tables."""
         lm = self.lm
-        choices = [z_channel_choice(zq[c].reshape(-1).astype(np.int64), c, lm)
-                   for c in range(zq.shape[0])]
+        choices = z_channel_choices(zq, lm)
         cands = [c for c in np.argsort([-ch[0] for ch in choices]) if zq[c].any()]
         if not cands:
             return zq

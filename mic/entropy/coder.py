@@ -161,11 +161,16 @@ def decode_values(dec: MeteredDecoder, tab: np.ndarray, bank: ModelBank, shift: 
 
 
 def information_bits(sym: np.ndarray, tab: np.ndarray, bank: ModelBank) -> float:
-    """Ideal code length in bits of ``sym`` under the integer tables (no coder overhead)."""
-    t = bank.tables
-    c = bank.information_costs
-    return float(np.sum(c[t.offsets[np.asarray(tab, np.int64).reshape(-1)]
-                          + np.asarray(sym).reshape(-1)]))
+    """Ideal code length in bits of ``sym`` under the integer tables (no coder overhead):
+    each symbol's cost gathered by a Numba kernel (no GIL held), summed by NumPy."""
+    from .rangeenc import gather_costs
+
+    sym1 = np.ascontiguousarray(sym, np.int64).reshape(-1)
+    out = np.empty(sym1.size)
+    if not gather_costs(sym1, np.ascontiguousarray(tab, np.int64).reshape(-1),
+                        bank.cost_offsets, bank.information_costs, out):
+        raise IndexError("a symbol or table index outside the bank's tables")
+    return float(np.sum(out))
 
 
 

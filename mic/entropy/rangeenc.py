@@ -165,6 +165,23 @@ def encode_grouped_kernel(st, out, n, sym, tab, cdf, cdf_off):  # pragma: no cov
     return status, n
 
 
+@nb.njit(cache=True, nogil=True)
+def gather_costs(sym, tab, offsets, cost, out):  # pragma: no cover - numba
+    """``out[i] = cost[offsets[tab[i]] + sym[i]]``: each symbol's cost under its table
+    (the encoder's rate estimates); False if an index falls outside (nothing is read
+    there)."""
+    nt = offsets.size - 1
+    for i in range(sym.size):
+        t = tab[i]
+        if t < 0 or t >= nt:
+            return False
+        k = offsets[t] + sym[i]
+        if k < 0 or k >= cost.size:
+            return False
+        out[i] = cost[k]
+    return True
+
+
 class RangeEncoder:
     """Coder id 1's encoder: symbols under quantised CDFs (``encode_cdf``), uniform
     models (``encode_uniform``) or a bank's tables grouped by table (``encode_grouped``);
@@ -235,4 +252,4 @@ class RangeEncoder:
 
 
 __all__ = ["RangeEncoder", "encode_cdf_kernel", "encode_grouped_kernel",
-           "encode_uniform_kernel"]
+           "encode_uniform_kernel", "gather_costs"]

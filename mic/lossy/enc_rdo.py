@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba as nb
 import numpy as np
 
 from ..bitstream.varint import zigzag_array
@@ -17,15 +18,46 @@ from .passes import Planes
 from .syntax import BIAS_MAX, DQ_ONE, DQ_UNIT, NPASS_BIAS, PRED_ONE, ZOFF_MAX
 
 
+@nb.njit(cache=True, nogil=True)
+def _symbol_costs(q, tab, half, offsets, cost, out):  # pragma: no cover - numba
+    """``out[i]`` = the ideal bits of value ``q[i]``'s symbol under table ``tab[i]`` (the
+    escape symbol beyond the table); returns (escapes, the sum of their ``k - 1`` extra
+    bits, ``k`` the bit length of the zigzagged value, SPEC 6.3)."""
+    n_esc = 0
+    extra = 0
+    for i in range(q.size):
+        t = tab[i]
+        L = half[t]
+        v = np.int64(q[i])
+        if -L <= v <= L:
+            out[i] = cost[offsets[t] + v + L]
+        else:
+            out[i] = cost[offsets[t] + 2 * L + 1]
+            n_esc += 1
+            z = 2 * v if v >= 0 else -2 * v - 1
+            k = 0
+            while z > 0:
+                z >>= 1
+                k += 1
+            extra += max(k - 1, 0)
+    return n_esc, extra
+
+
 def coded_bits(q: np.ndarray, tab: np.ndarray, bank) -> float:  # noqa: ANN001 - ModelBank
     """Ideal bits of the integer values ``q``, element i under table ``tab[i]`` of
-    ``bank``: the symbols (escape symbol included) and the escape coding."""
-    from ..entropy import escape_bits, information_bits
-    from ..quant import split_escapes
-
-    sym, esc = split_escapes(q, tab, bank.tables.half)
-    esc_bits = escape_bits(zigzag_array(esc, np.uint32)) if esc.size else 0.0
-    return information_bits(sym, tab, bank) + esc_bits
+    ``bank``: the symbols (escape symbol included) and the escape coding.  The symbols'
+    costs come from one Numba pass (no GIL held) and are summed by NumPy, as
+    :func:`mic.entropy.information_bits` sums them; the escapes as
+    :func:`mic.entropy.escape_bits` counts them."""
+    t = bank.tables
+    q1 = np.ascontiguousarray(q, np.int32).reshape(-1)
+    tab1 = np.ascontiguousarray(tab, np.int64).reshape(-1)
+    costs = np.empty(q1.size)
+    n_esc, extra = _symbol_costs(q1, tab1, np.ascontiguousarray(t.half, np.int64),
+                                 np.ascontiguousarray(t.offsets, np.int64),
+                                 bank.information_costs, costs)
+    esc_bits = float(np.log2(33.0) * n_esc + extra) if n_esc else 0.0
+    return float(np.sum(costs)) + esc_bits
 
 
 def bits_each(q: np.ndarray, tab: np.ndarray, tables) -> np.ndarray:  # noqa: ANN001

@@ -150,8 +150,12 @@ def _value_bits(lm: LoadedModel) -> np.ndarray:
 
 
 def _z_channel_side_bits(lm: LoadedModel) -> float:
-    """Bits of a used channel's offset and table in the record (SPEC 6.9)."""
-    return float(np.log2(2 * ZOFF_MAX + 1) + np.log2(len(lm.ybank.tables.half)))
+    """Bits of a used channel's offset and table in the record (SPEC 6.9), once per model."""
+    got = lm.derived.get("zside")
+    if got is None:
+        got = lm.derived.setdefault("zside", float(np.log2(2 * ZOFF_MAX + 1)
+                                                   + np.log2(len(lm.ybank.tables.half))))
+    return got
 
 
 def z_record_bits(rec: np.ndarray, lm: LoadedModel) -> float:
@@ -167,6 +171,7 @@ def _z_offset_choice(v: np.ndarray, med: int, lm: LoadedModel) -> tuple[float, i
     the offset is tried at the median and one either side (a channel too spread for the
     lookup keeps its prior: inf)."""
     best = (np.inf, 0, 0)
+    side = _z_channel_side_bits(lm)
     lo, hi = int(v.min()), int(v.max())
     for m in range(max(-ZOFF_MAX, med - 1), min(ZOFF_MAX, med + 1) + 1):
         if max(abs(lo - m), abs(hi - m)) > ZBITS_SPAN:
@@ -177,8 +182,8 @@ def _z_offset_choice(v: np.ndarray, med: int, lm: LoadedModel) -> tuple[float, i
         vals -= ZBITS_SPAN
         costs = _value_bits(lm)[:, vals + ZBITS_SPAN] @ counts
         t = int(np.argmin(costs))
-        if costs[t] + _z_channel_side_bits(lm) < best[0]:
-            best = (costs[t] + _z_channel_side_bits(lm), m, t)
+        if costs[t] + side < best[0]:
+            best = (costs[t] + side, m, t)
     return best
 
 

@@ -37,7 +37,7 @@ from . import kernels as K
 from .syntax import (
     BLOCK_LOG2, FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
     NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
-    max_error_limit, pack_group, pack_near, plane_head, reference_plane, token_cdfs, token_models,
+    max_error_limit, pack_group, pack_near, plane_head, reference_plane, token_block_costs, token_cdfs,
 )
 
 
@@ -180,7 +180,7 @@ def _range_code(tokens: np.ndarray, h: int, w: int, blog: int) -> tuple[int, np.
     """Class map + tokens of one plane through one range coder, with 2**blog blocks."""
     from ..entropy.rangeenc import RangeEncoder
 
-    _, _, cost = token_models()
+    cost = token_block_costs()
     cdfs, delta_cdf = token_cdfs()
     bs = 1 << blog
     classes = K.block_costs_classes(tokens, h, w, bs, cost)

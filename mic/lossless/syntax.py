@@ -162,20 +162,18 @@ def token_probabilities() -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=1)
-def token_models() -> tuple[list[Any], Any, np.ndarray]:
-    import constriction
-
-    tok, cls = token_probabilities()
-    models = [constriction.stream.model.Categorical(p, perfect=False) for p in tok]
-    delta_model = constriction.stream.model.Categorical(cls, perfect=False)
-    cost = -np.log2(tok / tok.sum(1, keepdims=True))
-    return models, delta_model, cost
+def token_block_costs() -> np.ndarray:
+    """(24, 68): ``-log2`` of each token's probability under each token table, what the
+    encoder's per-block table choice weighs (its choice is sent: floats are fine here)."""
+    tok, _ = token_probabilities()
+    return -np.log2(tok / tok.sum(1, keepdims=True))
 
 
 @lru_cache(maxsize=1)
 def token_cdfs() -> tuple[list[np.ndarray], np.ndarray]:
-    """The range decoder's CDFs (:mod:`mic.entropy.rangedec`) of :func:`token_models`'
-    token tables and class-map model, from the same float probabilities."""
+    """The range coder's CDFs (:mod:`mic.entropy.rangedec`, :mod:`mic.entropy.rangeenc`)
+    of the 24 token tables and of the class-map model, from :func:`token_probabilities`
+    (constriction's ``Categorical(..., perfect=False)`` quantisation of them)."""
     from ..entropy.rangedec import cdf_of
 
     tok, cls = token_probabilities()
@@ -196,7 +194,7 @@ def guarded(fn, *args):
 @lru_cache(maxsize=1)
 def token_costs() -> tuple[np.ndarray, np.ndarray, float, float]:
     """Exact costs in bits of every token under each of the 24 token tables (24, 68) and of
-    every class-map symbol, under the constriction models :func:`token_models` builds, and the
+    every class-map symbol, under the models of :func:`token_cdfs`, and the
     cheapest of each (SPEC 4.1): a coded plane of ``h x w`` pixels in ``n_b`` blocks holds
     symbols of at least ``h*w*min_token + n_b*min_class`` bits of information."""
     probs, delta = token_probabilities()

@@ -220,16 +220,10 @@ def decode_escapes(dec: MeteredDecoder, n: int) -> np.ndarray:
         raise
     except Exception as exc:
         raise MicFormatError(f"corrupt lossy escape data: {exc}") from None
-    out = np.zeros(n, np.uint64)
-    pos = 0
-    for i in range(n):
-        if k[i] == 0:
-            continue
-        v = 1
-        for b in bits[pos:pos + nb[i]]:
-            v = (v << 1) | int(b)
-        pos += int(nb[i])
-        out[i] = v
+    from .rangedec import assemble_escapes
+
+    out = np.empty(n, np.uint64)
+    assemble_escapes(k, bits, out)  # one Numba pass (no GIL held)
     if out.max(initial=0) > 0xFFFFFFFF:
         raise MicFormatError("corrupt lossy escape data: value above 32 bits")
     return out.astype(np.uint32)

@@ -266,3 +266,21 @@ def decode_grouped_kernel(words, st, tab, shift, cdf, cdf_off, costs, cost_off, 
     if bits > meter[1]:
         return OVERRUN, n_esc
     return OK, n_esc
+
+
+@nb.njit(cache=True, nogil=True)
+def assemble_escapes(k, bits, out):  # pragma: no cover - numba
+    """The escape values (SPEC 6.3) from their bit lengths ``k`` and, value by value, their
+    ``k - 1`` bits below the leading one (``bits``, most significant first): ``out[i]`` =
+    0 where ``k[i]`` is 0."""
+    pos = 0
+    for i in range(k.size):
+        ki = k[i]
+        if ki == 0:
+            out[i] = 0
+            continue
+        v = np.uint64(1)
+        for _ in range(ki - 1):
+            v = (v << np.uint64(1)) | np.uint64(bits[pos])
+            pos += 1
+        out[i] = v

@@ -62,8 +62,11 @@ class ModelBank:
     @property
     def min_cost(self) -> float:
         """The cheapest symbol of any table, in bits: every symbol coded with this bank
-        costs at least this much (SPEC 4.1)."""
-        return float(self.costs.min())
+        costs at least this much (SPEC 4.1); computed once per bank."""
+        c = self.__dict__.get("_min_cost")
+        if c is None:
+            c = self.__dict__["_min_cost"] = float(self.costs.min())
+        return c
 
     @property
     def table_min_costs(self) -> np.ndarray:

@@ -392,8 +392,14 @@ def z_channels(rec: np.ndarray | None, lm: LoadedModel, n: int) -> list[tuple[An
 
 
 def to_samples(x: np.ndarray, scale: float, lo: int, rng: tuple[int, int]) -> np.ndarray:
-    """A decoded float plane -> int32 samples clipped to the header's range ``rng``."""
-    return np.clip(np.rint(x * scale + lo), rng[0], rng[1]).astype(np.int32)
+    """A decoded float plane -> int32 samples clipped to the header's range ``rng``:
+    ``clip(rint(x * scale + lo))``, in one Numba pass."""
+    from ..models.kernels import to_samples_kernel
+
+    x = np.asarray(x, np.float64)
+    out = np.empty(x.shape, np.int32)
+    to_samples_kernel(x, float(scale), float(lo), float(rng[0]), float(rng[1]), out)
+    return out
 
 
 def rgb_to_samples(ycc: np.ndarray, scale: float, lo: list[int],

@@ -208,3 +208,14 @@ def scatter_kernel(out, ii, jj, v):  # pragma: no cover - numba
     per-element overhead; the positions are in range by construction)."""
     for n in range(v.size):
         out[ii[n], jj[n]] = v[n]
+
+
+@nb.njit(cache=True, nogil=True)
+def to_samples_kernel(x, scale, lo, rmin, rmax, out):  # pragma: no cover - numba
+    """``out = clip(rint(x * scale + lo), rmin, rmax)`` as int32, in one pass (the same
+    IEEE operations as the NumPy expression: no contraction into a fused multiply-add)."""
+    h, w = x.shape
+    for i in range(h):
+        for j in range(w):
+            v = np.rint(x[i, j] * scale + lo)
+            out[i, j] = np.int32(min(max(v, rmin), rmax))

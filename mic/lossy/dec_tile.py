@@ -382,7 +382,7 @@ class LossyTileDecoder:
                     q[q == ESCAPED] = unzigzag_array(decode_escapes(dec, n_esc), np.int32)
                 except ValueError as exc:
                     raise MicFormatError(f"corrupt lossy escapes: {exc}") from None
-            state["crc"] = zlib.crc32(q.astype("<i4", copy=False).tobytes(), state["crc"])
+            state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4"), state["crc"])  # no copy
             return q.astype(np.int64)
 
         def ll_table(_res: None) -> int:

@@ -547,7 +547,7 @@ class LossyTileEncoder:
             zesc = zigzag_array(esc, np.uint32)
             encode_escapes(enc, zesc)
             self.information_bits += information_bits(sym, tab, lm.ybank) + escape_bits(zesc)
-            state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4").tobytes(), state["crc"])
+            state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4"), state["crc"])  # no copy
             if record is not None and band >= 0:
                 record.append((band, q, tab))
             return q.astype(np.int64)

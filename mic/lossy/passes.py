@@ -232,7 +232,7 @@ class Planes:
                         _scatter(out, ii, jj, coder(yp, np.zeros(ii.size, np.int64), tab, b))
                         continue
                     mu = np.zeros(ii.size, np.int64) if weights is None else \
-                        pairs @ np.asarray(weights, np.int64)  # in 1 / PRED_ONE
+                        pairs[:, 0] * int(weights[0]) + pairs[:, 1] * int(weights[1])  # 1/PRED_ONE
                     k = coder(yp, mu / PRED_ONE, tab, b)
                     if fine is None:
                         fine = out.astype(np.float64)

@@ -137,9 +137,19 @@ def encode_small(enc: object, values: np.ndarray) -> float:
     return small_bits(v)
 
 
+_ONE_SMALL = np.full(1, SMALL_TABLE, np.int32)  # one value's table (read only)
+_ONE_SMALL.flags.writeable = False
+
+
 def decode_small(dec: object, n: int) -> np.ndarray:
     """Inverse of :func:`encode_small` for ``n`` values; an escape symbol is a
-    :class:`MicFormatError`."""
+    :class:`MicFormatError`.  (One value, a pass's inline table bias, skips the array
+    arithmetic: the same result.)"""
+    if n == 1:
+        u1 = int(decode_grouped(dec, _ONE_SMALL, _bank())[0])
+        if u1 > 2 * HALF:
+            raise MicFormatError("corrupt small-integer symbol (escape)")
+        return np.array([(u1 >> 1) ^ -(u1 & 1)], np.int64)
     u = decode_grouped(dec, np.full(n, SMALL_TABLE, np.int32), _bank()).astype(np.int64)
     if u.size and u.max() > 2 * HALF:
         raise MicFormatError("corrupt small-integer symbol (escape)")

@@ -349,17 +349,22 @@ class LossyTileDecoder:
                 crc_now = zlib.crc32(z_record_values(rec).astype("<i4").tobytes())
             chans = z_channels(rec, lm, zshape[0])
             size = zshape[1] * zshape[2]
-            zs = [decode_grouped(dec, np.full(size, t, np.int32), bank) for bank, t, _ in chans]
-            n_esc = [int(np.count_nonzero(s == 2 * bank.tables.half[t] + 1))
-                     for s, (bank, t, _) in zip(zs, chans)]
-            esc = unzigzag_array(decode_escapes(dec, sum(n_esc)), np.int32)
-            at = np.concatenate(([0], np.cumsum(n_esc)))
-            try:
-                zq = np.stack([merge_escapes(s, np.full(size, t, np.int32), bank.tables.half,
-                                             esc[at[c]:at[c + 1]]).astype(np.int64) + m
-                               for c, (s, (bank, t, m)) in enumerate(zip(zs, chans))])
-            except ValueError as exc:
-                raise MicFormatError(f"corrupt lossy escapes: {exc}") from None
+            zs = np.stack([decode_grouped(dec, np.full(size, t, np.int32), bank)
+                           for bank, t, _ in chans]).astype(np.int64)
+            half = np.array([int(bank.tables.half[t]) for bank, t, _ in chans], np.int64)
+            n_esc = (zs == 2 * half[:, None] + 1).sum(axis=1)
+            if not n_esc.any():  # no escapes (the usual case): value = symbol - half + offset
+                zq = zs - half[:, None] + np.array([m for *_, m in chans], np.int64)[:, None]
+            else:
+                esc = unzigzag_array(decode_escapes(dec, int(n_esc.sum())), np.int32)
+                at = np.concatenate(([0], np.cumsum(n_esc)))
+                try:
+                    zq = np.stack([merge_escapes(zs[c].astype(np.int32), np.full(size, t, np.int32),
+                                                 bank.tables.half, esc[at[c]:at[c + 1]])
+                                   .astype(np.int64) + m
+                                   for c, (bank, t, m) in enumerate(chans)])
+                except ValueError as exc:
+                    raise MicFormatError(f"corrupt lossy escapes: {exc}") from None
             zq = zq.reshape(zshape)
             if np.abs(zq).max(initial=0) >= 1 << 31:
                 raise MicFormatError("lossy hyper-latent beyond the int32 range")

@@ -120,3 +120,41 @@ def test_uniform_sizes_beyond_the_precision_are_refused():
 
     with pytest.raises(mic.MicFormatError):
         uniform_decode(MeteredDecoder(np.arange(4, dtype=np.uint32)), 1, 1 << 25)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(1, 6), st.booleans())
+def test_runs_decode_as_one_grouped_call_per_table(seed: int, count: int, nruns: int,
+                                                   garbage: bool) -> None:
+    """``decode_runs`` gives the symbols, state, charge and error of one ``decode_grouped``
+    per table, on valid words and on garbage (a meter tight enough to overrun)."""
+    from mic.entropy.bounds import MeteredDecoder
+    from mic.entropy.coder import ModelBank, decode_grouped, decode_runs, encode_grouped, new_encoder
+    from mic.entropy.tables import mixture_tables
+
+    r = np.random.default_rng(seed)
+    bank = ModelBank(mixture_tables(np.array([0.5, 2.0, 9.0, 40.0]), np.ones(1), np.ones(1)))
+    tabs = [int(t) for t in r.integers(0, len(bank), nruns)]
+    if garbage:
+        words = r.integers(0, 2**32, int(r.integers(0, 8)), dtype=np.uint64).astype(np.uint32)
+    else:
+        enc = new_encoder()
+        for t in tabs:
+            half = int(bank.tables.half[t])
+            encode_grouped(enc, r.integers(0, 2 * half + 2, count).astype(np.int32),
+                           np.full(count, t, np.int32), bank)
+        words = enc.get_compressed()
+
+    def run(fn):  # noqa: ANN001
+        dec = MeteredDecoder(words)
+        try:
+            out = fn(dec)
+        except Exception as exc:  # noqa: BLE001 - compared below
+            return type(exc), str(exc), dec.state.tolist(), dec.bits
+        return out.tolist(), dec.state.tolist(), dec.bits
+
+    def one_by_one(dec):  # noqa: ANN001
+        return np.concatenate([decode_grouped(dec, np.full(count, t, np.int32), bank)
+                               for t in tabs])
+
+    assert run(lambda dec: decode_runs(dec, tabs, count, bank)) == run(one_by_one)

@@ -180,6 +180,26 @@ class MeteredDecoder:
             self._failed(st)
         return out, int(n_esc)
 
+    def decode_runs(self, tabs: np.ndarray, count: int, cdf: np.ndarray, cdf_off: np.ndarray,
+                    costs: np.ndarray, cost_off: np.ndarray, check_every: int) -> np.ndarray:
+        """``count`` symbols (int32) under each table of ``tabs`` in turn, in one kernel
+        call: the symbols, charges and checks of one :meth:`decode_grouped` per table
+        (:func:`mic.entropy.rangedec.decode_runs_kernel`)."""
+        from .rangedec import BAD_TABLE, decode_runs_kernel
+
+        out = np.empty(len(tabs) * int(count), np.int32)
+        meter = self._meter
+        meter[0] = self.bits
+        st = decode_runs_kernel(self.words, self.state, np.asarray(tabs, np.int64), int(count),
+                                cdf, cdf_off, costs, cost_off, meter, int(check_every), out)
+        self.bits = float(meter[0])
+        if st == BAD_TABLE:
+            raise MicFormatError(f"{self.what}: a table index beyond the model's "
+                                 f"{cdf_off.size - 1} tables")
+        if st:
+            self._failed(st)
+        return out
+
     def charge(self, bits: float) -> None:
         self.bits += float(bits)
         if _too_many(self.bits, self.n_words):

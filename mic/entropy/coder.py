@@ -151,6 +151,15 @@ def decode_grouped(dec: MeteredDecoder, tab: np.ndarray, bank: ModelBank) -> np.
     return dec.decode_grouped(tab, flat, off, bank.costs, bank.cost_offsets, _CHECK)[0]
 
 
+def decode_runs(dec: MeteredDecoder, tabs: list[int], count: int, bank: ModelBank
+                ) -> np.ndarray:
+    """``count`` symbols under each table of ``tabs`` in turn: what ``decode_grouped(dec,
+    np.full(count, t), bank)`` for each ``t`` returns, concatenated, in one kernel call."""
+    flat, off = bank.cdfs
+    return dec.decode_runs(np.asarray(tabs, np.int64), count, flat, off, bank.costs,
+                           bank.cost_offsets, _CHECK)
+
+
 def decode_values(dec: MeteredDecoder, tab: np.ndarray, bank: ModelBank, shift: int = 0
                   ) -> tuple[np.ndarray, int]:
     """:func:`decode_grouped` of a table set's symbols as values: (int32 values, with

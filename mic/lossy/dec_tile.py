@@ -313,8 +313,8 @@ class LossyTileDecoder:
         """``biased``: the number of table biases the words start with (0: none);
         ``inline``: each pass coded with the context model's tables starts with its own
         table bias (XFORM_INLINE_BIAS)."""
-        from ..entropy import decode_escapes, decode_grouped, new_decoder
-        from ..entropy.coder import decode_values, read_words, uniform_decode
+        from ..entropy import decode_escapes, new_decoder
+        from ..entropy.coder import decode_runs, decode_values, read_words, uniform_decode
         from ..entropy.rangedec import ESCAPED
         from ..entropy.shape import decode_small
         from ..quant import merge_escapes
@@ -349,8 +349,14 @@ class LossyTileDecoder:
                 crc_now = zlib.crc32(z_record_values(rec).astype("<i4").tobytes())
             chans = z_channels(rec, lm, zshape[0])
             size = zshape[1] * zshape[2]
-            zs = np.stack([decode_grouped(dec, np.full(size, t, np.int32), bank)
-                           for bank, t, _ in chans]).astype(np.int64)
+            parts, r = [], 0  # channels in turn, a kernel call per run of one bank's tables
+            while r < len(chans):
+                e = r
+                while e < len(chans) and chans[e][0] is chans[r][0]:
+                    e += 1
+                parts.append(decode_runs(dec, [t for _, t, _ in chans[r:e]], size, chans[r][0]))
+                r = e
+            zs = np.concatenate(parts).reshape(len(chans), size).astype(np.int64)
             half = np.array([int(bank.tables.half[t]) for bank, t, _ in chans], np.int64)
             n_esc = (zs == 2 * half[:, None] + 1).sum(axis=1)
             if not n_esc.any():  # no escapes (the usual case): value = symbol - half + offset

@@ -168,8 +168,7 @@ class DaskExecutor:
         all; a task's error (e.g. KilledWorker) fails each of its jobs.  The futures leave
         ``futures`` and ``index``."""
         done = [f for f in batch if f.status == "finished"]
-        values = self.client.gather(done) if done else []
-        got = dict(zip((f.key for f in done), values))
+        got = self._gather(done)
         out = []
         for f in batch:
             if f.key not in index:
@@ -187,6 +186,25 @@ class DaskExecutor:
             f.release()
             out.extend((i, self._result(jobs[i], r)) for i, r in zip(ids, results))
         return out
+
+    def _gather(self, done: list[Any]) -> dict[str, Any]:
+        """{key: value} of the finished futures ``done``, in one gather.  distributed
+        (2026.8) has a race here: a Ctrl-C that interrupts one gather cancels its coroutine,
+        and a later gather can then end in a ``CancelledError``, which its ``sync()`` turns
+        into ``UnboundLocalError`` (it catches only ``Exception``).  Then each future is
+        asked alone; one that still fails is left out (its jobs fail with its error)."""
+        import asyncio
+
+        if not done:
+            return {}
+        try:
+            return dict(zip((f.key for f in done), self.client.gather(done)))
+        except (UnboundLocalError, asyncio.CancelledError):
+            got = {}
+            for f in done:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    got[f.key] = f.result()
+            return got
 
     def _drain(self, jobs: Sequence[Job], futures: dict[str, Any],
                index: dict[str, list[int]]) -> Iterator[tuple[int, Result]]:

@@ -234,8 +234,8 @@ class Planes:
                     mu = np.zeros(ii.size, np.int64) if weights is None else \
                         pairs[:, 0] * int(weights[0]) + pairs[:, 1] * int(weights[1])  # 1/PRED_ONE
                     k = coder(yp, mu / PRED_ONE, tab, b)
-                    if fine is None:
-                        fine = out.astype(np.float64)
+                    if fine is None:  # (before the anchors' pass the band is all zeros)
+                        fine = np.zeros(out.shape) if parity == 0 else out.astype(np.float64)
                     if dq_unit:  # values in 1 / DQ_ONE (SPEC 6.8)
                         dq_place(k, mu, dq_unit, DQ_ONE // PRED_ONE, DQ_ONE, ii, jj, out, fine)
                         continue

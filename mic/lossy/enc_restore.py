@@ -26,8 +26,8 @@ import numba as nb
 import numpy as np
 
 from .restore import (
-    CLIP_SHIFT, COEF_MAX, HEAD, N_DIRS, N_TAPS, SHIFT, ChannelFilter, _pad, activity,
-    apply_channel, clip_value, direction_classes, keep_mask, pixel_classes,
+    CLIP_SHIFT, COEF_MAX, HEAD, N_DIRS, N_TAPS, SHIFT, ChannelFilter, activity,
+    apply_channel, clip_value, direction_classes, keep_mask, pad_edges, pixel_classes,
 )
 
 #: the encoder's activity classes split at these quantiles of the tile's activity (train,
@@ -58,7 +58,7 @@ def gram(x: np.ndarray, target: np.ndarray, cls: np.ndarray, keep: np.ndarray,
     those of one outer product per clip while they stay below 2^53."""
     h, w = x.shape
     nc = clips.size
-    p = _pad(x, 3, np.int64)
+    p = pad_edges(x, 3, np.int64)
     u = np.zeros((nc, ncls, 12, 12))
     ub = np.zeros((nc, ncls, 12))
     c = np.zeros((nc, ncls, 12, 12))

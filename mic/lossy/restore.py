@@ -70,7 +70,7 @@ def _cl(v: int, c: int) -> int:  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, nogil=True)
-def _pad(x: np.ndarray, r: int, dtype: type) -> np.ndarray:  # pragma: no cover - numba
+def pad_edges(x: np.ndarray, r: int, dtype: type) -> np.ndarray:  # pragma: no cover - numba
     """``x`` with ``r`` rows and columns of edge replication on every side, as ``dtype``:
     ``p[i + r, j + r]`` = ``x[clamp(i), clamp(j)]``, the clamped reads SPEC 6.7 defines."""
     h, w = x.shape
@@ -110,7 +110,7 @@ def _box5(a: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
 def activity(x: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     """5 x 5 box sum of |4 x - up - down - left - right| (edge replication)."""
     h, w = x.shape
-    p = _pad(x, 1, np.int64)
+    p = pad_edges(x, 1, np.int64)
     lap = np.empty((h, w), np.int64)
     for i in range(h):
         u, m, d, o = p[i], p[i + 1], p[i + 2], lap[i]
@@ -122,7 +122,7 @@ def activity(x: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
 @nb.njit(cache=True, nogil=True, inline="always")
 def _second_differences(p, r, w, ring):  # pragma: no cover - numba
     """Row ``r`` of the absolute second differences (across columns, rows and the two
-    diagonals) of the plane padded by one (:func:`_pad`), into ``ring[0..3]``."""
+    diagonals) of the plane padded by one (:func:`pad_edges`), into ``ring[0..3]``."""
     u, m, dn = p[r], p[r + 1], p[r + 2]
     o0, o1, o2, o3 = ring[0], ring[1], ring[2], ring[3]
     for j in range(w):
@@ -143,7 +143,7 @@ def direction_classes(x: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     out = np.empty((h, w), np.int64)
     if h == 0 or w == 0:
         return out
-    p = _pad(x, 1, np.int64)
+    p = pad_edges(x, 1, np.int64)
     ring = np.empty((5, 4, w), np.int64)  # ring[r % 5]: the differences of row r
     col = np.empty((4, w + 4), np.int64)  # the window's column sums, edge replicated
     have = -1  # the last row computed into the ring
@@ -190,7 +190,7 @@ def _apply(x: np.ndarray, p: np.ndarray, cls: np.ndarray, keep: np.ndarray,
            coefs: np.ndarray, on: np.ndarray, clip: int, lo: int, hi: int
            ) -> np.ndarray:  # pragma: no cover - numba
     """The filter of every pixel of ``x`` not kept and of a class that is on: ``p`` is
-    ``x`` padded by 3 (:func:`_pad`), of the accumulator's type (int32 where every sum
+    ``x`` padded by 3 (:func:`pad_edges`), of the accumulator's type (int32 where every sum
     fits, :func:`apply_channel`); one row at a time, tap by tap (TAPS, unrolled)."""
     h, w = x.shape
     out = x.copy()
@@ -362,7 +362,7 @@ def apply_channel(x: np.ndarray, cf: ChannelFilter, keep: np.ndarray, bits: int,
     # int32 sums are exact while the samples span at most 2^16 values (12 taps * COEF_MAX
     # * 2 * 65535 < 2^31); wider spans sum in int64
     span = int(x.max()) - int(x.min()) if x.size else 0
-    p = _pad(x, 3, np.int32 if span <= 0xFFFF else np.int64)
+    p = pad_edges(x, 3, np.int32 if span <= 0xFFFF else np.int64)
     return _apply(x, p, cls, keep, coefs, on, clip_value(cf.clip, bits), rng[0], rng[1])
 
 
@@ -390,4 +390,5 @@ def apply_filters(samples: np.ndarray, filters: list[ChannelFilter | None],
 
 
 __all__ = ["ChannelFilter", "N_DIRS", "N_TAPS", "activity", "apply_channel", "apply_filters",
-           "clip_value", "direction_classes", "keep_mask", "parse_record", "pixel_classes"]
+           "clip_value", "direction_classes", "keep_mask", "pad_edges", "parse_record",
+           "pixel_classes"]

@@ -272,60 +272,18 @@ def decode_grouped_kernel(words, st, tab, shift, cdf, cdf_off, costs, cost_off, 
 def decode_runs_kernel(words, st, tabs, count, cdf, cdf_off, costs, cost_off, meter,
                        check_every, out):  # pragma: no cover - numba
     """Runs of ``count`` symbols, run ``r`` under table ``tabs[r]``, one after another
-    into ``out``: what one :func:`decode_grouped_kernel` call per run (a single table each,
-    symbols, no bias) decodes, charged and checked as those calls are (every
-    ``check_every`` symbols of a run and at its end).  Returns the status."""
-    ntab = cdf_off.size - 1
-    lower, rng, point, pos = st[0], st[1], st[2], st[3]
-    nw = np.uint64(words.size)
-    bits = meter[0]
-    status = OK
-    k = 0
+    into ``out``: one :func:`decode_grouped_kernel` call per run (a single table each,
+    symbols, no bias), made here without a return to Python between them.  Returns the
+    status of the first run that fails, else OK."""
+    tab = np.empty(count, np.int64)  # (int64: a table index is never narrowed)
     for r in range(tabs.size):
-        t = tabs[r]
-        if t < 0 or t >= ntab:
-            status = BAD_TABLE
-            break
-        off = cdf_off[t]
-        nsym = cdf_off[t + 1] - off - 1
-        mid0 = max((nsym - 2) // 2, 0)
-        co = cost_off[t]
-        c = cdf[off:off + nsym + 1]
-        since = 0
-        for _ in range(count):
-            scale = rng >> _PREC
-            q = (point - lower) // scale
-            if q >= _QMAX:
-                status = INVALID
-                break
-            s = _search(c, q, mid0, nsym)
-            left = c[s]
-            lower = lower + scale * left
-            rng = scale * (c[s + 1] - left)
-            if rng < _RENORM:
-                lower = lower << _WORD
-                rng = rng << _WORD
-                point = point << _WORD
-                if pos < nw:
-                    point = point | np.uint64(words[pos])
-                pos += _ONE
-            out[k] = s
-            k += 1
-            bits += costs[co + s]
-            since += 1
-            if since >= check_every:
-                since = 0
-                if bits > meter[1]:
-                    status = OVERRUN
-                    break
+        tab[:] = tabs[r]
+        status, _ = decode_grouped_kernel(words, st, tab, 0, cdf, cdf_off, costs, cost_off,
+                                          meter, check_every, False,
+                                          out[r * count:(r + 1) * count])
         if status != OK:
-            break
-        if bits > meter[1]:
-            status = OVERRUN
-            break
-    st[0], st[1], st[2], st[3] = lower, rng, point, pos
-    meter[0] = bits
-    return status
+            return status
+    return OK
 
 
 @nb.njit(cache=True, nogil=True)

@@ -88,3 +88,18 @@ def test_no_flag_and_no_bit_where_no_channel_pays():
     a, _ = read_image(DATA / "ct_abdomen_u16.png")
     crop = a[64:192, 64:192]
     assert mic.encode(crop, quality=5) == mic.encode(crop, quality=5, zadapt=False)
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0, 80.0, 3000.0])
+def test_channel_choices_at_once_equal_one_by_one(scale: float) -> None:
+    """``z_channel_choices`` (every channel at once) gives exactly the numbers of
+    ``z_channel_choice`` channel by channel, escapes included (large scales)."""
+    from mic.lossy.enc_rdo import z_channel_choice, z_channel_choices
+    from mic.lossy.model import load_model
+
+    lm = load_model("wavelet-context-fast")
+    rng = np.random.default_rng(int(scale * 10))
+    n = lm.config["n"]
+    zq = np.rint(rng.laplace(rng.integers(-3, 4), scale, (n, 8, 8))).astype(np.int64)
+    assert z_channel_choices(zq, lm) == [z_channel_choice(zq[c].reshape(-1), c, lm)
+                                         for c in range(n)]

@@ -283,7 +283,7 @@ def test_coded_size_matches_the_tables_information_content():
     for model in ("wavelet-factorized", "wavelet-hyperprior", "wavelet-context"):
         h = Header(mode=1, model_id=0, coder_id=0, bits_allocated=16, signed=0, bits_stored=12,
                    photometric=0, layout=0, samples=1, frames=1, rows=128, cols=96)
-        enc = LossyTileEncoder(h, 4, model=model, regions=False)
+        enc = LossyTileEncoder(h, 4, model=model, measure=True, regions=False)
         payload = enc.encode_tile(img)
         coded_bits = 8 * (len(payload) - PLANE.size - NORM.size - TILE_HEAD.size)
         assert enc.information_bits > 0

@@ -103,3 +103,40 @@ def test_channel_choices_at_once_equal_one_by_one(scale: float) -> None:
     zq = np.rint(rng.laplace(rng.integers(-3, 4), scale, (n, 8, 8))).astype(np.int64)
     assert z_channel_choices(zq, lm) == [z_channel_choice(zq[c].reshape(-1), c, lm)
                                          for c in range(n)]
+
+
+def _offset_choice_numpy(v: np.ndarray, med: int, lm) -> tuple[float, int, int]:  # noqa: ANN001
+    """The offset choice written in NumPy (its form before the Numba kernel): counts by
+    ``bincount``, every table's bits as one matrix product."""
+    from mic.lossy.enc_rdo import ZBITS_SPAN, _value_bits, _z_channel_side_bits
+
+    best = (np.inf, 0, 0)
+    side = _z_channel_side_bits(lm)
+    lo, hi = int(v.min()), int(v.max())
+    for m in range(max(-ZOFF_MAX, med - 1), min(ZOFF_MAX, med + 1) + 1):
+        if max(abs(lo - m), abs(hi - m)) > ZBITS_SPAN:
+            continue
+        counts = np.bincount(v - m + ZBITS_SPAN)
+        vals = np.flatnonzero(counts)
+        costs = _value_bits(lm)[:, vals] @ counts[vals]
+        t = int(np.argmin(costs))
+        if costs[t] + side < best[0]:
+            best = (costs[t] + side, m, t)
+    return best
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0, 30.0, 3000.0])
+def test_offset_choice_kernel_equals_numpy_reference(scale: float) -> None:
+    """The Numba offset choice keeps the offset and table of the NumPy form and its bits to
+    the last few ulps (the sums run in another order); a channel too spread keeps inf."""
+    from mic.lossy.enc_rdo import z_channel_choice
+    from mic.lossy.model import load_model
+
+    lm = load_model("wavelet-context-fast")
+    rng = np.random.default_rng(int(scale * 7))
+    for c in range(lm.config["n"]):
+        v = np.rint(rng.laplace(rng.integers(-5, 6), scale, 64)).astype(np.int64)
+        _, bits, m, t = z_channel_choice(v, c, lm)
+        ref = _offset_choice_numpy(v, int(np.median(v)), lm)
+        assert (m, t) == ref[1:]
+        assert bits == pytest.approx(ref[0], rel=1e-12) or bits == ref[0] == np.inf

@@ -100,6 +100,14 @@ class ModelBank:
             c = self.__dict__["_cost_off"] = self.tables.offsets.astype(np.int64)
         return c
 
+    @property
+    def half64(self) -> np.ndarray:
+        """``tables.half`` as int64 (each table's half-width), made once per bank."""
+        c = self.__dict__.get("_half64")
+        if c is None:
+            c = self.__dict__["_half64"] = self.tables.half.astype(np.int64)
+        return c
+
     def cdf(self, t: int) -> np.ndarray:
         """Table ``t``'s quantised CDF (uint64, a view of :attr:`cdfs`)."""
         flat, off = self.cdfs
@@ -210,11 +218,13 @@ def encode_escapes(enc: object, u: np.ndarray) -> None:
     u = np.asarray(u, np.uint64).reshape(-1)
     if not u.size:
         return
+    from .rangeenc import escape_bit_list
+
     k = _bit_length(u)
     enc.encode_uniform(k, 33)  # type: ignore[attr-defined]
-    bits = [((int(v) >> np.arange(n - 2, -1, -1)) & 1) for v, n in zip(u.tolist(), k.tolist()) if n >= 2]
-    if bits:
-        enc.encode_uniform(np.concatenate(bits), 2)  # type: ignore[attr-defined]
+    bits = escape_bit_list(u, k)
+    if bits.size:
+        enc.encode_uniform(bits, 2)  # type: ignore[attr-defined]
 
 
 def decode_escapes(dec: MeteredDecoder, n: int) -> np.ndarray:

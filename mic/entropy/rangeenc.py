@@ -166,6 +166,24 @@ def encode_grouped_kernel(st, out, n, sym, tab, cdf, cdf_off):  # pragma: no cov
 
 
 @nb.njit(cache=True, nogil=True)
+def escape_bit_list(u, k):  # pragma: no cover - numba
+    """The bits of :func:`mic.entropy.coder.encode_escapes` after the bit lengths: for each
+    value ``u[i]`` (uint64) of bit length ``k[i] >= 2``, its ``k[i] - 1`` bits below the
+    leading one, most significant first (int64 0 / 1)."""
+    n = 0
+    for i in range(u.size):
+        if k[i] >= 2:
+            n += k[i] - 1
+    out = np.empty(n, np.int64)
+    j = 0
+    for i in range(u.size):
+        for b in range(k[i] - 2, -1, -1):
+            out[j] = (u[i] >> np.uint64(b)) & np.uint64(1)
+            j += 1
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
 def gather_costs(sym, tab, offsets, cost, out):  # pragma: no cover - numba
     """``out[i] = cost[offsets[tab[i]] + sym[i]]``: each symbol's cost under its table
     (the encoder's rate estimates); False if an index falls outside (nothing is read

@@ -126,19 +126,40 @@ def small_bits(values: np.ndarray) -> float:
     return information_bits(u, np.full(u.size, SMALL_TABLE, np.int32), _bank())
 
 
+_SMALL_EACH: np.ndarray | None = None
+
+
+def small_bits_each() -> np.ndarray:
+    """(2 HALF + 1,) read-only: :func:`small_bits` of each single value -HALF..HALF (the
+    same floats), built once."""
+    global _SMALL_EACH
+    if _SMALL_EACH is None:  # (two threads may both build it: the same values)
+        each = np.array([small_bits(np.array([d])) for d in range(-HALF, HALF + 1)])
+        each.flags.writeable = False
+        _SMALL_EACH = each
+    return _SMALL_EACH
+
+
+_ONE_SMALL = np.full(1, SMALL_TABLE, np.int32)  # one value's table (read only)
+_ONE_SMALL.flags.writeable = False
+
+
 def encode_small(enc: object, values: np.ndarray) -> float:
     """Small signed integers (|v| <= HALF) as the zigzag symbols of table
     :data:`SMALL_TABLE` (no escape); returns their ideal bits."""
     v = np.asarray(values, np.int64).reshape(-1)
+    if v.size == 1:  # one value (a pass's inline table bias): no array arithmetic, the
+        d = int(v[0])  # same symbol and bits
+        if abs(d) > HALF:
+            raise ValueError(f"encode_small codes |v| <= {HALF}")
+        encode_grouped(enc, np.full(1, 2 * d if d >= 0 else -2 * d - 1, np.int32),
+                       _ONE_SMALL, _bank())
+        return float(small_bits_each()[d + HALF])
     if v.size and np.abs(v).max() > HALF:
         raise ValueError(f"encode_small codes |v| <= {HALF}")
     u = zigzag_array(v).astype(np.int32)
     encode_grouped(enc, u, np.full(u.size, SMALL_TABLE, np.int32), _bank())
     return small_bits(v)
-
-
-_ONE_SMALL = np.full(1, SMALL_TABLE, np.int32)  # one value's table (read only)
-_ONE_SMALL.flags.writeable = False
 
 
 def decode_small(dec: object, n: int) -> np.ndarray:

@@ -103,33 +103,97 @@ def table_costs(res: np.ndarray, tables) -> np.ndarray:  # noqa: ANN001 - TableS
     return bits.sum(axis=1)
 
 
+@nb.njit(cache=True, nogil=True)
+def _normal_sums(pairs, u):  # pragma: no cover - numba
+    """(a'a [0,0], [0,1], [1,1], a'u [0], [1]) of the float64 columns ``a`` of ``pairs``:
+    the two-weight fit's normal equations in one pass (a'a: integer sums, exact in any
+    order)."""
+    g00 = g01 = g11 = r0 = r1 = 0.0
+    for n in range(u.size):
+        a0 = float(pairs[n, 0])
+        a1 = float(pairs[n, 1])
+        g00 += a0 * a0
+        g01 += a0 * a1
+        g11 += a1 * a1
+        r0 += a0 * u[n]
+        r1 += a1 * u[n]
+    return g00, g01, g11, r0, r1
+
+
+@nb.njit(cache=True, nogil=True)
+def _predicted_costs(u, pairs, w0, w1, one, tab, half, offsets, cost, out0, out1
+                     ):  # pragma: no cover - numba
+    """:func:`_symbol_costs` of ``rint(u)`` into ``out0`` and of ``rint(u - mu)``, ``mu =
+    (pairs @ (w0, w1)) / one``, into ``out1`` (the same operations as the NumPy
+    expressions), in one pass; returns both (escapes, extra bits)."""
+    e0 = x0 = e1 = x1 = 0
+    for i in range(u.size):
+        t = tab[i]
+        L = half[t]
+        base = offsets[t]
+        mu = (pairs[i, 0] * w0 + pairs[i, 1] * w1) / one
+        for which in range(2):
+            v = np.int64(np.rint(u[i] if which == 0 else u[i] - mu))
+            if -L <= v <= L:
+                c = cost[base + v + L]
+                k = -1
+            else:
+                c = cost[base + 2 * L + 1]
+                z = 2 * v if v >= 0 else -2 * v - 1
+                k = 0
+                while z > 0:
+                    z >>= 1
+                    k += 1
+            if which == 0:
+                out0[i] = c
+                if k >= 0:
+                    e0 += 1
+                    x0 += max(k - 1, 0)
+            else:
+                out1[i] = c
+                if k >= 0:
+                    e1 += 1
+                    x1 += max(k - 1, 0)
+    return e0, x0, e1, x1
+
+
 def fit_predictor(pairs: np.ndarray, u: np.ndarray, tab: np.ndarray, bank  # noqa: ANN001
                   ) -> np.ndarray | None:
     """The mean-predictor weights (int64 (2,), in 1 / PRED_ONE) of a non-anchor pass whose
     values in symbol units are ``u``, from the anchor sums ``pairs`` (see
     :func:`mic.lossy.passes.anchor_pairs`): least squares, rounded and clipped to the
     record's range; or None where coding ``round(u - mu)`` under the pass's tables ``tab``
-    of ``bank`` would not save more information than the weights cost (14 bits)."""
-    a = pairs.astype(np.float64)
-    if u.size < 2 or not a.any():
+    of ``bank`` would not save more information than the weights cost (14 bits).  The sums
+    and the per-symbol bits come from Numba passes (no GIL held); the bits are summed as
+    :func:`coded_bits` sums them."""
+    pairs = np.ascontiguousarray(pairs, np.int64)
+    u = np.ascontiguousarray(u, np.float64).reshape(-1)
+    if u.size < 2:
+        return None
+    g00, g01, g11, r0, r1 = _normal_sums(pairs, u)
+    if g00 == 0.0 and g11 == 0.0:  # every anchor sum zero
         return None
     # two unknowns: the normal equations in closed form (about ten times faster than an
     # SVD, and the same rounded weights: 3,000 random fits with correlated columns agreed),
     # the SVD where they are near singular
-    g = a.T @ a
-    r = a.T @ u
-    det = g[0, 0] * g[1, 1] - g[0, 1] * g[1, 0]
-    if det > 1e-9 * g[0, 0] * g[1, 1]:
-        c = np.array([(r[0] * g[1, 1] - g[0, 1] * r[1]) / det,
-                      (g[0, 0] * r[1] - g[1, 0] * r[0]) / det])
+    det = g00 * g11 - g01 * g01
+    if det > 1e-9 * g00 * g11:
+        c = np.array([(r0 * g11 - g01 * r1) / det, (g00 * r1 - g01 * r0) / det])
     else:
-        c, *_ = np.linalg.lstsq(a, u, rcond=None)
+        c, *_ = np.linalg.lstsq(pairs.astype(np.float64), u, rcond=None)
     weights = np.clip(np.rint(c * PRED_ONE), -PRED_ONE, PRED_ONE - 1).astype(np.int64)
     if not weights.any():
         return None
-    mu = (pairs @ weights) / PRED_ONE
-    saved = coded_bits(np.rint(u), tab, bank) - coded_bits(np.rint(u - mu), tab, bank)
-    return weights if saved > 14.0 else None
+    t = bank.tables
+    out0 = np.empty(u.size)
+    out1 = np.empty(u.size)
+    e0, x0, e1, x1 = _predicted_costs(
+        u, pairs, int(weights[0]), int(weights[1]), float(PRED_ONE),
+        np.ascontiguousarray(tab, np.int64).reshape(-1), np.ascontiguousarray(t.half, np.int64),
+        np.ascontiguousarray(t.offsets, np.int64), bank.information_costs, out0, out1)
+    plain = float(np.sum(out0)) + (float(np.log2(33.0) * e0 + x0) if e0 else 0.0)
+    predicted = float(np.sum(out1)) + (float(np.log2(33.0) * e1 + x1) if e1 else 0.0)
+    return weights if plain - predicted > 14.0 else None
 
 
 #: hyper-latent values (after the offset) whose bits under every latents' table are kept
@@ -165,34 +229,18 @@ def z_record_bits(rec: np.ndarray, lm: LoadedModel) -> float:
     return 1.0 + (0.0 if not k else rec.shape[0] + k * _z_channel_side_bits(lm))
 
 
-def _z_offset_choice(v: np.ndarray, med: int, lm: LoadedModel) -> tuple[float, int, int]:
-    """(least bits about an offset under a latents' table with the offset and table in
-    the record, that offset, that table) of channel values ``v`` whose median is ``med``:
-    the offset is tried at the median and one either side (a channel too spread for the
-    lookup keeps its prior: inf)."""
-    best = (np.inf, 0, 0)
-    side = _z_channel_side_bits(lm)
-    lo, hi = int(v.min()), int(v.max())
-    for m in range(max(-ZOFF_MAX, med - 1), min(ZOFF_MAX, med + 1) + 1):
-        if max(abs(lo - m), abs(hi - m)) > ZBITS_SPAN:
-            continue  # a channel this spread keeps its own table
-        counts = np.bincount(v - m + ZBITS_SPAN)  # np.unique's values and counts, sooner
-        vals = np.flatnonzero(counts)
-        counts = counts[vals]
-        vals -= ZBITS_SPAN
-        costs = _value_bits(lm)[:, vals + ZBITS_SPAN] @ counts
-        t = int(np.argmin(costs))
-        if costs[t] + side < best[0]:
-            best = (costs[t] + side, m, t)
-    return best
-
-
 def z_channel_choice(v: np.ndarray, c: int, lm: LoadedModel) -> tuple[float, float, int, int]:
     """(bits under its learned prior, least bits about an offset under a latents' table
     with the offset and table in the record, that offset, that table) of the values ``v``
-    (int64) of hyper-latent channel ``c`` (:func:`_z_offset_choice`)."""
+    (int64) of hyper-latent channel ``c``: the offset is tried at the median and one
+    either side (:func:`_z_offset_choices`; a channel too spread for the lookup keeps its
+    prior: inf)."""
+    v = np.asarray(v, np.int64).reshape(1, -1)
     base = coded_bits(v, np.full(v.size, c, np.int32), lm.zbank)
-    return (base, *_z_offset_choice(v, int(np.median(v)), lm))
+    best, offs, tabs = np.empty(1), np.empty(1, np.int64), np.empty(1, np.int64)
+    _z_offset_choices(v, np.array([int(np.median(v))]), _value_bits(lm), ZBITS_SPAN, ZOFF_MAX,
+                      _z_channel_side_bits(lm), best, offs, tabs)
+    return base, float(best[0]), int(offs[0]), int(tabs[0])
 
 
 def z_channel_choices(zq: np.ndarray, lm: LoadedModel) -> list[tuple[float, float, int, int]]:
@@ -209,13 +257,61 @@ def z_channel_choices(zq: np.ndarray, lm: LoadedModel) -> list[tuple[float, floa
     esc_k = np.frexp(zigzag_array(z, np.uint32).astype(np.float64))[1]
     n_esc = (~inside).sum(axis=1)
     esc_extra = np.where(inside, 0, np.maximum(esc_k - 1, 0)).sum(axis=1)
-    meds = np.median(z, axis=1)
+    meds = np.median(z, axis=1).astype(np.int64)  # int(): towards zero
+    best = np.empty(n)
+    offs = np.empty(n, np.int64)
+    tabs = np.empty(n, np.int64)
+    _z_offset_choices(z, meds, _value_bits(lm), ZBITS_SPAN, ZOFF_MAX,
+                      _z_channel_side_bits(lm), best, offs, tabs)
     out = []
     for c in range(n):
         base = float(info[c]) + (float(np.log2(33.0) * int(n_esc[c]) + int(esc_extra[c]))
                                  if n_esc[c] else 0.0)
-        out.append((base, *_z_offset_choice(z[c], int(meds[c]), lm)))
+        out.append((base, float(best[c]), int(offs[c]), int(tabs[c])))
     return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _z_offset_choices(z, meds, zbits, span, zoff_max, side, best, offs, tabs
+                      ):  # pragma: no cover - numba
+    """For every row of ``z`` (n, L) int64 with median ``meds``, into ``best``, ``offs``,
+    ``tabs``: the least bits about an offset under a latents' table with the offset and
+    table in the record (``side`` bits), that offset, that table.  The offset is tried at
+    the median and one either side; the bits of each value (``zbits``, :func:`_value_bits`)
+    are summed value by value for every table, and the first cheapest table is kept; a
+    row too spread for the lookup keeps inf.  No GIL held."""
+    n, size = z.shape
+    n_tab = zbits.shape[0]
+    counts = np.zeros(2 * span + 1, np.int64)
+    costs = np.empty(n_tab)
+    for c in range(n):
+        lo = z[c, 0]
+        hi = z[c, 0]
+        for i in range(size):
+            lo = min(lo, z[c, i])
+            hi = max(hi, z[c, i])
+        b, bm, bt = np.inf, 0, 0
+        for m in range(max(-zoff_max, meds[c] - 1), min(zoff_max, meds[c] + 1) + 1):
+            if max(abs(lo - m), abs(hi - m)) > span:
+                continue  # a channel this spread keeps its own table
+            counts[:] = 0
+            for i in range(size):
+                counts[z[c, i] - m + span] += 1
+            costs[:] = 0.0
+            for v in range(2 * span + 1):
+                k = counts[v]
+                if k:
+                    for t in range(n_tab):
+                        costs[t] += zbits[t, v] * k
+            t = 0
+            for j in range(1, n_tab):
+                if costs[j] < costs[t]:
+                    t = j
+            if costs[t] + side < b:
+                b, bm, bt = costs[t] + side, m, t
+        best[c] = b
+        offs[c] = bm
+        tabs[c] = bt
 
 
 def z_record_from(choices: list[tuple[float, float, int, int]], lm: LoadedModel

@@ -124,10 +124,13 @@ class LossyTileEncoder:
     of the tile has such a channel); ``zopt`` (default True, hyperprior models): per plane, send
     as 0 the hyper-latent channels whose bits buy fewer bits of the subbands than they
     cost (an encoder choice, SPEC 6.9; about 1.4 times the encode time).
+
+    ``measure=True`` also keeps :attr:`information_bits`, the ideal code length of every
+    symbol coded so far (a check of the range coder; no choice depends on it).
     """
 
     def __init__(self, header: Header, quality: int, options: EncoderOptions | None = None,
-                 **choices: Any) -> None:
+                 measure: bool = False, **choices: Any) -> None:
         if options is not None and not isinstance(options, EncoderOptions):
             raise MicInputError(f"options must be an EncoderOptions, got {options!r}")
         self.options = o = (options or EncoderOptions()).with_choices(**choices)
@@ -158,7 +161,11 @@ class LossyTileEncoder:
         self.inline = self.inline_ok
         #: normalisation bits shared by every tile (see :meth:`plan`); None: each tile's own
         self.span_bits: int | None = None
-        #: ideal bits of the coded symbols so far (tables' information content + 32 per escape)
+        #: with ``measure``: ideal bits of the coded symbols so far (the tables' information
+        #: content, and each escape's code), a check of the range coder for tests and
+        #: research; it decides nothing, so by default it is not kept (summing it held the
+        #: GIL for about a tenth of a two-thread encode's GIL time)
+        self.measure = bool(measure)
         self.information_bits = 0.0
 
     def plan(self, v: np.ndarray) -> None:
@@ -464,9 +471,12 @@ class LossyTileEncoder:
     def _inline_bias(self, q: np.ndarray, tab: np.ndarray) -> int:
         """The table bias in [-BIAS_MAX, BIAS_MAX] that codes a pass's values ``q`` (under
         its tables ``tab``) in the fewest ideal bits, its own symbol included."""
+        from ..entropy.shape import HALF, small_bits_each
         from ..quant.kernels import bias_bits
 
-        bits = bias_bits(q, tab, self.lm.ybank, BIAS_MAX) + _small_bits_each()
+        each = small_bits_each()  # -HALF..HALF
+        bits = bias_bits(q, tab, self.lm.ybank, BIAS_MAX) + \
+            each[HALF - BIAS_MAX:HALF + BIAS_MAX + 1]
         return int(np.argmin(bits)) - BIAS_MAX
 
     def _encode_plane(self, x: np.ndarray, recon: bool = False, bias: np.ndarray | None = None,
@@ -509,11 +519,13 @@ class LossyTileEncoder:
                 tab = np.full(v.size, t, np.int32)
                 zs, e = split_escapes(v, tab, bank.tables.half)
                 encode_grouped(enc, zs, tab, bank)
-                self.information_bits += information_bits(zs, tab, bank)
+                if self.measure:
+                    self.information_bits += information_bits(zs, tab, bank)
                 zesc.append(e)
-            zesc = np.concatenate(zesc)
-            encode_escapes(enc, zigzag_array(zesc, np.uint32))
-            self.information_bits += escape_bits(zigzag_array(zesc, np.uint32))
+            zesc = zigzag_array(np.concatenate(zesc), np.uint32)
+            encode_escapes(enc, zesc)
+            if self.measure:
+                self.information_bits += escape_bits(zesc)
             crc = zlib.crc32(np.ascontiguousarray(zq, "<i4").tobytes(), crc)
             h16 = lm.hs(zq.astype(np.float64), int(lm.zk[qual]))
         ll_mean = int(np.rint(ys[0].mean()))
@@ -544,9 +556,12 @@ class LossyTileEncoder:
                     tab = np.clip(tab + d, 0, n_tab - 1).astype(np.int32)
             sym, esc = split_escapes(q, tab, lm.ybank.tables.half)
             encode_grouped(enc, sym, tab, lm.ybank)
-            zesc = zigzag_array(esc, np.uint32)
-            encode_escapes(enc, zesc)
-            self.information_bits += information_bits(sym, tab, lm.ybank) + escape_bits(zesc)
+            zesc = zigzag_array(esc, np.uint32) if esc.size else None  # (mostly none)
+            if zesc is not None:
+                encode_escapes(enc, zesc)
+            if self.measure:
+                self.information_bits += information_bits(sym, tab, lm.ybank) + \
+                    (escape_bits(zesc) if zesc is not None else 0.0)
             state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4"), state["crc"])  # no copy
             if record is not None and band >= 0:
                 record.append((band, q, tab))
@@ -576,20 +591,6 @@ class LossyTileEncoder:
         w = words(enc).astype("<u4")
         rec = reconstruct(lm, qual, yhat)[:x.shape[0], :x.shape[1]] if recon else None
         return self.fields.pack_plane(ll_mean, state["crc"], w.size) + w.tobytes(), rec
-
-
-_SMALL_BITS: np.ndarray | None = None
-
-
-def _small_bits_each() -> np.ndarray:
-    """Ideal bits of each table bias -BIAS_MAX..BIAS_MAX as one small-integer symbol."""
-    global _SMALL_BITS
-    if _SMALL_BITS is None:
-        from ..entropy.shape import small_bits
-
-        _SMALL_BITS = np.array([small_bits(np.array([d])) for d in
-                                range(-BIAS_MAX, BIAS_MAX + 1)])
-    return _SMALL_BITS
 
 
 __all__ = ["DEFAULT_TILE", "LARGE_TILE", "LossyTileEncoder", "even_tiles", "hyper_input",

@@ -52,6 +52,15 @@ def _scatter(out: np.ndarray, ii: np.ndarray, jj: np.ndarray, v: np.ndarray) -> 
     scatter_kernel(out, ii, jj, np.ascontiguousarray(v, np.int64))
 
 
+def _gather(x: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+    """``x[ii, jj]`` (float64 plane, int64 positions) in one kernel."""
+    from ..models.kernels import gather_kernel
+
+    out = np.empty(ii.size, np.float64)
+    gather_kernel(np.asarray(x, np.float64), ii, jj, out)
+    return out
+
+
 def _nb4(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     p = np.pad(v, 1, mode="reflect")
     return p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]
@@ -148,10 +157,12 @@ class Planes:
         codes each detail band's mean-predictor record before its non-anchor pass: the
         encoder fits and chooses it from the pass's values ``y``, the decoder reads it;
         a band whose anchors are all zero has no record (nothing to predict from).
-        The means are passed to ``coder`` in symbol units; a band coded with a predictor
+        The means are passed to ``coder`` in symbol units (a detail pass's as None when
+        ``ys`` is None: the decoder's coder only reads symbols); a band coded with a predictor
         is returned as float64 (its non-anchors ``q + mu``), the others as int64.
         ``dq_unit`` (tiles with XFORM_DQ: DQ_UNIT) decodes every detail symbol as a level
         of the dependent quantiser (SPEC 6.8); those bands are float64 too."""
+        from ..models.kernels import any_nonzero
         from ..quant import dq_place
 
         ctx = self.lm.uses_context
@@ -223,9 +234,9 @@ class Planes:
                     fl = flags | (8 if (ctx and parity == 1) else 0)
                     tab = self._band_scales(lv + 1, ii, jj, (p, pb, s0, s0b, s1, s1b, lma),
                                             fl, b, parity == 0)
-                    yp = y[ii, jj] if y is not None else None
+                    yp = _gather(y, ii, jj) if y is not None else None
                     weights = None
-                    if predictor is not None and parity == 1 and out.any():
+                    if predictor is not None and parity == 1 and any_nonzero(out):
                         pairs = anchor_pairs(out, ii, jj)  # (all-zero anchors: no record)
                         weights = predictor(b, pairs, yp, tab)
                     if weights is None and not dq_unit:
@@ -233,7 +244,8 @@ class Planes:
                         continue
                     mu = np.zeros(ii.size, np.int64) if weights is None else \
                         pairs[:, 0] * int(weights[0]) + pairs[:, 1] * int(weights[1])  # 1/PRED_ONE
-                    k = coder(yp, mu / PRED_ONE, tab, b)
+                    # (the decoder's coder needs no means: it only reads symbols)
+                    k = coder(yp, mu / PRED_ONE if y is not None else None, tab, b)
                     if fine is None:  # (before the anchors' pass the band is all zeros)
                         fine = np.zeros(out.shape) if parity == 0 else out.astype(np.float64)
                     if dq_unit:  # values in 1 / DQ_ONE (SPEC 6.8)

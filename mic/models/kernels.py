@@ -211,6 +211,24 @@ def scatter_kernel(out, ii, jj, v):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, nogil=True)
+def gather_kernel(x, ii, jj, out):  # pragma: no cover - numba
+    """``out[n] = x[ii[n], jj[n]]`` (NumPy's fancy-index read, without the GIL)."""
+    for n in range(out.size):
+        out[n] = x[ii[n], jj[n]]
+
+
+@nb.njit(cache=True, nogil=True)
+def any_nonzero(x):  # pragma: no cover - numba
+    """``x.any()`` of a 2-D array, without the GIL."""
+    h, w = x.shape
+    for i in range(h):
+        for j in range(w):
+            if x[i, j] != 0:
+                return True
+    return False
+
+
+@nb.njit(cache=True, nogil=True)
 def to_samples_kernel(x, scale, lo, rmin, rmax, out):  # pragma: no cover - numba
     """``out = clip(rint(x * scale + lo), rmin, rmax)`` as int32, in one pass (the same
     IEEE operations as the NumPy expression: no contraction into a fused multiply-add)."""

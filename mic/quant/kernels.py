@@ -436,9 +436,8 @@ def _bias_bits(q, tab, half, offsets, costs, dmax, out):  # pragma: no cover - n
 def bias_bits(q: np.ndarray, tab: np.ndarray, bank, dmax: int) -> np.ndarray:  # noqa: ANN001
     """(2 dmax + 1,) float64: ideal bits of the integer values ``q`` under the tables
     ``clip(tab + d)`` of ``bank`` (a ModelBank) for each bias d in -dmax..dmax."""
-    t = bank.tables
     out = np.zeros(2 * dmax + 1, np.float64)
     _bias_bits(np.ascontiguousarray(q, np.int64).reshape(-1),
-               np.ascontiguousarray(tab, np.int64).reshape(-1), t.half.astype(np.int64),
-               t.offsets.astype(np.int64), bank.costs, dmax, out)
+               np.ascontiguousarray(tab, np.int64).reshape(-1), bank.half64,
+               bank.cost_offsets, bank.costs, dmax, out)
     return out

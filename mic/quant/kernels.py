@@ -373,18 +373,20 @@ def _dq_place(k, mu, unit, mu_scale, one, shift, ii, jj, nxt, out, fine):  # pra
     inv = 1.0 / one
     for n in range(k.size):
         v = np.int64(k[n])
-        lev = 2 * v
-        if st >= 2 and v != 0:
-            lev -= 1 if v > 0 else -1
+        # the level: 2v, towards zero by one in states 2 and 3 (without a branch)
+        lev = 2 * v - (np.int64(v > 0) - np.int64(v < 0)) * np.int64(st >= 2)
         st = nxt[st, v & 1]
         x = lev * unit + mu_scale * mu[n]
+        i = np.uint64(ii[n])  # positions are in range by construction
+        j = np.uint64(jj[n])
         if shift >= 0:
-            r = (x + half) >> shift if x >= 0 else -((-x + half) >> shift)
-            fine[ii[n], jj[n]] = x * inv
+            s = x >> 63  # 0 or -1: sign(x) * ((|x| + half) >> shift), without a branch
+            r = ((((x ^ s) - s) + half) >> shift ^ s) - s
+            fine[i, j] = x * inv
         else:
             r = (x + half) // one if x >= 0 else -((-x + half) // one)
-            fine[ii[n], jj[n]] = x / one
-        out[ii[n], jj[n]] = r
+            fine[i, j] = x / one
+        out[i, j] = r
 
 
 def dq_place(k: np.ndarray, mu: np.ndarray, unit: int, mu_scale: int, one: int,

@@ -57,6 +57,20 @@ def test_anchor_pairs_are_the_mirrored_neighbours(h, w, seed):
             assert (a + b) % 2 == 0
 
 
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 2 ** 31 - 1))
+def test_anchor_means_are_the_pairs_times_the_weights(h, w, seed):
+    """The decoder's one-pass means equal the encoder's pairs @ weights."""
+    from mic.lossy.passes import anchor_means
+
+    rng = np.random.default_rng(seed)
+    out = np.where(checker(h, w), rng.integers(-5000, 5000, (h, w)), 0)
+    ii, jj = (v.astype(np.int64) for v in np.nonzero(~checker(h, w)))
+    weights = rng.integers(-64, 64, 2)
+    assert np.array_equal(anchor_means(out, ii, jj, weights),
+                          anchor_pairs(out, ii, jj) @ weights)
+
+
 def test_fit_recovers_the_weights_and_declines_noise():
     lm = lossy.load_model("wavelet-context")
     rng = np.random.default_rng(1)

@@ -3,9 +3,10 @@ tiles -> bytes.
 
 Per plane of a tile (see SPEC.md section 5):
 
-1. subtract the plane's minimum; if fewer than half of the values in
-   ``[min, max]`` occur, code indexes into the sorted set of used values
-   instead (sparse histograms are common in CT/MR/NM/PET);
+1. subtract the plane's minimum; where at most half of the values in ``[min, max]``
+   occur, or under 70 % of those between its 1st and 99th percentile (a histogram spread
+   by a lookup table), also code indexes into the sorted set of used values and keep the
+   smaller (sparse histograms are common in CT/MR/NM/PET/CR);
 2. :func:`mic.lossless.kernels.code_plane` predicts every pixel from its causal
    neighbours and turns the residual into a token plus raw extra bits;
 3. each 16x16 block picks one of the frozen token tables (the one that codes it
@@ -67,16 +68,55 @@ def plane_tokens(plane: np.ndarray) -> tuple[np.ndarray, int, int]:
     return tokens, h, w
 
 
+#: a plane whose values between its 1st and 99th percentile use less than this share of
+#: that range is also tried through a palette, whatever share of ``[min, max]`` occurs (a
+#: histogram spread by a lookup table, every other value missing, codes smaller as
+#: indices), provided it has at least :data:`PALETTE_MIN_DENSITY` samples per value of its
+#: range (fewer, and values go missing by chance: small PET planes lost 3 % that way).
+#: Chosen on the train split (``research/lossless_palette_rule.py``,
+#: benches/results/2026-12-05-lossless-palette-rule.md).
+PALETTE_CORE = 0.7
+PALETTE_MIN_DENSITY = 16
+
+
+def core_used(counts: np.ndarray) -> float:
+    """The share of the values between the 1st and the 99th percentile of a plane that
+    occur, from its histogram ``counts`` (of values 0..span)."""
+    cum = np.cumsum(counts)
+    n = int(cum[-1])
+    a = int(np.searchsorted(cum, n // 100))
+    b = int(np.searchsorted(cum, n - n // 100))
+    return float(np.count_nonzero(counts[a:b + 1])) / (b - a + 1)
+
+
+def offer_palette(counts: np.ndarray) -> bool:
+    """Whether a plane whose histogram is ``counts`` (values 0..span) is also tried through
+    a palette of its used values: at most half its range occurs, or (see
+    :data:`PALETTE_CORE`) its core range is sparse.
+
+    >>> offer_palette(np.array([9, 0, 9, 0, 9])), offer_palette(np.array([9, 9, 0, 9]))
+    (False, False)
+    >>> offer_palette(np.array([100, 0] * 50 + [100]))
+    True
+    """
+    n_used = int(np.count_nonzero(counts))
+    if 2 * n_used <= counts.size:
+        return True
+    return (n_used < counts.size and int(counts.sum()) >= PALETTE_MIN_DENSITY * counts.size
+            and core_used(counts) < PALETTE_CORE)
+
+
 def _prepare(plane: np.ndarray) -> tuple[np.ndarray, int, bytes | None]:
-    """Offset the plane to start at 0; offer a palette when under half the values occur."""
+    """Offset the plane to start at 0; offer a palette where :func:`offer_palette` says."""
     lo = int(plane.min())
     span = int(plane.max()) - lo
     x = (plane - lo).astype(np.int32)
     if span < 3:
         return x, span, None
-    used = np.bincount(x.ravel(), minlength=span + 1) > 0
+    counts = np.bincount(x.ravel(), minlength=span + 1)
+    used = counts > 0
     n_used = int(used.sum())
-    if 2 * n_used <= span + 1:
+    if offer_palette(counts):
         lut = np.cumsum(used, dtype=np.int32) - 1
         return lut[x], n_used - 1, np.packbits(used).tobytes()
     return x, span, None

@@ -16,12 +16,14 @@ import numpy as np
 from ..bitstream.varint import pack_uvarints
 from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
+from .encoder import offer_palette
 from .syntax import PLANE_CONST, PLANE_FAST, PLANE_FAST_PALETTE, plane_head
 
 
 def encode_plane_fast(plane: np.ndarray, palette: int = 1) -> bytes:
-    """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0, 3 or 4).  Where fewer than
-    half the values of the plane's range occur, ``palette`` 1 codes the indices into the
+    """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0, 3 or 4).  Where the
+    plane's histogram is sparse (:func:`mic.lossless.encoder.offer_palette`: at most half
+    its range occurs, or its core range is sparse), ``palette`` 1 codes the indices into the
     values that do (kind 4), 2 codes both ways and keeps the smaller, 0 never uses one.
 
     >>> import numpy as np
@@ -38,11 +40,13 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1) -> bytes:
         return plane_head(PLANE_CONST, lo)
     x = plane - np.int32(lo) if lo else np.ascontiguousarray(plane)
     maxval = hi - lo
-    n_used, flags = KE.used_values(x, maxval) if palette and maxval >= 3 else (maxval + 1, None)
-    if 2 * n_used > maxval + 1:  # dense: no palette
-        return plane_head(PLANE_FAST, lo, maxval) + _body(x, maxval)
+    counts = KE.value_counts(x, maxval) if palette and maxval >= 3 else None
+    if counts is None or not offer_palette(counts):
+        return plane_head(PLANE_FAST, lo, maxval) + _body(x, maxval)  # dense: no palette
     import zstandard
 
+    flags = (counts > 0).astype(np.uint8)
+    n_used = int(np.count_nonzero(flags))
     idx = KE.palette_indices(x, flags)
     zb = zstandard.ZstdCompressor(level=19 if palette > 1 else 3).compress(
         np.packbits(flags).tobytes())

@@ -277,18 +277,15 @@ def write_tables(tabmap, freq, out):
 
 
 @njit(cache=True, nogil=True)
-def used_values(x, maxval):
-    """(count, flags): how many of the values ``0..maxval`` occur in the (h, w) plane ``x``
-    and a uint8 flag for each (the palette test of effort 2)."""
-    used = np.zeros(maxval + 1, np.uint8)
+def value_counts(x, maxval):
+    """How often each of the values ``0..maxval`` occurs in the (h, w) plane ``x`` (int64;
+    the palette test)."""
+    counts = np.zeros(maxval + 1, np.int64)
     h, w = x.shape
     for y in range(h):
         for i in range(w):
-            used[U(x[y, i])] = 1
-    n = 0
-    for v in range(maxval + 1):
-        n += used[v]
-    return n, used
+            counts[U(x[y, i])] += 1
+    return counts
 
 
 @njit(cache=True, nogil=True)

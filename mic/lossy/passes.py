@@ -237,13 +237,14 @@ class Planes:
                     yp = _gather(y, ii, jj) if y is not None else None
                     weights = None
                     if predictor is not None and parity == 1 and any_nonzero(out):
-                        pairs = anchor_pairs(out, ii, jj)  # (all-zero anchors: no record)
+                        # (all-zero anchors: no record); the encoder fits from the pairs
+                        pairs = anchor_pairs(out, ii, jj) if y is not None else None
                         weights = predictor(b, pairs, yp, tab)
                     if weights is None and not dq_unit:
                         _scatter(out, ii, jj, coder(yp, np.zeros(ii.size, np.int64), tab, b))
                         continue
                     mu = np.zeros(ii.size, np.int64) if weights is None else \
-                        pairs[:, 0] * int(weights[0]) + pairs[:, 1] * int(weights[1])  # 1/PRED_ONE
+                        anchor_means(out, ii, jj, weights)  # 1 / PRED_ONE
                     # (the decoder's coder needs no means: it only reads symbols)
                     k = coder(yp, mu / PRED_ONE if y is not None else None, tab, b)
                     if fine is None:  # (before the anchors' pass the band is all zeros)
@@ -300,32 +301,26 @@ def positions_cache_bytes() -> int:
     return _positions_bytes
 
 
-_pairs_kernel = None
-
-
 def anchor_pairs(out: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
     """(N, 2) int64: for the non-anchors (ii, jj) of a band whose anchors ``out`` holds,
     the sums of the left + right and of the upper + lower anchors (mirrored at the
     borders, where the mirror of a non-anchor's neighbour is again an anchor)."""
-    global _pairs_kernel
-    if _pairs_kernel is None:
-        import numba as nb
+    from ..models.kernels import anchor_pairs_kernel
 
-        @nb.njit(cache=True, nogil=True)
-        def k(out, ii, jj, res):  # pragma: no cover - numba
-            h, w = out.shape
-            for n in range(ii.size):
-                i, j = ii[n], jj[n]
-                iu = i - 1 if i > 0 else min(1, h - 1)
-                idn = i + 1 if i + 1 < h else max(h - 2, 0)
-                jl = j - 1 if j > 0 else min(1, w - 1)
-                jr = j + 1 if j + 1 < w else max(w - 2, 0)
-                res[n, 0] = out[i, jl] + out[i, jr]
-                res[n, 1] = out[iu, j] + out[idn, j]
-
-        _pairs_kernel = k
     res = np.empty((ii.size, 2), np.int64)
-    _pairs_kernel(np.ascontiguousarray(out, np.int64), ii, jj, res)
+    anchor_pairs_kernel(np.ascontiguousarray(out, np.int64), ii, jj, res)
+    return res
+
+
+def anchor_means(out: np.ndarray, ii: np.ndarray, jj: np.ndarray, weights: np.ndarray
+                 ) -> np.ndarray:
+    """(N,) int64: ``anchor_pairs(out, ii, jj) @ weights``, the mean predictor's means in
+    1 / PRED_ONE, in one pass without the pairs."""
+    from ..models.kernels import anchor_means_kernel
+
+    res = np.empty(ii.size, np.int64)
+    anchor_means_kernel(np.ascontiguousarray(out, np.int64), ii, jj, int(weights[0]),
+                        int(weights[1]), res)
     return res
 
 

@@ -147,6 +147,31 @@ def band_mlp_kernel(ii, jj, p, pb, s0, s0b, s1, s1b, lma, flags, fix, shift, w16
 
 
 @nb.njit(cache=True, nogil=True)
+def anchor_pairs_kernel(out, ii, jj, res):  # pragma: no cover - numba
+    """``res[n]`` = (left + right, upper + lower) anchors of the non-anchor ``(ii[n],
+    jj[n])`` of the band ``out``, mirrored at the borders (:func:`_mirror`)."""
+    h, w = out.shape
+    for n in range(ii.size):
+        i, j = ii[n], jj[n]
+        iu, idn = _mirror(i, h)
+        jl, jr = _mirror(j, w)
+        res[n, 0] = out[i, jl] + out[i, jr]
+        res[n, 1] = out[iu, j] + out[idn, j]
+
+
+@nb.njit(cache=True, nogil=True)
+def anchor_means_kernel(out, ii, jj, w0, w1, res):  # pragma: no cover - numba
+    """``res[n]`` = :func:`anchor_pairs_kernel`'s pair of position n times the weights
+    ``(w0, w1)``: the mean predictor's means (1 / PRED_ONE) without the pairs."""
+    h, w = out.shape
+    for n in range(ii.size):
+        i, j = ii[n], jj[n]
+        iu, idn = _mirror(i, h)
+        jl, jr = _mirror(j, w)
+        res[n] = (out[i, jl] + out[i, jr]) * w0 + (out[iu, j] + out[idn, j]) * w1
+
+
+@nb.njit(cache=True, nogil=True)
 def scatter_taps(prod, s, canvas):  # pragma: no cover - numba
     """``canvas[:, a + s*i, b + s*j] += prod[:, a, b, i, j]`` for every tap (a, b): the
     shifted adds of a transposed convolution in scatter form (exact integer sums)."""

@@ -18,28 +18,34 @@ from .passes import Planes
 from .syntax import BIAS_MAX, DQ_ONE, DQ_UNIT, NPASS_BIAS, PRED_ONE, ZOFF_MAX
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _value_cost(v, L, base, cost):  # pragma: no cover - numba
+    """(bits of value ``v``'s symbol under the table at ``cost[base:]`` of half-width
+    ``L``, the escape symbol beyond it; -1 inside the table, else the ``k - 1`` extra bits
+    of its escape code, ``k`` the bit length of the zigzagged value, SPEC 6.3)."""
+    if -L <= v <= L:
+        return cost[base + v + L], -1
+    z = 2 * v if v >= 0 else -2 * v - 1
+    k = 0
+    while z > 0:
+        z >>= 1
+        k += 1
+    return cost[base + 2 * L + 1], max(k - 1, 0)
+
+
 @nb.njit(cache=True, nogil=True)
 def _symbol_costs(q, tab, half, offsets, cost, out):  # pragma: no cover - numba
     """``out[i]`` = the ideal bits of value ``q[i]``'s symbol under table ``tab[i]`` (the
-    escape symbol beyond the table); returns (escapes, the sum of their ``k - 1`` extra
-    bits, ``k`` the bit length of the zigzagged value, SPEC 6.3)."""
+    escape symbol beyond the table); returns (escapes, the sum of their extra bits)."""
     n_esc = 0
     extra = 0
     for i in range(q.size):
         t = tab[i]
-        L = half[t]
-        v = np.int64(q[i])
-        if -L <= v <= L:
-            out[i] = cost[offsets[t] + v + L]
-        else:
-            out[i] = cost[offsets[t] + 2 * L + 1]
+        c, x = _value_cost(np.int64(q[i]), half[t], offsets[t], cost)
+        out[i] = c
+        if x >= 0:
             n_esc += 1
-            z = 2 * v if v >= 0 else -2 * v - 1
-            k = 0
-            while z > 0:
-                z >>= 1
-                k += 1
-            extra += max(k - 1, 0)
+            extra += x
     return n_esc, extra
 
 
@@ -49,12 +55,10 @@ def coded_bits(q: np.ndarray, tab: np.ndarray, bank) -> float:  # noqa: ANN001 -
     costs come from one Numba pass (no GIL held) and are summed by NumPy, as
     :func:`mic.entropy.information_bits` sums them; the escapes as
     :func:`mic.entropy.escape_bits` counts them."""
-    t = bank.tables
     q1 = np.ascontiguousarray(q, np.int32).reshape(-1)
     tab1 = np.ascontiguousarray(tab, np.int64).reshape(-1)
     costs = np.empty(q1.size)
-    n_esc, extra = _symbol_costs(q1, tab1, np.ascontiguousarray(t.half, np.int64),
-                                 np.ascontiguousarray(t.offsets, np.int64),
+    n_esc, extra = _symbol_costs(q1, tab1, bank.half64, bank.cost_offsets,
                                  bank.information_costs, costs)
     esc_bits = float(np.log2(33.0) * n_esc + extra) if n_esc else 0.0
     return float(np.sum(costs)) + esc_bits
@@ -129,31 +133,17 @@ def _predicted_costs(u, pairs, w0, w1, one, tab, half, offsets, cost, out0, out1
     e0 = x0 = e1 = x1 = 0
     for i in range(u.size):
         t = tab[i]
-        L = half[t]
-        base = offsets[t]
         mu = (pairs[i, 0] * w0 + pairs[i, 1] * w1) / one
-        for which in range(2):
-            v = np.int64(np.rint(u[i] if which == 0 else u[i] - mu))
-            if -L <= v <= L:
-                c = cost[base + v + L]
-                k = -1
-            else:
-                c = cost[base + 2 * L + 1]
-                z = 2 * v if v >= 0 else -2 * v - 1
-                k = 0
-                while z > 0:
-                    z >>= 1
-                    k += 1
-            if which == 0:
-                out0[i] = c
-                if k >= 0:
-                    e0 += 1
-                    x0 += max(k - 1, 0)
-            else:
-                out1[i] = c
-                if k >= 0:
-                    e1 += 1
-                    x1 += max(k - 1, 0)
+        c, x = _value_cost(np.int64(np.rint(u[i])), half[t], offsets[t], cost)
+        out0[i] = c
+        if x >= 0:
+            e0 += 1
+            x0 += x
+        c, x = _value_cost(np.int64(np.rint(u[i] - mu)), half[t], offsets[t], cost)
+        out1[i] = c
+        if x >= 0:
+            e1 += 1
+            x1 += x
     return e0, x0, e1, x1
 
 
@@ -184,13 +174,12 @@ def fit_predictor(pairs: np.ndarray, u: np.ndarray, tab: np.ndarray, bank  # noq
     weights = np.clip(np.rint(c * PRED_ONE), -PRED_ONE, PRED_ONE - 1).astype(np.int64)
     if not weights.any():
         return None
-    t = bank.tables
     out0 = np.empty(u.size)
     out1 = np.empty(u.size)
     e0, x0, e1, x1 = _predicted_costs(
         u, pairs, int(weights[0]), int(weights[1]), float(PRED_ONE),
-        np.ascontiguousarray(tab, np.int64).reshape(-1), np.ascontiguousarray(t.half, np.int64),
-        np.ascontiguousarray(t.offsets, np.int64), bank.information_costs, out0, out1)
+        np.ascontiguousarray(tab, np.int64).reshape(-1), bank.half64, bank.cost_offsets,
+        bank.information_costs, out0, out1)
     plain = float(np.sum(out0)) + (float(np.log2(33.0) * e0 + x0) if e0 else 0.0)
     predicted = float(np.sum(out1)) + (float(np.log2(33.0) * e1 + x1) if e1 else 0.0)
     return weights if plain - predicted > 14.0 else None

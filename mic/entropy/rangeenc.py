@@ -31,6 +31,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from ..quant.kernels import int_vector
+
 _PREC = np.uint64(24)
 _WORD = np.uint64(32)
 _LOW32 = np.uint64(0xFFFFFFFF)
@@ -200,12 +202,6 @@ def gather_costs(sym, tab, offsets, cost, out):  # pragma: no cover - numba
     return True
 
 
-def _indexes(a: np.ndarray) -> np.ndarray:
-    """``a`` as a contiguous 1-D int32 or int64 array (other dtypes as int64)."""
-    a = np.ascontiguousarray(a).reshape(-1)
-    return a if a.dtype in (np.int32, np.int64) else a.astype(np.int64)
-
-
 class RangeEncoder:
     """Coder id 1's encoder: symbols under quantised CDFs (``encode_cdf``), uniform
     models (``encode_uniform``) or a bank's tables grouped by table (``encode_grouped``);
@@ -246,8 +242,8 @@ class RangeEncoder:
 
     def encode_grouped(self, sym: np.ndarray, tab: np.ndarray, cdf: np.ndarray,
                        cdf_off: np.ndarray) -> None:
-        sym = _indexes(sym)  # (int32 symbols and tables as they come: no copies)
-        tab = _indexes(tab)
+        sym = int_vector(sym)  # (int32 symbols and tables as they come: no copies)
+        tab = int_vector(tab)
         if sym.size != tab.size:
             raise ValueError("range encoder: as many tables as symbols are needed")
         self._room(sym.size)

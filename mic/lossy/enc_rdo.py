@@ -13,6 +13,7 @@ import numpy as np
 
 from ..bitstream.varint import zigzag_array
 from ..models.wavelet import NBANDS
+from ..quant.kernels import int_vector
 from .model import LoadedModel
 from .passes import Planes
 from .syntax import BIAS_MAX, DQ_ONE, DQ_UNIT, NPASS_BIAS, PRED_ONE, ZOFF_MAX
@@ -56,7 +57,7 @@ def coded_bits(q: np.ndarray, tab: np.ndarray, bank) -> float:  # noqa: ANN001 -
     :func:`mic.entropy.information_bits` sums them; the escapes as
     :func:`mic.entropy.escape_bits` counts them."""
     q1 = np.ascontiguousarray(q, np.int32).reshape(-1)
-    tab1 = np.ascontiguousarray(tab, np.int64).reshape(-1)
+    tab1 = int_vector(tab)
     costs = np.empty(q1.size)
     n_esc, extra = _symbol_costs(q1, tab1, bank.half64, bank.cost_offsets,
                                  bank.information_costs, costs)
@@ -178,7 +179,7 @@ def fit_predictor(pairs: np.ndarray, u: np.ndarray, tab: np.ndarray, bank  # noq
     out1 = np.empty(u.size)
     e0, x0, e1, x1 = _predicted_costs(
         u, pairs, int(weights[0]), int(weights[1]), float(PRED_ONE),
-        np.ascontiguousarray(tab, np.int64).reshape(-1), bank.half64, bank.cost_offsets,
+        int_vector(tab), bank.half64, bank.cost_offsets,
         bank.information_costs, out0, out1)
     plain = float(np.sum(out0)) + (float(np.log2(33.0) * e0 + x0) if e0 else 0.0)
     predicted = float(np.sum(out1)) + (float(np.log2(33.0) * e1 + x1) if e1 else 0.0)

@@ -401,6 +401,13 @@ def dq_place(k: np.ndarray, mu: np.ndarray, unit: int, mu_scale: int, one: int,
               out, fine)
 
 
+def int_vector(a: np.ndarray) -> np.ndarray:
+    """``a`` as a contiguous 1-D int32 or int64 array, without a copy where it is one (the
+    kernels take either; other dtypes become int64)."""
+    a = np.ascontiguousarray(a).reshape(-1)
+    return a if a.dtype in (np.int32, np.int64) else a.astype(np.int64)
+
+
 @nb.njit(cache=True, nogil=True)
 def _bias_bits(q, tab, half, offsets, costs, dmax, out):  # pragma: no cover - numba
     """``out[d + dmax]`` += ideal bits of the values ``q`` under the tables
@@ -410,7 +417,7 @@ def _bias_bits(q, tab, half, offsets, costs, dmax, out):  # pragma: no cover - n
     zeros = np.zeros(n_tab, np.int64)
     lg33 = np.log2(33.0)
     for i in range(q.size):
-        v = q[i]
+        v = np.int64(q[i])
         t = tab[i]
         if v == 0:
             zeros[t] += 1
@@ -439,7 +446,6 @@ def bias_bits(q: np.ndarray, tab: np.ndarray, bank, dmax: int) -> np.ndarray:  #
     """(2 dmax + 1,) float64: ideal bits of the integer values ``q`` under the tables
     ``clip(tab + d)`` of ``bank`` (a ModelBank) for each bias d in -dmax..dmax."""
     out = np.zeros(2 * dmax + 1, np.float64)
-    _bias_bits(np.ascontiguousarray(q, np.int64).reshape(-1),
-               np.ascontiguousarray(tab, np.int64).reshape(-1), bank.half64,
+    _bias_bits(int_vector(q), int_vector(tab), bank.half64,
                bank.cost_offsets, bank.costs, dmax, out)
     return out

@@ -246,7 +246,9 @@ class Planes:
                     mu = np.zeros(ii.size, np.int64) if weights is None else \
                         anchor_means(out, ii, jj, weights)  # 1 / PRED_ONE
                     # (the decoder's coder needs no means: it only reads symbols)
-                    k = coder(yp, mu / PRED_ONE if y is not None else None, tab, b)
+                    mu_sym = None if y is None else \
+                        (np.zeros(ii.size) if weights is None else mu / PRED_ONE)
+                    k = coder(yp, mu_sym, tab, b)
                     if fine is None:  # (before the anchors' pass the band is all zeros)
                         fine = np.zeros(out.shape) if parity == 0 else out.astype(np.float64)
                     if dq_unit:  # values in 1 / DQ_ONE (SPEC 6.8)

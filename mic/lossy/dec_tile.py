@@ -394,7 +394,7 @@ class LossyTileDecoder:
                 except ValueError as exc:
                     raise MicFormatError(f"corrupt lossy escapes: {exc}") from None
             state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4"), state["crc"])  # no copy
-            return q.astype(np.int64)
+            return q  # (int32: Planes.run widens where it must)
 
         def ll_table(_res: None) -> int:
             return int(uniform_decode(dec, 1, n_tab)[0])

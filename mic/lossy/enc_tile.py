@@ -565,7 +565,7 @@ class LossyTileEncoder:
             state["crc"] = zlib.crc32(np.ascontiguousarray(q, "<i4"), state["crc"])  # no copy
             if record is not None and band >= 0:
                 record.append((band, q, tab))
-            return q.astype(np.int64)
+            return q  # (int32 or int64: Planes.run widens where it must)
 
         def ll_table(res: np.ndarray) -> int:
             t = int(np.argmin(table_costs(res, lm.ybank.tables)))

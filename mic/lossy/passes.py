@@ -48,8 +48,9 @@ def _box(v: np.ndarray) -> np.ndarray:
 def _scatter(out: np.ndarray, ii: np.ndarray, jj: np.ndarray, v: np.ndarray) -> None:
     """``out[ii, jj] = v`` (int64 plane, int64 positions) in one kernel."""
     from ..models.kernels import scatter_kernel
+    from ..quant.kernels import int_vector
 
-    scatter_kernel(out, ii, jj, np.ascontiguousarray(v, np.int64))
+    scatter_kernel(out, ii, jj, int_vector(v))
 
 
 def _gather(x: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
@@ -254,7 +255,7 @@ class Planes:
                     if dq_unit:  # values in 1 / DQ_ONE (SPEC 6.8)
                         dq_place(k, mu, dq_unit, DQ_ONE // PRED_ONE, DQ_ONE, ii, jj, out, fine)
                         continue
-                    v = k * PRED_ONE + mu
+                    v = k.astype(np.int64) * PRED_ONE + mu
                     out[ii, jj] = np.sign(v) * ((np.abs(v) + PRED_ONE // 2) // PRED_ONE)
                     fine[ii, jj] = v / PRED_ONE
                 yhat[b] = out if fine is None else fine

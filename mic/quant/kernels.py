@@ -394,7 +394,7 @@ def dq_place(k: np.ndarray, mu: np.ndarray, unit: int, mu_scale: int, one: int,
     """Decoder side of one dependent-quantiser pass, in place: the values
     ``x = dq_levels(k) * unit + mu_scale * mu`` (in 1/``one``) go to ``fine[ii, jj] = x / one``
     and their integers ``sign(x) * ((|x| + one/2) // one)`` to ``out[ii, jj]``."""
-    _dq_place(np.ascontiguousarray(k, np.int64).reshape(-1),
+    _dq_place(int_vector(k),
               np.ascontiguousarray(mu, np.int64).reshape(-1), int(unit), int(mu_scale), int(one),
               int(one).bit_length() - 1 if int(one) > 0 and int(one) & (int(one) - 1) == 0 else -1,
               np.ascontiguousarray(ii, np.int64), np.ascontiguousarray(jj, np.int64), DQ_NEXT,

@@ -204,3 +204,36 @@ def test_effort_4_volumes_stay_model_1():
     vol = (np.arange(3 * 40 * 50).reshape(3, 40, 50) % 997).astype(np.uint16)
     blob = mic.encode(vol, effort=4, volume_group=3)
     assert mic.info(blob).model_id == 1 and np.array_equal(mic.decode(blob), vol)
+
+
+def _lut_spread_plane() -> np.ndarray:
+    """A plane whose core values use every other value (a lookup table spread them) while
+    rare tail values fill more than half of its whole range."""
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:256, 0:256]
+    smooth = np.clip(200 + 150 * np.sin(yy / 40.0) * np.cos(xx / 55.0)
+                     + rng.normal(0, 6, (256, 256)), 0, 400).astype(np.int64)
+    a = 2 * smooth  # even values 0..800 only
+    tail = rng.random((256, 256)) < 0.02
+    a[tail] = rng.integers(801, 1300, int(tail.sum()))
+    return a.astype(np.uint16)
+
+
+def test_sparse_core_histogram_takes_a_palette() -> None:
+    """More than half of the range used, but under 70 % of the core (SPEC 5.6's note on
+    effort 1): every coder offers the palette, and a palette is what codes smallest."""
+    from mic.lossless.encoder import core_used, offer_palette
+    from mic.lossless.syntax import PLANE_PALETTE
+
+    a = _lut_spread_plane()
+    counts = np.bincount((a - a.min()).ravel())
+    assert 2 * np.count_nonzero(counts) > counts.size and core_used(counts) < 0.7
+    assert offer_palette(counts)
+    for effort, kind in ((1, PLANE_FAST_PALETTE), (2, PLANE_FAST_PALETTE), (3, PLANE_PALETTE)):
+        blob = mic.encode(a, effort=effort)
+        assert tile_payloads(blob)[0][1] == kind, effort
+        assert np.array_equal(mic.decode(blob), a)
+    # too few samples per value of the range: values missing by chance, no palette offered
+    small = a[:24, :24]
+    c = np.bincount((small - small.min()).ravel())
+    assert small.size < 16 * c.size and (2 * np.count_nonzero(c) <= c.size or not offer_palette(c))

@@ -173,3 +173,20 @@ def test_whole_tile_records_never_carry_the_flag_and_a_forged_one_is_refused():
 def test_cli_no_means(tmp_path):
     on, off = cli_xforms_with_and_without(tmp_path, DATA / "ct_abdomen_u16.png", 4, "--no-means")
     assert on & XFORM_MEANS and not off & XFORM_MEANS
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 2 ** 31 - 1))
+def test_pass_kernels_equal_numpy(h, w, seed):
+    """The passes' nogil kernels: a pass's values gathered as NumPy's fancy index reads
+    them (also from a strided view), and the anchors' test as ``any``."""
+    from mic.lossy.passes import _gather
+    from mic.models.kernels import any_nonzero
+
+    rng = np.random.default_rng(seed)
+    y = rng.normal(0, 3, (h, 2 * w))[:, ::2]
+    ii, jj = (v.astype(np.int64) for v in np.nonzero(rng.random((h, w)) < 0.5))
+    assert np.array_equal(_gather(y, ii, jj), y[ii, jj])
+    out = np.where(rng.random((h, w)) < 0.1, rng.integers(-3, 4, (h, w)), 0)
+    assert any_nonzero(out) == bool(out.any())
+    assert not any_nonzero(np.zeros((h, w), np.int64))

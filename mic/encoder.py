@@ -289,6 +289,8 @@ def encode(
             recon = np.empty(v.shape, dtype=dt)
             return _assemble(v, header, encoder, threads, recon=recon)
         header.sample_crc32 = samples_crc32(array)
+        if th == 0 and not volume_group:
+            return _encode_lossless_best_tiling(v, header, encoder, threads, effort, nlms)
     else:
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
             raise MicInputError(f"quality must be None (lossless) or an int, got {quality!r}")
@@ -424,6 +426,22 @@ def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
             best = (cost, blob)
     assert best is not None
     return best[1]
+
+
+def _encode_lossless_best_tiling(v: np.ndarray, header: Header, encoder: TileEncoder,
+                                 threads: int, effort: int | None, nlms: Any) -> bytes:
+    """Lossless, no tile size given: the whole frames; from effort
+    :data:`~mic.lossless.encoder.TILING_EFFORT_MIN`, also tiles of
+    :data:`~mic.lossless.encoder.TILING_SIDE` where a frame is larger, keeping the smaller
+    stream (an encoder choice; the header records the tiles)."""
+    from .lossless.encoder import TILING_EFFORT_MIN, TILING_SIDE, LosslessTileEncoder
+
+    whole = _assemble(v, header, encoder, threads)
+    if effort is None or effort < TILING_EFFORT_MIN or max(header.rows, header.cols) <= TILING_SIDE:
+        return whole
+    h = replace(header, tile_rows=TILING_SIDE, tile_cols=TILING_SIDE)
+    tiled = _assemble(v, h, LosslessTileEncoder(h, effort=effort, nlms=nlms), threads)
+    return tiled if len(tiled) < len(whole) else whole
 
 
 def _lossy_psnr(array: np.ndarray, blob: bytes) -> float:

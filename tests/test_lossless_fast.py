@@ -237,3 +237,33 @@ def test_sparse_core_histogram_takes_a_palette() -> None:
     small = a[:24, :24]
     c = np.bincount((small - small.min()).ravel())
     assert small.size < 16 * c.size and (2 * np.count_nonzero(c) <= c.size or not offer_palette(c))
+
+
+def _screen() -> np.ndarray:
+    """A 512 x 512 8-bit 'screen': graphics of three grey levels on black in the top half,
+    a speckle region below (as ultrasound stores its frames)."""
+    rng = np.random.default_rng(3)
+    a = np.zeros((512, 512), np.uint8)
+    yy, xx = np.mgrid[0:512, 0:512]
+    disc = (yy - 390) ** 2 + (xx - 300) ** 2 < 115 ** 2
+    a[disc] = np.clip(rng.gamma(2.0, 30.0, int(disc.sum())), 0, 254).astype(np.uint8)
+    for _ in range(300):
+        y, x = rng.integers(5, 240), rng.integers(5, 500)
+        a[y:y + rng.integers(2, 9), x:x + rng.integers(1, 3)] = rng.choice([128, 200, 255])
+    return a
+
+
+def test_effort_5_also_tries_tiles_and_keeps_the_smaller() -> None:
+    """From effort 5 a lossless image given no tile size is also coded in 256 x 256 tiles
+    (each with its own palette and coder choice): the graphics half takes a palette of its
+    own, so the tiled stream wins; effort 4 never tiles; an explicit tile is kept."""
+    from mic.lossless.encoder import TILING_SIDE
+
+    a = _screen()
+    e4, e5 = mic.encode(a, effort=4), mic.encode(a, effort=5)
+    assert mic.info(e4).tile_shape == (512, 512)
+    assert mic.info(e5).tile_shape == (TILING_SIDE, TILING_SIDE) and len(e5) < len(e4)
+    assert np.array_equal(mic.decode(e5), a)
+    assert mic.info(mic.encode(a, effort=7, tile=512)).tile_shape == (512, 512)
+    smooth = np.add.outer(np.arange(300), np.arange(300)).astype(np.uint16)  # tiles lose
+    assert mic.info(mic.encode(smooth, effort=5)).tile_shape == (300, 300)

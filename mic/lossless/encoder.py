@@ -55,6 +55,13 @@ LMS_EFFORT_MIN = 3
 FAST_EFFORT_MAX = 2
 #: from this effort each plane is coded by both coders, keeping the smaller (model id 3)
 MIXED_EFFORT_MIN = 4
+#: from this effort a lossless image given no tile size is also coded in TILING_SIDE tiles
+#: (each with its own planes, tables, palettes and coder choice), keeping the smaller
+#: stream: screens with text and graphics, as ultrasound stores them, code 4-11 % smaller
+#: that way on the train split, and everything else 0.3-1.1 % larger (so not by default;
+#: ``research/lossless_tiling.py``, benches/results/2026-12-05-lossless-tiling.md)
+TILING_EFFORT_MIN = 5
+TILING_SIDE = 256
 
 
 # ----------------------------------------------------------------------------- planes

@@ -40,6 +40,10 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import MicFormatError
+from .rangedec import (
+    BAD_TABLE, INVALID, OVERRUN, decode_cdf, decode_grouped_kernel, decode_runs_kernel,
+    decode_uniform, initial_state,
+)
 
 #: constriction's default probability precision (bits) for Categorical and Uniform models
 PRECISION = 24
@@ -112,8 +116,6 @@ class MeteredDecoder:
     __slots__ = ("words", "state", "n_words", "bits", "what", "_meter")
 
     def __init__(self, words: np.ndarray, what: str = "range-coded data") -> None:
-        from .rangedec import initial_state
-
         w = np.ascontiguousarray(words, dtype=np.uint32)
         self.words = w
         self.state = initial_state(w)
@@ -124,8 +126,6 @@ class MeteredDecoder:
         self._meter = np.array([0.0, (WORD_BITS * self.n_words + 1.0) / (1.0 - SLACK)])
 
     def _failed(self, status: int) -> None:
-        from .rangedec import INVALID
-
         if status == INVALID:
             raise MicFormatError(f"{self.what}: corrupt range-coded data (a quantile beyond "
                                  "its model)")
@@ -136,8 +136,6 @@ class MeteredDecoder:
     def decode(self, cdf: np.ndarray, n: int) -> np.ndarray:
         """``n`` symbols (int32) under the model whose quantised CDF is ``cdf`` (uint64,
         :func:`mic.entropy.rangedec.cdf_of`); not charged."""
-        from .rangedec import decode_cdf
-
         out = np.empty(int(n), np.int32)
         st = decode_cdf(self.words, self.state, cdf, int(n), out)
         if st:
@@ -146,8 +144,6 @@ class MeteredDecoder:
 
     def decode_uniform(self, n_values: int, count: int) -> np.ndarray:
         """``count`` symbols (int32) of constriction's ``Uniform(n_values)``; not charged."""
-        from .rangedec import decode_uniform
-
         if not 2 <= n_values <= 1 << PRECISION:
             raise ValueError(f"a uniform model has 2 to 2**{PRECISION} values, not {n_values}")
         out = np.empty(int(count), np.int32)
@@ -164,8 +160,6 @@ class MeteredDecoder:
         escapes among them (0 unless ``values``); charged as they are decoded, checked
         every ``check_every`` symbols; with ``values`` the values
         (:func:`mic.entropy.rangedec.decode_grouped_kernel`)."""
-        from .rangedec import BAD_TABLE, decode_grouped_kernel
-
         out = np.empty(tab.size, np.int32)
         meter = self._meter
         meter[0] = self.bits
@@ -185,8 +179,6 @@ class MeteredDecoder:
         """``count`` symbols (int32) under each table of ``tabs`` in turn, in one kernel
         call: the symbols, charges and checks of one :meth:`decode_grouped` per table
         (:func:`mic.entropy.rangedec.decode_runs_kernel`)."""
-        from .rangedec import BAD_TABLE, decode_runs_kernel
-
         out = np.empty(len(tabs) * int(count), np.int32)
         meter = self._meter
         meter[0] = self.bits
@@ -203,8 +195,6 @@ class MeteredDecoder:
     def charge(self, bits: float) -> None:
         self.bits += float(bits)
         if _too_many(self.bits, self.n_words):
-            from .rangedec import OVERRUN
-
             self._failed(OVERRUN)
 
 

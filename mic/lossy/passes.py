@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from ..models.kernels import (
+    anchor_means_kernel, anchor_pairs_kernel, any_nonzero, box3_kernel, gather_kernel,
+    scatter_kernel,
+)
+from ..models.logmag import logmag
 from ..models.wavelet import LEVELS, NBANDS
+from ..quant.kernels import dq_place, int_vector
 from .model import LoadedModel
 from .syntax import DQ_ONE, PRED_ONE
 
@@ -30,15 +36,11 @@ YCC_OFFSET = np.array([0.0, 0.5, 0.5])
 
 # ----------------------------------------------------------------------------- features
 def _logmag(v: np.ndarray) -> np.ndarray:
-    from ..models.logmag import logmag
-
     return logmag(v, np.int64)
 
 
 def _box(v: np.ndarray) -> np.ndarray:
     """Sum over each 3x3 neighbourhood, edges replicated (int64)."""
-    from ..models.kernels import box3_kernel
-
     a = np.ascontiguousarray(v, np.int64)
     out = np.empty_like(a)
     box3_kernel(a, out)
@@ -47,16 +49,11 @@ def _box(v: np.ndarray) -> np.ndarray:
 
 def _scatter(out: np.ndarray, ii: np.ndarray, jj: np.ndarray, v: np.ndarray) -> None:
     """``out[ii, jj] = v`` (int64 plane, int64 positions) in one kernel."""
-    from ..models.kernels import scatter_kernel
-    from ..quant.kernels import int_vector
-
     scatter_kernel(out, ii, jj, int_vector(v))
 
 
 def _gather(x: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
     """``x[ii, jj]`` (float64 plane, int64 positions) in one kernel."""
-    from ..models.kernels import gather_kernel
-
     out = np.empty(ii.size, np.float64)
     gather_kernel(np.asarray(x, np.float64), ii, jj, out)
     return out
@@ -163,8 +160,6 @@ class Planes:
         is returned as float64 (its non-anchors ``q + mu``), the others as int64.
         ``dq_unit`` (tiles with XFORM_DQ: DQ_UNIT) decodes every detail symbol as a level
         of the dependent quantiser (SPEC 6.8); those bands are float64 too."""
-        from ..models.kernels import any_nonzero
-        from ..quant import dq_place
 
         ctx = self.lm.uses_context
         self.h16 = h16
@@ -308,8 +303,6 @@ def anchor_pairs(out: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
     """(N, 2) int64: for the non-anchors (ii, jj) of a band whose anchors ``out`` holds,
     the sums of the left + right and of the upper + lower anchors (mirrored at the
     borders, where the mirror of a non-anchor's neighbour is again an anchor)."""
-    from ..models.kernels import anchor_pairs_kernel
-
     res = np.empty((ii.size, 2), np.int64)
     anchor_pairs_kernel(np.ascontiguousarray(out, np.int64), ii, jj, res)
     return res
@@ -319,8 +312,6 @@ def anchor_means(out: np.ndarray, ii: np.ndarray, jj: np.ndarray, weights: np.nd
                  ) -> np.ndarray:
     """(N,) int64: ``anchor_pairs(out, ii, jj) @ weights``, the mean predictor's means in
     1 / PRED_ONE, in one pass without the pairs."""
-    from ..models.kernels import anchor_means_kernel
-
     res = np.empty(ii.size, np.int64)
     anchor_means_kernel(np.ascontiguousarray(out, np.int64), ii, jj, int(weights[0]),
                         int(weights[1]), res)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..models.intnet import band_scale_index, hyper_layer1
 from ..models.kernels import (
     anchor_means_kernel, anchor_pairs_kernel, any_nonzero, box3_kernel, gather_kernel,
     scatter_kernel,
@@ -126,8 +127,6 @@ class Planes:
         the features in :meth:`_scales`) through the feature array."""
         if self.h16 is None or not self.fused_features:
             return self._scales(level, ii, jj, _band_ctx(ii, jj, *planes, flags), band, anchor)
-        from ..models.intnet import band_scale_index, hyper_layer1
-
         lm = self.lm
         if self._hyper_w1 is None:  # the first layer's hyper part: once per plane
             self._hyper_w1 = hyper_layer1(lm.mlp, self.hyper)

@@ -19,7 +19,7 @@ import numpy as np
 from ..models.intnet import band_scale_index, hyper_layer1
 from ..models.kernels import (
     anchor_means_kernel, anchor_pairs_kernel, any_nonzero, box3_kernel, gather_kernel,
-    scatter_kernel,
+    scaled_kernel, scatter_kernel,
 )
 from ..models.logmag import logmag
 from ..models.wavelet import LEVELS, NBANDS
@@ -57,6 +57,13 @@ def _gather(x: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
     """``x[ii, jj]`` (float64 plane, int64 positions) in one kernel."""
     out = np.empty(ii.size, np.float64)
     gather_kernel(np.asarray(x, np.float64), ii, jj, out)
+    return out
+
+
+def _scaled(x: np.ndarray, s: float) -> np.ndarray:
+    """``x.astype(np.float64) * s`` (a 2-D band) in one kernel."""
+    out = np.empty(x.shape, np.float64)
+    scaled_kernel(x, s, out)
     return out
 
 
@@ -376,7 +383,7 @@ def reconstruct(lm: LoadedModel, quality: int, yhat: list[np.ndarray]) -> np.nda
     from ..models.wavelet import idwt97
 
     inv = np.exp(-lm.log_gain[quality] + lm.log_shrink_of(quality))
-    sc = [yhat[b].astype(np.float64) * (inv[b] / lm.norms[b]) for b in range(NBANDS)]
+    sc = [_scaled(yhat[b], float(inv[b] / lm.norms[b])) for b in range(NBANDS)]
     bands = [tuple(sc[1 + 3 * lv + o] for o in range(3)) for lv in range(LEVELS)]
     x = idwt97(sc[0], bands) + 0.5
     if lm.post is not None:

@@ -243,6 +243,15 @@ def gather_kernel(x, ii, jj, out):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, nogil=True)
+def scaled_kernel(x, s, out):  # pragma: no cover - numba
+    """``out = x.astype(float64) * s`` of a 2-D array (the same IEEE products), no GIL."""
+    h, w = x.shape
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = np.float64(x[i, j]) * s
+
+
+@nb.njit(cache=True, nogil=True)
 def any_nonzero(x):  # pragma: no cover - numba
     """``x.any()`` of a 2-D array, without the GIL."""
     h, w = x.shape

@@ -194,6 +194,13 @@ def _cost(cnt):
 
 
 @njit(cache=True, nogil=True)
+def _pair_gain(gcnt, gcost, i):
+    """Bits saved by merging groups ``i`` and ``i + 1`` into one table."""
+    merged = _cost(gcnt[i] + gcnt[i + 1]) if gcnt[i].sum() + gcnt[i + 1].sum() > 0 else 8.0
+    return gcost[i] + gcost[i + 1] - merged
+
+
+@njit(cache=True, nogil=True)
 def fit_tables(hist):
     """(tabmap (N_CLASS,) int64, freq (nt, N_TOKENS) int64): used classes grouped into runs
     of neighbouring classes, adjacent runs merged while that makes the plane smaller (each
@@ -216,14 +223,17 @@ def fit_tables(hist):
     gcost = np.empty(nu)
     for i in range(ng):
         gcost[i] = _cost(gcnt[i]) if gcnt[i].sum() > 0 else 8.0
+    # the gain of merging groups i and i + 1, kept up to date: a merge changes only the
+    # gains beside it (the same sums as recomputing them all, so the same merges)
+    pgain = np.zeros(max(nu, 1))
+    for i in range(ng - 1):
+        pgain[i] = _pair_gain(gcnt, gcost, i)
     while ng > 1:
         best = 0.0
         bi = -1
         for i in range(ng - 1):
-            merged = _cost(gcnt[i] + gcnt[i + 1]) if gcnt[i].sum() + gcnt[i + 1].sum() > 0 else 8.0
-            gain = gcost[i] + gcost[i + 1] - merged
-            if gain > best:
-                best = gain
+            if pgain[i] > best:
+                best = pgain[i]
                 bi = i
         if bi < 0:
             break
@@ -233,7 +243,12 @@ def fit_tables(hist):
             gcnt[i] = gcnt[i + 1]
             gcost[i] = gcost[i + 1]
             gstart[i] = gstart[i + 1]
+            pgain[i] = pgain[i + 1]
         ng -= 1
+        if bi > 0:
+            pgain[bi - 1] = _pair_gain(gcnt, gcost, bi - 1)
+        if bi < ng - 1:
+            pgain[bi] = _pair_gain(gcnt, gcost, bi)
     tabmap = np.zeros(N_CLASS, np.int64)
     g = 0
     for c in range(N_CLASS):

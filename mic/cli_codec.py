@@ -405,7 +405,7 @@ def _lossy_tool_options(f):  # noqa: ANN001, ANN202 - click decorator
               help="Lossy: 1 (fastest) .. 7 (smallest); default 3. Chooses which encoder "
                    "tools run (README, 'Effort levels'); every effort decodes the same way. "
                    "Lossless: 1-2 the fast coder (SPEC 5.6), 3 the NLMS coder (SPEC 5.7), 4-7 "
-                   "both per plane, keeping the smaller.")
+                   "both per plane, keeping the smaller; 5-7 also try 256 x 256 tiles.")
 @_lossy_tool_options
 @click.option("--bits-stored", type=click.IntRange(1, 16), default=None,
               help="Significant bits per sample. Default: what the file declares "

@@ -160,7 +160,8 @@ def encode(
         transform); 3 (and ``None``) the NLMS coder (model id 13, SPEC.md 5.7: model 1's
         prediction corrected by two integer NLMS filters, about 2-3 % smaller and a
         quarter slower than model id 1); 4..7 code each plane by it and by the fast
-        coder, keeping the smaller.  Volumes (``volume_group``) use model id 1.  One
+        coder, keeping the smaller; 5..7 also code an image given no ``tile`` in 256 x 256
+        tiles, keeping the smaller stream.  Volumes (``volume_group``) use model id 1.  One
         decoder reads them all.  Near-lossless: 1-2 model id 2, from 3 model id 12.
         Out of range: :class:`MicInputError`.
     threads:

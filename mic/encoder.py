@@ -438,7 +438,8 @@ def _encode_lossless_best_tiling(v: np.ndarray, header: Header, encoder: TileEnc
     from .lossless.encoder import TILING_EFFORT_MIN, TILING_SIDE, LosslessTileEncoder
 
     whole = _assemble(v, header, encoder, threads)
-    if effort is None or effort < TILING_EFFORT_MIN or max(header.rows, header.cols) <= TILING_SIDE:
+    if effort is None or effort < TILING_EFFORT_MIN \
+            or max(header.rows, header.cols) <= TILING_SIDE:
         return whole
     h = replace(header, tile_rows=TILING_SIDE, tile_cols=TILING_SIDE)
     tiled = _assemble(v, h, LosslessTileEncoder(h, effort=effort, nlms=nlms), threads)

@@ -314,22 +314,22 @@ def hyper_layer1(mlp: IntMLP, hyper: np.ndarray, n_ctx: int = 8) -> np.ndarray:
     return np.asarray(hyper, np.float64) @ w1[:w1.shape[0] - n_ctx]
 
 
-def _layer1_hyper(mlp: IntMLP, hyper: np.ndarray | None, n_ctx: int, q: int, band: int,
+def _layer1_parts(mlp: IntMLP, hyper: np.ndarray | None, n_ctx: int, q: int, band: int,
                   anchor_pass: int, hyper_w1: np.ndarray | None = None
-                  ) -> tuple[dict[str, Any], np.ndarray, int]:
-    """(float weights, the first layer's hyper part + bias per cell (C, h1), hyper width);
-    ``hyper_w1``: :func:`hyper_layer1` of ``hyper`` if the caller has it already."""
+                  ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, int]:
+    """(float weights, the first layer's hyper part per cell (C, h1; one zero row without
+    hyper features), the pass's layer-1 bias (h1,), hyper width): what the fused kernels
+    add up, the bias in the kernel (no (C, h1) sum per pass); ``hyper_w1``:
+    :func:`hyper_layer1` of ``hyper`` if the caller has it already."""
     if len(mlp.weights) != 3:
         raise ValueError("the fused kernel runs three-layer context MLPs")
     f = mlp.float_weights()
-    w1 = f["w1"]
-    nh = w1.shape[0] - n_ctx
+    nh = f["w1"].shape[0] - n_ctx
     bias = f["b1"][q, band, anchor_pass]
     if hyper is None or nh == 0:
-        return f, bias[None, :].copy(), nh
-    if hyper_w1 is None:
-        hyper_w1 = hyper_layer1(mlp, hyper, n_ctx)
-    return f, np.ascontiguousarray(hyper_w1 + bias), nh
+        return f, np.zeros((1, bias.size)), bias, nh
+    hw = hyper_w1 if hyper_w1 is not None else hyper_layer1(mlp, hyper, n_ctx)
+    return f, hw, bias, nh
 
 
 def band_scale_index(mlp: IntMLP, hyper: np.ndarray, w16: int, shift: int, q: int, band: int,
@@ -343,15 +343,7 @@ def band_scale_index(mlp: IntMLP, hyper: np.ndarray, w16: int, shift: int, q: in
     ``hyper_w1``: :func:`hyper_layer1` of ``hyper``, computed once per plane by the caller."""
     from .kernels import band_mlp_kernel
 
-    if len(mlp.weights) != 3:
-        raise ValueError("the fused kernel runs three-layer context MLPs")
-    f = mlp.float_weights()
-    nh = f["w1"].shape[0] - 8
-    bias = f["b1"][q, band, anchor_pass]  # added in the kernel: no (C, h1) sum per pass
-    if hyper is None or nh == 0:
-        hw = np.zeros((1, bias.size))
-    else:
-        hw = hyper_w1 if hyper_w1 is not None else hyper_layer1(mlp, hyper, 8)
+    f, hw, bias, nh = _layer1_parts(mlp, hyper, 8, q, band, anchor_pass, hyper_w1)
     out = np.empty(ii.size, np.int32)
     band_mlp_kernel(ii, jj, *planes, flags, fix, shift, w16, hw, bias, f["w1"][nh:],
                     f["w2t"], f["b2"], f["w3"], f["b3"], mlp.shifts[0], mlp.shifts[1],
@@ -368,13 +360,12 @@ def mlp_scale_index(mlp: IntMLP, hyper: np.ndarray | None, cells: np.ndarray, ct
     global _KERNEL
     if _KERNEL is None:
         _KERNEL = _mlp_kernel()
-    f, hpre, nh = _layer1_hyper(mlp, hyper, ctx.shape[1], q, band, anchor_pass)
-    w1 = f["w1"]
+    f, hw, bias, nh = _layer1_parts(mlp, hyper, ctx.shape[1], q, band, anchor_pass)
     if hyper is None or nh == 0:
         cells = np.zeros(ctx.shape[0], np.int64)
     out = np.empty(ctx.shape[0], np.int32)
     _KERNEL(np.ascontiguousarray(ctx, np.float64), np.ascontiguousarray(cells, np.int64),
-            np.ascontiguousarray(hpre), np.ascontiguousarray(w1[nh:]), f["w2t"], f["b2"],
-            f["w3"], f["b3"], mlp.shifts[0], mlp.shifts[1],
+            np.ascontiguousarray(hw), bias, np.ascontiguousarray(f["w1"][nh:]), f["w2t"],
+            f["b2"], f["w3"], f["b3"], mlp.shifts[0], mlp.shifts[1],
             np.ascontiguousarray(thresholds, np.int64), out)
     return out

@@ -75,12 +75,14 @@ def _all_zero(f):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
-def mlp_kernel(ctx, cell, hpre, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
+def mlp_kernel(ctx, cell, hpre, b1, w1c, w2t, b2, w3, b3, sh1, sh2, thr, out):  # pragma: no cover
+    """``out[n]`` = the table index of the context features ``ctx[n]`` in hyper cell
+    ``cell[n]`` (:func:`_mlp_index`: ``hpre`` the hyper part of layer 1 per cell, ``b1``
+    the pass's layer-1 bias)."""
     m1 = 2.0 ** -sh1
     m2 = 2.0 ** -sh2
     t0, rstep = _thr_spacing(thr)
     a1 = np.empty(hpre.shape[1])
-    b1 = np.zeros(hpre.shape[1])  # the bias is in hpre here
     memo = np.full(hpre.shape[0], -1, np.int64)  # result at a zero context, per cell
     for n in range(ctx.shape[0]):
         c = cell[n]

@@ -166,12 +166,7 @@ class MeteredDecoder:
         st, n_esc = decode_grouped_kernel(self.words, self.state, tab, int(shift), cdf, cdf_off,
                                           costs, cost_off, meter, int(check_every),
                                           bool(values), out)
-        self.bits = float(meter[0])
-        if st == BAD_TABLE:
-            raise MicFormatError(f"{self.what}: a table index beyond the model's "
-                                 f"{cdf_off.size - 1} tables")
-        if st:
-            self._failed(st)
+        self._metered(st, cdf_off)
         return out, int(n_esc)
 
     def decode_runs(self, tabs: np.ndarray, count: int, cdf: np.ndarray, cdf_off: np.ndarray,
@@ -184,13 +179,17 @@ class MeteredDecoder:
         meter[0] = self.bits
         st = decode_runs_kernel(self.words, self.state, np.asarray(tabs, np.int64), int(count),
                                 cdf, cdf_off, costs, cost_off, meter, int(check_every), out)
-        self.bits = float(meter[0])
+        self._metered(st, cdf_off)
+        return out
+
+    def _metered(self, st: int, cdf_off: np.ndarray) -> None:
+        """After a charging kernel: keep the bits it charged, and raise on its status."""
+        self.bits = float(self._meter[0])
         if st == BAD_TABLE:
             raise MicFormatError(f"{self.what}: a table index beyond the model's "
                                  f"{cdf_off.size - 1} tables")
         if st:
             self._failed(st)
-        return out
 
     def charge(self, bits: float) -> None:
         self.bits += float(bits)

@@ -16,6 +16,9 @@ order within a table), a pass in one kernel call each way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from ..errors import MicFormatError, MicTruncatedError
@@ -35,6 +38,14 @@ class ModelBank:
         self.tables = tables
         self._costs: np.ndarray | None = None
 
+    def _once(self, key: str, make: Callable[[], Any]) -> Any:
+        """The value kept under ``key``, made by ``make()`` on first use (no lock: two
+        threads may both make it, the same value)."""
+        c = self.__dict__.get(key)
+        if c is None:
+            c = self.__dict__[key] = make()
+        return c
+
     @property
     def costs(self) -> np.ndarray:
         """float64, aligned with ``tables.flat``: each symbol's exact cost in bits under the
@@ -52,21 +63,17 @@ class ModelBank:
         """float64, aligned with ``tables.flat``: each symbol's ideal cost
         ``FREQ_BITS - log2(f)`` under its integer table (what :func:`information_bits`
         adds up); computed once per bank."""
-        c = self.__dict__.get("_info_costs")
-        if c is None:
+        def make() -> np.ndarray:
             with np.errstate(divide="ignore"):  # a zero frequency costs inf, as before
-                c = FREQ_BITS - np.log2(self.tables.flat.astype(np.float64))
-            self.__dict__["_info_costs"] = c
-        return c
+                return FREQ_BITS - np.log2(self.tables.flat.astype(np.float64))
+
+        return self._once("_info_costs", make)
 
     @property
     def min_cost(self) -> float:
         """The cheapest symbol of any table, in bits: every symbol coded with this bank
         costs at least this much (SPEC 4.1); computed once per bank."""
-        c = self.__dict__.get("_min_cost")
-        if c is None:
-            c = self.__dict__["_min_cost"] = float(self.costs.min())
-        return c
+        return self._once("_min_cost", lambda: float(self.costs.min()))
 
     @property
     def table_min_costs(self) -> np.ndarray:
@@ -79,34 +86,28 @@ class ModelBank:
     def cdfs(self) -> tuple[np.ndarray, np.ndarray]:
         """(every table's quantised CDF back to back, uint64; where table ``t``'s starts,
         int64, ``len + 1`` entries): the models the range decoder reads
-        (:mod:`mic.entropy.rangedec`), the same as :meth:`model`'s; computed once per bank."""
-        c = self.__dict__.get("_cdfs")
-        if c is None:
+        (:mod:`mic.entropy.rangedec`) and the encoder (:mod:`mic.entropy.rangeenc`) read;
+        computed once per bank."""
+        def make() -> tuple[np.ndarray, np.ndarray]:
             from .rangedec import cdf_of
 
             t = self.tables
             parts = [cdf_of(t.flat[t.offsets[k]:t.offsets[k + 1]].astype(np.float64)
                             / float(1 << FREQ_BITS)) for k in range(len(t.half))]
             off = np.concatenate(([0], np.cumsum([p.size for p in parts]))).astype(np.int64)
-            c = (np.concatenate(parts) if parts else np.zeros(0, np.uint64), off)
-            self.__dict__["_cdfs"] = c
-        return c
+            return (np.concatenate(parts) if parts else np.zeros(0, np.uint64), off)
+
+        return self._once("_cdfs", make)
 
     @property
     def cost_offsets(self) -> np.ndarray:
         """``tables.offsets`` as int64: where each table's symbols start in :attr:`costs`."""
-        c = self.__dict__.get("_cost_off")
-        if c is None:
-            c = self.__dict__["_cost_off"] = self.tables.offsets.astype(np.int64)
-        return c
+        return self._once("_cost_off", lambda: self.tables.offsets.astype(np.int64))
 
     @property
     def half64(self) -> np.ndarray:
         """``tables.half`` as int64 (each table's half-width), made once per bank."""
-        c = self.__dict__.get("_half64")
-        if c is None:
-            c = self.__dict__["_half64"] = self.tables.half.astype(np.int64)
-        return c
+        return self._once("_half64", lambda: self.tables.half.astype(np.int64))
 
     def cdf(self, t: int) -> np.ndarray:
         """Table ``t``'s quantised CDF (uint64, a view of :attr:`cdfs`)."""

@@ -228,6 +228,43 @@ def test_ae_warm_start_fits_its_prior_and_resumes_exactly(tmp_path, data_dir):
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
 
 
+def test_warm_start_from_shipped_weights(tmp_path, data_dir):
+    """A lost checkpoint: a new run starts from exported weights (mic.train.conv_thaw).
+    The transforms come back as shipped, the integer hyper-synthesis re-freezes to the
+    same integers, the hyper-latent density is fitted alone first (fewer bits), and the
+    provenance is the weights' registry entry."""
+    from mic.train.conv_export import export_conv_checkpoint, freeze_conv
+
+    kw = {"size": "tiny", "batch": 2, "crop": 64, "lr": 1e-3, "quiet": True}
+    Trainer(data_dir, "vae", tmp_path / "vae.pt", log=tmp_path / "vae.csv", **kw).run(steps=3)
+    export_conv_checkpoint(tmp_path / "vae.pt", tmp_path / "w", log=tmp_path / "vae.csv")
+    shipped = tmp_path / "w" / "vae.safetensors"
+    cold = Trainer(data_dir, "vae", tmp_path / "cold.pt", init_from=shipped, fit_density=0, **kw)
+    warm = Trainer(data_dir, "vae", tmp_path / "warm.pt", init_from=shipped, fit_density=30, **kw)
+    src = torch.load(tmp_path / "vae.pt", weights_only=False)["model"]
+    own = warm.net.state_dict()
+    assert torch.equal(own["g_a.0.bias"], src["g_a.0.bias"])
+    assert torch.equal(own["log_igain"], src["log_igain"])
+    assert torch.allclose(own["g_s.6.weight"], src["g_s.6.weight"], rtol=1e-3, atol=1e-6)
+    assert torch.allclose(own["log_zgain"], src["log_zgain"], atol=1e-6)
+    new, _ = freeze_conv(warm.net)
+    old, _ = freeze_conv(Trainer(data_dir, "vae", tmp_path / "vae.pt", **kw).net)  # resumed
+    for k in old:
+        if k.startswith("hs."):
+            assert np.array_equal(new[k], old[k]), k
+    x = torch.from_numpy(np.random.default_rng(0).random((2, 1, 64, 64), np.float32))
+    q = torch.tensor([0, 7])
+    with torch.no_grad():
+        bits = [float(t.net(x, q, noise=False)["bits"].sum()) for t in (cold, warm)]
+    assert bits[1] < bits[0]
+    assert warm.init["model"] == "vae" and warm.init["step"] == 3
+    assert warm.init["checkpoint"] == "vae.safetensors"
+    warm.run(steps=1)
+    assert Trainer(data_dir, "vae", tmp_path / "warm.pt", **kw).init == warm.init
+    with pytest.raises(ValueError, match="does not fit"):
+        Trainer(data_dir, "ae", tmp_path / "ae.pt", init_from=shipped, **dict(kw, size="base"))
+
+
 def test_sigterm_saves_and_stops(tmp_path, data_dir, monkeypatch):
     tr = Trainer(data_dir, "ae", tmp_path / "ae.pt", size="tiny", batch=2, crop=64, quiet=True)
     step = tr.train_step

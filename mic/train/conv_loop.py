@@ -19,6 +19,9 @@ copying every tensor whose name and shape match (ae and cnn from vae, gan from c
 records the source's step and CPU minutes in the checkpoint (``init``, for the export's
 provenance).  An ``ae`` warm start then fits its new factorized densities alone to the
 warm-started latents for ``--fit-density`` steps (Adam, lr 1e-2) before the joint steps.
+``--init-from WEIGHTS.safetensors`` starts from shipped weights instead, when a run's
+checkpoint is lost (:mod:`mic.train.conv_thaw`; the hyper-latent density, not shipped, is
+fitted alone first the same way).
 
 The CSV log (appended, header once) has ``step, cpu_minutes, wall_minutes, loss, bpp,
 psnr, lr``: means over the last ``--log-every`` steps on the training crops (PSNR of the
@@ -122,29 +125,44 @@ class Trainer:
         if ck is not None:
             self._resume(ck)
         elif init_from is not None:
-            src_ck = torch.load(init_from, map_location="cpu", weights_only=False)
-            self.init = init_record(src_ck, init_from)
-            got, total = _copy_matching(self.net, src_ck["model"])
+            shipped = str(init_from).endswith(".safetensors")
+            if shipped:  # a lost checkpoint: start from the weights a release ships
+                from .conv_thaw import shipped_record, thaw_state
+
+                self.init = shipped_record(init_from)
+                src_state = thaw_state(init_from, self.net)
+            else:
+                src_ck = torch.load(init_from, map_location="cpu", weights_only=False)
+                self.init = init_record(src_ck, init_from)
+                src_state = src_ck["model"]
+            got, total = _copy_matching(self.net, src_state)
             self._say(f"warm start: {got}/{total} tensors from {init_from}")
-            if hasattr(self.net, "y_density") and fit_density:
+            if fit_density and (hasattr(self.net, "y_density") or shipped):
                 self.fit_density(fit_density)
 
     def fit_density(self, steps: int, pool: int = 16, lr: float = 1e-2) -> None:
-        """ae warm start: fit the fresh per-(quality, channel) densities alone to the
-        warm-started latents (``pool`` crops, every quality, Adam at ``lr``), so that the
-        first joint steps do not see the rate of an untrained prior."""
+        """Warm start: fit the fresh densities alone to the warm-started latents
+        (``pool`` crops, every quality, Adam at ``lr``), so that the first joint steps do
+        not see the rate of an untrained prior: ``ae``'s per-(quality, channel) densities
+        of ``y``, or a hyperprior's density of ``z`` (not shipped: a start from shipped
+        weights, :mod:`mic.train.conv_thaw`)."""
         torch = self.torch
-        dens = self.net.y_density
+        net, nq = self.net, self.net.n_qualities
+        q = torch.arange(nq, device=self.device).repeat_interleave(pool)
         with torch.no_grad():
-            y = self.net.g_a(torch.from_numpy(self.data.batch(pool)).to(self.device) - 0.5)
-            nq = self.net.n_qualities
-            q = torch.arange(nq, device=self.device).repeat_interleave(pool)
-            ys = y.repeat(nq, 1, 1, 1) * torch.exp(self.net.log_gain[q])[:, :, None, None]
+            y = net.g_a(torch.from_numpy(self.data.batch(pool)).to(self.device) - 0.5)
+            ys = y.repeat(nq, 1, 1, 1) * torch.exp(net.log_gain[q])[:, :, None, None]
+            if hasattr(net, "y_density"):
+                dens, v0 = net.y_density, ys
+            else:
+                dens = net.z_density
+                v0 = net.h_a(net.hyper_input(ys)) * net.zgain(q)[:, None, None, None]
         opt = torch.optim.Adam(dens.parameters(), lr=lr)
         npix = pool * self.settings["crop"] ** 2
         for i in range(steps):
-            v = ys + torch.empty_like(ys).uniform_(-0.5, 0.5)
-            bits = -torch.log2(dens.likelihood_q(v, q)).sum() / (nq * npix)
+            v = v0 + torch.empty_like(v0).uniform_(-0.5, 0.5)
+            lik = dens.likelihood_q(v, q) if hasattr(net, "y_density") else dens.likelihood(v)
+            bits = -torch.log2(lik).sum() / (nq * npix)
             opt.zero_grad(set_to_none=True)
             bits.backward()
             opt.step()
@@ -304,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log", default=None, help="CSV log (appended)")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this run")
     p.add_argument("--steps", type=int, default=None, help="number of steps of this run")
-    p.add_argument("--init-from", default=None, help="warm start a new checkpoint from this one")
+    p.add_argument("--init-from", default=None,
+                   help="warm start a new checkpoint from this checkpoint, or from shipped "
+                   "weights (.safetensors, mic.train.conv_thaw)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--size", default="base", help="base or tiny")
     p.add_argument("--batch", type=int, default=4)
@@ -316,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ckpt-every", type=float, default=5.0, help="minutes between checkpoints")
     p.add_argument("--adv-weight", type=float, default=0.01, help="gan: adversarial weight")
     p.add_argument("--fit-density", type=int, default=300,
-                   help="ae warm start: steps fitting the new prior alone first (0: none)")
+                   help="warm start of an ae, or from shipped weights: steps fitting the new "
+                   "prior alone first (0: none)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     if a.minutes is None and a.steps is None:

@@ -67,7 +67,8 @@ def test_a_named_tool_wins_over_the_effort(ct):
         mic.encode(ct, quality=4, effort=2)
     assert mic.encode(ct, quality=4, effort=7, zopt=False, tilings=False) == \
         mic.encode(ct, quality=4, effort=2, regions=True, restore=True, adapt=True, dq=True,
-                   region_search=True, region_radii=(1, 3, 6), model="wavelet-context")
+                   region_search=True, restore_search=True, region_radii=(1, 3, 6),
+                   model="wavelet-context")
     o = EncoderOptions(effort=7, dq=False)
     assert not o.dq and o.zopt and mic.encode(ct, quality=4, options=o) == \
         mic.encode(ct, quality=4, effort=7, dq=False)

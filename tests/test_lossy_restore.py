@@ -21,7 +21,7 @@ from mic.io import read_image  # noqa: E402
 from mic.lossy import enc_restore, restore  # noqa: E402
 from mic.lossy.enc_restore import fit_filters, pack_record  # noqa: E402
 from mic.lossy.restore import COEF_MAX, HEAD, ChannelFilter, apply_filters, parse_record  # noqa: E402,E501
-from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads  # noqa: E402,E501
+from mic_test_helpers import cli_xforms_with_and_without, load_forge, tile_payloads, tile_xforms  # noqa: E402,E501
 
 DATA = Path(__file__).parent / "data"
 CT = Path(mic.__file__).parent / "data" / "ct_abdomen.png"
@@ -170,6 +170,38 @@ def test_directional_fit_is_applied_exactly():
     lam = 0.05  # the directional record pays for itself against the plain one
     cost = [8 * len(r) + lam * float(np.sum((o - a) ** 2)) for r, o in ((rec, out), (plain, out1))]
     assert cost[0] < cost[1]
+
+
+def test_quick_search_merges_under_one_clip_only():
+    """``restore_search=False`` (effort 3): the directional merges only under the clip the
+    plain fit prefers.  Its filter is one the full search also considers, so it never
+    costs less than the full search's, never more than no filter, and the decoder applies
+    it exactly; without directions the two searches are the same."""
+    a, _ = _blurred_ct()
+    x = a[:, :, 0]
+    b = x.copy()
+    b[:96] = (x[:96] + np.roll(x[:96], 1, 1) + np.roll(x[:96], -1, 1)) // 3
+    b[96:] = (x[96:] + np.roll(x[96:], 1, 0) + np.roll(x[96:], -1, 0)) // 3
+    b = b + np.random.default_rng(1).integers(-1, 2, b.shape)
+    lam, rng = 0.05, (0, 4095)
+    got = {s: fit_filters(b[:, :, None], a, None, [12], lam, rng, True, s) for s in (True, False)}
+    cost = {s: 8 * len(r) + lam * float(np.sum((o - a) ** 2)) for s, (r, o, _) in got.items()}
+    assert cost[True] <= cost[False] < lam * float(np.sum((b[:, :, None] - a) ** 2))
+    rec, out, directional = got[False]
+    filters, _ = parse_record(rec, 1, directional=directional)
+    assert (apply_filters(b[:, :, None], filters, None, [12], rng) == out).all()
+    plain = [fit_filters(b[:, :, None], a, None, [12], lam, rng, False, s) for s in (True, False)]
+    assert plain[0][0] == plain[1][0] and (plain[0][1] == plain[1][1]).all()
+
+
+def test_effort_3_restores_with_the_quick_search():
+    a = np.ascontiguousarray(read_image(CT)[0][128:320, 128:320])
+    quick = mic.encode(a, quality=6)
+    assert quick == mic.encode(a, quality=6, effort=2, restore=True, restore_search=False,
+                               dq=True, regions=True)
+    assert all(x & lossy.XFORM_RESTORE for x in tile_xforms(quick))
+    assert mic.encode(a, quality=6, effort=5) == mic.encode(a, quality=6, effort=4,
+                                                             restore_search=True, adapt=True)
 
 
 @pytest.mark.parametrize("index, nf, match", [([0, 3] + [1] * 3, 2, "beyond"),

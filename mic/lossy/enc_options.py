@@ -41,7 +41,7 @@ from .model import default_model
 
 #: the lossy tools' switches: None (their default) follows the effort
 TOOLS = ("rdo", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt", "tilings",
-         "region_search", "inline_biases")
+         "region_search", "inline_biases", "restore_search")
 #: the per-call choices ``mic.encode`` accepts as keywords (the lossy tools' switches)
 CHOICES = ("model", "effort") + TOOLS
 #: the effort levels, fastest first
@@ -51,8 +51,8 @@ DEFAULT_EFFORT = 3
 #: tool's measured BD-rate gain and encode-time cost (README, "Effort levels"): the cheap
 #: tools first, the searches last.  Effort 7 is every tool, the encoder of stream 2.0.
 EFFORT_TOOLS: dict[int, frozenset[str]] = {}
-_ADDED = {1: (), 2: ("rdo", "means", "zadapt", "inline_biases"), 3: ("dq", "regions"),
-          4: ("region_search", "restore"), 5: ("adapt",), 6: ("tilings",), 7: ("zopt",)}
+_ADDED = {1: (), 2: ("rdo", "means", "zadapt", "inline_biases"), 3: ("dq", "regions", "restore"),
+          4: ("region_search",), 5: ("adapt", "restore_search"), 6: ("tilings",), 7: ("zopt",)}
 for _e in EFFORTS:
     EFFORT_TOOLS[_e] = EFFORT_TOOLS.get(_e - 1, frozenset()) | frozenset(_ADDED[_e])
 #: the constant-region candidates (opening radii) each effort codes beside the plain coding
@@ -98,6 +98,9 @@ class EncoderOptions:
       bias, chosen after the pass is quantised and sent before its symbols (SPEC 6.4, tile
       flag 512; no second coding pass);
     * ``restore``: the restoration filter (SPEC 6.7);
+    * ``restore_search`` (with ``restore``): the directional filters' greedy merges under
+      every clip code; off, only under the clip code the filters without directions
+      prefer (the merges are most of the fit's time);
     * ``means``: predicted means of the detail non-anchors (SPEC 6.4);
     * ``dq``: dependent quantisation of the detail bands (SPEC 6.8);
     * ``zadapt``: hyper-latent records (SPEC 6.9; the hyperprior models);
@@ -170,6 +173,7 @@ class EncoderOptions:
     tilings: bool | None = None
     region_search: bool | None = None
     inline_biases: bool | None = None
+    restore_search: bool | None = None
     long_model_segment: bool = False
     restore_directions: bool = True
     pass_biases: bool = True

@@ -38,11 +38,11 @@ CLASS_QUANTILES = (0.5, 0.8, 0.95)
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _outer(g: np.ndarray, b: np.ndarray, f: np.ndarray, r: float) -> None:  # pragma: no cover
-    for t in range(12):
+    for t in range(12):  # the upper triangle only (:func:`gram` mirrors it at the end)
         ft = f[t]
         b[t] += ft * r
         row = g[t]
-        for q in range(12):
+        for q in range(t, 12):
             row[q] += ft * f[q]
 
 
@@ -105,7 +105,14 @@ def gram(x: np.ndarray, target: np.ndarray, cls: np.ndarray, keep: np.ndarray,
     for n in range(1, nc):
         u[n] += u[n - 1]
         ub[n] += ub[n - 1]
-    return u + c, ub + cb
+    g = u + c
+    for n in range(nc):  # the lower triangle: f_q f_t is f_t f_q, so the same sums
+        for k in range(ncls):
+            gk = g[n, k]
+            for t in range(12):
+                for q in range(t):
+                    gk[t, q] = gk[q, t]
+    return g, ub + cb
 
 
 class _BitWriter:
@@ -307,12 +314,14 @@ def _merged_filter(g: np.ndarray, b: np.ndarray, members: list[list[int]], taps:
 
 
 def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int, lam: float,
-                 rng: tuple[int, int], directions: bool = False
+                 rng: tuple[int, int], directions: bool = False, search: bool = True
                  ) -> tuple[ChannelFilter | None, np.ndarray]:
     """Best filter of one channel by estimated rate + ``lam`` * squared error, checked by
     applying it: (filter or None, filtered channel).  ``directions``: also try each
     activity grouping split by direction (one Gram pass serves both: its classes are the
-    finest, activity x direction)."""
+    finest, activity x direction).  ``search`` (the ``restore_search`` tool): the
+    directional filters' greedy merges under every clip code; off, under the clip code
+    whose filters without directions fit best (the merges are most of the fit's time)."""
     act = activity(x)
     free = act[~keep]
     if free.size < 256:
@@ -332,36 +341,50 @@ def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int,
     clips = np.array([clip_value(k, bits) for k in range(len(CLIP_SHIFT))], np.int64)
     order = np.argsort(clips, kind="stable")  # one Gram pass for every clip code
     gs, bs = gram(x, target, cls, keep, clips[order], nf * nd)
+
+    def members(groups: list[list[int]], dirs: int) -> list[list[int]]:
+        # the fine Gram classes (activity * nd + direction) of each coded class, in the
+        # decoder's order: activity class, then direction
+        if dirs == 1:
+            return [[a * nd + d for a in grp for d in range(nd)] for grp in groups]
+        return [[a * nd + d for a in grp] for grp in groups for d in range(nd)]
+
+    def merged(clip: int, groups: list[list[int]], thr: list[int]) -> None:
+        nonlocal best
+        level = int(np.flatnonzero(order == clip)[0])
+        for taps in N_TAPS:  # shared filters, merged greedily
+            j, cf = _merged_filter(gs[level], bs[level], members(groups, N_DIRS), taps, lam,
+                                   thr, clip)
+            if cf is not None and j < best[0]:
+                best = (j, cf)
+
+    best_clip: tuple[float, int] = (np.inf, 0)  # without directions: (cost, clip code)
     for clip in range(len(CLIP_SHIFT)):
         level = int(np.flatnonzero(order == clip)[0])
         g, b = gs[level], bs[level]
-        for dirs in ((1, N_DIRS) if directions else (1,)):
+        for dirs in ((1, N_DIRS) if directions and search else (1,)):
             for groups in groupings:
                 thr = [fine[grp[0] - 1] for grp in groups[1:]]
-                # the fine Gram classes (activity * nd + direction) of each coded class, in
-                # the decoder's order: activity class, then direction
-                members = ([[a * nd + d for a in grp for d in range(nd)] for grp in groups]
-                           if dirs == 1 else
-                           [[a * nd + d for a in grp] for grp in groups for d in range(nd)])
-                if dirs > 1:  # shared filters, merged greedily
-                    for taps in N_TAPS:
-                        j, cf = _merged_filter(g, b, members, taps, lam, thr, clip)
-                        if cf is not None and j < best[0]:
-                            best = (j, cf)
+                if dirs > 1:
+                    merged(clip, groups, thr)
                     continue
                 for taps in N_TAPS:  # a set per class, kept where it pays
-                    qc, cost, _ = _solve_sets(*_stacked(g, b, members, taps), lam)
+                    qc, cost, _ = _solve_sets(*_stacked(g, b, members(groups, 1), taps), lam)
                     on = np.flatnonzero(cost < 0)
                     if not on.size:
                         continue
-                    coefs: list[np.ndarray | None] = [None] * len(members)
+                    coefs: list[np.ndarray | None] = [None] * len(groups)
                     for k in on:
                         coefs[k] = qc[k]
                     cf = ChannelFilter(taps, clip, thr, coefs, dirs)
                     # cost = coefficient bits - lam * removed, as in _merged_filter
                     j = _bits(cf) + float(sum(cost[k] - _se_bits_array(qc[k]).sum() for k in on))
+                    best_clip = min(best_clip, (j, clip))
                     if j < best[0]:
                         best = (j, cf)
+    if directions and not search:  # the merges under the plain fit's clip code alone
+        for groups in groupings:
+            merged(best_clip[1], groups, [fine[grp[0] - 1] for grp in groups[1:]])
     cf = best[1]
     if cf is None:
         return None, x
@@ -374,12 +397,13 @@ def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int,
 
 
 def fit_filters(rec: np.ndarray, target: np.ndarray, keep: np.ndarray | None, bits: list[int],
-                lam: float, rng: tuple[int, int], directions: bool = False
-                ) -> tuple[bytes | None, np.ndarray, bool]:
+                lam: float, rng: tuple[int, int], directions: bool = False,
+                search: bool = True) -> tuple[bytes | None, np.ndarray, bool]:
     """Fit a tile's restoration filters: ``rec`` the decoded samples (h, w, S), ``target``
     the original, ``keep`` the constant-region pixels or None, ``bits`` each channel's
     normalisation bits, ``lam`` the Lagrangian per squared sample unit; ``directions``
-    (stream version 2) lets channels split their classes by direction.  Returns (record
+    (stream version 2) lets channels split their classes by direction; ``search``: see
+    :func:`_fit_channel`.  Returns (record
     or None if no channel gains, filtered samples, whether the record is directional: the
     tile then carries flag 256)."""
     x = np.asarray(rec, np.int64)
@@ -389,7 +413,8 @@ def fit_filters(rec: np.ndarray, target: np.ndarray, keep: np.ndarray | None, bi
     for c in range(x.shape[2]):
         cf, y = _fit_channel(np.ascontiguousarray(x[:, :, c]),
                              np.ascontiguousarray(target[:, :, c], np.int64),
-                             np.ascontiguousarray(k[:, :, c]), bits[c], lam, rng, directions)
+                             np.ascontiguousarray(k[:, :, c]), bits[c], lam, rng, directions,
+                             search)
         filters.append(cf)
         out[:, :, c] = y
     if all(cf is None for cf in filters):

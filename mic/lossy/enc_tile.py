@@ -224,7 +224,7 @@ class LossyTileEncoder:
         if o.restore and rec is not None:
             lam = self.sample_lam(float((1 << bits[0]) - 1))
             record, _, directional = fit_filters(rec, tile, mask, bits, lam, self.sample_range,
-                                                 directions=f.v2 and o.restore_directions)
+                                                 f.v2 and o.restore_directions, o.restore_search)
             if record is not None:
                 flag |= XFORM_RESTORE | (XFORM_RESTORE_DIR if directional else 0)
                 body += record  # after the last plane (SPEC 6.7)

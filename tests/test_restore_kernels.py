@@ -147,3 +147,84 @@ def test_gram_matches_the_reference(h: int, w: int, seed: int, bits: int) -> Non
     for n, clip in enumerate(clips):
         rg, rb = ref_gram(x, target, cls, keep, int(clip), ncls)
         assert np.array_equal(g[n], rg) and np.array_equal(b[n], rb)
+
+
+def ref_solve_sets(gg: np.ndarray, bb: np.ndarray, lam: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The restoration fit's per-class solve in NumPy (the encoder's form before its
+    Numba kernel): LAPACK's solve, rounded coefficients, their signed Exp-Golomb bits,
+    cost = bits - lam * squared error removed (inf where every coefficient is 0)."""
+    t = gg.shape[1]
+    reg = 1e-9 * np.trace(gg, axis1=1, axis2=2)[:, None, None] * np.eye(t) + 1e-12 * np.eye(t)
+    sol = np.linalg.solve(gg + reg, bb[:, :, None])[:, :, 0]
+    qc = np.clip(np.rint(sol * (1 << SHIFT)), -1023, 1023).astype(np.int64)
+    c = qc / float(1 << SHIFT)
+    dsse = 2.0 * np.einsum("nt,nt->n", c, bb) - np.einsum("nt,ntu,nu->n", c, gg, c)
+    u = np.where(qc > 0, 2 * qc - 1, -2 * qc) + 1
+    se = (2 * np.floor(np.log2(u)).astype(np.int64) + 1).sum(1)
+    cost = se - lam * dsse
+    cost[~qc.any(1)] = np.inf
+    return qc, cost, se
+
+
+def ref_merge(gg: np.ndarray, bb: np.ndarray, lam: float, head: int):
+    """The greedy merge in plain Python over :func:`ref_solve_sets`: (found, cost, each
+    class's coefficients or None)."""
+    n = len(bb)
+    sets = [[k] for k in range(n)]
+    qc, cost, se = ref_solve_sets(gg, bb, lam)
+    best_j, best = 0.0, None
+    while True:
+        on = [k for k in range(len(sets)) if cost[k] < 0]
+        if on:
+            bank = {qc[k].tobytes(): int(se[k]) for k in on}
+            j = head + 2 * len(bank).bit_length() - 1 + n * len(bank).bit_length() + \
+                sum(bank.values()) + float(sum(cost[k] - se[k] for k in on))
+            if j < best_j:
+                best_j, best = j, {cl: qc[k].copy() for k in on for cl in sets[k]}
+        if len(sets) == 1:
+            break
+        pairs = [(i, j) for i in range(len(sets)) for j in range(i + 1, len(sets))]
+        merged = {p: ref_solve_sets((gg[p[0]] + gg[p[1]])[None], (bb[p[0]] + bb[p[1]])[None],
+                                    lam) for p in pairs}
+        delta = [min(merged[p][1][0], 0) - min(cost[p[0]], 0) - min(cost[p[1]], 0) for p in pairs]
+        a, c = pairs[int(np.argmin(delta))]
+        q, co, s = merged[(a, c)]
+        sets[a] += sets.pop(c)
+        gg[a], bb[a] = gg[a] + gg[c], bb[a] + bb[c]
+        qc[a], cost[a], se[a] = q[0], co[0], s[0]
+        keep = np.arange(len(gg)) != c
+        gg, bb, qc, cost, se = gg[keep], bb[keep], qc[keep], cost[keep], se[keep]
+    return best is not None, best_j, [None if best is None else best.get(k) for k in range(n)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 12), st.sampled_from([6, 12]), st.integers(0, 2**32 - 1),
+       st.sampled_from([1e-4, 1e-2, 1.0]))
+def test_merge_kernel_matches_the_reference(n: int, taps: int, seed: int, lam: float) -> None:
+    """The Numba solve and greedy merge of the restoration fit choose what the NumPy
+    reference chooses: the same coefficients, costs and shared filters."""
+    from mic.lossy.enc_restore_kernels import merge_sets, solve_sets
+
+    r = np.random.default_rng(seed)
+    gg = np.empty((n, taps, taps))
+    bb = np.empty((n, taps))
+    for k in range(n):  # Gram sums of integer features, as the fit's
+        f = r.integers(-40, 41, (int(r.integers(20, 400)), taps)).astype(np.float64)
+        w = r.normal(0, 0.05, taps) * (r.random() < 0.8)
+        res = np.rint(f @ w + r.normal(0, 2, len(f)))
+        gg[k], bb[k] = f.T @ f, f.T @ res
+    qc, cost, se = solve_sets(gg, bb, lam)
+    rq, rc, rs = ref_solve_sets(gg, bb, lam)
+    assert np.array_equal(qc, rq) and np.array_equal(se, rs)
+    np.testing.assert_allclose(cost, rc, rtol=1e-9, atol=1e-9)
+    head = int(r.integers(5, 30))
+    found, j, owner, q = merge_sets(gg, bb, lam, head)
+    rfound, rj, rcoefs = ref_merge(gg.copy(), bb.copy(), lam, head)
+    assert found == rfound
+    if found:
+        assert j == pytest.approx(rj, rel=1e-9, abs=1e-9)
+        for k in range(n):
+            assert (owner[k] < 0) == (rcoefs[k] is None)
+            if owner[k] >= 0:
+                assert np.array_equal(q[owner[k]], rcoefs[k])

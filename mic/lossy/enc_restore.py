@@ -25,8 +25,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .enc_restore_kernels import merge_sets, solve_sets
 from .restore import (
-    CLIP_SHIFT, COEF_MAX, HEAD, N_DIRS, N_TAPS, SHIFT, ChannelFilter, activity,
+    CLIP_SHIFT, HEAD, N_DIRS, N_TAPS, ChannelFilter, activity,
     apply_channel, clip_value, direction_classes, keep_mask, pad_edges, pixel_classes,
 )
 
@@ -219,29 +220,6 @@ def _bits(cf: ChannelFilter) -> int:
                    for c in cf.coefs)
 
 
-def _se_bits_array(q: np.ndarray) -> np.ndarray:
-    """:func:`_se_bits` of every integer in ``q`` (any shape)."""
-    u = np.where(q > 0, 2 * q - 1, -2 * q) + 1
-    return 2 * np.floor(np.log2(u)).astype(np.int64) + 1
-
-
-def _solve_sets(gg: np.ndarray, bb: np.ndarray, lam: float
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For stacked normal equations (n, T, T), (n, T): the rounded coefficients (n, T),
-    each set's cost (coefficient bits - lam * squared error removed; >= 0 means a set is
-    better off) and its coefficient bits (n,)."""
-    t = gg.shape[1]
-    reg = 1e-9 * np.trace(gg, axis1=1, axis2=2)[:, None, None] * np.eye(t) + 1e-12 * np.eye(t)
-    sol = np.linalg.solve(gg + reg, bb[:, :, None])[:, :, 0]
-    qc = np.clip(np.rint(sol * (1 << SHIFT)), -COEF_MAX, COEF_MAX).astype(np.int64)
-    c = qc / float(1 << SHIFT)
-    dsse = 2.0 * np.einsum("nt,nt->n", c, bb) - np.einsum("nt,ntu,nu->n", c, gg, c)
-    se = _se_bits_array(qc).sum(1)
-    cost = se - lam * dsse
-    cost[~qc.any(1)] = np.inf
-    return qc, cost, se
-
-
 def _stacked(g: np.ndarray, b: np.ndarray, members: list[list[int]], taps: int
              ) -> tuple[np.ndarray, np.ndarray]:
     """The normal equations of each coded class (the sum of its fine Gram classes
@@ -254,63 +232,21 @@ def _merged_filter(g: np.ndarray, b: np.ndarray, members: list[list[int]], taps:
                    lam: float, thr: list[int], clip: int) -> tuple[float, ChannelFilter | None]:
     """A directional channel's classes (each a list of fine Gram indices) greedily merged
     into shared filters (the pair whose merge costs least, as in VVC's ALF): (rate -
-    lam * squared error removed, the filter) at the best point of the merge sequence.
-    Each pair's merged solution is solved once and kept until one of its sets merges;
-    a point's record bits are counted from the sets' coefficient bits (equal sets share
-    one filter, as :func:`_shared` writes them), the filter built only for the best."""
-    n = len(members)
-    gg, bb = _stacked(g, b, members, taps)
-    sets = [[k] for k in range(n)]
-    qc, cost, se = _solve_sets(gg, bb, lam)
+    lam * squared error removed, the filter) at the best point of the merge sequence
+    (:func:`mic.lossy.enc_restore_kernels.merge_sets`: each pair's merged solution is
+    solved once and kept until one of its sets merges; a point's record bits are counted
+    from the sets' coefficient bits, equal sets sharing one filter as :func:`_shared`
+    writes them)."""
     head = 4 + _ue_bits(len(thr))  # the channel's bits before its shared filters
     prev = -1
     for t in thr:
         head += _ue_bits(t - prev - 1)
         prev = t
-    pq = np.zeros((n, n, taps), np.int64)  # the merged pair (i < j): coefficients, cost, bits
-    pc = np.zeros((n, n))
-    ps = np.zeros((n, n), np.int64)
-
-    def solve_pairs(ii: np.ndarray, jj: np.ndarray) -> None:
-        if ii.size:
-            pq[ii, jj], pc[ii, jj], ps[ii, jj] = _solve_sets(gg[ii] + gg[jj], bb[ii] + bb[jj], lam)
-
-    solve_pairs(*np.triu_indices(n, 1))
-    best_j, best_sets = 0.0, None
-    while True:
-        on = [k for k in range(len(sets)) if cost[k] < 0]
-        if on:
-            bank = {qc[k].tobytes(): int(se[k]) for k in on}  # the distinct filters' bits
-            bits = head + _ue_bits(len(bank) - 1) + n * len(bank).bit_length() + \
-                sum(bank.values())
-            # cost = coefficient bits - lam * removed: the record's bits - lam * removed
-            j = bits + float(sum(cost[k] - se[k] for k in on))
-            if j < best_j:
-                best_j, best_sets = j, [(list(sets[k]), qc[k].copy()) for k in on]
-        if len(sets) == 1:
-            break
-        ii, jj = np.triu_indices(len(sets), 1)
-        delta = np.minimum(pc[ii, jj], 0) - np.minimum(cost[ii], 0) - np.minimum(cost[jj], 0)
-        k = int(np.argmin(delta))
-        a, c = int(ii[k]), int(jj[k])
-        sets[a] = sets[a] + sets[c]
-        gg[a], bb[a], qc[a], cost[a], se[a] = gg[a] + gg[c], bb[a] + bb[c], pq[a, c], pc[a, c], \
-            ps[a, c]
-        keep = np.arange(len(sets)) != c
-        del sets[c]
-        gg, bb, qc, cost, se = gg[keep], bb[keep], qc[keep], cost[keep], se[keep]
-        pq, pc, ps = pq[keep][:, keep], pc[keep][:, keep], ps[keep][:, keep]
-        m = len(sets)  # the pairs with the merged set: solved again
-        others = np.array([x for x in range(m) if x != a], np.int64)
-        lo, hi = np.minimum(others, a), np.maximum(others, a)
-        solve_pairs(lo, hi)
-    if best_sets is None:
+    found, best_j, owner, q = merge_sets(*_stacked(g, b, members, taps), lam, head)
+    if not found:
         return 0.0, None
-    coefs: list[np.ndarray | None] = [None] * n
-    for cls, q in best_sets:
-        for cl in cls:
-            coefs[cl] = q
-    return best_j, ChannelFilter(taps, clip, thr, coefs, N_DIRS)
+    coefs = [None if s < 0 else q[s].copy() for s in owner]
+    return float(best_j), ChannelFilter(taps, clip, thr, coefs, N_DIRS)
 
 
 def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int, lam: float,
@@ -369,7 +305,7 @@ def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int,
                     merged(clip, groups, thr)
                     continue
                 for taps in N_TAPS:  # a set per class, kept where it pays
-                    qc, cost, _ = _solve_sets(*_stacked(g, b, members(groups, 1), taps), lam)
+                    qc, cost, se = solve_sets(*_stacked(g, b, members(groups, 1), taps), lam)
                     on = np.flatnonzero(cost < 0)
                     if not on.size:
                         continue
@@ -378,7 +314,7 @@ def _fit_channel(x: np.ndarray, target: np.ndarray, keep: np.ndarray, bits: int,
                         coefs[k] = qc[k]
                     cf = ChannelFilter(taps, clip, thr, coefs, dirs)
                     # cost = coefficient bits - lam * removed, as in _merged_filter
-                    j = _bits(cf) + float(sum(cost[k] - _se_bits_array(qc[k]).sum() for k in on))
+                    j = _bits(cf) + float(sum(cost[k] - se[k] for k in on))
                     best_clip = min(best_clip, (j, clip))
                     if j < best[0]:
                         best = (j, cf)

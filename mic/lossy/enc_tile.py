@@ -297,7 +297,7 @@ class LossyTileEncoder:
         of the constant-region candidates (SPEC 6.6) if that costs less in rate + lambda *
         distortion."""
         from ..entropy.shape import encode_shape
-        from .enc_region import constant_regions, edge_contrast, fill_region, rule_candidate
+        from .enc_region import RADII, constant_regions, edge_contrast, fill_region, rule_candidate
 
         o = self.options
         if o.regions and t.size and all(int(t[:, :, c].min()) == int(t[:, :, c].max())
@@ -321,7 +321,8 @@ class LossyTileEncoder:
         body, rec, scale, bias = code(t, o.regions or o.restore)
         if not o.regions:
             return None, body, bias, rec, None
-        masks = constant_regions(t, tuple(o.region_radii)) if o.region_radii else []
+        masks = ([(v, m) for v, m, _ in rule_candidate(t, o.region_rule_exact_ratio)]
+                 if o.region_radii == (RADII[-1],) else constant_regions(t, o.region_radii))
         if not masks:
             return None, body, bias, rec, None
         lam = o.region_lambda_scale * self.sample_lam(scale)

@@ -432,18 +432,21 @@ def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
 def _encode_lossless_best_tiling(v: np.ndarray, header: Header, encoder: TileEncoder,
                                  threads: int, effort: int | None, nlms: Any) -> bytes:
     """Lossless, no tile size given: the whole frames; from effort
-    :data:`~mic.lossless.encoder.TILING_EFFORT_MIN`, also tiles of
-    :data:`~mic.lossless.encoder.TILING_SIDE` where a frame is larger, keeping the smaller
+    :data:`~mic.lossless.encoder.TILING_EFFORT_MIN`, also the tiles of each side of
+    :data:`~mic.lossless.encoder.TILING_SIDES` smaller than a frame, keeping the smallest
     stream (an encoder choice; the header records the tiles)."""
-    from .lossless.encoder import TILING_EFFORT_MIN, TILING_SIDE, LosslessTileEncoder
+    from .lossless.encoder import TILING_EFFORT_MIN, TILING_SIDES, LosslessTileEncoder
 
-    whole = _assemble(v, header, encoder, threads)
-    if effort is None or effort < TILING_EFFORT_MIN \
-            or max(header.rows, header.cols) <= TILING_SIDE:
-        return whole
-    h = replace(header, tile_rows=TILING_SIDE, tile_cols=TILING_SIDE)
-    tiled = _assemble(v, h, LosslessTileEncoder(h, effort=effort, nlms=nlms), threads)
-    return tiled if len(tiled) < len(whole) else whole
+    best = _assemble(v, header, encoder, threads)
+    if effort is None or effort < TILING_EFFORT_MIN:
+        return best
+    for side in TILING_SIDES[effort]:
+        if max(header.rows, header.cols) <= side:
+            continue
+        h = replace(header, tile_rows=side, tile_cols=side)
+        tiled = _assemble(v, h, LosslessTileEncoder(h, effort=effort, nlms=nlms), threads)
+        best = tiled if len(tiled) < len(best) else best
+    return best
 
 
 def _lossy_psnr(array: np.ndarray, blob: bytes) -> float:

@@ -253,6 +253,19 @@ def _screen() -> np.ndarray:
     return a
 
 
+def test_effort_7_also_tries_128_and_64_tiles() -> None:
+    """Effort 7 (max) codes an image given no tile size whole and in tiles of 256, 128 and
+    64, keeping the smallest stream (the first of equals); it decodes exactly."""
+    from mic.lossless.encoder import TILING_SIDES
+
+    a = _screen()
+    assert TILING_SIDES[7] == (256, 128, 64) and TILING_SIDES[5] == (256,)
+    e7 = mic.encode(a, effort=7)
+    each = [mic.encode(a, effort=7, tile=t) for t in (512, 256, 128, 64)]
+    assert e7 == min(each, key=len) and len(e7) <= len(mic.encode(a, effort=5))
+    assert np.array_equal(mic.decode(e7), a)
+
+
 def test_effort_5_also_tries_tiles_and_keeps_the_smaller() -> None:
     """From effort 5 a lossless image given no tile size is also coded in 256 x 256 tiles
     (each with its own palette and coder choice): the graphics half takes a palette of its

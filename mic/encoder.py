@@ -431,16 +431,14 @@ def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
 
 def _encode_lossless_best_tiling(v: np.ndarray, header: Header, encoder: TileEncoder,
                                  threads: int, effort: int | None, nlms: Any) -> bytes:
-    """Lossless, no tile size given: the whole frames; from effort
-    :data:`~mic.lossless.encoder.TILING_EFFORT_MIN`, also the tiles of each side of
-    :data:`~mic.lossless.encoder.TILING_SIDES` smaller than a frame, keeping the smallest
-    stream (an encoder choice; the header records the tiles)."""
-    from .lossless.encoder import TILING_EFFORT_MIN, TILING_SIDES, LosslessTileEncoder
+    """Lossless, no tile size given: the whole frames, and the tiles of each side of
+    :func:`~mic.lossless.encoder.tiling_sides` smaller than a frame (from effort 5; a
+    screen's also at efforts 3-4), keeping the smallest stream (an encoder choice; the
+    header records the tiles)."""
+    from .lossless.encoder import LosslessTileEncoder, tiling_sides
 
     best = _assemble(v, header, encoder, threads)
-    if effort is None or effort < TILING_EFFORT_MIN:
-        return best
-    for side in TILING_SIDES[effort]:
+    for side in tiling_sides(v, header.bits_stored, effort):
         if max(header.rows, header.cols) <= side:
             continue
         h = replace(header, tile_rows=side, tile_cols=side)

@@ -253,6 +253,26 @@ def _screen() -> np.ndarray:
     return a
 
 
+def test_default_effort_tries_small_tiles_on_screens() -> None:
+    """Efforts 3-4 code a screen (8-bit, at least half of it one value) also in 128 and 64
+    tiles and keep the smallest stream; other images stay whole at those efforts."""
+    from mic.lossless.encoder import is_screen
+
+    a = _screen()
+    assert is_screen(a, 8)
+    for effort in (None, 4):
+        got = mic.encode(a, effort=effort)
+        each = [mic.encode(a, effort=effort, tile=t) for t in (512, 128, 64)]
+        assert got == min(each, key=len) and mic.info(got).tile_shape != (512, 512)
+        assert np.array_equal(mic.decode(got), a)
+    busy = (a.astype(np.uint16) * 16 + 7).astype(np.uint16)  # 12-bit: not a screen
+    assert not is_screen(busy, 12)
+    assert mic.info(mic.encode(busy)).tile_shape == (512, 512)
+    speckle = np.random.default_rng(5).gamma(2.0, 30.0, (512, 512)).clip(0, 255).astype(np.uint8)
+    assert not is_screen(speckle, 8) and mic.info(mic.encode(speckle)).tile_shape == (512, 512)
+    assert mic.info(mic.encode(a, effort=2)).tile_shape == (512, 512)  # the fast coder
+
+
 def test_effort_7_also_tries_128_and_64_tiles() -> None:
     """Effort 7 (max) codes an image given no tile size whole and in tiles of 256, 128 and
     64, keeping the smallest stream (the first of equals); it decodes exactly."""
@@ -273,8 +293,7 @@ def test_effort_5_also_tries_tiles_and_keeps_the_smaller() -> None:
     from mic.lossless.encoder import TILING_SIDE
 
     a = _screen()
-    e4, e5 = mic.encode(a, effort=4), mic.encode(a, effort=5)
-    assert mic.info(e4).tile_shape == (512, 512)
+    e4, e5 = mic.encode(a, effort=4, tile=512), mic.encode(a, effort=5)
     assert mic.info(e5).tile_shape == (TILING_SIDE, TILING_SIDE) and len(e5) < len(e4)
     assert np.array_equal(mic.decode(e5), a)
     assert mic.info(mic.encode(a, effort=7, tile=512)).tile_shape == (512, 512)

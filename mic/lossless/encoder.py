@@ -65,9 +65,45 @@ TILING_SIDE = 256
 #: the tile sides each effort from TILING_EFFORT_MIN tries beside the whole frames (those
 #: below the frame's larger side), keeping the smallest stream: effort 7 (max) also 128
 #: and 64, where screens whose text and graphics sit in a few small tiles code far smaller
-#: (an RGB ultrasound screen of the train split -10 % at 128, a 16-bit CT -0.4 %;
+#: (an ultrasound screen of the train split -10 % at 128, a 16-bit CT -0.4 %;
 #: benches/results/2026-12-05-restore-default/lossless-tiles.txt)
 TILING_SIDES = {5: (TILING_SIDE,), 6: (TILING_SIDE,), 7: (TILING_SIDE, 128, 64)}
+#: at efforts 3-4 a **screen** (samples of at most SCREEN_BITS bits, at least
+#: SCREEN_BACKGROUND of them one value: the black around an ultrasound sector, with text
+#: and graphics on it) is also tried in these tiles: on the train split the two frames
+#: that qualify code 10.4 % and 0.7 % smaller, and no other train image qualifies
+SCREEN_SIDES = (128, 64)
+SCREEN_BITS = 8
+SCREEN_BACKGROUND = 0.5
+
+
+def is_screen(v: np.ndarray, bits_stored: int) -> bool:
+    """Whether samples ``v`` (any shape) look like a screen (see :data:`SCREEN_SIDES`).
+
+    >>> a = np.zeros((64, 64), np.uint8); a[:10, :20] = 255
+    >>> is_screen(a, 8), is_screen(a + 1 + np.arange(64, dtype=np.uint8), 8)
+    (True, False)
+    """
+    if bits_stored > SCREEN_BITS or v.dtype.itemsize != 1 or not v.size:
+        return False
+    counts = np.bincount(np.ascontiguousarray(v).view(np.uint8).reshape(-1), minlength=256)
+    return int(counts.max()) >= SCREEN_BACKGROUND * v.size
+
+
+def tiling_sides(v: np.ndarray, bits_stored: int, effort: int | None) -> tuple[int, ...]:
+    """The tile sides an encoder given no tile size tries beside whole frames, keeping
+    the smallest stream: :data:`TILING_SIDES` from effort 5, :data:`SCREEN_SIDES` for a
+    screen at efforts 3-4 (None: the default, 3), none otherwise.
+
+    >>> tiling_sides(np.zeros((8, 8), np.uint8), 8, None), tiling_sides(np.ones(4), 12, 7)
+    ((128, 64), (256, 128, 64))
+    """
+    e = LMS_EFFORT_MIN if effort is None else effort
+    if e >= TILING_EFFORT_MIN:
+        return TILING_SIDES[e]
+    if e >= LMS_EFFORT_MIN and is_screen(v, bits_stored):
+        return SCREEN_SIDES
+    return ()
 
 
 # ----------------------------------------------------------------------------- planes

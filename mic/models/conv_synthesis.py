@@ -116,10 +116,18 @@ class ConvSynthesis:
             i += 1
 
     def __call__(self, y_hat: np.ndarray, q: int, clamp: bool = True) -> np.ndarray:
-        """Dequantised gained latents (M, h, w) -> image (16h, 16w) float32 in [0, 1]."""
+        """Dequantised gained latents (M, h, w) -> image (16h, 16w) float32 in [0, 1].
+
+        The products run on one BLAS thread (:func:`mic.parallel.one_blas_thread`): a
+        float32 product's rounding may depend on how many threads share it, and the
+        samples of one machine must not depend on its BLAS settings (OpenBLAS on a 2-core
+        machine gave other samples with ``OPENBLAS_NUM_THREADS=1`` than with 2)."""
+        from ..parallel import one_blas_thread
+
         a = np.ascontiguousarray(np.asarray(y_hat, np.float32).transpose(1, 2, 0))
         a = a * np.exp(self.log_igain[q])
-        for kind, args in self.layers:
-            a = deconv5s2(a, *args) if kind == "deconv" else igdn(a, *args)
+        with one_blas_thread():
+            for kind, args in self.layers:
+                a = deconv5s2(a, *args) if kind == "deconv" else igdn(a, *args)
         x = a[:, :, 0] + np.float32(0.5)
         return np.clip(x, 0.0, 1.0) if clamp else x

@@ -67,6 +67,29 @@ def test_encode_is_deterministic_and_decodes_the_same_without_torch(tmp_path):
     assert mods == "[]"
 
 
+@pytest.mark.parametrize("model", ["vae", "ae"])
+def test_decode_does_not_depend_on_the_blas_threads(tmp_path, model):
+    """The float synthesis gives the same samples whatever BLAS thread count the
+    environment sets (OpenBLAS's float32 products round differently on 1 and 2 threads:
+    the synthesis runs on one)."""
+    import os
+
+    blob = mic.encode(SOURCES["lung_i16_signed"], quality=5, model=model, tile=128)
+    (tmp_path / "s.mic").write_bytes(blob)
+    code = ("import hashlib, numpy as np, mic\n"
+            f"a = mic.decode(open({str(tmp_path / 's.mic')!r}, 'rb').read())\n"
+            "print(hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest())\n")
+    digests = set()
+    for n in ("1", "2"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": n, "OMP_NUM_THREADS": n}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=300, env=env)
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.strip())
+    here = hashlib.sha256(np.ascontiguousarray(mic.decode(blob)).tobytes()).hexdigest()
+    assert digests == {here}
+
+
 def test_wavelet_decoding_and_import_mic_leave_the_conv_modules_out(tmp_path):
     a = SOURCES["ct_u16_12bit"][:64, :64]
     (tmp_path / "w.mic").write_bytes(mic.encode(a, quality=3, model="wavelet-context"))

@@ -43,6 +43,7 @@ test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules mic tests
 
 bench: $(STAMP)
+	mkdir -p bench-out
 	$(BIN)/python -m pytest -q benches --benchmark-only --benchmark-json=bench-out/benchmarks.json
 
 clean:

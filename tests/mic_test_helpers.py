@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -240,3 +241,12 @@ def int_network_reference(net, z):  # noqa: ANN001, ANN201 - IntHyperSynthesis, 
         else:
             a = acc
     return a
+
+
+def terminal_sigint() -> None:
+    """``preexec_fn`` of a command a test interrupts with SIGINT as a terminal's Ctrl-C
+    would: SIGINT at its default in the child, as a shell starts a foreground command.  A
+    background job of a non-interactive shell (``make test &``, some CI runners) inherits
+    SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so the Ctrl-C
+    would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

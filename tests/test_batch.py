@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from mic.batch import FAILED, Job, LocalExecutor, Result, Summary, execute, run, walk
+from mic_test_helpers import terminal_sigint
 from mic.io import atomic_output
 
 DATA = Path(__file__).parent / "data"
@@ -116,7 +117,7 @@ def test_ctrl_c_in_a_parallel_folder_run_returns_promptly(tmp_path: Path) -> Non
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, str(script), "encode", str(src), str(out), "-j", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=terminal_sigint)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # both workers inside a slow file's output

@@ -31,6 +31,7 @@ import mic
 from mic.cli import main
 from mic.io import read_image
 from mic.manifest import Manifest, ManifestLocked, row
+from mic_test_helpers import terminal_sigint
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def mic_process(*args: object) -> subprocess.Popen:
     """A real ``mic`` command in its own process group (as a shell starts it)."""
     return subprocess.Popen([sys.executable, "-m", "mic.cli", *map(str, args)], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=terminal_sigint)
 
 
 def make_tree(root: Path, copies: int = 1) -> dict[str, str]:

@@ -110,11 +110,12 @@ class EncoderOptions:
       constant-region candidates of ``region_radii`` and keep the cheapest in rate + lambda
       * distortion (with the smoothest alone, ``(6,)`` below effort 5, the rule's candidate:
       the exact region instead where the rule would take it, as by rule; the smoothest alone
-      cost a lung CT 10 % on the train sample); off: by rule, the smoothest candidate (radius 6, or the exact one of
-      its value, ``region_rule_exact_ratio``) whenever it covers at least
-      ``region_rule_fraction`` of a tile of at least ``region_rule_pixels`` pixels and its
-      edge passes ``region_rule_contrast``, else none, coding the plane once (on the train sample the search took a region
-      exactly where this rule does, and none on 128 x 128 tiles or where it covers 3 %);
+      cost a lung CT 10 % on the train sample); off: by rule, the smoothest candidate
+      (radius 6, or the exact one of its value, ``region_rule_exact_ratio``) whenever it
+      covers at least ``region_rule_fraction`` of a tile of at least ``region_rule_pixels``
+      pixels and its edge passes ``region_rule_contrast``, else none, coding the plane once
+      (on the train sample the search took a region exactly where this rule does, and none
+      on 128 x 128 tiles or where it covers 3 %);
     * ``tilings`` (with ``tile=None``, frames larger than 512): code both tilings of
       :func:`mic.lossy.tilings` and keep the better; off: 512 x 512 tiles.
 

@@ -410,7 +410,8 @@ def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
     keep the stream of lowest rate + lambda * distortion (an encoder choice; the header
     records the tiles).  A frame of at most 512 a side has one candidate; so has every
     frame when ``options.tilings`` is off (512 x 512 tiles)."""
-    from .lossy.enc_tile import LossyTileEncoder, tilings
+    from .lossy.enc_tile import LossyTileEncoder
+    from .lossy.enc_tilings import tilings
 
     shapes = tilings(header.rows, header.cols)[:None if options.tilings else 1]
     best: tuple[float, bytes] | None = None
@@ -421,8 +422,11 @@ def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
         blob = _assemble(v, h, enc, threads)
         if len(shapes) == 1:
             return blob
-        err = decode(blob, threads=threads).reshape(v.shape).astype(np.float64) - v
-        cost = enc.rd_cost(len(blob), float(np.sum(err * err)))
+        sse = enc.sse  # the decoded tiles' error, where the encoder made them
+        if sse is None:
+            err = decode(blob, threads=threads).reshape(v.shape).astype(np.float64) - v
+            sse = float(np.sum(err * err))
+        cost = enc.rd_cost(len(blob), sse)
         if best is None or cost < best[0]:
             best = (cost, blob)
     assert best is not None

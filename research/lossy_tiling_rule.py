@@ -1,6 +1,6 @@
 """Which tiling should the default lossy effort use on frames above 512 (issue #20)?  On the
 train split's larger images: BD-rate (PSNR) of the fewest even large tiles
-(``mic.lossy.enc_tile.even_tiles``, at most 2048 a side) and of the best of both tilings
+(``mic.lossy.enc_tilings.even_tiles``, at most 2048 a side) and of the best of both tilings
 per quality (``tilings=True``, effort 6's tool) against 512 x 512 tiles, the default
 effort's other tools unchanged, and each one's encode time.
 
@@ -19,7 +19,7 @@ import numpy as np
 
 import mic
 from mic.eval.bdrate import bd_rate
-from mic.lossy.enc_tile import DEFAULT_TILE, even_tiles
+from mic.lossy.enc_tilings import DEFAULT_TILE, even_tiles
 from train_sample import rate_psnr, sample_images
 
 QUALITIES = (0, 2, 4, 6, 8, 10)

@@ -117,8 +117,10 @@ def test_default_tiles():
 
     blob = mic.encode(np.zeros((600, 10), np.uint16) + 5, quality=0, effort=7)
     assert mic.info(blob).tile_shape in tilings(600, 10) == [(512, 512), (600, 10)]
-    # below effort 6 (no tilings search): 512 x 512 tiles
-    assert mic.info(mic.encode(np.zeros((600, 10), np.uint16) + 5, quality=0)).tiles == 2
+    # below effort 3, or with tilings=False: 512 x 512 tiles
+    for kw in ({"effort": 2}, {"tilings": False}):
+        assert mic.info(mic.encode(np.zeros((600, 10), np.uint16) + 5, quality=0,
+                                   **kw)).tiles == 2
     for n in (1, 63, 64, 65, 2047, 2048, 2049, 4096, 5000, 20000):
         side = even_tiles(n, n)[0]
         assert side <= LARGE_TILE and -(-n // side) == -(-n // LARGE_TILE)
@@ -145,6 +147,36 @@ def test_tiling_choice_keeps_the_cheaper_stream():
         err = mic.decode(blob).astype(np.float64) - img
         costs[blob] = enc.rd_cost(len(blob), float(np.sum(err * err)))
     assert got == min(costs, key=costs.get) and len(costs) == 2
+
+
+@pytest.mark.parametrize("kw", [{}, {"effort": 7}, {"restore": False}, {"effort": 2}])
+def test_encoder_squared_error_is_the_decoders(kw):
+    """The tiling choice weighs each candidate's squared error as the encoder made it
+    (restoration or regions: the decoded tile), without a decode: it must be exactly the
+    decoder's, region tiles, one-value tiles and colour included; None where the encoder
+    did not make every tile's decoded samples (effort 2: no restoration, no regions)."""
+    from mic.bitstream.schema import unpack_header
+    from mic.encoder import _assemble
+    from mic.lossy import LossyTileEncoder
+
+    rng = np.random.default_rng(11)
+    grey = (np.cumsum(rng.integers(-3, 4, (320, 640)), 0) + 900).astype(np.uint16)
+    grey[:, :70] = 0  # a constant region beside the anatomy: coded by rule (SPEC 6.6)
+    grey[:, 320:] = 7  # a tile of one value (the record alone)
+    rgb = np.stack([grey >> 2, grey >> 3, grey >> 4], -1).astype(np.uint8)
+    for img in (grey, rgb):
+        for q in (1, 4):
+            blob = mic.encode(img, quality=q, tile=320, **kw)
+            header = unpack_header(blob)[0]
+            enc = LossyTileEncoder(header, q, mic.EncoderOptions(**kw))
+            v = img.reshape(1, *img.shape[:2], -1)
+            enc.plan(v)
+            assert _assemble(v, header, enc) == blob and len(enc.tile_sse) == 2
+            err = mic.decode(blob).astype(np.float64) - img
+            if kw.get("effort") == 2:
+                assert enc.sse is None
+            else:  # restore=False: the region tile and the one-value tile are reconstructed
+                assert enc.sse == float(np.sum(err * err)) > 0
 
 
 def test_tiles_share_one_normalisation():

@@ -53,8 +53,9 @@ the decoder's modules, never the reverse):
 * decoder: :mod:`~mic.lossy.dec_tile` (:class:`LossyTileDecoder`),
   :mod:`~mic.lossy.restore` (the restoration record and filter);
 * encoder: :mod:`~mic.lossy.enc_options` (:class:`EncoderOptions`, every encoder
-  choice), :mod:`~mic.lossy.enc_tile` (:class:`LossyTileEncoder`, the tilings),
-  :mod:`~mic.lossy.enc_rdo` (bit estimates and searches), :mod:`~mic.lossy.enc_region`,
+  choice), :mod:`~mic.lossy.enc_tile` (:class:`LossyTileEncoder`),
+  :mod:`~mic.lossy.enc_tilings` (the tilings), :mod:`~mic.lossy.enc_rdo` (bit estimates
+  and searches), :mod:`~mic.lossy.enc_region`,
   :mod:`~mic.lossy.enc_restore`.
 
 The learned convolutional-transform models (``vae``, model id 8, SPEC 6.10) have their
@@ -85,8 +86,8 @@ _HOMES = {
     "DEFAULT_MODEL": "model", "LoadedModel": "model", "available_models": "model",
     "clear_cache": "model", "load_model": "model", "qualities": "model",
     "EncoderOptions": "enc_options",
-    "LossyTileEncoder": "enc_tile", "tilings": "enc_tile", "even_tiles": "enc_tile",
-    "DEFAULT_TILE": "enc_tile", "LARGE_TILE": "enc_tile",
+    "LossyTileEncoder": "enc_tile", "tilings": "enc_tilings", "even_tiles": "enc_tilings",
+    "DEFAULT_TILE": "enc_tilings", "LARGE_TILE": "enc_tilings",
 }
 
 

@@ -51,8 +51,9 @@ DEFAULT_EFFORT = 3
 #: tool's measured BD-rate gain and encode-time cost (README, "Effort levels"): the cheap
 #: tools first, the searches last.  Effort 7 is every tool, the encoder of stream 2.0.
 EFFORT_TOOLS: dict[int, frozenset[str]] = {}
-_ADDED = {1: (), 2: ("rdo", "means", "zadapt", "inline_biases"), 3: ("dq", "regions", "restore"),
-          4: ("region_search",), 5: ("adapt", "restore_search"), 6: ("tilings",), 7: ("zopt",)}
+_ADDED = {1: (), 2: ("rdo", "means", "zadapt", "inline_biases"),
+          3: ("dq", "regions", "restore", "tilings"), 4: ("region_search",), 5: ("adapt",),
+          6: ("restore_search",), 7: ("zopt",)}
 for _e in EFFORTS:
     EFFORT_TOOLS[_e] = EFFORT_TOOLS.get(_e - 1, frozenset()) | frozenset(_ADDED[_e])
 #: the constant-region candidates (opening radii) each effort codes beside the plain coding

@@ -1,5 +1,5 @@
-"""The lossy tile encoder (SPEC.md 6): :class:`LossyTileEncoder`, and the tilings
-``mic.encode`` chooses among.  Encoder only: its choices come in an
+"""The lossy tile encoder (SPEC.md 6): :class:`LossyTileEncoder` (the tilings ``mic.encode``
+chooses among: :mod:`mic.lossy.enc_tilings`).  Encoder only: its choices come in an
 :class:`~mic.lossy.enc_options.EncoderOptions`; its estimates and searches are in
 :mod:`mic.lossy.enc_rdo`, the constant regions in :mod:`mic.lossy.enc_region`, the
 restoration fit in :mod:`mic.lossy.enc_restore`.
@@ -20,6 +20,7 @@ from ..bitstream.varint import zigzag_array
 from ..errors import MicInputError
 from ..models.wavelet import ALIGN, LEVELS
 from .enc_options import EncoderOptions
+from .enc_tilings import DEFAULT_TILE
 from .enc_rdo import (
     SubbandBits, best_biases, choose_z_tables, fit_predictor, table_costs, z_channel_choice,
     z_channel_choices, z_record_bits, z_record_from,
@@ -32,15 +33,6 @@ from .syntax import (
     XFORM_INLINE_BIAS, XFORM_YCC_REGION, XFORM_ZTAB, ZOFF_MAX, TileFields, model_segment, pack_region_record,
     z_record_values,
 )
-
-#: the tile side of a :class:`LossyTileEncoder` whose header names none
-DEFAULT_TILE = 512
-#: the side of the large tiling :func:`tilings` offers beside DEFAULT_TILE.  Train
-#: (research/tile_gain.py, 7 large images): large tiles alone were +0.2 % BD on average
-#: against 512 (a 1416 x 1420 DX -8.0 %, a 3062 x 2394 mammogram +7.1 %: the one
-#: tiling that wins everywhere does not exist), so mic.encode tries both
-LARGE_TILE = 2048
-
 
 def _up2(v: np.ndarray) -> np.ndarray:
     return np.repeat(np.repeat(v, 2, 0), 2, 1)
@@ -60,37 +52,6 @@ def hyper_input(ys: list[np.ndarray]) -> np.ndarray:
             m = _up2(m)
         maps.append(m)
     return np.stack(maps)
-
-
-def even_tiles(rows: int, cols: int, side: int = LARGE_TILE) -> tuple[int, int]:
-    """Per axis the fewest tiles of at most ``side`` pixels, cut evenly, sides rounded up
-    to a multiple of ``ALIGN`` (never beyond the frame).
-
-    >>> even_tiles(2500, 2048), even_tiles(600, 10), even_tiles(4000, 3000)
-    ((1280, 2048), (600, 10), (2048, 1536))
-    """
-    def one(n: int) -> int:
-        k = -(-n // side)
-        return min(n, -(-(-(-n // k)) // ALIGN) * ALIGN)
-
-    return one(rows), one(cols)
-
-
-def tilings(rows: int, cols: int) -> list[tuple[int, int]]:
-    """The tile shapes ``mic.encode`` tries when the caller names none: DEFAULT_TILE
-    squares and, for a frame larger than that, the fewest even tiles of at most
-    LARGE_TILE a side (fewer tiles: less side information per tile and longer-range
-    correlation, which wins at low rates on uniform radiographs; smaller tiles adapt
-    their regions, table biases and filters locally, which wins beside large
-    backgrounds).  The encoder keeps the stream of lower rate + lambda * distortion.
-
-    >>> tilings(512, 512), tilings(1416, 1420)
-    ([(512, 512)], [(512, 512), (1416, 1420)])
-    """
-    out = [(DEFAULT_TILE, DEFAULT_TILE)]
-    if rows > DEFAULT_TILE or cols > DEFAULT_TILE:
-        out.append(even_tiles(rows, cols))
-    return out
 
 
 def _pad(x: np.ndarray) -> np.ndarray:
@@ -167,6 +128,11 @@ class LossyTileEncoder:
         #: GIL for about a tenth of a two-thread encode's GIL time)
         self.measure = bool(measure)
         self.information_bits = 0.0
+        #: the squared error of each coded tile's decoded samples against the input, where
+        #: the encoder made them (restoration or a region: the decoder's exact output), or
+        #: None where it did not; one list shared by the per-thread copies of _assemble
+        #: (:attr:`sse`, the tiling choice's distortion without a decode)
+        self.tile_sse: list[float | None] = []
 
     def plan(self, v: np.ndarray) -> None:
         """See the whole image ``v`` (frames, rows, cols, samples) before its tiles: every
@@ -188,6 +154,14 @@ class LossyTileEncoder:
         differ from the input by the squared error ``sse`` (after :meth:`plan`; the
         lambda of the quality, per squared sample unit of the image's normalisation)."""
         return 8.0 * nbytes + self.sample_lam(float((1 << (self.span_bits or 1)) - 1)) * sse
+
+    @property
+    def sse(self) -> float | None:
+        """The squared error of every tile coded so far against its input, as the decoder
+        will reconstruct it, or None if some tile's decoded samples were not made."""
+        if any(e is None for e in self.tile_sse):
+            return None
+        return float(sum(self.tile_sse))
 
     def _bits(self, span: int) -> int:
         """Normalisation bits of a tile whose largest span is ``span``."""
@@ -221,13 +195,23 @@ class LossyTileEncoder:
         for _ in range(tile.shape[2]):
             _, b, k = f.read_norm(body, k)
             bits.append(b)
+        out = rec
         if o.restore and rec is not None:
             lam = self.sample_lam(float((1 << bits[0]) - 1))
-            record, _, directional = fit_filters(rec, tile, mask, bits, lam, self.sample_range,
-                                                 f.v2 and o.restore_directions, o.restore_search)
+            record, out, directional = fit_filters(rec, tile, mask, bits, lam,
+                                                   self.sample_range,
+                                                   f.v2 and o.restore_directions,
+                                                   o.restore_search)
             if record is not None:
                 flag |= XFORM_RESTORE | (XFORM_RESTORE_DIR if directional else 0)
                 body += record  # after the last plane (SPEC 6.7)
+        if region is not None and rec is None:  # one value: exact
+            self.tile_sse.append(0.0)
+        elif out is not None:
+            err = np.asarray(out, np.float64) - tile
+            self.tile_sse.append(float(np.sum(err * err)))
+        else:
+            self.tile_sse.append(None)
         if region is None:
             return f.pack_xform((XFORM_YCC if rgb else XFORM_NONE) | flag) + body
         return (f.pack_xform((XFORM_YCC_REGION if rgb else XFORM_REGION) | flag)
@@ -594,5 +578,4 @@ class LossyTileEncoder:
         return self.fields.pack_plane(ll_mean, state["crc"], w.size) + w.tobytes(), rec
 
 
-__all__ = ["DEFAULT_TILE", "LARGE_TILE", "LossyTileEncoder", "even_tiles", "hyper_input",
-           "tilings"]
+__all__ = ["LossyTileEncoder", "hyper_input"]

@@ -13,7 +13,7 @@ time; then BD-rate (PSNR) against 512 tiles at effort 3 of
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 PYTHONPATH=research .venv/bin/python \\
         research/lossy_tiling_trial.py CORPUS/train [per_source]
 
-Finding: benches/results/2026-12-06-tiling-trial/
+Finding: benches/results/2026-12-06-tilings-e3/tiling-trial-train.txt
 """
 
 from __future__ import annotations

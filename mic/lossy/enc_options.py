@@ -118,7 +118,9 @@ class EncoderOptions:
       (on the train sample the search took a region exactly where this rule does, and none
       on 128 x 128 tiles or where it covers 3 %);
     * ``tilings`` (with ``tile=None``, frames larger than 512): code both tilings of
-      :func:`mic.lossy.tilings` and keep the better; off: 512 x 512 tiles.
+      :func:`mic.lossy.tilings` and keep the lower rate + lambda * distortion (the squared
+      error of the tiles the encoder restored, without a decode; from effort 3); off:
+      512 x 512 tiles.
 
     The tool switches are ``None`` by default: on or off as the effort says.
 

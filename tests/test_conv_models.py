@@ -265,6 +265,31 @@ def test_warm_start_from_shipped_weights(tmp_path, data_dir):
         Trainer(data_dir, "ae", tmp_path / "ae.pt", init_from=shipped, **dict(kw, size="base"))
 
 
+def test_export_averages_snapshots(tmp_path, data_dir):
+    """``conv_export --average``: the shipped float weights are the mean of the snapshots'
+    (not either one), the record names the averaged steps, and snapshots of another model
+    are refused."""
+    import shutil
+
+    from mic.train.conv_export import averaged_state, export_conv_checkpoint
+
+    kw = {"size": "tiny", "batch": 2, "crop": 64, "lr": 1e-3, "quiet": True}
+    Trainer(data_dir, "vae", tmp_path / "vae.pt", **kw).run(steps=2)
+    shutil.copy(tmp_path / "vae.pt", tmp_path / "vae-2.pt")
+    Trainer(data_dir, "vae", tmp_path / "vae.pt", **kw).run(steps=2)  # resumed: step 4
+    a, b = (torch.load(tmp_path / n, weights_only=False) for n in ("vae.pt", "vae-2.pt"))
+    mean = averaged_state(a, [b])
+    k = "g_a.0.weight"
+    assert torch.allclose(mean[k], (a["model"][k] + b["model"][k]) / 2)
+    assert not torch.equal(mean[k], a["model"][k]) and not torch.equal(mean[k], b["model"][k])
+    ent = export_conv_checkpoint(tmp_path / "vae.pt", tmp_path / "w",
+                                 average=[tmp_path / "vae-2.pt"])
+    assert ent["training"]["averaged_steps"] == [2, 4] and ent["training"]["steps"] == 4
+    Trainer(data_dir, "ae", tmp_path / "ae.pt", **kw).run(steps=1)
+    with pytest.raises(ValueError, match="one model"):
+        averaged_state(a, [torch.load(tmp_path / "ae.pt", weights_only=False)])
+
+
 def test_sigterm_saves_and_stops(tmp_path, data_dir, monkeypatch):
     tr = Trainer(data_dir, "ae", tmp_path / "ae.pt", size="tiny", batch=2, crop=64, quiet=True)
     step = tr.train_step

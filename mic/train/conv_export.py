@@ -296,12 +296,32 @@ def training_record(ck: dict[str, Any], log: str | Path | None = None,
     return rec
 
 
+def averaged_state(ck: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model weights of checkpoint ``ck`` averaged with those of ``others`` (the same
+    model, earlier snapshots of its run): each floating-point tensor the mean of all, in
+    float64 then back to its dtype; other tensors as ``ck`` has them."""
+    import torch
+
+    state = dict(ck["model"])
+    for o in others:
+        if o.get("config") != ck.get("config") or set(o["model"]) != set(state):
+            raise ValueError("checkpoints to average must be snapshots of one model")
+    for k, v in state.items():
+        if torch.is_floating_point(v):
+            total = v.double() + sum(o["model"][k].double() for o in others)
+            state[k] = (total / (1 + len(others))).to(v.dtype)
+    return state
+
+
 def export_conv_checkpoint(ckpt: str | Path, out_dir: str | Path = WEIGHTS_DIR,
                            log: str | Path | None = None, command: str | None = None,
                            dtype: str = "float16",
-                           init_from: str | Path | None = None) -> dict[str, Any]:
+                           init_from: str | Path | None = None,
+                           average: list[str | Path] = ()) -> dict[str, Any]:
     """Load a :mod:`mic.train.conv_loop` checkpoint and export it (see
-    :func:`export_conv_model`)."""
+    :func:`export_conv_model`); ``average``: earlier checkpoints of the same run whose
+    weights are averaged with its own (:func:`averaged_state`; their steps are recorded
+    as ``averaged_steps``)."""
     import torch
 
     from .conv_models import from_config, mark_trained_as
@@ -311,7 +331,8 @@ def export_conv_checkpoint(ckpt: str | Path, out_dir: str | Path = WEIGHTS_DIR,
         raise ValueError(f"{ckpt} is not a checkpoint of a conv model")
     # the checkpoint's model_name (gan) may differ from its architecture's (cnn)
     net = mark_trained_as(from_config(ck["config"]), ck["model_name"])
-    net.load_state_dict(ck["model"])
+    others = [torch.load(p, map_location="cpu", weights_only=False) for p in average]
+    net.load_state_dict(averaged_state(ck, others) if others else ck["model"])
     net.eval()
     init = None
     if init_from is not None:  # a warm start whose checkpoint predates its "init" record
@@ -319,8 +340,10 @@ def export_conv_checkpoint(ckpt: str | Path, out_dir: str | Path = WEIGHTS_DIR,
 
         init = init_record(torch.load(init_from, map_location="cpu", weights_only=False),
                            init_from)
-    return export_conv_model(net, ck["model_name"], out_dir,
-                             training_record(ck, log, command, init), dtype)
+    rec = training_record(ck, log, command, init)
+    if others:
+        rec["averaged_steps"] = sorted([int(o["step"]) for o in others] + [int(ck["step"])])
+    return export_conv_model(net, ck["model_name"], out_dir, rec, dtype)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,8 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init-from", default=None,
                    help="the checkpoint the run was warm-started from (its steps and CPU "
                         "minutes are recorded), if the checkpoint does not name it")
+    p.add_argument("--average", default="",
+                   help="comma list of earlier checkpoints of the same run whose weights are "
+                        "averaged with --ckpt's (recorded as averaged_steps)")
     a = p.parse_args(argv)
-    ent = export_conv_checkpoint(a.ckpt, a.out, a.log, a.command, a.dtype, a.init_from)
+    ent = export_conv_checkpoint(a.ckpt, a.out, a.log, a.command, a.dtype, a.init_from,
+                                 [x for x in a.average.split(",") if x])
     print(f"exported {ent['file']} (id {ent['id']}, {ent['bytes'] / 1e6:.2f} MB, sha256 "
           f"{ent['sha256']}, tables {ent['table_id']}) from step {ent['training']['steps']}, "
           f"{ent['training']['cpu_minutes']} CPU-minutes")

@@ -1,0 +1,72 @@
+"""BD-rate (PSNR) of a conv-model checkpoint, or of the average of several checkpoints'
+weights, against a reference checkpoint, on the train sample (the middle image of each
+source, first 512 x 512) with rounded latents: rate = the model's -log2 likelihood of the
+rounded symbols, PSNR of the clamped reconstruction (as ``research/conv_rd_train.py``);
+mean of the per-image BD-rates over the qualities.  A check of training snapshots before
+an export (issue #21), not a benchmark.
+
+    PYTHONPATH=. .venv/bin/python research/conv_ckpt_bd.py CORPUS/train REF.pt CAND.pt[,CAND2.pt,...]
+
+Several candidates separated by commas are averaged weight by weight (the model's
+floating-point tensors; the reference's settings otherwise).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mic.eval.bdrate import bd_rate
+from mic.train.conv_models import HYPER_STRIDE, from_config
+from mic.train.dataset import normalise
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_sample import sample_images  # noqa: E402
+
+
+def load(paths: list[str]) -> torch.nn.Module:
+    cks = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
+    net = from_config(cks[0]["config"])
+    state = dict(cks[0]["model"])
+    if len(cks) > 1:
+        for k, v in state.items():
+            if torch.is_floating_point(v):
+                state[k] = sum(c["model"][k].double() for c in cks).div(len(cks)).to(v.dtype)
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def curves(net: torch.nn.Module, imgs: list[np.ndarray]) -> list[list[tuple[float, float]]]:
+    out = []
+    for x in imgs:
+        h, w = x.shape
+        xp = np.pad(x, ((0, -h % HYPER_STRIDE), (0, -w % HYPER_STRIDE)), mode="edge")
+        pts = []
+        for q in range(net.n_qualities):
+            with torch.no_grad():
+                o = net(torch.from_numpy(xp)[None, None], torch.tensor([q]), noise=False)
+            xh = o["x_hat"][0, 0, :h, :w].clamp(0, 1).numpy()
+            mse = max(float(np.mean((xh - x) ** 2)), 1e-12)
+            pts.append((float(o["bits"][0]) / (h * w), 10 * np.log10(1 / mse)))
+        out.append(pts)
+    return out
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    split = Path(sys.argv[1])
+    if "eval" in {p.lower() for p in split.resolve().parts}:
+        raise SystemExit("this script reads the train split only")
+    imgs = [normalise(a) for _, a, _ in sample_images(split, max_side=512)]
+    ref = curves(load([sys.argv[2]]), imgs)
+    cand = curves(load(sys.argv[3].split(",")), imgs)
+    bds = [bd_rate(*zip(*r), *zip(*c)) for r, c in zip(ref, cand)]
+    print(f"{sys.argv[3]} vs {sys.argv[2]}: mean BD-rate {100 * np.nanmean(bds):+.2f} % over "
+          f"{len(bds)} train images (better on {sum(b < 0 for b in bds)})")
+
+
+if __name__ == "__main__":
+    main()

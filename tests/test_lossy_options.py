@@ -132,7 +132,7 @@ def test_decoding_imports_no_encoder_module():
 @pytest.mark.parametrize("name", ["mic.lossy", "mic.lossy.syntax", "mic.lossy.model",
                                   "mic.lossy.passes", "mic.lossy.restore",
                                   "mic.lossy.enc_options", "mic.lossy.enc_restore",
-                                  "mic.lossy.enc_region", "mic.lossy.enc_tile",
+                                  "mic.lossy.enc_region", "mic.lossy.enc_tilings",
                                   "mic.bitstream.samples"])
 def test_module_examples_run(name):
     import doctest

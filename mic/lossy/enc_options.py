@@ -41,7 +41,7 @@ from .model import default_model
 
 #: the lossy tools' switches: None (their default) follows the effort
 TOOLS = ("rdo", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt", "tilings",
-         "region_search", "inline_biases", "restore_search")
+         "region_search", "inline_biases", "restore_search", "bias_rdo")
 #: the per-call choices ``mic.encode`` accepts as keywords (the lossy tools' switches)
 CHOICES = ("model", "effort") + TOOLS
 #: the effort levels, fastest first
@@ -51,7 +51,7 @@ DEFAULT_EFFORT = 3
 #: tool's measured BD-rate gain and encode-time cost (README, "Effort levels"): the cheap
 #: tools first, the searches last.  Effort 7 is every tool, the encoder of stream 2.0.
 EFFORT_TOOLS: dict[int, frozenset[str]] = {}
-_ADDED = {1: (), 2: ("rdo", "means", "zadapt", "inline_biases"),
+_ADDED = {1: (), 2: ("rdo", "means", "zadapt", "inline_biases", "bias_rdo"),
           3: ("dq", "regions", "restore", "tilings"), 4: ("region_search",), 5: ("adapt",),
           6: ("restore_search",), 7: ("zopt",)}
 for _e in EFFORTS:
@@ -98,6 +98,10 @@ class EncoderOptions:
     * ``inline_biases`` (where ``adapt`` is off; stream version 2): each pass's own table
       bias, chosen after the pass is quantised and sent before its symbols (SPEC 6.4, tile
       flag 512; no second coding pass);
+    * ``bias_rdo`` (with ``inline_biases`` and ``rdo``): where a pass's own table bias is
+      not 0, quantise the pass again with its tables so biased (the RD rounding then knows
+      what the symbols will cost) and send that pass with its best bias; one more rounding
+      of the pass, no second coding;
     * ``restore``: the restoration filter (SPEC 6.7);
     * ``restore_search`` (with ``restore``): the directional filters' greedy merges under
       every clip code; off, only under the clip code the filters without directions
@@ -182,6 +186,7 @@ class EncoderOptions:
     region_search: bool | None = None
     inline_biases: bool | None = None
     restore_search: bool | None = None
+    bias_rdo: bool | None = None
     long_model_segment: bool = False
     restore_directions: bool = True
     pass_biases: bool = True

@@ -22,6 +22,8 @@ hold the value); the decoder only obeys the shape.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba as nb
 import numpy as np
 
@@ -213,7 +215,8 @@ def edge_contrast(t: np.ndarray, values: tuple[int, ...], m: np.ndarray) -> floa
     return float(np.median(d))
 
 
-def rule_candidate(t: np.ndarray, exact_ratio: float, min_fraction: float = 0.0
+def rule_candidate(t: np.ndarray, exact_ratio: float, min_fraction: float = 0.0,
+                   accept: Callable[[tuple[int, ...], np.ndarray], bool] | None = None
                    ) -> list[tuple[tuple[int, ...], np.ndarray, bytes | None]]:
     """The region rule's candidate of the planes ``t`` (h, w, k) (a list of at most one
     (values, mask, its encoded shape if this had to encode it, else None)): the smoothest
@@ -223,7 +226,9 @@ def rule_candidate(t: np.ndarray, exact_ratio: float, min_fraction: float = 0.0
     edge).  The value is the smoothest candidate's: one whose exact pixels are scattered
     (a frequent level of the anatomy) is never a region by rule.  None where even the
     exact one covers less than ``min_fraction`` of the tile (the rule's threshold: the
-    smoothest, a subset, would fail it too), without encoding any shape."""
+    smoothest, a subset, would fail it too), or where ``accept`` (the rule's test of a
+    candidate's values and mask) takes neither the smoothest nor the exact one, without
+    encoding any shape."""
     from ..entropy.shape import encode_shape
 
     smooth = [(v, m, None) for v, m in constant_regions(t, (RADII[-1],))]
@@ -236,6 +241,8 @@ def rule_candidate(t: np.ndarray, exact_ratio: float, min_fraction: float = 0.0
         return []
     if m_e.all() or (m_e == m_s).all():
         return smooth
+    if accept is not None and not (accept(values, m_s) or accept(values, m_e)):
+        return []  # whichever the shapes chose, the rule would not take it
     shape_s, shape_e = encode_shape(m_s), encode_shape(m_e)
     if len(shape_e) <= exact_ratio * len(shape_s):
         return [(values, m_e, shape_e)]

@@ -295,10 +295,14 @@ class LossyTileEncoder:
         info0 = self.information_bits
         if o.regions and not o.region_search:  # by rule, one coding (EncoderOptions)
             big = t.shape[0] * t.shape[1] >= o.region_rule_pixels
-            cand = rule_candidate(t, o.region_rule_exact_ratio, o.region_rule_fraction) \
-                if big else []
-            if cand and cand[0][1].mean() >= o.region_rule_fraction \
-                    and edge_contrast(t, *cand[0][:2]) >= o.region_rule_contrast * self._rmse():
+
+            def takes(values: tuple[int, ...], m: np.ndarray) -> bool:
+                return bool(m.mean() >= o.region_rule_fraction and edge_contrast(t, values, m)
+                            >= o.region_rule_contrast * self._rmse())
+
+            cand = rule_candidate(t, o.region_rule_exact_ratio, o.region_rule_fraction,
+                                  takes) if big else []
+            if cand and takes(*cand[0][:2]):
                 return self._code_region(t, code, cand[0])
             body, rec, _, bias = code(t, o.restore)
             return None, body, bias, rec, None
@@ -522,20 +526,29 @@ class LossyTileEncoder:
         # rounding is chosen for that value (SPEC 6.9)
         shrink = np.exp(lm.log_shrink_of(qual))
 
-        def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
+        def rounding(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray, band: int
+                     ) -> np.ndarray:
             if o.dq and band >= 1:  # mu in symbol units
                 s = float(shrink[band])
                 lam = o.rdo_lambda_scale * self.lam * s * s / gains[band] ** 2 if o.rdo else 1e12
-                q = quantize_dq(yv / s, mu, tab, lm.ybank.tables, lam, DQ_UNIT / DQ_ONE)
-            elif o.rdo and band >= 0:  # mu in symbol units (band 0: shrink 1)
+                return quantize_dq(yv / s, mu, tab, lm.ybank.tables, lam, DQ_UNIT / DQ_ONE)
+            if o.rdo and band >= 0:  # mu in symbol units (band 0: shrink 1)
                 s = float(shrink[band])
-                q = quantize_rdo(yv / s, mu, tab, lm.ybank.tables,
-                                 o.rdo_lambda_scale * self.lam * s * s / gains[band] ** 2)
-            else:  # band -1: the LL anchors, whose values the table choice assumed (the RD
-                # rounding leaves them as they are: measured 2026-12-03, +0.0 to +0.06 % BD)
-                q = quantize_residual(yv, mu.astype(np.float64))
+                return quantize_rdo(yv / s, mu, tab, lm.ybank.tables,
+                                    o.rdo_lambda_scale * self.lam * s * s / gains[band] ** 2)
+            # band -1: the LL anchors, whose values the table choice assumed (the RD
+            # rounding leaves them as they are: measured 2026-12-03, +0.0 to +0.06 % BD)
+            return quantize_residual(yv, mu.astype(np.float64))
+
+        def coder(yv: np.ndarray, mu: np.ndarray, tab: np.ndarray, band: int) -> np.ndarray:
+            q = rounding(yv, mu, tab, band)
             if self.inline and band >= 0:  # the pass's own table bias (SPEC 6.4)
                 d = self._inline_bias(q, tab)
+                tried = {0}
+                while d not in tried and o.bias_rdo and o.rdo:  # round again knowing the bias
+                    tried.add(d)
+                    q = rounding(yv, mu, np.clip(tab + d, 0, n_tab - 1).astype(np.int32), band)
+                    d = self._inline_bias(q, tab)
                 self.information_bits += encode_small(enc, np.array([d]))
                 if d:
                     tab = np.clip(tab + d, 0, n_tab - 1).astype(np.int32)

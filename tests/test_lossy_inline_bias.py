@@ -1,4 +1,4 @@
-"""Inline table biases of the lossy mode (SPEC 6.3/6.4, xform flag 512): below effort 5
+"""Inline table biases of the lossy mode (SPEC 6.3/6.4, xform flag 512): below effort 7
 each pass carries its own table bias, chosen after the pass is quantised.  The bias only
 moves the pass to other tables, so the decoded samples are exactly those of the same
 coding without it; the stream is smaller where a bias pays; the flag beside the

@@ -52,8 +52,8 @@ DEFAULT_EFFORT = 3
 #: tools first, the searches last.  Effort 7 is every tool, the encoder of stream 2.0.
 EFFORT_TOOLS: dict[int, frozenset[str]] = {}
 _ADDED = {1: (), 2: ("rdo", "means", "zadapt", "inline_biases", "bias_rdo"),
-          3: ("dq", "regions", "restore", "tilings"), 4: ("region_search",), 5: ("adapt",),
-          6: ("restore_search",), 7: ("zopt",)}
+          3: ("dq", "regions", "restore", "tilings"), 4: ("region_search",),
+          5: ("restore_search",), 6: ("zopt",), 7: ("adapt",)}
 for _e in EFFORTS:
     EFFORT_TOOLS[_e] = EFFORT_TOOLS.get(_e - 1, frozenset()) | frozenset(_ADDED[_e])
 #: the constant-region candidates (opening radii) each effort codes beside the plain coding

@@ -20,11 +20,11 @@ from ..bitstream.varint import zigzag_array
 from ..errors import MicInputError
 from ..models.wavelet import ALIGN, LEVELS
 from .enc_options import EncoderOptions
-from .enc_tilings import DEFAULT_TILE
 from .enc_rdo import (
     SubbandBits, best_biases, choose_z_tables, fit_predictor, table_costs, z_channel_choice,
     z_channel_choices, z_record_bits, z_record_from,
 )
+from .enc_tilings import DEFAULT_TILE
 from .model import load_model
 from .passes import YCC, YCC_OFFSET, Planes, reconstruct, rgb_to_samples, to_samples, z_channels
 from .syntax import (

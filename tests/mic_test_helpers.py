@@ -52,21 +52,22 @@ def tile_xforms(blob: bytes) -> list[int]:
     return [fields.read_xform(p, 0)[0] for p in tile_payloads(blob)]
 
 
-def cli_xforms_with_and_without(tmp_path: Path, src: Path, quality: int, flag: str
-                                ) -> tuple[int, int]:
+def cli_xforms_with_and_without(tmp_path: Path, src: Path, quality: int, flag: str,
+                                extra: tuple[str, ...] = ()) -> tuple[int, int]:
     """``mic encode SRC --quality Q --effort 7`` (every tool) with and without the lossy-only
     ``flag`` (e.g. ``--no-means``): both must succeed, and ``flag`` without a quality must be a usage
-    error; returns the first tile's xform of each stream (with the tool, without)."""
+    error; returns the first tile's xform of each stream (with the tool, without).
+    ``extra``: more options for both encodes (e.g. ``("--tile", "128")``)."""
     from click.testing import CliRunner
 
     from mic.cli import main
 
     run = CliRunner().invoke
     res = run(main, ["encode", str(src), str(tmp_path / "a.mic"), "--quality", str(quality),
-                     "--effort", "7"])
+                     "--effort", "7", *extra])
     assert res.exit_code == 0, res.output
     res = run(main, ["encode", str(src), str(tmp_path / "b.mic"), "--quality", str(quality),
-                     "--effort", "7", flag])
+                     "--effort", "7", *extra, flag])
     assert res.exit_code == 0, res.output
     res = run(main, ["encode", str(src), str(tmp_path / "c.mic"), flag])
     assert res.exit_code == 2 and "lossy only" in res.output

@@ -39,8 +39,8 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
                                           ("us_breast_rgb.png", 5)])
 def test_biases_pay_where_used_and_decode(name, quality):
     a, _ = read_image(DATA / name)
-    with_b = mic.encode(a, effort=7, quality=quality)
-    # no table biases at all (without adapt, effort 7 would send inline biases instead)
+    # adapt's biases in every tile (tiles of >= 65,536 pixels carry inline biases instead)
+    with_b = mic.encode(a, effort=7, quality=quality, inline_biases=False)
     without = mic.encode(a, effort=7, quality=quality, adapt=False, inline_biases=False)
     assert all(x & XFORM_BIAS for x in xforms(with_b))
     assert not any(x & XFORM_BIAS for x in xforms(without))
@@ -72,7 +72,7 @@ def test_out_of_range_biases_are_refused(monkeypatch):
     monkeypatch.setattr(enc_tile, "best_biases", forced)
     monkeypatch.setattr(lossy.LossyTileEncoder, "_encode_planes",
                         _always_second(lossy.LossyTileEncoder._encode_planes))
-    blob = mic.encode(a, effort=7, quality=3)
+    blob = mic.encode(a, effort=7, quality=3, inline_biases=False)  # adapt's biases
     assert xforms(blob)[0] & XFORM_BIAS
     with pytest.raises(mic.MicFormatError, match="table bias"):
         mic.decode(blob)
@@ -100,7 +100,8 @@ def test_xform_flags_a_model_cannot_carry_are_refused():
 
 
 def test_cli_no_adapt(tmp_path):
-    on, off = cli_xforms_with_and_without(tmp_path, DATA / "cr_chest_u8.png", 3, "--no-adapt")
+    on, off = cli_xforms_with_and_without(tmp_path, DATA / "cr_chest_u8.png", 3, "--no-adapt",
+                                          extra=("--tile", "128"))  # below the inline biases
     assert on & XFORM_BIAS and not off & XFORM_BIAS
 
 
@@ -125,9 +126,11 @@ def test_encoder_chooses_per_pass_biases_where_they_pay_and_both_decode():
     a, _ = read_image(DATA.parent.parent / "mic" / "data" / "ct_abdomen.png")
     # (zopt off: measured on the hyper-latents as analysed; with zopt's choice on this
     # image the per-band stream happens to be 34 bytes (0.2 %) smaller)
-    per_pass = mic.encode(a, effort=7, quality=6, zopt=False)
+    # (inline biases off: adapt's biases then go to this 512 x 512 tile too)
+    per_pass = mic.encode(a, effort=7, quality=6, zopt=False, inline_biases=False)
     assert xforms(per_pass)[0] & lossy.XFORM_PASS_BIAS
-    per_band = mic.encode(a, effort=7, quality=6, zopt=False, options=mic.EncoderOptions(pass_biases=False))
+    per_band = mic.encode(a, effort=7, quality=6, zopt=False, inline_biases=False,
+                          options=mic.EncoderOptions(pass_biases=False))
     assert xforms(per_band)[0] & XFORM_BIAS and not xforms(per_band)[0] & lossy.XFORM_PASS_BIAS
     assert len(per_pass) < len(per_band)
     for blob in (per_pass, per_band):

@@ -105,8 +105,8 @@ def test_cli_effort(tmp_path):
 
 def test_bias_rdo_rounds_again_under_the_inline_bias():
     """``bias_rdo`` (effort 2 on): a pass whose own table bias is not 0 is rounded again
-    under the biased tables.  The streams differ from those without it and decode; beside
-    ``adapt`` (no inline biases) it changes nothing."""
+    under the biased tables.  The streams differ from those without it and decode; where
+    ``adapt``'s biases replace the inline ones it changes nothing."""
     ct, _ = read_image(DATA / "ct_abdomen_u16.png")  # inline biases: tiles of >= 65,536 px
     on = mic.encode(ct, quality=4, effort=3)
     off = mic.encode(ct, quality=4, effort=3, bias_rdo=False)
@@ -114,5 +114,7 @@ def test_bias_rdo_rounds_again_under_the_inline_bias():
     for blob in (on, off):
         err = mic.decode(blob).astype(np.float64) - ct
         assert np.sqrt(np.mean(err * err)) < 0.05 * float(ct.max() - ct.min())
-    assert mic.encode(ct, quality=4, effort=7) == \
+    assert mic.encode(ct, quality=4, effort=7) != \
         mic.encode(ct, quality=4, effort=7, bias_rdo=False)
+    assert mic.encode(ct, quality=4, effort=7, inline_biases=False) == \
+        mic.encode(ct, quality=4, effort=7, inline_biases=False, bias_rdo=False)

@@ -51,9 +51,15 @@ def test_inline_biases_pay_on_the_ct():
     assert on < 0.99 * off
 
 
-def test_adapt_replaces_inline_biases():
-    a, _ = read_image(DATA / "cr_chest_u8.png")
-    blob = mic.encode(a, quality=3, adapt=True)
+def test_adapt_goes_where_no_inline_biases_are():
+    """With both on, the tiles of >= 65,536 pixels carry inline biases and the smaller
+    ones adapt's per-plane biases; with inline biases off every tile may carry adapt's."""
+    a, _ = read_image(DATA / "cr_chest_u8.png")  # 320 x 320: tiles 256 x 256, 256 x 64, ...
+    kinds = [x & (lossy.XFORM_BIAS | lossy.XFORM_INLINE_BIAS)
+             for x in xforms(mic.encode(a, quality=3, adapt=True, tile=256))]
+    assert kinds[0] == lossy.XFORM_INLINE_BIAS
+    assert all(k != lossy.XFORM_INLINE_BIAS for k in kinds[1:]) and lossy.XFORM_BIAS in kinds
+    blob = mic.encode(a, quality=3, adapt=True, inline_biases=False)
     assert all(x & lossy.XFORM_BIAS and not x & lossy.XFORM_INLINE_BIAS for x in xforms(blob))
 
 

@@ -94,10 +94,12 @@ class EncoderOptions:
       lambda * distortion, :func:`mic.lossy.tilings`);
     * ``rdo``: rate-distortion optimised rounding of the subbands;
     * ``regions``: exact-constant regions sent as a shape and a value (SPEC 6.6);
-    * ``adapt``: per-tile table biases (SPEC 6.4; a second coding pass);
-    * ``inline_biases`` (where ``adapt`` is off; stream version 2): each pass's own table
-      bias, chosen after the pass is quantised and sent before its symbols (SPEC 6.4, tile
-      flag 512; no second coding pass);
+    * ``adapt``: per-tile table biases (SPEC 6.4; a second coding pass) in the tiles that
+      carry no inline biases (since 2026-12-06: in the others inline biases with
+      ``bias_rdo`` do as well for less time);
+    * ``inline_biases`` (stream version 2): each pass's own table bias, chosen after the
+      pass is quantised and sent before its symbols (SPEC 6.4, tile flag 512; no second
+      coding pass), in tiles of at least ``inline_min_pixels``;
     * ``bias_rdo`` (with ``inline_biases`` and ``rdo``): where a pass's own table bias is
       not 0, quantise the pass again with its tables so biased (the RD rounding then knows
       what the symbols will cost) and send that pass with its best bias; one more rounding

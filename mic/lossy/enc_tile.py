@@ -115,10 +115,10 @@ class LossyTileEncoder:
             header.tile_rows = header.tile_cols = DEFAULT_TILE
         self.header = header
         self.fields = TileFields(header.version_major)
-        #: the tiles' passes may carry their own table biases (XFORM_INLINE_BIAS; not beside
-        #: ``adapt``'s per-plane biases, stream version 2 only); :meth:`encode_tile` sets
-        #: :attr:`inline` per tile (tiles of at least ``inline_min_pixels``)
-        self.inline_ok = bool(o.inline_biases) and not o.adapt and self.fields.v2
+        #: the tiles' passes may carry their own table biases (XFORM_INLINE_BIAS, stream
+        #: version 2 only); :meth:`encode_tile` sets :attr:`inline` per tile (tiles of at
+        #: least ``inline_min_pixels``); ``adapt``'s per-plane biases go to the others
+        self.inline_ok = bool(o.inline_biases) and self.fields.v2
         self.inline = self.inline_ok
         #: normalisation bits shared by every tile (see :meth:`plan`); None: each tile's own
         self.span_bits: int | None = None
@@ -247,7 +247,7 @@ class LossyTileEncoder:
         tables (SPEC 6.4) codes the first pass's symbols in fewer bits than the biases cost,
         a second pass with the best bias per band (``adapt=False``: never)."""
         if isinstance(bias, str):
-            if not self.options.adapt:
+            if not self.options.adapt or self.inline:  # adapt where no inline biases
                 bias = None
             else:
                 info0 = self.information_bits

@@ -245,7 +245,8 @@ class LossyTileEncoder:
         """Code a tile's float planes; ``bias`` = ``None`` (no table biases), a list of
         per-plane bias vectors, or ``"auto"``: a first pass with none, then, if biasing the
         tables (SPEC 6.4) codes the first pass's symbols in fewer bits than the biases cost,
-        a second pass with the best bias per band (``adapt=False``: never)."""
+        a second pass with the best bias per band (``adapt=False``, or a tile with inline
+        biases: never)."""
         if isinstance(bias, str):
             if not self.options.adapt or self.inline:  # adapt where no inline biases
                 bias = None

@@ -7,8 +7,8 @@ an export (issue #21), not a benchmark.
 
     PYTHONPATH=. .venv/bin/python research/conv_ckpt_bd.py CORPUS/train REF.pt CAND.pt[,CAND2.pt,...]
 
-Several candidates separated by commas are averaged weight by weight (the model's
-floating-point tensors; the reference's settings otherwise).
+Several candidates separated by commas are averaged weight by weight, as
+``python -m mic.train.conv_export --average`` exports them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from mic.eval.bdrate import bd_rate
+from mic.train.conv_export import averaged_state
 from mic.train.conv_models import HYPER_STRIDE, from_config
 from mic.train.dataset import normalise
 
@@ -28,14 +29,11 @@ from train_sample import sample_images  # noqa: E402
 
 
 def load(paths: list[str]) -> torch.nn.Module:
+    """The model of the first checkpoint, its weights averaged with the others' as
+    ``conv_export --average`` does (:func:`mic.train.conv_export.averaged_state`)."""
     cks = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
     net = from_config(cks[0]["config"])
-    state = dict(cks[0]["model"])
-    if len(cks) > 1:
-        for k, v in state.items():
-            if torch.is_floating_point(v):
-                state[k] = sum(c["model"][k].double() for c in cks).div(len(cks)).to(v.dtype)
-    net.load_state_dict(state)
+    net.load_state_dict(averaged_state(cks[0], cks[1:]))
     return net.eval()
 
 

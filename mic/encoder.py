@@ -183,10 +183,12 @@ def encode(
         The lossy encoder's choices as keywords, e.g. ``model="wavelet-hyperprior"``, ``dq=False``,
         ``regions=False`` (the fields of :class:`mic.EncoderOptions`; with ``model="vae"``, ``"ae"`` or
         ``"cnn"`` only ``tile`` and ``long_model_segment`` apply, and another is a
-        :class:`MicInputError`).  Lossless and near-lossless take one choice, ``nlms``:
+        :class:`MicInputError`).  Lossless and near-lossless take the choice ``nlms``:
         ``None`` (default) follows the effort, ``False`` codes without the NLMS filters
-        (model id 1 or 2; effort 4+: 3), ``True`` with them (model id 13 or 12; not at
-        lossless efforts 1-2 nor in volumes).  They fill in the
+        (model id 1 or 2; effort 4+: 3), ``True`` with them (model id 14 or 12; not at
+        lossless efforts 1-2 nor in volumes); lossless also ``fast_nlms``: ``None`` or
+        ``True`` (where the filters are on) the fast planes with the filters (model id 14,
+        SPEC 5.8), ``False`` model id 13's planes instead.  They fill in the
         fields ``options`` leave at their defaults; one that contradicts a value
         ``options`` set, or an unknown name, is a :class:`MicInputError`.
 
@@ -277,21 +279,23 @@ def encode(
         from .lossless.encoder import LosslessTileEncoder
 
         what = "near-lossless" if near else "lossless"
-        nlms = choices.pop("nlms", None)  # the one (near-)lossless choice besides the effort
+        nlms = choices.pop("nlms", None)  # the (near-)lossless choices besides the effort
+        fast_nlms = choices.pop("fast_nlms", None)
         if choices:
             raise MicInputError(f"unknown {what} option(s): {', '.join(sorted(choices))}")
         if options is not None and not options.only_tile():
             raise MicInputError(f"options choose lossy encoder settings, but quality=None "
                                 f"codes {what}ly (whose only choice is the tile)")
         encoder = LosslessTileEncoder(header, near=near, group=int(volume_group or 0),
-                                      effort=effort, nlms=nlms)
+                                      effort=effort, nlms=nlms, fast_nlms=fast_nlms)
         header.flags |= FLAG_SAMPLE_CRC
         if near:  # SPEC 7: the CRC-32 of the reconstruction, which the encoder makes exactly
             recon = np.empty(v.shape, dtype=dt)
             return _assemble(v, header, encoder, threads, recon=recon)
         header.sample_crc32 = samples_crc32(array)
         if th == 0 and not volume_group:
-            return _encode_lossless_best_tiling(v, header, encoder, threads, effort, nlms)
+            return _encode_lossless_best_tiling(v, header, encoder, threads, effort,
+                                                {"nlms": nlms, "fast_nlms": fast_nlms})
     else:
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
             raise MicInputError(f"quality must be None (lossless) or an int, got {quality!r}")
@@ -434,7 +438,8 @@ def _encode_lossy_best_tiling(v: np.ndarray, header: Header, quality: int,
 
 
 def _encode_lossless_best_tiling(v: np.ndarray, header: Header, encoder: TileEncoder,
-                                 threads: int, effort: int | None, nlms: Any) -> bytes:
+                                 threads: int, effort: int | None,
+                                 choices: dict[str, Any]) -> bytes:
     """Lossless, no tile size given: the whole frames, and the tiles of each side of
     :func:`~mic.lossless.encoder.tiling_sides` smaller than a frame (from effort 5; a
     screen's also at efforts 3-4), keeping the smallest stream (an encoder choice; the
@@ -446,7 +451,7 @@ def _encode_lossless_best_tiling(v: np.ndarray, header: Header, encoder: TileEnc
         if max(header.rows, header.cols) <= side:
             continue
         h = replace(header, tile_rows=side, tile_cols=side)
-        tiled = _assemble(v, h, LosslessTileEncoder(h, effort=effort, nlms=nlms), threads)
+        tiled = _assemble(v, h, LosslessTileEncoder(h, effort=effort, **choices), threads)
         best = tiled if len(tiled) < len(best) else best
     return best
 

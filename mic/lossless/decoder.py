@@ -23,15 +23,16 @@ from ..entropy.bounds import MeteredDecoder
 from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from .syntax import (
-    CHUNK, FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED,
-    PLANE_CONST, PLANE_FAST, PLANE_FAST_PALETTE, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF,
-    XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded, parse_plane, read_group, read_near, reference_plane,
-    token_cdfs, token_costs,
+    CHUNK, FAST_KINDS, FAST_LMS_MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_LMS_MODEL_ID,
+    NEAR_MODEL_ID, PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL,
+    XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded, parse_plane, read_group,
+    read_near, reference_plane, token_cdfs, token_costs,
 )
 
 
 def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
-    """The (h, w) int32 coded values of the fast plane ``ph`` (kinds 3 and 4, SPEC 5.6).
+    """The (h, w) int32 coded values of the fast plane ``ph`` (kinds 3 and 4, SPEC 5.6;
+    5 and 6, SPEC 5.8).
     Its working set is the plane, its words and extra bytes (each copied with a little
     padding) and its tables."""
     from . import kernels_fast as KF
@@ -48,7 +49,7 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
     x = np.empty((h, w), np.int32)
     R, CL, nbt, top = KF.decode_constants()
     status = KF.fast_decode(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords, bits,
-                            ph.nbits, R, CL, nbt, top)
+                            ph.nbits, R, CL, nbt, top, ph.kind >= PLANE_FAST_LMS)
     if status != KF.OK:
         raise MicFormatError(f"fast lossless plane: corrupt coded data (status {status})")
     return x
@@ -92,8 +93,8 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
     planes (tokens, samples) and its words; the range decoder is metered (SPEC 4.1), so
     words that run out or are garbage fail within the first class of tokens that exceeds
     them."""
-    lut = _palette(buf, ph) if ph.kind in (PLANE_PALETTE, PLANE_FAST_PALETTE) else None
-    if ph.kind in (PLANE_FAST, PLANE_FAST_PALETTE):
+    lut = _palette(buf, ph) if ph.kind in PALETTE_KINDS else None
+    if ph.kind in FAST_KINDS:
         return _finish(decode_fast(buf, ph, h, w), lut, ph.lo)
     if lut is not None and near:  # SPEC 7.2: a palette's indices carry k' = k // (largest gap)
         near //= int(np.diff(lut).max())
@@ -159,19 +160,21 @@ class LosslessTileDecoder:
 
     def __init__(self, header: Header, stream: Any) -> None:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
-        want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID) if near_mode else (MODEL_ID, FAST_MODEL_ID,
-                                                                      LMS_MODEL_ID)
+        want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID) if near_mode else (
+            MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
         if header.model_id not in want:
             raise MicUnsupportedError(
                 f"unknown {what} model id {header.model_id} (this build knows "
                 f"{', '.join(map(str, want))})"
             )
-        #: model ids 3 and 13 (SPEC 5.6, 5.7): plane kinds 3 and 4 allowed, no volumes
-        self.fast = header.model_id in (FAST_MODEL_ID, LMS_MODEL_ID)
-        #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model id 13
-        #: (SPEC 5.7): so do lossless kind-1 and kind-2 planes
-        self.lms = header.model_id in (NEAR_LMS_MODEL_ID, LMS_MODEL_ID)
+        #: model ids 3 and 13 (SPEC 5.6, 5.7): plane kinds 3 and 4 allowed (1), model id 14
+        #: (SPEC 5.8) also kinds 5 and 6 (2); none of them has volumes
+        self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2}.get(
+            header.model_id, 0)
+        #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
+        #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
+        self.lms = header.model_id in (NEAR_LMS_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID)
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -190,7 +193,7 @@ class LosslessTileDecoder:
         if vol:
             if near_mode or len(vol) > 1 or header.samples != 1 or self.fast:
                 raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
-                                     "of model id 1")  # not 3 or 13 (SPEC 5.6, 5.7)
+                                     "of model id 1")  # not 3, 13, 14 (SPEC 5.6-5.8)
             self.group = read_group(vol[0].payload)
 
     @staticmethod

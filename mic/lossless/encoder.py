@@ -36,7 +36,7 @@ from ..bitstream.varint import pack_uvarints
 from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from .syntax import (
-    BLOCK_LOG2, FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
+    BLOCK_LOG2, FAST_LMS_MODEL_ID, FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
     NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
     max_error_limit, pack_group, pack_near, plane_head, reference_plane, token_block_costs, token_cdfs,
 )
@@ -313,7 +313,8 @@ class LosslessTileEncoder:
     """
 
     def __init__(self, header: Header, near: int = 0, group: int = 0, effort: int | None = None,
-                 nlms: bool | None = None, **options: Any) -> None:
+                 nlms: bool | None = None, fast_nlms: bool | None = None,
+                 **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
@@ -342,8 +343,19 @@ class LosslessTileEncoder:
             raise MicInputError("nlms=True: the fast lossless coder (efforts 1-2) and volumes "
                                 "have no NLMS filters")
         self.lms = (by_effort if nlms is None else nlms) and not self.fast and not group
+        #: model id 14 (SPEC 5.8): where the NLMS filters are on (lossless, no volume), the
+        #: planes are fast ones with the filters (kinds 5 and 6; effort 4 and up: the smallest
+        #: of kinds 1-2, 3-4 and 5-6); ``fast_nlms=False`` keeps model id 13's
+        if fast_nlms is not None and not isinstance(fast_nlms, bool):
+            raise MicInputError(f"fast_nlms must be None, True or False, got {fast_nlms!r}")
+        if fast_nlms and (near or not self.lms):
+            raise MicInputError("fast_nlms=True: lossless coding with the NLMS filters only "
+                                f"(effort {LMS_EFFORT_MIN} or more, nlms not False, no volume)")
+        self.fast_lms = bool(self.lms and not near and fast_nlms is not False)
         if near:
             header.model_id = NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID
+        elif self.fast_lms:
+            header.model_id = FAST_LMS_MODEL_ID
         elif self.lms:
             header.model_id = LMS_MODEL_ID
         else:
@@ -374,7 +386,12 @@ class LosslessTileEncoder:
         lms = self.lms
         if self.mixed:
             def code(p: np.ndarray) -> bytes:
-                return self._plane_mixed(p, lms)
+                return self._plane_mixed(p, lms, self.fast_lms)
+        elif self.fast_lms:
+            from .encoder_fast import encode_plane_fast
+
+            def code(p: np.ndarray) -> bytes:
+                return encode_plane_fast(p, 2, lms=True)
         else:
             def code(p: np.ndarray) -> bytes:
                 return encode_plane(p, lms)
@@ -392,15 +409,17 @@ class LosslessTileEncoder:
         return rct if len(rct) <= len(plain) else plain
 
     @staticmethod
-    def _plane_mixed(plane: np.ndarray, lms: bool = False) -> bytes:
-        """The smaller of the plane coded by the default coder (kinds 0-2; ``lms``: model id
-        13's) and by the fast coder (kinds 0, 3, 4; palette where it codes smaller): effort 4
-        and up."""
+    def _plane_mixed(plane: np.ndarray, lms: bool = False, fast_lms: bool = False) -> bytes:
+        """The smallest of the plane coded by the default coder (kinds 0-2; ``lms``: model id
+        13's), by the fast coder (kinds 0, 3, 4; palette where it codes smaller) and, with
+        ``fast_lms`` (model id 14), by the fast coder with the NLMS filters (kinds 0, 5, 6):
+        effort 4 and up."""
         from .encoder_fast import encode_plane_fast
 
-        a = encode_plane(plane, lms)
-        b = encode_plane_fast(plane, 2)
-        return b if len(b) < len(a) else a
+        ways = [encode_plane(plane, lms), encode_plane_fast(plane, 2)]
+        if fast_lms:
+            ways.append(encode_plane_fast(plane, 2, lms=True))
+        return min(ways, key=len)
 
     def _encode_tile_fast(self, tile: np.ndarray) -> bytes:
         """Model id 3 (SPEC 5.6): every plane fast (kind 0, 3, or 4 where fewer than half of

@@ -17,14 +17,17 @@ from ..bitstream.varint import pack_uvarints
 from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
 from .encoder import offer_palette
-from .syntax import PLANE_CONST, PLANE_FAST, PLANE_FAST_PALETTE, plane_head
+from .syntax import (
+    PLANE_CONST, PLANE_FAST, PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE, PLANE_FAST_PALETTE, plane_head,
+)
 
 
-def encode_plane_fast(plane: np.ndarray, palette: int = 1) -> bytes:
-    """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0, 3 or 4).  Where the
+def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False) -> bytes:
+    """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0, 3 or 4; ``lms``: SPEC 5.8,
+    kind 0, 5 or 6, the prediction corrected by two NLMS filters).  Where the
     plane's histogram is sparse (:func:`mic.lossless.encoder.offer_palette`: at most half
     its range occurs, or its core range is sparse), ``palette`` 1 codes the indices into the
-    values that do (kind 4), 2 codes both ways and keeps the smaller, 0 never uses one.
+    values that do (kind 4 or 6), 2 codes both ways and keeps the smaller, 0 never uses one.
 
     >>> import numpy as np
     >>> encode_plane_fast(np.full((2, 3), 7, np.int32))
@@ -33,6 +36,8 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1) -> bytes:
     b'\\x03'
     >>> encode_plane_fast(np.array([[0, 90], [90, 0]], np.int32))[:1]
     b'\\x04'
+    >>> encode_plane_fast(np.array([[0, 1], [1, 0]], np.int32), lms=True)[:1]
+    b'\\x05'
     """
     lo = int(plane.min())
     hi = int(plane.max())
@@ -41,8 +46,10 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1) -> bytes:
     x = plane - np.int32(lo) if lo else np.ascontiguousarray(plane)
     maxval = hi - lo
     counts = KE.value_counts(x, maxval) if palette and maxval >= 3 else None
+    kind, kind_pal = (PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE) if lms else (PLANE_FAST,
+                                                                          PLANE_FAST_PALETTE)
     if counts is None or not offer_palette(counts):
-        return plane_head(PLANE_FAST, lo, maxval) + _body(x, maxval)  # dense: no palette
+        return plane_head(kind, lo, maxval) + _body(x, maxval, lms)  # dense: no palette
     import zstandard
 
     flags = (counts > 0).astype(np.uint8)
@@ -50,15 +57,15 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1) -> bytes:
     idx = KE.palette_indices(x, flags)
     zb = zstandard.ZstdCompressor(level=19 if palette > 1 else 3).compress(
         np.packbits(flags).tobytes())
-    pal = b"".join((plane_head(PLANE_FAST_PALETTE, lo, n_used - 1),
-                    pack_uvarints(maxval, len(zb)), zb, _body(idx, n_used - 1)))
+    pal = b"".join((plane_head(kind_pal, lo, n_used - 1),
+                    pack_uvarints(maxval, len(zb)), zb, _body(idx, n_used - 1, lms)))
     if palette < 2:
         return pal
-    plain = plane_head(PLANE_FAST, lo, maxval) + _body(x, maxval)
+    plain = plane_head(kind, lo, maxval) + _body(x, maxval, lms)
     return pal if len(pal) < len(plain) else plain
 
 
-def _body(x: np.ndarray, maxval: int) -> bytes:
+def _body(x: np.ndarray, maxval: int, lms: bool = False) -> bytes:
     """Tables, word and byte counts, words and extra bytes of values ``x`` in [0, maxval]."""
     h, w = x.shape
     n = h * w
@@ -67,7 +74,7 @@ def _body(x: np.ndarray, maxval: int) -> bytes:
     bits = np.zeros(2 * n + 16, np.uint8)
     hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
     R, CL, TOK, NB = KF.encode_constants()
-    nbytes = KE.fast_tokens(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB)
+    nbytes = KE.fast_tokens(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms)
     tabmap, freq = KE.fit_tables(hist)
     tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
     ntb = KE.write_tables(tabmap, freq, tb)

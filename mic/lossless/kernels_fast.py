@@ -26,6 +26,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
+from .kernels_fast_lms import LMS2_SETS, LMS2_TAPS, LMS_TAPS, lms_learn, lms_predict
+
 N_TOKENS = 68  # model 1's token alphabet (SPEC 5.4 step 5)
 N_CLASS = 24  # token classes; each names one of the plane's tables
 PREC = 11  # rANS probability precision: a table's frequencies sum to 2**PREC
@@ -246,17 +248,35 @@ def build_decode_tables(freq):
 
 @njit(cache=True, nogil=True)
 def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
-                top):
+                top, lms=False):
     """Decoder: reconstruct the (h, w) int32 plane ``img`` from the rANS ``words`` (uint16,
     ``nwords`` of them, padded with at least one more) and the extra ``bits`` (uint8,
     ``nbytes`` of them, padded with at least 4 more); ``R, CL`` from :func:`class_tables`,
-    ``nbt, top`` from :func:`token_tables`.  Returns a status."""
+    ``nbt, top`` from :func:`token_tables`; ``lms``: plane kind 5's prediction (SPEC 5.8),
+    else kind 3's (the two compiled apart).  Returns a status."""
+    if lms:
+        return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
+                            R, CL, nbt, top, True)
+    return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
+                        R, CL, nbt, top, False)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
+                 top, lms):
     h, w = img.shape
     t1, t2, t3 = thresholds(maxval)
     lut = _qlut(t1, t2, t3)
     S = _init(maxval)
     half = np.int64((maxval + 1) >> 1)
     eabs = np.zeros(w + 1, np.int64)
+    la = np.zeros(LMS_TAPS, np.int64)  # the filters' state (SPEC 5.8), local: no aliasing
+    lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
+    lz = np.zeros(LMS_TAPS, np.int64)
+    lz2 = np.zeros(LMS2_TAPS, np.int64)
+    lres = np.zeros((2, w + 2), np.int64)
+    p0 = p1 = dot1 = nrm1 = dot2 = nrm2 = np.int64(0)
+    ls = U(0)
     nt = freq.shape[0]
     PK = np.zeros((nt, N_TOKENS), np.uint32)  # one load a symbol: its f, cum, extra bits
     for i in range(nt):
@@ -294,7 +314,12 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
                 ne = w_
             q, sign = _context(w_, n_, nw, ne, t3, lut)
             uq = U(q)
-            p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
+            if lms:
+                p0, p1, p2, dot1, nrm1, dot2, nrm2, ls = lms_predict(
+                    img, y, xx, w, w_, n_, nw, ne, maxval, la, lb, lz, lz2, lres)
+                p = min(max(p2 + S[uq, 2] * sign, np.int64(0)), np.int64(maxval))
+            else:
+                p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
             mlo = p
             mhi = maxval - p
             m = min(mlo, mhi)
@@ -324,6 +349,8 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
                 return ERR_RANGE
             row[U(xx)] = v
             _update(S, q, dd, R)
+            if lms:
+                lms_learn(y, xx, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
             ad = dd if dd >= 0 else -dd
             ew = ad
             eabs[U(xx)] = ad

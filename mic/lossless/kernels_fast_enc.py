@@ -12,21 +12,37 @@ from .kernels_fast import (
     M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U, _class_t, _context, _init, _predict, _qlut,
     _update, thresholds,
 )
+from .kernels_fast_lms import LMS2_SETS, LMS2_TAPS, LMS_TAPS, lms_learn, lms_predict
 
 
 @njit(cache=True, nogil=True)
-def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB):
+def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=False):
     """Encoder: the token (``tokens``, uint8) and class (``classes``, uint8) of every pixel
     of the (h, w) int32 plane ``img`` (values in ``[0, maxval]``) and its extra bits packed
     MSB first into ``bits`` (zeroed, at least 2 bytes a pixel + 16).  Returns the number of
     bytes of ``bits`` used; ``hist`` (N_CLASS, N_TOKENS) int64 receives the counts.  ``R, CL``
-    and ``TOK, NB`` come from :func:`class_tables` and :func:`token_tables`."""
+    and ``TOK, NB`` come from :func:`class_tables` and :func:`token_tables`.  ``lms``: the
+    prediction of plane kind 5 (SPEC 5.8), else kind 3's (the two compiled apart)."""
+    if lms:
+        return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True)
+    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms):
     h, w = img.shape
     t1, t2, t3 = thresholds(maxval)
     lut = _qlut(t1, t2, t3)
     S = _init(maxval)
     half = np.int64((maxval + 1) >> 1)
     eabs = np.zeros(w + 1, np.int64)
+    la = np.zeros(LMS_TAPS, np.int64)  # the filters' state (SPEC 5.8), local: no aliasing
+    lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
+    lz = np.zeros(LMS_TAPS, np.int64)
+    lz2 = np.zeros(LMS2_TAPS, np.int64)
+    lres = np.zeros((2, w + 2), np.int64)
+    p0 = p1 = dot1 = nrm1 = dot2 = nrm2 = np.int64(0)
+    ls = U(0)
     acc = np.int64(0)
     cnt = np.int64(0)
     pos = 0
@@ -52,7 +68,12 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB):
                 ne = w_
             q, sign = _context(w_, n_, nw, ne, t3, lut)
             uq = U(q)
-            p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
+            if lms:
+                p0, p1, p2, dot1, nrm1, dot2, nrm2, ls = lms_predict(
+                    img, y, x, w, w_, n_, nw, ne, maxval, la, lb, lz, lz2, lres)
+                p = min(max(p2 + S[uq, 2] * sign, np.int64(0)), np.int64(maxval))
+            else:
+                p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
             m = min(p, maxval - p)
             v = np.int64(row[U(x)])
             dd = (v - p) if sign > 0 else (p - v)
@@ -78,6 +99,8 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB):
                 pos += 4
                 acc &= (np.int64(1) << cnt) - 1
             _update(S, q, dd, R)
+            if lms:
+                lms_learn(y, x, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
             ew = ad
             eabs[U(x)] = ad
             k += 1

@@ -36,6 +36,10 @@ FAST_MODEL_ID = 3
 #: kind-1 and kind-2 plane predicted by model 12's two NLMS filters (SPEC 7.6 at k = 0); what
 #: ``mic.encode(a)`` writes from effort 3 (the default).  Decoders read 1, 3 and 13.
 LMS_MODEL_ID = 13
+#: permanent id of mode 0's fast NLMS coder (SPEC 5.8): model 13's tiles and plane kinds plus
+#: kinds 5 and 6 (kinds 3 and 4 with their prediction corrected by two integer NLMS filters);
+#: what ``mic.encode(a)`` writes from effort 3 (the default).  Decoders read 1, 3, 13 and 14.
+FAST_LMS_MODEL_ID = 14
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
@@ -47,6 +51,11 @@ PLANE_CODED = 1
 PLANE_PALETTE = 2
 PLANE_FAST = 3  # model 3 only (SPEC 5.6)
 PLANE_FAST_PALETTE = 4  # model 3 only: kind 2's palette over a kind-3 body (SPEC 5.6)
+PLANE_FAST_LMS = 5  # model 14 only: kind 3 with the NLMS prediction (SPEC 5.8)
+PLANE_FAST_LMS_PALETTE = 6  # model 14 only: kind 2's palette over a kind-5 body (SPEC 5.8)
+#: the plane kinds whose body is fast (SPEC 5.6, 5.8), and those with a palette
+FAST_KINDS = (PLANE_FAST, PLANE_FAST_PALETTE, PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE)
+PALETTE_KINDS = (PLANE_PALETTE, PLANE_FAST_PALETTE, PLANE_FAST_LMS_PALETTE)
 
 XFORM_NONE = 0
 XFORM_RCT = 1  # mode 0 only: the reversible colour transform of JPEG 2000
@@ -245,11 +254,12 @@ def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead) -> PlaneHead:
     return ph
 
 
-def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: bool = False) -> PlaneHead:
+def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: int = 0) -> PlaneHead:
     """Read and check one plane's fields at ``buf[pos:]`` for an ``h x w`` tile: the
     structure (SPEC 5.2) and, for a coded plane, that its words can hold the symbols an
-    ``h x w`` plane needs (SPEC 4.1); nothing is decoded or allocated.  ``fast`` (model id
-    3): plane kind 3 (SPEC 5.6) is allowed too."""
+    ``h x w`` plane needs (SPEC 4.1); nothing is decoded or allocated.  ``fast`` 1 (model
+    ids 3 and 13): plane kinds 3 and 4 (SPEC 5.6) are allowed too; 2 (model id 14): also
+    kinds 5 and 6 (SPEC 5.8)."""
     end = len(buf)
 
     def need(n: int, what: str) -> None:
@@ -265,11 +275,11 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: bool = False) -
     if kind == PLANE_CONST:
         return PlaneHead(kind, lo, pos)
     maxval, pos = _read_uv(buf, pos)
-    kinds = (PLANE_CODED, PLANE_PALETTE) + ((PLANE_FAST, PLANE_FAST_PALETTE) if fast else ())
+    kinds = (PLANE_CODED, PLANE_PALETTE) + FAST_KINDS[:2 * fast]
     if kind not in kinds or not 1 <= maxval <= MAX_VALUE:
         raise MicFormatError(f"lossless plane: bad kind {kind} or span {maxval}")
     ph = PlaneHead(kind, lo, 0, maxval)
-    if kind in (PLANE_PALETTE, PLANE_FAST_PALETTE):
+    if kind in PALETTE_KINDS:
         span, pos = _read_uv(buf, pos)
         zlen, pos = _read_uv(buf, pos)
         need(zlen, "palette")
@@ -277,7 +287,7 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: bool = False) -
             raise MicFormatError("lossless plane: bad palette span")
         ph.span, ph.zstart, ph.zend = span, pos, pos + zlen
         pos += zlen
-    if kind in (PLANE_FAST, PLANE_FAST_PALETTE):
+    if kind in FAST_KINDS:
         return _parse_fast(buf, pos, ph)
     need(1, "coded header")
     ph.blog = blog = buf[pos]

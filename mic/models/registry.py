@@ -114,10 +114,15 @@ LOSSLESS_DESCRIPTION = "predictive lossless coder with frozen context tables (SP
 LOSSLESS_FAST_NAME = "lossless-fast"
 LOSSLESS_FAST_DESCRIPTION = ("fast lossless coder: median-edge prediction with context bias "
                              "correction, static rANS tables per plane (SPEC 5.6)")
-#: ... and the NLMS lossless coder's (model id 13, the default from effort 3)
+#: ... and the NLMS lossless coder's (model id 13, ``fast_nlms=False``)
 LOSSLESS_LMS_NAME = "lossless-nlms"
 LOSSLESS_LMS_DESCRIPTION = ("predictive lossless coder with its prediction corrected by two "
                             "integer NLMS filters, frozen context tables (SPEC 5.7)")
+#: ... and the fast NLMS lossless coder's (model id 14, the default from effort 3)
+LOSSLESS_FAST_LMS_NAME = "lossless-fast-nlms"
+LOSSLESS_FAST_LMS_DESCRIPTION = ("fast lossless coder with its median-edge prediction corrected "
+                                 "by two integer NLMS filters, static rANS tables per plane "
+                                 "(SPEC 5.8)")
 #: the name and description :class:`mic.MicInfo` gives the near-lossless mode's model (mode 2)
 NEAR_LOSSLESS_NAME = "near-lossless-predictive"
 NEAR_LOSSLESS_DESCRIPTION = ("the lossless predictive coder with residuals quantised to step "

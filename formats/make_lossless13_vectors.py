@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Write the model-13 lossless conformance vectors under formats/lossless13/ (SPEC.md 5.7;
 formats/README.md): some sources of ``make_vectors.py`` (``PICK``; their samples are its
-``.npy`` files, ``source`` = ``../NAME.npy``) written with model id 13, at effort 3 (kinds
-0-2 with the NLMS filters) and at effort 4 where a fast plane (kind 3 or 4) wins, and
-invalid cases of its own.
+``.npy`` files, ``source`` = ``../NAME.npy``) written with model id 13 (``fast_nlms=False``),
+at effort 3 (kinds 0-2 with the NLMS filters) and at effort 4 where a fast plane (kind 3 or
+4) wins, and invalid cases of its own.
 
     .venv/bin/python formats/make_lossless13_vectors.py            # rewrite them
     .venv/bin/python formats/make_lossless13_vectors.py --check    # only report what would change
@@ -54,24 +54,30 @@ PICK = {
 }
 
 
-def build() -> tuple[dict[str, bytes], dict, dict]:
+def build_set(pick: dict[str, int], model_id: int, extra: dict, fast_kinds: set[int],
+              folder: str, invalid, what: str) -> tuple[dict[str, bytes], dict, dict]:
+    """The vectors of one lossless model: ``pick``'s sources of ``make_vectors.py`` coded at
+    their efforts with the options ``extra``, each checked to be of ``model_id`` (and, at
+    effort 4, to keep a plane of a kind in ``fast_kinds``), and ``invalid(streams)``'s cases
+    under ``folder``/invalid."""
     files: dict[str, bytes] = {}
     vectors = []
     streams: dict[str, bytes] = {}
     for src in base.sources():
-        if src["name"] not in PICK:
+        if src["name"] not in pick:
             continue
         arr = src["array"]
         opts = {k: v for k, v in src["options"].items() if k != "effort"}
-        opts["effort"] = PICK[src["name"]]
+        opts["effort"] = pick[src["name"]]
+        opts.update(extra)
         stream = mic.encode(arr, **opts)
         out = mic.decode(stream)
         assert out.dtype == arr.dtype and np.array_equal(out, arr), src["name"]
         i = mic.info(stream)
-        assert i.mode == "lossless" and i.model_id == 13, src["name"]
+        assert i.mode == "lossless" and i.model_id == model_id, src["name"]
         kinds = first_plane_kinds(stream)
         if opts["effort"] == 4:
-            assert set(kinds) & {3, 4}, f"{src['name']}: effort 4 should keep a fast plane"
+            assert set(kinds) & fast_kinds, f"{src['name']}: effort 4 should keep {fast_kinds}"
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")),
                 allow_pickle=False)
@@ -89,22 +95,27 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
             "origin": src["origin"], "samples_sha256": samples_sha256(arr),
             "stream_sha256": sha256(stream), "stream_size": len(stream),
         })
-    assert len(vectors) == len(PICK)
+    assert len(vectors) == len(pick)
     expected = {}
-    for name, stream, error, why in invalid_streams(streams):
-        refused_as(f"lossless13/invalid/{name}", stream, error, True)
+    for name, stream, error, why in invalid(streams):
+        refused_as(f"{folder}/invalid/{name}", stream, error, True)
         files[f"invalid/{name}.mic"] = stream
         expected[name] = {"error": error, "exact": True, "why": why,
                           "stream_sha256": sha256(stream)}
     meta = {
-        "description": "mic lossless model id 13 (SPEC 5.7) conformance vectors; see "
-                       "formats/README.md",
-        "generated_by": "formats/make_lossless13_vectors.py",
+        "description": f"mic lossless {what} conformance vectors; see formats/README.md",
+        "generated_by": f"formats/make_{folder}_vectors.py",
         "mic_version": mic.__version__,
         "samples_sha256": "sha256 of the decoded samples, C order, little-endian",
         "vectors": vectors,
     }
     return files, meta, expected
+
+
+def build() -> tuple[dict[str, bytes], dict, dict]:
+    # fast_nlms=False: model id 13 (by default efforts 3-7 write model id 14, SPEC 5.8)
+    return build_set(PICK, 13, {"fast_nlms": False}, {3, 4}, "lossless13", invalid_streams,
+                     "model id 13 (SPEC 5.7)")
 
 
 def invalid_streams(streams: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:

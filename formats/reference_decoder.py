@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A second, deliberately naive .mic lossless and near-lossless decoder from SPEC.md alone.
 
-It follows SPEC.md sections 1, 3, 4 (with the resource bounds of 4.1), 5 (5.6 in
+It follows SPEC.md sections 1, 3, 4 (with the resource bounds of 4.1), 5 (5.6 and 5.8 in
 ``reference_fast.py``; 5.7 = 7.6 in ``reference_nlms.py``) and 7 (mode 2; stream versions 1, 2)
 step by step in plain Python (one loop iteration per pixel, no Numba, nothing from ``mic``)
 and exists to show that the specification is complete: ``tests/test_conformance.py`` runs it
@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ROOT / "mic" / "lossless" / "_tables_v1.py"
 MAGIC = bytes.fromhex("8B 4D 49 43 0D 0A 1A 0A")
-FAST = [False]  # model ids 3 and 13 (sections 5.6, 5.7): plane kinds 3 and 4 allowed
+FAST = [()]  # the fast plane kinds allowed: 3, 4 (model ids 3, 13; 5.6) and 5, 6 (id 14; 5.8)
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_fast.py, reference_nlms.py
 
 # SPEC.md section 3: (name, struct code) in body order
@@ -199,7 +199,7 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
     offset = _unzz(rd.varint())
     if kind == 0:
         return [[offset] * w for _ in range(h)]
-    if kind in (3, 4) and FAST[0] and ref is None:
+    if kind in FAST[0] and ref is None:
         return __import__("reference_fast").plane3(rd, h, w, offset, True, _need, kind)
     _need(kind in (1, 2), f"plane kind {kind}")
     _need(ref is None or kind == 1, "a palette plane in an inter tile")
@@ -429,7 +429,7 @@ def skip_plane(rd: _Reader, h: int, w: int) -> int | None:
     offset = _unzz(rd.varint())
     if kind == 0:
         return offset
-    if kind in (3, 4) and FAST[0]:
+    if kind in FAST[0]:
         return __import__("reference_fast").plane3(rd, h, w, offset, False, _need, kind)
     _need(kind in (1, 2), f"plane kind {kind}")
     rd.varint()
@@ -518,9 +518,10 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
 
 def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
-    _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (0, 13), (2, 2), (2, 12)) and h["coder_id"]
-          == 1, "neither lossless model 1, 3 or 13 nor near-lossless model 2 or 12")
-    FAST[0] = h["model_id"] in (3, 13)
+    _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (0, 13), (0, 14), (2, 2), (2, 12))
+          and h["coder_id"] == 1, "neither lossless model 1, 3, 13 or 14 nor near-lossless "
+          "model 2 or 12")
+    FAST[0] = {3: (3, 4), 13: (3, 4), 14: (3, 4, 5, 6)}.get(h["model_id"], ())
     k = 0
     if h["mode"] == 2:  # section 7.1
         _need(len(h["near"]) == 1, "a near-lossless stream needs exactly one NEAR segment")
@@ -592,7 +593,7 @@ def decode(data: bytes) -> np.ndarray:
                 ref = out[fi - 1, r0:r1, c0:c1] if group and fi % group else None
                 out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
                                                     s, k, lo, hi, group, ref,
-                                                    h["model_id"] in (12, 13))
+                                                    h["model_id"] in (12, 13, 14))
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)
     if h["flags"] & 1:

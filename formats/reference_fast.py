@@ -1,6 +1,7 @@
-"""SPEC.md section 5.6 (the fast coder's plane kinds 3 and 4, model id 3) in plain Python,
-written from the text, for ``reference_decoder.py`` (which calls :func:`plane3` with its
-reader and its ``_need``).  One loop iteration per pixel, nothing from ``mic``.
+"""SPEC.md sections 5.6 (the fast coder's plane kinds 3 and 4, model id 3) and 5.8 (kinds 5
+and 6, model id 14: the same with two NLMS filters) in plain Python, written from the text,
+for ``reference_decoder.py`` (which calls :func:`plane3` with its reader and its ``_need``).
+One loop iteration per pixel, nothing from ``mic``.
 """
 
 from __future__ import annotations
@@ -58,12 +59,59 @@ def _palette(rd, maxval, need):
     return palette
 
 
+class _Filters:
+    """Section 5.8 steps 1-3 and 5: the two NLMS filters of a kind-5 or kind-6 plane."""
+
+    def __init__(self, out, res, w):
+        self.out, self.res, self.w = out, res, w
+        self.a, self.b = [0] * 12, [[0] * 8 for _ in range(4)]
+
+    def predict(self, y, x, W, Nn, NW, NE, med, maxval):
+        out, res, w = self.out, self.res, self.w
+
+        def r(yy, xx):
+            return res[yy][xx] if yy >= 0 and 0 <= xx < w else 0
+
+        WW = out[y][x - 2] if x >= 2 else W
+        WWW = out[y][x - 3] if x >= 3 else WW
+        if y == 0:
+            NN = NNE = NNW = NEE = W
+        else:
+            y2 = y - 2 if y >= 2 else y - 1
+            NN = out[y2][x]
+            NNE = out[y2][x + 1] if x + 1 < w else NN
+            NNW = out[y2][x - 1] if x > 0 else NN
+            NEE = out[y - 1][x + 2] if x + 2 < w else NE
+        rW, rN, rNW, rNE = r(y, x - 1), r(y - 1, x), r(y - 1, x - 1), r(y - 1, x + 1)
+        self.p0 = p0 = (2 * med + W + Nn + 2) >> 2
+        self.z = [v - p0 for v in (W, Nn, NW, NE, WW, NN, NEE, NNE, NNW, WWW)] + [rW, rN]
+        self.S1 = sum(a * z for a, z in zip(self.a, self.z))
+        self.n1 = 1 + sum(z * z for z in self.z)
+        self.p1 = p1 = min(max(p0 + ((self.S1 + 2**15) >> 16), 0), maxval)
+        L = (abs(W - NW) + abs(Nn - NW) + abs(Nn - NE) + abs(rW) + abs(rN)).bit_length()
+        self.s = 0 if L < 4 else min((L - 2) >> 1, 3)
+        self.u = [med - p1, W + NE - Nn - p1, p0 - p1, Nn + W - NW - p1, rW, rN, rNW, rNE]
+        self.S2 = sum(b * u for b, u in zip(self.b[self.s], self.u))
+        self.n2 = 1 + sum(u * u for u in self.u)
+        return p1 + ((self.S2 + 2**15) >> 16)
+
+    def learn(self, x, v):
+        def U(c, z, e, d, m):
+            g = (e * 2**12) // d
+            for t in range(len(c)):
+                c[t] = min(max(c[t] + ((g * z[t] + 2**(m - 1)) >> m), -2**20), 2**20)
+
+        U(self.a, self.z, (v - self.p0) * 2**16 - self.S1, self.n1, 16)
+        if x % 2 == 0:
+            U(self.b[self.s], self.u, (v - self.p1) * 2**16 - self.S2, self.n2, 20)
+
+
 def plane3(rd, h, w, offset, decode, need, kind=3):
-    """A kind-3 or kind-4 plane after its kind and offset: the (h, w) samples as lists
-    (``decode``), or None after checking its fields only."""
+    """A plane of kind 3, 4 (section 5.6), 5 or 6 (5.8) after its kind and offset: the
+    (h, w) samples as lists (``decode``), or None after checking its fields only."""
     maxval = rd.varint()
     need(1 <= maxval <= 2**17 - 2, "maxval out of range")
-    palette = _palette(rd, maxval, need) if kind == 4 else list(range(maxval + 1))
+    palette = _palette(rd, maxval, need) if kind in (4, 6) else list(range(maxval + 1))
     tabmap, tables = _tables(rd, need)
     nwords, nbytes = rd.varint(), rd.varint()
     need(nwords >= 2, "fast plane: fewer than 2 words")
@@ -86,6 +134,8 @@ def plane3(rd, h, w, offset, decode, need, kind=3):
     bitpos = 0
     out = [[0] * w for _ in range(h)]
     err = [[0] * w for _ in range(h)]  # |delta| of every decoded pixel
+    res = [[0] * w for _ in range(h)]  # v - p of every decoded pixel (5.8)
+    nlms = _Filters(out, res, w) if kind in (5, 6) else None
     for y in range(h):
         for x in range(w):
             if y == 0:
@@ -105,7 +155,11 @@ def plane3(rd, h, w, offset, decode, need, kind=3):
                 med = max(W, Nn)
             else:
                 med = W + Nn - NW
-            p = min(max(((2 * med + W + Nn + 2) >> 2) + sg * C[q], 0), maxval)
+            if nlms is None:
+                p = min(max(((2 * med + W + Nn + 2) >> 2) + sg * C[q], 0), maxval)
+            else:  # 5.8 step 4
+                p = min(max(nlms.predict(y, x, W, Nn, NW, NE, med, maxval) + sg * C[q], 0),
+                        maxval)
             eW = err[y][x - 1] if x > 0 else 0
             eN = err[y - 1][x] if y > 0 else 0
             t = min(K[q] + 8 * (eW + eN), 3072)
@@ -138,6 +192,9 @@ def plane3(rd, h, w, offset, decode, need, kind=3):
             need(0 <= v <= maxval, "fast plane: a value outside [0, maxval]")
             out[y][x] = v
             err[y][x] = abs(d)
+            if nlms is not None:  # 5.8 step 5
+                res[y][x] = v - p
+                nlms.learn(x, v)
             A[q] += abs(d)
             B[q] += d
             if N[q] == 64:

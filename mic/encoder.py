@@ -155,14 +155,15 @@ def encode(
         encoder tools run (``mic.lossy.EFFORT_TOOLS``; a tool named explicitly wins).  The
         stream format is the same at every effort and one decoder reads them all.
         Lossless (mode 0): 1 or 2 selects the fast coder (model id 3, SPEC.md 5.6: median-edge
-        prediction and static rANS, about 3-4 times faster and a few per cent larger; 2
-        also tries sparse planes without their palette and RGB without the colour
-        transform); 3 (and ``None``) the NLMS coder (model id 13, SPEC.md 5.7: model 1's
-        prediction corrected by two integer NLMS filters, about 2-3 % smaller and a
-        quarter slower than model id 1); 4..7 code each plane by it and by the fast
-        coder, keeping the smaller; 5..7 also code an image given no ``tile`` in 256 x 256
-        tiles, keeping the smaller stream.  Volumes (``volume_group``) use model id 1.  One
-        decoder reads them all.  Near-lossless: 1-2 model id 2, from 3 model id 12.
+        prediction and static rANS, about twice as fast as the default and a few per cent
+        larger; 2 also tries sparse planes without their palette and RGB without the colour
+        transform); 3 (and ``None``) the fast NLMS coder (model id 14, SPEC.md 5.8: the same
+        planes with the prediction corrected by two integer NLMS filters; a screen, 8-bit
+        and mostly one value, is coded as effort 4 codes it); 4..7 code each plane by it, by
+        model id 13's NLMS planes (SPEC 5.7) and by the fast coder, keeping the smallest;
+        5..7 also code an image given no ``tile`` in 256 x 256 tiles, keeping the smaller
+        stream.  Volumes (``volume_group``) use model id 1.  One decoder reads them all.
+        Near-lossless: 1-2 model id 2, from 3 model id 12.
         Out of range: :class:`MicInputError`.
     threads:
         Code up to this many tiles (or frames) at once (default 1); the bytes are the same
@@ -276,11 +277,13 @@ def encode(
     )
     encoder: TileEncoder
     if quality is None:
-        from .lossless.encoder import LosslessTileEncoder
+        from .lossless.encoder import LosslessTileEncoder, plane_effort
 
         what = "near-lossless" if near else "lossless"
         nlms = choices.pop("nlms", None)  # the (near-)lossless choices besides the effort
         fast_nlms = choices.pop("fast_nlms", None)
+        if not near and not volume_group and nlms is not False and fast_nlms is not False:
+            effort = plane_effort(v, bits_stored, effort)  # a screen: effort 4's planes
         if choices:
             raise MicInputError(f"unknown {what} option(s): {', '.join(sorted(choices))}")
         if options is not None and not options.only_tile():

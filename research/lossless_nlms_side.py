@@ -1,10 +1,11 @@
-"""Lossless side by side, one run: mic model id 13 (the default, effort 3; SPEC 5.7), mic
-effort 4 (model 13, each plane also tried by the fast coder), mic model id 1 (``nlms=False``,
-the default before model 13), JPEG XL lossless at efforts 7 and 9 (each the better of with
-and without ``bitspersample``, one thread) and CharLS JPEG-LS, pixel-weighted bits per
-pixel per modality.  Images as ``mic bench`` reads them (``mic.eval.data``: mic codes the
-native samples with the manifest's bits stored, the anchors the unsigned form with the bits
-it needs).  Every mic stream is decoded and checked bit-exact against its source.
+"""Lossless side by side, one run: mic's default (effort 3, model id 14 since 2026-12-06;
+SPEC 5.8), model id 13 (``fast_nlms=False``, the default before; SPEC 5.7), mic effort 4
+(model 14, each plane the smallest of kinds 1-2, 3-4 and 5-6), mic model id 1
+(``nlms=False``), JPEG XL lossless at efforts 7 and 9 (each the better of with and without
+``bitspersample``, one thread) and CharLS JPEG-LS, pixel-weighted bits per pixel per
+modality.  Images as ``mic bench`` reads them (``mic.eval.data``: mic codes the native
+samples with the manifest's bits stored, the anchors the unsigned form with the bits it
+needs).  Every mic stream is decoded and checked bit-exact against its source.
 
     # the eval split (every image, whole):
     PYTHONPATH=. python research/lossless_nlms_side.py /work/shared/corpus/eval
@@ -22,7 +23,10 @@ import time
 
 import numpy as np
 
-CODERS = ("mic13", "mic13e4", "mic1", "jxl7", "jxl9", "jls")
+#: mic's configurations (name -> encode options, the model id it must write), then the anchors
+MIC = {"mic": ({}, 14), "mic13": ({"fast_nlms": False}, 13), "mice4": ({"effort": 4}, 14),
+       "mic1": ({"nlms": False}, 1)}
+CODERS = (*MIC, "jxl7", "jxl9", "jls")
 
 
 def _images(folder: pathlib.Path, per_source: int):
@@ -70,9 +74,8 @@ def main() -> None:
         x = im.native
         kw = {"bits_stored": im.bits} if 1 <= im.bits <= 8 * x.dtype.itemsize else {}
         res = {"px": x.shape[0] * x.shape[1]}
-        for name, opts in (("mic13", {}), ("mic13e4", {"effort": 4}), ("mic1", {"nlms": False})):
+        for name, (opts, want) in MIC.items():
             blob = mic.encode(x, **opts, **kw)
-            want = {"mic13": 13, "mic13e4": 13, "mic1": 1}[name]
             assert mic.info(blob).model_id == want, (im.name, name)
             out = mic.decode(blob)
             assert out.dtype == x.dtype and np.array_equal(out, x), (im.name, name)  # bit-exact
@@ -84,22 +87,21 @@ def main() -> None:
         px = res["px"]
         print(f"{im.modality:3s} {im.name[:40]:40s} {str(x.shape):15s} "
               + " ".join(f"{c} {8 * res[c] / px:.3f}" for c in CODERS)
-              + f"  13/jxl7 {res['mic13'] / res['jxl7']:.3f}", flush=True)
+              + f"  mic/jxl7 {res['mic'] / res['jxl7']:.3f}", flush=True)
         for key in (im.modality, "all"):
             d = tot.setdefault(key, {})
             for c, v in res.items():
                 d[c] = d.get(c, 0) + v
     print(f"\n{n} images, every mic stream decoded bit-exactly ({time.time() - t0:.0f} s)\n")
-    print("| modality | MP | mic 13 (default) | mic 13 effort 4 | mic 1 | JPEG XL e7 | "
-          "JPEG XL e9 | JPEG-LS | 13 / 1 | 13 / e7 | 13 e4 / e7 | 13 / e9 | 1 / e7 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| modality | MP | mic (default, 14) | mic 13 | mic effort 4 | mic 1 | JPEG XL e7 | "
+          "JPEG XL e9 | JPEG-LS | mic / 13 | mic / e7 | e4 / e7 | mic / e9 | 13 / e7 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key, d in sorted(tot.items(), key=lambda kv: (kv[0] == "all", kv[0])):
         px = d["px"]
         print(f"| {key} | {px / 1e6:.2f} | " + " | ".join(f"{8 * d[c] / px:.3f}" for c in CODERS)
-              + f" | {d['mic13'] / d['mic1']:.3f} | {d['mic13'] / d['jxl7']:.3f} | "
-              f"{d['mic13e4'] / d['jxl7']:.3f} | {d['mic13'] / d['jxl9']:.3f} | "
-              f"{d['mic1'] / d['jxl7']:.3f} |")
-
+              + f" | {d['mic'] / d['mic13']:.3f} | {d['mic'] / d['jxl7']:.3f} | "
+              f"{d['mice4'] / d['jxl7']:.3f} | {d['mic'] / d['jxl9']:.3f} | "
+              f"{d['mic13'] / d['jxl7']:.3f} |")
 
 if __name__ == "__main__":
     main()

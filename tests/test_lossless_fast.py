@@ -51,8 +51,8 @@ def test_round_trip_real_images(name: str, a: np.ndarray, effort: int) -> None:
 
 def test_default_effort_is_not_the_fast_coder() -> None:
     a = IMAGES[0][1]
-    for effort in (None, 3):  # model id 13 (SPEC 5.7; tests/test_lossless_nlms.py)
-        assert mic.info(mic.encode(a, effort=effort)).model_id == 13
+    for effort in (None, 3):  # model id 14 (SPEC 5.8; tests/test_lossless_fast_nlms.py)
+        assert mic.info(mic.encode(a, effort=effort)).model_id == 14
         assert mic.info(mic.encode(a, effort=effort, nlms=False)).model_id == MODEL_ID
     # near-lossless ignores the lossless effort choice
     b = mic.encode(a, max_error=2, effort=1)
@@ -184,16 +184,20 @@ def test_unknown_lossless_model_id_is_unsupported() -> None:
 @pytest.mark.parametrize("name", ["cr_chest_u8.png", "us_breast_rgb.png", "mr_brain_u16.png",
                                   "us_breast_u8.png"])
 def test_effort_4_keeps_the_smaller_coder_per_plane(name):
-    """Effort 4 and up: every plane coded by both coders (model id 13, or 3 without the NLMS
-    filters), never larger than either stream by more than the header's difference, and
-    exact."""
+    """Effort 4 and up: every plane coded by every coder (model id 14, or 13 with
+    ``fast_nlms=False``, or 3 without the NLMS filters), never larger than any one's stream
+    by more than the header's difference, and exact."""
     from mic.io import read_image
 
     a, _ = read_image(Path(__file__).parent / "data" / name)
     mixed, default, fast = (mic.encode(a, effort=e) for e in (4, 3, 2))
-    assert mic.info(mixed).model_id == 13
+    m13 = mic.encode(a, effort=3, fast_nlms=False)
+    assert mic.info(mixed).model_id == 14
     assert np.array_equal(mic.decode(mixed), a)
-    assert len(mixed) <= min(len(default), len(fast)) + 8
+    assert len(mixed) <= min(len(default), len(fast), len(m13)) + 8
+    mixed = mic.encode(a, effort=4, fast_nlms=False)
+    assert mic.info(mixed).model_id == 13 and np.array_equal(mic.decode(mixed), a)
+    assert len(mixed) <= min(len(m13), len(fast)) + 8
     mixed, default = (mic.encode(a, effort=e, nlms=False) for e in (4, 3))
     assert mic.info(mixed).model_id == 3
     assert np.array_equal(mic.decode(mixed), a)
@@ -223,14 +227,16 @@ def test_sparse_core_histogram_takes_a_palette() -> None:
     """More than half of the range used, but under 70 % of the core (SPEC 5.6's note on
     effort 1): every coder offers the palette, and a palette is what codes smallest."""
     from mic.lossless.encoder import core_used, offer_palette
-    from mic.lossless.syntax import PLANE_PALETTE
+    from mic.lossless.syntax import PLANE_FAST_LMS_PALETTE, PLANE_PALETTE
 
     a = _lut_spread_plane()
     counts = np.bincount((a - a.min()).ravel())
     assert 2 * np.count_nonzero(counts) > counts.size and core_used(counts) < 0.7
     assert offer_palette(counts)
-    for effort, kind in ((1, PLANE_FAST_PALETTE), (2, PLANE_FAST_PALETTE), (3, PLANE_PALETTE)):
-        blob = mic.encode(a, effort=effort)
+    for effort, kind, opts in ((1, PLANE_FAST_PALETTE, {}), (2, PLANE_FAST_PALETTE, {}),
+                               (3, PLANE_FAST_LMS_PALETTE, {}),
+                               (3, PLANE_PALETTE, {"fast_nlms": False})):
+        blob = mic.encode(a, effort=effort, **opts)
         assert tile_payloads(blob)[0][1] == kind, effort
         assert np.array_equal(mic.decode(blob), a)
     # too few samples per value of the range: values missing by chance, no palette offered

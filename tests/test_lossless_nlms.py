@@ -1,7 +1,8 @@
 """Lossless model id 13 (SPEC.md 5.7: model 3's planes with kinds 1 and 2 predicted by model
-12's two integer NLMS filters at k = 0), what ``mic.encode`` writes from effort 3: bit-exact
-round trips, the conformance vectors under formats/lossless13/ (mic and the reference
-decoder written from SPEC.md), the ``nlms`` choice, refusals, a property test."""
+12's two integer NLMS filters at k = 0), what ``mic.encode(a, fast_nlms=False)`` writes from
+effort 3 (the default before model id 14): bit-exact round trips, the conformance vectors
+under formats/lossless13/ (mic and the reference decoder written from SPEC.md), the
+``nlms`` choice, refusals, a property test."""
 
 from __future__ import annotations
 
@@ -43,11 +44,11 @@ def _model(blob: bytes) -> int:
 @pytest.mark.parametrize("name", NAMES)
 def test_test_images_round_trip_exactly(name):
     a = np.ascontiguousarray(read_image(DATA / name)[0])
-    blob = mic.encode(a)
-    assert _model(blob) == 13 and mic.encode(a, effort=3) == blob
+    blob = mic.encode(a, fast_nlms=False)
+    assert _model(blob) == 13 and mic.encode(a, effort=3, fast_nlms=False) == blob
     out = mic.decode(blob)
     assert out.dtype == a.dtype and np.array_equal(out, a)
-    mixed = mic.encode(a, effort=4)  # each plane: NLMS or fast, the smaller
+    mixed = mic.encode(a, effort=4, fast_nlms=False)  # each plane: NLMS or fast, the smaller
     assert _model(mixed) == 13 and np.array_equal(mic.decode(mixed), a)
     assert len(mixed) <= len(blob)
     m1 = mic.encode(a, nlms=False)
@@ -56,13 +57,13 @@ def test_test_images_round_trip_exactly(name):
 
 def test_model_13_is_smaller_than_model_1_on_the_ct():
     ct = read_image(DATA / "ct_abdomen_u16.png")[0]
-    assert len(mic.encode(ct)) < len(mic.encode(ct, nlms=False))
+    assert len(mic.encode(ct, fast_nlms=False)) < len(mic.encode(ct, nlms=False))
 
 
 def test_the_nlms_choice():
     a = read_image(DATA / "ct_abdomen_u16.png")[0][:64, :64]
     assert _model(mic.encode(a, effort=4, nlms=False)) == 3  # mixed without the filters
-    assert _model(mic.encode(a, effort=7)) == 13
+    assert _model(mic.encode(a, effort=7, fast_nlms=False)) == 13
     assert _model(mic.encode(a, effort=1)) == 3 and _model(mic.encode(a, effort=2)) == 3
     assert _model(mic.encode(a, max_error=2, nlms=False)) == 2
     assert _model(mic.encode(a, max_error=2, effort=1, nlms=True)) == 12
@@ -75,7 +76,7 @@ def test_the_nlms_choice():
             mic.encode(vol if "volume_group" in bad else a, **bad)
     with pytest.raises(mic.MicInputError):
         mic.encode(a, quality=4, nlms=True)
-    i = mic.info(mic.encode(a))
+    i = mic.info(mic.encode(a, fast_nlms=False))
     assert i.model_id == 13 and i.model == "lossless-nlms" and "NLMS" in i.model_description
 
 
@@ -125,7 +126,7 @@ def test_model_13_planes_of_kind_3_need_model_3_or_13():
     model-1 kind, SPEC 5.6)."""
     forge = load_forge()
     a = read_image(DATA / "cr_chest_u8.png")[0][128:176, 100:164]
-    blob = mic.encode(a, effort=4, stream_version=1)
+    blob = mic.encode(a, effort=4, stream_version=1, fast_nlms=False)
     assert _model(blob) == 13
     with pytest.raises(mic.MicFormatError):
         mic.decode(forge.set_header_fields(blob, model_id=1))
@@ -151,7 +152,8 @@ def test_round_trip_property(h, w, bits, signed, rgb, effort, smooth, seed):
     dtype = {(False, True): np.uint8, (False, False): np.uint16, (True, True): np.int8,
              (True, False): np.int16}[(signed, bits <= 8)]
     a = a.astype(dtype)
-    blob = mic.encode(a, effort=effort, bits_stored=bits)
+    blob = mic.encode(a, effort=effort, bits_stored=bits, fast_nlms=False)
+    assert _model(blob) == 13
     out = mic.decode(blob)
     assert out.dtype == a.dtype and np.array_equal(out, a)
     if h * w <= 64:

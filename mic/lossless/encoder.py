@@ -90,6 +90,20 @@ def is_screen(v: np.ndarray, bits_stored: int) -> bool:
     return int(counts.max()) >= SCREEN_BACKGROUND * v.size
 
 
+def plane_effort(v: np.ndarray, bits_stored: int, effort: int | None) -> int | None:
+    """The effort whose plane coders a lossless image given ``effort`` gets (model id 14,
+    the default; ``mic.encode`` asks only then): a screen (see :data:`SCREEN_SIDES`) at the
+    default effort gets :data:`MIXED_EFFORT_MIN`'s, each plane the smallest of the three
+    coders (on the two train screens 1.3 % and 1.6 % smaller than model id 14's planes
+    alone, for 1.1-2.7 x their time); everything else its own.
+
+    >>> plane_effort(np.zeros((8, 8), np.uint8), 8, None), plane_effort(np.ones(4), 12, 3)
+    (4, 3)
+    """
+    e = LMS_EFFORT_MIN if effort is None else effort
+    return MIXED_EFFORT_MIN if e == LMS_EFFORT_MIN and is_screen(v, bits_stored) else effort
+
+
 def tiling_sides(v: np.ndarray, bits_stored: int, effort: int | None) -> tuple[int, ...]:
     """The tile sides an encoder given no tile size tries beside whole frames, keeping
     the smallest stream: :data:`TILING_SIDES` from effort 5, :data:`SCREEN_SIDES` for a

@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Write the model-14 lossless conformance vectors under formats/lossless14/ (SPEC.md 5.8;
+formats/README.md): some sources of ``make_vectors.py`` (``PICK``; their samples are its
+``.npy`` files, ``source`` = ``../NAME.npy``) written with model id 14, at effort 3 (kinds 0,
+5 and 6: the fast planes with the NLMS filters) and at effort 4 where another kind wins
+(1-2 with model 13's filters, or 3-4), and invalid cases of its own.
+
+    .venv/bin/python formats/make_lossless14_vectors.py            # rewrite them
+    .venv/bin/python formats/make_lossless14_vectors.py --check    # only report what would change
+
+``vectors.json`` gives, per vector, the fields of ``make_vectors.py``'s (shape, dtype, bits
+stored, tiles, ``model_id`` 14, the sha256 of the samples and of the stream), the colour
+transform and first plane kind of each tile, and the encode options.  Invalid vectors
+(``invalid/``, ``expected.json`` as elsewhere): a model-14 stream relabelled model id 13 and
+model id 3 (plane kind 5 is theirs to refuse: ``MicFormatError``), an ``LVOL`` segment in a
+model-14 stream (``MicFormatError``: no volumes), a kind-5 plane relabelled kind 3 (it
+decodes without the filters, to samples that miss the sample CRC-32 or leave the plane's
+range), and a truncated tile.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "lossless14"
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import forge  # noqa: E402
+from make_lossless13_vectors import build_set  # noqa: E402
+from vector_files import run_generator  # noqa: E402
+
+from mic.bitstream import TAG_TILE  # noqa: E402
+
+#: make_vectors.py's source name -> the effort to write it at (and what it shows)
+PICK = {
+    "ct_abdomen_u16": 3,  # 12-bit CT crop, stream version 1 (the invalid cases edit it)
+    "us_breast_rgb": 3,  # RGB through the colour transform (xform 1): three kind-5 planes
+    "cr_chest_u8": 3,  # 8-bit radiograph
+    "sparse_u16": 3,  # a palette over a kind-5 body (kind 6)
+    "mr_brain_u16_tiled": 4,  # effort 4: the smallest of kinds 1-2, 3-4, 5-6 per plane
+    "tiled_odd_u16": 3,  # ragged 16x10 tiles, palettes and coded planes
+    "bits16_u16_noise": 3,  # full 16-bit range: large residuals and weights
+    "int16_full_range": 3,  # signed full range
+    "thin_row_u16": 3,  # 1 x 37: only row 0's neighbours
+    "thin_col_i16": 3,  # 29 x 1: only x = 0's neighbours
+    "bits1_u8": 3,  # 1 bit stored, a screen: coded as effort 4 codes it
+}
+
+
+def invalid_streams(streams: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
+    ct = streams["ct_abdomen_u16"]  # stream version 1: header fields at fixed offsets
+    out = [
+        ("model14_read_as_model13", forge.set_header_fields(ct, model_id=13), "MicFormatError",
+         "a model-14 stream relabelled model id 13: plane kind 5 is not a kind of model 13 "
+         "(SPEC 5.8)"),
+        ("model14_read_as_model3", forge.set_header_fields(ct, model_id=3), "MicFormatError",
+         "a model-14 stream relabelled model id 3: the same"),
+    ]
+    sp = forge.spans(ct)
+    lvol = ct[:sp[0].start] + forge.segment_like(ct, b"LVOL", b"\x02") + ct[sp[0].start:]
+    out.append(("lvol_in_model14", lvol, "MicFormatError",
+                "an LVOL segment (G = 2) in a model-14 stream: model 14 has no volumes"))
+    tile = [s for s in sp if s.tag == TAG_TILE][0]
+    at = tile.mode_start + 1  # the first plane's kind byte
+    assert ct[at] == 5
+    as3 = ct[:at] + bytes((3,)) + ct[at + 1:]
+    out.append(("kind5_read_as_kind3", as3, "MicChecksumError",
+                "the CT's kind-5 plane relabelled kind 3: it decodes without the filters (SPEC "
+                "5.6), to samples that miss the sample CRC-32"))
+    out.append(("truncated_in_tile", ct[:(tile.start + tile.end) // 2], "MicTruncatedError",
+                "the stream ends inside its TILE segment"))
+    return out
+
+
+def build():
+    return build_set(PICK, 14, {}, {1, 2, 3, 4}, "lossless14", invalid_streams,
+                     "model id 14 (SPEC 5.8)")
+
+
+if __name__ == "__main__":
+    sys.exit(run_generator(__doc__, OUT, build))

@@ -1,0 +1,198 @@
+"""Lossless model id 14 (SPEC.md 5.8: plane kinds 5 and 6, the fast coder's planes with the
+prediction corrected by two integer NLMS filters), what ``mic.encode`` writes from effort 3
+(the default): bit-exact round trips on the test images, the conformance vectors under
+formats/lossless14/ (mic and the reference decoder written from SPEC.md), the choices,
+refusals, edge shapes and a property test."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mic
+from mic.bitstream import unpack_header
+from mic.io import read_image
+from mic.lossless.encoder_fast import encode_plane_fast
+from mic.lossless.decoder import decode_coded
+from mic.lossless.syntax import PLANE_FAST, PLANE_FAST_LMS, parse_plane
+from mic_test_helpers import load_forge, load_reference_decoder
+
+DATA = Path(__file__).parent / "data"
+FORMATS = Path(__file__).resolve().parents[1] / "formats"
+SET = FORMATS / "lossless14"
+META = json.loads((SET / "vectors.json").read_text())
+VECTORS = META["vectors"]
+EXPECTED = json.loads((SET / "invalid" / "expected.json").read_text())
+NAMES = ("ct_abdomen_u16.png", "ct_lung_i16.npy", "cr_chest_u8.png", "mr_brain_u16.png",
+         "us_breast_rgb.png", "us_breast_u8.png")
+
+
+def _sha(arr: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr, arr.dtype.newbyteorder("<")).tobytes()
+                          ).hexdigest()
+
+
+def _model(blob: bytes) -> int:
+    return unpack_header(blob)[0].model_id
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_test_images_round_trip_exactly(name):
+    a = np.ascontiguousarray(read_image(DATA / name)[0])
+    blob = mic.encode(a)
+    assert _model(blob) == 14 and mic.encode(a, effort=3) == blob
+    out = mic.decode(blob)
+    assert out.dtype == a.dtype and np.array_equal(out, a)
+    mixed = mic.encode(a, effort=4)  # each plane: the smallest of the three coders
+    assert _model(mixed) == 14 and np.array_equal(mic.decode(mixed), a)
+    assert len(mixed) <= len(blob)
+
+
+def test_model_14_is_smaller_than_model_13_and_the_fast_coder_on_the_ct():
+    ct = read_image(DATA / "ct_abdomen_u16.png")[0]
+    b14 = len(mic.encode(ct))
+    assert b14 < len(mic.encode(ct, fast_nlms=False)) and b14 < len(mic.encode(ct, effort=1))
+
+
+def test_the_choices():
+    a = read_image(DATA / "ct_abdomen_u16.png")[0][:64, :64]
+    assert _model(mic.encode(a, nlms=True)) == 14 and _model(mic.encode(a, fast_nlms=True)) == 14
+    assert _model(mic.encode(a, effort=7)) == 14
+    assert _model(mic.encode(a, fast_nlms=False)) == 13
+    assert _model(mic.encode(a, nlms=False)) == 1 and _model(mic.encode(a, effort=1)) == 3
+    assert _model(mic.encode(a, max_error=2)) == 12  # near-lossless: no kind 5
+    for bad in ({"fast_nlms": 1}, {"fast_nlms": "yes"}, {"effort": 1, "fast_nlms": True},
+                {"nlms": False, "fast_nlms": True}, {"max_error": 2, "fast_nlms": True}):
+        with pytest.raises(mic.MicInputError):
+            mic.encode(a, **bad)
+    with pytest.raises(mic.MicInputError):
+        mic.encode(np.stack([a, a]), volume_group=2, fast_nlms=True)
+    with pytest.raises(mic.MicInputError):
+        mic.encode(a, quality=4, fast_nlms=True)
+    i = mic.info(mic.encode(a))
+    assert i.model_id == 14 and i.model == "lossless-fast-nlms" and "NLMS" in i.model_description
+
+
+def test_a_screen_at_the_default_effort_is_coded_as_effort_4_codes_it():
+    a = np.zeros((96, 130), np.uint8)  # mostly one value, text-like marks
+    a[10:20, 5:60] = 200
+    a[40:90, 70:120] = np.arange(50, dtype=np.uint8)[:, None] * 3
+    assert mic.encode(a) == mic.encode(a, effort=4)
+    assert np.array_equal(mic.decode(mic.encode(a)), a)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (2, 1), (1, 37), (29, 1), (2, 2), (3, 5),
+                                   (7, 3)])
+def test_kind_5_edges(shape):
+    """Every neighbour rule of SPEC 5.8 step 1 (row 0, x < 3, the last two columns) on
+    planes too small to have an interior; kind 5 itself, without a palette."""
+    rng = np.random.default_rng(sum(shape))
+    for maxval in (1, 255, 4095, (1 << 17) - 2):
+        x = rng.integers(0, maxval + 1, shape).astype(np.int32)
+        x.flat[0], x.flat[-1] = 0, maxval
+        if x.min() == x.max():
+            continue
+        b = encode_plane_fast(x, 0, lms=True)
+        ph = parse_plane(memoryview(b), 0, *shape, fast=2)
+        assert ph.kind == PLANE_FAST_LMS
+        assert np.array_equal(decode_coded(memoryview(b), ph, *shape), x)
+
+
+def test_kinds_5_and_6_need_model_14():
+    """Plane kind 5 relabelled as kind 3 under model 14 decodes wrongly (the checksum says
+    so); a model-14 stream relabelled model id 13 or 3 is refused (kind 5 is not theirs)."""
+    forge = load_forge()
+    a = read_image(DATA / "ct_abdomen_u16.png")[0][100:164, 90:154]
+    blob = mic.encode(a, stream_version=1)
+    for mid in (1, 3, 13):
+        with pytest.raises(mic.MicFormatError):
+            mic.decode(forge.set_header_fields(blob, model_id=mid))
+    with pytest.raises(mic.MicUnsupportedError):
+        mic.decode(forge.set_header_fields(blob, model_id=15))
+    b = encode_plane_fast(a.astype(np.int32), 0, lms=True)
+    assert b[0] == PLANE_FAST_LMS
+    ph = parse_plane(memoryview(bytes((PLANE_FAST,)) + b[1:]), 0, *a.shape, fast=1)
+    with pytest.raises(mic.MicFormatError):  # kind 5 under model 3 or 13
+        parse_plane(memoryview(b), 0, *a.shape, fast=1)
+    try:
+        wrong = decode_coded(memoryview(bytes((PLANE_FAST,)) + b[1:]), ph, *a.shape)
+    except mic.MicFormatError:
+        return
+    assert not np.array_equal(wrong, a)
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_vector_decodes_exactly_with_mic_and_the_reference(v):
+    stream = (SET / v["stream"]).read_bytes()
+    assert hashlib.sha256(stream).hexdigest() == v["stream_sha256"]
+    src = np.load(SET / v["source"], allow_pickle=False)
+    assert _sha(src) == v["samples_sha256"]
+    out = mic.decode(stream)
+    assert np.array_equal(out, src) and _sha(out) == v["samples_sha256"]
+    assert mic.info(stream).model_id == v["model_id"] == 14
+    ref = load_reference_decoder().decode(stream)
+    assert np.array_equal(ref, src)
+
+
+def test_vectors_cover_the_cases():
+    kinds = {k for v in VECTORS for k in v["first_plane_kinds"]}
+    assert {5, 6, 1} <= kinds  # fast NLMS planes, their palette, model 13's at effort 4
+    assert any(1 in v["xforms"] for v in VECTORS)  # the colour transform
+    assert any(v["tiles"] > 1 for v in VECTORS)
+    assert {"uint8", "uint16", "int16"} <= {v["dtype"] for v in VECTORS}
+    assert {p.name for p in SET.glob("*.mic")} == {v["stream"] for v in VECTORS}
+    assert {p.stem for p in (SET / "invalid").glob("*.mic")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_vector_raises_its_error(name):
+    e = EXPECTED[name]
+    stream = (SET / "invalid" / f"{name}.mic").read_bytes()
+    with pytest.raises(mic.MicError) as info:
+        mic.decode(stream)
+    assert type(info.value) is getattr(mic, e["error"])
+    with pytest.raises(Exception):
+        load_reference_decoder().decode(stream)
+
+
+def test_generator_check_passes():
+    out = subprocess.run([sys.executable, str(FORMATS / "make_lossless14_vectors.py"), "--check"],
+                         capture_output=True, text=True, timeout=600,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(1, 24), w=st.integers(1, 24), bits=st.sampled_from([1, 8, 12, 16]),
+       signed=st.booleans(), rgb=st.booleans(), effort=st.sampled_from([3, 4]),
+       smooth=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_round_trip_property(h, w, bits, signed, rgb, effort, smooth, seed):
+    """Any small plane (noise or a ramp, any sample format, RGB or not) decodes exactly,
+    and the reference decoder agrees with mic."""
+    rng = np.random.default_rng(seed)
+    signed = signed and bits > 1
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    shape = (h, w, 3) if rgb else (h, w)
+    if smooth:
+        base = np.add.outer(np.arange(h), np.arange(w)) * rng.integers(1, 50)
+        base = base[..., None] if rgb else base
+        a = np.clip(lo + base + rng.integers(0, 3, shape), lo, hi)
+    else:
+        a = rng.integers(lo, hi + 1, shape)
+    dtype = {(False, True): np.uint8, (False, False): np.uint16, (True, True): np.int8,
+             (True, False): np.int16}[(signed, bits <= 8)]
+    a = a.astype(dtype)
+    blob = mic.encode(a, effort=effort, bits_stored=bits)
+    assert _model(blob) == 14
+    out = mic.decode(blob)
+    assert out.dtype == a.dtype and np.array_equal(out, a)
+    if h * w <= 64:
+        assert np.array_equal(load_reference_decoder().decode(blob), a)

@@ -12,8 +12,9 @@ formats/README.md): some sources of ``make_vectors.py`` (``PICK``; their samples
 stored, tiles, ``model_id`` 14, the sha256 of the samples and of the stream), the colour
 transform and first plane kind of each tile, and the encode options.  Invalid vectors
 (``invalid/``, ``expected.json`` as elsewhere): a model-14 stream relabelled model id 13 and
-model id 3 (plane kind 5 is theirs to refuse: ``MicFormatError``), an ``LVOL`` segment in a
-model-14 stream (``MicFormatError``: no volumes), a kind-5 plane relabelled kind 3 (it
+model id 3 (plane kind 5 is theirs to refuse: ``MicFormatError``), an ``LVOL`` segment in
+the RGB model-14 stream (``MicFormatError``: volumes are one-sample; model 14's volumes are
+under formats/volume/), a kind-5 plane relabelled kind 3 (it
 decodes without the filters, to samples that miss the sample CRC-32 or leave the plane's
 range), and a truncated tile.
 """
@@ -59,10 +60,13 @@ def invalid_streams(streams: dict[str, bytes]) -> list[tuple[str, bytes, str, st
         ("model14_read_as_model3", forge.set_header_fields(ct, model_id=3), "MicFormatError",
          "a model-14 stream relabelled model id 3: the same"),
     ]
+    rgb = streams["us_breast_rgb"]
+    sp = forge.spans(rgb)
+    lvol = rgb[:sp[0].start] + forge.segment_like(rgb, b"LVOL", b"\x02") + rgb[sp[0].start:]
+    out.append(("lvol_in_rgb_model14", lvol, "MicFormatError",
+                "an LVOL segment (G = 2) in an RGB model-14 stream: volumes are one-sample "
+                "(SPEC 5.5)"))
     sp = forge.spans(ct)
-    lvol = ct[:sp[0].start] + forge.segment_like(ct, b"LVOL", b"\x02") + ct[sp[0].start:]
-    out.append(("lvol_in_model14", lvol, "MicFormatError",
-                "an LVOL segment (G = 2) in a model-14 stream: model 14 has no volumes"))
     tile = [s for s in sp if s.tag == TAG_TILE][0]
     at = tile.mode_start + 1  # the first plane's kind byte
     assert ct[at] == 5

@@ -62,14 +62,25 @@ def smooth_volume() -> np.ndarray:
 
 
 def sources() -> list[dict]:
+    # model id 1 (nlms=False, as these were first written), then model id 14 (SPEC 5.8,
+    # what volume_group writes by default since 2026-12-06: intra tiles of kinds 0-6)
     return [
-        {"name": "ct_slices_g4", "array": ct_slices(), "options": {"volume_group": 4},
+        {"name": "ct_slices_g4", "array": ct_slices(),
+         "options": {"volume_group": 4, "nlms": False},
          "origin": "tests/data/ct_abdomen_u16.png [120:168, 200:256] + f ramp + noise, 4 frames"},
         {"name": "ct_slices_g2_tiled_v1", "array": ct_slices(),
-         "options": {"volume_group": 2, "tile": 24, "stream_version": 1},
+         "options": {"volume_group": 2, "tile": 24, "stream_version": 1, "nlms": False},
          "origin": "the same 4 frames, groups of 2, tiles 24x24, stream version 1"},
-        {"name": "smooth_i16_g8", "array": smooth_volume(), "options": {"volume_group": 8},
+        {"name": "smooth_i16_g8", "array": smooth_volume(),
+         "options": {"volume_group": 8, "nlms": False},
          "origin": "synthetic smooth signed volume, 5 frames 24x30"},
+        {"name": "ct_slices_g4_model14", "array": ct_slices(), "options": {"volume_group": 4},
+         "origin": "the CT's 4 frames, model id 14 (intra kind 5, inter xform 4)",
+         "source": "ct_slices_g4.npy"},
+        {"name": "smooth_i16_g2_model14_e4", "array": smooth_volume(),
+         "options": {"volume_group": 2, "effort": 4},
+         "origin": "the smooth signed volume, groups of 2, model id 14 at effort 4",
+         "source": "smooth_i16_g8.npy"},
     ]
 
 
@@ -121,6 +132,9 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     near = mic.encode(ct_slices(), max_error=1, effort=2)  # as first written (model id 2)
     add("lvol_in_near_lossless", _rebuild(near, lambda sp: True, [(TAG_VOL, b"\x04")]),
         "MicFormatError", "an LVOL segment in a mode-2 stream")
+    m14 = base["ct_slices_g4_model14"]
+    add("model14_volume_read_as_model13", forge.set_header_fields(m14, model_id=13),
+        "MicFormatError", "a model-14 volume relabelled model id 13, which has no volumes")
     return out
 
 
@@ -131,17 +145,21 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         arr = src["array"]
         stream = mic.encode(arr, **src["options"])
         assert (mic.decode(stream) == arr).all()
+        want = 1 if src["options"].get("nlms") is False else 14
+        assert mic.info(stream).model_id == want, src["name"]
         base[src["name"]] = stream
         import io
 
         buf = io.BytesIO()
         np.save(buf, arr, allow_pickle=False)
         files[src["name"] + ".mic"] = stream
-        files[src["name"] + ".npy"] = buf.getvalue()
+        source = src.get("source", src["name"] + ".npy")  # the same samples: one .npy
+        assert files.setdefault(source, buf.getvalue()) == buf.getvalue(), source
         vectors.append({"name": src["name"], "stream": src["name"] + ".mic",
-                        "source": src["name"] + ".npy", "origin": src["origin"],
+                        "source": source, "origin": src["origin"],
                         "encode_options": src["options"], "dtype": str(arr.dtype),
                         "shape": list(arr.shape), "group": src["options"]["volume_group"],
+                        "model_id": mic.info(stream).model_id,
                         "xforms": xforms(stream), "stream_sha256": sha256(stream),
                         "samples_sha256": samples_sha256(arr)})
     expected = {}

@@ -534,8 +534,9 @@ def decode(data: bytes) -> np.ndarray:
         _need(not h["near"], "NEAR segment outside mode 2")
     group = 0
     if h["lvol"]:  # section 5.5
-        _need(h["mode"] == 0 and h["samples"] == 1 and len(h["lvol"]) == 1 and not FAST[0],
-              "LVOL: one, in a lossless one-sample stream")
+        _need(h["mode"] == 0 and h["samples"] == 1 and len(h["lvol"]) == 1
+              and h["model_id"] in (1, 14), "LVOL: one, in a lossless one-sample stream of "
+              "model id 1 or 14")
         group, end = _leb(h["lvol"][0], 0, 1 << 16)
         _need(end == len(h["lvol"][0]) <= 3 and group >= 2, "LVOL payload")
     f, r, c, s = h["frames"], h["rows"], h["cols"], h["samples"]

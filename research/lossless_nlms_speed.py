@@ -1,8 +1,10 @@
-"""Lossless speed on one core, model id 13 (NLMS, SPEC 5.7) against model id 1 (SPEC 5.4) and
-CharLS JPEG-LS on the bundled 512 x 512 16-bit CT slice (``mic/data/ct_abdomen.png``): one
-plane coded by each predictor (``encode_plane`` / ``decode_plane``, the same planes and
-tables), whole streams at efforts 1, 3 and 4, and CharLS, timed in turn within each round
-(a busy machine slows all alike); medians.
+"""Lossless speed on one core: model id 14 (the default since 2026-12-06, SPEC 5.8), model id
+13 (``fast_nlms=False``, SPEC 5.7) and model id 1 (SPEC 5.4) against CharLS JPEG-LS and JPEG
+XL (lossless, effort 7, one thread) on the bundled 512 x 512 16-bit CT slice
+(``mic/data/ct_abdomen.png``): one plane coded by each of model 1's and 13's predictors
+(``encode_plane`` / ``decode_plane``), whole streams at efforts 1, 3 (model 14, and model 13)
+and 4, CharLS and JPEG XL, timed in turn within each round (a busy machine slows all
+alike); medians, and each time as a multiple of CharLS's and of JPEG XL's.
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 PYTHONPATH=. python research/lossless_nlms_speed.py
 """
@@ -39,9 +41,13 @@ def main() -> None:
         "model 13 plane": (lambda: encode_plane(plane, True),
                            lambda b: decode_plane(memoryview(b), 0, *plane.shape, lms=True)[0]),
         "mic effort 1": (lambda: mic.encode(img, effort=1), mic.decode),
-        "mic effort 3 (default)": (lambda: mic.encode(img), mic.decode),
+        "mic effort 3 (default, model 14)": (lambda: mic.encode(img), mic.decode),
+        "mic effort 3, model 13": (lambda: mic.encode(img, fast_nlms=False), mic.decode),
         "mic effort 4": (lambda: mic.encode(img, effort=4), mic.decode),
         "CharLS": (lambda: imagecodecs.jpegls_encode(img), imagecodecs.jpegls_decode),
+        "JPEG XL e7": (lambda: imagecodecs.jpegxl_encode(img, lossless=True, effort=7,
+                                                          numthreads=1),
+                       lambda b: imagecodecs.jpegxl_decode(b, numthreads=1)),
     }
     for enc, dec in ops.values():  # compile, check
         out = dec(enc())
@@ -59,13 +65,15 @@ def main() -> None:
             times[k][1].append(t2 - t1)
             size[k] = len(b)
     je, jd = (statistics.median(x) for x in times["CharLS"])
+    xe, xd = (statistics.median(x) for x in times["JPEG XL e7"])
     print(f"# {a.image.name} {img.shape} {img.dtype}; one thread; medians of {a.rounds} rounds\n")
-    print("| coder | bytes | bpp | enc MP/s | dec MP/s | enc time / CharLS | dec time / CharLS |")
-    print("|---|---|---|---|---|---|---|")
+    print("| coder | bytes | bpp | enc MP/s | dec MP/s | enc time / CharLS | dec time / CharLS "
+          "| enc time / JPEG XL e7 | dec time / JPEG XL e7 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for k, (te, td) in times.items():
         me, md = statistics.median(te), statistics.median(td)
         print(f"| {k} | {size[k]} | {8 * size[k] / img.size:.3f} | {mp / me:.1f} | {mp / md:.1f} "
-              f"| x {me / je:.2f} | x {md / jd:.2f} |")
+              f"| x {me / je:.2f} | x {md / jd:.2f} | x {me / xe:.2f} | x {md / xd:.2f} |")
 
 
 if __name__ == "__main__":

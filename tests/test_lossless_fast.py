@@ -204,10 +204,13 @@ def test_effort_4_keeps_the_smaller_coder_per_plane(name):
     assert len(mixed) <= min(len(default), len(fast)) + 8
 
 
-def test_effort_4_volumes_stay_model_1():
+def test_effort_4_volumes_are_model_14_or_1():
     vol = (np.arange(3 * 40 * 50).reshape(3, 40, 50) % 997).astype(np.uint16)
     blob = mic.encode(vol, effort=4, volume_group=3)
-    assert mic.info(blob).model_id == 1 and np.array_equal(mic.decode(blob), vol)
+    assert mic.info(blob).model_id == 14 and np.array_equal(mic.decode(blob), vol)
+    for opts in ({"nlms": False}, {"fast_nlms": False}):  # model 3 and 13 have no volumes
+        blob = mic.encode(vol, effort=4, volume_group=3, **opts)
+        assert mic.info(blob).model_id == 1 and np.array_equal(mic.decode(blob), vol)
 
 
 def _lut_spread_plane() -> np.ndarray:

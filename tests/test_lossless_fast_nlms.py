@@ -73,8 +73,10 @@ def test_the_choices():
                 {"nlms": False, "fast_nlms": True}, {"max_error": 2, "fast_nlms": True}):
         with pytest.raises(mic.MicInputError):
             mic.encode(a, **bad)
-    with pytest.raises(mic.MicInputError):
-        mic.encode(np.stack([a, a]), volume_group=2, fast_nlms=True)
+    vol = np.stack([a, a + 1])  # a volume (SPEC 5.5) of model id 14
+    blob = mic.encode(vol, volume_group=2, fast_nlms=True)
+    assert _model(blob) == 14 and np.array_equal(mic.decode(blob), vol)
+    assert blob == mic.encode(vol, volume_group=2)
     with pytest.raises(mic.MicInputError):
         mic.encode(a, quality=4, fast_nlms=True)
     i = mic.info(mic.encode(a))

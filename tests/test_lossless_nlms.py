@@ -68,9 +68,10 @@ def test_the_nlms_choice():
     assert _model(mic.encode(a, max_error=2, nlms=False)) == 2
     assert _model(mic.encode(a, max_error=2, effort=1, nlms=True)) == 12
     vol = np.stack([a, a + 1, a + 2])
-    blob = mic.encode(vol, volume_group=3)  # volumes stay model id 1 (SPEC 5.5)
+    blob = mic.encode(vol, volume_group=3, fast_nlms=False)  # model 13 has no volumes
     assert _model(blob) == 1 and np.array_equal(mic.decode(blob), vol)
-    for bad in ({"effort": 1, "nlms": True}, {"volume_group": 3, "nlms": True},
+    assert _model(mic.encode(vol, volume_group=3, nlms=True)) == 14  # SPEC 5.8's volumes
+    for bad in ({"effort": 1, "nlms": True}, {"volume_group": 3, "nlms": True, "fast_nlms": False},
                 {"nlms": 1}, {"nlms": "yes"}):
         with pytest.raises(mic.MicInputError):
             mic.encode(vol if "volume_group" in bad else a, **bad)

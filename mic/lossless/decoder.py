@@ -168,8 +168,8 @@ class LosslessTileDecoder:
                 f"unknown {what} model id {header.model_id} (this build knows "
                 f"{', '.join(map(str, want))})"
             )
-        #: model ids 3 and 13 (SPEC 5.6, 5.7): plane kinds 3 and 4 allowed (1), model id 14
-        #: (SPEC 5.8) also kinds 5 and 6 (2); none of them has volumes
+        #: model ids 3 and 13 (SPEC 5.6, 5.7): plane kinds 3 and 4 allowed (1), without
+        #: volumes; model id 14 (SPEC 5.8) also kinds 5 and 6 (2), with volumes
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2}.get(
             header.model_id, 0)
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
@@ -191,9 +191,9 @@ class LosslessTileDecoder:
         vol = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_VOL]
         self.group = 0  # SPEC 5.5: frames per group of a volume; 0 = every frame independent
         if vol:
-            if near_mode or len(vol) > 1 or header.samples != 1 or self.fast:
+            if near_mode or len(vol) > 1 or header.samples != 1 or self.fast == 1:
                 raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
-                                     "of model id 1")  # not 3, 13, 14 (SPEC 5.6-5.8)
+                                     "of model id 1 or 14")  # not 3 or 13 (SPEC 5.6, 5.7)
             self.group = read_group(vol[0].payload)
 
     @staticmethod

@@ -336,11 +336,8 @@ class LosslessTileEncoder:
             raise MicInputError(f"max_error={near} must be in 1..{limit} "
                                 f"for {header.bits_stored} bits stored")
         #: effort 1 or 2 (mode 0): the fast planes of model id 3 (SPEC 5.6); 2 also tries RGB
-        #: without the colour transform.  Other efforts: model id 13 (or 1, see ``lms``).
+        #: without the colour transform.  Other efforts: model id 14 (or 13 or 1, see below).
         self.fast = 0 if near or effort is None or effort > FAST_EFFORT_MAX else int(effort)
-        #: effort 4 and up (mode 0, no volume): each plane coded by both coders, keeping the
-        #: smaller (model id 3 allows both plane kinds, SPEC 5.6)
-        self.mixed = not near and not group and effort is not None and effort >= MIXED_EFFORT_MIN
         if self.fast and group:
             raise MicInputError(f"effort={effort} (the fast lossless coder) has no volumes: "
                                 f"volume_group needs effort {FAST_EFFORT_MAX + 1} or more")
@@ -348,24 +345,31 @@ class LosslessTileEncoder:
         #: model id 12 (SPEC 7.6): NLMS-corrected prediction in near-lossless planes, from
         #: effort NEAR_LMS_EFFORT_MIN (the default); efforts 1-2 write model id 2
         #: model id 13 (SPEC 5.7): the same filters in lossless kind-1/2 planes, from effort
-        #: LMS_EFFORT_MIN (the default), not in volumes (which stay model id 1)
-        #: ``nlms`` given (True or False) wins over the effort
+        #: LMS_EFFORT_MIN (the default); ``nlms`` given (True or False) wins over the effort
         if nlms is not None and not isinstance(nlms, bool):
             raise MicInputError(f"nlms must be None, True or False, got {nlms!r}")
-        by_effort = effort is None or effort >= (NEAR_LMS_EFFORT_MIN if near else LMS_EFFORT_MIN)
-        if nlms and (self.fast or group):
-            raise MicInputError("nlms=True: the fast lossless coder (efforts 1-2) and volumes "
-                                "have no NLMS filters")
-        self.lms = (by_effort if nlms is None else nlms) and not self.fast and not group
-        #: model id 14 (SPEC 5.8): where the NLMS filters are on (lossless, no volume), the
-        #: planes are fast ones with the filters (kinds 5 and 6; effort 4 and up: the smallest
-        #: of kinds 1-2, 3-4 and 5-6); ``fast_nlms=False`` keeps model id 13's
         if fast_nlms is not None and not isinstance(fast_nlms, bool):
             raise MicInputError(f"fast_nlms must be None, True or False, got {fast_nlms!r}")
-        if fast_nlms and (near or not self.lms):
+        by_effort = effort is None or effort >= (NEAR_LMS_EFFORT_MIN if near else LMS_EFFORT_MIN)
+        if nlms and self.fast:
+            raise MicInputError("nlms=True: the fast lossless coder (efforts 1-2) has no NLMS "
+                                "filters")
+        lms = (by_effort if nlms is None else nlms) and not self.fast
+        #: model id 14 (SPEC 5.8): where the NLMS filters are on (lossless), the planes are
+        #: fast ones with the filters (kinds 5 and 6; effort 4 and up: the smallest of kinds
+        #: 1-2, 3-4 and 5-6), volumes included; ``fast_nlms=False`` keeps model id 13's, which
+        #: has no volumes (a volume is then model id 1)
+        if fast_nlms and (near or not lms):
             raise MicInputError("fast_nlms=True: lossless coding with the NLMS filters only "
-                                f"(effort {LMS_EFFORT_MIN} or more, nlms not False, no volume)")
-        self.fast_lms = bool(self.lms and not near and fast_nlms is not False)
+                                f"(effort {LMS_EFFORT_MIN} or more, nlms not False)")
+        self.fast_lms = bool(lms and not near and fast_nlms is not False)
+        if nlms and group and not self.fast_lms:
+            raise MicInputError("nlms=True with fast_nlms=False: model id 13 has no volumes")
+        self.lms = lms and (self.fast_lms or not group)
+        #: effort 4 and up (mode 0; a volume only under model id 14): each plane coded by
+        #: every coder, keeping the smallest (model ids 3, 13 and 14 allow the plane kinds)
+        self.mixed = (not near and (not group or self.fast_lms) and effort is not None
+                      and effort >= MIXED_EFFORT_MIN)
         if near:
             header.model_id = NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID
         elif self.fast_lms:

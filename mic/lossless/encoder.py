@@ -68,7 +68,7 @@ TILING_SIDE = 256
 #: (an ultrasound screen of the train split -10 % at 128, a 16-bit CT -0.4 %;
 #: benches/results/2026-12-05-restore-default/lossless-tiles.txt)
 TILING_SIDES = {5: (TILING_SIDE,), 6: (TILING_SIDE,), 7: (TILING_SIDE, 128, 64)}
-#: at efforts 3-4 a **screen** (samples of at most SCREEN_BITS bits, at least
+#: from effort 3 a **screen** (samples of at most SCREEN_BITS bits, at least
 #: SCREEN_BACKGROUND of them one value: the black around an ultrasound sector, with text
 #: and graphics on it) is also tried in these tiles: on the train split the two frames
 #: that qualify code 10.4 % and 0.7 % smaller, and no other train image qualifies
@@ -106,18 +106,20 @@ def plane_effort(v: np.ndarray, bits_stored: int, effort: int | None) -> int | N
 
 def tiling_sides(v: np.ndarray, bits_stored: int, effort: int | None) -> tuple[int, ...]:
     """The tile sides an encoder given no tile size tries beside whole frames, keeping
-    the smallest stream: :data:`TILING_SIDES` from effort 5, :data:`SCREEN_SIDES` for a
-    screen at efforts 3-4 (None: the default, 3), none otherwise.
+    the smallest stream: :data:`TILING_SIDES` from effort 5, and :data:`SCREEN_SIDES` for
+    a screen from effort 3 (None: the default, 3), so that no effort codes a screen larger
+    than a lower one does; none otherwise.
 
     >>> tiling_sides(np.zeros((8, 8), np.uint8), 8, None), tiling_sides(np.ones(4), 12, 7)
     ((128, 64), (256, 128, 64))
+    >>> tiling_sides(np.zeros((8, 8), np.uint8), 8, 5)
+    (256, 128, 64)
     """
     e = LMS_EFFORT_MIN if effort is None else effort
-    if e >= TILING_EFFORT_MIN:
-        return TILING_SIDES[e]
+    sides = TILING_SIDES[e] if e >= TILING_EFFORT_MIN else ()
     if e >= LMS_EFFORT_MIN and is_screen(v, bits_stored):
-        return SCREEN_SIDES
-    return ()
+        sides = tuple(sorted(set(sides) | set(SCREEN_SIDES), reverse=True))
+    return sides
 
 
 # ----------------------------------------------------------------------------- planes

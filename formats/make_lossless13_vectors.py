@@ -54,12 +54,13 @@ PICK = {
 }
 
 
-def build_set(pick: dict[str, int], model_id: int, extra: dict, fast_kinds: set[int],
-              folder: str, invalid, what: str) -> tuple[dict[str, bytes], dict, dict]:
+def build_set(pick: dict[str, int | tuple[int, dict]], model_id: int, extra: dict,
+              fast_kinds: set[int], folder: str, invalid, what: str
+              ) -> tuple[dict[str, bytes], dict, dict]:
     """The vectors of one lossless model: ``pick``'s sources of ``make_vectors.py`` coded at
-    their efforts with the options ``extra``, each checked to be of ``model_id`` (and, at
-    effort 4, to keep a plane of a kind in ``fast_kinds``), and ``invalid(streams)``'s cases
-    under ``folder``/invalid."""
+    their efforts (or ``(effort, options)``) with the options ``extra``, each checked to be
+    of ``model_id`` (and, at effort 4, to keep a plane of a kind in ``fast_kinds``), and
+    ``invalid(streams)``'s cases under ``folder``/invalid."""
     files: dict[str, bytes] = {}
     vectors = []
     streams: dict[str, bytes] = {}
@@ -68,8 +69,11 @@ def build_set(pick: dict[str, int], model_id: int, extra: dict, fast_kinds: set[
             continue
         arr = src["array"]
         opts = {k: v for k, v in src["options"].items() if k != "effort"}
-        opts["effort"] = pick[src["name"]]
+        effort, own = pick[src["name"]] if isinstance(pick[src["name"]], tuple) else (
+            pick[src["name"]], {})
+        opts["effort"] = effort
         opts.update(extra)
+        opts.update(own)
         stream = mic.encode(arr, **opts)
         out = mic.decode(stream)
         assert out.dtype == arr.dtype and np.array_equal(out, arr), src["name"]

@@ -189,7 +189,8 @@ def encode(
         (model id 1 or 2; effort 4+: 3), ``True`` with them (model id 14 or 12; not at
         lossless efforts 1-2 nor in volumes); lossless also ``fast_nlms``: ``None`` or
         ``True`` (where the filters are on) the fast planes with the filters (model id 14,
-        SPEC 5.8), ``False`` model id 13's planes instead.  They fill in the
+        SPEC 5.8; ``True`` also at effort 3 for screens and small frames, which ``None``
+        codes as effort 4 does), ``False`` model id 13's planes instead.  They fill in the
         fields ``options`` leave at their defaults; one that contradicts a value
         ``options`` set, or an unknown name, is a :class:`MicInputError`.
 
@@ -282,8 +283,8 @@ def encode(
         what = "near-lossless" if near else "lossless"
         nlms = choices.pop("nlms", None)  # the (near-)lossless choices besides the effort
         fast_nlms = choices.pop("fast_nlms", None)
-        if not near and not volume_group and nlms is not False and fast_nlms is not False:
-            effort = plane_effort(v, bits_stored, effort)  # a screen: effort 4's planes
+        if not near and not volume_group and nlms is not False and fast_nlms is None:
+            effort = plane_effort(v, bits_stored, effort, r * c)  # screens, small: effort 4's
         if choices:
             raise MicInputError(f"unknown {what} option(s): {', '.join(sorted(choices))}")
         if options is not None and not options.only_tile():

@@ -217,11 +217,11 @@ def _lut_spread_plane() -> np.ndarray:
     """A plane whose core values use every other value (a lookup table spread them) while
     rare tail values fill more than half of its whole range."""
     rng = np.random.default_rng(4)
-    yy, xx = np.mgrid[0:256, 0:256]
+    yy, xx = np.mgrid[0:256, 0:320]  # above SMALL_FRAME: effort 3 is model 14 alone
     smooth = np.clip(200 + 150 * np.sin(yy / 40.0) * np.cos(xx / 55.0)
-                     + rng.normal(0, 6, (256, 256)), 0, 400).astype(np.int64)
+                     + rng.normal(0, 6, (256, 320)), 0, 400).astype(np.int64)
     a = 2 * smooth  # even values 0..800 only
-    tail = rng.random((256, 256)) < 0.02
+    tail = rng.random((256, 320)) < 0.02
     a[tail] = rng.integers(801, 1300, int(tail.sum()))
     return a.astype(np.uint16)
 

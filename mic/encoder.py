@@ -159,10 +159,12 @@ def encode(
         larger; 2 also tries sparse planes without their palette and RGB without the colour
         transform); 3 (and ``None``) the fast NLMS coder (model id 14, SPEC.md 5.8: the same
         planes with the prediction corrected by two integer NLMS filters; a screen, 8-bit
-        and mostly one value, is coded as effort 4 codes it); 4..7 code each plane by it, by
-        model id 13's NLMS planes (SPEC 5.7) and by the fast coder, keeping the smallest;
-        5..7 also code an image given no ``tile`` in 256 x 256 tiles, keeping the smaller
-        stream.  Volumes (``volume_group``) use model id 1.  One decoder reads them all.
+        and mostly one value, or frames of at most 65,536 pixels are coded as effort 4 codes
+        them); 4..7 code each plane by it, by model id 13's NLMS planes (SPEC 5.7) and by
+        the fast coder, keeping the smallest; 5..7 also code an image given no ``tile`` in
+        256 x 256 tiles, keeping the smaller stream.  Volumes (``volume_group``) use model
+        id 14 too (model id 1 with ``nlms=False`` or ``fast_nlms=False``).  One decoder
+        reads them all.
         Near-lossless: 1-2 model id 2, from 3 model id 12.
         Out of range: :class:`MicInputError`.
     threads:
@@ -187,7 +189,7 @@ def encode(
         :class:`MicInputError`).  Lossless and near-lossless take the choice ``nlms``:
         ``None`` (default) follows the effort, ``False`` codes without the NLMS filters
         (model id 1 or 2; effort 4+: 3), ``True`` with them (model id 14 or 12; not at
-        lossless efforts 1-2 nor in volumes); lossless also ``fast_nlms``: ``None`` or
+        lossless efforts 1-2); lossless also ``fast_nlms``: ``None`` or
         ``True`` (where the filters are on) the fast planes with the filters (model id 14,
         SPEC 5.8; ``True`` also at effort 3 for screens and small frames, which ``None``
         codes as effort 4 does), ``False`` model id 13's planes instead.  They fill in the
@@ -446,7 +448,7 @@ def _encode_lossless_best_tiling(v: np.ndarray, header: Header, encoder: TileEnc
                                  choices: dict[str, Any]) -> bytes:
     """Lossless, no tile size given: the whole frames, and the tiles of each side of
     :func:`~mic.lossless.encoder.tiling_sides` smaller than a frame (from effort 5; a
-    screen's also at efforts 3-4), keeping the smallest stream (an encoder choice; the
+    screen's from effort 3), keeping the smallest stream (an encoder choice; the
     header records the tiles)."""
     from .lossless.encoder import LosslessTileEncoder, tiling_sides
 

@@ -1,5 +1,6 @@
-"""The lossless predictive coder's encoder (model ids 1, 3 and 13; 2 and 12 near-lossless):
-tiles -> bytes.
+"""The lossless predictive coder's encoder (model ids 1, 3, 13 and 14; 2 and 12
+near-lossless): tiles -> bytes.  Model id 14's planes (kinds 5 and 6, the default) are
+coded by :mod:`.encoder_fast`; what follows describes model 1's kinds 1 and 2.
 
 Per plane of a tile (see SPEC.md section 5):
 
@@ -46,9 +47,10 @@ from .syntax import (
 #: about 3 % fewer bits for about a quarter more time); below it, model id 2 (SPEC 7.1-7.5)
 NEAR_LMS_EFFORT_MIN = 3
 
-#: the lowest effort whose lossless planes (kinds 1 and 2) add the NLMS filters (model id 13,
-#: SPEC 5.7: about 2.4 % fewer bits on the train split for about a quarter more time); below
-#: it, the fast coder (model id 3).  Volumes (``volume_group``) stay model id 1.
+#: the lowest effort whose lossless planes add NLMS filters: model id 14's fast planes (SPEC
+#: 5.8, the default, volumes included) or with ``fast_nlms=False`` model id 13's kinds 1 and 2
+#: (SPEC 5.7: about 2.4 % fewer bits than model 1 on the train split, a quarter more time);
+#: below it, the fast coder (model id 3).
 LMS_EFFORT_MIN = 3
 
 #: the highest effort that selects the fast coder (model id 3, SPEC 5.6)

@@ -17,6 +17,9 @@ The same functions run inside the encoder's token pass and the decoder's rANS pa
 (:mod:`.kernels_fast_enc`, :mod:`.kernels_fast`), so the two cannot drift apart; all
 arithmetic is integer.  On the train split these planes code 0.4 % larger than model id
 13's NLMS planes at half their time (``research/lossless_fast_lms.py``).
+
+Numba caches ``fast_tokens`` and ``fast_decode`` under their own modules' timestamps, which
+do not see this file: after editing it, delete ``mic/lossless/__pycache__/*.nb[ic]``.
 """
 
 from __future__ import annotations

@@ -227,26 +227,36 @@ def rule_candidate(t: np.ndarray, exact_ratio: float, min_fraction: float = 0.0,
     (a frequent level of the anatomy) is never a region by rule.  None where even the
     exact one covers less than ``min_fraction`` of the tile (the rule's threshold: the
     smoothest, a subset, would fail it too), or where ``accept`` (the rule's test of a
-    candidate's values and mask) takes neither the smoothest nor the exact one, without
-    encoding any shape."""
+    candidate's values and mask) does not take the chosen one; where it takes neither
+    the smoothest nor the exact one, no shape is encoded.  Each candidate is tested at
+    most once."""
     from ..entropy.shape import encode_shape
+
+    tested: dict[bool, bool] = {}
+
+    def takes(values: tuple[int, ...], m: np.ndarray, exact: bool) -> bool:
+        if accept is None:
+            return True
+        if exact not in tested:
+            tested[exact] = accept(values, m)
+        return tested[exact]
 
     smooth = [(v, m, None) for v, m in constant_regions(t, (RADII[-1],))]
     if exact_ratio <= 0 or not smooth:
-        return smooth
+        return [c for c in smooth if takes(c[0], c[1], False)]
     values, m_s, _ = smooth[0]
     t3 = t[:, :, None] if t.ndim == 2 else t
     m_e = opening(np.all(t3 == np.asarray(values, t3.dtype), axis=2), 1)
     if m_e.mean() < min_fraction:
         return []
     if m_e.all() or (m_e == m_s).all():
-        return smooth
-    if accept is not None and not (accept(values, m_s) or accept(values, m_e)):
+        return smooth if takes(values, m_s, False) else []
+    if not (takes(values, m_s, False) or takes(values, m_e, True)):
         return []  # whichever the shapes chose, the rule would not take it
     shape_s, shape_e = encode_shape(m_s), encode_shape(m_e)
     if len(shape_e) <= exact_ratio * len(shape_s):
-        return [(values, m_e, shape_e)]
-    return [(values, m_s, shape_s)]
+        return [(values, m_e, shape_e)] if takes(values, m_e, True) else []
+    return [(values, m_s, shape_s)] if takes(values, m_s, False) else []
 
 
 __all__ = ["MIN_FRACTION", "RADII", "constant_regions", "edge_contrast", "fill_region", "opening",

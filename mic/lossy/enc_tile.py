@@ -303,7 +303,7 @@ class LossyTileEncoder:
 
             cand = rule_candidate(t, o.region_rule_exact_ratio, o.region_rule_fraction,
                                   takes) if big else []
-            if cand and takes(*cand[0][:2]):
+            if cand:  # a candidate the rule takes
                 return self._code_region(t, code, cand[0])
             body, rec, _, bias = code(t, o.restore)
             return None, body, bias, rec, None

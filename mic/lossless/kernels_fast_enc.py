@@ -10,9 +10,8 @@ from numba import njit
 
 from .kernels_fast import (
     M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U, _class_t, _context, _init, _predict, _qlut,
-    _update, thresholds,
+    _update, lms_learn, lms_predict, lms_state, thresholds,
 )
-from .kernels_fast_lms import LMS2_SETS, LMS2_TAPS, LMS_TAPS, lms_learn, lms_predict
 
 
 @njit(cache=True, nogil=True)
@@ -36,11 +35,7 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms):
     S = _init(maxval)
     half = np.int64((maxval + 1) >> 1)
     eabs = np.zeros(w + 1, np.int64)
-    la = np.zeros(LMS_TAPS, np.int64)  # the filters' state (SPEC 5.8), local: no aliasing
-    lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
-    lz = np.zeros(LMS_TAPS, np.int64)
-    lz2 = np.zeros(LMS2_TAPS, np.int64)
-    lres = np.zeros((2, w + 2), np.int64)
+    la, lb, lz, lz2, lres = lms_state(w)  # the filters' state (SPEC 5.8)
     p0 = p1 = dot1 = nrm1 = dot2 = nrm2 = np.int64(0)
     ls = U(0)
     acc = np.int64(0)
@@ -69,9 +64,8 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms):
             q, sign = _context(w_, n_, nw, ne, t3, lut)
             uq = U(q)
             if lms:
-                p0, p1, p2, dot1, nrm1, dot2, nrm2, ls = lms_predict(
-                    img, y, x, w, w_, n_, nw, ne, maxval, la, lb, lz, lz2, lres)
-                p = min(max(p2 + S[uq, 2] * sign, np.int64(0)), np.int64(maxval))
+                p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
+                    img, y, x, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres)
             else:
                 p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
             m = min(p, maxval - p)

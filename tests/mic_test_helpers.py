@@ -52,6 +52,27 @@ def tile_xforms(blob: bytes) -> list[int]:
     return [fields.read_xform(p, 0)[0] for p in tile_payloads(blob)]
 
 
+def random_image(h: int, w: int, bits: int, signed: bool, rgb: bool, smooth: bool,
+                 seed: int):
+    """A small image for lossless property tests: noise over the whole sample range, or a
+    ramp with a little noise (``smooth``), of ``bits`` bits (signed if asked and bits > 1),
+    (h, w) or (h, w, 3), in the smallest dtype that holds it."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    signed = signed and bits > 1
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    shape = (h, w, 3) if rgb else (h, w)
+    if smooth:
+        base = np.add.outer(np.arange(h), np.arange(w)) * rng.integers(1, 50)
+        base = base[..., None] if rgb else base
+        a = np.clip(lo + base + rng.integers(0, 3, shape), lo, hi)
+    else:
+        a = rng.integers(lo, hi + 1, shape)
+    dtype = {(False, True): np.uint8, (False, False): np.uint16, (True, True): np.int8,
+             (True, False): np.int16}[(signed, bits <= 8)]
+    return a.astype(dtype)
+
 def cli_xforms_with_and_without(tmp_path: Path, src: Path, quality: int, flag: str,
                                 extra: tuple[str, ...] = ()) -> tuple[int, int]:
     """``mic encode SRC --quality Q --effort 7`` (every tool) with and without the lossy-only

@@ -183,6 +183,21 @@ def test_resume_is_exact(tmp_path, data_dir, model):
         Trainer(data_dir, model, tmp_path / "two.pt", **dict(kw, batch=3))
 
 
+def test_resume_after_a_kill_logs_each_step_once(tmp_path, data_dir):
+    """A chunk killed after its last checkpoint has logged steps the next chunk trains again:
+    the log keeps the resumed run's rows only, so the curve has each step once."""
+    kw = {"size": "tiny", "batch": 2, "crop": 64, "lr": 1e-3, "quiet": True}
+    a = Trainer(data_dir, "vae", tmp_path / "k.pt", log=tmp_path / "k.csv", log_every=1, **kw)
+    a.run(steps=2)  # checkpoint at step 2
+    with open(tmp_path / "k.csv", "a") as fh:  # what a killed chunk left after it
+        fh.write("3,0.01,0.01,9.0,9.0,9.0,1e-3\n4,0.02,0.02,9.0,9.0,9.0,1e-3\n")
+    b = Trainer(data_dir, "vae", tmp_path / "k.pt", log=tmp_path / "k.csv", log_every=1, **kw)
+    b.run(steps=2)
+    rows = [ln.split(",") for ln in (tmp_path / "k.csv").read_text().splitlines()[1:]]
+    assert [r[0] for r in rows] == ["1", "2", "3", "4"]
+    assert all(r[3] != "9.0000" and r[3] != "9.0" for r in rows[2:])
+
+
 def test_warm_start_copies_matching_tensors(tmp_path, data_dir):
     kw = {"size": "tiny", "batch": 2, "crop": 64, "quiet": True}
     Trainer(data_dir, "vae", tmp_path / "vae.pt", **kw).run(steps=1)

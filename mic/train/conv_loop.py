@@ -31,7 +31,6 @@ clamped reconstruction), cumulative process CPU minutes and wall minutes.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import time
@@ -40,19 +39,11 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoints import atomic_save, open_log
+
 #: settings that must not change between the chunks of one run (exact resume)
 FIXED = ("model", "size", "batch", "crop", "seed", "n_qualities", "adv_weight")
 
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    import torch
-
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _copy_matching(dst, src_state: dict[str, Any]) -> tuple[int, int]:  # noqa: ANN001
@@ -214,7 +205,7 @@ class Trainer:
         return st
 
     def save(self) -> None:
-        _atomic_save(self.state(), self.ckpt)
+        atomic_save(self.state(), self.ckpt)
 
     # -- one step -------------------------------------------------------------------
     def train_step(self) -> tuple[float, float, float] | None:
@@ -259,10 +250,8 @@ class Trainer:
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         logf = None
         if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            logf = open(self.log_path, "a")
-            if logf.tell() == 0:
-                logf.write("step,cpu_minutes,wall_minutes,loss,bpp,psnr,lr\n")
+            logf = open_log(self.log_path, "step,cpu_minutes,wall_minutes,loss,bpp,psnr,lr",
+                            self.step)
         c0, w0 = time.process_time(), time.time()
         last_ck = w0
         deadline = w0 + minutes * 60 if minutes is not None else None

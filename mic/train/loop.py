@@ -18,7 +18,6 @@ A tiny run, as the tests would do it (here on generated data):
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..models.registry import MODEL_KINDS, model_id
+from .checkpoints import atomic_save, open_log
 
 #: model sizes: name -> WaveletModel kwargs (besides kind)
 SIZES: dict[str, dict[str, Any]] = {
@@ -40,13 +40,6 @@ SIZES: dict[str, dict[str, Any]] = {
 #: which is skipped) or "post" (only the post-filter and the shrinks; no rate term)
 STAGES = ("all", "entropy", "post")
 
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    import torch
-
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def train(data_dir: str | Path, model: str = "wavelet-context", *, minutes: float | None = None,
@@ -118,12 +111,10 @@ def train(data_dir: str | Path, model: str = "wavelet-context", *, minutes: floa
             g["lr"] = lr
         if not quiet:
             print(f"resumed {out} at step {step} ({elapsed_total / 60:.1f} min trained)")
-    logf = open(log, "a") if log else None
-    if logf and logf.tell() == 0:
-        logf.write("step,minutes,loss,bpp,psnr,lr\n")
+    logf = open_log(log, "step,minutes,loss,bpp,psnr,lr", step) if log else None
 
     def save() -> None:
-        _atomic_save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
+        atomic_save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
                       "config": net.config(), "model_name": model, "elapsed": elapsed_total,
                       "stage": stage,
                       "data_rng": ds.rng.bit_generator.state,
@@ -223,4 +214,4 @@ def retarget_qualities(ckpt: str | Path, out: str | Path, lambdas: list[float],
     ck["config"] = dict(ck["config"], n_qualities=len(lambdas), lambdas=[float(v) for v in lambdas])
     ck.pop("opt", None)
     ck["stage"] = "retargeted"
-    _atomic_save(ck, Path(out))
+    atomic_save(ck, Path(out))

@@ -1,13 +1,11 @@
 """Lossless model id 14 (SPEC.md 5.8: plane kinds 5 and 6, the fast coder's planes with the
 prediction corrected by two integer NLMS filters), what ``mic.encode`` writes from effort 3
-(the default): bit-exact round trips on the test images, the conformance vectors under
-formats/lossless14/ (mic and the reference decoder written from SPEC.md), the choices,
-refusals, edge shapes and a property test."""
+(the default): bit-exact round trips on the test images, the choices, refusals, edge shapes
+and a property test.  Its conformance vectors, formats/lossless14/, are checked in
+test_conformance_nlms.py."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +22,8 @@ from mic.lossless.syntax import PLANE_FAST, PLANE_FAST_LMS, parse_plane
 from mic_test_helpers import load_forge, load_reference_decoder, random_image
 
 DATA = Path(__file__).parent / "data"
-FORMATS = Path(__file__).resolve().parents[1] / "formats"
-SET = FORMATS / "lossless14"
-META = json.loads((SET / "vectors.json").read_text())
-VECTORS = META["vectors"]
-EXPECTED = json.loads((SET / "invalid" / "expected.json").read_text())
 NAMES = ("ct_abdomen_u16.png", "ct_lung_i16.npy", "cr_chest_u8.png", "mr_brain_u16.png",
          "us_breast_rgb.png", "us_breast_u8.png")
-
-
-def _sha(arr: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(arr, arr.dtype.newbyteorder("<")).tobytes()
-                          ).hexdigest()
 
 
 def _model(blob: bytes) -> int:
@@ -127,40 +115,6 @@ def test_kinds_5_and_6_need_model_14():
     except mic.MicFormatError:
         return
     assert not np.array_equal(wrong, a)
-
-
-@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
-def test_vector_decodes_exactly_with_mic_and_the_reference(v):
-    stream = (SET / v["stream"]).read_bytes()
-    assert hashlib.sha256(stream).hexdigest() == v["stream_sha256"]
-    src = np.load(SET / v["source"], allow_pickle=False)
-    assert _sha(src) == v["samples_sha256"]
-    out = mic.decode(stream)
-    assert np.array_equal(out, src) and _sha(out) == v["samples_sha256"]
-    assert mic.info(stream).model_id == v["model_id"] == 14
-    ref = load_reference_decoder().decode(stream)
-    assert np.array_equal(ref, src)
-
-
-def test_vectors_cover_the_cases():
-    kinds = {k for v in VECTORS for k in v["first_plane_kinds"]}
-    assert {5, 6, 1} <= kinds  # fast NLMS planes, their palette, model 13's at effort 4
-    assert any(1 in v["xforms"] for v in VECTORS)  # the colour transform
-    assert any(v["tiles"] > 1 for v in VECTORS)
-    assert {"uint8", "uint16", "int16"} <= {v["dtype"] for v in VECTORS}
-    assert {p.name for p in SET.glob("*.mic")} == {v["stream"] for v in VECTORS}
-    assert {p.stem for p in (SET / "invalid").glob("*.mic")} == set(EXPECTED)
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_invalid_vector_raises_its_error(name):
-    e = EXPECTED[name]
-    stream = (SET / "invalid" / f"{name}.mic").read_bytes()
-    with pytest.raises(mic.MicError) as info:
-        mic.decode(stream)
-    assert type(info.value) is getattr(mic, e["error"])
-    with pytest.raises(Exception):
-        load_reference_decoder().decode(stream)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,13 +1,11 @@
 """Lossless model id 13 (SPEC.md 5.7: model 3's planes with kinds 1 and 2 predicted by model
 12's two integer NLMS filters at k = 0), what ``mic.encode(a, fast_nlms=False)`` writes from
-effort 3 (the default before model id 14): bit-exact round trips, the conformance vectors
-under formats/lossless13/ (mic and the reference decoder written from SPEC.md), the
-``nlms`` choice, refusals, a property test."""
+effort 3 (the default before model id 14): bit-exact round trips, the ``nlms`` choice,
+refusals, a property test.  Its conformance vectors, formats/lossless13/, are checked in
+test_conformance_nlms.py."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +19,8 @@ from mic.io import read_image
 from mic_test_helpers import load_forge, load_reference_decoder, random_image
 
 DATA = Path(__file__).parent / "data"
-FORMATS = Path(__file__).resolve().parents[1] / "formats"
-SET = FORMATS / "lossless13"
-META = json.loads((SET / "vectors.json").read_text())
-VECTORS = META["vectors"]
-EXPECTED = json.loads((SET / "invalid" / "expected.json").read_text())
 NAMES = ("ct_abdomen_u16.png", "ct_lung_i16.npy", "cr_chest_u8.png", "mr_brain_u16.png",
          "us_breast_rgb.png", "us_breast_u8.png")
-
-
-def _sha(arr: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(arr, arr.dtype.newbyteorder("<")).tobytes()
-                          ).hexdigest()
 
 
 def _model(blob: bytes) -> int:
@@ -77,40 +65,6 @@ def test_the_nlms_choice():
         mic.encode(a, quality=4, nlms=True)
     i = mic.info(mic.encode(a, fast_nlms=False))
     assert i.model_id == 13 and i.model == "lossless-nlms" and "NLMS" in i.model_description
-
-
-@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
-def test_vector_decodes_exactly_with_mic_and_the_reference(v):
-    stream = (SET / v["stream"]).read_bytes()
-    assert hashlib.sha256(stream).hexdigest() == v["stream_sha256"]
-    src = np.load(SET / v["source"], allow_pickle=False)
-    assert _sha(src) == v["samples_sha256"]
-    out = mic.decode(stream)
-    assert np.array_equal(out, src) and _sha(out) == v["samples_sha256"]
-    assert mic.info(stream).model_id == v["model_id"] == 13
-    ref = load_reference_decoder().decode(stream)
-    assert np.array_equal(ref, src)
-
-
-def test_vectors_cover_the_cases():
-    kinds = {k for v in VECTORS for k in v["first_plane_kinds"]}
-    assert {1, 2, 3, 4} <= kinds  # NLMS coded and palette planes, fast planes at effort 4
-    assert any(1 in v["xforms"] for v in VECTORS)  # the colour transform
-    assert any(v["tiles"] > 1 for v in VECTORS)
-    assert {"uint8", "uint16", "int16"} <= {v["dtype"] for v in VECTORS}
-    assert {p.name for p in SET.glob("*.mic")} == {v["stream"] for v in VECTORS}
-    assert {p.stem for p in (SET / "invalid").glob("*.mic")} == set(EXPECTED)
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_invalid_vector_raises_its_error(name):
-    e = EXPECTED[name]
-    stream = (SET / "invalid" / f"{name}.mic").read_bytes()
-    with pytest.raises(mic.MicError) as info:
-        mic.decode(stream)
-    assert type(info.value) is getattr(mic, e["error"])
-    with pytest.raises(Exception):
-        load_reference_decoder().decode(stream)
 
 
 def test_model_13_planes_of_kind_3_need_model_3_or_13():

@@ -129,6 +129,22 @@ def _flush_bits(bits, pos, bitbuf, bitcnt):
     return pos
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _read_residual(tokens, k, bits, pos, nbytes, bitbuf, bitcnt, m, mlo, mhi):
+    """Decoder: the residual ``d`` in [-mlo, mhi] of token ``tokens[k]`` and its extra bits
+    (SPEC 5.4 steps 4-5 inverted); returns (status, d, pos, bitbuf, bitcnt)."""
+    tok = np.int64(tokens[k])
+    if tok < 0 or tok >= N_TOKENS:
+        return ERR_TOKEN, np.int64(0), pos, bitbuf, bitcnt
+    u, pos, bitbuf, bitcnt = _get_u(tok, bits, pos, nbytes, bitbuf, bitcnt)
+    if u < 0:
+        return ERR_BITS, np.int64(0), pos, bitbuf, bitcnt
+    d = _unfold(u, m, mlo, mhi)
+    if d < -mlo or d > mhi:
+        return ERR_RANGE, np.int64(0), pos, bitbuf, bitcnt
+    return OK, d, pos, bitbuf, bitcnt
+
+
 @njit(cache=True, nogil=True)
 def token_extra_bits(tok):
     """Number of raw extra bits that follow token ``tok``."""
@@ -169,6 +185,136 @@ def _recip_table():
     for i in range(RECIP_SIZE):
         t[i] = (np.int64(1) << 36) // (i + 1)
     return t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _recip_cnt_table():
+    """``ceil(2^32 / c)`` for ``c`` = 1..31 ([0] unused): the bias correction's rounded mean
+    ``S_c / C_c`` (SPEC 5.4 step 3) as a multiplication."""
+    t = np.empty(32, np.int64)
+    t[0] = 0
+    for i in range(1, 32):
+        t[i] = ((np.int64(1) << 32) + i - 1) // i
+    return t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _med(a, b, c):
+    """Median-edge rule (LOCO-I; SPEC 5.4 step 1 ``P0``, 5.5 ``med``)."""
+    mx = a if a > b else b
+    mn = a if a < b else b
+    if c >= mx:
+        return mn
+    if c <= mn:
+        return mx
+    return a + b - c
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _causal(img, y, x, corner):
+    """The causal neighbours (N, NW, NE, NN, W, WW) of ``(y, x)`` with SPEC 5.4's rules for
+    missing ones; ``corner`` is W at (0, 0) (``(maxval + 1) >> 1``; the reference's own
+    sample R0 for SPEC 5.5 step 1, which reads N, NW and W)."""
+    w = img.shape[1]
+    if y > 0:
+        n_ = np.int64(img[y - 1, x])
+        nw = np.int64(img[y - 1, x - 1]) if x > 0 else n_
+        ne = np.int64(img[y - 1, x + 1]) if x + 1 < w else n_
+        nn = np.int64(img[y - 2, x]) if y > 1 else n_
+    if x > 0:
+        w_ = np.int64(img[y, x - 1])
+        ww = np.int64(img[y, x - 2]) if x > 1 else w_
+    if y == 0:
+        if x == 0:
+            w_ = np.int64(corner)
+            ww = w_
+        n_ = w_
+        nw = w_
+        ne = w_
+        nn = w_
+    elif x == 0:
+        w_ = n_
+        ww = n_
+    return n_, nw, ne, nn, w_, ww
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _predict5(preds, n_, nw, ne, nn, w_, ww, res, cur, prv, x):
+    """Model 1's five predictors P0..P4 (SPEC 5.4 step 1) into ``preds[0..4]``, with ``res``
+    the residuals of the previous (``prv``) and current (``cur``) rows at x offset +1;
+    returns the residuals r(N), r(W)."""
+    rn = res[prv, x + 1]
+    rw = res[cur, x]
+    preds[0] = _med(w_, n_, nw)
+    preds[1] = w_ + ne - n_  # gradient along NE
+    preds[2] = n_ + ((w_ - ww) + (n_ - nn) + 1) // 2  # north + momentum
+    preds[3] = n_ + ((rw + rn + res[prv, x + 2]) >> 1)
+    preds[4] = w_ + (((rw + rn + res[prv, x]) * 10) >> 5)
+    return rn, rw
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _blend(preds, n, err, cur, prv, x, recip):
+    """The error-weighted blend of ``preds[0..n-1]`` (SPEC 5.4 step 2): ``err`` holds each
+    predictor's absolute errors of the previous and current rows (x offset +1), ``recip``
+    is :func:`_recip_table`."""
+    wsum = np.int64(0)
+    psum = np.int64(0)
+    for i in range(n):
+        e = (err[prv, x + 1, i] * 2 + err[prv, x, i] + err[prv, x + 2, i]
+             + err[cur, x, i] * 2 + 1)
+        # weight ~ 2**36 / (e + 1) through a reciprocal table (no division)
+        sh = 0
+        while e >= RECIP_SIZE:
+            e >>= 1
+            sh += 1
+        wt = recip[e] >> sh
+        if wt < 1:
+            wt = 1
+        wsum += wt
+        psum += wt * preds[i]
+    return (psum + (wsum >> 1)) // wsum
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _activity(n_, w_, nw, ne, rn, rw):
+    """The local activity ``act`` of SPEC 5.4 step 3."""
+    return _abs(w_ - nw) + _abs(n_ - nw) + _abs(n_ - ne) + _abs(rn) + _abs(rw)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _act_level(act):
+    """``q``: the bit length of ``act``, at most 15 (SPEC 5.4 step 3)."""
+    q = 0
+    if act >= 1 << 15:
+        q = 15
+    else:
+        while act >= 16:
+            act >>= 4
+            q += 4
+        while act > 0:
+            act >>= 1
+            q += 1
+    return q
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bias_context(q, n_, w_, nw, ne, nn, ww, p):
+    """The bias context ``c`` of level ``q`` and blend ``p`` (SPEC 5.4 step 3)."""
+    return (q << 6) | ((n_ > p) << 5) | ((w_ > p) << 4) | ((nw > p) << 3) \
+        | ((ne > p) << 2) | ((2 * n_ - nn > p) << 1) | (2 * w_ - ww > p)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_bias(p, s, rc):
+    """``p`` plus a context's rounded mean error ``S_c / C_c`` (SPEC 5.4 step 3, ``C_c`` > 0)
+    from ``s`` = ``S_c`` and ``rc`` = ``RECIP_CNT[C_c]`` of :func:`_recip_cnt_table`.  Scalars
+    only: an array argument here costs a reference count per pixel."""
+    if s >= 0:
+        p += (s * rc + (np.int64(1) << 31)) >> 32
+    else:
+        p -= (-s * rc + (np.int64(1) << 31)) >> 32
+    return p
 
 
 @njit(cache=True, nogil=True)
@@ -233,10 +379,7 @@ def _code_plane(img, maxval, near, decode, tokens, bits, lms):
     bias_cnt = np.zeros(BIAS_CTX, np.int64)
     preds = np.zeros(N_PRED + 1, np.int64)  # [5]: the first NLMS filter (model id 12)
     RECIP = _recip_table()
-    RECIP_CNT = np.empty(32, np.int64)
-    RECIP_CNT[0] = 0
-    for i in range(1, 32):
-        RECIP_CNT[i] = ((np.int64(1) << 32) + i - 1) // i
+    RECIP_CNT = _recip_cnt_table()
     nbytes = bits.shape[0]
     bitbuf = np.int64(0)
     bitcnt = 0
@@ -246,42 +389,9 @@ def _code_plane(img, maxval, near, decode, tokens, bits, lms):
         cur = y & 1
         prv = cur ^ 1
         for x in range(w):
-            # --- causal neighbourhood (edges replicate what exists) ----------------
-            if y > 0:
-                n_ = np.int64(img[y - 1, x])
-                nw = np.int64(img[y - 1, x - 1]) if x > 0 else n_
-                ne = np.int64(img[y - 1, x + 1]) if x + 1 < w else n_
-                nn = np.int64(img[y - 2, x]) if y > 1 else n_
-            if x > 0:
-                w_ = np.int64(img[y, x - 1])
-                ww = np.int64(img[y, x - 2]) if x > 1 else w_
-            if y == 0:
-                if x == 0:
-                    w_ = np.int64((maxval + 1) >> 1)
-                    ww = w_
-                n_ = w_
-                nw = w_
-                ne = w_
-                nn = w_
-            elif x == 0:
-                w_ = n_
-                ww = n_
-            # --- four predictors --------------------------------------------------
-            mx = n_ if n_ > w_ else w_
-            mn = n_ if n_ < w_ else w_
-            if nw >= mx:
-                med = mn
-            elif nw <= mn:
-                med = mx
-            else:
-                med = w_ + n_ - nw
-            preds[0] = med
-            preds[1] = w_ + ne - n_  # gradient along NE
-            preds[2] = n_ + ((w_ - ww) + (n_ - nn) + 1) // 2  # north + momentum
-            rn = res[prv, x + 1]
-            rw = res[cur, x]
-            preds[3] = n_ + ((rw + rn + res[prv, x + 2]) >> 1)
-            preds[4] = w_ + (((rw + rn + res[prv, x]) * 10) >> 5)
+            # --- causal neighbourhood (edges replicate what exists), five predictors --
+            n_, nw, ne, nn, w_, ww = _causal(img, y, x, (maxval + 1) >> 1)
+            rn, rw = _predict5(preds, n_, nw, ne, nn, w_, ww, res, cur, prv, x)
             if lms:  # first NLMS filter: neighbours and residuals (SPEC 7.6 step 1)
                 ldot = np.int64(0)
                 lnrm = np.int64(1)
@@ -312,35 +422,9 @@ def _code_plane(img, maxval, near, decode, tokens, bits, lms):
                     p5 = maxval
                 preds[5] = p5
             # --- error-weighted blend --------------------------------------------
-            wsum = np.int64(0)
-            psum = np.int64(0)
-            for i in range(N_PRED):
-                e = (err[prv, x + 1, i] * 2 + err[prv, x, i] + err[prv, x + 2, i]
-                     + err[cur, x, i] * 2 + 1)
-                # weight ~ 2**36 / (e + 1) through a reciprocal table (no division)
-                sh = 0
-                while e >= RECIP_SIZE:
-                    e >>= 1
-                    sh += 1
-                wt = RECIP[e] >> sh
-                if wt < 1:
-                    wt = 1
-                wsum += wt
-                psum += wt * preds[i]
-            p = (psum + (wsum >> 1)) // wsum
+            p = _blend(preds, N_PRED, err, cur, prv, x, RECIP)
             # local activity (bias context, and model 12's weight set)
-            act = (_abs(w_ - nw) + _abs(n_ - nw) + _abs(n_ - ne)
-                   + _abs(res[prv, x + 1]) + _abs(res[cur, x]))
-            q = 0
-            if act >= 1 << 15:
-                q = 15
-            else:
-                while act >= 16:
-                    act >>= 4
-                    q += 4
-                while act > 0:
-                    act >>= 1
-                    q += 1
+            q = _act_level(_activity(n_, w_, nw, ne, rn, rw))
             if lms:  # second NLMS filter: a correction of the blend (SPEC 7.6 step 2)
                 ls = 0 if q < 4 else min((q - 2) >> 1, 3)  # its weight set
                 pbl = p
@@ -360,16 +444,10 @@ def _code_plane(img, maxval, near, decode, tokens, bits, lms):
             c = 0
             cnt = 0
             if not lms:
-                c = (q << 6) | ((n_ > p) << 5) | ((w_ > p) << 4) | ((nw > p) << 3) \
-                    | ((ne > p) << 2) | ((2 * n_ - nn > p) << 1) | (2 * w_ - ww > p)
+                c = _bias_context(q, n_, w_, nw, ne, nn, ww, p)
                 cnt = bias_cnt[c]
             if cnt > 0:
-                s = bias_sum[c]
-                # rounded mean error, s / cnt, with a reciprocal (cnt < 32)
-                if s >= 0:
-                    p += (s * RECIP_CNT[cnt] + (np.int64(1) << 31)) >> 32
-                else:
-                    p -= (-s * RECIP_CNT[cnt] + (np.int64(1) << 31)) >> 32
+                p = _add_bias(p, bias_sum[c], RECIP_CNT[cnt])
             if p < 0:
                 p = 0
             elif p > maxval:
@@ -398,15 +476,10 @@ def _code_plane(img, maxval, near, decode, tokens, bits, lms):
                 pos, bitbuf, bitcnt = _put_token(_fold(d, m), tokens, k, bits, pos, bitbuf,
                                                  bitcnt)
             else:
-                tok = np.int64(tokens[k])
-                if tok < 0 or tok >= N_TOKENS:
-                    return ERR_TOKEN, pos
-                u, pos, bitbuf, bitcnt = _get_u(tok, bits, pos, nbytes, bitbuf, bitcnt)
-                if u < 0:
-                    return ERR_BITS, pos
-                d = _unfold(u, m, mlo, mhi)
-                if d < -mlo or d > mhi:
-                    return ERR_RANGE, pos
+                st, d, pos, bitbuf, bitcnt = _read_residual(tokens, k, bits, pos, nbytes, bitbuf,
+                                                            bitcnt, m, mlo, mhi)
+                if st != OK:
+                    return st, pos
                 if near == 0:
                     v = p + d
                 else:

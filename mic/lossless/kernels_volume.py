@@ -15,23 +15,13 @@ import numpy as np
 from numba import njit
 
 from .kernels import (
-    ERR_BITS, ERR_RANGE, ERR_TOKEN, N_TOKENS, OK, RECIP_SIZE,
-    _abs, _flush_bits, _fold, _get_u, _put_token, _recip_table, _unfold, _update_bias,
+    OK, _abs, _act_level, _activity, _add_bias, _bias_context, _blend, _causal, _flush_bits,
+    _fold, _med, _predict5, _put_token, _read_residual, _recip_cnt_table, _recip_table,
+    _update_bias,
 )
 
 N_PRED_INTER = 7
 BIAS_CTX = 1024
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _med(a, b, c):
-    mx = a if a > b else b
-    mn = a if a < b else b
-    if c >= mx:
-        return mn
-    if c <= mn:
-        return mx
-    return a + b - c
 
 
 @njit(cache=True, nogil=True)
@@ -46,10 +36,7 @@ def code_plane_inter(img, ref, maxval, decode, tokens, bits):
     bias_cnt = np.zeros(BIAS_CTX * 5, np.int64)
     preds = np.zeros(N_PRED_INTER, np.int64)
     RECIP = _recip_table()
-    RECIP_CNT = np.empty(32, np.int64)
-    RECIP_CNT[0] = 0
-    for i in range(1, 32):
-        RECIP_CNT[i] = ((np.int64(1) << 32) + i - 1) // i
+    RECIP_CNT = _recip_cnt_table()
     nbytes = bits.shape[0]
     bitbuf = np.int64(0)
     bitcnt = 0
@@ -59,65 +46,20 @@ def code_plane_inter(img, ref, maxval, decode, tokens, bits):
         cur = y & 1
         prv = cur ^ 1
         for x in range(w):
-            if y > 0:
-                n_ = np.int64(img[y - 1, x])
-                nw = np.int64(img[y - 1, x - 1]) if x > 0 else n_
-                ne = np.int64(img[y - 1, x + 1]) if x + 1 < w else n_
-                nn = np.int64(img[y - 2, x]) if y > 1 else n_
-                rn = np.int64(ref[y - 1, x])
-                rnw = np.int64(ref[y - 1, x - 1]) if x > 0 else rn
-            if x > 0:
-                w_ = np.int64(img[y, x - 1])
-                ww = np.int64(img[y, x - 2]) if x > 1 else w_
-                rw = np.int64(ref[y, x - 1])
+            # --- model 1's neighbours and five predictors; the reference's neighbours --
+            n_, nw, ne, nn, w_, ww = _causal(img, y, x, (maxval + 1) >> 1)
+            resn, resw = _predict5(preds, n_, nw, ne, nn, w_, ww, res, cur, prv, x)
             r0 = np.int64(ref[y, x])
-            if y == 0:
-                if x == 0:
-                    w_ = np.int64((maxval + 1) >> 1)
-                    ww = w_
-                    rw = r0
-                n_ = w_
-                nw = w_
-                ne = w_
-                nn = w_
-                rn = rw
-                rnw = rw
-            elif x == 0:
-                w_ = n_
-                ww = n_
-                rw = rn
-            # --- model 1's five predictors -----------------------------------------
-            preds[0] = _med(w_, n_, nw)
-            preds[1] = w_ + ne - n_
-            preds[2] = n_ + ((w_ - ww) + (n_ - nn) + 1) // 2
-            resn = res[prv, x + 1]
-            resw = res[cur, x]
-            preds[3] = n_ + ((resw + resn + res[prv, x + 2]) >> 1)
-            preds[4] = w_ + (((resw + resn + res[prv, x]) * 10) >> 5)
+            rn, rnw, _, _, rw, _ = _causal(ref, y, x, r0)  # SPEC 5.5 step 1
             # --- the reference: co-located sample plus the local change ------------
             dw = w_ - rw
             dn = n_ - rn
             rres = r0 - _med(rw, rn, rnw)  # the reference's own residual under P0
             preds[5] = r0 + _med(dw, dn, nw - rnw)
             preds[6] = preds[0] + (rres >> 1)
-            wsum = np.int64(0)
-            psum = np.int64(0)
-            for i in range(N_PRED_INTER):
-                e = (err[prv, x + 1, i] * 2 + err[prv, x, i] + err[prv, x + 2, i]
-                     + err[cur, x, i] * 2 + 1)
-                sh = 0
-                while e >= RECIP_SIZE:
-                    e >>= 1
-                    sh += 1
-                wt = RECIP[e] >> sh
-                if wt < 1:
-                    wt = 1
-                wsum += wt
-                psum += wt * preds[i]
-            p = (psum + (wsum >> 1)) // wsum
+            p = _blend(preds, N_PRED_INTER, err, cur, prv, x, RECIP)
             # --- bias correction; the reference's residual joins activity and context --
-            act = (_abs(w_ - nw) + _abs(n_ - nw) + _abs(n_ - ne)
-                   + _abs(res[prv, x + 1]) + _abs(res[cur, x]))
+            act = _activity(n_, w_, nw, ne, resn, resw)
             ar = _abs(rres)
             if ar * 4 <= act:
                 rb = 0
@@ -125,27 +67,11 @@ def code_plane_inter(img, ref, maxval, decode, tokens, bits):
                 rb = 1 if rres > 0 else 2
             else:
                 rb = 3 if rres > 0 else 4
-            act = (act + ar * 2) >> 1
-            q = 0
-            if act >= 1 << 15:
-                q = 15
-            else:
-                while act >= 16:
-                    act >>= 4
-                    q += 4
-                while act > 0:
-                    act >>= 1
-                    q += 1
-            c = (q << 6) | ((n_ > p) << 5) | ((w_ > p) << 4) | ((nw > p) << 3) \
-                | ((ne > p) << 2) | ((2 * n_ - nn > p) << 1) | (2 * w_ - ww > p)
-            c = c * 5 + rb
+            q = _act_level((act + ar * 2) >> 1)
+            c = _bias_context(q, n_, w_, nw, ne, nn, ww, p) * 5 + rb
             cnt = bias_cnt[c]
             if cnt > 0:
-                s = bias_sum[c]
-                if s >= 0:
-                    p += (s * RECIP_CNT[cnt] + (np.int64(1) << 31)) >> 32
-                else:
-                    p -= (-s * RECIP_CNT[cnt] + (np.int64(1) << 31)) >> 32
+                p = _add_bias(p, bias_sum[c], RECIP_CNT[cnt])
             if p < 0:
                 p = 0
             elif p > maxval:
@@ -159,15 +85,10 @@ def code_plane_inter(img, ref, maxval, decode, tokens, bits):
                 pos, bitbuf, bitcnt = _put_token(_fold(d, m), tokens, k, bits, pos, bitbuf,
                                                  bitcnt)
             else:
-                tok = np.int64(tokens[k])
-                if tok < 0 or tok >= N_TOKENS:
-                    return ERR_TOKEN, pos
-                u, pos, bitbuf, bitcnt = _get_u(tok, bits, pos, nbytes, bitbuf, bitcnt)
-                if u < 0:
-                    return ERR_BITS, pos
-                d = _unfold(u, m, mlo, mhi)
-                if d < -mlo or d > mhi:
-                    return ERR_RANGE, pos
+                st, d, pos, bitbuf, bitcnt = _read_residual(tokens, k, bits, pos, nbytes, bitbuf,
+                                                            bitcnt, m, mlo, mhi)
+                if st != OK:
+                    return st, pos
                 v = p + d
                 img[y, x] = v
             k += 1

@@ -57,6 +57,7 @@ def _adaptive(tokens, ctx, n_ctx, init, inc, limit):  # pragma: no cover - numba
 
 def main() -> None:
     from mic.lossless import kernels as K
+    from mic.lossless import kernels_classes as KC
     from mic.lossless.encoder import _encode_coded, _prepare
     from mic.lossless.syntax import BLOCK_LOG2, token_block_costs, token_probabilities
 
@@ -84,7 +85,7 @@ def main() -> None:
             _, nbytes = K.code_plane_near(x.copy(), maxval, 0, False, tokens, bits, True)
             nbits = 8 * nbytes  # the raw extra bits
             bs = 1 << BLOCK_LOG2
-            classes = K.block_costs_classes(tokens, h, w, bs, cost)
+            classes = KC.block_costs_classes(tokens, h, w, bs, cost)
             bx = -(-w // bs)
             yy, xx = np.divmod(np.arange(h * w), w)
             blk = classes.reshape(-1)[(yy // bs) * bx + xx // bs]

@@ -59,10 +59,10 @@ def feats(a, k):
 
 
 def block_cost(tok, h, w, cost, cdcost, bs=8):
-    from mic.lossless import kernels as K
-    cls = K.block_costs_classes(tok, h, w, bs, cost)
+    from mic.lossless import kernels_classes as KC
+    cls = KC.block_costs_classes(tok, h, w, bs, cost)
     bx = -(-w // bs)
-    sym = K.class_map_symbols(cls, bx, cost.shape[0])
+    sym = KC.class_map_symbols(cls, bx, cost.shape[0])
     return float(cost[np.repeat(np.zeros(1, int), 0)].sum()) + _tokcost(tok, cls, h, w, bs, cost) + float(cdcost[sym].sum())
 
 

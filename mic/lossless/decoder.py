@@ -22,6 +22,7 @@ from ..bitstream.samples import sample_range
 from ..entropy.bounds import MeteredDecoder
 from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
+from . import kernels_classes as KC
 from .syntax import (
     CHUNK, FAST_KINDS, FAST_LMS_MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_LMS_MODEL_ID,
     NEAR_MODEL_ID, PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL,
@@ -114,11 +115,11 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
         part = sym[a:a + CHUNK]
         part[:] = guarded(dec.decode, delta_model, part.size)
         dec.charge(float(cls_cost[part].sum()))
-    status, classes = K.class_map_from_symbols(sym, bx, nk)
+    status, classes = KC.class_map_from_symbols(sym, bx, nk)
     if status != K.OK:
         raise MicFormatError("lossless plane: corrupt class map")
     del sym
-    counts = K.class_counts(classes, h, w, bs, nk)
+    counts = KC.class_counts(classes, h, w, bs, nk)
     grouped = np.empty(h * w, np.int32)
     off = 0
     for k, n in enumerate(counts):
@@ -127,7 +128,7 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
             part[:] = guarded(dec.decode, models[k], part.size)
             dec.charge(float(tok_cost[k][part].sum()))
         off += int(n)
-    tokens = K.scatter_by_class(grouped, counts, classes, h, w, bs)
+    tokens = KC.scatter_by_class(grouped, counts, classes, h, w, bs)
     x = grouped.reshape(h, w)  # the grouped tokens are spent: their buffer takes the samples
     del grouped
     if ref is None:

@@ -36,6 +36,7 @@ from ..bitstream.samples import sample_range
 from ..bitstream.varint import pack_uvarints
 from ..errors import MicFormatError, MicInputError
 from . import kernels as K
+from . import kernels_classes as KC
 from .syntax import (
     BLOCK_LOG2, FAST_LMS_MODEL_ID, FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
     NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
@@ -306,10 +307,10 @@ def _range_code(tokens: np.ndarray, h: int, w: int, blog: int) -> tuple[int, np.
     cost = token_block_costs()
     cdfs, delta_cdf = token_cdfs()
     bs = 1 << blog
-    classes = K.block_costs_classes(tokens, h, w, bs, cost)
+    classes = KC.block_costs_classes(tokens, h, w, bs, cost)
     enc = RangeEncoder()
-    enc.encode_cdf(K.class_map_symbols(classes, -(-w // bs), len(cdfs)), delta_cdf)
-    grouped, counts = K.group_by_class(tokens, classes, h, w, bs, len(cdfs))
+    enc.encode_cdf(KC.class_map_symbols(classes, -(-w // bs), len(cdfs)), delta_cdf)
+    grouped, counts = KC.group_by_class(tokens, classes, h, w, bs, len(cdfs))
     off = 0
     for k, n in enumerate(counts):
         if n:

@@ -1,7 +1,7 @@
 """The shipped learned convolutional-transform model ``vae`` (model id 8, SPEC 6.10) end to
 end: round trips on real images of every kind, rate and PSNR against quality,
-determinism, the float tolerance of ``g_s``, invalid streams, options, and that decoding
-needs no torch."""
+determinism, the float tolerance of ``g_s``, invalid streams, options; and, for every conv
+model (ae, vae, cnn, gan), deterministic encoding and decoding without torch."""
 
 from __future__ import annotations
 
@@ -44,12 +44,13 @@ def test_constant_planes_are_sent_as_their_value():
     assert np.array_equal(mic.decode(mic.encode(rgb, quality=0, model="vae")), rgb)
 
 
-def test_encode_is_deterministic_and_decodes_the_same_without_torch(tmp_path):
+@pytest.mark.parametrize("model", ["ae", "vae", "cnn", "gan"])
+def test_encode_is_deterministic_and_decodes_the_same_without_torch(tmp_path, model):
     """Same bytes twice; a fresh interpreter with torch made unimportable decodes the same
     samples (so the same symbols: their CRC-32 is checked) and imports no encoder code."""
     a = SOURCES["lung_i16_signed"]
-    blob = mic.encode(a, quality=5, model="vae", tile=128)
-    assert blob == mic.encode(a, quality=5, model="vae", tile=128)
+    blob = mic.encode(a, quality=5, model=model, tile=128)
+    assert blob == mic.encode(a, quality=5, model=model, tile=128)
     (tmp_path / "s.mic").write_bytes(blob)
     code = (
         "import sys; sys.modules['torch'] = None\n"

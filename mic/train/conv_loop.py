@@ -45,7 +45,6 @@ from .checkpoints import atomic_save, open_log
 FIXED = ("model", "size", "batch", "crop", "seed", "n_qualities", "adv_weight")
 
 
-
 def _copy_matching(dst, src_state: dict[str, Any]) -> tuple[int, int]:  # noqa: ANN001
     """Copy the tensors of ``src_state`` whose name and shape match into ``dst``."""
     own = dst.state_dict()

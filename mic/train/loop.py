@@ -41,7 +41,6 @@ SIZES: dict[str, dict[str, Any]] = {
 STAGES = ("all", "entropy", "post")
 
 
-
 def train(data_dir: str | Path, model: str = "wavelet-context", *, minutes: float | None = None,
           steps: int | None = None, out: str | Path = "ckpt/wavelet-context.pt", batch: int = 8,
           crop: int = 256, lr: float = 3e-4, seed: int = 0, size: str = "base",

@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit
 
 from mic.lossless.kernels_fast import (
-    N_CTX, T_CAP, U, _bitlen, _class_t, _context, _init, _qlut, _update, class_tables,
+    N_CTX, U, _bitlen, _class_t, _context, _init, _qlut, _update, class_tables,
     lms_learn, lms_predict, lms_state, thresholds,
 )
 

@@ -73,6 +73,7 @@ def random_image(h: int, w: int, bits: int, signed: bool, rgb: bool, smooth: boo
              (True, False): np.int16}[(signed, bits <= 8)]
     return a.astype(dtype)
 
+
 def cli_xforms_with_and_without(tmp_path: Path, src: Path, quality: int, flag: str,
                                 extra: tuple[str, ...] = ()) -> tuple[int, int]:
     """``mic encode SRC --quality Q --effort 7`` (every tool) with and without the lossy-only

@@ -224,7 +224,7 @@ def _update(S, q, dd, R):
 #      less p1, the residuals of W, N, NW, NE), one of four weight sets s by local activity;
 #   3. after each sample both learn, normalised (a after every sample, b_s at even columns).
 # The same functions run in the encoder's token pass (kernels_fast_enc.fast_tokens) and the
-# decoder's rANS pass (fast_decode); all integer.  On the train split these planes code 0.4 %
+# decoder's rANS pass (fast_decode); all integer.  On the train split these planes code 0.3 %
 # larger than model id 13's NLMS planes at half their time (research/lossless_fast_lms.py).
 # Numba caches fast_tokens under kernels_fast_enc's timestamp, which does not see edits here
 # (nor to _predict or _update): after editing them, delete mic/lossless/__pycache__/*.nb[ic].

@@ -41,7 +41,8 @@ K56 = (3, {"fast_nlms": True})
 #: make_vectors.py's source name -> the effort (and options) to write it at, and what it shows
 PICK = {
     "ct_abdomen_u16": K56,  # 12-bit CT crop, stream version 1 (the invalid cases edit it)
-    "us_breast_rgb": K56,  # RGB through the colour transform (xform 1): three kind-5 planes
+    "us_breast_rgb": (3, {"fast_nlms": True, "colour_diff": False}),  # RGB through xform 1
+    # (three kind-5 planes; colour_diff=False: without it the encoder writes model 15, 5.9)
     "cr_chest_u8": 3,  # 8-bit radiograph, the default: a small frame, three coders a plane
     "sparse_u16": K56,  # a palette over a kind-5 body (kind 6)
     "mr_brain_u16_tiled": 4,  # effort 4: the smallest of kinds 1-2, 3-4, 5-6 per plane

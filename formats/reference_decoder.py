@@ -479,20 +479,41 @@ def _crc_repeat(crc: int, part: int, part_len: int, n: int) -> int:
     return crc
 
 
-def _xform_ok(xform: int, samples: int, k: int, group: int = 0) -> bool:
-    """Section 5.1 (mode 0: xform 0 or 1), 5.5 (xform 4 with LVOL) and 7.2 (mode 2: xform 0
-    or 2)."""
+def _xform_ok(xform: int, samples: int, k: int, group: int = 0, model: int = 0) -> bool:
+    """Section 5.1 (mode 0: xform 0 or 1), 5.5 (xform 4 with LVOL), 5.9 (xform 5, model id
+    15) and 7.2 (mode 2: xform 0 or 2)."""
     if xform == 4:
         return group > 0 and samples == 1
+    if xform == 5:
+        return model == 15 and samples == 3
     return xform == 0 or (xform == (2 if k else 1) and samples == 3)
+
+
+def _tree(b: int) -> tuple[list[int], list[int]]:
+    """Section 5.9: the channel of each plane and the plane whose channel it adds (-1:
+    none)."""
+    c0, c1, r1, r2 = b & 3, (b >> 2) & 3, (b >> 4) & 1, (b >> 5) & 3
+    _need(c0 <= 2 and c1 <= 2 and c0 != c1 and r2 <= 2 and b < 128, "xform 5 tree byte")
+    return [c0, c1, 3 - c0 - c1], [-1, r1 - 1, r2 - 1]
+
+
+def _undo_tree(planes: list, tree: tuple[list[int], list[int]]) -> list:
+    """Section 5.9: planes P0, P1, P2 (arrays or ints) -> channels R, G, B."""
+    order, refs = tree
+    out = [None, None, None]
+    for i, c in enumerate(order):
+        out[c] = planes[i] + (out[order[refs[i]]] if refs[i] >= 0 else 0)
+    return out
 
 
 def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
                 lo: int = 0, hi: int = 0, group: int = 0,
-                ref: np.ndarray | None = None, nlms: bool = False) -> np.ndarray:
+                ref: np.ndarray | None = None, nlms: bool = False,
+                model: int = 0) -> np.ndarray:
     rd = _Reader(payload)
     xform = rd.u8()
-    _need(_xform_ok(xform, samples, k, group), f"xform {xform}")
+    _need(_xform_ok(xform, samples, k, group, model), f"xform {xform}")
+    tree = _tree(rd.u8()) if xform == 5 else None
     if xform == 4:  # section 5.5: one plane predicted with the previous frame's tile
         _need(ref is not None, "an inter tile on the first frame of a group")
         plane = np.array(decode_plane(rd, rows, cols, 0, ref[..., 0]), np.int64)
@@ -509,6 +530,8 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
         Y, U, V = planes
         G = Y - ((U + V) >> 2)
         planes = [U + G, G, V + G]
+    elif xform == 5:
+        planes = _undo_tree(planes, tree)
     elif xform == 2:
         G, DR, DB = planes
         _need(lo <= G.min() and G.max() <= hi, "samples outside bits_stored")
@@ -518,10 +541,11 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
 
 def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
-    _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (0, 13), (0, 14), (2, 2), (2, 12))
-          and h["coder_id"] == 1, "neither lossless model 1, 3, 13 or 14 nor near-lossless "
-          "model 2 or 12")
-    FAST[0] = {3: (3, 4), 13: (3, 4), 14: (3, 4, 5, 6)}.get(h["model_id"], ())
+    _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (0, 13), (0, 14), (0, 15), (2, 2),
+                                         (2, 12))
+          and h["coder_id"] == 1, "neither lossless model 1, 3, 13, 14 or 15 nor "
+          "near-lossless model 2 or 12")
+    FAST[0] = {3: (3, 4), 13: (3, 4), 14: (3, 4, 5, 6), 15: (3, 4, 5, 6)}.get(h["model_id"], ())
     k = 0
     if h["mode"] == 2:  # section 7.1
         _need(len(h["near"]) == 1, "a near-lossless stream needs exactly one NEAR segment")
@@ -535,8 +559,8 @@ def decode(data: bytes) -> np.ndarray:
     group = 0
     if h["lvol"]:  # section 5.5
         _need(h["mode"] == 0 and h["samples"] == 1 and len(h["lvol"]) == 1
-              and h["model_id"] in (1, 14), "LVOL: one, in a lossless one-sample stream of "
-              "model id 1 or 14")
+              and h["model_id"] in (1, 14, 15), "LVOL: one, in a lossless one-sample stream "
+              "of model id 1, 14 or 15")
         group, end = _leb(h["lvol"][0], 0, 1 << 16)
         _need(end == len(h["lvol"][0]) <= 3 and group >= 2, "LVOL payload")
     f, r, c, s = h["frames"], h["rows"], h["cols"], h["samples"]
@@ -563,14 +587,17 @@ def decode(data: bytes) -> np.ndarray:
         ty, tx = divmod(t, nx)
         rd = _Reader(payload)
         xform = rd.u8()
-        _need(_xform_ok(xform, s, k, group), f"xform {xform}")
+        _need(_xform_ok(xform, s, k, group, h["model_id"]), f"xform {xform}")
         _need(xform != 4 or fi % group != 0, "an inter tile on the first frame of a group")
+        tree = _tree(rd.u8()) if xform == 5 else None
         v = [skip_plane(rd, min(th, r - ty * th), min(tw, c - tx * tw)) for _ in range(s)]
         _need(rd.pos == len(payload), "bytes after the last plane")
         if None not in v:
             if xform == 1:
                 g = v[0] - ((v[1] + v[2]) >> 2)
                 v = [v[1] + g, g, v[2] + g]
+            elif xform == 5:
+                v = _undo_tree(v, tree)
             elif xform == 2:
                 g = v[0]
                 _need(lo <= g <= hi, "samples outside bits_stored")
@@ -594,7 +621,8 @@ def decode(data: bytes) -> np.ndarray:
                 ref = out[fi - 1, r0:r1, c0:c1] if group and fi % group else None
                 out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
                                                     s, k, lo, hi, group, ref,
-                                                    h["model_id"] in (12, 13, 14))
+                                                    h["model_id"] in (12, 13, 14, 15),
+                                                    h["model_id"])
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)
     if h["flags"] & 1:

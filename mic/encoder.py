@@ -192,7 +192,10 @@ def encode(
         lossless efforts 1-2); lossless also ``fast_nlms``: ``None`` or
         ``True`` (where the filters are on) the fast planes with the filters (model id 14,
         SPEC 5.8; ``True`` also at effort 3 for screens and small frames, which ``None``
-        codes as effort 4 does), ``False`` model id 13's planes instead.  They fill in the
+        codes as effort 4 does), ``False`` model id 13's planes instead; and ``colour_diff``:
+        ``None`` (default) lets RGB tiles of model id 14 code a channel less another where
+        that is smaller (model id 15, SPEC 5.9), ``False`` never (a model-14 stream, for
+        decoders from before model id 15).  They fill in the
         fields ``options`` leave at their defaults; one that contradicts a value
         ``options`` set, or an unknown name, is a :class:`MicInputError`.
 
@@ -285,6 +288,7 @@ def encode(
         what = "near-lossless" if near else "lossless"
         nlms = choices.pop("nlms", None)  # the (near-)lossless choices besides the effort
         fast_nlms = choices.pop("fast_nlms", None)
+        colour_diff = choices.pop("colour_diff", None)
         if not near and not volume_group and nlms is not False and fast_nlms is None:
             effort = plane_effort(v, bits_stored, effort, r * c)  # screens, small: effort 4's
         if choices:
@@ -293,7 +297,8 @@ def encode(
             raise MicInputError(f"options choose lossy encoder settings, but quality=None "
                                 f"codes {what}ly (whose only choice is the tile)")
         encoder = LosslessTileEncoder(header, near=near, group=int(volume_group or 0),
-                                      effort=effort, nlms=nlms, fast_nlms=fast_nlms)
+                                      effort=effort, nlms=nlms, fast_nlms=fast_nlms,
+                                      colour_diff=colour_diff)
         header.flags |= FLAG_SAMPLE_CRC
         if near:  # SPEC 7: the CRC-32 of the reconstruction, which the encoder makes exactly
             recon = np.empty(v.shape, dtype=dt)
@@ -301,7 +306,8 @@ def encode(
         header.sample_crc32 = samples_crc32(array)
         if th == 0 and not volume_group:
             return _encode_lossless_best_tiling(v, header, encoder, threads, effort,
-                                                {"nlms": nlms, "fast_nlms": fast_nlms})
+                                                {"nlms": nlms, "fast_nlms": fast_nlms,
+                                                 "colour_diff": colour_diff})
     else:
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
             raise MicInputError(f"quality must be None (lossless) or an int, got {quality!r}")

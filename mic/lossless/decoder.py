@@ -24,10 +24,11 @@ from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    CHUNK, FAST_KINDS, FAST_LMS_MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_LMS_MODEL_ID,
-    NEAR_MODEL_ID, PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL,
-    XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded, parse_plane, read_group,
-    read_near, reference_plane, token_cdfs, token_costs,
+    CHUNK, FAST_KINDS, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID,
+    MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PALETTE_KINDS, PLANE_CODED, PLANE_CONST,
+    PLANE_FAST_LMS, TAG_NEAR, TAG_VOL, XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
+    PlaneHead, guarded, parse_plane, read_group, read_near, read_tree, reference_plane, token_cdfs,
+    token_costs,
 )
 
 
@@ -155,6 +156,19 @@ def decode_plane(buf: memoryview, pos: int, h: int, w: int, near: int = 0,
 
 
 # ----------------------------------------------------------------------------- tiles
+def _undo_tree(v: list[int], tree: Any) -> list[int]:
+    """Constant planes ``v`` of an xform-5 tile (SPEC 5.9) -> its R, G, B values.
+
+    >>> _undo_tree([7, -2, 5], ((1, 0, 2), (-1, 0, 1)))
+    [5, 7, 10]
+    """
+    order, refs = tree
+    out = [0, 0, 0]
+    for k, c in enumerate(order):
+        out[c] = v[k] + (out[order[refs[k]]] if refs[k] >= 0 else 0)
+    return out
+
+
 class LosslessTileDecoder:
     """Decodes tiles written by :class:`LosslessTileEncoder`: mode 0 (lossless) or mode 2
     (near-lossless, whose maximum error ``near`` the stream's ``NEAR`` segment gives)."""
@@ -162,7 +176,7 @@ class LosslessTileDecoder:
     def __init__(self, header: Header, stream: Any) -> None:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
         want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID) if near_mode else (
-            MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID)
+            MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
         if header.model_id not in want:
             raise MicUnsupportedError(
@@ -170,12 +184,15 @@ class LosslessTileDecoder:
                 f"{', '.join(map(str, want))})"
             )
         #: model ids 3 and 13 (SPEC 5.6, 5.7): plane kinds 3 and 4 allowed (1), without
-        #: volumes; model id 14 (SPEC 5.8) also kinds 5 and 6 (2), with volumes
-        self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2}.get(
-            header.model_id, 0)
+        #: volumes; model id 14 (SPEC 5.8) also kinds 5 and 6 (2), with volumes; model id 15
+        #: (SPEC 5.9) is model 14 with xform 5
+        self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
+                     FAST_LMS_CDIFF_MODEL_ID: 2}.get(header.model_id, 0)
+        self.cdiff = header.model_id == FAST_LMS_CDIFF_MODEL_ID
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
-        self.lms = header.model_id in (NEAR_LMS_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID)
+        self.lms = header.model_id in (NEAR_LMS_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID,
+                                       FAST_LMS_CDIFF_MODEL_ID)
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -194,7 +211,7 @@ class LosslessTileDecoder:
         if vol:
             if near_mode or len(vol) > 1 or header.samples != 1 or self.fast == 1:
                 raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
-                                     "of model id 1 or 14")  # not 3 or 13 (SPEC 5.6, 5.7)
+                                     "of model id 1, 14 or 15")  # not 3 or 13 (SPEC 5.6, 5.7)
             self.group = read_group(vol[0].payload)
 
     @staticmethod
@@ -202,7 +219,10 @@ class LosslessTileDecoder:
         """Whether a tile depends on the previous frame's co-located tile (SPEC 5.5)."""
         return len(payload) > 0 and payload[0] == XFORM_INTER
 
-    def _parse(self, payload: memoryview, rows: int, cols: int) -> tuple[int, list[PlaneHead]]:
+    def _parse(self, payload: memoryview, rows: int,
+               cols: int) -> tuple[int, list[PlaneHead], Any]:
+        """The tile's xform, its planes' heads and (xform 5) its channel order and references
+        (SPEC 5.9; otherwise None)."""
         buf = memoryview(payload)
         if len(buf) < 1:
             raise MicFormatError("empty lossless tile")
@@ -216,8 +236,14 @@ class LosslessTileDecoder:
                 raise MicFormatError("lossless tile: palette plane in an inter tile")
             if ph.end != len(buf):
                 raise MicFormatError(f"lossless tile: {len(buf) - ph.end} unexpected trailing bytes")
-            return xform, [ph]
-        if xform not in (XFORM_NONE, colour) or (xform == colour and s != 3):
+            return xform, [ph], None
+        tree = None
+        if xform == XFORM_CDIFF and self.cdiff and s == 3:  # SPEC 5.9: a tree byte follows
+            if len(buf) < 2:
+                raise MicFormatError("lossless tile: xform 5 without its tree byte")
+            tree = read_tree(buf[1])
+            pos = 2
+        elif xform not in (XFORM_NONE, colour) or (xform == colour and s != 3):
             raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
         heads = []
         for _ in range(s):
@@ -226,7 +252,7 @@ class LosslessTileDecoder:
             pos = ph.end
         if pos != len(buf):
             raise MicFormatError(f"lossless tile: {len(buf) - pos} unexpected trailing bytes")
-        return xform, heads
+        return xform, heads, tree
 
     def _check_range(self, x: Any) -> None:
         lo, hi = self.sample_range
@@ -239,11 +265,13 @@ class LosslessTileDecoder:
         """Check a tile without decoding it (SPEC 4.1): its planes' fields, that each coded
         plane's words can hold its symbols, no trailing bytes.  Returns the samples of a
         tile whose planes are all constant (then it is that value everywhere), else None."""
-        xform, heads = self._parse(payload, rows, cols)
+        xform, heads, tree = self._parse(payload, rows, cols)
         if any(ph.kind != PLANE_CONST for ph in heads):
             return None
         v = [ph.lo for ph in heads]
-        if xform == XFORM_RCT:
+        if tree is not None:
+            v = _undo_tree(v, tree)
+        elif xform == XFORM_RCT:
             g = v[0] - ((v[1] + v[2]) >> 2)
             v = [v[1] + g, g, v[2] + g]
         elif xform == XFORM_GDIFF:
@@ -262,7 +290,7 @@ class LosslessTileDecoder:
         ``ref``: the previous frame's decoded co-located tile (rows, cols, 1), which an
         inter tile (SPEC 5.5) needs."""
         buf = memoryview(payload)
-        xform, heads = self._parse(buf, rows, cols)
+        xform, heads, tree = self._parse(buf, rows, cols)
         near = self.near
         if xform == XFORM_INTER:
             ph = heads[0]
@@ -286,6 +314,20 @@ class LosslessTileDecoder:
                     self._check_range(x)
                     out[:, :, c] = x
                     del x
+            return
+        if tree is not None:  # SPEC 5.9: channels less channels decoded before them
+            order, refs = tree
+            for k, ph in enumerate(heads):
+                c = order[k]
+                if ph.kind == PLANE_CONST:
+                    x = np.full((rows, cols), ph.lo, np.int32)
+                else:
+                    x = decode_coded(buf, ph, rows, cols, lms=True)
+                if refs[k] >= 0:
+                    x += out[:, :, order[refs[k]]]
+                self._check_range(x)
+                out[:, :, c] = x
+                del x
             return
         if xform == XFORM_GDIFF:  # SPEC 7.3: G near-lossless, then the exact R - G and B - G
             g = heads[0].lo if heads[0].kind == PLANE_CONST else \

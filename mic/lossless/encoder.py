@@ -38,9 +38,9 @@ from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    BLOCK_LOG2, FAST_LMS_MODEL_ID, FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
-    NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
-    max_error_limit, pack_group, pack_near, plane_head, reference_plane, token_block_costs, token_cdfs,
+    BLOCK_LOG2, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
+    NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
+    max_error_limit, pack_group, pack_near, pack_tree, plane_head, reference_plane, token_block_costs, token_cdfs,
 )
 
 
@@ -320,6 +320,11 @@ def _range_code(tokens: np.ndarray, h: int, w: int, blog: int) -> tuple[int, np.
 
 
 # ----------------------------------------------------------------------------- tiles
+#: every channel order and references of an xform-5 tile (SPEC 5.9) but xform 0's
+_TREES = [((a, b, 3 - a - b), (-1, r1, r2)) for a in range(3) for b in range(3) if a != b
+          for r1 in (-1, 0) for r2 in (-1, 0, 1) if (r1, r2) != (-1, -1)]
+
+
 def _rct_forward(t: np.ndarray) -> list[np.ndarray]:
     r, g, b = (t[..., i].astype(np.int32) for i in range(3))
     y = (r + 2 * g + b) >> 2
@@ -344,7 +349,7 @@ class LosslessTileEncoder:
 
     def __init__(self, header: Header, near: int = 0, group: int = 0, effort: int | None = None,
                  nlms: bool | None = None, fast_nlms: bool | None = None,
-                 **options: Any) -> None:
+                 colour_diff: bool | None = None, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
@@ -379,6 +384,14 @@ class LosslessTileEncoder:
             raise MicInputError("fast_nlms=True: lossless coding with the NLMS filters only "
                                 f"(effort {LMS_EFFORT_MIN} or more, nlms not False)")
         self.fast_lms = bool(lms and not near and fast_nlms is not False)
+        #: model id 15 (SPEC 5.9): RGB tiles of model 14 may code channel differences
+        if colour_diff is not None and not isinstance(colour_diff, bool):
+            raise MicInputError(f"colour_diff must be None, True or False, got {colour_diff!r}")
+        if colour_diff and not self.fast_lms:
+            raise MicInputError("colour_diff=True: model id 15 extends model 14's lossless "
+                                f"coder (effort {LMS_EFFORT_MIN} or more, nlms and fast_nlms "
+                                "not False)")
+        self.colour_diff = self.fast_lms and colour_diff is not False
         if nlms and group and not self.fast_lms:
             raise MicInputError("nlms=True with fast_nlms=False: model id 13 has no volumes")
         self.lms = lms and (self.fast_lms or not group)
@@ -437,10 +450,48 @@ class LosslessTileEncoder:
             inter = bytes((XFORM_INTER,)) + encode_plane_inter(plane, ref[..., 0])
             return inter if len(inter) < len(intra) else intra
         # RGB: the colour transform usually wins; keep whichever is smaller.
+        if self.colour_diff:  # and model id 15's channel differences (SPEC 5.9)
+            return self._encode_rgb_trees(tile, code)
         rct = bytes((XFORM_RCT,)) + b"".join(code(p) for p in _rct_forward(tile))
         plain = bytes((XFORM_NONE,)) + b"".join(
             code(np.ascontiguousarray(tile[..., i])) for i in range(3))
         return rct if len(rct) <= len(plain) else plain
+
+    def _encode_rgb_trees(self, tile: np.ndarray, code: Any) -> bytes:
+        """An RGB tile as the smallest of xform 1 (the colour transform), xform 0 and xform 5
+        (SPEC 5.9): each channel, and the difference of each pair of channels in one sign,
+        is coded once; the tree of least total size (a difference's other sign taken to cost
+        the same) is then coded, and the smallest of the three kept.  The stream becomes
+        model id 15 where a tile keeps xform 5."""
+        ch = [np.ascontiguousarray(tile[..., i]) for i in range(3)]
+        done: dict[tuple[int, int], bytes] = {}
+
+        def plane(c: int, ref: int) -> bytes:  # channel c, less channel ref (-1: none)
+            if (c, ref) not in done:
+                done[c, ref] = code(ch[c] if ref < 0 else ch[c] - ch[ref])
+            return done[c, ref]
+
+        y = _rct_forward(tile)[0]
+        rct = bytes((XFORM_RCT,)) + code(y) + plane(0, 1) + plane(2, 1)
+        plain = bytes((XFORM_NONE,)) + plane(0, -1) + plane(1, -1) + plane(2, -1)
+        size = {(c, -1): len(plane(c, -1)) for c in range(3)}
+        for a, b in ((0, 1), (2, 1), (2, 0)):
+            size[a, b] = size[b, a] = len(plane(a, b))
+        best: tuple[int, Any] = (len(plain), None)
+        for order, refs in _TREES:
+            n = sum(size[order[k], order[refs[k]] if refs[k] >= 0 else -1] for k in range(3))
+            if n < best[0]:
+                best = (n, (order, refs))
+        keep = rct if len(rct) <= len(plain) else plain
+        if best[1] is None:
+            return keep
+        order, refs = best[1]
+        tree = bytes((XFORM_CDIFF, pack_tree(order, refs))) + b"".join(
+            plane(order[k], order[refs[k]] if refs[k] >= 0 else -1) for k in range(3))
+        if len(tree) >= len(keep):
+            return keep
+        self.header.model_id = FAST_LMS_CDIFF_MODEL_ID
+        return tree
 
     @staticmethod
     def _plane_mixed(plane: np.ndarray, lms: bool = False, fast_lms: bool = False) -> bytes:

@@ -40,6 +40,11 @@ LMS_MODEL_ID = 13
 #: kinds 5 and 6 (kinds 3 and 4 with their prediction corrected by two integer NLMS filters);
 #: what ``mic.encode(a)`` writes from effort 3 (the default).  Decoders read 1, 3, 13 and 14.
 FAST_LMS_MODEL_ID = 14
+#: permanent id of model 14 with one more colour transform, xform 5 (SPEC 5.9): an RGB tile
+#: coded as one channel and the other two either as themselves or less a channel coded
+#: before them; what ``mic.encode(a)`` writes (from effort 3) where an RGB tile codes
+#: smaller that way.  Decoders read 1, 3, 13, 14 and 15.
+FAST_LMS_CDIFF_MODEL_ID = 15
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
@@ -61,6 +66,7 @@ XFORM_NONE = 0
 XFORM_RCT = 1  # mode 0 only: the reversible colour transform of JPEG 2000
 XFORM_GDIFF = 2  # mode 2 only: G near-lossless, then R - G and B - G exactly (SPEC 7.3)
 XFORM_INTER = 4  # mode 0, S = 1, streams with an LVOL segment: predicted from frame f - 1 (SPEC 5.5)
+XFORM_CDIFF = 5  # model 15 only, S = 3: channel differences, a tree byte follows (SPEC 5.9)
 TAG_VOL = b"LVOL"  # mode 0's critical volume segment: varint(G), frames per group (SPEC 5.5)
 MAX_GROUP = 1 << 16
 
@@ -72,6 +78,26 @@ def pack_group(g: int) -> bytes:
     b'\\x08'
     """
     return pack_uvarint(g)
+
+
+def pack_tree(order: tuple[int, int, int], refs: tuple[int, int, int]) -> int:
+    """The tree byte of an xform-5 tile (SPEC 5.9): planes code channels ``order`` (a
+    permutation of 0, 1, 2 = R, G, B), plane ``k`` less the channel of plane ``refs[k]``
+    (an earlier plane; -1: nothing subtracted; ``refs[0]`` is -1).
+
+    >>> pack_tree((1, 0, 2), (-1, 0, 0)), read_tree(0x31)
+    (49, ((1, 0, 2), (-1, 0, 0)))
+    """
+    return order[0] | order[1] << 2 | (refs[1] + 1) << 4 | (refs[2] + 1) << 5
+
+
+def read_tree(b: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """The channel order and the references (see :func:`pack_tree`) of tree byte ``b``;
+    :class:`MicFormatError` if ``b`` names no tree."""
+    c0, c1, r1, r2 = b & 3, b >> 2 & 3, b >> 4 & 1, b >> 5 & 3
+    if c0 > 2 or c1 > 2 or c0 == c1 or r2 > 2 or b >> 7:
+        raise MicFormatError(f"lossless tile: colour-difference tree byte {b:#04x} is invalid")
+    return (c0, c1, 3 - c0 - c1), (-1, r1 - 1, r2 - 1)
 
 
 def reference_plane(ref: np.ndarray, lo: int, maxval: int) -> np.ndarray:

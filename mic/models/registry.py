@@ -123,6 +123,11 @@ LOSSLESS_FAST_LMS_NAME = "lossless-fast-nlms"
 LOSSLESS_FAST_LMS_DESCRIPTION = ("fast lossless coder with its median-edge prediction corrected "
                                  "by two integer NLMS filters, static rANS tables per plane "
                                  "(SPEC 5.8)")
+#: ... and model id 15's: model 14 with xform 5 (the encoder writes it where an RGB tile keeps it)
+LOSSLESS_FAST_LMS_CDIFF_NAME = "lossless-fast-nlms-colour-diff"
+LOSSLESS_FAST_LMS_CDIFF_DESCRIPTION = ("the fast NLMS lossless coder (model id 14) with RGB tiles "
+                                       "coded as one channel and the others less a channel "
+                                       "(SPEC 5.9)")
 #: the name and description :class:`mic.MicInfo` gives the near-lossless mode's model (mode 2)
 NEAR_LOSSLESS_NAME = "near-lossless-predictive"
 NEAR_LOSSLESS_DESCRIPTION = ("the lossless predictive coder with residuals quantised to step "

@@ -54,7 +54,10 @@ def test_the_trees_and_their_byte():
 
 
 @pytest.mark.parametrize("name", ["us_breast_rgb.png", None])
-def test_rgb_round_trips_and_is_never_larger_than_model_14(name):
+def test_rgb_round_trips_smaller_than_model_14(name):
+    """Below effort 5 the encoder codes only the way the fast coder's sizes rank first, so
+    it may lose a little to model 14 on some images (not these); from effort 5 it codes
+    every way and is never larger."""
     a = read_image(DATA / name)[0] if name else colour_mapped()
     blob = mic.encode(a)
     i = mic.info(blob)
@@ -64,10 +67,11 @@ def test_rgb_round_trips_and_is_never_larger_than_model_14(name):
     m14 = mic.encode(a, colour_diff=False)
     assert mic.info(m14).model_id == 14 and XFORM_CDIFF not in tile_xforms(m14)
     assert len(blob) < len(m14) and np.array_equal(mic.decode(m14), a)
-    for kw in ({"effort": 4}, {"tile": 32}, {"effort": 7}):  # every tile its own choice
+    for kw in ({"effort": 4}, {"tile": 32}, {"effort": 5, "tile": 48}, {"effort": 7}):
         b = mic.encode(a, **kw)
         assert np.array_equal(mic.decode(b), a)
-        assert len(b) <= len(mic.encode(a, colour_diff=False, **kw))
+        if kw.get("effort", 3) >= 5:
+            assert len(b) <= len(mic.encode(a, colour_diff=False, **kw))
 
 
 def test_the_colour_mapped_region_codes_much_smaller():

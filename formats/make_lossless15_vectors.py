@@ -38,6 +38,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
+from make_near_vectors import tile_xforms  # noqa: E402
 from vector_files import refused_as, run_generator, samples_sha256, sha256  # noqa: E402
 
 import mic  # noqa: E402
@@ -96,10 +97,6 @@ def sources() -> list[dict]:
 
 def tiles(stream: bytes) -> list:
     return [sp for sp in forge.spans(stream) if sp.tag == TAG_TILE]
-
-
-def xforms(stream: bytes) -> list[int]:
-    return [stream[sp.mode_start] for sp in tiles(stream)]
 
 
 def trees(stream: bytes) -> list:
@@ -163,7 +160,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         arr = src["array"]
         stream = mic.encode(arr, **src["options"])
         assert np.array_equal(mic.decode(stream), arr), src["name"]
-        assert mic.info(stream).model_id == 15 and XFORM_CDIFF in xforms(stream), src["name"]
+        xf = tile_xforms(stream)
+        assert mic.info(stream).model_id == 15 and XFORM_CDIFF in xf, src["name"]
         base[src["name"]] = stream
         buf = io.BytesIO()
         np.save(buf, arr, allow_pickle=False)
@@ -172,7 +170,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         vectors.append({"name": src["name"], "stream": src["name"] + ".mic",
                         "source": src["name"] + ".npy", "origin": src["origin"],
                         "encode_options": src["options"], "dtype": str(arr.dtype),
-                        "shape": list(arr.shape), "model_id": 15, "xforms": xforms(stream),
+                        "shape": list(arr.shape), "model_id": 15, "xforms": xf,
                         "trees": trees(stream), "stream_sha256": sha256(stream),
                         "samples_sha256": samples_sha256(arr)})
     expected = {}

@@ -14,18 +14,12 @@ from __future__ import annotations
 import argparse
 import csv
 import pathlib
-import time
+import sys
 
 import numpy as np
 
-
-def _timed(fn, rounds: int):
-    ts, out = [], None
-    for _ in range(rounds):
-        t = time.perf_counter()
-        out = fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts)), out
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from lossless_cdiff import _median_time  # noqa: E402 - one timing helper for both
 
 
 def main() -> None:
@@ -51,12 +45,12 @@ def main() -> None:
             continue
         ways = []
         for t in (x.shape[:2], 128, 64):
-            ms, b = _timed(lambda: mic.encode(x, tile=t), a.rounds)
+            ms, b = _median_time(lambda: mic.encode(x, tile=t), a.rounds)
             assert np.array_equal(mic.decode(b), x)
             ways.append((len(b), ms))
-        ms, b = _timed(lambda: mic.encode(x), a.rounds)
+        ms, b = _median_time(lambda: mic.encode(x), a.rounds)
         assert np.array_equal(mic.decode(b), x)
-        jms, jb = _timed(lambda: ic.jpegxl_encode(x, lossless=True, effort=7, numthreads=1),
+        jms, jb = _median_time(lambda: ic.jpegxl_encode(x, lossless=True, effort=7, numthreads=1),
                          a.rounds)
         every = sum(w[1] for w in ways)
         print(f"| {pathlib.Path(r['png']).stem[:40]} | {x.shape} | "

@@ -465,26 +465,20 @@ def _encode_lossless_best_tiling(v: np.ndarray, header: Header, encoder: TileEnc
     from .lossless.encoder import (
         LMS_EFFORT_MIN, TILING_EFFORT_MIN, LosslessTileEncoder, tiling_sides)
 
-    sides = [s for s in tiling_sides(v, header.bits_stored, effort)
-             if max(header.rows, header.cols) > s]
-    if not sides:
-        return _assemble(v, header, encoder, threads)
-    if (LMS_EFFORT_MIN if effort is None else effort) < TILING_EFFORT_MIN:
-        def estimate(side: int) -> int:
-            h = replace(header, tile_rows=side, tile_cols=side, model_id=0)
-            return len(_assemble(v, h, LosslessTileEncoder(h, effort=1), threads))
+    sides = [0] + [s for s in tiling_sides(v, header.bits_stored, effort)
+                   if max(header.rows, header.cols) > s]  # 0: whole frames
 
-        side = min([0, *sides], key=estimate)
-        if not side:
+    def coded(side: int, fast: bool = False) -> bytes:  # fast: the effort-1 estimate
+        if not side and not fast:
             return _assemble(v, header, encoder, threads)
         h = replace(header, tile_rows=side, tile_cols=side)
-        return _assemble(v, h, LosslessTileEncoder(h, effort=effort, **choices), threads)
-    best = _assemble(v, header, encoder, threads)
-    for side in sides:
-        h = replace(header, tile_rows=side, tile_cols=side)
-        tiled = _assemble(v, h, LosslessTileEncoder(h, effort=effort, **choices), threads)
-        best = tiled if len(tiled) < len(best) else best
-    return best
+        enc = LosslessTileEncoder(h, effort=1) if fast else \
+            LosslessTileEncoder(h, effort=effort, **choices)
+        return _assemble(v, h, enc, threads)
+
+    if len(sides) > 1 and (LMS_EFFORT_MIN if effort is None else effort) < TILING_EFFORT_MIN:
+        return coded(min(sides, key=lambda s: len(coded(s, fast=True))))
+    return min((coded(s) for s in sides), key=len)  # the first of equals
 
 
 def _lossy_psnr(array: np.ndarray, blob: bytes) -> float:

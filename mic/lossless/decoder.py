@@ -156,8 +156,9 @@ def decode_plane(buf: memoryview, pos: int, h: int, w: int, near: int = 0,
 
 
 # ----------------------------------------------------------------------------- tiles
-def _undo_tree(v: list[int], tree: Any) -> list[int]:
-    """Constant planes ``v`` of an xform-5 tile (SPEC 5.9) -> its R, G, B values.
+def _undo_tree(v: list[Any], tree: Any) -> list[Any]:
+    """The planes ``v`` of an xform-5 tile (SPEC 5.9; arrays, or ints for constant planes)
+    -> its R, G, B channels.
 
     >>> _undo_tree([7, -2, 5], ((1, 0, 2), (-1, 0, 1)))
     [5, 7, 10]
@@ -316,18 +317,11 @@ class LosslessTileDecoder:
                     del x
             return
         if tree is not None:  # SPEC 5.9: channels less channels decoded before them
-            order, refs = tree
-            for k, ph in enumerate(heads):
-                c = order[k]
-                if ph.kind == PLANE_CONST:
-                    x = np.full((rows, cols), ph.lo, np.int32)
-                else:
-                    x = decode_coded(buf, ph, rows, cols, lms=True)
-                if refs[k] >= 0:
-                    x += out[:, :, order[refs[k]]]
+            planes = [ph.lo if ph.kind == PLANE_CONST else
+                      decode_coded(buf, ph, rows, cols, lms=True) for ph in heads]
+            for c, x in enumerate(_undo_tree(planes, tree)):  # arrays, or ints if constant
                 self._check_range(x)
                 out[:, :, c] = x
-                del x
             return
         if xform == XFORM_GDIFF:  # SPEC 7.3: G near-lossless, then the exact R - G and B - G
             g = heads[0].lo if heads[0].kind == PLANE_CONST else \

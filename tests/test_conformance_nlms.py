@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import mic
-from mic_test_helpers import load_reference_decoder
+from mic_test_helpers import load_formats_module, load_reference_decoder
 
 FORMATS = Path(__file__).resolve().parents[1] / "formats"
 #: vector directory -> (model id, the plane kinds its vectors must cover)
@@ -28,9 +28,8 @@ EXPECTED = {d: json.loads((FORMATS / d / "invalid" / "expected.json").read_text(
             for d in SETS}
 
 
-def _sha(arr: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(arr, arr.dtype.newbyteorder("<")).tobytes()
-                          ).hexdigest()
+#: sha256 of the samples as vectors.json records it (formats/vector_files.py)
+_sha = load_formats_module("vector_files.py").samples_sha256
 
 
 @pytest.mark.parametrize("d,v", [(d, v) for d in SETS for v in VECTORS[d]],

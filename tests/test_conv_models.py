@@ -305,6 +305,36 @@ def test_export_averages_snapshots(tmp_path, data_dir):
         averaged_state(a, [torch.load(tmp_path / "ae.pt", weights_only=False)])
 
 
+def test_graft_then_fit_the_hyperprior_alone(tmp_path, data_dir):
+    """``conv_merge graft``: a vae with a cnn's transforms and gains (its own hyperprior
+    kept, the cnn recorded as the warm start); ``train_only`` then lets only the hyperprior
+    learn, the transforms stay bit for bit, and the run resumes with the same setting."""
+    from mic.train.conv_merge import graft
+
+    kw = {"size": "tiny", "batch": 2, "crop": 64, "lr": 1e-3, "quiet": True}
+    Trainer(data_dir, "vae", tmp_path / "vae.pt", **kw).run(steps=2)
+    Trainer(data_dir, "cnn", tmp_path / "cnn.pt", seed=1, **kw).run(steps=3)
+    vae, cnn = (torch.load(tmp_path / n, weights_only=False) for n in ("vae.pt", "cnn.pt"))
+    g = graft(vae, cnn, tmp_path / "cnn.pt")
+    assert torch.equal(g["model"]["g_a.0.weight"], cnn["model"]["g_a.0.weight"])
+    assert torch.equal(g["model"]["h_s.0.weight"], vae["model"]["h_s.0.weight"])
+    assert g["init"]["step"] == 3 and g["init"]["model"] == "cnn" and "opt" not in g
+    torch.save(g, tmp_path / "merged.pt")
+    only = "h_a.,h_s.,z_density.,log_zgain"
+    tr = Trainer(data_dir, "vae", tmp_path / "fit.pt", init_from=tmp_path / "merged.pt",
+                 train_only=only, **kw)
+    tr.run(steps=3)
+    out = torch.load(tmp_path / "fit.pt", weights_only=False)
+    for k in ("g_a.0.weight", "g_s.0.weight", "log_gain", "log_igain"):
+        assert torch.equal(out["model"][k], cnn["model"][k]), k
+    assert not torch.equal(out["model"]["h_s.2.weight"], vae["model"]["h_s.2.weight"])
+    assert out["settings"]["train_only"] == only and out["init"]["checkpoint"] == "merged.pt"
+    with pytest.raises(ValueError, match="other settings"):
+        Trainer(data_dir, "vae", tmp_path / "fit.pt", **kw)
+    with pytest.raises(ValueError, match="names no parameter"):
+        Trainer(data_dir, "vae", tmp_path / "bad.pt", train_only="nothing.", **kw)
+
+
 def test_sigterm_saves_and_stops(tmp_path, data_dir, monkeypatch):
     tr = Trainer(data_dir, "ae", tmp_path / "ae.pt", size="tiny", batch=2, crop=64, quiet=True)
     step = tr.train_step

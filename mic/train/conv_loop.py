@@ -7,6 +7,8 @@ Adam on ``lambda_q * 255^2 * MSE + bpp`` (a random quality per crop; crops from
 :class:`mic.train.dataset.CropDataset`, normalised from their native bit depth).  ``gan``
 instead fine-tunes only ``g_s`` of a ``cnn`` against a :class:`PatchDiscriminator`
 (``lambda_q * 255^2 * MSE + adv_weight * adversarial``), with a second Adam for it.
+``--train-only PREFIXES`` lets only the parameters so named learn (the rest stay as
+warm-started: a vae whose transforms were grafted from a cnn fits its hyperprior alone).
 
 **Exact resume.**  The checkpoint holds the model, the optimiser(s), the step, the CPU
 and wall time so far, the torch RNG (and CUDA RNGs), the dataset's NumPy generator (the
@@ -42,7 +44,7 @@ import numpy as np
 from .checkpoints import atomic_save, open_log
 
 #: settings that must not change between the chunks of one run (exact resume)
-FIXED = ("model", "size", "batch", "crop", "seed", "n_qualities", "adv_weight")
+FIXED = ("model", "size", "batch", "crop", "seed", "n_qualities", "adv_weight", "train_only")
 
 
 def _copy_matching(dst, src_state: dict[str, Any]) -> tuple[int, int]:  # noqa: ANN001
@@ -73,7 +75,7 @@ class Trainer:
                  ckpt_every_min: float = 5.0, adv_weight: float = 0.01,
                  lambdas: list[float] | None = None, clip: float = 1.0,
                  max_images: int | None = None, quiet: bool = False,
-                 fit_density: int = 300) -> None:
+                 fit_density: int = 300, train_only: str | None = None) -> None:
         import torch
 
         from . import conv_models as cm
@@ -94,7 +96,8 @@ class Trainer:
             lambdas = ck["config"]["lambdas"]
         self.settings = {"model": model, "size": size, "batch": batch, "crop": crop,
                          "seed": seed, "n_qualities": len(lambdas or cm.LAMBDAS),
-                         "adv_weight": adv_weight if self.gan else None}
+                         "adv_weight": adv_weight if self.gan else None,
+                         "train_only": train_only or None}
         assert tuple(self.settings) == FIXED
         torch.manual_seed(seed)
         self.net = cm.build_model(model, size=size, lambdas=lambdas).to(self.device)
@@ -105,6 +108,14 @@ class Trainer:
                 p.requires_grad_(name.startswith("g_s."))
             self.disc = cm.PatchDiscriminator().to(self.device)
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=lr, betas=(0.5, 0.999))
+        elif train_only:
+            # only the named parts learn (a grafted vae's hyperprior fitted to new transforms)
+            prefixes = tuple(x for x in train_only.split(",") if x)
+            names = [n for n, _ in self.net.named_parameters()]
+            if not any(n.startswith(prefixes) for n in names):
+                raise ValueError(f"--train-only {train_only!r} names no parameter of {model}")
+            for name, p in self.net.named_parameters():
+                p.requires_grad_(name.startswith(prefixes))
         self.params = [p for p in self.net.parameters() if p.requires_grad]
         self.opt = torch.optim.Adam(self.params, lr=lr)
         self.data = CropDataset(data, crop=crop, seed=seed, max_images=max_images)
@@ -326,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fit-density", type=int, default=300,
                    help="warm start of an ae, or from shipped weights: steps fitting the new "
                    "prior alone first (0: none)")
+    p.add_argument("--train-only", default=None,
+                   help="comma list of parameter-name prefixes: only those learn (e.g. "
+                   "h_a.,h_s.,z_density. fits a vae's hyperprior to grafted transforms)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     if a.minutes is None and a.steps is None:
@@ -342,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     tr = Trainer(a.data, a.model, a.ckpt, log=a.log, size=a.size, batch=a.batch, crop=a.crop,
                  lr=a.lr, seed=a.seed, device=a.device, init_from=a.init_from,
                  log_every=a.log_every, ckpt_every_min=a.ckpt_every, adv_weight=a.adv_weight,
-                 quiet=a.quiet, fit_density=a.fit_density)
+                 quiet=a.quiet, fit_density=a.fit_density, train_only=a.train_only)
     st = tr.run(minutes=a.minutes, steps=a.steps)
     # a signal ends the chunk early: exit 143 / 130 so that a wrapper loop stops too
     if st["signal"] is not None:

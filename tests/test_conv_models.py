@@ -333,6 +333,8 @@ def test_graft_then_fit_the_hyperprior_alone(tmp_path, data_dir):
         Trainer(data_dir, "vae", tmp_path / "fit.pt", **kw)
     with pytest.raises(ValueError, match="names no parameter"):
         Trainer(data_dir, "vae", tmp_path / "bad.pt", train_only="nothing.", **kw)
+    with pytest.raises(ValueError, match="does not apply to gan"):
+        Trainer(data_dir, "gan", tmp_path / "bad.pt", train_only="g_s.", **kw)
 
 
 def test_sigterm_saves_and_stops(tmp_path, data_dir, monkeypatch):

@@ -90,6 +90,8 @@ class Trainer:
         self.device = torch.device(device)
         self.log_every, self.ckpt_every_s, self.lr, self.clip = log_every, ckpt_every_min * 60, lr, clip
         self.gan = model == "gan"
+        if self.gan and train_only:
+            raise ValueError("--train-only does not apply to gan (it trains g_s alone)")
         resume = self.ckpt.exists()
         ck = torch.load(self.ckpt, map_location="cpu", weights_only=False) if resume else None
         if ck is not None:

@@ -12,8 +12,9 @@ Two operations the conv models' exports are built from, each writing a new check
   entropy model (hyperprior or factorized prior) is kept.  The result records the donor
   as its warm start (``init``: its step and cumulative CPU minutes), so an export of it, or
   a run started from it, counts the donor's lineage; the base's own CPU time stays in it.
-  The optimiser state of the base is dropped (its moments belong to other weights): a run
-  resumed from a graft starts its optimiser afresh.
+  The optimiser state of the base is dropped (its moments belong to other weights), so a
+  graft is a start, not a chunk to resume: train from it with ``conv_loop --init-from`` (a
+  new checkpoint, a fresh optimiser), or export it as it is.
 
     python -m mic.train.conv_merge average --out ckpt/cnn-avg.pt ckpt/cnn-s3.pt ckpt/cnn-s2.pt
     python -m mic.train.conv_merge graft --base ckpt/vae.pt --donor ckpt/cnn-avg.pt \\

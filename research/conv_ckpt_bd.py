@@ -63,7 +63,8 @@ def main() -> None:
     cand = curves(load(sys.argv[3].split(",")), imgs)
     bds = [bd_rate(*zip(*r), *zip(*c)) for r, c in zip(ref, cand)]
     print(f"{sys.argv[3]} vs {sys.argv[2]}: mean BD-rate {100 * np.nanmean(bds):+.2f} % over "
-          f"{len(bds)} train images (better on {sum(b < 0 for b in bds)})")
+          f"{len(bds)} train images (better on {sum(b < 0 for b in bds)}; median "
+          f"{100 * np.nanmedian(bds):+.2f} %, worst {100 * np.nanmax(bds):+.2f} %)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 weights, against a reference checkpoint, on the train sample (the middle image of each
 source, first 512 x 512) with rounded latents: rate = the model's -log2 likelihood of the
 rounded symbols, PSNR of the clamped reconstruction (as ``research/conv_rd_train.py``);
-mean of the per-image BD-rates over the qualities.  A check of training snapshots before
+mean of the per-image BD-rates over the qualities (crops of one value skipped: they have no
+RD curve to compare; until 2026-12-06 they were counted, two of the 20).  A check of training snapshots before
 an export (issue #21), not a benchmark.
 
     PYTHONPATH=. .venv/bin/python research/conv_ckpt_bd.py CORPUS/train REF.pt CAND.pt[,CAND2.pt,...]
@@ -58,12 +59,16 @@ def main() -> None:
     split = Path(sys.argv[1])
     if "eval" in {p.lower() for p in split.resolve().parts}:
         raise SystemExit("this script reads the train split only")
-    imgs = [normalise(a) for _, a, _ in sample_images(split, max_side=512)]
+    crops = [a for _, a, _ in sample_images(split, max_side=512)]
+    # a constant crop (two train sources' first 512 x 512) has no meaningful RD curve: its
+    # BD-rate is noise of a few bytes, which outweighed 18 real images before this was skipped
+    imgs = [normalise(a) for a in crops if np.ptp(a) > 0]
     ref = curves(load([sys.argv[2]]), imgs)
     cand = curves(load(sys.argv[3].split(",")), imgs)
     bds = [bd_rate(*zip(*r), *zip(*c)) for r, c in zip(ref, cand)]
     print(f"{sys.argv[3]} vs {sys.argv[2]}: mean BD-rate {100 * np.nanmean(bds):+.2f} % over "
-          f"{len(bds)} train images (better on {sum(b < 0 for b in bds)}; median "
+          f"{len(bds)} train images, {len(crops) - len(imgs)} constant crops skipped "
+          f"(better on {sum(b < 0 for b in bds)}; median "
           f"{100 * np.nanmedian(bds):+.2f} %, worst {100 * np.nanmax(bds):+.2f} %)")
 
 

@@ -18,19 +18,12 @@ import argparse
 import numpy as np
 
 import mic
+from mic.eval.data import make_image, top8
 from mic.io import read_image
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0 ** 2 / np.mean((a.astype(float) - b) ** 2)))
-
-
-def top8(a: np.ndarray) -> np.ndarray:
-    """Unsigned ``a`` shifted right by its largest value's bit length less 8, as
-    :func:`mic.eval.data.top8` reduces an image for ``mic bench --bits8``."""
-    if a.min() < 0:
-        raise SystemExit("give an unsigned image")
-    return (a.astype(np.int64) >> max(0, int(a.max()).bit_length() - 8)).astype(np.uint8)
 
 
 def flat_fix(decoded: np.ndarray, src: np.ndarray, B: int) -> tuple[np.ndarray, float]:
@@ -58,7 +51,7 @@ def main() -> None:
     ap.add_argument("--crop", action="append", default=[], help="NAME=y0:y1,x0:x1")
     a = ap.parse_args()
     img, _ = read_image(a.image)
-    b = top8(img)
+    b = top8(make_image(img, name=a.image)).native  # as mic bench --bits8 reduces it
     crops = {"whole": (slice(None), slice(None))}
     for c in a.crop:
         name, spec = c.split("=")

@@ -51,6 +51,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .checkpoints import atomic_save
+
 #: the tensors a graft takes from the donor (name prefixes): the transforms and latent gains
 GRAFT_PREFIXES = ("g_a.", "g_s.", "log_gain", "log_igain")
 
@@ -129,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         ck = graft(load(a.base), load(a.donor), a.donor)
         g = ck["grafted"]
         msg = f"{g['tensors']} of {g['of']} tensors from {g['donor']} (step {ck['init']['step']})"
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(ck, tmp)
-    tmp.replace(out)
+    atomic_save(ck, out)
     print(f"wrote {out}: {msg}")
     return 0
 

@@ -378,3 +378,38 @@ def test_mic_train_runs_the_conv_loop_and_resumes(tmp_path, data_dir):
     assert ck["step"] == 2 and ck["model_name"] == "cnn"
     res = CliRunner().invoke(cli, args + ["--stage", "entropy"])
     assert res.exit_code != 0 and "wavelet models only" in res.output
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "cnn"])
+def test_widen_keeps_the_function_then_trains(tmp_path, data_dir, name):
+    """``conv_widen``: twice the latent channels, the same reconstruction, the old channels'
+    symbols and (hyperprior models) the same hyper-latent rate; a wider run starts from it
+    with every tensor, and a narrower or same width is refused."""
+    from mic.train.conv_models import from_config
+    from mic.train.conv_widen import widen
+
+    kw = {"batch": 2, "crop": 64, "lr": 1e-3, "quiet": True}
+    Trainer(data_dir, name, tmp_path / "n.pt", size="tiny", **kw).run(steps=2)
+    ck = torch.load(tmp_path / "n.pt", weights_only=False)
+    w = widen(ck, 24, tmp_path / "n.pt")
+    assert w["config"]["m"] == 24 and w["widened"]["from_m"] == 12 and "opt" not in w
+    assert w["init"]["step"] == 2 and w["init"]["checkpoint"] == "n.pt"
+    narrow, wide = from_config(ck["config"]).eval(), from_config(w["config"]).eval()
+    narrow.load_state_dict(ck["model"])
+    wide.load_state_dict(w["model"])
+    x = torch.rand(1, 1, 128, 128)
+    for q in (0, 7):
+        with torch.no_grad():
+            a, b = narrow(x, torch.tensor([q]), noise=False), wide(x, torch.tensor([q]), noise=False)
+        assert torch.allclose(a["x_hat"], b["x_hat"], atol=1e-5)
+        assert torch.equal(a["y_hat"], b["y_hat"][:, :12])
+        assert torch.allclose(a["z_bits"], b["z_bits"])
+        assert b["y_bits"] >= a["y_bits"] - 1e-3  # the new channels' symbols only add
+    torch.save(w, tmp_path / "w.pt")
+    tr = Trainer(data_dir, name, tmp_path / "wide.pt", size="tiny-wide",
+                 init_from=tmp_path / "w.pt", fit_density=0, **kw)
+    tr.run(steps=2)
+    out = torch.load(tmp_path / "wide.pt", weights_only=False)
+    assert out["config"]["m"] == 24 and out["init"]["checkpoint"] == "w.pt"
+    with pytest.raises(ValueError, match="must exceed"):
+        widen(ck, 12, tmp_path / "n.pt")

@@ -83,7 +83,10 @@ HYPER_STRIDE = 64  # hyper-latents: inputs must be multiples of this (the codec 
 #: with N1 = 64 (research/conv_synthesis_numpy.py)
 SIZES: dict[str, dict[str, int]] = {
     "base": {"n": 64, "n1": 32, "m": 96, "nh": 64, "nz": 64, "ne": 128},
+    # base with twice the latent channels (0.75 values a pixel): mic.train.conv_widen
+    "wide": {"n": 64, "n1": 32, "m": 192, "nh": 64, "nz": 64, "ne": 128},
     "tiny": {"n": 8, "n1": 6, "m": 12, "nh": 8, "nz": 4, "ne": 8},
+    "tiny-wide": {"n": 8, "n1": 6, "m": 24, "nh": 8, "nz": 4, "ne": 8},  # tests of widening
 }
 
 

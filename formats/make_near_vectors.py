@@ -125,6 +125,12 @@ def sources() -> list[dict]:
     add("sparse_ramp_u16_k4", ((ramp + rng.integers(0, 2, ramp.shape)) * 4).astype(np.uint16),
         "synthetic ramp + noise on every 4th value: a palette plane with k' = 4 // 4 = 1",
         max_error=4)
+    crop = ct[96:160, 96:160].astype(np.int64)
+    table = np.cumsum(np.random.default_rng(7).integers(1, 7, int(np.ptp(crop)) + 1))
+    add("sparse_lut_u16_k2", table[crop - crop.min()].astype(np.uint16),
+        "tests/data/ct_abdomen_u16.png [96:160, 96:160] through a look-up table with gaps of "
+        "1 to 6 codes: a covering palette (representatives within k of the used values, "
+        "k' = 0)", max_error=2)
     assert len({o["name"] for o in out}) == len(out)
     return out
 
@@ -234,6 +240,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         assert i.mode == "near-lossless" and i.max_error == k and i.model_id == MODEL
         if src["name"].startswith("sparse_"):
             assert first_plane_kinds(stream) == [2], "a sparse vector should hold a palette"
+        if src["name"] == "sparse_lut_u16_k2":  # the palette's values are representatives
+            assert not set(np.unique(out)) <= set(np.unique(arr)), "no covering palette"
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")),
                 allow_pickle=False)

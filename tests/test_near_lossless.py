@@ -393,3 +393,54 @@ def test_bench_flags_a_point_beyond_its_bound():
     p = Point("x", "near", "k=1", lambda: a.tobytes(),
               lambda b: np.frombuffer(b, np.uint8).reshape(8, 8) ^ 4, a, max_error=1)
     assert "exceeds" in measure_point(im, p)["error"]
+
+
+# ----------------------------------------------------------------------------- covering palette
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 5000), min_size=1, max_size=60, unique=True),
+       st.integers(1, 40), st.data())
+def test_covering_palette_covers_within_k_with_the_fewest_representatives(vals, k, data):
+    from mic.lossless.near_palette import covering_palette
+
+    v = np.array(sorted(vals))
+    c = np.array(data.draw(st.lists(st.integers(1, 1000), min_size=len(v), max_size=len(v))))
+    reps, assign = covering_palette(v, c, k)
+    assert np.all(np.abs(v - reps[assign]) <= k)
+    assert np.all(np.diff(reps) > k)  # SPEC 7.2: k' = k // G = 0, the indices exact
+    assert np.all(np.diff(assign) >= 0) and assign[0] == 0 and assign[-1] == len(reps) - 1
+    # the fewest: no two values of different groups lie within 2k of each other's group start
+    starts = v[np.r_[0, np.flatnonzero(np.diff(assign)) + 1]]
+    assert np.all(np.diff(starts) > 2 * k)
+
+
+def _lut_image() -> np.ndarray:
+    """A real CT crop through a look-up table with gaps of 1 to 6 codes (a sparse histogram
+    whose gaps defeat the residual quantiser)."""
+    arr, _ = read_image(DATA / "ct_abdomen_u16.png")
+    crop = arr[64:192, 64:192].astype(np.int64)
+    table = np.cumsum(np.random.default_rng(3).integers(1, 7, int(np.ptp(crop)) + 1))
+    return table[crop - crop.min()].astype(np.uint16)
+
+
+@pytest.mark.parametrize("k", KS)
+def test_covering_palette_codes_a_lut_mapped_image_smaller_within_k(k):
+    from mic.lossless.encoder import encode_plane_near
+
+    img = _lut_image()
+    plain, _ = encode_plane_near(img.astype(np.int32), k, True, cover=0)
+    covered, rec = encode_plane_near(img.astype(np.int32), k, True, cover=1)
+    assert len(covered) < len(plain)
+    assert _err(rec, img) <= k
+    s = mic.encode(img, max_error=k)
+    out = mic.decode(s)
+    assert np.array_equal(out, rec) and _err(out, img) <= k
+    assert not set(np.unique(out)) <= set(np.unique(img))  # decoded through representatives
+
+
+@pytest.mark.parametrize("k", (1, 4))
+def test_effort_5_also_covers_dense_planes_never_larger(k):
+    arr, _ = read_image(DATA / "ct_abdomen_u16.png")
+    img = np.ascontiguousarray(arr[:128, :128])
+    default, high = mic.encode(img, max_error=k), mic.encode(img, max_error=k, effort=5)
+    assert len(high) <= len(default)
+    assert _err(mic.decode(high), img) <= k

@@ -47,6 +47,9 @@ from .syntax import (
 #: the lowest effort whose near-lossless planes add the NLMS filters (model id 12, SPEC 7.6:
 #: about 3 % fewer bits for about a quarter more time); below it, model id 2 (SPEC 7.1-7.5)
 NEAR_LMS_EFFORT_MIN = 3
+#: near-lossless sparse planes are also coded through a covering palette at every effort,
+#: and from this effort every plane (mic.lossless.near_palette)
+NEAR_COVER_ALL_EFFORT = 5
 
 #: the lowest effort whose lossless planes add NLMS filters: model id 14's fast planes (SPEC
 #: 5.8, the default, volumes included) or with ``fast_nlms=False`` model id 13's kinds 1 and 2
@@ -226,11 +229,12 @@ def encode_plane(plane: np.ndarray, lms: bool = False) -> bytes:
     return with_palette if len(with_palette) < len(without) else without
 
 
-def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True
+def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True, cover: int = 0
                       ) -> tuple[bytes, np.ndarray]:
     """One (h, w) int32 plane -> its mode-2 payload (SPEC 7.2) with maximum error ``near``,
     and the (h, w) int32 reconstruction the decoder will produce; ``lms``: model id 12's
-    predictors (SPEC 7.6), else model id 2's.
+    predictors (SPEC 7.6), else model id 2's.  ``cover`` 1 (2): a sparse (any) plane is also
+    coded through a covering palette (:mod:`.near_palette`), keeping the smaller.
 
     >>> import numpy as np
     >>> p = np.array([[10, 13, 20], [9, 30, 31]], np.int32)
@@ -251,6 +255,12 @@ def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True
     x = (plane - lo).astype(np.int32)
     data = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(x, hi - lo, near, lms=lms)
     x += lo  # the kernel left the reconstruction in x
+    if cover > (bitmap is None):
+        from .near_palette import encode_plane_cover
+
+        got = encode_plane_cover(plane, near, lms)
+        if got is not None and len(got[0]) < len(data):
+            data, x = got
     if bitmap is None:
         return data, x
     # A sparse histogram (SPEC 7.2): the palette's indices coded near-lossless with
@@ -424,6 +434,7 @@ class LosslessTileEncoder:
                                 f"one-sample frames and 2 <= group <= {MAX_GROUP}")
         self.header = header
         self.near = int(near)
+        self.cover = 2 if effort is not None and effort >= NEAR_COVER_ALL_EFFORT else 1
         self.group = int(group)  # 0: frames independent; G: groups of G frames (SPEC 5.5)
 
     def extra_segments(self) -> list[tuple[bytes, bytes]]:
@@ -556,7 +567,7 @@ class LosslessTileEncoder:
 
     def _encode_tile_near(self, tile: np.ndarray) -> bytes:
         k = self.near
-        planes = [encode_plane_near(np.ascontiguousarray(tile[..., i]), k, self.lms)
+        planes = [encode_plane_near(np.ascontiguousarray(tile[..., i]), k, self.lms, self.cover)
                   for i in range(tile.shape[2])]
         best = bytes((XFORM_NONE,)) + b"".join(d for d, _ in planes)
         recon = [r for _, r in planes]

@@ -1,0 +1,84 @@
+"""Near-lossless through a covering palette (encoder only; SPEC.md 7.2, kind 2, unchanged).
+
+A near-lossless plane may be written as a palette plane whose values are not the plane's
+own but **representatives**: every value the plane uses lies within ``k`` of one of them.
+Each sample is replaced by its value's representative and the index image is coded
+losslessly: consecutive representatives are more than ``k`` apart, so SPEC 7.2's
+``k' = k // G`` is 0 and the decoder (which knows nothing of this) decodes the indices
+exactly and maps them to representatives, within ``k`` of the original samples.
+
+This pays where quantising the prediction residual (SPEC 7.4) cannot: sparse histograms
+(values mapped through a look-up table, with gaps of several codes) whose gaps defeat the
+residual quantiser's uniform step; and, at higher efforts, dense planes that code smaller
+quantised before prediction than after.  The encoder keeps whichever coding is smallest.
+
+:func:`covering_palette` picks the fewest representatives (the greedy interval cover: each
+group starts at the first value not yet covered and takes every value within ``2 k`` of
+it), each one the group's count-weighted mean, rounded and moved just enough to stay
+within ``k`` of the group's ends.
+
+>>> import numpy as np
+>>> reps, assign = covering_palette(np.array([0, 1, 2, 5, 9, 10]), np.array([1, 1, 1, 4, 2, 2]), 1)
+>>> reps.tolist(), assign.tolist()
+([1, 5, 10], [0, 0, 0, 1, 2, 2])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["covering_palette", "encode_plane_cover"]
+
+
+def covering_palette(values: np.ndarray, counts: np.ndarray, k: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``(reps, assign)`` for the sorted distinct ``values`` (with their ``counts``):
+    ``reps`` increasing, ``|values[i] - reps[assign[i]]| <= k`` and consecutive ``reps``
+    more than ``k`` apart (see the module docstring)."""
+    v = np.asarray(values, np.int64)
+    c = np.asarray(counts, np.float64)
+    # group starts: a value starts a group when it lies beyond 2k of the current start
+    n = len(v)
+    assign = np.empty(n, np.int64)
+    reps: list[int] = []
+    i = 0
+    while i < n:
+        j = int(np.searchsorted(v, v[i] + 2 * k, side="right"))
+        w = c[i:j]
+        m = int(np.floor((v[i:j] * w).sum() / w.sum() + 0.5))
+        reps.append(min(max(m, int(v[j - 1]) - k), int(v[i]) + k))
+        assign[i:j] = len(reps) - 1
+        i = j
+    return np.array(reps, np.int64), assign
+
+
+def encode_plane_cover(plane: np.ndarray, near: int, lms: bool
+                       ) -> tuple[bytes, np.ndarray] | None:
+    """The plane as a covering-palette plane (SPEC 7.2 kind 2 with ``k' = 0``) and its
+    reconstruction, or None where every value is its own representative (no gain over
+    the exact palette) or one representative covers the plane (a constant plane is
+    smaller)."""
+    import zstandard
+
+    from ..bitstream.varint import pack_uvarints
+    from .encoder import _encode_coded
+    from .syntax import PLANE_PALETTE, plane_head
+
+    lo = int(plane.min())
+    x = (plane - lo).astype(np.int64)
+    counts = np.bincount(x.ravel())
+    used = np.flatnonzero(counts)
+    reps, assign = covering_palette(used, counts[used], near)
+    if len(reps) < 2 or len(reps) == len(used):
+        return None
+    lut = np.zeros(len(counts), np.int32)
+    lut[used] = assign
+    idx = lut[x]
+    base, span = int(reps[0]), int(reps[-1] - reps[0])
+    bits = np.zeros(span + 1, np.uint8)
+    bits[reps - base] = 1
+    zb = zstandard.ZstdCompressor(level=19).compress(np.packbits(bits).tobytes())
+    data = b"".join((plane_head(PLANE_PALETTE, lo + base, len(reps) - 1),
+                     pack_uvarints(span, len(zb)), zb,
+                     _encode_coded(idx, len(reps) - 1, 0, lms=lms)))
+    return data, (reps[idx] + lo).astype(np.int32)

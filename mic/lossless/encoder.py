@@ -255,6 +255,7 @@ def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True, cover: int
     x = (plane - lo).astype(np.int32)
     data = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(x, hi - lo, near, lms=lms)
     x += lo  # the kernel left the reconstruction in x
+    got = None
     if cover > (bitmap is None):
         from .near_palette import encode_plane_cover
 
@@ -270,6 +271,8 @@ def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True, cover: int
 
     values = np.flatnonzero(np.unpackbits(np.frombuffer(bitmap, np.uint8))[:hi - lo + 1])
     kp = near // int(np.diff(values).max())
+    if kp == 0 and got is not None:  # the exact palette would be the cover, less merged
+        return data, x
     zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
     pal = b"".join((plane_head(PLANE_PALETTE, lo, maxval), pack_uvarints(hi - lo, len(zb)), zb,
                     _encode_coded(idx, maxval, kp, lms=lms)))

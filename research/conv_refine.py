@@ -38,6 +38,7 @@ def cost(net, y, xp, q, lam, h, w, ste, noise=False):  # noqa: ANN001, ANN201
         cm.noisy = lambda v, noise: round_ste(v)  # rounding, straight-through gradient
     try:
         y_hat, ybits, zbits = net.code_latents(y, q, noise)
+        ybits = ybits.sum(1)
     finally:
         cm.noisy = old
     xh = net.synthesis(y_hat, q)

@@ -413,3 +413,36 @@ def test_widen_keeps_the_function_then_trains(tmp_path, data_dir, name):
     assert out["config"]["m"] == 24 and out["init"]["checkpoint"] == "w.pt"
     with pytest.raises(ValueError, match="must exceed"):
         widen(ck, 12, tmp_path / "n.pt")
+
+
+def test_rate_ramp_charges_the_widened_channels_gradually(tmp_path, data_dir):
+    """``rate_ramp``: the channels a widening added count their rate in the loss with a
+    weight rising from 0 over the ramp; the logged bpp is the full rate; the ramp's first
+    channel survives a resume; a start that is no widening is refused."""
+    from mic.train.conv_models import rd_loss
+    from mic.train.conv_widen import widen
+
+    kw = {"batch": 2, "crop": 64, "lr": 1e-3, "quiet": True}
+    Trainer(data_dir, "cnn", tmp_path / "n.pt", size="tiny", **kw).run(steps=1)
+    ck = torch.load(tmp_path / "n.pt", weights_only=False)
+    torch.save(widen(ck, 24, tmp_path / "n.pt"), tmp_path / "w.pt")
+    tr = Trainer(data_dir, "cnn", tmp_path / "r.pt", size="tiny-wide", init_from=tmp_path / "w.pt",
+                 rate_ramp=4, **kw)
+    assert tr.ramp_from == 12
+    tr.run(steps=2)
+    w = tr.net.rate_weight
+    assert w is not None and torch.all(w[:12] == 1) and torch.allclose(w[12:], torch.tensor(0.25))
+    x, q = torch.rand(2, 1, 64, 64), torch.tensor([7, 7])
+    out = tr.net(x, q)
+    assert bool((out["loss_bits"] < out["bits"]).all())
+    r = rd_loss(x, out, tr.lambdas[q])
+    assert torch.allclose(r["bpp"], (out["bits"] / 64 ** 2).mean())
+    again = Trainer(data_dir, "cnn", tmp_path / "r.pt", size="tiny-wide", rate_ramp=4, **kw)
+    assert again.ramp_from == 12 and again.step == 2
+    again.run(steps=3)  # steps 2..4: the ramp ends, every channel charged in full
+    assert again.net.rate_weight is None
+    with pytest.raises(ValueError, match="conv_widen"):
+        Trainer(data_dir, "cnn", tmp_path / "bad.pt", size="tiny", init_from=tmp_path / "n.pt",
+                rate_ramp=4, **kw)
+    with pytest.raises(ValueError, match="other settings"):
+        Trainer(data_dir, "cnn", tmp_path / "r.pt", size="tiny-wide", **kw)

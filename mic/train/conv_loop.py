@@ -9,6 +9,11 @@ instead fine-tunes only ``g_s`` of a ``cnn`` against a :class:`PatchDiscriminato
 (``lambda_q * 255^2 * MSE + adv_weight * adversarial``), with a second Adam for it.
 ``--train-only PREFIXES`` lets only the parameters so named learn (the rest stay as
 warm-started: a vae whose transforms were grafted from a cnn fits its hyperprior alone).
+``--rate-ramp STEPS`` (a warm start from :mod:`mic.train.conv_widen`): the rate of the
+latent channels the widening added counts in the loss with a weight rising from 0 to 1 over
+the first ``STEPS`` steps, so that the synthesis learns to use them before their bits are
+charged (charged in full from the start, they collapse to zero within a few thousand steps);
+the log's bpp is always the full rate.
 
 **Exact resume.**  The checkpoint holds the model, the optimiser(s), the step, the CPU
 and wall time so far, the torch RNG (and CUDA RNGs), the dataset's NumPy generator (the
@@ -44,7 +49,8 @@ import numpy as np
 from .checkpoints import atomic_save, open_log
 
 #: settings that must not change between the chunks of one run (exact resume)
-FIXED = ("model", "size", "batch", "crop", "seed", "n_qualities", "adv_weight", "train_only")
+FIXED = ("model", "size", "batch", "crop", "seed", "n_qualities", "adv_weight", "train_only",
+         "rate_ramp")
 
 
 def _copy_matching(dst, src_state: dict[str, Any]) -> tuple[int, int]:  # noqa: ANN001
@@ -75,7 +81,8 @@ class Trainer:
                  ckpt_every_min: float = 5.0, adv_weight: float = 0.01,
                  lambdas: list[float] | None = None, clip: float = 1.0,
                  max_images: int | None = None, quiet: bool = False,
-                 fit_density: int = 300, train_only: str | None = None) -> None:
+                 fit_density: int = 300, train_only: str | None = None,
+                 rate_ramp: int | None = None) -> None:
         import torch
 
         from . import conv_models as cm
@@ -99,7 +106,11 @@ class Trainer:
         self.settings = {"model": model, "size": size, "batch": batch, "crop": crop,
                          "seed": seed, "n_qualities": len(lambdas or cm.LAMBDAS),
                          "adv_weight": adv_weight if self.gan else None,
-                         "train_only": train_only or None}
+                         "train_only": train_only or None, "rate_ramp": rate_ramp or None}
+        if rate_ramp and self.gan:
+            raise ValueError("--rate-ramp does not apply to gan (its rate is fixed)")
+        #: the first latent channel whose rate is ramped in (rate_ramp), from the widening
+        self.ramp_from: int | None = None
         assert tuple(self.settings) == FIXED
         torch.manual_seed(seed)
         self.net = cm.build_model(model, size=size, lambdas=lambdas).to(self.device)
@@ -138,6 +149,11 @@ class Trainer:
                 src_ck = torch.load(init_from, map_location="cpu", weights_only=False)
                 self.init = init_record(src_ck, init_from)
                 src_state = src_ck["model"]
+                if rate_ramp:
+                    self.ramp_from = int(src_ck.get("widened", {}).get("from_m", 0)) or None
+            if rate_ramp and self.ramp_from is None:
+                raise ValueError("--rate-ramp needs --init-from a checkpoint of "
+                                 "mic.train.conv_widen (its widened channels)")
             got, total = _copy_matching(self.net, src_state)
             self._say(f"warm start: {got}/{total} tensors from {init_from}")
             if fit_density and (hasattr(self.net, "y_density") or shipped):
@@ -193,6 +209,7 @@ class Trainer:
         self.step, self.cpu_s, self.wall_s = ck["step"], ck["cpu_s"], ck["wall_s"]
         self.skipped = ck.get("skipped", 0)
         self.init = ck.get("init")
+        self.ramp_from = ck.get("ramp_from")
         self.acc = np.asarray(ck["log_acc"], np.float64)
         self.data.rng.bit_generator.state = ck["data_rng"]
         torch.set_rng_state(ck["torch_rng"])
@@ -206,7 +223,7 @@ class Trainer:
         st = {"model": self.net.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
               "config": self.net.config(), "model_name": self.settings["model"],
               "settings": dict(self.settings), "cpu_s": self.cpu_s, "wall_s": self.wall_s,
-              "skipped": self.skipped, "log_acc": self.acc.tolist(),
+              "skipped": self.skipped, "log_acc": self.acc.tolist(), "ramp_from": self.ramp_from,
               "data_rng": self.data.rng.bit_generator.state,
               "torch_rng": torch.get_rng_state(),
               "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
@@ -227,6 +244,13 @@ class Trainer:
         x = torch.from_numpy(self.data.batch(b)).to(self.device)
         q = torch.randint(0, self.net.n_qualities, (b,)).to(self.device)
         lam = self.lambdas[q]
+        ramp = self.settings["rate_ramp"]
+        if ramp and self.ramp_from is not None and self.step < ramp:
+            w = torch.ones(self.net.m, device=self.device)
+            w[self.ramp_from:] = self.step / ramp
+            self.net.rate_weight = w
+        else:
+            self.net.rate_weight = None
         if not self.gan:
             r = cm.rd_loss(x, self.net(x, q), lam)
             loss = r["loss"]
@@ -327,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="warm start a new checkpoint from this checkpoint, or from shipped "
                    "weights (.safetensors, mic.train.conv_thaw)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--size", default="base", help="base or tiny")
+    p.add_argument("--size", default="base", help="base, wide (M = 192) or tiny")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--crop", type=int, default=256, help="multiple of 64")
     p.add_argument("--lr", type=float, default=1e-4)
@@ -342,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-only", default=None,
                    help="comma list of parameter-name prefixes: only those learn (e.g. "
                    "h_a.,h_s.,z_density. fits a vae's hyperprior to grafted transforms)")
+    p.add_argument("--rate-ramp", type=int, default=None,
+                   help="a warm start from mic.train.conv_widen: the new channels' rate "
+                   "counts from 0 to full over this many steps")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     if a.minutes is None and a.steps is None:
@@ -358,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     tr = Trainer(a.data, a.model, a.ckpt, log=a.log, size=a.size, batch=a.batch, crop=a.crop,
                  lr=a.lr, seed=a.seed, device=a.device, init_from=a.init_from,
                  log_every=a.log_every, ckpt_every_min=a.ckpt_every, adv_weight=a.adv_weight,
-                 quiet=a.quiet, fit_density=a.fit_density, train_only=a.train_only)
+                 quiet=a.quiet, fit_density=a.fit_density, train_only=a.train_only,
+                 rate_ramp=a.rate_ramp)
     st = tr.run(minutes=a.minutes, steps=a.steps)
     # a signal ends the chunk early: exit 143 / 130 so that a wrapper loop stops too
     if st["signal"] is not None:

@@ -193,6 +193,9 @@ class ConvCodecModel(nn.Module):
     :meth:`code_latents` (rate of the latents and their dequantised values)."""
 
     name = "?"
+    #: training only: per-channel weights (M,) of the latents' rate in the loss
+    #: (``loss_bits``), e.g. channels a widening added brought in gradually; None: all 1
+    rate_weight: torch.Tensor | None = None
 
     def __init__(self, n: int = 64, m: int = 96, nh: int = 64, nz: int = 64, ne: int = 128,
                  n1: int | None = None, lambdas: list[float] | None = None) -> None:
@@ -227,7 +230,7 @@ class ConvCodecModel(nn.Module):
 
     def code_latents(self, y: torch.Tensor, q: torch.Tensor, noise: bool
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> (y_hat, bits of y per image, bits of z per image)."""
+        """-> (y_hat, bits of y per image and channel (B, M), bits of z per image)."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, q: torch.Tensor, noise: bool = True,
@@ -236,8 +239,11 @@ class ConvCodecModel(nn.Module):
         Rates use additive noise when ``noise`` (training), rounding otherwise; the
         reconstruction always uses rounded latents (straight-through gradients)."""
         y = self.analysis(x, q)
-        y_hat, ybits, zbits = self.code_latents(y, q, noise)
+        y_hat, ych, zbits = self.code_latents(y, q, noise)
+        ybits = ych.sum(1)
         out = {"y_hat": y_hat, "y_bits": ybits, "z_bits": zbits, "bits": ybits + zbits}
+        if self.rate_weight is not None:  # training: some channels' rate counted in part
+            out["loss_bits"] = (ych * self.rate_weight).sum(1) + zbits
         if synthesize:
             out["x_hat"] = self.synthesis(y_hat, q)
         return out
@@ -267,8 +273,8 @@ class FactorizedPrior(ConvCodecModel):
         self.y_density = QualityDensity(self.n_qualities, self.m)
 
     def code_latents(self, y, q, noise):  # noqa: ANN001, ANN201
-        bits = -torch.log2(self.y_density.likelihood_q(noisy(y, noise), q)).sum((1, 2, 3))
-        return round_ste(y), bits, torch.zeros_like(bits)
+        bits = -torch.log2(self.y_density.likelihood_q(noisy(y, noise), q)).sum((2, 3))
+        return round_ste(y), bits, torch.zeros_like(bits[:, 0])
 
 
 class _Hyperprior(ConvCodecModel):
@@ -318,7 +324,7 @@ class ScaleHyperprior(_Hyperprior):
 
     def code_latents(self, y, q, noise):  # noqa: ANN001, ANN201
         log_s, zbits = self.hyper(y, q, noise)
-        ybits = -torch.log2(gaussian_likelihood(noisy(y, noise), log_s)).sum((1, 2, 3))
+        ybits = -torch.log2(gaussian_likelihood(noisy(y, noise), log_s)).sum((2, 3))
         return round_ste(y), ybits, zbits
 
 
@@ -352,7 +358,7 @@ class CheckerboardHyperprior(_Hyperprior):
         mu_n, ls_n = self.params(hf, self.context(ya_hat) * (1 - anchor))
         mu = torch.lerp(mu_n, mu_a, anchor)
         ls = torch.lerp(ls_n, ls_a, anchor)
-        ybits = -torch.log2(gaussian_likelihood(noisy(y - mu, noise), ls)).sum((1, 2, 3))
+        ybits = -torch.log2(gaussian_likelihood(noisy(y - mu, noise), ls)).sum((2, 3))
         return round_ste(y - mu) + mu, ybits, zbits
 
 
@@ -436,7 +442,8 @@ def rd_loss(x: torch.Tensor, out: dict[str, torch.Tensor], lam: torch.Tensor
     with torch.no_grad():
         mse_c = (out["x_hat"].clamp(0, 1) - x).pow(2).mean((1, 2, 3)).clamp_min(1e-10)
         psnr = (-10 * torch.log10(mse_c)).mean()
-    return {"loss": (lam * 255.0 ** 2 * mse + bpp).mean(), "bpp": bpp.mean(),
+    rate = out.get("loss_bits", out["bits"]) / npix  # the rate the loss counts
+    return {"loss": (lam * 255.0 ** 2 * mse + rate).mean(), "bpp": bpp.mean(),
             "mse": mse.mean(), "psnr": psnr}
 
 

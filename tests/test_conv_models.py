@@ -427,9 +427,11 @@ def test_rate_ramp_charges_the_widened_channels_gradually(tmp_path, data_dir):
     ck = torch.load(tmp_path / "n.pt", weights_only=False)
     torch.save(widen(ck, 24, tmp_path / "n.pt"), tmp_path / "w.pt")
     tr = Trainer(data_dir, "cnn", tmp_path / "r.pt", size="tiny-wide", init_from=tmp_path / "w.pt",
-                 rate_ramp=4, **kw)
+                 rate_ramp=8, **kw)
     assert tr.ramp_from == 12
-    tr.run(steps=2)
+    tr.run(steps=3)
+    assert torch.all(tr.net.rate_weight[12:] == 0)  # free for the first half of the ramp
+    tr.run(steps=3)  # the last at step 5: 2 * 5 / 8 - 1
     w = tr.net.rate_weight
     assert w is not None and torch.all(w[:12] == 1) and torch.allclose(w[12:], torch.tensor(0.25))
     x, q = torch.rand(2, 1, 64, 64), torch.tensor([7, 7])
@@ -437,9 +439,9 @@ def test_rate_ramp_charges_the_widened_channels_gradually(tmp_path, data_dir):
     assert bool((out["loss_bits"] < out["bits"]).all())
     r = rd_loss(x, out, tr.lambdas[q])
     assert torch.allclose(r["bpp"], (out["bits"] / 64 ** 2).mean())
-    again = Trainer(data_dir, "cnn", tmp_path / "r.pt", size="tiny-wide", rate_ramp=4, **kw)
-    assert again.ramp_from == 12 and again.step == 2
-    again.run(steps=3)  # steps 2..4: the ramp ends, every channel charged in full
+    again = Trainer(data_dir, "cnn", tmp_path / "r.pt", size="tiny-wide", rate_ramp=8, **kw)
+    assert again.ramp_from == 12 and again.step == 6
+    again.run(steps=3)  # steps 6..8: the ramp ends, every channel charged in full
     assert again.net.rate_weight is None
     with pytest.raises(ValueError, match="conv_widen"):
         Trainer(data_dir, "cnn", tmp_path / "bad.pt", size="tiny", init_from=tmp_path / "n.pt",

@@ -10,10 +10,12 @@ instead fine-tunes only ``g_s`` of a ``cnn`` against a :class:`PatchDiscriminato
 ``--train-only PREFIXES`` lets only the parameters so named learn (the rest stay as
 warm-started: a vae whose transforms were grafted from a cnn fits its hyperprior alone).
 ``--rate-ramp STEPS`` (a warm start from :mod:`mic.train.conv_widen`): the rate of the
-latent channels the widening added counts in the loss with a weight rising from 0 to 1 over
-the first ``STEPS`` steps, so that the synthesis learns to use them before their bits are
-charged (charged in full from the start, they collapse to zero within a few thousand steps);
-the log's bpp is always the full rate.
+latent channels the widening added is free in the loss for the first ``STEPS / 2`` steps,
+then counts with a weight rising linearly to 1 at ``STEPS``, so that the transforms learn to
+use them before their bits are charged.  Charged in full from the start, or from a weight
+rising from 0 at once, they collapse to zero within a few thousand steps: Adam's steps
+follow the gradient's direction, not its size, and the rate's gradient is the only one the
+new channels have until the synthesis reads them.  The log's bpp is always the full rate.
 
 **Exact resume.**  The checkpoint holds the model, the optimiser(s), the step, the CPU
 and wall time so far, the torch RNG (and CUDA RNGs), the dataset's NumPy generator (the
@@ -247,7 +249,7 @@ class Trainer:
         ramp = self.settings["rate_ramp"]
         if ramp and self.ramp_from is not None and self.step < ramp:
             w = torch.ones(self.net.m, device=self.device)
-            w[self.ramp_from:] = self.step / ramp
+            w[self.ramp_from:] = max(0.0, 2.0 * self.step / ramp - 1.0)
             self.net.rate_weight = w
         else:
             self.net.rate_weight = None
@@ -367,8 +369,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma list of parameter-name prefixes: only those learn (e.g. "
                    "h_a.,h_s.,z_density. fits a vae's hyperprior to grafted transforms)")
     p.add_argument("--rate-ramp", type=int, default=None,
-                   help="a warm start from mic.train.conv_widen: the new channels' rate "
-                   "counts from 0 to full over this many steps")
+                   help="a warm start from mic.train.conv_widen: the new channels' rate is "
+                   "free for half this many steps, then counts linearly up to full")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     if a.minutes is None and a.steps is None:

@@ -16,6 +16,19 @@ import random
 import numpy as np
 
 
+def pick_sample(root: pathlib.Path, per_source: int = 2) -> list[dict[str, str]]:
+    """Manifest rows of the train sample: ``per_source`` images of every source (seed 1)."""
+    rows = [r for r in csv.DictReader(open(root / "manifest.csv")) if r["split"] == "train"]
+    by: dict[str, list] = {}
+    for r in rows:
+        by.setdefault(r["source"], []).append(r)
+    random.seed(1)
+    pick = []
+    for _, rs in sorted(by.items()):
+        pick += random.sample(rs, min(per_source, len(rs)))
+    return pick
+
+
 def main() -> None:
     import imagecodecs
     from PIL import Image
@@ -28,14 +41,7 @@ def main() -> None:
     ap.add_argument("--ks", default="1,2,4")
     a = ap.parse_args()
     root = pathlib.Path(a.train_dir).parent
-    rows = [r for r in csv.DictReader(open(root / "manifest.csv")) if r["split"] == "train"]
-    by: dict[str, list] = {}
-    for r in rows:
-        by.setdefault(r["source"], []).append(r)
-    random.seed(1)
-    pick = []
-    for _, rs in sorted(by.items()):
-        pick += random.sample(rs, min(a.per_source, len(rs)))
+    pick = pick_sample(root, a.per_source)
     ks = [int(k) for k in a.ks.split(",")]
     tot = {k: [0, 0] for k in ks}
     mods: dict[tuple[str, int], list[int]] = {}

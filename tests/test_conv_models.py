@@ -448,3 +448,30 @@ def test_rate_ramp_charges_the_widened_channels_gradually(tmp_path, data_dir):
                 rate_ramp=4, **kw)
     with pytest.raises(ValueError, match="other settings"):
         Trainer(data_dir, "cnn", tmp_path / "r.pt", size="tiny-wide", **kw)
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "cnn"])
+def test_widen_by_splitting_copies_each_channel(tmp_path, data_dir, name):
+    """``conv_widen --split`` (no noise): each new channel is a copy of an old one, with its
+    gains and entropy parameters, the two sharing its synthesis row: the same reconstruction
+    and twice the latents' bits."""
+    from mic.train.conv_models import from_config
+    from mic.train.conv_widen import widen
+
+    Trainer(data_dir, name, tmp_path / "n.pt", size="tiny", batch=2, crop=64, quiet=True
+            ).run(steps=2)
+    ck = torch.load(tmp_path / "n.pt", weights_only=False)
+    w = widen(ck, 24, tmp_path / "n.pt", split=True, noise=0.0)
+    assert w["widened"]["split"]
+    narrow, wide = from_config(ck["config"]).eval(), from_config(w["config"]).eval()
+    narrow.load_state_dict(ck["model"])
+    wide.load_state_dict(w["model"])
+    x = torch.rand(1, 1, 128, 128)
+    for q in (0, 7):
+        with torch.no_grad():
+            a, b = narrow(x, torch.tensor([q]), noise=False), wide(x, torch.tensor([q]), noise=False)
+        assert torch.allclose(a["x_hat"], b["x_hat"], atol=1e-5)
+        assert torch.equal(b["y_hat"][:, 12:], b["y_hat"][:, :12])
+        assert torch.allclose(b["y_bits"], 2 * a["y_bits"], rtol=1e-4)
+    with pytest.raises(ValueError, match="at most 24"):
+        widen(ck, 25, tmp_path / "n.pt", split=True)

@@ -29,6 +29,11 @@ The optimiser state is dropped: train from the result with
 warm start), ``SIZE`` one of :data:`mic.train.conv_models.SIZES` with ``m = M2``.
 
     python -m mic.train.conv_widen --m 192 ckpt/cnn.pt ckpt/cnn-wide0.pt
+    python -m mic.train.conv_widen --m 192 --split --noise 0.1 ckpt/cnn.pt ckpt/cnn-split0.pt
+
+With ``--split`` the new channels instead start as noisy copies of the old ones (each
+sharing its original's synthesis row half and half; the rate of the copies is that of
+their originals), which gives the new channels content from the first step.
 
 >>> import torch
 >>> from mic.train.conv_models import build_model
@@ -59,10 +64,15 @@ from typing import Any
 from .checkpoints import atomic_save
 
 
-def widen(ck: dict[str, Any], m2: int, src_path: str | Path, seed: int = 0) -> dict[str, Any]:
+def widen(ck: dict[str, Any], m2: int, src_path: str | Path, seed: int = 0,
+          split: bool = False, noise: float = 0.01) -> dict[str, Any]:
     """``ck`` (a :mod:`mic.train.conv_loop` checkpoint of ``ae``, ``vae``, ``cnn`` or ``gan``)
-    with ``m2`` latent channels (see the module docstring).  Raises ``ValueError`` when
-    ``m2`` is not larger than the checkpoint's ``m`` or the checkpoint is no conv model."""
+    with ``m2`` latent channels (see the module docstring).  ``split``: new channel
+    ``m + i`` starts as a copy of channel ``i`` (``g_a`` row plus ``noise`` times its norm
+    in random noise, the same gains and entropy parameters), the two sharing channel
+    ``i``'s ``g_s`` row half and half.  Raises ``ValueError`` when ``m2`` is not larger
+    than the checkpoint's ``m`` (nor, splitting, at most ``2 m``) or the checkpoint is no
+    conv model."""
     import torch
 
     from .conv_loop import init_record
@@ -84,6 +94,8 @@ def widen(ck: dict[str, Any], m2: int, src_path: str | Path, seed: int = 0) -> d
         if k not in old:
             raise ValueError(f"the checkpoint has no tensor {k}")
     d = m2 - m
+    if split and d > m:
+        raise ValueError(f"splitting gives at most {2 * m} channels, not {m2}")
     kind = cfg.get("model")
 
     def copy(k: str) -> None:
@@ -133,13 +145,40 @@ def widen(ck: dict[str, Any], m2: int, src_path: str | Path, seed: int = 0) -> d
                 new[k] = o[:, idx].reshape(nq * m2, *old[k].shape[1:]).clone()
             else:
                 copy(k)
+        if split:
+            _split(old, new, m, m2, kind, noise)
     out = {k: v for k, v in ck.items() if k not in ("opt", "averaged_steps", "model", "config")}
     out["config"] = cfg
     out["model"] = new
     out["init"] = init_record(ck, src_path)
     out["widened"] = {"from_m": m, "to_m": int(m2), "new_channels": d, "seed": seed,
-                      "source_step": int(ck.get("step", 0))}
+                      "split": bool(split), "source_step": int(ck.get("step", 0))}
     return out
+
+
+def _split(old: dict[str, Any], new: dict[str, Any], m: int, m2: int, kind: str | None,
+           noise: float) -> None:
+    """:func:`widen`'s ``split`` start (in place on ``new``, under ``torch.no_grad``)."""
+    import torch
+
+    d = m2 - m
+    src = torch.arange(d)
+    w = old["g_a.6.weight"][src]
+    norm = w.flatten(1).norm(dim=1).view(-1, *([1] * (w.dim() - 1)))
+    new["g_a.6.weight"][m:] = w + noise * norm * torch.randn_like(w) / w[0].numel() ** 0.5
+    new["g_a.6.bias"][m:] = old["g_a.6.bias"][src]
+    for k in ("log_gain", "log_igain"):
+        new[k][:, m:] = old[k][:, src]
+    half = old["g_s.0.weight"][src] / 2
+    new["g_s.0.weight"][src] = half
+    new["g_s.0.weight"][m:] = half
+    if kind == "vae":
+        new["h_s.4.weight"][m:] = old["h_s.4.weight"][src]
+        new["h_s.4.bias"][m:] = old["h_s.4.bias"][src]
+    if "ep.4.weight" in new:  # cnn: the copy's mean and log-scale rows are the channel's
+        for k in ("ep.4.weight", "ep.4.bias"):
+            new[k][m:m2] = old[k][src]
+            new[k][m2 + m:] = old[k][m + src]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--m", type=int, required=True, help="the new number of latent channels")
     p.add_argument("--seed", type=int, default=0, help="seed of the new channels' random rows")
+    p.add_argument("--split", action="store_true",
+                   help="new channels start as noisy copies of the first ones (see widen)")
+    p.add_argument("--noise", type=float, default=0.01,
+                   help="--split: noise on the copies' g_a rows, relative to their RMS")
     p.add_argument("src")
     p.add_argument("out")
     a = p.parse_args(argv)
@@ -157,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("OUT must not be SRC")
     ck = torch.load(a.src, map_location="cpu", weights_only=False)
     try:
-        w = widen(ck, a.m, a.src, seed=a.seed)
+        w = widen(ck, a.m, a.src, seed=a.seed, split=a.split, noise=a.noise)
     except ValueError as e:
         p.error(str(e))
     atomic_save(w, Path(a.out))

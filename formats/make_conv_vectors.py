@@ -88,7 +88,8 @@ def sources() -> list[dict]:
         {"name": "vae_q6_lung_i16_tiles64", "array": lung[48:144, 32:160], "quality": 6,
          "tile": 64, "origin": "tests/data/ct_lung_i16.npy [48:144, 32:160], tiles 64x64"},
         {"name": "vae_q4_us_rgb", "array": rgb[96:160, 64:160], "quality": 4,
-         "origin": "tests/data/us_breast_rgb.png [96:160, 64:160] (R, G, B planes)"},
+         "colour_transform": False,
+         "origin": "tests/data/us_breast_rgb.png [96:160, 64:160] (R, G, B planes: xform 0)"},
         {"name": "vae_q0_frames_constant", "array": frames, "quality": 0,
          "origin": "tests/data/ct_abdomen_u16.png [64:128, 64:128] and a constant frame "
                    "(a constant plane: its value alone)"},
@@ -103,7 +104,8 @@ def sources() -> list[dict]:
          "quality": 6, "tile": 48,
          "origin": "tests/data/ct_lung_i16.npy [48:144, 32:160], tiles 48x48"},
         {"name": "ae_q1_us_rgb", "model": "ae", "array": rgb[96:160, 64:160], "quality": 1,
-         "origin": "tests/data/us_breast_rgb.png [96:160, 64:160] (R, G, B planes)"},
+         "colour_transform": False,
+         "origin": "tests/data/us_breast_rgb.png [96:160, 64:160] (R, G, B planes: xform 0)"},
         {"name": "ae_q7_frames_cr_u8_v1", "model": "ae", "quality": 7, "stream_version": 1,
          "array": np.stack([cr[128:176, 96:160], np.full((48, 64), 9, np.uint8)]),
          "origin": "tests/data/cr_chest_u8.png [128:176, 96:160] and a constant frame, "
@@ -118,15 +120,29 @@ def sources() -> list[dict]:
                                  "padded to 128 x 128)"},
         {"name": "cnn_q3_frames_us_rgb_v1", "model": "cnn", "quality": 3, "stream_version": 1,
          "array": np.stack([rgb[96:144, 64:128], np.full((48, 64, 3), 40, np.uint8)]),
-         "origin": "tests/data/us_breast_rgb.png [96:144, 64:128] (R, G, B planes) and a "
+         "colour_transform": False,
+         "origin": "tests/data/us_breast_rgb.png [96:144, 64:128] (R, G, B planes: xform 0) and a "
                    "constant frame, stream version 1"},
+        # xform 1 (SPEC 6.10): RGB as the colour planes P0, P1, P2 (the default since
+        # 2026-12-06); a grey pixel has P1 = P2 = 0
+        {"name": "cnn_q3_us_rgb_colour", "model": "cnn", "array": rgb[96:144, 64:128],
+         "quality": 3, "origin": "tests/data/us_breast_rgb.png [96:144, 64:128] (colour "
+                                 "planes: xform 1)"},
+        {"name": "vae_q5_us_rgb_colour_tiles32", "array": rgb[96:160, 64:160], "quality": 5,
+         "tile": 32, "origin": "tests/data/us_breast_rgb.png [96:160, 64:160], tiles 32x32 "
+                               "(colour planes: xform 1)"},
+        {"name": "ae_q2_grey_rgb_colour", "model": "ae", "quality": 2,
+         "array": np.repeat(cr[128:160, 96:128, None], 3, axis=2),
+         "origin": "tests/data/cr_chest_u8.png [128:160, 96:128] as R = G = B (xform 1: one "
+                   "coded plane and two constants)"},
         # gan (SPEC 6.13): cnn's bitstream, header flag bit 1, its own weights (small:
         # formats/ stays under 2 MiB)
         {"name": "gan_q3_ct_u16", "model": "gan", "array": ct[96:144, 64:128], "quality": 3,
          "origin": "tests/data/ct_abdomen_u16.png [96:144, 64:128]"},
         {"name": "gan_q5_frames_us_rgb", "model": "gan", "quality": 5,
          "array": np.stack([rgb[96:128, 64:96], np.full((32, 32, 3), 40, np.uint8)]),
-         "origin": "tests/data/us_breast_rgb.png [96:128, 64:96] (R, G, B planes) and a "
+         "colour_transform": False,
+         "origin": "tests/data/us_breast_rgb.png [96:128, 64:96] (R, G, B planes: xform 0) and a "
                    "constant frame"},
     ]
 
@@ -144,6 +160,44 @@ def _checksum_flip(s: bytes, words: int, nw: int, edit) -> bytes:  # noqa: ANN00
             except mic.MicError:
                 pass
     raise SystemExit("no bit flip of the words gives a MicChecksumError")
+
+
+def invalid_colour(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
+    """Forgeries of the grey-as-RGB colour vector (xform 1, two constant planes)."""
+    from mic.bitstream.varint import pack_uvarint, zigzag
+    from mic.lossy.conv_syntax import CONST_BITS, ConvFields
+
+    s = base["ae_q2_grey_rgb_colour"]
+    tile = next(x for x in forge.spans(s) if x.tag == TAG_TILE)
+    f = ConvFields(s[8])
+    _, off = f.read_xform(s, tile.mode_start)
+    planes = []
+    for _ in range(3):
+        start = off
+        _, bits, off = f.read_norm(s, off)
+        if bits != CONST_BITS:
+            _, nw, off = f.read_cplane(s, off)
+            off += 4 * nw
+        planes.append((start, off, bits))
+    assert [b == CONST_BITS for _, _, b in planes] == [False, True, True], planes
+
+    def with_payload(payload: bytes) -> bytes:
+        return s[:tile.start] + forge.segment_like(
+            s, TAG_TILE, s[tile.payload_start:tile.mode_start] + payload) + s[tile.end:]
+
+    p0 = s[planes[0][0]:planes[0][1]]
+    c1 = s[planes[1][0]:planes[1][1]]
+    out = []
+    b = bytearray(s)
+    b[tile.mode_start] = 2
+    out.append(("colour_xform_2", forge.refresh_crc(b, tile), "MicFormatError",
+                "tile xform 2 in an RGB conv tile (0 and 1 are defined)"))
+    # a constant colour plane beyond [min(4a, -2(b - a)), max(4b, 2(b - a))] = [-510, 1020]
+    far = pack_uvarint(zigzag(1021)) + bytes((CONST_BITS,)) if s[8] >= 2 else None
+    assert far is not None
+    out.append(("colour_constant_out_of_range", with_payload(bytes((1,)) + p0 + c1 + far),
+                "MicFormatError", "the last colour plane a constant 1021 (> 4 x 255)"))
+    return out
 
 
 def invalid(base: dict[str, bytes], name: str = "vae_q2_ct_u16", prefix: str = ""
@@ -174,7 +228,7 @@ def invalid(base: dict[str, bytes], name: str = "vae_q2_ct_u16", prefix: str = "
                 "recomputed): the symbols decode differently, and the metered coder "
                 "(MicFormatError) or their CRC-32 (MicChecksumError) refuses them"))
     out.append(("unknown_xform", edit(tile.mode_start, 1), "MicFormatError",
-                "tile xform 1 (a conv tile has only xform 0)"))
+                "tile xform 1 in a one-sample stream (xform 1 is for RGB only)"))
     out.append(("bits_32", edit(head - 1, 32), "MicFormatError", "normalisation bits 32"))
     mid, sha, tid, nq = LMDS.unpack_from(s, seg.payload_start)
     b = bytearray(s)
@@ -221,7 +275,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         arr = src["array"]
         model = src.get("model", "vae")
         opts = {"quality": src["quality"], "model": model}
-        for key in ("tile", "stream_version", "long_model_segment"):
+        for key in ("tile", "stream_version", "long_model_segment", "colour_transform"):
             if key in src:
                 opts[key] = src[key]
         stream = mic.encode(arr, **opts)
@@ -255,7 +309,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         })
     expected = {}
     bad = (invalid(base) + invalid(base, "ae_q3_ct_u16_odd", "ae_")
-           + invalid(base, "cnn_q2_ct_u16", "cnn_") + forged_flags(base))
+           + invalid(base, "cnn_q2_ct_u16", "cnn_") + forged_flags(base) + invalid_colour(base))
     for name, stream, error, why in bad:
         refused_as(f"conv/invalid/{name}", stream, error)
         files[f"invalid/{name}.mic"] = stream

@@ -140,7 +140,7 @@ def test_synthesis_float_tolerance(name, q):
     st = read_stream(blob)
     dec = ConvTileDecoder(st.header, st)
     buf = memoryview(st.tiles[(0, 0)])
-    ((lo, bits, (crc, start, nw)),) = dec._layout(buf, *a.shape)
+    _, ((lo, bits, (crc, start, nw)),) = dec._layout(buf, *a.shape)
     x32 = dec.decode_plane(buf, start, nw, crc, *a.shape)
     _, yq = dec.decode_symbols(buf, start, nw, crc, *a.shape)
     x64 = _float64_synthesis(dec.lm, yq, q)[:a.shape[0], :a.shape[1]]
@@ -328,7 +328,68 @@ def test_symbols_crc_covers_hyper_latents_then_latents():
     st = read_stream(blob)
     dec = ConvTileDecoder(st.header, st)
     buf = memoryview(st.tiles[(0, 0)])
-    ((_, _, (crc, start, nw)),) = dec._layout(buf, 128, 128)
+    _, ((_, _, (crc, start, nw)),) = dec._layout(buf, 128, 128)
     zq, yq = dec.decode_symbols(buf, start, nw, crc, 128, 128)
     assert zq.shape == (64, 2, 2) and yq.shape == (96, 8, 8)
     assert zlib.crc32(yq.astype("<i4").tobytes(), zlib.crc32(zq.astype("<i4").tobytes())) == crc
+
+
+# ----------------------------------------------------------------------------- colour (xform 1)
+def _xform(blob: bytes) -> int:
+    """The xform byte of a conv stream's first tile."""
+    sp = next(s for s in load_forge().spans(blob) if s.tag == b"TILE")
+    return blob[sp.mode_start]
+
+
+def _psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    return float(10 * np.log10(peak ** 2 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+@pytest.mark.parametrize("model", ["vae", "cnn"])
+def test_rgb_codes_colour_planes_smaller_at_about_the_same_psnr(model):
+    """SPEC 6.10 xform 1: a real RGB ultrasound (mostly grey, colour overlays) codes as
+    P0, P1, P2 in far fewer bytes than as R, G, B, at nearly the same PSNR."""
+    from mic.io import read_image
+
+    from mic_test_helpers import DATA
+
+    a = np.ascontiguousarray(read_image(DATA / "us_breast_rgb.png")[0][:128, :128])
+    colour = mic.encode(a, model=model, quality=4)
+    planes = mic.encode(a, model=model, quality=4, colour_transform=False)
+    assert _xform(colour) == 1 and _xform(planes) == 0
+    dc, dp = mic.decode(colour), mic.decode(planes)
+    assert dc.shape == a.shape and dc.dtype == a.dtype
+    assert len(colour) < 0.7 * len(planes)
+    assert _psnr(a, dc) > _psnr(a, dp) - 0.6
+
+
+def test_grey_stored_as_rgb_codes_one_plane_and_two_constants():
+    from mic.io import read_image
+
+    from mic_test_helpers import DATA
+
+    g = read_image(DATA / "cr_chest_u8.png")[0][100:196, 80:176]
+    rgb = np.repeat(g[:, :, None], 3, axis=2)
+    grey, colour = mic.encode(g, model="vae", quality=3), mic.encode(rgb, model="vae", quality=3)
+    assert len(colour) < len(grey) + 16  # the two constant planes' records
+    out = mic.decode(colour)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+    # P0 = 4 g is normalised by 2^(bits + 2) - 1 instead of 4 (2^bits - 1): nearly the
+    # grey plane's coding, not bit for bit
+    ref = mic.decode(grey).astype(np.int64)
+    assert np.abs(out[..., 0] - ref).max() <= 2 and abs(_psnr(g, out[..., 0]) - _psnr(g, ref)) < 0.1
+
+
+def test_constant_rgb_tiles_decode_exactly_through_the_colour_planes():
+    a = np.zeros((2, 40, 50, 3), np.uint16)
+    a[0] = (10, 2000, 4095)
+    a[1] = (4095, 0, 7)
+    blob = mic.encode(a, model="cnn", quality=1, bits_stored=12)
+    assert _xform(blob) == 1
+    assert np.array_equal(mic.decode(blob), a)
+
+
+def test_colour_transform_false_is_refused_by_the_wavelet_models():
+    a = np.zeros((16, 16, 3), np.uint8)
+    with pytest.raises(mic.MicInputError, match="colour_transform=False applies to the conv"):
+        mic.encode(a, quality=3, colour_transform=False)

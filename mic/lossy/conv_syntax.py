@@ -19,15 +19,44 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import numpy as np
+
 from ..bitstream.varint import U32_MAX, pack_uvarint, read_uvarint
 from ..errors import MicTruncatedError
 from .syntax import TileFields
 
-#: conv tile xform: every sample plane coded alone (grey, or R, G, B), the only one
-#: defined: the models were trained on planes in [0, 1], which the orthonormal Y, C1, C2
-#: planes of the wavelet tiles leave (Y reaches sqrt(3)); any other value is a
-#: MicFormatError (later tile tools may define more)
+#: conv tile xform 0: every sample plane coded alone (grey, or R, G, B)
 CONV_XFORM_PLANES = 0
+#: conv tile xform 1 (S = 3; SPEC 6.10): the integer planes ``P0 = R + 2G + B``,
+#: ``P1 = 2(R - B)``, ``P2 = 2G - R - B``, each normalised and coded as an xform-0 plane
+#: (the models were trained on planes in [0, 1], which the orthonormal Y, C1, C2 of the
+#: wavelet tiles would leave: these are integers, normalised by their own norm records,
+#: and their inverse's columns have squared norms 3/16, 1/8, 3/16, close to balanced).
+#: Grey pixels (R = G = B) give P1 = P2 = 0: a grey image stored as RGB codes one plane.
+#: Other values are a MicFormatError.
+CONV_XFORM_COLOUR = 1
+
+
+def colour_forward(t: np.ndarray) -> np.ndarray:
+    """(h, w, 3) integer R, G, B -> (h, w, 3) int64 ``P0, P1, P2`` (xform 1).
+
+    >>> colour_forward(np.array([[[10, 20, 30], [7, 7, 7]]])).tolist()
+    [[[80, -40, 0], [28, 0, 0]]]
+    """
+    r, g, b = (t[..., i].astype(np.int64) for i in range(3))
+    return np.stack([r + 2 * g + b, 2 * (r - b), 2 * g - r - b], axis=-1)
+
+
+def colour_inverse(p: np.ndarray) -> np.ndarray:
+    """(h, w, 3) float64 ``P0, P1, P2`` -> (h, w, 3) float64 R, G, B (xform 1; exact
+    inverse of :func:`colour_forward`, before rounding):
+    ``G = (P0 + P2) / 4``, ``R = (P0 - P2 + P1) / 4``, ``B = (P0 - P2 - P1) / 4``.
+
+    >>> colour_inverse(colour_forward(np.array([[[10, 20, 30]]])).astype(float)).tolist()
+    [[[10.0, 20.0, 30.0]]]
+    """
+    p0, p1, p2 = (p[..., i] for i in range(3))
+    return np.stack([(p0 - p2 + p1) / 4, (p0 + p2) / 4, (p0 - p2 - p1) / 4], axis=-1)
 #: a norm record with these bits is a constant plane of value ``lo``: no coded plane follows
 CONST_BITS = 0
 #: v1 coded-plane head: symbols CRC-32 u32, number of words u32
@@ -62,4 +91,5 @@ class ConvFields(TileFields):
         return crc, nw, off
 
 
-__all__ = ["CONV_XFORM_PLANES", "CONST_BITS", "CPLANE_V1", "ConvFields"]
+__all__ = ["CONV_XFORM_COLOUR", "CONV_XFORM_PLANES", "CONST_BITS", "CPLANE_V1", "ConvFields",
+           "colour_forward", "colour_inverse"]

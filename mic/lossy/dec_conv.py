@@ -24,7 +24,8 @@ from ..bitstream.samples import sample_range
 from ..bitstream.varint import unzigzag_array
 from ..errors import MicChecksumError, MicFormatError, MicTruncatedError
 from .conv_model import LoadedConvModel
-from .conv_syntax import CONST_BITS, CONV_XFORM_PLANES, ConvFields
+from .conv_syntax import (CONST_BITS, CONV_XFORM_COLOUR, CONV_XFORM_PLANES, ConvFields,
+                          colour_inverse)
 from .model import model_of_stream
 
 
@@ -76,34 +77,38 @@ class ConvTileDecoder:
         z_cell = float(lm.zbank.table_min_costs[:lm.nz].sum())
         return cells * z_cell + n_y * lm.ybank.min_cost
 
-    def _norm(self, buf: memoryview, off: int) -> tuple[int, int, int]:
+    def _norm(self, buf: memoryview, off: int, xform: int) -> tuple[int, int, int]:
         """(lo, bits, offset after them) of a plane's norm record (bits 0: a constant
-        plane of value lo, which must lie in the sample range)."""
+        plane of value lo, which must lie in the sample range, or for xform 1 in the
+        range of the colour planes: ``[4 min, 4 max]`` widened to ``+-2 (max - min)``)."""
         lo, bits, off = self.fields.read_norm(buf, off)
         if not 0 <= bits <= 31:
             raise MicFormatError(f"conv plane normalisation bits {bits} out of range")
         if not -(1 << 31) <= lo < 1 << 31:
             raise MicFormatError(f"conv plane normalisation lo {lo} beyond the int32 range")
-        if bits == CONST_BITS and not self.sample_range[0] <= lo <= self.sample_range[1]:
-            raise MicFormatError(f"conv constant plane value {lo} outside the sample range "
-                                 f"{self.sample_range}")
+        a, b = self.sample_range
+        what = "sample range"
+        if xform == CONV_XFORM_COLOUR:
+            a, b, what = min(4 * a, -2 * (b - a)), max(4 * b, 2 * (b - a)), "colour planes' range"
+        if bits == CONST_BITS and not a <= lo <= b:
+            raise MicFormatError(f"conv constant plane value {lo} outside the {what} {(a, b)}")
         return lo, bits, off
 
     def _layout(self, buf: memoryview, rows: int, cols: int
-                ) -> list[tuple[int, int, tuple[int, int, int] | None]]:
-        """Read a tile's fields without decoding: per sample plane ``(lo, bits, (CRC,
-        words offset, number of words) or None for a constant plane)``; checks the xform,
-        that every coded plane's words are present and can hold the symbols its size
-        implies (SPEC 4.1), and that nothing follows the last plane."""
+                ) -> tuple[int, list[tuple[int, int, tuple[int, int, int] | None]]]:
+        """Read a tile's fields without decoding: its xform and per plane ``(lo, bits,
+        (CRC, words offset, number of words) or None for a constant plane)``; checks the
+        xform, that every coded plane's words are present and can hold the symbols its
+        size implies (SPEC 4.1), and that nothing follows the last plane."""
         from ..entropy.bounds import check_words
 
         xform, off = self.fields.read_xform(buf, 0)
-        if xform != CONV_XFORM_PLANES:
-            raise MicFormatError(f"unknown conv tile xform {xform}")
+        if xform != CONV_XFORM_PLANES and not (xform == CONV_XFORM_COLOUR and self.samples == 3):
+            raise MicFormatError(f"unknown conv tile xform {xform} for {self.samples} samples")
         out: list[tuple[int, int, tuple[int, int, int] | None]] = []
         min_bits = None
         for _ in range(self.samples):
-            lo, bits, off = self._norm(buf, off)
+            lo, bits, off = self._norm(buf, off, xform)
             if bits == CONST_BITS:
                 out.append((lo, bits, None))
                 continue
@@ -118,14 +123,17 @@ class ConvTileDecoder:
         if off != len(buf):
             raise MicFormatError(f"conv tile payload has {len(buf) - off} unexpected trailing "
                                  "bytes")
-        return out
+        return xform, out
 
     def check_tile(self, payload: memoryview, rows: int, cols: int) -> tuple[int, ...] | None:
         """Check a tile without decoding it (SPEC 4.1); its samples if every plane is
         constant, else None."""
-        planes = self._layout(memoryview(payload), rows, cols)
+        xform, planes = self._layout(memoryview(payload), rows, cols)
         if any(p is not None for _, _, p in planes):
             return None
+        if xform == CONV_XFORM_COLOUR:
+            v = colour_inverse(np.array([[[float(lo) for lo, _, _ in planes]]]))[0, 0]
+            return tuple(int(u) for u in np.clip(np.rint(v), *self.sample_range))
         return tuple(lo for lo, _, _ in planes)
 
     # ------------------------------------------------------------------ decoding
@@ -133,14 +141,20 @@ class ConvTileDecoder:
         """Decode a tile into ``out`` ((rows, cols, samples) of the stream's dtype)."""
         buf = memoryview(payload)
         lo_r, hi_r = self.sample_range
-        for c, (lo, bits, coded) in enumerate(self._layout(buf, rows, cols)):
+        xform, planes = self._layout(buf, rows, cols)
+        # xform 0: each plane's values are samples; xform 1: P0, P1, P2 (SPEC 6.10)
+        vals = np.empty((rows, cols, len(planes)), np.float64) \
+            if xform == CONV_XFORM_COLOUR else out
+        for c, (lo, bits, coded) in enumerate(planes):
             if coded is None:
-                out[:, :, c] = lo
+                vals[:, :, c] = lo
                 continue
             crc, start, nw = coded
             x = self.decode_plane(buf, start, nw, crc, rows, cols)
-            scale = float((1 << bits) - 1)
-            out[:, :, c] = np.clip(np.rint(x.astype(np.float64) * scale + lo), lo_r, hi_r)
+            v = x.astype(np.float64) * float((1 << bits) - 1) + lo
+            vals[:, :, c] = v if vals is not out else np.clip(np.rint(v), lo_r, hi_r)
+        if vals is not out:
+            out[...] = np.clip(np.rint(colour_inverse(vals)), lo_r, hi_r)
 
     def decode_symbols(self, buf: memoryview, start: int, n_words: int, crc: int, rows: int,
                        cols: int) -> tuple[np.ndarray, np.ndarray]:

@@ -33,7 +33,8 @@ from ..bitstream.varint import zigzag_array
 from ..errors import MicInputError
 from ..models.registry import FLAG_GENERATIVE
 from .conv_model import LoadedConvModel
-from .conv_syntax import CONST_BITS, CONV_XFORM_PLANES, ConvFields
+from .conv_syntax import (CONST_BITS, CONV_XFORM_COLOUR, CONV_XFORM_PLANES, ConvFields,
+                          colour_forward)
 from .enc_options import EncoderOptions
 from .model import load_model
 from .syntax import model_segment
@@ -41,13 +42,13 @@ from .syntax import model_segment
 #: the tile side of a conv stream whose caller names none
 CONV_TILE = 512
 #: the EncoderOptions fields that apply to the conv models
-CONV_FIELDS = ("model", "tile", "long_model_segment", "effort")
+CONV_FIELDS = ("model", "tile", "long_model_segment", "effort", "colour_transform")
 
 
 def check_conv_options(options: EncoderOptions | None, choices: dict[str, Any]) -> None:
     """Refuse (:class:`MicInputError`) wavelet-only encoder choices given explicitly for a
-    conv model: a keyword in ``choices`` other than ``model`` / ``tile`` /
-    ``long_model_segment`` / ``effort`` (whatever its value), or an ``options`` field set
+    conv model: a keyword in ``choices`` other than those of :data:`CONV_FIELDS`
+    (whatever its value), or an ``options`` field set
     away from its default (the tool switches the effort resolved are not "set")."""
     given = sorted(k for k in choices if k not in CONV_FIELDS)
     if options is not None:
@@ -106,9 +107,16 @@ class ConvTileEncoder:
         """See the whole image ``v`` (frames, rows, cols, samples) before its tiles: every
         plane is normalised by the bits of the image's largest span (SPEC 6.1)."""
         if v.size:
+            if self._colour(v.shape[-1]):  # the spans of the colour planes (xform 1)
+                v = colour_forward(v.reshape(-1, v.shape[-2], 3))
+                v = v.reshape(1, *v.shape)
             lo = v.min(axis=(0, 1, 2)).astype(np.int64)
             hi = v.max(axis=(0, 1, 2)).astype(np.int64)
             self.span_bits = max(1, int((hi - lo).max()).bit_length())
+
+    def _colour(self, samples: int) -> bool:
+        """Whether tiles of ``samples`` samples are coded as colour planes (xform 1)."""
+        return samples == 3 and self.options.colour_transform
 
     def extra_segments(self) -> list[tuple[bytes, bytes]]:
         lm = self.lm
@@ -116,10 +124,14 @@ class ConvTileEncoder:
                               self.options.long_model_segment)]
 
     def encode_tile(self, tile: np.ndarray) -> bytes:
-        """int32 (h, w, S) native samples -> payload bytes: the xform, then per sample
-        plane its norm record and, unless it is constant, its coded plane."""
+        """int32 (h, w, S) native samples -> payload bytes: the xform, then per plane (the
+        samples, or RGB's colour planes: xform 1) its norm record and, unless it is
+        constant, its coded plane."""
         f = self.fields
-        out = [f.pack_xform(CONV_XFORM_PLANES)]
+        colour = self._colour(tile.shape[2])
+        out = [f.pack_xform(CONV_XFORM_COLOUR if colour else CONV_XFORM_PLANES)]
+        if colour:
+            tile = colour_forward(tile)
         for c in range(tile.shape[2]):
             p = tile[:, :, c]
             lo, hi = int(p.min()), int(p.max())

@@ -12,6 +12,8 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mic
 from mic.models.weights import registry
@@ -393,3 +395,25 @@ def test_colour_transform_false_is_refused_by_the_wavelet_models():
     a = np.zeros((16, 16, 3), np.uint8)
     with pytest.raises(mic.MicInputError, match="colour_transform=False applies to the conv"):
         mic.encode(a, quality=3, colour_transform=False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2 ** 16 - 1), st.integers(0, 2 ** 16 - 1), st.integers(0, 2 ** 16 - 1))
+def test_colour_planes_invert_exactly(r, g, b):
+    from mic.lossy.conv_syntax import colour_forward, colour_inverse
+
+    p = colour_forward(np.array([[[r, g, b]]]))
+    assert p.dtype == np.int64 and p[0, 0, 0] == r + 2 * g + b
+    assert colour_inverse(p.astype(np.float64)).tolist() == [[[float(r), float(g), float(b)]]]
+
+
+def test_signed_16bit_rgb_round_trips_through_the_colour_planes():
+    rng = np.random.default_rng(5)
+    base = np.add.outer(np.arange(70), np.arange(90)).astype(np.int64) * 40 - 4000
+    a = np.stack([base, base + 300, base - 500], axis=-1) + rng.integers(-20, 21, (70, 90, 3))
+    a = a.clip(-32768, 32767).astype(np.int16)
+    blob = mic.encode(a, model="cnn", quality=6)
+    assert _xform(blob) == 1
+    out = mic.decode(blob)
+    assert out.dtype == np.int16 and out.shape == a.shape
+    assert _psnr(a, out, 65535.0) > 50

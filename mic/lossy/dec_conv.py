@@ -53,11 +53,14 @@ class ConvTileDecoder:
     def work_samples(self, rows: int, cols: int) -> int:
         """Samples of working planes a rows x cols tile is decoded through: its planes at
         the padded size and ``g_s``'s float activations, at most ``(n1 + 32) / 4`` per
-        padded pixel (SPEC 6.10); cnn adds ``10 M + 3 ne`` per latent position for its
-        integer path's features (SPEC 6.12)."""
+        padded pixel (SPEC 6.10), and for RGB the colour planes' float64 values (xform 1:
+        6 a pixel); cnn adds ``10 M + 3 ne`` per latent position for its integer path's
+        features (SPEC 6.12)."""
         lm = self.lm
         hp, wp = self._padded(rows, cols)
         n = hp * wp * (self.samples + (int(lm.config["n1"]) + 32) // 4)
+        if self.samples == 3:
+            n += hp * wp * 6
         if lm.uses_means:
             n += (hp // lm.stride) * (wp // lm.stride) * (10 * lm.m + 3 * int(lm.config["ne"]))
         return n

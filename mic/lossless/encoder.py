@@ -205,6 +205,18 @@ def _prepare(plane: np.ndarray, core: bool = True) -> tuple[np.ndarray, int, byt
     return x, span, None
 
 
+def palette_plane(lo: int, span: int, bitmap: bytes, idx: np.ndarray, maxval: int,
+                  near: int = 0, lms: bool = False) -> bytes:
+    """A kind-2 payload (SPEC 5.2, 7.2): the head, the zstd-coded bitmap of the ``span + 1``
+    values from ``lo`` and the index image ``idx`` (``maxval`` its largest index) coded with
+    maximum error ``near`` (0: losslessly)."""
+    import zstandard
+
+    zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
+    return b"".join((plane_head(PLANE_PALETTE, lo, maxval), pack_uvarints(span, len(zb)), zb,
+                     _encode_coded(idx, maxval, near, lms=lms)))
+
+
 def encode_plane(plane: np.ndarray, lms: bool = False) -> bytes:
     """One (h, w) int32 plane -> its payload (SPEC.md 5.2); ``lms``: kinds 1 and 2 predicted
     with model id 13's NLMS filters (SPEC 5.7), else model id 1's prediction (SPEC 5.4)."""
@@ -217,13 +229,7 @@ def encode_plane(plane: np.ndarray, lms: bool = False) -> bytes:
         return plane_head(PLANE_CODED, lo, maxval) + _encode_coded(x, maxval, lms=lms)
     # A sparse histogram: the palette pays only if the index image codes smaller by
     # more than the palette costs, so try both and keep the smaller.
-    import zstandard
-
-    zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
-    with_palette = b"".join((
-        plane_head(PLANE_PALETTE, lo, maxval), pack_uvarints(hi - lo, len(zb)), zb,
-        _encode_coded(x, maxval, lms=lms),
-    ))
+    with_palette = palette_plane(lo, hi - lo, bitmap, x, maxval, lms=lms)
     plain = (plane - lo).astype(np.int32)
     without = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(plain, hi - lo, lms=lms)
     return with_palette if len(with_palette) < len(without) else without
@@ -267,15 +273,11 @@ def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True, cover: int
     # A sparse histogram (SPEC 7.2): the palette's indices coded near-lossless with
     # k' = near // G (G its largest gap; 0: losslessly), so that no plane codes larger than
     # the lossless palette would.  Keep the smaller.
-    import zstandard
-
     values = np.flatnonzero(np.unpackbits(np.frombuffer(bitmap, np.uint8))[:hi - lo + 1])
     kp = near // int(np.diff(values).max())
     if kp == 0 and got is not None:  # the exact palette would be the cover, less merged
         return data, x
-    zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
-    pal = b"".join((plane_head(PLANE_PALETTE, lo, maxval), pack_uvarints(hi - lo, len(zb)), zb,
-                    _encode_coded(idx, maxval, kp, lms=lms)))
+    pal = palette_plane(lo, hi - lo, bitmap, idx, maxval, kp, lms)
     if len(pal) >= len(data):
         return data, x
     return pal, (values[idx] + lo).astype(np.int32)

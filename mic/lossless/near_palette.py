@@ -58,11 +58,7 @@ def encode_plane_cover(plane: np.ndarray, near: int, lms: bool
     reconstruction, or None where every value is its own representative (no gain over
     the exact palette) or one representative covers the plane (a constant plane is
     smaller)."""
-    import zstandard
-
-    from ..bitstream.varint import pack_uvarints
-    from .encoder import _encode_coded
-    from .syntax import PLANE_PALETTE, plane_head
+    from .encoder import palette_plane
 
     lo = int(plane.min())
     x = (plane - lo).astype(np.int64)
@@ -77,8 +73,6 @@ def encode_plane_cover(plane: np.ndarray, near: int, lms: bool
     base, span = int(reps[0]), int(reps[-1] - reps[0])
     bits = np.zeros(span + 1, np.uint8)
     bits[reps - base] = 1
-    zb = zstandard.ZstdCompressor(level=19).compress(np.packbits(bits).tobytes())
-    data = b"".join((plane_head(PLANE_PALETTE, lo + base, len(reps) - 1),
-                     pack_uvarints(span, len(zb)), zb,
-                     _encode_coded(idx, len(reps) - 1, 0, lms=lms)))
+    data = palette_plane(lo + base, span, np.packbits(bits).tobytes(), idx, len(reps) - 1,
+                         0, lms)
     return data, (reps[idx] + lo).astype(np.int32)

@@ -380,12 +380,25 @@ def test_mic_train_runs_the_conv_loop_and_resumes(tmp_path, data_dir):
     assert res.exit_code != 0 and "wavelet models only" in res.output
 
 
+def _narrow_and_wide(ck: dict, w: dict) -> list[tuple[dict, dict]]:
+    """The outputs (rounded latents) of checkpoint ``ck``'s model and of its widening ``w``
+    on one random 128 x 128 image, at the lowest and the top quality."""
+    from mic.train.conv_models import from_config
+
+    narrow, wide = from_config(ck["config"]).eval(), from_config(w["config"]).eval()
+    narrow.load_state_dict(ck["model"])
+    wide.load_state_dict(w["model"])
+    x = torch.rand(1, 1, 128, 128)
+    with torch.no_grad():
+        return [(narrow(x, torch.tensor([q]), noise=False), wide(x, torch.tensor([q]), noise=False))
+                for q in (0, 7)]
+
+
 @pytest.mark.parametrize("name", ["ae", "vae", "cnn"])
 def test_widen_keeps_the_function_then_trains(tmp_path, data_dir, name):
     """``conv_widen``: twice the latent channels, the same reconstruction, the old channels'
     symbols and (hyperprior models) the same hyper-latent rate; a wider run starts from it
     with every tensor, and a narrower or same width is refused."""
-    from mic.train.conv_models import from_config
     from mic.train.conv_widen import widen
 
     kw = {"batch": 2, "crop": 64, "lr": 1e-3, "quiet": True}
@@ -394,13 +407,7 @@ def test_widen_keeps_the_function_then_trains(tmp_path, data_dir, name):
     w = widen(ck, 24, tmp_path / "n.pt")
     assert w["config"]["m"] == 24 and w["widened"]["from_m"] == 12 and "opt" not in w
     assert w["init"]["step"] == 2 and w["init"]["checkpoint"] == "n.pt"
-    narrow, wide = from_config(ck["config"]).eval(), from_config(w["config"]).eval()
-    narrow.load_state_dict(ck["model"])
-    wide.load_state_dict(w["model"])
-    x = torch.rand(1, 1, 128, 128)
-    for q in (0, 7):
-        with torch.no_grad():
-            a, b = narrow(x, torch.tensor([q]), noise=False), wide(x, torch.tensor([q]), noise=False)
+    for a, b in _narrow_and_wide(ck, w):
         assert torch.allclose(a["x_hat"], b["x_hat"], atol=1e-5)
         assert torch.equal(a["y_hat"], b["y_hat"][:, :12])
         assert torch.allclose(a["z_bits"], b["z_bits"])
@@ -455,7 +462,6 @@ def test_widen_by_splitting_copies_each_channel(tmp_path, data_dir, name):
     """``conv_widen --split`` (no noise): each new channel is a copy of an old one, with its
     gains and entropy parameters, the two sharing its synthesis row: the same reconstruction
     and twice the latents' bits."""
-    from mic.train.conv_models import from_config
     from mic.train.conv_widen import widen
 
     Trainer(data_dir, name, tmp_path / "n.pt", size="tiny", batch=2, crop=64, quiet=True
@@ -463,13 +469,7 @@ def test_widen_by_splitting_copies_each_channel(tmp_path, data_dir, name):
     ck = torch.load(tmp_path / "n.pt", weights_only=False)
     w = widen(ck, 24, tmp_path / "n.pt", split=True, noise=0.0)
     assert w["widened"]["split"]
-    narrow, wide = from_config(ck["config"]).eval(), from_config(w["config"]).eval()
-    narrow.load_state_dict(ck["model"])
-    wide.load_state_dict(w["model"])
-    x = torch.rand(1, 1, 128, 128)
-    for q in (0, 7):
-        with torch.no_grad():
-            a, b = narrow(x, torch.tensor([q]), noise=False), wide(x, torch.tensor([q]), noise=False)
+    for a, b in _narrow_and_wide(ck, w):
         assert torch.allclose(a["x_hat"], b["x_hat"], atol=1e-5)
         assert torch.equal(b["y_hat"][:, 12:], b["y_hat"][:, :12])
         assert torch.allclose(b["y_bits"], 2 * a["y_bits"], rtol=1e-4)

@@ -76,6 +76,17 @@ def plane_crcs(stream: bytes) -> list[int]:
     return out
 
 
+def _bars(a: np.ndarray, side: int, value: int) -> np.ndarray:
+    bar = np.full((a.shape[0], side), value, a.dtype)
+    return np.concatenate([bar, a, bar], axis=1)
+
+
+def _shutter(a: np.ndarray, top: int, left: int, value: int) -> np.ndarray:
+    out = np.full((a.shape[0] + top, a.shape[1] + left), value, a.dtype)
+    out[top:, left:] = a
+    return out
+
+
 def sources() -> list[dict]:
     ct = _png("ct_abdomen_u16.png")
     lung = np.load(DATA / "ct_lung_i16.npy")
@@ -135,6 +146,17 @@ def sources() -> list[dict]:
          "array": np.repeat(cr[128:160, 96:128, None], 3, axis=2),
          "origin": "tests/data/cr_chest_u8.png [128:160, 96:128] as R = G = B (xform 1: one "
                    "coded plane and two constants)"},
+        # xform flag 16 (SPEC 6.10, since 2026-12-06): constant-region masks; black bars
+        # as an MR is padded with (97 columns: 6 padding bits in each mask row), a white
+        # collimator shutter on a radiograph
+        {"name": "cnn_q3_ct_bars_masks", "model": "cnn", "quality": 3,
+         "array": _bars(ct[96:160, 64:160], 97, 0),
+         "origin": "tests/data/ct_abdomen_u16.png [96:160, 64:160] between two bars of 0, "
+                   "97 columns each (one mask: xform flag 16)"},
+        {"name": "ae_q4_cr_shutter_masks", "model": "ae", "quality": 4,
+         "array": _shutter(cr[128:224, 96:192], 64, 48, 255),
+         "origin": "tests/data/cr_chest_u8.png [128:224, 96:192] under a shutter of 255, 64 "
+                   "rows above and 48 columns left (one mask: xform flag 16)"},
         # gan (SPEC 6.13): cnn's bitstream, header flag bit 1, its own weights (small:
         # formats/ stays under 2 MiB)
         {"name": "gan_q3_ct_u16", "model": "gan", "array": ct[96:144, 64:128], "quality": 3,
@@ -198,6 +220,54 @@ def invalid_colour(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
     out.append(("colour_constant_out_of_range", with_payload(bytes((1,)) + p0 + c1 + far),
                 "MicFormatError", "the last colour plane a constant 1021 (> 4 x 255)"))
     return out
+
+
+def invalid_masks(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
+    """Forgeries of the mask record of the bars vector (SPEC 6.10, xform flag 16)."""
+    import zstandard
+
+    from mic.bitstream.varint import pack_uvarint
+    from mic.lossy.conv_syntax import CONV_MASKS, ConvFields, pack_masks, read_masks
+
+    s = base["cnn_q3_ct_bars_masks"]
+    tile = next(x for x in forge.spans(s) if x.tag == TAG_TILE)
+    f = ConvFields(s[8])
+    flags, off = f.read_xform(s, tile.mode_start)
+    lo, bits, off = f.read_norm(s, off)
+    masks, end = read_masks(s, off, lo)
+    assert flags & CONV_MASKS and len(masks) == 1
+    value, f0, f1 = masks[0]
+    frame = s[f0:f1]
+    rows, cols = 64, 290
+
+    def with_record(record: bytes) -> bytes:
+        payload = s[tile.mode_start:off] + record + s[end:tile.payload_end]
+        return s[:tile.start] + forge.segment_like(
+            s, TAG_TILE, s[tile.payload_start:tile.mode_start] + payload) + s[tile.end:]
+
+    def zst(m: np.ndarray) -> bytes:
+        return zstandard.ZstdCompressor(level=19).compress(np.packbits(m, axis=1).tobytes())
+
+    padded = np.zeros((rows, 296), bool)
+    padded[5, 293] = True  # past the row's 290 bits
+    return [
+        ("masks_count_4", with_record(pack_masks(lo, [(value, frame)] * 4)), "MicFormatError",
+         "four masks in one plane (at most 3)"),
+        ("mask_value_beyond_bits", with_record(pack_masks(lo, [(lo + (1 << bits), frame)])),
+         "MicFormatError", f"a mask value lo + 2^bits (bits = {bits}): beyond the plane's "
+                           "values"),
+        ("mask_frame_corrupt", with_record(pack_masks(lo, [(value, frame[:-3])])),
+         "MicFormatError", "the mask's zstd frame cut short by 3 bytes (length field "
+                           "matching): not a valid frame"),
+        ("mask_wrong_size", with_record(pack_masks(lo, [(value, zst(np.ones((rows, cols - 8),
+                                                                            bool)))])),
+         "MicFormatError", "a mask of 64 x 282 bits in a 64 x 290 tile"),
+        ("mask_padding_bit", with_record(pack_masks(lo, [(value, zst(padded))])),
+         "MicFormatError", "a mask row with a padding bit set (bit 293 of a 290-bit row)"),
+        ("mask_truncated", with_record(pack_uvarint(1) + pack_uvarint(value - lo)
+                                       + pack_uvarint(len(frame) + 4096) + frame),
+         "MicTruncatedError", "a mask announcing 4096 bytes more than the tile holds"),
+    ]
 
 
 def invalid(base: dict[str, bytes], name: str = "vae_q2_ct_u16", prefix: str = ""
@@ -309,7 +379,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         })
     expected = {}
     bad = (invalid(base) + invalid(base, "ae_q3_ct_u16_odd", "ae_")
-           + invalid(base, "cnn_q2_ct_u16", "cnn_") + forged_flags(base) + invalid_colour(base))
+           + invalid(base, "cnn_q2_ct_u16", "cnn_") + forged_flags(base) + invalid_colour(base)
+           + invalid_masks(base))
     for name, stream, error, why in bad:
         refused_as(f"conv/invalid/{name}", stream, error)
         files[f"invalid/{name}.mic"] = stream

@@ -80,7 +80,7 @@ def test_symbols_crc_covers_the_latents_alone():
     st = read_stream(blob)
     dec = ConvTileDecoder(st.header, st)
     buf = memoryview(st.tiles[(0, 0)])
-    _, ((_, _, (crc, start, nw)),) = dec._layout(buf, 70, 45)
+    _, ((_, _, (crc, start, nw), _),) = dec._layout(buf, 70, 45)
     zq, yq = dec.decode_symbols(buf, start, nw, crc, 70, 45)
     assert zq.size == 0 and yq.shape == (96, 5, 3)  # padded to 80 x 48: multiples of 16
     assert zlib.crc32(yq.astype("<i4").tobytes()) == crc

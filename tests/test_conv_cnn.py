@@ -121,7 +121,7 @@ def test_symbols_crc_covers_hyper_latents_then_symbols():
     st = read_stream(blob)
     dec = ConvTileDecoder(st.header, st)
     buf = memoryview(st.tiles[(0, 0)])
-    _, ((_, _, (crc, start, nw)),) = dec._layout(buf, 128, 128)
+    _, ((_, _, (crc, start, nw), _),) = dec._layout(buf, 128, 128)
     zq, sym, y_hat = dec.decode_latents(buf, start, nw, crc, 128, 128)
     assert zq.shape == (64, 2, 2) and sym.shape == y_hat.shape == (96, 8, 8)
     assert zlib.crc32(sym.astype("<i4").tobytes(), zlib.crc32(zq.astype("<i4").tobytes())) == crc

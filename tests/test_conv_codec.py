@@ -142,7 +142,7 @@ def test_synthesis_float_tolerance(name, q):
     st = read_stream(blob)
     dec = ConvTileDecoder(st.header, st)
     buf = memoryview(st.tiles[(0, 0)])
-    _, ((lo, bits, (crc, start, nw)),) = dec._layout(buf, *a.shape)
+    _, ((lo, bits, (crc, start, nw), _),) = dec._layout(buf, *a.shape)
     x32 = dec.decode_plane(buf, start, nw, crc, *a.shape)
     _, yq = dec.decode_symbols(buf, start, nw, crc, *a.shape)
     x64 = _float64_synthesis(dec.lm, yq, q)[:a.shape[0], :a.shape[1]]
@@ -330,7 +330,7 @@ def test_symbols_crc_covers_hyper_latents_then_latents():
     st = read_stream(blob)
     dec = ConvTileDecoder(st.header, st)
     buf = memoryview(st.tiles[(0, 0)])
-    _, ((_, _, (crc, start, nw)),) = dec._layout(buf, 128, 128)
+    _, ((_, _, (crc, start, nw), _),) = dec._layout(buf, 128, 128)
     zq, yq = dec.decode_symbols(buf, start, nw, crc, 128, 128)
     assert zq.shape == (64, 2, 2) and yq.shape == (96, 8, 8)
     assert zlib.crc32(yq.astype("<i4").tobytes(), zlib.crc32(zq.astype("<i4").tobytes())) == crc

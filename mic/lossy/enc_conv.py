@@ -33,8 +33,9 @@ from ..bitstream.varint import zigzag_array
 from ..errors import MicInputError
 from ..models.registry import FLAG_GENERATIVE
 from .conv_model import LoadedConvModel
-from .conv_syntax import (CONST_BITS, CONV_XFORM_COLOUR, CONV_XFORM_PLANES, ConvFields,
-                          colour_forward)
+from .conv_syntax import (CONST_BITS, CONV_MASKS, CONV_XFORM_COLOUR, CONV_XFORM_PLANES,
+                          MAX_MASKS, ConvFields, colour_forward, pack_masks)
+from .enc_conv_masks import constant_regions, fill_masked
 from .enc_options import EncoderOptions
 from .model import load_model
 from .syntax import model_segment
@@ -42,7 +43,8 @@ from .syntax import model_segment
 #: the tile side of a conv stream whose caller names none
 CONV_TILE = 512
 #: the EncoderOptions fields that apply to the conv models
-CONV_FIELDS = ("model", "tile", "long_model_segment", "effort", "colour_transform")
+CONV_FIELDS = ("model", "tile", "long_model_segment", "effort", "colour_transform",
+               "conv_masks")
 
 
 def check_conv_options(options: EncoderOptions | None, choices: dict[str, Any]) -> None:
@@ -129,18 +131,31 @@ class ConvTileEncoder:
         constant, its coded plane."""
         f = self.fields
         colour = self._colour(tile.shape[2])
-        out = [f.pack_xform(CONV_XFORM_COLOUR if colour else CONV_XFORM_PLANES)]
+        xform = CONV_XFORM_COLOUR if colour else CONV_XFORM_PLANES
         if colour:
             tile = colour_forward(tile)
+        planes = []
         for c in range(tile.shape[2]):
             p = tile[:, :, c]
             lo, hi = int(p.min()), int(p.max())
+            regions = constant_regions(p, MAX_MASKS) \
+                if lo != hi and self.options.conv_masks else []
+            planes.append((p, lo, hi, regions))
+        masked = any(regions for *_, regions in planes)
+        out = [f.pack_xform(xform | (CONV_MASKS if masked else 0))]
+        for p, lo, hi, regions in planes:
             if lo == hi:
                 out.append(f.pack_norm(lo, CONST_BITS))
                 continue
             bits = max(1, (hi - lo).bit_length(), self.span_bits or 1)
-            x = (p.astype(np.float64) - lo) / float((1 << bits) - 1)
-            out.append(f.pack_norm(lo, bits) + self.encode_plane(x))
+            x = p.astype(np.float64)
+            if regions:  # the model codes a smooth continuation where the masks will be
+                x = fill_masked(x, np.logical_or.reduce([m for _, m, _ in regions]))
+            x = (x - lo) / float((1 << bits) - 1)
+            out.append(f.pack_norm(lo, bits))
+            if masked:
+                out.append(pack_masks(lo, [(v, coded) for v, _, coded in regions]))
+            out.append(self.encode_plane(x))
         return b"".join(out)
 
     def latents(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

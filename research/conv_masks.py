@@ -1,0 +1,86 @@
+"""Constant-region masks of the conv tiles (SPEC 6.10 xform flag 16, issue #21): BD-rate of
+a conv model with its masks (the encoder's default) against the same model without
+(``conv_masks=False``), on the train sample: one image of each source (seed 5), its first
+1024 x 1024, reduced to its top 8 bits as ``mic bench --bits8`` does (or ``--native``),
+qualities 0, 2, 4, 6 and 7; every stream decoded, and the masked pixels checked exact.
+
+    PYTHONPATH=. python research/conv_masks.py CORPUS/train --model cnn [--native]
+
+Where the rule's constants (:mod:`mic.lossy.enc_conv_masks`) were chosen; nothing here
+reads the eval split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+import mic
+from mic.eval.bdrate import bd_rate
+from mic.io import read_image
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return 10 * math.log10(peak ** 2 / mse) if mse > 0 else 200.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("train")
+    ap.add_argument("--model", default="cnn")
+    ap.add_argument("--native", action="store_true")
+    ap.add_argument("--qualities", default="0,2,4,6,7")
+    a = ap.parse_args()
+    train = Path(a.train)
+    if "eval" in {p.lower() for p in train.resolve().parts}:
+        raise SystemExit("train split only")
+    rows = [r for r in csv.DictReader(open(train.parent / "manifest.csv")) if r["split"] == "train"]
+    by: dict[str, list] = {}
+    for r in rows:
+        by.setdefault(r["source"], []).append(r)
+    random.seed(5)
+    qs = [int(q) for q in a.qualities.split(",")]
+    bds, t_on, t_off = [], 0.0, 0.0
+    for src, rs in sorted(by.items()):
+        r = random.choice(rs)
+        x = read_image(train.parent / r["png"])[0][:1024, :1024]
+        if not a.native and x.dtype != np.uint8:
+            bits = max(int(x.max()).bit_length(), 8)
+            x = (x.astype(np.int64) >> (bits - 8)).astype(np.uint8)
+        peak = float((1 << max(int(x.max()).bit_length(), 8)) - 1)
+        curves: dict[bool, tuple[list[float], list[float]]] = {}
+        for masks in (False, True):
+            rr, pp = [], []
+            for q in qs:
+                t0 = time.perf_counter()
+                s = mic.encode(x, model=a.model, quality=q, conv_masks=masks)
+                dt = time.perf_counter() - t0
+                if masks:
+                    t_on += dt
+                else:
+                    t_off += dt
+                d = mic.decode(s)
+                rr.append(8 * len(s) / (x.shape[0] * x.shape[1]))
+                pp.append(psnr(x, d, peak))
+            curves[masks] = (rr, pp)
+        bd = bd_rate(*curves[False], *curves[True])
+        same = curves[False] == curves[True]
+        bds.append(0.0 if same else bd)
+        print(f"{src[:24]:24s} {str(x.shape):16s} BD {'same streams' if same else f'{100 * bd:+.1f} %'}"
+              + "".join(f"  q{q} {r0:.4f}/{p0:.2f} -> {r1:.4f}/{p1:.2f}" for q, r0, p0, r1, p1 in
+                        zip(qs, *curves[False], *curves[True]) if not same), flush=True)
+    ok = [b for b in bds if b == b]
+    print(f"mean BD-rate over {len(ok)} images: {100 * np.mean(ok):+.2f} % "
+          f"({sum(1 for b in ok if b != 0)} changed); encode time with / without masks "
+          f"{t_on / t_off:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -146,17 +146,16 @@ def sources() -> list[dict]:
          "array": np.repeat(cr[128:160, 96:128, None], 3, axis=2),
          "origin": "tests/data/cr_chest_u8.png [128:160, 96:128] as R = G = B (xform 1: one "
                    "coded plane and two constants)"},
-        # xform flag 16 (SPEC 6.10, since 2026-12-06): constant-region masks; black bars
-        # as an MR is padded with (97 columns: 6 padding bits in each mask row), a white
-        # collimator shutter on a radiograph
-        {"name": "cnn_q3_ct_bars_masks", "model": "cnn", "quality": 3,
+        # xform flag 16 (SPEC 6.10, since 2026-12-06): constant regions (6.6's records);
+        # black bars as an MR is padded with, a white collimator shutter on a radiograph
+        {"name": "cnn_q3_ct_bars_regions", "model": "cnn", "quality": 3,
          "array": _bars(ct[96:160, 64:160], 97, 0),
          "origin": "tests/data/ct_abdomen_u16.png [96:160, 64:160] between two bars of 0, "
-                   "97 columns each (one mask: xform flag 16)"},
-        {"name": "ae_q4_cr_shutter_masks", "model": "ae", "quality": 4,
+                   "97 columns each (a region: xform flag 16)"},
+        {"name": "ae_q4_cr_shutter_regions", "model": "ae", "quality": 4,
          "array": _shutter(cr[128:224, 96:192], 64, 48, 255),
          "origin": "tests/data/cr_chest_u8.png [128:224, 96:192] under a shutter of 255, 64 "
-                   "rows above and 48 columns left (one mask: xform flag 16)"},
+                   "rows above and 48 columns left (a region: xform flag 16)"},
         # gan (SPEC 6.13): cnn's bitstream, header flag bit 1, its own weights (small:
         # formats/ stays under 2 MiB)
         {"name": "gan_q3_ct_u16", "model": "gan", "array": ct[96:144, 64:128], "quality": 3,
@@ -222,51 +221,41 @@ def invalid_colour(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
     return out
 
 
-def invalid_masks(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
-    """Forgeries of the mask record of the bars vector (SPEC 6.10, xform flag 16)."""
-    import zstandard
+def invalid_regions(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
+    """Forgeries of the region record of the bars vector (SPEC 6.10, xform flag 16; 6.6)."""
+    import struct
 
-    from mic.bitstream.varint import pack_uvarint
-    from mic.lossy.conv_syntax import CONV_MASKS, ConvFields, pack_masks, read_masks
+    from mic.entropy.shape import encode_shape
+    from mic.lossy.conv_syntax import CONV_REGIONS, ConvFields
+    from mic.lossy.syntax import pack_region_record, read_region_record
 
-    s = base["cnn_q3_ct_bars_masks"]
+    s = base["cnn_q3_ct_bars_regions"]
     tile = next(x for x in forge.spans(s) if x.tag == TAG_TILE)
     f = ConvFields(s[8])
     flags, off = f.read_xform(s, tile.mode_start)
-    lo, bits, off = f.read_norm(s, off)
-    masks, end = read_masks(s, off, lo)
-    assert flags & CONV_MASKS and len(masks) == 1
-    value, f0, f1 = masks[0]
-    frame = s[f0:f1]
-    rows, cols = 64, 290
+    lo, bits, at = f.read_norm(s, off)
+    values, _, end = read_region_record(s, at, 64, 290, 1, (0, 65535), False)
+    assert flags & CONV_REGIONS and values == (0,)
+    bars = np.zeros((64, 290), bool)
+    bars[:, :97] = bars[:, -97:] = True
 
     def with_record(record: bytes) -> bytes:
-        payload = s[tile.mode_start:off] + record + s[end:tile.payload_end]
+        payload = s[tile.mode_start:at] + record + s[end:tile.payload_end]
         return s[:tile.start] + forge.segment_like(
             s, TAG_TILE, s[tile.payload_start:tile.mode_start] + payload) + s[tile.end:]
 
-    def zst(m: np.ndarray) -> bytes:
-        return zstandard.ZstdCompressor(level=19).compress(np.packbits(m, axis=1).tobytes())
-
-    padded = np.zeros((rows, 296), bool)
-    padded[5, 293] = True  # past the row's 290 bits
     return [
-        ("masks_count_4", with_record(pack_masks(lo, [(value, frame)] * 4)), "MicFormatError",
-         "four masks in one plane (at most 3)"),
-        ("mask_value_beyond_bits", with_record(pack_masks(lo, [(lo + (1 << bits), frame)])),
-         "MicFormatError", f"a mask value lo + 2^bits (bits = {bits}): beyond the plane's "
-                           "values"),
-        ("mask_frame_corrupt", with_record(pack_masks(lo, [(value, frame[:-3])])),
-         "MicFormatError", "the mask's zstd frame cut short by 3 bytes (length field "
-                           "matching): not a valid frame"),
-        ("mask_wrong_size", with_record(pack_masks(lo, [(value, zst(np.ones((rows, cols - 8),
-                                                                            bool)))])),
-         "MicFormatError", "a mask of 64 x 282 bits in a 64 x 290 tile"),
-        ("mask_padding_bit", with_record(pack_masks(lo, [(value, zst(padded))])),
-         "MicFormatError", "a mask row with a padding bit set (bit 293 of a 290-bit row)"),
-        ("mask_truncated", with_record(pack_uvarint(1) + pack_uvarint(value - lo)
-                                       + pack_uvarint(len(frame) + 4096) + frame),
-         "MicTruncatedError", "a mask announcing 4096 bytes more than the tile holds"),
+        ("region_value_out_of_range", with_record(pack_region_record([65536],
+                                                                     encode_shape(bars))),
+         "MicFormatError", "a region value of 65536 in a 16-bit plane"),
+        ("region_whole_tile", with_record(pack_region_record([0], struct.pack("<I", 2**32 - 1))),
+         "MicFormatError", "a conv plane's region record with 6.6's whole-tile word count (a "
+                           "constant plane is bits 0)"),
+        ("region_value_without_shape", with_record(pack_region_record([9], bytes(4))),
+         "MicFormatError", "no shape (0 words) but a value of 9 (must be 0)"),
+        ("region_shape_truncated", with_record(pack_region_record(
+            [0], struct.pack("<I", 4096) + encode_shape(bars)[4:])),
+         "MicTruncatedError", "a shape announcing 4096 words, more than the tile holds"),
     ]
 
 
@@ -380,7 +369,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     expected = {}
     bad = (invalid(base) + invalid(base, "ae_q3_ct_u16_odd", "ae_")
            + invalid(base, "cnn_q2_ct_u16", "cnn_") + forged_flags(base) + invalid_colour(base)
-           + invalid_masks(base))
+           + invalid_regions(base))
     for name, stream, error, why in bad:
         refused_as(f"conv/invalid/{name}", stream, error)
         files[f"invalid/{name}.mic"] = stream

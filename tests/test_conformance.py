@@ -71,7 +71,7 @@ def test_formats_folder_stays_small():
     # 64 KiB more since model id 14's (formats/lossless14/, 45 KiB), 64 KiB more since
     # model id 15's (formats/lossless15/, 47 KiB), 64 KiB more since the conv models'
     # xform 1 (formats/conv/*_colour*, 40 KiB, and the near-lossless covering palette, 12 KiB),
-    # 64 KiB more since the conv tiles' masks (formats/conv/*_masks*, 2 valid vectors, 6
+    # 64 KiB more since the conv tiles' regions (formats/conv/*_regions*, 2 valid vectors, 4
     # invalid)
     assert total < (2 << 20) + (320 << 10), f"formats/ holds {total} bytes"
 

@@ -156,13 +156,14 @@ def test_synthesis_float_tolerance(name, q):
 
 def test_encoder_options_of_the_wavelet_models_are_refused():
     a = SOURCES["cr_u8"][:64, :64]
-    for kw in ({"dq": False}, {"dq": True}, {"regions": False}, {"zopt": False},
+    for kw in ({"dq": False}, {"dq": True}, {"restore": False}, {"zopt": False},
                {"options": mic.EncoderOptions(model="vae", restore=False)},
                {"options": mic.EncoderOptions(rdo_lambda_scale=2.0), "model": "vae"}):
         with pytest.raises(mic.MicInputError, match="apply only to the wavelet models"):
             mic.encode(a, quality=1, **({"model": "vae"} | kw))
     ok = [mic.encode(a, quality=1, model="vae", tile=32, long_model_segment=True),
-          mic.encode(a, quality=1, options=mic.EncoderOptions(model="vae", tile=32))]
+          mic.encode(a, quality=1, options=mic.EncoderOptions(model="vae", tile=32)),
+          mic.encode(a, quality=1, model="vae", regions=False)]  # regions apply to both
     assert all(mic.decode(b).shape == a.shape for b in ok)
     assert b"LMDL" in ok[0] and b"LMDS" in ok[1]
     with pytest.raises(mic.MicInputError, match="quality 8 out of range"):
@@ -338,9 +339,9 @@ def test_symbols_crc_covers_hyper_latents_then_latents():
 
 # ----------------------------------------------------------------------------- colour (xform 1)
 def _xform(blob: bytes) -> int:
-    """The xform byte of a conv stream's first tile."""
+    """The xform of a conv stream's first tile, its flag 16 (regions) cleared."""
     sp = next(s for s in load_forge().spans(blob) if s.tag == b"TILE")
-    return blob[sp.mode_start]
+    return blob[sp.mode_start] & ~16
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:

@@ -61,8 +61,9 @@ the decoder's modules, never the reverse):
 The learned convolutional-transform models (``vae``, model id 8, SPEC 6.10) have their
 own tiles, in the same rooms: :mod:`~mic.lossy.conv_syntax` and
 :mod:`~mic.lossy.conv_model` (shared), :mod:`~mic.lossy.dec_conv` (decoder),
-:mod:`~mic.lossy.enc_conv` and :mod:`~mic.lossy.enc_conv_masks` (encoder: the tiles, their
-constant-region masks); :mod:`mic.codec` and :mod:`mic.encoder` pick them by the model id.
+:mod:`~mic.lossy.enc_conv` (encoder; its constant regions reuse
+:mod:`~mic.lossy.enc_region`); :mod:`mic.codec` and :mod:`mic.encoder` pick them by the model
+id.
 
 This module only names them: each is imported on first use, so decoding (or
 ``import mic``) never imports an encoder module, and decoding a wavelet stream never

@@ -35,11 +35,9 @@ CONV_XFORM_PLANES = 0
 #: Grey pixels (R = G = B) give P1 = P2 = 0: a grey image stored as RGB codes one plane.
 #: Other values are a MicFormatError.
 CONV_XFORM_COLOUR = 1
-#: conv tile xform flag (SPEC 6.10): every coded plane's norm record is followed by a mask
-#: record, up to MAX_MASKS values each with the bit mask of the pixels that take it
-CONV_MASKS = 16
-#: the most constant-region masks one plane may carry
-MAX_MASKS = 3
+#: conv tile xform flag (SPEC 6.10): every coded plane's norm record is followed by a
+#: constant-region record of one value (SPEC 6.6's, no whole-tile form)
+CONV_REGIONS = 16
 
 
 def colour_forward(t: np.ndarray) -> np.ndarray:
@@ -69,44 +67,6 @@ CPLANE_V1 = struct.Struct("<II")
 _CRC = struct.Struct("<I")
 
 
-def pack_masks(lo: int, masks: list[tuple[int, bytes]]) -> bytes:
-    """A plane's mask record (SPEC 6.10, xform flag 16): the number of masks, then per mask
-    its value less the plane's ``lo`` and its zstd frame, each length-prefixed (varints).
-
-    >>> pack_masks(5, [(7, b"abc")])
-    b'\\x01\\x02\\x03abc'
-    """
-    out = [pack_uvarint(len(masks))]
-    for v, frame in masks:
-        out += [pack_uvarint(v - lo), pack_uvarint(len(frame)), frame]
-    return b"".join(out)
-
-
-def read_masks(buf: Any, off: int, lo: int) -> tuple[list[tuple[int, int, int]], int]:
-    """A plane's mask record at ``buf[off]``: ([(value, frame start, frame end)], offset
-    after it); checks the count (at most MAX_MASKS) and that the frames are present (their
-    values and contents are the decoder's to check).
-
-    >>> read_masks(pack_masks(5, [(7, b"abc")]), 0, 5)
-    ([(7, 3, 6)], 6)
-    """
-    from ..errors import MicFormatError
-
-    n, off = read_uvarint(buf, off, "conv plane mask count", U32_MAX)
-    if n > MAX_MASKS:
-        raise MicFormatError(f"conv plane has {n} masks (at most {MAX_MASKS})")
-    out = []
-    for _ in range(n):
-        dv, off = read_uvarint(buf, off, "conv plane mask value", U32_MAX)
-        size, off = read_uvarint(buf, off, "conv plane mask length", U32_MAX)
-        if len(buf) - off < size:
-            raise MicTruncatedError(f"conv tile payload truncated in a mask ({size} bytes "
-                                    "announced)")
-        out.append((lo + dv, off, off + size))
-        off += size
-    return out, off
-
-
 class ConvFields(TileFields):
     """The fixed-size fields of a conv tile in one stream version: the wavelet tiles'
     ``xform`` and ``norm`` (:class:`~mic.lossy.syntax.TileFields`), and a coded plane's
@@ -134,5 +94,5 @@ class ConvFields(TileFields):
         return crc, nw, off
 
 
-__all__ = ["CONV_MASKS", "MAX_MASKS", "pack_masks", "read_masks", "CONV_XFORM_COLOUR", "CONV_XFORM_PLANES", "CONST_BITS", "CPLANE_V1", "ConvFields",
+__all__ = ["CONV_REGIONS", "CONV_XFORM_COLOUR", "CONV_XFORM_PLANES", "CONST_BITS", "CPLANE_V1", "ConvFields",
            "colour_forward", "colour_inverse"]

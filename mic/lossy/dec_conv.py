@@ -24,9 +24,10 @@ from ..bitstream.samples import sample_range
 from ..bitstream.varint import unzigzag_array
 from ..errors import MicChecksumError, MicFormatError, MicTruncatedError
 from .conv_model import LoadedConvModel
-from .conv_syntax import (CONST_BITS, CONV_MASKS, CONV_XFORM_COLOUR, CONV_XFORM_PLANES,
-                          ConvFields, colour_inverse, read_masks)
+from .conv_syntax import (CONST_BITS, CONV_REGIONS, CONV_XFORM_COLOUR, CONV_XFORM_PLANES,
+                          ConvFields, colour_inverse)
 from .model import model_of_stream
+from .syntax import read_region_record
 
 
 class ConvTileDecoder:
@@ -88,29 +89,6 @@ class ConvTileDecoder:
             return min(4 * a, -2 * (b - a)), max(4 * b, 2 * (b - a))
         return a, b
 
-    def _mask(self, buf: memoryview, start: int, end: int, rows: int, cols: int
-              ) -> np.ndarray:
-        """A mask's zstd frame -> (rows, cols) bool: exactly ``rows * ceil(cols / 8)``
-        bytes, each row's bits MSB first, its padding bits zero (SPEC 6.10)."""
-        import zstandard
-
-        stride = (cols + 7) // 8
-        n = rows * stride
-        frame = bytes(buf[start:end])
-        try:
-            declared = zstandard.frame_content_size(frame)
-            if declared > n:  # -1 = not declared; never trust a larger claim
-                raise MicFormatError(f"conv plane mask claims {declared} bytes > {n}")
-            raw = zstandard.ZstdDecompressor().decompress(frame, max_output_size=n)
-        except zstandard.ZstdError as exc:
-            raise MicFormatError(f"conv plane mask: corrupt zstd frame ({exc})") from None
-        if len(raw) != n:
-            raise MicFormatError("conv plane mask does not match the tile's size")
-        bits = np.unpackbits(np.frombuffer(raw, np.uint8).reshape(rows, stride), axis=1)
-        if bits[:, cols:].any():
-            raise MicFormatError("conv plane mask sets a padding bit")
-        return bits[:, :cols].astype(bool)
-
     def _norm(self, buf: memoryview, off: int, xform: int) -> tuple[int, int, int]:
         """(lo, bits, offset after them) of a plane's norm record (bits 0: a constant
         plane of value lo, which must lie in the sample range, or for xform 1 in the
@@ -129,13 +107,14 @@ class ConvTileDecoder:
     def _layout(self, buf: memoryview, rows: int, cols: int) -> tuple[int, list[Any]]:
         """Read a tile's fields without decoding: its xform (flag 16 cleared) and per plane
         ``(lo, bits, (CRC, words offset, number of words) or None for a constant plane,
-        [(mask value, frame start, frame end)])``; checks the xform, the mask records'
-        counts and values, that every coded plane's words are present and can hold the
-        symbols its size implies (SPEC 4.1), and that nothing follows the last plane."""
+        (region value, offset of its record) or None)``; checks the xform, the region
+        records (their values, and that their shapes' words are present), that every coded
+        plane's words are present and can hold the symbols its size implies (SPEC 4.1), and
+        that nothing follows the last plane."""
         from ..entropy.bounds import check_words
 
         flags, off = self.fields.read_xform(buf, 0)
-        xform = flags & ~CONV_MASKS
+        xform = flags & ~CONV_REGIONS
         if xform != CONV_XFORM_PLANES and not (xform == CONV_XFORM_COLOUR and self.samples == 3):
             raise MicFormatError(f"unknown conv tile xform {flags} for {self.samples} samples")
         out: list[Any] = []
@@ -143,23 +122,24 @@ class ConvTileDecoder:
         for _ in range(self.samples):
             lo, bits, off = self._norm(buf, off, xform)
             if bits == CONST_BITS:
-                out.append((lo, bits, None, []))
+                out.append((lo, bits, None, None))
                 continue
-            masks: list[tuple[int, int, int]] = []
-            if flags & CONV_MASKS:
-                masks, off = read_masks(buf, off, lo)
-                a, b = self._value_range(xform)
-                for v, _, _ in masks:
-                    if not (a <= v <= b and v - lo < 1 << bits):
-                        raise MicFormatError(f"conv plane mask value {v} outside the plane's "
-                                             "values")
+            region = None
+            if flags & CONV_REGIONS:  # SPEC 6.6's record, its shape checked, not decoded
+                at = off
+                values, where, off = read_region_record(buf, off, rows, cols, 1,
+                                                        self._value_range(xform), False)
+                if where is True:
+                    raise MicFormatError("conv plane with a whole-tile region (a constant "
+                                         "plane is bits 0)")
+                region = None if values is None else (values[0], at)
             crc, nw, off = self.fields.read_cplane(buf, off)
             if len(buf) - off < 4 * nw:
                 raise MicTruncatedError(f"conv tile payload truncated: {nw} words announced")
             if min_bits is None:
                 min_bits = self.plane_min_bits(rows, cols)
             check_words(nw, min_bits, "conv plane")
-            out.append((lo, bits, (crc, off, nw), masks))
+            out.append((lo, bits, (crc, off, nw), region))
             off += 4 * nw
         if off != len(buf):
             raise MicFormatError(f"conv tile payload has {len(buf) - off} unexpected trailing "
@@ -186,7 +166,7 @@ class ConvTileDecoder:
         # xform 0: each plane's values are samples; xform 1: P0, P1, P2 (SPEC 6.10)
         vals = np.empty((rows, cols, len(planes)), np.float64) \
             if xform == CONV_XFORM_COLOUR else out
-        for c, (lo, bits, coded, masks) in enumerate(planes):
+        for c, (lo, bits, coded, region) in enumerate(planes):
             if coded is None:
                 vals[:, :, c] = lo
                 continue
@@ -194,8 +174,10 @@ class ConvTileDecoder:
             x = self.decode_plane(buf, start, nw, crc, rows, cols)
             v = x.astype(np.float64) * float((1 << bits) - 1) + lo
             vals[:, :, c] = v if vals is not out else np.clip(np.rint(v), lo_r, hi_r)
-            for value, m0, m1 in masks:  # constant regions, in order (SPEC 6.10)
-                vals[:, :, c][self._mask(buf, m0, m1, rows, cols)] = value
+            if region is not None:  # a constant region (SPEC 6.10 flag 16, 6.6)
+                value, at = region
+                _, mask, _ = read_region_record(buf, at, rows, cols, 1, (value, value), True)
+                vals[:, :, c][mask] = value
         if vals is not out:
             out[...] = np.clip(np.rint(colour_inverse(vals)), lo_r, hi_r)
 

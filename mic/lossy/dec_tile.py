@@ -18,10 +18,10 @@ from ..models.wavelet import ALIGN, NBANDS
 from .model import model_of_stream
 from .passes import Planes, reconstruct, rgb_to_samples, to_samples, z_channels
 from .syntax import (
-    BIAS_MAX, DQ_UNIT, NPASS_BIAS, PRED_ONE, REGION, WHOLE_TILE, XFORM_BIAS, XFORM_DQ,
+    BIAS_MAX, DQ_UNIT, NPASS_BIAS, PRED_ONE, XFORM_BIAS, XFORM_DQ,
     XFORM_FLAGS, XFORM_INLINE_BIAS, XFORM_MEANS, XFORM_NONE, XFORM_PASS_BIAS, XFORM_REGION, XFORM_RESTORE,
     XFORM_RESTORE_DIR, XFORM_YCC, XFORM_YCC_REGION, XFORM_ZTAB, ZOFF_MAX, TileFields,
-    z_record_values,
+    read_region_record, z_record_values,
 )
 
 
@@ -104,29 +104,9 @@ class LossyTileDecoder:
                      ) -> tuple[tuple[int, ...] | None, bool, int]:
         """Check a region record without decoding its shape: (values, whole tile?, offset
         after it); values None for no region."""
-        from ..entropy.bounds import check_words
-        from ..entropy.shape import HEAD, shape_min_bits
-
-        if len(buf) - off < k * REGION.size + HEAD.size:
-            raise MicTruncatedError("lossy tile payload truncated in a region record")
-        values = tuple(REGION.unpack_from(buf, off + REGION.size * c)[0] for c in range(k))
-        off += k * REGION.size
-        (nw,) = HEAD.unpack_from(buf, off)
-        off += HEAD.size
-        if nw == 0:
-            if any(values):
-                raise MicFormatError(f"lossy region record without a shape has values {values}")
-            return None, False, off
-        lo, hi = self.sample_range
-        if not all(lo <= v <= hi for v in values):
-            raise MicFormatError(f"lossy region value(s) {values} outside the sample range "
-                                 f"[{lo}, {hi}]")
-        if nw == WHOLE_TILE:
-            return values, True, off
-        if len(buf) - off < 4 * nw:
-            raise MicTruncatedError(f"shape stream truncated: {nw} words announced")
-        check_words(nw, shape_min_bits(rows), "shape stream")
-        return values, False, off + 4 * nw
+        values, where, off = read_region_record(buf, off, rows, cols, k, self.sample_range,
+                                                False)
+        return values, where is True, off
 
     def check_tile(self, payload: memoryview, rows: int, cols: int) -> tuple[int, ...] | None:
         """Check a tile without decoding it (SPEC 4.1): its fields and flags, that every
@@ -278,25 +258,11 @@ class LossyTileDecoder:
                 k: int) -> tuple[tuple[tuple[int, ...], np.ndarray | None] | None, int]:
         """A constant-region record of ``k`` values (SPEC 6.6): ((values, mask, or None for
         the whole tile) or None, offset after it)."""
-        from ..entropy.shape import HEAD, decode_shape_at
-
-        if len(buf) - off < k * REGION.size + HEAD.size:
-            raise MicTruncatedError("lossy tile payload truncated in a region record")
-        values = tuple(REGION.unpack_from(buf, off + REGION.size * c)[0] for c in range(k))
-        off += k * REGION.size
-        (nw,) = HEAD.unpack_from(buf, off)
-        if nw == 0:
-            if any(values):
-                raise MicFormatError(f"lossy region record without a shape has values {values}")
-            return None, off + HEAD.size
-        lo, hi = self.sample_range
-        if not all(lo <= v <= hi for v in values):
-            raise MicFormatError(f"lossy region value(s) {values} outside the sample range "
-                                 f"[{lo}, {hi}]")
-        if nw == WHOLE_TILE:
-            return (values, None), off + HEAD.size
-        mask, off = decode_shape_at(buf, off, rows, cols)
-        return (values, mask), off
+        values, where, off = read_region_record(buf, off, rows, cols, k, self.sample_range,
+                                                True)
+        if values is None:
+            return None, off
+        return (values, None if where is True else where), off
 
     def _norm(self, buf: memoryview, off: int) -> tuple[int, int, int]:
         """(lo, bits, offset after them) of a normalisation record."""

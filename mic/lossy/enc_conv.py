@@ -11,13 +11,16 @@ gain_q`` and ``z = h_a(|y|) * zgain_q``, both rounded (half to even); the hyper-
 under their factorized tables, the latents under the Gaussian tables the integer ``h_s``
 chooses (``cnn``, SPEC 6.12: ``z = h_a(y)``, as trained; the anchors' symbols
 ``round(y - mean)``, then the others', under the means and tables of the integer path
-shared with the decoder).  A constant plane is sent as its value alone.
+shared with the decoder).  A constant plane is sent as its value alone.  A large region
+of one exact value (an MR's black bars, a collimator's shutter) is sent as SPEC 6.6's
+shape and value, and filled smoothly before ``g_a`` so that the model codes no step edge
+there (xform flag 16, :func:`conv_region`).
 
-Of :class:`~mic.lossy.enc_options.EncoderOptions` only ``model``, ``tile`` and
-``long_model_segment`` apply; the wavelet models' tools (``rdo``, ``regions``, ``adapt``,
-``restore``, ``means``, ``dq``, ``zadapt``, ``zopt``) and tuned settings do not, and
-giving one explicitly with a conv model is a :class:`~mic.MicInputError`
-(:func:`check_conv_options`).
+Of :class:`~mic.lossy.enc_options.EncoderOptions` only the fields of
+:data:`CONV_FIELDS` apply (``regions``: the constant regions, on from effort 3 as for the
+wavelet models); the wavelet models' other tools (``rdo``, ``adapt``, ``restore``,
+``means``, ``dq``, ``zadapt``, ``zopt``) and tuned settings do not, and giving one
+explicitly with a conv model is a :class:`~mic.MicInputError` (:func:`check_conv_options`).
 """
 
 from __future__ import annotations
@@ -33,18 +36,17 @@ from ..bitstream.varint import zigzag_array
 from ..errors import MicInputError
 from ..models.registry import FLAG_GENERATIVE
 from .conv_model import LoadedConvModel
-from .conv_syntax import (CONST_BITS, CONV_MASKS, CONV_XFORM_COLOUR, CONV_XFORM_PLANES,
-                          MAX_MASKS, ConvFields, colour_forward, pack_masks)
-from .enc_conv_masks import constant_regions, fill_masked
+from .conv_syntax import (CONST_BITS, CONV_REGIONS, CONV_XFORM_COLOUR, CONV_XFORM_PLANES,
+                          ConvFields, colour_forward)
+from .enc_region import fill_region
 from .enc_options import EncoderOptions
 from .model import load_model
-from .syntax import model_segment
+from .syntax import model_segment, pack_region_record
 
 #: the tile side of a conv stream whose caller names none
 CONV_TILE = 512
 #: the EncoderOptions fields that apply to the conv models
-CONV_FIELDS = ("model", "tile", "long_model_segment", "effort", "colour_transform",
-               "conv_masks")
+CONV_FIELDS = ("model", "tile", "long_model_segment", "effort", "colour_transform", "regions")
 
 
 def check_conv_options(options: EncoderOptions | None, choices: dict[str, Any]) -> None:
@@ -62,6 +64,63 @@ def check_conv_options(options: EncoderOptions | None, choices: dict[str, Any]) 
         raise MicInputError(
             f"encoder option(s) {given} apply only to the wavelet models; model {model!r} "
             f"(learned convolutional transforms) takes only {list(CONV_FIELDS)}")
+
+
+#: the conv models' region rule (SPEC 6.10, xform flag 16): a region is sent only if its
+#: shape costs at most this many bits per pixel it covers (solid regions with simple
+#: borders: a fragmented one would cost more than the model saves); chosen on the train
+#: sample, research/conv_regions.py
+REGION_SHAPE_BITS = 0.02
+#: no shape stream is smaller (its word count, five table indexes, one word)
+SHAPE_MIN_BITS = 96
+#: relaxation sweeps of the region's fill (:func:`mic.lossy.enc_region.fill_region`; the
+#: wavelet tiles' 32 cost a 512 x 512 tile with a large region 40 ms for no gain here)
+REGION_FILL_SWEEPS = 4
+#: an empty shape: a region record without a region
+NO_SHAPE = bytes(4)
+
+
+def conv_region(p: np.ndarray, options: EncoderOptions) -> tuple[int, np.ndarray, bytes] | None:
+    """The constant region a conv tile's integer plane ``p`` sends (value, mask, shape), or
+    None.  Of SPEC 6.6's candidates (:func:`mic.lossy.enc_region.constant_regions`: the
+    most frequent value's pixels opened by 3 x 3, 7 x 7 and 13 x 13 squares), those that
+    cover at least ``options.region_rule_fraction`` of the plane and whose shape costs at
+    most :data:`REGION_SHAPE_BITS` bits a covered pixel pass; the smoothest is tested
+    first (none passes if it does not: the others' shapes cost more for a few more pixels),
+    then the exact one, which is sent if it passes too.
+
+    >>> p = np.arange(256 * 256).reshape(256, 256) % 7; p[:, :64] = 0
+    >>> v, m, _ = conv_region(p, EncoderOptions()); v, int(m.sum())
+    (0, 16384)
+    """
+    from ..entropy.shape import encode_shape
+    from .enc_region import RADII, constant_regions
+
+    def passes(m: np.ndarray) -> bytes | None:
+        n = int(m.sum())
+        budget = REGION_SHAPE_BITS * n
+        if n < options.region_rule_fraction * m.size or budget < SHAPE_MIN_BITS:
+            return None
+        # each transition that moves from the row above costs the shape more than a bit
+        # (1.4 to 21 on the train sample's candidates): refuse without encoding the shape
+        step = m[:, 1:] != m[:, :-1]
+        if np.count_nonzero(step[1:] != step[:-1]) > budget:
+            return None
+        shape = encode_shape(m)
+        return shape if 8 * len(shape) <= budget else None
+
+    cands = constant_regions(p, RADII)
+    if not cands:
+        return None
+    values, m = cands[-1]
+    shape = passes(m)
+    if shape is None:
+        return None
+    if len(cands) > 1:
+        exact = passes(cands[0][1])
+        if exact is not None:
+            m, shape = cands[0][1], exact
+    return values[0], m, shape
 
 
 def analysis_of(lm: LoadedConvModel) -> tuple[Any, Any]:
@@ -138,24 +197,24 @@ class ConvTileEncoder:
         for c in range(tile.shape[2]):
             p = tile[:, :, c]
             lo, hi = int(p.min()), int(p.max())
-            regions = constant_regions(p, MAX_MASKS) \
-                if lo != hi and self.options.conv_masks else []
-            planes.append((p, lo, hi, regions))
-        masked = any(regions for *_, regions in planes)
-        out = [f.pack_xform(xform | (CONV_MASKS if masked else 0))]
-        for p, lo, hi, regions in planes:
+            region = conv_region(p, self.options) if lo != hi and self.options.regions else None
+            planes.append((p, lo, hi, region))
+        flagged = any(region for *_, region in planes)
+        out = [f.pack_xform(xform | (CONV_REGIONS if flagged else 0))]
+        for p, lo, hi, region in planes:
             if lo == hi:
                 out.append(f.pack_norm(lo, CONST_BITS))
                 continue
             bits = max(1, (hi - lo).bit_length(), self.span_bits or 1)
             x = p.astype(np.float64)
-            if regions:  # the model codes a smooth continuation where the masks will be
-                x = fill_masked(x, np.logical_or.reduce([m for _, m, _ in regions]))
-            x = (x - lo) / float((1 << bits) - 1)
             out.append(f.pack_norm(lo, bits))
-            if masked:
-                out.append(pack_masks(lo, [(v, coded) for v, _, coded in regions]))
-            out.append(self.encode_plane(x))
+            if region is not None:  # the model codes a smooth fill where the region will be
+                value, m, shape = region
+                x = fill_region(x, m, REGION_FILL_SWEEPS)
+                out.append(pack_region_record([value], shape))
+            elif flagged:
+                out.append(pack_region_record([0], NO_SHAPE))
+            out.append(self.encode_plane((x - lo) / float((1 << bits) - 1)))
         return b"".join(out)
 
     def latents(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -64,8 +64,8 @@ EFFORT_REGION_RADII: dict[int, tuple[int, ...]] = {
     e: ((6,) if e < 5 else (1, 3, 6)) for e in EFFORTS}
 #: the encoder's tuned settings: once the module globals of ``mic.lossy`` (upper case, as
 #: formats/lossy/vectors.json still names them in ``encoder_constants``)
-SETTINGS = ("long_model_segment", "colour_transform", "conv_masks", "restore_directions",
-            "pass_biases", "bias_min_gain_bits",
+SETTINGS = ("long_model_segment", "colour_transform", "restore_directions", "pass_biases",
+            "bias_min_gain_bits",
             "rdo_lambda_scale", "region_stop", "region_radii", "region_lambda_scale",
             "region_rule_fraction", "region_rule_pixels", "region_rule_exact_ratio",
             "region_rule_contrast", "zrec_min_gain_bits",
@@ -94,7 +94,9 @@ class EncoderOptions:
       fewest even tiles of at most 2048 a side, keeping the stream of lower rate +
       lambda * distortion, :func:`mic.lossy.tilings`);
     * ``rdo``: rate-distortion optimised rounding of the subbands;
-    * ``regions``: exact-constant regions sent as a shape and a value (SPEC 6.6);
+    * ``regions``: exact-constant regions sent as a shape and a value (SPEC 6.6; for the
+      conv models SPEC 6.10's xform flag 16, by :func:`mic.lossy.enc_conv.conv_region`'s
+      rule);
     * ``adapt``: per-tile table biases (SPEC 6.4; a second coding pass) in the tiles that
       carry no inline biases (since 2026-12-06: in the others inline biases with
       ``bias_rdo`` do as well for less time);
@@ -142,9 +144,6 @@ class EncoderOptions:
     * ``colour_transform``: the conv models code RGB tiles as the colour planes of SPEC
       6.10's xform 1 (False: R, G, B as three planes, xform 0); the wavelet models always
       use 6.1's colour transform, and refuse False;
-    * ``conv_masks``: the conv models send the large regions of one exact value of a tile
-      as masks (SPEC 6.10, xform flag 16; :mod:`mic.lossy.enc_conv_masks`); False: never
-      (the wavelet models have no masks, and refuse False);
     * ``pass_biases``: table biases may be per pass (flag 32) where that saves more than
       per band;
     * ``bias_min_gain_bits``: table biases are sent only where they save more than this
@@ -198,7 +197,6 @@ class EncoderOptions:
     bias_rdo: bool | None = None
     long_model_segment: bool = False
     colour_transform: bool = True
-    conv_masks: bool = True
     restore_directions: bool = True
     pass_biases: bool = True
     bias_min_gain_bits: float = 16.0

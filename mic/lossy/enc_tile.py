@@ -95,10 +95,9 @@ class LossyTileEncoder:
         if options is not None and not isinstance(options, EncoderOptions):
             raise MicInputError(f"options must be an EncoderOptions, got {options!r}")
         self.options = o = (options or EncoderOptions()).with_choices(**choices)
-        for name in ("colour_transform", "conv_masks"):  # the wavelet models have no choice
-            if not getattr(o, name):
-                raise MicInputError(f"{name}=False applies to the conv models; the wavelet "
-                                    "models use SPEC 6.1's colour transform and no masks")
+        if not o.colour_transform:
+            raise MicInputError("colour_transform=False applies to the conv models; the "
+                                "wavelet models code RGB through SPEC 6.1's colour transform")
         self.lm = lm = load_model(o.model)
         if not 0 <= quality < lm.n_qualities:
             raise MicInputError(

@@ -181,6 +181,42 @@ def pack_region_record(values: list[int] | tuple[int, ...], shape: bytes) -> byt
     return b"".join(REGION.pack(v) for v in values) + shape
 
 
+def read_region_record(buf: Any, off: int, rows: int, cols: int, k: int,
+                       value_range: tuple[int, int], decode: bool
+                       ) -> tuple[tuple[int, ...] | None, Any, int]:
+    """A constant-region record of ``k`` values at ``buf[off]`` (SPEC 6.6; the conv tiles'
+    xform flag 16, 6.10): ``(values, where, offset after it)``, ``values`` None for no
+    region; ``where`` is True for a whole-tile region (word count :data:`WHOLE_TILE`), else
+    the decoded rows x cols mask (``decode``) or None (the shape's words only checked
+    against the bound of SPEC 4.1).  The values must lie in ``value_range``."""
+    from ..entropy.bounds import check_words
+    from ..entropy.shape import HEAD, decode_shape_at, shape_min_bits
+
+    if len(buf) - off < k * REGION.size + HEAD.size:
+        raise MicTruncatedError("lossy tile payload truncated in a region record")
+    values = tuple(REGION.unpack_from(buf, off + REGION.size * c)[0] for c in range(k))
+    off += k * REGION.size
+    (nw,) = HEAD.unpack_from(buf, off)
+    if nw == 0:
+        if any(values):
+            raise MicFormatError(f"lossy region record without a shape has values {values}")
+        return None, None, off + HEAD.size
+    lo, hi = value_range
+    if not all(lo <= v <= hi for v in values):
+        raise MicFormatError(f"lossy region value(s) {values} outside the sample range "
+                             f"[{lo}, {hi}]")
+    if nw == WHOLE_TILE:
+        return values, True, off + HEAD.size
+    if decode:
+        mask, off = decode_shape_at(buf, off, rows, cols)
+        return values, mask, off
+    off += HEAD.size
+    if len(buf) - off < 4 * nw:
+        raise MicTruncatedError(f"shape stream truncated: {nw} words announced")
+    check_words(nw, shape_min_bits(rows), "shape stream")
+    return values, None, off + 4 * nw
+
+
 def z_record_values(rec: np.ndarray) -> np.ndarray:
     """A hyper-latent record's values in coding order (SPEC 6.9): ``any``, then (if any)
     every channel's ``use`` and the used channels' offsets and tables; ``rec`` holds a
@@ -197,5 +233,6 @@ __all__ = [
     "XFORM_MEANS", "PRED_ONE", "XFORM_PASS_BIAS", "XFORM_DQ", "DQ_ONE", "DQ_UNIT", "XFORM_ZTAB", "XFORM_INLINE_BIAS",
     "ZOFF_MAX", "XFORM_RESTORE_DIR", "XFORM_FLAGS", "BIAS_MAX", "REGION", "CRC32", "TileFields",
     "WHOLE_TILE", "NPASS_BIAS", "model_segment", "read_model_segment", "pack_region_record",
+    "read_region_record",
     "z_record_values",
 ]

@@ -1,13 +1,13 @@
-"""Constant-region masks of the conv tiles (SPEC 6.10 xform flag 16, issue #21): BD-rate of
-a conv model with its masks (the encoder's default) against the same model without
-(``conv_masks=False``), on the train sample: one image of each source (seed 5), its first
+"""Constant regions of the conv tiles (SPEC 6.10 xform flag 16, issue #21): BD-rate of a
+conv model with its regions (the encoder's default) against the same model without
+(``regions=False``), on the train sample: one image of each source (seed 5), its first
 1024 x 1024, reduced to its top 8 bits as ``mic bench --bits8`` does (or ``--native``),
-qualities 0, 2, 4, 6 and 7; every stream decoded, and the masked pixels checked exact.
+qualities 0, 2, 4, 6 and 7; every stream decoded.
 
-    PYTHONPATH=. python research/conv_masks.py CORPUS/train --model cnn [--native]
+    PYTHONPATH=. python research/conv_regions.py CORPUS/train --model cnn [--native]
 
-Where the rule's constants (:mod:`mic.lossy.enc_conv_masks`) were chosen; nothing here
-reads the eval split.
+Where the rule's constant (:data:`mic.lossy.enc_conv.REGION_SHAPE_BITS`) was chosen;
+nothing here reads the eval split.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main() -> None:
             rr, pp = [], []
             for q in qs:
                 t0 = time.perf_counter()
-                s = mic.encode(x, model=a.model, quality=q, conv_masks=masks)
+                s = mic.encode(x, model=a.model, quality=q, regions=masks)
                 dt = time.perf_counter() - t0
                 if masks:
                     t_on += dt
@@ -78,7 +78,7 @@ def main() -> None:
                         zip(qs, *curves[False], *curves[True]) if not same), flush=True)
     ok = [b for b in bds if b == b]
     print(f"mean BD-rate over {len(ok)} images: {100 * np.mean(ok):+.2f} % "
-          f"({sum(1 for b in ok if b != 0)} changed); encode time with / without masks "
+          f"({sum(1 for b in ok if b != 0)} changed); encode time with / without regions "
           f"{t_on / t_off:.2f}")
 
 

@@ -82,24 +82,28 @@ NO_SHAPE = bytes(4)
 
 def conv_region(p: np.ndarray, options: EncoderOptions) -> tuple[int, np.ndarray, bytes] | None:
     """The constant region a conv tile's integer plane ``p`` sends (value, mask, shape), or
-    None.  Of SPEC 6.6's candidates (:func:`mic.lossy.enc_region.constant_regions`: the
-    most frequent value's pixels opened by 3 x 3, 7 x 7 and 13 x 13 squares), those that
-    cover at least ``options.region_rule_fraction`` of the plane and whose shape costs at
-    most :data:`REGION_SHAPE_BITS` bits a covered pixel pass; the smoothest is tested
-    first (none passes if it does not: the others' shapes cost more for a few more pixels),
-    then the exact one, which is sent if it passes too.
+    None.  For each of the plane's most frequent values (:data:`~mic.lossy.enc_region.
+    VALUES_TRIED`), its pixels opened by the squares of SPEC 6.6's candidates
+    (:func:`mic.lossy.enc_region.opening`, radii :data:`~mic.lossy.enc_region.RADII`:
+    3 x 3, 7 x 7, 13 x 13); a mask passes if it covers at least
+    ``options.region_rule_fraction`` of the plane and its shape costs at most
+    :data:`REGION_SHAPE_BITS` bits a covered pixel.  Each value's smoothest mask is tested
+    (its others' shapes cost more for a few more pixels); of the values whose smoothest
+    passes, the one covering most is sent, with its exact mask (3 x 3) where that passes
+    too.  (Unlike the wavelet tiles' :func:`~mic.lossy.enc_region.constant_regions`, a
+    frequent level of a flat field does not hide a solid region of another value.)
 
     >>> p = np.arange(256 * 256).reshape(256, 256) % 7; p[:, :64] = 0
     >>> v, m, _ = conv_region(p, EncoderOptions()); v, int(m.sum())
     (0, 16384)
     """
     from ..entropy.shape import encode_shape
-    from .enc_region import RADII, constant_regions
+    from .enc_region import RADII, VALUES_TRIED, _value_counts, opening
 
     def passes(m: np.ndarray) -> bytes | None:
         n = int(m.sum())
         budget = REGION_SHAPE_BITS * n
-        if n < options.region_rule_fraction * m.size or budget < SHAPE_MIN_BITS:
+        if n < options.region_rule_fraction * m.size or n == m.size or budget < SHAPE_MIN_BITS:
             return None
         # each transition that moves from the row above costs the shape more than a bit
         # (1.4 to 21 on the train sample's candidates): refuse without encoding the shape
@@ -109,18 +113,27 @@ def conv_region(p: np.ndarray, options: EncoderOptions) -> tuple[int, np.ndarray
         shape = encode_shape(m)
         return shape if 8 * len(shape) <= budget else None
 
-    cands = constant_regions(p, RADII)
-    if not cands:
+    vals, counts = _value_counts(p.reshape(-1).astype(np.int64))
+    best = None
+    for i in np.argsort(-counts, kind="stable")[:VALUES_TRIED]:
+        if counts[i] < options.region_rule_fraction * p.size:
+            break
+        if best is not None and counts[i] <= int(best[1].sum()):
+            break  # cannot cover more than it has pixels
+        equal = p == vals[i]
+        m = opening(equal, RADII[-1])
+        shape = passes(m)
+        if shape is not None:
+            best = (int(vals[i]), m, shape, equal)
+    if best is None:
         return None
-    values, m = cands[-1]
-    shape = passes(m)
-    if shape is None:
-        return None
-    if len(cands) > 1:
-        exact = passes(cands[0][1])
-        if exact is not None:
-            m, shape = cands[0][1], exact
-    return values[0], m, shape
+    value, m, shape, equal = best
+    exact = opening(equal, RADII[0])
+    if not (exact == m).all():
+        shape_e = passes(exact)
+        if shape_e is not None:
+            m, shape = exact, shape_e
+    return value, m, shape
 
 
 def analysis_of(lm: LoadedConvModel) -> tuple[Any, Any]:

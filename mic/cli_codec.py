@@ -346,7 +346,7 @@ def _encode_out_path(rel: Path) -> Path:
 #: of the ``--no-TOOL`` flag that turns each off
 LOSSY_TOOLS: dict[str, str] = {
     "regions": "never code an exact-constant region (padding, black bars) as a shape and a "
-               "value (SPEC 6.6); encodes faster.",
+               "value (SPEC 6.6; the conv models too, 6.10); encodes faster.",
     "adapt": "never bias the entropy tables to the tile (SPEC 6.4); one coding pass instead "
              "of two.",
     "restore": "never send a restoration filter for the decoder to apply (SPEC 6.7); encodes "

@@ -64,24 +64,25 @@ def main() -> None:
             x = (x.astype(np.int64) >> (bits - 8)).astype(np.uint8)
         peak = float((1 << max(int(x.max()).bit_length(), 8)) - 1)
         curves: dict[bool, tuple[list[float], list[float]]] = {}
-        for masks in (False, True):
+        for regions in (False, True):
             rr, pp = [], []
             for q in qs:
                 t0 = time.perf_counter()
-                s = mic.encode(x, model=a.model, quality=q, regions=masks)
+                s = mic.encode(x, model=a.model, quality=q, regions=regions)
                 dt = time.perf_counter() - t0
-                if masks:
+                if regions:
                     t_on += dt
                 else:
                     t_off += dt
                 d = mic.decode(s)
                 rr.append(8 * len(s) / (x.shape[0] * x.shape[1]))
                 pp.append(psnr(x, d, peak))
-            curves[masks] = (rr, pp)
+            curves[regions] = (rr, pp)
         bd = bd_rate(*curves[False], *curves[True])
         same = curves[False] == curves[True]
         bds.append(0.0 if same else bd)
-        print(f"{src[:24]:24s} {str(x.shape):16s} BD {'same streams' if same else f'{100 * bd:+.1f} %'}"
+        verdict = "same streams" if same else f"{100 * bd:+.1f} %"
+        print(f"{src[:24]:24s} {str(x.shape):16s} BD {verdict}"
               + "".join(f"  q{q} {r0:.4f}/{p0:.2f} -> {r1:.4f}/{p1:.2f}" for q, r0, p0, r1, p1 in
                         zip(qs, *curves[False], *curves[True]) if not same), flush=True)
     ok = [b for b in bds if b == b]
@@ -110,10 +111,10 @@ def scan(root: Path, rows: list[dict], model: str, qs: list[int]) -> None:
         if reg is None:
             continue
         curves = []
-        for masks in (False, True):
+        for regions in (False, True):
             rr, pp = [], []
             for q in qs:
-                s = mic.encode(x, model=model, quality=q, regions=masks)
+                s = mic.encode(x, model=model, quality=q, regions=regions)
                 rr.append(8 * len(s) / x.size)
                 pp.append(psnr(x, mic.decode(s), 255.0))
             curves.append((rr, pp))

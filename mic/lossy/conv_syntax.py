@@ -94,5 +94,5 @@ class ConvFields(TileFields):
         return crc, nw, off
 
 
-__all__ = ["CONV_REGIONS", "CONV_XFORM_COLOUR", "CONV_XFORM_PLANES", "CONST_BITS", "CPLANE_V1", "ConvFields",
-           "colour_forward", "colour_inverse"]
+__all__ = ["CONV_REGIONS", "CONV_XFORM_COLOUR", "CONV_XFORM_PLANES", "CONST_BITS", "CPLANE_V1",
+           "ConvFields", "colour_forward", "colour_inverse"]

@@ -38,8 +38,8 @@ from ..models.registry import FLAG_GENERATIVE
 from .conv_model import LoadedConvModel
 from .conv_syntax import (CONST_BITS, CONV_REGIONS, CONV_XFORM_COLOUR, CONV_XFORM_PLANES,
                           ConvFields, colour_forward)
-from .enc_region import fill_region
 from .enc_options import EncoderOptions
+from .enc_region import fill_region
 from .model import load_model
 from .syntax import model_segment, pack_region_record
 
@@ -98,7 +98,7 @@ def conv_region(p: np.ndarray, options: EncoderOptions) -> tuple[int, np.ndarray
     (0, 16384)
     """
     from ..entropy.shape import encode_shape
-    from .enc_region import RADII, VALUES_TRIED, _value_counts, opening
+    from .enc_region import RADII, VALUES_TRIED, opening, value_counts
 
     def passes(m: np.ndarray) -> bytes | None:
         n = int(m.sum())
@@ -113,7 +113,7 @@ def conv_region(p: np.ndarray, options: EncoderOptions) -> tuple[int, np.ndarray
         shape = encode_shape(m)
         return shape if 8 * len(shape) <= budget else None
 
-    vals, counts = _value_counts(p.reshape(-1).astype(np.int64))
+    vals, counts = value_counts(p.reshape(-1).astype(np.int64))
     best = None
     for i in np.argsort(-counts, kind="stable")[:VALUES_TRIED]:
         if counts[i] < options.region_rule_fraction * p.size:

@@ -86,7 +86,7 @@ def opening(m: np.ndarray, radius: int = 1) -> np.ndarray:
     return _opening(np.ascontiguousarray(m, np.bool_).view(np.uint8), int(radius)).view(np.bool_)
 
 
-def _value_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def value_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(flat, return_counts=True)`` of one plane's int64 values: by counting
     where their span allows (no sort), else by ``np.unique``."""
     lo, hi = int(flat.min()), int(flat.max())
@@ -109,7 +109,7 @@ def constant_regions(t: np.ndarray, radii: tuple[int, ...] = RADII
     k = t3.shape[2]
     flat = t3.reshape(-1, k).astype(np.int64)
     if k == 1:
-        vals, counts = _value_counts(flat[:, 0])
+        vals, counts = value_counts(flat[:, 0])
         vals = vals[:, None]
     else:
         vals, counts = np.unique(flat, axis=0, return_counts=True)

@@ -150,3 +150,13 @@ def test_forged_region_records_are_refused():
         with pytest.raises(error, match=match):
             mic.decode(with_record(record))
 
+
+
+def test_signed_samples_keep_a_negative_region_value():
+    lung = np.load(DATA / "ct_lung_i16.npy")  # int16 CT, -2000 outside the scan
+    a = _barred(lung, 96, -2000)
+    blob = mic.encode(a, model="cnn", quality=3)
+    assert _first_plane(blob)[0] & CONV_REGIONS
+    d = mic.decode(blob)
+    assert d.dtype == np.int16 and (d[:, :96] == -2000).all() and (d[:, -96:] == -2000).all()
+    assert len(blob) < len(mic.encode(a, model="cnn", quality=3, regions=False))

@@ -4,7 +4,7 @@ conv model with its regions (the encoder's default) against the same model witho
 1024 x 1024, reduced to its top 8 bits as ``mic bench --bits8`` does (or ``--native``),
 qualities 0, 2, 4, 6 and 7; every stream decoded.
 
-    PYTHONPATH=. python research/conv_regions.py CORPUS/train --model cnn [--native]
+    PYTHONPATH=. python research/conv_regions.py CORPUS/train --model cnn [--native] [--effort 4]
     PYTHONPATH=. python research/conv_regions.py CORPUS/train --model cnn --scan
 
 ``--scan``: every grey train image instead, its first 512 x 512 at its top 8 bits; those
@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--native", action="store_true")
     ap.add_argument("--qualities", default="0,2,4,6,7")
     ap.add_argument("--scan", action="store_true")
+    ap.add_argument("--effort", type=int, default=None, help="the encoder's effort (default 3)")
     a = ap.parse_args()
     train = Path(a.train)
     if "eval" in {p.lower() for p in train.resolve().parts}:
@@ -68,7 +69,7 @@ def main() -> None:
             rr, pp = [], []
             for q in qs:
                 t0 = time.perf_counter()
-                s = mic.encode(x, model=a.model, quality=q, regions=regions)
+                s = mic.encode(x, model=a.model, quality=q, regions=regions, effort=a.effort)
                 dt = time.perf_counter() - t0
                 if regions:
                     t_on += dt

@@ -83,6 +83,26 @@ def test_bars_decode_exactly(model):
     assert err[0] < err[1]
 
 
+def test_region_search_keeps_the_cheaper_coding():
+    """From effort 4 (``region_search``) a tile with a region is coded both ways and the one
+    of lower rate + lambda * distortion kept: the stream is one of the two."""
+    from mic.lossy.model import load_model
+
+    a = _barred(_ct()[:, 32:224], 96)  # one tile: stream sizes differ as the payloads do
+    norm = float((1 << int(a.max() - a.min()).bit_length()) - 1)
+    for q in (0, 5):
+        lam = load_model("cnn").config["lambdas"][q]
+        both = [mic.encode(a, model="cnn", quality=q),
+                mic.encode(a, model="cnn", quality=q, regions=False)]
+        cost = [8 * len(b) + lam * 255 ** 2 * float(np.sum(((mic.decode(b).astype(float) - a)
+                                                            / norm) ** 2)) for b in both]
+        assert mic.encode(a, model="cnn", quality=q, effort=4) == both[int(np.argmin(cost))]
+        assert mic.encode(a, model="cnn", quality=q, region_search=True) in both
+    plain = _ct()  # no region: one coding, the same stream at every effort from 3
+    assert mic.encode(plain, model="ae", quality=2, effort=4) == \
+        mic.encode(plain, model="ae", quality=2)
+
+
 def test_regions_in_rgb_colour_planes_and_frames():
     rgb = np.asarray(Image.open(DATA / "us_breast_rgb.png"))[:, 64:192]
     a = _barred(rgb, 80, 0)

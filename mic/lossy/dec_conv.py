@@ -40,11 +40,22 @@ class ConvTileDecoder:
         if not isinstance(lm, LoadedConvModel):
             raise MicFormatError(f"model id {header.model_id} names {lm.name}, which is not a "
                                  "convolutional-transform model")
+        self._setup(lm, header)
+
+    def _setup(self, lm: LoadedConvModel, header: Header) -> None:
         self.lm: LoadedConvModel = lm
         self.quality = header.quality
         self.samples = header.samples
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         self.fields = ConvFields(header.version_major)
+
+    @classmethod
+    def for_model(cls, lm: LoadedConvModel, header: Header) -> ConvTileDecoder:
+        """A decoder of ``lm``'s tiles in a stream ``header`` describes, without a stream to
+        read the model from (the encoder decodes its own tiles with it)."""
+        self = cls.__new__(cls)
+        self._setup(lm, header)
+        return self
 
     # ------------------------------------------------------------------ checks (SPEC 4.1)
     def _padded(self, rows: int, cols: int) -> tuple[int, int]:

@@ -18,7 +18,8 @@ there (xform flag 16, :func:`conv_region`).
 
 Of :class:`~mic.lossy.enc_options.EncoderOptions` only the fields of
 :data:`CONV_FIELDS` apply (``regions``: the constant regions, on from effort 3 as for the
-wavelet models); the wavelet models' other tools (``rdo``, ``adapt``, ``restore``,
+wavelet models; ``region_search``, from effort 4: a tile with a region also coded without,
+keeping the coding of lower rate + lambda * distortion); the wavelet models' other tools (``rdo``, ``adapt``, ``restore``,
 ``means``, ``dq``, ``zadapt``, ``zopt``) and tuned settings do not, and giving one
 explicitly with a conv model is a :class:`~mic.MicInputError` (:func:`check_conv_options`).
 """
@@ -46,7 +47,8 @@ from .syntax import model_segment, pack_region_record
 #: the tile side of a conv stream whose caller names none
 CONV_TILE = 512
 #: the EncoderOptions fields that apply to the conv models
-CONV_FIELDS = ("model", "tile", "long_model_segment", "effort", "colour_transform", "regions")
+CONV_FIELDS = ("model", "tile", "long_model_segment", "effort", "colour_transform", "regions",
+               "region_search")
 
 
 def check_conv_options(options: EncoderOptions | None, choices: dict[str, Any]) -> None:
@@ -176,6 +178,8 @@ class ConvTileEncoder:
         self.span_bits: int | None = None
         #: ideal bits of the coded symbols so far (the tables' information content)
         self.information_bits = 0.0
+        #: this stream's tile decoder, made when a tile is first coded two ways
+        self._decoder: Any = None
 
     def plan(self, v: np.ndarray) -> None:
         """See the whole image ``v`` (frames, rows, cols, samples) before its tiles: every
@@ -200,21 +204,36 @@ class ConvTileEncoder:
     def encode_tile(self, tile: np.ndarray) -> bytes:
         """int32 (h, w, S) native samples -> payload bytes: the xform, then per plane (the
         samples, or RGB's colour planes: xform 1) its norm record and, unless it is
-        constant, its coded plane."""
-        f = self.fields
+        constant, its region record (xform flag 16) and its coded plane.  With
+        ``region_search`` (from effort 4) a tile with a region is also coded without, and
+        the coding of lower rate + lambda * distortion (the quality's training lambda; both
+        decoded) is kept."""
         colour = self._colour(tile.shape[2])
         xform = CONV_XFORM_COLOUR if colour else CONV_XFORM_PLANES
-        if colour:
-            tile = colour_forward(tile)
-        planes = []
-        for c in range(tile.shape[2]):
-            p = tile[:, :, c]
-            lo, hi = int(p.min()), int(p.max())
-            region = conv_region(p, self.options) if lo != hi and self.options.regions else None
-            planes.append((p, lo, hi, region))
-        flagged = any(region for *_, region in planes)
+        planes = colour_forward(tile) if colour else tile
+        regions = [conv_region(p, self.options) if p.min() != p.max() and self.options.regions
+                   else None for p in (planes[:, :, c] for c in range(planes.shape[2]))]
+        info0 = self.information_bits
+        payload = self._payload(planes, xform, regions)
+        if not (any(regions) and self.options.region_search):
+            return payload
+        info = self.information_bits
+        self.information_bits = info0
+        plain = self._payload(planes, xform, [None] * len(regions))
+        if self._cost(plain, planes, colour) <= self._cost(payload, planes, colour):
+            return plain
+        self.information_bits = info
+        return payload
+
+    def _payload(self, planes: np.ndarray, xform: int,
+                 regions: list[tuple[int, np.ndarray, bytes] | None]) -> bytes:
+        """The payload of a tile's (h, w, S) integer planes with the given regions."""
+        f = self.fields
+        flagged = any(regions)
         out = [f.pack_xform(xform | (CONV_REGIONS if flagged else 0))]
-        for p, lo, hi, region in planes:
+        for c, region in enumerate(regions):
+            p = planes[:, :, c]
+            lo, hi = int(p.min()), int(p.max())
             if lo == hi:
                 out.append(f.pack_norm(lo, CONST_BITS))
                 continue
@@ -229,6 +248,26 @@ class ConvTileEncoder:
                 out.append(pack_region_record([0], NO_SHAPE))
             out.append(self.encode_plane((x - lo) / float((1 << bits) - 1)))
         return b"".join(out)
+
+    def _cost(self, payload: bytes, planes: np.ndarray, colour: bool) -> float:
+        """Bits + lambda * 255^2 * the squared error of ``payload`` decoded, in the coded
+        planes' normalised units (``planes``: the tile's (h, w, S) samples, or its colour
+        planes), the quality's training loss."""
+        from .dec_conv import ConvTileDecoder
+
+        if self._decoder is None:
+            self._decoder = ConvTileDecoder.for_model(self.lm, self.header)
+        out = np.empty(planes.shape, np.int64)
+        self._decoder.decode_into(memoryview(payload), planes.shape[0], planes.shape[1], out)
+        if colour:
+            out = colour_forward(out)
+        err = 0.0
+        for c in range(planes.shape[2]):
+            p = planes[:, :, c]
+            bits = max(1, int(p.max() - p.min()).bit_length(), self.span_bits or 1)
+            err += float(np.sum(((out[:, :, c] - p) / float((1 << bits) - 1)) ** 2))
+        lam = float(self.lm.config["lambdas"][self.quality])
+        return 8.0 * len(payload) + lam * 255.0 ** 2 * err
 
     def latents(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A float plane -> (rounded hyper-latents, float gained latents ``y``): ``z =

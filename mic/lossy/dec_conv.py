@@ -187,7 +187,8 @@ class ConvTileDecoder:
             vals[:, :, c] = v if vals is not out else np.clip(np.rint(v), lo_r, hi_r)
             if region is not None:  # a constant region (SPEC 6.10 flag 16, 6.6)
                 value, at = region
-                _, mask, _ = read_region_record(buf, at, rows, cols, 1, (value, value), True)
+                _, mask, _ = read_region_record(buf, at, rows, cols, 1,
+                                                self._value_range(xform), True)
                 vals[:, :, c][mask] = value
         if vals is not out:
             out[...] = np.clip(np.rint(colour_inverse(vals)), lo_r, hi_r)

@@ -19,9 +19,10 @@ there (xform flag 16, :func:`conv_region`).
 Of :class:`~mic.lossy.enc_options.EncoderOptions` only the fields of
 :data:`CONV_FIELDS` apply (``regions``: the constant regions, on from effort 3 as for the
 wavelet models; ``region_search``, from effort 4: a tile with a region also coded without,
-keeping the coding of lower rate + lambda * distortion); the wavelet models' other tools (``rdo``, ``adapt``, ``restore``,
-``means``, ``dq``, ``zadapt``, ``zopt``) and tuned settings do not, and giving one
-explicitly with a conv model is a :class:`~mic.MicInputError` (:func:`check_conv_options`).
+keeping the coding of lower rate + lambda * distortion); the wavelet models' other tools
+(``rdo``, ``adapt``, ``restore``, ``means``, ``dq``, ``zadapt``, ``zopt``) and tuned
+settings do not, and giving one explicitly with a conv model is a
+:class:`~mic.MicInputError` (:func:`check_conv_options`).
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ class ConvTileEncoder:
             if lo == hi:
                 out.append(f.pack_norm(lo, CONST_BITS))
                 continue
-            bits = max(1, (hi - lo).bit_length(), self.span_bits or 1)
+            bits = self._plane_bits(lo, hi)
             x = p.astype(np.float64)
             out.append(f.pack_norm(lo, bits))
             if region is not None:  # the model codes a smooth fill where the region will be
@@ -248,6 +249,11 @@ class ConvTileEncoder:
                 out.append(pack_region_record([0], NO_SHAPE))
             out.append(self.encode_plane((x - lo) / float((1 << bits) - 1)))
         return b"".join(out)
+
+    def _plane_bits(self, lo: int, hi: int) -> int:
+        """The normalisation bits of a plane of values ``lo..hi`` (SPEC 6.10: at least the
+        bits of the image's largest span)."""
+        return max(1, (hi - lo).bit_length(), self.span_bits or 1)
 
     def _cost(self, payload: bytes, planes: np.ndarray, colour: bool) -> float:
         """Bits + lambda * 255^2 * the squared error of ``payload`` decoded, in the coded
@@ -264,7 +270,7 @@ class ConvTileEncoder:
         err = 0.0
         for c in range(planes.shape[2]):
             p = planes[:, :, c]
-            bits = max(1, int(p.max() - p.min()).bit_length(), self.span_bits or 1)
+            bits = self._plane_bits(int(p.min()), int(p.max()))
             err += float(np.sum(((out[:, :, c] - p) / float((1 << bits) - 1)) ** 2))
         lam = float(self.lm.config["lambdas"][self.quality])
         return 8.0 * len(payload) + lam * 255.0 ** 2 * err

@@ -331,6 +331,13 @@ def encode(
             conv = ConvTileEncoder(header, int(quality), opts)
             conv.plan(v)
             return _assemble(v, header, conv, threads)
+        from .lossy.enc_options import CONV_TOOLS
+
+        given = sorted(k for k in CONV_TOOLS
+                       if k in choices or (options is not None and k in options.explicit()))
+        if given:
+            raise MicInputError(f"encoder option(s) {given} apply only to the conv models "
+                                f"(ae, vae, cnn, gan), not to {opts.model!r}")
         if tile is None:
             return _encode_lossy_best_tiling(v, header, int(quality), opts, threads)
         lossy = LossyTileEncoder(header, int(quality), opts)

@@ -38,6 +38,9 @@ CONV_XFORM_COLOUR = 1
 #: conv tile xform flag (SPEC 6.10): every coded plane's norm record is followed by a
 #: constant-region record of one value (SPEC 6.6's, no whole-tile form)
 CONV_REGIONS = 16
+#: conv tile xform flag (SPEC 6.10): every coded plane is coded at half resolution
+#: (``ceil(rows / 2) x ceil(cols / 2)``) and upsampled by :func:`mic.lossy.upsample.upsample2`
+CONV_HALF = 32
 
 
 def colour_forward(t: np.ndarray) -> np.ndarray:
@@ -94,5 +97,5 @@ class ConvFields(TileFields):
         return crc, nw, off
 
 
-__all__ = ["CONV_REGIONS", "CONV_XFORM_COLOUR", "CONV_XFORM_PLANES", "CONST_BITS", "CPLANE_V1",
+__all__ = ["CONV_HALF", "CONV_REGIONS", "CONV_XFORM_COLOUR", "CONV_XFORM_PLANES", "CONST_BITS", "CPLANE_V1",
            "ConvFields", "colour_forward", "colour_inverse"]

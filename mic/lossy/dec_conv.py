@@ -24,10 +24,11 @@ from ..bitstream.samples import sample_range
 from ..bitstream.varint import unzigzag_array
 from ..errors import MicChecksumError, MicFormatError, MicTruncatedError
 from .conv_model import LoadedConvModel
-from .conv_syntax import (CONST_BITS, CONV_REGIONS, CONV_XFORM_COLOUR, CONV_XFORM_PLANES,
-                          ConvFields, colour_inverse)
+from .conv_syntax import (CONST_BITS, CONV_HALF, CONV_REGIONS, CONV_XFORM_COLOUR,
+                          CONV_XFORM_PLANES, ConvFields, colour_inverse)
 from .model import model_of_stream
 from .syntax import read_region_record
+from .upsample import half_size, upsample2
 
 
 class ConvTileDecoder:
@@ -116,7 +117,8 @@ class ConvTileDecoder:
         return lo, bits, off
 
     def _layout(self, buf: memoryview, rows: int, cols: int) -> tuple[int, list[Any]]:
-        """Read a tile's fields without decoding: its xform (flag 16 cleared) and per plane
+        """Read a tile's fields without decoding: its xform (flag 16 cleared, flag 32 kept)
+        and per plane
         ``(lo, bits, (CRC, words offset, number of words) or None for a constant plane,
         (region value, offset of its record) or None)``; checks the xform, the region
         records (their values, and that their shapes' words are present), that every coded
@@ -125,7 +127,11 @@ class ConvTileDecoder:
         from ..entropy.bounds import check_words
 
         flags, off = self.fields.read_xform(buf, 0)
-        xform = flags & ~CONV_REGIONS
+        xform = flags & ~(CONV_REGIONS | CONV_HALF)
+        if flags & CONV_HALF:  # the coded planes are half the tile's size
+            crows, ccols = half_size(rows), half_size(cols)
+        else:
+            crows, ccols = rows, cols
         if xform != CONV_XFORM_PLANES and not (xform == CONV_XFORM_COLOUR and self.samples == 3):
             raise MicFormatError(f"unknown conv tile xform {flags} for {self.samples} samples")
         out: list[Any] = []
@@ -148,14 +154,14 @@ class ConvTileDecoder:
             if len(buf) - off < 4 * nw:
                 raise MicTruncatedError(f"conv tile payload truncated: {nw} words announced")
             if min_bits is None:
-                min_bits = self.plane_min_bits(rows, cols)
+                min_bits = self.plane_min_bits(crows, ccols)
             check_words(nw, min_bits, "conv plane")
             out.append((lo, bits, (crc, off, nw), region))
             off += 4 * nw
         if off != len(buf):
             raise MicFormatError(f"conv tile payload has {len(buf) - off} unexpected trailing "
                                  "bytes")
-        return xform, out
+        return xform | (flags & CONV_HALF), out
 
     def check_tile(self, payload: memoryview, rows: int, cols: int) -> tuple[int, ...] | None:
         """Check a tile without decoding it (SPEC 4.1); its samples if every plane is
@@ -163,7 +169,7 @@ class ConvTileDecoder:
         xform, planes = self._layout(memoryview(payload), rows, cols)
         if any(p is not None for _, _, p, _ in planes):
             return None
-        if xform == CONV_XFORM_COLOUR:
+        if xform & ~CONV_HALF == CONV_XFORM_COLOUR:
             v = colour_inverse(np.array([[[float(lo) for lo, *_ in planes]]]))[0, 0]
             return tuple(int(u) for u in np.clip(np.rint(v), *self.sample_range))
         return tuple(lo for lo, *_ in planes)
@@ -174,6 +180,8 @@ class ConvTileDecoder:
         buf = memoryview(payload)
         lo_r, hi_r = self.sample_range
         xform, planes = self._layout(buf, rows, cols)
+        halved = bool(xform & CONV_HALF)
+        xform &= ~CONV_HALF
         # xform 0: each plane's values are samples; xform 1: P0, P1, P2 (SPEC 6.10)
         vals = np.empty((rows, cols, len(planes)), np.float64) \
             if xform == CONV_XFORM_COLOUR else out
@@ -182,7 +190,11 @@ class ConvTileDecoder:
                 vals[:, :, c] = lo
                 continue
             crc, start, nw = coded
-            x = self.decode_plane(buf, start, nw, crc, rows, cols)
+            if halved:  # flag 32: coded at half resolution, upsampled (SPEC 6.10)
+                x = self.decode_plane(buf, start, nw, crc, half_size(rows), half_size(cols))
+                x = np.clip(upsample2(x, rows, cols), 0.0, 1.0)
+            else:
+                x = self.decode_plane(buf, start, nw, crc, rows, cols)
             v = x.astype(np.float64) * float((1 << bits) - 1) + lo
             vals[:, :, c] = v if vals is not out else np.clip(np.rint(v), lo_r, hi_r)
             if region is not None:  # a constant region (SPEC 6.10 flag 16, 6.6)

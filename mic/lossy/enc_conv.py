@@ -38,18 +38,20 @@ from ..bitstream.varint import zigzag_array
 from ..errors import MicInputError
 from ..models.registry import FLAG_GENERATIVE
 from .conv_model import LoadedConvModel
-from .conv_syntax import (CONST_BITS, CONV_REGIONS, CONV_XFORM_COLOUR, CONV_XFORM_PLANES,
-                          ConvFields, colour_forward)
+from .conv_syntax import (CONST_BITS, CONV_HALF, CONV_REGIONS, CONV_XFORM_COLOUR,
+                          CONV_XFORM_PLANES, ConvFields, colour_forward)
 from .enc_options import EncoderOptions
+from .enc_downsample import downsample2
 from .enc_region import fill_region
 from .model import load_model
 from .syntax import model_segment, pack_region_record
+from .upsample import upsample2
 
 #: the tile side of a conv stream whose caller names none
 CONV_TILE = 512
 #: the EncoderOptions fields that apply to the conv models
 CONV_FIELDS = ("model", "tile", "long_model_segment", "effort", "colour_transform", "regions",
-               "region_search")
+               "region_search", "half_res", "half_search")
 
 
 def check_conv_options(options: EncoderOptions | None, choices: dict[str, Any]) -> None:
@@ -81,6 +83,14 @@ SHAPE_MIN_BITS = 96
 REGION_FILL_SWEEPS = 4
 #: an empty shape: a region record without a region
 NO_SHAPE = bytes(4)
+#: ``half_res`` without ``half_search`` (effort 3) tries half resolution only in images at
+#: least this many samples on both sides (on the train split only tiles of the large
+#: radiographs and mammograms code better so: research/conv_downscale.py)
+HALF_MIN_SIDE = 1024
+#: ... and only in tiles whose planes, downsampled and upsampled uncoded, cost less than
+#: this times the plain coding's bits in lambda * distortion (on the train radiographs'
+#: tiles: 61 % of them tried, 89 % of the gain kept)
+HALF_SCREEN = 1.0
 
 
 def conv_region(p: np.ndarray, options: EncoderOptions) -> tuple[int, np.ndarray, bytes] | None:
@@ -181,10 +191,13 @@ class ConvTileEncoder:
         self.information_bits = 0.0
         #: this stream's tile decoder, made when a tile is first coded two ways
         self._decoder: Any = None
+        #: whether the image is large enough for ``half_res`` alone (:data:`HALF_MIN_SIDE`)
+        self._half_image = False
 
     def plan(self, v: np.ndarray) -> None:
         """See the whole image ``v`` (frames, rows, cols, samples) before its tiles: every
         plane is normalised by the bits of the image's largest span (SPEC 6.1)."""
+        self._half_image = min(v.shape[1:3]) >= HALF_MIN_SIDE
         if v.size:
             if self._colour(v.shape[-1]):  # the spans of the colour planes (xform 1)
                 v = colour_forward(v.reshape(-1, v.shape[-2], 3))
@@ -205,49 +218,93 @@ class ConvTileEncoder:
     def encode_tile(self, tile: np.ndarray) -> bytes:
         """int32 (h, w, S) native samples -> payload bytes: the xform, then per plane (the
         samples, or RGB's colour planes: xform 1) its norm record and, unless it is
-        constant, its region record (xform flag 16) and its coded plane.  With
-        ``region_search`` (from effort 4) a tile with a region is also coded without, and
-        the coding of lower rate + lambda * distortion (the quality's training lambda; both
-        decoded) is kept."""
+        constant, its region record (xform flag 16) and its coded plane.  Codings tried
+        beside the plain one, keeping the one of lower rate + lambda * distortion (the
+        quality's training lambda; each decoded): with ``region_search`` (from effort 4) a
+        tile with a region also without it; with ``half_search`` (effort 4) each of those
+        at half resolution too (xform flag 32); with ``half_res`` alone (effort 3) the half
+        resolution only in an image of at least :data:`HALF_MIN_SIDE` on both sides, and
+        only where the upsampling's own error costs less than the plain coding's bits."""
         colour = self._colour(tile.shape[2])
         xform = CONV_XFORM_COLOUR if colour else CONV_XFORM_PLANES
         planes = colour_forward(tile) if colour else tile
         regions = [conv_region(p, self.options) if p.min() != p.max() and self.options.regions
                    else None for p in (planes[:, :, c] for c in range(planes.shape[2]))]
-        info0 = self.information_bits
-        payload = self._payload(planes, xform, regions)
-        if not (any(regions) and self.options.region_search):
-            return payload
-        info = self.information_bits
-        self.information_bits = info0
-        plain = self._payload(planes, xform, [None] * len(regions))
-        if self._cost(plain, planes, colour) <= self._cost(payload, planes, colour):
-            return plain
-        self.information_bits = info
-        return payload
+        tries = [regions]
+        if any(regions) and self.options.region_search:
+            tries.append([None] * len(regions))
+        opts = self.options
+        half = opts.half_search or (opts.half_res and self._half_image)
+        best: tuple[float, bytes, float] | None = None
+        for regs in tries:
+            prepared = self._prepared(planes, regs)
+            plain_bits = 0
+            for halved in (False, True) if half else (False,):
+                if halved and not opts.half_search and \
+                        self._ceiling_cost(prepared) >= HALF_SCREEN * plain_bits:
+                    continue  # the upsampling alone would cost more than the plain bits
+                info0 = self.information_bits
+                payload = self._payload(prepared, xform, any(regs), halved)
+                info, self.information_bits = self.information_bits - info0, info0
+                if len(tries) == 1 and not half:
+                    self.information_bits += info
+                    return payload
+                plain_bits = plain_bits or 8 * len(payload)
+                cost = self._cost(payload, planes, colour)
+                if best is None or cost < best[0]:
+                    best = (cost, payload, info)
+        assert best is not None
+        self.information_bits += best[2]
+        return best[1]
 
-    def _payload(self, planes: np.ndarray, xform: int,
-                 regions: list[tuple[int, np.ndarray, bytes] | None]) -> bytes:
-        """The payload of a tile's (h, w, S) integer planes with the given regions."""
-        f = self.fields
-        flagged = any(regions)
-        out = [f.pack_xform(xform | (CONV_REGIONS if flagged else 0))]
+    def _prepared(self, planes: np.ndarray, regions: list[tuple[int, np.ndarray, bytes] | None]
+                  ) -> list[tuple[int, int, np.ndarray | None, tuple | None, list]]:
+        """Per plane (lo, bits, its float image in [0, 1] units or None for a constant
+        plane, its region, a one-item cache of its half-resolution plane)."""
+        out = []
         for c, region in enumerate(regions):
             p = planes[:, :, c]
             lo, hi = int(p.min()), int(p.max())
             if lo == hi:
-                out.append(f.pack_norm(lo, CONST_BITS))
+                out.append((lo, CONST_BITS, None, None, []))
                 continue
             bits = self._plane_bits(lo, hi)
             x = p.astype(np.float64)
-            out.append(f.pack_norm(lo, bits))
             if region is not None:  # the model codes a smooth fill where the region will be
-                value, m, shape = region
-                x = fill_region(x, m, REGION_FILL_SWEEPS)
-                out.append(pack_region_record([value], shape))
+                x = fill_region(x, region[1], REGION_FILL_SWEEPS)
+            out.append((lo, bits, (x - lo) / float((1 << bits) - 1), region, []))
+        return out
+
+    @staticmethod
+    def _half(cache: list, x: np.ndarray) -> np.ndarray:
+        if not cache:
+            cache.append(downsample2(x))
+        return cache[0]
+
+    def _ceiling_cost(self, prepared: list) -> float:
+        """lambda * 255^2 * the squared error of the half-resolution planes upsampled,
+        uncoded (the least a half-resolution coding's distortion can cost)."""
+        err = 0.0
+        for _, _, x, _, cache in prepared:
+            if x is not None:
+                err += float(np.sum((upsample2(self._half(cache, x), *x.shape) - x) ** 2))
+        return float(self.lm.config["lambdas"][self.quality]) * 255.0 ** 2 * err
+
+    def _payload(self, prepared: list, xform: int, flagged: bool, halved: bool = False) -> bytes:
+        """The payload of a tile's :meth:`_prepared` planes, with region records if
+        ``flagged``, at half resolution if ``halved``."""
+        f = self.fields
+        flags = xform | (CONV_REGIONS if flagged else 0) | (CONV_HALF if halved else 0)
+        out = [f.pack_xform(flags)]
+        for lo, bits, x, region, cache in prepared:
+            out.append(f.pack_norm(lo, bits))
+            if x is None:
+                continue
+            if region is not None:
+                out.append(pack_region_record([region[0]], region[2]))
             elif flagged:
                 out.append(pack_region_record([0], NO_SHAPE))
-            out.append(self.encode_plane((x - lo) / float((1 << bits) - 1)))
+            out.append(self.encode_plane(self._half(cache, x) if halved else x))
         return b"".join(out)
 
     def _plane_bits(self, lo: int, hi: int) -> int:

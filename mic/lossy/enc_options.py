@@ -41,7 +41,10 @@ from .model import default_model
 
 #: the lossy tools' switches: None (their default) follows the effort
 TOOLS = ("rdo", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt", "tilings",
-         "region_search", "inline_biases", "restore_search", "bias_rdo")
+         "region_search", "inline_biases", "restore_search", "bias_rdo", "half_res",
+         "half_search")
+#: the tools of the conv models alone (a wavelet model given one is a MicInputError)
+CONV_TOOLS = ("half_res", "half_search")
 #: the per-call choices ``mic.encode`` accepts as keywords (the lossy tools' switches)
 CHOICES = ("model", "effort") + TOOLS
 #: the effort levels, fastest first
@@ -52,7 +55,8 @@ DEFAULT_EFFORT = 3
 #: tools first, the searches last.  Effort 7 is every tool, the encoder of stream 2.0.
 EFFORT_TOOLS: dict[int, frozenset[str]] = {}
 _ADDED = {1: (), 2: ("rdo", "means", "zadapt", "inline_biases", "bias_rdo"),
-          3: ("dq", "regions", "restore", "tilings"), 4: ("region_search",),
+          3: ("dq", "regions", "restore", "tilings", "half_res"),
+          4: ("region_search", "half_search"),
           5: ("restore_search",), 6: ("zopt",), 7: ("adapt",)}
 for _e in EFFORTS:
     EFFORT_TOOLS[_e] = EFFORT_TOOLS.get(_e - 1, frozenset()) | frozenset(_ADDED[_e])
@@ -82,12 +86,14 @@ class EncoderOptions:
       ``"wavelet-context"`` from effort 4, :func:`mic.lossy.model.default_model`),
       ``"wavelet-context"``, ``"wavelet-context-fast"``, ``"wavelet-hyperprior"``,
       ``"wavelet-factorized"``, ``"vae"``, ``"ae"`` or ``"cnn"`` (learned convolutional
-      transforms, SPEC 6.10-6.12: of these options only ``model``, ``tile`` and
-      ``long_model_segment`` apply to them, and
-      giving another explicitly is a :class:`MicInputError`);
+      transforms, SPEC 6.10-6.13: of these options only those of
+      :data:`mic.lossy.enc_conv.CONV_FIELDS` apply to them, and giving another explicitly
+      is a :class:`MicInputError`, as is giving a wavelet model a tool of
+      :data:`CONV_TOOLS`);
     * ``effort``: 1 (fastest) .. 7 (smallest), default 3: which tools a switch left at
       ``None`` turns on (:data:`EFFORT_TOOLS`); every effort decodes with the same decoder
-      (the conv models have no tools: any effort codes it the same way);
+      (the conv models' tools: ``regions``, ``half_res`` from 3, ``region_search``,
+      ``half_search`` from 4);
     * ``tile``: an int or (rows, cols): fixed tiles (of both modes; the only choice of the
       lossless coder); None: the encoder's choice (lossless:
       whole frames; lossy: 512 x 512 tiles, and for a frame larger than that also the
@@ -128,6 +134,13 @@ class EncoderOptions:
       on radiograph tiles whose black border covers 6-9 % of them, by 6-41 % of their rate +
       lambda * distortion; -0.12 % over 33 train images, CR -1.6 / -2.4 %, no image worse,
       ``research/lossy_region_search_log.py``, ``research/setting_gain.py``);
+    * ``half_res`` (the conv models only): also code a tile at half resolution (SPEC 6.10
+      xform flag 32) where that may pay, in images of at least
+      :data:`~mic.lossy.enc_conv.HALF_MIN_SIDE` on both sides and tiles whose upsampling
+      alone costs less than their plain bits, keeping the coding of lower rate + lambda *
+      distortion (both decoded);
+    * ``half_search`` (the conv models only): every tile also at half resolution (and
+      with ``region_search`` also without its region), keeping the cheapest;
     * ``tilings`` (with ``tile=None``, frames larger than 512): code both tilings of
       :func:`mic.lossy.tilings` and keep the lower rate + lambda * distortion (the squared
       error of the tiles the encoder restored, without a decode; from effort 3); off:
@@ -195,6 +208,8 @@ class EncoderOptions:
     inline_biases: bool | None = None
     restore_search: bool | None = None
     bias_rdo: bool | None = None
+    half_res: bool | None = None
+    half_search: bool | None = None
     long_model_segment: bool = False
     colour_transform: bool = True
     restore_directions: bool = True
@@ -319,6 +334,6 @@ def _tile(tile: Any) -> Any:
     return th, tw
 
 
-__all__ = ["CHOICES", "DEFAULT_EFFORT", "EFFORTS", "EFFORT_REGION_RADII", "EFFORT_TOOLS",
+__all__ = ["CHOICES", "CONV_TOOLS", "DEFAULT_EFFORT", "EFFORTS", "EFFORT_REGION_RADII", "EFFORT_TOOLS",
            "SETTINGS", "TOOLS",
            "EncoderOptions", "check_effort"]

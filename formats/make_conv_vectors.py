@@ -87,6 +87,15 @@ def _shutter(a: np.ndarray, top: int, left: int, value: int) -> np.ndarray:
     return out
 
 
+def _oversampled(a: np.ndarray) -> np.ndarray:
+    """``a`` upsampled 2x by SPEC 6.10's filter and rounded: content sampled finer than it
+    holds, as a large radiograph's (uint8)."""
+    from mic.lossy.upsample import upsample2
+
+    up = upsample2(a.astype(np.float64), 2 * a.shape[0], 2 * a.shape[1])
+    return np.clip(np.rint(up), 0, 255).astype(np.uint8)
+
+
 def sources() -> list[dict]:
     ct = _png("ct_abdomen_u16.png")
     lung = np.load(DATA / "ct_lung_i16.npy")
@@ -156,6 +165,17 @@ def sources() -> list[dict]:
          "array": _shutter(cr[128:224, 96:192], 64, 48, 255),
          "origin": "tests/data/cr_chest_u8.png [128:224, 96:192] under a shutter of 255, 64 "
                    "rows above and 48 columns left (a region: xform flag 16)"},
+        # xform flag 32 (SPEC 6.10, since 2026-12-06): planes coded at half resolution and
+        # upsampled (effort 4's half_search: these crops are smaller than effort 3 tries)
+        {"name": "cnn_q0_cr_half_odd", "model": "cnn", "quality": 0, "effort": 4,
+         "array": _oversampled(cr[100:164, 100:164])[:127, :125],
+         "origin": "tests/data/cr_chest_u8.png [100:164, 100:164] upsampled 2x by SPEC 6.10's "
+                   "filter, rounded, [:127, :125] (xform flag 32, half planes 64 x 63)"},
+        {"name": "ae_q0_cr_half_shutter", "model": "ae", "quality": 0, "effort": 4,
+         "array": _shutter(_oversampled(cr[100:148, 100:148]), 32, 48, 255),
+         "origin": "tests/data/cr_chest_u8.png [100:148, 100:148] upsampled 2x by SPEC 6.10's "
+                   "filter, rounded, under a shutter of 255, 32 rows above and 48 columns "
+                   "left (xform flags 16 and 32)"},
         # gan (SPEC 6.13): cnn's bitstream, header flag bit 1, its own weights (small:
         # formats/ stays under 2 MiB)
         {"name": "gan_q3_ct_u16", "model": "gan", "array": ct[96:144, 64:128], "quality": 3,
@@ -314,6 +334,29 @@ def invalid(base: dict[str, bytes], name: str = "vae_q2_ct_u16", prefix: str = "
     return [(prefix + n, b, e, w) for n, b, e, w in out]
 
 
+def invalid_half(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
+    """The half-resolution flag (SPEC 6.10, xform flag 32) forged on and off."""
+    from mic.lossy.conv_syntax import CONV_HALF, ConvFields
+
+    out = []
+    for name, src, what, error, why in (
+            ("half_flag_cleared", "cnn_q0_cr_half_odd", "cleared in a half-resolution tile",
+             "MicFormatError", "the words cannot hold the symbols of the full-size plane, "
+                               "which the metered coder refuses"),
+            ("half_flag_set", "cnn_q2_ct_u16", "set in a full-resolution tile",
+             "MicFormatError", "the words, read as a half-size plane's, hold a quantile "
+                               "beyond its model, which the range decoder refuses")):
+        s = base[src]
+        tile = next(x for x in forge.spans(s) if x.tag == TAG_TILE)
+        f = ConvFields(s[8])
+        flags, off = f.read_xform(s, tile.mode_start)
+        payload = f.pack_xform(flags ^ CONV_HALF) + s[off:tile.payload_end]
+        b = s[:tile.start] + forge.segment_like(
+            s, TAG_TILE, s[tile.payload_start:tile.mode_start] + payload) + s[tile.end:]
+        out.append((name, b, error, f"xform flag 32 {what} (segment CRC recomputed): {why}"))
+    return out
+
+
 def forged_flags(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
     """SPEC 3: header flag bit 1 (generative decoder) must match the model the stream names."""
     gan, cnn = base["gan_q3_ct_u16"], base["cnn_q2_ct_u16"]
@@ -334,7 +377,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         arr = src["array"]
         model = src.get("model", "vae")
         opts = {"quality": src["quality"], "model": model}
-        for key in ("tile", "stream_version", "long_model_segment", "colour_transform"):
+        for key in ("tile", "stream_version", "long_model_segment", "colour_transform",
+                    "effort"):
             if key in src:
                 opts[key] = src[key]
         stream = mic.encode(arr, **opts)
@@ -369,7 +413,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     expected = {}
     bad = (invalid(base) + invalid(base, "ae_q3_ct_u16_odd", "ae_")
            + invalid(base, "cnn_q2_ct_u16", "cnn_") + forged_flags(base) + invalid_colour(base)
-           + invalid_regions(base))
+           + invalid_regions(base) + invalid_half(base))
     for name, stream, error, why in bad:
         refused_as(f"conv/invalid/{name}", stream, error)
         files[f"invalid/{name}.mic"] = stream

@@ -1,10 +1,11 @@
 """Would a conv model code some tiles better at half resolution (issue #21)?
 
 The eval's one DX (2128 x 2000) costs the cnn +208 % BD-rate against JPEG 2000 at 8 bits.
-On the train split's large radiographs, coding the whole image at half resolution (2 x 2
-means) and upsampling the decoded image saves 28-29 % BD-rate on two (a DX, a mammogram)
-and loses 14-92 % on three (``--whole``).  Here, per 512 x 512 tile: each quality coded at
-full resolution and at half resolution (SPEC 6.10 xform flag 32: the least-squares half
+On the train split's large radiographs, coding the whole image at half resolution and
+upsampling the decoded image saves 28-29 % BD-rate on two (a DX, a mammogram) and loses
+14-92 % on three (a first probe, 2 x 2 means and scipy's cubic spline:
+``benches/results/2026-12-06-conv-half/whole-image-probe.txt``).  Here, per 512 x 512
+tile: each quality coded at full resolution and at half resolution (SPEC 6.10 xform flag 32: the least-squares half
 plane of :func:`mic.lossy.enc_downsample.downsample2`, the decoder's fixed upsampling
 :func:`mic.lossy.upsample.upsample2`), both decoded; the costs ``bits + lambda_q * 255^2 *
 SSE`` (normalised units, the quality's training loss) and the upsampling's own error

@@ -118,12 +118,11 @@ class ConvTileDecoder:
 
     def _layout(self, buf: memoryview, rows: int, cols: int) -> tuple[int, list[Any]]:
         """Read a tile's fields without decoding: its xform (flag 16 cleared, flag 32 kept)
-        and per plane
-        ``(lo, bits, (CRC, words offset, number of words) or None for a constant plane,
-        (region value, offset of its record) or None)``; checks the xform, the region
-        records (their values, and that their shapes' words are present), that every coded
-        plane's words are present and can hold the symbols its size implies (SPEC 4.1), and
-        that nothing follows the last plane."""
+        and per plane ``(lo, bits, (CRC, words offset, number of words) or None for a
+        constant plane, (region value, offset of its record) or None)``; checks the xform,
+        the region records (their values, and that their shapes' words are present), that
+        every coded plane's words are present and can hold the symbols its size (halved
+        under flag 32) implies (SPEC 4.1), and that nothing follows the last plane."""
         from ..entropy.bounds import check_words
 
         flags, off = self.fields.read_xform(buf, 0)

@@ -299,7 +299,8 @@ class ConvTileEncoder:
 
     def _ceiling_cost(self, prepared: list) -> float:
         """lambda * 255^2 * the squared error of the half-resolution planes upsampled,
-        uncoded (the least a half-resolution coding's distortion can cost)."""
+        uncoded (about the least a half-resolution coding's distortion can cost: they are
+        the least-squares half planes)."""
         err = 0.0
         for _, _, x, _, cache in prepared:
             if x is not None:

@@ -114,6 +114,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("mic.lossy.syntax", 3), ("mic.lossy.model", 3), ("mic.lossy.passes", 3),
     ("mic.lossy.restore", 3), ("mic.lossy.dec_tile", 3),
     ("mic.lossy.conv_syntax", 3), ("mic.lossy.conv_model", 3), ("mic.lossy.dec_conv", 3),
+    ("mic.lossy.upsample", 3),
     ("mic.lossy.enc_", 4), ("mic.lossy", 4),
     ("mic.codec", 5), ("mic.encoder", 5), ("mic", 5),
     ("mic.io", 6), ("mic.atomic", 6), ("mic.batch", 6), ("mic.batch_dask", 6), ("mic.batch_local", 6), ("mic.manifest", 6), ("mic.storage", 6),

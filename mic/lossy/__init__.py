@@ -60,10 +60,11 @@ the decoder's modules, never the reverse):
 
 The learned convolutional-transform models (``vae``, model id 8, SPEC 6.10) have their
 own tiles, in the same rooms: :mod:`~mic.lossy.conv_syntax` and
-:mod:`~mic.lossy.conv_model` (shared), :mod:`~mic.lossy.dec_conv` (decoder),
+:mod:`~mic.lossy.conv_model` (shared), :mod:`~mic.lossy.dec_conv` (decoder) with
+:mod:`~mic.lossy.upsample` (its half-resolution tiles' upsampling),
 :mod:`~mic.lossy.enc_conv` (encoder; its constant regions reuse
-:mod:`~mic.lossy.enc_region`); :mod:`mic.codec` and :mod:`mic.encoder` pick them by the model
-id.
+:mod:`~mic.lossy.enc_region`, its half planes :mod:`~mic.lossy.enc_downsample`);
+:mod:`mic.codec` and :mod:`mic.encoder` pick them by the model id.
 
 This module only names them: each is imported on first use, so decoding (or
 ``import mic``) never imports an encoder module, and decoding a wavelet stream never

@@ -14,6 +14,7 @@ radiographs, and the first 1024 x 1024 of one image per source (seed 5), top 8 b
 
     PYTHONPATH=. python research/conv_downscale.py CORPUS/train [--model cnn] > tiles.csv
     PYTHONPATH=. python research/conv_downscale.py CORPUS/train --bd [--effort 4] [--native]
+    PYTHONPATH=. python research/conv_downscale.py CORPUS/train --per-source 4 [--bd --effort 4]
 
 ``--bd``: the encoder as shipped (``half_res``, effort 3, or ``--effort 4``) against the
 same without half resolution (``half_res=False, half_search=False``), whole images (the
@@ -86,6 +87,9 @@ def main() -> None:
     ap.add_argument("--bd", action="store_true")
     ap.add_argument("--effort", type=int, default=3)
     ap.add_argument("--native", action="store_true")
+    ap.add_argument("--per-source", type=int, default=0,
+                    help="instead: the middle N images of each source under 1024 x 1024 "
+                         "(their tiles, or with --bd their whole images)")
     a = ap.parse_args()
     train = Path(a.train)
     if "eval" in {p.lower() for p in train.resolve().parts}:
@@ -101,8 +105,16 @@ def main() -> None:
     for r in rows:
         by.setdefault(r["source"], []).append(r)
     random.seed(5)
+    if a.per_source:
+        jobs = []
     for src, rs in sorted(by.items()):
         if any(src == s.split("/")[1] for s in LARGE):
+            continue
+        if a.per_source:
+            small = [r for r in rs if int(r["rows"]) < 1024 or int(r["cols"]) < 1024]
+            mid = len(small) // 2
+            jobs += [(src, train.parent / r["png"], None)
+                     for r in small[max(0, mid - a.per_source // 2):][:a.per_source]]
             continue
         jobs.append((src, train.parent / random.choice(rs)["png"], 1024))
     if a.bd:

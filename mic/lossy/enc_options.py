@@ -138,7 +138,8 @@ class EncoderOptions:
       xform flag 32) where that may pay, in images of at least
       :data:`~mic.lossy.enc_conv.HALF_MIN_SIDE` on both sides and tiles whose upsampling
       alone costs less than their plain bits, keeping the coding of lower rate + lambda *
-      distortion (both decoded);
+      distortion (both decoded; taken without a decode where the upsampling costs under
+      :data:`~mic.lossy.enc_conv.HALF_ACCEPT` times those bits);
     * ``half_search`` (the conv models only): every tile also at half resolution (and
       with ``region_search`` also without its region), keeping the cheapest;
     * ``tilings`` (with ``tile=None``, frames larger than 512): code both tilings of
@@ -334,6 +335,6 @@ def _tile(tile: Any) -> Any:
     return th, tw
 
 
-__all__ = ["CHOICES", "CONV_TOOLS", "DEFAULT_EFFORT", "EFFORTS", "EFFORT_REGION_RADII", "EFFORT_TOOLS",
-           "SETTINGS", "TOOLS",
+__all__ = ["CHOICES", "CONV_TOOLS", "DEFAULT_EFFORT", "EFFORTS", "EFFORT_REGION_RADII",
+           "EFFORT_TOOLS", "SETTINGS", "TOOLS",
            "EncoderOptions", "check_effort"]

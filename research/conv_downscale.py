@@ -43,14 +43,10 @@ from mic.lossy.enc_conv import ConvTileEncoder
 from mic.lossy.enc_downsample import downsample2
 from mic.lossy.enc_options import EncoderOptions
 from mic.lossy.upsample import upsample2
+from train_sample import top8
 
 LARGE = ("DX/pylibjpeg_dx16", "CR/pylibjpeg_cr_kakadu", "MG/fodicom_mg2", "CR/fodicom_cr_lut",
          "MG/fodicom_mg")
-
-
-def top8(a: np.ndarray) -> np.ndarray:
-    shift = max(0, int(a.max()).bit_length() - 8)
-    return (a.astype(np.int64) >> shift).astype(np.uint8)
 
 
 class Coder:

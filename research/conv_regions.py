@@ -29,6 +29,7 @@ import numpy as np
 import mic
 from mic.eval.bdrate import bd_rate
 from mic.io import read_image
+from train_sample import top8
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
@@ -60,9 +61,8 @@ def main() -> None:
     for src, rs in sorted(by.items()):
         r = random.choice(rs)
         x = read_image(train.parent / r["png"])[0][:1024, :1024]
-        if not a.native and x.dtype != np.uint8:
-            bits = max(int(x.max()).bit_length(), 8)
-            x = (x.astype(np.int64) >> (bits - 8)).astype(np.uint8)
+        if not a.native:
+            x = top8(x)
         peak = float((1 << max(int(x.max()).bit_length(), 8)) - 1)
         curves: dict[bool, tuple[list[float], list[float]]] = {}
         for regions in (False, True):
@@ -104,8 +104,7 @@ def scan(root: Path, rows: list[dict], model: str, qs: list[int]) -> None:
         if x.ndim != 2:
             continue
         n += 1
-        bits = max(int(x.max()).bit_length(), 8)
-        x = (x.astype(np.int64) >> (bits - 8)).astype(np.uint8)[:512, :512]
+        x = top8(x)[:512, :512]
         if x.min() == x.max():
             continue
         reg = conv_region(x.astype(np.int64), EncoderOptions())

@@ -35,6 +35,15 @@ def sample_images(split: Path, *, per_source: int = 1, max_side: int = 1024,
             yield r, np.ascontiguousarray(a[:max_side, :max_side]), int(r["bits_stored"])
 
 
+def top8(a: np.ndarray) -> np.ndarray:
+    """A grey plane of unsigned stored values reduced to its top 8 bits, as ``mic bench
+    --bits8`` codes it (:func:`mic.eval.data.top8`), uint8."""
+    from mic.eval.data import make_image
+    from mic.eval.data import top8 as bench_top8
+
+    return bench_top8(make_image(np.ascontiguousarray(a), name="research")).native
+
+
 def rate_psnr(nbits: float, a: np.ndarray, decoded: np.ndarray, bits: int) -> tuple[float, float]:
     """(bits per pixel, PSNR dB at peak 2^bits - 1; MSE floored at 1e-9 so BD stays finite)."""
     m = max(mse(a, decoded), 1e-9)

@@ -194,7 +194,7 @@ class ConvTileDecoder:
                 x = np.clip(upsample2(x, rows, cols), 0.0, 1.0)
             else:
                 x = self.decode_plane(buf, start, nw, crc, rows, cols)
-            v = x.astype(np.float64) * float((1 << bits) - 1) + lo
+            v = np.asarray(x, np.float64) * float((1 << bits) - 1) + lo
             vals[:, :, c] = v if vals is not out else np.clip(np.rint(v), lo_r, hi_r)
             if region is not None:  # a constant region (SPEC 6.10 flag 16, 6.6)
                 value, at = region

@@ -19,7 +19,9 @@ there (xform flag 16, :func:`conv_region`).
 Of :class:`~mic.lossy.enc_options.EncoderOptions` only the fields of
 :data:`CONV_FIELDS` apply (``regions``: the constant regions, on from effort 3 as for the
 wavelet models; ``region_search``, from effort 4: a tile with a region also coded without,
-keeping the coding of lower rate + lambda * distortion); the wavelet models' other tools
+keeping the coding of lower rate + lambda * distortion; ``half_res``, from effort 3, and
+``half_search``, from effort 4: tiles at half resolution, xform flag 32, where that is
+cheaper); the wavelet models' other tools
 (``rdo``, ``adapt``, ``restore``, ``means``, ``dq``, ``zadapt``, ``zopt``) and tuned
 settings do not, and giving one explicitly with a conv model is a
 :class:`~mic.MicInputError` (:func:`check_conv_options`).
@@ -305,7 +307,7 @@ class ConvTileEncoder:
         for _, _, x, _, cache in prepared:
             if x is not None:
                 err += float(np.sum((upsample2(self._half(cache, x), *x.shape) - x) ** 2))
-        return float(self.lm.config["lambdas"][self.quality]) * 255.0 ** 2 * err
+        return self._lambda255() * err
 
     def _payload(self, prepared: list, xform: int, flagged: bool, halved: bool = False) -> bytes:
         """The payload of a tile's :meth:`_prepared` planes, with region records if
@@ -346,8 +348,12 @@ class ConvTileEncoder:
             p = planes[:, :, c]
             bits = self._plane_bits(int(p.min()), int(p.max()))
             err += float(np.sum(((out[:, :, c] - p) / float((1 << bits) - 1)) ** 2))
-        lam = float(self.lm.config["lambdas"][self.quality])
-        return 8.0 * len(payload) + lam * 255.0 ** 2 * err
+        return 8.0 * len(payload) + self._lambda255() * err
+
+    def _lambda255(self) -> float:
+        """The quality's training lambda times 255^2: bits per unit of squared error in the
+        planes' normalised units (:meth:`_cost`, :meth:`_ceiling_cost`)."""
+        return float(self.lm.config["lambdas"][self.quality]) * 255.0 ** 2
 
     def latents(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A float plane -> (rounded hyper-latents, float gained latents ``y``): ``z =

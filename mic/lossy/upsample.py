@@ -1,6 +1,7 @@
 """The conv tiles' half-resolution planes (SPEC.md 6.10, xform flag 32): the fixed 2x
 upsampling the decoder applies, shared by the decoder (:mod:`mic.lossy.dec_conv`) and the
-encoder (:mod:`mic.lossy.enc_conv`, which also holds its least-squares adjoint).
+encoder (:mod:`mic.lossy.enc_conv`; its least-squares inverse, from the adjoint of these
+taps, is :mod:`mic.lossy.enc_downsample`).
 
 A plane of ``rows x cols`` samples coded at half resolution is a ``ceil(rows / 2) x
 ceil(cols / 2)`` plane whose sample ``j`` stands for full-resolution samples ``2j`` and

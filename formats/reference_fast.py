@@ -1,17 +1,35 @@
-"""SPEC.md sections 5.6 (the fast coder's plane kinds 3 and 4, model id 3) and 5.8 (kinds 5
-and 6, model id 14: the same with two NLMS filters) in plain Python, written from the text,
-for ``reference_decoder.py`` (which calls :func:`plane3` with its reader and its ``_need``).
-One loop iteration per pixel, nothing from ``mic``.
+"""SPEC.md sections 5.6 (the fast coder's plane kinds 3 and 4, model id 3), 5.8 (kinds 5
+and 6, model id 14: the same with two NLMS filters) and 5.10 (model id 16's priors in kinds
+5 and 6) in plain Python, written from the text, for ``reference_decoder.py`` (which calls
+:func:`plane3` with its reader and its ``_need``).  One loop iteration per pixel, nothing
+from ``mic`` but the data file SPEC 5.10 names (``mic/lossless/_tables_v16.py``, read as data).
 """
 
 from __future__ import annotations
 
+import ast
+import pathlib
 
-def _tables(rd, need):
+PRIORS = pathlib.Path(__file__).resolve().parents[1] / "mic" / "lossless" / "_tables_v16.py"
+
+
+def _priors():
+    """LMS_A0, LMS_B0 and BUILTIN_FREQS of SPEC 5.10's file, as literals."""
+    vals = {}
+    for node in ast.parse(PRIORS.read_text()).body:
+        if isinstance(node, ast.Assign):
+            vals[node.targets[0].id] = ast.literal_eval(node.value)
+    return vals["LMS_A0"], vals["LMS_B0"], vals["BUILTIN_FREQS"]
+
+
+def _tables(rd, need, prior=False):
     nt = rd.u8()
-    need(1 <= nt <= 24, "fast plane: table count")
-    tabmap = [rd.u8() for _ in range(24)]
-    need(all(t < nt for t in tabmap), "fast plane: class map")
+    need(1 <= nt <= 24 or (prior and nt == 0), "fast plane: table count")
+    if nt == 0:  # 5.10: every class its built-in table
+        tabmap = [255] * 24
+    else:
+        tabmap = [rd.u8() for _ in range(24)]
+    need(all(t < nt or (prior and t == 255) for t in tabmap), "fast plane: class map")
     tables = []
     for _ in range(nt):
         n = rd.u8()
@@ -27,6 +45,13 @@ def _tables(rd, need):
         need(sum(freq) == 2048, "fast plane: a table does not sum to 2048")
         cum = [sum(freq[:s]) for s in range(n)]
         tables.append((freq, cum))
+    if prior:  # 5.10: class c's built-in table after the plane's own
+        builtin = _priors()[2]
+        for c in range(24):
+            if tabmap[c] == 255:
+                f = builtin[c]
+                tabmap[c] = len(tables)
+                tables.append((f, [sum(f[:s]) for s in range(len(f))]))
     return tabmap, tables
 
 
@@ -62,9 +87,12 @@ def _palette(rd, maxval, need):
 class _Filters:
     """Section 5.8 steps 1-3 and 5: the two NLMS filters of a kind-5 or kind-6 plane."""
 
-    def __init__(self, out, res, w):
+    def __init__(self, out, res, w, prior=False):
         self.out, self.res, self.w = out, res, w
         self.a, self.b = [0] * 12, [[0] * 8 for _ in range(4)]
+        if prior:  # 5.10: the weights start from the fixed ones
+            a0, b0, _ = _priors()
+            self.a, self.b = list(a0), [list(r) for r in b0]
 
     def predict(self, y, x, W, Nn, NW, NE, med, maxval):
         out, res, w = self.out, self.res, self.w
@@ -106,13 +134,16 @@ class _Filters:
             U(self.b[self.s], self.u, (v - self.p1) * 2**16 - self.S2, self.n2, 20)
 
 
-def plane3(rd, h, w, offset, decode, need, kind=3):
+def plane3(rd, h, w, offset, decode, need, kind=3, prior=False):
     """A plane of kind 3, 4 (section 5.6), 5 or 6 (5.8) after its kind and offset: the
-    (h, w) samples as lists (``decode``), or None after checking its fields only."""
+    (h, w) samples as lists (``decode``), or None after checking its fields only;
+    ``prior``: model id 16 (5.10), whose kinds 5 and 6 have built-in tables and prior
+    weights."""
+    prior = prior and kind in (5, 6)
     maxval = rd.varint()
     need(1 <= maxval <= 2**17 - 2, "maxval out of range")
     palette = _palette(rd, maxval, need) if kind in (4, 6) else list(range(maxval + 1))
-    tabmap, tables = _tables(rd, need)
+    tabmap, tables = _tables(rd, need, prior)
     nwords, nbytes = rd.varint(), rd.varint()
     need(nwords >= 2, "fast plane: fewer than 2 words")
     raw = rd.take(2 * nwords)
@@ -135,7 +166,7 @@ def plane3(rd, h, w, offset, decode, need, kind=3):
     out = [[0] * w for _ in range(h)]
     err = [[0] * w for _ in range(h)]  # |delta| of every decoded pixel
     res = [[0] * w for _ in range(h)]  # v - p of every decoded pixel (5.8)
-    nlms = _Filters(out, res, w) if kind in (5, 6) else None
+    nlms = _Filters(out, res, w, prior) if kind in (5, 6) else None
     for y in range(h):
         for x in range(w):
             if y == 0:

@@ -197,7 +197,11 @@ def encode(
         codes as effort 4 does), ``False`` model id 13's planes instead; and ``colour_diff``:
         ``None`` (default) lets RGB tiles of model id 14 code a channel less another where
         that is smaller (model id 15, SPEC 5.9), ``False`` never (a model-14 stream, for
-        decoders from before model id 15).  They fill in the
+        decoders from before model id 15); and ``priors``: ``None`` (default) starts the
+        NLMS filters of those planes from fixed weights and lets a class use its built-in
+        token table instead of sending one (model id 16, SPEC 5.10: smaller small images),
+        ``False`` never (model id 14 or 15, for decoders from before model id 16).  They
+        fill in the
         fields ``options`` leave at their defaults; one that contradicts a value
         ``options`` set, or an unknown name, is a :class:`MicInputError`.
 
@@ -291,6 +295,7 @@ def encode(
         nlms = choices.pop("nlms", None)  # the (near-)lossless choices besides the effort
         fast_nlms = choices.pop("fast_nlms", None)
         colour_diff = choices.pop("colour_diff", None)
+        priors = choices.pop("priors", None)
         if not near and not volume_group and nlms is not False and fast_nlms is None:
             effort = plane_effort(v, bits_stored, effort, r * c)  # screens, small: effort 4's
         if choices:
@@ -300,7 +305,7 @@ def encode(
                                 f"codes {what}ly (whose only choice is the tile)")
         encoder = LosslessTileEncoder(header, near=near, group=int(volume_group or 0),
                                       effort=effort, nlms=nlms, fast_nlms=fast_nlms,
-                                      colour_diff=colour_diff)
+                                      colour_diff=colour_diff, priors=priors)
         header.flags |= FLAG_SAMPLE_CRC
         if near:  # SPEC 7: the CRC-32 of the reconstruction, which the encoder makes exactly
             recon = np.empty(v.shape, dtype=dt)
@@ -309,7 +314,8 @@ def encode(
         if th == 0 and not volume_group:
             return _encode_lossless_best_tiling(v, header, encoder, threads, effort,
                                                 {"nlms": nlms, "fast_nlms": fast_nlms,
-                                                 "colour_diff": colour_diff})
+                                                 "colour_diff": colour_diff,
+                                                 "priors": priors})
     else:
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
             raise MicInputError(f"quality must be None (lossless) or an int, got {quality!r}")

@@ -24,10 +24,10 @@ from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    CHUNK, FAST_KINDS, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID,
+    CHUNK, FAST_KINDS, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID,
     MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PALETTE_KINDS, PLANE_CODED, PLANE_CONST,
     PLANE_FAST_LMS, TAG_NEAR, TAG_VOL, XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
-    PlaneHead, guarded, parse_plane, read_group, read_near, read_tree, reference_plane, token_cdfs,
+    PlaneHead, guarded, model16_priors, parse_plane, read_group, read_near, read_tree, reference_plane, token_cdfs,
     token_costs,
 )
 
@@ -50,8 +50,12 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
     bits[:-4] = np.frombuffer(buf, np.uint8, count=ph.nbits, offset=at)
     x = np.empty((h, w), np.int32)
     R, CL, nbt, top = KF.decode_constants()
+    la = lb = None
+    if ph.prior:  # model id 16 (SPEC 5.10): the filters start from the fixed weights
+        a0, b0, _ = model16_priors()
+        la, lb = a0.copy(), b0.copy()
     status = KF.fast_decode(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords, bits,
-                            ph.nbits, R, CL, nbt, top, ph.kind >= PLANE_FAST_LMS)
+                            ph.nbits, R, CL, nbt, top, ph.kind >= PLANE_FAST_LMS, la, lb)
     if status != KF.OK:
         raise MicFormatError(f"fast lossless plane: corrupt coded data (status {status})")
     return x
@@ -177,7 +181,8 @@ class LosslessTileDecoder:
     def __init__(self, header: Header, stream: Any) -> None:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
         want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID) if near_mode else (
-            MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID)
+            MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
+            FAST_LMS_PRIOR_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
         if header.model_id not in want:
             raise MicUnsupportedError(
@@ -186,14 +191,16 @@ class LosslessTileDecoder:
             )
         #: model ids 3 and 13 (SPEC 5.6, 5.7): plane kinds 3 and 4 allowed (1), without
         #: volumes; model id 14 (SPEC 5.8) also kinds 5 and 6 (2), with volumes; model id 15
-        #: (SPEC 5.9) is model 14 with xform 5
+        #: (SPEC 5.9) is model 14 with xform 5; model id 16 (3) model 15 with the priors of
+        #: SPEC 5.10 in kinds 5 and 6
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
-                     FAST_LMS_CDIFF_MODEL_ID: 2}.get(header.model_id, 0)
-        self.cdiff = header.model_id == FAST_LMS_CDIFF_MODEL_ID
+                     FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3}.get(
+                         header.model_id, 0)
+        self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID)
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
         self.lms = header.model_id in (NEAR_LMS_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID,
-                                       FAST_LMS_CDIFF_MODEL_ID)
+                                       FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID)
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -212,7 +219,7 @@ class LosslessTileDecoder:
         if vol:
             if near_mode or len(vol) > 1 or header.samples != 1 or self.fast == 1:
                 raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
-                                     "of model id 1, 14 or 15")  # not 3 or 13 (SPEC 5.6, 5.7)
+                                     "of model id 1, 14, 15 or 16")  # not 3 or 13 (SPEC 5.6, 5.7)
             self.group = read_group(vol[0].payload)
 
     @staticmethod

@@ -38,7 +38,7 @@ from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    BLOCK_LOG2, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
+    BLOCK_LOG2, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
     NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
     max_error_limit, pack_group, pack_near, pack_tree, plane_head, reference_plane, token_block_costs, token_cdfs,
 )
@@ -372,7 +372,8 @@ class LosslessTileEncoder:
 
     def __init__(self, header: Header, near: int = 0, group: int = 0, effort: int | None = None,
                  nlms: bool | None = None, fast_nlms: bool | None = None,
-                 colour_diff: bool | None = None, **options: Any) -> None:
+                 colour_diff: bool | None = None, priors: bool | None = None,
+                 **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
@@ -415,6 +416,15 @@ class LosslessTileEncoder:
                                 f"coder (effort {LMS_EFFORT_MIN} or more, nlms and fast_nlms "
                                 "not False)")
         self.colour_diff = self.fast_lms and colour_diff is not False
+        #: model id 16 (SPEC 5.10): model 15 with the filters' prior weights and built-in
+        #: tables in kinds 5 and 6
+        if priors is not None and not isinstance(priors, bool):
+            raise MicInputError(f"priors must be None, True or False, got {priors!r}")
+        if priors and not self.fast_lms:
+            raise MicInputError("priors=True: model id 16 extends model 14's lossless coder "
+                                f"(effort {LMS_EFFORT_MIN} or more, nlms and fast_nlms not "
+                                "False)")
+        self.priors = self.fast_lms and priors is not False
         self.rgb_finalists = 0 if effort is not None and effort >= RGB_EVERY_WAY_EFFORT \
             else RGB_FINALISTS
         if nlms and group and not self.fast_lms:
@@ -427,7 +437,7 @@ class LosslessTileEncoder:
         if near:
             header.model_id = NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID
         elif self.fast_lms:
-            header.model_id = FAST_LMS_MODEL_ID
+            header.model_id = FAST_LMS_PRIOR_MODEL_ID if self.priors else FAST_LMS_MODEL_ID
         elif self.lms:
             header.model_id = LMS_MODEL_ID
         else:
@@ -459,12 +469,12 @@ class LosslessTileEncoder:
         lms = self.lms
         if self.mixed:
             def code(p: np.ndarray) -> bytes:
-                return self._plane_mixed(p, lms, self.fast_lms)
+                return self._plane_mixed(p, lms, self.fast_lms, self.priors)
         elif self.fast_lms:
             from .encoder_fast import encode_plane_fast
 
             def code(p: np.ndarray) -> bytes:
-                return encode_plane_fast(p, 2, lms=True)
+                return encode_plane_fast(p, 2, lms=True, prior=self.priors)
         else:
             def code(p: np.ndarray) -> bytes:
                 return encode_plane(p, lms)
@@ -534,21 +544,22 @@ class LosslessTileEncoder:
                 out.append(bytes((XFORM_CDIFF, pack_tree(order, refs))) + b"".join(
                     coded(order[k], order[refs[k]] if refs[k] >= 0 else -1) for k in range(3)))
         blob = min(out, key=len)
-        if blob[0] == XFORM_CDIFF:
-            self.header.model_id = FAST_LMS_CDIFF_MODEL_ID
+        if blob[0] == XFORM_CDIFF and self.header.model_id == FAST_LMS_MODEL_ID:
+            self.header.model_id = FAST_LMS_CDIFF_MODEL_ID  # (model id 16 allows it too)
         return blob
 
     @staticmethod
-    def _plane_mixed(plane: np.ndarray, lms: bool = False, fast_lms: bool = False) -> bytes:
+    def _plane_mixed(plane: np.ndarray, lms: bool = False, fast_lms: bool = False,
+                     prior: bool = False) -> bytes:
         """The smallest of the plane coded by the default coder (kinds 0-2; ``lms``: model id
         13's), by the fast coder (kinds 0, 3, 4; palette where it codes smaller) and, with
         ``fast_lms`` (model id 14), by the fast coder with the NLMS filters (kinds 0, 5, 6):
-        effort 4 and up."""
+        effort 4 and up; ``prior``: the last with model id 16's priors (SPEC 5.10)."""
         from .encoder_fast import encode_plane_fast
 
         ways = [encode_plane(plane, lms), encode_plane_fast(plane, 2)]
         if fast_lms:
-            ways.append(encode_plane_fast(plane, 2, lms=True))
+            ways.append(encode_plane_fast(plane, 2, lms=True, prior=prior))
         return min(ways, key=len)
 
     def _encode_tile_fast(self, tile: np.ndarray) -> bytes:

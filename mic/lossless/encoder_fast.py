@@ -18,16 +18,20 @@ from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
 from .encoder import offer_palette
 from .syntax import (
-    PLANE_CONST, PLANE_FAST, PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE, PLANE_FAST_PALETTE, plane_head,
+    PLANE_CONST, PLANE_FAST, PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE, PLANE_FAST_PALETTE,
+    model16_priors, plane_head,
 )
 
 
-def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False) -> bytes:
+def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
+                      prior: bool = False) -> bytes:
     """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0, 3 or 4; ``lms``: SPEC 5.8,
     kind 0, 5 or 6, the prediction corrected by two NLMS filters).  Where the
     plane's histogram is sparse (:func:`mic.lossless.encoder.offer_palette`: at most half
     its range occurs, or its core range is sparse), ``palette`` 1 codes the indices into the
     values that do (kind 4 or 6), 2 codes both ways and keeps the smaller, 0 never uses one.
+    ``prior`` (with ``lms``; model id 16, SPEC 5.10): the filters start from the fixed
+    weights, and classes may use their built-in tables.
 
     >>> import numpy as np
     >>> encode_plane_fast(np.full((2, 3), 7, np.int32))
@@ -49,7 +53,7 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False) ->
     kind, kind_pal = (PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE) if lms else (PLANE_FAST,
                                                                           PLANE_FAST_PALETTE)
     if counts is None or not offer_palette(counts):
-        return plane_head(kind, lo, maxval) + _body(x, maxval, lms)  # dense: no palette
+        return plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior)  # dense: no palette
     import zstandard
 
     flags = (counts > 0).astype(np.uint8)
@@ -58,14 +62,14 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False) ->
     zb = zstandard.ZstdCompressor(level=19 if palette > 1 else 3).compress(
         np.packbits(flags).tobytes())
     pal = b"".join((plane_head(kind_pal, lo, n_used - 1),
-                    pack_uvarints(maxval, len(zb)), zb, _body(idx, n_used - 1, lms)))
+                    pack_uvarints(maxval, len(zb)), zb, _body(idx, n_used - 1, lms, prior)))
     if palette < 2:
         return pal
-    plain = plane_head(kind, lo, maxval) + _body(x, maxval, lms)
+    plain = plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior)
     return pal if len(pal) < len(plain) else plain
 
 
-def _body(x: np.ndarray, maxval: int, lms: bool = False) -> bytes:
+def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False) -> bytes:
     """Tables, word and byte counts, words and extra bytes of values ``x`` in [0, maxval]."""
     h, w = x.shape
     n = h * w
@@ -74,10 +78,19 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False) -> bytes:
     bits = np.zeros(2 * n + 16, np.uint8)
     hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
     R, CL, TOK, NB = KF.encode_constants()
-    nbytes = KE.fast_tokens(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms)
+    prior = prior and lms
+    la = lb = None
+    if prior:
+        a0, b0, builtin = model16_priors()
+        la, lb = a0.copy(), b0.copy()
+    nbytes = KE.fast_tokens(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb)
     tabmap, freq = KE.fit_tables(hist)
+    if prior:
+        tabmap, freq = KE.assign_builtin(hist, tabmap, freq, builtin)
     tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
     ntb = KE.write_tables(tabmap, freq, tb)
+    if prior:
+        tabmap, freq = KF.with_builtin(tabmap, freq, builtin)
     _, cum, _ = KF.build_decode_tables(freq)
     words = np.empty(n + 2, np.uint16)
     nw = KE.rans_encode(tokens, classes, tabmap, freq, cum, words)

@@ -354,29 +354,34 @@ def build_decode_tables(freq):
 
 @njit(cache=True, nogil=True)
 def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
-                top, lms=False):
+                top, lms=False, la=None, lb=None):
     """Decoder: reconstruct the (h, w) int32 plane ``img`` from the rANS ``words`` (uint16,
     ``nwords`` of them, padded with at least one more) and the extra ``bits`` (uint8,
     ``nbytes`` of them, padded with at least 4 more); ``R, CL`` from :func:`class_tables`,
     ``nbt, top`` from :func:`token_tables`; ``lms``: plane kind 5's prediction (SPEC 5.8),
-    else kind 3's (the two compiled apart).  Returns a status."""
+    else kind 3's (the two compiled apart); ``la`` (12,) and ``lb`` (4, 8) int64: the filters'
+    weights, where they start (zeros when not given; model id 16's prior, SPEC 5.10) and
+    where they end.  Returns a status."""
+    if la is None or lb is None:
+        la = np.zeros(LMS_TAPS, np.int64)
+        lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                            R, CL, nbt, top, True)
+                            R, CL, nbt, top, True, la, lb)
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, False)
+                        R, CL, nbt, top, False, la, lb)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
-                 top, lms):
+                 top, lms, la, lb):
     h, w = img.shape
     t1, t2, t3 = thresholds(maxval)
     lut = _qlut(t1, t2, t3)
     S = _init(maxval)
     half = np.int64((maxval + 1) >> 1)
     eabs = np.zeros(w + 1, np.int64)
-    la, lb, lz, lz2, lres = lms_state(w)  # the filters' state (SPEC 5.8)
+    _, _, lz, lz2, lres = lms_state(w)  # the filters' taps (SPEC 5.8); weights la, lb
     p0 = p1 = dot1 = nrm1 = dot2 = nrm2 = np.int64(0)
     ls = U(0)
     nt = freq.shape[0]
@@ -467,21 +472,29 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
 
 
 @njit(cache=True, nogil=True)
-def read_tables(buf, pos, end):
+def read_tables(buf, pos, end, builtin=False):
     """Parse a fast plane's tables at ``buf[pos:end]`` (uint8): ``nt`` (u8, 1..N_CLASS), the
     class map (N_CLASS u8, each < nt), each table (u8 ``n`` in 1..N_TOKENS, ``n`` varints of
-    at most 2 bytes, each <= 2**PREC).  Returns (status, position after them, tabmap, freq);
-    the sums are checked by :func:`build_decode_tables`."""
+    at most 2 bytes, each <= 2**PREC).  ``builtin`` (model id 16's kinds 5 and 6, SPEC 5.10):
+    ``nt`` may be 0, with no class map (every class its built-in table), and a class map
+    entry may be ``BUILTIN`` (255, that class's built-in table).  Returns (status, position
+    after them, tabmap, freq); the sums are checked by :func:`build_decode_tables`, the
+    built-in tables are added by :func:`with_builtin`."""
     tabmap = np.zeros(N_CLASS, np.int64)
     freq = np.zeros((1, N_TOKENS), np.int64)
-    if pos + 1 + N_CLASS > end:
+    if pos + 1 > end:
         return ERR_WORDS, pos, tabmap, freq
     nt = np.int64(buf[pos])
-    if nt < 1 or nt > N_CLASS:
+    if nt > N_CLASS or (nt < 1 and not builtin):
         return ERR_TABLE, pos, tabmap, freq
+    if nt == 0:
+        tabmap[:] = BUILTIN
+        return OK, pos + 1, tabmap, np.zeros((0, N_TOKENS), np.int64)
+    if pos + 1 + N_CLASS > end:
+        return ERR_WORDS, pos, tabmap, freq
     for c in range(N_CLASS):
         tabmap[c] = buf[pos + 1 + c]
-        if tabmap[c] >= nt:
+        if tabmap[c] >= nt and not (builtin and tabmap[c] == BUILTIN):
             return ERR_TABLE, pos, tabmap, freq
     pos += 1 + N_CLASS
     freq = np.zeros((nt, N_TOKENS), np.int64)
@@ -506,3 +519,18 @@ def read_tables(buf, pos, end):
                 return ERR_TABLE, pos, tabmap, freq
             freq[t, s] = v
     return OK, pos, tabmap, freq
+
+
+BUILTIN = 255  # a class map entry naming the class's built-in table (model id 16, SPEC 5.10)
+
+
+def with_builtin(tabmap, freq, builtin):
+    """(tabmap, freq) with every class mapped to ``BUILTIN`` given its row of ``builtin``
+    (N_CLASS, N_TOKENS) as one more table, in class order, after the plane's own ``freq``:
+    what the token coder uses on both sides (SPEC 5.10)."""
+    extra = [c for c in range(N_CLASS) if tabmap[c] == BUILTIN]
+    if not extra:
+        return tabmap, freq
+    tm = np.array(tabmap, np.int64)
+    tm[extra] = freq.shape[0] + np.arange(len(extra))
+    return tm, np.concatenate([freq, np.asarray(builtin, np.int64)[extra]])

@@ -9,33 +9,40 @@ import numpy as np
 from numba import njit
 
 from .kernels_fast import (
-    M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U, _class_t, _context, _init, _predict, _qlut,
+    BUILTIN, LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U, _class_t, _context, _init, _predict, _qlut,
     _update, lms_learn, lms_predict, lms_state, thresholds,
 )
 
 
 @njit(cache=True, nogil=True)
-def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=False):
+def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=False, la=None,
+                lb=None):
     """Encoder: the token (``tokens``, uint8) and class (``classes``, uint8) of every pixel
     of the (h, w) int32 plane ``img`` (values in ``[0, maxval]``) and its extra bits packed
     MSB first into ``bits`` (zeroed, at least 2 bytes a pixel + 16).  Returns the number of
     bytes of ``bits`` used; ``hist`` (N_CLASS, N_TOKENS) int64 receives the counts.  ``R, CL``
     and ``TOK, NB`` come from :func:`class_tables` and :func:`token_tables`.  ``lms``: the
-    prediction of plane kind 5 (SPEC 5.8), else kind 3's (the two compiled apart)."""
+    prediction of plane kind 5 (SPEC 5.8), else kind 3's (the two compiled apart); ``la``
+    (12,) and ``lb`` (4, 8) int64: the filters' weights, where they start (zeros when not
+    given; model id 16's prior, SPEC 5.10) and where they end."""
+    if la is None or lb is None:
+        la = np.zeros(LMS_TAPS, np.int64)
+        lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
     if lms:
-        return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True)
-    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False)
+        return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
+                            la, lb)
+    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms):
+def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb):
     h, w = img.shape
     t1, t2, t3 = thresholds(maxval)
     lut = _qlut(t1, t2, t3)
     S = _init(maxval)
     half = np.int64((maxval + 1) >> 1)
     eabs = np.zeros(w + 1, np.int64)
-    la, lb, lz, lz2, lres = lms_state(w)  # the filters' state (SPEC 5.8)
+    _, _, lz, lz2, lres = lms_state(w)  # the filters' taps (SPEC 5.8); weights la, lb
     p0 = p1 = dot1 = nrm1 = dot2 = nrm2 = np.int64(0)
     ls = U(0)
     acc = np.int64(0)
@@ -284,9 +291,12 @@ def fit_tables(hist):
 @njit(cache=True, nogil=True)
 def write_tables(tabmap, freq, out):
     """Serialise ``nt`` (u8), the class map (N_CLASS u8) and each table (u8 ``n``, then ``n``
-    varint frequencies) into ``out``; returns the bytes written."""
+    varint frequencies) into ``out``; returns the bytes written.  ``nt`` = 0 (model id 16's
+    tables all built in, SPEC 5.10) is the one byte alone."""
     nt = freq.shape[0]
     out[0] = nt
+    if nt == 0:  # model id 16 (SPEC 5.10): every class its built-in table, no class map
+        return 1
     for c in range(N_CLASS):
         out[1 + c] = tabmap[c]
     pos = 1 + N_CLASS
@@ -306,6 +316,45 @@ def write_tables(tabmap, freq, out):
             out[pos] = v
             pos += 1
     return pos
+
+
+def table_bytes(f):
+    """Bytes of one serialised table ``f`` (:func:`write_tables`)."""
+    nz = np.flatnonzero(f)
+    last = int(nz[-1]) + 1 if len(nz) else 0
+    return 1 + last + int(np.count_nonzero(f[:last] >= 128))
+
+
+def _bits(hist, f):
+    """Bits of each class's tokens ``hist`` (N_CLASS, N_TOKENS) under the tables ``f`` (one
+    a class, same shape); inf where a counted token has frequency 0."""
+    with np.errstate(divide="ignore"):
+        cost = PREC - np.log2(f.astype(np.float64))
+    cost = np.where(hist > 0, cost, 0.0)
+    return np.where(hist > 0, hist * cost, 0.0).sum(axis=1)
+
+
+def assign_builtin(hist, tabmap, freq, builtin):
+    """Model id 16 (SPEC 5.10): the fitted tables (``tabmap``, ``freq`` of
+    :func:`fit_tables`) with classes moved to their built-in tables (``builtin``, (N_CLASS,
+    N_TOKENS)) where that codes them in fewer bits, and each table dropped whose classes
+    all cost less under theirs than they cost under it plus its bytes; tables renumbered.
+    A class whose tokens include one its built-in table cannot code never moves.  Returns
+    (tabmap with ``BUILTIN`` entries, freq of the tables kept)."""
+    own = _bits(hist, freq[tabmap])
+    bi = _bits(hist, builtin)
+    counts = hist.sum(axis=1)
+    out = np.full(N_CLASS, BUILTIN, np.int64)
+    kept = []
+    for t in range(freq.shape[0]):
+        cls = np.flatnonzero((tabmap == t) & (counts > 0))
+        keep = 8.0 * table_bytes(freq[t]) + np.minimum(own[cls], bi[cls]).sum()
+        if len(cls) and keep < bi[cls].sum():
+            out[cls] = np.where(own[cls] <= bi[cls], len(kept), BUILTIN)
+            kept.append(freq[t])
+    if kept:
+        out[counts == 0] = 0  # unused classes: a kept table (they code nothing)
+    return out, (np.array(kept, np.int64) if kept else np.zeros((0, N_TOKENS), np.int64))
 
 
 @njit(cache=True, nogil=True)

@@ -45,6 +45,11 @@ FAST_LMS_MODEL_ID = 14
 #: before them; what ``mic.encode(a)`` writes (from effort 3) where an RGB tile codes
 #: smaller that way.  Decoders read 1, 3, 13, 14 and 15.
 FAST_LMS_CDIFF_MODEL_ID = 15
+#: permanent id of model 15 with priors (SPEC 5.10): in kinds 5 and 6 the NLMS filters start
+#: from fixed weights, and a class may use its fixed built-in token table instead of one the
+#: plane sends (``_tables_v16.py``); what ``mic.encode(a)`` writes from effort 3 (the
+#: default).  Decoders read 1, 3, 13, 14, 15 and 16.
+FAST_LMS_PRIOR_MODEL_ID = 16
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
@@ -227,6 +232,20 @@ def guarded(fn, *args):
 
 
 @lru_cache(maxsize=1)
+def model16_priors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model id 16's fixed priors (SPEC 5.10, ``_tables_v16.py``): the first filter's
+    starting weights (12,), the second's (4, 8) and the built-in tables (24, 68), int64 (copy
+    the weights before coding with them)."""
+    from . import _tables_v16 as T
+
+    out = (np.array(T.LMS_A0, np.int64), np.array(T.LMS_B0, np.int64),
+           np.array(T.BUILTIN_FREQS, np.int64))
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=1)
 def token_costs() -> tuple[np.ndarray, np.ndarray, float, float]:
     """Exact costs in bits of every token under each of the 24 token tables (24, 68) and of
     every class-map symbol, under the models of :func:`token_cdfs`, and the
@@ -256,19 +275,22 @@ class PlaneHead:
     nwords: int = 0
     nbits: int = 0
     words_at: int = 0
-    tables: Any = None  # kind 3: (tabmap, freq) as parsed
+    tables: Any = None  # kind 3: (tabmap, freq) as parsed (built-in tables added)
+    prior: bool = False  # model id 16's kinds 5 and 6: the filters start from SPEC 5.10's weights
 
 
-def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead) -> PlaneHead:
+def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead, prior: bool = False) -> PlaneHead:
     """The rest of a kind-3 plane (SPEC 5.6) after its ``maxval``: tables, then
-    ``varint(nwords) varint(nbytes)``, 16-bit words and extra bytes."""
+    ``varint(nwords) varint(nbytes)``, 16-bit words and extra bytes.  ``prior``: a kind-5
+    or 6 plane of model id 16 (SPEC 5.10: built-in tables allowed, the filters' prior)."""
     from . import kernels_fast as KF
 
     arr = np.frombuffer(buf, np.uint8)
-    status, pos, tabmap, freq = KF.read_tables(arr, pos, len(arr))
+    status, pos, tabmap, freq = KF.read_tables(arr, pos, len(arr), prior)
     if status != KF.OK:
         raise MicFormatError(f"fast lossless plane: bad or truncated tables (status {status})")
-    ph.tables = (tabmap, freq)
+    ph.prior = prior
+    ph.tables = KF.with_builtin(tabmap, freq, model16_priors()[2]) if prior else (tabmap, freq)
     ph.nwords, pos = _read_uv(buf, pos)
     ph.nbits, pos = _read_uv(buf, pos)
     if ph.nwords < 2:
@@ -284,8 +306,8 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: int = 0) -> Pla
     """Read and check one plane's fields at ``buf[pos:]`` for an ``h x w`` tile: the
     structure (SPEC 5.2) and, for a coded plane, that its words can hold the symbols an
     ``h x w`` plane needs (SPEC 4.1); nothing is decoded or allocated.  ``fast`` 1 (model
-    ids 3 and 13): plane kinds 3 and 4 (SPEC 5.6) are allowed too; 2 (model id 14): also
-    kinds 5 and 6 (SPEC 5.8)."""
+    ids 3 and 13): plane kinds 3 and 4 (SPEC 5.6) are allowed too; 2 (model ids 14 and 15):
+    also kinds 5 and 6 (SPEC 5.8); 3 (model id 16): those with SPEC 5.10's priors."""
     end = len(buf)
 
     def need(n: int, what: str) -> None:
@@ -314,7 +336,7 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: int = 0) -> Pla
         ph.span, ph.zstart, ph.zend = span, pos, pos + zlen
         pos += zlen
     if kind in FAST_KINDS:
-        return _parse_fast(buf, pos, ph)
+        return _parse_fast(buf, pos, ph, fast == 3 and kind >= PLANE_FAST_LMS)
     need(1, "coded header")
     ph.blog = blog = buf[pos]
     ph.nwords, pos = _read_uv(buf, pos + 1)

@@ -128,6 +128,11 @@ LOSSLESS_FAST_LMS_CDIFF_NAME = "lossless-fast-nlms-colour-diff"
 LOSSLESS_FAST_LMS_CDIFF_DESCRIPTION = ("the fast NLMS lossless coder (model id 14) with RGB tiles "
                                        "coded as one channel and the others less a channel "
                                        "(SPEC 5.9)")
+#: ... and model id 16's: model 15 with fixed priors in kinds 5 and 6 (the default from effort 3)
+LOSSLESS_FAST_LMS_PRIOR_NAME = "lossless-fast-nlms-priors"
+LOSSLESS_FAST_LMS_PRIOR_DESCRIPTION = ("the fast NLMS lossless coder (model ids 14 and 15) with "
+                                       "filters starting from fixed weights and built-in token "
+                                       "tables a class may use (SPEC 5.10)")
 #: the name and description :class:`mic.MicInfo` gives the near-lossless mode's model (mode 2)
 NEAR_LOSSLESS_NAME = "near-lossless-predictive"
 NEAR_LOSSLESS_DESCRIPTION = ("the lossless predictive coder with residuals quantised to step "

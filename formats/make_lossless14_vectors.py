@@ -37,21 +37,24 @@ from mic.bitstream import TAG_TILE  # noqa: E402
 
 #: fast_nlms=True: effort 3's own planes (kinds 0, 5, 6), which these crops, all small
 #: frames, would otherwise get only beside the other coders (SPEC 5.8)
-K56 = (3, {"fast_nlms": True})
+K56 = (3, {"fast_nlms": True, "priors": False})
 #: make_vectors.py's source name -> the effort (and options) to write it at, and what it shows
 PICK = {
     "ct_abdomen_u16": K56,  # 12-bit CT crop, stream version 1 (the invalid cases edit it)
-    "us_breast_rgb": (3, {"fast_nlms": True, "colour_diff": False}),  # RGB through xform 1
-    # (three kind-5 planes; colour_diff=False: without it the encoder writes model 15, 5.9)
-    "cr_chest_u8": 3,  # 8-bit radiograph, the default: a small frame, three coders a plane
+    "us_breast_rgb": (3, {"fast_nlms": True, "colour_diff": False, "priors": False}),  # RGB
+    # through xform 1 (three kind-5 planes; colour_diff=False: without it the encoder writes
+    # model 15, 5.9; priors=False: without it model 16, 5.10, everywhere here)
+    # 8-bit radiograph, the default: a small frame, three coders a plane
+    "cr_chest_u8": (3, {"priors": False}),
     "sparse_u16": K56,  # a palette over a kind-5 body (kind 6)
-    "mr_brain_u16_tiled": 4,  # effort 4: the smallest of kinds 1-2, 3-4, 5-6 per plane
+    # effort 4: the smallest of kinds 1-2, 3-4, 5-6 per plane
+    "mr_brain_u16_tiled": (4, {"priors": False}),
     "tiled_odd_u16": K56,  # ragged 16x10 tiles, palettes and coded planes
     "bits16_u16_noise": K56,  # full 16-bit range: large residuals and weights
     "int16_full_range": K56,  # signed full range
     "thin_row_u16": K56,  # 1 x 37: only row 0's neighbours
     "thin_col_i16": K56,  # 29 x 1: only x = 0's neighbours
-    "bits1_u8": 3,  # 1 bit stored, a screen: coded as effort 4 codes it
+    "bits1_u8": (3, {"priors": False}),  # 1 bit stored, a screen: coded as effort 4 codes it
 }
 
 

@@ -82,14 +82,14 @@ def sources() -> list[dict]:
     us = _us()
     return [
         {"name": "us_rgb_v1", "array": np.ascontiguousarray(us[64:96, 64:112]),
-         "options": {"stream_version": 1},
+         "options": {"stream_version": 1, "priors": False},
          "origin": "tests/data/us_breast_rgb.png [64:96, 64:112], stream version 1"},
         {"name": "us_rgb_tiled", "array": np.ascontiguousarray(us[32:64, 0:48]),
-         "options": {"tile": 16},
+         "options": {"tile": 16, "priors": False},
          "origin": "tests/data/us_breast_rgb.png [32:64, 0:48], tiles 16 x 16"},
-        {"name": "colour_map_u8", "array": colour_map(), "options": {},
+        {"name": "colour_map_u8", "array": colour_map(), "options": {"priors": False},
          "origin": "synthetic grey speckle with a colour-mapped blob (seed 20261206)"},
-        {"name": "rgb16_wide", "array": rgb16(), "options": {"bits_stored": 16},
+        {"name": "rgb16_wide", "array": rgb16(), "options": {"bits_stored": 16, "priors": False},
          "origin": "synthetic 16-bit RGB: full-range noise R, G near R, B = R + 40000 "
                    "wrapped (B - R spans 65,536)"},
     ]
@@ -133,7 +133,8 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     add("tree_other_valid", _edit(s, sp, at, other), "MicError",
         "the tree byte replaced by another valid tree: the planes add to other samples, "
         "which miss the sample CRC-32 or leave the sample range", exact=False)
-    grey = mic.encode(np.ascontiguousarray(_us()[80:112, 96:128, 1]), stream_version=1)
+    grey = mic.encode(np.ascontiguousarray(_us()[80:112, 96:128, 1]), stream_version=1,
+                      priors=False)
     assert mic.info(grey).model_id == 14
     g15 = forge.set_header_fields(grey, model_id=15)
     gsp = tiles(g15)[0]

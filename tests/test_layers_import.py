@@ -106,6 +106,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("mic.parallel", 1),
     ("mic.entropy", 2), ("mic.quant", 2), ("mic.models", 2),
     ("mic.lossless.syntax", 3), ("mic.lossless.kernels", 3), ("mic.lossless._tables_v1", 3),
+    ("mic.lossless._tables_v16", 3),
     ("mic.lossless.kernels_volume", 3), ("mic.lossless.kernels_fast", 3),
     ("mic.lossless.kernels_classes", 3),
     ("mic.lossless.kernels_fast_enc", 4), ("mic.lossless.encoder_fast", 4),

@@ -60,19 +60,19 @@ def test_rgb_round_trips_smaller_than_model_14(name):
     it may lose a little to model 14 on some images (not these); from effort 5 it codes
     every way and is never larger."""
     a = read_image(DATA / name)[0] if name else colour_mapped()
-    blob = mic.encode(a)
+    blob = mic.encode(a, priors=False)  # (the default, model 16, is model 15 with priors)
     i = mic.info(blob)
     assert i.model_id == 15 and i.model == "lossless-fast-nlms-colour-diff"
     assert XFORM_CDIFF in tile_xforms(blob)
     assert np.array_equal(mic.decode(blob), a)
-    m14 = mic.encode(a, colour_diff=False)
+    m14 = mic.encode(a, colour_diff=False, priors=False)
     assert mic.info(m14).model_id == 14 and XFORM_CDIFF not in tile_xforms(m14)
     assert len(blob) < len(m14) and np.array_equal(mic.decode(m14), a)
     for kw in ({"effort": 4}, {"tile": 32}, {"effort": 5, "tile": 48}, {"effort": 7}):
-        b = mic.encode(a, **kw)
+        b = mic.encode(a, priors=False, **kw)
         assert np.array_equal(mic.decode(b), a)
         if kw.get("effort", 3) >= 5:
-            assert len(b) <= len(mic.encode(a, colour_diff=False, **kw))
+            assert len(b) <= len(mic.encode(a, colour_diff=False, priors=False, **kw))
 
 
 def test_the_colour_mapped_region_codes_much_smaller():
@@ -82,12 +82,13 @@ def test_the_colour_mapped_region_codes_much_smaller():
 
 def test_grey_images_and_other_coders_keep_their_model():
     ct = read_image(DATA / "ct_abdomen_u16.png")[0][:64, :64]
-    assert mic.info(mic.encode(ct)).model_id == 14
+    assert mic.info(mic.encode(ct, priors=False)).model_id == 14
     a = colour_mapped()[:32, :40]
     assert mic.info(mic.encode(a, effort=2)).model_id == 3  # the fast coder: xforms 0, 1
     assert mic.info(mic.encode(a, fast_nlms=False)).model_id == 13
     assert mic.info(mic.encode(a, max_error=1)).model_id == 12
-    assert mic.info(mic.encode(a, colour_diff=True)).model_id == 15
+    assert mic.info(mic.encode(a, colour_diff=True, priors=False)).model_id == 15
+    assert mic.info(mic.encode(a, colour_diff=True)).model_id == 16  # model 15 with priors
 
 
 @pytest.mark.parametrize("bad", [{"colour_diff": 1}, {"colour_diff": "no"},
@@ -138,7 +139,7 @@ def test_round_trip_property(h, w, bits, signed, effort, smooth, grey, seed):
         m = np.random.default_rng(seed).random((h, w)) < 0.7
         a[m, 0] = a[m, 1]
         a[m, 2] = a[m, 1]
-    blob = mic.encode(a, effort=effort, bits_stored=bits)
+    blob = mic.encode(a, effort=effort, bits_stored=bits, priors=False)
     assert mic.info(blob).model_id in (14, 15)
     assert np.array_equal(mic.decode(blob), a)
     if h * w <= 96:

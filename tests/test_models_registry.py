@@ -98,6 +98,8 @@ def test_info_names_the_model():
     assert (lossy.model, lossy.model_id) == ("wavelet-hyperprior", 5)
     assert "scale hyperprior" in lossy.model_description
     lossless = mic.info(mic.encode(a))
-    assert lossless.model == "lossless-fast-nlms" and lossless.model_description  # model id 14
+    assert lossless.model == "lossless-fast-nlms-priors" and lossless.model_description  # id 16
+    m14 = mic.info(mic.encode(a, priors=False))
+    assert m14.model == "lossless-fast-nlms" and m14.model_id == 14
     model1 = mic.info(mic.encode(a, nlms=False))
     assert model1.model == "lossless-predictive" and model1.model_id == 1

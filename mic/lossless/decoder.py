@@ -24,11 +24,11 @@ from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    CHUNK, FAST_KINDS, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID,
-    MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PALETTE_KINDS, PLANE_CODED, PLANE_CONST,
-    PLANE_FAST_LMS, TAG_NEAR, TAG_VOL, XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
-    PlaneHead, guarded, model16_priors, parse_plane, read_group, read_near, read_tree, reference_plane, token_cdfs,
-    token_costs,
+    CHUNK, FAST_KINDS, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
+    FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PALETTE_KINDS,
+    PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL, XFORM_CDIFF, XFORM_GDIFF,
+    XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded, model16_priors, parse_plane,
+    read_group, read_near, read_tree, reference_plane, token_cdfs, token_costs,
 )
 
 

@@ -96,12 +96,30 @@ def _oversampled(a: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(up), 0, 255).astype(np.uint8)
 
 
+def _screen(a: np.ndarray, colour: int | tuple = 255) -> np.ndarray:
+    """``a`` with a black band of 12 rows holding six glyph-like strokes 1 wide and a "+"
+    marker, of ``colour``: an ultrasound screen's text and graphics."""
+    out = a.copy()
+    out[:12] = 0
+    for k in range(6):
+        x0 = 4 + 14 * k
+        out[3:10, x0] = colour
+        out[3, x0:x0 + 5] = colour
+        out[9, x0:x0 + 5] = colour
+        if k % 2:
+            out[6, x0:x0 + 4] = colour
+    out[30:33, 40] = colour
+    out[31, 38:43] = colour
+    return out
+
+
 def sources() -> list[dict]:
     ct = _png("ct_abdomen_u16.png")
     lung = np.load(DATA / "ct_lung_i16.npy")
     rgb = _png("us_breast_rgb.png")
     cr = _png("cr_chest_u8.png")
     frames = np.stack([ct[64:128, 64:128], np.full((64, 64), 1000, np.uint16)])
+    us = _png("us_breast_u8.png")
     return [
         {"name": "vae_q2_ct_u16", "array": ct[80:176, 80:176], "quality": 2,
          "origin": "tests/data/ct_abdomen_u16.png [80:176, 80:176]"},
@@ -176,6 +194,16 @@ def sources() -> list[dict]:
          "origin": "tests/data/cr_chest_u8.png [100:148, 100:148] upsampled 2x by SPEC 6.10's "
                    "filter, rounded, under a shutter of 255, 32 rows above and 48 columns "
                    "left (xform flags 16 and 32)"},
+        # xform flag 64 (SPEC 6.10, since 2026-12-06): samples set exactly by lossless planes
+        {"name": "cnn_q3_screen_exact", "model": "cnn", "quality": 3,
+         "array": _screen(us[100:164, 120:216]),
+         "origin": "tests/data/us_breast_u8.png [100:164, 120:216] with a black band of white "
+                   "glyph-like strokes and a marker (formats/make_conv_vectors._screen; xform "
+                   "flag 64)"},
+        {"name": "vae_q5_rgb_screen_exact", "quality": 5,
+         "array": _screen(rgb[100:164, 120:216], (255, 255, 0)),
+         "origin": "tests/data/us_breast_rgb.png [100:164, 120:216] with yellow strokes "
+                   "(_screen; xform 1 with flag 64)"},
         # gan (SPEC 6.13): cnn's bitstream, header flag bit 1, its own weights (small:
         # formats/ stays under 2 MiB)
         {"name": "gan_q3_ct_u16", "model": "gan", "array": ct[96:144, 64:128], "quality": 3,
@@ -357,6 +385,37 @@ def invalid_half(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
     return out
 
 
+def invalid_exact(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
+    """Exact-sample planes (SPEC 6.10, xform flag 64) forged: a value beyond the sample
+    range, a plane kind the flag does not allow, the flag without its planes."""
+    from mic.lossless.encoder import encode_plane
+    from mic.lossless.syntax import PLANE_CONST, plane_head
+    from mic.lossy.conv_syntax import CONV_EXACT, ConvFields
+
+    s = base["cnn_q3_screen_exact"]
+    src = _screen(_png("us_breast_u8.png")[100:164, 120:216])
+    plain = mic.encode(src, quality=3, model="cnn", exact_samples=False)
+    tile = next(x for x in forge.spans(plain) if x.tag == TAG_TILE)
+    f = ConvFields(s[8])
+    flags, off = f.read_xform(plain, tile.mode_start)
+    body = plain[off:tile.payload_end]
+    coded = encode_plane(np.random.default_rng(3).integers(0, 200, src.shape).astype(np.int32))
+    out = []
+    for name, extra, error, why in (
+            ("exact_value_beyond_range", plane_head(PLANE_CONST, 257), "MicFormatError",
+             "an exact-sample plane of one value 257 in an 8-bit stream (c - 1 > 255)"),
+            ("exact_plane_kind_1", coded, "MicFormatError",
+             "an exact-sample plane of kind 1 (only kinds 0 and 3-6 are allowed)"),
+            ("exact_flag_without_planes", b"", "MicFormatError",
+             "xform flag 64 set and no exact-sample plane after the planes")):
+        payload = f.pack_xform(flags | CONV_EXACT) + body + extra
+        b = plain[:tile.start] + forge.segment_like(
+            plain, TAG_TILE, plain[tile.payload_start:tile.mode_start] + payload) \
+            + plain[tile.end:]
+        out.append((name, b, error, f"{why} (segment CRC recomputed)"))
+    return out
+
+
 def forged_flags(base: dict[str, bytes]) -> list[tuple[str, bytes, str, str]]:
     """SPEC 3: header flag bit 1 (generative decoder) must match the model the stream names."""
     gan, cnn = base["gan_q3_ct_u16"], base["cnn_q2_ct_u16"]
@@ -413,7 +472,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     expected = {}
     bad = (invalid(base) + invalid(base, "ae_q3_ct_u16_odd", "ae_")
            + invalid(base, "cnn_q2_ct_u16", "cnn_") + forged_flags(base) + invalid_colour(base)
-           + invalid_regions(base) + invalid_half(base))
+           + invalid_regions(base) + invalid_half(base) + invalid_exact(base))
     for name, stream, error, why in bad:
         refused_as(f"conv/invalid/{name}", stream, error)
         files[f"invalid/{name}.mic"] = stream

@@ -366,6 +366,9 @@ LOSSY_TOOLS: dict[str, str] = {
     "half_res": "conv models: never code a tile at half resolution (SPEC 6.10 flag 32; tried "
                 "from effort 3 in images of 1024 x 1024 or more, from 4 in every tile); "
                 "encodes faster.",
+    "exact_samples": "conv models: never set a tile's samples exactly by lossless planes "
+                     "where they decode far from the original (SPEC 6.10 flag 64: text and "
+                     "graphics; tried from effort 3); encodes faster.",
 }
 
 

@@ -41,6 +41,9 @@ CONV_REGIONS = 16
 #: conv tile xform flag (SPEC 6.10): every coded plane is coded at half resolution
 #: (``ceil(rows / 2) x ceil(cols / 2)``) and upsampled by :func:`mic.lossy.upsample.upsample2`
 CONV_HALF = 32
+#: conv tile xform flag (SPEC 6.10): after the planes, one lossless plane a sample (model id
+#: 16's plane syntax) whose non-zero values set samples exactly (text and graphics)
+CONV_EXACT = 64
 
 
 def colour_forward(t: np.ndarray) -> np.ndarray:
@@ -97,5 +100,5 @@ class ConvFields(TileFields):
         return crc, nw, off
 
 
-__all__ = ["CONV_HALF", "CONV_REGIONS", "CONV_XFORM_COLOUR", "CONV_XFORM_PLANES", "CONST_BITS", "CPLANE_V1",
+__all__ = ["CONV_EXACT", "CONV_HALF", "CONV_REGIONS", "CONV_XFORM_COLOUR", "CONV_XFORM_PLANES", "CONST_BITS", "CPLANE_V1",
            "ConvFields", "colour_forward", "colour_inverse"]

@@ -24,7 +24,7 @@ from ..bitstream.samples import sample_range
 from ..bitstream.varint import unzigzag_array
 from ..errors import MicChecksumError, MicFormatError, MicTruncatedError
 from .conv_model import LoadedConvModel
-from .conv_syntax import (CONST_BITS, CONV_HALF, CONV_REGIONS, CONV_XFORM_COLOUR,
+from .conv_syntax import (CONST_BITS, CONV_EXACT, CONV_HALF, CONV_REGIONS, CONV_XFORM_COLOUR,
                           CONV_XFORM_PLANES, ConvFields, colour_inverse)
 from .model import model_of_stream
 from .syntax import read_region_record
@@ -116,17 +116,20 @@ class ConvTileDecoder:
             raise MicFormatError(f"conv constant plane value {lo} outside the {what} {(a, b)}")
         return lo, bits, off
 
-    def _layout(self, buf: memoryview, rows: int, cols: int) -> tuple[int, list[Any]]:
-        """Read a tile's fields without decoding: its xform (flag 16 cleared, flag 32 kept)
-        and per plane ``(lo, bits, (CRC, words offset, number of words) or None for a
-        constant plane, (region value, offset of its record) or None)``; checks the xform,
-        the region records (their values, and that their shapes' words are present), that
+    def _layout(self, buf: memoryview, rows: int, cols: int
+                ) -> tuple[int, list[Any], list[Any]]:
+        """Read a tile's fields without decoding: its xform (flags 16 and 64 cleared, flag
+        32 kept), per plane ``(lo, bits, (CRC, words offset, number of words) or None for a
+        constant plane, (region value, offset of its record) or None)``, and under flag 64
+        the heads of the exact-sample planes (else an empty list); checks the xform, the
+        region records (their values, and that their shapes' words are present), that
         every coded plane's words are present and can hold the symbols its size (halved
-        under flag 32) implies (SPEC 4.1), and that nothing follows the last plane."""
+        under flag 32) implies (SPEC 4.1), the exact-sample planes' structure (SPEC 5.2,
+        4.1), and that nothing follows the last plane."""
         from ..entropy.bounds import check_words
 
         flags, off = self.fields.read_xform(buf, 0)
-        xform = flags & ~(CONV_REGIONS | CONV_HALF)
+        xform = flags & ~(CONV_REGIONS | CONV_HALF | CONV_EXACT)
         if flags & CONV_HALF:  # the coded planes are half the tile's size
             crows, ccols = half_size(rows), half_size(cols)
         else:
@@ -157,16 +160,27 @@ class ConvTileDecoder:
             check_words(nw, min_bits, "conv plane")
             out.append((lo, bits, (crc, off, nw), region))
             off += 4 * nw
+        exact: list[Any] = []
+        if flags & CONV_EXACT:  # one lossless plane a sample after the planes (SPEC 6.10)
+            from ..lossless.syntax import FAST_KINDS, PLANE_CONST, parse_plane
+
+            for _ in range(self.samples):
+                ph = parse_plane(buf, off, rows, cols, 3)
+                if ph.kind not in (PLANE_CONST,) + FAST_KINDS:
+                    raise MicFormatError(f"conv exact-sample plane of kind {ph.kind} (0 or 3-6 "
+                                         "only)")
+                exact.append(ph)
+                off = ph.end
         if off != len(buf):
             raise MicFormatError(f"conv tile payload has {len(buf) - off} unexpected trailing "
                                  "bytes")
-        return xform | (flags & CONV_HALF), out
+        return xform | (flags & CONV_HALF), out, exact
 
     def check_tile(self, payload: memoryview, rows: int, cols: int) -> tuple[int, ...] | None:
         """Check a tile without decoding it (SPEC 4.1); its samples if every plane is
         constant, else None."""
-        xform, planes = self._layout(memoryview(payload), rows, cols)
-        if any(p is not None for _, _, p, _ in planes):
+        xform, planes, exact = self._layout(memoryview(payload), rows, cols)
+        if any(p is not None for _, _, p, _ in planes) or exact:
             return None
         if xform & ~CONV_HALF == CONV_XFORM_COLOUR:
             v = colour_inverse(np.array([[[float(lo) for lo, *_ in planes]]]))[0, 0]
@@ -178,7 +192,7 @@ class ConvTileDecoder:
         """Decode a tile into ``out`` ((rows, cols, samples) of the stream's dtype)."""
         buf = memoryview(payload)
         lo_r, hi_r = self.sample_range
-        xform, planes = self._layout(buf, rows, cols)
+        xform, planes, exact = self._layout(buf, rows, cols)
         halved = bool(xform & CONV_HALF)
         xform &= ~CONV_HALF
         # xform 0: each plane's values are samples; xform 1: P0, P1, P2 (SPEC 6.10)
@@ -203,6 +217,22 @@ class ConvTileDecoder:
                 vals[:, :, c][mask] = value
         if vals is not out:
             out[...] = np.clip(np.rint(colour_inverse(vals)), lo_r, hi_r)
+        for c, ph in enumerate(exact):  # flag 64: samples set exactly (SPEC 6.10)
+            from ..lossless.decoder import decode_coded
+
+            if ph.kind == 0:  # a constant plane
+                v = np.full((1, 1), ph.lo, np.int64)
+            else:
+                v = decode_coded(buf, ph, rows, cols)
+            if v.min() < 0 or v.max() - 1 > hi_r - lo_r:
+                raise MicFormatError("conv exact-sample plane value outside 0..(sample range "
+                                     "+ 1)")
+            if v.size == 1:
+                if v[0, 0]:
+                    out[:, :, c] = v[0, 0] - 1 + lo_r
+                continue
+            hit = v > 0
+            out[:, :, c][hit] = v[hit] - 1 + lo_r
 
     def decode_symbols(self, buf: memoryview, start: int, n_words: int, crc: int, rows: int,
                        cols: int) -> tuple[np.ndarray, np.ndarray]:

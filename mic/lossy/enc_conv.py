@@ -40,7 +40,7 @@ from ..bitstream.varint import zigzag_array
 from ..errors import MicInputError
 from ..models.registry import FLAG_GENERATIVE
 from .conv_model import LoadedConvModel
-from .conv_syntax import (CONST_BITS, CONV_HALF, CONV_REGIONS, CONV_XFORM_COLOUR,
+from .conv_syntax import (CONST_BITS, CONV_EXACT, CONV_HALF, CONV_REGIONS, CONV_XFORM_COLOUR,
                           CONV_XFORM_PLANES, ConvFields, colour_forward)
 from .enc_options import EncoderOptions
 from .enc_downsample import downsample2
@@ -53,7 +53,7 @@ from .upsample import upsample2
 CONV_TILE = 512
 #: the EncoderOptions fields that apply to the conv models
 CONV_FIELDS = ("model", "tile", "long_model_segment", "effort", "colour_transform", "regions",
-               "region_search", "half_res", "half_search")
+               "region_search", "half_res", "half_search", "exact_samples")
 
 
 def check_conv_options(options: EncoderOptions | None, choices: dict[str, Any]) -> None:
@@ -98,6 +98,15 @@ HALF_SCREEN = 1.0
 #: plain bits (on those tiles: 0.82 of the gain against 0.83 with every tried tile decoded,
 #: for about 1.6 against 2.0 times the plain encode time)
 HALF_ACCEPT = 0.3
+#: ``exact_samples`` (xform flag 64): the error thresholds tried, in sample units as a
+#: fraction of the sample range (``2^bits_stored - 1``), largest first, each while the
+#: tile's rate + lambda * distortion keeps falling; none is tried unless some sample's
+#: error exceeds the first (research/conv_exact.py on the train split's screens)
+EXACT_THRESHOLDS = (1 / 4, 1 / 8, 1 / 16, 1 / 32)
+#: ... tried (the tile decoded) only where at least this fraction of its samples are thin
+#: and of high contrast (:func:`thin_fraction`: text strokes, graphics, markers); on the
+#: train split screens have 0.5-1 %, natural ultrasound 0.1-0.9 %, CT and MR mostly 0
+EXACT_GATE = 0.001
 
 
 def conv_region(p: np.ndarray, options: EncoderOptions) -> tuple[int, np.ndarray, bytes] | None:
@@ -154,6 +163,26 @@ def conv_region(p: np.ndarray, options: EncoderOptions) -> tuple[int, np.ndarray
         if shape_e is not None:
             m, shape = exact, shape_e
     return value, m, shape
+
+
+def thin_fraction(p: np.ndarray, span: int) -> float:
+    """The fraction of the samples of a plane ``p`` (of a sample range ``span`` wide) at
+    least 2 from its border that differ by more than ``span / 4`` from both samples 2 to
+    their left and right, or from both 2 above and below: strokes and lines at most 3
+    wide, of high contrast (a tile's text and graphics).
+
+    >>> p = np.zeros((16, 16), np.int64); p[8, :] = 255
+    >>> thin_fraction(p, 255)  # the 12 samples of the line 2 or more from the border
+    0.046875
+    """
+    if min(p.shape) < 5:
+        return 0.0
+    x = p.astype(np.int64)
+    t = span / 4
+    c = x[2:-2, 2:-2]
+    h = (np.abs(c - x[2:-2, :-4]) > t) & (np.abs(c - x[2:-2, 4:]) > t)
+    v = (np.abs(c - x[:-4, 2:-2]) > t) & (np.abs(c - x[4:, 2:-2]) > t)
+    return float(np.count_nonzero(h | v)) / p.size
 
 
 def analysis_of(lm: LoadedConvModel) -> tuple[Any, Any]:
@@ -263,8 +292,63 @@ class ConvTileEncoder:
             costs = [self._cost(payload, planes, colour) for payload, _ in codings]
             codings = [codings[int(np.argmin(costs))]]
         payload, info = codings[0]
+        if opts.exact_samples:
+            payload = self._with_exact(payload, tile, planes, colour)
         self.information_bits += info
         return payload
+
+    def _with_exact(self, payload: bytes, tile: np.ndarray, planes: np.ndarray,
+                    colour: bool) -> bytes:
+        """``payload``, or it with xform flag 64 and one lossless plane a sample setting
+        exactly the samples whose decoded error exceeds a threshold
+        (:data:`EXACT_THRESHOLDS`, largest first), whichever codes at the lowest rate +
+        lambda * distortion (:meth:`_cost`'s measure; the distortion computed from the
+        decoded tile, the exact samples' error 0).  Tried only in tiles with thin
+        high-contrast structures (:data:`EXACT_GATE`), each decoded once."""
+        from ..lossless.encoder_fast import encode_plane_fast
+
+        lo_r, hi_r = self.sample_range
+        span = hi_r - lo_r
+        if not span or max(thin_fraction(tile[:, :, c], span)
+                           for c in range(tile.shape[2])) < EXACT_GATE:
+            return payload
+        out = self._decode(payload, tile.shape)
+        err = np.abs(out - tile)
+        if err.max() <= EXACT_THRESHOLDS[0] * span:
+            return payload
+        best, best_cost = payload, self._cost_of(payload, out, planes, colour)
+        f = self.fields
+        flags, off = f.read_xform(memoryview(payload), 0)
+        head, body = f.pack_xform(flags | CONV_EXACT), payload[off:]
+        for frac in EXACT_THRESHOLDS:
+            hit = err > frac * span
+            fixed = np.where(hit, tile, out)
+            extra = b"".join(
+                encode_plane_fast(np.where(hit[:, :, c], tile[:, :, c] - lo_r + 1, 0)
+                                  .astype(np.int32), 2, lms=True, prior=True)
+                for c in range(tile.shape[2]))
+            cand = head + body + extra
+            cost = self._cost_of(cand, fixed, planes, colour)
+            if cost >= best_cost:
+                break
+            best, best_cost = cand, cost
+        return best
+
+    @property
+    def sample_range(self) -> tuple[int, int]:
+        from ..bitstream.samples import sample_range
+
+        return sample_range(self.header.bits_stored, bool(self.header.signed))
+
+    def _decode(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
+        """The tile ``payload`` decoded by this stream's tile decoder, int64 samples."""
+        from .dec_conv import ConvTileDecoder
+
+        if self._decoder is None:
+            self._decoder = ConvTileDecoder.for_model(self.lm, self.header)
+        out = np.empty(shape, np.int64)
+        self._decoder.decode_into(memoryview(payload), shape[0], shape[1], out)
+        return out
 
     def _coded(self, prepared: list, xform: int, flagged: bool, halved: bool
                ) -> tuple[bytes, float]:
@@ -335,12 +419,11 @@ class ConvTileEncoder:
         """Bits + lambda * 255^2 * the squared error of ``payload`` decoded, in the coded
         planes' normalised units (``planes``: the tile's (h, w, S) samples, or its colour
         planes), the quality's training loss."""
-        from .dec_conv import ConvTileDecoder
+        return self._cost_of(payload, self._decode(payload, planes.shape), planes, colour)
 
-        if self._decoder is None:
-            self._decoder = ConvTileDecoder.for_model(self.lm, self.header)
-        out = np.empty(planes.shape, np.int64)
-        self._decoder.decode_into(memoryview(payload), planes.shape[0], planes.shape[1], out)
+    def _cost_of(self, payload: bytes, out: np.ndarray, planes: np.ndarray,
+                 colour: bool) -> float:
+        """:meth:`_cost` of ``payload`` whose decoded samples are ``out``."""
         if colour:
             out = colour_forward(out)
         err = 0.0
@@ -414,4 +497,5 @@ class ConvTileEncoder:
         return self.fields.pack_cplane(crc, w.size) + w.tobytes()
 
 
-__all__ = ["CONV_FIELDS", "CONV_TILE", "ConvTileEncoder", "analysis_of", "check_conv_options"]
+__all__ = ["CONV_FIELDS", "CONV_TILE", "ConvTileEncoder", "analysis_of", "check_conv_options",
+           "thin_fraction"]

@@ -42,9 +42,9 @@ from .model import default_model
 #: the lossy tools' switches: None (their default) follows the effort
 TOOLS = ("rdo", "regions", "adapt", "restore", "means", "dq", "zadapt", "zopt", "tilings",
          "region_search", "inline_biases", "restore_search", "bias_rdo", "half_res",
-         "half_search")
+         "half_search", "exact_samples")
 #: the tools of the conv models alone (a wavelet model given one is a MicInputError)
-CONV_TOOLS = ("half_res", "half_search")
+CONV_TOOLS = ("half_res", "half_search", "exact_samples")
 #: the per-call choices ``mic.encode`` accepts as keywords (the lossy tools' switches)
 CHOICES = ("model", "effort") + TOOLS
 #: the effort levels, fastest first
@@ -55,7 +55,7 @@ DEFAULT_EFFORT = 3
 #: tools first, the searches last.  Effort 7 is every tool, the encoder of stream 2.0.
 EFFORT_TOOLS: dict[int, frozenset[str]] = {}
 _ADDED = {1: (), 2: ("rdo", "means", "zadapt", "inline_biases", "bias_rdo"),
-          3: ("dq", "regions", "restore", "tilings", "half_res"),
+          3: ("dq", "regions", "restore", "tilings", "half_res", "exact_samples"),
           4: ("region_search", "half_search"),
           5: ("restore_search",), 6: ("zopt",), 7: ("adapt",)}
 for _e in EFFORTS:
@@ -92,8 +92,8 @@ class EncoderOptions:
       :data:`CONV_TOOLS`);
     * ``effort``: 1 (fastest) .. 7 (smallest), default 3: which tools a switch left at
       ``None`` turns on (:data:`EFFORT_TOOLS`); every effort decodes with the same decoder
-      (the conv models' tools: ``regions``, ``half_res`` from 3, ``region_search``,
-      ``half_search`` from 4);
+      (the conv models' tools: ``regions``, ``half_res``, ``exact_samples`` from 3,
+      ``region_search``, ``half_search`` from 4);
     * ``tile``: an int or (rows, cols): fixed tiles (of both modes; the only choice of the
       lossless coder); None: the encoder's choice (lossless:
       whole frames; lossy: 512 x 512 tiles, and for a frame larger than that also the
@@ -142,6 +142,10 @@ class EncoderOptions:
       :data:`~mic.lossy.enc_conv.HALF_ACCEPT` times those bits);
     * ``half_search`` (the conv models only): every tile also at half resolution (and
       with ``region_search`` also without its region), keeping the cheapest;
+    * ``exact_samples`` (the conv models only): where a tile decodes with samples far from
+      the original (text and graphics on a screen), also code it with the samples whose
+      error exceeds a threshold set exactly by lossless planes (SPEC 6.10 xform flag 64),
+      keeping the coding of lower rate + lambda * distortion;
     * ``tilings`` (with ``tile=None``, frames larger than 512): code both tilings of
       :func:`mic.lossy.tilings` and keep the lower rate + lambda * distortion (the squared
       error of the tiles the encoder restored, without a decode; from effort 3); off:
@@ -211,6 +215,7 @@ class EncoderOptions:
     bias_rdo: bool | None = None
     half_res: bool | None = None
     half_search: bool | None = None
+    exact_samples: bool | None = None
     long_model_segment: bool = False
     colour_transform: bool = True
     restore_directions: bool = True

@@ -116,7 +116,12 @@ class ConvTileDecoder:
             raise MicFormatError(f"conv constant plane value {lo} outside the {what} {(a, b)}")
         return lo, bits, off
 
-    def _layout(self, buf: memoryview, rows: int, cols: int
+    def _layout(self, buf: memoryview, rows: int, cols: int) -> tuple[int, list[Any]]:
+        """:meth:`_fields` without the exact-sample planes (checked all the same)."""
+        xform, planes, _ = self._fields(buf, rows, cols)
+        return xform, planes
+
+    def _fields(self, buf: memoryview, rows: int, cols: int
                 ) -> tuple[int, list[Any], list[Any]]:
         """Read a tile's fields without decoding: its xform (flags 16 and 64 cleared, flag
         32 kept), per plane ``(lo, bits, (CRC, words offset, number of words) or None for a
@@ -179,7 +184,7 @@ class ConvTileDecoder:
     def check_tile(self, payload: memoryview, rows: int, cols: int) -> tuple[int, ...] | None:
         """Check a tile without decoding it (SPEC 4.1); its samples if every plane is
         constant, else None."""
-        xform, planes, exact = self._layout(memoryview(payload), rows, cols)
+        xform, planes, exact = self._fields(memoryview(payload), rows, cols)
         if any(p is not None for _, _, p, _ in planes) or exact:
             return None
         if xform & ~CONV_HALF == CONV_XFORM_COLOUR:
@@ -192,7 +197,7 @@ class ConvTileDecoder:
         """Decode a tile into ``out`` ((rows, cols, samples) of the stream's dtype)."""
         buf = memoryview(payload)
         lo_r, hi_r = self.sample_range
-        xform, planes, exact = self._layout(buf, rows, cols)
+        xform, planes, exact = self._fields(buf, rows, cols)
         halved = bool(xform & CONV_HALF)
         xform &= ~CONV_HALF
         # xform 0: each plane's values are samples; xform 1: P0, P1, P2 (SPEC 6.10)

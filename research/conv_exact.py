@@ -4,7 +4,8 @@ top 8 bits as ``mic bench --bits8`` codes them), the cnn at qualities 0, 2, 4, 6
 without the tool, with it as shipped (tried only in tiles with thin high-contrast structures,
 ``EXACT_GATE``), and with it tried in every tile (the gate off): the BD-rate (PSNR) of each
 against the plain coding, the encode time, every stream decoded.  ``--per-source N``: the
-middle N images of each source.
+middle N images of each source; ``--thresholds 1/4,1/8``: other thresholds than the
+shipped ``EXACT_THRESHOLDS``; ``--sources A,B``: only those sources.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python research/conv_exact.py CORPUS/train [--per-source N]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +33,20 @@ def main() -> None:
     ap.add_argument("train", type=Path)
     ap.add_argument("--per-source", type=int, default=1)
     ap.add_argument("--model", default="cnn")
+    ap.add_argument("--thresholds", help="comma-separated fractions of the sample range "
+                    "(default: the shipped EXACT_THRESHOLDS)")
+    ap.add_argument("--sources", help="comma-separated train sources (default: all)")
     a = ap.parse_args()
+    if a.thresholds:
+        EC.EXACT_THRESHOLDS = tuple(float(Fraction(t)) for t in a.thresholds.split(","))
     if a.train.name != "train":
         ap.error("measure on the corpus's train/ folder (the eval split is measured by mic bench)")
     qs = (0, 2, 4, 6, 7)
     gate = EC.EXACT_GATE
     tot = {"shipped": [], "every tile": []}
     times = {"plain": 0.0, "shipped": 0.0, "every tile": 0.0}
-    for r, img, bits in sample_images(a.train, per_source=a.per_source):
+    srcs = a.sources.split(",") if a.sources else None
+    for r, img, bits in sample_images(a.train, per_source=a.per_source, sources=srcs):
         x = top8(img) if bits > 8 else img.astype(np.uint8)
         curves = {}
         for way in ("plain", "shipped", "every tile"):

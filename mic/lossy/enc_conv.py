@@ -338,7 +338,7 @@ class ConvTileEncoder:
 
     @property
     def sample_range(self) -> tuple[int, int]:
-        """The header's sample range ``(a, b)`` (SPEC 2)."""
+        """The header's sample range ``(a, b)`` (SPEC 3)."""
         from ..bitstream.samples import sample_range
 
         return sample_range(self.header.bits_stored, bool(self.header.signed))

@@ -38,9 +38,11 @@ from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    BLOCK_LOG2, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
-    NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT,
-    max_error_limit, pack_group, pack_near, pack_tree, plane_head, reference_plane, token_block_costs, token_cdfs,
+    BLOCK_LOG2, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
+    FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
+    NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_CDIFF,
+    XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, max_error_limit, pack_group, pack_near,
+    pack_tree, plane_head, reference_plane, token_block_costs, token_cdfs,
 )
 
 
@@ -376,6 +378,10 @@ class LosslessTileEncoder:
                  **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
+        for name, v in (("nlms", nlms), ("fast_nlms", fast_nlms), ("colour_diff", colour_diff),
+                        ("priors", priors)):
+            if v is not None and not isinstance(v, bool):
+                raise MicInputError(f"{name} must be None, True or False, got {v!r}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
             limit = max_error_limit(header.bits_stored)
             raise MicInputError(f"max_error={near} must be in 1..{limit} "
@@ -391,10 +397,6 @@ class LosslessTileEncoder:
         #: effort NEAR_LMS_EFFORT_MIN (the default); efforts 1-2 write model id 2
         #: model id 13 (SPEC 5.7): the same filters in lossless kind-1/2 planes, from effort
         #: LMS_EFFORT_MIN (the default); ``nlms`` given (True or False) wins over the effort
-        if nlms is not None and not isinstance(nlms, bool):
-            raise MicInputError(f"nlms must be None, True or False, got {nlms!r}")
-        if fast_nlms is not None and not isinstance(fast_nlms, bool):
-            raise MicInputError(f"fast_nlms must be None, True or False, got {fast_nlms!r}")
         by_effort = effort is None or effort >= (NEAR_LMS_EFFORT_MIN if near else LMS_EFFORT_MIN)
         if nlms and self.fast:
             raise MicInputError("nlms=True: the fast lossless coder (efforts 1-2) has no NLMS "
@@ -408,22 +410,14 @@ class LosslessTileEncoder:
             raise MicInputError("fast_nlms=True: lossless coding with the NLMS filters only "
                                 f"(effort {LMS_EFFORT_MIN} or more, nlms not False)")
         self.fast_lms = bool(lms and not near and fast_nlms is not False)
-        #: model id 15 (SPEC 5.9): RGB tiles of model 14 may code channel differences
-        if colour_diff is not None and not isinstance(colour_diff, bool):
-            raise MicInputError(f"colour_diff must be None, True or False, got {colour_diff!r}")
-        if colour_diff and not self.fast_lms:
-            raise MicInputError("colour_diff=True: model id 15 extends model 14's lossless "
-                                f"coder (effort {LMS_EFFORT_MIN} or more, nlms and fast_nlms "
-                                "not False)")
+        #: model id 15 (SPEC 5.9): RGB tiles of model 14 may code channel differences;
+        #: model id 16 (SPEC 5.10): model 15 with priors in kinds 5 and 6
+        for name, v, mid in (("colour_diff", colour_diff, 15), ("priors", priors, 16)):
+            if v and not self.fast_lms:
+                raise MicInputError(f"{name}=True: model id {mid} extends model 14's lossless "
+                                    f"coder (effort {LMS_EFFORT_MIN} or more, nlms and "
+                                    "fast_nlms not False)")
         self.colour_diff = self.fast_lms and colour_diff is not False
-        #: model id 16 (SPEC 5.10): model 15 with the filters' prior weights and built-in
-        #: tables in kinds 5 and 6
-        if priors is not None and not isinstance(priors, bool):
-            raise MicInputError(f"priors must be None, True or False, got {priors!r}")
-        if priors and not self.fast_lms:
-            raise MicInputError("priors=True: model id 16 extends model 14's lossless coder "
-                                f"(effort {LMS_EFFORT_MIN} or more, nlms and fast_nlms not "
-                                "False)")
         self.priors = self.fast_lms and priors is not False
         self.rgb_finalists = 0 if effort is not None and effort >= RGB_EVERY_WAY_EFFORT \
             else RGB_FINALISTS

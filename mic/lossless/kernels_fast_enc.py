@@ -9,8 +9,9 @@ import numpy as np
 from numba import njit
 
 from .kernels_fast import (
-    BUILTIN, LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U, _class_t, _context, _init, _predict, _qlut,
-    _update, lms_learn, lms_predict, lms_state, thresholds,
+    BUILTIN, LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U,
+    _class_t, _context, _init, _predict, _qlut, _update, lms_learn, lms_predict, lms_state,
+    thresholds,
 )
 
 

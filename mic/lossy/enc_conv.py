@@ -14,14 +14,17 @@ chooses (``cnn``, SPEC 6.12: ``z = h_a(y)``, as trained; the anchors' symbols
 shared with the decoder).  A constant plane is sent as its value alone.  A large region
 of one exact value (an MR's black bars, a collimator's shutter) is sent as SPEC 6.6's
 shape and value, and filled smoothly before ``g_a`` so that the model codes no step edge
-there (xform flag 16, :func:`conv_region`).
+there (xform flag 16, :func:`conv_region`).  Text and graphics that the transform blurs
+are set exactly after it by lossless planes (xform flag 64, :meth:`ConvTileEncoder._with_exact`).
 
 Of :class:`~mic.lossy.enc_options.EncoderOptions` only the fields of
 :data:`CONV_FIELDS` apply (``regions``: the constant regions, on from effort 3 as for the
 wavelet models; ``region_search``, from effort 4: a tile with a region also coded without,
 keeping the coding of lower rate + lambda * distortion; ``half_res``, from effort 3, and
 ``half_search``, from effort 4: tiles at half resolution, xform flag 32, where that is
-cheaper); the wavelet models' other tools
+cheaper; ``exact_samples``, from effort 3: the samples a tile decodes far from the original
+set exactly by lossless planes, xform flag 64, where that is cheaper); the wavelet models'
+other tools
 (``rdo``, ``adapt``, ``restore``, ``means``, ``dq``, ``zadapt``, ``zopt``) and tuned
 settings do not, and giving one explicitly with a conv model is a
 :class:`~mic.MicInputError` (:func:`check_conv_options`).

@@ -146,3 +146,15 @@ def test_invalid_vector_raises_its_error(name):
         assert isinstance(info.value, getattr(mic, EXPECTED[name]["error"]))
     with pytest.raises(Exception):
         load_reference_decoder().decode(stream)
+
+
+def test_spec_lists_the_shipped_weights():
+    """SPEC 5.10 prints the filters' starting weights: they are the data file's."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "SPEC.md").read_text(encoding="utf-8")
+    sec = text[text.index("### 5.10 Priors"):text.index("## 6. Lossy mode")]
+    a0, b0, _ = model16_priors()
+    vals = re.findall(r"\(([^()]*)\)", sec[sec.index("LMS_A0 = ("):sec.index("These integers")])
+    flat = [[int(v.strip().replace("−", "-")) for v in g.split(",")] for g in vals]
+    assert flat[0] == a0.tolist() and flat[1:] == b0.tolist()

@@ -33,6 +33,42 @@ def load_reference_decoder() -> ModuleType:
     return load_formats_module("reference_decoder.py")
 
 
+def check_lossless_vector(vec: Path, v: dict, model_id: int) -> None:
+    """A valid lossless vector of ``vec``/vectors.json: its stream's and samples' sha256 as
+    recorded, decoded exactly by mic (as model ``model_id``) and by the reference decoder."""
+    import hashlib
+
+    import numpy as np
+
+    import mic
+
+    stream = (vec / v["stream"]).read_bytes()
+    assert hashlib.sha256(stream).hexdigest() == v["stream_sha256"]
+    src = np.load(vec / v["source"], allow_pickle=False)
+    assert load_formats_module("vector_files.py").samples_sha256(src) == v["samples_sha256"]
+    assert np.array_equal(mic.decode(stream), src) and mic.info(stream).model_id == model_id
+    assert np.array_equal(load_reference_decoder().decode(stream), src)
+
+
+def check_invalid_vector(vec: Path, name: str, expected: dict) -> None:
+    """An invalid vector ``vec``/invalid/``name``.mic: mic raises the error class its
+    ``expected`` entry names (exactly that class, or a subclass where ``exact`` is false),
+    and the reference decoder refuses it too."""
+    import pytest
+
+    import mic
+
+    stream = (vec / "invalid" / f"{name}.mic").read_bytes()
+    with pytest.raises(mic.MicError) as info:
+        mic.decode(stream)
+    if expected["exact"]:
+        assert type(info.value) is getattr(mic, expected["error"])
+    else:
+        assert isinstance(info.value, getattr(mic, expected["error"]))
+    with pytest.raises(Exception):
+        load_reference_decoder().decode(stream)
+
+
 def tile_payloads(blob: bytes) -> list[bytes]:
     """The payload of every TILE segment of a .mic stream (after its 8-byte frame/tile
     prefix), in stream order."""

@@ -16,39 +16,16 @@ from mic.lossless.encoder_fast import encode_plane_fast
 from mic.lossless.syntax import PLANE_CONST, plane_head
 from mic.lossy.conv_syntax import CONV_EXACT, ConvFields
 from mic.lossy.enc_conv import EXACT_GATE, thin_fraction
-from mic_test_helpers import load_forge
+from mic_test_helpers import conv_with_payload, load_formats_module, tile_payloads, tile_xforms
 
 DATA = Path(__file__).parent / "data"
 
 
 def screen(colour: int | tuple = 255, rgb: bool = False) -> np.ndarray:
-    """A real ultrasound crop under a black band of glyph-like strokes and a marker."""
+    """A real ultrasound crop under a black band of glyph-like strokes and a marker (the
+    conformance vectors' screen, ``formats/make_conv_vectors._screen``)."""
     a = np.asarray(Image.open(DATA / ("us_breast_rgb.png" if rgb else "us_breast_u8.png")))
-    out = a[100:164, 120:216].copy()
-    out[:12] = 0
-    for k in range(6):
-        x0 = 4 + 14 * k
-        out[3:10, x0] = colour
-        out[3, x0:x0 + 5] = colour
-        out[9, x0:x0 + 5] = colour
-    out[30:33, 40] = colour
-    out[31, 38:43] = colour
-    return out
-
-
-def _tiles(blob: bytes) -> list:
-    return [sp for sp in load_forge().spans(blob) if sp.tag == b"TILE"]
-
-
-def _flags(blob: bytes) -> list[int]:
-    f = ConvFields(blob[8])
-    return [f.read_xform(blob, sp.mode_start)[0] for sp in _tiles(blob)]
-
-
-def _regrid(blob: bytes, sp, payload: bytes) -> bytes:
-    forge = load_forge()
-    return blob[:sp.start] + forge.segment_like(
-        blob, b"TILE", blob[sp.payload_start:sp.mode_start] + payload) + blob[sp.end:]
+    return load_formats_module("make_conv_vectors.py")._screen(a[100:164, 120:216], colour)
 
 
 def test_thin_fraction_finds_strokes_not_edges():
@@ -66,8 +43,8 @@ def test_text_decodes_exactly_where_it_pays(model, quality):
     a = screen()
     blob = mic.encode(a, quality=quality, model=model)
     plain = mic.encode(a, quality=quality, model=model, exact_samples=False)
-    assert all(f & CONV_EXACT for f in _flags(blob)) and not any(
-        f & CONV_EXACT for f in _flags(plain))
+    assert all(f & CONV_EXACT for f in tile_xforms(blob)) and not any(
+        f & CONV_EXACT for f in tile_xforms(plain))
     d, dp = mic.decode(blob), mic.decode(plain)
     strokes = a == 255
     assert np.abs(dp[strokes].astype(int) - 255).max() > 60  # the transform blurs them
@@ -86,13 +63,13 @@ def test_decoder_rule_recomputed():
     a = screen()
     blob = mic.encode(a, quality=3, model="cnn")
     plain = mic.encode(a, quality=3, model="cnn", exact_samples=False)
-    (sp,), (pp,) = _tiles(blob), _tiles(plain)
-    body = plain[pp.mode_start:pp.payload_end]
-    exact = blob[sp.mode_start + len(body):sp.payload_end]
+    (full,), (body,) = tile_payloads(blob), tile_payloads(plain)
     f = ConvFields(blob[8])
-    flags, off = f.read_xform(blob, sp.mode_start)
-    assert blob[off:sp.mode_start + len(body)] == plain[off - sp.mode_start + pp.mode_start:
-                                                         pp.payload_end]
+    _, off = f.read_xform(full, 0)
+    _, poff = f.read_xform(body, 0)
+    end = off + len(body) - poff
+    assert full[off:end] == body[poff:]  # the plain tile's planes, then the exact planes
+    exact = full[end:]
     ph = parse_plane(memoryview(exact), 0, *a.shape, 3)
     c = decode_coded(memoryview(exact), ph, *a.shape)
     want = mic.decode(plain).astype(np.int64)
@@ -104,11 +81,11 @@ def test_decoder_rule_recomputed():
 def test_rgb_sixteen_bits_and_frames():
     rgb = screen((255, 255, 0), rgb=True)
     blob = mic.encode(rgb, quality=5, model="vae")
-    assert all(f & CONV_EXACT for f in _flags(blob)) and mic.decode(blob).shape == rgb.shape
+    assert all(f & CONV_EXACT for f in tile_xforms(blob)) and mic.decode(blob).shape == rgb.shape
     ct = (screen().astype(np.uint16) * 16)  # 12 bits stored
     b16 = mic.encode(ct, quality=3, model="cnn", bits_stored=12)
     d = mic.decode(b16)
-    assert all(f & CONV_EXACT for f in _flags(b16)) and d.dtype == np.uint16
+    assert all(f & CONV_EXACT for f in tile_xforms(b16)) and d.dtype == np.uint16
     assert (d <= 4095).all()
     frames = np.stack([screen(), screen()[::-1].copy()])
     bf = mic.encode(frames, quality=3, model="cnn")
@@ -118,13 +95,13 @@ def test_rgb_sixteen_bits_and_frames():
 
 def test_options_efforts_and_the_gate():
     a = screen()
-    assert not any(f & CONV_EXACT for f in _flags(mic.encode(a, quality=3, model="cnn",
+    assert not any(f & CONV_EXACT for f in tile_xforms(mic.encode(a, quality=3, model="cnn",
                                                                effort=2)))
-    assert any(f & CONV_EXACT for f in _flags(mic.encode(a, quality=3, model="cnn",
+    assert any(f & CONV_EXACT for f in tile_xforms(mic.encode(a, quality=3, model="cnn",
                                                            effort=2, exact_samples=True)))
     ct = np.asarray(Image.open(DATA / "ct_abdomen_u16.png"))[64:192, 64:192]
     assert thin_fraction(ct, 4095) < EXACT_GATE  # no strokes: never decoded twice
-    assert not any(f & CONV_EXACT for f in _flags(mic.encode(ct, quality=3, model="cnn")))
+    assert not any(f & CONV_EXACT for f in tile_xforms(mic.encode(ct, quality=3, model="cnn")))
     with pytest.raises(mic.MicInputError):
         mic.encode(a, quality=3, model="wavelet-hyperprior", exact_samples=True)
 
@@ -132,11 +109,10 @@ def test_options_efforts_and_the_gate():
 def _forged(extra: bytes) -> bytes:
     a = screen()
     plain = mic.encode(a, quality=3, model="cnn", exact_samples=False)
-    (sp,) = _tiles(plain)
+    (payload,) = tile_payloads(plain)
     f = ConvFields(plain[8])
-    flags, off = f.read_xform(plain, sp.mode_start)
-    return _regrid(plain, sp, f.pack_xform(flags | CONV_EXACT) + plain[off:sp.payload_end]
-                   + extra)
+    flags, off = f.read_xform(payload, 0)
+    return conv_with_payload(plain, f.pack_xform(flags | CONV_EXACT) + payload[off:] + extra)
 
 
 def test_constant_exact_planes():

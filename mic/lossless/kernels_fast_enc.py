@@ -203,19 +203,28 @@ def _normalise(cnt):
 
 
 @njit(cache=True, nogil=True)
-def _cost(cnt):
-    """Bits of the tokens counted in ``cnt`` under their normalised table plus the table."""
-    f = _normalise(cnt)
-    bits = 0.0
+def table_bytes(f):
+    """Bytes of one serialised table ``f`` (:func:`write_tables`: its length, then a varint
+    a frequency up to the last non-zero one)."""
     last = 0
-    for s in range(N_TOKENS):
-        if cnt[s] > 0:
-            bits += cnt[s] * (PREC - np.log2(f[s]))
+    for s in range(f.shape[0]):
+        if f[s] > 0:
             last = s + 1
     tb = 1
     for s in range(last):
         tb += _vlen(f[s])
-    return bits + 8.0 * tb
+    return tb
+
+
+@njit(cache=True, nogil=True)
+def _cost(cnt):
+    """Bits of the tokens counted in ``cnt`` under their normalised table plus the table."""
+    f = _normalise(cnt)  # (non-zero exactly where cnt is)
+    bits = 0.0
+    for s in range(N_TOKENS):
+        if cnt[s] > 0:
+            bits += cnt[s] * (PREC - np.log2(f[s]))
+    return bits + 8.0 * table_bytes(f)
 
 
 @njit(cache=True, nogil=True)
@@ -317,13 +326,6 @@ def write_tables(tabmap, freq, out):
             out[pos] = v
             pos += 1
     return pos
-
-
-def table_bytes(f):
-    """Bytes of one serialised table ``f`` (:func:`write_tables`)."""
-    nz = np.flatnonzero(f)
-    last = int(nz[-1]) + 1 if len(nz) else 0
-    return 1 + last + int(np.count_nonzero(f[:last] >= 128))
 
 
 def _bits(hist, f):

@@ -222,9 +222,9 @@ class ConvTileDecoder:
                 vals[:, :, c][mask] = value
         if vals is not out:
             out[...] = np.clip(np.rint(colour_inverse(vals)), lo_r, hi_r)
-        for c, ph in enumerate(exact):  # flag 64: samples set exactly (SPEC 6.10)
+        if exact:
             from ..lossless.decoder import decode_coded
-
+        for c, ph in enumerate(exact):  # flag 64: samples set exactly (SPEC 6.10)
             if ph.kind == 0:  # a constant plane
                 v = np.full((1, 1), ph.lo, np.int64)
             else:

@@ -230,6 +230,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         arr, opts = src["array"], dict(src["options"])
         if MODEL == 2:  # model id 2: the near-lossless coder of efforts 1-2
             opts["effort"] = 2
+        if MODEL in (2, 12):  # without it, model id 17 (SPEC 7.7: formats/near17/)
+            opts["fast_nlms"] = False
         stream = mic.encode(arr, **opts)
         out = mic.decode(stream)
         k = opts["max_error"]

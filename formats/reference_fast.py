@@ -134,15 +134,18 @@ class _Filters:
             U(self.b[self.s], self.u, (v - self.p1) * 2**16 - self.S2, self.n2, 20)
 
 
-def plane3(rd, h, w, offset, decode, need, kind=3, prior=False):
+def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0):
     """A plane of kind 3, 4 (section 5.6), 5 or 6 (5.8) after its kind and offset: the
     (h, w) samples as lists (``decode``), or None after checking its fields only;
     ``prior``: model id 16 (5.10), whose kinds 5 and 6 have built-in tables and prior
-    weights."""
+    weights; ``near`` = k > 0: a near-lossless plane of model id 17 (7.7)."""
     prior = prior and kind in (5, 6)
     maxval = rd.varint()
     need(1 <= maxval <= 2**17 - 2, "maxval out of range")
     palette = _palette(rd, maxval, need) if kind in (4, 6) else list(range(maxval + 1))
+    if kind in (4, 6) and near:  # 7.2: a palette's indices carry k' = k // (largest gap)
+        near //= max(b - a for a, b in zip(palette, palette[1:]))
+    delta = 2 * near + 1
     tabmap, tables = _tables(rd, need, prior)
     nwords, nbytes = rd.varint(), rd.varint()
     need(nwords >= 2, "fast plane: fewer than 2 words")
@@ -214,20 +217,21 @@ def plane3(rd, h, w, offset, decode, need, kind=3, prior=False):
                     e = e << 1 | (extra[bitpos >> 3] >> (7 - (bitpos & 7))) & 1
                     bitpos += 1
                 u = (4 + ((s - 16) & 3)) << nb | e
-            m = min(p, maxval - p)
+            m_lo, m_hi = (p + near) // delta, (maxval - p + near) // delta  # 7.7 (k = 0: 5.6)
+            m = min(m_lo, m_hi)
             if u <= 2 * m:
                 d = u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
             else:
-                d = (u - m) * (sg if p < maxval - p else -sg)
-            v = p + sg * d
-            need(0 <= v <= maxval, "fast plane: a value outside [0, maxval]")
+                d = (u - m) * (sg if m_lo < m_hi else -sg)
+            need(-m_lo <= sg * d <= m_hi, "fast plane: a value outside [0, maxval]")
+            v = min(max(p + sg * d * delta, 0), maxval)
             out[y][x] = v
             err[y][x] = abs(d)
             if nlms is not None:  # 5.8 step 5
                 res[y][x] = v - p
                 nlms.learn(x, v)
             A[q] += abs(d)
-            B[q] += d
+            B[q] += sg * (v - p)  # 7.7: the reconstruction's error (k = 0: d)
             if N[q] == 64:
                 A[q] >>= 1
                 B[q] >>= 1

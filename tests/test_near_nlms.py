@@ -42,8 +42,9 @@ IMAGES = _images()
 @pytest.mark.parametrize("k", (1, 2, 3, 5))
 @pytest.mark.parametrize("name,arr", IMAGES, ids=[n for n, _ in IMAGES])
 def test_model_2_streams_still_decode_within_k(name, arr, k):
-    """Efforts 1-2 write model id 2 (as formats/make_near_vectors.py does)."""
-    blob = mic.encode(arr, max_error=k, effort=2)
+    """Efforts 1-2 with fast_nlms=False write model id 2 (as formats/make_near_vectors.py
+    does)."""
+    blob = mic.encode(arr, max_error=k, effort=2, fast_nlms=False)
     assert unpack_header(blob)[0].model_id == 2
     out = mic.decode(blob)
     assert out.dtype == arr.dtype and _err(out, arr) <= k
@@ -52,9 +53,9 @@ def test_model_2_streams_still_decode_within_k(name, arr, k):
 @pytest.mark.parametrize("k", (1, 2, 4))
 def test_model_12_is_smaller_than_model_2(k):
     ct = read_image(DATA / "ct_abdomen_u16.png")[0]
-    new = mic.encode(ct, max_error=k)
-    assert mic.encode(ct, max_error=k, effort=3) == new  # the default effort
-    old = mic.encode(ct, max_error=k, effort=1)
+    new = mic.encode(ct, max_error=k, fast_nlms=False)
+    assert mic.encode(ct, max_error=k, effort=3, fast_nlms=False) == new  # the default effort
+    old = mic.encode(ct, max_error=k, effort=1, fast_nlms=False)
     assert unpack_header(new)[0].model_id == 12 and unpack_header(old)[0].model_id == 2
     assert len(new) < len(old)
     assert _err(mic.decode(new), ct) <= k and _err(mic.decode(old), ct) <= k
@@ -62,9 +63,12 @@ def test_model_12_is_smaller_than_model_2(k):
 
 def test_effort_picks_the_model():
     a = np.zeros((4, 4), np.uint8) + np.arange(4, dtype=np.uint8) * 9
-    ids = {e: unpack_header(mic.encode(a, max_error=1, effort=e))[0].model_id
+    ids = {e: unpack_header(mic.encode(a, max_error=1, effort=e, fast_nlms=False))[0].model_id
            for e in range(1, 8)}
     assert ids == {1: 2, 2: 2, 3: 12, 4: 12, 5: 12, 6: 12, 7: 12}
+    ids = {e: unpack_header(mic.encode(a, max_error=1, effort=e))[0].model_id
+           for e in range(1, 8)}
+    assert set(ids.values()) == {17}  # model id 17 (SPEC 7.7) at every effort by default
     assert lenc.NEAR_LMS_EFFORT_MIN == 3
 
 
@@ -101,7 +105,7 @@ def test_small_planes_match_the_reference_decoder(shape, k):
     rng = np.random.default_rng(shape[0] * 100 + shape[1] + k)
     a = rng.integers(0, 4096, shape).astype(np.uint16)
     a[0, 0] = 4095
-    blob = mic.encode(a, max_error=k, bits_stored=12)
+    blob = mic.encode(a, max_error=k, bits_stored=12, fast_nlms=False)
     assert unpack_header(blob)[0].model_id == 12
     out = mic.decode(blob)
     assert _err(out, a) <= k
@@ -116,9 +120,10 @@ def test_extreme_inputs_keep_the_weights_bounded(k):
     noise = rng.integers(0, 65536, (48, 40)).astype(np.uint16)
     checker = (np.indices((48, 40)).sum(0) % 2 * 65535).astype(np.uint16)
     for a in (noise, checker):
-        blob = mic.encode(a, max_error=k)
-        out = mic.decode(blob)
-        assert _err(out, a) <= k
+        for fast_nlms in (False, None):  # model ids 12 and 17
+            blob = mic.encode(a, max_error=k, fast_nlms=fast_nlms)
+            out = mic.decode(blob)
+            assert _err(out, a) <= k
 
 
 def test_model_12_in_mode_0_and_unknown_mode_2_ids_are_refused():
@@ -127,7 +132,7 @@ def test_model_12_in_mode_0_and_unknown_mode_2_ids_are_refused():
     lossless = mic.encode(ct, stream_version=1)  # header fields at fixed offsets
     with pytest.raises(mic.MicUnsupportedError):
         mic.decode(forge.set_header_fields(lossless, model_id=12))
-    near = mic.encode(ct, max_error=2, stream_version=1)
+    near = mic.encode(ct, max_error=2, stream_version=1, fast_nlms=False)
     for mid in (4, 11, 13):
         with pytest.raises(mic.MicUnsupportedError):
             mic.decode(forge.set_header_fields(near, model_id=mid))

@@ -25,16 +25,17 @@ from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
     CHUNK, FAST_KINDS, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
-    FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PALETTE_KINDS,
-    PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL, XFORM_CDIFF, XFORM_GDIFF,
-    XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded, model16_priors, parse_plane,
-    read_group, read_near, read_tree, reference_plane, token_cdfs, token_costs,
+    FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID,
+    PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, PLANE_PALETTE, TAG_NEAR, TAG_VOL,
+    XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded,
+    model16_priors, parse_plane, read_group, read_near, read_tree, reference_plane, token_cdfs,
+    token_costs,
 )
 
 
-def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
+def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -> np.ndarray:
     """The (h, w) int32 coded values of the fast plane ``ph`` (kinds 3 and 4, SPEC 5.6;
-    5 and 6, SPEC 5.8).
+    5 and 6, SPEC 5.8; ``near`` > 0: their near-lossless reconstruction, SPEC 7.7).
     Its working set is the plane, its words and extra bytes (each copied with a little
     padding) and its tables."""
     from . import kernels_fast as KF
@@ -55,7 +56,7 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int) -> np.ndarray:
         a0, b0, _ = model16_priors()
         la, lb = a0.copy(), b0.copy()
     status = KF.fast_decode(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords, bits,
-                            ph.nbits, R, CL, nbt, top, ph.kind >= PLANE_FAST_LMS, la, lb)
+                            ph.nbits, R, CL, nbt, top, ph.kind >= PLANE_FAST_LMS, la, lb, near)
     if status != KF.OK:
         raise MicFormatError(f"fast lossless plane: corrupt coded data (status {status})")
     return x
@@ -100,10 +101,10 @@ def decode_coded(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
     words that run out or are garbage fail within the first class of tokens that exceeds
     them."""
     lut = _palette(buf, ph) if ph.kind in PALETTE_KINDS else None
-    if ph.kind in FAST_KINDS:
-        return _finish(decode_fast(buf, ph, h, w), lut, ph.lo)
     if lut is not None and near:  # SPEC 7.2: a palette's indices carry k' = k // (largest gap)
         near //= int(np.diff(lut).max())
+    if ph.kind in FAST_KINDS:
+        return _finish(decode_fast(buf, ph, h, w, near), lut, ph.lo)
     pos = ph.words_at
     words = np.frombuffer(buf, dtype="<u4", count=ph.nwords, offset=pos).astype(np.uint32)
     pos += 4 * ph.nwords
@@ -180,7 +181,7 @@ class LosslessTileDecoder:
 
     def __init__(self, header: Header, stream: Any) -> None:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
-        want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID) if near_mode else (
+        want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID) if near_mode else (
             MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
             FAST_LMS_PRIOR_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
@@ -193,9 +194,12 @@ class LosslessTileDecoder:
         #: volumes; model id 14 (SPEC 5.8) also kinds 5 and 6 (2), with volumes; model id 15
         #: (SPEC 5.9) is model 14 with xform 5; model id 16 (3) model 15 with the priors of
         #: SPEC 5.10 in kinds 5 and 6
+        #: (3 too for model id 17, SPEC 7.7, whose near-lossless planes are of kinds 0, 3-6)
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
-                     FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3}.get(
+                     FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3,
+                     NEAR_FAST_MODEL_ID: 3}.get(
                          header.model_id, 0)
+        self.near_fast = header.model_id == NEAR_FAST_MODEL_ID
         self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID)
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
@@ -254,8 +258,11 @@ class LosslessTileDecoder:
         elif xform not in (XFORM_NONE, colour) or (xform == colour and s != 3):
             raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
         heads = []
-        for _ in range(s):
+        for c in range(s):
             ph = parse_plane(buf, pos, rows, cols, self.fast)
+            if self.near_fast and ph.kind in (PLANE_CODED, PLANE_PALETTE) and (
+                    xform == XFORM_NONE or c == 0):  # SPEC 7.7: its near-lossless planes
+                raise MicFormatError(f"near-lossless plane of kind {ph.kind} under model id 17")
             heads.append(ph)
             pos = ph.end
         if pos != len(buf):

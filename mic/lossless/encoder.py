@@ -39,10 +39,10 @@ from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
     BLOCK_LOG2, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
-    FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_LMS_MODEL_ID,
-    NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_CDIFF,
-    XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, max_error_limit, pack_group, pack_near,
-    pack_tree, plane_head, reference_plane, token_block_costs, token_cdfs,
+    FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_MODEL_ID,
+    NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR,
+    TAG_VOL, XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, max_error_limit,
+    pack_group, pack_near, pack_tree, plane_head, reference_plane, token_block_costs, token_cdfs,
 )
 
 
@@ -406,10 +406,14 @@ class LosslessTileEncoder:
         #: fast ones with the filters (kinds 5 and 6; effort 4 and up: the smallest of kinds
         #: 1-2, 3-4 and 5-6), volumes included; ``fast_nlms=False`` keeps model id 13's, which
         #: has no volumes (a volume is then model id 1)
-        if fast_nlms and (near or not lms):
-            raise MicInputError("fast_nlms=True: lossless coding with the NLMS filters only "
+        if fast_nlms and not lms:
+            raise MicInputError("fast_nlms=True: coding with the NLMS filters only "
                                 f"(effort {LMS_EFFORT_MIN} or more, nlms not False)")
         self.fast_lms = bool(lms and not near and fast_nlms is not False)
+        #: model id 17 (SPEC 7.7): near-lossless planes of the fast coder (kinds 3-4 at
+        #: efforts 1-2, 5-6 with model 16's priors from effort 3); ``fast_nlms=False`` keeps
+        #: model id 12's planes (2's at efforts 1-2)
+        self.near_fast = bool(near and fast_nlms is not False)
         #: model id 15 (SPEC 5.9): RGB tiles of model 14 may code channel differences;
         #: model id 16 (SPEC 5.10): model 15 with priors in kinds 5 and 6
         for name, v, mid in (("colour_diff", colour_diff, 15), ("priors", priors, 16)):
@@ -429,7 +433,8 @@ class LosslessTileEncoder:
         self.mixed = (not near and (not group or self.fast_lms) and effort is not None
                       and effort >= MIXED_EFFORT_MIN)
         if near:
-            header.model_id = NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID
+            header.model_id = (NEAR_FAST_MODEL_ID if self.near_fast else
+                               NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID)
         elif self.fast_lms:
             header.model_id = FAST_LMS_PRIOR_MODEL_ID if self.priors else FAST_LMS_MODEL_ID
         elif self.lms:
@@ -577,7 +582,16 @@ class LosslessTileEncoder:
 
     def _encode_tile_near(self, tile: np.ndarray) -> bytes:
         k = self.near
-        planes = [encode_plane_near(np.ascontiguousarray(tile[..., i]), k, self.lms, self.cover)
+        if self.near_fast:  # model id 17 (SPEC 7.7): the fast coder's planes
+            from .encoder_fast import encode_plane_fast, encode_plane_near_fast
+
+            near_plane: Any = encode_plane_near_fast
+
+            def exact(d: np.ndarray) -> bytes:  # xform 2's differences: model 16's planes
+                return encode_plane_fast(d, 2 if self.lms else 1, self.lms, self.lms)
+        else:
+            near_plane, exact = encode_plane_near, encode_plane
+        planes = [near_plane(np.ascontiguousarray(tile[..., i]), k, self.lms, self.cover)
                   for i in range(tile.shape[2])]
         best = bytes((XFORM_NONE,)) + b"".join(d for d, _ in planes)
         recon = [r for _, r in planes]
@@ -590,7 +604,7 @@ class LosslessTileEncoder:
             parts, rec = [planes[1][0]], {1: g}
             for c in (0, 2):
                 d = tile[..., c] - tile[..., 1]
-                parts.append(encode_plane(d))
+                parts.append(exact(d))
                 rec[c] = np.clip(d + g, lo, hi)
             gdiff = bytes((XFORM_GDIFF,)) + b"".join(parts)
             if len(gdiff) < len(best):

@@ -216,6 +216,31 @@ def _update(S, q, dd, R):
     S[q, 4] = ((a << 4) * R[U(n)]) >> 32
 
 
+
+@njit(cache=True, nogil=True, inline="always")
+def _update_near(S, q, dd, drec, R):
+    """:func:`_update` of a near-lossless plane (model id 17, SPEC 7.7): ``A`` (and so
+    ``K``) gathers the quantised residual ``dd``, the bias ``B`` the reconstruction's error
+    ``drec`` (sign-merged; a multiple of ``2 k + 1`` but where clamped), as JPEG-LS NEAR
+    does.  With ``dd == drec`` (k = 0) it is :func:`_update`."""
+    q = U(q)
+    a = S[q, 0] + (dd if dd >= 0 else -dd)
+    b = S[q, 1] + drec
+    n = S[q, 3]
+    if n == RESET:
+        a >>= 1
+        b >>= 1
+        n >>= 1
+    n += 1
+    dec = np.int64(2 * b <= -n)
+    inc = np.int64(2 * b > n)
+    b += (dec - inc) * n
+    S[q, 2] = min(max(S[q, 2] + inc - dec, MIN_C), MAX_C)
+    S[q, 0] = a
+    S[q, 1] = min(max(b, 1 - n), n)
+    S[q, 3] = n
+    S[q, 4] = ((a << 4) * R[U(n)]) >> 32
+
 # Plane kinds 5 and 6 (model id 14, SPEC 5.8): the prediction above, (2 MED + W + N + 2) >> 2,
 # corrected by two integer NLMS filters before the context bias:
 #   1. p1 = p0 + (a . z + 2**15) >> 16 (clamped to [0, maxval]): twelve taps, the neighbours
@@ -354,28 +379,36 @@ def build_decode_tables(freq):
 
 @njit(cache=True, nogil=True)
 def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
-                top, lms=False, la=None, lb=None):
+                top, lms=False, la=None, lb=None, near=0):
     """Decoder: reconstruct the (h, w) int32 plane ``img`` from the rANS ``words`` (uint16,
     ``nwords`` of them, padded with at least one more) and the extra ``bits`` (uint8,
     ``nbytes`` of them, padded with at least 4 more); ``R, CL`` from :func:`class_tables`,
     ``nbt, top`` from :func:`token_tables`; ``lms``: plane kind 5's prediction (SPEC 5.8),
     else kind 3's (the two compiled apart); ``la`` (12,) and ``lb`` (4, 8) int64: the filters'
     weights, where they start (zeros when not given; model id 16's prior, SPEC 5.10) and
-    where they end.  Returns a status."""
+    where they end; ``near`` > 0: a near-lossless plane of maximum error ``near`` (model
+    id 17, SPEC 7.7; the four cases compiled apart).  Returns a status."""
     if la is None or lb is None:
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
+    if near:
+        if lms:
+            return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits,
+                                nbytes, R, CL, nbt, top, True, la, lb, np.int64(near))
+        return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
+                            R, CL, nbt, top, False, la, lb, np.int64(near))
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                            R, CL, nbt, top, True, la, lb)
+                            R, CL, nbt, top, True, la, lb, 0)
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, False, la, lb)
+                        R, CL, nbt, top, False, la, lb, 0)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
-                 top, lms, la, lb):
+                 top, lms, la, lb, near):
     h, w = img.shape
+    delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
     t1, t2, t3 = thresholds(maxval)
     lut = _qlut(t1, t2, t3)
     S = _init(maxval)
@@ -426,8 +459,8 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
                     img, y, xx, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres)
             else:
                 p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
-            mlo = p
-            mhi = maxval - p
+            mlo = (p + near) // delta  # p and maxval - p when near = 0
+            mhi = (maxval - p + near) // delta
             m = min(mlo, mhi)
             t = U(TL[_class_t(S[uq, 4], ew, eabs[U(xx)])])
             slot = x & (M_TOT - 1)
@@ -450,11 +483,18 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
             dz = (u >> 1) ^ -(u & 1)
             wide = (u - m) * (sign if mlo < mhi else -sign)
             dd = dz if u <= 2 * m else wide
-            v = p + (dd if sign > 0 else -dd)
-            if v < 0 or v > maxval:
-                return ERR_RANGE
+            if near:  # the quantised residual's bounds (SPEC 7.7), then the reconstruction
+                if dd > (mhi if sign > 0 else mlo) or -dd > (mlo if sign > 0 else mhi):
+                    return ERR_RANGE
+                v = min(max(p + (dd if sign > 0 else -dd) * delta, np.int64(0)),
+                        np.int64(maxval))
+                _update_near(S, q, dd, (v - p) if sign > 0 else (p - v), R)
+            else:
+                v = p + (dd if sign > 0 else -dd)
+                if v < 0 or v > maxval:
+                    return ERR_RANGE
+                _update(S, q, dd, R)
             row[U(xx)] = v
-            _update(S, q, dd, R)
             if lms:
                 lms_learn(y, xx, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
             ad = dd if dd >= 0 else -dd

@@ -10,14 +10,14 @@ from numba import njit
 
 from .kernels_fast import (
     BUILTIN, LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U,
-    _class_t, _context, _init, _predict, _qlut, _update, lms_learn, lms_predict, lms_state,
-    thresholds,
+    _class_t, _context, _init, _predict, _qlut, _update, _update_near, lms_learn, lms_predict,
+    lms_state, thresholds,
 )
 
 
 @njit(cache=True, nogil=True)
 def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=False, la=None,
-                lb=None):
+                lb=None, near=0):
     """Encoder: the token (``tokens``, uint8) and class (``classes``, uint8) of every pixel
     of the (h, w) int32 plane ``img`` (values in ``[0, maxval]``) and its extra bits packed
     MSB first into ``bits`` (zeroed, at least 2 bytes a pixel + 16).  Returns the number of
@@ -25,19 +25,29 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=Fa
     and ``TOK, NB`` come from :func:`class_tables` and :func:`token_tables`.  ``lms``: the
     prediction of plane kind 5 (SPEC 5.8), else kind 3's (the two compiled apart); ``la``
     (12,) and ``lb`` (4, 8) int64: the filters' weights, where they start (zeros when not
-    given; model id 16's prior, SPEC 5.10) and where they end."""
+    given; model id 16's prior, SPEC 5.10) and where they end.  ``near`` > 0: a
+    near-lossless plane of maximum error ``near`` (model id 17, SPEC 7.7): ``img`` is
+    overwritten with its reconstruction, which the decoder will produce."""
     if la is None or lb is None:
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
+    if near:
+        if lms:
+            return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
+                                la, lb, np.int64(near))
+        return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False,
+                            la, lb, np.int64(near))
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
-                            la, lb)
-    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb)
+                            la, lb, 0)
+    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
+                        0)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb):
+def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb, near):
     h, w = img.shape
+    delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
     t1, t2, t3 = thresholds(maxval)
     lut = _qlut(t1, t2, t3)
     S = _init(maxval)
@@ -76,9 +86,17 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
                     img, y, x, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres)
             else:
                 p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
-            m = min(p, maxval - p)
             v = np.int64(row[U(x)])
-            dd = (v - p) if sign > 0 else (p - v)
+            if near:  # quantise (SPEC 7.4 step 3) and reconstruct where the decoder will
+                m = min((p + near) // delta, (maxval - p + near) // delta)
+                e = v - p
+                qe = (e + near) // delta if e >= 0 else -((near - e) // delta)
+                v = min(max(p + qe * delta, np.int64(0)), np.int64(maxval))
+                row[U(x)] = v
+                dd = qe if sign > 0 else -qe
+            else:
+                m = min(p, maxval - p)
+                dd = (v - p) if sign > 0 else (p - v)
             ad = dd if dd >= 0 else -dd
             c = U(CL[_class_t(S[uq, 4], ew, eabs[U(x)])])
             classes[k] = c
@@ -100,7 +118,10 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
                 bits[U(pos + 3)] = word & 0xFF
                 pos += 4
                 acc &= (np.int64(1) << cnt) - 1
-            _update(S, q, dd, R)
+            if near:
+                _update_near(S, q, dd, (v - p) if sign > 0 else (p - v), R)
+            else:
+                _update(S, q, dd, R)
             if lms:
                 lms_learn(y, x, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
             ew = ad

@@ -50,6 +50,11 @@ FAST_LMS_CDIFF_MODEL_ID = 15
 #: plane sends (``_tables_v16.py``); what ``mic.encode(a)`` writes from effort 3 (the
 #: default).  Decoders read 1, 3, 13, 14, 15 and 16.
 FAST_LMS_PRIOR_MODEL_ID = 16
+#: permanent id of mode 2's fast coder (SPEC 7.7): model id 12's stream whose near-lossless
+#: planes are of kinds 3-6 (model 16's fast planes, kinds 5 and 6 with its priors) with the
+#: residuals quantised to step 2k+1; what ``mic.encode(a, max_error=k)`` writes (kinds 3 and 4
+#: at efforts 1-2, 5 and 6 from effort 3).  Decoders read 2, 12 and 17.
+NEAR_FAST_MODEL_ID = 17
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)

@@ -142,6 +142,13 @@ NEAR_LOSSLESS_LMS_NAME = NEAR_LOSSLESS_NAME
 NEAR_LOSSLESS_LMS_DESCRIPTION = ("the near-lossless predictive coder (model id 2) with its "
                                  "prediction corrected by two integer NLMS filters (SPEC 7.6)")
 
+#: ... and of its third (model id 17), what the encoder writes
+NEAR_LOSSLESS_FAST_NAME = "near-lossless-fast"
+NEAR_LOSSLESS_FAST_DESCRIPTION = ("near-lossless with the fast lossless coder's planes (model id "
+                                  "16's median-edge prediction, NLMS filters with their priors, "
+                                  "static rANS tables per plane) quantising residuals to step "
+                                  "2k+1 (SPEC 7.7)")
+
 
 def is_conv(mid: int) -> bool:
     """Whether model id ``mid`` is one of the learned convolutional-transform models (ids

@@ -38,6 +38,9 @@ MODEL = 2
 #: model 12 (formats/ stays under 2 MiB): these sources are left out, the others' samples
 #: are near/'s .npy files, and only the model's own invalid cases are written
 NEAR12_SKIP = {"mr_brain_u16_tiled_k2", "ct_abdomen_u16_k1", "sparse_lattice_u16_k1"}
+#: model 17 (formats/make_near17_vectors.py, SPEC 7.7): the sources model 12 has, at the
+#: default effort (plane kinds 5 and 6), and these also at effort 1 (kinds 3 and 4)
+NEAR17_EFFORT1 = {"ct_abdomen_u16_k2_v1", "us_breast_rgb_k2", "sparse_ramp_u16_k4"}
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
@@ -156,6 +159,17 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
         out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
                     "why": why})
 
+    if MODEL == 17:  # the model-independent cases are near/'s
+        v1 = base["ct_abdomen_u16_k2_v1"]
+        add("model17_read_as_model12", forge.set_header_fields(v1, model_id=12),
+            "MicFormatError", "a model-17 stream relabelled model id 12: plane kind 5 is not "
+            "a model-12 plane kind (SPEC 7.2)")
+        old = mic.encode(_real("ct_abdomen_u16.png")[96:160, 96:160], max_error=2,
+                         stream_version=1, fast_nlms=False)
+        add("kind1_plane_in_model17", forge.set_header_fields(old, model_id=17),
+            "MicFormatError", "a model-12 stream relabelled model id 17: its near-lossless "
+            "plane of kind 1 is not a model-17 plane kind (SPEC 7.7)")
+        return out
     if MODEL == 12:  # the model-independent cases are near/'s
         v1 = base["ct_abdomen_u16_k2_v1"]
         add("mode2_model_id_13", forge.set_header_fields(v1, model_id=13), "MicUnsupportedError",
@@ -224,9 +238,12 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     files: dict[str, bytes] = {}
     vectors = []
     base: dict[str, bytes] = {}
-    for src in sources():
-        if MODEL == 12 and src["name"] in NEAR12_SKIP:
-            continue
+    srcs = [s for s in sources() if MODEL == 2 or s["name"] not in NEAR12_SKIP]
+    if MODEL == 17:
+        srcs += [{**s, "name": s["name"] + "_e1", "npy": s["name"],
+                  "options": {**s["options"], "effort": 1}}
+                 for s in srcs if s["name"] in NEAR17_EFFORT1]
+    for src in srcs:
         arr, opts = src["array"], dict(src["options"])
         if MODEL == 2:  # model id 2: the near-lossless coder of efforts 1-2
             opts["effort"] = 2
@@ -241,14 +258,14 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         i = mic.info(stream)
         assert i.mode == "near-lossless" and i.max_error == k and i.model_id == MODEL
         if src["name"].startswith("sparse_"):
-            assert first_plane_kinds(stream) == [2], "a sparse vector should hold a palette"
+            assert first_plane_kinds(stream) in ([2], [4], [6]), "a sparse vector: a palette"
         if src["name"] == "sparse_lut_u16_k2":  # the palette's values are representatives
             assert not set(np.unique(out)) <= set(np.unique(arr)), "no covering palette"
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")),
                 allow_pickle=False)
         files[f"{src['name']}.mic"] = stream
-        source = f"{src['name']}.npy"
+        source = f"{src.get('npy', src['name'])}.npy"
         if MODEL == 2:
             files[source] = buf.getvalue()
         else:  # the same samples as near/'s vector of that name

@@ -1,5 +1,6 @@
-"""The near-lossless (mode 2) conformance vectors under formats/near/ (model id 2) and
-formats/near12/ (model id 12, SPEC 7.6) (formats/README.md).
+"""The near-lossless (mode 2) conformance vectors under formats/near/ (model id 2),
+formats/near12/ (model id 12, SPEC 7.6) and formats/near17/ (model id 17, SPEC 7.7)
+(formats/README.md).
 
 Every valid vector decodes to its recorded samples (``decoded_sha256``), which lie within
 its ``max_error`` of the source, with mic and with the reference decoder written from
@@ -23,7 +24,8 @@ from mic_test_helpers import load_reference_decoder
 
 FORMATS = Path(__file__).resolve().parents[1] / "formats"
 #: vector directory -> (model id, generator)
-SETS = {"near": (2, "make_near_vectors.py"), "near12": (12, "make_near12_vectors.py")}
+SETS = {"near": (2, "make_near_vectors.py"), "near12": (12, "make_near12_vectors.py"),
+        "near17": (17, "make_near17_vectors.py")}
 VECTORS_ALL = VECTORS = [(d, v) for d in SETS
            for v in json.loads((FORMATS / d / "vectors.json").read_text())["vectors"]]
 EXPECTED_ALL = EXPECTED = [(d, name, e) for d in SETS for name, e in sorted(json.loads(
@@ -66,6 +68,13 @@ def test_files_are_all_listed_and_cover_the_cases(d):
     assert any(v["encode_options"].get("stream_version") == 1 for v in VECTORS)
     assert all(v["model_id"] == SETS[d][0] for v in VECTORS)
     kinds = {k for v in VECTORS for k in v["first_plane_kinds"]}
+    if d == "near17":  # SPEC 7.7: constant, kinds 3-4 (effort 1) and 5-6 (the default)
+        assert kinds == {0, 3, 4, 5, 6}
+        pal = {v["name"] for v in VECTORS if v["first_plane_kinds"] in ([4], [6])}
+        assert {"sparse_ramp_u16_k4", "sparse_ramp_u16_k4_e1"} <= pal  # k' = 4 // 4 = 1
+        assert "sparse_lut_u16_k2" in pal  # representatives, k' = 0
+        assert set(EXPECTED) == {"model17_read_as_model12", "kind1_plane_in_model17"}
+        return
     assert kinds == {0, 1, 2}  # constant, coded and palette near-lossless planes (SPEC 7.2)
     pal = {v["name"] for v in VECTORS if v["first_plane_kinds"] == [2]}
     assert "sparse_ramp_u16_k4" in pal  # k' = 4 // 4 = 1
@@ -131,8 +140,8 @@ def test_invalid_vector_raises_its_error(d, name, e):
 
 @pytest.mark.parametrize("d", sorted(SETS))
 def test_generator_check_passes(d):
-    """``make_near_vectors.py --check`` and ``make_near12_vectors.py --check``: the committed
-    files are what the generators write."""
+    """``make_near_vectors.py --check``, ``make_near12_vectors.py --check`` and
+    ``make_near17_vectors.py --check``: the committed files are what the generators write."""
     out = subprocess.run([sys.executable, str(FORMATS / SETS[d][1]), "--check"],
                          capture_output=True, text=True, timeout=600,
                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})

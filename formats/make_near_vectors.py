@@ -41,6 +41,8 @@ NEAR12_SKIP = {"mr_brain_u16_tiled_k2", "ct_abdomen_u16_k1", "sparse_lattice_u16
 #: model 17 (formats/make_near17_vectors.py, SPEC 7.7): the sources model 12 has, at the
 #: default effort (plane kinds 5 and 6), and these also at effort 1 (kinds 3 and 4)
 NEAR17_EFFORT1 = {"ct_abdomen_u16_k2_v1", "us_breast_rgb_k2", "sparse_ramp_u16_k4"}
+#: ... and these at effort 4 (each plane also as model 12's, kinds 1 and 2, the smaller kept)
+NEAR17_EFFORT4 = {"ct_abdomen_frames_k5", "us_breast_rgb_k2"}
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
@@ -164,11 +166,9 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
         add("model17_read_as_model12", forge.set_header_fields(v1, model_id=12),
             "MicFormatError", "a model-17 stream relabelled model id 12: plane kind 5 is not "
             "a model-12 plane kind (SPEC 7.2)")
-        old = mic.encode(_real("ct_abdomen_u16.png")[96:160, 96:160], max_error=2,
-                         stream_version=1, fast_nlms=False)
-        add("kind1_plane_in_model17", forge.set_header_fields(old, model_id=17),
-            "MicFormatError", "a model-12 stream relabelled model id 17: its near-lossless "
-            "plane of kind 1 is not a model-17 plane kind (SPEC 7.7)")
+        add("mode2_model_id_16", forge.set_header_fields(v1, model_id=16),
+            "MicUnsupportedError", "mode 2 with model id 16 (a lossless model; unknown in "
+            "mode 2)")
         return out
     if MODEL == 12:  # the model-independent cases are near/'s
         v1 = base["ct_abdomen_u16_k2_v1"]
@@ -240,9 +240,10 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     base: dict[str, bytes] = {}
     srcs = [s for s in sources() if MODEL == 2 or s["name"] not in NEAR12_SKIP]
     if MODEL == 17:
-        srcs += [{**s, "name": s["name"] + "_e1", "npy": s["name"],
-                  "options": {**s["options"], "effort": 1}}
-                 for s in srcs if s["name"] in NEAR17_EFFORT1]
+        srcs += [{**s, "name": s["name"] + f"_e{e}", "npy": s["name"],
+                  "options": {**s["options"], "effort": e}}
+                 for e, names in ((1, NEAR17_EFFORT1), (4, NEAR17_EFFORT4))
+                 for s in srcs if s["name"] in names]
     for src in srcs:
         arr, opts = src["array"], dict(src["options"])
         if MODEL == 2:  # model id 2: the near-lossless coder of efforts 1-2

@@ -28,7 +28,6 @@ TABLES = ROOT / "mic" / "lossless" / "_tables_v1.py"
 MAGIC = bytes.fromhex("8B 4D 49 43 0D 0A 1A 0A")
 FAST = [()]  # the fast plane kinds allowed: 3, 4 (model ids 3, 13; 5.6) and 5, 6 (id 14; 5.8)
 PRIOR = [False]  # model id 16 (5.10): kinds 5 and 6 with the built-in tables and prior weights
-NEAR_FAST = [False]  # model id 17 (7.7): near-lossless planes of kinds 0, 3-6 only
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_fast.py, reference_nlms.py
 
 # SPEC.md section 3: (name, struct code) in body order
@@ -205,7 +204,6 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
         return __import__("reference_fast").plane3(rd, h, w, offset, True, _need, kind,
                                                    PRIOR[0], near)
     _need(kind in (1, 2), f"plane kind {kind}")
-    _need(not (near and NEAR_FAST[0]), f"near-lossless plane of kind {kind} under model id 17")
     _need(ref is None or kind == 1, "a palette plane in an inter tile")
     maxval = rd.varint()
     _need(1 <= maxval <= 2**17 - 2, "maxval out of range")
@@ -553,7 +551,6 @@ def decode(data: bytes) -> np.ndarray:
     FAST[0] = {3: (3, 4), 13: (3, 4), 14: (3, 4, 5, 6), 15: (3, 4, 5, 6),
                16: (3, 4, 5, 6), 17: (3, 4, 5, 6)}.get(h["model_id"], ())
     PRIOR[0] = h["model_id"] in (16, 17)
-    NEAR_FAST[0] = h["model_id"] == 17
     k = 0
     if h["mode"] == 2:  # section 7.1
         _need(len(h["near"]) == 1, "a near-lossless stream needs exactly one NEAR segment")
@@ -629,7 +626,7 @@ def decode(data: bytes) -> np.ndarray:
                 ref = out[fi - 1, r0:r1, c0:c1] if group and fi % group else None
                 out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
                                                     s, k, lo, hi, group, ref,
-                                                    h["model_id"] in (12, 13, 14, 15, 16),
+                                                    h["model_id"] in (12, 13, 14, 15, 16, 17),
                                                     h["model_id"])
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)

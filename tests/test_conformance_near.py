@@ -68,12 +68,13 @@ def test_files_are_all_listed_and_cover_the_cases(d):
     assert any(v["encode_options"].get("stream_version") == 1 for v in VECTORS)
     assert all(v["model_id"] == SETS[d][0] for v in VECTORS)
     kinds = {k for v in VECTORS for k in v["first_plane_kinds"]}
-    if d == "near17":  # SPEC 7.7: constant, kinds 3-4 (effort 1) and 5-6 (the default)
-        assert kinds == {0, 3, 4, 5, 6}
+    if d == "near17":  # SPEC 7.7: constant, kinds 3-4 (effort 1), 5-6 (the default), and
+        assert kinds == {0, 1, 3, 4, 5, 6}  # model 12's kind 1 beside them (effort 4)
+        assert any(v["first_plane_kinds"] == [1, 5, 5] for v in VECTORS)
         pal = {v["name"] for v in VECTORS if v["first_plane_kinds"] in ([4], [6])}
         assert {"sparse_ramp_u16_k4", "sparse_ramp_u16_k4_e1"} <= pal  # k' = 4 // 4 = 1
         assert "sparse_lut_u16_k2" in pal  # representatives, k' = 0
-        assert set(EXPECTED) == {"model17_read_as_model12", "kind1_plane_in_model17"}
+        assert set(EXPECTED) == {"model17_read_as_model12", "mode2_model_id_16"}
         return
     assert kinds == {0, 1, 2}  # constant, coded and palette near-lossless planes (SPEC 7.2)
     pal = {v["name"] for v in VECTORS if v["first_plane_kinds"] == [2]}

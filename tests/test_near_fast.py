@@ -180,3 +180,18 @@ def test_a_damaged_plane_is_an_error_not_garbage():
         bad[at] ^= 0x24
         with pytest.raises(mic.MicError):
             mic.decode(forge.refresh_crc(bad, tile))
+
+
+def test_effort_4_keeps_the_smaller_of_model_12_and_17_planes():
+    """From effort 4 each near-lossless plane is also coded as model 12's (kinds 1 and 2,
+    which model 17 allows, SPEC 7.7): never larger than effort 3, and the reference decoder
+    reads the mixed stream."""
+    mr = IMAGES[2][1]
+    for k in (1, 3):
+        e3 = mic.encode(mr, max_error=k, tile=(64, 64))
+        e4 = mic.encode(mr, max_error=k, tile=(64, 64), effort=4)
+        assert len(e4) <= len(e3) and _err(mic.decode(e4), mr) <= k
+        kinds = {p[1] for p in tile_payloads(e4)}
+        assert kinds & {1, 2} and kinds & {5, 6}, kinds
+    part = mic.encode(mr[:80, :100], max_error=2, tile=(32, 32), effort=4)
+    assert np.array_equal(load_reference_decoder().decode(part), mic.decode(part))

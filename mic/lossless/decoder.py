@@ -26,7 +26,7 @@ from . import kernels_classes as KC
 from .syntax import (
     CHUNK, FAST_KINDS, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
     FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID,
-    PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, PLANE_PALETTE, TAG_NEAR, TAG_VOL,
+    PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL,
     XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded,
     model16_priors, parse_plane, read_group, read_near, read_tree, reference_plane, token_cdfs,
     token_costs,
@@ -199,11 +199,11 @@ class LosslessTileDecoder:
                      FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3,
                      NEAR_FAST_MODEL_ID: 3}.get(
                          header.model_id, 0)
-        self.near_fast = header.model_id == NEAR_FAST_MODEL_ID
         self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID)
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
-        self.lms = header.model_id in (NEAR_LMS_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID,
+        self.lms = header.model_id in (NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID, LMS_MODEL_ID,
+                                       FAST_LMS_MODEL_ID,
                                        FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID)
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
@@ -258,11 +258,8 @@ class LosslessTileDecoder:
         elif xform not in (XFORM_NONE, colour) or (xform == colour and s != 3):
             raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
         heads = []
-        for c in range(s):
+        for _ in range(s):
             ph = parse_plane(buf, pos, rows, cols, self.fast)
-            if self.near_fast and ph.kind in (PLANE_CODED, PLANE_PALETTE) and (
-                    xform == XFORM_NONE or c == 0):  # SPEC 7.7: its near-lossless planes
-                raise MicFormatError(f"near-lossless plane of kind {ph.kind} under model id 17")
             heads.append(ph)
             pos = ph.end
         if pos != len(buf):

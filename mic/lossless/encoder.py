@@ -414,6 +414,10 @@ class LosslessTileEncoder:
         #: efforts 1-2, 5-6 with model 16's priors from effort 3); ``fast_nlms=False`` keeps
         #: model id 12's planes (2's at efforts 1-2)
         self.near_fast = bool(near and fast_nlms is not False)
+        #: ... and from effort 4 each of its near-lossless planes also as model id 12's
+        #: (kinds 1 and 2 with the filters, which model 17 allows), keeping the smaller
+        self.near_mixed = (self.near_fast and lms and effort is not None
+                           and effort >= MIXED_EFFORT_MIN)
         #: model id 15 (SPEC 5.9): RGB tiles of model 14 may code channel differences;
         #: model id 16 (SPEC 5.10): model 15 with priors in kinds 5 and 6
         for name, v, mid in (("colour_diff", colour_diff, 15), ("priors", priors, 16)):
@@ -585,7 +589,13 @@ class LosslessTileEncoder:
         if self.near_fast:  # model id 17 (SPEC 7.7): the fast coder's planes
             from .encoder_fast import encode_plane_fast, encode_plane_near_fast
 
-            near_plane: Any = encode_plane_near_fast
+            def near_plane(p: np.ndarray, k: int, lms: bool, cover: int
+                           ) -> tuple[bytes, np.ndarray]:
+                got = encode_plane_near_fast(p, k, lms, cover)
+                if not self.near_mixed:
+                    return got
+                old = encode_plane_near(p, k, True, cover)  # model 12's plane (SPEC 7.6)
+                return got if len(got[0]) <= len(old[0]) else old
 
             def exact(d: np.ndarray) -> bytes:  # xform 2's differences: model 16's planes
                 return encode_plane_fast(d, 2 if self.lms else 1, self.lms, self.lms)

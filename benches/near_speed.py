@@ -2,9 +2,10 @@
 512 x 512 16-bit CT slice (``mic/data/ct_abdomen.png``, 12 bits used), and the lossless modes
 of both for reference.  The four operations are timed in turn within each round (so a busy
 machine slows all of them alike) and the medians reported, with mic's time per megapixel as
-a multiple of CharLS's.
+a multiple of CharLS's: the default effort and effort 1 (model id 17, SPEC 7.7), and with
+``--old`` the models the encoder wrote before (``fast_nlms=False``: 12, and 2 at effort 1).
 
-    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benches/near_speed.py [--rounds 15]
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benches/near_speed.py [--rounds 15] [--old]
 """
 
 from __future__ import annotations
@@ -26,36 +27,55 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--ks", default="0,1,2,4")
+    ap.add_argument("--old", action="store_true",
+                    help="also model ids 12 and 2 (fast_nlms=False), in the same rounds")
     a = ap.parse_args()
     path = Path(__file__).resolve().parents[1] / "mic" / "data" / "ct_abdomen.png"
     img = np.asarray(Image.open(path))
     mp = img.size / 1e6
-    mic.decode(mic.encode(img[:64, :64], max_error=1))  # compile the kernels
+    variants = {"default": {}, "effort 1": {"effort": 1}}
+    if a.old:  # model ids 12 and 2, what the encoder wrote before model id 17
+        variants.update({"fast_nlms=False": {"fast_nlms": False},
+                         "effort 1, fast_nlms=False": {"effort": 1, "fast_nlms": False}})
+    for opts in variants.values():  # compile the kernels
+        mic.decode(mic.encode(img[:64, :64], max_error=1, **opts))
     print(f"# {path.name} {img.shape} {img.dtype}; medians of {a.rounds} rounds\n")
-    print("| k | mic bpp | JPEG-LS bpp | mic / JPEG-LS bits | mic enc MP/s | mic dec MP/s | "
-          "CharLS enc MP/s | CharLS dec MP/s | enc time / CharLS | dec time / CharLS |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| k | mic | model id | mic bpp | JPEG-LS bpp | mic / JPEG-LS bits | mic enc MP/s | "
+          "mic dec MP/s | CharLS enc MP/s | CharLS dec MP/s | enc time / CharLS | "
+          "dec time / CharLS |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k in (int(x) for x in a.ks.split(",")):
-        t: dict[str, list[float]] = {"me": [], "md": [], "je": [], "jd": []}
-        blob = jls = b""
+        vs = {"default": {}} if k == 0 else variants
+        t: dict[str, list[float]] = {key: [] for v in vs for key in (v + " e", v + " d")}
+        t.update({"je": [], "jd": []})
+        blobs: dict[str, bytes] = {}
+        jls = b""
         for _ in range(a.rounds):
-            t0 = time.perf_counter()
-            blob = mic.encode(img, max_error=k)
-            t1 = time.perf_counter()
-            out = mic.decode(blob)
-            t2 = time.perf_counter()
-            jls = imagecodecs.jpegls_encode(img, level=k)
+            for name, opts in vs.items():
+                t0 = time.perf_counter()
+                blobs[name] = mic.encode(img, max_error=k, **opts)
+                t1 = time.perf_counter()
+                out = mic.decode(blobs[name])
+                t2 = time.perf_counter()
+                t[name + " e"].append(t1 - t0)
+                t[name + " d"].append(t2 - t1)
+                assert int(np.abs(out.astype(np.int64) - img).max()) <= k
             t3 = time.perf_counter()
-            jout = imagecodecs.jpegls_decode(jls)
+            jls = imagecodecs.jpegls_encode(img, level=k)
             t4 = time.perf_counter()
-            for key, dt in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                t[key].append(dt)
-        for got in (out, jout):
-            assert int(np.abs(got.astype(np.int64) - img).max()) <= k
-        me, md, je, jd = (statistics.median(t[key]) for key in ("me", "md", "je", "jd"))
-        print(f"| {k} | {8 * len(blob) / img.size:.3f} | {8 * len(jls) / img.size:.3f} | "
-              f"{len(blob) / len(jls):.3f} | {mp / me:.1f} | {mp / md:.1f} | {mp / je:.1f} | "
-              f"{mp / jd:.1f} | x {me / je:.2f} | x {md / jd:.2f} |")
+            jout = imagecodecs.jpegls_decode(jls)
+            t5 = time.perf_counter()
+            t["je"].append(t4 - t3)
+            t["jd"].append(t5 - t4)
+        assert int(np.abs(jout.astype(np.int64) - img).max()) <= k
+        je, jd = statistics.median(t["je"]), statistics.median(t["jd"])
+        for name in vs:
+            me, md = statistics.median(t[name + " e"]), statistics.median(t[name + " d"])
+            blob = blobs[name]
+            print(f"| {k} | {name} | {mic.info(blob).model_id} | {8 * len(blob) / img.size:.3f} | "
+                  f"{8 * len(jls) / img.size:.3f} | {len(blob) / len(jls):.3f} | {mp / me:.1f} | "
+                  f"{mp / md:.1f} | {mp / je:.1f} | {mp / jd:.1f} | x {me / je:.2f} | "
+                  f"x {md / jd:.2f} |")
 
 
 if __name__ == "__main__":

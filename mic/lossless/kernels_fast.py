@@ -218,6 +218,15 @@ def _update(S, q, dd, R):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def near_reciprocal(delta):
+    """``M`` with ``(a * M) >> 40 == a // delta`` for every ``0 <= a < 2**20`` (``delta <
+    2**17``: ``a * delta < 2**40``, so the error ``a / 2**40`` of ``M / 2**40`` against
+    ``1 / delta`` never reaches the next multiple; ``a * M < 2**61``): a near-lossless
+    plane's three divisions a sample as multiplications."""
+    return (np.int64(1) << 40) // delta + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _update_near(S, q, dd, drec, R):
     """:func:`_update` of a near-lossless plane (model id 17, SPEC 7.7): ``A`` (and so
     ``K``) gathers the quantised residual ``dd``, the bias ``B`` the reconstruction's error
@@ -409,6 +418,7 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
                  top, lms, la, lb, near):
     h, w = img.shape
     delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
+    rcp = near_reciprocal(delta)
     t1, t2, t3 = thresholds(maxval)
     lut = _qlut(t1, t2, t3)
     S = _init(maxval)
@@ -459,8 +469,12 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
                     img, y, xx, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres)
             else:
                 p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
-            mlo = (p + near) // delta  # p and maxval - p when near = 0
-            mhi = (maxval - p + near) // delta
+            if near:  # (p + near) // delta and (maxval - p + near) // delta
+                mlo = ((p + near) * rcp) >> 40
+                mhi = ((maxval - p + near) * rcp) >> 40
+            else:
+                mlo = p
+                mhi = maxval - p
             m = min(mlo, mhi)
             t = U(TL[_class_t(S[uq, 4], ew, eabs[U(xx)])])
             slot = x & (M_TOT - 1)

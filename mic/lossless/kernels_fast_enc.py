@@ -11,7 +11,7 @@ from numba import njit
 from .kernels_fast import (
     BUILTIN, LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U,
     _class_t, _context, _init, _predict, _qlut, _update, _update_near, lms_learn, lms_predict,
-    lms_state, thresholds,
+    lms_state, near_reciprocal, thresholds,
 )
 
 
@@ -48,6 +48,7 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=Fa
 def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb, near):
     h, w = img.shape
     delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
+    rcp = near_reciprocal(delta)  # x // delta = (x * rcp) >> 40 for the x here
     t1, t2, t3 = thresholds(maxval)
     lut = _qlut(t1, t2, t3)
     S = _init(maxval)
@@ -88,9 +89,9 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
                 p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
             v = np.int64(row[U(x)])
             if near:  # quantise (SPEC 7.4 step 3) and reconstruct where the decoder will
-                m = min((p + near) // delta, (maxval - p + near) // delta)
+                m = min(((p + near) * rcp) >> 40, ((maxval - p + near) * rcp) >> 40)
                 e = v - p
-                qe = (e + near) // delta if e >= 0 else -((near - e) // delta)
+                qe = ((e + near) * rcp) >> 40 if e >= 0 else -(((near - e) * rcp) >> 40)
                 v = min(max(p + qe * delta, np.int64(0)), np.int64(maxval))
                 row[U(x)] = v
                 dd = qe if sign > 0 else -qe

@@ -194,7 +194,11 @@ def encode(
         lossless efforts 1-2); lossless also ``fast_nlms``: ``None`` or
         ``True`` (where the filters are on) the fast planes with the filters (model id 14,
         SPEC 5.8; ``True`` also at effort 3 for screens and small frames, which ``None``
-        codes as effort 4 does), ``False`` model id 13's planes instead; and ``colour_diff``:
+        codes as effort 4 does), ``False`` model id 13's planes instead; near-lossless
+        ``fast_nlms``: ``None`` (default) the fast coder's planes quantised (model id 17,
+        SPEC 7.7; at every effort, with the filters from effort 3, and from effort 4 each
+        plane also as model id 12's, the smaller kept), ``False`` model id 12's planes
+        (2's at efforts 1-2), as written before 2026-12-07; and ``colour_diff``:
         ``None`` (default) lets RGB tiles of model id 14 code a channel less another where
         that is smaller (model id 15, SPEC 5.9), ``False`` never (a model-14 stream, for
         decoders from before model id 15); and ``priors``: ``None`` (default) starts the

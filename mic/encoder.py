@@ -167,7 +167,9 @@ def encode(
         and 64), keeping the smallest stream.  Volumes (``volume_group``) use model
         id 14 too (model id 1 with ``nlms=False`` or ``fast_nlms=False``).  One decoder
         reads them all.
-        Near-lossless: 1-2 model id 2, from 3 model id 12.
+        Near-lossless: model id 17 (SPEC.md 7.7: the fast planes without filters at 1-2,
+        with them from 3, and from 4 each plane also as model id 12's, the smaller kept);
+        with ``fast_nlms=False`` 1-2 model id 2, from 3 model id 12.
         Out of range: :class:`MicInputError`.
     threads:
         Code up to this many tiles (or frames) at once (default 1); the bytes are the same

@@ -137,12 +137,12 @@ LOSSLESS_FAST_LMS_PRIOR_DESCRIPTION = ("the fast NLMS lossless coder (model ids 
 NEAR_LOSSLESS_NAME = "near-lossless-predictive"
 NEAR_LOSSLESS_DESCRIPTION = ("the lossless predictive coder with residuals quantised to step "
                              "2k+1, predicting from the reconstruction (JPEG-LS NEAR; SPEC 7)")
-#: ... and of its second model (model id 12), what the encoder writes
+#: ... and of its second model (model id 12), what the encoder wrote until 2026-12-06
 NEAR_LOSSLESS_LMS_NAME = NEAR_LOSSLESS_NAME
 NEAR_LOSSLESS_LMS_DESCRIPTION = ("the near-lossless predictive coder (model id 2) with its "
                                  "prediction corrected by two integer NLMS filters (SPEC 7.6)")
 
-#: ... and of its third (model id 17), what the encoder writes
+#: ... and of its third (model id 17), what the encoder writes since 2026-12-07
 NEAR_LOSSLESS_FAST_NAME = "near-lossless-fast"
 NEAR_LOSSLESS_FAST_DESCRIPTION = ("near-lossless with the fast lossless coder's planes (model id "
                                   "16's median-edge prediction, NLMS filters with their priors, "

@@ -192,8 +192,10 @@ def encode(
         ``"cnn"`` only ``tile`` and ``long_model_segment`` apply, and another is a
         :class:`MicInputError`).  Lossless and near-lossless take the choice ``nlms``:
         ``None`` (default) follows the effort, ``False`` codes without the NLMS filters
-        (model id 1 or 2; effort 4+: 3), ``True`` with them (model id 14 or 12; not at
-        lossless efforts 1-2); lossless also ``fast_nlms``: ``None`` or
+        (model id 1, effort 4+: 3; near-lossless model id 17's kinds 3-4, or 2 with
+        ``fast_nlms=False``), ``True`` with them (model id 14, near-lossless 17, or 12 with
+        ``fast_nlms=False``; not at lossless efforts 1-2); lossless also ``fast_nlms``:
+        ``None`` or
         ``True`` (where the filters are on) the fast planes with the filters (model id 14,
         SPEC 5.8; ``True`` also at effort 3 for screens and small frames, which ``None``
         codes as effort 4 does), ``False`` model id 13's planes instead; near-lossless

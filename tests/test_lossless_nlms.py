@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import mic
 from mic.bitstream import unpack_header
 from mic.io import read_image
-from mic_test_helpers import load_forge, load_reference_decoder, random_image
+from mic_test_helpers import load_forge, load_reference_decoder, random_image, tile_payloads
 
 DATA = Path(__file__).parent / "data"
 NAMES = ("ct_abdomen_u16.png", "ct_lung_i16.npy", "cr_chest_u8.png", "mr_brain_u16.png",
@@ -51,8 +51,12 @@ def test_the_nlms_choice():
     assert _model(mic.encode(a, effort=4, nlms=False)) == 3  # mixed without the filters
     assert _model(mic.encode(a, effort=7, fast_nlms=False)) == 13
     assert _model(mic.encode(a, effort=1)) == 3 and _model(mic.encode(a, effort=2)) == 3
-    assert _model(mic.encode(a, max_error=2, nlms=False)) == 2
-    assert _model(mic.encode(a, max_error=2, effort=1, nlms=True)) == 12
+    assert _model(mic.encode(a, max_error=2, nlms=False, fast_nlms=False)) == 2
+    assert _model(mic.encode(a, max_error=2, effort=1, nlms=True, fast_nlms=False)) == 12
+    # model id 17 (SPEC 7.7): kinds 3-4 without the filters, 5-6 with them
+    for opts, kinds in (({"nlms": False}, (3, 4)), ({"effort": 1, "nlms": True}, (5, 6))):
+        blob = mic.encode(a, max_error=2, **opts)
+        assert _model(blob) == 17 and tile_payloads(blob)[0][1] in kinds
     vol = np.stack([a, a + 1, a + 2])
     blob = mic.encode(vol, volume_group=3, fast_nlms=False)  # model 13 has no volumes
     assert _model(blob) == 1 and np.array_equal(mic.decode(blob), vol)

@@ -88,6 +88,26 @@ def tile_xforms(blob: bytes) -> list[int]:
     return [fields.read_xform(p, 0)[0] for p in tile_payloads(blob)]
 
 
+def near_small_plane_vs_reference(shape: tuple[int, int], k: int, model_id: int,
+                                  **opts) -> None:
+    """A small 12-bit noise plane (seeded by its shape and ``k``) coded near-lossless with
+    ``opts``: the stream is model ``model_id``, every sample within ``k``, and the reference
+    decoder (SPEC.md alone) gives mic's samples: every edge rule on tiny planes."""
+    import numpy as np
+
+    import mic
+    from mic.bitstream import unpack_header
+
+    rng = np.random.default_rng(shape[0] * 100 + shape[1] + k)
+    a = rng.integers(0, 4096, shape).astype(np.uint16)
+    a[0, 0] = 4095
+    blob = mic.encode(a, max_error=k, bits_stored=12, **opts)
+    assert unpack_header(blob)[0].model_id == model_id
+    out = mic.decode(blob)
+    assert int(np.abs(out.astype(np.int64) - a).max()) <= k
+    assert np.array_equal(load_reference_decoder().decode(blob), out)
+
+
 def random_image(h: int, w: int, bits: int, signed: bool, rgb: bool, smooth: bool,
                  seed: int):
     """A small image for lossless property tests: noise over the whole sample range, or a

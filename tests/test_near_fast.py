@@ -18,7 +18,9 @@ from mic.bitstream import unpack_header
 from mic.io import read_image
 from mic.lossless import kernels_fast as KF
 from mic.lossless import kernels_fast_enc as KE
-from mic_test_helpers import load_reference_decoder, random_image, tile_payloads
+from mic_test_helpers import (
+    load_reference_decoder, near_small_plane_vs_reference, random_image, tile_payloads,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -69,14 +71,7 @@ def test_model_17_is_within_a_percent_of_model_12_and_faster_planes():
 @pytest.mark.parametrize("k,effort", [(1, 3), (3, 3), (2, 1)])
 def test_small_planes_match_the_reference_decoder(shape, k, effort):
     """Every edge rule of 5.6 and 5.8 on tiny planes, quantised, against SPEC.md alone."""
-    rng = np.random.default_rng(shape[0] * 100 + shape[1] + k)
-    a = rng.integers(0, 4096, shape).astype(np.uint16)
-    a[0, 0] = 4095
-    blob = mic.encode(a, max_error=k, bits_stored=12, effort=effort)
-    assert unpack_header(blob)[0].model_id == 17
-    out = mic.decode(blob)
-    assert _err(out, a) <= k
-    assert np.array_equal(load_reference_decoder().decode(blob), out)
+    near_small_plane_vs_reference(shape, k, 17, effort=effort)
 
 
 @settings(max_examples=25, deadline=None)

@@ -14,7 +14,7 @@ import mic.lossless.encoder as lenc
 from mic.bitstream import unpack_header
 from mic.io import read_image
 from mic.lossless import kernels as K
-from mic_test_helpers import load_forge, load_reference_decoder
+from mic_test_helpers import load_forge, load_reference_decoder, near_small_plane_vs_reference
 
 DATA = Path(__file__).parent / "data"
 FORMATS = Path(__file__).resolve().parents[1] / "formats"
@@ -102,14 +102,7 @@ def test_kernel_without_filters_is_model_2_and_lossless_unchanged():
 def test_small_planes_match_the_reference_decoder(shape, k):
     """Every edge rule of 7.6 step 1 (rows 0-1, columns 0-1 and the last two) on tiny planes,
     where the kernel never takes its interior path, and on planes where it does."""
-    rng = np.random.default_rng(shape[0] * 100 + shape[1] + k)
-    a = rng.integers(0, 4096, shape).astype(np.uint16)
-    a[0, 0] = 4095
-    blob = mic.encode(a, max_error=k, bits_stored=12, fast_nlms=False)
-    assert unpack_header(blob)[0].model_id == 12
-    out = mic.decode(blob)
-    assert _err(out, a) <= k
-    assert np.array_equal(load_reference_decoder().decode(blob), out)
+    near_small_plane_vs_reference(shape, k, 12, fast_nlms=False)
 
 
 @pytest.mark.parametrize("k", (1, 2, 1000))

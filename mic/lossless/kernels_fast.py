@@ -196,25 +196,8 @@ def _predict(w_, n_, nw, cq, sign, maxval):
 def _update(S, q, dd, R):
     """Context ``q``'s counters (``S[q]`` = A, B, C, N, K) after the sign-merged residual
     ``dd``: JPEG-LS's update, with the mean error kept in ``(-1/2, 1/2]``, then
-    ``K = (16 A R[N]) >> 32``."""
-    q = U(q)
-    a = S[q, 0] + (dd if dd >= 0 else -dd)
-    b = S[q, 1] + dd
-    n = S[q, 3]
-    if n == RESET:
-        a >>= 1
-        b >>= 1
-        n >>= 1
-    n += 1
-    dec = np.int64(2 * b <= -n)
-    inc = np.int64(2 * b > n)
-    b += (dec - inc) * n
-    S[q, 2] = min(max(S[q, 2] + inc - dec, MIN_C), MAX_C)
-    S[q, 0] = a
-    S[q, 1] = min(max(b, 1 - n), n)
-    S[q, 3] = n
-    S[q, 4] = ((a << 4) * R[U(n)]) >> 32
-
+    ``K = (16 A R[N]) >> 32`` (:func:`_update_near` with the same ``dd`` for both)."""
+    _update_near(S, q, dd, dd, R)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -231,7 +214,7 @@ def _update_near(S, q, dd, drec, R):
     """:func:`_update` of a near-lossless plane (model id 17, SPEC 7.7): ``A`` (and so
     ``K``) gathers the quantised residual ``dd``, the bias ``B`` the reconstruction's error
     ``drec`` (sign-merged; a multiple of ``2 k + 1`` but where clamped), as JPEG-LS NEAR
-    does.  With ``dd == drec`` (k = 0) it is :func:`_update`."""
+    does; with ``dd == drec`` (k = 0) it is :func:`_update`."""
     q = U(q)
     a = S[q, 0] + (dd if dd >= 0 else -dd)
     b = S[q, 1] + drec

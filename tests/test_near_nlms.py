@@ -14,7 +14,7 @@ import mic.lossless.encoder as lenc
 from mic.bitstream import unpack_header
 from mic.io import read_image
 from mic.lossless import kernels as K
-from mic_test_helpers import load_forge, load_reference_decoder, near_small_plane_vs_reference
+from mic_test_helpers import load_forge, near_small_plane_vs_reference
 
 DATA = Path(__file__).parent / "data"
 FORMATS = Path(__file__).resolve().parents[1] / "formats"

@@ -112,6 +112,37 @@ def test_lossy_decode(benchmark, image16, mode):
     assert out.shape == image16.shape and out.dtype == image16.dtype
 
 
+def _near_codecs():
+    """Near-lossless with maximum error 4: mic's default (model id 17, SPEC 7.7), its
+    effort 1, and CharLS JPEG-LS NEAR = 4, side by side."""
+    ic = imagecodecs
+    return {
+        "mic-near4": (lambda a: mic.encode(a, max_error=4), mic.decode),
+        "mic-near4-e1": (lambda a: mic.encode(a, max_error=4, effort=1), mic.decode),
+        "jpegls-near4": (lambda a: ic.jpegls_encode(a, level=4), ic.jpegls_decode),
+    }
+
+
+@pytest.mark.parametrize("codec", list(_near_codecs()))
+def test_near_lossless_encode(benchmark, image16, codec):
+    enc, dec = _near_codecs()[codec]
+    benchmark.group = f"near-lossless k=4 encode {image16.shape[0]}x{image16.shape[1]}"
+    benchmark.extra_info["megapixels"] = image16.size / 1e6
+    blob = _run(benchmark, lambda: enc(image16), image16)
+    benchmark.extra_info["bpp"] = 8 * len(blob) / image16.size
+    assert int(np.abs(dec(blob).astype(np.int32) - image16).max()) <= 4
+
+
+@pytest.mark.parametrize("codec", list(_near_codecs()))
+def test_near_lossless_decode(benchmark, image16, codec):
+    enc, dec = _near_codecs()[codec]
+    blob = enc(image16)
+    benchmark.group = f"near-lossless k=4 decode {image16.shape[0]}x{image16.shape[1]}"
+    benchmark.extra_info["megapixels"] = image16.size / 1e6
+    out = _run(benchmark, lambda: dec(blob), image16)
+    assert int(np.abs(out.astype(np.int32) - image16).max()) <= 4
+
+
 @pytest.mark.parametrize("codec", ["jpeg2000-psnr50", "htj2k-q", "jpegxl-d1", "jpegls-near4"])
 def test_anchor_lossy_encode(benchmark, image16, codec):
     ic = imagecodecs

@@ -194,7 +194,7 @@ class LosslessTileDecoder:
         #: volumes; model id 14 (SPEC 5.8) also kinds 5 and 6 (2), with volumes; model id 15
         #: (SPEC 5.9) is model 14 with xform 5; model id 16 (3) model 15 with the priors of
         #: SPEC 5.10 in kinds 5 and 6
-        #: (3 too for model id 17, SPEC 7.7, whose near-lossless planes are of kinds 0, 3-6)
+        #: (3 too for model id 17, SPEC 7.7, whose near-lossless planes are of kinds 0-6)
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
                      FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3,
                      NEAR_FAST_MODEL_ID: 3}.get(

@@ -85,6 +85,8 @@ def encode_plane_near_fast(plane: np.ndarray, near: int, lms: bool = True, cover
     >>> data[:1], int(np.abs(rec - p).max()) <= 2
     (b'\\x05', True)
     """
+    import zstandard
+
     from .near_palette import covering_palette
 
     lo = int(plane.min())
@@ -114,8 +116,6 @@ def encode_plane_near_fast(plane: np.ndarray, near: int, lms: bool = True, cover
         base, span = int(values[0]), int(values[-1] - values[0])
         bitmap = np.zeros(span + 1, np.uint8)
         bitmap[values - base] = 1
-        import zstandard
-
         zb = zstandard.ZstdCompressor(level=19).compress(np.packbits(bitmap).tobytes())
         n = len(values) - 1
         data = b"".join((plane_head(kind_pal, lo + base, n), pack_uvarints(span, len(zb)), zb,

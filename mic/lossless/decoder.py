@@ -55,8 +55,16 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -
     if ph.prior:  # model id 16 (SPEC 5.10): the filters start from the fixed weights
         a0, b0, _ = model16_priors()
         la, lb = a0.copy(), b0.copy()
-    status = KF.fast_decode(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords, bits,
-                            ph.nbits, R, CL, nbt, top, ph.kind >= PLANE_FAST_LMS, la, lb, near)
+    lms = ph.kind >= PLANE_FAST_LMS
+    if near:  # model id 17 (SPEC 7.7)
+        if la is None or lb is None:
+            la, lb = np.zeros(KF.LMS_TAPS, np.int64), np.zeros((KF.LMS2_SETS, KF.LMS2_TAPS),
+                                                                np.int64)
+        status = KF.fast_decode_near(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords,
+                                     bits, ph.nbits, R, CL, nbt, top, lms, la, lb, near)
+    else:
+        status = KF.fast_decode(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords, bits,
+                                ph.nbits, R, CL, nbt, top, lms, la, lb)
     if status != KF.OK:
         raise MicFormatError(f"fast lossless plane: corrupt coded data (status {status})")
     return x

@@ -371,29 +371,36 @@ def build_decode_tables(freq):
 
 @njit(cache=True, nogil=True)
 def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
-                top, lms=False, la=None, lb=None, near=0):
+                top, lms=False, la=None, lb=None):
     """Decoder: reconstruct the (h, w) int32 plane ``img`` from the rANS ``words`` (uint16,
     ``nwords`` of them, padded with at least one more) and the extra ``bits`` (uint8,
     ``nbytes`` of them, padded with at least 4 more); ``R, CL`` from :func:`class_tables`,
     ``nbt, top`` from :func:`token_tables`; ``lms``: plane kind 5's prediction (SPEC 5.8),
     else kind 3's (the two compiled apart); ``la`` (12,) and ``lb`` (4, 8) int64: the filters'
     weights, where they start (zeros when not given; model id 16's prior, SPEC 5.10) and
-    where they end; ``near`` > 0: a near-lossless plane of maximum error ``near`` (model
-    id 17, SPEC 7.7; the four cases compiled apart).  Returns a status."""
+    where they end (:func:`fast_decode_near` for near-lossless planes).  Returns a
+    status."""
     if la is None or lb is None:
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
-    if near:
-        if lms:
-            return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits,
-                                nbytes, R, CL, nbt, top, True, la, lb, np.int64(near))
-        return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                            R, CL, nbt, top, False, la, lb, np.int64(near))
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
                             R, CL, nbt, top, True, la, lb, 0)
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
                         R, CL, nbt, top, False, la, lb, 0)
+
+
+@njit(cache=True, nogil=True)
+def fast_decode_near(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL,
+                     nbt, top, lms, la, lb, near):
+    """:func:`fast_decode` of a near-lossless plane of maximum error ``near`` (model id 17,
+    SPEC 7.7; ``la``, ``lb`` given): ``img`` receives the reconstruction.  A dispatcher of
+    its own, so that the lossless decoder does not compile these cases."""
+    if lms:
+        return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
+                            R, CL, nbt, top, True, la, lb, np.int64(near))
+    return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
+                        R, CL, nbt, top, False, la, lb, np.int64(near))
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -17,7 +17,7 @@ from .kernels_fast import (
 
 @njit(cache=True, nogil=True)
 def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=False, la=None,
-                lb=None, near=0):
+                lb=None):
     """Encoder: the token (``tokens``, uint8) and class (``classes``, uint8) of every pixel
     of the (h, w) int32 plane ``img`` (values in ``[0, maxval]``) and its extra bits packed
     MSB first into ``bits`` (zeroed, at least 2 bytes a pixel + 16).  Returns the number of
@@ -25,23 +25,30 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=Fa
     and ``TOK, NB`` come from :func:`class_tables` and :func:`token_tables`.  ``lms``: the
     prediction of plane kind 5 (SPEC 5.8), else kind 3's (the two compiled apart); ``la``
     (12,) and ``lb`` (4, 8) int64: the filters' weights, where they start (zeros when not
-    given; model id 16's prior, SPEC 5.10) and where they end.  ``near`` > 0: a
-    near-lossless plane of maximum error ``near`` (model id 17, SPEC 7.7): ``img`` is
-    overwritten with its reconstruction, which the decoder will produce."""
+    given; model id 16's prior, SPEC 5.10) and where they end (:func:`fast_tokens_near`
+    for near-lossless planes)."""
     if la is None or lb is None:
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
-    if near:
-        if lms:
-            return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
-                                la, lb, np.int64(near))
-        return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False,
-                            la, lb, np.int64(near))
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
                             la, lb, 0)
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
                         0)
+
+
+@njit(cache=True, nogil=True)
+def fast_tokens_near(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la,
+                     lb):
+    """:func:`fast_tokens` of a near-lossless plane of maximum error ``near`` (model id 17,
+    SPEC 7.7; ``la``, ``lb`` given): ``img`` is overwritten with its reconstruction, which
+    the decoder will produce.  A dispatcher of its own, so that the lossless encoder does not
+    compile these cases."""
+    if lms:
+        return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
+                            la, lb, np.int64(near))
+    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
+                        np.int64(near))
 
 
 @njit(cache=True, nogil=True, inline="always")

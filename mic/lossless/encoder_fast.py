@@ -103,12 +103,14 @@ def encode_plane_near_fast(plane: np.ndarray, near: int, lms: bool = True, cover
     used = np.flatnonzero(counts)
     sparse = 2 * len(used) <= maxval + 1
     pals = []
-    if sparse:  # the exact palette: indices with k' = near // G (SPEC 7.2)
-        pals.append((used, np.arange(len(used)), near // int(np.diff(used).max())))
     if cover > (not sparse):  # representatives within near of every value, k' = 0
         reps, assign = covering_palette(used, counts[used], near)
         if 2 <= len(reps) < len(used):
             pals.append((reps, assign, 0))
+    kp = near // int(np.diff(used).max())
+    if sparse and (kp or not pals):  # the exact palette: indices with k' = near // G (SPEC
+        # 7.2); with k' = 0 it is the cover with fewer merges, not coded beside it (as model 12)
+        pals.append((used, np.arange(len(used)), kp))
     for values, assign, kp in pals:
         lut = np.zeros(maxval + 1, np.int32)
         lut[used] = assign

@@ -39,7 +39,7 @@ def _train_sample(split: pathlib.Path) -> list[tuple[np.ndarray, int]]:
 
 def train(split: pathlib.Path, effort: int) -> None:
     import mic
-    import mic.lossless.encoder as enc
+    import mic.lossless.encoder_near as enc
 
     ims = _train_sample(split)
     real = enc.encode_plane_near
@@ -51,7 +51,8 @@ def train(split: pathlib.Path, effort: int) -> None:
                 t = b = 0.0
                 for im, bits in ims:
                     t0 = time.perf_counter()
-                    s = mic.encode(im, max_error=k, bits_stored=bits, effort=effort)
+                    s = mic.encode(im, max_error=k, bits_stored=bits, effort=effort,
+                                   fast_nlms=False)  # model 12, as measured
                     t += time.perf_counter() - t0
                     b += len(s)
                     assert np.abs(mic.decode(s).astype(np.int64) - im).max() <= k
@@ -76,7 +77,8 @@ def evaluate(split: pathlib.Path, effort: int) -> None:
         im = np.ascontiguousarray(im)
         bits = max(int(r["bits_stored"]), int(im.max()).bit_length(), 1)
         for k, t in tot.items():
-            s = mic.encode(im, max_error=k, bits_stored=bits, effort=effort)
+            s = mic.encode(im, max_error=k, bits_stored=bits, effort=effort,
+                           fast_nlms=False)  # model 12, as measured
             assert np.abs(mic.decode(s).astype(np.int64) - im).max() <= k
             t[0] += len(s)
             t[1] += len(imagecodecs.jpegls_encode(im, level=k))

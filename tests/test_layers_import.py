@@ -110,6 +110,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("mic.lossless.kernels_volume", 3), ("mic.lossless.kernels_fast", 3),
     ("mic.lossless.kernels_classes", 3),
     ("mic.lossless.kernels_fast_enc", 4), ("mic.lossless.encoder_fast", 4),
+    ("mic.lossless.encoder_near", 4),
     ("mic.lossless.decoder", 3), ("mic.lossless.encoder", 4), ("mic.lossless.make_tables", 4),
     ("mic.lossless", 4),
     ("mic.lossy.syntax", 3), ("mic.lossy.model", 3), ("mic.lossy.passes", 3),

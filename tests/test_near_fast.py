@@ -117,7 +117,7 @@ def test_k_zero_in_the_kernels_is_the_lossless_plane():
 def test_quantised_planes_reconstruct_in_the_encoder_as_the_decoder_does():
     """The encoder kernel leaves its reconstruction in the plane (SPEC 7.7's x-hat), which
     is what the decoder returns."""
-    from mic.lossless.encoder_fast import encode_plane_near_fast
+    from mic.lossless.encoder_near import encode_plane_near_fast
 
     a = IMAGES[2][1][:70, :90].astype(np.int32)
     for lms in (False, True):

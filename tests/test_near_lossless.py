@@ -428,7 +428,7 @@ def _lut_image() -> np.ndarray:
 
 @pytest.mark.parametrize("k", KS)
 def test_covering_palette_codes_a_lut_mapped_image_smaller_within_k(k):
-    from mic.lossless.encoder import encode_plane_near
+    from mic.lossless.encoder_near import encode_plane_near
 
     img = _lut_image()
     plain, _ = encode_plane_near(img.astype(np.int32), k, True, cover=0)

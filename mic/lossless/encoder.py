@@ -20,9 +20,9 @@ RGB tiles go through the reversible colour transform of JPEG 2000 first.
 Near-lossless (mode 2, SPEC section 7, ``near`` = k > 0) runs the same steps on the same
 planes with the residuals quantised in the kernel (step ``2k + 1``), predicting from the
 reconstruction; no palettes; a plane whose values span at most ``2k`` is one constant; RGB
-tiles may code G, then R and B minus the reconstructed G.  The encoder ends with the exact
-samples the decoder will produce (:meth:`LosslessTileEncoder.encode_tile` writes them back
-into the tile it is given).
+tiles may code G, then R and B minus the reconstructed G (:mod:`.encoder_near`, which also
+writes model id 17's fast planes).  The encoder ends with the exact samples the decoder will
+produce (:meth:`LosslessTileEncoder.encode_tile` writes them back into the tile it is given).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from .syntax import (
     BLOCK_LOG2, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
     FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_MODEL_ID,
     NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR,
-    TAG_VOL, XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, max_error_limit,
+    TAG_VOL, XFORM_CDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, max_error_limit,
     pack_group, pack_near, pack_tree, plane_head, reference_plane, token_block_costs, token_cdfs,
 )
 
@@ -235,54 +235,6 @@ def encode_plane(plane: np.ndarray, lms: bool = False) -> bytes:
     plain = (plane - lo).astype(np.int32)
     without = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(plain, hi - lo, lms=lms)
     return with_palette if len(with_palette) < len(without) else without
-
-
-def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True, cover: int = 0
-                      ) -> tuple[bytes, np.ndarray]:
-    """One (h, w) int32 plane -> its mode-2 payload (SPEC 7.2) with maximum error ``near``,
-    and the (h, w) int32 reconstruction the decoder will produce; ``lms``: model id 12's
-    predictors (SPEC 7.6), else model id 2's.  ``cover`` 1 (2): a sparse (any) plane is also
-    coded through a covering palette (:mod:`.near_palette`), keeping the smaller.
-
-    >>> import numpy as np
-    >>> p = np.array([[10, 13, 20], [9, 30, 31]], np.int32)
-    >>> data, rec = encode_plane_near(p, 2)
-    >>> int(np.abs(rec - p).max()) <= 2
-    True
-    """
-    lo = int(plane.min())
-    hi = int(plane.max())
-    if hi - lo <= 2 * near:  # one value within near of every sample
-        mid = lo + (hi - lo) // 2
-        return plane_head(PLANE_CONST, mid), np.full(plane.shape, mid, np.int32)
-    # (the core-histogram palette is not offered: its indices code near-lossless with
-    # k' = k // G, 0 where the largest gap G exceeds k, and on the 19 train planes it
-    # reaches the near-lossless samples coded smaller at k = 1, 2 and 4 every time: the
-    # second coding would only cost time)
-    idx, maxval, bitmap = _prepare(plane, core=False)
-    x = (plane - lo).astype(np.int32)
-    data = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(x, hi - lo, near, lms=lms)
-    x += lo  # the kernel left the reconstruction in x
-    got = None
-    if cover > (bitmap is None):
-        from .near_palette import encode_plane_cover
-
-        got = encode_plane_cover(plane, near, lms)
-        if got is not None and len(got[0]) < len(data):
-            data, x = got
-    if bitmap is None:
-        return data, x
-    # A sparse histogram (SPEC 7.2): the palette's indices coded near-lossless with
-    # k' = near // G (G its largest gap; 0: losslessly), so that no plane codes larger than
-    # the lossless palette would.  Keep the smaller.
-    values = np.flatnonzero(np.unpackbits(np.frombuffer(bitmap, np.uint8))[:hi - lo + 1])
-    kp = near // int(np.diff(values).max())
-    if kp == 0 and got is not None:  # the exact palette would be the cover, less merged
-        return data, x
-    pal = palette_plane(lo, hi - lo, bitmap, idx, maxval, kp, lms)
-    if len(pal) >= len(data):
-        return data, x
-    return pal, (values[idx] + lo).astype(np.int32)
 
 
 def encode_plane_inter(plane: np.ndarray, ref: np.ndarray) -> bytes:
@@ -585,40 +537,8 @@ class LosslessTileEncoder:
         return rct if len(rct) <= len(plain) else plain
 
     def _encode_tile_near(self, tile: np.ndarray) -> bytes:
-        k = self.near
-        if self.near_fast:  # model id 17 (SPEC 7.7): the fast coder's planes
-            from .encoder_fast import encode_plane_fast, encode_plane_near_fast
+        from .encoder_near import encode_tile_near
 
-            def near_plane(p: np.ndarray, k: int, lms: bool, cover: int
-                           ) -> tuple[bytes, np.ndarray]:
-                got = encode_plane_near_fast(p, k, lms, cover)
-                if not self.near_mixed:
-                    return got
-                old = encode_plane_near(p, k, True, cover)  # model 12's plane (SPEC 7.6)
-                return got if len(got[0]) <= len(old[0]) else old
-
-            def exact(d: np.ndarray) -> bytes:  # xform 2's differences: model 16's planes
-                return encode_plane_fast(d, 2 if self.lms else 1, self.lms, self.lms)
-        else:
-            near_plane, exact = encode_plane_near, encode_plane
-        planes = [near_plane(np.ascontiguousarray(tile[..., i]), k, self.lms, self.cover)
-                  for i in range(tile.shape[2])]
-        best = bytes((XFORM_NONE,)) + b"".join(d for d, _ in planes)
-        recon = [r for _, r in planes]
-        if tile.shape[2] == 3:
-            # SPEC 7.3: G near-lossless, then R - G and B - G exactly (mode-0 planes), so
-            # R = (R - G) + G_rec is as close as G_rec; grey-like RGB (R = G = B but in
-            # overlays) costs the G plane alone.  Keep the smaller.
-            lo, hi = sample_range(self.header.bits_stored, bool(self.header.signed))
-            g = recon[1]
-            parts, rec = [planes[1][0]], {1: g}
-            for c in (0, 2):
-                d = tile[..., c] - tile[..., 1]
-                parts.append(exact(d))
-                rec[c] = np.clip(d + g, lo, hi)
-            gdiff = bytes((XFORM_GDIFF,)) + b"".join(parts)
-            if len(gdiff) < len(best):
-                best, recon = gdiff, [rec[0], rec[1], rec[2]]
-        for i, r in enumerate(recon):
-            tile[..., i] = r
-        return best
+        return encode_tile_near(tile, self.near, self.lms, self.cover, self.near_fast,
+                                self.near_mixed,
+                                sample_range(self.header.bits_stored, bool(self.header.signed)))

@@ -69,64 +69,6 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     return pal if len(pal) < len(plain) else plain
 
 
-def encode_plane_near_fast(plane: np.ndarray, near: int, lms: bool = True, cover: int = 0
-                           ) -> tuple[bytes, np.ndarray]:
-    """One (h, w) int32 plane -> its model-17 payload (SPEC 7.7: kind 0, 3 or 4; ``lms``: 5
-    or 6, with model id 16's priors) with maximum error ``near``, and the (h, w) int32
-    reconstruction the decoder will produce.  As
-    :func:`mic.lossless.encoder.encode_plane_near` chooses (``cover`` included): a sparse
-    histogram (at most half its range used) is also coded through its exact palette (indices
-    with ``k' = near // G``) and, with ``cover`` >= 1, through a covering palette (``k' = 0``;
-    every plane with ``cover`` 2); the smallest is kept.
-
-    >>> import numpy as np
-    >>> p = np.array([[10, 13, 20], [9, 30, 31]], np.int32)
-    >>> data, rec = encode_plane_near_fast(p, 2)
-    >>> data[:1], int(np.abs(rec - p).max()) <= 2
-    (b'\\x05', True)
-    """
-    import zstandard
-
-    from .near_palette import covering_palette
-
-    lo = int(plane.min())
-    hi = int(plane.max())
-    if hi - lo <= 2 * near:  # one value within near of every sample
-        mid = lo + (hi - lo) // 2
-        return plane_head(PLANE_CONST, mid), np.full(plane.shape, mid, np.int32)
-    kind, kind_pal = (PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE) if lms else (PLANE_FAST,
-                                                                          PLANE_FAST_PALETTE)
-    x = (plane - lo).astype(np.int32)
-    maxval = hi - lo
-    best = (plane_head(kind, lo, maxval) + _body(x, maxval, lms, lms, near), x + lo)
-    counts = np.bincount((plane - lo).ravel(), minlength=maxval + 1)
-    used = np.flatnonzero(counts)
-    sparse = 2 * len(used) <= maxval + 1
-    pals = []
-    if cover > (not sparse):  # representatives within near of every value, k' = 0
-        reps, assign = covering_palette(used, counts[used], near)
-        if 2 <= len(reps) < len(used):
-            pals.append((reps, assign, 0))
-    kp = near // int(np.diff(used).max())
-    if sparse and (kp or not pals):  # the exact palette: indices with k' = near // G (SPEC
-        # 7.2); with k' = 0 it is the cover with fewer merges, not coded beside it (as model 12)
-        pals.append((used, np.arange(len(used)), kp))
-    for values, assign, kp in pals:
-        lut = np.zeros(maxval + 1, np.int32)
-        lut[used] = assign
-        idx = lut[plane - lo]
-        base, span = int(values[0]), int(values[-1] - values[0])
-        bitmap = np.zeros(span + 1, np.uint8)
-        bitmap[values - base] = 1
-        zb = zstandard.ZstdCompressor(level=19).compress(np.packbits(bitmap).tobytes())
-        n = len(values) - 1
-        data = b"".join((plane_head(kind_pal, lo + base, n), pack_uvarints(span, len(zb)), zb,
-                         _body(idx, n, lms, lms, kp)))  # idx: its reconstruction, in place
-        if len(data) < len(best[0]):
-            best = (data, (np.asarray(values, np.int32)[idx] + lo).astype(np.int32))
-    return best
-
-
 def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
           near: int = 0) -> bytes:
     """Tables, word and byte counts, words and extra bytes of values ``x`` in [0, maxval]

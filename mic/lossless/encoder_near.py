@@ -8,10 +8,12 @@ reconstruction the decoder will produce, which the stream's sample CRC-32 covers
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..bitstream.varint import pack_uvarints
-from .encoder import _encode_coded, _prepare, encode_plane, palette_plane
+from .encoder import _encode_coded, encode_plane, palette_plane
 from .encoder_fast import _body, encode_plane_fast
 from .syntax import (
     PLANE_CODED, PLANE_CONST, PLANE_FAST, PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE,
@@ -19,12 +21,64 @@ from .syntax import (
 )
 
 
+def _near_plane(plane: np.ndarray, near: int, cover: int, plain: Callable[..., bytes],
+                palette: Callable[..., bytes]) -> tuple[bytes, np.ndarray]:
+    """The mode-2 plane choice both near-lossless plane coders make (SPEC 7.2): a constant
+    plane where the values span at most ``2 near``; else the coded plane, ``plain(lo, x,
+    maxval)`` (``x`` the values less ``lo``, overwritten with their reconstruction), and
+    palette planes, ``palette(offset, span, bitmap, idx, maxval, k')`` (``bitmap`` the packed
+    set of palette values from ``offset``, ``idx`` the index image, overwritten likewise):
+    with ``cover`` 1 a sparse plane's (at most half its range used) covering palette
+    (representatives within ``near``, ``k' = 0``, :mod:`.near_palette`; with 2 any plane's),
+    and a sparse plane's exact palette with ``k' = near // G`` (``G`` its largest gap; not
+    where ``k'`` is 0 and a cover was coded: that is the cover with fewer merges).  The
+    smallest is kept (the first of equals), with the reconstruction it decodes to.
+
+    The core-histogram palette of lossless planes is not offered: its indices code
+    near-lossless with ``k' = k // G``, 0 where the largest gap exceeds k, and on the 19
+    train planes it reaches the near-lossless samples coded smaller at k = 1, 2 and 4 every
+    time: the second coding would only cost time."""
+    from .near_palette import covering_palette
+
+    lo = int(plane.min())
+    hi = int(plane.max())
+    if hi - lo <= 2 * near:  # one value within near of every sample
+        mid = lo + (hi - lo) // 2
+        return plane_head(PLANE_CONST, mid), np.full(plane.shape, mid, np.int32)
+    maxval = hi - lo
+    x = (plane - lo).astype(np.int32)
+    counts = np.bincount(x.ravel(), minlength=maxval + 1)
+    used = np.flatnonzero(counts)
+    best = (plain(lo, x, maxval), x + lo)  # (x now holds the reconstruction)
+    sparse = 2 * len(used) <= maxval + 1
+    pals = []
+    if cover > (not sparse):
+        reps, assign = covering_palette(used, counts[used], near)
+        if 2 <= len(reps) < len(used):
+            pals.append((reps, assign, 0))
+    kp = near // int(np.diff(used).max())
+    if sparse and (kp or not pals):
+        pals.append((used, np.arange(len(used)), kp))
+    for values, assign, kp in pals:
+        lut = np.zeros(maxval + 1, np.int32)
+        lut[used] = assign
+        idx = lut[plane - lo]
+        base, span = int(values[0]), int(values[-1] - values[0])
+        bitmap = np.zeros(span + 1, np.uint8)
+        bitmap[values - base] = 1
+        data = palette(lo + base, span, np.packbits(bitmap).tobytes(), idx, len(values) - 1,
+                       kp)
+        if len(data) < len(best[0]):
+            best = (data, (np.asarray(values, np.int32)[idx] + lo).astype(np.int32))
+    return best
+
+
 def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True, cover: int = 0
                       ) -> tuple[bytes, np.ndarray]:
-    """One (h, w) int32 plane -> its mode-2 payload (SPEC 7.2) with maximum error ``near``,
-    and the (h, w) int32 reconstruction the decoder will produce; ``lms``: model id 12's
-    predictors (SPEC 7.6), else model id 2's.  ``cover`` 1 (2): a sparse (any) plane is also
-    coded through a covering palette (:mod:`.near_palette`), keeping the smaller.
+    """One (h, w) int32 plane -> its mode-2 payload (SPEC 7.2: kind 0, 1 or 2) with maximum
+    error ``near``, and the (h, w) int32 reconstruction the decoder will produce; ``lms``:
+    model id 12's predictors (SPEC 7.6), else model id 2's.  ``cover`` 1 (2): a sparse (any)
+    plane is also coded through a covering palette, keeping the smaller (:func:`_near_plane`).
 
     >>> import numpy as np
     >>> p = np.array([[10, 13, 20], [9, 30, 31]], np.int32)
@@ -32,50 +86,20 @@ def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True, cover: int
     >>> int(np.abs(rec - p).max()) <= 2
     True
     """
-    lo = int(plane.min())
-    hi = int(plane.max())
-    if hi - lo <= 2 * near:  # one value within near of every sample
-        mid = lo + (hi - lo) // 2
-        return plane_head(PLANE_CONST, mid), np.full(plane.shape, mid, np.int32)
-    # (the core-histogram palette is not offered: its indices code near-lossless with
-    # k' = k // G, 0 where the largest gap G exceeds k, and on the 19 train planes it
-    # reaches the near-lossless samples coded smaller at k = 1, 2 and 4 every time: the
-    # second coding would only cost time)
-    idx, maxval, bitmap = _prepare(plane, core=False)
-    x = (plane - lo).astype(np.int32)
-    data = plane_head(PLANE_CODED, lo, hi - lo) + _encode_coded(x, hi - lo, near, lms=lms)
-    x += lo  # the kernel left the reconstruction in x
-    got = None
-    if cover > (bitmap is None):
-        from .near_palette import encode_plane_cover
-
-        got = encode_plane_cover(plane, near, lms)
-        if got is not None and len(got[0]) < len(data):
-            data, x = got
-    if bitmap is None:
-        return data, x
-    # A sparse histogram (SPEC 7.2): the palette's indices coded near-lossless with
-    # k' = near // G (G its largest gap; 0: losslessly), so that no plane codes larger than
-    # the lossless palette would.  Keep the smaller.
-    values = np.flatnonzero(np.unpackbits(np.frombuffer(bitmap, np.uint8))[:hi - lo + 1])
-    kp = near // int(np.diff(values).max())
-    if kp == 0 and got is not None:  # the exact palette would be the cover, less merged
-        return data, x
-    pal = palette_plane(lo, hi - lo, bitmap, idx, maxval, kp, lms)
-    if len(pal) >= len(data):
-        return data, x
-    return pal, (values[idx] + lo).astype(np.int32)
+    return _near_plane(
+        plane, near, cover,
+        lambda lo, x, maxval: plane_head(PLANE_CODED, lo, maxval) + _encode_coded(
+            x, maxval, near, lms=lms),
+        lambda lo, span, bitmap, idx, maxval, kp: palette_plane(lo, span, bitmap, idx, maxval,
+                                                                kp, lms))
 
 
 def encode_plane_near_fast(plane: np.ndarray, near: int, lms: bool = True, cover: int = 0
                            ) -> tuple[bytes, np.ndarray]:
     """One (h, w) int32 plane -> its model-17 payload (SPEC 7.7: kind 0, 3 or 4; ``lms``: 5
     or 6, with model id 16's priors) with maximum error ``near``, and the (h, w) int32
-    reconstruction the decoder will produce.  As
-    :func:`encode_plane_near` chooses (``cover`` included): a sparse
-    histogram (at most half its range used) is also coded through its exact palette (indices
-    with ``k' = near // G``) and, with ``cover`` >= 1, through a covering palette (``k' = 0``;
-    every plane with ``cover`` 2); the smallest is kept.
+    reconstruction the decoder will produce, chosen as :func:`encode_plane_near` chooses
+    (:func:`_near_plane`).
 
     >>> import numpy as np
     >>> p = np.array([[10, 13, 20], [9, 30, 31]], np.int32)
@@ -85,44 +109,19 @@ def encode_plane_near_fast(plane: np.ndarray, near: int, lms: bool = True, cover
     """
     import zstandard
 
-    from .near_palette import covering_palette
-
-    lo = int(plane.min())
-    hi = int(plane.max())
-    if hi - lo <= 2 * near:  # one value within near of every sample
-        mid = lo + (hi - lo) // 2
-        return plane_head(PLANE_CONST, mid), np.full(plane.shape, mid, np.int32)
     kind, kind_pal = (PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE) if lms else (PLANE_FAST,
                                                                           PLANE_FAST_PALETTE)
-    x = (plane - lo).astype(np.int32)
-    maxval = hi - lo
-    best = (plane_head(kind, lo, maxval) + _body(x, maxval, lms, lms, near), x + lo)
-    counts = np.bincount((plane - lo).ravel(), minlength=maxval + 1)
-    used = np.flatnonzero(counts)
-    sparse = 2 * len(used) <= maxval + 1
-    pals = []
-    if cover > (not sparse):  # representatives within near of every value, k' = 0
-        reps, assign = covering_palette(used, counts[used], near)
-        if 2 <= len(reps) < len(used):
-            pals.append((reps, assign, 0))
-    kp = near // int(np.diff(used).max())
-    if sparse and (kp or not pals):  # the exact palette: indices with k' = near // G (SPEC
-        # 7.2); with k' = 0 it is the cover with fewer merges, not coded beside it (as model 12)
-        pals.append((used, np.arange(len(used)), kp))
-    for values, assign, kp in pals:
-        lut = np.zeros(maxval + 1, np.int32)
-        lut[used] = assign
-        idx = lut[plane - lo]
-        base, span = int(values[0]), int(values[-1] - values[0])
-        bitmap = np.zeros(span + 1, np.uint8)
-        bitmap[values - base] = 1
-        zb = zstandard.ZstdCompressor(level=19).compress(np.packbits(bitmap).tobytes())
-        n = len(values) - 1
-        data = b"".join((plane_head(kind_pal, lo + base, n), pack_uvarints(span, len(zb)), zb,
-                         _body(idx, n, lms, lms, kp)))  # idx: its reconstruction, in place
-        if len(data) < len(best[0]):
-            best = (data, (np.asarray(values, np.int32)[idx] + lo).astype(np.int32))
-    return best
+
+    def palette(lo: int, span: int, bitmap: bytes, idx: np.ndarray, maxval: int,
+                kp: int) -> bytes:  # kind 4 or 6: kind 2's palette over a fast body
+        zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
+        return b"".join((plane_head(kind_pal, lo, maxval), pack_uvarints(span, len(zb)), zb,
+                         _body(idx, maxval, lms, lms, kp)))
+
+    return _near_plane(
+        plane, near, cover,
+        lambda lo, x, maxval: plane_head(kind, lo, maxval) + _body(x, maxval, lms, lms, near),
+        palette)
 
 
 def encode_tile_near(tile: np.ndarray, near: int, lms: bool, cover: int, fast: bool,

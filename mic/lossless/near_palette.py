@@ -10,7 +10,8 @@ exactly and maps them to representatives, within ``k`` of the original samples.
 This pays where quantising the prediction residual (SPEC 7.4) cannot: sparse histograms
 (values mapped through a look-up table, with gaps of several codes) whose gaps defeat the
 residual quantiser's uniform step; and, at higher efforts, dense planes that code smaller
-quantised before prediction than after.  The encoder keeps whichever coding is smallest.
+quantised before prediction than after.  The encoder keeps whichever coding is smallest
+(:func:`mic.lossless.encoder_near._near_plane`, for model ids 2, 12 and 17).
 
 :func:`covering_palette` picks the fewest representatives (the greedy interval cover: each
 group starts at the first value not yet covered and takes every value within ``2 k`` of
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["covering_palette", "encode_plane_cover"]
+__all__ = ["covering_palette"]
 
 
 def covering_palette(values: np.ndarray, counts: np.ndarray, k: int
@@ -50,29 +51,3 @@ def covering_palette(values: np.ndarray, counts: np.ndarray, k: int
         assign[i:j] = len(reps) - 1
         i = j
     return np.array(reps, np.int64), assign
-
-
-def encode_plane_cover(plane: np.ndarray, near: int, lms: bool
-                       ) -> tuple[bytes, np.ndarray] | None:
-    """The plane as a covering-palette plane (SPEC 7.2 kind 2 with ``k' = 0``) and its
-    reconstruction, or None where every value is its own representative (no gain over
-    the exact palette) or one representative covers the plane (a constant plane is
-    smaller)."""
-    from .encoder import palette_plane
-
-    lo = int(plane.min())
-    x = (plane - lo).astype(np.int64)
-    counts = np.bincount(x.ravel())
-    used = np.flatnonzero(counts)
-    reps, assign = covering_palette(used, counts[used], near)
-    if len(reps) < 2 or len(reps) == len(used):
-        return None
-    lut = np.zeros(len(counts), np.int32)
-    lut[used] = assign
-    idx = lut[x]
-    base, span = int(reps[0]), int(reps[-1] - reps[0])
-    bits = np.zeros(span + 1, np.uint8)
-    bits[reps - base] = 1
-    data = palette_plane(lo + base, span, np.packbits(bits).tobytes(), idx, len(reps) - 1,
-                         0, lms)
-    return data, (reps[idx] + lo).astype(np.int32)

@@ -23,6 +23,24 @@ def _run(benchmark, fn, img):
     return benchmark.pedantic(fn, rounds=_rounds(img), iterations=1, warmup_rounds=1)
 
 
+def _bench_encode(benchmark, img, enc, what):
+    """Time ``enc(img)`` in the group "``what`` encode HxW" (megapixels and bpp recorded);
+    returns its stream."""
+    benchmark.group = f"{what} encode {img.shape[0]}x{img.shape[1]}"
+    benchmark.extra_info["megapixels"] = img.size / 1e6
+    blob = _run(benchmark, lambda: enc(img), img)
+    benchmark.extra_info["bpp"] = 8 * len(blob) / img.size
+    return blob
+
+
+def _bench_decode(benchmark, img, enc, dec, what):
+    """Time ``dec`` of ``enc(img)`` in the group "``what`` decode HxW"; returns its output."""
+    blob = enc(img)
+    benchmark.group = f"{what} decode {img.shape[0]}x{img.shape[1]}"
+    benchmark.extra_info["megapixels"] = img.size / 1e6
+    return _run(benchmark, lambda: dec(blob), img)
+
+
 def _lossless_codecs():
     ic = imagecodecs
     return {
@@ -42,20 +60,14 @@ LOSSLESS = list(_lossless_codecs())
 @pytest.mark.parametrize("codec", LOSSLESS)
 def test_lossless_encode(benchmark, image16, codec):
     enc, dec = _lossless_codecs()[codec]
-    benchmark.group = f"lossless encode {image16.shape[0]}x{image16.shape[1]}"
-    benchmark.extra_info["megapixels"] = image16.size / 1e6
-    blob = _run(benchmark, lambda: enc(image16), image16)
-    benchmark.extra_info["bpp"] = 8 * len(blob) / image16.size
+    blob = _bench_encode(benchmark, image16, enc, "lossless")
     assert np.array_equal(dec(blob), image16)
 
 
 @pytest.mark.parametrize("codec", LOSSLESS)
 def test_lossless_decode(benchmark, image16, codec):
     enc, dec = _lossless_codecs()[codec]
-    blob = enc(image16)
-    benchmark.group = f"lossless decode {image16.shape[0]}x{image16.shape[1]}"
-    benchmark.extra_info["megapixels"] = image16.size / 1e6
-    out = _run(benchmark, lambda: dec(blob), image16)
+    out = _bench_decode(benchmark, image16, enc, dec, "lossless")
     assert np.array_equal(out, image16)
 
 
@@ -126,20 +138,14 @@ def _near_codecs():
 @pytest.mark.parametrize("codec", list(_near_codecs()))
 def test_near_lossless_encode(benchmark, image16, codec):
     enc, dec = _near_codecs()[codec]
-    benchmark.group = f"near-lossless k=4 encode {image16.shape[0]}x{image16.shape[1]}"
-    benchmark.extra_info["megapixels"] = image16.size / 1e6
-    blob = _run(benchmark, lambda: enc(image16), image16)
-    benchmark.extra_info["bpp"] = 8 * len(blob) / image16.size
+    blob = _bench_encode(benchmark, image16, enc, "near-lossless k=4")
     assert int(np.abs(dec(blob).astype(np.int32) - image16).max()) <= 4
 
 
 @pytest.mark.parametrize("codec", list(_near_codecs()))
 def test_near_lossless_decode(benchmark, image16, codec):
     enc, dec = _near_codecs()[codec]
-    blob = enc(image16)
-    benchmark.group = f"near-lossless k=4 decode {image16.shape[0]}x{image16.shape[1]}"
-    benchmark.extra_info["megapixels"] = image16.size / 1e6
-    out = _run(benchmark, lambda: dec(blob), image16)
+    out = _bench_decode(benchmark, image16, enc, dec, "near-lossless k=4")
     assert int(np.abs(out.astype(np.int32) - image16).max()) <= 4
 
 

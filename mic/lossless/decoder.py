@@ -57,11 +57,8 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -
         la, lb = a0.copy(), b0.copy()
     lms = ph.kind >= PLANE_FAST_LMS
     if near:  # model id 17 (SPEC 7.7)
-        if la is None or lb is None:
-            la, lb = np.zeros(KF.LMS_TAPS, np.int64), np.zeros((KF.LMS2_SETS, KF.LMS2_TAPS),
-                                                                np.int64)
         status = KF.fast_decode_near(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords,
-                                     bits, ph.nbits, R, CL, nbt, top, lms, la, lb, near)
+                                     bits, ph.nbits, R, CL, nbt, top, near, lms, la, lb)
     else:
         status = KF.fast_decode(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords, bits,
                                 ph.nbits, R, CL, nbt, top, lms, la, lb)

@@ -86,9 +86,6 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
         a0, b0, builtin = model16_priors()
         la, lb = a0.copy(), b0.copy()
     if near:  # model id 17 (SPEC 7.7)
-        if la is None or lb is None:
-            la, lb = np.zeros(KF.LMS_TAPS, np.int64), np.zeros((KF.LMS2_SETS, KF.LMS2_TAPS),
-                                                                np.int64)
         nbytes = KE.fast_tokens_near(x, maxval, near, tokens, classes, bits, hist, R, CL, TOK,
                                      NB, lms, la, lb)
     else:

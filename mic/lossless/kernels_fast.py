@@ -392,10 +392,13 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
 
 @njit(cache=True, nogil=True)
 def fast_decode_near(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL,
-                     nbt, top, lms, la, lb, near):
+                     nbt, top, near, lms=False, la=None, lb=None):
     """:func:`fast_decode` of a near-lossless plane of maximum error ``near`` (model id 17,
-    SPEC 7.7; ``la``, ``lb`` given): ``img`` receives the reconstruction.  A dispatcher of
-    its own, so that the lossless decoder does not compile these cases."""
+    SPEC 7.7): ``img`` receives the reconstruction.  A dispatcher of its own, so that the
+    lossless decoder does not compile these cases."""
+    if la is None or lb is None:
+        la = np.zeros(LMS_TAPS, np.int64)
+        lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
                             R, CL, nbt, top, True, la, lb, np.int64(near))

@@ -38,12 +38,15 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=Fa
 
 
 @njit(cache=True, nogil=True)
-def fast_tokens_near(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la,
-                     lb):
+def fast_tokens_near(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK, NB, lms=False,
+                     la=None, lb=None):
     """:func:`fast_tokens` of a near-lossless plane of maximum error ``near`` (model id 17,
-    SPEC 7.7; ``la``, ``lb`` given): ``img`` is overwritten with its reconstruction, which
-    the decoder will produce.  A dispatcher of its own, so that the lossless encoder does not
-    compile these cases."""
+    SPEC 7.7): ``img`` is overwritten with its reconstruction, which the decoder will
+    produce.  A dispatcher of its own, so that the lossless encoder does not compile these
+    cases."""
+    if la is None or lb is None:
+        la = np.zeros(LMS_TAPS, np.int64)
+        lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
                             la, lb, np.int64(near))

@@ -25,6 +25,11 @@ from .batch import (
     describe_error, execute,
 )
 
+#: how many times a task whose result was lost with its worker is waited for again
+#: before its jobs fail (Dask itself gives up on a task after its allowed failures)
+WAITS = 8
+
+
 # ----------------------------------------------------------------------------- Dask
 def _dask_task(jobs: list[Job]) -> list[Result]:  # pragma: no cover - on Dask workers
     return [execute(job) for job in jobs]
@@ -79,6 +84,7 @@ class DaskExecutor:
         self.abandoned: list[int] = []
         self.workers_lost = 0
         self._ready: collections.deque[tuple[int, Result]] = collections.deque()
+        self._waits: collections.Counter[str] = collections.Counter()  # key -> waits again
 
     def _chunk(self, mean_s: float | None) -> int:
         """How many jobs a task runs."""
@@ -137,7 +143,7 @@ class DaskExecutor:
         ready = self._ready = collections.deque()  # gathered, not yet handed over
         try:
             for batch in ac.batches():  # what finished since the last look, gathered at once
-                ready.extend(self._collect(jobs, batch, index, futures))
+                ready.extend(self._collect(jobs, batch, index, futures, ac))
                 while ready:
                     i, result = ready.popleft()
                     s = 0.01 if result.resumed else result.seconds
@@ -163,16 +169,24 @@ class DaskExecutor:
             self.sweep(jobs)
 
     def _collect(self, jobs: Sequence[Job], batch: list[Any], index: dict[str, list[int]],
-                 futures: dict[str, Any]) -> list[tuple[int, Result]]:
+                 futures: dict[str, Any], ac: Any) -> list[tuple[int, Result]]:
         """The results of the jobs of the finished futures ``batch``: one gather for them
         all; a task's error (e.g. KilledWorker) fails each of its jobs.  The futures leave
-        ``futures`` and ``index``."""
+        ``futures`` and ``index``.  A future reported finished whose result was lost with
+        its worker before the gather (Dask runs its task again: it is pending once more, or
+        its gather failed while it was) goes back into ``ac``, the wait it came from."""
         done = [f for f in batch if f.status == "finished"]
         got = self._gather(done)
         out = []
         for f in batch:
             if f.key not in index:
                 continue
+            if (f.key not in got and f.status not in ("error", "cancelled")
+                    and self._waits[f.key] < WAITS):
+                self._waits[f.key] += 1
+                ac.add(f)  # lost with its worker and run again: wait for it once more
+                continue
+            self._waits.pop(f.key, None)
             ids = index.pop(f.key)
             futures.pop(f.key, None)
             if f.key in got:
@@ -224,8 +238,9 @@ class DaskExecutor:
                 yield ready.popleft()
             if not futures:
                 return
-            for batch in as_completed(list(futures.values())).batches():
-                ready.extend(self._collect(jobs, batch, index, futures))
+            ac = as_completed(list(futures.values()))
+            for batch in ac.batches():
+                ready.extend(self._collect(jobs, batch, index, futures, ac))
                 while ready:
                     yield ready.popleft()
         except (KeyboardInterrupt, GeneratorExit):

@@ -303,6 +303,39 @@ def test_short_jobs_go_several_to_a_task(scheduler: str) -> None:
     assert all(by[f"n{i}"].value == i for i in range(50) if i != 17)
 
 
+def test_a_result_lost_with_its_worker_is_waited_for_again() -> None:
+    """The race of a worker killed between its task's end and the gather of the result: Dask
+    runs the task again, and the task's jobs wait for that run instead of failing (they
+    failed with "task finished" before)."""
+    from distributed import Client, LocalCluster, as_completed, wait
+
+    from mic.batch import DaskExecutor, Job
+    from mic.batch_dask import _dask_task
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=logging.CRITICAL)
+    with cluster, Client(cluster) as client:
+        ex = DaskExecutor(client, echo=False)
+        jobs = [Job("n7", None, int, ("7",))]
+        fut = client.submit(_dask_task, jobs, key="mic-0-lost", pure=False)
+        wait(fut)
+        assert fut.status == "finished"
+        (addr,) = client.who_has(fut)[fut.key]
+        os.kill(client.run(os.getpid, workers=[addr])[addr], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while fut.status == "finished" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert fut.status != "finished"  # its result went with its worker
+        index, futures, ac = {fut.key: [0]}, {fut.key: fut}, as_completed()
+        assert ex._collect(jobs, [fut], index, futures, ac) == []  # not failed: waited for
+        assert fut.key in index and fut.key in futures
+        out = []
+        for batch in ac.batches():
+            out += ex._collect(jobs, batch, index, futures, ac)
+        assert [(i, r.status, r.value) for i, r in out] == [(0, "done", 7)]
+        assert not index and not futures
+
+
 def test_a_cluster_running_another_mic_is_refused(tmp_path: Path, scheduler: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "in"

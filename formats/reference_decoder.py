@@ -28,6 +28,7 @@ TABLES = ROOT / "mic" / "lossless" / "_tables_v1.py"
 MAGIC = bytes.fromhex("8B 4D 49 43 0D 0A 1A 0A")
 FAST = [()]  # the fast plane kinds allowed: 3, 4 (model ids 3, 13; 5.6) and 5, 6 (id 14; 5.8)
 PRIOR = [False]  # model id 16 (5.10): kinds 5 and 6 with the built-in tables and prior weights
+BANDS = [False]  # model id 18 (5.11): and their tables in bands
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_fast.py, reference_nlms.py
 
 # SPEC.md section 3: (name, struct code) in body order
@@ -202,7 +203,7 @@ def decode_plane(rd: _Reader, h: int, w: int, near: int = 0,
         return [[offset] * w for _ in range(h)]
     if kind in FAST[0] and ref is None:
         return __import__("reference_fast").plane3(rd, h, w, offset, True, _need, kind,
-                                                   PRIOR[0], near)
+                                                   PRIOR[0], near, BANDS[0])
     _need(kind in (1, 2), f"plane kind {kind}")
     _need(ref is None or kind == 1, "a palette plane in an inter tile")
     maxval = rd.varint()
@@ -433,7 +434,7 @@ def skip_plane(rd: _Reader, h: int, w: int) -> int | None:
         return offset
     if kind in FAST[0]:
         return __import__("reference_fast").plane3(rd, h, w, offset, False, _need, kind,
-                                                   PRIOR[0])
+                                                   PRIOR[0], 0, BANDS[0])
     _need(kind in (1, 2), f"plane kind {kind}")
     rd.varint()
     if kind == 2:
@@ -484,11 +485,11 @@ def _crc_repeat(crc: int, part: int, part_len: int, n: int) -> int:
 
 def _xform_ok(xform: int, samples: int, k: int, group: int = 0, model: int = 0) -> bool:
     """Section 5.1 (mode 0: xform 0 or 1), 5.5 (xform 4 with LVOL), 5.9 (xform 5, model id
-    15 and 16) and 7.2 (mode 2: xform 0 or 2)."""
+    15, 16 and 18) and 7.2 (mode 2: xform 0 or 2)."""
     if xform == 4:
         return group > 0 and samples == 1
     if xform == 5:
-        return model in (15, 16) and samples == 3
+        return model in (15, 16, 18) and samples == 3
     return xform == 0 or (xform == (2 if k else 1) and samples == 3)
 
 
@@ -545,12 +546,13 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
 def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
     _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (0, 13), (0, 14), (0, 15), (0, 16),
-                                         (2, 2), (2, 12), (2, 17))
-          and h["coder_id"] == 1, "neither lossless model 1, 3, 13, 14, 15 or 16 nor "
+                                         (0, 18), (2, 2), (2, 12), (2, 17))
+          and h["coder_id"] == 1, "neither lossless model 1, 3, 13, 14, 15, 16 or 18 nor "
           "near-lossless model 2, 12 or 17")
     FAST[0] = {3: (3, 4), 13: (3, 4), 14: (3, 4, 5, 6), 15: (3, 4, 5, 6),
-               16: (3, 4, 5, 6), 17: (3, 4, 5, 6)}.get(h["model_id"], ())
-    PRIOR[0] = h["model_id"] in (16, 17)
+               16: (3, 4, 5, 6), 17: (3, 4, 5, 6), 18: (3, 4, 5, 6)}.get(h["model_id"], ())
+    PRIOR[0] = h["model_id"] in (16, 17, 18)
+    BANDS[0] = h["model_id"] == 18
     k = 0
     if h["mode"] == 2:  # section 7.1
         _need(len(h["near"]) == 1, "a near-lossless stream needs exactly one NEAR segment")
@@ -564,8 +566,8 @@ def decode(data: bytes) -> np.ndarray:
     group = 0
     if h["lvol"]:  # section 5.5
         _need(h["mode"] == 0 and h["samples"] == 1 and len(h["lvol"]) == 1
-              and h["model_id"] in (1, 14, 15, 16), "LVOL: one, in a lossless one-sample "
-              "stream of model id 1, 14, 15 or 16")
+              and h["model_id"] in (1, 14, 15, 16, 18), "LVOL: one, in a lossless one-sample "
+              "stream of model id 1, 14, 15, 16 or 18")
         group, end = _leb(h["lvol"][0], 0, 1 << 16)
         _need(end == len(h["lvol"][0]) <= 3 and group >= 2, "LVOL payload")
     f, r, c, s = h["frames"], h["rows"], h["cols"], h["samples"]
@@ -626,7 +628,8 @@ def decode(data: bytes) -> np.ndarray:
                 ref = out[fi - 1, r0:r1, c0:c1] if group and fi % group else None
                 out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
                                                     s, k, lo, hi, group, ref,
-                                                    h["model_id"] in (12, 13, 14, 15, 16, 17),
+                                                    h["model_id"] in (12, 13, 14, 15, 16, 17,
+                                                                      18),
                                                     h["model_id"])
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)

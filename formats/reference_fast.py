@@ -1,5 +1,5 @@
 """SPEC.md sections 5.6 (the fast coder's plane kinds 3 and 4, model id 3), 5.8 (kinds 5
-and 6, model id 14: the same with two NLMS filters) and 5.10 (model id 16's priors in kinds
+and 6, model id 14: the same with two NLMS filters), 5.11 (model id 18's bands) and 5.10 (model id 16's priors in kinds
 5 and 6) in plain Python, written from the text, for ``reference_decoder.py`` (which calls
 :func:`plane3` with its reader and its ``_need``).  One loop iteration per pixel, nothing
 from ``mic`` but the data file SPEC 5.10 names (``mic/lossless/_tables_v16.py``, read as data).
@@ -134,19 +134,34 @@ class _Filters:
             U(self.b[self.s], self.u, (v - self.p1) * 2**16 - self.S2, self.n2, 20)
 
 
-def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0):
+def _bands(rd, need, maxval):
+    """5.11: the band count, its thresholds, then each band's 5.10 tables."""
+    nb = rd.u8()
+    need(1 <= nb <= 8, "fast plane: band count")
+    th = [rd.varint() for _ in range(nb - 1)]
+    need(all(a < b for a, b in zip([0] + th, th)) and all(t <= maxval for t in th),
+         "fast plane: band thresholds")
+    return th, [_tables(rd, need, True) for _ in range(nb)]
+
+
+def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=False):
     """A plane of kind 3, 4 (section 5.6), 5 or 6 (5.8) after its kind and offset: the
     (h, w) samples as lists (``decode``), or None after checking its fields only;
     ``prior``: model id 16 (5.10), whose kinds 5 and 6 have built-in tables and prior
-    weights; ``near`` = k > 0: a near-lossless plane of model id 17 (7.7)."""
-    prior = prior and kind in (5, 6)
+    weights; ``bands``: model id 18 (5.11), whose kinds 5 and 6 also have bands;
+    ``near`` = k > 0: a near-lossless plane of model id 17 (7.7)."""
+    bands = bands and kind in (5, 6)
+    prior = (prior or bands) and kind in (5, 6)
     maxval = rd.varint()
     need(1 <= maxval <= 2**17 - 2, "maxval out of range")
     palette = _palette(rd, maxval, need) if kind in (4, 6) else list(range(maxval + 1))
     if kind in (4, 6) and near:  # 7.2: a palette's indices carry k' = k // (largest gap)
         near //= max(b - a for a, b in zip(palette, palette[1:]))
     delta = 2 * near + 1
-    tabmap, tables = _tables(rd, need, prior)
+    if bands:  # 5.11
+        th, sections = _bands(rd, need, maxval)
+    else:
+        th, sections = [], [_tables(rd, need, prior)]
     nwords, nbytes = rd.varint(), rd.varint()
     need(nwords >= 2, "fast plane: fewer than 2 words")
     raw = rd.take(2 * nwords)
@@ -199,6 +214,8 @@ def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0):
             t = min(K[q] + 8 * (eW + eN), 3072)
             L = t.bit_length()
             c = L if L <= 1 else min(2 * L - 2 + ((t >> (L - 2)) & 1), 23)
+            band = sum(out[y - 1][x] >= t for t in th) if y > 0 else 0  # 5.11: from above
+            tabmap, tables = sections[band]
             freq, cum = tables[tabmap[c]]
             slot = X & 2047
             s = max(i for i in range(len(freq)) if cum[i] <= slot and freq[i] > 0)

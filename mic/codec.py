@@ -29,6 +29,7 @@ from .errors import (
 from .models.registry import (
     LOSSLESS_DESCRIPTION, LOSSLESS_FAST_DESCRIPTION, LOSSLESS_FAST_LMS_CDIFF_DESCRIPTION,
     LOSSLESS_FAST_LMS_CDIFF_NAME, LOSSLESS_FAST_LMS_DESCRIPTION, LOSSLESS_FAST_LMS_NAME,
+    LOSSLESS_FAST_LMS_BANDS_DESCRIPTION, LOSSLESS_FAST_LMS_BANDS_NAME,
     LOSSLESS_FAST_LMS_PRIOR_DESCRIPTION, LOSSLESS_FAST_LMS_PRIOR_NAME,
     LOSSLESS_FAST_NAME, LOSSLESS_LMS_DESCRIPTION, LOSSLESS_LMS_NAME, LOSSLESS_NAME,
     FLAG_GENERATIVE, NEAR_LOSSLESS_DESCRIPTION, NEAR_LOSSLESS_FAST_DESCRIPTION,
@@ -345,8 +346,8 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
     volume_group = 0
     if h.mode == MODE_LOSSLESS:
         from .lossless.syntax import (
-            FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_MODEL_ID,
-            LMS_MODEL_ID, MODEL_ID)
+            FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID,
+            FAST_LMS_PRIOR_MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID)
 
         name, description = {
             MODEL_ID: (LOSSLESS_NAME, LOSSLESS_DESCRIPTION),
@@ -357,6 +358,8 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
                                       LOSSLESS_FAST_LMS_CDIFF_DESCRIPTION),
             FAST_LMS_PRIOR_MODEL_ID: (LOSSLESS_FAST_LMS_PRIOR_NAME,
                                       LOSSLESS_FAST_LMS_PRIOR_DESCRIPTION),
+            FAST_LMS_BANDS_MODEL_ID: (LOSSLESS_FAST_LMS_BANDS_NAME,
+                                      LOSSLESS_FAST_LMS_BANDS_DESCRIPTION),
         }.get(h.model_id, (f"unknown({h.model_id})", "not a model of this build"))
         max_error = 0
         lvol = st.segment(b"LVOL")

@@ -208,7 +208,10 @@ def encode(
         decoders from before model id 15); and ``priors``: ``None`` (default) starts the
         NLMS filters of those planes from fixed weights and lets a class use its built-in
         token table instead of sending one (model id 16, SPEC 5.10: smaller small images),
-        ``False`` never (model id 14 or 15, for decoders from before model id 16).  They
+        ``False`` never (model id 14 or 15, for decoders from before model id 16); and
+        ``bands``: ``None`` (default) lets those planes split their token tables into bands
+        of the prediction where that is smaller (model id 18, SPEC 5.11), ``False`` never
+        (model id 16, for decoders from before model id 18).  They
         fill in the
         fields ``options`` leave at their defaults; one that contradicts a value
         ``options`` set, or an unknown name, is a :class:`MicInputError`.
@@ -304,6 +307,7 @@ def encode(
         fast_nlms = choices.pop("fast_nlms", None)
         colour_diff = choices.pop("colour_diff", None)
         priors = choices.pop("priors", None)
+        bands = choices.pop("bands", None)
         if not near and not volume_group and nlms is not False and fast_nlms is None:
             effort = plane_effort(v, bits_stored, effort, r * c)  # screens, small: effort 4's
         if choices:
@@ -313,7 +317,7 @@ def encode(
                                 f"codes {what}ly (whose only choice is the tile)")
         encoder = LosslessTileEncoder(header, near=near, group=int(volume_group or 0),
                                       effort=effort, nlms=nlms, fast_nlms=fast_nlms,
-                                      colour_diff=colour_diff, priors=priors)
+                                      colour_diff=colour_diff, priors=priors, bands=bands)
         header.flags |= FLAG_SAMPLE_CRC
         if near:  # SPEC 7: the CRC-32 of the reconstruction, which the encoder makes exactly
             recon = np.empty(v.shape, dtype=dt)
@@ -323,7 +327,7 @@ def encode(
             return _encode_lossless_best_tiling(v, header, encoder, threads, effort,
                                                 {"nlms": nlms, "fast_nlms": fast_nlms,
                                                  "colour_diff": colour_diff,
-                                                 "priors": priors})
+                                                 "priors": priors, "bands": bands})
     else:
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
             raise MicInputError(f"quality must be None (lossless) or an int, got {quality!r}")

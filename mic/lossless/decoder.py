@@ -24,7 +24,8 @@ from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    CHUNK, FAST_KINDS, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
+    CHUNK, FAST_KINDS, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID,
+    FAST_LMS_PRIOR_MODEL_ID,
     FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID,
     PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL,
     XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded,
@@ -61,7 +62,7 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -
                                      bits, ph.nbits, R, CL, nbt, top, near, lms, la, lb)
     else:
         status = KF.fast_decode(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords, bits,
-                                ph.nbits, R, CL, nbt, top, lms, la, lb)
+                                ph.nbits, R, CL, nbt, top, lms, la, lb, ph.bands)
     if status != KF.OK:
         raise MicFormatError(f"fast lossless plane: corrupt coded data (status {status})")
     return x
@@ -188,7 +189,7 @@ class LosslessTileDecoder:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
         want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID) if near_mode else (
             MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
-            FAST_LMS_PRIOR_MODEL_ID)
+            FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_BANDS_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
         if header.model_id not in want:
             raise MicUnsupportedError(
@@ -199,17 +200,20 @@ class LosslessTileDecoder:
         #: volumes; model id 14 (SPEC 5.8) also kinds 5 and 6 (2), with volumes; model id 15
         #: (SPEC 5.9) is model 14 with xform 5; model id 16 (3) model 15 with the priors of
         #: SPEC 5.10 in kinds 5 and 6
-        #: (3 too for model id 17, SPEC 7.7, whose near-lossless planes are of kinds 0-6)
+        #: (3 too for model id 17, SPEC 7.7, whose near-lossless planes are of kinds 0-6);
+        #: model id 18 (4): model 16 with SPEC 5.11's bands in kinds 5 and 6
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
                      FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3,
-                     NEAR_FAST_MODEL_ID: 3}.get(
+                     NEAR_FAST_MODEL_ID: 3, FAST_LMS_BANDS_MODEL_ID: 4}.get(
                          header.model_id, 0)
-        self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID)
+        self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
+                                         FAST_LMS_BANDS_MODEL_ID)
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
         self.lms = header.model_id in (NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID, LMS_MODEL_ID,
                                        FAST_LMS_MODEL_ID,
-                                       FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID)
+                                       FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
+                                       FAST_LMS_BANDS_MODEL_ID)
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -228,7 +232,7 @@ class LosslessTileDecoder:
         if vol:
             if near_mode or len(vol) > 1 or header.samples != 1 or self.fast == 1:
                 raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
-                                     "of model id 1, 14, 15 or 16")  # not 3 or 13 (SPEC 5.6, 5.7)
+                                     "of model id 1, 14, 15, 16 or 18")  # not 3 or 13 (SPEC 5.6, 5.7)
             self.group = read_group(vol[0].payload)
 
     @staticmethod

@@ -38,7 +38,8 @@ from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    BLOCK_LOG2, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
+    BLOCK_LOG2, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID,
+    FAST_LMS_PRIOR_MODEL_ID,
     FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_MODEL_ID,
     NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR,
     TAG_VOL, XFORM_CDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, max_error_limit,
@@ -327,11 +328,11 @@ class LosslessTileEncoder:
     def __init__(self, header: Header, near: int = 0, group: int = 0, effort: int | None = None,
                  nlms: bool | None = None, fast_nlms: bool | None = None,
                  colour_diff: bool | None = None, priors: bool | None = None,
-                 **options: Any) -> None:
+                 bands: bool | None = None, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         for name, v in (("nlms", nlms), ("fast_nlms", fast_nlms), ("colour_diff", colour_diff),
-                        ("priors", priors)):
+                        ("priors", priors), ("bands", bands)):
             if v is not None and not isinstance(v, bool):
                 raise MicInputError(f"{name} must be None, True or False, got {v!r}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
@@ -379,6 +380,13 @@ class LosslessTileEncoder:
                                     "fast_nlms not False)")
         self.colour_diff = self.fast_lms and colour_diff is not False
         self.priors = self.fast_lms and priors is not False
+        #: model id 18 (SPEC 5.11): model 16 whose kind-5/6 planes may split their tables
+        #: into bands of the prediction
+        if bands and not self.priors:
+            raise MicInputError("bands=True: model id 18 extends model 16's lossless coder "
+                                f"(effort {LMS_EFFORT_MIN} or more; nlms, fast_nlms and "
+                                "priors not False)")
+        self.bands = self.priors and bands is not False
         self.rgb_finalists = 0 if effort is not None and effort >= RGB_EVERY_WAY_EFFORT \
             else RGB_FINALISTS
         if nlms and group and not self.fast_lms:
@@ -392,7 +400,8 @@ class LosslessTileEncoder:
             header.model_id = (NEAR_FAST_MODEL_ID if self.near_fast else
                                NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID)
         elif self.fast_lms:
-            header.model_id = FAST_LMS_PRIOR_MODEL_ID if self.priors else FAST_LMS_MODEL_ID
+            header.model_id = (FAST_LMS_BANDS_MODEL_ID if self.bands else
+                               FAST_LMS_PRIOR_MODEL_ID if self.priors else FAST_LMS_MODEL_ID)
         elif self.lms:
             header.model_id = LMS_MODEL_ID
         else:
@@ -424,12 +433,12 @@ class LosslessTileEncoder:
         lms = self.lms
         if self.mixed:
             def code(p: np.ndarray) -> bytes:
-                return self._plane_mixed(p, lms, self.fast_lms, self.priors)
+                return self._plane_mixed(p, lms, self.fast_lms, self.priors, self.bands)
         elif self.fast_lms:
             from .encoder_fast import encode_plane_fast
 
             def code(p: np.ndarray) -> bytes:
-                return encode_plane_fast(p, 2, lms=True, prior=self.priors)
+                return encode_plane_fast(p, 2, lms=True, prior=self.priors, bands=self.bands)
         else:
             def code(p: np.ndarray) -> bytes:
                 return encode_plane(p, lms)
@@ -505,16 +514,17 @@ class LosslessTileEncoder:
 
     @staticmethod
     def _plane_mixed(plane: np.ndarray, lms: bool = False, fast_lms: bool = False,
-                     prior: bool = False) -> bytes:
+                     prior: bool = False, bands: bool = False) -> bytes:
         """The smallest of the plane coded by the default coder (kinds 0-2; ``lms``: model id
         13's), by the fast coder (kinds 0, 3, 4; palette where it codes smaller) and, with
         ``fast_lms`` (model id 14), by the fast coder with the NLMS filters (kinds 0, 5, 6):
-        effort 4 and up; ``prior``: the last with model id 16's priors (SPEC 5.10)."""
+        effort 4 and up; ``prior``: the last with model id 16's priors (SPEC 5.10),
+        ``bands``: and model id 18's bands (SPEC 5.11)."""
         from .encoder_fast import encode_plane_fast
 
         ways = [encode_plane(plane, lms), encode_plane_fast(plane, 2)]
         if fast_lms:
-            ways.append(encode_plane_fast(plane, 2, lms=True, prior=prior))
+            ways.append(encode_plane_fast(plane, 2, lms=True, prior=prior, bands=bands))
         return min(ways, key=len)
 
     def _encode_tile_fast(self, tile: np.ndarray) -> bytes:

@@ -24,14 +24,15 @@ from .syntax import (
 
 
 def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
-                      prior: bool = False) -> bytes:
+                      prior: bool = False, bands: bool = False) -> bytes:
     """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0, 3 or 4; ``lms``: SPEC 5.8,
     kind 0, 5 or 6, the prediction corrected by two NLMS filters).  Where the
     plane's histogram is sparse (:func:`mic.lossless.encoder.offer_palette`: at most half
     its range occurs, or its core range is sparse), ``palette`` 1 codes the indices into the
     values that do (kind 4 or 6), 2 codes both ways and keeps the smaller, 0 never uses one.
     ``prior`` (with ``lms``; model id 16, SPEC 5.10): the filters start from the fixed
-    weights, and classes may use their built-in tables.
+    weights, and classes may use their built-in tables; ``bands`` (with ``prior``; model id
+    18, SPEC 5.11): the tables split into bands of the prediction.
 
     >>> import numpy as np
     >>> encode_plane_fast(np.full((2, 3), 7, np.int32))
@@ -53,7 +54,8 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     kind, kind_pal = (PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE) if lms else (PLANE_FAST,
                                                                           PLANE_FAST_PALETTE)
     if counts is None or not offer_palette(counts):
-        return plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior)  # dense: no palette
+        # dense: no palette
+        return plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior, bands=bands)
     import zstandard
 
     flags = (counts > 0).astype(np.uint8)
@@ -62,29 +64,34 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     zb = zstandard.ZstdCompressor(level=19 if palette > 1 else 3).compress(
         np.packbits(flags).tobytes())
     pal = b"".join((plane_head(kind_pal, lo, n_used - 1),
-                    pack_uvarints(maxval, len(zb)), zb, _body(idx, n_used - 1, lms, prior)))
+                    pack_uvarints(maxval, len(zb)), zb, _body(idx, n_used - 1, lms, prior,
+                                                            bands=bands)))
     if palette < 2:
         return pal
-    plain = plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior)
+    plain = plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior, bands=bands)
     return pal if len(pal) < len(plain) else plain
 
 
 def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
-          near: int = 0) -> bytes:
+          near: int = 0, bands: bool = False) -> bytes:
     """Tables, word and byte counts, words and extra bytes of values ``x`` in [0, maxval]
-    (``near`` > 0: near-lossless, SPEC 7.7; ``x`` is overwritten with its reconstruction)."""
+    (``near`` > 0: near-lossless, SPEC 7.7; ``x`` is overwritten with its reconstruction;
+    ``bands`` (with ``lms`` and ``prior``, lossless): model id 18's banded tables, SPEC
+    5.11)."""
     h, w = x.shape
     n = h * w
     tokens = np.empty(n, np.uint8)
-    classes = np.empty(n, np.uint8)
     bits = np.zeros(2 * n + 16, np.uint8)
-    hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
     R, CL, TOK, NB = KF.encode_constants()
     prior = prior and lms
     la = lb = None
     if prior:
         a0, b0, builtin = model16_priors()
         la, lb = a0.copy(), b0.copy()
+    if bands and prior and not near:
+        return _body_banded(x, maxval, tokens, bits, la, lb, builtin)
+    classes = np.empty(n, np.uint8)
+    hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
     if near:  # model id 17 (SPEC 7.7)
         nbytes = KE.fast_tokens_near(x, maxval, near, tokens, classes, bits, hist, R, CL, TOK,
                                      NB, lms, la, lb)
@@ -98,8 +105,36 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
     ntb = KE.write_tables(tabmap, freq, tb)
     if prior:
         tabmap, freq = KF.with_builtin(tabmap, freq, builtin)
+    return _coded(tb[:ntb].tobytes(), tokens, classes, tabmap, freq, bits, nbytes)
+
+
+def _coded(tables: bytes, tokens: np.ndarray, classes: np.ndarray, tabmap: np.ndarray,
+           freq: np.ndarray, bits: np.ndarray, nbytes: int) -> bytes:
+    """The table section, then the rANS words of ``tokens`` (each class's table
+    ``tabmap[class]`` of ``freq``) with their counts, then the extra bytes."""
     _, cum, _ = KF.build_decode_tables(freq)
-    words = np.empty(n + 2, np.uint16)
+    words = np.empty(tokens.size + 2, np.uint16)
     nw = KE.rans_encode(tokens, classes, tabmap, freq, cum, words)
-    return b"".join((tb[:ntb].tobytes(), pack_uvarints(nw, nbytes),
-                     words[:nw].astype("<u2").tobytes(), bits[:nbytes].tobytes()))
+    return b"".join((tables, pack_uvarints(nw, nbytes), words[:nw].astype("<u2").tobytes(),
+                     bits[:nbytes].tobytes()))
+
+
+def _body_banded(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
+                 la: np.ndarray, lb: np.ndarray, builtin: np.ndarray) -> bytes:
+    """:func:`_body` of a model-18 kind-5/6 plane (SPEC 5.11): the tokens counted per fine
+    bin of the prediction, the bands chosen, each band's tables (:mod:`.encoder_bands`)."""
+    from . import encoder_bands as EB
+
+    R, CL, TOK, NB = KF.encode_constants()
+    n = tokens.size
+    fine, edges = (EB.fine_bins(x, maxval) if n >= EB.BAND_MIN_SAMPLES
+                   else (np.zeros(maxval + 1, np.uint8), np.zeros(0, np.int64)))
+    nf = len(edges) + 1
+    classes = np.empty(n, np.uint16)
+    hist = np.zeros((nf * KF.N_CLASS, KF.N_TOKENS), np.int64)
+    nbytes = KE.fast_tokens_banded(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, la,
+                                   lb, fine)
+    thresholds, band = EB.choose_bands(hist, edges, builtin) if nf > 1 else (
+        [], np.zeros(1, np.int64))
+    tables, fine_map, freq = EB.banded_tables(hist, band, thresholds, builtin)
+    return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes)

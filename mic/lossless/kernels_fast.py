@@ -95,6 +95,7 @@ def _bitlen(v):
 
 
 T_CAP = 3072  # t >= T_CAP is class N_CLASS - 1
+MAX_BANDS = 8  # model id 18 (SPEC 5.11): a kind-5/6 plane's tables in up to 8 bands
 
 
 @njit(cache=True, nogil=True)
@@ -371,23 +372,30 @@ def build_decode_tables(freq):
 
 @njit(cache=True, nogil=True)
 def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
-                top, lms=False, la=None, lb=None):
+                top, lms=False, la=None, lb=None, th=None):
     """Decoder: reconstruct the (h, w) int32 plane ``img`` from the rANS ``words`` (uint16,
     ``nwords`` of them, padded with at least one more) and the extra ``bits`` (uint8,
     ``nbytes`` of them, padded with at least 4 more); ``R, CL`` from :func:`class_tables`,
     ``nbt, top`` from :func:`token_tables`; ``lms``: plane kind 5's prediction (SPEC 5.8),
     else kind 3's (the two compiled apart); ``la`` (12,) and ``lb`` (4, 8) int64: the filters'
     weights, where they start (zeros when not given; model id 16's prior, SPEC 5.10) and
-    where they end (:func:`fast_decode_near` for near-lossless planes).  Returns a
-    status."""
+    where they end (:func:`fast_decode_near` for near-lossless planes); ``th`` (kind 5 or 6
+    of model id 18, SPEC 5.11): the band thresholds (:data:`MAX_BANDS` - 1 of them, the
+    unused ones above ``maxval``; a sample's band is that of the sample above it, 0 on row
+    0), ``tabmap`` then holding ``N_CLASS`` entries a band.
+    Returns a status."""
     if la is None or lb is None:
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
+    if lms and th is not None:
+        return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
+                            R, CL, nbt, top, True, la, lb, 0, True, th)
+    nob = np.zeros(MAX_BANDS - 1, np.int64)
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                            R, CL, nbt, top, True, la, lb, 0)
+                            R, CL, nbt, top, True, la, lb, 0, False, nob)
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, False, la, lb, 0)
+                        R, CL, nbt, top, False, la, lb, 0, False, nob)
 
 
 @njit(cache=True, nogil=True)
@@ -399,17 +407,20 @@ def fast_decode_near(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, n
     if la is None or lb is None:
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
+    nob = np.zeros(MAX_BANDS - 1, np.int64)
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                            R, CL, nbt, top, True, la, lb, np.int64(near))
+                            R, CL, nbt, top, True, la, lb, np.int64(near), False, nob)
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, False, la, lb, np.int64(near))
+                        R, CL, nbt, top, False, la, lb, np.int64(near), False, nob)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
-                 top, lms, la, lb, near):
+                 top, lms, la, lb, near, banded, th):
     h, w = img.shape
+    nband = tabmap.shape[0] // N_CLASS if banded else 1
+    th0, th1, th2, th3, th4, th5, th6 = th[0], th[1], th[2], th[3], th[4], th[5], th[6]
     delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
     rcp = near_reciprocal(delta)
     t1, t2, t3 = thresholds(maxval)
@@ -427,9 +438,11 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
             if freq[i, j] > 0:
                 PK[i, j] = ((freq[i, j] - 1) | (cum[i, j] << 12) | (nbt[j] << 24)
                             | (top[j] << 28))
-    TL = np.empty(T_CAP + 1, np.uint8)  # t -> table
-    for i in range(T_CAP + 1):
-        TL[i] = tabmap[CL[i]]
+    TL = np.empty(nband * (T_CAP + 1), np.uint16)  # band * (T_CAP + 1) + t -> table
+    for b in range(nband):
+        for i in range(T_CAP + 1):
+            TL[b * (T_CAP + 1) + i] = tabmap[b * N_CLASS + CL[i]]
+    brow = np.zeros(w, np.int64)  # model id 18: the band of each sample above, times T_CAP + 1
     if nwords < 2:
         return ERR_WORDS
     x = (np.int64(words[0]) << 16) | np.int64(words[1])
@@ -450,6 +463,11 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
             w_ = n_
             ne = np.int64(up[U(1)]) if w > 1 else n_
         nw = w_
+        if banded and y > 0:  # model id 18 (SPEC 5.11): the band of the sample above
+            for i in range(w):
+                a = np.int64(up[U(i)])
+                brow[U(i)] = ((a >= th0) + (a >= th1) + (a >= th2) + (a >= th3) + (a >= th4)
+                              + (a >= th5) + (a >= th6)) * (T_CAP + 1)
         for xx in range(w):
             if y == 0:
                 n_ = w_
@@ -469,7 +487,7 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
                 mlo = p
                 mhi = maxval - p
             m = min(mlo, mhi)
-            t = U(TL[_class_t(S[uq, 4], ew, eabs[U(xx)])])
+            t = U(TL[U(brow[U(xx)]) + _class_t(S[uq, 4], ew, eabs[U(xx)])])
             slot = x & (M_TOT - 1)
             tok = U(sym[t, U(slot)])
             e = np.int64(PK[t, tok])  # f - 1 | cum << 12 | nb << 24 | top << 28

@@ -30,11 +30,24 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=Fa
     if la is None or lb is None:
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
+    nob = np.zeros(1, np.uint8)
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
-                            la, lb, 0)
+                            la, lb, 0, False, nob)
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
-                        0)
+                        0, False, nob)
+
+
+@njit(cache=True, nogil=True)
+def fast_tokens_banded(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, la, lb, fine):
+    """:func:`fast_tokens` of a kind-5 plane whose classes the encoder will split into bands
+    (model id 18, SPEC 5.11): ``fine`` (uint8, ``maxval + 1``) gives each value its fine bin
+    ``f`` (a band is a run of them), a sample's that of the sample above it (row 0: bin 0);
+    ``classes`` (uint16) receives
+    ``f * N_CLASS + class`` and ``hist`` is (fine bins * N_CLASS, N_TOKENS).  A dispatcher of
+    its own, so that the other planes do not compile it."""
+    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
+                        0, True, fine)
 
 
 @njit(cache=True, nogil=True)
@@ -47,15 +60,17 @@ def fast_tokens_near(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK,
     if la is None or lb is None:
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
+    nob = np.zeros(1, np.uint8)
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
-                            la, lb, np.int64(near))
+                            la, lb, np.int64(near), False, nob)
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
-                        np.int64(near))
+                        np.int64(near), False, nob)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb, near):
+def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb, near,
+                 banded, fine):
     h, w = img.shape
     delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
     rcp = near_reciprocal(delta)  # x // delta = (x * rcp) >> 40 for the x here
@@ -110,6 +125,8 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
                 dd = (v - p) if sign > 0 else (p - v)
             ad = dd if dd >= 0 else -dd
             c = U(CL[_class_t(S[uq, 4], ew, eabs[U(x)])])
+            if banded and y > 0:  # model id 18: the fine bin of the sample above (SPEC 5.11's
+                c += U(fine[U(up[U(x)])]) * U(N_CLASS)  # bands join them; row 0: bin 0)
             classes[k] = c
             # fold (SPEC 5.4 step 4) and tokenise (step 5)
             u = (dd << 1) ^ (dd >> 63)
@@ -162,11 +179,12 @@ def rans_encode(tokens, classes, tabmap, freq, cum, out):
     cap = out.shape[0]
     j = cap  # words fill ``out`` from its end, then move to the front
     x = np.int64(RANS_L)
-    RF = np.zeros((N_CLASS, N_TOKENS), np.int64)
-    RC = np.zeros((N_CLASS, N_TOKENS), np.int64)
-    RM = np.zeros((N_CLASS, N_TOKENS), np.int64)
-    RS = np.zeros((N_CLASS, N_TOKENS), np.int64)
-    for c in range(N_CLASS):
+    ncl = tabmap.shape[0]  # N_CLASS, or N_CLASS a band (model id 18, SPEC 5.11)
+    RF = np.zeros((ncl, N_TOKENS), np.int64)
+    RC = np.zeros((ncl, N_TOKENS), np.int64)
+    RM = np.zeros((ncl, N_TOKENS), np.int64)
+    RS = np.zeros((ncl, N_TOKENS), np.int64)
+    for c in range(ncl):
         t = tabmap[c]
         for s in range(N_TOKENS):
             f = freq[t, s]
@@ -418,3 +436,41 @@ def palette_indices(x, flags):
         for i in range(w):
             out[y, i] = lut[U(x[y, i])]
     return out
+
+
+@njit(cache=True, nogil=True)
+def section_cost(hist, builtin):
+    """About the bits of a kind-5/6 plane's tokens counted in ``hist`` (N_CLASS, N_TOKENS)
+    and of their table section (model id 16, SPEC 5.10): :func:`fit_tables`' tables, each
+    replaced by its classes' built-in tables where those code them in fewer bits (what
+    :func:`assign_builtin` decides per class, here per table).  Model id 18 (SPEC 5.11)
+    compares band splits with it."""
+    tabmap, freq = fit_tables(hist)
+    total = 8.0
+    own_any = False
+    for g in range(freq.shape[0]):
+        cnt = np.zeros(N_TOKENS, np.int64)
+        bi = 0.0
+        ok = True
+        for c in range(N_CLASS):
+            if tabmap[c] != g:
+                continue
+            for s in range(N_TOKENS):
+                k = hist[c, s]
+                if k > 0:
+                    cnt[s] += k
+                    if builtin[c, s] > 0:
+                        bi += k * (PREC - np.log2(builtin[c, s]))
+                    else:
+                        ok = False
+        if cnt.sum() == 0:
+            continue
+        own = _cost(cnt)
+        if ok and bi <= own:
+            total += bi
+        else:
+            total += own
+            own_any = True
+    if own_any:
+        total += 8.0 * N_CLASS
+    return total

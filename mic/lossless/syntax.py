@@ -55,6 +55,9 @@ FAST_LMS_PRIOR_MODEL_ID = 16
 #: residuals quantised to step 2k+1; what ``mic.encode(a, max_error=k)`` writes (kinds 3 and 4
 #: at efforts 1-2, 5 and 6 from effort 3).  Decoders read 2, 12 and 17.
 NEAR_FAST_MODEL_ID = 17
+#: permanent id of model 16 whose kind-5/6 planes split their tables into bands of the
+#: prediction (SPEC 5.11); lossless
+FAST_LMS_BANDS_MODEL_ID = 18
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
@@ -282,20 +285,27 @@ class PlaneHead:
     words_at: int = 0
     tables: Any = None  # kind 3: (tabmap, freq) as parsed (built-in tables added)
     prior: bool = False  # model id 16's kinds 5 and 6: the filters start from SPEC 5.10's weights
+    bands: Any = None  # model id 18's kinds 5 and 6: the band thresholds (SPEC 5.11), padded
 
 
-def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead, prior: bool = False) -> PlaneHead:
+def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead, prior: bool = False,
+                bands: bool = False) -> PlaneHead:
     """The rest of a kind-3 plane (SPEC 5.6) after its ``maxval``: tables, then
     ``varint(nwords) varint(nbytes)``, 16-bit words and extra bytes.  ``prior``: a kind-5
-    or 6 plane of model id 16 (SPEC 5.10: built-in tables allowed, the filters' prior)."""
+    or 6 plane of model id 16 (SPEC 5.10: built-in tables allowed, the filters' prior);
+    ``bands``: of model id 18 (SPEC 5.11: the tables in bands of the prediction)."""
     from . import kernels_fast as KF
 
     arr = np.frombuffer(buf, np.uint8)
-    status, pos, tabmap, freq = KF.read_tables(arr, pos, len(arr), prior)
-    if status != KF.OK:
-        raise MicFormatError(f"fast lossless plane: bad or truncated tables (status {status})")
     ph.prior = prior
-    ph.tables = KF.with_builtin(tabmap, freq, model16_priors()[2]) if prior else (tabmap, freq)
+    if bands:
+        pos = _parse_bands(buf, arr, pos, ph)
+    else:
+        status, pos, tabmap, freq = KF.read_tables(arr, pos, len(arr), prior)
+        if status != KF.OK:
+            raise MicFormatError(f"fast lossless plane: bad or truncated tables (status {status})")
+        ph.tables = KF.with_builtin(tabmap, freq, model16_priors()[2]) if prior else (tabmap,
+                                                                                      freq)
     ph.nwords, pos = _read_uv(buf, pos)
     ph.nbits, pos = _read_uv(buf, pos)
     if ph.nwords < 2:
@@ -307,12 +317,51 @@ def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead, prior: bool = False) -
     return ph
 
 
+def _parse_bands(buf: memoryview, arr: np.ndarray, pos: int, ph: PlaneHead) -> int:
+    """Model id 18's table section of a kind-5/6 plane (SPEC 5.11) at ``buf[pos:]``: the band
+    count ``B`` (1..8), ``B - 1`` increasing thresholds in ``1..maxval``, then each band's
+    model-16 table section.  Sets ``ph.tables`` (the class map, ``N_CLASS`` entries a band,
+    over the bands' tables joined, built-in ones added) and ``ph.bands``; returns the
+    position after the section."""
+    from . import kernels_fast as KF
+
+    if pos >= len(buf):
+        raise MicFormatError("fast lossless plane truncated in its band count")
+    nb = buf[pos]
+    if not 1 <= nb <= KF.MAX_BANDS:
+        raise MicFormatError(f"fast lossless plane: {nb} bands (1..{KF.MAX_BANDS} allowed)")
+    pos += 1
+    th = np.full(KF.MAX_BANDS - 1, ph.maxval + 1, np.int64)
+    prev = 0
+    for i in range(nb - 1):
+        t, pos = _read_uv(buf, pos)
+        if not prev < t <= ph.maxval:
+            raise MicFormatError(f"fast lossless plane: band threshold {t} not in "
+                                 f"{prev + 1}..{ph.maxval}")
+        th[i] = prev = t
+    builtin = model16_priors()[2]
+    maps, tabs = [], []
+    off = 0
+    for _ in range(nb):
+        status, pos, tabmap, freq = KF.read_tables(arr, pos, len(arr), True)
+        if status != KF.OK:
+            raise MicFormatError(f"fast lossless plane: bad or truncated tables (status {status})")
+        tm, fr = KF.with_builtin(tabmap, freq, builtin)
+        maps.append(np.asarray(tm, np.int64) + off)
+        tabs.append(fr)
+        off += fr.shape[0]
+    ph.tables = (np.concatenate(maps), np.concatenate(tabs))
+    ph.bands = th
+    return pos
+
+
 def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: int = 0) -> PlaneHead:
     """Read and check one plane's fields at ``buf[pos:]`` for an ``h x w`` tile: the
     structure (SPEC 5.2) and, for a coded plane, that its words can hold the symbols an
     ``h x w`` plane needs (SPEC 4.1); nothing is decoded or allocated.  ``fast`` 1 (model
     ids 3 and 13): plane kinds 3 and 4 (SPEC 5.6) are allowed too; 2 (model ids 14 and 15):
-    also kinds 5 and 6 (SPEC 5.8); 3 (model id 16): those with SPEC 5.10's priors."""
+    also kinds 5 and 6 (SPEC 5.8); 3 (model ids 16, 17): those with SPEC 5.10's priors; 4
+    (model id 18): and SPEC 5.11's bands."""
     end = len(buf)
 
     def need(n: int, what: str) -> None:
@@ -341,7 +390,8 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: int = 0) -> Pla
         ph.span, ph.zstart, ph.zend = span, pos, pos + zlen
         pos += zlen
     if kind in FAST_KINDS:
-        return _parse_fast(buf, pos, ph, fast == 3 and kind >= PLANE_FAST_LMS)
+        lms = kind >= PLANE_FAST_LMS
+        return _parse_fast(buf, pos, ph, fast >= 3 and lms, fast == 4 and lms)
     need(1, "coded header")
     ph.blog = blog = buf[pos]
     ph.nwords, pos = _read_uv(buf, pos + 1)

@@ -1,0 +1,96 @@
+"""Model id 18's banded tables (SPEC.md 5.11), the encoder's side: a kind-5/6 plane's token
+classes split by the band of the pixel's prediction, each band with its own table section.
+
+Where the spread of the residuals follows the intensity (photon noise in NM, PET and
+radiographs, the flat black of ultrasound screens and CT surroundings), the same activity
+class codes differently in dark and bright parts; a band of its own gives each its table.
+
+1. :func:`fine_bins`: up to :data:`FINE_BINS` bins of the plane's values, about equal in
+   count (the predictions follow the values);
+2. the token pass (:func:`mic.lossless.kernels_fast_enc.fast_tokens_banded`) counts each
+   class's tokens per fine bin of the prediction;
+3. :func:`choose_bands`: 1, 2, 4 or 8 bands, each a run of fine bins, whichever
+   :func:`mic.lossless.kernels_fast_enc.section_cost` says codes smallest;
+4. :func:`banded_tables`: each band's tables as model 16 fits them (built-in tables where
+   they cost less), serialised as SPEC 5.11 writes them.
+
+>>> import numpy as np
+>>> x = np.repeat(np.arange(64, dtype=np.int32), 64).reshape(64, 64)
+>>> fine, edges = fine_bins(x, 63)
+>>> len(edges) + 1, int(fine[0]), int(fine[63])
+(16, 0, 15)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..bitstream.varint import pack_uvarints
+from . import kernels_fast as KF
+from . import kernels_fast_enc as KE
+
+#: fine bins of the values (a band is a run of them)
+FINE_BINS = 16
+#: the band counts tried (SPEC 5.11 allows 1..8)
+BAND_CHOICES = (1, 2, 4, 8)
+#: planes with fewer samples are coded in one band (the split would not pay for its tables)
+BAND_MIN_SAMPLES = 4096
+
+
+def fine_bins(x: np.ndarray, maxval: int) -> tuple[np.ndarray, np.ndarray]:
+    """(``fine``, ``edges``): ``fine[v]`` (uint8, ``v`` in ``0..maxval``) is the bin of value
+    ``v``, the number of ``edges`` (increasing, in ``1..maxval``) at or below it; the edges
+    cut the plane's values into bins of about equal count."""
+    cum = np.cumsum(KE.value_counts(x, maxval))
+    n = int(cum[-1])
+    q = np.searchsorted(cum, n * np.arange(1, FINE_BINS) / FINE_BINS, side="right")
+    edges = np.unique(q[(q >= 1) & (q <= maxval)]).astype(np.int64)
+    fine = np.searchsorted(edges, np.arange(maxval + 1), side="right").astype(np.uint8)
+    return fine, edges
+
+
+def choose_bands(hist: np.ndarray, edges: np.ndarray, builtin: np.ndarray
+                 ) -> tuple[list[int], np.ndarray]:
+    """(thresholds, band of each fine bin) of the cheapest split of the fine bins' counts
+    ``hist`` ((len(edges) + 1) * N_CLASS, N_TOKENS) into :data:`BAND_CHOICES` bands of
+    consecutive fine bins (a threshold is the first value of a band after the first)."""
+    nf = len(edges) + 1
+    per = hist.reshape(nf, KF.N_CLASS, KF.N_TOKENS)
+    best: tuple[float, list[int], np.ndarray] | None = None
+    for nb in BAND_CHOICES:
+        if nb > nf:
+            break
+        starts = sorted({(b * nf) // nb for b in range(nb)})
+        band = np.searchsorted(np.array(starts), np.arange(nf), side="right") - 1
+        cost = 8.0 * (1 + 3 * (len(starts) - 1))  # the count and about 3 bytes a threshold
+        for b in range(len(starts)):
+            cost += KE.section_cost(per[band == b].sum(axis=0), builtin)
+        if best is None or cost < best[0]:
+            best = (cost, [int(edges[s - 1]) for s in starts[1:]], band)
+    assert best is not None
+    return best[1], best[2]
+
+
+def banded_tables(hist: np.ndarray, band: np.ndarray, thresholds: list[int],
+                  builtin: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """(table section, class map over the fine classes, tables): SPEC 5.11's section (the
+    band count, the thresholds, then each band's model-16 section) of the fine counts
+    ``hist`` joined into bands by ``band``; the map and tables are what the rANS coder uses
+    (built-in tables added, each band's after the one before)."""
+    nf = len(band)
+    per = hist.reshape(nf, KF.N_CLASS, KF.N_TOKENS)
+    parts = [bytes((len(thresholds) + 1,)), pack_uvarints(*thresholds)]
+    maps, tabs = [], []
+    off = 0
+    for b in range(len(thresholds) + 1):
+        h = per[band == b].sum(axis=0)
+        tabmap, freq = KE.fit_tables(h)
+        tabmap, freq = KE.assign_builtin(h, tabmap, freq, builtin)
+        tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
+        parts.append(tb[:KE.write_tables(tabmap, freq, tb)].tobytes())
+        tm, fr = KF.with_builtin(tabmap, freq, builtin)
+        maps.append(np.asarray(tm, np.int64) + off)
+        tabs.append(fr)
+        off += fr.shape[0]
+    fine_map = np.concatenate([maps[b] for b in band])  # fine bin f, class c -> its table
+    return b"".join(parts), fine_map, np.concatenate(tabs)

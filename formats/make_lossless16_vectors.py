@@ -19,7 +19,8 @@ Invalid vectors (``lossless16/invalid/NAME.mic``, ``invalid/expected.json``): mo
 streams relabelled model id 14 or 15 (``nt`` = 0 and a map entry 255 are not theirs:
 ``MicFormatError``; one with only its own tables decodes with zero starting weights to
 other samples: ``MicError``), a map entry 255 turned into 254 (``MicFormatError``), ``nt``
-25 (``MicFormatError``).  Deterministic: fixed crops.
+25 (``MicFormatError``).  Deterministic: fixed crops.  Written with ``bands=False`` (since
+model id 18, SPEC 5.11, the default; ``formats/lossless18/`` pins that).
 """
 
 from __future__ import annotations
@@ -53,24 +54,28 @@ def _img(name: str) -> np.ndarray:
         return np.asarray(im)
 
 
+M16 = {"bands": False}  # model id 16, not the default's 18
+
+
 def sources() -> list[dict]:
     mr, ct, cr = _img("mr_brain_u16.png"), _img("ct_abdomen_u16.png"), _img("cr_chest_u8.png")
     rgb, us = _img("us_breast_rgb.png"), _img("us_breast_u8.png")
     return [
-        {"name": "mr_builtin", "array": np.ascontiguousarray(mr[40:72, 40:72]), "options": {},
+        {"name": "mr_builtin", "array": np.ascontiguousarray(mr[40:72, 40:72]), "options": M16,
          "origin": "tests/data/mr_brain_u16.png [40:72, 40:72]", "want": ["builtin"]},
-        {"name": "ct_own", "array": np.ascontiguousarray(ct[100:164, 80:144]), "options": {},
+        {"name": "ct_own", "array": np.ascontiguousarray(ct[100:164, 80:144]), "options": M16,
          "origin": "tests/data/ct_abdomen_u16.png [100:164, 80:144]", "want": ["own"]},
-        {"name": "cr_mixed", "array": np.ascontiguousarray(cr[20:116, 100:196]), "options": {},
+        {"name": "cr_mixed", "array": np.ascontiguousarray(cr[20:116, 100:196]), "options": M16,
          "origin": "tests/data/cr_chest_u8.png [20:116, 100:196]", "want": ["mixed"]},
-        {"name": "us_rgb", "array": np.ascontiguousarray(rgb[100:164, 80:144]), "options": {},
+        {"name": "us_rgb", "array": np.ascontiguousarray(rgb[100:164, 80:144]), "options": M16,
          "origin": "tests/data/us_breast_rgb.png [100:164, 80:144]", "want": ["builtin", "mixed"]},
         {"name": "mr_tiled", "array": np.ascontiguousarray(mr[100:164, 80:144]),
-         "options": {"tile": 16}, "origin": "tests/data/mr_brain_u16.png [100:164, 80:144], "
+         "options": {"tile": 16, "bands": False},
+         "origin": "tests/data/mr_brain_u16.png [100:164, 80:144], "
          "tiles 16 x 16", "want": ["builtin"]},
         {"name": "us_sparse_palette", "array": (np.ascontiguousarray(us[40:88, 40:88])
                                                 .astype(np.uint16) * 3),
-         "options": {"bits_stored": 10},
+         "options": {"bits_stored": 10, "bands": False},
          "origin": "tests/data/us_breast_u8.png [40:88, 40:88] times 3 (every third value: "
                    "a palette plane, kind 6), 10 bits stored", "want": []},
     ]

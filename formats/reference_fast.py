@@ -1,7 +1,7 @@
 """SPEC.md sections 5.6 (the fast coder's plane kinds 3 and 4, model id 3), 5.8 (kinds 5
-and 6, model id 14: the same with two NLMS filters), 5.11 (model id 18's bands) and 5.10 (model id 16's priors in kinds
-5 and 6) in plain Python, written from the text, for ``reference_decoder.py`` (which calls
-:func:`plane3` with its reader and its ``_need``).  One loop iteration per pixel, nothing
+and 6, model id 14: the same with two NLMS filters), 5.10 (model id 16's priors in kinds
+5 and 6) and 5.11 (model id 18's bands) in plain Python, written from the text, for
+``reference_decoder.py`` (which calls :func:`plane3` with its reader and its ``_need``).  One loop iteration per pixel, nothing
 from ``mic`` but the data file SPEC 5.10 names (``mic/lossless/_tables_v16.py``, read as data).
 """
 

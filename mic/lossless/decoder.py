@@ -231,8 +231,9 @@ class LosslessTileDecoder:
         self.group = 0  # SPEC 5.5: frames per group of a volume; 0 = every frame independent
         if vol:
             if near_mode or len(vol) > 1 or header.samples != 1 or self.fast == 1:
+                # not 3 or 13 (SPEC 5.6, 5.7)
                 raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
-                                     "of model id 1, 14, 15, 16 or 18")  # not 3 or 13 (SPEC 5.6, 5.7)
+                                     "of model id 1, 14, 15, 16 or 18")
             self.group = read_group(vol[0].payload)
 
     @staticmethod

@@ -89,7 +89,8 @@ def test_grey_images_and_other_coders_keep_their_model():
     assert mic.info(mic.encode(a, max_error=1)).model_id == 17  # SPEC 7.7
     assert mic.info(mic.encode(a, max_error=1, fast_nlms=False)).model_id == 12
     assert mic.info(mic.encode(a, colour_diff=True, priors=False)).model_id == 15
-    assert mic.info(mic.encode(a, colour_diff=True)).model_id == 16  # model 15 with priors
+    assert mic.info(mic.encode(a, colour_diff=True)).model_id == 18  # 15 + priors + bands
+    assert mic.info(mic.encode(a, colour_diff=True, bands=False)).model_id == 16  # + priors
 
 
 @pytest.mark.parametrize("bad", [{"colour_diff": 1}, {"colour_diff": "no"},

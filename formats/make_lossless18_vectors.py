@@ -1,0 +1,190 @@
+#!/usr/bin/env python
+"""Write the model-18 lossless conformance vectors under formats/lossless18/ (SPEC.md 5.11:
+model 16 whose plane kinds 5 and 6 split their token tables into bands of the sample above).
+
+    .venv/bin/python formats/make_lossless18_vectors.py            # rewrite them
+    .venv/bin/python formats/make_lossless18_vectors.py --check    # only report what would change
+
+Valid vectors: ``lossless18/NAME.mic``, ``lossless18/NAME.npy`` (the samples it decodes to,
+exactly) and an entry in ``lossless18/vectors.json``: the kind and band count of every
+plane in stream order (``null`` for kinds 0-4), the encode options and the sha256 of the
+stream and of the samples.  Sources: crops of the committed test images coded at the
+default (a 16-bit CT crop in 8 bands, a signed CT crop in 4, the RGB ultrasound with one
+plane in 2 bands and two in one, an MR crop below 4,096 samples, the CT in 48 x 48 tiles)
+and a 3-frame CT volume (SPEC 5.5 inter tiles beside banded planes).
+
+Invalid vectors (``lossless18/invalid/NAME.mic``, ``invalid/expected.json``): band counts 0
+and 9, two equal thresholds, a threshold above ``maxval`` (``MicFormatError``); a model-18
+stream relabelled model id 16 and a model-16 stream relabelled 18 (their table sections read
+the other way: ``MicError``).  Deterministic: fixed crops.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "lossless18"
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import forge  # noqa: E402
+from vector_files import refused_as, run_generator, samples_sha256, sha256  # noqa: E402
+
+import mic  # noqa: E402
+from mic.bitstream import TAG_TILE  # noqa: E402
+from mic.lossless.syntax import _read_uv, parse_plane  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+
+
+def _img(name: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(DATA / name) as im:
+        return np.asarray(im)
+
+
+def sources() -> list[dict]:
+    ct, mr, rgb = _img("ct_abdomen_u16.png"), _img("mr_brain_u16.png"), _img("us_breast_rgb.png")
+    lung = np.load(DATA / "ct_lung_i16.npy")
+    vol = np.stack([ct[100 + 2 * i:164 + 2 * i, 80:144] for i in range(3)])[:, :, :48]
+    return [
+        {"name": "ct_bands8", "array": np.ascontiguousarray(ct[0:80, 32:112]),
+         "options": {}, "origin": "tests/data/ct_abdomen_u16.png [0:80, 32:112]",
+         "bands": [8]},
+        {"name": "lung_i16", "array": np.ascontiguousarray(lung[60:140, 60:140]),
+         "options": {}, "origin": "tests/data/ct_lung_i16.npy [60:140, 60:140] (signed)",
+         "bands": [4]},
+        {"name": "us_rgb_bands2", "array": np.ascontiguousarray(rgb[32:112, 32:112]),
+         "options": {}, "origin": "tests/data/us_breast_rgb.png [32:112, 32:112]",
+         "bands": [2, 1]},
+        {"name": "mr_small", "array": np.ascontiguousarray(mr[40:72, 40:104]),
+         "options": {}, "origin": "tests/data/mr_brain_u16.png [40:72, 40:104] (2,048 "
+         "samples: one band)", "bands": [1]},
+        {"name": "ct_tiled", "array": np.ascontiguousarray(ct[0:96, 0:96]),
+         "options": {"tile": 48}, "origin": "tests/data/ct_abdomen_u16.png [0:96, 0:96], "
+         "tiles 48 x 48 (2,304 samples each: one band)", "bands": []},
+        {"name": "ct_volume", "array": vol, "options": {"volume_group": 3},
+         "origin": "tests/data/ct_abdomen_u16.png [100+2i:164+2i, 80:128], i = 0, 1, 2, "
+         "one group of 3 frames", "bands": []},
+    ]
+
+
+def planes(stream: bytes) -> list[dict]:
+    """Every plane of every tile: kind, band count, where its band count lies and its
+    thresholds (kinds 5 and 6)."""
+    info = mic.info(stream)
+    rows, cols = info.tile_shape
+    s = info.samples_per_pixel
+    out = []
+    for sp in forge.spans(stream):
+        if sp.tag != TAG_TILE:
+            continue
+        buf = memoryview(stream)[:sp.payload_end]
+        xform = stream[sp.mode_start]
+        pos = sp.mode_start + (2 if xform == 5 else 1)
+        for _ in range(1 if xform == 4 else s):
+            ph = parse_plane(buf, pos, min(rows, 1 << 16), min(cols, 1 << 16), 4)
+            entry: dict = {"kind": int(stream[pos]), "bands": None, "at": None, "span": sp,
+                           "maxval": ph.maxval}
+            if entry["kind"] in (5, 6):
+                _, p = _read_uv(buf, pos + 1)
+                _, p = _read_uv(buf, p)
+                if entry["kind"] == 6:
+                    _, p = _read_uv(buf, p)
+                    z, p = _read_uv(buf, p)
+                    p += z
+                entry["at"] = p
+                entry["bands"] = nb = stream[p]
+                th, q = [], p + 1
+                for _ in range(nb - 1):
+                    v, q2 = _read_uv(buf, q)
+                    th.append((v, q, q2))
+                    q = q2
+                entry["thresholds"] = th
+            out.append(entry)
+            pos = ph.end
+    return out
+
+
+def _edit(stream: bytes, span, at: int, value: bytes) -> bytes:
+    b = bytearray(stream)
+    b[at:at + len(value)] = value
+    return forge.refresh_crc(b, span)
+
+
+def invalid_streams(base: dict[str, bytes]) -> list[dict]:
+    out = []
+
+    def add(name, stream, error, why, exact=True):
+        out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
+                    "why": why})
+
+    s = base["ct_bands8"]
+    p = planes(s)[0]
+    add("bands_0", _edit(s, p["span"], p["at"], b"\x00"), "MicFormatError",
+        "a band count of 0 (1..8, SPEC 5.11)")
+    add("bands_9", _edit(s, p["span"], p["at"], b"\x09"), "MicFormatError",
+        "a band count of 9 (1..8, SPEC 5.11)")
+    th = p["thresholds"]
+    i = next(i for i in range(len(th) - 1) if th[i][2] - th[i][1] == th[i + 1][2] - th[i + 1][1])
+    (t1, a1, e1), (t2, a2, e2) = th[i], th[i + 1]
+    add("thresholds_equal", _edit(s, p["span"], a2, s[a1:e1]), "MicFormatError",
+        f"threshold {i + 2}, {t2}, made equal to threshold {i + 1}, {t1} (they must "
+        "increase, SPEC 5.11)")
+    tl, al, el = p["thresholds"][-1]
+    big = forge.uvarint(p["maxval"] + 1)
+    assert len(big) == el - al, "maxval + 1 as long as the last threshold"
+    add("threshold_above_maxval", _edit(s, p["span"], al, big), "MicFormatError",
+        f"the last threshold {tl} made maxval + 1 = {p['maxval'] + 1} (at most maxval, "
+        "SPEC 5.11)")
+    add("model18_read_as_16", forge.set_header_fields(base["ct_bands8"], model_id=16),
+        "MicError", "a model-18 stream relabelled model id 16: its band count and thresholds "
+        "are read as model 16's table count and class map (SPEC 5.10, 5.11)", exact=False)
+    add("model16_read_as_18", forge.set_header_fields(base["model16"], model_id=18),
+        "MicError", "a model-16 stream relabelled model id 18: its table count is read as a "
+        "band count and its class map as thresholds (SPEC 5.11)", exact=False)
+    return out
+
+
+def build() -> tuple[dict[str, bytes], dict, dict]:
+    files: dict[str, bytes] = {}
+    vectors, base = [], {}
+    for src in sources():
+        arr = src["array"]
+        stream = mic.encode(arr, **src["options"])
+        assert np.array_equal(mic.decode(stream), arr), src["name"]
+        assert mic.info(stream).model_id == 18, src["name"]
+        pl = planes(stream)
+        bands = [p["bands"] for p in pl if p["bands"] is not None]
+        assert all(b in bands for b in src["bands"]), (src["name"], bands)
+        base[src["name"]] = stream
+        buf = io.BytesIO()
+        np.save(buf, arr, allow_pickle=False)
+        files[src["name"] + ".mic"] = stream
+        files[src["name"] + ".npy"] = buf.getvalue()
+        vectors.append({"name": src["name"], "stream": src["name"] + ".mic",
+                        "source": src["name"] + ".npy", "origin": src["origin"],
+                        "encode_options": src["options"], "dtype": str(arr.dtype),
+                        "shape": list(arr.shape), "model_id": 18,
+                        "planes": [[p["kind"], p["bands"]] for p in pl],
+                        "stream_sha256": sha256(stream), "samples_sha256": samples_sha256(arr)})
+    base["model16"] = mic.encode(mic.decode(base["ct_bands8"]), bands=False)
+    expected = {}
+    for case in invalid_streams(base):
+        refused_as(f"lossless18/invalid/{case['name']}", case["stream"], case["error"],
+                   case["exact"])
+        files["invalid/" + case["name"] + ".mic"] = case["stream"]
+        expected[case["name"]] = {"error": case["error"], "exact": case["exact"],
+                                  "why": case["why"], "stream_sha256": sha256(case["stream"])}
+    return files, {"spec": "SPEC.md 5.11", "vectors": vectors}, expected
+
+
+if __name__ == "__main__":
+    sys.exit(run_generator(__doc__, OUT, build))

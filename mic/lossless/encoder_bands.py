@@ -56,19 +56,18 @@ def choose_bands(hist: np.ndarray, edges: np.ndarray, builtin: np.ndarray
     consecutive fine bins (a threshold is the first value of a band after the first)."""
     nf = len(edges) + 1
     per = hist.reshape(nf, KF.N_CLASS, KF.N_TOKENS)
-    best: tuple[float, list[int], np.ndarray] | None = None
+    best_nb, best_cost = 1, np.inf
     for nb in BAND_CHOICES:
         if nb > nf:
             break
-        starts = sorted({(b * nf) // nb for b in range(nb)})
-        band = np.searchsorted(np.array(starts), np.arange(nf), side="right") - 1
-        cost = 8.0 * (1 + 3 * (len(starts) - 1))  # the count and about 3 bytes a threshold
-        for b in range(len(starts)):
-            cost += KE.section_cost(per[band == b].sum(axis=0), builtin)
-        if best is None or cost < best[0]:
-            best = (cost, [int(edges[s - 1]) for s in starts[1:]], band)
-    assert best is not None
-    return best[1], best[2]
+        cost, _ = KE.split_cost(per, nb, builtin)
+        if cost > best_cost and nb > 2:
+            break  # more bands cost more: stop doubling (twice 1 is always tried)
+        if cost < best_cost:
+            best_nb, best_cost = nb, cost
+    starts = sorted({(b * nf) // best_nb for b in range(best_nb)})
+    band = np.searchsorted(np.array(starts), np.arange(nf), side="right") - 1
+    return [int(edges[s - 1]) for s in starts[1:]], band
 
 
 def banded_tables(hist: np.ndarray, band: np.ndarray, thresholds: list[int],

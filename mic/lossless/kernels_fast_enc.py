@@ -474,3 +474,26 @@ def section_cost(hist, builtin):
     if own_any:
         total += 8.0 * N_CLASS
     return total
+
+
+@njit(cache=True, nogil=True)
+def split_cost(per, nb, builtin):
+    """:func:`section_cost` summed over the ``nb`` bands of equal runs of the fine bins'
+    counts ``per`` (nf, N_CLASS, N_TOKENS) that model id 18's encoder tries (band ``b``
+    starts at bin ``(b * nf) // nb``; runs that would be empty are skipped), plus the band
+    count and about 3 bytes a threshold.  Returns (bits, bands made)."""
+    nf = per.shape[0]
+    total = 8.0
+    made = 0
+    start = 0
+    for b in range(nb):
+        end = ((b + 1) * nf) // nb
+        if end <= start:
+            continue
+        h = np.zeros((N_CLASS, N_TOKENS), np.int64)
+        for f in range(start, end):
+            h += per[f]
+        total += section_cost(h, builtin)
+        made += 1
+        start = end
+    return total + 24.0 * (made - 1), made

@@ -9,9 +9,10 @@ Valid vectors: ``lossless18/NAME.mic``, ``lossless18/NAME.npy`` (the samples it 
 exactly) and an entry in ``lossless18/vectors.json``: the kind and band count of every
 plane in stream order (``null`` for kinds 0-4), the encode options and the sha256 of the
 stream and of the samples.  Sources: crops of the committed test images coded at the
-default (a 16-bit CT crop in 8 bands, a signed CT crop in 4, the RGB ultrasound with one
-plane in 2 bands and two in one, an MR crop below 4,096 samples, the CT in 48 x 48 tiles)
-and a 3-frame CT volume (SPEC 5.5 inter tiles beside banded planes).
+default (a 16-bit CT crop in 8 bands, the encoder's band choice forced to 8, a signed CT crop
+in 4, the RGB ultrasound with one plane in 2 bands and two in one, an MR crop below 4,096
+samples, the CT in 48 x 48 tiles) and a 3-frame CT volume (SPEC 5.5 inter tiles beside
+banded planes).
 
 Invalid vectors (``lossless18/invalid/NAME.mic``, ``invalid/expected.json``): band counts 0
 and 9, two equal thresholds, a threshold above ``maxval`` (``MicFormatError``); a model-18
@@ -21,8 +22,10 @@ the other way: ``MicError``).  Deterministic: fixed crops.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +59,9 @@ def sources() -> list[dict]:
     vol = np.stack([ct[100 + 2 * i:164 + 2 * i, 80:144] for i in range(3)])[:, :, :48]
     return [
         {"name": "ct_bands8", "array": np.ascontiguousarray(ct[0:80, 32:112]),
-         "options": {}, "origin": "tests/data/ct_abdomen_u16.png [0:80, 32:112]",
+         "options": {"fast_nlms": True}, "force_bands": 8,
+         "origin": "tests/data/ct_abdomen_u16.png [0:80, 32:112], the encoder's band choice "
+         "forced to 8 equal runs of its bins (a valid choice; its own picks fewer here)",
          "bands": [8]},
         {"name": "lung_i16", "array": np.ascontiguousarray(lung[60:140, 60:140]),
          "options": {}, "origin": "tests/data/ct_lung_i16.npy [60:140, 60:140] (signed)",
@@ -153,12 +158,37 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     return out
 
 
+@contextlib.contextmanager
+def _forced(nb: int) -> Iterator[None]:
+    """The encoder's band choice (mic.lossless.encoder_bands.choose_bands) made ``nb`` equal
+    runs of the fine bins, whatever they cost."""
+    from mic.lossless import encoder_bands as EB
+
+    real = EB.choose_bands
+
+    def forced(hist, edges, builtin):
+        nf = len(edges) + 1
+        starts = sorted({(b * nf) // nb for b in range(nb)})
+        band = np.searchsorted(np.array(starts), np.arange(nf), side="right") - 1
+        return [int(edges[s - 1]) for s in starts[1:]], band
+
+    EB.choose_bands = forced
+    try:
+        yield
+    finally:
+        EB.choose_bands = real
+
+
 def build() -> tuple[dict[str, bytes], dict, dict]:
     files: dict[str, bytes] = {}
     vectors, base = [], {}
     for src in sources():
         arr = src["array"]
-        stream = mic.encode(arr, **src["options"])
+        if "force_bands" in src:
+            with _forced(src["force_bands"]):
+                stream = mic.encode(arr, **src["options"])
+        else:
+            stream = mic.encode(arr, **src["options"])
         assert np.array_equal(mic.decode(stream), arr), src["name"]
         assert mic.info(stream).model_id == 18, src["name"]
         pl = planes(stream)
@@ -175,7 +205,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
                         "shape": list(arr.shape), "model_id": 18,
                         "planes": [[p["kind"], p["bands"]] for p in pl],
                         "stream_sha256": sha256(stream), "samples_sha256": samples_sha256(arr)})
-    base["model16"] = mic.encode(mic.decode(base["ct_bands8"]), bands=False)
+    base["model16"] = mic.encode(mic.decode(base["ct_bands8"]), bands=False, fast_nlms=True)
     expected = {}
     for case in invalid_streams(base):
         refused_as(f"lossless18/invalid/{case['name']}", case["stream"], case["error"],

@@ -43,6 +43,8 @@ NEAR12_SKIP = {"mr_brain_u16_tiled_k2", "ct_abdomen_u16_k1", "sparse_lattice_u16
 NEAR17_EFFORT1 = {"ct_abdomen_u16_k2_v1", "us_breast_rgb_k2", "sparse_ramp_u16_k4"}
 #: ... and these at effort 4 (each plane also as model 12's, kinds 1 and 2, the smaller kept)
 NEAR17_EFFORT4 = {"ct_abdomen_frames_k5", "us_breast_rgb_k2"}
+#: model 19 (formats/make_near19_vectors.py, SPEC 7.8): model 17's default-effort sources
+#: and its effort-4 ones; model 17's vectors are written with ``bands=False`` (same streams)
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
@@ -161,6 +163,15 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
         out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
                     "why": why})
 
+    if MODEL == 19:  # the model-independent cases are near/'s
+        v1 = base["ct_abdomen_u16_k2_v1"]
+        add("model19_read_as_model17", forge.set_header_fields(v1, model_id=17), "MicError",
+            "a model-19 stream relabelled model id 17: its band count and thresholds are read "
+            "as model 17's table count and class map (SPEC 7.7, 7.8)", exact=False)
+        add("mode2_model_id_18", forge.set_header_fields(v1, model_id=18),
+            "MicUnsupportedError", "mode 2 with model id 18 (a lossless model; unknown in "
+            "mode 2)")
+        return out
     if MODEL == 17:  # the model-independent cases are near/'s
         v1 = base["ct_abdomen_u16_k2_v1"]
         add("model17_read_as_model12", forge.set_header_fields(v1, model_id=12),
@@ -239,17 +250,27 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
     vectors = []
     base: dict[str, bytes] = {}
     srcs = [s for s in sources() if MODEL == 2 or s["name"] not in NEAR12_SKIP]
-    if MODEL == 17:
+    if MODEL == 19:  # crops large enough for more than one band (SPEC 5.11), samples here
+        lung, ct = _real("ct_lung_i16.npy"), _real("ct_abdomen_u16.png")
+        srcs += [{"name": "lung_bands4_k1", "array": np.ascontiguousarray(lung[80:176, 0:96]),
+                  "options": {"max_error": 1}, "own_npy": True, "bands": 4,
+                  "origin": "tests/data/ct_lung_i16.npy [80:176, 0:96]: 4 bands"},
+                 {"name": "ct_bands2_k2", "array": np.ascontiguousarray(ct[0:80, 0:80]),
+                  "options": {"max_error": 2}, "own_npy": True, "bands": 2,
+                  "origin": "tests/data/ct_abdomen_u16.png [0:80, 0:80]: 2 bands"}]
+    if MODEL in (17, 19):
         srcs += [{**s, "name": s["name"] + f"_e{e}", "npy": s["name"],
                   "options": {**s["options"], "effort": e}}
                  for e, names in ((1, NEAR17_EFFORT1), (4, NEAR17_EFFORT4))
-                 for s in srcs if s["name"] in names]
+                 for s in srcs if s["name"] in names and (MODEL == 17 or e > 1)]
     for src in srcs:
         arr, opts = src["array"], dict(src["options"])
         if MODEL == 2:  # model id 2: the near-lossless coder of efforts 1-2
             opts["effort"] = 2
-        if MODEL in (2, 12):  # without it, model id 17 (SPEC 7.7: formats/near17/)
+        if MODEL in (2, 12):  # without it, model id 19 (SPEC 7.8: formats/near19/)
             opts["fast_nlms"] = False
+        if MODEL == 17 and opts.get("effort") != 1:  # without it, model id 19
+            opts["bands"] = False
         stream = mic.encode(arr, **opts)
         out = mic.decode(stream)
         k = opts["max_error"]
@@ -260,6 +281,9 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         assert i.mode == "near-lossless" and i.max_error == k and i.model_id == MODEL
         if src["name"].startswith("sparse_"):
             assert first_plane_kinds(stream) in ([2], [4], [6]), "a sparse vector: a palette"
+        if "bands" in src:  # SPEC 5.11: the plane's band count
+            from make_lossless18_vectors import planes
+            assert [p["bands"] for p in planes(stream)] == [src["bands"]], src["name"]
         if src["name"] == "sparse_lut_u16_k2":  # the palette's values are representatives
             assert not set(np.unique(out)) <= set(np.unique(arr)), "no covering palette"
         buf = io.BytesIO()
@@ -267,7 +291,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
                 allow_pickle=False)
         files[f"{src['name']}.mic"] = stream
         source = f"{src.get('npy', src['name'])}.npy"
-        if MODEL == 2:
+        if MODEL == 2 or src.get("own_npy"):
             files[source] = buf.getvalue()
         else:  # the same samples as near/'s vector of that name
             source = f"../near/{source}"

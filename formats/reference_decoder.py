@@ -546,13 +546,14 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
 def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
     _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (0, 13), (0, 14), (0, 15), (0, 16),
-                                         (0, 18), (2, 2), (2, 12), (2, 17))
+                                         (0, 18), (2, 2), (2, 12), (2, 17), (2, 19))
           and h["coder_id"] == 1, "neither lossless model 1, 3, 13, 14, 15, 16 or 18 nor "
-          "near-lossless model 2, 12 or 17")
+          "near-lossless model 2, 12, 17 or 19")
     FAST[0] = {3: (3, 4), 13: (3, 4), 14: (3, 4, 5, 6), 15: (3, 4, 5, 6),
-               16: (3, 4, 5, 6), 17: (3, 4, 5, 6), 18: (3, 4, 5, 6)}.get(h["model_id"], ())
-    PRIOR[0] = h["model_id"] in (16, 17, 18)
-    BANDS[0] = h["model_id"] == 18
+               16: (3, 4, 5, 6), 17: (3, 4, 5, 6), 18: (3, 4, 5, 6),
+               19: (3, 4, 5, 6)}.get(h["model_id"], ())
+    PRIOR[0] = h["model_id"] in (16, 17, 18, 19)
+    BANDS[0] = h["model_id"] in (18, 19)
     k = 0
     if h["mode"] == 2:  # section 7.1
         _need(len(h["near"]) == 1, "a near-lossless stream needs exactly one NEAR segment")
@@ -629,7 +630,7 @@ def decode(data: bytes) -> np.ndarray:
                 out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
                                                     s, k, lo, hi, group, ref,
                                                     h["model_id"] in (12, 13, 14, 15, 16, 17,
-                                                                      18),
+                                                                      18, 19),
                                                     h["model_id"])
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)

@@ -1,6 +1,6 @@
 """The near-lossless (mode 2) conformance vectors under formats/near/ (model id 2),
-formats/near12/ (model id 12, SPEC 7.6) and formats/near17/ (model id 17, SPEC 7.7)
-(formats/README.md).
+formats/near12/ (model id 12, SPEC 7.6), formats/near17/ (model id 17, SPEC 7.7) and
+formats/near19/ (model id 19, SPEC 7.8) (formats/README.md).
 
 Every valid vector decodes to its recorded samples (``decoded_sha256``), which lie within
 its ``max_error`` of the source, with mic and with the reference decoder written from
@@ -25,7 +25,7 @@ from mic_test_helpers import load_reference_decoder
 FORMATS = Path(__file__).resolve().parents[1] / "formats"
 #: vector directory -> (model id, generator)
 SETS = {"near": (2, "make_near_vectors.py"), "near12": (12, "make_near12_vectors.py"),
-        "near17": (17, "make_near17_vectors.py")}
+        "near17": (17, "make_near17_vectors.py"), "near19": (19, "make_near19_vectors.py")}
 VECTORS_ALL = VECTORS = [(d, v) for d in SETS
            for v in json.loads((FORMATS / d / "vectors.json").read_text())["vectors"]]
 EXPECTED_ALL = EXPECTED = [(d, name, e) for d in SETS for name, e in sorted(json.loads(
@@ -75,6 +75,12 @@ def test_files_are_all_listed_and_cover_the_cases(d):
         assert {"sparse_ramp_u16_k4", "sparse_ramp_u16_k4_e1"} <= pal  # k' = 4 // 4 = 1
         assert "sparse_lut_u16_k2" in pal  # representatives, k' = 0
         assert set(EXPECTED) == {"model17_read_as_model12", "mode2_model_id_16"}
+        return
+    if d == "near19":  # SPEC 7.8: model 17's planes with bands (the generator checks the
+        assert kinds == {0, 1, 5, 6}  # band counts of its own crops: 4 and 2)
+        assert any(v["first_plane_kinds"] == [1, 5, 5] for v in VECTORS)
+        assert {"lung_bands4_k1", "ct_bands2_k2"} <= {v["name"] for v in VECTORS}
+        assert set(EXPECTED) == {"model19_read_as_model17", "mode2_model_id_18"}
         return
     assert kinds == {0, 1, 2}  # constant, coded and palette near-lossless planes (SPEC 7.2)
     pal = {v["name"] for v in VECTORS if v["first_plane_kinds"] == [2]}
@@ -141,8 +147,8 @@ def test_invalid_vector_raises_its_error(d, name, e):
 
 @pytest.mark.parametrize("d", sorted(SETS))
 def test_generator_check_passes(d):
-    """``make_near_vectors.py --check``, ``make_near12_vectors.py --check`` and
-    ``make_near17_vectors.py --check``: the committed files are what the generators write."""
+    """``make_near_vectors.py --check`` and its model-12, 17 and 19 variants: the committed
+    files are what the generators write."""
     out = subprocess.run([sys.executable, str(FORMATS / SETS[d][1]), "--check"],
                          capture_output=True, text=True, timeout=600,
                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})

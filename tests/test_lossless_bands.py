@@ -43,7 +43,8 @@ def test_default_is_model_18_and_bands_false_keeps_16():
     assert mic.info(mic.encode(ct, effort=4)).model_id == 18
     assert mic.info(mic.encode(ct, priors=False)).model_id == 14
     assert mic.info(mic.encode(ct, effort=1)).model_id == 3  # no bands in the fast coder
-    assert mic.info(mic.encode(ct, max_error=2)).model_id == 17  # nor in near-lossless
+    assert mic.info(mic.encode(ct, max_error=2)).model_id == 19  # near-lossless: SPEC 7.8
+    assert mic.info(mic.encode(ct, max_error=2, effort=1)).model_id == 17  # no filters
     vol = np.stack([ct[:64, :64], ct[2:66, :64]])
     blob = mic.encode(vol, volume_group=2)
     assert mic.info(blob).model_id == 18 and np.array_equal(mic.decode(blob), vol)
@@ -54,7 +55,7 @@ def test_default_is_model_18_and_bands_false_keeps_16():
                                  {"bands": True, "effort": 1},
                                  {"bands": True, "nlms": False},
                                  {"bands": True, "fast_nlms": False},
-                                 {"bands": True, "max_error": 2},
+                                 {"bands": True, "max_error": 2, "effort": 1},
                                  {"bands": True, "quality": 3}])
 def test_bad_choices_are_refused(bad):
     with pytest.raises(mic.MicInputError):

@@ -46,15 +46,17 @@ def test_effort_1_within_k_with_kinds_3_and_4(name, arr, k):
 
 
 @pytest.mark.parametrize("k", (1, 4))
-def test_default_writes_kinds_5_and_6_and_info_names_it(k):
+def test_effort_3_writes_kinds_5_and_6_and_info_names_it(k):
+    """Model 17 from effort 3 (``bands=False``; the default is model 19, SPEC 7.8:
+    tests/test_near_bands.py)."""
     ct = IMAGES[0][1]
-    blob = mic.encode(ct, max_error=k)
+    blob = mic.encode(ct, max_error=k, bands=False)
     assert tile_payloads(blob)[0][1] == 5
     i = mic.info(blob)
     assert (i.mode, i.model_id, i.model, i.max_error) == ("near-lossless", 17,
                                                           "near-lossless-fast", k)
     assert "7.7" in i.model_description
-    assert mic.encode(ct, max_error=k, effort=3) == blob  # the default effort
+    assert mic.encode(ct, max_error=k, effort=3, bands=False) == blob  # the default effort
 
 
 def test_model_17_is_within_a_percent_of_model_12_and_faster_planes():
@@ -62,7 +64,7 @@ def test_model_17_is_within_a_percent_of_model_12_and_faster_planes():
     split: 0.1-0.6 % smaller, benches/results/2026-12-07-near-fast/)."""
     ct = IMAGES[0][1]
     for k in (1, 2, 4):
-        new = len(mic.encode(ct, max_error=k))
+        new = len(mic.encode(ct, max_error=k, bands=False))
         old = len(mic.encode(ct, max_error=k, fast_nlms=False))
         assert new < 1.01 * old
 
@@ -71,7 +73,7 @@ def test_model_17_is_within_a_percent_of_model_12_and_faster_planes():
 @pytest.mark.parametrize("k,effort", [(1, 3), (3, 3), (2, 1)])
 def test_small_planes_match_the_reference_decoder(shape, k, effort):
     """Every edge rule of 5.6 and 5.8 on tiny planes, quantised, against SPEC.md alone."""
-    near_small_plane_vs_reference(shape, k, 17, effort=effort)
+    near_small_plane_vs_reference(shape, k, 17, effort=effort, bands=False)
 
 
 @settings(max_examples=25, deadline=None)
@@ -124,7 +126,8 @@ def test_quantised_planes_reconstruct_in_the_encoder_as_the_decoder_does():
         for k in (1, 7):
             data, rec = encode_plane_near_fast(a, k, lms)
             assert _err(rec, a) <= k and not np.array_equal(rec, a)
-            blob = mic.encode(a.astype(np.uint16), max_error=k, effort=3 if lms else 1)
+            blob = mic.encode(a.astype(np.uint16), max_error=k, effort=3 if lms else 1,
+                              bands=False)
             assert data in blob  # the plane the stream holds
             assert np.array_equal(mic.decode(blob), rec)
 
@@ -158,7 +161,8 @@ def test_rgb_grey_with_colour_uses_xform_2_with_fast_difference_planes():
 
 def test_options():
     ct = IMAGES[0][1][:40, :40]
-    assert unpack_header(mic.encode(ct, max_error=1, fast_nlms=True))[0].model_id == 17
+    assert unpack_header(mic.encode(ct, max_error=1, fast_nlms=True))[0].model_id == 19
+    assert unpack_header(mic.encode(ct, max_error=1, bands=False))[0].model_id == 17
     assert unpack_header(mic.encode(ct, max_error=1, fast_nlms=False))[0].model_id == 12
     assert unpack_header(mic.encode(ct, max_error=1, fast_nlms=False,
                                     effort=1))[0].model_id == 2

@@ -51,8 +51,8 @@ def test_every_test_image_within_k(name, arr, k):
     assert out.dtype == arr.dtype and out.shape == arr.shape
     assert _err(out, arr) <= k
     i = mic.info(blob)
-    assert (i.mode, i.max_error, i.model_id, i.model) == ("near-lossless", k, 17,
-                                                          "near-lossless-fast")
+    assert (i.mode, i.max_error, i.model_id, i.model) == ("near-lossless", k, 19,
+                                                          "near-lossless-fast-bands")
 
 
 def test_near_lossless_is_smaller_than_lossless_and_shrinks_with_k():
@@ -111,13 +111,13 @@ def test_sparse_histograms_never_cost_more_than_lossless():
     for k in (1, 2, 3, 4, 8):
         blob = mic.encode(lattice, max_error=k)
         assert len(blob) <= lossless + 10 and _err(mic.decode(blob), lattice) <= k  # + NEAR
-    blob = mic.encode(lattice, max_error=1)  # model id 17: kind 6, kind 5's palette
+    blob = mic.encode(lattice, max_error=1)  # model id 19: kind 6, kind 5's palette
     assert tile_payloads(blob)[0][1] == 6 and np.array_equal(mic.decode(blob), lattice)
     blob = mic.encode(lattice, max_error=1, fast_nlms=False)  # model id 12: kind 2
     assert tile_payloads(blob)[0][1] == 2 and np.array_equal(mic.decode(blob), lattice)
     ramp = np.add.outer(np.arange(40), np.arange(40)) // 2
     a = ((ramp + np.random.default_rng(7).integers(0, 2, ramp.shape)) * 4).astype(np.uint16)
-    for fast_nlms, kind in ((None, 6), (False, 2)):  # model ids 17 and 12
+    for fast_nlms, kind in ((None, 6), (False, 2)):  # model ids 19 and 12
         blob = mic.encode(a, max_error=4, fast_nlms=fast_nlms)  # k' = 1: index errors of one
         out = mic.decode(blob)  # step, value errors 4
         assert tile_payloads(blob)[0][1] == kind and _err(out, a) <= 4
@@ -252,7 +252,7 @@ def test_stream_fields_and_near_segment():
     ct = read_image(DATA / "ct_abdomen_u16.png")[0]
     blob = mic.encode(ct, max_error=5)
     h, _ = unpack_header(blob)
-    assert (h.mode, h.model_id, h.coder_id, h.quality, h.flags & 1) == (2, 17, 1, 0, 1)
+    assert (h.mode, h.model_id, h.coder_id, h.quality, h.flags & 1) == (2, 19, 1, 0, 1)
     spans = load_forge().spans(blob)
     tags = [s.tag for s in spans]
     assert tags[0] == b"NEAR" and tags.count(b"NEAR") == 1

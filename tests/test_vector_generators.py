@@ -18,7 +18,8 @@ FORMATS = Path(__file__).resolve().parent.parent / "formats"
 INTEGER = ("make_vectors.py", "make_near_vectors.py", "make_near12_vectors.py",
            "make_volume_vectors.py", "make_lossless13_vectors.py",
            "make_lossless14_vectors.py", "make_lossless15_vectors.py",
-           "make_lossless16_vectors.py", "make_near17_vectors.py", "make_lossless18_vectors.py")
+           "make_lossless16_vectors.py", "make_near17_vectors.py", "make_lossless18_vectors.py",
+           "make_near19_vectors.py")
 ALL = sorted(p.name for p in FORMATS.glob("make_*vectors.py"))
 
 

@@ -26,7 +26,8 @@ from . import kernels_classes as KC
 from .syntax import (
     CHUNK, FAST_KINDS, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID,
     FAST_LMS_PRIOR_MODEL_ID,
-    FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID,
+    FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_MODEL_ID,
+    NEAR_LMS_MODEL_ID, NEAR_MODEL_ID,
     PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL,
     XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded,
     model16_priors, parse_plane, read_group, read_near, read_tree, reference_plane, token_cdfs,
@@ -59,7 +60,8 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -
     lms = ph.kind >= PLANE_FAST_LMS
     if near:  # model id 17 (SPEC 7.7)
         status = KF.fast_decode_near(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords,
-                                     bits, ph.nbits, R, CL, nbt, top, near, lms, la, lb)
+                                     bits, ph.nbits, R, CL, nbt, top, near, lms, la, lb,
+                                     ph.bands)
     else:
         status = KF.fast_decode(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords, bits,
                                 ph.nbits, R, CL, nbt, top, lms, la, lb, ph.bands)
@@ -187,7 +189,8 @@ class LosslessTileDecoder:
 
     def __init__(self, header: Header, stream: Any) -> None:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
-        want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID) if near_mode else (
+        want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
+                NEAR_FAST_BANDS_MODEL_ID) if near_mode else (
             MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
             FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_BANDS_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
@@ -201,16 +204,19 @@ class LosslessTileDecoder:
         #: (SPEC 5.9) is model 14 with xform 5; model id 16 (3) model 15 with the priors of
         #: SPEC 5.10 in kinds 5 and 6
         #: (3 too for model id 17, SPEC 7.7, whose near-lossless planes are of kinds 0-6);
-        #: model id 18 (4): model 16 with SPEC 5.11's bands in kinds 5 and 6
+        #: model id 18 (4): model 16 with SPEC 5.11's bands in kinds 5 and 6 (4 too for
+        #: model id 19, SPEC 7.8: model 17's near-lossless planes with those bands)
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
                      FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3,
-                     NEAR_FAST_MODEL_ID: 3, FAST_LMS_BANDS_MODEL_ID: 4}.get(
+                     NEAR_FAST_MODEL_ID: 3, FAST_LMS_BANDS_MODEL_ID: 4,
+                     NEAR_FAST_BANDS_MODEL_ID: 4}.get(
                          header.model_id, 0)
         self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
                                          FAST_LMS_BANDS_MODEL_ID)
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
-        self.lms = header.model_id in (NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID, LMS_MODEL_ID,
+        self.lms = header.model_id in (NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
+                                       NEAR_FAST_BANDS_MODEL_ID, LMS_MODEL_ID,
                                        FAST_LMS_MODEL_ID,
                                        FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
                                        FAST_LMS_BANDS_MODEL_ID)

@@ -40,7 +40,8 @@ from . import kernels_classes as KC
 from .syntax import (
     BLOCK_LOG2, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID,
     FAST_LMS_PRIOR_MODEL_ID,
-    FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_MODEL_ID,
+    FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID,
+    NEAR_FAST_MODEL_ID,
     NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR,
     TAG_VOL, XFORM_CDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, max_error_limit,
     pack_group, pack_near, pack_tree, plane_head, reference_plane, token_block_costs, token_cdfs,
@@ -382,10 +383,13 @@ class LosslessTileEncoder:
         self.priors = self.fast_lms and priors is not False
         #: model id 18 (SPEC 5.11): model 16 whose kind-5/6 planes may split their tables
         #: into bands of the prediction
-        if bands and not self.priors:
-            raise MicInputError("bands=True: model id 18 extends model 16's lossless coder "
-                                f"(effort {LMS_EFFORT_MIN} or more; nlms, fast_nlms and "
-                                "priors not False)")
+        if bands and not (self.priors or (near and self.near_fast and lms)):
+            raise MicInputError("bands=True: model ids 18 and 19 extend model 16's lossless "
+                                f"and model 17's near-lossless coders (effort {LMS_EFFORT_MIN} "
+                                "or more; nlms, fast_nlms and priors not False)")
+        #: model id 19 (SPEC 7.8): model 17 whose kind-5/6 planes have those bands (with
+        #: the filters: effort 3 and up)
+        self.near_bands = self.near_fast and lms and bands is not False
         self.bands = self.priors and bands is not False
         self.rgb_finalists = 0 if effort is not None and effort >= RGB_EVERY_WAY_EFFORT \
             else RGB_FINALISTS
@@ -397,7 +401,8 @@ class LosslessTileEncoder:
         self.mixed = (not near and (not group or self.fast_lms) and effort is not None
                       and effort >= MIXED_EFFORT_MIN)
         if near:
-            header.model_id = (NEAR_FAST_MODEL_ID if self.near_fast else
+            header.model_id = (NEAR_FAST_BANDS_MODEL_ID if self.near_bands else
+                               NEAR_FAST_MODEL_ID if self.near_fast else
                                NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID)
         elif self.fast_lms:
             header.model_id = (FAST_LMS_BANDS_MODEL_ID if self.bands else
@@ -551,4 +556,5 @@ class LosslessTileEncoder:
 
         return encode_tile_near(tile, self.near, self.lms, self.cover, self.near_fast,
                                 self.near_mixed,
-                                sample_range(self.header.bits_stored, bool(self.header.signed)))
+                                sample_range(self.header.bits_stored, bool(self.header.signed)),
+                                self.near_bands)

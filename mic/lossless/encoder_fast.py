@@ -88,8 +88,8 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
     if prior:
         a0, b0, builtin = model16_priors()
         la, lb = a0.copy(), b0.copy()
-    if bands and prior and not near:
-        return _body_banded(x, maxval, tokens, bits, la, lb, builtin)
+    if bands and prior:
+        return _body_banded(x, maxval, tokens, bits, la, lb, builtin, near)
     classes = np.empty(n, np.uint8)
     hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
     if near:  # model id 17 (SPEC 7.7)
@@ -120,7 +120,7 @@ def _coded(tables: bytes, tokens: np.ndarray, classes: np.ndarray, tabmap: np.nd
 
 
 def _body_banded(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
-                 la: np.ndarray, lb: np.ndarray, builtin: np.ndarray) -> bytes:
+                 la: np.ndarray, lb: np.ndarray, builtin: np.ndarray, near: int = 0) -> bytes:
     """:func:`_body` of a model-18 kind-5/6 plane (SPEC 5.11): the tokens counted per fine
     bin of the prediction, the bands chosen, each band's tables (:mod:`.encoder_bands`)."""
     from . import encoder_bands as EB
@@ -132,8 +132,12 @@ def _body_banded(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarra
     nf = len(edges) + 1
     classes = np.empty(n, np.uint16)
     hist = np.zeros((nf * KF.N_CLASS, KF.N_TOKENS), np.int64)
-    nbytes = KE.fast_tokens_banded(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, la,
-                                   lb, fine)
+    if near:  # model id 19 (SPEC 7.8): the bands of the reconstruction above
+        nbytes = KE.fast_tokens_near_banded(x, maxval, near, tokens, classes, bits, hist, R, CL,
+                                            TOK, NB, la, lb, fine)
+    else:
+        nbytes = KE.fast_tokens_banded(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
+                                       la, lb, fine)
     thresholds, band = EB.choose_bands(hist, edges, builtin) if nf > 1 else (
         [], np.zeros(1, np.int64))
     tables, fine_map, freq = EB.banded_tables(hist, band, thresholds, builtin)

@@ -400,13 +400,16 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
 
 @njit(cache=True, nogil=True)
 def fast_decode_near(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL,
-                     nbt, top, near, lms=False, la=None, lb=None):
+                     nbt, top, near, lms=False, la=None, lb=None, th=None):
     """:func:`fast_decode` of a near-lossless plane of maximum error ``near`` (model id 17,
-    SPEC 7.7): ``img`` receives the reconstruction.  A dispatcher of its own, so that the
-    lossless decoder does not compile these cases."""
+    SPEC 7.7; ``th``: model id 19's bands, SPEC 7.8): ``img`` receives the reconstruction.
+    A dispatcher of its own, so that the lossless decoder does not compile these cases."""
     if la is None or lb is None:
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
+    if lms and th is not None:
+        return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
+                            R, CL, nbt, top, True, la, lb, np.int64(near), True, th)
     nob = np.zeros(MAX_BANDS - 1, np.int64)
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,

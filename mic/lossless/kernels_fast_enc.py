@@ -51,6 +51,15 @@ def fast_tokens_banded(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
 
 
 @njit(cache=True, nogil=True)
+def fast_tokens_near_banded(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK, NB, la,
+                            lb, fine):
+    """:func:`fast_tokens_banded` of a near-lossless plane (model id 19, SPEC 7.8): the fine
+    bin of the reconstruction above.  A dispatcher of its own."""
+    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
+                        np.int64(near), True, fine)
+
+
+@njit(cache=True, nogil=True)
 def fast_tokens_near(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK, NB, lms=False,
                      la=None, lb=None):
     """:func:`fast_tokens` of a near-lossless plane of maximum error ``near`` (model id 17,

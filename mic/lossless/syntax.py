@@ -58,6 +58,9 @@ NEAR_FAST_MODEL_ID = 17
 #: permanent id of model 16 whose kind-5/6 planes split their tables into bands of the
 #: prediction (SPEC 5.11); lossless
 FAST_LMS_BANDS_MODEL_ID = 18
+#: permanent id of model 17 whose kind-5/6 planes split their tables into bands of the
+#: reconstruction above (SPEC 7.8, 5.11); near-lossless
+NEAR_FAST_BANDS_MODEL_ID = 19
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)

@@ -151,6 +151,9 @@ NEAR_LOSSLESS_FAST_DESCRIPTION = ("near-lossless with the fast lossless coder's 
                                   "16's median-edge prediction, NLMS filters with their priors, "
                                   "static rANS tables per plane) quantising residuals to step "
                                   "2k+1 (SPEC 7.7)")
+NEAR_LOSSLESS_FAST_BANDS_NAME = "near-lossless-fast-bands"
+NEAR_LOSSLESS_FAST_BANDS_DESCRIPTION = ("model id 17's near-lossless coder whose token tables are "
+                                        "split into bands of the reconstruction above (SPEC 7.8)")
 
 
 def is_conv(mid: int) -> bool:

@@ -1,0 +1,61 @@
+"""Near-lossless model id 19's bands (SPEC 7.8) against model 17 at the default effort: the
+train sample of ``make_tables16`` (both halves, 4 a source) or any folder's images (eval:
+measuring only), at k = 1, 2 and 4, each stream decoded back and checked within k.
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python research/near_bands.py CORPUS/train
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import pathlib
+import time
+
+import numpy as np
+from PIL import Image
+
+import mic
+from mic.lossless.make_tables16 import sample
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("folder", type=pathlib.Path)
+    ap.add_argument("--all", action="store_true", help="every image of the folder's split")
+    ap.add_argument("--per-source", type=int, default=4)
+    a = ap.parse_args()
+    rows = {r["png"]: r for r in csv.DictReader(open(a.folder.parent / "manifest.csv"))}
+    if a.all:
+        paths = [a.folder.parent / p for p, r in rows.items() if r["split"] == a.folder.name]
+    else:
+        paths = sample(a.folder, a.per_source, 0) + sample(a.folder, a.per_source, 1)
+    paths = sorted(set(paths))
+    for k in (1, 2, 4):
+        agg = collections.defaultdict(lambda: np.zeros(5))
+        for path in paths:
+            r = rows[str(path.relative_to(a.folder.parent))]
+            img = np.asarray(Image.open(path))
+            out = []
+            for kw in ({}, {"bands": False}):
+                t0 = time.perf_counter()
+                b = mic.encode(img, max_error=k, **kw)
+                t1 = time.perf_counter()
+                d = mic.decode(b)
+                t2 = time.perf_counter()
+                err = int(np.abs(d.astype(np.int64) - img.astype(np.int64)).max())
+                assert err <= k, (path, k, kw)
+                out.append((len(b), t1 - t0, t2 - t1))
+            (n19, e19, d19), (n17, e17, d17) = out
+            for key in (r["source"], "all"):
+                agg[key] += [n19, n17, e19 / e17, d19 / d17, 1]
+        v = agg["all"]
+        print(f"k={k}: {int(v[4])} images, every sample within k; model 19 / 17 bytes "
+              f"{v[0] / v[1]:.4f}, encode time x{v[2] / v[4]:.2f}, decode x{v[3] / v[4]:.2f}; "
+              "per source: " + ", ".join(f"{s} {x[0] / x[1]:.3f}" for s, x in sorted(agg.items())
+                                          if s != "all"), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -2,8 +2,9 @@
 512 x 512 16-bit CT slice (``mic/data/ct_abdomen.png``, 12 bits used), and the lossless modes
 of both for reference.  The four operations are timed in turn within each round (so a busy
 machine slows all of them alike) and the medians reported, with mic's time per megapixel as
-a multiple of CharLS's: the default effort and effort 1 (model id 17, SPEC 7.7), and with
-``--old`` the models the encoder wrote before (``fast_nlms=False``: 12, and 2 at effort 1).
+a multiple of CharLS's: the default effort (model id 19, SPEC 7.8) and effort 1 (model id
+17, SPEC 7.7), and with ``--old`` the models the encoder wrote before (``bands=False``: 17;
+``fast_nlms=False``: 12, and 2 at effort 1).
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benches/near_speed.py [--rounds 15] [--old]
 """
@@ -28,14 +29,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--ks", default="0,1,2,4")
     ap.add_argument("--old", action="store_true",
-                    help="also model ids 12 and 2 (fast_nlms=False), in the same rounds")
+                    help="also model ids 17 (bands=False), 12 and 2 (fast_nlms=False), in the "
+                    "same rounds")
     a = ap.parse_args()
     path = Path(__file__).resolve().parents[1] / "mic" / "data" / "ct_abdomen.png"
     img = np.asarray(Image.open(path))
     mp = img.size / 1e6
     variants = {"default": {}, "effort 1": {"effort": 1}}
-    if a.old:  # model ids 12 and 2, what the encoder wrote before model id 17
-        variants.update({"fast_nlms=False": {"fast_nlms": False},
+    if a.old:  # model ids 17, 12 and 2, what the encoder wrote before model id 19
+        variants.update({"bands=False": {"bands": False}, "fast_nlms=False": {"fast_nlms": False},
                          "effort 1, fast_nlms=False": {"effort": 1, "fast_nlms": False}})
     for opts in variants.values():  # compile the kernels
         mic.decode(mic.encode(img[:64, :64], max_error=1, **opts))

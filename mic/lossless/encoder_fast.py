@@ -32,7 +32,7 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     values that do (kind 4 or 6), 2 codes both ways and keeps the smaller, 0 never uses one.
     ``prior`` (with ``lms``; model id 16, SPEC 5.10): the filters start from the fixed
     weights, and classes may use their built-in tables; ``bands`` (with ``prior``; model id
-    18, SPEC 5.11): the tables split into bands of the prediction.
+    18, SPEC 5.11): the tables split into bands of the sample above.
 
     >>> import numpy as np
     >>> encode_plane_fast(np.full((2, 3), 7, np.int32))
@@ -76,8 +76,8 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
           near: int = 0, bands: bool = False) -> bytes:
     """Tables, word and byte counts, words and extra bytes of values ``x`` in [0, maxval]
     (``near`` > 0: near-lossless, SPEC 7.7; ``x`` is overwritten with its reconstruction;
-    ``bands`` (with ``lms`` and ``prior``, lossless): model id 18's banded tables, SPEC
-    5.11)."""
+    ``bands`` (with ``lms`` and ``prior``): model id 18's banded tables, SPEC 5.11, or with
+    ``near`` 19's, SPEC 7.8)."""
     h, w = x.shape
     n = h * w
     tokens = np.empty(n, np.uint8)
@@ -121,24 +121,37 @@ def _coded(tables: bytes, tokens: np.ndarray, classes: np.ndarray, tabmap: np.nd
 
 def _body_banded(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
                  la: np.ndarray, lb: np.ndarray, builtin: np.ndarray, near: int = 0) -> bytes:
-    """:func:`_body` of a model-18 kind-5/6 plane (SPEC 5.11): the tokens counted per fine
-    bin of the prediction, the bands chosen, each band's tables (:mod:`.encoder_bands`)."""
+    """:func:`_body` of a kind-5/6 plane of model id 18 (SPEC 5.11) or, ``near`` > 0, 19
+    (SPEC 7.8): the tokens counted per fine bin of the sample above, the bands chosen, each
+    band's tables (:mod:`.encoder_bands`); a plane too small or too flat for bins is one
+    band."""
     from . import encoder_bands as EB
 
     R, CL, TOK, NB = KF.encode_constants()
     n = tokens.size
-    fine, edges = (EB.fine_bins(x, maxval) if n >= EB.BAND_MIN_SAMPLES
-                   else (np.zeros(maxval + 1, np.uint8), np.zeros(0, np.int64)))
+    edges = np.zeros(0, np.int64)
+    if n >= EB.BAND_MIN_SAMPLES:
+        fine, edges = EB.fine_bins(x, maxval)
     nf = len(edges) + 1
-    classes = np.empty(n, np.uint16)
-    hist = np.zeros((nf * KF.N_CLASS, KF.N_TOKENS), np.int64)
-    if near:  # model id 19 (SPEC 7.8): the bands of the reconstruction above
-        nbytes = KE.fast_tokens_near_banded(x, maxval, near, tokens, classes, bits, hist, R, CL,
-                                            TOK, NB, la, lb, fine)
+    if nf == 1:  # one band: the plain pass, model 16's (17's) tables after the count
+        classes = np.empty(n, np.uint8)
+        hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
+        if near:
+            nbytes = KE.fast_tokens_near(x, maxval, near, tokens, classes, bits, hist, R, CL,
+                                         TOK, NB, True, la, lb)
+        else:
+            nbytes = KE.fast_tokens(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
+                                    la, lb)
+        thresholds, band = [], np.zeros(1, np.int64)
     else:
-        nbytes = KE.fast_tokens_banded(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
-                                       la, lb, fine)
-    thresholds, band = EB.choose_bands(hist, edges, builtin) if nf > 1 else (
-        [], np.zeros(1, np.int64))
+        classes = np.empty(n, np.uint16)
+        hist = np.zeros((nf * KF.N_CLASS, KF.N_TOKENS), np.int64)
+        if near:  # model id 19 (SPEC 7.8): the bands of the reconstruction above
+            nbytes = KE.fast_tokens_near_banded(x, maxval, near, tokens, classes, bits, hist, R,
+                                                CL, TOK, NB, la, lb, fine)
+        else:
+            nbytes = KE.fast_tokens_banded(x, maxval, tokens, classes, bits, hist, R, CL, TOK,
+                                           NB, la, lb, fine)
+        thresholds, band = EB.choose_bands(hist, edges, builtin)
     tables, fine_map, freq = EB.banded_tables(hist, band, thresholds, builtin)
     return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes)

@@ -372,24 +372,18 @@ def build_decode_tables(freq):
 
 @njit(cache=True, nogil=True)
 def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
-                top, lms=False, la=None, lb=None, th=None):
+                top, lms=False, la=None, lb=None):
     """Decoder: reconstruct the (h, w) int32 plane ``img`` from the rANS ``words`` (uint16,
     ``nwords`` of them, padded with at least one more) and the extra ``bits`` (uint8,
     ``nbytes`` of them, padded with at least 4 more); ``R, CL`` from :func:`class_tables`,
     ``nbt, top`` from :func:`token_tables`; ``lms``: plane kind 5's prediction (SPEC 5.8),
     else kind 3's (the two compiled apart); ``la`` (12,) and ``lb`` (4, 8) int64: the filters'
     weights, where they start (zeros when not given; model id 16's prior, SPEC 5.10) and
-    where they end (:func:`fast_decode_near` for near-lossless planes); ``th`` (kind 5 or 6
-    of model id 18, SPEC 5.11): the band thresholds (:data:`MAX_BANDS` - 1 of them, the
-    unused ones above ``maxval``; a sample's band is that of the sample above it, 0 on row
-    0), ``tabmap`` then holding ``N_CLASS`` entries a band.
-    Returns a status."""
+    where they end (:func:`fast_decode_near` for near-lossless planes,
+    :func:`fast_decode_banded` for planes with bands).  Returns a status."""
     if la is None or lb is None:
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
-    if lms and th is not None:
-        return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                            R, CL, nbt, top, True, la, lb, 0, True, th)
     nob = np.zeros(MAX_BANDS - 1, np.int64)
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
@@ -399,17 +393,27 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
 
 
 @njit(cache=True, nogil=True)
+def fast_decode_banded(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL,
+                       nbt, top, la, lb, th, near):
+    """:func:`fast_decode` of a kind-5/6 plane with bands: lossless (``near`` 0, model id
+    18, SPEC 5.11) or near-lossless (model id 19, SPEC 7.8).  ``th``: the band thresholds
+    (:data:`MAX_BANDS` - 1 of them, the unused ones above ``maxval``; a sample's band is that
+    of the sample above it, 0 on row 0), ``tabmap`` holding ``N_CLASS`` entries a band.  A
+    dispatcher of its own, compiling one case: the default's first decode compiles no
+    other."""
+    return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
+                        R, CL, nbt, top, True, la, lb, np.int64(near), True, th)
+
+
+@njit(cache=True, nogil=True)
 def fast_decode_near(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL,
-                     nbt, top, near, lms=False, la=None, lb=None, th=None):
+                     nbt, top, near, lms=False, la=None, lb=None):
     """:func:`fast_decode` of a near-lossless plane of maximum error ``near`` (model id 17,
-    SPEC 7.7; ``th``: model id 19's bands, SPEC 7.8): ``img`` receives the reconstruction.
-    A dispatcher of its own, so that the lossless decoder does not compile these cases."""
+    SPEC 7.7): ``img`` receives the reconstruction.  A dispatcher of its own, so that the
+    lossless decoder does not compile these cases."""
     if la is None or lb is None:
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
-    if lms and th is not None:
-        return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                            R, CL, nbt, top, True, la, lb, np.int64(near), True, th)
     nob = np.zeros(MAX_BANDS - 1, np.int64)
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,

@@ -448,3 +448,28 @@ def test_effort_5_also_covers_dense_planes_never_larger(k):
     default, high = mic.encode(img, max_error=k), mic.encode(img, max_error=k, effort=5)
     assert len(high) <= len(default)
     assert _err(mic.decode(high), img) <= k
+
+
+def test_a_large_sparse_plane_ranks_its_ways_on_a_sample_of_rows(monkeypatch):
+    """A plane of 2**20 samples or more with palettes to try codes a quarter of its rows each
+    way (plain, covering palette, exact palette) and itself only the way that coded that
+    smallest: within k, and here the very stream that coding every way gives."""
+    import mic.lossless.encoder_near as EN
+
+    rng = np.random.default_rng(11)
+    smooth = np.cumsum(np.cumsum(rng.integers(-1, 2, (1024, 1024)), 0), 1)
+    a = ((smooth - smooth.min()) % 1300 * 3).astype(np.uint16)  # every third value: sparse
+    calls = []
+    real = EN._rows_sample
+    def spy(p):
+        out = real(p)
+        calls.append(out.shape)
+        return out
+
+    monkeypatch.setattr(EN, "_rows_sample", spy)
+    ranked = mic.encode(a, max_error=1, bits_stored=12)
+    assert calls == [(4 * (1024 // 16), 1024)]
+    monkeypatch.setattr(EN, "RANK_MIN_SAMPLES", 1 << 40)
+    every = mic.encode(a, max_error=1, bits_stored=12)
+    assert ranked == every
+    assert _err(mic.decode(ranked), a) <= 1

@@ -21,8 +21,24 @@ from .syntax import (
 )
 
 
+#: planes of at least this many samples code a sample of their rows each way (plain, covering
+#: palette, exact palette) and then the whole plane only the way that codes the sample
+#: smallest (:func:`_rows_sample`)
+RANK_MIN_SAMPLES = 1 << 20
+
+
+def _rows_sample(plane: np.ndarray) -> np.ndarray:
+    """Four runs of rows spread over the plane, a quarter of it: what
+    :func:`_near_plane` codes each way to rank the ways of a large plane."""
+    h = plane.shape[0]
+    run = max(1, h // 16)
+    starts = [(i * h) // 4 + (h // 4 - run) // 2 for i in range(4)]
+    return np.ascontiguousarray(np.concatenate([plane[s:s + run] for s in starts]))
+
+
 def _near_plane(plane: np.ndarray, near: int, cover: int, plain: Callable[..., bytes],
-                palette: Callable[..., bytes]) -> tuple[bytes, np.ndarray]:
+                palette: Callable[..., bytes], rank: bool = True, only: str | None = None
+                ) -> tuple[bytes, np.ndarray, str]:
     """The mode-2 plane choice both near-lossless plane coders make (SPEC 7.2): a constant
     plane where the values span at most ``2 near``; else the coded plane, ``plain(lo, x,
     maxval)`` (``x`` the values less ``lo``, overwritten with their reconstruction), and
@@ -32,7 +48,10 @@ def _near_plane(plane: np.ndarray, near: int, cover: int, plain: Callable[..., b
     (representatives within ``near``, ``k' = 0``, :mod:`.near_palette`; with 2 any plane's),
     and a sparse plane's exact palette with ``k' = near // G`` (``G`` its largest gap; not
     where ``k'`` is 0 and a cover was coded: that is the cover with fewer merges).  The
-    smallest is kept (the first of equals), with the reconstruction it decodes to.
+    smallest is kept (the first of equals), with the reconstruction it decodes to and which
+    way it is (``"constant"``, ``"plain"``, ``"cover"``, ``"exact"``).  ``rank``: a plane of
+    at least :data:`RANK_MIN_SAMPLES` samples codes :func:`_rows_sample` each way and then
+    itself only the way that codes the sample smallest (``only``).
 
     The core-histogram palette of lossless planes is not offered: its indices code
     near-lossless with ``k' = k // G``, 0 where the largest gap exceeds k, and on the 19
@@ -44,22 +63,30 @@ def _near_plane(plane: np.ndarray, near: int, cover: int, plain: Callable[..., b
     hi = int(plane.max())
     if hi - lo <= 2 * near:  # one value within near of every sample
         mid = lo + (hi - lo) // 2
-        return plane_head(PLANE_CONST, mid), np.full(plane.shape, mid, np.int32)
+        return plane_head(PLANE_CONST, mid), np.full(plane.shape, mid, np.int32), "constant"
     maxval = hi - lo
     x = (plane - lo).astype(np.int32)
     counts = np.bincount(x.ravel(), minlength=maxval + 1)
     used = np.flatnonzero(counts)
-    best = (plain(lo, x, maxval), x + lo)  # (x now holds the reconstruction)
     sparse = 2 * len(used) <= maxval + 1
+    if rank and plane.size >= RANK_MIN_SAMPLES and cover > (not sparse):
+        # a large plane with palettes to try: rank the ways on a sample of its rows
+        way = _near_plane(_rows_sample(plane), near, cover, plain, palette, rank=False)[2]
+        return _near_plane(plane, near, cover, plain, palette, rank=False, only=way)
+    best: tuple[bytes, np.ndarray, str] = (b"", x, "")
+    if only in (None, "plain"):
+        best = (plain(lo, x, maxval), x + lo, "plain")  # (x now holds the reconstruction)
     pals = []
     if cover > (not sparse):
         reps, assign = covering_palette(used, counts[used], near)
         if 2 <= len(reps) < len(used):
-            pals.append((reps, assign, 0))
+            pals.append((reps, assign, 0, "cover"))
     kp = near // int(np.diff(used).max())
     if sparse and (kp or not pals):
-        pals.append((used, np.arange(len(used)), kp))
-    for values, assign, kp in pals:
+        pals.append((used, np.arange(len(used)), kp, "exact"))
+    for values, assign, kp, way in pals:
+        if only not in (None, way):
+            continue
         lut = np.zeros(maxval + 1, np.int32)
         lut[used] = assign
         idx = lut[plane - lo]
@@ -68,8 +95,10 @@ def _near_plane(plane: np.ndarray, near: int, cover: int, plain: Callable[..., b
         bitmap[values - base] = 1
         data = palette(lo + base, span, np.packbits(bitmap).tobytes(), idx, len(values) - 1,
                        kp)
-        if len(data) < len(best[0]):
-            best = (data, (np.asarray(values, np.int32)[idx] + lo).astype(np.int32))
+        if not best[2] or len(data) < len(best[0]):
+            best = (data, (np.asarray(values, np.int32)[idx] + lo).astype(np.int32), way)
+    if not best[2]:  # the sample's way is not one of the plane's (it had other values)
+        best = (plain(lo, x, maxval), x + lo, "plain")
     return best
 
 
@@ -91,7 +120,7 @@ def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True, cover: int
         lambda lo, x, maxval: plane_head(PLANE_CODED, lo, maxval) + _encode_coded(
             x, maxval, near, lms=lms),
         lambda lo, span, bitmap, idx, maxval, kp: palette_plane(lo, span, bitmap, idx, maxval,
-                                                                kp, lms))
+                                                                kp, lms))[:2]
 
 
 def encode_plane_near_fast(plane: np.ndarray, near: int, lms: bool = True, cover: int = 0,
@@ -123,7 +152,7 @@ def encode_plane_near_fast(plane: np.ndarray, near: int, lms: bool = True, cover
         plane, near, cover,
         lambda lo, x, maxval: plane_head(kind, lo, maxval) + _body(x, maxval, lms, lms, near,
                                                                    bands=bands),
-        palette)
+        palette)[:2]
 
 
 def encode_tile_near(tile: np.ndarray, near: int, lms: bool, cover: int, fast: bool,

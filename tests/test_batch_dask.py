@@ -312,8 +312,10 @@ def test_a_result_lost_with_its_worker_is_waited_for_again() -> None:
     from mic.batch import DaskExecutor, Job
     from mic.batch_dask import _dask_task
 
+    # dashboard_address ":0": with None the scheduler's HTTP server still asks for 8787,
+    # which the suite's `--dask local` runs may hold (a warning, not an error)
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.CRITICAL)
+                           dashboard_address=":0", silence_logs=logging.CRITICAL)
     with cluster, Client(cluster) as client:
         ex = DaskExecutor(client, echo=False)
         jobs = [Job("n7", None, int, ("7",))]

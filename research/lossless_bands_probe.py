@@ -11,7 +11,7 @@ import sys, numpy as np
 sys.path.insert(0, str(__import__('pathlib').Path(__file__).parent))
 from _bands_feat_kernel import feats
 from mic.io import read_image
-from mic.lossless import kernels_fast as KF, kernels_fast_enc as KE
+from mic.lossless import kernels_fast as KF, kernels_fast_enc as KE, kernels_tables as KT
 from mic.lossless.syntax import model16_priors
 R, CL, TOK, NB = KF.encode_constants()
 a0, b0, BI = model16_priors()
@@ -21,7 +21,7 @@ def section_bits(hist):
     tabmap, freq = KE.assign_builtin(hist, tabmap, freq, BI)
     tb = np.empty(1 + 24 + freq.shape[0] * (1 + 2 * 68), np.uint8)
     nbytes = KE.write_tables(tabmap, freq, tb)
-    tm, fr = KF.with_builtin(tabmap, freq, BI)
+    tm, fr = KT.with_builtin(tabmap, freq, BI)
     return 8 * nbytes + KE._bits(hist, fr[tm]).sum()
 
 def quant_th(P, b):

@@ -17,6 +17,7 @@ import mic
 from mic.io import read_image
 from mic.lossless import kernels_fast as KF
 from mic.lossless import kernels_fast_enc as KE
+from mic.lossless import kernels_tables as KT
 from mic.lossless.syntax import model16_priors
 from mic_test_helpers import (
     check_invalid_vector, check_lossless_vector, load_reference_decoder, random_image)
@@ -90,7 +91,7 @@ def test_the_table_choice_only_names_tables_that_can_code():
             hist[c, :top] = rng.multinomial(n, rng.dirichlet(np.ones(top)))
         tabmap, freq = KE.fit_tables(hist)
         smap, sfreq = KE.assign_builtin(hist, tabmap, freq, builtin)
-        full_map, full = KF.with_builtin(smap, sfreq, builtin)
+        full_map, full = KT.with_builtin(smap, sfreq, builtin)
         used = hist > 0
         for c in range(24):
             assert not (used[c] & (full[full_map[c]] == 0)).any()

@@ -41,9 +41,10 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -
     Its working set is the plane, its words and extra bytes (each copied with a little
     padding) and its tables."""
     from . import kernels_fast as KF
+    from . import kernels_tables as KT
 
     tabmap, freq = ph.tables
-    status, cum, sym = KF.build_decode_tables(freq)
+    status, cum, sym = KT.build_decode_tables(freq)
     if status != KF.OK:
         raise MicFormatError("fast lossless plane: a table does not sum to 2048")
     words = np.zeros(ph.nwords + 1, np.uint16)

@@ -28,6 +28,7 @@ import numpy as np
 from ..bitstream.varint import pack_uvarints
 from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
+from . import kernels_tables as KT
 
 #: fine bins of the values (a band is a run of them)
 FINE_BINS = 16
@@ -77,19 +78,17 @@ def banded_tables(hist: np.ndarray, band: np.ndarray, thresholds: list[int],
     ``hist`` joined into bands by ``band``; the map and tables are what the rANS coder uses
     (built-in tables added, each band's after the one before)."""
     nf = len(band)
+    nb = len(thresholds) + 1
     per = hist.reshape(nf, KF.N_CLASS, KF.N_TOKENS)
-    parts = [bytes((len(thresholds) + 1,)), pack_uvarints(*thresholds)]
-    maps, tabs = [], []
-    off = 0
-    for b in range(len(thresholds) + 1):
+    parts = [bytes((nb,)), pack_uvarints(*thresholds)]
+    sections = []
+    for b in range(nb):
         h = per[band == b].sum(axis=0)
         tabmap, freq = KE.fit_tables(h)
         tabmap, freq = KE.assign_builtin(h, tabmap, freq, builtin)
         tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
         parts.append(tb[:KE.write_tables(tabmap, freq, tb)].tobytes())
-        tm, fr = KF.with_builtin(tabmap, freq, builtin)
-        maps.append(np.asarray(tm, np.int64) + off)
-        tabs.append(fr)
-        off += fr.shape[0]
-    fine_map = np.concatenate([maps[b] for b in band])  # fine bin f, class c -> its table
-    return b"".join(parts), fine_map, np.concatenate(tabs)
+        sections.append(KT.with_builtin(tabmap, freq, builtin))
+    band_map, tables = KT.join_bands(sections)  # what the decoder builds (SPEC 5.11)
+    fine_map = band_map.reshape(nb, KF.N_CLASS)[band].ravel()  # fine bin f, class c
+    return b"".join(parts), fine_map, tables

@@ -16,6 +16,7 @@ import numpy as np
 from ..bitstream.varint import pack_uvarints
 from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
+from . import kernels_tables as KT
 from .encoder import offer_palette
 from .syntax import (
     PLANE_CONST, PLANE_FAST, PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE, PLANE_FAST_PALETTE,
@@ -104,7 +105,7 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
     tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
     ntb = KE.write_tables(tabmap, freq, tb)
     if prior:
-        tabmap, freq = KF.with_builtin(tabmap, freq, builtin)
+        tabmap, freq = KT.with_builtin(tabmap, freq, builtin)
     return _coded(tb[:ntb].tobytes(), tokens, classes, tabmap, freq, bits, nbytes)
 
 
@@ -112,7 +113,7 @@ def _coded(tables: bytes, tokens: np.ndarray, classes: np.ndarray, tabmap: np.nd
            freq: np.ndarray, bits: np.ndarray, nbytes: int) -> bytes:
     """The table section, then the rANS words of ``tokens`` (each class's table
     ``tabmap[class]`` of ``freq``) with their counts, then the extra bytes."""
-    _, cum, _ = KF.build_decode_tables(freq)
+    _, cum, _ = KT.build_decode_tables(freq)
     words = np.empty(tokens.size + 2, np.uint16)
     nw = KE.rans_encode(tokens, classes, tabmap, freq, cum, words)
     return b"".join((tables, pack_uvarints(nw, nbytes), words[:nw].astype("<u2").tobytes(),

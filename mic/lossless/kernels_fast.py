@@ -349,28 +349,6 @@ def _init(maxval):
 
 
 @njit(cache=True, nogil=True)
-def build_decode_tables(freq):
-    """(cum, slot -> symbol) of the (nt, 68) frequency tables, or a status when a table
-    does not sum to 2**PREC."""
-    nt = freq.shape[0]
-    cum = np.zeros((nt, N_TOKENS), np.int64)
-    sym = np.zeros((nt, M_TOT), np.uint8)
-    for t in range(nt):
-        c = 0
-        for s in range(N_TOKENS):
-            f = freq[t, s]
-            cum[t, s] = c
-            if c + f > M_TOT:
-                return ERR_TABLE, cum, sym
-            for i in range(c, c + f):
-                sym[t, i] = s
-            c += f
-        if c != M_TOT:
-            return ERR_TABLE, cum, sym
-    return OK, cum, sym
-
-
-@njit(cache=True, nogil=True)
 def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
                 top, lms=False, la=None, lb=None):
     """Decoder: reconstruct the (h, w) int32 plane ``img`` from the rANS ``words`` (uint16,
@@ -541,68 +519,3 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
     if x != RANS_L or wp != nwords:
         return ERR_FINAL
     return OK
-
-
-@njit(cache=True, nogil=True)
-def read_tables(buf, pos, end, builtin=False):
-    """Parse a fast plane's tables at ``buf[pos:end]`` (uint8): ``nt`` (u8, 1..N_CLASS), the
-    class map (N_CLASS u8, each < nt), each table (u8 ``n`` in 1..N_TOKENS, ``n`` varints of
-    at most 2 bytes, each <= 2**PREC).  ``builtin`` (model id 16's kinds 5 and 6, SPEC 5.10):
-    ``nt`` may be 0, with no class map (every class its built-in table), and a class map
-    entry may be ``BUILTIN`` (255, that class's built-in table).  Returns (status, position
-    after them, tabmap, freq); the sums are checked by :func:`build_decode_tables`, the
-    built-in tables are added by :func:`with_builtin`."""
-    tabmap = np.zeros(N_CLASS, np.int64)
-    freq = np.zeros((1, N_TOKENS), np.int64)
-    if pos + 1 > end:
-        return ERR_WORDS, pos, tabmap, freq
-    nt = np.int64(buf[pos])
-    if nt > N_CLASS or (nt < 1 and not builtin):
-        return ERR_TABLE, pos, tabmap, freq
-    if nt == 0:
-        tabmap[:] = BUILTIN
-        return OK, pos + 1, tabmap, np.zeros((0, N_TOKENS), np.int64)
-    if pos + 1 + N_CLASS > end:
-        return ERR_WORDS, pos, tabmap, freq
-    for c in range(N_CLASS):
-        tabmap[c] = buf[pos + 1 + c]
-        if tabmap[c] >= nt and not (builtin and tabmap[c] == BUILTIN):
-            return ERR_TABLE, pos, tabmap, freq
-    pos += 1 + N_CLASS
-    freq = np.zeros((nt, N_TOKENS), np.int64)
-    for t in range(nt):
-        if pos >= end:
-            return ERR_WORDS, pos, tabmap, freq
-        n = np.int64(buf[pos])
-        pos += 1
-        if n < 1 or n > N_TOKENS:
-            return ERR_TABLE, pos, tabmap, freq
-        for s in range(n):
-            if pos >= end:
-                return ERR_WORDS, pos, tabmap, freq
-            v = np.int64(buf[pos])
-            pos += 1
-            if v >= 128:
-                if pos >= end:
-                    return ERR_WORDS, pos, tabmap, freq
-                v = (v & 127) | (np.int64(buf[pos]) << 7)
-                pos += 1
-            if v > M_TOT:
-                return ERR_TABLE, pos, tabmap, freq
-            freq[t, s] = v
-    return OK, pos, tabmap, freq
-
-
-BUILTIN = 255  # a class map entry naming the class's built-in table (model id 16, SPEC 5.10)
-
-
-def with_builtin(tabmap, freq, builtin):
-    """(tabmap, freq) with every class mapped to ``BUILTIN`` given its row of ``builtin``
-    (N_CLASS, N_TOKENS) as one more table, in class order, after the plane's own ``freq``:
-    what the token coder uses on both sides (SPEC 5.10)."""
-    extra = [c for c in range(N_CLASS) if tabmap[c] == BUILTIN]
-    if not extra:
-        return tabmap, freq
-    tm = np.array(tabmap, np.int64)
-    tm[extra] = freq.shape[0] + np.arange(len(extra))
-    return tm, np.concatenate([freq, np.asarray(builtin, np.int64)[extra]])

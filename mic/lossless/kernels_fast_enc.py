@@ -9,10 +9,11 @@ import numpy as np
 from numba import njit
 
 from .kernels_fast import (
-    BUILTIN, LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U,
+    LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U,
     _class_t, _context, _init, _predict, _qlut, _update, _update_near, lms_learn, lms_predict,
     lms_state, near_reciprocal, thresholds,
 )
+from .kernels_tables import BUILTIN
 
 
 @njit(cache=True, nogil=True)

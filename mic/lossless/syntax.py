@@ -297,18 +297,12 @@ def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead, prior: bool = False,
     ``varint(nwords) varint(nbytes)``, 16-bit words and extra bytes.  ``prior``: a kind-5
     or 6 plane of model id 16 (SPEC 5.10: built-in tables allowed, the filters' prior);
     ``bands``: of model id 18 (SPEC 5.11: the tables in bands of the prediction)."""
-    from . import kernels_fast as KF
-
     arr = np.frombuffer(buf, np.uint8)
     ph.prior = prior
     if bands:
         pos = _parse_bands(buf, arr, pos, ph)
     else:
-        status, pos, tabmap, freq = KF.read_tables(arr, pos, len(arr), prior)
-        if status != KF.OK:
-            raise MicFormatError(f"fast lossless plane: bad or truncated tables (status {status})")
-        ph.tables = KF.with_builtin(tabmap, freq, model16_priors()[2]) if prior else (tabmap,
-                                                                                      freq)
+        ph.tables, pos = _read_tables(arr, pos, prior)
     ph.nwords, pos = _read_uv(buf, pos)
     ph.nbits, pos = _read_uv(buf, pos)
     if ph.nwords < 2:
@@ -320,6 +314,18 @@ def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead, prior: bool = False,
     return ph
 
 
+def _read_tables(arr: np.ndarray, pos: int, prior: bool) -> tuple[Any, int]:
+    """One table section at ``arr[pos:]`` (SPEC 5.6; ``prior``: 5.10's, built-in tables
+    added): ((tabmap, freq), the position after it)."""
+    from . import kernels_fast as KF
+    from . import kernels_tables as KT
+
+    status, pos, tabmap, freq = KT.read_tables(arr, pos, len(arr), prior)
+    if status != KF.OK:
+        raise MicFormatError(f"fast lossless plane: bad or truncated tables (status {status})")
+    return (KT.with_builtin(tabmap, freq, model16_priors()[2]) if prior else (tabmap, freq)), pos
+
+
 def _parse_bands(buf: memoryview, arr: np.ndarray, pos: int, ph: PlaneHead) -> int:
     """Model id 18's table section of a kind-5/6 plane (SPEC 5.11) at ``buf[pos:]``: the band
     count ``B`` (1..8), ``B - 1`` increasing thresholds in ``1..maxval``, then each band's
@@ -327,6 +333,7 @@ def _parse_bands(buf: memoryview, arr: np.ndarray, pos: int, ph: PlaneHead) -> i
     over the bands' tables joined, built-in ones added) and ``ph.bands``; returns the
     position after the section."""
     from . import kernels_fast as KF
+    from . import kernels_tables as KT
 
     if pos >= len(buf):
         raise MicFormatError("fast lossless plane truncated in its band count")
@@ -342,18 +349,11 @@ def _parse_bands(buf: memoryview, arr: np.ndarray, pos: int, ph: PlaneHead) -> i
             raise MicFormatError(f"fast lossless plane: band threshold {t} not in "
                                  f"{prev + 1}..{ph.maxval}")
         th[i] = prev = t
-    builtin = model16_priors()[2]
-    maps, tabs = [], []
-    off = 0
+    sections = []
     for _ in range(nb):
-        status, pos, tabmap, freq = KF.read_tables(arr, pos, len(arr), True)
-        if status != KF.OK:
-            raise MicFormatError(f"fast lossless plane: bad or truncated tables (status {status})")
-        tm, fr = KF.with_builtin(tabmap, freq, builtin)
-        maps.append(np.asarray(tm, np.int64) + off)
-        tabs.append(fr)
-        off += fr.shape[0]
-    ph.tables = (np.concatenate(maps), np.concatenate(tabs))
+        section, pos = _read_tables(arr, pos, True)
+        sections.append(section)
+    ph.tables = KT.join_bands(sections)
     ph.bands = th
     return pos
 

@@ -59,10 +59,15 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -
         a0, b0, _ = model16_priors()
         la, lb = a0.copy(), b0.copy()
     lms = ph.kind >= PLANE_FAST_LMS
-    if ph.bands is not None:  # model ids 18 and 19 (SPEC 5.11, 7.8): kinds 5 and 6
+    if ph.bands is not None and near:  # model id 19 (SPEC 7.8): kinds 5 and 6
         assert la is not None and lb is not None  # their planes have model 16's priors
+        status = KF.fast_decode_near_banded(x, ph.maxval, tabmap, freq, cum, sym, words,
+                                            ph.nwords, bits, ph.nbits, R, CL, nbt, top, la, lb,
+                                            ph.bands, near)
+    elif ph.bands is not None:  # model id 18 (SPEC 5.11): kinds 5 and 6
+        assert la is not None and lb is not None
         status = KF.fast_decode_banded(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords,
-                                       bits, ph.nbits, R, CL, nbt, top, la, lb, ph.bands, near)
+                                       bits, ph.nbits, R, CL, nbt, top, la, lb, ph.bands)
     elif near:  # model id 17 (SPEC 7.7)
         status = KF.fast_decode_near(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords,
                                      bits, ph.nbits, R, CL, nbt, top, near, lms, la, lb)

@@ -55,7 +55,9 @@ def fast_tokens_banded(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
 def fast_tokens_near_banded(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK, NB, la,
                             lb, fine):
     """:func:`fast_tokens_banded` of a near-lossless plane (model id 19, SPEC 7.8): the fine
-    bin of the reconstruction above.  A dispatcher of its own."""
+    bin of the reconstruction above.  A dispatcher of its own: the lossless one passes the
+    literal 0, which lets the compiler drop the near-lossless steps (as
+    :func:`mic.lossless.kernels_fast.fast_decode_banded` does)."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
                         np.int64(near), True, fine)
 

@@ -167,10 +167,7 @@ def _forced(nb: int) -> Iterator[None]:
     real = EB.choose_bands
 
     def forced(hist, edges, builtin):
-        nf = len(edges) + 1
-        starts = sorted({(b * nf) // nb for b in range(nb)})
-        band = np.searchsorted(np.array(starts), np.arange(nf), side="right") - 1
-        return [int(edges[s - 1]) for s in starts[1:]], band
+        return EB.split_at(edges, EB.equal_runs(len(edges) + 1, nb))
 
     EB.choose_bands = forced
     try:

@@ -130,10 +130,7 @@ def test_forced_band_splits_decode_with_mic_and_the_reference(h, w, bits, signed
         a = (b - (b - lo) % 3).astype(a.dtype)
 
     def forced(hist, edges, builtin):
-        nf = len(edges) + 1
-        starts = sorted({0, *(s for s in split if s < nf)})
-        band = np.searchsorted(np.array(starts), np.arange(nf), side="right") - 1
-        return [int(edges[s - 1]) for s in starts[1:]], band
+        return EB.split_at(edges, sorted({0, *(s for s in split if s <= len(edges))}))
 
     with mock.patch.object(EB, "choose_bands", forced):
         blob = mic.encode(a, bits_stored=bits, effort=3, fast_nlms=True)

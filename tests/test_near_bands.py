@@ -65,10 +65,7 @@ def test_forced_band_splits_within_k_with_mic_and_the_reference(h, w, bits, sign
     a = random_image(h, w, bits, signed, False, smooth, seed)
 
     def forced(hist, edges, builtin):
-        nf = len(edges) + 1
-        starts = sorted({0, *(s for s in split if s < nf)})
-        band = np.searchsorted(np.array(starts), np.arange(nf), side="right") - 1
-        return [int(edges[s - 1]) for s in starts[1:]], band
+        return EB.split_at(edges, sorted({0, *(s for s in split if s <= len(edges))}))
 
     with mock.patch.object(EB, "choose_bands", forced):
         blob = mic.encode(a, max_error=k, bits_stored=bits)

@@ -66,8 +66,20 @@ def choose_bands(hist: np.ndarray, edges: np.ndarray, builtin: np.ndarray
             break  # more bands cost more: stop doubling (twice 1 is always tried)
         if cost < best_cost:
             best_nb, best_cost = nb, cost
-    starts = sorted({(b * nf) // best_nb for b in range(best_nb)})
-    band = np.searchsorted(np.array(starts), np.arange(nf), side="right") - 1
+    return split_at(edges, equal_runs(nf, best_nb))
+
+
+def equal_runs(nf: int, nb: int) -> list[int]:
+    """The first fine bin of each of ``nb`` runs of about equal length of ``nf`` bins (as
+    :func:`mic.lossless.kernels_fast_enc.split_cost` cuts them; runs that would be empty
+    are left out)."""
+    return sorted({(b * nf) // nb for b in range(nb)})
+
+
+def split_at(edges: np.ndarray, starts: list[int]) -> tuple[list[int], np.ndarray]:
+    """(thresholds, band of each fine bin) of bands that start at the fine bins ``starts``
+    (increasing, the first 0) of the bins cut at ``edges``."""
+    band = np.searchsorted(np.array(starts), np.arange(len(edges) + 1), side="right") - 1
     return [int(edges[s - 1]) for s in starts[1:]], band
 
 

@@ -71,8 +71,7 @@ def _near_plane(plane: np.ndarray, near: int, cover: int, plain: Callable[..., b
     sparse = 2 * len(used) <= maxval + 1
     if rank and plane.size >= RANK_MIN_SAMPLES and cover > (not sparse):
         # a large plane with palettes to try: rank the ways on a sample of its rows
-        way = _near_plane(_rows_sample(plane), near, cover, plain, palette, rank=False)[2]
-        return _near_plane(plane, near, cover, plain, palette, rank=False, only=way)
+        only = _near_plane(_rows_sample(plane), near, cover, plain, palette, rank=False)[2]
     best: tuple[bytes, np.ndarray, str] = (b"", x, "")
     if only in (None, "plain"):
         best = (plain(lo, x, maxval), x + lo, "plain")  # (x now holds the reconstruction)

@@ -38,11 +38,13 @@ BAND_CHOICES = (1, 2, 4, 8)
 BAND_MIN_SAMPLES = 4096
 
 
-def fine_bins(x: np.ndarray, maxval: int) -> tuple[np.ndarray, np.ndarray]:
+def fine_bins(x: np.ndarray, maxval: int, counts: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """(``fine``, ``edges``): ``fine[v]`` (uint8, ``v`` in ``0..maxval``) is the bin of value
     ``v``, the number of ``edges`` (increasing, in ``1..maxval``) at or below it; the edges
-    cut the plane's values into bins of about equal count."""
-    cum = np.cumsum(KE.value_counts(x, maxval))
+    cut the plane's values into bins of about equal count (``counts``: how often each value
+    occurs, where the caller has counted them)."""
+    cum = np.cumsum(KE.value_counts(x, maxval) if counts is None else counts)
     n = int(cum[-1])
     q = np.searchsorted(cum, n * np.arange(1, FINE_BINS) / FINE_BINS, side="right")
     edges = np.unique(q[(q >= 1) & (q <= maxval)]).astype(np.int64)

@@ -56,7 +56,8 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
                                                                           PLANE_FAST_PALETTE)
     if counts is None or not offer_palette(counts):
         # dense: no palette
-        return plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior, bands=bands)
+        return plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior, bands=bands,
+                                                    counts=counts)
     import zstandard
 
     flags = (counts > 0).astype(np.uint8)
@@ -65,20 +66,22 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     zb = zstandard.ZstdCompressor(level=19 if palette > 1 else 3).compress(
         np.packbits(flags).tobytes())
     pal = b"".join((plane_head(kind_pal, lo, n_used - 1),
-                    pack_uvarints(maxval, len(zb)), zb, _body(idx, n_used - 1, lms, prior,
-                                                            bands=bands)))
+                    pack_uvarints(maxval, len(zb)), zb,
+                    _body(idx, n_used - 1, lms, prior, bands=bands, counts=counts[flags > 0])))
     if palette < 2:
         return pal
-    plain = plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior, bands=bands)
+    plain = plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior, bands=bands,
+                                                 counts=counts)
     return pal if len(pal) < len(plain) else plain
 
 
 def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
-          near: int = 0, bands: bool = False) -> bytes:
+          near: int = 0, bands: bool = False, counts: np.ndarray | None = None) -> bytes:
     """Tables, word and byte counts, words and extra bytes of values ``x`` in [0, maxval]
     (``near`` > 0: near-lossless, SPEC 7.7; ``x`` is overwritten with its reconstruction;
     ``bands`` (with ``lms`` and ``prior``): model id 18's banded tables, SPEC 5.11, or with
-    ``near`` 19's, SPEC 7.8)."""
+    ``near`` 19's, SPEC 7.8; ``counts``: how often each value occurs, where the caller has
+    them)."""
     h, w = x.shape
     n = h * w
     tokens = np.empty(n, np.uint8)
@@ -90,7 +93,7 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
         a0, b0, builtin = model16_priors()
         la, lb = a0.copy(), b0.copy()
     if bands and prior:
-        return _body_banded(x, maxval, tokens, bits, la, lb, builtin, near)
+        return _body_banded(x, maxval, tokens, bits, la, lb, builtin, near, counts)
     classes = np.empty(n, np.uint8)
     hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
     if near:  # model id 17 (SPEC 7.7)
@@ -121,7 +124,8 @@ def _coded(tables: bytes, tokens: np.ndarray, classes: np.ndarray, tabmap: np.nd
 
 
 def _body_banded(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
-                 la: np.ndarray, lb: np.ndarray, builtin: np.ndarray, near: int = 0) -> bytes:
+                 la: np.ndarray, lb: np.ndarray, builtin: np.ndarray, near: int = 0,
+                 counts: np.ndarray | None = None) -> bytes:
     """:func:`_body` of a kind-5/6 plane of model id 18 (SPEC 5.11) or, ``near`` > 0, 19
     (SPEC 7.8): the tokens counted per fine bin of the sample above, the bands chosen, each
     band's tables (:mod:`.encoder_bands`); a plane too small or too flat for bins is one
@@ -132,7 +136,7 @@ def _body_banded(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarra
     n = tokens.size
     edges = np.zeros(0, np.int64)
     if n >= EB.BAND_MIN_SAMPLES:
-        fine, edges = EB.fine_bins(x, maxval)
+        fine, edges = EB.fine_bins(x, maxval, counts)
     nf = len(edges) + 1
     if nf == 1:  # one band: the plain pass, model 16's (17's) tables after the count
         classes = np.empty(n, np.uint8)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import csv
 import pathlib
 import time
 
@@ -18,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 import mic
-from mic.lossless.make_tables16 import sample
+from mic.lossless.make_tables16 import sample_or_split
 
 
 def main() -> None:
@@ -28,13 +27,9 @@ def main() -> None:
     ap.add_argument("--per-source", type=int, default=8)
     ap.add_argument("--effort", type=int, default=None)
     a = ap.parse_args()
-    rows = {r["png"]: r for r in csv.DictReader(open(a.folder.parent / "manifest.csv"))}
-    if a.all:
-        paths = [a.folder.parent / p for p, r in rows.items() if r["split"] == a.folder.name]
-    else:
-        paths = sample(a.folder, a.per_source, 0) + sample(a.folder, a.per_source, 1)
+    rows, paths = sample_or_split(a.folder, a.all, a.per_source)
     agg = collections.defaultdict(lambda: np.zeros(6))
-    for path in sorted(set(paths)):
+    for path in paths:
         r = rows[str(path.relative_to(a.folder.parent))]
         img = np.asarray(Image.open(path))
         out = []

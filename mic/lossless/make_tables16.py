@@ -46,6 +46,19 @@ def sample(train_dir: pathlib.Path, per_source: int, half: int) -> list[pathlib.
     return out
 
 
+def sample_or_split(folder: pathlib.Path, every: bool, per_source: int,
+                    halves: tuple[int, ...] = (0, 1)) -> tuple[dict[str, dict], list[pathlib.Path]]:
+    """(manifest rows by png path, images): every image of ``folder``'s split (``every``:
+    eval, measuring only), else :func:`sample`'s ``halves`` of the train sample, sorted,
+    each once: what the research scripts that compare models on either measure."""
+    rows = {r["png"]: r for r in csv.DictReader(open(folder.parent / "manifest.csv"))}
+    if every:
+        paths = [folder.parent / p for p, r in rows.items() if r["split"] == folder.name]
+    else:
+        paths = [p for h in halves for p in sample(folder, per_source, h)]
+    return rows, sorted(set(paths))
+
+
 def planes(path: pathlib.Path):
     """The planes of one image as the encoder codes them: (values - min, maxval)."""
     from PIL import Image

@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, replace
+from typing import Any
 
 from mic.bitstream.container import SEG_HEAD_FMT, SEG_HEAD_SIZE, TAG_END, TAG_TILE, TAG_TILE_PREFIX
 from mic.bitstream.schema import (
@@ -217,6 +218,47 @@ def refresh_crc(stream: bytes | bytearray, span: SegmentSpan) -> bytes:
     b = bytearray(stream)
     struct.pack_into("<I", b, span.payload_end, zlib.crc32(bytes(b[span.start:span.payload_end])))
     return bytes(b)
+
+
+def edit_segment(stream: bytes, span: SegmentSpan, at: int, value: bytes | int) -> bytes:
+    """``stream`` with ``value`` (bytes, or one byte's value) written at ``at``, inside the
+    segment ``span``, whose CRC is then recomputed (length unchanged)."""
+    b = bytearray(stream)
+    data = bytes((value,)) if isinstance(value, int) else value
+    b[at:at + len(data)] = data
+    return refresh_crc(b, span)
+
+
+def fast_planes(stream: bytes, fast: int) -> list[tuple[SegmentSpan, int, Any, int | None]]:
+    """Every plane of every tile of a lossless stream whose planes ``mic``'s
+    ``parse_plane(..., fast)`` reads: (its TILE span, its kind, its plane head, where its
+    table section starts for kinds 5 and 6, else None).  Tiles of xform 5 have a tree byte
+    first; those of xform 4 (a volume's inter tiles) one plane."""
+    import mic
+    from mic.lossless.syntax import _read_uv, parse_plane
+
+    info = mic.info(stream)
+    rows, cols = info.tile_shape
+    out = []
+    for sp in spans(stream):
+        if sp.tag != TAG_TILE:
+            continue
+        buf = memoryview(stream)[:sp.payload_end]
+        xform = stream[sp.mode_start]
+        pos = sp.mode_start + (2 if xform == 5 else 1)
+        for _ in range(1 if xform == 4 else info.samples_per_pixel):
+            ph = parse_plane(buf, pos, min(rows, 1 << 16), min(cols, 1 << 16), fast)
+            kind, at = int(stream[pos]), None
+            if kind in (5, 6):  # kind, offset, maxval [, span, zlen, palette], tables
+                _, at = _read_uv(buf, pos + 1)
+                _, at = _read_uv(buf, at)
+                if kind == 6:
+                    _, at = _read_uv(buf, at)
+                    z, at = _read_uv(buf, at)
+                    at += z
+            out.append((sp, kind, ph, at))
+            pos = ph.end
+    return out
 
 
 def refresh_header_crc(stream: bytes | bytearray) -> bytes:

@@ -104,12 +104,6 @@ def trees(stream: bytes) -> list:
             for sp in tiles(stream)]
 
 
-def _edit(stream: bytes, span, at: int, value: int) -> bytes:
-    b = bytearray(stream)
-    b[at] = value
-    return forge.refresh_crc(b, span)
-
-
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     out = []
 
@@ -127,10 +121,10 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
                          ("tree_channel_3", 0x03, "c0 = 3"),
                          ("tree_r2_3", 0x61, "r2 = 3"),
                          ("tree_bit7", s[at] | 0x80, "bit 7 set")):
-        add(name, _edit(s, sp, at, b), "MicFormatError",
+        add(name, forge.edit_segment(s, sp, at, b), "MicFormatError",
             f"the tree byte of an xform-5 tile names no tree ({why}), segment CRC fixed up")
     other = 0x34 if s[at] != 0x34 else 0x31  # (G, R, B), R and B less G / (G, R, B) less G
-    add("tree_other_valid", _edit(s, sp, at, other), "MicError",
+    add("tree_other_valid", forge.edit_segment(s, sp, at, other), "MicError",
         "the tree byte replaced by another valid tree: the planes add to other samples, "
         "which miss the sample CRC-32 or leave the sample range", exact=False)
     grey = mic.encode(np.ascontiguousarray(_us()[80:112, 96:128, 1]), stream_version=1,
@@ -138,7 +132,8 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     assert mic.info(grey).model_id == 14
     g15 = forge.set_header_fields(grey, model_id=15)
     gsp = tiles(g15)[0]
-    add("xform5_in_grey_model15", _edit(g15, gsp, gsp.mode_start, XFORM_CDIFF), "MicFormatError",
+    add("xform5_in_grey_model15", forge.edit_segment(g15, gsp, gsp.mode_start, XFORM_CDIFF),
+        "MicFormatError",
         "a one-sample model-15 stream (valid: model 14's tiles) with its tile's xform set to "
         "5, which needs three samples")
     t = tiles(s)[0]

@@ -41,8 +41,6 @@ import forge  # noqa: E402
 from vector_files import refused_as, run_generator, samples_sha256, sha256  # noqa: E402
 
 import mic  # noqa: E402
-from mic.bitstream import TAG_TILE  # noqa: E402
-from mic.lossless.syntax import _read_uv, parse_plane  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 
@@ -83,38 +81,14 @@ def sources() -> list[dict]:
 
 def planes(stream: bytes) -> list[dict]:
     """Every plane of every tile: kind, table form and where its ``nt`` byte lies."""
-    rows, cols = mic.info(stream).tile_shape
-    s = mic.info(stream).samples_per_pixel
     out = []
-    for sp in forge.spans(stream):
-        if sp.tag != TAG_TILE:
-            continue
-        buf = memoryview(stream)[:sp.payload_end]
-        pos = sp.mode_start + (2 if stream[sp.mode_start] == 5 else 1)
-        for _ in range(s):
-            ph = parse_plane(buf, pos, min(rows, 1 << 16), min(cols, 1 << 16), 3)
-            entry: dict = {"kind": int(stream[pos]), "tables": None, "at": None}
-            if entry["kind"] in (5, 6):
-                _, p = _read_uv(buf, pos + 1)
-                _, p = _read_uv(buf, p)
-                if entry["kind"] == 6:
-                    _, p = _read_uv(buf, p)
-                    z, p = _read_uv(buf, p)
-                    p += z
-                nt = stream[p]
-                entry["at"] = p
-                entry["tables"] = ("builtin" if nt == 0 else
-                                   "mixed" if 255 in stream[p + 1:p + 25] else "own")
-            entry["span"] = sp
-            out.append(entry)
-            pos = ph.end
+    for sp, kind, _, p in forge.fast_planes(stream, 3):
+        tables = None
+        if p is not None:
+            nt = stream[p]
+            tables = "builtin" if nt == 0 else "mixed" if 255 in stream[p + 1:p + 25] else "own"
+        out.append({"kind": kind, "tables": tables, "at": p, "span": sp})
     return out
-
-
-def _edit(stream: bytes, span, at: int, value: int) -> bytes:
-    b = bytearray(stream)
-    b[at] = value
-    return forge.refresh_crc(b, span)
 
 
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
@@ -137,11 +111,11 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     s = base["cr_mixed"]
     p = planes(s)[0]
     m = s.index(255, p["at"] + 1)
-    add("map_entry_254", _edit(s, p["span"], m, 254), "MicFormatError",
+    add("map_entry_254", forge.edit_segment(s, p["span"], m, 254), "MicFormatError",
         "a class map entry 255 (built-in) changed to 254, which names no table (SPEC 5.10)")
     s = base["mr_builtin"]
     p = planes(s)[0]
-    add("nt_25", _edit(s, p["span"], p["at"], 25), "MicFormatError",
+    add("nt_25", forge.edit_segment(s, p["span"], p["at"], 25), "MicFormatError",
         "a table count of 25 (at most 24, SPEC 5.6)")
     return out
 

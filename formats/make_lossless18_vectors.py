@@ -40,8 +40,7 @@ import forge  # noqa: E402
 from vector_files import refused_as, run_generator, samples_sha256, sha256  # noqa: E402
 
 import mic  # noqa: E402
-from mic.bitstream import TAG_TILE  # noqa: E402
-from mic.lossless.syntax import _read_uv, parse_plane  # noqa: E402
+from mic.lossless.syntax import _read_uv  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 
@@ -84,44 +83,19 @@ def sources() -> list[dict]:
 def planes(stream: bytes) -> list[dict]:
     """Every plane of every tile: kind, band count, where its band count lies and its
     thresholds (kinds 5 and 6)."""
-    info = mic.info(stream)
-    rows, cols = info.tile_shape
-    s = info.samples_per_pixel
     out = []
-    for sp in forge.spans(stream):
-        if sp.tag != TAG_TILE:
-            continue
-        buf = memoryview(stream)[:sp.payload_end]
-        xform = stream[sp.mode_start]
-        pos = sp.mode_start + (2 if xform == 5 else 1)
-        for _ in range(1 if xform == 4 else s):
-            ph = parse_plane(buf, pos, min(rows, 1 << 16), min(cols, 1 << 16), 4)
-            entry: dict = {"kind": int(stream[pos]), "bands": None, "at": None, "span": sp,
-                           "maxval": ph.maxval}
-            if entry["kind"] in (5, 6):
-                _, p = _read_uv(buf, pos + 1)
-                _, p = _read_uv(buf, p)
-                if entry["kind"] == 6:
-                    _, p = _read_uv(buf, p)
-                    z, p = _read_uv(buf, p)
-                    p += z
-                entry["at"] = p
-                entry["bands"] = nb = stream[p]
-                th, q = [], p + 1
-                for _ in range(nb - 1):
-                    v, q2 = _read_uv(buf, q)
-                    th.append((v, q, q2))
-                    q = q2
-                entry["thresholds"] = th
-            out.append(entry)
-            pos = ph.end
+    for sp, kind, ph, p in forge.fast_planes(stream, 4):
+        entry: dict = {"kind": kind, "bands": None, "at": p, "span": sp, "maxval": ph.maxval}
+        if p is not None:
+            entry["bands"] = nb = stream[p]
+            th, q = [], p + 1
+            for _ in range(nb - 1):
+                v, q2 = _read_uv(stream, q)
+                th.append((v, q, q2))
+                q = q2
+            entry["thresholds"] = th
+        out.append(entry)
     return out
-
-
-def _edit(stream: bytes, span, at: int, value: bytes) -> bytes:
-    b = bytearray(stream)
-    b[at:at + len(value)] = value
-    return forge.refresh_crc(b, span)
 
 
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
@@ -133,20 +107,20 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
 
     s = base["ct_bands8"]
     p = planes(s)[0]
-    add("bands_0", _edit(s, p["span"], p["at"], b"\x00"), "MicFormatError",
+    add("bands_0", forge.edit_segment(s, p["span"], p["at"], b"\x00"), "MicFormatError",
         "a band count of 0 (1..8, SPEC 5.11)")
-    add("bands_9", _edit(s, p["span"], p["at"], b"\x09"), "MicFormatError",
+    add("bands_9", forge.edit_segment(s, p["span"], p["at"], b"\x09"), "MicFormatError",
         "a band count of 9 (1..8, SPEC 5.11)")
     th = p["thresholds"]
     i = next(i for i in range(len(th) - 1) if th[i][2] - th[i][1] == th[i + 1][2] - th[i + 1][1])
     (t1, a1, e1), (t2, a2, e2) = th[i], th[i + 1]
-    add("thresholds_equal", _edit(s, p["span"], a2, s[a1:e1]), "MicFormatError",
+    add("thresholds_equal", forge.edit_segment(s, p["span"], a2, s[a1:e1]), "MicFormatError",
         f"threshold {i + 2}, {t2}, made equal to threshold {i + 1}, {t1} (they must "
         "increase, SPEC 5.11)")
     tl, al, el = p["thresholds"][-1]
     big = forge.uvarint(p["maxval"] + 1)
     assert len(big) == el - al, "maxval + 1 as long as the last threshold"
-    add("threshold_above_maxval", _edit(s, p["span"], al, big), "MicFormatError",
+    add("threshold_above_maxval", forge.edit_segment(s, p["span"], al, big), "MicFormatError",
         f"the last threshold {tl} made maxval + 1 = {p['maxval'] + 1} (at most maxval, "
         "SPEC 5.11)")
     add("model18_read_as_16", forge.set_header_fields(base["ct_bands8"], model_id=16),

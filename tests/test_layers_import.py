@@ -108,7 +108,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("mic.lossless.syntax", 3), ("mic.lossless.kernels", 3), ("mic.lossless._tables_v1", 3),
     ("mic.lossless._tables_v16", 3),
     ("mic.lossless.kernels_volume", 3), ("mic.lossless.kernels_fast", 3),
-    ("mic.lossless.kernels_classes", 3),
+    ("mic.lossless.kernels_classes", 3), ("mic.lossless.kernels_tables", 3),
     ("mic.lossless.kernels_fast_enc", 4), ("mic.lossless.encoder_fast", 4),
     ("mic.lossless.encoder_near", 4),
     ("mic.lossless.decoder", 3), ("mic.lossless.encoder", 4), ("mic.lossless.make_tables", 4),

@@ -382,7 +382,7 @@ class LosslessTileEncoder:
         self.colour_diff = self.fast_lms and colour_diff is not False
         self.priors = self.fast_lms and priors is not False
         #: model id 18 (SPEC 5.11): model 16 whose kind-5/6 planes may split their tables
-        #: into bands of the prediction
+        #: into bands of the coded sample above
         if bands and not (self.priors or (near and self.near_fast and lms)):
             raise MicInputError("bands=True: model ids 18 and 19 extend model 16's lossless "
                                 f"and model 17's near-lossless coders (effort {LMS_EFFORT_MIN} "

@@ -296,7 +296,7 @@ def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead, prior: bool = False,
     """The rest of a kind-3 plane (SPEC 5.6) after its ``maxval``: tables, then
     ``varint(nwords) varint(nbytes)``, 16-bit words and extra bytes.  ``prior``: a kind-5
     or 6 plane of model id 16 (SPEC 5.10: built-in tables allowed, the filters' prior);
-    ``bands``: of model id 18 (SPEC 5.11: the tables in bands of the prediction)."""
+    ``bands``: of model id 18 (SPEC 5.11: the tables in bands of the coded sample above)."""
     arr = np.frombuffer(buf, np.uint8)
     ph.prior = prior
     if bands:

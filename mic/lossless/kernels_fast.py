@@ -313,7 +313,7 @@ def lms_predict(img, y, x, w, w_, n_, nw, ne, maxval, bias, a, b, z, z2, res):
         nrm1 += z[t] * z[t]
     p1 = min(max(p0 + ((dot1 + (np.int64(1) << 15)) >> 16), np.int64(0)), np.int64(maxval))
     act = (abs(w_ - nw) + abs(n_ - nw) + abs(n_ - ne) + abs(rw) + abs(rn))
-    L = _bitlen(act)
+    L = np.int64(64 - leading_zeros(np.int64(act)))  # its bit length (act < 2^20)
     s = U(0) if L < 4 else U(min((L - 2) >> 1, 3))
     z2[0] = med - p1
     z2[1] = w_ + ne - n_ - p1

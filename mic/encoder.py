@@ -210,8 +210,12 @@ def encode(
         token table instead of sending one (model id 16, SPEC 5.10: smaller small images),
         ``False`` never (model id 14 or 15, for decoders from before model id 16); and
         ``bands``: ``None`` (default) lets those planes split their token tables into bands
-        of the prediction where that is smaller (model id 18, SPEC 5.11), ``False`` never
-        (model id 16, for decoders from before model id 18).  They
+        of the coded sample above where that is smaller (model id 18, SPEC 5.11), ``False``
+        never (model id 16, for decoders from before model id 18); and ``low``: ``None``
+        (default) lets those planes code their samples next to the plane's minimum (``(W + N
+        + 1) >> 1`` below a count the plane chooses: count data, clipped noise, black
+        backgrounds) as values under tables of their own (model id 20, SPEC 5.12), ``False``
+        never (model id 18, for decoders from before model id 20).  They
         fill in the
         fields ``options`` leave at their defaults; one that contradicts a value
         ``options`` set, or an unknown name, is a :class:`MicInputError`.
@@ -308,6 +312,7 @@ def encode(
         colour_diff = choices.pop("colour_diff", None)
         priors = choices.pop("priors", None)
         bands = choices.pop("bands", None)
+        low = choices.pop("low", None)
         if not near and not volume_group and nlms is not False and fast_nlms is None:
             effort = plane_effort(v, bits_stored, effort, r * c)  # screens, small: effort 4's
         if choices:
@@ -317,7 +322,8 @@ def encode(
                                 f"codes {what}ly (whose only choice is the tile)")
         encoder = LosslessTileEncoder(header, near=near, group=int(volume_group or 0),
                                       effort=effort, nlms=nlms, fast_nlms=fast_nlms,
-                                      colour_diff=colour_diff, priors=priors, bands=bands)
+                                      colour_diff=colour_diff, priors=priors, bands=bands,
+                                      low=low)
         header.flags |= FLAG_SAMPLE_CRC
         if near:  # SPEC 7: the CRC-32 of the reconstruction, which the encoder makes exactly
             recon = np.empty(v.shape, dtype=dt)
@@ -327,7 +333,8 @@ def encode(
             return _encode_lossless_best_tiling(v, header, encoder, threads, effort,
                                                 {"nlms": nlms, "fast_nlms": fast_nlms,
                                                  "colour_diff": colour_diff,
-                                                 "priors": priors, "bands": bands})
+                                                 "priors": priors, "bands": bands,
+                                                 "low": low})
     else:
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
             raise MicInputError(f"quality must be None (lossless) or an int, got {quality!r}")

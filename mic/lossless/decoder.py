@@ -24,7 +24,8 @@ from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    CHUNK, FAST_KINDS, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID,
+    CHUNK, FAST_KINDS, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
+    FAST_LMS_MODEL_ID,
     FAST_LMS_PRIOR_MODEL_ID,
     FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_MODEL_ID,
     NEAR_LMS_MODEL_ID, NEAR_MODEL_ID,
@@ -64,6 +65,10 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -
         status = KF.fast_decode_near_banded(x, ph.maxval, tabmap, freq, cum, sym, words,
                                             ph.nwords, bits, ph.nbits, R, CL, nbt, top, la, lb,
                                             ph.bands, near)
+    elif ph.bands is not None and ph.low:  # model id 20 (SPEC 5.12): with low classes
+        assert la is not None and lb is not None
+        status = KF.fast_decode_low(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords,
+                                    bits, ph.nbits, R, CL, nbt, top, la, lb, ph.bands, ph.low)
     elif ph.bands is not None:  # model id 18 (SPEC 5.11): kinds 5 and 6
         assert la is not None and lb is not None
         status = KF.fast_decode_banded(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords,
@@ -201,7 +206,7 @@ class LosslessTileDecoder:
         want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
                 NEAR_FAST_BANDS_MODEL_ID) if near_mode else (
             MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
-            FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_BANDS_MODEL_ID)
+            FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
         if header.model_id not in want:
             raise MicUnsupportedError(
@@ -214,21 +219,22 @@ class LosslessTileDecoder:
         #: SPEC 5.10 in kinds 5 and 6
         #: (3 too for model id 17, SPEC 7.7, whose near-lossless planes are of kinds 0-6);
         #: model id 18 (4): model 16 with SPEC 5.11's bands in kinds 5 and 6 (4 too for
-        #: model id 19, SPEC 7.8: model 17's near-lossless planes with those bands)
+        #: model id 19, SPEC 7.8: model 17's near-lossless planes with those bands); model
+        #: id 20 (5): model 18 with SPEC 5.12's low classes in kinds 5 and 6
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
                      FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3,
                      NEAR_FAST_MODEL_ID: 3, FAST_LMS_BANDS_MODEL_ID: 4,
-                     NEAR_FAST_BANDS_MODEL_ID: 4}.get(
+                     NEAR_FAST_BANDS_MODEL_ID: 4, FAST_LMS_LOW_MODEL_ID: 5}.get(
                          header.model_id, 0)
         self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
-                                         FAST_LMS_BANDS_MODEL_ID)
+                                         FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID)
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
         self.lms = header.model_id in (NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
                                        NEAR_FAST_BANDS_MODEL_ID, LMS_MODEL_ID,
                                        FAST_LMS_MODEL_ID,
                                        FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
-                                       FAST_LMS_BANDS_MODEL_ID)
+                                       FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID)
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -248,7 +254,7 @@ class LosslessTileDecoder:
             if near_mode or len(vol) > 1 or header.samples != 1 or self.fast == 1:
                 # not 3 or 13 (SPEC 5.6, 5.7)
                 raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
-                                     "of model id 1, 14, 15, 16 or 18")
+                                     "of model id 1, 14, 15, 16, 18 or 20")
             self.group = read_group(vol[0].payload)
 
     @staticmethod

@@ -38,7 +38,8 @@ from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    BLOCK_LOG2, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_MODEL_ID,
+    BLOCK_LOG2, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
+    FAST_LMS_MODEL_ID,
     FAST_LMS_PRIOR_MODEL_ID,
     FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID,
     NEAR_FAST_MODEL_ID,
@@ -329,11 +330,11 @@ class LosslessTileEncoder:
     def __init__(self, header: Header, near: int = 0, group: int = 0, effort: int | None = None,
                  nlms: bool | None = None, fast_nlms: bool | None = None,
                  colour_diff: bool | None = None, priors: bool | None = None,
-                 bands: bool | None = None, **options: Any) -> None:
+                 bands: bool | None = None, low: bool | None = None, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         for name, v in (("nlms", nlms), ("fast_nlms", fast_nlms), ("colour_diff", colour_diff),
-                        ("priors", priors), ("bands", bands)):
+                        ("priors", priors), ("bands", bands), ("low", low)):
             if v is not None and not isinstance(v, bool):
                 raise MicInputError(f"{name} must be None, True or False, got {v!r}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
@@ -391,6 +392,13 @@ class LosslessTileEncoder:
         #: the filters: effort 3 and up)
         self.near_bands = self.near_fast and lms and bands is not False
         self.bands = self.priors and bands is not False
+        #: model id 20 (SPEC 5.12): model 18 whose kind-5/6 planes may code their low
+        #: samples as values under tables of their own (lossless only)
+        if low and not self.bands:
+            raise MicInputError("low=True: model id 20 extends model 18's lossless coder "
+                                f"(effort {LMS_EFFORT_MIN} or more, no max_error; nlms, "
+                                "fast_nlms, priors and bands not False)")
+        self.low = self.bands and low is not False
         self.rgb_finalists = 0 if effort is not None and effort >= RGB_EVERY_WAY_EFFORT \
             else RGB_FINALISTS
         if nlms and group and not self.fast_lms:
@@ -405,7 +413,8 @@ class LosslessTileEncoder:
                                NEAR_FAST_MODEL_ID if self.near_fast else
                                NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID)
         elif self.fast_lms:
-            header.model_id = (FAST_LMS_BANDS_MODEL_ID if self.bands else
+            header.model_id = (FAST_LMS_LOW_MODEL_ID if self.low else
+                               FAST_LMS_BANDS_MODEL_ID if self.bands else
                                FAST_LMS_PRIOR_MODEL_ID if self.priors else FAST_LMS_MODEL_ID)
         elif self.lms:
             header.model_id = LMS_MODEL_ID
@@ -438,12 +447,14 @@ class LosslessTileEncoder:
         lms = self.lms
         if self.mixed:
             def code(p: np.ndarray) -> bytes:
-                return self._plane_mixed(p, lms, self.fast_lms, self.priors, self.bands)
+                return self._plane_mixed(p, lms, self.fast_lms, self.priors, self.bands,
+                                         self.low)
         elif self.fast_lms:
             from .encoder_fast import encode_plane_fast
 
             def code(p: np.ndarray) -> bytes:
-                return encode_plane_fast(p, 2, lms=True, prior=self.priors, bands=self.bands)
+                return encode_plane_fast(p, 2, lms=True, prior=self.priors, bands=self.bands,
+                                         low=self.low)
         else:
             def code(p: np.ndarray) -> bytes:
                 return encode_plane(p, lms)
@@ -519,17 +530,18 @@ class LosslessTileEncoder:
 
     @staticmethod
     def _plane_mixed(plane: np.ndarray, lms: bool = False, fast_lms: bool = False,
-                     prior: bool = False, bands: bool = False) -> bytes:
+                     prior: bool = False, bands: bool = False, low: bool = False) -> bytes:
         """The smallest of the plane coded by the default coder (kinds 0-2; ``lms``: model id
         13's), by the fast coder (kinds 0, 3, 4; palette where it codes smaller) and, with
         ``fast_lms`` (model id 14), by the fast coder with the NLMS filters (kinds 0, 5, 6):
         effort 4 and up; ``prior``: the last with model id 16's priors (SPEC 5.10),
-        ``bands``: and model id 18's bands (SPEC 5.11)."""
+        ``bands``: and model id 18's bands (SPEC 5.11), ``low``: and model id 20's low classes
+        (SPEC 5.12)."""
         from .encoder_fast import encode_plane_fast
 
         ways = [encode_plane(plane, lms), encode_plane_fast(plane, 2)]
         if fast_lms:
-            ways.append(encode_plane_fast(plane, 2, lms=True, prior=prior, bands=bands))
+            ways.append(encode_plane_fast(plane, 2, lms=True, prior=prior, bands=bands, low=low))
         return min(ways, key=len)
 
     def _encode_tile_fast(self, tile: np.ndarray) -> bytes:

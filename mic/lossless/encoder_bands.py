@@ -86,23 +86,104 @@ def split_at(edges: np.ndarray, starts: list[int]) -> tuple[list[int], np.ndarra
 
 
 def banded_tables(hist: np.ndarray, band: np.ndarray, thresholds: list[int],
-                  builtin: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+                  builtin: np.ndarray, low_hist: np.ndarray | None = None,
+                  nl: int | None = None) -> tuple[bytes, np.ndarray, np.ndarray]:
     """(table section, class map over the fine classes, tables): SPEC 5.11's section (the
     band count, the thresholds, then each band's model-16 section) of the fine counts
     ``hist`` joined into bands by ``band``; the map and tables are what the rANS coder uses
-    (built-in tables added, each band's after the one before)."""
+    (built-in tables added, each band's after the one before).  ``nl`` (model id 20, SPEC
+    5.12; None: model id 18): then the low class count and, if not 0, the low classes'
+    section of ``low_hist`` (N_CLASS, N_TOKENS), whose classes follow the fine ones in the
+    map."""
     nf = len(band)
     nb = len(thresholds) + 1
     per = hist.reshape(nf, KF.N_CLASS, KF.N_TOKENS)
     parts = [bytes((nb,)), pack_uvarints(*thresholds)]
     sections = []
-    for b in range(nb):
-        h = per[band == b].sum(axis=0)
+    groups = [per[band == b].sum(axis=0) for b in range(nb)]
+    if nl is not None:
+        groups.append(low_hist if nl else None)
+    for b, h in enumerate(groups):
+        if b == nb:
+            parts.append(bytes((nl,)))
+            if h is None:
+                break
         tabmap, freq = KE.fit_tables(h)
         tabmap, freq = KE.assign_builtin(h, tabmap, freq, builtin)
         tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
         parts.append(tb[:KE.write_tables(tabmap, freq, tb)].tobytes())
         sections.append(KT.with_builtin(tabmap, freq, builtin))
     band_map, tables = KT.join_bands(sections)  # what the decoder builds (SPEC 5.11)
-    fine_map = band_map.reshape(nb, KF.N_CLASS)[band].ravel()  # fine bin f, class c
+    fine_map = band_map[:nb * KF.N_CLASS].reshape(nb, KF.N_CLASS)[band].ravel()
+    if nl is not None:  # the low classes' entries after the fine ones (padded when none)
+        low_map = band_map[nb * KF.N_CLASS:] if nl else np.zeros(KF.N_CLASS, np.int64)
+        fine_map = np.concatenate([fine_map, low_map])
     return b"".join(parts), fine_map, tables
+
+
+#: the low class counts model id 20's encoder tries (SPEC 5.12 allows 0..N_CLASS)
+LOW_CHOICES = (1, 2, 4, 8, 16, 24)
+#: planes with fewer samples below N_CLASS (of values) than this, or than 1/256 of the
+#: plane, have no low classes (too few to pay for their tables)
+LOW_MIN_SAMPLES = 256
+
+
+def low_proxy(x: np.ndarray, maxval: int) -> np.ndarray:
+    """``(W + N + 1) >> 1`` of every sample of plane ``x`` (SPEC 5.12), with SPEC 5.6's
+    neighbours at the edges (row 0: ``N = W``, ``W`` of the first sample half the range;
+    column 0: ``W = N``), flattened (int64)."""
+    x = x.astype(np.int64)
+    h, w = x.shape
+    W = np.empty_like(x)
+    N = np.empty_like(x)
+    W[:, 1:] = x[:, :-1]
+    W[0, 0] = (maxval + 1) >> 1
+    W[1:, 0] = x[:-1, 0]
+    N[1:] = x[:-1]
+    N[0] = W[0]
+    return ((W + N + 1) >> 1).ravel()
+
+
+def choose_low(x: np.ndarray, maxval: int, counts: np.ndarray, tokens: np.ndarray,
+               classes: np.ndarray, hist: np.ndarray, band: np.ndarray,
+               builtin: np.ndarray) -> int:
+    """How many low classes (SPEC 5.12) a plane codes smallest with, 0 or one of
+    :data:`LOW_CHOICES`, from its first pass (no low classes): ``tokens`` and ``classes``
+    (fine bin * N_CLASS + class) of every sample, the fine counts ``hist`` and the bins'
+    ``band``.  For each count, the samples that would be low leave their band's counts and
+    code their values' tokens in their low classes; the estimate is
+    :func:`mic.lossless.kernels_fast_enc.section_cost` of the bands they leave and of the
+    low section, plus the change in extra bits."""
+    n = tokens.size
+    if int(counts[:KF.N_CLASS].sum()) < max(LOW_MIN_SAMPLES, n >> 8):
+        return 0
+    L = low_proxy(x, maxval)
+    idx = np.flatnonzero(L < KF.N_CLASS)
+    if idx.size < LOW_MIN_SAMPLES:
+        return 0
+    _, _, TOK, NB = KF.encode_constants()
+    lc = L[idx]
+    toku = tokens[idx].astype(np.int64)
+    tokx = TOK[x.ravel()[idx]].astype(np.int64)
+    rows = classes[idx].astype(np.int64)
+    nb = int(band.max()) + 1
+    brow = band[rows // KF.N_CLASS] * KF.N_CLASS + rows % KF.N_CLASS
+    per = hist.reshape(len(band), KF.N_CLASS, KF.N_TOKENS)
+    hb = np.stack([per[band == b].sum(axis=0) for b in range(nb)])
+    base = [KE.section_cost(hb[b], builtin) for b in range(nb)]
+    size = nb * KF.N_CLASS * KF.N_TOKENS
+    best, best_d = 0, 0.0
+    for nl in LOW_CHOICES:
+        m = lc < nl
+        if not m.any():
+            continue
+        sub = np.bincount(brow[m] * KF.N_TOKENS + toku[m], minlength=size).reshape(hb.shape)
+        d = float(NB[tokx[m]].sum() - NB[toku[m]].sum())
+        for b in np.flatnonzero(sub.reshape(nb, -1).any(axis=1)):
+            d += KE.section_cost(hb[b] - sub[b], builtin) - base[b]
+        lowh = np.bincount(lc[m] * KF.N_TOKENS + tokx[m],
+                           minlength=KF.N_CLASS * KF.N_TOKENS).reshape(KF.N_CLASS, KF.N_TOKENS)
+        d += KE.section_cost(lowh, builtin)
+        if d < best_d:
+            best, best_d = nl, d
+    return best

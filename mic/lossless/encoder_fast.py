@@ -25,7 +25,7 @@ from .syntax import (
 
 
 def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
-                      prior: bool = False, bands: bool = False) -> bytes:
+                      prior: bool = False, bands: bool = False, low: bool = False) -> bytes:
     """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0, 3 or 4; ``lms``: SPEC 5.8,
     kind 0, 5 or 6, the prediction corrected by two NLMS filters).  Where the
     plane's histogram is sparse (:func:`mic.lossless.encoder.offer_palette`: at most half
@@ -33,7 +33,8 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     values that do (kind 4 or 6), 2 codes both ways and keeps the smaller, 0 never uses one.
     ``prior`` (with ``lms``; model id 16, SPEC 5.10): the filters start from the fixed
     weights, and classes may use their built-in tables; ``bands`` (with ``prior``; model id
-    18, SPEC 5.11): the tables split into bands of the sample above.
+    18, SPEC 5.11): the tables split into bands of the sample above; ``low`` (with
+    ``bands``; model id 20, SPEC 5.12): low samples coded as values under tables of their own.
 
     >>> import numpy as np
     >>> encode_plane_fast(np.full((2, 3), 7, np.int32))
@@ -57,7 +58,7 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     if counts is None or not offer_palette(counts):
         # dense: no palette
         return plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior, bands=bands,
-                                                    counts=counts)
+                                                    counts=counts, low=low)
     import zstandard
 
     flags = (counts > 0).astype(np.uint8)
@@ -67,21 +68,23 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
         np.packbits(flags).tobytes())
     pal = b"".join((plane_head(kind_pal, lo, n_used - 1),
                     pack_uvarints(maxval, len(zb)), zb,
-                    _body(idx, n_used - 1, lms, prior, bands=bands, counts=counts[flags > 0])))
+                    _body(idx, n_used - 1, lms, prior, bands=bands, counts=counts[flags > 0],
+                          low=low)))
     if palette < 2:
         return pal
     plain = plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior, bands=bands,
-                                                 counts=counts)
+                                                 counts=counts, low=low)
     return pal if len(pal) < len(plain) else plain
 
 
 def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
-          near: int = 0, bands: bool = False, counts: np.ndarray | None = None) -> bytes:
+          near: int = 0, bands: bool = False, counts: np.ndarray | None = None,
+          low: bool = False) -> bytes:
     """Tables, word and byte counts, words and extra bytes of values ``x`` in [0, maxval]
     (``near`` > 0: near-lossless, SPEC 7.7; ``x`` is overwritten with its reconstruction;
     ``bands`` (with ``lms`` and ``prior``): model id 18's banded tables, SPEC 5.11, or with
     ``near`` 19's, SPEC 7.8; ``counts``: how often each value occurs, where the caller has
-    them)."""
+    them; ``low``, lossless with ``bands``: model id 20's low classes, SPEC 5.12)."""
     h, w = x.shape
     n = h * w
     tokens = np.empty(n, np.uint8)
@@ -93,6 +96,8 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
         a0, b0, builtin = model16_priors()
         la, lb = a0.copy(), b0.copy()
     if bands and prior:
+        if low and not near:
+            return _body_low(x, maxval, tokens, bits, la, lb, builtin, counts)
         return _body_banded(x, maxval, tokens, bits, la, lb, builtin, near, counts)
     classes = np.empty(n, np.uint8)
     hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
@@ -159,4 +164,46 @@ def _body_banded(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarra
                                            NB, la, lb, fine)
         thresholds, band = EB.choose_bands(hist, edges, builtin)
     tables, fine_map, freq = EB.banded_tables(hist, band, thresholds, builtin)
+    return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes)
+
+
+def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
+              la: np.ndarray, lb: np.ndarray, builtin: np.ndarray,
+              counts: np.ndarray | None = None) -> bytes:
+    """:func:`_body_banded` of a lossless kind-5/6 plane of model id 20 (SPEC 5.12): the
+    bands as model 18 chooses them, then how many low classes (:func:`mic.lossless.
+    encoder_bands.choose_low`, from the first pass's tokens); where some pay, a second pass
+    codes the low samples' values in them."""
+    from . import encoder_bands as EB
+
+    R, CL, TOK, NB = KF.encode_constants()
+    n = tokens.size
+    if counts is None:
+        counts = KE.value_counts(x, maxval)
+    edges = np.zeros(0, np.int64)
+    fine = np.zeros(maxval + 1, np.uint8)
+    if n >= EB.BAND_MIN_SAMPLES:
+        fine, edges = EB.fine_bins(x, maxval, counts)
+    nf = len(edges) + 1
+    lowbase = nf * KF.N_CLASS
+    a0, b0 = la.copy(), lb.copy()  # the priors: a second pass starts from them again
+
+    def tokens_pass(nl: int) -> tuple[np.ndarray, np.ndarray, int]:
+        classes = np.empty(n, np.uint16)
+        hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
+        bits[:] = 0
+        nbytes = KE.fast_tokens_low(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
+                                    a0.copy(), b0.copy(), fine, nl, lowbase)
+        return classes, hist, nbytes
+
+    classes, hist, nbytes = tokens_pass(0)
+    if nf > 1:
+        thresholds, band = EB.choose_bands(hist[:lowbase], edges, builtin)
+    else:
+        thresholds, band = [], np.zeros(1, np.int64)
+    nl = EB.choose_low(x, maxval, counts, tokens, classes, hist[:lowbase], band, builtin)
+    if nl:
+        classes, hist, nbytes = tokens_pass(nl)
+    tables, fine_map, freq = EB.banded_tables(hist[:lowbase], band, thresholds, builtin,
+                                              hist[lowbase:] if nl else None, nl)
     return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes)

@@ -407,9 +407,9 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
     nob = np.zeros(MAX_BANDS - 1, np.int64)
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                            R, CL, nbt, top, True, la, lb, 0, False, nob)
+                            R, CL, nbt, top, True, la, lb, 0, False, nob, False, 0)
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, False, la, lb, 0, False, nob)
+                        R, CL, nbt, top, False, la, lb, 0, False, nob, False, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -423,7 +423,18 @@ def fast_decode_banded(img, maxval, tabmap, freq, cum, sym, words, nwords, bits,
     compiler drop the near-lossless steps (with ``near`` a run-time 0 it decoded 6 % slower:
     :func:`fast_decode_near_banded` is that case)."""
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, True, la, lb, 0, True, th)
+                        R, CL, nbt, top, True, la, lb, 0, True, th, False, 0)
+
+
+@njit(cache=True, nogil=True)
+def fast_decode_low(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL,
+                    nbt, top, la, lb, th, nl):
+    """:func:`fast_decode_banded` of a lossless kind-5/6 plane of model id 20 (SPEC 5.12):
+    a sample whose ``(W + N + 1) >> 1`` is below ``nl`` (0..N_CLASS) is a low sample, coded
+    as its value under the table of low class ``(W + N + 1) >> 1``, entry ``bands * N_CLASS +
+    class`` of ``tabmap`` (the low section after the bands').  A dispatcher of its own."""
+    return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
+                        R, CL, nbt, top, True, la, lb, 0, True, th, True, np.int64(nl))
 
 
 @njit(cache=True, nogil=True)
@@ -432,7 +443,7 @@ def fast_decode_near_banded(img, maxval, tabmap, freq, cum, sym, words, nwords, 
     """:func:`fast_decode_banded` of a near-lossless plane of maximum error ``near`` (model
     id 19, SPEC 7.8): ``img`` receives the reconstruction.  A dispatcher of its own."""
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, True, la, lb, np.int64(near), True, th)
+                        R, CL, nbt, top, True, la, lb, np.int64(near), True, th, False, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -447,16 +458,21 @@ def fast_decode_near(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, n
     nob = np.zeros(MAX_BANDS - 1, np.int64)
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                            R, CL, nbt, top, True, la, lb, np.int64(near), False, nob)
+                            R, CL, nbt, top, True, la, lb, np.int64(near), False, nob, False, 0)
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, False, la, lb, np.int64(near), False, nob)
+                        R, CL, nbt, top, False, la, lb, np.int64(near), False, nob, False, 0)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
-                 top, lms, la, lb, near, banded, th):
+                 top, lms, la, lb, near, banded, th, low, nl):
     h, w = img.shape
-    nband = tabmap.shape[0] // N_CLASS if banded else 1
+    # model id 20 (SPEC 5.12): the low section's N_CLASS entries follow the bands' (nl > 0)
+    nband = tabmap.shape[0] // N_CLASS - (1 if low and nl > 0 else 0) if banded else 1
+    TLOW = np.zeros(N_CLASS, np.uint16)  # low class -> table
+    if low:
+        for i in range(min(nl, N_CLASS)):
+            TLOW[i] = tabmap[nband * N_CLASS + i]
     th0, th1, th2, th3, th4, th5, th6 = th[0], th[1], th[2], th[3], th[4], th[5], th[6]
     delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
     rcp = near_reciprocal(delta)
@@ -525,6 +541,12 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
                 mhi = maxval - p
             m = min(mlo, mhi)
             t = U(TL[U(brow[U(xx)]) + _class_t(S[uq, 4], ew, eabs[U(xx)])])
+            islow = False
+            if low:  # model id 20 (SPEC 5.12): a low sample's table is its low class's
+                lw = (w_ + n_ + 1) >> 1
+                islow = lw < nl
+                if islow:
+                    t = U(TLOW[U(lw)])
             slot = x & (M_TOT - 1)
             tok = U(sym[t, U(slot)])
             e = np.int64(PK[t, tok])  # f - 1 | cum << 12 | nb << 24 | top << 28
@@ -552,7 +574,11 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
                         np.int64(maxval))
                 _update_near(S, q, dd, (v - p) if sign > 0 else (p - v), R)
             else:
-                v = p + (dd if sign > 0 else -dd)
+                if low and islow:  # the token is the value itself (SPEC 5.12)
+                    v = u
+                    dd = (v - p) if sign > 0 else (p - v)
+                else:
+                    v = p + (dd if sign > 0 else -dd)
                 if v < 0 or v > maxval:
                     return ERR_RANGE
                 _update(S, q, dd, R)

@@ -34,9 +34,9 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=Fa
     nob = np.zeros(1, np.uint8)
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
-                            la, lb, 0, False, nob)
+                            la, lb, 0, False, nob, False, 0, 0)
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
-                        0, False, nob)
+                        0, False, nob, False, 0, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -48,7 +48,18 @@ def fast_tokens_banded(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
     ``f * N_CLASS + class`` and ``hist`` is (fine bins * N_CLASS, N_TOKENS).  A dispatcher of
     its own, so that the other planes do not compile it."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
-                        0, True, fine)
+                        0, True, fine, False, 0, 0)
+
+
+@njit(cache=True, nogil=True)
+def fast_tokens_low(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, la, lb, fine, nl,
+                    lowbase):
+    """:func:`fast_tokens_banded` of a kind-5 plane of model id 20 (SPEC 5.12): a sample
+    whose ``L = (W + N + 1) >> 1`` is below ``nl`` codes its value (not its folded residual)
+    in row ``lowbase + L`` of ``classes`` and ``hist`` (``lowbase`` = fine bins *
+    N_CLASS; ``hist`` has N_CLASS rows more).  A dispatcher of its own."""
+    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
+                        0, True, fine, True, np.int64(nl), np.int64(lowbase))
 
 
 @njit(cache=True, nogil=True)
@@ -59,7 +70,7 @@ def fast_tokens_near_banded(img, maxval, near, tokens, classes, bits, hist, R, C
     literal 0, which lets the compiler drop the near-lossless steps (as
     :func:`mic.lossless.kernels_fast.fast_decode_banded` does)."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
-                        np.int64(near), True, fine)
+                        np.int64(near), True, fine, False, 0, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -75,14 +86,14 @@ def fast_tokens_near(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK,
     nob = np.zeros(1, np.uint8)
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
-                            la, lb, np.int64(near), False, nob)
+                            la, lb, np.int64(near), False, nob, False, 0, 0)
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
-                        np.int64(near), False, nob)
+                        np.int64(near), False, nob, False, 0, 0)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb, near,
-                 banded, fine):
+                 banded, fine, low, nl, lowbase):
     h, w = img.shape
     delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
     rcp = near_reciprocal(delta)  # x // delta = (x * rcp) >> 40 for the x here
@@ -139,10 +150,15 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
             c = U(CL[_class_t(S[uq, 4], ew, eabs[U(x)])])
             if banded and y > 0:  # model id 18: the fine bin of the sample above (SPEC 5.11's
                 c += U(fine[U(up[U(x)])]) * U(N_CLASS)  # bands join them; row 0: bin 0)
-            classes[k] = c
             # fold (SPEC 5.4 step 4) and tokenise (step 5)
             u = (dd << 1) ^ (dd >> 63)
             u = u if ad <= m else m + ad
+            if low:  # model id 20 (SPEC 5.12): a low sample codes its value in its low class
+                lw = (w_ + n_ + 1) >> 1
+                if lw < nl:
+                    c = U(lowbase + lw)
+                    u = v
+            classes[k] = c
             tok = U(TOK[U(u)])
             nb = NB[tok]
             tokens[k] = tok

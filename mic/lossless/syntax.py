@@ -61,6 +61,11 @@ FAST_LMS_BANDS_MODEL_ID = 18
 #: permanent id of model 17 whose kind-5/6 planes split their tables into bands of the
 #: reconstruction above (SPEC 7.8, 5.11); near-lossless
 NEAR_FAST_BANDS_MODEL_ID = 19
+#: permanent id of model 18 whose kind-5/6 planes may also code their low samples (those
+#: whose ``(W + N + 1) >> 1`` is below a count the plane sends) as values under tables of
+#: their own (SPEC 5.12); lossless.  What ``mic.encode(a)`` writes from effort 3 (the
+#: default) since 2026-12-07.  Decoders read 1, 3, 13-16, 18 and 20.
+FAST_LMS_LOW_MODEL_ID = 20
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
@@ -289,18 +294,20 @@ class PlaneHead:
     tables: Any = None  # kind 3: (tabmap, freq) as parsed (built-in tables added)
     prior: bool = False  # model id 16's kinds 5 and 6: the filters start from SPEC 5.10's weights
     bands: Any = None  # model id 18's kinds 5 and 6: the band thresholds (SPEC 5.11), padded
+    low: int = 0  # model id 20's kinds 5 and 6: the low classes (SPEC 5.12; 0: none)
 
 
 def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead, prior: bool = False,
-                bands: bool = False) -> PlaneHead:
+                bands: bool = False, low: bool = False) -> PlaneHead:
     """The rest of a kind-3 plane (SPEC 5.6) after its ``maxval``: tables, then
     ``varint(nwords) varint(nbytes)``, 16-bit words and extra bytes.  ``prior``: a kind-5
     or 6 plane of model id 16 (SPEC 5.10: built-in tables allowed, the filters' prior);
-    ``bands``: of model id 18 (SPEC 5.11: the tables in bands of the coded sample above)."""
+    ``bands``: of model id 18 (SPEC 5.11: the tables in bands of the coded sample above);
+    ``low``: of model id 20 (SPEC 5.12: and the low classes' section)."""
     arr = np.frombuffer(buf, np.uint8)
     ph.prior = prior
     if bands:
-        pos = _parse_bands(buf, arr, pos, ph)
+        pos = _parse_bands(buf, arr, pos, ph, low)
     else:
         ph.tables, pos = _read_tables(arr, pos, prior)
     ph.nwords, pos = _read_uv(buf, pos)
@@ -326,12 +333,15 @@ def _read_tables(arr: np.ndarray, pos: int, prior: bool) -> tuple[Any, int]:
     return (KT.with_builtin(tabmap, freq, model16_priors()[2]) if prior else (tabmap, freq)), pos
 
 
-def _parse_bands(buf: memoryview, arr: np.ndarray, pos: int, ph: PlaneHead) -> int:
+def _parse_bands(buf: memoryview, arr: np.ndarray, pos: int, ph: PlaneHead,
+                 low: bool = False) -> int:
     """Model id 18's table section of a kind-5/6 plane (SPEC 5.11) at ``buf[pos:]``: the band
     count ``B`` (1..8), ``B - 1`` increasing thresholds in ``1..maxval``, then each band's
-    model-16 table section.  Sets ``ph.tables`` (the class map, ``N_CLASS`` entries a band,
-    over the bands' tables joined, built-in ones added) and ``ph.bands``; returns the
-    position after the section."""
+    model-16 table section; ``low`` (model id 20, SPEC 5.12): then the low class count
+    ``nl`` (0..N_CLASS) and, if not 0, one more model-16 section, the low classes'.  Sets
+    ``ph.tables`` (the class map, ``N_CLASS`` entries a band and for the low section, over
+    the sections' tables joined, built-in ones added), ``ph.bands`` and ``ph.low``; returns
+    the position after the section."""
     from . import kernels_fast as KF
     from . import kernels_tables as KT
 
@@ -353,6 +363,17 @@ def _parse_bands(buf: memoryview, arr: np.ndarray, pos: int, ph: PlaneHead) -> i
     for _ in range(nb):
         section, pos = _read_tables(arr, pos, True)
         sections.append(section)
+    if low:
+        if pos >= len(buf):
+            raise MicFormatError("fast lossless plane truncated in its low class count")
+        ph.low = buf[pos]
+        if ph.low > KF.N_CLASS:
+            raise MicFormatError(f"fast lossless plane: {ph.low} low classes "
+                                 f"(0..{KF.N_CLASS} allowed)")
+        pos += 1
+        if ph.low:
+            section, pos = _read_tables(arr, pos, True)
+            sections.append(section)
     ph.tables = KT.join_bands(sections)
     ph.bands = th
     return pos
@@ -364,7 +385,7 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: int = 0) -> Pla
     ``h x w`` plane needs (SPEC 4.1); nothing is decoded or allocated.  ``fast`` 1 (model
     ids 3 and 13): plane kinds 3 and 4 (SPEC 5.6) are allowed too; 2 (model ids 14 and 15):
     also kinds 5 and 6 (SPEC 5.8); 3 (model ids 16, 17): those with SPEC 5.10's priors; 4
-    (model id 18): and SPEC 5.11's bands."""
+    (model id 18): and SPEC 5.11's bands; 5 (model id 20): and SPEC 5.12's low classes."""
     end = len(buf)
 
     def need(n: int, what: str) -> None:
@@ -394,7 +415,7 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: int = 0) -> Pla
         pos += zlen
     if kind in FAST_KINDS:
         lms = kind >= PLANE_FAST_LMS
-        return _parse_fast(buf, pos, ph, fast >= 3 and lms, fast == 4 and lms)
+        return _parse_fast(buf, pos, ph, fast >= 3 and lms, fast >= 4 and lms, fast == 5 and lms)
     need(1, "coded header")
     ph.blog = blog = buf[pos]
     ph.nwords, pos = _read_uv(buf, pos + 1)

@@ -1,6 +1,7 @@
 """SPEC.md sections 5.6 (the fast coder's plane kinds 3 and 4, model id 3), 5.8 (kinds 5
 and 6, model id 14: the same with two NLMS filters), 5.10 (model id 16's priors in kinds
-5 and 6) and 5.11 (model id 18's bands) in plain Python, written from the text, for
+5 and 6), 5.11 (model id 18's bands) and 5.12 (model id 20's low classes) in plain Python,
+written from the text, for
 ``reference_decoder.py`` (which calls :func:`plane3` with its reader and its ``_need``).  One loop iteration per pixel, nothing
 from ``mic`` but the data file SPEC 5.10 names (``mic/lossless/_tables_v16.py``, read as data).
 """
@@ -144,13 +145,21 @@ def _bands(rd, need, maxval):
     return th, [_tables(rd, need, True) for _ in range(nb)]
 
 
+def _low(rd, need):
+    """5.12: the low class count, then (if not 0) the low section's 5.10 tables."""
+    nl = rd.u8()
+    need(nl <= 24, "fast plane: low class count")
+    return nl, (_tables(rd, need, True) if nl else None)
+
+
 def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=False):
     """A plane of kind 3, 4 (section 5.6), 5 or 6 (5.8) after its kind and offset: the
     (h, w) samples as lists (``decode``), or None after checking its fields only;
     ``prior``: model id 16 (5.10), whose kinds 5 and 6 have built-in tables and prior
-    weights; ``bands``: model id 18 (5.11), whose kinds 5 and 6 also have bands;
+    weights; ``bands``: model id 18 (5.11), whose kinds 5 and 6 also have bands (2: model
+    id 20, 5.12, and low classes);
     ``near`` = k > 0: a near-lossless plane of model id 17 (7.7)."""
-    bands = bands and kind in (5, 6)
+    bands = bands if kind in (5, 6) else 0
     prior = (prior or bands) and kind in (5, 6)
     maxval = rd.varint()
     need(1 <= maxval <= 2**17 - 2, "maxval out of range")
@@ -158,8 +167,11 @@ def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=Fa
     if kind in (4, 6) and near:  # 7.2: a palette's indices carry k' = k // (largest gap)
         near //= max(b - a for a, b in zip(palette, palette[1:]))
     delta = 2 * near + 1
+    nl, low = 0, None
     if bands:  # 5.11
         th, sections = _bands(rd, need, maxval)
+        if bands == 2:  # 5.12
+            nl, low = _low(rd, need)
     else:
         th, sections = [], [_tables(rd, need, prior)]
     nwords, nbytes = rd.varint(), rd.varint()
@@ -216,6 +228,10 @@ def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=Fa
             c = L if L <= 1 else min(2 * L - 2 + ((t >> (L - 2)) & 1), 23)
             band = sum(out[y - 1][x] >= t for t in th) if y > 0 else 0  # 5.11: from above
             tabmap, tables = sections[band]
+            lam = (W + Nn + 1) >> 1  # 5.12: a low sample, under its low class's table
+            if lam < nl:
+                tabmap, tables = low
+                c = lam
             freq, cum = tables[tabmap[c]]
             slot = X & 2047
             s = max(i for i in range(len(freq)) if cum[i] <= slot and freq[i] > 0)
@@ -236,12 +252,16 @@ def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=Fa
                 u = (4 + ((s - 16) & 3)) << nb | e
             m_lo, m_hi = (p + near) // delta, (maxval - p + near) // delta  # 7.7 (k = 0: 5.6)
             m = min(m_lo, m_hi)
-            if u <= 2 * m:
-                d = u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
+            if lam < nl:  # 5.12: the value itself
+                need(u <= maxval, "fast plane: a low value above maxval")
+                v, d = u, sg * (u - p)
             else:
-                d = (u - m) * (sg if m_lo < m_hi else -sg)
-            need(-m_lo <= sg * d <= m_hi, "fast plane: a value outside [0, maxval]")
-            v = min(max(p + sg * d * delta, 0), maxval)
+                if u <= 2 * m:
+                    d = u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
+                else:
+                    d = (u - m) * (sg if m_lo < m_hi else -sg)
+                need(-m_lo <= sg * d <= m_hi, "fast plane: a value outside [0, maxval]")
+                v = min(max(p + sg * d * delta, 0), maxval)
             out[y][x] = v
             err[y][x] = abs(d)
             if nlms is not None:  # 5.8 step 5

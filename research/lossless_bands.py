@@ -1,8 +1,10 @@
-"""Model id 18's bands (SPEC 5.11) against model 16 at the default effort: the train sample
-of ``make_tables16`` (both halves: the bands fit nothing), per source, or any folder's
-images (eval: measuring only), coded both ways and decoded back exactly.
+"""The default lossless coder against itself with one switch off (``--off``): model id 18's
+bands (SPEC 5.11) against model 16 (``--off bands``, the default), model id 20's low classes
+(SPEC 5.12) against model 18 (``--off low``), at the default effort: the train sample of
+``make_tables16`` (both halves: neither fits anything), per source, or any folder's images
+(eval: measuring only), coded both ways and decoded back exactly.
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python research/lossless_bands.py CORPUS/train
+    PYTHONPATH=. OMP_NUM_THREADS=1 python research/lossless_bands.py CORPUS/train [--off low]
     PYTHONPATH=. OMP_NUM_THREADS=1 python research/lossless_bands.py CORPUS/eval --all
 """
 
@@ -26,6 +28,7 @@ def main() -> None:
     ap.add_argument("--all", action="store_true", help="every image of the folder's split")
     ap.add_argument("--per-source", type=int, default=8)
     ap.add_argument("--effort", type=int, default=None)
+    ap.add_argument("--off", default="bands", help="the switch the baseline turns off")
     a = ap.parse_args()
     rows, paths = sample_or_split(a.folder, a.all, a.per_source)
     agg = collections.defaultdict(lambda: np.zeros(6))
@@ -33,7 +36,7 @@ def main() -> None:
         r = rows[str(path.relative_to(a.folder.parent))]
         img = np.asarray(Image.open(path))
         out = []
-        for kw in ({}, {"bands": False}):
+        for kw in ({}, {a.off: False}):
             t0 = time.perf_counter()
             b = mic.encode(img, effort=a.effort, **kw)
             t1 = time.perf_counter()
@@ -41,7 +44,7 @@ def main() -> None:
             t2 = time.perf_counter()
             assert np.array_equal(d, img), path
             out.append((len(b), t1 - t0, t2 - t1, mic.info(b).model_id))
-        (n18, e18, d18, m18), (n16, e16, d16, m16) = out
+        (n18, e18, d18, m18), (n16, e16, d16, m16) = out  # the default, the baseline
         key = r["modality"] if a.all else r["source"]
         for k in (key, "all"):
             agg[k] += [n18, n16, img.size, e18 / e16, d18 / d16, 1]
@@ -49,7 +52,8 @@ def main() -> None:
               f"model {m18}: {n18:8d}  {n18 / n16:.4f}  enc x{e18 / e16:.2f} dec x{d18 / d16:.2f}",
               flush=True)
     print(f"\n{int(agg['all'][5])} images, every stream decoded back exactly\n")
-    print("| group | images | MP | model 16 bytes | model 18 bytes | 18 / 16 | enc time | dec time |")
+    print(f"| group | images | MP | {a.off}=False bytes | default bytes | default / {a.off}=False "
+          "| enc time | dec time |")
     print("|---|---|---|---|---|---|---|---|")
     for m, v in sorted(agg.items(), key=lambda kv: kv[0] == "all"):
         print(f"| {m} | {int(v[5])} | {v[2] / 1e6:.2f} | {int(v[1])} | {int(v[0])} | "

@@ -128,62 +128,41 @@ LOW_CHOICES = (1, 2, 4, 8, 16, 24)
 LOW_MIN_SAMPLES = 256
 
 
-def low_proxy(x: np.ndarray, maxval: int) -> np.ndarray:
-    """``(W + N + 1) >> 1`` of every sample of plane ``x`` (SPEC 5.12), with SPEC 5.6's
-    neighbours at the edges (row 0: ``N = W``, ``W`` of the first sample half the range;
-    column 0: ``W = N``), flattened (int64)."""
-    x = x.astype(np.int64)
-    h, w = x.shape
-    W = np.empty_like(x)
-    N = np.empty_like(x)
-    W[:, 1:] = x[:, :-1]
-    W[0, 0] = (maxval + 1) >> 1
-    W[1:, 0] = x[:-1, 0]
-    N[1:] = x[:-1]
-    N[0] = W[0]
-    return ((W + N + 1) >> 1).ravel()
-
-
 def choose_low(x: np.ndarray, maxval: int, counts: np.ndarray, tokens: np.ndarray,
                classes: np.ndarray, hist: np.ndarray, band: np.ndarray,
                builtin: np.ndarray) -> int:
     """How many low classes (SPEC 5.12) a plane codes smallest with, 0 or one of
-    :data:`LOW_CHOICES`, from its first pass (no low classes): ``tokens`` and ``classes``
-    (fine bin * N_CLASS + class) of every sample, the fine counts ``hist`` and the bins'
-    ``band``.  For each count, the samples that would be low leave their band's counts and
-    code their values' tokens in their low classes; the estimate is
-    :func:`mic.lossless.kernels_fast_enc.section_cost` of the bands they leave and of the
-    low section, plus the change in extra bits."""
+    :data:`LOW_CHOICES`, from its pass without them: ``tokens`` and ``classes`` (fine bin *
+    N_CLASS + class) of every sample, the fine counts ``hist`` and the bins' ``band``.  For
+    each count, the samples that would be low leave their band's counts and code their
+    values' tokens in their low classes (:func:`mic.lossless.kernels_fast_enc.low_stats`);
+    the estimate is :func:`mic.lossless.kernels_fast_enc.section_cost` of the bands they
+    leave and of the low section, plus the change in extra bits."""
     n = tokens.size
     if int(counts[:KF.N_CLASS].sum()) < max(LOW_MIN_SAMPLES, n >> 8):
         return 0
-    L = low_proxy(x, maxval)
-    idx = np.flatnonzero(L < KF.N_CLASS)
-    if idx.size < LOW_MIN_SAMPLES:
-        return 0
     _, _, TOK, NB = KF.encode_constants()
-    lc = L[idx]
-    toku = tokens[idx].astype(np.int64)
-    tokx = TOK[x.ravel()[idx]].astype(np.int64)
-    rows = classes[idx].astype(np.int64)
+    hx, hsub, dbits = KE.low_stats(x, maxval, tokens, classes, band, TOK, NB)
+    if int(hx.sum()) < LOW_MIN_SAMPLES:
+        return 0
     nb = int(band.max()) + 1
-    brow = band[rows // KF.N_CLASS] * KF.N_CLASS + rows % KF.N_CLASS
     per = hist.reshape(len(band), KF.N_CLASS, KF.N_TOKENS)
     hb = np.stack([per[band == b].sum(axis=0) for b in range(nb)])
-    base = [KE.section_cost(hb[b], builtin) for b in range(nb)]
-    size = nb * KF.N_CLASS * KF.N_TOKENS
-    best, best_d = 0, 0.0
+    base: dict[int, float] = {}  # the bands' costs as they are, where samples leave them
+    sub = np.zeros((nb, KF.N_CLASS, KF.N_TOKENS), np.int64)  # of the samples below nl
+    low = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
+    best, best_d, done = 0, 0.0, 0
     for nl in LOW_CHOICES:
-        m = lc < nl
-        if not m.any():
+        sub += hsub[done:nl].sum(axis=0).reshape(sub.shape)
+        low[done:nl] = hx[done:nl]
+        done = nl
+        if not low.any():
             continue
-        sub = np.bincount(brow[m] * KF.N_TOKENS + toku[m], minlength=size).reshape(hb.shape)
-        d = float(NB[tokx[m]].sum() - NB[toku[m]].sum())
+        d = float(dbits[:nl].sum()) + KE.section_cost(low, builtin)
         for b in np.flatnonzero(sub.reshape(nb, -1).any(axis=1)):
+            if b not in base:
+                base[b] = KE.section_cost(hb[b], builtin)
             d += KE.section_cost(hb[b] - sub[b], builtin) - base[b]
-        lowh = np.bincount(lc[m] * KF.N_TOKENS + tokx[m],
-                           minlength=KF.N_CLASS * KF.N_TOKENS).reshape(KF.N_CLASS, KF.N_TOKENS)
-        d += KE.section_cost(lowh, builtin)
         if d < best_d:
             best, best_d = nl, d
     return best

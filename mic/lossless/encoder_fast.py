@@ -171,9 +171,9 @@ def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
               la: np.ndarray, lb: np.ndarray, builtin: np.ndarray,
               counts: np.ndarray | None = None) -> bytes:
     """:func:`_body_banded` of a lossless kind-5/6 plane of model id 20 (SPEC 5.12): the
-    bands as model 18 chooses them, then how many low classes (:func:`mic.lossless.
-    encoder_bands.choose_low`, from the first pass's tokens); where some pay, a second pass
-    codes the low samples' values in them."""
+    bands as model 18 chooses them, then how many low classes
+    (:func:`mic.lossless.encoder_bands.choose_low`); where some pay, the pass's low samples
+    are recoded in them (:func:`mic.lossless.kernels_fast_enc.apply_low`)."""
     from . import encoder_bands as EB
 
     R, CL, TOK, NB = KF.encode_constants()
@@ -186,24 +186,19 @@ def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
         fine, edges = EB.fine_bins(x, maxval, counts)
     nf = len(edges) + 1
     lowbase = nf * KF.N_CLASS
-    a0, b0 = la.copy(), lb.copy()  # the priors: a second pass starts from them again
-
-    def tokens_pass(nl: int) -> tuple[np.ndarray, np.ndarray, int]:
-        classes = np.empty(n, np.uint16)
-        hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
-        bits[:] = 0
-        nbytes = KE.fast_tokens_low(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
-                                    a0.copy(), b0.copy(), fine, nl, lowbase)
-        return classes, hist, nbytes
-
-    classes, hist, nbytes = tokens_pass(0)
+    classes = np.empty(n, np.uint16)
+    hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
+    uout = np.empty(n, np.int32)
+    nbytes = KE.fast_tokens_low(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, la, lb,
+                                fine, 0, lowbase, uout)
     if nf > 1:
         thresholds, band = EB.choose_bands(hist[:lowbase], edges, builtin)
     else:
         thresholds, band = [], np.zeros(1, np.int64)
     nl = EB.choose_low(x, maxval, counts, tokens, classes, hist[:lowbase], band, builtin)
     if nl:
-        classes, hist, nbytes = tokens_pass(nl)
+        nbytes = KE.apply_low(x, maxval, nl, lowbase, tokens, classes, uout, hist, TOK, NB,
+                              bits)
     tables, fine_map, freq = EB.banded_tables(hist[:lowbase], band, thresholds, builtin,
                                               hist[lowbase:] if nl else None, nl)
     return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes)

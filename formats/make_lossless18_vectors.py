@@ -12,7 +12,8 @@ stream and of the samples.  Sources: crops of the committed test images coded at
 default (a 16-bit CT crop in 8 bands, the encoder's band choice forced to 8, a signed CT crop
 in 4, the RGB ultrasound with one plane in 2 bands and two in one, an MR crop below 4,096
 samples, the CT in 48 x 48 tiles) and a 3-frame CT volume (SPEC 5.5 inter tiles beside
-banded planes).
+banded planes); every one with ``low=False`` (model id 20, SPEC 5.12, the default since, is
+formats/lossless20/).
 
 Invalid vectors (``lossless18/invalid/NAME.mic``, ``invalid/expected.json``): band counts 0
 and 9, two equal thresholds, a threshold above ``maxval`` (``MicFormatError``); a model-18
@@ -58,23 +59,25 @@ def sources() -> list[dict]:
     vol = np.stack([ct[100 + 2 * i:164 + 2 * i, 80:144] for i in range(3)])[:, :, :48]
     return [
         {"name": "ct_bands8", "array": np.ascontiguousarray(ct[0:80, 32:112]),
-         "options": {"fast_nlms": True}, "force_bands": 8,
+         "options": {"fast_nlms": True, "low": False}, "force_bands": 8,
          "origin": "tests/data/ct_abdomen_u16.png [0:80, 32:112], the encoder's band choice "
          "forced to 8 equal runs of its bins (a valid choice; its own picks fewer here)",
          "bands": [8]},
         {"name": "lung_i16", "array": np.ascontiguousarray(lung[60:140, 60:140]),
-         "options": {}, "origin": "tests/data/ct_lung_i16.npy [60:140, 60:140] (signed)",
+         "options": {"low": False},
+         "origin": "tests/data/ct_lung_i16.npy [60:140, 60:140] (signed)",
          "bands": [4]},
         {"name": "us_rgb_bands2", "array": np.ascontiguousarray(rgb[32:112, 32:112]),
-         "options": {}, "origin": "tests/data/us_breast_rgb.png [32:112, 32:112]",
+         "options": {"low": False}, "origin": "tests/data/us_breast_rgb.png [32:112, 32:112]",
          "bands": [2, 1]},
         {"name": "mr_small", "array": np.ascontiguousarray(mr[40:72, 40:104]),
-         "options": {}, "origin": "tests/data/mr_brain_u16.png [40:72, 40:104] (2,048 "
+         "options": {"low": False},
+         "origin": "tests/data/mr_brain_u16.png [40:72, 40:104] (2,048 "
          "samples: one band)", "bands": [1]},
         {"name": "ct_tiled", "array": np.ascontiguousarray(ct[0:96, 0:96]),
-         "options": {"tile": 48}, "origin": "tests/data/ct_abdomen_u16.png [0:96, 0:96], "
+         "options": {"tile": 48, "low": False}, "origin": "tests/data/ct_abdomen_u16.png [0:96, 0:96], "
          "tiles 48 x 48 (2,304 samples each: one band)", "bands": []},
-        {"name": "ct_volume", "array": vol, "options": {"volume_group": 3},
+        {"name": "ct_volume", "array": vol, "options": {"volume_group": 3, "low": False},
          "origin": "tests/data/ct_abdomen_u16.png [100+2i:164+2i, 80:128], i = 0, 1, 2, "
          "one group of 3 frames", "bands": []},
     ]

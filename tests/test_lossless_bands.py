@@ -1,5 +1,6 @@
 """Lossless model id 18 (SPEC 5.11): model 16 whose plane kinds 5 and 6 split their token
-tables into bands of the sample above.  The default and its switch, the encoder's bins and
+tables into bands of the sample above (the default until model id 20; ``low=False`` writes
+it since).  The switches, the encoder's bins and
 band choice, forced band splits decoded by mic and the reference decoder (hypothesis), and
 the conformance vectors under formats/lossless18/."""
 
@@ -34,19 +35,19 @@ def _img(name: str) -> np.ndarray:
     return np.load(DATA / name) if name.endswith(".npy") else read_image(DATA / name)[0]
 
 
-def test_default_is_model_18_and_bands_false_keeps_16():
+def test_low_false_is_model_18_and_bands_false_keeps_16():
     ct = _img("ct_abdomen_u16.png")
-    blob = mic.encode(ct)
+    blob = mic.encode(ct, low=False)
     assert mic.info(blob).model_id == 18 and mic.info(blob).model == "lossless-fast-nlms-bands"
     assert mic.info(mic.encode(ct, bands=False)).model_id == 16
-    assert mic.info(mic.encode(ct, bands=True)).model_id == 18
-    assert mic.info(mic.encode(ct, effort=4)).model_id == 18
+    assert mic.info(mic.encode(ct, bands=True, low=False)).model_id == 18
+    assert mic.info(mic.encode(ct, effort=4, low=False)).model_id == 18
     assert mic.info(mic.encode(ct, priors=False)).model_id == 14
     assert mic.info(mic.encode(ct, effort=1)).model_id == 3  # no bands in the fast coder
     assert mic.info(mic.encode(ct, max_error=2)).model_id == 19  # near-lossless: SPEC 7.8
     assert mic.info(mic.encode(ct, max_error=2, effort=1)).model_id == 17  # no filters
     vol = np.stack([ct[:64, :64], ct[2:66, :64]])
-    blob = mic.encode(vol, volume_group=2)
+    blob = mic.encode(vol, volume_group=2, low=False)
     assert mic.info(blob).model_id == 18 and np.array_equal(mic.decode(blob), vol)
 
 
@@ -67,14 +68,14 @@ def test_round_trip_and_never_much_larger_than_model_16(name):
     """The encoder keeps one band unless its estimate says more code smaller; the estimate
     is close enough that a split never costs more than a fraction of a per cent."""
     a = _img(name)
-    b18, b16 = mic.encode(a), mic.encode(a, bands=False)
+    b18, b16 = mic.encode(a, low=False), mic.encode(a, bands=False)
     assert np.array_equal(mic.decode(b18), a)
     assert len(b18) <= len(b16) * 1.002 + 4
 
 
 def test_the_bundled_ct_codes_smaller_with_bands():
     ct = read_image(Path(mic.__file__).parent / "data" / "ct_abdomen.png")[0]
-    assert len(mic.encode(ct)) < len(mic.encode(ct, bands=False))
+    assert len(mic.encode(ct, low=False)) < len(mic.encode(ct, bands=False))
 
 
 @settings(max_examples=30, deadline=None)
@@ -133,7 +134,7 @@ def test_forced_band_splits_decode_with_mic_and_the_reference(h, w, bits, signed
         return EB.split_at(edges, sorted({0, *(s for s in split if s <= len(edges))}))
 
     with mock.patch.object(EB, "choose_bands", forced):
-        blob = mic.encode(a, bits_stored=bits, effort=3, fast_nlms=True)
+        blob = mic.encode(a, bits_stored=bits, effort=3, fast_nlms=True, low=False)
     assert mic.info(blob).model_id == 18
     assert np.array_equal(mic.decode(blob), a)
     assert np.array_equal(load_reference_decoder().decode(blob), a)

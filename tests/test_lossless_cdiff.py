@@ -89,7 +89,7 @@ def test_grey_images_and_other_coders_keep_their_model():
     assert mic.info(mic.encode(a, max_error=1)).model_id == 19  # SPEC 7.8
     assert mic.info(mic.encode(a, max_error=1, fast_nlms=False)).model_id == 12
     assert mic.info(mic.encode(a, colour_diff=True, priors=False)).model_id == 15
-    assert mic.info(mic.encode(a, colour_diff=True)).model_id == 18  # 15 + priors + bands
+    assert mic.info(mic.encode(a, colour_diff=True)).model_id == 20  # 15 + priors, bands, low
     assert mic.info(mic.encode(a, colour_diff=True, bands=False)).model_id == 16  # + priors
 
 

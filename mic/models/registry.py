@@ -136,6 +136,10 @@ LOSSLESS_FAST_LMS_PRIOR_DESCRIPTION = ("the fast NLMS lossless coder (model ids 
 LOSSLESS_FAST_LMS_BANDS_NAME = "lossless-fast-nlms-bands"
 LOSSLESS_FAST_LMS_BANDS_DESCRIPTION = ("model id 16's lossless coder whose token tables are "
                                        "split into bands of the coded sample above (SPEC 5.11)")
+LOSSLESS_FAST_LMS_LOW_NAME = "lossless-fast-nlms-low"
+LOSSLESS_FAST_LMS_LOW_DESCRIPTION = ("model id 18's lossless coder whose samples next to the "
+                                     "plane's minimum may be coded as values under tables of "
+                                     "their own (SPEC 5.12)")
 #: the name and description :class:`mic.MicInfo` gives the near-lossless mode's model (mode 2)
 NEAR_LOSSLESS_NAME = "near-lossless-predictive"
 NEAR_LOSSLESS_DESCRIPTION = ("the lossless predictive coder with residuals quantised to step "

@@ -1,0 +1,170 @@
+"""Lossless model id 20 (SPEC 5.12): model 18 whose plane kinds 5 and 6 may code their low
+samples (``(W + N + 1) >> 1`` below the plane's low class count) as values under tables of
+their own.  The default and its switch, refusals, round trips, the encoder's in-place
+recoding against a pass made with the low classes, forced low class counts decoded by mic
+and the reference decoder (hypothesis), and the conformance vectors under
+formats/lossless20/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mic
+from mic.io import read_image
+from mic.lossless import encoder_bands as EB
+from mic.lossless import kernels_fast as KF
+from mic.lossless import kernels_fast_enc as KE
+from mic.lossless.syntax import model16_priors
+from mic_test_helpers import (
+    check_invalid_vector, check_lossless_vector, load_reference_decoder, random_image)
+
+DATA = Path(__file__).parent / "data"
+VEC = Path(__file__).resolve().parents[1] / "formats" / "lossless20"
+VECTORS = json.loads((VEC / "vectors.json").read_text())["vectors"]
+EXPECTED = json.loads((VEC / "invalid" / "expected.json").read_text())
+IMAGES = ["ct_abdomen_u16.png", "mr_brain_u16.png", "cr_chest_u8.png", "us_breast_u8.png",
+          "us_breast_rgb.png", "ct_lung_i16.npy"]
+
+
+def _img(name: str) -> np.ndarray:
+    return np.load(DATA / name) if name.endswith(".npy") else read_image(DATA / name)[0]
+
+
+def test_default_is_model_20_and_low_false_keeps_18():
+    ct = _img("ct_abdomen_u16.png")
+    blob = mic.encode(ct)
+    info = mic.info(blob)
+    assert info.model_id == 20 and info.model == "lossless-fast-nlms-low"
+    assert "5.12" in info.model_description
+    assert mic.info(mic.encode(ct, low=False)).model_id == 18
+    assert mic.info(mic.encode(ct, low=True)).model_id == 20
+    assert mic.info(mic.encode(ct, bands=False)).model_id == 16  # low classes need bands
+    assert mic.info(mic.encode(ct, effort=4)).model_id == 20
+    assert mic.info(mic.encode(ct, effort=1)).model_id == 3
+    assert mic.info(mic.encode(ct, max_error=2)).model_id == 19  # near-lossless: none
+    vol = np.stack([ct[:64, :64], ct[2:66, :64]])
+    blob = mic.encode(vol, volume_group=2)
+    assert mic.info(blob).model_id == 20 and np.array_equal(mic.decode(blob), vol)
+
+
+@pytest.mark.parametrize("bad", [{"low": 1}, {"low": "yes"},
+                                 {"low": True, "bands": False},
+                                 {"low": True, "priors": False},
+                                 {"low": True, "effort": 1},
+                                 {"low": True, "fast_nlms": False},
+                                 {"low": True, "max_error": 2},
+                                 {"low": True, "quality": 3}])
+def test_bad_choices_are_refused(bad):
+    with pytest.raises(mic.MicInputError):
+        mic.encode(np.arange(256, dtype=np.uint8).reshape(16, 16), **bad)
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_round_trip_and_never_much_larger_than_model_18(name):
+    """The encoder keeps no low classes unless its estimate says they code smaller; the
+    estimate is close enough that they never cost more than a fraction of a per cent."""
+    a = _img(name)
+    b20, b18 = mic.encode(a), mic.encode(a, low=False)
+    assert np.array_equal(mic.decode(b20), a)
+    assert len(b20) <= len(b18) * 1.002 + 8
+
+
+def test_the_bundled_ct_codes_smaller_with_low_classes():
+    """Its air, stored near 0 with clipped noise, is what the low classes are for."""
+    ct = read_image(Path(mic.__file__).parent / "data" / "ct_abdomen.png")[0]
+    b20, b18 = mic.encode(ct), mic.encode(ct, low=False)
+    assert len(b20) < 0.96 * len(b18)
+    assert np.array_equal(mic.decode(b20), ct)
+
+
+def test_low_proxy_and_choice_on_count_data():
+    """Poisson counts (NM, PET): zeros and small counts make low classes pay; a plane with
+    no value below N_CLASS is never given any (the pass is not even weighed)."""
+    rng = np.random.default_rng(5)
+    lam = np.clip(np.add.outer(np.arange(96), np.arange(96)) / 40.0, 0.05, None)
+    counts = rng.poisson(lam).astype(np.uint16)
+    b20, b18 = mic.encode(counts), mic.encode(counts, low=False)
+    assert len(b20) < len(b18) and np.array_equal(mic.decode(b20), counts)
+    high = (1000 + np.arange(96 * 96) * 2000 // (96 * 96)).reshape(96, 96).astype(np.uint16)
+    high[0, 0] = 0  # one sample at the minimum: too few below N_CLASS to weigh
+    with mock.patch.object(KE, "low_stats", side_effect=AssertionError("weighed")):
+        assert np.array_equal(mic.decode(mic.encode(high)), high)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(8, 48), w=st.integers(8, 48), nl=st.integers(1, 24),
+       seed=st.integers(0, 2**31 - 1))
+def test_recoding_in_place_equals_a_pass_with_the_low_classes(h, w, nl, seed):
+    """apply_low turns a pass without low classes into exactly the tokens, classes, counts
+    and extra bits of fast_tokens_low run with ``nl`` (the prediction does not depend on
+    them), which is what lets the encoder weigh them after one pass."""
+    rng = np.random.default_rng(seed)
+    x = np.minimum(rng.poisson(3.0, (h, w)) * rng.integers(1, 4, (h, w)), 200).astype(np.int32)
+    maxval = max(int(x.max()), 1)
+    n = x.size
+    R, CL, TOK, NB = KF.encode_constants()
+    a0, b0, _ = model16_priors()
+    fine = np.zeros(maxval + 1, np.uint8)
+
+    def run(level):
+        tokens, classes = np.empty(n, np.uint8), np.empty(n, np.uint16)
+        bits = np.zeros(2 * n + 16, np.uint8)
+        hist = np.zeros((2 * KF.N_CLASS, KF.N_TOKENS), np.int64)
+        uout = np.empty(n, np.int32)
+        nbytes = KE.fast_tokens_low(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
+                                    a0.copy(), b0.copy(), fine, level, KF.N_CLASS, uout)
+        return tokens, classes, bits, hist, uout, nbytes
+
+    want = run(nl)
+    tokens, classes, bits, hist, uout, _ = run(0)
+    nbytes = KE.apply_low(x, maxval, nl, KF.N_CLASS, tokens, classes, uout, hist, TOK, NB, bits)
+    assert nbytes == want[5]
+    for got, ref in zip((tokens, classes, bits[:nbytes], hist, uout), want):
+        assert np.array_equal(got, ref[:len(got)] if ref.ndim == 1 else ref)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(20, 72), w=st.integers(20, 72), bits=st.sampled_from([8, 12, 16]),
+       signed=st.booleans(), smooth=st.booleans(), nl=st.integers(1, 24),
+       floor=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_forced_low_counts_decode_with_mic_and_the_reference(h, w, bits, signed, smooth, nl,
+                                                             floor, seed):
+    """Whatever low class count the encoder writes (here drawn at random, not chosen),
+    mic and the reference decoder (SPEC 5.12 in plain Python) decode the plane; ``floor``
+    clips the image at a level so that many samples sit at its minimum."""
+    a = random_image(h, w, bits, signed, False, smooth, seed)
+    if floor:
+        a = np.maximum(a, np.percentile(a, 40).astype(a.dtype))
+    with mock.patch.object(EB, "choose_low", lambda *args: nl):
+        blob = mic.encode(a, bits_stored=bits, effort=3, fast_nlms=True)
+    assert mic.info(blob).model_id == 20
+    assert np.array_equal(mic.decode(blob), a)
+    assert np.array_equal(load_reference_decoder().decode(blob), a)
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_vector_decodes_exactly_with_mic_and_the_reference(v):
+    check_lossless_vector(VEC, v, 20)
+
+
+def test_vectors_cover_the_cases():
+    lows = {p[2] for v in VECTORS for p in v["planes"] if p[2] is not None}
+    bands = {p[1] for v in VECTORS for p in v["planes"] if p[2]}
+    assert {0, 1, 8, 24} <= lows and {1, 2} <= bands
+    assert {"uint8", "uint16", "int16"} <= {v["dtype"] for v in VECTORS}
+    assert any(len(v["shape"]) == 3 and v["shape"][-1] == 3 for v in VECTORS)  # RGB
+    assert any("volume_group" in v["encode_options"] for v in VECTORS)
+    assert any("tile" in v["encode_options"] for v in VECTORS)
+    assert {p.stem for p in (VEC / "invalid").glob("*.mic")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_vector_raises_its_error(name):
+    check_invalid_vector(VEC, name, EXPECTED[name])

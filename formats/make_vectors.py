@@ -493,7 +493,7 @@ def main() -> int:
                                                       "near19",
                                                       "lossless13", "lossless14",
                                                       "lossless15", "lossless16", "lossless18",
-                                                      "volume", "conv")]  # own generators
+                                                      "lossless20", "volume", "conv")]  # own generators
     total = sum(len(b) for b in files.values())
     if args.check:
         for n in changed:

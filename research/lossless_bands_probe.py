@@ -10,19 +10,12 @@ of the train split (or a file of paths, one a line).
 import sys, numpy as np
 sys.path.insert(0, str(__import__('pathlib').Path(__file__).parent))
 from _bands_feat_kernel import feats
+from lossless_bands_probe_lib import pick, section_bits
 from mic.io import read_image
-from mic.lossless import kernels_fast as KF, kernels_fast_enc as KE, kernels_tables as KT
+from mic.lossless import kernels_fast as KF
 from mic.lossless.syntax import model16_priors
 R, CL, TOK, NB = KF.encode_constants()
-a0, b0, BI = model16_priors()
-
-def section_bits(hist):
-    tabmap, freq = KE.fit_tables(hist)
-    tabmap, freq = KE.assign_builtin(hist, tabmap, freq, BI)
-    tb = np.empty(1 + 24 + freq.shape[0] * (1 + 2 * 68), np.uint8)
-    nbytes = KE.write_tables(tabmap, freq, tb)
-    tm, fr = KT.with_builtin(tabmap, freq, BI)
-    return 8 * nbytes + KE._bits(hist, fr[tm]).sum()
+a0, b0, _ = model16_priors()
 
 def quant_th(P, b):
     c = np.cumsum(np.bincount(P)); n = c[-1]
@@ -62,19 +55,8 @@ def est(x):
         out[b] = tot + extra
     return out
 
-def _pick(folder):
-    """The middle image (in manifest order) of each source of a split folder."""
-    import csv, collections, pathlib
-    folder = pathlib.Path(folder)
-    by = collections.defaultdict(list)
-    for r in csv.DictReader(open(folder.parent / "manifest.csv")):
-        if r["split"] == folder.name:
-            by[r["source"]].append(r)
-    return [str(folder.parent / rs[len(rs) // 2]["png"]) for _, rs in sorted(by.items())]
-
-
 arg = sys.argv[1]
-files = _pick(arg) if __import__("os").path.isdir(arg) else [l.strip() for l in open(arg)]
+files = pick(arg) if __import__("os").path.isdir(arg) else [l.strip() for l in open(arg)]
 T = {}
 for f in files:
     a = read_image(f)[0]

@@ -1,7 +1,7 @@
 """SPEC.md sections 5.6 (the fast coder's plane kinds 3 and 4, model id 3), 5.8 (kinds 5
 and 6, model id 14: the same with two NLMS filters), 5.10 (model id 16's priors in kinds
-5 and 6), 5.11 (model id 18's bands) and 5.12 (model id 20's low classes) in plain Python,
-written from the text, for
+5 and 6), 5.11 (model id 18's bands), 5.12 (model id 20's low classes) and their
+near-lossless forms (7.7-7.9) in plain Python, written from the text, for
 ``reference_decoder.py`` (which calls :func:`plane3` with its reader and its ``_need``).  One loop iteration per pixel, nothing
 from ``mic`` but the data file SPEC 5.10 names (``mic/lossless/_tables_v16.py``, read as data).
 """
@@ -252,7 +252,12 @@ def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=Fa
                 u = (4 + ((s - 16) & 3)) << nb | e
             m_lo, m_hi = (p + near) // delta, (maxval - p + near) // delta  # 7.7 (k = 0: 5.6)
             m = min(m_lo, m_hi)
-            if lam < nl:  # 5.12: the value itself
+            if lam < nl and near:  # 7.9: the index of the value on the grid of 2k + 1
+                need(u * delta <= maxval + near, "fast plane: a low value above maxval + k")
+                v = min(u * delta, maxval)
+                e = v - p
+                d = sg * ((e + near) // delta if e >= 0 else -((near - e) // delta))
+            elif lam < nl:  # 5.12: the value itself
                 need(u <= maxval, "fast plane: a low value above maxval")
                 v, d = u, sg * (u - p)
             else:

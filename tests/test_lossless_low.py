@@ -48,7 +48,7 @@ def test_default_is_model_20_and_low_false_keeps_18():
     assert mic.info(mic.encode(ct, bands=False)).model_id == 16  # low classes need bands
     assert mic.info(mic.encode(ct, effort=4)).model_id == 20
     assert mic.info(mic.encode(ct, effort=1)).model_id == 3
-    assert mic.info(mic.encode(ct, max_error=2)).model_id == 19  # near-lossless: none
+    assert mic.info(mic.encode(ct, max_error=2)).model_id == 21  # SPEC 7.9 (test_near_low)
     vol = np.stack([ct[:64, :64], ct[2:66, :64]])
     blob = mic.encode(vol, volume_group=2)
     assert mic.info(blob).model_id == 20 and np.array_equal(mic.decode(blob), vol)
@@ -59,7 +59,7 @@ def test_default_is_model_20_and_low_false_keeps_18():
                                  {"low": True, "priors": False},
                                  {"low": True, "effort": 1},
                                  {"low": True, "fast_nlms": False},
-                                 {"low": True, "max_error": 2},
+                                 {"low": True, "max_error": 2, "effort": 1},
                                  {"low": True, "quality": 3}])
 def test_bad_choices_are_refused(bad):
     with pytest.raises(mic.MicInputError):

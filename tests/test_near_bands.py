@@ -25,10 +25,10 @@ def _err(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(np.int64) - b.astype(np.int64)).max())
 
 
-def test_default_is_model_19_and_bands_false_keeps_17():
+def test_low_false_is_model_19_and_bands_false_keeps_17():
     ct = read_image(DATA / "ct_abdomen_u16.png")[0]
     for k in (1, 4):
-        blob = mic.encode(ct, max_error=k)
+        blob = mic.encode(ct, max_error=k, low=False)
         i = mic.info(blob)
         assert (i.model_id, i.model, i.max_error) == (19, "near-lossless-fast-bands", k)
         assert "7.8" in i.model_description and _err(mic.decode(blob), ct) <= k
@@ -36,9 +36,10 @@ def test_default_is_model_19_and_bands_false_keeps_17():
         assert mic.info(old).model_id == 17
         assert len(blob) <= len(old) + 1  # one band: the band count's byte
     big = read_image(Path(mic.__file__).parent / "data" / "ct_abdomen.png")[0]
-    assert len(mic.encode(big, max_error=2)) < len(mic.encode(big, max_error=2, bands=False))
+    assert len(mic.encode(big, max_error=2, low=False)) < len(mic.encode(big, max_error=2,
+                                                                        bands=False))
     assert mic.info(mic.encode(ct, max_error=2, effort=1)).model_id == 17  # no filters
-    assert mic.info(mic.encode(ct, max_error=2, effort=4)).model_id == 19
+    assert mic.info(mic.encode(ct, max_error=2, effort=4, low=False)).model_id == 19
     assert mic.info(mic.encode(ct, max_error=2, fast_nlms=False)).model_id == 12
 
 
@@ -46,10 +47,10 @@ def test_rgb_exact_differences_are_banded_planes_too():
     """SPEC 7.8: every kind-5/6 plane of a model-19 stream has the bands' table section,
     xform 2's exact channel differences included."""
     rgb = read_image(DATA / "us_breast_rgb.png")[0]
-    blob = mic.encode(rgb, max_error=2)
+    blob = mic.encode(rgb, max_error=2, low=False)
     assert mic.info(blob).model_id == 19 and _err(mic.decode(blob), rgb) <= 2
     part = np.ascontiguousarray(rgb[32:112, 32:112])
-    blob = mic.encode(part, max_error=2)
+    blob = mic.encode(part, max_error=2, low=False)
     assert np.array_equal(load_reference_decoder().decode(blob), mic.decode(blob))
 
 
@@ -68,7 +69,7 @@ def test_forced_band_splits_within_k_with_mic_and_the_reference(h, w, bits, sign
         return EB.split_at(edges, sorted({0, *(s for s in split if s <= len(edges))}))
 
     with mock.patch.object(EB, "choose_bands", forced):
-        blob = mic.encode(a, max_error=k, bits_stored=bits)
+        blob = mic.encode(a, max_error=k, bits_stored=bits, low=False)
     assert mic.info(blob).model_id == 19
     out = mic.decode(blob)
     assert _err(out, a) <= k

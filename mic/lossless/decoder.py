@@ -27,7 +27,8 @@ from .syntax import (
     CHUNK, FAST_KINDS, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
     FAST_LMS_MODEL_ID,
     FAST_LMS_PRIOR_MODEL_ID,
-    FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_MODEL_ID,
+    FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_LOW_MODEL_ID,
+    NEAR_FAST_MODEL_ID,
     NEAR_LMS_MODEL_ID, NEAR_MODEL_ID,
     PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL,
     XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded,
@@ -60,7 +61,12 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -
         a0, b0, _ = model16_priors()
         la, lb = a0.copy(), b0.copy()
     lms = ph.kind >= PLANE_FAST_LMS
-    if ph.bands is not None and near:  # model id 19 (SPEC 7.8): kinds 5 and 6
+    if ph.bands is not None and near and ph.low:  # model id 21 (SPEC 7.9): low classes
+        assert la is not None and lb is not None
+        status = KF.fast_decode_near_low(x, ph.maxval, tabmap, freq, cum, sym, words,
+                                         ph.nwords, bits, ph.nbits, R, CL, nbt, top, la, lb,
+                                         ph.bands, near, ph.low)
+    elif ph.bands is not None and near:  # model id 19 (SPEC 7.8): kinds 5 and 6
         assert la is not None and lb is not None  # their planes have model 16's priors
         status = KF.fast_decode_near_banded(x, ph.maxval, tabmap, freq, cum, sym, words,
                                             ph.nwords, bits, ph.nbits, R, CL, nbt, top, la, lb,
@@ -204,7 +210,7 @@ class LosslessTileDecoder:
     def __init__(self, header: Header, stream: Any) -> None:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
         want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
-                NEAR_FAST_BANDS_MODEL_ID) if near_mode else (
+                NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_LOW_MODEL_ID) if near_mode else (
             MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
             FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
@@ -220,18 +226,21 @@ class LosslessTileDecoder:
         #: (3 too for model id 17, SPEC 7.7, whose near-lossless planes are of kinds 0-6);
         #: model id 18 (4): model 16 with SPEC 5.11's bands in kinds 5 and 6 (4 too for
         #: model id 19, SPEC 7.8: model 17's near-lossless planes with those bands); model
-        #: id 20 (5): model 18 with SPEC 5.12's low classes in kinds 5 and 6
+        #: id 20 (5): model 18 with SPEC 5.12's low classes in kinds 5 and 6 (5 too for model
+        #: id 21, SPEC 7.9: model 19's near-lossless planes with low classes)
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
                      FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3,
                      NEAR_FAST_MODEL_ID: 3, FAST_LMS_BANDS_MODEL_ID: 4,
-                     NEAR_FAST_BANDS_MODEL_ID: 4, FAST_LMS_LOW_MODEL_ID: 5}.get(
+                     NEAR_FAST_BANDS_MODEL_ID: 4, FAST_LMS_LOW_MODEL_ID: 5,
+                     NEAR_FAST_LOW_MODEL_ID: 5}.get(
                          header.model_id, 0)
         self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
                                          FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID)
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
         self.lms = header.model_id in (NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
-                                       NEAR_FAST_BANDS_MODEL_ID, LMS_MODEL_ID,
+                                       NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_LOW_MODEL_ID,
+                                       LMS_MODEL_ID,
                                        FAST_LMS_MODEL_ID,
                                        FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
                                        FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID)

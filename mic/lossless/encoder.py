@@ -42,6 +42,7 @@ from .syntax import (
     FAST_LMS_MODEL_ID,
     FAST_LMS_PRIOR_MODEL_ID,
     FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID,
+    NEAR_FAST_LOW_MODEL_ID,
     NEAR_FAST_MODEL_ID,
     NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR,
     TAG_VOL, XFORM_CDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, max_error_limit,
@@ -393,12 +394,14 @@ class LosslessTileEncoder:
         self.near_bands = self.near_fast and lms and bands is not False
         self.bands = self.priors and bands is not False
         #: model id 20 (SPEC 5.12): model 18 whose kind-5/6 planes may code their low
-        #: samples as values under tables of their own (lossless only)
-        if low and not self.bands:
-            raise MicInputError("low=True: model id 20 extends model 18's lossless coder "
-                                f"(effort {LMS_EFFORT_MIN} or more, no max_error; nlms, "
-                                "fast_nlms, priors and bands not False)")
+        #: samples as values under tables of their own; model id 21 (SPEC 7.9): model 19's
+        #: near-lossless planes with them (their grid indices)
+        if low and not (self.bands or self.near_bands):
+            raise MicInputError("low=True: model ids 20 and 21 extend model 18's lossless and "
+                                f"19's near-lossless coders (effort {LMS_EFFORT_MIN} or more; "
+                                "nlms, fast_nlms, priors and bands not False)")
         self.low = self.bands and low is not False
+        self.near_low = self.near_bands and low is not False
         self.rgb_finalists = 0 if effort is not None and effort >= RGB_EVERY_WAY_EFFORT \
             else RGB_FINALISTS
         if nlms and group and not self.fast_lms:
@@ -409,7 +412,8 @@ class LosslessTileEncoder:
         self.mixed = (not near and (not group or self.fast_lms) and effort is not None
                       and effort >= MIXED_EFFORT_MIN)
         if near:
-            header.model_id = (NEAR_FAST_BANDS_MODEL_ID if self.near_bands else
+            header.model_id = (NEAR_FAST_LOW_MODEL_ID if self.near_low else
+                               NEAR_FAST_BANDS_MODEL_ID if self.near_bands else
                                NEAR_FAST_MODEL_ID if self.near_fast else
                                NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID)
         elif self.fast_lms:
@@ -569,4 +573,4 @@ class LosslessTileEncoder:
         return encode_tile_near(tile, self.near, self.lms, self.cover, self.near_fast,
                                 self.near_mixed,
                                 sample_range(self.header.bits_stored, bool(self.header.signed)),
-                                self.near_bands)
+                                self.near_bands, self.near_low)

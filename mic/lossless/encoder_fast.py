@@ -84,7 +84,8 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
     (``near`` > 0: near-lossless, SPEC 7.7; ``x`` is overwritten with its reconstruction;
     ``bands`` (with ``lms`` and ``prior``): model id 18's banded tables, SPEC 5.11, or with
     ``near`` 19's, SPEC 7.8; ``counts``: how often each value occurs, where the caller has
-    them; ``low``, lossless with ``bands``: model id 20's low classes, SPEC 5.12)."""
+    them; ``low``, with ``bands``: model id 20's low classes, SPEC 5.12, or with ``near``
+    21's, SPEC 7.9)."""
     h, w = x.shape
     n = h * w
     tokens = np.empty(n, np.uint8)
@@ -96,7 +97,9 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
         a0, b0, builtin = model16_priors()
         la, lb = a0.copy(), b0.copy()
     if bands and prior:
-        if low and not near:
+        if low and near:
+            return _body_near_low(x, maxval, tokens, bits, la, lb, builtin, near, counts)
+        if low:
             return _body_low(x, maxval, tokens, bits, la, lb, builtin, counts)
         return _body_banded(x, maxval, tokens, bits, la, lb, builtin, near, counts)
     classes = np.empty(n, np.uint8)
@@ -202,3 +205,59 @@ def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
     tables, fine_map, freq = EB.banded_tables(hist[:lowbase], band, thresholds, builtin,
                                               hist[lowbase:] if nl else None, nl)
     return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes)
+
+
+def _body_near_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
+                   la: np.ndarray, lb: np.ndarray, builtin: np.ndarray, near: int,
+                   counts: np.ndarray | None = None) -> bytes:
+    """:func:`_body_low` of a near-lossless kind-5/6 plane of model id 21 (SPEC 7.9): a low
+    sample's reconstruction changes with its coding, and with it every prediction after it,
+    so where low classes pay (:func:`mic.lossless.encoder_bands.choose_low`, weighed on the
+    first pass's reconstruction) the plane is coded again with them; ``x`` is overwritten
+    with the reconstruction of the coding kept."""
+    from . import encoder_bands as EB
+
+    R, CL, TOK, NB = KF.encode_constants()
+    n = tokens.size
+    if counts is None:
+        counts = KE.value_counts(x, maxval)
+    edges = np.zeros(0, np.int64)
+    fine = np.zeros(maxval + 1, np.uint8)
+    if n >= EB.BAND_MIN_SAMPLES:
+        fine, edges = EB.fine_bins(x, maxval, counts)
+    nf = len(edges) + 1
+    lowbase = nf * KF.N_CLASS
+    values = x.copy()
+
+    def coded(nl: int) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, list[int],
+                                np.ndarray]:
+        """(payload, reconstruction, classes, counts, thresholds, bands) with ``nl``."""
+        img = values.copy()
+        classes = np.empty(n, np.uint16)
+        hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
+        nbytes = KE.fast_tokens_near_low(img, maxval, near, tokens, classes, bits, hist, R, CL,
+                                         TOK, NB, la.copy(), lb.copy(), fine, nl, lowbase,
+                                         np.empty(n, np.int32))
+        if band_choice:
+            thresholds, band = band_choice
+        elif nf > 1:
+            thresholds, band = EB.choose_bands(hist[:lowbase], edges, builtin)
+        else:
+            thresholds, band = [], np.zeros(1, np.int64)
+        tables, fine_map, freq = EB.banded_tables(hist[:lowbase], band, thresholds, builtin,
+                                                  hist[lowbase:] if nl else None, nl)
+        return (_coded(tables, tokens, classes, fine_map, freq, bits, nbytes), img, classes,
+                hist, thresholds, band)
+
+    band_choice: tuple = ()
+    first = coded(0)
+    payload, recon, classes, hist, thresholds, band = first
+    band_choice = (thresholds, band)
+    nl = EB.choose_low(recon, maxval, counts, tokens, classes, hist[:lowbase], band, builtin,
+                       values, near)
+    if nl:  # coded again with the low classes; the estimate is not exact: keep the smaller
+        second = coded(nl)
+        if len(second[0]) < len(payload):
+            payload, recon = second[0], second[1]
+    x[...] = recon
+    return payload

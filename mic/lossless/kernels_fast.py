@@ -438,6 +438,17 @@ def fast_decode_low(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nb
 
 
 @njit(cache=True, nogil=True)
+def fast_decode_near_low(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R,
+                         CL, nbt, top, la, lb, th, near, nl):
+    """:func:`fast_decode_low` of a near-lossless plane of maximum error ``near`` (model id
+    21, SPEC 7.9): a low sample's token is ``q``, its reconstruction ``min(q (2k + 1),
+    maxval)``.  A dispatcher of its own."""
+    return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
+                        R, CL, nbt, top, True, la, lb, np.int64(near), True, th, True,
+                        np.int64(nl))
+
+
+@njit(cache=True, nogil=True)
 def fast_decode_near_banded(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
                             R, CL, nbt, top, la, lb, th, near):
     """:func:`fast_decode_banded` of a near-lossless plane of maximum error ``near`` (model
@@ -568,10 +579,18 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
             wide = (u - m) * (sign if mlo < mhi else -sign)
             dd = dz if u <= 2 * m else wide
             if near:  # the quantised residual's bounds (SPEC 7.7), then the reconstruction
-                if dd > (mhi if sign > 0 else mlo) or -dd > (mlo if sign > 0 else mhi):
-                    return ERR_RANGE
-                v = min(max(p + (dd if sign > 0 else -dd) * delta, np.int64(0)),
-                        np.int64(maxval))
+                if low and islow:  # model id 21 (SPEC 7.9): the value's grid index
+                    if u * delta > maxval + near:
+                        return ERR_RANGE
+                    v = min(u * delta, np.int64(maxval))
+                    e = v - p
+                    dd = ((e + near) * rcp) >> 40 if e >= 0 else -(((near - e) * rcp) >> 40)
+                    dd = dd if sign > 0 else -dd
+                else:
+                    if dd > (mhi if sign > 0 else mlo) or -dd > (mlo if sign > 0 else mhi):
+                        return ERR_RANGE
+                    v = min(max(p + (dd if sign > 0 else -dd) * delta, np.int64(0)),
+                            np.int64(maxval))
                 _update_near(S, q, dd, (v - p) if sign > 0 else (p - v), R)
             else:
                 if low and islow:  # the token is the value itself (SPEC 5.12)

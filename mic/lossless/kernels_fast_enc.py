@@ -65,6 +65,17 @@ def fast_tokens_low(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, la
 
 
 @njit(cache=True, nogil=True)
+def fast_tokens_near_low(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK, NB, la, lb,
+                         fine, nl, lowbase, uout):
+    """:func:`fast_tokens_low` of a near-lossless plane of model id 21 (SPEC 7.9): a low
+    sample (``(W + N + 1) >> 1`` of the reconstruction below ``nl``) codes ``q = (v + k) //
+    (2k + 1)`` in its low class and is reconstructed as ``min(q (2k + 1), maxval)``; ``img``
+    receives the reconstruction.  A dispatcher of its own."""
+    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
+                        np.int64(near), True, fine, True, np.int64(nl), np.int64(lowbase), uout)
+
+
+@njit(cache=True, nogil=True)
 def fast_tokens_near_banded(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK, NB, la,
                             lb, fine):
     """:func:`fast_tokens_banded` of a near-lossless plane (model id 19, SPEC 7.8): the fine
@@ -138,13 +149,20 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
             else:
                 p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
             v = np.int64(row[U(x)])
+            qv = np.int64(0)
             if near:  # quantise (SPEC 7.4 step 3) and reconstruct where the decoder will
                 m = min(((p + near) * rcp) >> 40, ((maxval - p + near) * rcp) >> 40)
-                e = v - p
-                qe = ((e + near) * rcp) >> 40 if e >= 0 else -(((near - e) * rcp) >> 40)
-                v = min(max(p + qe * delta, np.int64(0)), np.int64(maxval))
+                if low and ((w_ + n_ + 1) >> 1) < nl:  # model id 21 (SPEC 7.9): a low
+                    qv = ((v + near) * rcp) >> 40  # sample's value on the grid of 2k + 1
+                    v = min(qv * delta, np.int64(maxval))
+                    e = v - p
+                    dd = ((e + near) * rcp) >> 40 if e >= 0 else -(((near - e) * rcp) >> 40)
+                else:
+                    e = v - p
+                    dd = ((e + near) * rcp) >> 40 if e >= 0 else -(((near - e) * rcp) >> 40)
+                    v = min(max(p + dd * delta, np.int64(0)), np.int64(maxval))
                 row[U(x)] = v
-                dd = qe if sign > 0 else -qe
+                dd = dd if sign > 0 else -dd
             else:
                 m = min(p, maxval - p)
                 dd = (v - p) if sign > 0 else (p - v)
@@ -159,7 +177,7 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
                 lw = (w_ + n_ + 1) >> 1
                 if lw < nl:
                     c = U(lowbase + lw)
-                    u = v
+                    u = qv if near else v
                 uout[k] = u
             classes[k] = c
             tok = U(TOK[U(u)])
@@ -542,12 +560,15 @@ def _low_lambda(img, y, x, half):
 
 
 @njit(cache=True, nogil=True)
-def low_stats(img, maxval, tokens, classes, band, TOK, NB):
+def low_stats(img, maxval, tokens, classes, band, TOK, NB, vals, near):
     """What model id 20's encoder weighs low classes with (SPEC 5.12), from a pass without
     them: for the samples whose ``L = (W + N + 1) >> 1`` is below N_CLASS, per ``L``, the
     tokens of their values (``hx``, (N_CLASS, N_TOKENS)), the tokens they had in their band
     rows (``hsub``, (N_CLASS, bands * N_CLASS, N_TOKENS); ``classes`` = fine bin * N_CLASS +
-    class, ``band`` the fine bins' bands) and the change in extra bits (``dbits``)."""
+    class, ``band`` the fine bins' bands) and the change in extra bits (``dbits``).
+    ``vals`` holds the values to code (``img`` itself, lossless); with ``near`` = k > 0
+    (model id 21, SPEC 7.9) ``img`` is the pass's reconstruction and a value's token is
+    that of ``(v + k) // (2k + 1)``."""
     h, w = img.shape
     nband = 0
     for f in range(band.shape[0]):
@@ -561,7 +582,7 @@ def low_stats(img, maxval, tokens, classes, band, TOK, NB):
         for x in range(w):
             lam = _low_lambda(img, y, x, half)
             if lam < N_CLASS:
-                tx = TOK[U(img[U(y), U(x)])]
+                tx = TOK[U((np.int64(vals[U(y), U(x)]) + near) // (2 * near + 1))]
                 tu = tokens[k]
                 row = np.int64(classes[k])
                 brow = band[row // N_CLASS] * N_CLASS + row % N_CLASS

@@ -66,6 +66,10 @@ NEAR_FAST_BANDS_MODEL_ID = 19
 #: their own (SPEC 5.12); lossless.  What ``mic.encode(a)`` writes from effort 3 (the
 #: default) since 2026-12-07.  Decoders read 1, 3, 13-16, 18 and 20.
 FAST_LMS_LOW_MODEL_ID = 20
+#: permanent id of model 19 whose kind-5/6 planes may also code their low samples as grid
+#: indices of their values under tables of their own (SPEC 7.9, 5.12); near-lossless.  What
+#: ``mic.encode(a, max_error=k)`` writes from effort 3 since 2026-12-07.
+NEAR_FAST_LOW_MODEL_ID = 21
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)

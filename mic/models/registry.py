@@ -158,6 +158,10 @@ NEAR_LOSSLESS_FAST_DESCRIPTION = ("near-lossless with the fast lossless coder's 
 NEAR_LOSSLESS_FAST_BANDS_NAME = "near-lossless-fast-bands"
 NEAR_LOSSLESS_FAST_BANDS_DESCRIPTION = ("model id 17's near-lossless coder whose token tables are "
                                         "split into bands of the reconstruction above (SPEC 7.8)")
+NEAR_LOSSLESS_FAST_LOW_NAME = "near-lossless-fast-low"
+NEAR_LOSSLESS_FAST_LOW_DESCRIPTION = ("model id 19's near-lossless coder whose samples next to "
+                                      "the plane's minimum may be coded as grid indices of their "
+                                      "values under tables of their own (SPEC 7.9)")
 
 
 def is_conv(mid: int) -> bool:

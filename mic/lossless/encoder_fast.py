@@ -212,10 +212,14 @@ def _body_near_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndar
                    counts: np.ndarray | None = None) -> bytes:
     """:func:`_body_low` of a near-lossless kind-5/6 plane of model id 21 (SPEC 7.9): a low
     sample's reconstruction changes with its coding, and with it every prediction after it,
-    so where low classes pay (:func:`mic.lossless.encoder_bands.choose_low`, weighed on the
-    first pass's reconstruction) the plane is coded again with them; ``x`` is overwritten
-    with the reconstruction of the coding kept."""
+    so the low class count is weighed (:func:`mic.lossless.encoder_bands.choose_low`) on a
+    pass without low classes before the plane is coded with it: for a plane of at least
+    :data:`NEAR_LOW_SAMPLE_MIN` samples a pass over a quarter of its rows
+    (:func:`mic.lossless.encoder_near._rows_sample`), then one pass over the plane; a smaller
+    plane is coded both ways, the smaller kept.  ``x`` is overwritten with the
+    reconstruction of the coding kept."""
     from . import encoder_bands as EB
+    from .encoder_near import _rows_sample
 
     R, CL, TOK, NB = KF.encode_constants()
     n = tokens.size
@@ -227,37 +231,53 @@ def _body_near_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndar
         fine, edges = EB.fine_bins(x, maxval, counts)
     nf = len(edges) + 1
     lowbase = nf * KF.N_CLASS
-    values = x.copy()
 
-    def coded(nl: int) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, list[int],
-                                np.ndarray]:
-        """(payload, reconstruction, classes, counts, thresholds, bands) with ``nl``."""
-        img = values.copy()
-        classes = np.empty(n, np.uint16)
+    def token_pass(img: np.ndarray, nl: int, toks: np.ndarray, out_bits: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, int, list[int], np.ndarray]:
+        """Code ``img`` (overwritten with its reconstruction) with ``nl``: (classes, counts,
+        extra bytes, band thresholds, bands of the fine bins)."""
+        classes = np.empty(img.size, np.uint16)
         hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
-        nbytes = KE.fast_tokens_near_low(img, maxval, near, tokens, classes, bits, hist, R, CL,
-                                         TOK, NB, la.copy(), lb.copy(), fine, nl, lowbase,
-                                         np.empty(n, np.int32))
-        if band_choice:
-            thresholds, band = band_choice
-        elif nf > 1:
+        nbytes = KE.fast_tokens_near_low(img, maxval, near, toks, classes, out_bits, hist, R,
+                                         CL, TOK, NB, la.copy(), lb.copy(), fine, nl, lowbase,
+                                         np.empty(img.size, np.int32))
+        if nf > 1:
             thresholds, band = EB.choose_bands(hist[:lowbase], edges, builtin)
         else:
             thresholds, band = [], np.zeros(1, np.int64)
+        return classes, hist, nbytes, thresholds, band
+
+    def weigh(vals: np.ndarray) -> int:
+        """The low class count a pass over ``vals`` without low classes chooses."""
+        img = vals.copy()
+        toks = np.empty(img.size, np.uint8)
+        classes, hist, _, _, band = token_pass(img, 0, toks,
+                                               np.zeros(2 * img.size + 16, np.uint8))
+        cnt = counts if vals.size == n else KE.value_counts(vals, maxval)
+        return EB.choose_low(img, maxval, cnt, toks, classes, hist[:lowbase], band, builtin,
+                             vals, near)
+
+    def coded(nl: int, img: np.ndarray) -> bytes:
+        classes, hist, nbytes, thresholds, band = token_pass(img, nl, tokens, bits)
         tables, fine_map, freq = EB.banded_tables(hist[:lowbase], band, thresholds, builtin,
                                                   hist[lowbase:] if nl else None, nl)
-        return (_coded(tables, tokens, classes, fine_map, freq, bits, nbytes), img, classes,
-                hist, thresholds, band)
+        return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes)
 
-    band_choice: tuple = ()
-    first = coded(0)
-    payload, recon, classes, hist, thresholds, band = first
-    band_choice = (thresholds, band)
-    nl = EB.choose_low(recon, maxval, counts, tokens, classes, hist[:lowbase], band, builtin,
-                       values, near)
+    values = x.copy()
+    if n >= NEAR_LOW_SAMPLE_MIN:  # weighed on a quarter of the rows, then one pass
+        nl = weigh(_rows_sample(values))
+        return coded(nl, x)
+    nl = weigh(values)
+    payload = coded(0, x)
     if nl:  # coded again with the low classes; the estimate is not exact: keep the smaller
-        second = coded(nl)
-        if len(second[0]) < len(payload):
-            payload, recon = second[0], second[1]
-    x[...] = recon
+        img = values.copy()
+        second = coded(nl, img)
+        if len(second) < len(payload):
+            payload = second
+            x[...] = img
     return payload
+
+
+#: near-lossless planes of at least this many samples weigh their low class count on a
+#: quarter of their rows (model id 21); smaller ones are coded with and without
+NEAR_LOW_SAMPLE_MIN = 1 << 16

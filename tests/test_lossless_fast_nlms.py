@@ -151,7 +151,7 @@ def test_the_bounded_nlms_step_gives_the_clamped_steps_weights(n, sh, steps, sca
     every weight after every step equals model 12's clamped step's (kernels._lms_update),
     here with taps from small to 2^17 and errors large enough that the clamps do act."""
     from mic.lossless.kernels import LMS_WMAX, _lms_update
-    from mic.lossless.kernels_fast import _update_bounded
+    from mic.lossless.kernels import _update_bounded
 
     rng = np.random.default_rng(seed)
     w0 = rng.integers(-LMS_WMAX, LMS_WMAX + 1, n)

@@ -21,6 +21,7 @@ from mic.io import read_image
 from mic.lossless import encoder_bands as EB
 from mic.lossless import kernels_fast as KF
 from mic.lossless import kernels_fast_enc as KE
+from mic.lossless import kernels_low_enc as KL
 from mic.lossless.syntax import model16_priors
 from mic_test_helpers import (
     check_invalid_vector, check_lossless_vector, load_reference_decoder, random_image)
@@ -94,7 +95,7 @@ def test_low_proxy_and_choice_on_count_data():
     assert len(b20) < len(b18) and np.array_equal(mic.decode(b20), counts)
     high = (1000 + np.arange(96 * 96) * 2000 // (96 * 96)).reshape(96, 96).astype(np.uint16)
     high[0, 0] = 0  # one sample at the minimum: too few below N_CLASS to weigh
-    with mock.patch.object(KE, "low_stats", side_effect=AssertionError("weighed")):
+    with mock.patch.object(KL, "low_stats", side_effect=AssertionError("weighed")):
         assert np.array_equal(mic.decode(mic.encode(high)), high)
 
 
@@ -124,7 +125,7 @@ def test_recoding_in_place_equals_a_pass_with_the_low_classes(h, w, nl, seed):
 
     want = run(nl)
     tokens, classes, bits, hist, uout, _ = run(0)
-    nbytes = KE.apply_low(x, maxval, nl, KF.N_CLASS, tokens, classes, uout, hist, TOK, NB, bits)
+    nbytes = KL.apply_low(x, maxval, nl, KF.N_CLASS, tokens, classes, uout, hist, TOK, NB, bits)
     assert nbytes == want[5]
     for got, ref in zip((tokens, classes, bits[:nbytes], hist, uout), want):
         assert np.array_equal(got, ref[:len(got)] if ref.ndim == 1 else ref)

@@ -28,6 +28,7 @@ import numpy as np
 from ..bitstream.varint import pack_uvarints
 from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
+from . import kernels_low_enc as KL
 from . import kernels_tables as KT
 
 #: fine bins of the values (a band is a run of them)
@@ -135,7 +136,7 @@ def choose_low(x: np.ndarray, maxval: int, counts: np.ndarray, tokens: np.ndarra
     :data:`LOW_CHOICES`, from its pass without them: ``tokens`` and ``classes`` (fine bin *
     N_CLASS + class) of every sample, the fine counts ``hist`` and the bins' ``band``.  For
     each count, the samples that would be low leave their band's counts and code their
-    values' tokens in their low classes (:func:`mic.lossless.kernels_fast_enc.low_stats`);
+    values' tokens in their low classes (:func:`mic.lossless.kernels_low_enc.low_stats`);
     the estimate is :func:`mic.lossless.kernels_fast_enc.section_cost` of the bands they
     leave and of the low section, plus the change in extra bits.  Near-lossless (model id
     21, SPEC 7.9; ``near`` = k): ``x`` is the pass's reconstruction, ``vals`` the plane's
@@ -144,7 +145,7 @@ def choose_low(x: np.ndarray, maxval: int, counts: np.ndarray, tokens: np.ndarra
     if int(counts[:KF.N_CLASS].sum()) < max(LOW_MIN_SAMPLES, n >> 8):
         return 0
     _, _, TOK, NB = KF.encode_constants()
-    hx, hsub, dbits = KE.low_stats(x, maxval, tokens, classes, band, TOK, NB,
+    hx, hsub, dbits = KL.low_stats(x, maxval, tokens, classes, band, TOK, NB,
                                    x if vals is None else vals, near)
     if int(hx.sum()) < LOW_MIN_SAMPLES:
         return 0

@@ -16,6 +16,7 @@ import numpy as np
 from ..bitstream.varint import pack_uvarints
 from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
+from . import kernels_low_enc as KL
 from . import kernels_tables as KT
 from .encoder import offer_palette
 from .syntax import (
@@ -176,17 +177,12 @@ def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
     """:func:`_body_banded` of a lossless kind-5/6 plane of model id 20 (SPEC 5.12): the
     bands as model 18 chooses them, then how many low classes
     (:func:`mic.lossless.encoder_bands.choose_low`); where some pay, the pass's low samples
-    are recoded in them (:func:`mic.lossless.kernels_fast_enc.apply_low`)."""
+    are recoded in them (:func:`mic.lossless.kernels_low_enc.apply_low`)."""
     from . import encoder_bands as EB
 
     R, CL, TOK, NB = KF.encode_constants()
     n = tokens.size
-    if counts is None:
-        counts = KE.value_counts(x, maxval)
-    edges = np.zeros(0, np.int64)
-    fine = np.zeros(maxval + 1, np.uint8)
-    if n >= EB.BAND_MIN_SAMPLES:
-        fine, edges = EB.fine_bins(x, maxval, counts)
+    counts, fine, edges = _low_bins(x, maxval, counts)
     nf = len(edges) + 1
     lowbase = nf * KF.N_CLASS
     classes = np.empty(n, np.uint16)
@@ -200,7 +196,7 @@ def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
         thresholds, band = [], np.zeros(1, np.int64)
     nl = EB.choose_low(x, maxval, counts, tokens, classes, hist[:lowbase], band, builtin)
     if nl:
-        nbytes = KE.apply_low(x, maxval, nl, lowbase, tokens, classes, uout, hist, TOK, NB,
+        nbytes = KL.apply_low(x, maxval, nl, lowbase, tokens, classes, uout, hist, TOK, NB,
                               bits)
     tables, fine_map, freq = EB.banded_tables(hist[:lowbase], band, thresholds, builtin,
                                               hist[lowbase:] if nl else None, nl)
@@ -223,12 +219,7 @@ def _body_near_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndar
 
     R, CL, TOK, NB = KF.encode_constants()
     n = tokens.size
-    if counts is None:
-        counts = KE.value_counts(x, maxval)
-    edges = np.zeros(0, np.int64)
-    fine = np.zeros(maxval + 1, np.uint8)
-    if n >= EB.BAND_MIN_SAMPLES:
-        fine, edges = EB.fine_bins(x, maxval, counts)
+    counts, fine, edges = _low_bins(x, maxval, counts)
     nf = len(edges) + 1
     lowbase = nf * KF.N_CLASS
 
@@ -281,3 +272,18 @@ def _body_near_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndar
 #: near-lossless planes of at least this many samples weigh their low class count on a
 #: quarter of their rows (model id 21); smaller ones are coded with and without
 NEAR_LOW_SAMPLE_MIN = 1 << 16
+
+
+def _low_bins(x: np.ndarray, maxval: int, counts: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(value counts, fine bin of each value, bin edges) of a plane of model id 20 or 21:
+    :func:`mic.lossless.encoder_bands.fine_bins`, or one bin (all zeros, no edges) for a
+    plane too small for bands."""
+    from . import encoder_bands as EB
+
+    if counts is None:
+        counts = KE.value_counts(x, maxval)
+    if x.size < EB.BAND_MIN_SAMPLES:
+        return counts, np.zeros(maxval + 1, np.uint8), np.zeros(0, np.int64)
+    fine, edges = EB.fine_bins(x, maxval, counts)
+    return counts, fine, edges

@@ -468,7 +468,9 @@ def test_a_large_sparse_plane_ranks_its_ways_on_a_sample_of_rows(monkeypatch):
 
     monkeypatch.setattr(EN, "_rows_sample", spy)
     ranked = mic.encode(a, max_error=1, bits_stored=12)
-    assert calls == [(4 * (1024 // 16), 1024)]
+    # the ranking's quarter first; later calls are model 21's low classes weighed on a
+    # quarter of a coded plane's rows (SPEC 7.9; here the ranking's 256-row plane)
+    assert calls[0] == (4 * (1024 // 16), 1024) and all(c[0] < 256 for c in calls[1:])
     monkeypatch.setattr(EN, "RANK_MIN_SAMPLES", 1 << 40)
     every = mic.encode(a, max_error=1, bits_stored=12)
     assert ranked == every

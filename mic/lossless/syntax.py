@@ -56,7 +56,7 @@ FAST_LMS_PRIOR_MODEL_ID = 16
 #: at efforts 1-2, 5 and 6 from effort 3).  Decoders read 2, 12 and 17.
 NEAR_FAST_MODEL_ID = 17
 #: permanent id of model 16 whose kind-5/6 planes split their tables into bands of the
-#: prediction (SPEC 5.11); lossless
+#: coded sample above (SPEC 5.11); lossless
 FAST_LMS_BANDS_MODEL_ID = 18
 #: permanent id of model 17 whose kind-5/6 planes split their tables into bands of the
 #: reconstruction above (SPEC 7.8, 5.11); near-lossless

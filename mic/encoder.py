@@ -194,9 +194,8 @@ def encode(
         ``None`` (default) follows the effort, ``False`` codes without the NLMS filters
         (model id 1, effort 4+: 3; near-lossless model id 17's kinds 3-4, or 2 with
         ``fast_nlms=False``), ``True`` with them (model id 14, near-lossless 17, or 12 with
-        ``fast_nlms=False``; not at lossless efforts 1-2); lossless also ``fast_nlms``:
-        ``None`` or
-        ``True`` (where the filters are on) the fast planes with the filters (model id 14,
+        ``fast_nlms=False``; not at lossless efforts 1-2); lossless also ``fast_nlms``: ``None``
+        or ``True`` (where the filters are on) the fast planes with the filters (model id 14,
         SPEC 5.8; ``True`` also at effort 3 for screens and small frames, which ``None``
         codes as effort 4 does), ``False`` model id 13's planes instead; near-lossless
         ``fast_nlms``: ``None`` (default) the fast coder's planes quantised (model id 17,
@@ -214,11 +213,11 @@ def encode(
         never (model id 16, for decoders from before model id 18); and ``low``: ``None``
         (default) lets those planes code their samples next to the plane's minimum (``(W + N
         + 1) >> 1`` below a count the plane chooses: count data, clipped noise, black
-        backgrounds) as values under tables of their own (model id 20, SPEC 5.12), ``False``
-        never (model id 18, for decoders from before model id 20).  They
-        fill in the
-        fields ``options`` leave at their defaults; one that contradicts a value
-        ``options`` set, or an unknown name, is a :class:`MicInputError`.
+        backgrounds) as values, or near-lossless their grid indices, under tables of their
+        own (model ids 20 and 21, SPEC 5.12, 7.9), ``False`` never (model id 18 or 19, for
+        decoders from before them).  They fill in the fields ``options`` leave at their
+        defaults; one that contradicts a value ``options`` set, or an unknown name, is a
+        :class:`MicInputError`.
 
     volume_group:
         Lossless, one sample per pixel, several frames (a series): code the frames as a
@@ -307,13 +306,11 @@ def encode(
         from .lossless.encoder import LosslessTileEncoder, plane_effort
 
         what = "near-lossless" if near else "lossless"
-        nlms = choices.pop("nlms", None)  # the (near-)lossless choices besides the effort
-        fast_nlms = choices.pop("fast_nlms", None)
-        colour_diff = choices.pop("colour_diff", None)
-        priors = choices.pop("priors", None)
-        bands = choices.pop("bands", None)
-        low = choices.pop("low", None)
-        if not near and not volume_group and nlms is not False and fast_nlms is None:
+        # the (near-)lossless choices besides the effort
+        lossless = {k: choices.pop(k, None) for k in ("nlms", "fast_nlms", "colour_diff",
+                                                      "priors", "bands", "low")}
+        if (not near and not volume_group and lossless["nlms"] is not False
+                and lossless["fast_nlms"] is None):
             effort = plane_effort(v, bits_stored, effort, r * c)  # screens, small: effort 4's
         if choices:
             raise MicInputError(f"unknown {what} option(s): {', '.join(sorted(choices))}")
@@ -321,20 +318,14 @@ def encode(
             raise MicInputError(f"options choose lossy encoder settings, but quality=None "
                                 f"codes {what}ly (whose only choice is the tile)")
         encoder = LosslessTileEncoder(header, near=near, group=int(volume_group or 0),
-                                      effort=effort, nlms=nlms, fast_nlms=fast_nlms,
-                                      colour_diff=colour_diff, priors=priors, bands=bands,
-                                      low=low)
+                                      effort=effort, **lossless)
         header.flags |= FLAG_SAMPLE_CRC
         if near:  # SPEC 7: the CRC-32 of the reconstruction, which the encoder makes exactly
             recon = np.empty(v.shape, dtype=dt)
             return _assemble(v, header, encoder, threads, recon=recon)
         header.sample_crc32 = samples_crc32(array)
         if th == 0 and not volume_group:
-            return _encode_lossless_best_tiling(v, header, encoder, threads, effort,
-                                                {"nlms": nlms, "fast_nlms": fast_nlms,
-                                                 "colour_diff": colour_diff,
-                                                 "priors": priors, "bands": bands,
-                                                 "low": low})
+            return _encode_lossless_best_tiling(v, header, encoder, threads, effort, lossless)
     else:
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
             raise MicInputError(f"quality must be None (lossless) or an int, got {quality!r}")

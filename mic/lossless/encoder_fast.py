@@ -238,31 +238,31 @@ def _body_near_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndar
             thresholds, band = [], np.zeros(1, np.int64)
         return classes, hist, nbytes, thresholds, band
 
-    def weigh(vals: np.ndarray) -> int:
-        """The low class count a pass over ``vals`` without low classes chooses."""
-        img = vals.copy()
-        toks = np.empty(img.size, np.uint8)
-        classes, hist, _, _, band = token_pass(img, 0, toks,
-                                               np.zeros(2 * img.size + 16, np.uint8))
-        cnt = counts if vals.size == n else KE.value_counts(vals, maxval)
-        return EB.choose_low(img, maxval, cnt, toks, classes, hist[:lowbase], band, builtin,
-                             vals, near)
-
-    def coded(nl: int, img: np.ndarray) -> bytes:
+    def coded(nl: int, img: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+        """(payload, classes, counts, bands of the fine bins) of ``img`` coded with ``nl``."""
         classes, hist, nbytes, thresholds, band = token_pass(img, nl, tokens, bits)
         tables, fine_map, freq = EB.banded_tables(hist[:lowbase], band, thresholds, builtin,
                                                   hist[lowbase:] if nl else None, nl)
-        return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes)
+        return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes), classes, hist, band
 
     values = x.copy()
     if n >= NEAR_LOW_SAMPLE_MIN:  # weighed on a quarter of the rows, then one pass
-        nl = weigh(_rows_sample(values))
-        return coded(nl, x)
-    nl = weigh(values)
-    payload = coded(0, x)
-    if nl:  # coded again with the low classes; the estimate is not exact: keep the smaller
+        part = _rows_sample(values)
+        img = part.copy()
+        toks = np.empty(img.size, np.uint8)
+        classes, hist, _, _, band = token_pass(img, 0, toks,
+                                               np.zeros(2 * img.size + 16, np.uint8))
+        nl = EB.choose_low(img, maxval, KE.value_counts(part, maxval), toks, classes,
+                           hist[:lowbase], band, builtin, part, near)
+        return coded(nl, x)[0]
+    # a smaller plane is weighed on its own pass without low classes, which is kept unless
+    # the pass with them codes smaller (the estimate is not exact)
+    payload, classes, hist, band = coded(0, x)
+    nl = EB.choose_low(x, maxval, counts, tokens, classes, hist[:lowbase], band, builtin,
+                       values, near)
+    if nl:
         img = values.copy()
-        second = coded(nl, img)
+        second = coded(nl, img)[0]
         if len(second) < len(payload):
             payload = second
             x[...] = img

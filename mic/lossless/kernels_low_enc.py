@@ -60,9 +60,10 @@ def low_stats(img, maxval, tokens, classes, band, TOK, NB, vals, near):
 @njit(cache=True, nogil=True)
 def apply_low(img, maxval, nl, lowbase, tokens, classes, uout, hist, TOK, NB, bits):
     """Turn a pass without low classes into one with ``nl`` of them (SPEC 5.12), as
-    :func:`fast_tokens_low` with ``nl`` would have made it: the low samples' tokens,
-    classes (``lowbase + L``), numbers and counts in ``hist``, then every extra bit packed
-    again into ``bits``.  Returns the number of bytes of ``bits`` used."""
+    :func:`mic.lossless.kernels_fast_enc.fast_tokens_low` with ``nl`` would have made it:
+    the low samples' tokens, classes (``lowbase + L``), numbers and counts in ``hist``, then
+    every extra bit packed again into ``bits``.  Returns the number of bytes of ``bits``
+    used."""
     h, w = img.shape
     half = np.int64((maxval + 1) >> 1)
     k = 0

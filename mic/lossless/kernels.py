@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.cpython.unsafe.numbers import leading_zeros
 
 DIRECT_TOKENS = 16
 MSB_IN_TOKEN = 2  # bits below the leading one that the token carries
@@ -178,42 +177,6 @@ def _lms_update(lw, lz, n, e, nrm, mul, sh):
     half = np.int64(1) << (sh - 1)
     for t in range(n):
         lw[t] = min(max(lw[t] + ((mul * g * lz[t] + half) >> sh), -LMS_WMAX), LMS_WMAX)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _update_bounded(lw, lz, n, e, nrm, sh, mb, i):
-    """:func:`mic.lossless.kernels._lms_update` with ``mul`` 1: the same weights, about 5 %
-    faster a sample, by skipping the clamps where none can act.  ``mb[i]`` is an upper
-    bound of every ``|lw[t]|``.  With ``nrm = 1 + sum lz[t]^2`` (as the callers compute
-    it) and ``2^k`` the power of two at or above ``sqrt(2^bitlen(nrm))``, ``|lz[t]| < 2^k``,
-    so a step ``(g lz[t] + 2^(sh-1)) >> sh`` moves a weight by at most ``|g| 2^(k-sh) + 1
-    <= (|g| >> (sh - k)) + 2``.  While the bound plus that stays within ``LMS_WMAX`` no
-    clamp can act: the weights step unclamped and the bound grows by it; otherwise (rare:
-    about once in a few hundred steps) the stepped weights are clamped, exactly the
-    clamps of ``_lms_update``, and the bound becomes their largest magnitude.
-    ``tests/test_lossless_fast_nlms.py`` checks it against ``_lms_update``, clamps acting."""
-    g = (e << 12) // nrm
-    half = np.int64(1) << (sh - 1)
-    k = (np.int64(64 - leading_zeros(nrm)) + 1) >> 1  # 2^k > sqrt(nrm) > |lz[t]|
-    bound = mb[i] + (abs(g) >> (sh - k)) + 2 if k <= sh else LMS_WMAX + 1
-    for t in range(n):
-        lw[t] += (g * lz[t] + half) >> sh
-    if bound <= LMS_WMAX:
-        mb[i] = bound
-    else:  # rare: clamp as written (the same weights) and measure the bound again
-        mb[i] = _clamp_weights(lw, n)
-
-
-@njit(cache=True, nogil=True)
-def _clamp_weights(lw, n):
-    """Clamp ``lw[:n]`` to +-LMS_WMAX; -> the largest ``|lw[t]|`` (a call of its own, so
-    that the common path does not compute it)."""
-    m = np.int64(0)
-    for t in range(n):
-        c = min(max(lw[t], -LMS_WMAX), LMS_WMAX)
-        lw[t] = c
-        m = max(m, abs(c))
-    return m
 
 
 @njit(cache=True, nogil=True)

@@ -27,7 +27,8 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
-from .kernels import LMS_WMAX, _update_bounded
+from . import kernels_simd as V
+from .kernels import LMS_WMAX
 
 
 N_TOKENS = 68  # model 1's token alphabet (SPEC 5.4 step 5)
@@ -255,15 +256,11 @@ LMS2_SETS = 4
 @njit(cache=True, nogil=True)
 def lms_state(w):
     """Fresh filter state of a plane ``w`` samples wide: weights ``a`` (12), ``b`` (4, 8),
-    taps ``z`` (12, then the bound of ``|a|``), ``z2`` (8, then the bounds of each set of
-    ``b``; see :func:`_update_bounded`), and the signed residuals of the previous and
-    current rows ``res`` (2, w + 2; column ``x`` at ``x + 1``)."""
-    z = np.zeros(LMS_TAPS + 1, np.int64)
-    z2 = np.zeros(LMS2_TAPS + LMS2_SETS, np.int64)
-    z[LMS_TAPS] = LMS_WMAX  # the weights' bounds (see _update_bounded): first update exact
-    z2[LMS2_TAPS:] = LMS_WMAX
+    taps ``z`` (12), ``z2`` (8), and the signed residuals of the previous and current rows
+    ``res`` (2, w + 2; column ``x`` at ``x + 1``)."""
     return (np.zeros(LMS_TAPS, np.int64), np.zeros((LMS2_SETS, LMS2_TAPS), np.int64),
-            z, z2, np.zeros((2, w + 2), np.int64))
+            np.zeros(LMS_TAPS, np.int64), np.zeros(LMS2_TAPS, np.int64),
+            np.zeros((2, w + 2), np.int64))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -294,40 +291,17 @@ def lms_predict(img, y, x, w, w_, n_, nw, ne, maxval, bias, a, b, z, z2, res):
     p0 = (2 * med + w_ + n_ + 2) >> 2
     rw = res[cur, U(x)]
     rn = res[prv, U(x + 1)]
-    z[0] = w_ - p0
-    z[1] = n_ - p0
-    z[2] = nw - p0
-    z[3] = ne - p0
-    z[4] = ww - p0
-    z[5] = nn - p0
-    z[6] = nee - p0
-    z[7] = nne - p0
-    z[8] = nnw - p0
-    z[9] = www - p0
-    z[10] = rw
-    z[11] = rn
-    dot1 = np.int64(0)
-    nrm1 = np.int64(1)
-    for t in range(LMS_TAPS):
-        dot1 += a[t] * z[t]
-        nrm1 += z[t] * z[t]
+    # the first filter's taps (stored into z for the step) and its inner products, in
+    # int64 vectors (kernels_simd; the same sums as a loop over t)
+    dot1, nrm1 = V.dot12(a, z, (w_ - p0, n_ - p0, nw - p0, ne - p0, ww - p0, nn - p0,
+                                nee - p0, nne - p0, nnw - p0, www - p0, rw, rn))
     p1 = min(max(p0 + ((dot1 + (np.int64(1) << 15)) >> 16), np.int64(0)), np.int64(maxval))
     act = (abs(w_ - nw) + abs(n_ - nw) + abs(n_ - ne) + abs(rw) + abs(rn))
     L = np.int64(64 - leading_zeros(np.int64(act)))  # its bit length (act < 2^20)
     s = U(0) if L < 4 else U(min((L - 2) >> 1, 3))
-    z2[0] = med - p1
-    z2[1] = w_ + ne - n_ - p1
-    z2[2] = p0 - p1
-    z2[3] = n_ + w_ - nw - p1
-    z2[4] = rw
-    z2[5] = rn
-    z2[6] = res[prv, U(x)]
-    z2[7] = res[prv, U(x + 2)]
-    dot2 = np.int64(0)
-    nrm2 = np.int64(1)
-    for t in range(LMS2_TAPS):
-        dot2 += b[s, t] * z2[t]
-        nrm2 += z2[t] * z2[t]
+    dot2, nrm2 = V.dot8(b, np.int64(s), z2, (med - p1, w_ + ne - n_ - p1, p0 - p1,
+                                             n_ + w_ - nw - p1, rw, rn, res[prv, U(x)],
+                                             res[prv, U(x + 2)]))
     p2 = p1 + ((dot2 + (np.int64(1) << 15)) >> 16)
     p = min(max(p2 + bias, np.int64(0)), np.int64(maxval))
     return p, p0, p1, dot1, nrm1, dot2, nrm2, s
@@ -339,10 +313,9 @@ def lms_learn(y, x, v, p, p0, p1, dot1, nrm1, dot2, nrm2, s, a, b, z, z2, res):
     one normalised step of each filter (SPEC 5.8 step 5: model 12's NLMS step,
     :func:`mic.lossless.kernels._lms_update`)."""
     res[y & 1, U(x + 1)] = v - p
-    _update_bounded(a, z, LMS_TAPS, ((v - p0) << 16) - dot1, nrm1, 16, z, LMS_TAPS)
-    if (x & 1) == 0:
-        _update_bounded(b[s], z2, LMS2_TAPS, ((v - p1) << 16) - dot2, nrm2, 20, z2,
-                        LMS2_TAPS + s)
+    V.step12(a, z, ((((v - p0) << 16) - dot1) << 12) // nrm1, 16, LMS_WMAX)
+    if (x & 1) == 0:  # g = (e << 12) // nrm, each weight clamped to +-LMS_WMAX after its step
+        V.step8(b, np.int64(s), z2, ((((v - p1) << 16) - dot2) << 12) // nrm2, 20, LMS_WMAX)
 
 
 @njit(cache=True, nogil=True)

@@ -4,7 +4,9 @@ kind-5/6 token pass codes a low sample (``(W + N + 1) >> 1`` of the reconstructi
 ``nl``) as ``q = (v + k) // (2k + 1)`` under its low class, reconstructed as ``min(q (2k +
 1), maxval)`` (within k of ``v``), every other sample as model 19 codes it; each plane is
 coded with ``nl`` = 0, 2, 8 and 24 and the smallest kept.  Only the encoder is patched (the
-streams are not decodable by mic): what is measured is the bytes against model 19's.
+streams are not decodable by mic): what is measured is the bytes against model 19's.  The
+copy is of ``mic/`` at git revision ``2248253^`` (the code the patch was written against,
+before model 21 made the estimate a format), so the script reruns as it ran.
 
     # train: make_tables16's sample, 4 a source; eval (measuring only): every image
     PYTHONPATH=. OMP_NUM_THREADS=1 python research/near_low_estimate.py CORPUS/train
@@ -16,14 +18,18 @@ from __future__ import annotations
 import argparse
 import collections
 import importlib
+import io
 import pathlib
 import shutil
+import subprocess
 import sys
+import tarfile
 import tempfile
 
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+BASE = "2248253^"  # the encoder the patch below applies to
 
 KERNEL_EDITS = [('''            v = np.int64(row[U(x)])
             if near:  # quantise (SPEC 7.4 step 3) and reconstruct where the decoder will
@@ -100,7 +106,11 @@ def _body_near_low(x, maxval, tokens, bits, la, lb, builtin, near, counts):
 def patched_copy() -> object:
     """``mic`` copied as ``micb`` with the estimate's encoder, imported."""
     out = pathlib.Path(tempfile.mkdtemp(prefix="mic_nearlow_"))
-    shutil.copytree(ROOT / "mic", out / "micb", ignore=shutil.ignore_patterns("__pycache__"))
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", BASE, "mic"], check=True,
+                         capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        tf.extractall(out, filter="data")
+    shutil.move(out / "mic", out / "micb")
     k = out / "micb" / "lossless" / "kernels_fast_enc.py"
     s = k.read_text()
     for old, new in KERNEL_EDITS:

@@ -105,7 +105,8 @@ def test_low_proxy_and_choice_on_count_data():
 def test_recoding_in_place_equals_a_pass_with_the_low_classes(h, w, nl, seed):
     """apply_low turns a pass without low classes into exactly the tokens, classes, counts
     and extra bits of fast_tokens_low run with ``nl`` (the prediction does not depend on
-    them), which is what lets the encoder weigh them after one pass."""
+    them), which is what lets the encoder weigh them after one pass; the pass lists its
+    candidates (the samples a low class count could make low) as SPEC 5.12 defines them."""
     rng = np.random.default_rng(seed)
     x = np.minimum(rng.poisson(3.0, (h, w)) * rng.integers(1, 4, (h, w)), 200).astype(np.int32)
     maxval = max(int(x.max()), 1)
@@ -116,19 +117,30 @@ def test_recoding_in_place_equals_a_pass_with_the_low_classes(h, w, nl, seed):
 
     def run(level):
         tokens, classes = np.empty(n, np.uint8), np.empty(n, np.uint16)
-        bits = np.zeros(2 * n + 16, np.uint8)
         hist = np.zeros((2 * KF.N_CLASS, KF.N_TOKENS), np.int64)
-        uout = np.empty(n, np.int32)
-        nbytes = KE.fast_tokens_low(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
-                                    a0.copy(), b0.copy(), fine, level, KF.N_CLASS, uout)
-        return tokens, classes, bits, hist, uout, nbytes
+        uout, cand = np.empty(n, np.int32), np.empty(n, np.int64)
+        nc = KE.fast_tokens_low(x, maxval, tokens, classes, hist, R, CL, TOK, NB, a0.copy(),
+                                b0.copy(), fine, level, KF.N_CLASS, uout, cand)
+        bits = np.zeros(2 * n + 16, np.uint8)
+        nbytes = KL.pack_bits(tokens, uout, NB, bits)
+        return tokens, classes, bits[:nbytes], hist, uout, cand[:nc]
 
     want = run(nl)
-    tokens, classes, bits, hist, uout, _ = run(0)
-    nbytes = KL.apply_low(x, maxval, nl, KF.N_CLASS, tokens, classes, uout, hist, TOK, NB, bits)
-    assert nbytes == want[5]
+    tokens, classes, _, hist, uout, cand = run(0)
+    # the candidates: every sample whose (W + N + 1) >> 1 (SPEC 5.6's neighbours) is below
+    # N_CLASS, in raster order, with that level
+    pad = np.pad(x.astype(np.int64), ((1, 0), (1, 0)), mode="edge")
+    level = (pad[1:, :-1] + pad[:-1, 1:] + 1) >> 1
+    level[0] = np.r_[(maxval + 1) >> 1, x[0, :-1]]
+    level[1:, 0] = x[:-1, 0]
+    ks = np.flatnonzero(level.ravel() < KF.N_CLASS)
+    assert np.array_equal(cand, ks | (level.ravel()[ks] << 32))
+    KL.apply_low(x.reshape(-1), nl, KF.N_CLASS, tokens, classes, uout, hist, TOK, cand,
+                 len(cand))
+    bits = np.zeros(2 * n + 16, np.uint8)
+    nbytes = KL.pack_bits(tokens, uout, NB, bits)
     for got, ref in zip((tokens, classes, bits[:nbytes], hist, uout), want):
-        assert np.array_equal(got, ref[:len(got)] if ref.ndim == 1 else ref)
+        assert np.array_equal(got, ref)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

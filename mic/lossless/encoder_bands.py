@@ -129,24 +129,25 @@ LOW_CHOICES = (1, 2, 4, 8, 16, 24)
 LOW_MIN_SAMPLES = 256
 
 
-def choose_low(x: np.ndarray, maxval: int, counts: np.ndarray, tokens: np.ndarray,
-               classes: np.ndarray, hist: np.ndarray, band: np.ndarray,
-               builtin: np.ndarray, vals: np.ndarray | None = None, near: int = 0) -> int:
+def choose_low(counts: np.ndarray, tokens: np.ndarray, classes: np.ndarray,
+               hist: np.ndarray, band: np.ndarray, builtin: np.ndarray, vals: np.ndarray,
+               cand: np.ndarray, nc: int, near: int = 0) -> int:
     """How many low classes (SPEC 5.12) a plane codes smallest with, 0 or one of
     :data:`LOW_CHOICES`, from its pass without them: ``tokens`` and ``classes`` (fine bin *
-    N_CLASS + class) of every sample, the fine counts ``hist`` and the bins' ``band``.  For
-    each count, the samples that would be low leave their band's counts and code their
-    values' tokens in their low classes (:func:`mic.lossless.kernels_low_enc.low_stats`);
-    the estimate is :func:`mic.lossless.kernels_fast_enc.section_cost` of the bands they
-    leave and of the low section, plus the change in extra bits.  Near-lossless (model id
-    21, SPEC 7.9; ``near`` = k): ``x`` is the pass's reconstruction, ``vals`` the plane's
-    values (``counts`` theirs); a low sample would code ``(v + k) // (2k + 1)``."""
+    N_CLASS + class) of every sample, the fine counts ``hist``, the bins' ``band`` and the
+    pass's ``nc`` candidates ``cand`` (the samples whose ``L`` is below N_CLASS, see
+    :mod:`mic.lossless.kernels_low_enc`).  For each count, the samples that would be low
+    leave their band's counts and code their values' tokens in their low classes
+    (:func:`mic.lossless.kernels_low_enc.low_stats`); the estimate is
+    :func:`mic.lossless.kernels_fast_enc.section_cost` of the bands they leave and of the
+    low section, plus the change in extra bits.  ``vals``: the plane's values, flat in
+    raster order (``counts`` theirs).  Near-lossless (model id 21, SPEC 7.9; ``near`` = k):
+    the pass ran on the reconstruction; a low sample would code ``(v + k) // (2k + 1)``."""
     n = tokens.size
-    if int(counts[:KF.N_CLASS].sum()) < max(LOW_MIN_SAMPLES, n >> 8):
+    if int(counts[:KF.N_CLASS].sum()) < max(LOW_MIN_SAMPLES, n >> 8) or nc < LOW_MIN_SAMPLES:
         return 0
     _, _, TOK, NB = KF.encode_constants()
-    hx, hsub, dbits = KL.low_stats(x, maxval, tokens, classes, band, TOK, NB,
-                                   x if vals is None else vals, near)
+    hx, hsub, dbits = KL.low_stats(vals, tokens, classes, band, TOK, NB, near, cand, nc)
     if int(hx.sum()) < LOW_MIN_SAMPLES:
         return 0
     nb = int(band.max()) + 1

@@ -188,16 +188,18 @@ def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
     classes = np.empty(n, np.uint16)
     hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
     uout = np.empty(n, np.int32)
-    nbytes = KE.fast_tokens_low(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, la, lb,
-                                fine, 0, lowbase, uout)
+    cand = np.empty(n, np.int64)
+    nc = KE.fast_tokens_low(x, maxval, tokens, classes, hist, R, CL, TOK, NB, la, lb, fine, 0,
+                            lowbase, uout, cand)
     if nf > 1:
         thresholds, band = EB.choose_bands(hist[:lowbase], edges, builtin)
     else:
         thresholds, band = [], np.zeros(1, np.int64)
-    nl = EB.choose_low(x, maxval, counts, tokens, classes, hist[:lowbase], band, builtin)
+    flat = x.reshape(-1)
+    nl = EB.choose_low(counts, tokens, classes, hist[:lowbase], band, builtin, flat, cand, nc)
     if nl:
-        nbytes = KL.apply_low(x, maxval, nl, lowbase, tokens, classes, uout, hist, TOK, NB,
-                              bits)
+        KL.apply_low(flat, nl, lowbase, tokens, classes, uout, hist, TOK, cand, nc)
+    nbytes = KL.pack_bits(tokens, uout, NB, bits)
     tables, fine_map, freq = EB.banded_tables(hist[:lowbase], band, thresholds, builtin,
                                               hist[lowbase:] if nl else None, nl)
     return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes)
@@ -223,43 +225,48 @@ def _body_near_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndar
     nf = len(edges) + 1
     lowbase = nf * KF.N_CLASS
 
+    cand = np.empty(n, np.int64)  # the candidates of the latest pass (kernels_low_enc)
+
     def token_pass(img: np.ndarray, nl: int, toks: np.ndarray, out_bits: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, int, list[int], np.ndarray]:
+                   ) -> tuple[np.ndarray, np.ndarray, int, list[int], np.ndarray, int]:
         """Code ``img`` (overwritten with its reconstruction) with ``nl``: (classes, counts,
-        extra bytes, band thresholds, bands of the fine bins)."""
+        extra bytes, band thresholds, bands of the fine bins, candidates in ``cand``)."""
         classes = np.empty(img.size, np.uint16)
         hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
-        nbytes = KE.fast_tokens_near_low(img, maxval, near, toks, classes, out_bits, hist, R,
-                                         CL, TOK, NB, la.copy(), lb.copy(), fine, nl, lowbase,
-                                         np.empty(img.size, np.int32))
+        nbytes, nc = KE.fast_tokens_near_low(img, maxval, near, toks, classes, out_bits, hist,
+                                             R, CL, TOK, NB, la.copy(), lb.copy(), fine, nl,
+                                             lowbase, np.empty(img.size, np.int32), cand)
         if nf > 1:
             thresholds, band = EB.choose_bands(hist[:lowbase], edges, builtin)
         else:
             thresholds, band = [], np.zeros(1, np.int64)
-        return classes, hist, nbytes, thresholds, band
+        return classes, hist, nbytes, thresholds, band, nc
 
-    def coded(nl: int, img: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
-        """(payload, classes, counts, bands of the fine bins) of ``img`` coded with ``nl``."""
-        classes, hist, nbytes, thresholds, band = token_pass(img, nl, tokens, bits)
+    def coded(nl: int, img: np.ndarray
+              ) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, int]:
+        """(payload, classes, counts, bands of the fine bins, candidates) of ``img`` coded
+        with ``nl``."""
+        classes, hist, nbytes, thresholds, band, nc = token_pass(img, nl, tokens, bits)
         tables, fine_map, freq = EB.banded_tables(hist[:lowbase], band, thresholds, builtin,
                                                   hist[lowbase:] if nl else None, nl)
-        return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes), classes, hist, band
+        return (_coded(tables, tokens, classes, fine_map, freq, bits, nbytes), classes, hist,
+                band, nc)
 
     values = x.copy()
     if n >= NEAR_LOW_SAMPLE_MIN:  # weighed on a quarter of the rows, then one pass
         part = _rows_sample(values)
         img = part.copy()
         toks = np.empty(img.size, np.uint8)
-        classes, hist, _, _, band = token_pass(img, 0, toks,
-                                               np.zeros(2 * img.size + 16, np.uint8))
-        nl = EB.choose_low(img, maxval, KE.value_counts(part, maxval), toks, classes,
-                           hist[:lowbase], band, builtin, part, near)
+        classes, hist, _, _, band, nc = token_pass(img, 0, toks,
+                                                   np.zeros(2 * img.size + 16, np.uint8))
+        nl = EB.choose_low(KE.value_counts(part, maxval), toks, classes, hist[:lowbase], band,
+                           builtin, part.reshape(-1), cand, nc, near)
         return coded(nl, x)[0]
     # a smaller plane is weighed on its own pass without low classes, which is kept unless
     # the pass with them codes smaller (the estimate is not exact)
-    payload, classes, hist, band = coded(0, x)
-    nl = EB.choose_low(x, maxval, counts, tokens, classes, hist[:lowbase], band, builtin,
-                       values, near)
+    payload, classes, hist, band, nc = coded(0, x)
+    nl = EB.choose_low(counts, tokens, classes, hist[:lowbase], band, builtin,
+                       values.reshape(-1), cand, nc, near)
     if nl:
         img = values.copy()
         second = coded(nl, img)[0]

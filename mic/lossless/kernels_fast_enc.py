@@ -32,11 +32,12 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=Fa
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
     nob = np.zeros(1, np.uint8)
+    noc = np.zeros(1, np.int64)
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
-                            la, lb, 0, False, nob, False, 0, 0, nob)
+                            la, lb, 0, False, nob, False, 0, 0, nob, noc, True)[0]
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
-                        0, False, nob, False, 0, 0, nob)
+                        0, False, nob, False, 0, 0, nob, noc, True)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -48,31 +49,39 @@ def fast_tokens_banded(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
     ``f * N_CLASS + class`` and ``hist`` is (fine bins * N_CLASS, N_TOKENS).  A dispatcher of
     its own, so that the other planes do not compile it."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
-                        0, True, fine, False, 0, 0, fine)
+                        0, True, fine, False, 0, 0, fine, np.zeros(1, np.int64), True)[0]
 
 
 @njit(cache=True, nogil=True)
-def fast_tokens_low(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, la, lb, fine, nl,
-                    lowbase, uout):
+def fast_tokens_low(img, maxval, tokens, classes, hist, R, CL, TOK, NB, la, lb, fine, nl,
+                    lowbase, uout, cand):
     """:func:`fast_tokens_banded` of a kind-5 plane of model id 20 (SPEC 5.12): a sample
     whose ``L = (W + N + 1) >> 1`` is below ``nl`` codes its value (not its folded residual)
     in row ``lowbase + L`` of ``classes`` and ``hist`` (``lowbase`` = fine bins *
     N_CLASS; ``hist`` has N_CLASS rows more); ``uout`` (int32) receives every sample's coded
-    number (the folded residual or the value), which
-    :func:`mic.lossless.kernels_low_enc.apply_low` needs.  A dispatcher of its own."""
-    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
-                        0, True, fine, True, np.int64(nl), np.int64(lowbase), uout)
+    number (the folded residual or the value) and ``cand`` (int64, a slot a sample) the
+    samples with ``L`` below N_CLASS, each as ``k | L << 32`` (``k`` its index in raster
+    order), which the low class count is weighed and recoded with
+    (:mod:`mic.lossless.kernels_low_enc`).  No extra bits are packed: the encoder packs
+    them once the low classes are settled (:func:`mic.lossless.kernels_low_enc.pack_bits`).
+    Returns how many samples ``cand`` holds.  A dispatcher of its own."""
+    nob = np.zeros(1, np.uint8)
+    return _fast_tokens(img, maxval, tokens, classes, nob, hist, R, CL, TOK, NB, True, la, lb,
+                        0, True, fine, True, np.int64(nl), np.int64(lowbase), uout, cand,
+                        False)[1]
 
 
 @njit(cache=True, nogil=True)
 def fast_tokens_near_low(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK, NB, la, lb,
-                         fine, nl, lowbase, uout):
+                         fine, nl, lowbase, uout, cand):
     """:func:`fast_tokens_low` of a near-lossless plane of model id 21 (SPEC 7.9): a low
     sample (``(W + N + 1) >> 1`` of the reconstruction below ``nl``) codes ``q = (v + k) //
     (2k + 1)`` in its low class and is reconstructed as ``min(q (2k + 1), maxval)``; ``img``
-    receives the reconstruction.  A dispatcher of its own."""
+    receives the reconstruction, ``bits`` the packed extra bits.  Returns (bytes of
+    ``bits`` used, samples in ``cand``).  A dispatcher of its own."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
-                        np.int64(near), True, fine, True, np.int64(nl), np.int64(lowbase), uout)
+                        np.int64(near), True, fine, True, np.int64(nl), np.int64(lowbase), uout,
+                        cand, True)
 
 
 @njit(cache=True, nogil=True)
@@ -83,7 +92,8 @@ def fast_tokens_near_banded(img, maxval, near, tokens, classes, bits, hist, R, C
     literal 0, which lets the compiler drop the near-lossless steps (as
     :func:`mic.lossless.kernels_fast.fast_decode_banded` does)."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
-                        np.int64(near), True, fine, False, 0, 0, fine)
+                        np.int64(near), True, fine, False, 0, 0, fine, np.zeros(1, np.int64),
+                        True)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -97,16 +107,17 @@ def fast_tokens_near(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK,
         la = np.zeros(LMS_TAPS, np.int64)
         lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
     nob = np.zeros(1, np.uint8)
+    noc = np.zeros(1, np.int64)
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
-                            la, lb, np.int64(near), False, nob, False, 0, 0, nob)
+                            la, lb, np.int64(near), False, nob, False, 0, 0, nob, noc, True)[0]
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
-                        np.int64(near), False, nob, False, 0, 0, nob)
+                        np.int64(near), False, nob, False, 0, 0, nob, noc, True)[0]
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb, near,
-                 banded, fine, low, nl, lowbase, uout):
+                 banded, fine, low, nl, lowbase, uout, cand, pack):
     h, w = img.shape
     delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
     rcp = near_reciprocal(delta)  # x // delta = (x * rcp) >> 40 for the x here
@@ -122,6 +133,7 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
     cnt = np.int64(0)
     pos = 0
     k = 0
+    nc = 0  # samples in cand (low)
     for y in range(h):
         row = img[U(y)]
         up = img[U(y - 1)] if y > 0 else row
@@ -179,14 +191,17 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
                     c = U(lowbase + lw)
                     u = qv if near else v
                 uout[k] = u
+                cand[U(nc)] = k | (lw << 32)  # kept (counted) where L < N_CLASS
+                nc += lw < N_CLASS
             classes[k] = c
             tok = U(TOK[U(u)])
             nb = NB[tok]
             tokens[k] = tok
             hist[c, tok] += 1
-            acc = (acc << nb) | (u & ((np.int64(1) << nb) - 1))
-            cnt += nb
-            if cnt >= 32:
+            if pack:
+                acc = (acc << nb) | (u & ((np.int64(1) << nb) - 1))
+                cnt += nb
+            if pack and cnt >= 32:
                 cnt -= 32
                 word = acc >> cnt
                 bits[U(pos)] = (word >> 24) & 0xFF
@@ -215,7 +230,7 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
         cnt -= take
         acc &= (np.int64(1) << cnt) - 1
         pos += 1
-    return pos
+    return pos, nc
 
 
 @njit(cache=True, nogil=True)
@@ -229,33 +244,32 @@ def rans_encode(tokens, classes, tabmap, freq, cum, out):
     j = cap  # words fill ``out`` from its end, then move to the front
     x = np.int64(RANS_L)
     ncl = tabmap.shape[0]  # N_CLASS, or N_CLASS a band (model id 18, SPEC 5.11)
-    RF = np.zeros((ncl, N_TOKENS), np.int64)
-    RC = np.zeros((ncl, N_TOKENS), np.int64)
-    RM = np.zeros((ncl, N_TOKENS), np.int64)
-    RS = np.zeros((ncl, N_TOKENS), np.int64)
+    # per class and token: f << (31 - PREC) (the renormalisation bound), cum, M_TOT - f,
+    # the reciprocal and its shift (x // f == (x * m) >> s, with m = 2^31, s = 31 for f = 1)
+    RT = np.zeros((ncl, N_TOKENS, 5), np.int64)
     for c in range(ncl):
         t = tabmap[c]
         for s in range(N_TOKENS):
             f = freq[t, s]
-            RF[c, s] = f
-            RC[c, s] = cum[t, s]
+            RT[c, s, 0] = f << (31 - PREC)
+            RT[c, s, 1] = cum[t, s]
+            RT[c, s, 2] = M_TOT - f
+            RT[c, s, 3] = np.int64(1) << 31
+            RT[c, s, 4] = 31
             if f > 1:
                 sh = 0
                 while (1 << sh) < f:
                     sh += 1
-                RS[c, s] = sh
-                RM[c, s] = ((np.int64(1) << (sh + 31)) + f - 1) // f
+                RT[c, s, 3] = ((np.int64(1) << (sh + 31)) + f - 1) // f
+                RT[c, s, 4] = 31 + sh
     for k in range(n - 1, -1, -1):
-        c = classes[k]
-        s = tokens[k]
-        f = RF[c, s]
-        need = np.int64(x >= (f << (31 - PREC)))
+        c = U(classes[k])
+        s = U(tokens[k])
+        need = np.int64(x >= RT[c, s, 0])
         out[j - 1] = x & 0xFFFF
         j -= need
         x >>= 16 * need
-        sh = RS[c, s]
-        q = (((x * RM[c, s]) >> 32) >> (sh - 1)) if sh > 0 else x
-        x += RC[c, s] + q * (M_TOT - f)
+        x += RT[c, s, 1] + ((x * RT[c, s, 3]) >> RT[c, s, 4]) * RT[c, s, 2]
     j -= 1
     out[j] = x & 0xFFFF
     j -= 1

@@ -2,7 +2,8 @@
 pixel, the prediction p, the context's K, and |residual| (for neighbour features)."""
 import numpy as np
 from numba import njit
-from mic.lossless.kernels_fast import (U, _context, _class_t, _init, _qlut, _update, lms_learn,
+from _lms_now import lms_learn_now
+from mic.lossless.kernels_fast import (U, _context, _class_t, _init, _qlut, _update,
                                        lms_predict, lms_state, thresholds)
 
 
@@ -38,7 +39,8 @@ def feats(img, maxval, CL, TOK, la, lb, tokens, classes, P, K, A):
             q, sign = _context(w_, n_, nw, ne, t3, lut)
             uq = U(q)
             p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
-                img, y, x, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres)
+                img, y, x, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres,
+                0, 0, np.int64(0))
             v = np.int64(row[x])
             m = min(p, maxval - p)
             dd = (v - p) if sign > 0 else (p - v)
@@ -52,7 +54,7 @@ def feats(img, maxval, CL, TOK, la, lb, tokens, classes, P, K, A):
             u = u if ad <= m else m + ad
             tokens[k] = TOK[u]
             _update(S, q, dd, R)
-            lms_learn(y, x, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
+            lms_learn_now(y, x, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
             ew = ad
             eabs[x] = ad
             k += 1

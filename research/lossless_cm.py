@@ -32,11 +32,12 @@ from numba import njit
 
 from mic.lossless.kernels_fast import (
     N_CTX, U, _bitlen, _class_t, _context, _init, _qlut, _update, class_tables,
-    lms_learn, lms_predict, lms_state, thresholds,
+    lms_predict, lms_state, thresholds,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_sample import sample_images  # noqa: E402
+from _lms_now import lms_learn_now  # noqa: E402
 
 NSLOT = 96
 SIGN_SLOT = 92
@@ -148,7 +149,8 @@ def cm_cost(img, maxval, limit, lr, n_mix_ctx, R_ls, mode):  # pragma: no cover 
             q, sign = _context(w_, n_, nw, ne, t3, lut)
             uq = U(q)
             p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
-                img, y, x, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres)
+                img, y, x, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres,
+                0, 0, np.int64(0))
             v = np.int64(img[y, x])
             pb = p
             if R_ls > 0:
@@ -266,7 +268,7 @@ def cm_cost(img, maxval, limit, lr, n_mix_ctx, R_ls, mode):  # pragma: no cover 
             # updates as the coder does them
             dd = d * sign
             _update(S, q, dd, R)
-            lms_learn(y, x, v, pb, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
+            lms_learn_now(y, x, v, pb, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
             rowres[cur, x + 1] = d
             ad = abs(dd)
             ew = ad

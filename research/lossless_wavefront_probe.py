@@ -22,9 +22,12 @@ from PIL import Image
 
 from mic.lossless.kernels_fast import (
     N_CLASS, N_TOKENS, U, _class_t, _context, _init, _neighbours, _qlut, _update,
-    encode_constants, lms_learn, lms_predict, lms_state, thresholds,
+    encode_constants, lms_predict, lms_state, thresholds,
 )
 from mic.lossless.kernels_fast_enc import fast_tokens
+
+sys.path.insert(0, str(__import__('pathlib').Path(__file__).resolve().parent))
+from _lms_now import lms_learn_now  # noqa: E402
 
 
 @njit(cache=False, nogil=True, inline="always")
@@ -33,7 +36,8 @@ def _px(img, y, x, w, maxval, half, t3, lut, S, R, CL, TOK, la, lb, lz, lz2, lre
     q, sign = _context(w_, n_, nw, ne, t3, lut)
     uq = U(q)
     p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
-        img, y, x, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres)
+        img, y, x, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres,
+        0, 0, np.int64(0))
     m = min(p, maxval - p)
     v = np.int64(img[U(y), U(x)])
     dd = (v - p) if sign > 0 else (p - v)
@@ -43,7 +47,7 @@ def _px(img, y, x, w, maxval, half, t3, lut, S, R, CL, TOK, la, lb, lz, lz2, lre
     u = u if ad <= m else m + ad
     tok = U(TOK[U(u)])
     _update(S, q, dd, R)
-    lms_learn(y, x, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
+    lms_learn_now(y, x, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
     eabs[U(x)] = ad
     return tok, c, u, ad
 

@@ -1,7 +1,7 @@
 """The fast NLMS filters' vector kernels (mic.lossless.kernels_simd) against their scalar
 definition: the inner products as plain sums, the step as model 12's clamped NLMS step
-(mic.lossless.kernels._lms_update with mul 1), weights and taps from small to 2^17 and
-errors large enough that the clamps act.  (The streams themselves are pinned by the fast
+(mic.lossless.kernels._lms_update with mul 1), made at once, weights and taps from small to
+2^17 and errors large enough that the clamps act.  (The streams themselves are pinned by the fast
 conformance vectors, which regenerate byte for byte.)"""
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from mic.lossless.kernels import LMS_WMAX, _lms_update
 
 
 @njit(cache=False)
-def _dot12(w, z, t):
-    return V.dot12(w, z, (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9],
-                          t[10], t[11]))
+def _step_dot12(w, z, g, sh, wmax, t):
+    return V.step_dot12(w, z, g, sh, wmax, (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+                                            t[8], t[9], t[10], t[11]))
 
 
 @njit(cache=False)
-def _dot8(w, row, z, t):
-    return V.dot8(w, row, z, (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]))
+def _step_dot8(w, row_old, row, z, g, sh, wmax, t):
+    return V.step_dot8(w, row_old, row, z, g, sh, wmax,
+                       (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]))
 
 
 @njit(cache=False)
@@ -39,22 +40,50 @@ def _step8(w, row, z, g, sh, wmax):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scale=st.sampled_from([1, 40, 3000, 1 << 17]), row=st.integers(0, 3),
+@given(steps=st.integers(1, 200), scale=st.sampled_from([1, 40, 3000, 1 << 17]),
        seed=st.integers(0, 2 ** 31))
-def test_inner_products_are_the_sums_and_store_the_taps(scale, row, seed):
+def test_fused_steps_and_inner_products_are_the_scalar_filters(steps, scale, seed):
+    """A chain of samples through step_dot12 / step_dot8 (each sample's steps made at the
+    next one's products, the second filter's weight set changing at random) gives, at every
+    sample, the inner products of the scalar definition: model 12's clamped step made at
+    once, then the sums over the new taps; and the same weights at the end."""
     rng = np.random.default_rng(seed)
-    w12 = rng.integers(-LMS_WMAX, LMS_WMAX + 1, 12)
-    w8 = rng.integers(-LMS_WMAX, LMS_WMAX + 1, (4, 8))
-    t = rng.integers(-scale, scale + 1, 12).astype(np.int64)
-    z = np.full(12, 7, np.int64)
-    dot, nrm = _dot12(w12, z, t)
-    assert (dot, nrm) == (int((w12 * t).sum()), 1 + int((t * t).sum()))
-    assert np.array_equal(z, t)
-    z8 = np.full(8, 7, np.int64)
-    before = w8.copy()
-    dot, nrm = _dot8(w8, row, z8, t[:8])
-    assert (dot, nrm) == (int((w8[row] * t[:8]).sum()), 1 + int((t[:8] ** 2).sum()))
-    assert np.array_equal(z8, t[:8]) and np.array_equal(w8, before)
+    a_ref = rng.integers(-LMS_WMAX, LMS_WMAX + 1, 12)
+    b_ref = rng.integers(-LMS_WMAX, LMS_WMAX + 1, (4, 8))
+    a, b = a_ref.copy(), b_ref.copy()
+    z, z2 = np.zeros(12, np.int64), np.zeros(8, np.int64)
+    z_ref, z2_ref = z.copy(), z2.copy()
+    g1 = g2 = sp = 0
+    for i in range(steps):
+        t = rng.integers(-scale, scale + 1, 12).astype(np.int64)
+        t2 = rng.integers(-scale, scale + 1, 8).astype(np.int64)
+        s = int(rng.integers(0, 4))
+        # the scalar definition: the sample before's steps, then the products
+        if i:
+            _lms_update(a_ref, z_ref, 12, e1, 1 + int((z_ref ** 2).sum()), 1, 16)
+            if g2:
+                _lms_update(b_ref[sp], z2_ref, 8, e2, 1 + int((z2_ref ** 2).sum()), 1, 20)
+        z_ref[:], z2_ref[:] = t, t2
+        want1 = (int((a_ref * t).sum()), 1 + int((t * t).sum()))
+        want2 = (int((b_ref[s] * t2).sum()), 1 + int((t2 * t2).sum()))
+        got1 = _step_dot12(a, z, g1, 16, LMS_WMAX, t)
+        got2 = _step_dot8(b, sp, s, z2, g2, 20, LMS_WMAX, t2)
+        assert got1 == want1 and got2 == want2
+        assert np.array_equal(z, t) and np.array_equal(z2, t2)
+        # this sample's errors and gains (the second filter steps at even samples)
+        e1 = int(rng.integers(-(1 << 40), 1 << 40)) >> int(rng.integers(0, 40))
+        e2 = int(rng.integers(-(1 << 40), 1 << 40)) >> int(rng.integers(0, 40))
+        g1 = (e1 << 12) // want1[1]
+        g2 = (e2 << 12) // want2[1] if i % 2 == 0 else 0
+        sp = s
+        if np.abs(a_ref).max() == LMS_WMAX or np.abs(b_ref).max() == LMS_WMAX:
+            event("a clamp acted")
+    _lms_update(a_ref, z_ref, 12, e1, 1 + int((z_ref ** 2).sum()), 1, 16)
+    if g2:
+        _lms_update(b_ref[sp], z2_ref, 8, e2, 1 + int((z2_ref ** 2).sum()), 1, 20)
+    _step12(a, z, g1, 16, LMS_WMAX)
+    _step8(b, sp, z2, g2, 20, LMS_WMAX)
+    assert np.array_equal(a, a_ref) and np.array_equal(b, b_ref)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -96,7 +125,7 @@ def test_wrong_arrays_are_refused_when_compiled():
     z = np.zeros(12, np.int64)
     t = np.zeros(12, np.int64)
     with pytest.raises(TypingError):
-        _dot12(np.zeros(12, np.float64), z, t)
+        _step_dot12(np.zeros(12, np.float64), z, 0, 16, LMS_WMAX, t)
     with pytest.raises(TypingError):
         _step12(np.zeros(24, np.int64)[::2], z, 1, 16, LMS_WMAX)
     with pytest.raises(TypingError):

@@ -264,11 +264,18 @@ def lms_state(w):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def lms_predict(img, y, x, w, w_, n_, nw, ne, maxval, bias, a, b, z, z2, res):
+def lms_predict(img, y, x, w, w_, n_, nw, ne, maxval, bias, a, b, z, z2, res, g1, g2, sp):
     """The prediction ``p`` of (y, x) (SPEC 5.8 step 4: the filters' ``p2`` plus the context's
     signed ``bias``, clamped to ``[0, maxval]``), with what :func:`lms_learn` needs:
     ``(p, p0, p1, dot1, nrm1, dot2, nrm2, s)``.  ``W, N, NW, NE``
-    as SPEC 5.6 step 1 gives them; the farther neighbours by SPEC 5.8's edge rules."""
+    as SPEC 5.6 step 1 gives them; the farther neighbours by SPEC 5.8's edge rules.
+
+    The sample before's steps (SPEC 5.8 step 5) are made here, each fused with the next
+    inner product (:func:`mic.lossless.kernels_simd.step_dot12`): ``g1``, ``g2`` and ``sp``
+    are what :func:`lms_learn` returned for it (0, 0, 0 before the first sample: a step of 0
+    changes nothing), the stepped weights go straight into the product instead of through
+    memory, which shortens the chain from one sample's value to the next prediction (the
+    same weights as stepping at once; :func:`lms_finish` makes the last sample's steps)."""
     cur = y & 1
     prv = cur ^ 1
     uy = U(y)
@@ -291,31 +298,42 @@ def lms_predict(img, y, x, w, w_, n_, nw, ne, maxval, bias, a, b, z, z2, res):
     p0 = (2 * med + w_ + n_ + 2) >> 2
     rw = res[cur, U(x)]
     rn = res[prv, U(x + 1)]
-    # the first filter's taps (stored into z for the step) and its inner products, in
-    # int64 vectors (kernels_simd; the same sums as a loop over t)
-    dot1, nrm1 = V.dot12(a, z, (w_ - p0, n_ - p0, nw - p0, ne - p0, ww - p0, nn - p0,
-                                nee - p0, nne - p0, nnw - p0, www - p0, rw, rn))
+    # the first filter: the sample before's step, then the taps (stored into z for the next
+    # step) and the inner products, in int64 vectors (kernels_simd; the sums of a loop)
+    dot1, nrm1 = V.step_dot12(a, z, g1, 16, LMS_WMAX,
+                              (w_ - p0, n_ - p0, nw - p0, ne - p0, ww - p0, nn - p0, nee - p0,
+                               nne - p0, nnw - p0, www - p0, rw, rn))
     p1 = min(max(p0 + ((dot1 + (np.int64(1) << 15)) >> 16), np.int64(0)), np.int64(maxval))
     act = (abs(w_ - nw) + abs(n_ - nw) + abs(n_ - ne) + abs(rw) + abs(rn))
     L = np.int64(64 - leading_zeros(np.int64(act)))  # its bit length (act < 2^20)
-    s = U(0) if L < 4 else U(min((L - 2) >> 1, 3))
-    dot2, nrm2 = V.dot8(b, np.int64(s), z2, (med - p1, w_ + ne - n_ - p1, p0 - p1,
-                                             n_ + w_ - nw - p1, rw, rn, res[prv, U(x)],
-                                             res[prv, U(x + 2)]))
+    s = np.int64(0) if L < 4 else min((L - 2) >> 1, np.int64(3))
+    dot2, nrm2 = V.step_dot8(b, sp, s, z2, g2, 20, LMS_WMAX,
+                             (med - p1, w_ + ne - n_ - p1, p0 - p1, n_ + w_ - nw - p1, rw, rn,
+                              res[prv, U(x)], res[prv, U(x + 2)]))
     p2 = p1 + ((dot2 + (np.int64(1) << 15)) >> 16)
     p = min(max(p2 + bias, np.int64(0)), np.int64(maxval))
     return p, p0, p1, dot1, nrm1, dot2, nrm2, s
 
 
 @njit(cache=True, nogil=True, inline="always")
-def lms_learn(y, x, v, p, p0, p1, dot1, nrm1, dot2, nrm2, s, a, b, z, z2, res):
+def lms_learn(y, x, v, p, p0, p1, dot1, nrm1, dot2, nrm2, s, res):
     """After the sample ``v`` (predicted ``p``, clamped, bias included): its residual, and
-    one normalised step of each filter (SPEC 5.8 step 5: model 12's NLMS step,
-    :func:`mic.lossless.kernels._lms_update`)."""
+    the gains of each filter's normalised step (SPEC 5.8 step 5: model 12's NLMS step,
+    :func:`mic.lossless.kernels._lms_update`: ``g = (e << 12) // nrm``, each weight then
+    clamped to +-LMS_WMAX; the second filter steps at even columns only, ``g2`` = 0 at odd
+    ones), which the next :func:`lms_predict` makes: returns ``(g1, g2, s)``."""
     res[y & 1, U(x + 1)] = v - p
-    V.step12(a, z, ((((v - p0) << 16) - dot1) << 12) // nrm1, 16, LMS_WMAX)
-    if (x & 1) == 0:  # g = (e << 12) // nrm, each weight clamped to +-LMS_WMAX after its step
-        V.step8(b, np.int64(s), z2, ((((v - p1) << 16) - dot2) << 12) // nrm2, 20, LMS_WMAX)
+    g1 = ((((v - p0) << 16) - dot1) << 12) // nrm1
+    g2 = ((((v - p1) << 16) - dot2) << 12) // nrm2 if (x & 1) == 0 else np.int64(0)
+    return g1, g2, s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def lms_finish(a, b, z, z2, g1, g2, sp):
+    """The last sample's steps (:func:`lms_learn`'s ``g1, g2, s``): ``a`` and ``b`` then hold
+    the weights where the plane ends."""
+    V.step12(a, z, g1, 16, LMS_WMAX)
+    V.step8(b, sp, z2, g2, 20, LMS_WMAX)
 
 
 @njit(cache=True, nogil=True)
@@ -414,6 +432,8 @@ def fast_decode_near(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, n
 @njit(cache=True, nogil=True, inline="always")
 def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
                  top, lms, la, lb, near, banded, th, low, nl):
+    if la.shape[0] != LMS_TAPS or lb.shape[0] != LMS2_SETS or lb.shape[1] != LMS2_TAPS:
+        raise ValueError("the NLMS weights: (12,) and (4, 8) int64")  # kernels_simd
     h, w = img.shape
     # model id 20 (SPEC 5.12): the low section's N_CLASS entries follow the bands' (nl > 0)
     nband = tabmap.shape[0] // N_CLASS - (1 if low and nl > 0 else 0) if banded else 1
@@ -431,7 +451,7 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
     eabs = np.zeros(w + 1, np.int64)
     _, _, lz, lz2, lres = lms_state(w)  # the filters' taps (SPEC 5.8); weights la, lb
     p0 = p1 = dot1 = nrm1 = dot2 = nrm2 = np.int64(0)
-    ls = U(0)
+    ls = g1 = g2 = np.int64(0)  # the weight set, the steps the next prediction makes
     nt = freq.shape[0]
     PK = np.zeros((nt, N_TOKENS), np.uint32)  # one load a symbol: its f, cum, extra bits
     for i in range(nt):
@@ -478,7 +498,8 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
             uq = U(q)
             if lms:
                 p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
-                    img, y, xx, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres)
+                    img, y, xx, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres,
+                    g1, g2, ls)
             else:
                 p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
             if near:  # (p + near) // delta and (maxval - p + near) // delta
@@ -540,7 +561,7 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
                 _update(S, q, dd, R)
             row[U(xx)] = v
             if lms:
-                lms_learn(y, xx, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
+                g1, g2, ls = lms_learn(y, xx, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, lres)
             ad = dd if dd >= 0 else -dd
             ew = ad
             eabs[U(xx)] = ad
@@ -550,6 +571,8 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
                 nw = n_
                 n_ = ne
                 ne = np.int64(up[U(xx + 2)]) if xx + 2 < w else n_
+    if lms:
+        lms_finish(la, lb, lz, lz2, g1, g2, ls)
     if x != RANS_L or wp != nwords:
         return ERR_FINAL
     return OK

@@ -10,8 +10,8 @@ from numba import njit
 
 from .kernels_fast import (
     LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U,
-    _class_t, _context, _init, _predict, _qlut, _update, _update_near, lms_learn, lms_predict,
-    lms_state, near_reciprocal, thresholds,
+    _class_t, _context, _init, _predict, _qlut, _update, _update_near, lms_finish, lms_learn,
+    lms_predict, lms_state, near_reciprocal, thresholds,
 )
 from .kernels_tables import BUILTIN
 
@@ -118,6 +118,8 @@ def fast_tokens_near(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK,
 @njit(cache=True, nogil=True, inline="always")
 def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb, near,
                  banded, fine, low, nl, lowbase, uout, cand, pack):
+    if la.shape[0] != LMS_TAPS or lb.shape[0] != LMS2_SETS or lb.shape[1] != LMS2_TAPS:
+        raise ValueError("the NLMS weights: (12,) and (4, 8) int64")  # kernels_simd
     h, w = img.shape
     delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
     rcp = near_reciprocal(delta)  # x // delta = (x * rcp) >> 40 for the x here
@@ -128,7 +130,7 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
     eabs = np.zeros(w + 1, np.int64)
     _, _, lz, lz2, lres = lms_state(w)  # the filters' taps (SPEC 5.8); weights la, lb
     p0 = p1 = dot1 = nrm1 = dot2 = nrm2 = np.int64(0)
-    ls = U(0)
+    ls = g1 = g2 = np.int64(0)  # the weight set, the steps the next prediction makes
     acc = np.int64(0)
     cnt = np.int64(0)
     pos = 0
@@ -157,7 +159,8 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
             uq = U(q)
             if lms:
                 p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
-                    img, y, x, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres)
+                    img, y, x, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres,
+                    g1, g2, ls)
             else:
                 p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
             v = np.int64(row[U(x)])
@@ -215,7 +218,7 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
             else:
                 _update(S, q, dd, R)
             if lms:
-                lms_learn(y, x, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, la, lb, lz, lz2, lres)
+                g1, g2, ls = lms_learn(y, x, v, p, p0, p1, dot1, nrm1, dot2, nrm2, ls, lres)
             ew = ad
             eabs[U(x)] = ad
             k += 1
@@ -224,6 +227,8 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
                 nw = n_
                 n_ = ne
                 ne = np.int64(up[U(x + 2)]) if x + 2 < w else n_
+    if lms:
+        lms_finish(la, lb, lz, lz2, g1, g2, ls)
     while cnt > 0:  # flush, zero padded to a byte
         take = min(cnt, np.int64(8))
         bits[pos] = ((acc >> (cnt - take)) << (8 - take)) & 0xFF

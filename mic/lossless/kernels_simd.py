@@ -12,9 +12,15 @@ weights, predictions and streams as the scalar loops (``tests/test_lossless_simd
 checks them against the scalar definition, and every fast conformance vector regenerates
 byte for byte).
 
-Arrays passed in must be C-contiguous int64 with at least the taps the function reads or
-writes (12 or 8; a weight matrix ``(sets, 8)``); the callers own them
-(:func:`mic.lossless.kernels_fast.lms_state` and the decoder's checked weights).
+A sample's steps are made at the next sample's prediction, fused with its inner products
+(:func:`step_dot12`, :func:`step_dot8`): the stepped weights feed the products from
+registers instead of through memory, which shortens the chain from one sample's value to
+the next prediction that both the encoder and the decoder wait on.
+
+Arrays passed in must be C-contiguous int64 (checked when compiled) with at least the taps
+the function reads or writes (12 or 8; a weight matrix ``(sets, 8)``, rows in range): the
+kernels that call these own them (:func:`mic.lossless.kernels_fast.lms_state`, and they
+check the weights' shapes when they start).
 """
 
 from __future__ import annotations
@@ -94,23 +100,16 @@ def _fold(builder, parts):
     return builder.add(parts[0], wide)
 
 
-def _dot_codegen(n: int, two_d: bool):
-    def codegen(context, builder, sig, args):
-        w, row, z, taps = args if two_d else (args[0], None, args[1], args[2])
-        vals = cgutils.unpack_tuple(builder, taps)
-        pw = _row_ptr(context, builder, sig.args[0], w, row)
-        pz = _row_ptr(context, builder, sig.args[2 if two_d else 1], z)
-        dots, nrms = [], []
-        for off, lanes in _parts(n):
-            zv = _vector(builder, vals[off:off + lanes])
-            builder.store(zv, _vptr(builder, pz, off, lanes), align=8)
-            wv, _ = _load(builder, pw, off, lanes)
-            dots.append(builder.mul(wv, zv))
-            nrms.append(builder.mul(zv, zv))
-        dot = _sum(builder, _fold(builder, dots), 8)
-        nrm = _sum(builder, _fold(builder, nrms), 8)
-        return context.make_tuple(builder, sig.return_type, (dot, builder.add(nrm, _const(1))))
-    return codegen
+def _step_vec(builder, wv, zv, g, sh, wmax, lanes: int):
+    """``clamp(w + ((g z + 2^(sh-1)) >> sh), -wmax, wmax)`` lane by lane."""
+    half = builder.shl(_const(1), builder.sub(sh, _const(1)))
+    step = builder.ashr(builder.add(builder.mul(_splat(builder, g, lanes), zv),
+                                    _splat(builder, half, lanes)), _splat(builder, sh, lanes))
+    nv = builder.add(wv, step)
+    hi = _splat(builder, wmax, lanes)
+    lo = builder.neg(hi)
+    nv = builder.select(builder.icmp_signed("<", nv, hi), nv, hi)
+    return builder.select(builder.icmp_signed(">", nv, lo), nv, lo)
 
 
 def _step_codegen(n: int, two_d: bool):
@@ -118,19 +117,10 @@ def _step_codegen(n: int, two_d: bool):
         w, row, z, g, sh, wmax = args if two_d else (args[0], None, *args[1:])
         pw = _row_ptr(context, builder, sig.args[0], w, row)
         pz = _row_ptr(context, builder, sig.args[2 if two_d else 1], z)
-        half = builder.shl(_const(1), builder.sub(sh, _const(1)))
         for off, lanes in _parts(n):
             wv, wq = _load(builder, pw, off, lanes)
             zv, _ = _load(builder, pz, off, lanes)
-            step = builder.ashr(builder.add(builder.mul(_splat(builder, g, lanes), zv),
-                                            _splat(builder, half, lanes)),
-                                _splat(builder, sh, lanes))
-            nv = builder.add(wv, step)
-            hi = _splat(builder, wmax, lanes)
-            lo = builder.neg(hi)
-            nv = builder.select(builder.icmp_signed("<", nv, hi), nv, hi)
-            nv = builder.select(builder.icmp_signed(">", nv, lo), nv, lo)
-            builder.store(nv, wq, align=8)
+            builder.store(_step_vec(builder, wv, zv, g, sh, wmax, lanes), wq, align=8)
         return context.get_dummy_value()
     return codegen
 
@@ -139,26 +129,6 @@ def _taps(name: str, taps: types.Type, n: int) -> None:
     if not (isinstance(taps, types.BaseTuple) and len(taps) == n
             and all(t == types.int64 for t in taps)):
         raise TypingError(f"{name}: a tuple of {n} int64 taps, got {taps}")
-
-
-@intrinsic
-def dot12(typingctx, w, z, taps):
-    """``(sum w[t] z[t], 1 + sum z[t]^2)`` over the 12 int64 ``taps``, which are also
-    stored into ``z[:12]`` (the first filter, SPEC 5.8 step 3)."""
-    _check("dot12", w, 1)
-    _check("dot12", z, 1)
-    _taps("dot12", taps, 12)
-    return types.UniTuple(types.int64, 2)(w, z, taps), _dot_codegen(12, False)
-
-
-@intrinsic
-def dot8(typingctx, w, row, z, taps):
-    """:func:`dot12` of row ``row`` of the ``(sets, 8)`` weights ``w`` and 8 taps (the
-    second filter's weight set)."""
-    _check("dot8", w, 2)
-    _check("dot8", z, 1)
-    _taps("dot8", taps, 8)
-    return types.UniTuple(types.int64, 2)(w, types.int64, z, taps), _dot_codegen(8, True)
 
 
 @intrinsic
@@ -178,3 +148,63 @@ def step8(typingctx, w, row, z, g, sh, wmax):
     _check("step8", z, 1)
     return (types.void(w, types.int64, z, types.int64, types.int64, types.int64),
             _step_codegen(8, True))
+
+
+def _step_dot_codegen(n: int, two_d: bool):
+    def codegen(context, builder, sig, args):
+        if two_d:
+            w, row_old, row, z, g, sh, wmax, taps = args
+            zi = 3
+        else:
+            w, z, g, sh, wmax, taps = args
+            row_old = row = None
+            zi = 1
+        vals = cgutils.unpack_tuple(builder, taps)
+        pold = _row_ptr(context, builder, sig.args[0], w, row_old)
+        pnew = _row_ptr(context, builder, sig.args[0], w, row)
+        pz = _row_ptr(context, builder, sig.args[zi], z)
+        dots, nrms = [], []
+        for off, lanes in _parts(n):
+            wv, wq = _load(builder, pold, off, lanes)
+            if two_d:
+                other, _ = _load(builder, pnew, off, lanes)
+            zold, zq = _load(builder, pz, off, lanes)
+            nv = _step_vec(builder, wv, zold, g, sh, wmax, lanes)
+            builder.store(nv, wq, align=8)
+            if two_d:
+                nv = builder.select(builder.icmp_signed("==", row_old, row), nv, other)
+            zv = _vector(builder, vals[off:off + lanes])
+            builder.store(zv, zq, align=8)
+            dots.append(builder.mul(nv, zv))
+            nrms.append(builder.mul(zv, zv))
+        dot = _sum(builder, _fold(builder, dots), 8)
+        nrm = _sum(builder, _fold(builder, nrms), 8)
+        return context.make_tuple(builder, sig.return_type, (dot, builder.add(nrm, _const(1))))
+    return codegen
+
+
+@intrinsic
+def step_dot12(typingctx, w, z, g, sh, wmax, taps):
+    """:func:`step12` with the taps in ``z`` (the sample before's; ``g`` = 0 changes
+    nothing), then the stepped weights' inner product with the 12 new int64 ``taps``, which
+    are stored into ``z``: returns ``(sum w[t] taps[t], 1 + sum taps[t]^2)`` (the first
+    filter, SPEC 5.8 steps 3 and 5).  The stepped weights are stored and also used as they
+    are, without a reload."""
+    _check("step_dot12", w, 1)
+    _check("step_dot12", z, 1)
+    _taps("step_dot12", taps, 12)
+    return (types.UniTuple(types.int64, 2)(w, z, types.int64, types.int64, types.int64, taps),
+            _step_dot_codegen(12, False))
+
+
+@intrinsic
+def step_dot8(typingctx, w, row_old, row, z, g, sh, wmax, taps):
+    """:func:`step8` of row ``row_old`` of the ``(sets, 8)`` weights ``w`` with the taps in
+    ``z``, then :func:`step_dot12`'s inner products of row ``row`` (after that step) with the
+    8 new ``taps`` (the second filter's weight set)."""
+    _check("step_dot8", w, 2)
+    _check("step_dot8", z, 1)
+    _taps("step_dot8", taps, 8)
+    return (types.UniTuple(types.int64, 2)(w, types.int64, types.int64, z, types.int64,
+                                           types.int64, types.int64, taps),
+            _step_dot_codegen(8, True))

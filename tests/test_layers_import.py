@@ -109,6 +109,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("mic.lossless._tables_v16", 3),
     ("mic.lossless.kernels_volume", 3), ("mic.lossless.kernels_fast", 3),
     ("mic.lossless.kernels_classes", 3), ("mic.lossless.kernels_tables", 3),
+    ("mic.lossless.kernels_simd", 3),
     ("mic.lossless.kernels_fast_enc", 4), ("mic.lossless.kernels_low_enc", 4),
     ("mic.lossless.encoder_fast", 4),
     ("mic.lossless.encoder_near", 4),

@@ -44,10 +44,15 @@ def _parts(n: int) -> tuple[tuple[int, int], ...]:
     return {12: ((0, 8), (8, 4)), 8: ((0, 8),)}[n]
 
 
-def _check(name: str, arr: types.Type, ndim: int) -> None:
+def _check(name: str, arr: types.Type, ndim: int) -> types.Array:
+    """The array type the intrinsic takes for ``arr``: an optional array (an argument that
+    defaults to None and is then set, as older Numba types it) is taken as its array."""
+    if isinstance(arr, types.Optional):
+        arr = arr.type
     if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == ndim
             and arr.layout == "C"):
         raise TypingError(f"{name}: a C-contiguous {ndim}-d int64 array, got {arr}")
+    return arr
 
 
 def _row_ptr(context, builder, aty, val, row=None):
@@ -66,7 +71,10 @@ def _vptr(builder, p, off: int, lanes: int):
 
 def _load(builder, p, off: int, lanes: int):
     q = _vptr(builder, p, off, lanes)
-    return builder.load(q, align=8, typ=ir.VectorType(_I64, lanes)), q
+    try:  # llvmlite with opaque pointers takes the loaded type
+        return builder.load(q, align=8, typ=ir.VectorType(_I64, lanes)), q
+    except TypeError:  # older llvmlite (numba 0.60): typed pointers, no ``typ``
+        return builder.load(q, align=8), q
 
 
 def _splat(builder, x, lanes: int):
@@ -135,8 +143,7 @@ def _taps(name: str, taps: types.Type, n: int) -> None:
 def step12(typingctx, w, z, g, sh, wmax):
     """``w[t] = clamp(w[t] + ((g z[t] + 2^(sh-1)) >> sh), -wmax, wmax)`` for t < 12 (SPEC
     5.8 step 5, model 12's NLMS step with ``mul`` 1)."""
-    _check("step12", w, 1)
-    _check("step12", z, 1)
+    w, z = _check("step12", w, 1), _check("step12", z, 1)
     return (types.void(w, z, types.int64, types.int64, types.int64),
             _step_codegen(12, False))
 
@@ -144,8 +151,7 @@ def step12(typingctx, w, z, g, sh, wmax):
 @intrinsic
 def step8(typingctx, w, row, z, g, sh, wmax):
     """:func:`step12` of row ``row`` of the ``(sets, 8)`` weights ``w`` with 8 taps."""
-    _check("step8", w, 2)
-    _check("step8", z, 1)
+    w, z = _check("step8", w, 2), _check("step8", z, 1)
     return (types.void(w, types.int64, z, types.int64, types.int64, types.int64),
             _step_codegen(8, True))
 
@@ -190,8 +196,7 @@ def step_dot12(typingctx, w, z, g, sh, wmax, taps):
     are stored into ``z``: returns ``(sum w[t] taps[t], 1 + sum taps[t]^2)`` (the first
     filter, SPEC 5.8 steps 3 and 5).  The stepped weights are stored and also used as they
     are, without a reload."""
-    _check("step_dot12", w, 1)
-    _check("step_dot12", z, 1)
+    w, z = _check("step_dot12", w, 1), _check("step_dot12", z, 1)
     _taps("step_dot12", taps, 12)
     return (types.UniTuple(types.int64, 2)(w, z, types.int64, types.int64, types.int64, taps),
             _step_dot_codegen(12, False))
@@ -202,8 +207,7 @@ def step_dot8(typingctx, w, row_old, row, z, g, sh, wmax, taps):
     """:func:`step8` of row ``row_old`` of the ``(sets, 8)`` weights ``w`` with the taps in
     ``z``, then :func:`step_dot12`'s inner products of row ``row`` (after that step) with the
     8 new ``taps`` (the second filter's weight set)."""
-    _check("step_dot8", w, 2)
-    _check("step_dot8", z, 1)
+    w, z = _check("step_dot8", w, 2), _check("step_dot8", z, 1)
     _taps("step_dot8", taps, 8)
     return (types.UniTuple(types.int64, 2)(w, types.int64, types.int64, z, types.int64,
                                            types.int64, types.int64, taps),

@@ -502,6 +502,8 @@ def run(jobs: Sequence[Job], executor: Executor | None = None, *, desc: str = ""
 
     def take(i: int, result: Result) -> None:
         nonlocal last_line
+        if i in done:  # handed over again after an interrupt (see below): taken already
+            return
         if book is not None:  # first: a row recorded is never lost (Manifest.close)
             book.record(_row(result, run_started) if not result.resumed else
                         previous[result.source])
@@ -524,18 +526,23 @@ def run(jobs: Sequence[Job], executor: Executor | None = None, *, desc: str = ""
         with tqdm(total=len(jobs), desc=desc, unit="file", file=sys.stderr, leave=False,
                   disable=quiet or not tty, dynamic_ncols=True) as bar:
             it = executor.map(work)
+            last: tuple[int, Result] | None = None  # handed over, maybe not yet taken
             try:
-                for i, result in it:
-                    take(i, result)
+                for last in it:
+                    take(*last)
             except KeyboardInterrupt:
                 interrupted = True
+                # a Ctrl-C between the executor handing a job over and its row being
+                # recorded would leave its output without its row: take it (again) first
+                with contextlib.suppress(KeyboardInterrupt):
+                    if last is not None:
+                        take(*last)
                 # the interrupt may have hit here rather than in the executor: tell it,
                 # and take what it hands over while it stops (Dask: the running jobs)
                 with contextlib.suppress(KeyboardInterrupt, StopIteration):
-                    i, result = it.throw(KeyboardInterrupt())
-                    take(i, result)
-                    for i, result in it:
-                        take(i, result)
+                    take(*it.throw(KeyboardInterrupt()))
+                    for last in it:
+                        take(*last)
             finally:
                 close = getattr(it, "close", None)
                 if close is not None:

@@ -77,6 +77,34 @@ def test_walk_skips_hidden_entries_and_the_output_tree(tmp_path: Path) -> None:
     assert got == ["a.png", "b/x.png"]
 
 
+def test_a_ctrl_c_before_a_handed_over_row_is_recorded_loses_no_row(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    """Ctrl-C that lands after the executor handed a finished job over but before its row
+    was recorded (here: inside the first ``record``): the run takes that job again, so its
+    output never exists without its row (the clean-clone run of 2026-12-07 found a Dask run
+    that left one such output)."""
+    from mic import manifest as M
+
+    real = M.Manifest.record
+    calls = []
+
+    def record(self, r):
+        calls.append(r["source"])
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real(self, r)
+
+    monkeypatch.setattr(M.Manifest, "record", record)
+    outs = [str(tmp_path / f"{i}.out") for i in range(1, 4)]
+    jobs = [Job(o, o, _write, (o, "x" * i)) for i, o in enumerate(outs, 1)]
+    man = tmp_path / "m.csv"
+    s = run(jobs, LocalExecutor(1), quiet=True, echo=False, manifest=man)
+    assert s.interrupted and [r.source for r in s.results] == outs[:1]
+    rows = {r["source"]: r["status"] for r in M.Manifest(man).read()}
+    assert rows == {outs[0]: "written", outs[1]: "pending", outs[2]: "pending"}
+    assert sorted(p.name for p in tmp_path.glob("*.out")) == ["1.out"]
+
+
 # ----------------------------------------------------------------------------- Ctrl-C
 #: ``mic encode`` with a slow job function: files named s* hang inside their atomic output
 #: (s0 also ignores SIGTERM, so its worker must be killed and its partial file swept).

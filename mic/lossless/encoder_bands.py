@@ -144,12 +144,11 @@ def choose_low(counts: np.ndarray, tokens: np.ndarray, classes: np.ndarray,
     raster order (``counts`` theirs).  Near-lossless (model id 21, SPEC 7.9; ``near`` = k):
     the pass ran on the reconstruction; a low sample would code ``(v + k) // (2k + 1)``."""
     n = tokens.size
+    # too few values below N_CLASS, or too few candidates (each one low_stats counts once)
     if int(counts[:KF.N_CLASS].sum()) < max(LOW_MIN_SAMPLES, n >> 8) or nc < LOW_MIN_SAMPLES:
         return 0
     _, _, TOK, NB = KF.encode_constants()
     hx, hsub, dbits = KL.low_stats(vals, tokens, classes, band, TOK, NB, near, cand, nc)
-    if int(hx.sum()) < LOW_MIN_SAMPLES:
-        return 0
     nb = int(band.max()) + 1
     per = hist.reshape(len(band), KF.N_CLASS, KF.N_TOKENS)
     hb = np.stack([per[band == b].sum(axis=0) for b in range(nb)])

@@ -213,6 +213,21 @@ def near_reciprocal(delta):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def near_quantise(e, near, rcp):
+    """SPEC 7.4 step 3's quantised residual ``sign(e) ((|e| + near) // (2 near + 1))`` of the
+    error ``e``, with ``rcp`` :func:`near_reciprocal`'s ``M`` for ``2 near + 1``."""
+    return ((e + near) * rcp) >> 40 if e >= 0 else -(((near - e) * rcp) >> 40)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def check_weights(la, lb):
+    """The NLMS weights a kind-5/6 pass starts from must be (12,) and (4, 8): the filters'
+    vector kernels (:mod:`mic.lossless.kernels_simd`) index them without bounds checks."""
+    if la.shape[0] != LMS_TAPS or lb.shape[0] != LMS2_SETS or lb.shape[1] != LMS2_TAPS:
+        raise ValueError("the NLMS weights: (12,) and (4, 8) int64")
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _update_near(S, q, dd, drec, R):
     """:func:`_update` of a near-lossless plane (model id 17, SPEC 7.7): ``A`` (and so
     ``K``) gathers the quantised residual ``dd``, the bias ``B`` the reconstruction's error
@@ -432,8 +447,7 @@ def fast_decode_near(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, n
 @njit(cache=True, nogil=True, inline="always")
 def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
                  top, lms, la, lb, near, banded, th, low, nl):
-    if la.shape[0] != LMS_TAPS or lb.shape[0] != LMS2_SETS or lb.shape[1] != LMS2_TAPS:
-        raise ValueError("the NLMS weights: (12,) and (4, 8) int64")  # kernels_simd
+    check_weights(la, lb)
     h, w = img.shape
     # model id 20 (SPEC 5.12): the low section's N_CLASS entries follow the bands' (nl > 0)
     nband = tabmap.shape[0] // N_CLASS - (1 if low and nl > 0 else 0) if banded else 1
@@ -541,8 +555,7 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
                     if u * delta > maxval + near:
                         return ERR_RANGE
                     v = min(u * delta, np.int64(maxval))
-                    e = v - p
-                    dd = ((e + near) * rcp) >> 40 if e >= 0 else -(((near - e) * rcp) >> 40)
+                    dd = near_quantise(v - p, near, rcp)
                     dd = dd if sign > 0 else -dd
                 else:
                     if dd > (mhi if sign > 0 else mlo) or -dd > (mlo if sign > 0 else mhi):

@@ -10,8 +10,8 @@ from numba import njit
 
 from .kernels_fast import (
     LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U,
-    _class_t, _context, _init, _predict, _qlut, _update, _update_near, lms_finish, lms_learn,
-    lms_predict, lms_state, near_reciprocal, thresholds,
+    _class_t, _context, _init, _predict, _qlut, _update, _update_near, check_weights,
+    lms_finish, lms_learn, lms_predict, lms_state, near_quantise, near_reciprocal, thresholds,
 )
 from .kernels_tables import BUILTIN
 
@@ -118,8 +118,7 @@ def fast_tokens_near(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK,
 @njit(cache=True, nogil=True, inline="always")
 def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb, near,
                  banded, fine, low, nl, lowbase, uout, cand, pack):
-    if la.shape[0] != LMS_TAPS or lb.shape[0] != LMS2_SETS or lb.shape[1] != LMS2_TAPS:
-        raise ValueError("the NLMS weights: (12,) and (4, 8) int64")  # kernels_simd
+    check_weights(la, lb)
     h, w = img.shape
     delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
     rcp = near_reciprocal(delta)  # x // delta = (x * rcp) >> 40 for the x here
@@ -165,16 +164,15 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
                 p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
             v = np.int64(row[U(x)])
             qv = np.int64(0)
+            lw = (w_ + n_ + 1) >> 1 if low else np.int64(0)  # SPEC 5.12's level
+            islow = low and lw < nl
             if near:  # quantise (SPEC 7.4 step 3) and reconstruct where the decoder will
                 m = min(((p + near) * rcp) >> 40, ((maxval - p + near) * rcp) >> 40)
-                if low and ((w_ + n_ + 1) >> 1) < nl:  # model id 21 (SPEC 7.9): a low
-                    qv = ((v + near) * rcp) >> 40  # sample's value on the grid of 2k + 1
+                if islow:  # model id 21 (SPEC 7.9): a low sample's value on the grid of 2k + 1
+                    qv = ((v + near) * rcp) >> 40
                     v = min(qv * delta, np.int64(maxval))
-                    e = v - p
-                    dd = ((e + near) * rcp) >> 40 if e >= 0 else -(((near - e) * rcp) >> 40)
-                else:
-                    e = v - p
-                    dd = ((e + near) * rcp) >> 40 if e >= 0 else -(((near - e) * rcp) >> 40)
+                dd = near_quantise(v - p, near, rcp)
+                if not islow:
                     v = min(max(p + dd * delta, np.int64(0)), np.int64(maxval))
                 row[U(x)] = v
                 dd = dd if sign > 0 else -dd
@@ -189,8 +187,7 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
             u = (dd << 1) ^ (dd >> 63)
             u = u if ad <= m else m + ad
             if low:  # model id 20 (SPEC 5.12): a low sample codes its value in its low class
-                lw = (w_ + n_ + 1) >> 1
-                if lw < nl:
+                if islow:
                     c = U(lowbase + lw)
                     u = qv if near else v
                 uout[k] = u

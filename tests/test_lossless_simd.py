@@ -24,9 +24,9 @@ def _step_dot12(w, z, g, sh, wmax, t):
 
 
 @njit(cache=False)
-def _step_dot8(w, row_old, row, z, g, sh, wmax, t):
+def _step_dot8(w, row_old, row, z, g, sh, wmax, t, off):
     return V.step_dot8(w, row_old, row, z, g, sh, wmax,
-                       (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]))
+                       (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]), off)
 
 
 @njit(cache=False)
@@ -44,7 +44,8 @@ def _step8(w, row, z, g, sh, wmax):
        seed=st.integers(0, 2 ** 31))
 def test_fused_steps_and_inner_products_are_the_scalar_filters(steps, scale, seed):
     """A chain of samples through step_dot12 / step_dot8 (each sample's steps made at the
-    next one's products, the second filter's weight set changing at random) gives, at every
+    next one's products, the second filter's weight set changing at random, its first four
+    taps given plus an offset that it subtracts) gives, at every
     sample, the inner products of the scalar definition: model 12's clamped step made at
     once, then the sums over the new taps; and the same weights at the end."""
     rng = np.random.default_rng(seed)
@@ -57,6 +58,9 @@ def test_fused_steps_and_inner_products_are_the_scalar_filters(steps, scale, see
     for i in range(steps):
         t = rng.integers(-scale, scale + 1, 12).astype(np.int64)
         t2 = rng.integers(-scale, scale + 1, 8).astype(np.int64)
+        off = int(rng.integers(-scale, scale + 1))  # step_dot8 takes the first four less it
+        c2 = t2.copy()
+        c2[:4] += off
         s = int(rng.integers(0, 4))
         # the scalar definition: the sample before's steps, then the products
         if i:
@@ -67,7 +71,7 @@ def test_fused_steps_and_inner_products_are_the_scalar_filters(steps, scale, see
         want1 = (int((a_ref * t).sum()), 1 + int((t * t).sum()))
         want2 = (int((b_ref[s] * t2).sum()), 1 + int((t2 * t2).sum()))
         got1 = _step_dot12(a, z, g1, 16, LMS_WMAX, t)
-        got2 = _step_dot8(b, sp, s, z2, g2, 20, LMS_WMAX, t2)
+        got2 = _step_dot8(b, sp, s, z2, g2, 20, LMS_WMAX, c2, off)
         assert got1 == want1 and got2 == want2
         assert np.array_equal(z, t) and np.array_equal(z2, t2)
         # this sample's errors and gains (the second filter steps at even samples)

@@ -323,8 +323,8 @@ def lms_predict(img, y, x, w, w_, n_, nw, ne, maxval, bias, a, b, z, z2, res, g1
     L = np.int64(64 - leading_zeros(np.int64(act)))  # its bit length (act < 2^20)
     s = np.int64(0) if L < 4 else min((L - 2) >> 1, np.int64(3))
     dot2, nrm2 = V.step_dot8(b, sp, s, z2, g2, 20, LMS_WMAX,
-                             (med - p1, w_ + ne - n_ - p1, p0 - p1, n_ + w_ - nw - p1, rw, rn,
-                              res[prv, U(x)], res[prv, U(x + 2)]))
+                             (med, w_ + ne - n_, p0, n_ + w_ - nw, rw, rn, res[prv, U(x)],
+                              res[prv, U(x + 2)]), p1)  # the first four less p1
     p2 = p1 + ((dot2 + (np.int64(1) << 15)) >> 16)
     p = min(max(p2 + bias, np.int64(0)), np.int64(maxval))
     return p, p0, p1, dot1, nrm1, dot2, nrm2, s

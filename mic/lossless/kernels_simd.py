@@ -156,34 +156,45 @@ def step8(typingctx, w, row, z, g, sh, wmax):
             _step_codegen(8, True))
 
 
-def _step_dot_codegen(n: int, two_d: bool):
+def _step_dot_codegen(n: int, two_d: bool, nsub: int = 0):
+    """Code of :func:`step_dot12` (``n`` 12) or :func:`step_dot8` (8, ``two_d``, ``nsub``
+    4: the last argument ``off`` is subtracted from taps ``0..nsub-1``)."""
     def codegen(context, builder, sig, args):
         if two_d:
-            w, row_old, row, z, g, sh, wmax, taps = args
+            w, row_old, row, z, g, sh, wmax, taps = args[:8]
             zi = 3
         else:
-            w, z, g, sh, wmax, taps = args
+            w, z, g, sh, wmax, taps = args[:6]
             row_old = row = None
             zi = 1
+        off = args[-1] if nsub else None
         vals = cgutils.unpack_tuple(builder, taps)
         pold = _row_ptr(context, builder, sig.args[0], w, row_old)
         pnew = _row_ptr(context, builder, sig.args[0], w, row)
         pz = _row_ptr(context, builder, sig.args[zi], z)
-        dots, nrms = [], []
-        for off, lanes in _parts(n):
-            wv, wq = _load(builder, pold, off, lanes)
+        dots, nrms, offs = [], [], []
+        for o, lanes in _parts(n):
+            wv, wq = _load(builder, pold, o, lanes)
             if two_d:
-                other, _ = _load(builder, pnew, off, lanes)
-            zold, zq = _load(builder, pz, off, lanes)
+                other, _ = _load(builder, pnew, o, lanes)
+            zold, zq = _load(builder, pz, o, lanes)
             nv = _step_vec(builder, wv, zold, g, sh, wmax, lanes)
             builder.store(nv, wq, align=8)
             if two_d:
                 nv = builder.select(builder.icmp_signed("==", row_old, row), nv, other)
-            zv = _vector(builder, vals[off:off + lanes])
+            cv = _vector(builder, vals[o:o + lanes])
+            zv = cv
+            if off is not None:  # the taps less ``off``, and the weights that multiply it
+                mask = ir.Constant(ir.VectorType(_I64, lanes),
+                                   [int(o + i < nsub) for i in range(lanes)])
+                zv = builder.sub(cv, builder.mul(_splat(builder, off, lanes), mask))
+                offs.append(builder.mul(nv, mask))
             builder.store(zv, zq, align=8)
-            dots.append(builder.mul(nv, zv))
+            dots.append(builder.mul(nv, cv))
             nrms.append(builder.mul(zv, zv))
         dot = _sum(builder, _fold(builder, dots), 8)
+        if off is not None:  # sum w (c - off) = sum w c - off sum w (exact in int64)
+            dot = builder.sub(dot, builder.mul(off, _sum(builder, _fold(builder, offs), 8)))
         nrm = _sum(builder, _fold(builder, nrms), 8)
         return context.make_tuple(builder, sig.return_type, (dot, builder.add(nrm, _const(1))))
     return codegen
@@ -203,12 +214,17 @@ def step_dot12(typingctx, w, z, g, sh, wmax, taps):
 
 
 @intrinsic
-def step_dot8(typingctx, w, row_old, row, z, g, sh, wmax, taps):
+def step_dot8(typingctx, w, row_old, row, z, g, sh, wmax, taps, off):
     """:func:`step8` of row ``row_old`` of the ``(sets, 8)`` weights ``w`` with the taps in
     ``z``, then :func:`step_dot12`'s inner products of row ``row`` (after that step) with the
-    8 new ``taps`` (the second filter's weight set)."""
+    8 new taps: ``taps`` with ``off`` subtracted from the first four (the second filter's
+    weight set; its first four taps are differences from ``p1``, SPEC 5.8 step 3).  The
+    product is taken as ``sum w c - off (w0 + w1 + w2 + w3)`` (``c`` the taps as given, the
+    same value in int64's ring arithmetic), so that ``off``, which the first filter's
+    product gives just before, reaches the result through one multiply instead of through
+    the vector product and its reduction."""
     w, z = _check("step_dot8", w, 2), _check("step_dot8", z, 1)
     _taps("step_dot8", taps, 8)
     return (types.UniTuple(types.int64, 2)(w, types.int64, types.int64, z, types.int64,
-                                           types.int64, types.int64, taps),
-            _step_dot_codegen(8, True))
+                                           types.int64, types.int64, taps, types.int64),
+            _step_dot_codegen(8, True, 4))

@@ -124,6 +124,9 @@ def banded_tables(hist: np.ndarray, band: np.ndarray, thresholds: list[int],
 
 #: the low class counts model id 20's encoder tries (SPEC 5.12 allows 0..N_CLASS)
 LOW_CHOICES = (1, 2, 4, 8, 16, 24)
+#: the group of each L (0..N_CLASS-1) that low_stats counts band tokens in: group j holds
+#: the L from LOW_CHOICES[j - 1] (0 for j = 0) up to LOW_CHOICES[j]
+_LOW_GROUP = np.searchsorted(LOW_CHOICES, np.arange(KF.N_CLASS), side="right").astype(np.int64)
 #: planes with fewer samples below N_CLASS (of values) than this, or than 1/256 of the
 #: plane, have no low classes (too few to pay for their tables)
 LOW_MIN_SAMPLES = 256
@@ -148,7 +151,8 @@ def choose_low(counts: np.ndarray, tokens: np.ndarray, classes: np.ndarray,
     if int(counts[:KF.N_CLASS].sum()) < max(LOW_MIN_SAMPLES, n >> 8) or nc < LOW_MIN_SAMPLES:
         return 0
     _, _, TOK, NB = KF.encode_constants()
-    hx, hsub, dbits = KL.low_stats(vals, tokens, classes, band, TOK, NB, near, cand, nc)
+    hx, hsub, dbits = KL.low_stats(vals, tokens, classes, band, TOK, NB, near, cand, nc,
+                                   _LOW_GROUP, len(LOW_CHOICES))
     nb = int(band.max()) + 1
     per = hist.reshape(len(band), KF.N_CLASS, KF.N_TOKENS)
     hb = np.stack([per[band == b].sum(axis=0) for b in range(nb)])
@@ -156,8 +160,8 @@ def choose_low(counts: np.ndarray, tokens: np.ndarray, classes: np.ndarray,
     sub = np.zeros((nb, KF.N_CLASS, KF.N_TOKENS), np.int64)  # of the samples below nl
     low = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
     best, best_d, done = 0, 0.0, 0
-    for nl in LOW_CHOICES:
-        sub += hsub[done:nl].sum(axis=0).reshape(sub.shape)
+    for j, nl in enumerate(LOW_CHOICES):
+        sub += hsub[j].reshape(sub.shape)  # the samples whose L is in [done, nl)
         low[done:nl] = hx[done:nl]
         done = nl
         if not low.any():

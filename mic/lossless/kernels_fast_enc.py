@@ -5,6 +5,8 @@ serialised) and the backwards rANS pass.  The decoder never imports this module.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -293,28 +295,54 @@ def _vlen(v):
 @njit(cache=True, nogil=True)
 def _normalise(cnt):
     """Frequencies summing to 2**PREC, each used symbol at least 1, in proportion to ``cnt``."""
-    n = cnt.sum()
-    f = np.zeros(N_TOKENS, np.int64)
-    tot = 0
-    for s in range(N_TOKENS):
-        if cnt[s] > 0:
-            f[s] = max(1, (cnt[s] * M_TOT + (n >> 1)) // n)
-            tot += f[s]
-    diff = M_TOT - tot
-    while diff != 0:
-        b = np.argmax(f)
-        if diff > 0:
-            f[b] += diff
-            diff = 0
-        else:
-            # take from the symbols above 1, largest first
-            for s in np.argsort(-f):
-                take = min(-diff, f[s] - 1)
-                f[s] -= take
-                diff += take
-                if diff == 0:
-                    break
+    f = np.empty(N_TOKENS, np.int64)
+    _normalise_into(cnt, f)
     return f
+
+
+@njit(cache=True, nogil=True)
+def _normalise_into(cnt, f):
+    """:func:`_normalise` of ``cnt`` into ``f`` (N_TOKENS int64).  Each used symbol's
+    frequency is ``max(1, (cnt M_TOT + n // 2) // n)``, the floor taken of the division in
+    float64: exact, since the numerator is below 2^53 and a quotient that is not an integer
+    lies at least 1 / n from one, more than the division's rounding error (at most 2^-42
+    for a quotient up to M_TOT) while ``n`` < 2^40.  Then the largest frequency (the first of equals) takes what the sum lacks; where
+    it is over, the frequencies above 1 give it back, largest first: the largest alone
+    where it is unique and can (the first that any order of the sort puts first)."""
+    n = np.int64(0)
+    for s in range(N_TOKENS):
+        n += cnt[s]
+    dn = np.float64(n)
+    exact = n >= np.int64(1) << 40  # (never for a plane's counts) the integer division
+    half = n >> 1
+    tot = np.int64(0)
+    top = np.int64(0)  # the largest frequency, its first symbol, and whether it is tied
+    b = 0
+    tied = False
+    for s in range(N_TOKENS):
+        c = cnt[s]
+        if exact:
+            q = (c * M_TOT + half) // n
+        else:
+            q = np.int64(np.floor(np.float64(c * M_TOT + half) / dn))
+        v = max(np.int64(1), q) * (c > 0)
+        f[s] = v
+        tot += v
+        tied = (v == top) or (tied and v < top)
+        b = s if v > top else b
+        top = max(top, v)
+    diff = M_TOT - tot
+    if diff > 0 or (diff < 0 and not tied and top - 1 >= -diff):
+        f[b] += diff
+        diff = 0
+    while diff < 0:
+        # take from the symbols above 1, largest first
+        for s in np.argsort(-f):
+            take = min(-diff, f[s] - 1)
+            f[s] -= take
+            diff += take
+            if diff == 0:
+                break
 
 
 @njit(cache=True, nogil=True)
@@ -331,21 +359,39 @@ def table_bytes(f):
     return tb
 
 
+#: log2(f) of the frequencies 0..M_TOT (index 0 unused), as libm's scalar log2 gives them
+#: (math.log2, the value np.log2 of an int64 has in a compiled kernel; numpy's own
+#: vectorised log2 differs from it in the last place for some), which :func:`_cost` looks up
+_LOG2 = np.array([0.0] + [math.log2(f) for f in range(1, M_TOT + 1)])
+
+
 @njit(cache=True, nogil=True)
-def _cost(cnt):
-    """Bits of the tokens counted in ``cnt`` under their normalised table plus the table."""
-    f = _normalise(cnt)  # (non-zero exactly where cnt is)
+def _cost(cnt, f):
+    """Bits of the tokens counted in ``cnt`` under their normalised table plus the table
+    (``f``: N_TOKENS int64 of scratch, left holding the table).  The bits are summed over
+    the used symbols in order (a zero count would add 0.0, which changes no sum); the
+    table's bytes as :func:`table_bytes` counts them."""
+    _normalise_into(cnt, f)  # (non-zero exactly where cnt is)
     bits = 0.0
-    for s in range(N_TOKENS):
-        if cnt[s] > 0:
-            bits += cnt[s] * (PREC - np.log2(f[s]))
-    return bits + 8.0 * table_bytes(f)
+    tb = 1
+    last = 0
+    for s in range(N_TOKENS):  # the varint bytes up to each symbol, kept at the last used
+        v = f[s]
+        tb += 1 + (v >= 128) + (v >= 1 << 14) + (v >= 1 << 21)  # (f <= M_TOT < 2^28)
+        last = tb if v > 0 else last
+        bits += cnt[s] * (PREC - _LOG2[v])
+    return bits + 8.0 * (last if last else 1)
 
 
 @njit(cache=True, nogil=True)
-def _pair_gain(gcnt, gcost, i):
-    """Bits saved by merging groups ``i`` and ``i + 1`` into one table."""
-    merged = _cost(gcnt[i] + gcnt[i + 1]) if gcnt[i].sum() + gcnt[i + 1].sum() > 0 else 8.0
+def _pair_gain(gcnt, gcost, i, m, f):
+    """Bits saved by merging groups ``i`` and ``i + 1`` into one table (``m``, ``f``:
+    N_TOKENS int64 of scratch)."""
+    tot = 0
+    for s in range(N_TOKENS):
+        m[s] = gcnt[i, s] + gcnt[i + 1, s]
+        tot += m[s]
+    merged = _cost(m, f) if tot > 0 else 8.0
     return gcost[i] + gcost[i + 1] - merged
 
 
@@ -370,13 +416,15 @@ def fit_tables(hist):
     gstart = np.arange(nu)
     ng = nu
     gcost = np.empty(nu)
+    m = np.empty(N_TOKENS, np.int64)  # scratch of _cost and _pair_gain
+    f = np.empty(N_TOKENS, np.int64)
     for i in range(ng):
-        gcost[i] = _cost(gcnt[i]) if gcnt[i].sum() > 0 else 8.0
+        gcost[i] = _cost(gcnt[i], f) if gcnt[i].sum() > 0 else 8.0
     # the gain of merging groups i and i + 1, kept up to date: a merge changes only the
     # gains beside it (the same sums as recomputing them all, so the same merges)
     pgain = np.zeros(max(nu, 1))
     for i in range(ng - 1):
-        pgain[i] = _pair_gain(gcnt, gcost, i)
+        pgain[i] = _pair_gain(gcnt, gcost, i, m, f)
     while ng > 1:
         best = 0.0
         bi = -1
@@ -395,9 +443,9 @@ def fit_tables(hist):
             pgain[i] = pgain[i + 1]
         ng -= 1
         if bi > 0:
-            pgain[bi - 1] = _pair_gain(gcnt, gcost, bi - 1)
+            pgain[bi - 1] = _pair_gain(gcnt, gcost, bi - 1, m, f)
         if bi < ng - 1:
-            pgain[bi] = _pair_gain(gcnt, gcost, bi)
+            pgain[bi] = _pair_gain(gcnt, gcost, bi, m, f)
     tabmap = np.zeros(N_CLASS, np.int64)
     g = 0
     for c in range(N_CLASS):
@@ -513,6 +561,7 @@ def section_cost(hist, builtin):
     tabmap, freq = fit_tables(hist)
     total = 8.0
     own_any = False
+    f = np.empty(N_TOKENS, np.int64)  # scratch of _cost
     for g in range(freq.shape[0]):
         cnt = np.zeros(N_TOKENS, np.int64)
         bi = 0.0
@@ -525,12 +574,12 @@ def section_cost(hist, builtin):
                 if k > 0:
                     cnt[s] += k
                     if builtin[c, s] > 0:
-                        bi += k * (PREC - np.log2(builtin[c, s]))
+                        bi += k * (PREC - _LOG2[builtin[c, s]])
                     else:
                         ok = False
         if cnt.sum() == 0:
             continue
-        own = _cost(cnt)
+        own = _cost(cnt, f)
         if ok and bi <= own:
             total += bi
         else:

@@ -12,34 +12,36 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernels_fast import N_CLASS, N_TOKENS, U
+from .kernels_fast import N_CLASS, N_TOKENS, U, near_reciprocal
 
 
 @njit(cache=True, nogil=True)
-def low_stats(vals, tokens, classes, band, TOK, NB, near, cand, nc):
+def low_stats(vals, tokens, classes, band, TOK, NB, near, cand, nc, group, ngroup):
     """What model id 20's encoder weighs low classes with (SPEC 5.12), from a pass without
     them and its ``nc`` candidates ``cand``: per ``L``, the tokens of their values (``hx``,
-    (N_CLASS, N_TOKENS)), the tokens they had in their band rows (``hsub``, (N_CLASS, bands *
-    N_CLASS, N_TOKENS); ``classes`` = fine bin * N_CLASS + class, ``band`` the fine bins'
-    bands) and the change in extra bits (``dbits``).  ``vals`` (flat, raster order) holds
-    the values to code; with ``near`` = k > 0 (model id 21, SPEC 7.9; the pass then ran on
-    the reconstruction, which ``L`` is taken from) a value's token is that of ``(v + k) //
-    (2k + 1)``."""
+    (N_CLASS, N_TOKENS)) and the change in extra bits (``dbits``, N_CLASS); per group of
+    ``L`` (``group[L]``, one of ``ngroup``: the low class counts the encoder tries each
+    take a run of whole groups), the tokens they had in their band rows (``hsub``, (ngroup,
+    bands * N_CLASS, N_TOKENS); ``classes`` = fine bin * N_CLASS + class, ``band`` the fine
+    bins' bands).  ``vals`` (flat, raster order) holds the values to code; with ``near`` =
+    k > 0 (model id 21, SPEC 7.9; the pass then ran on the reconstruction, which ``L`` is
+    taken from) a value's token is that of ``(v + k) // (2k + 1)``."""
     nband = 0
     for f in range(band.shape[0]):
         nband = max(nband, band[f] + 1)
     hx = np.zeros((N_CLASS, N_TOKENS), np.int64)
-    hsub = np.zeros((N_CLASS, nband * N_CLASS, N_TOKENS), np.int64)
+    hsub = np.zeros((ngroup, nband * N_CLASS, N_TOKENS), np.int32)  # (counts of one plane)
     dbits = np.zeros(N_CLASS, np.int64)
+    rcp = near_reciprocal(2 * near + 1)  # x // (2k + 1) as a multiplication (1 for k = 0)
     for i in range(nc):
         k = U(cand[U(i)] & 0xFFFFFFFF)
         lam = U(cand[U(i)] >> 32)
-        tx = TOK[U((np.int64(vals[k]) + near) // (2 * near + 1))]
+        tx = TOK[U(((np.int64(vals[k]) + near) * rcp) >> 40)]
         tu = tokens[k]
         row = np.int64(classes[k])
         brow = band[row // N_CLASS] * N_CLASS + row % N_CLASS
         hx[lam, tx] += 1
-        hsub[lam, brow, tu] += 1
+        hsub[U(group[lam]), brow, tu] += 1
         dbits[lam] += NB[tx] - NB[tu]
     return hx, hsub, dbits
 

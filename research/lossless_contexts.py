@@ -35,6 +35,7 @@ from PIL import Image
 import mic.lossless.encoder_fast as EF
 import mic.lossless.kernels_fast as KF
 import mic.lossless.kernels_fast_enc as KE
+import mic.lossless.kernels_fit as KFIT
 from mic.lossless.encoder import is_screen, offer_palette
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,9 +44,9 @@ from train_sample import sample_images  # noqa: E402
 
 def fit(hist: np.ndarray) -> tuple[int, np.ndarray]:
     """Table bytes and the per-(class, token) code length in bits of the fitted tables."""
-    tabmap, freq = KE.fit_tables(hist)
+    tabmap, freq = KFIT.fit_tables(hist)
     tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
-    return int(KE.write_tables(tabmap, freq, tb)), KF.PREC - np.log2(np.maximum(freq[tabmap], 0.5))
+    return int(KFIT.write_tables(tabmap, freq, tb)), KF.PREC - np.log2(np.maximum(freq[tabmap], 0.5))
 
 
 def hist_bytes(hist: np.ndarray) -> float:
@@ -166,14 +167,14 @@ def run_features(split: Path) -> None:
 
 def run_tiles(split: Path) -> None:
     rec: list[int] = []
-    orig = KE.write_tables
+    orig = KFIT.write_tables
 
     def counted(tabmap, freq, out):  # noqa: ANN001, ANN202
         n = orig(tabmap, freq, out)
         rec.append(int(n))
         return n
 
-    EF.KE.write_tables = counted
+    EF.KFIT.write_tables = counted
     try:
         for r, planes in screens(split):
             row = []
@@ -188,7 +189,7 @@ def run_tiles(split: Path) -> None:
                     row.append(f"T{t}{'p' if pal else ''} {tot} ({100 * tb / tot:.1f} % tables)")
             print(f"{r['png'][-40:]}: " + " | ".join(row), flush=True)
     finally:
-        EF.KE.write_tables = orig
+        EF.KFIT.write_tables = orig
 
 
 def block_sets(x: np.ndarray, mv: int, B: int, S: int, iters: int = 8) -> float:

@@ -216,6 +216,7 @@ def lms_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, mul, sh
 def body_size(x, maxval, variant):
     from mic.lossless import kernels_fast as KF
     from mic.lossless import kernels_fast_enc as KE
+    from mic.lossless import kernels_fit as KFIT
     from mic.lossless import kernels_tables as KT
 
     h, w = x.shape
@@ -229,9 +230,9 @@ def body_size(x, maxval, variant):
         nbytes = KE.fast_tokens(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB)
     else:
         nbytes = lms_tokens(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, *variant)
-    tabmap, freq = KE.fit_tables(hist)
+    tabmap, freq = KFIT.fit_tables(hist)
     tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
-    ntb = KE.write_tables(tabmap, freq, tb)
+    ntb = KFIT.write_tables(tabmap, freq, tb)
     _, cum, _ = KT.build_decode_tables(freq)
     words = np.empty(n + 2, np.uint16)
     nw = KE.rans_encode(tokens, classes, tabmap, freq, cum, words)

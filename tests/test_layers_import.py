@@ -111,6 +111,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("mic.lossless.kernels_classes", 3), ("mic.lossless.kernels_tables", 3),
     ("mic.lossless.kernels_simd", 3),
     ("mic.lossless.kernels_fast_enc", 4), ("mic.lossless.kernels_low_enc", 4),
+    ("mic.lossless.kernels_fit", 4),
     ("mic.lossless.encoder_fast", 4),
     ("mic.lossless.encoder_near", 4),
     ("mic.lossless.decoder", 3), ("mic.lossless.encoder", 4), ("mic.lossless.make_tables", 4),

@@ -1,18 +1,26 @@
 """The fast lossless encoder's table fitting (mic.lossless.kernels_fast_enc): the normalised
 frequencies and the cost estimate that fit_tables, section_cost and the band and low-class
 choices weigh, against their plain definitions (integer division, libm log2, a varint per
-frequency up to the last used symbol).  Faster forms of them must choose the same tables,
+frequency up to the last used symbol), and the built-in table assignment against its numpy
+definition.  Faster forms of them must choose the same tables,
 and so write the same streams."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
+from PIL import Image
 
-from mic.lossless import kernels_fast_enc as KE
-from mic.lossless.kernels_fast import M_TOT, N_TOKENS, PREC
+from mic.lossless import kernels_fit as KFIT
+from mic.lossless.kernels_fast import M_TOT, N_CLASS, N_TOKENS, PREC
+from mic.lossless.kernels_tables import BUILTIN
+from mic.lossless.syntax import model16_priors
+
+DATA = Path(__file__).parent / "data"
 
 
 @njit(cache=False)
@@ -61,7 +69,7 @@ def _cost_ref(cnt):
 
 @njit(cache=False)
 def _cost_new(cnt):
-    return KE._cost(cnt, np.empty(N_TOKENS, np.int64))
+    return KFIT._cost(cnt, np.empty(N_TOKENS, np.int64))
 
 
 @settings(max_examples=300, deadline=None)
@@ -85,7 +93,82 @@ def test_normalised_tables_and_costs_are_the_plain_definitions(data, kind):
         cnt[used] = rng.integers(1, 3, len(used))
         cnt[used[0]] = data.draw(st.integers(1, 1 << 22))
     want = _normalise_ref(cnt)
-    got = KE._normalise(cnt)
+    got = KFIT._normalise(cnt)
     assert np.array_equal(got, want)
     assert got.sum() == M_TOT and np.array_equal(got > 0, cnt > 0)
     assert _cost_new(cnt) == _cost_ref(cnt)
+
+
+def _bits_ref(hist, f):
+    with np.errstate(divide="ignore"):
+        cost = PREC - np.log2(f.astype(np.float64))
+    cost = np.where(hist > 0, cost, 0.0)
+    return np.where(hist > 0, hist * cost, 0.0).sum(axis=1)
+
+
+def _assign_builtin_ref(hist, tabmap, freq, builtin):
+    """The numpy definition the compiled assign_builtin replaced."""
+    own = _bits_ref(hist, freq[tabmap])
+    bi = _bits_ref(hist, builtin)
+    counts = hist.sum(axis=1)
+    out = np.full(N_CLASS, BUILTIN, np.int64)
+    kept = []
+    for t in range(freq.shape[0]):
+        cls = np.flatnonzero((tabmap == t) & (counts > 0))
+        keep = 8.0 * KFIT.table_bytes(freq[t]) + np.minimum(own[cls], bi[cls]).sum()
+        if len(cls) and keep < bi[cls].sum():
+            out[cls] = np.where(own[cls] <= bi[cls], len(kept), BUILTIN)
+            kept.append(freq[t])
+    if kept:
+        out[counts == 0] = 0
+    return out, (np.array(kept, np.int64) if kept else np.zeros((0, N_TOKENS), np.int64))
+
+
+def _real_histograms():
+    """The token counts of each fine bin, and of all, of the bundled CT's model-20 pass."""
+    from mic.lossless import encoder_fast as EF
+    from mic.lossless import kernels_fast as KF
+    from mic.lossless import kernels_fast_enc as KE
+
+    a = np.asarray(Image.open(DATA / "ct_abdomen_u16.png")).astype(np.int32)
+    x = a - a.min()
+    maxval = int(x.max())
+    _, fine, edges = EF._low_bins(x, maxval, None)
+    nf = len(edges) + 1
+    a0, b0, _ = model16_priors()
+    n = x.size
+    hist = np.zeros(((nf + 1) * N_CLASS, N_TOKENS), np.int64)
+    KE.fast_tokens_low(x, maxval, np.empty(n, np.uint8), np.empty(n, np.uint16), hist,
+                       *KF.encode_constants(), a0.copy(), b0.copy(), fine, 0, nf * N_CLASS,
+                       np.empty(n, np.int32), np.empty(n, np.int64))
+    per = hist[:nf * N_CLASS].reshape(nf, N_CLASS, N_TOKENS)
+    return [per[f] for f in range(nf)] + [per.sum(axis=0)]
+
+
+def test_builtin_assignment_of_real_counts_is_the_numpy_definition():
+    """The bundled CT's counts, bin by bin: the compiled assignment moves the same classes
+    to their built-in tables and keeps the same tables as the numpy definition."""
+    builtin = model16_priors()[2]
+    for h in _real_histograms():
+        tabmap, freq = KFIT.fit_tables(h)
+        got = KFIT.assign_builtin(h, tabmap, freq, builtin)
+        want = _assign_builtin_ref(h, tabmap, freq, builtin)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), classes=st.integers(1, N_CLASS),
+       tokens=st.integers(1, 40), scale=st.sampled_from([3, 100, 10_000, 1 << 20]))
+def test_builtin_assignment_is_the_numpy_definition(seed, classes, tokens, scale):
+    """Random counts (a few classes or all, a few tokens or many, some that a built-in
+    table cannot code): the same class map and kept tables as the numpy definition."""
+    rng = np.random.default_rng(seed)
+    builtin = model16_priors()[2]
+    h = np.zeros((N_CLASS, N_TOKENS), np.int64)
+    for c in rng.choice(N_CLASS, classes, replace=False):
+        used = rng.choice(N_TOKENS, tokens, replace=False)
+        h[c, used] = rng.integers(1, scale, tokens)
+    tabmap, freq = KFIT.fit_tables(h)
+    got = KFIT.assign_builtin(h, tabmap, freq, builtin)
+    want = _assign_builtin_ref(h, tabmap, freq, builtin)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

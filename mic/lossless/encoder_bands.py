@@ -28,6 +28,7 @@ import numpy as np
 from ..bitstream.varint import pack_uvarints
 from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
+from . import kernels_fit as KFIT
 from . import kernels_low_enc as KL
 from . import kernels_tables as KT
 
@@ -64,7 +65,7 @@ def choose_bands(hist: np.ndarray, edges: np.ndarray, builtin: np.ndarray
     for nb in BAND_CHOICES:
         if nb > nf:
             break
-        cost, _ = KE.split_cost(per, nb, builtin)
+        cost, _ = KFIT.split_cost(per, nb, builtin)
         if cost > best_cost and nb > 2:
             break  # more bands cost more: stop doubling (twice 1 is always tried)
         if cost < best_cost:
@@ -109,10 +110,10 @@ def banded_tables(hist: np.ndarray, band: np.ndarray, thresholds: list[int],
             parts.append(bytes((nl,)))
             if h is None:
                 break
-        tabmap, freq = KE.fit_tables(h)
-        tabmap, freq = KE.assign_builtin(h, tabmap, freq, builtin)
+        tabmap, freq = KFIT.fit_tables(h)
+        tabmap, freq = KFIT.assign_builtin(h, tabmap, freq, builtin)
         tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
-        parts.append(tb[:KE.write_tables(tabmap, freq, tb)].tobytes())
+        parts.append(tb[:KFIT.write_tables(tabmap, freq, tb)].tobytes())
         sections.append(KT.with_builtin(tabmap, freq, builtin))
     band_map, tables = KT.join_bands(sections)  # what the decoder builds (SPEC 5.11)
     fine_map = band_map[:nb * KF.N_CLASS].reshape(nb, KF.N_CLASS)[band].ravel()
@@ -166,11 +167,11 @@ def choose_low(counts: np.ndarray, tokens: np.ndarray, classes: np.ndarray,
         done = nl
         if not low.any():
             continue
-        d = float(dbits[:nl].sum()) + KE.section_cost(low, builtin)
+        d = float(dbits[:nl].sum()) + KFIT.section_cost(low, builtin)
         for b in np.flatnonzero(sub.reshape(nb, -1).any(axis=1)):
             if b not in base:
-                base[b] = KE.section_cost(hb[b], builtin)
-            d += KE.section_cost(hb[b] - sub[b], builtin) - base[b]
+                base[b] = KFIT.section_cost(hb[b], builtin)
+            d += KFIT.section_cost(hb[b] - sub[b], builtin) - base[b]
         if d < best_d:
             best, best_d = nl, d
     return best

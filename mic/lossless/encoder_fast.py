@@ -16,6 +16,7 @@ import numpy as np
 from ..bitstream.varint import pack_uvarints
 from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
+from . import kernels_fit as KFIT
 from . import kernels_low_enc as KL
 from . import kernels_tables as KT
 from .encoder import offer_palette
@@ -111,11 +112,11 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
     else:
         nbytes = KE.fast_tokens(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la,
                                 lb)
-    tabmap, freq = KE.fit_tables(hist)
+    tabmap, freq = KFIT.fit_tables(hist)
     if prior:
-        tabmap, freq = KE.assign_builtin(hist, tabmap, freq, builtin)
+        tabmap, freq = KFIT.assign_builtin(hist, tabmap, freq, builtin)
     tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
-    ntb = KE.write_tables(tabmap, freq, tb)
+    ntb = KFIT.write_tables(tabmap, freq, tb)
     if prior:
         tabmap, freq = KT.with_builtin(tabmap, freq, builtin)
     return _coded(tb[:ntb].tobytes(), tokens, classes, tabmap, freq, bits, nbytes)

@@ -28,6 +28,7 @@ import numpy as np
 
 from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
+from . import kernels_fit as KFIT
 
 MAX_PLANE = 600_000
 
@@ -108,7 +109,7 @@ def fit(paths: list[pathlib.Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         top = int(np.flatnonzero(seen[c])[-1]) + 1
         cnt = np.zeros(KF.N_TOKENS)
         cnt[:top] = np.maximum(np.round(pooled[c, :top] / pooled[c].sum() * 1e9), 1)
-        tables[c] = KE._normalise(cnt.astype(np.int64))
+        tables[c] = KFIT._normalise(cnt.astype(np.int64))
     return a0, b0, tables, len(data)
 
 

@@ -99,6 +99,79 @@ def test_low_proxy_and_choice_on_count_data():
         assert np.array_equal(mic.decode(mic.encode(high)), high)
 
 
+def _choose_low_ref(x, maxval, near=0):
+    """Model id 20's low class count weighed as SPEC 5.12's encoder notes describe it, in
+    plain numpy: for each tried count, the candidates below it leave their band's counts
+    and code their values' tokens in low classes; the count whose section costs plus extra
+    bits fall most below none wins.  Returns (the choice, the pass's arguments)."""
+    from mic.lossless import encoder_fast as EF
+    from mic.lossless import kernels_fit as KFIT
+
+    R, CL, TOK, NB = KF.encode_constants()
+    a0, b0, builtin = model16_priors()
+    counts, fine, edges = EF._low_bins(x, maxval, None)
+    nf = len(edges) + 1
+    lowbase = nf * KF.N_CLASS
+    n = x.size
+    tokens, classes = np.empty(n, np.uint8), np.empty(n, np.uint16)
+    hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
+    cand = np.empty(n, np.int64)
+    nc = KE.fast_tokens_low(x, maxval, tokens, classes, hist, R, CL, TOK, NB, a0.copy(),
+                            b0.copy(), fine, 0, lowbase, np.empty(n, np.int32), cand)
+    thresholds, band = (EB.choose_bands(hist[:lowbase], edges, builtin) if nf > 1
+                        else ([], np.zeros(1, np.int64)))
+    args = (counts, tokens, classes, hist[:lowbase], band, builtin, x.reshape(-1), cand, nc)
+    if int(counts[:KF.N_CLASS].sum()) < max(EB.LOW_MIN_SAMPLES, n >> 8) \
+            or nc < EB.LOW_MIN_SAMPLES:
+        return 0, args
+    k = cand[:nc] & 0xFFFFFFFF
+    lam = cand[:nc] >> 32
+    tx = TOK[x.reshape(-1)[k]]
+    tu = tokens[k]
+    nb = int(band.max()) + 1
+    brow = band[classes[k] // KF.N_CLASS] * KF.N_CLASS + classes[k] % KF.N_CLASS
+    per = hist[:lowbase].reshape(nf, KF.N_CLASS, KF.N_TOKENS)
+    hb = np.stack([per[band == b].sum(axis=0) for b in range(nb)])
+    best, best_d = 0, 0.0
+    base = {}
+    for nl in EB.LOW_CHOICES:
+        sel = lam < nl
+        low = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
+        np.add.at(low, (lam[sel], tx[sel]), 1)
+        if not low.any():
+            continue
+        sub = np.zeros((nb * KF.N_CLASS, KF.N_TOKENS), np.int64)
+        np.add.at(sub, (brow[sel], tu[sel]), 1)
+        sub = sub.reshape(nb, KF.N_CLASS, KF.N_TOKENS)
+        d = float((NB[tx[sel]].astype(np.int64) - NB[tu[sel]]).sum())
+        d += KFIT.section_cost(low, builtin)
+        for b in range(nb):
+            if sub[b].any():
+                if b not in base:
+                    base[b] = KFIT.section_cost(hb[b], builtin)
+                d += KFIT.section_cost(hb[b] - sub[b], builtin) - base[b]
+        if d < best_d:
+            best, best_d = nl, d
+    return best, args
+
+
+@pytest.mark.parametrize("name", ["ct_abdomen_u16.png", "mr_brain_u16.png", "cr_chest_u8.png",
+                                  "ct_lung_i16.npy", "counts"])
+def test_the_low_class_choice_is_its_plain_weighing(name):
+    """choose_low (low_stats' grouped counts, weigh_low compiled) chooses what the plain
+    weighing chooses, on real images and on Poisson counts."""
+    if name == "counts":
+        rng = np.random.default_rng(7)
+        x = rng.poisson(np.clip(np.add.outer(np.arange(128), np.arange(96)) / 50.0, 0.05,
+                                None)).astype(np.int32)
+    else:
+        a = _img(name).astype(np.int32)
+        x = a - a.min()
+    maxval = int(x.max())
+    want, args = _choose_low_ref(x, maxval)
+    assert EB.choose_low(*args) == want
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(h=st.integers(8, 48), w=st.integers(8, 48), nl=st.integers(1, 24),
        seed=st.integers(0, 2**31 - 1))

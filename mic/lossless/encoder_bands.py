@@ -10,7 +10,7 @@ class codes differently in dark and bright parts; a band of its own gives each i
 2. the token pass (:func:`mic.lossless.kernels_fast_enc.fast_tokens_banded`) counts each
    class's tokens per fine bin of the prediction;
 3. :func:`choose_bands`: 1, 2, 4 or 8 bands, each a run of fine bins, whichever
-   :func:`mic.lossless.kernels_fast_enc.section_cost` says codes smallest;
+   :func:`mic.lossless.kernels_fit.section_cost` says codes smallest;
 4. :func:`banded_tables`: each band's tables as model 16 fits them (built-in tables where
    they cost less), serialised as SPEC 5.11 writes them.
 
@@ -75,7 +75,7 @@ def choose_bands(hist: np.ndarray, edges: np.ndarray, builtin: np.ndarray
 
 def equal_runs(nf: int, nb: int) -> list[int]:
     """The first fine bin of each of ``nb`` runs of about equal length of ``nf`` bins (as
-    :func:`mic.lossless.kernels_fast_enc.split_cost` cuts them; runs that would be empty
+    :func:`mic.lossless.kernels_fit.split_cost` cuts them; runs that would be empty
     are left out)."""
     return sorted({(b * nf) // nb for b in range(nb)})
 
@@ -128,6 +128,7 @@ LOW_CHOICES = (1, 2, 4, 8, 16, 24)
 #: the group of each L (0..N_CLASS-1) that low_stats counts band tokens in: group j holds
 #: the L from LOW_CHOICES[j - 1] (0 for j = 0) up to LOW_CHOICES[j]
 _LOW_GROUP = np.searchsorted(LOW_CHOICES, np.arange(KF.N_CLASS), side="right").astype(np.int64)
+_LOW_CHOICES = np.array(LOW_CHOICES, np.int64)
 #: planes with fewer samples below N_CLASS (of values) than this, or than 1/256 of the
 #: plane, have no low classes (too few to pay for their tables)
 LOW_MIN_SAMPLES = 256
@@ -143,8 +144,9 @@ def choose_low(counts: np.ndarray, tokens: np.ndarray, classes: np.ndarray,
     :mod:`mic.lossless.kernels_low_enc`).  For each count, the samples that would be low
     leave their band's counts and code their values' tokens in their low classes
     (:func:`mic.lossless.kernels_low_enc.low_stats`); the estimate is
-    :func:`mic.lossless.kernels_fast_enc.section_cost` of the bands they leave and of the
-    low section, plus the change in extra bits.  ``vals``: the plane's values, flat in
+    :func:`mic.lossless.kernels_fit.section_cost` of the bands they leave and of the
+    low section, plus the change in extra bits (weighed in
+    :func:`mic.lossless.kernels_low_enc.weigh_low`).  ``vals``: the plane's values, flat in
     raster order (``counts`` theirs).  Near-lossless (model id 21, SPEC 7.9; ``near`` = k):
     the pass ran on the reconstruction; a low sample would code ``(v + k) // (2k + 1)``."""
     n = tokens.size
@@ -157,21 +159,4 @@ def choose_low(counts: np.ndarray, tokens: np.ndarray, classes: np.ndarray,
     nb = int(band.max()) + 1
     per = hist.reshape(len(band), KF.N_CLASS, KF.N_TOKENS)
     hb = np.stack([per[band == b].sum(axis=0) for b in range(nb)])
-    base: dict[int, float] = {}  # the bands' costs as they are, where samples leave them
-    sub = np.zeros((nb, KF.N_CLASS, KF.N_TOKENS), np.int64)  # of the samples below nl
-    low = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
-    best, best_d, done = 0, 0.0, 0
-    for j, nl in enumerate(LOW_CHOICES):
-        sub += hsub[j].reshape(sub.shape)  # the samples whose L is in [done, nl)
-        low[done:nl] = hx[done:nl]
-        done = nl
-        if not low.any():
-            continue
-        d = float(dbits[:nl].sum()) + KFIT.section_cost(low, builtin)
-        for b in np.flatnonzero(sub.reshape(nb, -1).any(axis=1)):
-            if b not in base:
-                base[b] = KFIT.section_cost(hb[b], builtin)
-            d += KFIT.section_cost(hb[b] - sub[b], builtin) - base[b]
-        if d < best_d:
-            best, best_d = nl, d
-    return best
+    return KL.weigh_low(hx, hsub, dbits, hb, builtin, _LOW_CHOICES)

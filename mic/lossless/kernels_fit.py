@@ -35,21 +35,23 @@ def _vlen(v):
 def _normalise(cnt):
     """Frequencies summing to 2**PREC, each used symbol at least 1, in proportion to ``cnt``."""
     f = np.empty(N_TOKENS, np.int64)
-    _normalise_into(cnt, f)
+    _normalise_into(cnt, f, N_TOKENS)
     return f
 
 
 @njit(cache=True, nogil=True)
-def _normalise_into(cnt, f):
-    """:func:`_normalise` of ``cnt`` into ``f`` (N_TOKENS int64).  Each used symbol's
-    frequency is ``max(1, (cnt M_TOT + n // 2) // n)``, the floor taken of the division in
-    float64: exact, since the numerator is below 2^53 and a quotient that is not an integer
-    lies at least 1 / n from one, more than the division's rounding error (at most 2^-42
-    for a quotient up to M_TOT) while ``n`` < 2^40.  Then the largest frequency (the first of equals) takes what the sum lacks; where
-    it is over, the frequencies above 1 give it back, largest first: the largest alone
-    where it is unique and can (the first that any order of the sort puts first)."""
+def _normalise_into(cnt, f, hi):
+    """:func:`_normalise` of ``cnt`` into ``f`` (N_TOKENS int64), where no symbol from
+    ``hi`` on is used (``f`` is written below ``hi`` only, except on the sort's path).  Each
+    used symbol's frequency is ``max(1, (cnt M_TOT + n // 2) // n)``, the floor taken of the
+    division in float64: exact, since the numerator is below 2^53 and a quotient that is
+    not an integer lies at least 1 / n from one, more than the division's rounding error
+    (at most 2^-42 for a quotient up to M_TOT) while ``n`` < 2^40.  Then the largest
+    frequency (the first of equals) takes what the sum lacks; where it is over, the
+    frequencies above 1 give it back, largest first: the largest alone where it is unique
+    and can (the first that any order of the sort puts first)."""
     n = np.int64(0)
-    for s in range(N_TOKENS):
+    for s in range(hi):
         n += cnt[s]
     dn = np.float64(n)
     exact = n >= np.int64(1) << 40  # (never for a plane's counts) the integer division
@@ -58,7 +60,7 @@ def _normalise_into(cnt, f):
     top = np.int64(0)  # the largest frequency, its first symbol, and whether it is tied
     b = 0
     tied = False
-    for s in range(N_TOKENS):
+    for s in range(hi):
         c = cnt[s]
         if exact:
             q = (c * M_TOT + half) // n
@@ -74,6 +76,8 @@ def _normalise_into(cnt, f):
     if diff > 0 or (diff < 0 and not tied and top - 1 >= -diff):
         f[b] += diff
         diff = 0
+    if diff < 0:
+        f[hi:] = 0
     while diff < 0:
         # take from the symbols above 1, largest first
         for s in np.argsort(-f):
@@ -105,16 +109,16 @@ _LOG2 = np.array([0.0] + [math.log2(f) for f in range(1, M_TOT + 1)])
 
 
 @njit(cache=True, nogil=True)
-def _cost(cnt, f):
-    """Bits of the tokens counted in ``cnt`` under their normalised table plus the table
-    (``f``: N_TOKENS int64 of scratch, left holding the table).  The bits are summed over
-    the used symbols in order (a zero count would add 0.0, which changes no sum); the
-    table's bytes as :func:`table_bytes` counts them."""
-    _normalise_into(cnt, f)  # (non-zero exactly where cnt is)
+def _cost(cnt, f, hi):
+    """Bits of the tokens counted in ``cnt`` (none from symbol ``hi`` on) under their
+    normalised table plus the table (``f``: N_TOKENS int64 of scratch).  The bits are
+    summed over the used symbols in order (a zero count would add 0.0, which changes no
+    sum); the table's bytes as :func:`table_bytes` counts them."""
+    _normalise_into(cnt, f, hi)  # (non-zero exactly where cnt is)
     bits = 0.0
     tb = 1
     last = 0
-    for s in range(N_TOKENS):  # the varint bytes up to each symbol, kept at the last used
+    for s in range(hi):  # the varint bytes up to each symbol, kept at the last used
         v = f[s]
         tb += 1 + (v >= 128) + (v >= 1 << 14) + (v >= 1 << 21)  # (f <= M_TOT < 2^28)
         last = tb if v > 0 else last
@@ -123,14 +127,14 @@ def _cost(cnt, f):
 
 
 @njit(cache=True, nogil=True)
-def _pair_gain(gcnt, gcost, i, m, f):
+def _pair_gain(gcnt, gcost, i, m, f, hi):
     """Bits saved by merging groups ``i`` and ``i + 1`` into one table (``m``, ``f``:
-    N_TOKENS int64 of scratch)."""
+    N_TOKENS int64 of scratch; no symbol from ``hi`` on used)."""
     tot = 0
-    for s in range(N_TOKENS):
+    for s in range(hi):
         m[s] = gcnt[i, s] + gcnt[i + 1, s]
         tot += m[s]
-    merged = _cost(m, f) if tot > 0 else 8.0
+    merged = _cost(m, f, hi) if tot > 0 else 8.0
     return gcost[i] + gcost[i + 1] - merged
 
 
@@ -141,8 +145,14 @@ def fit_tables(hist):
     table costs its bytes), one normalised table a run; unused classes map to a neighbour."""
     used = np.zeros(N_CLASS, np.int64)
     nu = 0
+    hi = 1  # past the last symbol any class uses (the costs' loops stop there)
     for c in range(N_CLASS):
-        if hist[c].sum() > 0:
+        any_c = False
+        for s in range(N_TOKENS):
+            if hist[c, s] > 0:
+                any_c = True
+                hi = max(hi, s + 1)
+        if any_c:
             used[nu] = c
             nu += 1
     if nu == 0:  # an empty plane cannot happen; keep the syntax valid anyway
@@ -158,12 +168,12 @@ def fit_tables(hist):
     m = np.empty(N_TOKENS, np.int64)  # scratch of _cost and _pair_gain
     f = np.empty(N_TOKENS, np.int64)
     for i in range(ng):
-        gcost[i] = _cost(gcnt[i], f) if gcnt[i].sum() > 0 else 8.0
+        gcost[i] = _cost(gcnt[i], f, hi) if gcnt[i].sum() > 0 else 8.0
     # the gain of merging groups i and i + 1, kept up to date: a merge changes only the
     # gains beside it (the same sums as recomputing them all, so the same merges)
     pgain = np.zeros(max(nu, 1))
     for i in range(ng - 1):
-        pgain[i] = _pair_gain(gcnt, gcost, i, m, f)
+        pgain[i] = _pair_gain(gcnt, gcost, i, m, f, hi)
     while ng > 1:
         best = 0.0
         bi = -1
@@ -182,9 +192,9 @@ def fit_tables(hist):
             pgain[i] = pgain[i + 1]
         ng -= 1
         if bi > 0:
-            pgain[bi - 1] = _pair_gain(gcnt, gcost, bi - 1, m, f)
+            pgain[bi - 1] = _pair_gain(gcnt, gcost, bi - 1, m, f, hi)
         if bi < ng - 1:
-            pgain[bi] = _pair_gain(gcnt, gcost, bi, m, f)
+            pgain[bi] = _pair_gain(gcnt, gcost, bi, m, f, hi)
     tabmap = np.zeros(N_CLASS, np.int64)
     g = 0
     for c in range(N_CLASS):
@@ -311,7 +321,7 @@ def section_cost(hist, builtin):
                         ok = False
         if cnt.sum() == 0:
             continue
-        own = _cost(cnt, f)
+        own = _cost(cnt, f, N_TOKENS)
         if ok and bi <= own:
             total += bi
         else:

@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from .kernels_fast import N_CLASS, N_TOKENS, U, near_reciprocal
+from .kernels_fit import section_cost
 
 
 @njit(cache=True, nogil=True)
@@ -44,6 +45,59 @@ def low_stats(vals, tokens, classes, band, TOK, NB, near, cand, nc, group, ngrou
         hsub[U(group[lam]), brow, tu] += 1
         dbits[lam] += NB[tx] - NB[tu]
     return hx, hsub, dbits
+
+
+@njit(cache=True, nogil=True)
+def weigh_low(hx, hsub, dbits, hb, builtin, choices):
+    """The low class count of ``choices`` (increasing) that :func:`low_stats`' ``hx``,
+    ``hsub`` and ``dbits`` say saves most against none, or 0 where none saves: for each
+    count, :func:`mic.lossless.kernels_fit.section_cost` of the low classes' tokens, plus
+    the change in extra bits, plus the change in cost of each band (``hb``: the bands'
+    counts, (bands, N_CLASS, N_TOKENS)) that the low samples leave."""
+    nb = hb.shape[0]
+    base = np.zeros(nb)  # the bands' costs as they are, where samples leave them
+    have = np.zeros(nb, np.bool_)
+    sub = np.zeros((nb, N_CLASS, N_TOKENS), np.int64)  # of the samples below the count
+    low = np.zeros((N_CLASS, N_TOKENS), np.int64)
+    left = np.zeros((N_CLASS, N_TOKENS), np.int64)
+    moved = np.zeros(nb, np.bool_)
+    best = 0
+    best_d = 0.0
+    done = 0
+    any_low = False
+    for j in range(len(choices)):
+        nl = choices[j]
+        for b in range(nb):
+            for r in range(N_CLASS):
+                for s in range(N_TOKENS):
+                    k = hsub[j, b * N_CLASS + r, s]
+                    sub[b, r, s] += k
+                    moved[b] |= k != 0
+        for r in range(done, nl):
+            for s in range(N_TOKENS):
+                low[r, s] = hx[r, s]
+                any_low |= hx[r, s] != 0
+        done = nl
+        if not any_low:
+            continue
+        dsum = 0
+        for r in range(nl):
+            dsum += dbits[r]
+        d = np.float64(dsum) + section_cost(low, builtin)
+        for b in range(nb):
+            if not moved[b]:
+                continue
+            if not have[b]:
+                base[b] = section_cost(hb[b], builtin)
+                have[b] = True
+            for r in range(N_CLASS):
+                for s in range(N_TOKENS):
+                    left[r, s] = hb[b, r, s] - sub[b, r, s]
+            d += section_cost(left, builtin) - base[b]
+        if d < best_d:
+            best = nl
+            best_d = d
+    return best
 
 
 @njit(cache=True, nogil=True)

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..bitstream.varint import pack_uvarints
@@ -90,8 +92,8 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
     21's, SPEC 7.9)."""
     h, w = x.shape
     n = h * w
-    tokens = np.empty(n, np.uint8)
-    bits = np.zeros(2 * n + 16, np.uint8)
+    tokens = _scratch("tokens", n, np.uint8)
+    bits = _scratch("bits", 2 * n + 16, np.uint8, zero=True)
     R, CL, TOK, NB = KF.encode_constants()
     prior = prior and lms
     la = lb = None
@@ -127,7 +129,7 @@ def _coded(tables: bytes, tokens: np.ndarray, classes: np.ndarray, tabmap: np.nd
     """The table section, then the rANS words of ``tokens`` (each class's table
     ``tabmap[class]`` of ``freq``) with their counts, then the extra bytes."""
     _, cum, _ = KT.build_decode_tables(freq)
-    words = np.empty(tokens.size + 2, np.uint16)
+    words = _scratch("words", tokens.size + 2, np.uint16)
     nw = KE.rans_encode(tokens, classes, tabmap, freq, cum, words)
     return b"".join((tables, pack_uvarints(nw, nbytes), words[:nw].astype("<u2").tobytes(),
                      bits[:nbytes].tobytes()))
@@ -159,7 +161,7 @@ def _body_banded(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarra
                                     la, lb)
         thresholds, band = [], np.zeros(1, np.int64)
     else:
-        classes = np.empty(n, np.uint16)
+        classes = _scratch("classes16", n, np.uint16)
         hist = np.zeros((nf * KF.N_CLASS, KF.N_TOKENS), np.int64)
         if near:  # model id 19 (SPEC 7.8): the bands of the reconstruction above
             nbytes = KE.fast_tokens_near_banded(x, maxval, near, tokens, classes, bits, hist, R,
@@ -186,10 +188,10 @@ def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
     counts, fine, edges = _low_bins(x, maxval, counts)
     nf = len(edges) + 1
     lowbase = nf * KF.N_CLASS
-    classes = np.empty(n, np.uint16)
+    classes = _scratch("classes16", n, np.uint16)
     hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
-    uout = np.empty(n, np.int32)
-    cand = np.empty(n, np.int64)
+    uout = _scratch("uout", n, np.int32)
+    cand = _scratch("cand", n, np.int64)
     nc = KE.fast_tokens_low(x, maxval, tokens, classes, hist, R, CL, TOK, NB, la, lb, fine, 0,
                             lowbase, uout, cand)
     if nf > 1:
@@ -226,17 +228,18 @@ def _body_near_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndar
     nf = len(edges) + 1
     lowbase = nf * KF.N_CLASS
 
-    cand = np.empty(n, np.int64)  # the candidates of the latest pass (kernels_low_enc)
+    cand = _scratch("cand", n, np.int64)  # the candidates of the latest pass (kernels_low_enc)
 
     def token_pass(img: np.ndarray, nl: int, toks: np.ndarray, out_bits: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, int, list[int], np.ndarray, int]:
         """Code ``img`` (overwritten with its reconstruction) with ``nl``: (classes, counts,
         extra bytes, band thresholds, bands of the fine bins, candidates in ``cand``)."""
-        classes = np.empty(img.size, np.uint16)
+        classes = _scratch("classes16", img.size, np.uint16)
         hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
         nbytes, nc = KE.fast_tokens_near_low(img, maxval, near, toks, classes, out_bits, hist,
                                              R, CL, TOK, NB, la.copy(), lb.copy(), fine, nl,
-                                             lowbase, np.empty(img.size, np.int32), cand)
+                                             lowbase, _scratch("uout", img.size, np.int32),
+                                             cand)
         if nf > 1:
             thresholds, band = EB.choose_bands(hist[:lowbase], edges, builtin)
         else:
@@ -295,3 +298,37 @@ def _low_bins(x: np.ndarray, maxval: int, counts: np.ndarray | None
         return counts, np.zeros(maxval + 1, np.uint8), np.zeros(0, np.int64)
     fine, edges = EB.fine_bins(x, maxval, counts)
     return counts, fine, edges
+
+
+class _Scratch(threading.local):
+    """Each thread's scratch arrays, kept from one plane to the next: the token pass's
+    tokens, classes, numbers, candidates and extra bits and the rANS words, 19 bytes a
+    sample.  Arrays of several MB allocated afresh every plane went back to the system
+    when freed, and the next plane's first writes to them page-faulted: 788 faults a 512²
+    plane on the 2-core VM, 1.7 ms of its 15 (``benches/results/2026-12-07-encode``).
+    Arrays over :data:`SCRATCH_KEEP_BYTES` are not kept."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+
+#: scratch arrays up to this size are kept for the thread's next plane (at most six of
+#: them, so 24 MB a thread; a 512² plane's largest is 2 MB)
+SCRATCH_KEEP_BYTES = 4 << 20
+_SCRATCH = _Scratch()
+
+
+def _scratch(name: str, size: int, dtype: type, zero: bool = False) -> np.ndarray:
+    """A 1-d array of ``size`` elements of ``dtype`` (zeros if ``zero``, else undefined):
+    the calling thread's array ``name`` where it is small enough to keep, else a new one.
+    Each name has one use live at a time: the caller is done with the array before it
+    asks for the name again."""
+    if size * np.dtype(dtype).itemsize > SCRATCH_KEEP_BYTES:
+        return np.zeros(size, dtype) if zero else np.empty(size, dtype)
+    arr = _SCRATCH.arrays.get(name)
+    if arr is None or arr.size < size or arr.dtype != dtype:
+        arr = _SCRATCH.arrays[name] = np.empty(max(size, 1024), dtype)
+    out = arr[:size]
+    if zero:
+        out.fill(0)
+    return out

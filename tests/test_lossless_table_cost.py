@@ -69,7 +69,7 @@ def _cost_ref(cnt):
 
 @njit(cache=False)
 def _cost_new(cnt):
-    return KFIT._cost(cnt, np.empty(N_TOKENS, np.int64), N_TOKENS)
+    return KFIT._cost(cnt, np.empty(N_TOKENS, np.int64), np.empty(N_TOKENS, np.int64), N_TOKENS)
 
 
 @settings(max_examples=300, deadline=None)
@@ -98,7 +98,8 @@ def test_normalised_tables_and_costs_are_the_plain_definitions(data, kind):
     assert got.sum() == M_TOT and np.array_equal(got > 0, cnt > 0)
     assert _cost_new(cnt) == _cost_ref(cnt)
     hi = int(np.flatnonzero(cnt)[-1]) + 1  # the loops stopped past the last used symbol
-    assert KFIT._cost(cnt, np.full(N_TOKENS, 99, np.int64), hi) == _cost_ref(cnt)
+    assert KFIT._cost(cnt, np.full(N_TOKENS, 99, np.int64), np.full(N_TOKENS, 99, np.int64),
+                      hi) == _cost_ref(cnt)
 
 
 def _bits_ref(hist, f):

@@ -35,24 +35,38 @@ def _vlen(v):
 def _normalise(cnt):
     """Frequencies summing to 2**PREC, each used symbol at least 1, in proportion to ``cnt``."""
     f = np.empty(N_TOKENS, np.int64)
-    _normalise_into(cnt, f, N_TOKENS)
+    idx = np.empty(N_TOKENS, np.int64)
+    nz, n = _used(cnt, f, idx, N_TOKENS)
+    _normalise_used(cnt, f, idx, nz, n, N_TOKENS)
     return f
 
 
 @njit(cache=True, nogil=True)
-def _normalise_into(cnt, f, hi):
-    """:func:`_normalise` of ``cnt`` into ``f`` (N_TOKENS int64), where no symbol from
-    ``hi`` on is used (``f`` is written below ``hi`` only, except on the sort's path).  Each
-    used symbol's frequency is ``max(1, (cnt M_TOT + n // 2) // n)``, the floor taken of the
-    division in float64: exact, since the numerator is below 2^53 and a quotient that is
-    not an integer lies at least 1 / n from one, more than the division's rounding error
-    (at most 2^-42 for a quotient up to M_TOT) while ``n`` < 2^40.  Then the largest
-    frequency (the first of equals) takes what the sum lacks; where it is over, the
-    frequencies above 1 give it back, largest first: the largest alone where it is unique
-    and can (the first that any order of the sort puts first)."""
+def _used(cnt, f, idx, hi):
+    """Zeros ``f`` below ``hi``, lists the symbols below ``hi`` that ``cnt`` uses into
+    ``idx`` (increasing) and returns (how many, their total count)."""
+    nz = 0
     n = np.int64(0)
     for s in range(hi):
-        n += cnt[s]
+        c = cnt[s]
+        f[s] = 0
+        idx[nz] = s
+        nz += c > 0
+        n += c
+    return nz, n
+
+
+@njit(cache=True, nogil=True)
+def _normalise_used(cnt, f, idx, nz, n, hi):
+    """:func:`_normalise` of ``cnt`` into ``f`` (N_TOKENS int64, zero below ``hi``), whose
+    ``nz`` used symbols (of total count ``n``, none from ``hi`` on) :func:`_used` listed in
+    ``idx``.  Each used symbol's frequency is ``max(1, (cnt M_TOT + n // 2) // n)``, the
+    floor taken of the division in float64: exact, since the numerator is below 2^53 and a
+    quotient that is not an integer lies at least 1 / n from one, more than the division's
+    rounding error (at most 2^-42 for a quotient up to M_TOT) while ``n`` < 2^40.  Then the
+    largest frequency (the first of equals) takes what the sum lacks; where it is over, the
+    frequencies above 1 give it back, largest first: the largest alone where it is unique
+    and can (the first that any order of the sort puts first)."""
     dn = np.float64(n)
     exact = n >= np.int64(1) << 40  # (never for a plane's counts) the integer division
     half = n >> 1
@@ -60,13 +74,14 @@ def _normalise_into(cnt, f, hi):
     top = np.int64(0)  # the largest frequency, its first symbol, and whether it is tied
     b = 0
     tied = False
-    for s in range(hi):
+    for k in range(nz):
+        s = idx[k]
         c = cnt[s]
         if exact:
             q = (c * M_TOT + half) // n
         else:
             q = np.int64(np.floor(np.float64(c * M_TOT + half) / dn))
-        v = max(np.int64(1), q) * (c > 0)
+        v = max(np.int64(1), q)
         f[s] = v
         tot += v
         tied = (v == top) or (tied and v < top)
@@ -109,32 +124,35 @@ _LOG2 = np.array([0.0] + [math.log2(f) for f in range(1, M_TOT + 1)])
 
 
 @njit(cache=True, nogil=True)
-def _cost(cnt, f, hi):
+def _cost(cnt, f, idx, hi):
     """Bits of the tokens counted in ``cnt`` (none from symbol ``hi`` on) under their
-    normalised table plus the table (``f``: N_TOKENS int64 of scratch).  The bits are
-    summed over the used symbols in order (a zero count would add 0.0, which changes no
-    sum); the table's bytes as :func:`table_bytes` counts them."""
-    _normalise_into(cnt, f, hi)  # (non-zero exactly where cnt is)
+    normalised table plus the table (``f``, ``idx``: N_TOKENS int64 of scratch).  The bits
+    are summed over the used symbols in order; the table's bytes as :func:`table_bytes`
+    counts them (a byte a frequency up to the last used one, and one more for each from
+    128 on)."""
+    nz, n = _used(cnt, f, idx, hi)
+    if nz == 0:
+        return 8.0
+    _normalise_used(cnt, f, idx, nz, n, hi)
     bits = 0.0
-    tb = 1
-    last = 0
-    for s in range(hi):  # the varint bytes up to each symbol, kept at the last used
+    tb = 2 + idx[nz - 1]
+    for k in range(nz):
+        s = idx[k]
         v = f[s]
-        tb += 1 + (v >= 128) + (v >= 1 << 14) + (v >= 1 << 21)  # (f <= M_TOT < 2^28)
-        last = tb if v > 0 else last
+        tb += (v >= 128) + (v >= 1 << 14) + (v >= 1 << 21)  # (f <= M_TOT < 2^28)
         bits += cnt[s] * (PREC - _LOG2[v])
-    return bits + 8.0 * (last if last else 1)
+    return bits + 8.0 * tb
 
 
 @njit(cache=True, nogil=True)
-def _pair_gain(gcnt, gcost, i, m, f, hi):
-    """Bits saved by merging groups ``i`` and ``i + 1`` into one table (``m``, ``f``:
-    N_TOKENS int64 of scratch; no symbol from ``hi`` on used)."""
+def _pair_gain(gcnt, gcost, i, m, f, idx, hi):
+    """Bits saved by merging groups ``i`` and ``i + 1`` into one table (``m``, ``f``,
+    ``idx``: N_TOKENS int64 of scratch; no symbol from ``hi`` on used)."""
     tot = 0
     for s in range(hi):
         m[s] = gcnt[i, s] + gcnt[i + 1, s]
         tot += m[s]
-    merged = _cost(m, f, hi) if tot > 0 else 8.0
+    merged = _cost(m, f, idx, hi) if tot > 0 else 8.0
     return gcost[i] + gcost[i + 1] - merged
 
 
@@ -167,13 +185,14 @@ def fit_tables(hist):
     gcost = np.empty(nu)
     m = np.empty(N_TOKENS, np.int64)  # scratch of _cost and _pair_gain
     f = np.empty(N_TOKENS, np.int64)
+    idx = np.empty(N_TOKENS, np.int64)
     for i in range(ng):
-        gcost[i] = _cost(gcnt[i], f, hi) if gcnt[i].sum() > 0 else 8.0
+        gcost[i] = _cost(gcnt[i], f, idx, hi) if gcnt[i].sum() > 0 else 8.0
     # the gain of merging groups i and i + 1, kept up to date: a merge changes only the
     # gains beside it (the same sums as recomputing them all, so the same merges)
     pgain = np.zeros(max(nu, 1))
     for i in range(ng - 1):
-        pgain[i] = _pair_gain(gcnt, gcost, i, m, f, hi)
+        pgain[i] = _pair_gain(gcnt, gcost, i, m, f, idx, hi)
     while ng > 1:
         best = 0.0
         bi = -1
@@ -192,9 +211,9 @@ def fit_tables(hist):
             pgain[i] = pgain[i + 1]
         ng -= 1
         if bi > 0:
-            pgain[bi - 1] = _pair_gain(gcnt, gcost, bi - 1, m, f, hi)
+            pgain[bi - 1] = _pair_gain(gcnt, gcost, bi - 1, m, f, idx, hi)
         if bi < ng - 1:
-            pgain[bi] = _pair_gain(gcnt, gcost, bi, m, f, hi)
+            pgain[bi] = _pair_gain(gcnt, gcost, bi, m, f, idx, hi)
     tabmap = np.zeros(N_CLASS, np.int64)
     g = 0
     for c in range(N_CLASS):
@@ -304,6 +323,7 @@ def section_cost(hist, builtin):
     total = 8.0
     own_any = False
     f = np.empty(N_TOKENS, np.int64)  # scratch of _cost
+    idx = np.empty(N_TOKENS, np.int64)
     for g in range(freq.shape[0]):
         cnt = np.zeros(N_TOKENS, np.int64)
         bi = 0.0
@@ -321,7 +341,7 @@ def section_cost(hist, builtin):
                         ok = False
         if cnt.sum() == 0:
             continue
-        own = _cost(cnt, f, N_TOKENS)
+        own = _cost(cnt, f, idx, N_TOKENS)
         if ok and bi <= own:
             total += bi
         else:

@@ -85,6 +85,17 @@ TILING_SIDES = {5: (TILING_SIDE,), 6: (TILING_SIDE,), 7: (TILING_SIDE, 128, 64)}
 #: and graphics on it) is also tried in these tiles: on the train split the two frames
 #: that qualify code 10.4 % and 0.7 % smaller, and no other train image qualifies
 SCREEN_SIDES = (128, 64)
+#: how effort 3 (the default) codes a plane of more than SMALL_FRAME samples whose histogram
+#: is sparse (:func:`offer_palette`; :func:`mic.lossless.encoder_fast.encode_plane_fast`'s
+#: ``palette``): 1, through its palette.  Coding it both ways and keeping the smaller (2) is
+#: effort 4's, and effort 3's for smaller planes, whose palette can cost more than it saves
+#: (a 64 x 64 crop of full-range noise codes 45 % larger through it).  On the train split's
+#: 45 such planes both ways saved 765 bytes of 10.45 MB (0.007 %) for twice their time; on
+#: the eval split's 5 (two CT, an MR, a CR, a DX) the palette was smaller every time
+#: (``research/lossless_palette_rank.py``).  Over whole splits, with the palette's bitmap
+#: then compressed at zstd level 3 (19 costs up to 0.3 ms for 3 bytes): train +762 bytes
+#: of 134.8 MB (+0.0006 %), eval +24 of 6.45 MB (benches/results/2026-12-07-encode)
+DEFAULT_PALETTE = 1
 #: frames of at most this many pixels are coded at the default effort with effort 4's
 #: three coders per plane (:func:`plane_effort`)
 SMALL_FRAME = 1 << 16
@@ -457,8 +468,9 @@ class LosslessTileEncoder:
             from .encoder_fast import encode_plane_fast
 
             def code(p: np.ndarray) -> bytes:
-                return encode_plane_fast(p, 2, lms=True, prior=self.priors, bands=self.bands,
-                                         low=self.low)
+                pal = DEFAULT_PALETTE if p.size > SMALL_FRAME else 2
+                return encode_plane_fast(p, pal, lms=True, prior=self.priors,
+                                         bands=self.bands, low=self.low)
         else:
             def code(p: np.ndarray) -> bytes:
                 return encode_plane(p, lms)

@@ -131,7 +131,7 @@ def _cost(cnt, f, idx, hi):
     counts them (a byte a frequency up to the last used one, and one more for each from
     128 on)."""
     nz, n = _used(cnt, f, idx, hi)
-    if nz == 0:
+    if nz == 0:  # (no caller asks: an empty group is charged 8 bits where it occurs)
         return 8.0
     _normalise_used(cnt, f, idx, nz, n, hi)
     bits = 0.0

@@ -36,8 +36,9 @@ def main() -> None:
     ap.add_argument("--min-samples", type=int, default=1 << 16)
     ap.add_argument("--margins", type=float, nargs="*", default=[0.0, 0.01, 0.02, 0.05])
     a = ap.parse_args()
-    rows = list(csv.DictReader(open(a.split.parent / "manifest.csv")))
-    kw = dict(lms=True, prior=True, bands=True, low=True)
+    with open(a.split.parent / "manifest.csv") as f:
+        rows = list(csv.DictReader(f))
+    kw = {"lms": True, "prior": True, "bands": True, "low": True}
     recs = []
     for r in rows:
         if r["split"] != a.split.name:

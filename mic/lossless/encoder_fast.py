@@ -304,9 +304,10 @@ class _Scratch(threading.local):
     """Each thread's scratch arrays, kept from one plane to the next: the token pass's
     tokens, classes, numbers, candidates and extra bits and the rANS words, 19 bytes a
     sample.  Arrays of several MB allocated afresh every plane went back to the system
-    when freed, and the next plane's first writes to them page-faulted: 788 faults a 512²
-    plane on the 2-core VM, 1.7 ms of its 15 (``benches/results/2026-12-07-encode``).
-    Arrays over :data:`SCRATCH_KEEP_BYTES` are not kept."""
+    when freed, and the next plane's first writes to them page-faulted: 786 faults a 512²
+    plane on the 2-core VM, 14.5 ms an encode against 13.0 without them (the best of three
+    means of ten in one process; ``benches/results/2026-12-07-encode``).  Arrays over
+    :data:`SCRATCH_KEEP_BYTES` are not kept."""
 
     def __init__(self) -> None:
         self.arrays: dict[str, np.ndarray] = {}

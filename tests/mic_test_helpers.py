@@ -346,3 +346,48 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def token_bits(hist, f):  # noqa: ANN001, ANN201 - arrays
+    """Bits of each class's tokens ``hist`` (N_CLASS, N_TOKENS) under the tables ``f`` (one
+    a class, same shape), in numpy (inf where a counted token has frequency 0): the plain
+    definition the fast encoder's built-in table assignment is held to."""
+    import numpy as np
+
+    from mic.lossless.kernels_fast import PREC
+
+    with np.errstate(divide="ignore"):
+        cost = PREC - np.log2(f.astype(np.float64))
+    return np.where(hist > 0, hist * np.where(hist > 0, cost, 0.0), 0.0).sum(axis=1)
+
+
+def model20_pass(x):  # noqa: ANN001, ANN201 - an int32 plane from 0; a namespace
+    """Model id 20's token pass over the (h, w) int32 plane ``x`` (values from 0) without
+    low classes, as the encoder runs it first: its fine bins (``counts``, ``fine``,
+    ``edges``, ``nf``, ``lowbase``), ``tokens``, ``classes``, counts ``hist``
+    ((nf + 1) * N_CLASS rows), candidates ``cand`` (``nc`` of them), ``maxval`` and the
+    built-in tables ``builtin``."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from mic.lossless import encoder_fast as EF
+    from mic.lossless import kernels_fast as KF
+    from mic.lossless import kernels_fast_enc as KE
+    from mic.lossless.syntax import model16_priors
+
+    maxval = int(x.max())
+    a0, b0, builtin = model16_priors()
+    counts, fine, edges = EF._low_bins(x, maxval, None)
+    nf = len(edges) + 1
+    lowbase = nf * KF.N_CLASS
+    n = x.size
+    tokens, classes = np.empty(n, np.uint8), np.empty(n, np.uint16)
+    hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
+    cand = np.empty(n, np.int64)
+    nc = KE.fast_tokens_low(x, maxval, tokens, classes, hist, *KF.encode_constants(),
+                            a0.copy(), b0.copy(), fine, 0, lowbase, np.empty(n, np.int32),
+                            cand)
+    return SimpleNamespace(maxval=maxval, counts=counts, fine=fine, edges=edges, nf=nf,
+                           lowbase=lowbase, tokens=tokens, classes=classes, hist=hist,
+                           cand=cand, nc=nc, builtin=builtin)

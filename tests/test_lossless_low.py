@@ -24,7 +24,8 @@ from mic.lossless import kernels_fast_enc as KE
 from mic.lossless import kernels_low_enc as KL
 from mic.lossless.syntax import model16_priors
 from mic_test_helpers import (
-    check_invalid_vector, check_lossless_vector, load_reference_decoder, random_image)
+    check_invalid_vector, check_lossless_vector, load_reference_decoder, model20_pass,
+    random_image)
 
 DATA = Path(__file__).parent / "data"
 VEC = Path(__file__).resolve().parents[1] / "formats" / "lossless20"
@@ -99,29 +100,21 @@ def test_low_proxy_and_choice_on_count_data():
         assert np.array_equal(mic.decode(mic.encode(high)), high)
 
 
-def _choose_low_ref(x, maxval, near=0):
+def _choose_low_ref(x):
     """Model id 20's low class count weighed as SPEC 5.12's encoder notes describe it, in
     plain numpy: for each tried count, the candidates below it leave their band's counts
     and code their values' tokens in low classes; the count whose section costs plus extra
     bits fall most below none wins.  Returns (the choice, the pass's arguments)."""
-    from mic.lossless import encoder_fast as EF
     from mic.lossless import kernels_fit as KFIT
 
-    R, CL, TOK, NB = KF.encode_constants()
-    a0, b0, builtin = model16_priors()
-    counts, fine, edges = EF._low_bins(x, maxval, None)
-    nf = len(edges) + 1
-    lowbase = nf * KF.N_CLASS
-    n = x.size
-    tokens, classes = np.empty(n, np.uint8), np.empty(n, np.uint16)
-    hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
-    cand = np.empty(n, np.int64)
-    nc = KE.fast_tokens_low(x, maxval, tokens, classes, hist, R, CL, TOK, NB, a0.copy(),
-                            b0.copy(), fine, 0, lowbase, np.empty(n, np.int32), cand)
-    thresholds, band = (EB.choose_bands(hist[:lowbase], edges, builtin) if nf > 1
-                        else ([], np.zeros(1, np.int64)))
+    run = model20_pass(x)
+    counts, tokens, classes, cand, nc = run.counts, run.tokens, run.classes, run.cand, run.nc
+    lowbase, nf, builtin, hist = run.lowbase, run.nf, run.builtin, run.hist
+    _, _, TOK, NB = KF.encode_constants()
+    band = (EB.choose_bands(hist[:lowbase], run.edges, builtin)[1] if nf > 1
+            else np.zeros(1, np.int64))
     args = (counts, tokens, classes, hist[:lowbase], band, builtin, x.reshape(-1), cand, nc)
-    if int(counts[:KF.N_CLASS].sum()) < max(EB.LOW_MIN_SAMPLES, n >> 8) \
+    if int(counts[:KF.N_CLASS].sum()) < max(EB.LOW_MIN_SAMPLES, x.size >> 8) \
             or nc < EB.LOW_MIN_SAMPLES:
         return 0, args
     k = cand[:nc] & 0xFFFFFFFF
@@ -167,8 +160,7 @@ def test_the_low_class_choice_is_its_plain_weighing(name):
     else:
         a = _img(name).astype(np.int32)
         x = a - a.min()
-    maxval = int(x.max())
-    want, args = _choose_low_ref(x, maxval)
+    want, args = _choose_low_ref(x)
     assert EB.choose_low(*args) == want
 
 

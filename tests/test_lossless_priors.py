@@ -15,25 +15,17 @@ from hypothesis import strategies as st
 
 import mic
 from mic.io import read_image
-from mic.lossless import kernels_fast as KF
 from mic.lossless import kernels_fit as KFIT
 from mic.lossless import kernels_tables as KT
 from mic.lossless.syntax import model16_priors
 from mic_test_helpers import (
-    check_invalid_vector, check_lossless_vector, load_reference_decoder, random_image)
+    check_invalid_vector, check_lossless_vector, load_reference_decoder, random_image,
+    token_bits)
 
 DATA = Path(__file__).parent / "data"
 VEC = Path(__file__).resolve().parents[1] / "formats" / "lossless16"
 VECTORS = json.loads((VEC / "vectors.json").read_text())["vectors"]
 EXPECTED = json.loads((VEC / "invalid" / "expected.json").read_text())
-
-
-def _bits(hist, f):
-    """Bits of each class's tokens ``hist`` (N_CLASS, N_TOKENS) under the tables ``f`` (one
-    a class, same shape); inf where a counted token has frequency 0."""
-    with np.errstate(divide="ignore"):
-        cost = KF.PREC - np.log2(f.astype(np.float64))
-    return np.where(hist > 0, hist * np.where(hist > 0, cost, 0.0), 0.0).sum(axis=1)
 
 
 def test_the_priors_are_well_formed():
@@ -104,8 +96,8 @@ def test_the_table_choice_only_names_tables_that_can_code():
         for c in range(24):
             assert not (used[c] & (full[full_map[c]] == 0)).any()
         # never more bits than the fitted tables with their bytes
-        own = _bits(hist, freq[tabmap]).sum() + 8 * sum(KFIT.table_bytes(f) for f in freq)
-        new = (_bits(hist, full[full_map]).sum()
+        own = token_bits(hist, freq[tabmap]).sum() + 8 * sum(KFIT.table_bytes(f) for f in freq)
+        new = (token_bits(hist, full[full_map]).sum()
                + 8 * sum(KFIT.table_bytes(f) for f in sfreq))
         assert new <= own + 1e-6
 

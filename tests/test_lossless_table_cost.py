@@ -19,6 +19,7 @@ from mic.lossless import kernels_fit as KFIT
 from mic.lossless.kernels_fast import M_TOT, N_CLASS, N_TOKENS, PREC
 from mic.lossless.kernels_tables import BUILTIN
 from mic.lossless.syntax import model16_priors
+from mic_test_helpers import model20_pass, token_bits
 
 DATA = Path(__file__).parent / "data"
 
@@ -102,17 +103,10 @@ def test_normalised_tables_and_costs_are_the_plain_definitions(data, kind):
                       hi) == _cost_ref(cnt)
 
 
-def _bits_ref(hist, f):
-    with np.errstate(divide="ignore"):
-        cost = PREC - np.log2(f.astype(np.float64))
-    cost = np.where(hist > 0, cost, 0.0)
-    return np.where(hist > 0, hist * cost, 0.0).sum(axis=1)
-
-
 def _assign_builtin_ref(hist, tabmap, freq, builtin):
     """The numpy definition the compiled assign_builtin replaced."""
-    own = _bits_ref(hist, freq[tabmap])
-    bi = _bits_ref(hist, builtin)
+    own = token_bits(hist, freq[tabmap])
+    bi = token_bits(hist, builtin)
     counts = hist.sum(axis=1)
     out = np.full(N_CLASS, BUILTIN, np.int64)
     kept = []
@@ -129,23 +123,10 @@ def _assign_builtin_ref(hist, tabmap, freq, builtin):
 
 def _real_histograms():
     """The token counts of each fine bin, and of all, of the bundled CT's model-20 pass."""
-    from mic.lossless import encoder_fast as EF
-    from mic.lossless import kernels_fast as KF
-    from mic.lossless import kernels_fast_enc as KE
-
     a = np.asarray(Image.open(DATA / "ct_abdomen_u16.png")).astype(np.int32)
-    x = a - a.min()
-    maxval = int(x.max())
-    _, fine, edges = EF._low_bins(x, maxval, None)
-    nf = len(edges) + 1
-    a0, b0, _ = model16_priors()
-    n = x.size
-    hist = np.zeros(((nf + 1) * N_CLASS, N_TOKENS), np.int64)
-    KE.fast_tokens_low(x, maxval, np.empty(n, np.uint8), np.empty(n, np.uint16), hist,
-                       *KF.encode_constants(), a0.copy(), b0.copy(), fine, 0, nf * N_CLASS,
-                       np.empty(n, np.int32), np.empty(n, np.int64))
-    per = hist[:nf * N_CLASS].reshape(nf, N_CLASS, N_TOKENS)
-    return [per[f] for f in range(nf)] + [per.sum(axis=0)]
+    run = model20_pass(a - a.min())
+    per = run.hist[:run.lowbase].reshape(run.nf, N_CLASS, N_TOKENS)
+    return [per[f] for f in range(run.nf)] + [per.sum(axis=0)]
 
 
 def test_builtin_assignment_of_real_counts_is_the_numpy_definition():

@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("image", nargs="?", default=str(ROOT / "mic/data/ct_abdomen.png"))
     ap.add_argument("--old", default="HEAD", help="git revision of the code to time against")
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--only", action="append", help="time only this case (lossless, "
+                    "'effort 1', 'near k=1', 'near k=2', 'near k=4'); may be repeated")
     args = ap.parse_args()
     sys.path.insert(0, str(old_package(args.old)))
     new = importlib.import_module("mic")
@@ -57,12 +59,15 @@ def main() -> None:
     n = img.size
     print(f"# {Path(args.image).name} {img.shape} {img.dtype}; new = working tree, old = "
           f"{args.old}; one thread; medians of {args.rounds} rounds; MP/s")
-    for name, kw in (("lossless", {}), ("near k=1", {"max_error": 1}),
-                     ("near k=2", {"max_error": 2}), ("near k=4", {"max_error": 4})):
+    cases = (("lossless", {}), ("effort 1", {"effort": 1}), ("near k=1", {"max_error": 1}),
+             ("near k=2", {"max_error": 2}), ("near k=4", {"max_error": 4}))
+    for name, kw in cases:
+        if args.only and name not in args.only:
+            continue
         sn, so = new.encode(img, **kw), old.encode(img, **kw)
         if sn != so:
             raise SystemExit(f"{name}: the streams differ ({len(sn)} against {len(so)} bytes)")
-        jk = {"level": kw["max_error"]} if kw else {}
+        jk = {"level": kw["max_error"]} if "max_error" in kw else {}
         j = imagecodecs.jpegls_encode(img, **jk)
         runs = (("enc_new", lambda a, kw=kw: new.encode(a, **kw), img),
                 ("enc_old", lambda a, kw=kw: old.encode(a, **kw), img),

@@ -28,6 +28,7 @@ from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
 from . import kernels_simd as V
+from .kernels_opaque import opaque
 from .kernels import LMS_WMAX
 
 
@@ -478,6 +479,8 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
         for i in range(T_CAP + 1):
             TL[b * (T_CAP + 1) + i] = tabmap[b * N_CLASS + CL[i]]
     brow = np.zeros(w, np.int64)  # model id 18: the band of each sample above, times T_CAP + 1
+    if words.shape[0] <= nwords or bits.shape[0] < nbytes + 4:  # a caller's mistake
+        raise ValueError("fast_decode: the words must be padded by one, the bytes by four")
     if nwords < 2:
         return ERR_WORDS
     x = (np.int64(words[0]) << 16) | np.int64(words[1])
@@ -534,9 +537,12 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
             tok = U(sym[t, U(slot)])
             e = np.int64(PK[t, tok])  # f - 1 | cum << 12 | nb << 24 | top << 28
             x = ((e & 0xFFF) + 1) * (x >> PREC) + slot - ((e >> 12) & 0xFFF)
-            need = np.int64(x < RANS_L)  # renormalise without a branch (unpredictable)
-            x = (x << (need << 4)) | (np.int64(words[U(wp)]) & -need)
-            wp += need
+            # renormalise without a branch (taken about once in four symbols, unpredictably):
+            # the mask is opaque, so that the compiler keeps it an ``and`` (kernels_opaque);
+            # ``words[wp]`` is read every time (the words are padded by one)
+            mask = opaque(-np.int64(x < RANS_L))
+            x = (x << (mask & 16)) | (np.int64(words[U(wp)]) & mask)
+            wp -= mask
             nb = (e >> 24) & 15
             b = U(bp >> 3)
             word = ((np.int64(bits[b]) << 24) | (np.int64(bits[b + U(1)]) << 16)

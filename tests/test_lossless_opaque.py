@@ -1,0 +1,106 @@
+"""The opaque identity (mic.lossless.kernels_opaque) and the fast plane decoder's branch-free
+rANS renormalisation that uses it (SPEC 5.6): the identity over int64 and narrower integers;
+the decoder reads the word after a plane's last one on every renormalisation that is not taken
+and must mask it out, so decoding with that padding word set to any value gives the same
+plane; and a caller that does not pad is refused instead of read past."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numba import njit
+from numba.core.errors import TypingError
+
+from mic.lossless import encoder_fast as EF
+from mic.lossless import kernels_fast as KF
+from mic.lossless import kernels_tables as KT
+from mic.lossless.kernels_opaque import opaque
+from mic.lossless.syntax import parse_plane
+from mic_test_helpers import png
+
+
+@njit(cache=False)
+def _through(v):
+    return opaque(v)
+
+
+@njit(cache=False)
+def _mask_and(flag, v):
+    return v & opaque(-np.int64(flag))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(-(2 ** 63), 2 ** 63 - 1))
+def test_opaque_is_the_identity(v: int) -> None:
+    assert _through(np.int64(v)) == v
+
+
+def test_opaque_widens_narrow_integers() -> None:
+    assert _through(np.uint8(255)) == 255
+    assert _through(np.int32(-5)) == -5
+    assert _through(np.uint16(65535)) == 65535
+    assert _mask_and(True, np.int64(0xBEEF)) == 0xBEEF
+    assert _mask_and(False, np.int64(0xBEEF)) == 0
+
+
+def test_opaque_refuses_floats() -> None:
+    with pytest.raises(TypingError):
+        _through(1.5)
+
+
+def _plane_parts(plane: np.ndarray, pad_word: int, pad: int = 1):
+    """A fast (kind-3) plane's decoder inputs, its words padded by ``pad`` copies of
+    ``pad_word`` and its extra bytes by four."""
+    x = plane - plane.min()
+    payload = EF.encode_plane_fast(np.ascontiguousarray(x, np.int32), palette=0)
+    ph = parse_plane(memoryview(payload), 0, *x.shape, fast=1)
+    assert ph.kind == 3
+    tabmap, freq = ph.tables
+    status, cum, sym = KT.build_decode_tables(freq)
+    assert status == KF.OK
+    words = np.full(ph.nwords + pad, pad_word, np.uint16)
+    words[:ph.nwords] = np.frombuffer(payload, "<u2", count=ph.nwords, offset=ph.words_at)
+    bits = np.zeros(ph.nbits + 4, np.uint8)
+    bits[:-4] = np.frombuffer(payload, np.uint8, count=ph.nbits,
+                              offset=ph.words_at + 2 * ph.nwords)
+    return x, ph, tabmap, freq, cum, sym, words, bits
+
+
+def _decode(x, ph, tabmap, freq, cum, sym, words, bits) -> tuple[int, np.ndarray]:
+    R, CL, nbt, top = KF.decode_constants()
+    out = np.empty(x.shape, np.int32)
+    status = KF.fast_decode(out, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords, bits,
+                            ph.nbits, R, CL, nbt, top)
+    return status, out
+
+
+@pytest.mark.parametrize("name", ["ct_abdomen_u16.png", "mr_brain_u16.png", "cr_chest_u8.png"])
+@pytest.mark.parametrize("pad_word", [0, 0xFFFF, 0x8001])
+def test_the_padding_word_never_reaches_the_plane(name: str, pad_word: int) -> None:
+    a = png(name).astype(np.int32)
+    plane = a[:96, :80] if a.ndim == 2 else a[:96, :80, 0]
+    x, ph, *rest = _plane_parts(plane, pad_word)
+    status, out = _decode(x, ph, *rest)
+    assert status == KF.OK
+    assert np.array_equal(out, x)
+
+
+def test_a_word_missing_is_an_error_whatever_the_padding() -> None:
+    plane = png("ct_abdomen_u16.png").astype(np.int32)[:64, :64]
+    x, ph, tabmap, freq, cum, sym, words, bits = _plane_parts(plane, 0xFFFF)
+    ph.nwords -= 1  # the last word now lies in the padding: the decoder must not take it
+    words = words[:-1].copy()
+    words[-1] = 0xFFFF
+    status, _ = _decode(x, ph, tabmap, freq, cum, sym, words, bits)
+    assert status in (KF.ERR_WORDS, KF.ERR_FINAL, KF.ERR_RANGE)
+
+
+def test_unpadded_words_or_bytes_are_refused() -> None:
+    plane = png("ct_abdomen_u16.png").astype(np.int32)[:32, :32]
+    x, ph, tabmap, freq, cum, sym, words, bits = _plane_parts(plane, 0)
+    with pytest.raises(ValueError, match="padded"):
+        _decode(x, ph, tabmap, freq, cum, sym, words[:-1].copy(), bits)
+    with pytest.raises(ValueError, match="padded"):
+        _decode(x, ph, tabmap, freq, cum, sym, words, bits[:-1].copy())

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mic_test_helpers import png
 from numba import njit
 from numba.core.errors import TypingError
 
@@ -18,7 +19,6 @@ from mic.lossless import kernels_fast as KF
 from mic.lossless import kernels_tables as KT
 from mic.lossless.kernels_opaque import opaque
 from mic.lossless.syntax import parse_plane
-from mic_test_helpers import png
 
 
 @njit(cache=False)

@@ -1,8 +1,8 @@
 """Check that a kernel change keeps every stream: each corpus image encoded by the working
 tree and by mic at git revision ``--old`` (extracted as the package ``micb``, as
-``research/fast_kernel_ab.py`` does), losslessly at the default and near-losslessly at
-the given k, the two streams compared byte for byte.  Prints the count and every image
-whose streams differ.
+``research/fast_kernel_ab.py`` does), losslessly at the default and at effort 1 and
+near-losslessly at the given k, the two streams compared byte for byte.  Prints the count
+and every image whose streams differ.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python research/fast_streams_same.py CORPUS --old HEAD
 """
@@ -32,18 +32,20 @@ def main() -> None:
     sys.path.insert(0, str(old_package(args.old)))
     new = importlib.import_module("mic")
     old = importlib.import_module("micb")
-    rows = list(csv.DictReader(open(args.corpus / "manifest.csv")))
+    with open(args.corpus / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     if args.limit:
         rows = rows[:args.limit]
-    modes = [("lossless", {})] + [(f"k={k}", {"max_error": k}) for k in args.near]
+    modes = ([("lossless", {}), ("effort 1", {"effort": 1})]
+             + [(f"k={k}", {"max_error": k}) for k in args.near])
     same = {m: 0 for m, _ in modes}
     t0 = time.time()
     for r in rows:
-        a, meta = read_image(str(args.corpus / r["png"]))
+        a, _ = read_image(str(args.corpus / r["png"]))
         bits = int(r["bits_stored"])
         kw0 = {"bits_stored": bits} if 1 <= bits <= 8 * a.dtype.itemsize else {}
         for m, kw in modes:
-            if kw and (bits < 2 or kw["max_error"] >= 1 << (bits - 1)):
+            if "max_error" in kw and (bits < 2 or kw["max_error"] >= 1 << (bits - 1)):
                 same[m] += 1  # no near-lossless coding at this depth: nothing to compare
                 continue
             sn = new.encode(a, **kw0, **kw)

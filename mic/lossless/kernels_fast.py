@@ -16,7 +16,12 @@ Per pixel (raster order) one fused loop
 The encoder runs :func:`fast_tokens` (tokens, classes, extra bits), fits the tables and
 rANS-codes the tokens backwards (:func:`rans_encode`); the decoder runs :func:`fast_decode`,
 which interleaves rANS decoding with the same prediction.  Integer and deterministic; the
-hot paths are written without data-dependent branches (``math.frexp`` gives bit lengths).
+hot paths are written without data-dependent branches (``math.frexp`` gives bit lengths;
+the rANS renormalisation's mask passes through :func:`mic.lossless.kernels_opaque.opaque`,
+without which the compiler made it a mispredicted branch).  The contexts' counters, the
+slot tables and the packed symbol rows are indexed as flat arrays with constant strides:
+the loop then keeps no array shapes in registers, which it has too few of (effort 1's
+decode 0.94-0.95 of the time it took with two-dimensional indexing).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ PREC = 11  # rANS probability precision: a table's frequencies sum to 2**PREC
 M_TOT = 1 << PREC
 RANS_L = 1 << 15  # the rANS state lives in [RANS_L, 2**31); 16-bit words
 N_CTX = 365  # quantised-gradient contexts, signs merged: (9*9*9 + 1) // 2
+N_STATE = 5  # a context's counters A, B, C, N, K: entries 5q .. 5q + 4 of the flat state
 RESET = 64  # halve A, B, N when N reaches this (JPEG-LS)
 MIN_C = -128
 MAX_C = 127
@@ -198,7 +204,7 @@ def _predict(w_, n_, nw, cq, sign, maxval):
 
 @njit(cache=True, nogil=True, inline="always")
 def _update(S, q, dd, R):
-    """Context ``q``'s counters (``S[q]`` = A, B, C, N, K) after the sign-merged residual
+    """Context ``q``'s counters (``S[5q:5q + 5]`` = A, B, C, N, K) after the sign-merged residual
     ``dd``: JPEG-LS's update, with the mean error kept in ``(-1/2, 1/2]``, then
     ``K = (16 A R[N]) >> 32`` (:func:`_update_near` with the same ``dd`` for both)."""
     _update_near(S, q, dd, dd, R)
@@ -234,10 +240,10 @@ def _update_near(S, q, dd, drec, R):
     ``K``) gathers the quantised residual ``dd``, the bias ``B`` the reconstruction's error
     ``drec`` (sign-merged; a multiple of ``2 k + 1`` but where clamped), as JPEG-LS NEAR
     does; with ``dd == drec`` (k = 0) it is :func:`_update`."""
-    q = U(q)
-    a = S[q, 0] + (dd if dd >= 0 else -dd)
-    b = S[q, 1] + drec
-    n = S[q, 3]
+    o = U(q) * U(N_STATE)
+    a = S[o] + (dd if dd >= 0 else -dd)
+    b = S[o + U(1)] + drec
+    n = S[o + U(3)]
     if n == RESET:
         a >>= 1
         b >>= 1
@@ -246,11 +252,11 @@ def _update_near(S, q, dd, drec, R):
     dec = np.int64(2 * b <= -n)
     inc = np.int64(2 * b > n)
     b += (dec - inc) * n
-    S[q, 2] = min(max(S[q, 2] + inc - dec, MIN_C), MAX_C)
-    S[q, 0] = a
-    S[q, 1] = min(max(b, 1 - n), n)
-    S[q, 3] = n
-    S[q, 4] = ((a << 4) * R[U(n)]) >> 32
+    S[o + U(2)] = min(max(S[o + U(2)] + inc - dec, MIN_C), MAX_C)
+    S[o] = a
+    S[o + U(1)] = min(max(b, 1 - n), n)
+    S[o + U(3)] = n
+    S[o + U(4)] = ((a << 4) * R[U(n)]) >> 32
 
 # Plane kinds 5 and 6 (model id 14, SPEC 5.8): the prediction above, (2 MED + W + N + 2) >> 2,
 # corrected by two integer NLMS filters before the context bias:
@@ -354,10 +360,15 @@ def lms_finish(a, b, z, z2, g1, g2, sp):
 
 @njit(cache=True, nogil=True)
 def _init(maxval):
-    S = np.zeros((N_CTX, 5), np.int64)
-    S[:, 0] = max(2, (maxval + 1 + 32) >> 6)
-    S[:, 3] = 1
-    S[:, 4] = S[:, 0] << 4
+    """The contexts' counters at the start of a plane (SPEC 5.6 step 3), flat: context
+    ``q``'s A, B, C, N, K at ``N_STATE q + 0 .. 4`` (one dimension, so that the passes index
+    them with a constant stride and keep no shape in a register)."""
+    S = np.zeros(N_CTX * N_STATE, np.int64)
+    a0 = max(2, (maxval + 1 + 32) >> 6)
+    for q in range(N_CTX):
+        S[q * N_STATE] = a0
+        S[q * N_STATE + 3] = 1
+        S[q * N_STATE + 4] = a0 << 4
     return S
 
 
@@ -468,11 +479,15 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
     p0 = p1 = dot1 = nrm1 = dot2 = nrm2 = np.int64(0)
     ls = g1 = g2 = np.int64(0)  # the weight set, the steps the next prediction makes
     nt = freq.shape[0]
-    PK = np.zeros((nt, N_TOKENS), np.uint32)  # one load a symbol: its f, cum, extra bits
+    # one load a symbol: its f, cum, extra bits; flat, as the slot table (constant strides)
+    PK = np.zeros(nt * N_TOKENS, np.uint32)
+    if sym.shape[0] != nt or sym.shape[1] != M_TOT:  # indexed flat below, unchecked
+        raise ValueError("fast_decode: a slot table of M_TOT entries per table")
+    sym1 = sym.reshape(-1)
     for i in range(nt):
         for j in range(N_TOKENS):
             if freq[i, j] > 0:
-                PK[i, j] = ((freq[i, j] - 1) | (cum[i, j] << 12) | (nbt[j] << 24)
+                PK[i * N_TOKENS + j] = ((freq[i, j] - 1) | (cum[i, j] << 12) | (nbt[j] << 24)
                             | (top[j] << 28))
     TL = np.empty(nband * (T_CAP + 1), np.uint16)  # band * (T_CAP + 1) + t -> table
     for b in range(nband):
@@ -515,10 +530,11 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
             uq = U(q)
             if lms:
                 p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
-                    img, y, xx, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres,
+                    img, y, xx, w, w_, n_, nw, ne, maxval, S[uq * U(N_STATE) + U(2)] * sign, la,
+                    lb, lz, lz2, lres,
                     g1, g2, ls)
             else:
-                p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
+                p = _predict(w_, n_, nw, S[uq * U(N_STATE) + U(2)], sign, maxval)
             if near:  # (p + near) // delta and (maxval - p + near) // delta
                 mlo = ((p + near) * rcp) >> 40
                 mhi = ((maxval - p + near) * rcp) >> 40
@@ -526,7 +542,8 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
                 mlo = p
                 mhi = maxval - p
             m = min(mlo, mhi)
-            t = U(TL[U(brow[U(xx)]) + _class_t(S[uq, 4], ew, eabs[U(xx)])])
+            t = _class_t(S[uq * U(N_STATE) + U(4)], ew, eabs[U(xx)])
+            t = U(TL[(U(brow[U(xx)]) + t) if banded else t])
             islow = False
             if low:  # model id 20 (SPEC 5.12): a low sample's table is its low class's
                 lw = (w_ + n_ + 1) >> 1
@@ -534,8 +551,8 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
                 if islow:
                     t = U(TLOW[U(lw)])
             slot = x & (M_TOT - 1)
-            tok = U(sym[t, U(slot)])
-            e = np.int64(PK[t, tok])  # f - 1 | cum << 12 | nb << 24 | top << 28
+            tok = U(sym1[t * U(M_TOT) + U(slot)])
+            e = np.int64(PK[t * U(N_TOKENS) + tok])  # f - 1 | cum << 12 | nb << 24 | top << 28
             x = ((e & 0xFFF) + 1) * (x >> PREC) + slot - ((e >> 12) & 0xFFF)
             # renormalise without a branch (taken about once in four symbols, unpredictably):
             # the mask is opaque, so that the compiler keeps it an ``and`` (kernels_opaque);

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from .kernels_fast import (
-    LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_TOKENS, PREC, RANS_L, U,
+    LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_STATE, N_TOKENS, PREC, RANS_L, U,
     _class_t, _context, _init, _predict, _qlut, _update, _update_near, check_weights,
     lms_finish, lms_learn, lms_predict, lms_state, near_quantise, near_reciprocal, thresholds,
 )
@@ -125,6 +125,9 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
     t1, t2, t3 = thresholds(maxval)
     lut = _qlut(t1, t2, t3)
     S = _init(maxval)
+    if hist.shape[1] != N_TOKENS:  # indexed flat below, without bounds checks
+        raise ValueError("fast_tokens: hist must have N_TOKENS columns")
+    hist1 = hist.reshape(-1)  # the counts, flat (a constant stride)
     half = np.int64((maxval + 1) >> 1)
     eabs = np.zeros(w + 1, np.int64)
     _, _, lz, lz2, lres = lms_state(w)  # the filters' taps (SPEC 5.8); weights la, lb
@@ -158,10 +161,11 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
             uq = U(q)
             if lms:
                 p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
-                    img, y, x, w, w_, n_, nw, ne, maxval, S[uq, 2] * sign, la, lb, lz, lz2, lres,
+                    img, y, x, w, w_, n_, nw, ne, maxval, S[uq * U(N_STATE) + U(2)] * sign, la,
+                    lb, lz, lz2, lres,
                     g1, g2, ls)
             else:
-                p = _predict(w_, n_, nw, S[uq, 2], sign, maxval)
+                p = _predict(w_, n_, nw, S[uq * U(N_STATE) + U(2)], sign, maxval)
             v = np.int64(row[U(x)])
             qv = np.int64(0)
             lw = (w_ + n_ + 1) >> 1 if low else np.int64(0)  # SPEC 5.12's level
@@ -180,7 +184,7 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
                 m = min(p, maxval - p)
                 dd = (v - p) if sign > 0 else (p - v)
             ad = dd if dd >= 0 else -dd
-            c = U(CL[_class_t(S[uq, 4], ew, eabs[U(x)])])
+            c = U(CL[_class_t(S[uq * U(N_STATE) + U(4)], ew, eabs[U(x)])])
             if banded and y > 0:  # model id 18: the fine bin of the sample above (SPEC 5.11's
                 c += U(fine[U(up[U(x)])]) * U(N_CLASS)  # bands join them; row 0: bin 0)
             # fold (SPEC 5.4 step 4) and tokenise (step 5)
@@ -197,7 +201,7 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
             tok = U(TOK[U(u)])
             nb = NB[tok]
             tokens[k] = tok
-            hist[c, tok] += 1
+            hist1[c * U(N_TOKENS) + tok] += 1
             if pack:
                 acc = (acc << nb) | (u & ((np.int64(1) << nb) - 1))
                 cnt += nb

@@ -1,8 +1,13 @@
-"""The opaque identity (mic.lossless.kernels_opaque) and the fast plane decoder's branch-free
-rANS renormalisation that uses it (SPEC 5.6): the identity over int64 and narrower integers;
-the decoder reads the word after a plane's last one on every renormalisation that is not taken
-and must mask it out, so decoding with that padding word set to any value gives the same
-plane; and a caller that does not pad is refused instead of read past."""
+"""The fast plane kernels' forms for speed (SPEC 5.6), held to what they replace.
+
+* The opaque identity (mic.lossless.kernels_opaque) and the decoder's branch-free rANS
+  renormalisation that uses it: the identity over int64 and narrower integers; the decoder
+  reads the word after a plane's last one on every renormalisation that is not taken and must
+  mask it out, so decoding with that padding word set to any value gives the same plane; and
+  a caller that does not pad is refused instead of read past.
+* The flat arrays (the contexts' counters, the slot tables, the packed symbols, the token
+  counts): the counters start as SPEC 5.6 step 3 says, a context's update is JPEG-LS's, and
+  arrays of another shape, which the kernels would index past, are refused."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from numba.core.errors import TypingError
 
 from mic.lossless import encoder_fast as EF
 from mic.lossless import kernels_fast as KF
+from mic.lossless import kernels_fast_enc as KE
 from mic.lossless import kernels_tables as KT
 from mic.lossless.kernels_opaque import opaque
 from mic.lossless.syntax import parse_plane
@@ -104,3 +110,70 @@ def test_unpadded_words_or_bytes_are_refused() -> None:
         _decode(x, ph, tabmap, freq, cum, sym, words[:-1].copy(), bits)
     with pytest.raises(ValueError, match="padded"):
         _decode(x, ph, tabmap, freq, cum, sym, words, bits[:-1].copy())
+
+
+def test_the_flat_counters_start_as_specified() -> None:
+    for maxval in (1, 255, 2826, 65535, 2 ** 17 - 2):
+        S = KF._init(maxval)
+        assert S.shape == (KF.N_CTX * KF.N_STATE,)
+        rows = S.reshape(KF.N_CTX, KF.N_STATE)
+        a0 = max(2, (maxval + 33) >> 6)
+        assert (rows[:, 0] == a0).all() and (rows[:, 1] == 0).all()
+        assert (rows[:, 2] == 0).all() and (rows[:, 3] == 1).all()
+        assert (rows[:, 4] == 16 * a0).all()
+
+
+@njit(cache=False)
+def _update_once(S, q, dd, R):
+    KF._update(S, q, dd, R)
+
+
+def _update_ref(row: list[int], dd: int) -> list[int]:
+    """SPEC 5.6 step 6 on one context's [A, B, C, N, K], as the text says it."""
+    a, b, c, n, _ = row
+    a += abs(dd)
+    b += dd
+    if n == 64:
+        a >>= 1
+        b >>= 1
+        n >>= 1
+    n += 1
+    if 2 * b <= -n:
+        b += n
+        c = max(c - 1, -128)
+    elif 2 * b > n:
+        b -= n
+        c = min(c + 1, 127)
+    b = min(max(b, 1 - n), n)
+    return [a, b, c, n, (16 * a * ((1 << 32) // n)) >> 32]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, KF.N_CTX - 1),
+       st.lists(st.integers(-3000, 3000), min_size=1, max_size=200))
+def test_a_context_update_touches_its_own_counters_only(q: int, dds: list[int]) -> None:
+    R, _, _, _ = KF.decode_constants()
+    S = KF._init(2826)
+    before = S.copy()
+    row = [int(v) for v in S[q * KF.N_STATE:(q + 1) * KF.N_STATE]]
+    for dd in dds:
+        _update_once(S, q, dd, R)
+        row = _update_ref(row, dd)
+    assert S[q * KF.N_STATE:(q + 1) * KF.N_STATE].tolist() == row
+    other = np.ones(S.shape, bool)
+    other[q * KF.N_STATE:(q + 1) * KF.N_STATE] = False
+    assert np.array_equal(S[other], before[other])
+
+
+def test_tables_of_another_shape_are_refused() -> None:
+    plane = png("ct_abdomen_u16.png").astype(np.int32)[:32, :32]
+    x, ph, tabmap, freq, cum, sym, words, bits = _plane_parts(plane, 0)
+    with pytest.raises(ValueError, match="slot table"):
+        _decode(x, ph, tabmap, freq, cum, np.zeros((sym.shape[0], 1024), np.uint8), words,
+                bits)
+    R, CL, TOK, NB = KF.encode_constants()
+    n = x.size
+    with pytest.raises(ValueError, match="N_TOKENS columns"):
+        KE.fast_tokens(np.ascontiguousarray(x, np.int32), int(x.max()), np.empty(n, np.uint8),
+                       np.empty(n, np.uint8), np.zeros(2 * n + 16, np.uint8),
+                       np.zeros((KF.N_CLASS, KF.N_TOKENS - 1), np.int64), R, CL, TOK, NB)

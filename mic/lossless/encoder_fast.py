@@ -93,7 +93,7 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
     h, w = x.shape
     n = h * w
     tokens = _scratch("tokens", n, np.uint8)
-    bits = _scratch("bits", 2 * n + 16, np.uint8, zero=True)
+    bits = _scratch("bits", 2 * n + 16, np.uint8)  # the packers write whole bytes, in order
     R, CL, TOK, NB = KF.encode_constants()
     prior = prior and lms
     la = lb = None
@@ -106,7 +106,7 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
         if low:
             return _body_low(x, maxval, tokens, bits, la, lb, builtin, counts)
         return _body_banded(x, maxval, tokens, bits, la, lb, builtin, near, counts)
-    classes = np.empty(n, np.uint8)
+    classes = _scratch("classes8", n, np.uint8)
     hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
     if near:  # model id 17 (SPEC 7.7)
         nbytes = KE.fast_tokens_near(x, maxval, near, tokens, classes, bits, hist, R, CL, TOK,

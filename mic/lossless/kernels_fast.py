@@ -159,10 +159,11 @@ def decode_constants():
 
 @lru_cache(maxsize=1)
 def encode_constants():
-    """(R, CL, TOK, NB) of :func:`class_tables` and :func:`token_tables`, built once."""
+    """(R, CL, TOK, NB) of :func:`class_tables` and :func:`token_tables`, built once; ``CL``
+    as uint8 (3 KB of the level-1 cache instead of 24, beside the token pass's counts)."""
     R, CL = class_tables()
     TOK, NB, _ = token_tables()
-    return R, CL, TOK, NB
+    return R, CL.astype(np.uint8), TOK, NB
 
 
 @njit(cache=True, nogil=True, inline="always")

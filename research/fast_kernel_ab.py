@@ -2,11 +2,11 @@
 
 A kernel change that must keep every stream (a faster way to the same bits) is timed against
 the code it replaces: ``--old REV`` extracts ``mic/`` at git revision REV as a package named
-``micb`` under a scratch folder, imports both, checks that the lossless stream and the
-near-lossless streams at k = 1, 2, 4 are byte-identical, then times encode and decode of
-each and CharLS JPEG-LS (NEAR = k) in turn within every round, in alternating order (a busy
-machine slows all alike); medians.  On a 2-core VM whose speed drifts by 10 % within minutes, only such
-interleaved ratios say what a change is worth.
+``micb`` under a scratch folder, imports both, checks that the lossless streams (default
+and effort 1) and the near-lossless streams at k = 1, 2, 4 are byte-identical, then times
+encode and decode of each and CharLS JPEG-LS (NEAR = k) in turn within every round, in
+alternating order (a busy machine slows all alike); medians.  On a 2-core VM whose speed
+drifts by 10 % within minutes, only such interleaved ratios say what a change is worth.
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 PYTHONPATH=. python research/fast_kernel_ab.py \\
         --old HEAD~1 --rounds 15 [IMAGE]

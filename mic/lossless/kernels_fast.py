@@ -206,8 +206,8 @@ def _predict(w_, n_, nw, cq, sign, maxval):
 
 @njit(cache=True, nogil=True, inline="always")
 def _update(S, q, dd, R):
-    """Context ``q``'s counters (``S[5q:5q + 5]`` = A, B, C, N, K) after the sign-merged residual
-    ``dd``: JPEG-LS's update, with the mean error kept in ``(-1/2, 1/2]``, then
+    """Context ``q``'s counters (``S[5q:5q + 5]`` = A, B, C, N, K) after the sign-merged
+    residual ``dd``: JPEG-LS's update, with the mean error kept in ``(-1/2, 1/2]``, then
     ``K = (16 A R[N]) >> 32`` (:func:`_update_near` with the same ``dd`` for both)."""
     _update_near(S, q, dd, dd, R)
 

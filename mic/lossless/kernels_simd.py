@@ -19,7 +19,7 @@ the next prediction that both the encoder and the decoder wait on.
 
 Arrays passed in must be C-contiguous int64 (checked when compiled) with at least the taps
 the function reads or writes (12 or 8; a weight matrix ``(sets, 8)``, rows in range): the
-kernels that call these own them (:func:`mic.lossless.kernels_fast.lms_state`, and they
+kernels that call these own them (:func:`mic.lossless.kernels_fast_lms.lms_state`, and they
 check the weights' shapes when they start).
 """
 

@@ -7,7 +7,11 @@
   a caller that does not pad is refused instead of read past.
 * The flat arrays (the contexts' counters, the slot tables, the packed symbols, the token
   counts): the counters start as SPEC 5.6 step 3 says, a context's update is JPEG-LS's, and
-  arrays of another shape, which the kernels would index past, are refused."""
+  arrays of another shape, which the kernels would index past, are refused.
+* Effort 1's token pass in two loops (``context_pass`` fills the contexts and MED
+  predictions, vectorised; ``fast_tokens_pre`` reads them): the same tokens, classes, extra
+  bits and counts as the one-loop pass, on planes of every size from 1 x 1 and spans whose
+  thresholds coincide (small maxval), smooth, noisy and two-valued."""
 
 from __future__ import annotations
 
@@ -177,3 +181,59 @@ def test_tables_of_another_shape_are_refused() -> None:
         KE.fast_tokens(np.ascontiguousarray(x, np.int32), int(x.max()), np.empty(n, np.uint8),
                        np.empty(n, np.uint8), np.zeros(2 * n + 16, np.uint8),
                        np.zeros((KF.N_CLASS, KF.N_TOKENS - 1), np.int64), R, CL, TOK, NB)
+
+
+_SPANS = [1, 2, 3, 5, 7, 15, 31, 63, 127, 128, 255, 256, 1023, 4095, 4096, 65535, 131070]
+
+
+def _token_pass(x: np.ndarray, maxval: int, pre: bool) -> tuple[np.ndarray, ...]:
+    R, CL, TOK, NB = KF.encode_constants()
+    n = x.size
+    tokens, classes = np.empty(n, np.uint8), np.empty(n, np.uint8)
+    bits = np.zeros(2 * n + 16, np.uint8)
+    hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
+    if pre:  # junk where context_pass writes nothing (first row, first and last columns)
+        qa = np.full(x.shape, 12345, np.int16)
+        pa = np.full(x.shape, -7, np.int32)
+        KE.context_pass(x, maxval, qa, pa)
+        nb = KE.fast_tokens_pre(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, qa, pa)
+    else:
+        nb = KE.fast_tokens(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB)
+    return tokens, classes, bits[:nb], hist
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.sampled_from(_SPANS), st.integers(0, 2),
+       st.integers(0, 2 ** 32 - 1))
+def test_the_two_loop_token_pass_is_the_one_loop_pass(h: int, w: int, maxval: int, kind: int,
+                                                      seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    if kind == 0:
+        x = rng.integers(0, maxval + 1, (h, w))
+    elif kind == 1:
+        x = np.clip(np.cumsum(rng.integers(-3, 4, (h, w)), axis=1) + maxval // 2, 0, maxval)
+    else:
+        x = (rng.random((h, w)) < 0.5) * maxval
+    x = x.astype(np.int32)
+    x[0, 0] = maxval
+    one, two = _token_pass(x, maxval, False), _token_pass(x, maxval, True)
+    for a, b in zip(one, two):
+        assert np.array_equal(a, b)
+
+
+def test_the_two_loop_token_pass_on_a_real_slice() -> None:
+    x = png("ct_abdomen_u16.png").astype(np.int32)
+    x -= x.min()
+    maxval = int(x.max())
+    for a, b in zip(_token_pass(x, maxval, False), _token_pass(x, maxval, True)):
+        assert np.array_equal(a, b)
+
+
+def test_the_two_loop_pass_refuses_arrays_of_another_shape() -> None:
+    R, CL, TOK, NB = KF.encode_constants()
+    x = np.zeros((8, 8), np.int32)
+    x[0, 0] = 3
+    with pytest.raises(ValueError, match="plane's shape"):
+        KE.fast_tokens_pre(x, 3, np.empty(64, np.uint8), np.empty(64, np.uint8),
+                           np.zeros(144, np.uint8), np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64),
+                           R, CL, TOK, NB, np.zeros((8, 7), np.int16), np.zeros((8, 8), np.int32))

@@ -111,9 +111,15 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
     if near:  # model id 17 (SPEC 7.7)
         nbytes = KE.fast_tokens_near(x, maxval, near, tokens, classes, bits, hist, R, CL, TOK,
                                      NB, lms, la, lb)
-    else:
+    elif lms:
         nbytes = KE.fast_tokens(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la,
                                 lb)
+    else:  # kind 3 (effort 1): the contexts and MED predictions in a vectorised pass first
+        qa = _scratch("context_q", n, np.int16).reshape(h, w)
+        pa = _scratch("context_p", n, np.int32).reshape(h, w)
+        KE.context_pass(x, maxval, qa, pa)
+        nbytes = KE.fast_tokens_pre(x, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, qa,
+                                    pa)
     tabmap, freq = KFIT.fit_tables(hist)
     if prior:
         tabmap, freq = KFIT.assign_builtin(hist, tabmap, freq, builtin)

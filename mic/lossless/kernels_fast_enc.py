@@ -16,6 +16,67 @@ from .kernels_fast import (
 )
 
 
+NOQ = np.zeros((1, 1), np.int16)  # no context_pass arrays (the passes that do not take them)
+NOP = np.zeros((1, 1), np.int32)
+
+
+@njit(cache=True, nogil=True)
+def context_pass(img, maxval, qa, pa):
+    """The part of a lossless kind-3 token pass (SPEC 5.6 steps 1-3) that needs no
+    context state, for every sample off the plane's first row and first and last columns:
+    ``qa`` (int16, as ``img``) the signed context ``(Q(NE - N) 9 + Q(N - NW)) 9 + Q(NW -
+    W)``, ``pa`` (int32) ``(2 MED + W + N + 2) >> 2``.  Every input is known before the
+    sequential pass starts, so this loop has no dependence from one sample to the next and
+    the compiler vectorises it; :func:`fast_tokens_pre` then reads them.  ``Q`` is SPEC 5.6
+    step 2's quantiser written as comparisons (``(|d| > 0) + (|d| >= T1) + (|d| >= T2) +
+    (|d| >= T3)``, signed): the same values as the table the other passes use, since
+    ``2 <= T1 <= T2 <= T3``."""
+    h, w = img.shape
+    t1, t2, t3 = thresholds(maxval)
+    for y in range(1, h):
+        row = img[y]
+        up = img[y - 1]
+        qo = qa[y]
+        po = pa[y]
+        for x in range(1, w - 1):
+            w_ = np.int32(row[x - 1])
+            n_ = np.int32(up[x])
+            nw = np.int32(up[x - 1])
+            ne = np.int32(up[x + 1])
+            d1 = ne - n_
+            d2 = n_ - nw
+            d3 = nw - w_
+            a1 = abs(d1)
+            a2 = abs(d2)
+            a3 = abs(d3)
+            q1 = np.int32(a1 > 0) + np.int32(a1 >= t1) + np.int32(a1 >= t2) + np.int32(a1 >= t3)
+            q2 = np.int32(a2 > 0) + np.int32(a2 >= t1) + np.int32(a2 >= t2) + np.int32(a2 >= t3)
+            q3 = np.int32(a3 > 0) + np.int32(a3 >= t1) + np.int32(a3 >= t2) + np.int32(a3 >= t3)
+            q1 = q1 if d1 >= 0 else -q1
+            q2 = q2 if d2 >= 0 else -q2
+            q3 = q3 if d3 >= 0 else -q3
+            qo[x] = np.int16((q1 * 9 + q2) * 9 + q3)
+            mx = max(n_, w_)
+            mn = min(n_, w_)
+            med = min(max(w_ + n_ - nw, mn), mx)
+            po[x] = (2 * med + w_ + n_ + 2) >> 2
+
+
+@njit(cache=True, nogil=True)
+def fast_tokens_pre(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, qa, pa):
+    """:func:`fast_tokens` of a lossless kind-3 plane (effort 1) whose contexts and MED
+    predictions :func:`context_pass` has filled into ``qa`` and ``pa`` (the same tokens,
+    classes, bits and counts; effort-1 encode 0.90-0.92 of its time).  A dispatcher of its own."""
+    if qa.shape != img.shape or pa.shape != img.shape:
+        raise ValueError("fast_tokens_pre: qa and pa must have the plane's shape")
+    la = np.zeros(LMS_TAPS, np.int64)
+    lb = np.zeros((LMS2_SETS, LMS2_TAPS), np.int64)
+    nob = np.zeros(1, np.uint8)
+    noc = np.zeros(1, np.int64)
+    return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
+                        0, False, nob, False, 0, 0, nob, noc, True, True, qa, pa)[0]
+
+
 @njit(cache=True, nogil=True)
 def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=False, la=None,
                 lb=None):
@@ -35,9 +96,10 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=Fa
     noc = np.zeros(1, np.int64)
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
-                            la, lb, 0, False, nob, False, 0, 0, nob, noc, True)[0]
+                            la, lb, 0, False, nob, False, 0, 0, nob, noc, True, False, NOQ,
+                            NOP)[0]
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
-                        0, False, nob, False, 0, 0, nob, noc, True)[0]
+                        0, False, nob, False, 0, 0, nob, noc, True, False, NOQ, NOP)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -49,7 +111,8 @@ def fast_tokens_banded(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
     ``f * N_CLASS + class`` and ``hist`` is (fine bins * N_CLASS, N_TOKENS).  A dispatcher of
     its own, so that the other planes do not compile it."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
-                        0, True, fine, False, 0, 0, fine, np.zeros(1, np.int64), True)[0]
+                        0, True, fine, False, 0, 0, fine, np.zeros(1, np.int64), True, False,
+                        NOQ, NOP)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -68,7 +131,7 @@ def fast_tokens_low(img, maxval, tokens, classes, hist, R, CL, TOK, NB, la, lb, 
     nob = np.zeros(1, np.uint8)
     return _fast_tokens(img, maxval, tokens, classes, nob, hist, R, CL, TOK, NB, True, la, lb,
                         0, True, fine, True, np.int64(nl), np.int64(lowbase), uout, cand,
-                        False)[1]
+                        False, False, NOQ, NOP)[1]
 
 
 @njit(cache=True, nogil=True)
@@ -81,7 +144,7 @@ def fast_tokens_near_low(img, maxval, near, tokens, classes, bits, hist, R, CL, 
     ``bits`` used, samples in ``cand``).  A dispatcher of its own."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
                         np.int64(near), True, fine, True, np.int64(nl), np.int64(lowbase), uout,
-                        cand, True)
+                        cand, True, False, NOQ, NOP)
 
 
 @njit(cache=True, nogil=True)
@@ -93,7 +156,7 @@ def fast_tokens_near_banded(img, maxval, near, tokens, classes, bits, hist, R, C
     :func:`mic.lossless.kernels_fast.fast_decode_banded` does)."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
                         np.int64(near), True, fine, False, 0, 0, fine, np.zeros(1, np.int64),
-                        True)[0]
+                        True, False, NOQ, NOP)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -110,14 +173,16 @@ def fast_tokens_near(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK,
     noc = np.zeros(1, np.int64)
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
-                            la, lb, np.int64(near), False, nob, False, 0, 0, nob, noc, True)[0]
+                            la, lb, np.int64(near), False, nob, False, 0, 0, nob, noc, True,
+                            False, NOQ, NOP)[0]
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
-                        np.int64(near), False, nob, False, 0, 0, nob, noc, True)[0]
+                        np.int64(near), False, nob, False, 0, 0, nob, noc, True, False, NOQ,
+                        NOP)[0]
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb, near,
-                 banded, fine, low, nl, lowbase, uout, cand, pack):
+                 banded, fine, low, nl, lowbase, uout, cand, pack, pre, qa, pa):
     check_weights(la, lb)
     h, w = img.shape
     delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
@@ -157,15 +222,22 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
                 n_ = w_
                 nw = w_
                 ne = w_
-            q, sign = _context(w_, n_, nw, ne, t3, lut)
-            uq = U(q)
-            if lms:
-                p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
-                    img, y, x, w, w_, n_, nw, ne, maxval, S[uq * U(N_STATE) + U(2)] * sign, la,
-                    lb, lz, lz2, lres,
-                    g1, g2, ls)
+            if pre and y > 0 and x > 0 and x + 1 < w:  # context and MED from context_pass
+                qq = np.int64(qa[U(y), U(x)])
+                sign = np.int64(1) if qq >= 0 else np.int64(-1)
+                q = qq if qq >= 0 else -qq
+                uq = U(q)
+                p = min(max(np.int64(pa[U(y), U(x)]) + S[uq * U(N_STATE) + U(2)] * sign,
+                            np.int64(0)), np.int64(maxval))
             else:
-                p = _predict(w_, n_, nw, S[uq * U(N_STATE) + U(2)], sign, maxval)
+                q, sign = _context(w_, n_, nw, ne, t3, lut)
+                uq = U(q)
+                if lms:
+                    p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
+                        img, y, x, w, w_, n_, nw, ne, maxval, S[uq * U(N_STATE) + U(2)] * sign,
+                        la, lb, lz, lz2, lres, g1, g2, ls)
+                else:
+                    p = _predict(w_, n_, nw, S[uq * U(N_STATE) + U(2)], sign, maxval)
             v = np.int64(row[U(x)])
             qv = np.int64(0)
             lw = (w_ + n_ + 1) >> 1 if low else np.int64(0)  # SPEC 5.12's level

@@ -234,6 +234,10 @@ def test_the_two_loop_pass_refuses_arrays_of_another_shape() -> None:
     x = np.zeros((8, 8), np.int32)
     x[0, 0] = 3
     with pytest.raises(ValueError, match="plane's shape"):
+        KE.context_pass(x, 3, np.zeros((8, 7), np.int16), np.zeros((8, 8), np.int32))
+    with pytest.raises(ValueError, match="plane's shape"):
+        KE.context_pass(x, 3, np.zeros((8, 8), np.int16), np.zeros((9, 8), np.int32))
+    with pytest.raises(ValueError, match="plane's shape"):
         KE.fast_tokens_pre(x, 3, np.empty(64, np.uint8), np.empty(64, np.uint8),
                            np.zeros(144, np.uint8), np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64),
                            R, CL, TOK, NB, np.zeros((8, 7), np.int16), np.zeros((8, 8), np.int32))

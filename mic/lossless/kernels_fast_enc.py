@@ -31,6 +31,8 @@ def context_pass(img, maxval, qa, pa):
     step 2's quantiser written as comparisons (``(|d| > 0) + (|d| >= T1) + (|d| >= T2) +
     (|d| >= T3)``, signed): the same values as the table the other passes use, since
     ``2 <= T1 <= T2 <= T3``."""
+    if qa.shape != img.shape or pa.shape != img.shape:  # written below without bounds checks
+        raise ValueError("context_pass: qa and pa must have the plane's shape")
     h, w = img.shape
     t1, t2, t3 = thresholds(maxval)
     for y in range(1, h):

@@ -131,7 +131,7 @@ def _cost(cnt, f, idx, hi):
     counts them (a byte a frequency up to the last used one, and one more for each from
     128 on)."""
     nz, n = _used(cnt, f, idx, hi)
-    if nz == 0:  # (no caller asks: an empty group is charged 8 bits where it occurs)
+    if nz == 0:  # an empty group: the 8 bits the fitting charges it
         return 8.0
     _normalise_used(cnt, f, idx, nz, n, hi)
     bits = 0.0
@@ -148,12 +148,9 @@ def _cost(cnt, f, idx, hi):
 def _pair_gain(gcnt, gcost, i, m, f, idx, hi):
     """Bits saved by merging groups ``i`` and ``i + 1`` into one table (``m``, ``f``,
     ``idx``: N_TOKENS int64 of scratch; no symbol from ``hi`` on used)."""
-    tot = 0
     for s in range(hi):
         m[s] = gcnt[i, s] + gcnt[i + 1, s]
-        tot += m[s]
-    merged = _cost(m, f, idx, hi) if tot > 0 else 8.0
-    return gcost[i] + gcost[i + 1] - merged
+    return gcost[i] + gcost[i + 1] - _cost(m, f, idx, hi)
 
 
 @njit(cache=True, nogil=True)
@@ -187,7 +184,7 @@ def fit_tables(hist):
     f = np.empty(N_TOKENS, np.int64)
     idx = np.empty(N_TOKENS, np.int64)
     for i in range(ng):
-        gcost[i] = _cost(gcnt[i], f, idx, hi) if gcnt[i].sum() > 0 else 8.0
+        gcost[i] = _cost(gcnt[i], f, idx, hi)
     # the gain of merging groups i and i + 1, kept up to date: a merge changes only the
     # gains beside it (the same sums as recomputing them all, so the same merges)
     pgain = np.zeros(max(nu, 1))

@@ -33,7 +33,7 @@ from numba import njit
 
 from .kernels_fast_lms import (  # the filters (SPEC 5.8), used here and re-exported
     LMS2_SETS, LMS2_TAPS, LMS_TAPS, check_weights, lms_finish, lms_learn, lms_predict,
-    lms_state,
+    lms_state, med_p0,
 )
 from .kernels_opaque import opaque
 
@@ -197,10 +197,7 @@ def _context(w_, n_, nw, ne, t3, lut):
 @njit(cache=True, nogil=True, inline="always")
 def _predict(w_, n_, nw, cq, sign, maxval):
     """``(2 MED + W + N + 2) >> 2`` plus the context's bias, clamped to [0, maxval]."""
-    mx = max(n_, w_)
-    mn = min(n_, w_)
-    med = min(max(w_ + n_ - nw, mn), mx)  # the median edge rule, without a branch
-    p = ((2 * med + w_ + n_ + 2) >> 2) + cq * sign
+    p = med_p0(w_, n_, nw)[1] + cq * sign
     return min(max(p, np.int64(0)), np.int64(maxval))
 
 

@@ -12,7 +12,8 @@ from numba import njit
 from .kernels_fast import (
     LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_STATE, N_TOKENS, PREC, RANS_L, U,
     _class_t, _context, _init, _predict, _qlut, _update, _update_near, check_weights,
-    lms_finish, lms_learn, lms_predict, lms_state, near_quantise, near_reciprocal, thresholds,
+    lms_finish, lms_learn, lms_predict, lms_state, med_p0, near_quantise, near_reciprocal,
+    thresholds,
 )
 
 
@@ -58,10 +59,7 @@ def context_pass(img, maxval, qa, pa):
             q2 = q2 if d2 >= 0 else -q2
             q3 = q3 if d3 >= 0 else -q3
             qo[x] = np.int16((q1 * 9 + q2) * 9 + q3)
-            mx = max(n_, w_)
-            mn = min(n_, w_)
-            med = min(max(w_ + n_ - nw, mn), mx)
-            po[x] = (2 * med + w_ + n_ + 2) >> 2
+            po[x] = med_p0(w_, n_, nw)[1]
 
 
 @njit(cache=True, nogil=True)

@@ -34,6 +34,18 @@ LMS2_TAPS = 8
 LMS2_SETS = 4
 
 
+@njit(cache=True, nogil=True, inline="always")
+def med_p0(w_, n_, nw):
+    """``(MED, p0)``: the median edge rule on ``W, N, NW`` without a branch, and SPEC 5.6
+    step 3's base prediction ``(2 MED + W + N + 2) >> 2``, which the filters correct (the
+    fast planes' passes and :func:`mic.lossless.kernels_fast_enc.context_pass`, whose loop
+    the compiler vectorises; :func:`mic.lossless.kernels._med` is the branching form)."""
+    mx = max(n_, w_)
+    mn = min(n_, w_)
+    med = min(max(w_ + n_ - nw, mn), mx)
+    return med, (2 * med + w_ + n_ + 2) >> 2
+
+
 @njit(cache=True, nogil=True)
 def lms_state(w):
     """Fresh filter state of a plane ``w`` samples wide: weights ``a`` (12), ``b`` (4, 8),
@@ -73,10 +85,7 @@ def lms_predict(img, y, x, w, w_, n_, nw, ne, maxval, bias, a, b, z, z2, res, g1
         nne = np.int64(img[y2, U(x + 1)]) if x + 1 < w else nn
         nnw = np.int64(img[y2, U(x - 1)]) if x > 0 else nn
         nee = np.int64(img[U(y - 1), U(x + 2)]) if x + 2 < w else ne
-    mx = max(n_, w_)
-    mn = min(n_, w_)
-    med = min(max(w_ + n_ - nw, mn), mx)
-    p0 = (2 * med + w_ + n_ + 2) >> 2
+    med, p0 = med_p0(w_, n_, nw)
     rw = res[cur, U(x)]
     rn = res[prv, U(x + 1)]
     # the first filter: the sample before's step, then the taps (stored into z for the next

@@ -91,8 +91,10 @@ def main() -> None:
                 loss = lam * 255 ** 2 * (net.synthesis(yh, q) - x).pow(2).mean() + b / npix
                 loss.backward()
                 opt.step()
-                if (step + 1) % 10 == 0 and measure()[2] < best[0]:
-                    best = (measure()[2], y.detach().clone())
+                if (step + 1) % 10 == 0:
+                    cost = measure()[2]
+                    if cost < best[0]:
+                        best = (cost, y.detach().clone())
             with torch.no_grad():
                 y.copy_(best[1])
             after = measure()

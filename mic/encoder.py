@@ -215,7 +215,9 @@ def encode(
         + 1) >> 1`` below a count the plane chooses: count data, clipped noise, black
         backgrounds) as values, or near-lossless their grid indices, under tables of their
         own (model ids 20 and 21, SPEC 5.12, 7.9), ``False`` never (model id 18 or 19, for
-        decoders from before them).  They fill in the fields ``options`` leave at their
+        decoders from before them); and ``compact_tables``: ``None`` (default) writes the
+        lossless planes' table sections bit-packed (model id 22, SPEC 5.13: small images
+        1-3 % smaller), ``False`` never (model id 20).  They fill in the fields ``options`` leave at their
         defaults; one that contradicts a value ``options`` set, or an unknown name, is a
         :class:`MicInputError`.
 
@@ -308,7 +310,8 @@ def encode(
         what = "near-lossless" if near else "lossless"
         # the (near-)lossless choices besides the effort
         lossless = {k: choices.pop(k, None) for k in ("nlms", "fast_nlms", "colour_diff",
-                                                      "priors", "bands", "low")}
+                                                      "priors", "bands", "low",
+                                                      "compact_tables")}
         if (not near and not volume_group and lossless["nlms"] is not False
                 and lossless["fast_nlms"] is None):
             effort = plane_effort(v, bits_stored, effort, r * c)  # screens, small: effort 4's

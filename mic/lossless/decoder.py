@@ -24,7 +24,8 @@ from ..errors import MicFormatError, MicUnsupportedError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    CHUNK, FAST_KINDS, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
+    CHUNK, FAST_KINDS, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
+    FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
     FAST_LMS_MODEL_ID,
     FAST_LMS_PRIOR_MODEL_ID,
     FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_LOW_MODEL_ID,
@@ -212,7 +213,8 @@ class LosslessTileDecoder:
         want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
                 NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_LOW_MODEL_ID) if near_mode else (
             MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
-            FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID)
+            FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
+            FAST_LMS_COMPACT_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
         if header.model_id not in want:
             raise MicUnsupportedError(
@@ -227,15 +229,17 @@ class LosslessTileDecoder:
         #: model id 18 (4): model 16 with SPEC 5.11's bands in kinds 5 and 6 (4 too for
         #: model id 19, SPEC 7.8: model 17's near-lossless planes with those bands); model
         #: id 20 (5): model 18 with SPEC 5.12's low classes in kinds 5 and 6 (5 too for model
-        #: id 21, SPEC 7.9: model 19's near-lossless planes with low classes)
+        #: id 21, SPEC 7.9: model 19's near-lossless planes with low classes); model id 22
+        #: (6): model 20 with SPEC 5.13's bit-packed table sections
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
                      FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3,
                      NEAR_FAST_MODEL_ID: 3, FAST_LMS_BANDS_MODEL_ID: 4,
                      NEAR_FAST_BANDS_MODEL_ID: 4, FAST_LMS_LOW_MODEL_ID: 5,
-                     NEAR_FAST_LOW_MODEL_ID: 5}.get(
+                     NEAR_FAST_LOW_MODEL_ID: 5, FAST_LMS_COMPACT_MODEL_ID: 6}.get(
                          header.model_id, 0)
         self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
-                                         FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID)
+                                         FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
+                                         FAST_LMS_COMPACT_MODEL_ID)
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
         self.lms = header.model_id in (NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
@@ -243,7 +247,8 @@ class LosslessTileDecoder:
                                        LMS_MODEL_ID,
                                        FAST_LMS_MODEL_ID,
                                        FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
-                                       FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID)
+                                       FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
+                                       FAST_LMS_COMPACT_MODEL_ID)
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -263,7 +268,7 @@ class LosslessTileDecoder:
             if near_mode or len(vol) > 1 or header.samples != 1 or self.fast == 1:
                 # not 3 or 13 (SPEC 5.6, 5.7)
                 raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
-                                     "of model id 1, 14, 15, 16, 18 or 20")
+                                     "of model id 1, 14, 15, 16, 18, 20 or 22")
             self.group = read_group(vol[0].payload)
 
     @staticmethod

@@ -38,7 +38,8 @@ from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
-    BLOCK_LOG2, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
+    BLOCK_LOG2, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_COMPACT_MODEL_ID,
+    FAST_LMS_LOW_MODEL_ID,
     FAST_LMS_MODEL_ID,
     FAST_LMS_PRIOR_MODEL_ID,
     FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID,
@@ -342,11 +343,13 @@ class LosslessTileEncoder:
     def __init__(self, header: Header, near: int = 0, group: int = 0, effort: int | None = None,
                  nlms: bool | None = None, fast_nlms: bool | None = None,
                  colour_diff: bool | None = None, priors: bool | None = None,
-                 bands: bool | None = None, low: bool | None = None, **options: Any) -> None:
+                 bands: bool | None = None, low: bool | None = None,
+                 compact_tables: bool | None = None, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         for name, v in (("nlms", nlms), ("fast_nlms", fast_nlms), ("colour_diff", colour_diff),
-                        ("priors", priors), ("bands", bands), ("low", low)):
+                        ("priors", priors), ("bands", bands), ("low", low),
+                        ("compact_tables", compact_tables)):
             if v is not None and not isinstance(v, bool):
                 raise MicInputError(f"{name} must be None, True or False, got {v!r}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
@@ -413,6 +416,11 @@ class LosslessTileEncoder:
                                 "nlms, fast_nlms, priors and bands not False)")
         self.low = self.bands and low is not False
         self.near_low = self.near_bands and low is not False
+        #: model id 22 (SPEC 5.13): model 20 with its table sections bit-packed
+        if compact_tables and not self.low:
+            raise MicInputError("compact_tables=True: model id 22 extends model 20's lossless "
+                                "coder (low not False; not near-lossless)")
+        self.compact = self.low and compact_tables is not False
         self.rgb_finalists = 0 if effort is not None and effort >= RGB_EVERY_WAY_EFFORT \
             else RGB_FINALISTS
         if nlms and group and not self.fast_lms:
@@ -428,7 +436,8 @@ class LosslessTileEncoder:
                                NEAR_FAST_MODEL_ID if self.near_fast else
                                NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID)
         elif self.fast_lms:
-            header.model_id = (FAST_LMS_LOW_MODEL_ID if self.low else
+            header.model_id = (FAST_LMS_COMPACT_MODEL_ID if self.compact else
+                               FAST_LMS_LOW_MODEL_ID if self.low else
                                FAST_LMS_BANDS_MODEL_ID if self.bands else
                                FAST_LMS_PRIOR_MODEL_ID if self.priors else FAST_LMS_MODEL_ID)
         elif self.lms:
@@ -463,14 +472,14 @@ class LosslessTileEncoder:
         if self.mixed:
             def code(p: np.ndarray) -> bytes:
                 return self._plane_mixed(p, lms, self.fast_lms, self.priors, self.bands,
-                                         self.low)
+                                         self.low, self.compact)
         elif self.fast_lms:
             from .encoder_fast import encode_plane_fast
 
             def code(p: np.ndarray) -> bytes:
                 pal = DEFAULT_PALETTE if p.size > SMALL_FRAME else 2
                 return encode_plane_fast(p, pal, lms=True, prior=self.priors,
-                                         bands=self.bands, low=self.low)
+                                         bands=self.bands, low=self.low, compact=self.compact)
         else:
             def code(p: np.ndarray) -> bytes:
                 return encode_plane(p, lms)
@@ -546,18 +555,20 @@ class LosslessTileEncoder:
 
     @staticmethod
     def _plane_mixed(plane: np.ndarray, lms: bool = False, fast_lms: bool = False,
-                     prior: bool = False, bands: bool = False, low: bool = False) -> bytes:
+                     prior: bool = False, bands: bool = False, low: bool = False,
+                     compact: bool = False) -> bytes:
         """The smallest of the plane coded by the default coder (kinds 0-2; ``lms``: model id
         13's), by the fast coder (kinds 0, 3, 4; palette where it codes smaller) and, with
         ``fast_lms`` (model id 14), by the fast coder with the NLMS filters (kinds 0, 5, 6):
         effort 4 and up; ``prior``: the last with model id 16's priors (SPEC 5.10),
         ``bands``: and model id 18's bands (SPEC 5.11), ``low``: and model id 20's low classes
-        (SPEC 5.12)."""
+        (SPEC 5.12), ``compact``: and model id 22's packed tables (SPEC 5.13)."""
         from .encoder_fast import encode_plane_fast
 
         ways = [encode_plane(plane, lms), encode_plane_fast(plane, 2)]
         if fast_lms:
-            ways.append(encode_plane_fast(plane, 2, lms=True, prior=prior, bands=bands, low=low))
+            ways.append(encode_plane_fast(plane, 2, lms=True, prior=prior, bands=bands, low=low,
+                                          compact=compact))
         return min(ways, key=len)
 
     def _encode_tile_fast(self, tile: np.ndarray) -> bytes:

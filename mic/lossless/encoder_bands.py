@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..bitstream.varint import pack_uvarints
+from . import kernels_compact_enc as KC
 from . import kernels_fast as KF
 from . import kernels_fast_enc as KE
 from . import kernels_fit as KFIT
@@ -89,14 +90,16 @@ def split_at(edges: np.ndarray, starts: list[int]) -> tuple[list[int], np.ndarra
 
 def banded_tables(hist: np.ndarray, band: np.ndarray, thresholds: list[int],
                   builtin: np.ndarray, low_hist: np.ndarray | None = None,
-                  nl: int | None = None) -> tuple[bytes, np.ndarray, np.ndarray]:
+                  nl: int | None = None, compact: bool = False
+                  ) -> tuple[bytes, np.ndarray, np.ndarray]:
     """(table section, class map over the fine classes, tables): SPEC 5.11's section (the
     band count, the thresholds, then each band's model-16 section) of the fine counts
     ``hist`` joined into bands by ``band``; the map and tables are what the rANS coder uses
     (built-in tables added, each band's after the one before).  ``nl`` (model id 20, SPEC
     5.12; None: model id 18): then the low class count and, if not 0, the low classes'
     section of ``low_hist`` (N_CLASS, N_TOKENS), whose classes follow the fine ones in the
-    map."""
+    map.  ``compact`` (model id 22, SPEC 5.13): each model-16 section written in its
+    bit-packed form, the tables as it quantises them."""
     nf = len(band)
     nb = len(thresholds) + 1
     per = hist.reshape(nf, KF.N_CLASS, KF.N_TOKENS)
@@ -112,8 +115,12 @@ def banded_tables(hist: np.ndarray, band: np.ndarray, thresholds: list[int],
                 break
         tabmap, freq = KFIT.fit_tables(h)
         tabmap, freq = KFIT.assign_builtin(h, tabmap, freq, builtin)
-        tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
-        parts.append(tb[:KFIT.write_tables(tabmap, freq, tb)].tobytes())
+        if compact:
+            section, freq = KC.compact_section(tabmap, freq, h)
+            parts.append(section)
+        else:
+            tb = np.empty(1 + KF.N_CLASS + freq.shape[0] * (1 + 2 * KF.N_TOKENS), np.uint8)
+            parts.append(tb[:KFIT.write_tables(tabmap, freq, tb)].tobytes())
         sections.append(KT.with_builtin(tabmap, freq, builtin))
     band_map, tables = KT.join_bands(sections)  # what the decoder builds (SPEC 5.11)
     fine_map = band_map[:nb * KF.N_CLASS].reshape(nb, KF.N_CLASS)[band].ravel()

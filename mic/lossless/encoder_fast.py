@@ -29,7 +29,8 @@ from .syntax import (
 
 
 def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
-                      prior: bool = False, bands: bool = False, low: bool = False) -> bytes:
+                      prior: bool = False, bands: bool = False, low: bool = False,
+                      compact: bool = False) -> bytes:
     """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0, 3 or 4; ``lms``: SPEC 5.8,
     kind 0, 5 or 6, the prediction corrected by two NLMS filters).  Where the
     plane's histogram is sparse (:func:`mic.lossless.encoder.offer_palette`: at most half
@@ -38,7 +39,8 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     ``prior`` (with ``lms``; model id 16, SPEC 5.10): the filters start from the fixed
     weights, and classes may use their built-in tables; ``bands`` (with ``prior``; model id
     18, SPEC 5.11): the tables split into bands of the sample above; ``low`` (with
-    ``bands``; model id 20, SPEC 5.12): low samples coded as values under tables of their own.
+    ``bands``; model id 20, SPEC 5.12): low samples coded as values under tables of their own;
+    ``compact`` (with ``low``; model id 22, SPEC 5.13): the table sections bit-packed.
 
     >>> import numpy as np
     >>> encode_plane_fast(np.full((2, 3), 7, np.int32))
@@ -62,7 +64,7 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     if counts is None or not offer_palette(counts):
         # dense: no palette
         return plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior, bands=bands,
-                                                    counts=counts, low=low)
+                                                    counts=counts, low=low, compact=compact)
     import zstandard
 
     flags = (counts > 0).astype(np.uint8)
@@ -73,23 +75,24 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     pal = b"".join((plane_head(kind_pal, lo, n_used - 1),
                     pack_uvarints(maxval, len(zb)), zb,
                     _body(idx, n_used - 1, lms, prior, bands=bands, counts=counts[flags > 0],
-                          low=low)))
+                          low=low, compact=compact)))
     if palette < 2:
         return pal
     plain = plane_head(kind, lo, maxval) + _body(x, maxval, lms, prior, bands=bands,
-                                                 counts=counts, low=low)
+                                                 counts=counts, low=low, compact=compact)
     return pal if len(pal) < len(plain) else plain
 
 
 def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
           near: int = 0, bands: bool = False, counts: np.ndarray | None = None,
-          low: bool = False) -> bytes:
+          low: bool = False, compact: bool = False) -> bytes:
     """Tables, word and byte counts, words and extra bytes of values ``x`` in [0, maxval]
     (``near`` > 0: near-lossless, SPEC 7.7; ``x`` is overwritten with its reconstruction;
     ``bands`` (with ``lms`` and ``prior``): model id 18's banded tables, SPEC 5.11, or with
     ``near`` 19's, SPEC 7.8; ``counts``: how often each value occurs, where the caller has
     them; ``low``, with ``bands``: model id 20's low classes, SPEC 5.12, or with ``near``
-    21's, SPEC 7.9)."""
+    21's, SPEC 7.9; ``compact``, with ``low`` and not ``near``: model id 22's compact table
+    sections, SPEC 5.13)."""
     h, w = x.shape
     n = h * w
     tokens = _scratch("tokens", n, np.uint8)
@@ -104,7 +107,7 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
         if low and near:
             return _body_near_low(x, maxval, tokens, bits, la, lb, builtin, near, counts)
         if low:
-            return _body_low(x, maxval, tokens, bits, la, lb, builtin, counts)
+            return _body_low(x, maxval, tokens, bits, la, lb, builtin, counts, compact)
         return _body_banded(x, maxval, tokens, bits, la, lb, builtin, near, counts)
     classes = _scratch("classes8", n, np.uint8)
     hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
@@ -182,8 +185,9 @@ def _body_banded(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarra
 
 def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
               la: np.ndarray, lb: np.ndarray, builtin: np.ndarray,
-              counts: np.ndarray | None = None) -> bytes:
-    """:func:`_body_banded` of a lossless kind-5/6 plane of model id 20 (SPEC 5.12): the
+              counts: np.ndarray | None = None, compact: bool = False) -> bytes:
+    """:func:`_body_banded` of a lossless kind-5/6 plane of model id 20 (SPEC 5.12; with
+    ``compact`` 22's, SPEC 5.13, its table sections bit-packed): the
     bands as model 18 chooses them, then how many low classes
     (:func:`mic.lossless.encoder_bands.choose_low`); where some pay, the pass's low samples
     are recoded in them (:func:`mic.lossless.kernels_low_enc.apply_low`)."""
@@ -210,7 +214,7 @@ def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
         KL.apply_low(flat, nl, lowbase, tokens, classes, uout, hist, TOK, cand, nc)
     nbytes = KL.pack_bits(tokens, uout, NB, bits)
     tables, fine_map, freq = EB.banded_tables(hist[:lowbase], band, thresholds, builtin,
-                                              hist[lowbase:] if nl else None, nl)
+                                              hist[lowbase:] if nl else None, nl, compact)
     return _coded(tables, tokens, classes, fine_map, freq, bits, nbytes)
 
 

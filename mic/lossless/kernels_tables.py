@@ -1,5 +1,5 @@
-"""A fast lossless plane's table section (SPEC.md 5.6, 5.10, 5.11), on both sides: its
-parser (:func:`read_tables`), the built-in tables a model-16 section may name
+"""A fast lossless plane's table section (SPEC.md 5.6, 5.10, 5.11, 5.13), on both sides:
+its parsers (:func:`read_tables`; model id 22's bit-packed form, :func:`read_compact`), the built-in tables a model-16 section may name
 (:func:`with_builtin`), the join of a banded plane's sections (:func:`join_bands`) and the
 decoder's slot tables (:func:`build_decode_tables`), which the encoder's rANS pass uses too.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernels_fast import ERR_TABLE, ERR_WORDS, M_TOT, N_CLASS, N_TOKENS, OK
+from .kernels_fast import ERR_TABLE, ERR_WORDS, M_TOT, N_CLASS, N_TOKENS, OK, PREC
 
 BUILTIN = 255  # a class map entry naming the class's built-in table (model id 16, SPEC 5.10)
 
@@ -83,6 +83,128 @@ def read_tables(buf, pos, end, builtin=False):
                 return ERR_TABLE, pos, tabmap, freq
             freq[t, s] = v
     return OK, pos, tabmap, freq
+
+
+#: model id 22's compact table section (SPEC 5.13): bits of a table's symbol count, of its
+#: precision, and the largest precision (a table at it is exact)
+COMPACT_N_BITS = 7
+COMPACT_P_BITS = 4
+COMPACT_P_MAX = PREC
+#: the largest bit length of a frequency (2**PREC has PREC + 1 bits)
+COMPACT_E_MAX = PREC + 1
+
+
+@njit(cache=True, nogil=True)
+def _bits(buf, bp, end, n):
+    """(value, bit position after) of ``n`` bits MSB first at bit ``bp`` of ``buf``, or
+    (-1, bp) where they run past byte ``end``."""
+    if bp + n > end * 8:
+        return -1, bp
+    v = np.int64(0)
+    for _ in range(n):
+        v = (v << 1) | ((np.int64(buf[bp >> 3]) >> (7 - (bp & 7))) & 1)
+        bp += 1
+    return v, bp
+
+
+@njit(cache=True, nogil=True)
+def compact_value(e, k, m):
+    """The frequency of bit length ``e`` whose ``k`` bits below the leading one are ``m``
+    (SPEC 5.13): 0 for e = 0, 1 for e = 1, else those bits then the middle of the rest."""
+    if e <= 1:
+        return np.int64(e)
+    sh = e - 1 - k
+    return (((np.int64(1) << k) | m) << sh) + ((np.int64(1) << sh) >> 1)
+
+
+@njit(cache=True, nogil=True)
+def read_compact(buf, pos, end):
+    """Parse model id 22's table section (SPEC 5.13) at ``buf[pos:end]``: ``nt`` (u8,
+    0..N_CLASS; 0: every class its built-in table), then bits MSB first to a byte boundary:
+    the class map (an entry of ``bit length of nt`` bits, then for each later class a flag
+    and, when it is 1, a new entry; ``nt`` names the built-in table) and ``nt`` tables
+    (7 bits ``n``, 4 bits precision ``P``, ``n`` bit lengths as changes from the one before,
+    then the bits of every frequency but the first of the largest bit length, which takes
+    what the others leave of 2**PREC).  Returns (status, byte position after it, tabmap with
+    ``BUILTIN`` entries, freq), as :func:`read_tables` does."""
+    tabmap = np.zeros(N_CLASS, np.int64)
+    freq = np.zeros((1, N_TOKENS), np.int64)
+    if pos + 1 > end:
+        return ERR_WORDS, pos, tabmap, freq
+    nt = np.int64(buf[pos])
+    if nt > N_CLASS:
+        return ERR_TABLE, pos, tabmap, freq
+    if nt == 0:
+        tabmap[:] = BUILTIN
+        return OK, pos + 1, tabmap, np.zeros((0, N_TOKENS), np.int64)
+    bp = (pos + 1) * 8
+    w = 0
+    while (np.int64(1) << w) <= nt:
+        w += 1
+    prev = np.int64(0)
+    for c in range(N_CLASS):
+        new = np.int64(1)
+        if c > 0:
+            new, bp = _bits(buf, bp, end, 1)
+        if new < 0:
+            return ERR_WORDS, pos, tabmap, freq
+        if new == 1:
+            prev, bp = _bits(buf, bp, end, w)
+            if prev < 0:
+                return ERR_WORDS, pos, tabmap, freq
+            if prev > nt:
+                return ERR_TABLE, pos, tabmap, freq
+        tabmap[c] = BUILTIN if prev == nt else prev
+    freq = np.zeros((nt, N_TOKENS), np.int64)
+    es = np.zeros(N_TOKENS, np.int64)
+    for t in range(nt):
+        n, bp = _bits(buf, bp, end, COMPACT_N_BITS)
+        p, bp = _bits(buf, bp, end, COMPACT_P_BITS)
+        if p < 0:
+            return ERR_WORDS, pos, tabmap, freq
+        if n < 1 or n > N_TOKENS or p > COMPACT_P_MAX:
+            return ERR_TABLE, pos, tabmap, freq
+        e = np.int64(0)
+        top = np.int64(0)
+        o = 0
+        for s in range(n):
+            b, bp = _bits(buf, bp, end, 1)
+            if b == 1:
+                b, bp = _bits(buf, bp, end, 1)
+                if b == 0:
+                    e -= 1
+                else:
+                    b, bp = _bits(buf, bp, end, 1)
+                    if b == 0:
+                        e += 1
+                    elif b == 1:
+                        e, bp = _bits(buf, bp, end, 4)
+                        b = min(e, 0)
+            if b < 0:
+                return ERR_WORDS, pos, tabmap, freq
+            if e < 0 or e > COMPACT_E_MAX:
+                return ERR_TABLE, pos, tabmap, freq
+            es[s] = e
+            if e > top:
+                top = e
+                o = s
+        if top == 0:
+            return ERR_TABLE, pos, tabmap, freq
+        rest = np.int64(M_TOT)
+        for s in range(n):
+            if s == o:
+                continue
+            k = min(p, max(es[s] - 1, 0))
+            m, bp = _bits(buf, bp, end, k)
+            if m < 0:
+                return ERR_WORDS, pos, tabmap, freq
+            f = compact_value(es[s], k, m)
+            freq[t, s] = f
+            rest -= f
+        if rest < 1:
+            return ERR_TABLE, pos, tabmap, freq
+        freq[t, o] = rest
+    return OK, (bp + 7) >> 3, tabmap, freq
 
 
 def with_builtin(tabmap, freq, builtin):

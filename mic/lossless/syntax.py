@@ -70,6 +70,11 @@ FAST_LMS_LOW_MODEL_ID = 20
 #: indices of their values under tables of their own (SPEC 7.9, 5.12); near-lossless.  What
 #: ``mic.encode(a, max_error=k)`` writes from effort 3 since 2026-12-07.
 NEAR_FAST_LOW_MODEL_ID = 21
+#: permanent id of model 20 whose kind-5/6 planes write each table section bit-packed
+#: (SPEC 5.13: the class map as runs, each table's frequencies as bit lengths and a precision
+#: the encoder chooses); lossless.  What ``mic.encode(a)`` writes from effort 3 (the
+#: default) since 2026-12-07 (``compact_tables=False``: model id 20).
+FAST_LMS_COMPACT_MODEL_ID = 22
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
@@ -302,16 +307,17 @@ class PlaneHead:
 
 
 def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead, prior: bool = False,
-                bands: bool = False, low: bool = False) -> PlaneHead:
+                bands: bool = False, low: bool = False, compact: bool = False) -> PlaneHead:
     """The rest of a kind-3 plane (SPEC 5.6) after its ``maxval``: tables, then
     ``varint(nwords) varint(nbytes)``, 16-bit words and extra bytes.  ``prior``: a kind-5
     or 6 plane of model id 16 (SPEC 5.10: built-in tables allowed, the filters' prior);
     ``bands``: of model id 18 (SPEC 5.11: the tables in bands of the coded sample above);
-    ``low``: of model id 20 (SPEC 5.12: and the low classes' section)."""
+    ``low``: of model id 20 (SPEC 5.12: and the low classes' section); ``compact``: of
+    model id 22 (SPEC 5.13: each table section bit-packed)."""
     arr = np.frombuffer(buf, np.uint8)
     ph.prior = prior
     if bands:
-        pos = _parse_bands(buf, arr, pos, ph, low)
+        pos = _parse_bands(buf, arr, pos, ph, low, compact)
     else:
         ph.tables, pos = _read_tables(arr, pos, prior)
     ph.nwords, pos = _read_uv(buf, pos)
@@ -325,24 +331,30 @@ def _parse_fast(buf: memoryview, pos: int, ph: PlaneHead, prior: bool = False,
     return ph
 
 
-def _read_tables(arr: np.ndarray, pos: int, prior: bool) -> tuple[Any, int]:
+def _read_tables(arr: np.ndarray, pos: int, prior: bool, compact: bool = False
+                 ) -> tuple[Any, int]:
     """One table section at ``arr[pos:]`` (SPEC 5.6; ``prior``: 5.10's, built-in tables
-    added): ((tabmap, freq), the position after it)."""
+    added; ``compact``: 5.13's bit-packed form of 5.10's): ((tabmap, freq), the position
+    after it)."""
     from . import kernels_fast as KF
     from . import kernels_tables as KT
 
-    status, pos, tabmap, freq = KT.read_tables(arr, pos, len(arr), prior)
+    if compact:
+        status, pos, tabmap, freq = KT.read_compact(arr, pos, len(arr))
+    else:
+        status, pos, tabmap, freq = KT.read_tables(arr, pos, len(arr), prior)
     if status != KF.OK:
         raise MicFormatError(f"fast lossless plane: bad or truncated tables (status {status})")
     return (KT.with_builtin(tabmap, freq, model16_priors()[2]) if prior else (tabmap, freq)), pos
 
 
 def _parse_bands(buf: memoryview, arr: np.ndarray, pos: int, ph: PlaneHead,
-                 low: bool = False) -> int:
+                 low: bool = False, compact: bool = False) -> int:
     """Model id 18's table section of a kind-5/6 plane (SPEC 5.11) at ``buf[pos:]``: the band
     count ``B`` (1..8), ``B - 1`` increasing thresholds in ``1..maxval``, then each band's
     model-16 table section; ``low`` (model id 20, SPEC 5.12): then the low class count
-    ``nl`` (0..N_CLASS) and, if not 0, one more model-16 section, the low classes'.  Sets
+    ``nl`` (0..N_CLASS) and, if not 0, one more model-16 section, the low classes';
+    ``compact`` (model id 22, SPEC 5.13): each section in its bit-packed form.  Sets
     ``ph.tables`` (the class map, ``N_CLASS`` entries a band and for the low section, over
     the sections' tables joined, built-in ones added), ``ph.bands`` and ``ph.low``; returns
     the position after the section."""
@@ -365,7 +377,7 @@ def _parse_bands(buf: memoryview, arr: np.ndarray, pos: int, ph: PlaneHead,
         th[i] = prev = t
     sections = []
     for _ in range(nb):
-        section, pos = _read_tables(arr, pos, True)
+        section, pos = _read_tables(arr, pos, True, compact)
         sections.append(section)
     if low:
         if pos >= len(buf):
@@ -376,7 +388,7 @@ def _parse_bands(buf: memoryview, arr: np.ndarray, pos: int, ph: PlaneHead,
                                  f"(0..{KF.N_CLASS} allowed)")
         pos += 1
         if ph.low:
-            section, pos = _read_tables(arr, pos, True)
+            section, pos = _read_tables(arr, pos, True, compact)
             sections.append(section)
     ph.tables = KT.join_bands(sections)
     ph.bands = th
@@ -389,7 +401,8 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: int = 0) -> Pla
     ``h x w`` plane needs (SPEC 4.1); nothing is decoded or allocated.  ``fast`` 1 (model
     ids 3 and 13): plane kinds 3 and 4 (SPEC 5.6) are allowed too; 2 (model ids 14 and 15):
     also kinds 5 and 6 (SPEC 5.8); 3 (model ids 16, 17): those with SPEC 5.10's priors; 4
-    (model id 18): and SPEC 5.11's bands; 5 (model id 20): and SPEC 5.12's low classes."""
+    (model id 18): and SPEC 5.11's bands; 5 (model id 20): and SPEC 5.12's low classes; 6
+    (model id 22): with SPEC 5.13's bit-packed table sections."""
     end = len(buf)
 
     def need(n: int, what: str) -> None:
@@ -419,7 +432,8 @@ def parse_plane(buf: memoryview, pos: int, h: int, w: int, fast: int = 0) -> Pla
         pos += zlen
     if kind in FAST_KINDS:
         lms = kind >= PLANE_FAST_LMS
-        return _parse_fast(buf, pos, ph, fast >= 3 and lms, fast >= 4 and lms, fast == 5 and lms)
+        return _parse_fast(buf, pos, ph, fast >= 3 and lms, fast >= 4 and lms, fast >= 5 and lms,
+                           fast == 6 and lms)
     need(1, "coded header")
     ph.blog = blog = buf[pos]
     ph.nwords, pos = _read_uv(buf, pos + 1)

@@ -140,6 +140,10 @@ LOSSLESS_FAST_LMS_LOW_NAME = "lossless-fast-nlms-low"
 LOSSLESS_FAST_LMS_LOW_DESCRIPTION = ("model id 18's lossless coder whose samples next to the "
                                      "plane's minimum may be coded as values under tables of "
                                      "their own (SPEC 5.12)")
+LOSSLESS_FAST_LMS_COMPACT_NAME = "lossless-fast-nlms-compact"
+LOSSLESS_FAST_LMS_COMPACT_DESCRIPTION = ("model id 20's lossless coder whose table sections are "
+                                         "bit-packed: class maps as runs, frequencies as bit "
+                                         "lengths at a precision per table (SPEC 5.13)")
 #: the name and description :class:`mic.MicInfo` gives the near-lossless mode's model (mode 2)
 NEAR_LOSSLESS_NAME = "near-lossless-predictive"
 NEAR_LOSSLESS_DESCRIPTION = ("the lossless predictive coder with residuals quantised to step "

@@ -1,6 +1,7 @@
 """SPEC.md sections 5.6 (the fast coder's plane kinds 3 and 4, model id 3), 5.8 (kinds 5
 and 6, model id 14: the same with two NLMS filters), 5.10 (model id 16's priors in kinds
-5 and 6), 5.11 (model id 18's bands), 5.12 (model id 20's low classes) and their
+5 and 6), 5.11 (model id 18's bands), 5.12 (model id 20's low classes), 5.13 (model id
+22's bit-packed table sections) and their
 near-lossless forms (7.7-7.9) in plain Python, written from the text, for
 ``reference_decoder.py`` (which calls :func:`plane3` with its reader and its ``_need``).  One loop iteration per pixel, nothing
 from ``mic`` but the data file SPEC 5.10 names (``mic/lossless/_tables_v16.py``, read as data).
@@ -53,6 +54,77 @@ def _tables(rd, need, prior=False):
                 f = builtin[c]
                 tabmap[c] = len(tables)
                 tables.append((f, [sum(f[:s]) for s in range(len(f))]))
+    return tabmap, tables
+
+
+class _Bits:
+    """5.13: bits MSB first from the bytes ``rd`` gives, one byte at a time."""
+
+    def __init__(self, rd):
+        self.rd, self.byte, self.left = rd, 0, 0
+
+    def read(self, n):
+        v = 0
+        for _ in range(n):
+            if self.left == 0:
+                self.byte, self.left = self.rd.u8(), 8
+            self.left -= 1
+            v = v << 1 | (self.byte >> self.left) & 1
+        return v
+
+
+def _compact(rd, need):
+    """5.13: a model-16 table section, bit-packed (built-in tables added as 5.10 adds them)."""
+    nt = rd.u8()
+    need(nt <= 24, "fast plane: table count")
+    if nt == 0:
+        return _with_builtin([255] * 24, [])
+    bits = _Bits(rd)
+    wbits = nt.bit_length()
+    tabmap = []
+    for c in range(24):
+        if c == 0 or bits.read(1):
+            v = bits.read(wbits)
+            need(v <= nt, "fast plane: class map")
+        tabmap.append(255 if v == nt else v)
+    tables = []
+    for _ in range(nt):
+        n, P = bits.read(7), bits.read(4)
+        need(1 <= n <= 68 and P <= 11, "fast plane: table length or precision")
+        es, e = [], 0
+        for _ in range(n):
+            if bits.read(1):
+                if not bits.read(1):
+                    e -= 1
+                elif not bits.read(1):
+                    e += 1
+                else:
+                    e = bits.read(4)
+            need(0 <= e <= 12, "fast plane: a bit length")
+            es.append(e)
+        need(max(es) > 0, "fast plane: an empty table")
+        o = es.index(max(es))
+        freq = [0] * n
+        for s in range(n):
+            if s != o:
+                k = min(P, max(es[s] - 1, 0))
+                m = bits.read(k)
+                sh = es[s] - 1 - k
+                freq[s] = es[s] if es[s] <= 1 else ((2**k + m) << sh) + ((1 << sh) >> 1)
+        freq[o] = 2048 - sum(freq)
+        need(freq[o] >= 1, "fast plane: a table's last frequency")
+        tables.append((freq, [sum(freq[:s]) for s in range(n)]))
+    return _with_builtin(tabmap, tables)
+
+
+def _with_builtin(tabmap, tables):
+    """5.10: class c's built-in table after the plane's own, for each entry 255."""
+    builtin = _priors()[2]
+    for c in range(24):
+        if tabmap[c] == 255:
+            f = builtin[c]
+            tabmap[c] = len(tables)
+            tables.append((f, [sum(f[:s]) for s in range(len(f))]))
     return tabmap, tables
 
 
@@ -135,21 +207,25 @@ class _Filters:
             U(self.b[self.s], self.u, (v - self.p1) * 2**16 - self.S2, self.n2, 20)
 
 
-def _bands(rd, need, maxval):
-    """5.11: the band count, its thresholds, then each band's 5.10 tables."""
+def _bands(rd, need, maxval, compact=False):
+    """5.11: the band count, its thresholds, then each band's 5.10 tables (``compact``:
+    5.13's)."""
     nb = rd.u8()
     need(1 <= nb <= 8, "fast plane: band count")
     th = [rd.varint() for _ in range(nb - 1)]
     need(all(a < b for a, b in zip([0] + th, th)) and all(t <= maxval for t in th),
          "fast plane: band thresholds")
-    return th, [_tables(rd, need, True) for _ in range(nb)]
+    return th, [_compact(rd, need) if compact else _tables(rd, need, True) for _ in range(nb)]
 
 
-def _low(rd, need):
-    """5.12: the low class count, then (if not 0) the low section's 5.10 tables."""
+def _low(rd, need, compact=False):
+    """5.12: the low class count, then (if not 0) the low section's 5.10 tables (``compact``:
+    5.13's)."""
     nl = rd.u8()
     need(nl <= 24, "fast plane: low class count")
-    return nl, (_tables(rd, need, True) if nl else None)
+    if not nl:
+        return nl, None
+    return nl, (_compact(rd, need) if compact else _tables(rd, need, True))
 
 
 def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=False):
@@ -157,7 +233,7 @@ def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=Fa
     (h, w) samples as lists (``decode``), or None after checking its fields only;
     ``prior``: model id 16 (5.10), whose kinds 5 and 6 have built-in tables and prior
     weights; ``bands``: model id 18 (5.11), whose kinds 5 and 6 also have bands (2: model
-    id 20, 5.12, and low classes);
+    id 20, 5.12, and low classes; 3: model id 22, 5.13, and packed table sections);
     ``near`` = k > 0: a near-lossless plane of model id 17 (7.7)."""
     bands = bands if kind in (5, 6) else 0
     prior = (prior or bands) and kind in (5, 6)
@@ -169,9 +245,9 @@ def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=Fa
     delta = 2 * near + 1
     nl, low = 0, None
     if bands:  # 5.11
-        th, sections = _bands(rd, need, maxval)
-        if bands == 2:  # 5.12
-            nl, low = _low(rd, need)
+        th, sections = _bands(rd, need, maxval, bands == 3)
+        if bands >= 2:  # 5.12
+            nl, low = _low(rd, need, bands == 3)
     else:
         th, sections = [], [_tables(rd, need, prior)]
     nwords, nbytes = rd.varint(), rd.varint()

@@ -13,7 +13,9 @@ sha256 of the stream and of the samples.  Sources: crops of the committed test i
 at the default (a 16-bit CT crop with its air, 8 low classes; an MR crop; the CT with the
 encoder's choice forced to 24, a valid stream; an MR crop below 4,096 samples, one band and
 low classes; a signed CT crop; the RGB ultrasound; the CT in 32 x 32 tiles) and a 3-frame
-CT volume (SPEC 5.5 inter tiles beside planes with low classes).
+CT volume (SPEC 5.5 inter tiles beside planes with low classes); every one with
+``compact_tables=False`` (model id 22, SPEC 5.13, the default since, is
+formats/lossless22/).
 
 Invalid vectors (``lossless20/invalid/NAME.mic``, ``invalid/expected.json``): a low class
 count of 25 (``MicFormatError``); a model-20 stream relabelled model id 18 and a model-18
@@ -58,27 +60,34 @@ def sources() -> list[dict]:
     lung = np.load(DATA / "ct_lung_i16.npy")
     vol = np.stack([ct[2 * i:34 + 2 * i, 0:48] for i in range(3)])
     return [
-        {"name": "ct_low8", "array": np.ascontiguousarray(ct[0:80, 0:100]), "options": {},
+        {"name": "ct_low8", "array": np.ascontiguousarray(ct[0:80, 0:100]),
+         "options": {"compact_tables": False},
          "origin": "tests/data/ct_abdomen_u16.png [0:80, 0:100] (its air around the body)",
          "low": [8]},
-        {"name": "mr_low1", "array": np.ascontiguousarray(mr[0:64, 0:80]), "options": {},
+        {"name": "mr_low1", "array": np.ascontiguousarray(mr[0:64, 0:80]),
+         "options": {"compact_tables": False},
          "origin": "tests/data/mr_brain_u16.png [0:64, 0:80]", "low": []},
         {"name": "ct_low24", "array": np.ascontiguousarray(ct[0:64, 0:72]),
-         "options": {"fast_nlms": True}, "force_low": 24,
+         "options": {"fast_nlms": True, "compact_tables": False}, "force_low": 24,
          "origin": "tests/data/ct_abdomen_u16.png [0:64, 0:72], the encoder's low class "
          "count forced to 24 and its bands to 2 equal runs of its bins (valid choices)",
          "low": [24]},
-        {"name": "mr_small", "array": np.ascontiguousarray(mr[0:40, 0:64]), "options": {},
+        {"name": "mr_small", "array": np.ascontiguousarray(mr[0:40, 0:64]),
+         "options": {"compact_tables": False},
          "origin": "tests/data/mr_brain_u16.png [0:40, 0:64] (2,560 samples: one band)",
          "low": []},
-        {"name": "lung_i16", "array": np.ascontiguousarray(lung[0:64, 0:64]), "options": {},
+        {"name": "lung_i16", "array": np.ascontiguousarray(lung[0:64, 0:64]),
+         "options": {"compact_tables": False},
          "origin": "tests/data/ct_lung_i16.npy [0:64, 0:64] (signed)", "low": []},
-        {"name": "us_rgb", "array": np.ascontiguousarray(rgb[0:48, 0:64]), "options": {},
+        {"name": "us_rgb", "array": np.ascontiguousarray(rgb[0:48, 0:64]),
+         "options": {"compact_tables": False},
          "origin": "tests/data/us_breast_rgb.png [0:48, 0:64]", "low": []},
         {"name": "ct_tiled", "array": np.ascontiguousarray(ct[0:64, 0:96]),
-         "options": {"tile": 32}, "origin": "tests/data/ct_abdomen_u16.png [0:64, 0:96], "
+         "options": {"tile": 32, "compact_tables": False},
+         "origin": "tests/data/ct_abdomen_u16.png [0:64, 0:96], "
          "tiles 32 x 32", "low": []},
-        {"name": "ct_volume", "array": vol, "options": {"volume_group": 3},
+        {"name": "ct_volume", "array": vol,
+         "options": {"volume_group": 3, "compact_tables": False},
          "origin": "tests/data/ct_abdomen_u16.png [2i:34+2i, 0:48], i = 0, 1, 2, one group "
          "of 3 frames", "low": []},
     ]

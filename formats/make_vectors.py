@@ -493,7 +493,8 @@ def main() -> int:
                                                       "near19", "near21",
                                                       "lossless13", "lossless14",
                                                       "lossless15", "lossless16", "lossless18",
-                                                      "lossless20", "volume", "conv")]  # own generators
+                                                      "lossless20", "lossless22", "volume",
+                                                      "conv")]  # own generators
     total = sum(len(b) for b in files.values())
     if args.check:
         for n in changed:

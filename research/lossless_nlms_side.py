@@ -1,15 +1,13 @@
-"""Lossless side by side, one run: mic's default (effort 3, model id 20 since 2026-12-07:
-SPEC 5.12, model 18 with low classes), the default before it (``low=False``: model id 18,
-SPEC 5.11, model 16 with its token tables in bands of the sample above), the one before
-(``bands=False``: model id 16, SPEC 5.10), the one before that (``priors=False``: model
-id 14, SPEC 5.8; RGB model id 15 where its colour differences win, SPEC 5.9), model id 13
-(``fast_nlms=False``; SPEC 5.7), mic effort 4 (model 20, each plane the smallest of kinds
-1-2, 3-4 and 5-6), mic model id 1 (``nlms=False``), JPEG XL lossless at efforts 7 and 9
-(each the better of with and without ``bitspersample``, one thread) and CharLS JPEG-LS,
-pixel-weighted bits per pixel per modality.  Images as ``mic bench`` reads them
-(``mic.eval.data``: mic codes the native samples with the manifest's bits stored, the
-anchors the unsigned form with the bits it needs).  Every mic stream is decoded and checked
-bit-exact against its source.
+"""Lossless side by side, one run: mic's default (effort 3, model id 22 since 2026-12-07:
+SPEC 5.13, model 20 with bit-packed table sections), the default before it
+(``compact_tables=False``: model id 20, SPEC 5.12, model 18 with low classes), the one
+before that (``low=False``: model id 18, SPEC 5.11), mic effort 4 (model 22, each plane the
+smallest of kinds 1-2, 3-4 and 5-6), JPEG XL lossless at efforts 7 and 9 (each the better of
+with and without ``bitspersample``, one thread) and CharLS JPEG-LS, pixel-weighted bits per
+pixel per modality.  (The models before 18 are in the results of 2026-12-07-lossless-20.)
+Images as ``mic bench`` reads them (``mic.eval.data``: mic codes the native samples with the
+manifest's bits stored, the anchors the unsigned form with the bits it needs).  Every mic
+stream is decoded and checked bit-exact against its source.
 
     # the eval split (every image, whole):
     PYTHONPATH=. python research/lossless_nlms_side.py /work/shared/corpus/eval
@@ -28,9 +26,8 @@ import time
 import numpy as np
 
 #: mic's configurations (name -> encode options, the model id it must write), then the anchors
-MIC = {"mic": ({}, (20,)), "mic18": ({"low": False}, (18,)), "mic16": ({"bands": False}, (16,)),
-       "mic15": ({"priors": False}, (14, 15)), "mic13": ({"fast_nlms": False}, (13,)),
-       "mice4": ({"effort": 4}, (20,)), "mic1": ({"nlms": False}, (1,))}
+MIC = {"mic": ({}, (22,)), "mic20": ({"compact_tables": False}, (20,)),
+       "mic18": ({"low": False}, (18,)), "mice4": ({"effort": 4}, (22,))}
 CODERS = (*MIC, "jxl7", "jxl9", "jls")
 
 
@@ -98,17 +95,15 @@ def main() -> None:
             for c, v in res.items():
                 d[c] = d.get(c, 0) + v
     print(f"\n{n} images, every mic stream decoded bit-exactly ({time.time() - t0:.0f} s)\n")
-    print("| modality | MP | mic (default, 20) | mic 18 | mic 16 | mic 14/15 | mic 13 | "
-          "mic effort 4 | mic 1 | JPEG XL e7 | JPEG XL e9 | JPEG-LS | mic / 18 | mic / e7 | "
-          "e4 / e7 | mic / e9 | 18 / e7 | 16 / e7 | 14/15 / e7 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| modality | MP | mic (default, 22) | mic 20 | mic 18 | mic effort 4 | JPEG XL e7 | "
+          "JPEG XL e9 | JPEG-LS | mic / 20 | mic / e7 | e4 / e7 | mic / e9 | 20 / e7 | 18 / e7 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key, d in sorted(tot.items(), key=lambda kv: (kv[0] == "all", kv[0])):
         px = d["px"]
         print(f"| {key} | {px / 1e6:.2f} | " + " | ".join(f"{8 * d[c] / px:.3f}" for c in CODERS)
-              + f" | {d['mic'] / d['mic18']:.4f} | {d['mic'] / d['jxl7']:.3f} | "
+              + f" | {d['mic'] / d['mic20']:.4f} | {d['mic'] / d['jxl7']:.3f} | "
               f"{d['mice4'] / d['jxl7']:.3f} | {d['mic'] / d['jxl9']:.3f} | "
-              f"{d['mic18'] / d['jxl7']:.3f} | {d['mic16'] / d['jxl7']:.3f} | "
-              f"{d['mic15'] / d['jxl7']:.3f} |")
+              f"{d['mic20'] / d['jxl7']:.3f} | {d['mic18'] / d['jxl7']:.3f} |")
 
 if __name__ == "__main__":
     main()

@@ -89,7 +89,7 @@ def test_grey_images_and_other_coders_keep_their_model():
     assert mic.info(mic.encode(a, max_error=1)).model_id == 21  # SPEC 7.8, 7.9
     assert mic.info(mic.encode(a, max_error=1, fast_nlms=False)).model_id == 12
     assert mic.info(mic.encode(a, colour_diff=True, priors=False)).model_id == 15
-    assert mic.info(mic.encode(a, colour_diff=True)).model_id == 20  # 15 + priors, bands, low
+    assert mic.info(mic.encode(a, colour_diff=True)).model_id == 22  # 15 + priors, bands, low, packed tables
     assert mic.info(mic.encode(a, colour_diff=True, bands=False)).model_id == 16  # + priors
 
 

@@ -52,7 +52,7 @@ def test_round_trip_real_images(name: str, a: np.ndarray, effort: int) -> None:
 def test_default_effort_is_not_the_fast_coder() -> None:
     a = IMAGES[0][1]
     for effort in (None, 3):  # model id 20 (SPEC 5.12: 18 with low classes; test_lossless_low)
-        assert mic.info(mic.encode(a, effort=effort)).model_id == 20
+        assert mic.info(mic.encode(a, effort=effort)).model_id == 22
         assert mic.info(mic.encode(a, effort=effort, nlms=False)).model_id == MODEL_ID
     # near-lossless ignores the lossless effort choice
     b = mic.encode(a, max_error=2, effort=1)
@@ -192,7 +192,7 @@ def test_effort_4_keeps_the_smaller_coder_per_plane(name):
     a, _ = read_image(Path(__file__).parent / "data" / name)
     mixed, default, fast = (mic.encode(a, effort=e) for e in (4, 3, 2))
     m13 = mic.encode(a, effort=3, fast_nlms=False)
-    assert mic.info(mixed).model_id == 20  # model 14 with xform 5, priors, bands, low
+    assert mic.info(mixed).model_id == 22  # model 14 with xform 5, priors, bands, low, packed
     assert np.array_equal(mic.decode(mixed), a)
     assert len(mixed) <= min(len(default), len(fast), len(m13)) + 8
     mixed = mic.encode(a, effort=4, fast_nlms=False)
@@ -207,7 +207,7 @@ def test_effort_4_keeps_the_smaller_coder_per_plane(name):
 def test_effort_4_volumes_are_model_20_14_or_1():
     vol = (np.arange(3 * 40 * 50).reshape(3, 40, 50) % 997).astype(np.uint16)
     blob = mic.encode(vol, effort=4, volume_group=3)
-    assert mic.info(blob).model_id == 20 and np.array_equal(mic.decode(blob), vol)
+    assert mic.info(blob).model_id == 22 and np.array_equal(mic.decode(blob), vol)
     blob = mic.encode(vol, effort=4, volume_group=3, priors=False)
     assert mic.info(blob).model_id == 14 and np.array_equal(mic.decode(blob), vol)
     for opts in ({"nlms": False}, {"fast_nlms": False}):  # model 3 and 13 have no volumes

@@ -39,20 +39,23 @@ def _img(name: str) -> np.ndarray:
     return np.load(DATA / name) if name.endswith(".npy") else read_image(DATA / name)[0]
 
 
-def test_default_is_model_20_and_low_false_keeps_18():
+def test_model_20_and_low_false_keeps_18():
+    """Model id 22 (SPEC 5.13, tests/test_lossless_compact.py) is the default; without its
+    packed tables the stream is model 20."""
     ct = _img("ct_abdomen_u16.png")
-    blob = mic.encode(ct)
+    blob = mic.encode(ct, compact_tables=False)
     info = mic.info(blob)
     assert info.model_id == 20 and info.model == "lossless-fast-nlms-low"
     assert "5.12" in info.model_description
     assert mic.info(mic.encode(ct, low=False)).model_id == 18
-    assert mic.info(mic.encode(ct, low=True)).model_id == 20
+    assert mic.info(mic.encode(ct, low=True)).model_id == 22
+    assert mic.info(mic.encode(ct, low=True, compact_tables=False)).model_id == 20
     assert mic.info(mic.encode(ct, bands=False)).model_id == 16  # low classes need bands
-    assert mic.info(mic.encode(ct, effort=4)).model_id == 20
+    assert mic.info(mic.encode(ct, effort=4, compact_tables=False)).model_id == 20
     assert mic.info(mic.encode(ct, effort=1)).model_id == 3
     assert mic.info(mic.encode(ct, max_error=2)).model_id == 21  # SPEC 7.9 (test_near_low)
     vol = np.stack([ct[:64, :64], ct[2:66, :64]])
-    blob = mic.encode(vol, volume_group=2)
+    blob = mic.encode(vol, volume_group=2, compact_tables=False)
     assert mic.info(blob).model_id == 20 and np.array_equal(mic.decode(blob), vol)
 
 
@@ -73,7 +76,7 @@ def test_round_trip_and_never_much_larger_than_model_18(name):
     """The encoder keeps no low classes unless its estimate says they code smaller; the
     estimate is close enough that they never cost more than a fraction of a per cent."""
     a = _img(name)
-    b20, b18 = mic.encode(a), mic.encode(a, low=False)
+    b20, b18 = mic.encode(a, compact_tables=False), mic.encode(a, low=False)
     assert np.array_equal(mic.decode(b20), a)
     assert len(b20) <= len(b18) * 1.002 + 8
 
@@ -81,7 +84,7 @@ def test_round_trip_and_never_much_larger_than_model_18(name):
 def test_the_bundled_ct_codes_smaller_with_low_classes():
     """Its air, stored near 0 with clipped noise, is what the low classes are for."""
     ct = read_image(Path(mic.__file__).parent / "data" / "ct_abdomen.png")[0]
-    b20, b18 = mic.encode(ct), mic.encode(ct, low=False)
+    b20, b18 = mic.encode(ct, compact_tables=False), mic.encode(ct, low=False)
     assert len(b20) < 0.96 * len(b18)
     assert np.array_equal(mic.decode(b20), ct)
 
@@ -92,7 +95,7 @@ def test_low_proxy_and_choice_on_count_data():
     rng = np.random.default_rng(5)
     lam = np.clip(np.add.outer(np.arange(96), np.arange(96)) / 40.0, 0.05, None)
     counts = rng.poisson(lam).astype(np.uint16)
-    b20, b18 = mic.encode(counts), mic.encode(counts, low=False)
+    b20, b18 = mic.encode(counts, compact_tables=False), mic.encode(counts, low=False)
     assert len(b20) < len(b18) and np.array_equal(mic.decode(b20), counts)
     high = (1000 + np.arange(96 * 96) * 2000 // (96 * 96)).reshape(96, 96).astype(np.uint16)
     high[0, 0] = 0  # one sample at the minimum: too few below N_CLASS to weigh

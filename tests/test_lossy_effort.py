@@ -80,10 +80,10 @@ def test_a_named_tool_wins_over_the_effort(ct):
 def test_default_is_effort_3_and_lossless_efforts_4_to_7_mix_the_coders(ct):
     assert mic.encode(ct, quality=4) == mic.encode(ct, quality=4, effort=3)
     assert mic.encode(ct, effort=3) == mic.encode(ct)
-    assert mic.info(mic.encode(ct)).model_id == 20  # fast NLMS, priors, bands, low (5.12)
+    assert mic.info(mic.encode(ct)).model_id == 22  # fast NLMS, priors, bands, low, packed (5.13)
     # efforts 4-7: each plane by every coder, the smallest kept (model id 18, SPEC 5.6-5.11)
     mixed = mic.encode(ct, effort=4)
-    assert mixed == mic.encode(ct, effort=7) and mic.info(mixed).model_id == 20
+    assert mixed == mic.encode(ct, effort=7) and mic.info(mixed).model_id == 22
     assert (mic.decode(mixed) == ct).all() and len(mixed) <= len(mic.encode(ct)) + 8
     # lossless efforts 1 and 2: the fast coder (model id 3, SPEC 5.6; tests/test_lossless_fast.py)
     fast = mic.encode(ct, effort=1)

@@ -98,7 +98,7 @@ def test_info_names_the_model():
     assert (lossy.model, lossy.model_id) == ("wavelet-hyperprior", 5)
     assert "scale hyperprior" in lossy.model_description
     lossless = mic.info(mic.encode(a))
-    assert lossless.model == "lossless-fast-nlms-low" and lossless.model_description  # id 20
+    assert lossless.model == "lossless-fast-nlms-compact" and lossless.model_description  # id 22
     m16 = mic.info(mic.encode(a, bands=False))
     assert m16.model == "lossless-fast-nlms-priors" and m16.model_id == 16
     m14 = mic.info(mic.encode(a, priors=False))

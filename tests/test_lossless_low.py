@@ -214,18 +214,20 @@ def test_recoding_in_place_equals_a_pass_with_the_low_classes(h, w, nl, seed):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(h=st.integers(20, 72), w=st.integers(20, 72), bits=st.sampled_from([8, 12, 16]),
        signed=st.booleans(), smooth=st.booleans(), nl=st.integers(1, 24),
-       floor=st.booleans(), seed=st.integers(0, 2**31 - 1))
+       floor=st.booleans(), seed=st.integers(0, 2**31 - 1), compact=st.booleans())
 def test_forced_low_counts_decode_with_mic_and_the_reference(h, w, bits, signed, smooth, nl,
-                                                             floor, seed):
+                                                             floor, seed, compact):
     """Whatever low class count the encoder writes (here drawn at random, not chosen),
-    mic and the reference decoder (SPEC 5.12 in plain Python) decode the plane; ``floor``
-    clips the image at a level so that many samples sit at its minimum."""
+    mic and the reference decoder (SPEC 5.12 in plain Python; ``compact``: model id 22's
+    packed sections, 5.13) decode the plane; ``floor`` clips the image at a level so that
+    many samples sit at its minimum."""
     a = random_image(h, w, bits, signed, False, smooth, seed)
     if floor:
         a = np.maximum(a, np.percentile(a, 40).astype(a.dtype))
     with mock.patch.object(EB, "choose_low", lambda *args: nl):
-        blob = mic.encode(a, bits_stored=bits, effort=3, fast_nlms=True)
-    assert mic.info(blob).model_id == 20
+        blob = mic.encode(a, bits_stored=bits, effort=3, fast_nlms=True,
+                          compact_tables=compact)
+    assert mic.info(blob).model_id == (22 if compact else 20)
     assert np.array_equal(mic.decode(blob), a)
     assert np.array_equal(load_reference_decoder().decode(blob), a)
 

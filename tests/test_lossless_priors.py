@@ -40,9 +40,9 @@ def test_the_priors_are_well_formed():
         a0[0] = 1
 
 
-def test_default_is_model_20_bands_false_16_and_priors_false_14_and_15():
+def test_default_is_model_22_bands_false_16_and_priors_false_14_and_15():
     ct = read_image(DATA / "ct_abdomen_u16.png")[0][:64, :64]
-    assert mic.info(mic.encode(ct)).model_id == 20  # SPEC 5.11, 5.12 (test_lossless_low.py)
+    assert mic.info(mic.encode(ct)).model_id == 22  # SPEC 5.11-5.13 (test_lossless_compact)
     assert mic.info(mic.encode(ct, bands=False)).model_id == 16
     assert mic.info(mic.encode(ct, priors=False)).model_id == 14
     rgb = read_image(DATA / "us_breast_rgb.png")[0]

@@ -70,7 +70,11 @@ def test_smooth_volume_gains_and_signed() -> None:
     per = mic.encode(vol)
     blob = mic.encode(vol, volume_group=8)
     assert (mic.decode(blob) == vol).all()
-    assert len(blob) < 0.9 * len(per)
+    assert len(blob) < 0.95 * len(per)
+    # model 20's table sections (before model 22 packed them: per-frame planes of 2,080
+    # samples lost 3.5 % more to tables, the inter tiles' kind-1 planes keep theirs)
+    per20 = mic.encode(vol, compact_tables=False)
+    assert len(mic.encode(vol, volume_group=8, compact_tables=False)) < 0.9 * len(per20)
 
 
 def test_never_larger_than_per_frame_beyond_the_segment() -> None:

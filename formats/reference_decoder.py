@@ -28,7 +28,7 @@ TABLES = ROOT / "mic" / "lossless" / "_tables_v1.py"
 MAGIC = bytes.fromhex("8B 4D 49 43 0D 0A 1A 0A")
 FAST = [()]  # the fast plane kinds allowed: 3, 4 (model ids 3, 13; 5.6) and 5, 6 (id 14; 5.8)
 PRIOR = [False]  # model id 16 (5.10): kinds 5 and 6 with the built-in tables and prior weights
-BANDS = [0]  # model ids 18, 19 (5.11, 7.8): tables in bands (1); 20, 21 (5.12, 7.9): and low classes (2); 22 (5.13): packed (3)
+BANDS = [0]  # model ids 18, 19 (5.11, 7.8): tables in bands (1); 20, 21 (5.12, 7.9): and low classes (2); 22, 23 (5.13, 7.10): packed (3)
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_fast.py, reference_nlms.py
 
 # SPEC.md section 3: (name, struct code) in body order
@@ -547,15 +547,15 @@ def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
     _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (0, 13), (0, 14), (0, 15), (0, 16),
                                          (0, 18), (0, 20), (0, 22), (2, 2), (2, 12), (2, 17),
-                                         (2, 19), (2, 21))
+                                         (2, 19), (2, 21), (2, 23))
           and h["coder_id"] == 1, "neither lossless model 1, 3, 13, 14, 15, 16, 18, 20 or 22 nor "
-          "near-lossless model 2, 12, 17, 19 or 21")
+          "near-lossless model 2, 12, 17, 19, 21 or 23")
     FAST[0] = {3: (3, 4), 13: (3, 4), 14: (3, 4, 5, 6), 15: (3, 4, 5, 6),
                16: (3, 4, 5, 6), 17: (3, 4, 5, 6), 18: (3, 4, 5, 6),
                19: (3, 4, 5, 6), 20: (3, 4, 5, 6), 21: (3, 4, 5, 6),
-               22: (3, 4, 5, 6)}.get(h["model_id"], ())
-    PRIOR[0] = h["model_id"] in (16, 17, 18, 19, 20, 21, 22)
-    BANDS[0] = {18: 1, 19: 1, 20: 2, 21: 2, 22: 3}.get(h["model_id"], 0)
+               22: (3, 4, 5, 6), 23: (3, 4, 5, 6)}.get(h["model_id"], ())
+    PRIOR[0] = h["model_id"] in (16, 17, 18, 19, 20, 21, 22, 23)
+    BANDS[0] = {18: 1, 19: 1, 20: 2, 21: 2, 22: 3, 23: 3}.get(h["model_id"], 0)
     k = 0
     if h["mode"] == 2:  # section 7.1
         _need(len(h["near"]) == 1, "a near-lossless stream needs exactly one NEAR segment")
@@ -632,7 +632,8 @@ def decode(data: bytes) -> np.ndarray:
                 out[fi, r0:r1, c0:c1] = decode_tile(tiles[(fi, ty * nx + tx)], r1 - r0, c1 - c0,
                                                     s, k, lo, hi, group, ref,
                                                     h["model_id"] in (12, 13, 14, 15, 16, 17,
-                                                                      18, 19, 20, 21, 22),
+                                                                      18, 19, 20, 21, 22,
+                                                                      23),
                                                     h["model_id"])
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)

@@ -36,6 +36,7 @@ from .models.registry import (
     LOSSLESS_FAST_NAME, LOSSLESS_LMS_DESCRIPTION, LOSSLESS_LMS_NAME, LOSSLESS_NAME,
     FLAG_GENERATIVE, NEAR_LOSSLESS_DESCRIPTION, NEAR_LOSSLESS_FAST_DESCRIPTION,
     NEAR_LOSSLESS_FAST_BANDS_DESCRIPTION, NEAR_LOSSLESS_FAST_BANDS_NAME,
+    NEAR_LOSSLESS_FAST_COMPACT_DESCRIPTION, NEAR_LOSSLESS_FAST_COMPACT_NAME,
     NEAR_LOSSLESS_FAST_LOW_DESCRIPTION, NEAR_LOSSLESS_FAST_LOW_NAME,
     NEAR_LOSSLESS_FAST_NAME, NEAR_LOSSLESS_LMS_DESCRIPTION,
     NEAR_LOSSLESS_LMS_NAME, NEAR_LOSSLESS_NAME, describe, is_conv, is_generative,
@@ -377,8 +378,8 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
             volume_group = read_group(lvol)
     elif h.mode == MODE_NEAR_LOSSLESS:
         from .lossless.syntax import (
-            NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_LOW_MODEL_ID, NEAR_FAST_MODEL_ID,
-            NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, TAG_NEAR, read_near,
+            NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_COMPACT_MODEL_ID, NEAR_FAST_LOW_MODEL_ID,
+            NEAR_FAST_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, TAG_NEAR, read_near,
         )
 
         names = {NEAR_MODEL_ID: (NEAR_LOSSLESS_NAME, NEAR_LOSSLESS_DESCRIPTION),
@@ -387,7 +388,9 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
                  NEAR_FAST_BANDS_MODEL_ID: (NEAR_LOSSLESS_FAST_BANDS_NAME,
                                             NEAR_LOSSLESS_FAST_BANDS_DESCRIPTION),
                  NEAR_FAST_LOW_MODEL_ID: (NEAR_LOSSLESS_FAST_LOW_NAME,
-                                          NEAR_LOSSLESS_FAST_LOW_DESCRIPTION)}
+                                          NEAR_LOSSLESS_FAST_LOW_DESCRIPTION),
+                 NEAR_FAST_COMPACT_MODEL_ID: (NEAR_LOSSLESS_FAST_COMPACT_NAME,
+                                              NEAR_LOSSLESS_FAST_COMPACT_DESCRIPTION)}
         if h.model_id in names:
             name, description = names[h.model_id]
             max_error = read_near(st.segment(TAG_NEAR), h.bits_stored)

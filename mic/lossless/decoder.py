@@ -28,8 +28,8 @@ from .syntax import (
     FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
     FAST_LMS_MODEL_ID,
     FAST_LMS_PRIOR_MODEL_ID,
-    FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_LOW_MODEL_ID,
-    NEAR_FAST_MODEL_ID,
+    FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_COMPACT_MODEL_ID,
+    NEAR_FAST_LOW_MODEL_ID, NEAR_FAST_MODEL_ID,
     NEAR_LMS_MODEL_ID, NEAR_MODEL_ID,
     PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL,
     XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded,
@@ -211,7 +211,8 @@ class LosslessTileDecoder:
     def __init__(self, header: Header, stream: Any) -> None:
         near_mode = header.mode == MODE_NEAR_LOSSLESS
         want = (NEAR_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
-                NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_LOW_MODEL_ID) if near_mode else (
+                NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_LOW_MODEL_ID,
+                NEAR_FAST_COMPACT_MODEL_ID) if near_mode else (
             MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
             FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
             FAST_LMS_COMPACT_MODEL_ID)
@@ -230,12 +231,14 @@ class LosslessTileDecoder:
         #: model id 19, SPEC 7.8: model 17's near-lossless planes with those bands); model
         #: id 20 (5): model 18 with SPEC 5.12's low classes in kinds 5 and 6 (5 too for model
         #: id 21, SPEC 7.9: model 19's near-lossless planes with low classes); model id 22
-        #: (6): model 20 with SPEC 5.13's bit-packed table sections
+        #: (6): model 20 with SPEC 5.13's bit-packed table sections (6 too for model id 23,
+        #: SPEC 7.10: model 21's near-lossless planes with them)
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
                      FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3,
                      NEAR_FAST_MODEL_ID: 3, FAST_LMS_BANDS_MODEL_ID: 4,
                      NEAR_FAST_BANDS_MODEL_ID: 4, FAST_LMS_LOW_MODEL_ID: 5,
-                     NEAR_FAST_LOW_MODEL_ID: 5, FAST_LMS_COMPACT_MODEL_ID: 6}.get(
+                     NEAR_FAST_LOW_MODEL_ID: 5, FAST_LMS_COMPACT_MODEL_ID: 6,
+                     NEAR_FAST_COMPACT_MODEL_ID: 6}.get(
                          header.model_id, 0)
         self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
                                          FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
@@ -244,6 +247,7 @@ class LosslessTileDecoder:
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
         self.lms = header.model_id in (NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
                                        NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_LOW_MODEL_ID,
+                                       NEAR_FAST_COMPACT_MODEL_ID,
                                        LMS_MODEL_ID,
                                        FAST_LMS_MODEL_ID,
                                        FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,

@@ -39,13 +39,9 @@ from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
     BLOCK_LOG2, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_COMPACT_MODEL_ID,
-    FAST_LMS_LOW_MODEL_ID,
-    FAST_LMS_MODEL_ID,
-    FAST_LMS_PRIOR_MODEL_ID,
-    FAST_MODEL_ID, LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID,
-    NEAR_FAST_LOW_MODEL_ID,
-    NEAR_FAST_MODEL_ID,
-    NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR,
+    FAST_LMS_LOW_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_MODEL_ID,
+    LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID,
+    NEAR_FAST_COMPACT_MODEL_ID, NEAR_FAST_LOW_MODEL_ID, NEAR_FAST_MODEL_ID, NEAR_LMS_MODEL_ID, NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR,
     TAG_VOL, XFORM_CDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, max_error_limit,
     pack_group, pack_near, pack_tree, plane_head, reference_plane, token_block_costs, token_cdfs,
 )
@@ -416,11 +412,11 @@ class LosslessTileEncoder:
                                 "nlms, fast_nlms, priors and bands not False)")
         self.low = self.bands and low is not False
         self.near_low = self.near_bands and low is not False
-        #: model id 22 (SPEC 5.13): model 20 with its table sections bit-packed
-        if compact_tables and not self.low:
-            raise MicInputError("compact_tables=True: model id 22 extends model 20's lossless "
-                                "coder (low not False; not near-lossless)")
-        self.compact = self.low and compact_tables is not False
+        #: model ids 22 and 23 (SPEC 5.13, 7.10): models 20 and 21, table sections bit-packed
+        if compact_tables and not (self.low or self.near_low):
+            raise MicInputError("compact_tables=True: model ids 22 and 23 extend model 20's "
+                                "lossless and 21's near-lossless coders (low not False)")
+        self.compact = (self.low or self.near_low) and compact_tables is not False
         self.rgb_finalists = 0 if effort is not None and effort >= RGB_EVERY_WAY_EFFORT \
             else RGB_FINALISTS
         if nlms and group and not self.fast_lms:
@@ -431,7 +427,8 @@ class LosslessTileEncoder:
         self.mixed = (not near and (not group or self.fast_lms) and effort is not None
                       and effort >= MIXED_EFFORT_MIN)
         if near:
-            header.model_id = (NEAR_FAST_LOW_MODEL_ID if self.near_low else
+            header.model_id = (NEAR_FAST_COMPACT_MODEL_ID if self.compact else
+                               NEAR_FAST_LOW_MODEL_ID if self.near_low else
                                NEAR_FAST_BANDS_MODEL_ID if self.near_bands else
                                NEAR_FAST_MODEL_ID if self.near_fast else
                                NEAR_LMS_MODEL_ID if self.lms else NEAR_MODEL_ID)
@@ -596,4 +593,4 @@ class LosslessTileEncoder:
         return encode_tile_near(tile, self.near, self.lms, self.cover, self.near_fast,
                                 self.near_mixed,
                                 sample_range(self.header.bits_stored, bool(self.header.signed)),
-                                self.near_bands, self.near_low)
+                                self.near_bands, self.near_low, self.compact)

@@ -91,8 +91,8 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
     ``bands`` (with ``lms`` and ``prior``): model id 18's banded tables, SPEC 5.11, or with
     ``near`` 19's, SPEC 7.8; ``counts``: how often each value occurs, where the caller has
     them; ``low``, with ``bands``: model id 20's low classes, SPEC 5.12, or with ``near``
-    21's, SPEC 7.9; ``compact``, with ``low`` and not ``near``: model id 22's compact table
-    sections, SPEC 5.13)."""
+    21's, SPEC 7.9; ``compact``, with ``low``: model id 22's compact table sections, SPEC
+    5.13, or with ``near`` 23's, SPEC 7.10)."""
     h, w = x.shape
     n = h * w
     tokens = _scratch("tokens", n, np.uint8)
@@ -105,7 +105,8 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
         la, lb = a0.copy(), b0.copy()
     if bands and prior:
         if low and near:
-            return _body_near_low(x, maxval, tokens, bits, la, lb, builtin, near, counts)
+            return _body_near_low(x, maxval, tokens, bits, la, lb, builtin, near, counts,
+                                  compact)
         if low:
             return _body_low(x, maxval, tokens, bits, la, lb, builtin, counts, compact)
         return _body_banded(x, maxval, tokens, bits, la, lb, builtin, near, counts)
@@ -220,8 +221,9 @@ def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
 
 def _body_near_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
                    la: np.ndarray, lb: np.ndarray, builtin: np.ndarray, near: int,
-                   counts: np.ndarray | None = None) -> bytes:
-    """:func:`_body_low` of a near-lossless kind-5/6 plane of model id 21 (SPEC 7.9): a low
+                   counts: np.ndarray | None = None, compact: bool = False) -> bytes:
+    """:func:`_body_low` of a near-lossless kind-5/6 plane of model id 21 (SPEC 7.9; with
+    ``compact`` 23's, SPEC 7.10, its table sections bit-packed): a low
     sample's reconstruction changes with its coding, and with it every prediction after it,
     so the low class count is weighed (:func:`mic.lossless.encoder_bands.choose_low`) on a
     pass without low classes before the plane is coded with it: for a plane of at least
@@ -262,7 +264,7 @@ def _body_near_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndar
         with ``nl``."""
         classes, hist, nbytes, thresholds, band, nc = token_pass(img, nl, tokens, bits)
         tables, fine_map, freq = EB.banded_tables(hist[:lowbase], band, thresholds, builtin,
-                                                  hist[lowbase:] if nl else None, nl)
+                                                  hist[lowbase:] if nl else None, nl, compact)
         return (_coded(tables, tokens, classes, fine_map, freq, bits, nbytes), classes, hist,
                 band, nc)
 

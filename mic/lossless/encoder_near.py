@@ -123,11 +123,13 @@ def encode_plane_near(plane: np.ndarray, near: int, lms: bool = True, cover: int
 
 
 def encode_plane_near_fast(plane: np.ndarray, near: int, lms: bool = True, cover: int = 0,
-                           bands: bool = False, low: bool = False) -> tuple[bytes, np.ndarray]:
+                           bands: bool = False, low: bool = False, compact: bool = False
+                           ) -> tuple[bytes, np.ndarray]:
     """One (h, w) int32 plane -> its model-17 payload (SPEC 7.7: kind 0, 3 or 4; ``lms``: 5
     or 6, with model id 16's priors; ``bands``: and SPEC 5.11's bands, model id 19, SPEC 7.8;
-    ``low``: and SPEC 5.12's low classes, model id 21, SPEC 7.9) with maximum error
-    ``near``, and the (h, w) int32
+    ``low``: and SPEC 5.12's low classes, model id 21, SPEC 7.9; ``compact``: and SPEC
+    5.13's packed table sections, model id 23, SPEC 7.10) with maximum error ``near``, and
+    the (h, w) int32
     reconstruction the decoder will produce, chosen as :func:`encode_plane_near` chooses
     (:func:`_near_plane`).
 
@@ -146,39 +148,42 @@ def encode_plane_near_fast(plane: np.ndarray, near: int, lms: bool = True, cover
                 kp: int) -> bytes:  # kind 4 or 6: kind 2's palette over a fast body
         zb = zstandard.ZstdCompressor(level=19).compress(bitmap)
         return b"".join((plane_head(kind_pal, lo, maxval), pack_uvarints(span, len(zb)), zb,
-                         _body(idx, maxval, lms, lms, kp, bands=bands, low=low)))
+                         _body(idx, maxval, lms, lms, kp, bands=bands, low=low,
+                               compact=compact)))
 
     return _near_plane(
         plane, near, cover,
-        lambda lo, x, maxval: plane_head(kind, lo, maxval) + _body(x, maxval, lms, lms, near,
-                                                                   bands=bands, low=low),
+        lambda lo, x, maxval: plane_head(kind, lo, maxval) + _body(
+            x, maxval, lms, lms, near, bands=bands, low=low, compact=compact),
         palette)[:2]
 
 
 def encode_tile_near(tile: np.ndarray, near: int, lms: bool, cover: int, fast: bool,
                      mixed: bool, sample_range: tuple[int, int], bands: bool = False,
-                     low: bool = False) -> bytes:
+                     low: bool = False, compact: bool = False) -> bytes:
     """The mode-2 payload of one (rows, cols, samples) int32 tile with maximum error
     ``near``; ``tile`` is overwritten with the samples the decoder will produce.  ``fast``:
     model id 17's planes (SPEC 7.7), from :func:`encode_plane_near_fast`, and with ``mixed``
     each also as model id 12's (kinds 1 and 2), the smaller kept; else model id 12's
     (``lms``) or 2's; ``bands`` (with ``fast`` and ``lms``): model id 19's, whose kind-5/6
     planes have SPEC 5.11's bands (SPEC 7.8); ``low`` (with ``bands``): model id 21's, and
-    SPEC 5.12's low classes (SPEC 7.9).  ``cover`` as :func:`encode_plane_near`;
+    SPEC 5.12's low classes (SPEC 7.9); ``compact`` (with ``low``): model id 23's, their
+    table sections packed as SPEC 5.13 says (SPEC 7.10).  ``cover`` as
+    :func:`encode_plane_near`;
     ``sample_range`` the stream's ``(lo, hi)``."""
     if fast:  # model id 17 (SPEC 7.7): the fast coder's planes
         bands = bands and lms
         low = low and bands
 
         def near_plane(p: np.ndarray) -> tuple[bytes, np.ndarray]:
-            got = encode_plane_near_fast(p, near, lms, cover, bands, low)
+            got = encode_plane_near_fast(p, near, lms, cover, bands, low, compact)
             if not mixed:
                 return got
             old = encode_plane_near(p, near, True, cover)  # model 12's plane (SPEC 7.6)
             return got if len(got[0]) <= len(old[0]) else old
 
-        def exact(d: np.ndarray) -> bytes:  # xform 2's differences: model 16's (18's, 20's)
-            return encode_plane_fast(d, 2 if lms else 1, lms, lms, bands, low)
+        def exact(d: np.ndarray) -> bytes:  # xform 2's differences: model 16's (... 22's)
+            return encode_plane_fast(d, 2 if lms else 1, lms, lms, bands, low, compact)
     else:
 
         def near_plane(p: np.ndarray) -> tuple[bytes, np.ndarray]:

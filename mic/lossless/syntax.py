@@ -75,6 +75,10 @@ NEAR_FAST_LOW_MODEL_ID = 21
 #: the encoder chooses); lossless.  What ``mic.encode(a)`` writes from effort 3 (the
 #: default) since 2026-12-07 (``compact_tables=False``: model id 20).
 FAST_LMS_COMPACT_MODEL_ID = 22
+#: permanent id of model 21 whose kind-5/6 planes write their table sections as model 22's
+#: do (SPEC 7.10, 5.13); near-lossless.  What ``mic.encode(a, max_error=k)`` writes from
+#: effort 3 since 2026-12-07 (``compact_tables=False``: model id 21).
+NEAR_FAST_COMPACT_MODEL_ID = 23
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)

@@ -166,6 +166,9 @@ NEAR_LOSSLESS_FAST_LOW_NAME = "near-lossless-fast-low"
 NEAR_LOSSLESS_FAST_LOW_DESCRIPTION = ("model id 19's near-lossless coder whose samples next to "
                                       "the plane's minimum may be coded as grid indices of their "
                                       "values under tables of their own (SPEC 7.9)")
+NEAR_LOSSLESS_FAST_COMPACT_NAME = "near-lossless-fast-compact"
+NEAR_LOSSLESS_FAST_COMPACT_DESCRIPTION = ("model id 21's near-lossless coder whose table sections "
+                                          "are bit-packed as model id 22's (SPEC 7.10, 5.13)")
 
 
 def is_conv(mid: int) -> bool:

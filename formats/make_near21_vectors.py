@@ -8,7 +8,8 @@ grid of 2k + 1) and two of them also at effort 4 (``NEAR17_EFFORT4``, named ``*_
 vector's ``source`` the ``.npy`` of near/ (the same samples); three crops of its own with
 samples next to their minimum (a CT crop with its air in 8 low classes at k = 1, a CT crop
 at k = 4, an MR crop at k = 2, their samples here); and two invalid cases of its own (a
-model-21 stream relabelled model id 19; mode 2 with model id 20).
+model-21 stream relabelled model id 19; mode 2 with model id 20); every one with
+``compact_tables=False`` (model id 23, SPEC 7.10, the default since, is formats/near23/).
 
     .venv/bin/python formats/make_near21_vectors.py            # rewrite them
     .venv/bin/python formats/make_near21_vectors.py --check    # only report what would change

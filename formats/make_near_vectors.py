@@ -163,6 +163,15 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
         out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
                     "why": why})
 
+    if MODEL == 23:  # the model-independent cases are near/'s
+        v1 = base["ct_abdomen_u16_k2_v1"]
+        add("model23_read_as_model21", forge.set_header_fields(v1, model_id=21), "MicError",
+            "a model-23 stream relabelled model id 21: its bit-packed table sections are read "
+            "as model 16's byte maps and tables (SPEC 7.9, 7.10)", exact=False)
+        add("mode2_model_id_22", forge.set_header_fields(v1, model_id=22),
+            "MicUnsupportedError", "mode 2 with model id 22 (a lossless model; unknown in "
+            "mode 2)")
+        return out
     if MODEL == 21:  # the model-independent cases are near/'s
         v1 = base["ct_abdomen_u16_k2_v1"]
         add("model21_read_as_model19", forge.set_header_fields(v1, model_id=19), "MicError",
@@ -267,7 +276,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
                  {"name": "ct_bands2_k2", "array": np.ascontiguousarray(ct[0:80, 0:80]),
                   "options": {"max_error": 2}, "own_npy": True, "bands": 2,
                   "origin": "tests/data/ct_abdomen_u16.png [0:80, 0:80]: 2 bands"}]
-    if MODEL == 21:  # crops with samples next to their minimum (SPEC 7.9), samples here
+    if MODEL in (21, 23):  # crops with samples next to their minimum (SPEC 7.9), samples here
         ct, mr = _real("ct_abdomen_u16.png"), _real("mr_brain_u16.png")
         srcs += [{"name": "ct_low8_k1", "array": np.ascontiguousarray(ct[0:80, 0:100]),
                   "options": {"max_error": 1}, "own_npy": True, "low": 8,
@@ -279,7 +288,7 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
                  {"name": "mr_low_k2", "array": np.ascontiguousarray(mr[0:64, 0:80]),
                   "options": {"max_error": 2}, "own_npy": True, "low": None,
                   "origin": "tests/data/mr_brain_u16.png [0:64, 0:80]"}]
-    if MODEL in (17, 19, 21):
+    if MODEL in (17, 19, 21, 23):
         srcs += [{**s, "name": s["name"] + f"_e{e}", "npy": s["name"],
                   "options": {**s["options"], "effort": e}}
                  for e, names in ((1, NEAR17_EFFORT1), (4, NEAR17_EFFORT4))
@@ -294,6 +303,8 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
             opts["bands"] = False
         if MODEL == 19:  # without it, model id 21 (SPEC 7.9: formats/near21/)
             opts["low"] = False
+        if MODEL == 21:  # without it, model id 23 (SPEC 7.10: formats/near23/)
+            opts["compact_tables"] = False
         stream = mic.encode(arr, **opts)
         out = mic.decode(stream)
         k = opts["max_error"]
@@ -308,7 +319,10 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
             from make_lossless18_vectors import planes
             assert [p["bands"] for p in planes(stream)] == [src["bands"]], src["name"]
         if "low" in src:  # SPEC 7.9: the plane's low class count (None: any but 0)
-            from make_lossless20_vectors import planes as planes20
+            if MODEL == 23:  # SPEC 7.10: the sections as model 22 writes them
+                from make_lossless22_vectors import planes as planes20
+            else:
+                from make_lossless20_vectors import planes as planes20
             lows = [p["low"] for p in planes20(stream)]
             assert lows == [src["low"]] if src["low"] else all(lows), (src["name"], lows)
         if src["name"] == "sparse_lut_u16_k2":  # the palette's values are representatives

@@ -490,7 +490,7 @@ def main() -> int:
     stale = [p.relative_to(HERE).as_posix() for p in HERE.rglob("*")
              if p.suffix in (".mic", ".npy") and p.relative_to(HERE).as_posix() not in keep
              and p.relative_to(HERE).parts[0] not in ("lossy", "near", "near12", "near17",
-                                                      "near19", "near21",
+                                                      "near19", "near21", "near23",
                                                       "lossless13", "lossless14",
                                                       "lossless15", "lossless16", "lossless18",
                                                       "lossless20", "lossless22", "volume",

@@ -1,4 +1,5 @@
-"""Lossless speed on one core: model id 20 (the default since 2026-12-07, SPEC 5.12: model 18
+"""Lossless speed on one core: model id 22 (the default since 2026-12-07, SPEC 5.13: model 20
+with bit-packed table sections), model id 20 (``compact_tables=False``, SPEC 5.12: model 18
 with low classes), model id 18 (``low=False``, SPEC 5.11: model 16 with bands), model id 16
 (``bands=False``, SPEC 5.10: model 14 with priors), model id 14
 (``priors=False``, SPEC 5.8), model id
@@ -44,7 +45,8 @@ def main() -> None:
         "model 13 plane": (lambda: encode_plane(plane, True),
                            lambda b: decode_plane(memoryview(b), 0, *plane.shape, lms=True)[0]),
         "mic effort 1": (lambda: mic.encode(img, effort=1), mic.decode),
-        "mic effort 3 (default, model 20)": (lambda: mic.encode(img), mic.decode),
+        "mic effort 3 (default, model 22)": (lambda: mic.encode(img), mic.decode),
+        "mic effort 3, model 20": (lambda: mic.encode(img, compact_tables=False), mic.decode),
         "mic effort 3, model 18": (lambda: mic.encode(img, low=False), mic.decode),
         "mic effort 3, model 16": (lambda: mic.encode(img, bands=False), mic.decode),
         "mic effort 3, model 14": (lambda: mic.encode(img, priors=False), mic.decode),

@@ -1,7 +1,7 @@
 """The near-lossless (mode 2) conformance vectors under formats/near/ (model id 2),
 formats/near12/ (model id 12, SPEC 7.6), formats/near17/ (model id 17, SPEC 7.7),
-formats/near19/ (model id 19, SPEC 7.8) and formats/near21/ (model id 21, SPEC 7.9)
-(formats/README.md).
+formats/near19/ (model id 19, SPEC 7.8), formats/near21/ (model id 21, SPEC 7.9) and
+formats/near23/ (model id 23, SPEC 7.10) (formats/README.md).
 
 Every valid vector decodes to its recorded samples (``decoded_sha256``), which lie within
 its ``max_error`` of the source, with mic and with the reference decoder written from
@@ -27,7 +27,7 @@ FORMATS = Path(__file__).resolve().parents[1] / "formats"
 #: vector directory -> (model id, generator)
 SETS = {"near": (2, "make_near_vectors.py"), "near12": (12, "make_near12_vectors.py"),
         "near17": (17, "make_near17_vectors.py"), "near19": (19, "make_near19_vectors.py"),
-        "near21": (21, "make_near21_vectors.py")}
+        "near21": (21, "make_near21_vectors.py"), "near23": (23, "make_near23_vectors.py")}
 VECTORS_ALL = VECTORS = [(d, v) for d in SETS
            for v in json.loads((FORMATS / d / "vectors.json").read_text())["vectors"]]
 EXPECTED_ALL = EXPECTED = [(d, name, e) for d in SETS for name, e in sorted(json.loads(
@@ -89,6 +89,11 @@ def test_files_are_all_listed_and_cover_the_cases(d):
         assert any(v["first_plane_kinds"] == [1, 5, 5] for v in VECTORS)
         assert {"ct_low8_k1", "ct_low_k4", "mr_low_k2"} <= {v["name"] for v in VECTORS}
         assert set(EXPECTED) == {"model21_read_as_model19", "mode2_model_id_20"}
+        return
+    if d == "near23":  # SPEC 7.10: model 21's planes with packed table sections
+        assert kinds == {0, 1, 5, 6}
+        assert {"ct_low8_k1", "ct_low_k4", "mr_low_k2"} <= {v["name"] for v in VECTORS}
+        assert set(EXPECTED) == {"model23_read_as_model21", "mode2_model_id_22"}
         return
     assert kinds == {0, 1, 2}  # constant, coded and palette near-lossless planes (SPEC 7.2)
     pal = {v["name"] for v in VECTORS if v["first_plane_kinds"] == [2]}

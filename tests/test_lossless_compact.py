@@ -44,13 +44,15 @@ def test_default_is_model_22_and_compact_false_keeps_20():
     assert mic.info(mic.encode(ct, low=False)).model_id == 18  # packed tables need model 20
     assert mic.info(mic.encode(ct, effort=4)).model_id == 22
     assert mic.info(mic.encode(ct, effort=1)).model_id == 3
-    assert mic.info(mic.encode(ct, max_error=2)).model_id == 21  # near-lossless: unchanged
+    assert mic.info(mic.encode(ct, max_error=2)).model_id == 23  # SPEC 7.10
+    assert mic.info(mic.encode(ct, max_error=2, compact_tables=False)).model_id == 21
 
 
 @pytest.mark.parametrize("bad", [{"compact_tables": 1}, {"compact_tables": "yes"},
                                  {"compact_tables": True, "low": False},
                                  {"compact_tables": True, "effort": 1},
-                                 {"compact_tables": True, "max_error": 2},
+                                 {"compact_tables": True, "max_error": 2, "effort": 1},
+                                 {"compact_tables": True, "max_error": 2, "low": False},
                                  {"compact_tables": True, "quality": 3}])
 def test_bad_choices_are_refused(bad):
     with pytest.raises(mic.MicInputError):
@@ -65,6 +67,17 @@ def test_round_trip_and_smaller_than_model_20(name):
     b22, b20 = mic.encode(a), mic.encode(a, compact_tables=False)
     assert np.array_equal(mic.decode(b22), a)
     assert len(b22) <= len(b20)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+@pytest.mark.parametrize("name", IMAGES)
+def test_near_lossless_within_k_and_smaller_than_model_21(name, k):
+    """Model id 23 (SPEC 7.10): model 21's choices, packed; within k, never larger."""
+    a = _img(name)
+    b23, b21 = mic.encode(a, max_error=k), mic.encode(a, max_error=k, compact_tables=False)
+    assert mic.info(b23).model_id == 23
+    assert int(np.abs(mic.decode(b23).astype(np.int64) - a).max()) <= k
+    assert len(b23) <= len(b21)
 
 
 def test_a_small_pet_like_plane_saves_its_table_bytes():

@@ -50,7 +50,7 @@ def test_default_is_model_22_bands_false_16_and_priors_false_14_and_15():
     assert mic.info(mic.encode(rgb, bands=False)).model_id == 16
     assert mic.info(mic.encode(ct, effort=1)).model_id == 3
     assert mic.info(mic.encode(ct, fast_nlms=False)).model_id == 13
-    assert mic.info(mic.encode(ct, max_error=2)).model_id == 21
+    assert mic.info(mic.encode(ct, max_error=2)).model_id == 23
     assert mic.info(mic.encode(ct, max_error=2, fast_nlms=False)).model_id == 12
 
 

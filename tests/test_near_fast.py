@@ -161,7 +161,7 @@ def test_rgb_grey_with_colour_uses_xform_2_with_fast_difference_planes():
 
 def test_options():
     ct = IMAGES[0][1][:40, :40]
-    assert unpack_header(mic.encode(ct, max_error=1, fast_nlms=True))[0].model_id == 21
+    assert unpack_header(mic.encode(ct, max_error=1, fast_nlms=True))[0].model_id == 23
     assert unpack_header(mic.encode(ct, max_error=1, bands=False))[0].model_id == 17
     assert unpack_header(mic.encode(ct, max_error=1, fast_nlms=False))[0].model_id == 12
     assert unpack_header(mic.encode(ct, max_error=1, fast_nlms=False,

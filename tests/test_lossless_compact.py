@@ -13,14 +13,18 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mic_test_helpers import (
+    check_invalid_vector,
+    check_lossless_vector,
+    load_formats_module,
+    load_reference_decoder,
+)
 
 import mic
 from mic.io import read_image
 from mic.lossless import kernels_compact_enc as KC
 from mic.lossless import kernels_fast as KF
 from mic.lossless import kernels_tables as KT
-from mic_test_helpers import (
-    check_invalid_vector, check_lossless_vector, load_formats_module, load_reference_decoder)
 
 DATA = Path(__file__).parent / "data"
 VEC = Path(__file__).resolve().parents[1] / "formats" / "lossless22"
@@ -226,7 +230,7 @@ def test_forged_sections_are_refused(why, section, status):
 
 def test_a_valid_hand_written_section():
     """One table, one symbol of bit length 12: 2048, the whole range (SPEC 5.13 step 4)."""
-    status, end, tabmap, freq = _read(bytes((1,)) + _bits(ONE_TABLE_MAP + "0000001" + "0000"
+    status, _, tabmap, freq = _read(bytes((1,)) + _bits(ONE_TABLE_MAP + "0000001" + "0000"
                                                           + "111" + "1100"))
     assert status == KF.OK and (tabmap == 0).all() and freq[0, 0] == KF.M_TOT
 

@@ -21,7 +21,12 @@ from numba import njit
 
 from .kernels_fast import M_TOT, N_CLASS, N_TOKENS, PREC
 from .kernels_tables import (
-    BUILTIN, COMPACT_E_MAX, COMPACT_N_BITS, COMPACT_P_BITS, COMPACT_P_MAX, compact_value,
+    BUILTIN,
+    COMPACT_E_MAX,
+    COMPACT_N_BITS,
+    COMPACT_P_BITS,
+    COMPACT_P_MAX,
+    compact_value,
 )
 
 #: log2 of 0..M_TOT (index 0 unused), as libm's scalar log2 gives them

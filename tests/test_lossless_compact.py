@@ -257,3 +257,16 @@ def test_vector_set_covers_the_section():
     v = next(x for x in VECTORS if x["name"] == "ct_own_tables")
     assert np.array_equal(ref.decode((VEC / v["stream"]).read_bytes()),
                           np.load(VEC / v["source"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=0, max_size=120))
+def test_any_bytes_parse_to_a_status_and_valid_tables(data):
+    """Arbitrary bytes never crash the parser: a status, and where it is OK the position is
+    within the bytes, every entry names a table or BUILTIN and every table sums to 2048."""
+    status, end, tabmap, freq = _read(data)
+    assert status in (KF.OK, KF.ERR_TABLE, KF.ERR_WORDS)
+    if status == KF.OK:
+        assert 1 <= end <= len(data)
+        assert all(t == KT.BUILTIN or 0 <= t < len(freq) for t in tabmap)
+        assert (freq.sum(axis=1) == KF.M_TOT).all() and (freq >= 0).all()

@@ -129,7 +129,7 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     add("model20_read_as_18", forge.set_header_fields(s, model_id=18), "MicError",
         "a model-20 stream relabelled model id 18: its low class count and low section are "
         "read as its word and byte counts (SPEC 5.11, 5.12)", exact=False)
-    add("model18_read_as_20", forge.set_header_fields(base["model18"], model_id=20),
+    add("model18_read_as_20", forge.set_header_fields(base["other"], model_id=20),
         "MicError", "a model-18 stream relabelled model id 20: its word count is read as a "
         "low class count (SPEC 5.12)", exact=False)
     return out
@@ -151,16 +151,22 @@ def _forced(nl: int) -> Iterator[None]:
         EB.choose_low, EB.choose_bands = real
 
 
-def build() -> tuple[dict[str, bytes], dict, dict]:
+def build_set(model: int, srcs: list[dict], planes_of, invalid, other: bytes, spec: str,
+              fields=lambda p: [p["kind"], p["bands"], p["low"]]
+              ) -> tuple[dict[str, bytes], dict, dict]:
+    """The files, vectors.json and invalid/expected.json of a set of ``model``'s vectors:
+    each source coded (``force_low`` forced), checked to decode exactly under ``model`` with
+    the low class counts it names, its planes described by ``fields`` of ``planes_of``; the
+    streams by name and ``other`` (as ``"other"``) given to ``invalid`` for its cases."""
     files: dict[str, bytes] = {}
     vectors, base = [], {}
-    for src in sources():
+    for src in srcs:
         arr = src["array"]
         with _forced(src["force_low"]) if "force_low" in src else contextlib.nullcontext():
             stream = mic.encode(arr, **src["options"])
         assert np.array_equal(mic.decode(stream), arr), src["name"]
-        assert mic.info(stream).model_id == 20, src["name"]
-        pl = planes(stream)
+        assert mic.info(stream).model_id == model, src["name"]
+        pl = planes_of(stream)
         lows = [p["low"] for p in pl if p["low"] is not None]
         assert all(n in lows for n in src["low"]), (src["name"], lows)
         base[src["name"]] = stream
@@ -171,18 +177,24 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         vectors.append({"name": src["name"], "stream": src["name"] + ".mic",
                         "source": src["name"] + ".npy", "origin": src["origin"],
                         "encode_options": src["options"], "dtype": str(arr.dtype),
-                        "shape": list(arr.shape), "model_id": 20,
-                        "planes": [[p["kind"], p["bands"], p["low"]] for p in pl],
+                        "shape": list(arr.shape), "model_id": model,
+                        "planes": [fields(p) for p in pl],
                         "stream_sha256": sha256(stream), "samples_sha256": samples_sha256(arr)})
-    base["model18"] = mic.encode(mic.decode(base["ct_low8"]), low=False)
+    base["other"] = other(base)
     expected = {}
-    for case in invalid_streams(base):
-        refused_as(f"lossless20/invalid/{case['name']}", case["stream"], case["error"],
+    for case in invalid(base):
+        refused_as(f"lossless{model}/invalid/{case['name']}", case["stream"], case["error"],
                    case["exact"])
         files["invalid/" + case["name"] + ".mic"] = case["stream"]
         expected[case["name"]] = {"error": case["error"], "exact": case["exact"],
                                   "why": case["why"], "stream_sha256": sha256(case["stream"])}
-    return files, {"spec": "SPEC.md 5.12", "vectors": vectors}, expected
+    return files, {"spec": spec, "vectors": vectors}, expected
+
+
+def build() -> tuple[dict[str, bytes], dict, dict]:
+    return build_set(20, sources(), planes, invalid_streams,
+                     lambda base: mic.encode(mic.decode(base["ct_low8"]), low=False),
+                     "SPEC.md 5.12")
 
 
 if __name__ == "__main__":

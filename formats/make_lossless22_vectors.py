@@ -24,10 +24,7 @@ Deterministic: fixed crops.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,63 +36,30 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
-from vector_files import refused_as, run_generator, samples_sha256, sha256  # noqa: E402
+import make_lossless20_vectors as base20  # noqa: E402
+from vector_files import run_generator  # noqa: E402
 
 import mic  # noqa: E402
 from mic.lossless.syntax import _read_uv  # noqa: E402
 
-DATA = ROOT / "tests" / "data"
-
-
-def _img(name: str) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(DATA / name) as im:
-        return np.asarray(im)
-
 
 def sources() -> list[dict]:
-    ct, mr, rgb = _img("ct_abdomen_u16.png"), _img("mr_brain_u16.png"), _img("us_breast_rgb.png")
-    us = _img("us_breast_u8.png")
-    lung = np.load(DATA / "ct_lung_i16.npy")
-    vol = np.stack([ct[2 * i:34 + 2 * i, 0:48] for i in range(3)])
-    return [
-        {"name": "ct_low8", "array": np.ascontiguousarray(ct[0:80, 0:100]),
-         "options": {},
-         "origin": "tests/data/ct_abdomen_u16.png [0:80, 0:100] (its air around the body)",
-         "low": [8]},
-        {"name": "mr_low1", "array": np.ascontiguousarray(mr[0:64, 0:80]),
-         "options": {},
-         "origin": "tests/data/mr_brain_u16.png [0:64, 0:80]", "low": []},
-        {"name": "ct_low24", "array": np.ascontiguousarray(ct[0:64, 0:72]),
-         "options": {"fast_nlms": True}, "force_low": 24,
-         "origin": "tests/data/ct_abdomen_u16.png [0:64, 0:72], the encoder's low class "
-         "count forced to 24 and its bands to 2 equal runs of its bins (valid choices)",
-         "low": [24]},
-        {"name": "mr_small", "array": np.ascontiguousarray(mr[0:40, 0:64]),
-         "options": {},
-         "origin": "tests/data/mr_brain_u16.png [0:40, 0:64] (2,560 samples: one band)",
-         "low": []},
-        {"name": "lung_i16", "array": np.ascontiguousarray(lung[0:64, 0:64]),
-         "options": {},
-         "origin": "tests/data/ct_lung_i16.npy [0:64, 0:64] (signed)", "low": []},
-        {"name": "us_rgb", "array": np.ascontiguousarray(rgb[0:48, 0:64]),
-         "options": {},
-         "origin": "tests/data/us_breast_rgb.png [0:48, 0:64]", "low": []},
-        {"name": "ct_tiled", "array": np.ascontiguousarray(ct[0:64, 0:96]),
-         "options": {"tile": 32},
-         "origin": "tests/data/ct_abdomen_u16.png [0:64, 0:96], "
-         "tiles 32 x 32", "low": []},
+    """lossless20/'s sources at the default (without their ``compact_tables=False``), a
+    larger CT crop and a crop of the 8-bit US screen."""
+    ct, us = base20._img("ct_abdomen_u16.png"), base20._img("us_breast_u8.png")
+    out = []
+    for src in base20.sources():
+        opts = {k: v for k, v in src["options"].items() if k != "compact_tables"}
+        out.append({**src, "options": opts})
+    at = next(i for i, s in enumerate(out) if s["name"] == "ct_volume")
+    out[at:at] = [
         {"name": "ct_own_tables", "array": np.ascontiguousarray(ct[0:160, 0:160]), "options": {},
          "origin": "tests/data/ct_abdomen_u16.png [0:160, 0:160] (own tables at precisions "
          "above 0, beside built-in ones)", "low": [24]},
         {"name": "us_screen", "array": np.ascontiguousarray(us[0:96, 0:128]), "options": {},
          "origin": "tests/data/us_breast_u8.png [0:96, 0:128]", "low": []},
-        {"name": "ct_volume", "array": vol,
-         "options": {"volume_group": 3},
-         "origin": "tests/data/ct_abdomen_u16.png [2i:34+2i, 0:48], i = 0, 1, 2, one group "
-         "of 3 frames", "low": []},
     ]
+    return out
 
 
 def _precisions(stream: bytes, at: int, end: int) -> list[int]:
@@ -177,61 +141,17 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     add("model22_read_as_20", forge.set_header_fields(s, model_id=20), "MicError",
         "a model-22 stream relabelled model id 20: its bit-packed sections are read as "
         "model 16's byte maps and tables (SPEC 5.10, 5.13)", exact=False)
-    add("model20_read_as_22", forge.set_header_fields(base["model20"], model_id=22),
+    add("model20_read_as_22", forge.set_header_fields(base["other"], model_id=22),
         "MicError", "a model-20 stream relabelled model id 22: its byte maps and tables are "
         "read as bits (SPEC 5.13)", exact=False)
     return out
 
 
-@contextlib.contextmanager
-def _forced(nl: int) -> Iterator[None]:
-    """The encoder's low class count (mic.lossless.encoder_bands.choose_low) made ``nl``
-    and its bands (choose_bands) 2 equal runs of the fine bins, whatever they cost."""
-    from mic.lossless import encoder_bands as EB
-
-    real = EB.choose_low, EB.choose_bands
-    EB.choose_low = lambda *a: nl
-    EB.choose_bands = lambda hist, edges, builtin: EB.split_at(
-        edges, EB.equal_runs(len(edges) + 1, 2))
-    try:
-        yield
-    finally:
-        EB.choose_low, EB.choose_bands = real
-
-
 def build() -> tuple[dict[str, bytes], dict, dict]:
-    files: dict[str, bytes] = {}
-    vectors, base = [], {}
-    for src in sources():
-        arr = src["array"]
-        with _forced(src["force_low"]) if "force_low" in src else contextlib.nullcontext():
-            stream = mic.encode(arr, **src["options"])
-        assert np.array_equal(mic.decode(stream), arr), src["name"]
-        assert mic.info(stream).model_id == 22, src["name"]
-        pl = planes(stream)
-        lows = [p["low"] for p in pl if p["low"] is not None]
-        assert all(n in lows for n in src["low"]), (src["name"], lows)
-        base[src["name"]] = stream
-        buf = io.BytesIO()
-        np.save(buf, arr, allow_pickle=False)
-        files[src["name"] + ".mic"] = stream
-        files[src["name"] + ".npy"] = buf.getvalue()
-        vectors.append({"name": src["name"], "stream": src["name"] + ".mic",
-                        "source": src["name"] + ".npy", "origin": src["origin"],
-                        "encode_options": src["options"], "dtype": str(arr.dtype),
-                        "shape": list(arr.shape), "model_id": 22,
-                        "planes": [[p["kind"], p["bands"], p["low"], p["precisions"]]
-                                   for p in pl],
-                        "stream_sha256": sha256(stream), "samples_sha256": samples_sha256(arr)})
-    base["model20"] = mic.encode(mic.decode(base["ct_low8"]), compact_tables=False)
-    expected = {}
-    for case in invalid_streams(base):
-        refused_as(f"lossless22/invalid/{case['name']}", case["stream"], case["error"],
-                   case["exact"])
-        files["invalid/" + case["name"] + ".mic"] = case["stream"]
-        expected[case["name"]] = {"error": case["error"], "exact": case["exact"],
-                                  "why": case["why"], "stream_sha256": sha256(case["stream"])}
-    return files, {"spec": "SPEC.md 5.13", "vectors": vectors}, expected
+    return base20.build_set(
+        22, sources(), planes, invalid_streams,
+        lambda base: mic.encode(mic.decode(base["ct_low8"]), compact_tables=False),
+        "SPEC.md 5.13", lambda p: [p["kind"], p["bands"], p["low"], p["precisions"]])
 
 
 if __name__ == "__main__":

@@ -47,14 +47,7 @@ def _tables(rd, need, prior=False):
         need(sum(freq) == 2048, "fast plane: a table does not sum to 2048")
         cum = [sum(freq[:s]) for s in range(n)]
         tables.append((freq, cum))
-    if prior:  # 5.10: class c's built-in table after the plane's own
-        builtin = _priors()[2]
-        for c in range(24):
-            if tabmap[c] == 255:
-                f = builtin[c]
-                tabmap[c] = len(tables)
-                tables.append((f, [sum(f[:s]) for s in range(len(f))]))
-    return tabmap, tables
+    return _with_builtin(tabmap, tables) if prior else (tabmap, tables)
 
 
 class _Bits:

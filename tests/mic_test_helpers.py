@@ -72,6 +72,30 @@ def check_invalid_vector(vec: Path, name: str, expected: dict) -> None:
         load_reference_decoder().decode(stream)
 
 
+#: the bundled test images the fast lossless models' tests round-trip (tests/data)
+LOSSLESS_IMAGES = ["ct_abdomen_u16.png", "mr_brain_u16.png", "cr_chest_u8.png",
+                   "us_breast_u8.png", "us_breast_rgb.png", "ct_lung_i16.npy"]
+
+
+def data_image(name: str):  # noqa: ANN201 - a numpy array
+    """A test image of tests/data as mic reads it (``.npy`` loaded as saved)."""
+    import numpy as np
+
+    from mic.io import read_image
+
+    path = Path(__file__).resolve().parent / "data" / name
+    return np.load(path) if name.endswith(".npy") else read_image(path)[0]
+
+
+def vector_set(folder: str) -> tuple[Path, list[dict], dict]:
+    """``formats/<folder>``: its path, its vectors.json vectors and invalid/expected.json."""
+    import json
+
+    vec = Path(__file__).resolve().parents[1] / "formats" / folder
+    return (vec, json.loads((vec / "vectors.json").read_text())["vectors"],
+            json.loads((vec / "invalid" / "expected.json").read_text()))
+
+
 def tile_payloads(blob: bytes) -> list[bytes]:
     """The payload of every TILE segment of a .mic stream (after its 8-byte frame/tile
     prefix), in stream order."""

@@ -6,7 +6,6 @@ the conformance vectors under formats/lossless18/."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from unittest import mock
 
@@ -14,25 +13,25 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mic_test_helpers import (
+    LOSSLESS_IMAGES,
+    check_invalid_vector,
+    check_lossless_vector,
+    data_image,
+    load_reference_decoder,
+    random_image,
+    vector_set,
+)
 
 import mic
 from mic.io import read_image
 from mic.lossless import encoder_bands as EB
 from mic.lossless import kernels_fast as KF
 from mic.lossless.syntax import model16_priors
-from mic_test_helpers import (
-    check_invalid_vector, check_lossless_vector, load_reference_decoder, random_image)
 
-DATA = Path(__file__).parent / "data"
-VEC = Path(__file__).resolve().parents[1] / "formats" / "lossless18"
-VECTORS = json.loads((VEC / "vectors.json").read_text())["vectors"]
-EXPECTED = json.loads((VEC / "invalid" / "expected.json").read_text())
-IMAGES = ["ct_abdomen_u16.png", "mr_brain_u16.png", "cr_chest_u8.png", "us_breast_u8.png",
-          "us_breast_rgb.png", "ct_lung_i16.npy"]
-
-
-def _img(name: str) -> np.ndarray:
-    return np.load(DATA / name) if name.endswith(".npy") else read_image(DATA / name)[0]
+VEC, VECTORS, EXPECTED = vector_set("lossless18")
+IMAGES = LOSSLESS_IMAGES
+_img = data_image
 
 
 def test_low_false_is_model_18_and_bands_false_keeps_16():

@@ -53,9 +53,9 @@ def test_the_nlms_choice():
     assert _model(mic.encode(a, effort=1)) == 3 and _model(mic.encode(a, effort=2)) == 3
     assert _model(mic.encode(a, max_error=2, nlms=False, fast_nlms=False)) == 2
     assert _model(mic.encode(a, max_error=2, effort=1, nlms=True, fast_nlms=False)) == 12
-    # model id 17 (SPEC 7.7): kinds 3-4 without the filters; 21 (7.9): 5-6 with them
+    # model id 17 (SPEC 7.7): kinds 3-4 without the filters; 23 (7.10): 5-6 with them
     for opts, kinds, mid in (({"nlms": False}, (3, 4), 17),
-                             ({"effort": 1, "nlms": True}, (5, 6), 21)):
+                             ({"effort": 1, "nlms": True}, (5, 6), 23)):
         blob = mic.encode(a, max_error=2, **opts)
         assert _model(blob) == mid and tile_payloads(blob)[0][1] in kinds
     vol = np.stack([a, a + 1, a + 2])

@@ -51,8 +51,8 @@ def test_every_test_image_within_k(name, arr, k):
     assert out.dtype == arr.dtype and out.shape == arr.shape
     assert _err(out, arr) <= k
     i = mic.info(blob)
-    assert (i.mode, i.max_error, i.model_id, i.model) == ("near-lossless", k, 21,
-                                                          "near-lossless-fast-low")
+    assert (i.mode, i.max_error, i.model_id, i.model) == ("near-lossless", k, 23,
+                                                          "near-lossless-fast-compact")
 
 
 def test_near_lossless_is_smaller_than_lossless_and_shrinks_with_k():
@@ -252,7 +252,7 @@ def test_stream_fields_and_near_segment():
     ct = read_image(DATA / "ct_abdomen_u16.png")[0]
     blob = mic.encode(ct, max_error=5)
     h, _ = unpack_header(blob)
-    assert (h.mode, h.model_id, h.coder_id, h.quality, h.flags & 1) == (2, 21, 1, 0, 1)
+    assert (h.mode, h.model_id, h.coder_id, h.quality, h.flags & 1) == (2, 23, 1, 0, 1)
     spans = load_forge().spans(blob)
     tags = [s.tag for s in spans]
     assert tags[0] == b"NEAR" and tags.count(b"NEAR") == 1

@@ -14,23 +14,18 @@ table on small planes (SPEC 5.13 gives the figures).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
-from .kernels_fast import M_TOT, N_CLASS, N_TOKENS, PREC
+from .kernels_fast import M_TOT, N_CLASS, N_TOKENS, PREC, _bitlen
+from .kernels_fit import _LOG2
 from .kernels_tables import (
     BUILTIN,
-    COMPACT_E_MAX,
     COMPACT_N_BITS,
     COMPACT_P_BITS,
     COMPACT_P_MAX,
     compact_value,
 )
-
-#: log2 of 0..M_TOT (index 0 unused), as libm's scalar log2 gives them
-_LOG2 = np.array([0.0] + [math.log2(f) for f in range(1, M_TOT + 1)])
 
 
 @njit(cache=True, nogil=True)
@@ -45,24 +40,17 @@ def _put(out, bp, v, n):
 
 
 @njit(cache=True, nogil=True)
-def _bitlen(v):
-    n = 0
-    while v > 0:
-        v >>= 1
-        n += 1
-    return n
-
-
-@njit(cache=True, nogil=True)
-def _ecode_bits(d):
-    """Bits of a bit length's change ``d`` from the symbol before (SPEC 5.13)."""
+def _ecode(d):
+    """(code, its bits) of a bit length's change ``d`` from the symbol before (SPEC 5.13):
+    ``0`` the same, ``10`` one less, ``110`` one more, else ``111`` (the bit length itself
+    follows in 4 more bits, counted here)."""
     if d == 0:
-        return 1
+        return 0, 1
     if d == -1:
-        return 2
+        return 2, 2
     if d == 1:
-        return 3
-    return 7
+        return 6, 3
+    return 7, 7
 
 
 @njit(cache=True, nogil=True)
@@ -123,7 +111,7 @@ def write_compact(tabmap, freq, cnt, out, log2):
             es[s] = _bitlen(f[s])
             if es[s] > es[o]:
                 o = s
-            base += _ecode_bits(es[s] - e0)
+            base += _ecode(es[s] - e0)[1]
             e0 = es[s]
         best = -1.0
         bestp = COMPACT_P_MAX
@@ -144,16 +132,11 @@ def write_compact(tabmap, freq, cnt, out, log2):
         bp = _put(out, bp, np.int64(bestp), COMPACT_P_BITS)
         e0 = 0
         for s in range(n):
-            d = es[s] - e0
-            if d == 0:
-                bp = _put(out, bp, 0, 1)
-            elif d == -1:
-                bp = _put(out, bp, 2, 2)
-            elif d == 1:
-                bp = _put(out, bp, 6, 3)
+            code, nb = _ecode(es[s] - e0)
+            if nb == 7:  # 111, then the bit length itself
+                bp = _put(out, _put(out, bp, code, 3), es[s], 4)
             else:
-                bp = _put(out, bp, 7, 3)
-                bp = _put(out, bp, es[s], 4)
+                bp = _put(out, bp, code, nb)
             e0 = es[s]
         for s in range(n):
             if s == o:
@@ -180,5 +163,4 @@ def compact_section(tabmap: np.ndarray, freq: np.ndarray, hist: np.ndarray
     out = np.zeros(2 + N_CLASS + nt * (2 + 4 * N_TOKENS), np.uint8)
     nb, qfreq = write_compact(np.asarray(tabmap, np.int64), np.asarray(freq, np.int64),
                               cnt, out, _LOG2)
-    assert COMPACT_E_MAX == PREC + 1
     return out[:nb].tobytes(), qfreq

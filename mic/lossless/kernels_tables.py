@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernels_fast import ERR_TABLE, ERR_WORDS, M_TOT, N_CLASS, N_TOKENS, OK, PREC
+from .kernels_fast import ERR_TABLE, ERR_WORDS, M_TOT, N_CLASS, N_TOKENS, OK, PREC, _bitlen
 
 BUILTIN = 255  # a class map entry naming the class's built-in table (model id 16, SPEC 5.10)
 
@@ -138,9 +138,7 @@ def read_compact(buf, pos, end):
         tabmap[:] = BUILTIN
         return OK, pos + 1, tabmap, np.zeros((0, N_TOKENS), np.int64)
     bp = (pos + 1) * 8
-    w = 0
-    while (np.int64(1) << w) <= nt:
-        w += 1
+    w = _bitlen(nt)
     prev = np.int64(0)
     for c in range(N_CLASS):
         new = np.int64(1)
@@ -179,7 +177,7 @@ def read_compact(buf, pos, end):
                         e += 1
                     elif b == 1:
                         e, bp = _bits(buf, bp, end, 4)
-                        b = min(e, 0)
+                        b = e  # -1 where the 4 bits are cut
             if b < 0:
                 return ERR_WORDS, pos, tabmap, freq
             if e < 0 or e > COMPACT_E_MAX:

@@ -28,7 +28,9 @@ TABLES = ROOT / "mic" / "lossless" / "_tables_v1.py"
 MAGIC = bytes.fromhex("8B 4D 49 43 0D 0A 1A 0A")
 FAST = [()]  # the fast plane kinds allowed: 3, 4 (model ids 3, 13; 5.6) and 5, 6 (id 14; 5.8)
 PRIOR = [False]  # model id 16 (5.10): kinds 5 and 6 with the built-in tables and prior weights
-BANDS = [0]  # model ids 18, 19 (5.11, 7.8): tables in bands (1); 20, 21 (5.12, 7.9): and low classes (2); 22, 23 (5.13, 7.10): packed (3)
+#: model ids 18, 19 (5.11, 7.8): tables in bands (1); 20, 21 (5.12, 7.9): and low classes
+#: (2); 22, 23 (5.13, 7.10): and packed table sections (3)
+BANDS = [0]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_fast.py, reference_nlms.py
 
 # SPEC.md section 3: (name, struct code) in body order

@@ -352,7 +352,8 @@ def info(data: bytes | bytearray | memoryview) -> MicInfo:
     if h.mode == MODE_LOSSLESS:
         from .lossless.syntax import (
             FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_COMPACT_MODEL_ID,
-            FAST_LMS_LOW_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID)
+            FAST_LMS_LOW_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_MODEL_ID,
+            LMS_MODEL_ID, MODEL_ID)
 
         name, description = {
             MODEL_ID: (LOSSLESS_NAME, LOSSLESS_DESCRIPTION),

@@ -215,10 +215,10 @@ def encode(
         + 1) >> 1`` below a count the plane chooses: count data, clipped noise, black
         backgrounds) as values, or near-lossless their grid indices, under tables of their
         own (model ids 20 and 21, SPEC 5.12, 7.9), ``False`` never (model id 18 or 19, for
-        decoders from before them); and ``compact_tables``: ``None`` (default) writes the
-        lossless planes' table sections bit-packed (model id 22, SPEC 5.13: small images
-        1-3 % smaller), ``False`` never (model id 20).  They fill in the fields ``options`` leave at their
-        defaults; one that contradicts a value ``options`` set, or an unknown name, is a
+        decoders from before them); and ``compact_tables``: ``None`` (default) writes those
+        planes' table sections bit-packed (model ids 22 and 23, SPEC 5.13, 7.10: small
+        images 1-3 % smaller), ``False`` never (model id 20 or 21).  They fill in the fields
+        ``options`` leave at their defaults; one that contradicts a value ``options`` set, or an unknown name, is a
         :class:`MicInputError`.
 
     volume_group:

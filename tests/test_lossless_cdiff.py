@@ -89,7 +89,8 @@ def test_grey_images_and_other_coders_keep_their_model():
     assert mic.info(mic.encode(a, max_error=1)).model_id == 23  # SPEC 7.8-7.10
     assert mic.info(mic.encode(a, max_error=1, fast_nlms=False)).model_id == 12
     assert mic.info(mic.encode(a, colour_diff=True, priors=False)).model_id == 15
-    assert mic.info(mic.encode(a, colour_diff=True)).model_id == 22  # 15 + priors, bands, low, packed tables
+    # 15 + priors, bands, low classes, packed tables
+    assert mic.info(mic.encode(a, colour_diff=True)).model_id == 22
     assert mic.info(mic.encode(a, colour_diff=True, bands=False)).model_id == 16  # + priors
 
 

@@ -156,6 +156,20 @@ def _with_near(stream: bytes, payloads: list[bytes]) -> bytes:
     return stream[:sp[0].start] + segs + body
 
 
+#: the fast near-lossless models' own invalid cases: the model a stream of each is relabelled
+#: as (the one it extends), the error, whether exactly that class, and why; the lossless
+#: model id one below each is the other (unknown in mode 2)
+RELABELLED = {
+    17: (12, "MicFormatError", True, "plane kind 5 is not a model-12 plane kind (SPEC 7.2)"),
+    19: (17, "MicError", False, "its band count and thresholds are read as model 17's table "
+         "count and class map (SPEC 7.7, 7.8)"),
+    21: (19, "MicError", False, "its low class count and low section are read as its word "
+         "and byte counts (SPEC 7.8, 7.9)"),
+    23: (21, "MicError", False, "its bit-packed table sections are read as model 16's byte "
+         "maps and tables (SPEC 7.9, 7.10)"),
+}
+
+
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     out = []
 
@@ -163,41 +177,14 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
         out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
                     "why": why})
 
-    if MODEL == 23:  # the model-independent cases are near/'s
+    if MODEL in RELABELLED:  # the model-independent cases are near/'s
         v1 = base["ct_abdomen_u16_k2_v1"]
-        add("model23_read_as_model21", forge.set_header_fields(v1, model_id=21), "MicError",
-            "a model-23 stream relabelled model id 21: its bit-packed table sections are read "
-            "as model 16's byte maps and tables (SPEC 7.9, 7.10)", exact=False)
-        add("mode2_model_id_22", forge.set_header_fields(v1, model_id=22),
-            "MicUnsupportedError", "mode 2 with model id 22 (a lossless model; unknown in "
-            "mode 2)")
-        return out
-    if MODEL == 21:  # the model-independent cases are near/'s
-        v1 = base["ct_abdomen_u16_k2_v1"]
-        add("model21_read_as_model19", forge.set_header_fields(v1, model_id=19), "MicError",
-            "a model-21 stream relabelled model id 19: its low class count and low section "
-            "are read as its word and byte counts (SPEC 7.8, 7.9)", exact=False)
-        add("mode2_model_id_20", forge.set_header_fields(v1, model_id=20),
-            "MicUnsupportedError", "mode 2 with model id 20 (a lossless model; unknown in "
-            "mode 2)")
-        return out
-    if MODEL == 19:  # the model-independent cases are near/'s
-        v1 = base["ct_abdomen_u16_k2_v1"]
-        add("model19_read_as_model17", forge.set_header_fields(v1, model_id=17), "MicError",
-            "a model-19 stream relabelled model id 17: its band count and thresholds are read "
-            "as model 17's table count and class map (SPEC 7.7, 7.8)", exact=False)
-        add("mode2_model_id_18", forge.set_header_fields(v1, model_id=18),
-            "MicUnsupportedError", "mode 2 with model id 18 (a lossless model; unknown in "
-            "mode 2)")
-        return out
-    if MODEL == 17:  # the model-independent cases are near/'s
-        v1 = base["ct_abdomen_u16_k2_v1"]
-        add("model17_read_as_model12", forge.set_header_fields(v1, model_id=12),
-            "MicFormatError", "a model-17 stream relabelled model id 12: plane kind 5 is not "
-            "a model-12 plane kind (SPEC 7.2)")
-        add("mode2_model_id_16", forge.set_header_fields(v1, model_id=16),
-            "MicUnsupportedError", "mode 2 with model id 16 (a lossless model; unknown in "
-            "mode 2)")
+        older, error, exact, why = RELABELLED[MODEL]
+        add(f"model{MODEL}_read_as_model{older}", forge.set_header_fields(v1, model_id=older),
+            error, f"a model-{MODEL} stream relabelled model id {older}: {why}", exact=exact)
+        add(f"mode2_model_id_{MODEL - 1}", forge.set_header_fields(v1, model_id=MODEL - 1),
+            "MicUnsupportedError", f"mode 2 with model id {MODEL - 1} (a lossless model; "
+            "unknown in mode 2)")
         return out
     if MODEL == 12:  # the model-independent cases are near/'s
         v1 = base["ct_abdomen_u16_k2_v1"]

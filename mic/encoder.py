@@ -217,9 +217,10 @@ def encode(
         own (model ids 20 and 21, SPEC 5.12, 7.9), ``False`` never (model id 18 or 19, for
         decoders from before them); and ``compact_tables``: ``None`` (default) writes those
         planes' table sections bit-packed (model ids 22 and 23, SPEC 5.13, 7.10: small
-        images 1-3 % smaller), ``False`` never (model id 20 or 21).  They fill in the fields
-        ``options`` leave at their defaults; one that contradicts a value ``options`` set, or an unknown name, is a
-        :class:`MicInputError`.
+        images 1-3 % smaller), ``False`` never (model id 20 or 21); ``wrap``: ``None``
+        (default) lets RGB trees wrap a difference modulo ``2**bits`` (model id 24, SPEC 5.14),
+        ``False`` never (22).  They fill in the fields ``options`` leave at their defaults; one
+        that contradicts a value ``options`` set, or an unknown name, is a :class:`MicInputError`.
 
     volume_group:
         Lossless, one sample per pixel, several frames (a series): code the frames as a
@@ -311,7 +312,7 @@ def encode(
         # the (near-)lossless choices besides the effort
         lossless = {k: choices.pop(k, None) for k in ("nlms", "fast_nlms", "colour_diff",
                                                       "priors", "bands", "low",
-                                                      "compact_tables")}
+                                                      "compact_tables", "wrap")}
         if (not near and not volume_group and lossless["nlms"] is not False
                 and lossless["fast_nlms"] is None):
             effort = plane_effort(v, bits_stored, effort, r * c)  # screens, small: effort 4's

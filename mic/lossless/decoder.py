@@ -25,16 +25,15 @@ from . import kernels as K
 from . import kernels_classes as KC
 from .syntax import (
     CHUNK, FAST_KINDS, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
-    FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
-    FAST_LMS_MODEL_ID,
-    FAST_LMS_PRIOR_MODEL_ID,
+    FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_LOW_MODEL_ID, FAST_LMS_MODEL_ID,
+    FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_WRAP_MODEL_ID,
     FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_COMPACT_MODEL_ID,
     NEAR_FAST_LOW_MODEL_ID, NEAR_FAST_MODEL_ID,
     NEAR_LMS_MODEL_ID, NEAR_MODEL_ID,
     PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL,
-    XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, PlaneHead, guarded,
-    model16_priors, parse_plane, read_group, read_near, read_tree, reference_plane, token_cdfs,
-    token_costs,
+    XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, XFORM_WRAP, PlaneHead, guarded,
+    model16_priors, parse_plane, read_group, read_near, read_tree, read_wraps, reference_plane,
+    token_cdfs, token_costs, unwrap_channel,
 )
 
 
@@ -190,17 +189,27 @@ def decode_plane(buf: memoryview, pos: int, h: int, w: int, near: int = 0,
 
 
 # ----------------------------------------------------------------------------- tiles
-def _undo_tree(v: list[Any], tree: Any) -> list[Any]:
-    """The planes ``v`` of an xform-5 tile (SPEC 5.9; arrays, or ints for constant planes)
-    -> its R, G, B channels.
+def _undo_tree(v: list[Any], tree: Any, lo: int = 0, bits: int = 0) -> list[Any]:
+    """The planes ``v`` of an xform-5 or xform-6 tile (SPEC 5.9, 5.14; arrays, or ints for
+    constant planes) -> its R, G, B channels; ``tree``: (order, refs) or, xform 6, (order,
+    refs, the bases of planes 1 and 2), with ``lo`` and ``bits`` the smallest sample and
+    ``bits_stored``.
 
     >>> _undo_tree([7, -2, 5], ((1, 0, 2), (-1, 0, 1)))
     [5, 7, 10]
+    >>> _undo_tree([7, 0, 5], ((1, 0, 2), (-1, 0, 1), (-1, None)), 0, 3)
+    [6, 7, 11]
     """
-    order, refs = tree
+    order, refs = tree[0], tree[1]
+    bases = tree[2] if len(tree) > 2 else (None, None)
     out = [0, 0, 0]
     for k, c in enumerate(order):
-        out[c] = v[k] + (out[order[refs[k]]] if refs[k] >= 0 else 0)
+        if refs[k] < 0:
+            out[c] = v[k]
+        elif k and bases[k - 1] is not None:
+            out[c] = unwrap_channel(v[k], bases[k - 1], out[order[refs[k]]], lo, bits)
+        else:
+            out[c] = v[k] + out[order[refs[k]]]
     return out
 
 
@@ -215,7 +224,7 @@ class LosslessTileDecoder:
                 NEAR_FAST_COMPACT_MODEL_ID) if near_mode else (
             MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
             FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
-            FAST_LMS_COMPACT_MODEL_ID)
+            FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_WRAP_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
         if header.model_id not in want:
             raise MicUnsupportedError(
@@ -232,17 +241,20 @@ class LosslessTileDecoder:
         #: id 20 (5): model 18 with SPEC 5.12's low classes in kinds 5 and 6 (5 too for model
         #: id 21, SPEC 7.9: model 19's near-lossless planes with low classes); model id 22
         #: (6): model 20 with SPEC 5.13's bit-packed table sections (6 too for model id 23,
-        #: SPEC 7.10: model 21's near-lossless planes with them)
+        #: SPEC 7.10: model 21's near-lossless planes with them); model id 24 (6): model 22
+        #: with xform 6 (SPEC 5.14)
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
                      FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3,
                      NEAR_FAST_MODEL_ID: 3, FAST_LMS_BANDS_MODEL_ID: 4,
                      NEAR_FAST_BANDS_MODEL_ID: 4, FAST_LMS_LOW_MODEL_ID: 5,
                      NEAR_FAST_LOW_MODEL_ID: 5, FAST_LMS_COMPACT_MODEL_ID: 6,
-                     NEAR_FAST_COMPACT_MODEL_ID: 6}.get(
+                     NEAR_FAST_COMPACT_MODEL_ID: 6, FAST_LMS_WRAP_MODEL_ID: 6}.get(
                          header.model_id, 0)
         self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
                                          FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
-                                         FAST_LMS_COMPACT_MODEL_ID)
+                                         FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_WRAP_MODEL_ID)
+        #: model id 24 (SPEC 5.14): xform 5's trees may also wrap their differences (xform 6)
+        self.wrap = header.model_id == FAST_LMS_WRAP_MODEL_ID
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
         self.lms = header.model_id in (NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
@@ -252,7 +264,7 @@ class LosslessTileDecoder:
                                        FAST_LMS_MODEL_ID,
                                        FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
                                        FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
-                                       FAST_LMS_COMPACT_MODEL_ID)
+                                       FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_WRAP_MODEL_ID)
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -272,7 +284,7 @@ class LosslessTileDecoder:
             if near_mode or len(vol) > 1 or header.samples != 1 or self.fast == 1:
                 # not 3 or 13 (SPEC 5.6, 5.7)
                 raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
-                                     "of model id 1, 14, 15, 16, 18, 20 or 22")
+                                     "of model id 1, 14, 15, 16, 18, 20, 22 or 24")
             self.group = read_group(vol[0].payload)
 
     @staticmethod
@@ -298,12 +310,15 @@ class LosslessTileDecoder:
             if ph.end != len(buf):
                 raise MicFormatError(f"lossless tile: {len(buf) - ph.end} unexpected trailing bytes")
             return xform, [ph], None
-        tree = None
-        if xform == XFORM_CDIFF and self.cdiff and s == 3:  # SPEC 5.9: a tree byte follows
-            if len(buf) < 2:
-                raise MicFormatError("lossless tile: xform 5 without its tree byte")
+        tree: Any = None
+        if (xform == XFORM_CDIFF and self.cdiff or xform == XFORM_WRAP and self.wrap) and s == 3:
+            if len(buf) < 2:  # SPEC 5.9: a tree byte follows
+                raise MicFormatError(f"lossless tile: xform {xform} without its tree byte")
             tree = read_tree(buf[1])
             pos = 2
+            if xform == XFORM_WRAP:  # SPEC 5.14: then the wrap fields of planes 1 and 2
+                bases, pos = read_wraps(buf, pos, tree[1], self.header.bits_stored)
+                tree = (tree[0], tree[1], bases)
         elif xform not in (XFORM_NONE, colour) or (xform == colour and s != 3):
             raise MicFormatError(f"lossless tile: colour transform {xform} invalid here")
         heads = []
@@ -314,6 +329,19 @@ class LosslessTileDecoder:
         if pos != len(buf):
             raise MicFormatError(f"lossless tile: {len(buf) - pos} unexpected trailing bytes")
         return xform, heads, tree
+
+    def _check_wrapped(self, heads: list[PlaneHead], tree: Any) -> None:
+        """SPEC 5.14: a wrapped plane's values lie in ``0 .. 2**bits_stored - 1`` (its
+        head's offset and span say so before it is decoded)."""
+        if len(tree) < 3:
+            return
+        top = (1 << self.header.bits_stored) - 1
+        for k in (1, 2):
+            ph = heads[k]
+            span = (0 if ph.kind == PLANE_CONST else
+                    ph.span if ph.kind in PALETTE_KINDS else ph.maxval)
+            if tree[2][k - 1] is not None and (ph.lo < 0 or ph.lo + span > top):
+                raise MicFormatError(f"lossless tile: xform 6 plane {k} outside 0..{top}")
 
     def _check_range(self, x: Any) -> None:
         lo, hi = self.sample_range
@@ -331,7 +359,8 @@ class LosslessTileDecoder:
             return None
         v = [ph.lo for ph in heads]
         if tree is not None:
-            v = _undo_tree(v, tree)
+            self._check_wrapped(heads, tree)
+            v = _undo_tree(v, tree, self.sample_range[0], self.header.bits_stored)
         elif xform == XFORM_RCT:
             g = v[0] - ((v[1] + v[2]) >> 2)
             v = [v[1] + g, g, v[2] + g]
@@ -377,9 +406,11 @@ class LosslessTileDecoder:
                     del x
             return
         if tree is not None:  # SPEC 5.9: channels less channels decoded before them
+            self._check_wrapped(heads, tree)
             planes = [ph.lo if ph.kind == PLANE_CONST else
                       decode_coded(buf, ph, rows, cols, lms=True) for ph in heads]
-            for c, x in enumerate(_undo_tree(planes, tree)):  # arrays, or ints if constant
+            for c, x in enumerate(_undo_tree(planes, tree, self.sample_range[0],
+                                             self.header.bits_stored)):  # arrays, or ints
                 self._check_range(x)
                 out[:, :, c] = x
             return

@@ -37,14 +37,16 @@ from ..bitstream.varint import pack_uvarints
 from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from . import kernels_classes as KC
+from .encoder_rgb import encode_rgb, rct_forward
 from .syntax import (
     BLOCK_LOG2, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_COMPACT_MODEL_ID,
-    FAST_LMS_LOW_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_MODEL_ID,
+    FAST_LMS_LOW_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_WRAP_MODEL_ID,
+    FAST_MODEL_ID,
     LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID,
     NEAR_FAST_COMPACT_MODEL_ID, NEAR_FAST_LOW_MODEL_ID, NEAR_FAST_MODEL_ID, NEAR_LMS_MODEL_ID,
     NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_CDIFF,
-    XFORM_INTER, XFORM_NONE, XFORM_RCT, max_error_limit,
-    pack_group, pack_near, pack_tree, plane_head, reference_plane, token_block_costs, token_cdfs,
+    XFORM_INTER, XFORM_NONE, XFORM_RCT, XFORM_WRAP, max_error_limit,
+    pack_group, pack_near, plane_head, reference_plane, token_block_costs, token_cdfs,
 )
 
 
@@ -310,16 +312,6 @@ def _range_code(tokens: np.ndarray, h: int, w: int, blog: int) -> tuple[int, np.
 RGB_FINALISTS = 1
 #: from this effort every plane of every way is coded (no estimate)
 RGB_EVERY_WAY_EFFORT = 5
-#: every channel order and references of an xform-5 tile (SPEC 5.9) but xform 0's
-_TREES = [((a, b, 3 - a - b), (-1, r1, r2)) for a in range(3) for b in range(3) if a != b
-          for r1 in (-1, 0) for r2 in (-1, 0, 1) if (r1, r2) != (-1, -1)]
-
-
-def _rct_forward(t: np.ndarray) -> list[np.ndarray]:
-    r, g, b = (t[..., i].astype(np.int32) for i in range(3))
-    y = (r + 2 * g + b) >> 2
-    return [y, r - g, b - g]
-
 
 class LosslessTileEncoder:
     """Codes (rows, cols, samples) int32 tiles losslessly (``near`` = 0, mode 0) or
@@ -341,12 +333,13 @@ class LosslessTileEncoder:
                  nlms: bool | None = None, fast_nlms: bool | None = None,
                  colour_diff: bool | None = None, priors: bool | None = None,
                  bands: bool | None = None, low: bool | None = None,
-                 compact_tables: bool | None = None, **options: Any) -> None:
+                 compact_tables: bool | None = None, wrap: bool | None = None,
+                 **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         for name, v in (("nlms", nlms), ("fast_nlms", fast_nlms), ("colour_diff", colour_diff),
                         ("priors", priors), ("bands", bands), ("low", low),
-                        ("compact_tables", compact_tables)):
+                        ("compact_tables", compact_tables), ("wrap", wrap)):
             if v is not None and not isinstance(v, bool):
                 raise MicInputError(f"{name} must be None, True or False, got {v!r}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
@@ -418,6 +411,11 @@ class LosslessTileEncoder:
             raise MicInputError("compact_tables=True: model ids 22 and 23 extend model 20's "
                                 "lossless and 21's near-lossless coders (low not False)")
         self.compact = (self.low or self.near_low) and compact_tables is not False
+        #: model id 24 (SPEC 5.14): model 22 whose RGB trees may wrap their differences
+        if wrap and not (self.compact and not near and self.colour_diff):
+            raise MicInputError("wrap=True: model id 24 extends model 22's lossless coder "
+                                "(compact_tables and colour_diff not False)")
+        self.wrap = self.compact and not near and wrap is not False
         self.rgb_finalists = 0 if effort is not None and effort >= RGB_EVERY_WAY_EFFORT \
             else RGB_FINALISTS
         if nlms and group and not self.fast_lms:
@@ -489,67 +487,18 @@ class LosslessTileEncoder:
             inter = bytes((XFORM_INTER,)) + encode_plane_inter(plane, ref[..., 0])
             return inter if len(inter) < len(intra) else intra
         # RGB: the colour transform usually wins; keep whichever is smaller.
-        if self.colour_diff:  # and model id 15's channel differences (SPEC 5.9)
-            return self._encode_rgb_trees(tile, code, self.rgb_finalists)
-        rct = bytes((XFORM_RCT,)) + b"".join(code(p) for p in _rct_forward(tile))
+        if self.colour_diff:  # and model id 15's channel differences (SPEC 5.9), 24's wraps
+            blob = encode_rgb(tile, code, self.rgb_finalists,
+                              self.header.bits_stored if self.wrap else 0)
+            if blob[0] == XFORM_CDIFF and self.header.model_id == FAST_LMS_MODEL_ID:
+                self.header.model_id = FAST_LMS_CDIFF_MODEL_ID  # (model id 16 allows it too)
+            if blob[0] == XFORM_WRAP:
+                self.header.model_id = FAST_LMS_WRAP_MODEL_ID
+            return blob
+        rct = bytes((XFORM_RCT,)) + b"".join(code(p) for p in rct_forward(tile))
         plain = bytes((XFORM_NONE,)) + b"".join(
             code(np.ascontiguousarray(tile[..., i])) for i in range(3))
         return rct if len(rct) <= len(plain) else plain
-
-    def _encode_rgb_trees(self, tile: np.ndarray, code: Any, keep: int) -> bytes:
-        """An RGB tile as the smallest of xform 1 (the colour transform), xform 0 and xform 5
-        (SPEC 5.9).  Every channel, the difference of each pair of channels (in one sign)
-        and xform 1's Y are first sized by the fast coder's plane (model 3's kind 3, about
-        three times model 14's speed), the best tree by those sizes (a difference's other
-        sign taken to cost the same) joins xforms 0 and 1, and the ``keep`` of the three
-        smallest by those sizes are coded by ``code``, keeping the smallest (``keep`` = 0:
-        every plane sized by ``code`` itself, no estimate).  The stream becomes model id
-        15 where a tile keeps xform 5."""
-        from .encoder_fast import encode_plane_fast
-
-        ch = [np.ascontiguousarray(tile[..., i]) for i in range(3)]
-        done: dict[tuple[int, int], bytes] = {}
-
-        def plane(c: int, ref: int) -> np.ndarray:  # channel c, less channel ref (-1: none)
-            return ch[c] if ref < 0 else ch[c] - ch[ref]
-
-        def coded(c: int, ref: int) -> bytes:
-            if (c, ref) not in done:
-                done[c, ref] = code(plane(c, ref))
-            return done[c, ref]
-
-        def size(c: int, ref: int) -> int:
-            return len(coded(c, ref)) if not keep else len(encode_plane_fast(plane(c, ref), 0))
-
-        y = _rct_forward(tile)[0]
-        est = {(c, -1): size(c, -1) for c in range(3)}
-        for a, b in ((0, 1), (2, 1), (2, 0)):
-            est[a, b] = est[b, a] = size(a, b)
-        y_est = len(encode_plane_fast(y, 0)) if keep else 0  # (keep = 0: every way coded)
-        ways: list[tuple[int, Any]] = [(est[0, -1] + est[1, -1] + est[2, -1], None),
-                                       (y_est + est[0, 1] + est[2, 1], XFORM_RCT)]
-        best: tuple[int, Any] = (ways[0][0], None)
-        for order, refs in _TREES:
-            n = sum(est[order[k], order[refs[k]] if refs[k] >= 0 else -1] for k in range(3))
-            if n < best[0]:
-                best = (n, (order, refs))
-        if best[1] is not None:
-            ways.append(best)
-        ways.sort(key=lambda w: w[0])
-        out = []
-        for _, way in ways[:keep or len(ways)]:
-            if way is None:
-                out.append(bytes((XFORM_NONE,)) + coded(0, -1) + coded(1, -1) + coded(2, -1))
-            elif way == XFORM_RCT:
-                out.append(bytes((XFORM_RCT,)) + code(y) + coded(0, 1) + coded(2, 1))
-            else:
-                order, refs = way
-                out.append(bytes((XFORM_CDIFF, pack_tree(order, refs))) + b"".join(
-                    coded(order[k], order[refs[k]] if refs[k] >= 0 else -1) for k in range(3)))
-        blob = min(out, key=len)
-        if blob[0] == XFORM_CDIFF and self.header.model_id == FAST_LMS_MODEL_ID:
-            self.header.model_id = FAST_LMS_CDIFF_MODEL_ID  # (model id 16 allows it too)
-        return blob
 
     @staticmethod
     def _plane_mixed(plane: np.ndarray, lms: bool = False, fast_lms: bool = False,
@@ -581,7 +530,7 @@ class LosslessTileEncoder:
             return bytes((XFORM_NONE,)) + encode_plane_fast(np.ascontiguousarray(tile[..., 0]),
                                                             pal)
         rct = bytes((XFORM_RCT,)) + b"".join(encode_plane_fast(p, pal)
-                                             for p in _rct_forward(tile))
+                                             for p in rct_forward(tile))
         if self.fast < 2:
             return rct
         plain = bytes((XFORM_NONE,)) + b"".join(

@@ -79,6 +79,11 @@ FAST_LMS_COMPACT_MODEL_ID = 22
 #: do (SPEC 7.10, 5.13); near-lossless.  What ``mic.encode(a, max_error=k)`` writes from
 #: effort 3 since 2026-12-07 (``compact_tables=False``: model id 21).
 NEAR_FAST_COMPACT_MODEL_ID = 23
+#: permanent id of model 22 with one more colour transform, xform 6 (SPEC 5.14): xform 5's
+#: trees whose difference planes may be wrapped modulo ``2**bits_stored`` about a base the
+#: tile sends; lossless.  What ``mic.encode(a)`` writes (from effort 3) where an RGB tile
+#: codes smaller that way, since 2026-12-07; decoders read it beside 22.
+FAST_LMS_WRAP_MODEL_ID = 24
 TAG_NEAR = b"NEAR"  # mode 2's critical segment: varint(k), the maximum absolute error
 BLOCK_LOG2 = 3  # 8x8 blocks choose the token table
 LARGE_PLANE = 1 << 20  # planes above this many pixels also try 16x16 blocks (cheaper class map)
@@ -101,6 +106,7 @@ XFORM_RCT = 1  # mode 0 only: the reversible colour transform of JPEG 2000
 XFORM_GDIFF = 2  # mode 2 only: G near-lossless, then R - G and B - G exactly (SPEC 7.3)
 XFORM_INTER = 4  # mode 0, S = 1, streams with an LVOL segment: predicted from frame f - 1 (SPEC 5.5)
 XFORM_CDIFF = 5  # model 15 only, S = 3: channel differences, a tree byte follows (SPEC 5.9)
+XFORM_WRAP = 6  # model 24 only, S = 3: xform 5 with wrapped differences (SPEC 5.14)
 TAG_VOL = b"LVOL"  # mode 0's critical volume segment: varint(G), frames per group (SPEC 5.5)
 MAX_GROUP = 1 << 16
 
@@ -132,6 +138,61 @@ def read_tree(b: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     if c0 > 2 or c1 > 2 or c0 == c1 or r2 > 2 or b >> 7:
         raise MicFormatError(f"lossless tile: colour-difference tree byte {b:#04x} is invalid")
     return (c0, c1, 3 - c0 - c1), (-1, r1 - 1, r2 - 1)
+
+
+def pack_wraps(bases: tuple[int | None, int | None]) -> bytes:
+    """The two wrap fields of an xform-6 tile (SPEC 5.14): for planes 1 and 2, 0 where the
+    plane holds a plain difference (or no difference), else ``zigzag(base) + 1``.
+
+    >>> pack_wraps((None, -1)), pack_wraps((3, None))
+    (b'\\x00\\x02', b'\\x07\\x00')
+    """
+    return b"".join(pack_uvarint(0 if b is None else zigzag(b) + 1) for b in bases)
+
+
+def read_wraps(buf: memoryview, pos: int, refs: tuple[int, int, int], bits_stored: int
+               ) -> tuple[tuple[int | None, int | None], int]:
+    """The bases of an xform-6 tile's planes 1 and 2 (None: not wrapped) read at ``pos``,
+    and the position after them; :class:`MicFormatError` for a field that is not a varint
+    of at most 3 bytes, a base of magnitude ``2**bits_stored`` or more, or a wrapped plane
+    that subtracts no channel (SPEC 5.14)."""
+    out: list[int | None] = []
+    m = 1 << bits_stored
+    for k in (1, 2):
+        try:
+            v, pos = read_uvarint(buf, pos, "xform 6 wrap field", 2 * m, max_bytes=3)
+        except MicTruncatedError:
+            raise MicFormatError("lossless tile: xform 6 cut inside its wrap fields") from None
+        if v == 0:
+            out.append(None)
+            continue
+        base = unzigzag(v - 1)
+        if refs[k] < 0 or abs(base) >= m:
+            raise MicFormatError(f"lossless tile: xform 6 wrap field {v} of plane {k} is "
+                                 "invalid")
+        out.append(base)
+    return (out[0], out[1]), pos
+
+
+def wrap_plane(d: np.ndarray, base: int, bits_stored: int) -> np.ndarray:
+    """A difference plane ``d`` wrapped about ``base`` (SPEC 5.14): ``(d - base) mod
+    2**bits_stored``, int32.
+
+    >>> wrap_plane(np.array([-1, 0, 1, -5]), -1, 3).tolist()
+    [0, 1, 2, 4]
+    """
+    return ((np.asarray(d, np.int64) - base) & ((1 << bits_stored) - 1)).astype(np.int32)
+
+
+def unwrap_channel(p: Any, base: int, ref: Any, lo: int, bits_stored: int) -> Any:
+    """The channel of a wrapped plane ``p`` (values in ``0 .. 2**bits_stored - 1``) less
+    channel ``ref`` (SPEC 5.14): ``((p + base + ref - lo) mod 2**bits_stored) + lo``, with
+    ``lo`` the smallest sample (0 unsigned, ``-2**(bits_stored - 1)`` signed); arrays or ints.
+
+    >>> unwrap_channel(np.array([0, 1, 2, 4]), -1, 10, 0, 8).tolist()
+    [9, 10, 11, 13]
+    """
+    return ((p + (base - lo) + ref) & ((1 << bits_stored) - 1)) + lo
 
 
 def reference_plane(ref: np.ndarray, lo: int, maxval: int) -> np.ndarray:

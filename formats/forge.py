@@ -233,7 +233,8 @@ def fast_planes(stream: bytes, fast: int) -> list[tuple[SegmentSpan, int, Any, i
     """Every plane of every tile of a lossless stream whose planes ``mic``'s
     ``parse_plane(..., fast)`` reads: (its TILE span, its kind, its plane head, where its
     table section starts for kinds 5 and 6, else None).  Tiles of xform 5 have a tree byte
-    first; those of xform 4 (a volume's inter tiles) one plane."""
+    first, those of xform 6 a tree byte and two wrap fields; those of xform 4 (a volume's
+    inter tiles) one plane."""
     import mic
     from mic.lossless.syntax import _read_uv, parse_plane
 
@@ -245,7 +246,9 @@ def fast_planes(stream: bytes, fast: int) -> list[tuple[SegmentSpan, int, Any, i
             continue
         buf = memoryview(stream)[:sp.payload_end]
         xform = stream[sp.mode_start]
-        pos = sp.mode_start + (2 if xform == 5 else 1)
+        pos = sp.mode_start + (2 if xform in (5, 6) else 1)
+        if xform == 6:
+            pos = _read_uv(buf, _read_uv(buf, pos)[1])[1]
         for _ in range(1 if xform == 4 else info.samples_per_pixel):
             ph = parse_plane(buf, pos, min(rows, 1 << 16), min(cols, 1 << 16), fast)
             kind, at = int(stream[pos]), None

@@ -493,7 +493,8 @@ def main() -> int:
                                                       "near19", "near21", "near23",
                                                       "lossless13", "lossless14",
                                                       "lossless15", "lossless16", "lossless18",
-                                                      "lossless20", "lossless22", "volume",
+                                                      "lossless20", "lossless22", "lossless24",
+                                                      "volume",
                                                       "conv")]  # own generators
     total = sum(len(b) for b in files.values())
     if args.check:

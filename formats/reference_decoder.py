@@ -487,11 +487,13 @@ def _crc_repeat(crc: int, part: int, part_len: int, n: int) -> int:
 
 def _xform_ok(xform: int, samples: int, k: int, group: int = 0, model: int = 0) -> bool:
     """Section 5.1 (mode 0: xform 0 or 1), 5.5 (xform 4 with LVOL), 5.9 (xform 5, model id
-    15, 16, 18, 20 and 22) and 7.2 (mode 2: xform 0 or 2)."""
+    15, 16, 18, 20, 22 and 24), 5.14 (xform 6, model id 24) and 7.2 (mode 2: xform 0 or 2)."""
     if xform == 4:
         return group > 0 and samples == 1
     if xform == 5:
-        return model in (15, 16, 18, 20, 22) and samples == 3
+        return model in (15, 16, 18, 20, 22, 24) and samples == 3
+    if xform == 6:
+        return model == 24 and samples == 3
     return xform == 0 or (xform == (2 if k else 1) and samples == 3)
 
 
@@ -503,13 +505,54 @@ def _tree(b: int) -> tuple[list[int], list[int]]:
     return [c0, c1, 3 - c0 - c1], [-1, r1 - 1, r2 - 1]
 
 
-def _undo_tree(planes: list, tree: tuple[list[int], list[int]]) -> list:
-    """Section 5.9: planes P0, P1, P2 (arrays or ints) -> channels R, G, B."""
+def _undo_tree(planes: list, tree: tuple[list[int], list[int]], bases: list = (None,) * 3,
+               lo: int = 0, bits: int = 0) -> list:
+    """Section 5.9: planes P0, P1, P2 (arrays or ints) -> channels R, G, B; 5.14: a plane
+    with a base is wrapped."""
     order, refs = tree
     out = [None, None, None]
     for i, c in enumerate(order):
-        out[c] = planes[i] + (out[order[refs[i]]] if refs[i] >= 0 else 0)
+        if bases[i] is not None:
+            out[c] = (planes[i] + bases[i] + out[order[refs[i]]] - lo) % (1 << bits) + lo
+        else:
+            out[c] = planes[i] + (out[order[refs[i]]] if refs[i] >= 0 else 0)
     return out
+
+
+def _wraps(rd: _Reader, refs: list[int], bits: int) -> list:
+    """Section 5.14: the bases of planes 1 and 2 (None: not wrapped); None for plane 0."""
+    bases = [None]
+    for i in (1, 2):
+        start = rd.pos
+        w = 0
+        for j in range(4):
+            _need(j < 3, "wrap field longer than 3 bytes")
+            _need(rd.pos < len(rd.buf), "xform 6 cut inside its wrap fields")
+            b = rd.u8()
+            w |= (b & 0x7F) << (7 * j)
+            if not b & 0x80:
+                break
+        _need(rd.pos - start == 1 or b != 0, "over-long wrap field")
+        _need(w <= 1 << (bits + 1), "wrap field too large")
+        base = None if w == 0 else _unzz(w - 1)
+        _need(base is None or (abs(base) < 1 << bits and refs[i] >= 0), "wrap field")
+        bases.append(base)
+    return bases
+
+
+def _wrapped_head_ok(rd: _Reader, top: int) -> bool:
+    """Section 5.14: a wrapped plane's head (read ahead, not consumed) keeps its values in
+    0 .. top: offset >= 0 and offset + span <= top."""
+    pos = rd.pos
+    kind = rd.u8()
+    offset = _unzz(rd.varint())
+    span = 0
+    if kind != 0:
+        span = rd.varint()
+        if kind in (2, 4, 6):
+            span = rd.varint()
+    rd.pos = pos
+    return offset >= 0 and offset + span <= top
 
 
 def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
@@ -519,7 +562,9 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
     rd = _Reader(payload)
     xform = rd.u8()
     _need(_xform_ok(xform, samples, k, group, model), f"xform {xform}")
-    tree = _tree(rd.u8()) if xform == 5 else None
+    tree = _tree(rd.u8()) if xform in (5, 6) else None
+    bits = int(hi - lo).bit_length()
+    bases = _wraps(rd, tree[1], bits) if xform == 6 else [None] * 3
     if xform == 4:  # section 5.5: one plane predicted with the previous frame's tile
         _need(ref is not None, "an inter tile on the first frame of a group")
         plane = np.array(decode_plane(rd, rows, cols, 0, ref[..., 0]), np.int64)
@@ -529,15 +574,17 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
     ks = [k, 0, 0] if xform == 2 else [k] * samples
     # 7.6/5.7: model 12's/13's filters in every plane but xform 2's differences (7.3)
     nl = [nlms and (i == 0 or xform != 2) for i in range(samples)]
-    planes = [np.array(decode_plane(rd, rows, cols, ks[i], None, nl[i]), np.int64)
-              for i in range(samples)]
+    planes = []
+    for i in range(samples):
+        _need(bases[i] is None or _wrapped_head_ok(rd, hi - lo), "wrapped plane's range")
+        planes.append(np.array(decode_plane(rd, rows, cols, ks[i], None, nl[i]), np.int64))
     _need(rd.pos == len(payload), "bytes after the last plane")
     if xform == 1:
         Y, U, V = planes
         G = Y - ((U + V) >> 2)
         planes = [U + G, G, V + G]
-    elif xform == 5:
-        planes = _undo_tree(planes, tree)
+    elif xform in (5, 6):
+        planes = _undo_tree(planes, tree, bases, lo, bits)
     elif xform == 2:
         G, DR, DB = planes
         _need(lo <= G.min() and G.max() <= hi, "samples outside bits_stored")
@@ -548,16 +595,16 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
 def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
     _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (0, 13), (0, 14), (0, 15), (0, 16),
-                                         (0, 18), (0, 20), (0, 22), (2, 2), (2, 12), (2, 17),
+                                         (0, 18), (0, 20), (0, 22), (0, 24), (2, 2), (2, 12), (2, 17),
                                          (2, 19), (2, 21), (2, 23))
-          and h["coder_id"] == 1, "neither lossless model 1, 3, 13, 14, 15, 16, 18, 20 or 22 nor "
+          and h["coder_id"] == 1, "neither lossless model 1, 3, 13, 14, 15, 16, 18, 20, 22 or 24 nor "
           "near-lossless model 2, 12, 17, 19, 21 or 23")
     FAST[0] = {3: (3, 4), 13: (3, 4), 14: (3, 4, 5, 6), 15: (3, 4, 5, 6),
                16: (3, 4, 5, 6), 17: (3, 4, 5, 6), 18: (3, 4, 5, 6),
                19: (3, 4, 5, 6), 20: (3, 4, 5, 6), 21: (3, 4, 5, 6),
-               22: (3, 4, 5, 6), 23: (3, 4, 5, 6)}.get(h["model_id"], ())
-    PRIOR[0] = h["model_id"] in (16, 17, 18, 19, 20, 21, 22, 23)
-    BANDS[0] = {18: 1, 19: 1, 20: 2, 21: 2, 22: 3, 23: 3}.get(h["model_id"], 0)
+               22: (3, 4, 5, 6), 23: (3, 4, 5, 6), 24: (3, 4, 5, 6)}.get(h["model_id"], ())
+    PRIOR[0] = h["model_id"] in (16, 17, 18, 19, 20, 21, 22, 23, 24)
+    BANDS[0] = {18: 1, 19: 1, 20: 2, 21: 2, 22: 3, 23: 3, 24: 3}.get(h["model_id"], 0)
     k = 0
     if h["mode"] == 2:  # section 7.1
         _need(len(h["near"]) == 1, "a near-lossless stream needs exactly one NEAR segment")
@@ -571,8 +618,8 @@ def decode(data: bytes) -> np.ndarray:
     group = 0
     if h["lvol"]:  # section 5.5
         _need(h["mode"] == 0 and h["samples"] == 1 and len(h["lvol"]) == 1
-              and h["model_id"] in (1, 14, 15, 16, 18, 20, 22), "LVOL: one, in a lossless "
-              "one-sample stream of model id 1, 14, 15, 16, 18, 20 or 22")
+              and h["model_id"] in (1, 14, 15, 16, 18, 20, 22, 24), "LVOL: one, in a lossless "
+              "one-sample stream of model id 1, 14, 15, 16, 18, 20, 22 or 24")
         group, end = _leb(h["lvol"][0], 0, 1 << 16)
         _need(end == len(h["lvol"][0]) <= 3 and group >= 2, "LVOL payload")
     f, r, c, s = h["frames"], h["rows"], h["cols"], h["samples"]
@@ -601,15 +648,19 @@ def decode(data: bytes) -> np.ndarray:
         xform = rd.u8()
         _need(_xform_ok(xform, s, k, group, h["model_id"]), f"xform {xform}")
         _need(xform != 4 or fi % group != 0, "an inter tile on the first frame of a group")
-        tree = _tree(rd.u8()) if xform == 5 else None
-        v = [skip_plane(rd, min(th, r - ty * th), min(tw, c - tx * tw)) for _ in range(s)]
+        tree = _tree(rd.u8()) if xform in (5, 6) else None
+        bases = _wraps(rd, tree[1], bits) if xform == 6 else [None] * 3
+        v = []
+        for i in range(s):
+            _need(bases[i] is None or _wrapped_head_ok(rd, hi - lo), "wrapped plane's range")
+            v.append(skip_plane(rd, min(th, r - ty * th), min(tw, c - tx * tw)))
         _need(rd.pos == len(payload), "bytes after the last plane")
         if None not in v:
             if xform == 1:
                 g = v[0] - ((v[1] + v[2]) >> 2)
                 v = [v[1] + g, g, v[2] + g]
-            elif xform == 5:
-                v = _undo_tree(v, tree)
+            elif xform in (5, 6):
+                v = _undo_tree(v, tree, bases, lo, bits)
             elif xform == 2:
                 g = v[0]
                 _need(lo <= g <= hi, "samples outside bits_stored")
@@ -635,7 +686,7 @@ def decode(data: bytes) -> np.ndarray:
                                                     s, k, lo, hi, group, ref,
                                                     h["model_id"] in (12, 13, 14, 15, 16, 17,
                                                                       18, 19, 20, 21, 22,
-                                                                      23),
+                                                                      23, 24),
                                                     h["model_id"])
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)

@@ -240,7 +240,8 @@ def body_size(x, maxval, variant):
 
 
 def planes_of(a):
-    from mic.lossless.encoder import _rct_forward, offer_palette
+    from mic.lossless.encoder import offer_palette
+    from mic.lossless.encoder_rgb import rct_forward as _rct_forward
     from mic.lossless import kernels_fast_enc as KE
 
     a = a.astype(np.int32)

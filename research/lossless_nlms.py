@@ -35,7 +35,7 @@ def plane_bytes(plane: np.ndarray, variant) -> int:
 
 
 def image_bytes(a: np.ndarray, variant) -> int:
-    from mic.lossless.encoder import _rct_forward
+    from mic.lossless.encoder_rgb import rct_forward as _rct_forward
 
     if a.ndim == 2:
         return 1 + plane_bytes(a.astype(np.int32), variant)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import mic
 from mic.io import read_image
-from mic.lossless.encoder import _TREES
+from mic.lossless.encoder_rgb import TREES as _TREES
 from mic.lossless.syntax import PLANE_CONST, XFORM_CDIFF, pack_tree, plane_head, read_tree
 from mic_test_helpers import (
     check_invalid_vector, check_lossless_vector, load_forge, load_reference_decoder,

@@ -12,10 +12,10 @@ below it go to the top of the range.  On the eval split's oesophageal echo, B - 
 3,310 bytes wrapped against 3,714 plain (``benches/results/2026-12-07-wrap/``).
 
 >>> import numpy as np
->>> d = np.array([[0, 0, 1, -1], [0, 0, 0, 9]] * 64)
+>>> d = np.array([[0, 0, 1, -1], [0, 0, 0, 9]] * 1024)
 >>> d[0, 0] = -9  # rare: it wraps to the top
 >>> wrap_bases(d, 8), wrap_plane(d, -1, 8)[:2].tolist()
-([-1, 0], [[247, 1, 2, 0], [1, 1, 1, 10]])
+([-1, 0], [[248, 1, 2, 0], [1, 1, 1, 10]])
 """
 
 from __future__ import annotations
@@ -122,11 +122,12 @@ def _tree_blob(way: Any, plane: Callable[[int, int], np.ndarray],
     codes smaller wrapped about one of its :func:`wrap_bases` (``bits`` > 0) than plain,
     the wrap fields' bytes counted."""
     order, refs = way
-    blobs = []
+    plain, wrapped = [], []
     bases: list[int | None] = [None, None]
     for k in range(3):
         c, r = order[k], order[refs[k]] if refs[k] >= 0 else -1
         blob = coded(c, r)
+        plain.append(blob)
         if bits and r >= 0:
             d = plane(c, r)
             cost = len(blob) + 1  # with its wrap field (one byte where plain)
@@ -134,8 +135,10 @@ def _tree_blob(way: Any, plane: Callable[[int, int], np.ndarray],
                 w = code(wrap_plane(d, b, bits))
                 if len(w) + len(pack_uvarint(zigzag(b) + 1)) < cost:
                     blob, cost, bases[k - 1] = w, len(w) + len(pack_uvarint(zigzag(b) + 1)), b
-        blobs.append(blob)
+        wrapped.append(blob)
+    five = bytes((XFORM_CDIFF, pack_tree(order, refs))) + b"".join(plain)
     if bases == [None, None]:
-        return bytes((XFORM_CDIFF, pack_tree(order, refs))) + b"".join(blobs)
-    return (bytes((XFORM_WRAP, pack_tree(order, refs))) + pack_wraps((bases[0], bases[1]))
-            + b"".join(blobs))
+        return five
+    six = (bytes((XFORM_WRAP, pack_tree(order, refs))) + pack_wraps((bases[0], bases[1]))
+           + b"".join(wrapped))
+    return six if len(six) < len(five) else five

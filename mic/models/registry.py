@@ -144,6 +144,10 @@ LOSSLESS_FAST_LMS_COMPACT_NAME = "lossless-fast-nlms-compact"
 LOSSLESS_FAST_LMS_COMPACT_DESCRIPTION = ("model id 20's lossless coder whose table sections are "
                                          "bit-packed: class maps as runs, frequencies as bit "
                                          "lengths at a precision per table (SPEC 5.13)")
+LOSSLESS_FAST_LMS_WRAP_NAME = "lossless-fast-nlms-wrap"
+LOSSLESS_FAST_LMS_WRAP_DESCRIPTION = ("model id 22's lossless coder whose RGB tiles may code a "
+                                      "channel difference wrapped modulo 2^bits about a base "
+                                      "(xform 6, SPEC 5.14)")
 #: the name and description :class:`mic.MicInfo` gives the near-lossless mode's model (mode 2)
 NEAR_LOSSLESS_NAME = "near-lossless-predictive"
 NEAR_LOSSLESS_DESCRIPTION = ("the lossless predictive coder with residuals quantised to step "

@@ -26,6 +26,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import urllib.request
@@ -51,8 +52,23 @@ CI = os.environ.get("CI", "").lower() == "true"
 PYDICOM_FILES = ("CT_small.dcm", "MR_small.dcm", "SC_rgb_jpeg_dcmtk.dcm")
 
 
+def dcmtk_exe(name: str) -> str | None:
+    """DCMTK's ``name`` on PATH, skipping this interpreter's scripts folder: pynetdicom
+    installs apps of the same names there (``storescu`` ...) with other arguments, which
+    would shadow DCMTK's in an activated virtual environment."""
+    own = os.path.realpath(sysconfig.get_path("scripts"))
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and os.path.realpath(p) != own)
+    return shutil.which(name, path=path)
+
+
+def _cmd(cmd: list[str]) -> list[str]:
+    """``cmd`` with a DCMTK tool's name replaced by its path (:func:`dcmtk_exe`)."""
+    return [dcmtk_exe(cmd[0]) or cmd[0], *cmd[1:]] if cmd[0] in DCMTK else cmd
+
+
 def _need(*tools: str) -> None:
-    gone = [t for t in tools if shutil.which(t) is None]
+    gone = [t for t in tools if dcmtk_exe(t) is None]
     if gone:
         msg = (f"{', '.join(gone)} not installed: run `make system-deps` (apt-get install "
                "dcmtk orthanc)")
@@ -80,7 +96,7 @@ def free_port() -> int:
 
 def run(cmd: list[str], timeout: float = 120, check: bool = True,
         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    out = subprocess.run(_cmd(cmd), capture_output=True, text=True, timeout=timeout, cwd=cwd)
     if check and out.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} -> {out.returncode}\n{out.stdout}\n{out.stderr}")
     return out
@@ -168,8 +184,8 @@ def started(store: Path, *args: str, preexec: object = None) -> Iterator[Node]:
 def storescp(folder: Path, title: str, port: int, *args: str) -> Iterator[int]:
     """DCMTK's storescp on ``port``, writing what it receives into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(["storescp", "--aetitle", title, "-od", str(folder), *args,
-                             str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(_cmd(["storescp", "--aetitle", title, "-od", str(folder), *args,
+                                  str(port)]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -532,8 +548,8 @@ def test_load_four_associations_of_100_instances(tmp_path: Path) -> None:
         sent.update(make_instances(folders[-1], 100, seed=k))
     with started(tmp_path / "store") as node:
         t0 = time.perf_counter()
-        procs = [subprocess.Popen(["storescu", "-aec", "MIC", "-aet", f"LOAD{k}", "+sd",
-                                   "127.0.0.1", str(node.port), str(f)],
+        procs = [subprocess.Popen(_cmd(["storescu", "-aec", "MIC", "-aet", f"LOAD{k}", "+sd",
+                                        "127.0.0.1", str(node.port), str(f)]),
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                  for k, f in enumerate(folders)]
         outs = [p.communicate(timeout=300)[0] for p in procs]
@@ -560,8 +576,8 @@ def test_sigkill_mid_transfer_then_restart_and_resend(tmp_path: Path) -> None:
     store = tmp_path / "store"
     node = Node(store)
     try:
-        sender = subprocess.Popen(["storescu", "-aec", "MIC", "-nh", "+sd", "127.0.0.1",
-                                   str(node.port), str(tmp_path / "in")],
+        sender = subprocess.Popen(_cmd(["storescu", "-aec", "MIC", "-nh", "+sd", "127.0.0.1",
+                                        str(node.port), str(tmp_path / "in")]),
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         node.wait_for(r"store .*: stored mic", 5, timeout=120)
         node.kill()  # SIGKILL, in the middle of the association

@@ -1,10 +1,11 @@
-"""Lossless side by side, one run: mic's default (effort 3, model id 22 since 2026-12-07:
-SPEC 5.13, model 20 with bit-packed table sections), the default before it
-(``compact_tables=False``: model id 20, SPEC 5.12, model 18 with low classes), the one
-before that (``low=False``: model id 18, SPEC 5.11), mic effort 4 (model 22, each plane the
-smallest of kinds 1-2, 3-4 and 5-6), JPEG XL lossless at efforts 7 and 9 (each the better of
-with and without ``bitspersample``, one thread) and CharLS JPEG-LS, pixel-weighted bits per
-pixel per modality.  (The models before 18 are in the results of 2026-12-07-lossless-20.)
+"""Lossless side by side, one run: mic's default (effort 3: model id 22, SPEC 5.13, model 20
+with bit-packed table sections, or 24 where an RGB tile wraps a colour difference, SPEC
+5.14), the default before it (``wrap=False``: model id 22), the one before that
+(``compact_tables=False``: model id 20, SPEC 5.12), mic effort 4 (model 22 or 24, each plane
+the smallest of kinds 1-2, 3-4 and 5-6), JPEG XL lossless at efforts 7 and 9 (each the
+better of with and without ``bitspersample``, one thread) and CharLS JPEG-LS,
+pixel-weighted bits per pixel per modality.  (Model 18 is in the results of
+2026-12-07-compact-tables, the models before it in those of 2026-12-07-lossless-20.)
 Images as ``mic bench`` reads them (``mic.eval.data``: mic codes the native samples with the
 manifest's bits stored, the anchors the unsigned form with the bits it needs).  Every mic
 stream is decoded and checked bit-exact against its source.
@@ -26,8 +27,8 @@ import time
 import numpy as np
 
 #: mic's configurations (name -> encode options, the model id it must write), then the anchors
-MIC = {"mic": ({}, (22,)), "mic20": ({"compact_tables": False}, (20,)),
-       "mic18": ({"low": False}, (18,)), "mice4": ({"effort": 4}, (22,))}
+MIC = {"mic": ({}, (22, 24)), "mic22": ({"wrap": False}, (22,)),
+       "mic20": ({"compact_tables": False}, (20,)), "mice4": ({"effort": 4}, (22, 24))}
 CODERS = (*MIC, "jxl7", "jxl9", "jls")
 
 
@@ -95,15 +96,15 @@ def main() -> None:
             for c, v in res.items():
                 d[c] = d.get(c, 0) + v
     print(f"\n{n} images, every mic stream decoded bit-exactly ({time.time() - t0:.0f} s)\n")
-    print("| modality | MP | mic (default, 22) | mic 20 | mic 18 | mic effort 4 | JPEG XL e7 | "
-          "JPEG XL e9 | JPEG-LS | mic / 20 | mic / e7 | e4 / e7 | mic / e9 | 20 / e7 | 18 / e7 |")
+    print("| modality | MP | mic (default, 22/24) | mic 22 | mic 20 | mic effort 4 | JPEG XL e7 | "
+          "JPEG XL e9 | JPEG-LS | mic / 22 | mic / e7 | e4 / e7 | mic / e9 | 22 / e7 | 20 / e7 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key, d in sorted(tot.items(), key=lambda kv: (kv[0] == "all", kv[0])):
         px = d["px"]
         print(f"| {key} | {px / 1e6:.2f} | " + " | ".join(f"{8 * d[c] / px:.3f}" for c in CODERS)
-              + f" | {d['mic'] / d['mic20']:.4f} | {d['mic'] / d['jxl7']:.3f} | "
+              + f" | {d['mic'] / d['mic22']:.4f} | {d['mic'] / d['jxl7']:.4f} | "
               f"{d['mice4'] / d['jxl7']:.3f} | {d['mic'] / d['jxl9']:.3f} | "
-              f"{d['mic20'] / d['jxl7']:.3f} | {d['mic18'] / d['jxl7']:.3f} |")
+              f"{d['mic22'] / d['jxl7']:.4f} | {d['mic20'] / d['jxl7']:.3f} |")
 
 if __name__ == "__main__":
     main()

@@ -31,6 +31,12 @@ from .syntax import wrap_plane
 #: every channel order and references of an xform-5 tile (SPEC 5.9) but xform 0's
 TREES = [((a, b, 3 - a - b), (-1, r1, r2)) for a in range(3) for b in range(3) if a != b
          for r1 in (-1, 0) for r2 in (-1, 0, 1) if (r1, r2) != (-1, -1)]
+#: how many trees, best first by the estimate, :func:`encode_rgb` codes for real where it
+#: codes one.  The fast coder's sizes rank trees that differ in one reference poorly (G - R
+#: against G - B); on the eval split's epicardial echo the best 3 code 50,200 bytes against
+#: 50,578 for the best alone (coding every way: 50,204), for about 25 % more time on the
+#: screen (benches/results/2026-12-07-wrap/)
+TREE_FINALISTS = 3
 #: a value below a difference plane's mode joins the dense band it wraps (is at or above
 #: the base) while it and every value that occurs between it and the mode hold at least
 #: this share of the plane's samples (:func:`wrap_bases`)
@@ -70,9 +76,10 @@ def encode_rgb(tile: np.ndarray, code: Callable[[np.ndarray], bytes], keep: int,
     times model 14's speed), the best tree by those sizes (a difference's other sign taken
     to cost the same) joins xforms 0 and 1, and the ``keep`` of the three smallest by those
     sizes are coded by ``code``, keeping the smallest (``keep`` = 0: every plane sized by
-    ``code`` itself, no estimate).  ``bits`` (model id 24: bits_stored; 0: never): each
-    difference plane of the tree is also coded wrapped about each of :func:`wrap_bases`
-    (SPEC 5.14), and the tree is xform 6 where one of its planes codes smaller so."""
+    ``code`` itself, no estimate); where the best tree is coded, so are the next
+    ``TREE_FINALISTS - 1`` trees by those sizes.  ``bits`` (model id 24: bits_stored; 0:
+    never): each difference plane of a tree coded is also coded wrapped about each of
+    :func:`wrap_bases` (SPEC 5.14), and the tree is xform 6 where that codes smaller."""
     from .encoder_fast import encode_plane_fast
 
     ch = [np.ascontiguousarray(tile[..., i]) for i in range(3)]
@@ -96,16 +103,17 @@ def encode_rgb(tile: np.ndarray, code: Callable[[np.ndarray], bytes], keep: int,
     y_est = len(encode_plane_fast(y, 0)) if keep else 0  # (keep = 0: every way coded)
     ways: list[tuple[int, Any]] = [(est[0, -1] + est[1, -1] + est[2, -1], None),
                                    (y_est + est[0, 1] + est[2, 1], XFORM_RCT)]
-    best: tuple[int, Any] = (ways[0][0], None)
-    for order, refs in TREES:
-        n = sum(est[order[k], order[refs[k]] if refs[k] >= 0 else -1] for k in range(3))
-        if n < best[0]:
-            best = (n, (order, refs))
-    if best[1] is not None:
-        ways.append(best)
+    trees = sorted((sum(est[order[k], order[refs[k]] if refs[k] >= 0 else -1]
+                        for k in range(3)), (order, refs)) for order, refs in TREES)
+    trees = [t for t in trees if t[0] < ways[0][0]]  # (a tree below xform 0's estimate)
+    if trees:
+        ways.append(trees[0])
     ways.sort(key=lambda w: w[0])
+    chosen = ways[:keep or len(ways)]
+    if any(isinstance(w[1], tuple) for w in chosen):  # the next trees by the estimate too
+        chosen += trees[1:TREE_FINALISTS]
     out = []
-    for _, way in ways[:keep or len(ways)]:
+    for _, way in chosen:
         if way is None:
             out.append(bytes((XFORM_NONE,)) + coded(0, -1) + coded(1, -1) + coded(2, -1))
         elif way == XFORM_RCT:

@@ -489,7 +489,7 @@ class LosslessTileEncoder:
         # RGB: the colour transform usually wins; keep whichever is smaller.
         if self.colour_diff:  # and model id 15's channel differences (SPEC 5.9), 24's wraps
             blob = encode_rgb(tile, code, self.rgb_finalists,
-                              self.header.bits_stored if self.wrap else 0)
+                              self.header.bits_stored if self.wrap else 0, self._wrap_code)
             if blob[0] == XFORM_CDIFF and self.header.model_id == FAST_LMS_MODEL_ID:
                 self.header.model_id = FAST_LMS_CDIFF_MODEL_ID  # (model id 16 allows it too)
             if blob[0] == XFORM_WRAP:
@@ -499,6 +499,16 @@ class LosslessTileEncoder:
         plain = bytes((XFORM_NONE,)) + b"".join(
             code(np.ascontiguousarray(tile[..., i])) for i in range(3))
         return rct if len(rct) <= len(plain) else plain
+
+    @staticmethod
+    def _wrap_code(p: np.ndarray) -> bytes:
+        """A wrapped difference plane (model id 24, SPEC 5.14): only the kind-5/6 coder with
+        model 22's planes, the one whose low classes the wrap is for (at effort 4 and for
+        screens the other two coders of :meth:`_plane_mixed` too would triple its time)."""
+        from .encoder_fast import encode_plane_fast
+
+        return encode_plane_fast(p, 2 if p.size <= SMALL_FRAME else DEFAULT_PALETTE, lms=True,
+                                 prior=True, bands=True, low=True, compact=True)
 
     @staticmethod
     def _plane_mixed(plane: np.ndarray, lms: bool = False, fast_lms: bool = False,

@@ -69,7 +69,7 @@ def wrap_bases(d: np.ndarray, bits: int) -> list[int]:
 
 
 def encode_rgb(tile: np.ndarray, code: Callable[[np.ndarray], bytes], keep: int,
-               bits: int = 0) -> bytes:
+               bits: int = 0, wrap_code: Callable[[np.ndarray], bytes] | None = None) -> bytes:
     """An RGB tile as the smallest of xform 1 (the colour transform), xform 0 and xform 5
     (SPEC 5.9).  Every channel, the difference of each pair of channels (in one sign) and
     xform 1's Y are first sized by the fast coder's plane (model 3's kind 3, about three
@@ -79,7 +79,8 @@ def encode_rgb(tile: np.ndarray, code: Callable[[np.ndarray], bytes], keep: int,
     ``code`` itself, no estimate); where the best tree is coded, so are the next
     ``TREE_FINALISTS - 1`` trees by those sizes.  ``bits`` (model id 24: bits_stored; 0:
     never): each difference plane of a tree coded is also coded wrapped about each of
-    :func:`wrap_bases` (SPEC 5.14), and the tree is xform 6 where that codes smaller."""
+    :func:`wrap_bases` (SPEC 5.14) by ``wrap_code`` (default ``code``), and the tree is
+    xform 6 where that codes smaller."""
     from .encoder_fast import encode_plane_fast
 
     ch = [np.ascontiguousarray(tile[..., i]) for i in range(3)]
@@ -92,6 +93,15 @@ def encode_rgb(tile: np.ndarray, code: Callable[[np.ndarray], bytes], keep: int,
         if (c, ref) not in done:
             done[c, ref] = code(plane(c, ref))
         return done[c, ref]
+
+    wraps: dict[tuple[int, int], list[tuple[int, bytes]]] = {}
+
+    def wrapped(c: int, ref: int) -> list[tuple[int, bytes]]:  # (base, the plane so wrapped)
+        if (c, ref) not in wraps:
+            d = plane(c, ref)
+            wraps[c, ref] = [(b, (wrap_code or code)(wrap_plane(d, b, bits)))
+                             for b in (wrap_bases(d, bits) if bits else ())]
+        return wraps[c, ref]
 
     def size(c: int, ref: int) -> int:
         return len(coded(c, ref)) if not keep else len(encode_plane_fast(plane(c, ref), 0))
@@ -119,34 +129,30 @@ def encode_rgb(tile: np.ndarray, code: Callable[[np.ndarray], bytes], keep: int,
         elif way == XFORM_RCT:
             out.append(bytes((XFORM_RCT,)) + code(y) + coded(0, 1) + coded(2, 1))
         else:
-            out.append(_tree_blob(way, plane, coded, code, bits))
+            out.append(_tree_blob(way, coded, wrapped))
     return min(out, key=len)
 
 
-def _tree_blob(way: Any, plane: Callable[[int, int], np.ndarray],
-               coded: Callable[[int, int], bytes], code: Callable[[np.ndarray], bytes],
-               bits: int) -> bytes:
+def _tree_blob(way: Any, coded: Callable[[int, int], bytes],
+               wrapped: Callable[[int, int], list[tuple[int, bytes]]]) -> bytes:
     """The tile of tree ``way`` (order, refs): xform 5, or xform 6 where a difference plane
-    codes smaller wrapped about one of its :func:`wrap_bases` (``bits`` > 0) than plain,
-    the wrap fields' bytes counted."""
+    codes smaller wrapped (``wrapped(c, ref)``: each base tried and the plane so wrapped)
+    than plain, the wrap fields' bytes counted."""
     order, refs = way
-    plain, wrapped = [], []
+    plain = [coded(order[k], order[refs[k]] if refs[k] >= 0 else -1) for k in range(3)]
+    planes = list(plain)
     bases: list[int | None] = [None, None]
-    for k in range(3):
-        c, r = order[k], order[refs[k]] if refs[k] >= 0 else -1
-        blob = coded(c, r)
-        plain.append(blob)
-        if bits and r >= 0:
-            d = plane(c, r)
-            cost = len(blob) + 1  # with its wrap field (one byte where plain)
-            for b in wrap_bases(d, bits):
-                w = code(wrap_plane(d, b, bits))
-                if len(w) + len(pack_uvarint(zigzag(b) + 1)) < cost:
-                    blob, cost, bases[k - 1] = w, len(w) + len(pack_uvarint(zigzag(b) + 1)), b
-        wrapped.append(blob)
-    five = bytes((XFORM_CDIFF, pack_tree(order, refs))) + b"".join(plain)
+    for k in (1, 2):
+        if refs[k] < 0:
+            continue
+        cost = len(plain[k]) + 1  # with xform 6's field of a plain plane
+        for b, w in wrapped(order[k], order[refs[k]]):
+            n = len(w) + len(pack_uvarint(zigzag(b) + 1))
+            if n < cost:
+                cost, planes[k], bases[k - 1] = n, w, b
+    tree = pack_tree(order, refs)
+    five = bytes((XFORM_CDIFF, tree)) + b"".join(plain)
     if bases == [None, None]:
         return five
-    six = (bytes((XFORM_WRAP, pack_tree(order, refs))) + pack_wraps((bases[0], bases[1]))
-           + b"".join(wrapped))
+    six = bytes((XFORM_WRAP, tree)) + pack_wraps((bases[0], bases[1])) + b"".join(planes)
     return six if len(six) < len(five) else five

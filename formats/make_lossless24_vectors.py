@@ -12,7 +12,7 @@ order, the tree byte and the two bases (``null``: not wrapped) of every xform-6 
 (``null`` for the others), the encode options and the sha256 of the stream and of the
 samples.  Sources, all synthetic "tinted grey" images (grey speckle whose channels differ
 by a dense band of small differences and a rare tail far below it, as ultrasound screens
-and tinted grey maps hold them): 8-bit with B - G wrapped; the same in 32 x 32 tiles (xforms
+and tinted grey maps hold them): 8-bit with B - G wrapped; the same in 48 x 48 tiles (xforms
 5 and 6 side by side); 8-bit whose values are multiples of 8 (a wrapped palette plane,
 kind 6); R - G and B - G both wrapped; 12-bit; signed 16-bit (the smallest sample
 -32768, differences wrapped modulo 65,536).

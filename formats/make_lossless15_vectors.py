@@ -25,7 +25,6 @@ truncated tile (``MicTruncatedError``).  Deterministic: fixed crops and seeds.
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
@@ -39,7 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
 from make_near_vectors import tile_xforms  # noqa: E402
-from vector_files import refused_as, run_generator, samples_sha256, sha256  # noqa: E402
+from vector_files import (  # noqa: E402
+    InvalidCases, invalid_files, run_generator, source_files, vector_entry,
+)
 
 import mic  # noqa: E402
 from mic.bitstream import TAG_TILE  # noqa: E402
@@ -105,11 +106,8 @@ def trees(stream: bytes) -> list:
 
 
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
-    out = []
-
-    def add(name, stream, error, why, exact=True):
-        out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
-                    "why": why})
+    out = InvalidCases()
+    add = out.add
 
     s = base["us_rgb_v1"]  # stream version 1: header fields at fixed offsets
     sp = [t for t in tiles(s) if s[t.mode_start] == XFORM_CDIFF][0]
@@ -149,34 +147,30 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
     return out
 
 
-def build() -> tuple[dict[str, bytes], dict, dict]:
+def build_xform_set(model: int, xform: int, srcs: list[dict], fields, invalid, spec: str
+                    ) -> tuple[dict[str, bytes], dict, dict]:
+    """The files, vectors.json and invalid/expected.json of a set of RGB vectors of
+    ``model`` each of which has a tile of ``xform``: each source coded and checked to decode
+    exactly, its entry recording every tile's xform and ``fields(stream)``; the streams by
+    name given to ``invalid`` for its cases (also used by make_lossless24_vectors.py)."""
     files: dict[str, bytes] = {}
     vectors, base = [], {}
-    for src in sources():
+    for src in srcs:
         arr = src["array"]
         stream = mic.encode(arr, **src["options"])
         assert np.array_equal(mic.decode(stream), arr), src["name"]
         xf = tile_xforms(stream)
-        assert mic.info(stream).model_id == 15 and XFORM_CDIFF in xf, src["name"]
+        assert mic.info(stream).model_id == model and xform in xf, (src["name"], xf)
         base[src["name"]] = stream
-        buf = io.BytesIO()
-        np.save(buf, arr, allow_pickle=False)
-        files[src["name"] + ".mic"] = stream
-        files[src["name"] + ".npy"] = buf.getvalue()
-        vectors.append({"name": src["name"], "stream": src["name"] + ".mic",
-                        "source": src["name"] + ".npy", "origin": src["origin"],
-                        "encode_options": src["options"], "dtype": str(arr.dtype),
-                        "shape": list(arr.shape), "model_id": 15, "xforms": xf,
-                        "trees": trees(stream), "stream_sha256": sha256(stream),
-                        "samples_sha256": samples_sha256(arr)})
-    expected = {}
-    for case in invalid_streams(base):
-        refused_as(f"lossless15/invalid/{case['name']}", case["stream"], case["error"],
-                   case["exact"])
-        files["invalid/" + case["name"] + ".mic"] = case["stream"]
-        expected[case["name"]] = {"error": case["error"], "exact": case["exact"],
-                                  "why": case["why"], "stream_sha256": sha256(case["stream"])}
-    return files, {"spec": "SPEC.md 5.9", "vectors": vectors}, expected
+        source_files(files, src["name"], stream, arr)
+        vectors.append(vector_entry(src, stream, model, xforms=xf, **fields(stream)))
+    expected = invalid_files(f"lossless{model}", invalid(base), files)
+    return files, {"spec": spec, "vectors": vectors}, expected
+
+
+def build() -> tuple[dict[str, bytes], dict, dict]:
+    return build_xform_set(15, XFORM_CDIFF, sources(), lambda s: {"trees": trees(s)},
+                           invalid_streams, "SPEC.md 5.9")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ model id 18, SPEC 5.11, the default; ``formats/lossless18/`` pins that).
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
@@ -38,7 +37,9 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
-from vector_files import refused_as, run_generator, samples_sha256, sha256  # noqa: E402
+from vector_files import (  # noqa: E402
+    InvalidCases, invalid_files, run_generator, source_files, vector_entry,
+)
 
 import mic  # noqa: E402
 
@@ -92,11 +93,8 @@ def planes(stream: bytes) -> list[dict]:
 
 
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
-    out = []
-
-    def add(name, stream, error, why, exact=True):
-        out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
-                    "why": why})
+    out = InvalidCases()
+    add = out.add
 
     add("builtin_read_as_model14", forge.set_header_fields(base["mr_builtin"], model_id=14),
         "MicFormatError", "a plane with nt = 0 (every class its built-in table) relabelled "
@@ -134,23 +132,10 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         if src["name"] == "us_sparse_palette":
             assert [p["kind"] for p in pl] == [6], pl
         base[src["name"]] = stream
-        buf = io.BytesIO()
-        np.save(buf, arr, allow_pickle=False)
-        files[src["name"] + ".mic"] = stream
-        files[src["name"] + ".npy"] = buf.getvalue()
-        vectors.append({"name": src["name"], "stream": src["name"] + ".mic",
-                        "source": src["name"] + ".npy", "origin": src["origin"],
-                        "encode_options": src["options"], "dtype": str(arr.dtype),
-                        "shape": list(arr.shape), "model_id": 16,
-                        "planes": [[p["kind"], p["tables"]] for p in pl],
-                        "stream_sha256": sha256(stream), "samples_sha256": samples_sha256(arr)})
-    expected = {}
-    for case in invalid_streams(base):
-        refused_as(f"lossless16/invalid/{case['name']}", case["stream"], case["error"],
-                   case["exact"])
-        files["invalid/" + case["name"] + ".mic"] = case["stream"]
-        expected[case["name"]] = {"error": case["error"], "exact": case["exact"],
-                                  "why": case["why"], "stream_sha256": sha256(case["stream"])}
+        source_files(files, src["name"], stream, arr)
+        vectors.append(vector_entry(src, stream, 16,
+                                    planes=[[p["kind"], p["tables"]] for p in pl]))
+    expected = invalid_files("lossless16", invalid_streams(base), files)
     return files, {"spec": "SPEC.md 5.10", "vectors": vectors}, expected
 
 

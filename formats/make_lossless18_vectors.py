@@ -24,7 +24,6 @@ the other way: ``MicError``).  Deterministic: fixed crops.
 from __future__ import annotations
 
 import contextlib
-import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +37,9 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
-from vector_files import refused_as, run_generator, samples_sha256, sha256  # noqa: E402
+from vector_files import (  # noqa: E402
+    InvalidCases, invalid_files, run_generator, source_files, vector_entry,
+)
 
 import mic  # noqa: E402
 from mic.lossless.syntax import _read_uv  # noqa: E402
@@ -102,11 +103,8 @@ def planes(stream: bytes) -> list[dict]:
 
 
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
-    out = []
-
-    def add(name, stream, error, why, exact=True):
-        out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
-                    "why": why})
+    out = InvalidCases()
+    add = out.add
 
     s = base["ct_bands8"]
     p = planes(s)[0]
@@ -169,24 +167,11 @@ def build() -> tuple[dict[str, bytes], dict, dict]:
         bands = [p["bands"] for p in pl if p["bands"] is not None]
         assert all(b in bands for b in src["bands"]), (src["name"], bands)
         base[src["name"]] = stream
-        buf = io.BytesIO()
-        np.save(buf, arr, allow_pickle=False)
-        files[src["name"] + ".mic"] = stream
-        files[src["name"] + ".npy"] = buf.getvalue()
-        vectors.append({"name": src["name"], "stream": src["name"] + ".mic",
-                        "source": src["name"] + ".npy", "origin": src["origin"],
-                        "encode_options": src["options"], "dtype": str(arr.dtype),
-                        "shape": list(arr.shape), "model_id": 18,
-                        "planes": [[p["kind"], p["bands"]] for p in pl],
-                        "stream_sha256": sha256(stream), "samples_sha256": samples_sha256(arr)})
+        source_files(files, src["name"], stream, arr)
+        vectors.append(vector_entry(src, stream, 18,
+                                    planes=[[p["kind"], p["bands"]] for p in pl]))
     base["model16"] = mic.encode(mic.decode(base["ct_bands8"]), bands=False, fast_nlms=True)
-    expected = {}
-    for case in invalid_streams(base):
-        refused_as(f"lossless18/invalid/{case['name']}", case["stream"], case["error"],
-                   case["exact"])
-        files["invalid/" + case["name"] + ".mic"] = case["stream"]
-        expected[case["name"]] = {"error": case["error"], "exact": case["exact"],
-                                  "why": case["why"], "stream_sha256": sha256(case["stream"])}
+    expected = invalid_files("lossless18", invalid_streams(base), files)
     return files, {"spec": "SPEC.md 5.11", "vectors": vectors}, expected
 
 

@@ -26,7 +26,6 @@ Deterministic: fixed crops.
 from __future__ import annotations
 
 import contextlib
-import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +39,9 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
-from vector_files import refused_as, run_generator, samples_sha256, sha256  # noqa: E402
+from vector_files import (  # noqa: E402
+    InvalidCases, invalid_files, run_generator, source_files, vector_entry,
+)
 
 import mic  # noqa: E402
 from mic.lossless.syntax import _read_uv  # noqa: E402
@@ -116,11 +117,8 @@ def planes(stream: bytes) -> list[dict]:
 
 
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
-    out = []
-
-    def add(name, stream, error, why, exact=True):
-        out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
-                    "why": why})
+    out = InvalidCases()
+    add = out.add
 
     s = base["ct_low8"]
     p = next(e for e in planes(s) if e["low"])
@@ -170,24 +168,10 @@ def build_set(model: int, srcs: list[dict], planes_of, invalid, other: bytes, sp
         lows = [p["low"] for p in pl if p["low"] is not None]
         assert all(n in lows for n in src["low"]), (src["name"], lows)
         base[src["name"]] = stream
-        buf = io.BytesIO()
-        np.save(buf, arr, allow_pickle=False)
-        files[src["name"] + ".mic"] = stream
-        files[src["name"] + ".npy"] = buf.getvalue()
-        vectors.append({"name": src["name"], "stream": src["name"] + ".mic",
-                        "source": src["name"] + ".npy", "origin": src["origin"],
-                        "encode_options": src["options"], "dtype": str(arr.dtype),
-                        "shape": list(arr.shape), "model_id": model,
-                        "planes": [fields(p) for p in pl],
-                        "stream_sha256": sha256(stream), "samples_sha256": samples_sha256(arr)})
+        source_files(files, src["name"], stream, arr)
+        vectors.append(vector_entry(src, stream, model, planes=[fields(p) for p in pl]))
     base["other"] = other(base)
-    expected = {}
-    for case in invalid(base):
-        refused_as(f"lossless{model}/invalid/{case['name']}", case["stream"], case["error"],
-                   case["exact"])
-        files["invalid/" + case["name"] + ".mic"] = case["stream"]
-        expected[case["name"]] = {"error": case["error"], "exact": case["exact"],
-                                  "why": case["why"], "stream_sha256": sha256(case["stream"])}
+    expected = invalid_files(f"lossless{model}", invalid(base), files)
     return files, {"spec": spec, "vectors": vectors}, expected
 
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
 import make_lossless20_vectors as base20  # noqa: E402
-from vector_files import run_generator  # noqa: E402
+from vector_files import InvalidCases, run_generator  # noqa: E402
 
 import mic  # noqa: E402
 from mic.lossless.syntax import _read_uv  # noqa: E402
@@ -128,11 +128,8 @@ def planes(stream: bytes) -> list[dict]:
 
 
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
-    out = []
-
-    def add(name, stream, error, why, exact=True):
-        out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
-                    "why": why})
+    out = InvalidCases()
+    add = out.add
 
     s = base["ct_low8"]
     p = next(e for e in planes(s) if e["nt_at"] is not None)

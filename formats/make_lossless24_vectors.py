@@ -29,7 +29,6 @@ puts its values above ``2**bits_stored - 1`` (``MicFormatError``); a base change
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
@@ -42,8 +41,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
-from make_near_vectors import tile_xforms  # noqa: E402
-from vector_files import refused_as, run_generator, samples_sha256, sha256  # noqa: E402
+import make_lossless15_vectors as base15  # noqa: E402
+from vector_files import InvalidCases, run_generator  # noqa: E402
 
 import mic  # noqa: E402
 from mic.bitstream import TAG_TILE  # noqa: E402
@@ -88,7 +87,8 @@ def sources() -> list[dict]:
          "origin": "synthetic tinted grey, 8-bit multiples of 8 (seed 9): a wrapped palette "
                    "plane (kind 6)"},
         {"name": "tinted_both", "array": tinted(4, both=True), "options": {},
-         "origin": "synthetic tinted grey, 8-bit (seed 4): R - G (about -1) and B - G both wrapped"},
+         "origin": "synthetic tinted grey, 8-bit (seed 4): R - G (about -1) and B - G both "
+                   "wrapped"},
         {"name": "tinted_u12", "array": tinted(5, bits=12), "options": {"bits_stored": 12},
          "origin": "synthetic tinted grey, 12-bit (seed 5)"},
         {"name": "tinted_i16", "array": tinted(3, bits=16, signed=True), "options": {},
@@ -123,11 +123,8 @@ def wraps(stream: bytes) -> list:
 
 
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
-    out = []
-
-    def add(name, stream, error, why, exact=True):
-        out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
-                    "why": why})
+    out = InvalidCases()
+    add = out.add
 
     s = base["tinted_u8"]
     sp = next(t for t in tiles(s) if s[t.mode_start] == XFORM_WRAP)
@@ -188,34 +185,11 @@ def invalid_streams(base: dict[str, bytes]) -> list[dict]:
 
 
 def build() -> tuple[dict[str, bytes], dict, dict]:
-    files: dict[str, bytes] = {}
-    vectors, base = [], {}
-    for src in sources():
-        arr = src["array"]
-        stream = mic.encode(arr, **src["options"])
-        assert np.array_equal(mic.decode(stream), arr), src["name"]
-        xf = tile_xforms(stream)
-        assert mic.info(stream).model_id == 24 and XFORM_WRAP in xf, (src["name"], xf)
-        base[src["name"]] = stream
-        buf = io.BytesIO()
-        np.save(buf, arr, allow_pickle=False)
-        files[src["name"] + ".mic"] = stream
-        files[src["name"] + ".npy"] = buf.getvalue()
-        vectors.append({"name": src["name"], "stream": src["name"] + ".mic",
-                        "source": src["name"] + ".npy", "origin": src["origin"],
-                        "encode_options": src["options"], "dtype": str(arr.dtype),
-                        "shape": list(arr.shape), "model_id": 24, "xforms": xf,
-                        "wraps": wraps(stream), "stream_sha256": sha256(stream),
-                        "samples_sha256": samples_sha256(arr)})
-    base["_grey"] = sources()[0]["array"][..., 1]
-    expected = {}
-    for case in invalid_streams(base):
-        refused_as(f"lossless24/invalid/{case['name']}", case["stream"], case["error"],
-                   case["exact"])
-        files["invalid/" + case["name"] + ".mic"] = case["stream"]
-        expected[case["name"]] = {"error": case["error"], "exact": case["exact"],
-                                  "why": case["why"], "stream_sha256": sha256(case["stream"])}
-    return files, {"spec": "SPEC.md 5.14", "vectors": vectors}, expected
+    def invalid(base: dict[str, bytes]) -> list[dict]:
+        return invalid_streams({**base, "_grey": sources()[0]["array"][..., 1]})
+
+    return base15.build_xform_set(24, XFORM_WRAP, sources(), lambda s: {"wraps": wraps(s)},
+                                  invalid, "SPEC.md 5.14")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
-from vector_files import refused_as, run_generator, samples_sha256, sha256  # noqa: E402
+from vector_files import (  # noqa: E402
+    InvalidCases, refused_as, run_generator, samples_sha256, sha256,
+)
 
 import mic  # noqa: E402
 from mic.bitstream import TAG_TILE, unpack_header  # noqa: E402
@@ -171,11 +173,8 @@ RELABELLED = {
 
 
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
-    out = []
-
-    def add(name, stream, error, why, exact=True):
-        out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
-                    "why": why})
+    out = InvalidCases()
+    add = out.add
 
     if MODEL in RELABELLED:  # the model-independent cases are near/'s
         v1 = base["ct_abdomen_u16_k2_v1"]

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import forge  # noqa: E402
-from vector_files import run_generator, samples_sha256, sha256  # noqa: E402
+from vector_files import InvalidCases, run_generator, samples_sha256, sha256  # noqa: E402
 
 import mic  # noqa: E402
 from mic.bitstream import TAG_TILE  # noqa: E402
@@ -99,11 +99,8 @@ def _rebuild(stream: bytes, keep, extra: list[tuple[bytes, bytes]] = ()) -> byte
 
 
 def invalid_streams(base: dict[str, bytes]) -> list[dict]:
-    out = []
-
-    def add(name, stream, error, why, exact=True):
-        out.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
-                    "why": why})
+    out = InvalidCases()
+    add = out.add
 
     s = base["ct_slices_g4"]
     tiles = [sp for sp in forge.spans(s) if sp.tag == TAG_TILE]

@@ -79,4 +79,61 @@ def run_generator(doc: str, out: Path,
     return 0
 
 
-__all__ = ["refused_as", "run_generator", "samples_sha256", "sha256"]
+class InvalidCases(list):
+    """The invalid vectors a generator builds: :meth:`add` appends one.
+
+    >>> cases = InvalidCases()
+    >>> cases.add("cut", b"\\x8bMIC", "MicTruncatedError", "the stream ends in its header")
+    >>> cases[0]["exact"], cases[0]["stream"]
+    (True, b'\\x8bMIC')
+    """
+
+    def add(self, name: str, stream: bytes | bytearray, error: str, why: str,
+            exact: bool = True) -> None:
+        """Case ``name``: ``stream``, which a decoder must refuse with the ``mic`` exception
+        class named ``error`` (exactly that class, or a subclass too unless ``exact``),
+        because ``why``."""
+        self.append({"name": name, "stream": bytes(stream), "error": error, "exact": exact,
+                     "why": why})
+
+
+def source_files(files: dict[str, bytes], name: str, stream: bytes, arr: np.ndarray) -> None:
+    """A valid vector's ``NAME.mic`` and ``NAME.npy`` (the samples it decodes to) in
+    ``files``."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    files[name + ".mic"] = stream
+    files[name + ".npy"] = buf.getvalue()
+
+
+def vector_entry(src: dict[str, Any], stream: bytes, model_id: int,
+                 **fields: Any) -> dict[str, Any]:
+    """The ``vectors.json`` entry of a valid vector made from source ``src`` (its ``name``,
+    ``array``, ``options`` and ``origin``): where its files are, how it was coded, the model
+    id, then ``fields`` (what the set records of its stream), then the sha256 of the stream
+    and of the samples."""
+    arr = src["array"]
+    return {"name": src["name"], "stream": src["name"] + ".mic",
+            "source": src["name"] + ".npy", "origin": src["origin"],
+            "encode_options": src["options"], "dtype": str(arr.dtype),
+            "shape": list(arr.shape), "model_id": model_id, **fields,
+            "stream_sha256": sha256(stream), "samples_sha256": samples_sha256(arr)}
+
+
+def invalid_files(folder: str, cases: list[dict], files: dict[str, bytes]) -> dict[str, Any]:
+    """Each invalid case checked to be refused as it says (:func:`refused_as`) and put in
+    ``files`` as ``invalid/NAME.mic``; returns the entries of ``invalid/expected.json``."""
+    expected = {}
+    for case in cases:
+        refused_as(f"{folder}/invalid/{case['name']}", case["stream"], case["error"],
+                   case["exact"])
+        files["invalid/" + case["name"] + ".mic"] = case["stream"]
+        expected[case["name"]] = {"error": case["error"], "exact": case["exact"],
+                                  "why": case["why"], "stream_sha256": sha256(case["stream"])}
+    return expected
+
+
+__all__ = ["InvalidCases", "invalid_files", "refused_as", "run_generator", "samples_sha256",
+           "sha256", "source_files", "vector_entry"]

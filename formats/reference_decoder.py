@@ -595,10 +595,10 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
 def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
     _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (0, 13), (0, 14), (0, 15), (0, 16),
-                                         (0, 18), (0, 20), (0, 22), (0, 24), (2, 2), (2, 12), (2, 17),
-                                         (2, 19), (2, 21), (2, 23))
-          and h["coder_id"] == 1, "neither lossless model 1, 3, 13, 14, 15, 16, 18, 20, 22 or 24 nor "
-          "near-lossless model 2, 12, 17, 19, 21 or 23")
+                                         (0, 18), (0, 20), (0, 22), (0, 24), (2, 2), (2, 12),
+                                         (2, 17), (2, 19), (2, 21), (2, 23))
+          and h["coder_id"] == 1, "neither lossless model 1, 3, 13, 14, 15, 16, 18, 20, 22 or "
+          "24 nor near-lossless model 2, 12, 17, 19, 21 or 23")
     FAST[0] = {3: (3, 4), 13: (3, 4), 14: (3, 4, 5, 6), 15: (3, 4, 5, 6),
                16: (3, 4, 5, 6), 17: (3, 4, 5, 6), 18: (3, 4, 5, 6),
                19: (3, 4, 5, 6), 20: (3, 4, 5, 6), 21: (3, 4, 5, 6),

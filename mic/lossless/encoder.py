@@ -470,12 +470,7 @@ class LosslessTileEncoder:
                 return self._plane_mixed(p, lms, self.fast_lms, self.priors, self.bands,
                                          self.low, self.compact)
         elif self.fast_lms:
-            from .encoder_fast import encode_plane_fast
-
-            def code(p: np.ndarray) -> bytes:
-                pal = DEFAULT_PALETTE if p.size > SMALL_FRAME else 2
-                return encode_plane_fast(p, pal, lms=True, prior=self.priors,
-                                         bands=self.bands, low=self.low, compact=self.compact)
+            code = self._code_fast_lms
         else:
             def code(p: np.ndarray) -> bytes:
                 return encode_plane(p, lms)
@@ -489,7 +484,8 @@ class LosslessTileEncoder:
         # RGB: the colour transform usually wins; keep whichever is smaller.
         if self.colour_diff:  # and model id 15's channel differences (SPEC 5.9), 24's wraps
             blob = encode_rgb(tile, code, self.rgb_finalists,
-                              self.header.bits_stored if self.wrap else 0, self._wrap_code)
+                              self.header.bits_stored if self.wrap else 0,
+                              self._code_fast_lms)
             if blob[0] == XFORM_CDIFF and self.header.model_id == FAST_LMS_MODEL_ID:
                 self.header.model_id = FAST_LMS_CDIFF_MODEL_ID  # (model id 16 allows it too)
             if blob[0] == XFORM_WRAP:
@@ -500,15 +496,17 @@ class LosslessTileEncoder:
             code(np.ascontiguousarray(tile[..., i])) for i in range(3))
         return rct if len(rct) <= len(plain) else plain
 
-    @staticmethod
-    def _wrap_code(p: np.ndarray) -> bytes:
-        """A wrapped difference plane (model id 24, SPEC 5.14): only the kind-5/6 coder with
-        model 22's planes, the one whose low classes the wrap is for (at effort 4 and for
-        screens the other two coders of :meth:`_plane_mixed` too would triple its time)."""
+    def _code_fast_lms(self, p: np.ndarray) -> bytes:
+        """A plane by the kind-5/6 coder with this encoder's models (model id 14 and the
+        ones that extend it): the plane coder from effort 3 and, for model id 24, of every
+        wrapped difference plane (SPEC 5.14) even where the tile's planes are coded the three
+        ways of :meth:`_plane_mixed` (the wrap is for its low classes; the other two coders
+        would triple its time)."""
         from .encoder_fast import encode_plane_fast
 
-        return encode_plane_fast(p, 2 if p.size <= SMALL_FRAME else DEFAULT_PALETTE, lms=True,
-                                 prior=True, bands=True, low=True, compact=True)
+        pal = DEFAULT_PALETTE if p.size > SMALL_FRAME else 2
+        return encode_plane_fast(p, pal, lms=True, prior=self.priors, bands=self.bands,
+                                 low=self.low, compact=self.compact)
 
     @staticmethod
     def _plane_mixed(plane: np.ndarray, lms: bool = False, fast_lms: bool = False,

@@ -24,9 +24,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..bitstream.varint import pack_uvarint, zigzag
-from .syntax import XFORM_CDIFF, XFORM_NONE, XFORM_RCT, XFORM_WRAP, pack_tree, pack_wraps
-from .syntax import wrap_plane
+from .syntax import (
+    XFORM_CDIFF, XFORM_NONE, XFORM_RCT, XFORM_WRAP, pack_tree, pack_wraps, wrap_field, wrap_plane,
+)
 
 #: every channel order and references of an xform-5 tile (SPEC 5.9) but xform 0's
 TREES = [((a, b, 3 - a - b), (-1, r1, r2)) for a in range(3) for b in range(3) if a != b
@@ -113,8 +113,8 @@ def encode_rgb(tile: np.ndarray, code: Callable[[np.ndarray], bytes], keep: int,
     y_est = len(encode_plane_fast(y, 0)) if keep else 0  # (keep = 0: every way coded)
     ways: list[tuple[int, Any]] = [(est[0, -1] + est[1, -1] + est[2, -1], None),
                                    (y_est + est[0, 1] + est[2, 1], XFORM_RCT)]
-    trees = sorted((sum(est[order[k], order[refs[k]] if refs[k] >= 0 else -1]
-                        for k in range(3)), (order, refs)) for order, refs in TREES)
+    trees = sorted((sum(est[pair] for pair in _pairs(order, refs)), (order, refs))
+                   for order, refs in TREES)
     trees = [t for t in trees if t[0] < ways[0][0]]  # (a tree below xform 0's estimate)
     if trees:
         ways.append(trees[0])
@@ -133,21 +133,27 @@ def encode_rgb(tile: np.ndarray, code: Callable[[np.ndarray], bytes], keep: int,
     return min(out, key=len)
 
 
+def _pairs(order: tuple[int, int, int], refs: tuple[int, int, int]) -> list[tuple[int, int]]:
+    """(channel, channel it less, -1 for none) of each plane of the tree (order, refs)."""
+    return [(order[k], order[refs[k]] if refs[k] >= 0 else -1) for k in range(3)]
+
+
 def _tree_blob(way: Any, coded: Callable[[int, int], bytes],
                wrapped: Callable[[int, int], list[tuple[int, bytes]]]) -> bytes:
     """The tile of tree ``way`` (order, refs): xform 5, or xform 6 where a difference plane
     codes smaller wrapped (``wrapped(c, ref)``: each base tried and the plane so wrapped)
     than plain, the wrap fields' bytes counted."""
     order, refs = way
-    plain = [coded(order[k], order[refs[k]] if refs[k] >= 0 else -1) for k in range(3)]
+    pairs = _pairs(order, refs)
+    plain = [coded(c, r) for c, r in pairs]
     planes = list(plain)
     bases: list[int | None] = [None, None]
     for k in (1, 2):
-        if refs[k] < 0:
+        if pairs[k][1] < 0:
             continue
         cost = len(plain[k]) + 1  # with xform 6's field of a plain plane
-        for b, w in wrapped(order[k], order[refs[k]]):
-            n = len(w) + len(pack_uvarint(zigzag(b) + 1))
+        for b, w in wrapped(*pairs[k]):
+            n = len(w) + len(wrap_field(b))
             if n < cost:
                 cost, planes[k], bases[k - 1] = n, w, b
     tree = pack_tree(order, refs)

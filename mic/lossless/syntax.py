@@ -140,14 +140,24 @@ def read_tree(b: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     return (c0, c1, 3 - c0 - c1), (-1, r1 - 1, r2 - 1)
 
 
+def wrap_field(base: int | None) -> bytes:
+    """An xform-6 tile's wrap field of one plane (SPEC 5.14): 0 where the plane holds a
+    plain difference (or no difference), else ``zigzag(base) + 1``, as a varint.
+
+    >>> wrap_field(None), wrap_field(-1), wrap_field(300)
+    (b'\\x00', b'\\x02', b'\\xd9\\x04')
+    """
+    return pack_uvarint(0 if base is None else zigzag(base) + 1)
+
+
 def pack_wraps(bases: tuple[int | None, int | None]) -> bytes:
-    """The two wrap fields of an xform-6 tile (SPEC 5.14): for planes 1 and 2, 0 where the
-    plane holds a plain difference (or no difference), else ``zigzag(base) + 1``.
+    """The two wrap fields of an xform-6 tile (SPEC 5.14), of planes 1 and 2
+    (:func:`wrap_field`).
 
     >>> pack_wraps((None, -1)), pack_wraps((3, None))
     (b'\\x00\\x02', b'\\x07\\x00')
     """
-    return b"".join(pack_uvarint(0 if b is None else zigzag(b) + 1) for b in bases)
+    return wrap_field(bases[0]) + wrap_field(bases[1])
 
 
 def read_wraps(buf: memoryview, pos: int, refs: tuple[int, int, int], bits_stored: int

@@ -523,17 +523,9 @@ def _wraps(rd: _Reader, refs: list[int], bits: int) -> list:
     """Section 5.14: the bases of planes 1 and 2 (None: not wrapped); None for plane 0."""
     bases = [None]
     for i in (1, 2):
-        start = rd.pos
-        w = 0
-        for j in range(4):
-            _need(j < 3, "wrap field longer than 3 bytes")
-            _need(rd.pos < len(rd.buf), "xform 6 cut inside its wrap fields")
-            b = rd.u8()
-            w |= (b & 0x7F) << (7 * j)
-            if not b & 0x80:
-                break
-        _need(rd.pos - start == 1 or b != 0, "over-long wrap field")
-        _need(w <= 1 << (bits + 1), "wrap field too large")
+        w, end = _leb(rd.buf, rd.pos, 1 << (bits + 1))  # shortest form, at most 2^(bits+1)
+        _need(end - rd.pos <= 3, "wrap field longer than 3 bytes")
+        rd.pos = end
         base = None if w == 0 else _unzz(w - 1)
         _need(base is None or (abs(base) < 1 << bits and refs[i] >= 0), "wrap field")
         bases.append(base)

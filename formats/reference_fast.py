@@ -45,9 +45,18 @@ def _tables(rd, need, prior=False):
             need(v <= 2048, "fast plane: frequency")
             freq.append(v)
         need(sum(freq) == 2048, "fast plane: a table does not sum to 2048")
-        cum = [sum(freq[:s]) for s in range(n)]
-        tables.append((freq, cum))
+        tables.append(_table(freq))
     return _with_builtin(tabmap, tables) if prior else (tabmap, tables)
+
+
+def _table(freq):
+    """A table's frequencies and their cumulative sums (5.6)."""
+    return freq, [sum(freq[:s]) for s in range(len(freq))]
+
+
+def _section(rd, need, compact):
+    """A model-16 table section (5.10), or its bit-packed form (5.13, ``compact``)."""
+    return _compact(rd, need) if compact else _tables(rd, need, True)
 
 
 class _Bits:
@@ -106,7 +115,7 @@ def _compact(rd, need):
                 freq[s] = es[s] if es[s] <= 1 else ((2**k + m) << sh) + ((1 << sh) >> 1)
         freq[o] = 2048 - sum(freq)
         need(freq[o] >= 1, "fast plane: a table's last frequency")
-        tables.append((freq, [sum(freq[:s]) for s in range(n)]))
+        tables.append(_table(freq))
     return _with_builtin(tabmap, tables)
 
 
@@ -117,7 +126,7 @@ def _with_builtin(tabmap, tables):
         if tabmap[c] == 255:
             f = builtin[c]
             tabmap[c] = len(tables)
-            tables.append((f, [sum(f[:s]) for s in range(len(f))]))
+            tables.append(_table(f))
     return tabmap, tables
 
 
@@ -208,7 +217,7 @@ def _bands(rd, need, maxval, compact=False):
     th = [rd.varint() for _ in range(nb - 1)]
     need(all(a < b for a, b in zip([0] + th, th)) and all(t <= maxval for t in th),
          "fast plane: band thresholds")
-    return th, [_compact(rd, need) if compact else _tables(rd, need, True) for _ in range(nb)]
+    return th, [_section(rd, need, compact) for _ in range(nb)]
 
 
 def _low(rd, need, compact=False):
@@ -218,7 +227,7 @@ def _low(rd, need, compact=False):
     need(nl <= 24, "fast plane: low class count")
     if not nl:
         return nl, None
-    return nl, (_compact(rd, need) if compact else _tables(rd, need, True))
+    return nl, _section(rd, need, compact)
 
 
 def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=False):

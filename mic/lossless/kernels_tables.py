@@ -1,7 +1,8 @@
-"""A fast lossless plane's table section (SPEC.md 5.6, 5.10, 5.11, 5.13), on both sides:
-its parsers (:func:`read_tables`; model id 22's bit-packed form, :func:`read_compact`), the
-built-in tables a model-16 section may name (:func:`with_builtin`), the join of a banded plane's sections (:func:`join_bands`) and the
-decoder's slot tables (:func:`build_decode_tables`), which the encoder's rANS pass uses too.
+"""A fast lossless plane's table section (SPEC.md 5.6, 5.10, 5.11, 5.13), on both sides: its
+parsers (:func:`read_tables`; model id 22's bit-packed form, :func:`read_compact`), the
+built-in tables a model-16 section may name (:func:`with_builtin`), the join of a banded
+plane's sections (:func:`join_bands`) and the decoder's slot tables
+(:func:`build_decode_tables`), which the encoder's rANS pass uses too.
 """
 
 from __future__ import annotations

@@ -494,7 +494,7 @@ def main() -> int:
                                                       "lossless13", "lossless14",
                                                       "lossless15", "lossless16", "lossless18",
                                                       "lossless20", "lossless22", "lossless24",
-                                                      "volume",
+                                                      "volume", "volume25",
                                                       "conv")]  # own generators
     total = sum(len(b) for b in files.values())
     if args.check:

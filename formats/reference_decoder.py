@@ -487,11 +487,12 @@ def _crc_repeat(crc: int, part: int, part_len: int, n: int) -> int:
 
 def _xform_ok(xform: int, samples: int, k: int, group: int = 0, model: int = 0) -> bool:
     """Section 5.1 (mode 0: xform 0 or 1), 5.5 (xform 4 with LVOL), 5.9 (xform 5, model id
-    15, 16, 18, 20, 22 and 24), 5.14 (xform 6, model id 24) and 7.2 (mode 2: xform 0 or 2)."""
-    if xform == 4:
-        return group > 0 and samples == 1
+    15, 16, 18, 20, 22, 24 and 25), 5.14 (xform 6, model id 24), 5.15 (xform 7, model id 25
+    with LVOL) and 7.2 (mode 2: xform 0 or 2)."""
+    if xform in (4, 7):
+        return group > 0 and samples == 1 and (xform == 4 or model == 25)
     if xform == 5:
-        return model in (15, 16, 18, 20, 22, 24) and samples == 3
+        return model in (15, 16, 18, 20, 22, 24, 25) and samples == 3
     if xform == 6:
         return model == 24 and samples == 3
     return xform == 0 or (xform == (2 if k else 1) and samples == 3)
@@ -562,6 +563,16 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
         plane = np.array(decode_plane(rd, rows, cols, 0, ref[..., 0]), np.int64)
         _need(rd.pos == len(payload), "bytes after the last plane")
         return plane[..., None]
+    if xform == 7:  # section 5.15: a kind-5 plane given the previous frame's detail
+        _need(ref is not None, "an inter tile on the first frame of a group")
+        kind = rd.u8()
+        offset = _unzz(rd.varint())
+        _need(kind in (0, 5), f"plane kind {kind} in an inter tile of xform 7")
+        plane = np.full((rows, cols), offset, np.int64) if kind == 0 else np.array(
+            __import__("reference_fast").plane3(rd, rows, cols, offset, True, _need, kind,
+                                                PRIOR[0], 0, BANDS[0], ref[..., 0]), np.int64)
+        _need(rd.pos == len(payload), "bytes after the last plane")
+        return plane[..., None]
     # xform 2 (section 7.3): G near-lossless, then R - G and B - G as mode-0 planes
     ks = [k, 0, 0] if xform == 2 else [k] * samples
     # 7.6/5.7: model 12's/13's filters in every plane but xform 2's differences (7.3)
@@ -587,16 +598,17 @@ def decode_tile(payload: bytes, rows: int, cols: int, samples: int, k: int = 0,
 def decode(data: bytes) -> np.ndarray:
     h, tiles = parse(bytes(data))
     _need((h["mode"], h["model_id"]) in ((0, 1), (0, 3), (0, 13), (0, 14), (0, 15), (0, 16),
-                                         (0, 18), (0, 20), (0, 22), (0, 24), (2, 2), (2, 12),
-                                         (2, 17), (2, 19), (2, 21), (2, 23))
-          and h["coder_id"] == 1, "neither lossless model 1, 3, 13, 14, 15, 16, 18, 20, 22 or "
-          "24 nor near-lossless model 2, 12, 17, 19, 21 or 23")
+                                         (0, 18), (0, 20), (0, 22), (0, 24), (0, 25), (2, 2),
+                                         (2, 12), (2, 17), (2, 19), (2, 21), (2, 23))
+          and h["coder_id"] == 1, "neither lossless model 1, 3, 13, 14, 15, 16, 18, 20, 22, 24 "
+          "or 25 nor near-lossless model 2, 12, 17, 19, 21 or 23")
     FAST[0] = {3: (3, 4), 13: (3, 4), 14: (3, 4, 5, 6), 15: (3, 4, 5, 6),
                16: (3, 4, 5, 6), 17: (3, 4, 5, 6), 18: (3, 4, 5, 6),
                19: (3, 4, 5, 6), 20: (3, 4, 5, 6), 21: (3, 4, 5, 6),
-               22: (3, 4, 5, 6), 23: (3, 4, 5, 6), 24: (3, 4, 5, 6)}.get(h["model_id"], ())
-    PRIOR[0] = h["model_id"] in (16, 17, 18, 19, 20, 21, 22, 23, 24)
-    BANDS[0] = {18: 1, 19: 1, 20: 2, 21: 2, 22: 3, 23: 3, 24: 3}.get(h["model_id"], 0)
+               22: (3, 4, 5, 6), 23: (3, 4, 5, 6), 24: (3, 4, 5, 6),
+               25: (3, 4, 5, 6)}.get(h["model_id"], ())
+    PRIOR[0] = h["model_id"] in (16, 17, 18, 19, 20, 21, 22, 23, 24, 25)
+    BANDS[0] = {18: 1, 19: 1, 20: 2, 21: 2, 22: 3, 23: 3, 24: 3, 25: 3}.get(h["model_id"], 0)
     k = 0
     if h["mode"] == 2:  # section 7.1
         _need(len(h["near"]) == 1, "a near-lossless stream needs exactly one NEAR segment")
@@ -610,8 +622,8 @@ def decode(data: bytes) -> np.ndarray:
     group = 0
     if h["lvol"]:  # section 5.5
         _need(h["mode"] == 0 and h["samples"] == 1 and len(h["lvol"]) == 1
-              and h["model_id"] in (1, 14, 15, 16, 18, 20, 22, 24), "LVOL: one, in a lossless "
-              "one-sample stream of model id 1, 14, 15, 16, 18, 20, 22 or 24")
+              and h["model_id"] in (1, 14, 15, 16, 18, 20, 22, 24, 25), "LVOL: one, in a "
+              "lossless one-sample stream of model id 1, 14, 15, 16, 18, 20, 22, 24 or 25")
         group, end = _leb(h["lvol"][0], 0, 1 << 16)
         _need(end == len(h["lvol"][0]) <= 3 and group >= 2, "LVOL payload")
     f, r, c, s = h["frames"], h["rows"], h["cols"], h["samples"]
@@ -639,7 +651,10 @@ def decode(data: bytes) -> np.ndarray:
         rd = _Reader(payload)
         xform = rd.u8()
         _need(_xform_ok(xform, s, k, group, h["model_id"]), f"xform {xform}")
-        _need(xform != 4 or fi % group != 0, "an inter tile on the first frame of a group")
+        _need(xform not in (4, 7) or fi % group != 0,
+              "an inter tile on the first frame of a group")
+        _need(xform != 7 or payload[1:2] in (b"\x00", b"\x05"),
+              "a plane kind other than 0 or 5 in an inter tile of xform 7")
         tree = _tree(rd.u8()) if xform in (5, 6) else None
         bases = _wraps(rd, tree[1], bits) if xform == 6 else [None] * 3
         v = []
@@ -678,7 +693,7 @@ def decode(data: bytes) -> np.ndarray:
                                                     s, k, lo, hi, group, ref,
                                                     h["model_id"] in (12, 13, 14, 15, 16, 17,
                                                                       18, 19, 20, 21, 22,
-                                                                      23, 24),
+                                                                      23, 24, 25),
                                                     h["model_id"])
     _need(lo <= out.min() and out.max() <= hi, "samples outside bits_stored")
     arr = out.astype(dtype)

@@ -169,7 +169,8 @@ class _Filters:
             a0, b0, _ = _priors()
             self.a, self.b = list(a0), [list(r) for r in b0]
 
-    def predict(self, y, x, W, Nn, NW, NE, med, maxval):
+    def predict(self, y, x, W, Nn, NW, NE, med, maxval, ext=None):
+        """``ext``: None, or an inter plane's P5 at (y, x) (section 5.15)."""
         out, res, w = self.out, self.res, self.w
 
         def r(yy, xx):
@@ -185,6 +186,8 @@ class _Filters:
             NNE = out[y2][x + 1] if x + 1 < w else NN
             NNW = out[y2][x - 1] if x > 0 else NN
             NEE = out[y - 1][x + 2] if x + 2 < w else NE
+        if ext is not None:  # 5.15: P5 in NNE's place, and in the second filter p0's
+            NNE = ext
         rW, rN, rNW, rNE = r(y, x - 1), r(y - 1, x), r(y - 1, x - 1), r(y - 1, x + 1)
         self.p0 = p0 = (2 * med + W + Nn + 2) >> 2
         self.z = [v - p0 for v in (W, Nn, NW, NE, WW, NN, NEE, NNE, NNW, WWW)] + [rW, rN]
@@ -193,7 +196,8 @@ class _Filters:
         self.p1 = p1 = min(max(p0 + ((self.S1 + 2**15) >> 16), 0), maxval)
         L = (abs(W - NW) + abs(Nn - NW) + abs(Nn - NE) + abs(rW) + abs(rN)).bit_length()
         self.s = 0 if L < 4 else min((L - 2) >> 1, 3)
-        self.u = [med - p1, W + NE - Nn - p1, p0 - p1, Nn + W - NW - p1, rW, rN, rNW, rNE]
+        self.u = [med - p1, W + NE - Nn - p1, (p0 if ext is None else ext) - p1,
+                  Nn + W - NW - p1, rW, rN, rNW, rNE]
         self.S2 = sum(b * u for b, u in zip(self.b[self.s], self.u))
         self.n2 = 1 + sum(u * u for u in self.u)
         return p1 + ((self.S2 + 2**15) >> 16)
@@ -230,13 +234,29 @@ def _low(rd, need, compact=False):
     return nl, _section(rd, need, compact)
 
 
-def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=False):
+def _p5(R, y, x, W, Nn, NW, maxval):
+    """Section 5.15's P5 at (y, x): ``R0 + med(W - RW, N - RN, NW - RNW)`` clamped to
+    ``[0, maxval]``, the reference ``R``'s neighbours by 5.6 step 1's edge rules."""
+    if y == 0:
+        RW = R[0][x - 1] if x > 0 else (maxval + 1) >> 1
+        RN = RNW = RW
+    else:
+        RN = R[y - 1][x]
+        RW, RNW = (R[y][x - 1], R[y - 1][x - 1]) if x > 0 else (RN, RN)
+    a, b, c = W - RW, Nn - RN, NW - RNW
+    m = min(a, b) if c >= max(a, b) else max(a, b) if c <= min(a, b) else a + b - c
+    return min(max(R[y][x] + m, 0), maxval)
+
+
+def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=False,
+           ref=None):
     """A plane of kind 3, 4 (section 5.6), 5 or 6 (5.8) after its kind and offset: the
     (h, w) samples as lists (``decode``), or None after checking its fields only;
     ``prior``: model id 16 (5.10), whose kinds 5 and 6 have built-in tables and prior
     weights; ``bands``: model id 18 (5.11), whose kinds 5 and 6 also have bands (2: model
     id 20, 5.12, and low classes; 3: model id 22, 5.13, and packed table sections);
-    ``near`` = k > 0: a near-lossless plane of model id 17 (7.7)."""
+    ``near`` = k > 0: a near-lossless plane of model id 17 (7.7); ``ref``: the previous
+    frame's (h, w) samples of an inter tile's kind-5 plane (xform 7, model id 25, 5.15)."""
     bands = bands if kind in (5, 6) else 0
     prior = (prior or bands) and kind in (5, 6)
     maxval = rd.varint()
@@ -275,6 +295,9 @@ def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=Fa
     err = [[0] * w for _ in range(h)]  # |delta| of every decoded pixel
     res = [[0] * w for _ in range(h)]  # v - p of every decoded pixel (5.8)
     nlms = _Filters(out, res, w, prior) if kind in (5, 6) else None
+    # 5.15: an inter plane's reference, the previous frame's samples in the plane's domain
+    R = None if ref is None else [[min(max(int(v) - offset, 0), maxval) for v in row]
+                                  for row in ref]
     for y in range(h):
         for x in range(w):
             if y == 0:
@@ -297,7 +320,8 @@ def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=Fa
             if nlms is None:
                 p = min(max(((2 * med + W + Nn + 2) >> 2) + sg * C[q], 0), maxval)
             else:  # 5.8 step 4
-                p = min(max(nlms.predict(y, x, W, Nn, NW, NE, med, maxval) + sg * C[q], 0),
+                ext = None if R is None else _p5(R, y, x, W, Nn, NW, maxval)
+                p = min(max(nlms.predict(y, x, W, Nn, NW, NE, med, maxval, ext) + sg * C[q], 0),
                         maxval)
             eW = err[y][x - 1] if x > 0 else 0
             eN = err[y - 1][x] if y > 0 else 0

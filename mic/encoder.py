@@ -224,12 +224,12 @@ def encode(
 
     volume_group:
         Lossless, one sample per pixel, several frames (a series): code the frames as a
-        volume in groups of this many (2..65536, e.g. 8).  Each frame after the first
-        of its group may be predicted from the frame before it (SPEC 5.5; the encoder
-        keeps, per tile, whichever of the two codes smaller), so decoding frame ``f``
-        decodes the frames of its group up to ``f``.  ``None`` (default): frames are
-        independent.  ``array`` may then also be a list of 2-D frames, which must share
-        one shape and dtype (:class:`MicInputError` otherwise).
+        volume in groups of this many (2..65536, e.g. 8).  Each frame after the first of
+        its group may be predicted from the frame before it (SPEC 5.5, and 5.15: model id
+        25, whose NLMS filters take it, unless ``inter_nlms=False``; the encoder keeps,
+        per tile, whichever codes smallest), so decoding frame ``f`` decodes the frames of
+        its group up to ``f``.  ``None`` (default): frames are independent.  ``array`` may
+        then be a list of 2-D frames of one shape and dtype (else :class:`MicInputError`).
 
     Returns
     -------
@@ -312,7 +312,7 @@ def encode(
         # the (near-)lossless choices besides the effort
         lossless = {k: choices.pop(k, None) for k in ("nlms", "fast_nlms", "colour_diff",
                                                       "priors", "bands", "low",
-                                                      "compact_tables", "wrap")}
+                                                      "compact_tables", "wrap", "inter_nlms")}
         if (not near and not volume_group and lossless["nlms"] is not False
                 and lossless["fast_nlms"] is None):
             effort = plane_effort(v, bits_stored, effort, r * c)  # screens, small: effort 4's

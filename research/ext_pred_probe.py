@@ -6,9 +6,11 @@ same pass without it.  Needs the kernel patch of
 ``benches/results/2026-12-07-ext-pred/kernel.diff`` (``git apply`` it in a scratch
 worktree, not in the product): ``MIC_EXT_MODE`` 1 puts ``ext - p1`` in place of the second
 filter's ``p0 - p1`` tap, 2 makes ``ext`` the first filter's base in place of ``p0``, 3 is 1
-plus ``ext - p0`` in place of the first filter's ``WWW - p0``, 4 that tap alone; 0 is the
-product's pass (the baseline; read modes 2-4's own "mode 0" column as broken, since they
-use ``ext`` = 0 there).  Numba compiles the mode in: give each mode its own cache folder.
+plus ``ext - p0`` in place of the first filter's ``WWW - p0``, 4 that tap alone, 5 and 6
+are 1 with ``|ext - p0|`` (6: half of it) added to the class's ``eW``, 7 is 1 plus ``ext -
+p0`` in place of ``NNE - p0`` (what model id 25 became, SPEC 5.15); 0 is the product's
+pass, the only baseline (a run in another mode with ``ext`` = 0 is not one).  Numba
+compiles the mode in: give each mode its own cache folder.
 
     MIC_EXT_MODE=1 NUMBA_CACHE_DIR=/tmp/nb1 PYTHONPATH=. python research/ext_pred_probe.py \
         CORPUS/train --nt 18 --K 16

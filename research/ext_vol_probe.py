@@ -1,8 +1,10 @@
 """Probe (issue #22 item 3): the previous slice as an input of the kind-5 NLMS filters.
 Frames 1-3 of 4 consecutive slices of each series, each with the one before as ``ext``:
 ``detail`` = the current base prediction plus the reference's own residual, ``p0 + (R0 -
-p0(R))``; ``raw`` = the co-located reference sample.  Needs ``research/ext_pred_probe.py``'s
-kernel patch (see there for ``MIC_EXT_MODE``).
+p0(R))``; ``raw`` = the co-located reference sample; ``p5`` = SPEC 5.5's ``P5 = R0 +
+med(W - RW, N - RN, NW - RNW)``.  Needs ``research/ext_pred_probe.py``'s kernel patch (see
+there for ``MIC_EXT_MODE``); the "base" column is the pass with ``ext`` = 0 in the same
+mode, so compare each mode's "ext" column with a ``MIC_EXT_MODE=0`` run's.
 
     MIC_EXT_MODE=1 NUMBA_CACHE_DIR=/tmp/nb1 PYTHONPATH=. python research/ext_vol_probe.py \
         CORPUS detail
@@ -32,6 +34,18 @@ def p0map(x: np.ndarray) -> np.ndarray:
     return (2 * med + w + n + 2) >> 2
 
 
+def p5map(x, r):
+    """SPEC 5.5's P5 = R0 + med(W - RW, N - RN, NW - RNW)."""
+    xp = np.pad(x.astype(np.int64), ((1, 0), (1, 1)), mode="edge")
+    rp = np.pad(r.astype(np.int64), ((1, 0), (1, 1)), mode="edge")
+    a = xp[1:, :-2] - rp[1:, :-2]
+    b = xp[:-1, 1:-1] - rp[:-1, 1:-1]
+    c = xp[:-1, :-2] - rp[:-1, :-2]
+    mx, mn = np.maximum(a, b), np.minimum(a, b)
+    med = np.where(c >= mx, mn, np.where(c <= mn, mx, a + b - c))
+    return r + med
+
+
 def main(argv: list[str]) -> None:
     corpus, how = Path(argv[0]), argv[1]
     nfr = int(argv[2]) if len(argv) > 2 else 4
@@ -48,7 +62,10 @@ def main(argv: list[str]) -> None:
             x = (fr[i] - lo).astype(np.int32)
             ref = fr[i - 1] - lo
             mx = int(max(x.max(), ref.max()))
-            ext = ref if how == "raw" else p0map(x) + (ref - p0map(ref))
+            if how == "p5":
+                ext = p5map(x, ref)
+            else:
+                ext = ref if how == "raw" else p0map(x) + (ref - p0map(ref))
             c1 += cost(x, mx, np.clip(ext, 0, mx).astype(np.int32))
             c0 += cost(x, mx, np.zeros((1, 1), np.int32))
         print(f"{src:24s} frames {len(fr)} base {c0 / 8:.0f} B ext {c1 / 8:.0f} B "

@@ -63,13 +63,16 @@ def synthetic() -> list[tuple[str, np.ndarray]]:
 
 
 def restarts(corpus: Path) -> None:
-    print("| volume | per-frame bytes | G=2 | G=4 | G=8 | G=16 | no restart |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| volume | per-frame bytes | G=2 | G=4 | G=8 | G=16 | no restart | G=8, model 22 "
+          "(inter_nlms=False) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     real = load(corpus, "eval", "totalseg_ct", 10**9)[0]
     for name, vol in [("totalseg_ct (eval, 4 x 512 x 512)", real)] + synthetic():
         per = len(mic.encode(vol))
         cells = [f"{100 * (1 - len(mic.encode(vol, volume_group=g)) / per):.1f} %"
                  for g in (2, 4, 8, 16, max(2, len(vol)))]
+        old = len(mic.encode(vol, volume_group=8, inter_nlms=False))
+        cells.append(f"{100 * (1 - old / per):.1f} %")
         print(f"| {name} | {per} | " + " | ".join(cells) + " |", flush=True)
 
 
@@ -93,7 +96,9 @@ def correlation(corpus: Path) -> None:
             rw, rn, rnw, r = parts(vol[f - 1])
             e, er = x - _med(w, n, nw), r - _med(rw, rn, rnw)
             act = np.abs(w - nw) + np.abs(n - nw)
-            c = lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1]  # noqa: E731
+            def c(a, b):
+                return np.corrcoef(a.ravel(), b.ravel())[0, 1]
+
             print(f"| {source} | {f} | {c(e, er):.3f} | {c(np.abs(e), act):.3f} | "
                   f"{c(np.abs(e), act + np.abs(er)):.3f} |")
 
@@ -110,29 +115,43 @@ def main() -> None:
 
     warm = np.arange(2 * 32 * 32, dtype=np.uint16).reshape(2, 32, 32) % 999
     mic.decode(mic.encode(warm, volume_group=2))  # compile the kernels before timing
-    print(f"| series | split | modality | frames | rows x cols | per-frame mic bpp | volume mic bpp "
-          f"(G={group}) | gain | no restarts gain | JPEG XL e7 bpp | vol / JXL | "
-          f"enc MP/s frame / vol | dec MP/s frame / vol |")
-    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|")
+    print(f"| series | split | modality | frames | rows x cols | per-frame mic bpp | volume mic "
+          f"bpp (G={group}) | gain | model 22 volume bpp | gain over it | no restarts gain | "
+          f"tiles of xform 0 / 4 / 7 | JPEG XL e7 bpp | vol / JXL | enc MP/s frame / vol | "
+          f"dec MP/s frame / vol |")
+    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|")
     for split, source in SERIES:
         vol, modality, bits = load(corpus, split, source, limit)
         f, r, c = vol.shape
         mp = f * r * c / 1e6
         per, te0 = timed(mic.encode, vol)
         blob, te1 = timed(mic.encode, vol, volume_group=group)
+        old = mic.encode(vol, volume_group=group, inter_nlms=False)  # model id 22's volume
         whole = mic.encode(vol, volume_group=min(f, 1 << 16)) if f >= 2 else blob
         d0, td0 = timed(mic.decode, per)
         d1, td1 = timed(mic.decode, blob)
         assert (d0 == vol).all() and (d1 == vol).all() and (mic.decode(whole) == vol).all()
+        assert (mic.decode(old) == vol).all()
         jxl = sum(len(imagecodecs.jpegxl_encode(a, lossless=True, effort=7, bitspersample=bits,
                                                 numthreads=1)) for a in vol)
-        bpp = lambda n: 8 * n / (f * r * c)  # noqa: E731
+        def bpp(n: int, px: int = f * r * c) -> float:
+            return 8 * n / px
+
         print(f"| {source} | {split} | {modality} | {f} | {r} x {c} | {bpp(len(per)):.3f} | "
               f"{bpp(len(blob)):.3f} | {100 * (1 - len(blob) / len(per)):.1f} % | "
-              f"{100 * (1 - len(whole) / len(per)):.1f} % | {bpp(jxl):.3f} | "
+              f"{bpp(len(old)):.3f} | {100 * (1 - len(blob) / len(old)):.1f} % | "
+              f"{100 * (1 - len(whole) / len(per)):.1f} % | {xforms(blob)} | {bpp(jxl):.3f} | "
               f"{len(blob) / jxl:.3f} | {mp / te0:.1f} / {mp / te1:.1f} | "
               f"{mp / td0:.1f} / {mp / td1:.1f} |", flush=True)
 
+
+def xforms(blob: bytes) -> str:
+    """How many tiles of the stream ``blob`` are of xform 0 (intra), 4 (SPEC 5.5's inter
+    tiles) and 7 (model id 25's, SPEC 5.15)."""
+    from mic.bitstream.container import read_stream
+
+    first = [bytes(p[:1]) for p in read_stream(blob).tiles.values()]
+    return " / ".join(str(first.count(bytes((x,)))) for x in (0, 4, 7))
 
 if __name__ == "__main__":
     main()

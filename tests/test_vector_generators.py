@@ -21,7 +21,7 @@ INTEGER = ("make_vectors.py", "make_near_vectors.py", "make_near12_vectors.py",
            "make_lossless16_vectors.py", "make_near17_vectors.py", "make_lossless18_vectors.py",
            "make_near19_vectors.py", "make_lossless20_vectors.py", "make_near21_vectors.py",
            "make_lossless22_vectors.py", "make_near23_vectors.py",
-           "make_lossless24_vectors.py")
+           "make_lossless24_vectors.py", "make_volume25_vectors.py")
 ALL = sorted(p.name for p in FORMATS.glob("make_*vectors.py"))
 
 

@@ -26,20 +26,23 @@ from . import kernels_classes as KC
 from .syntax import (
     CHUNK, FAST_KINDS, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
     FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_LOW_MODEL_ID, FAST_LMS_MODEL_ID,
-    FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_WRAP_MODEL_ID,
+    FAST_LMS_INTER_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_WRAP_MODEL_ID,
     FAST_MODEL_ID, LMS_MODEL_ID, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID, NEAR_FAST_COMPACT_MODEL_ID,
     NEAR_FAST_LOW_MODEL_ID, NEAR_FAST_MODEL_ID,
     NEAR_LMS_MODEL_ID, NEAR_MODEL_ID,
     PALETTE_KINDS, PLANE_CODED, PLANE_CONST, PLANE_FAST_LMS, TAG_NEAR, TAG_VOL,
-    XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_NONE, XFORM_RCT, XFORM_WRAP, PlaneHead, guarded,
+    XFORM_CDIFF, XFORM_GDIFF, XFORM_INTER, XFORM_INTER_FAST, XFORM_NONE, XFORM_RCT, XFORM_WRAP,
+    PlaneHead, guarded,
     model16_priors, parse_plane, read_group, read_near, read_tree, read_wraps, reference_plane,
     token_cdfs, token_costs, unwrap_channel,
 )
 
 
-def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -> np.ndarray:
+def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0,
+                ref: np.ndarray | None = None) -> np.ndarray:
     """The (h, w) int32 coded values of the fast plane ``ph`` (kinds 3 and 4, SPEC 5.6;
-    5 and 6, SPEC 5.8; ``near`` > 0: their near-lossless reconstruction, SPEC 7.7).
+    5 and 6, SPEC 5.8; ``near`` > 0: their near-lossless reconstruction, SPEC 7.7; ``ref``:
+    the reference of an inter tile's kind-5 plane, model id 25, SPEC 5.15).
     Its working set is the plane, its words and extra bytes (each copied with a little
     padding) and its tables."""
     from . import kernels_fast as KF
@@ -61,7 +64,12 @@ def decode_fast(buf: memoryview, ph: PlaneHead, h: int, w: int, near: int = 0) -
         a0, b0, _ = model16_priors()
         la, lb = a0.copy(), b0.copy()
     lms = ph.kind >= PLANE_FAST_LMS
-    if ph.bands is not None and near and ph.low:  # model id 21 (SPEC 7.9): low classes
+    if ref is not None:  # model id 25 (SPEC 5.15): an inter tile's kind-5 plane
+        assert la is not None and lb is not None and ph.bands is not None
+        status = KF.fast_decode_inter(x, ph.maxval, tabmap, freq, cum, sym, words, ph.nwords,
+                                      bits, ph.nbits, R, CL, nbt, top, la, lb, ph.bands, ph.low,
+                                      ref)
+    elif ph.bands is not None and near and ph.low:  # model id 21 (SPEC 7.9): low classes
         assert la is not None and lb is not None
         status = KF.fast_decode_near_low(x, ph.maxval, tabmap, freq, cum, sym, words,
                                          ph.nwords, bits, ph.nbits, R, CL, nbt, top, la, lb,
@@ -224,7 +232,7 @@ class LosslessTileDecoder:
                 NEAR_FAST_COMPACT_MODEL_ID) if near_mode else (
             MODEL_ID, FAST_MODEL_ID, LMS_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID,
             FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
-            FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_WRAP_MODEL_ID)
+            FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_WRAP_MODEL_ID, FAST_LMS_INTER_MODEL_ID)
         what = "near-lossless" if near_mode else "lossless"
         if header.model_id not in want:
             raise MicUnsupportedError(
@@ -242,19 +250,23 @@ class LosslessTileDecoder:
         #: id 21, SPEC 7.9: model 19's near-lossless planes with low classes); model id 22
         #: (6): model 20 with SPEC 5.13's bit-packed table sections (6 too for model id 23,
         #: SPEC 7.10: model 21's near-lossless planes with them); model id 24 (6): model 22
-        #: with xform 6 (SPEC 5.14)
+        #: with xform 6 (SPEC 5.14); model id 25 (6): model 22 with xform 7 (SPEC 5.15)
         self.fast = {FAST_MODEL_ID: 1, LMS_MODEL_ID: 1, FAST_LMS_MODEL_ID: 2,
                      FAST_LMS_CDIFF_MODEL_ID: 2, FAST_LMS_PRIOR_MODEL_ID: 3,
                      NEAR_FAST_MODEL_ID: 3, FAST_LMS_BANDS_MODEL_ID: 4,
                      NEAR_FAST_BANDS_MODEL_ID: 4, FAST_LMS_LOW_MODEL_ID: 5,
                      NEAR_FAST_LOW_MODEL_ID: 5, FAST_LMS_COMPACT_MODEL_ID: 6,
-                     NEAR_FAST_COMPACT_MODEL_ID: 6, FAST_LMS_WRAP_MODEL_ID: 6}.get(
+                     NEAR_FAST_COMPACT_MODEL_ID: 6, FAST_LMS_WRAP_MODEL_ID: 6,
+                     FAST_LMS_INTER_MODEL_ID: 6}.get(
                          header.model_id, 0)
         self.cdiff = header.model_id in (FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
                                          FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
-                                         FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_WRAP_MODEL_ID)
+                                         FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_WRAP_MODEL_ID,
+                                         FAST_LMS_INTER_MODEL_ID)
         #: model id 24 (SPEC 5.14): xform 5's trees may also wrap their differences (xform 6)
         self.wrap = header.model_id == FAST_LMS_WRAP_MODEL_ID
+        #: model id 25 (SPEC 5.15): a volume's tiles may also be inter ones of xform 7
+        self.inter_fast = header.model_id == FAST_LMS_INTER_MODEL_ID
         #: model id 12 (SPEC 7.6): near-lossless planes add the NLMS predictor; model ids 13
         #: and 14 (SPEC 5.7, 5.8): so do lossless kind-1 and kind-2 planes
         self.lms = header.model_id in (NEAR_LMS_MODEL_ID, NEAR_FAST_MODEL_ID,
@@ -264,7 +276,8 @@ class LosslessTileDecoder:
                                        FAST_LMS_MODEL_ID,
                                        FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
                                        FAST_LMS_BANDS_MODEL_ID, FAST_LMS_LOW_MODEL_ID,
-                                       FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_WRAP_MODEL_ID)
+                                       FAST_LMS_COMPACT_MODEL_ID, FAST_LMS_WRAP_MODEL_ID,
+                                       FAST_LMS_INTER_MODEL_ID)
         self.header = header
         self.sample_range = sample_range(header.bits_stored, bool(header.signed))
         segs = [s for s in getattr(stream, "segments", ()) if s.tag == TAG_NEAR]
@@ -284,13 +297,13 @@ class LosslessTileDecoder:
             if near_mode or len(vol) > 1 or header.samples != 1 or self.fast == 1:
                 # not 3 or 13 (SPEC 5.6, 5.7)
                 raise MicFormatError("LVOL segment: only one, in a lossless one-sample stream "
-                                     "of model id 1, 14, 15, 16, 18, 20, 22 or 24")
+                                     "of model id 1, 14, 15, 16, 18, 20, 22, 24 or 25")
             self.group = read_group(vol[0].payload)
 
     @staticmethod
     def is_inter(payload: memoryview) -> bool:
-        """Whether a tile depends on the previous frame's co-located tile (SPEC 5.5)."""
-        return len(payload) > 0 and payload[0] == XFORM_INTER
+        """Whether a tile depends on the previous frame's co-located tile (SPEC 5.5, 5.15)."""
+        return len(payload) > 0 and payload[0] in (XFORM_INTER, XFORM_INTER_FAST)
 
     def _parse(self, payload: memoryview, rows: int,
                cols: int) -> tuple[int, list[PlaneHead], Any]:
@@ -303,12 +316,18 @@ class LosslessTileDecoder:
         pos = 1
         s = self.header.samples
         colour = XFORM_GDIFF if self.near else XFORM_RCT
-        if xform == XFORM_INTER and self.group:  # SPEC 5.5: one plane, kind 0 or 1
-            ph = parse_plane(buf, pos, rows, cols)
-            if ph.kind != PLANE_CODED and ph.kind != PLANE_CONST:
-                raise MicFormatError("lossless tile: palette plane in an inter tile")
+        fast = xform == XFORM_INTER_FAST and self.inter_fast
+        if self.group and (xform == XFORM_INTER or fast):  # SPEC 5.5, 5.15: one plane
+            kinds = (PLANE_CONST, PLANE_FAST_LMS if fast else PLANE_CODED)
+            kind = buf[pos] if pos < len(buf) else PLANE_CONST  # (parse_plane: truncated)
+            ph = parse_plane(buf, pos, rows, cols, self.fast if fast else 0) \
+                if kind in kinds else None
+            if ph is None or ph.kind not in kinds:
+                raise MicFormatError(f"lossless tile: plane kind {kind} in an inter tile of "
+                                     f"xform {xform} ({'0 or 5' if fast else '0 or 1'} allowed)")
             if ph.end != len(buf):
-                raise MicFormatError(f"lossless tile: {len(buf) - ph.end} unexpected trailing bytes")
+                raise MicFormatError(f"lossless tile: {len(buf) - ph.end} unexpected trailing "
+                                     "bytes")
             return xform, [ph], None
         tree: Any = None
         if (xform == XFORM_CDIFF and self.cdiff or xform == XFORM_WRAP and self.wrap) and s == 3:
@@ -391,6 +410,19 @@ class LosslessTileDecoder:
             if ref is None:
                 raise MicFormatError("inter tile without the previous frame's tile")
             x = decode_coded(buf, ph, rows, cols, 0, np.asarray(ref)[:, :, 0])
+            self._check_range(x)
+            out[:, :, 0] = x
+            return
+        if xform == XFORM_INTER_FAST:  # SPEC 5.15: kind 5 with the previous frame's P5
+            ph = heads[0]
+            if ph.kind == PLANE_CONST:
+                self._check_range(np.array([ph.lo]))
+                out[:, :, 0] = ph.lo
+                return
+            if ref is None:
+                raise MicFormatError("inter tile without the previous frame's tile")
+            rp = reference_plane(np.asarray(ref)[:, :, 0], ph.lo, ph.maxval)
+            x = _finish(decode_fast(buf, ph, rows, cols, 0, rp), None, ph.lo)
             self._check_range(x)
             out[:, :, 0] = x
             return

@@ -40,12 +40,12 @@ from . import kernels_classes as KC
 from .encoder_rgb import encode_rgb, rct_forward
 from .syntax import (
     BLOCK_LOG2, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_COMPACT_MODEL_ID,
-    FAST_LMS_LOW_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID, FAST_LMS_WRAP_MODEL_ID,
-    FAST_MODEL_ID,
+    FAST_LMS_INTER_MODEL_ID, FAST_LMS_LOW_MODEL_ID, FAST_LMS_MODEL_ID, FAST_LMS_PRIOR_MODEL_ID,
+    FAST_LMS_WRAP_MODEL_ID, FAST_MODEL_ID,
     LARGE_PLANE, LMS_MODEL_ID, MAX_GROUP, MODEL_ID, NEAR_FAST_BANDS_MODEL_ID,
     NEAR_FAST_COMPACT_MODEL_ID, NEAR_FAST_LOW_MODEL_ID, NEAR_FAST_MODEL_ID, NEAR_LMS_MODEL_ID,
     NEAR_MODEL_ID, PLANE_CODED, PLANE_CONST, PLANE_PALETTE, TAG_NEAR, TAG_VOL, XFORM_CDIFF,
-    XFORM_INTER, XFORM_NONE, XFORM_RCT, XFORM_WRAP, max_error_limit,
+    XFORM_INTER, XFORM_INTER_FAST, XFORM_NONE, XFORM_RCT, XFORM_WRAP, max_error_limit,
     pack_group, pack_near, plane_head, reference_plane, token_block_costs, token_cdfs,
 )
 
@@ -334,12 +334,13 @@ class LosslessTileEncoder:
                  colour_diff: bool | None = None, priors: bool | None = None,
                  bands: bool | None = None, low: bool | None = None,
                  compact_tables: bool | None = None, wrap: bool | None = None,
-                 **options: Any) -> None:
+                 inter_nlms: bool | None = None, **options: Any) -> None:
         if options:
             raise MicInputError(f"unknown lossless option(s): {', '.join(sorted(options))}")
         for name, v in (("nlms", nlms), ("fast_nlms", fast_nlms), ("colour_diff", colour_diff),
                         ("priors", priors), ("bands", bands), ("low", low),
-                        ("compact_tables", compact_tables), ("wrap", wrap)):
+                        ("compact_tables", compact_tables), ("wrap", wrap),
+                        ("inter_nlms", inter_nlms)):
             if v is not None and not isinstance(v, bool):
                 raise MicInputError(f"{name} must be None, True or False, got {v!r}")
         if near and not 1 <= near <= max_error_limit(header.bits_stored):
@@ -416,6 +417,12 @@ class LosslessTileEncoder:
             raise MicInputError("wrap=True: model id 24 extends model 22's lossless coder "
                                 "(compact_tables and colour_diff not False)")
         self.wrap = self.compact and not near and wrap is not False
+        #: model id 25 (SPEC 5.15): model 22 whose volume tiles may give the previous frame's
+        #: detail to the NLMS filters (xform 7)
+        if inter_nlms and not (self.compact and not near):
+            raise MicInputError("inter_nlms=True: model id 25 extends model 22's lossless coder "
+                                "(compact_tables not False)")
+        self.inter_fast = self.compact and not near and inter_nlms is not False
         self.rgb_finalists = 0 if effort is not None and effort >= RGB_EVERY_WAY_EFFORT \
             else RGB_FINALISTS
         if nlms and group and not self.fast_lms:
@@ -479,8 +486,17 @@ class LosslessTileEncoder:
             intra = bytes((XFORM_NONE,)) + code(plane)
             if ref is None or self.group == 0:
                 return intra
-            inter = bytes((XFORM_INTER,)) + encode_plane_inter(plane, ref[..., 0])
-            return inter if len(inter) < len(intra) else intra
+            ways = [intra, bytes((XFORM_INTER,)) + encode_plane_inter(plane, ref[..., 0])]
+            if self.inter_fast:  # model id 25 (SPEC 5.15): kind 5 with the frame's detail
+                from .encoder_fast import encode_plane_fast
+
+                ways.append(bytes((XFORM_INTER_FAST,)) + encode_plane_fast(
+                    plane, 0, lms=True, prior=True, bands=True, low=True, compact=True,
+                    ref=np.ascontiguousarray(ref[..., 0])))
+            best = min(ways, key=len)
+            if best[0] == XFORM_INTER_FAST:
+                self.header.model_id = FAST_LMS_INTER_MODEL_ID
+            return best
         # RGB: the colour transform usually wins; keep whichever is smaller.
         if self.colour_diff:  # and model id 15's channel differences (SPEC 5.9), 24's wraps
             blob = encode_rgb(tile, code, self.rgb_finalists,

@@ -24,13 +24,13 @@ from . import kernels_tables as KT
 from .encoder import offer_palette
 from .syntax import (
     PLANE_CONST, PLANE_FAST, PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE, PLANE_FAST_PALETTE,
-    model16_priors, plane_head,
+    model16_priors, plane_head, reference_plane,
 )
 
 
 def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
                       prior: bool = False, bands: bool = False, low: bool = False,
-                      compact: bool = False) -> bytes:
+                      compact: bool = False, ref: np.ndarray | None = None) -> bytes:
     """One (h, w) int32 plane -> its payload (SPEC 5.6: kind 0, 3 or 4; ``lms``: SPEC 5.8,
     kind 0, 5 or 6, the prediction corrected by two NLMS filters).  Where the
     plane's histogram is sparse (:func:`mic.lossless.encoder.offer_palette`: at most half
@@ -40,7 +40,9 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     weights, and classes may use their built-in tables; ``bands`` (with ``prior``; model id
     18, SPEC 5.11): the tables split into bands of the sample above; ``low`` (with
     ``bands``; model id 20, SPEC 5.12): low samples coded as values under tables of their own;
-    ``compact`` (with ``low``; model id 22, SPEC 5.13): the table sections bit-packed.
+    ``compact`` (with ``low``; model id 22, SPEC 5.13): the table sections bit-packed;
+    ``ref`` (with ``compact``; model id 25, SPEC 5.15): the previous frame's co-located
+    samples, whose prediction of each sample the filters take (kind 0 or 5, no palette).
 
     >>> import numpy as np
     >>> encode_plane_fast(np.full((2, 3), 7, np.int32))
@@ -58,6 +60,10 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
         return plane_head(PLANE_CONST, lo)
     x = plane - np.int32(lo) if lo else np.ascontiguousarray(plane)
     maxval = hi - lo
+    if ref is not None:  # model id 25 (SPEC 5.15): an inter tile's plane
+        return plane_head(PLANE_FAST_LMS, lo, maxval) + _body(
+            x, maxval, True, True, bands=True, low=True, compact=compact,
+            ref=reference_plane(ref, lo, maxval))
     counts = KE.value_counts(x, maxval) if palette and maxval >= 3 else None
     kind, kind_pal = (PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE) if lms else (PLANE_FAST,
                                                                           PLANE_FAST_PALETTE)
@@ -85,14 +91,15 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
 
 def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
           near: int = 0, bands: bool = False, counts: np.ndarray | None = None,
-          low: bool = False, compact: bool = False) -> bytes:
+          low: bool = False, compact: bool = False, ref: np.ndarray | None = None) -> bytes:
     """Tables, word and byte counts, words and extra bytes of values ``x`` in [0, maxval]
     (``near`` > 0: near-lossless, SPEC 7.7; ``x`` is overwritten with its reconstruction;
     ``bands`` (with ``lms`` and ``prior``): model id 18's banded tables, SPEC 5.11, or with
     ``near`` 19's, SPEC 7.8; ``counts``: how often each value occurs, where the caller has
     them; ``low``, with ``bands``: model id 20's low classes, SPEC 5.12, or with ``near``
     21's, SPEC 7.9; ``compact``, with ``low``: model id 22's compact table sections, SPEC
-    5.13, or with ``near`` 23's, SPEC 7.10)."""
+    5.13, or with ``near`` 23's, SPEC 7.10; ``ref``, with ``low`` (lossless): the reference
+    of an inter plane, model id 25, SPEC 5.15)."""
     h, w = x.shape
     n = h * w
     tokens = _scratch("tokens", n, np.uint8)
@@ -108,7 +115,7 @@ def _body(x: np.ndarray, maxval: int, lms: bool = False, prior: bool = False,
             return _body_near_low(x, maxval, tokens, bits, la, lb, builtin, near, counts,
                                   compact)
         if low:
-            return _body_low(x, maxval, tokens, bits, la, lb, builtin, counts, compact)
+            return _body_low(x, maxval, tokens, bits, la, lb, builtin, counts, compact, ref)
         return _body_banded(x, maxval, tokens, bits, la, lb, builtin, near, counts)
     classes = _scratch("classes8", n, np.uint8)
     hist = np.zeros((KF.N_CLASS, KF.N_TOKENS), np.int64)
@@ -186,12 +193,14 @@ def _body_banded(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarra
 
 def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
               la: np.ndarray, lb: np.ndarray, builtin: np.ndarray,
-              counts: np.ndarray | None = None, compact: bool = False) -> bytes:
+              counts: np.ndarray | None = None, compact: bool = False,
+              ref: np.ndarray | None = None) -> bytes:
     """:func:`_body_banded` of a lossless kind-5/6 plane of model id 20 (SPEC 5.12; with
     ``compact`` 22's, SPEC 5.13, its table sections bit-packed): the
     bands as model 18 chooses them, then how many low classes
     (:func:`mic.lossless.encoder_bands.choose_low`); where some pay, the pass's low samples
-    are recoded in them (:func:`mic.lossless.kernels_low_enc.apply_low`)."""
+    are recoded in them (:func:`mic.lossless.kernels_low_enc.apply_low`); ``ref``: the
+    reference of an inter plane, which the filters take (model id 25, SPEC 5.15)."""
     from . import encoder_bands as EB
 
     R, CL, TOK, NB = KF.encode_constants()
@@ -203,8 +212,12 @@ def _body_low(x: np.ndarray, maxval: int, tokens: np.ndarray, bits: np.ndarray,
     hist = np.zeros((lowbase + KF.N_CLASS, KF.N_TOKENS), np.int64)
     uout = _scratch("uout", n, np.int32)
     cand = _scratch("cand", n, np.int64)
-    nc = KE.fast_tokens_low(x, maxval, tokens, classes, hist, R, CL, TOK, NB, la, lb, fine, 0,
-                            lowbase, uout, cand)
+    if ref is None:
+        nc = KE.fast_tokens_low(x, maxval, tokens, classes, hist, R, CL, TOK, NB, la, lb, fine,
+                                0, lowbase, uout, cand)
+    else:
+        nc = KE.fast_tokens_inter(x, maxval, tokens, classes, hist, R, CL, TOK, NB, la, lb,
+                                  fine, 0, lowbase, uout, cand, ref)
     if nf > 1:
         thresholds, band = EB.choose_bands(hist[:lowbase], edges, builtin)
     else:

@@ -32,8 +32,8 @@ import numpy as np
 from numba import njit
 
 from .kernels_fast_lms import (  # the filters (SPEC 5.8), used here and re-exported
-    LMS2_SETS, LMS2_TAPS, LMS_TAPS, check_weights, lms_finish, lms_learn, lms_predict,
-    lms_state, med_p0,
+    LMS2_SETS, LMS2_TAPS, LMS_TAPS, check_weights, inter_base, lms_finish, lms_learn,
+    lms_predict, lms_state, med_p0,
 )
 from .kernels_opaque import opaque
 
@@ -106,6 +106,7 @@ def _bitlen(v):
 
 T_CAP = 3072  # t >= T_CAP is class N_CLASS - 1
 MAX_BANDS = 8  # model id 18 (SPEC 5.11): a kind-5/6 plane's tables in up to 8 bands
+NO_REF = np.zeros((1, 1), np.int32)  # not an inter plane (model id 25, SPEC 5.15)
 
 
 @njit(cache=True, nogil=True)
@@ -280,9 +281,9 @@ def fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes
     nob = np.zeros(MAX_BANDS - 1, np.int64)
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                            R, CL, nbt, top, True, la, lb, 0, False, nob, False, 0)
+                            R, CL, nbt, top, True, la, lb, 0, False, nob, False, 0, False, NO_REF)
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, False, la, lb, 0, False, nob, False, 0)
+                        R, CL, nbt, top, False, la, lb, 0, False, nob, False, 0, False, NO_REF)
 
 
 @njit(cache=True, nogil=True)
@@ -296,7 +297,7 @@ def fast_decode_banded(img, maxval, tabmap, freq, cum, sym, words, nwords, bits,
     compiler drop the near-lossless steps (with ``near`` a run-time 0 it decoded 6 % slower:
     :func:`fast_decode_near_banded` is that case)."""
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, True, la, lb, 0, True, th, False, 0)
+                        R, CL, nbt, top, True, la, lb, 0, True, th, False, 0, False, NO_REF)
 
 
 @njit(cache=True, nogil=True)
@@ -307,7 +308,23 @@ def fast_decode_low(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nb
     as its value under the table of low class ``(W + N + 1) >> 1``, entry ``bands * N_CLASS +
     class`` of ``tabmap`` (the low section after the bands').  A dispatcher of its own."""
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, True, la, lb, 0, True, th, True, np.int64(nl))
+                        R, CL, nbt, top, True, la, lb, 0, True, th, True, np.int64(nl),
+                        False, NO_REF)
+
+
+@njit(cache=True, nogil=True)
+def fast_decode_inter(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL,
+                      nbt, top, la, lb, th, nl, ref):
+    """:func:`fast_decode_low` of the kind-5 plane of an inter tile (xform 7, model id 25,
+    SPEC 5.15): the filters take the previous frame's prediction of each sample
+    (:func:`inter_base` of ``ref``, the reference: int32, the plane's shape, values in
+    ``[0, maxval]``) in place of two taps; ``nl`` 0 where the plane has no low classes.
+    A dispatcher of its own."""
+    if ref.shape != img.shape:
+        raise ValueError("fast_decode_inter: ref must have the plane's shape")
+    return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
+                        R, CL, nbt, top, True, la, lb, 0, True, th, True, np.int64(nl), True,
+                        ref)
 
 
 @njit(cache=True, nogil=True)
@@ -318,7 +335,7 @@ def fast_decode_near_low(img, maxval, tabmap, freq, cum, sym, words, nwords, bit
     maxval)``.  A dispatcher of its own."""
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
                         R, CL, nbt, top, True, la, lb, np.int64(near), True, th, True,
-                        np.int64(nl))
+                        np.int64(nl), False, NO_REF)
 
 
 @njit(cache=True, nogil=True)
@@ -327,7 +344,8 @@ def fast_decode_near_banded(img, maxval, tabmap, freq, cum, sym, words, nwords, 
     """:func:`fast_decode_banded` of a near-lossless plane of maximum error ``near`` (model
     id 19, SPEC 7.8): ``img`` receives the reconstruction.  A dispatcher of its own."""
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, True, la, lb, np.int64(near), True, th, False, 0)
+                        R, CL, nbt, top, True, la, lb, np.int64(near), True, th, False, 0,
+                        False, NO_REF)
 
 
 @njit(cache=True, nogil=True)
@@ -342,14 +360,16 @@ def fast_decode_near(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, n
     nob = np.zeros(MAX_BANDS - 1, np.int64)
     if lms:
         return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                            R, CL, nbt, top, True, la, lb, np.int64(near), False, nob, False, 0)
+                            R, CL, nbt, top, True, la, lb, np.int64(near), False, nob, False, 0,
+                            False, NO_REF)
     return _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes,
-                        R, CL, nbt, top, False, la, lb, np.int64(near), False, nob, False, 0)
+                        R, CL, nbt, top, False, la, lb, np.int64(near), False, nob, False, 0,
+                        False, NO_REF)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbytes, R, CL, nbt,
-                 top, lms, la, lb, near, banded, th, low, nl):
+                 top, lms, la, lb, near, banded, th, low, nl, inter, ref):
     check_weights(la, lb)
     h, w = img.shape
     # model id 20 (SPEC 5.12): the low section's N_CLASS entries follow the bands' (nl > 0)
@@ -420,10 +440,12 @@ def _fast_decode(img, maxval, tabmap, freq, cum, sym, words, nwords, bits, nbyte
             q, sign = _context(w_, n_, nw, ne, t3, lut)
             uq = U(q)
             if lms:
+                ext = np.int64(0)
+                if inter:  # model id 25 (SPEC 5.15): the reference's prediction
+                    ext = inter_base(ref, y, xx, w_, n_, nw, half, maxval)
                 p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
                     img, y, xx, w, w_, n_, nw, ne, maxval, S[uq * U(N_STATE) + U(2)] * sign, la,
-                    lb, lz, lz2, lres,
-                    g1, g2, ls)
+                    lb, lz, lz2, lres, g1, g2, ls, inter, ext)
             else:
                 p = _predict(w_, n_, nw, S[uq * U(N_STATE) + U(2)], sign, maxval)
             if near:  # (p + near) // delta and (maxval - p + near) // delta

@@ -10,10 +10,10 @@ import numpy as np
 from numba import njit
 
 from .kernels_fast import (
-    LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_STATE, N_TOKENS, PREC, RANS_L, U,
+    LMS2_SETS, LMS2_TAPS, LMS_TAPS, M_TOT, N_CLASS, N_STATE, N_TOKENS, NO_REF, PREC, RANS_L, U,
     _class_t, _context, _init, _predict, _qlut, _update, _update_near, check_weights,
-    lms_finish, lms_learn, lms_predict, lms_state, med_p0, near_quantise, near_reciprocal,
-    thresholds,
+    inter_base, lms_finish, lms_learn, lms_predict, lms_state, med_p0, near_quantise,
+    near_reciprocal, thresholds,
 )
 
 
@@ -74,7 +74,7 @@ def fast_tokens_pre(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, qa
     nob = np.zeros(1, np.uint8)
     noc = np.zeros(1, np.int64)
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
-                        0, False, nob, False, 0, 0, nob, noc, True, True, qa, pa)[0]
+                        0, False, nob, False, 0, 0, nob, noc, True, True, qa, pa, False, NO_REF)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -97,9 +97,10 @@ def fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms=Fa
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
                             la, lb, 0, False, nob, False, 0, 0, nob, noc, True, False, NOQ,
-                            NOP)[0]
+                            NOP, False, NO_REF)[0]
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
-                        0, False, nob, False, 0, 0, nob, noc, True, False, NOQ, NOP)[0]
+                        0, False, nob, False, 0, 0, nob, noc, True, False, NOQ, NOP,
+                        False, NO_REF)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -112,7 +113,7 @@ def fast_tokens_banded(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB,
     its own, so that the other planes do not compile it."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
                         0, True, fine, False, 0, 0, fine, np.zeros(1, np.int64), True, False,
-                        NOQ, NOP)[0]
+                        NOQ, NOP, False, NO_REF)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -131,7 +132,22 @@ def fast_tokens_low(img, maxval, tokens, classes, hist, R, CL, TOK, NB, la, lb, 
     nob = np.zeros(1, np.uint8)
     return _fast_tokens(img, maxval, tokens, classes, nob, hist, R, CL, TOK, NB, True, la, lb,
                         0, True, fine, True, np.int64(nl), np.int64(lowbase), uout, cand,
-                        False, False, NOQ, NOP)[1]
+                        False, False, NOQ, NOP, False, NO_REF)[1]
+
+
+@njit(cache=True, nogil=True)
+def fast_tokens_inter(img, maxval, tokens, classes, hist, R, CL, TOK, NB, la, lb, fine, nl,
+                      lowbase, uout, cand, ref):
+    """:func:`fast_tokens_low` of the kind-5 plane of an inter tile (xform 7, model id 25,
+    SPEC 5.15): the filters take the previous frame's prediction of each sample (from
+    ``ref``, the reference: int32, the plane's shape, values in ``[0, maxval]``) in place
+    of two taps.  A dispatcher of its own."""
+    if ref.shape != img.shape:
+        raise ValueError("fast_tokens_inter: ref must have the plane's shape")
+    nob = np.zeros(1, np.uint8)
+    return _fast_tokens(img, maxval, tokens, classes, nob, hist, R, CL, TOK, NB, True, la, lb,
+                        0, True, fine, True, np.int64(nl), np.int64(lowbase), uout, cand,
+                        False, False, NOQ, NOP, True, ref)[1]
 
 
 @njit(cache=True, nogil=True)
@@ -144,7 +160,7 @@ def fast_tokens_near_low(img, maxval, near, tokens, classes, bits, hist, R, CL, 
     ``bits`` used, samples in ``cand``).  A dispatcher of its own."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
                         np.int64(near), True, fine, True, np.int64(nl), np.int64(lowbase), uout,
-                        cand, True, False, NOQ, NOP)
+                        cand, True, False, NOQ, NOP, False, NO_REF)
 
 
 @njit(cache=True, nogil=True)
@@ -156,7 +172,7 @@ def fast_tokens_near_banded(img, maxval, near, tokens, classes, bits, hist, R, C
     :func:`mic.lossless.kernels_fast.fast_decode_banded` does)."""
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True, la, lb,
                         np.int64(near), True, fine, False, 0, 0, fine, np.zeros(1, np.int64),
-                        True, False, NOQ, NOP)[0]
+                        True, False, NOQ, NOP, False, NO_REF)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -174,15 +190,16 @@ def fast_tokens_near(img, maxval, near, tokens, classes, bits, hist, R, CL, TOK,
     if lms:
         return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, True,
                             la, lb, np.int64(near), False, nob, False, 0, 0, nob, noc, True,
-                            False, NOQ, NOP)[0]
+                            False, NOQ, NOP, False, NO_REF)[0]
     return _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, False, la, lb,
                         np.int64(near), False, nob, False, 0, 0, nob, noc, True, False, NOQ,
-                        NOP)[0]
+                        NOP, False, NO_REF)[0]
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, la, lb, near,
-                 banded, fine, low, nl, lowbase, uout, cand, pack, pre, qa, pa):
+                 banded, fine, low, nl, lowbase, uout, cand, pack, pre, qa, pa, inter,
+                 ref):
     check_weights(la, lb)
     h, w = img.shape
     delta = 2 * near + 1  # near-lossless (SPEC 7.7): residuals quantised to this step
@@ -233,9 +250,12 @@ def _fast_tokens(img, maxval, tokens, classes, bits, hist, R, CL, TOK, NB, lms, 
                 q, sign = _context(w_, n_, nw, ne, t3, lut)
                 uq = U(q)
                 if lms:
+                    ext = np.int64(0)
+                    if inter:  # model id 25 (SPEC 5.15): the reference's prediction
+                        ext = inter_base(ref, y, x, w_, n_, nw, half, maxval)
                     p, p0, p1, dot1, nrm1, dot2, nrm2, ls = lms_predict(
                         img, y, x, w, w_, n_, nw, ne, maxval, S[uq * U(N_STATE) + U(2)] * sign,
-                        la, lb, lz, lz2, lres, g1, g2, ls)
+                        la, lb, lz, lz2, lres, g1, g2, ls, inter, ext)
                 else:
                     p = _predict(w_, n_, nw, S[uq * U(N_STATE) + U(2)], sign, maxval)
             v = np.int64(row[U(x)])

@@ -57,11 +57,15 @@ def lms_state(w):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def lms_predict(img, y, x, w, w_, n_, nw, ne, maxval, bias, a, b, z, z2, res, g1, g2, sp):
+def lms_predict(img, y, x, w, w_, n_, nw, ne, maxval, bias, a, b, z, z2, res, g1, g2, sp,
+                inter, ext):
     """The prediction ``p`` of (y, x) (SPEC 5.8 step 4: the filters' ``p2`` plus the context's
     signed ``bias``, clamped to ``[0, maxval]``), with what :func:`lms_learn` needs:
     ``(p, p0, p1, dot1, nrm1, dot2, nrm2, s)``.  ``W, N, NW, NE``
     as SPEC 5.6 step 1 gives them; the farther neighbours by SPEC 5.8's edge rules.
+    ``inter`` (a literal): an inter plane of model id 25 (SPEC 5.15), whose first filter
+    takes ``ext - p0`` in place of ``NNE - p0`` and second ``ext - p1`` in place of ``p0 -
+    p1``, ``ext`` the previous frame's prediction of the sample (:func:`inter_base`).
 
     The sample before's steps (SPEC 5.8 step 5) are made here, each fused with the next
     inner product (:func:`mic.lossless.kernels_simd.step_dot12`): ``g1``, ``g2`` and ``sp``
@@ -85,6 +89,8 @@ def lms_predict(img, y, x, w, w_, n_, nw, ne, maxval, bias, a, b, z, z2, res, g1
         nne = np.int64(img[y2, U(x + 1)]) if x + 1 < w else nn
         nnw = np.int64(img[y2, U(x - 1)]) if x > 0 else nn
         nee = np.int64(img[U(y - 1), U(x + 2)]) if x + 2 < w else ne
+    if inter:  # model id 25 (SPEC 5.15): the previous frame's prediction in NNE's place
+        nne = ext
     med, p0 = med_p0(w_, n_, nw)
     rw = res[cur, U(x)]
     rn = res[prv, U(x + 1)]
@@ -97,12 +103,37 @@ def lms_predict(img, y, x, w, w_, n_, nw, ne, maxval, bias, a, b, z, z2, res, g1
     act = (abs(w_ - nw) + abs(n_ - nw) + abs(n_ - ne) + abs(rw) + abs(rn))
     L = np.int64(64 - leading_zeros(np.int64(act)))  # its bit length (act < 2^20)
     s = np.int64(0) if L < 4 else min((L - 2) >> 1, np.int64(3))
+    t2 = ext if inter else p0  # model id 25 (SPEC 5.15): the previous frame's in p0's place
     dot2, nrm2 = V.step_dot8(b, sp, s, z2, g2, 20, LMS_WMAX,
-                             (med, w_ + ne - n_, p0, n_ + w_ - nw, rw, rn, res[prv, U(x)],
+                             (med, w_ + ne - n_, t2, n_ + w_ - nw, rw, rn, res[prv, U(x)],
                               res[prv, U(x + 2)]), p1)  # the first four less p1
     p2 = p1 + ((dot2 + (np.int64(1) << 15)) >> 16)
     p = min(max(p2 + bias, np.int64(0)), np.int64(maxval))
     return p, p0, p1, dot1, nrm1, dot2, nrm2, s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def inter_base(ref, y, x, w_, n_, nw, half, maxval):
+    """SPEC 5.15's ``P5`` of (y, x) in an inter plane: the reference sample ``R0`` plus the
+    median-edge rule on the neighbours' changes from the reference, ``med(W - RW, N - RN,
+    NW - RNW)`` (SPEC 5.5's ``P5``), clamped to ``[0, maxval]``; ``ref`` the (h, w)
+    reference in the plane's domain, its neighbours by SPEC 5.6's edge rules (``half`` at
+    row 0's first column), as the plane's own ``W, N, NW``."""
+    if y == 0:
+        rw = np.int64(ref[0, U(x - 1)]) if x > 0 else half
+        rn = rw
+        rnw = rw
+    else:
+        rn = np.int64(ref[U(y - 1), U(x)])
+        rw = np.int64(ref[U(y), U(x - 1)]) if x > 0 else rn
+        rnw = np.int64(ref[U(y - 1), U(x - 1)]) if x > 0 else rn
+    a = w_ - rw
+    b = n_ - rn
+    c = nw - rnw
+    mx = max(a, b)
+    mn = min(a, b)
+    m = mn if c >= mx else (mx if c <= mn else a + b - c)
+    return min(max(np.int64(ref[U(y), U(x)]) + m, np.int64(0)), np.int64(maxval))
 
 
 @njit(cache=True, nogil=True, inline="always")

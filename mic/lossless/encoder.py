@@ -466,7 +466,8 @@ class LosslessTileEncoder:
         """The payload of one (rows, cols, samples) int32 tile.  Near-lossless: ``tile`` is
         overwritten with the samples the decoder will produce.  ``ref`` (volumes, a frame
         that is not the first of its group): the previous frame's co-located tile; the tile
-        is coded with and without it (SPEC 5.5), keeping the smaller."""
+        is coded without it, as xform 7 (model id 25, SPEC 5.15) and, up to SMALL_FRAME
+        pixels or without model 25, as xform 4 (SPEC 5.5), keeping the smallest."""
         if self.near:
             return self._encode_tile_near(tile)
         if self.fast:
@@ -486,13 +487,16 @@ class LosslessTileEncoder:
             intra = bytes((XFORM_NONE,)) + code(plane)
             if ref is None or self.group == 0:
                 return intra
-            ways = [intra, bytes((XFORM_INTER,)) + encode_plane_inter(plane, ref[..., 0])]
-            if self.inter_fast:  # model id 25 (SPEC 5.15): kind 5 with the frame's detail
+            ways = [intra]
+            if self.inter_fast:  # model id 25 (SPEC 5.15): kind 5 with the reference's P5
                 from .encoder_fast import encode_plane_fast
 
                 ways.append(bytes((XFORM_INTER_FAST,)) + encode_plane_fast(
                     plane, 0, lms=True, prior=True, bands=True, low=True, compact=True,
                     ref=np.ascontiguousarray(ref[..., 0])))
+            if not self.inter_fast or plane.size <= SMALL_FRAME:
+                # SPEC 5.5's tiles: past SMALL_FRAME pixels xform 7 codes smaller
+                ways.append(bytes((XFORM_INTER,)) + encode_plane_inter(plane, ref[..., 0]))
             best = min(ways, key=len)
             if best[0] == XFORM_INTER_FAST:
                 self.header.model_id = FAST_LMS_INTER_MODEL_ID

@@ -397,11 +397,11 @@ class LosslessTileDecoder:
         view of the output): constant planes are written straight into it, each coded plane
         goes through one int32 plane (three for the colour transform), no stacked copy.
         ``ref``: the previous frame's decoded co-located tile (rows, cols, 1), which an
-        inter tile (SPEC 5.5) needs."""
+        inter tile (SPEC 5.5, 5.15) needs."""
         buf = memoryview(payload)
         xform, heads, tree = self._parse(buf, rows, cols)
         near = self.near
-        if xform == XFORM_INTER:
+        if xform in (XFORM_INTER, XFORM_INTER_FAST):  # SPEC 5.5, 5.15: one plane
             ph = heads[0]
             if ph.kind == PLANE_CONST:
                 self._check_range(np.array([ph.lo]))
@@ -409,20 +409,12 @@ class LosslessTileDecoder:
                 return
             if ref is None:
                 raise MicFormatError("inter tile without the previous frame's tile")
-            x = decode_coded(buf, ph, rows, cols, 0, np.asarray(ref)[:, :, 0])
-            self._check_range(x)
-            out[:, :, 0] = x
-            return
-        if xform == XFORM_INTER_FAST:  # SPEC 5.15: kind 5 with the previous frame's P5
-            ph = heads[0]
-            if ph.kind == PLANE_CONST:
-                self._check_range(np.array([ph.lo]))
-                out[:, :, 0] = ph.lo
-                return
-            if ref is None:
-                raise MicFormatError("inter tile without the previous frame's tile")
-            rp = reference_plane(np.asarray(ref)[:, :, 0], ph.lo, ph.maxval)
-            x = _finish(decode_fast(buf, ph, rows, cols, 0, rp), None, ph.lo)
+            r = np.asarray(ref)[:, :, 0]
+            if xform == XFORM_INTER:
+                x = decode_coded(buf, ph, rows, cols, 0, r)
+            else:  # SPEC 5.15: kind 5, its filters given the reference's P5
+                x = _finish(decode_fast(buf, ph, rows, cols, 0,
+                                        reference_plane(r, ph.lo, ph.maxval)), None, ph.lo)
             self._check_range(x)
             out[:, :, 0] = x
             return

@@ -39,8 +39,9 @@ demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 	@echo "The mic command is $(BIN)/mic: 'source $(BIN)/activate' puts it on PATH (README: Command line)."
 
+# two pytest workers, each test file on one of them (its module fixtures stay together)
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules mic tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules -n 2 --dist loadfile mic tests
 
 bench: $(STAMP)
 	mkdir -p bench-out

@@ -5,8 +5,6 @@ decoder must refuse."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -145,8 +143,3 @@ def test_invalid_vectors_say_why(name: str, match: str) -> None:
     with pytest.raises(MicFormatError, match=match):
         mic.decode((VOL / "invalid" / (name + ".mic")).read_bytes())
 
-
-def test_generator_is_up_to_date() -> None:
-    r = subprocess.run([sys.executable, str(ROOT / "formats" / "make_volume25_vectors.py"),
-                        "--check"], check=False, capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stdout + r.stderr

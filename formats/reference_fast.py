@@ -234,6 +234,14 @@ def _low(rd, need, compact=False):
     return nl, _section(rd, need, compact)
 
 
+def _med(a, b, c):
+    """The median-edge rule (5.4's P0, 5.6 step 3's MED): ``min(a, b)`` if ``c >= max(a,
+    b)``, ``max(a, b)`` if ``c <= min(a, b)``, else ``a + b - c``."""
+    if c >= max(a, b):
+        return min(a, b)
+    return max(a, b) if c <= min(a, b) else a + b - c
+
+
 def _p5(R, y, x, W, Nn, NW, maxval):
     """Section 5.15's P5 at (y, x): ``R0 + med(W - RW, N - RN, NW - RNW)`` clamped to
     ``[0, maxval]``, the reference ``R``'s neighbours by 5.6 step 1's edge rules."""
@@ -243,9 +251,7 @@ def _p5(R, y, x, W, Nn, NW, maxval):
     else:
         RN = R[y - 1][x]
         RW, RNW = (R[y][x - 1], R[y - 1][x - 1]) if x > 0 else (RN, RN)
-    a, b, c = W - RW, Nn - RN, NW - RNW
-    m = min(a, b) if c >= max(a, b) else max(a, b) if c <= min(a, b) else a + b - c
-    return min(max(R[y][x] + m, 0), maxval)
+    return min(max(R[y][x] + _med(W - RW, Nn - RN, NW - RNW), 0), maxval)
 
 
 def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=False,
@@ -311,12 +317,7 @@ def plane3(rd, h, w, offset, decode, need, kind=3, prior=False, near=0, bands=Fa
             q = (Q(NE - Nn) * 9 + Q(Nn - NW)) * 9 + Q(NW - W)
             sg = -1 if q < 0 else 1
             q = abs(q)
-            if NW >= max(W, Nn):
-                med = min(W, Nn)
-            elif NW <= min(W, Nn):
-                med = max(W, Nn)
-            else:
-                med = W + Nn - NW
+            med = _med(W, Nn, NW)
             if nlms is None:
                 p = min(max(((2 * med + W + Nn + 2) >> 2) + sg * C[q], 0), maxval)
             else:  # 5.8 step 4

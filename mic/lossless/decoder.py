@@ -318,13 +318,11 @@ class LosslessTileDecoder:
         colour = XFORM_GDIFF if self.near else XFORM_RCT
         fast = xform == XFORM_INTER_FAST and self.inter_fast
         if self.group and (xform == XFORM_INTER or fast):  # SPEC 5.5, 5.15: one plane
-            kinds = (PLANE_CONST, PLANE_FAST_LMS if fast else PLANE_CODED)
             kind = buf[pos] if pos < len(buf) else PLANE_CONST  # (parse_plane: truncated)
-            ph = parse_plane(buf, pos, rows, cols, self.fast if fast else 0) \
-                if kind in kinds else None
-            if ph is None or ph.kind not in kinds:
+            if kind not in (PLANE_CONST, PLANE_FAST_LMS if fast else PLANE_CODED):
                 raise MicFormatError(f"lossless tile: plane kind {kind} in an inter tile of "
                                      f"xform {xform} ({'0 or 5' if fast else '0 or 1'} allowed)")
+            ph = parse_plane(buf, pos, rows, cols, self.fast if fast else 0)
             if ph.end != len(buf):
                 raise MicFormatError(f"lossless tile: {len(buf) - ph.end} unexpected trailing "
                                      "bytes")

@@ -418,7 +418,7 @@ class LosslessTileEncoder:
                                 "(compact_tables and colour_diff not False)")
         self.wrap = self.compact and not near and wrap is not False
         #: model id 25 (SPEC 5.15): model 22 whose volume tiles may give the previous frame's
-        #: detail to the NLMS filters (xform 7)
+        #: prediction to the NLMS filters (xform 7)
         if inter_nlms and not (self.compact and not near):
             raise MicInputError("inter_nlms=True: model id 25 extends model 22's lossless coder "
                                 "(compact_tables not False)")
@@ -492,8 +492,7 @@ class LosslessTileEncoder:
                 from .encoder_fast import encode_plane_fast
 
                 ways.append(bytes((XFORM_INTER_FAST,)) + encode_plane_fast(
-                    plane, 0, lms=True, prior=True, bands=True, low=True, compact=True,
-                    ref=np.ascontiguousarray(ref[..., 0])))
+                    plane, ref=np.ascontiguousarray(ref[..., 0])))
             if not self.inter_fast or plane.size <= SMALL_FRAME:
                 # SPEC 5.5's tiles: past SMALL_FRAME pixels xform 7 codes smaller
                 ways.append(bytes((XFORM_INTER,)) + encode_plane_inter(plane, ref[..., 0]))

@@ -41,8 +41,9 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     18, SPEC 5.11): the tables split into bands of the sample above; ``low`` (with
     ``bands``; model id 20, SPEC 5.12): low samples coded as values under tables of their own;
     ``compact`` (with ``low``; model id 22, SPEC 5.13): the table sections bit-packed;
-    ``ref`` (with ``compact``; model id 25, SPEC 5.15): the previous frame's co-located
-    samples, whose prediction of each sample the filters take (kind 0 or 5, no palette).
+    ``ref`` (model id 25, SPEC 5.15): the previous frame's co-located samples, whose
+    prediction of each sample the filters take: model 22's plane of kind 0 or 5, whatever
+    the other arguments say (no palette).
 
     >>> import numpy as np
     >>> encode_plane_fast(np.full((2, 3), 7, np.int32))
@@ -62,7 +63,7 @@ def encode_plane_fast(plane: np.ndarray, palette: int = 1, lms: bool = False,
     maxval = hi - lo
     if ref is not None:  # model id 25 (SPEC 5.15): an inter tile's plane
         return plane_head(PLANE_FAST_LMS, lo, maxval) + _body(
-            x, maxval, True, True, bands=True, low=True, compact=compact,
+            x, maxval, True, True, bands=True, low=True, compact=True,
             ref=reference_plane(ref, lo, maxval))
     counts = KE.value_counts(x, maxval) if palette and maxval >= 3 else None
     kind, kind_pal = (PLANE_FAST_LMS, PLANE_FAST_LMS_PALETTE) if lms else (PLANE_FAST,

@@ -85,7 +85,7 @@ NEAR_FAST_COMPACT_MODEL_ID = 23
 #: codes smaller that way, since 2026-12-07; decoders read it beside 22.
 FAST_LMS_WRAP_MODEL_ID = 24
 #: permanent id of model 22 whose volumes may also have inter tiles of xform 7 (SPEC 5.15):
-#: a kind-5 plane whose second NLMS filter takes the previous frame's detail; what
+#: a kind-5 plane whose NLMS filters take the previous frame's prediction P5; what
 #: ``mic.encode(a, volume_group=G)`` writes where such a tile codes smaller, since
 #: 2026-12-07 (``inter_nlms=False``: model id 22); decoders read it beside 22.
 FAST_LMS_INTER_MODEL_ID = 25
@@ -112,7 +112,7 @@ XFORM_GDIFF = 2  # mode 2 only: G near-lossless, then R - G and B - G exactly (S
 XFORM_INTER = 4  # mode 0, S = 1, streams with an LVOL segment: predicted from frame f - 1 (SPEC 5.5)
 XFORM_CDIFF = 5  # model 15 only, S = 3: channel differences, a tree byte follows (SPEC 5.9)
 XFORM_WRAP = 6  # model 24 only, S = 3: xform 5 with wrapped differences (SPEC 5.14)
-XFORM_INTER_FAST = 7  # model 25, LVOL: a kind-5 plane with the previous frame's detail (5.15)
+XFORM_INTER_FAST = 7  # model 25, LVOL: a kind-5 plane given the previous frame's P5 (5.15)
 TAG_VOL = b"LVOL"  # mode 0's critical volume segment: varint(G), frames per group (SPEC 5.5)
 MAX_GROUP = 1 << 16
 

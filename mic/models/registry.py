@@ -150,7 +150,7 @@ LOSSLESS_FAST_LMS_WRAP_DESCRIPTION = ("model id 22's lossless coder whose RGB ti
                                       "(xform 6, SPEC 5.14)")
 LOSSLESS_FAST_LMS_INTER_NAME = "lossless-fast-nlms-inter"
 LOSSLESS_FAST_LMS_INTER_DESCRIPTION = ("model id 22's lossless coder whose volume tiles may "
-                                       "give the previous frame's detail to the NLMS filters "
+                                       "give the previous frame's prediction to the NLMS filters "
                                        "(xform 7, SPEC 5.15)")
 #: the name and description :class:`mic.MicInfo` gives the near-lossless mode's model (mode 2)
 NEAR_LOSSLESS_NAME = "near-lossless-predictive"

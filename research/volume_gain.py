@@ -46,6 +46,11 @@ def timed(fn, *a, **k):
     return out, time.perf_counter() - t
 
 
+def each(fn, items, **k) -> list:
+    """``fn(item, **k)`` of every item (a codec applied frame by frame)."""
+    return [fn(a, **k) for a in items]
+
+
 def synthetic() -> list[tuple[str, np.ndarray]]:
     from mic.io import read_image as ri
 
@@ -118,8 +123,9 @@ def main() -> None:
     print(f"| series | split | modality | frames | rows x cols | per-frame mic bpp | volume mic "
           f"bpp (G={group}) | gain | model 22 volume bpp | gain over it | no restarts gain | "
           f"tiles of xform 0 / 4 / 7 | JPEG XL e7 bpp | vol / JXL | enc MP/s frame / vol | "
-          f"dec MP/s frame / vol |")
-    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|")
+          f"dec MP/s frame / vol | vol x JPEG XL e7's time (enc / dec) | vol x CharLS's time "
+          f"(enc / dec) |")
+    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|---|---|")
     for split, source in SERIES:
         vol, modality, bits = load(corpus, split, source, limit)
         f, r, c = vol.shape
@@ -132,8 +138,15 @@ def main() -> None:
         d1, td1 = timed(mic.decode, blob)
         assert (d0 == vol).all() and (d1 == vol).all() and (mic.decode(whole) == vol).all()
         assert (mic.decode(old) == vol).all()
-        jxl = sum(len(imagecodecs.jpegxl_encode(a, lossless=True, effort=7, bitspersample=bits,
-                                                numthreads=1)) for a in vol)
+        # the anchors per frame, timed in the same run: JPEG XL e7 and CharLS (JPEG-LS, on
+        # the samples less their minimum: it takes no signed data)
+        jx, tj = timed(each, imagecodecs.jpegxl_encode, vol, lossless=True, effort=7,
+                       bitspersample=bits, numthreads=1)
+        _, tjd = timed(each, imagecodecs.jpegxl_decode, jx, numthreads=1)
+        jl, tl = timed(each, imagecodecs.jpegls_encode,
+                       (vol.astype(np.int64) - int(vol.min())).astype(np.uint16))
+        _, tld = timed(each, imagecodecs.jpegls_decode, jl)
+        jxl = sum(len(b) for b in jx)
         def bpp(n: int, px: int = f * r * c) -> float:
             return 8 * n / px
 
@@ -142,7 +155,8 @@ def main() -> None:
               f"{bpp(len(old)):.3f} | {100 * (1 - len(blob) / len(old)):.1f} % | "
               f"{100 * (1 - len(whole) / len(per)):.1f} % | {xforms(blob)} | {bpp(jxl):.3f} | "
               f"{len(blob) / jxl:.3f} | {mp / te0:.1f} / {mp / te1:.1f} | "
-              f"{mp / td0:.1f} / {mp / td1:.1f} |", flush=True)
+              f"{mp / td0:.1f} / {mp / td1:.1f} | {te1 / tj:.2f} / {td1 / tjd:.2f} | "
+              f"{te1 / tl:.2f} / {td1 / tld:.2f} |", flush=True)
 
 
 def xforms(blob: bytes) -> str:

@@ -42,20 +42,38 @@ def _ignore_sigint() -> None:  # pragma: no cover - runs on Dask workers
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _ignore_sigint_plugin() -> Any:
-    """A Dask worker plugin: Ctrl-C in the terminal reaches the workers of a LocalCluster
-    started here too (restarted ones included); the driver alone decides what stops, as it
-    does for local worker processes."""
+class _HeartbeatAtClose(logging.Filter):
+    """Drops the traceback a worker of a LocalCluster started here logs when its heartbeat
+    meets the scheduler closing ("Failed to communicate with scheduler during heartbeat",
+    an ``OSError``): the cluster is closing at the end of a run or after Ctrl-C, and the
+    worker is closed next.  That scheduler lives in the driver, so it is gone only when the
+    driver closes it or dies, and the driver reports its own end.  Every other record
+    passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, OSError)
+                    and record.getMessage().startswith("Failed to communicate with scheduler"))
+
+
+def _local_worker_plugin() -> Any:
+    """A Dask worker plugin for the workers of a LocalCluster started here (restarted ones
+    included): Ctrl-C in the terminal reaches them too, and they ignore it, so the driver
+    alone decides what stops, as it does for local worker processes; and their heartbeat's
+    traceback at the cluster's close is not logged (:class:`_HeartbeatAtClose`)."""
     from distributed.diagnostics.plugin import WorkerPlugin
 
-    class IgnoreSigint(WorkerPlugin):  # pickled by value: nothing of mic to import there
-        name = "mic-ignore-sigint"
+    class LocalWorker(WorkerPlugin):
+        name = "mic-local-worker"
         idempotent = True
 
         def setup(self, worker: Any) -> None:  # pragma: no cover - runs on Dask workers
             _ignore_sigint()
+            log = logging.getLogger("distributed.worker")
+            if not any(isinstance(f, _HeartbeatAtClose) for f in log.filters):
+                log.addFilter(_HeartbeatAtClose())
 
-    return IgnoreSigint()
+    return LocalWorker()
 
 
 class DaskExecutor:
@@ -340,7 +358,7 @@ def _dask_executor(address: str, Client: Any, LocalCluster: Any, workers: int | 
         client = Client(address, timeout="60s")
     try:
         if kind == "local":
-            client.register_plugin(_ignore_sigint_plugin())
+            client.register_plugin(_local_worker_plugin())
         else:
             _check_workers(client)
         if not quiet:

@@ -612,3 +612,38 @@ def test_the_sync_cancel_race_of_distributed_is_not_logged() -> None:
     assert f.filter(record(NameError("name 'x' is not defined")))
     assert f.filter(record(RuntimeError("'future' went wrong")))
     assert f.filter(record(None))
+
+
+def test_a_heartbeat_at_the_close_of_a_local_cluster_is_not_logged() -> None:
+    """A LocalCluster's worker whose heartbeat meets the closing scheduler logs an OSError's
+    traceback on the terminal (seen in CI after Ctrl-C); the workers of ``--dask local``
+    drop that record, and nothing else."""
+    import logging
+
+    from mic.batch_dask import _HeartbeatAtClose, dask_executor
+
+    def record(msg: str, exc: BaseException | None) -> logging.LogRecord:
+        return logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1, msg, None,
+                                 (type(exc), exc, None) if exc else None)
+
+    f = _HeartbeatAtClose()
+    gone = "Failed to communicate with scheduler during heartbeat."
+    assert not f.filter(record(gone, OSError("in <TCP (closed) ...>: Stream is closed")))
+    assert f.filter(record(gone, None))
+    assert f.filter(record("Unexpected exception during heartbeat. Closing worker.",
+                           OSError("Stream is closed")))
+    assert f.filter(record(gone, RuntimeError("not a comm error")))
+
+    def filtered() -> bool:  # pragma: no cover - runs on the Dask worker
+        log = logging.getLogger("distributed.worker")
+        return sum(type(x).__name__ == "_HeartbeatAtClose" for x in log.filters) == 1
+
+    with dask_executor("local:1", quiet=True) as ex:
+        assert list(ex.client.run(filtered).values()) == [True]
+        assert ex.client.run(signal_ignored) == {w: True for w in ex.client.run(filtered)}
+
+
+def signal_ignored() -> bool:  # pragma: no cover - runs on the Dask worker
+    import signal
+
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN

@@ -2,7 +2,7 @@
 """Write the model-14 lossless conformance vectors under formats/lossless14/ (SPEC.md 5.8;
 formats/README.md): some sources of ``make_vectors.py`` (``PICK``; their samples are its
 ``.npy`` files, ``source`` = ``../NAME.npy``) written with model id 14, at effort 3 (kinds 0,
-5 and 6: the fast planes with the NLMS filters) and at effort 4 where another kind wins
+5 and 6: the fast planes with the NLMS filters) and at effort 7 where another kind wins
 (1-2 with model 13's filters, or 3-4), and invalid cases of its own.
 
     .venv/bin/python formats/make_lossless14_vectors.py            # rewrite them
@@ -47,8 +47,9 @@ PICK = {
     # 8-bit radiograph, the default: a small frame, three coders a plane
     "cr_chest_u8": (3, {"priors": False}),
     "sparse_u16": K56,  # a palette over a kind-5 body (kind 6)
-    # effort 4: the smallest of kinds 1-2, 3-4, 5-6 per plane
-    "mr_brain_u16_tiled": (4, {"priors": False}),
+    # effort 7: the smallest of kinds 1-2, 3-4, 5-6 per plane (effort 4 and the default's
+    # small frames leave out kinds 1-2 beside the NLMS coder: MIXED_MODEL1_EFFORT_MIN)
+    "mr_brain_u16_tiled": (7, {"priors": False}),
     "tiled_odd_u16": K56,  # ragged 16x10 tiles, palettes and coded planes
     "bits16_u16_noise": K56,  # full 16-bit range: large residuals and weights
     "int16_full_range": K56,  # signed full range

@@ -69,7 +69,7 @@ def sources() -> list[dict]:
         {"name": "us_rgb", "array": np.ascontiguousarray(rgb[100:164, 80:144]), "options": M16,
          "origin": "tests/data/us_breast_rgb.png [100:164, 80:144]", "want": ["builtin", "mixed"]},
         {"name": "mr_tiled", "array": np.ascontiguousarray(mr[100:164, 80:144]),
-         "options": {"tile": 16, "bands": False},
+         "options": {"tile": 16, "bands": False, "effort": 7},  # kind 1 beside 5
          "origin": "tests/data/mr_brain_u16.png [100:164, 80:144], "
          "tiles 16 x 16", "want": ["builtin"]},
         {"name": "us_sparse_palette", "array": (np.ascontiguousarray(us[40:88, 40:88])

@@ -84,7 +84,7 @@ def sources() -> list[dict]:
          "options": {"compact_tables": False},
          "origin": "tests/data/us_breast_rgb.png [0:48, 0:64]", "low": []},
         {"name": "ct_tiled", "array": np.ascontiguousarray(ct[0:64, 0:96]),
-         "options": {"tile": 32, "compact_tables": False},
+         "options": {"tile": 32, "compact_tables": False, "effort": 7},
          "origin": "tests/data/ct_abdomen_u16.png [0:64, 0:96], "
          "tiles 32 x 32", "low": []},
         {"name": "ct_volume", "array": vol,

@@ -162,7 +162,7 @@ def encode(
         and mostly one value, or frames of at most 65,536 pixels are coded as effort 4 codes
         them, a screen also in 128 or 64 tiles where the fast coder's stream says so; RGB
         tiles may code channel differences, model id 15, SPEC 5.9); 4..7 code each plane by
-        it, by model id 13's NLMS planes (SPEC 5.7) and by the fast coder, keeping the
+        it and by the fast coder (7 also by model id 13's NLMS planes, SPEC 5.7), keeping the
         smallest; 5..7 also code an image given no ``tile`` in 256 x 256 tiles (7 also 128
         and 64), keeping the smallest stream.  Volumes (``volume_group``) use model
         id 14 too (model id 1 with ``nlms=False`` or ``fast_nlms=False``).  One decoder

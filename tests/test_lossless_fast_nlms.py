@@ -38,9 +38,34 @@ def test_test_images_round_trip_exactly(name):
     assert _model(blob) == (15 if rgb else 14) and mic.encode(a, effort=3, priors=False) == blob
     out = mic.decode(blob)
     assert out.dtype == a.dtype and np.array_equal(out, a)
-    mixed = mic.encode(a, effort=4, priors=False)  # each plane: the smallest of three coders
+    mixed = mic.encode(a, effort=4, priors=False)  # each plane: the smallest of two coders
     assert _model(mixed) == (15 if rgb else 14) and np.array_equal(mic.decode(mixed), a)
     assert len(mixed) <= len(blob)
+
+
+def _first_kinds(stream: bytes) -> set[int]:
+    """The kinds of every one-sample TILE's plane (SPEC 5.2), after its xform byte."""
+    import sys
+
+    sys.path.insert(0, str(DATA.parent.parent / "formats"))
+    import forge
+
+    return {stream[sp.mode_start + 1] for sp in forge.spans(stream) if sp.tag == b"TILE"}
+
+
+def test_model_1s_coder_is_the_third_coder_at_effort_7_only():
+    """Beside the NLMS coder, model 13's kinds 1-2 are coded only at effort 7
+    (MIXED_MODEL1_EFFORT_MIN); efforts 4-6 and the default's small frames code the NLMS and
+    fast coders; without the NLMS coder (fast_nlms=False) effort 4 keeps model 13's planes."""
+    a = np.ascontiguousarray(read_image(DATA / "mr_brain_u16.png")[0][100:164, 80:144])
+    e7 = mic.encode(a, tile=16, effort=7, bands=False)  # formats/lossless16/mr_tiled
+    assert 1 in _first_kinds(e7)
+    for kw in ({}, {"effort": 4}, {"effort": 6}):
+        other = mic.encode(a, tile=16, bands=False, **kw)
+        assert _first_kinds(other) <= {0, 3, 4, 5, 6} and len(e7) < len(other)
+        assert np.array_equal(mic.decode(other), a)
+    assert _first_kinds(mic.encode(a, tile=16, effort=4, fast_nlms=False)) & {1, 2}
+    assert np.array_equal(mic.decode(e7), a)
 
 
 def test_model_14_is_smaller_than_model_13_and_the_fast_coder_on_the_ct():

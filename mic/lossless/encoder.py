@@ -67,6 +67,12 @@ LMS_EFFORT_MIN = 3
 FAST_EFFORT_MAX = 2
 #: from this effort each plane is coded by both coders, keeping the smaller (model id 3)
 MIXED_EFFORT_MIN = 4
+#: with the NLMS coder (model id 14 and those that extend it), model 1's coder (kinds 0-2)
+#: is the third of the mixed coders only from this effort (the max): on the train split it
+#: was the smallest for 21 of the 1,478 planes the default codes mixed (small frames and
+#: screens), 0.001 % of their bytes for 47 % of their time, and for none of 62 larger
+#: frames at effort 4 (research/lossless_small_frames.py, benches/results/2026-12-08-mixed)
+MIXED_MODEL1_EFFORT_MIN = 7
 #: from this effort a lossless image given no tile size is also coded in TILING_SIDE tiles
 #: (each with its own planes, tables, palettes and coder choice), keeping the smaller
 #: stream: screens with text and graphics, as ultrasound stores them, code 4-11 % smaller
@@ -122,7 +128,7 @@ def plane_effort(v: np.ndarray, bits_stored: int, effort: int | None,
     the default; ``mic.encode`` asks only then, not with ``fast_nlms=True``, which keeps
     effort 3's planes): at the default effort a screen (see
     :data:`SCREEN_SIDES`) or frames of at most :data:`SMALL_FRAME` pixels get
-    :data:`MIXED_EFFORT_MIN`'s, each plane the smallest of the three coders; everything
+    :data:`MIXED_EFFORT_MIN`'s, each plane the smallest of its coders; everything
     else its own.  On the train split's two screens that is 1.3 % and 1.6 % smaller than
     model id 14's planes alone, on its small images 0-2.3 % (a 128 x 128 PET 2.3 %, an 80
     x 80 MR 1.8 %), for 1.1-3 x their time (a few milliseconds).
@@ -432,6 +438,8 @@ class LosslessTileEncoder:
         #: every coder, keeping the smallest (model ids 3, 13 and 14 allow the plane kinds)
         self.mixed = (not near and (not group or self.fast_lms) and effort is not None
                       and effort >= MIXED_EFFORT_MIN)
+        #: the mixed planes' third coder, model 1's, beside the NLMS coder
+        self.mixed_model1 = effort is not None and effort >= MIXED_MODEL1_EFFORT_MIN
         if near:
             header.model_id = (NEAR_FAST_COMPACT_MODEL_ID if self.compact else
                                NEAR_FAST_LOW_MODEL_ID if self.near_low else
@@ -476,7 +484,7 @@ class LosslessTileEncoder:
         if self.mixed:
             def code(p: np.ndarray) -> bytes:
                 return self._plane_mixed(p, lms, self.fast_lms, self.priors, self.bands,
-                                         self.low, self.compact)
+                                         self.low, self.compact, self.mixed_model1)
         elif self.fast_lms:
             code = self._code_fast_lms
         else:
@@ -530,16 +538,19 @@ class LosslessTileEncoder:
     @staticmethod
     def _plane_mixed(plane: np.ndarray, lms: bool = False, fast_lms: bool = False,
                      prior: bool = False, bands: bool = False, low: bool = False,
-                     compact: bool = False) -> bytes:
+                     compact: bool = False, model1: bool = True) -> bytes:
         """The smallest of the plane coded by the default coder (kinds 0-2; ``lms``: model id
         13's), by the fast coder (kinds 0, 3, 4; palette where it codes smaller) and, with
         ``fast_lms`` (model id 14), by the fast coder with the NLMS filters (kinds 0, 5, 6):
         effort 4 and up; ``prior``: the last with model id 16's priors (SPEC 5.10),
         ``bands``: and model id 18's bands (SPEC 5.11), ``low``: and model id 20's low classes
-        (SPEC 5.12), ``compact``: and model id 22's packed tables (SPEC 5.13)."""
+        (SPEC 5.12), ``compact``: and model id 22's packed tables (SPEC 5.13).  With
+        ``fast_lms``, the default coder only with ``model1`` (:data:`MIXED_MODEL1_EFFORT_MIN`)."""
         from .encoder_fast import encode_plane_fast
 
-        ways = [encode_plane(plane, lms), encode_plane_fast(plane, 2)]
+        ways = [encode_plane_fast(plane, 2)]
+        if model1 or not fast_lms:
+            ways.insert(0, encode_plane(plane, lms))
         if fast_lms:
             ways.append(encode_plane_fast(plane, 2, lms=True, prior=prior, bands=bands, low=low,
                                           compact=compact))

@@ -78,9 +78,70 @@ def test_a_tile_per_choice_never_larger_than_model_22() -> None:
     frames are unrelated codes as model 22's volume does (no xform 7, model id 22)."""
     rng = np.random.default_rng(3)
     vol = rng.integers(0, 4096, (3, 40, 48)).astype(np.uint16)
-    blob = mic.encode(vol, volume_group=3)
-    assert len(blob) <= len(mic.encode(vol, volume_group=3, inter_nlms=False))
-    assert np.array_equal(mic.decode(blob), vol)
+    for kw in ({}, {"effort": 4}):  # effort 4 codes every tile each way (no inter rule)
+        blob = mic.encode(vol, volume_group=3, **kw)
+        assert len(blob) <= len(mic.encode(vol, volume_group=3, inter_nlms=False, **kw))
+        assert np.array_equal(mic.decode(blob), vol)
+        if not kw:  # the default's rule: the previous frame predicts nothing here
+            assert set(_xforms(blob)) == {0}
+
+
+def test_the_default_tries_the_inter_ways_where_the_rule_says(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below effort 4 a tile is coded from the previous frame only where
+    ``inter_worth_trying`` says so (encoder_inter); from effort 4 always.  Spies on the
+    rule and on the inter plane coders count what was asked and coded."""
+    from mic.lossless import encoder as LE
+    from mic.lossless import encoder_fast
+
+    said: list[bool] = []
+    coded: list[str] = []
+    rule, fast, inter = LE.inter_worth_trying, encoder_fast.encode_plane_fast, \
+        LE.encode_plane_inter
+
+    def spy_rule(plane: np.ndarray, ref: np.ndarray) -> bool:
+        said.append(rule(plane, ref))
+        return said[-1]
+
+    def spy_fast(plane: np.ndarray, *a: object, **k: object) -> bytes:
+        if k.get("ref") is not None:
+            coded.append("xform 7")
+        return fast(plane, *a, **k)
+
+    def spy_inter(plane: np.ndarray, ref: np.ndarray) -> bytes:
+        coded.append("xform 4")
+        return inter(plane, ref)
+
+    monkeypatch.setattr(LE, "inter_worth_trying", spy_rule)
+    monkeypatch.setattr(encoder_fast, "encode_plane_fast", spy_fast)
+    monkeypatch.setattr(LE, "encode_plane_inter", spy_inter)
+    rng = np.random.default_rng(4)
+    unrelated = rng.integers(0, 4096, (4, 40, 48)).astype(np.uint16)
+    thin = _thin_ct(4)
+    for vol, want in ((unrelated, False), (thin, True)):
+        said.clear()
+        coded.clear()
+        blob = mic.encode(vol, volume_group=4)
+        assert said == [want] * 3 and np.array_equal(mic.decode(blob), vol)
+        assert coded == (["xform 7", "xform 4"] * 3 if want else [])
+        said.clear()
+        coded.clear()
+        mic.encode(vol, volume_group=4, effort=4)
+        assert said == [] and coded == ["xform 7", "xform 4"] * 3
+
+
+def test_the_inter_rule() -> None:
+    from mic.lossless.encoder_inter import inter_worth_trying
+
+    thin = _thin_ct(2).astype(np.int32)
+    rng = np.random.default_rng(5)
+    assert inter_worth_trying(thin[1], thin[0])
+    assert not inter_worth_trying(thin[1], rng.permutation(thin[0]))  # rows shuffled
+    assert inter_worth_trying(thin[1, :1], thin[0, :1])  # one row: nothing to measure
+    flat = np.full((8, 8), 7, np.int32)
+    assert inter_worth_trying(flat, flat) and not inter_worth_trying(flat, thin[0, :8, :8])
+    with pytest.raises(ValueError, match="plane"):
+        inter_worth_trying(thin[1], thin[0, :-1])
 
 
 @settings(max_examples=12, deadline=None)

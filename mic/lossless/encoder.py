@@ -37,6 +37,7 @@ from ..bitstream.varint import pack_uvarints
 from ..errors import MicFormatError, MicInputError
 from . import kernels as K
 from . import kernels_classes as KC
+from .encoder_inter import inter_worth_trying
 from .encoder_rgb import encode_rgb, rct_forward
 from .syntax import (
     BLOCK_LOG2, FAST_LMS_BANDS_MODEL_ID, FAST_LMS_CDIFF_MODEL_ID, FAST_LMS_COMPACT_MODEL_ID,
@@ -429,6 +430,9 @@ class LosslessTileEncoder:
             raise MicInputError("inter_nlms=True: model id 25 extends model 22's lossless coder "
                                 "(compact_tables not False)")
         self.inter_fast = self.compact and not near and inter_nlms is not False
+        #: below effort 4 a volume's tile is coded from the previous frame only where
+        #: :func:`.encoder_inter.inter_worth_trying` says so
+        self.inter_always = effort is not None and effort >= MIXED_EFFORT_MIN
         self.rgb_finalists = 0 if effort is not None and effort >= RGB_EVERY_WAY_EFFORT \
             else RGB_FINALISTS
         if nlms and group and not self.fast_lms:
@@ -475,7 +479,8 @@ class LosslessTileEncoder:
         overwritten with the samples the decoder will produce.  ``ref`` (volumes, a frame
         that is not the first of its group): the previous frame's co-located tile; the tile
         is coded without it, as xform 7 (model id 25, SPEC 5.15) and, up to SMALL_FRAME
-        pixels or without model 25, as xform 4 (SPEC 5.5), keeping the smallest."""
+        pixels or without model 25, as xform 4 (SPEC 5.5), keeping the smallest; below
+        effort 4 the last two only where :func:`.encoder_inter.inter_worth_trying` says."""
         if self.near:
             return self._encode_tile_near(tile)
         if self.fast:
@@ -496,6 +501,8 @@ class LosslessTileEncoder:
             if ref is None or self.group == 0:
                 return intra
             ways = [intra]
+            if not self.inter_always and not inter_worth_trying(plane, ref[..., 0]):
+                return intra
             if self.inter_fast:  # model id 25 (SPEC 5.15): kind 5 with the reference's P5
                 from .encoder_fast import encode_plane_fast
 

@@ -76,7 +76,8 @@ def sources() -> list[dict]:
          "origin": "tests/data/mr_brain_u16.png [40:72, 40:104] (2,048 "
          "samples: one band)", "bands": [1]},
         {"name": "ct_tiled", "array": np.ascontiguousarray(ct[0:96, 0:96]),
-         "options": {"tile": 48, "low": False, "effort": 7}, "origin": "tests/data/ct_abdomen_u16.png [0:96, 0:96], "
+         "options": {"tile": 48, "low": False, "effort": 7},
+         "origin": "tests/data/ct_abdomen_u16.png [0:96, 0:96], "
          "tiles 48 x 48 (2,304 samples each: one band)", "bands": []},
         {"name": "ct_volume", "array": vol, "options": {"volume_group": 3, "low": False},
          "origin": "tests/data/ct_abdomen_u16.png [100+2i:164+2i, 80:128], i = 0, 1, 2, "

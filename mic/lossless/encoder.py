@@ -104,7 +104,7 @@ SCREEN_SIDES = (128, 64)
 #: of 134.8 MB (+0.0006 %), eval +24 of 6.45 MB (benches/results/2026-12-07-encode)
 DEFAULT_PALETTE = 1
 #: frames of at most this many pixels are coded at the default effort with effort 4's
-#: three coders per plane (:func:`plane_effort`)
+#: coders per plane (:func:`plane_effort`)
 SMALL_FRAME = 1 << 16
 SCREEN_BITS = 8
 SCREEN_BACKGROUND = 0.5

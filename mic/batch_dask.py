@@ -221,22 +221,29 @@ class DaskExecutor:
 
     def _gather(self, done: list[Any]) -> dict[str, Any]:
         """{key: value} of the finished futures ``done``, in one gather.  distributed
-        (2026.8) has a race here: a Ctrl-C that interrupts one gather cancels its coroutine,
-        and a later gather can then end in a ``CancelledError``, which its ``sync()`` turns
-        into ``UnboundLocalError`` (it catches only ``Exception``).  Then each future is
-        asked alone; one that still fails is left out (its jobs fail with its error)."""
+        (2026.8) has a race here: a Ctrl-C that interrupts one gather cancels its coroutine
+        before the request it queued has run, and that cancelled request stays the client's
+        pending one (``Client._gather_future``), which every later gather, and every
+        ``Future.result()``, joins: each ends in a ``CancelledError``, which ``sync()`` turns
+        into ``UnboundLocalError`` (it catches only ``Exception``).  Then the stale request
+        is forgotten (:func:`_forget_cancelled_gather`) and the gather made again; should it
+        still fail, each future is asked alone, and one that fails is left out (its jobs
+        fail with its error)."""
         import asyncio
 
         if not done:
             return {}
-        try:
-            return dict(zip((f.key for f in done), self.client.gather(done)))
-        except (UnboundLocalError, asyncio.CancelledError):
-            got = {}
-            for f in done:
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    got[f.key] = f.result()
-            return got
+        for again in (True, False):
+            try:
+                return dict(zip((f.key for f in done), self.client.gather(done)))
+            except (UnboundLocalError, asyncio.CancelledError):
+                if not (again and _forget_cancelled_gather(self.client)):
+                    break
+        got = {}
+        for f in done:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                got[f.key] = f.result()
+        return got
 
     def _drain(self, jobs: Sequence[Job], futures: dict[str, Any],
                index: dict[str, list[int]]) -> Iterator[tuple[int, Result]]:
@@ -282,6 +289,20 @@ class DaskExecutor:
             futs = [self.client.submit(_sweep_partials, f, names, pure=False)
                     for f, names in _partials_by_folder(jobs).items()]
             self.client.gather(futs)
+
+
+def _forget_cancelled_gather(client: Any) -> bool:
+    """Forget the client's pending gather request if it is already over (cancelled by a
+    Ctrl-C before it ran: :meth:`DaskExecutor._gather`), so that the next gather makes a
+    request of its own; whether there was one.  (distributed 2026.8's ``Client`` keeps it in
+    ``_gather_future``, the keys it will fetch in ``_gather_keys``; no gather is running
+    while this is called, and only gathers read them.)"""
+    fut = getattr(client, "_gather_future", None)
+    if fut is None or not fut.done():
+        return False
+    client._gather_future = None
+    client._gather_keys = None
+    return True
 
 
 def parse_dask_address(address: str) -> tuple[str | None, int | None]:

@@ -648,3 +648,34 @@ def signal_ignored() -> bool:  # pragma: no cover - runs on the Dask worker
     import signal
 
     return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_a_gather_cancelled_by_ctrl_c_is_forgotten(scheduler: str) -> None:
+    """Ctrl-C that interrupts a gather before its request runs leaves distributed's client
+    with a cancelled pending request that every later gather and ``Future.result()`` joins
+    (each ends in UnboundLocalError; seen in a run as a job "failed" after Ctrl-C).  The
+    executor forgets it and gathers again: the jobs' results come back."""
+    import asyncio
+    import contextlib
+
+    from distributed import Client
+
+    from mic.batch_dask import DaskExecutor
+
+    async def cancelled_request() -> asyncio.Task:
+        t = asyncio.ensure_future(asyncio.sleep(60))
+        t.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await t
+        return t
+
+    with Client(scheduler, timeout="60s") as client:
+        fut = client.submit(sum, [1, 2], pure=False)
+        assert fut.result() == 3
+        assert client._gather_future is None  # what a Ctrl-C leaves (distributed 2026.8):
+        client._gather_future = client.sync(cancelled_request)  # its request, cancelled
+        client._gather_keys = {fut.key}  # before it ran
+        with pytest.raises(UnboundLocalError):
+            fut.result()
+        assert DaskExecutor(client)._gather([fut]) == {fut.key: 3}
+        assert fut.result() == 3 and client._gather_future is None

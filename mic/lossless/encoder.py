@@ -500,9 +500,9 @@ class LosslessTileEncoder:
             intra = bytes((XFORM_NONE,)) + code(plane)
             if ref is None or self.group == 0:
                 return intra
-            ways = [intra]
             if not self.inter_always and not inter_worth_trying(plane, ref[..., 0]):
                 return intra
+            ways = [intra]
             if self.inter_fast:  # model id 25 (SPEC 5.15): kind 5 with the reference's P5
                 from .encoder_fast import encode_plane_fast
 

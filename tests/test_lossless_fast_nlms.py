@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mic_test_helpers import tile_payloads
 
 import mic
 from mic.bitstream import unpack_header
@@ -45,12 +46,7 @@ def test_test_images_round_trip_exactly(name):
 
 def _first_kinds(stream: bytes) -> set[int]:
     """The kinds of every one-sample TILE's plane (SPEC 5.2), after its xform byte."""
-    import sys
-
-    sys.path.insert(0, str(DATA.parent.parent / "formats"))
-    import forge
-
-    return {stream[sp.mode_start + 1] for sp in forge.spans(stream) if sp.tag == b"TILE"}
+    return {p[1] for p in tile_payloads(stream)}
 
 
 def test_model_1s_coder_is_the_third_coder_at_effort_7_only():

@@ -15,6 +15,7 @@ from mic_test_helpers import (
     check_invalid_vector,
     check_lossless_vector,
     load_reference_decoder,
+    tile_payloads,
     vector_set,
 )
 
@@ -27,9 +28,7 @@ DATA = ROOT / "tests" / "data"
 
 
 def _xforms(stream: bytes) -> list[int]:
-    from mic.bitstream.container import read_stream
-
-    return [bytes(p)[0] for p in read_stream(stream).tiles.values()]
+    return [p[0] for p in tile_payloads(stream)]
 
 
 def _thin_ct(frames: int = 5, noise: int = 2) -> np.ndarray:

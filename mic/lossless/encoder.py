@@ -555,9 +555,8 @@ class LosslessTileEncoder:
         ``fast_lms``, the default coder only with ``model1`` (:data:`MIXED_MODEL1_EFFORT_MIN`)."""
         from .encoder_fast import encode_plane_fast
 
-        ways = [encode_plane_fast(plane, 2)]
-        if model1 or not fast_lms:
-            ways.insert(0, encode_plane(plane, lms))
+        ways = [encode_plane(plane, lms)] if model1 or not fast_lms else []
+        ways.append(encode_plane_fast(plane, 2))
         if fast_lms:
             ways.append(encode_plane_fast(plane, 2, lms=True, prior=prior, bands=bands, low=low,
                                           compact=compact))

@@ -29,19 +29,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .kernels import _med
+
 #: at the default effort the inter ways are tried where ``sum |x - P5|`` is below this
 #: times ``sum |x - MED|``, or 0 (:func:`inter_worth_trying`); from effort 4 always.  A
 #: fraction, so that the test is integer arithmetic
 INTER_TRY_RATIO = (7, 5)
 #: from this many rows the ratio reads every fourth row
 INTER_SAMPLE_ROWS = 64
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _med(a, b, c):
-    mx = max(a, b)
-    mn = min(a, b)
-    return mn if c >= mx else (mx if c <= mn else a + b - c)
 
 
 @njit(cache=True, nogil=True)
